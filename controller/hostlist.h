@@ -1,0 +1,53 @@
+/*
+ * Host selection: -w lists with ranges, -x exclusions, and folding a set of
+ * names back into the compact range form for display (clush/dshbak -c).
+ */
+#ifndef MUSTER_HOSTLIST_H
+#define MUSTER_HOSTLIST_H
+
+#include <stddef.h>
+
+/* One target as the user named it. */
+struct host_spec {
+	char *name;		/* host name, alias or address as written */
+	char *user;		/* NULL: from ssh config or the local user */
+	unsigned port;		/* 0: from ssh config or 22 */
+};
+
+struct host_set {
+	struct host_spec *v;
+	size_t n, cap;
+};
+
+void host_set_init(struct host_set *set);
+void host_set_free(struct host_set *set);
+/* Append a copy; a spec equal in name, user and port to one already there
+ * is dropped so every host is contacted once. */
+int host_set_add(struct host_set *set, const char *name, const char *user,
+    unsigned port);
+/* Remove every entry whose name matches a name in excl (user and port are
+ * ignored unless excl's entry sets them). */
+void host_set_exclude(struct host_set *set, const struct host_set *excl);
+
+/*
+ * Expand a -w list: comma-separated items "[user@]host[:port]", where host
+ * may contain bracket ranges "web[01-20]", "10.0.0.[1-9,12]", several
+ * ranges per name "r[1-2]n[1-3]" and leading zeros that set the width.
+ * "[v6addr]:port" is not supported (IPv6 literals without port are).
+ * Appends to out. On error returns MERR_PARSE and writes a message naming
+ * the offending item and position to err.
+ */
+int hostlist_expand(const char *list, struct host_set *out, char *err,
+    size_t errlen);
+
+/* Largest number of hosts one expression may produce (guards "[1-99999999]"). */
+#define HOSTLIST_MAX 100000
+
+/*
+ * Fold names into the compact form: "127.0.1.[1-4,7],web[01-03],db".
+ * Names that differ only in their last run of digits are grouped; the
+ * result is sorted. Returns a malloc'd string or NULL on allocation failure.
+ */
+char *hostlist_fold(const char *const *names, size_t n);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * Presenting per-host results: streamed "host: line" output, gathered
+ * output folded by identical content (clush -b), or one JSON object per host
+ * per line. Output modules never see the network: run.c feeds them bytes and
+ * final results.
+ */
+#ifndef MUSTER_OUTPUT_H
+#define MUSTER_OUTPUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "buf.h"
+
+enum host_status {
+	HS_OK,			/* ran, exited 0 */
+	HS_FAILED,		/* ran, exited non-zero or by a signal, or failed on the agent */
+	HS_UNREACHABLE,		/* connect, ssh or bootstrap failure */
+	HS_TIMEOUT,		/* connect deadline or command timeout */
+	HS_HOSTKEY,		/* host key unknown or changed */
+	HS_AUTH,		/* no key accepted */
+};
+const char *host_status_str(enum host_status st);
+
+enum output_mode {
+	OUTPUT_LINES,
+	OUTPUT_GATHER,
+	OUTPUT_JSON,
+};
+
+/* Everything known about one host when it is done. */
+struct host_result {
+	const char *host;
+	enum host_status status;
+	int exit_code;		/* -1 when none (signal, never ran) */
+	int signal;		/* 0 when none */
+	int64_t duration_ms;
+	const char *error;	/* NULL or a one-line reason */
+};
+
+/* Per-host output state, owned by the caller, set up by output_host_init. */
+struct output_host {
+	char *name;
+	struct buf partial[2];	/* LINES: bytes after the last newline, per fd */
+	struct buf capture[2];	/* GATHER/JSON: stdout and stderr, bounded */
+	bool truncated[2];
+};
+
+struct output {
+	enum output_mode mode;
+	FILE *out, *err;
+	bool raw;		/* do not neutralise control characters */
+	size_t max_capture;	/* per host per fd, GATHER and JSON */
+	/* GATHER: finished hosts, kept until output_finish */
+	struct gathered *gathered;
+	size_t ngathered, gathered_cap;
+	/* counts for the summary */
+	size_t n_ok, n_failed, n_unreachable;
+};
+
+void output_init(struct output *o, enum output_mode mode, FILE *out,
+    FILE *err, bool raw, size_t max_capture);
+void output_free(struct output *o);
+
+int output_host_init(struct output *o, struct output_host *h,
+    const char *name);
+void output_host_free(struct output_host *h);
+
+/*
+ * Bytes from one of a host's pipes (fd 1 or 2). LINES prints every complete
+ * line at once as "host: line" with one fwrite per line so lines of two
+ * hosts never mix; a line longer than the partial buffer is cut and printed
+ * in pieces. GATHER and JSON keep up to max_capture bytes and then mark the
+ * capture truncated.
+ */
+int output_host_data(struct output *o, struct output_host *h, int fd,
+    const uint8_t *p, size_t n);
+
+/*
+ * The host is finished. LINES prints what is left of a last line without a
+ * newline (adding one) and, unless the status is ok, a line on o->err
+ * saying why. JSON prints the host's object. GATHER stores the result.
+ * The caller may free h afterwards.
+ */
+int output_host_done(struct output *o, struct output_host *h,
+    const struct host_result *res);
+
+/* GATHER: print every distinct output once with its folded host set.
+ * All modes: the summary line on o->err with the wall time. */
+void output_finish(struct output *o, double wall_seconds);
+
+/* The JSON object for one host (exposed for unit tests). Caller frees. */
+char *output_json_object(const struct host_result *res,
+    const struct output_host *h);
+
+#endif

@@ -1,0 +1,104 @@
+#include "frame.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "err.h"
+
+/*
+ * protobuf-c keeps unknown fields and allocates per repeated element, so a
+ * hostile 1 MiB frame can cost 20-30 MiB to unpack. The budget below caps
+ * that at a small multiple of the frame size.
+ */
+#define UNPACK_BUDGET(frame_len) (4 * (size_t)(frame_len) + 64 * 1024)
+
+struct alloc_budget {
+	size_t used;
+	size_t limit;
+};
+
+/* Each allocation carries its size in front so free can return it. */
+union alloc_hdr {
+	size_t size;
+	max_align_t align;
+};
+
+static void *
+budget_alloc(void *ctx, size_t size)
+{
+	struct alloc_budget *bud = ctx;
+	union alloc_hdr *h;
+
+	if (bud != NULL) {
+		if (size > bud->limit - bud->used)
+			return NULL;
+		bud->used += size;
+	}
+	if ((h = malloc(sizeof(*h) + size)) == NULL)
+		return NULL;
+	h->size = size;
+	return h + 1;
+}
+
+static void
+budget_free(void *ctx, void *p)
+{
+	(void)ctx;
+	if (p != NULL)
+		free((union alloc_hdr *)p - 1);
+}
+
+int
+frame_encode(struct buf *out, const Muster__Envelope *env, size_t max)
+{
+	size_t len = muster__envelope__get_packed_size(env);
+	uint8_t *dst;
+	int r;
+
+	if (len > max)
+		return MERR_FRAME_TOO_BIG;
+	if ((r = buf_reserve(out, FRAME_HDR_LEN + len, &dst)) != 0)
+		return r;
+	dst[0] = (uint8_t)(len >> 24);
+	dst[1] = (uint8_t)(len >> 16);
+	dst[2] = (uint8_t)(len >> 8);
+	dst[3] = (uint8_t)len;
+	muster__envelope__pack(env, dst + FRAME_HDR_LEN);
+	buf_commit(out, FRAME_HDR_LEN + len);
+	return 0;
+}
+
+int
+frame_decode(struct buf *in, size_t max, Muster__Envelope **env)
+{
+	struct alloc_budget bud;
+	ProtobufCAllocator alloc = { budget_alloc, budget_free, &bud };
+	Muster__Envelope *msg;
+	uint32_t len;
+	int r;
+
+	*env = NULL;
+	if ((r = buf_peek_u32(in, &len)) != 0)
+		return r;
+	if (len > max)
+		return MERR_FRAME_TOO_BIG;
+	if (buf_len(in) - FRAME_HDR_LEN < len)
+		return MERR_AGAIN;
+	bud.used = 0;
+	bud.limit = UNPACK_BUDGET(len);
+	msg = muster__envelope__unpack(&alloc, len, buf_ptr(in) + FRAME_HDR_LEN);
+	if (msg == NULL)
+		return MERR_DECODE;
+	buf_consume(in, FRAME_HDR_LEN + len);
+	*env = msg;
+	return 0;
+}
+
+void
+frame_free(Muster__Envelope *env)
+{
+	ProtobufCAllocator alloc = { budget_alloc, budget_free, NULL };
+
+	if (env != NULL)
+		muster__envelope__free_unpacked(env, &alloc);
+}
