@@ -14,15 +14,24 @@ struct host_spec {
 	unsigned port;		/* 0: from ssh config or 22 */
 };
 
+/*
+ * Change v and n only through the host_set_* functions: index is a hash of
+ * the entries that makes de-duplication O(1) per add (a -w expression may
+ * produce HOSTLIST_MAX hosts). A zeroed struct is a valid empty set.
+ */
 struct host_set {
 	struct host_spec *v;
 	size_t n, cap;
+	size_t *index;		/* open addressing, entry i stored as i + 1 */
+	size_t index_cap;	/* slots, a power of two; 0 until first add */
+	size_t index_used;	/* occupied slots */
 };
 
 void host_set_init(struct host_set *set);
 void host_set_free(struct host_set *set);
 /* Append a copy; a spec equal in name, user and port to one already there
- * is dropped so every host is contacted once. */
+ * is dropped so every host is contacted once. MERR_INVAL for an empty name
+ * or a port above 65535. */
 int host_set_add(struct host_set *set, const char *name, const char *user,
     unsigned port);
 /* Remove every entry whose name matches a name in excl (user and port are
@@ -33,20 +42,26 @@ void host_set_exclude(struct host_set *set, const struct host_set *excl);
  * Expand a -w list: comma-separated items "[user@]host[:port]", where host
  * may contain bracket ranges "web[01-20]", "10.0.0.[1-9,12]", several
  * ranges per name "r[1-2]n[1-3]" and leading zeros that set the width.
- * "[v6addr]:port" is not supported (IPv6 literals without port are).
- * Appends to out. On error returns MERR_PARSE and writes a message naming
- * the offending item and position to err.
+ * "[v6addr]:port" is not supported (IPv6 literals without port are: an
+ * item with two or more ':' outside brackets has no port). Blanks around
+ * items are ignored. Appends to out; on error out is left as it was, the
+ * result is MERR_PARSE (MERR_LIMIT past HOSTLIST_MAX) and err names the
+ * offending item and its 1-based position in list.
  */
 int hostlist_expand(const char *list, struct host_set *out, char *err,
     size_t errlen);
 
-/* Largest number of hosts one expression may produce (guards "[1-99999999]"). */
+/* Largest number of hosts one expression may produce (guards "[1-99999999]"),
+ * counted before de-duplication over the whole list. */
 #define HOSTLIST_MAX 100000
 
 /*
  * Fold names into the compact form: "127.0.1.[1-4,7],web[01-03],db".
  * Names that differ only in their last run of digits are grouped; the
- * result is sorted. Returns a malloc'd string or NULL on allocation failure.
+ * result is sorted. Zero padding is kept ("web[08-10]"); names whose widths
+ * cannot share a range get their own ("n[1-2,01-02]"). Duplicate names are
+ * folded once. Expanding the result gives the same set of names. Returns a
+ * malloc'd string or NULL on allocation failure.
  */
 char *hostlist_fold(const char *const *names, size_t n);
 

@@ -3,6 +3,13 @@
  * "user=NAME" and "port=N", comments with '#' or ';'. Host entries may use
  * the same range syntax as -w. Hosts before any section belong to no group
  * but are part of "all".
+ *
+ * As in Ansible's INI format: a group named twice merges; "[g:children]"
+ * lists groups whose hosts g includes (resolved after the whole file, so
+ * order does not matter; a cycle is an error); "[g:vars]" holds key=value
+ * lines that are checked and ignored. "all" is implicit: "[all]" hosts are
+ * ungrouped hosts and "all" cannot be a child. A '#' after a blank starts
+ * a comment on a host line. A line may be 4096 bytes, the file 16 MiB.
  */
 #ifndef MUSTER_INVENTORY_H
 #define MUSTER_INVENTORY_H
@@ -22,7 +29,8 @@ struct inventory {
 	size_t ngroups;
 };
 
-/* Errors say "FILE:LINE: what is wrong" in err. */
+/* Errors say "FILE:LINE: what is wrong" in err. inv needs no set-up and
+ * is left empty on error. */
 int inventory_load(const char *path, struct inventory *inv, char *err,
     size_t errlen);
 int inventory_parse(const char *text, size_t len, const char *name,

@@ -40,6 +40,10 @@ struct host_result {
 	const char *error;	/* NULL or a one-line reason */
 };
 
+/* LINES: the longest line printed whole; longer ones are cut into pieces
+ * this long (never inside a UTF-8 sequence). */
+#define OUTPUT_LINE_MAX (64 * 1024)
+
 /* Per-host output state, owned by the caller, set up by output_host_init. */
 struct output_host {
 	char *name;
@@ -60,6 +64,11 @@ struct output {
 	size_t n_ok, n_failed, n_unreachable;
 };
 
+/*
+ * Human modes (LINES, GATHER) print control characters, C1 controls and
+ * bytes that are not UTF-8 as "\xHH" unless raw; tab and, in GATHER, newline
+ * pass. Error texts are always neutralised.
+ */
 void output_init(struct output *o, enum output_mode mode, FILE *out,
     FILE *err, bool raw, size_t max_capture);
 void output_free(struct output *o);
@@ -87,11 +96,21 @@ int output_host_data(struct output *o, struct output_host *h, int fd,
 int output_host_done(struct output *o, struct output_host *h,
     const struct host_result *res);
 
-/* GATHER: print every distinct output once with its folded host set.
+/* GATHER: print every distinct output once with its folded host set
+ * (hosts that succeeded without any output are only counted) and forget
+ * the stored results. Hosts are alike when stdout, stderr, status, exit
+ * code, signal, error and truncation match.
  * All modes: the summary line on o->err with the wall time. */
 void output_finish(struct output *o, double wall_seconds);
 
-/* The JSON object for one host (exposed for unit tests). Caller frees. */
+/*
+ * The JSON object for one host (exposed for unit tests), compact, without
+ * newline; caller frees with free(). h may be NULL (no output). Keys: host,
+ * status, exit_code, signal, signal_name ("KILL"; null without signal),
+ * stdout, stderr, duration_ms, error. A capture that is not UTF-8 or holds
+ * NUL is null and given as base64 in stdout_b64 / stderr_b64 instead;
+ * stdout_truncated / stderr_truncated appear (true) only when truncated.
+ */
 char *output_json_object(const struct host_result *res,
     const struct output_host *h);
 

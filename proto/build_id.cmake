@@ -1,5 +1,6 @@
 # Hash the agent's inputs into a header shared by agent and controller.
 set(acc "static=${STATIC}")
+string(REPLACE "," ";" INPUTS "${INPUTS}")
 foreach(f IN LISTS INPUTS)
   file(SHA256 "${f}" h)
   get_filename_component(n "${f}" NAME)

@@ -1,0 +1,750 @@
+/*
+ * Frame I/O on stdin/stdout, the stream table and its dispatch, and credit
+ * accounting in both directions. See proto/PROTOCOL.md.
+ *
+ * Every byte the agent buffers is bounded: input by the frame maximum,
+ * output by CHAN_OUT_MAX with reading paused above CHAN_OUT_HIGH, stdin of
+ * a child by the window announced in Hello, output of a child by the
+ * credit the controller grants.
+ */
+#include "chan.h"
+
+#include <sys/utsname.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "build_id.h"
+#include "err.h"
+#include "frame.h"
+#include "proc.h"
+
+/*
+ * Outgoing queue. Above the high mark the agent stops reading both the
+ * pipes and the controller, so the queue only grows by the few control
+ * frames already under way; the hard limit leaves ample room for them.
+ */
+#define CHAN_OUT_MAX (8u << 20)
+#define CHAN_OUT_HIGH (4u << 20)
+#define CHAN_OUT_LOW (1u << 20)
+#define CHAN_READ_CHUNK (64u * 1024)
+/* How long a shutdown waits for process groups to die after SIGTERM. */
+#define CHAN_SHUTDOWN_WAIT 1.0
+#define CHAN_ERRMSG_MAX 256
+
+struct stream {
+	struct chan *chan;
+	uint32_t id;
+	struct proc *proc;
+	uint64_t credit;	/* output bytes the controller still accepts */
+	size_t stdin_unacked;	/* stdin bytes taken, not yet credited back */
+	/* Failed by an Error: the id is free again and nothing more is sent
+	 * for it, but the process group is still being killed. */
+	int detached;
+	struct stream *next_dead;
+};
+
+struct chan {
+	struct ev_loop *loop;
+	ev_io rd;		/* stdin: frames from the controller */
+	ev_io wr;		/* stdout: armed only while output is queued */
+	struct buf in;
+	struct buf out;
+	struct stream *streams[CHAN_MAX_STREAMS];
+	size_t nstreams;
+	/* Finished streams leave the table at once but are freed only
+	 * before the loop blocks, never inside their own callbacks. */
+	struct stream *dead;
+	ev_prepare reaper;
+	ev_timer shutdown_timer;
+	int congested;		/* out above the high mark: reading paused */
+	int in_input;		/* chan_input is on the stack */
+	int out_closed;		/* queue nothing more (write error or bug) */
+	int shutting;
+	int finished;
+	int status;
+};
+
+static void chan_input(struct chan *);
+
+static const char *
+body_name(Muster__Envelope__BodyCase bc)
+{
+	switch (bc) {
+	case MUSTER__ENVELOPE__BODY_HELLO: return "Hello";
+	case MUSTER__ENVELOPE__BODY_EXEC: return "Exec";
+	case MUSTER__ENVELOPE__BODY_DATA: return "Data";
+	case MUSTER__ENVELOPE__BODY_EOF: return "Eof";
+	case MUSTER__ENVELOPE__BODY_CREDIT: return "Credit";
+	case MUSTER__ENVELOPE__BODY_EXIT: return "Exit";
+	case MUSTER__ENVELOPE__BODY_CANCEL: return "Cancel";
+	case MUSTER__ENVELOPE__BODY_ERROR: return "Error";
+	case MUSTER__ENVELOPE__BODY_PING: return "Ping";
+	case MUSTER__ENVELOPE__BODY_PONG: return "Pong";
+	default: return "empty envelope";
+	}
+}
+
+static int
+set_nonblock(int fd)
+{
+	int fl;
+
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		return MERR_SYS;
+	return 0;
+}
+
+static void
+chan_check_done(struct chan *c)
+{
+	if (!c->shutting || c->finished || c->nstreams > 0 ||
+	    buf_len(&c->out) > 0)
+		return;
+	c->finished = 1;
+	ev_break(c->loop, EVBREAK_ALL);
+}
+
+static struct stream *
+stream_find(struct chan *c, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < c->nstreams; i++)
+		if (c->streams[i]->id == id && !c->streams[i]->detached)
+			return c->streams[i];
+	return NULL;
+}
+
+/* Let the stream's process produce as much as the controller accepts. */
+static void
+stream_allow(struct stream *s)
+{
+	uint64_t allowed = s->chan->congested || s->detached ? 0 : s->credit;
+
+	if (allowed > SIZE_MAX)
+		allowed = SIZE_MAX;
+	proc_output(s->proc, allowed);
+}
+
+static void
+chan_congestion(struct chan *c)
+{
+	size_t i, len = buf_len(&c->out);
+
+	if (!c->congested && len > CHAN_OUT_HIGH) {
+		c->congested = 1;
+		ev_io_stop(c->loop, &c->rd);
+		for (i = 0; i < c->nstreams; i++)
+			proc_output(c->streams[i]->proc, 0);
+	} else if (c->congested && len < CHAN_OUT_LOW) {
+		c->congested = 0;
+		for (i = 0; i < c->nstreams; i++)
+			stream_allow(c->streams[i]);
+		if (!c->shutting) {
+			ev_io_start(c->loop, &c->rd);
+			/* Frames may be waiting in the input buffer with
+			 * nothing left to read that would wake us. */
+			chan_input(c);
+		}
+	}
+}
+
+static void
+chan_flush(struct chan *c)
+{
+	ssize_t n;
+
+	while (buf_len(&c->out) > 0) {
+		n = write(STDOUT_FILENO, buf_ptr(&c->out), buf_len(&c->out));
+		if (n > 0) {
+			buf_consume(&c->out, n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == 0 || errno == EAGAIN)
+			break;
+		/* The controller is gone: nothing queued can reach it. */
+		c->out_closed = 1;
+		buf_reset(&c->out);
+		chan_shutdown(c, CHAN_EXIT_IO);
+	}
+	if (buf_len(&c->out) > 0)
+		ev_io_start(c->loop, &c->wr);
+	else
+		ev_io_stop(c->loop, &c->wr);
+	chan_congestion(c);
+	chan_check_done(c);
+}
+
+static void
+chan_send(struct chan *c, const Muster__Envelope *env)
+{
+	int r;
+
+	if (c->out_closed)
+		return;
+	if ((r = frame_encode(&c->out, env, FRAME_MAX_DEFAULT)) != 0) {
+		/* Dropping a frame would desynchronise the streams, so the
+		 * channel ends; with input paused above the high mark this
+		 * needs a bug. */
+		fprintf(stderr, "muster-agent: cannot queue %s: %s\n",
+		    body_name(env->body_case), merr_str(r));
+		c->out_closed = 1;
+		chan_shutdown(c, CHAN_EXIT_PROTOCOL);
+		return;
+	}
+	/* Try a direct write only when nothing is queued before us. */
+	if (!ev_is_active(&c->wr))
+		chan_flush(c);
+	else
+		chan_congestion(c);
+}
+
+static void
+send_errorv(struct chan *c, uint32_t id, int code, const char *fmt,
+    va_list ap)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Error e = MUSTER__ERROR__INIT;
+	char msg[CHAN_ERRMSG_MAX];
+	int n;
+
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	/* err.h codes are negative; the wire carries their magnitude. */
+	e.code = (uint32_t)-code;
+	e.message.data = (uint8_t *)msg;
+	e.message.len = n;
+	env.stream = id;
+	env.body_case = MUSTER__ENVELOPE__BODY_ERROR;
+	env.error = &e;
+	chan_send(c, &env);
+}
+
+static void __attribute__((format(printf, 4, 5)))
+send_error(struct chan *c, uint32_t id, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	send_errorv(c, id, code, fmt, ap);
+	va_end(ap);
+}
+
+/* The controller broke the protocol: report on stream 0 and end. */
+static void __attribute__((format(printf, 3, 4)))
+chan_fatal(struct chan *c, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "muster-agent: protocol error: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	va_start(ap, fmt);
+	send_errorv(c, 0, code, fmt, ap);
+	va_end(ap);
+	chan_shutdown(c, CHAN_EXIT_PROTOCOL);
+}
+
+/*
+ * The controller misused an open stream, so its idea of the stream is
+ * wrong. The Error ends the stream for both sides: its process group is
+ * killed in the background and nothing more is sent for the id.
+ */
+static void __attribute__((format(printf, 3, 4)))
+stream_fail(struct stream *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	send_errorv(s->chan, s->id, code, fmt, ap);
+	va_end(ap);
+	s->detached = 1;
+	stream_allow(s);
+	proc_cancel(s->proc, 0);
+}
+
+static void
+stream_close(struct stream *s)
+{
+	struct chan *c = s->chan;
+	size_t i;
+
+	for (i = 0; i < c->nstreams; i++) {
+		if (c->streams[i] == s) {
+			c->streams[i] = c->streams[--c->nstreams];
+			c->streams[c->nstreams] = NULL;
+			break;
+		}
+	}
+	s->next_dead = c->dead;
+	c->dead = s;
+	ev_prepare_start(c->loop, &c->reaper);
+	chan_check_done(c);
+}
+
+static void
+stream_free(struct stream *s)
+{
+	proc_free(s->proc);
+	free(s);
+}
+
+static void
+reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct chan *c = w->data;
+	struct stream *s;
+
+	while ((s = c->dead) != NULL) {
+		c->dead = s->next_dead;
+		stream_free(s);
+	}
+	ev_prepare_stop(loop, w);
+}
+
+/* --- callbacks of a stream's process -------------------------------- */
+
+static void
+stream_on_output(void *arg, int fd, const uint8_t *p, size_t n)
+{
+	struct stream *s = arg;
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Data d = MUSTER__DATA__INIT;
+
+	/* proc reads at most what stream_allow gave it. */
+	s->credit -= n;
+	if (s->detached)
+		return;
+	d.fd = fd;
+	d.data.data = (uint8_t *)p;
+	d.data.len = n;
+	env.stream = s->id;
+	env.body_case = MUSTER__ENVELOPE__BODY_DATA;
+	env.data = &d;
+	chan_send(s->chan, &env);
+	stream_allow(s);
+}
+
+static void
+stream_on_eof(void *arg, int fd)
+{
+	struct stream *s = arg;
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Eof e = MUSTER__EOF__INIT;
+
+	if (s->detached)
+		return;
+	e.fd = fd;
+	env.stream = s->id;
+	env.body_case = MUSTER__ENVELOPE__BODY_EOF;
+	env.eof = &e;
+	chan_send(s->chan, &env);
+}
+
+static void
+stream_on_stdin_done(void *arg, size_t n)
+{
+	struct stream *s = arg;
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Credit cr = MUSTER__CREDIT__INIT;
+
+	s->stdin_unacked -= n;
+	if (s->detached)
+		return;
+	cr.bytes = n;
+	env.stream = s->id;
+	env.body_case = MUSTER__ENVELOPE__BODY_CREDIT;
+	env.credit = &cr;
+	chan_send(s->chan, &env);
+}
+
+static void
+stream_on_exit(void *arg, const struct proc_status *st)
+{
+	struct stream *s = arg;
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Exit ex = MUSTER__EXIT__INIT;
+
+	if (s->detached) {
+		stream_close(s);
+		return;
+	}
+	ex.code = st->code;
+	ex.signal = st->signal;
+	ex.timed_out = st->timed_out;
+	ex.core_dumped = st->core_dumped;
+	env.stream = s->id;
+	env.body_case = MUSTER__ENVELOPE__BODY_EXIT;
+	env.exit = &ex;
+	chan_send(s->chan, &env);
+	stream_close(s);
+}
+
+static const struct proc_cb stream_proc_cb = {
+	.output = stream_on_output,
+	.eof = stream_on_eof,
+	.stdin_done = stream_on_stdin_done,
+	.exit = stream_on_exit,
+};
+
+/* --- frames from the controller ------------------------------------- */
+
+static void
+stream_open(struct chan *c, uint32_t id, const Muster__Exec *ex)
+{
+	struct stream *s;
+	int r;
+
+	if (stream_find(c, id) != NULL) {
+		send_error(c, id, MERR_PROTOCOL, "stream %u is already open",
+		    id);
+		return;
+	}
+	if (c->nstreams >= CHAN_MAX_STREAMS) {
+		send_error(c, id, MERR_LIMIT, "more than %u open streams",
+		    CHAN_MAX_STREAMS);
+		return;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		send_error(c, id, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
+		return;
+	}
+	s->chan = c;
+	s->id = id;
+	s->credit = ex->window ? ex->window : CHAN_OUT_WINDOW_DEFAULT;
+	r = proc_spawn(c->loop, ex, CHAN_STDIN_WINDOW, &stream_proc_cb, s,
+	    &s->proc);
+	if (r != 0) {
+		if (r == MERR_SYS)
+			send_error(c, id, r, "cannot start: %s",
+			    strerror(errno));
+		else if (r == MERR_INVAL)
+			send_error(c, id, r, "argument contains a NUL byte");
+		else
+			send_error(c, id, r, "%s", merr_str(r));
+		free(s);
+		return;
+	}
+	c->streams[c->nstreams++] = s;
+	stream_allow(s);
+}
+
+static void
+stream_data(struct stream *s, const Muster__Data *d)
+{
+	int r;
+
+	if (d->fd != 0) {
+		stream_fail(s, MERR_PROTOCOL, "Data for fd %u from the "
+		    "controller", d->fd);
+		return;
+	}
+	if (d->data.len > CHAN_STDIN_WINDOW - s->stdin_unacked) {
+		chan_fatal(s->chan, MERR_CREDIT, "stream %u: stdin data past "
+		    "the window", s->id);
+		return;
+	}
+	s->stdin_unacked += d->data.len;
+	/* On success proc may already have credited part of it back. */
+	if ((r = proc_write_stdin(s->proc, d->data.data, d->data.len)) == 0)
+		return;
+	s->stdin_unacked -= d->data.len;
+	if (r == MERR_PROTOCOL)
+		stream_fail(s, r, "stream %u has no open stdin", s->id);
+	else
+		chan_fatal(s->chan, r, "stream %u: stdin: %s", s->id,
+		    merr_str(r));
+}
+
+static void
+dispatch_control(struct chan *c, const Muster__Envelope *env)
+{
+	Muster__Envelope reply = MUSTER__ENVELOPE__INIT;
+	Muster__Pong pong = MUSTER__PONG__INIT;
+
+	switch (env->body_case) {
+	case MUSTER__ENVELOPE__BODY_PING:
+		pong.nonce = env->ping->nonce;
+		reply.body_case = MUSTER__ENVELOPE__BODY_PONG;
+		reply.pong = &pong;
+		chan_send(c, &reply);
+		break;
+	case MUSTER__ENVELOPE__BODY_ERROR:
+		/* The controller gave up on the channel: a clean end. */
+		fprintf(stderr, "muster-agent: controller error %u: %.*s\n",
+		    env->error->code, (int)env->error->message.len,
+		    (const char *)env->error->message.data);
+		chan_shutdown(c, CHAN_EXIT_OK);
+		break;
+	default:
+		chan_fatal(c, MERR_PROTOCOL, "%s is not valid on stream 0",
+		    body_name(env->body_case));
+		break;
+	}
+}
+
+static void
+dispatch(struct chan *c, const Muster__Envelope *env)
+{
+	uint32_t id = env->stream;
+	struct stream *s;
+	int r;
+
+	if (id == 0) {
+		dispatch_control(c, env);
+		return;
+	}
+	s = stream_find(c, id);
+	switch (env->body_case) {
+	case MUSTER__ENVELOPE__BODY_EXEC:
+		stream_open(c, id, env->exec);
+		break;
+	case MUSTER__ENVELOPE__BODY_DATA:
+		if (s == NULL)
+			send_error(c, id, MERR_STREAM, "no stream %u", id);
+		else
+			stream_data(s, env->data);
+		break;
+	/*
+	 * Eof, Credit, Cancel and Error for an unknown id are dropped: the
+	 * stream most likely ended while they were on the wire, and the agent
+	 * keeps no memory of ended streams to tell that from a bad id.
+	 */
+	case MUSTER__ENVELOPE__BODY_EOF:
+		if (s == NULL)
+			break;
+		if (env->eof->fd != 0)
+			stream_fail(s, MERR_PROTOCOL, "Eof for fd %u from the "
+			    "controller", env->eof->fd);
+		else if ((r = proc_close_stdin(s->proc)) != 0)
+			stream_fail(s, r, "stream %u has no stdin", id);
+		break;
+	case MUSTER__ENVELOPE__BODY_CREDIT:
+		if (s == NULL)
+			break;
+		s->credit += env->credit->bytes;
+		stream_allow(s);
+		break;
+	case MUSTER__ENVELOPE__BODY_CANCEL:
+	case MUSTER__ENVELOPE__BODY_ERROR:
+		if (s != NULL)
+			proc_cancel(s->proc, 0);
+		break;
+	default:
+		chan_fatal(c, MERR_PROTOCOL, "%s is not valid on stream %u",
+		    body_name(env->body_case), id);
+		break;
+	}
+}
+
+static void
+chan_input(struct chan *c)
+{
+	Muster__Envelope *env;
+	int r;
+
+	/* Reentered from a flush inside dispatch: the outer loop goes on. */
+	if (c->in_input)
+		return;
+	c->in_input = 1;
+	while (!c->shutting && !c->congested) {
+		r = frame_decode(&c->in, FRAME_MAX_DEFAULT, &env);
+		if (r == MERR_AGAIN)
+			break;
+		if (r != 0) {
+			chan_fatal(c, r, "bad frame: %s", merr_str(r));
+			break;
+		}
+		dispatch(c, env);
+		frame_free(env);
+	}
+	c->in_input = 0;
+}
+
+static void
+read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct chan *c = w->data;
+	size_t want = buf_room(&c->in);
+	uint8_t *p;
+	ssize_t n;
+	int r;
+
+	if (want > CHAN_READ_CHUNK)
+		want = CHAN_READ_CHUNK;
+	/* A full buffer always holds a whole frame, which chan_input took;
+	 * so want is 0 only if that invariant broke. */
+	if (want == 0 || (r = buf_reserve(&c->in, want, &p)) != 0) {
+		chan_fatal(c, MERR_LIMIT, "input buffer full");
+		return;
+	}
+	n = read(STDIN_FILENO, p, want);
+	if (n == 0) {
+		chan_shutdown(c, CHAN_EXIT_OK);
+		return;
+	}
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			chan_shutdown(c, CHAN_EXIT_IO);
+		return;
+	}
+	buf_commit(&c->in, n);
+	chan_input(c);
+}
+
+static void
+write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	chan_flush(w->data);
+}
+
+static void
+shutdown_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct chan *c = w->data;
+
+	/* Whatever is left gets SIGKILL in chan_free. */
+	c->finished = 1;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+send_hello(struct chan *c)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Hello h = MUSTER__HELLO__INIT;
+	struct utsname u;
+
+	h.version = MUSTER_PROTO_VERSION;
+	h.build_id.data = (uint8_t *)MUSTER_BUILD_ID;
+	h.build_id.len = strlen(MUSTER_BUILD_ID);
+	h.max_frame = FRAME_MAX_DEFAULT;
+	h.max_streams = CHAN_MAX_STREAMS;
+	h.window = CHAN_STDIN_WINDOW;
+	if (uname(&u) == 0) {
+		h.arch.data = (uint8_t *)u.machine;
+		h.arch.len = strlen(u.machine);
+	}
+	h.pid = getpid();
+	env.body_case = MUSTER__ENVELOPE__BODY_HELLO;
+	env.hello = &h;
+	chan_send(c, &env);
+}
+
+int
+chan_new(struct ev_loop *loop, struct chan **out)
+{
+	struct chan *c;
+	int r;
+
+	*out = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return MERR_NOMEM;
+	c->loop = loop;
+	buf_init(&c->in, FRAME_MAX_DEFAULT + FRAME_HDR_LEN);
+	buf_init(&c->out, CHAN_OUT_MAX);
+	ev_io_init(&c->rd, read_cb, STDIN_FILENO, EV_READ);
+	c->rd.data = c;
+	ev_io_init(&c->wr, write_cb, STDOUT_FILENO, EV_WRITE);
+	c->wr.data = c;
+	ev_prepare_init(&c->reaper, reaper_cb);
+	c->reaper.data = c;
+	ev_timer_init(&c->shutdown_timer, shutdown_cb, CHAN_SHUTDOWN_WAIT, 0);
+	c->shutdown_timer.data = c;
+	if ((r = set_nonblock(STDIN_FILENO)) != 0 ||
+	    (r = set_nonblock(STDOUT_FILENO)) != 0 ||
+	    (r = buf_append(&c->out, AGENT_MARKER, strlen(AGENT_MARKER))) != 0) {
+		buf_free(&c->in);
+		buf_free(&c->out);
+		free(c);
+		return r;
+	}
+	send_hello(c);
+	if (!c->shutting)
+		ev_io_start(loop, &c->rd);
+	*out = c;
+	return 0;
+}
+
+void
+chan_shutdown(struct chan *c, int status)
+{
+	size_t i;
+
+	if (c->shutting)
+		return;
+	c->shutting = 1;
+	c->status = status;
+	ev_io_stop(c->loop, &c->rd);
+	for (i = 0; i < c->nstreams; i++)
+		proc_signal(c->streams[i]->proc, SIGTERM);
+	ev_timer_start(c->loop, &c->shutdown_timer);
+	chan_check_done(c);
+}
+
+int
+chan_finished(const struct chan *c)
+{
+	return c->finished;
+}
+
+int
+chan_status(const struct chan *c)
+{
+	return c->status;
+}
+
+void
+chan_free(struct chan *c)
+{
+	struct stream *s;
+	size_t i;
+	ssize_t n;
+
+	if (c == NULL)
+		return;
+	/* Kill every group first, then reap: they die in parallel. */
+	for (i = 0; i < c->nstreams; i++)
+		proc_signal(c->streams[i]->proc, SIGKILL);
+	for (i = 0; i < c->nstreams; i++) {
+		proc_wait(c->streams[i]->proc);
+		stream_free(c->streams[i]);
+	}
+	c->nstreams = 0;
+	while ((s = c->dead) != NULL) {
+		c->dead = s->next_dead;
+		stream_free(s);
+	}
+	while (!c->out_closed && buf_len(&c->out) > 0) {
+		n = write(STDOUT_FILENO, buf_ptr(&c->out), buf_len(&c->out));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		buf_consume(&c->out, n);
+	}
+	ev_io_stop(c->loop, &c->rd);
+	ev_io_stop(c->loop, &c->wr);
+	ev_prepare_stop(c->loop, &c->reaper);
+	ev_timer_stop(c->loop, &c->shutdown_timer);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	free(c);
+}

@@ -1,0 +1,33 @@
+/*
+ * The agent's channel to the controller: frames in on stdin, frames out on
+ * stdout, the table of exec streams and their flow control.
+ */
+#ifndef MUSTER_AGENT_CHAN_H
+#define MUSTER_AGENT_CHAN_H
+
+#include <ev.h>
+
+#define CHAN_MAX_STREAMS 256
+/* stdin credit the controller holds per stream, announced in Hello. */
+#define CHAN_STDIN_WINDOW (1u << 20)
+/* Output credit of a stream whose Exec carries window 0. */
+#define CHAN_OUT_WINDOW_DEFAULT (256u * 1024)
+
+/* Exit statuses of the agent (2 is a usage error, see main.c). */
+#define CHAN_EXIT_OK 0		/* stdin EOF or a signal */
+#define CHAN_EXIT_IO 1		/* read or write error on the channel */
+#define CHAN_EXIT_PROTOCOL 3	/* the controller broke the protocol */
+
+struct chan;
+
+/* Write the marker line and Hello, start reading frames. */
+int chan_new(struct ev_loop *loop, struct chan **out);
+/* Stop taking input, kill every process group, and end the loop once they
+ * are gone or a second has passed. The first status given sticks. */
+void chan_shutdown(struct chan *c, int status);
+int chan_finished(const struct chan *c);
+int chan_status(const struct chan *c);
+/* SIGKILL and reap what is left, flush what stdout takes, free. */
+void chan_free(struct chan *c);
+
+#endif

@@ -1,0 +1,993 @@
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <libssh/callbacks.h>
+
+#include "bootstrap.h"
+#include "err.h"
+#include "frame.h"
+#include "hostkey.h"
+#include "mux.h"
+#include "workpool.h"
+
+enum conn_state {
+	CS_INIT,
+	CS_RESOLVE,
+	CS_TCP,
+	CS_HANDSHAKE,
+	CS_AUTH_KEY,
+	CS_AUTH_AUTO,
+	CS_CHAN_OPEN,
+	CS_CHAN_EXEC,
+	CS_MARKER,
+	CS_UPLOAD,
+	CS_HELLO,
+	CS_READY,
+	CS_DONE,
+};
+
+static const char *const state_names[] = {
+	"init", "resolve", "tcp connect", "ssh handshake", "authentication",
+	"authentication", "channel open", "exec request", "agent start",
+	"agent upload", "agent hello", "ready", "done",
+};
+
+/* Pumping stops after this many reads per wake-up so that one busy host
+ * cannot monopolise the loop. */
+#define PUMP_MAX 64
+#define CHAN_ERR_MAX 4096
+#define MISSED_PINGS_MAX 3
+
+struct conn {
+	const struct conn_config *cfg;
+	const struct conn_owner_ops *ops;
+	void *arg;
+	char *display;
+	struct host_spec spec;
+	enum conn_state state;
+
+	ev_io io;
+	ev_timer deadline;
+	ev_timer heartbeat;
+	ev_timer reaper;
+	bool io_active;
+
+	ssh_session session;
+	ssh_event event;
+	ssh_channel channel;
+	struct ssh_channel_callbacks_struct chan_cb;
+	struct ssh_counter_struct counter;
+	int fd;
+	char *hostname;
+	unsigned port;
+	struct addrinfo *addrs, *addr_next;
+	int gai_result;
+
+	struct buf chan_out;		/* agent stdout before the marker */
+	struct buf chan_err;		/* agent stderr, for diagnostics */
+	bool chan_eof, chan_closed;
+	int starts;			/* start commands sent */
+	struct upload_job upload;
+	bool in_worker;
+	char arch[64];
+
+	struct mux mux;
+	uint64_t frames_at_last_ping;
+	int missed_pings;
+
+	ev_tstamp t0;
+	struct conn_stats stats;
+	bool done_reported;
+	enum host_status final_status;
+	char *final_error;
+};
+
+static void conn_step(struct conn *c);
+static void conn_fail(struct conn *c, enum host_status st, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- watchers -------------------------------------------------------- */
+
+static void
+io_set(struct conn *c, int events)
+{
+	if (c->io_active && (c->io.events & (EV_READ | EV_WRITE)) == events)
+		return;
+	if (c->io_active)
+		ev_io_stop(c->cfg->loop, &c->io);
+	c->io_active = false;
+	if (events == 0 || c->fd < 0)
+		return;
+	ev_io_set(&c->io, c->fd, events);
+	ev_io_start(c->cfg->loop, &c->io);
+	c->io_active = true;
+}
+
+/* libssh wants POLLOUT whenever it queued something; reading is always on. */
+static void
+io_update_ssh(struct conn *c)
+{
+	int ev = EV_READ;
+
+	if (ssh_get_poll_flags(c->session) & SSH_WRITE_PENDING)
+		ev |= EV_WRITE;
+	io_set(c, ev);
+}
+
+static double
+state_timeout(const struct conn *c, enum conn_state st)
+{
+	switch (st) {
+	case CS_UPLOAD:
+		return c->cfg->upload_timeout;
+	case CS_READY:
+	case CS_DONE:
+	case CS_INIT:
+		return 0;
+	default:
+		return c->cfg->connect_timeout;
+	}
+}
+
+static void
+set_state(struct conn *c, enum conn_state st)
+{
+	double t;
+
+	c->state = st;
+	ev_timer_stop(c->cfg->loop, &c->deadline);
+	if ((t = state_timeout(c, st)) > 0) {
+		ev_timer_set(&c->deadline, t, 0);
+		ev_timer_start(c->cfg->loop, &c->deadline);
+	}
+}
+
+static double
+elapsed(const struct conn *c)
+{
+	return ev_now(c->cfg->loop) - c->t0;
+}
+
+/* ---- teardown ------------------------------------------------------------ */
+
+static void
+release_ssh(struct conn *c)
+{
+	if (c->channel != NULL) {
+		ssh_remove_channel_callbacks(c->channel, &c->chan_cb);
+		ssh_channel_free(c->channel);
+		c->channel = NULL;
+	}
+	if (c->event != NULL) {
+		ssh_event_remove_session(c->event, c->session);
+		ssh_event_free(c->event);
+		c->event = NULL;
+	}
+	if (c->session != NULL) {
+		ssh_disconnect(c->session);
+		ssh_free(c->session);
+		c->session = NULL;
+	}
+	/* We opened the socket and passed it in with SSH_OPTIONS_FD, so it
+	 * is ours to close (libssh 0.10 leaves it to the caller). */
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
+static void
+conn_free(struct conn *c)
+{
+	struct ev_loop *loop = c->cfg->loop;
+
+	io_set(c, 0);
+	ev_timer_stop(loop, &c->deadline);
+	ev_timer_stop(loop, &c->heartbeat);
+	ev_timer_stop(loop, &c->reaper);
+	release_ssh(c);
+	if (c->addrs != NULL)
+		freeaddrinfo(c->addrs);
+	mux_free(&c->mux);
+	buf_free(&c->chan_out);
+	buf_free(&c->chan_err);
+	free(c->display);
+	free(c->hostname);
+	free(c->spec.name);
+	free(c->spec.user);
+	free(c->final_error);
+	free(c);
+}
+
+/* Runs from the loop, never from inside a libssh or stream callback. */
+static void
+on_reap(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+
+	if (!c->done_reported) {
+		c->done_reported = true;
+		c->ops->done(c, c->final_status, c->final_error, c->arg);
+	}
+	/* A worker still holds the session: free when it hands it back. */
+	if (!c->in_worker)
+		conn_free(c);
+}
+
+static void
+conn_finish(struct conn *c, enum host_status st, const char *error)
+{
+	if (c->state == CS_DONE)
+		return;
+	c->final_status = st;
+	c->final_error = error ? strdup(error) : NULL;
+	set_state(c, CS_DONE);
+	io_set(c, 0);
+	ev_timer_stop(c->cfg->loop, &c->heartbeat);
+	mux_fail_all(&c->mux, st == HS_OK ? HS_UNREACHABLE : st,
+	    error ? error : "connection closed");
+	ev_timer_set(&c->reaper, 0, 0);
+	ev_timer_start(c->cfg->loop, &c->reaper);
+}
+
+static void
+conn_fail(struct conn *c, enum host_status st, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	conn_finish(c, st, msg);
+}
+
+/* The agent's stderr often says why a start failed ("not found", ...). */
+static const char *
+agent_stderr(struct conn *c)
+{
+	static char line[512];
+	size_t n = buf_len(&c->chan_err), i;
+
+	if (n == 0)
+		return "";
+	if (n >= sizeof(line) - 3)
+		n = sizeof(line) - 3;
+	line[0] = ':';
+	line[1] = ' ';
+	for (i = 0; i < n; i++) {
+		char ch = (char)buf_ptr(&c->chan_err)[i];
+
+		line[i + 2] = (ch == '\n' || ch == '\r') ? ' ' : ch;
+	}
+	line[n + 2] = '\0';
+	return line;
+}
+
+/* ---- channel callbacks: only move bytes into buffers ---------------------- */
+
+static int
+on_chan_data(ssh_session s, ssh_channel ch, void *data, uint32_t len,
+    int is_stderr, void *userdata)
+{
+	struct conn *c = userdata;
+	struct buf *b;
+
+	if (is_stderr) {
+		/* Keep only the start: it carries the reason. */
+		if (buf_len(&c->chan_err) < CHAN_ERR_MAX)
+			buf_append(&c->chan_err, data, len <
+			    CHAN_ERR_MAX - buf_len(&c->chan_err) ? len :
+			    CHAN_ERR_MAX - buf_len(&c->chan_err));
+		return (int)len;
+	}
+	b = c->state == CS_MARKER ? &c->chan_out : &c->mux.in;
+	/* Leave what does not fit in libssh's buffer; frames are taken off
+	 * after this pump and the rest is delivered on the next. */
+	if (len > buf_room(b))
+		len = (uint32_t)buf_room(b);
+	if (len > 0 && buf_append(b, data, len) != 0)
+		return 0;
+	return (int)len;
+}
+
+static void
+on_chan_eof(ssh_session s, ssh_channel ch, void *userdata)
+{
+	((struct conn *)userdata)->chan_eof = true;
+}
+
+static void
+on_chan_close(ssh_session s, ssh_channel ch, void *userdata)
+{
+	((struct conn *)userdata)->chan_closed = true;
+}
+
+/* ---- steps ------------------------------------------------------------- */
+
+enum step { STEP_NEXT, STEP_WAIT, STEP_STOP };
+
+static int
+setup_session(struct conn *c)
+{
+	int zero = 0, one = 1;
+	char *host = NULL;
+	unsigned int port = 22;
+
+	if ((c->session = ssh_new()) == NULL)
+		return MERR_NOMEM;
+	ssh_options_set(c->session, SSH_OPTIONS_HOST, c->spec.name);
+	/* Parse ssh_config now (not inside ssh_connect) so that HostName
+	 * and Port are known before we resolve and connect ourselves. */
+	if (ssh_options_parse_config(c->session, c->cfg->ssh_config) < 0)
+		return MERR_PARSE;
+	ssh_options_set(c->session, SSH_OPTIONS_PROCESS_CONFIG, &zero);
+	if (c->spec.user != NULL)
+		ssh_options_set(c->session, SSH_OPTIONS_USER, c->spec.user);
+	if (c->spec.port != 0)
+		ssh_options_set(c->session, SSH_OPTIONS_PORT, &c->spec.port);
+	if (c->cfg->known_hosts != NULL)
+		ssh_options_set(c->session, SSH_OPTIONS_KNOWNHOSTS,
+		    c->cfg->known_hosts);
+	/* Request/response traffic stalls on Nagle + delayed ACK otherwise. */
+	ssh_options_set(c->session, SSH_OPTIONS_NODELAY, &one);
+	if (ssh_options_get(c->session, SSH_OPTIONS_HOST, &host) != SSH_OK)
+		return MERR_INVAL;
+	c->hostname = strdup(host);
+	ssh_string_free_char(host);
+	if (c->hostname == NULL)
+		return MERR_NOMEM;
+	ssh_options_get_port(c->session, &port);
+	c->port = port;
+	ssh_set_blocking(c->session, 0);
+	ssh_set_counters(c->session, &c->counter, NULL);
+	return 0;
+}
+
+static void
+resolve_work(void *arg)
+{
+	struct conn *c = arg;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_ADDRCONFIG };
+	char port[16];
+
+	snprintf(port, sizeof(port), "%u", c->port);
+	c->gai_result = getaddrinfo(c->hostname, port, &hints, &c->addrs);
+}
+
+static void
+resolve_done(void *arg)
+{
+	struct conn *c = arg;
+
+	c->in_worker = false;
+	ev_unref(c->cfg->loop);
+	if (c->state != CS_RESOLVE) {	/* timed out meanwhile */
+		if (c->state == CS_DONE && c->done_reported)
+			conn_free(c);
+		return;
+	}
+	if (c->gai_result != 0) {
+		conn_fail(c, HS_UNREACHABLE, "cannot resolve %s: %s",
+		    c->hostname, gai_strerror(c->gai_result));
+		return;
+	}
+	c->addr_next = c->addrs;
+	set_state(c, CS_TCP);
+	conn_step(c);
+}
+
+static enum step
+step_resolve(struct conn *c)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+	char port[16];
+	int r;
+
+	if (c->session == NULL && (r = setup_session(c)) != 0) {
+		conn_fail(c, HS_UNREACHABLE, "ssh configuration: %s",
+		    merr_str(r));
+		return STEP_STOP;
+	}
+	snprintf(port, sizeof(port), "%u", c->port);
+	/* Address literals need no resolver; names go to a worker because
+	 * getaddrinfo blocks. */
+	if (getaddrinfo(c->hostname, port, &hints, &c->addrs) == 0) {
+		c->addr_next = c->addrs;
+		set_state(c, CS_TCP);
+		return STEP_NEXT;
+	}
+	c->addrs = NULL;
+	if (workpool_submit(c->cfg->workers, resolve_work, resolve_done,
+	    c) != 0) {
+		conn_fail(c, HS_UNREACHABLE, "out of memory");
+		return STEP_STOP;
+	}
+	c->in_worker = true;
+	/* The job must keep the loop alive (the pool's own watcher does not). */
+	ev_ref(c->cfg->loop);
+	return STEP_WAIT;
+}
+
+/* Try the next address; STEP_WAIT while a connect is in progress. */
+static enum step
+tcp_try_next(struct conn *c, int last_errno)
+{
+	struct addrinfo *ai;
+	int fd;
+
+	while ((ai = c->addr_next) != NULL) {
+		c->addr_next = ai->ai_next;
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			last_errno = errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+		    errno == EINPROGRESS) {
+			c->fd = fd;
+			io_set(c, EV_WRITE);
+			return STEP_WAIT;
+		}
+		last_errno = errno;
+		close(fd);
+	}
+	conn_fail(c, HS_UNREACHABLE, "connect to %s port %u: %s",
+	    c->hostname, c->port, strerror(last_errno));
+	return STEP_STOP;
+}
+
+static enum step
+step_tcp(struct conn *c)
+{
+	int err = 0, one = 1, fl;
+	socklen_t len = sizeof(err);
+
+	if (c->fd < 0)
+		return tcp_try_next(c, ECONNREFUSED);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	if (err == EINPROGRESS || err == EALREADY)
+		return STEP_WAIT;
+	if (err != 0) {
+		io_set(c, 0);
+		close(c->fd);
+		c->fd = -1;
+		return tcp_try_next(c, err);
+	}
+	/* libssh polls before every recv and send and treats EAGAIN from
+	 * send as fatal, so it gets the socket in blocking mode, as its own
+	 * connect code leaves it. */
+	fl = fcntl(c->fd, F_GETFL);
+	fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+	setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ssh_options_set(c->session, SSH_OPTIONS_FD, &c->fd);
+	set_state(c, CS_HANDSHAKE);
+	return STEP_NEXT;
+}
+
+static enum step
+step_handshake(struct conn *c)
+{
+	char err[768];
+	int r;
+
+	r = ssh_connect(c->session);
+	if (r == SSH_AGAIN)
+		return STEP_WAIT;
+	if (r != SSH_OK) {
+		conn_fail(c, HS_UNREACHABLE, "ssh: %s",
+		    ssh_get_error(c->session));
+		return STEP_STOP;
+	}
+	c->stats.t_connected = elapsed(c);
+	r = hostkey_verify(c->session, c->cfg->known_hosts,
+	    c->cfg->accept_new, err, sizeof(err));
+	if (r != 0) {
+		conn_fail(c, r == MERR_SSH ? HS_UNREACHABLE : HS_HOSTKEY,
+		    "%s", err);
+		return STEP_STOP;
+	}
+	set_state(c, c->cfg->identity ? CS_AUTH_KEY : CS_AUTH_AUTO);
+	return STEP_NEXT;
+}
+
+static enum step
+auth_result(struct conn *c, int r, enum conn_state on_denied)
+{
+	switch (r) {
+	case SSH_AUTH_AGAIN:
+		return STEP_WAIT;
+	case SSH_AUTH_SUCCESS:
+		c->stats.t_authed = elapsed(c);
+		/* From here on a per-session ssh_event pumps the socket:
+		 * unlike the channel read calls it keeps reading after the
+		 * remote EOF, so exit status and close are never left unread
+		 * on a readable socket. */
+		if ((c->event = ssh_event_new()) == NULL ||
+		    ssh_event_add_session(c->event, c->session) != SSH_OK) {
+			conn_fail(c, HS_UNREACHABLE, "cannot create ssh event");
+			return STEP_STOP;
+		}
+		set_state(c, CS_CHAN_OPEN);
+		return STEP_NEXT;
+	case SSH_AUTH_DENIED:
+	case SSH_AUTH_PARTIAL:
+		if (on_denied != CS_DONE) {
+			set_state(c, on_denied);
+			return STEP_NEXT;
+		}
+		conn_fail(c, HS_AUTH, "no key accepted for %s@%s (tried %s%s"
+		    "ssh-agent and the default identities)",
+		    c->spec.user ? c->spec.user : "(default user)",
+		    c->hostname, c->cfg->identity_path ?
+		    c->cfg->identity_path : "", c->cfg->identity_path ?
+		    ", " : "");
+		return STEP_STOP;
+	default:
+		conn_fail(c, HS_UNREACHABLE, "authentication: %s",
+		    ssh_get_error(c->session));
+		return STEP_STOP;
+	}
+}
+
+static enum step
+step_auth_key(struct conn *c)
+{
+	return auth_result(c, ssh_userauth_publickey(c->session, NULL,
+	    c->cfg->identity), CS_AUTH_AUTO);
+}
+
+static enum step
+step_auth_auto(struct conn *c)
+{
+	return auth_result(c, ssh_userauth_publickey_auto(c->session, NULL,
+	    c->cfg->passphrase), CS_DONE);
+}
+
+static enum step
+step_chan_open(struct conn *c)
+{
+	int r;
+
+	if (c->channel == NULL) {
+		if ((c->channel = ssh_channel_new(c->session)) == NULL) {
+			conn_fail(c, HS_UNREACHABLE, "cannot create channel");
+			return STEP_STOP;
+		}
+		memset(&c->chan_cb, 0, sizeof(c->chan_cb));
+		c->chan_cb.userdata = c;
+		c->chan_cb.channel_data_function = on_chan_data;
+		c->chan_cb.channel_eof_function = on_chan_eof;
+		c->chan_cb.channel_close_function = on_chan_close;
+		ssh_callbacks_init(&c->chan_cb);
+		ssh_set_channel_callbacks(c->channel, &c->chan_cb);
+		c->chan_eof = c->chan_closed = false;
+		buf_reset(&c->chan_out);
+		buf_reset(&c->chan_err);
+	}
+	r = ssh_channel_open_session(c->channel);
+	if (r == SSH_AGAIN)
+		return STEP_WAIT;
+	if (r != SSH_OK) {
+		conn_fail(c, HS_UNREACHABLE, "cannot open a session channel: "
+		    "%s", ssh_get_error(c->session));
+		return STEP_STOP;
+	}
+	set_state(c, CS_CHAN_EXEC);
+	return STEP_NEXT;
+}
+
+static enum step
+step_chan_exec(struct conn *c)
+{
+	char *cmd;
+	int r;
+
+	if ((cmd = bootstrap_start_command(c->cfg->agent_sha256)) == NULL) {
+		conn_fail(c, HS_UNREACHABLE, "out of memory");
+		return STEP_STOP;
+	}
+	r = ssh_channel_request_exec(c->channel, cmd);
+	free(cmd);
+	if (r == SSH_AGAIN)
+		return STEP_WAIT;
+	if (r != SSH_OK) {
+		conn_fail(c, HS_UNREACHABLE, "exec request refused: %s",
+		    ssh_get_error(c->session));
+		return STEP_STOP;
+	}
+	c->starts++;
+	set_state(c, CS_MARKER);
+	return STEP_NEXT;
+}
+
+/* Read what libssh has for us: loop while the socket delivers, because a
+ * pump may buffer bytes for later packets (libssh reads 4 KiB at a time). */
+static int
+pump(struct conn *c)
+{
+	uint64_t before;
+	int i;
+
+	for (i = 0; i < PUMP_MAX; i++) {
+		before = c->counter.in_bytes;
+		if (ssh_event_dopoll(c->event, 0) == SSH_ERROR)
+			return MERR_IO;
+		if (c->counter.in_bytes == before)
+			break;
+		if (c->state == CS_MARKER || buf_room(&c->mux.in) == 0)
+			break;	/* let the caller consume first */
+	}
+	if (!ssh_is_connected(c->session))
+		return MERR_EOF;
+	return 0;
+}
+
+static void upload_done(void *arg);
+
+static void
+upload_work(void *arg)
+{
+	struct conn *c = arg;
+
+	bootstrap_upload(&c->upload);
+}
+
+static void
+drop_channel(struct conn *c)
+{
+	ssh_remove_channel_callbacks(c->channel, &c->chan_cb);
+	ssh_channel_close(c->channel);
+	ssh_channel_free(c->channel);
+	c->channel = NULL;
+}
+
+static enum step
+step_marker(struct conn *c)
+{
+	enum marker m;
+
+	if (pump(c) != 0) {
+		conn_fail(c, HS_UNREACHABLE, "connection lost while starting "
+		    "the agent%s", agent_stderr(c));
+		return STEP_STOP;
+	}
+	m = bootstrap_scan(&c->chan_out, c->arch, sizeof(c->arch));
+	switch (m) {
+	case MARKER_AGENT:
+		/* What follows the marker is the first frame. */
+		if (buf_append(&c->mux.in, buf_ptr(&c->chan_out),
+		    buf_len(&c->chan_out)) != 0) {
+			conn_fail(c, HS_UNREACHABLE, "agent output too large");
+			return STEP_STOP;
+		}
+		buf_free(&c->chan_out);
+		set_state(c, CS_HELLO);
+		return STEP_NEXT;
+	case MARKER_NEED:
+		drop_channel(c);
+		if (c->starts > 1) {
+			conn_fail(c, HS_UNREACHABLE, "the uploaded agent does "
+			    "not verify or start on this host (is sha256sum "
+			    "installed? host architecture %s)", c->arch);
+			return STEP_STOP;
+		}
+		set_state(c, CS_UPLOAD);
+		return STEP_NEXT;
+	case MARKER_JUNK:
+		conn_fail(c, HS_UNREACHABLE, "no agent marker in %u bytes of "
+		    "output from the start command", BOOTSTRAP_JUNK_MAX);
+		return STEP_STOP;
+	case MARKER_NONE:
+		break;
+	}
+	if (c->chan_eof || c->chan_closed) {
+		conn_fail(c, HS_UNREACHABLE, "agent start command ended "
+		    "without starting the agent%s", agent_stderr(c));
+		return STEP_STOP;
+	}
+	return STEP_WAIT;
+}
+
+static enum step
+step_upload(struct conn *c)
+{
+	if (c->in_worker)
+		return STEP_WAIT;
+	io_set(c, 0);
+	memset(&c->upload, 0, sizeof(c->upload));
+	c->upload.session = c->session;
+	c->upload.data = c->cfg->agent;
+	c->upload.len = c->cfg->agent_len;
+	c->upload.sha256 = c->cfg->agent_sha256;
+	c->upload.timeout_s = (long)c->cfg->upload_timeout + 1;
+	if (workpool_submit(c->cfg->workers, upload_work, upload_done,
+	    c) != 0) {
+		conn_fail(c, HS_UNREACHABLE, "out of memory");
+		return STEP_STOP;
+	}
+	c->in_worker = true;
+	/* A job in flight keeps the loop running even when every watcher of
+	 * this conn is stopped (it may have timed out meanwhile). */
+	ev_ref(c->cfg->loop);
+	return STEP_WAIT;
+}
+
+static void
+upload_done(void *arg)
+{
+	struct conn *c = arg;
+
+	c->in_worker = false;
+	ev_unref(c->cfg->loop);
+	if (c->state != CS_UPLOAD) {	/* timed out meanwhile */
+		if (c->state == CS_DONE && c->done_reported)
+			conn_free(c);
+		return;
+	}
+	c->stats.uploaded = true;
+	c->stats.upload_via_exec = c->upload.via_exec;
+	if (c->upload.result != 0) {
+		conn_fail(c, HS_UNREACHABLE, "agent upload failed: %s",
+		    c->upload.err);
+		return;
+	}
+	set_state(c, CS_CHAN_OPEN);
+	conn_step(c);
+}
+
+static int
+flush_out(struct conn *c)
+{
+	struct buf *out = &c->mux.out;
+	uint32_t win;
+	size_t n;
+	int w;
+
+	while (buf_len(out) > 0) {
+		if ((win = ssh_channel_window_size(c->channel)) == 0)
+			break;
+		n = buf_len(out);
+		if (n > win)
+			n = win;
+		if (n > FRAME_DATA_CHUNK)
+			n = FRAME_DATA_CHUNK;
+		if ((w = ssh_channel_write(c->channel, buf_ptr(out),
+		    (uint32_t)n)) < 0)
+			return MERR_IO;
+		if (w == 0)
+			break;
+		buf_consume(out, (size_t)w);
+	}
+	return 0;
+}
+
+/* HELLO and READY: move bytes both ways and dispatch frames. */
+static enum step
+step_channel(struct conn *c)
+{
+	char err[512];
+	int r, i;
+
+	for (i = 0; i < PUMP_MAX; i++) {
+		if ((r = pump(c)) != 0) {
+			conn_fail(c, HS_UNREACHABLE, "connection lost%s",
+			    agent_stderr(c));
+			return STEP_STOP;
+		}
+		if ((r = mux_input(&c->mux, err, sizeof(err))) != 0) {
+			conn_fail(c, HS_UNREACHABLE, "agent protocol: %s", err);
+			return STEP_STOP;
+		}
+		if (c->state == CS_DONE)
+			return STEP_STOP;
+		if (buf_room(&c->mux.in) > 0)
+			break;
+	}
+	if (c->state == CS_HELLO && c->mux.have_hello) {
+		set_state(c, CS_READY);
+		c->stats.t_ready = elapsed(c);
+		ev_timer_set(&c->heartbeat, c->cfg->heartbeat,
+		    c->cfg->heartbeat);
+		ev_timer_start(c->cfg->loop, &c->heartbeat);
+		c->ops->ready(c, c->arg);
+		if (c->state == CS_DONE)
+			return STEP_STOP;
+	}
+	if (flush_out(c) != 0) {
+		conn_fail(c, HS_UNREACHABLE, "write to agent channel failed: "
+		    "%s", ssh_get_error(c->session));
+		return STEP_STOP;
+	}
+	if (c->chan_eof || c->chan_closed) {
+		conn_fail(c, HS_UNREACHABLE, "agent exited%s",
+		    agent_stderr(c));
+		return STEP_STOP;
+	}
+	return STEP_WAIT;
+}
+
+static void
+conn_step(struct conn *c)
+{
+	enum step s;
+
+	do {
+		switch (c->state) {
+		case CS_RESOLVE: s = step_resolve(c); break;
+		case CS_TCP: s = step_tcp(c); break;
+		case CS_HANDSHAKE: s = step_handshake(c); break;
+		case CS_AUTH_KEY: s = step_auth_key(c); break;
+		case CS_AUTH_AUTO: s = step_auth_auto(c); break;
+		case CS_CHAN_OPEN: s = step_chan_open(c); break;
+		case CS_CHAN_EXEC: s = step_chan_exec(c); break;
+		case CS_MARKER: s = step_marker(c); break;
+		case CS_UPLOAD: s = step_upload(c); break;
+		case CS_HELLO:
+		case CS_READY: s = step_channel(c); break;
+		default: s = STEP_STOP; break;
+		}
+	} while (s == STEP_NEXT);
+	if (s == STEP_WAIT && c->session != NULL && c->state >= CS_HANDSHAKE &&
+	    c->state != CS_UPLOAD)
+		io_update_ssh(c);
+}
+
+/* ---- watcher callbacks ------------------------------------------------------ */
+
+static void
+on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	conn_step(w->data);
+}
+
+static void
+on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+
+	conn_fail(c, HS_TIMEOUT, "timed out after %.0f s in %s",
+	    state_timeout(c, c->state), state_names[c->state]);
+}
+
+static void
+on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+
+	/* Any frame counts as a sign of life; silence earns a ping. */
+	if (c->mux.frames_in != c->frames_at_last_ping) {
+		c->frames_at_last_ping = c->mux.frames_in;
+		c->missed_pings = 0;
+		return;
+	}
+	if (++c->missed_pings > MISSED_PINGS_MAX) {
+		conn_fail(c, HS_TIMEOUT, "agent silent for %.0f s",
+		    c->cfg->heartbeat * MISSED_PINGS_MAX);
+		return;
+	}
+	mux_ping(&c->mux, (uint64_t)c->missed_pings);
+	conn_step(c);
+}
+
+/* ---- public ------------------------------------------------------------------ */
+
+int
+conn_new(const struct conn_config *cfg, const struct host_spec *spec,
+    const char *display, const struct conn_owner_ops *ops, void *arg,
+    struct conn **out)
+{
+	struct conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return MERR_NOMEM;
+	c->cfg = cfg;
+	c->ops = ops;
+	c->arg = arg;
+	c->fd = -1;
+	c->display = strdup(display);
+	c->spec.name = strdup(spec->name);
+	c->spec.user = spec->user ? strdup(spec->user) : NULL;
+	c->spec.port = spec->port;
+	if (c->display == NULL || c->spec.name == NULL ||
+	    (spec->user != NULL && c->spec.user == NULL)) {
+		conn_free(c);
+		return MERR_NOMEM;
+	}
+	buf_init(&c->chan_out, BOOTSTRAP_JUNK_MAX + 4096);
+	buf_init(&c->chan_err, CHAN_ERR_MAX);
+	mux_init(&c->mux);
+	ev_init(&c->io, on_io);
+	c->io.data = c;
+	ev_init(&c->deadline, on_deadline);
+	c->deadline.data = c;
+	ev_init(&c->heartbeat, on_heartbeat);
+	c->heartbeat.data = c;
+	ev_init(&c->reaper, on_reap);
+	c->reaper.data = c;
+	*out = c;
+	return 0;
+}
+
+void
+conn_start(struct conn *c)
+{
+	c->t0 = ev_now(c->cfg->loop);
+	set_state(c, CS_RESOLVE);
+	conn_step(c);
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c->state == CS_DONE)
+		return;
+	/* EOF on the agent's stdin tells it to clean up and exit. */
+	if (c->channel != NULL && c->state == CS_READY) {
+		flush_out(c);
+		ssh_channel_send_eof(c->channel);
+	}
+	conn_finish(c, HS_OK, NULL);
+}
+
+const char *
+conn_name(const struct conn *c)
+{
+	return c->display;
+}
+
+const struct conn_stats *
+conn_stats(const struct conn *c)
+{
+	return &c->stats;
+}
+
+int
+conn_exec(struct conn *c, Muster__Exec *exec, const struct stream_ops *ops,
+    void *arg, uint32_t *stream_id)
+{
+	int r;
+
+	if (c->state != CS_READY)
+		return MERR_PROTOCOL;
+	if ((r = mux_exec(&c->mux, exec, ops, arg, stream_id)) != 0)
+		return r;
+	if (flush_out(c) != 0)
+		return MERR_IO;
+	io_update_ssh(c);
+	return 0;
+}
+
+void
+conn_stream_consumed(struct conn *c, uint32_t stream_id, size_t n)
+{
+	if (c->state != CS_READY)
+		return;
+	mux_consumed(&c->mux, stream_id, n);
+	if (buf_len(&c->mux.out) > 0 && flush_out(c) == 0)
+		io_update_ssh(c);
+}
+
+int
+conn_stream_cancel(struct conn *c, uint32_t stream_id)
+{
+	if (c->state != CS_READY)
+		return MERR_STREAM;
+	return mux_cancel(&c->mux, stream_id);
+}

@@ -1,0 +1,99 @@
+/*
+ * One host: the SSH connection, the agent bootstrap and the agent channel.
+ *
+ * Each conn is a state machine driven by the event loop, one state at a
+ * time, each with its own deadline:
+ *
+ *   RESOLVE -> TCP -> HANDSHAKE -> AUTH_KEY -> AUTH_AUTO -> PROBE_OPEN ->
+ *   PROBE_EXEC -> MARKER -> [UPLOAD -> START_OPEN -> START_EXEC -> MARKER] ->
+ *   HELLO -> READY -> DONE
+ *
+ * MARKER reads what the start command prints: the agent's marker line (the
+ * agent runs; go to HELLO) or a request for the agent (go to UPLOAD). READY
+ * hands the conn to its owner, who opens streams on it. Every conn ends in
+ * DONE with a final status; the owner hears of it once, via on_done.
+ */
+#ifndef MUSTER_CONN_H
+#define MUSTER_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+#include <libssh/libssh.h>
+
+#include "hostlist.h"
+#include "muster.pb-c.h"
+#include "output.h"
+
+struct conn;
+struct workpool;
+
+/* Settings shared by every conn of one run. */
+struct conn_config {
+	struct ev_loop *loop;
+	struct workpool *workers;
+	const char *ssh_config;		/* NULL: ~/.ssh/config */
+	const char *known_hosts;	/* NULL: ~/.ssh/known_hosts */
+	bool accept_new;
+	ssh_key identity;		/* NULL: only ssh-agent and defaults */
+	const char *identity_path;
+	const char *passphrase;		/* for the user's other identities */
+	double connect_timeout;		/* seconds per set-up state */
+	double upload_timeout;
+	double heartbeat;		/* seconds between pings when idle */
+	const uint8_t *agent;		/* the agent binary to upload */
+	size_t agent_len;
+	char agent_sha256[65];
+	bool verbose;
+};
+
+/* Callbacks of the conn's owner. */
+struct conn_owner_ops {
+	/* The agent is up; streams may be opened. */
+	void (*ready)(struct conn *c, void *arg);
+	/* Final: the conn failed (status != HS_OK) or was closed. All streams
+	 * have been told already. The conn is freed after this returns. */
+	void (*done)(struct conn *c, enum host_status st, const char *error,
+	    void *arg);
+};
+
+/* Callbacks of one stream's owner. */
+struct stream_ops {
+	void (*data)(void *arg, int fd, const uint8_t *p, size_t n);
+	void (*eof)(void *arg, int fd);
+	/* Last call for the stream; it is gone afterwards. */
+	void (*exit)(void *arg, const Muster__Exit *ex);
+	/* Last call for the stream: the agent refused or lost it, or the
+	 * conn failed (st tells how). */
+	void (*error)(void *arg, enum host_status st, const char *msg);
+};
+
+struct conn_stats {
+	bool uploaded;		/* the agent had to be uploaded */
+	bool upload_via_exec;	/* the host had no SFTP subsystem */
+	double t_connected, t_authed, t_ready;	/* seconds since start */
+};
+
+int conn_new(const struct conn_config *cfg, const struct host_spec *spec,
+    const char *display, const struct conn_owner_ops *ops, void *arg,
+    struct conn **out);
+/* Start connecting. */
+void conn_start(struct conn *c);
+/* Close the agent channel and the session gracefully; done() follows. */
+void conn_close(struct conn *c);
+const char *conn_name(const struct conn *c);
+const struct conn_stats *conn_stats(const struct conn *c);
+
+/*
+ * Open a stream running a command. The stream's output is credited with
+ * exec->window bytes; the owner returns credit with conn_stream_consumed as
+ * it disposes of the data.
+ */
+int conn_exec(struct conn *c, Muster__Exec *exec, const struct stream_ops *ops,
+    void *arg, uint32_t *stream_id);
+void conn_stream_consumed(struct conn *c, uint32_t stream_id, size_t n);
+int conn_stream_cancel(struct conn *c, uint32_t stream_id);
+
+#endif

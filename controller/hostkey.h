@@ -1,0 +1,17 @@
+/* Host key verification against OpenSSH known_hosts files, with
+ * accept-new semantics: unknown keys are recorded only when asked, changed
+ * keys are always refused. */
+#ifndef MUSTER_HOSTKEY_H
+#define MUSTER_HOSTKEY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libssh/libssh.h>
+
+/* 0 when the key is known (or was recorded because accept_new is set);
+ * MERR_HOSTKEY_UNKNOWN / MERR_HOSTKEY_CHANGED / MERR_SSH with a message. */
+int hostkey_verify(ssh_session s, const char *known_hosts_file,
+    bool accept_new, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,310 @@
+#include "mux.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "build_id.h"
+#include "err.h"
+#include "frame.h"
+
+void
+mux_init(struct mux *m)
+{
+	memset(m, 0, sizeof(*m));
+	buf_init(&m->in, MUX_IN_MAX);
+	buf_init(&m->out, MUX_OUT_MAX);
+	/* Odd ids: the controller opens streams; 0 is the channel itself. */
+	m->next_id = 1;
+}
+
+void
+mux_free(struct mux *m)
+{
+	buf_free(&m->in);
+	buf_free(&m->out);
+	free(m->streams);
+	m->streams = NULL;
+	m->nstreams = m->cap = 0;
+}
+
+static struct mux_stream *
+stream_find(struct mux *m, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < m->nstreams; i++)
+		if (m->streams[i].live && m->streams[i].id == id)
+			return &m->streams[i];
+	return NULL;
+}
+
+/* Slots are reused: a finished stream is marked dead and compacted away. */
+static void
+stream_drop(struct mux *m, struct mux_stream *st)
+{
+	size_t i = st - m->streams;
+
+	memmove(&m->streams[i], &m->streams[i + 1],
+	    (m->nstreams - i - 1) * sizeof(*st));
+	m->nstreams--;
+}
+
+size_t
+mux_live_streams(const struct mux *m)
+{
+	return m->nstreams;
+}
+
+static int
+send_env(struct mux *m, Muster__Envelope *env)
+{
+	return frame_encode(&m->out, env, FRAME_MAX_DEFAULT);
+}
+
+static int
+check_hello(struct mux *m, const Muster__Envelope *env, char *err,
+    size_t errlen)
+{
+	const Muster__Hello *h;
+
+	if (env->body_case != MUSTER__ENVELOPE__BODY_HELLO || env->stream != 0) {
+		snprintf(err, errlen, "agent did not start with a Hello");
+		return MERR_PROTOCOL;
+	}
+	h = env->hello;
+	if (h->version != MUSTER_PROTO_VERSION) {
+		snprintf(err, errlen, "agent speaks protocol %u, we speak %u",
+		    h->version, MUSTER_PROTO_VERSION);
+		return MERR_VERSION;
+	}
+	if (h->build_id.len != strlen(MUSTER_BUILD_ID) ||
+	    memcmp(h->build_id.data, MUSTER_BUILD_ID, h->build_id.len) != 0) {
+		snprintf(err, errlen, "agent build id does not match ours");
+		return MERR_VERSION;
+	}
+	m->have_hello = true;
+	m->peer_max_frame = h->max_frame;
+	m->peer_pid = h->pid;
+	snprintf(m->peer_arch, sizeof(m->peer_arch), "%.*s",
+	    (int)(h->arch.len < 63 ? h->arch.len : 63), (const char *)h->arch.data);
+	return 0;
+}
+
+static int
+channel_frame(struct mux *m, const Muster__Envelope *env, char *err,
+    size_t errlen)
+{
+	Muster__Envelope reply = MUSTER__ENVELOPE__INIT;
+	Muster__Pong pong = MUSTER__PONG__INIT;
+
+	switch (env->body_case) {
+	case MUSTER__ENVELOPE__BODY_PING:
+		pong.nonce = env->ping->nonce;
+		reply.body_case = MUSTER__ENVELOPE__BODY_PONG;
+		reply.pong = &pong;
+		return send_env(m, &reply);
+	case MUSTER__ENVELOPE__BODY_PONG:
+		m->pongs++;
+		return 0;
+	case MUSTER__ENVELOPE__BODY_ERROR:
+		snprintf(err, errlen, "agent reported: %.*s",
+		    (int)(env->error->message.len > 200 ? 200 :
+		    env->error->message.len),
+		    (const char *)env->error->message.data);
+		return MERR_PROTOCOL;
+	default:
+		snprintf(err, errlen, "unexpected message %d on stream 0",
+		    (int)env->body_case);
+		return MERR_PROTOCOL;
+	}
+}
+
+static int
+stream_frame(struct mux *m, struct mux_stream *st,
+    const Muster__Envelope *env, char *err, size_t errlen)
+{
+	const struct stream_ops *ops = st->ops;
+	void *arg = st->arg;
+	Muster__Exit ex;
+	char msg[256];
+
+	switch (env->body_case) {
+	case MUSTER__ENVELOPE__BODY_DATA:
+		if (env->data->fd != 1 && env->data->fd != 2) {
+			snprintf(err, errlen, "data for fd %u on stream %u",
+			    env->data->fd, st->id);
+			return MERR_PROTOCOL;
+		}
+		if (env->data->data.len > st->window) {
+			snprintf(err, errlen, "agent sent %zu bytes on stream "
+			    "%u with %u bytes of credit", env->data->data.len,
+			    st->id, st->window);
+			return MERR_CREDIT;
+		}
+		st->window -= env->data->data.len;
+		ops->data(arg, (int)env->data->fd, env->data->data.data,
+		    env->data->data.len);
+		return 0;
+	case MUSTER__ENVELOPE__BODY_EOF:
+		ops->eof(arg, (int)env->eof->fd);
+		return 0;
+	case MUSTER__ENVELOPE__BODY_EXIT:
+		ex = *env->exit;
+		stream_drop(m, st);
+		ops->exit(arg, &ex);
+		return 0;
+	case MUSTER__ENVELOPE__BODY_ERROR:
+		snprintf(msg, sizeof(msg), "%s: %.*s",
+		    merr_str(-(int)env->error->code),
+		    (int)(env->error->message.len > 200 ? 200 :
+		    env->error->message.len),
+		    (const char *)env->error->message.data);
+		stream_drop(m, st);
+		ops->error(arg, HS_FAILED, msg);
+		return 0;
+	case MUSTER__ENVELOPE__BODY_CREDIT:
+		/* Output-only streams: the agent has nothing to credit yet. */
+		return 0;
+	default:
+		snprintf(err, errlen, "unexpected message %d on stream %u",
+		    (int)env->body_case, st->id);
+		return MERR_PROTOCOL;
+	}
+}
+
+int
+mux_input(struct mux *m, char *err, size_t errlen)
+{
+	Muster__Envelope *env;
+	struct mux_stream *st;
+	int r;
+
+	for (;;) {
+		r = frame_decode(&m->in, FRAME_MAX_DEFAULT, &env);
+		if (r == MERR_AGAIN)
+			return 0;
+		if (r != 0) {
+			snprintf(err, errlen, "bad frame from agent: %s",
+			    merr_str(r));
+			return r;
+		}
+		m->frames_in++;
+		if (!m->have_hello)
+			r = check_hello(m, env, err, errlen);
+		else if (env->stream == 0)
+			r = channel_frame(m, env, err, errlen);
+		else if ((st = stream_find(m, env->stream)) != NULL)
+			r = stream_frame(m, st, env, err, errlen);
+		else {
+			snprintf(err, errlen, "message for stream %u, which "
+			    "is not open", env->stream);
+			r = MERR_STREAM;
+		}
+		frame_free(env);
+		if (r != 0)
+			return r;
+	}
+}
+
+int
+mux_exec(struct mux *m, Muster__Exec *exec, const struct stream_ops *ops,
+    void *arg, uint32_t *id)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	struct mux_stream *st;
+	void *p;
+	int r;
+
+	if (m->nstreams >= MUX_MAX_STREAMS)
+		return MERR_LIMIT;
+	if (m->nstreams == m->cap) {
+		size_t ncap = m->cap ? m->cap * 2 : 8;
+
+		if ((p = realloc(m->streams, ncap * sizeof(*st))) == NULL)
+			return MERR_NOMEM;
+		m->streams = p;
+		m->cap = ncap;
+	}
+	if (exec->window == 0)
+		exec->window = MUX_EXEC_WINDOW;
+	env.stream = m->next_id;
+	env.body_case = MUSTER__ENVELOPE__BODY_EXEC;
+	env.exec = exec;
+	if ((r = send_env(m, &env)) != 0)
+		return r;
+	st = &m->streams[m->nstreams++];
+	memset(st, 0, sizeof(*st));
+	st->id = m->next_id;
+	st->ops = ops;
+	st->arg = arg;
+	st->window = st->window_size = exec->window;
+	st->live = true;
+	m->next_id += 2;
+	*id = st->id;
+	return 0;
+}
+
+void
+mux_consumed(struct mux *m, uint32_t id, size_t n)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Credit credit = MUSTER__CREDIT__INIT;
+	struct mux_stream *st;
+
+	if ((st = stream_find(m, id)) == NULL)
+		return;
+	st->unacked += n;
+	/* Return credit in batches of a quarter window: one Credit frame per
+	 * Data frame would double the frame count for bulk output. */
+	if (st->unacked < st->window_size / 4)
+		return;
+	credit.bytes = st->unacked;
+	env.stream = id;
+	env.body_case = MUSTER__ENVELOPE__BODY_CREDIT;
+	env.credit = &credit;
+	if (send_env(m, &env) == 0) {
+		st->window += st->unacked;
+		st->unacked = 0;
+	}
+}
+
+int
+mux_cancel(struct mux *m, uint32_t id)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Cancel cancel = MUSTER__CANCEL__INIT;
+
+	if (stream_find(m, id) == NULL)
+		return MERR_STREAM;
+	env.stream = id;
+	env.body_case = MUSTER__ENVELOPE__BODY_CANCEL;
+	env.cancel = &cancel;
+	return send_env(m, &env);
+}
+
+int
+mux_ping(struct mux *m, uint64_t nonce)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Ping ping = MUSTER__PING__INIT;
+
+	ping.nonce = nonce;
+	env.body_case = MUSTER__ENVELOPE__BODY_PING;
+	env.ping = &ping;
+	return send_env(m, &env);
+}
+
+void
+mux_fail_all(struct mux *m, enum host_status st, const char *msg)
+{
+	struct mux_stream s;
+
+	/* Pop before calling: the owner may open or cancel streams from its
+	 * callback, which changes the table. */
+	while (m->nstreams > 0) {
+		s = m->streams[m->nstreams - 1];
+		m->nstreams--;
+		s.ops->error(s.arg, st, msg);
+	}
+}

@@ -1,0 +1,70 @@
+/*
+ * The controller's end of the agent protocol on one channel: frame decoding,
+ * the stream table, per-stream credit and dispatch to stream owners. It
+ * knows nothing of SSH: bytes from the channel go into `in`, frames to send
+ * come out of `out`, and conn.c moves them.
+ */
+#ifndef MUSTER_MUX_H
+#define MUSTER_MUX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "conn.h"
+#include "muster.pb-c.h"
+
+/* Credit granted to each exec stream's output. Small enough that 256
+ * streams cannot pin much memory, big enough to keep a LAN channel busy. */
+#define MUX_EXEC_WINDOW (512u * 1024)
+#define MUX_MAX_STREAMS 256
+/* Incoming bytes held at most: one maximal frame plus what one pump of
+ * libssh can deliver before frames are taken off. */
+#define MUX_IN_MAX (FRAME_MAX_DEFAULT + FRAME_HDR_LEN + 1024u * 1024)
+#define MUX_OUT_MAX (8u * 1024 * 1024)
+
+struct mux_stream {
+	uint32_t id;
+	const struct stream_ops *ops;
+	void *arg;
+	uint32_t window;	/* bytes the agent may still send */
+	uint32_t unacked;	/* consumed, not yet returned as credit */
+	uint32_t window_size;	/* the full grant, for batching credit */
+	bool live;
+};
+
+struct mux {
+	struct buf in, out;
+	struct mux_stream *streams;
+	size_t nstreams, cap;
+	uint32_t next_id;
+	bool have_hello;
+	uint32_t peer_max_frame;
+	char peer_arch[64];
+	uint32_t peer_pid;
+	uint64_t frames_in;	/* for liveness checks */
+	uint64_t pongs;
+};
+
+void mux_init(struct mux *m);
+void mux_free(struct mux *m);
+
+/*
+ * Decode and dispatch every complete frame in m->in. The first frame must be
+ * a Hello with our version and build id. A fatal protocol error returns its
+ * code with a message in err; the caller must then fail the whole channel.
+ */
+int mux_input(struct mux *m, char *err, size_t errlen);
+
+int mux_exec(struct mux *m, Muster__Exec *exec, const struct stream_ops *ops,
+    void *arg, uint32_t *id);
+/* The owner disposed of n bytes of the stream's output: return credit. */
+void mux_consumed(struct mux *m, uint32_t id, size_t n);
+int mux_cancel(struct mux *m, uint32_t id);
+int mux_ping(struct mux *m, uint64_t nonce);
+size_t mux_live_streams(const struct mux *m);
+/* Tell every open stream's owner that the channel is gone. */
+void mux_fail_all(struct mux *m, enum host_status st, const char *msg);
+
+#endif

@@ -1,0 +1,821 @@
+#include "output.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "hostlist.h"
+
+#define RULE "---------------\n"
+/* Bytes per EVP_EncodeBlock call: it takes an int, and whole 3-byte
+ * groups keep the pieces of the encoding joinable. */
+#define B64_CHUNK (3 * 64 * 1024)
+/* "\xHH" per byte at worst, plus room for the fixed parts of a line. */
+#define ESCAPED_MAX(n) (4 * (n) + 256)
+
+/* A finished host in GATHER mode, kept until output_finish. */
+struct gathered {
+	char *name;
+	struct buf capture[2];
+	bool truncated[2];
+	enum host_status status;
+	int exit_code;
+	int signal;
+	char *error;
+	uint64_t hash;		/* of everything that decides the group */
+};
+
+const char *
+host_status_str(enum host_status st)
+{
+	switch (st) {
+	case HS_OK: return "ok";
+	case HS_FAILED: return "failed";
+	case HS_UNREACHABLE: return "unreachable";
+	case HS_TIMEOUT: return "timeout";
+	case HS_HOSTKEY: return "hostkey";
+	case HS_AUTH: return "auth";
+	}
+	return "unknown";
+}
+
+/* --- text neutralisation -------------------------------------------- */
+
+/*
+ * Length of the well-formed UTF-8 sequence at p, or 0 (RFC 3629: no
+ * overlong forms, surrogates or code points past U+10FFFF, which some
+ * terminals decode into something else than a validator sees).
+ */
+static size_t
+utf8_seq(const uint8_t *p, size_t n, uint32_t *cpp)
+{
+	uint32_t cp, min;
+	size_t len, i;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+		cp = p[0] & 0x1f;
+		min = 0x80;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		cp = p[0] & 0x0f;
+		min = 0x800;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		cp = p[0] & 0x07;
+		min = 0x10000;
+	} else
+		return 0;
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*cpp = cp;
+	return len;
+}
+
+static bool
+passes(uint8_t c, bool keep_newline)
+{
+	return (c >= 0x20 && c < 0x7f) || c == '\t' ||
+	    (keep_newline && c == '\n');
+}
+
+/*
+ * Append p as text that cannot drive the terminal: C0 controls, DEL, C1
+ * controls (U+0080-U+009F, which xterm and others obey in UTF-8 as well)
+ * and bytes outside well-formed UTF-8 become "\xHH".
+ */
+static int
+put_text(struct buf *b, const uint8_t *p, size_t n, bool raw,
+    bool keep_newline)
+{
+	static const char hex[] = "0123456789abcdef";
+	char esc[4] = { '\\', 'x', 0, 0 };
+	size_t i = 0, run, seq, k;
+	uint32_t cp = 0;
+	int r;
+
+	if (raw)
+		return buf_append(b, p, n);
+	while (i < n) {
+		for (run = i; run < n && passes(p[run], keep_newline); run++)
+			;
+		if ((r = buf_append(b, p + i, run - i)) != 0)
+			return r;
+		if ((i = run) == n)
+			break;
+		seq = p[i] >= 0x80 ? utf8_seq(p + i, n - i, &cp) : 0;
+		if (seq > 0 && cp >= 0xa0) {
+			if ((r = buf_append(b, p + i, seq)) != 0)
+				return r;
+			i += seq;
+			continue;
+		}
+		for (k = 0; k < (seq > 0 ? seq : 1); k++) {
+			esc[2] = hex[p[i + k] >> 4];
+			esc[3] = hex[p[i + k] & 0xf];
+			if ((r = buf_append(b, esc, sizeof(esc))) != 0)
+				return r;
+		}
+		i += k;
+	}
+	return 0;
+}
+
+static int
+put_str(struct buf *b, const char *s)
+{
+	return buf_append(b, s, strlen(s));
+}
+
+/* Where to cut a full line buffer so no UTF-8 sequence is split. */
+static size_t
+utf8_cut(const uint8_t *p, size_t n)
+{
+	size_t k, need;
+
+	for (k = 1; k <= 3 && k <= n; k++) {
+		if ((p[n - k] & 0xc0) == 0x80)
+			continue;
+		if (p[n - k] >= 0xc0) {
+			need = p[n - k] >= 0xf0 ? 4 : p[n - k] >= 0xe0 ? 3 : 2;
+			if (need > k && k < n)
+				return n - k;
+		}
+		break;
+	}
+	return n;
+}
+
+/* "exited with code 3", "killed by signal 9 (SIGKILL)", "timeout: why". */
+static int
+put_status(struct buf *b, enum host_status st, int exit_code, int sig,
+    const char *error)
+{
+	const char *signame;
+	char what[96];
+	int r;
+
+	if (st == HS_FAILED && sig != 0) {
+		if ((signame = sigabbrev_np(sig)) != NULL)
+			snprintf(what, sizeof(what), "killed by signal %d "
+			    "(SIG%s)", sig, signame);
+		else
+			snprintf(what, sizeof(what), "killed by signal %d",
+			    sig);
+	} else if (st == HS_FAILED && exit_code >= 0)
+		snprintf(what, sizeof(what), "exited with code %d", exit_code);
+	else
+		snprintf(what, sizeof(what), "%s", host_status_str(st));
+	if ((r = put_str(b, what)) != 0)
+		return r;
+	if (error == NULL || *error == '\0')
+		return 0;
+	/* Error texts may quote the peer (banners, agent messages). */
+	if ((r = put_str(b, ": ")) != 0)
+		return r;
+	return put_text(b, (const uint8_t *)error, strlen(error), false,
+	    false);
+}
+
+static int
+write_buf(FILE *f, const struct buf *b)
+{
+	if (buf_len(b) > 0 && fwrite(buf_ptr(b), 1, buf_len(b), f) !=
+	    buf_len(b))
+		return MERR_IO;
+	return 0;
+}
+
+/* --- set-up ---------------------------------------------------------- */
+
+void
+output_init(struct output *o, enum output_mode mode, FILE *out, FILE *err,
+    bool raw, size_t max_capture)
+{
+	memset(o, 0, sizeof(*o));
+	o->mode = mode;
+	o->out = out;
+	o->err = err;
+	o->raw = raw;
+	o->max_capture = max_capture;
+}
+
+static void
+gathered_free(struct gathered *g)
+{
+	free(g->name);
+	free(g->error);
+	buf_free(&g->capture[0]);
+	buf_free(&g->capture[1]);
+}
+
+static void
+gathered_clear(struct output *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->ngathered; i++)
+		gathered_free(&o->gathered[i]);
+	free(o->gathered);
+	o->gathered = NULL;
+	o->ngathered = o->gathered_cap = 0;
+}
+
+void
+output_free(struct output *o)
+{
+	gathered_clear(o);
+}
+
+int
+output_host_init(struct output *o, struct output_host *h, const char *name)
+{
+	int fd;
+
+	memset(h, 0, sizeof(*h));
+	if ((h->name = strdup(name)) == NULL)
+		return MERR_NOMEM;
+	for (fd = 0; fd < 2; fd++) {
+		buf_init(&h->partial[fd], OUTPUT_LINE_MAX);
+		buf_init(&h->capture[fd], o->max_capture);
+	}
+	return 0;
+}
+
+void
+output_host_free(struct output_host *h)
+{
+	int fd;
+
+	for (fd = 0; fd < 2; fd++) {
+		buf_free(&h->partial[fd]);
+		buf_free(&h->capture[fd]);
+	}
+	free(h->name);
+	memset(h, 0, sizeof(*h));
+}
+
+/* --- LINES ------------------------------------------------------------ */
+
+/* One fwrite per line: stdio may split it, but never mixes in another. */
+static int
+emit_line(struct output *o, FILE *f, struct buf *line, const char *name,
+    const uint8_t *p, size_t n)
+{
+	int r;
+
+	buf_reset(line);
+	if ((r = put_str(line, name)) != 0 ||
+	    (r = buf_append(line, ": ", 2)) != 0 ||
+	    (r = put_text(line, p, n, o->raw, false)) != 0 ||
+	    (r = buf_append(line, "\n", 1)) != 0)
+		return r;
+	return write_buf(f, line);
+}
+
+static int
+lines_data(struct output *o, struct output_host *h, int fd, const uint8_t *p,
+    size_t n)
+{
+	struct buf *part = &h->partial[fd - 1], line;
+	FILE *f = fd == 1 ? o->out : o->err;
+	const uint8_t *nl;
+	size_t take, cut;
+	bool wrote = false;
+	int r = 0;
+
+	buf_init(&line, strlen(h->name) + ESCAPED_MAX(OUTPUT_LINE_MAX));
+	while (n > 0 && r == 0) {
+		/* Cut a full buffer only once more than a newline follows,
+		 * so a line of exactly OUTPUT_LINE_MAX stays whole. */
+		if (buf_room(part) == 0) {
+			cut = *p == '\n' ? buf_len(part) :
+			    utf8_cut(buf_ptr(part), buf_len(part));
+			r = emit_line(o, f, &line, h->name, buf_ptr(part), cut);
+			buf_consume(part, cut);
+			if (*p == '\n') {
+				p++;
+				n--;
+			}
+			wrote = true;
+			continue;
+		}
+		nl = memchr(p, '\n', n);
+		take = nl != NULL ? (size_t)(nl - p) : n;
+		if (buf_len(part) == 0 && nl != NULL &&
+		    take <= OUTPUT_LINE_MAX) {
+			/* A whole line in the chunk needs no copy. */
+			r = emit_line(o, f, &line, h->name, p, take);
+			wrote = true;
+			p += take + 1;
+			n -= take + 1;
+			continue;
+		}
+		if (take > buf_room(part))
+			take = buf_room(part);
+		if ((r = buf_append(part, p, take)) != 0)
+			break;
+		p += take;
+		n -= take;
+		if (n > 0 && *p == '\n') {
+			r = emit_line(o, f, &line, h->name, buf_ptr(part),
+			    buf_len(part));
+			buf_reset(part);
+			wrote = true;
+			p++;
+			n--;
+		}
+	}
+	if (wrote && fflush(f) != 0 && r == 0)
+		r = MERR_IO;
+	buf_free(&line);
+	return r;
+}
+
+static int
+lines_done(struct output *o, struct output_host *h,
+    const struct host_result *res)
+{
+	struct buf line;
+	FILE *f;
+	int fd, r = 0;
+
+	buf_init(&line, strlen(h->name) + ESCAPED_MAX(OUTPUT_LINE_MAX));
+	for (fd = 0; fd < 2 && r == 0; fd++) {
+		if (buf_len(&h->partial[fd]) == 0)
+			continue;
+		f = fd == 0 ? o->out : o->err;
+		r = emit_line(o, f, &line, h->name, buf_ptr(&h->partial[fd]),
+		    buf_len(&h->partial[fd]));
+		buf_reset(&h->partial[fd]);
+		if (fflush(f) != 0 && r == 0)
+			r = MERR_IO;
+	}
+	if (r == 0 && res->status != HS_OK) {
+		buf_reset(&line);
+		if ((r = put_str(&line, res->host != NULL ? res->host :
+		    h->name)) == 0 &&
+		    (r = buf_append(&line, ": ", 2)) == 0 &&
+		    (r = put_status(&line, res->status, res->exit_code,
+		    res->signal, res->error)) == 0 &&
+		    (r = buf_append(&line, "\n", 1)) == 0)
+			r = write_buf(o->err, &line);
+		if (fflush(o->err) != 0 && r == 0)
+			r = MERR_IO;
+	}
+	buf_free(&line);
+	return r;
+}
+
+/* --- JSON -------------------------------------------------------------- */
+
+/* A JSON string for our own texts; bytes that are not UTF-8 become
+ * U+FFFD rather than losing the whole message. */
+static json_t *
+json_text(const char *s)
+{
+	struct buf b;
+	const uint8_t *p = (const uint8_t *)s;
+	size_t n = strlen(s), i, seq;
+	uint32_t cp;
+	json_t *v;
+
+	if ((v = json_string(s)) != NULL)
+		return v;
+	buf_init(&b, 3 * n + 1);
+	for (i = 0; i < n; i += seq) {
+		if (p[i] < 0x80)
+			seq = 1;
+		else if ((seq = utf8_seq(p + i, n - i, &cp)) == 0) {
+			if (buf_append(&b, "\xef\xbf\xbd", 3) != 0)
+				break;
+			seq = 1;
+			continue;
+		}
+		if (buf_append(&b, p + i, seq) != 0)
+			break;
+	}
+	v = i == n ? json_stringn(buf_len(&b) ? (const char *)buf_ptr(&b) :
+	    "", buf_len(&b)) : NULL;
+	buf_free(&b);
+	return v;
+}
+
+static json_t *
+json_base64(const uint8_t *p, size_t n)
+{
+	size_t chunk, len = 0;
+	json_t *v;
+	char *s;
+
+	if (n > SIZE_MAX / 4 - 3)
+		return NULL;
+	if ((s = malloc((n + 2) / 3 * 4 + 1)) == NULL)
+		return NULL;
+	for (; n > 0; p += chunk, n -= chunk) {
+		chunk = n < B64_CHUNK ? n : B64_CHUNK;
+		len += (size_t)EVP_EncodeBlock((unsigned char *)s + len, p,
+		    (int)chunk);
+	}
+	s[len] = '\0';
+	v = json_stringn_nocheck(s, len);
+	free(s);
+	return v;
+}
+
+/*
+ * json_stringn accepts embedded NUL (and checks UTF-8), but many JSON
+ * consumers cut strings at NUL, so such output goes as base64 too.
+ */
+static int
+json_set_capture(json_t *obj, const char *key, const struct buf *b,
+    bool truncated)
+{
+	const uint8_t *p = (const uint8_t *)"";
+	size_t n = 0;
+	json_t *v = NULL;
+	char k[32];
+
+	if (b != NULL && buf_len(b) > 0) {
+		p = buf_ptr(b);
+		n = buf_len(b);
+	}
+	if (memchr(p, '\0', n) == NULL)
+		v = json_stringn((const char *)p, n);
+	if (v != NULL) {
+		if (json_object_set_new(obj, key, v) != 0)
+			return -1;
+	} else {
+		snprintf(k, sizeof(k), "%s_b64", key);
+		if (json_object_set_new(obj, key, json_null()) != 0 ||
+		    json_object_set_new(obj, k, json_base64(p, n)) != 0)
+			return -1;
+	}
+	snprintf(k, sizeof(k), "%s_truncated", key);
+	if (truncated && json_object_set_new(obj, k, json_true()) != 0)
+		return -1;
+	return 0;
+}
+
+char *
+output_json_object(const struct host_result *res, const struct output_host *h)
+{
+	const char *signame = NULL;
+	char *s = NULL;
+	json_t *obj;
+	int fail = 0;
+
+	if ((obj = json_object()) == NULL)
+		return NULL;
+	if (res->signal != 0)
+		signame = sigabbrev_np(res->signal);
+	fail |= json_object_set_new(obj, "host",
+	    json_text(res->host != NULL ? res->host : ""));
+	fail |= json_object_set_new(obj, "status",
+	    json_string(host_status_str(res->status)));
+	fail |= json_object_set_new(obj, "exit_code", res->exit_code >= 0 ?
+	    json_integer(res->exit_code) : json_null());
+	fail |= json_object_set_new(obj, "signal", res->signal != 0 ?
+	    json_integer(res->signal) : json_null());
+	fail |= json_object_set_new(obj, "signal_name", signame != NULL ?
+	    json_string(signame) : json_null());
+	fail |= json_set_capture(obj, "stdout", h ? &h->capture[0] : NULL,
+	    h ? h->truncated[0] : false);
+	fail |= json_set_capture(obj, "stderr", h ? &h->capture[1] : NULL,
+	    h ? h->truncated[1] : false);
+	fail |= json_object_set_new(obj, "duration_ms",
+	    json_integer(res->duration_ms));
+	fail |= json_object_set_new(obj, "error", res->error != NULL ?
+	    json_text(res->error) : json_null());
+	if (fail == 0)
+		s = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	return s;
+}
+
+static int
+json_done(struct output *o, struct output_host *h,
+    const struct host_result *res)
+{
+	char *s;
+	int r = 0;
+
+	if ((s = output_json_object(res, h)) == NULL)
+		return MERR_NOMEM;
+	if (fwrite(s, 1, strlen(s), o->out) != strlen(s) ||
+	    fputc('\n', o->out) == EOF || fflush(o->out) != 0)
+		r = MERR_IO;
+	free(s);
+	return r;
+}
+
+/* --- GATHER ------------------------------------------------------------ */
+
+static uint64_t
+fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	return h;
+}
+
+static uint64_t
+gathered_hash(const struct gathered *g)
+{
+	uint64_t h = 14695981039346656037ULL;
+	size_t len;
+	int fd;
+
+	for (fd = 0; fd < 2; fd++) {
+		len = buf_len(&g->capture[fd]);
+		h = fnv(h, &len, sizeof(len));
+		if (len > 0)
+			h = fnv(h, buf_ptr(&g->capture[fd]), len);
+		h = fnv(h, &g->truncated[fd], sizeof(g->truncated[fd]));
+	}
+	h = fnv(h, &g->status, sizeof(g->status));
+	h = fnv(h, &g->exit_code, sizeof(g->exit_code));
+	h = fnv(h, &g->signal, sizeof(g->signal));
+	if (g->error != NULL)
+		h = fnv(h, g->error, strlen(g->error) + 1);
+	return h;
+}
+
+static int
+gather_done(struct output *o, struct output_host *h,
+    const struct host_result *res)
+{
+	struct gathered *g, *v;
+	size_t cap;
+	int fd;
+
+	if (o->ngathered == o->gathered_cap) {
+		cap = o->gathered_cap ? o->gathered_cap * 2 : 16;
+		if ((v = reallocarray(o->gathered, cap, sizeof(*v))) == NULL)
+			return MERR_NOMEM;
+		o->gathered = v;
+		o->gathered_cap = cap;
+	}
+	g = &o->gathered[o->ngathered];
+	memset(g, 0, sizeof(*g));
+	if ((g->name = strdup(res->host != NULL ? res->host : h->name)) ==
+	    NULL || (res->error != NULL &&
+	    (g->error = strdup(res->error)) == NULL)) {
+		gathered_free(g);
+		return MERR_NOMEM;
+	}
+	/* Take the captures over rather than copying them. */
+	for (fd = 0; fd < 2; fd++) {
+		g->capture[fd] = h->capture[fd];
+		g->truncated[fd] = h->truncated[fd];
+		buf_init(&h->capture[fd], o->max_capture);
+	}
+	g->status = res->status;
+	g->exit_code = res->exit_code;
+	g->signal = res->signal;
+	g->hash = gathered_hash(g);
+	o->ngathered++;
+	return 0;
+}
+
+static int
+buf_cmp(const struct buf *a, const struct buf *b)
+{
+	if (buf_len(a) != buf_len(b))
+		return buf_len(a) < buf_len(b) ? -1 : 1;
+	if (buf_len(a) == 0)
+		return 0;
+	return memcmp(buf_ptr(a), buf_ptr(b), buf_len(a));
+}
+
+static int
+gathered_cmp(const void *va, const void *vb)
+{
+	const struct gathered *a = *(struct gathered *const *)va;
+	const struct gathered *b = *(struct gathered *const *)vb;
+	int c, fd;
+
+	if (a->hash != b->hash)
+		return a->hash < b->hash ? -1 : 1;
+	if (a->status != b->status)
+		return a->status < b->status ? -1 : 1;
+	if (a->exit_code != b->exit_code)
+		return a->exit_code < b->exit_code ? -1 : 1;
+	if (a->signal != b->signal)
+		return a->signal < b->signal ? -1 : 1;
+	for (fd = 0; fd < 2; fd++) {
+		if (a->truncated[fd] != b->truncated[fd])
+			return a->truncated[fd] ? 1 : -1;
+		if ((c = buf_cmp(&a->capture[fd], &b->capture[fd])) != 0)
+			return c;
+	}
+	if (a->error == NULL || b->error == NULL)
+		return (a->error != NULL) - (b->error != NULL);
+	return strcmp(a->error, b->error);
+}
+
+struct gather_group {
+	char *folded;
+	struct gathered **members;	/* into the sorted pointer array */
+	size_t count;
+};
+
+static int
+gather_group_cmp(const void *va, const void *vb)
+{
+	const struct gather_group *a = va, *b = vb;
+
+	return strverscmp(a->folded, b->folded);
+}
+
+/* Print a capture, neutralised, ending in a newline. */
+static int
+print_capture(struct output *o, FILE *f, const struct buf *cap)
+{
+	struct buf text;
+	int r;
+
+	if (buf_len(cap) == 0)
+		return 0;
+	buf_init(&text, ESCAPED_MAX(buf_len(cap)));
+	if ((r = put_text(&text, buf_ptr(cap), buf_len(cap), o->raw,
+	    true)) == 0 && buf_ptr(cap)[buf_len(cap) - 1] != '\n')
+		r = buf_append(&text, "\n", 1);
+	if (r == 0)
+		r = write_buf(f, &text);
+	buf_free(&text);
+	if (fflush(f) != 0 && r == 0)
+		r = MERR_IO;
+	return r;
+}
+
+static int
+print_group(struct output *o, const struct gather_group *grp)
+{
+	const struct gathered *g = grp->members[0];
+	struct buf head;
+	char count[32];
+	int r;
+
+	buf_init(&head, ESCAPED_MAX(strlen(grp->folded) +
+	    (g->error ? strlen(g->error) : 0)));
+	snprintf(count, sizeof(count), " (%zu)", grp->count);
+	if ((r = put_str(&head, RULE)) != 0 ||
+	    (r = put_str(&head, grp->folded)) != 0 ||
+	    (r = put_str(&head, count)) != 0)
+		goto out;
+	if (g->status != HS_OK && ((r = buf_append(&head, " ", 1)) != 0 ||
+	    (r = put_status(&head, g->status, g->exit_code, g->signal,
+	    g->error)) != 0))
+		goto out;
+	if ((g->truncated[0] && (r = put_str(&head,
+	    " [stdout truncated]")) != 0) ||
+	    (g->truncated[1] && (r = put_str(&head,
+	    " [stderr truncated]")) != 0) ||
+	    (r = put_str(&head, "\n" RULE)) != 0)
+		goto out;
+	/* The other stream may be the same terminal: keep the order. */
+	fflush(o->err);
+	if ((r = write_buf(o->out, &head)) != 0 ||
+	    (r = print_capture(o, o->out, &g->capture[0])) != 0)
+		goto out;
+	if (fflush(o->out) != 0) {
+		r = MERR_IO;
+		goto out;
+	}
+	r = print_capture(o, o->err, &g->capture[1]);
+out:
+	buf_free(&head);
+	return r;
+}
+
+static bool
+gathered_silent(const struct gathered *g)
+{
+	return g->status == HS_OK && buf_len(&g->capture[0]) == 0 &&
+	    buf_len(&g->capture[1]) == 0 && !g->truncated[0] &&
+	    !g->truncated[1];
+}
+
+static void
+gather_finish(struct output *o)
+{
+	struct gathered **sorted = NULL;
+	struct gather_group *groups = NULL;
+	const char **names = NULL;
+	size_t i, j, k, ngroups = 0;
+
+	if (o->ngathered == 0)
+		return;
+	if ((sorted = calloc(o->ngathered, sizeof(*sorted))) == NULL ||
+	    (groups = calloc(o->ngathered, sizeof(*groups))) == NULL ||
+	    (names = calloc(o->ngathered, sizeof(*names))) == NULL)
+		goto out;
+	for (i = 0; i < o->ngathered; i++)
+		sorted[i] = &o->gathered[i];
+	qsort(sorted, o->ngathered, sizeof(*sorted), gathered_cmp);
+	for (i = 0; i < o->ngathered; i = j) {
+		for (j = i + 1; j < o->ngathered &&
+		    gathered_cmp(&sorted[i], &sorted[j]) == 0; j++)
+			;
+		if (gathered_silent(sorted[i]))
+			continue;
+		for (k = i; k < j; k++)
+			names[k - i] = sorted[k]->name;
+		/* Without memory to fold, the first name still says
+		 * which output this is; the count says how many share it. */
+		if ((groups[ngroups].folded = hostlist_fold(names, j - i)) ==
+		    NULL && (groups[ngroups].folded =
+		    strdup(sorted[i]->name)) == NULL)
+			goto out;
+		groups[ngroups].members = &sorted[i];
+		groups[ngroups++].count = j - i;
+	}
+	qsort(groups, ngroups, sizeof(*groups), gather_group_cmp);
+	for (i = 0; i < ngroups; i++) {
+		if (print_group(o, &groups[i]) != 0)
+			break;
+	}
+out:
+	for (i = 0; groups != NULL && i < ngroups; i++)
+		free(groups[i].folded);
+	free(groups);
+	free(names);
+	free(sorted);
+}
+
+/* --- entry points -------------------------------------------------------- */
+
+int
+output_host_data(struct output *o, struct output_host *h, int fd,
+    const uint8_t *p, size_t n)
+{
+	struct buf *cap;
+	size_t keep;
+
+	if (fd != 1 && fd != 2)
+		return MERR_INVAL;
+	if (n == 0)
+		return 0;
+	if (o->mode == OUTPUT_LINES)
+		return lines_data(o, h, fd, p, n);
+	cap = &h->capture[fd - 1];
+	keep = n < buf_room(cap) ? n : buf_room(cap);
+	if (keep < n)
+		h->truncated[fd - 1] = true;
+	return buf_append(cap, p, keep);
+}
+
+int
+output_host_done(struct output *o, struct output_host *h,
+    const struct host_result *res)
+{
+	switch (res->status) {
+	case HS_OK:
+		o->n_ok++;
+		break;
+	case HS_FAILED:
+		o->n_failed++;
+		break;
+	default:
+		o->n_unreachable++;
+		break;
+	}
+	switch (o->mode) {
+	case OUTPUT_LINES:
+		return lines_done(o, h, res);
+	case OUTPUT_JSON:
+		return json_done(o, h, res);
+	case OUTPUT_GATHER:
+		return gather_done(o, h, res);
+	}
+	return MERR_INVAL;
+}
+
+void
+output_finish(struct output *o, double wall_seconds)
+{
+	size_t total = o->n_ok + o->n_failed + o->n_unreachable;
+
+	if (o->mode == OUTPUT_GATHER) {
+		gather_finish(o);
+		gathered_clear(o);
+	}
+	fflush(o->out);
+	fprintf(o->err, "muster: %zu host%s: %zu ok, %zu failed, "
+	    "%zu unreachable (%.2f s)\n", total, total == 1 ? "" : "s",
+	    o->n_ok, o->n_failed, o->n_unreachable, wall_seconds);
+	fflush(o->err);
+}

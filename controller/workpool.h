@@ -1,0 +1,24 @@
+/*
+ * A few worker threads for the blocking work the event loop must never do:
+ * name resolution (getaddrinfo) and libssh 0.10's SFTP, which only works on
+ * a blocking session. A job's work function runs on a worker; its done
+ * function runs later on the loop thread.
+ */
+#ifndef MUSTER_WORKPOOL_H
+#define MUSTER_WORKPOOL_H
+
+#include <ev.h>
+
+struct workpool;
+
+typedef void (*work_fn)(void *arg);
+typedef void (*work_done_fn)(void *arg);
+
+int workpool_new(struct ev_loop *loop, int nthreads, struct workpool **out);
+/* Runs work(arg) on a worker, then done(arg) on the loop. */
+int workpool_submit(struct workpool *wp, work_fn work, work_done_fn done,
+    void *arg);
+/* Waits for running jobs, drops queued ones (their done is not called). */
+void workpool_free(struct workpool *wp);
+
+#endif

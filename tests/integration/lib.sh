@@ -1,0 +1,151 @@
+# shellcheck shell=bash
+# Helpers for the integration tests tests/integration/t_*.sh. Source it:
+#
+#   . "$(dirname "$0")/lib.sh"
+#   out=$("$MUSTER" "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1)" run -- id -un)
+#   assert_eq "$(fleet_user 1)" "$out" "runs as the host's user"
+#   ok "id on one host"
+#
+# The fleet is the one the ctest fixture started (tests/integration/
+# fleet-fixture) in $MUSTER_FLEET_DIR. Provides:
+#   FLEET_DIR INV KH KEY      fleet state dir, inventory, known_hosts, client key
+#   FLEET_N FLEET_NET FLEET_PORT FLEET_USER_PREFIX   the fleet's shape
+#   MUSTER SRC T              controller binary, source dir, per-test temp dir
+#   MUSTER_OPTS               array: default muster options for the fleet
+#   fleet_addr|fleet_user|fleet_home|fleet_pid I   host I's address, user,
+#                             home, sshd listener pid
+#   fleet_stop|fleet_cont|fleet_kill|fleet_start I  signal/restart host I; on
+#                             exit a stopped host is continued and a killed
+#                             one restarted, so a failing test leaves the
+#                             fleet whole
+#   fail MSG, ok MSG, assert_eq EXPECTED ACTUAL MSG,
+#   assert_contains HAYSTACK NEEDLE MSG, assert_file_eq F1 F2 MSG
+#   at_exit CMD               run CMD (a string, eval'd) when the test exits
+# fail only ends the test when called in the test's own shell, not inside
+# $(...) or a pipeline.
+
+set -euo pipefail
+
+SRC=${MUSTER_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)}
+FLEET_DIR=${MUSTER_FLEET_DIR:-$SRC/build/test-fleet}
+MUSTER=${MUSTER_BIN:-$SRC/build/bin}/muster
+LOCAL_FLEET=$SRC/deploy/local-fleet
+
+fail() {
+	echo "FAIL: $*" >&2
+	_LIB_FAILED=1
+	exit 1
+}
+
+ok() {
+	echo "ok - $*"
+}
+
+# --- the fleet -------------------------------------------------------------------
+[[ -r $FLEET_DIR/fleet.env ]] ||
+	fail "no fleet in $FLEET_DIR (run the fixture: tests/integration/fleet-fixture up)"
+FLEET_NET='' FLEET_PORT='' FLEET_USER_PREFIX='' FLEET_N='' KEY=''
+while IFS='=' read -r _k _v; do
+	case $_k in
+	NET) FLEET_NET=$_v ;;
+	PORT) FLEET_PORT=$_v ;;
+	USER_PREFIX) FLEET_USER_PREFIX=$_v ;;
+	N) FLEET_N=$_v ;;
+	CLIENT_KEY) KEY=$_v ;;
+	esac
+done <"$FLEET_DIR/fleet.env"
+unset _k _v
+INV=$FLEET_DIR/inventory
+KH=$FLEET_DIR/known_hosts
+export FLEET_DIR INV KH KEY MUSTER SRC FLEET_N FLEET_NET FLEET_PORT FLEET_USER_PREFIX
+
+# Bash cannot export an array to child processes; scripts that source this
+# file use it as "${MUSTER_OPTS[@]}".
+# shellcheck disable=SC2034
+MUSTER_OPTS=(-i "$INV" --known-hosts "$KH" -k "$KEY" -F /dev/null)
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/muster-test.XXXXXX")
+export T
+
+_check_host() {
+	if ! [[ $1 =~ ^[0-9]+$ ]] || (($1 < 1 || $1 > FLEET_N)); then
+		fail "host '$1' is not in the fleet (1..$FLEET_N)"
+	fi
+}
+
+fleet_addr() { _check_host "$1"; echo "$FLEET_NET.$1"; }
+fleet_user() { _check_host "$1"; echo "$FLEET_USER_PREFIX$1"; }
+fleet_home() {
+	_check_host "$1"
+	getent passwd "$FLEET_USER_PREFIX$1" | cut -d: -f6
+}
+fleet_pid() {
+	local f=$FLEET_DIR/hosts/$FLEET_NET.$1/sshd.pid
+	_check_host "$1"
+	[[ -r $f ]] || fail "host $1 has no sshd.pid"
+	cat "$f"
+}
+
+# Hosts this test stopped or killed, to put back on exit.
+declare -A _LIB_STOPPED=() _LIB_KILLED=()
+
+_local_fleet() {
+	MUSTER_FLEET_DIR=$FLEET_DIR "$LOCAL_FLEET" "$@" >&2
+}
+fleet_stop() {
+	_check_host "$1"
+	_LIB_STOPPED[$1]=1
+	_local_fleet stop "$1"
+}
+fleet_cont() {
+	_check_host "$1"
+	_local_fleet cont "$1"
+	unset "_LIB_STOPPED[$1]"
+}
+fleet_kill() {
+	_check_host "$1"
+	_LIB_KILLED[$1]=1
+	_local_fleet kill "$1"
+	unset "_LIB_STOPPED[$1]"
+}
+fleet_start() {
+	_check_host "$1"
+	_local_fleet start "$1"
+	unset "_LIB_KILLED[$1]"
+}
+
+# --- assertions -------------------------------------------------------------------------
+assert_eq() {
+	[[ $1 == "$2" ]] || fail "$3"$'\n'"  expected: $1"$'\n'"  actual:   $2"
+}
+
+assert_contains() {
+	[[ $1 == *"$2"* ]] || fail "$3"$'\n'"  wanted:    $2"$'\n'"  in output: ${1:0:2000}"
+}
+
+assert_file_eq() {
+	[[ -e $1 ]] || fail "$3: $1 does not exist"
+	[[ -e $2 ]] || fail "$3: $2 does not exist"
+	cmp -s -- "$1" "$2" || fail "$3: $1 and $2 differ"$'\n'"$(diff -u -- "$1" "$2" | head -n 40)"
+}
+
+# --- exit --------------------------------------------------------------------------------
+_LIB_AT_EXIT=()
+_LIB_FAILED=0
+at_exit() {
+	_LIB_AT_EXIT+=("$1")
+}
+
+_lib_exit() {
+	local rc=$? cmd h
+	set +e
+	for cmd in "${_LIB_AT_EXIT[@]}"; do eval "$cmd"; done
+	for h in "${!_LIB_STOPPED[@]}"; do _local_fleet cont "$h"; done
+	for h in "${!_LIB_KILLED[@]}"; do _local_fleet start "$h"; done
+	rm -rf -- "$T"
+	if ((rc != 0 && _LIB_FAILED == 0)); then
+		echo "FAIL: $(basename "$0") exited with status $rc" >&2
+	fi
+	exit "$rc"
+}
+trap _lib_exit EXIT

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Output arrives exactly: binary bytes, missing final newline, a big stream
+# from one host next to small ones, the JSON and gather modes.
+. "$(dirname "$0")/lib.sh"
+
+h1="$(fleet_user 1)@$(fleet_addr 1)"
+h2="$(fleet_user 2)@$(fleet_addr 2)"
+h3="$(fleet_user 3)@$(fleet_addr 3)"
+
+# Non-UTF-8 and NUL bytes survive --json losslessly (stdout_b64).
+"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1" --json -- "printf 'a\\377b\\000c'" >"$T/json"
+python3 - "$T/json" <<'PY'
+import base64, json, sys
+o = json.loads(open(sys.argv[1]).read())
+assert o["status"] == "ok", o
+assert o["stdout"] is None, o
+assert base64.b64decode(o["stdout_b64"]) == b"a\xffb\x00c", o
+for k in ("host", "exit_code", "signal", "stderr", "duration_ms", "error"):
+    assert k in o, k
+PY
+ok "binary output is lossless in --json"
+
+# A last line without a newline still arrives, once.
+"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1" -- "printf 'one\\ntwo'" >"$T/out"
+printf '%s: one\n%s: two\n' "$(fleet_addr 1)" "$(fleet_addr 1)" >"$T/want"
+assert_file_eq "$T/want" "$T/out" "line without final newline"
+ok "line without newline"
+
+# stderr goes to stderr, prefixed.
+"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1" -- 'echo out; echo err >&2' >"$T/out" 2>"$T/err"
+assert_eq "$(fleet_addr 1): out" "$(cat "$T/out")" "stdout"
+assert_contains "$(cat "$T/err")" "$(fleet_addr 1): err" "stderr"
+ok "stdout and stderr separated"
+
+# 50 MB from one host, streamed byte-exact, while the others finish first.
+big='if [ "$USER" = '"$(fleet_user 1)"' ]; then head -c 50000000 /dev/zero | tr "\0" x | fold -w 100; else echo small; fi'
+"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1,$h2,$h3" --json -- "$big" >"$T/json"
+python3 - "$T/json" "$(fleet_addr 1)" <<'PY'
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1])]
+assert len(objs) == 3, len(objs)
+# The small hosts' results are complete before the 50 MB host's.
+assert objs[-1]["host"] == sys.argv[2], [o["host"] for o in objs]
+big = objs[-1]["stdout"]
+assert len(big) == 50000000 + 500000, len(big)
+assert big == ("x" * 100 + "\n") * 500000
+assert all(o["stdout"] == "small\n" for o in objs[:2])
+PY
+"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1" -- "$big" | sed "s/^$(fleet_addr 1): //" | sha256sum >"$T/got"
+head -c 50000000 /dev/zero | tr '\0' x | fold -w 100 | sha256sum >"$T/want"
+assert_file_eq "$T/want" "$T/got" "50 MB streamed"
+ok "50 MB from one host, others first"
+
+# Gather: identical outputs folded into one block.
+"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1,$h2,$h3" -b -- echo same >"$T/out"
+assert_contains "$(cat "$T/out")" "$(fleet_addr 1 | sed 's/\.[0-9]*$//').[1-3] (3)" "folded host set"
+assert_eq 1 "$(grep -c '^same$' "$T/out")" "output printed once"
+ok "gather mode"
+
+# Control characters are neutralised for the terminal, kept with --raw.
+"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1" -- "printf '\\033[31mred\\n'" >"$T/out"
+grep -q $'\033' "$T/out" && fail "escape sequence reached the output"
+"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1" --raw -- "printf '\\033[31mred\\n'" >"$T/out"
+grep -q $'\033' "$T/out" || fail "--raw lost the escape byte"
+ok "control characters"

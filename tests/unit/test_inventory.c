@@ -1,0 +1,428 @@
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "inventory.h"
+
+static char *
+render(const struct host_set *set)
+{
+	char *s = NULL;
+	size_t len = 0, i;
+	FILE *f = open_memstream(&s, &len);
+
+	assert_non_null(f);
+	for (i = 0; i < set->n; i++) {
+		fprintf(f, "%s", i ? " " : "");
+		if (set->v[i].user != NULL)
+			fprintf(f, "%s@", set->v[i].user);
+		fprintf(f, "%s", set->v[i].name);
+		if (set->v[i].port != 0)
+			fprintf(f, ":%u", set->v[i].port);
+	}
+	fclose(f);
+	return s;
+}
+
+static void
+expect_hosts(const struct host_set *set, const char *want)
+{
+	char *got = render(set);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static const struct host_set *
+group(const struct inventory *inv, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < inv->ngroups; i++) {
+		if (strcmp(inv->groups[i].name, name) == 0)
+			return &inv->groups[i].hosts;
+	}
+	fail_msg("no group %s", name);
+	return NULL;
+}
+
+static void
+parse_ok(const char *text, struct inventory *inv)
+{
+	char err[512] = "";
+
+	if (inventory_parse(text, strlen(text), "inv.ini", inv, err,
+	    sizeof(err)) != 0)
+		fail_msg("parse failed: %s", err);
+}
+
+/* Parse must fail with code and a message starting with prefix. */
+static void
+parse_fails(const char *text, int code, const char *prefix,
+    const char *needle)
+{
+	struct inventory inv;
+	char err[512] = "";
+	int r;
+
+	r = inventory_parse(text, strlen(text), "inv.ini", &inv, err,
+	    sizeof(err));
+	if (r != code)
+		fail_msg("got %d (%s), want %d for:\n%s", r, err, code, text);
+	assert_int_equal(inv.ngroups, 0);
+	assert_int_equal(inv.all.n, 0);
+	assert_null(inv.groups);
+	if (strncmp(err, prefix, strlen(prefix)) != 0)
+		fail_msg("message \"%s\" does not start with \"%s\"", err,
+		    prefix);
+	if (needle != NULL && strstr(err, needle) == NULL)
+		fail_msg("message \"%s\" lacks \"%s\"", err, needle);
+	inventory_free(&inv);
+}
+
+static void
+test_basic(void **state)
+{
+	struct inventory inv;
+
+	parse_ok("# fleet\n"
+	    "bastion\n"
+	    "\n"
+	    "[web]\n"
+	    "web[01-03] user=deploy\n"
+	    "  web10   port=2222  \n"
+	    "; comment\n"
+	    "[db]\n"
+	    "db1 user=pg port=5022\n"
+	    "web01 user=deploy\n", &inv);
+	assert_int_equal(inv.ngroups, 2);
+	assert_string_equal(inv.groups[0].name, "web");
+	assert_string_equal(inv.groups[1].name, "db");
+	expect_hosts(group(&inv, "web"),
+	    "deploy@web01 deploy@web02 deploy@web03 web10:2222");
+	expect_hosts(group(&inv, "db"), "pg@db1:5022 deploy@web01");
+	expect_hosts(&inv.all, "bastion deploy@web01 deploy@web02 "
+	    "deploy@web03 web10:2222 pg@db1:5022");
+	inventory_free(&inv);
+	assert_int_equal(inv.ngroups, 0);
+}
+
+static void
+test_syntax_variants(void **state)
+{
+	struct inventory inv;
+
+	/* CRLF, tabs, user@host and host:port, inline comments, no final
+	 * newline, commas and ranges in one expression. */
+	parse_ok("[g]\r\n"
+	    "\talice@a1:2200\r\n"
+	    "b1 # the primary\r\n"
+	    "c[1-2],d1\tuser=x\r\n"
+	    "[ h ]\n"
+	    "fe80::1\n"
+	    "e1", &inv);
+	expect_hosts(group(&inv, "g"), "alice@a1:2200 b1 x@c1 x@c2 x@d1");
+	expect_hosts(group(&inv, "h"), "fe80::1 e1");
+	expect_hosts(&inv.all,
+	    "alice@a1:2200 b1 x@c1 x@c2 x@d1 fe80::1 e1");
+	inventory_free(&inv);
+
+	parse_ok("", &inv);
+	assert_int_equal(inv.all.n, 0);
+	inventory_free(&inv);
+	parse_ok("\n\n# only comments\n;\n", &inv);
+	assert_int_equal(inv.ngroups, 0);
+	inventory_free(&inv);
+}
+
+static void
+test_merge_and_dedupe(void **state)
+{
+	struct inventory inv;
+
+	parse_ok("[web]\nw1\nw2\n[db]\nd1\nw1\n[web]\nw3\nw1\n[empty]\n",
+	    &inv);
+	assert_int_equal(inv.ngroups, 3);
+	expect_hosts(group(&inv, "web"), "w1 w2 w3");
+	expect_hosts(group(&inv, "db"), "d1 w1");
+	assert_int_equal(group(&inv, "empty")->n, 0);
+	expect_hosts(&inv.all, "w1 w2 d1 w3");
+	inventory_free(&inv);
+}
+
+static void
+test_children(void **state)
+{
+	struct inventory inv;
+
+	/* Children may be named before they are defined, and nest. */
+	parse_ok("[prod:children]\n"
+	    "web\n"
+	    "db\n"
+	    "[web]\n"
+	    "w[1-2]\n"
+	    "[db]\n"
+	    "d1\n"
+	    "w1\n"
+	    "[everything:children]\n"
+	    "prod\n"
+	    "misc\n"
+	    "[misc]\n"
+	    "m1\n"
+	    "[everything]\n"
+	    "x1\n", &inv);
+	expect_hosts(group(&inv, "prod"), "w1 w2 d1");
+	expect_hosts(group(&inv, "everything"), "x1 w1 w2 d1 m1");
+	expect_hosts(group(&inv, "web"), "w1 w2");
+	expect_hosts(&inv.all, "w1 w2 d1 m1 x1");
+	inventory_free(&inv);
+}
+
+static void
+test_vars_and_all(void **state)
+{
+	struct inventory inv;
+
+	parse_ok("[all:vars]\n"
+	    "ansible_user=root\n"
+	    "timeout = 10\n"
+	    "empty=\n"
+	    "[web:vars]\n"
+	    "http_port=80\n"
+	    "[all]\n"
+	    "loose1\n"
+	    "[all:children]\n"
+	    "web\n"
+	    "[web]\n"
+	    "w1\n", &inv);
+	assert_int_equal(inv.ngroups, 1);
+	expect_hosts(group(&inv, "web"), "w1");
+	expect_hosts(&inv.all, "loose1 w1");
+	inventory_free(&inv);
+}
+
+static void
+test_errors(void **state)
+{
+	parse_fails("a\n[we b]\n", MERR_PARSE, "inv.ini:2: ", "bad group name");
+	parse_fails("[web/1]\n", MERR_PARSE, "inv.ini:1: ", "bad group name");
+	parse_fails("[]\n", MERR_PARSE, "inv.ini:1: ", "bad group name");
+	parse_fails("\n[web\n", MERR_PARSE, "inv.ini:2: ", "']'");
+	parse_fails("[web:foo]\n", MERR_PARSE, "inv.ini:1: ", "':foo'");
+	parse_fails("[web]\nw1\nw2 foo=bar\n", MERR_PARSE, "inv.ini:3: ",
+	    "unknown key 'foo'");
+	parse_fails("[web]\nw1 user\n", MERR_PARSE, "inv.ini:2: ",
+	    "malformed 'user'");
+	parse_fails("w1 =x\n", MERR_PARSE, "inv.ini:1: ", "malformed");
+	parse_fails("w1 port=0\n", MERR_PARSE, "inv.ini:1: ",
+	    "bad port '0'");
+	parse_fails("w1 port=70000\n", MERR_PARSE, "inv.ini:1: ",
+	    "bad port");
+	parse_fails("w1 port=x\n", MERR_PARSE, "inv.ini:1: ", "bad port");
+	parse_fails("w1 port=\n", MERR_PARSE, "inv.ini:1: ", "bad port");
+	parse_fails("w1 user=\n", MERR_PARSE, "inv.ini:1: ", "bad user");
+	parse_fails("w1 user=a user=b\n", MERR_PARSE, "inv.ini:1: ", "twice");
+	parse_fails("w1 port=1 port=2\n", MERR_PARSE, "inv.ini:1: ",
+	    "twice");
+	parse_fails("u@w1 user=x\n", MERR_PARSE, "inv.ini:1: ",
+	    "user given both");
+	parse_fails("w1:22 port=22\n", MERR_PARSE, "inv.ini:1: ",
+	    "port given both");
+	parse_fails("user=x\n", MERR_PARSE, "inv.ini:1: ",
+	    "expected a host");
+	parse_fails("[g]\n\n\nweb[1-\n", MERR_PARSE, "inv.ini:4: ",
+	    "unbalanced '['");
+	parse_fails("[g]\nweb[3-1]\n", MERR_PARSE, "inv.ini:2: ",
+	    "reversed range");
+	parse_fails("web:0\n", MERR_PARSE, "inv.ini:1: ", "out of range");
+	parse_fails("[g:vars]\nnovalue\n", MERR_PARSE, "inv.ini:2: ",
+	    "key=value");
+	parse_fails("[g:vars]\n=v\n", MERR_PARSE, "inv.ini:2: ", "empty key");
+	parse_fails("[g:vars]\na b=v\n", MERR_PARSE, "inv.ini:2: ", "key");
+	parse_fails("[g:children]\nbad name\n", MERR_PARSE, "inv.ini:2: ",
+	    "one group name");
+	parse_fails("[g:children]\nb/c\n", MERR_PARSE, "inv.ini:2: ",
+	    "bad group name");
+	parse_fails("[g:children]\nall\n", MERR_PARSE, "inv.ini:2: ",
+	    "'all'");
+	parse_fails("[x]\nh\n[g:children]\nx\nnope\n", MERR_PARSE,
+	    "inv.ini:5: ", "unknown child group 'nope'");
+	parse_fails("[all:children]\n\nnope\n", MERR_PARSE, "inv.ini:3: ",
+	    "unknown child group 'nope'");
+	parse_fails("[a:children]\nb\n[b:children]\na\n", MERR_PARSE,
+	    "inv.ini:", "includes itself");
+	parse_fails("[a:children]\na\n", MERR_PARSE, "inv.ini:2: ",
+	    "includes itself");
+	parse_fails("h1 h2\n", MERR_PARSE, "inv.ini:1: ", "malformed 'h2'");
+}
+
+static void
+test_nul_byte(void **state)
+{
+	static const char text[] = "h1\nh\0002\n";
+	struct inventory inv;
+	char err[256];
+
+	assert_int_equal(inventory_parse(text, sizeof(text) - 1, "x", &inv,
+	    err, sizeof(err)), MERR_PARSE);
+	assert_string_equal(err, "x:2: NUL byte in line");
+}
+
+static void
+test_limits(void **state)
+{
+	struct inventory inv;
+	char err[256], *text;
+	size_t len;
+	int i;
+	FILE *f;
+
+	/* 4096 bytes is fine, 4097 is not. */
+	text = malloc(2 * 4097 + 8);
+	assert_non_null(text);
+	memset(text, 'a', 4096);
+	strcpy(text + 4096, "\n");
+	parse_ok(text, &inv);
+	assert_int_equal(inv.all.n, 1);
+	inventory_free(&inv);
+	memcpy(text, "h\n", 2);
+	memset(text + 2, 'a', 4097);
+	strcpy(text + 2 + 4097, "\n");
+	parse_fails(text, MERR_LIMIT, "inv.ini:2: ", "4096");
+	free(text);
+
+	/* The length check comes before any scanning. */
+	assert_int_equal(inventory_parse("x", 16 * 1024 * 1024 + 1, "big",
+	    &inv, err, sizeof(err)), MERR_LIMIT);
+	assert_non_null(strstr(err, "big: "));
+
+	/* Children nested too deep. */
+	text = NULL;
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	for (i = 0; i < 100; i++)
+		fprintf(f, "[g%d:children]\ng%d\n", i, i + 1);
+	fprintf(f, "[g100]\nh\n");
+	fclose(f);
+	parse_fails(text, MERR_LIMIT, "inv.ini:", "deeper");
+	free(text);
+}
+
+static void
+test_select(void **state)
+{
+	struct inventory inv;
+	struct host_set out;
+	char err[256] = "";
+
+	parse_ok("solo\n[web]\nw1\nw2\n[db]\nd1\nw1\n", &inv);
+	host_set_init(&out);
+	assert_int_equal(inventory_select(&inv, "web", &out, err,
+	    sizeof(err)), 0);
+	expect_hosts(&out, "w1 w2");
+	assert_int_equal(inventory_select(&inv, "db", &out, err,
+	    sizeof(err)), 0);
+	expect_hosts(&out, "w1 w2 d1");
+	host_set_free(&out);
+	assert_int_equal(inventory_select(&inv, "all", &out, err,
+	    sizeof(err)), 0);
+	expect_hosts(&out, "solo w1 w2 d1");
+	host_set_free(&out);
+	assert_int_equal(inventory_select(&inv, "nope", &out, err,
+	    sizeof(err)), MERR_NOTFOUND);
+	assert_non_null(strstr(err, "'nope'"));
+	assert_int_equal(out.n, 0);
+	host_set_free(&out);
+	inventory_free(&inv);
+}
+
+static char *
+write_temp(const char *text, size_t len)
+{
+	char *path = strdup("/tmp/muster-inv-XXXXXX");
+	int fd;
+
+	assert_non_null(path);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	return path;
+}
+
+static void
+test_load(void **state)
+{
+	struct inventory inv;
+	char err[512], *path, want[600];
+	int fd;
+
+	path = write_temp("[web]\nw[1-3]\n", 13);
+	assert_int_equal(inventory_load(path, &inv, err, sizeof(err)), 0);
+	expect_hosts(group(&inv, "web"), "w1 w2 w3");
+	inventory_free(&inv);
+	unlink(path);
+	free(path);
+
+	path = write_temp("ok\n[web]\nw1 bogus=1\n", 20);
+	assert_int_equal(inventory_load(path, &inv, err, sizeof(err)),
+	    MERR_PARSE);
+	snprintf(want, sizeof(want), "%s:3: unknown key", path);
+	assert_memory_equal(err, want, strlen(want));
+	unlink(path);
+	free(path);
+
+	assert_int_equal(inventory_load("/nonexistent/inv.ini", &inv, err,
+	    sizeof(err)), MERR_SYS);
+	assert_non_null(strstr(err, "/nonexistent/inv.ini: "));
+	assert_int_equal(inventory_load("/tmp", &inv, err, sizeof(err)),
+	    MERR_SYS);
+	assert_non_null(strstr(err, "/tmp: "));
+
+	/* A sparse file of 16 MiB + 1 is refused without parsing. */
+	path = write_temp("", 0);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 16 * 1024 * 1024 + 1), 0);
+	close(fd);
+	assert_int_equal(inventory_load(path, &inv, err, sizeof(err)),
+	    MERR_LIMIT);
+	assert_non_null(strstr(err, "16 MiB"));
+	/* Exactly 16 MiB is read (and here fails on the NUL bytes). */
+	fd = open(path, O_WRONLY);
+	assert_int_equal(ftruncate(fd, 16 * 1024 * 1024), 0);
+	close(fd);
+	assert_int_equal(inventory_load(path, &inv, err, sizeof(err)),
+	    MERR_LIMIT);
+	assert_non_null(strstr(err, ":1: line longer"));
+	unlink(path);
+	free(path);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_basic),
+		cmocka_unit_test(test_syntax_variants),
+		cmocka_unit_test(test_merge_and_dedupe),
+		cmocka_unit_test(test_children),
+		cmocka_unit_test(test_vars_and_all),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_nul_byte),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_select),
+		cmocka_unit_test(test_load),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
