@@ -108,9 +108,17 @@ upload_sftp(struct upload_job *job, sftp_session sftp)
 	ssize_t w;
 	int r = 0;
 
-	/* Already there is fine: another session may have just made them. */
+	/* Already there is fine: another session may have just made them.
+	 * SFTP v3 has no distinct "exists" status, so check the result. */
 	sftp_mkdir(sftp, ".cache", 0700);
-	sftp_mkdir(sftp, AGENT_DIR, 0700);
+	if (sftp_mkdir(sftp, AGENT_DIR, 0700) != 0) {
+		if ((st = sftp_stat(sftp, AGENT_DIR)) == NULL ||
+		    st->type != SSH_FILEXFER_TYPE_DIRECTORY) {
+			sftp_attributes_free(st);
+			return sftp_fail(job, sftp, "cannot create ~/" AGENT_DIR);
+		}
+		sftp_attributes_free(st);
+	}
 	random_suffix(suffix, sizeof(suffix));
 	snprintf(final, sizeof(final), AGENT_DIR "/muster-agent-%s",
 	    job->sha256);

@@ -281,6 +281,18 @@ expand_error(struct expand_ctx *x, const char *at, int code,
 	return code;
 }
 
+/* A character for an error message: control bytes must not reach the
+ * user's terminal through our own messages either. */
+static const char *
+char_repr(char c, char *buf, size_t len)
+{
+	if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x7f)
+		snprintf(buf, len, "\\x%02x", (unsigned char)c);
+	else
+		snprintf(buf, len, "'%c'", c);
+	return buf;
+}
+
 static bool
 is_blank(char c)
 {
@@ -307,6 +319,7 @@ parse_number(struct expand_ctx *x, const char **pp, const char *end,
 {
 	const char *p = *pp, *start = p;
 	unsigned long long v = 0;
+	char repr[8];
 
 	while (p < end && is_digit(*p)) {
 		if (p - start == RANGE_DIGITS_MAX)
@@ -322,7 +335,8 @@ parse_number(struct expand_ctx *x, const char **pp, const char *end,
 			    "bare, without a port");
 		if (p < end)
 			return expand_error(x, p, MERR_PARSE, "expected a "
-			    "number in range, got '%c'", *p);
+			    "number in range, got %s",
+			    char_repr(*p, repr, sizeof(repr)));
 		return expand_error(x, p, MERR_PARSE, "expected a number "
 		    "before ']'");
 	}
@@ -343,8 +357,10 @@ parse_ranges(struct expand_ctx *x, const char *p, const char *end,
 	struct range r, *v;
 	size_t cap = 0, total = 0;
 	const char *elem;
+	char repr[8];
 	int width, ret;
 
+	*count = 0;
 	if (p == end)
 		return expand_error(x, p - 1, MERR_PARSE, "empty brackets");
 	for (;;) {
@@ -363,8 +379,8 @@ parse_ranges(struct expand_ctx *x, const char *p, const char *end,
 				    elem);
 		}
 		if (p < end && *p != ',')
-			return expand_error(x, p, MERR_PARSE, "unexpected '%c' "
-			    "in range", *p);
+			return expand_error(x, p, MERR_PARSE, "unexpected %s "
+			    "in range", char_repr(*p, repr, sizeof(repr)));
 		if (seg->nranges == cap) {
 			cap = cap ? cap * 2 : 4;
 			if ((v = reallocarray(seg->ranges, cap,
@@ -546,6 +562,7 @@ expand_item(struct expand_ctx *x, const char *p, const char *end,
 	char *user = NULL;
 	unsigned port = 0;
 	size_t nsegs = 0, count = 0, colons = 0;
+	char repr[8];
 	int depth = 0, r;
 
 	if ((at = memchr(p, '@', (size_t)(end - p))) != NULL) {
@@ -557,7 +574,8 @@ expand_item(struct expand_ctx *x, const char *p, const char *end,
 			if (*q == '[' || *q == ']' || *q == ':' ||
 			    is_bad_host_char(*q)) {
 				r = expand_error(x, q, MERR_PARSE, "bad "
-				    "character '%c' in user name", *q);
+				    "character %s in user name",
+				    char_repr(*q, repr, sizeof(repr)));
 				goto out;
 			}
 		}
@@ -578,7 +596,7 @@ expand_item(struct expand_ctx *x, const char *p, const char *end,
 		} else if (depth == 0 && is_bad_host_char(*q)) {
 			r = expand_error(x, q, MERR_PARSE, "unexpected %s in "
 			    "host name", *q == '@' ? "second '@'" :
-			    "character");
+			    char_repr(*q, repr, sizeof(repr)));
 			goto out;
 		}
 	}

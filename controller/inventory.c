@@ -488,14 +488,16 @@ inventory_parse(const char *text, size_t len, const char *name,
     struct inventory *inv, char *err, size_t errlen)
 {
 	struct parser ps;
-	const char *p = text, *end = text + len, *nl, *lend;
+	const char *p, *end, *nl, *lend;
 	char line[INVENTORY_LINE_MAX + 1];
 	size_t i;
 	int r = 0;
 
 	memset(inv, 0, sizeof(*inv));
-	if (text == NULL)
+	if (text == NULL) {
+		text = "";
 		len = 0;
+	}
 	memset(&ps, 0, sizeof(ps));
 	ps.path = name != NULL ? name : "inventory";
 	ps.err = err;
@@ -508,7 +510,8 @@ inventory_parse(const char *text, size_t len, const char *name,
 			    ps.path, INVENTORY_FILE_MAX / (1024 * 1024));
 		return MERR_LIMIT;
 	}
-	for (; len > 0 && p < end; p = nl != NULL ? nl + 1 : end) {
+	end = text + len;
+	for (p = text; p < end; p = nl != NULL ? nl + 1 : end) {
 		ps.line++;
 		nl = memchr(p, '\n', (size_t)(end - p));
 		lend = nl != NULL ? nl : end;

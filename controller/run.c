@@ -177,6 +177,12 @@ report_timings(struct run_host *h, struct conn *c)
 {
 	const struct conn_stats *st = conn_stats(c);
 
+	if (st->t_ready == 0) {
+		fprintf(stderr, "muster: %s: no agent (connected %.0f ms, "
+		    "authenticated %.0f ms)\n", h->display,
+		    st->t_connected * 1000, st->t_authed * 1000);
+		return;
+	}
 	fprintf(stderr, "muster: %s: connected %.0f ms, authenticated %.0f ms, "
 	    "agent ready %.0f ms, agent %s\n", h->display,
 	    st->t_connected * 1000, st->t_authed * 1000, st->t_ready * 1000,

@@ -2,7 +2,7 @@
 # Several commands at once on each host, over one agent channel.
 . "$(dirname "$0")/lib.sh"
 
-n=$(grep -c '^127' "$INV")
+n=$FLEET_N
 # Command 1 waits for a file that command 2 creates: run one after the
 # other they would never finish (the timeout would fail them).
 wait_cmd='f=/tmp/muster-mux.$USER; while [ ! -e $f ]; do sleep 0.05; done; rm -f $f; echo waited $PPID'

@@ -3,7 +3,7 @@
 # and exit codes exactly right.
 . "$(dirname "$0")/lib.sh"
 
-n=$(grep -c '^127' "$INV")
+n=$FLEET_N
 [ "$n" -ge 20 ] || fail "the fixture fleet has $n hosts, need 20"
 
 # Cold: every host gets the agent.

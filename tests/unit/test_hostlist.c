@@ -230,8 +230,12 @@ test_errors(void **state)
 	expect_error("a[1-3x]", MERR_PARSE, "unexpected 'x'", "position 6");
 	expect_error("a[1,]", MERR_PARSE, "empty element", NULL);
 	expect_error("a[1234567890123456789]", MERR_PARSE, "digits", NULL);
-	expect_error("a b", MERR_PARSE, "unexpected character",
+	expect_error("a b", MERR_PARSE, "unexpected ' ' in host name",
 	    "position 2");
+	expect_error("a\x1b", MERR_PARSE, "unexpected \\x1b in host name",
+	    "position 2");
+	expect_error("a[1\x07]", MERR_PARSE, "unexpected \\x07 in range",
+	    NULL);
 }
 
 static void
