@@ -56,7 +56,8 @@ bootstrap_scan(struct buf *in, char *arch, size_t archlen)
 
 	for (;;) {
 		start = p = buf_ptr(in);
-		len = buf_len(in);
+		if ((len = buf_len(in)) == 0)
+			return MARKER_NONE;
 		if ((nl = memchr(p, '\n', len)) == NULL)
 			return len > BOOTSTRAP_JUNK_MAX ? MARKER_JUNK :
 			    MARKER_NONE;
