@@ -237,16 +237,28 @@ cli_free(struct cli *cli)
 	free(cli->run.owned_command);
 }
 
+static const struct host_spec *
+find_host(const struct host_set *set, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		if (strcmp(set->v[i].name, name) == 0)
+			return &set->v[i];
+	return NULL;
+}
+
 int
 cli_hosts(const struct cli *cli, struct host_set *hosts, char *err,
     size_t errlen)
 {
 	struct inventory inv;
-	struct host_set excl;
+	struct host_set excl, named;
 	size_t i;
 	int r = 0;
 
 	host_set_init(&excl);
+	host_set_init(&named);
 	memset(&inv, 0, sizeof(inv));
 	if (cli->inventory != NULL) {
 		if ((r = inventory_load(cli->inventory, &inv, err,
@@ -261,9 +273,21 @@ cli_hosts(const struct cli *cli, struct host_set *hosts, char *err,
 			goto out;
 	}
 	for (i = 0; i < cli->nw; i++)
-		if ((r = hostlist_expand(cli->wlists[i], hosts, err,
+		if ((r = hostlist_expand(cli->wlists[i], &named, err,
 		    errlen)) != 0)
 			goto out;
+	/* A host named with -w takes its user and port from the inventory
+	 * when the command line does not give them. */
+	for (i = 0; i < named.n; i++) {
+		const struct host_spec *w = &named.v[i];
+		const struct host_spec *known = cli->inventory != NULL ?
+		    find_host(&inv.all, w->name) : NULL;
+
+		if ((r = host_set_add(hosts, w->name, w->user ? w->user :
+		    known ? known->user : NULL, w->port ? w->port : known ?
+		    known->port : 0)) != 0)
+			goto out;
+	}
 	for (i = 0; i < cli->nx; i++)
 		if ((r = hostlist_expand(cli->xlists[i], &excl, err,
 		    errlen)) != 0)
@@ -275,6 +299,7 @@ cli_hosts(const struct cli *cli, struct host_set *hosts, char *err,
 	}
  out:
 	host_set_free(&excl);
+	host_set_free(&named);
 	if (cli->inventory != NULL)
 		inventory_free(&inv);
 	return r;

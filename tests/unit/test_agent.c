@@ -1309,9 +1309,13 @@ main(void)
 	};
 
 	const char *wrap = getenv("MUSTER_AGENT_WRAPPER");
+	const char *filter = getenv("MUSTER_TEST_FILTER");
 
 	if (wrap != NULL && *wrap != '\0')
 		slow = 6;
+	/* e.g. MUSTER_TEST_FILTER='test_stdin*' to run a few tests */
+	if (filter != NULL && *filter != '\0')
+		cmocka_set_test_filter(filter);
 	/* A dead agent must show up as EPIPE, not kill the test. */
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);

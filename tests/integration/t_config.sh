@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# ssh_config is honoured (HostName, User, Port, IdentityFile); inventory
+# users apply to -w hosts; keys init; encrypted keys.
+. "$(dirname "$0")/lib.sh"
+
+cat >"$T/ssh_config" <<CFG
+Host webby
+    HostName $(fleet_addr 4)
+    User $(fleet_user 4)
+    Port 22
+    IdentityFile $KEY
+CFG
+# No -k: the key comes from IdentityFile (the default keys/ dir is absent here).
+(cd "$T" && "$MUSTER" run -F "$T/ssh_config" --known-hosts "$KH" -w webby -- 'echo $USER') >"$T/out" 2>"$T/err" ||
+	fail "ssh_config run failed: $(cat "$T/err")"
+assert_eq "webby: $(fleet_user 4)" "$(cat "$T/out")" "HostName, User and IdentityFile from ssh_config"
+ok "ssh_config honoured"
+
+"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$(fleet_addr 7)" -- 'echo $USER' >"$T/out"
+assert_eq "$(fleet_addr 7): $(fleet_user 7)" "$(cat "$T/out")" "-w host takes user= from the inventory"
+ok "inventory user for -w hosts"
+
+# keys init: a new pair, 0600, never overwritten.
+"$MUSTER" keys init -k "$T/newkey" >/dev/null
+[ "$(stat -c %a "$T/newkey")" = 600 ] || fail "new private key mode $(stat -c %a "$T/newkey")"
+grep -q '^ssh-ed25519 ' "$T/newkey.pub" || fail "no ed25519 public key"
+set +e
+"$MUSTER" keys init -k "$T/newkey" 2>"$T/err"; rc=$?
+set -e
+assert_eq 2 "$rc" "keys init refuses to overwrite"
+(cd "$T" && "$MUSTER" keys init >/dev/null && [ "$(stat -c %a keys/id_ed25519)" = 600 ]) || fail "keys init in keys/"
+ok "keys init"
+
+# An encrypted key: passphrase from MUSTER_KEY_PASSPHRASE.
+cp "$KEY" "$T/enc"; chmod 600 "$T/enc"
+ssh-keygen -q -p -P '' -N 's3cret phrase' -f "$T/enc" >/dev/null
+MUSTER_KEY_PASSPHRASE='s3cret phrase' "$MUSTER" run -k "$T/enc" -F /dev/null --known-hosts "$KH" -i "$INV" -w "$(fleet_addr 8)" -- true ||
+	fail "encrypted key with the right passphrase"
+set +e
+MUSTER_KEY_PASSPHRASE=xyzzy-42 "$MUSTER" run -k "$T/enc" -F /dev/null --known-hosts "$KH" -i "$INV" -w "$(fleet_addr 8)" -- true 2>"$T/err" </dev/null; rc=$?
+set -e
+assert_eq 2 "$rc" "wrong passphrase is a usage error"
+assert_contains "$(cat "$T/err")" "cannot load private key" "wrong passphrase message"
+grep -q "xyzzy-42\|s3cret" "$T/err" && fail "passphrase leaked into the error output"
+ok "encrypted key"
+
+# Bad host lists and inventories say where.
+set +e
+"$MUSTER" run -w 'web[3-1]' -- true 2>"$T/err"; rc=$?
+set -e
+assert_eq 2 "$rc" "bad range is a usage error"
+assert_contains "$(cat "$T/err")" "reversed range" "range error message"
+printf '[web]\n127.0.2.1 user=x colour=blue\n' >"$T/inv"
+set +e
+"$MUSTER" run -i "$T/inv" -- true 2>"$T/err"; rc=$?
+set -e
+assert_eq 2 "$rc" "bad inventory is a usage error"
+assert_contains "$(cat "$T/err")" "$T/inv:2" "inventory error names file and line"
+ok "parse errors"
