@@ -789,6 +789,12 @@ output_host_done(struct output *o, struct output_host *h,
 	case HS_FAILED:
 		o->n_failed++;
 		break;
+	case HS_TIMEOUT:
+		if (res->ran)
+			o->n_failed++;
+		else
+			o->n_unreachable++;
+		break;
 	default:
 		o->n_unreachable++;
 		break;

@@ -38,6 +38,8 @@ struct host_result {
 	int signal;		/* 0 when none */
 	int64_t duration_ms;
 	const char *error;	/* NULL or a one-line reason */
+	bool ran;		/* the command started (a timeout then counts
+				 * as failed, not unreachable) */
 };
 
 /* LINES: the longest line printed whole; longer ones are cut into pieces

@@ -63,7 +63,7 @@ finish_cmd(struct run_cmd *cmd, const struct host_result *res)
 	if (res->status == HS_OK)
 		note_exit(run, EXIT_ALL_OK);
 	else if (res->status == HS_FAILED || (res->status == HS_TIMEOUT &&
-	    cmd->started))
+	    res->ran))
 		note_exit(run, EXIT_CMD_FAILED);
 	else
 		note_exit(run, EXIT_UNREACHABLE);
@@ -104,6 +104,7 @@ on_exit_msg(void *arg, const Muster__Exit *ex)
 
 	res.exit_code = ex->code;
 	res.signal = ex->signal;
+	res.ran = true;
 	res.duration_ms = ms_since(cmd->host);
 	if (ex->timed_out) {
 		res.status = HS_TIMEOUT;

@@ -26,10 +26,11 @@ ok "signal"
 
 # Timeout kills the whole process group, including a background child.
 set +e
-"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1" --json -t 1 -- 'sleep 300 & echo $! > /tmp/muster-bg.$USER; sleep 300' >"$T/j"; rc=$?
+"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1" --json -t 1 -- 'sleep 300 & echo $! > /tmp/muster-bg.$USER; sleep 300' >"$T/j" 2>"$T/err"; rc=$?
 set -e
 assert_eq 1 "$rc" "exit status for a timeout"
 assert_eq timeout "$(json_field status <"$T/j")" "status"
+assert_contains "$(cat "$T/err")" "0 ok, 1 failed, 0 unreachable" "a command timeout counts as failed"
 bg=$(cat "/tmp/muster-bg.$(fleet_user 1)")
 # Killed orphans may linger as zombies where PID 1 does not reap: only a
 # process that is not a zombie counts as alive.

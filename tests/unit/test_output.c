@@ -71,7 +71,7 @@ static struct host_result
 result(const char *host, enum host_status st, int code, int sig,
     const char *error)
 {
-	struct host_result r = { host, st, code, sig, 1234, error };
+	struct host_result r = { host, st, code, sig, 1234, error, false };
 
 	return r;
 }
