@@ -9,8 +9,11 @@ addr=127.0.2.230
 u=$(fleet_user 5)
 home=$(fleet_home 5)
 ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey" >/dev/null
+# A second address reached by name (localhost), through the resolver thread.
+lport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$T/sshd_config" <<CFG
 ListenAddress $addr:22
+ListenAddress 127.0.0.1:$lport
 HostKey $T/hostkey
 PidFile $T/sshd.pid
 UsePAM no
@@ -25,6 +28,7 @@ CFG
 at_exit 'kill "$(cat "$T/sshd.pid")" 2>/dev/null || true'
 for _ in $(seq 50); do ss -ltn | grep -q "$addr:22 " && break; sleep 0.1; done
 echo "$addr $(cut -d' ' -f1-2 "$T/hostkey.pub")" >"$T/kh"
+echo "[localhost]:$lport $(cut -d' ' -f1-2 "$T/hostkey.pub")" >>"$T/kh"
 
 rm -rf "$home/.cache/muster"
 "$MUSTER" run -k "$KEY" -F /dev/null --known-hosts "$T/kh" -v -w "$u@$addr" -- echo via exec >"$T/out" 2>"$T/err" ||
@@ -36,6 +40,11 @@ agent=$(ls "$home"/.cache/muster/muster-agent-*)
 sha=$(sha256sum <"$agent" | cut -d' ' -f1)
 assert_eq "${agent##*-}" "$sha" "uploaded agent matches its name"
 ok "host without SFTP gets the agent through exec"
+
+"$MUSTER" run -k "$KEY" -F /dev/null --known-hosts "$T/kh" -w "$u@localhost:$lport" -- echo by name >"$T/out" 2>"$T/err" ||
+	fail "run by host name failed: $(cat "$T/err")"
+assert_eq "localhost:$lport: by name" "$(cat "$T/out")" "host name resolved off the loop"
+ok "host names are resolved"
 
 # --- shared home: the same account twice, bootstrapping at once ---
 u6=$(fleet_user 6)
