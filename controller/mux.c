@@ -173,6 +173,19 @@ stream_frame(struct mux *m, struct mux_stream *st,
 	}
 }
 
+/*
+ * Credit and Error can cross our own last frames on a stream that has just
+ * ended (stdin racing the Exit): harmless for an id we opened and closed.
+ */
+static bool
+stream_ended(const struct mux *m, const Muster__Envelope *env)
+{
+	if ((env->stream & 1) == 0 || env->stream >= m->next_id)
+		return false;
+	return env->body_case == MUSTER__ENVELOPE__BODY_CREDIT ||
+	    env->body_case == MUSTER__ENVELOPE__BODY_ERROR;
+}
+
 int
 mux_input(struct mux *m, char *err, size_t errlen)
 {
@@ -196,6 +209,8 @@ mux_input(struct mux *m, char *err, size_t errlen)
 			r = channel_frame(m, env, err, errlen);
 		else if ((st = stream_find(m, env->stream)) != NULL)
 			r = stream_frame(m, st, env, err, errlen);
+		else if (stream_ended(m, env))
+			r = 0;
 		else {
 			snprintf(err, errlen, "message for stream %u, which "
 			    "is not open", env->stream);
