@@ -19,7 +19,9 @@
  * Run by the user's login shell, whatever it is, so everything goes through
  * /bin/sh inside single quotes. Only our own hex hash is interpolated. The
  * hash is checked before the agent runs: a file with the right name but the
- * wrong content (a torn copy, tampering) is removed and re-uploaded.
+ * wrong content (a torn copy, tampering) or mode is removed and uploaded
+ * again. Each marker follows a newline of its own, in case the shell's
+ * start-up files printed a line without one.
  */
 char *
 bootstrap_start_command(const char *sha)
@@ -29,9 +31,10 @@ bootstrap_start_command(const char *sha)
 	if (asprintf(&cmd,
 	    "exec /bin/sh -c '"
 	    "umask 077; a=\"$HOME/" AGENT_DIR "/muster-agent-%s\"; "
-	    "if [ -x \"$a\" ]; then "
+	    "if [ -e \"$a\" ]; then "
 	    "s=$(sha256sum < \"$a\" 2>/dev/null); "
-	    "if [ \"${s%%%% *}\" = %s ]; then exec \"$a\" --stdio; fi; "
+	    "if [ \"${s%%%% *}\" = %s ] && [ -x \"$a\" ]; then "
+	    "echo; exec \"$a\" --stdio; fi; "
 	    "rm -f \"$a\"; fi; "
 	    "echo; echo " AGENT_NEED_MARKER "$(uname -m)'",
 	    sha, sha) < 0)

@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +98,9 @@ parse_seconds(const char *s, double *out)
 	char *end;
 	double d = strtod(s, &end);
 
-	if (end == s || *end != '\0' || d < 0 || d > 1e7)
+	/* Written so that NaN fails too; the bound keeps milliseconds in
+	 * the protocol's 32 bits. */
+	if (end == s || *end != '\0' || !(d >= 0 && d <= 4000000))
 		return MERR_PARSE;
 	*out = d;
 	return 0;
@@ -137,7 +140,8 @@ cli_parse_run(int argc, char **argv, struct cli *cli, char *err,
 	cli->run.mode = OUTPUT_LINES;
 	cli->run.max_output = 64u * 1024 * 1024;
 	cli->inventory = getenv("MUSTER_INVENTORY");
-	optind = 1;
+	/* 0, not 1: glibc then re-initialises fully, including the '+'. */
+	optind = 0;
 	/* '+': stop at the first non-option, which starts the command. */
 	while ((c = getopt_long(argc, argv, "+w:x:i:g:f:t:k:F:bc:vh",
 	    run_longopts, NULL)) != -1) {
@@ -183,8 +187,10 @@ cli_parse_run(int argc, char **argv, struct cli *cli, char *err,
 			}
 			break;
 		case OPT_MAX_OUTPUT:
+			errno = 0;
 			l = strtol(optarg, &end, 10);
-			if (*end != '\0' || l < 0) {
+			if (end == optarg || *end != '\0' || l < 0 ||
+			    errno == ERANGE) {
 				snprintf(err, errlen, "--max-output: expected "
 				    "bytes, got '%s'", optarg);
 				return MERR_PARSE;

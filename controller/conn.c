@@ -48,6 +48,17 @@ static const char *const state_names[] = {
 #define PUMP_MAX 64
 #define CHAN_ERR_MAX 4096
 #define MISSED_PINGS_MAX 3
+/*
+ * libssh copies whatever the remote window allows into an unbounded
+ * session buffer and then send()s it on a blocking socket. Keep what we
+ * have handed it but the socket has not taken below this, and keep our own
+ * frame queue short so producers (file pushes) are paced by the network.
+ */
+#define SSH_INFLIGHT_MAX (512u * 1024)
+#define OUT_HIGH_WATER (256u * 1024)
+/* Per-packet overhead estimate: length, padding, MAC, channel header. */
+#define SSH_PACKET_OVERHEAD 64
+#define SSH_PACKET_PAYLOAD 32768
 
 struct conn {
 	const struct conn_config *cfg;
@@ -83,6 +94,8 @@ struct conn {
 	char arch[64];
 
 	struct mux mux;
+	uint64_t wire_queued;		/* estimated bytes handed to libssh */
+	bool in_step;
 	uint64_t frames_at_last_ping;
 	int missed_pings;
 
@@ -752,20 +765,32 @@ upload_done(void *arg)
 	conn_step(c);
 }
 
+static size_t
+inflight(const struct conn *c)
+{
+	return c->wire_queued > c->counter.out_bytes ?
+	    (size_t)(c->wire_queued - c->counter.out_bytes) : 0;
+}
+
 static int
 flush_out(struct conn *c)
 {
 	struct buf *out = &c->mux.out;
 	uint32_t win;
-	size_t n;
+	size_t n, room;
 	int w;
 
 	while (buf_len(out) > 0) {
 		if ((win = ssh_channel_window_size(c->channel)) == 0)
 			break;
+		if ((room = SSH_INFLIGHT_MAX - inflight(c)) == 0 ||
+		    inflight(c) >= SSH_INFLIGHT_MAX)
+			break;
 		n = buf_len(out);
 		if (n > win)
 			n = win;
+		if (n > room)
+			n = room;
 		if (n > FRAME_DATA_CHUNK)
 			n = FRAME_DATA_CHUNK;
 		if ((w = ssh_channel_write(c->channel, buf_ptr(out),
@@ -773,9 +798,32 @@ flush_out(struct conn *c)
 			return MERR_IO;
 		if (w == 0)
 			break;
+		c->wire_queued += (uint64_t)w + SSH_PACKET_OVERHEAD *
+		    (((uint64_t)w + SSH_PACKET_PAYLOAD - 1) / SSH_PACKET_PAYLOAD);
 		buf_consume(out, (size_t)w);
 	}
 	return 0;
+}
+
+/* Let producers fill the queue, then push it out, while there is room. */
+static int
+pump_writers(struct conn *c)
+{
+	size_t before;
+	int i, r;
+
+	for (i = 0; i < PUMP_MAX; i++) {
+		if ((r = flush_out(c)) != 0)
+			return r;
+		if (buf_len(&c->mux.out) >= OUT_HIGH_WATER ||
+		    inflight(c) >= SSH_INFLIGHT_MAX)
+			break;
+		before = buf_len(&c->mux.out);
+		mux_writable(&c->mux, OUT_HIGH_WATER);
+		if (c->state != CS_READY || buf_len(&c->mux.out) == before)
+			break;
+	}
+	return flush_out(c);
 }
 
 /* HELLO and READY: move bytes both ways and dispatch frames. */
@@ -810,11 +858,13 @@ step_channel(struct conn *c)
 		if (c->state == CS_DONE)
 			return STEP_STOP;
 	}
-	if (flush_out(c) != 0) {
+	if (pump_writers(c) != 0) {
 		conn_fail(c, HS_UNREACHABLE, "write to agent channel failed: "
 		    "%s", ssh_get_error(c->session));
 		return STEP_STOP;
 	}
+	if (c->state == CS_DONE)
+		return STEP_STOP;
 	if (c->chan_eof || c->chan_closed) {
 		conn_fail(c, HS_UNREACHABLE, "agent exited%s",
 		    agent_stderr(c));
@@ -828,6 +878,11 @@ conn_step(struct conn *c)
 {
 	enum step s;
 
+	/* Stream callbacks run inside a step and may call back into the
+	 * conn; the outer step finishes the work. */
+	if (c->in_step)
+		return;
+	c->in_step = true;
 	do {
 		switch (c->state) {
 		case CS_RESOLVE: s = step_resolve(c); break;
@@ -844,6 +899,7 @@ conn_step(struct conn *c)
 		default: s = STEP_STOP; break;
 		}
 	} while (s == STEP_NEXT);
+	c->in_step = false;
 	if (s == STEP_WAIT && c->session != NULL && c->state >= CS_HANDSHAKE &&
 	    c->state != CS_UPLOAD)
 		io_update_ssh(c);
@@ -958,20 +1014,95 @@ conn_stats(const struct conn *c)
 	return &c->stats;
 }
 
+/* After a stream call from outside the loop's own step, push frames out. */
+static void
+kick(struct conn *c)
+{
+	if (c->in_step || c->state != CS_READY)
+		return;
+	conn_step(c);
+}
+
 int
-conn_exec(struct conn *c, Muster__Exec *exec, const struct stream_ops *ops,
-    void *arg, uint32_t *stream_id)
+conn_open(struct conn *c, Muster__Envelope *env, const struct stream_ops *ops,
+    void *arg, uint32_t recv_window, uint32_t *stream_id)
 {
 	int r;
 
 	if (c->state != CS_READY)
 		return MERR_PROTOCOL;
-	if ((r = mux_exec(&c->mux, exec, ops, arg, stream_id)) != 0)
+	if ((r = mux_open(&c->mux, env, ops, arg, recv_window,
+	    stream_id)) != 0)
 		return r;
-	if (flush_out(c) != 0)
-		return MERR_IO;
-	io_update_ssh(c);
+	kick(c);
 	return 0;
+}
+
+int
+conn_exec(struct conn *c, Muster__Exec *exec, const struct stream_ops *ops,
+    void *arg, uint32_t *stream_id)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+
+	if (exec->window == 0)
+		exec->window = MUX_EXEC_WINDOW;
+	env.body_case = MUSTER__ENVELOPE__BODY_EXEC;
+	env.exec = exec;
+	return conn_open(c, &env, ops, arg, exec->window, stream_id);
+}
+
+size_t
+conn_stream_room(struct conn *c, uint32_t stream_id)
+{
+	struct mux_stream *st;
+	size_t queued = buf_len(&c->mux.out), room;
+
+	if (c->state != CS_READY ||
+	    (st = mux_stream(&c->mux, stream_id)) == NULL ||
+	    queued >= OUT_HIGH_WATER)
+		return 0;
+	room = OUT_HIGH_WATER - queued;
+	return st->send_window < room ? (size_t)st->send_window : room;
+}
+
+int
+conn_stream_send(struct conn *c, uint32_t stream_id, int fd,
+    const uint8_t *p, size_t n)
+{
+	int r;
+
+	if (c->state != CS_READY)
+		return MERR_STREAM;
+	if ((r = mux_send(&c->mux, stream_id, fd, p, n)) != 0)
+		return r;
+	kick(c);
+	return 0;
+}
+
+int
+conn_stream_eof(struct conn *c, uint32_t stream_id, int fd)
+{
+	int r;
+
+	if (c->state != CS_READY)
+		return MERR_STREAM;
+	if ((r = mux_send_eof(&c->mux, stream_id, fd)) != 0)
+		return r;
+	kick(c);
+	return 0;
+}
+
+void
+conn_stream_want_write(struct conn *c, uint32_t stream_id, bool on)
+{
+	struct mux_stream *st;
+
+	if (c->state != CS_READY ||
+	    (st = mux_stream(&c->mux, stream_id)) == NULL)
+		return;
+	st->want_write = on;
+	if (on)
+		kick(c);
 }
 
 void
@@ -980,14 +1111,17 @@ conn_stream_consumed(struct conn *c, uint32_t stream_id, size_t n)
 	if (c->state != CS_READY)
 		return;
 	mux_consumed(&c->mux, stream_id, n);
-	if (buf_len(&c->mux.out) > 0 && flush_out(c) == 0)
-		io_update_ssh(c);
+	kick(c);
 }
 
 int
 conn_stream_cancel(struct conn *c, uint32_t stream_id)
 {
+	int r;
+
 	if (c->state != CS_READY)
 		return MERR_STREAM;
-	return mux_cancel(&c->mux, stream_id);
+	r = mux_cancel(&c->mux, stream_id);
+	kick(c);
+	return r;
 }

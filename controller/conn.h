@@ -59,15 +59,25 @@ struct conn_owner_ops {
 	    void *arg);
 };
 
-/* Callbacks of one stream's owner. */
+/*
+ * Callbacks of one stream's owner. Exactly one of exit, result and error is
+ * the last call for a stream; it is gone afterwards. A callback left NULL
+ * makes the matching message a protocol error for that kind of stream.
+ */
 struct stream_ops {
 	void (*data)(void *arg, int fd, const uint8_t *p, size_t n);
 	void (*eof)(void *arg, int fd);
-	/* Last call for the stream; it is gone afterwards. */
 	void (*exit)(void *arg, const Muster__Exit *ex);
-	/* Last call for the stream: the agent refused or lost it, or the
-	 * conn failed (st tells how). */
+	/* The agent refused or lost the stream, or the conn failed (st tells
+	 * how). */
 	void (*error)(void *arg, enum host_status st, const char *msg);
+	void (*put_ready)(void *arg, bool unchanged);
+	void (*entry)(void *arg, const Muster__Entry *e);
+	void (*entry_end)(void *arg, const Muster__EntryEnd *e);
+	void (*result)(void *arg, const Muster__Result *res);
+	/* The stream may send: it has credit and the channel has room. Only
+	 * for streams that asked with conn_stream_want_write. */
+	void (*writable)(void *arg);
 };
 
 struct conn_stats {
@@ -95,5 +105,20 @@ int conn_exec(struct conn *c, Muster__Exec *exec, const struct stream_ops *ops,
     void *arg, uint32_t *stream_id);
 void conn_stream_consumed(struct conn *c, uint32_t stream_id, size_t n);
 int conn_stream_cancel(struct conn *c, uint32_t stream_id);
+
+/*
+ * Open a stream with any opening message (env's body; the stream id is
+ * filled in). recv_window is the credit granted for what the agent sends.
+ */
+int conn_open(struct conn *c, Muster__Envelope *env,
+    const struct stream_ops *ops, void *arg, uint32_t recv_window,
+    uint32_t *stream_id);
+/* Bytes the stream may send now: its credit, capped by the room left in
+ * the channel's outgoing queue. */
+size_t conn_stream_room(struct conn *c, uint32_t stream_id);
+int conn_stream_send(struct conn *c, uint32_t stream_id, int fd,
+    const uint8_t *p, size_t n);
+int conn_stream_eof(struct conn *c, uint32_t stream_id, int fd);
+void conn_stream_want_write(struct conn *c, uint32_t stream_id, bool on);
 
 #endif

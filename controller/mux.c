@@ -28,13 +28,20 @@ mux_free(struct mux *m)
 	m->nstreams = m->cap = 0;
 }
 
+/* Error codes travel as the magnitude of our negative codes. */
+static const char *
+wire_err_str(uint32_t code)
+{
+	return code <= 1000 ? merr_str(-(int)code) : "unknown error";
+}
+
 static struct mux_stream *
 stream_find(struct mux *m, uint32_t id)
 {
 	size_t i;
 
 	for (i = 0; i < m->nstreams; i++)
-		if (m->streams[i].live && m->streams[i].id == id)
+		if (m->streams[i].id == id)
 			return &m->streams[i];
 	return NULL;
 }
@@ -86,6 +93,7 @@ check_hello(struct mux *m, const Muster__Envelope *env, char *err,
 	m->have_hello = true;
 	m->peer_max_frame = h->max_frame;
 	m->peer_pid = h->pid;
+	m->peer_window = h->window;
 	snprintf(m->peer_arch, sizeof(m->peer_arch), "%.*s",
 	    (int)(h->arch.len < 63 ? h->arch.len : 63), (const char *)h->arch.data);
 	return 0;
@@ -120,6 +128,16 @@ channel_frame(struct mux *m, const Muster__Envelope *env, char *err,
 	}
 }
 
+/* A message the stream's kind does not expect. */
+static int
+unexpected(const struct mux_stream *st, const Muster__Envelope *env,
+    char *err, size_t errlen)
+{
+	snprintf(err, errlen, "unexpected message %d on stream %u",
+	    (int)env->body_case, st->id);
+	return MERR_PROTOCOL;
+}
+
 static int
 stream_frame(struct mux *m, struct mux_stream *st,
     const Muster__Envelope *env, char *err, size_t errlen)
@@ -127,11 +145,13 @@ stream_frame(struct mux *m, struct mux_stream *st,
 	const struct stream_ops *ops = st->ops;
 	void *arg = st->arg;
 	Muster__Exit ex;
+	Muster__Result res;
 	char msg[256];
 
 	switch (env->body_case) {
 	case MUSTER__ENVELOPE__BODY_DATA:
-		if (env->data->fd != 1 && env->data->fd != 2) {
+		if (ops->data == NULL || (env->data->fd != 1 &&
+		    env->data->fd != 2)) {
 			snprintf(err, errlen, "data for fd %u on stream %u",
 			    env->data->fd, st->id);
 			return MERR_PROTOCOL;
@@ -147,16 +167,42 @@ stream_frame(struct mux *m, struct mux_stream *st,
 		    env->data->data.len);
 		return 0;
 	case MUSTER__ENVELOPE__BODY_EOF:
+		if (ops->eof == NULL)
+			return unexpected(st, env, err, errlen);
 		ops->eof(arg, (int)env->eof->fd);
 		return 0;
 	case MUSTER__ENVELOPE__BODY_EXIT:
+		if (ops->exit == NULL)
+			return unexpected(st, env, err, errlen);
 		ex = *env->exit;
 		stream_drop(m, st);
 		ops->exit(arg, &ex);
 		return 0;
+	case MUSTER__ENVELOPE__BODY_RESULT:
+		if (ops->result == NULL)
+			return unexpected(st, env, err, errlen);
+		res = *env->result;
+		stream_drop(m, st);
+		ops->result(arg, &res);
+		return 0;
+	case MUSTER__ENVELOPE__BODY_PUT_READY:
+		if (ops->put_ready == NULL)
+			return unexpected(st, env, err, errlen);
+		ops->put_ready(arg, env->put_ready->unchanged);
+		return 0;
+	case MUSTER__ENVELOPE__BODY_ENTRY:
+		if (ops->entry == NULL)
+			return unexpected(st, env, err, errlen);
+		ops->entry(arg, env->entry);
+		return 0;
+	case MUSTER__ENVELOPE__BODY_ENTRY_END:
+		if (ops->entry_end == NULL)
+			return unexpected(st, env, err, errlen);
+		ops->entry_end(arg, env->entry_end);
+		return 0;
 	case MUSTER__ENVELOPE__BODY_ERROR:
 		snprintf(msg, sizeof(msg), "%s: %.*s",
-		    merr_str(-(int)env->error->code),
+		    wire_err_str(env->error->code),
 		    (int)(env->error->message.len > 200 ? 200 :
 		    env->error->message.len),
 		    (const char *)env->error->message.data);
@@ -164,12 +210,15 @@ stream_frame(struct mux *m, struct mux_stream *st,
 		ops->error(arg, HS_FAILED, msg);
 		return 0;
 	case MUSTER__ENVELOPE__BODY_CREDIT:
-		/* Output-only streams: the agent has nothing to credit yet. */
+		st->send_window += env->credit->bytes;
+		if (st->send_window > (uint64_t)UINT32_MAX * 4) {
+			snprintf(err, errlen, "credit overflow on stream %u",
+			    st->id);
+			return MERR_CREDIT;
+		}
 		return 0;
 	default:
-		snprintf(err, errlen, "unexpected message %d on stream %u",
-		    (int)env->body_case, st->id);
-		return MERR_PROTOCOL;
+		return unexpected(st, env, err, errlen);
 	}
 }
 
@@ -223,10 +272,9 @@ mux_input(struct mux *m, char *err, size_t errlen)
 }
 
 int
-mux_exec(struct mux *m, Muster__Exec *exec, const struct stream_ops *ops,
-    void *arg, uint32_t *id)
+mux_open(struct mux *m, Muster__Envelope *env, const struct stream_ops *ops,
+    void *arg, uint32_t recv_window, uint32_t *id)
 {
-	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 	struct mux_stream *st;
 	void *p;
 	int r;
@@ -241,23 +289,94 @@ mux_exec(struct mux *m, Muster__Exec *exec, const struct stream_ops *ops,
 		m->streams = p;
 		m->cap = ncap;
 	}
-	if (exec->window == 0)
-		exec->window = MUX_EXEC_WINDOW;
-	env.stream = m->next_id;
-	env.body_case = MUSTER__ENVELOPE__BODY_EXEC;
-	env.exec = exec;
-	if ((r = send_env(m, &env)) != 0)
+	env->stream = m->next_id;
+	if ((r = send_env(m, env)) != 0)
 		return r;
 	st = &m->streams[m->nstreams++];
 	memset(st, 0, sizeof(*st));
 	st->id = m->next_id;
 	st->ops = ops;
 	st->arg = arg;
-	st->window = st->window_size = exec->window;
-	st->live = true;
+	st->window = st->window_size = recv_window;
+	st->send_window = m->peer_window;
 	m->next_id += 2;
 	*id = st->id;
 	return 0;
+}
+
+int
+mux_exec(struct mux *m, Muster__Exec *exec, const struct stream_ops *ops,
+    void *arg, uint32_t *id)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+
+	if (exec->window == 0)
+		exec->window = MUX_EXEC_WINDOW;
+	env.body_case = MUSTER__ENVELOPE__BODY_EXEC;
+	env.exec = exec;
+	return mux_open(m, &env, ops, arg, exec->window, id);
+}
+
+struct mux_stream *
+mux_stream(struct mux *m, uint32_t id)
+{
+	return stream_find(m, id);
+}
+
+int
+mux_send(struct mux *m, uint32_t id, int fd, const uint8_t *p, size_t n)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Data data = MUSTER__DATA__INIT;
+	struct mux_stream *st;
+	int r;
+
+	if ((st = stream_find(m, id)) == NULL)
+		return MERR_STREAM;
+	if (n > st->send_window)
+		return MERR_CREDIT;
+	data.fd = (uint32_t)fd;
+	data.data.data = (uint8_t *)p;
+	data.data.len = n;
+	env.stream = id;
+	env.body_case = MUSTER__ENVELOPE__BODY_DATA;
+	env.data = &data;
+	if ((r = send_env(m, &env)) != 0)
+		return r;
+	st->send_window -= n;
+	return 0;
+}
+
+int
+mux_send_eof(struct mux *m, uint32_t id, int fd)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Eof eof = MUSTER__EOF__INIT;
+
+	if (stream_find(m, id) == NULL)
+		return MERR_STREAM;
+	eof.fd = (uint32_t)fd;
+	env.stream = id;
+	env.body_case = MUSTER__ENVELOPE__BODY_EOF;
+	env.eof = &eof;
+	return send_env(m, &env);
+}
+
+void
+mux_writable(struct mux *m, size_t high_water)
+{
+	uint32_t ids[MUX_MAX_STREAMS];
+	struct mux_stream *st;
+	size_t i, n = 0;
+
+	/* Collect first: a callback may end streams or open new ones. */
+	for (i = 0; i < m->nstreams; i++)
+		if (m->streams[i].want_write && m->streams[i].send_window > 0)
+			ids[n++] = m->streams[i].id;
+	for (i = 0; i < n && buf_len(&m->out) < high_water; i++)
+		if ((st = stream_find(m, ids[i])) != NULL &&
+		    st->want_write && st->send_window > 0)
+			st->ops->writable(st->arg);
 }
 
 void

@@ -31,7 +31,8 @@ struct mux_stream {
 	uint32_t window;	/* bytes the agent may still send */
 	uint32_t unacked;	/* consumed, not yet returned as credit */
 	uint32_t window_size;	/* the full grant, for batching credit */
-	bool live;
+	uint64_t send_window;	/* bytes we may still send (agent's credit) */
+	bool want_write;
 };
 
 struct mux {
@@ -43,6 +44,7 @@ struct mux {
 	uint32_t peer_max_frame;
 	char peer_arch[64];
 	uint32_t peer_pid;
+	uint32_t peer_window;	/* initial credit per stream for our data */
 	uint64_t frames_in;	/* for liveness checks */
 	uint64_t pongs;
 };
@@ -57,8 +59,18 @@ void mux_free(struct mux *m);
  */
 int mux_input(struct mux *m, char *err, size_t errlen);
 
+int mux_open(struct mux *m, Muster__Envelope *env,
+    const struct stream_ops *ops, void *arg, uint32_t recv_window,
+    uint32_t *id);
 int mux_exec(struct mux *m, Muster__Exec *exec, const struct stream_ops *ops,
     void *arg, uint32_t *id);
+struct mux_stream *mux_stream(struct mux *m, uint32_t id);
+/* Data or Eof on a stream, within its send credit (MERR_CREDIT). */
+int mux_send(struct mux *m, uint32_t id, int fd, const uint8_t *p, size_t n);
+int mux_send_eof(struct mux *m, uint32_t id, int fd);
+/* Call writable() on every stream that wants to write and has credit;
+ * stops early when the outgoing queue passes high_water. */
+void mux_writable(struct mux *m, size_t high_water);
 /* The owner disposed of n bytes of the stream's output: return credit. */
 void mux_consumed(struct mux *m, uint32_t id, size_t n);
 int mux_cancel(struct mux *m, uint32_t id);

@@ -539,16 +539,16 @@ test_command_runs_agent(void **state)
 	assert_non_null(cmd);
 	out = run_sh(cmd, &status);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	/* The agent itself, with exactly one argument, and nothing before
-	 * it from the command. */
-	assert_string_equal(out, "RAN --stdio\nARGS 1\n");
+	/* The agent itself, with exactly one argument, after the newline
+	 * that puts its marker at a line start. */
+	assert_string_equal(out, "\nRAN --stdio\nARGS 1\n");
 	free(out);
 	/* Left in place for next time. */
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 	/* Twice in a row works the same. */
 	out = run_sh(cmd, &status);
-	assert_string_equal(out, "RAN --stdio\nARGS 1\n");
+	assert_string_equal(out, "\nRAN --stdio\nARGS 1\n");
 	free(out);
 	free(cmd);
 	assert_int_equal(unlink(path), 0);

@@ -929,6 +929,71 @@ test_callback_reenters(void **state)
 	mux_free(&m);
 }
 
+/*
+ * PROTOCOL.md 5: after an Exit the agent may still send Credit or
+ * Error(MERR_STREAM) for stdin that crossed the end. For ids we opened and
+ * saw end these are ignored; anything else for them is still an error.
+ */
+static void
+test_late_credit_error(void **state)
+{
+	struct mux m;
+	struct rec r1, r2;
+	uint32_t a, b;
+
+	memset(&r1, 0, sizeof(r1));
+	memset(&r2, 0, sizeof(r2));
+	ready_mux(&m);
+	a = open_stream(&m, &r1, 0);
+	b = open_stream(&m, &r2, 0);
+	put_exit(&m.in, a, 0, 0, false);
+	put_credit(&m.in, a, 4096);
+	put_error(&m.in, a, -MERR_STREAM, "stdin for a closed stream");
+	put_data(&m.in, b, 1, "still here", 10);
+	assert_int_equal(input(&m), 0);
+	/* Ignored: the owner heard its one last call, nothing after it. */
+	assert_int_equal(r1.ncalls, 1);
+	assert_int_equal(r1.nexit, 1);
+	assert_int_equal(r2.nbytes, 10);
+	assert_int_equal(mux_live_streams(&m), 1);
+	assert_int_equal(buf_len(&m.out), 0);
+
+	/* The same after the stream ended with an Error. */
+	put_error(&m.in, b, -MERR_LIMIT, "refused");
+	put_credit(&m.in, b, 1);
+	put_error(&m.in, b, -MERR_STREAM, "again");
+	assert_int_equal(input(&m), 0);
+	assert_int_equal(r2.nerror, 1);
+
+	/* Other messages for an ended stream are not excused. */
+	put_eof(&m.in, a, 1);
+	assert_int_equal(input(&m), MERR_STREAM);
+	put_exit(&m.in, a, 0, 0, false);
+	assert_int_equal(input(&m), MERR_STREAM);
+	put_data(&m.in, b, 1, "x", 1);
+	assert_int_equal(input(&m), MERR_STREAM);
+
+	/* Nor Credit/Error for ids we never opened: even ones, and odd ones
+	 * beyond the last we handed out. */
+	put_credit(&m.in, 2, 1);
+	assert_int_equal(input(&m), MERR_STREAM);
+	put_error(&m.in, b + 1, -MERR_STREAM, "x");
+	assert_int_equal(input(&m), MERR_STREAM);
+	put_credit(&m.in, b + 2, 1);
+	assert_int_equal(input(&m), MERR_STREAM);
+	put_error(&m.in, 0xffffffffu, -MERR_STREAM, "x");
+	assert_int_equal(input(&m), MERR_STREAM);
+	assert_int_equal(r1.ncalls, 1);
+	assert_int_equal(r2.ncalls, 2);
+	mux_free(&m);
+
+	/* Before any stream was opened, nothing counts as ended. */
+	ready_mux(&m);
+	put_credit(&m.in, 1, 1);
+	assert_int_equal(input(&m), MERR_STREAM);
+	mux_free(&m);
+}
+
 static void
 test_stream_error(void **state)
 {
@@ -1536,6 +1601,7 @@ main(void)
 		cmocka_unit_test(test_wrong_message_on_stream),
 		cmocka_unit_test(test_exit),
 		cmocka_unit_test(test_callback_reenters),
+		cmocka_unit_test(test_late_credit_error),
 		cmocka_unit_test(test_stream_error),
 		cmocka_unit_test(test_channel_error),
 		cmocka_unit_test(test_ping_pong),
