@@ -990,6 +990,13 @@ conn_start(struct conn *c)
 }
 
 void
+conn_discard(struct conn *c)
+{
+	if (c != NULL && c->state == CS_INIT)
+		conn_free(c);
+}
+
+void
 conn_close(struct conn *c)
 {
 	if (c->state == CS_DONE)

@@ -91,6 +91,8 @@ int conn_new(const struct conn_config *cfg, const struct host_spec *spec,
     struct conn **out);
 /* Start connecting. */
 void conn_start(struct conn *c);
+/* Free a conn that was never started. */
+void conn_discard(struct conn *c);
 /* Close the agent channel and the session gracefully; done() follows. */
 void conn_close(struct conn *c);
 const char *conn_name(const struct conn *c);

@@ -1,43 +1,33 @@
 #include "run.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
+#include "fleet.h"
 #include "mux.h"
-
-struct run;
 
 /* One command on one host. */
 struct run_cmd {
 	struct run_host *host;
-	size_t index;
 	struct output_host out;
 	uint32_t stream;
-	bool started, finished;
+	bool finished;
 };
 
 struct run_host {
 	struct run *run;
-	struct conn *conn;
-	char *display;
+	struct fleet_host *fh;
 	struct run_cmd *cmds;
 	size_t pending;		/* commands not finished */
-	ev_tstamp t_start;
-	bool connecting;	/* counts against the fanout */
-	bool gone;		/* conn freed */
 };
 
 struct run {
-	struct conn_config *cfg;
 	const struct run_options *opts;
 	struct output out;
 	struct run_host *hosts;
-	size_t nhosts, next_to_start, connecting, live;
-	ev_signal sigint, sigterm;
-	bool interrupted;
+	struct fleet fleet;
 	int exit_status;
 };
 
@@ -50,7 +40,7 @@ note_exit(struct run *run, int status)
 }
 
 static void
-finish_cmd(struct run_cmd *cmd, const struct host_result *res)
+finish_cmd(struct run_cmd *cmd, struct host_result *res)
 {
 	struct run_host *h = cmd->host;
 	struct run *run = h->run;
@@ -58,6 +48,7 @@ finish_cmd(struct run_cmd *cmd, const struct host_result *res)
 	if (cmd->finished)
 		return;
 	cmd->finished = true;
+	res->duration_ms = (int64_t)fleet_host_elapsed_ms(h->fh);
 	output_host_done(&run->out, &cmd->out, res);
 	output_host_free(&cmd->out);
 	if (res->status == HS_OK)
@@ -67,14 +58,8 @@ finish_cmd(struct run_cmd *cmd, const struct host_result *res)
 		note_exit(run, EXIT_CMD_FAILED);
 	else
 		note_exit(run, EXIT_UNREACHABLE);
-	if (--h->pending == 0 && h->conn != NULL)
-		conn_close(h->conn);
-}
-
-static int64_t
-ms_since(struct run_host *h)
-{
-	return (int64_t)((ev_now(h->run->cfg->loop) - h->t_start) * 1000);
+	if (--h->pending == 0)
+		fleet_host_close(h->fh);
 }
 
 /* ---- stream callbacks ----------------------------------------------------- */
@@ -86,8 +71,8 @@ on_data(void *arg, int fd, const uint8_t *p, size_t n)
 
 	output_host_data(&cmd->host->run->out, &cmd->out, fd, p, n);
 	/* Output is written (or captured) synchronously: credit at once. */
-	if (cmd->host->conn != NULL)
-		conn_stream_consumed(cmd->host->conn, cmd->stream, n);
+	if (cmd->host->fh->conn != NULL)
+		conn_stream_consumed(cmd->host->fh->conn, cmd->stream, n);
 }
 
 static void
@@ -105,7 +90,6 @@ on_exit_msg(void *arg, const Muster__Exit *ex)
 	res.exit_code = ex->code;
 	res.signal = ex->signal;
 	res.ran = true;
-	res.duration_ms = ms_since(cmd->host);
 	if (ex->timed_out) {
 		res.status = HS_TIMEOUT;
 		snprintf(err, sizeof(err), "command timed out after %.0f s",
@@ -126,7 +110,6 @@ on_stream_error(void *arg, enum host_status st, const char *msg)
 
 	res.status = st;
 	res.error = msg;
-	res.duration_ms = ms_since(cmd->host);
 	finish_cmd(cmd, &res);
 }
 
@@ -139,20 +122,16 @@ static const struct stream_ops run_stream_ops = {
 
 /* ---- host life cycle ------------------------------------------------------- */
 
-static void start_more(struct run *run);
-
 static void
-host_ready(struct conn *c, void *arg)
+host_ready(struct fleet_host *fh)
 {
-	struct run_host *h = arg;
+	struct run_host *h = fh->job;
 	struct run *run = h->run;
 	Muster__Exec exec;
 	size_t i;
 	char err[128];
 	int r;
 
-	h->connecting = false;
-	run->connecting--;
 	for (i = 0; i < run->opts->ncommands; i++) {
 		struct run_cmd *cmd = &h->cmds[i];
 
@@ -161,164 +140,71 @@ host_ready(struct conn *c, void *arg)
 		exec.shell_command.len = strlen(run->opts->commands[i]);
 		exec.timeout_ms = (uint32_t)(run->opts->timeout * 1000);
 		exec.window = MUX_EXEC_WINDOW;
-		if ((r = conn_exec(c, &exec, &run_stream_ops, cmd,
+		if ((r = conn_exec(fh->conn, &exec, &run_stream_ops, cmd,
 		    &cmd->stream)) != 0) {
 			snprintf(err, sizeof(err), "cannot start command: %s",
 			    merr_str(r));
 			on_stream_error(cmd, HS_FAILED, err);
-			continue;
 		}
-		cmd->started = true;
 	}
-	start_more(run);
 }
 
 static void
-report_timings(struct run_host *h, struct conn *c)
+host_done(struct fleet_host *fh, enum host_status st, const char *error)
 {
-	const struct conn_stats *st = conn_stats(c);
-
-	if (st->t_ready == 0) {
-		fprintf(stderr, "muster: %s: no agent (connected %.0f ms, "
-		    "authenticated %.0f ms)\n", h->display,
-		    st->t_connected * 1000, st->t_authed * 1000);
-		return;
-	}
-	fprintf(stderr, "muster: %s: connected %.0f ms, authenticated %.0f ms, "
-	    "agent ready %.0f ms, agent %s\n", h->display,
-	    st->t_connected * 1000, st->t_authed * 1000, st->t_ready * 1000,
-	    !st->uploaded ? "cached" : st->upload_via_exec ?
-	    "uploaded via exec" : "uploaded via sftp");
-}
-
-static void
-host_done(struct conn *c, enum host_status st, const char *error, void *arg)
-{
-	struct run_host *h = arg;
-	struct run *run = h->run;
+	struct run_host *h = fh->job;
 	size_t i;
 
-	/* Streams were failed by the conn; commands never started get the
-	 * connection's status here. */
-	for (i = 0; i < run->opts->ncommands; i++) {
+	/* Commands still open get the connection's status. */
+	for (i = 0; i < h->run->opts->ncommands; i++) {
 		struct host_result res = { .host = h->cmds[i].out.name,
 		    .exit_code = -1 };
 
-		if (h->cmds[i].finished)
-			continue;
 		res.status = st == HS_OK ? HS_UNREACHABLE : st;
 		res.error = error ? error : "connection closed";
-		res.duration_ms = ms_since(h);
 		finish_cmd(&h->cmds[i], &res);
-	}
-	if (h->connecting) {
-		h->connecting = false;
-		run->connecting--;
-	}
-	if (run->cfg->verbose)
-		report_timings(h, c);
-	h->conn = NULL;
-	h->gone = true;
-	run->live--;
-	start_more(run);
-	if (run->live == 0 && run->next_to_start == run->nhosts) {
-		ev_signal_stop(run->cfg->loop, &run->sigint);
-		ev_signal_stop(run->cfg->loop, &run->sigterm);
 	}
 }
 
-static const struct conn_owner_ops run_conn_ops = {
+static const struct fleet_job_ops run_job_ops = {
 	.ready = host_ready,
 	.done = host_done,
 };
 
-static void
-start_more(struct run *run)
-{
-	struct run_host *h;
-
-	while (run->next_to_start < run->nhosts && !run->interrupted &&
-	    run->connecting < (size_t)run->opts->fanout) {
-		h = &run->hosts[run->next_to_start++];
-		h->t_start = ev_now(run->cfg->loop);
-		h->connecting = true;
-		run->connecting++;
-		run->live++;
-		conn_start(h->conn);
-	}
-}
-
-static void
-on_signal(struct ev_loop *loop, ev_signal *w, int revents)
-{
-	struct run *run = w->data;
-	size_t i;
-
-	if (run->interrupted)	/* second ^C: stop waiting */
-		exit(EXIT_INTERNAL);
-	run->interrupted = true;
-	fprintf(stderr, "muster: interrupted; cancelling commands\n");
-	for (i = 0; i < run->nhosts; i++)
-		if (run->hosts[i].conn != NULL && !run->hosts[i].gone)
-			conn_close(run->hosts[i].conn);
-}
-
-/* A short unique label per host: its name, with the user when two
- * entries share a name, and a port other than 22. */
-static char *
-display_name(const struct host_set *hosts, size_t i)
-{
-	const struct host_spec *s = &hosts->v[i];
-	bool dup = false;
-	char *out = NULL, port[16] = "";
-	size_t j;
-
-	for (j = 0; j < hosts->n && !dup; j++)
-		dup = j != i && strcmp(hosts->v[j].name, s->name) == 0;
-	if (s->port != 0 && s->port != 22)
-		snprintf(port, sizeof(port), ":%u", s->port);
-	if (asprintf(&out, "%s%s%s%s", dup && s->user ? s->user : "",
-	    dup && s->user ? "@" : "", s->name, port) < 0)
-		return NULL;
-	return out;
-}
-
 static int
-setup_hosts(struct run *run, const struct host_set *hosts)
+setup_hosts(struct run *run)
 {
-	size_t i, k;
+	size_t i, k, ncmd = run->opts->ncommands;
 	char *label;
 	int r;
 
-	if ((run->hosts = calloc(hosts->n, sizeof(*run->hosts))) == NULL)
+	if ((run->hosts = calloc(run->fleet.nhosts,
+	    sizeof(*run->hosts))) == NULL)
 		return MERR_NOMEM;
-	run->nhosts = hosts->n;
-	for (i = 0; i < hosts->n; i++) {
+	for (i = 0; i < run->fleet.nhosts; i++) {
 		struct run_host *h = &run->hosts[i];
 
 		h->run = run;
-		if ((h->display = display_name(hosts, i)) == NULL)
+		h->fh = &run->fleet.hosts[i];
+		h->fh->job = h;
+		if ((h->cmds = calloc(ncmd, sizeof(*h->cmds))) == NULL)
 			return MERR_NOMEM;
-		if ((h->cmds = calloc(run->opts->ncommands,
-		    sizeof(*h->cmds))) == NULL)
-			return MERR_NOMEM;
-		for (k = 0; k < run->opts->ncommands; k++) {
+		h->pending = ncmd;
+		for (k = 0; k < ncmd; k++) {
 			h->cmds[k].host = h;
-			h->cmds[k].index = k;
 			label = NULL;
-			if (run->opts->ncommands > 1 && asprintf(&label,
-			    "%s#%zu", h->display, k + 1) < 0)
+			/* Several commands: host#1, host#2, ... */
+			if (ncmd > 1 && asprintf(&label, "%s#%zu",
+			    h->fh->display, k + 1) < 0)
 				return MERR_NOMEM;
 			r = output_host_init(&run->out, &h->cmds[k].out,
-			    label ? label : h->display);
+			    label ? label : h->fh->display);
 			free(label);
-			if (r != 0)
+			if (r != 0) {
+				h->cmds[k].finished = true;
 				return r;
+			}
 		}
-		h->pending = run->opts->ncommands;
-		if ((r = conn_new(run->cfg, &hosts->v[i], h->display,
-		    &run_conn_ops, h, &h->conn)) != 0)
-			return r;
 	}
 	return 0;
 }
@@ -328,14 +214,13 @@ teardown_hosts(struct run *run)
 {
 	size_t i, k;
 
-	for (i = 0; i < run->nhosts; i++) {
+	for (i = 0; run->hosts != NULL && i < run->fleet.nhosts; i++) {
 		struct run_host *h = &run->hosts[i];
 
 		for (k = 0; h->cmds != NULL && k < run->opts->ncommands; k++)
 			if (!h->cmds[k].finished)
 				output_host_free(&h->cmds[k].out);
 		free(h->cmds);
-		free(h->display);
 	}
 	free(run->hosts);
 }
@@ -349,30 +234,26 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	int r;
 
 	memset(&run, 0, sizeof(run));
-	run.cfg = cfg;
 	run.opts = opts;
 	output_init(&run.out, opts->mode, stdout, stderr, opts->raw,
 	    opts->max_output);
-	if ((r = setup_hosts(&run, hosts)) != 0) {
+	if ((r = fleet_init(&run.fleet, cfg, hosts, opts->fanout,
+	    &run_job_ops, &run)) != 0 || (r = setup_hosts(&run)) != 0) {
 		fprintf(stderr, "muster: %s\n", merr_str(r));
 		teardown_hosts(&run);
+		fleet_free(&run.fleet);
 		output_free(&run.out);
 		return EXIT_INTERNAL;
 	}
-	ev_signal_init(&run.sigint, on_signal, SIGINT);
-	ev_signal_init(&run.sigterm, on_signal, SIGTERM);
-	run.sigint.data = run.sigterm.data = &run;
-	ev_signal_start(cfg->loop, &run.sigint);
-	ev_signal_start(cfg->loop, &run.sigterm);
 	t0 = ev_time();
-	start_more(&run);
-	/* The loop ends by itself once every conn has been freed. */
-	ev_run(cfg->loop, 0);
-	ev_signal_stop(cfg->loop, &run.sigint);
-	ev_signal_stop(cfg->loop, &run.sigterm);
+	fleet_run(&run.fleet);
 	output_finish(&run.out, ev_time() - t0);
+	/* An interrupted run that happened to finish is still not a clean
+	 * one. */
+	if (run.fleet.interrupted && run.exit_status == EXIT_ALL_OK)
+		run.exit_status = EXIT_CMD_FAILED;
 	teardown_hosts(&run);
+	fleet_free(&run.fleet);
 	output_free(&run.out);
-	return run.interrupted && run.exit_status == EXIT_ALL_OK ?
-	    EXIT_CMD_FAILED : run.exit_status;
+	return run.exit_status;
 }

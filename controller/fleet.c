@@ -1,0 +1,207 @@
+#include "fleet.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+static void start_more(struct fleet *f);
+
+static void
+report_timings(struct fleet_host *h)
+{
+	const struct conn_stats *st = conn_stats(h->conn);
+
+	if (st->t_ready == 0) {
+		fprintf(stderr, "muster: %s: no agent (connected %.0f ms, "
+		    "authenticated %.0f ms)\n", h->display,
+		    st->t_connected * 1000, st->t_authed * 1000);
+		return;
+	}
+	fprintf(stderr, "muster: %s: connected %.0f ms, authenticated %.0f ms, "
+	    "agent ready %.0f ms, agent %s\n", h->display,
+	    st->t_connected * 1000, st->t_authed * 1000, st->t_ready * 1000,
+	    !st->uploaded ? "cached" : st->upload_via_exec ?
+	    "uploaded via exec" : "uploaded via sftp");
+}
+
+static void
+host_ready(struct conn *c, void *arg)
+{
+	struct fleet_host *h = arg;
+	struct fleet *f = h->fleet;
+
+	h->connecting = false;
+	f->connecting--;
+	f->ops->ready(h);
+	start_more(f);
+}
+
+static void
+host_done(struct conn *c, enum host_status st, const char *error, void *arg)
+{
+	struct fleet_host *h = arg;
+	struct fleet *f = h->fleet;
+
+	if (h->connecting) {
+		h->connecting = false;
+		f->connecting--;
+	}
+	if (f->cfg->verbose)
+		report_timings(h);
+	f->ops->done(h, st, error);
+	h->conn = NULL;
+	f->live--;
+	start_more(f);
+	/* The signal watchers are the last thing keeping the loop alive. */
+	if (f->live == 0 && (f->next_to_start == f->nhosts || f->interrupted)) {
+		ev_signal_stop(f->cfg->loop, &f->sigint);
+		ev_signal_stop(f->cfg->loop, &f->sigterm);
+	}
+}
+
+static const struct conn_owner_ops fleet_conn_ops = {
+	.ready = host_ready,
+	.done = host_done,
+};
+
+static void
+start_more(struct fleet *f)
+{
+	struct fleet_host *h;
+
+	while (f->next_to_start < f->nhosts && !f->interrupted &&
+	    f->connecting < (size_t)f->fanout) {
+		h = &f->hosts[f->next_to_start++];
+		h->t_start = ev_now(f->cfg->loop);
+		h->connecting = true;
+		f->connecting++;
+		f->live++;
+		conn_start(h->conn);
+	}
+}
+
+static void
+on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct fleet *f = w->data;
+	size_t i;
+
+	if (f->interrupted)	/* second ^C: stop waiting */
+		exit(4);
+	f->interrupted = true;
+	fprintf(stderr, "muster: interrupted; cancelling\n");
+	if (f->ops->interrupt != NULL)
+		f->ops->interrupt(f);
+	for (i = 0; i < f->nhosts; i++)
+		if (f->hosts[i].conn != NULL)
+			conn_close(f->hosts[i].conn);
+	if (f->live == 0) {
+		ev_signal_stop(loop, &f->sigint);
+		ev_signal_stop(loop, &f->sigterm);
+	}
+}
+
+/* A short unique label per host: its name, with the user when two
+ * entries share a name, and a port other than 22. */
+static char *
+display_name(const struct host_set *hosts, size_t i)
+{
+	const struct host_spec *s = &hosts->v[i];
+	bool dup = false;
+	char *out = NULL, port[16] = "";
+	size_t j;
+
+	for (j = 0; j < hosts->n && !dup; j++)
+		dup = j != i && strcmp(hosts->v[j].name, s->name) == 0;
+	if (s->port != 0 && s->port != 22)
+		snprintf(port, sizeof(port), ":%u", s->port);
+	if (asprintf(&out, "%s%s%s%s", dup && s->user ? s->user : "",
+	    dup && s->user ? "@" : "", s->name, port) < 0)
+		return NULL;
+	return out;
+}
+
+int
+fleet_init(struct fleet *f, struct conn_config *cfg,
+    const struct host_set *hosts, int fanout, const struct fleet_job_ops *ops,
+    void *job)
+{
+	size_t i;
+	int r;
+
+	memset(f, 0, sizeof(*f));
+	f->cfg = cfg;
+	f->ops = ops;
+	f->job = job;
+	f->fanout = fanout;
+	if ((f->hosts = calloc(hosts->n, sizeof(*f->hosts))) == NULL)
+		return MERR_NOMEM;
+	f->nhosts = hosts->n;
+	for (i = 0; i < hosts->n; i++) {
+		struct fleet_host *h = &f->hosts[i];
+
+		h->fleet = f;
+		h->index = i;
+		if ((h->display = display_name(hosts, i)) == NULL)
+			return MERR_NOMEM;
+		if ((r = conn_new(cfg, &hosts->v[i], h->display,
+		    &fleet_conn_ops, h, &h->conn)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+void
+fleet_run(struct fleet *f)
+{
+	ev_signal_init(&f->sigint, on_signal, SIGINT);
+	ev_signal_init(&f->sigterm, on_signal, SIGTERM);
+	f->sigint.data = f->sigterm.data = f;
+	ev_signal_start(f->cfg->loop, &f->sigint);
+	ev_signal_start(f->cfg->loop, &f->sigterm);
+	start_more(f);
+	/* The loop ends by itself once every conn has been freed. */
+	ev_run(f->cfg->loop, 0);
+	ev_signal_stop(f->cfg->loop, &f->sigint);
+	ev_signal_stop(f->cfg->loop, &f->sigterm);
+	/* Hosts an interrupt kept from starting still get their result. */
+	for (; f->next_to_start < f->nhosts; f->next_to_start++) {
+		struct fleet_host *h = &f->hosts[f->next_to_start];
+
+		h->t_start = ev_now(f->cfg->loop);
+		f->ops->done(h, HS_UNREACHABLE, "not contacted: interrupted");
+		conn_discard(h->conn);
+		h->conn = NULL;
+	}
+}
+
+void
+fleet_host_close(struct fleet_host *h)
+{
+	if (h->conn != NULL)
+		conn_close(h->conn);
+}
+
+double
+fleet_host_elapsed_ms(const struct fleet_host *h)
+{
+	return (ev_now(h->fleet->cfg->loop) - h->t_start) * 1000;
+}
+
+void
+fleet_free(struct fleet *f)
+{
+	size_t i;
+
+	/* Hosts never started (a failed init) still own their conn. */
+	for (i = f->next_to_start; i < f->nhosts; i++)
+		if (f->hosts[i].conn != NULL)
+			conn_discard(f->hosts[i].conn);
+	for (i = 0; f->hosts != NULL && i < f->nhosts; i++)
+		free(f->hosts[i].display);
+	free(f->hosts);
+	memset(f, 0, sizeof(*f));
+}

@@ -1,0 +1,61 @@
+/*
+ * Driving a set of hosts for one job (run, push, pull): a conn per host,
+ * connection set-ups paced by the fanout, ^C handling, and the loop run
+ * until every host is done. The job plugs in through fleet_job_ops and
+ * keeps its per-host state in fleet_host.job.
+ */
+#ifndef MUSTER_FLEET_H
+#define MUSTER_FLEET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <ev.h>
+
+#include "conn.h"
+#include "hostlist.h"
+
+struct fleet;
+
+struct fleet_host {
+	struct fleet *fleet;
+	struct conn *conn;	/* NULL once the conn is gone */
+	char *display;
+	size_t index;
+	ev_tstamp t_start;
+	bool connecting;	/* counts against the fanout */
+	void *job;		/* the job's per-host state */
+};
+
+struct fleet_job_ops {
+	/* The host's agent is up: start its work. */
+	void (*ready)(struct fleet_host *h);
+	/* The host is finished (its conn closed or failed); called once. */
+	void (*done)(struct fleet_host *h, enum host_status st,
+	    const char *error);
+	/* ^C or SIGTERM: the job may cancel streams; hosts are closed after. */
+	void (*interrupt)(struct fleet *f);
+};
+
+struct fleet {
+	struct conn_config *cfg;
+	const struct fleet_job_ops *ops;
+	void *job;
+	struct fleet_host *hosts;
+	size_t nhosts, next_to_start, connecting, live;
+	int fanout;
+	ev_signal sigint, sigterm;
+	bool interrupted;
+};
+
+int fleet_init(struct fleet *f, struct conn_config *cfg,
+    const struct host_set *hosts, int fanout, const struct fleet_job_ops *ops,
+    void *job);
+/* Connect everything and run the loop until every host is done. */
+void fleet_run(struct fleet *f);
+/* The job is finished with this host: close its conn gracefully. */
+void fleet_host_close(struct fleet_host *h);
+double fleet_host_elapsed_ms(const struct fleet_host *h);
+void fleet_free(struct fleet *f);
+
+#endif
