@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "inventory.h"
@@ -16,6 +17,11 @@ enum {
 	OPT_JSON,
 	OPT_RAW,
 	OPT_MAX_OUTPUT,
+	OPT_MKDIR,
+	OPT_MODE,
+	OPT_OWNER,
+	OPT_GROUP,
+	OPT_NO_PROGRESS,
 };
 
 static const struct option run_longopts[] = {
@@ -35,6 +41,12 @@ static const struct option run_longopts[] = {
 	{ "raw", no_argument, NULL, OPT_RAW },
 	{ "command", required_argument, NULL, 'c' },
 	{ "max-output", required_argument, NULL, OPT_MAX_OUTPUT },
+	{ "recursive", no_argument, NULL, 'r' },
+	{ "mkdir", no_argument, NULL, OPT_MKDIR },
+	{ "mode", required_argument, NULL, OPT_MODE },
+	{ "owner", required_argument, NULL, OPT_OWNER },
+	{ "group-id", required_argument, NULL, OPT_GROUP },
+	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -46,6 +58,8 @@ cli_usage(FILE *f)
 	fputs(
 "usage: muster run [options] -- COMMAND [ARG...]\n"
 "       muster run [options] -c COMMAND [-c COMMAND...]\n"
+"       muster push [options] [-r] SRC DEST\n"
+"       muster pull [options] [-r] REMOTE LOCALDIR\n"
 "       muster keys init [-k FILE]\n"
 "       muster version\n"
 "\n"
@@ -75,6 +89,13 @@ cli_usage(FILE *f)
 "      --max-output BYTES  per host and stream kept for -b/--json\n"
 "                          (default 64 MiB)\n"
 "  -v, --verbose           report connection timings on stderr\n"
+"Push and pull:\n"
+"  -r, --recursive         a directory tree (files, directories, symlinks)\n"
+"      --mkdir             push: create missing parent directories\n"
+"      --mode OCTAL        push: mode of the file (default: the source's)\n"
+"      --owner UID         push: numeric owner to set (needs privilege)\n"
+"      --group-id GID      push: numeric group to set\n"
+"      --no-progress       push: no progress line on a terminal\n"
 "\n"
 "Exit status: 0 all ok, 1 a command failed or timed out, 2 usage error,\n"
 "3 a host was unreachable or refused (host key, authentication).\n", f);
@@ -126,25 +147,104 @@ join_args(int argc, char **argv)
 	return s;
 }
 
-int
-cli_parse_run(int argc, char **argv, struct cli *cli, char *err,
+static int
+parse_id(const char *opt, const char *arg, int64_t *out, char *err,
     size_t errlen)
+{
+	char *end;
+	long l;
+
+	errno = 0;
+	l = strtol(arg, &end, 10);
+	if (end == arg || *end != '\0' || l < 0 || l > 0x7fffffffL ||
+	    errno == ERANGE) {
+		snprintf(err, errlen, "%s: expected a numeric id, got '%s'",
+		    opt, arg);
+		return MERR_PARSE;
+	}
+	*out = l;
+	return 0;
+}
+
+/* What each subcommand takes after its options. */
+static int
+take_operands(int argc, char **argv, struct cli *cli, char *err,
+    size_t errlen)
+{
+	int rest = argc - optind;
+
+	switch (cli->cmd) {
+	case CLI_RUN:
+		if (rest > 0) {
+			char *cmd = join_args(rest, argv + optind);
+
+			if (cmd == NULL || push_str(&cli->run.commands,
+			    &cli->run.ncommands, cmd) != 0) {
+				free(cmd);
+				return MERR_NOMEM;
+			}
+			cli->run.owned_command = cmd;
+		}
+		if (cli->run.ncommands == 0) {
+			snprintf(err, errlen, "no command given (muster run "
+			    "[options] -- COMMAND)");
+			return MERR_PARSE;
+		}
+		return 0;
+	case CLI_PUSH:
+	case CLI_PULL:
+		if (rest != 2) {
+			snprintf(err, errlen, "%s needs two operands: %s "
+			    "(got %d)", cli->cmd == CLI_PUSH ? "push" : "pull",
+			    cli->cmd == CLI_PUSH ? "SRC DEST" :
+			    "REMOTE LOCALDIR", rest);
+			return MERR_PARSE;
+		}
+		if (argv[optind][0] == '\0' || argv[optind + 1][0] == '\0') {
+			snprintf(err, errlen, "empty path operand");
+			return MERR_PARSE;
+		}
+		cli->push.src = cli->pull.remote = argv[optind];
+		cli->push.dest = cli->pull.localdir = argv[optind + 1];
+		return 0;
+	}
+	return MERR_PARSE;
+}
+
+int
+cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 {
 	char *end;
 	long l;
 	int c, r = 0;
 
 	memset(cli, 0, sizeof(*cli));
+	if (strcmp(argv[0], "run") == 0)
+		cli->cmd = CLI_RUN;
+	else if (strcmp(argv[0], "push") == 0)
+		cli->cmd = CLI_PUSH;
+	else if (strcmp(argv[0], "pull") == 0)
+		cli->cmd = CLI_PULL;
+	else {
+		snprintf(err, errlen, "unknown command '%s'", argv[0]);
+		return MERR_PARSE;
+	}
 	cli->connect_timeout = 10;
-	cli->run.fanout = 256;
+	cli->fanout = 256;
 	cli->run.mode = OUTPUT_LINES;
 	cli->run.max_output = 64u * 1024 * 1024;
+	cli->push.mode = -1;
+	cli->push.uid = cli->push.gid = -1;
+	cli->push.streams = 4;
+	cli->push.progress = isatty(STDERR_FILENO);
 	cli->inventory = getenv("MUSTER_INVENTORY");
 	/* 0, not 1: glibc then re-initialises fully, including the '+'. */
 	optind = 0;
-	/* '+': stop at the first non-option, which starts the command. */
-	while ((c = getopt_long(argc, argv, "+w:x:i:g:f:t:k:F:bc:vh",
-	    run_longopts, NULL)) != -1) {
+	/* run: '+' stops at the first word of the command; push and pull
+	 * take their options anywhere, like cp. */
+	while ((c = getopt_long(argc, argv, cli->cmd == CLI_RUN ?
+	    "+w:x:i:g:f:t:k:F:bc:vh" : "w:x:i:g:f:k:F:rvh", run_longopts,
+	    NULL)) != -1) {
 		switch (c) {
 		case 'w': r = push_str(&cli->wlists, &cli->nw, optarg); break;
 		case 'x': r = push_str(&cli->xlists, &cli->nx, optarg); break;
@@ -155,12 +255,35 @@ cli_parse_run(int argc, char **argv, struct cli *cli, char *err,
 		case OPT_KNOWN_HOSTS: cli->known_hosts = optarg; break;
 		case OPT_ACCEPT_NEW: cli->accept_new = true; break;
 		case 'b': cli->run.mode = OUTPUT_GATHER; break;
-		case OPT_JSON: cli->run.mode = OUTPUT_JSON; break;
+		case OPT_JSON: cli->json = true; break;
 		case OPT_RAW: cli->run.raw = true; break;
 		case 'v': cli->verbose = true; break;
+		case 'r': cli->push.recursive = cli->pull.recursive = true; break;
+		case OPT_MKDIR: cli->push.mkdir = true; break;
+		case OPT_NO_PROGRESS: cli->push.progress = false; break;
 		case 'c':
 			r = push_str(&cli->run.commands, &cli->run.ncommands,
 			    optarg);
+			break;
+		case OPT_MODE:
+			errno = 0;
+			l = strtol(optarg, &end, 8);
+			if (end == optarg || *end != '\0' || l < 0 ||
+			    l > 07777) {
+				snprintf(err, errlen, "--mode: expected octal "
+				    "permission bits like 0644, got '%s'",
+				    optarg);
+				return MERR_PARSE;
+			}
+			cli->push.mode = (int)l;
+			break;
+		case OPT_OWNER:
+			r = parse_id("--owner", optarg, &cli->push.uid, err,
+			    errlen);
+			break;
+		case OPT_GROUP:
+			r = parse_id("--group-id", optarg, &cli->push.gid, err,
+			    errlen);
 			break;
 		case 'f':
 			l = strtol(optarg, &end, 10);
@@ -169,7 +292,7 @@ cli_parse_run(int argc, char **argv, struct cli *cli, char *err,
 				    "number from 1 to 100000, got '%s'", optarg);
 				return MERR_PARSE;
 			}
-			cli->run.fanout = (int)l;
+			cli->fanout = (int)l;
 			break;
 		case 't':
 			if (parse_seconds(optarg, &cli->run.timeout) != 0) {
@@ -202,25 +325,20 @@ cli_parse_run(int argc, char **argv, struct cli *cli, char *err,
 			exit(0);
 		default:
 			snprintf(err, errlen, "unknown or incomplete option "
-			    "(see muster run --help)");
+			    "(see muster %s --help)", argv[0]);
 			return MERR_PARSE;
 		}
 		if (r != 0)
 			return r;
 	}
-	if (optind < argc) {
-		char *cmd = join_args(argc - optind, argv + optind);
-
-		if (cmd == NULL || push_str(&cli->run.commands,
-		    &cli->run.ncommands, cmd) != 0)
-			return MERR_NOMEM;
-		cli->run.owned_command = cmd;
-	}
-	if (cli->run.ncommands == 0) {
-		snprintf(err, errlen, "no command given (muster run [options] "
-		    "-- COMMAND)");
-		return MERR_PARSE;
-	}
+	if ((r = take_operands(argc, argv, cli, err, errlen)) != 0)
+		return r;
+	if (cli->json)
+		cli->run.mode = OUTPUT_JSON;
+	cli->push.json = cli->pull.json = cli->json;
+	if (cli->json)
+		cli->push.progress = false;
+	cli->run.fanout = cli->push.fanout = cli->pull.fanout = cli->fanout;
 	if (cli->nw == 0 && cli->inventory == NULL) {
 		snprintf(err, errlen, "no hosts selected: give -w LIST or "
 		    "-i INVENTORY");
@@ -231,6 +349,18 @@ cli_parse_run(int argc, char **argv, struct cli *cli, char *err,
 		return MERR_PARSE;
 	}
 	return 0;
+}
+
+int
+cli_parse_run(int argc, char **argv, struct cli *cli, char *err,
+    size_t errlen)
+{
+	if (argc < 1 || strcmp(argv[0], "run") != 0) {
+		memset(cli, 0, sizeof(*cli));
+		snprintf(err, errlen, "not a run command line");
+		return MERR_PARSE;
+	}
+	return cli_parse(argc, argv, cli, err, errlen);
 }
 
 void

@@ -6,7 +6,15 @@
 #include <stddef.h>
 
 #include "hostlist.h"
+#include "pull.h"
+#include "push.h"
 #include "run.h"
+
+enum cli_cmd {
+	CLI_RUN,
+	CLI_PUSH,
+	CLI_PULL,
+};
 
 struct cli {
 	/* host selection */
@@ -20,14 +28,23 @@ struct cli {
 	bool accept_new;
 	double connect_timeout;
 	bool verbose;
+	enum cli_cmd cmd;
+	bool json;
+	int fanout;
 	/* run */
 	struct run_options run;
+	/* push, pull */
+	struct push_options push;
+	struct pull_options pull;
 };
 
 /*
- * Parse `muster run` arguments (argv[0] is "run"). Usage errors are
- * written to err and return MERR_PARSE.
+ * Parse `muster run|push|pull` arguments (argv[0] is the subcommand).
+ * Usage errors are written to err and return MERR_PARSE.
  */
+int cli_parse(int argc, char **argv, struct cli *cli, char *err,
+    size_t errlen);
+/* The same, for run only (argv[0] must be "run"). */
 int cli_parse_run(int argc, char **argv, struct cli *cli, char *err,
     size_t errlen);
 void cli_free(struct cli *cli);

@@ -17,6 +17,8 @@
 #include "err.h"
 #include "frame.h"
 #include "identity.h"
+#include "pull.h"
+#include "push.h"
 #include "run.h"
 #include "workpool.h"
 
@@ -86,8 +88,9 @@ load_identity(const struct cli *cli, ssh_key *key, char **path_out)
 	return 0;
 }
 
+/* run, push and pull: select hosts, set up SSH, hand over to the job. */
 static int
-cmd_run(int argc, char **argv)
+cmd_fleet(int argc, char **argv)
 {
 	struct conn_config cfg;
 	struct host_set hosts;
@@ -99,7 +102,7 @@ cmd_run(int argc, char **argv)
 
 	host_set_init(&hosts);
 	memset(&agent, 0, sizeof(agent));
-	if (cli_parse_run(argc, argv, &cli, err, sizeof(err)) != 0) {
+	if (cli_parse(argc, argv, &cli, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		cli_free(&cli);
 		return EXIT_USAGE;
@@ -137,7 +140,17 @@ cmd_run(int argc, char **argv)
 		    merr_str(r));
 		goto out;
 	}
-	status = run_hosts(&cfg, &hosts, &cli.run);
+	switch (cli.cmd) {
+	case CLI_RUN:
+		status = run_hosts(&cfg, &hosts, &cli.run);
+		break;
+	case CLI_PUSH:
+		status = push_hosts(&cfg, &hosts, &cli.push);
+		break;
+	case CLI_PULL:
+		status = pull_hosts(&cfg, &hosts, &cli.pull);
+		break;
+	}
 	workpool_free(cfg.workers);
 	ev_loop_destroy(cfg.loop);
  out:
@@ -160,8 +173,9 @@ main(int argc, char **argv)
 	}
 	raise_fd_limit();
 	ssh_init();
-	if (strcmp(argv[1], "run") == 0)
-		status = cmd_run(argc - 1, argv + 1);
+	if (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "push") == 0 ||
+	    strcmp(argv[1], "pull") == 0)
+		status = cmd_fleet(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "keys") == 0)
 		status = cmd_keys(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "version") == 0 ||

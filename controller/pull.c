@@ -1,0 +1,550 @@
+#include "pull.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "err.h"
+#include "fleet.h"
+#include "mux.h"
+#include "output.h"
+#include "run.h"
+
+#define PULL_WINDOW (1u << 20)
+#define PULL_DEPTH_MAX 64
+
+/* The regular file being received. */
+struct pull_file {
+	int dirfd, fd;
+	char name[256], tmp[320];
+	EVP_MD_CTX *md;
+	uint64_t size, got;
+	uint32_t mode;
+};
+
+struct pull_host {
+	struct pull *pull;
+	struct fleet_host *fh;
+	uint32_t stream;
+	int basefd;		/* LOCALDIR/<host> */
+	char *top;		/* name of the pulled entry under basefd */
+	struct pull_file cur;
+	bool in_file, stream_open, reported;
+	size_t entries;
+	uint64_t bytes;
+	char *error;
+};
+
+struct pull {
+	const struct pull_options *opts;
+	struct pull_host *hosts;
+	struct fleet fleet;
+	int localfd;
+	size_t n_ok, n_failed, n_unreachable;
+	int exit_status;
+};
+
+static void
+set_error(struct pull_host *h, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+set_error(struct pull_host *h, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	if (h->error != NULL)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) >= 0)
+		h->error = s;
+	va_end(ap);
+}
+
+/* ---- local paths: confined below the host's directory ------------------------ */
+
+/* Host names become directory names: no '/', no leading dot, nothing the
+ * terminal or shell would trip over. */
+static void
+safe_name(const char *in, char *out, size_t outlen)
+{
+	size_t i;
+
+	for (i = 0; in[i] != '\0' && i + 1 < outlen; i++) {
+		unsigned char ch = (unsigned char)in[i];
+
+		out[i] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+		    ch == '_' || ch == '@' || ch == ':' ? (char)ch : '_';
+	}
+	out[i] = '\0';
+	if (out[0] == '.' || out[0] == '\0')
+		out[0] = '_';
+}
+
+static bool
+component_ok(const char *c, size_t len)
+{
+	return len > 0 && len < 256 && !(len == 1 && c[0] == '.') &&
+	    !(len == 2 && c[0] == '.' && c[1] == '.');
+}
+
+/*
+ * Open the directory that will hold the last component of rel (relative to
+ * the pulled entry), creating missing directories, never following a
+ * symlink: a host cannot make us write outside LOCALDIR/<host>/.
+ */
+static int
+open_parent(struct pull_host *h, const char *rel, int *dirfd, char *name,
+    size_t namelen)
+{
+	char path[4096 + 256];
+	const char *p, *slash;
+	int fd, next, depth = 0;
+
+	if (snprintf(path, sizeof(path), "%s%s%s", h->top, *rel ? "/" : "",
+	    rel) >= (int)sizeof(path))
+		return MERR_LIMIT;
+	if (memchr(path, '\0', strlen(path)) != path + strlen(path))
+		return MERR_INVAL;
+	if ((fd = dup(h->basefd)) < 0)
+		return MERR_SYS;
+	for (p = path; (slash = strchr(p, '/')) != NULL; p = slash + 1) {
+		char comp[256];
+
+		if (!component_ok(p, (size_t)(slash - p)) ||
+		    ++depth > PULL_DEPTH_MAX) {
+			close(fd);
+			return MERR_INVAL;
+		}
+		memcpy(comp, p, (size_t)(slash - p));
+		comp[slash - p] = '\0';
+		if (mkdirat(fd, comp, 0755) != 0 && errno != EEXIST) {
+			close(fd);
+			return MERR_SYS;
+		}
+		next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		close(fd);
+		if (next < 0)
+			return MERR_SYS;
+		fd = next;
+	}
+	if (!component_ok(p, strlen(p)) || strlen(p) >= namelen) {
+		close(fd);
+		return MERR_INVAL;
+	}
+	snprintf(name, namelen, "%s", p);
+	*dirfd = fd;
+	return 0;
+}
+
+static void
+tmp_name(const char *name, char *out, size_t outlen)
+{
+	uint64_t r = 0;
+
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint64_t)getpid() ^ (uint64_t)(uintptr_t)out;
+	snprintf(out, outlen, ".muster-tmp.%.200s.%016llx", name,
+	    (unsigned long long)r);
+}
+
+static void
+file_abort(struct pull_host *h)
+{
+	struct pull_file *f = &h->cur;
+
+	if (!h->in_file)
+		return;
+	if (f->fd >= 0) {
+		close(f->fd);
+		unlinkat(f->dirfd, f->tmp, 0);
+	}
+	close(f->dirfd);
+	EVP_MD_CTX_free(f->md);
+	memset(f, 0, sizeof(*f));
+	f->fd = f->dirfd = -1;
+	h->in_file = false;
+}
+
+static void
+fail_stream(struct pull_host *h)
+{
+	file_abort(h);
+	if (h->stream_open && h->fh->conn != NULL)
+		conn_stream_cancel(h->fh->conn, h->stream);
+}
+
+/* ---- stream callbacks ------------------------------------------------------------- */
+
+static void
+on_entry(void *arg, const Muster__Entry *e)
+{
+	struct pull_host *h = arg;
+	char rel[4096], name[256], tmp[320];
+	int dirfd, r;
+
+	if (h->error != NULL)
+		return;
+	if (h->in_file) {
+		set_error(h, "protocol: entry before the previous file ended");
+		fail_stream(h);
+		return;
+	}
+	if (e->path.len >= sizeof(rel) ||
+	    memchr(e->path.data, '\0', e->path.len) != NULL) {
+		set_error(h, "refusing a path from the host: bad name");
+		fail_stream(h);
+		return;
+	}
+	memcpy(rel, e->path.data, e->path.len);
+	rel[e->path.len] = '\0';
+	if ((r = open_parent(h, rel, &dirfd, name, sizeof(name))) != 0) {
+		set_error(h, "refusing or cannot create local path for '%s': %s",
+		    rel, r == MERR_SYS ? strerror(errno) : merr_str(r));
+		fail_stream(h);
+		return;
+	}
+	h->entries++;
+	switch (e->kind) {
+	case 0:		/* regular file: data follows */
+		memset(&h->cur, 0, sizeof(h->cur));
+		h->cur.dirfd = dirfd;
+		h->cur.size = e->size;
+		h->cur.mode = e->mode & 0777;
+		snprintf(h->cur.name, sizeof(h->cur.name), "%s", name);
+		tmp_name(name, h->cur.tmp, sizeof(h->cur.tmp));
+		h->cur.fd = openat(dirfd, h->cur.tmp, O_WRONLY | O_CREAT |
+		    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		h->cur.md = EVP_MD_CTX_new();
+		h->in_file = true;
+		if (h->cur.fd < 0 || h->cur.md == NULL ||
+		    EVP_DigestInit_ex(h->cur.md, EVP_sha256(), NULL) != 1) {
+			set_error(h, "create %s: %s", rel, strerror(errno));
+			fail_stream(h);
+		}
+		return;
+	case 1:		/* directory */
+		if (mkdirat(dirfd, name, (e->mode & 0777) | 0700) != 0 &&
+		    errno != EEXIST)
+			set_error(h, "mkdir %s: %s", rel, strerror(errno));
+		break;
+	case 2:		/* symlink: stored, never followed */
+		tmp_name(name, tmp, sizeof(tmp));
+		if (e->link_target.len == 0 || e->link_target.len > 4095 ||
+		    memchr(e->link_target.data, '\0', e->link_target.len)) {
+			set_error(h, "bad symlink target for %s", rel);
+			break;
+		} else {
+			char target[4096];
+
+			memcpy(target, e->link_target.data,
+			    e->link_target.len);
+			target[e->link_target.len] = '\0';
+			if (symlinkat(target, dirfd, tmp) != 0 ||
+			    renameat(dirfd, tmp, dirfd, name) != 0) {
+				set_error(h, "symlink %s: %s", rel,
+				    strerror(errno));
+				unlinkat(dirfd, tmp, 0);
+			}
+		}
+		break;
+	default:
+		set_error(h, "unknown entry kind %u for %s", e->kind, rel);
+		break;
+	}
+	close(dirfd);
+	if (h->error != NULL)
+		fail_stream(h);
+}
+
+static void
+on_data(void *arg, int fd, const uint8_t *p, size_t n)
+{
+	struct pull_host *h = arg;
+	size_t off = 0;
+	ssize_t w;
+
+	if (h->fh->conn != NULL)
+		conn_stream_consumed(h->fh->conn, h->stream, n);
+	if (h->error != NULL)
+		return;
+	if (!h->in_file || fd != 1 || h->cur.got + n > h->cur.size) {
+		set_error(h, "protocol: unexpected file data from the host");
+		fail_stream(h);
+		return;
+	}
+	while (off < n) {
+		if ((w = write(h->cur.fd, p + off, n - off)) < 0) {
+			if (errno == EINTR)
+				continue;
+			set_error(h, "write %s: %s", h->cur.name,
+			    strerror(errno));
+			fail_stream(h);
+			return;
+		}
+		off += (size_t)w;
+	}
+	EVP_DigestUpdate(h->cur.md, p, n);
+	h->cur.got += n;
+	h->bytes += n;
+}
+
+static void
+on_entry_end(void *arg, const Muster__EntryEnd *e)
+{
+	struct pull_host *h = arg;
+	struct pull_file *f = &h->cur;
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (h->error != NULL)
+		return;
+	if (!h->in_file) {
+		set_error(h, "protocol: end of a file that was not started");
+		fail_stream(h);
+		return;
+	}
+	EVP_DigestFinal_ex(f->md, md, &mdlen);
+	if (f->got != f->size || e->sha256.len != mdlen ||
+	    memcmp(md, e->sha256.data, mdlen) != 0) {
+		set_error(h, "%s: checksum or size mismatch; discarded",
+		    f->name);
+		fail_stream(h);
+		return;
+	}
+	if (fsync(f->fd) != 0 || fchmod(f->fd, f->mode) != 0 ||
+	    renameat(f->dirfd, f->tmp, f->dirfd, f->name) != 0) {
+		set_error(h, "%s: %s", f->name, strerror(errno));
+		fail_stream(h);
+		return;
+	}
+	close(f->fd);
+	f->fd = -1;
+	fsync(f->dirfd);
+	file_abort(h);	/* releases the rest; the file is in place */
+}
+
+static void
+host_report(struct pull_host *h, enum host_status st, const char *error)
+{
+	struct pull *p = h->pull;
+	const char *state = st != HS_OK ? "unreachable" :
+	    h->error != NULL ? "failed" : "ok";
+	json_t *o;
+	char *s;
+
+	if (h->reported)
+		return;
+	h->reported = true;
+	if (st == HS_OK)
+		error = h->error;
+	if (p->opts->json) {
+		o = json_object();
+		json_object_set_new(o, "host", json_string(h->fh->display));
+		json_object_set_new(o, "status", json_string(state));
+		json_object_set_new(o, "entries", json_integer(
+		    (json_int_t)h->entries));
+		json_object_set_new(o, "bytes", json_integer(
+		    (json_int_t)h->bytes));
+		json_object_set_new(o, "duration_ms", json_integer(
+		    (json_int_t)fleet_host_elapsed_ms(h->fh)));
+		json_object_set_new(o, "error", error ? json_string(error) :
+		    json_null());
+		if ((s = json_dumps(o, JSON_COMPACT)) != NULL) {
+			printf("%s\n", s);
+			free(s);
+		}
+		json_decref(o);
+	} else if (error != NULL)
+		fprintf(stderr, "%s: %s: %s\n", h->fh->display, state, error);
+	else
+		printf("%s: ok (%zu entries, %llu bytes)\n", h->fh->display,
+		    h->entries, (unsigned long long)h->bytes);
+	fflush(stdout);
+	if (st != HS_OK) {
+		p->n_unreachable++;
+		if (p->exit_status < EXIT_UNREACHABLE)
+			p->exit_status = EXIT_UNREACHABLE;
+	} else if (h->error != NULL) {
+		p->n_failed++;
+		if (p->exit_status < EXIT_CMD_FAILED)
+			p->exit_status = EXIT_CMD_FAILED;
+	} else
+		p->n_ok++;
+}
+
+static void
+on_result(void *arg, const Muster__Result *res)
+{
+	struct pull_host *h = arg;
+
+	h->stream_open = false;
+	file_abort(h);
+	if (!res->ok)
+		set_error(h, "%.*s", (int)(res->message.len > 400 ? 400 :
+		    res->message.len), (const char *)res->message.data);
+	host_report(h, HS_OK, NULL);
+	fleet_host_close(h->fh);
+}
+
+static void
+on_stream_error(void *arg, enum host_status st, const char *msg)
+{
+	struct pull_host *h = arg;
+
+	h->stream_open = false;
+	file_abort(h);
+	if (st == HS_FAILED) {
+		set_error(h, "%s", msg);
+		host_report(h, HS_OK, NULL);
+		fleet_host_close(h->fh);
+	}
+}
+
+static const struct stream_ops pull_stream_ops = {
+	.data = on_data,
+	.entry = on_entry,
+	.entry_end = on_entry_end,
+	.result = on_result,
+	.error = on_stream_error,
+};
+
+/* ---- fleet job ------------------------------------------------------------------ */
+
+static void
+host_ready(struct fleet_host *fh)
+{
+	struct pull_host *h = fh->job;
+	struct pull *p = h->pull;
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Get get = MUSTER__GET__INIT;
+	char dir[256];
+	int r;
+
+	safe_name(fh->display, dir, sizeof(dir));
+	if ((mkdirat(p->localfd, dir, 0755) != 0 && errno != EEXIST) ||
+	    (h->basefd = openat(p->localfd, dir, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		set_error(h, "local directory %s/%s: %s", p->opts->localdir,
+		    dir, strerror(errno));
+		host_report(h, HS_OK, NULL);
+		fleet_host_close(fh);
+		return;
+	}
+	get.path.data = (uint8_t *)p->opts->remote;
+	get.path.len = strlen(p->opts->remote);
+	get.recursive = p->opts->recursive;
+	get.window = PULL_WINDOW;
+	env.body_case = MUSTER__ENVELOPE__BODY_GET;
+	env.get = &get;
+	if ((r = conn_open(fh->conn, &env, &pull_stream_ops, h, PULL_WINDOW,
+	    &h->stream)) != 0) {
+		set_error(h, "cannot open stream: %s", merr_str(r));
+		host_report(h, HS_OK, NULL);
+		fleet_host_close(fh);
+		return;
+	}
+	h->stream_open = true;
+}
+
+static void
+host_done(struct fleet_host *fh, enum host_status st, const char *error)
+{
+	struct pull_host *h = fh->job;
+
+	file_abort(h);
+	host_report(h, st == HS_OK && h->stream_open ? HS_UNREACHABLE : st,
+	    error ? error : "connection closed");
+}
+
+static const struct fleet_job_ops pull_job_ops = {
+	.ready = host_ready,
+	.done = host_done,
+};
+
+int
+pull_hosts(struct conn_config *cfg, const struct host_set *hosts,
+    const struct pull_options *opts)
+{
+	struct pull p;
+	const char *slash;
+	ev_tstamp t0;
+	size_t i, len;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	p.opts = opts;
+	if (mkdir(opts->localdir, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "muster: %s: %s\n", opts->localdir,
+		    strerror(errno));
+		return EXIT_USAGE;
+	}
+	if ((p.localfd = open(opts->localdir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) < 0) {
+		fprintf(stderr, "muster: %s: %s\n", opts->localdir,
+		    strerror(errno));
+		return EXIT_USAGE;
+	}
+	if ((r = fleet_init(&p.fleet, cfg, hosts, opts->fanout, &pull_job_ops,
+	    &p)) != 0 || (p.hosts = calloc(hosts->n,
+	    sizeof(*p.hosts))) == NULL) {
+		fprintf(stderr, "muster: %s\n", merr_str(r ? r : MERR_NOMEM));
+		fleet_free(&p.fleet);
+		close(p.localfd);
+		return EXIT_INTERNAL;
+	}
+	/* The pulled entry keeps the remote's last name component. */
+	len = strlen(opts->remote);
+	while (len > 1 && opts->remote[len - 1] == '/')
+		len--;
+	for (slash = opts->remote + len; slash > opts->remote &&
+	    slash[-1] != '/'; slash--)
+		;
+	for (i = 0; i < hosts->n; i++) {
+		struct pull_host *h = &p.hosts[i];
+
+		h->pull = &p;
+		h->fh = &p.fleet.hosts[i];
+		h->basefd = -1;
+		h->cur.fd = h->cur.dirfd = -1;
+		h->top = strndup(slash, (size_t)(opts->remote + len - slash));
+		p.fleet.hosts[i].job = h;
+	}
+	if (p.hosts[0].top == NULL || !component_ok(p.hosts[0].top,
+	    strlen(p.hosts[0].top))) {
+		fprintf(stderr, "muster: cannot name a local copy of '%s'\n",
+		    opts->remote);
+		p.exit_status = EXIT_USAGE;
+		goto out;
+	}
+	t0 = ev_time();
+	fleet_run(&p.fleet);
+	fprintf(stderr, "muster: %zu host%s: %zu ok, %zu failed, "
+	    "%zu unreachable (%.2f s)\n", p.fleet.nhosts,
+	    p.fleet.nhosts == 1 ? "" : "s", p.n_ok, p.n_failed,
+	    p.n_unreachable, ev_time() - t0);
+	if (p.fleet.interrupted && p.exit_status == EXIT_ALL_OK)
+		p.exit_status = EXIT_CMD_FAILED;
+ out:
+	for (i = 0; i < hosts->n; i++) {
+		if (p.hosts[i].basefd >= 0)
+			close(p.hosts[i].basefd);
+		free(p.hosts[i].top);
+		free(p.hosts[i].error);
+	}
+	free(p.hosts);
+	fleet_free(&p.fleet);
+	close(p.localfd);
+	return p.exit_status;
+}
