@@ -254,7 +254,7 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		case 'F': cli->ssh_config = optarg; break;
 		case OPT_KNOWN_HOSTS: cli->known_hosts = optarg; break;
 		case OPT_ACCEPT_NEW: cli->accept_new = true; break;
-		case 'b': cli->run.mode = OUTPUT_GATHER; break;
+		case 'b': cli->run.mode = OUTPUT_GATHER; cli->json = false; break;
 		case OPT_JSON: cli->json = true; break;
 		case OPT_RAW: cli->run.raw = true; break;
 		case 'v': cli->verbose = true; break;
