@@ -21,7 +21,8 @@
  * hash is checked before the agent runs: a file with the right name but the
  * wrong content (a torn copy, tampering) or mode is removed and uploaded
  * again. Each marker follows a newline of its own, in case the shell's
- * start-up files printed a line without one.
+ * start-up files printed a line without one. The umask is left alone: the
+ * agent's commands must create files as a login shell would.
  */
 char *
 bootstrap_start_command(const char *sha)
@@ -30,7 +31,7 @@ bootstrap_start_command(const char *sha)
 
 	if (asprintf(&cmd,
 	    "exec /bin/sh -c '"
-	    "umask 077; a=\"$HOME/" AGENT_DIR "/muster-agent-%s\"; "
+	    "a=\"$HOME/" AGENT_DIR "/muster-agent-%s\"; "
 	    "if [ -e \"$a\" ]; then "
 	    "s=$(sha256sum < \"$a\" 2>/dev/null); "
 	    "if [ \"${s%%%% *}\" = %s ] && [ -x \"$a\" ]; then "
