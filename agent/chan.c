@@ -2,10 +2,15 @@
  * Frame I/O on stdin/stdout, the stream table and its dispatch, and credit
  * accounting in both directions. See proto/PROTOCOL.md.
  *
+ * A stream runs a command (Exec, proc.c), installs a file (Put, fileput.c)
+ * or sends files (Get, fileget.c); this layer turns what those report into
+ * frames and the controller's frames into calls on them.
+ *
  * Every byte the agent buffers is bounded: input by the frame maximum,
  * output by CHAN_OUT_MAX with reading paused above CHAN_OUT_HIGH, stdin of
- * a child by the window announced in Hello, output of a child by the
- * credit the controller grants.
+ * a child by the window announced in Hello, output of a child or of a Get
+ * by the credit the controller grants. A Put's data is written to disk
+ * before the next frame is read.
  */
 #include "chan.h"
 
@@ -24,6 +29,8 @@
 #include "buf.h"
 #include "build_id.h"
 #include "err.h"
+#include "fileget.h"
+#include "fileput.h"
 #include "frame.h"
 #include "proc.h"
 
@@ -40,10 +47,19 @@
 #define CHAN_SHUTDOWN_WAIT 1.0
 #define CHAN_ERRMSG_MAX 256
 
+enum stream_kind {
+	STREAM_EXEC,
+	STREAM_PUT,
+	STREAM_GET,
+};
+
 struct stream {
 	struct chan *chan;
 	uint32_t id;
-	struct proc *proc;
+	enum stream_kind kind;
+	struct proc *proc;	/* exec */
+	struct fput *put;	/* put */
+	struct fget *get;	/* get */
 	uint64_t credit;	/* output bytes the controller still accepts */
 	size_t stdin_unacked;	/* stdin bytes taken, not yet credited back */
 	/* Failed by an Error: the id is free again and nothing more is sent
@@ -89,6 +105,12 @@ body_name(Muster__Envelope__BodyCase bc)
 	case MUSTER__ENVELOPE__BODY_ERROR: return "Error";
 	case MUSTER__ENVELOPE__BODY_PING: return "Ping";
 	case MUSTER__ENVELOPE__BODY_PONG: return "Pong";
+	case MUSTER__ENVELOPE__BODY_PUT: return "Put";
+	case MUSTER__ENVELOPE__BODY_PUT_READY: return "PutReady";
+	case MUSTER__ENVELOPE__BODY_RESULT: return "Result";
+	case MUSTER__ENVELOPE__BODY_GET: return "Get";
+	case MUSTER__ENVELOPE__BODY_ENTRY: return "Entry";
+	case MUSTER__ENVELOPE__BODY_ENTRY_END: return "EntryEnd";
 	default: return "empty envelope";
 	}
 }
@@ -125,7 +147,7 @@ stream_find(struct chan *c, uint32_t id)
 	return NULL;
 }
 
-/* Let the stream's process produce as much as the controller accepts. */
+/* Let the stream produce as much as the controller accepts. */
 static void
 stream_allow(struct stream *s)
 {
@@ -133,7 +155,11 @@ stream_allow(struct stream *s)
 
 	if (allowed > SIZE_MAX)
 		allowed = SIZE_MAX;
-	proc_output(s->proc, allowed);
+	if (s->kind == STREAM_EXEC)
+		proc_output(s->proc, allowed);
+	else if (s->kind == STREAM_GET)
+		fget_output(s->get, s->chan->congested, allowed);
+	/* A Put sends nothing that needs credit. */
 }
 
 static void
@@ -145,7 +171,7 @@ chan_congestion(struct chan *c)
 		c->congested = 1;
 		ev_io_stop(c->loop, &c->rd);
 		for (i = 0; i < c->nstreams; i++)
-			proc_output(c->streams[i]->proc, 0);
+			stream_allow(c->streams[i]);
 	} else if (c->congested && len < CHAN_OUT_LOW) {
 		c->congested = 0;
 		for (i = 0; i < c->nstreams; i++)
@@ -263,6 +289,27 @@ chan_fatal(struct chan *c, int code, const char *fmt, ...)
 }
 
 /*
+ * Cancel from the controller, or the end of the channel: an Exec's process
+ * group is killed and the stream ends with Exit as usual; a Put or Get is
+ * abandoned at once and ends with Result{ok = false, message = why}.
+ */
+static void
+stream_cancel(struct stream *s, const char *why)
+{
+	switch (s->kind) {
+	case STREAM_EXEC:
+		proc_cancel(s->proc, 0);
+		break;
+	case STREAM_PUT:
+		fput_cancel(s->put, why);
+		break;
+	case STREAM_GET:
+		fget_cancel(s->get, why);
+		break;
+	}
+}
+
+/*
  * The controller misused an open stream, so its idea of the stream is
  * wrong. The Error ends the stream for both sides: its process group is
  * killed in the background and nothing more is sent for the id.
@@ -277,7 +324,7 @@ stream_fail(struct stream *s, int code, const char *fmt, ...)
 	va_end(ap);
 	s->detached = 1;
 	stream_allow(s);
-	proc_cancel(s->proc, 0);
+	stream_cancel(s, "stream failed");
 }
 
 static void
@@ -303,6 +350,8 @@ static void
 stream_free(struct stream *s)
 {
 	proc_free(s->proc);
+	fput_free(s->put);
+	fget_free(s->get);
 	free(s);
 }
 
@@ -404,7 +453,131 @@ static const struct proc_cb stream_proc_cb = {
 	.exit = stream_on_exit,
 };
 
+/* --- callbacks of a Put and a Get ------------------------------------ */
+
+static void
+send_credit(struct stream *s, size_t n)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Credit cr = MUSTER__CREDIT__INIT;
+
+	cr.bytes = n;
+	env.stream = s->id;
+	env.body_case = MUSTER__ENVELOPE__BODY_CREDIT;
+	env.credit = &cr;
+	chan_send(s->chan, &env);
+}
+
+static void
+stream_on_put_ready(void *arg, int unchanged)
+{
+	struct stream *s = arg;
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__PutReady pr = MUSTER__PUT_READY__INIT;
+
+	if (s->detached)
+		return;
+	pr.unchanged = unchanged;
+	env.stream = s->id;
+	env.body_case = MUSTER__ENVELOPE__BODY_PUT_READY;
+	env.put_ready = &pr;
+	chan_send(s->chan, &env);
+}
+
+static void
+stream_on_result(void *arg, const Muster__Result *res)
+{
+	struct stream *s = arg;
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+
+	if (!s->detached) {
+		env.stream = s->id;
+		env.body_case = MUSTER__ENVELOPE__BODY_RESULT;
+		env.result = (Muster__Result *)res;
+		chan_send(s->chan, &env);
+	}
+	stream_close(s);
+}
+
+static const struct fput_cb stream_put_cb = {
+	.ready = stream_on_put_ready,
+	.done = stream_on_result,
+};
+
+static void
+stream_on_entry(void *arg, const Muster__Entry *e)
+{
+	struct stream *s = arg;
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+
+	if (s->detached)
+		return;
+	env.stream = s->id;
+	env.body_case = MUSTER__ENVELOPE__BODY_ENTRY;
+	env.entry = (Muster__Entry *)e;
+	chan_send(s->chan, &env);
+}
+
+static void
+stream_on_get_data(void *arg, const uint8_t *p, size_t n)
+{
+	/* The same Data frame as a command's stdout. */
+	stream_on_output(arg, 1, p, n);
+}
+
+static void
+stream_on_entry_end(void *arg, const uint8_t sha256[SHA256_LEN])
+{
+	struct stream *s = arg;
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__EntryEnd ee = MUSTER__ENTRY_END__INIT;
+
+	if (s->detached)
+		return;
+	ee.sha256.data = (uint8_t *)sha256;
+	ee.sha256.len = SHA256_LEN;
+	env.stream = s->id;
+	env.body_case = MUSTER__ENVELOPE__BODY_ENTRY_END;
+	env.entry_end = &ee;
+	chan_send(s->chan, &env);
+}
+
+static const struct fget_cb stream_get_cb = {
+	.entry = stream_on_entry,
+	.data = stream_on_get_data,
+	.entry_end = stream_on_entry_end,
+	.done = stream_on_result,
+};
+
 /* --- frames from the controller ------------------------------------- */
+
+/* A new stream, not yet in the table; NULL after an Error for the id. */
+static struct stream *
+stream_new(struct chan *c, uint32_t id, enum stream_kind kind,
+    uint32_t window)
+{
+	struct stream *s;
+
+	if (stream_find(c, id) != NULL) {
+		send_error(c, id, MERR_PROTOCOL, "stream %u is already open",
+		    id);
+		return NULL;
+	}
+	if (c->nstreams >= CHAN_MAX_STREAMS) {
+		send_error(c, id, MERR_LIMIT, "more than %u open streams",
+		    CHAN_MAX_STREAMS);
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		send_error(c, id, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
+		return NULL;
+	}
+	s->chan = c;
+	s->id = id;
+	s->kind = kind;
+	s->credit = window ? window : CHAN_OUT_WINDOW_DEFAULT;
+	return s;
+}
 
 static void
 stream_open(struct chan *c, uint32_t id, const Muster__Exec *ex)
@@ -412,23 +585,8 @@ stream_open(struct chan *c, uint32_t id, const Muster__Exec *ex)
 	struct stream *s;
 	int r;
 
-	if (stream_find(c, id) != NULL) {
-		send_error(c, id, MERR_PROTOCOL, "stream %u is already open",
-		    id);
+	if ((s = stream_new(c, id, STREAM_EXEC, ex->window)) == NULL)
 		return;
-	}
-	if (c->nstreams >= CHAN_MAX_STREAMS) {
-		send_error(c, id, MERR_LIMIT, "more than %u open streams",
-		    CHAN_MAX_STREAMS);
-		return;
-	}
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		send_error(c, id, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
-		return;
-	}
-	s->chan = c;
-	s->id = id;
-	s->credit = ex->window ? ex->window : CHAN_OUT_WINDOW_DEFAULT;
 	r = proc_spawn(c->loop, ex, CHAN_STDIN_WINDOW, &stream_proc_cb, s,
 	    &s->proc);
 	if (r != 0) {
@@ -446,11 +604,41 @@ stream_open(struct chan *c, uint32_t id, const Muster__Exec *ex)
 	stream_allow(s);
 }
 
+/* Every failure of a Put or Get, even a bad request, ends in its Result;
+ * only running out of memory before it exists is an Error. */
+static void
+stream_open_file(struct chan *c, const Muster__Envelope *env)
+{
+	int put = env->body_case == MUSTER__ENVELOPE__BODY_PUT;
+	struct stream *s;
+	int r;
+
+	s = stream_new(c, env->stream, put ? STREAM_PUT : STREAM_GET,
+	    put ? 0 : env->get->window);
+	if (s == NULL)
+		return;
+	if (put)
+		r = fput_start(c->loop, env->put, &stream_put_cb, s, &s->put);
+	else
+		r = fget_start(c->loop, env->get, &stream_get_cb, s, &s->get);
+	if (r != 0) {
+		send_error(c, s->id, r, "%s", merr_str(r));
+		free(s);
+		return;
+	}
+	c->streams[c->nstreams++] = s;
+	stream_allow(s);
+}
+
 static void
 stream_data(struct stream *s, const Muster__Data *d)
 {
 	int r;
 
+	if (s->kind == STREAM_GET) {
+		stream_fail(s, MERR_PROTOCOL, "Data on get stream %u", s->id);
+		return;
+	}
 	if (d->fd != 0) {
 		stream_fail(s, MERR_PROTOCOL, "Data for fd %u from the "
 		    "controller", d->fd);
@@ -459,6 +647,18 @@ stream_data(struct stream *s, const Muster__Data *d)
 	if (d->data.len > CHAN_STDIN_WINDOW - s->stdin_unacked) {
 		chan_fatal(s->chan, MERR_CREDIT, "stream %u: stdin data past "
 		    "the window", s->id);
+		return;
+	}
+	if (s->kind == STREAM_PUT) {
+		/* On disk before the next frame is read: nothing stays
+		 * buffered, so the credit goes back at once. */
+		r = fput_write(s->put, d->data.data, d->data.len);
+		if (r == 0 && d->data.len > 0)
+			send_credit(s, d->data.len);
+		else if (r == MERR_PROTOCOL)
+			stream_fail(s, r, "stream %u: Data before PutReady "
+			    "or after Eof", s->id);
+		/* Else the Put failed on it and sent its Result. */
 		return;
 	}
 	s->stdin_unacked += d->data.len;
@@ -516,6 +716,10 @@ dispatch(struct chan *c, const Muster__Envelope *env)
 	case MUSTER__ENVELOPE__BODY_EXEC:
 		stream_open(c, id, env->exec);
 		break;
+	case MUSTER__ENVELOPE__BODY_PUT:
+	case MUSTER__ENVELOPE__BODY_GET:
+		stream_open_file(c, env);
+		break;
 	case MUSTER__ENVELOPE__BODY_DATA:
 		if (s == NULL)
 			send_error(c, id, MERR_STREAM, "no stream %u", id);
@@ -530,13 +734,21 @@ dispatch(struct chan *c, const Muster__Envelope *env)
 	case MUSTER__ENVELOPE__BODY_EOF:
 		if (s == NULL)
 			break;
-		if (env->eof->fd != 0)
+		if (s->kind == STREAM_GET)
+			stream_fail(s, MERR_PROTOCOL, "Eof on get stream %u",
+			    id);
+		else if (env->eof->fd != 0)
 			stream_fail(s, MERR_PROTOCOL, "Eof for fd %u from the "
 			    "controller", env->eof->fd);
-		else if ((r = proc_close_stdin(s->proc)) != 0)
+		else if (s->kind == STREAM_PUT) {
+			if ((r = fput_eof(s->put)) != 0)
+				stream_fail(s, r, "stream %u: Eof before "
+				    "PutReady or twice", id);
+		} else if ((r = proc_close_stdin(s->proc)) != 0)
 			stream_fail(s, r, "stream %u has no stdin", id);
 		break;
 	case MUSTER__ENVELOPE__BODY_CREDIT:
+		/* A Put sends no data: credit for it changes nothing. */
 		if (s == NULL)
 			break;
 		s->credit += env->credit->bytes;
@@ -545,7 +757,7 @@ dispatch(struct chan *c, const Muster__Envelope *env)
 	case MUSTER__ENVELOPE__BODY_CANCEL:
 	case MUSTER__ENVELOPE__BODY_ERROR:
 		if (s != NULL)
-			proc_cancel(s->proc, 0);
+			stream_cancel(s, "cancelled");
 		break;
 	default:
 		chan_fatal(c, MERR_PROTOCOL, "%s is not valid on stream %u",
@@ -687,6 +899,7 @@ chan_new(struct ev_loop *loop, struct chan **out)
 void
 chan_shutdown(struct chan *c, int status)
 {
+	struct stream *s;
 	size_t i;
 
 	if (c->shutting)
@@ -694,8 +907,15 @@ chan_shutdown(struct chan *c, int status)
 	c->shutting = 1;
 	c->status = status;
 	ev_io_stop(c->loop, &c->rd);
-	for (i = 0; i < c->nstreams; i++)
-		proc_signal(c->streams[i]->proc, SIGTERM);
+	/* Backwards: a Put or Get ends at once and leaves the table, and
+	 * the stream then moved into its slot has been seen already. */
+	for (i = c->nstreams; i > 0; i--) {
+		s = c->streams[i - 1];
+		if (s->kind == STREAM_EXEC)
+			proc_signal(s->proc, SIGTERM);
+		else
+			stream_cancel(s, "agent shutting down");
+	}
 	ev_timer_start(c->loop, &c->shutdown_timer);
 	chan_check_done(c);
 }
@@ -723,9 +943,11 @@ chan_free(struct chan *c)
 		return;
 	/* Kill every group first, then reap: they die in parallel. */
 	for (i = 0; i < c->nstreams; i++)
-		proc_signal(c->streams[i]->proc, SIGKILL);
+		if (c->streams[i]->kind == STREAM_EXEC)
+			proc_signal(c->streams[i]->proc, SIGKILL);
 	for (i = 0; i < c->nstreams; i++) {
-		proc_wait(c->streams[i]->proc);
+		if (c->streams[i]->kind == STREAM_EXEC)
+			proc_wait(c->streams[i]->proc);
 		stream_free(c->streams[i]);
 	}
 	c->nstreams = 0;

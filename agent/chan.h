@@ -1,6 +1,6 @@
 /*
  * The agent's channel to the controller: frames in on stdin, frames out on
- * stdout, the table of exec streams and their flow control.
+ * stdout, the table of streams (Exec, Put, Get) and their flow control.
  */
 #ifndef MUSTER_AGENT_CHAN_H
 #define MUSTER_AGENT_CHAN_H

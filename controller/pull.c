@@ -114,8 +114,6 @@ open_parent(struct pull_host *h, const char *rel, int *dirfd, char *name,
 	if (snprintf(path, sizeof(path), "%s%s%s", h->top, *rel ? "/" : "",
 	    rel) >= (int)sizeof(path))
 		return MERR_LIMIT;
-	if (memchr(path, '\0', strlen(path)) != path + strlen(path))
-		return MERR_INVAL;
 	if ((fd = dup(h->basefd)) < 0)
 		return MERR_SYS;
 	for (p = path; (slash = strchr(p, '/')) != NULL; p = slash + 1) {

@@ -1,0 +1,543 @@
+/*
+ * Get: a depth-first walk that never follows a symlink below the requested
+ * path, holding one directory's sorted names per level and nothing more,
+ * and file data read a chunk at a time as credit allows.
+ */
+#include "fileget.h"
+
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "frame.h"
+#include "fs.h"
+#include "slice.h"
+
+#define FGET_MODE_MASK 07777
+#define FGET_NAMES_MIN 16
+
+/* A directory being walked. */
+struct level {
+	int fd;
+	char **names;		/* its entries, sorted */
+	size_t n;
+	size_t next;		/* the next name to send */
+	size_t rellen;		/* its path's length in rel */
+};
+
+enum fget_state {
+	FGET_START,	/* the first step opens the path */
+	FGET_WALK,	/* the next step takes the next name */
+	FGET_FILE,	/* the next step reads the current file */
+	FGET_DONE,	/* done reported */
+};
+
+struct fget {
+	struct ev_loop *loop;
+	const struct fget_cb *cb;
+	void *arg;
+	struct slice slice;
+	enum fget_state state;
+	char *path;
+	int recursive;
+	int paused;
+	size_t allowed;
+
+	struct level lv[FGET_DEPTH_MAX + 1];	/* the requested dir is 0 */
+	int depth;		/* levels open */
+	/* The current entry's path relative to the requested one. */
+	char *rel;
+	size_t rellen;
+	size_t relcap;
+
+	/* The regular file being sent. */
+	int fd;
+	uint64_t size;		/* as announced in its Entry */
+	uint64_t sent;
+	struct timespec mtime;
+	struct sha256 hash;
+
+	uint64_t bytes;		/* data sent, all files */
+	uint32_t entries;
+	struct fs_err err;
+};
+
+static uint8_t rdbuf[FRAME_DATA_CHUNK];
+
+static void
+update_slice(struct fget *g)
+{
+	int waiting = g->state == FGET_DONE || g->paused ||
+	    (g->state == FGET_FILE && g->sent < g->size && g->allowed == 0);
+
+	if (waiting)
+		slice_stop(&g->slice);
+	else
+		slice_start(&g->slice);
+}
+
+static void
+level_close(struct level *lv)
+{
+	size_t i;
+
+	for (i = 0; i < lv->n; i++)
+		free(lv->names[i]);
+	free(lv->names);
+	lv->names = NULL;
+	lv->n = lv->next = 0;
+	if (lv->fd != -1)
+		(void)close(lv->fd);
+	lv->fd = -1;
+}
+
+static void
+get_cleanup(struct fget *g)
+{
+	while (g->depth > 0)
+		level_close(&g->lv[--g->depth]);
+	if (g->fd != -1)
+		(void)close(g->fd);
+	g->fd = -1;
+}
+
+static void
+get_end(struct fget *g)
+{
+	Muster__Result res = MUSTER__RESULT__INIT;
+
+	g->state = FGET_DONE;
+	slice_stop(&g->slice);
+	get_cleanup(g);
+	res.ok = g->err.code == 0;
+	res.bytes = g->bytes;
+	res.entries = g->entries;
+	if (!res.ok) {
+		/* err.h codes are negative; the wire has their magnitude. */
+		res.code = (uint32_t)-g->err.code;
+		res.message.data = (uint8_t *)g->err.msg;
+		res.message.len = g->err.len;
+	}
+	g->cb->done(g->arg, &res);
+}
+
+/*
+ * Send an Entry for rel. The owner may cancel us from within (the channel
+ * broke), so callers do nothing after it but return.
+ */
+static void
+send_entry(struct fget *g, uint32_t kind, const struct stat *st,
+    const char *target)
+{
+	Muster__Entry e = MUSTER__ENTRY__INIT;
+
+	e.path.data = (uint8_t *)g->rel;
+	e.path.len = g->rellen;
+	e.kind = kind;
+	e.mode = st->st_mode & FGET_MODE_MASK;
+	if (kind == FS_FILE)
+		e.size = st->st_size;
+	if (target != NULL) {
+		e.link_target.data = (uint8_t *)target;
+		e.link_target.len = strlen(target);
+	}
+	g->entries++;
+	g->cb->entry(g->arg, &e);
+}
+
+/* The requested path joined with rel, for messages. errno is kept: it
+ * is often the next argument. */
+static const char *
+shown(struct fget *g)
+{
+	static char buf[PATH_MAX + 256];
+	int saved = errno;
+
+	if (g->rellen == 0)
+		return g->path;
+	snprintf(buf, sizeof(buf), "%s/%s", g->path, g->rel);
+	errno = saved;
+	return buf;
+}
+
+/* rel = the current directory's path + name. */
+static int
+set_rel(struct fget *g, size_t dirlen, const char *name)
+{
+	size_t need = dirlen + 1 + strlen(name) + 1;
+	char *p;
+
+	if (need > g->relcap) {
+		if ((p = realloc(g->rel, need)) == NULL)
+			return -1;
+		g->rel = p;
+		g->relcap = need;
+	}
+	g->rellen = dirlen;
+	if (dirlen > 0)
+		g->rel[g->rellen++] = '/';
+	strcpy(g->rel + g->rellen, name);
+	g->rellen += strlen(name);
+	return 0;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Open level g->depth on fd (taken) with the directory's sorted names. */
+static int
+level_open(struct fget *g, int fd)
+{
+	struct level *lv = &g->lv[g->depth];
+	struct dirent *de;
+	size_t cap = 0;
+	char **p;
+	DIR *dir;
+	int dfd;
+
+	memset(lv, 0, sizeof(*lv));
+	lv->fd = fd;
+	lv->rellen = g->rellen;
+	g->depth++;
+	/* readdir on a duplicate: its buffer goes with closedir, while fd
+	 * stays for the *at calls on the entries. */
+	if ((dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1)
+		goto fail;
+	if ((dir = fdopendir(dfd)) == NULL) {
+		(void)close(dfd);
+		goto fail;
+	}
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(dir)) == NULL)
+			break;
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (lv->n == cap) {
+			cap = cap == 0 ? FGET_NAMES_MIN : cap * 2;
+			if ((p = reallocarray(lv->names, cap,
+			    sizeof(*p))) == NULL)
+				break;
+			lv->names = p;
+		}
+		if ((lv->names[lv->n] = strdup(de->d_name)) == NULL)
+			break;
+		lv->n++;
+	}
+	if (errno != 0) {
+		fs_err_sys(&g->err, errno, "read directory %s", shown(g));
+		(void)closedir(dir);
+		return -1;
+	}
+	(void)closedir(dir);
+	/* Sorted, so that the same tree is always sent the same way. */
+	if (lv->n > 1)
+		qsort(lv->names, lv->n, sizeof(*lv->names), name_cmp);
+	return 0;
+ fail:
+	fs_err_sys(&g->err, errno, "open %s", shown(g));
+	return -1;
+}
+
+static void
+file_begin(struct fget *g, int fd, const struct stat *st)
+{
+	g->fd = fd;
+	g->size = st->st_size;
+	g->sent = 0;
+	g->mtime = st->st_mtim;
+	sha256_init(&g->hash);
+	g->state = FGET_FILE;
+	send_entry(g, FS_FILE, st, NULL);
+}
+
+static void
+get_open(struct fget *g)
+{
+	struct stat st;
+	int fd = -1;
+
+	if (g->err.code != 0)
+		goto fail;
+	/* The requested path is what the user named: symlinks on it are
+	 * followed. O_NONBLOCK: opening a FIFO must not hang the agent. */
+	fd = open(g->path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		fs_err_sys(&g->err, errno, "%s", g->path);
+		goto fail;
+	}
+	if (S_ISREG(st.st_mode)) {
+		file_begin(g, fd, &st);
+		return;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fs_err_set(&g->err, MERR_INVAL, "not a regular file or "
+		    "directory: %s", g->path);
+		goto fail;
+	}
+	if (!g->recursive) {
+		fs_err_set(&g->err, MERR_INVAL, "is a directory (use -r): %s",
+		    g->path);
+		goto fail;
+	}
+	if (level_open(g, fd) != 0) {
+		get_end(g);
+		return;
+	}
+	g->state = FGET_WALK;
+	send_entry(g, FS_DIR, &st, NULL);
+	return;
+ fail:
+	if (fd != -1)
+		(void)close(fd);
+	get_end(g);
+}
+
+/* The next name of the innermost directory, or the end of it. */
+static void
+get_next(struct fget *g)
+{
+	struct level *lv = &g->lv[g->depth - 1];
+	char target[PATH_MAX];
+	const char *name;
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (lv->next == lv->n) {
+		level_close(lv);
+		if (--g->depth == 0)
+			get_end(g);
+		return;
+	}
+	name = lv->names[lv->next++];
+	if (set_rel(g, lv->rellen, name) != 0) {
+		fs_err_set(&g->err, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
+		get_end(g);
+		return;
+	}
+	if (fstatat(lv->fd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		/* Removed since the listing: there is nothing to send. */
+		if (errno == ENOENT)
+			return;
+		fs_err_sys(&g->err, errno, "stat %s", shown(g));
+		get_end(g);
+		return;
+	}
+	if (S_ISREG(st.st_mode)) {
+		fd = openat(lv->fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_NOCTTY | O_CLOEXEC);
+		if (fd == -1 && (errno == ENOENT || errno == ELOOP))
+			return;		/* removed or replaced meanwhile */
+		if (fd == -1 || fstat(fd, &st) == -1) {
+			fs_err_sys(&g->err, errno, "open %s", shown(g));
+			if (fd != -1)
+				(void)close(fd);
+			get_end(g);
+			return;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			(void)close(fd);
+			return;
+		}
+		file_begin(g, fd, &st);
+	} else if (S_ISDIR(st.st_mode)) {
+		if (g->depth > FGET_DEPTH_MAX) {
+			fs_err_set(&g->err, MERR_LIMIT, "more than %d levels "
+			    "of directories: %s", FGET_DEPTH_MAX, shown(g));
+			get_end(g);
+			return;
+		}
+		fd = openat(lv->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (fd == -1 && (errno == ENOENT || errno == ENOTDIR))
+			return;		/* removed or replaced meanwhile */
+		if (fd == -1) {
+			fs_err_sys(&g->err, errno, "open %s", shown(g));
+			get_end(g);
+			return;
+		}
+		if (level_open(g, fd) != 0) {
+			get_end(g);
+			return;
+		}
+		send_entry(g, FS_DIR, &st, NULL);
+	} else if (S_ISLNK(st.st_mode)) {
+		n = readlinkat(lv->fd, name, target, sizeof(target) - 1);
+		if (n == -1 && (errno == ENOENT || errno == EINVAL))
+			return;		/* removed or replaced meanwhile */
+		if (n == -1) {
+			fs_err_sys(&g->err, errno, "readlink %s", shown(g));
+			get_end(g);
+			return;
+		}
+		target[n] = '\0';
+		send_entry(g, FS_LINK, &st, target);
+	}
+	/* Sockets, FIFOs and devices are not sent. */
+}
+
+/* The current file is sent: its EntryEnd, then the next entry. */
+static void
+file_end(struct fget *g, int short_read)
+{
+	uint8_t digest[SHA256_LEN];
+	struct stat st;
+	int changed = short_read;
+
+	/* A file written while it was read may not match its Entry, and
+	 * its bytes may be a mix of old and new: the Get fails, but the
+	 * EntryEnd still describes exactly what was sent. */
+	if (!changed && fstat(g->fd, &st) == 0 &&
+	    ((uint64_t)st.st_size != g->size ||
+	    st.st_mtim.tv_sec != g->mtime.tv_sec ||
+	    st.st_mtim.tv_nsec != g->mtime.tv_nsec))
+		changed = 1;
+	(void)close(g->fd);
+	g->fd = -1;
+	sha256_final(&g->hash, digest);
+	g->cb->entry_end(g->arg, digest);
+	if (g->state == FGET_DONE)
+		return;
+	if (changed) {
+		fs_err_set(&g->err, MERR_IO, "file changed while reading: %s",
+		    shown(g));
+		get_end(g);
+	} else if (g->depth == 0)
+		get_end(g);
+	else
+		g->state = FGET_WALK;
+}
+
+static void
+get_read(struct fget *g)
+{
+	size_t want = g->allowed;
+	ssize_t n;
+
+	if (g->sent == g->size) {
+		file_end(g, 0);
+		return;
+	}
+	if (want > sizeof(rdbuf))
+		want = sizeof(rdbuf);
+	if (want > g->size - g->sent)
+		want = g->size - g->sent;
+	if (want == 0)
+		return;
+	n = read(g->fd, rdbuf, want);
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n == -1) {
+		fs_err_sys(&g->err, errno, "read %s", shown(g));
+		get_end(g);
+		return;
+	}
+	if (n == 0) {
+		file_end(g, 1);
+		return;
+	}
+	sha256_update(&g->hash, rdbuf, n);
+	g->sent += n;
+	g->bytes += n;
+	g->allowed -= n;
+	g->cb->data(g->arg, rdbuf, n);
+	/* The last byte ends the file in the same step: a file that ends
+	 * exactly on the credit needs none for its EntryEnd. */
+	if (g->state == FGET_FILE && g->sent == g->size)
+		file_end(g, 0);
+}
+
+static void
+get_step(void *arg)
+{
+	struct fget *g = arg;
+
+	switch (g->state) {
+	case FGET_START:
+		get_open(g);
+		break;
+	case FGET_WALK:
+		get_next(g);
+		break;
+	case FGET_FILE:
+		get_read(g);
+		break;
+	case FGET_DONE:
+		break;
+	}
+	update_slice(g);
+}
+
+int
+fget_start(struct ev_loop *loop, const Muster__Get *get,
+    const struct fget_cb *cb, void *arg, struct fget **out)
+{
+	struct fget *g;
+
+	*out = NULL;
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return MERR_NOMEM;
+	g->loop = loop;
+	g->cb = cb;
+	g->arg = arg;
+	g->fd = -1;
+	g->recursive = get->recursive;
+	g->state = FGET_START;
+	g->path = fs_strdup(get->path.data, get->path.len, "path", &g->err);
+	if (g->path != NULL && *g->path == '\0')
+		fs_err_set(&g->err, MERR_INVAL, "empty path");
+	if ((g->rel = strdup("")) == NULL) {
+		free(g->path);
+		free(g);
+		return MERR_NOMEM;
+	}
+	g->relcap = 1;
+	slice_init(&g->slice, loop, get_step, g);
+	slice_start(&g->slice);
+	*out = g;
+	return 0;
+}
+
+void
+fget_output(struct fget *g, int paused, size_t allowed)
+{
+	g->paused = paused;
+	g->allowed = allowed;
+	update_slice(g);
+}
+
+void
+fget_cancel(struct fget *g, const char *why)
+{
+	if (g->state == FGET_DONE)
+		return;
+	fs_err_set(&g->err, MERR_EOF, "%s: %s", why, g->path != NULL ?
+	    g->path : "");
+	get_end(g);
+}
+
+void
+fget_free(struct fget *g)
+{
+	if (g == NULL)
+		return;
+	slice_stop(&g->slice);
+	get_cleanup(g);
+	free(g->path);
+	free(g->rel);
+	free(g);
+}
