@@ -380,18 +380,29 @@ resolve_work(void *arg)
 	c->gai_result = getaddrinfo(c->hostname, port, &hints, &c->addrs);
 }
 
+/*
+ * A worker handed the conn back. False when the conn timed out meanwhile:
+ * it is then finished, and freed here if its owner already heard of it.
+ */
+static bool
+worker_returned(struct conn *c, enum conn_state expected)
+{
+	c->in_worker = false;
+	ev_unref(c->cfg->loop);
+	if (c->state == expected)
+		return true;
+	if (c->state == CS_DONE && c->done_reported)
+		conn_free(c);
+	return false;
+}
+
 static void
 resolve_done(void *arg)
 {
 	struct conn *c = arg;
 
-	c->in_worker = false;
-	ev_unref(c->cfg->loop);
-	if (c->state != CS_RESOLVE) {	/* timed out meanwhile */
-		if (c->state == CS_DONE && c->done_reported)
-			conn_free(c);
+	if (!worker_returned(c, CS_RESOLVE))
 		return;
-	}
 	if (c->gai_result != 0) {
 		conn_fail(c, HS_UNREACHABLE, "cannot resolve %s: %s",
 		    c->hostname, gai_strerror(c->gai_result));
@@ -747,13 +758,8 @@ upload_done(void *arg)
 {
 	struct conn *c = arg;
 
-	c->in_worker = false;
-	ev_unref(c->cfg->loop);
-	if (c->state != CS_UPLOAD) {	/* timed out meanwhile */
-		if (c->state == CS_DONE && c->done_reported)
-			conn_free(c);
+	if (!worker_returned(c, CS_UPLOAD))
 		return;
-	}
 	c->stats.uploaded = true;
 	c->stats.upload_via_exec = c->upload.via_exec;
 	if (c->upload.result != 0) {

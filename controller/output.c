@@ -825,3 +825,18 @@ output_finish(struct output *o, double wall_seconds)
 	    o->n_ok, o->n_failed, o->n_unreachable, wall_seconds);
 	fflush(o->err);
 }
+
+void
+output_json_line(FILE *f, json_t *o)
+{
+	char *s;
+
+	if (o == NULL)
+		return;
+	if ((s = json_dumps(o, JSON_COMPACT)) != NULL) {
+		fprintf(f, "%s\n", s);
+		free(s);
+	}
+	json_decref(o);
+	fflush(f);
+}

@@ -14,6 +14,8 @@
 
 #include "buf.h"
 
+struct json_t;
+
 enum host_status {
 	HS_OK,			/* ran, exited 0 */
 	HS_FAILED,		/* ran, exited non-zero or by a signal, or failed on the agent */
@@ -104,6 +106,10 @@ int output_host_done(struct output *o, struct output_host *h,
  * code, signal, error and truncation match.
  * All modes: the summary line on o->err with the wall time. */
 void output_finish(struct output *o, double wall_seconds);
+
+/* Print o as one compact line on f and release it (push and pull use
+ * this for their own per-host objects). */
+void output_json_line(FILE *f, struct json_t *o);
 
 /*
  * The JSON object for one host (exposed for unit tests), compact, without

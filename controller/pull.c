@@ -199,13 +199,14 @@ on_entry(void *arg, const Muster__Entry *e)
 		fail_stream(h);
 		return;
 	}
-	if (e->path.len >= sizeof(rel) ||
-	    memchr(e->path.data, '\0', e->path.len) != NULL) {
+	if (e->path.len >= sizeof(rel) || (e->path.len > 0 &&
+	    memchr(e->path.data, '\0', e->path.len) != NULL)) {
 		set_error(h, "refusing a path from the host: bad name");
 		fail_stream(h);
 		return;
 	}
-	memcpy(rel, e->path.data, e->path.len);
+	if (e->path.len > 0)
+		memcpy(rel, e->path.data, e->path.len);
 	rel[e->path.len] = '\0';
 	if ((r = open_parent(h, rel, &dirfd, name, sizeof(name))) != 0) {
 		set_error(h, "refusing or cannot create local path for '%s': %s",
@@ -340,7 +341,6 @@ host_report(struct pull_host *h, enum host_status st, const char *error)
 	const char *state = st != HS_OK ? "unreachable" :
 	    h->error != NULL ? "failed" : "ok";
 	json_t *o;
-	char *s;
 
 	if (h->reported)
 		return;
@@ -359,11 +359,7 @@ host_report(struct pull_host *h, enum host_status st, const char *error)
 		    (json_int_t)fleet_host_elapsed_ms(h->fh)));
 		json_object_set_new(o, "error", error ? json_string(error) :
 		    json_null());
-		if ((s = json_dumps(o, JSON_COMPACT)) != NULL) {
-			printf("%s\n", s);
-			free(s);
-		}
-		json_decref(o);
+		output_json_line(stdout, o);
 	} else if (error != NULL)
 		fprintf(stderr, "%s: %s: %s\n", h->fh->display, state, error);
 	else

@@ -118,7 +118,6 @@ print_json(struct push_host *h, const char *state, const char *error)
 {
 	struct push *p = h->push;
 	json_t *o = json_object();
-	char *s;
 
 	json_object_set_new(o, "host", json_string(h->fh->display));
 	json_object_set_new(o, "status", json_string(state));
@@ -133,11 +132,7 @@ print_json(struct push_host *h, const char *state, const char *error)
 	    (json_int_t)fleet_host_elapsed_ms(h->fh)));
 	json_object_set_new(o, "error", error ? json_string(error) :
 	    json_null());
-	if ((s = json_dumps(o, JSON_COMPACT)) != NULL) {
-		printf("%s\n", s);
-		free(s);
-	}
-	json_decref(o);
+	output_json_line(stdout, o);
 }
 
 static void

@@ -165,7 +165,8 @@ walk(struct source *src, const char *abs, const char *rel, int depth,
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), name_cmp);
 	for (i = 0; i < n && r == 0; i++) {
 		if ((size_t)snprintf(cabs, sizeof(cabs), "%s/%s", abs,
 		    names[i]) >= sizeof(cabs) ||
