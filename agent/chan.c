@@ -2,15 +2,17 @@
  * Frame I/O on stdin/stdout, the stream table and its dispatch, and credit
  * accounting in both directions. See proto/PROTOCOL.md.
  *
- * A stream runs a command (Exec, proc.c), installs a file (Put, fileput.c)
- * or sends files (Get, fileget.c); this layer turns what those report into
- * frames and the controller's frames into calls on them.
+ * A stream runs a command (Exec, proc.c), installs a file (Put, fileput.c),
+ * sends files (Get, fileget.c) or samples the host (Watch, watch.c); this
+ * layer turns what those report into frames and the controller's frames
+ * into calls on them.
  *
  * Every byte the agent buffers is bounded: input by the frame maximum,
  * output by CHAN_OUT_MAX with reading paused above CHAN_OUT_HIGH, stdin of
  * a child by the window announced in Hello, output of a child or of a Get
  * by the credit the controller grants. A Put's data is written to disk
- * before the next frame is read.
+ * before the next frame is read. A Watch's Samples need no credit (they
+ * are small and periodic) but are skipped while reading is paused.
  */
 #include "chan.h"
 
@@ -33,6 +35,7 @@
 #include "fileput.h"
 #include "frame.h"
 #include "proc.h"
+#include "watch.h"
 
 /*
  * Outgoing queue. Above the high mark the agent stops reading both the
@@ -51,6 +54,7 @@ enum stream_kind {
 	STREAM_EXEC,
 	STREAM_PUT,
 	STREAM_GET,
+	STREAM_WATCH,
 };
 
 struct stream {
@@ -60,6 +64,7 @@ struct stream {
 	struct proc *proc;	/* exec */
 	struct fput *put;	/* put */
 	struct fget *get;	/* get */
+	struct watch *watch;	/* watch */
 	uint64_t credit;	/* output bytes the controller still accepts */
 	size_t stdin_unacked;	/* stdin bytes taken, not yet credited back */
 	/* Failed by an Error: the id is free again and nothing more is sent
@@ -111,6 +116,8 @@ body_name(Muster__Envelope__BodyCase bc)
 	case MUSTER__ENVELOPE__BODY_GET: return "Get";
 	case MUSTER__ENVELOPE__BODY_ENTRY: return "Entry";
 	case MUSTER__ENVELOPE__BODY_ENTRY_END: return "EntryEnd";
+	case MUSTER__ENVELOPE__BODY_WATCH: return "Watch";
+	case MUSTER__ENVELOPE__BODY_SAMPLE: return "Sample";
 	default: return "empty envelope";
 	}
 }
@@ -159,6 +166,8 @@ stream_allow(struct stream *s)
 		proc_output(s->proc, allowed);
 	else if (s->kind == STREAM_GET)
 		fget_output(s->get, s->chan->congested, allowed);
+	else if (s->kind == STREAM_WATCH)
+		watch_pause(s->watch, s->chan->congested || s->detached);
 	/* A Put sends nothing that needs credit. */
 }
 
@@ -289,9 +298,11 @@ chan_fatal(struct chan *c, int code, const char *fmt, ...)
 }
 
 /*
- * Cancel from the controller, or the end of the channel: an Exec's process
- * group is killed and the stream ends with Exit as usual; a Put or Get is
- * abandoned at once and ends with Result{ok = false, message = why}.
+ * Cancel from the controller (why NULL), or the end of the channel: an
+ * Exec's process group is killed and the stream ends with Exit as usual; a
+ * Put or Get is abandoned at once and ends with Result{ok = false, message
+ * = why or "cancelled"}. A Watch ends at once too, but Cancel is how every
+ * Watch is meant to end, so that Result has ok = true.
  */
 static void
 stream_cancel(struct stream *s, const char *why)
@@ -301,10 +312,13 @@ stream_cancel(struct stream *s, const char *why)
 		proc_cancel(s->proc, 0);
 		break;
 	case STREAM_PUT:
-		fput_cancel(s->put, why);
+		fput_cancel(s->put, why != NULL ? why : "cancelled");
 		break;
 	case STREAM_GET:
-		fget_cancel(s->get, why);
+		fget_cancel(s->get, why != NULL ? why : "cancelled");
+		break;
+	case STREAM_WATCH:
+		watch_cancel(s->watch, why);
 		break;
 	}
 }
@@ -352,6 +366,7 @@ stream_free(struct stream *s)
 	proc_free(s->proc);
 	fput_free(s->put);
 	fget_free(s->get);
+	watch_free(s->watch);
 	free(s);
 }
 
@@ -549,6 +564,27 @@ static const struct fget_cb stream_get_cb = {
 	.done = stream_on_result,
 };
 
+/* --- callbacks of a Watch -------------------------------------------- */
+
+static void
+stream_on_sample(void *arg, const Muster__Sample *smp)
+{
+	struct stream *s = arg;
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+
+	if (s->detached)
+		return;
+	env.stream = s->id;
+	env.body_case = MUSTER__ENVELOPE__BODY_SAMPLE;
+	env.sample = (Muster__Sample *)smp;
+	chan_send(s->chan, &env);
+}
+
+static const struct watch_cb stream_watch_cb = {
+	.sample = stream_on_sample,
+	.done = stream_on_result,
+};
+
 /* --- frames from the controller ------------------------------------- */
 
 /* A new stream, not yet in the table; NULL after an Error for the id. */
@@ -630,13 +666,43 @@ stream_open_file(struct chan *c, const Muster__Envelope *env)
 	stream_allow(s);
 }
 
+/* Each Watch keeps its /proc files open and takes its own readings;
+ * the limit bounds that. */
+static void
+stream_open_watch(struct chan *c, uint32_t id, const Muster__Watch *req)
+{
+	struct stream *s;
+	size_t i, nwatch = 0;
+	int r;
+
+	for (i = 0; i < c->nstreams; i++)
+		if (c->streams[i]->kind == STREAM_WATCH)
+			nwatch++;
+	if (nwatch >= CHAN_MAX_WATCHES && stream_find(c, id) == NULL) {
+		send_error(c, id, MERR_LIMIT, "more than %u watch streams",
+		    CHAN_MAX_WATCHES);
+		return;
+	}
+	if ((s = stream_new(c, id, STREAM_WATCH, 0)) == NULL)
+		return;
+	if ((r = watch_start(c->loop, req, &stream_watch_cb, s,
+	    &s->watch)) != 0) {
+		send_error(c, id, r, "%s", merr_str(r));
+		free(s);
+		return;
+	}
+	c->streams[c->nstreams++] = s;
+	stream_allow(s);
+}
+
 static void
 stream_data(struct stream *s, const Muster__Data *d)
 {
 	int r;
 
-	if (s->kind == STREAM_GET) {
-		stream_fail(s, MERR_PROTOCOL, "Data on get stream %u", s->id);
+	if (s->kind == STREAM_GET || s->kind == STREAM_WATCH) {
+		stream_fail(s, MERR_PROTOCOL, "Data on %s stream %u",
+		    s->kind == STREAM_GET ? "get" : "watch", s->id);
 		return;
 	}
 	if (d->fd != 0) {
@@ -720,6 +786,9 @@ dispatch(struct chan *c, const Muster__Envelope *env)
 	case MUSTER__ENVELOPE__BODY_GET:
 		stream_open_file(c, env);
 		break;
+	case MUSTER__ENVELOPE__BODY_WATCH:
+		stream_open_watch(c, id, env->watch);
+		break;
 	case MUSTER__ENVELOPE__BODY_DATA:
 		if (s == NULL)
 			send_error(c, id, MERR_STREAM, "no stream %u", id);
@@ -734,9 +803,9 @@ dispatch(struct chan *c, const Muster__Envelope *env)
 	case MUSTER__ENVELOPE__BODY_EOF:
 		if (s == NULL)
 			break;
-		if (s->kind == STREAM_GET)
-			stream_fail(s, MERR_PROTOCOL, "Eof on get stream %u",
-			    id);
+		if (s->kind == STREAM_GET || s->kind == STREAM_WATCH)
+			stream_fail(s, MERR_PROTOCOL, "Eof on %s stream %u",
+			    s->kind == STREAM_GET ? "get" : "watch", id);
 		else if (env->eof->fd != 0)
 			stream_fail(s, MERR_PROTOCOL, "Eof for fd %u from the "
 			    "controller", env->eof->fd);
@@ -748,7 +817,8 @@ dispatch(struct chan *c, const Muster__Envelope *env)
 			stream_fail(s, r, "stream %u has no stdin", id);
 		break;
 	case MUSTER__ENVELOPE__BODY_CREDIT:
-		/* A Put sends no data: credit for it changes nothing. */
+		/* A Put or Watch sends no data: credit for it changes
+		 * nothing. */
 		if (s == NULL)
 			break;
 		s->credit += env->credit->bytes;
@@ -757,7 +827,7 @@ dispatch(struct chan *c, const Muster__Envelope *env)
 	case MUSTER__ENVELOPE__BODY_CANCEL:
 	case MUSTER__ENVELOPE__BODY_ERROR:
 		if (s != NULL)
-			stream_cancel(s, "cancelled");
+			stream_cancel(s, NULL);
 		break;
 	default:
 		chan_fatal(c, MERR_PROTOCOL, "%s is not valid on stream %u",

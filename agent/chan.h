@@ -1,6 +1,7 @@
 /*
  * The agent's channel to the controller: frames in on stdin, frames out on
- * stdout, the table of streams (Exec, Put, Get) and their flow control.
+ * stdout, the table of streams (Exec, Put, Get, Watch) and their flow
+ * control.
  */
 #ifndef MUSTER_AGENT_CHAN_H
 #define MUSTER_AGENT_CHAN_H
@@ -8,6 +9,8 @@
 #include <ev.h>
 
 #define CHAN_MAX_STREAMS 256
+/* Watch streams among them: each has its own files open and readings. */
+#define CHAN_MAX_WATCHES 16
 /* stdin credit the controller holds per stream, announced in Hello. */
 #define CHAN_STDIN_WINDOW (1u << 20)
 /* Output credit of a stream whose Exec carries window 0. */

@@ -22,6 +22,12 @@ enum {
 	OPT_OWNER,
 	OPT_GROUP,
 	OPT_NO_PROGRESS,
+	OPT_INTERVAL,
+	OPT_DURATION,
+	OPT_SORT,
+	OPT_PROMETHEUS,
+	OPT_ALERT,
+	OPT_ALERT_EXEC,
 };
 
 static const struct option run_longopts[] = {
@@ -47,6 +53,12 @@ static const struct option run_longopts[] = {
 	{ "owner", required_argument, NULL, OPT_OWNER },
 	{ "group-id", required_argument, NULL, OPT_GROUP },
 	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ "duration", required_argument, NULL, OPT_DURATION },
+	{ "sort", required_argument, NULL, OPT_SORT },
+	{ "prometheus", required_argument, NULL, OPT_PROMETHEUS },
+	{ "alert", required_argument, NULL, OPT_ALERT },
+	{ "alert-exec", required_argument, NULL, OPT_ALERT_EXEC },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -60,6 +72,7 @@ cli_usage(FILE *f)
 "       muster run [options] -c COMMAND [-c COMMAND...]\n"
 "       muster push [options] [-r] SRC DEST\n"
 "       muster pull [options] [-r] REMOTE LOCALDIR\n"
+"       muster watch [options] [--interval S] [--json] [--prometheus ADDR:PORT]\n"
 "       muster keys init [-k FILE]\n"
 "       muster version\n"
 "\n"
@@ -96,6 +109,15 @@ cli_usage(FILE *f)
 "      --owner UID         push: numeric owner to set (needs privilege)\n"
 "      --group-id GID      push: numeric group to set\n"
 "      --no-progress       push: no progress line on a terminal\n"
+"Watch:\n"
+"      --interval S        seconds between samples (default 5, min 0.25)\n"
+"      --duration S        stop after S seconds (default: until ^C)\n"
+"      --sort COL          live view order: host cpu load mem disk net\n"
+"      --json              one JSON object per sample (and event) per line\n"
+"      --prometheus A:P    serve /metrics on address A, port P\n"
+"      --alert EXPR        e.g. 'load1>8', 'disk_used_pct>90' (repeatable)\n"
+"      --alert-exec CMD    run CMD when an alert fires or clears (details\n"
+"                          in MUSTER_ALERT_* environment variables)\n"
 "\n"
 "Exit status: 0 all ok, 1 a command failed or timed out, 2 usage error,\n"
 "3 a host was unreachable or refused (host key, authentication).\n", f);
@@ -191,6 +213,13 @@ take_operands(int argc, char **argv, struct cli *cli, char *err,
 			return MERR_PARSE;
 		}
 		return 0;
+	case CLI_WATCH:
+		if (rest != 0) {
+			snprintf(err, errlen, "watch takes no operands "
+			    "(select hosts with -w, -i, -g)");
+			return MERR_PARSE;
+		}
+		return 0;
 	case CLI_PUSH:
 	case CLI_PULL:
 		if (rest != 2) {
@@ -225,6 +254,8 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		cli->cmd = CLI_PUSH;
 	else if (strcmp(argv[0], "pull") == 0)
 		cli->cmd = CLI_PULL;
+	else if (strcmp(argv[0], "watch") == 0)
+		cli->cmd = CLI_WATCH;
 	else {
 		snprintf(err, errlen, "unknown command '%s'", argv[0]);
 		return MERR_PARSE;
@@ -237,6 +268,9 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 	cli->push.uid = cli->push.gid = -1;
 	cli->push.streams = 4;
 	cli->push.progress = isatty(STDERR_FILENO);
+	cli->watch.interval = 5;
+	cli->watch.sort = "host";
+	cli->watch.live = isatty(STDOUT_FILENO);
 	cli->inventory = getenv("MUSTER_INVENTORY");
 	/* 0, not 1: glibc then re-initialises fully, including the '+'. */
 	optind = 0;
@@ -261,6 +295,41 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		case 'r': cli->push.recursive = cli->pull.recursive = true; break;
 		case OPT_MKDIR: cli->push.mkdir = true; break;
 		case OPT_NO_PROGRESS: cli->push.progress = false; break;
+		case OPT_PROMETHEUS: cli->watch.prometheus = optarg; break;
+		case OPT_ALERT_EXEC: cli->watch.alert_exec = optarg; break;
+		case OPT_ALERT:
+			r = push_str(&cli->watch.alerts, &cli->watch.nalerts,
+			    optarg);
+			break;
+		case OPT_SORT:
+			if (strcmp(optarg, "host") != 0 &&
+			    strcmp(optarg, "cpu") != 0 &&
+			    strcmp(optarg, "load") != 0 &&
+			    strcmp(optarg, "mem") != 0 &&
+			    strcmp(optarg, "disk") != 0 &&
+			    strcmp(optarg, "net") != 0) {
+				snprintf(err, errlen, "--sort: one of host, "
+				    "cpu, load, mem, disk, net; got '%s'",
+				    optarg);
+				return MERR_PARSE;
+			}
+			cli->watch.sort = optarg;
+			break;
+		case OPT_INTERVAL:
+			if (parse_seconds(optarg, &cli->watch.interval) != 0 ||
+			    cli->watch.interval < 0.25) {
+				snprintf(err, errlen, "--interval: expected "
+				    "seconds, at least 0.25, got '%s'", optarg);
+				return MERR_PARSE;
+			}
+			break;
+		case OPT_DURATION:
+			if (parse_seconds(optarg, &cli->watch.duration) != 0) {
+				snprintf(err, errlen, "--duration: expected "
+				    "seconds, got '%s'", optarg);
+				return MERR_PARSE;
+			}
+			break;
 		case 'c':
 			r = push_str(&cli->run.commands, &cli->run.ncommands,
 			    optarg);
@@ -335,10 +404,13 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		return r;
 	if (cli->json)
 		cli->run.mode = OUTPUT_JSON;
-	cli->push.json = cli->pull.json = cli->json;
+	cli->push.json = cli->pull.json = cli->watch.json = cli->json;
+	if (cli->json)
+		cli->watch.live = false;
 	if (cli->json)
 		cli->push.progress = false;
-	cli->run.fanout = cli->push.fanout = cli->pull.fanout = cli->fanout;
+	cli->run.fanout = cli->push.fanout = cli->pull.fanout =
+	    cli->watch.fanout = cli->fanout;
 	if (cli->nw == 0 && cli->inventory == NULL) {
 		snprintf(err, errlen, "no hosts selected: give -w LIST or "
 		    "-i INVENTORY");
@@ -371,6 +443,7 @@ cli_free(struct cli *cli)
 	free(cli->groups);
 	free(cli->run.commands);
 	free(cli->run.owned_command);
+	free(cli->watch.alerts);
 }
 
 static const struct host_spec *

@@ -9,11 +9,13 @@
 #include "pull.h"
 #include "push.h"
 #include "run.h"
+#include "watch.h"
 
 enum cli_cmd {
 	CLI_RUN,
 	CLI_PUSH,
 	CLI_PULL,
+	CLI_WATCH,
 };
 
 struct cli {
@@ -36,6 +38,8 @@ struct cli {
 	/* push, pull */
 	struct push_options push;
 	struct pull_options pull;
+	/* watch */
+	struct watch_options watch;
 };
 
 /*

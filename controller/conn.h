@@ -75,6 +75,7 @@ struct stream_ops {
 	void (*entry)(void *arg, const Muster__Entry *e);
 	void (*entry_end)(void *arg, const Muster__EntryEnd *e);
 	void (*result)(void *arg, const Muster__Result *res);
+	void (*sample)(void *arg, const Muster__Sample *s);
 	/* The stream may send: it has credit and the channel has room. Only
 	 * for streams that asked with conn_stream_want_write. */
 	void (*writable)(void *arg);

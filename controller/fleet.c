@@ -51,9 +51,10 @@ host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 	}
 	if (f->cfg->verbose)
 		report_timings(h);
-	f->ops->done(h, st, error);
+	/* Cleared first: the job may reconnect from its done callback. */
 	h->conn = NULL;
 	f->live--;
+	f->ops->done(h, st, error);
 	start_more(f);
 	/* The signal watchers are the last thing keeping the loop alive. */
 	if (f->live == 0 && (f->next_to_start == f->nhosts || f->interrupted)) {
@@ -83,25 +84,45 @@ start_more(struct fleet *f)
 	}
 }
 
-static void
-on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+void
+fleet_stop(struct fleet *f)
 {
-	struct fleet *f = w->data;
+	struct ev_loop *loop = f->cfg->loop;
 	size_t i;
 
-	if (f->interrupted)	/* second ^C: stop waiting */
-		exit(4);
+	if (f->interrupted)
+		return;
 	f->interrupted = true;
-	fprintf(stderr, "muster: interrupted; cancelling\n");
 	if (f->ops->interrupt != NULL)
 		f->ops->interrupt(f);
-	for (i = 0; i < f->nhosts; i++)
-		if (f->hosts[i].conn != NULL)
-			conn_close(f->hosts[i].conn);
+	for (i = 0; i < f->nhosts; i++) {
+		struct fleet_host *h = &f->hosts[i];
+
+		if (h->retrying) {
+			/* Never started: free it and let the loop go. */
+			ev_timer_stop(loop, &h->retry);
+			h->retrying = false;
+			conn_discard(h->conn);
+			h->conn = NULL;
+			f->live--;
+		} else if (h->conn != NULL)
+			conn_close(h->conn);
+	}
 	if (f->live == 0) {
 		ev_signal_stop(loop, &f->sigint);
 		ev_signal_stop(loop, &f->sigterm);
 	}
+}
+
+static void
+on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct fleet *f = w->data;
+
+	if (f->interrupted)	/* second ^C: stop waiting */
+		exit(4);
+	fprintf(stderr, "muster: interrupted; cancelling\n");
+	fleet_stop(f);
 }
 
 /* A short unique label per host: its name, with the user when two
@@ -145,6 +166,7 @@ fleet_init(struct fleet *f, struct conn_config *cfg,
 
 		h->fleet = f;
 		h->index = i;
+		h->spec = &hosts->v[i];
 		if ((h->display = display_name(hosts, i)) == NULL)
 			return MERR_NOMEM;
 		if ((r = conn_new(cfg, &hosts->v[i], h->display,
@@ -176,6 +198,47 @@ fleet_run(struct fleet *f)
 		conn_discard(h->conn);
 		h->conn = NULL;
 	}
+}
+
+static void
+on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct fleet_host *h = w->data;
+	struct fleet *f = h->fleet;
+
+	h->retrying = false;
+	if (f->interrupted || h->conn == NULL) {
+		f->live--;
+		if (f->live == 0) {
+			ev_signal_stop(loop, &f->sigint);
+			ev_signal_stop(loop, &f->sigterm);
+		}
+		return;
+	}
+	h->t_start = ev_now(loop);
+	h->connecting = true;
+	f->connecting++;
+	conn_start(h->conn);
+}
+
+int
+fleet_host_reconnect(struct fleet_host *h, double delay)
+{
+	struct fleet *f = h->fleet;
+	int r;
+
+	if (h->conn != NULL || f->interrupted)
+		return MERR_INVAL;
+	if ((r = conn_new(f->cfg, h->spec, h->display, &fleet_conn_ops, h,
+	    &h->conn)) != 0)
+		return r;
+	/* Counted live while it waits, so the loop keeps the host. */
+	f->live++;
+	h->retrying = true;
+	ev_timer_init(&h->retry, on_retry, delay, 0);
+	h->retry.data = h;
+	ev_timer_start(f->cfg->loop, &h->retry);
+	return 0;
 }
 
 void

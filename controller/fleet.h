@@ -20,10 +20,13 @@ struct fleet;
 struct fleet_host {
 	struct fleet *fleet;
 	struct conn *conn;	/* NULL once the conn is gone */
+	const struct host_spec *spec;
 	char *display;
 	size_t index;
 	ev_tstamp t_start;
+	ev_timer retry;
 	bool connecting;	/* counts against the fanout */
+	bool retrying;
 	void *job;		/* the job's per-host state */
 };
 
@@ -53,6 +56,11 @@ int fleet_init(struct fleet *f, struct conn_config *cfg,
     void *job);
 /* Connect everything and run the loop until every host is done. */
 void fleet_run(struct fleet *f);
+/* Connect the host again (after its conn is gone), after delay seconds.
+ * For long-running jobs; the job's ready/done run again. */
+int fleet_host_reconnect(struct fleet_host *h, double delay);
+/* End the job: as on ^C, without the message. */
+void fleet_stop(struct fleet *f);
 /* The job is finished with this host: close its conn gracefully. */
 void fleet_host_close(struct fleet_host *h);
 double fleet_host_elapsed_ms(const struct fleet_host *h);

@@ -20,6 +20,7 @@
 #include "pull.h"
 #include "push.h"
 #include "run.h"
+#include "watch.h"
 #include "workpool.h"
 
 #define UPLOAD_WORKERS 4
@@ -150,6 +151,9 @@ cmd_fleet(int argc, char **argv)
 	case CLI_PULL:
 		status = pull_hosts(&cfg, &hosts, &cli.pull);
 		break;
+	case CLI_WATCH:
+		status = watch_hosts(&cfg, &hosts, &cli.watch);
+		break;
 	}
 	workpool_free(cfg.workers);
 	ev_loop_destroy(cfg.loop);
@@ -174,7 +178,7 @@ main(int argc, char **argv)
 	raise_fd_limit();
 	ssh_init();
 	if (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "push") == 0 ||
-	    strcmp(argv[1], "pull") == 0)
+	    strcmp(argv[1], "pull") == 0 || strcmp(argv[1], "watch") == 0)
 		status = cmd_fleet(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "keys") == 0)
 		status = cmd_keys(argc - 1, argv + 1);

@@ -195,6 +195,11 @@ stream_frame(struct mux *m, struct mux_stream *st,
 			return unexpected(st, env, err, errlen);
 		ops->entry(arg, env->entry);
 		return 0;
+	case MUSTER__ENVELOPE__BODY_SAMPLE:
+		if (ops->sample == NULL)
+			return unexpected(st, env, err, errlen);
+		ops->sample(arg, env->sample);
+		return 0;
 	case MUSTER__ENVELOPE__BODY_ENTRY_END:
 		if (ops->entry_end == NULL)
 			return unexpected(st, env, err, errlen);

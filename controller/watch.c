@@ -1,0 +1,624 @@
+#include "watch.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "alert.h"
+#include "err.h"
+#include "fleet.h"
+#include "httpd.h"
+#include "metrics.h"
+#include "output.h"
+#include "run.h"
+
+#define BACKOFF_MIN 1.0
+#define BACKOFF_MAX 30.0
+#define METRICS_MAX (32u * 1024 * 1024)
+
+struct watch_host {
+	struct watch *w;
+	struct fleet_host *fh;
+	uint32_t stream;
+	bool up, streaming;
+	double since;		/* when it went up or down (unix seconds) */
+	double backoff;
+	Muster__Sample *last;	/* our own copy of the latest sample */
+	struct alert_state *alerts;
+	char *error;		/* why it is down */
+};
+
+struct watch {
+	const struct watch_options *opts;
+	struct conn_config *cfg;
+	struct fleet fleet;
+	struct watch_host *hosts;
+	struct alert_rule *rules;
+	size_t nrules;
+	struct httpd *httpd;
+	struct buf metrics;
+	ev_timer redraw, stop;
+	ev_child children[8];
+	bool dirty;
+};
+
+static double
+now_unix(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- samples ---------------------------------------------------------------------- */
+
+/* Samples are unpacked into frame memory that is freed after the
+ * callback: keep a copy of the latest, re-packed and unpacked. */
+static Muster__Sample *
+sample_copy(const Muster__Sample *s)
+{
+	size_t len = muster__sample__get_packed_size(s);
+	uint8_t *buf;
+	Muster__Sample *copy;
+
+	if ((buf = malloc(len ? len : 1)) == NULL)
+		return NULL;
+	muster__sample__pack(s, buf);
+	copy = muster__sample__unpack(NULL, len, buf);
+	free(buf);
+	return copy;
+}
+
+static double
+pct(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0;
+}
+
+static double
+disk_max_pct(const Muster__Sample *s)
+{
+	double m = 0, p;
+	size_t i;
+
+	for (i = 0; i < s->n_disks; i++)
+		if ((p = pct(s->disks[i]->used_bytes,
+		    s->disks[i]->total_bytes)) > m)
+			m = p;
+	return m;
+}
+
+static void
+net_sum(const Muster__Sample *s, double *rx, double *tx)
+{
+	size_t i;
+
+	*rx = *tx = 0;
+	for (i = 0; i < s->n_net; i++) {
+		*rx += s->net[i]->rx_bytes_per_s;
+		*tx += s->net[i]->tx_bytes_per_s;
+	}
+}
+
+static json_t *
+bytes_json(ProtobufCBinaryData b)
+{
+	json_t *j = json_stringn((const char *)b.data, b.len);
+
+	/* Names from a host need not be UTF-8; JSON must stay valid. */
+	return j != NULL ? j : json_string("(invalid UTF-8)");
+}
+
+static void
+print_sample_json(struct watch_host *h, const Muster__Sample *s)
+{
+	json_t *o = json_object(), *disks = json_array(), *net = json_array();
+	size_t i;
+
+	json_object_set_new(o, "host", json_string(h->fh->display));
+	json_object_set_new(o, "ts", json_real((double)s->ts_ms / 1000.0));
+	json_object_set_new(o, "cpu_pct", json_real(s->cpu_pct));
+	json_object_set_new(o, "cpu_user_pct", json_real(s->cpu_user_pct));
+	json_object_set_new(o, "cpu_system_pct", json_real(s->cpu_system_pct));
+	json_object_set_new(o, "cpu_iowait_pct", json_real(s->cpu_iowait_pct));
+	json_object_set_new(o, "cpu_steal_pct", json_real(s->cpu_steal_pct));
+	json_object_set_new(o, "ncpu", json_integer(s->ncpu));
+	json_object_set_new(o, "load1", json_real(s->load1));
+	json_object_set_new(o, "load5", json_real(s->load5));
+	json_object_set_new(o, "load15", json_real(s->load15));
+	json_object_set_new(o, "mem_total_bytes", json_integer(
+	    (json_int_t)s->mem_total_bytes));
+	json_object_set_new(o, "mem_available_bytes", json_integer(
+	    (json_int_t)s->mem_available_bytes));
+	json_object_set_new(o, "mem_used_bytes", json_integer(
+	    (json_int_t)s->mem_used_bytes));
+	json_object_set_new(o, "swap_total_bytes", json_integer(
+	    (json_int_t)s->swap_total_bytes));
+	json_object_set_new(o, "swap_used_bytes", json_integer(
+	    (json_int_t)s->swap_used_bytes));
+	for (i = 0; i < s->n_disks; i++) {
+		const Muster__DiskUsage *d = s->disks[i];
+		json_t *jd = json_object();
+
+		json_object_set_new(jd, "mount", bytes_json(d->mount));
+		json_object_set_new(jd, "fstype", bytes_json(d->fstype));
+		json_object_set_new(jd, "total_bytes", json_integer(
+		    (json_int_t)d->total_bytes));
+		json_object_set_new(jd, "used_bytes", json_integer(
+		    (json_int_t)d->used_bytes));
+		json_object_set_new(jd, "used_pct", json_real(pct(
+		    d->used_bytes, d->total_bytes)));
+		json_object_set_new(jd, "inodes_total", json_integer(
+		    (json_int_t)d->inodes_total));
+		json_object_set_new(jd, "inodes_used", json_integer(
+		    (json_int_t)d->inodes_used));
+		json_array_append_new(disks, jd);
+	}
+	json_object_set_new(o, "disks", disks);
+	json_object_set_new(o, "disk_read_bytes_per_s", json_real(
+	    s->disk_read_bytes_per_s));
+	json_object_set_new(o, "disk_write_bytes_per_s", json_real(
+	    s->disk_write_bytes_per_s));
+	for (i = 0; i < s->n_net; i++) {
+		const Muster__NetRate *n = s->net[i];
+		json_t *jn = json_object();
+
+		json_object_set_new(jn, "iface", bytes_json(n->iface));
+		json_object_set_new(jn, "rx_bytes_per_s", json_real(
+		    n->rx_bytes_per_s));
+		json_object_set_new(jn, "tx_bytes_per_s", json_real(
+		    n->tx_bytes_per_s));
+		json_object_set_new(jn, "rx_errors_per_s", json_real(
+		    n->rx_errors_per_s));
+		json_object_set_new(jn, "tx_errors_per_s", json_real(
+		    n->tx_errors_per_s));
+		json_array_append_new(net, jn);
+	}
+	json_object_set_new(o, "net", net);
+	json_object_set_new(o, "procs", json_integer(s->procs));
+	json_object_set_new(o, "uptime_s", json_real(s->uptime_s));
+	output_json_line(stdout, o);
+}
+
+static void
+print_event(struct watch_host *h, const char *event, const char *detail)
+{
+	json_t *o;
+	char when[32];
+	time_t t = (time_t)now_unix();
+
+	if (h->w->opts->json) {
+		o = json_object();
+		json_object_set_new(o, "event", json_string(event));
+		json_object_set_new(o, "host", json_string(h->fh->display));
+		json_object_set_new(o, "ts", json_real(now_unix()));
+		json_object_set_new(o, "detail", detail ? json_string(detail) :
+		    json_null());
+		output_json_line(stdout, o);
+		return;
+	}
+	if (h->w->opts->live)
+		return;	/* the live view shows it */
+	strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
+	printf("%s %s %s%s%s\n", when, h->fh->display, event,
+	    detail ? ": " : "", detail ? detail : "");
+	fflush(stdout);
+}
+
+/* ---- alerts ------------------------------------------------------------------------ */
+
+static void
+on_child(struct ev_loop *loop, ev_child *w, int revents)
+{
+	ev_child_stop(loop, w);
+	w->pid = 0;
+}
+
+static void
+run_alert_exec(struct watch *w, struct watch_host *h, size_t rule,
+    enum alert_change change, double value)
+{
+	pid_t pid;
+	size_t i;
+
+	if (w->opts->alert_exec == NULL)
+		return;
+	if (alert_exec(w->opts->alert_exec, h->fh->display, &w->rules[rule],
+	    change, value, &pid) != 0)
+		return;
+	/* Reap through libev so no zombie is left; a full table just means
+	 * the kernel keeps the zombie until the next free slot reaps it. */
+	for (i = 0; i < sizeof(w->children) / sizeof(w->children[0]); i++)
+		if (w->children[i].pid == 0) {
+			ev_child_set(&w->children[i], pid, 0);
+			ev_child_start(w->cfg->loop, &w->children[i]);
+			break;
+		}
+}
+
+static void
+check_alerts(struct watch_host *h, const Muster__Sample *s)
+{
+	struct watch *w = h->w;
+	enum alert_change ch;
+	char detail[256];
+	double value = 0;
+	size_t i;
+	int holds;
+
+	for (i = 0; i < w->nrules; i++) {
+		holds = alert_eval(&w->rules[i], s, &value);
+		if (holds < 0)
+			continue;
+		ch = alert_update(&h->alerts[i], holds);
+		if (ch == ALERT_NONE)
+			continue;
+		snprintf(detail, sizeof(detail), "%s %s (value %.2f)",
+		    w->rules[i].text, alert_change_str(ch), value);
+		if (w->opts->json)
+			print_event(h, "alert", detail);
+		else {
+			if (w->opts->live)
+				fputs("\r\033[K", stdout);
+			printf("ALERT %s %s\n", h->fh->display, detail);
+			fflush(stdout);
+		}
+		run_alert_exec(w, h, i, ch, value);
+	}
+}
+
+/* ---- stream callbacks ---------------------------------------------------------- */
+
+static void
+on_sample(void *arg, const Muster__Sample *s)
+{
+	struct watch_host *h = arg;
+	Muster__Sample *copy;
+
+	h->backoff = 0;
+	if (!h->up) {
+		h->up = true;
+		h->since = now_unix();
+		free(h->error);
+		h->error = NULL;
+		print_event(h, "up", NULL);
+	}
+	if ((copy = sample_copy(s)) != NULL) {
+		if (h->last != NULL)
+			muster__sample__free_unpacked(h->last, NULL);
+		h->last = copy;
+	}
+	if (h->w->opts->json)
+		print_sample_json(h, s);
+	check_alerts(h, s);
+	h->w->dirty = true;
+}
+
+static void
+on_result(void *arg, const Muster__Result *res)
+{
+	struct watch_host *h = arg;
+
+	/* The agent ended the watch (we cancelled, or it is shutting down). */
+	h->streaming = false;
+	fleet_host_close(h->fh);
+}
+
+static void
+on_stream_error(void *arg, enum host_status st, const char *msg)
+{
+	struct watch_host *h = arg;
+
+	h->streaming = false;
+	if (st == HS_FAILED)
+		fleet_host_close(h->fh);
+}
+
+static const struct stream_ops watch_stream_ops = {
+	.sample = on_sample,
+	.result = on_result,
+	.error = on_stream_error,
+};
+
+/* ---- fleet job ----------------------------------------------------------------- */
+
+static void
+host_ready(struct fleet_host *fh)
+{
+	struct watch_host *h = fh->job;
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Watch watch = MUSTER__WATCH__INIT;
+
+	watch.interval_ms = (uint32_t)(h->w->opts->interval * 1000);
+	env.body_case = MUSTER__ENVELOPE__BODY_WATCH;
+	env.watch = &watch;
+	if (conn_open(fh->conn, &env, &watch_stream_ops, h, 0,
+	    &h->stream) != 0) {
+		fleet_host_close(fh);
+		return;
+	}
+	h->streaming = true;
+}
+
+static void
+host_done(struct fleet_host *fh, enum host_status st, const char *error)
+{
+	struct watch_host *h = fh->job;
+	struct watch *w = h->w;
+	double delay, jitter;
+
+	h->streaming = false;
+	/* Hosts closed because the watch ends are not news. */
+	if ((h->up || h->since == 0) && !w->fleet.interrupted) {
+		h->up = false;
+		h->since = now_unix();
+		print_event(h, "down", error ? error : "connection closed");
+	}
+	free(h->error);
+	h->error = strdup(error ? error : "connection closed");
+	w->dirty = true;
+	if (w->fleet.interrupted)
+		return;
+	/* Exponential backoff with jitter, so that a fleet that dropped at
+	 * once does not come back as one thundering herd. */
+	h->backoff = h->backoff == 0 ? BACKOFF_MIN :
+	    fmin(h->backoff * 2, BACKOFF_MAX);
+	jitter = 0.75 + 0.5 * ((double)random() / RAND_MAX);
+	delay = h->backoff * jitter;
+	fleet_host_reconnect(fh, delay);
+}
+
+static void
+watch_interrupt(struct fleet *f)
+{
+	struct watch *w = f->job;
+
+	ev_timer_stop(w->cfg->loop, &w->redraw);
+	ev_timer_stop(w->cfg->loop, &w->stop);
+}
+
+static const struct fleet_job_ops watch_job_ops = {
+	.ready = host_ready,
+	.done = host_done,
+	.interrupt = watch_interrupt,
+};
+
+/* ---- presentation ------------------------------------------------------------ */
+
+static double
+sort_key(const struct watch_host *h, const char *col)
+{
+	const Muster__Sample *s = h->last;
+	double rx, tx;
+
+	if (!h->up || s == NULL)
+		return -1;
+	if (strcmp(col, "cpu") == 0)
+		return s->cpu_pct;
+	if (strcmp(col, "load") == 0)
+		return s->load1;
+	if (strcmp(col, "mem") == 0)
+		return pct(s->mem_used_bytes, s->mem_total_bytes);
+	if (strcmp(col, "disk") == 0)
+		return disk_max_pct(s);
+	if (strcmp(col, "net") == 0) {
+		net_sum(s, &rx, &tx);
+		return rx + tx;
+	}
+	return 0;
+}
+
+static const char *sort_col;
+
+static int
+host_cmp(const void *a, const void *b)
+{
+	const struct watch_host *x = *(struct watch_host *const *)a;
+	const struct watch_host *y = *(struct watch_host *const *)b;
+	double kx, ky;
+
+	if (sort_col == NULL || strcmp(sort_col, "host") == 0)
+		return strverscmp(x->fh->display, y->fh->display);
+	kx = sort_key(x, sort_col);
+	ky = sort_key(y, sort_col);
+	if (kx != ky)
+		return kx < ky ? 1 : -1;
+	return strverscmp(x->fh->display, y->fh->display);
+}
+
+static void
+human_rate(double b, char *out, size_t outlen)
+{
+	const char *u[] = { "B", "K", "M", "G" };
+	int i = 0;
+
+	while (b >= 1024 && i < 3) {
+		b /= 1024;
+		i++;
+	}
+	snprintf(out, outlen, "%.1f%s", b, u[i]);
+}
+
+static void
+draw_table(struct watch *w)
+{
+	struct watch_host **order;
+	size_t i, n = w->fleet.nhosts, up = 0;
+	char when[32], rx[16], tx[16];
+	double r, t;
+	time_t tt;
+
+	if ((order = calloc(n, sizeof(*order))) == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		order[i] = &w->hosts[i];
+		up += w->hosts[i].up;
+	}
+	sort_col = w->opts->sort;
+	qsort(order, n, sizeof(*order), host_cmp);
+	if (w->opts->live)
+		fputs("\033[H\033[2J", stdout);
+	tt = (time_t)now_unix();
+	strftime(when, sizeof(when), "%H:%M:%S", localtime(&tt));
+	printf("muster watch  %s  %zu/%zu hosts up  (sorted by %s)\n", when, up,
+	    n, w->opts->sort ? w->opts->sort : "host");
+	printf("%-22s %-6s %6s %6s %6s %6s %8s %8s %6s\n", "HOST", "STATE",
+	    "CPU%", "LOAD1", "MEM%", "DISK%", "NET-RX", "NET-TX", "PROCS");
+	for (i = 0; i < n; i++) {
+		struct watch_host *h = order[i];
+		const Muster__Sample *s = h->last;
+
+		if (!h->up || s == NULL) {
+			tt = (time_t)h->since;
+			strftime(when, sizeof(when), "%H:%M:%S", localtime(&tt));
+			printf("%-22.22s %-6s since %s%s%.60s\n", h->fh->display,
+			    h->since == 0 ? "..." : "DOWN", h->since == 0 ?
+			    "start" : when, h->error ? "  " : "",
+			    h->error ? h->error : "");
+			continue;
+		}
+		net_sum(s, &r, &t);
+		human_rate(r, rx, sizeof(rx));
+		human_rate(t, tx, sizeof(tx));
+		printf("%-22.22s %-6s %6.1f %6.2f %6.1f %6.1f %7s/s %7s/s %6u\n",
+		    h->fh->display, "UP", s->cpu_pct, s->load1,
+		    pct(s->mem_used_bytes, s->mem_total_bytes),
+		    disk_max_pct(s), rx, tx, s->procs);
+	}
+	fflush(stdout);
+	free(order);
+}
+
+static void
+publish_metrics(struct watch *w)
+{
+	struct metrics_host *mh;
+	size_t i;
+
+	if (w->httpd == NULL ||
+	    (mh = calloc(w->fleet.nhosts, sizeof(*mh))) == NULL)
+		return;
+	for (i = 0; i < w->fleet.nhosts; i++) {
+		mh[i].host = w->hosts[i].fh->display;
+		mh[i].up = w->hosts[i].up;
+		mh[i].since = w->hosts[i].since;
+		mh[i].last = w->hosts[i].up ? w->hosts[i].last : NULL;
+	}
+	buf_reset(&w->metrics);
+	if (metrics_render(mh, w->fleet.nhosts, &w->metrics) == 0)
+		httpd_publish(w->httpd, buf_ptr(&w->metrics),
+		    buf_len(&w->metrics));
+	free(mh);
+}
+
+static void
+on_redraw(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct watch *w = t->data;
+
+	publish_metrics(w);
+	if (!w->opts->json && w->dirty)
+		draw_table(w);
+	w->dirty = false;
+}
+
+static void
+on_stop(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct watch *w = t->data;
+
+	fleet_stop(&w->fleet);
+}
+
+int
+watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
+    const struct watch_options *opts)
+{
+	struct watch w;
+	char err[512];
+	size_t i;
+	int r, status = EXIT_ALL_OK;
+
+	memset(&w, 0, sizeof(w));
+	w.opts = opts;
+	w.cfg = cfg;
+	buf_init(&w.metrics, METRICS_MAX);
+	srandom((unsigned)(now_unix() * 1000));
+	if (opts->nalerts > 0 &&
+	    (w.rules = calloc(opts->nalerts, sizeof(*w.rules))) == NULL)
+		return EXIT_INTERNAL;
+	for (i = 0; i < opts->nalerts; i++) {
+		if (alert_parse(opts->alerts[i], &w.rules[i], err,
+		    sizeof(err)) != 0) {
+			fprintf(stderr, "muster: --alert: %s\n", err);
+			w.nrules = i;
+			status = EXIT_USAGE;
+			goto out;
+		}
+	}
+	w.nrules = opts->nalerts;
+	if (opts->prometheus != NULL && httpd_start(opts->prometheus,
+	    &w.httpd, err, sizeof(err)) != 0) {
+		fprintf(stderr, "muster: --prometheus: %s\n", err);
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if ((r = fleet_init(&w.fleet, cfg, hosts, opts->fanout,
+	    &watch_job_ops, &w)) != 0 ||
+	    (w.hosts = calloc(hosts->n, sizeof(*w.hosts))) == NULL) {
+		fprintf(stderr, "muster: %s\n", merr_str(r ? r : MERR_NOMEM));
+		status = EXIT_INTERNAL;
+		goto out;
+	}
+	for (i = 0; i < hosts->n; i++) {
+		w.hosts[i].w = &w;
+		w.hosts[i].fh = &w.fleet.hosts[i];
+		w.fleet.hosts[i].job = &w.hosts[i];
+		if (w.nrules > 0 && (w.hosts[i].alerts = calloc(w.nrules,
+		    sizeof(*w.hosts[i].alerts))) == NULL) {
+			status = EXIT_INTERNAL;
+			goto out;
+		}
+	}
+	for (i = 0; i < sizeof(w.children) / sizeof(w.children[0]); i++)
+		ev_child_init(&w.children[i], on_child, 0, 0);
+	/* The view and the metrics page are refreshed at most once a
+	 * second, whatever the number of hosts. */
+	ev_timer_init(&w.redraw, on_redraw, 0.2, fmin(opts->interval, 1.0));
+	w.redraw.data = &w;
+	ev_timer_start(cfg->loop, &w.redraw);
+	if (opts->duration > 0) {
+		ev_timer_init(&w.stop, on_stop, opts->duration, 0);
+		w.stop.data = &w;
+		ev_timer_start(cfg->loop, &w.stop);
+	}
+	fleet_run(&w.fleet);
+	ev_timer_stop(cfg->loop, &w.redraw);
+	ev_timer_stop(cfg->loop, &w.stop);
+	for (i = 0; i < sizeof(w.children) / sizeof(w.children[0]); i++)
+		if (w.children[i].pid != 0)
+			ev_child_stop(cfg->loop, &w.children[i]);
+ out:
+	for (i = 0; w.hosts != NULL && i < hosts->n; i++) {
+		if (w.hosts[i].last != NULL)
+			muster__sample__free_unpacked(w.hosts[i].last, NULL);
+		free(w.hosts[i].alerts);
+		free(w.hosts[i].error);
+	}
+	free(w.hosts);
+	fleet_free(&w.fleet);
+	if (w.httpd != NULL)
+		httpd_stop(w.httpd);
+	buf_free(&w.metrics);
+	for (i = 0; i < w.nrules; i++)
+		alert_rule_free(&w.rules[i]);
+	free(w.rules);
+	return status;
+}

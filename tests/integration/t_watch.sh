@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# muster watch: JSON samples agree with /proc, the Prometheus endpoint
+# passes promtool, a killed host goes DOWN and comes back UP, alerts fire
+# and clear (and run --alert-exec).
+. "$(dirname "$0")/lib.sh"
+
+hosts="$(fleet_addr 1),$(fleet_addr 2),$(fleet_addr 3)"
+
+# --- JSON lines ---
+"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$hosts" --json --interval 0.5 --duration 3 >"$T/j" 2>"$T/err" ||
+	fail "watch failed: $(cat "$T/err")"
+python3 - "$T/j" <<'PY'
+import json, os, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+samples = [o for o in lines if "event" not in o]
+hosts = {o["host"] for o in samples}
+assert len(hosts) == 3, hosts
+assert len(samples) >= 9, len(samples)
+memtotal = int([l for l in open("/proc/meminfo") if l.startswith("MemTotal:")][0].split()[1]) * 1024
+load1 = float(open("/proc/loadavg").read().split()[0])
+for o in samples:
+    for k in ("host", "ts", "cpu_pct", "load1", "mem_total_bytes", "mem_available_bytes", "disks", "net"):
+        assert k in o, (k, o)
+    # The fake hosts share this machine: what they report is this /proc.
+    assert o["mem_total_bytes"] == memtotal, (o["mem_total_bytes"], memtotal)
+    assert 0 <= o["cpu_pct"] <= 100, o["cpu_pct"]
+    assert abs(o["load1"] - load1) < max(2.0, load1), (o["load1"], load1)
+    assert o["mem_available_bytes"] <= memtotal
+    assert any(d["mount"] == "/" for d in o["disks"]), o["disks"]
+    assert o["ncpu"] == os.cpu_count(), o["ncpu"]
+PY
+ok "JSON samples agree with /proc"
+
+# --- Prometheus endpoint ---
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$hosts" --json --interval 0.5 --duration 20 --prometheus "127.0.0.1:$port" >/dev/null 2>"$T/err" &
+wpid=$!
+at_exit "kill $wpid 2>/dev/null || true"
+got=0
+for _ in $(seq 100); do
+	if python3 -c "import urllib.request,sys; d=urllib.request.urlopen('http://127.0.0.1:$port/metrics', timeout=2).read().decode(); sys.exit(0 if d.count('muster_up{') >= 3 and 'muster_load1{' in d else 1)" 2>/dev/null; then
+		got=1; break
+	fi
+	sleep 0.2
+done
+[ "$got" = 1 ] || fail "metrics endpoint never showed all hosts: $(cat "$T/err")"
+python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/metrics').read().decode(), end='')" >"$T/metrics"
+promtool check metrics <"$T/metrics" || fail "promtool rejects the exposition"
+for i in 1 2 3; do
+	grep -q "^muster_up{host=\"$(fleet_addr "$i")\"} 1" "$T/metrics" || fail "host $i not up in metrics"
+done
+kill "$wpid"; wait "$wpid" 2>/dev/null || true
+ok "Prometheus endpoint passes promtool and shows every host"
+
+# --- a host killed mid-watch goes DOWN, comes back UP ---
+u2=$(fleet_user 2)
+"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1),$(fleet_addr 2)" --json --interval 0.5 --duration 30 >"$T/ev" 2>"$T/err" &
+wpid=$!
+at_exit "kill $wpid 2>/dev/null || true"
+wait_for() { # PATTERN COUNT: wait until the event file has COUNT matching lines
+	for _ in $(seq 150); do
+		[ "$(grep -c "$1" "$T/ev" || true)" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	fail "timed out waiting for $2 x $1: $(tail -5 "$T/ev")"
+}
+wait_for "\"event\":\"up\",\"host\":\"$(fleet_addr 2)\"" 1
+fleet_kill 2
+pkill -KILL -u "$u2" || true # the session and the agent die with the host
+wait_for "\"event\":\"down\",\"host\":\"$(fleet_addr 2)\"" 1
+fleet_start 2
+wait_for "\"event\":\"up\",\"host\":\"$(fleet_addr 2)\"" 2
+kill "$wpid"; wait "$wpid" 2>/dev/null || true
+grep -q "\"event\":\"down\",\"host\":\"$(fleet_addr 1)\"" "$T/ev" && fail "host 1 went down too"
+ok "killed host turns DOWN and comes back UP"
+
+# --- alerts fire and clear ---
+procs=$("$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1)" --json --interval 0.5 --duration 1.2 |
+	python3 -c 'import json,sys; print(max(json.loads(l)["procs"] for l in sys.stdin if "procs" in l))')
+limit=$((procs + 150))
+cat >"$T/hook" <<HOOK
+#!/bin/sh
+env | grep '^MUSTER_ALERT_' | sort >>"$T/hook.out"
+echo --- >>"$T/hook.out"
+HOOK
+chmod 755 "$T/hook"
+"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1)" --json --interval 0.5 --duration 30 \
+	--alert "procs>$limit" --alert-exec "$T/hook" >"$T/ev" 2>"$T/err" &
+wpid=$!
+at_exit "kill $wpid 2>/dev/null || true"
+wait_for '"procs"' 2
+for _ in $(seq 300); do sleep 60 & done
+wait_for '"event":"alert"' 1
+assert_contains "$(grep '"event":"alert"' "$T/ev" | head -1)" "firing" "alert fires"
+pkill -f '^sleep 60$' || true
+wait_for '"event":"alert"' 2
+assert_contains "$(grep '"event":"alert"' "$T/ev" | sed -n 2p)" "cleared" "alert clears"
+kill "$wpid"; wait "$wpid" 2>/dev/null || true
+for _ in $(seq 50); do [ "$(grep -c -- --- "$T/hook.out" 2>/dev/null || true)" -ge 2 ] && break; sleep 0.1; done
+assert_contains "$(cat "$T/hook.out")" "MUSTER_ALERT_HOST=$(fleet_addr 1)" "alert-exec gets the host"
+assert_contains "$(cat "$T/hook.out")" "MUSTER_ALERT_STATE=firing" "alert-exec firing"
+assert_contains "$(cat "$T/hook.out")" "MUSTER_ALERT_STATE=cleared" "alert-exec cleared"
+ok "alert fires and clears, --alert-exec runs"

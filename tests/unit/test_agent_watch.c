@@ -1,0 +1,716 @@
+/*
+ * muster-agent's Watch streams end to end: the built agent
+ * ($MUSTER_AGENT) over pipes, as in test_agent.c, sampling this machine.
+ * Samples are checked against what this machine's /proc says, timing only
+ * loosely (a loaded machine, or valgrind, stretches every interval).
+ *
+ * MUSTER_WATCH_COST_SECONDS=60 runs the cost measurement too: one Watch
+ * at 1 s for that long, then the agent's CPU time and memory from
+ * /proc/<pid>, printed, not asserted.
+ */
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent_client.h"
+
+#define RESULT_EOF 11		/* MERR_EOF on the wire */
+#define WATCH_LIMIT 16		/* CHAN_MAX_WATCHES */
+
+/* --- messages -------------------------------------------------------- */
+
+static void
+send_watch(struct agent *a, uint32_t id, uint32_t interval_ms)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Watch w = MUSTER__WATCH__INIT;
+
+	w.interval_ms = interval_ms;
+	env.stream = id;
+	env.body_case = MUSTER__ENVELOPE__BODY_WATCH;
+	env.watch = &w;
+	assert_int_equal(agent_send(a, &env), 0);
+}
+
+static void
+send_sh(struct agent *a, uint32_t id, const char *sh, uint32_t window)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Exec ex = MUSTER__EXEC__INIT;
+
+	ex.shell_command.data = (uint8_t *)sh;
+	ex.shell_command.len = strlen(sh);
+	ex.window = window;
+	env.stream = id;
+	env.body_case = MUSTER__ENVELOPE__BODY_EXEC;
+	env.exec = &ex;
+	assert_int_equal(agent_send(a, &env), 0);
+}
+
+static void
+send_stream_error(struct agent *a, uint32_t id)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Error e = MUSTER__ERROR__INIT;
+
+	e.code = 6;
+	env.stream = id;
+	env.body_case = MUSTER__ENVELOPE__BODY_ERROR;
+	env.error = &e;
+	assert_int_equal(agent_send(a, &env), 0);
+}
+
+/* The next frame, which must be on stream id and of kind bc. */
+static Muster__Envelope *
+expect_frame(struct agent *a, uint32_t id, Muster__Envelope__BodyCase bc,
+    double ms)
+{
+	Muster__Envelope *env = agent_recv(a, ms);
+
+	if (env == NULL)
+		fail_msg("no frame %d on stream %u within %.0f ms", (int)bc, id,
+		    ms);
+	if (env->stream != id || env->body_case != bc)
+		fail_msg("frame %d on stream %u, expected %d on %u",
+		    (int)env->body_case, env->stream, (int)bc, id);
+	return env;
+}
+
+/* The Result that ends a watch: ok after a Cancel, entries the Samples
+ * sent. */
+static void
+expect_result(struct agent *a, uint32_t id, int ok, uint32_t samples)
+{
+	Muster__Envelope *env;
+
+	env = expect_frame(a, id, MUSTER__ENVELOPE__BODY_RESULT, WAIT_MS);
+	assert_int_equal(env->result->ok, ok);
+	assert_int_equal(env->result->entries, samples);
+	frame_free(env);
+}
+
+/* --- this machine ------------------------------------------------------ */
+
+static uint64_t
+meminfo_total(void)
+{
+	unsigned long long kb = 0;
+	char line[256];
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "MemTotal: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	assert_true(kb > 0);
+	return kb * 1024;
+}
+
+static double
+first_number(const char *path)
+{
+	double v = -1;
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%lf", &v), 1);
+	fclose(f);
+	return v;
+}
+
+static int
+bytes_are(const ProtobufCBinaryData *b, const char *s)
+{
+	return b->len == strlen(s) && memcmp(b->data, s, b->len) == 0;
+}
+
+static double
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/*
+ * /proc/loadavg when the last Sample was checked (or the watch opened):
+ * the next Sample was read after that and before its check, and the load
+ * changes every 5 s, by more than 1.0 at once on a busy machine.
+ */
+static double load_before;
+
+static void
+load_mark(void)
+{
+	load_before = first_number("/proc/loadavg");
+}
+
+/* A Sample that makes sense for this machine. The first of a watch has no
+ * rates. */
+static void
+check_sample(const Muster__Sample *s, int first)
+{
+	double pct_sum, load_now = first_number("/proc/loadavg");
+	int root = 0;
+	size_t i;
+
+	assert_true(fabs((double)s->ts_ms - wall_ms()) < 60000);
+	assert_true(s->mem_total_bytes == meminfo_total());
+	assert_true(s->mem_available_bytes <= s->mem_total_bytes);
+	assert_true(s->mem_used_bytes + s->mem_available_bytes ==
+	    s->mem_total_bytes);
+	assert_true(s->swap_used_bytes <= s->swap_total_bytes);
+	assert_int_equal(s->ncpu, sysconf(_SC_NPROCESSORS_ONLN));
+	assert_true(fabs(s->load1 - load_now) <= 1.0 ||
+	    fabs(s->load1 - load_before) <= 1.0);
+	load_before = load_now;
+	assert_true(s->load5 >= 0 && s->load15 >= 0);
+	assert_true(fabs(s->uptime_s - first_number("/proc/uptime")) < 60);
+	assert_true(s->procs > 0);
+	for (i = 0; i < s->n_disks; i++) {
+		if (bytes_are(&s->disks[i]->mount, "/"))
+			root = 1;
+		assert_true(s->disks[i]->total_bytes > 0);
+		assert_true(s->disks[i]->used_bytes <=
+		    s->disks[i]->total_bytes);
+		assert_true(s->disks[i]->avail_bytes <=
+		    s->disks[i]->total_bytes - s->disks[i]->used_bytes);
+		assert_true(s->disks[i]->inodes_used <=
+		    s->disks[i]->inodes_total);
+		assert_false(bytes_are(&s->disks[i]->fstype, "proc"));
+		assert_false(bytes_are(&s->disks[i]->fstype, "tmpfs"));
+		assert_false(bytes_are(&s->disks[i]->fstype, "cgroup2"));
+	}
+	assert_true(root);
+	for (i = 0; i < s->n_net; i++) {
+		assert_false(bytes_are(&s->net[i]->iface, "lo"));
+		assert_true(s->net[i]->rx_bytes_per_s >= 0);
+		assert_true(s->net[i]->tx_bytes_per_s >= 0);
+		if (first)
+			assert_true(s->net[i]->rx_bytes_per_s == 0 &&
+			    s->net[i]->tx_bytes_per_s == 0);
+	}
+	assert_true(s->disk_read_bytes_per_s >= 0);
+	assert_true(s->disk_write_bytes_per_s >= 0);
+	/* Busy is all but idle and iowait; user, system and steal are part
+	 * of it, iowait is not. */
+	pct_sum = s->cpu_user_pct + s->cpu_system_pct + s->cpu_steal_pct;
+	assert_true(s->cpu_pct >= 0 && s->cpu_iowait_pct >= 0);
+	assert_true(s->cpu_pct + s->cpu_iowait_pct <= 100.0001);
+	assert_true(pct_sum >= 0 && pct_sum <= s->cpu_pct + 0.0001);
+	if (first)
+		assert_true(s->cpu_pct == 0 && s->disk_read_bytes_per_s == 0 &&
+		    s->disk_write_bytes_per_s == 0);
+}
+
+/* --- tests -------------------------------------------------------------- */
+
+static void
+test_samples(void **state)
+{
+	Muster__Envelope *env;
+	uint64_t last_ts = 0;
+	struct agent a;
+	int i;
+
+	agent_start(&a);
+	load_mark();
+	send_watch(&a, 1, 250);
+	for (i = 0; i < 4; i++) {
+		env = expect_frame(&a, 1, MUSTER__ENVELOPE__BODY_SAMPLE,
+		    WAIT_MS);
+		check_sample(env->sample, i == 0);
+		assert_true(env->sample->ts_ms >= last_ts);
+		last_ts = env->sample->ts_ms;
+		frame_free(env);
+	}
+	send_cancel(&a, 1);
+	/* Samples sent before the Cancel arrived come first. */
+	for (;;) {
+		env = agent_recv(&a, WAIT_MS);
+		assert_non_null(env);
+		assert_int_equal(env->stream, 1);
+		if (env->body_case != MUSTER__ENVELOPE__BODY_SAMPLE)
+			break;
+		check_sample(env->sample, 0);
+		frame_free(env);
+		i++;
+	}
+	assert_int_equal(env->body_case, MUSTER__ENVELOPE__BODY_RESULT);
+	assert_true(env->result->ok);
+	assert_int_equal(env->result->entries, i);
+	assert_int_equal(env->result->message.len, 0);
+	frame_free(env);
+	/* The id is free again: a second Cancel is dropped, a new Watch on
+	 * it works. */
+	send_cancel(&a, 1);
+	send_watch(&a, 1, 250);
+	env = expect_frame(&a, 1, MUSTER__ENVELOPE__BODY_SAMPLE, WAIT_MS);
+	frame_free(env);
+	send_cancel(&a, 1);
+	agent_finish(&a);
+}
+
+/* Samples within window_ms of the first, which comes at once. */
+static int
+count_samples(struct agent *a, uint32_t id, double window_ms)
+{
+	Muster__Envelope *env;
+	double end;
+	int n = 1;
+
+	env = expect_frame(a, id, MUSTER__ENVELOPE__BODY_SAMPLE, WAIT_MS);
+	frame_free(env);
+	end = now_ms() + window_ms;
+	while ((env = agent_recv(a, end - now_ms())) != NULL) {
+		assert_int_equal(env->stream, id);
+		assert_int_equal(env->body_case, MUSTER__ENVELOPE__BODY_SAMPLE);
+		frame_free(env);
+		n++;
+	}
+	return n;
+}
+
+static void
+drain_until_result(struct agent *a, uint32_t id)
+{
+	Muster__Envelope *env;
+
+	for (;;) {
+		env = agent_recv(a, WAIT_MS);
+		assert_non_null(env);
+		assert_int_equal(env->stream, id);
+		if (env->body_case == MUSTER__ENVELOPE__BODY_RESULT)
+			break;
+		assert_int_equal(env->body_case, MUSTER__ENVELOPE__BODY_SAMPLE);
+		frame_free(env);
+	}
+	assert_true(env->result->ok);
+	frame_free(env);
+}
+
+static void
+expect_quiet(struct agent *a, double ms)
+{
+	Muster__Envelope *env = agent_recv(a, ms);
+
+	if (env != NULL)
+		fail_msg("unexpected frame %d on stream %u",
+		    (int)env->body_case, env->stream);
+}
+
+static void
+test_interval(void **state)
+{
+	struct agent a;
+	int n;
+
+	agent_start(&a);
+	/* 250 ms: at least 2 more in a second, not a flood. */
+	send_watch(&a, 1, 250);
+	n = count_samples(&a, 1, 1000 * slow);
+	assert_true(n >= 2 && n < 20);
+	send_cancel(&a, 1);
+	drain_until_result(&a, 1);
+
+	/* 1 ms is clamped to 250 ms. */
+	send_watch(&a, 2, 1);
+	n = count_samples(&a, 2, 1000);
+	assert_true(n >= 1 && n < 20);
+	send_cancel(&a, 2);
+	drain_until_result(&a, 2);
+
+	/* 0 means 5 s, and 2^32 - 1 ms is clamped to an hour: only the
+	 * first Sample comes within a second. */
+	send_watch(&a, 3, 0);
+	send_watch(&a, 4, UINT32_MAX);
+	frame_free(expect_frame(&a, 3, MUSTER__ENVELOPE__BODY_SAMPLE,
+	    WAIT_MS));
+	frame_free(expect_frame(&a, 4, MUSTER__ENVELOPE__BODY_SAMPLE,
+	    WAIT_MS));
+	expect_quiet(&a, 1000);
+	send_cancel(&a, 3);
+	expect_result(&a, 3, 1, 1);
+	send_cancel(&a, 4);
+	expect_result(&a, 4, 1, 1);
+	agent_finish(&a);
+}
+
+/* An Exec next to a Watch on the same channel runs as it would alone. */
+static void
+test_exec_next_to_watch(void **state)
+{
+	const char *out = "one\ntwo\n";
+	Muster__Envelope *env;
+	struct agent a;
+	int samples = 0, eofs = 0, exited = 0;
+	size_t got = 0;
+	char buf[64];
+
+	agent_start(&a);
+	load_mark();
+	send_watch(&a, 1, 250);
+	send_sh(&a, 2, "echo one; sleep 1; echo two", 0);
+	while (!exited) {
+		env = agent_recv(&a, WAIT_MS);
+		assert_non_null(env);
+		if (env->stream == 1) {
+			assert_int_equal(env->body_case,
+			    MUSTER__ENVELOPE__BODY_SAMPLE);
+			check_sample(env->sample, samples == 0);
+			samples++;
+			frame_free(env);
+			continue;
+		}
+		assert_int_equal(env->stream, 2);
+		switch (env->body_case) {
+		case MUSTER__ENVELOPE__BODY_DATA:
+			assert_int_equal(env->data->fd, 1);
+			assert_true(got + env->data->data.len <= strlen(out));
+			memcpy(buf + got, env->data->data.data,
+			    env->data->data.len);
+			got += env->data->data.len;
+			break;
+		case MUSTER__ENVELOPE__BODY_EOF:
+			eofs++;
+			break;
+		case MUSTER__ENVELOPE__BODY_EXIT:
+			assert_int_equal(eofs, 2);
+			assert_int_equal(env->exit->code, 0);
+			assert_int_equal(env->exit->signal, 0);
+			exited = 1;
+			break;
+		default:
+			fail_msg("unexpected frame %d", (int)env->body_case);
+		}
+		frame_free(env);
+	}
+	assert_int_equal(got, strlen(out));
+	assert_memory_equal(buf, out, got);
+	/* The command took a second: Samples kept coming meanwhile. */
+	assert_true(samples >= 2);
+	send_cancel(&a, 1);
+	drain_until_result(&a, 1);
+	agent_finish(&a);
+}
+
+static void
+test_limit_and_duplicate(void **state)
+{
+	Muster__Envelope *env;
+	int seen[WATCH_LIMIT + 1] = { 0 }, n = 0;
+	struct agent a;
+	uint32_t id;
+
+	agent_start(&a);
+	for (id = 1; id <= WATCH_LIMIT; id++)
+		send_watch(&a, id, 3600000);
+	/* One more is refused with an Error, and nothing else on it. */
+	send_watch(&a, 100, 250);
+	/* A Watch on an open id is refused; the open one carries on. */
+	send_watch(&a, 1, 250);
+	while (n < WATCH_LIMIT) {
+		env = agent_recv(&a, WAIT_MS);
+		assert_non_null(env);
+		if (env->body_case == MUSTER__ENVELOPE__BODY_ERROR) {
+			if (env->stream == 100)
+				assert_int_equal(env->error->code, -MERR_LIMIT);
+			else {
+				assert_int_equal(env->stream, 1);
+				assert_int_equal(env->error->code,
+				    -MERR_PROTOCOL);
+			}
+			frame_free(env);
+			continue;
+		}
+		assert_int_equal(env->body_case,
+		    MUSTER__ENVELOPE__BODY_SAMPLE);
+		assert_true(env->stream >= 1 && env->stream <= WATCH_LIMIT);
+		assert_false(seen[env->stream]);
+		seen[env->stream] = 1;
+		n++;
+		frame_free(env);
+	}
+	expect_quiet(&a, 300);
+	/* Every one is independent: ending one frees a place. */
+	send_cancel(&a, 5);
+	expect_result(&a, 5, 1, 1);
+	send_watch(&a, 100, 3600000);
+	frame_free(expect_frame(&a, 100, MUSTER__ENVELOPE__BODY_SAMPLE,
+	    WAIT_MS));
+	for (id = 1; id <= WATCH_LIMIT; id++) {
+		if (id == 5)
+			continue;
+		send_cancel(&a, id);
+		expect_result(&a, id, 1, 1);
+	}
+	/* The Exec limit is another: a command still runs. */
+	send_sh(&a, 7, "exit 3", 0);
+	frame_free(expect_frame(&a, 7, MUSTER__ENVELOPE__BODY_EOF, WAIT_MS));
+	frame_free(expect_frame(&a, 7, MUSTER__ENVELOPE__BODY_EOF, WAIT_MS));
+	env = expect_frame(&a, 7, MUSTER__ENVELOPE__BODY_EXIT, WAIT_MS);
+	assert_int_equal(env->exit->code, 3);
+	frame_free(env);
+	send_cancel(&a, 100);
+	expect_result(&a, 100, 1, 1);
+	agent_finish(&a);
+}
+
+/* Data or Eof on a watch ends it with an Error, not a Result; Credit
+ * changes nothing; Error from the controller is a Cancel. */
+static void
+test_misuse(void **state)
+{
+	Muster__Envelope *env;
+	struct agent a;
+
+	agent_start(&a);
+	send_watch(&a, 1, 3600000);
+	frame_free(expect_frame(&a, 1, MUSTER__ENVELOPE__BODY_SAMPLE,
+	    WAIT_MS));
+	assert_int_equal(send_credit(&a, 1, 1000), 0);
+	expect_quiet(&a, 200);
+	assert_int_equal(send_data(&a, 1, 0, "x", 1), 0);
+	expect_error(&a, 1, MERR_PROTOCOL);
+	expect_quiet(&a, 300);
+
+	send_watch(&a, 2, 3600000);
+	frame_free(expect_frame(&a, 2, MUSTER__ENVELOPE__BODY_SAMPLE,
+	    WAIT_MS));
+	send_eof(&a, 2, 0);
+	expect_error(&a, 2, MERR_PROTOCOL);
+	expect_quiet(&a, 300);
+
+	send_watch(&a, 3, 3600000);
+	frame_free(expect_frame(&a, 3, MUSTER__ENVELOPE__BODY_SAMPLE,
+	    WAIT_MS));
+	send_stream_error(&a, 3);
+	expect_result(&a, 3, 1, 1);
+	send_ping(&a, 42);
+	expect_pong(&a, 42);
+	agent_finish(&a);
+
+	/* A Watch on stream 0, or a Sample from the controller, breaks
+	 * the protocol. */
+	agent_start(&a);
+	send_watch(&a, 0, 250);
+	expect_error(&a, 0, MERR_PROTOCOL);
+	agent_close(&a);
+	assert_int_equal(WEXITSTATUS(agent_wait(&a, WAIT_MS)), 3);
+	agent_free(&a);
+	agent_start(&a);
+	env = &(Muster__Envelope)MUSTER__ENVELOPE__INIT;
+	{
+		Muster__Sample smp = MUSTER__SAMPLE__INIT;
+
+		env->stream = 9;
+		env->body_case = MUSTER__ENVELOPE__BODY_SAMPLE;
+		env->sample = &smp;
+		assert_int_equal(agent_send(&a, env), 0);
+	}
+	expect_error(&a, 0, MERR_PROTOCOL);
+	agent_close(&a);
+	assert_int_equal(WEXITSTATUS(agent_wait(&a, WAIT_MS)), 3);
+	agent_free(&a);
+}
+
+/* The end of the channel ends a watch with a failed Result. */
+static void
+test_shutdown(void **state)
+{
+	Muster__Envelope *env;
+	struct agent a;
+	int st;
+
+	agent_start(&a);
+	send_watch(&a, 1, 3600000);
+	frame_free(expect_frame(&a, 1, MUSTER__ENVELOPE__BODY_SAMPLE,
+	    WAIT_MS));
+	kill(a.pid, SIGTERM);
+	env = expect_frame(&a, 1, MUSTER__ENVELOPE__BODY_RESULT, WAIT_MS);
+	assert_false(env->result->ok);
+	assert_int_equal(env->result->code, RESULT_EOF);
+	assert_int_equal(env->result->entries, 1);
+	assert_true(bytes_are(&env->result->message, "agent shutting down"));
+	frame_free(env);
+	st = agent_wait(&a, WAIT_MS);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	agent_free(&a);
+}
+
+/*
+ * While the agent's output queue is full (the controller does not read),
+ * Samples that fall due are skipped, not queued: after a stall, the next
+ * Sample's timestamp jumps, and the Result counts only those sent.
+ */
+static void
+test_skipped_while_congested(void **state)
+{
+	Muster__Envelope *env;
+	uint64_t prev_ts = 0, gap = 0;
+	double stall_ms = 3000;
+	int samples = 0, exited = 0, after = 0;
+	struct agent a;
+
+	agent_start(&a);
+	send_watch(&a, 1, 250);
+	/* 32 MiB of output with credit for all of it: the queue goes over
+	 * its high mark as soon as we stop reading. */
+	send_sh(&a, 2, "head -c 33554432 /dev/zero", 64u << 20);
+	usleep(stall_ms * 1000);
+	/* Until the command is done and a Sample came after it, when the
+	 * queue is short again. */
+	while (!exited || after == 0) {
+		env = agent_recv(&a, WAIT_MS);
+		assert_non_null(env);
+		if (env->stream == 1) {
+			assert_int_equal(env->body_case,
+			    MUSTER__ENVELOPE__BODY_SAMPLE);
+			if (samples > 0 && env->sample->ts_ms - prev_ts > gap)
+				gap = env->sample->ts_ms - prev_ts;
+			prev_ts = env->sample->ts_ms;
+			samples++;
+			after = exited;
+		} else if (env->body_case == MUSTER__ENVELOPE__BODY_EXIT) {
+			assert_int_equal(env->exit->code, 0);
+			exited = 1;
+		}
+		frame_free(env);
+	}
+	/* Queued Samples would be 250 ms apart all through the stall. */
+	assert_true(gap >= stall_ms * 2 / 3);
+	send_cancel(&a, 1);
+	for (;;) {
+		env = agent_recv(&a, WAIT_MS);
+		assert_non_null(env);
+		assert_int_equal(env->stream, 1);
+		if (env->body_case == MUSTER__ENVELOPE__BODY_RESULT)
+			break;
+		samples++;
+		frame_free(env);
+	}
+	assert_true(env->result->ok);
+	assert_int_equal(env->result->entries, samples);
+	frame_free(env);
+	agent_finish(&a);
+}
+
+/* utime + stime in clock ticks, from /proc/<pid>/stat. */
+static unsigned long long
+cpu_ticks(pid_t pid)
+{
+	unsigned long long ut = 0, st = 0;
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	assert_true((fd = open(path, O_RDONLY)) != -1);
+	assert_true((n = read(fd, buf, sizeof(buf) - 1)) > 0);
+	close(fd);
+	buf[n] = '\0';
+	/* Fields after the command name, which is in parentheses. */
+	assert_non_null(p = strrchr(buf, ')'));
+	assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u "
+	    "%*u %*u %llu %llu", &ut, &st), 2);
+	return ut + st;
+}
+
+static unsigned long
+status_kb(pid_t pid, const char *key)
+{
+	unsigned long kb = 0;
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	assert_non_null(f = fopen(path, "r"));
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':')
+			kb = strtoul(line + klen + 1, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+static void
+test_cost(void **state)
+{
+	const char *secs = getenv("MUSTER_WATCH_COST_SECONDS");
+	unsigned long long t0, t1;
+	double start, end, seconds;
+	Muster__Envelope *env;
+	struct agent a;
+	int samples = 0;
+
+	if (secs == NULL || *secs == '\0')
+		skip();
+	seconds = atof(secs);
+	agent_start(&a);
+	send_watch(&a, 1, 1000);
+	frame_free(expect_frame(&a, 1, MUSTER__ENVELOPE__BODY_SAMPLE,
+	    WAIT_MS));
+	/* From after the first Sample: start-up is not the steady cost. */
+	t0 = cpu_ticks(a.pid);
+	start = now_ms();
+	end = start + seconds * 1000;
+	while (now_ms() < end) {
+		if ((env = agent_recv(&a, end - now_ms())) == NULL)
+			continue;
+		samples++;
+		frame_free(env);
+	}
+	t1 = cpu_ticks(a.pid);
+	print_message("watch cost: %d Samples in %.1f s, CPU %.3f s = "
+	    "%.3f%% of one core, VmRSS %lu kB, VmHWM %lu kB\n", samples,
+	    (now_ms() - start) / 1000, (double)(t1 - t0) /
+	    sysconf(_SC_CLK_TCK), 100.0 * (t1 - t0) / sysconf(_SC_CLK_TCK) /
+	    ((now_ms() - start) / 1000), status_kb(a.pid, "VmRSS"),
+	    status_kb(a.pid, "VmHWM"));
+	send_cancel(&a, 1);
+	drain_until_result(&a, 1);
+	agent_finish(&a);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_samples),
+		cmocka_unit_test(test_interval),
+		cmocka_unit_test(test_exec_next_to_watch),
+		cmocka_unit_test(test_limit_and_duplicate),
+		cmocka_unit_test(test_misuse),
+		cmocka_unit_test(test_shutdown),
+		cmocka_unit_test(test_skipped_while_congested),
+		cmocka_unit_test(test_cost),
+	};
+	const char *wrap = getenv("MUSTER_AGENT_WRAPPER");
+	const char *filter = getenv("MUSTER_TEST_FILTER");
+
+	if (wrap != NULL && *wrap != '\0')
+		slow = 6;
+	if (filter != NULL && *filter != '\0')
+		cmocka_set_test_filter(filter);
+	/* A dead agent must show up as EPIPE, not kill the test. */
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
