@@ -305,7 +305,10 @@ on_chan_data(ssh_session s, ssh_channel ch, void *data, uint32_t len,
 			    CHAN_ERR_MAX - buf_len(&c->chan_err));
 		return (int)len;
 	}
-	b = c->state == CS_MARKER ? &c->chan_out : &c->mux.in;
+	/* Output can arrive in the same read as the exec request's reply,
+	 * before we reach MARKER: everything before HELLO is the start
+	 * command's, and only what follows the marker line is frames. */
+	b = c->state < CS_HELLO ? &c->chan_out : &c->mux.in;
 	/* Leave what does not fit in libssh's buffer; frames are taken off
 	 * after this pump and the rest is delivered on the next. */
 	if (len > buf_room(b))
