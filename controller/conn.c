@@ -144,6 +144,15 @@ state_timeout(const struct conn *c, enum conn_state st)
 	switch (st) {
 	case CS_UPLOAD:
 		return c->cfg->upload_timeout;
+	case CS_CHAN_OPEN:
+	case CS_CHAN_EXEC:
+	case CS_MARKER:
+	case CS_HELLO:
+		/* Starting the agent runs the user's login shell: on a host
+		 * busy with a hundred such starts that takes far longer than
+		 * a TCP or SSH handshake step, and is not a sign of death. */
+		return c->cfg->connect_timeout * 3 > 30 ?
+		    c->cfg->connect_timeout * 3 : 30;
 	case CS_READY:
 	case CS_DONE:
 	case CS_INIT:
