@@ -296,6 +296,18 @@ mount_matches(const struct alert_rule *r, const Muster__DiskUsage *d)
 /* Largest used share over the (matching) file systems; false if none
  * has a size: pseudo and some network file systems report 0, and
  * btrfs and vfat report no inodes at all. */
+double
+alert_disk_used_pct(const Muster__DiskUsage *d)
+{
+	/* As df's Use%: blocks reserved for root do not count as free. */
+	if (d->avail_bytes > 0 || d->used_bytes > 0)
+		return d->used_bytes + d->avail_bytes == 0 ? 0 :
+		    100.0 * (double)d->used_bytes /
+		    (double)(d->used_bytes + d->avail_bytes);
+	return d->total_bytes ? 100.0 * (double)d->used_bytes /
+	    (double)d->total_bytes : 0;
+}
+
 static bool
 disk_max(const struct alert_rule *r, const Muster__Sample *s, bool inodes,
     double *value)
@@ -312,7 +324,7 @@ disk_max(const struct alert_rule *r, const Muster__Sample *s, bool inodes,
 		if (inodes ? d->inodes_total == 0 : d->total_bytes == 0)
 			continue;
 		v = inodes ? percent(d->inodes_used, d->inodes_total) :
-		    percent(d->used_bytes, d->total_bytes);
+		    alert_disk_used_pct(d);
 		if (!found || v > *value)
 			*value = v;
 		found = true;

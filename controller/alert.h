@@ -72,6 +72,10 @@ const char *alert_metric_names(void);
 int alert_eval(const struct alert_rule *r, const Muster__Sample *s,
     double *value);
 
+/* A file system's use the way df shows it: used / (used + available to
+ * users), falling back to used / total when the agent sent no avail. */
+double alert_disk_used_pct(const Muster__DiskUsage *d);
+
 enum alert_change { ALERT_NONE, ALERT_FIRED, ALERT_CLEARED };
 
 const char *alert_change_str(enum alert_change c);	/* firing, cleared */

@@ -89,8 +89,7 @@ disk_max_pct(const Muster__Sample *s)
 	size_t i;
 
 	for (i = 0; i < s->n_disks; i++)
-		if ((p = pct(s->disks[i]->used_bytes,
-		    s->disks[i]->total_bytes)) > m)
+		if ((p = alert_disk_used_pct(s->disks[i])) > m)
 			m = p;
 	return m;
 }
@@ -153,8 +152,10 @@ print_sample_json(struct watch_host *h, const Muster__Sample *s)
 		    (json_int_t)d->total_bytes));
 		json_object_set_new(jd, "used_bytes", json_integer(
 		    (json_int_t)d->used_bytes));
-		json_object_set_new(jd, "used_pct", json_real(pct(
-		    d->used_bytes, d->total_bytes)));
+		json_object_set_new(jd, "avail_bytes", json_integer(
+		    (json_int_t)d->avail_bytes));
+		json_object_set_new(jd, "used_pct", json_real(
+		    alert_disk_used_pct(d)));
 		json_object_set_new(jd, "inodes_total", json_integer(
 		    (json_int_t)d->inodes_total));
 		json_object_set_new(jd, "inodes_used", json_integer(
