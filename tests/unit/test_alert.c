@@ -73,6 +73,8 @@ fake_disk(struct fake *f, const char *mount, uint64_t total, uint64_t used,
 	d->mount.len = strlen(mount);
 	d->total_bytes = total;
 	d->used_bytes = used;
+	/* No reserved blocks: df's Use% equals used / total. */
+	d->avail_bytes = total - used;
 	d->inodes_total = itotal;
 	d->inodes_used = iused;
 }
