@@ -182,8 +182,9 @@ check_sample(const Muster__Sample *s, int first)
 	    s->mem_total_bytes);
 	assert_true(s->swap_used_bytes <= s->swap_total_bytes);
 	assert_int_equal(s->ncpu, sysconf(_SC_NPROCESSORS_ONLN));
-	assert_true(fabs(s->load1 - load_now) <= 1.0 ||
-	    fabs(s->load1 - load_before) <= 1.0);
+	/* The load moves while we look, fastest on a busy CI machine. */
+	assert_true(fabs(s->load1 - load_now) <= fmax(1.0, 0.25 * load_now) ||
+	    fabs(s->load1 - load_before) <= fmax(1.0, 0.25 * load_before));
 	load_before = load_now;
 	assert_true(s->load5 >= 0 && s->load15 >= 0);
 	assert_true(fabs(s->uptime_s - first_number("/proc/uptime")) < 60);
@@ -330,15 +331,15 @@ test_interval(void **state)
 	/* 250 ms: the first and at least one more in a second, not a
 	 * flood. */
 	send_watch(&a, 1, 250);
-	n = count_samples(&a, 1, 1000);
-	assert_true(n >= 2 && n < 20);
+	n = count_samples(&a, 1, 2000);
+	assert_true(n >= 2 && n < 40);
 	send_cancel(&a, 1);
 	drain_until_result(&a, 1);
 
 	/* 1 ms is clamped to 250 ms. */
 	send_watch(&a, 2, 1);
 	n = count_samples(&a, 2, 1000);
-	assert_true(n >= 1 && n < 20);
+	assert_true(n >= 1 && n < 20);	/* not 1000 */
 	send_cancel(&a, 2);
 	drain_until_result(&a, 2);
 
