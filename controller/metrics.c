@@ -1,4 +1,5 @@
 #include "metrics.h"
+#include "utf8.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -155,44 +156,6 @@ static int
 put_str(struct buf *b, const char *s)
 {
 	return buf_append(b, s, strlen(s));
-}
-
-/*
- * Length of the well-formed UTF-8 sequence at p, or 0 (RFC 3629: no
- * overlong forms, surrogates or code points past U+10FFFF; Prometheus
- * rejects a scrape that is not valid UTF-8).
- */
-static size_t
-utf8_seq(const uint8_t *p, size_t n, uint32_t *cpp)
-{
-	uint32_t cp, min;
-	size_t len, i;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		cp = p[0] & 0x1f;
-		min = 0x80;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		cp = p[0] & 0x0f;
-		min = 0x800;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		cp = p[0] & 0x07;
-		min = 0x10000;
-	} else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*cpp = cp;
-	return len;
 }
 
 static int
