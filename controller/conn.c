@@ -392,6 +392,21 @@ resolve_work(void *arg)
 	c->gai_result = getaddrinfo(c->hostname, port, &hints, &c->addrs);
 }
 
+/* Hand the conn to a worker thread; worker_returned takes it back. */
+static enum step
+to_worker(struct conn *c, work_fn work, work_done_fn done)
+{
+	if (workpool_submit(c->cfg->workers, work, done, c) != 0) {
+		conn_fail(c, HS_UNREACHABLE, "out of memory");
+		return STEP_STOP;
+	}
+	c->in_worker = true;
+	/* A job in flight keeps the loop running even when every watcher of
+	 * this conn is stopped (it may have timed out meanwhile). */
+	ev_ref(c->cfg->loop);
+	return STEP_WAIT;
+}
+
 /*
  * A worker handed the conn back. False when the conn timed out meanwhile:
  * it is then finished, and freed here if its owner already heard of it.
@@ -447,15 +462,7 @@ step_resolve(struct conn *c)
 		return STEP_NEXT;
 	}
 	c->addrs = NULL;
-	if (workpool_submit(c->cfg->workers, resolve_work, resolve_done,
-	    c) != 0) {
-		conn_fail(c, HS_UNREACHABLE, "out of memory");
-		return STEP_STOP;
-	}
-	c->in_worker = true;
-	/* The job must keep the loop alive (the pool's own watcher does not). */
-	ev_ref(c->cfg->loop);
-	return STEP_WAIT;
+	return to_worker(c, resolve_work, resolve_done);
 }
 
 /* Try the next address; STEP_WAIT while a connect is in progress. */
@@ -753,16 +760,7 @@ step_upload(struct conn *c)
 	c->upload.len = c->cfg->agent_len;
 	c->upload.sha256 = c->cfg->agent_sha256;
 	c->upload.timeout_s = (long)c->cfg->upload_timeout + 1;
-	if (workpool_submit(c->cfg->workers, upload_work, upload_done,
-	    c) != 0) {
-		conn_fail(c, HS_UNREACHABLE, "out of memory");
-		return STEP_STOP;
-	}
-	c->in_worker = true;
-	/* A job in flight keeps the loop running even when every watcher of
-	 * this conn is stopped (it may have timed out meanwhile). */
-	ev_ref(c->cfg->loop);
-	return STEP_WAIT;
+	return to_worker(c, upload_work, upload_done);
 }
 
 static void
@@ -1067,13 +1065,14 @@ int
 conn_exec(struct conn *c, Muster__Exec *exec, const struct stream_ops *ops,
     void *arg, uint32_t *stream_id)
 {
-	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	int r;
 
-	if (exec->window == 0)
-		exec->window = MUX_EXEC_WINDOW;
-	env.body_case = MUSTER__ENVELOPE__BODY_EXEC;
-	env.exec = exec;
-	return conn_open(c, &env, ops, arg, exec->window, stream_id);
+	if (c->state != CS_READY)
+		return MERR_PROTOCOL;
+	if ((r = mux_exec(&c->mux, exec, ops, arg, stream_id)) != 0)
+		return r;
+	kick(c);
+	return 0;
 }
 
 size_t
