@@ -28,6 +28,7 @@ enum {
 	OPT_PROMETHEUS,
 	OPT_ALERT,
 	OPT_ALERT_EXEC,
+	OPT_NO_DAEMON,
 };
 
 static const struct option run_longopts[] = {
@@ -59,6 +60,7 @@ static const struct option run_longopts[] = {
 	{ "prometheus", required_argument, NULL, OPT_PROMETHEUS },
 	{ "alert", required_argument, NULL, OPT_ALERT },
 	{ "alert-exec", required_argument, NULL, OPT_ALERT_EXEC },
+	{ "no-daemon", no_argument, NULL, OPT_NO_DAEMON },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -91,6 +93,7 @@ cli_usage(FILE *f)
 "  -F, --config FILE       ssh_config (default ~/.ssh/config)\n"
 "  -f, --fanout N          concurrent connection set-ups (default 256)\n"
 "      --connect-timeout S deadline per connection step (default 10)\n"
+"      --no-daemon         connect directly even when `muster daemon` runs\n"
 "Command:\n"
 "  -c, --command CMD       command line; repeat to run several at once\n"
 "  -t, --timeout S         kill the command's process group after S seconds\n"
@@ -292,6 +295,7 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		case OPT_JSON: cli->json = true; break;
 		case OPT_RAW: cli->run.raw = true; break;
 		case 'v': cli->verbose = true; break;
+		case OPT_NO_DAEMON: cli->no_daemon = true; break;
 		case 'r': cli->push.recursive = cli->pull.recursive = true; break;
 		case OPT_MKDIR: cli->push.mkdir = true; break;
 		case OPT_NO_PROGRESS: cli->push.progress = false; break;

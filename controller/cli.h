@@ -30,6 +30,7 @@ struct cli {
 	bool accept_new;
 	double connect_timeout;
 	bool verbose;
+	bool no_daemon;		/* --no-daemon: never use a running daemon */
 	enum cli_cmd cmd;
 	bool json;
 	int fanout;
