@@ -28,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "become.h"
 #include "buf.h"
 #include "build_id.h"
 #include "err.h"
@@ -454,6 +455,9 @@ stream_on_exit(void *arg, const struct proc_status *st)
 	ex.signal = st->signal;
 	ex.timed_out = st->timed_out;
 	ex.core_dumped = st->core_dumped;
+	ex.become_failed = st->become_failed;
+	ex.become_error.data = (uint8_t *)st->become_msg;
+	ex.become_error.len = st->become_msg_len;
 	env.stream = s->id;
 	env.body_case = MUSTER__ENVELOPE__BODY_EXIT;
 	env.exit = &ex;
@@ -629,6 +633,10 @@ stream_open(struct chan *c, uint32_t id, const Muster__Exec *ex)
 		if (r == MERR_SYS)
 			send_error(c, id, r, "cannot start: %s",
 			    strerror(errno));
+		else if (r == MERR_INVAL && ex->become_user.len > 0)
+			send_error(c, id, r, "become: bad user name or password "
+			    "(NUL, newline, leading '-', over %u bytes, or a "
+			    "password with tty)", BECOME_PASSWORD_MAX);
 		else if (r == MERR_INVAL)
 			send_error(c, id, r, "argument contains a NUL byte");
 		else
@@ -836,10 +844,28 @@ dispatch(struct chan *c, const Muster__Envelope *env)
 	}
 }
 
+/*
+ * An Exec with a sudo password: once dispatched, wipe the password from
+ * the decoded message and the frame's bytes from the input buffer (the
+ * buffer's storage does not move during a decode).
+ */
+static void
+wipe_secret(Muster__Envelope *env, const uint8_t *frame, size_t len)
+{
+	if (env->body_case != MUSTER__ENVELOPE__BODY_EXEC ||
+	    env->exec->become_password.len == 0)
+		return;
+	explicit_bzero(env->exec->become_password.data,
+	    env->exec->become_password.len);
+	explicit_bzero((void *)frame, len);
+}
+
 static void
 chan_input(struct chan *c)
 {
 	Muster__Envelope *env;
+	const uint8_t *frame;
+	size_t before;
 	int r;
 
 	/* Reentered from a flush inside dispatch: the outer loop goes on. */
@@ -847,6 +873,8 @@ chan_input(struct chan *c)
 		return;
 	c->in_input = 1;
 	while (!c->shutting && !c->congested) {
+		frame = buf_ptr(&c->in);
+		before = buf_len(&c->in);
 		r = frame_decode(&c->in, FRAME_MAX_DEFAULT, &env);
 		if (r == MERR_AGAIN)
 			break;
@@ -855,6 +883,7 @@ chan_input(struct chan *c)
 			break;
 		}
 		dispatch(c, env);
+		wipe_secret(env, frame, before - buf_len(&c->in));
 		frame_free(env);
 	}
 	c->in_input = 0;

@@ -10,6 +10,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <termios.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "become.h"
 #include "buf.h"
 #include "err.h"
 #include "frame.h"
@@ -55,10 +58,32 @@ struct proc {
 	int grace_over;
 	int timed_out;
 	int done;		/* exit reported */
+	/* tty: outfd[0] is the terminal's master side, the only output;
+	 * infd, when there is one, a second descriptor of it. */
+	int tty;
+	unsigned char last_in;	/* tty: last byte written, for the EOF */
+	/* become: the marker filter of each output (tty: only [0]); the
+	 * command's stdin waits until the marker shows on stdout. */
+	struct become_filter *filter[2];
+	int stdin_gated;
 };
 
 /* One read buffer for all pipes: output is framed before read returns. */
 static uint8_t rdbuf[FRAME_DATA_CHUNK];
+
+static void stdin_gate_open(struct proc *p);
+
+/*
+ * The group, or the child alone while it has no group yet: a tty child
+ * makes its own with setsid (the agent cannot do it for it), so there is
+ * a moment after fork when the group does not exist.
+ */
+static void
+signal_group(struct proc *p, int sig)
+{
+	if (killpg(p->pid, sig) == -1 && errno == ESRCH)
+		(void)kill(p->pid, sig);
+}
 
 static void
 close_from(int lowfd)
@@ -95,13 +120,19 @@ child_fail(const char *what, int err)
 /* In the child: never returns. Only the descriptors given survive. */
 static void
 child_exec(const char *path, char *const argv[], int use_path, int stdin_fd,
-    int out_fd, int err_fd)
+    int out_fd, int err_fd, int tty)
 {
 	struct sigaction sa;
 	sigset_t none;
 	int sig;
 
-	(void)setpgid(0, 0);
+	/* A terminal needs a session of its own to be the controlling one
+	 * (setsid also makes the process group). */
+	if (tty) {
+		if (setsid() == -1 || ioctl(out_fd, TIOCSCTTY, 0) == -1)
+			_exit(127);
+	} else
+		(void)setpgid(0, 0);
 	/* Ignored signals survive exec: SIGPIPE in particular must not. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
@@ -235,6 +266,17 @@ finish_if_done(struct proc *p)
 	} else
 		st.code = -1;
 	st.timed_out = p->timed_out;
+	if (p->filter[0] != NULL && !become_filter_found(p->filter[0])) {
+		/* The wrapper never printed: sudo refused, and said why on
+		 * stderr (on the terminal: on the one stream). */
+		st.become_failed = 1;
+		if (p->filter[1] != NULL)
+			st.become_msg_len = become_filter_held(p->filter[1],
+			    &st.become_msg);
+		if (st.become_msg_len == 0)
+			st.become_msg_len = become_filter_held(p->filter[0],
+			    &st.become_msg);
+	}
 	p->cb->exit(p->arg, &st);
 }
 
@@ -246,6 +288,9 @@ close_out(struct proc *p, int i)
 	ev_io_stop(p->loop, &p->out[i]);
 	close_fd(&p->outfd[i]);
 	p->cb->eof(p->arg, i + 1);
+	/* The terminal is stdout and stderr at once. */
+	if (p->tty && i == 0)
+		p->cb->eof(p->arg, 2);
 }
 
 /*
@@ -265,11 +310,42 @@ out_probe(struct proc *p, int i)
 		ev_io_stop(p->loop, &p->out[i]);
 		return;
 	}
+	/* A terminal whose other side is closed polls readable and hung
+	 * up with nothing in it. */
 	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP) &&
-	    !(pfd.revents & POLLIN)) {
+	    (p->tty || !(pfd.revents & POLLIN))) {
 		close_out(p, i);
 		finish_if_done(p);
 	}
+}
+
+struct emit_ctx {
+	struct proc *p;
+	int fd;
+};
+
+static void
+filter_emit(void *arg, const uint8_t *data, size_t n)
+{
+	struct emit_ctx *e = arg;
+
+	e->p->cb->output(e->p->arg, e->fd, data, n);
+}
+
+/* Output bytes the owner allows that are not already held back by a
+ * become filter (held bytes are passed on later, within the credit). */
+static size_t
+read_allowance(const struct proc *p)
+{
+	const uint8_t *dummy;
+	size_t held = 0;
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (p->filter[i] != NULL &&
+		    !become_filter_found(p->filter[i]))
+			held += become_filter_held(p->filter[i], &dummy);
+	return p->allowed > held ? p->allowed - held : 0;
 }
 
 static void
@@ -277,7 +353,8 @@ out_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct proc *p = w->data;
 	int i = w == &p->out[1];
-	size_t want = p->allowed;
+	size_t want = read_allowance(p);
+	struct emit_ctx ctx = { p, i + 1 };
 	ssize_t n;
 
 	if (want == 0) {
@@ -287,6 +364,13 @@ out_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (want > sizeof(rdbuf))
 		want = sizeof(rdbuf);
 	n = read(p->outfd[i], rdbuf, want);
+	if (n > 0 && p->filter[i] != NULL) {
+		become_filter_feed(p->filter[i], rdbuf, n, filter_emit, &ctx);
+		if (i == 0 && p->stdin_gated &&
+		    become_filter_found(p->filter[0]))
+			stdin_gate_open(p);
+		return;
+	}
 	if (n > 0) {
 		p->cb->output(p->arg, i + 1, rdbuf, n);
 		return;
@@ -312,6 +396,36 @@ stdin_broken(struct proc *p)
 		p->cb->stdin_done(p->arg, dropped);
 }
 
+/*
+ * All stdin written and the controller sent Eof. A pipe is closed; a
+ * terminal cannot be half-closed, so it gets the EOF character (twice
+ * after a partial line: the first only ends the line).
+ */
+static void
+stdin_end(struct proc *p)
+{
+	static const char eof2[2] = { 4, 4 };
+
+	if (p->tty && p->infd != -1)
+		(void)write(p->infd, eof2, p->last_in == '\n' ||
+		    p->last_in == 0 ? 1 : 2);
+	close_fd(&p->infd);
+}
+
+/* become: the command runs now; what the controller sent for its stdin
+ * may go to it. */
+static void
+stdin_gate_open(struct proc *p)
+{
+	p->stdin_gated = 0;
+	if (p->infd == -1)
+		return;
+	if (buf_len(&p->inbuf) > 0)
+		ev_io_start(p->loop, &p->in);
+	else if (p->stdin_eof)
+		stdin_end(p);
+}
+
 static void
 in_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -325,11 +439,13 @@ in_cb(struct ev_loop *loop, ev_io *w, int revents)
 		stdin_broken(p);
 		return;
 	}
+	if (n > 0)
+		p->last_in = buf_ptr(&p->inbuf)[n - 1];
 	buf_consume(&p->inbuf, n);
 	if (buf_len(&p->inbuf) == 0) {
 		ev_io_stop(loop, w);
 		if (p->stdin_eof)
-			close_fd(&p->infd);
+			stdin_end(p);
 	}
 	p->cb->stdin_done(p->arg, n);
 }
@@ -357,7 +473,7 @@ grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	if (!p->grace_over) {
 		p->grace_over = 1;
-		(void)killpg(p->pid, SIGKILL);
+		signal_group(p, SIGKILL);
 		if (!p->reaped)
 			return;
 	}
@@ -374,42 +490,124 @@ timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	proc_cancel(w->data, 1);
 }
 
+/* A terminal for --tty: no echo (stdin bytes, a password above all,
+ * must not come back as output) and no "\r\n" for "\n", since the
+ * output is read by a program; a size, as full-screen programs want one. */
+static int
+open_pty(int *master, int *slave)
+{
+	struct winsize ws = { .ws_row = 24, .ws_col = 80 };
+	struct termios t;
+	char name[128];
+
+	*master = *slave = -1;
+	if ((*master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1 ||
+	    grantpt(*master) != 0 || unlockpt(*master) != 0 ||
+	    ptsname_r(*master, name, sizeof(name)) != 0 ||
+	    (*slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1 ||
+	    tcgetattr(*slave, &t) != 0)
+		goto fail;
+	t.c_lflag &= ~(ECHO | ECHONL);
+	t.c_oflag &= ~ONLCR;
+	if (tcsetattr(*slave, TCSANOW, &t) != 0 ||
+	    ioctl(*slave, TIOCSWINSZ, &ws) != 0)
+		goto fail;
+	return 0;
+ fail:
+	close_fd(master);
+	close_fd(slave);
+	return MERR_SYS;
+}
+
+/* become: the sudo command line, the filters, and the stdin preamble
+ * (password and stdin marker) in pre, which the caller wipes. */
+static int
+become_setup(struct proc *p, const Muster__Exec *ex, char ***argv,
+    uint8_t *pre, size_t prelen, size_t *npre)
+{
+	char marker[BECOME_MARKER_LEN + 1];
+	char stdin_marker[BECOME_MARKER_LEN + 1] = "";
+	int i, r;
+
+	*npre = 0;
+	if ((r = become_marker(marker)) != 0)
+		return r;
+	if (ex->become_password.len > 0) {
+		if ((r = become_marker(stdin_marker)) != 0 ||
+		    (r = become_preamble(&ex->become_password, stdin_marker,
+		    pre, prelen, npre)) != 0)
+			return r;
+	}
+	if ((r = become_argv(ex, marker, stdin_marker, ex->tty, argv)) != 0)
+		return r;
+	for (i = 0; i < (ex->tty ? 1 : 2); i++) {
+		if ((p->filter[i] = malloc(sizeof(*p->filter[i]))) == NULL)
+			return MERR_NOMEM;
+		become_filter_init(p->filter[i], marker);
+	}
+	p->stdin_gated = ex->want_stdin;
+	return 0;
+}
+
 int
 proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
     const struct proc_cb *cb, void *arg, struct proc **out)
 {
 	int outp[2][2] = { { -1, -1 }, { -1, -1 } }, inp[2] = { -1, -1 };
+	int master = -1, slave = -1;
+	uint8_t pre[BECOME_PASSWORD_MAX + 256];
+	size_t npre = 0;
 	char **argv = NULL;
 	const char *path;
 	struct proc *p = NULL;
 	sigset_t all, old;
-	int i, r, saved;
+	int i, r, saved, become = ex->become_user.len > 0;
+	int need_stdin = ex->want_stdin || ex->become_password.len > 0;
 	pid_t pid;
 
 	*out = NULL;
-	if ((r = make_argv(ex, &argv)) != 0)
-		return r;
-	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		r = MERR_NOMEM;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return MERR_NOMEM;
+	p->infd = p->outfd[0] = p->outfd[1] = -1;
+	if (become)
+		r = become_setup(p, ex, &argv, pre, sizeof(pre), &npre);
+	else
+		r = make_argv(ex, &argv);
+	if (r != 0)
 		goto out;
-	}
 	r = MERR_SYS;
-	if (pipe2(outp[0], O_CLOEXEC) == -1 || pipe2(outp[1], O_CLOEXEC) == -1)
-		goto out;
-	if (ex->want_stdin && pipe2(inp, O_CLOEXEC) == -1)
-		goto out;
-	if (set_nonblock(outp[0][0]) != 0 || set_nonblock(outp[1][0]) != 0 ||
-	    (inp[1] != -1 && set_nonblock(inp[1]) != 0))
-		goto out;
+	if (ex->tty) {
+		if (open_pty(&master, &slave) != 0 ||
+		    set_nonblock(master) != 0)
+			goto out;
+		/* The write side gets its own descriptor, so that it can
+		 * be closed on its own. */
+		if (need_stdin && (inp[1] = fcntl(master, F_DUPFD_CLOEXEC,
+		    0)) == -1)
+			goto out;
+	} else {
+		if (pipe2(outp[0], O_CLOEXEC) == -1 ||
+		    pipe2(outp[1], O_CLOEXEC) == -1)
+			goto out;
+		if (need_stdin && pipe2(inp, O_CLOEXEC) == -1)
+			goto out;
+		if (set_nonblock(outp[0][0]) != 0 ||
+		    set_nonblock(outp[1][0]) != 0 ||
+		    (inp[1] != -1 && set_nonblock(inp[1]) != 0))
+			goto out;
+	}
 
-	path = ex->n_argv > 0 ? argv[0] : "/bin/sh";
+	path = become ? "sudo" : ex->n_argv > 0 ? argv[0] : "/bin/sh";
 	/* Block everything across fork so that no handler of ours (libev
 	 * writes to its wakeup pipe) runs in the child before it resets. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	if ((pid = fork()) == 0)
-		child_exec(path, argv, ex->n_argv > 0, inp[0], outp[0][1],
-		    outp[1][1]);
+	if ((pid = fork()) == 0) {
+		if (ex->tty)
+			child_exec(path, argv, 1, slave, slave, slave, 1);
+		child_exec(path, argv, become || ex->n_argv > 0, inp[0],
+		    outp[0][1], outp[1][1], 0);
+	}
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid == -1) {
@@ -417,25 +615,48 @@ proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
 		goto out;
 	}
 	/* The child does the same; whichever runs first wins, so a kill of
-	 * the group can never miss the child. */
-	(void)setpgid(pid, pid);
+	 * the group can never miss the child. A tty child must make its
+	 * group with setsid, which fails in a group someone else made. */
+	if (!ex->tty)
+		(void)setpgid(pid, pid);
 
 	p->loop = loop;
 	p->cb = cb;
 	p->arg = arg;
 	p->pid = pid;
+	p->tty = ex->tty;
 	p->want_stdin = ex->want_stdin;
 	p->grace_s = (ex->kill_grace_ms ? ex->kill_grace_ms :
 	    PROC_KILL_GRACE_DEFAULT_MS) / 1000.0;
 	buf_init(&p->inbuf, stdin_max);
+	if (ex->tty) {
+		p->outfd[0] = master;
+		p->outfd[1] = -1;
+		master = -1;
+	} else {
+		for (i = 0; i < 2; i++) {
+			p->outfd[i] = outp[i][0];
+			outp[i][0] = -1;
+		}
+	}
 	for (i = 0; i < 2; i++) {
-		p->outfd[i] = outp[i][0];
-		outp[i][0] = -1;
 		ev_io_init(&p->out[i], out_cb, p->outfd[i], EV_READ);
 		p->out[i].data = p;
 	}
 	p->infd = inp[1];
 	inp[1] = -1;
+	/* The password first, before any byte of the command's own stdin.
+	 * It is small and the pipe (or terminal) is empty: one write. */
+	if (npre > 0 && write(p->infd, pre, npre) != (ssize_t)npre) {
+		saved = errno;
+		signal_group(p, SIGKILL);
+		(void)waitpid(pid, NULL, 0);
+		errno = saved;
+		p->pid = 0;
+		goto out;
+	}
+	if (npre > 0 && !ex->want_stdin)
+		close_fd(&p->infd);
 	ev_io_init(&p->in, in_cb, p->infd, EV_WRITE);
 	p->in.data = p;
 	ev_child_init(&p->child, child_cb, pid, 0);
@@ -452,13 +673,27 @@ proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
 	r = 0;
  out:
 	saved = errno;
+	explicit_bzero(pre, sizeof(pre));
 	for (i = 0; i < 2; i++) {
 		close_fd(&outp[i][0]);
 		close_fd(&outp[i][1]);
 		close_fd(&inp[i]);
 	}
-	free(p);
-	free_argv(argv);
+	close_fd(&master);
+	close_fd(&slave);
+	if (p != NULL) {
+		close_fd(&p->outfd[0]);
+		close_fd(&p->outfd[1]);
+		close_fd(&p->infd);
+		buf_free(&p->inbuf);
+		for (i = 0; i < 2; i++)
+			free(p->filter[i]);
+		free(p);
+	}
+	if (become)
+		become_free_argv(argv);
+	else
+		free_argv(argv);
 	errno = saved;
 	return r;
 }
@@ -495,8 +730,9 @@ proc_write_stdin(struct proc *p, const uint8_t *data, size_t n)
 		p->cb->stdin_done(p->arg, n);
 		return 0;
 	}
-	/* Queued bytes go first; otherwise try the pipe directly. */
-	if (buf_len(&p->inbuf) == 0) {
+	/* Queued bytes go first; otherwise try the pipe directly. Behind
+	 * the become gate everything waits in the buffer. */
+	if (buf_len(&p->inbuf) == 0 && !p->stdin_gated) {
 		w = write(p->infd, data, n);
 		if (w == -1 && errno != EAGAIN && errno != EINTR) {
 			stdin_broken(p);
@@ -509,10 +745,13 @@ proc_write_stdin(struct proc *p, const uint8_t *data, size_t n)
 	if ((size_t)w < n) {
 		if ((r = buf_append(&p->inbuf, data + w, n - w)) != 0)
 			return r;
-		ev_io_start(p->loop, &p->in);
+		if (!p->stdin_gated)
+			ev_io_start(p->loop, &p->in);
 	}
-	if (w > 0)
+	if (w > 0) {
+		p->last_in = data[w - 1];
 		p->cb->stdin_done(p->arg, w);
+	}
 	return 0;
 }
 
@@ -522,8 +761,8 @@ proc_close_stdin(struct proc *p)
 	if (!p->want_stdin)
 		return MERR_PROTOCOL;
 	p->stdin_eof = 1;
-	if (buf_len(&p->inbuf) == 0)
-		close_fd(&p->infd);
+	if (buf_len(&p->inbuf) == 0 && !p->stdin_gated)
+		stdin_end(p);
 	return 0;
 }
 
@@ -535,7 +774,7 @@ proc_cancel(struct proc *p, int timed_out)
 	p->killing = 1;
 	p->timed_out = timed_out;
 	ev_timer_stop(p->loop, &p->timeout);
-	(void)killpg(p->pid, SIGTERM);
+	signal_group(p, SIGTERM);
 	ev_timer_set(&p->grace, p->grace_s, 0);
 	ev_timer_start(p->loop, &p->grace);
 }
@@ -544,7 +783,7 @@ void
 proc_signal(struct proc *p, int sig)
 {
 	if (!p->done)
-		(void)killpg(p->pid, sig);
+		signal_group(p, sig);
 }
 
 int
@@ -584,5 +823,7 @@ proc_free(struct proc *p)
 	}
 	close_fd(&p->infd);
 	buf_free(&p->inbuf);
+	for (i = 0; i < 2; i++)
+		free(p->filter[i]);
 	free(p);
 }

@@ -25,6 +25,11 @@ struct proc_status {
 	int signal;
 	int timed_out;
 	int core_dumped;
+	/* become: sudo did not start the command; what it said (held back
+	 * from the output), valid during the exit callback only. */
+	int become_failed;
+	const uint8_t *become_msg;
+	size_t become_msg_len;
 };
 
 struct proc_cb {
@@ -40,7 +45,9 @@ struct proc_cb {
 };
 
 /*
- * Start ex in a new process group. stdin_max bounds the stdin buffer.
+ * Start ex in a new process group (with tty: a new session on a
+ * pseudo-terminal; with become_user: through sudo, see become.h).
+ * stdin_max bounds the stdin buffer.
  * MERR_INVAL for an argument with a NUL byte, MERR_SYS if pipe or fork
  * failed (errno is kept), MERR_NOMEM.
  */

@@ -29,6 +29,18 @@ enum {
 	OPT_ALERT,
 	OPT_ALERT_EXEC,
 	OPT_NO_DAEMON,
+	OPT_STATUS,
+	OPT_STOP,
+	OPT_FOREGROUND,
+	OPT_PASSWORD_FILE,
+	OPT_DIFF,
+	OPT_OUTDIR,
+	OPT_ERRDIR,
+	OPT_STDIN,
+	OPT_TTY,
+	OPT_BECOME,
+	OPT_BECOME_USER,
+	OPT_ASK_BECOME_PASS,
 };
 
 static const struct option run_longopts[] = {
@@ -61,6 +73,19 @@ static const struct option run_longopts[] = {
 	{ "alert", required_argument, NULL, OPT_ALERT },
 	{ "alert-exec", required_argument, NULL, OPT_ALERT_EXEC },
 	{ "no-daemon", no_argument, NULL, OPT_NO_DAEMON },
+	{ "status", no_argument, NULL, OPT_STATUS },
+	{ "stop", no_argument, NULL, OPT_STOP },
+	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
+	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
+	{ "live-gather", no_argument, NULL, 'L' },
+	{ "diff", no_argument, NULL, OPT_DIFF },
+	{ "outdir", required_argument, NULL, OPT_OUTDIR },
+	{ "errdir", required_argument, NULL, OPT_ERRDIR },
+	{ "stdin", no_argument, NULL, OPT_STDIN },
+	{ "tty", no_argument, NULL, OPT_TTY },
+	{ "become", no_argument, NULL, OPT_BECOME },
+	{ "become-user", required_argument, NULL, OPT_BECOME_USER },
+	{ "ask-become-pass", no_argument, NULL, OPT_ASK_BECOME_PASS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -75,7 +100,10 @@ cli_usage(FILE *f)
 "       muster push [options] [-r] SRC DEST\n"
 "       muster pull [options] [-r] REMOTE LOCALDIR\n"
 "       muster watch [options] [--interval S] [--json] [--prometheus ADDR:PORT]\n"
+"       muster daemon [options] [HOSTS...] | --status [--json] | --stop\n"
 "       muster keys init [-k FILE]\n"
+"       muster keys install [options] [--password-file FILE]\n"
+"       muster help [SUBCOMMAND]\n"
 "       muster version\n"
 "\n"
 "Host selection (at least one of -w, -i):\n"
@@ -86,7 +114,8 @@ cli_usage(FILE *f)
 "  -x, --exclude LIST      drop these hosts\n"
 "Connection:\n"
 "  -k, --identity FILE     private key (default keys/id_ed25519), then\n"
-"                          ssh-agent and ~/.ssh identities\n"
+"                          ssh-agent and ~/.ssh identities; '-k -' reads\n"
+"                          it from stdin, $MUSTER_IDENTITY_DATA may hold one\n"
 "      --known-hosts FILE  host keys (default ~/.ssh/known_hosts)\n"
 "      --accept-new        record unknown host keys (changed keys are\n"
 "                          always refused)\n"
@@ -97,13 +126,27 @@ cli_usage(FILE *f)
 "Command:\n"
 "  -c, --command CMD       command line; repeat to run several at once\n"
 "  -t, --timeout S         kill the command's process group after S seconds\n"
+"      --stdin             send muster's stdin to every command (read once);\n"
+"                          without it, commands read /dev/null\n"
+"      --tty               run the command on a pseudo-terminal (stdout and\n"
+"                          stderr then arrive as one stream)\n"
+"      --become            run the command through sudo (sudo -n: no prompt)\n"
+"      --become-user USER  as USER (default root); implies --become\n"
+"      --ask-become-pass   ask once for the sudo password (or take it from\n"
+"                          $MUSTER_BECOME_PASS); implies --become\n"
 "Output:\n"
 "  (default)               'host: line' as lines arrive\n"
 "  -b, --gather            identical outputs once, with their host set\n"
+"  -L, --live-gather       like -b, but each output group is printed as it\n"
+"                          forms and joining hosts as they finish\n"
+"      --diff              the most common output in full, every other as a\n"
+"                          unified diff against it\n"
 "      --json              one JSON object per host per line\n"
 "      --raw               do not escape control characters\n"
 "      --max-output BYTES  per host and stream kept for -b/--json\n"
 "                          (default 64 MiB)\n"
+"      --outdir DIR        also write each host's stdout to DIR/HOST\n"
+"      --errdir DIR        also write each host's stderr to DIR/HOST\n"
 "  -v, --verbose           report connection timings on stderr\n"
 "Push and pull:\n"
 "  -r, --recursive         a directory tree (files, directories, symlinks)\n"
@@ -112,6 +155,9 @@ cli_usage(FILE *f)
 "      --owner UID         push: numeric owner to set (needs privilege)\n"
 "      --group-id GID      push: numeric group to set\n"
 "      --no-progress       push: no progress line on a terminal\n"
+"Keys install:\n"
+"      --password-file F   the login password, first line of F (mode 0600);\n"
+"                          else $MUSTER_PASSWORD, else asked once\n"
 "Watch:\n"
 "      --interval S        seconds between samples (default 5, min 0.25)\n"
 "      --duration S        stop after S seconds (default: until ^C)\n"
@@ -123,7 +169,7 @@ cli_usage(FILE *f)
 "                          in MUSTER_ALERT_* environment variables)\n"
 "\n"
 "Exit status: 0 all ok, 1 a command failed or timed out, 2 usage error,\n"
-"3 a host was unreachable or refused (host key, authentication).\n", f);
+"3 a host was unreachable or refused (host key, authentication, --become).\n", f);
 }
 
 static int
@@ -216,6 +262,26 @@ take_operands(int argc, char **argv, struct cli *cli, char *err,
 			return MERR_PARSE;
 		}
 		return 0;
+	case CLI_KEYS_INSTALL:
+		if (rest != 0) {
+			snprintf(err, errlen, "keys install takes no operands "
+			    "(select hosts with -w, -i, -g)");
+			return MERR_PARSE;
+		}
+		return 0;
+	case CLI_DAEMON:
+		/* Operands are host lists, as with -w. */
+		for (; optind < argc; optind++)
+			if (push_str(&cli->wlists, &cli->nw,
+			    argv[optind]) != 0)
+				return MERR_NOMEM;
+		if ((cli->daemon_status || cli->daemon_stop) &&
+		    (cli->nw > 0 || cli->ng > 0)) {
+			snprintf(err, errlen, "--status and --stop take no "
+			    "hosts");
+			return MERR_PARSE;
+		}
+		return 0;
 	case CLI_WATCH:
 		if (rest != 0) {
 			snprintf(err, errlen, "watch takes no operands "
@@ -246,6 +312,7 @@ take_operands(int argc, char **argv, struct cli *cli, char *err,
 int
 cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 {
+	const char *run_only = NULL;	/* a run option given to another command */
 	char *end;
 	long l;
 	int c, r = 0;
@@ -259,6 +326,10 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		cli->cmd = CLI_PULL;
 	else if (strcmp(argv[0], "watch") == 0)
 		cli->cmd = CLI_WATCH;
+	else if (strcmp(argv[0], "daemon") == 0)
+		cli->cmd = CLI_DAEMON;
+	else if (strcmp(argv[0], "install") == 0)
+		cli->cmd = CLI_KEYS_INSTALL;
 	else {
 		snprintf(err, errlen, "unknown command '%s'", argv[0]);
 		return MERR_PARSE;
@@ -280,7 +351,7 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 	/* run: '+' stops at the first word of the command; push and pull
 	 * take their options anywhere, like cp. */
 	while ((c = getopt_long(argc, argv, cli->cmd == CLI_RUN ?
-	    "+w:x:i:g:f:t:k:F:bc:vh" : "w:x:i:g:f:k:F:rvh", run_longopts,
+	    "+w:x:i:g:f:t:k:F:bLc:vh" : "w:x:i:g:f:k:F:rvh", run_longopts,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'w': r = push_str(&cli->wlists, &cli->nw, optarg); break;
@@ -296,6 +367,46 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		case OPT_RAW: cli->run.raw = true; break;
 		case 'v': cli->verbose = true; break;
 		case OPT_NO_DAEMON: cli->no_daemon = true; break;
+		case OPT_STATUS: cli->daemon_status = true; break;
+		case OPT_STOP: cli->daemon_stop = true; break;
+		case OPT_FOREGROUND: cli->daemon_foreground = true; break;
+		case OPT_PASSWORD_FILE: cli->password_file = optarg; break;
+		case 'L': cli->run.mode = OUTPUT_LIVE; cli->json = false; break;
+		case OPT_DIFF: cli->run.mode = OUTPUT_DIFF; cli->json = false; break;
+		case OPT_OUTDIR:
+			cli->run.outdir = optarg;
+			run_only = "--outdir";
+			break;
+		case OPT_ERRDIR:
+			cli->run.errdir = optarg;
+			run_only = "--errdir";
+			break;
+		case OPT_STDIN:
+			cli->run.want_stdin = true;
+			run_only = "--stdin";
+			break;
+		case OPT_TTY:
+			cli->run.tty = true;
+			run_only = "--tty";
+			break;
+		case OPT_BECOME:
+			cli->run.become = true;
+			run_only = "--become";
+			break;
+		case OPT_BECOME_USER:
+			if (*optarg == '\0' || *optarg == '-') {
+				snprintf(err, errlen, "--become-user: expected a "
+				    "user name, got '%s'", optarg);
+				return MERR_PARSE;
+			}
+			cli->run.become_user = optarg;
+			cli->run.become = true;
+			run_only = "--become-user";
+			break;
+		case OPT_ASK_BECOME_PASS:
+			cli->run.ask_become_pass = cli->run.become = true;
+			run_only = "--ask-become-pass";
+			break;
 		case 'r': cli->push.recursive = cli->pull.recursive = true; break;
 		case OPT_MKDIR: cli->push.mkdir = true; break;
 		case OPT_NO_PROGRESS: cli->push.progress = false; break;
@@ -398,11 +509,26 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			exit(0);
 		default:
 			snprintf(err, errlen, "unknown or incomplete option "
-			    "(see muster %s --help)", argv[0]);
+			    "(see muster %s --help)", cli->cmd == CLI_KEYS_INSTALL ?
+			    "keys install" : argv[0]);
 			return MERR_PARSE;
 		}
 		if (r != 0)
 			return r;
+	}
+	if (run_only != NULL && cli->cmd != CLI_RUN) {
+		snprintf(err, errlen, "%s is an option of muster run only",
+		    run_only);
+		return MERR_PARSE;
+	}
+	if (cli->run.become && cli->run.become_user == NULL)
+		cli->run.become_user = "root";
+	/* sudo reading a password on a terminal flushes its pending input,
+	 * and with it what the agent queued behind the password. */
+	if (cli->run.tty && cli->run.ask_become_pass) {
+		snprintf(err, errlen, "--tty cannot be combined with "
+		    "--ask-become-pass (use --become with passwordless sudo)");
+		return MERR_PARSE;
 	}
 	if ((r = take_operands(argc, argv, cli, err, errlen)) != 0)
 		return r;
@@ -415,6 +541,14 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		cli->push.progress = false;
 	cli->run.fanout = cli->push.fanout = cli->pull.fanout =
 	    cli->watch.fanout = cli->fanout;
+	/* A daemon may start empty: clients name the hosts. */
+	if (cli->cmd == CLI_DAEMON) {
+		if (cli->ng > 0 && cli->inventory == NULL) {
+			snprintf(err, errlen, "-g needs an inventory (-i FILE)");
+			return MERR_PARSE;
+		}
+		return 0;
+	}
 	if (cli->nw == 0 && cli->inventory == NULL) {
 		snprintf(err, errlen, "no hosts selected: give -w LIST or "
 		    "-i INVENTORY");

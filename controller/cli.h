@@ -16,6 +16,8 @@ enum cli_cmd {
 	CLI_PUSH,
 	CLI_PULL,
 	CLI_WATCH,
+	CLI_KEYS_INSTALL,	/* `muster keys install`, parsed as "install" */
+	CLI_DAEMON,
 };
 
 struct cli {
@@ -34,6 +36,8 @@ struct cli {
 	enum cli_cmd cmd;
 	bool json;
 	int fanout;
+	/* keys install */
+	const char *password_file;
 	/* run */
 	struct run_options run;
 	/* push, pull */
@@ -41,6 +45,8 @@ struct cli {
 	struct pull_options pull;
 	/* watch */
 	struct watch_options watch;
+	/* daemon */
+	bool daemon_status, daemon_stop, daemon_foreground;
 };
 
 /*

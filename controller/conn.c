@@ -17,6 +17,8 @@
 #include "bootstrap.h"
 #include "err.h"
 #include "frame.h"
+#include "build_id.h"
+#include "dlink.h"
 #include "hostkey.h"
 #include "mux.h"
 #include "workpool.h"
@@ -94,6 +96,8 @@ struct conn {
 	char arch[64];
 
 	struct mux mux;
+	bool linked;			/* attached through the daemon */
+	uint32_t link_id;
 	uint64_t wire_queued;		/* estimated bytes handed to libssh */
 	bool in_step;
 	uint64_t frames_at_last_ping;
@@ -141,6 +145,10 @@ io_update_ssh(struct conn *c)
 static double
 state_timeout(const struct conn *c, enum conn_state st)
 {
+	/* Through the daemon, the daemon keeps the deadlines and says when
+	 * a host is down. */
+	if (c->linked)
+		return 0;
 	switch (st) {
 	case CS_UPLOAD:
 		return c->cfg->upload_timeout;
@@ -218,6 +226,8 @@ conn_free(struct conn *c)
 	ev_timer_stop(loop, &c->deadline);
 	ev_timer_stop(loop, &c->heartbeat);
 	ev_timer_stop(loop, &c->reaper);
+	if (c->linked)
+		dlink_forget(c->cfg->link, c->link_id);
 	release_ssh(c);
 	if (c->addrs != NULL)
 		freeaddrinfo(c->addrs);
@@ -796,6 +806,9 @@ flush_out(struct conn *c)
 	size_t n, room;
 	int w;
 
+	if (c->linked)
+		return dlink_send(c->cfg->link, c->link_id, out);
+
 	while (buf_len(out) > 0) {
 		if ((win = ssh_channel_window_size(c->channel)) == 0)
 			break;
@@ -850,7 +863,8 @@ step_channel(struct conn *c)
 	int r, i;
 
 	for (i = 0; i < PUMP_MAX; i++) {
-		if ((r = pump(c)) != 0) {
+		/* Through the daemon, dlink.c has put the frames in. */
+		if (!c->linked && (r = pump(c)) != 0) {
 			conn_fail(c, HS_UNREACHABLE, "connection lost%s",
 			    agent_stderr(c));
 			return STEP_STOP;
@@ -861,27 +875,31 @@ step_channel(struct conn *c)
 		}
 		if (c->state == CS_DONE)
 			return STEP_STOP;
-		if (buf_room(&c->mux.in) > 0)
+		if (c->linked || buf_room(&c->mux.in) > 0)
 			break;
 	}
 	if (c->state == CS_HELLO && c->mux.have_hello) {
 		set_state(c, CS_READY);
 		c->stats.t_ready = elapsed(c);
-		ev_timer_set(&c->heartbeat, c->cfg->heartbeat,
-		    c->cfg->heartbeat);
-		ev_timer_start(c->cfg->loop, &c->heartbeat);
+		/* Through the daemon, the daemon pings the agent. */
+		if (!c->linked) {
+			ev_timer_set(&c->heartbeat, c->cfg->heartbeat,
+			    c->cfg->heartbeat);
+			ev_timer_start(c->cfg->loop, &c->heartbeat);
+		}
 		c->ops->ready(c, c->arg);
 		if (c->state == CS_DONE)
 			return STEP_STOP;
 	}
 	if (pump_writers(c) != 0) {
 		conn_fail(c, HS_UNREACHABLE, "write to agent channel failed: "
-		    "%s", ssh_get_error(c->session));
+		    "%s", c->linked ? "daemon connection lost" :
+		    ssh_get_error(c->session));
 		return STEP_STOP;
 	}
 	if (c->state == CS_DONE)
 		return STEP_STOP;
-	if (c->chan_eof || c->chan_closed) {
+	if (!c->linked && (c->chan_eof || c->chan_closed)) {
 		conn_fail(c, HS_UNREACHABLE, "agent exited%s",
 		    agent_stderr(c));
 		return STEP_STOP;
@@ -1000,9 +1018,23 @@ conn_new(const struct conn_config *cfg, const struct host_spec *spec,
 void
 conn_start(struct conn *c)
 {
+	int r;
+
 	c->t0 = ev_now(c->cfg->loop);
-	set_state(c, CS_RESOLVE);
-	conn_step(c);
+	if (c->cfg->link == NULL) {
+		set_state(c, CS_RESOLVE);
+		conn_step(c);
+		return;
+	}
+	/* The daemon connects (or already holds) the host and answers with
+	 * the agent's Hello. */
+	c->linked = true;
+	set_state(c, CS_HELLO);
+	if ((r = dlink_attach(c->cfg->link, c, &c->spec, c->cfg->accept_new,
+	    &c->link_id)) != 0) {
+		c->linked = false;
+		conn_fail(c, HS_UNREACHABLE, "daemon: %s", merr_str(r));
+	}
 }
 
 void
@@ -1017,6 +1049,12 @@ conn_close(struct conn *c)
 {
 	if (c->state == CS_DONE)
 		return;
+	if (c->linked) {
+		/* The daemon keeps the host; it cancels what we left open. */
+		if (c->state == CS_READY)
+			flush_out(c);
+		dlink_detach(c->cfg->link, c->link_id);
+	}
 	/* EOF on the agent's stdin tells it to clean up and exit. */
 	if (c->channel != NULL && c->state == CS_READY) {
 		flush_out(c);
@@ -1148,4 +1186,75 @@ conn_stream_cancel(struct conn *c, uint32_t stream_id)
 	r = mux_cancel(&c->mux, stream_id);
 	kick(c);
 	return r;
+}
+
+int
+conn_stream_grant(struct conn *c, uint32_t stream_id, uint32_t n)
+{
+	int r;
+
+	if (c->state != CS_READY)
+		return MERR_STREAM;
+	r = mux_grant(&c->mux, stream_id, n);
+	kick(c);
+	return r;
+}
+
+void
+conn_hello(const struct conn *c, Muster__Hello *h)
+{
+	muster__hello__init(h);
+	h->version = MUSTER_PROTO_VERSION;
+	h->build_id.data = (uint8_t *)MUSTER_BUILD_ID;
+	h->build_id.len = strlen(MUSTER_BUILD_ID);
+	h->max_frame = c->mux.peer_max_frame;
+	h->max_streams = MUX_MAX_STREAMS;
+	h->window = c->mux.peer_window;
+	h->arch.data = (uint8_t *)c->mux.peer_arch;
+	h->arch.len = strlen(c->mux.peer_arch);
+	h->pid = c->mux.peer_pid;
+}
+
+uint64_t
+conn_bytes_in(const struct conn *c)
+{
+	return c->counter.in_bytes;
+}
+
+uint64_t
+conn_bytes_out(const struct conn *c)
+{
+	return c->counter.out_bytes;
+}
+
+size_t
+conn_streams(const struct conn *c)
+{
+	return mux_live_streams(&c->mux);
+}
+
+void
+conn_link_input(struct conn *c, const uint8_t *frame, size_t n)
+{
+	if (c->state != CS_HELLO && c->state != CS_READY)
+		return;
+	/* The link delivers whole frames, and each step takes every whole
+	 * frame off: there is always room for the next. */
+	if (buf_append(&c->mux.in, frame, n) != 0) {
+		conn_fail(c, HS_UNREACHABLE, "daemon sent more than we hold");
+		return;
+	}
+	conn_step(c);
+}
+
+void
+conn_link_down(struct conn *c, enum host_status st, const char *error)
+{
+	conn_finish(c, st, error);
+}
+
+void
+conn_link_writable(struct conn *c)
+{
+	kick(c);
 }

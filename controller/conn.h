@@ -28,6 +28,7 @@
 #include "output.h"
 
 struct conn;
+struct dlink;
 struct workpool;
 
 /* Settings shared by every conn of one run. */
@@ -47,6 +48,9 @@ struct conn_config {
 	size_t agent_len;
 	char agent_sha256[65];
 	bool verbose;
+	/* Set: hosts are reached through a running `muster daemon` instead
+	 * of SSH connections of our own. */
+	struct dlink *link;
 };
 
 /* Callbacks of the conn's owner. */
@@ -79,6 +83,13 @@ struct stream_ops {
 	/* The stream may send: it has credit and the channel has room. Only
 	 * for streams that asked with conn_stream_want_write. */
 	void (*writable)(void *arg);
+	/*
+	 * Set for a proxy stream (the daemon relaying a client's stream):
+	 * every message for the stream comes here whole, after the credit
+	 * checks, and the others above are unused but error. The stream
+	 * ends after an Exit, Result or Error.
+	 */
+	void (*frame)(void *arg, const Muster__Envelope *env);
 };
 
 struct conn_stats {
@@ -123,5 +134,22 @@ int conn_stream_send(struct conn *c, uint32_t stream_id, int fd,
     const uint8_t *p, size_t n);
 int conn_stream_eof(struct conn *c, uint32_t stream_id, int fd);
 void conn_stream_want_write(struct conn *c, uint32_t stream_id, bool on);
+/* Proxy streams: pass the client's credit on to the agent. */
+int conn_stream_grant(struct conn *c, uint32_t stream_id, uint32_t n);
+
+/* The agent's Hello, as the daemon repeats it to its clients. */
+void conn_hello(const struct conn *c, Muster__Hello *h);
+uint64_t conn_bytes_in(const struct conn *c);
+uint64_t conn_bytes_out(const struct conn *c);
+size_t conn_streams(const struct conn *c);
+
+/*
+ * For dlink.c, whose conns run over the daemon socket: one agent frame
+ * (length included) arrived; the daemon reports the host down; the socket
+ * has room again.
+ */
+void conn_link_input(struct conn *c, const uint8_t *frame, size_t n);
+void conn_link_down(struct conn *c, enum host_status st, const char *error);
+void conn_link_writable(struct conn *c);
 
 #endif

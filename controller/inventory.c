@@ -376,8 +376,11 @@ parse_host_line(struct parser *ps, char *line)
 			return perr(ps, MERR_PARSE, "unknown key '%s' (expected "
 			    "user or port)", tok);
 	}
-	if ((r = hostlist_expand(expr, &expanded, msg, sizeof(msg))) != 0)
-		return perr(ps, r, "%s", msg);
+	/* A failed expansion leaves no hosts but may keep its storage. */
+	if ((r = hostlist_expand(expr, &expanded, msg, sizeof(msg))) != 0) {
+		r = perr(ps, r, "%s", msg);
+		goto out;
+	}
 	for (i = 0; i < expanded.n; i++) {
 		s = &expanded.v[i];
 		user = s->user;

@@ -1,5 +1,6 @@
 /* muster: run commands across a fleet through agents over SSH. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +12,18 @@
 #include <libssh/libssh.h>
 
 #include "agentbin.h"
+#include "askpass.h"
 #include "build_id.h"
 #include "cli.h"
 #include "conn.h"
+#include "daemon.h"
+#include "dlink.h"
+#include "dsock.h"
 #include "err.h"
 #include "frame.h"
+#include "help.h"
 #include "identity.h"
+#include "keyinstall.h"
 #include "pull.h"
 #include "push.h"
 #include "run.h"
@@ -37,6 +44,8 @@ raise_fd_limit(void)
 	}
 }
 
+static int cmd_keys_install(int argc, char **argv);
+
 static int
 cmd_keys(int argc, char **argv)
 {
@@ -44,8 +53,11 @@ cmd_keys(int argc, char **argv)
 	const char *dir = identity_default_dir();
 	int r;
 
+	if (argc >= 2 && strcmp(argv[1], "install") == 0)
+		return cmd_keys_install(argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "init") != 0) {
-		fprintf(stderr, "usage: muster keys init [-k FILE]\n");
+		fprintf(stderr, "usage: muster keys init [-k FILE]\n"
+		    "       muster keys install [options]\n");
 		return EXIT_USAGE;
 	}
 	if (argc >= 4 && strcmp(argv[2], "-k") == 0)
@@ -66,27 +78,186 @@ cmd_keys(int argc, char **argv)
 	return 0;
 }
 
-/* The default identity is optional; an explicit -k must load. */
+/*
+ * The default identity is optional; an explicit -k must load. "-k -" reads
+ * the key from stdin and MUSTER_IDENTITY_DATA holds one (PEM or OpenSSH
+ * form), for keys kept in a secret store: neither is written to disk, and
+ * the variable is removed so that commands we start (--alert-exec) never
+ * inherit the key.
+ */
 static int
 load_identity(const struct cli *cli, ssh_key *key, char **path_out)
 {
+	const char *data = getenv("MUSTER_IDENTITY_DATA");
 	char path[4096], err[512];
 	int r;
 
-	if (cli->identity != NULL)
-		snprintf(path, sizeof(path), "%s", cli->identity);
-	else
-		snprintf(path, sizeof(path), "%s/id_ed25519",
-		    identity_default_dir());
-	r = identity_load(path, key, err, sizeof(err));
-	if (r == MERR_NOTFOUND && cli->identity == NULL)
-		return 0;
+	if (cli->identity != NULL && strcmp(cli->identity, "-") == 0) {
+		r = identity_load_fd(STDIN_FILENO, "stdin (-k -)", key, err,
+		    sizeof(err));
+		snprintf(path, sizeof(path), "(stdin)");
+	} else if (cli->identity == NULL && data != NULL && *data != '\0') {
+		r = identity_load_data(data, "$MUSTER_IDENTITY_DATA", key, err,
+		    sizeof(err));
+		snprintf(path, sizeof(path), "($MUSTER_IDENTITY_DATA)");
+	} else {
+		if (cli->identity != NULL)
+			snprintf(path, sizeof(path), "%s", cli->identity);
+		else
+			snprintf(path, sizeof(path), "%s/id_ed25519",
+			    identity_default_dir());
+		r = identity_load(path, key, err, sizeof(err));
+		if (r == MERR_NOTFOUND && cli->identity == NULL)
+			return 0;
+	}
+	if (data != NULL)
+		unsetenv("MUSTER_IDENTITY_DATA");
 	if (r != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		return r;
 	}
 	*path_out = strdup(path);
 	return 0;
+}
+
+/*
+ * muster keys install: the key to install is the one we log in with; its
+ * line takes the comment of FILE.pub when there is one.
+ */
+static int
+cmd_keys_install(int argc, char **argv)
+{
+	struct keyinstall_options opts;
+	struct host_set hosts;
+	struct cli cli;
+	ssh_key key = NULL;
+	char err[1024], pub[4100], *idpath = NULL, *line = NULL;
+	char *password = NULL;
+	const char *env;
+	int status = EXIT_USAGE;
+
+	host_set_init(&hosts);
+	if (cli_parse(argc, argv, &cli, err, sizeof(err)) != 0) {
+		fprintf(stderr, "muster: %s\n", err);
+		goto out;
+	}
+	if (cli_hosts(&cli, &hosts, err, sizeof(err)) != 0) {
+		fprintf(stderr, "muster: %s\n", err);
+		goto out;
+	}
+	if (load_identity(&cli, &key, &idpath) != 0)
+		goto out;
+	if (key == NULL) {
+		fprintf(stderr, "muster: no key to install: %s/id_ed25519 does "
+		    "not exist (make one with `muster keys init`, or give "
+		    "-k FILE)\n", identity_default_dir());
+		goto out;
+	}
+	pub[0] = '\0';
+	if (idpath[0] != '(')
+		snprintf(pub, sizeof(pub), "%s.pub", idpath);
+	if (identity_public_line(key, pub[0] ? pub : NULL, &line, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "muster: %s\n", err);
+		goto out;
+	}
+	/* The variable goes once read, like the key data: nothing we start
+	 * should inherit it. */
+	if (cli.password_file != NULL) {
+		if (askpass_file(cli.password_file, &password, err,
+		    sizeof(err)) != 0) {
+			fprintf(stderr, "muster: %s\n", err);
+			goto out;
+		}
+	} else if ((env = getenv("MUSTER_PASSWORD")) != NULL &&
+	    (password = strdup(env)) == NULL) {
+		status = EXIT_INTERNAL;
+		goto out;
+	}
+	unsetenv("MUSTER_PASSWORD");
+	memset(&opts, 0, sizeof(opts));
+	opts.ssh_config = cli.ssh_config;
+	opts.known_hosts = cli.known_hosts;
+	opts.accept_new = cli.accept_new;
+	opts.connect_timeout = cli.connect_timeout;
+	opts.fanout = cli.fanout;
+	opts.json = cli.json;
+	opts.identity = key;
+	opts.pubkey_line = line;
+	opts.password = password;
+	status = keyinstall_hosts(&hosts, &opts);
+ out:
+	if (password != NULL) {
+		explicit_bzero(password, strlen(password));
+		free(password);
+	}
+	free(line);
+	ssh_key_free(key);
+	free(idpath);
+	host_set_free(&hosts);
+	cli_free(&cli);
+	return status;
+}
+
+/* What connecting ourselves needs: the identity and the agent to upload.
+ * Returns an exit status, 0 when ready. */
+static int
+direct_config(const struct cli *cli, struct conn_config *cfg, ssh_key *key,
+    char **idpath, struct agentbin *agent)
+{
+	const char *env;
+	char err[1024];
+
+	if (load_identity(cli, key, idpath) != 0)
+		return EXIT_USAGE;
+	if (agentbin_load(agent, err, sizeof(err)) != 0) {
+		fprintf(stderr, "muster: %s\n", err);
+		return EXIT_INTERNAL;
+	}
+	cfg->ssh_config = cli->ssh_config;
+	cfg->known_hosts = cli->known_hosts;
+	cfg->identity = *key;
+	cfg->identity_path = *idpath;
+	cfg->passphrase = getenv("MUSTER_KEY_PASSPHRASE");
+	cfg->upload_timeout = 60;
+	cfg->heartbeat = 10;
+	/* Test hook: the fault and hostile-agent tests see a silent agent
+	 * fail in seconds, not in four heartbeats of 10 s. */
+	if ((env = getenv("MUSTER_HEARTBEAT")) != NULL && atof(env) > 0)
+		cfg->heartbeat = atof(env);
+	cfg->agent = agent->data;
+	cfg->agent_len = agent->len;
+	memcpy(cfg->agent_sha256, agent->sha256, sizeof(cfg->agent_sha256));
+	return 0;
+}
+
+/*
+ * Borrow a running daemon's agent channels, unless told not to or the
+ * command line asks for connection settings the daemon does not use.
+ * NULL: connect directly.
+ */
+static struct dlink *
+try_daemon(const struct cli *cli, struct ev_loop *loop)
+{
+	struct dlink_settings want = { cli->identity, cli->known_hosts,
+	    cli->ssh_config };
+	struct dlink *link = NULL;
+	char err[512];
+	int r;
+
+	if (cli->no_daemon || (cli->identity != NULL &&
+	    strcmp(cli->identity, "-") == 0))
+		return NULL;
+	r = dlink_open(loop, &want, &link, err, sizeof(err));
+	if (r == 0) {
+		if (cli->verbose)
+			fprintf(stderr, "muster: using the daemon\n");
+		return link;
+	}
+	/* No daemon is the normal case; anything else deserves a word. */
+	if (r != MERR_NOTFOUND && (cli->verbose || r != MERR_INVAL))
+		fprintf(stderr, "muster: %s; connecting directly\n", err);
+	return NULL;
 }
 
 /* run, push and pull: select hosts, set up SSH, hand over to the job. */
@@ -113,29 +284,15 @@ cmd_fleet(int argc, char **argv)
 		status = EXIT_USAGE;
 		goto out;
 	}
-	if (load_identity(&cli, &key, &idpath) != 0) {
-		status = EXIT_USAGE;
-		goto out;
-	}
-	if (agentbin_load(&agent, err, sizeof(err)) != 0) {
-		fprintf(stderr, "muster: %s\n", err);
-		goto out;
-	}
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.loop = EV_DEFAULT;
-	cfg.ssh_config = cli.ssh_config;
-	cfg.known_hosts = cli.known_hosts;
 	cfg.accept_new = cli.accept_new;
-	cfg.identity = key;
-	cfg.identity_path = idpath;
-	cfg.passphrase = getenv("MUSTER_KEY_PASSPHRASE");
 	cfg.connect_timeout = cli.connect_timeout;
-	cfg.upload_timeout = 60;
-	cfg.heartbeat = 10;
-	cfg.agent = agent.data;
-	cfg.agent_len = agent.len;
-	memcpy(cfg.agent_sha256, agent.sha256, sizeof(cfg.agent_sha256));
 	cfg.verbose = cli.verbose;
+	if ((cfg.link = try_daemon(&cli, cfg.loop)) == NULL &&
+	    (status = direct_config(&cli, &cfg, &key, &idpath, &agent)) != 0)
+		goto out;
+	status = EXIT_INTERNAL;
 	if ((r = workpool_new(cfg.loop, UPLOAD_WORKERS, &cfg.workers)) != 0) {
 		fprintf(stderr, "muster: cannot start workers: %s\n",
 		    merr_str(r));
@@ -154,12 +311,188 @@ cmd_fleet(int argc, char **argv)
 	case CLI_WATCH:
 		status = watch_hosts(&cfg, &hosts, &cli.watch);
 		break;
+	case CLI_KEYS_INSTALL:	/* cmd_keys_install */
+	case CLI_DAEMON:	/* cmd_daemon */
+		break;
 	}
 	workpool_free(cfg.workers);
+	dlink_free(cfg.link);
 	ev_loop_destroy(cfg.loop);
  out:
 	ssh_key_free(key);
 	free(idpath);
+	agentbin_free(&agent);
+	host_set_free(&hosts);
+	cli_free(&cli);
+	return status;
+}
+
+/* Paths the daemon keeps must survive its chdir and be comparable with
+ * what clients name. */
+static int
+absolute(const char *in, char **out)
+{
+	*out = NULL;
+	if (in == NULL)
+		return 0;
+	if ((*out = realpath(in, NULL)) == NULL) {
+		fprintf(stderr, "muster: %s: %s\n", in, strerror(errno));
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/*
+ * Fork into the background once the socket listens, so that errors (a
+ * daemon already running, a bad key) still reach the terminal. The parent
+ * returns only when the child is ready: a script may use the daemon as
+ * soon as this command returns.
+ */
+/* A daemon must not hold its starter's pipes open (a shell's $(...)
+ * would wait for it forever). */
+static void
+close_inherited(int keep1, int keep2)
+{
+	int fd;
+
+	for (fd = STDERR_FILENO + 1; fd < 65536; fd++)
+		if (fd != keep1 && fd != keep2 && fcntl(fd, F_GETFD) >= 0)
+			close(fd);
+}
+
+static int
+background(const char *sock, int keep, FILE **log)
+{
+	char logpath[4096], *slash, c;
+	pid_t pid;
+	int pfd[2], fd;
+
+	snprintf(logpath, sizeof(logpath), "%s", sock);
+	if ((slash = strrchr(logpath, '/')) != NULL)
+		snprintf(slash + 1, sizeof(logpath) - (size_t)(slash + 1 -
+		    logpath), "daemon.log");
+	if (pipe(pfd) != 0 || (pid = fork()) < 0) {
+		fprintf(stderr, "muster: cannot fork: %s\n", strerror(errno));
+		return -1;
+	}
+	if (pid > 0) {
+		close(pfd[1]);
+		if (read(pfd[0], &c, 1) != 1) {
+			fprintf(stderr, "muster: the daemon did not start "
+			    "(see %s)\n", logpath);
+			exit(EXIT_INTERNAL);
+		}
+		printf("muster daemon: pid %d, socket %s, log %s\n", (int)pid,
+		    sock, logpath);
+		exit(0);
+	}
+	close(pfd[0]);
+	setsid();
+	close_inherited(keep, pfd[1]);
+	if (chdir("/") != 0)
+		_exit(EXIT_INTERNAL);
+	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	if ((fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) >= 0) {
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	*log = stderr;
+	return pfd[1];
+}
+
+static int
+cmd_daemon(int argc, char **argv)
+{
+	struct daemon_options opts;
+	struct conn_config cfg;
+	struct host_set hosts;
+	struct agentbin agent;
+	struct cli cli;
+	ssh_key key = NULL;
+	char err[1024], sock[256], *idpath = NULL, *kh = NULL, *sshcfg = NULL;
+	char *abs_id = NULL;
+	int r, status = EXIT_USAGE, lfd = -1, ready = -1;
+
+	host_set_init(&hosts);
+	memset(&agent, 0, sizeof(agent));
+	memset(&cfg, 0, sizeof(cfg));
+	if (cli_parse(argc, argv, &cli, err, sizeof(err)) != 0) {
+		fprintf(stderr, "muster: %s\n", err);
+		cli_free(&cli);
+		return EXIT_USAGE;
+	}
+	if (cli.daemon_status || cli.daemon_stop) {
+		r = cli.daemon_status ? dlink_request_status(cli.json, err,
+		    sizeof(err)) : dlink_request_stop(err, sizeof(err));
+		if (r != 0)
+			fprintf(stderr, "muster: %s\n", err);
+		status = r == 0 ? 0 : EXIT_CMD_FAILED;
+		goto out;
+	}
+	if ((cli.nw > 0 || cli.inventory != NULL) &&
+	    cli_hosts(&cli, &hosts, err, sizeof(err)) != 0) {
+		fprintf(stderr, "muster: %s\n", err);
+		goto out;
+	}
+	if ((status = absolute(cli.known_hosts, &kh)) != 0 ||
+	    (status = absolute(cli.ssh_config, &sshcfg)) != 0)
+		goto out;
+	cli.known_hosts = kh;
+	cli.ssh_config = sshcfg;
+	if ((status = direct_config(&cli, &cfg, &key, &idpath, &agent)) != 0)
+		goto out;
+	status = EXIT_INTERNAL;
+	if (idpath != NULL && (abs_id = realpath(idpath, NULL)) != NULL)
+		cfg.identity_path = abs_id;
+	cfg.accept_new = cli.accept_new;
+	cfg.connect_timeout = cli.connect_timeout;
+	cfg.verbose = false;
+	if (dsock_path(sock, sizeof(sock)) != 0) {
+		fprintf(stderr, "muster: no place for the daemon socket (set "
+		    "XDG_RUNTIME_DIR, HOME or MUSTER_DAEMON_SOCKET)\n");
+		goto out;
+	}
+	if (dsock_listen(sock, &lfd, err, sizeof(err)) != 0) {
+		fprintf(stderr, "muster: %s\n", err);
+		status = EXIT_CMD_FAILED;
+		goto out;
+	}
+	memset(&opts, 0, sizeof(opts));
+	opts.fanout = cli.fanout;
+	opts.listen_fd = lfd;
+	opts.socket_path = sock;
+	opts.log = stderr;
+	if (!cli.daemon_foreground && (ready = background(sock, lfd,
+	    &opts.log)) < 0)
+		goto out;
+	cfg.loop = EV_DEFAULT;
+	if ((r = workpool_new(cfg.loop, UPLOAD_WORKERS, &cfg.workers)) != 0) {
+		fprintf(stderr, "muster: cannot start workers: %s\n",
+		    merr_str(r));
+		goto out;
+	}
+	if (ready >= 0) {
+		if (write(ready, "", 1) != 1)
+			goto out;
+		close(ready);
+	}
+	status = daemon_serve(&cfg, &hosts, &opts);
+	workpool_free(cfg.workers);
+	ev_loop_destroy(cfg.loop);
+ out:
+	if (lfd >= 0)
+		close(lfd);
+	ssh_key_free(key);
+	free(idpath);
+	free(abs_id);
+	free(kh);
+	free(sshcfg);
 	agentbin_free(&agent);
 	host_set_free(&hosts);
 	cli_free(&cli);
@@ -180,6 +513,8 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "push") == 0 ||
 	    strcmp(argv[1], "pull") == 0 || strcmp(argv[1], "watch") == 0)
 		status = cmd_fleet(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "daemon") == 0)
+		status = cmd_daemon(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "keys") == 0)
 		status = cmd_keys(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "version") == 0 ||
@@ -187,8 +522,10 @@ main(int argc, char **argv)
 		printf("muster protocol %d, agent build %s\n",
 		    MUSTER_PROTO_VERSION, MUSTER_BUILD_ID);
 		status = 0;
-	} else if (strcmp(argv[1], "help") == 0 ||
-	    strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+	} else if (strcmp(argv[1], "help") == 0)
+		status = help_main(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
 		cli_usage(stdout);
 		status = 0;
 	} else {

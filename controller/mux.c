@@ -139,6 +139,66 @@ unexpected(const struct mux_stream *st, const Muster__Envelope *env,
 }
 
 static int
+credit_in(struct mux_stream *st, const Muster__Credit *cr, char *err,
+    size_t errlen)
+{
+	st->send_window += cr->bytes;
+	if (st->send_window > (uint64_t)UINT32_MAX * 4) {
+		snprintf(err, errlen, "credit overflow on stream %u", st->id);
+		return MERR_CREDIT;
+	}
+	return 0;
+}
+
+static int
+data_in(struct mux_stream *st, const Muster__Data *d, char *err,
+    size_t errlen)
+{
+	if (d->data.len > st->window) {
+		snprintf(err, errlen, "agent sent %zu bytes on stream %u with "
+		    "%u bytes of credit", d->data.len, st->id, st->window);
+		return MERR_CREDIT;
+	}
+	st->window -= d->data.len;
+	return 0;
+}
+
+/* A proxy stream: the same checks, then the message goes on whole. */
+static int
+proxy_frame(struct mux *m, struct mux_stream *st,
+    const Muster__Envelope *env, char *err, size_t errlen)
+{
+	const struct stream_ops *ops = st->ops;
+	void *arg = st->arg;
+	int r = 0;
+
+	switch (env->body_case) {
+	case MUSTER__ENVELOPE__BODY_DATA:
+		r = data_in(st, env->data, err, errlen);
+		break;
+	case MUSTER__ENVELOPE__BODY_CREDIT:
+		r = credit_in(st, env->credit, err, errlen);
+		break;
+	case MUSTER__ENVELOPE__BODY_EXIT:
+	case MUSTER__ENVELOPE__BODY_RESULT:
+	case MUSTER__ENVELOPE__BODY_ERROR:
+		stream_drop(m, st);
+		break;
+	case MUSTER__ENVELOPE__BODY_EOF:
+	case MUSTER__ENVELOPE__BODY_PUT_READY:
+	case MUSTER__ENVELOPE__BODY_ENTRY:
+	case MUSTER__ENVELOPE__BODY_ENTRY_END:
+	case MUSTER__ENVELOPE__BODY_SAMPLE:
+		break;
+	default:
+		return unexpected(st, env, err, errlen);
+	}
+	if (r == 0)
+		ops->frame(arg, env);
+	return r;
+}
+
+static int
 stream_frame(struct mux *m, struct mux_stream *st,
     const Muster__Envelope *env, char *err, size_t errlen)
 {
@@ -147,7 +207,10 @@ stream_frame(struct mux *m, struct mux_stream *st,
 	Muster__Exit ex;
 	Muster__Result res;
 	char msg[256];
+	int r;
 
+	if (ops->frame != NULL)
+		return proxy_frame(m, st, env, err, errlen);
 	switch (env->body_case) {
 	case MUSTER__ENVELOPE__BODY_DATA:
 		if (ops->data == NULL || (env->data->fd != 1 &&
@@ -156,13 +219,8 @@ stream_frame(struct mux *m, struct mux_stream *st,
 			    env->data->fd, st->id);
 			return MERR_PROTOCOL;
 		}
-		if (env->data->data.len > st->window) {
-			snprintf(err, errlen, "agent sent %zu bytes on stream "
-			    "%u with %u bytes of credit", env->data->data.len,
-			    st->id, st->window);
-			return MERR_CREDIT;
-		}
-		st->window -= env->data->data.len;
+		if ((r = data_in(st, env->data, err, errlen)) != 0)
+			return r;
 		ops->data(arg, (int)env->data->fd, env->data->data.data,
 		    env->data->data.len);
 		return 0;
@@ -215,13 +273,7 @@ stream_frame(struct mux *m, struct mux_stream *st,
 		ops->error(arg, HS_FAILED, msg);
 		return 0;
 	case MUSTER__ENVELOPE__BODY_CREDIT:
-		st->send_window += env->credit->bytes;
-		if (st->send_window > (uint64_t)UINT32_MAX * 4) {
-			snprintf(err, errlen, "credit overflow on stream %u",
-			    st->id);
-			return MERR_CREDIT;
-		}
-		return 0;
+		return credit_in(st, env->credit, err, errlen);
 	default:
 		return unexpected(st, env, err, errlen);
 	}
@@ -406,6 +458,27 @@ mux_consumed(struct mux *m, uint32_t id, size_t n)
 		st->window += st->unacked;
 		st->unacked = 0;
 	}
+}
+
+int
+mux_grant(struct mux *m, uint32_t id, uint32_t n)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Credit credit = MUSTER__CREDIT__INIT;
+	struct mux_stream *st;
+	int r;
+
+	if ((st = stream_find(m, id)) == NULL)
+		return MERR_STREAM;
+	if ((uint64_t)st->window + n > UINT32_MAX)
+		return MERR_CREDIT;
+	credit.bytes = n;
+	env.stream = id;
+	env.body_case = MUSTER__ENVELOPE__BODY_CREDIT;
+	env.credit = &credit;
+	if ((r = send_env(m, &env)) == 0)
+		st->window += n;
+	return r;
 }
 
 int

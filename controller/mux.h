@@ -76,6 +76,8 @@ void mux_consumed(struct mux *m, uint32_t id, size_t n);
 int mux_cancel(struct mux *m, uint32_t id);
 int mux_ping(struct mux *m, uint64_t nonce);
 size_t mux_live_streams(const struct mux *m);
+/* Proxy streams (stream_ops.frame): the owner granted n more bytes. */
+int mux_grant(struct mux *m, uint32_t id, uint32_t n);
 /* Tell every open stream's owner that the channel is gone. */
 void mux_fail_all(struct mux *m, enum host_status st, const char *msg);
 

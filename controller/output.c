@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "err.h"
 #include "hostlist.h"
+#include "udiff.h"
 
 #define RULE "---------------\n"
 /* Bytes per EVP_EncodeBlock call: it takes an int, and whole 3-byte
@@ -38,6 +41,7 @@ host_status_str(enum host_status st)
 	case HS_TIMEOUT: return "timeout";
 	case HS_HOSTKEY: return "hostkey";
 	case HS_AUTH: return "auth";
+	case HS_BECOME: return "become";
 	}
 	return "unknown";
 }
@@ -170,6 +174,7 @@ output_init(struct output *o, enum output_mode mode, FILE *out, FILE *err,
 	o->err = err;
 	o->raw = raw;
 	o->max_capture = max_capture;
+	o->live_interval = 1.0;
 }
 
 static void
@@ -193,10 +198,13 @@ gathered_clear(struct output *o)
 	o->ngathered = o->gathered_cap = 0;
 }
 
+static void live_free(struct output *o);
+
 void
 output_free(struct output *o)
 {
 	gathered_clear(o);
+	live_free(o);
 }
 
 int
@@ -516,22 +524,14 @@ gathered_hash(const struct gathered *g)
 	return h;
 }
 
+/* Fill g from the finished host, taking its captures over rather than
+ * copying them. */
 static int
-gather_done(struct output *o, struct output_host *h,
-    const struct host_result *res)
+gathered_take(struct output *o, struct output_host *h,
+    const struct host_result *res, struct gathered *g)
 {
-	struct gathered *g, *v;
-	size_t cap;
 	int fd;
 
-	if (o->ngathered == o->gathered_cap) {
-		cap = o->gathered_cap ? o->gathered_cap * 2 : 16;
-		if ((v = reallocarray(o->gathered, cap, sizeof(*v))) == NULL)
-			return MERR_NOMEM;
-		o->gathered = v;
-		o->gathered_cap = cap;
-	}
-	g = &o->gathered[o->ngathered];
 	memset(g, 0, sizeof(*g));
 	if ((g->name = strdup(res->host != NULL ? res->host : h->name)) ==
 	    NULL || (res->error != NULL &&
@@ -539,7 +539,6 @@ gather_done(struct output *o, struct output_host *h,
 		gathered_free(g);
 		return MERR_NOMEM;
 	}
-	/* Take the captures over rather than copying them. */
 	for (fd = 0; fd < 2; fd++) {
 		g->capture[fd] = h->capture[fd];
 		g->truncated[fd] = h->truncated[fd];
@@ -549,6 +548,26 @@ gather_done(struct output *o, struct output_host *h,
 	g->exit_code = res->exit_code;
 	g->signal = res->signal;
 	g->hash = gathered_hash(g);
+	return 0;
+}
+
+static int
+gather_done(struct output *o, struct output_host *h,
+    const struct host_result *res)
+{
+	struct gathered *v;
+	size_t cap;
+	int r;
+
+	if (o->ngathered == o->gathered_cap) {
+		cap = o->gathered_cap ? o->gathered_cap * 2 : 16;
+		if ((v = reallocarray(o->gathered, cap, sizeof(*v))) == NULL)
+			return MERR_NOMEM;
+		o->gathered = v;
+		o->gathered_cap = cap;
+	}
+	if ((r = gathered_take(o, h, res, &o->gathered[o->ngathered])) != 0)
+		return r;
 	o->ngathered++;
 	return 0;
 }
@@ -624,8 +643,11 @@ print_capture(struct output *o, FILE *f, const struct buf *cap)
 	return r;
 }
 
+/* The group's header between rules; tag (NULL for none) follows the
+ * host set, in brackets. */
 static int
-print_group(struct output *o, const struct gather_group *grp)
+print_header(struct output *o, const struct gather_group *grp,
+    const char *tag)
 {
 	const struct gathered *g = grp->members[0];
 	struct buf head;
@@ -633,11 +655,14 @@ print_group(struct output *o, const struct gather_group *grp)
 	int r;
 
 	buf_init(&head, ESCAPED_MAX(strlen(grp->folded) +
-	    (g->error ? strlen(g->error) : 0)));
+	    (g->error ? strlen(g->error) : 0)) + (tag ? strlen(tag) : 0));
 	snprintf(count, sizeof(count), " (%zu)", grp->count);
 	if ((r = put_str(&head, RULE)) != 0 ||
 	    (r = put_str(&head, grp->folded)) != 0 ||
 	    (r = put_str(&head, count)) != 0)
+		goto out;
+	if (tag != NULL && ((r = put_str(&head, " [")) != 0 ||
+	    (r = put_str(&head, tag)) != 0 || (r = put_str(&head, "]")) != 0))
 		goto out;
 	if (g->status != HS_OK && ((r = buf_append(&head, " ", 1)) != 0 ||
 	    (r = put_status(&head, g->status, g->exit_code, g->signal,
@@ -651,17 +676,25 @@ print_group(struct output *o, const struct gather_group *grp)
 		goto out;
 	/* The other stream may be the same terminal: keep the order. */
 	fflush(o->err);
-	if ((r = write_buf(o->out, &head)) != 0 ||
-	    (r = print_capture(o, o->out, &g->capture[0])) != 0)
-		goto out;
-	if (fflush(o->out) != 0) {
-		r = MERR_IO;
-		goto out;
-	}
-	r = print_capture(o, o->err, &g->capture[1]);
+	r = write_buf(o->out, &head);
 out:
 	buf_free(&head);
 	return r;
+}
+
+static int
+print_group(struct output *o, const struct gather_group *grp,
+    const char *tag)
+{
+	const struct gathered *g = grp->members[0];
+	int r;
+
+	if ((r = print_header(o, grp, tag)) != 0 ||
+	    (r = print_capture(o, o->out, &g->capture[0])) != 0)
+		return r;
+	if (fflush(o->out) != 0)
+		return MERR_IO;
+	return print_capture(o, o->err, &g->capture[1]);
 }
 
 static bool
@@ -672,16 +705,21 @@ gathered_silent(const struct gathered *g)
 	    !g->truncated[1];
 }
 
-static void
-gather_finish(struct output *o)
+/*
+ * Sort the gathered hosts and group those alike; groups[] point into
+ * sorted[]. Silent hosts (ok, no output) form a group only when wanted.
+ * Callers free with groups_free.
+ */
+static int
+make_groups(struct output *o, bool with_silent, struct gathered ***sorted_out,
+    struct gather_group **groups_out, size_t *ngroups_out)
 {
 	struct gathered **sorted = NULL;
 	struct gather_group *groups = NULL;
 	const char **names = NULL;
 	size_t i, j, k, ngroups = 0;
+	int r = MERR_NOMEM;
 
-	if (o->ngathered == 0)
-		return;
 	if ((sorted = calloc(o->ngathered, sizeof(*sorted))) == NULL ||
 	    (groups = calloc(o->ngathered, sizeof(*groups))) == NULL ||
 	    (names = calloc(o->ngathered, sizeof(*names))) == NULL)
@@ -693,7 +731,7 @@ gather_finish(struct output *o)
 		for (j = i + 1; j < o->ngathered &&
 		    gathered_cmp(&sorted[i], &sorted[j]) == 0; j++)
 			;
-		if (gathered_silent(sorted[i]))
+		if (!with_silent && gathered_silent(sorted[i]))
 			continue;
 		for (k = i; k < j; k++)
 			names[k - i] = sorted[k]->name;
@@ -707,16 +745,359 @@ gather_finish(struct output *o)
 		groups[ngroups++].count = j - i;
 	}
 	qsort(groups, ngroups, sizeof(*groups), gather_group_cmp);
-	for (i = 0; i < ngroups; i++) {
-		if (print_group(o, &groups[i]) != 0)
-			break;
-	}
+	r = 0;
 out:
+	free(names);
+	if (r != 0) {
+		for (i = 0; groups != NULL && i < ngroups; i++)
+			free(groups[i].folded);
+		free(groups);
+		free(sorted);
+		groups = NULL;
+		sorted = NULL;
+		ngroups = 0;
+	}
+	*sorted_out = sorted;
+	*groups_out = groups;
+	*ngroups_out = ngroups;
+	return r;
+}
+
+static void
+groups_free(struct gathered **sorted, struct gather_group *groups,
+    size_t ngroups)
+{
+	size_t i;
+
 	for (i = 0; groups != NULL && i < ngroups; i++)
 		free(groups[i].folded);
 	free(groups);
-	free(names);
 	free(sorted);
+}
+
+static void
+gather_finish(struct output *o)
+{
+	struct gathered **sorted;
+	struct gather_group *groups;
+	size_t i, ngroups;
+
+	if (o->ngathered == 0 ||
+	    make_groups(o, false, &sorted, &groups, &ngroups) != 0)
+		return;
+	for (i = 0; i < ngroups; i++) {
+		if (print_group(o, &groups[i], NULL) != 0)
+			break;
+	}
+	groups_free(sorted, groups, ngroups);
+}
+
+/* --- DIFF --------------------------------------------------------------- */
+
+/* Most hosts first; the folded names break ties so the order is stable. */
+static int
+diff_group_cmp(const void *va, const void *vb)
+{
+	const struct gather_group *a = va, *b = vb;
+
+	if (a->count != b->count)
+		return a->count > b->count ? -1 : 1;
+	return strverscmp(a->folded, b->folded);
+}
+
+static int
+put_note(struct output *o, const char *note)
+{
+	if (fputs(note, o->out) == EOF)
+		return MERR_IO;
+	return 0;
+}
+
+/* One stream of grp as a diff against the same stream of ref. */
+static int
+print_diff(struct output *o, const struct gather_group *ref,
+    const struct gather_group *grp, int fd)
+{
+	const struct buf *a = &ref->members[0]->capture[fd];
+	const struct buf *b = &grp->members[0]->capture[fd];
+	const char *stream = fd == 0 ? "stdout" : "stderr";
+	char *la = NULL, *lb = NULL, note[160];
+	struct buf d, text;
+	int flags = 0, r;
+
+	if (buf_cmp(a, b) == 0)
+		return 0;
+	if (asprintf(&la, "%s (%s, most common)", ref->folded, stream) < 0)
+		la = NULL;
+	if (asprintf(&lb, "%s (%s)", grp->folded, stream) < 0)
+		lb = NULL;
+	if (la == NULL || lb == NULL) {
+		free(la);
+		free(lb);
+		return MERR_NOMEM;
+	}
+	/* No limit of its own: the inputs are bounded (max_capture, and
+	 * udiff's line cap), and so is what a diff of them can be. */
+	buf_init(&d, SIZE_MAX / 4);
+	buf_init(&text, SIZE_MAX / 4);
+	r = udiff(buf_len(a) ? buf_ptr(a) : (const uint8_t *)"", buf_len(a),
+	    buf_len(b) ? buf_ptr(b) : (const uint8_t *)"", buf_len(b), la, lb,
+	    UDIFF_CONTEXT, &d, &flags);
+	if (r != 0)
+		goto out;
+	if (flags & UDIFF_TOO_DIFFERENT) {
+		snprintf(note, sizeof(note), "[%s differs from the most common "
+		    "in too many lines to diff; here in full]\n", stream);
+		if ((r = put_note(o, note)) == 0)
+			r = print_capture(o, fd == 0 ? o->out : o->err, b);
+		goto out;
+	}
+	if (buf_len(&d) > 0 && ((r = put_text(&text, buf_ptr(&d),
+	    buf_len(&d), o->raw, true)) != 0 ||
+	    (r = write_buf(o->out, &text)) != 0))
+		goto out;
+	if (flags & UDIFF_CAPPED) {
+		snprintf(note, sizeof(note), "[diff of the first %d lines of "
+		    "%s only]\n", UDIFF_MAX_LINES, stream);
+		r = put_note(o, note);
+	}
+out:
+	if (fflush(o->out) != 0 && r == 0)
+		r = MERR_IO;
+	buf_free(&d);
+	buf_free(&text);
+	free(la);
+	free(lb);
+	return r;
+}
+
+static void
+diff_finish(struct output *o)
+{
+	struct gathered **sorted;
+	struct gather_group *groups;
+	const struct gathered *g;
+	size_t i, ngroups;
+	int r = 0, fd;
+
+	if (o->ngathered == 0 ||
+	    make_groups(o, true, &sorted, &groups, &ngroups) != 0)
+		return;
+	qsort(groups, ngroups, sizeof(*groups), diff_group_cmp);
+	for (i = 0; i < ngroups && r == 0; i++) {
+		if (i == 0) {
+			r = print_group(o, &groups[0], "most common");
+			continue;
+		}
+		if ((r = print_header(o, &groups[i], NULL)) != 0)
+			break;
+		g = groups[i].members[0];
+		/* A host that never ran has no output to compare: its
+		 * status in the header says it all. */
+		if (g->status != HS_OK && g->status != HS_FAILED &&
+		    buf_len(&g->capture[0]) == 0 &&
+		    buf_len(&g->capture[1]) == 0)
+			continue;
+		for (fd = 0; fd < 2 && r == 0; fd++)
+			r = print_diff(o, &groups[0], &groups[i], fd);
+	}
+	groups_free(sorted, groups, ngroups);
+}
+
+/* --- LIVE --------------------------------------------------------------- */
+
+/* One group of alike hosts, kept from its first host to output_finish. */
+struct live_group {
+	struct gathered rep;	/* the first host: decides membership */
+	char **names;
+	size_t n, cap;
+	size_t reported;	/* names[0, reported) have been printed */
+	size_t number;		/* #1, #2, ... in order of appearance */
+};
+
+static double
+now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+live_free(struct output *o)
+{
+	size_t i, k;
+
+	for (i = 0; i < o->nlive; i++) {
+		gathered_free(&o->live[i]->rep);
+		for (k = 0; k < o->live[i]->n; k++)
+			free(o->live[i]->names[k]);
+		free(o->live[i]->names);
+		free(o->live[i]);
+	}
+	free(o->live);
+	o->live = NULL;
+	o->nlive = o->live_cap = 0;
+}
+
+static int
+live_add_name(struct live_group *lg, char *name)
+{
+	char **v;
+	size_t cap;
+
+	if (lg->n == lg->cap) {
+		cap = lg->cap ? lg->cap * 2 : 8;
+		if ((v = reallocarray(lg->names, cap, sizeof(*v))) == NULL)
+			return MERR_NOMEM;
+		lg->names = v;
+		lg->cap = cap;
+	}
+	lg->names[lg->n++] = name;
+	return 0;
+}
+
+/* "#2 += 127.0.1.[4-9] (8 hosts)": the hosts that joined since the
+ * group was last reported. */
+static int
+live_report_joins(struct output *o)
+{
+	struct live_group *lg;
+	char *folded, head[64];
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < o->nlive && r == 0; i++) {
+		lg = o->live[i];
+		if (lg->reported == lg->n)
+			continue;
+		folded = hostlist_fold((const char *const *)lg->names +
+		    lg->reported, lg->n - lg->reported);
+		snprintf(head, sizeof(head), "#%zu += ", lg->number);
+		if (fprintf(o->out, "%s%s (%zu host%s)\n", head, folded ?
+		    folded : lg->names[lg->reported], lg->n,
+		    lg->n == 1 ? "" : "s") < 0)
+			r = MERR_IO;
+		free(folded);
+		lg->reported = lg->n;
+	}
+	o->live_last = now_seconds();
+	if (fflush(o->out) != 0 && r == 0)
+		r = MERR_IO;
+	return r;
+}
+
+static int
+live_done(struct output *o, struct output_host *h,
+    const struct host_result *res)
+{
+	struct live_group *lg = NULL, **v;
+	struct gathered g, *pg = &g, *prep;
+	struct gather_group grp;
+	char tag[32], *name;
+	size_t i, cap;
+	int r;
+
+	if ((r = gathered_take(o, h, res, &g)) != 0)
+		return r;
+	for (i = 0; i < o->nlive; i++) {
+		prep = &o->live[i]->rep;
+		if (prep->hash == g.hash && gathered_cmp(&pg, &prep) == 0) {
+			lg = o->live[i];
+			break;
+		}
+	}
+	if (lg != NULL) {
+		/* Only the name is kept; the output is the group's. */
+		name = g.name;
+		g.name = NULL;
+		gathered_free(&g);
+		if ((r = live_add_name(lg, name)) != 0) {
+			free(name);
+			return r;
+		}
+		if (gathered_silent(&lg->rep))
+			lg->reported = lg->n;
+		else if (now_seconds() - o->live_last >= o->live_interval)
+			return live_report_joins(o);
+		return 0;
+	}
+	if (o->nlive == o->live_cap) {
+		cap = o->live_cap ? o->live_cap * 2 : 16;
+		if ((v = reallocarray(o->live, cap, sizeof(*v))) == NULL) {
+			gathered_free(&g);
+			return MERR_NOMEM;
+		}
+		o->live = v;
+		o->live_cap = cap;
+	}
+	if ((lg = calloc(1, sizeof(*lg))) == NULL) {
+		gathered_free(&g);
+		return MERR_NOMEM;
+	}
+	if ((name = strdup(g.name)) == NULL ||
+	    (r = live_add_name(lg, name)) != 0) {
+		free(name);
+		free(lg);
+		gathered_free(&g);
+		return MERR_NOMEM;
+	}
+	lg->rep = g;
+	lg->number = o->nlive + 1;
+	lg->reported = 1;
+	o->live[o->nlive++] = lg;
+	if (gathered_silent(&lg->rep))
+		return 0;
+	/* Earlier joins first, so the stream reads in the order things
+	 * happened. */
+	if ((r = live_report_joins(o)) != 0)
+		return r;
+	prep = &lg->rep;
+	grp.folded = lg->names[0];
+	grp.members = &prep;
+	grp.count = 1;
+	snprintf(tag, sizeof(tag), "#%zu", lg->number);
+	return print_group(o, &grp, tag);
+}
+
+/* The map of every group at the end: number, host set, status. */
+static void
+live_finish(struct output *o)
+{
+	struct live_group *lg;
+	struct buf line;
+	char *folded, count[48];
+	size_t i;
+
+	if (o->nlive == 0)
+		return;
+	live_report_joins(o);
+	fputs(RULE, o->out);
+	for (i = 0; i < o->nlive; i++) {
+		lg = o->live[i];
+		folded = hostlist_fold((const char *const *)lg->names, lg->n);
+		buf_init(&line, ESCAPED_MAX(256 + (folded ? strlen(folded) :
+		    strlen(lg->names[0])) + (lg->rep.error ?
+		    strlen(lg->rep.error) : 0)));
+		snprintf(count, sizeof(count), "#%zu ", lg->number);
+		put_str(&line, count);
+		put_str(&line, folded ? folded : lg->names[0]);
+		snprintf(count, sizeof(count), " (%zu)", lg->n);
+		put_str(&line, count);
+		if (gathered_silent(&lg->rep))
+			put_str(&line, " ok, no output");
+		else if (lg->rep.status != HS_OK) {
+			put_str(&line, " ");
+			put_status(&line, lg->rep.status, lg->rep.exit_code,
+			    lg->rep.signal, lg->rep.error);
+		}
+		put_str(&line, "\n");
+		write_buf(o->out, &line);
+		buf_free(&line);
+		free(folded);
+	}
+	fflush(o->out);
 }
 
 /* --- entry points -------------------------------------------------------- */
@@ -768,7 +1149,10 @@ output_host_done(struct output *o, struct output_host *h,
 	case OUTPUT_JSON:
 		return json_done(o, h, res);
 	case OUTPUT_GATHER:
+	case OUTPUT_DIFF:
 		return gather_done(o, h, res);
+	case OUTPUT_LIVE:
+		return live_done(o, h, res);
 	}
 	return MERR_INVAL;
 }
@@ -778,10 +1162,14 @@ output_finish(struct output *o, double wall_seconds)
 {
 	size_t total = o->n_ok + o->n_failed + o->n_unreachable;
 
-	if (o->mode == OUTPUT_GATHER) {
+	if (o->mode == OUTPUT_GATHER)
 		gather_finish(o);
-		gathered_clear(o);
-	}
+	else if (o->mode == OUTPUT_DIFF)
+		diff_finish(o);
+	else if (o->mode == OUTPUT_LIVE)
+		live_finish(o);
+	gathered_clear(o);
+	live_free(o);
 	fflush(o->out);
 	fprintf(o->err, "muster: %zu host%s: %zu ok, %zu failed, "
 	    "%zu unreachable (%.2f s)\n", total, total == 1 ? "" : "s",
@@ -802,4 +1190,27 @@ output_json_line(FILE *f, json_t *o)
 	}
 	json_decref(o);
 	fflush(f);
+}
+
+char *
+output_escape(const char *s)
+{
+	struct buf b;
+	char *out = NULL;
+
+	buf_init(&b, ESCAPED_MAX(strlen(s)));
+	if (put_text(&b, (const uint8_t *)s, strlen(s), false, false) == 0 &&
+	    (out = malloc(buf_len(&b) + 1)) != NULL) {
+		if (buf_len(&b) > 0)
+			memcpy(out, buf_ptr(&b), buf_len(&b));
+		out[buf_len(&b)] = '\0';
+	}
+	buf_free(&b);
+	return out;
+}
+
+json_t *
+output_json_text(const char *s)
+{
+	return json_text(s);
 }

@@ -23,6 +23,7 @@ enum host_status {
 	HS_TIMEOUT,		/* connect deadline or command timeout */
 	HS_HOSTKEY,		/* host key unknown or changed */
 	HS_AUTH,		/* no key accepted */
+	HS_BECOME,		/* --become: sudo refused, the command did not run */
 };
 const char *host_status_str(enum host_status st);
 
@@ -30,6 +31,8 @@ enum output_mode {
 	OUTPUT_LINES,
 	OUTPUT_GATHER,
 	OUTPUT_JSON,
+	OUTPUT_LIVE,		/* -L: gather, printed as groups form */
+	OUTPUT_DIFF,		/* --diff: unified diffs against the most common */
 };
 
 /* Everything known about one host when it is done. */
@@ -64,6 +67,11 @@ struct output {
 	/* GATHER: finished hosts, kept until output_finish */
 	struct gathered *gathered;
 	size_t ngathered, gathered_cap;
+	/* LIVE: groups in order of appearance, kept until output_finish */
+	struct live_group **live;
+	size_t nlive, live_cap;
+	double live_interval;	/* seconds between reports of joining hosts */
+	double live_last;	/* when they were last reported */
 	/* counts for the summary */
 	size_t n_ok, n_failed, n_unreachable;
 };
@@ -106,6 +114,13 @@ int output_host_done(struct output *o, struct output_host *h,
  * code, signal, error and truncation match.
  * All modes: the summary line on o->err with the wall time. */
 void output_finish(struct output *o, double wall_seconds);
+
+/* s made safe for a terminal (controls as "\xHH", as in the human
+ * modes), malloc'd; NULL on allocation failure. */
+char *output_escape(const char *s);
+/* A JSON string for a text of ours that may quote a peer: bytes that are
+ * not UTF-8 become U+FFFD. */
+struct json_t *output_json_text(const char *s);
 
 /* Print o as one compact line on f and release it (push and pull use
  * this for their own per-host objects). */

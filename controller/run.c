@@ -1,18 +1,28 @@
 #include "run.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "askpass.h"
 #include "err.h"
 #include "fleet.h"
+#include "frame.h"
+#include "hostfiles.h"
 #include "mux.h"
+#include "stdinfeed.h"
 
 /* One command on one host. */
 struct run_cmd {
 	struct run_host *host;
 	struct output_host out;
+	struct hostfile file;	/* --outdir, --errdir */
+	struct feed_reader feed;	/* --stdin */
 	uint32_t stream;
+	bool started;		/* the stream is open on the agent */
+	bool stdin_closed;	/* Eof(0) sent */
 	bool finished;
 };
 
@@ -26,10 +36,15 @@ struct run_host {
 struct run {
 	const struct run_options *opts;
 	struct output out;
+	struct hostfiles files;
+	struct stdin_feed feed;	/* --stdin */
 	struct run_host *hosts;
 	struct fleet fleet;
+	char *become_pass;	/* --ask-become-pass; wiped at the end */
 	int exit_status;
 };
+
+#define BECOME_PASS_MAX 1024
 
 /* Unreachable (3) outranks failed (1): there the command did not run. */
 static void
@@ -39,15 +54,28 @@ note_exit(struct run *run, int status)
 		run->exit_status = status;
 }
 
+/* A local file of --outdir/--errdir failed: said once per file, and the
+ * run is not a clean one. */
+static void
+file_error(struct run_cmd *cmd, const char *msg)
+{
+	fprintf(stderr, "muster: %s: %s\n", cmd->out.name, msg);
+	note_exit(cmd->host->run, EXIT_INTERNAL);
+}
+
 static void
 finish_cmd(struct run_cmd *cmd, struct host_result *res)
 {
 	struct run_host *h = cmd->host;
 	struct run *run = h->run;
+	char err[512];
 
 	if (cmd->finished)
 		return;
 	cmd->finished = true;
+	stdin_feed_remove(&cmd->feed);
+	if (hostfile_done(&run->files, &cmd->file, err, sizeof(err)) != 0)
+		file_error(cmd, err);
 	res->duration_ms = (int64_t)fleet_host_elapsed_ms(h->fh);
 	output_host_done(&run->out, &cmd->out, res);
 	output_host_free(&cmd->out);
@@ -68,8 +96,13 @@ static void
 on_data(void *arg, int fd, const uint8_t *p, size_t n)
 {
 	struct run_cmd *cmd = arg;
+	struct run *run = cmd->host->run;
+	char err[512];
 
-	output_host_data(&cmd->host->run->out, &cmd->out, fd, p, n);
+	output_host_data(&run->out, &cmd->out, fd, p, n);
+	if (hostfile_write(&run->files, &cmd->file, fd, p, n, err,
+	    sizeof(err)) != 0)
+		file_error(cmd, err);
 	/* Output is written (or captured) synchronously: credit at once. */
 	if (cmd->host->fh->conn != NULL)
 		conn_stream_consumed(cmd->host->fh->conn, cmd->stream, n);
@@ -80,17 +113,52 @@ on_eof(void *arg, int fd)
 {
 }
 
+/* "sudo: a password is required": the first lines sudo wrote, newlines
+ * folded into "; " (output.c neutralises the rest). */
+static void
+become_reason(const Muster__Exit *ex, char *out, size_t outlen)
+{
+	size_t i, n = 0, len = ex->become_error.len;
+	const uint8_t *p = ex->become_error.data;
+
+	while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r'))
+		len--;
+	if (len == 0) {
+		snprintf(out, outlen, "sudo did not run the command (it "
+		    "ended or was stopped first)");
+		return;
+	}
+	for (i = 0; i < len && n + 3 < outlen; i++) {
+		if (p[i] == '\r')
+			continue;
+		if (p[i] == '\n') {
+			out[n++] = ';';
+			out[n++] = ' ';
+		} else
+			out[n++] = (char)p[i];
+	}
+	out[n] = '\0';
+}
+
 static void
 on_exit_msg(void *arg, const Muster__Exit *ex)
 {
 	struct run_cmd *cmd = arg;
 	struct host_result res = { .host = cmd->out.name };
-	char err[128];
+	char err[512];
 
 	res.exit_code = ex->code;
 	res.signal = ex->signal;
 	res.ran = true;
-	if (ex->timed_out) {
+	if (ex->become_failed) {
+		/* sudo's own words, cut to one line's worth. */
+		res.status = HS_BECOME;
+		res.ran = false;
+		res.exit_code = -1;
+		res.signal = 0;
+		become_reason(ex, err, sizeof(err));
+		res.error = err;
+	} else if (ex->timed_out) {
 		res.status = HS_TIMEOUT;
 		snprintf(err, sizeof(err), "command timed out after %.0f s",
 		    cmd->host->run->opts->timeout);
@@ -113,11 +181,59 @@ on_stream_error(void *arg, enum host_status st, const char *msg)
 	finish_cmd(cmd, &res);
 }
 
+/*
+ * --stdin: send what the shared feed has for this command, as far as the
+ * stream's credit and the channel's queue allow; Eof once stdin ended and
+ * every byte went out. With nothing to send the stream stops asking and
+ * the feed wakes it when more is read.
+ */
+static void
+on_writable(void *arg)
+{
+	struct run_cmd *cmd = arg;
+	struct conn *c = cmd->host->fh->conn;
+	const uint8_t *p;
+	size_t room, n;
+
+	if (c == NULL || cmd->finished || cmd->stdin_closed)
+		return;
+	while ((room = conn_stream_room(c, cmd->stream)) > 0 &&
+	    (n = stdin_feed_peek(&cmd->feed, &p)) > 0) {
+		if (n > room)
+			n = room;
+		if (n > FRAME_DATA_CHUNK)
+			n = FRAME_DATA_CHUNK;
+		if (conn_stream_send(c, cmd->stream, 0, p, n) != 0)
+			return;
+		stdin_feed_advance(&cmd->feed, n);
+	}
+	if (stdin_feed_done(&cmd->feed)) {
+		cmd->stdin_closed = true;
+		conn_stream_want_write(c, cmd->stream, false);
+		(void)conn_stream_eof(c, cmd->stream, 0);
+		stdin_feed_remove(&cmd->feed);
+	} else if (room > 0)
+		/* The feed has nothing yet: it wakes us. */
+		conn_stream_want_write(c, cmd->stream, false);
+}
+
+static void
+on_feed_wake(struct feed_reader *r)
+{
+	struct run_cmd *cmd = (struct run_cmd *)((char *)r -
+	    offsetof(struct run_cmd, feed));
+	struct conn *c = cmd->host->fh->conn;
+
+	if (c != NULL && cmd->started && !cmd->finished)
+		conn_stream_want_write(c, cmd->stream, true);
+}
+
 static const struct stream_ops run_stream_ops = {
 	.data = on_data,
 	.eof = on_eof,
 	.exit = on_exit_msg,
 	.error = on_stream_error,
+	.writable = on_writable,
 };
 
 /* ---- host life cycle ------------------------------------------------------- */
@@ -127,25 +243,44 @@ host_ready(struct fleet_host *fh)
 {
 	struct run_host *h = fh->job;
 	struct run *run = h->run;
+	const struct run_options *opts = run->opts;
 	Muster__Exec exec;
 	size_t i;
 	char err[128];
 	int r;
 
-	for (i = 0; i < run->opts->ncommands; i++) {
+	for (i = 0; i < opts->ncommands; i++) {
 		struct run_cmd *cmd = &h->cmds[i];
 
+		if (cmd->finished)
+			continue;
 		muster__exec__init(&exec);
-		exec.shell_command.data = (uint8_t *)run->opts->commands[i];
-		exec.shell_command.len = strlen(run->opts->commands[i]);
-		exec.timeout_ms = (uint32_t)(run->opts->timeout * 1000);
+		exec.shell_command.data = (uint8_t *)opts->commands[i];
+		exec.shell_command.len = strlen(opts->commands[i]);
+		exec.timeout_ms = (uint32_t)(opts->timeout * 1000);
 		exec.window = MUX_EXEC_WINDOW;
+		/* Without --stdin the agent gives the command /dev/null: an
+		 * interactive program then ends instead of waiting. */
+		exec.want_stdin = opts->want_stdin;
+		exec.tty = opts->tty;
+		if (opts->become) {
+			exec.become_user.data = (uint8_t *)opts->become_user;
+			exec.become_user.len = strlen(opts->become_user);
+		}
+		if (run->become_pass != NULL) {
+			exec.become_password.data = (uint8_t *)run->become_pass;
+			exec.become_password.len = strlen(run->become_pass);
+		}
 		if ((r = conn_exec(fh->conn, &exec, &run_stream_ops, cmd,
 		    &cmd->stream)) != 0) {
 			snprintf(err, sizeof(err), "cannot start command: %s",
 			    merr_str(r));
 			on_stream_error(cmd, HS_FAILED, err);
+			continue;
 		}
+		cmd->started = true;
+		if (opts->want_stdin)
+			conn_stream_want_write(fh->conn, cmd->stream, true);
 	}
 }
 
@@ -191,19 +326,28 @@ setup_hosts(struct run *run)
 			return MERR_NOMEM;
 		h->pending = ncmd;
 		for (k = 0; k < ncmd; k++) {
-			h->cmds[k].host = h;
+			struct run_cmd *cmd = &h->cmds[k];
+
+			cmd->host = h;
 			label = NULL;
 			/* Several commands: host#1, host#2, ... */
 			if (ncmd > 1 && asprintf(&label, "%s#%zu",
 			    h->fh->display, k + 1) < 0)
 				return MERR_NOMEM;
-			r = output_host_init(&run->out, &h->cmds[k].out,
+			r = output_host_init(&run->out, &cmd->out,
 			    label ? label : h->fh->display);
+			hostfile_init(&cmd->file, label ? label :
+			    h->fh->display);
 			free(label);
 			if (r != 0) {
-				h->cmds[k].finished = true;
+				cmd->finished = true;
 				return r;
 			}
+			/* Every command is a reader from the start: the
+			 * feed keeps each byte until the slowest took it. */
+			if (run->opts->want_stdin && (r = stdin_feed_add(
+			    &run->feed, &cmd->feed, on_feed_wake)) != 0)
+				return r;
 		}
 	}
 	return 0;
@@ -225,29 +369,98 @@ teardown_hosts(struct run *run)
 	free(run->hosts);
 }
 
+/*
+ * --ask-become-pass: $MUSTER_BECOME_PASS (tests, pipelines), else once on
+ * the terminal with echo off. sudo reads one line: no newline in it.
+ */
+static int
+get_become_pass(struct run *run, char *err, size_t errlen)
+{
+	const char *env = getenv("MUSTER_BECOME_PASS");
+	char *pw;
+	int r;
+
+	if ((pw = calloc(1, BECOME_PASS_MAX + 1)) == NULL)
+		return MERR_NOMEM;
+	run->become_pass = pw;
+	if (env != NULL) {
+		if (strlen(env) > BECOME_PASS_MAX) {
+			snprintf(err, errlen, "MUSTER_BECOME_PASS is longer "
+			    "than %d bytes", BECOME_PASS_MAX);
+			return MERR_LIMIT;
+		}
+		strcpy(pw, env);
+	} else if ((r = askpass_tty("[muster] sudo password: ", pw,
+	    BECOME_PASS_MAX + 1)) != 0) {
+		snprintf(err, errlen, "--ask-become-pass: %s", r ==
+		    MERR_NOTFOUND ? "no terminal to ask on (set "
+		    "MUSTER_BECOME_PASS)" : merr_str(r));
+		return r;
+	}
+	if (*pw == '\0' || strpbrk(pw, "\r\n") != NULL) {
+		snprintf(err, errlen, "--ask-become-pass: the password is "
+		    "empty or has a line break");
+		return MERR_INVAL;
+	}
+	return 0;
+}
+
+static void
+wipe_become_pass(struct run *run)
+{
+	if (run->become_pass == NULL)
+		return;
+	explicit_bzero(run->become_pass, BECOME_PASS_MAX + 1);
+	free(run->become_pass);
+	run->become_pass = NULL;
+}
+
 int
 run_hosts(struct conn_config *cfg, const struct host_set *hosts,
     const struct run_options *opts)
 {
 	struct run run;
 	ev_tstamp t0;
+	char err[512];
 	int r;
 
 	memset(&run, 0, sizeof(run));
 	run.opts = opts;
+	if (opts->ask_become_pass && (r = get_become_pass(&run, err,
+	    sizeof(err))) != 0) {
+		fprintf(stderr, "muster: %s\n", err);
+		wipe_become_pass(&run);
+		return EXIT_USAGE;
+	}
+	if ((r = hostfiles_open(&run.files, opts->outdir, opts->errdir, err,
+	    sizeof(err))) != 0) {
+		fprintf(stderr, "muster: %s\n", err);
+		wipe_become_pass(&run);
+		return r == MERR_INVAL ? EXIT_USAGE : EXIT_INTERNAL;
+	}
 	output_init(&run.out, opts->mode, stdout, stderr, opts->raw,
 	    opts->max_output);
-	if ((r = fleet_init(&run.fleet, cfg, hosts, opts->fanout,
+	if ((opts->want_stdin && (r = stdin_feed_init(&run.feed, cfg->loop,
+	    STDIN_FILENO, 0)) != 0) ||
+	    (r = fleet_init(&run.fleet, cfg, hosts, opts->fanout,
 	    &run_job_ops, &run)) != 0 || (r = setup_hosts(&run)) != 0) {
 		fprintf(stderr, "muster: %s\n", merr_str(r));
 		teardown_hosts(&run);
 		fleet_free(&run.fleet);
 		output_free(&run.out);
+		stdin_feed_free(&run.feed);
+		hostfiles_close(&run.files);
+		wipe_become_pass(&run);
 		return EXIT_INTERNAL;
 	}
 	t0 = ev_time();
 	fleet_run(&run.fleet);
 	output_finish(&run.out, ev_time() - t0);
+	if (run.feed.read_errno != 0) {
+		fprintf(stderr, "muster: reading stdin: %s (the commands got "
+		    "what was read before)\n", strerror(run.feed.read_errno));
+		note_exit(&run, EXIT_INTERNAL);
+	}
 	/* An interrupted run that happened to finish is still not a clean
 	 * one. */
 	if (run.fleet.interrupted && run.exit_status == EXIT_ALL_OK)
@@ -255,5 +468,8 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	teardown_hosts(&run);
 	fleet_free(&run.fleet);
 	output_free(&run.out);
+	stdin_feed_free(&run.feed);
+	hostfiles_close(&run.files);
+	wipe_become_pass(&run);
 	return run.exit_status;
 }

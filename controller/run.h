@@ -3,6 +3,7 @@
 #ifndef MUSTER_RUN_H
 #define MUSTER_RUN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "conn.h"
@@ -27,6 +28,13 @@ struct run_options {
 	bool raw;
 	size_t max_output;	/* per host per stream in gather/json */
 	char *owned_command;	/* joined from argv, freed with the options */
+	const char *outdir;	/* --outdir: each host's stdout also in DIR/HOST */
+	const char *errdir;	/* --errdir: the same for stderr */
+	bool want_stdin;	/* --stdin: our stdin goes to every command */
+	bool tty;		/* --tty: a pseudo-terminal on the agent side */
+	bool become;		/* --become: through sudo */
+	const char *become_user;	/* set (default "root") when become */
+	bool ask_become_pass;	/* ask once, or take $MUSTER_BECOME_PASS */
 };
 
 /* Runs the whole job; returns a muster_exit status. */

@@ -30,7 +30,9 @@ buf_len(const struct buf *b)
 static inline const uint8_t *
 buf_ptr(const struct buf *b)
 {
-	return b->data + b->off;
+	/* A buffer that never held anything has no storage, and NULL + 0
+	 * is undefined behaviour (found by fuzz_frame_mux). */
+	return b->data != NULL ? b->data + b->off : NULL;
 }
 
 static inline size_t

@@ -69,11 +69,20 @@ frame_encode(struct buf *out, const Muster__Envelope *env, size_t max)
 }
 
 int
-frame_decode(struct buf *in, size_t max, Muster__Envelope **env)
+frame_unpack(const uint8_t *body, size_t len, Muster__Envelope **env)
 {
 	struct alloc_budget bud;
 	ProtobufCAllocator alloc = { budget_alloc, budget_free, &bud };
-	Muster__Envelope *msg;
+
+	bud.used = 0;
+	bud.limit = UNPACK_BUDGET(len);
+	*env = muster__envelope__unpack(&alloc, len, body);
+	return *env != NULL ? 0 : MERR_DECODE;
+}
+
+int
+frame_decode(struct buf *in, size_t max, Muster__Envelope **env)
+{
 	uint32_t len;
 	int r;
 
@@ -84,13 +93,9 @@ frame_decode(struct buf *in, size_t max, Muster__Envelope **env)
 		return MERR_FRAME_TOO_BIG;
 	if (buf_len(in) - FRAME_HDR_LEN < len)
 		return MERR_AGAIN;
-	bud.used = 0;
-	bud.limit = UNPACK_BUDGET(len);
-	msg = muster__envelope__unpack(&alloc, len, buf_ptr(in) + FRAME_HDR_LEN);
-	if (msg == NULL)
-		return MERR_DECODE;
+	if ((r = frame_unpack(buf_ptr(in) + FRAME_HDR_LEN, len, env)) != 0)
+		return r;
 	buf_consume(in, FRAME_HDR_LEN + len);
-	*env = msg;
 	return 0;
 }
 

@@ -32,6 +32,8 @@ int frame_encode(struct buf *out, const Muster__Envelope *env, size_t max);
  * MERR_FRAME_TOO_BIG / MERR_DECODE for input that can never become valid.
  */
 int frame_decode(struct buf *in, size_t max, Muster__Envelope **env);
+/* Unpack one frame's body (no length prefix), with the same bounds. */
+int frame_unpack(const uint8_t *body, size_t len, Muster__Envelope **env);
 void frame_free(Muster__Envelope *env);
 
 #endif

@@ -66,6 +66,9 @@ MUSTER_OPTS=(-i "$INV" --known-hosts "$KH" -k "$KEY" -F /dev/null)
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/muster-test.XXXXXX")
 export T
+# Tests connect directly unless they start their own daemon: one the
+# developer runs must not change what a test sees.
+export MUSTER_DAEMON_SOCKET=$T/no-daemon.sock
 
 _check_host() {
 	if ! [[ $1 =~ ^[0-9]+$ ]] || (($1 < 1 || $1 > FLEET_N)); then

@@ -51,3 +51,42 @@ set -e
 assert_eq 2 "$rc" "exit status for an unsafe key"
 assert_contains "$(cat "$T/err")" "accessible by others" "unsafe key message"
 ok "unsafe private key refused"
+
+# Host and user names with quotes, blanks and command substitutions, from
+# -w and from an inventory, never reach a shell: muster connects itself
+# (no ProxyCommand) and the bootstrap command interpolates only our own
+# hash. Each such host fails on its own; the canary file is never made.
+canary=$T/canary
+h2="$(fleet_user 2)@$(fleet_addr 2)"
+evil=(
+	"o'x\$(touch \"$canary\")@$(fleet_addr 1)"
+	"\"q\";touch\${IFS}$canary@$(fleet_addr 1)"
+	"$(fleet_user 1)@\$(touch\${IFS}$canary)"
+	"$(fleet_user 1)@\`touch\${IFS}$canary\`"
+	"$(fleet_user 1)@h';touch\${IFS}$canary;'"
+)
+cat >"$T/evil.ini" <<INI
+[evil]
+x\$(touch\${IFS}$canary) user=$(fleet_user 1)
+$(fleet_addr 1) user=a'b\$(touch\${IFS}$canary)
+INI
+printf 'Host *\n  ProxyCommand /bin/sh -c "touch %s; echo %%h %%r"\n' "$canary" >"$T/proxy.cfg"
+for w in "${evil[@]}"; do
+	set +e
+	"$MUSTER" run -k "$KEY" -F "$T/proxy.cfg" --known-hosts "$KH" --connect-timeout 5 --json \
+		-w "$w" -w "$h2" -- echo ran >"$T/j" 2>"$T/err"; rc=$?
+	set -e
+	[[ -e $canary ]] && fail "a name reached a shell: $w"
+	# Refused by the parser (2), or that one host failed (3).
+	[[ $rc == 2 || $rc == 3 ]] || fail "exit status $rc for $w: $(cat "$T/err")"
+	if ((rc == 3)); then
+		assert_contains "$(cat "$T/j")" "\"host\":\"$(fleet_addr 2)\",\"status\":\"ok\"" "the good host ran next to $w"
+	fi
+done
+set +e
+"$MUSTER" run -k "$KEY" -F /dev/null --known-hosts "$KH" --connect-timeout 5 --json -i "$T/evil.ini" -- echo ran >"$T/j" 2>"$T/err"; rc=$?
+set -e
+[[ -e $canary ]] && fail "a name from an inventory reached a shell"
+[[ $rc == 2 || $rc == 3 ]] || fail "exit status $rc for the inventory: $(cat "$T/err")"
+assert_eq 0 "$(grep -c '"status":"ok"' "$T/j" || true)" "no host with an odd name ran"
+ok "host and user names with quotes, blanks and \$() never reach a shell"

@@ -342,6 +342,74 @@ test_good_numbers(void **state)
 	cli_free(&cli);
 }
 
+/* --outdir, --errdir, --stdin, --tty, --become and friends. */
+static void
+test_run_ergonomics(void **state)
+{
+	char *none[] = { "run", "-w", "a", "--", "ls", NULL };
+	char *all[] = { "run", "-w", "a", "--outdir", "o", "--errdir", "e",
+	    "--stdin", "--tty", "--become", "--", "ls", NULL };
+	char *user[] = { "run", "-w", "a", "--become-user", "pg", "-c", "ls",
+	    NULL };
+	char *ask[] = { "run", "-w", "a", "--ask-become-pass", "--", "ls",
+	    NULL };
+	char *tty_ask[] = { "run", "-w", "a", "--tty", "--ask-become-pass",
+	    "--", "ls", NULL };
+	char *dash_user[] = { "run", "-w", "a", "--become-user", "-x", "--",
+	    "ls", NULL };
+	char *no_dir[] = { "run", "-w", "a", "--outdir", NULL };
+	char *push_stdin[] = { "push", "-w", "a", "--stdin", "f", "/f", NULL };
+	char *pull_become[] = { "pull", "-w", "a", "--become", "/f", "d",
+	    NULL };
+	struct cli cli;
+
+	assert_int_equal(parse(none, &cli), 0);
+	assert_null(cli.run.outdir);
+	assert_null(cli.run.errdir);
+	assert_false(cli.run.want_stdin);
+	assert_false(cli.run.tty);
+	assert_false(cli.run.become);
+	assert_null(cli.run.become_user);
+	cli_free(&cli);
+
+	assert_int_equal(parse(all, &cli), 0);
+	assert_string_equal(cli.run.outdir, "o");
+	assert_string_equal(cli.run.errdir, "e");
+	assert_true(cli.run.want_stdin);
+	assert_true(cli.run.tty);
+	assert_true(cli.run.become);
+	assert_string_equal(cli.run.become_user, "root");
+	assert_false(cli.run.ask_become_pass);
+	cli_free(&cli);
+
+	assert_int_equal(parse(user, &cli), 0);
+	assert_true(cli.run.become);
+	assert_string_equal(cli.run.become_user, "pg");
+	cli_free(&cli);
+
+	assert_int_equal(parse(ask, &cli), 0);
+	assert_true(cli.run.become);
+	assert_true(cli.run.ask_become_pass);
+	assert_string_equal(cli.run.become_user, "root");
+	cli_free(&cli);
+
+	parse_fails(tty_ask, "--tty cannot be combined");
+	parse_fails(dash_user, "--become-user: expected a user name");
+	parse_fails(no_dir, "unknown or incomplete option");
+
+	/* Run options are refused by the other commands, not ignored. */
+	getopt_reset();
+	assert_int_equal(cli_parse((int)argc_of(push_stdin), push_stdin, &cli,
+	    errmsg, sizeof(errmsg)), MERR_PARSE);
+	assert_non_null(strstr(errmsg, "--stdin is an option of muster run"));
+	cli_free(&cli);
+	getopt_reset();
+	assert_int_equal(cli_parse((int)argc_of(pull_become), pull_become,
+	    &cli, errmsg, sizeof(errmsg)), MERR_PARSE);
+	assert_non_null(strstr(errmsg, "--become is an option of muster run"));
+	cli_free(&cli);
+}
+
 static void
 test_modes_and_flags(void **state)
 {
@@ -688,10 +756,60 @@ test_hosts_w(void **state)
 	unlink(f.path);
 }
 
+/* -L and --diff are output modes of run; keys install takes the host
+ * selection and --password-file, and no operands. */
+static void
+test_live_diff_keys_install(void **state)
+{
+	char *live[] = { "run", "-w", "a", "-L", "--", "ls", NULL };
+	char *live_long[] = { "run", "-w", "a", "--live-gather", "--", "ls",
+	    NULL };
+	char *diff[] = { "run", "-w", "a", "--json", "--diff", "--", "ls",
+	    NULL };
+	char *install[] = { "install", "-i", "inv", "-g", "web", "--json",
+	    "--password-file", "pw", "--accept-new", "-f", "8", NULL };
+	char *operand[] = { "install", "-w", "a", "extra", NULL };
+	char *nohosts[] = { "install", "--password-file", "pw", NULL };
+	struct cli cli;
+
+	assert_int_equal(parse(live, &cli), 0);
+	assert_int_equal(cli.run.mode, OUTPUT_LIVE);
+	cli_free(&cli);
+	assert_int_equal(parse(live_long, &cli), 0);
+	assert_int_equal(cli.run.mode, OUTPUT_LIVE);
+	cli_free(&cli);
+	assert_int_equal(parse(diff, &cli), 0);
+	assert_int_equal(cli.run.mode, OUTPUT_DIFF);
+	cli_free(&cli);
+
+	unsetenv("MUSTER_INVENTORY");
+	getopt_reset();
+	assert_int_equal(cli_parse((int)argc_of(install), install, &cli,
+	    errmsg, sizeof(errmsg)), 0);
+	assert_int_equal(cli.cmd, CLI_KEYS_INSTALL);
+	assert_string_equal(cli.password_file, "pw");
+	assert_string_equal(cli.inventory, "inv");
+	assert_true(cli.json);
+	assert_true(cli.accept_new);
+	assert_int_equal(cli.fanout, 8);
+	cli_free(&cli);
+	getopt_reset();
+	assert_int_equal(cli_parse((int)argc_of(operand), operand, &cli,
+	    errmsg, sizeof(errmsg)), MERR_PARSE);
+	assert_non_null(strstr(errmsg, "no operands"));
+	cli_free(&cli);
+	getopt_reset();
+	assert_int_equal(cli_parse((int)argc_of(nohosts), nohosts, &cli,
+	    errmsg, sizeof(errmsg)), MERR_PARSE);
+	assert_non_null(strstr(errmsg, "no hosts selected"));
+	cli_free(&cli);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_live_diff_keys_install),
 		cmocka_unit_test(test_defaults_and_words),
 		cmocka_unit_test(test_command_words),
 		cmocka_unit_test(test_dash_c),
@@ -701,6 +819,7 @@ main(void)
 		cmocka_unit_test(test_bad_numbers),
 		cmocka_unit_test(test_good_numbers),
 		cmocka_unit_test(test_modes_and_flags),
+		cmocka_unit_test(test_run_ergonomics),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_parse_again),
 		cmocka_unit_test(test_hosts_all),

@@ -265,6 +265,18 @@ test_errors(void **state)
 	parse_fails("h1 h2\n", MERR_PARSE, "inv.ini:1: ", "malformed 'h2'");
 }
 
+/*
+ * A host line whose list fails after some items expanded: found by
+ * fuzz_inventory as a leak of the expansion's storage (caught by the
+ * ASan build's leak check).
+ */
+static void
+test_expand_error_frees(void **state)
+{
+	parse_fails("[g]\nok1,ok2,bad[1-\n", MERR_PARSE, "inv.ini:2: ",
+	    "bad[1-");
+}
+
 static void
 test_nul_byte(void **state)
 {
@@ -418,6 +430,7 @@ main(void)
 		cmocka_unit_test(test_children),
 		cmocka_unit_test(test_vars_and_all),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_expand_error_frees),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_select),

@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "output.h"
+#include "udiff.h"
 
 /* An output writing into two memory streams. */
 struct sink {
@@ -756,6 +757,154 @@ test_gather_many(void **state)
 	sink_close(&s);
 }
 
+
+static void
+test_live(void **state)
+{
+	struct host_result ok = result(NULL, HS_OK, 0, 0, NULL);
+	struct sink s;
+
+	/* Joins reported only when a new group forms, or at the end. */
+	sink_open(&s, OUTPUT_LIVE, false, 1 << 20);
+	s.o.live_interval = 1e9;
+	gather_host(&s, "web1", "hello\n", NULL, ok);
+	sink_sync(&s);
+	/* A new output is printed at once, tagged with its number. */
+	assert_string_equal(s.out_text,
+	    "---------------\n"
+	    "web1 (1) [#1]\n"
+	    "---------------\n"
+	    "hello\n");
+	gather_host(&s, "web2", "hello\n", NULL, ok);
+	gather_host(&s, "quiet", NULL, NULL, ok);
+	gather_host(&s, "web3", "hello\n", NULL, ok);
+	gather_host(&s, "db1", "x\x1b\n", "warn\n", result(NULL, HS_FAILED,
+	    3, 0, NULL));
+	gather_host(&s, "web4", "hello\n", NULL, ok);
+	gather_host(&s, "quiet2", NULL, NULL, ok);
+	gather_host(&s, "u1", NULL, NULL, result(NULL, HS_UNREACHABLE, -1, 0,
+	    "refused\x1b[2J"));
+	output_finish(&s.o, 1.0);
+	sink_sync(&s);
+	assert_string_equal(s.out_text,
+	    "---------------\n"
+	    "web1 (1) [#1]\n"
+	    "---------------\n"
+	    "hello\n"
+	    "#1 += web[2-3] (3 hosts)\n"
+	    "---------------\n"
+	    "db1 (1) [#3] exited with code 3\n"
+	    "---------------\n"
+	    "x\\x1b\n"
+	    "#1 += web4 (4 hosts)\n"
+	    "---------------\n"
+	    "u1 (1) [#4] unreachable: refused\\x1b[2J\n"
+	    "---------------\n"
+	    "---------------\n"
+	    "#1 web[1-4] (4)\n"
+	    "#2 quiet,quiet2 (2) ok, no output\n"
+	    "#3 db1 (1) exited with code 3\n"
+	    "#4 u1 (1) unreachable: refused\\x1b[2J\n");
+	assert_string_equal(s.err_text, "warn\n"
+	    "muster: 8 hosts: 6 ok, 1 failed, 1 unreachable (1.00 s)\n");
+	sink_close(&s);
+
+	/* With no interval, every join is reported as it happens. */
+	sink_open(&s, OUTPUT_LIVE, false, 1 << 20);
+	s.o.live_interval = 0;
+	gather_host(&s, "a1", "x\n", NULL, ok);
+	gather_host(&s, "a2", "x\n", NULL, ok);
+	sink_sync(&s);
+	assert_string_equal(s.out_text,
+	    "---------------\n"
+	    "a1 (1) [#1]\n"
+	    "---------------\n"
+	    "x\n"
+	    "#1 += a2 (2 hosts)\n");
+	sink_close(&s);
+}
+
+static void
+test_diff(void **state)
+{
+	struct host_result ok = result(NULL, HS_OK, 0, 0, NULL);
+	struct sink s;
+
+	sink_open(&s, OUTPUT_DIFF, false, 1 << 20);
+	gather_host(&s, "n1", "a\nb\nc\n", NULL, ok);
+	gather_host(&s, "n2", "a\nb\nc\n", NULL, ok);
+	gather_host(&s, "n3", "a\nb\nc\n", NULL, ok);
+	gather_host(&s, "n4", "a\nB\x1b\nc\n", NULL, ok);
+	gather_host(&s, "n5", "a\nb\nc\n", "oops\n", result(NULL,
+	    HS_FAILED, 1, 0, NULL));
+	gather_host(&s, "n6", NULL, NULL, result(NULL, HS_UNREACHABLE, -1, 0,
+	    "refused"));
+	sink_sync(&s);
+	assert_int_equal(s.out_len, 0);
+	output_finish(&s.o, 1.0);
+	sink_sync(&s);
+	assert_string_equal(s.out_text,
+	    "---------------\n"
+	    "n[1-3] (3) [most common]\n"
+	    "---------------\n"
+	    "a\nb\nc\n"
+	    "---------------\n"
+	    "n4 (1)\n"
+	    "---------------\n"
+	    "--- n[1-3] (stdout, most common)\n"
+	    "+++ n4 (stdout)\n"
+	    "@@ -1,3 +1,3 @@\n"
+	    " a\n"
+	    "-b\n"
+	    "+B\\x1b\n"
+	    " c\n"
+	    "---------------\n"
+	    "n5 (1) exited with code 1\n"
+	    "---------------\n"
+	    "--- n[1-3] (stderr, most common)\n"
+	    "+++ n5 (stderr)\n"
+	    "@@ -0,0 +1 @@\n"
+	    "+oops\n"
+	    "---------------\n"
+	    "n6 (1) unreachable: refused\n"
+	    "---------------\n");
+	assert_string_equal(s.err_text,
+	    "muster: 6 hosts: 4 ok, 1 failed, 1 unreachable (1.00 s)\n");
+	sink_close(&s);
+}
+
+static void
+test_diff_too_different(void **state)
+{
+	struct host_result ok = result(NULL, HS_OK, 0, 0, NULL);
+	struct sink s;
+	char *a, *b, *p, *q;
+	int i;
+
+	/* Far apart outputs are not diffed: shown in full, with a note. */
+	a = malloc(20 * UDIFF_MAX_COST * 3);
+	b = malloc(20 * UDIFF_MAX_COST * 3);
+	assert_non_null(a);
+	assert_non_null(b);
+	for (i = 0, p = a, q = b; i < 3 * UDIFF_MAX_COST; i++) {
+		p += sprintf(p, "a%d\n", i);
+		q += sprintf(q, "b%d\n", i);
+	}
+	sink_open(&s, OUTPUT_DIFF, false, 1 << 20);
+	gather_host(&s, "x1", a, NULL, ok);
+	gather_host(&s, "x2", a, NULL, ok);
+	gather_host(&s, "y1", b, NULL, ok);
+	output_finish(&s.o, 1.0);
+	sink_sync(&s);
+	assert_non_null(strstr(s.out_text, "y1 (1)\n---------------\n"
+	    "[stdout differs from the most common in too many lines to diff; "
+	    "here in full]\nb0\nb1\n"));
+	assert_null(strstr(s.out_text, "+++"));
+	sink_close(&s);
+	free(a);
+	free(b);
+}
+
 int
 main(void)
 {
@@ -776,6 +925,9 @@ main(void)
 		cmocka_unit_test(test_gather_raw_truncated),
 		cmocka_unit_test(test_gather_empty),
 		cmocka_unit_test(test_gather_many),
+		cmocka_unit_test(test_live),
+		cmocka_unit_test(test_diff),
+		cmocka_unit_test(test_diff_too_different),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,634 @@
+#include "dlink.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "build_id.h"
+#include "conn.h"
+#include "dsock.h"
+#include "err.h"
+#include "frame.h"
+#include "link.h"
+
+/* Our queue towards the daemon; a conn moves frames in only while the
+ * frame fits, and is woken when the queue has drained to half. */
+#define DLINK_OUT_MAX (8u << 20)
+#define DLINK_IN_MAX (2 * (FRAME_MAX_DEFAULT + 64 * 1024))
+#define HELLO_TIMEOUT_MS 3000
+
+struct dlink_slot {
+	struct conn *c;
+	bool blocked;		/* waits for room in the queue */
+};
+
+struct dlink {
+	struct link_io io;
+	struct dlink_slot *slots;	/* index: id - 1 */
+	size_t nslots, cap;
+	bool dead;
+};
+
+static void on_link_io(struct ev_loop *loop, ev_io *w, int revents);
+
+/* The socket's watcher does not count as the loop's work (ev_unref): the
+ * job's own watchers decide when the loop ends. */
+static void
+link_update(struct dlink *l)
+{
+	int want = EV_READ | (buf_len(&l->io.out) > 0 ? EV_WRITE : 0);
+
+	if (l->dead || (l->io.io.events & (EV_READ | EV_WRITE)) == want)
+		return;
+	ev_ref(l->io.loop);
+	ev_io_stop(l->io.loop, &l->io.io);
+	ev_io_set(&l->io.io, l->io.fd, want);
+	ev_io_start(l->io.loop, &l->io.io);
+	ev_unref(l->io.loop);
+}
+
+/* ---- synchronous exchange (hello, status, stop) ----------------------------- */
+
+static int
+write_all(int fd, const uint8_t *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+			if (poll(&pfd, 1, HELLO_TIMEOUT_MS) <= 0)
+				return MERR_TIMEOUT;
+			continue;
+		}
+		if (w <= 0)
+			return MERR_IO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+send_control(int fd, const Muster__Daemon__Control *ctl)
+{
+	struct buf b;
+	int r;
+
+	buf_init(&b, LINK_CONTROL_MAX + 16);
+	if ((r = link_put_control(&b, ctl)) == 0)
+		r = write_all(fd, buf_ptr(&b), buf_len(&b));
+	buf_free(&b);
+	return r;
+}
+
+/* Read until one control message of the wanted kind has arrived. */
+static int
+recv_control(int fd, struct buf *in, int want, int timeout_ms,
+    Muster__Daemon__Control **out)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint32_t host;
+	size_t len;
+	uint8_t *dst;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		r = link_peek(in, FRAME_MAX_DEFAULT, &host, &len);
+		if (r == 0 && host == LINK_CONTROL) {
+			if ((r = link_take_control(in, len, out)) != 0)
+				return r;
+			if ((int)(*out)->body_case == want)
+				return 0;
+			link_control_free(*out);
+			*out = NULL;
+			continue;
+		}
+		if (r == 0) {	/* not ours to read here */
+			buf_consume(in, LINK_HDR_LEN + len);
+			continue;
+		}
+		if (r != MERR_AGAIN)
+			return r;
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			return MERR_TIMEOUT;
+		if (buf_reserve(in, 64 * 1024, &dst) != 0)
+			return MERR_LIMIT;
+		n = read(fd, dst, 64 * 1024);
+		if (n == 0)
+			return MERR_EOF;
+		if (n < 0 && errno != EINTR && errno != EAGAIN)
+			return MERR_IO;
+		if (n > 0)
+			buf_commit(in, (size_t)n);
+	}
+}
+
+/* Connect and say hello; *fd is ours afterwards. */
+/* A path the user named is the daemon's (absolute there) or not. */
+static bool
+same_path(const char *given, const char *daemons)
+{
+	char *abs;
+	bool same;
+
+	if (given == NULL)
+		return true;
+	if ((abs = realpath(given, NULL)) == NULL)
+		return false;
+	same = strcmp(abs, daemons) == 0;
+	free(abs);
+	return same;
+}
+
+static int
+handshake(int *fd, struct buf *in, const struct dlink_settings *want,
+    char *err, size_t errlen)
+{
+	bool strict = want != NULL;
+	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
+	Muster__Daemon__ClientHello hello = MUSTER__DAEMON__CLIENT_HELLO__INIT;
+	Muster__Daemon__Control *reply = NULL;
+	const Muster__Daemon__DaemonHello *dh;
+	char path[256];
+	int r;
+
+	if ((r = dsock_path(path, sizeof(path))) != 0) {
+		snprintf(err, errlen, "no daemon socket path");
+		return MERR_NOTFOUND;
+	}
+	if ((r = dsock_connect(path, fd)) != 0) {
+		snprintf(err, errlen, "%s: %s", path, r == MERR_NOTFOUND ?
+		    "no daemon running" : r == MERR_AUTH ?
+		    "socket owned by another user" : strerror(errno));
+		return r;
+	}
+	hello.version = MUSTER_PROTO_VERSION;
+	hello.build_id.data = (uint8_t *)MUSTER_BUILD_ID;
+	hello.build_id.len = strlen(MUSTER_BUILD_ID);
+	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_CLIENT_HELLO;
+	ctl.client_hello = &hello;
+	if ((r = send_control(*fd, &ctl)) != 0 ||
+	    (r = recv_control(*fd, in,
+	    MUSTER__DAEMON__CONTROL__BODY_DAEMON_HELLO, HELLO_TIMEOUT_MS,
+	    &reply)) != 0) {
+		snprintf(err, errlen, "daemon at %s did not answer: %s", path,
+		    merr_str(r));
+		goto fail;
+	}
+	dh = reply->daemon_hello;
+	/* Status and stop work across builds; relaying streams does not. */
+	if (strict && (dh->version != MUSTER_PROTO_VERSION ||
+	    dh->build_id.len != strlen(MUSTER_BUILD_ID) ||
+	    memcmp(dh->build_id.data, MUSTER_BUILD_ID,
+	    dh->build_id.len) != 0)) {
+		snprintf(err, errlen, "the daemon (pid %u) is another muster "
+		    "build; restart it (muster daemon --stop)", dh->pid);
+		r = MERR_VERSION;
+		goto fail;
+	}
+	if (strict && (!same_path(want->identity, dh->identity) ||
+	    !same_path(want->known_hosts, dh->known_hosts) ||
+	    !same_path(want->ssh_config, dh->ssh_config))) {
+		snprintf(err, errlen, "the daemon (pid %u) uses another "
+		    "identity, known_hosts or ssh_config", dh->pid);
+		r = MERR_INVAL;
+		goto fail;
+	}
+	link_control_free(reply);
+	return 0;
+ fail:
+	link_control_free(reply);
+	close(*fd);
+	*fd = -1;
+	return r;
+}
+
+/* ---- the asynchronous link ------------------------------------------------- */
+
+int
+dlink_open(struct ev_loop *loop, const struct dlink_settings *want,
+    struct dlink **out, char *err, size_t errlen)
+{
+	struct dlink *l;
+	struct buf in;
+	int fd = -1, r;
+
+	buf_init(&in, DLINK_IN_MAX);
+	if ((r = handshake(&fd, &in, want, err, errlen)) != 0) {
+		buf_free(&in);
+		return r;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		close(fd);
+		buf_free(&in);
+		return MERR_NOMEM;
+	}
+	link_io_init(&l->io, loop, fd, on_link_io, l, DLINK_IN_MAX,
+	    DLINK_OUT_MAX);
+	/* Whatever followed the hello stays queued. */
+	if (buf_len(&in) > 0)
+		buf_append(&l->io.in, buf_ptr(&in), buf_len(&in));
+	buf_free(&in);
+	ev_unref(loop);
+	*out = l;
+	return 0;
+}
+
+static struct dlink_slot *
+slot(struct dlink *l, uint32_t id)
+{
+	if (id == 0 || id > l->nslots || l->slots[id - 1].c == NULL)
+		return NULL;
+	return &l->slots[id - 1];
+}
+
+/* Every conn still attached learns that the daemon is gone. */
+static void
+link_dead(struct dlink *l, const char *why)
+{
+	size_t i;
+
+	if (l->dead)
+		return;
+	l->dead = true;
+	ev_ref(l->io.loop);
+	ev_io_stop(l->io.loop, &l->io.io);
+	l->io.active = false;
+	for (i = 0; i < l->nslots; i++) {
+		struct conn *c = l->slots[i].c;
+
+		if (c != NULL)
+			conn_link_down(c, HS_UNREACHABLE, why);
+	}
+}
+
+static void
+take_control(struct dlink *l, size_t len)
+{
+	Muster__Daemon__Control *ctl;
+	struct dlink_slot *s;
+
+	if (link_take_control(&l->io.in, len, &ctl) != 0) {
+		link_dead(l, "daemon sent a bad control message");
+		return;
+	}
+	if (ctl->body_case == MUSTER__DAEMON__CONTROL__BODY_HOST_DOWN &&
+	    (s = slot(l, ctl->host_down->host)) != NULL) {
+		uint32_t st = ctl->host_down->status;
+
+		conn_link_down(s->c, st <= HS_AUTH ? (enum host_status)st :
+		    HS_UNREACHABLE, ctl->host_down->error);
+	}
+	link_control_free(ctl);
+}
+
+static void
+take_frames(struct dlink *l)
+{
+	struct dlink_slot *s;
+	uint32_t host;
+	size_t len;
+	int r;
+
+	while (!l->dead) {
+		r = link_peek(&l->io.in, FRAME_MAX_DEFAULT, &host, &len);
+		if (r == MERR_AGAIN)
+			return;
+		if (r != 0) {
+			link_dead(l, "daemon sent an oversized frame");
+			return;
+		}
+		if (host == LINK_CONTROL) {
+			take_control(l, len);
+			continue;
+		}
+		/* Frames for a conn we have let go of are dropped. */
+		/* Nothing a conn does in its step reads from l->io.in. */
+		if ((s = slot(l, host)) != NULL)
+			conn_link_input(s->c, buf_ptr(&l->io.in) + LINK_HDR_LEN,
+			    len);
+		buf_consume(&l->io.in, LINK_HDR_LEN + len);
+	}
+}
+
+static void
+wake_blocked(struct dlink *l)
+{
+	size_t i;
+
+	if (buf_len(&l->io.out) > DLINK_OUT_MAX / 2)
+		return;
+	for (i = 0; i < l->nslots && !l->dead; i++) {
+		if (l->slots[i].c == NULL || !l->slots[i].blocked)
+			continue;
+		l->slots[i].blocked = false;
+		conn_link_writable(l->slots[i].c);
+	}
+}
+
+static void
+on_link_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct dlink *l = w->data;
+	int r = 0;
+
+	if (revents & EV_WRITE)
+		r = link_io_flush(&l->io);
+	if (r == 0 && (revents & EV_READ)) {
+		r = link_io_read(&l->io);
+		take_frames(l);
+	}
+	if (r != 0) {
+		link_dead(l, r == MERR_EOF ? "the daemon closed the connection"
+		    : "lost the connection to the daemon");
+		return;
+	}
+	if (l->dead)
+		return;
+	wake_blocked(l);
+	link_update(l);
+}
+
+int
+dlink_attach(struct dlink *l, struct conn *c, const struct host_spec *spec,
+    bool accept_new, uint32_t *id)
+{
+	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
+	Muster__Daemon__Attach at = MUSTER__DAEMON__ATTACH__INIT;
+	Muster__Daemon__HostSpec hs = MUSTER__DAEMON__HOST_SPEC__INIT;
+	int r;
+
+	if (l->dead)
+		return MERR_EOF;
+	if (l->nslots == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 64;
+		void *p = realloc(l->slots, ncap * sizeof(*l->slots));
+
+		if (p == NULL)
+			return MERR_NOMEM;
+		l->slots = p;
+		l->cap = ncap;
+	}
+	hs.name = (char *)spec->name;
+	hs.user = (char *)(spec->user ? spec->user : "");
+	hs.port = spec->port;
+	at.host = (uint32_t)l->nslots + 1;
+	at.spec = &hs;
+	at.accept_new = accept_new;
+	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_ATTACH;
+	ctl.attach = &at;
+	/* Control messages are small; they may go past the soft limit. */
+	if ((r = link_put_control(&l->io.out, &ctl)) != 0)
+		return r;
+	l->slots[l->nslots].c = c;
+	l->slots[l->nslots].blocked = false;
+	*id = (uint32_t)++l->nslots;
+	link_update(l);
+	return 0;
+}
+
+void
+dlink_detach(struct dlink *l, uint32_t id)
+{
+	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
+	Muster__Daemon__Detach de = MUSTER__DAEMON__DETACH__INIT;
+
+	if (l->dead || slot(l, id) == NULL)
+		return;
+	de.host = id;
+	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_DETACH;
+	ctl.detach = &de;
+	link_put_control(&l->io.out, &ctl);
+	link_update(l);
+}
+
+void
+dlink_forget(struct dlink *l, uint32_t id)
+{
+	if (id > 0 && id <= l->nslots)
+		l->slots[id - 1].c = NULL;
+}
+
+int
+dlink_send(struct dlink *l, uint32_t id, struct buf *out)
+{
+	struct dlink_slot *s = slot(l, id);
+	uint32_t flen;
+	int r;
+
+	if (l->dead || s == NULL)
+		return MERR_EOF;
+	/* out holds whole frames only: frame_encode appends them whole. */
+	while (buf_peek_u32(out, &flen) == 0) {
+		size_t n = FRAME_HDR_LEN + (size_t)flen;
+
+		if (buf_len(out) < n)
+			break;
+		if (buf_room(&l->io.out) < LINK_HDR_LEN + n) {
+			s->blocked = true;
+			break;
+		}
+		if ((r = link_put_frame(&l->io.out, id, buf_ptr(out), n)) != 0)
+			return r;
+		buf_consume(out, n);
+	}
+	if (buf_len(out) == 0)
+		buf_reset(out);
+	/* Write now: most sends are small and the socket takes them. */
+	if ((r = link_io_flush(&l->io)) != 0) {
+		link_dead(l, "lost the connection to the daemon");
+		return r;
+	}
+	link_update(l);
+	return 0;
+}
+
+void
+dlink_free(struct dlink *l)
+{
+	if (l == NULL)
+		return;
+	/* Detaches still queued tell the daemon to cancel leftovers. */
+	if (!l->dead && buf_len(&l->io.out) > 0) {
+		fcntl(l->io.fd, F_SETFL, fcntl(l->io.fd, F_GETFL) & ~O_NONBLOCK);
+		write_all(l->io.fd, buf_ptr(&l->io.out), buf_len(&l->io.out));
+	}
+	if (!l->dead)
+		ev_ref(l->io.loop);
+	l->io.active = !l->dead;
+	link_io_close(&l->io);
+	free(l->slots);
+	free(l);
+}
+
+/* ---- muster daemon --status / --stop -------------------------------------- */
+
+static void
+human_bytes(uint64_t n, char *out, size_t outlen)
+{
+	const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	int i = 0;
+
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(out, outlen, i == 0 ? "%.0f %s" : "%.1f %s", v, unit[i]);
+}
+
+static void
+human_secs(double s, char *out, size_t outlen)
+{
+	long t = (long)s;
+
+	if (t < 60)
+		snprintf(out, outlen, "%lds", t);
+	else if (t < 3600)
+		snprintf(out, outlen, "%ldm%02lds", t / 60, t % 60);
+	else if (t < 86400)
+		snprintf(out, outlen, "%ldh%02ldm", t / 3600, t / 60 % 60);
+	else
+		snprintf(out, outlen, "%ldd%02ldh", t / 86400, t / 3600 % 24);
+}
+
+static void
+print_status_json(const Muster__Daemon__Status *st)
+{
+	json_t *o = json_object(), *hosts = json_array();
+	size_t i;
+
+	json_object_set_new(o, "pid", json_integer(st->pid));
+	json_object_set_new(o, "uptime_s", json_real(st->uptime));
+	json_object_set_new(o, "clients", json_integer(st->clients));
+	json_object_set_new(o, "rss_kib", json_integer((json_int_t)st->rss_kib));
+	for (i = 0; i < st->n_hosts; i++) {
+		const Muster__Daemon__HostState *h = st->hosts[i];
+		json_t *j = json_object();
+
+		json_object_set_new(j, "host", json_string(h->name));
+		json_object_set_new(j, "state", json_string(h->state));
+		json_object_set_new(j, "since_s", json_real(h->since));
+		json_object_set_new(j, "bytes_in",
+		    json_integer((json_int_t)h->bytes_in));
+		json_object_set_new(j, "bytes_out",
+		    json_integer((json_int_t)h->bytes_out));
+		json_object_set_new(j, "streams", json_integer(h->streams));
+		json_object_set_new(j, "clients", json_integer(h->clients));
+		json_object_set_new(j, "reconnects",
+		    json_integer(h->reconnects));
+		if (h->error[0] != '\0')
+			json_object_set_new(j, "error", json_string(h->error));
+		json_array_append_new(hosts, j);
+	}
+	json_object_set_new(o, "hosts", hosts);
+	json_dumpf(o, stdout, JSON_COMPACT);
+	fputc('\n', stdout);
+	json_decref(o);
+}
+
+static void
+print_status_text(const Muster__Daemon__Status *st)
+{
+	char up[32], rss[32], since[32], in[32], out[32];
+	size_t i, ready = 0;
+
+	for (i = 0; i < st->n_hosts; i++)
+		ready += strcmp(st->hosts[i]->state, "ready") == 0;
+	human_secs(st->uptime, up, sizeof(up));
+	human_bytes(st->rss_kib * 1024, rss, sizeof(rss));
+	printf("muster daemon: pid %u, up %s, RSS %s, %u client%s, "
+	    "%zu host%s held (%zu ready)\n", st->pid, up, rss, st->clients,
+	    st->clients == 1 ? "" : "s", st->n_hosts,
+	    st->n_hosts == 1 ? "" : "s", ready);
+	if (st->n_hosts == 0)
+		return;
+	printf("%-28s %-10s %8s %10s %10s %7s %7s %6s  %s\n", "HOST", "STATE",
+	    "SINCE", "IN", "OUT", "STREAMS", "CLIENTS", "RECONN", "LAST ERROR");
+	for (i = 0; i < st->n_hosts; i++) {
+		const Muster__Daemon__HostState *h = st->hosts[i];
+
+		human_secs(h->since, since, sizeof(since));
+		human_bytes(h->bytes_in, in, sizeof(in));
+		human_bytes(h->bytes_out, out, sizeof(out));
+		printf("%-28s %-10s %8s %10s %10s %7u %7u %6u  %s\n", h->name,
+		    h->state, since, in, out, h->streams, h->clients,
+		    h->reconnects, h->error);
+	}
+}
+
+static int
+request(int body_case, int reply_case, Muster__Daemon__Control **reply,
+    char *err, size_t errlen)
+{
+	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
+	Muster__Daemon__StatusRequest sr = MUSTER__DAEMON__STATUS_REQUEST__INIT;
+	Muster__Daemon__Stop stop = MUSTER__DAEMON__STOP__INIT;
+	struct buf in;
+	int fd = -1, r;
+
+	buf_init(&in, LINK_CONTROL_MAX + 64 * 1024);
+	if ((r = handshake(&fd, &in, NULL, err, errlen)) != 0)
+		goto out;
+	ctl.body_case = body_case;
+	if (body_case == MUSTER__DAEMON__CONTROL__BODY_STOP)
+		ctl.stop = &stop;
+	else
+		ctl.status_request = &sr;
+	if ((r = send_control(fd, &ctl)) != 0 ||
+	    (r = recv_control(fd, &in, reply_case, 10000, reply)) != 0)
+		snprintf(err, errlen, "daemon did not answer: %s",
+		    merr_str(r));
+ out:
+	if (fd >= 0)
+		close(fd);
+	buf_free(&in);
+	return r;
+}
+
+int
+dlink_request_status(bool json, char *err, size_t errlen)
+{
+	Muster__Daemon__Control *reply = NULL;
+	int r;
+
+	if ((r = request(MUSTER__DAEMON__CONTROL__BODY_STATUS_REQUEST,
+	    MUSTER__DAEMON__CONTROL__BODY_STATUS, &reply, err, errlen)) != 0)
+		return r;
+	if (json)
+		print_status_json(reply->status);
+	else
+		print_status_text(reply->status);
+	link_control_free(reply);
+	return 0;
+}
+
+int
+dlink_request_stop(char *err, size_t errlen)
+{
+	Muster__Daemon__Control *reply = NULL;
+	int r;
+
+	/* The daemon answers a Stop with its final status, then exits. */
+	if ((r = request(MUSTER__DAEMON__CONTROL__BODY_STOP,
+	    MUSTER__DAEMON__CONTROL__BODY_STATUS, &reply, err, errlen)) != 0)
+		return r;
+	printf("muster daemon: pid %u stopped (%zu host%s released)\n",
+	    reply->status->pid, reply->status->n_hosts,
+	    reply->status->n_hosts == 1 ? "" : "s");
+	link_control_free(reply);
+	return 0;
+}

@@ -1,0 +1,51 @@
+/*
+ * The CLI's end of the daemon socket. When a daemon runs, every conn of a
+ * run, push, pull or watch is attached through one dlink instead of an SSH
+ * connection of its own: the daemon holds the agent channels and relays
+ * the conn's streams onto them. The jobs see no difference.
+ */
+#ifndef MUSTER_DLINK_H
+#define MUSTER_DLINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "buf.h"
+#include "hostlist.h"
+
+struct conn;
+struct dlink;
+
+/*
+ * Connect to the daemon and check it is our build. MERR_NOTFOUND: none
+ * runs; MERR_VERSION: it is another build (err says so); other errors
+ * with err set.
+ */
+struct dlink_settings {
+	const char *identity, *known_hosts, *ssh_config;	/* NULL: any */
+};
+/* ... and, when the command line named an identity, known_hosts or
+ * ssh_config, check the daemon uses the same (MERR_INVAL otherwise). */
+int dlink_open(struct ev_loop *loop, const struct dlink_settings *want,
+    struct dlink **out, char *err, size_t errlen);
+void dlink_free(struct dlink *l);
+
+/* For conn.c. */
+int dlink_attach(struct dlink *l, struct conn *c, const struct host_spec *spec,
+    bool accept_new, uint32_t *id);
+/* Done with the host: the daemon cancels streams left open. */
+void dlink_detach(struct dlink *l, uint32_t id);
+/* The conn is being freed. */
+void dlink_forget(struct dlink *l, uint32_t id);
+/* Move whole frames from out to the socket while there is room. */
+int dlink_send(struct dlink *l, uint32_t id, struct buf *out);
+
+/* Synchronous requests for `muster daemon --status/--stop`: the reply's
+ * text (status) goes to f. */
+int dlink_request_status(bool json, char *err, size_t errlen);
+int dlink_request_stop(char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,22 @@
+/*
+ * Where the daemon's Unix socket lives and how both ends open it. The
+ * socket is the user's alone: its directory is 0700, the socket 0600, and
+ * the daemon checks each peer's uid (SO_PEERCRED) as well.
+ */
+#ifndef MUSTER_DSOCK_H
+#define MUSTER_DSOCK_H
+
+#include <stddef.h>
+
+/* $MUSTER_DAEMON_SOCKET, else $XDG_RUNTIME_DIR/muster/daemon.sock, else
+ * ~/.cache/muster/daemon.sock. */
+int dsock_path(char *out, size_t outlen);
+/* Bind and listen (non-blocking), creating the directory; a stale socket
+ * left by a dead daemon is replaced, a live one is MERR_EXISTS. */
+int dsock_listen(const char *path, int *fd, char *err, size_t errlen);
+/* Connect (non-blocking afterwards). MERR_NOTFOUND when no daemon runs. */
+int dsock_connect(const char *path, int *fd);
+/* The peer runs as our uid. */
+int dsock_peer_ok(int fd);
+
+#endif

@@ -1,0 +1,871 @@
+#include "keyinstall.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <jansson.h>
+#include <libssh/sftp.h>
+
+#include "askpass.h"
+#include "err.h"
+#include "hostkey.h"
+#include "output.h"
+#include "run.h"
+#include "workpool.h"
+
+/* Blocking sessions each hold a thread; past this, hosts queue. */
+#define MAX_WORKERS 64
+/* Keyboard-interactive rounds before we give up on a chatty server. */
+#define KBDINT_ROUNDS 8
+/* Re-reads when authorized_keys changes under us between read and rename. */
+#define WRITE_ATTEMPTS 3
+#define SSH_DIR ".ssh"
+#define AUTH_KEYS ".ssh/authorized_keys"
+
+enum ki_status {
+	KI_INSTALLED,
+	KI_PRESENT,
+	KI_NEED_PASSWORD,	/* between the two jobs only */
+	KI_FAILED,		/* logged in, but could not write the file */
+	KI_UNREACHABLE,
+	KI_HOSTKEY,
+	KI_AUTH,
+};
+
+struct ki_host {
+	struct keyinstall *ki;
+	const struct host_spec *spec;
+	char *display;
+	ssh_session session;
+	int methods;		/* SSH_AUTH_METHOD_* the server offered */
+	enum ki_status status;
+	char error[768];
+	ev_tstamp t0;
+};
+
+struct keyinstall {
+	const struct keyinstall_options *opts;
+	struct ev_loop *loop;
+	struct workpool *workers;
+	/* libssh appends to known_hosts without locking; one writer (and
+	 * no reader mid-write) at a time. */
+	pthread_mutex_t hostkey_lock;
+	char *password;		/* once known */
+	bool password_asked;	/* asked (or found there is nobody to ask) */
+	size_t n_installed, n_present, n_failed, n_unreachable;
+	int exit_status;
+};
+
+static const char *
+ki_status_str(enum ki_status st)
+{
+	switch (st) {
+	case KI_INSTALLED: return "installed";
+	case KI_PRESENT: return "present";
+	case KI_NEED_PASSWORD: return "auth";
+	case KI_FAILED: return "failed";
+	case KI_UNREACHABLE: return "unreachable";
+	case KI_HOSTKEY: return "hostkey";
+	case KI_AUTH: return "auth";
+	}
+	return "unknown";
+}
+
+static void
+host_fail(struct ki_host *h, enum ki_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+host_fail(struct ki_host *h, enum ki_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	h->status = st;
+	va_start(ap, fmt);
+	vsnprintf(h->error, sizeof(h->error), fmt, ap);
+	va_end(ap);
+}
+
+/* --- authorized_keys text ------------------------------------------------ */
+
+/* Length of the token at p (up to blank or end of line). */
+static size_t
+token_len(const char *p, const char *end)
+{
+	const char *q = p;
+
+	while (q < end && *q != ' ' && *q != '\t' && *q != '\r' && *q != '\n')
+		q++;
+	return (size_t)(q - p);
+}
+
+static const char *
+skip_blanks(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	return p;
+}
+
+static bool
+token_is(const char *p, const char *end, const char *word)
+{
+	size_t n = token_len(p, end);
+
+	return n == strlen(word) && memcmp(p, word, n) == 0;
+}
+
+/* "type b64" at p? */
+static bool
+key_at(const char *p, const char *end, const char *type, const char *b64)
+{
+	if (!token_is(p, end, type))
+		return false;
+	p = skip_blanks(p + token_len(p, end), end);
+	return token_is(p, end, b64);
+}
+
+/* Past an options field: up to the first blank outside double quotes,
+ * where a backslash escapes a quote (sshd's rule). */
+static const char *
+skip_options(const char *p, const char *end)
+{
+	bool quoted = false;
+
+	for (; p < end && (quoted || (*p != ' ' && *p != '\t')); p++) {
+		if (*p == '\\' && p + 1 < end && p[1] == '"')
+			p++;
+		else if (*p == '"')
+			quoted = !quoted;
+	}
+	return p;
+}
+
+bool
+keyinstall_has_key(const char *text, size_t len, const char *type,
+    const char *b64)
+{
+	const char *p = text, *end = text + len, *eol;
+
+	while (p < end) {
+		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			eol = end;
+		p = skip_blanks(p, eol);
+		if (p < eol && *p != '#' && (key_at(p, eol, type, b64) ||
+		    key_at(skip_blanks(skip_options(p, eol), eol), eol, type,
+		    b64)))
+			return true;
+		p = eol + 1;
+	}
+	return false;
+}
+
+int
+keyinstall_append(const char *old, size_t oldlen, const char *line,
+    char **out, size_t *outlen)
+{
+	size_t linelen = strlen(line), n = 0;
+	char *s;
+
+	if ((s = malloc(oldlen + linelen + 2)) == NULL)
+		return MERR_NOMEM;
+	if (oldlen > 0) {
+		memcpy(s, old, oldlen);
+		n = oldlen;
+		if (old[oldlen - 1] != '\n')
+			s[n++] = '\n';
+	}
+	memcpy(s + n, line, linelen);
+	n += linelen;
+	s[n++] = '\n';
+	*out = s;
+	*outlen = n;
+	return 0;
+}
+
+/* --- the session ------------------------------------------------------------- */
+
+static int
+open_session(struct ki_host *h)
+{
+	const struct keyinstall_options *o = h->ki->opts;
+	long secs = (long)o->connect_timeout;
+	long usecs = (long)((o->connect_timeout - (double)secs) * 1e6);
+	int zero = 0, one = 1, r;
+	char err[768];
+
+	if ((h->session = ssh_new()) == NULL) {
+		host_fail(h, KI_FAILED, "out of memory");
+		return MERR_NOMEM;
+	}
+	ssh_options_set(h->session, SSH_OPTIONS_HOST, h->spec->name);
+	if (ssh_options_parse_config(h->session, o->ssh_config) < 0) {
+		host_fail(h, KI_UNREACHABLE, "ssh configuration: cannot "
+		    "read %s", o->ssh_config ? o->ssh_config : "~/.ssh/config");
+		return MERR_PARSE;
+	}
+	ssh_options_set(h->session, SSH_OPTIONS_PROCESS_CONFIG, &zero);
+	if (h->spec->user != NULL)
+		ssh_options_set(h->session, SSH_OPTIONS_USER, h->spec->user);
+	if (h->spec->port != 0)
+		ssh_options_set(h->session, SSH_OPTIONS_PORT, &h->spec->port);
+	if (o->known_hosts != NULL)
+		ssh_options_set(h->session, SSH_OPTIONS_KNOWNHOSTS,
+		    o->known_hosts);
+	/* libssh applies this to connect() and to every blocking wait on
+	 * the server, so a host that stops answering ends in time. */
+	ssh_options_set(h->session, SSH_OPTIONS_TIMEOUT, &secs);
+	ssh_options_set(h->session, SSH_OPTIONS_TIMEOUT_USEC, &usecs);
+	ssh_options_set(h->session, SSH_OPTIONS_NODELAY, &one);
+	ssh_set_blocking(h->session, 1);
+	if (ssh_connect(h->session) != SSH_OK) {
+		host_fail(h, KI_UNREACHABLE, "ssh: %s",
+		    ssh_get_error(h->session));
+		return MERR_CONNECT;
+	}
+	pthread_mutex_lock(&h->ki->hostkey_lock);
+	r = hostkey_verify(h->session, o->known_hosts, o->accept_new, err,
+	    sizeof(err));
+	pthread_mutex_unlock(&h->ki->hostkey_lock);
+	if (r != 0) {
+		host_fail(h, r == MERR_SSH ? KI_UNREACHABLE : KI_HOSTKEY, "%s",
+		    err);
+		return r;
+	}
+	return 0;
+}
+
+static void
+close_session(struct ki_host *h)
+{
+	if (h->session == NULL)
+		return;
+	ssh_disconnect(h->session);
+	ssh_free(h->session);
+	h->session = NULL;
+}
+
+static const char *
+user_of(struct ki_host *h, char *buf, size_t len)
+{
+	char *u = NULL;
+
+	if (ssh_options_get(h->session, SSH_OPTIONS_USER, &u) == SSH_OK) {
+		snprintf(buf, len, "%s", u);
+		ssh_string_free_char(u);
+	} else
+		snprintf(buf, len, "(default user)");
+	return buf;
+}
+
+static int
+auth_kbdint(struct ki_host *h, const char *password)
+{
+	int r, i, n, round;
+	char echo;
+
+	r = ssh_userauth_kbdint(h->session, NULL, NULL);
+	for (round = 0; r == SSH_AUTH_INFO && round < KBDINT_ROUNDS;
+	    round++) {
+		n = ssh_userauth_kbdint_getnprompts(h->session);
+		for (i = 0; i < n; i++) {
+			ssh_userauth_kbdint_getprompt(h->session, i, &echo);
+			/* Only hidden prompts get the password; a visible
+			 * one is not asking for a secret we know. */
+			if (echo || ssh_userauth_kbdint_setanswer(h->session,
+			    i, password) < 0)
+				return SSH_AUTH_DENIED;
+		}
+		r = ssh_userauth_kbdint(h->session, NULL, NULL);
+	}
+	return r == SSH_AUTH_INFO ? SSH_AUTH_DENIED : r;
+}
+
+/* --- SFTP steps ------------------------------------------------------------------ */
+
+static void
+sftp_failed(struct ki_host *h, sftp_session sftp, const char *what)
+{
+	host_fail(h, KI_FAILED, "%s: %s (sftp status %d)", what,
+	    ssh_get_error(h->session), sftp_get_error(sftp));
+}
+
+/* ~/.ssh exists as a directory, made 0700 when we create it. */
+static int
+ensure_ssh_dir(struct ki_host *h, sftp_session sftp)
+{
+	sftp_attributes st;
+	bool is_dir;
+
+	if ((st = sftp_lstat(sftp, SSH_DIR)) != NULL) {
+		is_dir = st->type == SSH_FILEXFER_TYPE_DIRECTORY;
+		sftp_attributes_free(st);
+		if (!is_dir) {
+			host_fail(h, KI_FAILED, "~/" SSH_DIR " is not a "
+			    "directory; not touching it");
+			return MERR_INVAL;
+		}
+		return 0;
+	}
+	if (sftp_get_error(sftp) != SSH_FX_NO_SUCH_FILE) {
+		sftp_failed(h, sftp, "cannot stat ~/" SSH_DIR);
+		return MERR_SSH;
+	}
+	/* chmod again: the server's umask applies to mkdir. */
+	if (sftp_mkdir(sftp, SSH_DIR, 0700) != 0 ||
+	    sftp_chmod(sftp, SSH_DIR, 0700) != 0) {
+		sftp_failed(h, sftp, "cannot create ~/" SSH_DIR);
+		return MERR_SSH;
+	}
+	return 0;
+}
+
+/* The current authorized_keys: its bytes, mode and a version stamp. */
+struct keyfile {
+	char *data;
+	size_t len;
+	bool exists;
+	unsigned mode;
+	uint64_t mtime, size;
+};
+
+static int
+read_keyfile(struct ki_host *h, sftp_session sftp, struct keyfile *kf)
+{
+	sftp_attributes st;
+	sftp_file f;
+	ssize_t got;
+	int type;
+
+	memset(kf, 0, sizeof(*kf));
+	kf->mode = 0600;
+	if ((st = sftp_lstat(sftp, AUTH_KEYS)) == NULL) {
+		if (sftp_get_error(sftp) == SSH_FX_NO_SUCH_FILE)
+			return 0;
+		sftp_failed(h, sftp, "cannot stat ~/" AUTH_KEYS);
+		return MERR_SSH;
+	}
+	type = st->type;
+	kf->exists = true;
+	/* Keep the owner's choice of mode, but never with write access for
+	 * others: sshd's StrictModes would then ignore the file. */
+	kf->mode = (st->permissions & 0755) & ~022u;
+	kf->mtime = st->mtime64 ? st->mtime64 : st->mtime;
+	kf->size = st->size;
+	sftp_attributes_free(st);
+	if (type == SSH_FILEXFER_TYPE_SYMLINK) {
+		/* Renaming over it would replace the link, not the file it
+		 * names, which someone set up on purpose. */
+		host_fail(h, KI_FAILED, "~/" AUTH_KEYS " is a symbolic link; "
+		    "not replacing it (add the key to its target by hand)");
+		return MERR_INVAL;
+	}
+	if (type != SSH_FILEXFER_TYPE_REGULAR) {
+		host_fail(h, KI_FAILED, "~/" AUTH_KEYS " is not a regular "
+		    "file");
+		return MERR_INVAL;
+	}
+	if (kf->size > KEYINSTALL_FILE_MAX) {
+		host_fail(h, KI_FAILED, "~/" AUTH_KEYS " is larger than %d "
+		    "bytes; not rewriting it", KEYINSTALL_FILE_MAX);
+		return MERR_LIMIT;
+	}
+	if ((kf->data = malloc(KEYINSTALL_FILE_MAX + 1)) == NULL) {
+		host_fail(h, KI_FAILED, "out of memory");
+		return MERR_NOMEM;
+	}
+	if ((f = sftp_open(sftp, AUTH_KEYS, O_RDONLY, 0)) == NULL) {
+		sftp_failed(h, sftp, "cannot open ~/" AUTH_KEYS);
+		return MERR_SSH;
+	}
+	while (kf->len <= KEYINSTALL_FILE_MAX && (got = sftp_read(f,
+	    kf->data + kf->len, KEYINSTALL_FILE_MAX + 1 - kf->len)) > 0)
+		kf->len += (size_t)got;
+	sftp_close(f);
+	if (got < 0) {
+		sftp_failed(h, sftp, "cannot read ~/" AUTH_KEYS);
+		return MERR_SSH;
+	}
+	if (kf->len > KEYINSTALL_FILE_MAX) {
+		host_fail(h, KI_FAILED, "~/" AUTH_KEYS " grew past %d bytes "
+		    "while being read", KEYINSTALL_FILE_MAX);
+		return MERR_LIMIT;
+	}
+	return 0;
+}
+
+/* Whether the file is still the one we read (size and mtime). */
+static bool
+keyfile_unchanged(sftp_session sftp, const struct keyfile *kf)
+{
+	sftp_attributes st;
+	bool same;
+
+	if ((st = sftp_lstat(sftp, AUTH_KEYS)) == NULL)
+		return !kf->exists &&
+		    sftp_get_error(sftp) == SSH_FX_NO_SUCH_FILE;
+	same = kf->exists && st->size == kf->size &&
+	    (st->mtime64 ? st->mtime64 : st->mtime) == kf->mtime;
+	sftp_attributes_free(st);
+	return same;
+}
+
+static int
+write_temp(struct ki_host *h, sftp_session sftp, const char *tmp,
+    const char *data, size_t len, unsigned mode)
+{
+	sftp_file f;
+	size_t off;
+	ssize_t w;
+
+	if ((f = sftp_open(sftp, tmp, O_WRONLY | O_CREAT | O_EXCL,
+	    0600)) == NULL) {
+		sftp_failed(h, sftp, "cannot create a temporary file in ~/"
+		    SSH_DIR);
+		return MERR_SSH;
+	}
+	for (off = 0; off < len; off += (size_t)w) {
+		if ((w = sftp_write(f, data + off, len - off)) <= 0) {
+			sftp_close(f);
+			sftp_failed(h, sftp, "cannot write the temporary file");
+			return MERR_SSH;
+		}
+	}
+	/* Without fsync@openssh.com the rename may reach the disk before
+	 * the data; there is no other way to ask over SFTP. */
+	if (sftp_extension_supported(sftp, "fsync@openssh.com", "1") &&
+	    sftp_fsync(f) != 0) {
+		sftp_close(f);
+		sftp_failed(h, sftp, "cannot fsync the temporary file");
+		return MERR_SSH;
+	}
+	if (sftp_close(f) != 0 || sftp_chmod(sftp, tmp, mode) != 0) {
+		sftp_failed(h, sftp, "cannot finish the temporary file");
+		return MERR_SSH;
+	}
+	return 0;
+}
+
+/*
+ * SFTP v3 rename refuses an existing target, and libssh 0.10 offers no
+ * posix-rename@openssh.com, so replacing the file takes one mv(1) through
+ * the user's shell. The command holds only our own fixed names (the suffix
+ * is hex), single-quoted: nothing from the host or the user reaches it.
+ */
+static int
+rename_over(struct ki_host *h, const char *tmp)
+{
+	char cmd[256], errtext[256];
+	ssh_channel ch;
+	int n, got = 0, status;
+
+	snprintf(cmd, sizeof(cmd), "mv -f '%s' '" AUTH_KEYS "'", tmp);
+	if ((ch = ssh_channel_new(h->session)) == NULL ||
+	    ssh_channel_open_session(ch) != SSH_OK ||
+	    ssh_channel_request_exec(ch, cmd) != SSH_OK) {
+		host_fail(h, KI_FAILED, "cannot run mv to replace ~/"
+		    AUTH_KEYS ": %s", ssh_get_error(h->session));
+		if (ch != NULL)
+			ssh_channel_free(ch);
+		return MERR_SSH;
+	}
+	/* mv says nothing unless it fails; a blocking read of stderr
+	 * returns at the remote EOF. */
+	while (got < (int)sizeof(errtext) - 1 && (n = ssh_channel_read(ch,
+	    errtext + got, sizeof(errtext) - 1 - (size_t)got, 1)) > 0)
+		got += n;
+	errtext[got] = '\0';
+	status = ssh_channel_get_exit_status(ch);
+	ssh_channel_close(ch);
+	ssh_channel_free(ch);
+	if (status != 0) {
+		errtext[strcspn(errtext, "\r\n")] = '\0';
+		host_fail(h, KI_FAILED, "mv into ~/" AUTH_KEYS " failed "
+		    "(exit %d)%s%s", status, errtext[0] ? ": " : "", errtext);
+		return MERR_SSH;
+	}
+	return 0;
+}
+
+static void
+temp_name(char *out, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t rnd[8] = { 0 };
+	char suffix[17];
+	size_t i;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		/* Unique enough with O_EXCL: a clash only fails the host. */
+		uint64_t t = (uint64_t)getpid() ^ (uint64_t)(uintptr_t)out;
+
+		memcpy(rnd, &t, sizeof(rnd));
+	}
+	for (i = 0; i < sizeof(rnd); i++) {
+		suffix[2 * i] = hex[rnd[i] >> 4];
+		suffix[2 * i + 1] = hex[rnd[i] & 0xf];
+	}
+	suffix[16] = '\0';
+	snprintf(out, len, SSH_DIR "/.authorized_keys.muster-%s", suffix);
+}
+
+/* Split "type b64 comment" into its first two fields. */
+static int
+key_fields(const char *line, char *type, size_t tlen, char *b64,
+    size_t blen)
+{
+	if (sscanf(line, "%63s %8191s", type, b64) != 2 || tlen < 64 ||
+	    blen < 8192)
+		return MERR_INVAL;
+	return 0;
+}
+
+static void
+install_key(struct ki_host *h)
+{
+	const char *line = h->ki->opts->pubkey_line;
+	struct keyfile kf = { 0 };
+	sftp_session sftp;
+	char tmp[128], type[64], *b64 = NULL, *data = NULL;
+	size_t len;
+	int attempt;
+
+	if ((b64 = malloc(8192)) == NULL ||
+	    key_fields(line, type, sizeof(type), b64, 8192) != 0) {
+		host_fail(h, KI_FAILED, "bad public key line");
+		free(b64);
+		return;
+	}
+	if ((sftp = sftp_new(h->session)) == NULL ||
+	    sftp_init(sftp) != SSH_OK) {
+		/* Nothing to fall back to that would not put file contents
+		 * through a shell; every OpenSSH server has SFTP on. */
+		host_fail(h, KI_FAILED, "the host offers no SFTP subsystem: %s",
+		    ssh_get_error(h->session));
+		goto out;
+	}
+	if (ensure_ssh_dir(h, sftp) != 0)
+		goto out;
+	for (attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+		free(kf.data);
+		free(data);
+		data = NULL;
+		if (read_keyfile(h, sftp, &kf) != 0)
+			goto out;
+		if (keyinstall_has_key(kf.data ? kf.data : "", kf.len, type,
+		    b64)) {
+			h->status = KI_PRESENT;
+			goto out;
+		}
+		if (keyinstall_append(kf.data, kf.len, line, &data,
+		    &len) != 0) {
+			host_fail(h, KI_FAILED, "out of memory");
+			goto out;
+		}
+		temp_name(tmp, sizeof(tmp));
+		if (write_temp(h, sftp, tmp, data, len, kf.mode) != 0) {
+			sftp_unlink(sftp, tmp);
+			goto out;
+		}
+		/* Someone else may have edited the file meanwhile: then
+		 * start over rather than drop their change. */
+		if (!keyfile_unchanged(sftp, &kf)) {
+			sftp_unlink(sftp, tmp);
+			continue;
+		}
+		/* A missing file takes a plain SFTP rename; an existing one
+		 * (or one that appeared meanwhile) needs mv. */
+		if ((kf.exists || sftp_rename(sftp, tmp, AUTH_KEYS) != 0) &&
+		    rename_over(h, tmp) != 0) {
+			sftp_unlink(sftp, tmp);
+			goto out;
+		}
+		h->status = KI_INSTALLED;
+		goto out;
+	}
+	host_fail(h, KI_FAILED, "~/" AUTH_KEYS " kept changing while we "
+	    "tried to update it");
+ out:
+	if (sftp != NULL)
+		sftp_free(sftp);
+	free(kf.data);
+	free(data);
+	free(b64);
+}
+
+/* --- the two jobs of a host ----------------------------------------------------- */
+
+/* Connect, verify the host key and try the key itself. */
+static void
+work_connect(void *arg)
+{
+	struct ki_host *h = arg;
+	char user[128];
+	int r;
+
+	if (open_session(h) != 0)
+		return;
+	r = ssh_userauth_publickey(h->session, NULL, h->ki->opts->identity);
+	if (r == SSH_AUTH_SUCCESS) {
+		h->status = KI_PRESENT;
+		return;
+	}
+	if (r == SSH_AUTH_ERROR) {
+		host_fail(h, KI_UNREACHABLE, "authentication: %s",
+		    ssh_get_error(h->session));
+		return;
+	}
+	h->methods = ssh_userauth_list(h->session, NULL);
+	if ((h->methods & (SSH_AUTH_METHOD_PASSWORD |
+	    SSH_AUTH_METHOD_INTERACTIVE)) == 0) {
+		host_fail(h, KI_AUTH, "%s@%s takes neither a password nor "
+		    "keyboard-interactive login, and not our key",
+		    user_of(h, user, sizeof(user)), h->spec->name);
+		return;
+	}
+	h->status = KI_NEED_PASSWORD;
+}
+
+/* Log in with the password, then install. */
+static void
+work_install(void *arg)
+{
+	struct ki_host *h = arg;
+	const char *pw = h->ki->password;
+	char user[128];
+	int r = SSH_AUTH_DENIED;
+
+	if (h->methods & SSH_AUTH_METHOD_PASSWORD)
+		r = ssh_userauth_password(h->session, NULL, pw);
+	if (r == SSH_AUTH_DENIED && (h->methods &
+	    SSH_AUTH_METHOD_INTERACTIVE))
+		r = auth_kbdint(h, pw);
+	if (r == SSH_AUTH_ERROR) {
+		host_fail(h, KI_UNREACHABLE, "authentication: %s",
+		    ssh_get_error(h->session));
+		return;
+	}
+	if (r != SSH_AUTH_SUCCESS) {
+		host_fail(h, KI_AUTH, "password refused for %s@%s",
+		    user_of(h, user, sizeof(user)), h->spec->name);
+		return;
+	}
+	install_key(h);
+}
+
+/* --- reporting (loop thread) ------------------------------------------------------ */
+
+static void
+report(struct ki_host *h)
+{
+	struct keyinstall *ki = h->ki;
+	const char *word = ki_status_str(h->status);
+	int64_t ms = (int64_t)((ev_time() - h->t0) * 1000);
+	char *name, *error;
+	json_t *o;
+
+	switch (h->status) {
+	case KI_INSTALLED: ki->n_installed++; break;
+	case KI_PRESENT: ki->n_present++; break;
+	case KI_FAILED: ki->n_failed++; break;
+	default: ki->n_unreachable++; break;
+	}
+	if (h->status == KI_FAILED && ki->exit_status < EXIT_CMD_FAILED)
+		ki->exit_status = EXIT_CMD_FAILED;
+	else if (h->status != KI_INSTALLED && h->status != KI_PRESENT &&
+	    h->status != KI_FAILED)
+		ki->exit_status = EXIT_UNREACHABLE;
+	if (ki->opts->json) {
+		o = json_object();
+		json_object_set_new(o, "host", json_string(h->display));
+		json_object_set_new(o, "status", json_string(word));
+		json_object_set_new(o, "duration_ms", json_integer(ms));
+		json_object_set_new(o, "error", h->error[0] ?
+		    output_json_text(h->error) : json_null());
+		output_json_line(stdout, o);
+		return;
+	}
+	/* Error texts may quote the server (banners, mv's message). */
+	name = output_escape(h->display);
+	error = output_escape(h->error);
+	if (h->status == KI_INSTALLED || h->status == KI_PRESENT) {
+		printf("%s: %s\n", name ? name : "?", word);
+		fflush(stdout);
+	} else {
+		fprintf(stderr, "%s: %s: %s\n", name ? name : "?", word,
+		    error ? error : "?");
+		fflush(stderr);
+	}
+	free(name);
+	free(error);
+}
+
+/* The password, asked once when the first host needs it. */
+static const char *
+get_password(struct keyinstall *ki)
+{
+	char buf[1024];
+
+	if (ki->password != NULL || ki->password_asked)
+		return ki->password;
+	ki->password_asked = true;
+	if (!isatty(STDIN_FILENO) && !isatty(STDERR_FILENO))
+		return NULL;
+	/* Our own lines on stdout must be out before the prompt. */
+	fflush(stdout);
+	fflush(stderr);
+	if (askpass_tty("muster: password (asked once, used for every host "
+	    "that wants one): ", buf, sizeof(buf)) == 0)
+		ki->password = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return ki->password;
+}
+
+static void host_finished(struct ki_host *h);
+
+static void
+install_done(void *arg)
+{
+	host_finished(arg);
+}
+
+static void
+connect_done(void *arg)
+{
+	struct ki_host *h = arg;
+	struct keyinstall *ki = h->ki;
+
+	if (h->status != KI_NEED_PASSWORD) {
+		host_finished(h);
+		return;
+	}
+	if (get_password(ki) == NULL) {
+		host_fail(h, KI_AUTH, "the host wants a password: give "
+		    "--password-file FILE or MUSTER_PASSWORD, or run on a "
+		    "terminal");
+		host_finished(h);
+		return;
+	}
+	if (workpool_submit(ki->workers, work_install, install_done,
+	    h) != 0) {
+		host_fail(h, KI_FAILED, "out of memory");
+		host_finished(h);
+	}
+}
+
+static void
+host_finished(struct ki_host *h)
+{
+	close_session(h);
+	report(h);
+	/* Each host holds one reference on the loop until it is reported;
+	 * the loop ends when the last one is. */
+	ev_unref(h->ki->loop);
+}
+
+/* A short label: the name, with the port when it is not 22. */
+static char *
+display_name(const struct host_spec *s)
+{
+	char *out = NULL;
+
+	if (s->port != 0 && s->port != 22) {
+		if (asprintf(&out, "%s:%u", s->name, s->port) < 0)
+			return NULL;
+		return out;
+	}
+	return strdup(s->name);
+}
+
+int
+keyinstall_hosts(const struct host_set *hosts,
+    const struct keyinstall_options *opts)
+{
+	struct keyinstall ki;
+	struct ki_host *hv = NULL;
+	sigset_t block, old;
+	ev_tstamp t0 = ev_time();
+	size_t i, total;
+	int nworkers, r;
+
+	memset(&ki, 0, sizeof(ki));
+	ki.opts = opts;
+	pthread_mutex_init(&ki.hostkey_lock, NULL);
+	if (opts->password != NULL && (ki.password =
+	    strdup(opts->password)) == NULL)
+		return EXIT_INTERNAL;
+	if ((ki.loop = ev_loop_new(EVFLAG_AUTO)) == NULL ||
+	    (hv = calloc(hosts->n, sizeof(*hv))) == NULL) {
+		fprintf(stderr, "muster: out of memory\n");
+		ki.exit_status = EXIT_INTERNAL;
+		goto out;
+	}
+	nworkers = opts->fanout < MAX_WORKERS ? opts->fanout : MAX_WORKERS;
+	if ((size_t)nworkers > hosts->n)
+		nworkers = (int)hosts->n;
+	/* Workers inherit this mask: a ^C then reaches the loop thread,
+	 * which is the one that may sit in the password prompt and must
+	 * restore the terminal. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	r = workpool_new(ki.loop, nworkers, &ki.workers);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		fprintf(stderr, "muster: cannot start workers: %s\n",
+		    merr_str(r));
+		ki.exit_status = EXIT_INTERNAL;
+		goto out;
+	}
+	for (i = 0; i < hosts->n; i++) {
+		struct ki_host *h = &hv[i];
+
+		h->ki = &ki;
+		h->spec = &hosts->v[i];
+		h->t0 = t0;
+		if ((h->display = display_name(h->spec)) == NULL ||
+		    workpool_submit(ki.workers, work_connect, connect_done,
+		    h) != 0) {
+			fprintf(stderr, "muster: out of memory\n");
+			ki.exit_status = EXIT_INTERNAL;
+			break;
+		}
+		ev_ref(ki.loop);
+	}
+	ev_run(ki.loop, 0);
+	total = ki.n_installed + ki.n_present + ki.n_failed +
+	    ki.n_unreachable;
+	fprintf(stderr, "muster: %zu host%s: %zu installed, %zu present, "
+	    "%zu failed, %zu unreachable (%.2f s)\n", total,
+	    total == 1 ? "" : "s", ki.n_installed, ki.n_present, ki.n_failed,
+	    ki.n_unreachable, ev_time() - t0);
+ out:
+	workpool_free(ki.workers);
+	for (i = 0; hv != NULL && i < hosts->n; i++) {
+		close_session(&hv[i]);
+		free(hv[i].display);
+	}
+	free(hv);
+	if (ki.loop != NULL)
+		ev_loop_destroy(ki.loop);
+	if (ki.password != NULL) {
+		explicit_bzero(ki.password, strlen(ki.password));
+		free(ki.password);
+	}
+	pthread_mutex_destroy(&ki.hostkey_lock);
+	return ki.exit_status;
+}

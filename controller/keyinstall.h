@@ -1,0 +1,57 @@
+/*
+ * `muster keys install`: put the controller's public key into
+ * ~/.ssh/authorized_keys on hosts that still take a password, the way
+ * ssh-copy-id does, so that `muster run` reaches them with the key alone.
+ *
+ * Not performance critical: each host is one blocking libssh session on a
+ * worker thread (connect, host key, try the key, password, SFTP), with the
+ * connect timeout on every blocking step, so a dead host holds one worker
+ * and never the others. Results are reported on the loop thread, which is
+ * also the only one that asks for the password (once, when the first host
+ * needs it).
+ */
+#ifndef MUSTER_KEYINSTALL_H
+#define MUSTER_KEYINSTALL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libssh/libssh.h>
+
+#include "hostlist.h"
+
+/* authorized_keys larger than this is refused rather than rewritten. */
+#define KEYINSTALL_FILE_MAX (1024 * 1024)
+
+struct keyinstall_options {
+	const char *ssh_config;		/* NULL: ~/.ssh/config */
+	const char *known_hosts;	/* NULL: ~/.ssh/known_hosts */
+	bool accept_new;
+	double connect_timeout;		/* seconds, each blocking step */
+	int fanout;			/* hosts in progress at once (capped) */
+	bool json;
+	ssh_key identity;		/* tried first; its public half is installed */
+	const char *pubkey_line;	/* "type base64 comment" to append */
+	const char *password;		/* NULL: ask on the terminal when needed */
+};
+
+/* Runs the whole job; returns a muster_exit status (run.h). */
+int keyinstall_hosts(const struct host_set *hosts,
+    const struct keyinstall_options *opts);
+
+/*
+ * Whether authorized_keys text holds the key "type b64", whatever options
+ * precede it and whatever comment follows (the comparison OpenSSH makes).
+ * Exposed for unit tests.
+ */
+bool keyinstall_has_key(const char *text, size_t len, const char *type,
+    const char *b64);
+
+/*
+ * old with line appended as a line of its own (a newline is added first
+ * when old does not end in one); a malloc'd buffer of *outlen bytes.
+ */
+int keyinstall_append(const char *old, size_t oldlen, const char *line,
+    char **out, size_t *outlen);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * alert_parse on any --alert text; an accepted rule must re-parse from its
+ * canonical text to the same rule, and evaluate on a sample.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alert.h"
+#include "err.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	Muster__DiskUsage disk = MUSTER__DISK_USAGE__INIT;
+	Muster__DiskUsage *disks[1] = { &disk };
+	Muster__Sample s = MUSTER__SAMPLE__INIT;
+	struct alert_rule rule, again;
+	char *text, err[1024];
+	double value;
+	int r;
+
+	if ((text = malloc(size + 1)) == NULL)
+		abort();
+	memcpy(text, data, size);
+	text[size] = '\0';
+	err[0] = '\0';
+	r = alert_parse(text, &rule, err, sizeof(err));
+	if (r != 0) {
+		if (err[0] == '\0')
+			abort();
+		free(text);
+		return 0;
+	}
+	if (alert_parse(rule.text, &again, err, sizeof(err)) != 0 ||
+	    again.metric != rule.metric || again.op != rule.op ||
+	    strcmp(again.text, rule.text) != 0 ||
+	    (rule.mount == NULL) != (again.mount == NULL) ||
+	    (rule.mount != NULL && strcmp(rule.mount, again.mount) != 0))
+		abort();
+	disk.mount.data = (uint8_t *)"/var";
+	disk.mount.len = 4;
+	disk.total_bytes = 1000;
+	disk.used_bytes = 900;
+	disk.avail_bytes = 100;
+	s.n_disks = 1;
+	s.disks = disks;
+	s.cpu_pct = 95;
+	(void)alert_eval(&rule, &s, &value);
+	alert_rule_free(&again);
+	alert_rule_free(&rule);
+	free(text);
+	return 0;
+}
