@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "inventory.h"
+#include "pace.h"
 
 enum {
 	OPT_CONNECT_TIMEOUT = 256,
@@ -29,6 +30,8 @@ enum {
 	OPT_ALERT,
 	OPT_ALERT_EXEC,
 	OPT_NO_DAEMON,
+	OPT_MAX_STARTUPS,
+	OPT_CONNECT_RATE,
 	OPT_STATUS,
 	OPT_STOP,
 	OPT_FOREGROUND,
@@ -73,6 +76,8 @@ static const struct option run_longopts[] = {
 	{ "alert", required_argument, NULL, OPT_ALERT },
 	{ "alert-exec", required_argument, NULL, OPT_ALERT_EXEC },
 	{ "no-daemon", no_argument, NULL, OPT_NO_DAEMON },
+	{ "max-startups", required_argument, NULL, OPT_MAX_STARTUPS },
+	{ "connect-rate", required_argument, NULL, OPT_CONNECT_RATE },
 	{ "status", no_argument, NULL, OPT_STATUS },
 	{ "stop", no_argument, NULL, OPT_STOP },
 	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
@@ -122,6 +127,9 @@ cli_usage(FILE *f)
 "  -F, --config FILE       ssh_config (default ~/.ssh/config)\n"
 "  -f, --fanout N          concurrent connection set-ups (default 256)\n"
 "      --connect-timeout S deadline per connection step (default 10)\n"
+"      --max-startups N    unauthenticated connections at once (default 5,\n"
+"                          well under sshd's MaxStartups 10; 0: no limit)\n"
+"      --connect-rate R    new connections per second (default 200)\n"
 "      --no-daemon         connect directly even when `muster daemon` runs\n"
 "Command:\n"
 "  -c, --command CMD       command line; repeat to run several at once\n"
@@ -336,6 +344,8 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 	}
 	cli->connect_timeout = 10;
 	cli->fanout = 256;
+	cli->max_startups = PACE_MAX_STARTUPS_DEFAULT;
+	cli->connect_rate = PACE_RATE_DEFAULT;
 	cli->run.mode = OUTPUT_LINES;
 	cli->run.max_output = 64u * 1024 * 1024;
 	cli->push.mode = -1;
@@ -482,6 +492,25 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			if (parse_seconds(optarg, &cli->run.timeout) != 0) {
 				snprintf(err, errlen, "--timeout: expected "
 				    "seconds, got '%s'", optarg);
+				return MERR_PARSE;
+			}
+			break;
+		case OPT_MAX_STARTUPS:
+			l = strtol(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || l < 0 ||
+			    l > 100000) {
+				snprintf(err, errlen, "--max-startups: expected "
+				    "a number from 0 (no limit) to 100000, got "
+				    "'%s'", optarg);
+				return MERR_PARSE;
+			}
+			cli->max_startups = (int)l;
+			break;
+		case OPT_CONNECT_RATE:
+			if (parse_seconds(optarg, &cli->connect_rate) != 0) {
+				snprintf(err, errlen, "--connect-rate: expected "
+				    "connections per second (0: no limit), got "
+				    "'%s'", optarg);
 				return MERR_PARSE;
 			}
 			break;

@@ -36,6 +36,8 @@ struct cli {
 	enum cli_cmd cmd;
 	bool json;
 	int fanout;
+	int max_startups;	/* unauthenticated set-ups at once (0: any) */
+	double connect_rate;	/* new connections per second (0: any) */
 	/* keys install */
 	const char *password_file;
 	/* run */

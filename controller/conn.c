@@ -96,6 +96,7 @@ struct conn {
 	char arch[64];
 
 	struct mux mux;
+	bool fd_adopted;		/* libssh's socket holds fd */
 	bool linked;			/* attached through the daemon */
 	uint32_t link_id;
 	uint64_t wire_queued;		/* estimated bytes handed to libssh */
@@ -194,6 +195,14 @@ elapsed(const struct conn *c)
 static void
 release_ssh(struct conn *c)
 {
+	/* On a socket error (a reset, an sshd dropping us past MaxStartups)
+	 * libssh closes the socket itself. The number may belong to another
+	 * host's new socket by now: it must not be closed again. */
+	if (c->fd >= 0 && c->fd_adopted && c->session != NULL &&
+	    ssh_get_fd(c->session) == SSH_INVALID_SOCKET) {
+		io_set(c, 0);
+		c->fd = -1;
+	}
 	if (c->channel != NULL) {
 		ssh_remove_channel_callbacks(c->channel, &c->chan_cb);
 		ssh_channel_free(c->channel);
@@ -540,10 +549,13 @@ step_handshake(struct conn *c)
 	char err[768];
 	int r;
 
+	c->fd_adopted = true;
 	r = ssh_connect(c->session);
 	if (r == SSH_AGAIN)
 		return STEP_WAIT;
 	if (r != SSH_OK) {
+		c->stats.dropped_early =
+		    ssh_get_serverbanner(c->session) == NULL;
 		conn_fail(c, HS_UNREACHABLE, "ssh: %s",
 		    ssh_get_error(c->session));
 		return STEP_STOP;
@@ -578,6 +590,8 @@ auth_result(struct conn *c, int r, enum conn_state on_denied)
 			return STEP_STOP;
 		}
 		set_state(c, CS_CHAN_OPEN);
+		if (c->ops->authed != NULL)
+			c->ops->authed(c, c->arg);
 		return STEP_NEXT;
 	case SSH_AUTH_DENIED:
 	case SSH_AUTH_PARTIAL:

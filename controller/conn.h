@@ -44,6 +44,8 @@ struct conn_config {
 	double connect_timeout;		/* seconds per set-up state */
 	double upload_timeout;
 	double heartbeat;		/* seconds between pings when idle */
+	int max_startups;		/* unauthenticated set-ups at once */
+	double connect_rate;		/* new connections per second */
 	const uint8_t *agent;		/* the agent binary to upload */
 	size_t agent_len;
 	char agent_sha256[65];
@@ -55,6 +57,8 @@ struct conn_config {
 
 /* Callbacks of the conn's owner. */
 struct conn_owner_ops {
+	/* Optional: authentication succeeded (for pacing set-ups). */
+	void (*authed)(struct conn *c, void *arg);
 	/* The agent is up; streams may be opened. */
 	void (*ready)(struct conn *c, void *arg);
 	/* Final: the conn failed (status != HS_OK) or was closed. All streams
@@ -96,6 +100,9 @@ struct conn_stats {
 	bool uploaded;		/* the agent had to be uploaded */
 	bool upload_via_exec;	/* the host had no SFTP subsystem */
 	double t_connected, t_authed, t_ready;	/* seconds since start */
+	/* The connection closed before sshd said a word: what an sshd past
+	 * its MaxStartups does. Safe to try again. */
+	bool dropped_early;
 };
 
 int conn_new(const struct conn_config *cfg, const struct host_spec *spec,

@@ -14,6 +14,7 @@
 #include "err.h"
 #include "frame.h"
 #include "link.h"
+#include "pace.h"
 
 /* A client's queue: output the client does not read fast enough stays
  * here, up to this much; past it the client is dropped, never the daemon
@@ -72,6 +73,7 @@ struct dhost {
 	char *error;
 	struct dattach *attached;
 	struct dhost *next_waiting;
+	bool authed;		/* this set-up got past authentication */
 };
 
 struct daemon {
@@ -83,7 +85,7 @@ struct daemon {
 	struct dhost **hosts;
 	size_t nhosts, cap;
 	struct dhost *wait_head, *wait_tail;
-	size_t connecting;
+	struct pacer pace;
 	struct dclient *clients;
 	ev_tstamp t0;
 	bool stopping;
@@ -487,11 +489,13 @@ client_attach(struct dclient *cl, const Muster__Daemon__Attach *at)
 
 /* ---- held hosts ----------------------------------------------------------------- */
 
+static void host_authed(struct conn *c, void *arg);
 static void host_ready(struct conn *c, void *arg);
 static void host_done(struct conn *c, enum host_status st, const char *error,
     void *arg);
 
 static const struct conn_owner_ops host_ops = {
+	.authed = host_authed,
 	.ready = host_ready,
 	.done = host_done,
 };
@@ -509,8 +513,7 @@ start_waiting(struct daemon *d)
 {
 	struct dhost *h;
 
-	while (d->wait_head != NULL && !d->stopping &&
-	    d->connecting < (size_t)d->opts->fanout) {
+	while (d->wait_head != NULL && !d->stopping && pacer_take(&d->pace)) {
 		h = d->wait_head;
 		d->wait_head = h->next_waiting;
 		if (d->wait_head == NULL)
@@ -519,10 +522,11 @@ start_waiting(struct daemon *d)
 		if (conn_new(h->accept_new ? &d->cfg_new : &d->cfg, &h->spec,
 		    h->name, &host_ops, h, &h->conn) != 0) {
 			dlog(d, "%s: out of memory", h->name);
+			pacer_end(&d->pace, false);
 			set_host_state(h, DH_BACKOFF);
 			continue;
 		}
-		d->connecting++;
+		h->authed = false;
 		set_host_state(h, DH_CONNECTING);
 		conn_start(h->conn);
 	}
@@ -545,12 +549,28 @@ host_connect(struct dhost *h)
 }
 
 static void
+pace_kick(void *arg)
+{
+	start_waiting(arg);
+}
+
+static void
 on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct dhost *h = w->data;
 
 	h->reconnects++;
 	host_connect(h);
+}
+
+static void
+host_authed(struct conn *c, void *arg)
+{
+	struct dhost *h = arg;
+
+	h->authed = true;
+	pacer_authed(&h->d->pace);
+	start_waiting(h->d);
 }
 
 static void
@@ -561,7 +581,7 @@ host_ready(struct conn *c, void *arg)
 	const struct conn_stats *st = conn_stats(c);
 	struct dattach *a;
 
-	d->connecting--;
+	pacer_end(&d->pace, h->authed);
 	set_host_state(h, DH_READY);
 	h->backoff = 0;
 	dlog(d, "%s: ready in %.0f ms (agent %s)", h->name,
@@ -599,7 +619,7 @@ host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 	double delay;
 
 	if (h->state == DH_CONNECTING)
-		d->connecting--;
+		pacer_end(&d->pace, h->authed);
 	h->conn = NULL;
 	free(h->error);
 	h->error = strdup(error ? error : "connection closed");
@@ -943,6 +963,7 @@ daemon_stop(struct daemon *d)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	pacer_stop(&d->pace);
 	ev_io_stop(d->loop, &d->accept_io);
 	ev_signal_stop(d->loop, &d->sigint);
 	ev_signal_stop(d->loop, &d->sigterm);
@@ -988,6 +1009,8 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 	d.cfg_new.accept_new = true;
 	d.opts = opts;
 	d.t0 = ev_now(d.loop);
+	pacer_init(&d.pace, d.loop, opts->fanout, cfg->max_startups,
+	    cfg->connect_rate, pace_kick, &d);
 	srand((unsigned)getpid() ^ (unsigned)time(NULL));
 	signal(SIGPIPE, SIG_IGN);
 	ev_io_init(&d.accept_io, on_accept, opts->listen_fd, EV_READ);

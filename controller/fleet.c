@@ -7,6 +7,9 @@
 
 #include "err.h"
 
+/* Reconnects after a connection dropped before sshd's banner. */
+#define EARLY_RETRIES 3
+
 static void start_more(struct fleet *f);
 
 static void
@@ -27,14 +30,33 @@ report_timings(struct fleet_host *h)
 	    "uploaded via exec" : "uploaded via sftp");
 }
 
+/* A set-up slot of the pacer is free again. */
+static void
+end_setup(struct fleet_host *h)
+{
+	if (!h->connecting)
+		return;
+	h->connecting = false;
+	pacer_end(&h->fleet->pace, h->authed);
+}
+
+static void
+host_authed(struct conn *c, void *arg)
+{
+	struct fleet_host *h = arg;
+
+	h->authed = true;
+	pacer_authed(&h->fleet->pace);
+	start_more(h->fleet);
+}
+
 static void
 host_ready(struct conn *c, void *arg)
 {
 	struct fleet_host *h = arg;
 	struct fleet *f = h->fleet;
 
-	h->connecting = false;
-	f->connecting--;
+	end_setup(h);
 	f->ops->ready(h);
 	start_more(f);
 }
@@ -45,15 +67,21 @@ host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 	struct fleet_host *h = arg;
 	struct fleet *f = h->fleet;
 
-	if (h->connecting) {
-		h->connecting = false;
-		f->connecting--;
-	}
+	end_setup(h);
 	if (f->cfg->verbose)
 		report_timings(h);
 	/* Cleared first: the job may reconnect from its done callback. */
 	h->conn = NULL;
 	f->live--;
+	/* An sshd shared with others may still drop us past its
+	 * MaxStartups; like ssh's ConnectionAttempts, try again a little
+	 * later instead of failing the host. */
+	if (st == HS_UNREACHABLE && conn_stats(c)->dropped_early &&
+	    h->early_retries < EARLY_RETRIES && !f->interrupted) {
+		h->early_retries++;
+		if (fleet_host_reconnect(h, 0.25 * h->early_retries) == 0)
+			return;
+	}
 	f->ops->done(h, st, error);
 	start_more(f);
 	/* The signal watchers are the last thing keeping the loop alive. */
@@ -64,6 +92,7 @@ host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 }
 
 static const struct conn_owner_ops fleet_conn_ops = {
+	.authed = host_authed,
 	.ready = host_ready,
 	.done = host_done,
 };
@@ -74,11 +103,11 @@ start_more(struct fleet *f)
 	struct fleet_host *h;
 
 	while (f->next_to_start < f->nhosts && !f->interrupted &&
-	    f->connecting < (size_t)f->fanout) {
+	    pacer_take(&f->pace)) {
 		h = &f->hosts[f->next_to_start++];
 		h->t_start = ev_now(f->cfg->loop);
 		h->connecting = true;
-		f->connecting++;
+		h->authed = false;
 		f->live++;
 		conn_start(h->conn);
 	}
@@ -93,6 +122,7 @@ fleet_stop(struct fleet *f)
 	if (f->interrupted)
 		return;
 	f->interrupted = true;
+	pacer_stop(&f->pace);
 	if (f->ops->interrupt != NULL)
 		f->ops->interrupt(f);
 	for (i = 0; i < f->nhosts; i++) {
@@ -145,6 +175,12 @@ display_name(const struct host_set *hosts, size_t i)
 	return out;
 }
 
+static void
+pace_kick(void *arg)
+{
+	start_more(arg);
+}
+
 int
 fleet_init(struct fleet *f, struct conn_config *cfg,
     const struct host_set *hosts, int fanout, const struct fleet_job_ops *ops,
@@ -157,7 +193,10 @@ fleet_init(struct fleet *f, struct conn_config *cfg,
 	f->cfg = cfg;
 	f->ops = ops;
 	f->job = job;
-	f->fanout = fanout;
+	/* Through the daemon there is no SSH set-up to pace here. */
+	pacer_init(&f->pace, cfg->loop, fanout, cfg->link ? 0 :
+	    cfg->max_startups, cfg->link ? 0 : cfg->connect_rate,
+	    pace_kick, f);
 	if ((f->hosts = calloc(hosts->n, sizeof(*f->hosts))) == NULL)
 		return MERR_NOMEM;
 	f->nhosts = hosts->n;
@@ -187,6 +226,7 @@ fleet_run(struct fleet *f)
 	start_more(f);
 	/* The loop ends by itself once every conn has been freed. */
 	ev_run(f->cfg->loop, 0);
+	pacer_stop(&f->pace);
 	ev_signal_stop(f->cfg->loop, &f->sigint);
 	ev_signal_stop(f->cfg->loop, &f->sigterm);
 	/* Hosts an interrupt kept from starting still get their result. */
@@ -215,9 +255,16 @@ on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 		}
 		return;
 	}
+	/* A reconnect waits for a set-up slot like everyone else. */
+	if (!pacer_take(&f->pace)) {
+		h->retrying = true;
+		ev_timer_set(&h->retry, 0.05, 0);
+		ev_timer_start(loop, &h->retry);
+		return;
+	}
 	h->t_start = ev_now(loop);
 	h->connecting = true;
-	f->connecting++;
+	h->authed = false;
 	conn_start(h->conn);
 }
 

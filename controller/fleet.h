@@ -14,6 +14,7 @@
 
 #include "conn.h"
 #include "hostlist.h"
+#include "pace.h"
 
 struct fleet;
 
@@ -25,8 +26,10 @@ struct fleet_host {
 	size_t index;
 	ev_tstamp t_start;
 	ev_timer retry;
-	bool connecting;	/* counts against the fanout */
+	bool connecting;	/* counts against the pacer */
+	bool authed;		/* ... no longer as unauthenticated */
 	bool retrying;
+	int early_retries;	/* reconnects after a drop before the banner */
 	void *job;		/* the job's per-host state */
 };
 
@@ -45,8 +48,8 @@ struct fleet {
 	const struct fleet_job_ops *ops;
 	void *job;
 	struct fleet_host *hosts;
-	size_t nhosts, next_to_start, connecting, live;
-	int fanout;
+	size_t nhosts, next_to_start, live;
+	struct pacer pace;
 	ev_signal sigint, sigterm;
 	bool interrupted;
 };

@@ -288,6 +288,8 @@ cmd_fleet(int argc, char **argv)
 	cfg.loop = EV_DEFAULT;
 	cfg.accept_new = cli.accept_new;
 	cfg.connect_timeout = cli.connect_timeout;
+	cfg.max_startups = cli.max_startups;
+	cfg.connect_rate = cli.connect_rate;
 	cfg.verbose = cli.verbose;
 	if ((cfg.link = try_daemon(&cli, cfg.loop)) == NULL &&
 	    (status = direct_config(&cli, &cfg, &key, &idpath, &agent)) != 0)
@@ -452,6 +454,8 @@ cmd_daemon(int argc, char **argv)
 		cfg.identity_path = abs_id;
 	cfg.accept_new = cli.accept_new;
 	cfg.connect_timeout = cli.connect_timeout;
+	cfg.max_startups = cli.max_startups;
+	cfg.connect_rate = cli.connect_rate;
 	cfg.verbose = false;
 	if (dsock_path(sock, sizeof(sock)) != 0) {
 		fprintf(stderr, "muster: no place for the daemon socket (set "

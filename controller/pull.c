@@ -334,6 +334,17 @@ on_entry_end(void *arg, const Muster__EntryEnd *e)
 	file_abort(h);	/* releases the rest; the file is in place */
 }
 
+/* Human mode: the error may quote the agent (a Result's message), so it
+ * is neutralised like remote output. */
+static void
+print_error(const char *host, const char *state, const char *error)
+{
+	char *shown = output_escape(error);
+
+	fprintf(stderr, "%s: %s: %s\n", host, state, shown ? shown : "?");
+	free(shown);
+}
+
 static void
 host_report(struct pull_host *h, enum host_status st, const char *error)
 {
@@ -361,7 +372,7 @@ host_report(struct pull_host *h, enum host_status st, const char *error)
 		    json_null());
 		output_json_line(stdout, o);
 	} else if (error != NULL)
-		fprintf(stderr, "%s: %s: %s\n", h->fh->display, state, error);
+		print_error(h->fh->display, state, error);
 	else
 		printf("%s: ok (%zu entries, %llu bytes)\n", h->fh->display,
 		    h->entries, (unsigned long long)h->bytes);

@@ -142,6 +142,17 @@ clear_progress(struct push *p)
 		fputs("\r\033[K", stderr);
 }
 
+/* Human mode: the error may quote the agent (a Result's message), so it
+ * is neutralised like remote output. */
+static void
+print_error(const char *host, const char *state, const char *error)
+{
+	char *shown = output_escape(error);
+
+	fprintf(stderr, "%s: %s: %s\n", host, state, shown ? shown : "?");
+	free(shown);
+}
+
 /* Once per host, when its last entry is done or its conn is gone. */
 static void
 host_report(struct push_host *h, enum host_status st, const char *conn_error)
@@ -158,7 +169,7 @@ host_report(struct push_host *h, enum host_status st, const char *conn_error)
 	if (p->opts->json)
 		print_json(h, state, error);
 	else if (error != NULL)
-		fprintf(stderr, "%s: %s: %s\n", h->fh->display, state, error);
+		print_error(h->fh->display, state, error);
 	else
 		printf("%s: %s (%zu of %zu entries changed, %llu bytes sent)\n",
 		    h->fh->display, state, h->changed, p->src.n,

@@ -192,7 +192,7 @@ static void
 print_event(struct watch_host *h, const char *event, const char *detail)
 {
 	json_t *o;
-	char when[32];
+	char when[32], *shown;
 	time_t t = (time_t)now_unix();
 
 	if (h->w->opts->json) {
@@ -207,9 +207,12 @@ print_event(struct watch_host *h, const char *event, const char *detail)
 	}
 	if (h->w->opts->live)
 		return;	/* the live view shows it */
+	/* The detail may quote the agent: no terminal escapes from it. */
+	shown = detail != NULL ? output_escape(detail) : NULL;
 	strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
 	printf("%s %s %s%s%s\n", when, h->fh->display, event,
-	    detail ? ": " : "", detail ? detail : "");
+	    detail ? ": " : "", shown ? shown : "");
+	free(shown);
 	fflush(stdout);
 }
 
@@ -363,7 +366,9 @@ host_done(struct fleet_host *fh, enum host_status st, const char *error)
 		print_event(h, "down", error ? error : "connection closed");
 	}
 	free(h->error);
-	h->error = strdup(error ? error : "connection closed");
+	/* Shown in the live table only: neutralised, since it may quote the
+	 * agent (an Error's message). */
+	h->error = output_escape(error ? error : "connection closed");
 	w->dirty = true;
 	if (w->fleet.interrupted)
 		return;

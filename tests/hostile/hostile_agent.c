@@ -15,6 +15,9 @@
  *   hello-version a Hello with another protocol version
  *   hello-build   a Hello with another build id
  *   stall         half a frame, then silence with stdout open
+ *   escape        answers the first Exec, Put or Watch with an error text
+ *                 full of terminal escape sequences (it must be shown
+ *                 neutralised)
  *
  * It never reads stdin after the Exec, like a broken agent would not.
  */
@@ -92,10 +95,15 @@ send_data(uint32_t stream, const uint8_t *p, size_t n)
 	send_env(&env);
 }
 
-/* Read frames until the first Exec; its stream id and output window. */
-static void
-wait_exec(uint32_t *stream, uint32_t *window)
+/*
+ * Read frames until the first that opens a stream (Exec, Put, Get or
+ * Watch): its kind, stream id and, for an Exec, output window.
+ */
+static int
+wait_open(uint32_t *stream, uint32_t *window)
 {
+	int kind;
+
 	Muster__Envelope *env;
 	struct buf in;
 	uint8_t *p;
@@ -105,12 +113,17 @@ wait_exec(uint32_t *stream, uint32_t *window)
 	buf_init(&in, 2 * FRAME_MAX_DEFAULT);
 	for (;;) {
 		while ((r = frame_decode(&in, FRAME_MAX_DEFAULT, &env)) == 0) {
-			if (env->body_case == MUSTER__ENVELOPE__BODY_EXEC) {
+			kind = env->body_case;
+			if (kind == MUSTER__ENVELOPE__BODY_EXEC ||
+			    kind == MUSTER__ENVELOPE__BODY_PUT ||
+			    kind == MUSTER__ENVELOPE__BODY_GET ||
+			    kind == MUSTER__ENVELOPE__BODY_WATCH) {
 				*stream = env->stream;
-				*window = env->exec->window;
+				*window = kind == MUSTER__ENVELOPE__BODY_EXEC ?
+				    env->exec->window : 0;
 				frame_free(env);
 				buf_free(&in);
-				return;
+				return kind;
 			}
 			frame_free(env);
 		}
@@ -120,6 +133,36 @@ wait_exec(uint32_t *stream, uint32_t *window)
 			exit(0);
 		buf_commit(&in, (size_t)n);
 	}
+}
+
+/* Title change, screen clear, colour: what a terminal would act on. */
+#define ESCAPES "evil \x1b]0;owned\x07\x1b[2J\x1b[31m red \x9b" "1m end"
+
+static void
+send_escapes(int kind, uint32_t stream)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Error e = MUSTER__ERROR__INIT;
+	Muster__Result res = MUSTER__RESULT__INIT;
+
+	if (kind == MUSTER__ENVELOPE__BODY_PUT) {
+		/* A failed Put: its message is shown per host. */
+		res.code = (uint32_t)-MERR_IO;
+		res.message.data = (uint8_t *)ESCAPES;
+		res.message.len = strlen(ESCAPES);
+		env.stream = stream;
+		env.body_case = MUSTER__ENVELOPE__BODY_RESULT;
+		env.result = &res;
+	} else {
+		/* Exec: the stream's error; else the channel's. */
+		e.code = (uint32_t)-MERR_IO;
+		e.message.data = (uint8_t *)ESCAPES;
+		e.message.len = strlen(ESCAPES);
+		env.stream = kind == MUSTER__ENVELOPE__BODY_EXEC ? stream : 0;
+		env.body_case = MUSTER__ENVELOPE__BODY_ERROR;
+		env.error = &e;
+	}
+	send_env(&env);
 }
 
 static void
@@ -144,6 +187,7 @@ main(int argc, char *argv[])
 	Muster__Exit ex = MUSTER__EXIT__INIT;
 	const char *mode;
 	uint32_t stream, window, i;
+	int kind;
 	uint8_t *big;
 	uint8_t one = 'x';
 
@@ -163,7 +207,15 @@ main(int argc, char *argv[])
 		stall();
 	}
 	send_hello(MUSTER_PROTO_VERSION, MUSTER_BUILD_ID);
-	wait_exec(&stream, &window);
+	kind = wait_open(&stream, &window);
+	if (strcmp(mode, "escape") == 0) {
+		send_escapes(kind, stream);
+		stall();
+	}
+	if (kind != MUSTER__ENVELOPE__BODY_EXEC) {
+		fprintf(stderr, "hostile_agent: mode %s wants an Exec\n", mode);
+		return 2;
+	}
 	if (strcmp(mode, "oversize") == 0) {
 		write_all(big_header, sizeof(big_header));
 		stall();

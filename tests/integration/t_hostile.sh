@@ -60,6 +60,11 @@ floodhost="$(fleet_user "$flood")@$(fleet_addr "$flood")"
 
 list=$(IFS=,; echo "${good[*]},${hostile[*]},$floodhost")
 
+# Peak RSS is compared with a baseline run; under ASan, freed memory
+# would sit in the quarantine and blur that, so keep it small (ASAN_OPTIONS
+# is ignored by a build without ASan).
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1"
+
 # Baseline: the good hosts alone.
 /usr/bin/time -f %M -o "$T/rss0" "$MUSTER" run "${MUSTER_OPTS[@]}" -w "$(IFS=,; echo "${good[*]}")" \
 	--json -- echo hi >"$T/j0" 2>"$T/e0" || fail "baseline run failed: $(cat "$T/e0")"
@@ -117,3 +122,28 @@ rss0=$(tail -n 1 "$T/rss0") rss=$(tail -n 1 "$T/rss")
 # host plus the flood's output; 64 MiB above the baseline is generous.
 ((rss <= rss0 + 65536)) || fail "peak RSS ${rss} KiB vs ${rss0} KiB without hostile hosts"
 ok "muster exited in ${took}s, peak RSS ${rss} KiB (baseline ${rss0} KiB)"
+
+# --- terminal escapes in what a host says about itself ----------------------
+# Error texts from a hostile agent (a stream's Error, a failed Put's Result,
+# the channel's Error during watch) reach the human output modes only
+# neutralised: no ESC or C1 byte, "\x1b" instead.
+esc=$((flood + 1))
+install_hostile "$esc" escape
+eh="$(fleet_user "$esc")@$(fleet_addr "$esc")"
+no_escapes() { # FILE WHAT
+	grep -q 'evil' "$1" || fail "$2: the error text is missing: $(cat "$1")"
+	if LC_ALL=C grep -q $'[\x1b\x07\x9b]' "$1"; then
+		fail "$2: raw terminal escapes in the output: $(cat -v "$1")"
+	fi
+	assert_contains "$(cat "$1")" '\x1b' "$2: escapes shown as \\x1b"
+}
+set +e
+timeout 30 "$MUSTER" run "${MUSTER_OPTS[@]}" -w "$eh" -- true >"$T/o" 2>&1
+echo hi >"$T/src"
+timeout 30 "$MUSTER" push "${MUSTER_OPTS[@]}" -w "$eh" "$T/src" hostile-dst >"$T/p" 2>&1
+timeout 30 "$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$eh" --interval 0.5 --duration 2 >"$T/w" 2>&1
+set -e
+no_escapes "$T/o" run
+no_escapes "$T/p" push
+no_escapes "$T/w" watch
+ok "terminal escapes in agent error texts are neutralised (run, push, watch)"

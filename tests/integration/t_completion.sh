@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Bash completion (deploy/muster.bash-completion): subcommands, options per
+# subcommand, inventory groups for -g and hosts for -w, from -i or
+# $MUSTER_INVENTORY. Calls the completion function as bash would.
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=../../deploy/muster.bash-completion
+. "$SRC/deploy/muster.bash-completion"
+
+# comp WORD...: complete the last word; prints the candidates sorted.
+comp() {
+	COMP_WORDS=("$@")
+	COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+	COMP_LINE="$*"
+	COMP_POINT=${#COMP_LINE}
+	_muster
+	((${#COMPREPLY[@]} == 0)) || printf '%s\n' "${COMPREPLY[@]}" | LC_ALL=C sort
+}
+words() { tr '\n' ' ' | sed 's/ $//'; }
+
+[[ $(complete -p muster) == *"-F _muster"* ]] || fail "no completion registered for muster"
+assert_eq "daemon help keys pull push run version watch" "$(comp muster '' | words)" "subcommands"
+assert_eq "pull push" "$(comp muster pu | words)" "subcommand prefix"
+assert_eq "init install" "$(comp muster keys '' | words)" "keys subcommands"
+assert_eq "keys" "$(comp muster help k | words)" "help topics"
+ok "subcommands"
+
+assert_eq "--live-gather" "$(comp muster run --li | words)" "run option"
+assert_eq "--mkdir" "$(comp muster push -w h --mk | words)" "push option"
+assert_eq "--mode" "$(comp muster push -r --mo | words)" "push option"
+assert_eq "--password-file" "$(comp muster keys install --pa | words)" "keys install option"
+assert_eq "" "$(comp muster pull --mkd | words)" "no push-only option for pull"
+assert_eq "--status --stop" "$(comp muster daemon --st | words)" "daemon options"
+assert_eq "cpu" "$(comp muster watch --sort c | words)" "--sort values"
+assert_eq "" "$(comp muster run -t '' | words)" "no guess for a number"
+ok "options per subcommand"
+
+cat >"$T/inv" <<'EOF'
+# test inventory
+[web]
+web[01-03] user=deploy
+web9 ; old box
+[db]
+db1 port=2222
+
+[prod:children]
+web
+db
+EOF
+assert_eq "all db prod web" "$(comp muster run -i "$T/inv" -g '' | words)" "groups from -i"
+assert_eq "prod" "$(comp muster push --inventory "$T/inv" -g p | words)" "group prefix"
+assert_eq "db1 web9 web[01-03]" "$(comp muster run -i "$T/inv" -w '' | words)" "hosts from -i, not children"
+assert_eq "db1,web9 db1,web[01-03]" "$(comp muster run -i "$T/inv" -x db1,we | words)" "last item of a list"
+assert_eq "all even fleet odd" "$(MUSTER_INVENTORY=$INV comp muster watch -g '' | words)" "groups from \$MUSTER_INVENTORY"
+assert_contains "$(MUSTER_INVENTORY=$INV comp muster run -w "$FLEET_NET.1" | words)" "$FLEET_NET.1 $FLEET_NET.10" "fleet hosts"
+assert_eq "" "$(MUSTER_INVENTORY= comp muster run -g '' | words)" "no inventory, no groups"
+ok "groups and hosts from the inventory"
+
+# After --, a command name.
+assert_contains "$(comp muster run -w h -- unam | words)" "uname" "command after --"
+ok "command after --"
+
+# Every long option of the usage text is offered for some subcommand.
+mapfile -t longs < <("$MUSTER" --help | grep -o -- '--[a-z][a-z-]*' | sort -u)
+for o in "${longs[@]}"; do
+	grep -q -- "$o\b" "$SRC/deploy/muster.bash-completion" || fail "completion lacks $o"
+done
+ok "all ${#longs[@]} long options of the usage text are completed"
