@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,6 +90,8 @@ struct daemon {
 	struct dclient *clients;
 	ev_tstamp t0;
 	bool stopping;
+	unsigned long long fd_limit;
+	bool fd_warned;
 };
 
 static void host_connect(struct dhost *h);
@@ -426,6 +429,13 @@ host_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 	h->spec.user = spec->user ? strdup(spec->user) : NULL;
 	h->spec.port = spec->port;
 	h->accept_new = accept_new;
+	/* Each held host keeps a socket open. */
+	if ((unsigned long long)d->nhosts + 64 > d->fd_limit && !d->fd_warned) {
+		dlog(d, "holding %zu hosts needs about %zu open files, but the "
+		    "limit is %llu: hosts beyond it fail (raise LimitNOFILE= or "
+		    "ulimit -n)", d->nhosts + 1, d->nhosts + 65, d->fd_limit);
+		d->fd_warned = true;
+	}
 	h->state = DH_BACKOFF;	/* not started: host_connect queues it */
 	h->since = ev_now(d->loop);
 	ev_init(&h->retry, NULL);
@@ -998,6 +1008,7 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 {
 	struct daemon d;
 	struct dhost *h;
+	struct rlimit rl;
 	size_t i;
 
 	memset(&d, 0, sizeof(d));
@@ -1009,6 +1020,7 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 	d.cfg_new.accept_new = true;
 	d.opts = opts;
 	d.t0 = ev_now(d.loop);
+	d.fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
 	pacer_init(&d.pace, d.loop, opts->fanout, cfg->max_startups,
 	    cfg->connect_rate, pace_kick, &d);
 	srand((unsigned)getpid() ^ (unsigned)time(NULL));

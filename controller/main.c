@@ -44,6 +44,27 @@ raise_fd_limit(void)
 	}
 }
 
+/*
+ * Each host directly connected holds a socket for the whole job, plus a
+ * few descriptors of our own. Better a clear refusal up front than hosts
+ * failing one by one with "Too many open files".
+ */
+static int
+check_fd_limit(size_t nhosts)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)nhosts + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+		return 0;
+	fprintf(stderr, "muster: %zu hosts need about %llu open files, but "
+	    "the limit is %llu (hard limit %llu); raise it (ulimit -n, "
+	    "LimitNOFILE=) or select fewer hosts\n", nhosts,
+	    (unsigned long long)need, (unsigned long long)rl.rlim_cur,
+	    (unsigned long long)rl.rlim_max);
+	return MERR_LIMIT;
+}
+
 static int cmd_keys_install(int argc, char **argv);
 
 static int
@@ -294,6 +315,10 @@ cmd_fleet(int argc, char **argv)
 	if ((cfg.link = try_daemon(&cli, cfg.loop)) == NULL &&
 	    (status = direct_config(&cli, &cfg, &key, &idpath, &agent)) != 0)
 		goto out;
+	if (cfg.link == NULL && check_fd_limit(hosts.n) != 0) {
+		status = EXIT_USAGE;
+		goto out;
+	}
 	status = EXIT_INTERNAL;
 	if ((r = workpool_new(cfg.loop, UPLOAD_WORKERS, &cfg.workers)) != 0) {
 		fprintf(stderr, "muster: cannot start workers: %s\n",

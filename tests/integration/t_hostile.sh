@@ -41,6 +41,9 @@ install_hostile() {
 	at_exit "cp -p '$T/ak.$1' '$home/.ssh/authorized_keys'"
 	install -m 0755 -o "$user" "$HOSTILE" "$home/hostile_agent"
 	at_exit "rm -f '$home/hostile_agent'"
+	# A stalling fake agent ignores the closed channel; end it by name,
+	# for this host user only.
+	at_exit "pkill -KILL -u '$user' -x hostile_agent || true"
 	printf 'command="%s %s",no-pty %s\n' "$home/hostile_agent" "$2" "$(cat "$KEY.pub")" \
 		>"$home/.ssh/authorized_keys"
 }
