@@ -774,18 +774,24 @@ host_finished(struct ki_host *h)
 	ev_unref(h->ki->loop);
 }
 
-/* A short label: the name, with the port when it is not 22. */
+/* A short label, as run shows hosts: the name, with the user when two
+ * entries share the name, and the port when it is not 22. */
 static char *
-display_name(const struct host_spec *s)
+display_name(const struct host_set *hosts, size_t i)
 {
-	char *out = NULL;
+	const struct host_spec *s = &hosts->v[i];
+	char *out = NULL, port[16] = "";
+	bool dup = false;
+	size_t j;
 
-	if (s->port != 0 && s->port != 22) {
-		if (asprintf(&out, "%s:%u", s->name, s->port) < 0)
-			return NULL;
-		return out;
-	}
-	return strdup(s->name);
+	for (j = 0; s->user != NULL && j < hosts->n && !dup; j++)
+		dup = j != i && strcmp(hosts->v[j].name, s->name) == 0;
+	if (s->port != 0 && s->port != 22)
+		snprintf(port, sizeof(port), ":%u", s->port);
+	if (asprintf(&out, "%s%s%s%s", dup ? s->user : "", dup ? "@" : "",
+	    s->name, port) < 0)
+		return NULL;
+	return out;
 }
 
 int
@@ -837,7 +843,7 @@ keyinstall_hosts(const struct host_set *hosts,
 		h->ki = &ki;
 		h->spec = &hosts->v[i];
 		h->t0 = t0;
-		if ((h->display = display_name(h->spec)) == NULL ||
+		if ((h->display = display_name(hosts, i)) == NULL ||
 		    workpool_submit(ki.workers, work_connect, connect_done,
 		    h) != 0) {
 			fprintf(stderr, "muster: out of memory\n");

@@ -130,10 +130,17 @@ set -e
 assert_eq 1 "$rc" "another user's --status"
 ok "another user cannot use the daemon"
 
+dpid=$("$MUSTER" daemon --status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
 "$MUSTER" daemon --stop >"$T/stop"
 assert_contains "$(cat "$T/stop")" "stopped" "--stop"
 for _ in $(seq 50); do [[ -e $MUSTER_DAEMON_SOCKET ]] || break; sleep 0.1; done
 [[ -e $MUSTER_DAEMON_SOCKET ]] && fail "socket left after --stop"
+for _ in $(seq 100); do alive "$dpid" || break; sleep 0.1; done
+alive "$dpid" && fail "daemon $dpid still running after --stop"
+# A sanitizer build reports leaks and errors at exit, into the log.
+if grep -E 'Sanitizer|runtime error' "$T/d/daemon.log" >&2; then
+	fail "the daemon's log has sanitizer reports"
+fi
 out=$("$MUSTER" run "${D[@]}" -v -w "$(hostlist 1)" -- echo direct 2>"$T/e")
 assert_eq "$(fleet_addr 1): direct" "$out" "direct after stop"
 [[ $(cat "$T/e") == *"using the daemon"* ]] && fail "used a stopped daemon"
