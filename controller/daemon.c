@@ -15,6 +15,7 @@
 #include "err.h"
 #include "frame.h"
 #include "link.h"
+#include "mux.h"
 #include "pace.h"
 
 /* A client's queue: output the client does not read fast enough stays
@@ -167,17 +168,18 @@ send_hello(struct dattach *a)
 }
 
 static void
-send_host_down(struct dattach *a, enum host_status st, const char *error)
+send_host_down(struct dclient *cl, uint32_t id, enum host_status st,
+    const char *error)
 {
 	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
 	Muster__Daemon__HostDown hd = MUSTER__DAEMON__HOST_DOWN__INIT;
 
-	hd.host = a->id;
+	hd.host = id;
 	hd.status = st;
 	hd.error = (char *)(error ? error : "connection closed");
 	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_HOST_DOWN;
 	ctl.host_down = &hd;
-	client_put_control(a->cl, &ctl);
+	client_put_control(cl, &ctl);
 }
 
 /* A stream the daemon itself refuses (no room on the channel, ...). */
@@ -262,13 +264,20 @@ stream_by_cid(struct dattach *a, uint32_t cid)
 	return NULL;
 }
 
+/* The credit the client grants for the stream's output. A window of 0
+ * would let the agent pick its default while we count 0: the first Data
+ * would then break the channel for every client. */
 static uint32_t
-open_window(const Muster__Envelope *env)
+open_window(Muster__Envelope *env)
 {
 	switch (env->body_case) {
 	case MUSTER__ENVELOPE__BODY_EXEC:
+		if (env->exec->window == 0)
+			env->exec->window = MUX_EXEC_WINDOW;
 		return env->exec->window;
 	case MUSTER__ENVELOPE__BODY_GET:
+		if (env->get->window == 0)
+			env->get->window = MUX_EXEC_WINDOW;
 		return env->get->window;
 	default:
 		return 0;
@@ -633,10 +642,16 @@ host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 	h->conn = NULL;
 	free(h->error);
 	h->error = strdup(error ? error : "connection closed");
-	/* The clients hear it; their attachments end with the channel. */
+	/* The clients hear it; their attachments end with the channel.
+	 * Freed before the message: a client that cannot take it is
+	 * dropped, and with it everything it attached. */
 	while ((a = h->attached) != NULL) {
-		send_host_down(a, st == HS_OK ? HS_UNREACHABLE : st, h->error);
+		struct dclient *cl = a->cl;
+		uint32_t id = a->id;
+
 		attach_free(a);
+		send_host_down(cl, id, st == HS_OK ? HS_UNREACHABLE : st,
+		    h->error);
 	}
 	if (d->stopping) {
 		set_host_state(h, DH_BACKOFF);

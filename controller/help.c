@@ -105,8 +105,7 @@ help_main(int argc, char **argv)
 		snprintf(page, sizeof(page), "muster");
 	/* A pager only makes sense for a person at a terminal. */
 	fflush(stdout);
-	if (isatty(STDOUT_FILENO) && getenv("MUSTER_HELP_NO_MAN") == NULL &&
-	    show_man(page) == 0)
+	if (isatty(STDOUT_FILENO) && show_man(page) == 0)
 		return 0;
 	cli_usage(stdout);
 	return 0;
