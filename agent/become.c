@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "bytes.h"
 
 #define MARKER_PREFIX "MUSTER-BECOME-"
 
@@ -48,25 +49,6 @@ become_marker(char out[BECOME_MARKER_LEN + 1])
 	}
 	out[BECOME_MARKER_LEN] = '\0';
 	return 0;
-}
-
-static char *
-dup_bytes(const ProtobufCBinaryData *b, int *r)
-{
-	char *s;
-
-	if (b->len > 0 && memchr(b->data, '\0', b->len) != NULL) {
-		*r = MERR_INVAL;
-		return NULL;
-	}
-	if ((s = malloc(b->len + 1)) == NULL) {
-		*r = MERR_NOMEM;
-		return NULL;
-	}
-	if (b->len > 0)
-		memcpy(s, b->data, b->len);
-	s[b->len] = '\0';
-	return s;
 }
 
 void
@@ -118,7 +100,7 @@ become_argv(const Muster__Exec *ex, const char *marker,
 		return MERR_NOMEM;
 	for (i = 0; i < nhead; i++, k++) {
 		if (head[i] == NULL)
-			argv[k] = dup_bytes(&ex->become_user, &r);
+			argv[k] = bytes_cstr(&ex->become_user, &r);
 		else if ((argv[k] = strdup(head[i])) == NULL)
 			r = MERR_NOMEM;
 		if (argv[k] == NULL)
@@ -126,7 +108,7 @@ become_argv(const Muster__Exec *ex, const char *marker,
 	}
 	if (ex->n_argv > 0) {
 		for (i = 0; i < ex->n_argv; i++, k++)
-			if ((argv[k] = dup_bytes(&ex->argv[i], &r)) == NULL)
+			if ((argv[k] = bytes_cstr(&ex->argv[i], &r)) == NULL)
 				goto fail;
 	} else {
 		if ((argv[k++] = strdup("/bin/sh")) == NULL ||
@@ -134,7 +116,7 @@ become_argv(const Muster__Exec *ex, const char *marker,
 			r = MERR_NOMEM;
 			goto fail;
 		}
-		if ((argv[k++] = dup_bytes(&ex->shell_command, &r)) == NULL)
+		if ((argv[k++] = bytes_cstr(&ex->shell_command, &r)) == NULL)
 			goto fail;
 	}
 	*out = argv;

@@ -6,6 +6,8 @@
  */
 #include "proc.h"
 
+#include "bytes.h"
+
 #include <sys/ioctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -170,27 +172,6 @@ free_argv(char **argv)
 	free(argv);
 }
 
-static char *
-dup_arg(const ProtobufCBinaryData *b, int *r)
-{
-	char *s;
-
-	/* A C string cannot carry a NUL; cutting it off would run something
-	 * other than what was asked. */
-	if (b->len > 0 && memchr(b->data, '\0', b->len) != NULL) {
-		*r = MERR_INVAL;
-		return NULL;
-	}
-	if ((s = malloc(b->len + 1)) == NULL) {
-		*r = MERR_NOMEM;
-		return NULL;
-	}
-	if (b->len > 0)
-		memcpy(s, b->data, b->len);
-	s[b->len] = '\0';
-	return s;
-}
-
 /* argv for execvp, or sh -c for the shell command. */
 static int
 make_argv(const Muster__Exec *ex, char ***out)
@@ -204,7 +185,7 @@ make_argv(const Muster__Exec *ex, char ***out)
 		return MERR_NOMEM;
 	if (ex->n_argv > 0) {
 		for (i = 0; i < ex->n_argv; i++)
-			if ((argv[i] = dup_arg(&ex->argv[i], &r)) == NULL)
+			if ((argv[i] = bytes_cstr(&ex->argv[i], &r)) == NULL)
 				goto fail;
 	} else {
 		if ((argv[0] = strdup("sh")) == NULL ||
@@ -212,7 +193,7 @@ make_argv(const Muster__Exec *ex, char ***out)
 			r = MERR_NOMEM;
 			goto fail;
 		}
-		if ((argv[2] = dup_arg(&ex->shell_command, &r)) == NULL)
+		if ((argv[2] = bytes_cstr(&ex->shell_command, &r)) == NULL)
 			goto fail;
 	}
 	*out = argv;

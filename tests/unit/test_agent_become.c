@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "../../agent/become.c"
+#include "../../agent/bytes.c"
 
 #include "agent_client.h"
 
