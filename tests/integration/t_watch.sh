@@ -75,7 +75,7 @@ grep -q "\"event\":\"down\",\"host\":\"$(fleet_addr 1)\"" "$T/ev" && fail "host 
 ok "killed host turns DOWN and comes back UP"
 
 # --- alerts fire and clear ---
-procs=$("$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1)" --json --interval 0.5 --duration 1.2 |
+procs=$("$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1)" --json --interval 0.5 --duration 6 |
 	python3 -c 'import json,sys; print(max(json.loads(l)["procs"] for l in sys.stdin if "procs" in l))')
 limit=$((procs + 150))
 cat >"$T/hook" <<HOOK
