@@ -975,6 +975,12 @@ on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
 
+	/* An idle channel (a daemon holds hundreds) keeps no buffers. */
+	if (mux_live_streams(&c->mux) == 0) {
+		buf_trim(&c->mux.in);
+		buf_trim(&c->mux.out);
+		buf_trim(&c->chan_out);
+	}
 	/* Any frame counts as a sign of life; silence earns a ping. */
 	if (c->mux.frames_in != c->frames_at_last_ping) {
 		c->frames_at_last_ping = c->mux.frames_in;

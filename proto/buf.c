@@ -26,6 +26,16 @@ buf_reset(struct buf *b)
 	b->off = b->len = 0;
 }
 
+void
+buf_trim(struct buf *b)
+{
+	if (buf_len(b) > 0)
+		return;
+	free(b->data);
+	b->data = NULL;
+	b->off = b->len = b->cap = 0;
+}
+
 int
 buf_reserve(struct buf *b, size_t n, uint8_t **out)
 {

@@ -20,6 +20,9 @@ struct buf {
 void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);
 void buf_reset(struct buf *b);
+/* Give the storage of an empty buffer back: a buffer grown by one burst
+ * would otherwise keep its size for the life of the connection. */
+void buf_trim(struct buf *b);
 
 static inline size_t
 buf_len(const struct buf *b)
