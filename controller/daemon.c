@@ -23,6 +23,8 @@
  * grown without bound. */
 #define CLIENT_OUT_MAX (64u << 20)
 #define CLIENT_IN_MAX (2 * (FRAME_MAX_DEFAULT + 64 * 1024))
+/* The send window a client gets per stream (the agent grants more). */
+#define RELAY_WINDOW (128u * 1024)
 #define BACKOFF_MIN 1.0
 #define BACKOFF_MAX 30.0
 
@@ -162,6 +164,10 @@ send_hello(struct dattach *a)
 	Muster__Hello hello;
 
 	conn_hello(a->h->conn, &hello);
+	/* What a client may send ahead on a stream is what the daemon may
+	 * have to hold for it when the host is slower than the socket. */
+	if (hello.window > RELAY_WINDOW)
+		hello.window = RELAY_WINDOW;
 	env.body_case = MUSTER__ENVELOPE__BODY_HELLO;
 	env.hello = &hello;
 	client_put_env(a->cl, a->id, &env);
