@@ -137,6 +137,9 @@ def main():
     p.add_argument("--job", choices=("true", "uname"), default="true")
     p.add_argument("--calls", type=int, default=5)
     p.add_argument("--workers", type=int, default=64)
+    p.add_argument("--connect-timeout", type=float, default=120,
+                   help="router.ssh(connect_timeout=): mitogen's default, 30 s, is too "
+                   "short when 50+ python bootstraps share 2 busy cores (default 120)")
     p.add_argument("--fleet-usage", default="")
     p.add_argument("--ctl-usage", default="",
                    help="cgroup usage file of a cgroup this process was started in: "
@@ -158,7 +161,8 @@ def main():
         def connect(addr):
             return router.ssh(hostname=addr, ssh_args=["-F", a.ssh_config],
                               python_path=["/usr/bin/python3"],
-                              check_host_keys="enforce", compression=False)
+                              check_host_keys="enforce", compression=False,
+                              connect_timeout=a.connect_timeout)
 
         with Phase(fleet) as ph:
             ctxs, errs = [], []

@@ -46,7 +46,7 @@ static void
 proc_step(struct ev_loop *loop, ev_idle *w, int revents)
 {
 	struct proc *p = w->data;
-	struct proc_status st = { 0, 0, 0, 0 };
+	struct proc_status st;
 	size_t n, held;
 	int fd, i;
 
@@ -81,6 +81,7 @@ proc_step(struct ev_loop *loop, ev_idle *w, int revents)
 		return;
 	ev_idle_stop(loop, w);
 	p->done = 1;
+	memset(&st, 0, sizeof(st));
 	if (p->killed) {
 		st.code = -1;
 		st.signal = 15;

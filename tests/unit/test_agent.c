@@ -489,8 +489,10 @@ test_timeout(void **state)
 static void
 test_timeout_term_ignored(void **state)
 {
-	struct xopt o = { .sh = "trap '' TERM; sleep 30", .timeout_ms = 200,
-	    .grace_ms = 300 };
+	/* The shell must have run its trap when the timeout hits: stretched
+	 * with the waits, as starting it is slow under valgrind. */
+	struct xopt o = { .sh = "trap '' TERM; sleep 30",
+	    .timeout_ms = 200 * slow, .grace_ms = 300 };
 	struct agent a;
 	struct res r;
 	double t0 = now_ms();
@@ -499,7 +501,7 @@ test_timeout_term_ignored(void **state)
 	assert_true(r.timed_out);
 	assert_int_equal(r.code, -1);
 	assert_int_equal(r.sig, SIGKILL);
-	assert_true(r.t_exit - t0 >= 450);
+	assert_true(r.t_exit - t0 >= o.timeout_ms + 250);
 	assert_true(r.t_exit - t0 < QUICK_MS);
 	res_free(&r);
 	agent_finish(&a);
@@ -799,7 +801,9 @@ test_unknown_stream(void **state)
 static void
 test_stream_limit(void **state)
 {
-	const char *args[] = { "sleep", "30", NULL };
+	/* Longer than the 256 forks may take under valgrind on a loaded
+	 * machine: every command must still be running at the shutdown. */
+	const char *args[] = { "sleep", "600", NULL };
 	struct xopt o = { .argv = args };
 	struct agent a;
 	Muster__Envelope *env;
