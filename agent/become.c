@@ -142,7 +142,8 @@ become_preamble(const ProtobufCBinaryData *password, const char *stdin_marker,
 		return MERR_INVAL;
 	if (password->len + 1 + BECOME_PAD_LINES + ml + 1 > outlen)
 		return MERR_LIMIT;
-	memcpy(out, password->data, password->len);
+	/* Bytes for the pipe, with a length: no NUL wanted. */
+	memcpy(out, password->data, password->len); /* NOLINT(bugprone-not-null-terminated-result) */
 	n = password->len;
 	out[n++] = '\n';
 	for (i = 0; i < BECOME_PAD_LINES; i++)

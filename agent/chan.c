@@ -911,7 +911,7 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		want = CHAN_READ_CHUNK;
 	/* A full buffer always holds a whole frame, which chan_input took;
 	 * so want is 0 only if that invariant broke. */
-	if (want == 0 || (r = buf_reserve(&c->in, want, &p)) != 0) {
+	if (want == 0 || buf_reserve(&c->in, want, &p) != 0) {
 		chan_fatal(c, MERR_LIMIT, "input buffer full");
 		return;
 	}

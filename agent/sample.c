@@ -484,7 +484,7 @@ read_load(struct sampler *s, struct sample *out)
 	    (p = scan_udouble(p, &l5)) == NULL ||
 	    (p = scan_udouble(p, &l15)) == NULL ||
 	    (p = scan_u64(p, &running)) == NULL || *p != '/' ||
-	    (p = scan_u64(p + 1, &total)) == NULL)
+	    scan_u64(p + 1, &total) == NULL)
 		return -1;
 	out->load1 = l1;
 	out->load5 = l5;
@@ -594,7 +594,8 @@ add_mount(struct sampler *s, char *line, struct sample *out)
 	struct statvfs st;
 	size_t mlen;
 
-	if (next_word(&p) == NULL || next_word(&p) == NULL ||
+	/* Each call takes the next word. */
+	if (next_word(&p) == NULL || next_word(&p) == NULL || /* NOLINT(misc-redundant-expression) */
 	    (dev = next_word(&p)) == NULL || next_word(&p) == NULL ||
 	    (mnt = next_word(&p)) == NULL || next_word(&p) == NULL)
 		return -1;
