@@ -148,7 +148,7 @@ become_preamble(const ProtobufCBinaryData *password, const char *stdin_marker,
 	out[n++] = '\n';
 	for (i = 0; i < BECOME_PAD_LINES; i++)
 		out[n++] = '\n';
-	memcpy(out + n, stdin_marker, ml);
+	memcpy(out + n, stdin_marker, ml); /* NOLINT(bugprone-not-null-terminated-result) */
 	n += ml;
 	out[n++] = '\n';
 	*len = n;

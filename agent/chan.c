@@ -47,15 +47,8 @@
 #define CHAN_OUT_HIGH (4u << 20)
 #define CHAN_OUT_LOW (1u << 20)
 #define CHAN_READ_CHUNK (64u * 1024)
-/*
- * How long a shutdown waits for process groups to die after SIGTERM,
- * counted from the last stream that ended: the groups may all be dead
- * while the agent is still busy reporting them (many streams, a loaded
- * host, valgrind), and each one that did die gets its Exit. The whole
- * shutdown stays bounded by CHAN_SHUTDOWN_MAX.
- */
+/* How long a shutdown waits for process groups to die after SIGTERM. */
 #define CHAN_SHUTDOWN_WAIT 1.0
-#define CHAN_SHUTDOWN_MAX 10.0
 #define CHAN_ERRMSG_MAX 256
 
 enum stream_kind {
@@ -94,8 +87,6 @@ struct chan {
 	struct stream *dead;
 	ev_prepare reaper;
 	ev_timer shutdown_timer;
-	size_t shutdown_left;	/* streams left when the timer was armed */
-	ev_tstamp shutdown_start;
 	int congested;		/* out above the high mark: reading paused */
 	int in_input;		/* chan_input is on the stack */
 	int out_closed;		/* queue nothing more (write error or bug) */
@@ -905,7 +896,6 @@ read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	size_t want = buf_room(&c->in);
 	uint8_t *p;
 	ssize_t n;
-	int r;
 
 	if (want > CHAN_READ_CHUNK)
 		want = CHAN_READ_CHUNK;
@@ -940,13 +930,6 @@ shutdown_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct chan *c = w->data;
 
-	if (c->nstreams < c->shutdown_left &&
-	    ev_now(loop) - c->shutdown_start < CHAN_SHUTDOWN_MAX) {
-		c->shutdown_left = c->nstreams;
-		ev_timer_set(w, CHAN_SHUTDOWN_WAIT, 0);
-		ev_timer_start(loop, w);
-		return;
-	}
 	/* Whatever is left gets SIGKILL in chan_free. */
 	c->finished = 1;
 	ev_break(loop, EVBREAK_ALL);
@@ -1031,8 +1014,6 @@ chan_shutdown(struct chan *c, int status)
 		else
 			stream_cancel(s, "agent shutting down");
 	}
-	c->shutdown_left = c->nstreams;
-	c->shutdown_start = ev_now(c->loop);
 	ev_timer_start(c->loop, &c->shutdown_timer);
 	chan_check_done(c);
 }

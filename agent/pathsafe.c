@@ -120,7 +120,9 @@ open_root(const char *root, int mkdir, int *out, struct fs_err *e)
 	}
 	if ((r = pathsafe_parent(NULL, root, 1, &pfd, &name, e)) != 0)
 		return r;
-	if (mkdirat(pfd, name, DIR_MODE) == -1 && errno != EEXIST)
+	/* pathsafe_parent sets name or fails; the analyzer cannot see
+	 * fs_err_set (fs.c) make e->code nonzero. */
+	if (mkdirat(pfd, name, DIR_MODE) == -1 && errno != EEXIST) /* NOLINT(clang-analyzer-core.NonNullParamChecker) */
 		fs_err_sys(e, errno, "mkdir %s", root);
 	else if ((fd = openat(pfd, name, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1)

@@ -578,7 +578,8 @@ proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
 			goto out;
 	}
 
-	path = become ? "sudo" : ex->n_argv > 0 ? argv[0] : "/bin/sh";
+	/* make_argv returned 0: argv holds n_argv words. */
+	path = become ? "sudo" : ex->n_argv > 0 ? argv[0] : "/bin/sh"; /* NOLINT(clang-analyzer-core.NullDereference) */
 	/* Block everything across fork so that no handler of ours (libev
 	 * writes to its wakeup pipe) runs in the child before it resets. */
 	sigfillset(&all);

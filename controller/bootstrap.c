@@ -24,21 +24,45 @@
  * start-up files printed a line without one. The umask is left alone: the
  * agent's commands must create files as a login shell would.
  */
-char *
-bootstrap_start_command(const char *sha)
+bool
+bootstrap_user_ok(const char *user)
 {
-	char *cmd = NULL;
+	size_t i, n = strlen(user);
 
+	/* POSIX portable user names: the only user data in the command. */
+	if (n == 0 || n > 32 || user[0] == '-')
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((user[i] >= 'a' && user[i] <= 'z') ||
+		    (user[i] >= 'A' && user[i] <= 'Z') ||
+		    (user[i] >= '0' && user[i] <= '9') ||
+		    user[i] == '.' || user[i] == '_' || user[i] == '-'))
+			return false;
+	return true;
+}
+
+char *
+bootstrap_start_command(const char *sha, const char *become_user)
+{
+	char *cmd = NULL, sudo[96] = "";
+
+	/* --become for push and pull: the whole agent runs as the user, so
+	 * files land owned by it. Never a password prompt (sudo -n). */
+	if (become_user != NULL) {
+		if (!bootstrap_user_ok(become_user))
+			return NULL;
+		snprintf(sudo, sizeof(sudo), "sudo -n -u %s -- ", become_user);
+	}
 	if (asprintf(&cmd,
 	    "exec /bin/sh -c '"
 	    "a=\"$HOME/" AGENT_DIR "/muster-agent-%s\"; "
 	    "if [ -e \"$a\" ]; then "
 	    "s=$(sha256sum < \"$a\" 2>/dev/null); "
 	    "if [ \"${s%%%% *}\" = %s ] && [ -x \"$a\" ]; then "
-	    "echo; exec \"$a\" --stdio; fi; "
+	    "echo; exec %s\"$a\" --stdio; fi; "
 	    "rm -f \"$a\"; fi; "
 	    "echo; echo " AGENT_NEED_MARKER "$(uname -m)'",
-	    sha, sha) < 0)
+	    sha, sha, sudo) < 0)
 		return NULL;
 	return cmd;
 }

@@ -24,7 +24,10 @@
 #define BOOTSTRAP_JUNK_MAX (64u * 1024)
 
 /* The shell command for the exec request. Caller frees. */
-char *bootstrap_start_command(const char *agent_sha256);
+char *bootstrap_start_command(const char *agent_sha256,
+    const char *become_user);
+/* A user name fit for --become-user (portable characters only). */
+bool bootstrap_user_ok(const char *user);
 
 enum marker {
 	MARKER_NONE,		/* nothing decisive yet */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "bootstrap.h"
 #include "inventory.h"
 #include "pace.h"
 
@@ -140,6 +141,7 @@ cli_usage(FILE *f)
 "                          stderr then arrive as one stream)\n"
 "      --become            run the command through sudo (sudo -n: no prompt)\n"
 "      --become-user USER  as USER (default root); implies --become\n"
+"                          (push, pull: the agent runs as USER, sudo -n)\n"
 "      --ask-become-pass   ask once for the sudo password (or take it from\n"
 "                          $MUSTER_BECOME_PASS); implies --become\n"
 "Output:\n"
@@ -401,7 +403,6 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			break;
 		case OPT_BECOME:
 			cli->run.become = true;
-			run_only = "--become";
 			break;
 		case OPT_BECOME_USER:
 			if (*optarg == '\0' || *optarg == '-') {
@@ -411,7 +412,6 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			}
 			cli->run.become_user = optarg;
 			cli->run.become = true;
-			run_only = "--become-user";
 			break;
 		case OPT_ASK_BECOME_PASS:
 			cli->run.ask_become_pass = cli->run.become = true;
@@ -552,6 +552,17 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 	}
 	if (cli->run.become && cli->run.become_user == NULL)
 		cli->run.become_user = "root";
+	if (cli->run.become && cli->cmd != CLI_RUN && cli->cmd != CLI_PUSH &&
+	    cli->cmd != CLI_PULL) {
+		snprintf(err, errlen, "--become is an option of run, push and "
+		    "pull");
+		return MERR_PARSE;
+	}
+	if (cli->run.become && !bootstrap_user_ok(cli->run.become_user)) {
+		snprintf(err, errlen, "--become-user: '%s' is not a plain user "
+		    "name", cli->run.become_user);
+		return MERR_PARSE;
+	}
 	/* sudo reading a password on a terminal flushes its pending input,
 	 * and with it what the agent queued behind the password. */
 	if (cli->run.tty && cli->run.ask_become_pass) {

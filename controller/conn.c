@@ -666,7 +666,8 @@ step_chan_exec(struct conn *c)
 	char *cmd;
 	int r;
 
-	if ((cmd = bootstrap_start_command(c->cfg->agent_sha256)) == NULL) {
+	if ((cmd = bootstrap_start_command(c->cfg->agent_sha256,
+	    c->cfg->become_user)) == NULL) {
 		conn_fail(c, HS_UNREACHABLE, "out of memory");
 		return STEP_STOP;
 	}
@@ -765,6 +766,13 @@ step_marker(struct conn *c)
 		break;
 	}
 	if (c->chan_eof || c->chan_closed) {
+		/* sudo said no (it prints "sudo: ..."): not a network fault. */
+		if (c->cfg->become_user != NULL && buf_len(&c->chan_err) >= 5 &&
+		    memcmp(buf_ptr(&c->chan_err), "sudo:", 5) == 0) {
+			conn_fail(c, HS_BECOME, "become %s%s",
+			    c->cfg->become_user, agent_stderr(c));
+			return STEP_STOP;
+		}
 		conn_fail(c, HS_UNREACHABLE, "agent start command ended "
 		    "without starting the agent%s", agent_stderr(c));
 		return STEP_STOP;

@@ -50,6 +50,8 @@ struct conn_config {
 	size_t agent_len;
 	char agent_sha256[65];
 	bool verbose;
+	/* push/pull --become: the agent runs as this user (sudo -n). */
+	const char *become_user;
 	/* Set: hosts are reached through a running `muster daemon` instead
 	 * of SSH connections of our own. */
 	struct dlink *link;

@@ -113,7 +113,7 @@ dsock_listen(const char *path, int *fd, char *err, size_t errlen)
 		    path, strerror(errno));
 		return MERR_SYS;
 	}
-	if ((r = dsock_connect(path, &probe)) == 0) {
+	if (dsock_connect(path, &probe) == 0) {
 		close(probe);
 		snprintf(err, errlen, "a daemon already serves %s", path);
 		return MERR_EXISTS;

@@ -367,7 +367,9 @@ parse_ranges(struct expand_ctx *x, const char *p, const char *end,
 		elem = p;
 		if ((ret = parse_number(x, &p, end, &r.lo, &r.width)) != 0)
 			return ret;
-		r.hi = r.lo;
+		/* Set: parse_number fails only through expand_error, which
+		 * returns the nonzero code it is given. */
+		r.hi = r.lo; /* NOLINT(clang-analyzer-core.uninitialized.Assign) */
 		if (p < end && *p == '-') {
 			p++;
 			if ((ret = parse_number(x, &p, end, &r.hi,
@@ -456,7 +458,8 @@ parse_pattern(struct expand_ctx *x, const char *p, const char *end,
 		if ((r = parse_ranges(x, open + 1, close, &segs[n - 1],
 		    &group)) != 0)
 			goto fail;
-		if (group > HOSTLIST_MAX / count) {
+		/* count >= 1: a range list that parses has at least one host. */
+		if (group > HOSTLIST_MAX / count) { /* NOLINT(clang-analyzer-core.DivideZero) */
 			r = expand_error(x, open, MERR_LIMIT, "expands to more "
 			    "than %d hosts", HOSTLIST_MAX);
 			goto fail;

@@ -647,7 +647,9 @@ inventory_select(const struct inventory *inv, const char *group,
 
 	if (strcmp(group, "all") == 0)
 		src = &inv->all;
-	for (i = 0; src == NULL && i < inv->ngroups; i++) {
+	/* src is NULL only when the group is not "all"; the analyzer takes
+	 * &inv->all == NULL to mean inv == NULL. */
+	for (i = 0; src == NULL && i < inv->ngroups; i++) { /* NOLINT(clang-analyzer-core.NullDereference) */
 		if (strcmp(inv->groups[i].name, group) == 0)
 			src = &inv->groups[i].hosts;
 	}

@@ -312,7 +312,12 @@ cmd_fleet(int argc, char **argv)
 	cfg.max_startups = cli.max_startups;
 	cfg.connect_rate = cli.connect_rate;
 	cfg.verbose = cli.verbose;
-	if ((cfg.link = try_daemon(&cli, cfg.loop)) == NULL &&
+	/* run becomes per command; push and pull need the agent itself to
+	 * run as the user, which a daemon's shared channel is not. */
+	if (cli.run.become && cli.cmd != CLI_RUN)
+		cfg.become_user = cli.run.become_user;
+	if ((cfg.become_user != NULL || (cfg.link = try_daemon(&cli,
+	    cfg.loop)) == NULL) &&
 	    (status = direct_config(&cli, &cfg, &key, &idpath, &agent)) != 0)
 		goto out;
 	if (cfg.link == NULL && check_fd_limit(hosts.n) != 0) {

@@ -349,7 +349,8 @@ static void
 host_report(struct pull_host *h, enum host_status st, const char *error)
 {
 	struct pull *p = h->pull;
-	const char *state = st != HS_OK ? "unreachable" :
+	const char *state = st == HS_BECOME ? "become" :
+	    st != HS_OK ? "unreachable" :
 	    h->error != NULL ? "failed" : "ok";
 	json_t *o;
 

@@ -106,6 +106,9 @@ host_failed(struct push_host *h, const char *why)
 static const char *
 host_state(const struct push_host *h, enum host_status st)
 {
+	/* sudo's refusal is not the network's: say which it was. */
+	if (st == HS_BECOME)
+		return "become";
 	if (st != HS_OK)
 		return "unreachable";
 	if (h->failed > 0)

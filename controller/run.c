@@ -426,8 +426,8 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 
 	memset(&run, 0, sizeof(run));
 	run.opts = opts;
-	if (opts->ask_become_pass && (r = get_become_pass(&run, err,
-	    sizeof(err))) != 0) {
+	if (opts->ask_become_pass && get_become_pass(&run, err,
+	    sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		wipe_become_pass(&run);
 		return EXIT_USAGE;

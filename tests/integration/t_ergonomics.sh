@@ -117,3 +117,21 @@ echo data | "$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1" --become --stdin --tty --
 printf '%s: 0\n%s: data\n' "$(fleet_addr 1)" "$(fleet_addr 1)" >"$T/want"
 assert_file_eq "$T/want" "$T/out" "--become with --stdin and --tty"
 ok "--become: root with NOPASSWD sudo, 'become' without sudo rights"
+
+# push and pull --become: the agent itself runs as root (sudo -n), so a
+# pushed file is root's and a root-only file can be pulled.
+dest=/tmp/muster-become-push.$u1
+at_exit "rm -f '$dest'"
+echo pushed-as-root >"$T/rootfile"
+set +e
+"$MUSTER" push "${MUSTER_OPTS[@]}" -w "$h1,$h2" --become --mode 0600 --json --no-progress \
+	"$T/rootfile" "$dest" >"$T/pj" 2>"$T/perr"
+rc=$?
+set -e
+assert_eq 3 "$rc" "push --become with one host refusing"
+assert_eq "root 600" "$(stat -c '%U %a' "$dest")" "pushed file is root's"
+assert_file_eq "$T/rootfile" "$dest" "pushed content"
+assert_contains "$(grep "\"$(fleet_addr 2)\"" "$T/pj")" '"become"' "push: host without sudo rights"
+"$MUSTER" pull "${MUSTER_OPTS[@]}" -w "$h1" --become "$dest" "$T/pulled" >/dev/null
+assert_file_eq "$T/rootfile" "$T/pulled/$(fleet_addr 1)/$(basename "$dest")" "pull --become of a root-only file"
+ok "push and pull --become: files as root; 'become' without sudo rights"

@@ -372,10 +372,34 @@ count(const char *hay, const char *needle)
 	return n;
 }
 
+/* push/pull --become: the agent is started through sudo -n; a user name
+ * that could break out of the quoting is refused. */
+static void
+test_command_become(void **state)
+{
+	const char *bad[] = { "", "-u", "a'b", "a b", "$(id)", "a;b", "a\nb",
+	    "abcdefghijklmnopqrstuvwxyz0123456789" };
+	char *cmd = bootstrap_start_command(FAKE_SHA, "root");
+	size_t i;
+
+	assert_non_null(cmd);
+	assert_non_null(strstr(cmd, "exec sudo -n -u root -- \"$a\" --stdio"));
+	assert_int_equal(count(cmd, "'"), 2);
+	free(cmd);
+	cmd = bootstrap_start_command(FAKE_SHA, "svc_user-1.x");
+	assert_non_null(cmd);
+	assert_non_null(strstr(cmd, "-u svc_user-1.x -- "));
+	free(cmd);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_false(bootstrap_user_ok(bad[i]));
+		assert_null(bootstrap_start_command(FAKE_SHA, bad[i]));
+	}
+}
+
 static void
 test_command_shape(void **state)
 {
-	char *cmd = bootstrap_start_command(FAKE_SHA);
+	char *cmd = bootstrap_start_command(FAKE_SHA, NULL);
 	size_t len;
 
 	assert_non_null(cmd);
@@ -507,7 +531,7 @@ test_command_no_agent(void **state)
 	int status;
 
 	home_enter(&h);
-	cmd = bootstrap_start_command(FAKE_SHA);
+	cmd = bootstrap_start_command(FAKE_SHA, NULL);
 	assert_non_null(cmd);
 	out = run_sh(cmd, &status);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -535,7 +559,7 @@ test_command_runs_agent(void **state)
 	assert_int_equal(strlen(sha), 64);
 	agent_path(&h, sha, path, sizeof(path));
 	write_file(path, agent_script, 0700);
-	cmd = bootstrap_start_command(sha);
+	cmd = bootstrap_start_command(sha, NULL);
 	assert_non_null(cmd);
 	out = run_sh(cmd, &status);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -567,7 +591,7 @@ test_command_hash_mismatch(void **state)
 	sha256_hex((const uint8_t *)agent_script, strlen(agent_script), sha);
 	agent_path(&h, sha, path, sizeof(path));
 	write_file(path, "#!/bin/sh\necho \"TAMPERED $1\"\n", 0700);
-	cmd = bootstrap_start_command(sha);
+	cmd = bootstrap_start_command(sha, NULL);
 	assert_non_null(cmd);
 	out = run_sh(cmd, &status);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -607,7 +631,7 @@ test_command_not_executable(void **state)
 	agent_path(&h, sha, path, sizeof(path));
 	/* The right content without the execute bit is not run. */
 	write_file(path, agent_script, 0600);
-	cmd = bootstrap_start_command(sha);
+	cmd = bootstrap_start_command(sha, NULL);
 	assert_non_null(cmd);
 	out = run_sh(cmd, &status);
 	assert_null(strstr(out, "RAN"));
@@ -630,7 +654,7 @@ test_command_login_junk(void **state)
 	/* A login shell that prints a banner, the last line without a
 	 * newline, before running the command. */
 	home_enter(&h);
-	cmd = bootstrap_start_command(FAKE_SHA);
+	cmd = bootstrap_start_command(FAKE_SHA, NULL);
 	assert_non_null(cmd);
 	assert_true(asprintf(&wrapped, "printf 'Welcome!\\nlast line'; %s",
 	    cmd) > 0);
@@ -660,6 +684,7 @@ main(void)
 		cmocka_unit_test(test_scan_junk_limit),
 		cmocka_unit_test(test_scan_not_a_marker),
 		cmocka_unit_test(test_command_shape),
+		cmocka_unit_test(test_command_become),
 		cmocka_unit_test(test_command_no_agent),
 		cmocka_unit_test(test_command_runs_agent),
 		cmocka_unit_test(test_command_hash_mismatch),

@@ -361,6 +361,11 @@ test_run_ergonomics(void **state)
 	char *push_stdin[] = { "push", "-w", "a", "--stdin", "f", "/f", NULL };
 	char *pull_become[] = { "pull", "-w", "a", "--become", "/f", "d",
 	    NULL };
+	char *pull_ask[] = { "pull", "-w", "a", "--ask-become-pass", "/f",
+	    "d", NULL };
+	char *watch_become[] = { "watch", "-w", "a", "--become", NULL };
+	char *push_bad_user[] = { "push", "-w", "a", "--become-user", "a'b",
+	    "/f", "d", NULL };
 	struct cli cli;
 
 	assert_int_equal(parse(none, &cli), 0);
@@ -403,10 +408,29 @@ test_run_ergonomics(void **state)
 	    errmsg, sizeof(errmsg)), MERR_PARSE);
 	assert_non_null(strstr(errmsg, "--stdin is an option of muster run"));
 	cli_free(&cli);
+	/* push and pull become through sudo -n (the agent runs as the
+	 * user); a password prompt is run's alone. */
 	getopt_reset();
 	assert_int_equal(cli_parse((int)argc_of(pull_become), pull_become,
+	    &cli, errmsg, sizeof(errmsg)), 0);
+	assert_true(cli.run.become);
+	assert_string_equal(cli.run.become_user, "root");
+	cli_free(&cli);
+	getopt_reset();
+	assert_int_equal(cli_parse((int)argc_of(pull_ask), pull_ask,
 	    &cli, errmsg, sizeof(errmsg)), MERR_PARSE);
-	assert_non_null(strstr(errmsg, "--become is an option of muster run"));
+	assert_non_null(strstr(errmsg,
+	    "--ask-become-pass is an option of muster run"));
+	cli_free(&cli);
+	getopt_reset();
+	assert_int_equal(cli_parse((int)argc_of(watch_become), watch_become,
+	    &cli, errmsg, sizeof(errmsg)), MERR_PARSE);
+	assert_non_null(strstr(errmsg, "--become is an option of run, push"));
+	cli_free(&cli);
+	getopt_reset();
+	assert_int_equal(cli_parse((int)argc_of(push_bad_user), push_bad_user,
+	    &cli, errmsg, sizeof(errmsg)), MERR_PARSE);
+	assert_non_null(strstr(errmsg, "not a plain user name"));
 	cli_free(&cli);
 }
 
