@@ -55,8 +55,12 @@ for round in 1 2 3; do
 	"$MUSTER" run "${MUSTER_OPTS[@]}" -v -w "$u6@$a6,$u6@$a6:22" -- echo shared >"$T/out" 2>"$T/err" ||
 		fail "shared-home run $round failed: $(cat "$T/err")"
 	assert_eq 2 "$(grep -c ': shared$' "$T/out")" "both sessions ran (round $round)"
-	assert_eq 2 "$(grep -c 'agent uploaded' "$T/err")" "both sessions uploaded (round $round)"
+	# Both normally upload at once; on a loaded machine the second may
+	# start late enough to find the first one's agent, which is fine.
+	n=$(grep -c 'agent uploaded' "$T/err" || true)
+	((n >= 1)) || fail "no session uploaded the agent (round $round)"
+	((n == 2)) && both=$((${both:-0} + 1))
 	left=$(ls -A "$home6/.cache/muster")
 	assert_eq 1 "$(echo "$left" | wc -l)" "only the agent remains, no temporary files: $left"
 done
-ok "concurrent bootstrap into one home"
+ok "concurrent bootstrap into one home (both sessions uploaded at once in ${both:-0} of 3 rounds)"
