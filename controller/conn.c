@@ -882,16 +882,16 @@ static enum step
 step_channel(struct conn *c)
 {
 	char err[512];
-	int r, i;
+	int i;
 
 	for (i = 0; i < PUMP_MAX; i++) {
 		/* Through the daemon, dlink.c has put the frames in. */
-		if (!c->linked && (r = pump(c)) != 0) {
+		if (!c->linked && pump(c) != 0) {
 			conn_fail(c, HS_UNREACHABLE, "connection lost%s",
 			    agent_stderr(c));
 			return STEP_STOP;
 		}
-		if ((r = mux_input(&c->mux, err, sizeof(err))) != 0) {
+		if (mux_input(&c->mux, err, sizeof(err)) != 0) {
 			conn_fail(c, HS_UNREACHABLE, "agent protocol: %s", err);
 			return STEP_STOP;
 		}

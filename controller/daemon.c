@@ -675,7 +675,10 @@ host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 	h->backoff = h->backoff == 0 ? BACKOFF_MIN : h->backoff * 2;
 	if (h->backoff > BACKOFF_MAX)
 		h->backoff = BACKOFF_MAX;
-	delay = h->backoff * (0.5 + 0.5 * (double)rand() / RAND_MAX);
+	/* Jitter only spreads reconnects; nothing depends on it being
+	 * unpredictable. */
+	delay = h->backoff * (0.5 + 0.5 * (double)rand() /	// NOLINT(cert-msc30-c,cert-msc50-cpp)
+	    RAND_MAX);
 	dlog(d, "%s: %s; retrying in %.1f s", h->name, h->error, delay);
 	set_host_state(h, DH_BACKOFF);
 	ev_timer_init(&h->retry, on_retry, delay, 0);
@@ -707,8 +710,10 @@ rss_kib(void)
 	if (f == NULL)
 		return 0;
 	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %llu", &v) == 1)
+		if (strncmp(line, "VmRSS:", 6) == 0) {
+			v = strtoull(line + 6, NULL, 10);
 			break;
+		}
 	fclose(f);
 	return v;
 }

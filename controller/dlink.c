@@ -165,7 +165,7 @@ handshake(int *fd, struct buf *in, const struct dlink_settings *want,
 	char path[256];
 	int r;
 
-	if ((r = dsock_path(path, sizeof(path))) != 0) {
+	if (dsock_path(path, sizeof(path)) != 0) {
 		snprintf(err, errlen, "no daemon socket path");
 		return MERR_NOTFOUND;
 	}

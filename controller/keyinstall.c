@@ -181,12 +181,14 @@ keyinstall_append(const char *old, size_t oldlen, const char *line,
 	if ((s = malloc(oldlen + linelen + 2)) == NULL)
 		return MERR_NOMEM;
 	if (oldlen > 0) {
-		memcpy(s, old, oldlen);
+		/* old is non-NULL whenever oldlen > 0. */
+		memcpy(s, old, oldlen);	// NOLINT(clang-analyzer-core.NonNullParamChecker)
 		n = oldlen;
 		if (old[oldlen - 1] != '\n')
 			s[n++] = '\n';
 	}
-	memcpy(s + n, line, linelen);
+	/* Bytes with a length (a file's new content), not a C string. */
+	memcpy(s + n, line, linelen);	// NOLINT(bugprone-not-null-terminated-result)
 	n += linelen;
 	s[n++] = '\n';
 	*out = s;

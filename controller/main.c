@@ -175,7 +175,7 @@ cmd_keys_install(int argc, char **argv)
 		goto out;
 	}
 	pub[0] = '\0';
-	if (idpath[0] != '(')
+	if (idpath != NULL && idpath[0] != '(')
 		snprintf(pub, sizeof(pub), "%s.pub", idpath);
 	if (identity_public_line(key, pub[0] ? pub : NULL, &line, err,
 	    sizeof(err)) != 0) {
@@ -244,8 +244,9 @@ direct_config(const struct cli *cli, struct conn_config *cfg, ssh_key *key,
 	cfg->heartbeat = 10;
 	/* Test hook: the fault and hostile-agent tests see a silent agent
 	 * fail in seconds, not in four heartbeats of 10 s. */
-	if ((env = getenv("MUSTER_HEARTBEAT")) != NULL && atof(env) > 0)
-		cfg->heartbeat = atof(env);
+	if ((env = getenv("MUSTER_HEARTBEAT")) != NULL &&
+	    strtod(env, NULL) > 0)
+		cfg->heartbeat = strtod(env, NULL);
 	cfg->agent = agent->data;
 	cfg->agent_len = agent->len;
 	memcpy(cfg->agent_sha256, agent->sha256, sizeof(cfg->agent_sha256));

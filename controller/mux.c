@@ -82,7 +82,7 @@ check_hello(struct mux *m, const Muster__Envelope *env, char *err,
 	h = env->hello;
 	if (h->version != MUSTER_PROTO_VERSION) {
 		snprintf(err, errlen, "agent speaks protocol %u, we speak %u",
-		    h->version, MUSTER_PROTO_VERSION);
+		    h->version, (unsigned)MUSTER_PROTO_VERSION);
 		return MERR_VERSION;
 	}
 	if (h->build_id.len != strlen(MUSTER_BUILD_ID) ||

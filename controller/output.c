@@ -1037,7 +1037,7 @@ live_done(struct output *o, struct output_host *h,
 		return MERR_NOMEM;
 	}
 	if ((name = strdup(g.name)) == NULL ||
-	    (r = live_add_name(lg, name)) != 0) {
+	    live_add_name(lg, name) != 0) {
 		free(name);
 		free(lg);
 		gathered_free(&g);
