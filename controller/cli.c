@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ enum {
 	OPT_JSON,
 	OPT_RAW,
 	OPT_MAX_OUTPUT,
+	OPT_MAX_TOTAL_OUTPUT,
 	OPT_MKDIR,
 	OPT_MODE,
 	OPT_OWNER,
@@ -64,6 +66,7 @@ static const struct option run_longopts[] = {
 	{ "raw", no_argument, NULL, OPT_RAW },
 	{ "command", required_argument, NULL, 'c' },
 	{ "max-output", required_argument, NULL, OPT_MAX_OUTPUT },
+	{ "max-total-output", required_argument, NULL, OPT_MAX_TOTAL_OUTPUT },
 	{ "recursive", no_argument, NULL, 'r' },
 	{ "mkdir", no_argument, NULL, OPT_MKDIR },
 	{ "mode", required_argument, NULL, OPT_MODE },
@@ -154,7 +157,9 @@ cli_usage(FILE *f)
 "      --json              one JSON object per host per line\n"
 "      --raw               do not escape control characters\n"
 "      --max-output BYTES  per host and stream kept for -b/--json\n"
-"                          (default 64 MiB)\n"
+"                          (default 64M; K, M, G suffixes are binary)\n"
+"      --max-total-output BYTES\n"
+"                          kept for -b/--json across all hosts (default 1G)\n"
 "      --outdir DIR        also write each host's stdout to DIR/HOST\n"
 "      --errdir DIR        also write each host's stderr to DIR/HOST\n"
 "  -v, --verbose           report connection timings on stderr\n"
@@ -226,6 +231,35 @@ join_args(int argc, char **argv)
 		strcat(s, argv[i]);
 	}
 	return s;
+}
+
+int
+cli_parse_size(const char *arg, size_t *out)
+{
+	unsigned long long v, mult = 1;
+	char *end;
+
+	if (*arg < '0' || *arg > '9')
+		return MERR_PARSE;
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno == ERANGE)
+		return MERR_PARSE;
+	switch (*end) {
+	case 'K': case 'k': mult = 1ULL << 10; end++; break;
+	case 'M': case 'm': mult = 1ULL << 20; end++; break;
+	case 'G': case 'g': mult = 1ULL << 30; end++; break;
+	default: break;
+	}
+	if (mult > 1) {
+		/* 64MiB and 64MB both mean 2^26 here, as in the help. */
+		end += *end == 'i' ? 1 : 0;
+		end += *end == 'B' || *end == 'b' ? 1 : 0;
+	}
+	if (*end != '\0' || v > SIZE_MAX / mult)
+		return MERR_PARSE;
+	*out = (size_t)(v * mult);
+	return 0;
 }
 
 static int
@@ -350,6 +384,7 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 	cli->connect_rate = PACE_RATE_DEFAULT;
 	cli->run.mode = OUTPUT_LINES;
 	cli->run.max_output = 64u * 1024 * 1024;
+	cli->run.max_total_output = 1024u * 1024 * 1024;
 	cli->push.mode = -1;
 	cli->push.uid = cli->push.gid = -1;
 	cli->push.streams = 4;
@@ -523,15 +558,20 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			}
 			break;
 		case OPT_MAX_OUTPUT:
-			errno = 0;
-			l = strtol(optarg, &end, 10);
-			if (end == optarg || *end != '\0' || l < 0 ||
-			    errno == ERANGE) {
+			if (cli_parse_size(optarg, &cli->run.max_output) != 0) {
 				snprintf(err, errlen, "--max-output: expected "
-				    "bytes, got '%s'", optarg);
+				    "bytes (K, M, G allowed), got '%s'", optarg);
 				return MERR_PARSE;
 			}
-			cli->run.max_output = (size_t)l;
+			break;
+		case OPT_MAX_TOTAL_OUTPUT:
+			if (cli_parse_size(optarg,
+			    &cli->run.max_total_output) != 0) {
+				snprintf(err, errlen, "--max-total-output: "
+				    "expected bytes (K, M, G allowed), got '%s'",
+				    optarg);
+				return MERR_PARSE;
+			}
 			break;
 		case 'h':
 			cli_usage(stdout);

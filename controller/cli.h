@@ -65,5 +65,9 @@ void cli_free(struct cli *cli);
 int cli_hosts(const struct cli *cli, struct host_set *hosts, char *err,
     size_t errlen);
 void cli_usage(FILE *f);
+/* A byte count: digits with an optional K, M or G (powers of 1024; a
+ * following "iB" or "B" is allowed). MERR_PARSE when malformed or too
+ * large. */
+int cli_parse_size(const char *arg, size_t *out);
 
 #endif

@@ -174,16 +174,25 @@ output_init(struct output *o, enum output_mode mode, FILE *out, FILE *err,
 	o->err = err;
 	o->raw = raw;
 	o->max_capture = max_capture;
+	o->max_total = SIZE_MAX;
 	o->live_interval = 1.0;
 }
 
+/* Captured bytes go back to the --max-total-output budget when freed. */
 static void
-gathered_free(struct gathered *g)
+release_capture(struct output *o, struct buf *b)
+{
+	o->held -= buf_len(b) < o->held ? buf_len(b) : o->held;
+	buf_free(b);
+}
+
+static void
+gathered_free(struct output *o, struct gathered *g)
 {
 	free(g->name);
 	free(g->error);
-	buf_free(&g->capture[0]);
-	buf_free(&g->capture[1]);
+	release_capture(o, &g->capture[0]);
+	release_capture(o, &g->capture[1]);
 }
 
 static void
@@ -192,7 +201,7 @@ gathered_clear(struct output *o)
 	size_t i;
 
 	for (i = 0; i < o->ngathered; i++)
-		gathered_free(&o->gathered[i]);
+		gathered_free(o, &o->gathered[i]);
 	free(o->gathered);
 	o->gathered = NULL;
 	o->ngathered = o->gathered_cap = 0;
@@ -536,7 +545,7 @@ gathered_take(struct output *o, struct output_host *h,
 	if ((g->name = strdup(res->host != NULL ? res->host : h->name)) ==
 	    NULL || (res->error != NULL &&
 	    (g->error = strdup(res->error)) == NULL)) {
-		gathered_free(g);
+		gathered_free(o, g);
 		return MERR_NOMEM;
 	}
 	for (fd = 0; fd < 2; fd++) {
@@ -930,7 +939,7 @@ live_free(struct output *o)
 	size_t i, k;
 
 	for (i = 0; i < o->nlive; i++) {
-		gathered_free(&o->live[i]->rep);
+		gathered_free(o, &o->live[i]->rep);
 		for (k = 0; k < o->live[i]->n; k++)
 			free(o->live[i]->names[k]);
 		free(o->live[i]->names);
@@ -1012,7 +1021,7 @@ live_done(struct output *o, struct output_host *h,
 		/* Only the name is kept; the output is the group's. */
 		name = g.name;
 		g.name = NULL;
-		gathered_free(&g);
+		gathered_free(o, &g);
 		if ((r = live_add_name(lg, name)) != 0) {
 			free(name);
 			return r;
@@ -1026,21 +1035,21 @@ live_done(struct output *o, struct output_host *h,
 	if (o->nlive == o->live_cap) {
 		cap = o->live_cap ? o->live_cap * 2 : 16;
 		if ((v = reallocarray(o->live, cap, sizeof(*v))) == NULL) {
-			gathered_free(&g);
+			gathered_free(o, &g);
 			return MERR_NOMEM;
 		}
 		o->live = v;
 		o->live_cap = cap;
 	}
 	if ((lg = calloc(1, sizeof(*lg))) == NULL) {
-		gathered_free(&g);
+		gathered_free(o, &g);
 		return MERR_NOMEM;
 	}
 	if ((name = strdup(g.name)) == NULL ||
 	    live_add_name(lg, name) != 0) {
 		free(name);
 		free(lg);
-		gathered_free(&g);
+		gathered_free(o, &g);
 		return MERR_NOMEM;
 	}
 	lg->rep = g;
@@ -1108,6 +1117,7 @@ output_host_data(struct output *o, struct output_host *h, int fd,
 {
 	struct buf *cap;
 	size_t keep;
+	int r;
 
 	if (fd != 1 && fd != 2)
 		return MERR_INVAL;
@@ -1117,15 +1127,23 @@ output_host_data(struct output *o, struct output_host *h, int fd,
 		return lines_data(o, h, fd, p, n);
 	cap = &h->capture[fd - 1];
 	keep = n < buf_room(cap) ? n : buf_room(cap);
+	if (keep > o->max_total - o->held) {
+		keep = o->max_total - o->held;
+		o->total_hit = true;
+	}
 	if (keep < n)
 		h->truncated[fd - 1] = true;
-	return buf_append(cap, p, keep);
+	if ((r = buf_append(cap, p, keep)) == 0)
+		o->held += keep;
+	return r;
 }
 
 int
 output_host_done(struct output *o, struct output_host *h,
     const struct host_result *res)
 {
+	int r;
+
 	switch (res->status) {
 	case HS_OK:
 		o->n_ok++;
@@ -1147,7 +1165,10 @@ output_host_done(struct output *o, struct output_host *h,
 	case OUTPUT_LINES:
 		return lines_done(o, h, res);
 	case OUTPUT_JSON:
-		return json_done(o, h, res);
+		r = json_done(o, h, res);
+		release_capture(o, &h->capture[0]);
+		release_capture(o, &h->capture[1]);
+		return r;
 	case OUTPUT_GATHER:
 	case OUTPUT_DIFF:
 		return gather_done(o, h, res);
@@ -1171,6 +1192,11 @@ output_finish(struct output *o, double wall_seconds)
 	gathered_clear(o);
 	live_free(o);
 	fflush(o->out);
+	if (o->total_hit)
+		fprintf(o->err, "muster: output past --max-total-output (%zu "
+		    "bytes held across hosts) was dropped and the hosts marked "
+		    "truncated; --outdir/--errdir keep everything\n",
+		    o->max_total);
 	fprintf(o->err, "muster: %zu host%s: %zu ok, %zu failed, "
 	    "%zu unreachable (%.2f s)\n", total, total == 1 ? "" : "s",
 	    o->n_ok, o->n_failed, o->n_unreachable, wall_seconds);

@@ -64,6 +64,12 @@ struct output {
 	FILE *out, *err;
 	bool raw;		/* do not neutralise control characters */
 	size_t max_capture;	/* per host per fd, GATHER and JSON */
+	/* All captures held at once (hosts running, and every finished
+	 * host in GATHER): many hosts each under max_capture can still
+	 * add up to more memory than the controller has. */
+	size_t max_total;	/* SIZE_MAX unless set after output_init */
+	size_t held;
+	bool total_hit;		/* output was dropped for max_total */
 	/* GATHER: finished hosts, kept until output_finish */
 	struct gathered *gathered;
 	size_t ngathered, gathered_cap;
@@ -93,8 +99,9 @@ void output_host_free(struct output_host *h);
  * Bytes from one of a host's pipes (fd 1 or 2). LINES prints every complete
  * line at once as "host: line" with one fwrite per line so lines of two
  * hosts never mix; a line longer than the partial buffer is cut and printed
- * in pieces. GATHER and JSON keep up to max_capture bytes and then mark the
- * capture truncated.
+ * in pieces. GATHER and JSON keep up to max_capture bytes per host, and
+ * up to max_total across all captures held, then mark the capture
+ * truncated (output_finish then says so on o->err).
  */
 int output_host_data(struct output *o, struct output_host *h, int fd,
     const uint8_t *p, size_t n);

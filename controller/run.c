@@ -440,6 +440,7 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	}
 	output_init(&run.out, opts->mode, stdout, stderr, opts->raw,
 	    opts->max_output);
+	run.out.max_total = opts->max_total_output;
 	if ((opts->want_stdin && (r = stdin_feed_init(&run.feed, cfg->loop,
 	    STDIN_FILENO, 0)) != 0) ||
 	    (r = fleet_init(&run.fleet, cfg, hosts, opts->fanout,

@@ -27,6 +27,7 @@ struct run_options {
 	enum output_mode mode;
 	bool raw;
 	size_t max_output;	/* per host per stream in gather/json */
+	size_t max_total_output;	/* all hosts' captures held at once */
 	char *owned_command;	/* joined from argv, freed with the options */
 	const char *outdir;	/* --outdir: each host's stdout also in DIR/HOST */
 	const char *errdir;	/* --errdir: the same for stderr */

@@ -52,6 +52,40 @@ PY
 assert_file_eq "$T/want" "$T/got" "50 MB streamed"
 ok "50 MB from one host, others first"
 
+# --max-total-output bounds what -b holds across hosts: 8 hosts x 3 MiB
+# against an 8 MiB budget. Exactly the budget is printed, the cut hosts
+# are flagged, stderr says why, and --outdir still gets every byte.
+hosts=""
+for i in $(seq 1 $((FLEET_N < 8 ? FLEET_N : 8))); do
+	hosts+="${hosts:+,}$(fleet_user "$i")@$(fleet_addr "$i")"
+done
+nh=$((FLEET_N < 8 ? FLEET_N : 8))
+"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$hosts" -b --max-output 4M --max-total-output 8M \
+	--outdir "$T/od" -- "head -c 3145728 /dev/zero | tr '\\0' x" >"$T/out" 2>"$T/err" ||
+	fail "capped gather run failed: $(cat "$T/err")"
+# Hosts cut at the same length fold into one block: count each block's
+# bytes once per host in it.
+printed=$(python3 - "$T/out" <<'PY'
+import re, sys
+n, total = 0, 0
+for line in open(sys.argv[1]):
+    m = re.match(r"^\S+ \((\d+)\)", line)
+    if m:
+        n = int(m.group(1))
+    elif line.startswith("x"):
+        total += (len(line) - 1) * n
+print(total)
+PY
+)
+assert_eq $((nh * 3 > 8 ? 8388608 : nh * 3145728)) "$printed" "bytes held under the total cap"
+((nh * 3 <= 8)) || grep -q 'stdout truncated' "$T/out" || fail "no host flagged truncated"
+((nh * 3 <= 8)) || assert_contains "$(cat "$T/err")" "--max-total-output" "the summary names the cap"
+for f in "$T"/od/*; do
+	assert_eq 3145728 "$(wc -c <"$f")" "--outdir file $f under the total cap"
+done
+assert_eq "$nh" "$(find "$T/od" -type f | wc -l)" "--outdir files"
+ok "--max-total-output caps what -b holds, --outdir keeps all"
+
 # Gather: identical outputs folded into one block.
 "$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1,$h2,$h3" -b -- echo same >"$T/out"
 assert_contains "$(cat "$T/out")" "$(fleet_addr 1 | sed 's/\.[0-9]*$//').[1-3] (3)" "folded host set"

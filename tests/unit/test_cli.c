@@ -106,6 +106,7 @@ test_defaults_and_words(void **state)
 	assert_false(cli.run.raw);
 	assert_true(cli.run.timeout == 0);
 	assert_int_equal(cli.run.max_output, 64u * 1024 * 1024);
+	assert_int_equal(cli.run.max_total_output, 1024u * 1024 * 1024);
 	cli_free(&cli);
 }
 
@@ -290,8 +291,10 @@ test_bad_numbers(void **state)
 	    "ls", NULL };
 	char *moneg[] = { "run", "-w", "a", "--max-output", "-1", "--", "ls",
 	    NULL };
-	char *moword[] = { "run", "-w", "a", "--max-output", "1M", "--", "ls",
+	char *moword[] = { "run", "-w", "a", "--max-output", "1X", "--", "ls",
 	    NULL };
+	char *mtword[] = { "run", "-w", "a", "--max-total-output", "lots",
+	    "--", "ls", NULL };
 
 	parse_fails(fan0, "--fanout");
 	parse_fails(fan0, "'0'");
@@ -314,6 +317,40 @@ test_bad_numbers(void **state)
 	parse_fails(ctneg, "--connect-timeout");
 	parse_fails(moneg, "--max-output");
 	parse_fails(moword, "--max-output");
+	parse_fails(mtword, "--max-total-output");
+}
+
+static void
+test_parse_size(void **state)
+{
+	size_t v = 7;
+
+	(void)state;
+	assert_int_equal(cli_parse_size("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(cli_parse_size("1000", &v), 0);
+	assert_int_equal(v, 1000);
+	assert_int_equal(cli_parse_size("4K", &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(cli_parse_size("64M", &v), 0);
+	assert_int_equal(v, 64u << 20);
+	assert_int_equal(cli_parse_size("64MiB", &v), 0);
+	assert_int_equal(v, 64u << 20);
+	assert_int_equal(cli_parse_size("2gb", &v), 0);
+	assert_true(v == (size_t)2 << 30);
+	assert_int_equal(cli_parse_size("2GB", &v), 0);
+	assert_true(v == (size_t)2 << 30);
+	v = 7;
+	assert_int_equal(cli_parse_size("", &v), MERR_PARSE);
+	assert_int_equal(cli_parse_size("-1", &v), MERR_PARSE);
+	assert_int_equal(cli_parse_size(" 1", &v), MERR_PARSE);
+	assert_int_equal(cli_parse_size("1T", &v), MERR_PARSE);
+	assert_int_equal(cli_parse_size("1KK", &v), MERR_PARSE);
+	assert_int_equal(cli_parse_size("1Bi", &v), MERR_PARSE);
+	assert_int_equal(cli_parse_size("99999999999999999999", &v),
+	    MERR_PARSE);
+	assert_int_equal(cli_parse_size("17179869184G", &v), MERR_PARSE);
+	assert_int_equal(v, 7);
 }
 
 static void
@@ -842,6 +879,7 @@ main(void)
 		cmocka_unit_test(test_inventory_from_env),
 		cmocka_unit_test(test_bad_numbers),
 		cmocka_unit_test(test_good_numbers),
+		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_modes_and_flags),
 		cmocka_unit_test(test_run_ergonomics),
 		cmocka_unit_test(test_bad_options),

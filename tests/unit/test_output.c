@@ -714,6 +714,74 @@ test_gather_raw_truncated(void **state)
 	sink_close(&s);
 }
 
+/* --max-total-output: what all hosts hold together is capped; hosts
+ * cut by it are flagged, and the summary says so. */
+static void
+test_gather_total_cap(void **state)
+{
+	struct host_result ok = result(NULL, HS_OK, 0, 0, NULL);
+	struct sink s;
+
+	sink_open(&s, OUTPUT_GATHER, false, 8);
+	s.o.max_total = 10;
+	gather_host(&s, "a1", "123456", NULL, ok);	/* 6 held */
+	gather_host(&s, "a2", "123456", NULL, ok);	/* 4 of 6 fit */
+	gather_host(&s, "a3", "123456", NULL, ok);	/* nothing fits */
+	assert_int_equal(s.o.held, 10);
+	assert_true(s.o.total_hit);
+	output_finish(&s.o, 1);
+	sink_sync(&s);
+	assert_int_equal(s.o.held, 0);
+	assert_string_equal(s.out_text,
+	    "---------------\n"
+	    "a1 (1)\n"
+	    "---------------\n"
+	    "123456\n"
+	    "---------------\n"
+	    "a2 (1) [stdout truncated]\n"
+	    "---------------\n"
+	    "1234\n"
+	    "---------------\n"
+	    "a3 (1) [stdout truncated]\n"
+	    "---------------\n");
+	assert_non_null(strstr(s.err_text, "--max-total-output"));
+	sink_close(&s);
+}
+
+/* JSON prints each host when it is done and gives its bytes back, so
+ * the cap bounds what is held at once, not the total printed. */
+static void
+test_json_total_cap_released(void **state)
+{
+	struct host_result res = result("h", HS_OK, 0, 0, NULL);
+	struct output_host h[3];
+	struct sink s;
+	int i;
+
+	sink_open(&s, OUTPUT_JSON, false, 8);
+	s.o.max_total = 10;
+	for (i = 0; i < 3; i++)
+		assert_int_equal(output_host_init(&s.o, &h[i], "h"), 0);
+	feed(&s, &h[0], 1, "123456", 6);
+	feed(&s, &h[1], 1, "123456", 6);
+	assert_true(h[1].truncated[0]);
+	assert_int_equal(s.o.held, 10);
+	assert_int_equal(output_host_done(&s.o, &h[0], &res), 0);
+	assert_int_equal(s.o.held, 4);
+	feed(&s, &h[2], 1, "123456", 6);
+	assert_false(h[2].truncated[0]);
+	assert_int_equal(output_host_done(&s.o, &h[1], &res), 0);
+	assert_int_equal(output_host_done(&s.o, &h[2], &res), 0);
+	assert_int_equal(s.o.held, 0);
+	for (i = 0; i < 3; i++)
+		output_host_free(&h[i]);
+	output_finish(&s.o, 0.5);
+	sink_sync(&s);
+	assert_non_null(strstr(s.out_text, "\"stdout\":\"1234\""));
+	assert_non_null(strstr(s.err_text, "--max-total-output"));
+	sink_close(&s);
+}
+
 static void
 test_gather_empty(void **state)
 {
@@ -923,6 +991,8 @@ main(void)
 		cmocka_unit_test(test_json_truncated),
 		cmocka_unit_test(test_gather),
 		cmocka_unit_test(test_gather_raw_truncated),
+		cmocka_unit_test(test_gather_total_cap),
+		cmocka_unit_test(test_json_total_cap_released),
 		cmocka_unit_test(test_gather_empty),
 		cmocka_unit_test(test_gather_many),
 		cmocka_unit_test(test_live),
