@@ -386,8 +386,17 @@ absolute(const char *in, char **out)
 static void
 close_inherited(int keep1, int keep2)
 {
+	int lo = keep1 < keep2 ? keep1 : keep2;
+	int hi = keep1 < keep2 ? keep2 : keep1;
 	int fd;
 
+	/* close_range: three calls instead of probing every possible
+	 * descriptor; the loop is for kernels before 5.9. */
+	if (lo > STDERR_FILENO && (lo == STDERR_FILENO + 1 ||
+	    close_range(STDERR_FILENO + 1, (unsigned)lo - 1, 0) == 0) &&
+	    (hi <= lo + 1 || close_range((unsigned)lo + 1, (unsigned)hi - 1,
+	    0) == 0) && close_range((unsigned)hi + 1, ~0U, 0) == 0)
+		return;
 	for (fd = STDERR_FILENO + 1; fd < 65536; fd++)
 		if (fd != keep1 && fd != keep2 && fcntl(fd, F_GETFD) >= 0)
 			close(fd);
