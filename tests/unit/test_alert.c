@@ -18,35 +18,13 @@
 
 #include "alert.h"
 #include "err.h"
+#include "fake_sample.h"
 
-#define MAX_DEV 4
-
-struct fake {
-	Muster__Sample s;
-	Muster__DiskUsage d[MAX_DEV];
-	Muster__DiskUsage *dp[MAX_DEV];
-	Muster__NetRate n[MAX_DEV];
-	Muster__NetRate *np[MAX_DEV];
-};
 
 static void
 fake_init(struct fake *f)
 {
-	Muster__Sample s = MUSTER__SAMPLE__INIT;
-	Muster__DiskUsage d = MUSTER__DISK_USAGE__INIT;
-	Muster__NetRate n = MUSTER__NET_RATE__INIT;
-	size_t i;
-
-	memset(f, 0, sizeof(*f));
-	f->s = s;
-	for (i = 0; i < MAX_DEV; i++) {
-		f->d[i] = d;
-		f->dp[i] = &f->d[i];
-		f->n[i] = n;
-		f->np[i] = &f->n[i];
-	}
-	f->s.disks = f->dp;
-	f->s.net = f->np;
+	fake_sample_init(f);
 	f->s.cpu_pct = 91.5;
 	f->s.cpu_iowait_pct = 12;
 	f->s.cpu_steal_pct = 3;
