@@ -20,7 +20,6 @@
 #include "err.h"
 #include "fake_sample.h"
 
-
 static void
 fake_init(struct fake *f)
 {

@@ -16,7 +16,6 @@
 #include "fake_sample.h"
 #include "metrics.h"
 
-
 static ProtobufCBinaryData
 bytes(const char *p, size_t n)
 {
