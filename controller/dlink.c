@@ -447,11 +447,9 @@ dlink_send(struct dlink *l, uint32_t id, struct buf *out)
 	}
 	if (buf_len(out) == 0)
 		buf_reset(out);
-	/* Write now: most sends are small and the socket takes them. */
-	if ((r = link_io_flush(&l->io)) != 0) {
-		link_dead(l, "lost the connection to the daemon");
-		return r;
-	}
+	/* Written when the socket is writable, i.e. on the next loop turn:
+	 * a fleet-wide step (an Exec per host) then leaves in one write and
+	 * wakes the daemon once, not once per host. */
 	link_update(l);
 	return 0;
 }
