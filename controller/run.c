@@ -170,15 +170,35 @@ on_exit_msg(void *arg, const Muster__Exit *ex)
 	finish_cmd(cmd, &res);
 }
 
+/*
+ * The command ends without an Exit: its stream failed, or its host was
+ * lost. One already sent may have run, wholly or in part: that is a
+ * failure to look at, not an unreachable host to simply try again.
+ */
 static void
-on_stream_error(void *arg, enum host_status st, const char *msg)
+cmd_lost(struct run_cmd *cmd, enum host_status st, const char *msg)
 {
-	struct run_cmd *cmd = arg;
 	struct host_result res = { .host = cmd->out.name, .exit_code = -1 };
+	char why[512];
 
 	res.status = st;
 	res.error = msg;
+	if (cmd->started && !cmd->finished) {
+		res.ran = true;
+		if (st == HS_UNREACHABLE) {
+			res.status = HS_FAILED;
+			snprintf(why, sizeof(why), "lost after the command "
+			    "started (it may have run): %s", msg);
+			res.error = why;
+		}
+	}
 	finish_cmd(cmd, &res);
+}
+
+static void
+on_stream_error(void *arg, enum host_status st, const char *msg)
+{
+	cmd_lost(arg, st, msg);
 }
 
 /*
@@ -291,14 +311,9 @@ host_done(struct fleet_host *fh, enum host_status st, const char *error)
 	size_t i;
 
 	/* Commands still open get the connection's status. */
-	for (i = 0; i < h->run->opts->ncommands; i++) {
-		struct host_result res = { .host = h->cmds[i].out.name,
-		    .exit_code = -1 };
-
-		res.status = st == HS_OK ? HS_UNREACHABLE : st;
-		res.error = error ? error : "connection closed";
-		finish_cmd(&h->cmds[i], &res);
-	}
+	for (i = 0; i < h->run->opts->ncommands; i++)
+		cmd_lost(&h->cmds[i], st == HS_OK ? HS_UNREACHABLE : st,
+		    error ? error : "connection closed");
 }
 
 static const struct fleet_job_ops run_job_ops = {
