@@ -23,6 +23,35 @@
  * grown without bound. */
 #define CLIENT_OUT_MAX (64u << 20)
 #define CLIENT_IN_MAX (2 * (FRAME_MAX_DEFAULT + 64 * 1024))
+/* Clients send small control messages only (ClientHello, Attach, ...);
+ * the 8 MiB of LINK_CONTROL_MAX is for the Status the daemon sends. */
+#define CLIENT_CONTROL_MAX FRAME_MAX_DEFAULT
+_Static_assert(CLIENT_IN_MAX >= LINK_HDR_LEN + FRAME_HDR_LEN +
+    FRAME_MAX_DEFAULT && CLIENT_IN_MAX >= LINK_HDR_LEN + FRAME_HDR_LEN +
+    CLIENT_CONTROL_MAX, "a client's largest frame fits its input buffer");
+/* Clients at once. Each may hold up to CLIENT_OUT_MAX + CLIENT_IN_MAX;
+ * a handful at a time is the normal case. */
+#define DAEMON_MAX_CLIENTS 64
+/* Hosts held. A held host costs an SSH session and a socket; a Status
+ * naming this many still fits LINK_CONTROL_MAX. */
+#define DAEMON_MAX_HOSTS 16384
+/* A client's host ids index an array (one id per Attach, never reused),
+ * so they are bounded; attachments at once are bounded by the hosts. */
+#define CLIENT_MAX_HOST_ID (1u << 20)
+/* Streams one client may have open on one host. A channel has 256 for
+ * every client together (MUX_MAX_STREAMS); no one client takes them all. */
+#define CLIENT_MAX_STREAMS (MUX_MAX_STREAMS / 2)
+/* A client that owes the daemon bytes this long -- its ClientHello after
+ * connecting, or the rest of a frame it started -- is dropped, so that
+ * half-open and stalled clients do not hold a client slot for ever. An
+ * idle client between frames owes nothing: a run waiting for a long
+ * command sends nothing for hours. MUSTER_DAEMON_STALL_TIMEOUT (seconds)
+ * overrides it for tests. */
+#define CLIENT_STALL_TIMEOUT 30.0
+/* accept() out of file descriptors: wait this long before trying again
+ * (the pending connection would otherwise wake the loop at once, for
+ * ever). */
+#define ACCEPT_RETRY 1.0
 /* The send window a client gets per stream (the agent grants more). */
 #define RELAY_WINDOW (128u * 1024)
 #define BACKOFF_MIN 1.0
@@ -50,7 +79,10 @@ struct dattach {
 	uint32_t id;
 	struct dhost *h;
 	struct dstream *streams;
-	struct dattach *next_on_host;
+	size_t nstreams;
+	/* Doubly linked: a client with thousands of attachments to one host
+	 * is let go in linear time. */
+	struct dattach *next_on_host, *prev_on_host;
 };
 
 struct dclient {
@@ -58,7 +90,9 @@ struct dclient {
 	struct link_io io;
 	bool greeted, dead;
 	struct dattach **att;	/* index: id - 1 */
-	size_t natt;
+	size_t natt;		/* size of att */
+	size_t nattached;	/* attachments in it */
+	ev_timer stall;		/* runs while the client owes bytes */
 	ev_timer reaper;
 	struct dclient *next;
 };
@@ -91,10 +125,13 @@ struct daemon {
 	struct dhost *wait_head, *wait_tail;
 	struct pacer pace;
 	struct dclient *clients;
+	size_t nclients;	/* not dropped */
 	ev_tstamp t0;
 	bool stopping;
 	unsigned long long fd_limit;
-	bool fd_warned;
+	bool fd_warned, hosts_warned;
+	ev_timer accept_retry;
+	double stall_timeout;
 };
 
 static void host_connect(struct dhost *h);
@@ -133,25 +170,22 @@ client_update(struct dclient *cl)
 		link_io_update(&cl->io);
 }
 
+/* Queue an agent frame for the client's host id (env) or a control
+ * message (ctl). A client whose queue is full does not read: it is
+ * dropped, never the daemon grown. */
 static void
-client_put_env(struct dclient *cl, uint32_t host, const Muster__Envelope *env)
+client_put(struct dclient *cl, uint32_t host, const Muster__Envelope *env,
+    const Muster__Daemon__Control *ctl)
 {
-	if (cl->dead)
-		return;
-	if (link_put_env(&cl->io.out, host, env, FRAME_MAX_DEFAULT) != 0) {
-		client_drop(cl, "client does not read its output");
-		return;
-	}
-	client_update(cl);
-}
+	int r;
 
-static void
-client_put_control(struct dclient *cl, const Muster__Daemon__Control *ctl)
-{
 	if (cl->dead)
 		return;
-	if (link_put_control(&cl->io.out, ctl) != 0) {
-		client_drop(cl, "client does not read its output");
+	r = ctl != NULL ? link_put_control(&cl->io.out, ctl) :
+	    link_put_env(&cl->io.out, host, env, FRAME_MAX_DEFAULT);
+	if (r != 0) {
+		client_drop(cl, r == MERR_LIMIT ?
+		    "client does not read its output" : merr_str(r));
 		return;
 	}
 	client_update(cl);
@@ -170,7 +204,7 @@ send_hello(struct dattach *a)
 		hello.window = RELAY_WINDOW;
 	env.body_case = MUSTER__ENVELOPE__BODY_HELLO;
 	env.hello = &hello;
-	client_put_env(a->cl, a->id, &env);
+	client_put(a->cl, a->id, &env, NULL);
 }
 
 static void
@@ -185,7 +219,7 @@ send_host_down(struct dclient *cl, uint32_t id, enum host_status st,
 	hd.error = (char *)(error ? error : "connection closed");
 	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_HOST_DOWN;
 	ctl.host_down = &hd;
-	client_put_control(cl, &ctl);
+	client_put(cl, LINK_CONTROL, NULL, &ctl);
 }
 
 /* A stream the daemon itself refuses (no room on the channel, ...). */
@@ -202,7 +236,7 @@ send_stream_error(struct dclient *cl, uint32_t host, uint32_t cid, int code,
 	env.stream = cid;
 	env.body_case = MUSTER__ENVELOPE__BODY_ERROR;
 	env.error = &er;
-	client_put_env(cl, host, &env);
+	client_put(cl, host, &env, NULL);
 }
 
 /* ---- relayed streams ---------------------------------------------------------- */
@@ -217,6 +251,7 @@ stream_unlink(struct dstream *ds)
 	for (pp = &ds->a->streams; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == ds) {
 			*pp = ds->next;
+			ds->a->nstreams--;
 			break;
 		}
 	ds->a = NULL;
@@ -236,7 +271,7 @@ relay_frame(void *arg, const Muster__Envelope *env)
 	if (ds->a != NULL) {
 		copy = *env;
 		copy.stream = ds->cid;
-		client_put_env(ds->a->cl, ds->a->id, &copy);
+		client_put(ds->a->cl, ds->a->id, &copy, NULL);
 	}
 	if (last) {
 		stream_unlink(ds);
@@ -312,6 +347,11 @@ client_stream_msg(struct dattach *a, Muster__Envelope *env)
 			    "host not ready");
 			return 0;
 		}
+		if (a->nstreams >= CLIENT_MAX_STREAMS) {
+			send_stream_error(cl, a->id, cid, MERR_LIMIT,
+			    "too many streams of this client on the host");
+			return 0;
+		}
 		if ((ds = calloc(1, sizeof(*ds))) == NULL)
 			return MERR_NOMEM;
 		ds->a = a;
@@ -325,6 +365,7 @@ client_stream_msg(struct dattach *a, Muster__Envelope *env)
 		}
 		ds->next = a->streams;
 		a->streams = ds;
+		a->nstreams++;
 		return 0;
 	case MUSTER__ENVELOPE__BODY_DATA:
 	case MUSTER__ENVELOPE__BODY_EOF:
@@ -362,7 +403,6 @@ client_stream_msg(struct dattach *a, Muster__Envelope *env)
 static void
 attach_free(struct dattach *a)
 {
-	struct dattach **pp;
 	struct dstream *ds;
 
 	/* Streams still open are cancelled; their last frames are dropped
@@ -373,12 +413,14 @@ attach_free(struct dattach *a)
 		if (a->h->conn != NULL)
 			conn_stream_cancel(a->h->conn, ds->did);
 	}
-	for (pp = &a->h->attached; *pp != NULL; pp = &(*pp)->next_on_host)
-		if (*pp == a) {
-			*pp = a->next_on_host;
-			break;
-		}
+	if (a->prev_on_host != NULL)
+		a->prev_on_host->next_on_host = a->next_on_host;
+	else
+		a->h->attached = a->next_on_host;
+	if (a->next_on_host != NULL)
+		a->next_on_host->prev_on_host = a->prev_on_host;
 	a->cl->att[a->id - 1] = NULL;
+	a->cl->nattached--;
 	free(a);
 }
 
@@ -423,6 +465,14 @@ host_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 		*out = h;
 		return 0;
 	}
+	if (d->nhosts >= DAEMON_MAX_HOSTS) {
+		free(name);
+		if (!d->hosts_warned)
+			dlog(d, "holding %d hosts, the most a daemon holds: "
+			    "hosts beyond are refused", DAEMON_MAX_HOSTS);
+		d->hosts_warned = true;
+		return MERR_LIMIT;
+	}
 	if (d->nhosts == d->cap) {
 		size_t ncap = d->cap ? d->cap * 2 : 64;
 		void *p = realloc(d->hosts, ncap * sizeof(*d->hosts));
@@ -460,40 +510,75 @@ host_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 	return 0;
 }
 
+/* A host named by a client goes to libssh and into the log: no blanks or
+ * control characters (no forged log lines), no '@' in a user, sane
+ * lengths, a port that is one. */
+static bool
+spec_ok(const Muster__Daemon__HostSpec *s)
+{
+	const char *p;
+
+	if (s == NULL || s->name == NULL || s->name[0] == '\0' ||
+	    strlen(s->name) > 255 || strlen(s->user) > 255 || s->port > 65535)
+		return false;
+	for (p = s->name; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return false;
+	for (p = s->user; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '@')
+			return false;
+	return true;
+}
+
 static void
 client_attach(struct dclient *cl, const Muster__Daemon__Attach *at)
 {
 	struct host_spec spec;
 	struct dattach *a;
 	struct dhost *h;
+	char msg[96];
+	size_t nnatt;
 	void *p;
+	int r;
 
-	if (at->host == 0 || at->spec == NULL || at->spec->name == NULL ||
-	    at->spec->name[0] == '\0' || at->host > cl->natt + 1024 * 1024) {
+	if (at->host == 0 || at->host > CLIENT_MAX_HOST_ID ||
+	    !spec_ok(at->spec)) {
 		client_drop(cl, "bad attach request");
 		return;
 	}
 	if (at->host > cl->natt) {
-		if ((p = realloc(cl->att, at->host * 2 * sizeof(*cl->att))) ==
-		    NULL) {
+		nnatt = (size_t)at->host * 2;
+		if (nnatt > CLIENT_MAX_HOST_ID)
+			nnatt = CLIENT_MAX_HOST_ID;
+		if ((p = realloc(cl->att, nnatt * sizeof(*cl->att))) == NULL) {
 			client_drop(cl, "out of memory");
 			return;
 		}
 		cl->att = p;
 		memset(cl->att + cl->natt, 0,
-		    (at->host * 2 - cl->natt) * sizeof(*cl->att));
-		cl->natt = at->host * 2;
+		    (nnatt - cl->natt) * sizeof(*cl->att));
+		cl->natt = nnatt;
 	}
 	if (cl->att[at->host - 1] != NULL) {
 		client_drop(cl, "host id attached twice");
 		return;
 	}
+	/* One attachment per host is all a client needs; more than the
+	 * daemon can hold is a client gone wrong. */
+	if (cl->nattached >= DAEMON_MAX_HOSTS) {
+		client_drop(cl, "too many attachments");
+		return;
+	}
 	spec.name = at->spec->name;
 	spec.user = at->spec->user[0] != '\0' ? at->spec->user : NULL;
 	spec.port = (uint16_t)at->spec->port;
-	if ((a = calloc(1, sizeof(*a))) == NULL ||
-	    host_get(cl->d, &spec, at->accept_new, &h) != 0) {
-		free(a);
+	if ((r = host_get(cl->d, &spec, at->accept_new, &h)) == MERR_LIMIT) {
+		snprintf(msg, sizeof(msg), "the daemon already holds %d hosts, "
+		    "its maximum", DAEMON_MAX_HOSTS);
+		send_host_down(cl, at->host, HS_UNREACHABLE, msg);
+		return;
+	}
+	if (r != 0 || (a = calloc(1, sizeof(*a))) == NULL) {
 		client_drop(cl, "out of memory");
 		return;
 	}
@@ -501,8 +586,11 @@ client_attach(struct dclient *cl, const Muster__Daemon__Attach *at)
 	a->id = at->host;
 	a->h = h;
 	a->next_on_host = h->attached;
+	if (h->attached != NULL)
+		h->attached->prev_on_host = a;
 	h->attached = a;
 	cl->att[at->host - 1] = a;
+	cl->nattached++;
 	/* Named again: a host waiting out a back-off is wanted now. */
 	if (h->state == DH_BACKOFF) {
 		ev_timer_stop(cl->d->loop, &h->retry);
@@ -764,7 +852,7 @@ send_status(struct dclient *cl)
 	st.hosts = hp;
 	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_STATUS;
 	ctl.status = &st;
-	client_put_control(cl, &ctl);
+	client_put(cl, LINK_CONTROL, NULL, &ctl);
 	free(hs);
 	free(hp);
 }
@@ -778,6 +866,8 @@ on_client_reap(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct dclient *cl = w->data, **pp;
 
+	(void)loop;
+	(void)revents;
 	for (pp = &cl->d->clients; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == cl) {
 			*pp = cl->next;
@@ -797,11 +887,13 @@ client_drop(struct dclient *cl, const char *why)
 	if (cl->dead)
 		return;
 	cl->dead = true;
+	cl->d->nclients--;
 	if (why != NULL)
 		dlog(cl->d, "client dropped: %s", why);
-	for (i = 0; i < cl->natt; i++)
+	for (i = 0; i < cl->natt && cl->nattached > 0; i++)
 		if (cl->att[i] != NULL)
 			attach_free(cl->att[i]);
+	ev_timer_stop(cl->d->loop, &cl->stall);
 	link_io_close(&cl->io);
 	ev_timer_init(&cl->reaper, on_client_reap, 0, 0);
 	cl->reaper.data = cl;
@@ -815,15 +907,21 @@ client_hold(struct dclient *cl, const Muster__Daemon__Hold *hold)
 	struct dhost *h;
 	size_t i;
 
+	int r;
+
 	for (i = 0; i < hold->n_hosts; i++) {
 		const Muster__Daemon__HostSpec *s = hold->hosts[i];
 
-		if (s->name == NULL || s->name[0] == '\0')
+		if (!spec_ok(s))
 			continue;
 		spec.name = s->name;
 		spec.user = s->user[0] != '\0' ? s->user : NULL;
 		spec.port = (uint16_t)s->port;
-		if (host_get(cl->d, &spec, hold->accept_new, &h) != 0) {
+		/* Past the most hosts held, the rest are not (logged). */
+		if ((r = host_get(cl->d, &spec, hold->accept_new, &h)) ==
+		    MERR_LIMIT)
+			return;
+		if (r != 0) {
 			client_drop(cl, "out of memory");
 			return;
 		}
@@ -862,7 +960,7 @@ client_control(struct dclient *cl, size_t len)
 		    cl->d->cfg.ssh_config : "");
 		reply.body_case = MUSTER__DAEMON__CONTROL__BODY_DAEMON_HELLO;
 		reply.daemon_hello = &dh;
-		client_put_control(cl, &reply);
+		client_put(cl, LINK_CONTROL, NULL, &reply);
 		break;
 	case MUSTER__DAEMON__CONTROL__BODY_ATTACH:
 		client_attach(cl, ctl->attach);
@@ -892,22 +990,59 @@ client_control(struct dclient *cl, size_t len)
 }
 
 static void
+on_client_stall(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct dclient *cl = w->data;
+
+	(void)loop;
+	(void)revents;
+	client_drop(cl, cl->greeted ? "stalled in the middle of a frame" :
+	    "no hello");
+}
+
+/* The stall deadline runs while the client owes bytes: from its
+ * connection until its hello, and from its last whole frame while a
+ * partial one waits. A client streaming frames back to back never has
+ * its buffer empty, but completes frames. */
+static void
+client_stall_update(struct dclient *cl, bool progress)
+{
+	struct ev_loop *loop = cl->d->loop;
+
+	if (cl->dead)
+		return;
+	if (cl->greeted && buf_len(&cl->io.in) == 0) {
+		ev_timer_stop(loop, &cl->stall);
+		return;
+	}
+	if (progress || !ev_is_active(&cl->stall)) {
+		ev_timer_stop(loop, &cl->stall);
+		ev_timer_set(&cl->stall, cl->d->stall_timeout, 0);
+		ev_timer_start(loop, &cl->stall);
+	}
+}
+
+/* Handle the whole frames at the front of the client's input. */
+static void
 client_frames(struct dclient *cl)
 {
 	Muster__Envelope *env;
 	struct dattach *a;
 	uint32_t host;
 	size_t len;
+	bool progress = false;
 	int r;
 
 	while (!cl->dead) {
-		r = link_peek(&cl->io.in, FRAME_MAX_DEFAULT, &host, &len);
+		r = link_peek_max(&cl->io.in, FRAME_MAX_DEFAULT,
+		    CLIENT_CONTROL_MAX, &host, &len);
 		if (r == MERR_AGAIN)
-			return;
+			break;
 		if (r != 0) {
 			client_drop(cl, "oversized frame");
 			return;
 		}
+		progress = true;
 		if (host == LINK_CONTROL) {
 			client_control(cl, len);
 			continue;
@@ -933,6 +1068,7 @@ client_frames(struct dclient *cl)
 			return;
 		}
 	}
+	client_stall_update(cl, progress);
 }
 
 static void
@@ -962,29 +1098,70 @@ on_client_io(struct ev_loop *loop, ev_io *w, int revents)
 	client_update(cl);
 }
 
+/* A new client on fd (non-blocking): NULL if out of memory. */
+static struct dclient *
+client_new(struct daemon *d, int fd)
+{
+	struct dclient *cl;
+
+	if ((cl = calloc(1, sizeof(*cl))) == NULL)
+		return NULL;
+	cl->d = d;
+	link_io_init(&cl->io, d->loop, fd, on_client_io, cl, CLIENT_IN_MAX,
+	    CLIENT_OUT_MAX);
+	ev_init(&cl->stall, on_client_stall);
+	cl->stall.data = cl;
+	cl->next = d->clients;
+	d->clients = cl;
+	d->nclients++;
+	client_stall_update(cl, false);
+	return cl;
+}
+
+static void
+on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	(void)revents;
+	if (!d->stopping)
+		ev_io_start(loop, &d->accept_io);
+}
+
 static void
 on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct daemon *d = w->data;
-	struct dclient *cl;
-	int fd;
+	unsigned uid = (unsigned)-1;
+	int fd, pid = -1;
 
+	(void)revents;
 	while ((fd = accept4(d->opts->listen_fd, NULL, NULL,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		if (dsock_peer_ok(fd) != 0) {
-			dlog(d, "refused a client of another user");
+		if (dsock_peer_ok(fd, &uid, &pid) != 0) {
+			dlog(d, "refused a client of uid %u (pid %d): not our "
+			    "user", uid, pid);
 			close(fd);
 			continue;
 		}
-		if ((cl = calloc(1, sizeof(*cl))) == NULL) {
+		if (d->nclients >= DAEMON_MAX_CLIENTS) {
+			dlog(d, "refused a client (pid %d): %d clients already "
+			    "connected", pid, DAEMON_MAX_CLIENTS);
 			close(fd);
 			continue;
 		}
-		cl->d = d;
-		link_io_init(&cl->io, loop, fd, on_client_io, cl,
-		    CLIENT_IN_MAX, CLIENT_OUT_MAX);
-		cl->next = d->clients;
-		d->clients = cl;
+		if (client_new(d, fd) == NULL)
+			close(fd);
+	}
+	/* Out of file descriptors, the connection stays pending and the
+	 * socket readable: pause instead of spinning. */
+	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+	    errno == ENOMEM) {
+		dlog(d, "cannot accept a client: %s; pausing %.0f s",
+		    strerror(errno), ACCEPT_RETRY);
+		ev_io_stop(loop, &d->accept_io);
+		ev_timer_set(&d->accept_retry, ACCEPT_RETRY, 0);
+		ev_timer_start(loop, &d->accept_retry);
 	}
 }
 
@@ -1001,6 +1178,7 @@ daemon_stop(struct daemon *d)
 	d->stopping = true;
 	pacer_stop(&d->pace);
 	ev_io_stop(d->loop, &d->accept_io);
+	ev_timer_stop(d->loop, &d->accept_retry);
 	ev_signal_stop(d->loop, &d->sigint);
 	ev_signal_stop(d->loop, &d->sigterm);
 	for (cl = d->clients; cl != NULL; cl = cl->next) {
@@ -1028,27 +1206,60 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	daemon_stop(d);
 }
 
+static void
+daemon_init(struct daemon *d, const struct conn_config *cfg,
+    const struct daemon_options *opts)
+{
+	struct rlimit rl;
+	const char *env;
+	char *end;
+	double v;
+
+	memset(d, 0, sizeof(*d));
+	d->loop = cfg->loop;
+	d->cfg = *cfg;
+	d->cfg.link = NULL;
+	d->cfg.accept_new = false;
+	d->cfg_new = d->cfg;
+	d->cfg_new.accept_new = true;
+	d->opts = opts;
+	d->t0 = ev_now(d->loop);
+	d->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+	d->stall_timeout = CLIENT_STALL_TIMEOUT;
+	if ((env = getenv("MUSTER_DAEMON_STALL_TIMEOUT")) != NULL &&
+	    (v = strtod(env, &end)) > 0 && *end == '\0')
+		d->stall_timeout = v;
+	pacer_init(&d->pace, d->loop, opts->fanout, cfg->max_startups,
+	    cfg->connect_rate, pace_kick, d);
+	ev_init(&d->accept_retry, on_accept_retry);
+	d->accept_retry.data = d;
+}
+
+/* After the loop: hosts, and clients dropped but not reaped yet. */
+static void
+daemon_fini(struct daemon *d)
+{
+	struct dclient *cl;
+	size_t i;
+
+	while ((cl = d->clients) != NULL) {
+		ev_timer_stop(d->loop, &cl->reaper);
+		on_client_reap(d->loop, &cl->reaper, 0);
+	}
+	for (i = 0; i < d->nhosts; i++)
+		host_free(d->hosts[i]);
+	free(d->hosts);
+}
+
 int
 daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
     const struct daemon_options *opts)
 {
 	struct daemon d;
 	struct dhost *h;
-	struct rlimit rl;
 	size_t i;
 
-	memset(&d, 0, sizeof(d));
-	d.loop = cfg->loop;
-	d.cfg = *cfg;
-	d.cfg.link = NULL;
-	d.cfg.accept_new = false;
-	d.cfg_new = d.cfg;
-	d.cfg_new.accept_new = true;
-	d.opts = opts;
-	d.t0 = ev_now(d.loop);
-	d.fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
-	pacer_init(&d.pace, d.loop, opts->fanout, cfg->max_startups,
-	    cfg->connect_rate, pace_kick, &d);
+	daemon_init(&d, cfg, opts);
 	srand((unsigned)getpid() ^ (unsigned)time(NULL));
 	signal(SIGPIPE, SIG_IGN);
 	ev_io_init(&d.accept_io, on_accept, opts->listen_fd, EV_READ);
@@ -1066,9 +1277,62 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 			break;
 	ev_run(d.loop, 0);
 	unlink(opts->socket_path);
-	for (i = 0; i < d.nhosts; i++)
-		host_free(d.hosts[i]);
-	free(d.hosts);
+	daemon_fini(&d);
 	dlog(&d, "stopped");
 	return 0;
 }
+
+#ifdef MUSTER_DAEMON_FUZZ
+struct daemon *
+daemon_fuzz_new(const struct conn_config *cfg,
+    const struct daemon_options *opts)
+{
+	struct daemon *d;
+
+	if ((d = malloc(sizeof(*d))) != NULL)
+		daemon_init(d, cfg, opts);
+	return d;
+}
+
+struct dclient *
+daemon_fuzz_client(struct daemon *d, int fd)
+{
+	return client_new(d, fd);
+}
+
+size_t
+daemon_fuzz_input(struct dclient *cl, const uint8_t *p, size_t n)
+{
+	size_t take = n < buf_room(&cl->io.in) ? n : buf_room(&cl->io.in);
+
+	if (cl->dead || buf_append(&cl->io.in, p, take) != 0)
+		return 0;
+	client_frames(cl);
+	return take;
+}
+
+bool
+daemon_fuzz_alive(const struct dclient *cl)
+{
+	return !cl->dead;
+}
+
+bool
+daemon_fuzz_stopping(const struct daemon *d)
+{
+	return d->stopping;
+}
+
+void
+daemon_fuzz_stop(struct daemon *d)
+{
+	daemon_stop(d);
+}
+
+void
+daemon_fuzz_free(struct daemon *d)
+{
+	daemon_fini(d);
+	free(d);
+}
+#endif

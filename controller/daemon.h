@@ -15,6 +15,9 @@
 #ifndef MUSTER_DAEMON_H
 #define MUSTER_DAEMON_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "conn.h"
@@ -31,5 +34,27 @@ struct daemon_options {
  * copied. Returns the process exit status. */
 int daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
     const struct daemon_options *opts);
+
+#ifdef MUSTER_DAEMON_FUZZ
+/*
+ * For tests/fuzz/fuzz_daemon_link.c only (daemon.c compiled again with
+ * this defined): a daemon without its listening socket and loop, clients
+ * on descriptors the harness made, and bytes put into a client's input as
+ * if read from its socket. The harness stands in for conn.c.
+ */
+struct dclient;
+struct daemon *daemon_fuzz_new(const struct conn_config *cfg,
+    const struct daemon_options *opts);
+struct dclient *daemon_fuzz_client(struct daemon *d, int fd);
+/* Append what fits in the client's input and handle the whole frames:
+ * the bytes taken (0 once the client is dropped, or its input is full). */
+size_t daemon_fuzz_input(struct dclient *cl, const uint8_t *p, size_t n);
+bool daemon_fuzz_alive(const struct dclient *cl);
+/* A client asked for Stop. */
+bool daemon_fuzz_stopping(const struct daemon *d);
+/* As --stop: every client dropped, every conn closed. */
+void daemon_fuzz_stop(struct daemon *d);
+void daemon_fuzz_free(struct daemon *d);
+#endif
 
 #endif

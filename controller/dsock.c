@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -88,7 +89,7 @@ dsock_connect(const char *path, int *fd)
 		return e == ENOENT || e == ECONNREFUSED ? MERR_NOTFOUND :
 		    MERR_CONNECT;
 	}
-	if (dsock_peer_ok(s) != 0) {
+	if (dsock_peer_ok(s, NULL, NULL) != 0) {
 		close(s);
 		return MERR_AUTH;
 	}
@@ -97,12 +98,153 @@ dsock_connect(const char *path, int *fd)
 	return 0;
 }
 
+/*
+ * The socket's directory must be ours and writable by nobody else: then
+ * nobody else can plant a socket, a symlink or the log where the daemon
+ * looks, and what lstat says below stays true until bind (tmux and
+ * ssh-agent make the same demand of theirs). Its parents are the user's
+ * business, as for ~/.ssh.
+ */
+static int
+check_dir(const char *path, char *err, size_t errlen)
+{
+	char dir[4096], *slash;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (lstat(dir, &st) != 0) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return MERR_SYS;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s, the daemon socket's directory, "
+		    "is not a directory%s", dir, S_ISLNK(st.st_mode) ?
+		    " (a symbolic link; name the directory itself)" : "");
+		return MERR_INVAL;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen, "%s, the daemon socket's directory, "
+		    "belongs to uid %u, not to us: use a directory of our own",
+		    dir, (unsigned)st.st_uid);
+		return MERR_INVAL;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		snprintf(err, errlen, "%s, the daemon socket's directory, is "
+		    "writable by others (mode %03o): use a private directory "
+		    "(0700)", dir, (unsigned)(st.st_mode & 07777));
+		return MERR_INVAL;
+	}
+	return 0;
+}
+
+/* Two daemons starting at once must not both find the socket stale and
+ * each remove the other's: the probe-unlink-bind sequence runs under a
+ * lock next to the socket. Once the first one listens, the second one's
+ * probe finds it alive. */
+static int
+lock_start(const char *path, int *lockfd, char *err, size_t errlen)
+{
+	char lpath[4096];
+	int fd, i;
+
+	if (snprintf(lpath, sizeof(lpath), "%s.lock", path) >=
+	    (int)sizeof(lpath))
+		return MERR_LIMIT;
+	if ((fd = open(lpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) < 0) {
+		snprintf(err, errlen, "%s: %s", lpath, strerror(errno));
+		return MERR_SYS;
+	}
+	/* Held only while a daemon starts: a few seconds of waiting cover
+	 * a busy machine; a lock held longer is not a daemon's. */
+	for (i = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; i++) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) || i == 50) {
+			snprintf(err, errlen, "%s: %s", lpath, errno ==
+			    EWOULDBLOCK ? "held by another process starting a "
+			    "daemon" : strerror(errno));
+			close(fd);
+			return MERR_EXISTS;
+		}
+		usleep(100 * 1000);
+	}
+	*lockfd = fd;
+	return 0;
+}
+
+/*
+ * What is at path now: nothing (0), our own dead daemon's socket (0, after
+ * removing it), or something we must leave alone. A symlink is never
+ * followed nor removed, a socket of another user never touched, and a
+ * socket whose daemon is alive but does not accept (a full backlog, a
+ * stopped process) is not stolen.
+ */
+static int
+clear_stale(const char *path, const struct sockaddr_un *sa, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	int s, r, e;
+
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return MERR_SYS;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		snprintf(err, errlen, "%s is a symbolic link; not following "
+		    "it (remove it if it is yours)", path);
+		return MERR_EXISTS;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "%s exists and is not a socket", path);
+		return MERR_EXISTS;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen, "%s belongs to uid %u, not to us", path,
+		    (unsigned)st.st_uid);
+		return MERR_EXISTS;
+	}
+	/* Non-blocking: a live daemon that is not accepting must not hang
+	 * this probe, nor lose its socket. */
+	if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return MERR_SYS;
+	}
+	r = connect(s, (const struct sockaddr *)sa, sizeof(*sa));
+	e = errno;
+	close(s);
+	if (r == 0 || e == EAGAIN || e == EINPROGRESS) {
+		snprintf(err, errlen, "a daemon already serves %s", path);
+		return MERR_EXISTS;
+	}
+	if (e != ECONNREFUSED) {
+		snprintf(err, errlen, "cannot tell whether a daemon serves %s: "
+		    "%s", path, strerror(e));
+		return MERR_SYS;
+	}
+	/* Nobody listens: a dead daemon's socket. */
+	if (unlink(path) != 0 && errno != ENOENT) {
+		snprintf(err, errlen, "cannot remove stale %s: %s", path,
+		    strerror(errno));
+		return MERR_SYS;
+	}
+	return 0;
+}
+
 int
 dsock_listen(const char *path, int *fd, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
 	mode_t old;
-	int s, probe, r;
+	int s = -1, lockfd = -1, r;
 
 	if (fill_addr(path, &sa) != 0) {
 		snprintf(err, errlen, "socket path too long: %s", path);
@@ -113,21 +255,15 @@ dsock_listen(const char *path, int *fd, char *err, size_t errlen)
 		    path, strerror(errno));
 		return MERR_SYS;
 	}
-	if (dsock_connect(path, &probe) == 0) {
-		close(probe);
-		snprintf(err, errlen, "a daemon already serves %s", path);
-		return MERR_EXISTS;
-	}
-	/* Nobody answers: whatever is there is a dead daemon's socket. */
-	if (unlink(path) != 0 && errno != ENOENT) {
-		snprintf(err, errlen, "cannot remove stale %s: %s", path,
-		    strerror(errno));
-		return MERR_SYS;
-	}
+	if ((r = check_dir(path, err, errlen)) != 0 ||
+	    (r = lock_start(path, &lockfd, err, errlen)) != 0 ||
+	    (r = clear_stale(path, &sa, err, errlen)) != 0)
+		goto out;
 	if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 	    0)) < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return MERR_SYS;
+		r = MERR_SYS;
+		goto out;
 	}
 	/* Created 0600 from the start: no window where others may connect. */
 	old = umask(0177);
@@ -137,14 +273,19 @@ dsock_listen(const char *path, int *fd, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot listen on %s: %s", path,
 		    strerror(errno));
 		close(s);
-		return MERR_SYS;
+		r = MERR_SYS;
+		goto out;
 	}
 	*fd = s;
-	return 0;
+	r = 0;
+ out:
+	if (lockfd >= 0)
+		close(lockfd);
+	return r;
 }
 
 int
-dsock_peer_ok(int fd)
+dsock_peer_ok(int fd, unsigned *uid, int *pid)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -152,5 +293,9 @@ dsock_peer_ok(int fd)
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
 	    len != sizeof(cred))
 		return MERR_SYS;
+	if (uid != NULL)
+		*uid = (unsigned)cred.uid;
+	if (pid != NULL)
+		*pid = (int)cred.pid;
 	return cred.uid == geteuid() ? 0 : MERR_AUTH;
 }

@@ -11,12 +11,15 @@
 /* $MUSTER_DAEMON_SOCKET, else $XDG_RUNTIME_DIR/muster/daemon.sock, else
  * ~/.cache/muster/daemon.sock. */
 int dsock_path(char *out, size_t outlen);
-/* Bind and listen (non-blocking), creating the directory; a stale socket
- * left by a dead daemon is replaced, a live one is MERR_EXISTS. */
+/* Bind and listen (non-blocking), creating the directory (0700). A
+ * directory not ours or writable by others is MERR_INVAL. A stale socket
+ * of ours left by a dead daemon is replaced; a live daemon's socket, a
+ * symlink, another user's file are MERR_EXISTS and left alone. */
 int dsock_listen(const char *path, int *fd, char *err, size_t errlen);
 /* Connect (non-blocking afterwards). MERR_NOTFOUND when no daemon runs. */
 int dsock_connect(const char *path, int *fd);
-/* The peer runs as our uid. */
-int dsock_peer_ok(int fd);
+/* The peer runs as our uid (SO_PEERCRED); its uid and pid are stored
+ * where asked (either may be NULL). */
+int dsock_peer_ok(int fd, unsigned *uid, int *pid);
 
 #endif

@@ -102,34 +102,25 @@ link_io_close(struct link_io *l)
 	buf_free(&l->out);
 }
 
-static uint32_t
-get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
-}
-
-static void
-set_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 int
 link_peek(const struct buf *in, size_t max_frame, uint32_t *host,
     size_t *len)
+{
+	return link_peek_max(in, max_frame, LINK_CONTROL_MAX, host, len);
+}
+
+int
+link_peek_max(const struct buf *in, size_t max_frame, size_t max_control,
+    uint32_t *host, size_t *len)
 {
 	const uint8_t *p = buf_ptr(in);
 	size_t have = buf_len(in), body;
 
 	if (have < LINK_HDR_LEN + FRAME_HDR_LEN)
 		return MERR_AGAIN;
-	*host = get_u32(p);
-	body = get_u32(p + LINK_HDR_LEN);
-	if (body > (*host == LINK_CONTROL ? LINK_CONTROL_MAX : max_frame))
+	*host = buf_load_u32be(p);
+	body = buf_load_u32be(p + LINK_HDR_LEN);
+	if (body > (*host == LINK_CONTROL ? max_control : max_frame))
 		return MERR_FRAME_TOO_BIG;
 	if (have - LINK_HDR_LEN - FRAME_HDR_LEN < body)
 		return MERR_AGAIN;
@@ -150,8 +141,8 @@ link_put_env(struct buf *out, uint32_t host, const Muster__Envelope *env,
 	if ((r = buf_reserve(out, LINK_HDR_LEN + FRAME_HDR_LEN + len,
 	    &dst)) != 0)
 		return r;
-	set_u32(dst, host);
-	set_u32(dst + LINK_HDR_LEN, (uint32_t)len);
+	buf_store_u32be(dst, host);
+	buf_store_u32be(dst + LINK_HDR_LEN, (uint32_t)len);
 	muster__envelope__pack(env, dst + LINK_HDR_LEN + FRAME_HDR_LEN);
 	buf_commit(out, LINK_HDR_LEN + FRAME_HDR_LEN + len);
 	return 0;
@@ -166,7 +157,7 @@ link_put_frame(struct buf *out, uint32_t host, const uint8_t *frame,
 
 	if ((r = buf_reserve(out, LINK_HDR_LEN + n, &dst)) != 0)
 		return r;
-	set_u32(dst, host);
+	buf_store_u32be(dst, host);
 	memcpy(dst + LINK_HDR_LEN, frame, n);
 	buf_commit(out, LINK_HDR_LEN + n);
 	return 0;
@@ -184,8 +175,8 @@ link_put_control(struct buf *out, const Muster__Daemon__Control *ctl)
 	if ((r = buf_reserve(out, LINK_HDR_LEN + FRAME_HDR_LEN + len,
 	    &dst)) != 0)
 		return r;
-	set_u32(dst, LINK_CONTROL);
-	set_u32(dst + LINK_HDR_LEN, (uint32_t)len);
+	buf_store_u32be(dst, LINK_CONTROL);
+	buf_store_u32be(dst + LINK_HDR_LEN, (uint32_t)len);
 	muster__daemon__control__pack(ctl, dst + LINK_HDR_LEN + FRAME_HDR_LEN);
 	buf_commit(out, LINK_HDR_LEN + FRAME_HDR_LEN + len);
 	return 0;

@@ -54,6 +54,10 @@ void link_io_close(struct link_io *l);
  */
 int link_peek(const struct buf *in, size_t max_frame, uint32_t *host,
     size_t *len);
+/* The same with a smaller bound for control frames than LINK_CONTROL_MAX
+ * (the daemon's: clients send only small ones). */
+int link_peek_max(const struct buf *in, size_t max_frame, size_t max_control,
+    uint32_t *host, size_t *len);
 
 /* Append one agent-protocol frame for host: all or nothing. */
 int link_put_env(struct buf *out, uint32_t host, const Muster__Envelope *env,

@@ -104,22 +104,36 @@ buf_consume(struct buf *b, size_t n)
 	return 0;
 }
 
+void
+buf_store_u32be(uint8_t *dst, uint32_t v)
+{
+	dst[0] = (uint8_t)(v >> 24);
+	dst[1] = (uint8_t)(v >> 16);
+	dst[2] = (uint8_t)(v >> 8);
+	dst[3] = (uint8_t)v;
+}
+
+uint32_t
+buf_load_u32be(const uint8_t *src)
+{
+	return (uint32_t)src[0] << 24 | (uint32_t)src[1] << 16 |
+	    (uint32_t)src[2] << 8 | (uint32_t)src[3];
+}
+
 int
 buf_peek_u32(const struct buf *b, uint32_t *v)
 {
-	const uint8_t *p = buf_ptr(b);
-
 	if (buf_len(b) < 4)
 		return MERR_AGAIN;
-	*v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
+	*v = buf_load_u32be(buf_ptr(b));
 	return 0;
 }
 
 int
 buf_put_u32(struct buf *b, uint32_t v)
 {
-	uint8_t be[4] = { v >> 24, v >> 16, v >> 8, v };
+	uint8_t be[4];
 
+	buf_store_u32be(be, v);
 	return buf_append(b, be, sizeof(be));
 }

@@ -52,5 +52,10 @@ int buf_consume(struct buf *b, size_t n);
 /* Big-endian u32 at the front, without consuming. */
 int buf_peek_u32(const struct buf *b, uint32_t *v);
 int buf_put_u32(struct buf *b, uint32_t v);
+/* Big-endian u32 to and from 4 bytes the caller has bounds-checked (a
+ * frame header written into buf_reserve'd room, or read after a length
+ * check). */
+void buf_store_u32be(uint8_t *dst, uint32_t v);
+uint32_t buf_load_u32be(const uint8_t *src);
 
 #endif

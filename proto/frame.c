@@ -59,10 +59,7 @@ frame_encode(struct buf *out, const Muster__Envelope *env, size_t max)
 		return MERR_FRAME_TOO_BIG;
 	if ((r = buf_reserve(out, FRAME_HDR_LEN + len, &dst)) != 0)
 		return r;
-	dst[0] = (uint8_t)(len >> 24);
-	dst[1] = (uint8_t)(len >> 16);
-	dst[2] = (uint8_t)(len >> 8);
-	dst[3] = (uint8_t)len;
+	buf_store_u32be(dst, (uint32_t)len);
 	muster__envelope__pack(env, dst + FRAME_HDR_LEN);
 	buf_commit(out, FRAME_HDR_LEN + len);
 	return 0;
