@@ -185,8 +185,9 @@ link_put_control(struct buf *out, const Muster__Daemon__Control *ctl)
 int
 link_take_control(struct buf *in, size_t len, Muster__Daemon__Control **ctl)
 {
-	*ctl = muster__daemon__control__unpack(NULL, len - FRAME_HDR_LEN,
-	    buf_ptr(in) + LINK_HDR_LEN + FRAME_HDR_LEN);
+	*ctl = (Muster__Daemon__Control *)frame_msg_unpack(
+	    &muster__daemon__control__descriptor,
+	    buf_ptr(in) + LINK_HDR_LEN + FRAME_HDR_LEN, len - FRAME_HDR_LEN);
 	buf_consume(in, LINK_HDR_LEN + len);
 	return *ctl != NULL ? 0 : MERR_DECODE;
 }
@@ -195,5 +196,5 @@ void
 link_control_free(Muster__Daemon__Control *ctl)
 {
 	if (ctl != NULL)
-		muster__daemon__control__free_unpacked(ctl, NULL);
+		frame_msg_free(&ctl->base);
 }

@@ -65,15 +65,32 @@ frame_encode(struct buf *out, const Muster__Envelope *env, size_t max)
 	return 0;
 }
 
-int
-frame_unpack(const uint8_t *body, size_t len, Muster__Envelope **env)
+ProtobufCMessage *
+frame_msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *body,
+    size_t len)
 {
 	struct alloc_budget bud;
 	ProtobufCAllocator alloc = { budget_alloc, budget_free, &bud };
 
 	bud.used = 0;
 	bud.limit = UNPACK_BUDGET(len);
-	*env = muster__envelope__unpack(&alloc, len, body);
+	return protobuf_c_message_unpack(desc, &alloc, len, body);
+}
+
+void
+frame_msg_free(ProtobufCMessage *m)
+{
+	ProtobufCAllocator alloc = { budget_alloc, budget_free, NULL };
+
+	if (m != NULL)
+		protobuf_c_message_free_unpacked(m, &alloc);
+}
+
+int
+frame_unpack(const uint8_t *body, size_t len, Muster__Envelope **env)
+{
+	*env = (Muster__Envelope *)frame_msg_unpack(
+	    &muster__envelope__descriptor, body, len);
 	return *env != NULL ? 0 : MERR_DECODE;
 }
 
@@ -99,8 +116,6 @@ frame_decode(struct buf *in, size_t max, Muster__Envelope **env)
 void
 frame_free(Muster__Envelope *env)
 {
-	ProtobufCAllocator alloc = { budget_alloc, budget_free, NULL };
-
 	if (env != NULL)
-		muster__envelope__free_unpacked(env, &alloc);
+		frame_msg_free(&env->base);
 }

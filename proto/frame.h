@@ -34,6 +34,12 @@ int frame_encode(struct buf *out, const Muster__Envelope *env, size_t max);
 int frame_decode(struct buf *in, size_t max, Muster__Envelope **env);
 /* Unpack one frame's body (no length prefix), with the same bounds. */
 int frame_unpack(const uint8_t *body, size_t len, Muster__Envelope **env);
+/* Any message of ours (the daemon's control messages), under the same
+ * bounded allocator; NULL when malformed or over budget. Free with
+ * frame_msg_free, never protobuf-c's default allocator. */
+ProtobufCMessage *frame_msg_unpack(const ProtobufCMessageDescriptor *desc,
+    const uint8_t *body, size_t len);
+void frame_msg_free(ProtobufCMessage *m);
 void frame_free(Muster__Envelope *env);
 
 #endif

@@ -583,6 +583,49 @@ test_take_control_garbage(void **state)
 	}
 }
 
+/* A Hold of empty host specs costs 2 bytes each on the wire and a whole
+ * HostSpec each unpacked: over the bounded allocator's budget, it is
+ * refused rather than blown up to some 30 times its size. */
+static void
+test_take_control_expansion(void **state)
+{
+	enum { N = 60000 };
+	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT, *got;
+	Muster__Daemon__Hold hold = MUSTER__DAEMON__HOLD__INIT;
+	Muster__Daemon__HostSpec empty = MUSTER__DAEMON__HOST_SPEC__INIT;
+	Muster__Daemon__HostSpec **v;
+	struct buf b;
+	uint32_t host;
+	size_t len, i, n;
+
+	(void)state;
+	v = calloc(N, sizeof(*v));
+	assert_non_null(v);
+	for (i = 0; i < N; i++)
+		v[i] = &empty;
+	hold.hosts = v;
+	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_HOLD;
+	ctl.hold = &hold;
+	for (n = 10; n <= N; n = n == 10 ? N : N + 1) {
+		hold.n_hosts = n;
+		buf_init(&b, 1u << 20);
+		assert_int_equal(link_put_control(&b, &ctl), 0);
+		assert_int_equal(link_peek(&b, FRAME_MAX_DEFAULT, &host, &len),
+		    0);
+		if (n == 10) {
+			/* A small one is fine. */
+			assert_int_equal(link_take_control(&b, len, &got), 0);
+			assert_int_equal(got->hold->n_hosts, 10);
+			link_control_free(got);
+		} else
+			assert_int_equal(link_take_control(&b, len, &got),
+			    MERR_DECODE);
+		assert_int_equal(buf_len(&b), 0);
+		buf_free(&b);
+	}
+	free(v);
+}
+
 /* --- socket I/O ------------------------------------------------------------ */
 
 static void
@@ -832,6 +875,7 @@ main(void)
 		cmocka_unit_test(test_control_roundtrip),
 		cmocka_unit_test(test_put_control_no_room),
 		cmocka_unit_test(test_take_control_garbage),
+		cmocka_unit_test(test_take_control_expansion),
 		cmocka_unit_test(test_io_read),
 		cmocka_unit_test(test_io_read_large),
 		cmocka_unit_test(test_io_flush_partial),
