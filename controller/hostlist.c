@@ -305,12 +305,18 @@ is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
+bool
+hostlist_unsafe_char(char c)
+{
+	return (unsigned char)c < 0x20 || c == 0x7f || is_blank(c) ||
+	    (c != '\0' && strchr("'`\"$\\;&<>|(){}%", c) != NULL);
+}
+
 /* Characters no host name, alias or address can contain. */
 static bool
 is_bad_host_char(char c)
 {
-	return (unsigned char)c < 0x20 || c == 0x7f || is_blank(c) ||
-	    c == '@';
+	return hostlist_unsafe_char(c) || c == '@';
 }
 
 static int

@@ -5,6 +5,7 @@
 #ifndef MUSTER_HOSTLIST_H
 #define MUSTER_HOSTLIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* One target as the user named it. */
@@ -48,6 +49,13 @@ void host_set_exclude(struct host_set *set, const struct host_set *excl);
  * result is MERR_PARSE (MERR_LIMIT past HOSTLIST_MAX) and err names the
  * offending item and its 1-based position in list.
  */
+/* A character refused in host and user names wherever they come from
+ * (-w, inventories): controls, blanks, and what OpenSSH's ssh refuses in
+ * them because a shell or ssh_config would read it -- quotes, '$', '`',
+ * '\\', ';', '&', '<', '>', '|', parentheses, braces -- and '%', which
+ * libssh's configuration takes for an expansion. */
+bool hostlist_unsafe_char(char c);
+
 int hostlist_expand(const char *list, struct host_set *out, char *err,
     size_t errlen);
 

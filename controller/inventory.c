@@ -86,6 +86,15 @@ is_space(char c)
 }
 
 static bool
+has_unsafe_char(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (hostlist_unsafe_char(*s))
+			return true;
+	return false;
+}
+
+static bool
 valid_group_name(const char *s)
 {
 	if (*s == '\0')
@@ -361,7 +370,8 @@ parse_host_line(struct parser *ps, char *line)
 		if (strcmp(tok, "user") == 0) {
 			if (user_kv != NULL)
 				return perr(ps, MERR_PARSE, "user= given twice");
-			if (*eq == '\0' || strpbrk(eq, "@:[],") != NULL)
+			if (*eq == '\0' || strpbrk(eq, "@:[],") != NULL ||
+			    has_unsafe_char(eq))
 				return perr(ps, MERR_PARSE, "bad user '%s'",
 				    eq);
 			user_kv = eq;

@@ -236,6 +236,23 @@ test_errors(void **state)
 	    "position 2");
 	expect_error("a[1\x07]", MERR_PARSE, "unexpected \\x07 in range",
 	    NULL);
+	/* What ssh refuses in names because a shell or ssh_config would
+	 * read it, and '%' (a libssh config expansion). */
+	expect_error("a;b", MERR_PARSE, "unexpected ';' in host name",
+	    "position 2");
+	expect_error("h$(id)", MERR_PARSE, "unexpected '$' in host name",
+	    "position 2");
+	expect_error("h`id`", MERR_PARSE, "unexpected '`'", NULL);
+	expect_error("a'b", MERR_PARSE, "unexpected ''' in host name", NULL);
+	expect_error("a\"b", MERR_PARSE, "unexpected '\"'", NULL);
+	expect_error("a|b", MERR_PARSE, "unexpected '|'", NULL);
+	expect_error("a&b", MERR_PARSE, "unexpected '&'", NULL);
+	expect_error("a\\b", MERR_PARSE, "unexpected '\\'", NULL);
+	expect_error("a{1}", MERR_PARSE, "unexpected '{'", NULL);
+	expect_error("h%h", MERR_PARSE, "unexpected '%'", NULL);
+	expect_error("o'x@h", MERR_PARSE, "bad character ''' in user name",
+	    NULL);
+	expect_error("u;x@h[1-2]", MERR_PARSE, "bad character ';'", NULL);
 }
 
 static void

@@ -230,6 +230,10 @@ test_errors(void **state)
 	parse_fails("w1 port=x\n", MERR_PARSE, "inv.ini:1: ", "bad port");
 	parse_fails("w1 port=\n", MERR_PARSE, "inv.ini:1: ", "bad port");
 	parse_fails("w1 user=\n", MERR_PARSE, "inv.ini:1: ", "bad user");
+	parse_fails("w1 user=a'b$(id)\n", MERR_PARSE, "inv.ini:1: ",
+	    "bad user");
+	parse_fails("x$(id) user=a\n", MERR_PARSE, "inv.ini:1: ",
+	    "unexpected '$'");
 	parse_fails("w1 user=a user=b\n", MERR_PARSE, "inv.ini:1: ", "twice");
 	parse_fails("w1 port=1 port=2\n", MERR_PARSE, "inv.ini:1: ",
 	    "twice");
