@@ -32,6 +32,8 @@ _Static_assert(CLIENT_IN_MAX >= LINK_HDR_LEN + FRAME_HDR_LEN +
 /* Clients at once. Each may hold up to CLIENT_OUT_MAX + CLIENT_IN_MAX;
  * a handful at a time is the normal case. */
 #define DAEMON_MAX_CLIENTS 64
+#define STR_(x) #x
+#define STR(x) STR_(x)
 /* Hosts held. A held host costs an SSH session and a socket; a Status
  * naming this many still fits LINK_CONTROL_MAX. */
 #define DAEMON_MAX_HOSTS 16384
@@ -928,6 +930,50 @@ client_hold(struct dclient *cl, const Muster__Daemon__Hold *hold)
 	}
 }
 
+/* The daemon's half of the handshake (reply points at dh). */
+static void
+daemon_hello(const struct daemon *d, Muster__Daemon__DaemonHello *dh,
+    Muster__Daemon__Control *reply)
+{
+	dh->version = MUSTER_PROTO_VERSION;
+	dh->build_id.data = (uint8_t *)MUSTER_BUILD_ID;
+	dh->build_id.len = strlen(MUSTER_BUILD_ID);
+	dh->pid = (uint32_t)getpid();
+	dh->identity = (char *)(d->cfg.identity_path ?
+	    d->cfg.identity_path : "");
+	dh->known_hosts = (char *)(d->cfg.known_hosts ?
+	    d->cfg.known_hosts : "");
+	dh->ssh_config = (char *)(d->cfg.ssh_config ? d->cfg.ssh_config :
+	    "");
+	reply->body_case = MUSTER__DAEMON__CONTROL__BODY_DAEMON_HELLO;
+	reply->daemon_hello = dh;
+}
+
+/*
+ * A client the daemon will not serve learns why before the connection
+ * closes, rather than seeing it end: one small write into an empty
+ * socket buffer, which does not block; if it fails, the close says
+ * enough.
+ */
+static void
+refuse_client(const struct daemon *d, int fd, const char *why)
+{
+	Muster__Daemon__Control reply = MUSTER__DAEMON__CONTROL__INIT;
+	Muster__Daemon__DaemonHello dh = MUSTER__DAEMON__DAEMON_HELLO__INIT;
+	struct buf out;
+	ssize_t w;
+
+	daemon_hello(d, &dh, &reply);
+	dh.refused = (char *)why;
+	buf_init(&out, 64 * 1024);
+	if (link_put_control(&out, &reply) == 0) {
+		w = write(fd, buf_ptr(&out), buf_len(&out));
+		(void)w;
+	}
+	buf_free(&out);
+	close(fd);
+}
+
 static void
 client_control(struct dclient *cl, size_t len)
 {
@@ -948,18 +994,7 @@ client_control(struct dclient *cl, size_t len)
 	switch (ctl->body_case) {
 	case MUSTER__DAEMON__CONTROL__BODY_CLIENT_HELLO:
 		cl->greeted = true;
-		dh.version = MUSTER_PROTO_VERSION;
-		dh.build_id.data = (uint8_t *)MUSTER_BUILD_ID;
-		dh.build_id.len = strlen(MUSTER_BUILD_ID);
-		dh.pid = (uint32_t)getpid();
-		dh.identity = (char *)(cl->d->cfg.identity_path ?
-		    cl->d->cfg.identity_path : "");
-		dh.known_hosts = (char *)(cl->d->cfg.known_hosts ?
-		    cl->d->cfg.known_hosts : "");
-		dh.ssh_config = (char *)(cl->d->cfg.ssh_config ?
-		    cl->d->cfg.ssh_config : "");
-		reply.body_case = MUSTER__DAEMON__CONTROL__BODY_DAEMON_HELLO;
-		reply.daemon_hello = &dh;
+		daemon_hello(cl->d, &dh, &reply);
 		client_put(cl, LINK_CONTROL, NULL, &reply);
 		break;
 	case MUSTER__DAEMON__CONTROL__BODY_ATTACH:
@@ -1147,7 +1182,8 @@ on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		if (d->nclients >= DAEMON_MAX_CLIENTS) {
 			dlog(d, "refused a client (pid %d): %d clients already "
 			    "connected", pid, DAEMON_MAX_CLIENTS);
-			close(fd);
+			refuse_client(d, fd, "it serves " STR(DAEMON_MAX_CLIENTS)
+			    " clients at once, all taken");
 			continue;
 		}
 		if (client_new(d, fd) == NULL)

@@ -62,7 +62,7 @@ write_all(int fd, const uint8_t *p, size_t n)
 	ssize_t w;
 
 	while (n > 0) {
-		w = write(fd, p, n);
+		w = send(fd, p, n, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -163,7 +163,7 @@ handshake(int *fd, struct buf *in, const struct dlink_settings *want,
 	Muster__Daemon__Control *reply = NULL;
 	const Muster__Daemon__DaemonHello *dh;
 	char path[256];
-	int r;
+	int r, rs;
 
 	if (dsock_path(path, sizeof(path)) != 0) {
 		snprintf(err, errlen, "no daemon socket path");
@@ -180,15 +180,29 @@ handshake(int *fd, struct buf *in, const struct dlink_settings *want,
 	hello.build_id.len = strlen(MUSTER_BUILD_ID);
 	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_CLIENT_HELLO;
 	ctl.client_hello = &hello;
-	if ((r = send_control(*fd, &ctl)) != 0 ||
-	    (r = recv_control(*fd, in,
+	/* A daemon that will not serve us says why and hangs up, perhaps
+	 * before our hello reaches it: its answer is read even when the
+	 * hello could not be sent. */
+	rs = send_control(*fd, &ctl);
+	if ((r = recv_control(*fd, in,
 	    MUSTER__DAEMON__CONTROL__BODY_DAEMON_HELLO, HELLO_TIMEOUT_MS,
 	    &reply)) != 0) {
 		snprintf(err, errlen, "daemon at %s did not answer: %s", path,
-		    merr_str(r));
+		    merr_str(rs != 0 ? rs : r));
 		goto fail;
 	}
 	dh = reply->daemon_hello;
+	if (dh->refused != NULL && dh->refused[0] != '\0') {
+		snprintf(err, errlen, "the daemon (pid %u) refused this "
+		    "client: %.200s", dh->pid, dh->refused);
+		r = MERR_LIMIT;
+		goto fail;
+	}
+	if (rs != 0) {
+		snprintf(err, errlen, "daemon at %s: %s", path, merr_str(rs));
+		r = rs;
+		goto fail;
+	}
 	/* Status and stop work across builds; relaying streams does not. */
 	if (strict && (dh->version != MUSTER_PROTO_VERSION ||
 	    dh->build_id.len != strlen(MUSTER_BUILD_ID) ||

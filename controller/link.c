@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -61,7 +62,10 @@ link_io_flush(struct link_io *l)
 	ssize_t n;
 
 	while (buf_len(&l->out) > 0) {
-		n = write(l->fd, buf_ptr(&l->out), buf_len(&l->out));
+		/* A peer that hung up is an error to return, not a
+		 * SIGPIPE that kills a CLI client mid-handshake. */
+		n = send(l->fd, buf_ptr(&l->out), buf_len(&l->out),
+		    MSG_NOSIGNAL);
 		if (n > 0) {
 			buf_consume(&l->out, (size_t)n);
 			continue;

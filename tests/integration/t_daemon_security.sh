@@ -81,8 +81,16 @@ if mode == "clients":
             data = s.recv(65536)
         except (socket.timeout, ConnectionResetError):
             data = b""
-        if not data:
-            print("served %d, then refused" % i)
+        if not data or b"all taken" in data:
+            # Refused, with the reason in a DaemonHello. While all the
+            # slots are held, run the command given (a muster run).
+            print("served %d, then refused%s" % (i, " with a reason" if data else ""))
+            if len(sys.argv) > 4:
+                import subprocess
+                p = subprocess.run(sys.argv[4:], capture_output=True, text=True)
+                sys.stdout.write(p.stdout)
+                sys.stderr.write(p.stderr)
+                print("rc %d" % p.returncode)
             sys.exit(0)
         held.append(s)
     print("served %d, none refused" % len(held))
@@ -203,8 +211,11 @@ ok "garbage, oversized, truncated, stalled and unknown input drops that client o
 
 # --- too many clients -------------------------------------------------------------
 l=$(log_lines)
-out=$(raw clients 200)
-assert_eq "served 64, then refused" "$out" "clients at once"
+out=$(raw clients 200 "$MUSTER" run "${D[@]}" -v -w "$h1" -- echo direct 2>"$T/full.err")
+assert_eq "served 64, then refused with a reason
+$(fleet_addr 1): direct
+rc 0" "$out" "clients at once; a run meanwhile goes direct"
+assert_contains "$(cat "$T/full.err")" "refused this client: it serves 64 clients at once, all taken; connecting directly" "the run says why it went direct"
 log_wait 'refused a client \(pid [0-9]+\): 64 clients already connected' "$l"
 out=$("$MUSTER" run "${D[@]}" -v -w "$h1" -- echo after 2>"$T/after.err")
 assert_eq "$(fleet_addr 1): after" "$out" "a run once the clients are gone"
