@@ -47,8 +47,11 @@
 #define CHAN_OUT_HIGH (4u << 20)
 #define CHAN_OUT_LOW (1u << 20)
 #define CHAN_READ_CHUNK (64u * 1024)
-/* How long a shutdown waits for process groups to die after SIGTERM. */
+/* How long a shutdown waits for process groups to die after SIGTERM, then
+ * how long the controller gets to take the last frames once all streams
+ * have ended. */
 #define CHAN_SHUTDOWN_WAIT 1.0
+#define CHAN_FLUSH_WAIT 5.0
 #define CHAN_ERRMSG_MAX 256
 
 enum stream_kind {
@@ -91,6 +94,7 @@ struct chan {
 	int in_input;		/* chan_input is on the stack */
 	int out_closed;		/* queue nothing more (write error or bug) */
 	int shutting;
+	int killed;		/* the shutdown wait is over: all streams ended */
 	int finished;
 	int status;
 };
@@ -929,10 +933,34 @@ static void
 shutdown_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct chan *c = w->data;
+	struct stream *s;
+	size_t i;
 
-	/* Whatever is left gets SIGKILL in chan_free. */
-	c->finished = 1;
-	ev_break(loop, EVBREAK_ALL);
+	if (c->killed) {
+		/* The controller does not read: chan_free writes what stdout
+		 * still takes. */
+		c->finished = 1;
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	c->killed = 1;
+	/*
+	 * Every stream still ends with its Exit. A command still running gets
+	 * SIGKILL now; many have died of the SIGTERM already and only wait
+	 * for a slow agent to see it (a loaded host, hundreds of streams
+	 * ending at once), and keep the status they died with. Backwards, as
+	 * each stream leaves the table when it ends.
+	 */
+	for (i = c->nstreams; i > 0; i--) {
+		s = c->streams[i - 1];
+		if (s->kind == STREAM_EXEC)
+			proc_kill_now(s->proc);
+	}
+	chan_check_done(c);
+	if (!c->finished) {
+		ev_timer_set(w, CHAN_FLUSH_WAIT, 0);
+		ev_timer_start(loop, w);
+	}
 }
 
 static void

@@ -25,8 +25,10 @@ struct chan;
 
 /* Write the marker line and Hello, start reading frames. */
 int chan_new(struct ev_loop *loop, struct chan **out);
-/* Stop taking input, kill every process group, and end the loop once they
- * are gone or a second has passed. The first status given sticks. */
+/* Stop taking input and SIGTERM every process group; after a second,
+ * SIGKILL what is left. Every stream ends with its Exit either way; the
+ * loop ends once they have all been sent, or stdout has stopped taking
+ * them for a few seconds. The first status given sticks. */
 void chan_shutdown(struct chan *c, int status);
 int chan_finished(const struct chan *c);
 int chan_status(const struct chan *c);

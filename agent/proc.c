@@ -329,19 +329,13 @@ read_allowance(const struct proc *p)
 	return p->allowed > held ? p->allowed - held : 0;
 }
 
-static void
-out_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* One read of up to want bytes from output i, passed on; read's result. */
+static ssize_t
+out_read(struct proc *p, int i, size_t want)
 {
-	struct proc *p = w->data;
-	int i = w == &p->out[1];
-	size_t want = read_allowance(p);
 	struct emit_ctx ctx = { p, i + 1 };
 	ssize_t n;
 
-	if (want == 0) {
-		out_probe(p, i);
-		return;
-	}
 	if (want > sizeof(rdbuf))
 		want = sizeof(rdbuf);
 	n = read(p->outfd[i], rdbuf, want);
@@ -350,13 +344,25 @@ out_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (i == 0 && p->stdin_gated &&
 		    become_filter_found(p->filter[0]))
 			stdin_gate_open(p);
-		return;
-	}
-	if (n > 0) {
+	} else if (n > 0)
 		p->cb->output(p->arg, i + 1, rdbuf, n);
+	return n;
+}
+
+static void
+out_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct proc *p = w->data;
+	int i = w == &p->out[1];
+	size_t want = read_allowance(p);
+	ssize_t n;
+
+	if (want == 0) {
+		out_probe(p, i);
 		return;
 	}
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+	n = out_read(p, i, want);
+	if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR)))
 		return;
 	/* EOF, or a read error that will not go away: same thing here. */
 	close_out(p, i);
@@ -766,6 +772,38 @@ proc_signal(struct proc *p, int sig)
 {
 	if (!p->done)
 		signal_group(p, sig);
+}
+
+void
+proc_kill_now(struct proc *p)
+{
+	size_t want;
+	ssize_t n;
+	int i;
+
+	if (p->done)
+		return;
+	/* Once the child is reaped its pid may be reused, unless its group
+	 * still has members: the group only, never the pid alone. */
+	if (!p->reaped)
+		signal_group(p, SIGKILL);
+	else
+		(void)killpg(p->pid, SIGKILL);
+	proc_wait(p);
+	/* What the command wrote before it died is its output too. The
+	 * allowance shrinks with every byte passed on, so this ends even if
+	 * a daemon that left the group keeps writing. */
+	for (i = 0; i < 2; i++) {
+		while (p->outfd[i] != -1 && (want = read_allowance(p)) > 0) {
+			n = out_read(p, i, want);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+		}
+		close_out(p, i);
+	}
+	finish_if_done(p);
 }
 
 int

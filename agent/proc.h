@@ -66,6 +66,13 @@ int proc_close_stdin(struct proc *p);
 void proc_cancel(struct proc *p, int timed_out);
 /* Signal the whole group now (shutdown). */
 void proc_signal(struct proc *p, int sig);
+/*
+ * The end of a shutdown: SIGKILL the group, reap the child, pass on what
+ * the pipes already hold (within the allowance) and report the end with
+ * the eof and exit callbacks, all before returning. The status is the one
+ * the child died with: SIGTERM if that got it first, else SIGKILL.
+ */
+void proc_kill_now(struct proc *p);
 int proc_reaped(const struct proc *p);
 /* Block until the child is reaped; for the final exit only. */
 void proc_wait(struct proc *p);

@@ -167,6 +167,28 @@ proc_signal(struct proc *p, int sig)
 		p->killed = 1;
 }
 
+/* As the real one: the end is reported before returning. */
+void
+proc_kill_now(struct proc *p)
+{
+	struct proc_status st;
+	int i;
+
+	if (p->done)
+		return;
+	ev_idle_stop(p->loop, &p->idle);
+	p->killed = p->done = 1;
+	for (i = 0; i < 2; i++)
+		if (!p->eof_sent[i]) {
+			p->eof_sent[i] = 1;
+			p->cb->eof(p->arg, i + 1);
+		}
+	memset(&st, 0, sizeof(st));
+	st.code = -1;
+	st.signal = 9;
+	p->cb->exit(p->arg, &st);
+}
+
 int
 proc_reaped(const struct proc *p)
 {
