@@ -11,6 +11,12 @@
 #   FLEET_DIR INV KH KEY      fleet state dir, inventory, known_hosts, client key
 #   FLEET_N FLEET_NET FLEET_PORT FLEET_USER_PREFIX   the fleet's shape
 #   MUSTER SRC T              controller binary, source dir, per-test temp dir
+#   BUILD_DIR                 the build directory ($MUSTER_BUILD_DIR, or the
+#                             parent of $MUSTER_BIN)
+#   UNDER_VALGRIND SLOW       1 and 10 when tests/valgrind runs the controller
+#                             under memcheck (MUSTER_UNDER_VALGRIND=1), else
+#                             0 and 1: see "valgrind" below
+#   vg_pick NORMAL SMALLER    NORMAL, or SMALLER under valgrind
 #   MUSTER_OPTS               array: default muster options for the fleet
 #   fleet_addr|fleet_user|fleet_home|fleet_pid I   host I's address, user,
 #                             home, sshd listener pid
@@ -30,6 +36,25 @@ SRC=${MUSTER_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)}
 FLEET_DIR=${MUSTER_FLEET_DIR:-$SRC/build/test-fleet}
 MUSTER=${MUSTER_BIN:-$SRC/build/bin}/muster
 LOCAL_FLEET=$SRC/deploy/local-fleet
+# tests/valgrind points MUSTER_BIN at a directory of wrappers, not the build.
+BUILD_DIR=${MUSTER_BUILD_DIR:-$(dirname "$(dirname "$MUSTER")")}
+
+# --- valgrind ----------------------------------------------------------------------
+# Under tests/valgrind every controller run is under memcheck: some 10 to 30
+# times slower, with valgrind's own memory in its RSS. Scripts relax only
+# what that changes: wall-time bounds and wait loops grow by SLOW, RSS
+# limits are not checked (saying so), and big transfers shrink with vg_pick
+# (memcheck checks how memory is used, not throughput), staying larger than
+# the frame, window, ring or cache they are there to overflow.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+UNDER_VALGRIND=0 SLOW=1
+# shellcheck disable=SC2034
+if [[ ${MUSTER_UNDER_VALGRIND:-0} == 1 ]]; then
+	UNDER_VALGRIND=1 SLOW=10
+fi
+vg_pick() {
+	if ((UNDER_VALGRIND)); then echo "$2"; else echo "$1"; fi
+}
 
 fail() {
 	echo "FAIL: $*" >&2
@@ -57,7 +82,7 @@ done <"$FLEET_DIR/fleet.env"
 unset _k _v
 INV=$FLEET_DIR/inventory
 KH=$FLEET_DIR/known_hosts
-export FLEET_DIR INV KH KEY MUSTER SRC FLEET_N FLEET_NET FLEET_PORT FLEET_USER_PREFIX
+export FLEET_DIR INV KH KEY MUSTER SRC BUILD_DIR FLEET_N FLEET_NET FLEET_PORT FLEET_USER_PREFIX
 
 # Bash cannot export an array to child processes; scripts that source this
 # file use it as "${MUSTER_OPTS[@]}".

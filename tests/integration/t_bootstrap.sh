@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 # --- no SFTP subsystem: a private sshd for host 5's user, without sftp ---
-addr=127.0.2.230
+addr=$FLEET_NET.230 # outside the fleet
 u=$(fleet_user 5)
 home=$(fleet_home 5)
 ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey" >/dev/null

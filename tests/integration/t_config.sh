@@ -59,7 +59,7 @@ set +e
 set -e
 assert_eq 2 "$rc" "bad range is a usage error"
 assert_contains "$(cat "$T/err")" "reversed range" "range error message"
-printf '[web]\n127.0.2.1 user=x colour=blue\n' >"$T/inv"
+printf '[web]\n%s user=x colour=blue\n' "$(fleet_addr 1)" >"$T/inv"
 set +e
 "$MUSTER" run -i "$T/inv" -- true 2>"$T/err"; rc=$?
 set -e

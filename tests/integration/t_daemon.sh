@@ -31,7 +31,7 @@ assert_contains "$(cat "$T/e2")" "already serves" "second daemon"
 ok "daemon starts; socket 0600 in a 0700 directory; one per socket"
 
 # Wait until the five hosts are held.
-for _ in $(seq 100); do
+for _ in $(seq $((100 * SLOW))); do
 	"$MUSTER" daemon --status --json >"$T/st"
 	n=$(python3 -c 'import json,sys; print(sum(h["state"]=="ready" for h in json.load(sys.stdin)["hosts"]))' <"$T/st")
 	((n == 5)) && break
@@ -77,13 +77,13 @@ ok "two clients at once"
 u1=$(fleet_user 1)
 "$MUSTER" run "${D[@]}" -w "$(hostlist 1)" -- 'echo $$ > /tmp/muster-dmn.$USER; exec sleep 300' >/dev/null 2>&1 &
 pc=$!
-for _ in $(seq 100); do [[ -s /tmp/muster-dmn.$u1 ]] && break; sleep 0.1; done
+for _ in $(seq $((100 * SLOW))); do [[ -s /tmp/muster-dmn.$u1 ]] && break; sleep 0.1; done
 rpid=$(cat "/tmp/muster-dmn.$u1")
 at_exit "rm -f /tmp/muster-dmn.$u1"
 kill -9 "$pc"
 wait "$pc" 2>/dev/null || true
 alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat")" != Z ]; }
-for _ in $(seq 100); do alive "$rpid" || break; sleep 0.1; done
+for _ in $(seq $((100 * SLOW))); do alive "$rpid" || break; sleep 0.1; done
 alive "$rpid" && fail "remote command $rpid survived its client's death"
 ok "a client killed mid-run has its command cancelled"
 
@@ -111,7 +111,7 @@ set -e
 assert_eq 3 "$rc" "exit status with a dropped host"
 assert_eq 1 "$(json_count status ok <"$T/k")" "the other host is fine"
 fleet_start 4
-for _ in $(seq 150); do
+for _ in $(seq $((150 * SLOW))); do
 	"$MUSTER" daemon --status --json >"$T/st"
 	st=$(python3 -c 'import json,sys; print([h["state"] for h in json.load(sys.stdin)["hosts"] if h["host"].endswith("'"$(fleet_addr 4)"'")][0])' <"$T/st")
 	[[ $st == ready ]] && break
@@ -133,9 +133,9 @@ ok "another user cannot use the daemon"
 dpid=$("$MUSTER" daemon --status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
 "$MUSTER" daemon --stop >"$T/stop"
 assert_contains "$(cat "$T/stop")" "stopped" "--stop"
-for _ in $(seq 50); do [[ -e $MUSTER_DAEMON_SOCKET ]] || break; sleep 0.1; done
+for _ in $(seq $((50 * SLOW))); do [[ -e $MUSTER_DAEMON_SOCKET ]] || break; sleep 0.1; done
 [[ -e $MUSTER_DAEMON_SOCKET ]] && fail "socket left after --stop"
-for _ in $(seq 100); do alive "$dpid" || break; sleep 0.1; done
+for _ in $(seq $((100 * SLOW))); do alive "$dpid" || break; sleep 0.1; done
 alive "$dpid" && fail "daemon $dpid still running after --stop"
 # A sanitizer build reports leaks and errors at exit, into the log.
 if grep -E 'Sanitizer|runtime error' "$T/d/daemon.log" >&2; then

@@ -42,11 +42,11 @@ ok "timeout kills the process group"
 
 # A closed port is unreachable; the others still run.
 set +e
-"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1,$h2,$(fleet_user 1)@127.0.2.251" --json -- echo hi >"$T/j" 2>"$T/err"; rc=$?
+"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1,$h2,$(fleet_user 1)@$FLEET_NET.251" --json -- echo hi >"$T/j" 2>"$T/err"; rc=$?
 set -e
 assert_eq 3 "$rc" "exit status with an unreachable host"
 assert_eq 2 "$(grep -c '"status":"ok"' "$T/j")" "the reachable hosts ran"
-assert_contains "$(grep 127.0.2.251 "$T/j")" "Connection refused" "closed port reported"
+assert_contains "$(grep "$FLEET_NET.251" "$T/j")" "Connection refused" "closed port reported"
 ok "closed port"
 
 # A host whose sshd is stopped times out within --connect-timeout; the

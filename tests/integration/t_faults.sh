@@ -12,7 +12,7 @@ h() { echo "$(fleet_user "$1")@$(fleet_addr "$1")"; }
 agent_pid() { pgrep -u "$(fleet_user "$1")" -f 'muster-agent-.* --stdio' | head -n 1 || true; }
 wait_agent() { # I: pid of host I's agent, once it runs
 	local p
-	for _ in $(seq 200); do
+	for _ in $(seq $((200 * SLOW))); do
 		p=$(agent_pid "$1")
 		[[ -n $p ]] && { echo "$p"; return 0; }
 		sleep 0.05
@@ -46,7 +46,7 @@ apid=$(wait_agent 2) || fail "no agent on host 2"
 sleep 0.3
 kill -KILL "$apid"
 set +e; wait "$mpid"; rc=$?; set -e
-((SECONDS - start < 15)) || fail "run took $((SECONDS - start)) s after the agent was killed"
+((SECONDS - start < 15 * SLOW)) || fail "run took $((SECONDS - start)) s after the agent was killed"
 assert_eq 1 "$rc" "exit status with an agent lost mid-command"
 assert_eq "ok|" "$(status_of "$T/j" "$(fleet_addr 1)")" "host 1 unaffected"
 assert_eq "ok|" "$(status_of "$T/j" "$(fleet_addr 3)")" "host 3 unaffected"
@@ -56,11 +56,11 @@ assert_contains "$got" "agent exited" "killed agent reported"
 ok "agent SIGKILLed during run: $got (at ${SECONDS}s)"
 
 # --- the agent SIGKILLed during watch: the host goes down, comes back ----
-"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1),$(fleet_addr 2)" --json --interval 0.5 --duration 20 >"$T/ev" 2>"$T/err" &
+"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1),$(fleet_addr 2)" --json --interval 0.5 --duration $((20 * SLOW)) >"$T/ev" 2>"$T/err" &
 wpid=$!
 at_exit "kill $wpid 2>/dev/null || true"
 wait_for() { # PATTERN COUNT
-	for _ in $(seq 150); do
+	for _ in $(seq $((150 * SLOW))); do
 		[[ $(grep -c "$1" "$T/ev" || true) -ge $2 ]] && return 0
 		sleep 0.1
 	done
@@ -81,11 +81,12 @@ for i in 1 2 3; do
 	d=$(fleet_home "$i")/faultpush
 	rm -rf "$d"; mkdir -p "$d"; echo old >"$d/f"; chown -R "$(fleet_user "$i"):" "$d"
 done
-head -c $((64 << 20)) /dev/zero >"$T/huge"
+# (Under valgrind 24 MiB: still well past the 8 MiB where it is killed.)
+head -c $(($(vg_pick 64 24) << 20)) /dev/zero >"$T/huge"
 "$MUSTER" push "${MUSTER_OPTS[@]}" --json -w "$(h 1),$(h 2),$(h 3)" "$T/huge" faultpush/f >"$T/j" 2>"$T/e" &
 mpid=$!
 caught=0
-for _ in $(seq 400); do
+for _ in $(seq $((400 * SLOW))); do
 	apid=$(agent_pid 3)
 	if [[ -n $apid ]] && (($(awk '/^wchar/ {print $2}' "/proc/$apid/io" 2>/dev/null || echo 0) > 8 << 20)); then
 		kill -KILL "$mpid"; caught=1; break
@@ -100,7 +101,7 @@ done
 # The agents notice the closed channel and go, with nothing left behind.
 for i in 1 2 3; do
 	p=$(agent_pid "$i")
-	[[ -z $p ]] || gone_within "$p" 100 || fail "agent $p on host $i outlived its controller"
+	[[ -z $p ]] || gone_within "$p" $((100 * SLOW)) || fail "agent $p on host $i outlived its controller"
 done
 small=$T/small; echo new >"$small"
 "$MUSTER" push "${MUSTER_OPTS[@]}" --json -w "$(h 1),$(h 2),$(h 3)" "$small" faultpush/f >"$T/j" 2>"$T/e" ||
@@ -127,7 +128,7 @@ start=$SECONDS
 set +e; wait "$mpid"; rc=$?; set -e
 # shellcheck disable=SC2086
 kill -CONT $sess
-((SECONDS - start < 20)) || fail "run took $((SECONDS - start)) s with a stopped sshd"
+((SECONDS - start < 20 * SLOW)) || fail "run took $((SECONDS - start)) s with a stopped sshd"
 assert_eq "ok|" "$(status_of "$T/j" "$(fleet_addr 4)")" "host 4 unaffected"
 assert_eq "ok|" "$(status_of "$T/j" "$(fleet_addr 6)")" "host 6 unaffected"
 got=$(status_of "$T/j" "$(fleet_addr 5)")
@@ -142,23 +143,23 @@ ok "sshd SIGSTOPped after authentication: $got (at ${SECONDS}s)"
 mpid=$!
 start=$SECONDS
 set +e; wait "$mpid"; rc=$?; set -e
-((SECONDS - start < 10)) || fail "a daemon holding stdout kept the run for $((SECONDS - start)) s"
+((SECONDS - start < 10 * SLOW)) || fail "a daemon holding stdout kept the run for $((SECONDS - start)) s"
 assert_eq 1 "$rc" "exit status with a timed-out command"
 assert_contains "$(status_of "$T/j" "$(fleet_addr 4)")" "timeout|" "status timeout"
 u4=$(fleet_user 4)
 shell=$(cat "/tmp/muster-shell.$u4") daemon=$(cat "/tmp/muster-daemon.$u4")
-gone_within "$shell" 50 || fail "the command's shell $shell survived the timeout"
+gone_within "$shell" $((50 * SLOW)) || fail "the command's shell $shell survived the timeout"
 kill "$daemon" 2>/dev/null || true # not ours to kill: it left the group
 rm -f "/tmp/muster-shell.$u4" "/tmp/muster-daemon.$u4"
 ok "daemon holding stdout: timeout fired, process group killed (at ${SECONDS}s)"
 
 # --- a command ignoring SIGTERM: SIGKILL after the grace period ----------
 "$MUSTER" run "${MUSTER_OPTS[@]}" -w "$(h 6)" --json -t 1 -- "trap '' TERM; sleep 30 & wait" >"$T/j" 2>"$T/e" || true
-python3 - "$T/j" <<'PY' || fail "SIGTERM ignored: $(cat "$T/j")"
+python3 - "$T/j" "$SLOW" <<'PY' || fail "SIGTERM ignored: $(cat "$T/j")"
 import json, sys
 o = json.loads(open(sys.argv[1]).readline())
 assert o["status"] == "timeout", o
 assert o["signal_name"] == "KILL", o
-assert 2500 <= o["duration_ms"] < 10000, o
+assert 2500 <= o["duration_ms"] < 10000 * int(sys.argv[2]), o
 PY
 ok "command ignoring SIGTERM gets SIGKILL (at ${SECONDS}s)"

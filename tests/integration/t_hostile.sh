@@ -11,7 +11,7 @@
 # other hosts are untouched. The key line is put back on exit.
 . "$(dirname "$0")/lib.sh"
 
-HOSTILE=$(dirname "$MUSTER")/../tests/hostile_agent
+HOSTILE=$BUILD_DIR/tests/hostile_agent
 [[ -x $HOSTILE ]] || fail "no $HOSTILE (built with the tests)"
 [[ -x /usr/bin/time ]] || fail "/usr/bin/time is missing (deploy/install-deps)"
 
@@ -74,14 +74,14 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1"
 
 start=$(date +%s)
 set +e
-MUSTER_HEARTBEAT=1 timeout 60 /usr/bin/time -f %M -o "$T/rss" "$MUSTER" run "${MUSTER_OPTS[@]}" \
-	-w "$list" --connect-timeout 5 --json -- echo hi >"$T/j" 2>"$T/e"
+MUSTER_HEARTBEAT=1 timeout $((60 * SLOW)) /usr/bin/time -f %M -o "$T/rss" "$MUSTER" run "${MUSTER_OPTS[@]}" \
+	-w "$list" --connect-timeout $((5 * SLOW)) --json -- echo hi >"$T/j" 2>"$T/e"
 rc=$?
 set -e
 took=$(($(date +%s) - start))
-((rc != 124)) || fail "muster hung with hostile hosts (killed after 60 s)"
+((rc != 124)) || fail "muster hung with hostile hosts (killed after $((60 * SLOW)) s)"
 assert_eq 3 "$rc" "exit status with unreachable hosts$(printf '\n%s' "$(cat "$T/e")")"
-((took <= 30)) || fail "muster took ${took}s"
+((took <= 30 * SLOW)) || fail "muster took ${took}s"
 
 status_of() { python3 -c '
 import json, sys
@@ -123,7 +123,12 @@ ok "a flood of 300000 small frames: all output, host ok"
 rss0=$(tail -n 1 "$T/rss0") rss=$(tail -n 1 "$T/rss")
 # Hostile frames may cost at most a frame buffer or two (1 MiB each) per
 # host plus the flood's output; 64 MiB above the baseline is generous.
-((rss <= rss0 + 65536)) || fail "peak RSS ${rss} KiB vs ${rss0} KiB without hostile hosts"
+# Under valgrind the RSS is mostly valgrind's own: not checked.
+if ((UNDER_VALGRIND)); then
+	echo "# peak RSS not checked under valgrind (${rss} KiB, baseline ${rss0} KiB)"
+else
+	((rss <= rss0 + 65536)) || fail "peak RSS ${rss} KiB vs ${rss0} KiB without hostile hosts"
+fi
 ok "muster exited in ${took}s, peak RSS ${rss} KiB (baseline ${rss0} KiB)"
 
 # --- terminal escapes in what a host says about itself ----------------------
@@ -141,10 +146,10 @@ no_escapes() { # FILE WHAT
 	assert_contains "$(cat "$1")" '\x1b' "$2: escapes shown as \\x1b"
 }
 set +e
-timeout 30 "$MUSTER" run "${MUSTER_OPTS[@]}" -w "$eh" -- true >"$T/o" 2>&1
+timeout $((30 * SLOW)) "$MUSTER" run "${MUSTER_OPTS[@]}" -w "$eh" -- true >"$T/o" 2>&1
 echo hi >"$T/src"
-timeout 30 "$MUSTER" push "${MUSTER_OPTS[@]}" -w "$eh" "$T/src" hostile-dst >"$T/p" 2>&1
-timeout 30 "$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$eh" --interval 0.5 --duration 2 >"$T/w" 2>&1
+timeout $((30 * SLOW)) "$MUSTER" push "${MUSTER_OPTS[@]}" -w "$eh" "$T/src" hostile-dst >"$T/p" 2>&1
+timeout $((30 * SLOW)) "$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$eh" --interval 0.5 --duration 2 >"$T/w" 2>&1
 set -e
 no_escapes "$T/o" run
 no_escapes "$T/p" push

@@ -28,9 +28,8 @@ for o in "${documented[@]}"; do
 done
 ok "man pages and usage text agree (${#longs[@]} options)"
 
-build=$(dirname "$(dirname "$MUSTER")")
-[[ -r $build/CMakeCache.txt ]] || fail "no build directory at $build"
-cmake --install "$build" --prefix "$T/inst" >/dev/null || fail "cmake --install failed"
+[[ -r $BUILD_DIR/CMakeCache.txt ]] || fail "no build directory at $BUILD_DIR"
+cmake --install "$BUILD_DIR" --prefix "$T/inst" >/dev/null || fail "cmake --install failed"
 for p in "${pages[@]}"; do
 	[[ -r $T/inst/share/man/man1/$p.1 ]] || fail "$p.1 not installed"
 done

@@ -6,7 +6,7 @@
 # refused (which shows the test can fail).
 . "$(dirname "$0")/lib.sh"
 
-ADDR=127.0.3.1
+ADDR=$FLEET_NET.240 # outside the fleet
 N=40
 PORTS=(2201 2202)
 d=$T/bastion

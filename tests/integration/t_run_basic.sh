@@ -10,7 +10,7 @@ n=$FLEET_N
 for i in $(seq 1 "$n"); do rm -rf "$(fleet_home "$i")/.cache/muster"; done
 "$MUSTER" run "${MUSTER_OPTS[@]}" -v -- echo hello '$USER' >"$T/out" 2>"$T/err" ||
 	fail "cold run failed: $(cat "$T/err")"
-assert_eq "$n" "$(grep -c ': hello mtest' "$T/out")" "one hello per host"
+assert_eq "$n" "$(grep -c ": hello $FLEET_USER_PREFIX" "$T/out")" "one hello per host"
 for i in $(seq 1 "$n"); do
 	grep -qx "$(fleet_addr "$i"): hello $(fleet_user "$i")" "$T/out" ||
 		fail "host $i: wrong output or user"
@@ -39,7 +39,7 @@ ok "damaged agent detected by hash and replaced"
 
 # Exit codes: 0 all ok, 1 when a command fails.
 set +e
-"$MUSTER" run "${MUSTER_OPTS[@]}" -- 'test "$USER" != mtest2' >/dev/null 2>"$T/err"
+"$MUSTER" run "${MUSTER_OPTS[@]}" -- "test \"\$USER\" != $(fleet_user 2)" >/dev/null 2>"$T/err"
 rc=$?
 set -e
 assert_eq 1 "$rc" "one failing command gives exit status 1"

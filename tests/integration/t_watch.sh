@@ -7,7 +7,8 @@
 hosts="$(fleet_addr 1),$(fleet_addr 2),$(fleet_addr 3)"
 
 # --- JSON lines ---
-"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$hosts" --json --interval 0.5 --duration 3 >"$T/j" 2>"$T/err" ||
+# Under valgrind setting up the three hosts takes seconds of the duration.
+"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$hosts" --json --interval 0.5 --duration "$(vg_pick 3 12)" >"$T/j" 2>"$T/err" ||
 	fail "watch failed: $(cat "$T/err")"
 python3 - "$T/j" <<'PY'
 import json, os, sys
@@ -33,11 +34,11 @@ ok "JSON samples agree with /proc"
 
 # --- Prometheus endpoint ---
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$hosts" --json --interval 0.5 --duration 20 --prometheus "127.0.0.1:$port" >/dev/null 2>"$T/err" &
+"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$hosts" --json --interval 0.5 --duration $((20 * SLOW)) --prometheus "127.0.0.1:$port" >/dev/null 2>"$T/err" &
 wpid=$!
 at_exit "kill $wpid 2>/dev/null || true"
 got=0
-for _ in $(seq 100); do
+for _ in $(seq $((100 * SLOW))); do
 	if python3 -c "import urllib.request,sys; d=urllib.request.urlopen('http://127.0.0.1:$port/metrics', timeout=2).read().decode(); sys.exit(0 if d.count('muster_up{') >= 3 and 'muster_load1{' in d else 1)" 2>/dev/null; then
 		got=1; break
 	fi
@@ -54,11 +55,11 @@ ok "Prometheus endpoint passes promtool and shows every host"
 
 # --- a host killed mid-watch goes DOWN, comes back UP ---
 u2=$(fleet_user 2)
-"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1),$(fleet_addr 2)" --json --interval 0.5 --duration 30 >"$T/ev" 2>"$T/err" &
+"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1),$(fleet_addr 2)" --json --interval 0.5 --duration $((30 * SLOW)) >"$T/ev" 2>"$T/err" &
 wpid=$!
 at_exit "kill $wpid 2>/dev/null || true"
 wait_for() { # PATTERN COUNT: wait until the event file has COUNT matching lines
-	for _ in $(seq 150); do
+	for _ in $(seq $((150 * SLOW))); do
 		[ "$(grep -c "$1" "$T/ev" || true)" -ge "$2" ] && return 0
 		sleep 0.1
 	done
@@ -75,7 +76,7 @@ grep -q "\"event\":\"down\",\"host\":\"$(fleet_addr 1)\"" "$T/ev" && fail "host 
 ok "killed host turns DOWN and comes back UP"
 
 # --- alerts fire and clear ---
-procs=$("$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1)" --json --interval 0.5 --duration 6 |
+procs=$("$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1)" --json --interval 0.5 --duration "$(vg_pick 6 15)" |
 	python3 -c 'import json,sys; print(max(json.loads(l)["procs"] for l in sys.stdin if "procs" in l))')
 limit=$((procs + 300))
 cat >"$T/hook" <<HOOK
@@ -84,7 +85,7 @@ env | grep '^MUSTER_ALERT_' | sort >>"$T/hook.out"
 echo --- >>"$T/hook.out"
 HOOK
 chmod 755 "$T/hook"
-"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1)" --json --interval 0.5 --duration 30 \
+"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1)" --json --interval 0.5 --duration $((30 * SLOW)) \
 	--alert "procs>$limit" --alert-exec "$T/hook" >"$T/ev" 2>"$T/err" &
 wpid=$!
 at_exit "kill $wpid 2>/dev/null || true"
@@ -96,7 +97,7 @@ pkill -f '^sleep 60$' || true
 wait_for '"event":"alert"' 2
 assert_contains "$(grep '"event":"alert"' "$T/ev" | sed -n 2p)" "cleared" "alert clears"
 kill "$wpid"; wait "$wpid" 2>/dev/null || true
-for _ in $(seq 50); do [ "$(grep -c -- --- "$T/hook.out" 2>/dev/null || true)" -ge 2 ] && break; sleep 0.1; done
+for _ in $(seq $((50 * SLOW))); do [ "$(grep -c -- --- "$T/hook.out" 2>/dev/null || true)" -ge 2 ] && break; sleep 0.1; done
 assert_contains "$(cat "$T/hook.out")" "MUSTER_ALERT_HOST=$(fleet_addr 1)" "alert-exec gets the host"
 assert_contains "$(cat "$T/hook.out")" "MUSTER_ALERT_STATE=firing" "alert-exec firing"
 assert_contains "$(cat "$T/hook.out")" "MUSTER_ALERT_STATE=cleared" "alert-exec cleared"
