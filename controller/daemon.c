@@ -27,8 +27,10 @@
  * the 8 MiB of LINK_CONTROL_MAX is for the Status the daemon sends. */
 #define CLIENT_CONTROL_MAX FRAME_MAX_DEFAULT
 _Static_assert(CLIENT_IN_MAX >= LINK_HDR_LEN + FRAME_HDR_LEN +
-    FRAME_MAX_DEFAULT && CLIENT_IN_MAX >= LINK_HDR_LEN + FRAME_HDR_LEN +
-    CLIENT_CONTROL_MAX, "a client's largest frame fits its input buffer");
+    FRAME_MAX_DEFAULT, "a client's largest agent frame fits its input buffer");
+_Static_assert(CLIENT_IN_MAX >= LINK_HDR_LEN + FRAME_HDR_LEN +
+    CLIENT_CONTROL_MAX, "a client's largest control frame fits its input "
+    "buffer");
 /* Clients at once. Each may hold up to CLIENT_OUT_MAX + CLIENT_IN_MAX;
  * a handful at a time is the normal case. */
 #define DAEMON_MAX_CLIENTS 64
