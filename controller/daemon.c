@@ -1314,7 +1314,7 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 		if (host_get(&d, &hosts->v[i], cfg->accept_new, &h) != 0)
 			break;
 	ev_run(d.loop, 0);
-	unlink(opts->socket_path);
+	dsock_unlink(opts->socket_path, &opts->bound);
 	daemon_fini(&d);
 	dlog(&d, "stopped");
 	return 0;

@@ -21,12 +21,14 @@
 #include <stdio.h>
 
 #include "conn.h"
+#include "dsock.h"
 #include "hostlist.h"
 
 struct daemon_options {
 	int fanout;		/* connection set-ups at once */
 	int listen_fd;		/* bound and listening */
 	const char *socket_path;
+	struct dsock_bound bound;	/* removed at exit if still ours */
 	FILE *log;		/* events, one line each */
 };
 

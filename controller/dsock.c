@@ -240,9 +240,11 @@ clear_stale(const char *path, const struct sockaddr_un *sa, char *err,
 }
 
 int
-dsock_listen(const char *path, int *fd, char *err, size_t errlen)
+dsock_listen(const char *path, int *fd, struct dsock_bound *bound,
+    char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
+	struct stat st;
 	mode_t old;
 	int s = -1, lockfd = -1, r;
 
@@ -276,6 +278,14 @@ dsock_listen(const char *path, int *fd, char *err, size_t errlen)
 		r = MERR_SYS;
 		goto out;
 	}
+	if (bound != NULL) {
+		/* Under the lock: nobody else has replaced it yet. */
+		memset(bound, 0, sizeof(*bound));
+		if (lstat(path, &st) == 0) {
+			bound->dev = st.st_dev;
+			bound->ino = st.st_ino;
+		}
+	}
 	*fd = s;
 	r = 0;
  out:
@@ -298,4 +308,17 @@ dsock_peer_ok(int fd, unsigned *uid, int *pid)
 	if (pid != NULL)
 		*pid = (int)cred.pid;
 	return cred.uid == geteuid() ? 0 : MERR_AUTH;
+}
+
+void
+dsock_unlink(const char *path, const struct dsock_bound *bound)
+{
+	struct stat st;
+
+	/* A small window remains between the lstat and the unlink; a
+	 * daemon starting in it finds its socket gone and its clients go
+	 * direct, which is safe. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == bound->dev && st.st_ino == bound->ino)
+		unlink(path);
 }

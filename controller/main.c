@@ -460,6 +460,7 @@ cmd_daemon(int argc, char **argv)
 	char err[1024], sock[256], *idpath = NULL, *kh = NULL, *sshcfg = NULL;
 	char *abs_id = NULL;
 	int r, status = EXIT_USAGE, lfd = -1, ready = -1;
+	struct dsock_bound bound;
 
 	host_set_init(&hosts);
 	memset(&agent, 0, sizeof(agent));
@@ -502,7 +503,7 @@ cmd_daemon(int argc, char **argv)
 		    "XDG_RUNTIME_DIR, HOME or MUSTER_DAEMON_SOCKET)\n");
 		goto out;
 	}
-	if (dsock_listen(sock, &lfd, err, sizeof(err)) != 0) {
+	if (dsock_listen(sock, &lfd, &bound, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		status = EXIT_CMD_FAILED;
 		goto out;
@@ -511,6 +512,7 @@ cmd_daemon(int argc, char **argv)
 	opts.fanout = cli.fanout;
 	opts.listen_fd = lfd;
 	opts.socket_path = sock;
+	opts.bound = bound;
 	opts.log = stderr;
 	if (!cli.daemon_foreground && (ready = background(sock, lfd,
 	    &opts.log)) < 0)

@@ -268,8 +268,20 @@ kill -9 "$dead"
 for _ in $(seq 50); do kill -0 "$dead" 2>/dev/null || break; sleep 0.1; done
 [[ -S $T/s3/daemon.sock ]] || fail "a killed daemon's socket is gone (test set-up)"
 assert_eq 0 "$(start_at "$T/s3/daemon.sock")" "daemon on a dead daemon's socket"
+# A daemon whose socket was removed and taken by a newer daemon leaves
+# the newer one's socket in place when it stops.
+old=$(MUSTER_DAEMON_SOCKET=$T/s3/daemon.sock "$MUSTER" daemon --status --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+rm "$T/s3/daemon.sock"
+assert_eq 0 "$(start_at "$T/s3/daemon.sock")" "daemon on a removed socket's path"
+kill -TERM "$old"
+for _ in $(seq $((50 * SLOW))); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$old" 2>/dev/null && fail "the first daemon did not stop on SIGTERM"
+[[ -S $T/s3/daemon.sock ]] || fail "a stopping daemon removed its successor's socket"
+MUSTER_DAEMON_SOCKET=$T/s3/daemon.sock "$MUSTER" daemon --status >/dev/null ||
+	fail "the newer daemon is unreachable after the older one stopped"
 MUSTER_DAEMON_SOCKET=$T/s3/daemon.sock "$MUSTER" daemon --stop >/dev/null
-ok "a live daemon's socket is not taken; a dead daemon's is replaced"
+[[ -e $T/s3/daemon.sock ]] && fail "a stopped daemon left its own socket behind"
+ok "a live daemon's socket is not taken; a dead daemon's is replaced; a stopping daemon removes only its own"
 
 "$MUSTER" daemon --stop >/dev/null
 for _ in $(seq 50); do [[ -e $MUSTER_DAEMON_SOCKET ]] || break; sleep 0.1; done
