@@ -469,11 +469,16 @@ test_exec_environment(void **state)
 	parse_ok(want, &rule);
 	snprintf(cmd, sizeof(cmd),
 	    "cd '%s' || exit 9; "
+	    /* The mask as exec'd, read with builtins before the shell forks
+	     * anything: dash blocks signals around each fork, and a grep of
+	     * /proc/$$/status can catch that moment. */
+	    "while read -r k v; do case $k in SigBlk:|SigIgn:) "
+	    "printf '%%s\\t%%s\\n' \"$k\" \"$v\";; esac; "
+	    "done < /proc/$$/status > sig; "
 	    "env > env; "
 	    "printf %%s \"$MUSTER_ALERT_HOST\" > host; "
 	    "readlink /proc/$$/fd/0 > stdin; "
 	    "cut -d' ' -f5 /proc/$$/stat > pgrp; echo $$ > pid; "
-	    "grep -E '^Sig(Blk|Ign)' /proc/$$/status > sig; "
 	    "if test -e /proc/$$/fd/%d; then echo leaked > fd; fi; "
 	    "echo to-stdout", dir, LEAKED_FD);
 
