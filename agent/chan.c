@@ -549,19 +549,16 @@ stream_on_get_data(void *arg, const uint8_t *p, size_t n)
 }
 
 static void
-stream_on_entry_end(void *arg, const uint8_t sha256[SHA256_LEN])
+stream_on_entry_end(void *arg, const Muster__EntryEnd *ee)
 {
 	struct stream *s = arg;
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
-	Muster__EntryEnd ee = MUSTER__ENTRY_END__INIT;
 
 	if (s->detached)
 		return;
-	ee.sha256.data = (uint8_t *)sha256;
-	ee.sha256.len = SHA256_LEN;
 	env.stream = s->id;
 	env.body_case = MUSTER__ENVELOPE__BODY_ENTRY_END;
-	env.entry_end = &ee;
+	env.entry_end = (Muster__EntryEnd *)ee;
 	chan_send(s->chan, &env);
 }
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -24,6 +25,14 @@
 
 #define FGET_MODE_MASK 07777
 #define FGET_NAMES_MIN 16
+/*
+ * A file changed within this many seconds before it was opened may change
+ * again without its mtime or ctime moving: timestamps come from a coarse
+ * clock (a jiffy on local filesystems, up to 2 s on FAT, the server's on
+ * NFS). Such a file is read a second time after its last byte, and sent as
+ * consistent only if both reads agree (git's "racy clean" problem).
+ */
+#define FGET_RACY_SECONDS 2
 
 /* A directory being walked. */
 struct level {
@@ -38,6 +47,7 @@ enum fget_state {
 	FGET_START,	/* the first step opens the path */
 	FGET_WALK,	/* the next step takes the next name */
 	FGET_FILE,	/* the next step reads the current file */
+	FGET_VERIFY,	/* the next step reads it again (racy timestamps) */
 	FGET_DONE,	/* done reported */
 };
 
@@ -63,11 +73,16 @@ struct fget {
 	int fd;
 	uint64_t size;		/* as announced in its Entry */
 	uint64_t sent;
-	struct timespec mtime;
+	struct stat st;		/* as opened */
+	int racy;		/* changed just before it was opened */
 	struct sha256 hash;
+	uint8_t digest[SHA256_LEN];	/* of the bytes sent */
+	uint64_t verified;	/* FGET_VERIFY: bytes read again */
 
 	uint64_t bytes;		/* data sent, all files */
 	uint32_t entries;
+	uint32_t skipped;	/* entries left out of a tree */
+	struct fs_err first_skip;
 	struct fs_err err;
 };
 
@@ -118,9 +133,16 @@ get_end(struct fget *g)
 	g->state = FGET_DONE;
 	slice_stop(&g->slice);
 	get_cleanup(g);
-	res.ok = g->err.code == 0;
 	res.bytes = g->bytes;
 	res.entries = g->entries;
+	res.skipped = g->skipped;
+	/* Anything left out fails the Get, after everything else was sent. */
+	if (g->err.code == 0 && g->skipped == 1)
+		g->err = g->first_skip;
+	else if (g->err.code == 0 && g->skipped > 1)
+		fs_err_set(&g->err, g->first_skip.code, "%u entries skipped; "
+		    "the first: %s", g->skipped, g->first_skip.msg);
+	res.ok = g->err.code == 0;
 	if (!res.ok) {
 		/* err.h codes are negative; the wire has their magnitude. */
 		res.code = (uint32_t)-g->err.code;
@@ -151,6 +173,28 @@ send_entry(struct fget *g, uint32_t kind, const struct stat *st,
 		e.link_target.len = strlen(target);
 	}
 	g->entries++;
+	g->cb->entry(g->arg, &e);
+}
+
+/*
+ * An entry below the requested path that cannot be sent: the controller is
+ * told which and why, and the walk goes on, as scp and rsync do. The Get
+ * fails at its end. The owner may cancel us from within, as for
+ * send_entry.
+ */
+static void
+skip_entry(struct fget *g, uint32_t kind, const struct fs_err *why)
+{
+	Muster__Entry e = MUSTER__ENTRY__INIT;
+
+	e.path.data = (uint8_t *)g->rel;
+	e.path.len = g->rellen;
+	e.kind = kind;
+	e.code = (uint32_t)-why->code;
+	e.message.data = (uint8_t *)why->msg;
+	e.message.len = why->len;
+	if (g->skipped++ == 0)
+		g->first_skip = *why;
 	g->cb->entry(g->arg, &e);
 }
 
@@ -196,9 +240,10 @@ name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Open level g->depth on fd (taken) with the directory's sorted names. */
+/* Open level g->depth on fd (taken) with the directory's sorted names.
+ * On failure the level is gone again and why says what happened. */
 static int
-level_open(struct fget *g, int fd)
+level_open(struct fget *g, int fd, struct fs_err *why)
 {
 	struct level *lv = &g->lv[g->depth];
 	struct dirent *de;
@@ -238,8 +283,10 @@ level_open(struct fget *g, int fd)
 		lv->n++;
 	}
 	if (errno != 0) {
-		fs_err_sys(&g->err, errno, "read directory %s", shown(g));
+		fs_err_sys(why, errno, "read directory %s", shown(g));
 		(void)closedir(dir);
+		level_close(lv);
+		g->depth--;
 		return -1;
 	}
 	(void)closedir(dir);
@@ -248,17 +295,26 @@ level_open(struct fget *g, int fd)
 		qsort(lv->names, lv->n, sizeof(*lv->names), name_cmp);
 	return 0;
  fail:
-	fs_err_sys(&g->err, errno, "open %s", shown(g));
+	fs_err_sys(why, errno, "open %s", shown(g));
+	level_close(lv);
+	g->depth--;
 	return -1;
 }
 
 static void
 file_begin(struct fget *g, int fd, const struct stat *st)
 {
+	struct timespec now;
+	time_t changed = st->st_ctim.tv_sec > st->st_mtim.tv_sec ?
+	    st->st_ctim.tv_sec : st->st_mtim.tv_sec;
+
 	g->fd = fd;
 	g->size = st->st_size;
 	g->sent = 0;
-	g->mtime = st->st_mtim;
+	g->st = *st;
+	/* No clock: assume the worst, read it twice. */
+	g->racy = clock_gettime(CLOCK_REALTIME, &now) != 0 ||
+	    changed >= now.tv_sec - FGET_RACY_SECONDS;
 	sha256_init(&g->hash);
 	g->state = FGET_FILE;
 	send_entry(g, FS_FILE, st, NULL);
@@ -293,7 +349,7 @@ get_open(struct fget *g)
 		    g->path);
 		goto fail;
 	}
-	if (level_open(g, fd) != 0) {
+	if (level_open(g, fd, &g->err) != 0) {
 		get_end(g);
 		return;
 	}
@@ -306,12 +362,15 @@ get_open(struct fget *g)
 	get_end(g);
 }
 
-/* The next name of the innermost directory, or the end of it. */
+/* The next name of the innermost directory, or the end of it. An entry
+ * that cannot be read is skipped (skip_entry); only running out of memory
+ * ends the walk. */
 static void
 get_next(struct fget *g)
 {
 	struct level *lv = &g->lv[g->depth - 1];
 	char target[PATH_MAX];
+	struct fs_err why = { 0 };
 	const char *name;
 	struct stat st;
 	ssize_t n;
@@ -333,8 +392,8 @@ get_next(struct fget *g)
 		/* Removed since the listing: there is nothing to send. */
 		if (errno == ENOENT)
 			return;
-		fs_err_sys(&g->err, errno, "stat %s", shown(g));
-		get_end(g);
+		fs_err_sys(&why, errno, "stat %s", shown(g));
+		skip_entry(g, FS_FILE, &why);
 		return;
 	}
 	if (S_ISREG(st.st_mode)) {
@@ -343,10 +402,10 @@ get_next(struct fget *g)
 		if (fd == -1 && (errno == ENOENT || errno == ELOOP))
 			return;		/* removed or replaced meanwhile */
 		if (fd == -1 || fstat(fd, &st) == -1) {
-			fs_err_sys(&g->err, errno, "open %s", shown(g));
+			fs_err_sys(&why, errno, "open %s", shown(g));
 			if (fd != -1)
 				(void)close(fd);
-			get_end(g);
+			skip_entry(g, FS_FILE, &why);
 			return;
 		}
 		if (!S_ISREG(st.st_mode)) {
@@ -356,9 +415,9 @@ get_next(struct fget *g)
 		file_begin(g, fd, &st);
 	} else if (S_ISDIR(st.st_mode)) {
 		if (g->depth > FGET_DEPTH_MAX) {
-			fs_err_set(&g->err, MERR_LIMIT, "more than %d levels "
+			fs_err_set(&why, MERR_LIMIT, "more than %d levels "
 			    "of directories: %s", FGET_DEPTH_MAX, shown(g));
-			get_end(g);
+			skip_entry(g, FS_DIR, &why);
 			return;
 		}
 		fd = openat(lv->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
@@ -366,12 +425,12 @@ get_next(struct fget *g)
 		if (fd == -1 && (errno == ENOENT || errno == ENOTDIR))
 			return;		/* removed or replaced meanwhile */
 		if (fd == -1) {
-			fs_err_sys(&g->err, errno, "open %s", shown(g));
-			get_end(g);
+			fs_err_sys(&why, errno, "open %s", shown(g));
+			skip_entry(g, FS_DIR, &why);
 			return;
 		}
-		if (level_open(g, fd) != 0) {
-			get_end(g);
+		if (level_open(g, fd, &why) != 0) {
+			skip_entry(g, FS_DIR, &why);
 			return;
 		}
 		send_entry(g, FS_DIR, &st, NULL);
@@ -380,8 +439,8 @@ get_next(struct fget *g)
 		if (n == -1 && (errno == ENOENT || errno == EINVAL))
 			return;		/* removed or replaced meanwhile */
 		if (n == -1) {
-			fs_err_sys(&g->err, errno, "readlink %s", shown(g));
-			get_end(g);
+			fs_err_sys(&why, errno, "readlink %s", shown(g));
+			skip_entry(g, FS_LINK, &why);
 			return;
 		}
 		target[n] = '\0';
@@ -390,46 +449,120 @@ get_next(struct fget *g)
 	/* Sockets, FIFOs and devices are not sent. */
 }
 
-/* The current file is sent: its EntryEnd, then the next entry. */
-static void
-file_end(struct fget *g, int short_read)
+/* Is the open file still the one that was opened, as it was then? */
+static int
+file_unchanged(struct fget *g)
 {
-	uint8_t digest[SHA256_LEN];
 	struct stat st;
-	int changed = short_read;
 
-	/* A file written while it was read may not match its Entry, and
-	 * its bytes may be a mix of old and new: the Get fails, but the
-	 * EntryEnd still describes exactly what was sent. */
-	if (!changed && fstat(g->fd, &st) == 0 &&
-	    ((uint64_t)st.st_size != g->size ||
-	    st.st_mtim.tv_sec != g->mtime.tv_sec ||
-	    st.st_mtim.tv_nsec != g->mtime.tv_nsec))
-		changed = 1;
+	return fstat(g->fd, &st) == 0 &&
+	    (uint64_t)st.st_size == g->size &&
+	    st.st_mtim.tv_sec == g->st.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == g->st.st_mtim.tv_nsec &&
+	    st.st_ctim.tv_sec == g->st.st_ctim.tv_sec &&
+	    st.st_ctim.tv_nsec == g->st.st_ctim.tv_nsec;
+}
+
+/*
+ * The current file is over: its EntryEnd, then the next entry. why is
+ * NULL when every byte was sent and the file is unchanged, else what went
+ * wrong; the EntryEnd then says the file is not consistent, and a tree
+ * goes on with its next entry. The hash always describes exactly the
+ * bytes sent.
+ */
+static void
+file_end(struct fget *g, const struct fs_err *why)
+{
+	Muster__EntryEnd ee = MUSTER__ENTRY_END__INIT;
+
 	(void)close(g->fd);
 	g->fd = -1;
-	sha256_final(&g->hash, digest);
-	g->cb->entry_end(g->arg, digest);
+	ee.sha256.data = g->digest;
+	ee.sha256.len = SHA256_LEN;
+	ee.consistent = why == NULL;
+	if (why != NULL) {
+		ee.message.data = (uint8_t *)why->msg;
+		ee.message.len = why->len;
+		if (g->skipped++ == 0)
+			g->first_skip = *why;
+	}
+	g->cb->entry_end(g->arg, &ee);
 	if (g->state == FGET_DONE)
-		return;
-	if (changed) {
-		fs_err_set(&g->err, MERR_IO, "file changed while reading: %s",
-		    shown(g));
-		get_end(g);
-	} else if (g->depth == 0)
+		return;		/* cancelled from within */
+	if (g->depth == 0)
 		get_end(g);
 	else
 		g->state = FGET_WALK;
 }
 
 static void
+file_changed(struct fget *g)
+{
+	struct fs_err why = { 0 };
+
+	fs_err_set(&why, MERR_IO, "file changed while reading: %s", shown(g));
+	file_end(g, &why);
+}
+
+/* Every byte is sent: check the file is as it was opened (reading it
+ * once more when its timestamps cannot tell) before vouching for it. */
+static void
+file_sent(struct fget *g)
+{
+	sha256_final(&g->hash, g->digest);
+	if (!file_unchanged(g)) {
+		file_changed(g);
+	} else if (g->racy && g->size > 0) {
+		sha256_init(&g->hash);
+		g->verified = 0;
+		g->state = FGET_VERIFY;
+	} else
+		file_end(g, NULL);
+}
+
+/* One chunk of the second read; credit plays no part, nothing is sent. */
+static void
+get_verify(struct fget *g)
+{
+	uint8_t digest[SHA256_LEN];
+	struct fs_err why = { 0 };
+	size_t want = sizeof(rdbuf);
+	ssize_t n;
+
+	if (want > g->size - g->verified)
+		want = g->size - g->verified;
+	n = pread(g->fd, rdbuf, want, (off_t)g->verified);
+	if (n == -1 && errno == EINTR)
+		return;
+	if (n == -1) {
+		fs_err_sys(&why, errno, "read %s", shown(g));
+		file_end(g, &why);
+		return;
+	}
+	if (n == 0) {
+		file_changed(g);
+		return;
+	}
+	sha256_update(&g->hash, rdbuf, n);
+	g->verified += n;
+	if (g->verified < g->size)
+		return;
+	sha256_final(&g->hash, digest);
+	if (memcmp(digest, g->digest, SHA256_LEN) != 0 || !file_unchanged(g))
+		file_changed(g);
+	else
+		file_end(g, NULL);
+}
+
+static void
 get_read(struct fget *g)
 {
+	struct fs_err why = { 0 };
 	size_t want = g->allowed;
 	ssize_t n;
 
 	if (g->sent == g->size) {
-		file_end(g, 0);
+		file_sent(g);
 		return;
 	}
 	if (want > sizeof(rdbuf))
@@ -442,12 +575,14 @@ get_read(struct fget *g)
 	if (n == -1 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (n == -1) {
-		fs_err_sys(&g->err, errno, "read %s", shown(g));
-		get_end(g);
+		sha256_final(&g->hash, g->digest);
+		fs_err_sys(&why, errno, "read %s", shown(g));
+		file_end(g, &why);
 		return;
 	}
-	if (n == 0) {
-		file_end(g, 1);
+	if (n == 0) {		/* shrank below its Entry.size */
+		sha256_final(&g->hash, g->digest);
+		file_changed(g);
 		return;
 	}
 	sha256_update(&g->hash, rdbuf, n);
@@ -458,7 +593,7 @@ get_read(struct fget *g)
 	/* The last byte ends the file in the same step: a file that ends
 	 * exactly on the credit needs none for its EntryEnd. */
 	if (g->state == FGET_FILE && g->sent == g->size)
-		file_end(g, 0);
+		file_sent(g);
 }
 
 static void
@@ -475,6 +610,9 @@ get_step(void *arg)
 		break;
 	case FGET_FILE:
 		get_read(g);
+		break;
+	case FGET_VERIFY:
+		get_verify(g);
 		break;
 	case FGET_DONE:
 		break;

@@ -30,8 +30,9 @@ struct fget_cb {
 	void (*entry)(void *arg, const Muster__Entry *e);
 	/* n bytes of the current file, at most what fget_output allowed. */
 	void (*data)(void *arg, const uint8_t *p, size_t n);
-	/* The current file is complete; the hash is of the bytes sent. */
-	void (*entry_end)(void *arg, const uint8_t sha256[SHA256_LEN]);
+	/* The current file is over: the hash of the bytes sent, and whether
+	 * the file stayed as it was opened (see EntryEnd in muster.proto). */
+	void (*entry_end)(void *arg, const Muster__EntryEnd *ee);
 	/* Result. Last callback. */
 	void (*done)(void *arg, const Muster__Result *res);
 };

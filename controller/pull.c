@@ -14,18 +14,22 @@
 
 #include "err.h"
 #include "fleet.h"
+#include "landing.h"
 #include "mux.h"
 #include "output.h"
 #include "run.h"
 
 #define PULL_WINDOW (1u << 20)
 #define PULL_DEPTH_MAX 64
+/* Skipped entries listed per host; more are only counted. */
+#define PULL_SKIPS_LISTED 100
 
 /* The regular file being received. */
 struct pull_file {
 	int dirfd, fd;
 	char name[256], tmp[320];
 	EVP_MD_CTX *md;
+	char *rel;		/* as the host named it, for messages */
 	uint64_t size, got;
 	uint32_t mode;
 };
@@ -37,10 +41,16 @@ struct pull_host {
 	int basefd;		/* LOCALDIR/<host> */
 	char *top;		/* name of the pulled entry under basefd */
 	struct pull_file cur;
+	struct landing land;	/* files received whole, waiting to land */
 	bool in_file, stream_open, reported;
+	bool started;		/* the Get was sent: the host was reached */
+	bool finished;		/* its Result came: the walk is complete */
 	size_t entries;
 	uint64_t bytes;
 	char *error;
+	/* Entries the host left out (unreadable, changed while read). */
+	char *skips[PULL_SKIPS_LISTED];
+	size_t nskips;		/* all of them, listed or not */
 };
 
 struct pull {
@@ -68,6 +78,28 @@ set_error(struct pull_host *h, const char *fmt, ...)
 	if (vasprintf(&s, fmt, ap) >= 0)
 		h->error = s;
 	va_end(ap);
+}
+
+/* An entry the host could not send whole: nothing of it lands. */
+static void
+note_skip(struct pull_host *h, const char *rel, const uint8_t *why,
+    size_t whylen)
+{
+	char *s;
+
+	if (h->nskips++ >= PULL_SKIPS_LISTED)
+		return;
+	if (asprintf(&s, "%s: %.*s", *rel ? rel : h->top,
+	    (int)(whylen > 400 ? 400 : whylen), (const char *)why) >= 0)
+		h->skips[h->nskips - 1] = s;
+}
+
+/* Land what is waiting; a failure to is the host's error. */
+static void
+land_batch(struct pull_host *h)
+{
+	if (landing_flush(&h->land) != 0)
+		set_error(h, "%s: %s", h->top, strerror(errno));
 }
 
 /* ---- local paths: confined below the host's directory ------------------------ */
@@ -168,8 +200,10 @@ file_abort(struct pull_host *h)
 		close(f->fd);
 		unlinkat(f->dirfd, f->tmp, 0);
 	}
-	close(f->dirfd);
+	if (f->dirfd >= 0)
+		close(f->dirfd);
 	EVP_MD_CTX_free(f->md);
+	free(f->rel);
 	memset(f, 0, sizeof(*f));
 	f->fd = f->dirfd = -1;
 	h->in_file = false;
@@ -208,6 +242,10 @@ on_entry(void *arg, const Muster__Entry *e)
 	if (e->path.len > 0)
 		memcpy(rel, e->path.data, e->path.len);
 	rel[e->path.len] = '\0';
+	if (e->code != 0) {
+		note_skip(h, rel, e->message.data, e->message.len);
+		return;
+	}
 	if ((r = open_parent(h, rel, &dirfd, name, sizeof(name))) != 0) {
 		set_error(h, "refusing or cannot create local path for '%s': %s",
 		    rel, r == MERR_SYS ? strerror(errno) : merr_str(r));
@@ -221,13 +259,14 @@ on_entry(void *arg, const Muster__Entry *e)
 		h->cur.dirfd = dirfd;
 		h->cur.size = e->size;
 		h->cur.mode = e->mode & 0777;
+		h->cur.rel = strdup(*rel ? rel : h->top);
 		snprintf(h->cur.name, sizeof(h->cur.name), "%s", name);
 		tmp_name(name, h->cur.tmp, sizeof(h->cur.tmp));
 		h->cur.fd = openat(dirfd, h->cur.tmp, O_WRONLY | O_CREAT |
 		    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		h->cur.md = EVP_MD_CTX_new();
 		h->in_file = true;
-		if (h->cur.fd < 0 || h->cur.md == NULL ||
+		if (h->cur.fd < 0 || h->cur.md == NULL || h->cur.rel == NULL ||
 		    EVP_DigestInit_ex(h->cur.md, EVP_sha256(), NULL) != 1) {
 			set_error(h, "create %s: %s", rel, strerror(errno));
 			fail_stream(h);
@@ -315,23 +354,38 @@ on_entry_end(void *arg, const Muster__EntryEnd *e)
 		return;
 	}
 	EVP_DigestFinal_ex(f->md, md, &mdlen);
-	if (f->got != f->size || e->sha256.len != mdlen ||
-	    memcmp(md, e->sha256.data, mdlen) != 0) {
-		set_error(h, "%s: checksum or size mismatch; discarded",
-		    f->name);
+	if (e->sha256.len != mdlen || memcmp(md, e->sha256.data, mdlen) != 0) {
+		set_error(h, "%s: checksum mismatch; discarded", f->name);
 		fail_stream(h);
 		return;
 	}
-	if (fsync(f->fd) != 0 || fchmod(f->fd, f->mode) != 0 ||
-	    renameat(f->dirfd, f->tmp, f->dirfd, f->name) != 0) {
+	/*
+	 * Only a file the host vouches for as one version replaces a local
+	 * copy: one that changed while it was read (or was cut short) would
+	 * be neither the old content nor the new.
+	 */
+	if (!e->consistent) {
+		note_skip(h, f->rel, e->message.data, e->message.len);
+		file_abort(h);
+		return;
+	}
+	if (f->got != f->size) {
+		set_error(h, "%s: size mismatch; discarded", f->name);
+		fail_stream(h);
+		return;
+	}
+	if (fchmod(f->fd, f->mode) != 0) {
 		set_error(h, "%s: %s", f->name, strerror(errno));
 		fail_stream(h);
 		return;
 	}
-	close(f->fd);
-	f->fd = -1;
-	fsync(f->dirfd);
-	file_abort(h);	/* releases the rest; the file is in place */
+	if (landing_add(&h->land, f->fd, f->size, f->dirfd, f->tmp,
+	    f->name) != 0)
+		set_error(h, "%s: %s", f->name, strerror(errno));
+	f->fd = f->dirfd = -1;	/* the landing has them */
+	file_abort(h);
+	if (h->error != NULL)
+		fail_stream(h);
 }
 
 /* Human mode: the error may quote the agent (a Result's message), so it
@@ -345,20 +399,60 @@ print_error(const char *host, const char *state, const char *error)
 	free(shown);
 }
 
+static json_t *
+skips_json(const struct pull_host *h)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < h->nskips && i < PULL_SKIPS_LISTED; i++)
+		if (h->skips[i] != NULL)
+			json_array_append_new(a, json_string(h->skips[i]));
+	return a;
+}
+
+static void
+print_skips(const struct pull_host *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->nskips && i < PULL_SKIPS_LISTED; i++)
+		if (h->skips[i] != NULL)
+			print_error(h->fh->display, "skipped", h->skips[i]);
+	if (h->nskips > PULL_SKIPS_LISTED)
+		fprintf(stderr, "%s: skipped: %zu more\n", h->fh->display,
+		    h->nskips - PULL_SKIPS_LISTED);
+}
+
+/*
+ * Once per host. A host is ok only when its whole Get ended well: a pull
+ * cut short by ^C, a timeout or a lost connection after it started is
+ * failed, with what happened, and not unreachable (it was reached, and
+ * part of its entries may have landed).
+ */
 static void
 host_report(struct pull_host *h, enum host_status st, const char *error)
 {
 	struct pull *p = h->pull;
-	const char *state = st == HS_BECOME ? "become" :
-	    st != HS_OK ? "unreachable" :
-	    h->error != NULL ? "failed" : "ok";
+	const char *state;
 	json_t *o;
 
 	if (h->reported)
 		return;
 	h->reported = true;
+	file_abort(h);
+	land_batch(h);		/* what arrived whole still lands */
+	if (h->started && st != HS_OK && st != HS_BECOME) {
+		set_error(h, "%s", h->fh->fleet->interrupted ? "interrupted" :
+		    error != NULL ? error : "connection lost");
+		st = HS_OK;
+	} else if (st == HS_OK && !h->finished)
+		set_error(h, "%s", h->fh->fleet->interrupted ? "interrupted" :
+		    error != NULL ? error : "pull did not finish");
 	if (st == HS_OK)
 		error = h->error;
+	state = st == HS_BECOME ? "become" : st != HS_OK ? "unreachable" :
+	    h->error != NULL ? "failed" : "ok";
 	if (p->opts->json) {
 		o = json_object();
 		json_object_set_new(o, "host", json_string(h->fh->display));
@@ -371,10 +465,14 @@ host_report(struct pull_host *h, enum host_status st, const char *error)
 		    (json_int_t)fleet_host_elapsed_ms(h->fh)));
 		json_object_set_new(o, "error", error ? json_string(error) :
 		    json_null());
+		json_object_set_new(o, "skipped", skips_json(h));
+		json_object_set_new(o, "skipped_count", json_integer(
+		    (json_int_t)h->nskips));
 		output_json_line(stdout, o);
-	} else if (error != NULL)
+	} else if (error != NULL) {
 		print_error(h->fh->display, state, error);
-	else
+		print_skips(h);
+	} else
 		printf("%s: ok (%zu entries, %llu bytes)\n", h->fh->display,
 		    h->entries, (unsigned long long)h->bytes);
 	fflush(stdout);
@@ -396,10 +494,13 @@ on_result(void *arg, const Muster__Result *res)
 	struct pull_host *h = arg;
 
 	h->stream_open = false;
+	h->finished = true;
 	file_abort(h);
 	if (!res->ok)
 		set_error(h, "%.*s", (int)(res->message.len > 400 ? 400 :
 		    res->message.len), (const char *)res->message.data);
+	else if (h->nskips > 0)	/* the agent says ok, we skipped: not ok */
+		set_error(h, "%zu entries skipped", h->nskips);
 	host_report(h, HS_OK, NULL);
 	fleet_host_close(h->fh);
 }
@@ -461,7 +562,7 @@ host_ready(struct fleet_host *fh)
 		fleet_host_close(fh);
 		return;
 	}
-	h->stream_open = true;
+	h->stream_open = h->started = true;
 }
 
 static void
@@ -469,9 +570,7 @@ host_done(struct fleet_host *fh, enum host_status st, const char *error)
 {
 	struct pull_host *h = fh->job;
 
-	file_abort(h);
-	host_report(h, st == HS_OK && h->stream_open ? HS_UNREACHABLE : st,
-	    error ? error : "connection closed");
+	host_report(h, st, error ? error : "connection closed");
 }
 
 static const struct fleet_job_ops pull_job_ops = {
@@ -524,6 +623,7 @@ pull_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		h->fh = &p.fleet.hosts[i];
 		h->basefd = -1;
 		h->cur.fd = h->cur.dirfd = -1;
+		landing_init(&h->land);
 		h->top = strndup(slash, (size_t)(opts->remote + len - slash));
 		p.fleet.hosts[i].job = h;
 	}
@@ -546,6 +646,10 @@ pull_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	for (i = 0; i < hosts->n; i++) {
 		if (p.hosts[i].basefd >= 0)
 			close(p.hosts[i].basefd);
+		landing_free(&p.hosts[i].land);
+		for (size_t k = 0; k < p.hosts[i].nskips &&
+		    k < PULL_SKIPS_LISTED; k++)
+			free(p.hosts[i].skips[k]);
 		free(p.hosts[i].top);
 		free(p.hosts[i].error);
 	}

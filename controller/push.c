@@ -38,6 +38,7 @@ struct push_host {
 	uint64_t bytes_sent;
 	char *error;		/* first failure */
 	bool root_done;		/* tree: the top directory exists */
+	bool started;		/* reached: its agent took work */
 	bool reported;
 };
 
@@ -412,17 +413,31 @@ host_pump(struct push_host *h)
 static void
 host_ready(struct fleet_host *fh)
 {
-	host_pump(fh->job);
+	struct push_host *h = fh->job;
+
+	h->started = true;
+	host_pump(h);
 }
 
+/*
+ * A host lost, stopped or interrupted after its agent took work may hold
+ * part of it: it failed, with what happened, as run says of a command
+ * that started. Only a host never reached is unreachable.
+ */
 static void
 host_done(struct fleet_host *fh, enum host_status st, const char *error)
 {
 	struct push_host *h = fh->job;
 
-	if (!h->reported)
-		host_report(h, st == HS_OK && h->done_entries < h->push->src.n ?
-		    HS_UNREACHABLE : st, error ? error : "connection closed");
+	if (h->reported)
+		return;
+	if (h->started && st != HS_BECOME &&
+	    (st != HS_OK || h->done_entries < h->push->src.n)) {
+		host_failed(h, fh->fleet->interrupted ? "interrupted" :
+		    error != NULL ? error : "connection closed");
+		st = HS_OK;
+	}
+	host_report(h, st, error ? error : "connection closed");
 }
 
 static const struct fleet_job_ops push_job_ops = {

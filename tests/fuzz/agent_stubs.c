@@ -379,8 +379,13 @@ fget_step(struct ev_loop *loop, ev_idle *w, int revents)
 		return;
 	}
 	if (g->entry_open) {
+		Muster__EntryEnd ee = MUSTER__ENTRY_END__INIT;
+
+		ee.sha256.data = (uint8_t *)sha;
+		ee.sha256.len = SHA256_LEN;
+		ee.consistent = 1;
 		g->entry_open = 0;
-		g->cb->entry_end(g->arg, sha);
+		g->cb->entry_end(g->arg, &ee);
 		return;
 	}
 	if (g->entries_left == 0) {
