@@ -35,11 +35,21 @@
 #define FPUT_MODE_MASK 07777
 /* uid_t and gid_t are 32 bits; (uid_t)-1 means "leave it". */
 #define FPUT_ID_MAX 0xfffffffeLL
+/*
+ * Files below this size are committed in batches: every file whose data
+ * is complete by the end of a loop iteration waits for one syncfs, then
+ * all are renamed into place and each directory synced once (a tree of
+ * small files cost two fsyncs per file before). A bigger file is synced
+ * by itself: its own data dominates, and syncfs would also flush what
+ * else the host has dirty.
+ */
+#define FPUT_BATCH_BELOW (8u << 20)
 
 enum fput_state {
 	FPUT_START,	/* the first slice resolves and compares */
 	FPUT_HASH,	/* hashing the existing file, a slice at a time */
 	FPUT_DATA,	/* PutReady sent: data until Eof */
+	FPUT_SYNC,	/* complete and checked: waits for the batch's sync */
 	FPUT_DONE,	/* done reported */
 };
 
@@ -79,9 +89,19 @@ struct fput {
 	uint64_t hashed;	/* bytes of the old file */
 	uint64_t received;	/* bytes of the new file */
 	struct fs_err err;
+	struct fput *batch_next;	/* FPUT_SYNC: the batch's list */
 };
 
 static uint8_t hashbuf[FPUT_HASH_CHUNK];
+
+/* The Puts in FPUT_SYNC, committed together before the loop blocks. */
+static struct {
+	struct fput *head;
+	ev_prepare flush;
+	struct ev_loop *loop;
+} batch;
+
+static void batch_remove(struct fput *p);
 
 static void
 close_fd(int *fd)
@@ -111,6 +131,8 @@ put_end(struct fput *p, int changed)
 {
 	Muster__Result res = MUSTER__RESULT__INIT;
 
+	if (p->state == FPUT_SYNC)
+		batch_remove(p);
 	p->state = FPUT_DONE;
 	slice_stop(&p->slice);
 	res.ok = p->err.code == 0;
@@ -252,9 +274,9 @@ tmp_link(struct fput *p)
 	return p->err.code;
 }
 
-/* Rename the temporary name over the destination and make it durable. */
+/* Rename the temporary name over the destination. */
 static int
-tmp_commit(struct fput *p)
+tmp_rename(struct fput *p)
 {
 	if (renameat(p->dirfd, p->tmpname, p->dirfd, p->name) == -1) {
 		fs_err_sys(&p->err, errno, "rename to %s", p->shown);
@@ -263,6 +285,15 @@ tmp_commit(struct fput *p)
 	free(p->tmpname);
 	p->tmpname = NULL;
 	p->committed = 1;
+	return 0;
+}
+
+/* Rename the temporary name over the destination and make it durable. */
+static int
+tmp_commit(struct fput *p)
+{
+	if (tmp_rename(p) != 0)
+		return p->err.code;
 	if (fsync(p->dirfd) == -1) {
 		fs_err_sys(&p->err, errno, "fsync the directory of %s",
 		    p->shown);
@@ -603,8 +634,10 @@ fput_write(struct fput *p, const uint8_t *data, size_t n)
 	return 0;
 }
 
+/* The new file is what was announced, with its owner and mode: it may
+ * be committed. */
 static int
-put_commit(struct fput *p)
+put_check(struct fput *p)
 {
 	uint8_t digest[SHA256_LEN];
 
@@ -628,6 +661,13 @@ put_commit(struct fput *p)
 		fs_err_sys(&p->err, errno, "chmod %s", p->shown);
 		return p->err.code;
 	}
+	return 0;
+}
+
+/* A file by itself: its data, then its name, then the directory. */
+static int
+put_commit(struct fput *p)
+{
 	if (fsync(p->fd) == -1) {
 		fs_err_sys(&p->err, errno, "fsync %s", p->shown);
 		return p->err.code;
@@ -640,13 +680,94 @@ put_commit(struct fput *p)
 	return 0;
 }
 
+static void
+batch_remove(struct fput *p)
+{
+	struct fput **pp;
+
+	for (pp = &batch.head; *pp != NULL; pp = &(*pp)->batch_next)
+		if (*pp == p) {
+			*pp = p->batch_next;
+			break;
+		}
+	p->batch_next = NULL;
+	if (batch.head == NULL && batch.loop != NULL)
+		ev_prepare_stop(batch.loop, &batch.flush);
+}
+
+/* Has a Put before q in the batch the same directory (synced already)? */
+static int
+dir_synced_before(struct fput *q, const struct stat *st)
+{
+	struct stat o;
+	struct fput *p;
+
+	for (p = batch.head; p != q; p = p->batch_next)
+		if (p->err.code == 0 && fstat(p->dirfd, &o) == 0 &&
+		    o.st_dev == st->st_dev && o.st_ino == st->st_ino)
+			return 1;
+	return 0;
+}
+
+/*
+ * Commit the batch: one syncfs makes every file's data durable before any
+ * of them gets its name; then the renames; then each directory once.
+ * Every Put's Result says how its own file fared.
+ */
+static void
+batch_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct fput *p;
+	struct stat st;
+	int err = 0;
+
+	(void)w;
+	(void)revents;
+	ev_prepare_stop(loop, &batch.flush);
+	if (batch.head == NULL)
+		return;
+	if (syncfs(batch.head->fd) == -1)
+		err = errno;
+	for (p = batch.head; p != NULL; p = p->batch_next) {
+		if (err != 0)
+			fs_err_sys(&p->err, err, "sync %s", p->shown);
+		else if ((p->tmpname != NULL || tmp_link(p) == 0) &&
+		    tmp_rename(p) == 0)
+			close_fd(&p->fd);
+	}
+	for (p = batch.head; p != NULL; p = p->batch_next)
+		if (p->err.code == 0 && fstat(p->dirfd, &st) == 0 &&
+		    !dir_synced_before(p, &st) && fsync(p->dirfd) == -1)
+			fs_err_sys(&p->err, errno, "fsync the directory of %s",
+			    p->shown);
+	/* put_end takes each off the list; done may free nothing here (the
+	 * owner frees later), but may cancel others: take the head anew. */
+	while ((p = batch.head) != NULL)
+		put_end(p, p->committed);
+}
+
 int
 fput_eof(struct fput *p)
 {
 	if (p->state != FPUT_DATA)
 		return MERR_PROTOCOL;
-	(void)put_commit(p);
-	put_end(p, p->committed);
+	if (put_check(p) != 0) {
+		put_end(p, 0);
+		return 0;
+	}
+	if (p->size >= FPUT_BATCH_BELOW) {
+		(void)put_commit(p);
+		put_end(p, p->committed);
+		return 0;
+	}
+	if (batch.loop == NULL) {
+		batch.loop = p->loop;
+		ev_prepare_init(&batch.flush, batch_flush_cb);
+	}
+	p->state = FPUT_SYNC;
+	p->batch_next = batch.head;
+	batch.head = p;
+	ev_prepare_start(batch.loop, &batch.flush);
 	return 0;
 }
 
@@ -665,6 +786,8 @@ fput_free(struct fput *p)
 {
 	if (p == NULL)
 		return;
+	if (p->state == FPUT_SYNC)
+		batch_remove(p);
 	slice_stop(&p->slice);
 	put_cleanup(p);
 	close_fd(&p->dirfd);

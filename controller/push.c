@@ -15,7 +15,15 @@
 #include "run.h"
 #include "source.h"
 
-#define PUSH_STREAMS_MAX 16
+/*
+ * Entries in flight per host: --streams' worth of big files (they share
+ * one channel's bandwidth anyway), but up to PUSH_STREAMS_MAX small ones,
+ * where the round trips and the agent's commits dominate: the agent syncs
+ * the files that complete together once (fileput.c), so the more are in
+ * flight, the fewer syncs a tree costs.
+ */
+#define PUSH_STREAMS_MAX 64
+#define PUSH_SMALL_ENTRY (64u * 1024)
 #define PROGRESS_INTERVAL 0.25
 
 struct push_host;
@@ -386,7 +394,9 @@ host_pump(struct push_host *h)
 		return;
 	if (limit == 0 || limit > PUSH_STREAMS_MAX)
 		limit = PUSH_STREAMS_MAX;
-	while (h->next_entry < p->src.n && h->active < limit) {
+	while (h->next_entry < p->src.n && (h->active < limit ||
+	    (h->active < PUSH_STREAMS_MAX &&
+	    p->src.v[h->next_entry].size < PUSH_SMALL_ENTRY))) {
 		if (p->src.tree && h->next_entry > 0 && !h->root_done)
 			return;
 		for (i = 0; i < PUSH_STREAMS_MAX && h->streams[i].active; i++)
