@@ -456,7 +456,7 @@ render_up(struct render *rd, const struct metrics_host *hosts)
 			    "gauge", pass == 0 ?
 			    "Time the host's agent connection came up." :
 			    "Time the host's agent connection was lost or "
-			    "first failed.")) != 0)
+			    "first failed, or its samples stopped.")) != 0)
 				return r;
 			started = 1;
 			v.exact = 0;

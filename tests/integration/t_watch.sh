@@ -144,7 +144,7 @@ wait_scrape "^muster_up\{host=\"$h3\"\} 1$"
 kill -STOP "$apid"
 start=$SECONDS
 until grep -q "\"event\":\"down\",\"host\":\"$h3\"" "$T/ev"; do
-	((SECONDS - start < 20 * SLOW)) || fail "no down event $((SECONDS - start)) s after the agent stopped: $(tail -3 "$T/ev")"
+	((SECONDS - start < 20 * SLOW)) || fail "no down event $((SECONDS - start)) s after the agent stopped: $(grep "\"event\"" "$T/ev" | tail -3)"
 	sleep 0.1
 done
 stale_after=$((SECONDS - start))
