@@ -32,6 +32,13 @@
  */
 #define STALE_INTERVALS 3
 #define STALE_MIN 3.0
+/*
+ * A stale timer this late means our own loop was stuck (a blocking
+ * write, a stopped controller): samples that came meanwhile still wait
+ * unread, and libev runs due timers before pending input. Such a host
+ * gets a fresh wait from now instead of a false down.
+ */
+#define STALE_LATE_MAX 1.0
 
 struct watch_host {
 	struct watch *w;
@@ -41,6 +48,7 @@ struct watch_host {
 	bool stale;		/* down because samples stopped, conn open */
 	double since;		/* when it went up or down (unix seconds) */
 	double last_rx;		/* when the newest sample came, our clock */
+	double watched_since;	/* ev_now() of it, or of a stalled loop */
 	ev_timer stale_timer;	/* runs while up: fires when samples stop */
 	double backoff;
 	Muster__Sample *last;	/* our own copy of the latest sample */
@@ -302,6 +310,7 @@ on_sample(void *arg, const Muster__Sample *s)
 
 	h->backoff = 0;
 	h->last_rx = now_unix();
+	h->watched_since = ev_now(h->w->cfg->loop);
 	if (!h->up) {
 		h->up = true;
 		h->since = h->last_rx;
@@ -330,6 +339,11 @@ on_stale(struct ev_loop *loop, ev_timer *t, int revents)
 	struct watch_host *h = t->data;
 	char detail[64];
 
+	if (ev_now(loop) - h->watched_since - t->repeat > STALE_LATE_MAX) {
+		h->watched_since = ev_now(loop);
+		ev_timer_again(loop, t);
+		return;
+	}
 	ev_timer_stop(loop, t);
 	/* The connection stays: if the agent was only paused its samples
 	 * resume on it, and if it is gone the heartbeat ends it. */
