@@ -175,7 +175,7 @@ cli_usage(FILE *f)
 "                          else $MUSTER_PASSWORD, else asked once\n"
 "Watch:\n"
 "      --interval S        seconds between samples (default 5, min 0.25)\n"
-"      --duration S        stop after S seconds (default: until ^C)\n"
+"      --duration S        stop after S seconds, S > 0 (default: until ^C)\n"
 "      --sort COL          live view order: host cpu load mem disk net\n"
 "      --json              one JSON object per sample (and event) per line\n"
 "      --prometheus A:P    serve /metrics on address A, port P\n"
@@ -484,9 +484,12 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			}
 			break;
 		case OPT_DURATION:
-			if (parse_seconds(optarg, &cli->watch.duration) != 0) {
+			/* 0 would be read as "no duration" and never end;
+			 * leaving the option out is the way to say that. */
+			if (parse_seconds(optarg, &cli->watch.duration) != 0 ||
+			    cli->watch.duration <= 0) {
 				snprintf(err, errlen, "--duration: expected "
-				    "seconds, got '%s'", optarg);
+				    "seconds, more than 0, got '%s'", optarg);
 				return MERR_PARSE;
 			}
 			break;

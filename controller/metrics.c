@@ -435,7 +435,8 @@ render_up(struct render *rd, const struct metrics_host *hosts)
 	int r, pass, started;
 
 	if (rd->n > 0 && (r = put_header(rd->out, "muster_up", "gauge",
-	    "Whether the host's agent is connected (1) or not (0).")) != 0)
+	    "Whether the host's agent is connected and its samples arrive "
+	    "(1) or not (0).")) != 0)
 		return r;
 	for (i = 0; i < rd->n; i++) {
 		v.u = hosts[i].up;
@@ -455,7 +456,7 @@ render_up(struct render *rd, const struct metrics_host *hosts)
 			    "gauge", pass == 0 ?
 			    "Time the host's agent connection came up." :
 			    "Time the host's agent connection was lost or "
-			    "first failed.")) != 0)
+			    "first failed, or its samples stopped.")) != 0)
 				return r;
 			started = 1;
 			v.exact = 0;
@@ -464,6 +465,24 @@ render_up(struct render *rd, const struct metrics_host *hosts)
 			    v)) != 0)
 				return r;
 		}
+	}
+	/* Kept for down hosts too: that is when the age matters. */
+	started = 0;
+	for (i = 0; i < rd->n; i++) {
+		if (hosts[i].last_rx <= 0)
+			continue;
+		if (!started && (r = put_header(rd->out,
+		    "muster_last_sample_received_timestamp_seconds", "gauge",
+		    "Time the controller received the host's newest sample, "
+		    "by the controller's clock.")) != 0)
+			return r;
+		started = 1;
+		v.exact = 0;
+		v.d = hosts[i].last_rx;
+		if ((r = put_line(rd,
+		    "muster_last_sample_received_timestamp_seconds",
+		    &rd->prep[i], NULL, 0, v)) != 0)
+			return r;
 	}
 	return 0;
 }

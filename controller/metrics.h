@@ -21,10 +21,12 @@
 /* What the caller knows about one host. */
 struct metrics_host {
 	const char *host;		/* the host label, as named by the user */
-	bool up;			/* the agent connection works */
+	bool up;			/* connected and samples arriving */
 	double since;			/* unix seconds when up last changed;
 					 * 0 when unknown (not rendered) */
 	const Muster__Sample *last;	/* newest sample, NULL if none yet */
+	double last_rx;			/* unix seconds, our clock, when the
+					 * newest sample came; 0 if none */
 };
 
 /*
@@ -33,6 +35,10 @@ struct metrics_host {
  *
  * Every host gets muster_up (1/0) and, when since is set,
  * muster_up_since_timestamp_seconds or muster_down_since_timestamp_seconds.
+ * Every host that ever sent a sample, up or down, gets
+ * muster_last_sample_received_timestamp_seconds (last_rx), so that a
+ * query can measure staleness by the controller's clock:
+ * time() - muster_last_sample_received_timestamp_seconds.
  * Only an up host with a sample gets the sample's families: a down host's
  * last sample is stale, and leaving its series out lets Prometheus mark
  * them stale instead of repeating old values. Sample times are the host's

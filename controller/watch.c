@@ -22,12 +22,34 @@
 #define BACKOFF_MAX 30.0
 #define METRICS_MAX (32u * 1024 * 1024)
 
+/*
+ * A host whose samples stop is down although its connection still looks
+ * open: a stopped agent or a network gone quiet is noticed by the
+ * connection's heartbeat only after several pings (30-48 s). Three missed
+ * intervals says the agent is not merely late; the floor keeps short
+ * intervals from flapping when a busy host or controller is scheduled a
+ * second or two late (the agent's timer slips, it does not catch up).
+ */
+#define STALE_INTERVALS 3
+#define STALE_MIN 3.0
+/*
+ * A stale timer this late means our own loop was stuck (a blocking
+ * write, a stopped controller): samples that came meanwhile still wait
+ * unread, and libev runs due timers before pending input. Such a host
+ * gets a fresh wait from now instead of a false down.
+ */
+#define STALE_LATE_MAX 1.0
+
 struct watch_host {
 	struct watch *w;
 	struct fleet_host *fh;
 	uint32_t stream;
 	bool up, streaming;
+	bool stale;		/* down because samples stopped, conn open */
 	double since;		/* when it went up or down (unix seconds) */
+	double last_rx;		/* when the newest sample came, our clock */
+	double watched_since;	/* ev_now() of it, or of a stalled loop */
+	ev_timer stale_timer;	/* runs while up: fires when samples stop */
 	double backoff;
 	Muster__Sample *last;	/* our own copy of the latest sample */
 	struct alert_state *alerts;
@@ -287,13 +309,19 @@ on_sample(void *arg, const Muster__Sample *s)
 	Muster__Sample *copy;
 
 	h->backoff = 0;
+	h->last_rx = now_unix();
+	h->watched_since = ev_now(h->w->cfg->loop);
 	if (!h->up) {
 		h->up = true;
-		h->since = now_unix();
+		h->since = h->last_rx;
 		free(h->error);
 		h->error = NULL;
-		print_event(h, "up", NULL);
+		print_event(h, "up", h->stale ? "samples resumed" : NULL);
+		h->stale = false;
 	}
+	/* Samples that cross the Cancel at the end must not restart it. */
+	if (!h->w->fleet.interrupted)
+		ev_timer_again(h->w->cfg->loop, &h->stale_timer);
 	if ((copy = sample_copy(s)) != NULL) {
 		if (h->last != NULL)
 			muster__sample__free_unpacked(h->last, NULL);
@@ -302,6 +330,31 @@ on_sample(void *arg, const Muster__Sample *s)
 	if (h->w->opts->json)
 		print_sample_json(h, s);
 	check_alerts(h, s);
+	h->w->dirty = true;
+}
+
+static void
+on_stale(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct watch_host *h = t->data;
+	char detail[64];
+
+	if (ev_now(loop) - h->watched_since - t->repeat > STALE_LATE_MAX) {
+		h->watched_since = ev_now(loop);
+		ev_timer_again(loop, t);
+		return;
+	}
+	ev_timer_stop(loop, t);
+	/* The connection stays: if the agent was only paused its samples
+	 * resume on it, and if it is gone the heartbeat ends it. */
+	h->up = false;
+	h->stale = true;
+	h->since = now_unix();
+	snprintf(detail, sizeof(detail), "no sample for %.0f s",
+	    h->since - h->last_rx);
+	free(h->error);
+	h->error = strdup(detail);
+	print_event(h, "down", detail);
 	h->w->dirty = true;
 }
 
@@ -359,7 +412,10 @@ host_done(struct fleet_host *fh, enum host_status st, const char *error)
 	double delay, jitter;
 
 	h->streaming = false;
-	/* Hosts closed because the watch ends are not news. */
+	h->stale = false;
+	ev_timer_stop(w->cfg->loop, &h->stale_timer);
+	/* Hosts closed because the watch ends are not news, nor is a
+	 * stale host's connection ending: it was reported down already. */
 	if ((h->up || h->since == 0) && !w->fleet.interrupted) {
 		h->up = false;
 		h->since = now_unix();
@@ -385,9 +441,13 @@ static void
 watch_interrupt(struct fleet *f)
 {
 	struct watch *w = f->job;
+	size_t i;
 
 	ev_timer_stop(w->cfg->loop, &w->redraw);
 	ev_timer_stop(w->cfg->loop, &w->stop);
+	/* Any running timer would keep the loop from ending. */
+	for (i = 0; i < f->nhosts; i++)
+		ev_timer_stop(w->cfg->loop, &w->hosts[i].stale_timer);
 }
 
 static const struct fleet_job_ops watch_job_ops = {
@@ -516,6 +576,7 @@ publish_metrics(struct watch *w)
 		mh[i].up = w->hosts[i].up;
 		mh[i].since = w->hosts[i].since;
 		mh[i].last = w->hosts[i].up ? w->hosts[i].last : NULL;
+		mh[i].last_rx = w->hosts[i].last_rx;
 	}
 	buf_reset(&w->metrics);
 	if (metrics_render(mh, w->fleet.nhosts, &w->metrics) == 0)
@@ -587,6 +648,10 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		w.hosts[i].w = &w;
 		w.hosts[i].fh = &w.fleet.hosts[i];
 		w.fleet.hosts[i].job = &w.hosts[i];
+		ev_init(&w.hosts[i].stale_timer, on_stale);
+		w.hosts[i].stale_timer.repeat = fmax(STALE_INTERVALS *
+		    opts->interval, STALE_MIN);
+		w.hosts[i].stale_timer.data = &w.hosts[i];
 		if (w.nrules > 0 && (w.hosts[i].alerts = calloc(w.nrules,
 		    sizeof(*w.hosts[i].alerts))) == NULL) {
 			status = EXIT_INTERNAL;
@@ -608,6 +673,8 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	fleet_run(&w.fleet);
 	ev_timer_stop(cfg->loop, &w.redraw);
 	ev_timer_stop(cfg->loop, &w.stop);
+	for (i = 0; i < hosts->n; i++)
+		ev_timer_stop(cfg->loop, &w.hosts[i].stale_timer);
 	for (i = 0; i < sizeof(w.children) / sizeof(w.children[0]); i++)
 		if (w.children[i].pid != 0)
 			ev_child_stop(cfg->loop, &w.children[i]);

@@ -12,7 +12,8 @@
 
 struct watch_options {
 	double interval;	/* seconds between samples */
-	double duration;	/* stop after this many seconds; 0 = never */
+	double duration;	/* stop after this many seconds; 0 = never
+				 * (the default: the CLI refuses an explicit 0) */
 	bool json;
 	bool live;		/* redraw in place (a terminal) */
 	const char *sort;	/* column to sort the live view by */

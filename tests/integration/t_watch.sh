@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
 # muster watch: JSON samples agree with /proc, the Prometheus endpoint
-# passes promtool, a killed host goes DOWN and comes back UP, alerts fire
-# and clear (and run --alert-exec).
+# passes promtool, a killed host goes DOWN and comes back UP, a host whose
+# agent is stopped goes DOWN within a few intervals and UP when continued,
+# alerts fire and clear (and run --alert-exec), --duration 0 is refused.
 . "$(dirname "$0")/lib.sh"
 
 hosts="$(fleet_addr 1),$(fleet_addr 2),$(fleet_addr 3)"
+
+# --- --duration 0 is a usage error, not a watch that never ends ---
+set +e
+timeout $((20 * SLOW)) "$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1)" --json --duration 0 >"$T/d0" 2>"$T/err"
+rc=$?
+set -e
+assert_eq 2 "$rc" "exit status of --duration 0 ($(cat "$T/err"))"
+assert_contains "$(cat "$T/err")" "--duration: expected seconds, more than 0, got '0'" "--duration 0 message"
+[ -s "$T/d0" ] && fail "--duration 0 printed samples: $(head -2 "$T/d0")"
+ok "--duration 0 is a usage error"
 
 # --- JSON lines ---
 # Under valgrind setting up the three hosts takes seconds of the duration.
@@ -102,3 +113,66 @@ assert_contains "$(cat "$T/hook.out")" "MUSTER_ALERT_HOST=$(fleet_addr 1)" "aler
 assert_contains "$(cat "$T/hook.out")" "MUSTER_ALERT_STATE=firing" "alert-exec firing"
 assert_contains "$(cat "$T/hook.out")" "MUSTER_ALERT_STATE=cleared" "alert-exec cleared"
 ok "alert fires and clears, --alert-exec runs"
+
+# --- an agent stopped mid-watch: DOWN within a few intervals, UP again ---
+# SIGSTOP keeps the TCP connection and the SSH session open, so only the
+# missing samples tell; the connection heartbeat alone took 30-48 s. With
+# --interval 1 the host is stale after 3 s; 20 s leaves room for a loaded
+# machine and is still below what the heartbeat would take.
+agent_pid() { pgrep -u "$(fleet_user "$1")" -f 'muster-agent-.* --stdio' | head -n 1 || true; }
+scrape() { python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$port/metrics', timeout=2).read().decode(), end='')" 2>/dev/null || true; }
+wait_scrape() { # REGEX: until a scrape has a line matching it (into $T/metrics)
+	local start=$SECONDS
+	while ((SECONDS - start < 20 * SLOW)); do
+		scrape >"$T/metrics"
+		grep -Eq "$1" "$T/metrics" && return 0
+		sleep 0.2
+	done
+	fail "no scrape matched $1 in $((SECONDS - start)) s: $(grep "$(fleet_addr 3)" "$T/metrics" | head -5)"
+}
+h3=$(fleet_addr 3)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1),$h3" --json --interval 1 --duration $((90 * SLOW)) \
+	--prometheus "127.0.0.1:$port" >"$T/ev" 2>"$T/err" &
+wpid=$!
+at_exit "kill $wpid 2>/dev/null || true"
+wait_for "\"event\":\"up\",\"host\":\"$h3\"" 1
+apid=$(agent_pid 3)
+[ -n "$apid" ] || fail "no agent on host 3"
+at_exit "kill -CONT $apid 2>/dev/null || true"
+wait_scrape "^muster_up\{host=\"$h3\"\} 1$"
+# Our own loop stuck past the threshold (here: the controller stopped) is
+# not the hosts' fault: the samples that queued meanwhile are read, and no
+# host goes down.
+samples() { grep -c "^{\"host\":\"$1\"" "$T/ev" || true; }
+before=$(samples "$h3")
+at_exit "kill -CONT $wpid 2>/dev/null || true"
+kill -STOP "$wpid"
+sleep 6
+kill -CONT "$wpid"
+start=$SECONDS
+while (($(samples "$h3") < before + 8)); do
+	((SECONDS - start < 20 * SLOW)) || fail "samples did not resume after the controller was continued"
+	sleep 0.1
+done
+grep -q '"event":"down"' "$T/ev" && fail "a stalled controller took hosts down: $(grep '"event":"down"' "$T/ev")"
+kill -STOP "$apid"
+start=$SECONDS
+until grep -q "\"event\":\"down\",\"host\":\"$h3\"" "$T/ev"; do
+	((SECONDS - start < 20 * SLOW)) || fail "no down event $((SECONDS - start)) s after the agent stopped: $(grep "\"event\"" "$T/ev" | tail -3)"
+	sleep 0.1
+done
+stale_after=$((SECONDS - start))
+assert_contains "$(grep "\"event\":\"down\",\"host\":\"$h3\"" "$T/ev")" '"detail":"no sample for ' "down says why"
+wait_scrape "^muster_up\{host=\"$h3\"\} 0$"
+grep -Eq "^muster_last_sample_received_timestamp_seconds\{host=\"$h3\"\} [0-9.e+]+$" "$T/metrics" ||
+	fail "no sample time for the stale host: $(grep "$h3" "$T/metrics")"
+grep -q "^muster_load1{host=\"$h3\"}" "$T/metrics" && fail "stale host's old sample still exported"
+promtool check metrics <"$T/metrics" || fail "promtool rejects the exposition with a stale host"
+kill -CONT "$apid"
+wait_for "\"event\":\"up\",\"host\":\"$h3\"" 2
+assert_contains "$(grep "\"event\":\"up\",\"host\":\"$h3\"" "$T/ev" | sed -n 2p)" '"detail":"samples resumed"' "up again on the same connection"
+wait_scrape "^muster_up\{host=\"$h3\"\} 1$"
+kill "$wpid"; wait "$wpid" 2>/dev/null || true
+grep -q "\"event\":\"down\",\"host\":\"$(fleet_addr 1)\"" "$T/ev" && fail "host 1 went down too"
+ok "stopped controller: no host down; stopped agent: down after ${stale_after}s, muster_up 0, up again when continued"

@@ -237,9 +237,9 @@ static char *
 render_fleet(struct fake *f)
 {
 	struct metrics_host hosts[3] = {
-		{ "web1", true, 1699990000, &f->s },
-		{ "db", false, 1700000000, &f->s },
-		{ "new", true, 1700000001.5, NULL },
+		{ "web1", true, 1699990000, &f->s, 1700000005.25 },
+		{ "db", false, 1700000000, &f->s, 1699999997 },
+		{ "new", true, 1700000001.5, NULL, 0 },
 	};
 
 	fake_init(f);
@@ -317,8 +317,18 @@ test_fleet(void **state)
 	assert_has(t, "muster_processes{host=\"web1\"} 321\n");
 	assert_has(t, "muster_uptime_seconds{host=\"web1\"} 86400.25\n");
 
+	/* When each host's newest sample came, down hosts included. */
+	assert_has(t, "# TYPE muster_last_sample_received_timestamp_seconds "
+	    "gauge\n");
+	assert_has(t, "muster_last_sample_received_timestamp_seconds"
+	    "{host=\"web1\"} 1700000005.25\n");
+	assert_has(t, "muster_last_sample_received_timestamp_seconds"
+	    "{host=\"db\"} 1699999997\n");
+	assert_lacks(t, "muster_last_sample_received_timestamp_seconds"
+	    "{host=\"new\"}");
+
 	/* A down host's old sample and a host without one show only up. */
-	assert_int_equal(count(t, "host=\"db\""), 2);
+	assert_int_equal(count(t, "host=\"db\""), 3);
 	assert_int_equal(count(t, "host=\"new\""), 2);
 	assert_int_equal(count(t, "muster_cpu_usage_ratio{"), 5);
 	assert_grouped(t);
@@ -353,8 +363,8 @@ static char *
 render_hostile(struct fake *f)
 {
 	struct metrics_host hosts[2] = {
-		{ "we\"b\\1\nx", true, 0, &f->s },
-		{ "h\xfft", false, 0, NULL },
+		{ "we\"b\\1\nx", true, 0, &f->s, 0 },
+		{ "h\xfft", false, 0, NULL, 0 },
 	};
 
 	fake_init(f);
@@ -412,7 +422,7 @@ test_hostile_promtool(void **state)
 static void
 test_duplicates(void **state)
 {
-	struct metrics_host host = { "h", true, 0, NULL };
+	struct metrics_host host = { "h", true, 0, NULL, 0 };
 	struct fake f;
 	char *t;
 
@@ -444,7 +454,7 @@ test_duplicates(void **state)
 static void
 test_same_mount_other_fstype(void **state)
 {
-	struct metrics_host host = { "h", true, 0, NULL };
+	struct metrics_host host = { "h", true, 0, NULL, 0 };
 	struct fake f;
 	char *t;
 
@@ -460,7 +470,7 @@ test_same_mount_other_fstype(void **state)
 static void
 test_empty(void **state)
 {
-	struct metrics_host down = { "h", false, 0, NULL };
+	struct metrics_host down = { "h", false, 0, NULL, 0 };
 	char *t;
 
 	t = render(NULL, 0);
@@ -468,8 +478,45 @@ test_empty(void **state)
 	free(t);
 	t = render(&down, 1);
 	assert_string_equal(t, "# HELP muster_up Whether the host's agent is "
-	    "connected (1) or not (0).\n# TYPE muster_up gauge\n"
+	    "connected and its samples arrive (1) or not (0).\n"
+	    "# TYPE muster_up gauge\n"
 	    "muster_up{host=\"h\"} 0\n");
+	free(t);
+}
+
+/*
+ * A host whose samples stopped while its connection stays open (a stopped
+ * agent): down, with the age of its newest sample exported, and none of
+ * that sample's values repeated as if they were current.
+ */
+static void
+test_stale(void **state)
+{
+	struct metrics_host host = { "h", false, 1700000010, NULL,
+	    1700000006.5 };
+	struct fake f;
+	char *t;
+
+	fake_init(&f);
+	host.last = &f.s;
+	t = render(&host, 1);
+	assert_string_equal(t,
+	    "# HELP muster_up Whether the host's agent is connected and its "
+	    "samples arrive (1) or not (0).\n"
+	    "# TYPE muster_up gauge\n"
+	    "muster_up{host=\"h\"} 0\n"
+	    "# HELP muster_down_since_timestamp_seconds Time the host's agent "
+	    "connection was lost or first failed, or its samples "
+	    "stopped.\n"
+	    "# TYPE muster_down_since_timestamp_seconds gauge\n"
+	    "muster_down_since_timestamp_seconds{host=\"h\"} 1700000010\n"
+	    "# HELP muster_last_sample_received_timestamp_seconds Time the "
+	    "controller received the host's newest sample, by the "
+	    "controller's clock.\n"
+	    "# TYPE muster_last_sample_received_timestamp_seconds gauge\n"
+	    "muster_last_sample_received_timestamp_seconds{host=\"h\"} "
+	    "1700000006.5\n");
+	promtool_check(t);
 	free(t);
 }
 
@@ -478,7 +525,7 @@ test_empty(void **state)
 static void
 test_limit(void **state)
 {
-	struct metrics_host host = { "h", true, 0, NULL };
+	struct metrics_host host = { "h", true, 0, NULL, 0 };
 	struct fake f;
 	struct buf out;
 
@@ -505,6 +552,7 @@ main(void)
 		cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_same_mount_other_fstype),
 		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_stale),
 		cmocka_unit_test(test_limit),
 	};
 
