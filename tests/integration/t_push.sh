@@ -150,6 +150,9 @@ done
 set +e; wait "$pushpid"; rc=$?; set -e
 [ "$killed" = 1 ] || fail "did not catch the transfer in flight"
 [ "$rc" != 0 ] || fail "push reported success after the agent was killed"
+# It was reached and took part of the work: failed, with what happened,
+# not unreachable (issue 17).
+assert_contains "$(cat "$T/j")" '"status":"failed"' "a host lost mid-push is failed"
 assert_eq old "$(cat "$h10/pushtest/victim")" "old file intact after the agent was killed"
 no_temp "$h10/pushtest"
 ok "agent killed mid-transfer"
