@@ -273,6 +273,9 @@ conn_finish(struct conn *c, enum host_status st, const char *error)
 		return;
 	c->final_status = st;
 	c->final_error = error ? strdup(error) : NULL;
+	/* A worker blocked in the upload must not keep the run alive. */
+	if (c->in_worker && c->state == CS_UPLOAD)
+		bootstrap_upload_cancel(&c->upload);
 	set_state(c, CS_DONE);
 	io_set(c, 0);
 	ev_timer_stop(c->cfg->loop, &c->heartbeat);
@@ -298,22 +301,7 @@ conn_fail(struct conn *c, enum host_status st, const char *fmt, ...)
 static const char *
 agent_stderr(struct conn *c)
 {
-	static char line[512];
-	size_t n = buf_len(&c->chan_err), i;
-
-	if (n == 0)
-		return "";
-	if (n >= sizeof(line) - 3)
-		n = sizeof(line) - 3;
-	line[0] = ':';
-	line[1] = ' ';
-	for (i = 0; i < n; i++) {
-		char ch = (char)buf_ptr(&c->chan_err)[i];
-
-		line[i + 2] = (ch == '\n' || ch == '\r') ? ' ' : ch;
-	}
-	line[n + 2] = '\0';
-	return line;
+	return bootstrap_stderr_line(&c->chan_err);
 }
 
 /* ---- channel callbacks: only move bytes into buffers ---------------------- */
@@ -786,12 +774,13 @@ step_upload(struct conn *c)
 	if (c->in_worker)
 		return STEP_WAIT;
 	io_set(c, 0);
-	memset(&c->upload, 0, sizeof(c->upload));
-	c->upload.session = c->session;
-	c->upload.data = c->cfg->agent;
-	c->upload.len = c->cfg->agent_len;
-	c->upload.sha256 = c->cfg->agent_sha256;
-	c->upload.timeout_s = (long)c->cfg->upload_timeout + 1;
+	if (bootstrap_upload_prepare(&c->upload, c->session, c->cfg->agent,
+	    c->cfg->agent_len, c->cfg->agent_sha256,
+	    c->cfg->upload_timeout) != 0) {
+		conn_fail(c, HS_UNREACHABLE, "agent upload: %s",
+		    strerror(errno));
+		return STEP_STOP;
+	}
 	return to_worker(c, upload_work, upload_done);
 }
 
@@ -800,6 +789,7 @@ upload_done(void *arg)
 {
 	struct conn *c = arg;
 
+	bootstrap_upload_release(&c->upload);
 	if (!worker_returned(c, CS_UPLOAD))
 		return;
 	c->stats.uploaded = true;
