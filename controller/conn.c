@@ -50,6 +50,7 @@ static const char *const state_names[] = {
 #define PUMP_MAX 64
 #define CHAN_ERR_MAX 4096
 #define MISSED_PINGS_MAX 3
+#define WORKER_GRACE 5.	/* s a finished conn waits for its worker */
 /*
  * libssh copies whatever the remote window allows into an unbounded
  * session buffer and then send()s it on a blocking socket. Keep what we
@@ -92,7 +93,7 @@ struct conn {
 	bool chan_eof, chan_closed;
 	int starts;			/* start commands sent */
 	struct upload_job upload;
-	bool in_worker;
+	bool in_worker, worker_abandoned;
 	char arch[64];
 
 	struct mux mux;
@@ -260,8 +261,16 @@ on_reap(struct ev_loop *loop, ev_timer *w, int revents)
 	if (!c->done_reported) {
 		c->done_reported = true;
 		c->ops->done(c, c->final_status, c->final_error, c->arg);
+		/* A worker still holds the session, cancelled: free when it
+		 * hands it back, and stop waiting for it after a while. */
+		if (c->in_worker) {
+			ev_timer_set(&c->reaper, WORKER_GRACE, 0);
+			ev_timer_start(loop, &c->reaper);
+		}
+	} else if (c->in_worker && !c->worker_abandoned) {
+		c->worker_abandoned = true;
+		ev_unref(loop);
 	}
-	/* A worker still holds the session: free when it hands it back. */
 	if (!c->in_worker)
 		conn_free(c);
 }
@@ -422,7 +431,8 @@ static bool
 worker_returned(struct conn *c, enum conn_state expected)
 {
 	c->in_worker = false;
-	ev_unref(c->cfg->loop);
+	if (!c->worker_abandoned)
+		ev_unref(c->cfg->loop);
 	if (c->state == expected)
 		return true;
 	if (c->state == CS_DONE && c->done_reported)

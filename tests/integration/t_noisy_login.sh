@@ -63,7 +63,7 @@ assert_contains "$(cat "$T/err")" "3 hosts: 2 ok, 0 failed, 1 unreachable" "summ
 ok "an upload that hangs ends at its deadline, the other hosts finish, the summary comes"
 
 # --- SIGTERM while the upload hangs ends the run ---------------------------
-hung() { cat "$pids" 2>/dev/null | wc -l; }
+hung() { if [[ -f $pids ]]; then wc -l <"$pids"; else echo 0; fi; }
 before=$(hung)
 cold
 timeout -s KILL 40 "$MUSTER" run "${MUSTER_OPTS[@]}" -w "$a,$good" -- echo hello \
