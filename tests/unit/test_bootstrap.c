@@ -396,6 +396,29 @@ test_command_become(void **state)
 	}
 }
 
+/* --- bootstrap_stderr_line ------------------------------------------- */
+
+static void
+test_stderr_line(void **state)
+{
+	struct buf b;
+	const char *line;
+	char big[2048];
+
+	buf_init(&b, 8192);
+	assert_string_equal(bootstrap_stderr_line(&b), "");
+	append(&b, "stty: 'standard input': Inappropriate ioctl\r\nsudo: no\n");
+	assert_string_equal(bootstrap_stderr_line(&b),
+	    ": stty: 'standard input': Inappropriate ioctl  sudo: no ");
+	/* A login shell's whole chatter is cut to one bounded line. */
+	memset(big, 'e', sizeof(big));
+	assert_int_equal(buf_append(&b, big, sizeof(big)), 0);
+	line = bootstrap_stderr_line(&b);
+	assert_true(strlen(line) < 512);
+	assert_null(strchr(line, '\n'));
+	buf_free(&b);
+}
+
 static void
 test_command_shape(void **state)
 {
@@ -683,6 +706,7 @@ main(void)
 		cmocka_unit_test(test_scan_partial),
 		cmocka_unit_test(test_scan_junk_limit),
 		cmocka_unit_test(test_scan_not_a_marker),
+		cmocka_unit_test(test_stderr_line),
 		cmocka_unit_test(test_command_shape),
 		cmocka_unit_test(test_command_become),
 		cmocka_unit_test(test_command_no_agent),
