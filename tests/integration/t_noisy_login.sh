@@ -65,6 +65,7 @@ ok "an upload that hangs ends at its deadline, the other hosts finish, the summa
 # --- SIGTERM while the upload hangs ends the run ---------------------------
 hung() { if [[ -f $pids ]]; then wc -l <"$pids"; else echo 0; fi; }
 before=$(hung)
+set_bashrc "$hang"
 cold
 timeout -s KILL 40 "$MUSTER" run "${MUSTER_OPTS[@]}" -w "$a,$good" -- echo hello \
 	>"$T/out" 2>"$T/err" &
