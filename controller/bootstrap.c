@@ -84,7 +84,7 @@ line_is(const uint8_t *line, const uint8_t *nl, const char *marker)
 }
 
 enum marker
-bootstrap_scan(struct buf *in, char *arch, size_t archlen)
+bootstrap_scan(struct buf *in, char *arch, size_t archlen, size_t *junk)
 {
 	const uint8_t *p, *nl, *start;
 	size_t len, agent_len = strlen(AGENT_MARKER) - 1, alen;
@@ -112,6 +112,8 @@ bootstrap_scan(struct buf *in, char *arch, size_t archlen)
 			return MARKER_NEED;
 		}
 		/* Output of the user's shell start-up files: skip it. */
+		if (junk != NULL)
+			*junk += (size_t)(nl - start + 1);
 		buf_consume(in, nl - start + 1);
 	}
 }
@@ -164,13 +166,15 @@ job_check(struct upload_job *job)
 
 int
 bootstrap_upload_prepare(struct upload_job *job, ssh_session session,
-    const uint8_t *data, size_t len, const char *sha256, double timeout_s)
+    const uint8_t *data, size_t len, const char *sha256, double timeout_s,
+    bool skip_sftp)
 {
 	socket_t fd = ssh_get_fd(session);
 
 	memset(job, 0, sizeof(*job));
 	atomic_init(&job->cancelled, false);
 	job->session = session;
+	job->skip_sftp = skip_sftp;
 	job->data = data;
 	job->len = len;
 	job->sha256 = sha256;
@@ -440,12 +444,14 @@ bootstrap_upload(void *arg)
 	job->via_exec = false;
 	if ((job->result = job_check(job)) != 0)
 		goto out;
-	sftp = sftp_new(job->session);
+	/* Talk on stdout would be read as SFTP packets: a length of some
+	 * hundred MB from a blank line, and sftp_init waits for them. */
+	sftp = job->skip_sftp ? NULL : sftp_new(job->session);
 	if (sftp != NULL && sftp_init(sftp) == SSH_OK) {
 		job->result = upload_sftp(job, sftp);
 		sftp_free(sftp);
 	} else {
-		/* Also where the login shell's output corrupted SFTP. */
+		/* Also where the login shell's talk corrupted SFTP. */
 		if (sftp != NULL)
 			sftp_free(sftp);
 		job->via_exec = true;
@@ -456,5 +462,6 @@ bootstrap_upload(void *arg)
 	/* Whatever libssh said after a shutdown, the reason is ours. */
 	if (job->result != 0)
 		job_check(job);
+	ssh_options_set(job->session, SSH_OPTIONS_TIMEOUT, &job->timeout_s);
 	ssh_set_blocking(job->session, 0);
 }

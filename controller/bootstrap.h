@@ -42,8 +42,12 @@ enum marker {
 };
 
 /* Look for the marker line at a line start in `in`, consuming everything
- * up to and including it (or the complete lines of junk before it). */
-enum marker bootstrap_scan(struct buf *in, char *arch, size_t archlen);
+ * up to and including it (or the complete lines of junk before it). Adds
+ * the bytes of junk skipped to *junk unless it is NULL: the start command
+ * prints one newline of its own, so more means the login shell talks on
+ * stdout, and SFTP through it would read that talk as packets. */
+enum marker bootstrap_scan(struct buf *in, char *arch, size_t archlen,
+    size_t *junk);
 
 struct upload_job {
 	ssh_session session;
@@ -51,8 +55,9 @@ struct upload_job {
 	size_t len;
 	const char *sha256;
 	long timeout_s;
+	bool skip_sftp;		/* the login shell prints on stdout */
 	double deadline;	/* CLOCK_MONOTONIC seconds */
-	int cancel_fd;		/* the session's socket, dup'ed: loop-owned */
+	int cancel_fd;		/* a dup of the session's socket, loop's */
 	atomic_bool cancelled;
 	/* results */
 	int result;
@@ -62,7 +67,8 @@ struct upload_job {
 
 /* On the loop thread, before the job is handed to a worker. */
 int bootstrap_upload_prepare(struct upload_job *job, ssh_session session,
-    const uint8_t *data, size_t len, const char *sha256, double timeout_s);
+    const uint8_t *data, size_t len, const char *sha256, double timeout_s,
+    bool skip_sftp);
 /* Worker-thread body: the session is switched to blocking mode for the
  * upload and back to non-blocking afterwards. */
 void bootstrap_upload(void *arg);

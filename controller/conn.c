@@ -50,7 +50,6 @@ static const char *const state_names[] = {
 #define PUMP_MAX 64
 #define CHAN_ERR_MAX 4096
 #define MISSED_PINGS_MAX 3
-#define WORKER_GRACE 5.	/* s a finished conn waits for its worker */
 /*
  * libssh copies whatever the remote window allows into an unbounded
  * session buffer and then send()s it on a blocking socket. Keep what we
@@ -92,6 +91,7 @@ struct conn {
 	struct buf chan_err;		/* agent stderr, for diagnostics */
 	bool chan_eof, chan_closed;
 	int starts;			/* start commands sent */
+	size_t login_junk;		/* bytes printed before the marker */
 	struct upload_job upload;
 	bool in_worker, worker_abandoned;
 	char arch[64];
@@ -261,10 +261,9 @@ on_reap(struct ev_loop *loop, ev_timer *w, int revents)
 	if (!c->done_reported) {
 		c->done_reported = true;
 		c->ops->done(c, c->final_status, c->final_error, c->arg);
-		/* A worker still holds the session, cancelled: free when it
-		 * hands it back, and stop waiting for it after a while. */
+		/* A (cancelled) worker holds the conn: wait a while. */
 		if (c->in_worker) {
-			ev_timer_set(&c->reaper, WORKER_GRACE, 0);
+			ev_timer_set(&c->reaper, WORKPOOL_GRACE, 0);
 			ev_timer_start(loop, &c->reaper);
 		}
 	} else if (c->in_worker && !c->worker_abandoned) {
@@ -307,11 +306,7 @@ conn_fail(struct conn *c, enum host_status st, const char *fmt, ...)
 }
 
 /* The agent's stderr often says why a start failed ("not found", ...). */
-static const char *
-agent_stderr(struct conn *c)
-{
-	return bootstrap_stderr_line(&c->chan_err);
-}
+#define agent_stderr(c) bootstrap_stderr_line(&(c)->chan_err)
 
 /* ---- channel callbacks: only move bytes into buffers ---------------------- */
 
@@ -734,7 +729,8 @@ step_marker(struct conn *c)
 		    "the agent%s", agent_stderr(c));
 		return STEP_STOP;
 	}
-	m = bootstrap_scan(&c->chan_out, c->arch, sizeof(c->arch));
+	m = bootstrap_scan(&c->chan_out, c->arch, sizeof(c->arch),
+	    &c->login_junk);
 	switch (m) {
 	case MARKER_AGENT:
 		/* What follows the marker is the first frame. */
@@ -781,17 +777,21 @@ step_marker(struct conn *c)
 static enum step
 step_upload(struct conn *c)
 {
+	enum step s;
+
 	if (c->in_worker)
 		return STEP_WAIT;
 	io_set(c, 0);
 	if (bootstrap_upload_prepare(&c->upload, c->session, c->cfg->agent,
 	    c->cfg->agent_len, c->cfg->agent_sha256,
-	    c->cfg->upload_timeout) != 0) {
-		conn_fail(c, HS_UNREACHABLE, "agent upload: %s",
-		    strerror(errno));
+	    c->cfg->upload_timeout, c->login_junk > 1) != 0) {
+		conn_fail(c, HS_UNREACHABLE, "agent upload: cannot hand the "
+		    "socket over: %s", strerror(errno));
 		return STEP_STOP;
 	}
-	return to_worker(c, upload_work, upload_done);
+	if ((s = to_worker(c, upload_work, upload_done)) == STEP_STOP)
+		bootstrap_upload_release(&c->upload);
+	return s;
 }
 
 static void

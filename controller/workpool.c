@@ -8,9 +8,6 @@
 
 #include "err.h"
 
-/* How long workpool_free waits for a job that is still running. */
-#define WORKPOOL_GRACE_S 5
-
 struct job {
 	work_fn work;
 	work_done_fn done;
@@ -33,7 +30,7 @@ struct workpool {
 	int running;
 	int alive;			/* worker threads not yet exited */
 	bool stopping;
-	bool abandoned;			/* no loop to report to any more */
+	bool abandoned;			/* no loop to report to */
 	int nthreads;
 	pthread_t *threads;
 };
@@ -194,7 +191,7 @@ workpool_free(struct workpool *wp)
 	if (wp == NULL)
 		return;
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += WORKPOOL_GRACE_S;
+	until.tv_sec += WORKPOOL_GRACE;
 	pthread_mutex_lock(&wp->lock);
 	wp->stopping = true;
 	pthread_cond_broadcast(&wp->cond);

@@ -45,9 +45,21 @@ timeout -s KILL 90 "$MUSTER" run "${MUSTER_OPTS[@]}" -v -w "$a,$good" -- echo he
 assert_eq 0 "$st" "noisy login: exit status (stderr: $(tail -n 5 "$T/err"))"
 assert_eq 3 "$(grep -c ': hello$' "$T/out")" "all three hosts ran the command"
 assert_contains "$(cat "$T/err")" "$a: connected" "noisy host timings"
-assert_contains "$(grep "^muster: $a:" "$T/err")" "agent uploaded" "the agent was uploaded to the noisy host"
+assert_contains "$(grep "^muster: $a:" "$T/err")" "agent uploaded via exec" "SFTP skipped for a login shell that prints on stdout"
 assert_contains "$(cat "$T/err")" "3 hosts: 3 ok" "summary"
 ok "a login shell that prints 100 KB on stdout and stderr: the agent is uploaded and starts"
+
+# --- one blank line: over SFTP, a packet length of 167 MB to wait for -------
+set_bashrc "echo"
+cold
+st=0
+timeout -s KILL 60 "$MUSTER" run "${MUSTER_OPTS[@]}" -v -w "$a" -- echo hello \
+	>"$T/out" 2>"$T/err" || st=$?
+((st != 137)) || fail "a blank line from .bashrc: the run never ended: $(tail -n 5 "$T/err")"
+assert_eq 0 "$st" "a blank line from .bashrc: exit status (stderr: $(tail -n 5 "$T/err"))"
+assert_eq "$a: hello" "$(cat "$T/out")" "command ran"
+assert_contains "$(cat "$T/err")" "agent uploaded via exec" "SFTP skipped"
+ok "a .bashrc that prints one blank line: the agent goes through exec, not a stalled SFTP"
 
 # --- the upload hangs: its deadline fails the host, the run goes on --------
 set_bashrc "$hang"
