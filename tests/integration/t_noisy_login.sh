@@ -39,7 +39,7 @@ hang="case \$BASH_EXECUTION_STRING in *sftp-server*|*'dd of='*) echo \$\$ >>'$pi
 set_bashrc "$noise"
 cold
 st=0
-timeout -s KILL 90 "$MUSTER" run "${MUSTER_OPTS[@]}" -v -w "$a,$good" -- echo hello \
+timeout -s KILL $((90 * SLOW)) "$MUSTER" run "${MUSTER_OPTS[@]}" -v -w "$a,$good" -- echo hello \
 	>"$T/out" 2>"$T/err" || st=$?
 ((st != 137)) || fail "the run with a noisy login never ended: $(tail -n 5 "$T/err")"
 assert_eq 0 "$st" "noisy login: exit status (stderr: $(tail -n 5 "$T/err"))"
@@ -53,7 +53,7 @@ ok "a login shell that prints 100 KB on stdout and stderr: the agent is uploaded
 set_bashrc "echo"
 cold
 st=0
-timeout -s KILL 60 "$MUSTER" run "${MUSTER_OPTS[@]}" -v -w "$a" -- echo hello \
+timeout -s KILL $((60 * SLOW)) "$MUSTER" run "${MUSTER_OPTS[@]}" -v -w "$a" -- echo hello \
 	>"$T/out" 2>"$T/err" || st=$?
 ((st != 137)) || fail "a blank line from .bashrc: the run never ended: $(tail -n 5 "$T/err")"
 assert_eq 0 "$st" "a blank line from .bashrc: exit status (stderr: $(tail -n 5 "$T/err"))"
@@ -65,7 +65,7 @@ ok "a .bashrc that prints one blank line: the agent goes through exec, not a sta
 set_bashrc "$hang"
 cold
 st=0
-MUSTER_UPLOAD_TIMEOUT=3 timeout -s KILL 60 "$MUSTER" run "${MUSTER_OPTS[@]}" \
+MUSTER_UPLOAD_TIMEOUT=3 timeout -s KILL $((60 * SLOW)) "$MUSTER" run "${MUSTER_OPTS[@]}" \
 	-w "$a,$good" -- echo hello >"$T/out" 2>"$T/err" || st=$?
 ((st != 137)) || fail "the run with a hung upload never ended: $(tail -n 5 "$T/err")"
 assert_eq 3 "$st" "hung upload: exit status (stderr: $(tail -n 5 "$T/err"))"
@@ -79,7 +79,7 @@ hung() { if [[ -f $pids ]]; then wc -l <"$pids"; else echo 0; fi; }
 before=$(hung)
 set_bashrc "$hang"
 cold
-timeout -s KILL 40 "$MUSTER" run "${MUSTER_OPTS[@]}" -w "$a,$good" -- echo hello \
+timeout -s KILL $((40 * SLOW)) "$MUSTER" run "${MUSTER_OPTS[@]}" -w "$a,$good" -- echo hello \
 	>"$T/out" 2>"$T/err" &
 tpid=$!
 for _ in $(seq $((300 * SLOW))); do
@@ -87,7 +87,7 @@ for _ in $(seq $((300 * SLOW))); do
 	sleep 0.1
 done
 (($(hung) > before)) || fail "the upload never reached the hanging shell: $(cat "$T/err")"
-mpid=$(pgrep -P "$tpid" -x muster) || fail "no muster under timeout"
+mpid=$(pgrep -P "$tpid") || fail "no muster under timeout"
 kill -TERM "$mpid"
 st=0
 wait "$tpid" || st=$?
@@ -121,7 +121,7 @@ nosftp=(-k "$KEY" -F /dev/null --known-hosts "$T/kh")
 set_bashrc "stty -echo; $noise"
 cold
 st=0
-timeout -s KILL 60 "$MUSTER" run "${nosftp[@]}" -v -w "$u@$addr" -- echo hello \
+timeout -s KILL $((60 * SLOW)) "$MUSTER" run "${nosftp[@]}" -v -w "$u@$addr" -- echo hello \
 	>"$T/out" 2>"$T/err" || st=$?
 ((st != 137)) || fail "no SFTP, stty and noise: the run never ended: $(tail -n 5 "$T/err")"
 assert_eq 0 "$st" "no SFTP, stty and noise: exit status (stderr: $(tail -n 5 "$T/err"))"
@@ -132,7 +132,7 @@ ok "a host without SFTP whose .bashrc runs stty and prints: the agent is uploade
 set_bashrc "$hang"
 cold
 st=0
-MUSTER_UPLOAD_TIMEOUT=3 timeout -s KILL 60 "$MUSTER" run "${nosftp[@]}" -w "$u@$addr" \
+MUSTER_UPLOAD_TIMEOUT=3 timeout -s KILL $((60 * SLOW)) "$MUSTER" run "${nosftp[@]}" -w "$u@$addr" \
 	-- echo hello >"$T/out" 2>"$T/err" || st=$?
 ((st != 137)) || fail "no SFTP, hung exec upload: the run never ended: $(tail -n 5 "$T/err")"
 assert_eq 3 "$st" "no SFTP, hung exec upload: exit status"
