@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <libssh/sftp.h>
 
@@ -14,6 +17,10 @@
 
 #define AGENT_DIR ".cache/muster"
 #define UPLOAD_CHUNK (128u * 1024)
+/* The exec upload waits at most this long at a time, to look at its
+ * deadline and cancel flag in between. */
+#define UPLOAD_SLICE_MS 100
+#define UPLOAD_SLICE_S 1L
 
 /*
  * Run by the user's login shell, whatever it is, so everything goes through
@@ -77,7 +84,7 @@ line_is(const uint8_t *line, const uint8_t *nl, const char *marker)
 }
 
 enum marker
-bootstrap_scan(struct buf *in, char *arch, size_t archlen)
+bootstrap_scan(struct buf *in, char *arch, size_t archlen, size_t *junk)
 {
 	const uint8_t *p, *nl, *start;
 	size_t len, agent_len = strlen(AGENT_MARKER) - 1, alen;
@@ -105,8 +112,102 @@ bootstrap_scan(struct buf *in, char *arch, size_t archlen)
 			return MARKER_NEED;
 		}
 		/* Output of the user's shell start-up files: skip it. */
+		if (junk != NULL)
+			*junk += (size_t)(nl - start + 1);
 		buf_consume(in, nl - start + 1);
 	}
+}
+
+const char *
+bootstrap_stderr_line(const struct buf *err)
+{
+	static char line[512];
+	size_t n = buf_len(err), i;
+
+	if (n == 0)
+		return "";
+	if (n >= sizeof(line) - 3)
+		n = sizeof(line) - 3;
+	line[0] = ':';
+	line[1] = ' ';
+	for (i = 0; i < n; i++) {
+		char ch = (char)buf_ptr(err)[i];
+
+		line[i + 2] = (ch == '\n' || ch == '\r') ? ' ' : ch;
+	}
+	line[n + 2] = '\0';
+	return line;
+}
+
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Between any two blocking steps: has the loop given up on us? */
+static int
+job_check(struct upload_job *job)
+{
+	if (atomic_load(&job->cancelled)) {
+		snprintf(job->err, sizeof(job->err), "cancelled");
+		return MERR_TIMEOUT;
+	}
+	if (mono_now() >= job->deadline) {
+		snprintf(job->err, sizeof(job->err), "timed out after %ld s",
+		    job->timeout_s);
+		return MERR_TIMEOUT;
+	}
+	return 0;
+}
+
+int
+bootstrap_upload_prepare(struct upload_job *job, ssh_session session,
+    const uint8_t *data, size_t len, const char *sha256, double timeout_s,
+    bool skip_sftp)
+{
+	socket_t fd = ssh_get_fd(session);
+
+	memset(job, 0, sizeof(*job));
+	atomic_init(&job->cancelled, false);
+	job->session = session;
+	job->skip_sftp = skip_sftp;
+	job->data = data;
+	job->len = len;
+	job->sha256 = sha256;
+	/* A second behind the loop's own deadline, which cancels us. */
+	job->timeout_s = (long)timeout_s + 1;
+	job->deadline = mono_now() + (double)job->timeout_s;
+	/* A descriptor of our own for the socket: libssh closes its one on
+	 * an error in the worker, and that number may belong to another
+	 * host's socket by the time the loop wants to cancel. */
+	job->cancel_fd = -1;
+	if (fd == SSH_INVALID_SOCKET ||
+	    (job->cancel_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+		return MERR_SYS;
+	return 0;
+}
+
+void
+bootstrap_upload_cancel(struct upload_job *job)
+{
+	atomic_store(&job->cancelled, true);
+	/* Wakes the worker from any poll() or recv() inside libssh (SFTP
+	 * retries its reads on timeouts forever): the session is dead from
+	 * here on, and every libssh call in the worker fails at once. */
+	if (job->cancel_fd >= 0)
+		shutdown(job->cancel_fd, SHUT_RDWR);
+}
+
+void
+bootstrap_upload_release(struct upload_job *job)
+{
+	if (job->cancel_fd >= 0)
+		close(job->cancel_fd);
+	job->cancel_fd = -1;
 }
 
 static void
@@ -163,6 +264,8 @@ upload_sftp(struct upload_job *job, sftp_session sftp)
 
 		if (n > UPLOAD_CHUNK)
 			n = UPLOAD_CHUNK;
+		if ((r = job_check(job)) != 0)
+			goto out;
 		if ((w = sftp_write(f, job->data + off, n)) <= 0) {
 			r = sftp_fail(job, sftp, "write");
 			goto out;
@@ -201,14 +304,86 @@ upload_sftp(struct upload_job *job, sftp_session sftp)
 	return r;
 }
 
+/*
+ * Read and drop whatever waits on either stream: the login shell's start-up
+ * files may talk on both, and libssh only reports EOF once both buffers are
+ * empty, and only opens the window again for what we read.
+ */
+static int
+drain(struct upload_job *job, ssh_channel ch, size_t *dropped)
+{
+	char sink[4096];
+	int stream, n;
+
+	for (stream = 0; stream <= 1; stream++) {
+		while ((n = ssh_channel_read_nonblocking(ch, sink,
+		    sizeof(sink), stream)) > 0) {
+			*dropped += (size_t)n;
+			if (*dropped > BOOTSTRAP_NOISE_MAX) {
+				snprintf(job->err, sizeof(job->err), "agent "
+				    "upload through exec: over %u bytes of "
+				    "output from the login shell",
+				    BOOTSTRAP_NOISE_MAX);
+				return MERR_LIMIT;
+			}
+		}
+		if (n == SSH_ERROR)
+			return MERR_IO;
+	}
+	return 0;
+}
+
+/* Send the agent as the window allows, reading both streams meanwhile,
+ * until the remote side is done with its stdout. */
+static int
+exec_feed(struct upload_job *job, ssh_channel ch, size_t *sent)
+{
+	size_t dropped = 0, n;
+	bool eof_sent = false;
+	int r, w;
+
+	for (;;) {
+		if ((r = job_check(job)) != 0 ||
+		    (r = drain(job, ch, &dropped)) != 0)
+			return r;
+		/* Also when it ends before taking everything: the exit
+		 * status says why. */
+		if (ssh_channel_is_eof(ch) || ssh_channel_is_closed(ch))
+			return 0;
+		if (*sent < job->len) {
+			n = job->len - *sent;
+			if (n > UPLOAD_CHUNK)
+				n = UPLOAD_CHUNK;
+			if (n > ssh_channel_window_size(ch))
+				n = ssh_channel_window_size(ch);
+			if (n > 0) {
+				if ((w = ssh_channel_write(ch,
+				    job->data + *sent, (uint32_t)n)) < 0)
+					return MERR_IO;
+				*sent += (size_t)w;
+				continue;
+			}
+		} else if (!eof_sent) {
+			if (ssh_channel_send_eof(ch) != SSH_OK)
+				return MERR_IO;
+			eof_sent = true;
+		}
+		/* Wait for data, a window adjustment or EOF, briefly. */
+		if (ssh_channel_poll_timeout(ch, UPLOAD_SLICE_MS, 0) ==
+		    SSH_ERROR)
+			return MERR_IO;
+	}
+}
+
 /* For hosts without an SFTP subsystem: the same steps in one shell. */
 static int
 upload_exec(struct upload_job *job)
 {
 	ssh_channel ch;
 	char *cmd = NULL, suffix[17];
-	size_t off;
-	int w, r = MERR_BOOTSTRAP, status;
+	size_t sent = 0;
+	long slice = UPLOAD_SLICE_S;
+	int r = MERR_BOOTSTRAP, status;
 
 	random_suffix(suffix, sizeof(suffix));
 	if (asprintf(&cmd, "exec /bin/sh -c 'umask 077; "
@@ -223,34 +398,33 @@ upload_exec(struct upload_job *job)
 	if (ssh_channel_open_session(ch) != SSH_OK ||
 	    ssh_channel_request_exec(ch, cmd) != SSH_OK)
 		goto fail;
-	for (off = 0; off < job->len; off += (size_t)w) {
-		size_t n = job->len - off;
-
-		if (n > UPLOAD_CHUNK)
-			n = UPLOAD_CHUNK;
-		if ((w = ssh_channel_write(ch, job->data + off, n)) <= 0)
-			goto fail;
-	}
-	if (ssh_channel_send_eof(ch) != SSH_OK)
+	/* From here on every blocking call returns within a slice, and the
+	 * loops below look at the deadline and the cancel flag. */
+	ssh_options_set(job->session, SSH_OPTIONS_TIMEOUT, &slice);
+	if ((r = exec_feed(job, ch, &sent)) != 0)
 		goto fail;
-	/* Drain until the remote side closes so the exit status arrives. */
-	while (!ssh_channel_is_eof(ch)) {
-		char sink[256];
-
-		if (ssh_channel_read(ch, sink, sizeof(sink), 0) < 0)
-			goto fail;
+	/* The exit status comes with EOF or just after it. */
+	while ((status = ssh_channel_get_exit_status(ch)) == -1 &&
+	    !ssh_channel_is_closed(ch) && ssh_is_connected(job->session)) {
+		if ((r = job_check(job)) != 0)
+			goto close;
 	}
-	status = ssh_channel_get_exit_status(ch);
-	if (status != 0) {
+	if (status != 0 || sent < job->len) {
 		snprintf(job->err, sizeof(job->err), "agent upload through "
-		    "exec failed (exit status %d)", status);
+		    "exec failed (exit status %d after %zu of %zu bytes)",
+		    status, sent, job->len);
+		r = MERR_BOOTSTRAP;
 		goto close;
 	}
 	r = 0;
 	goto close;
  fail:
-	snprintf(job->err, sizeof(job->err), "agent upload through exec: %s",
-	    ssh_get_error(job->session));
+	/* A cancel or deadline has its own message; so has the noise cap. */
+	if (job->err[0] == '\0')
+		snprintf(job->err, sizeof(job->err), "agent upload through "
+		    "exec: %s", ssh_get_error(job->session));
+	if (r == 0 || r == MERR_IO)
+		r = MERR_BOOTSTRAP;
  close:
 	ssh_channel_close(ch);
 	ssh_channel_free(ch);
@@ -268,15 +442,26 @@ bootstrap_upload(void *arg)
 	ssh_set_blocking(job->session, 1);
 	ssh_options_set(job->session, SSH_OPTIONS_TIMEOUT, &job->timeout_s);
 	job->via_exec = false;
-	sftp = sftp_new(job->session);
+	if ((job->result = job_check(job)) != 0)
+		goto out;
+	/* Talk on stdout would be read as SFTP packets: a length of some
+	 * hundred MB from a blank line, and sftp_init waits for them. */
+	sftp = job->skip_sftp ? NULL : sftp_new(job->session);
 	if (sftp != NULL && sftp_init(sftp) == SSH_OK) {
 		job->result = upload_sftp(job, sftp);
 		sftp_free(sftp);
 	} else {
+		/* Also where the login shell's talk corrupted SFTP. */
 		if (sftp != NULL)
 			sftp_free(sftp);
 		job->via_exec = true;
-		job->result = upload_exec(job);
+		if ((job->result = job_check(job)) == 0)
+			job->result = upload_exec(job);
 	}
+ out:
+	/* Whatever libssh said after a shutdown, the reason is ours. */
+	if (job->result != 0)
+		job_check(job);
+	ssh_options_set(job->session, SSH_OPTIONS_TIMEOUT, &job->timeout_s);
 	ssh_set_blocking(job->session, 0);
 }

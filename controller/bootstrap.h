@@ -8,11 +8,14 @@
  * into place, over SFTP or, where the host has no SFTP subsystem, through
  * an exec channel. Upload blocks (libssh 0.10's SFTP cannot run
  * non-blocking), so it runs on a worker thread that owns the session for
- * the duration.
+ * the duration. The worker has a deadline of its own and a cancel flag,
+ * and the loop can end any blocking libssh call in it by shutting down
+ * the session's socket: an upload always ends.
  */
 #ifndef MUSTER_BOOTSTRAP_H
 #define MUSTER_BOOTSTRAP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +25,8 @@
 #include "buf.h"
 
 #define BOOTSTRAP_JUNK_MAX (64u * 1024)
+/* What the login shell may print around the exec upload before we give up. */
+#define BOOTSTRAP_NOISE_MAX (1024u * 1024)
 
 /* The shell command for the exec request. Caller frees. */
 char *bootstrap_start_command(const char *agent_sha256,
@@ -37,8 +42,12 @@ enum marker {
 };
 
 /* Look for the marker line at a line start in `in`, consuming everything
- * up to and including it (or the complete lines of junk before it). */
-enum marker bootstrap_scan(struct buf *in, char *arch, size_t archlen);
+ * up to and including it (or the complete lines of junk before it). Adds
+ * the bytes of junk skipped to *junk unless it is NULL: the start command
+ * prints one newline of its own, so more means the login shell talks on
+ * stdout, and SFTP through it would read that talk as packets. */
+enum marker bootstrap_scan(struct buf *in, char *arch, size_t archlen,
+    size_t *junk);
 
 struct upload_job {
 	ssh_session session;
@@ -46,14 +55,30 @@ struct upload_job {
 	size_t len;
 	const char *sha256;
 	long timeout_s;
+	bool skip_sftp;		/* the login shell prints on stdout */
+	double deadline;	/* CLOCK_MONOTONIC seconds */
+	int cancel_fd;		/* a dup of the session's socket, loop's */
+	atomic_bool cancelled;
 	/* results */
 	int result;
 	bool via_exec;
 	char err[256];
 };
 
+/* On the loop thread, before the job is handed to a worker. */
+int bootstrap_upload_prepare(struct upload_job *job, ssh_session session,
+    const uint8_t *data, size_t len, const char *sha256, double timeout_s,
+    bool skip_sftp);
 /* Worker-thread body: the session is switched to blocking mode for the
  * upload and back to non-blocking afterwards. */
 void bootstrap_upload(void *arg);
+/* On the loop thread while a worker runs the job: make it return soon. */
+void bootstrap_upload_cancel(struct upload_job *job);
+/* On the loop thread once the worker has returned the job. */
+void bootstrap_upload_release(struct upload_job *job);
+
+/* ": <first bytes of the start command's stderr>" for an error message,
+ * on one line; "" when it said nothing. Static storage. */
+const char *bootstrap_stderr_line(const struct buf *err);
 
 #endif

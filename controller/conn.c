@@ -91,8 +91,9 @@ struct conn {
 	struct buf chan_err;		/* agent stderr, for diagnostics */
 	bool chan_eof, chan_closed;
 	int starts;			/* start commands sent */
+	size_t login_junk;		/* bytes printed before the marker */
 	struct upload_job upload;
-	bool in_worker;
+	bool in_worker, worker_abandoned;
 	char arch[64];
 
 	struct mux mux;
@@ -260,8 +261,15 @@ on_reap(struct ev_loop *loop, ev_timer *w, int revents)
 	if (!c->done_reported) {
 		c->done_reported = true;
 		c->ops->done(c, c->final_status, c->final_error, c->arg);
+		/* A (cancelled) worker holds the conn: wait a while. */
+		if (c->in_worker) {
+			ev_timer_set(&c->reaper, WORKPOOL_GRACE, 0);
+			ev_timer_start(loop, &c->reaper);
+		}
+	} else if (c->in_worker && !c->worker_abandoned) {
+		c->worker_abandoned = true;
+		ev_unref(loop);
 	}
-	/* A worker still holds the session: free when it hands it back. */
 	if (!c->in_worker)
 		conn_free(c);
 }
@@ -273,6 +281,9 @@ conn_finish(struct conn *c, enum host_status st, const char *error)
 		return;
 	c->final_status = st;
 	c->final_error = error ? strdup(error) : NULL;
+	/* A worker blocked in the upload must not keep the run alive. */
+	if (c->in_worker && c->state == CS_UPLOAD)
+		bootstrap_upload_cancel(&c->upload);
 	set_state(c, CS_DONE);
 	io_set(c, 0);
 	ev_timer_stop(c->cfg->loop, &c->heartbeat);
@@ -295,26 +306,7 @@ conn_fail(struct conn *c, enum host_status st, const char *fmt, ...)
 }
 
 /* The agent's stderr often says why a start failed ("not found", ...). */
-static const char *
-agent_stderr(struct conn *c)
-{
-	static char line[512];
-	size_t n = buf_len(&c->chan_err), i;
-
-	if (n == 0)
-		return "";
-	if (n >= sizeof(line) - 3)
-		n = sizeof(line) - 3;
-	line[0] = ':';
-	line[1] = ' ';
-	for (i = 0; i < n; i++) {
-		char ch = (char)buf_ptr(&c->chan_err)[i];
-
-		line[i + 2] = (ch == '\n' || ch == '\r') ? ' ' : ch;
-	}
-	line[n + 2] = '\0';
-	return line;
-}
+#define agent_stderr(c) bootstrap_stderr_line(&(c)->chan_err)
 
 /* ---- channel callbacks: only move bytes into buffers ---------------------- */
 
@@ -434,7 +426,8 @@ static bool
 worker_returned(struct conn *c, enum conn_state expected)
 {
 	c->in_worker = false;
-	ev_unref(c->cfg->loop);
+	if (!c->worker_abandoned)
+		ev_unref(c->cfg->loop);
 	if (c->state == expected)
 		return true;
 	if (c->state == CS_DONE && c->done_reported)
@@ -736,7 +729,8 @@ step_marker(struct conn *c)
 		    "the agent%s", agent_stderr(c));
 		return STEP_STOP;
 	}
-	m = bootstrap_scan(&c->chan_out, c->arch, sizeof(c->arch));
+	m = bootstrap_scan(&c->chan_out, c->arch, sizeof(c->arch),
+	    &c->login_junk);
 	switch (m) {
 	case MARKER_AGENT:
 		/* What follows the marker is the first frame. */
@@ -783,16 +777,21 @@ step_marker(struct conn *c)
 static enum step
 step_upload(struct conn *c)
 {
+	enum step s;
+
 	if (c->in_worker)
 		return STEP_WAIT;
 	io_set(c, 0);
-	memset(&c->upload, 0, sizeof(c->upload));
-	c->upload.session = c->session;
-	c->upload.data = c->cfg->agent;
-	c->upload.len = c->cfg->agent_len;
-	c->upload.sha256 = c->cfg->agent_sha256;
-	c->upload.timeout_s = (long)c->cfg->upload_timeout + 1;
-	return to_worker(c, upload_work, upload_done);
+	if (bootstrap_upload_prepare(&c->upload, c->session, c->cfg->agent,
+	    c->cfg->agent_len, c->cfg->agent_sha256,
+	    c->cfg->upload_timeout, c->login_junk > 1) != 0) {
+		conn_fail(c, HS_UNREACHABLE, "agent upload: cannot hand the "
+		    "socket over: %s", strerror(errno));
+		return STEP_STOP;
+	}
+	if ((s = to_worker(c, upload_work, upload_done)) == STEP_STOP)
+		bootstrap_upload_release(&c->upload);
+	return s;
 }
 
 static void
@@ -800,6 +799,7 @@ upload_done(void *arg)
 {
 	struct conn *c = arg;
 
+	bootstrap_upload_release(&c->upload);
 	if (!worker_returned(c, CS_UPLOAD))
 		return;
 	c->stats.uploaded = true;

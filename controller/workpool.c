@@ -1,8 +1,10 @@
 #include "workpool.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "err.h"
 
@@ -22,9 +24,13 @@ struct workpool {
 	ev_async wake;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	pthread_cond_t idle;		/* a job finished */
 	struct job_list queued;
 	struct job_list finished;
+	int running;
+	int alive;			/* worker threads not yet exited */
 	bool stopping;
+	bool abandoned;			/* no loop to report to */
 	int nthreads;
 	pthread_t *threads;
 };
@@ -53,11 +59,28 @@ list_pop(struct job_list *l)
 	return j;
 }
 
+static void
+pool_destroy(struct workpool *wp)
+{
+	struct job *j;
+
+	while ((j = list_pop(&wp->queued)) != NULL)
+		free(j);
+	while ((j = list_pop(&wp->finished)) != NULL)
+		free(j);
+	pthread_mutex_destroy(&wp->lock);
+	pthread_cond_destroy(&wp->cond);
+	pthread_cond_destroy(&wp->idle);
+	free(wp->threads);
+	free(wp);
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct workpool *wp = arg;
 	struct job *j;
+	bool last;
 
 	pthread_mutex_lock(&wp->lock);
 	for (;;) {
@@ -66,13 +89,25 @@ worker_main(void *arg)
 		if (wp->stopping)
 			break;
 		j = list_pop(&wp->queued);
+		wp->running++;
 		pthread_mutex_unlock(&wp->lock);
 		j->work(j->arg);
 		pthread_mutex_lock(&wp->lock);
+		wp->running--;
+		pthread_cond_broadcast(&wp->idle);
+		if (wp->abandoned) {
+			/* The loop may be gone; so may the job's owner. */
+			free(j);
+			break;
+		}
 		list_push(&wp->finished, j);
 		ev_async_send(wp->loop, &wp->wake);
 	}
+	/* Abandoned, the pool is the last worker's to free. */
+	last = --wp->alive == 0 && wp->abandoned;
 	pthread_mutex_unlock(&wp->lock);
+	if (last)
+		pool_destroy(wp);
 	return NULL;
 }
 
@@ -108,16 +143,19 @@ workpool_new(struct ev_loop *loop, int nthreads, struct workpool **out)
 	wp->loop = loop;
 	pthread_mutex_init(&wp->lock, NULL);
 	pthread_cond_init(&wp->cond, NULL);
+	pthread_cond_init(&wp->idle, NULL);
 	ev_async_init(&wp->wake, on_wake);
 	wp->wake.data = wp;
 	ev_async_start(loop, &wp->wake);
 	/* The wake-up watcher must not keep the loop alive on its own. */
 	ev_unref(loop);
+	pthread_mutex_lock(&wp->lock);
 	for (i = 0; i < nthreads; i++) {
 		if (pthread_create(&wp->threads[i], NULL, worker_main, wp) != 0)
 			break;
 	}
-	wp->nthreads = i;
+	wp->nthreads = wp->alive = i;
+	pthread_mutex_unlock(&wp->lock);
 	if (i == 0) {
 		workpool_free(wp);
 		return MERR_SYS;
@@ -147,25 +185,38 @@ workpool_submit(struct workpool *wp, work_fn work, work_done_fn done,
 void
 workpool_free(struct workpool *wp)
 {
-	struct job *j;
+	struct timespec until;
 	int i;
 
 	if (wp == NULL)
 		return;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WORKPOOL_GRACE;
 	pthread_mutex_lock(&wp->lock);
 	wp->stopping = true;
 	pthread_cond_broadcast(&wp->cond);
+	/* Owners cancel their jobs before they let the loop end, so a job
+	 * still running is one stuck in a call nothing interrupts (a name
+	 * lookup, say). Exiting must not wait for it. */
+	while (wp->running > 0 &&
+	    pthread_cond_timedwait(&wp->idle, &wp->lock, &until) != ETIMEDOUT)
+		;
+	if (wp->running > 0) {
+		/* Leave the pool to the stuck workers: they free their job
+		 * and exit without touching the loop if they ever return,
+		 * and the last one frees the pool. */
+		ev_ref(wp->loop);
+		ev_async_stop(wp->loop, &wp->wake);
+		for (i = 0; i < wp->nthreads; i++)
+			pthread_detach(wp->threads[i]);
+		wp->abandoned = true;
+		pthread_mutex_unlock(&wp->lock);
+		return;
+	}
 	pthread_mutex_unlock(&wp->lock);
 	for (i = 0; i < wp->nthreads; i++)
 		pthread_join(wp->threads[i], NULL);
-	while ((j = list_pop(&wp->queued)) != NULL)
-		free(j);
-	while ((j = list_pop(&wp->finished)) != NULL)
-		free(j);
 	ev_ref(wp->loop);
 	ev_async_stop(wp->loop, &wp->wake);
-	pthread_mutex_destroy(&wp->lock);
-	pthread_cond_destroy(&wp->cond);
-	free(wp->threads);
-	free(wp);
+	pool_destroy(wp);
 }

@@ -51,13 +51,16 @@ test_scan_empty(void **state)
 
 	/* Never written to: no data pointer at all. */
 	buf_init(&b, SCAN_BUF_MAX);
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_NONE);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_NONE);
 	assert_string_equal(arch, "untouched");
 	/* Emptied again after use. */
 	append(&b, "x\n");
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_NONE);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_NONE);
 	assert_int_equal(buf_len(&b), 0);
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_NONE);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_NONE);
 	buf_free(&b);
 }
 
@@ -69,7 +72,8 @@ test_scan_marker_alone(void **state)
 
 	buf_init(&b, SCAN_BUF_MAX);
 	append(&b, AGENT_MARKER);
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_AGENT);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_AGENT);
 	assert_int_equal(buf_len(&b), 0);
 	buf_free(&b);
 }
@@ -91,7 +95,8 @@ test_scan_junk_then_marker(void **state)
 	    "\t  \n"
 	    "\x1b[1;32mcolours\x1b[0m\n"
 	    AGENT_MARKER);
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_AGENT);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_AGENT);
 	assert_int_equal(buf_len(&b), 0);
 	buf_free(&b);
 }
@@ -122,7 +127,8 @@ test_scan_frames_stay(void **state)
 	append(&b, "motd\n" AGENT_MARKER);
 	assert_int_equal(buf_append(&b, buf_ptr(&frames), buf_len(&frames)),
 	    0);
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_AGENT);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_AGENT);
 	assert_left(&b, buf_ptr(&frames), buf_len(&frames));
 	assert_int_equal(frame_decode(&b, FRAME_MAX_DEFAULT, &got), 0);
 	assert_int_equal(got->body_case, MUSTER__ENVELOPE__BODY_HELLO);
@@ -133,7 +139,8 @@ test_scan_frames_stay(void **state)
 	/* A second marker line after the first is data, not a marker. */
 	buf_init(&b, SCAN_BUF_MAX);
 	append(&b, AGENT_MARKER AGENT_MARKER "tail");
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_AGENT);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_AGENT);
 	assert_left(&b, AGENT_MARKER "tail", strlen(AGENT_MARKER) + 4);
 	buf_free(&b);
 	buf_free(&frames);
@@ -148,7 +155,8 @@ test_scan_need(void **state)
 	buf_init(&b, SCAN_BUF_MAX);
 	append(&b, AGENT_NEED_MARKER "x86_64\n");
 	memset(arch, 'Q', sizeof(arch));
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_NEED);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_NEED);
 	assert_string_equal(arch, "x86_64");
 	assert_int_equal(buf_len(&b), 0);
 
@@ -156,20 +164,23 @@ test_scan_need(void **state)
 	 * whatever follows the line stays. */
 	append(&b, "motd\nno newline from .bashrc\n" AGENT_NEED_MARKER
 	    "aarch64\nafter");
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_NEED);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_NEED);
 	assert_string_equal(arch, "aarch64");
 	assert_left(&b, "after", 5);
 	buf_reset(&b);
 
 	/* No arch at all. */
 	append(&b, AGENT_NEED_MARKER "\n");
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_NEED);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_NEED);
 	assert_string_equal(arch, "");
 	assert_int_equal(buf_len(&b), 0);
 
 	/* Without the blank after the word it is not the request. */
 	append(&b, "MUSTER-NEED-AGENT\n");
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_NONE);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_NONE);
 	assert_int_equal(buf_len(&b), 0);
 	buf_free(&b);
 }
@@ -192,7 +203,7 @@ test_scan_need_truncated(void **state)
 	append(&b, line);
 	append(&b, "rest");
 	memset(arch, 'Z', sizeof(arch));
-	assert_int_equal(bootstrap_scan(&b, arch, 8), MARKER_NEED);
+	assert_int_equal(bootstrap_scan(&b, arch, 8, NULL), MARKER_NEED);
 	assert_int_equal(strlen(arch), 7);
 	assert_memory_equal(arch, line + strlen(AGENT_NEED_MARKER), 7);
 	for (i = 8; i < sizeof(arch); i++)
@@ -204,14 +215,15 @@ test_scan_need_truncated(void **state)
 	/* Room for the terminator only. */
 	append(&b, AGENT_NEED_MARKER "x86_64\n");
 	memset(arch, 'Z', sizeof(arch));
-	assert_int_equal(bootstrap_scan(&b, arch, 1), MARKER_NEED);
+	assert_int_equal(bootstrap_scan(&b, arch, 1, NULL), MARKER_NEED);
 	assert_int_equal(arch[0], '\0');
 	assert_int_equal(arch[1], 'Z');
 	buf_reset(&b);
 
 	/* Exactly fitting. */
 	append(&b, AGENT_NEED_MARKER "0123456789abcde\n");
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_NEED);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_NEED);
 	assert_string_equal(arch, "0123456789abcde");
 	buf_free(&b);
 }
@@ -227,12 +239,15 @@ test_scan_partial(void **state)
 	/* Half a marker: wait, keep the bytes. */
 	buf_init(&b, SCAN_BUF_MAX);
 	append(&b, "MUSTER-AGE");
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_NONE);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_NONE);
 	assert_left(&b, "MUSTER-AGE", 10);
 	append(&b, "NT/1");
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_NONE);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_NONE);
 	assert_int_equal(buf_append(&b, "\n\0\0", 3), 0);
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_AGENT);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_AGENT);
 	assert_left(&b, "\0\0", 2);
 	buf_reset(&b);
 
@@ -241,22 +256,24 @@ test_scan_partial(void **state)
 	for (i = 0; i < len; i++) {
 		assert_int_equal(buf_append(&b, text + i, 1), 0);
 		if (i + 1 < len) {
-			assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)),
-			    MARKER_NONE);
+			assert_int_equal(bootstrap_scan(&b, arch,
+			    sizeof(arch), NULL), MARKER_NONE);
 			assert_true(buf_len(&b) <= strlen(AGENT_MARKER));
 		} else
-			assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)),
-			    MARKER_AGENT);
+			assert_int_equal(bootstrap_scan(&b, arch,
+			    sizeof(arch), NULL), MARKER_AGENT);
 	}
 	assert_int_equal(buf_len(&b), 0);
 
 	/* A request for the agent cut inside the arch: no truncated arch. */
 	append(&b, AGENT_NEED_MARKER "x86");
 	strcpy(arch, "before");
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_NONE);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_NONE);
 	assert_string_equal(arch, "before");
 	append(&b, "_64\n");
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_NEED);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_NEED);
 	assert_string_equal(arch, "x86_64");
 	buf_free(&b);
 }
@@ -277,11 +294,13 @@ test_scan_junk_limit(void **state)
 	/* Up to the limit without a newline: still waiting. */
 	buf_init(&b, SCAN_BUF_MAX);
 	assert_int_equal(buf_append(&b, junk, BOOTSTRAP_JUNK_MAX), 0);
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_NONE);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_NONE);
 	assert_int_equal(buf_len(&b), BOOTSTRAP_JUNK_MAX);
 	/* One byte more: give up. */
 	assert_int_equal(buf_append(&b, "j", 1), 0);
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_JUNK);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_JUNK);
 	buf_free(&b);
 
 	/* Complete lines do not count against it, however many. */
@@ -289,12 +308,13 @@ test_scan_junk_limit(void **state)
 	for (i = 0; i < 8 * BOOTSTRAP_JUNK_MAX / 1024; i++) {
 		junk[1023] = '\n';
 		assert_int_equal(buf_append(&b, junk, 1024), 0);
-		assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)),
+		assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
 		    MARKER_NONE);
 		assert_int_equal(buf_len(&b), 0);
 	}
 	append(&b, AGENT_MARKER);
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_AGENT);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_AGENT);
 	buf_reset(&b);
 
 	/* Neither does one long line that does end. */
@@ -302,7 +322,8 @@ test_scan_junk_limit(void **state)
 	junk[BOOTSTRAP_JUNK_MAX] = '\n';
 	assert_int_equal(buf_append(&b, junk, BOOTSTRAP_JUNK_MAX + 1), 0);
 	append(&b, AGENT_NEED_MARKER "riscv64\n");
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_NEED);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_NEED);
 	assert_string_equal(arch, "riscv64");
 	buf_reset(&b);
 
@@ -310,7 +331,8 @@ test_scan_junk_limit(void **state)
 	append(&b, "fine\n");
 	junk[BOOTSTRAP_JUNK_MAX] = 'j';
 	assert_int_equal(buf_append(&b, junk, BOOTSTRAP_JUNK_MAX + 1), 0);
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_JUNK);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_JUNK);
 	buf_free(&b);
 	free(junk);
 }
@@ -340,7 +362,7 @@ test_scan_not_a_marker(void **state)
 	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
 		strcpy(arch, "same");
 		append(&b, lines[i]);
-		assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)),
+		assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
 		    MARKER_NONE);
 		/* Skipped as junk: the line is gone, arch untouched. */
 		assert_int_equal(buf_len(&b), 0);
@@ -350,7 +372,8 @@ test_scan_not_a_marker(void **state)
 	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
 		append(&b, lines[i]);
 	append(&b, AGENT_MARKER "F");
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_AGENT);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_AGENT);
 	assert_left(&b, "F", 1);
 	buf_free(&b);
 }
@@ -394,6 +417,61 @@ test_command_become(void **state)
 		assert_false(bootstrap_user_ok(bad[i]));
 		assert_null(bootstrap_start_command(FAKE_SHA, bad[i]));
 	}
+}
+
+static void
+test_scan_counts_junk(void **state)
+{
+	struct buf b;
+	char arch[32];
+	size_t junk = 0;
+
+	/* A silent login shell: only the start command's own newline. */
+	buf_init(&b, SCAN_BUF_MAX);
+	append(&b, "\n" AGENT_NEED_MARKER "x86_64\n");
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), &junk),
+	    MARKER_NEED);
+	assert_int_equal(junk, 1);
+	/* One blank line from ~/.bashrc is enough to break SFTP. */
+	junk = 0;
+	append(&b, "\n\n" AGENT_NEED_MARKER "x86_64\n");
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), &junk),
+	    MARKER_NEED);
+	assert_int_equal(junk, 2);
+	/* Counted across calls, as the bytes arrive. */
+	junk = 0;
+	append(&b, "motd\npartial");
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), &junk),
+	    MARKER_NONE);
+	assert_int_equal(junk, 5);
+	append(&b, "\n" AGENT_NEED_MARKER "x86_64\n");
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), &junk),
+	    MARKER_NEED);
+	assert_int_equal(junk, 13);
+	buf_free(&b);
+}
+
+/* --- bootstrap_stderr_line ------------------------------------------- */
+
+static void
+test_stderr_line(void **state)
+{
+	struct buf b;
+	const char *line;
+	char big[2048];
+
+	buf_init(&b, 8192);
+	assert_string_equal(bootstrap_stderr_line(&b), "");
+	append(&b, "stty: 'standard input': Inappropriate ioctl\r\nsudo: no\n");
+	assert_string_equal(bootstrap_stderr_line(&b),
+	    ": stty: 'standard input': Inappropriate ioctl  sudo: no ");
+	/* A login shell's whole chatter is cut to one bounded line. */
+	memset(big, 'e', sizeof(big));
+	assert_int_equal(buf_append(&b, big, sizeof(big)), 0);
+	line = bootstrap_stderr_line(&b);
+	assert_true(strlen(line) < 512);
+	assert_null(strchr(line, '\n'));
+	buf_free(&b);
 }
 
 static void
@@ -517,7 +595,8 @@ expect_need(const char *out)
 	/* And the scanner understands it. */
 	buf_init(&b, SCAN_BUF_MAX);
 	append(&b, out);
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_NEED);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_NEED);
 	assert_string_equal(arch, u.machine);
 	assert_int_equal(buf_len(&b), 0);
 	buf_free(&b);
@@ -662,7 +741,8 @@ test_command_login_junk(void **state)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	buf_init(&b, SCAN_BUF_MAX);
 	append(&b, out);
-	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch)), MARKER_NEED);
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_NEED);
 	buf_free(&b);
 	free(out);
 	free(wrapped);
@@ -683,6 +763,8 @@ main(void)
 		cmocka_unit_test(test_scan_partial),
 		cmocka_unit_test(test_scan_junk_limit),
 		cmocka_unit_test(test_scan_not_a_marker),
+		cmocka_unit_test(test_scan_counts_junk),
+		cmocka_unit_test(test_stderr_line),
 		cmocka_unit_test(test_command_shape),
 		cmocka_unit_test(test_command_become),
 		cmocka_unit_test(test_command_no_agent),
