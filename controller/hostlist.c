@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "utf8.h"
 
 /* Range bounds stay well inside unsigned long long and printf widths. */
 #define RANGE_DIGITS_MAX 18
@@ -258,25 +259,42 @@ struct expand_ctx {
 	const char *item;	/* current item, for messages */
 	size_t itemlen;
 	size_t generated;	/* names produced so far, before dedup */
+	bool count_only;	/* hostlist_count: parse and count, make none */
+	uint64_t counted;	/* names the list would produce, saturating */
 };
+
+static uint64_t
+count_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static uint64_t
+count_mul(uint64_t a, uint64_t b)
+{
+	return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
 
 static int
 expand_error(struct expand_ctx *x, const char *at, int code,
     const char *fmt, ...)
 {
-	char what[256];
+	char what[256], item[4 * ERR_ITEM_MAX + 1];
 	va_list ap;
 	size_t shown = x->itemlen < ERR_ITEM_MAX ? x->itemlen : ERR_ITEM_MAX;
 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	/* The item is quoted escaped: it may hold controls or bytes that
+	 * are not UTF-8, which is often why it is refused. */
+	shown = utf8_escape(item, sizeof(item), x->item, shown);
 	if (x->errlen > 0 && x->itemlen == 0)
 		snprintf(x->err, x->errlen, "position %zu: %s",
 		    (size_t)(at - x->list) + 1, what);
 	else if (x->errlen > 0)
-		snprintf(x->err, x->errlen, "\"%.*s%s\" (position %zu): %s",
-		    (int)shown, x->item, shown < x->itemlen ? "..." : "",
+		snprintf(x->err, x->errlen, "\"%s%s\" (position %zu): %s",
+		    item, shown < x->itemlen ? "..." : "",
 		    (size_t)(at - x->list) + 1, what);
 	return code;
 }
@@ -354,14 +372,16 @@ parse_number(struct expand_ctx *x, const char **pp, const char *end,
 
 /*
  * Parse "1-3,7,010-012" between '[' and ']' (exclusive) into ranges and
- * return how many values they hold, stopping early past HOSTLIST_MAX.
+ * return how many values they hold (saturating: ranges may overlap, and
+ * are counted as written, as generate makes them).
  */
 static int
 parse_ranges(struct expand_ctx *x, const char *p, const char *end,
-    struct segment *seg, size_t *count)
+    struct segment *seg, uint64_t *count)
 {
 	struct range r, *v;
-	size_t cap = 0, total = 0;
+	size_t cap = 0;
+	uint64_t total = 0;
 	const char *elem;
 	char repr[8];
 	int width, ret;
@@ -397,12 +417,8 @@ parse_ranges(struct expand_ctx *x, const char *p, const char *end,
 			seg->ranges = v;
 		}
 		seg->ranges[seg->nranges++] = r;
-		/* Saturate just past the limit instead of overflowing. */
-		if (r.hi - r.lo >= HOSTLIST_MAX ||
-		    total + (size_t)(r.hi - r.lo) + 1 > HOSTLIST_MAX)
-			total = HOSTLIST_MAX + 1;
-		else
-			total += (size_t)(r.hi - r.lo) + 1;
+		/* hi and lo have at most RANGE_DIGITS_MAX digits: no wrap. */
+		total = count_add(total, r.hi - r.lo + 1);
 		if (p == end)
 			break;
 		if (++p == end)
@@ -426,10 +442,11 @@ segments_free(struct segment *segs, size_t n)
 /* Split a host pattern into literal + bracket-group segments. */
 static int
 parse_pattern(struct expand_ctx *x, const char *p, const char *end,
-    struct segment **segsp, size_t *nsegsp, size_t *countp)
+    struct segment **segsp, size_t *nsegsp, uint64_t *countp)
 {
 	struct segment *segs = NULL, *v;
-	size_t n = 0, cap = 0, count = 1, group;
+	size_t n = 0, cap = 0;
+	uint64_t count = 1, group;
 	const char *open, *close;
 	int r;
 
@@ -464,13 +481,14 @@ parse_pattern(struct expand_ctx *x, const char *p, const char *end,
 		if ((r = parse_ranges(x, open + 1, close, &segs[n - 1],
 		    &group)) != 0)
 			goto fail;
-		/* count >= 1: a range list that parses has at least one host. */
-		if (group > HOSTLIST_MAX / count) { /* NOLINT(clang-analyzer-core.DivideZero) */
+		count = count_mul(count, group);
+		/* Counting goes on to the exact size: the caller bounds the
+		 * selection as a whole and says by how much it is over. */
+		if (!x->count_only && count > HOSTLIST_MAX) {
 			r = expand_error(x, open, MERR_LIMIT, "expands to more "
 			    "than %d hosts", HOSTLIST_MAX);
 			goto fail;
 		}
-		count *= group;
 		p = close + 1;
 	}
 	*segsp = segs;
@@ -570,10 +588,19 @@ expand_item(struct expand_ctx *x, const char *p, const char *end,
 	struct segment *segs = NULL;
 	char *user = NULL;
 	unsigned port = 0;
-	size_t nsegs = 0, count = 0, colons = 0;
+	size_t nsegs = 0, colons = 0, bad;
+	uint64_t count = 0;
 	char repr[8];
 	int depth = 0, r;
 
+	/* libssh's configuration parser refuses what is not UTF-8 (as "parse
+	 * error", far from here), and a terminal shows it unpredictably. */
+	if ((bad = utf8_check(p, (size_t)(end - p))) < (size_t)(end - p)) {
+		r = expand_error(x, p + bad, MERR_PARSE, "byte %s is not UTF-8 "
+		    "text (names must be)", char_repr(p[bad], repr,
+		    sizeof(repr)));
+		goto out;
+	}
 	if ((at = memchr(p, '@', (size_t)(end - p))) != NULL) {
 		if (at == p) {
 			r = expand_error(x, at, MERR_PARSE, "empty user name");
@@ -622,6 +649,10 @@ expand_item(struct expand_ctx *x, const char *p, const char *end,
 	if ((r = parse_pattern(x, host, host_end, &segs, &nsegs,
 	    &count)) != 0)
 		goto out;
+	if (x->count_only) {
+		x->counted = count_add(x->counted, count);
+		goto out;
+	}
 	if (count > HOSTLIST_MAX - x->generated) {
 		r = expand_error(x, host, MERR_LIMIT, "list expands to more "
 		    "than %d hosts", HOSTLIST_MAX);
@@ -634,13 +665,11 @@ out:
 	return r;
 }
 
-int
-hostlist_expand(const char *list, struct host_set *out, char *err,
-    size_t errlen)
+/* out is NULL when counting. */
+static int
+expand_list(struct expand_ctx *x, struct host_set *out)
 {
-	struct expand_ctx x = { list, err, errlen, list, 0, 0 };
-	size_t orig_n = out->n;
-	const char *p = list, *start, *end, *open = NULL;
+	const char *p = x->list, *start, *end, *open = NULL;
 	int r = 0;
 
 	for (;;) {
@@ -658,41 +687,80 @@ hostlist_expand(const char *list, struct host_set *out, char *err,
 		start = p;
 		while (start < end && is_blank(*start))
 			start++;
-		x.item = start;
+		x->item = start;
 		if (*end == '[') {
 			while (*end != '\0' && *end != ',')
 				end++;
-			x.itemlen = (size_t)(end - start);
-			r = expand_error(&x, open, MERR_PARSE, "nested '['");
+			x->itemlen = (size_t)(end - start);
+			r = expand_error(x, open, MERR_PARSE, "nested '['");
 			goto out;
 		}
 		if (open != NULL) {
-			x.itemlen = (size_t)(end - start);
-			r = expand_error(&x, open, MERR_PARSE,
+			x->itemlen = (size_t)(end - start);
+			r = expand_error(x, open, MERR_PARSE,
 			    "unbalanced '['");
 			goto out;
 		}
 		p = end;
 		while (end > start && is_blank(end[-1]))
 			end--;
-		x.itemlen = (size_t)(end - start);
+		x->itemlen = (size_t)(end - start);
 		if (start == end) {
-			r = expand_error(&x, start, MERR_PARSE, "empty item");
+			r = expand_error(x, start, MERR_PARSE, "empty item");
 			goto out;
 		}
-		if ((r = expand_item(&x, start, end, out)) != 0)
+		if ((r = expand_item(x, start, end, out)) != 0)
 			goto out;
 		if (*p == '\0')
 			break;
 		p++;
 	}
 out:
-	if (r != 0)
-		host_set_truncate(out, orig_n);
-	if (r == MERR_NOMEM && errlen > 0)
-		snprintf(err, errlen, "%s", merr_str(r));
+	if (r == MERR_NOMEM && x->errlen > 0)
+		snprintf(x->err, x->errlen, "%s", merr_str(r));
 	return r;
 }
+
+int
+hostlist_expand(const char *list, struct host_set *out, char *err,
+    size_t errlen)
+{
+	struct expand_ctx x = { list, err, errlen, list, 0, 0, false, 0 };
+	size_t orig_n = out->n;
+	int r;
+
+	if ((r = expand_list(&x, out)) != 0)
+		host_set_truncate(out, orig_n);
+	return r;
+}
+
+int
+hostlist_count(const char *list, uint64_t *count, char *err, size_t errlen)
+{
+	struct expand_ctx x = { list, err, errlen, list, 0, 0, true, 0 };
+	int r;
+
+	*count = 0;
+	if ((r = expand_list(&x, NULL)) == 0)
+		*count = x.counted;
+	return r;
+}
+
+int
+hostlist_tally(uint64_t *total, uint64_t n, const char *what, char *err,
+    size_t errlen)
+{
+	*total = count_add(*total, n);
+	if (*total <= HOSTLIST_MAX)
+		return 0;
+	if (errlen > 0)
+		snprintf(err, errlen, "selection too large: more than %d hosts "
+		    "(%s brings the total to %s%llu)", HOSTLIST_MAX, what,
+		    *total == UINT64_MAX ? "at least " : "",
+		    (unsigned long long)*total);
+	return MERR_LIMIT;
+}
+
 
 /* --- folding --------------------------------------------------------- */
 

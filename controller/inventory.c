@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "utf8.h"
 
 #define INVENTORY_LINE_MAX 4096
 #define INVENTORY_FILE_MAX (16 * 1024 * 1024)
@@ -52,6 +53,7 @@ struct parser {
 	char *err;
 	size_t errlen;
 	struct host_set all;
+	uint64_t counted;	/* names of the selection so far, uncapped */
 	struct pgroup *groups;
 	size_t ngroups, groups_cap;
 	size_t *byname;		/* hash of group names, index + 1 */
@@ -60,6 +62,7 @@ struct parser {
 	 * still checked, so it is resolved like a group nobody exports. */
 	struct pgroup all_group;
 	enum section sec;
+	bool count_only;	/* the first pass: check and count lines */
 	size_t cur;		/* group of a hosts or children section */
 	bool cur_all;		/* the section belongs to "all" */
 };
@@ -67,15 +70,18 @@ struct parser {
 static int
 perr(struct parser *ps, int code, const char *fmt, ...)
 {
-	char what[512];
+	char what[512], shown[4 * sizeof(what)];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	/* Messages quote the file, which anyone may have written: nothing
+	 * of it reaches the terminal raw. */
+	utf8_escape(shown, sizeof(shown), what, strlen(what));
 	if (ps->errlen > 0)
 		snprintf(ps->err, ps->errlen, "%s:%zu: %s", ps->path,
-		    ps->line, what);
+		    ps->line, shown);
 	return code;
 }
 
@@ -88,6 +94,8 @@ is_space(char c)
 static bool
 has_unsafe_char(const char *s)
 {
+	if (utf8_check(s, strlen(s)) < strlen(s))
+		return true;
 	for (; *s != '\0'; s++)
 		if (hostlist_unsafe_char(*s))
 			return true;
@@ -351,9 +359,10 @@ parse_host_line(struct parser *ps, char *line)
 	struct host_set expanded;
 	const struct host_spec *s;
 	const char *user_kv = NULL, *user;
-	char *rest = line, *expr, *tok, *eq, msg[512];
+	char *rest = line, *expr, *tok, *eq, msg[512], where[512];
 	unsigned port_kv = 0, port;
 	bool have_port = false;
+	uint64_t count;
 	size_t i;
 	int r;
 
@@ -385,6 +394,16 @@ parse_host_line(struct parser *ps, char *line)
 		} else
 			return perr(ps, MERR_PARSE, "unknown key '%s' (expected "
 			    "user or port)", tok);
+	}
+	/* Counted before it is made: a hundred lines of "h<i>-[1-99999]"
+	 * must not build ten million hosts to find out. */
+	if ((r = hostlist_count(expr, &count, msg, sizeof(msg))) != 0)
+		return perr(ps, r, "%s", msg);
+	if (ps->count_only) {
+		snprintf(where, sizeof(where), "inventory %s:%zu", ps->path,
+		    ps->line);
+		return hostlist_tally(&ps->counted, count, where, ps->err,
+		    ps->errlen);
 	}
 	/* A failed expansion leaves no hosts but may keep its storage. */
 	if ((r = hostlist_expand(expr, &expanded, msg, sizeof(msg))) != 0) {
@@ -496,13 +515,46 @@ parser_free(struct parser *ps)
 	host_set_free(&ps->all);
 }
 
+static void
+parser_init(struct parser *ps, const char *name, char *err, size_t errlen)
+{
+	memset(ps, 0, sizeof(*ps));
+	ps->path = name != NULL ? name : "inventory";
+	ps->err = err;
+	ps->errlen = errlen;
+	ps->sec = SEC_HOSTS;
+	ps->cur = NO_GROUP;
+}
+
+static int
+parse_lines(struct parser *ps, const char *text, size_t len)
+{
+	const char *p, *end = text + len, *nl, *lend;
+	char line[INVENTORY_LINE_MAX + 1];
+	int r;
+
+	for (p = text; p < end; p = nl != NULL ? nl + 1 : end) {
+		ps->line++;
+		nl = memchr(p, '\n', (size_t)(end - p));
+		lend = nl != NULL ? nl : end;
+		if (lend - p > INVENTORY_LINE_MAX)
+			return perr(ps, MERR_LIMIT, "line longer than %d bytes",
+			    INVENTORY_LINE_MAX);
+		if (memchr(p, '\0', (size_t)(lend - p)) != NULL)
+			return perr(ps, MERR_PARSE, "NUL byte in line");
+		memcpy(line, p, (size_t)(lend - p));
+		line[lend - p] = '\0';
+		if ((r = parse_line(ps, line)) != 0)
+			return r;
+	}
+	return 0;
+}
+
 int
 inventory_parse(const char *text, size_t len, const char *name,
-    struct inventory *inv, char *err, size_t errlen)
+    uint64_t counted, struct inventory *inv, char *err, size_t errlen)
 {
 	struct parser ps;
-	const char *p, *end, *nl, *lend;
-	char line[INVENTORY_LINE_MAX + 1];
 	size_t i;
 	int r = 0;
 
@@ -511,37 +563,27 @@ inventory_parse(const char *text, size_t len, const char *name,
 		text = "";
 		len = 0;
 	}
-	memset(&ps, 0, sizeof(ps));
-	ps.path = name != NULL ? name : "inventory";
-	ps.err = err;
-	ps.errlen = errlen;
-	ps.sec = SEC_HOSTS;
-	ps.cur = NO_GROUP;
+	parser_init(&ps, name, err, errlen);
 	if (len > INVENTORY_FILE_MAX) {
 		if (errlen > 0)
 			snprintf(err, errlen, "%s: larger than %d MiB",
 			    ps.path, INVENTORY_FILE_MAX / (1024 * 1024));
 		return MERR_LIMIT;
 	}
-	end = text + len;
-	for (p = text; p < end; p = nl != NULL ? nl + 1 : end) {
-		ps.line++;
-		nl = memchr(p, '\n', (size_t)(end - p));
-		lend = nl != NULL ? nl : end;
-		if (lend - p > INVENTORY_LINE_MAX) {
-			r = perr(&ps, MERR_LIMIT, "line longer than %d bytes",
-			    INVENTORY_LINE_MAX);
-			goto out;
-		}
-		if (memchr(p, '\0', (size_t)(lend - p)) != NULL) {
-			r = perr(&ps, MERR_PARSE, "NUL byte in line");
-			goto out;
-		}
-		memcpy(line, p, (size_t)(lend - p));
-		line[lend - p] = '\0';
-		if ((r = parse_line(&ps, line)) != 0)
-			goto out;
-	}
+	/*
+	 * Two passes: the first checks and counts every line, the second
+	 * makes the hosts. A file over the cap is refused having made none
+	 * (in a few MB), not after making the lines that came before.
+	 */
+	ps.count_only = true;
+	ps.counted = counted;
+	r = parse_lines(&ps, text, len);
+	parser_free(&ps);
+	if (r != 0)
+		return r;
+	parser_init(&ps, name, err, errlen);
+	if ((r = parse_lines(&ps, text, len)) != 0)
+		goto out;
 	if ((r = resolve(&ps, &ps.all_group, 0)) != 0)
 		goto out;
 	for (i = 0; i < ps.ngroups; i++) {
@@ -571,8 +613,8 @@ out:
 }
 
 int
-inventory_load(const char *path, struct inventory *inv, char *err,
-    size_t errlen)
+inventory_load(const char *path, uint64_t counted, struct inventory *inv,
+    char *err, size_t errlen)
 {
 	struct buf text;
 	uint8_t *dst;
@@ -625,7 +667,7 @@ inventory_load(const char *path, struct inventory *inv, char *err,
 		goto out;
 	}
 	r = inventory_parse(buf_len(&text) ? (const char *)buf_ptr(&text) : "",
-	    buf_len(&text), path, inv, err, errlen);
+	    buf_len(&text), path, counted, inv, err, errlen);
 out:
 	close(fd);
 	buf_free(&text);

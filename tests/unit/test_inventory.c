@@ -60,7 +60,7 @@ parse_ok(const char *text, struct inventory *inv)
 {
 	char err[512] = "";
 
-	if (inventory_parse(text, strlen(text), "inv.ini", inv, err,
+	if (inventory_parse(text, strlen(text), "inv.ini", 0, inv, err,
 	    sizeof(err)) != 0)
 		fail_msg("parse failed: %s", err);
 }
@@ -74,8 +74,8 @@ parse_fails(const char *text, int code, const char *prefix,
 	char err[512] = "";
 	int r;
 
-	r = inventory_parse(text, strlen(text), "inv.ini", &inv, err,
-	    sizeof(err));
+	r = inventory_parse(text, strlen(text), "inv.ini", 0, &inv,
+	    err, sizeof(err));
 	if (r != code)
 		fail_msg("got %d (%s), want %d for:\n%s", r, err, code, text);
 	assert_int_equal(inv.ngroups, 0);
@@ -288,8 +288,8 @@ test_nul_byte(void **state)
 	struct inventory inv;
 	char err[256];
 
-	assert_int_equal(inventory_parse(text, sizeof(text) - 1, "x", &inv,
-	    err, sizeof(err)), MERR_PARSE);
+	assert_int_equal(inventory_parse(text, sizeof(text) - 1, "x", 0,
+	    &inv, err, sizeof(err)), MERR_PARSE);
 	assert_string_equal(err, "x:2: NUL byte in line");
 }
 
@@ -318,7 +318,7 @@ test_limits(void **state)
 
 	/* The length check comes before any scanning. */
 	assert_int_equal(inventory_parse("x", 16 * 1024 * 1024 + 1, "big",
-	    &inv, err, sizeof(err)), MERR_LIMIT);
+	    0, &inv, err, sizeof(err)), MERR_LIMIT);
 	assert_non_null(strstr(err, "big: "));
 
 	/* Children nested too deep. */
@@ -383,24 +383,24 @@ test_load(void **state)
 	int fd;
 
 	path = write_temp("[web]\nw[1-3]\n", 13);
-	assert_int_equal(inventory_load(path, &inv, err, sizeof(err)), 0);
+	assert_int_equal(inventory_load(path, 0, &inv, err, sizeof(err)), 0);
 	expect_hosts(group(&inv, "web"), "w1 w2 w3");
 	inventory_free(&inv);
 	unlink(path);
 	free(path);
 
 	path = write_temp("ok\n[web]\nw1 bogus=1\n", 20);
-	assert_int_equal(inventory_load(path, &inv, err, sizeof(err)),
+	assert_int_equal(inventory_load(path, 0, &inv, err, sizeof(err)),
 	    MERR_PARSE);
 	snprintf(want, sizeof(want), "%s:3: unknown key", path);
 	assert_memory_equal(err, want, strlen(want));
 	unlink(path);
 	free(path);
 
-	assert_int_equal(inventory_load("/nonexistent/inv.ini", &inv, err,
+	assert_int_equal(inventory_load("/nonexistent/inv.ini", 0, &inv, err,
 	    sizeof(err)), MERR_SYS);
 	assert_non_null(strstr(err, "/nonexistent/inv.ini: "));
-	assert_int_equal(inventory_load("/tmp", &inv, err, sizeof(err)),
+	assert_int_equal(inventory_load("/tmp", 0, &inv, err, sizeof(err)),
 	    MERR_SYS);
 	assert_non_null(strstr(err, "/tmp: "));
 
@@ -410,14 +410,14 @@ test_load(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, 16 * 1024 * 1024 + 1), 0);
 	close(fd);
-	assert_int_equal(inventory_load(path, &inv, err, sizeof(err)),
+	assert_int_equal(inventory_load(path, 0, &inv, err, sizeof(err)),
 	    MERR_LIMIT);
 	assert_non_null(strstr(err, "16 MiB"));
 	/* Exactly 16 MiB is read (and here fails on the NUL bytes). */
 	fd = open(path, O_WRONLY);
 	assert_int_equal(ftruncate(fd, 16 * 1024 * 1024), 0);
 	close(fd);
-	assert_int_equal(inventory_load(path, &inv, err, sizeof(err)),
+	assert_int_equal(inventory_load(path, 0, &inv, err, sizeof(err)),
 	    MERR_LIMIT);
 	assert_non_null(strstr(err, ":1: line longer"));
 	unlink(path);
