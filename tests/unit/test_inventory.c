@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,6 +88,16 @@ parse_fails(const char *text, int code, const char *prefix,
 	if (needle != NULL && strstr(err, needle) == NULL)
 		fail_msg("message \"%s\" lacks \"%s\"", err, needle);
 	inventory_free(&inv);
+}
+
+/* Peak resident set of this process so far, in KiB. */
+static long
+peak_rss_kib(void)
+{
+	struct rusage ru;
+
+	assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+	return ru.ru_maxrss;
 }
 
 static void
@@ -333,6 +344,101 @@ test_limits(void **state)
 	free(text);
 }
 
+/*
+ * The host cap holds for the whole file, and for the file on top of the
+ * rest of the selection: lines are counted before any host is made.
+ */
+static void
+test_selection_cap(void **state)
+{
+	struct inventory inv;
+	char err[512] = "", *text = NULL;
+	size_t len;
+	long before;
+	int i;
+	FILE *f;
+
+	/* Two lines, each under the cap, not together. */
+	parse_fails("a[1-99999]\n[g]\nb[1-99999]\n", MERR_LIMIT,
+	    "selection too large: more than 100000 hosts (inventory "
+	    "inv.ini:3 brings the total to 199998)", NULL);
+	/* What the rest of the selection counted comes first. */
+	assert_int_equal(inventory_parse("a[1-50000]\n", 11, "inv.ini",
+	    50001, &inv, err, sizeof(err)), MERR_LIMIT);
+	assert_string_equal(err, "selection too large: more than 100000 hosts "
+	    "(inventory inv.ini:1 brings the total to 100001)");
+	assert_int_equal(inventory_parse("a[1-50000]\n", 11, "inv.ini",
+	    50000, &inv, err, sizeof(err)), 0);
+	assert_int_equal(inv.all.n, 50000);
+	inventory_free(&inv);
+	/* One line past it on its own. */
+	parse_fails("x\nh[1-99999999999999999]\n", MERR_LIMIT, "selection too "
+	    "large", "inventory inv.ini:2 brings the total to "
+	    "100000000000000000)");
+
+	/*
+	 * A hundred lines of 99 999 made 10 million hosts (3.2 GB) before:
+	 * now the first pass refuses at line 2 having made none, and the
+	 * process's peak memory does not move by more than a few MB.
+	 */
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	for (i = 1; i <= 100; i++)
+		fprintf(f, "[g%d]\nh%d-[1-99999] user=u port=%d\n", i, i, i);
+	fclose(f);
+	before = peak_rss_kib();
+	assert_int_equal(inventory_parse(text, len, "inv.ini", 0, &inv, err,
+	    sizeof(err)), MERR_LIMIT);
+	assert_int_equal(inv.all.n, 0);
+	assert_non_null(strstr(err, "(inventory inv.ini:4 brings the total "
+	    "to 199998)"));
+	assert_true(peak_rss_kib() - before < 8 * 1024);
+	free(text);
+}
+
+/* Names must be UTF-8 text, and nothing of a bad line is echoed raw. */
+static void
+test_utf8_names(void **state)
+{
+	struct inventory inv;
+	const char *p;
+	char err[512] = "";
+	static const char *const bad[] = {
+		"web1\nh\xff\xfe\n",
+		"web1\n[g]\nok\nh\xc3(\n",
+		"web1 user=b\xff\n",
+		"web1 \x1b]0;title\x07=1\n",
+		"web1 user=\x1b[2J\n",
+		"\xc2\x85web user=x\n",
+	};
+	static const char *const where[] = {
+		"inv.ini:2: ", "inv.ini:4: ", "inv.ini:1: ", "inv.ini:1: ",
+		"inv.ini:1: ", "inv.ini:1: ",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(inventory_parse(bad[i], strlen(bad[i]),
+		    "inv.ini", 0, &inv, err, sizeof(err)), MERR_PARSE);
+		assert_int_equal(inv.all.n, 0);
+		if (strncmp(err, where[i], strlen(where[i])) != 0)
+			fail_msg("case %zu: \"%s\" does not start with %s", i,
+			    err, where[i]);
+		assert_non_null(strstr(err, "\\x"));
+		for (p = err; *p != '\0'; p++)
+			if ((unsigned char)*p < 0x20 ||
+			    (unsigned char)*p >= 0x7f)
+				fail_msg("case %zu: raw byte 0x%02x in \"%s\"",
+				    i, (unsigned char)*p, err);
+	}
+	parse_fails("web1\nh\xff\xfe\n", MERR_PARSE, "inv.ini:2: \"h\\xff"
+	    "\\xfe\" (position 2): byte \\xff is not UTF-8", NULL);
+	/* Well-formed UTF-8 is a name like any other. */
+	parse_ok("caf\xc3\xa9 user=j\xc3\xb8rn\n", &inv);
+	expect_hosts(&inv.all, "j\xc3\xb8rn@caf\xc3\xa9");
+	inventory_free(&inv);
+}
+
 static void
 test_select(void **state)
 {
@@ -437,6 +543,8 @@ main(void)
 		cmocka_unit_test(test_expand_error_frees),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_selection_cap),
+		cmocka_unit_test(test_utf8_names),
 		cmocka_unit_test(test_select),
 		cmocka_unit_test(test_load),
 	};
