@@ -354,7 +354,7 @@ test_utf8(void **state)
 	uint64_t n;
 
 	expect_error("h\xff", MERR_PARSE, "\"h\\xff\"", "not UTF-8");
-	expect_error("ok,web\xc3(", MERR_PARSE, "\\xc3", "position 7");
+	expect_error("ok,web\xc3x", MERR_PARSE, "\\xc3", "position 7");
 	expect_error("bad\xe2\x82@h", MERR_PARSE, "\\xe2", "UTF-8");
 	/* Overlong '/' and a surrogate are not UTF-8 either. */
 	expect_error("h\xc0\xaf", MERR_PARSE, "\\xc0", NULL);
