@@ -35,9 +35,11 @@ enum resolve_state {
 
 struct pgroup {
 	char *name;
-	struct host_set hosts;	/* direct members, then those of children */
+	struct host_set hosts;	/* its own members */
 	struct child_ref *children;
 	size_t nchildren, children_cap;
+	size_t *kids;		/* children as group indices, once resolved */
+	size_t nkids;
 	enum resolve_state state;
 };
 
@@ -229,6 +231,7 @@ pgroup_free(struct pgroup *g)
 	for (i = 0; i < g->nchildren; i++)
 		free(g->children[i].name);
 	free(g->children);
+	free(g->kids);
 	free(g->name);
 	host_set_free(&g->hosts);
 }
@@ -466,17 +469,25 @@ parse_line(struct parser *ps, char *line)
 	return parse_host_line(ps, line);
 }
 
+/*
+ * Check the children (known, no cycle, not too deep) and note them by
+ * index. Their hosts are not copied in: inventory_select gathers them for
+ * the groups asked for, so a thousand groups naming one big child do not
+ * hold a thousand copies of it.
+ */
 static int
 resolve(struct parser *ps, struct pgroup *g, int depth)
 {
 	struct pgroup *child;
-	const struct host_spec *s;
-	size_t i, j, idx;
+	size_t i, idx;
 	int r;
 
 	if (g->state == RESOLVED)
 		return 0;
 	g->state = RESOLVING;
+	if (g->nchildren > 0 && (g->kids = calloc(g->nchildren,
+	    sizeof(*g->kids))) == NULL)
+		return perr(ps, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
 	for (i = 0; i < g->nchildren; i++) {
 		ps->line = g->children[i].line;
 		if ((idx = group_find(ps, g->children[i].name)) == NO_GROUP)
@@ -491,12 +502,7 @@ resolve(struct parser *ps, struct pgroup *g, int depth)
 			    "%d levels", INVENTORY_NEST_MAX);
 		if ((r = resolve(ps, child, depth + 1)) != 0)
 			return r;
-		for (j = 0; j < child->hosts.n; j++) {
-			s = &child->hosts.v[j];
-			if ((r = host_set_add(&g->hosts, s->name, s->user,
-			    s->port)) != 0)
-				return perr(ps, r, "%s", merr_str(r));
-		}
+		g->kids[g->nkids++] = idx;
 	}
 	g->state = RESOLVED;
 	return 0;
@@ -601,6 +607,9 @@ inventory_parse(const char *text, size_t len, const char *name,
 	for (i = 0; i < ps.ngroups; i++) {
 		inv->groups[i].name = ps.groups[i].name;
 		inv->groups[i].hosts = ps.groups[i].hosts;
+		inv->groups[i].children = ps.groups[i].kids;
+		inv->groups[i].nchildren = ps.groups[i].nkids;
+		ps.groups[i].kids = NULL;
 		ps.groups[i].name = NULL;
 		host_set_init(&ps.groups[i].hosts);
 	}
@@ -681,6 +690,7 @@ inventory_free(struct inventory *inv)
 
 	for (i = 0; i < inv->ngroups; i++) {
 		free(inv->groups[i].name);
+		free(inv->groups[i].children);
 		host_set_free(&inv->groups[i].hosts);
 	}
 	free(inv->groups);
@@ -688,36 +698,90 @@ inventory_free(struct inventory *inv)
 	memset(inv, 0, sizeof(*inv));
 }
 
-int
-inventory_select(const struct inventory *inv, const char *group,
-    struct host_set *out, char *err, size_t errlen)
+static int
+add_hosts(struct host_set *out, const struct host_set *src)
 {
-	const struct host_set *src = NULL;
 	const struct host_spec *s;
 	size_t i;
 	int r;
 
-	if (strcmp(group, "all") == 0)
-		src = &inv->all;
-	/* src is NULL only when the group is not "all"; the analyzer takes
-	 * &inv->all == NULL to mean inv == NULL. */
-	for (i = 0; src == NULL && i < inv->ngroups; i++) { /* NOLINT(clang-analyzer-core.NullDereference) */
-		if (strcmp(inv->groups[i].name, group) == 0)
-			src = &inv->groups[i].hosts;
-	}
-	if (src == NULL) {
-		if (errlen > 0)
-			snprintf(err, errlen, "no group '%s' in the inventory",
-			    group);
-		return MERR_NOTFOUND;
-	}
 	for (i = 0; i < src->n; i++) {
 		s = &src->v[i];
-		if ((r = host_set_add(out, s->name, s->user, s->port)) != 0) {
-			if (errlen > 0)
-				snprintf(err, errlen, "%s", merr_str(r));
+		if ((r = host_set_add(out, s->name, s->user, s->port)) != 0)
 			return r;
-		}
 	}
 	return 0;
+}
+
+/*
+ * A group's own hosts, then its children's, depth first in file order.
+ * The stack is on the heap: chains of groups resolved bottom-up are not
+ * bounded by INVENTORY_NEST_MAX. Each group is visited once, so the stack
+ * holds at most ngroups frames and out gets each line's hosts once.
+ */
+static int
+select_group(const struct inventory *inv, size_t top, struct host_set *out)
+{
+	struct frame {
+		size_t group, next;
+	} *stack = NULL, *f;
+	const struct inventory_group *g;
+	bool *seen = NULL;
+	size_t depth = 0, child;
+	int r;
+
+	if ((stack = calloc(inv->ngroups, sizeof(*stack))) == NULL ||
+	    (seen = calloc(inv->ngroups, sizeof(*seen))) == NULL) {
+		r = MERR_NOMEM;
+		goto out;
+	}
+	seen[top] = true;
+	stack[depth].group = top;
+	stack[depth++].next = 0;
+	r = add_hosts(out, &inv->groups[top].hosts);
+	while (r == 0 && depth > 0) {
+		f = &stack[depth - 1];
+		g = &inv->groups[f->group];
+		if (f->next == g->nchildren) {
+			depth--;
+			continue;
+		}
+		child = g->children[f->next++];
+		if (seen[child])
+			continue;
+		seen[child] = true;
+		stack[depth].group = child;
+		stack[depth++].next = 0;
+		r = add_hosts(out, &inv->groups[child].hosts);
+	}
+out:
+	free(stack);
+	free(seen);
+	return r;
+}
+
+int
+inventory_select(const struct inventory *inv, const char *group,
+    struct host_set *out, char *err, size_t errlen)
+{
+	size_t i;
+	int r;
+
+	if (strcmp(group, "all") == 0)
+		r = add_hosts(out, &inv->all);
+	else {
+		for (i = 0; i < inv->ngroups; i++)
+			if (strcmp(inv->groups[i].name, group) == 0)
+				break;
+		if (i == inv->ngroups) {
+			if (errlen > 0)
+				snprintf(err, errlen, "no group '%s' in the "
+				    "inventory", group);
+			return MERR_NOTFOUND;
+		}
+		r = select_group(inv, i, out);
+	}
+	if (r != 0 && errlen > 0)
+		snprintf(err, errlen, "%s", merr_str(r));
+	return r;
 }

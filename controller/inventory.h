@@ -21,7 +21,9 @@
 
 struct inventory_group {
 	char *name;
-	struct host_set hosts;
+	struct host_set hosts;	/* its own lines; inventory_select adds */
+	size_t *children;	/* ... these groups' (indices into groups) */
+	size_t nchildren;
 };
 
 struct inventory {
@@ -43,8 +45,9 @@ int inventory_load(const char *path, uint64_t counted, struct inventory *inv,
 int inventory_parse(const char *text, size_t len, const char *name,
     uint64_t counted, struct inventory *inv, char *err, size_t errlen);
 void inventory_free(struct inventory *inv);
-/* Append the hosts of one group ("all" for every host) to out.
- * MERR_NOTFOUND with a message when the group does not exist. */
+/* Append the hosts of one group ("all" for every host) to out: its own,
+ * then its children's, depth first in file order. MERR_NOTFOUND with a
+ * message when the group does not exist. */
 int inventory_select(const struct inventory *inv, const char *group,
     struct host_set *out, char *err, size_t errlen);
 
