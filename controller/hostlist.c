@@ -665,7 +665,6 @@ out:
 	return r;
 }
 
-/* out is NULL when counting. */
 static int
 expand_list(struct expand_ctx *x, struct host_set *out)
 {
@@ -738,11 +737,14 @@ int
 hostlist_count(const char *list, uint64_t *count, char *err, size_t errlen)
 {
 	struct expand_ctx x = { list, err, errlen, list, 0, 0, true, 0 };
+	struct host_set none;	/* counting adds nothing to it */
 	int r;
 
 	*count = 0;
-	if ((r = expand_list(&x, NULL)) == 0)
+	host_set_init(&none);
+	if ((r = expand_list(&x, &none)) == 0)
 		*count = x.counted;
+	host_set_free(&none);
 	return r;
 }
 

@@ -535,21 +535,23 @@ parser_init(struct parser *ps, const char *name, char *err, size_t errlen)
 static int
 parse_lines(struct parser *ps, const char *text, size_t len)
 {
-	const char *p, *end = text + len, *nl, *lend;
+	const char *p, *nl;
 	char line[INVENTORY_LINE_MAX + 1];
+	size_t off, linelen;
 	int r;
 
-	for (p = text; p < end; p = nl != NULL ? nl + 1 : end) {
+	for (off = 0; off < len; off += linelen + 1) {
 		ps->line++;
-		nl = memchr(p, '\n', (size_t)(end - p));
-		lend = nl != NULL ? nl : end;
-		if (lend - p > INVENTORY_LINE_MAX)
+		p = text + off;
+		nl = memchr(p, '\n', len - off);
+		linelen = nl != NULL ? (size_t)(nl - p) : len - off;
+		if (linelen > INVENTORY_LINE_MAX)
 			return perr(ps, MERR_LIMIT, "line longer than %d bytes",
 			    INVENTORY_LINE_MAX);
-		if (memchr(p, '\0', (size_t)(lend - p)) != NULL)
+		if (memchr(p, '\0', linelen) != NULL)
 			return perr(ps, MERR_PARSE, "NUL byte in line");
-		memcpy(line, p, (size_t)(lend - p));
-		line[lend - p] = '\0';
+		memcpy(line, p, linelen);
+		line[linelen] = '\0';
 		if ((r = parse_line(ps, line)) != 0)
 			return r;
 	}
