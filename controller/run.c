@@ -269,44 +269,6 @@ static const struct stream_ops run_stream_ops = {
 
 /* ---- host life cycle ------------------------------------------------------- */
 
-/* MERR_PROTOCOL: the conn is no longer ready (it is failing). */
-static int
-start_cmd(struct run_cmd *cmd, const char *command)
-{
-	struct run_host *h = cmd->host;
-	struct fleet_host *fh = h->fh;
-	struct run *run = h->run;
-	const struct run_options *opts = run->opts;
-	Muster__Exec exec;
-	int r;
-
-	muster__exec__init(&exec);
-	exec.shell_command.data = (uint8_t *)command;
-	exec.shell_command.len = strlen(command);
-	exec.timeout_ms = (uint32_t)(opts->timeout * 1000);
-	exec.window = MUX_EXEC_WINDOW;
-	/* Without --stdin the agent gives the command /dev/null: an
-	 * interactive program then ends instead of waiting. */
-	exec.want_stdin = opts->want_stdin;
-	exec.tty = opts->tty;
-	if (opts->become) {
-		exec.become_user.data = (uint8_t *)opts->become_user;
-		exec.become_user.len = strlen(opts->become_user);
-	}
-	if (run->become_pass != NULL) {
-		exec.become_password.data = (uint8_t *)run->become_pass;
-		exec.become_password.len = strlen(run->become_pass);
-	}
-	if ((r = conn_exec(fh->conn, &exec, &run_stream_ops, cmd,
-	    &cmd->stream)) != 0)
-		return r;
-	cmd->started = true;
-	h->running++;
-	if (opts->want_stdin)
-		conn_stream_want_write(fh->conn, cmd->stream, true);
-	return 0;
-}
-
 /*
  * Start commands in order while the host has stream slots. The agent keeps
  * at most 256 streams open on a channel (PROTOCOL.md section 11): more -c
@@ -317,32 +279,55 @@ start_cmd(struct run_cmd *cmd, const char *command)
 static void
 start_queued(struct run_host *h)
 {
+	struct fleet_host *fh = h->fh;
 	struct run *run = h->run;
-	struct run_cmd *cmd;
+	const struct run_options *opts = run->opts;
+	Muster__Exec exec;
+	size_t i;
 	char err[128];
 	int r;
 
-	if (h->starting)
+	if (h->starting || !h->ready)
 		return;
 	h->starting = true;
-	while (h->ready && h->fh->conn != NULL && h->running < run->slots &&
-	    h->next < run->opts->ncommands) {
-		cmd = &h->cmds[h->next];
-		if (cmd->finished) {
-			h->next++;
+	for (i = h->next; fh->conn != NULL && h->running < run->slots &&
+	    i < opts->ncommands; i = ++h->next) {
+		struct run_cmd *cmd = &h->cmds[i];
+
+		if (cmd->finished)
 			continue;
+		muster__exec__init(&exec);
+		exec.shell_command.data = (uint8_t *)opts->commands[i];
+		exec.shell_command.len = strlen(opts->commands[i]);
+		exec.timeout_ms = (uint32_t)(opts->timeout * 1000);
+		exec.window = MUX_EXEC_WINDOW;
+		/* Without --stdin the agent gives the command /dev/null: an
+		 * interactive program then ends instead of waiting. */
+		exec.want_stdin = opts->want_stdin;
+		exec.tty = opts->tty;
+		if (opts->become) {
+			exec.become_user.data = (uint8_t *)opts->become_user;
+			exec.become_user.len = strlen(opts->become_user);
 		}
-		/* A failing conn: its done callback ends what is left with
-		 * the connection's own status. */
-		if ((r = start_cmd(cmd, run->opts->commands[h->next])) ==
-		    MERR_PROTOCOL)
-			break;
-		h->next++;
-		if (r != 0) {
+		if (run->become_pass != NULL) {
+			exec.become_password.data = (uint8_t *)run->become_pass;
+			exec.become_password.len = strlen(run->become_pass);
+		}
+		if ((r = conn_exec(fh->conn, &exec, &run_stream_ops, cmd,
+		    &cmd->stream)) != 0) {
+			/* A failing conn: its done callback ends what is
+			 * left with the connection's own status. */
+			if (r == MERR_PROTOCOL)
+				break;
 			snprintf(err, sizeof(err), "cannot start command: %s",
 			    merr_str(r));
 			on_stream_error(cmd, HS_FAILED, err);
+			continue;
 		}
+		cmd->started = true;
+		h->running++;
+		if (opts->want_stdin)
+			conn_stream_want_write(fh->conn, cmd->stream, true);
 	}
 	h->starting = false;
 }
