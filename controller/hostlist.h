@@ -61,6 +61,10 @@ bool hostlist_unsafe_char(char c);
 int hostlist_expand(const char *list, struct host_set *out, char *err,
     size_t errlen);
 
+/* Digits in a range bound: well inside unsigned long long and printf
+ * widths. Longer runs of digits are not folded into ranges either. */
+#define HOSTLIST_DIGITS_MAX 18
+
 /* Largest number of hosts a selection may produce (guards "[1-99999999]"),
  * counted before de-duplication: one list, and every -w, -x and inventory
  * line of a selection together (hostlist_tally). */
