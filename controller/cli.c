@@ -12,6 +12,7 @@
 #include "bootstrap.h"
 #include "inventory.h"
 #include "pace.h"
+#include "utf8.h"
 
 enum {
 	OPT_CONNECT_TIMEOUT = 256,
@@ -678,20 +679,53 @@ find_host(const struct host_set *set, const char *name)
 	return NULL;
 }
 
+/* Count a -w or -x list into the selection's total before it is made. */
+static int
+tally_list(const char *opt, const char *list, uint64_t *total, char *err,
+    size_t errlen)
+{
+	char shown[4 * 64 + 1], what[sizeof(shown) + 16];
+	uint64_t n;
+	size_t used;
+	int r;
+
+	if ((r = hostlist_count(list, &n, err, errlen)) != 0)
+		return r;
+	used = utf8_escape(shown, sizeof(shown), list, strnlen(list, 64));
+	snprintf(what, sizeof(what), "%s '%s%s'", opt, shown,
+	    list[used] != '\0' ? "..." : "");
+	return hostlist_tally(total, n, what, err, errlen);
+}
+
 int
 cli_hosts(const struct cli *cli, struct host_set *hosts, char *err,
     size_t errlen)
 {
 	struct inventory inv;
 	struct host_set excl, named;
+	uint64_t total = 0;
 	size_t i;
 	int r = 0;
 
 	host_set_init(&excl);
 	host_set_init(&named);
 	memset(&inv, 0, sizeof(inv));
+	/*
+	 * The cap is on what gets made, so every list counts -- -x lists are
+	 * expanded too, and the whole inventory is loaded even for -g --
+	 * and all of it is counted before any of it is made. Hosts of -g
+	 * groups are copies of inventory lines already counted.
+	 */
+	for (i = 0; i < cli->nw; i++)
+		if ((r = tally_list("-w", cli->wlists[i], &total, err,
+		    errlen)) != 0)
+			goto out;
+	for (i = 0; i < cli->nx; i++)
+		if ((r = tally_list("-x", cli->xlists[i], &total, err,
+		    errlen)) != 0)
+			goto out;
 	if (cli->inventory != NULL) {
-		if ((r = inventory_load(cli->inventory, &inv, err,
+		if ((r = inventory_load(cli->inventory, total, &inv, err,
 		    errlen)) != 0)
 			goto out;
 		if (cli->ng == 0 && cli->nw == 0)

@@ -7,11 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
 #include "err.h"
+#include "utf8.h"
 
-/* Range bounds stay well inside unsigned long long and printf widths. */
-#define RANGE_DIGITS_MAX 18
 /* How much of an item an error message quotes. */
 #define ERR_ITEM_MAX 64
 
@@ -258,25 +256,42 @@ struct expand_ctx {
 	const char *item;	/* current item, for messages */
 	size_t itemlen;
 	size_t generated;	/* names produced so far, before dedup */
+	bool count_only;	/* hostlist_count: parse and count, make none */
+	uint64_t counted;	/* names the list would produce, saturating */
 };
+
+static uint64_t
+count_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static uint64_t
+count_mul(uint64_t a, uint64_t b)
+{
+	return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
 
 static int
 expand_error(struct expand_ctx *x, const char *at, int code,
     const char *fmt, ...)
 {
-	char what[256];
+	char what[256], item[4 * ERR_ITEM_MAX + 1];
 	va_list ap;
 	size_t shown = x->itemlen < ERR_ITEM_MAX ? x->itemlen : ERR_ITEM_MAX;
 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	/* The item is quoted escaped: it may hold controls or bytes that
+	 * are not UTF-8, which is often why it is refused. */
+	shown = utf8_escape(item, sizeof(item), x->item, shown);
 	if (x->errlen > 0 && x->itemlen == 0)
 		snprintf(x->err, x->errlen, "position %zu: %s",
 		    (size_t)(at - x->list) + 1, what);
 	else if (x->errlen > 0)
-		snprintf(x->err, x->errlen, "\"%.*s%s\" (position %zu): %s",
-		    (int)shown, x->item, shown < x->itemlen ? "..." : "",
+		snprintf(x->err, x->errlen, "\"%s%s\" (position %zu): %s",
+		    item, shown < x->itemlen ? "..." : "",
 		    (size_t)(at - x->list) + 1, what);
 	return code;
 }
@@ -328,9 +343,9 @@ parse_number(struct expand_ctx *x, const char **pp, const char *end,
 	char repr[8];
 
 	while (p < end && is_digit(*p)) {
-		if (p - start == RANGE_DIGITS_MAX)
+		if (p - start == HOSTLIST_DIGITS_MAX)
 			return expand_error(x, start, MERR_PARSE,
-			    "number longer than %d digits", RANGE_DIGITS_MAX);
+			    "number longer than %d digits", HOSTLIST_DIGITS_MAX);
 		v = v * 10 + (unsigned long long)(*p - '0');
 		p++;
 	}
@@ -354,14 +369,16 @@ parse_number(struct expand_ctx *x, const char **pp, const char *end,
 
 /*
  * Parse "1-3,7,010-012" between '[' and ']' (exclusive) into ranges and
- * return how many values they hold, stopping early past HOSTLIST_MAX.
+ * return how many values they hold (saturating: ranges may overlap, and
+ * are counted as written, as generate makes them).
  */
 static int
 parse_ranges(struct expand_ctx *x, const char *p, const char *end,
-    struct segment *seg, size_t *count)
+    struct segment *seg, uint64_t *count)
 {
 	struct range r, *v;
-	size_t cap = 0, total = 0;
+	size_t cap = 0;
+	uint64_t total = 0;
 	const char *elem;
 	char repr[8];
 	int width, ret;
@@ -397,12 +414,8 @@ parse_ranges(struct expand_ctx *x, const char *p, const char *end,
 			seg->ranges = v;
 		}
 		seg->ranges[seg->nranges++] = r;
-		/* Saturate just past the limit instead of overflowing. */
-		if (r.hi - r.lo >= HOSTLIST_MAX ||
-		    total + (size_t)(r.hi - r.lo) + 1 > HOSTLIST_MAX)
-			total = HOSTLIST_MAX + 1;
-		else
-			total += (size_t)(r.hi - r.lo) + 1;
+		/* hi and lo have at most HOSTLIST_DIGITS_MAX digits: no wrap. */
+		total = count_add(total, r.hi - r.lo + 1);
 		if (p == end)
 			break;
 		if (++p == end)
@@ -426,10 +439,11 @@ segments_free(struct segment *segs, size_t n)
 /* Split a host pattern into literal + bracket-group segments. */
 static int
 parse_pattern(struct expand_ctx *x, const char *p, const char *end,
-    struct segment **segsp, size_t *nsegsp, size_t *countp)
+    struct segment **segsp, size_t *nsegsp, uint64_t *countp)
 {
 	struct segment *segs = NULL, *v;
-	size_t n = 0, cap = 0, count = 1, group;
+	size_t n = 0, cap = 0;
+	uint64_t count = 1, group;
 	const char *open, *close;
 	int r;
 
@@ -464,13 +478,14 @@ parse_pattern(struct expand_ctx *x, const char *p, const char *end,
 		if ((r = parse_ranges(x, open + 1, close, &segs[n - 1],
 		    &group)) != 0)
 			goto fail;
-		/* count >= 1: a range list that parses has at least one host. */
-		if (group > HOSTLIST_MAX / count) { /* NOLINT(clang-analyzer-core.DivideZero) */
+		count = count_mul(count, group);
+		/* Counting goes on to the exact size: the caller bounds the
+		 * selection as a whole and says by how much it is over. */
+		if (!x->count_only && count > HOSTLIST_MAX) {
 			r = expand_error(x, open, MERR_LIMIT, "expands to more "
 			    "than %d hosts", HOSTLIST_MAX);
 			goto fail;
 		}
-		count *= group;
 		p = close + 1;
 	}
 	*segsp = segs;
@@ -495,7 +510,7 @@ generate(struct expand_ctx *x, struct segment *segs, size_t nsegs,
 		segs[i].cur_range = 0;
 		if (segs[i].ranges != NULL)
 			segs[i].cur = segs[i].ranges[0].lo;
-		namemax += segs[i].litlen + RANGE_DIGITS_MAX + 1;
+		namemax += segs[i].litlen + HOSTLIST_DIGITS_MAX + 1;
 	}
 	if ((name = malloc(namemax)) == NULL)
 		return MERR_NOMEM;
@@ -570,10 +585,19 @@ expand_item(struct expand_ctx *x, const char *p, const char *end,
 	struct segment *segs = NULL;
 	char *user = NULL;
 	unsigned port = 0;
-	size_t nsegs = 0, count = 0, colons = 0;
+	size_t nsegs = 0, colons = 0, bad;
+	uint64_t count = 0;
 	char repr[8];
 	int depth = 0, r;
 
+	/* libssh's configuration parser refuses what is not UTF-8 (as "parse
+	 * error", far from here), and a terminal shows it unpredictably. */
+	if ((bad = utf8_check(p, (size_t)(end - p))) < (size_t)(end - p)) {
+		r = expand_error(x, p + bad, MERR_PARSE, "byte %s is not UTF-8 "
+		    "text (names must be)", char_repr(p[bad], repr,
+		    sizeof(repr)));
+		goto out;
+	}
 	if ((at = memchr(p, '@', (size_t)(end - p))) != NULL) {
 		if (at == p) {
 			r = expand_error(x, at, MERR_PARSE, "empty user name");
@@ -622,6 +646,10 @@ expand_item(struct expand_ctx *x, const char *p, const char *end,
 	if ((r = parse_pattern(x, host, host_end, &segs, &nsegs,
 	    &count)) != 0)
 		goto out;
+	if (x->count_only) {
+		x->counted = count_add(x->counted, count);
+		goto out;
+	}
 	if (count > HOSTLIST_MAX - x->generated) {
 		r = expand_error(x, host, MERR_LIMIT, "list expands to more "
 		    "than %d hosts", HOSTLIST_MAX);
@@ -634,13 +662,10 @@ out:
 	return r;
 }
 
-int
-hostlist_expand(const char *list, struct host_set *out, char *err,
-    size_t errlen)
+static int
+expand_list(struct expand_ctx *x, struct host_set *out)
 {
-	struct expand_ctx x = { list, err, errlen, list, 0, 0 };
-	size_t orig_n = out->n;
-	const char *p = list, *start, *end, *open = NULL;
+	const char *p = x->list, *start, *end, *open = NULL;
 	int r = 0;
 
 	for (;;) {
@@ -658,273 +683,79 @@ hostlist_expand(const char *list, struct host_set *out, char *err,
 		start = p;
 		while (start < end && is_blank(*start))
 			start++;
-		x.item = start;
+		x->item = start;
 		if (*end == '[') {
 			while (*end != '\0' && *end != ',')
 				end++;
-			x.itemlen = (size_t)(end - start);
-			r = expand_error(&x, open, MERR_PARSE, "nested '['");
+			x->itemlen = (size_t)(end - start);
+			r = expand_error(x, open, MERR_PARSE, "nested '['");
 			goto out;
 		}
 		if (open != NULL) {
-			x.itemlen = (size_t)(end - start);
-			r = expand_error(&x, open, MERR_PARSE,
+			x->itemlen = (size_t)(end - start);
+			r = expand_error(x, open, MERR_PARSE,
 			    "unbalanced '['");
 			goto out;
 		}
 		p = end;
 		while (end > start && is_blank(end[-1]))
 			end--;
-		x.itemlen = (size_t)(end - start);
+		x->itemlen = (size_t)(end - start);
 		if (start == end) {
-			r = expand_error(&x, start, MERR_PARSE, "empty item");
+			r = expand_error(x, start, MERR_PARSE, "empty item");
 			goto out;
 		}
-		if ((r = expand_item(&x, start, end, out)) != 0)
+		if ((r = expand_item(x, start, end, out)) != 0)
 			goto out;
 		if (*p == '\0')
 			break;
 		p++;
 	}
 out:
-	if (r != 0)
-		host_set_truncate(out, orig_n);
-	if (r == MERR_NOMEM && errlen > 0)
-		snprintf(err, errlen, "%s", merr_str(r));
+	if (r == MERR_NOMEM && x->errlen > 0)
+		snprintf(x->err, x->errlen, "%s", merr_str(r));
 	return r;
 }
 
-/* --- folding --------------------------------------------------------- */
-
-struct fold_name {
-	const char *name;
-	size_t plen;		/* bytes before the last run of digits */
-	size_t dlen;		/* its length; 0: no usable number */
-	unsigned long long value;
-};
-
-static void
-fold_split(struct fold_name *f, const char *name)
+int
+hostlist_expand(const char *list, struct host_set *out, char *err,
+    size_t errlen)
 {
-	size_t len = strlen(name), end = len, start, i;
+	struct expand_ctx x = { list, err, errlen, list, 0, 0, false, 0 };
+	size_t orig_n = out->n;
+	int r;
 
-	f->name = name;
-	f->plen = len;
-	f->dlen = 0;
-	f->value = 0;
-	while (end > 0 && !is_digit(name[end - 1]))
-		end--;
-	start = end;
-	while (start > 0 && is_digit(name[start - 1]))
-		start--;
-	/* Longer runs (serial numbers) would overflow: keep them whole. */
-	if (start == end || end - start > RANGE_DIGITS_MAX)
-		return;
-	f->plen = start;
-	f->dlen = end - start;
-	for (i = start; i < end; i++)
-		f->value = f->value * 10 + (unsigned long long)(name[i] - '0');
+	if ((r = expand_list(&x, out)) != 0)
+		host_set_truncate(out, orig_n);
+	return r;
 }
 
-/* Digit runs compare by value so "rack2" sorts before "rack10". */
-static int
-natural_cmp(const char *a, size_t alen, const char *b, size_t blen)
+int
+hostlist_count(const char *list, uint64_t *count, char *err, size_t errlen)
 {
-	size_t i = 0, j = 0, ia, jb, za, zb;
+	struct expand_ctx x = { list, err, errlen, list, 0, 0, true, 0 };
+	struct host_set none;	/* counting adds nothing to it */
+	int r;
 
-	while (i < alen && j < blen) {
-		if (is_digit(a[i]) && is_digit(b[j])) {
-			for (za = i; za < alen && a[za] == '0'; za++)
-				;
-			for (zb = j; zb < blen && b[zb] == '0'; zb++)
-				;
-			for (ia = za; ia < alen && is_digit(a[ia]); ia++)
-				;
-			for (jb = zb; jb < blen && is_digit(b[jb]); jb++)
-				;
-			if (ia - za != jb - zb)
-				return ia - za < jb - zb ? -1 : 1;
-			if (ia > za && memcmp(a + za, b + zb, ia - za) != 0)
-				return memcmp(a + za, b + zb, ia - za);
-			if (ia - i != jb - j)
-				return ia - i < jb - j ? -1 : 1;
-			i = ia;
-			j = jb;
-			continue;
-		}
-		if (a[i] != b[j])
-			return (unsigned char)a[i] < (unsigned char)b[j] ?
-			    -1 : 1;
-		i++;
-		j++;
-	}
-	if (alen - i != blen - j)
-		return alen - i < blen - j ? -1 : 1;
-	return 0;
+	*count = 0;
+	host_set_init(&none);
+	if ((r = expand_list(&x, &none)) == 0)
+		*count = x.counted;
+	host_set_free(&none);
+	return r;
 }
 
-/* Same group: same prefix and suffix, both numbered. */
-static int
-fold_group_cmp(const struct fold_name *a, const struct fold_name *b)
+int
+hostlist_tally(uint64_t *total, uint64_t n, const char *what, char *err,
+    size_t errlen)
 {
-	int c;
-
-	if ((c = natural_cmp(a->name, a->plen, b->name, b->plen)) != 0)
-		return c;
-	if ((a->dlen == 0) != (b->dlen == 0))
-		return a->dlen == 0 ? -1 : 1;
-	return strcmp(a->name + a->plen + a->dlen, b->name + b->plen + b->dlen);
-}
-
-static int
-fold_cmp(const void *va, const void *vb)
-{
-	const struct fold_name *a = va, *b = vb;
-	int c;
-
-	if ((c = fold_group_cmp(a, b)) != 0)
-		return c;
-	if (a->value != b->value)
-		return a->value < b->value ? -1 : 1;
-	if (a->dlen != b->dlen)
-		return a->dlen < b->dlen ? -1 : 1;
-	return 0;
-}
-
-static size_t
-decimal_digits(unsigned long long v)
-{
-	size_t n = 1;
-
-	while (v >= 10) {
-		v /= 10;
-		n++;
-	}
-	return n;
-}
-
-struct fold_range {
-	unsigned long long lo, hi;
-	size_t width;
-};
-
-static int
-fold_range_cmp(const void *va, const void *vb)
-{
-	const struct fold_range *a = va, *b = vb;
-
-	if (a->lo != b->lo)
-		return a->lo < b->lo ? -1 : 1;
-	if (a->width != b->width)
-		return a->width < b->width ? -1 : 1;
-	return 0;
-}
-
-/*
- * Members m[0..n) are sorted by value and distinct. Each member joins an
- * open range it continues in the range's width, so "8,9,10" with width 1
- * and "08,09,10" with width 2 both fold to one range, while "1" and "01"
- * need two.
- */
-static int
-fold_group(struct buf *out, const struct fold_name *m, size_t n)
-{
-	struct fold_range *r;
-	size_t nr = 0, i, k, open_from = 0;
-	char num[64];
-	int len, ret = 0;
-	bool joined;
-
-	if ((r = calloc(n, sizeof(*r))) == NULL)
-		return MERR_NOMEM;
-	for (i = 0; i < n; i++) {
-		joined = false;
-		/* Ranges ending below value - 1 can take no one: skip them
-		 * so the search stays short. */
-		while (open_from < nr && r[open_from].hi + 1 < m[i].value)
-			open_from++;
-		for (k = open_from; k < nr && !joined; k++) {
-			if (r[k].hi + 1 == m[i].value && m[i].dlen ==
-			    (r[k].width > decimal_digits(m[i].value) ?
-			    r[k].width : decimal_digits(m[i].value))) {
-				r[k].hi = m[i].value;
-				joined = true;
-			}
-		}
-		if (!joined) {
-			r[nr].lo = r[nr].hi = m[i].value;
-			r[nr++].width = m[i].dlen;
-		}
-	}
-	qsort(r, nr, sizeof(*r), fold_range_cmp);
-	if ((ret = buf_append(out, m[0].name, m[0].plen)) != 0 ||
-	    (ret = buf_append(out, "[", 1)) != 0)
-		goto out;
-	for (k = 0; k < nr; k++) {
-		len = snprintf(num, sizeof(num), "%s%0*llu", k ? "," : "",
-		    (int)r[k].width, r[k].lo);
-		if ((ret = buf_append(out, num, (size_t)len)) != 0)
-			goto out;
-		if (r[k].hi == r[k].lo)
-			continue;
-		len = snprintf(num, sizeof(num), "-%0*llu", (int)r[k].width,
-		    r[k].hi);
-		if ((ret = buf_append(out, num, (size_t)len)) != 0)
-			goto out;
-	}
-	ret = buf_append(out, "]", 1);
-	if (ret == 0)
-		ret = buf_append(out, m[0].name + m[0].plen + m[0].dlen,
-		    strlen(m[0].name + m[0].plen + m[0].dlen));
-out:
-	free(r);
-	return ret;
-}
-
-char *
-hostlist_fold(const char *const *names, size_t n)
-{
-	struct fold_name *f = NULL;
-	struct buf out;
-	size_t i, j, distinct;
-	char *s = NULL;
-	int r = 0;
-
-	buf_init(&out, SIZE_MAX / 2);
-	if (n > 0 && (f = calloc(n, sizeof(*f))) == NULL)
-		return NULL;
-	for (i = 0; i < n; i++)
-		fold_split(&f[i], names[i]);
-	if (n > 0)
-		qsort(f, n, sizeof(*f), fold_cmp);
-	for (i = 0; i < n && r == 0; i = j) {
-		/* Gather the group, dropping repeated names in place. */
-		distinct = 1;
-		for (j = i + 1; j < n && f[i].dlen != 0 &&
-		    fold_group_cmp(&f[i], &f[j]) == 0; j++) {
-			if (fold_cmp(&f[i + distinct - 1], &f[j]) != 0)
-				f[i + distinct++] = f[j];
-		}
-		if (j == i + 1 && f[i].dlen == 0) {
-			/* Plain names: skip repeats of the same name. */
-			while (j < n && f[j].dlen == 0 &&
-			    strcmp(f[i].name, f[j].name) == 0)
-				j++;
-		}
-		if (i > 0)
-			r = buf_append(&out, ",", 1);
-		if (r != 0)
-			break;
-		if (distinct == 1)
-			r = buf_append(&out, f[i].name, strlen(f[i].name));
-		else
-			r = fold_group(&out, &f[i], distinct);
-	}
-	if (r == 0)
-		r = buf_append(&out, "", 1);
-	if (r == 0)
-		s = strdup((const char *)buf_ptr(&out));
-	buf_free(&out);
-	free(f);
-	return s;
+	*total = count_add(*total, n);
+	if (*total <= HOSTLIST_MAX)
+		return 0;
+	if (errlen > 0)
+		snprintf(err, errlen, "selection too large: more than %d hosts "
+		    "(%s brings the total to %s%llu)", HOSTLIST_MAX, what,
+		    *total == UINT64_MAX ? "at least " : "",
+		    (unsigned long long)*total);
+	return MERR_LIMIT;
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* One target as the user named it. */
 struct host_spec {
@@ -45,9 +46,10 @@ void host_set_exclude(struct host_set *set, const struct host_set *excl);
  * ranges per name "r[1-2]n[1-3]" and leading zeros that set the width.
  * "[v6addr]:port" is not supported (IPv6 literals without port are: an
  * item with two or more ':' outside brackets has no port). Blanks around
- * items are ignored. Appends to out; on error out is left as it was, the
- * result is MERR_PARSE (MERR_LIMIT past HOSTLIST_MAX) and err names the
- * offending item and its 1-based position in list.
+ * items are ignored. Names must be UTF-8 text. Appends to out; on error
+ * out is left as it was, the result is MERR_PARSE (MERR_LIMIT past
+ * HOSTLIST_MAX) and err names the offending item, escaped, and its 1-based
+ * position in list.
  */
 /* A character refused in host and user names wherever they come from
  * (-w, inventories): controls, blanks, and what OpenSSH's ssh refuses in
@@ -59,9 +61,30 @@ bool hostlist_unsafe_char(char c);
 int hostlist_expand(const char *list, struct host_set *out, char *err,
     size_t errlen);
 
-/* Largest number of hosts one expression may produce (guards "[1-99999999]"),
- * counted before de-duplication over the whole list. */
+/* Digits in a range bound: well inside unsigned long long and printf
+ * widths. Longer runs of digits are not folded into ranges either. */
+#define HOSTLIST_DIGITS_MAX 18
+
+/* Largest number of hosts a selection may produce (guards "[1-99999999]"),
+ * counted before de-duplication: one list, and every -w, -x and inventory
+ * line of a selection together (hostlist_tally). */
 #define HOSTLIST_MAX 100000
+
+/*
+ * Check list as hostlist_expand does and set *count to the number of names
+ * it would produce before de-duplication -- the product of its range sizes,
+ * summed over its items, UINT64_MAX past that -- without making any, in
+ * time linear in the length of list.
+ */
+int hostlist_count(const char *list, uint64_t *count, char *err,
+    size_t errlen);
+/*
+ * Add n names to the running count *total of a selection, before they are
+ * made. Past HOSTLIST_MAX: MERR_LIMIT, and err says "selection too large"
+ * with what ("-w 'LIST'", "inventory FILE:LINE") brought the total over.
+ */
+int hostlist_tally(uint64_t *total, uint64_t n, const char *what, char *err,
+    size_t errlen);
 
 /*
  * Fold names into the compact form: "127.0.1.[1-4,7],web[01-03],db".

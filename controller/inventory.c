@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "utf8.h"
 
 #define INVENTORY_LINE_MAX 4096
 #define INVENTORY_FILE_MAX (16 * 1024 * 1024)
@@ -34,9 +35,11 @@ enum resolve_state {
 
 struct pgroup {
 	char *name;
-	struct host_set hosts;	/* direct members, then those of children */
+	struct host_set hosts;	/* its own members */
 	struct child_ref *children;
 	size_t nchildren, children_cap;
+	size_t *kids;		/* children as group indices, once resolved */
+	size_t nkids;
 	enum resolve_state state;
 };
 
@@ -52,6 +55,7 @@ struct parser {
 	char *err;
 	size_t errlen;
 	struct host_set all;
+	uint64_t counted;	/* names of the selection so far, uncapped */
 	struct pgroup *groups;
 	size_t ngroups, groups_cap;
 	size_t *byname;		/* hash of group names, index + 1 */
@@ -60,6 +64,7 @@ struct parser {
 	 * still checked, so it is resolved like a group nobody exports. */
 	struct pgroup all_group;
 	enum section sec;
+	bool count_only;	/* the first pass: check and count lines */
 	size_t cur;		/* group of a hosts or children section */
 	bool cur_all;		/* the section belongs to "all" */
 };
@@ -67,15 +72,18 @@ struct parser {
 static int
 perr(struct parser *ps, int code, const char *fmt, ...)
 {
-	char what[512];
+	char what[512], shown[4 * sizeof(what)];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	/* Messages quote the file, which anyone may have written: nothing
+	 * of it reaches the terminal raw. */
+	utf8_escape(shown, sizeof(shown), what, strlen(what));
 	if (ps->errlen > 0)
 		snprintf(ps->err, ps->errlen, "%s:%zu: %s", ps->path,
-		    ps->line, what);
+		    ps->line, shown);
 	return code;
 }
 
@@ -88,6 +96,8 @@ is_space(char c)
 static bool
 has_unsafe_char(const char *s)
 {
+	if (utf8_check(s, strlen(s)) < strlen(s))
+		return true;
 	for (; *s != '\0'; s++)
 		if (hostlist_unsafe_char(*s))
 			return true;
@@ -221,6 +231,7 @@ pgroup_free(struct pgroup *g)
 	for (i = 0; i < g->nchildren; i++)
 		free(g->children[i].name);
 	free(g->children);
+	free(g->kids);
 	free(g->name);
 	host_set_free(&g->hosts);
 }
@@ -351,9 +362,10 @@ parse_host_line(struct parser *ps, char *line)
 	struct host_set expanded;
 	const struct host_spec *s;
 	const char *user_kv = NULL, *user;
-	char *rest = line, *expr, *tok, *eq, msg[512];
+	char *rest = line, *expr, *tok, *eq, msg[512], where[512];
 	unsigned port_kv = 0, port;
 	bool have_port = false;
+	uint64_t count;
 	size_t i;
 	int r;
 
@@ -385,6 +397,16 @@ parse_host_line(struct parser *ps, char *line)
 		} else
 			return perr(ps, MERR_PARSE, "unknown key '%s' (expected "
 			    "user or port)", tok);
+	}
+	/* Counted before it is made: a hundred lines of "h<i>-[1-99999]"
+	 * must not build ten million hosts to find out. */
+	if ((r = hostlist_count(expr, &count, msg, sizeof(msg))) != 0)
+		return perr(ps, r, "%s", msg);
+	if (ps->count_only) {
+		snprintf(where, sizeof(where), "inventory %s:%zu", ps->path,
+		    ps->line);
+		return hostlist_tally(&ps->counted, count, where, ps->err,
+		    ps->errlen);
 	}
 	/* A failed expansion leaves no hosts but may keep its storage. */
 	if ((r = hostlist_expand(expr, &expanded, msg, sizeof(msg))) != 0) {
@@ -447,17 +469,25 @@ parse_line(struct parser *ps, char *line)
 	return parse_host_line(ps, line);
 }
 
+/*
+ * Check the children (known, no cycle, not too deep) and note them by
+ * index. Their hosts are not copied in: inventory_select gathers them for
+ * the groups asked for, so a thousand groups naming one big child do not
+ * hold a thousand copies of it.
+ */
 static int
 resolve(struct parser *ps, struct pgroup *g, int depth)
 {
 	struct pgroup *child;
-	const struct host_spec *s;
-	size_t i, j, idx;
+	size_t i, idx;
 	int r;
 
 	if (g->state == RESOLVED)
 		return 0;
 	g->state = RESOLVING;
+	if (g->nchildren > 0 && (g->kids = calloc(g->nchildren,
+	    sizeof(*g->kids))) == NULL)
+		return perr(ps, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
 	for (i = 0; i < g->nchildren; i++) {
 		ps->line = g->children[i].line;
 		if ((idx = group_find(ps, g->children[i].name)) == NO_GROUP)
@@ -472,12 +502,7 @@ resolve(struct parser *ps, struct pgroup *g, int depth)
 			    "%d levels", INVENTORY_NEST_MAX);
 		if ((r = resolve(ps, child, depth + 1)) != 0)
 			return r;
-		for (j = 0; j < child->hosts.n; j++) {
-			s = &child->hosts.v[j];
-			if ((r = host_set_add(&g->hosts, s->name, s->user,
-			    s->port)) != 0)
-				return perr(ps, r, "%s", merr_str(r));
-		}
+		g->kids[g->nkids++] = idx;
 	}
 	g->state = RESOLVED;
 	return 0;
@@ -496,13 +521,48 @@ parser_free(struct parser *ps)
 	host_set_free(&ps->all);
 }
 
+static void
+parser_init(struct parser *ps, const char *name, char *err, size_t errlen)
+{
+	memset(ps, 0, sizeof(*ps));
+	ps->path = name != NULL ? name : "inventory";
+	ps->err = err;
+	ps->errlen = errlen;
+	ps->sec = SEC_HOSTS;
+	ps->cur = NO_GROUP;
+}
+
+static int
+parse_lines(struct parser *ps, const char *text, size_t len)
+{
+	const char *p, *nl;
+	char line[INVENTORY_LINE_MAX + 1];
+	size_t off, linelen;
+	int r;
+
+	for (off = 0; off < len; off += linelen + 1) {
+		ps->line++;
+		p = text + off;
+		nl = memchr(p, '\n', len - off);
+		linelen = nl != NULL ? (size_t)(nl - p) : len - off;
+		if (linelen > INVENTORY_LINE_MAX)
+			return perr(ps, MERR_LIMIT, "line longer than %d bytes",
+			    INVENTORY_LINE_MAX);
+		if (memchr(p, '\0', linelen) != NULL)
+			return perr(ps, MERR_PARSE, "NUL byte in line");
+		memcpy(line, p, linelen);
+		line[linelen] = '\0';
+		if ((r = parse_line(ps, line)) != 0)
+			return r;
+	}
+	return 0;
+}
+
 int
 inventory_parse(const char *text, size_t len, const char *name,
-    struct inventory *inv, char *err, size_t errlen)
+    uint64_t counted, struct inventory *inv, char *err, size_t errlen)
 {
 	struct parser ps;
-	const char *p, *end, *nl, *lend;
-	char line[INVENTORY_LINE_MAX + 1];
 	size_t i;
 	int r = 0;
 
@@ -511,37 +571,27 @@ inventory_parse(const char *text, size_t len, const char *name,
 		text = "";
 		len = 0;
 	}
-	memset(&ps, 0, sizeof(ps));
-	ps.path = name != NULL ? name : "inventory";
-	ps.err = err;
-	ps.errlen = errlen;
-	ps.sec = SEC_HOSTS;
-	ps.cur = NO_GROUP;
+	parser_init(&ps, name, err, errlen);
 	if (len > INVENTORY_FILE_MAX) {
 		if (errlen > 0)
 			snprintf(err, errlen, "%s: larger than %d MiB",
 			    ps.path, INVENTORY_FILE_MAX / (1024 * 1024));
 		return MERR_LIMIT;
 	}
-	end = text + len;
-	for (p = text; p < end; p = nl != NULL ? nl + 1 : end) {
-		ps.line++;
-		nl = memchr(p, '\n', (size_t)(end - p));
-		lend = nl != NULL ? nl : end;
-		if (lend - p > INVENTORY_LINE_MAX) {
-			r = perr(&ps, MERR_LIMIT, "line longer than %d bytes",
-			    INVENTORY_LINE_MAX);
-			goto out;
-		}
-		if (memchr(p, '\0', (size_t)(lend - p)) != NULL) {
-			r = perr(&ps, MERR_PARSE, "NUL byte in line");
-			goto out;
-		}
-		memcpy(line, p, (size_t)(lend - p));
-		line[lend - p] = '\0';
-		if ((r = parse_line(&ps, line)) != 0)
-			goto out;
-	}
+	/*
+	 * Two passes: the first checks and counts every line, the second
+	 * makes the hosts. A file over the cap is refused having made none
+	 * (in a few MB), not after making the lines that came before.
+	 */
+	ps.count_only = true;
+	ps.counted = counted;
+	r = parse_lines(&ps, text, len);
+	parser_free(&ps);
+	if (r != 0)
+		return r;
+	parser_init(&ps, name, err, errlen);
+	if ((r = parse_lines(&ps, text, len)) != 0)
+		goto out;
 	if ((r = resolve(&ps, &ps.all_group, 0)) != 0)
 		goto out;
 	for (i = 0; i < ps.ngroups; i++) {
@@ -559,6 +609,9 @@ inventory_parse(const char *text, size_t len, const char *name,
 	for (i = 0; i < ps.ngroups; i++) {
 		inv->groups[i].name = ps.groups[i].name;
 		inv->groups[i].hosts = ps.groups[i].hosts;
+		inv->groups[i].children = ps.groups[i].kids;
+		inv->groups[i].nchildren = ps.groups[i].nkids;
+		ps.groups[i].kids = NULL;
 		ps.groups[i].name = NULL;
 		host_set_init(&ps.groups[i].hosts);
 	}
@@ -571,8 +624,8 @@ out:
 }
 
 int
-inventory_load(const char *path, struct inventory *inv, char *err,
-    size_t errlen)
+inventory_load(const char *path, uint64_t counted, struct inventory *inv,
+    char *err, size_t errlen)
 {
 	struct buf text;
 	uint8_t *dst;
@@ -625,7 +678,7 @@ inventory_load(const char *path, struct inventory *inv, char *err,
 		goto out;
 	}
 	r = inventory_parse(buf_len(&text) ? (const char *)buf_ptr(&text) : "",
-	    buf_len(&text), path, inv, err, errlen);
+	    buf_len(&text), path, counted, inv, err, errlen);
 out:
 	close(fd);
 	buf_free(&text);
@@ -639,6 +692,7 @@ inventory_free(struct inventory *inv)
 
 	for (i = 0; i < inv->ngroups; i++) {
 		free(inv->groups[i].name);
+		free(inv->groups[i].children);
 		host_set_free(&inv->groups[i].hosts);
 	}
 	free(inv->groups);
@@ -646,36 +700,90 @@ inventory_free(struct inventory *inv)
 	memset(inv, 0, sizeof(*inv));
 }
 
-int
-inventory_select(const struct inventory *inv, const char *group,
-    struct host_set *out, char *err, size_t errlen)
+static int
+add_hosts(struct host_set *out, const struct host_set *src)
 {
-	const struct host_set *src = NULL;
 	const struct host_spec *s;
 	size_t i;
 	int r;
 
-	if (strcmp(group, "all") == 0)
-		src = &inv->all;
-	/* src is NULL only when the group is not "all"; the analyzer takes
-	 * &inv->all == NULL to mean inv == NULL. */
-	for (i = 0; src == NULL && i < inv->ngroups; i++) { /* NOLINT(clang-analyzer-core.NullDereference) */
-		if (strcmp(inv->groups[i].name, group) == 0)
-			src = &inv->groups[i].hosts;
-	}
-	if (src == NULL) {
-		if (errlen > 0)
-			snprintf(err, errlen, "no group '%s' in the inventory",
-			    group);
-		return MERR_NOTFOUND;
-	}
 	for (i = 0; i < src->n; i++) {
 		s = &src->v[i];
-		if ((r = host_set_add(out, s->name, s->user, s->port)) != 0) {
-			if (errlen > 0)
-				snprintf(err, errlen, "%s", merr_str(r));
+		if ((r = host_set_add(out, s->name, s->user, s->port)) != 0)
 			return r;
-		}
 	}
 	return 0;
+}
+
+/*
+ * A group's own hosts, then its children's, depth first in file order.
+ * The stack is on the heap: chains of groups resolved bottom-up are not
+ * bounded by INVENTORY_NEST_MAX. Each group is visited once, so the stack
+ * holds at most ngroups frames and out gets each line's hosts once.
+ */
+static int
+select_group(const struct inventory *inv, size_t top, struct host_set *out)
+{
+	struct frame {
+		size_t group, next;
+	} *stack = NULL, *f;
+	const struct inventory_group *g;
+	bool *seen = NULL;
+	size_t depth = 0, child;
+	int r;
+
+	if ((stack = calloc(inv->ngroups, sizeof(*stack))) == NULL ||
+	    (seen = calloc(inv->ngroups, sizeof(*seen))) == NULL) {
+		r = MERR_NOMEM;
+		goto out;
+	}
+	seen[top] = true;
+	stack[depth].group = top;
+	stack[depth++].next = 0;
+	r = add_hosts(out, &inv->groups[top].hosts);
+	while (r == 0 && depth > 0) {
+		f = &stack[depth - 1];
+		g = &inv->groups[f->group];
+		if (f->next == g->nchildren) {
+			depth--;
+			continue;
+		}
+		child = g->children[f->next++];
+		if (seen[child])
+			continue;
+		seen[child] = true;
+		stack[depth].group = child;
+		stack[depth++].next = 0;
+		r = add_hosts(out, &inv->groups[child].hosts);
+	}
+out:
+	free(stack);
+	free(seen);
+	return r;
+}
+
+int
+inventory_select(const struct inventory *inv, const char *group,
+    struct host_set *out, char *err, size_t errlen)
+{
+	size_t i;
+	int r;
+
+	if (strcmp(group, "all") == 0)
+		r = add_hosts(out, &inv->all);
+	else {
+		for (i = 0; i < inv->ngroups; i++)
+			if (strcmp(inv->groups[i].name, group) == 0)
+				break;
+		if (i == inv->ngroups) {
+			if (errlen > 0)
+				snprintf(err, errlen, "no group '%s' in the "
+				    "inventory", group);
+			return MERR_NOTFOUND;
+		}
+		r = select_group(inv, i, out);
+	}
+	if (r != 0 && errlen > 0)
+		snprintf(err, errlen, "%s", merr_str(r));
+	return r;
 }

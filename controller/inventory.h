@@ -15,12 +15,15 @@
 #define MUSTER_INVENTORY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hostlist.h"
 
 struct inventory_group {
 	char *name;
-	struct host_set hosts;
+	struct host_set hosts;	/* its own lines; inventory_select adds */
+	size_t *children;	/* ... these groups' (indices into groups) */
+	size_t nchildren;
 };
 
 struct inventory {
@@ -29,15 +32,22 @@ struct inventory {
 	size_t ngroups;
 };
 
-/* Errors say "FILE:LINE: what is wrong" in err. inv needs no set-up and
- * is left empty on error. */
-int inventory_load(const char *path, struct inventory *inv, char *err,
-    size_t errlen);
+/*
+ * Errors say "FILE:LINE: what is wrong" in err, with what the file holds
+ * escaped. inv needs no set-up and is left empty on error. Every host line
+ * is counted before it is expanded, on top of the counted names the rest
+ * of the selection makes (-w, -x): past HOSTLIST_MAX in all, MERR_LIMIT
+ * with "selection too large: ... (inventory FILE:LINE brings the total to
+ * N)".
+ */
+int inventory_load(const char *path, uint64_t counted, struct inventory *inv,
+    char *err, size_t errlen);
 int inventory_parse(const char *text, size_t len, const char *name,
-    struct inventory *inv, char *err, size_t errlen);
+    uint64_t counted, struct inventory *inv, char *err, size_t errlen);
 void inventory_free(struct inventory *inv);
-/* Append the hosts of one group ("all" for every host) to out.
- * MERR_NOTFOUND with a message when the group does not exist. */
+/* Append the hosts of one group ("all" for every host) to out: its own,
+ * then its children's, depth first in file order. MERR_NOTFOUND with a
+ * message when the group does not exist. */
 int inventory_select(const struct inventory *inv, const char *group,
     struct host_set *out, char *err, size_t errlen);
 

@@ -31,6 +31,10 @@ struct run_host {
 	struct fleet_host *fh;
 	struct run_cmd *cmds;
 	size_t pending;		/* commands not finished */
+	size_t next;		/* first command not started yet */
+	size_t running;		/* started, not finished: streams held */
+	bool ready;		/* the agent is up */
+	bool starting;		/* in start_queued */
 };
 
 struct run {
@@ -41,8 +45,11 @@ struct run {
 	struct run_host *hosts;
 	struct fleet fleet;
 	char *become_pass;	/* --ask-become-pass; wiped at the end */
+	size_t slots;		/* commands running at once on a host */
 	int exit_status;
 };
+
+static void start_queued(struct run_host *h);
 
 #define BECOME_PASS_MAX 1024
 
@@ -73,6 +80,8 @@ finish_cmd(struct run_cmd *cmd, struct host_result *res)
 	if (cmd->finished)
 		return;
 	cmd->finished = true;
+	if (cmd->started)
+		h->running--;
 	stdin_feed_remove(&cmd->feed);
 	if (hostfile_done(&run->files, &cmd->file, err, sizeof(err)) != 0)
 		file_error(cmd, err);
@@ -88,6 +97,8 @@ finish_cmd(struct run_cmd *cmd, struct host_result *res)
 		note_exit(run, EXIT_UNREACHABLE);
 	if (--h->pending == 0)
 		fleet_host_close(h->fh);
+	else
+		start_queued(h);
 }
 
 /* ---- stream callbacks ----------------------------------------------------- */
@@ -258,10 +269,17 @@ static const struct stream_ops run_stream_ops = {
 
 /* ---- host life cycle ------------------------------------------------------- */
 
+/*
+ * Start commands in order while the host has stream slots. The agent keeps
+ * at most 256 streams open on a channel (PROTOCOL.md section 11): more -c
+ * than that wait for earlier ones to end instead of failing. Called again
+ * whenever a command ends; a start that fails ends its command, which
+ * calls back here, so re-entry is left to the loop already running.
+ */
 static void
-host_ready(struct fleet_host *fh)
+start_queued(struct run_host *h)
 {
-	struct run_host *h = fh->job;
+	struct fleet_host *fh = h->fh;
 	struct run *run = h->run;
 	const struct run_options *opts = run->opts;
 	Muster__Exec exec;
@@ -269,7 +287,11 @@ host_ready(struct fleet_host *fh)
 	char err[128];
 	int r;
 
-	for (i = 0; i < opts->ncommands; i++) {
+	if (h->starting || !h->ready)
+		return;
+	h->starting = true;
+	for (i = h->next; fh->conn != NULL && h->running < run->slots &&
+	    i < opts->ncommands; i = ++h->next) {
 		struct run_cmd *cmd = &h->cmds[i];
 
 		if (cmd->finished)
@@ -293,15 +315,30 @@ host_ready(struct fleet_host *fh)
 		}
 		if ((r = conn_exec(fh->conn, &exec, &run_stream_ops, cmd,
 		    &cmd->stream)) != 0) {
+			/* A failing conn: its done callback ends what is
+			 * left with the connection's own status. */
+			if (r == MERR_PROTOCOL)
+				break;
 			snprintf(err, sizeof(err), "cannot start command: %s",
 			    merr_str(r));
 			on_stream_error(cmd, HS_FAILED, err);
 			continue;
 		}
 		cmd->started = true;
+		h->running++;
 		if (opts->want_stdin)
 			conn_stream_want_write(fh->conn, cmd->stream, true);
 	}
+	h->starting = false;
+}
+
+static void
+host_ready(struct fleet_host *fh)
+{
+	struct run_host *h = fh->job;
+
+	h->ready = true;
+	start_queued(h);
 }
 
 static void
@@ -310,6 +347,7 @@ host_done(struct fleet_host *fh, enum host_status st, const char *error)
 	struct run_host *h = fh->job;
 	size_t i;
 
+	h->ready = false;
 	/* Commands still open get the connection's status. */
 	for (i = 0; i < h->run->opts->ncommands; i++)
 		cmd_lost(&h->cmds[i], st == HS_OK ? HS_UNREACHABLE : st,
@@ -441,6 +479,17 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 
 	memset(&run, 0, sizeof(run));
 	run.opts = opts;
+	/* Through a daemon, one client may hold half a channel's streams
+	 * (the others are for its other clients). */
+	run.slots = cfg->link != NULL ? MUX_MAX_STREAMS / 2 : MUX_MAX_STREAMS;
+	/* Every command reads the one stdin, which is held until the
+	 * slowest reader took it: a command waiting for a slot would stall
+	 * the ones running. */
+	if (opts->want_stdin && opts->ncommands > run.slots) {
+		fprintf(stderr, "muster: --stdin with more than %zu commands "
+		    "(-c): they could not all run at once\n", run.slots);
+		return EXIT_USAGE;
+	}
 	if (opts->ask_become_pass && get_become_pass(&run, err,
 	    sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);

@@ -13,4 +13,18 @@
  */
 size_t utf8_seq(const uint8_t *p, size_t n, uint32_t *cp);
 
+/*
+ * Copy len bytes of s into out (outlen bytes, always NUL-terminated) for a
+ * message: printable ASCII and well-formed UTF-8 from U+00A0 on stay,
+ * anything else -- controls, C1 controls, bytes of malformed sequences --
+ * becomes "\xNN", so text a user or a file gave cannot drive the terminal
+ * the message is shown on. Stops at a whole character when out is full and
+ * returns how many bytes of s were copied.
+ */
+/* Offset of the first byte of s that is not ASCII or part of well-formed
+ * UTF-8 from U+00A0 on (a C1 control is a bad byte), len when there is
+ * none. ASCII controls are the caller's business. */
+size_t utf8_check(const char *s, size_t len);
+size_t utf8_escape(char *out, size_t outlen, const char *s, size_t len);
+
 #endif

@@ -40,8 +40,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct host_set set, names, again;
 	const char **v;
 	char *text, *fold, err[512];
+	uint64_t count;
 	size_t i;
-	int r;
+	int r, rc;
 
 	if (size > INPUT_MAX)
 		return 0;
@@ -54,6 +55,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = hostlist_expand(text, &set, err, sizeof(err));
 	if (r != 0 && (set.n != 0 || err[0] == '\0'))
 		abort();	/* on error: nothing added, and a message */
+	/* Counting agrees with making: the same verdict on the syntax, and
+	 * at least as many names as were made (duplicates drop out). */
+	rc = hostlist_count(text, &count, err, sizeof(err));
+	if (r == 0 && (rc != 0 || count < set.n || count > HOSTLIST_MAX))
+		abort();
+	if (r == MERR_PARSE && rc != MERR_PARSE)
+		abort();
+	if (r == MERR_LIMIT && rc == 0 && count <= HOSTLIST_MAX)
+		abort();
 	if (r == 0 && set.n > 0 && set.n <= 2000) {
 		/* fold works on names alone: user and port are not part of
 		 * it, and duplicates fold once. */

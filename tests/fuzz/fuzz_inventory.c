@@ -25,8 +25,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > INPUT_MAX)
 		return 0;
 	err[0] = '\0';
-	r = inventory_parse((const char *)data, size, "fuzz.ini", &inv, err,
-	    sizeof(err));
+	r = inventory_parse((const char *)data, size, "fuzz.ini", 0, &inv,
+	    err, sizeof(err));
 	if (r != 0) {
 		/* Left empty, with a reason. */
 		if (inv.ngroups != 0 || inv.all.n != 0 || err[0] == '\0')

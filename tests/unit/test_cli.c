@@ -709,6 +709,112 @@ test_hosts_exclude(void **state)
 }
 
 static void
+inv_create_text(struct inv_file *f, const char *text)
+{
+	int fd;
+
+	snprintf(f->path, sizeof(f->path), "/tmp/muster-ut-inv.XXXXXX");
+	fd = mkstemp(f->path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(close(fd), 0);
+}
+
+static void
+expect_too_large(struct inv_file *f, char **argv, const char *because)
+{
+	struct host_set hosts;
+
+	assert_int_equal(select_hosts(f, argv, &hosts), MERR_LIMIT);
+	/* Refused before anything was made. */
+	assert_int_equal(hosts.n, 0);
+	if (strstr(errmsg, "selection too large: more than 100000 hosts") ==
+	    NULL || strstr(errmsg, because) == NULL)
+		fail_msg("\"%s\" lacks \"%s\"", errmsg, because);
+	host_set_free(&hosts);
+}
+
+/*
+ * The cap is on the selection: every -w, -x and inventory line together,
+ * counted before any host is made (101 -w of 99 999 hosts made 10 million
+ * before).
+ */
+static void
+test_hosts_selection_cap(void **state)
+{
+	char *three_w[] = { "run", "-w", "a[1-40000]", "-w", "b[1-40000]",
+	    "-w", "c[1-40000]", "-c", "true", NULL };
+	char *with_x[] = { "run", "-w", "h[1-60000]", "-x", "h[1-60000]",
+	    "-c", "true", NULL };
+	char *with_inv[] = { "run", "-i", "INV", "-g", "g", "-w", "w[1-50000]",
+	    "-c", "true", NULL };
+	char *at_cap[] = { "run", "-w", "a[1-50000]", "-x", "a[1-49999]",
+	    "-w", "b", "-c", "true", NULL };
+	char *inv_only[] = { "run", "-i", "INV", "-c", "true", NULL };
+	char *many[2 * 101 + 4], lists[101][24];
+	struct inv_file f, big;
+	struct host_set hosts;
+	size_t i;
+
+	inv_create_text(&f, "[g]\nh[1-60000]\n");
+	expect_too_large(&f, three_w, "(-w 'c[1-40000]' brings the total to "
+	    "120000)");
+	expect_too_large(&f, with_x, "(-x 'h[1-60000]' brings the total to "
+	    "120000)");
+	expect_too_large(&f, with_inv, "(inventory ");
+	assert_non_null(strstr(errmsg, ":2 brings the total to 110000)"));
+
+	many[0] = "run";
+	for (i = 0; i < 101; i++) {
+		snprintf(lists[i], sizeof(lists[i]), "r%zu-[1-99999]", i + 1);
+		many[1 + 2 * i] = "-w";
+		many[2 + 2 * i] = lists[i];
+	}
+	many[203] = "-c";
+	many[204] = "true";
+	many[205] = NULL;
+	expect_too_large(&f, many, "(-w 'r2-[1-99999]' brings the total to "
+	    "199998)");
+
+	/* Inventory lines of 99 999 each: refused at the second. */
+	inv_create_text(&big, "h1-[1-99999]\nh2-[1-99999]\nh3-[1-99999]\n");
+	expect_too_large(&big, inv_only, ":2 brings the total to 199998)");
+
+	/* Exactly the cap is a selection. */
+	assert_int_equal(select_hosts(&f, at_cap, &hosts), 0);
+	assert_int_equal(hosts.n, 2);
+	host_set_free(&hosts);
+	unlink(f.path);
+	unlink(big.path);
+}
+
+/* -w and -x names must be UTF-8 text, quoted escaped when refused. */
+static void
+test_hosts_utf8(void **state)
+{
+	char *badw[] = { "run", "-w", "ok,h\xc3x", "-c", "true", NULL };
+	char *badx[] = { "run", "-w", "a", "-x", "\x1b[2Jx\xff", "-c", "true",
+	    NULL };
+	struct inv_file f;
+	struct host_set hosts;
+	const char *p;
+
+	inv_create(&f);
+	assert_int_equal(select_hosts(&f, badw, &hosts), MERR_PARSE);
+	assert_int_equal(hosts.n, 0);
+	assert_non_null(strstr(errmsg, "\"h\\xc3x\""));
+	host_set_free(&hosts);
+	assert_int_equal(select_hosts(&f, badx, &hosts), MERR_PARSE);
+	assert_non_null(strstr(errmsg, "\\x1b"));
+	for (p = errmsg; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			fail_msg("raw byte 0x%02x in \"%s\"", (unsigned char)*p,
+			    errmsg);
+	host_set_free(&hosts);
+	unlink(f.path);
+}
+
+static void
 test_hosts_errors(void **state)
 {
 	char *nogroup[] = { "run", "-i", "INV", "-g", "nosuch", "--", "ls",
@@ -888,6 +994,8 @@ main(void)
 		cmocka_unit_test(test_hosts_groups),
 		cmocka_unit_test(test_hosts_exclude),
 		cmocka_unit_test(test_hosts_errors),
+		cmocka_unit_test(test_hosts_selection_cap),
+		cmocka_unit_test(test_hosts_utf8),
 		cmocka_unit_test(test_hosts_w),
 	};
 

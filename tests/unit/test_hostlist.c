@@ -47,6 +47,17 @@ expect_expand(const char *list, const char *want)
 	host_set_free(&set);
 }
 
+/* No byte of a refused name reaches the message raw. */
+static void
+assert_escaped(const char *msg)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)msg; *p != '\0'; p++)
+		if (*p < 0x20 || *p >= 0x7f)
+			fail_msg("raw byte 0x%02x in \"%s\"", *p, msg);
+}
+
 /* Expect failure with the given code and every needle in the message. */
 static void
 expect_error(const char *list, int code, const char *needle1,
@@ -68,6 +79,7 @@ expect_error(const char *list, int code, const char *needle1,
 	if (needle2 != NULL && strstr(err, needle2) == NULL)
 		fail_msg("\"%s\": message \"%s\" lacks \"%s\"", list, err,
 		    needle2);
+	assert_escaped(err);
 	host_set_free(&set);
 }
 
@@ -275,6 +287,90 @@ test_too_many(void **state)
 	assert_int_equal(set.n, HOSTLIST_MAX);
 	assert_string_equal(set.v[HOSTLIST_MAX - 1].name, "h100000");
 	host_set_free(&set);
+}
+
+static void
+test_count(void **state)
+{
+	char err[256] = "";
+	uint64_t n;
+
+	assert_int_equal(hostlist_count("r1-[1-99999]", &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 99999);
+	/* Before de-duplication, as hostlist_expand counts. */
+	assert_int_equal(hostlist_count("a,b,a,u@a:22", &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 4);
+	/* Past the cap is a count, not an error: the selection decides. */
+	assert_int_equal(hostlist_count("a[1-1000]b[1-1000],c", &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 1000001);
+	assert_int_equal(hostlist_count("x[1-50000,1-50001]", &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 100001);
+	/* 10^17 squared does not fit: saturated, not wrapped. */
+	assert_int_equal(hostlist_count("h[1-99999999999999999]"
+	    "[1-99999999999999999]", &n, err, sizeof(err)), 0);
+	assert_true(n == UINT64_MAX);
+	/* Bad lists fail as they do in hostlist_expand. */
+	n = 7;
+	assert_int_equal(hostlist_count("x[1-5],y[3-1]", &n, err,
+	    sizeof(err)), MERR_PARSE);
+	assert_int_equal(n, 0);
+	assert_non_null(strstr(err, "reversed"));
+}
+
+/* 101 lists of 99999 hosts: the second is refused, counted, never made. */
+static void
+test_tally(void **state)
+{
+	char err[256] = "", list[32];
+	uint64_t total = 0, n;
+	int i, r = 0;
+
+	for (i = 1; i <= 101 && r == 0; i++) {
+		snprintf(list, sizeof(list), "r%d-[1-99999]", i);
+		assert_int_equal(hostlist_count(list, &n, err, sizeof(err)), 0);
+		r = hostlist_tally(&total, n, "-w 'LIST'", err, sizeof(err));
+	}
+	assert_int_equal(r, MERR_LIMIT);
+	assert_int_equal(i, 3);
+	assert_string_equal(err, "selection too large: more than 100000 hosts "
+	    "(-w 'LIST' brings the total to 199998)");
+	total = 0;
+	assert_int_equal(hostlist_tally(&total, HOSTLIST_MAX, "x", err,
+	    sizeof(err)), 0);
+	assert_int_equal(hostlist_tally(&total, UINT64_MAX, "y", err,
+	    sizeof(err)), MERR_LIMIT);
+	assert_non_null(strstr(err, "at least 18446744073709551615"));
+}
+
+/* Names are UTF-8 text; whatever is refused is shown escaped. */
+static void
+test_utf8(void **state)
+{
+	char err[256] = "";
+	uint64_t n;
+
+	expect_error("h\xff", MERR_PARSE, "\"h\\xff\"", "not UTF-8");
+	expect_error("ok,web\xc3x", MERR_PARSE, "\\xc3", "position 7");
+	expect_error("bad\xe2\x82@h", MERR_PARSE, "\\xe2", "UTF-8");
+	/* Overlong '/' and a surrogate are not UTF-8 either. */
+	expect_error("h\xc0\xaf", MERR_PARSE, "\\xc0", NULL);
+	expect_error("h\xed\xa0\x80", MERR_PARSE, "\\xed", NULL);
+	/* C1 controls (U+0085 here) drive terminals as C0 ones do. */
+	expect_error("h\xc2\x85", MERR_PARSE, "\\xc2", NULL);
+	expect_error("h\x1b[31m", MERR_PARSE, "\\x1b", NULL);
+	expect_error("a,\x1b]0;x\x07", MERR_PARSE, "\\x1b", NULL);
+	/* Checking a list says the same without making anything. */
+	assert_int_equal(hostlist_count("h\xff", &n, err, sizeof(err)),
+	    MERR_PARSE);
+	assert_non_null(strstr(err, "\\xff"));
+	assert_escaped(err);
+	/* Well-formed UTF-8 names stay valid. */
+	expect_expand("caf\xc3\xa9[1-2],\xe6\x9d\xb1@h",
+	    "caf\xc3\xa9" "1 caf\xc3\xa9" "2 \xe6\x9d\xb1@h");
 }
 
 static void
@@ -554,6 +650,9 @@ main(void)
 		cmocka_unit_test(test_error_keeps_set),
 		cmocka_unit_test(test_exclude),
 		cmocka_unit_test(test_exclude_large),
+		cmocka_unit_test(test_count),
+		cmocka_unit_test(test_tally),
+		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_fold),
 		cmocka_unit_test(test_fold_duplicates),
 		cmocka_unit_test(test_fold_round_trip),

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,17 +43,18 @@ expect_hosts(const struct host_set *set, const char *want)
 	free(got);
 }
 
+/* The hosts inventory_select gives for one group; valid until the next
+ * call. */
 static const struct host_set *
 group(const struct inventory *inv, const char *name)
 {
-	size_t i;
+	static struct host_set sel;
+	char err[256] = "";
 
-	for (i = 0; i < inv->ngroups; i++) {
-		if (strcmp(inv->groups[i].name, name) == 0)
-			return &inv->groups[i].hosts;
-	}
-	fail_msg("no group %s", name);
-	return NULL;
+	host_set_free(&sel);
+	if (inventory_select(inv, name, &sel, err, sizeof(err)) != 0)
+		fail_msg("no group %s: %s", name, err);
+	return &sel;
 }
 
 static void
@@ -60,7 +62,7 @@ parse_ok(const char *text, struct inventory *inv)
 {
 	char err[512] = "";
 
-	if (inventory_parse(text, strlen(text), "inv.ini", inv, err,
+	if (inventory_parse(text, strlen(text), "inv.ini", 0, inv, err,
 	    sizeof(err)) != 0)
 		fail_msg("parse failed: %s", err);
 }
@@ -74,8 +76,8 @@ parse_fails(const char *text, int code, const char *prefix,
 	char err[512] = "";
 	int r;
 
-	r = inventory_parse(text, strlen(text), "inv.ini", &inv, err,
-	    sizeof(err));
+	r = inventory_parse(text, strlen(text), "inv.ini", 0, &inv,
+	    err, sizeof(err));
 	if (r != code)
 		fail_msg("got %d (%s), want %d for:\n%s", r, err, code, text);
 	assert_int_equal(inv.ngroups, 0);
@@ -87,6 +89,16 @@ parse_fails(const char *text, int code, const char *prefix,
 	if (needle != NULL && strstr(err, needle) == NULL)
 		fail_msg("message \"%s\" lacks \"%s\"", err, needle);
 	inventory_free(&inv);
+}
+
+/* Peak resident set of this process so far, in KiB. */
+static long
+peak_rss_kib(void)
+{
+	struct rusage ru;
+
+	assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+	return ru.ru_maxrss;
 }
 
 static void
@@ -288,8 +300,8 @@ test_nul_byte(void **state)
 	struct inventory inv;
 	char err[256];
 
-	assert_int_equal(inventory_parse(text, sizeof(text) - 1, "x", &inv,
-	    err, sizeof(err)), MERR_PARSE);
+	assert_int_equal(inventory_parse(text, sizeof(text) - 1, "x", 0,
+	    &inv, err, sizeof(err)), MERR_PARSE);
 	assert_string_equal(err, "x:2: NUL byte in line");
 }
 
@@ -318,7 +330,7 @@ test_limits(void **state)
 
 	/* The length check comes before any scanning. */
 	assert_int_equal(inventory_parse("x", 16 * 1024 * 1024 + 1, "big",
-	    &inv, err, sizeof(err)), MERR_LIMIT);
+	    0, &inv, err, sizeof(err)), MERR_LIMIT);
 	assert_non_null(strstr(err, "big: "));
 
 	/* Children nested too deep. */
@@ -331,6 +343,133 @@ test_limits(void **state)
 	fclose(f);
 	parse_fails(text, MERR_LIMIT, "inv.ini:", "deeper");
 	free(text);
+}
+
+/*
+ * The host cap holds for the whole file, and for the file on top of the
+ * rest of the selection: lines are counted before any host is made.
+ */
+static void
+test_selection_cap(void **state)
+{
+	struct inventory inv;
+	char err[512] = "", *text = NULL;
+	size_t len;
+	long before;
+	int i;
+	FILE *f;
+
+	/* Two lines, each under the cap, not together. */
+	parse_fails("a[1-99999]\n[g]\nb[1-99999]\n", MERR_LIMIT,
+	    "selection too large: more than 100000 hosts (inventory "
+	    "inv.ini:3 brings the total to 199998)", NULL);
+	/* What the rest of the selection counted comes first. */
+	assert_int_equal(inventory_parse("a[1-50000]\n", 11, "inv.ini",
+	    50001, &inv, err, sizeof(err)), MERR_LIMIT);
+	assert_string_equal(err, "selection too large: more than 100000 hosts "
+	    "(inventory inv.ini:1 brings the total to 100001)");
+	assert_int_equal(inventory_parse("a[1-50000]\n", 11, "inv.ini",
+	    50000, &inv, err, sizeof(err)), 0);
+	assert_int_equal(inv.all.n, 50000);
+	inventory_free(&inv);
+	/* One line past it on its own. */
+	parse_fails("x\nh[1-99999999999999999]\n", MERR_LIMIT, "selection too "
+	    "large", "inventory inv.ini:2 brings the total to "
+	    "100000000000000000)");
+
+	/*
+	 * A hundred lines of 99 999 made 10 million hosts (3.2 GB) before:
+	 * now the first pass refuses at line 2 having made none, and the
+	 * process's peak memory does not move by more than a few MB.
+	 */
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	for (i = 1; i <= 100; i++)
+		fprintf(f, "[g%d]\nh%d-[1-99999] user=u port=%d\n", i, i, i);
+	fclose(f);
+	before = peak_rss_kib();
+	assert_int_equal(inventory_parse(text, len, "inv.ini", 0, &inv, err,
+	    sizeof(err)), MERR_LIMIT);
+	assert_int_equal(inv.all.n, 0);
+	assert_non_null(strstr(err, "(inventory inv.ini:4 brings the total "
+	    "to 199998)"));
+	assert_true(peak_rss_kib() - before < 8 * 1024);
+	free(text);
+}
+
+/*
+ * Groups naming the same big child share it: twenty "[aN:children] big"
+ * over 50 000 hosts held a million copies (a thousand such groups, in a
+ * 20 KB file, would have held 50 million).
+ */
+static void
+test_children_shared(void **state)
+{
+	struct inventory inv;
+	char *text = NULL;
+	size_t len;
+	long before;
+	int i;
+	FILE *f;
+
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	fprintf(f, "[big]\nh[1-50000]\n");
+	for (i = 0; i < 20; i++)
+		fprintf(f, "[a%d:children]\nbig\n[b%d:children]\na%d\n", i, i,
+		    i);
+	fclose(f);
+	before = peak_rss_kib();
+	parse_ok(text, &inv);
+	assert_true(peak_rss_kib() - before < 32 * 1024);
+	assert_int_equal(inv.all.n, 50000);
+	assert_int_equal(group(&inv, "b7")->n, 50000);
+	assert_string_equal(group(&inv, "a19")->v[49999].name, "h50000");
+	inventory_free(&inv);
+	free(text);
+}
+
+/* Names must be UTF-8 text, and nothing of a bad line is echoed raw. */
+static void
+test_utf8_names(void **state)
+{
+	struct inventory inv;
+	const char *p;
+	char err[512] = "";
+	static const char *const bad[] = {
+		"web1\nh\xff\xfe\n",
+		"web1\n[g]\nok\nh\xc3(\n",
+		"web1 user=b\xff\n",
+		"web1 \x1b]0;title\x07=1\n",
+		"web1 user=\x1b[2J\n",
+		"\xc2\x85web user=x\n",
+	};
+	static const char *const where[] = {
+		"inv.ini:2: ", "inv.ini:4: ", "inv.ini:1: ", "inv.ini:1: ",
+		"inv.ini:1: ", "inv.ini:1: ",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(inventory_parse(bad[i], strlen(bad[i]),
+		    "inv.ini", 0, &inv, err, sizeof(err)), MERR_PARSE);
+		assert_int_equal(inv.all.n, 0);
+		if (strncmp(err, where[i], strlen(where[i])) != 0)
+			fail_msg("case %zu: \"%s\" does not start with %s", i,
+			    err, where[i]);
+		assert_non_null(strstr(err, "\\x"));
+		for (p = err; *p != '\0'; p++)
+			if ((unsigned char)*p < 0x20 ||
+			    (unsigned char)*p >= 0x7f)
+				fail_msg("case %zu: raw byte 0x%02x in \"%s\"",
+				    i, (unsigned char)*p, err);
+	}
+	parse_fails("web1\nh\xff\xfe\n", MERR_PARSE, "inv.ini:2: \"h\\xff"
+	    "\\xfe\" (position 2): byte \\xff is not UTF-8", NULL);
+	/* Well-formed UTF-8 is a name like any other. */
+	parse_ok("caf\xc3\xa9 user=j\xc3\xb8rn\n", &inv);
+	expect_hosts(&inv.all, "j\xc3\xb8rn@caf\xc3\xa9");
+	inventory_free(&inv);
 }
 
 static void
@@ -383,24 +522,24 @@ test_load(void **state)
 	int fd;
 
 	path = write_temp("[web]\nw[1-3]\n", 13);
-	assert_int_equal(inventory_load(path, &inv, err, sizeof(err)), 0);
+	assert_int_equal(inventory_load(path, 0, &inv, err, sizeof(err)), 0);
 	expect_hosts(group(&inv, "web"), "w1 w2 w3");
 	inventory_free(&inv);
 	unlink(path);
 	free(path);
 
 	path = write_temp("ok\n[web]\nw1 bogus=1\n", 20);
-	assert_int_equal(inventory_load(path, &inv, err, sizeof(err)),
+	assert_int_equal(inventory_load(path, 0, &inv, err, sizeof(err)),
 	    MERR_PARSE);
 	snprintf(want, sizeof(want), "%s:3: unknown key", path);
 	assert_memory_equal(err, want, strlen(want));
 	unlink(path);
 	free(path);
 
-	assert_int_equal(inventory_load("/nonexistent/inv.ini", &inv, err,
+	assert_int_equal(inventory_load("/nonexistent/inv.ini", 0, &inv, err,
 	    sizeof(err)), MERR_SYS);
 	assert_non_null(strstr(err, "/nonexistent/inv.ini: "));
-	assert_int_equal(inventory_load("/tmp", &inv, err, sizeof(err)),
+	assert_int_equal(inventory_load("/tmp", 0, &inv, err, sizeof(err)),
 	    MERR_SYS);
 	assert_non_null(strstr(err, "/tmp: "));
 
@@ -410,14 +549,14 @@ test_load(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, 16 * 1024 * 1024 + 1), 0);
 	close(fd);
-	assert_int_equal(inventory_load(path, &inv, err, sizeof(err)),
+	assert_int_equal(inventory_load(path, 0, &inv, err, sizeof(err)),
 	    MERR_LIMIT);
 	assert_non_null(strstr(err, "16 MiB"));
 	/* Exactly 16 MiB is read (and here fails on the NUL bytes). */
 	fd = open(path, O_WRONLY);
 	assert_int_equal(ftruncate(fd, 16 * 1024 * 1024), 0);
 	close(fd);
-	assert_int_equal(inventory_load(path, &inv, err, sizeof(err)),
+	assert_int_equal(inventory_load(path, 0, &inv, err, sizeof(err)),
 	    MERR_LIMIT);
 	assert_non_null(strstr(err, ":1: line longer"));
 	unlink(path);
@@ -437,6 +576,9 @@ main(void)
 		cmocka_unit_test(test_expand_error_frees),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_selection_cap),
+		cmocka_unit_test(test_utf8_names),
+		cmocka_unit_test(test_children_shared),
 		cmocka_unit_test(test_select),
 		cmocka_unit_test(test_load),
 	};
