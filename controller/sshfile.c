@@ -48,14 +48,70 @@ type_name(mode_t mode)
  * count against the same size limit. libssh also skips "@revoked" lines,
  * so the key such a line revokes would be taken as new: refused too.
  */
+/* The 1-based line of chunk[at], given the line chunk[0] is on. */
+static size_t
+line_of(const char *chunk, size_t at, size_t lineno)
+{
+	const char *p = chunk, *nl;
+
+	while ((nl = memchr(p, '\n', (size_t)(chunk + at - p))) != NULL) {
+		lineno++;
+		p = nl + 1;
+	}
+	return lineno;
+}
+
+/* Line-start state: blanks, then maybe "@revoked" and a blank. */
+struct line_head {
+	bool leading;		/* only blanks so far */
+	bool marker;		/* the text so far is a prefix of "@revoked" */
+	size_t mpos;
+};
+
+/* Feeds the line's bytes to its head; true when it is a @revoked line.
+ * Only the first few bytes of a line are looked at. */
+static bool
+head_revoked(struct line_head *h, const char *p, const char *end)
+{
+	static const char revoked[] = "@revoked";
+	char c;
+
+	for (; p < end && (h->leading || h->marker); p++) {
+		c = *p;
+		if (h->leading && c != ' ' && c != '\t') {
+			h->leading = false;
+			h->marker = true;
+		}
+		if (!h->marker)
+			continue;
+		if (h->mpos < sizeof(revoked) - 1 && c == revoked[h->mpos])
+			h->mpos++;
+		else if (h->mpos == sizeof(revoked) - 1 &&
+		    (c == ' ' || c == '\t'))
+			return true;
+		else
+			h->marker = false;
+	}
+	return false;
+}
+
+/*
+ * Read the whole file as libssh's known_hosts reader will, and refuse
+ * what it would not read whole: a line longer than its buffer ends its
+ * reading there (the rest is silently ignored), and so does a NUL byte,
+ * which cuts the line short. More bytes than fstat said (a growing file)
+ * count against the same size limit. libssh also skips "@revoked" lines,
+ * so the key such a line revokes would be taken as new: refused too.
+ * memchr does the bulk of the work: this runs for every host.
+ */
 static int
 scan_lines(int fd, const char *label, const char *path, char *err,
     size_t errlen)
 {
-	static const char revoked[] = "@revoked";
-	char chunk[16384], c;
-	size_t total = 0, line_len = 0, lineno = 1, i, mpos = 0;
-	bool leading = true, marker = false;
+	char chunk[16384];
+	const char *p, *end, *nl, *seg_end;
+	struct line_head head = { true, false, 0 };
+	size_t total = 0, line_len = 0, lineno = 1;
 	ssize_t n;
 
 	for (;;) {
@@ -75,44 +131,35 @@ scan_lines(int fd, const char *label, const char *path, char *err,
 			    "which libssh would read as empty", label, path);
 			return MERR_LIMIT;
 		}
-		for (i = 0; i < (size_t)n; i++) {
-			c = chunk[i];
-			if (c == '\n') {
-				line_len = mpos = 0;
-				leading = true;
-				marker = false;
-				lineno++;
-				continue;
-			}
-			if (leading && c != ' ' && c != '\t') {
-				leading = false;
-				marker = true;
-			}
-			if (marker && mpos < sizeof(revoked) - 1 &&
-			    c == revoked[mpos])
-				mpos++;
-			else if (marker && mpos == sizeof(revoked) - 1 &&
-			    (c == ' ' || c == '\t')) {
+		if ((p = memchr(chunk, '\0', (size_t)n)) != NULL) {
+			snprintf(err, errlen, "%s %s: line %zu holds a NUL "
+			    "byte, where libssh would stop reading", label,
+			    path, line_of(chunk, (size_t)(p - chunk), lineno));
+			return MERR_PARSE;
+		}
+		for (p = chunk, end = chunk + n; p < end; p = seg_end + 1) {
+			nl = memchr(p, '\n', (size_t)(end - p));
+			seg_end = nl != NULL ? nl : end;
+			if (head_revoked(&head, p, seg_end)) {
 				snprintf(err, errlen, "%s %s: line %zu is a "
 				    "@revoked line, which libssh ignores (the "
 				    "key it revokes would be accepted)", label,
 				    path, lineno);
 				return MERR_PARSE;
-			} else
-				marker = false;
-			if (c == '\0') {
-				snprintf(err, errlen, "%s %s: line %zu holds a "
-				    "NUL byte, where libssh would stop reading",
-				    label, path, lineno);
-				return MERR_PARSE;
 			}
-			if (++line_len > SSHFILE_MAX_LINE) {
+			line_len += (size_t)(seg_end - p);
+			if (line_len > SSHFILE_MAX_LINE) {
 				snprintf(err, errlen, "%s %s: line %zu is "
 				    "longer than %d bytes, where libssh would "
 				    "stop reading", label, path, lineno,
 				    SSHFILE_MAX_LINE);
 				return MERR_LIMIT;
 			}
+			if (nl == NULL)
+				break;
+			line_len = 0;
+			lineno++;
+			head = (struct line_head){ true, false, 0 };
 		}
 	}
 }

@@ -142,6 +142,14 @@ test_nul(void **state)
 	assert_int_equal(check(SSHFILE_KNOWN_HOSTS, err, sizeof(err)),
 	    MERR_PARSE);
 	assert_non_null(strstr(err, ": line 2 holds a NUL byte"));
+	/* Past the first read: the line count carries over. */
+	write_file("x\n", 40000, "ab");
+	assert_non_null(f = fopen(path, "a"));
+	fputc('\0', f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(check(SSHFILE_KNOWN_HOSTS, err, sizeof(err)),
+	    MERR_PARSE);
+	assert_non_null(strstr(err, ": line 20001 holds a NUL byte"));
 }
 
 static void
