@@ -85,17 +85,14 @@ check_really_unknown(ssh_session s, const char *file, const char *fp,
 	}
 }
 
-int
-hostkey_verify(ssh_session s, const char *kh, bool accept_new, char *err,
+static int
+verdict(ssh_session s, const char *file, bool accept_new, char *err,
     size_t errlen)
 {
 	enum ssh_known_hosts_e state;
 	char fp[160];
-	const char *file = kh ? kh : "~/.ssh/known_hosts";
 	int r;
 
-	if ((r = check_files(s, err, errlen)) != 0)
-		return r;
 	state = ssh_session_is_known_server(s);
 	switch (state) {
 	case SSH_KNOWN_HOSTS_OK:
@@ -132,4 +129,23 @@ hostkey_verify(ssh_session s, const char *kh, bool accept_new, char *err,
 		    ssh_get_error(s));
 		return MERR_SSH;
 	}
+}
+
+int
+hostkey_verify(ssh_session s, const char *kh, bool accept_new, char *err,
+    size_t errlen)
+{
+	char *resolved = NULL;
+	const char *file = kh ? kh : "~/.ssh/known_hosts";
+	int r;
+
+	if ((r = check_files(s, err, errlen)) != 0)
+		return r;
+	/* Name the file libssh used: -F may have chosen it. */
+	if (ssh_options_get(s, SSH_OPTIONS_KNOWNHOSTS, &resolved) == SSH_OK &&
+	    resolved != NULL)
+		file = resolved;
+	r = verdict(s, file, accept_new, err, errlen);
+	ssh_string_free_char(resolved);
+	return r;
 }
