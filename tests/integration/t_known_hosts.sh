@@ -102,6 +102,18 @@ assert_eq 3 "$rc" "directory without --accept-new"
 assert_contains "$(cat "$T/err")" "known_hosts $T/khdir: is a directory" "message"
 ok "known_hosts that is a directory: exit 3"
 
+# The daemon refuses to start on one (and the CLI's check is its own).
+mkdir -m 700 "$T/d"
+at_exit 'MUSTER_DAEMON_SOCKET="$T/d/daemon.sock" "$MUSTER" daemon --stop >/dev/null 2>&1'
+set +e
+MUSTER_DAEMON_SOCKET=$T/d/daemon.sock timeout -k 5 20 "$MUSTER" daemon \
+	"${opts[@]}" --known-hosts "$T/khdir" -w "$h1" >"$T/out" 2>"$T/err" </dev/null
+rc=$?
+set -e
+assert_eq 3 "$rc" "daemon on a directory ($(cat "$T/err" "$T/out"))"
+assert_contains "$(cat "$T/err")" "known_hosts $T/khdir: is a directory" "daemon message"
+ok "the daemon refuses a known_hosts that is a directory"
+
 # (c) FIFOs: nobody writes to them; opening one blocking hung the loop
 # with SIGTERM unanswered, hence timeout's -k.
 mkfifo "$T/fifo"
