@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "err.h"
+#include "sshfile.h"
 
 static void
 fingerprint(ssh_session s, char *out, size_t outlen)
@@ -28,14 +29,71 @@ fingerprint(ssh_session s, char *out, size_t outlen)
 	ssh_key_free(key);
 }
 
-int
-hostkey_verify(ssh_session s, const char *kh, bool accept_new, char *err,
+/*
+ * libssh answers "unknown" for a host in a known_hosts it could not read
+ * whole (see sshfile.h): with --accept-new that would run on, and record,
+ * a host whose recorded key differs. So the files it reads are checked
+ * first, by the paths it resolved (from --known-hosts, ssh_config or the
+ * default), and one it would read short is an error for every host.
+ */
+static int
+check_files(ssh_session s, char *err, size_t errlen)
+{
+	enum ssh_options_e which[] = { SSH_OPTIONS_KNOWNHOSTS,
+	    SSH_OPTIONS_GLOBAL_KNOWNHOSTS };
+	char *path;
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < sizeof(which) / sizeof(which[0]); i++) {
+		path = NULL;
+		if (ssh_options_get(s, which[i], &path) != SSH_OK ||
+		    path == NULL)
+			continue;
+		r = sshfile_check("known_hosts", path, SSHFILE_KNOWN_HOSTS,
+		    err, errlen);
+		ssh_string_free_char(path);
+	}
+	return r;
+}
+
+/*
+ * libssh 0.10 also answers "unknown" when a line for this host does not
+ * parse (a key type it does not know, a damaged key): its reader fails and
+ * the lookup takes that as no entry. Its has-entry call reports that
+ * failure, and any entry at all means the host is not new.
+ */
+static int
+check_really_unknown(ssh_session s, const char *file, const char *fp,
+    char *err, size_t errlen)
+{
+	switch (ssh_session_has_known_hosts_entry(s)) {
+	case SSH_KNOWN_HOSTS_UNKNOWN:
+	case SSH_KNOWN_HOSTS_NOT_FOUND:
+		return 0;
+	case SSH_KNOWN_HOSTS_OK:
+		snprintf(err, errlen, "HOST KEY CHANGED: the host presents "
+		    "%s, and %s holds an entry for it that libssh could not "
+		    "match; nothing was run. Check the entry (ssh-keygen -F "
+		    "HOST -f %s)", fp, file, file);
+		return MERR_HOSTKEY_CHANGED;
+	default:
+		snprintf(err, errlen, "known_hosts %s: cannot parse the entry "
+		    "for this host; nothing was run. Fix or remove it "
+		    "(ssh-keygen -R HOST -f %s)", file, file);
+		return MERR_PARSE;
+	}
+}
+
+static int
+verdict(ssh_session s, const char *file, bool accept_new, char *err,
     size_t errlen)
 {
-	enum ssh_known_hosts_e state = ssh_session_is_known_server(s);
+	enum ssh_known_hosts_e state;
 	char fp[160];
-	const char *file = kh ? kh : "~/.ssh/known_hosts";
+	int r;
 
+	state = ssh_session_is_known_server(s);
 	switch (state) {
 	case SSH_KNOWN_HOSTS_OK:
 		return 0;
@@ -51,6 +109,8 @@ hostkey_verify(ssh_session s, const char *kh, bool accept_new, char *err,
 	case SSH_KNOWN_HOSTS_NOT_FOUND:
 	case SSH_KNOWN_HOSTS_UNKNOWN:
 		fingerprint(s, fp, sizeof(fp));
+		if ((r = check_really_unknown(s, file, fp, err, errlen)) != 0)
+			return r;
 		if (accept_new) {
 			if (ssh_session_update_known_hosts(s) != SSH_OK) {
 				snprintf(err, errlen, "cannot record host key "
@@ -69,4 +129,23 @@ hostkey_verify(ssh_session s, const char *kh, bool accept_new, char *err,
 		    ssh_get_error(s));
 		return MERR_SSH;
 	}
+}
+
+int
+hostkey_verify(ssh_session s, const char *kh, bool accept_new, char *err,
+    size_t errlen)
+{
+	char *resolved = NULL;
+	const char *file = kh ? kh : "~/.ssh/known_hosts";
+	int r;
+
+	if ((r = check_files(s, err, errlen)) != 0)
+		return r;
+	/* Name the file libssh used: -F may have chosen it. */
+	if (ssh_options_get(s, SSH_OPTIONS_KNOWNHOSTS, &resolved) == SSH_OK &&
+	    resolved != NULL)
+		file = resolved;
+	r = verdict(s, file, accept_new, err, errlen);
+	ssh_string_free_char(resolved);
+	return r;
 }

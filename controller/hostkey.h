@@ -10,7 +10,10 @@
 #include <libssh/libssh.h>
 
 /* 0 when the key is known (or was recorded because accept_new is set);
- * MERR_HOSTKEY_UNKNOWN / MERR_HOSTKEY_CHANGED / MERR_SSH with a message. */
+ * MERR_HOSTKEY_UNKNOWN / MERR_HOSTKEY_CHANGED / MERR_SSH with a message.
+ * A known_hosts libssh would not read whole (sshfile_check) gives that
+ * check's error, an entry for the host it cannot parse MERR_PARSE: never
+ * "unknown". Messages name the file libssh resolved, else kh. */
 int hostkey_verify(ssh_session s, const char *known_hosts_file,
     bool accept_new, char *err, size_t errlen);
 

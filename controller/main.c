@@ -27,6 +27,7 @@
 #include "pull.h"
 #include "push.h"
 #include "run.h"
+#include "sshfile.h"
 #include "watch.h"
 #include "workpool.h"
 
@@ -66,6 +67,48 @@ check_fd_limit(size_t nhosts)
 }
 
 static int cmd_keys_install(int argc, char **argv);
+
+/*
+ * The files libssh will read, checked once before any connection (each
+ * host's check in hostkey.c then sees the file as it is then). libssh
+ * would open a FIFO blocking, with our signals waiting behind it, and
+ * would take a known_hosts it cannot read whole as empty, so every host
+ * as new. Such a known_hosts leaves no host verifiable (exit 3); an
+ * ssh_config we cannot use is a usage error.
+ */
+static int
+check_ssh_files(const struct cli *cli)
+{
+	char path[4096], err[1024];
+	const char *kh = cli->known_hosts;
+
+	if (kh == NULL && sshfile_user_path("known_hosts", path,
+	    sizeof(path)) == 0)
+		kh = path;
+	if ((kh != NULL && sshfile_check("known_hosts", kh,
+	    SSHFILE_KNOWN_HOSTS, err, sizeof(err)) != 0) ||
+	    sshfile_check("known_hosts", "/etc/ssh/ssh_known_hosts",
+	    SSHFILE_KNOWN_HOSTS, err, sizeof(err)) != 0) {
+		fprintf(stderr, "muster: %s\n", err);
+		return EXIT_UNREACHABLE;
+	}
+	if (cli->ssh_config != NULL) {
+		if (sshfile_check("ssh_config", cli->ssh_config,
+		    SSHFILE_CONFIG, err, sizeof(err)) != 0)
+			goto bad_config;
+		return 0;
+	}
+	if ((sshfile_user_path("config", path, sizeof(path)) == 0 &&
+	    sshfile_check("ssh_config", path, SSHFILE_CONFIG, err,
+	    sizeof(err)) != 0) || sshfile_check("ssh_config",
+	    "/etc/ssh/ssh_config", SSHFILE_CONFIG, err, sizeof(err)) != 0)
+		goto bad_config;
+	return 0;
+ bad_config:
+	fprintf(stderr, "muster: %s\n", err);
+	return EXIT_USAGE;
+}
+
 
 static int
 cmd_keys(int argc, char **argv)
@@ -166,6 +209,9 @@ cmd_keys_install(int argc, char **argv)
 		fprintf(stderr, "muster: %s\n", err);
 		goto out;
 	}
+	if ((status = check_ssh_files(&cli)) != 0)
+		goto out;
+	status = EXIT_USAGE;
 	if (load_identity(&cli, &key, &idpath) != 0)
 		goto out;
 	if (key == NULL) {
@@ -310,6 +356,8 @@ cmd_fleet(int argc, char **argv)
 		status = EXIT_USAGE;
 		goto out;
 	}
+	if ((status = check_ssh_files(&cli)) != 0)
+		goto out;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.loop = EV_DEFAULT;
 	cfg.accept_new = cli.accept_new;
@@ -492,6 +540,8 @@ cmd_daemon(int argc, char **argv)
 		goto out;
 	cli.known_hosts = kh;
 	cli.ssh_config = sshcfg;
+	if ((status = check_ssh_files(&cli)) != 0)
+		goto out;
 	if ((status = direct_config(&cli, &cfg, &key, &idpath, &agent)) != 0)
 		goto out;
 	status = EXIT_INTERNAL;
