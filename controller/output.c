@@ -174,8 +174,16 @@ output_init(struct output *o, enum output_mode mode, FILE *out, FILE *err,
 	o->err = err;
 	o->raw = raw;
 	o->max_capture = max_capture;
-	o->max_total = SIZE_MAX;
+	o->max_total = o->host_share = SIZE_MAX;
 	o->live_interval = 1.0;
+}
+
+void
+output_set_total(struct output *o, size_t max_total, size_t nhosts)
+{
+	o->max_total = max_total;
+	if (o->mode != OUTPUT_LINES && o->mode != OUTPUT_JSON && nhosts > 0)
+		o->host_share = max_total / nhosts;
 }
 
 /* Captured bytes go back to the --max-total-output budget when freed. */
@@ -226,7 +234,9 @@ output_host_init(struct output *o, struct output_host *h, const char *name)
 		return MERR_NOMEM;
 	for (fd = 0; fd < 2; fd++) {
 		buf_init(&h->partial[fd], OUTPUT_LINE_MAX);
-		buf_init(&h->capture[fd], o->max_capture);
+		/* Never more storage than the share either. */
+		buf_init(&h->capture[fd], o->max_capture < o->host_share ?
+		    o->max_capture : o->host_share);
 	}
 	return 0;
 }
@@ -631,21 +641,29 @@ gather_group_cmp(const void *va, const void *vb)
 	return strverscmp(a->folded, b->folded);
 }
 
-/* Print a capture, neutralised, ending in a newline. */
+/* Print a capture, neutralised, ending in a newline. In pieces cut
+ * between UTF-8 sequences: a copy of the whole, up to four times its
+ * size, would add to what --max-total-output bounds. */
 static int
 print_capture(struct output *o, FILE *f, const struct buf *cap)
 {
+	const uint8_t *p = buf_ptr(cap);
+	size_t n = buf_len(cap), piece;
 	struct buf text;
-	int r;
+	int r = 0;
 
-	if (buf_len(cap) == 0)
+	if (n == 0)
 		return 0;
-	buf_init(&text, ESCAPED_MAX(buf_len(cap)));
-	if ((r = put_text(&text, buf_ptr(cap), buf_len(cap), o->raw,
-	    true)) == 0 && buf_ptr(cap)[buf_len(cap) - 1] != '\n')
-		r = buf_append(&text, "\n", 1);
-	if (r == 0)
-		r = write_buf(f, &text);
+	buf_init(&text, ESCAPED_MAX(OUTPUT_LINE_MAX));
+	for (; n > 0 && r == 0; p += piece, n -= piece) {
+		piece = n > OUTPUT_LINE_MAX ? utf8_cut(p, OUTPUT_LINE_MAX) : n;
+		buf_reset(&text);
+		if ((r = put_text(&text, p, piece, o->raw, true)) == 0 &&
+		    piece == n && p[piece - 1] != '\n')
+			r = buf_append(&text, "\n", 1);
+		if (r == 0)
+			r = write_buf(f, &text);
+	}
 	buf_free(&text);
 	if (fflush(f) != 0 && r == 0)
 		r = MERR_IO;
@@ -1116,7 +1134,7 @@ output_host_data(struct output *o, struct output_host *h, int fd,
     const uint8_t *p, size_t n)
 {
 	struct buf *cap;
-	size_t keep;
+	size_t keep, share;
 	int r;
 
 	if (fd != 1 && fd != 2)
@@ -1127,8 +1145,11 @@ output_host_data(struct output *o, struct output_host *h, int fd,
 		return lines_data(o, h, fd, p, n);
 	cap = &h->capture[fd - 1];
 	keep = n < buf_room(cap) ? n : buf_room(cap);
-	if (keep > o->max_total - o->held) {
-		keep = o->max_total - o->held;
+	share = buf_len(&h->capture[0]) + buf_len(&h->capture[1]);
+	share = share < o->host_share ? o->host_share - share : 0;
+	if (keep > o->max_total - o->held || keep > share) {
+		keep = share < o->max_total - o->held ? share :
+		    o->max_total - o->held;
 		o->total_hit = true;
 	}
 	if (keep < n)
@@ -1194,9 +1215,10 @@ output_finish(struct output *o, double wall_seconds)
 	fflush(o->out);
 	if (o->total_hit)
 		fprintf(o->err, "muster: output past --max-total-output (%zu "
-		    "bytes held across hosts) was dropped and the hosts marked "
-		    "truncated; --outdir/--errdir keep everything\n",
-		    o->max_total);
+		    "bytes held across hosts, %zu each) was dropped and the "
+		    "hosts marked truncated; --outdir/--errdir keep "
+		    "everything\n", o->max_total, o->host_share != SIZE_MAX ?
+		    o->host_share : o->max_total);
 	fprintf(o->err, "muster: %zu host%s: %zu ok, %zu failed, "
 	    "%zu unreachable (%.2f s)\n", total, total == 1 ? "" : "s",
 	    o->n_ok, o->n_failed, o->n_unreachable, wall_seconds);

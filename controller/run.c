@@ -12,6 +12,7 @@
 #include "frame.h"
 #include "hostfiles.h"
 #include "mux.h"
+#include "outq.h"
 #include "stdinfeed.h"
 
 /* One command on one host. */
@@ -20,6 +21,8 @@ struct run_cmd {
 	struct output_host out;
 	struct hostfile file;	/* --outdir, --errdir */
 	struct feed_reader feed;	/* --stdin */
+	struct outq_owner queued;	/* its bytes waiting for stdout */
+	size_t withheld;	/* credit kept back while they wait */
 	uint32_t stream;
 	bool started;		/* the stream is open on the agent */
 	bool stdin_closed;	/* Eof(0) sent */
@@ -36,6 +39,9 @@ struct run_host {
 struct run {
 	const struct run_options *opts;
 	struct output out;
+	struct outq stdout_q;	/* what out writes to stdout */
+	ev_timer stop;		/* a local write failed: cancel, from the loop */
+	bool write_failed;	/* said so on stderr */
 	struct hostfiles files;
 	struct stdin_feed feed;	/* --stdin */
 	struct run_host *hosts;
@@ -54,13 +60,76 @@ note_exit(struct run *run, int status)
 		run->exit_status = status;
 }
 
-/* A local file of --outdir/--errdir failed: said once per file, and the
- * run is not a clean one. */
+static void
+on_stop(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct run *run = w->data;
+
+	fleet_stop(&run->fleet);
+}
+
+/*
+ * Output that cannot be written is lost: the remote work goes on for
+ * nobody. Cancel it (from the loop: we may be inside a stream's callback)
+ * and end with EXIT_INTERNAL, as for any local failure.
+ */
+static void
+output_lost(struct run *run)
+{
+	note_exit(run, EXIT_INTERNAL);
+	if (!run->fleet.interrupted && !ev_is_active(&run->stop))
+		ev_timer_start(run->fleet.cfg->loop, &run->stop);
+}
+
+/* A local file of --outdir/--errdir failed: said once per file. */
 static void
 file_error(struct run_cmd *cmd, const char *msg)
 {
-	fprintf(stderr, "muster: %s: %s\n", cmd->out.name, msg);
-	note_exit(cmd->host->run, EXIT_INTERNAL);
+	fprintf(stderr, "muster: %s: %s; cancelling\n", cmd->out.name, msg);
+	output_lost(cmd->host->run);
+}
+
+static void
+stdout_error(void *arg, int err)
+{
+	struct run *run = arg;
+
+	if (run->write_failed)
+		return;
+	run->write_failed = true;
+	fprintf(stderr, "muster: stdout: %s; cancelling\n", strerror(err));
+	output_lost(run);
+}
+
+/*
+ * The data is written or queued: return its credit, unless the host has
+ * too much waiting for stdout. Then the agent stops sending once the
+ * window is used, and the command blocks on its pipe: a slow reader
+ * slows the command, never the loop.
+ */
+static void
+return_credit(struct run_cmd *cmd, size_t n)
+{
+	struct run *run = cmd->host->run;
+	struct conn *c = cmd->host->fh->conn;
+
+	if (outq_hold(&run->stdout_q, &cmd->queued)) {
+		cmd->withheld += n;
+		return;
+	}
+	n += cmd->withheld;
+	cmd->withheld = 0;
+	if (c != NULL && !cmd->finished && n > 0)
+		conn_stream_consumed(c, cmd->stream, n);
+}
+
+static void
+on_stdout_drained(struct outq_owner *ow)
+{
+	struct run_cmd *cmd = (struct run_cmd *)((char *)ow -
+	    offsetof(struct run_cmd, queued));
+
+	return_credit(cmd, 0);
 }
 
 static void
@@ -79,6 +148,7 @@ finish_cmd(struct run_cmd *cmd, struct host_result *res)
 	res->duration_ms = (int64_t)fleet_host_elapsed_ms(h->fh);
 	output_host_done(&run->out, &cmd->out, res);
 	output_host_free(&cmd->out);
+	outq_owner_forget(&run->stdout_q, &cmd->queued);
 	if (res->status == HS_OK)
 		note_exit(run, EXIT_ALL_OK);
 	else if (res->status == HS_FAILED || (res->status == HS_TIMEOUT &&
@@ -99,13 +169,13 @@ on_data(void *arg, int fd, const uint8_t *p, size_t n)
 	struct run *run = cmd->host->run;
 	char err[512];
 
+	outq_owner_set(&run->stdout_q, &cmd->queued);
 	output_host_data(&run->out, &cmd->out, fd, p, n);
+	outq_owner_set(&run->stdout_q, NULL);
 	if (hostfile_write(&run->files, &cmd->file, fd, p, n, err,
 	    sizeof(err)) != 0)
 		file_error(cmd, err);
-	/* Output is written (or captured) synchronously: credit at once. */
-	if (cmd->host->fh->conn != NULL)
-		conn_stream_consumed(cmd->host->fh->conn, cmd->stream, n);
+	return_credit(cmd, n);
 }
 
 static void
@@ -344,6 +414,7 @@ setup_hosts(struct run *run)
 			struct run_cmd *cmd = &h->cmds[k];
 
 			cmd->host = h;
+			cmd->queued.resume = on_stdout_drained;
 			label = NULL;
 			/* Several commands: host#1, host#2, ... */
 			if (ncmd > 1 && asprintf(&label, "%s#%zu",
@@ -453,9 +524,21 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		wipe_become_pass(&run);
 		return r == MERR_INVAL ? EXIT_USAGE : EXIT_INTERNAL;
 	}
-	output_init(&run.out, opts->mode, stdout, stderr, opts->raw,
-	    opts->max_output);
-	run.out.max_total = opts->max_total_output;
+	ev_timer_init(&run.stop, on_stop, 0, 0);
+	run.stop.data = &run;
+	fflush(stdout);
+	if ((r = outq_init(&run.stdout_q, cfg->loop, STDOUT_FILENO, "stdout",
+	    stdout_error, &run)) != 0) {
+		fprintf(stderr, "muster: %s\n", merr_str(r));
+		outq_free(&run.stdout_q);
+		hostfiles_close(&run.files);
+		wipe_become_pass(&run);
+		return EXIT_INTERNAL;
+	}
+	output_init(&run.out, opts->mode, outq_file(&run.stdout_q), stderr,
+	    opts->raw, opts->max_output);
+	output_set_total(&run.out, opts->max_total_output,
+	    hosts->n * opts->ncommands);
 	if ((opts->want_stdin && (r = stdin_feed_init(&run.feed, cfg->loop,
 	    STDIN_FILENO, 0)) != 0) ||
 	    (r = fleet_init(&run.fleet, cfg, hosts, opts->fanout,
@@ -464,6 +547,7 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		teardown_hosts(&run);
 		fleet_free(&run.fleet);
 		output_free(&run.out);
+		outq_free(&run.stdout_q);
 		stdin_feed_free(&run.feed);
 		hostfiles_close(&run.files);
 		wipe_become_pass(&run);
@@ -471,7 +555,17 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	}
 	t0 = ev_time();
 	fleet_run(&run.fleet);
+	ev_timer_stop(cfg->loop, &run.stop);
+	/* The loop is done: what is left (and -b's groups) is written
+	 * blocking, and a failure there is still said. */
+	outq_sync(&run.stdout_q);
 	output_finish(&run.out, ev_time() - t0);
+	if (run.stdout_q.err != 0 && !run.write_failed) {
+		run.write_failed = true;
+		fprintf(stderr, "muster: stdout: %s\n",
+		    strerror(run.stdout_q.err));
+		note_exit(&run, EXIT_INTERNAL);
+	}
 	if (run.feed.read_errno != 0) {
 		fprintf(stderr, "muster: reading stdin: %s (the commands got "
 		    "what was read before)\n", strerror(run.feed.read_errno));
@@ -484,6 +578,7 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	teardown_hosts(&run);
 	fleet_free(&run.fleet);
 	output_free(&run.out);
+	outq_free(&run.stdout_q);
 	stdin_feed_free(&run.feed);
 	hostfiles_close(&run.files);
 	wipe_become_pass(&run);

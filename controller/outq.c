@@ -1,0 +1,399 @@
+#include "outq.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+
+/* A run of queued bytes of one owner. */
+struct outq_seg {
+	struct outq_owner *owner;
+	size_t len;
+};
+
+/* Largest single write: a reader that takes little at a time still sees
+ * the loop come back between writes. */
+#define OUTQ_WRITE_MAX (256u * 1024)
+
+/* The fd whose flags we changed, for an exit() that skips outq_free (a
+ * second ^C): the shell's other users of the pipe must not inherit
+ * O_NONBLOCK from us. */
+static int restore_fd = -1;
+static int restore_flags;
+
+static void
+restore_at_exit(void)
+{
+	if (restore_fd >= 0)
+		(void)fcntl(restore_fd, F_SETFL, restore_flags);
+	restore_fd = -1;
+}
+
+static void
+restore_flags_now(struct outq *q)
+{
+	if (!q->flags_changed)
+		return;
+	(void)fcntl(q->fd, F_SETFL, q->saved_flags);
+	q->flags_changed = false;
+	if (restore_fd == q->fd)
+		restore_fd = -1;
+}
+
+/* A failed write: keep the first reason, drop what is queued, and tell
+ * the owner from the loop (we may be deep inside an output call). */
+static void
+fail(struct outq *q, int err)
+{
+	struct outq_owner *ow;
+
+	if (q->err == 0) {
+		q->err = err;
+		if (q->loop != NULL && q->on_error != NULL)
+			ev_timer_start(q->loop, &q->notify);
+	}
+	buf_free(&q->data);
+	buf_init(&q->data, OUTQ_MAX);
+	for (; q->seg_head < q->nsegs; q->seg_head++)
+		if ((ow = q->segs[q->seg_head].owner) != NULL)
+			ow->queued = 0;
+	q->seg_head = q->nsegs = 0;
+	if (q->loop != NULL)
+		ev_io_stop(q->loop, &q->io);
+	/* Nothing is written any more: nobody need wait for it. */
+	q->blocked = NULL;
+}
+
+static void
+charge(struct outq *q, size_t n)
+{
+	struct outq_seg *v;
+	size_t cap;
+
+	if (q->nsegs > q->seg_head && q->segs[q->nsegs - 1].owner == q->cur) {
+		q->segs[q->nsegs - 1].len += n;
+		goto out;
+	}
+	if (q->seg_head > 0 && q->nsegs == q->seg_cap) {
+		memmove(q->segs, q->segs + q->seg_head,
+		    (q->nsegs - q->seg_head) * sizeof(*q->segs));
+		q->nsegs -= q->seg_head;
+		q->seg_head = 0;
+	}
+	if (q->nsegs == q->seg_cap) {
+		cap = q->seg_cap ? q->seg_cap * 2 : 64;
+		/* Without room to say whose bytes these are they are
+		 * nobody's: only the credit of one owner comes back early. */
+		if ((v = reallocarray(q->segs, cap, sizeof(*v))) == NULL) {
+			if (q->nsegs > q->seg_head)
+				q->segs[q->nsegs - 1].len += n;
+			return;
+		}
+		q->segs = v;
+		q->seg_cap = cap;
+	}
+	q->segs[q->nsegs].owner = q->cur;
+	q->segs[q->nsegs++].len = n;
+out:
+	if (q->cur != NULL)
+		q->cur->queued += n;
+}
+
+/* n bytes left the queue: uncharge their owners. */
+static void
+discharge(struct outq *q, size_t n)
+{
+	struct outq_seg *s;
+	size_t k;
+
+	while (n > 0 && q->seg_head < q->nsegs) {
+		s = &q->segs[q->seg_head];
+		k = n < s->len ? n : s->len;
+		if (s->owner != NULL)
+			s->owner->queued -= k < s->owner->queued ? k :
+			    s->owner->queued;
+		s->len -= k;
+		n -= k;
+		if (s->len == 0)
+			q->seg_head++;
+	}
+	if (q->seg_head == q->nsegs)
+		q->seg_head = q->nsegs = 0;
+}
+
+static bool
+drained_enough(const struct outq *q, const struct outq_owner *ow)
+{
+	return ow->queued <= OUTQ_OWNER_HIGH / 2 &&
+	    buf_len(&q->data) <= OUTQ_TOTAL_HIGH / 2;
+}
+
+/* Give credit back to the owners that waited, once under the marks. */
+static void
+wake_owners(struct outq *q)
+{
+	struct outq_owner **pp = &q->blocked, *ow;
+
+	while ((ow = *pp) != NULL) {
+		if (!drained_enough(q, ow)) {
+			pp = &ow->next_blocked;
+			continue;
+		}
+		*pp = ow->next_blocked;
+		ow->next_blocked = NULL;
+		ow->blocked = false;
+		/* resume may write, and so change the list: start over. */
+		if (ow->resume != NULL)
+			ow->resume(ow);
+		pp = &q->blocked;
+	}
+}
+
+/* Write what the fd takes now; 0, or an errno other than EAGAIN. */
+static int
+drain(struct outq *q)
+{
+	size_t n;
+	ssize_t w;
+
+	while ((n = buf_len(&q->data)) > 0) {
+		if (n > OUTQ_WRITE_MAX)
+			n = OUTQ_WRITE_MAX;
+		if ((w = write(q->fd, buf_ptr(&q->data), n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return errno;
+		}
+		buf_consume(&q->data, (size_t)w);
+		discharge(q, (size_t)w);
+	}
+	buf_trim(&q->data);
+	return 0;
+}
+
+static void
+on_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct outq *q = w->data;
+	int e;
+
+	if ((e = drain(q)) != 0) {
+		fail(q, e);
+		return;
+	}
+	if (buf_len(&q->data) == 0)
+		ev_io_stop(loop, &q->io);
+	wake_owners(q);
+}
+
+static void
+on_notify(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct outq *q = w->data;
+
+	ev_timer_stop(loop, w);
+	q->on_error(q->arg, q->err);
+}
+
+/* Everything of p, blocking (a terminal, a file, or after the loop). */
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The FILE's write function. It always takes everything: a failure is
+ * q->err's to report, and the output modules go on as if all was well. */
+static ssize_t
+cookie_write(void *cookie, const char *p, size_t n)
+{
+	struct outq *q = cookie;
+	ssize_t w = 0;
+	int e;
+
+	if (q->err != 0 || n == 0)
+		return (ssize_t)n;
+	if (!q->queueing) {
+		if ((e = write_all(q->fd, p, n)) != 0)
+			fail(q, e);
+		return (ssize_t)n;
+	}
+	/* Try a direct write first: an attentive reader never sees the
+	 * queue. */
+	if (buf_len(&q->data) == 0) {
+		do
+			w = write(q->fd, p, n);
+		while (w < 0 && errno == EINTR);
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			fail(q, errno);
+			return (ssize_t)n;
+		}
+		if (w < 0)
+			w = 0;
+	}
+	if ((size_t)w < n) {
+		if (buf_append(&q->data, p + w, n - (size_t)w) != 0) {
+			fail(q, ENOBUFS);
+			return (ssize_t)n;
+		}
+		charge(q, n - (size_t)w);
+		ev_io_start(q->loop, &q->io);
+	}
+	return (ssize_t)n;
+}
+
+int
+outq_init(struct outq *q, struct ev_loop *loop, int fd, const char *name,
+    void (*on_error)(void *arg, int err), void *arg)
+{
+	cookie_io_functions_t io = { .write = cookie_write };
+	struct stat st;
+	int fl;
+
+	memset(q, 0, sizeof(*q));
+	q->loop = loop;
+	q->fd = fd;
+	q->name = name;
+	q->on_error = on_error;
+	q->arg = arg;
+	buf_init(&q->data, OUTQ_MAX);
+	ev_io_init(&q->io, on_writable, fd, EV_WRITE);
+	q->io.data = q;
+	ev_timer_init(&q->notify, on_notify, 0, 0);
+	q->notify.data = q;
+	if ((q->file = fopencookie(q, "w", io)) == NULL)
+		return MERR_NOMEM;
+	/* Every fwrite straight to the queue: output.c already writes whole
+	 * lines and blocks, and flushes after them. */
+	setvbuf(q->file, NULL, _IONBF, 0);
+	if (loop == NULL || fstat(fd, &st) != 0 ||
+	    !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) ||
+	    (fl = fcntl(fd, F_GETFL)) < 0)
+		return 0;
+	if (!(fl & O_NONBLOCK)) {
+		if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
+			return 0;
+		q->saved_flags = fl;
+		q->flags_changed = true;
+		if (restore_fd < 0) {
+			static bool registered;
+
+			restore_fd = fd;
+			restore_flags = fl;
+			if (!registered && atexit(restore_at_exit) == 0)
+				registered = true;
+		}
+	}
+	q->queueing = true;
+	return 0;
+}
+
+FILE *
+outq_file(struct outq *q)
+{
+	return q->file;
+}
+
+void
+outq_owner_set(struct outq *q, struct outq_owner *ow)
+{
+	q->cur = ow;
+}
+
+bool
+outq_hold(struct outq *q, struct outq_owner *ow)
+{
+	if (!q->queueing || q->err != 0)
+		return false;
+	if (ow->blocked)
+		return true;
+	if (ow->queued <= OUTQ_OWNER_HIGH &&
+	    buf_len(&q->data) <= OUTQ_TOTAL_HIGH)
+		return false;
+	ow->blocked = true;
+	ow->next_blocked = q->blocked;
+	q->blocked = ow;
+	return true;
+}
+
+void
+outq_owner_forget(struct outq *q, struct outq_owner *ow)
+{
+	struct outq_owner **pp;
+	size_t i;
+
+	for (pp = &q->blocked; *pp != NULL; pp = &(*pp)->next_blocked)
+		if (*pp == ow) {
+			*pp = ow->next_blocked;
+			break;
+		}
+	ow->blocked = false;
+	ow->next_blocked = NULL;
+	for (i = q->seg_head; i < q->nsegs; i++)
+		if (q->segs[i].owner == ow)
+			q->segs[i].owner = NULL;
+	ow->queued = 0;
+	if (q->cur == ow)
+		q->cur = NULL;
+}
+
+int
+outq_sync(struct outq *q)
+{
+	int e;
+
+	if (q->loop != NULL) {
+		ev_io_stop(q->loop, &q->io);
+		ev_timer_stop(q->loop, &q->notify);
+	}
+	restore_flags_now(q);
+	q->queueing = false;
+	/* Failures from now on are the caller's to report. */
+	q->on_error = NULL;
+	if (q->err == 0 && buf_len(&q->data) > 0) {
+		if ((e = write_all(q->fd, (const char *)buf_ptr(&q->data),
+		    buf_len(&q->data))) != 0)
+			fail(q, e);
+		else {
+			discharge(q, buf_len(&q->data));
+			buf_reset(&q->data);
+		}
+	}
+	buf_trim(&q->data);
+	return q->err;
+}
+
+void
+outq_free(struct outq *q)
+{
+	if (q->file != NULL)
+		fclose(q->file);
+	q->file = NULL;
+	if (q->loop != NULL) {
+		ev_io_stop(q->loop, &q->io);
+		ev_timer_stop(q->loop, &q->notify);
+	}
+	restore_flags_now(q);
+	buf_free(&q->data);
+	free(q->segs);
+	q->segs = NULL;
+	q->seg_head = q->nsegs = q->seg_cap = 0;
+	q->blocked = NULL;
+}
