@@ -1,6 +1,7 @@
 #include "output.h"
 #include "utf8.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -1225,19 +1226,22 @@ output_finish(struct output *o, double wall_seconds)
 	fflush(o->err);
 }
 
-void
+int
 output_json_line(FILE *f, json_t *o)
 {
 	char *s;
+	int e = 0;
 
 	if (o == NULL)
-		return;
-	if ((s = json_dumps(o, JSON_COMPACT)) != NULL) {
-		fprintf(f, "%s\n", s);
-		free(s);
-	}
+		return ENOMEM;
+	errno = 0;
+	if ((s = json_dumps(o, JSON_COMPACT)) == NULL)
+		e = ENOMEM;
+	else if (fprintf(f, "%s\n", s) < 0 || fflush(f) != 0)
+		e = errno != 0 ? errno : EIO;
+	free(s);
 	json_decref(o);
-	fflush(f);
+	return e;
 }
 
 char *

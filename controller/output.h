@@ -139,8 +139,9 @@ char *output_escape(const char *s);
 struct json_t *output_json_text(const char *s);
 
 /* Print o as one compact line on f and release it (push and pull use
- * this for their own per-host objects). */
-void output_json_line(FILE *f, struct json_t *o);
+ * this for their own per-host objects). Returns 0, or the errno of the
+ * failed write (ENOMEM without the memory to format it). */
+int output_json_line(FILE *f, struct json_t *o);
 
 /*
  * The JSON object for one host (exposed for unit tests), compact, without

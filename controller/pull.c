@@ -50,6 +50,7 @@ struct pull {
 	int localfd;
 	size_t n_ok, n_failed, n_unreachable;
 	int exit_status;
+	bool stdout_failed;	/* said so; the pull is cancelled */
 };
 
 static void
@@ -346,6 +347,34 @@ print_error(const char *host, const char *state, const char *error)
 }
 
 static void
+stop_pull(int revents, void *arg)
+{
+	fleet_stop(arg);
+}
+
+/*
+ * A report that cannot be written is a result lost: say so, cancel the
+ * rest (from the loop: we may be inside a stream's callback) and end
+ * with EXIT_INTERNAL, as run does.
+ */
+static void
+check_stdout(struct pull *p, int e)
+{
+	if (p->stdout_failed)
+		return;
+	errno = 0;
+	if (e == 0 && fflush(stdout) == 0 && !ferror(stdout))
+		return;
+	if (e == 0)
+		e = errno;
+	p->stdout_failed = true;
+	p->exit_status = EXIT_INTERNAL;
+	fprintf(stderr, "muster: stdout: %s; cancelling\n", e != 0 ?
+	    strerror(e) : "write error");
+	ev_once(p->fleet.cfg->loop, -1, 0, 0, stop_pull, &p->fleet);
+}
+
+static void
 host_report(struct pull_host *h, enum host_status st, const char *error)
 {
 	struct pull *p = h->pull;
@@ -353,6 +382,7 @@ host_report(struct pull_host *h, enum host_status st, const char *error)
 	    st != HS_OK ? "unreachable" :
 	    h->error != NULL ? "failed" : "ok";
 	json_t *o;
+	int e = 0;
 
 	if (h->reported)
 		return;
@@ -371,13 +401,13 @@ host_report(struct pull_host *h, enum host_status st, const char *error)
 		    (json_int_t)fleet_host_elapsed_ms(h->fh)));
 		json_object_set_new(o, "error", error ? json_string(error) :
 		    json_null());
-		output_json_line(stdout, o);
+		e = output_json_line(stdout, o);
 	} else if (error != NULL)
 		print_error(h->fh->display, state, error);
 	else
 		printf("%s: ok (%zu entries, %llu bytes)\n", h->fh->display,
 		    h->entries, (unsigned long long)h->bytes);
-	fflush(stdout);
+	check_stdout(p, e);
 	if (st != HS_OK) {
 		p->n_unreachable++;
 		if (p->exit_status < EXIT_UNREACHABLE)
