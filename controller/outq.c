@@ -18,6 +18,7 @@ struct outq_seg {
 /* Largest single write: a reader that takes little at a time still sees
  * the loop come back between writes. */
 #define OUTQ_WRITE_MAX (256u * 1024)
+#define OUTQ_STDIO_BUF (64u * 1024)
 
 /* The fd whose flags we changed, for an exit() that skips outq_free (a
  * second ^C): the shell's other users of the pipe must not inherit
@@ -280,9 +281,9 @@ outq_init(struct outq *q, struct ev_loop *loop, int fd, const char *name,
 	q->notify.data = q;
 	if ((q->file = fopencookie(q, "w", io)) == NULL)
 		return MERR_NOMEM;
-	/* Every fwrite straight to the queue: output.c already writes whole
-	 * lines and blocks, and flushes after them. */
-	setvbuf(q->file, NULL, _IONBF, 0);
+	/* Buffered as stdio buffers a pipe: output.c writes a line at a
+	 * time and flushes after each batch, so the queue sees batches. */
+	setvbuf(q->file, NULL, _IOFBF, OUTQ_STDIO_BUF);
 	if (loop == NULL || fstat(fd, &st) != 0 ||
 	    !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) ||
 	    (fl = fcntl(fd, F_GETFL)) < 0)

@@ -29,8 +29,8 @@
 
 /* Queued bytes one owner may have before outq_hold says to withhold its
  * credit, and queued bytes in all. Credit comes back at half of each. */
-#define OUTQ_OWNER_HIGH (256u * 1024)
-#define OUTQ_TOTAL_HIGH (8u * 1024 * 1024)
+#define OUTQ_OWNER_HIGH (128u * 1024)
+#define OUTQ_TOTAL_HIGH (4u * 1024 * 1024)
 /* The queue never holds more than this: past it a write fails as if the
  * reader were gone (back-pressure keeps it far below). */
 #define OUTQ_MAX (1024u * 1024 * 1024)

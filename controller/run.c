@@ -22,7 +22,7 @@ struct run_cmd {
 	struct hostfile file;	/* --outdir, --errdir */
 	struct feed_reader feed;	/* --stdin */
 	struct outq_owner queued;	/* its bytes waiting for stdout */
-	size_t withheld;	/* credit kept back while they wait */
+	struct buf backlog;	/* output not yet shown: stdout is behind */
 	uint32_t stream;
 	bool started;		/* the stream is open on the agent */
 	bool stdin_closed;	/* Eof(0) sent */
@@ -102,25 +102,63 @@ stdout_error(void *arg, int err)
 }
 
 /*
- * The data is written or queued: return its credit, unless the host has
- * too much waiting for stdout. Then the agent stops sending once the
- * window is used, and the command blocks on its pipe: a slow reader
- * slows the command, never the loop.
+ * While stdout is behind, a host's output waits here as it came, before
+ * output.c turns it into lines (a byte can become 20 there), and its
+ * credit is returned only once it is shown. The agent stops sending when
+ * the window is used and the command blocks on its pipe: a slow reader
+ * slows the command, never the loop, and what waits is bounded by the
+ * stream's window. Records are [fd][u32 length][bytes].
  */
+#define BACKLOG_MAX (MUX_EXEC_WINDOW + 64u * 1024)
+
 static void
-return_credit(struct run_cmd *cmd, size_t n)
+show_output(struct run_cmd *cmd, int fd, const uint8_t *p, size_t n)
+{
+	struct run *run = cmd->host->run;
+
+	outq_owner_set(&run->stdout_q, &cmd->queued);
+	output_host_data(&run->out, &cmd->out, fd, p, n);
+	outq_owner_set(&run->stdout_q, NULL);
+}
+
+static int
+backlog_put(struct run_cmd *cmd, int fd, const uint8_t *p, size_t n)
+{
+	uint8_t tag = (uint8_t)fd;
+	int r;
+
+	if (n > UINT32_MAX || buf_room(&cmd->backlog) < n + 5)
+		return MERR_LIMIT;
+	if ((r = buf_append(&cmd->backlog, &tag, 1)) != 0 ||
+	    (r = buf_put_u32(&cmd->backlog, (uint32_t)n)) != 0)
+		return r;
+	return buf_append(&cmd->backlog, p, n);
+}
+
+/* Show what waited, as far as stdout keeps up (all of it when the
+ * command is finishing), returning its credit. */
+static void
+backlog_show(struct run_cmd *cmd, bool all)
 {
 	struct run *run = cmd->host->run;
 	struct conn *c = cmd->host->fh->conn;
+	const uint8_t *p;
+	uint32_t n;
+	size_t shown = 0;
+	int fd;
 
-	if (outq_hold(&run->stdout_q, &cmd->queued)) {
-		cmd->withheld += n;
-		return;
+	while (buf_len(&cmd->backlog) >= 5 &&
+	    (all || !outq_hold(&run->stdout_q, &cmd->queued))) {
+		p = buf_ptr(&cmd->backlog);
+		fd = p[0];
+		n = buf_load_u32be(p + 1);
+		show_output(cmd, fd, p + 5, n);
+		buf_consume(&cmd->backlog, 5 + (size_t)n);
+		shown += n;
 	}
-	n += cmd->withheld;
-	cmd->withheld = 0;
-	if (c != NULL && !cmd->finished && n > 0)
-		conn_stream_consumed(c, cmd->stream, n);
+	buf_trim(&cmd->backlog);
+	if (c != NULL && !cmd->finished && shown > 0)
+		conn_stream_consumed(c, cmd->stream, shown);
 }
 
 static void
@@ -129,7 +167,7 @@ on_stdout_drained(struct outq_owner *ow)
 	struct run_cmd *cmd = (struct run_cmd *)((char *)ow -
 	    offsetof(struct run_cmd, queued));
 
-	return_credit(cmd, 0);
+	backlog_show(cmd, false);
 }
 
 static void
@@ -141,6 +179,8 @@ finish_cmd(struct run_cmd *cmd, struct host_result *res)
 
 	if (cmd->finished)
 		return;
+	backlog_show(cmd, true);
+	buf_free(&cmd->backlog);
 	cmd->finished = true;
 	stdin_feed_remove(&cmd->feed);
 	if (hostfile_done(&run->files, &cmd->file, err, sizeof(err)) != 0)
@@ -169,13 +209,16 @@ on_data(void *arg, int fd, const uint8_t *p, size_t n)
 	struct run *run = cmd->host->run;
 	char err[512];
 
-	outq_owner_set(&run->stdout_q, &cmd->queued);
-	output_host_data(&run->out, &cmd->out, fd, p, n);
-	outq_owner_set(&run->stdout_q, NULL);
 	if (hostfile_write(&run->files, &cmd->file, fd, p, n, err,
 	    sizeof(err)) != 0)
 		file_error(cmd, err);
-	return_credit(cmd, n);
+	if ((buf_len(&cmd->backlog) > 0 ||
+	    outq_hold(&run->stdout_q, &cmd->queued)) &&
+	    backlog_put(cmd, fd, p, n) == 0)
+		return;
+	show_output(cmd, fd, p, n);
+	if (cmd->host->fh->conn != NULL)
+		conn_stream_consumed(cmd->host->fh->conn, cmd->stream, n);
 }
 
 static void
@@ -415,6 +458,7 @@ setup_hosts(struct run *run)
 
 			cmd->host = h;
 			cmd->queued.resume = on_stdout_drained;
+			buf_init(&cmd->backlog, BACKLOG_MAX);
 			label = NULL;
 			/* Several commands: host#1, host#2, ... */
 			if (ncmd > 1 && asprintf(&label, "%s#%zu",
@@ -448,8 +492,10 @@ teardown_hosts(struct run *run)
 		struct run_host *h = &run->hosts[i];
 
 		for (k = 0; h->cmds != NULL && k < run->opts->ncommands; k++)
-			if (!h->cmds[k].finished)
+			if (!h->cmds[k].finished) {
 				output_host_free(&h->cmds[k].out);
+				buf_free(&h->cmds[k].backlog);
+			}
 		free(h->cmds);
 	}
 	free(run->hosts);
