@@ -1145,7 +1145,10 @@ output_host_data(struct output *o, struct output_host *h, int fd,
 	if (o->mode == OUTPUT_LINES)
 		return lines_data(o, h, fd, p, n);
 	cap = &h->capture[fd - 1];
-	keep = n < buf_room(cap) ? n : buf_room(cap);
+	/* Not buf_room: with a share the buffer's own limit is lower, and
+	 * a cut there is the total's, to be reported as such. */
+	keep = o->max_capture - buf_len(cap);
+	keep = n < keep ? n : keep;
 	share = buf_len(&h->capture[0]) + buf_len(&h->capture[1]);
 	share = share < o->host_share ? o->host_share - share : 0;
 	if (keep > o->max_total - o->held || keep > share) {
