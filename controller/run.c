@@ -81,12 +81,21 @@ output_lost(struct run *run)
 		ev_timer_start(run->fleet.cfg->loop, &run->stop);
 }
 
-/* A local file of --outdir/--errdir failed: said once per file. */
+/* A local file of --outdir/--errdir failed (said once per file): that
+ * command's output is lost, so it is cancelled; the others go on. */
 static void
 file_error(struct run_cmd *cmd, const char *msg)
 {
-	fprintf(stderr, "muster: %s: %s; cancelling\n", cmd->out.name, msg);
-	output_lost(cmd->host->run);
+	struct conn *c = cmd->host->fh->conn;
+
+	note_exit(cmd->host->run, EXIT_INTERNAL);
+	if (c == NULL || !cmd->started || cmd->finished) {
+		fprintf(stderr, "muster: %s: %s\n", cmd->out.name, msg);
+		return;
+	}
+	fprintf(stderr, "muster: %s: %s; cancelling its command\n",
+	    cmd->out.name, msg);
+	(void)conn_stream_cancel(c, cmd->stream);
 }
 
 static void

@@ -40,6 +40,22 @@ rc=0
 expect_lost "$rc" "$T/err" "run >&-" "muster: stdout: Bad file descriptor"
 ok "stdout closed: exit 4 with the reason"
 
+# An --outdir file that cannot be written: that host's output is lost,
+# so its command is cancelled (it would sleep a minute), the other host's
+# file is complete, and the run exits 4. The timeout only bounds a
+# failure.
+mkdir "$T/o"
+ln -s "$T/victim" "$T/o/$(fleet_addr 1)"
+rc=0
+timeout $((40 * SLOW)) "$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1,$(fleet_user 2)@$(fleet_addr 2)" \
+	--outdir "$T/o" -- 'seq 3; if [ "$USER" = '"$(fleet_user 1)"' ]; then sleep 60; fi' \
+	>/dev/null 2>"$T/err" || rc=$?
+expect_lost "$rc" "$T/err" "--outdir file refused" "cancelling its command"
+[ ! -e "$T/victim" ] || fail "--outdir followed a symlink"
+seq 3 >"$T/want"
+assert_file_eq "$T/want" "$T/o/$(fleet_addr 2)" "the other host's file"
+ok "an --outdir file that fails cancels its command, exit 4"
+
 # SIGPIPE ignored (CI runners, Python's subprocess) and the reader gone:
 # the run is cancelled at the first failed write instead of streaming
 # 20 MB per host into nothing and saying "ok". The timeout only bounds
