@@ -2,8 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,35 +18,7 @@ struct outq_seg {
 	size_t len;
 };
 
-/* Largest single write: a reader that takes little at a time still sees
- * the loop come back between writes. */
-#define OUTQ_WRITE_MAX (256u * 1024)
 #define OUTQ_STDIO_BUF (64u * 1024)
-
-/* The fd whose flags we changed, for an exit() that skips outq_free (a
- * second ^C): the shell's other users of the pipe must not inherit
- * O_NONBLOCK from us. */
-static int restore_fd = -1;
-static int restore_flags;
-
-static void
-restore_at_exit(void)
-{
-	if (restore_fd >= 0)
-		(void)fcntl(restore_fd, F_SETFL, restore_flags);
-	restore_fd = -1;
-}
-
-static void
-restore_flags_now(struct outq *q)
-{
-	if (!q->flags_changed)
-		return;
-	(void)fcntl(q->fd, F_SETFL, q->saved_flags);
-	q->flags_changed = false;
-	if (restore_fd == q->fd)
-		restore_fd = -1;
-}
 
 /* A failed write: keep the first reason, drop what is queued, and tell
  * the owner from the loop (we may be deep inside an output call). */
@@ -154,26 +129,65 @@ wake_owners(struct outq *q)
 	}
 }
 
-/* Write what the fd takes now; 0, or an errno other than EAGAIN. */
+/*
+ * Write as much of p as the fd takes without blocking: PIPE_BUF bytes at
+ * a time, each after poll says the fd is writable. A pipe that polls
+ * writable has room for PIPE_BUF bytes, so the blocking fd never blocks
+ * us, and we never set O_NONBLOCK: that flag belongs to the open file,
+ * which we share with the shell, with `2>&1`, and with whoever else
+ * writes to the pipe. An empty pipe takes its whole size at once (a
+ * reader that keeps up sees few, large writes). Returns the bytes
+ * written, or -1 with errno.
+ */
+static ssize_t
+write_ready(const struct outq *q, const uint8_t *p, size_t n)
+{
+	struct pollfd pfd = { .fd = q->fd, .events = POLLOUT };
+	size_t done = 0, k;
+	ssize_t w;
+	int unread;
+
+	while (done < n) {
+		if (poll(&pfd, 1, 0) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		/* POLLERR and POLLHUP: the write says what happened. */
+		if (pfd.revents == 0)
+			break;
+		k = PIPE_BUF;
+		if (q->pipe_size > PIPE_BUF &&
+		    ioctl(q->fd, FIONREAD, &unread) == 0 && unread == 0)
+			k = q->pipe_size;
+		if (k > n - done)
+			k = n - done;
+		if ((w = write(q->fd, p + done, k)) < 0) {
+			if (errno == EINTR)
+				continue;
+			/* Someone else made it non-blocking: the same. */
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return -1;
+		}
+		done += (size_t)w;
+	}
+	return (ssize_t)done;
+}
+
+/* Write what the fd takes now; 0, or the errno of a failed write. */
 static int
 drain(struct outq *q)
 {
-	size_t n;
 	ssize_t w;
 
-	while ((n = buf_len(&q->data)) > 0) {
-		if (n > OUTQ_WRITE_MAX)
-			n = OUTQ_WRITE_MAX;
-		if ((w = write(q->fd, buf_ptr(&q->data), n)) < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			return errno;
-		}
-		buf_consume(&q->data, (size_t)w);
-		discharge(q, (size_t)w);
-	}
+	if (buf_len(&q->data) == 0)
+		return 0;
+	if ((w = write_ready(q, buf_ptr(&q->data),
+	    buf_len(&q->data))) < 0)
+		return errno;
+	buf_consume(&q->data, (size_t)w);
+	discharge(q, (size_t)w);
 	buf_trim(&q->data);
 	return 0;
 }
@@ -238,16 +252,10 @@ cookie_write(void *cookie, const char *p, size_t n)
 	}
 	/* Try a direct write first: an attentive reader never sees the
 	 * queue. */
-	if (buf_len(&q->data) == 0) {
-		do
-			w = write(q->fd, p, n);
-		while (w < 0 && errno == EINTR);
-		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			fail(q, errno);
-			return (ssize_t)n;
-		}
-		if (w < 0)
-			w = 0;
+	if (buf_len(&q->data) == 0 &&
+	    (w = write_ready(q, (const uint8_t *)p, n)) < 0) {
+		fail(q, errno);
+		return (ssize_t)n;
 	}
 	if ((size_t)w < n) {
 		if (buf_append(&q->data, p + w, n - (size_t)w) != 0) {
@@ -266,7 +274,7 @@ outq_init(struct outq *q, struct ev_loop *loop, int fd, const char *name,
 {
 	cookie_io_functions_t io = { .write = cookie_write };
 	struct stat st;
-	int fl;
+	int size;
 
 	memset(q, 0, sizeof(*q));
 	q->loop = loop;
@@ -284,25 +292,14 @@ outq_init(struct outq *q, struct ev_loop *loop, int fd, const char *name,
 	/* Buffered as stdio buffers a pipe: output.c writes a line at a
 	 * time and flushes after each batch, so the queue sees batches. */
 	setvbuf(q->file, NULL, _IOFBF, OUTQ_STDIO_BUF);
-	if (loop == NULL || fstat(fd, &st) != 0 ||
-	    !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) ||
-	    (fl = fcntl(fd, F_GETFL)) < 0)
-		return 0;
-	if (!(fl & O_NONBLOCK)) {
-		if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
-			return 0;
-		q->saved_flags = fl;
-		q->flags_changed = true;
-		if (restore_fd < 0) {
-			static bool registered;
-
-			restore_fd = fd;
-			restore_flags = fl;
-			if (!registered && atexit(restore_at_exit) == 0)
-				registered = true;
-		}
-	}
-	q->queueing = true;
+	/* A terminal or a file is written through, as before: only a
+	 * pipe or a socket has a reader that can stall us. */
+	if (loop != NULL && fstat(fd, &st) == 0 &&
+	    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+		q->queueing = true;
+	if (q->queueing && S_ISFIFO(st.st_mode) &&
+	    (size = fcntl(fd, F_GETPIPE_SZ)) > 0)
+		q->pipe_size = (size_t)size;
 	return 0;
 }
 
@@ -364,7 +361,6 @@ outq_sync(struct outq *q)
 		ev_io_stop(q->loop, &q->io);
 		ev_timer_stop(q->loop, &q->notify);
 	}
-	restore_flags_now(q);
 	q->queueing = false;
 	/* Failures from now on are the caller's to report. */
 	q->on_error = NULL;
@@ -391,7 +387,6 @@ outq_free(struct outq *q)
 		ev_io_stop(q->loop, &q->io);
 		ev_timer_stop(q->loop, &q->notify);
 	}
-	restore_flags_now(q);
 	buf_free(&q->data);
 	free(q->segs);
 	q->segs = NULL;

@@ -11,10 +11,10 @@
  * stream's credit while that host has too much queued (outq_hold) and be
  * told to return it once the queue has drained (the owner's resume).
  *
- * Only a pipe or a socket is made non-blocking (and put back as it was at
- * outq_free or exit): O_NONBLOCK is a property of the file description,
- * which a terminal shares with the shell that started us. A terminal or a
- * file is written through, as before.
+ * Only a pipe or a socket is queued, written PIPE_BUF bytes at a time once
+ * poll says it is writable; O_NONBLOCK is never set (it belongs to the open
+ * file, shared with the shell and with `2>&1`). A terminal or a file is
+ * written through, as before.
  */
 #ifndef MUSTER_OUTQ_H
 #define MUSTER_OUTQ_H
@@ -54,9 +54,8 @@ struct outq {
 	size_t seg_head, nsegs, seg_cap;
 	ev_io io;
 	ev_timer notify;
-	bool queueing;		/* non-blocking fd, drained by the loop */
-	bool flags_changed;
-	int saved_flags;
+	bool queueing;		/* a pipe or socket, drained by the loop */
+	size_t pipe_size;	/* a pipe's capacity; 0 for a socket */
 	int err;		/* errno of the first failed write; 0 none */
 	struct outq_owner *cur;
 	struct outq_owner *blocked;
@@ -82,7 +81,7 @@ void outq_owner_forget(struct outq *q, struct outq_owner *ow);
 /* Write everything queued, blocking, and write through from now on (the
  * loop is done). Returns 0 or the errno of the first failed write. */
 int outq_sync(struct outq *q);
-/* Restores the fd's flags; does not write. */
+/* Releases q; does not write. */
 void outq_free(struct outq *q);
 
 #endif
