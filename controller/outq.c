@@ -357,6 +357,9 @@ outq_sync(struct outq *q)
 {
 	int e;
 
+	/* Anything stdio still holds goes to the queue first. */
+	if (q->file != NULL)
+		fflush(q->file);
 	if (q->loop != NULL) {
 		ev_io_stop(q->loop, &q->io);
 		ev_timer_stop(q->loop, &q->notify);
