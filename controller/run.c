@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "askpass.h"
@@ -96,6 +97,23 @@ file_error(struct run_cmd *cmd, const char *msg)
 	fprintf(stderr, "muster: %s: %s; cancelling its command\n",
 	    cmd->out.name, msg);
 	(void)conn_stream_cancel(c, cmd->stream);
+}
+
+/*
+ * Hosts' stderr lines go where our stderr goes; with `2>&1 | reader` that
+ * is the pipe stdout is queued for: they take the same queue, in order,
+ * or a stalled reader would block the loop on them instead.
+ */
+static FILE *
+stderr_file(struct run *run)
+{
+	struct stat a, b;
+
+	if (run->stdout_q.queueing && fstat(STDOUT_FILENO, &a) == 0 &&
+	    fstat(STDERR_FILENO, &b) == 0 && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino)
+		return outq_file(&run->stdout_q);
+	return stderr;
 }
 
 static void
@@ -590,8 +608,8 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		wipe_become_pass(&run);
 		return EXIT_INTERNAL;
 	}
-	output_init(&run.out, opts->mode, outq_file(&run.stdout_q), stderr,
-	    opts->raw, opts->max_output);
+	output_init(&run.out, opts->mode, outq_file(&run.stdout_q),
+	    stderr_file(&run), opts->raw, opts->max_output);
 	output_set_total(&run.out, opts->max_total_output,
 	    hosts->n * opts->ncommands);
 	if ((opts->want_stdin && (r = stdin_feed_init(&run.feed, cfg->loop,

@@ -73,25 +73,26 @@ assert_contains "$(cat "$T/err")" "cancelling" "the remote work is cancelled"
 grep -q " $n ok," "$T/err" && fail "every host reported ok after the output was lost"
 ok "closed pipe with SIGPIPE ignored: cancelled, exit 4"
 
-# A reader that stalls for longer than the connect timeout: hosts still
-# setting up must not time out, every host ends ok and every byte
-# arrives. Before, the loop blocked in write(1) and hosts in the SSH
-# handshake failed as unreachable.
-per=$(vg_pick 1000000 100000)
+# A reader that stalls for longer than the connect timeout, on stdout and
+# stderr both (2>&1): hosts still setting up must not time out, every
+# host ends ok and every line arrives. Before, the loop blocked in
+# write(1) or write(2) and hosts in the SSH handshake failed as
+# unreachable.
+per=$(vg_pick 400000 40000) errl=$(vg_pick 20000 2000)
 {
 	rc=0
 	"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$all" --connect-timeout $((3 * SLOW)) -- \
-		"yes | head -c $per" 2>"$T/err" || rc=$?
+		"yes | head -c $per; yes err | head -n $errl >&2" 2>&1 || rc=$?
 	echo "$rc" >"$T/rc"
 } | {
 	sleep $((8 * SLOW))
-	wc -l >"$T/lines"
+	cat >"$T/both"
 }
-rc=$(cat "$T/rc")
-assert_eq 0 "$rc" "stalled reader: exit status ($(tail -n 3 "$T/err"))"
-assert_contains "$(cat "$T/err")" "$n hosts: $n ok," "stalled reader: every host ok"
-assert_eq $((n * per / 2)) "$(cat "$T/lines")" "stalled reader: every line arrives"
-ok "a reader stalled past the connect timeout: $n of $n ok"
+assert_eq 0 "$(cat "$T/rc")" "stalled reader: exit status ($(tail -n 3 "$T/both"))"
+assert_contains "$(tail -n 1 "$T/both")" "$n hosts: $n ok," "stalled reader: every host ok"
+assert_eq $((n * per / 2)) "$(grep -c ': y$' "$T/both")" "stalled reader: every stdout line"
+assert_eq $((n * errl)) "$(grep -c ': err$' "$T/both")" "stalled reader: every stderr line"
+ok "a reader stalled past the connect timeout (2>&1): $n of $n ok"
 
 # -b past --max-total-output: identical outputs are cut at the same byte
 # (an equal share per host) and fold into one block, printed once.
