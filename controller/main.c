@@ -599,11 +599,35 @@ cmd_daemon(int argc, char **argv)
 	return status;
 }
 
+/*
+ * A closed stdin, stdout or stderr would be the next descriptor we open
+ * (the event loop's, a host's socket), and output would go there. Hold
+ * each closed one with /dev/null opened the wrong way round: it stays
+ * taken, and writes to it still fail (EBADF) as they would have.
+ */
+static void
+hold_closed_stdio(void)
+{
+	int fd, nfd;
+
+	for (fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		nfd = open("/dev/null", fd == STDIN_FILENO ? O_WRONLY :
+		    O_RDONLY);
+		if (nfd >= 0 && nfd != fd) {
+			dup2(nfd, fd);
+			close(nfd);
+		}
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	int status;
 
+	hold_closed_stdio();
 	if (argc < 2) {
 		cli_usage(stderr);
 		return EXIT_USAGE;

@@ -1,8 +1,6 @@
 #include "output.h"
 #include "utf8.h"
 
-#include <jansson.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,9 +11,6 @@
 #include "udiff.h"
 
 #define RULE "---------------\n"
-/* Bytes per EVP_EncodeBlock call: it takes an int, and whole 3-byte
- * groups keep the pieces of the encoding joinable. */
-#define B64_CHUNK (3 * 64 * 1024)
 /* "\xHH" per byte at worst, plus room for the fixed parts of a line. */
 #define ESCAPED_MAX(n) (4 * (n) + 256)
 
@@ -174,8 +169,16 @@ output_init(struct output *o, enum output_mode mode, FILE *out, FILE *err,
 	o->err = err;
 	o->raw = raw;
 	o->max_capture = max_capture;
-	o->max_total = SIZE_MAX;
+	o->max_total = o->host_share = SIZE_MAX;
 	o->live_interval = 1.0;
+}
+
+void
+output_set_total(struct output *o, size_t max_total, size_t nhosts)
+{
+	o->max_total = max_total;
+	if (o->mode != OUTPUT_LINES && o->mode != OUTPUT_JSON && nhosts > 0)
+		o->host_share = max_total / nhosts;
 }
 
 /* Captured bytes go back to the --max-total-output budget when freed. */
@@ -226,7 +229,9 @@ output_host_init(struct output *o, struct output_host *h, const char *name)
 		return MERR_NOMEM;
 	for (fd = 0; fd < 2; fd++) {
 		buf_init(&h->partial[fd], OUTPUT_LINE_MAX);
-		buf_init(&h->capture[fd], o->max_capture);
+		/* Never more storage than the share either. */
+		buf_init(&h->capture[fd], o->max_capture < o->host_share ?
+		    o->max_capture : o->host_share);
 	}
 	return 0;
 }
@@ -356,131 +361,7 @@ lines_done(struct output *o, struct output_host *h,
 	return r;
 }
 
-/* --- JSON -------------------------------------------------------------- */
-
-/* A JSON string for our own texts; bytes that are not UTF-8 become
- * U+FFFD rather than losing the whole message. */
-static json_t *
-json_text(const char *s)
-{
-	struct buf b;
-	const uint8_t *p = (const uint8_t *)s;
-	size_t n = strlen(s), i, seq;
-	uint32_t cp;
-	json_t *v;
-
-	if ((v = json_string(s)) != NULL)
-		return v;
-	buf_init(&b, 3 * n + 1);
-	for (i = 0; i < n; i += seq) {
-		if (p[i] < 0x80)
-			seq = 1;
-		else if ((seq = utf8_seq(p + i, n - i, &cp)) == 0) {
-			if (buf_append(&b, "\xef\xbf\xbd", 3) != 0)
-				break;
-			seq = 1;
-			continue;
-		}
-		if (buf_append(&b, p + i, seq) != 0)
-			break;
-	}
-	v = i == n ? json_stringn(buf_len(&b) ? (const char *)buf_ptr(&b) :
-	    "", buf_len(&b)) : NULL;
-	buf_free(&b);
-	return v;
-}
-
-static json_t *
-json_base64(const uint8_t *p, size_t n)
-{
-	size_t chunk, len = 0;
-	json_t *v;
-	char *s;
-
-	if (n > SIZE_MAX / 4 - 3)
-		return NULL;
-	if ((s = malloc((n + 2) / 3 * 4 + 1)) == NULL)
-		return NULL;
-	for (; n > 0; p += chunk, n -= chunk) {
-		chunk = n < B64_CHUNK ? n : B64_CHUNK;
-		len += (size_t)EVP_EncodeBlock((unsigned char *)s + len, p,
-		    (int)chunk);
-	}
-	s[len] = '\0';
-	v = json_stringn_nocheck(s, len);
-	free(s);
-	return v;
-}
-
-/*
- * json_stringn accepts embedded NUL (and checks UTF-8), but many JSON
- * consumers cut strings at NUL, so such output goes as base64 too.
- */
-static int
-json_set_capture(json_t *obj, const char *key, const struct buf *b,
-    bool truncated)
-{
-	const uint8_t *p = (const uint8_t *)"";
-	size_t n = 0;
-	json_t *v = NULL;
-	char k[32];
-
-	if (b != NULL && buf_len(b) > 0) {
-		p = buf_ptr(b);
-		n = buf_len(b);
-	}
-	if (memchr(p, '\0', n) == NULL)
-		v = json_stringn((const char *)p, n);
-	if (v != NULL) {
-		if (json_object_set_new(obj, key, v) != 0)
-			return -1;
-	} else {
-		snprintf(k, sizeof(k), "%s_b64", key);
-		if (json_object_set_new(obj, key, json_null()) != 0 ||
-		    json_object_set_new(obj, k, json_base64(p, n)) != 0)
-			return -1;
-	}
-	snprintf(k, sizeof(k), "%s_truncated", key);
-	if (truncated && json_object_set_new(obj, k, json_true()) != 0)
-		return -1;
-	return 0;
-}
-
-char *
-output_json_object(const struct host_result *res, const struct output_host *h)
-{
-	const char *signame = NULL;
-	char *s = NULL;
-	json_t *obj;
-	int fail = 0;
-
-	if ((obj = json_object()) == NULL)
-		return NULL;
-	if (res->signal != 0)
-		signame = sigabbrev_np(res->signal);
-	fail |= json_object_set_new(obj, "host",
-	    json_text(res->host != NULL ? res->host : ""));
-	fail |= json_object_set_new(obj, "status",
-	    json_string(host_status_str(res->status)));
-	fail |= json_object_set_new(obj, "exit_code", res->exit_code >= 0 ?
-	    json_integer(res->exit_code) : json_null());
-	fail |= json_object_set_new(obj, "signal", res->signal != 0 ?
-	    json_integer(res->signal) : json_null());
-	fail |= json_object_set_new(obj, "signal_name", signame != NULL ?
-	    json_string(signame) : json_null());
-	fail |= json_set_capture(obj, "stdout", h ? &h->capture[0] : NULL,
-	    h ? h->truncated[0] : false);
-	fail |= json_set_capture(obj, "stderr", h ? &h->capture[1] : NULL,
-	    h ? h->truncated[1] : false);
-	fail |= json_object_set_new(obj, "duration_ms",
-	    json_integer(res->duration_ms));
-	fail |= json_object_set_new(obj, "error", res->error != NULL ?
-	    json_text(res->error) : json_null());
-	if (fail == 0)
-		s = json_dumps(obj, JSON_COMPACT);
-	json_decref(obj);
-	return s;
-}
+/* --- JSON (the object itself: output_json.c) ---------------------------- */
 
 static int
 json_done(struct output *o, struct output_host *h,
@@ -631,21 +512,29 @@ gather_group_cmp(const void *va, const void *vb)
 	return strverscmp(a->folded, b->folded);
 }
 
-/* Print a capture, neutralised, ending in a newline. */
+/* Print a capture, neutralised, ending in a newline. In pieces cut
+ * between UTF-8 sequences: a copy of the whole, up to four times its
+ * size, would add to what --max-total-output bounds. */
 static int
 print_capture(struct output *o, FILE *f, const struct buf *cap)
 {
+	const uint8_t *p = buf_ptr(cap);
+	size_t n = buf_len(cap), piece;
 	struct buf text;
-	int r;
+	int r = 0;
 
-	if (buf_len(cap) == 0)
+	if (n == 0)
 		return 0;
-	buf_init(&text, ESCAPED_MAX(buf_len(cap)));
-	if ((r = put_text(&text, buf_ptr(cap), buf_len(cap), o->raw,
-	    true)) == 0 && buf_ptr(cap)[buf_len(cap) - 1] != '\n')
-		r = buf_append(&text, "\n", 1);
-	if (r == 0)
-		r = write_buf(f, &text);
+	buf_init(&text, ESCAPED_MAX(OUTPUT_LINE_MAX));
+	for (; n > 0 && r == 0; p += piece, n -= piece) {
+		piece = n > OUTPUT_LINE_MAX ? utf8_cut(p, OUTPUT_LINE_MAX) : n;
+		buf_reset(&text);
+		if ((r = put_text(&text, p, piece, o->raw, true)) == 0 &&
+		    piece == n && p[piece - 1] != '\n')
+			r = buf_append(&text, "\n", 1);
+		if (r == 0)
+			r = write_buf(f, &text);
+	}
 	buf_free(&text);
 	if (fflush(f) != 0 && r == 0)
 		r = MERR_IO;
@@ -1116,7 +1005,7 @@ output_host_data(struct output *o, struct output_host *h, int fd,
     const uint8_t *p, size_t n)
 {
 	struct buf *cap;
-	size_t keep;
+	size_t keep, share;
 	int r;
 
 	if (fd != 1 && fd != 2)
@@ -1126,9 +1015,15 @@ output_host_data(struct output *o, struct output_host *h, int fd,
 	if (o->mode == OUTPUT_LINES)
 		return lines_data(o, h, fd, p, n);
 	cap = &h->capture[fd - 1];
-	keep = n < buf_room(cap) ? n : buf_room(cap);
-	if (keep > o->max_total - o->held) {
-		keep = o->max_total - o->held;
+	/* Not buf_room: with a share the buffer's own limit is lower, and
+	 * a cut there is the total's, to be reported as such. */
+	keep = o->max_capture - buf_len(cap);
+	keep = n < keep ? n : keep;
+	share = buf_len(&h->capture[0]) + buf_len(&h->capture[1]);
+	share = share < o->host_share ? o->host_share - share : 0;
+	if (keep > o->max_total - o->held || keep > share) {
+		keep = share < o->max_total - o->held ? share :
+		    o->max_total - o->held;
 		o->total_hit = true;
 	}
 	if (keep < n)
@@ -1194,29 +1089,16 @@ output_finish(struct output *o, double wall_seconds)
 	fflush(o->out);
 	if (o->total_hit)
 		fprintf(o->err, "muster: output past --max-total-output (%zu "
-		    "bytes held across hosts) was dropped and the hosts marked "
-		    "truncated; --outdir/--errdir keep everything\n",
-		    o->max_total);
+		    "bytes held across hosts, %zu each) was dropped and the "
+		    "hosts marked truncated; --outdir/--errdir keep "
+		    "everything\n", o->max_total, o->host_share != SIZE_MAX ?
+		    o->host_share : o->max_total);
 	fprintf(o->err, "muster: %zu host%s: %zu ok, %zu failed, "
 	    "%zu unreachable (%.2f s)\n", total, total == 1 ? "" : "s",
 	    o->n_ok, o->n_failed, o->n_unreachable, wall_seconds);
 	fflush(o->err);
 }
 
-void
-output_json_line(FILE *f, json_t *o)
-{
-	char *s;
-
-	if (o == NULL)
-		return;
-	if ((s = json_dumps(o, JSON_COMPACT)) != NULL) {
-		fprintf(f, "%s\n", s);
-		free(s);
-	}
-	json_decref(o);
-	fflush(f);
-}
 
 char *
 output_escape(const char *s)
@@ -1235,8 +1117,3 @@ output_escape(const char *s)
 	return out;
 }
 
-json_t *
-output_json_text(const char *s)
-{
-	return json_text(s);
-}

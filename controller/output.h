@@ -67,7 +67,11 @@ struct output {
 	/* All captures held at once (hosts running, and every finished
 	 * host in GATHER): many hosts each under max_capture can still
 	 * add up to more memory than the controller has. */
-	size_t max_total;	/* SIZE_MAX unless set after output_init */
+	size_t max_total;	/* SIZE_MAX unless set by output_set_total */
+	/* GATHER, DIFF, LIVE: what one host may hold, stdout and stderr
+	 * together: max_total shared out equally, so identical outputs are
+	 * cut at the same byte and still fold. */
+	size_t host_share;
 	size_t held;
 	bool total_hit;		/* output was dropped for max_total */
 	/* GATHER: finished hosts, kept until output_finish */
@@ -91,6 +95,10 @@ void output_init(struct output *o, enum output_mode mode, FILE *out,
     FILE *err, bool raw, size_t max_capture);
 void output_free(struct output *o);
 
+/* Cap what all nhosts hold at once at max_total (before any
+ * output_host_init). */
+void output_set_total(struct output *o, size_t max_total, size_t nhosts);
+
 int output_host_init(struct output *o, struct output_host *h,
     const char *name);
 void output_host_free(struct output_host *h);
@@ -100,8 +108,9 @@ void output_host_free(struct output_host *h);
  * line at once as "host: line" with one fwrite per line so lines of two
  * hosts never mix; a line longer than the partial buffer is cut and printed
  * in pieces. GATHER and JSON keep up to max_capture bytes per host, and
- * up to max_total across all captures held, then mark the capture
- * truncated (output_finish then says so on o->err).
+ * up to max_total across all captures held (the folding modes: up to
+ * host_share per host), then mark the capture truncated (output_finish
+ * then says so on o->err).
  */
 int output_host_data(struct output *o, struct output_host *h, int fd,
     const uint8_t *p, size_t n);
@@ -130,8 +139,9 @@ char *output_escape(const char *s);
 struct json_t *output_json_text(const char *s);
 
 /* Print o as one compact line on f and release it (push and pull use
- * this for their own per-host objects). */
-void output_json_line(FILE *f, struct json_t *o);
+ * this for their own per-host objects). Returns 0, or the errno of the
+ * failed write (ENOMEM without the memory to format it). */
+int output_json_line(FILE *f, struct json_t *o);
 
 /*
  * The JSON object for one host (exposed for unit tests), compact, without

@@ -60,6 +60,7 @@ struct pull {
 	int localfd;
 	size_t n_ok, n_failed, n_unreachable;
 	int exit_status;
+	bool stdout_failed;	/* said so; the pull is cancelled */
 };
 
 static void
@@ -424,6 +425,34 @@ print_skips(const struct pull_host *h)
 		    h->nskips - PULL_SKIPS_LISTED);
 }
 
+static void
+stop_pull(int revents, void *arg)
+{
+	fleet_stop(arg);
+}
+
+/*
+ * A report that cannot be written is a result lost: say so, cancel the
+ * rest (from the loop: we may be inside a stream's callback) and end
+ * with EXIT_INTERNAL, as run does.
+ */
+static void
+check_stdout(struct pull *p, int e)
+{
+	if (p->stdout_failed)
+		return;
+	errno = 0;
+	if (e == 0 && fflush(stdout) == 0 && !ferror(stdout))
+		return;
+	if (e == 0)
+		e = errno;
+	p->stdout_failed = true;
+	p->exit_status = EXIT_INTERNAL;
+	fprintf(stderr, "muster: stdout: %s; cancelling\n", e != 0 ?
+	    strerror(e) : "write error");
+	ev_once(p->fleet.cfg->loop, -1, 0, 0, stop_pull, &p->fleet);
+}
+
 /*
  * Once per host. A host is ok only when its whole Get ended well: a pull
  * cut short by ^C, a timeout or a lost connection after it started is
@@ -436,6 +465,7 @@ host_report(struct pull_host *h, enum host_status st, const char *error)
 	struct pull *p = h->pull;
 	const char *state;
 	json_t *o;
+	int e = 0;
 
 	if (h->reported)
 		return;
@@ -468,14 +498,14 @@ host_report(struct pull_host *h, enum host_status st, const char *error)
 		json_object_set_new(o, "skipped", skips_json(h));
 		json_object_set_new(o, "skipped_count", json_integer(
 		    (json_int_t)h->nskips));
-		output_json_line(stdout, o);
+		e = output_json_line(stdout, o);
 	} else if (error != NULL) {
 		print_error(h->fh->display, state, error);
 		print_skips(h);
 	} else
 		printf("%s: ok (%zu entries, %llu bytes)\n", h->fh->display,
 		    h->entries, (unsigned long long)h->bytes);
-	fflush(stdout);
+	check_stdout(p, e);
 	if (st != HS_OK) {
 		p->n_unreachable++;
 		if (p->exit_status < EXIT_UNREACHABLE)

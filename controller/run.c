@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "askpass.h"
@@ -12,6 +13,7 @@
 #include "frame.h"
 #include "hostfiles.h"
 #include "mux.h"
+#include "outq.h"
 #include "stdinfeed.h"
 
 /* One command on one host. */
@@ -20,6 +22,8 @@ struct run_cmd {
 	struct output_host out;
 	struct hostfile file;	/* --outdir, --errdir */
 	struct feed_reader feed;	/* --stdin */
+	struct outq_owner queued;	/* its bytes waiting for stdout */
+	struct buf backlog;	/* output not yet shown: stdout is behind */
 	uint32_t stream;
 	bool started;		/* the stream is open on the agent */
 	bool stdin_closed;	/* Eof(0) sent */
@@ -40,6 +44,9 @@ struct run_host {
 struct run {
 	const struct run_options *opts;
 	struct output out;
+	struct outq stdout_q;	/* what out writes to stdout */
+	ev_timer stop;		/* a local write failed: cancel, from the loop */
+	bool write_failed;	/* said so on stderr */
 	struct hostfiles files;
 	struct stdin_feed feed;	/* --stdin */
 	struct run_host *hosts;
@@ -61,13 +68,140 @@ note_exit(struct run *run, int status)
 		run->exit_status = status;
 }
 
-/* A local file of --outdir/--errdir failed: said once per file, and the
- * run is not a clean one. */
+static void
+on_stop(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct run *run = w->data;
+
+	fleet_stop(&run->fleet);
+}
+
+/*
+ * Output that cannot be written is lost: the remote work goes on for
+ * nobody. Cancel it (from the loop: we may be inside a stream's callback)
+ * and end with EXIT_INTERNAL, as for any local failure.
+ */
+static void
+output_lost(struct run *run)
+{
+	note_exit(run, EXIT_INTERNAL);
+	if (!run->fleet.interrupted && !ev_is_active(&run->stop))
+		ev_timer_start(run->fleet.cfg->loop, &run->stop);
+}
+
+/* A local file of --outdir/--errdir failed (said once per file): that
+ * command's output is lost, so it is cancelled; the others go on. */
 static void
 file_error(struct run_cmd *cmd, const char *msg)
 {
-	fprintf(stderr, "muster: %s: %s\n", cmd->out.name, msg);
+	struct conn *c = cmd->host->fh->conn;
+
 	note_exit(cmd->host->run, EXIT_INTERNAL);
+	if (c == NULL || !cmd->started || cmd->finished) {
+		fprintf(stderr, "muster: %s: %s\n", cmd->out.name, msg);
+		return;
+	}
+	fprintf(stderr, "muster: %s: %s; cancelling its command\n",
+	    cmd->out.name, msg);
+	(void)conn_stream_cancel(c, cmd->stream);
+}
+
+/*
+ * Hosts' stderr lines go where our stderr goes; with `2>&1 | reader` that
+ * is the pipe stdout is queued for: they take the same queue, in order,
+ * or a stalled reader would block the loop on them instead.
+ */
+static FILE *
+stderr_file(struct run *run)
+{
+	struct stat a, b;
+
+	if (run->stdout_q.queueing && fstat(STDOUT_FILENO, &a) == 0 &&
+	    fstat(STDERR_FILENO, &b) == 0 && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino)
+		return outq_file(&run->stdout_q);
+	return stderr;
+}
+
+static void
+stdout_error(void *arg, int err)
+{
+	struct run *run = arg;
+
+	if (run->write_failed)
+		return;
+	run->write_failed = true;
+	fprintf(stderr, "muster: stdout: %s; cancelling\n", strerror(err));
+	output_lost(run);
+}
+
+/*
+ * While stdout is behind, a host's output waits here as it came, before
+ * output.c turns it into lines (a byte can become 20 there), and its
+ * credit is returned only once it is shown. The agent stops sending when
+ * the window is used and the command blocks on its pipe: a slow reader
+ * slows the command, never the loop, and what waits is bounded by the
+ * stream's window. Records are [fd][u32 length][bytes].
+ */
+#define BACKLOG_MAX (MUX_EXEC_WINDOW + 64u * 1024)
+
+static void
+show_output(struct run_cmd *cmd, int fd, const uint8_t *p, size_t n)
+{
+	struct run *run = cmd->host->run;
+
+	outq_owner_set(&run->stdout_q, &cmd->queued);
+	output_host_data(&run->out, &cmd->out, fd, p, n);
+	outq_owner_set(&run->stdout_q, NULL);
+}
+
+static int
+backlog_put(struct run_cmd *cmd, int fd, const uint8_t *p, size_t n)
+{
+	uint8_t tag = (uint8_t)fd;
+	int r;
+
+	if (n > UINT32_MAX || buf_room(&cmd->backlog) < n + 5)
+		return MERR_LIMIT;
+	if ((r = buf_append(&cmd->backlog, &tag, 1)) != 0 ||
+	    (r = buf_put_u32(&cmd->backlog, (uint32_t)n)) != 0)
+		return r;
+	return buf_append(&cmd->backlog, p, n);
+}
+
+/* Show what waited, as far as stdout keeps up (all of it when the
+ * command is finishing), returning its credit. */
+static void
+backlog_show(struct run_cmd *cmd, bool all)
+{
+	struct run *run = cmd->host->run;
+	struct conn *c = cmd->host->fh->conn;
+	const uint8_t *p;
+	uint32_t n;
+	size_t shown = 0;
+	int fd;
+
+	while (buf_len(&cmd->backlog) >= 5 &&
+	    (all || !outq_hold(&run->stdout_q, &cmd->queued))) {
+		p = buf_ptr(&cmd->backlog);
+		fd = p[0];
+		n = buf_load_u32be(p + 1);
+		show_output(cmd, fd, p + 5, n);
+		buf_consume(&cmd->backlog, 5 + (size_t)n);
+		shown += n;
+	}
+	buf_trim(&cmd->backlog);
+	if (c != NULL && !cmd->finished && shown > 0)
+		conn_stream_consumed(c, cmd->stream, shown);
+}
+
+static void
+on_stdout_drained(struct outq_owner *ow)
+{
+	struct run_cmd *cmd = (struct run_cmd *)((char *)ow -
+	    offsetof(struct run_cmd, queued));
+
+	backlog_show(cmd, false);
 }
 
 static void
@@ -79,6 +213,8 @@ finish_cmd(struct run_cmd *cmd, struct host_result *res)
 
 	if (cmd->finished)
 		return;
+	backlog_show(cmd, true);
+	buf_free(&cmd->backlog);
 	cmd->finished = true;
 	if (cmd->started)
 		h->running--;
@@ -88,6 +224,7 @@ finish_cmd(struct run_cmd *cmd, struct host_result *res)
 	res->duration_ms = (int64_t)fleet_host_elapsed_ms(h->fh);
 	output_host_done(&run->out, &cmd->out, res);
 	output_host_free(&cmd->out);
+	outq_owner_forget(&run->stdout_q, &cmd->queued);
 	if (res->status == HS_OK)
 		note_exit(run, EXIT_ALL_OK);
 	else if (res->status == HS_FAILED || (res->status == HS_TIMEOUT &&
@@ -110,11 +247,14 @@ on_data(void *arg, int fd, const uint8_t *p, size_t n)
 	struct run *run = cmd->host->run;
 	char err[512];
 
-	output_host_data(&run->out, &cmd->out, fd, p, n);
 	if (hostfile_write(&run->files, &cmd->file, fd, p, n, err,
 	    sizeof(err)) != 0)
 		file_error(cmd, err);
-	/* Output is written (or captured) synchronously: credit at once. */
+	if ((buf_len(&cmd->backlog) > 0 ||
+	    outq_hold(&run->stdout_q, &cmd->queued)) &&
+	    backlog_put(cmd, fd, p, n) == 0)
+		return;
+	show_output(cmd, fd, p, n);
 	if (cmd->host->fh->conn != NULL)
 		conn_stream_consumed(cmd->host->fh->conn, cmd->stream, n);
 }
@@ -382,6 +522,8 @@ setup_hosts(struct run *run)
 			struct run_cmd *cmd = &h->cmds[k];
 
 			cmd->host = h;
+			cmd->queued.resume = on_stdout_drained;
+			buf_init(&cmd->backlog, BACKLOG_MAX);
 			label = NULL;
 			/* Several commands: host#1, host#2, ... */
 			if (ncmd > 1 && asprintf(&label, "%s#%zu",
@@ -415,8 +557,10 @@ teardown_hosts(struct run *run)
 		struct run_host *h = &run->hosts[i];
 
 		for (k = 0; h->cmds != NULL && k < run->opts->ncommands; k++)
-			if (!h->cmds[k].finished)
+			if (!h->cmds[k].finished) {
 				output_host_free(&h->cmds[k].out);
+				buf_free(&h->cmds[k].backlog);
+			}
 		free(h->cmds);
 	}
 	free(run->hosts);
@@ -502,9 +646,21 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		wipe_become_pass(&run);
 		return r == MERR_INVAL ? EXIT_USAGE : EXIT_INTERNAL;
 	}
-	output_init(&run.out, opts->mode, stdout, stderr, opts->raw,
-	    opts->max_output);
-	run.out.max_total = opts->max_total_output;
+	ev_timer_init(&run.stop, on_stop, 0, 0);
+	run.stop.data = &run;
+	fflush(stdout);
+	if ((r = outq_init(&run.stdout_q, cfg->loop, STDOUT_FILENO, "stdout",
+	    stdout_error, &run)) != 0) {
+		fprintf(stderr, "muster: %s\n", merr_str(r));
+		outq_free(&run.stdout_q);
+		hostfiles_close(&run.files);
+		wipe_become_pass(&run);
+		return EXIT_INTERNAL;
+	}
+	output_init(&run.out, opts->mode, outq_file(&run.stdout_q),
+	    stderr_file(&run), opts->raw, opts->max_output);
+	output_set_total(&run.out, opts->max_total_output,
+	    hosts->n * opts->ncommands);
 	if ((opts->want_stdin && (r = stdin_feed_init(&run.feed, cfg->loop,
 	    STDIN_FILENO, 0)) != 0) ||
 	    (r = fleet_init(&run.fleet, cfg, hosts, opts->fanout,
@@ -513,6 +669,7 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		teardown_hosts(&run);
 		fleet_free(&run.fleet);
 		output_free(&run.out);
+		outq_free(&run.stdout_q);
 		stdin_feed_free(&run.feed);
 		hostfiles_close(&run.files);
 		wipe_become_pass(&run);
@@ -520,7 +677,17 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	}
 	t0 = ev_time();
 	fleet_run(&run.fleet);
+	ev_timer_stop(cfg->loop, &run.stop);
+	/* The loop is done: what is left (and -b's groups) is written
+	 * blocking, and a failure there is still said. */
+	outq_sync(&run.stdout_q);
 	output_finish(&run.out, ev_time() - t0);
+	if (run.stdout_q.err != 0 && !run.write_failed) {
+		run.write_failed = true;
+		fprintf(stderr, "muster: stdout: %s\n",
+		    strerror(run.stdout_q.err));
+		note_exit(&run, EXIT_INTERNAL);
+	}
 	if (run.feed.read_errno != 0) {
 		fprintf(stderr, "muster: reading stdin: %s (the commands got "
 		    "what was read before)\n", strerror(run.feed.read_errno));
@@ -533,6 +700,7 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	teardown_hosts(&run);
 	fleet_free(&run.fleet);
 	output_free(&run.out);
+	outq_free(&run.stdout_q);
 	stdin_feed_free(&run.feed);
 	hostfiles_close(&run.files);
 	wipe_become_pass(&run);

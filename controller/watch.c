@@ -1,5 +1,6 @@
 #include "watch.h"
 
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -66,6 +67,8 @@ struct watch {
 	struct httpd *httpd;
 	struct buf metrics;
 	ev_timer redraw, stop;
+	bool stdout_failed;	/* said so; the watch ends */
+	int stdout_errno;	/* of the first failed JSON line */
 	ev_child children[8];
 	bool dirty;
 };
@@ -135,6 +138,16 @@ bytes_json(ProtobufCBinaryData b)
 
 	/* Names from a host need not be UTF-8; JSON must stay valid. */
 	return j != NULL ? j : json_string("(invalid UTF-8)");
+}
+
+/* One JSON line; the first failure's reason is kept for check_stdout. */
+static void
+json_out(struct watch *w, json_t *o)
+{
+	int e = output_json_line(stdout, o);
+
+	if (e != 0 && w->stdout_errno == 0)
+		w->stdout_errno = e;
 }
 
 static void
@@ -207,7 +220,7 @@ print_sample_json(struct watch_host *h, const Muster__Sample *s)
 	json_object_set_new(o, "net", net);
 	json_object_set_new(o, "procs", json_integer(s->procs));
 	json_object_set_new(o, "uptime_s", json_real(s->uptime_s));
-	output_json_line(stdout, o);
+	json_out(h->w, o);
 }
 
 static void
@@ -224,7 +237,7 @@ print_event(struct watch_host *h, const char *event, const char *detail)
 		json_object_set_new(o, "ts", json_real(now_unix()));
 		json_object_set_new(o, "detail", detail ? json_string(detail) :
 		    json_null());
-		output_json_line(stdout, o);
+		json_out(h->w, o);
 		return;
 	}
 	if (h->w->opts->live)
@@ -585,6 +598,30 @@ publish_metrics(struct watch *w)
 	free(mh);
 }
 
+/*
+ * Samples nobody can read are not worth taking: a failed write to stdout
+ * (a full disk, a closed pipe with SIGPIPE ignored) ends the watch with
+ * EXIT_INTERNAL. Checked once a redraw: stdio keeps the error.
+ */
+static void
+check_stdout(struct watch *w)
+{
+	int e;
+
+	if (w->stdout_failed)
+		return;
+	errno = 0;
+	if (w->stdout_errno == 0 && fflush(stdout) == 0 && !ferror(stdout))
+		return;
+	e = w->stdout_errno != 0 ? w->stdout_errno : errno;
+	w->stdout_failed = true;
+	fprintf(stderr, "muster: stdout: %s; stopping\n", e != 0 ?
+	    strerror(e) : "write error");
+	ev_timer_stop(w->cfg->loop, &w->stop);
+	ev_timer_set(&w->stop, 0, 0);
+	ev_timer_start(w->cfg->loop, &w->stop);
+}
+
 static void
 on_redraw(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -594,6 +631,7 @@ on_redraw(struct ev_loop *loop, ev_timer *t, int revents)
 	if (!w->opts->json && w->dirty)
 		draw_table(w);
 	w->dirty = false;
+	check_stdout(w);
 }
 
 static void
@@ -665,16 +703,18 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	ev_timer_init(&w.redraw, on_redraw, 0.2, fmin(opts->interval, 1.0));
 	w.redraw.data = &w;
 	ev_timer_start(cfg->loop, &w.redraw);
-	if (opts->duration > 0) {
-		ev_timer_init(&w.stop, on_stop, opts->duration, 0);
-		w.stop.data = &w;
+	ev_timer_init(&w.stop, on_stop, opts->duration, 0);
+	w.stop.data = &w;
+	if (opts->duration > 0)
 		ev_timer_start(cfg->loop, &w.stop);
-	}
 	fleet_run(&w.fleet);
 	ev_timer_stop(cfg->loop, &w.redraw);
 	ev_timer_stop(cfg->loop, &w.stop);
 	for (i = 0; i < hosts->n; i++)
 		ev_timer_stop(cfg->loop, &w.hosts[i].stale_timer);
+	check_stdout(&w);
+	if (w.stdout_failed)
+		status = EXIT_INTERNAL;
 	for (i = 0; i < sizeof(w.children) / sizeof(w.children[0]); i++)
 		if (w.children[i].pid != 0)
 			ev_child_stop(cfg->loop, &w.children[i]);

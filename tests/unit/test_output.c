@@ -748,6 +748,74 @@ test_gather_total_cap(void **state)
 	sink_close(&s);
 }
 
+/* output_set_total shares the cap out equally in the folding modes:
+ * identical outputs are cut at the same byte and still fold into one
+ * block, stdout and stderr together count against the host's share, and
+ * no capture may grow (or allocate) past it. */
+static void
+test_gather_total_share(void **state)
+{
+	struct host_result ok = result(NULL, HS_OK, 0, 0, NULL);
+	struct sink s;
+
+	sink_open(&s, OUTPUT_GATHER, false, 8);
+	output_set_total(&s.o, 13, 4);
+	assert_int_equal(s.o.host_share, 3);
+	gather_host(&s, "a1", "123456", NULL, ok);
+	gather_host(&s, "a2", "123456", NULL, ok);
+	gather_host(&s, "a3", "123456", NULL, ok);
+	gather_host(&s, "b1", "1", "23456", ok);
+	assert_int_equal(s.o.held, 12);
+	assert_true(s.o.total_hit);
+	output_finish(&s.o, 1);
+	sink_sync(&s);
+	assert_string_equal(s.out_text,
+	    "---------------\n"
+	    "a[1-3] (3) [stdout truncated]\n"
+	    "---------------\n"
+	    "123\n"
+	    "---------------\n"
+	    "b1 (1) [stderr truncated]\n"
+	    "---------------\n"
+	    "1\n");
+	assert_non_null(strstr(s.err_text, "23\n"));
+	assert_non_null(strstr(s.err_text, "--max-total-output"));
+	sink_close(&s);
+
+	/* JSON prints hosts as they end: first come, as before. */
+	sink_open(&s, OUTPUT_JSON, false, 8);
+	output_set_total(&s.o, 10, 3);
+	assert_int_equal(s.o.host_share, SIZE_MAX);
+	sink_close(&s);
+}
+
+/* A capture is printed in pieces, never split inside a UTF-8
+ * sequence. */
+static void
+test_gather_long_utf8(void **state)
+{
+	struct host_result ok = result(NULL, HS_OK, 0, 0, NULL);
+	size_t n = 3 * OUTPUT_LINE_MAX, i;
+	struct sink s;
+	char *text;
+
+	assert_non_null(text = malloc(n + 1));
+	/* "é" is two bytes: an odd start puts one across every piece
+	 * boundary. */
+	text[0] = 'x';
+	for (i = 1; i + 1 < n; i += 2)
+		memcpy(text + i, "\xc3\xa9", 2);
+	text[i] = '\0';
+	sink_open(&s, OUTPUT_GATHER, false, n);
+	gather_host(&s, "a1", text, NULL, ok);
+	output_finish(&s.o, 1);
+	sink_sync(&s);
+	assert_null(strstr(s.out_text, "\\x"));
+	assert_non_null(strstr(s.out_text, text));
+	sink_close(&s);
+	free(text);
+}
+
 /* JSON prints each host when it is done and gives its bytes back, so
  * the cap bounds what is held at once, not the total printed. */
 static void
@@ -993,6 +1061,8 @@ main(void)
 		cmocka_unit_test(test_gather_raw_truncated),
 		cmocka_unit_test(test_gather_total_cap),
 		cmocka_unit_test(test_json_total_cap_released),
+		cmocka_unit_test(test_gather_total_share),
+		cmocka_unit_test(test_gather_long_utf8),
 		cmocka_unit_test(test_gather_empty),
 		cmocka_unit_test(test_gather_many),
 		cmocka_unit_test(test_live),
