@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dsock.h"
 #include "err.h"
 
 const char *const dhost_state_names[] = {
@@ -336,6 +337,17 @@ host_free(struct dhost *h)
 
 /* ---- life cycle --------------------------------------------------------------- */
 
+/* Once a stop is decided, new clients find no daemon and go direct: the
+ * socket goes before the answer to --stop, not after the channels close. */
+void
+daemon_release_socket(struct daemon *d)
+{
+	if (d->socket_released)
+		return;
+	d->socket_released = true;
+	dsock_unlink(d->opts->socket_path, &d->opts->bound);
+}
+
 void
 daemon_stop(struct daemon *d)
 {
@@ -345,9 +357,11 @@ daemon_stop(struct daemon *d)
 	if (d->stopping)
 		return;
 	d->stopping = true;
+	daemon_release_socket(d);
 	pacer_stop(&d->pace);
 	ev_io_stop(d->loop, &d->accept_io);
 	ev_timer_stop(d->loop, &d->accept_retry);
+	ev_timer_stop(d->loop, &d->idle_sweep);
 	ev_signal_stop(d->loop, &d->sigint);
 	ev_signal_stop(d->loop, &d->sigterm);
 	for (cl = d->clients; cl != NULL; cl = cl->next) {
@@ -398,10 +412,19 @@ daemon_init(struct daemon *d, const struct conn_config *cfg,
 	if ((env = getenv("MUSTER_DAEMON_STALL_TIMEOUT")) != NULL &&
 	    (v = strtod(env, &end)) > 0 && *end == '\0')
 		d->stall_timeout = v;
+	d->idle_timeout = CLIENT_IDLE_TIMEOUT;
+	if ((env = getenv("MUSTER_DAEMON_IDLE_TIMEOUT")) != NULL &&
+	    (v = strtod(env, &end)) > 0 && *end == '\0')
+		d->idle_timeout = v;
 	pacer_init(&d->pace, d->loop, opts->fanout, cfg->max_startups,
 	    cfg->connect_rate, pace_kick, d);
 	ev_init(&d->accept_retry, dclient_on_accept_retry);
 	d->accept_retry.data = d;
+	/* Idle clients are found within a quarter of the timeout. */
+	ev_init(&d->idle_sweep, dclient_on_idle_sweep);
+	d->idle_sweep.repeat = d->idle_timeout / 4 > 15 ? 15 :
+	    d->idle_timeout / 4;
+	d->idle_sweep.data = d;
 }
 
 /* After the loop: hosts, and clients dropped but not reaped yet. */
@@ -429,7 +452,11 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 	signal(SIGPIPE, SIG_IGN);
 	ev_io_init(&d.accept_io, dclient_on_accept, opts->listen_fd, EV_READ);
 	d.accept_io.data = &d;
+	/* A new client (perhaps --status) is seen before the relaying work
+	 * of the same loop turn. */
+	ev_set_priority(&d.accept_io, EV_MAXPRI);
 	ev_io_start(d.loop, &d.accept_io);
+	ev_timer_again(d.loop, &d.idle_sweep);
 	ev_signal_init(&d.sigint, on_signal, SIGINT);
 	ev_signal_init(&d.sigterm, on_signal, SIGTERM);
 	d.sigint.data = d.sigterm.data = &d;
@@ -441,7 +468,7 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 		if (dhost_get(&d, &hosts->v[i], cfg->accept_new, &h) != 0)
 			break;
 	ev_run(d.loop, 0);
-	dsock_unlink(opts->socket_path, &opts->bound);
+	daemon_release_socket(&d);
 	daemon_fini(&d);
 	daemon_log(&d, "stopped");
 	return 0;

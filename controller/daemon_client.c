@@ -43,6 +43,7 @@ dclient_put(struct dclient *cl, uint32_t host, const Muster__Envelope *env,
 		    "client does not read its output" : merr_str(r));
 		return;
 	}
+	cl->last_active = ev_now(cl->d->loop);
 	client_update(cl);
 }
 
@@ -205,6 +206,10 @@ dclient_drop(struct dclient *cl, const char *why)
 		return;
 	cl->dead = true;
 	cl->d->nclients--;
+	if (cl->greeted && cl->control)
+		cl->d->ncontrol--;
+	else if (cl->greeted)
+		cl->d->nregular--;
 	if (why != NULL)
 		daemon_log(cl->d, "client dropped: %s", why);
 	for (i = 0; i < cl->natt && cl->nattached > 0; i++)
@@ -289,6 +294,82 @@ refuse_client(const struct daemon *d, int fd, const char *why)
 	close(fd);
 }
 
+/* Handle priority: control clients (and clients before their hello,
+ * which may be ones) are served first in each loop turn, so that --status
+ * answers promptly however busy the relaying is. */
+static void
+client_priority(struct dclient *cl, int pri)
+{
+	ev_io *w = &cl->io.io;
+
+	if (ev_priority(w) == pri)
+		return;
+	if (ev_is_active(w)) {
+		ev_io_stop(cl->d->loop, w);
+		ev_set_priority(w, pri);
+		ev_io_start(cl->d->loop, w);
+	} else
+		ev_set_priority(w, pri);
+}
+
+/* The longest-quiet live client that is not greeted (want_control
+ * false) or a control client (true): the one to make room. */
+static struct dclient *
+oldest(struct daemon *d, bool want_control)
+{
+	struct dclient *cl, *best = NULL;
+
+	for (cl = d->clients; cl != NULL; cl = cl->next) {
+		if (cl->dead || (want_control ? !(cl->greeted &&
+		    cl->control) : cl->greeted))
+			continue;
+		if (best == NULL || cl->last_active <= best->last_active)
+			best = cl;
+	}
+	return best;
+}
+
+/*
+ * The hello takes a slot: one of the DAEMON_MAX_CLIENTS for a client that
+ * relays, one of the DAEMON_CONTROL_SLOTS for a status or stop. A client
+ * past the first is refused with the reason (it goes direct); a control
+ * client always gets in, the oldest control client making room.
+ */
+static bool
+client_take_slot(struct dclient *cl, bool control)
+{
+	struct daemon *d = cl->d;
+	Muster__Daemon__Control reply = MUSTER__DAEMON__CONTROL__INIT;
+	Muster__Daemon__DaemonHello dh = MUSTER__DAEMON__DAEMON_HELLO__INIT;
+	struct dclient *victim;
+
+	if (control) {
+		if (d->ncontrol >= DAEMON_CONTROL_SLOTS &&
+		    (victim = oldest(d, true)) != NULL)
+			dclient_drop(victim, "making room for another status "
+			    "or stop client");
+		cl->control = true;
+		d->ncontrol++;
+		client_priority(cl, EV_MAXPRI);
+		return true;
+	}
+	if (d->nregular >= DAEMON_MAX_CLIENTS) {
+		daemon_log(d, "refused a client (pid %d): %d clients already "
+		    "connected", cl->pid, DAEMON_MAX_CLIENTS);
+		daemon_hello(d, &dh, &reply);
+		dh.refused = "it serves " STR(DAEMON_MAX_CLIENTS) " clients at "
+		    "once, all taken";
+		dclient_put(cl, LINK_CONTROL, NULL, &reply);
+		if (!cl->dead)
+			link_io_flush(&cl->io);
+		dclient_drop(cl, NULL);
+		return false;
+	}
+	d->nregular++;
+	client_priority(cl, 0);
+	return true;
+}
+
 static void
 client_control(struct dclient *cl, size_t len)
 {
@@ -306,8 +387,21 @@ client_control(struct dclient *cl, size_t len)
 		dclient_drop(cl, "no hello");
 		return;
 	}
+	/* A status or stop client in its reserved slot asks for nothing
+	 * else. */
+	if (cl->control &&
+	    ctl->body_case != MUSTER__DAEMON__CONTROL__BODY_STATUS_REQUEST &&
+	    ctl->body_case != MUSTER__DAEMON__CONTROL__BODY_STOP) {
+		link_control_free(ctl);
+		dclient_drop(cl, "a control client asked for more than status "
+		    "or stop");
+		return;
+	}
 	switch (ctl->body_case) {
 	case MUSTER__DAEMON__CONTROL__BODY_CLIENT_HELLO:
+		if (!cl->greeted && !client_take_slot(cl,
+		    ctl->client_hello->control))
+			break;
 		cl->greeted = true;
 		daemon_hello(cl->d, &dh, &reply);
 		dclient_put(cl, LINK_CONTROL, NULL, &reply);
@@ -328,6 +422,7 @@ client_control(struct dclient *cl, size_t len)
 		break;
 	case MUSTER__DAEMON__CONTROL__BODY_STOP:
 		daemon_log(cl->d, "stop requested");
+		daemon_release_socket(cl->d);
 		send_status(cl);
 		link_io_flush(&cl->io);
 		daemon_stop(cl->d);
@@ -393,11 +488,13 @@ dclient_frames(struct dclient *cl)
 			return;
 		}
 		progress = true;
+		cl->last_active = ev_now(cl->d->loop);
 		if (host == LINK_CONTROL) {
 			client_control(cl, len);
 			continue;
 		}
-		if (!cl->greeted || host == 0 || host > cl->natt) {
+		if (!cl->greeted || cl->control || host == 0 ||
+		    host > cl->natt) {
 			dclient_drop(cl, "frame for a host never attached");
 			return;
 		}
@@ -461,6 +558,9 @@ dclient_new(struct daemon *d, int fd)
 	    CLIENT_OUT_MAX);
 	ev_init(&cl->stall, on_client_stall);
 	cl->stall.data = cl;
+	cl->last_active = ev_now(d->loop);
+	cl->pid = -1;
+	client_priority(cl, EV_MAXPRI);
 	cl->next = d->clients;
 	d->clients = cl;
 	d->nclients++;
@@ -482,6 +582,7 @@ void
 dclient_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct daemon *d = w->data;
+	struct dclient *cl, *victim;
 	unsigned uid = (unsigned)-1;
 	int fd, pid = -1;
 
@@ -494,15 +595,24 @@ dclient_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			close(fd);
 			continue;
 		}
-		if (d->nclients >= DAEMON_MAX_CLIENTS) {
+		/* Every slot taken, greeted or not: a connection that has
+		 * not said hello, else a status or stop client, makes room
+		 * (both hold nothing), so that the operator always gets in. */
+		if (d->nclients >= DAEMON_MAX_CLIENTS + DAEMON_CONTROL_SLOTS &&
+		    ((victim = oldest(d, false)) != NULL ||
+		    (victim = oldest(d, true)) != NULL))
+			dclient_drop(victim, "making room for a new client");
+		if (d->nclients >= DAEMON_MAX_CLIENTS + DAEMON_CONTROL_SLOTS) {
 			daemon_log(d, "refused a client (pid %d): %d clients already "
 			    "connected", pid, DAEMON_MAX_CLIENTS);
 			refuse_client(d, fd, "it serves " STR(DAEMON_MAX_CLIENTS)
 			    " clients at once, all taken");
 			continue;
 		}
-		if (dclient_new(d, fd) == NULL)
+		if ((cl = dclient_new(d, fd)) == NULL)
 			close(fd);
+		else
+			cl->pid = pid;
 	}
 	/* Out of file descriptors, the connection stays pending and the
 	 * socket readable: pause instead of spinning. */
@@ -516,3 +626,42 @@ dclient_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+
+/* Nothing under way for the client: no stream open, no host it waits for,
+ * nothing queued to it. */
+static bool
+client_idle(const struct dclient *cl)
+{
+	const struct dattach *a;
+	size_t i, seen;
+
+	if (buf_len(&cl->io.out) > 0 || buf_len(&cl->io.in) > 0)
+		return false;
+	for (i = 0, seen = 0; i < cl->natt && seen < cl->nattached; i++) {
+		if ((a = cl->att[i]) == NULL)
+			continue;
+		seen++;
+		if (a->nstreams > 0 || a->h->state != DH_READY)
+			return false;
+	}
+	return true;
+}
+
+void
+dclient_on_idle_sweep(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+	struct dclient *cl;
+	ev_tstamp now = ev_now(loop);
+	char why[64];
+
+	(void)revents;
+	for (cl = d->clients; cl != NULL; cl = cl->next) {
+		if (cl->dead || !cl->greeted ||
+		    now - cl->last_active < d->idle_timeout || !client_idle(cl))
+			continue;
+		snprintf(why, sizeof(why), "idle for %.0f s",
+		    now - cl->last_active);
+		dclient_drop(cl, why);
+	}
+}

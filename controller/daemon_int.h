@@ -38,6 +38,15 @@ _Static_assert(CLIENT_IN_MAX >= LINK_HDR_LEN + FRAME_HDR_LEN +
 /* Clients at once. Each may hold up to CLIENT_OUT_MAX + CLIENT_IN_MAX;
  * a handful at a time is the normal case. */
 #define DAEMON_MAX_CLIENTS 64
+/* Beyond those, slots for clients that only ask for Status or Stop
+ * (ClientHello.control): the operator gets in even when every client
+ * slot is taken. The oldest control client makes room for a new one. */
+#define DAEMON_CONTROL_SLOTS 4
+/* A client that has said hello but holds no stream, waits for no host
+ * and has exchanged nothing for this long is dropped: clients that stay
+ * connected doing nothing do not keep the slots from others.
+ * MUSTER_DAEMON_IDLE_TIMEOUT (seconds) overrides it. */
+#define CLIENT_IDLE_TIMEOUT 60.0
 #define STR_(x) #x
 #define STR(x) STR_(x)
 /* Hosts held. A held host costs an SSH session and a socket; a Status
@@ -95,6 +104,9 @@ struct dclient {
 	struct daemon *d;
 	struct link_io io;
 	bool greeted, dead;
+	bool control;		/* Status and Stop only, in a control slot */
+	int pid;		/* the peer's, for the log */
+	ev_tstamp last_active;	/* last frame in or out */
 	struct dattach **att;	/* index: id - 1 */
 	size_t natt;		/* size of att */
 	size_t nattached;	/* attachments in it */
@@ -132,6 +144,10 @@ struct daemon {
 	struct pacer pace;
 	struct dclient *clients;
 	size_t nclients;	/* not dropped */
+	size_t nregular, ncontrol;	/* of those, greeted */
+	double idle_timeout;
+	bool socket_released;
+	ev_timer idle_sweep;
 	ev_tstamp t0;
 	bool stopping;
 	unsigned long long fd_limit;
@@ -144,6 +160,7 @@ struct daemon {
 void daemon_log(struct daemon *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void daemon_stop(struct daemon *d);
+void daemon_release_socket(struct daemon *d);
 int dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
     struct dhost **out);
 bool dhost_spec_ok(const Muster__Daemon__HostSpec *s);
@@ -162,6 +179,7 @@ void dclient_send_stream_error(struct dclient *cl, uint32_t host, uint32_t cid,
     int code, const char *msg);
 void dclient_on_accept(struct ev_loop *loop, ev_io *w, int revents);
 void dclient_on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents);
+void dclient_on_idle_sweep(struct ev_loop *loop, ev_timer *w, int revents);
 /* After the loop: free the clients dropped but not reaped yet. */
 void dclient_reap_all(struct daemon *d);
 
