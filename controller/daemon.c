@@ -6,6 +6,9 @@
 #include "daemon_int.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -337,6 +340,36 @@ host_free(struct dhost *h)
 
 /* ---- life cycle --------------------------------------------------------------- */
 
+/*
+ * Memory after a burst. A busy client's queues run to megabytes and are
+ * freed when it leaves, but glibc keeps freed heap memory for reuse, and
+ * its mmap threshold rises to the largest block freed (up to 32 MiB), so
+ * that later big queues come from the heap as well: a daemon that peaked
+ * once stayed near its peak (freed but not returned: mallinfo2 fordblks).
+ * A fixed threshold sends big queues to mmap, returned at free; the rest
+ * is returned a moment after the last client of a burst leaves.
+ */
+#define DAEMON_MMAP_THRESHOLD (256 * 1024)
+#define DAEMON_TRIM_DELAY 1.0
+
+static void
+on_trim(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+#ifdef __GLIBC__
+	(void)malloc_trim(0);
+#endif
+}
+
+void
+daemon_client_gone(struct daemon *d)
+{
+	if (!d->stopping)
+		ev_timer_again(d->loop, &d->trim);
+}
+
 /* Once a stop is decided, new clients find no daemon and go direct: the
  * socket goes before the answer to --stop, not after the channels close. */
 void
@@ -362,6 +395,7 @@ daemon_stop(struct daemon *d)
 	ev_io_stop(d->loop, &d->accept_io);
 	ev_timer_stop(d->loop, &d->accept_retry);
 	ev_timer_stop(d->loop, &d->idle_sweep);
+	ev_timer_stop(d->loop, &d->trim);
 	ev_signal_stop(d->loop, &d->sigint);
 	ev_signal_stop(d->loop, &d->sigterm);
 	for (cl = d->clients; cl != NULL; cl = cl->next) {
@@ -425,6 +459,11 @@ daemon_init(struct daemon *d, const struct conn_config *cfg,
 	d->idle_sweep.repeat = d->idle_timeout / 4 > 15 ? 15 :
 	    d->idle_timeout / 4;
 	d->idle_sweep.data = d;
+	ev_init(&d->trim, on_trim);
+	d->trim.repeat = DAEMON_TRIM_DELAY;
+#ifdef __GLIBC__
+	(void)mallopt(M_MMAP_THRESHOLD, DAEMON_MMAP_THRESHOLD);
+#endif
 }
 
 /* After the loop: hosts, and clients dropped but not reaped yet. */
@@ -434,6 +473,8 @@ daemon_fini(struct daemon *d)
 	size_t i;
 
 	dclient_reap_all(d);
+	ev_timer_stop(d->loop, &d->trim);
+	ev_timer_stop(d->loop, &d->idle_sweep);
 	for (i = 0; i < d->nhosts; i++)
 		host_free(d->hosts[i]);
 	free(d->hosts);

@@ -181,6 +181,7 @@ on_client_reap(struct ev_loop *loop, ev_timer *w, int revents)
 			break;
 		}
 	free(cl->att);
+	daemon_client_gone(cl->d);
 	free(cl);
 }
 

@@ -148,6 +148,7 @@ struct daemon {
 	double idle_timeout;
 	bool socket_released;
 	ev_timer idle_sweep;
+	ev_timer trim;		/* malloc_trim once clients stop leaving */
 	ev_tstamp t0;
 	bool stopping;
 	unsigned long long fd_limit;
@@ -161,6 +162,8 @@ void daemon_log(struct daemon *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void daemon_stop(struct daemon *d);
 void daemon_release_socket(struct daemon *d);
+/* A client was freed: give memory back once the burst is over. */
+void daemon_client_gone(struct daemon *d);
 int dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
     struct dhost **out);
 bool dhost_spec_ok(const Muster__Daemon__HostSpec *s);
