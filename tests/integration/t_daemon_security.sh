@@ -343,7 +343,7 @@ ok "a live daemon's socket is not taken; a dead daemon's is replaced; a stopping
 
 "$MUSTER" daemon --stop >/dev/null
 for _ in $(seq 50); do [[ -e $MUSTER_DAEMON_SOCKET ]] || break; sleep 0.1; done
-if grep -E 'Sanitizer|runtime error' "$LOG" "$T/s3/daemon.log" >&2; then
+if grep -E 'Sanitizer|runtime error' "$LOG" "$T/s3/daemon.log" "$T/e/daemon.log" >&2; then
 	fail "the daemon's log has sanitizer reports"
 fi
 ok "the daemon stops cleanly after all that"
