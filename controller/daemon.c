@@ -90,8 +90,9 @@ dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 	if (d->nhosts >= DAEMON_MAX_HOSTS) {
 		free(name);
 		if (!d->hosts_warned)
-			daemon_log(d, "holding %d hosts, the most a daemon holds: "
-			    "hosts beyond are refused", DAEMON_MAX_HOSTS);
+			daemon_log(d, "holding %d hosts, the most a daemon "
+			    "holds: hosts beyond are refused",
+			    DAEMON_MAX_HOSTS);
 		d->hosts_warned = true;
 		return MERR_LIMIT;
 	}
@@ -118,9 +119,10 @@ dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 	h->accept_new = accept_new;
 	/* Each held host keeps a socket open. */
 	if ((unsigned long long)d->nhosts + 64 > d->fd_limit && !d->fd_warned) {
-		daemon_log(d, "holding %zu hosts needs about %zu open files, but the "
-		    "limit is %llu: hosts beyond it fail (raise LimitNOFILE= or "
-		    "ulimit -n)", d->nhosts + 1, d->nhosts + 65, d->fd_limit);
+		daemon_log(d, "holding %zu hosts needs about %zu open files, "
+		    "but the limit is %llu: hosts beyond it fail (raise "
+		    "LimitNOFILE= or ulimit -n)", d->nhosts + 1,
+		    d->nhosts + 65, d->fd_limit);
 		d->fd_warned = true;
 	}
 	h->state = DH_BACKOFF;	/* not started: dhost_connect queues it */
@@ -296,7 +298,8 @@ host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 		uint32_t id = a->id;
 
 		drelay_detach(a);
-		dclient_send_host_down(cl, id, st == HS_OK ? HS_UNREACHABLE : st,
+		dclient_send_host_down(cl, id,
+		    st == HS_OK ? HS_UNREACHABLE : st,
 		    h->error);
 	}
 	if (d->stopping) {

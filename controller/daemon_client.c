@@ -80,8 +80,8 @@ dclient_send_host_down(struct dclient *cl, uint32_t id, enum host_status st,
 
 /* A stream the daemon itself refuses (no room on the channel, ...). */
 void
-dclient_send_stream_error(struct dclient *cl, uint32_t host, uint32_t cid, int code,
-    const char *msg)
+dclient_send_stream_error(struct dclient *cl, uint32_t host, uint32_t cid,
+    int code, const char *msg)
 {
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 	Muster__Error er = MUSTER__ERROR__INIT;
@@ -591,8 +591,8 @@ dclient_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	while ((fd = accept4(d->opts->listen_fd, NULL, NULL,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
 		if (dsock_peer_ok(fd, &uid, &pid) != 0) {
-			daemon_log(d, "refused a client of uid %u (pid %d): not our "
-			    "user", uid, pid);
+			daemon_log(d, "refused a client of uid %u (pid %d): "
+			    "not our user", uid, pid);
 			close(fd);
 			continue;
 		}
@@ -604,10 +604,10 @@ dclient_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		    (victim = oldest(d, true)) != NULL))
 			dclient_drop(victim, "making room for a new client");
 		if (d->nclients >= DAEMON_MAX_CLIENTS + DAEMON_CONTROL_SLOTS) {
-			daemon_log(d, "refused a client (pid %d): %d clients already "
-			    "connected", pid, DAEMON_MAX_CLIENTS);
-			refuse_client(d, fd, "it serves " STR(DAEMON_MAX_CLIENTS)
-			    " clients at once, all taken");
+			daemon_log(d, "refused a client (pid %d): %d clients "
+			    "already connected", pid, DAEMON_MAX_CLIENTS);
+			refuse_client(d, fd, "it serves "
+			    STR(DAEMON_MAX_CLIENTS) " clients at once, all taken");
 			continue;
 		}
 		if ((cl = dclient_new(d, fd)) == NULL)

@@ -104,7 +104,7 @@ struct dclient {
 	struct daemon *d;
 	struct link_io io;
 	bool greeted, dead;
-	bool control;		/* Status and Stop only, in a control slot */
+	bool control;		/* Status and Stop only: a control slot */
 	int pid;		/* the peer's, for the log */
 	ev_tstamp last_active;	/* last frame in or out */
 	struct dattach **att;	/* index: id - 1 */
@@ -148,7 +148,7 @@ struct daemon {
 	double idle_timeout;
 	bool socket_released;
 	ev_timer idle_sweep;
-	ev_timer trim;		/* malloc_trim once clients stop leaving */
+	ev_timer trim;		/* malloc_trim when clients stop leaving */
 	ev_tstamp t0;
 	bool stopping;
 	unsigned long long fd_limit;
