@@ -20,7 +20,7 @@ h2="$(fleet_user 2)@$(fleet_addr 2)"
 
 # A raw client: speaks the link framing (PROTOCOL.md 15.2) by hand.
 cat >"$T/raw.py" <<'EOF'
-import socket, struct, sys, time
+import os, socket, struct, sys, time
 
 def varint(n):
     out = b""
@@ -101,7 +101,8 @@ if mode == "clients":
 if mode == "idle":
     # Hold N clients that said hello and C status clients that said hello
     # but asked for nothing, all idle; run the shell commands given with a
-    # 10 s timeout each; then wait for the daemon to close the idle ones.
+    # timeout each ($CMD_TIMEOUT s); then wait up to $IDLE_WAIT s for the
+    # daemon to close the idle ones.
     n, c = int(sys.argv[3]), int(sys.argv[4])
     held, refused = [], 0
     for i in range(n + c):
@@ -121,13 +122,14 @@ if mode == "idle":
     sys.stdout.flush()
     import subprocess
     for cmd in sys.argv[5:]:
-        p = subprocess.run("timeout 10 " + cmd, shell=True, capture_output=True, text=True)
+        p = subprocess.run("timeout %s %s" % (os.environ.get("CMD_TIMEOUT", "10"), cmd),
+                           shell=True, capture_output=True, text=True)
         sys.stdout.write(p.stdout)
         sys.stderr.write(p.stderr)
         print("rc %d" % p.returncode)
         sys.stdout.flush()
     # One deadline for all: a daemon that never drops them fails fast.
-    end = time.time() + 30
+    end = time.time() + float(os.environ.get("IDLE_WAIT", "30"))
     print("closed %d" % sum(closed_by_daemon(s, max(0.01, end - time.time())) for s in held))
     sys.exit(0)
 
@@ -263,7 +265,8 @@ ok "the 65th client at once is refused (logged); slots come back"
 # for them), a 65th client is still refused, and the idle ones are dropped
 # after the idle timeout (4 s here, 60 s by default).
 ES=$T/e/daemon.sock
-MUSTER_DAEMON_SOCKET=$ES MUSTER_DAEMON_IDLE_TIMEOUT=4 "$MUSTER" daemon --known-hosts "$KH" -k "$KEY" -F /dev/null >/dev/null
+export IDLE_WAIT=$((30 * SLOW)) CMD_TIMEOUT=$((10 * SLOW))
+MUSTER_DAEMON_SOCKET=$ES MUSTER_DAEMON_IDLE_TIMEOUT=$((4 * SLOW)) "$MUSTER" daemon --known-hosts "$KH" -k "$KEY" -F /dev/null >/dev/null
 at_exit "MUSTER_DAEMON_SOCKET='$ES' '$MUSTER' daemon --stop >/dev/null 2>&1"
 out=$(MUSTER_DAEMON_SOCKET=$ES "$PY" "$T/raw.py" "$ES" idle 65 6 \
 	"'$MUSTER' daemon --status --json | '$PY' -c 'import json,sys; print(\"clients\", json.load(sys.stdin)[\"clients\"] >= 64)'")
