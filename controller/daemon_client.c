@@ -543,6 +543,11 @@ on_client_io(struct ev_loop *loop, ev_io *w, int revents)
 		dclient_drop(cl, NULL);
 		return;
 	}
+	/* A long-lived client (a watch) keeps no burst's buffers. */
+	if (cl->io.in.cap > CLIENT_BUF_KEEP)
+		buf_trim(&cl->io.in);
+	if (cl->io.out.cap > CLIENT_BUF_KEEP)
+		buf_trim(&cl->io.out);
 	client_update(cl);
 }
 

@@ -27,6 +27,8 @@
  * grown without bound. */
 #define CLIENT_OUT_MAX (64u << 20)
 #define CLIENT_IN_MAX (2 * (FRAME_MAX_DEFAULT + 64 * 1024))
+/* A client's buffers grown past this are freed once empty. */
+#define CLIENT_BUF_KEEP (1u << 20)
 /* Clients send small control messages only (ClientHello, Attach, ...);
  * the 8 MiB of LINK_CONTROL_MAX is for the Status the daemon sends. */
 #define CLIENT_CONTROL_MAX FRAME_MAX_DEFAULT
