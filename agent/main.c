@@ -16,6 +16,7 @@
 #include "chan.h"
 #include "err.h"
 #include "frame.h"
+#include "guard.h"
 
 #define EXIT_USAGE 2
 
@@ -73,6 +74,9 @@ main(int argc, char *argv[])
 	/* A vanished controller must show up as EPIPE, not kill us before
 	 * the process groups are cleaned up. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Without a guard, commands still run; they only outlive an agent
+	 * that is killed outright, as they did before. */
+	(void)guard_start(argc, argv);
 	if ((loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {
 		fprintf(stderr, "muster-agent: cannot start the event loop\n");
 		return CHAN_EXIT_IO;

@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "err.h"
 #include "frame.h"
+#include "guard.h"
 
 /*
  * Once the grace period is over and the child is reaped, give the pipes
@@ -122,7 +123,7 @@ child_fail(const char *what, int err)
 /* In the child: never returns. Only the descriptors given survive. */
 static void
 child_exec(const char *path, char *const argv[], int use_path, int stdin_fd,
-    int out_fd, int err_fd, int tty)
+    int out_fd, int err_fd, int tty, unsigned grace_ms)
 {
 	struct sigaction sa;
 	sigset_t none;
@@ -135,6 +136,9 @@ child_exec(const char *path, char *const argv[], int use_path, int stdin_fd,
 			_exit(127);
 	} else
 		(void)setpgid(0, 0);
+	/* Before exec, so that no moment exists in which the agent could
+	 * die and leave the group unguarded. */
+	guard_register(grace_ms);
 	/* Ignored signals survive exec: SIGPIPE in particular must not. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
@@ -549,6 +553,7 @@ proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
 	struct proc *p = NULL;
 	sigset_t all, old;
 	int i, r, saved, become = ex->become_user.len > 0;
+	unsigned grace_ms;
 	int need_stdin = ex->want_stdin || ex->become_password.len > 0;
 	pid_t pid;
 
@@ -590,11 +595,14 @@ proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
 	 * writes to its wakeup pipe) runs in the child before it resets. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
+	grace_ms = ex->kill_grace_ms ? ex->kill_grace_ms :
+	    PROC_KILL_GRACE_DEFAULT_MS;
 	if ((pid = fork()) == 0) {
 		if (ex->tty)
-			child_exec(path, argv, 1, slave, slave, slave, 1);
+			child_exec(path, argv, 1, slave, slave, slave, 1,
+			    grace_ms);
 		child_exec(path, argv, become || ex->n_argv > 0, inp[0],
-		    outp[0][1], outp[1][1], 0);
+		    outp[0][1], outp[1][1], 0, grace_ms);
 	}
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -614,8 +622,7 @@ proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
 	p->pid = pid;
 	p->tty = ex->tty;
 	p->want_stdin = ex->want_stdin;
-	p->grace_s = (ex->kill_grace_ms ? ex->kill_grace_ms :
-	    PROC_KILL_GRACE_DEFAULT_MS) / 1000.0;
+	p->grace_s = grace_ms / 1000.0;
 	buf_init(&p->inbuf, stdin_max);
 	if (ex->tty) {
 		p->outfd[0] = master;
@@ -639,6 +646,7 @@ proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
 		saved = errno;
 		signal_group(p, SIGKILL);
 		(void)waitpid(pid, NULL, 0);
+		guard_forget(pid);
 		errno = saved;
 		p->pid = 0;
 		goto out;
@@ -833,6 +841,9 @@ proc_free(struct proc *p)
 
 	if (p == NULL)
 		return;
+	/* Only now: a group whose leader was reaped may still have members
+	 * holding the pipes, and they die with the agent too. */
+	guard_forget(p->pid);
 	ev_child_stop(p->loop, &p->child);
 	ev_timer_stop(p->loop, &p->timeout);
 	ev_timer_stop(p->loop, &p->grace);

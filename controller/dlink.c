@@ -155,7 +155,7 @@ same_path(const char *given, const char *daemons)
 
 static int
 handshake(int *fd, struct buf *in, const struct dlink_settings *want,
-    char *err, size_t errlen)
+    bool control, char *err, size_t errlen)
 {
 	bool strict = want != NULL;
 	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
@@ -178,6 +178,8 @@ handshake(int *fd, struct buf *in, const struct dlink_settings *want,
 	hello.version = MUSTER_PROTO_VERSION;
 	hello.build_id.data = (uint8_t *)MUSTER_BUILD_ID;
 	hello.build_id.len = strlen(MUSTER_BUILD_ID);
+	/* --status and --stop: a slot of their own, never "all taken". */
+	hello.control = control;
 	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_CLIENT_HELLO;
 	ctl.client_hello = &hello;
 	/* A daemon that will not serve us says why and hangs up, perhaps
@@ -241,7 +243,7 @@ dlink_open(struct ev_loop *loop, const struct dlink_settings *want,
 	int fd = -1, r;
 
 	buf_init(&in, DLINK_IN_MAX);
-	if ((r = handshake(&fd, &in, want, err, errlen)) != 0) {
+	if ((r = handshake(&fd, &in, want, false, err, errlen)) != 0) {
 		buf_free(&in);
 		return r;
 	}
@@ -593,7 +595,7 @@ request(int body_case, int reply_case, Muster__Daemon__Control **reply,
 	int fd = -1, r;
 
 	buf_init(&in, LINK_CONTROL_MAX + 64 * 1024);
-	if ((r = handshake(&fd, &in, NULL, err, errlen)) != 0)
+	if ((r = handshake(&fd, &in, NULL, true, err, errlen)) != 0)
 		goto out;
 	ctl.body_case = body_case;
 	if (body_case == MUSTER__DAEMON__CONTROL__BODY_STOP)

@@ -20,7 +20,7 @@ h2="$(fleet_user 2)@$(fleet_addr 2)"
 
 # A raw client: speaks the link framing (PROTOCOL.md 15.2) by hand.
 cat >"$T/raw.py" <<'EOF'
-import socket, struct, sys, time
+import os, socket, struct, sys, time
 
 def varint(n):
     out = b""
@@ -41,6 +41,8 @@ def envelope(host, stream, body_field, body):
     env = fint(1, stream) + fbytes(body_field, body)
     return struct.pack(">II", host, len(env)) + env
 HELLO = control(fbytes(1, fint(1, 1) + fbytes(2, "0" * 64)))
+# A hello that asks for status or stop only (ClientHello.control).
+CONTROL_HELLO = control(fbytes(1, fint(1, 1) + fbytes(2, "0" * 64) + fint(3, 1)))
 def attach(hid, spec):
     user, _, name = spec.rpartition("@")
     return control(fbytes(3, fint(1, hid) + fbytes(2, fbytes(1, name) + (fbytes(2, user) if user else b""))))
@@ -94,6 +96,41 @@ if mode == "clients":
             sys.exit(0)
         held.append(s)
     print("served %d, none refused" % len(held))
+    sys.exit(0)
+
+if mode == "idle":
+    # Hold N clients that said hello and C status clients that said hello
+    # but asked for nothing, all idle; run the shell commands given with a
+    # timeout each ($CMD_TIMEOUT s); then wait up to $IDLE_WAIT s for the
+    # daemon to close the idle ones.
+    n, c = int(sys.argv[3]), int(sys.argv[4])
+    held, refused = [], 0
+    for i in range(n + c):
+        s = connect(path)
+        send(s, CONTROL_HELLO if i >= n else HELLO)
+        s.settimeout(10)
+        try:
+            data = s.recv(65536)
+        except (socket.timeout, ConnectionResetError):
+            data = b""
+        if not data or b"all taken" in data:
+            refused += 1
+            s.close()
+            continue
+        held.append(s)
+    print("held %d, refused %d" % (len(held), refused))
+    sys.stdout.flush()
+    import subprocess
+    for cmd in sys.argv[5:]:
+        p = subprocess.run("timeout %s %s" % (os.environ.get("CMD_TIMEOUT", "10"), cmd),
+                           shell=True, capture_output=True, text=True)
+        sys.stdout.write(p.stdout)
+        sys.stderr.write(p.stderr)
+        print("rc %d" % p.returncode)
+        sys.stdout.flush()
+    # One deadline for all: a daemon that never drops them fails fast.
+    end = time.time() + float(os.environ.get("IDLE_WAIT", "30"))
+    print("closed %d" % sum(closed_by_daemon(s, max(0.01, end - time.time())) for s in held))
     sys.exit(0)
 
 s = connect(path)
@@ -222,6 +259,30 @@ assert_eq "$(fleet_addr 1): after" "$out" "a run once the clients are gone"
 assert_contains "$(cat "$T/after.err")" "using the daemon" "that run used the daemon"
 ok "the 65th client at once is refused (logged); slots come back"
 
+# --- idle clients do not lock the operator out ----------------------------------
+# 64 clients that said hello and then do nothing, 6 status clients that
+# asked for nothing: --status and --stop still get in at once (a slot kept
+# for them), a 65th client is still refused, and the idle ones are dropped
+# after the idle timeout (4 s here, 60 s by default).
+ES=$T/e/daemon.sock
+export IDLE_WAIT=$((30 * SLOW)) CMD_TIMEOUT=$((10 * SLOW))
+MUSTER_DAEMON_SOCKET=$ES MUSTER_DAEMON_IDLE_TIMEOUT=$((4 * SLOW)) "$MUSTER" daemon --known-hosts "$KH" -k "$KEY" -F /dev/null >/dev/null
+at_exit "MUSTER_DAEMON_SOCKET='$ES' '$MUSTER' daemon --stop >/dev/null 2>&1"
+out=$(MUSTER_DAEMON_SOCKET=$ES "$PY" "$T/raw.py" "$ES" idle 65 6 \
+	"'$MUSTER' daemon --status --json | '$PY' -c 'import json,sys; print(\"clients\", json.load(sys.stdin)[\"clients\"] >= 64)'")
+assert_eq "held 70, refused 1
+clients True
+rc 0
+closed 70" "$out" "--status among 70 idle clients, then the idle ones dropped"
+grep -qE 'client dropped: idle for [0-9]+ s' "$T/e/daemon.log" || fail "no idle client dropped in the log"
+grep -q 'client dropped: making room for a' "$T/e/daemon.log" ||
+	fail "no status client made room for another"
+out=$(MUSTER_DAEMON_SOCKET=$ES "$PY" "$T/raw.py" "$ES" idle 64 4 "'$MUSTER' daemon --stop")
+assert_contains "$out" "held 68, refused 0" "clients held before --stop"
+assert_contains "$out" "stopped" "--stop among 68 idle clients"
+assert_contains "$out" "rc 0" "--stop among 68 idle clients"
+ok "64 idle clients and idle status clients: --status and --stop still get in; idle clients are dropped"
+
 # --- where the socket may be ---------------------------------------------------------
 start_at() {	# SOCKET: start a daemon there; its stderr in $T/start.err
 	local rc=0
@@ -285,7 +346,7 @@ ok "a live daemon's socket is not taken; a dead daemon's is replaced; a stopping
 
 "$MUSTER" daemon --stop >/dev/null
 for _ in $(seq 50); do [[ -e $MUSTER_DAEMON_SOCKET ]] || break; sleep 0.1; done
-if grep -E 'Sanitizer|runtime error' "$LOG" "$T/s3/daemon.log" >&2; then
+if grep -E 'Sanitizer|runtime error' "$LOG" "$T/s3/daemon.log" "$T/e/daemon.log" >&2; then
 	fail "the daemon's log has sanitizer reports"
 fi
 ok "the daemon stops cleanly after all that"

@@ -979,6 +979,38 @@ test_stdin_eof_kills(void **state)
 	agent_free(&a);
 }
 
+/*
+ * An agent killed outright cannot clean up: its guard does. The whole
+ * group dies, the background child too, and one that ignores SIGTERM
+ * takes the SIGKILL after the command's grace period.
+ */
+static void
+test_sigkill_agent_kills_groups(void **state)
+{
+	struct xopt plain = { .sh = "echo $$; sleep 100 & echo $!; wait" };
+	struct xopt stubborn = { .sh = "trap '' TERM; echo $$; "
+	    "sleep 100 & echo $!; wait", .grace_ms = 300 };
+	struct agent a;
+	struct res r[2];
+	pid_t pids[4];
+	int i;
+
+	agent_start(&a);
+	for (i = 0; i < 2; i++)
+		res_init(&r[i], 1 + 2 * i);
+	send_exec(&a, 1, &plain);
+	read_pids(&a, &r[0], pids, 2);
+	send_exec(&a, 3, &stubborn);
+	read_pids(&a, &r[1], pids + 2, 2);
+	assert_int_equal(kill(a.pid, SIGKILL), 0);
+	(void)agent_wait(&a, WAIT_MS);
+	for (i = 0; i < 4; i++)
+		assert_gone(pids[i], QUICK_MS);
+	for (i = 0; i < 2; i++)
+		res_free(&r[i]);
+	agent_free(&a);
+}
+
 static void
 test_sigterm_kills(void **state)
 {
@@ -1099,6 +1131,7 @@ main(void)
 		cmocka_unit_test(test_stdin_credit_violation),
 		cmocka_unit_test(test_stdin_eof_kills),
 		cmocka_unit_test(test_sigterm_kills),
+		cmocka_unit_test(test_sigkill_agent_kills_groups),
 		cmocka_unit_test(test_shutdown_ends_every_stream),
 	};
 

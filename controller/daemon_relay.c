@@ -1,0 +1,268 @@
+/*
+ * The daemon's attachments (a client's use of a held host) and the client
+ * streams it relays onto the hosts' agent channels, ids rewritten both
+ * ways (PROTOCOL.md §15.2).
+ */
+#include "daemon_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+/* ---- relayed streams ---------------------------------------------------------- */
+
+static void
+stream_unlink(struct dstream *ds)
+{
+	struct dstream **pp;
+
+	if (ds->a == NULL)
+		return;
+	for (pp = &ds->a->streams; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == ds) {
+			*pp = ds->next;
+			ds->a->nstreams--;
+			break;
+		}
+	ds->a = NULL;
+}
+
+static void
+relay_frame(void *arg, const Muster__Envelope *env)
+{
+	struct dstream *ds = arg;
+	Muster__Envelope copy;
+	bool last = env->body_case == MUSTER__ENVELOPE__BODY_EXIT ||
+	    env->body_case == MUSTER__ENVELOPE__BODY_RESULT ||
+	    env->body_case == MUSTER__ENVELOPE__BODY_ERROR;
+
+	/* A stream its client let go of was cancelled: its last frames
+	 * are dropped here until the agent confirms the end. */
+	if (ds->a != NULL) {
+		copy = *env;
+		copy.stream = ds->cid;
+		dclient_put(ds->a->cl, ds->a->id, &copy, NULL);
+	}
+	if (last) {
+		stream_unlink(ds);
+		free(ds);
+	}
+}
+
+/* The channel failed: the client hears it once, as HostDown. */
+static void
+relay_error(void *arg, enum host_status st, const char *msg)
+{
+	struct dstream *ds = arg;
+
+	stream_unlink(ds);
+	free(ds);
+}
+
+static const struct stream_ops relay_ops = {
+	.frame = relay_frame,
+	.error = relay_error,
+};
+
+static struct dstream *
+stream_by_cid(struct dattach *a, uint32_t cid)
+{
+	struct dstream *ds;
+
+	for (ds = a->streams; ds != NULL; ds = ds->next)
+		if (ds->cid == cid)
+			return ds;
+	return NULL;
+}
+
+/* The credit the client grants for the stream's output. A window of 0
+ * would let the agent pick its default while we count 0: the first Data
+ * would then break the channel for every client. */
+static uint32_t
+open_window(Muster__Envelope *env)
+{
+	switch (env->body_case) {
+	case MUSTER__ENVELOPE__BODY_EXEC:
+		if (env->exec->window == 0)
+			env->exec->window = MUX_EXEC_WINDOW;
+		return env->exec->window;
+	case MUSTER__ENVELOPE__BODY_GET:
+		if (env->get->window == 0)
+			env->get->window = MUX_EXEC_WINDOW;
+		return env->get->window;
+	default:
+		return 0;
+	}
+}
+
+/* A stream message from the client for host a. */
+int
+drelay_stream_msg(struct dattach *a, Muster__Envelope *env)
+{
+	struct dclient *cl = a->cl;
+	struct conn *c = a->h->conn;
+	struct dstream *ds;
+	uint32_t cid = env->stream;
+	int r;
+
+	switch (env->body_case) {
+	case MUSTER__ENVELOPE__BODY_EXEC:
+	case MUSTER__ENVELOPE__BODY_PUT:
+	case MUSTER__ENVELOPE__BODY_GET:
+	case MUSTER__ENVELOPE__BODY_WATCH:
+		if (cid == 0 || (cid & 1) == 0 || stream_by_cid(a, cid) != NULL)
+			return MERR_PROTOCOL;
+		if (a->h->state != DH_READY || c == NULL) {
+			dclient_send_stream_error(cl, a->id, cid, MERR_STREAM,
+			    "host not ready");
+			return 0;
+		}
+		if (a->nstreams >= CLIENT_MAX_STREAMS) {
+			dclient_send_stream_error(cl, a->id, cid, MERR_LIMIT,
+			    "too many streams of this client on the host");
+			return 0;
+		}
+		if ((ds = calloc(1, sizeof(*ds))) == NULL)
+			return MERR_NOMEM;
+		ds->a = a;
+		ds->cid = cid;
+		if ((r = conn_open(c, env, &relay_ops, ds, open_window(env),
+		    &ds->did)) != 0) {
+			free(ds);
+			dclient_send_stream_error(cl, a->id, cid, r,
+			    "the agent channel has no room for the stream");
+			return 0;
+		}
+		ds->next = a->streams;
+		a->streams = ds;
+		a->nstreams++;
+		return 0;
+	case MUSTER__ENVELOPE__BODY_DATA:
+	case MUSTER__ENVELOPE__BODY_EOF:
+	case MUSTER__ENVELOPE__BODY_CREDIT:
+	case MUSTER__ENVELOPE__BODY_CANCEL:
+		break;
+	case MUSTER__ENVELOPE__BODY_PING:
+		return 0;
+	default:
+		return MERR_PROTOCOL;
+	}
+	/* A stream that ended crosses the client's last frames: drop. */
+	if ((ds = stream_by_cid(a, cid)) == NULL || c == NULL)
+		return 0;
+	switch (env->body_case) {
+	case MUSTER__ENVELOPE__BODY_DATA:
+		/* Past the agent's credit would break the channel for every
+		 * client: that is the sender's fault, and its end. */
+		return conn_stream_send(c, ds->did, (int)env->data->fd,
+		    env->data->data.data, env->data->data.len);
+	case MUSTER__ENVELOPE__BODY_EOF:
+		conn_stream_eof(c, ds->did, (int)env->eof->fd);
+		return 0;
+	case MUSTER__ENVELOPE__BODY_CREDIT:
+		return conn_stream_grant(c, ds->did, env->credit->bytes) ==
+		    MERR_CREDIT ? MERR_CREDIT : 0;
+	default:
+		conn_stream_cancel(c, ds->did);
+		return 0;
+	}
+}
+
+/* ---- attachments ------------------------------------------------------------- */
+
+void
+drelay_detach(struct dattach *a)
+{
+	struct dstream *ds;
+
+	/* Streams still open are cancelled; their last frames are dropped
+	 * as they come. */
+	while ((ds = a->streams) != NULL) {
+		a->streams = ds->next;
+		ds->a = NULL;
+		if (a->h->conn != NULL)
+			conn_stream_cancel(a->h->conn, ds->did);
+	}
+	if (a->prev_on_host != NULL)
+		a->prev_on_host->next_on_host = a->next_on_host;
+	else
+		a->h->attached = a->next_on_host;
+	if (a->next_on_host != NULL)
+		a->next_on_host->prev_on_host = a->prev_on_host;
+	a->cl->att[a->id - 1] = NULL;
+	a->cl->nattached--;
+	free(a);
+}
+
+void
+drelay_attach(struct dclient *cl, const Muster__Daemon__Attach *at)
+{
+	struct host_spec spec;
+	struct dattach *a;
+	struct dhost *h;
+	char msg[96];
+	size_t nnatt;
+	void *p;
+	int r;
+
+	if (at->host == 0 || at->host > CLIENT_MAX_HOST_ID ||
+	    !dhost_spec_ok(at->spec)) {
+		dclient_drop(cl, "bad attach request");
+		return;
+	}
+	if (at->host > cl->natt) {
+		nnatt = (size_t)at->host * 2;
+		if (nnatt > CLIENT_MAX_HOST_ID)
+			nnatt = CLIENT_MAX_HOST_ID;
+		if ((p = realloc(cl->att, nnatt * sizeof(*cl->att))) == NULL) {
+			dclient_drop(cl, "out of memory");
+			return;
+		}
+		cl->att = p;
+		memset(cl->att + cl->natt, 0,
+		    (nnatt - cl->natt) * sizeof(*cl->att));
+		cl->natt = nnatt;
+	}
+	if (cl->att[at->host - 1] != NULL) {
+		dclient_drop(cl, "host id attached twice");
+		return;
+	}
+	/* One attachment per host is all a client needs; more than the
+	 * daemon can hold is a client gone wrong. */
+	if (cl->nattached >= DAEMON_MAX_HOSTS) {
+		dclient_drop(cl, "too many attachments");
+		return;
+	}
+	spec.name = at->spec->name;
+	spec.user = at->spec->user[0] != '\0' ? at->spec->user : NULL;
+	spec.port = (uint16_t)at->spec->port;
+	if ((r = dhost_get(cl->d, &spec, at->accept_new, &h)) == MERR_LIMIT) {
+		snprintf(msg, sizeof(msg), "the daemon already holds %d hosts, "
+		    "its maximum", DAEMON_MAX_HOSTS);
+		dclient_send_host_down(cl, at->host, HS_UNREACHABLE, msg);
+		return;
+	}
+	if (r != 0 || (a = calloc(1, sizeof(*a))) == NULL) {
+		dclient_drop(cl, "out of memory");
+		return;
+	}
+	a->cl = cl;
+	a->id = at->host;
+	a->h = h;
+	a->next_on_host = h->attached;
+	if (h->attached != NULL)
+		h->attached->prev_on_host = a;
+	h->attached = a;
+	cl->att[at->host - 1] = a;
+	cl->nattached++;
+	/* Named again: a host waiting out a back-off is wanted now. */
+	if (h->state == DH_BACKOFF) {
+		ev_timer_stop(cl->d->loop, &h->retry);
+		h->backoff = 0;
+		dhost_connect(h);
+	} else if (h->state == DH_READY)
+		dclient_send_hello(a);
+}
+
