@@ -523,7 +523,7 @@ print_capture(struct output *o, FILE *f, const struct buf *cap)
 	struct buf text;
 	int r = 0;
 
-	if (n == 0)
+	if (n == 0 || p == NULL)
 		return 0;
 	buf_init(&text, ESCAPED_MAX(OUTPUT_LINE_MAX));
 	for (; n > 0 && r == 0; p += piece, n -= piece) {
