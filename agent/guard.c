@@ -170,12 +170,26 @@ guard_main(int fd)
 	_exit(0);
 }
 
-int
-guard_start(int argc, char **argv)
+void
+guard_child_signals(void)
 {
 	struct sigaction sa;
 	sigset_t none;
-	int p[2], fd, sig;
+	int sig;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (sig = 1; sig < NSIG; sig++)
+		(void)sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+int
+guard_start(int argc, char **argv)
+{
+	int p[2], fd;
 	pid_t pid;
 
 	if (pipe2(p, O_CLOEXEC) == -1)
@@ -190,13 +204,7 @@ guard_start(int argc, char **argv)
 		 * are not for the guard. It keeps none of the agent's
 		 * descriptors, so sshd sees the agent's end when it ends. */
 		(void)setsid();
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = SIG_DFL;
-		sigemptyset(&sa.sa_mask);
-		for (sig = 1; sig < NSIG; sig++)
-			(void)sigaction(sig, &sa, NULL);
-		sigemptyset(&none);
-		(void)sigprocmask(SIG_SETMASK, &none, NULL);
+		guard_child_signals();
 		if ((fd = open("/dev/null", O_RDWR)) != -1) {
 			(void)dup2(fd, STDIN_FILENO);
 			(void)dup2(fd, STDOUT_FILENO);

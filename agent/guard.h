@@ -23,6 +23,9 @@ int guard_start(int argc, char **argv);
 /* In a command's child, after it made its process group and before it
  * execs: async-signal-safe. A no-op without a guard. */
 void guard_register(unsigned grace_ms);
+/* In a new child: every signal back to its default action, none blocked
+ * (the agent's ignored and blocked signals would survive exec). */
+void guard_child_signals(void);
 /* The command's stream is over: the guard lets go of its group. */
 void guard_forget(pid_t pgid);
 

@@ -125,10 +125,6 @@ static void
 child_exec(const char *path, char *const argv[], int use_path, int stdin_fd,
     int out_fd, int err_fd, int tty, unsigned grace_ms)
 {
-	struct sigaction sa;
-	sigset_t none;
-	int sig;
-
 	/* A terminal needs a session of its own to be the controlling one
 	 * (setsid also makes the process group). */
 	if (tty) {
@@ -140,13 +136,7 @@ child_exec(const char *path, char *const argv[], int use_path, int stdin_fd,
 	 * die and leave the group unguarded. */
 	guard_register(grace_ms);
 	/* Ignored signals survive exec: SIGPIPE in particular must not. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	for (sig = 1; sig < NSIG; sig++)
-		(void)sigaction(sig, &sa, NULL);
-	sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	guard_child_signals();
 
 	if (dup2(out_fd, STDOUT_FILENO) == -1 ||
 	    dup2(err_fd, STDERR_FILENO) == -1)

@@ -295,11 +295,12 @@ outq_init(struct outq *q, struct ev_loop *loop, int fd, const char *name,
 	/* A terminal or a file is written through, as before: only a
 	 * pipe or a socket has a reader that can stall us. */
 	if (loop != NULL && fstat(fd, &st) == 0 &&
-	    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+	    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
 		q->queueing = true;
-	if (q->queueing && S_ISFIFO(st.st_mode) &&
-	    (size = fcntl(fd, F_GETPIPE_SZ)) > 0)
-		q->pipe_size = (size_t)size;
+		if (S_ISFIFO(st.st_mode) &&
+		    (size = fcntl(fd, F_GETPIPE_SZ)) > 0)
+			q->pipe_size = (size_t)size;
+	}
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -89,6 +90,19 @@ parse_fails(const char *text, int code, const char *prefix,
 	if (needle != NULL && strstr(err, needle) == NULL)
 		fail_msg("message \"%s\" lacks \"%s\"", err, needle);
 	inventory_free(&inv);
+}
+
+/*
+ * Under valgrind (tests/valgrind sets MUSTER_AGENT_WRAPPER for every unit
+ * test) memcheck's own shadow memory and red zones grow the RSS several
+ * times over what the code allocates: the bounds are checked without it.
+ */
+static bool
+rss_meaningful(void)
+{
+	const char *w = getenv("MUSTER_AGENT_WRAPPER");
+
+	return w == NULL || *w == '\0';
 }
 
 /* Peak resident set of this process so far, in KiB. */
@@ -393,7 +407,8 @@ test_selection_cap(void **state)
 	assert_int_equal(inv.all.n, 0);
 	assert_non_null(strstr(err, "(inventory inv.ini:4 brings the total "
 	    "to 199998)"));
-	assert_true(peak_rss_kib() - before < 8 * 1024);
+	if (rss_meaningful())
+		assert_true(peak_rss_kib() - before < 8 * 1024);
 	free(text);
 }
 
@@ -421,7 +436,8 @@ test_children_shared(void **state)
 	fclose(f);
 	before = peak_rss_kib();
 	parse_ok(text, &inv);
-	assert_true(peak_rss_kib() - before < 32 * 1024);
+	if (rss_meaningful())
+		assert_true(peak_rss_kib() - before < 32 * 1024);
 	assert_int_equal(inv.all.n, 50000);
 	assert_int_equal(group(&inv, "b7")->n, 50000);
 	assert_string_equal(group(&inv, "a19")->v[49999].name, "h50000");
