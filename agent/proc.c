@@ -194,7 +194,8 @@ make_argv(const Muster__Exec *ex, char ***out)
 	return 0;
  fail:
 	free_argv(argv);
-	return r;
+	/* Never 0 without argv: the caller would exec NULL. */
+	return r != 0 ? r : MERR_INVAL;
 }
 
 static void
