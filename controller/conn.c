@@ -15,35 +15,15 @@
 #include <libssh/callbacks.h>
 
 #include "bootstrap.h"
+#include "connstate.h"
 #include "err.h"
 #include "frame.h"
 #include "build_id.h"
 #include "dlink.h"
 #include "hostkey.h"
+#include "log.h"
 #include "mux.h"
 #include "workpool.h"
-
-enum conn_state {
-	CS_INIT,
-	CS_RESOLVE,
-	CS_TCP,
-	CS_HANDSHAKE,
-	CS_AUTH_KEY,
-	CS_AUTH_AUTO,
-	CS_CHAN_OPEN,
-	CS_CHAN_EXEC,
-	CS_MARKER,
-	CS_UPLOAD,
-	CS_HELLO,
-	CS_READY,
-	CS_DONE,
-};
-
-static const char *const state_names[] = {
-	"init", "resolve", "tcp connect", "ssh handshake", "authentication",
-	"authentication", "channel open", "exec request", "agent start",
-	"agent upload", "agent hello", "ready", "done",
-};
 
 /* Pumping stops after this many reads per wake-up so that one busy host
  * cannot monopolise the loop. */
@@ -69,6 +49,7 @@ struct conn {
 	char *display;
 	struct host_spec spec;
 	enum conn_state state;
+	ev_tstamp t_state;		/* when state was entered */
 
 	ev_io io;
 	ev_timer deadline;
@@ -172,12 +153,33 @@ state_timeout(const struct conn *c, enum conn_state st)
 	}
 }
 
+/*
+ * The one way a conn changes state. An arrow the diagram in conn.h does not
+ * draw is a bug: a debug build stops on it; otherwise it is logged and the
+ * conn fails, so it still ends with a final status.
+ */
 static void
 set_state(struct conn *c, enum conn_state st)
 {
+	ev_tstamp now = ev_now(c->cfg->loop);
 	double t;
 
+	if (!connstate_allowed(c->state, st)) {
+		log_error("%s: internal error: state %s -> %s is not allowed",
+		    c->display, connstate_id(c->state), connstate_id(st));
+#ifndef NDEBUG
+		abort();
+#endif
+		/* DONE is always allowed from a live state. */
+		conn_fail(c, HS_UNREACHABLE, "internal error: state %s -> %s",
+		    connstate_id(c->state), connstate_id(st));
+		return;
+	}
+	log_debug("%s: %s -> %s (%.0f ms)", c->display,
+	    connstate_name(c->state), connstate_name(st),
+	    (now - c->t_state) * 1000);
 	c->state = st;
+	c->t_state = now;
 	ev_timer_stop(c->cfg->loop, &c->deadline);
 	if ((t = state_timeout(c, st)) > 0) {
 		ev_timer_set(&c->deadline, t, 0);
@@ -281,6 +283,10 @@ conn_finish(struct conn *c, enum host_status st, const char *error)
 		return;
 	c->final_status = st;
 	c->final_error = error ? strdup(error) : NULL;
+	if (st != HS_OK)
+		log_debug("%s: failed in %s after %.0f ms: %s", c->display,
+		    connstate_name(c->state), elapsed(c) * 1000,
+		    error ? error : "connection closed");
 	/* A worker blocked in the upload must not keep the run alive. */
 	if (c->in_worker && c->state == CS_UPLOAD)
 		bootstrap_upload_cancel(&c->upload);
@@ -975,7 +981,7 @@ on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	struct conn *c = w->data;
 
 	conn_fail(c, HS_TIMEOUT, "timed out after %.0f s in %s",
-	    state_timeout(c, c->state), state_names[c->state]);
+	    state_timeout(c, c->state), connstate_name(c->state));
 }
 
 static void
@@ -1048,7 +1054,7 @@ conn_start(struct conn *c)
 {
 	int r;
 
-	c->t0 = ev_now(c->cfg->loop);
+	c->t0 = c->t_state = ev_now(c->cfg->loop);
 	if (c->cfg->link == NULL) {
 		set_state(c, CS_RESOLVE);
 		conn_step(c);

@@ -2,16 +2,24 @@
  * One host: the SSH connection, the agent bootstrap and the agent channel.
  *
  * Each conn is a state machine driven by the event loop, one state at a
- * time, each with its own deadline:
+ * time, each with its own deadline. The states are enum conn_state in
+ * connstate.h; every transition goes through one function that refuses an
+ * arrow this diagram does not draw (test_connstate checks the two agree):
  *
- *   RESOLVE -> TCP -> HANDSHAKE -> AUTH_KEY -> AUTH_AUTO -> PROBE_OPEN ->
- *   PROBE_EXEC -> MARKER -> [UPLOAD -> START_OPEN -> START_EXEC -> MARKER] ->
- *   HELLO -> READY -> DONE
+ * State diagram:
+ *   INIT -> RESOLVE -> TCP -> HANDSHAKE -> AUTH_KEY -> AUTH_AUTO -> CHAN_OPEN
+ *   HANDSHAKE -> AUTH_AUTO
+ *   AUTH_KEY -> CHAN_OPEN
+ *   CHAN_OPEN -> CHAN_EXEC -> MARKER -> HELLO -> READY
+ *   MARKER -> UPLOAD -> CHAN_OPEN
+ *   INIT -> HELLO              (through the daemon)
+ *   ANY -> DONE                (ANY: every state but DONE)
  *
  * MARKER reads what the start command prints: the agent's marker line (the
  * agent runs; go to HELLO) or a request for the agent (go to UPLOAD). READY
  * hands the conn to its owner, who opens streams on it. Every conn ends in
- * DONE with a final status; the owner hears of it once, via on_done.
+ * DONE with a final status; the owner hears of it once, via on_done. At -vv
+ * each transition is logged with the time spent in the state it leaves.
  */
 #ifndef MUSTER_CONN_H
 #define MUSTER_CONN_H
