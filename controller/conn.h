@@ -28,42 +28,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <ev.h>
-#include <libssh/libssh.h>
-
 #include "hostlist.h"
 #include "muster.pb-c.h"
+#include "mux.h"
 #include "output.h"
+#include "transport.h"
 
 struct conn;
-struct dlink;
-struct workpool;
-
-/* Settings shared by every conn of one run. */
-struct conn_config {
-	struct ev_loop *loop;
-	struct workpool *workers;
-	const char *ssh_config;		/* NULL: ~/.ssh/config */
-	const char *known_hosts;	/* NULL: ~/.ssh/known_hosts */
-	bool accept_new;
-	ssh_key identity;		/* NULL: only ssh-agent and defaults */
-	const char *identity_path;
-	const char *passphrase;		/* for the user's other identities */
-	double connect_timeout;		/* seconds per set-up state */
-	double upload_timeout;
-	double heartbeat;		/* seconds between pings when idle */
-	int max_startups;		/* unauthenticated set-ups at once */
-	double connect_rate;		/* new connections per second */
-	const uint8_t *agent;		/* the agent binary to upload */
-	size_t agent_len;
-	char agent_sha256[65];
-	bool verbose;
-	/* push/pull --become: the agent runs as this user (sudo -n). */
-	const char *become_user;
-	/* Set: hosts are reached through a running `muster daemon` instead
-	 * of SSH connections of our own. */
-	struct dlink *link;
-};
 
 /* Callbacks of the conn's owner. */
 struct conn_owner_ops {
@@ -75,44 +46,6 @@ struct conn_owner_ops {
 	 * have been told already. The conn is freed after this returns. */
 	void (*done)(struct conn *c, enum host_status st, const char *error,
 	    void *arg);
-};
-
-/*
- * Callbacks of one stream's owner. Exactly one of exit, result and error is
- * the last call for a stream; it is gone afterwards. A callback left NULL
- * makes the matching message a protocol error for that kind of stream.
- */
-struct stream_ops {
-	void (*data)(void *arg, int fd, const uint8_t *p, size_t n);
-	void (*eof)(void *arg, int fd);
-	void (*exit)(void *arg, const Muster__Exit *ex);
-	/* The agent refused or lost the stream, or the conn failed (st tells
-	 * how). */
-	void (*error)(void *arg, enum host_status st, const char *msg);
-	void (*put_ready)(void *arg, bool unchanged);
-	void (*entry)(void *arg, const Muster__Entry *e);
-	void (*entry_end)(void *arg, const Muster__EntryEnd *e);
-	void (*result)(void *arg, const Muster__Result *res);
-	void (*sample)(void *arg, const Muster__Sample *s);
-	/* The stream may send: it has credit and the channel has room. Only
-	 * for streams that asked with conn_stream_want_write. */
-	void (*writable)(void *arg);
-	/*
-	 * Set for a proxy stream (the daemon relaying a client's stream):
-	 * every message for the stream comes here whole, after the credit
-	 * checks, and the others above are unused but error. The stream
-	 * ends after an Exit, Result or Error.
-	 */
-	void (*frame)(void *arg, const Muster__Envelope *env);
-};
-
-struct conn_stats {
-	bool uploaded;		/* the agent had to be uploaded */
-	bool upload_via_exec;	/* the host had no SFTP subsystem */
-	double t_connected, t_authed, t_ready;	/* seconds since start */
-	/* The connection closed before sshd said a word: what an sshd past
-	 * its MaxStartups does. Safe to try again. */
-	bool dropped_early;
 };
 
 int conn_new(const struct conn_config *cfg, const struct host_spec *spec,
@@ -159,14 +92,5 @@ void conn_hello(const struct conn *c, Muster__Hello *h);
 uint64_t conn_bytes_in(const struct conn *c);
 uint64_t conn_bytes_out(const struct conn *c);
 size_t conn_streams(const struct conn *c);
-
-/*
- * For dlink.c, whose conns run over the daemon socket: one agent frame
- * (length included) arrived; the daemon reports the host down; the socket
- * has room again.
- */
-void conn_link_input(struct conn *c, const uint8_t *frame, size_t n);
-void conn_link_down(struct conn *c, enum host_status st, const char *error);
-void conn_link_writable(struct conn *c);
 
 #endif
