@@ -26,6 +26,7 @@
 #include "err.h"
 #include "frame.h"
 #include "hostkey.h"
+#include "log.h"
 #include "workpool.h"
 
 /* Pumping stops after this many reads per wake-up so that one busy host
@@ -44,6 +45,7 @@
 #define SSH_PACKET_PAYLOAD 32768
 
 struct transport {
+	const char *display;		/* the conn's, for the log */
 	const struct conn_config *cfg;
 	const struct host_spec *spec;
 	const struct transport_owner *owner;
@@ -351,6 +353,14 @@ tcp_try_next(struct transport *t, int last_errno)
 			last_errno = errno;
 			continue;
 		}
+		if (log_enabled(MLOG_TRACE)) {
+			char addr[NI_MAXHOST];
+
+			if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr,
+			    sizeof(addr), NULL, 0, NI_NUMERICHOST) == 0)
+				log_trace("%s: connecting to %s port %u",
+				    t->display, addr, t->port);
+		}
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
 		    errno == EINPROGRESS) {
 			t->fd = fd;
@@ -591,6 +601,9 @@ step_marker(struct transport *t)
 	    &t->login_junk);
 	switch (m) {
 	case MARKER_AGENT:
+		if (t->login_junk > 0)
+			log_trace("%s: the login printed %zu bytes before the "
+			    "agent started", t->display, t->login_junk);
 		/* What follows the marker is the first frame. */
 		if (buf_append(t->in, buf_ptr(&t->chan_out),
 		    buf_len(&t->chan_out)) != 0) {
@@ -601,6 +614,8 @@ step_marker(struct transport *t)
 		tssh_set_state(t, CS_HELLO);
 		return TRANSPORT_NEXT;
 	case MARKER_NEED:
+		log_trace("%s: the host lacks agent %.12s (%s): uploading",
+		    t->display, t->cfg->agent_sha256, t->arch);
 		drop_channel(t);
 		if (t->starts > 1) {
 			tssh_fail(t, HS_UNREACHABLE, "the uploaded agent does "
@@ -731,6 +746,7 @@ tssh_create(const struct conn_config *cfg, const struct host_spec *spec,
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return MERR_NOMEM;
+	t->display = display;
 	t->cfg = cfg;
 	t->spec = spec;
 	t->owner = owner;
