@@ -148,7 +148,7 @@ conn_free(struct conn *c)
 
 /* Runs from the loop, never from inside a libssh or stream callback. */
 static void
-on_reap(struct ev_loop *loop, ev_timer *w, int revents)
+conn_on_reap(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
 
@@ -375,7 +375,7 @@ static const struct transport_owner conn_tp_owner = {
 /* ---- watcher callbacks ------------------------------------------------------ */
 
 static void
-on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+conn_on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
 
@@ -384,7 +384,7 @@ on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static void
-on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
+conn_on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
 
@@ -441,11 +441,11 @@ conn_new(const struct conn_config *cfg, const struct host_spec *spec,
 		conn_free(c);
 		return r;
 	}
-	ev_init(&c->deadline, on_deadline);
+	ev_init(&c->deadline, conn_on_deadline);
 	c->deadline.data = c;
-	ev_init(&c->heartbeat, on_heartbeat);
+	ev_init(&c->heartbeat, conn_on_heartbeat);
 	c->heartbeat.data = c;
-	ev_init(&c->reaper, on_reap);
+	ev_init(&c->reaper, conn_on_reap);
 	c->reaper.data = c;
 	*out = c;
 	return 0;

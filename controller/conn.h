@@ -1,5 +1,7 @@
 /*
- * One host: the SSH connection, the agent bootstrap and the agent channel.
+ * One host: the way to its agent (a transport, transport.h: our own SSH
+ * session with the agent bootstrap, or a stream lent by the daemon) and
+ * the agent channel's streams on top (mux.h).
  *
  * Each conn is a state machine driven by the event loop, one state at a
  * time, each with its own deadline. The states are enum conn_state in

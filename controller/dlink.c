@@ -36,7 +36,7 @@ struct dlink {
 	bool dead;
 };
 
-static void on_link_io(struct ev_loop *loop, ev_io *w, int revents);
+static void dlink_on_io(struct ev_loop *loop, ev_io *w, int revents);
 
 /* The socket's watcher does not count as the loop's work (ev_unref): the
  * job's own watchers decide when the loop ends. */
@@ -252,7 +252,7 @@ dlink_open(struct ev_loop *loop, const struct dlink_settings *want,
 		buf_free(&in);
 		return MERR_NOMEM;
 	}
-	link_io_init(&l->io, loop, fd, on_link_io, l, DLINK_IN_MAX,
+	link_io_init(&l->io, loop, fd, dlink_on_io, l, DLINK_IN_MAX,
 	    DLINK_OUT_MAX);
 	/* Whatever followed the hello stays queued. */
 	if (buf_len(&in) > 0)
@@ -356,7 +356,7 @@ wake_blocked(struct dlink *l)
 }
 
 static void
-on_link_io(struct ev_loop *loop, ev_io *w, int revents)
+dlink_on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct dlink *l = w->data;
 	int r = 0;
