@@ -163,7 +163,8 @@ cli_usage(FILE *f)
 "                          kept for -b/--json across all hosts (default 1G)\n"
 "      --outdir DIR        also write each host's stdout to DIR/HOST\n"
 "      --errdir DIR        also write each host's stderr to DIR/HOST\n"
-"  -v, --verbose           report connection timings on stderr\n"
+"  -v, --verbose           report connection timings on stderr; -vv: each\n"
+"                          host's connection steps, -vvv: more\n"
 "Push and pull:\n"
 "  -r, --recursive         a directory tree (files, directories, symlinks)\n"
 "      --mkdir             push: create missing parent directories\n"
@@ -413,7 +414,7 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		case 'b': cli->run.mode = OUTPUT_GATHER; cli->json = false; break;
 		case OPT_JSON: cli->json = true; break;
 		case OPT_RAW: cli->run.raw = true; break;
-		case 'v': cli->verbose = true; break;
+		case 'v': cli->verbose++; break;
 		case OPT_NO_DAEMON: cli->no_daemon = true; break;
 		case OPT_STATUS: cli->daemon_status = true; break;
 		case OPT_STOP: cli->daemon_stop = true; break;

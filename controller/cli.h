@@ -31,7 +31,7 @@ struct cli {
 	const char *ssh_config;
 	bool accept_new;
 	double connect_timeout;
-	bool verbose;
+	int verbose;		/* -v count: the log level */
 	bool no_daemon;		/* --no-daemon: never use a running daemon */
 	enum cli_cmd cmd;
 	bool json;

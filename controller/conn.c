@@ -1,66 +1,29 @@
+/*
+ * The per-host state machine: the set-up states are the transport's
+ * (transport.h), HELLO and READY move frames between the mux and the
+ * transport, DONE reports once and reaps.
+ */
 #include "conn.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <libssh/callbacks.h>
-
-#include "bootstrap.h"
+#include "connstate.h"
 #include "err.h"
-#include "frame.h"
-#include "build_id.h"
-#include "dlink.h"
-#include "hostkey.h"
+#include "log.h"
 #include "mux.h"
+#include "transport.h"
 #include "workpool.h"
-
-enum conn_state {
-	CS_INIT,
-	CS_RESOLVE,
-	CS_TCP,
-	CS_HANDSHAKE,
-	CS_AUTH_KEY,
-	CS_AUTH_AUTO,
-	CS_CHAN_OPEN,
-	CS_CHAN_EXEC,
-	CS_MARKER,
-	CS_UPLOAD,
-	CS_HELLO,
-	CS_READY,
-	CS_DONE,
-};
-
-static const char *const state_names[] = {
-	"init", "resolve", "tcp connect", "ssh handshake", "authentication",
-	"authentication", "channel open", "exec request", "agent start",
-	"agent upload", "agent hello", "ready", "done",
-};
 
 /* Pumping stops after this many reads per wake-up so that one busy host
  * cannot monopolise the loop. */
 #define PUMP_MAX 64
-#define CHAN_ERR_MAX 4096
 #define MISSED_PINGS_MAX 3
-/*
- * libssh copies whatever the remote window allows into an unbounded
- * session buffer and then send()s it on a blocking socket. Keep what we
- * have handed it but the socket has not taken below this, and keep our own
- * frame queue short so producers (file pushes) are paced by the network.
- */
-#define SSH_INFLIGHT_MAX (512u * 1024)
+/* Keep our own frame queue short so producers (file pushes) are paced by
+ * the network. */
 #define OUT_HIGH_WATER (256u * 1024)
-/* Per-packet overhead estimate: length, padding, MAC, channel header. */
-#define SSH_PACKET_OVERHEAD 64
-#define SSH_PACKET_PAYLOAD 32768
 
 struct conn {
 	const struct conn_config *cfg;
@@ -69,38 +32,17 @@ struct conn {
 	char *display;
 	struct host_spec spec;
 	enum conn_state state;
+	ev_tstamp t_state;		/* when state was entered */
 
-	ev_io io;
+	const struct transport_ops *tp_ops;
+	struct transport *tp;
+
 	ev_timer deadline;
 	ev_timer heartbeat;
 	ev_timer reaper;
-	bool io_active;
 
-	ssh_session session;
-	ssh_event event;
-	ssh_channel channel;
-	struct ssh_channel_callbacks_struct chan_cb;
-	struct ssh_counter_struct counter;
-	int fd;
-	char *hostname;
-	unsigned port;
-	struct addrinfo *addrs, *addr_next;
-	int gai_result;
-
-	struct buf chan_out;		/* agent stdout before the marker */
-	struct buf chan_err;		/* agent stderr, for diagnostics */
-	bool chan_eof, chan_closed;
-	int starts;			/* start commands sent */
-	size_t login_junk;		/* bytes printed before the marker */
-	struct upload_job upload;
 	bool in_worker, worker_abandoned;
-	char arch[64];
-
 	struct mux mux;
-	bool fd_adopted;		/* libssh's socket holds fd */
-	bool linked;			/* attached through the daemon */
-	uint32_t link_id;
-	uint64_t wire_queued;		/* estimated bytes handed to libssh */
 	bool in_step;
 	uint64_t frames_at_last_ping;
 	int missed_pings;
@@ -116,40 +58,12 @@ static void conn_step(struct conn *c);
 static void conn_fail(struct conn *c, enum host_status st, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
 
-/* ---- watchers -------------------------------------------------------- */
-
-static void
-io_set(struct conn *c, int events)
-{
-	if (c->io_active && (c->io.events & (EV_READ | EV_WRITE)) == events)
-		return;
-	if (c->io_active)
-		ev_io_stop(c->cfg->loop, &c->io);
-	c->io_active = false;
-	if (events == 0 || c->fd < 0)
-		return;
-	ev_io_set(&c->io, c->fd, events);
-	ev_io_start(c->cfg->loop, &c->io);
-	c->io_active = true;
-}
-
-/* libssh wants POLLOUT whenever it queued something; reading is always on. */
-static void
-io_update_ssh(struct conn *c)
-{
-	int ev = EV_READ;
-
-	if (ssh_get_poll_flags(c->session) & SSH_WRITE_PENDING)
-		ev |= EV_WRITE;
-	io_set(c, ev);
-}
-
 static double
 state_timeout(const struct conn *c, enum conn_state st)
 {
 	/* Through the daemon, the daemon keeps the deadlines and says when
 	 * a host is down. */
-	if (c->linked)
+	if (!c->tp_ops->self_supervised)
 		return 0;
 	switch (st) {
 	case CS_UPLOAD:
@@ -172,12 +86,33 @@ state_timeout(const struct conn *c, enum conn_state st)
 	}
 }
 
+/*
+ * The one way a conn changes state. An arrow the diagram in conn.h does not
+ * draw is a bug: a debug build stops on it; otherwise it is logged and the
+ * conn fails, so it still ends with a final status.
+ */
 static void
 set_state(struct conn *c, enum conn_state st)
 {
+	ev_tstamp now = ev_now(c->cfg->loop);
 	double t;
 
+	if (!connstate_allowed(c->state, st)) {
+		log_error("%s: internal error: state %s -> %s is not allowed",
+		    c->display, connstate_id(c->state), connstate_id(st));
+#ifndef NDEBUG
+		abort();
+#endif
+		/* DONE is always allowed from a live state. */
+		conn_fail(c, HS_UNREACHABLE, "internal error: state %s -> %s",
+		    connstate_id(c->state), connstate_id(st));
+		return;
+	}
+	log_debug("%s: %s -> %s (%.0f ms)", c->display,
+	    connstate_name(c->state), connstate_name(st),
+	    (now - c->t_state) * 1000);
 	c->state = st;
+	c->t_state = now;
 	ev_timer_stop(c->cfg->loop, &c->deadline);
 	if ((t = state_timeout(c, st)) > 0) {
 		ev_timer_set(&c->deadline, t, 0);
@@ -194,58 +129,17 @@ elapsed(const struct conn *c)
 /* ---- teardown ------------------------------------------------------------ */
 
 static void
-release_ssh(struct conn *c)
-{
-	/* On a socket error (a reset, an sshd dropping us past MaxStartups)
-	 * libssh closes the socket itself. The number may belong to another
-	 * host's new socket by now: it must not be closed again. */
-	if (c->fd >= 0 && c->fd_adopted && c->session != NULL &&
-	    ssh_get_fd(c->session) == SSH_INVALID_SOCKET) {
-		io_set(c, 0);
-		c->fd = -1;
-	}
-	if (c->channel != NULL) {
-		ssh_remove_channel_callbacks(c->channel, &c->chan_cb);
-		ssh_channel_free(c->channel);
-		c->channel = NULL;
-	}
-	if (c->event != NULL) {
-		ssh_event_remove_session(c->event, c->session);
-		ssh_event_free(c->event);
-		c->event = NULL;
-	}
-	if (c->session != NULL) {
-		ssh_disconnect(c->session);
-		ssh_free(c->session);
-		c->session = NULL;
-	}
-	/* We opened the socket and passed it in with SSH_OPTIONS_FD, so it
-	 * is ours to close (libssh 0.10 leaves it to the caller). */
-	if (c->fd >= 0) {
-		close(c->fd);
-		c->fd = -1;
-	}
-}
-
-static void
 conn_free(struct conn *c)
 {
 	struct ev_loop *loop = c->cfg->loop;
 
-	io_set(c, 0);
 	ev_timer_stop(loop, &c->deadline);
 	ev_timer_stop(loop, &c->heartbeat);
 	ev_timer_stop(loop, &c->reaper);
-	if (c->linked)
-		dlink_forget(c->cfg->link, c->link_id);
-	release_ssh(c);
-	if (c->addrs != NULL)
-		freeaddrinfo(c->addrs);
+	if (c->tp != NULL)
+		c->tp_ops->free(c->tp);
 	mux_free(&c->mux);
-	buf_free(&c->chan_out);
-	buf_free(&c->chan_err);
 	free(c->display);
-	free(c->hostname);
 	free(c->spec.name);
 	free(c->spec.user);
 	free(c->final_error);
@@ -254,7 +148,7 @@ conn_free(struct conn *c)
 
 /* Runs from the loop, never from inside a libssh or stream callback. */
 static void
-on_reap(struct ev_loop *loop, ev_timer *w, int revents)
+conn_on_reap(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
 
@@ -281,11 +175,13 @@ conn_finish(struct conn *c, enum host_status st, const char *error)
 		return;
 	c->final_status = st;
 	c->final_error = error ? strdup(error) : NULL;
-	/* A worker blocked in the upload must not keep the run alive. */
-	if (c->in_worker && c->state == CS_UPLOAD)
-		bootstrap_upload_cancel(&c->upload);
+	if (st != HS_OK)
+		log_debug("%s: failed in %s after %.0f ms: %s", c->display,
+		    connstate_name(c->state), elapsed(c) * 1000,
+		    error ? error : "connection closed");
+	if (c->tp != NULL)
+		c->tp_ops->stop(c->tp);
 	set_state(c, CS_DONE);
-	io_set(c, 0);
 	ev_timer_stop(c->cfg->loop, &c->heartbeat);
 	mux_fail_all(&c->mux, st == HS_OK ? HS_UNREACHABLE : st,
 	    error ? error : "connection closed");
@@ -305,126 +201,157 @@ conn_fail(struct conn *c, enum host_status st, const char *fmt, ...)
 	conn_finish(c, st, msg);
 }
 
-/* The agent's stderr often says why a start failed ("not found", ...). */
-#define agent_stderr(c) bootstrap_stderr_line(&(c)->chan_err)
-
-/* ---- channel callbacks: only move bytes into buffers ---------------------- */
-
+/* Let producers fill the queue, then push it out, while there is room. */
 static int
-on_chan_data(ssh_session s, ssh_channel ch, void *data, uint32_t len,
-    int is_stderr, void *userdata)
+pump_writers(struct conn *c, char *err, size_t errlen)
 {
-	struct conn *c = userdata;
-	struct buf *b;
+	struct buf *out = mux_outbuf(&c->mux);
+	size_t before;
+	int i, r;
 
-	if (is_stderr) {
-		/* Keep only the start: it carries the reason. */
-		if (buf_len(&c->chan_err) < CHAN_ERR_MAX)
-			buf_append(&c->chan_err, data, len <
-			    CHAN_ERR_MAX - buf_len(&c->chan_err) ? len :
-			    CHAN_ERR_MAX - buf_len(&c->chan_err));
-		return (int)len;
+	for (i = 0; i < PUMP_MAX; i++) {
+		if ((r = c->tp_ops->write(c->tp, out, err, errlen)) != 0)
+			return r;
+		if (buf_len(out) >= OUT_HIGH_WATER ||
+		    !c->tp_ops->writable(c->tp))
+			break;
+		before = buf_len(out);
+		mux_writable(&c->mux, OUT_HIGH_WATER);
+		if (c->state != CS_READY || buf_len(out) == before)
+			break;
 	}
-	/* Output can arrive in the same read as the exec request's reply,
-	 * before we reach MARKER: everything before HELLO is the start
-	 * command's, and only what follows the marker line is frames. */
-	b = c->state < CS_HELLO ? &c->chan_out : &c->mux.in;
-	/* Leave what does not fit in libssh's buffer; frames are taken off
-	 * after this pump and the rest is delivered on the next. */
-	if (len > buf_room(b))
-		len = (uint32_t)buf_room(b);
-	if (len > 0 && buf_append(b, data, len) != 0)
-		return 0;
-	return (int)len;
+	return c->tp_ops->write(c->tp, out, err, errlen);
+}
+
+/* HELLO and READY: move bytes both ways and dispatch frames. */
+static enum transport_step
+step_channel(struct conn *c)
+{
+	char err[512];
+	int i;
+
+	for (i = 0; i < PUMP_MAX; i++) {
+		if (c->tp_ops->read(c->tp, err, sizeof(err)) != 0) {
+			conn_fail(c, HS_UNREACHABLE, "%s", err);
+			return TRANSPORT_STOP;
+		}
+		if (mux_input(&c->mux, err, sizeof(err)) != 0) {
+			conn_fail(c, HS_UNREACHABLE, "agent protocol: %s", err);
+			return TRANSPORT_STOP;
+		}
+		if (c->state == CS_DONE)
+			return TRANSPORT_STOP;
+		if (buf_room(mux_inbuf(&c->mux)) > 0)
+			break;
+	}
+	if (c->state == CS_HELLO && mux_has_hello(&c->mux)) {
+		set_state(c, CS_READY);
+		c->stats.t_ready = elapsed(c);
+		/* Through the daemon, the daemon pings the agent. */
+		if (c->tp_ops->self_supervised) {
+			ev_timer_set(&c->heartbeat, c->cfg->heartbeat,
+			    c->cfg->heartbeat);
+			ev_timer_start(c->cfg->loop, &c->heartbeat);
+		}
+		c->ops->ready(c, c->arg);
+		if (c->state == CS_DONE)
+			return TRANSPORT_STOP;
+	}
+	if (pump_writers(c, err, sizeof(err)) != 0) {
+		conn_fail(c, HS_UNREACHABLE, "write to agent channel failed: "
+		    "%s", err);
+		return TRANSPORT_STOP;
+	}
+	if (c->state == CS_DONE)
+		return TRANSPORT_STOP;
+	if (c->tp_ops->ended(c->tp, err, sizeof(err))) {
+		conn_fail(c, HS_UNREACHABLE, "%s", err);
+		return TRANSPORT_STOP;
+	}
+	return TRANSPORT_WAIT;
 }
 
 static void
-on_chan_eof(ssh_session s, ssh_channel ch, void *userdata)
+conn_step(struct conn *c)
 {
-	((struct conn *)userdata)->chan_eof = true;
+	enum transport_step s;
+
+	/* Stream callbacks run inside a step and may call back into the
+	 * conn; the outer step finishes the work. */
+	if (c->in_step)
+		return;
+	c->in_step = true;
+	do {
+		switch (c->state) {
+		case CS_INIT:
+		case CS_DONE:
+			s = TRANSPORT_STOP;
+			break;
+		case CS_HELLO:
+		case CS_READY:
+			s = step_channel(c);
+			break;
+		default:
+			s = c->tp_ops->setup(c->tp);
+			break;
+		}
+	} while (s == TRANSPORT_NEXT);
+	c->in_step = false;
+	if (s == TRANSPORT_WAIT)
+		c->tp_ops->poll(c->tp);
+}
+
+/* ---- what the transport asks of its conn ------------------------------- */
+
+static void
+conn_tp_set_state(void *arg, enum conn_state st)
+{
+	set_state(arg, st);
+}
+
+static enum conn_state
+conn_tp_state(void *arg)
+{
+	return ((struct conn *)arg)->state;
 }
 
 static void
-on_chan_close(ssh_session s, ssh_channel ch, void *userdata)
+conn_tp_fail(void *arg, enum host_status st, const char *msg)
 {
-	((struct conn *)userdata)->chan_closed = true;
-}
-
-/* ---- steps ------------------------------------------------------------- */
-
-enum step { STEP_NEXT, STEP_WAIT, STEP_STOP };
-
-static int
-setup_session(struct conn *c)
-{
-	int zero = 0, one = 1;
-	char *host = NULL;
-	unsigned int port = 22;
-
-	if ((c->session = ssh_new()) == NULL)
-		return MERR_NOMEM;
-	ssh_options_set(c->session, SSH_OPTIONS_HOST, c->spec.name);
-	/* Parse ssh_config now (not inside ssh_connect) so that HostName
-	 * and Port are known before we resolve and connect ourselves. */
-	if (ssh_options_parse_config(c->session, c->cfg->ssh_config) < 0)
-		return MERR_PARSE;
-	ssh_options_set(c->session, SSH_OPTIONS_PROCESS_CONFIG, &zero);
-	if (c->spec.user != NULL)
-		ssh_options_set(c->session, SSH_OPTIONS_USER, c->spec.user);
-	if (c->spec.port != 0)
-		ssh_options_set(c->session, SSH_OPTIONS_PORT, &c->spec.port);
-	if (c->cfg->known_hosts != NULL)
-		ssh_options_set(c->session, SSH_OPTIONS_KNOWNHOSTS,
-		    c->cfg->known_hosts);
-	/* Request/response traffic stalls on Nagle + delayed ACK otherwise. */
-	ssh_options_set(c->session, SSH_OPTIONS_NODELAY, &one);
-	if (ssh_options_get(c->session, SSH_OPTIONS_HOST, &host) != SSH_OK)
-		return MERR_INVAL;
-	c->hostname = strdup(host);
-	ssh_string_free_char(host);
-	if (c->hostname == NULL)
-		return MERR_NOMEM;
-	ssh_options_get_port(c->session, &port);
-	c->port = port;
-	ssh_set_blocking(c->session, 0);
-	ssh_set_counters(c->session, &c->counter, NULL);
-	return 0;
+	conn_finish(arg, st, msg);
 }
 
 static void
-resolve_work(void *arg)
+conn_tp_authed(void *arg)
 {
 	struct conn *c = arg;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_ADDRCONFIG };
-	char port[16];
 
-	snprintf(port, sizeof(port), "%u", c->port);
-	c->gai_result = getaddrinfo(c->hostname, port, &hints, &c->addrs);
+	if (c->ops->authed != NULL)
+		c->ops->authed(c, c->arg);
 }
 
-/* Hand the conn to a worker thread; worker_returned takes it back. */
-static enum step
-to_worker(struct conn *c, work_fn work, work_done_fn done)
+static void
+conn_tp_kick(void *arg)
 {
-	if (workpool_submit(c->cfg->workers, work, done, c) != 0) {
-		conn_fail(c, HS_UNREACHABLE, "out of memory");
-		return STEP_STOP;
-	}
+	conn_step(arg);
+}
+
+static void
+conn_tp_hold(void *arg)
+{
+	struct conn *c = arg;
+
 	c->in_worker = true;
 	/* A job in flight keeps the loop running even when every watcher of
 	 * this conn is stopped (it may have timed out meanwhile). */
 	ev_ref(c->cfg->loop);
-	return STEP_WAIT;
 }
 
-/*
- * A worker handed the conn back. False when the conn timed out meanwhile:
- * it is then finished, and freed here if its owner already heard of it.
- */
 static bool
-worker_returned(struct conn *c, enum conn_state expected)
+conn_tp_release(void *arg, enum conn_state expected)
 {
+	struct conn *c = arg;
+
 	c->in_worker = false;
 	if (!c->worker_abandoned)
 		ev_unref(c->cfg->loop);
@@ -435,563 +362,40 @@ worker_returned(struct conn *c, enum conn_state expected)
 	return false;
 }
 
-static void
-resolve_done(void *arg)
-{
-	struct conn *c = arg;
-
-	if (!worker_returned(c, CS_RESOLVE))
-		return;
-	if (c->gai_result != 0) {
-		conn_fail(c, HS_UNREACHABLE, "cannot resolve %s: %s",
-		    c->hostname, gai_strerror(c->gai_result));
-		return;
-	}
-	c->addr_next = c->addrs;
-	set_state(c, CS_TCP);
-	conn_step(c);
-}
-
-static enum step
-step_resolve(struct conn *c)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
-	char port[16];
-	int r;
-
-	if (c->session == NULL && (r = setup_session(c)) != 0) {
-		conn_fail(c, HS_UNREACHABLE, "ssh configuration: %s",
-		    merr_str(r));
-		return STEP_STOP;
-	}
-	snprintf(port, sizeof(port), "%u", c->port);
-	/* Address literals need no resolver; names go to a worker because
-	 * getaddrinfo blocks. */
-	if (getaddrinfo(c->hostname, port, &hints, &c->addrs) == 0) {
-		c->addr_next = c->addrs;
-		set_state(c, CS_TCP);
-		return STEP_NEXT;
-	}
-	c->addrs = NULL;
-	return to_worker(c, resolve_work, resolve_done);
-}
-
-/* Try the next address; STEP_WAIT while a connect is in progress. */
-static enum step
-tcp_try_next(struct conn *c, int last_errno)
-{
-	struct addrinfo *ai;
-	int fd;
-
-	while ((ai = c->addr_next) != NULL) {
-		c->addr_next = ai->ai_next;
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			last_errno = errno;
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-		    errno == EINPROGRESS) {
-			c->fd = fd;
-			io_set(c, EV_WRITE);
-			return STEP_WAIT;
-		}
-		last_errno = errno;
-		close(fd);
-	}
-	conn_fail(c, HS_UNREACHABLE, "connect to %s port %u: %s",
-	    c->hostname, c->port, strerror(last_errno));
-	return STEP_STOP;
-}
-
-static enum step
-step_tcp(struct conn *c)
-{
-	int err = 0, one = 1, fl;
-	socklen_t len = sizeof(err);
-
-	if (c->fd < 0)
-		return tcp_try_next(c, ECONNREFUSED);
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-		err = errno;
-	if (err == EINPROGRESS || err == EALREADY)
-		return STEP_WAIT;
-	if (err != 0) {
-		io_set(c, 0);
-		close(c->fd);
-		c->fd = -1;
-		return tcp_try_next(c, err);
-	}
-	/* libssh polls before every recv and send and treats EAGAIN from
-	 * send as fatal, so it gets the socket in blocking mode, as its own
-	 * connect code leaves it. */
-	fl = fcntl(c->fd, F_GETFL);
-	fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
-	setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	ssh_options_set(c->session, SSH_OPTIONS_FD, &c->fd);
-	set_state(c, CS_HANDSHAKE);
-	return STEP_NEXT;
-}
-
-static enum step
-step_handshake(struct conn *c)
-{
-	char err[768];
-	int r;
-
-	c->fd_adopted = true;
-	r = ssh_connect(c->session);
-	if (r == SSH_AGAIN)
-		return STEP_WAIT;
-	if (r != SSH_OK) {
-		c->stats.dropped_early =
-		    ssh_get_serverbanner(c->session) == NULL;
-		conn_fail(c, HS_UNREACHABLE, "ssh: %s",
-		    ssh_get_error(c->session));
-		return STEP_STOP;
-	}
-	c->stats.t_connected = elapsed(c);
-	r = hostkey_verify(c->session, c->cfg->known_hosts,
-	    c->cfg->accept_new, err, sizeof(err));
-	if (r != 0) {
-		conn_fail(c, r == MERR_SSH ? HS_UNREACHABLE : HS_HOSTKEY,
-		    "%s", err);
-		return STEP_STOP;
-	}
-	set_state(c, c->cfg->identity ? CS_AUTH_KEY : CS_AUTH_AUTO);
-	return STEP_NEXT;
-}
-
-static enum step
-auth_result(struct conn *c, int r, enum conn_state on_denied)
-{
-	switch (r) {
-	case SSH_AUTH_AGAIN:
-		return STEP_WAIT;
-	case SSH_AUTH_SUCCESS:
-		c->stats.t_authed = elapsed(c);
-		/* From here on a per-session ssh_event pumps the socket:
-		 * unlike the channel read calls it keeps reading after the
-		 * remote EOF, so exit status and close are never left unread
-		 * on a readable socket. */
-		if ((c->event = ssh_event_new()) == NULL ||
-		    ssh_event_add_session(c->event, c->session) != SSH_OK) {
-			conn_fail(c, HS_UNREACHABLE, "cannot create ssh event");
-			return STEP_STOP;
-		}
-		set_state(c, CS_CHAN_OPEN);
-		if (c->ops->authed != NULL)
-			c->ops->authed(c, c->arg);
-		return STEP_NEXT;
-	case SSH_AUTH_DENIED:
-	case SSH_AUTH_PARTIAL:
-		if (on_denied != CS_DONE) {
-			set_state(c, on_denied);
-			return STEP_NEXT;
-		}
-		conn_fail(c, HS_AUTH, "no key accepted for %s@%s (tried %s%s"
-		    "ssh-agent and the default identities)",
-		    c->spec.user ? c->spec.user : "(default user)",
-		    c->hostname, c->cfg->identity_path ?
-		    c->cfg->identity_path : "", c->cfg->identity_path ?
-		    ", " : "");
-		return STEP_STOP;
-	default:
-		conn_fail(c, HS_UNREACHABLE, "authentication: %s",
-		    ssh_get_error(c->session));
-		return STEP_STOP;
-	}
-}
-
-static enum step
-step_auth_key(struct conn *c)
-{
-	return auth_result(c, ssh_userauth_publickey(c->session, NULL,
-	    c->cfg->identity), CS_AUTH_AUTO);
-}
-
-static enum step
-step_auth_auto(struct conn *c)
-{
-	return auth_result(c, ssh_userauth_publickey_auto(c->session, NULL,
-	    c->cfg->passphrase), CS_DONE);
-}
-
-static enum step
-step_chan_open(struct conn *c)
-{
-	int r;
-
-	if (c->channel == NULL) {
-		if ((c->channel = ssh_channel_new(c->session)) == NULL) {
-			conn_fail(c, HS_UNREACHABLE, "cannot create channel");
-			return STEP_STOP;
-		}
-		memset(&c->chan_cb, 0, sizeof(c->chan_cb));
-		c->chan_cb.userdata = c;
-		c->chan_cb.channel_data_function = on_chan_data;
-		c->chan_cb.channel_eof_function = on_chan_eof;
-		c->chan_cb.channel_close_function = on_chan_close;
-		ssh_callbacks_init(&c->chan_cb);
-		ssh_set_channel_callbacks(c->channel, &c->chan_cb);
-		c->chan_eof = c->chan_closed = false;
-		buf_reset(&c->chan_out);
-		buf_reset(&c->chan_err);
-	}
-	r = ssh_channel_open_session(c->channel);
-	if (r == SSH_AGAIN)
-		return STEP_WAIT;
-	if (r != SSH_OK) {
-		conn_fail(c, HS_UNREACHABLE, "cannot open a session channel: "
-		    "%s", ssh_get_error(c->session));
-		return STEP_STOP;
-	}
-	set_state(c, CS_CHAN_EXEC);
-	return STEP_NEXT;
-}
-
-static enum step
-step_chan_exec(struct conn *c)
-{
-	char *cmd;
-	int r;
-
-	if ((cmd = bootstrap_start_command(c->cfg->agent_sha256,
-	    c->cfg->become_user)) == NULL) {
-		conn_fail(c, HS_UNREACHABLE, "out of memory");
-		return STEP_STOP;
-	}
-	r = ssh_channel_request_exec(c->channel, cmd);
-	free(cmd);
-	if (r == SSH_AGAIN)
-		return STEP_WAIT;
-	if (r != SSH_OK) {
-		conn_fail(c, HS_UNREACHABLE, "exec request refused: %s",
-		    ssh_get_error(c->session));
-		return STEP_STOP;
-	}
-	c->starts++;
-	set_state(c, CS_MARKER);
-	return STEP_NEXT;
-}
-
-/* Read what libssh has for us: loop while the socket delivers, because a
- * pump may buffer bytes for later packets (libssh reads 4 KiB at a time). */
-static int
-pump(struct conn *c)
-{
-	uint64_t before;
-	int i;
-
-	for (i = 0; i < PUMP_MAX; i++) {
-		before = c->counter.in_bytes;
-		if (ssh_event_dopoll(c->event, 0) == SSH_ERROR)
-			return MERR_IO;
-		if (c->counter.in_bytes == before)
-			break;
-		if (c->state == CS_MARKER || buf_room(&c->mux.in) == 0)
-			break;	/* let the caller consume first */
-	}
-	if (!ssh_is_connected(c->session))
-		return MERR_EOF;
-	return 0;
-}
-
-static void upload_done(void *arg);
-
-static void
-upload_work(void *arg)
-{
-	struct conn *c = arg;
-
-	bootstrap_upload(&c->upload);
-}
-
-static void
-drop_channel(struct conn *c)
-{
-	ssh_remove_channel_callbacks(c->channel, &c->chan_cb);
-	ssh_channel_close(c->channel);
-	ssh_channel_free(c->channel);
-	c->channel = NULL;
-}
-
-static enum step
-step_marker(struct conn *c)
-{
-	enum marker m;
-
-	if (pump(c) != 0) {
-		conn_fail(c, HS_UNREACHABLE, "connection lost while starting "
-		    "the agent%s", agent_stderr(c));
-		return STEP_STOP;
-	}
-	m = bootstrap_scan(&c->chan_out, c->arch, sizeof(c->arch),
-	    &c->login_junk);
-	switch (m) {
-	case MARKER_AGENT:
-		/* What follows the marker is the first frame. */
-		if (buf_append(&c->mux.in, buf_ptr(&c->chan_out),
-		    buf_len(&c->chan_out)) != 0) {
-			conn_fail(c, HS_UNREACHABLE, "agent output too large");
-			return STEP_STOP;
-		}
-		buf_free(&c->chan_out);
-		set_state(c, CS_HELLO);
-		return STEP_NEXT;
-	case MARKER_NEED:
-		drop_channel(c);
-		if (c->starts > 1) {
-			conn_fail(c, HS_UNREACHABLE, "the uploaded agent does "
-			    "not verify or start on this host (is sha256sum "
-			    "installed? host architecture %s)", c->arch);
-			return STEP_STOP;
-		}
-		set_state(c, CS_UPLOAD);
-		return STEP_NEXT;
-	case MARKER_JUNK:
-		conn_fail(c, HS_UNREACHABLE, "no agent marker in %u bytes of "
-		    "output from the start command", BOOTSTRAP_JUNK_MAX);
-		return STEP_STOP;
-	case MARKER_NONE:
-		break;
-	}
-	if (c->chan_eof || c->chan_closed) {
-		/* sudo said no (it prints "sudo: ..."): not a network fault. */
-		if (c->cfg->become_user != NULL && buf_len(&c->chan_err) >= 5 &&
-		    memcmp(buf_ptr(&c->chan_err), "sudo:", 5) == 0) {
-			conn_fail(c, HS_BECOME, "become %s%s",
-			    c->cfg->become_user, agent_stderr(c));
-			return STEP_STOP;
-		}
-		conn_fail(c, HS_UNREACHABLE, "agent start command ended "
-		    "without starting the agent%s", agent_stderr(c));
-		return STEP_STOP;
-	}
-	return STEP_WAIT;
-}
-
-static enum step
-step_upload(struct conn *c)
-{
-	enum step s;
-
-	if (c->in_worker)
-		return STEP_WAIT;
-	io_set(c, 0);
-	if (bootstrap_upload_prepare(&c->upload, c->session, c->cfg->agent,
-	    c->cfg->agent_len, c->cfg->agent_sha256,
-	    c->cfg->upload_timeout, c->login_junk > 1) != 0) {
-		conn_fail(c, HS_UNREACHABLE, "agent upload: cannot hand the "
-		    "socket over: %s", strerror(errno));
-		return STEP_STOP;
-	}
-	if ((s = to_worker(c, upload_work, upload_done)) == STEP_STOP)
-		bootstrap_upload_release(&c->upload);
-	return s;
-}
-
-static void
-upload_done(void *arg)
-{
-	struct conn *c = arg;
-
-	bootstrap_upload_release(&c->upload);
-	if (!worker_returned(c, CS_UPLOAD))
-		return;
-	c->stats.uploaded = true;
-	c->stats.upload_via_exec = c->upload.via_exec;
-	if (c->upload.result != 0) {
-		conn_fail(c, HS_UNREACHABLE, "agent upload failed: %s",
-		    c->upload.err);
-		return;
-	}
-	set_state(c, CS_CHAN_OPEN);
-	conn_step(c);
-}
-
-static size_t
-inflight(const struct conn *c)
-{
-	return c->wire_queued > c->counter.out_bytes ?
-	    (size_t)(c->wire_queued - c->counter.out_bytes) : 0;
-}
-
-static int
-flush_out(struct conn *c)
-{
-	struct buf *out = &c->mux.out;
-	uint32_t win;
-	size_t n, room;
-	int w;
-
-	if (c->linked)
-		return dlink_send(c->cfg->link, c->link_id, out);
-
-	while (buf_len(out) > 0) {
-		if ((win = ssh_channel_window_size(c->channel)) == 0)
-			break;
-		if ((room = SSH_INFLIGHT_MAX - inflight(c)) == 0 ||
-		    inflight(c) >= SSH_INFLIGHT_MAX)
-			break;
-		n = buf_len(out);
-		if (n > win)
-			n = win;
-		if (n > room)
-			n = room;
-		if (n > FRAME_DATA_CHUNK)
-			n = FRAME_DATA_CHUNK;
-		if ((w = ssh_channel_write(c->channel, buf_ptr(out),
-		    (uint32_t)n)) < 0)
-			return MERR_IO;
-		if (w == 0)
-			break;
-		c->wire_queued += (uint64_t)w + SSH_PACKET_OVERHEAD *
-		    (((uint64_t)w + SSH_PACKET_PAYLOAD - 1) / SSH_PACKET_PAYLOAD);
-		buf_consume(out, (size_t)w);
-	}
-	return 0;
-}
-
-/* Let producers fill the queue, then push it out, while there is room. */
-static int
-pump_writers(struct conn *c)
-{
-	size_t before;
-	int i, r;
-
-	for (i = 0; i < PUMP_MAX; i++) {
-		if ((r = flush_out(c)) != 0)
-			return r;
-		if (buf_len(&c->mux.out) >= OUT_HIGH_WATER ||
-		    inflight(c) >= SSH_INFLIGHT_MAX)
-			break;
-		before = buf_len(&c->mux.out);
-		mux_writable(&c->mux, OUT_HIGH_WATER);
-		if (c->state != CS_READY || buf_len(&c->mux.out) == before)
-			break;
-	}
-	return flush_out(c);
-}
-
-/* HELLO and READY: move bytes both ways and dispatch frames. */
-static enum step
-step_channel(struct conn *c)
-{
-	char err[512];
-	int i;
-
-	for (i = 0; i < PUMP_MAX; i++) {
-		/* Through the daemon, dlink.c has put the frames in. */
-		if (!c->linked && pump(c) != 0) {
-			conn_fail(c, HS_UNREACHABLE, "connection lost%s",
-			    agent_stderr(c));
-			return STEP_STOP;
-		}
-		if (mux_input(&c->mux, err, sizeof(err)) != 0) {
-			conn_fail(c, HS_UNREACHABLE, "agent protocol: %s", err);
-			return STEP_STOP;
-		}
-		if (c->state == CS_DONE)
-			return STEP_STOP;
-		if (c->linked || buf_room(&c->mux.in) > 0)
-			break;
-	}
-	if (c->state == CS_HELLO && c->mux.have_hello) {
-		set_state(c, CS_READY);
-		c->stats.t_ready = elapsed(c);
-		/* Through the daemon, the daemon pings the agent. */
-		if (!c->linked) {
-			ev_timer_set(&c->heartbeat, c->cfg->heartbeat,
-			    c->cfg->heartbeat);
-			ev_timer_start(c->cfg->loop, &c->heartbeat);
-		}
-		c->ops->ready(c, c->arg);
-		if (c->state == CS_DONE)
-			return STEP_STOP;
-	}
-	if (pump_writers(c) != 0) {
-		conn_fail(c, HS_UNREACHABLE, "write to agent channel failed: "
-		    "%s", c->linked ? "daemon connection lost" :
-		    ssh_get_error(c->session));
-		return STEP_STOP;
-	}
-	if (c->state == CS_DONE)
-		return STEP_STOP;
-	if (!c->linked && (c->chan_eof || c->chan_closed)) {
-		conn_fail(c, HS_UNREACHABLE, "agent exited%s",
-		    agent_stderr(c));
-		return STEP_STOP;
-	}
-	return STEP_WAIT;
-}
-
-static void
-conn_step(struct conn *c)
-{
-	enum step s;
-
-	/* Stream callbacks run inside a step and may call back into the
-	 * conn; the outer step finishes the work. */
-	if (c->in_step)
-		return;
-	c->in_step = true;
-	do {
-		switch (c->state) {
-		case CS_RESOLVE: s = step_resolve(c); break;
-		case CS_TCP: s = step_tcp(c); break;
-		case CS_HANDSHAKE: s = step_handshake(c); break;
-		case CS_AUTH_KEY: s = step_auth_key(c); break;
-		case CS_AUTH_AUTO: s = step_auth_auto(c); break;
-		case CS_CHAN_OPEN: s = step_chan_open(c); break;
-		case CS_CHAN_EXEC: s = step_chan_exec(c); break;
-		case CS_MARKER: s = step_marker(c); break;
-		case CS_UPLOAD: s = step_upload(c); break;
-		case CS_HELLO:
-		case CS_READY: s = step_channel(c); break;
-		default: s = STEP_STOP; break;
-		}
-	} while (s == STEP_NEXT);
-	c->in_step = false;
-	if (s == STEP_WAIT && c->session != NULL && c->state >= CS_HANDSHAKE &&
-	    c->state != CS_UPLOAD)
-		io_update_ssh(c);
-}
+static const struct transport_owner conn_tp_owner = {
+	.set_state = conn_tp_set_state,
+	.state = conn_tp_state,
+	.fail = conn_tp_fail,
+	.authed = conn_tp_authed,
+	.kick = conn_tp_kick,
+	.hold = conn_tp_hold,
+	.release = conn_tp_release,
+};
 
 /* ---- watcher callbacks ------------------------------------------------------ */
 
 static void
-on_io(struct ev_loop *loop, ev_io *w, int revents)
-{
-	conn_step(w->data);
-}
-
-static void
-on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+conn_on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
 
 	conn_fail(c, HS_TIMEOUT, "timed out after %.0f s in %s",
-	    state_timeout(c, c->state), state_names[c->state]);
+	    state_timeout(c, c->state), connstate_name(c->state));
 }
 
 static void
-on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
+conn_on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
 
 	/* An idle channel (a daemon holds hundreds) keeps no buffers. */
 	if (mux_live_streams(&c->mux) == 0) {
-		buf_trim(&c->mux.in);
-		buf_trim(&c->mux.out);
-		buf_trim(&c->chan_out);
+		buf_trim(mux_inbuf(&c->mux));
+		buf_trim(mux_outbuf(&c->mux));
 	}
 	/* Any frame counts as a sign of life; silence earns a ping. */
-	if (c->mux.frames_in != c->frames_at_last_ping) {
-		c->frames_at_last_ping = c->mux.frames_in;
+	if (mux_frames_in(&c->mux) != c->frames_at_last_ping) {
+		c->frames_at_last_ping = mux_frames_in(&c->mux);
 		c->missed_pings = 0;
 		return;
 	}
@@ -1012,13 +416,13 @@ conn_new(const struct conn_config *cfg, const struct host_spec *spec,
     struct conn **out)
 {
 	struct conn *c;
+	int r;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return MERR_NOMEM;
 	c->cfg = cfg;
 	c->ops = ops;
 	c->arg = arg;
-	c->fd = -1;
 	c->display = strdup(display);
 	c->spec.name = strdup(spec->name);
 	c->spec.user = spec->user ? strdup(spec->user) : NULL;
@@ -1028,16 +432,20 @@ conn_new(const struct conn_config *cfg, const struct host_spec *spec,
 		conn_free(c);
 		return MERR_NOMEM;
 	}
-	buf_init(&c->chan_out, BOOTSTRAP_JUNK_MAX + 4096);
-	buf_init(&c->chan_err, CHAN_ERR_MAX);
 	mux_init(&c->mux);
-	ev_init(&c->io, on_io);
-	c->io.data = c;
-	ev_init(&c->deadline, on_deadline);
+	/* The one place that knows there is more than one transport. */
+	c->tp_ops = cfg->link != NULL ? &transport_daemon_ops :
+	    &transport_ssh_ops;
+	if ((r = c->tp_ops->create(cfg, &c->spec, c->display, &conn_tp_owner,
+	    c, mux_inbuf(&c->mux), &c->stats, &c->tp)) != 0) {
+		conn_free(c);
+		return r;
+	}
+	ev_init(&c->deadline, conn_on_deadline);
 	c->deadline.data = c;
-	ev_init(&c->heartbeat, on_heartbeat);
+	ev_init(&c->heartbeat, conn_on_heartbeat);
 	c->heartbeat.data = c;
-	ev_init(&c->reaper, on_reap);
+	ev_init(&c->reaper, conn_on_reap);
 	c->reaper.data = c;
 	*out = c;
 	return 0;
@@ -1046,23 +454,10 @@ conn_new(const struct conn_config *cfg, const struct host_spec *spec,
 void
 conn_start(struct conn *c)
 {
-	int r;
-
-	c->t0 = ev_now(c->cfg->loop);
-	if (c->cfg->link == NULL) {
-		set_state(c, CS_RESOLVE);
-		conn_step(c);
-		return;
-	}
-	/* The daemon connects (or already holds) the host and answers with
-	 * the agent's Hello. */
-	c->linked = true;
-	set_state(c, CS_HELLO);
-	if ((r = dlink_attach(c->cfg->link, c, &c->spec, c->cfg->accept_new,
-	    &c->link_id)) != 0) {
-		c->linked = false;
-		conn_fail(c, HS_UNREACHABLE, "daemon: %s", merr_str(r));
-	}
+	c->t0 = c->t_state = ev_now(c->cfg->loop);
+	log_debug("%s: reached through %s", c->display,
+	    c->tp_ops->describe(c->tp));
+	c->tp_ops->open(c->tp);
 }
 
 void
@@ -1075,19 +470,15 @@ conn_discard(struct conn *c)
 void
 conn_close(struct conn *c)
 {
+	char err[512];
+	bool ready = c->state == CS_READY;
+
 	if (c->state == CS_DONE)
 		return;
-	if (c->linked) {
-		/* The daemon keeps the host; it cancels what we left open. */
-		if (c->state == CS_READY)
-			flush_out(c);
-		dlink_detach(c->cfg->link, c->link_id);
-	}
-	/* EOF on the agent's stdin tells it to clean up and exit. */
-	if (c->channel != NULL && c->state == CS_READY) {
-		flush_out(c);
-		ssh_channel_send_eof(c->channel);
-	}
+	/* What the streams queued last goes out before the close. */
+	if (ready)
+		c->tp_ops->write(c->tp, mux_outbuf(&c->mux), err, sizeof(err));
+	c->tp_ops->close(c->tp, ready);
 	conn_finish(c, HS_OK, NULL);
 }
 
@@ -1144,15 +535,11 @@ conn_exec(struct conn *c, Muster__Exec *exec, const struct stream_ops *ops,
 size_t
 conn_stream_room(struct conn *c, uint32_t stream_id)
 {
-	struct mux_stream *st;
-	size_t queued = buf_len(&c->mux.out), room;
+	size_t queued = buf_len(mux_outbuf(&c->mux));
 
-	if (c->state != CS_READY ||
-	    (st = mux_stream(&c->mux, stream_id)) == NULL ||
-	    queued >= OUT_HIGH_WATER)
+	if (c->state != CS_READY || queued >= OUT_HIGH_WATER)
 		return 0;
-	room = OUT_HIGH_WATER - queued;
-	return st->send_window < room ? (size_t)st->send_window : room;
+	return mux_stream_room(&c->mux, stream_id, OUT_HIGH_WATER - queued);
 }
 
 int
@@ -1185,12 +572,9 @@ conn_stream_eof(struct conn *c, uint32_t stream_id, int fd)
 void
 conn_stream_want_write(struct conn *c, uint32_t stream_id, bool on)
 {
-	struct mux_stream *st;
-
-	if (c->state != CS_READY ||
-	    (st = mux_stream(&c->mux, stream_id)) == NULL)
+	if (c->state != CS_READY || mux_stream(&c->mux, stream_id) == NULL)
 		return;
-	st->want_write = on;
+	mux_want_write(&c->mux, stream_id, on);
 	if (on)
 		kick(c);
 }
@@ -1231,58 +615,29 @@ conn_stream_grant(struct conn *c, uint32_t stream_id, uint32_t n)
 void
 conn_hello(const struct conn *c, Muster__Hello *h)
 {
-	muster__hello__init(h);
-	h->version = MUSTER_PROTO_VERSION;
-	h->build_id.data = (uint8_t *)MUSTER_BUILD_ID;
-	h->build_id.len = strlen(MUSTER_BUILD_ID);
-	h->max_frame = c->mux.peer_max_frame;
-	h->max_streams = MUX_MAX_STREAMS;
-	h->window = c->mux.peer_window;
-	h->arch.data = (uint8_t *)c->mux.peer_arch;
-	h->arch.len = strlen(c->mux.peer_arch);
-	h->pid = c->mux.peer_pid;
+	mux_hello(&c->mux, h);
 }
 
 uint64_t
 conn_bytes_in(const struct conn *c)
 {
-	return c->counter.in_bytes;
+	uint64_t in, out;
+
+	c->tp_ops->bytes(c->tp, &in, &out);
+	return in;
 }
 
 uint64_t
 conn_bytes_out(const struct conn *c)
 {
-	return c->counter.out_bytes;
+	uint64_t in, out;
+
+	c->tp_ops->bytes(c->tp, &in, &out);
+	return out;
 }
 
 size_t
 conn_streams(const struct conn *c)
 {
 	return mux_live_streams(&c->mux);
-}
-
-void
-conn_link_input(struct conn *c, const uint8_t *frame, size_t n)
-{
-	if (c->state != CS_HELLO && c->state != CS_READY)
-		return;
-	/* The link delivers whole frames, and each step takes every whole
-	 * frame off: there is always room for the next. */
-	if (buf_append(&c->mux.in, frame, n) != 0) {
-		conn_fail(c, HS_UNREACHABLE, "daemon sent more than we hold");
-		return;
-	}
-	conn_step(c);
-}
-
-void
-conn_link_down(struct conn *c, enum host_status st, const char *error)
-{
-	conn_finish(c, st, error);
-}
-
-void
-conn_link_writable(struct conn *c)
-{
-	kick(c);
 }

@@ -1,17 +1,27 @@
 /*
- * One host: the SSH connection, the agent bootstrap and the agent channel.
+ * One host: the way to its agent (a transport, transport.h: our own SSH
+ * session with the agent bootstrap, or a stream lent by the daemon) and
+ * the agent channel's streams on top (mux.h).
  *
  * Each conn is a state machine driven by the event loop, one state at a
- * time, each with its own deadline:
+ * time, each with its own deadline. The states are enum conn_state in
+ * connstate.h; every transition goes through one function that refuses an
+ * arrow this diagram does not draw (test_connstate checks the two agree):
  *
- *   RESOLVE -> TCP -> HANDSHAKE -> AUTH_KEY -> AUTH_AUTO -> PROBE_OPEN ->
- *   PROBE_EXEC -> MARKER -> [UPLOAD -> START_OPEN -> START_EXEC -> MARKER] ->
- *   HELLO -> READY -> DONE
+ * State diagram:
+ *   INIT -> RESOLVE -> TCP -> HANDSHAKE -> AUTH_KEY -> AUTH_AUTO -> CHAN_OPEN
+ *   HANDSHAKE -> AUTH_AUTO
+ *   AUTH_KEY -> CHAN_OPEN
+ *   CHAN_OPEN -> CHAN_EXEC -> MARKER -> HELLO -> READY
+ *   MARKER -> UPLOAD -> CHAN_OPEN
+ *   INIT -> HELLO              (through the daemon)
+ *   ANY -> DONE                (ANY: every state but DONE)
  *
  * MARKER reads what the start command prints: the agent's marker line (the
  * agent runs; go to HELLO) or a request for the agent (go to UPLOAD). READY
  * hands the conn to its owner, who opens streams on it. Every conn ends in
- * DONE with a final status; the owner hears of it once, via on_done.
+ * DONE with a final status; the owner hears of it once, via on_done. At -vv
+ * each transition is logged with the time spent in the state it leaves.
  */
 #ifndef MUSTER_CONN_H
 #define MUSTER_CONN_H
@@ -20,42 +30,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <ev.h>
-#include <libssh/libssh.h>
-
 #include "hostlist.h"
 #include "muster.pb-c.h"
+#include "mux.h"
 #include "output.h"
+#include "transport.h"
 
 struct conn;
-struct dlink;
-struct workpool;
-
-/* Settings shared by every conn of one run. */
-struct conn_config {
-	struct ev_loop *loop;
-	struct workpool *workers;
-	const char *ssh_config;		/* NULL: ~/.ssh/config */
-	const char *known_hosts;	/* NULL: ~/.ssh/known_hosts */
-	bool accept_new;
-	ssh_key identity;		/* NULL: only ssh-agent and defaults */
-	const char *identity_path;
-	const char *passphrase;		/* for the user's other identities */
-	double connect_timeout;		/* seconds per set-up state */
-	double upload_timeout;
-	double heartbeat;		/* seconds between pings when idle */
-	int max_startups;		/* unauthenticated set-ups at once */
-	double connect_rate;		/* new connections per second */
-	const uint8_t *agent;		/* the agent binary to upload */
-	size_t agent_len;
-	char agent_sha256[65];
-	bool verbose;
-	/* push/pull --become: the agent runs as this user (sudo -n). */
-	const char *become_user;
-	/* Set: hosts are reached through a running `muster daemon` instead
-	 * of SSH connections of our own. */
-	struct dlink *link;
-};
 
 /* Callbacks of the conn's owner. */
 struct conn_owner_ops {
@@ -67,44 +48,6 @@ struct conn_owner_ops {
 	 * have been told already. The conn is freed after this returns. */
 	void (*done)(struct conn *c, enum host_status st, const char *error,
 	    void *arg);
-};
-
-/*
- * Callbacks of one stream's owner. Exactly one of exit, result and error is
- * the last call for a stream; it is gone afterwards. A callback left NULL
- * makes the matching message a protocol error for that kind of stream.
- */
-struct stream_ops {
-	void (*data)(void *arg, int fd, const uint8_t *p, size_t n);
-	void (*eof)(void *arg, int fd);
-	void (*exit)(void *arg, const Muster__Exit *ex);
-	/* The agent refused or lost the stream, or the conn failed (st tells
-	 * how). */
-	void (*error)(void *arg, enum host_status st, const char *msg);
-	void (*put_ready)(void *arg, bool unchanged);
-	void (*entry)(void *arg, const Muster__Entry *e);
-	void (*entry_end)(void *arg, const Muster__EntryEnd *e);
-	void (*result)(void *arg, const Muster__Result *res);
-	void (*sample)(void *arg, const Muster__Sample *s);
-	/* The stream may send: it has credit and the channel has room. Only
-	 * for streams that asked with conn_stream_want_write. */
-	void (*writable)(void *arg);
-	/*
-	 * Set for a proxy stream (the daemon relaying a client's stream):
-	 * every message for the stream comes here whole, after the credit
-	 * checks, and the others above are unused but error. The stream
-	 * ends after an Exit, Result or Error.
-	 */
-	void (*frame)(void *arg, const Muster__Envelope *env);
-};
-
-struct conn_stats {
-	bool uploaded;		/* the agent had to be uploaded */
-	bool upload_via_exec;	/* the host had no SFTP subsystem */
-	double t_connected, t_authed, t_ready;	/* seconds since start */
-	/* The connection closed before sshd said a word: what an sshd past
-	 * its MaxStartups does. Safe to try again. */
-	bool dropped_early;
 };
 
 int conn_new(const struct conn_config *cfg, const struct host_spec *spec,
@@ -151,14 +94,5 @@ void conn_hello(const struct conn *c, Muster__Hello *h);
 uint64_t conn_bytes_in(const struct conn *c);
 uint64_t conn_bytes_out(const struct conn *c);
 size_t conn_streams(const struct conn *c);
-
-/*
- * For dlink.c, whose conns run over the daemon socket: one agent frame
- * (length included) arrived; the daemon reports the host down; the socket
- * has room again.
- */
-void conn_link_input(struct conn *c, const uint8_t *frame, size_t n);
-void conn_link_down(struct conn *c, enum host_status st, const char *error);
-void conn_link_writable(struct conn *c);
 
 #endif

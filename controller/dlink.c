@@ -12,7 +12,6 @@
 #include <jansson.h>
 
 #include "build_id.h"
-#include "conn.h"
 #include "dsock.h"
 #include "err.h"
 #include "frame.h"
@@ -25,7 +24,8 @@
 #define HELLO_TIMEOUT_MS 3000
 
 struct dlink_slot {
-	struct conn *c;
+	const struct dlink_peer_ops *ops;
+	void *arg;		/* NULL: a free slot */
 	bool blocked;		/* waits for room in the queue */
 };
 
@@ -36,7 +36,7 @@ struct dlink {
 	bool dead;
 };
 
-static void on_link_io(struct ev_loop *loop, ev_io *w, int revents);
+static void dlink_on_io(struct ev_loop *loop, ev_io *w, int revents);
 
 /* The socket's watcher does not count as the loop's work (ev_unref): the
  * job's own watchers decide when the loop ends. */
@@ -252,7 +252,7 @@ dlink_open(struct ev_loop *loop, const struct dlink_settings *want,
 		buf_free(&in);
 		return MERR_NOMEM;
 	}
-	link_io_init(&l->io, loop, fd, on_link_io, l, DLINK_IN_MAX,
+	link_io_init(&l->io, loop, fd, dlink_on_io, l, DLINK_IN_MAX,
 	    DLINK_OUT_MAX);
 	/* Whatever followed the hello stays queued. */
 	if (buf_len(&in) > 0)
@@ -266,7 +266,7 @@ dlink_open(struct ev_loop *loop, const struct dlink_settings *want,
 static struct dlink_slot *
 slot(struct dlink *l, uint32_t id)
 {
-	if (id == 0 || id > l->nslots || l->slots[id - 1].c == NULL)
+	if (id == 0 || id > l->nslots || l->slots[id - 1].arg == NULL)
 		return NULL;
 	return &l->slots[id - 1];
 }
@@ -284,10 +284,10 @@ link_dead(struct dlink *l, const char *why)
 	ev_io_stop(l->io.loop, &l->io.io);
 	l->io.active = false;
 	for (i = 0; i < l->nslots; i++) {
-		struct conn *c = l->slots[i].c;
+		struct dlink_slot *s = &l->slots[i];
 
-		if (c != NULL)
-			conn_link_down(c, HS_UNREACHABLE, why);
+		if (s->arg != NULL)
+			s->ops->down(s->arg, HS_UNREACHABLE, why);
 	}
 }
 
@@ -305,7 +305,7 @@ take_control(struct dlink *l, size_t len)
 	    (s = slot(l, ctl->host_down->host)) != NULL) {
 		uint32_t st = ctl->host_down->status;
 
-		conn_link_down(s->c, st <= HS_AUTH ? (enum host_status)st :
+		s->ops->down(s->arg, st <= HS_AUTH ? (enum host_status)st :
 		    HS_UNREACHABLE, ctl->host_down->error);
 	}
 	link_control_free(ctl);
@@ -334,7 +334,7 @@ take_frames(struct dlink *l)
 		/* Frames for a conn we have let go of are dropped. */
 		/* Nothing a conn does in its step reads from l->io.in. */
 		if ((s = slot(l, host)) != NULL)
-			conn_link_input(s->c, buf_ptr(&l->io.in) + LINK_HDR_LEN,
+			s->ops->input(s->arg, buf_ptr(&l->io.in) + LINK_HDR_LEN,
 			    len);
 		buf_consume(&l->io.in, LINK_HDR_LEN + len);
 	}
@@ -348,15 +348,15 @@ wake_blocked(struct dlink *l)
 	if (buf_len(&l->io.out) > DLINK_OUT_MAX / 2)
 		return;
 	for (i = 0; i < l->nslots && !l->dead; i++) {
-		if (l->slots[i].c == NULL || !l->slots[i].blocked)
+		if (l->slots[i].arg == NULL || !l->slots[i].blocked)
 			continue;
 		l->slots[i].blocked = false;
-		conn_link_writable(l->slots[i].c);
+		l->slots[i].ops->writable(l->slots[i].arg);
 	}
 }
 
 static void
-on_link_io(struct ev_loop *loop, ev_io *w, int revents)
+dlink_on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct dlink *l = w->data;
 	int r = 0;
@@ -379,8 +379,8 @@ on_link_io(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 int
-dlink_attach(struct dlink *l, struct conn *c, const struct host_spec *spec,
-    bool accept_new, uint32_t *id)
+dlink_attach(struct dlink *l, const struct dlink_peer_ops *ops, void *arg,
+    const struct host_spec *spec, bool accept_new, uint32_t *id)
 {
 	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
 	Muster__Daemon__Attach at = MUSTER__DAEMON__ATTACH__INIT;
@@ -409,7 +409,8 @@ dlink_attach(struct dlink *l, struct conn *c, const struct host_spec *spec,
 	/* Control messages are small; they may go past the soft limit. */
 	if ((r = link_put_control(&l->io.out, &ctl)) != 0)
 		return r;
-	l->slots[l->nslots].c = c;
+	l->slots[l->nslots].ops = ops;
+	l->slots[l->nslots].arg = arg;
 	l->slots[l->nslots].blocked = false;
 	*id = (uint32_t)++l->nslots;
 	link_update(l);
@@ -435,7 +436,7 @@ void
 dlink_forget(struct dlink *l, uint32_t id)
 {
 	if (id > 0 && id <= l->nslots)
-		l->slots[id - 1].c = NULL;
+		l->slots[id - 1].arg = NULL;
 }
 
 int

@@ -15,9 +15,18 @@
 
 #include "buf.h"
 #include "hostlist.h"
+#include "output.h"
 
-struct conn;
 struct dlink;
+
+/* What the link tells the one attaching a host (transport_daemon.c): one
+ * agent frame (length included) arrived; the daemon reports the host down;
+ * the socket has room again. */
+struct dlink_peer_ops {
+	void (*input)(void *arg, const uint8_t *frame, size_t n);
+	void (*down)(void *arg, enum host_status st, const char *error);
+	void (*writable)(void *arg);
+};
 
 /*
  * Connect to the daemon and check it is our build. MERR_NOTFOUND: none
@@ -33,12 +42,12 @@ int dlink_open(struct ev_loop *loop, const struct dlink_settings *want,
     struct dlink **out, char *err, size_t errlen);
 void dlink_free(struct dlink *l);
 
-/* For conn.c. */
-int dlink_attach(struct dlink *l, struct conn *c, const struct host_spec *spec,
-    bool accept_new, uint32_t *id);
+/* For transport_daemon.c. */
+int dlink_attach(struct dlink *l, const struct dlink_peer_ops *ops, void *arg,
+    const struct host_spec *spec, bool accept_new, uint32_t *id);
 /* Done with the host: the daemon cancels streams left open. */
 void dlink_detach(struct dlink *l, uint32_t id);
-/* The conn is being freed. */
+/* The peer is being freed. */
 void dlink_forget(struct dlink *l, uint32_t id);
 /* Move whole frames from out to the socket while there is room. */
 int dlink_send(struct dlink *l, uint32_t id, struct buf *out);

@@ -24,6 +24,7 @@
 #include "help.h"
 #include "identity.h"
 #include "keyinstall.h"
+#include "log.h"
 #include "pull.h"
 #include "push.h"
 #include "run.h"
@@ -351,6 +352,7 @@ cmd_fleet(int argc, char **argv)
 		cli_free(&cli);
 		return EXIT_USAGE;
 	}
+	log_set_level(cli.verbose);
 	if (cli_hosts(&cli, &hosts, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		status = EXIT_USAGE;

@@ -520,3 +520,61 @@ mux_fail_all(struct mux *m, enum host_status st, const char *msg)
 		s.ops->error(s.arg, st, msg);
 	}
 }
+
+struct buf *
+mux_inbuf(struct mux *m)
+{
+	return &m->in;
+}
+
+struct buf *
+mux_outbuf(struct mux *m)
+{
+	return &m->out;
+}
+
+bool
+mux_has_hello(const struct mux *m)
+{
+	return m->have_hello;
+}
+
+uint64_t
+mux_frames_in(const struct mux *m)
+{
+	return m->frames_in;
+}
+
+size_t
+mux_stream_room(struct mux *m, uint32_t id, size_t cap)
+{
+	struct mux_stream *st;
+
+	if ((st = mux_stream(m, id)) == NULL)
+		return 0;
+	return st->send_window < cap ? (size_t)st->send_window : cap;
+}
+
+void
+mux_want_write(struct mux *m, uint32_t id, bool on)
+{
+	struct mux_stream *st;
+
+	if ((st = mux_stream(m, id)) != NULL)
+		st->want_write = on;
+}
+
+void
+mux_hello(const struct mux *m, Muster__Hello *h)
+{
+	muster__hello__init(h);
+	h->version = MUSTER_PROTO_VERSION;
+	h->build_id.data = (uint8_t *)MUSTER_BUILD_ID;
+	h->build_id.len = strlen(MUSTER_BUILD_ID);
+	h->max_frame = m->peer_max_frame;
+	h->max_streams = MUX_MAX_STREAMS;
+	h->window = m->peer_window;
+	h->arch.data = (uint8_t *)m->peer_arch;
+	h->arch.len = strlen(m->peer_arch);
+	h->pid = m->peer_pid;
+}

@@ -12,8 +12,8 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "conn.h"
 #include "muster.pb-c.h"
+#include "output.h"
 
 /* Credit granted to each exec stream's output. Small enough that 256
  * streams cannot pin much memory, big enough to keep a LAN channel busy. */
@@ -23,6 +23,35 @@
  * libssh can deliver before frames are taken off. */
 #define MUX_IN_MAX (FRAME_MAX_DEFAULT + FRAME_HDR_LEN + 1024u * 1024)
 #define MUX_OUT_MAX (8u * 1024 * 1024)
+
+/*
+ * Callbacks of one stream's owner. Exactly one of exit, result and error is
+ * the last call for a stream; it is gone afterwards. A callback left NULL
+ * makes the matching message a protocol error for that kind of stream.
+ */
+struct stream_ops {
+	void (*data)(void *arg, int fd, const uint8_t *p, size_t n);
+	void (*eof)(void *arg, int fd);
+	void (*exit)(void *arg, const Muster__Exit *ex);
+	/* The agent refused or lost the stream, or the conn failed (st tells
+	 * how). */
+	void (*error)(void *arg, enum host_status st, const char *msg);
+	void (*put_ready)(void *arg, bool unchanged);
+	void (*entry)(void *arg, const Muster__Entry *e);
+	void (*entry_end)(void *arg, const Muster__EntryEnd *e);
+	void (*result)(void *arg, const Muster__Result *res);
+	void (*sample)(void *arg, const Muster__Sample *s);
+	/* The stream may send: it has credit and the channel has room. Only
+	 * for streams that asked with conn_stream_want_write. */
+	void (*writable)(void *arg);
+	/*
+	 * Set for a proxy stream (the daemon relaying a client's stream):
+	 * every message for the stream comes here whole, after the credit
+	 * checks, and the others above are unused but error. The stream
+	 * ends after an Exit, Result or Error.
+	 */
+	void (*frame)(void *arg, const Muster__Envelope *env);
+};
 
 struct mux_stream {
 	uint32_t id;
@@ -78,6 +107,19 @@ int mux_ping(struct mux *m, uint64_t nonce);
 size_t mux_live_streams(const struct mux *m);
 /* Proxy streams (stream_ops.frame): the owner granted n more bytes. */
 int mux_grant(struct mux *m, uint32_t id, uint32_t n);
+/* The queues conn.c moves through its transport. */
+struct buf *mux_inbuf(struct mux *m);
+struct buf *mux_outbuf(struct mux *m);
+/* The agent's Hello arrived. */
+bool mux_has_hello(const struct mux *m);
+/* Frames received so far: a sign of life for the heartbeat. */
+uint64_t mux_frames_in(const struct mux *m);
+/* Bytes the stream may send now: its credit, capped by cap. 0: no such
+ * stream. */
+size_t mux_stream_room(struct mux *m, uint32_t id, size_t cap);
+void mux_want_write(struct mux *m, uint32_t id, bool on);
+/* The agent's Hello, as the daemon repeats it to its clients. */
+void mux_hello(const struct mux *m, Muster__Hello *h);
 /* Tell every open stream's owner that the channel is gone. */
 void mux_fail_all(struct mux *m, enum host_status st, const char *msg);
 

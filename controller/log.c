@@ -1,0 +1,57 @@
+#include "log.h"
+
+static int log_current = MLOG_ERROR;
+static FILE *log_out;
+
+void
+log_set_level(int level)
+{
+	if (level < MLOG_ERROR)
+		level = MLOG_ERROR;
+	if (level > MLOG_TRACE)
+		level = MLOG_TRACE;
+	log_current = level;
+}
+
+int
+log_level(void)
+{
+	return log_current;
+}
+
+void
+log_set_file(FILE *f)
+{
+	log_out = f;
+}
+
+bool
+log_enabled(enum log_level level)
+{
+	return (int)level <= log_current;
+}
+
+void
+log_vmsg(enum log_level level, const char *fmt, va_list ap)
+{
+	FILE *f = log_out != NULL ? log_out : stderr;
+	char line[2048];
+
+	if (!log_enabled(level))
+		return;
+	/* One write per message: lines from a busy run must not interleave
+	 * with the job's own output mid-line. */
+	vsnprintf(line, sizeof(line), fmt, ap);
+	fprintf(f, "muster: %s\n", line);
+	fflush(f);
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}

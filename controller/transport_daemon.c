@@ -1,0 +1,196 @@
+/*
+ * The daemon transport: the host's agent channel is held by a running
+ * `muster daemon`, which lends it to this conn over its socket (dlink.c).
+ * The daemon connects, keeps the deadlines and pings the agent, so the
+ * conn goes from INIT straight to HELLO and waits for the agent's Hello,
+ * which the daemon repeats. See transport.h for the contract.
+ */
+#include "transport.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "dlink.h"
+#include "err.h"
+
+struct transport {
+	const struct conn_config *cfg;
+	const struct host_spec *spec;
+	const struct transport_owner *owner;
+	void *arg;
+	struct buf *in;			/* the mux's input */
+	uint32_t link_id;
+	bool attached;
+};
+
+static void
+daemon_peer_input(void *arg, const uint8_t *frame, size_t n)
+{
+	struct transport *t = arg;
+	enum conn_state st = t->owner->state(t->arg);
+
+	if (st != CS_HELLO && st != CS_READY)
+		return;
+	/* The link delivers whole frames, and each step takes every whole
+	 * frame off: there is always room for the next. */
+	if (buf_append(t->in, frame, n) != 0) {
+		t->owner->fail(t->arg, HS_UNREACHABLE,
+		    "daemon sent more than we hold");
+		return;
+	}
+	t->owner->kick(t->arg);
+}
+
+static void
+daemon_peer_down(void *arg, enum host_status st, const char *error)
+{
+	struct transport *t = arg;
+
+	t->owner->fail(t->arg, st, error);
+}
+
+static void
+daemon_peer_writable(void *arg)
+{
+	struct transport *t = arg;
+
+	if (t->owner->state(t->arg) == CS_READY)
+		t->owner->kick(t->arg);
+}
+
+static const struct dlink_peer_ops daemon_peer_ops = {
+	.input = daemon_peer_input,
+	.down = daemon_peer_down,
+	.writable = daemon_peer_writable,
+};
+
+static int
+daemon_create(const struct conn_config *cfg, const struct host_spec *spec,
+    const char *display, const struct transport_owner *owner, void *arg,
+    struct buf *in, struct conn_stats *stats, struct transport **out)
+{
+	struct transport *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return MERR_NOMEM;
+	t->cfg = cfg;
+	t->spec = spec;
+	t->owner = owner;
+	t->arg = arg;
+	t->in = in;
+	*out = t;
+	return 0;
+}
+
+static void
+daemon_open(struct transport *t)
+{
+	char msg[256];
+	int r;
+
+	/* The daemon connects (or already holds) the host and answers with
+	 * the agent's Hello. */
+	t->owner->set_state(t->arg, CS_HELLO);
+	if ((r = dlink_attach(t->cfg->link, &daemon_peer_ops, t, t->spec,
+	    t->cfg->accept_new, &t->link_id)) != 0) {
+		snprintf(msg, sizeof(msg), "daemon: %s", merr_str(r));
+		t->owner->fail(t->arg, HS_UNREACHABLE, msg);
+		return;
+	}
+	t->attached = true;
+}
+
+static enum transport_step
+daemon_setup(struct transport *t)
+{
+	/* No set-up states of our own: the daemon did them. */
+	return TRANSPORT_STOP;
+}
+
+static int
+daemon_read(struct transport *t, char *err, size_t errlen)
+{
+	/* dlink.c puts the frames in as they arrive. */
+	return 0;
+}
+
+static int
+daemon_write(struct transport *t, struct buf *out, char *err, size_t errlen)
+{
+	int r;
+
+	if ((r = dlink_send(t->cfg->link, t->link_id, out)) != 0)
+		snprintf(err, errlen, "daemon connection lost");
+	return r;
+}
+
+static bool
+daemon_writable(struct transport *t)
+{
+	/* dlink_send stops at its own limit and wakes us on room. */
+	return true;
+}
+
+static bool
+daemon_ended(struct transport *t, char *err, size_t errlen)
+{
+	/* The daemon says so with a HostDown (daemon_peer_down). */
+	return false;
+}
+
+static void
+daemon_poll(struct transport *t)
+{
+}
+
+static void
+daemon_stop(struct transport *t)
+{
+}
+
+static void
+daemon_close(struct transport *t, bool ready)
+{
+	/* The daemon keeps the host; it cancels what we left open. */
+	if (t->attached)
+		dlink_detach(t->cfg->link, t->link_id);
+}
+
+static void
+daemon_free(struct transport *t)
+{
+	if (t->attached)
+		dlink_forget(t->cfg->link, t->link_id);
+	free(t);
+}
+
+static const char *
+daemon_describe(struct transport *t)
+{
+	return "daemon";
+}
+
+static void
+daemon_bytes(const struct transport *t, uint64_t *in, uint64_t *out)
+{
+	/* The daemon's process holds the wire. */
+	*in = *out = 0;
+}
+
+const struct transport_ops transport_daemon_ops = {
+	.name = "daemon",
+	.create = daemon_create,
+	.open = daemon_open,
+	.setup = daemon_setup,
+	.read = daemon_read,
+	.write = daemon_write,
+	.writable = daemon_writable,
+	.ended = daemon_ended,
+	.poll = daemon_poll,
+	.stop = daemon_stop,
+	.close = daemon_close,
+	.free = daemon_free,
+	.describe = daemon_describe,
+	.bytes = daemon_bytes,
+	.self_supervised = false,
+};

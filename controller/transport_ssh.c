@@ -1,0 +1,885 @@
+/*
+ * The direct SSH transport: our own libssh session to the host. It drives
+ * the set-up states RESOLVE .. UPLOAD of its conn (resolve, TCP connect,
+ * handshake and host key, authentication, the agent's start command and,
+ * when the host lacks the agent, its upload) and then carries the agent's
+ * channel. See transport.h for the contract.
+ */
+#include "transport.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <libssh/callbacks.h>
+
+#include "bootstrap.h"
+#include "err.h"
+#include "frame.h"
+#include "hostkey.h"
+#include "log.h"
+#include "workpool.h"
+
+/* Pumping stops after this many reads per wake-up so that one busy host
+ * cannot monopolise the loop. */
+#define PUMP_MAX 64
+#define CHAN_ERR_MAX 4096
+/*
+ * libssh copies whatever the remote window allows into an unbounded
+ * session buffer and then send()s it on a blocking socket. Keep what we
+ * have handed it but the socket has not taken below this, so producers
+ * (file pushes) are paced by the network.
+ */
+#define SSH_INFLIGHT_MAX (512u * 1024)
+/* Per-packet overhead estimate: length, padding, MAC, channel header. */
+#define SSH_PACKET_OVERHEAD 64
+#define SSH_PACKET_PAYLOAD 32768
+
+struct transport {
+	const char *display;		/* the conn's, for the log */
+	const struct conn_config *cfg;
+	const struct host_spec *spec;
+	const struct transport_owner *owner;
+	void *arg;
+	struct buf *in;			/* the mux's input */
+	struct conn_stats *stats;
+	ev_tstamp t0;
+
+	ev_io io;
+	bool io_active;
+	ssh_session session;
+	ssh_event event;
+	ssh_channel channel;
+	struct ssh_channel_callbacks_struct chan_cb;
+	struct ssh_counter_struct counter;
+	int fd;
+	bool fd_adopted;		/* libssh's socket holds fd */
+	char *hostname;
+	unsigned port;
+	struct addrinfo *addrs, *addr_next;
+	int gai_result;
+
+	struct buf chan_out;		/* agent stdout before the marker */
+	struct buf chan_err;		/* agent stderr, for diagnostics */
+	bool chan_eof, chan_closed;
+	int starts;			/* start commands sent */
+	size_t login_junk;		/* bytes printed before the marker */
+	struct upload_job upload;
+	bool in_worker;
+	char arch[64];
+	uint64_t wire_queued;		/* estimated bytes handed to libssh */
+};
+
+static enum conn_state
+tssh_state(const struct transport *t)
+{
+	return t->owner->state(t->arg);
+}
+
+static void
+tssh_set_state(struct transport *t, enum conn_state st)
+{
+	t->owner->set_state(t->arg, st);
+}
+
+static void tssh_fail(struct transport *t, enum host_status st,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+tssh_fail(struct transport *t, enum host_status st, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	t->owner->fail(t->arg, st, msg);
+}
+
+static double
+tssh_elapsed(const struct transport *t)
+{
+	return ev_now(t->cfg->loop) - t->t0;
+}
+
+/* ---- watchers -------------------------------------------------------- */
+
+static void
+io_set(struct transport *t, int events)
+{
+	if (t->io_active && (t->io.events & (EV_READ | EV_WRITE)) == events)
+		return;
+	if (t->io_active)
+		ev_io_stop(t->cfg->loop, &t->io);
+	t->io_active = false;
+	if (events == 0 || t->fd < 0)
+		return;
+	ev_io_set(&t->io, t->fd, events);
+	ev_io_start(t->cfg->loop, &t->io);
+	t->io_active = true;
+}
+
+/* libssh wants POLLOUT whenever it queued something; reading is always on. */
+static void
+io_update_ssh(struct transport *t)
+{
+	int ev = EV_READ;
+
+	if (ssh_get_poll_flags(t->session) & SSH_WRITE_PENDING)
+		ev |= EV_WRITE;
+	io_set(t, ev);
+}
+
+/* ---- teardown ------------------------------------------------------------ */
+
+static void
+release_ssh(struct transport *t)
+{
+	/* On a socket error (a reset, an sshd dropping us past MaxStartups)
+	 * libssh closes the socket itself. The number may belong to another
+	 * host's new socket by now: it must not be closed again. */
+	if (t->fd >= 0 && t->fd_adopted && t->session != NULL &&
+	    ssh_get_fd(t->session) == SSH_INVALID_SOCKET) {
+		io_set(t, 0);
+		t->fd = -1;
+	}
+	if (t->channel != NULL) {
+		ssh_remove_channel_callbacks(t->channel, &t->chan_cb);
+		ssh_channel_free(t->channel);
+		t->channel = NULL;
+	}
+	if (t->event != NULL) {
+		ssh_event_remove_session(t->event, t->session);
+		ssh_event_free(t->event);
+		t->event = NULL;
+	}
+	if (t->session != NULL) {
+		ssh_disconnect(t->session);
+		ssh_free(t->session);
+		t->session = NULL;
+	}
+	/* We opened the socket and passed it in with SSH_OPTIONS_FD, so it
+	 * is ours to close (libssh 0.10 leaves it to the caller). */
+	if (t->fd >= 0) {
+		close(t->fd);
+		t->fd = -1;
+	}
+}
+
+/* The agent's stderr often says why a start failed ("not found", ...). */
+#define agent_stderr(t) bootstrap_stderr_line(&(t)->chan_err)
+
+/* ---- channel callbacks: only move bytes into buffers ---------------------- */
+
+static int
+tssh_on_chan_data(ssh_session s, ssh_channel ch, void *data, uint32_t len,
+    int is_stderr, void *userdata)
+{
+	struct transport *t = userdata;
+	struct buf *b;
+
+	if (is_stderr) {
+		/* Keep only the start: it carries the reason. */
+		if (buf_len(&t->chan_err) < CHAN_ERR_MAX)
+			buf_append(&t->chan_err, data, len <
+			    CHAN_ERR_MAX - buf_len(&t->chan_err) ? len :
+			    CHAN_ERR_MAX - buf_len(&t->chan_err));
+		return (int)len;
+	}
+	/* Output can arrive in the same read as the exec request's reply,
+	 * before we reach MARKER: everything before HELLO is the start
+	 * command's, and only what follows the marker line is frames. */
+	b = tssh_state(t) < CS_HELLO ? &t->chan_out : t->in;
+	/* Leave what does not fit in libssh's buffer; frames are taken off
+	 * after this pump and the rest is delivered on the next. */
+	if (len > buf_room(b))
+		len = (uint32_t)buf_room(b);
+	if (len > 0 && buf_append(b, data, len) != 0)
+		return 0;
+	return (int)len;
+}
+
+static void
+tssh_on_chan_eof(ssh_session s, ssh_channel ch, void *userdata)
+{
+	((struct transport *)userdata)->chan_eof = true;
+}
+
+static void
+tssh_on_chan_close(ssh_session s, ssh_channel ch, void *userdata)
+{
+	((struct transport *)userdata)->chan_closed = true;
+}
+
+/* ---- steps ------------------------------------------------------------- */
+
+static int
+setup_session(struct transport *t)
+{
+	int zero = 0, one = 1;
+	char *host = NULL;
+	unsigned int port = 22;
+
+	if ((t->session = ssh_new()) == NULL)
+		return MERR_NOMEM;
+	ssh_options_set(t->session, SSH_OPTIONS_HOST, t->spec->name);
+	/* Parse ssh_config now (not inside ssh_connect) so that HostName
+	 * and Port are known before we resolve and connect ourselves. */
+	if (ssh_options_parse_config(t->session, t->cfg->ssh_config) < 0)
+		return MERR_PARSE;
+	ssh_options_set(t->session, SSH_OPTIONS_PROCESS_CONFIG, &zero);
+	if (t->spec->user != NULL)
+		ssh_options_set(t->session, SSH_OPTIONS_USER, t->spec->user);
+	if (t->spec->port != 0)
+		ssh_options_set(t->session, SSH_OPTIONS_PORT, &t->spec->port);
+	if (t->cfg->known_hosts != NULL)
+		ssh_options_set(t->session, SSH_OPTIONS_KNOWNHOSTS,
+		    t->cfg->known_hosts);
+	/* Request/response traffic stalls on Nagle + delayed ACK otherwise. */
+	ssh_options_set(t->session, SSH_OPTIONS_NODELAY, &one);
+	if (ssh_options_get(t->session, SSH_OPTIONS_HOST, &host) != SSH_OK)
+		return MERR_INVAL;
+	t->hostname = strdup(host);
+	ssh_string_free_char(host);
+	if (t->hostname == NULL)
+		return MERR_NOMEM;
+	ssh_options_get_port(t->session, &port);
+	t->port = port;
+	ssh_set_blocking(t->session, 0);
+	ssh_set_counters(t->session, &t->counter, NULL);
+	return 0;
+}
+
+static void
+resolve_work(void *arg)
+{
+	struct transport *t = arg;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_ADDRCONFIG };
+	char port[16];
+
+	snprintf(port, sizeof(port), "%u", t->port);
+	t->gai_result = getaddrinfo(t->hostname, port, &hints, &t->addrs);
+}
+
+/* Hand the conn to a worker thread; worker_returned takes it back. */
+static enum transport_step
+to_worker(struct transport *t, work_fn work, work_done_fn done)
+{
+	if (workpool_submit(t->cfg->workers, work, done, t) != 0) {
+		tssh_fail(t, HS_UNREACHABLE, "out of memory");
+		return TRANSPORT_STOP;
+	}
+	t->in_worker = true;
+	t->owner->hold(t->arg);
+	return TRANSPORT_WAIT;
+}
+
+/*
+ * A worker handed the transport back. False when the conn timed out
+ * meanwhile: it is then finished, and may have been freed with us.
+ */
+static bool
+worker_returned(struct transport *t, enum conn_state expected)
+{
+	t->in_worker = false;
+	return t->owner->release(t->arg, expected);
+}
+
+static void
+resolve_done(void *arg)
+{
+	struct transport *t = arg;
+
+	if (!worker_returned(t, CS_RESOLVE))
+		return;
+	if (t->gai_result != 0) {
+		tssh_fail(t, HS_UNREACHABLE, "cannot resolve %s: %s",
+		    t->hostname, gai_strerror(t->gai_result));
+		return;
+	}
+	t->addr_next = t->addrs;
+	tssh_set_state(t, CS_TCP);
+	t->owner->kick(t->arg);
+}
+
+static enum transport_step
+step_resolve(struct transport *t)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+	char port[16];
+	int r;
+
+	if (t->session == NULL && (r = setup_session(t)) != 0) {
+		tssh_fail(t, HS_UNREACHABLE, "ssh configuration: %s",
+		    merr_str(r));
+		return TRANSPORT_STOP;
+	}
+	snprintf(port, sizeof(port), "%u", t->port);
+	/* Address literals need no resolver; names go to a worker because
+	 * getaddrinfo blocks. */
+	if (getaddrinfo(t->hostname, port, &hints, &t->addrs) == 0) {
+		t->addr_next = t->addrs;
+		tssh_set_state(t, CS_TCP);
+		return TRANSPORT_NEXT;
+	}
+	t->addrs = NULL;
+	return to_worker(t, resolve_work, resolve_done);
+}
+
+/* Try the next address; TRANSPORT_WAIT while a connect is in progress. */
+static enum transport_step
+tcp_try_next(struct transport *t, int last_errno)
+{
+	struct addrinfo *ai;
+	int fd;
+
+	while ((ai = t->addr_next) != NULL) {
+		t->addr_next = ai->ai_next;
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			last_errno = errno;
+			continue;
+		}
+		if (log_enabled(MLOG_TRACE)) {
+			char addr[NI_MAXHOST];
+
+			if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr,
+			    sizeof(addr), NULL, 0, NI_NUMERICHOST) == 0)
+				log_trace("%s: connecting to %s port %u",
+				    t->display, addr, t->port);
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+		    errno == EINPROGRESS) {
+			t->fd = fd;
+			io_set(t, EV_WRITE);
+			return TRANSPORT_WAIT;
+		}
+		last_errno = errno;
+		close(fd);
+	}
+	tssh_fail(t, HS_UNREACHABLE, "connect to %s port %u: %s",
+	    t->hostname, t->port, strerror(last_errno));
+	return TRANSPORT_STOP;
+}
+
+static enum transport_step
+step_tcp(struct transport *t)
+{
+	int err = 0, one = 1, fl;
+	socklen_t len = sizeof(err);
+
+	if (t->fd < 0)
+		return tcp_try_next(t, ECONNREFUSED);
+	if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	if (err == EINPROGRESS || err == EALREADY)
+		return TRANSPORT_WAIT;
+	if (err != 0) {
+		io_set(t, 0);
+		close(t->fd);
+		t->fd = -1;
+		return tcp_try_next(t, err);
+	}
+	/* libssh polls before every recv and send and treats EAGAIN from
+	 * send as fatal, so it gets the socket in blocking mode, as its own
+	 * connect code leaves it. */
+	fl = fcntl(t->fd, F_GETFL);
+	fcntl(t->fd, F_SETFL, fl & ~O_NONBLOCK);
+	setsockopt(t->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ssh_options_set(t->session, SSH_OPTIONS_FD, &t->fd);
+	tssh_set_state(t, CS_HANDSHAKE);
+	return TRANSPORT_NEXT;
+}
+
+static enum transport_step
+step_handshake(struct transport *t)
+{
+	char err[768];
+	int r;
+
+	t->fd_adopted = true;
+	r = ssh_connect(t->session);
+	if (r == SSH_AGAIN)
+		return TRANSPORT_WAIT;
+	if (r != SSH_OK) {
+		t->stats->dropped_early =
+		    ssh_get_serverbanner(t->session) == NULL;
+		tssh_fail(t, HS_UNREACHABLE, "ssh: %s",
+		    ssh_get_error(t->session));
+		return TRANSPORT_STOP;
+	}
+	t->stats->t_connected = tssh_elapsed(t);
+	r = hostkey_verify(t->session, t->cfg->known_hosts,
+	    t->cfg->accept_new, err, sizeof(err));
+	if (r != 0) {
+		tssh_fail(t, r == MERR_SSH ? HS_UNREACHABLE : HS_HOSTKEY,
+		    "%s", err);
+		return TRANSPORT_STOP;
+	}
+	tssh_set_state(t, t->cfg->identity ? CS_AUTH_KEY : CS_AUTH_AUTO);
+	return TRANSPORT_NEXT;
+}
+
+static enum transport_step
+auth_result(struct transport *t, int r, enum conn_state on_denied)
+{
+	switch (r) {
+	case SSH_AUTH_AGAIN:
+		return TRANSPORT_WAIT;
+	case SSH_AUTH_SUCCESS:
+		t->stats->t_authed = tssh_elapsed(t);
+		/* From here on a per-session ssh_event pumps the socket:
+		 * unlike the channel read calls it keeps reading after the
+		 * remote EOF, so exit status and close are never left unread
+		 * on a readable socket. */
+		if ((t->event = ssh_event_new()) == NULL ||
+		    ssh_event_add_session(t->event, t->session) != SSH_OK) {
+			tssh_fail(t, HS_UNREACHABLE, "cannot create ssh event");
+			return TRANSPORT_STOP;
+		}
+		tssh_set_state(t, CS_CHAN_OPEN);
+		t->owner->authed(t->arg);
+		return TRANSPORT_NEXT;
+	case SSH_AUTH_DENIED:
+	case SSH_AUTH_PARTIAL:
+		if (on_denied != CS_DONE) {
+			tssh_set_state(t, on_denied);
+			return TRANSPORT_NEXT;
+		}
+		tssh_fail(t, HS_AUTH, "no key accepted for %s@%s (tried %s%s"
+		    "ssh-agent and the default identities)",
+		    t->spec->user ? t->spec->user : "(default user)",
+		    t->hostname, t->cfg->identity_path ?
+		    t->cfg->identity_path : "", t->cfg->identity_path ?
+		    ", " : "");
+		return TRANSPORT_STOP;
+	default:
+		tssh_fail(t, HS_UNREACHABLE, "authentication: %s",
+		    ssh_get_error(t->session));
+		return TRANSPORT_STOP;
+	}
+}
+
+static enum transport_step
+step_auth_key(struct transport *t)
+{
+	return auth_result(t, ssh_userauth_publickey(t->session, NULL,
+	    t->cfg->identity), CS_AUTH_AUTO);
+}
+
+static enum transport_step
+step_auth_auto(struct transport *t)
+{
+	return auth_result(t, ssh_userauth_publickey_auto(t->session, NULL,
+	    t->cfg->passphrase), CS_DONE);
+}
+
+static enum transport_step
+step_chan_open(struct transport *t)
+{
+	int r;
+
+	if (t->channel == NULL) {
+		if ((t->channel = ssh_channel_new(t->session)) == NULL) {
+			tssh_fail(t, HS_UNREACHABLE, "cannot create channel");
+			return TRANSPORT_STOP;
+		}
+		memset(&t->chan_cb, 0, sizeof(t->chan_cb));
+		t->chan_cb.userdata = t;
+		t->chan_cb.channel_data_function = tssh_on_chan_data;
+		t->chan_cb.channel_eof_function = tssh_on_chan_eof;
+		t->chan_cb.channel_close_function = tssh_on_chan_close;
+		ssh_callbacks_init(&t->chan_cb);
+		ssh_set_channel_callbacks(t->channel, &t->chan_cb);
+		t->chan_eof = t->chan_closed = false;
+		buf_reset(&t->chan_out);
+		buf_reset(&t->chan_err);
+	}
+	r = ssh_channel_open_session(t->channel);
+	if (r == SSH_AGAIN)
+		return TRANSPORT_WAIT;
+	if (r != SSH_OK) {
+		tssh_fail(t, HS_UNREACHABLE, "cannot open a session channel: "
+		    "%s", ssh_get_error(t->session));
+		return TRANSPORT_STOP;
+	}
+	tssh_set_state(t, CS_CHAN_EXEC);
+	return TRANSPORT_NEXT;
+}
+
+static enum transport_step
+step_chan_exec(struct transport *t)
+{
+	char *cmd;
+	int r;
+
+	if ((cmd = bootstrap_start_command(t->cfg->agent_sha256,
+	    t->cfg->become_user)) == NULL) {
+		tssh_fail(t, HS_UNREACHABLE, "out of memory");
+		return TRANSPORT_STOP;
+	}
+	r = ssh_channel_request_exec(t->channel, cmd);
+	free(cmd);
+	if (r == SSH_AGAIN)
+		return TRANSPORT_WAIT;
+	if (r != SSH_OK) {
+		tssh_fail(t, HS_UNREACHABLE, "exec request refused: %s",
+		    ssh_get_error(t->session));
+		return TRANSPORT_STOP;
+	}
+	t->starts++;
+	tssh_set_state(t, CS_MARKER);
+	return TRANSPORT_NEXT;
+}
+
+/* Read what libssh has for us: loop while the socket delivers, because a
+ * pump may buffer bytes for later packets (libssh reads 4 KiB at a time). */
+static int
+pump(struct transport *t)
+{
+	uint64_t before;
+	int i;
+
+	for (i = 0; i < PUMP_MAX; i++) {
+		before = t->counter.in_bytes;
+		if (ssh_event_dopoll(t->event, 0) == SSH_ERROR)
+			return MERR_IO;
+		if (t->counter.in_bytes == before)
+			break;
+		if (tssh_state(t) == CS_MARKER || buf_room(t->in) == 0)
+			break;	/* let the caller consume first */
+	}
+	if (!ssh_is_connected(t->session))
+		return MERR_EOF;
+	return 0;
+}
+
+static void upload_done(void *arg);
+
+static void
+upload_work(void *arg)
+{
+	struct transport *t = arg;
+
+	bootstrap_upload(&t->upload);
+}
+
+static void
+drop_channel(struct transport *t)
+{
+	ssh_remove_channel_callbacks(t->channel, &t->chan_cb);
+	ssh_channel_close(t->channel);
+	ssh_channel_free(t->channel);
+	t->channel = NULL;
+}
+
+static enum transport_step
+step_marker(struct transport *t)
+{
+	enum marker m;
+
+	if (pump(t) != 0) {
+		tssh_fail(t, HS_UNREACHABLE, "connection lost while starting "
+		    "the agent%s", agent_stderr(t));
+		return TRANSPORT_STOP;
+	}
+	m = bootstrap_scan(&t->chan_out, t->arch, sizeof(t->arch),
+	    &t->login_junk);
+	switch (m) {
+	case MARKER_AGENT:
+		if (t->login_junk > 0)
+			log_trace("%s: the login printed %zu bytes before the "
+			    "agent started", t->display, t->login_junk);
+		/* What follows the marker is the first frame. */
+		if (buf_append(t->in, buf_ptr(&t->chan_out),
+		    buf_len(&t->chan_out)) != 0) {
+			tssh_fail(t, HS_UNREACHABLE, "agent output too large");
+			return TRANSPORT_STOP;
+		}
+		buf_free(&t->chan_out);
+		tssh_set_state(t, CS_HELLO);
+		return TRANSPORT_NEXT;
+	case MARKER_NEED:
+		log_trace("%s: the host lacks agent %.12s (%s): uploading",
+		    t->display, t->cfg->agent_sha256, t->arch);
+		drop_channel(t);
+		if (t->starts > 1) {
+			tssh_fail(t, HS_UNREACHABLE, "the uploaded agent does "
+			    "not verify or start on this host (is sha256sum "
+			    "installed? host architecture %s)", t->arch);
+			return TRANSPORT_STOP;
+		}
+		tssh_set_state(t, CS_UPLOAD);
+		return TRANSPORT_NEXT;
+	case MARKER_JUNK:
+		tssh_fail(t, HS_UNREACHABLE, "no agent marker in %u bytes of "
+		    "output from the start command", BOOTSTRAP_JUNK_MAX);
+		return TRANSPORT_STOP;
+	case MARKER_NONE:
+		break;
+	}
+	if (t->chan_eof || t->chan_closed) {
+		/* sudo said no (it prints "sudo: ..."): not a network fault. */
+		if (t->cfg->become_user != NULL && buf_len(&t->chan_err) >= 5 &&
+		    memcmp(buf_ptr(&t->chan_err), "sudo:", 5) == 0) {
+			tssh_fail(t, HS_BECOME, "become %s%s",
+			    t->cfg->become_user, agent_stderr(t));
+			return TRANSPORT_STOP;
+		}
+		tssh_fail(t, HS_UNREACHABLE, "agent start command ended "
+		    "without starting the agent%s", agent_stderr(t));
+		return TRANSPORT_STOP;
+	}
+	return TRANSPORT_WAIT;
+}
+
+static enum transport_step
+step_upload(struct transport *t)
+{
+	enum transport_step s;
+
+	if (t->in_worker)
+		return TRANSPORT_WAIT;
+	io_set(t, 0);
+	if (bootstrap_upload_prepare(&t->upload, t->session, t->cfg->agent,
+	    t->cfg->agent_len, t->cfg->agent_sha256,
+	    t->cfg->upload_timeout, t->login_junk > 1) != 0) {
+		tssh_fail(t, HS_UNREACHABLE, "agent upload: cannot hand the "
+		    "socket over: %s", strerror(errno));
+		return TRANSPORT_STOP;
+	}
+	if ((s = to_worker(t, upload_work, upload_done)) == TRANSPORT_STOP)
+		bootstrap_upload_release(&t->upload);
+	return s;
+}
+
+static void
+upload_done(void *arg)
+{
+	struct transport *t = arg;
+
+	bootstrap_upload_release(&t->upload);
+	if (!worker_returned(t, CS_UPLOAD))
+		return;
+	t->stats->uploaded = true;
+	t->stats->upload_via_exec = t->upload.via_exec;
+	if (t->upload.result != 0) {
+		tssh_fail(t, HS_UNREACHABLE, "agent upload failed: %s",
+		    t->upload.err);
+		return;
+	}
+	tssh_set_state(t, CS_CHAN_OPEN);
+	t->owner->kick(t->arg);
+}
+
+static size_t
+inflight(const struct transport *t)
+{
+	return t->wire_queued > t->counter.out_bytes ?
+	    (size_t)(t->wire_queued - t->counter.out_bytes) : 0;
+}
+
+static int
+tssh_write(struct transport *t, struct buf *out, char *err, size_t errlen)
+{
+	uint32_t win;
+	size_t n, room;
+	int w;
+
+	while (buf_len(out) > 0) {
+		if ((win = ssh_channel_window_size(t->channel)) == 0)
+			break;
+		if ((room = SSH_INFLIGHT_MAX - inflight(t)) == 0 ||
+		    inflight(t) >= SSH_INFLIGHT_MAX)
+			break;
+		n = buf_len(out);
+		if (n > win)
+			n = win;
+		if (n > room)
+			n = room;
+		if (n > FRAME_DATA_CHUNK)
+			n = FRAME_DATA_CHUNK;
+		if ((w = ssh_channel_write(t->channel, buf_ptr(out),
+		    (uint32_t)n)) < 0) {
+			snprintf(err, errlen, "%s", ssh_get_error(t->session));
+			return MERR_IO;
+		}
+		if (w == 0)
+			break;
+		t->wire_queued += (uint64_t)w + SSH_PACKET_OVERHEAD *
+		    (((uint64_t)w + SSH_PACKET_PAYLOAD - 1) / SSH_PACKET_PAYLOAD);
+		buf_consume(out, (size_t)w);
+	}
+	return 0;
+}
+
+/* ---- the table --------------------------------------------------------- */
+
+static void
+tssh_on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct transport *t = w->data;
+
+	t->owner->kick(t->arg);
+}
+
+static int
+tssh_create(const struct conn_config *cfg, const struct host_spec *spec,
+    const char *display, const struct transport_owner *owner, void *arg,
+    struct buf *in, struct conn_stats *stats, struct transport **out)
+{
+	struct transport *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return MERR_NOMEM;
+	t->display = display;
+	t->cfg = cfg;
+	t->spec = spec;
+	t->owner = owner;
+	t->arg = arg;
+	t->in = in;
+	t->stats = stats;
+	t->fd = -1;
+	buf_init(&t->chan_out, BOOTSTRAP_JUNK_MAX + 4096);
+	buf_init(&t->chan_err, CHAN_ERR_MAX);
+	ev_init(&t->io, tssh_on_io);
+	t->io.data = t;
+	*out = t;
+	return 0;
+}
+
+static void
+tssh_open(struct transport *t)
+{
+	t->t0 = ev_now(t->cfg->loop);
+	tssh_set_state(t, CS_RESOLVE);
+	t->owner->kick(t->arg);
+}
+
+static enum transport_step
+tssh_setup(struct transport *t)
+{
+	switch (tssh_state(t)) {
+	case CS_RESOLVE: return step_resolve(t);
+	case CS_TCP: return step_tcp(t);
+	case CS_HANDSHAKE: return step_handshake(t);
+	case CS_AUTH_KEY: return step_auth_key(t);
+	case CS_AUTH_AUTO: return step_auth_auto(t);
+	case CS_CHAN_OPEN: return step_chan_open(t);
+	case CS_CHAN_EXEC: return step_chan_exec(t);
+	case CS_MARKER: return step_marker(t);
+	case CS_UPLOAD: return step_upload(t);
+	default: return TRANSPORT_STOP;
+	}
+}
+
+static int
+tssh_read(struct transport *t, char *err, size_t errlen)
+{
+	if (pump(t) != 0) {
+		snprintf(err, errlen, "connection lost%s", agent_stderr(t));
+		return MERR_IO;
+	}
+	return 0;
+}
+
+static bool
+tssh_writable(struct transport *t)
+{
+	return inflight(t) < SSH_INFLIGHT_MAX;
+}
+
+static bool
+tssh_ended(struct transport *t, char *err, size_t errlen)
+{
+	if (!t->chan_eof && !t->chan_closed)
+		return false;
+	snprintf(err, errlen, "agent exited%s", agent_stderr(t));
+	return true;
+}
+
+static void
+tssh_poll(struct transport *t)
+{
+	enum conn_state st = tssh_state(t);
+
+	/* During the upload a worker owns the socket. */
+	if (t->session != NULL && st >= CS_HANDSHAKE && st != CS_UPLOAD &&
+	    st != CS_DONE)
+		io_update_ssh(t);
+}
+
+static void
+tssh_stop(struct transport *t)
+{
+	/* A worker blocked in the upload must not keep the run alive. */
+	if (t->in_worker && tssh_state(t) == CS_UPLOAD)
+		bootstrap_upload_cancel(&t->upload);
+	io_set(t, 0);
+}
+
+static void
+tssh_close(struct transport *t, bool ready)
+{
+	/* EOF on the agent's stdin tells it to clean up and exit. */
+	if (t->channel != NULL && ready)
+		ssh_channel_send_eof(t->channel);
+}
+
+static void
+tssh_free(struct transport *t)
+{
+	io_set(t, 0);
+	release_ssh(t);
+	if (t->addrs != NULL)
+		freeaddrinfo(t->addrs);
+	buf_free(&t->chan_out);
+	buf_free(&t->chan_err);
+	free(t->hostname);
+	free(t);
+}
+
+static const char *
+tssh_describe(struct transport *t)
+{
+	return "ssh";
+}
+
+static void
+tssh_bytes(const struct transport *t, uint64_t *in, uint64_t *out)
+{
+	*in = t->counter.in_bytes;
+	*out = t->counter.out_bytes;
+}
+
+const struct transport_ops transport_ssh_ops = {
+	.name = "ssh",
+	.create = tssh_create,
+	.open = tssh_open,
+	.setup = tssh_setup,
+	.read = tssh_read,
+	.write = tssh_write,
+	.writable = tssh_writable,
+	.ended = tssh_ended,
+	.poll = tssh_poll,
+	.stop = tssh_stop,
+	.close = tssh_close,
+	.free = tssh_free,
+	.describe = tssh_describe,
+	.bytes = tssh_bytes,
+	.self_supervised = true,
+};
