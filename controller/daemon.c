@@ -3,6 +3,7 @@
  * socket and its clients are in daemon_client.c, the relayed streams in
  * daemon_relay.c.
  */
+#include "daemon.h"
 #include "daemon_int.h"
 
 #include <errno.h>

@@ -3,6 +3,7 @@
  * their control messages (hello, status, stop, hold) and their output
  * queues. Streams and attachments are daemon_relay.c's.
  */
+#include "daemon.h"
 #include "daemon_int.h"
 
 #include <errno.h>

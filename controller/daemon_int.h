@@ -15,12 +15,18 @@
 #include <ev.h>
 
 #include "conn.h"
-#include "daemon.h"
+#include "dsock.h"
+#include "hostlist.h"
 #include "frame.h"
 #include "link.h"
 #include "mux.h"
 #include "pace.h"
 #include "daemon.pb-c.h"
+
+/* Only a pointer to the options: daemon.h stays out of this header, so
+ * that daemon and daemon_int include each other in no cycle; the .c
+ * files include both. */
+struct daemon_options;
 
 /* A client's queue: output the client does not read fast enough stays
  * here, up to this much; past it the client is dropped, never the daemon

@@ -3,6 +3,7 @@
  * streams it relays onto the hosts' agent channels, ids rewritten both
  * ways (PROTOCOL.md §15.2).
  */
+#include "daemon.h"
 #include "daemon_int.h"
 
 #include <stdio.h>
