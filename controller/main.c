@@ -116,6 +116,7 @@ cmd_keys_init(int argc, char **argv, const struct clitab_command *entry)
 {
 	char path[4096], err[512];
 	const char *dir = identity_default_dir();
+	bool is_k;
 	int r;
 
 	if (argc == 2 && (strcmp(argv[1], "-h") == 0 ||
@@ -124,8 +125,10 @@ cmd_keys_init(int argc, char **argv, const struct clitab_command *entry)
 		return 0;
 	}
 	/* Its one option, -k, is all the table lists for it. */
-	if (argc > 1 && !(argc == 3 && strcmp(argv[1], "-k") == 0)) {
-		if (argv[1][0] == '-' && strcmp(argv[1], "-k") != 0)
+	is_k = argc >= 2 && (strcmp(argv[1], "-k") == 0 ||
+	    strcmp(argv[1], "--identity") == 0);
+	if (argc > 1 && !(argc == 3 && is_k)) {
+		if (argv[1][0] == '-' && !is_k)
 			fprintf(stderr, "muster: %s is not an option of %s "
 			    "(see muster %s --help)\n", argv[1], entry->name,
 			    entry->name);
