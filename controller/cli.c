@@ -14,179 +14,52 @@
 #include "pace.h"
 #include "utf8.h"
 
-enum {
-	OPT_CONNECT_TIMEOUT = 256,
-	OPT_KNOWN_HOSTS,
-	OPT_ACCEPT_NEW,
-	OPT_JSON,
-	OPT_RAW,
-	OPT_MAX_OUTPUT,
-	OPT_MAX_TOTAL_OUTPUT,
-	OPT_MKDIR,
-	OPT_MODE,
-	OPT_OWNER,
-	OPT_GROUP,
-	OPT_NO_PROGRESS,
-	OPT_INTERVAL,
-	OPT_DURATION,
-	OPT_SORT,
-	OPT_PROMETHEUS,
-	OPT_ALERT,
-	OPT_ALERT_EXEC,
-	OPT_NO_DAEMON,
-	OPT_MAX_STARTUPS,
-	OPT_CONNECT_RATE,
-	OPT_STATUS,
-	OPT_STOP,
-	OPT_FOREGROUND,
-	OPT_PASSWORD_FILE,
-	OPT_DIFF,
-	OPT_OUTDIR,
-	OPT_ERRDIR,
-	OPT_STDIN,
-	OPT_TTY,
-	OPT_BECOME,
-	OPT_BECOME_USER,
-	OPT_ASK_BECOME_PASS,
-};
-
-static const struct option run_longopts[] = {
-	{ "hosts", required_argument, NULL, 'w' },
-	{ "exclude", required_argument, NULL, 'x' },
-	{ "inventory", required_argument, NULL, 'i' },
-	{ "group", required_argument, NULL, 'g' },
-	{ "fanout", required_argument, NULL, 'f' },
-	{ "timeout", required_argument, NULL, 't' },
-	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
-	{ "identity", required_argument, NULL, 'k' },
-	{ "known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS },
-	{ "accept-new", no_argument, NULL, OPT_ACCEPT_NEW },
-	{ "config", required_argument, NULL, 'F' },
-	{ "gather", no_argument, NULL, 'b' },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "raw", no_argument, NULL, OPT_RAW },
-	{ "command", required_argument, NULL, 'c' },
-	{ "max-output", required_argument, NULL, OPT_MAX_OUTPUT },
-	{ "max-total-output", required_argument, NULL, OPT_MAX_TOTAL_OUTPUT },
-	{ "recursive", no_argument, NULL, 'r' },
-	{ "mkdir", no_argument, NULL, OPT_MKDIR },
-	{ "mode", required_argument, NULL, OPT_MODE },
-	{ "owner", required_argument, NULL, OPT_OWNER },
-	{ "group-id", required_argument, NULL, OPT_GROUP },
-	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-	{ "interval", required_argument, NULL, OPT_INTERVAL },
-	{ "duration", required_argument, NULL, OPT_DURATION },
-	{ "sort", required_argument, NULL, OPT_SORT },
-	{ "prometheus", required_argument, NULL, OPT_PROMETHEUS },
-	{ "alert", required_argument, NULL, OPT_ALERT },
-	{ "alert-exec", required_argument, NULL, OPT_ALERT_EXEC },
-	{ "no-daemon", no_argument, NULL, OPT_NO_DAEMON },
-	{ "max-startups", required_argument, NULL, OPT_MAX_STARTUPS },
-	{ "connect-rate", required_argument, NULL, OPT_CONNECT_RATE },
-	{ "status", no_argument, NULL, OPT_STATUS },
-	{ "stop", no_argument, NULL, OPT_STOP },
-	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
-	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
-	{ "live-gather", no_argument, NULL, 'L' },
-	{ "diff", no_argument, NULL, OPT_DIFF },
-	{ "outdir", required_argument, NULL, OPT_OUTDIR },
-	{ "errdir", required_argument, NULL, OPT_ERRDIR },
-	{ "stdin", no_argument, NULL, OPT_STDIN },
-	{ "tty", no_argument, NULL, OPT_TTY },
-	{ "become", no_argument, NULL, OPT_BECOME },
-	{ "become-user", required_argument, NULL, OPT_BECOME_USER },
-	{ "ask-become-pass", no_argument, NULL, OPT_ASK_BECOME_PASS },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
-
 void
 cli_usage(FILE *f)
 {
-	fputs(
-"usage: muster run [options] -- COMMAND [ARG...]\n"
-"       muster run [options] -c COMMAND [-c COMMAND...]\n"
-"       muster push [options] [-r] SRC DEST\n"
-"       muster pull [options] [-r] REMOTE LOCALDIR\n"
-"       muster watch [options] [--interval S] [--json] [--prometheus ADDR:PORT]\n"
-"       muster daemon [options] [HOSTS...] | --status [--json] | --stop\n"
-"       muster keys init [-k FILE]\n"
-"       muster keys install [options] [--password-file FILE]\n"
-"       muster help [SUBCOMMAND]\n"
-"       muster version\n"
-"\n"
-"Host selection (at least one of -w, -i):\n"
-"  -w, --hosts LIST        [user@]host[:port],... with ranges: web[01-20]\n"
-"  -i, --inventory FILE    INI inventory ([group] sections, user= port=)\n"
-"                          (default $MUSTER_INVENTORY)\n"
-"  -g, --group GROUP       only this inventory group (repeatable)\n"
-"  -x, --exclude LIST      drop these hosts\n"
-"Connection:\n"
-"  -k, --identity FILE     private key (default keys/id_ed25519), then\n"
-"                          ssh-agent and ~/.ssh identities; '-k -' reads\n"
-"                          it from stdin, $MUSTER_IDENTITY_DATA may hold one\n"
-"      --known-hosts FILE  host keys (default ~/.ssh/known_hosts)\n"
-"      --accept-new        record unknown host keys (changed keys are\n"
-"                          always refused)\n"
-"  -F, --config FILE       ssh_config (default ~/.ssh/config)\n"
-"  -f, --fanout N          concurrent connection set-ups (default 256)\n"
-"      --connect-timeout S deadline per connection step (default 10)\n"
-"      --max-startups N    unauthenticated connections at once (default 5,\n"
-"                          well under sshd's MaxStartups 10; 0: no limit)\n"
-"      --connect-rate R    new connections per second (default 200)\n"
-"      --no-daemon         connect directly even when `muster daemon` runs\n"
-"Command:\n"
-"  -c, --command CMD       command line; repeat to run several at once\n"
-"  -t, --timeout S         kill the command's process group after S seconds\n"
-"      --stdin             send muster's stdin to every command (read once);\n"
-"                          without it, commands read /dev/null\n"
-"      --tty               run the command on a pseudo-terminal (stdout and\n"
-"                          stderr then arrive as one stream)\n"
-"      --become            run the command through sudo (sudo -n: no prompt)\n"
-"      --become-user USER  as USER (default root); implies --become\n"
-"                          (push, pull: the agent runs as USER, sudo -n)\n"
-"      --ask-become-pass   ask once for the sudo password (or take it from\n"
-"                          $MUSTER_BECOME_PASS); implies --become\n"
-"Output:\n"
-"  (default)               'host: line' as lines arrive\n"
-"  -b, --gather            identical outputs once, with their host set\n"
-"  -L, --live-gather       like -b, but each output group is printed as it\n"
-"                          forms and joining hosts as they finish\n"
-"      --diff              the most common output in full, every other as a\n"
-"                          unified diff against it\n"
-"      --json              one JSON object per host per line\n"
-"      --raw               do not escape control characters\n"
-"      --max-output BYTES  per host and stream kept for -b/--json\n"
-"                          (default 64M; K, M, G suffixes are binary)\n"
-"      --max-total-output BYTES\n"
-"                          kept for -b/--json across all hosts (default 1G)\n"
-"      --outdir DIR        also write each host's stdout to DIR/HOST\n"
-"      --errdir DIR        also write each host's stderr to DIR/HOST\n"
-"  -v, --verbose           report connection timings on stderr; -vv: each\n"
-"                          host's connection steps, -vvv: more\n"
-"Push and pull:\n"
-"  -r, --recursive         a directory tree (files, directories, symlinks)\n"
-"      --mkdir             push: create missing parent directories\n"
-"      --mode OCTAL        push: mode of the file (default: the source's)\n"
-"      --owner UID         push: numeric owner to set (needs privilege)\n"
-"      --group-id GID      push: numeric group to set\n"
-"      --no-progress       push: no progress line on a terminal\n"
-"Keys install:\n"
-"      --password-file F   the login password, first line of F (mode 0600);\n"
-"                          else $MUSTER_PASSWORD, else asked once\n"
-"Watch:\n"
-"      --interval S        seconds between samples (default 5, min 0.25)\n"
-"      --duration S        stop after S seconds, S > 0 (default: until ^C)\n"
-"      --sort COL          live view order: host cpu load mem disk net\n"
-"      --json              one JSON object per sample (and event) per line\n"
-"      --prometheus A:P    serve /metrics on address A, port P\n"
-"      --alert EXPR        e.g. 'load1>8', 'disk_used_pct>90' (repeatable)\n"
-"      --alert-exec CMD    run CMD when an alert fires or clears (details\n"
-"                          in MUSTER_ALERT_* environment variables)\n"
-"\n"
-"Exit status: 0 all ok, 1 a command failed or timed out, 2 usage error,\n"
-"3 a host was unreachable or refused (host key, authentication, --become).\n", f);
+	clitab_usage(f);
+}
+
+/* getopt's tables, made from clitab_options: every option is known to
+ * the parser, so that one a subcommand does not take can be named. */
+static void
+cli_getopt_tables(const struct clitab_command *c, struct option *longopts,
+    char *shortopts)
+{
+	int i;
+
+	if (c->options_first)
+		*shortopts++ = '+';
+	for (i = 0; i < CO_COUNT; i++) {
+		const struct clitab_option *o = &clitab_options[i];
+
+		longopts[i].name = o->name;
+		longopts[i].has_arg = o->has_arg ? required_argument :
+		    no_argument;
+		longopts[i].flag = NULL;
+		longopts[i].val = o->val;
+		if (o->val < 256) {
+			*shortopts++ = (char)o->val;
+			if (o->has_arg)
+				*shortopts++ = ':';
+		}
+	}
+	memset(&longopts[CO_COUNT], 0, sizeof(longopts[CO_COUNT]));
+	*shortopts = '\0';
+}
+
+/* A usage error naming the option as it was spelled, long or short. */
+static int
+cli_foreign(const struct clitab_command *c, int opt, bool as_long, char *err,
+    size_t errlen)
+{
+	if (as_long)
+		snprintf(err, errlen, "--%s is not an option of %s (see muster "
+		    "%s --help)", clitab_options[opt].name, c->name, c->name);
+	else
+		snprintf(err, errlen, "-%c is not an option of %s (see muster "
+		    "%s --help)", clitab_options[opt].val, c->name, c->name);
+	return MERR_PARSE;
 }
 
 static int
@@ -351,6 +224,10 @@ take_operands(int argc, char **argv, struct cli *cli, char *err,
 		cli->push.src = cli->pull.remote = argv[optind];
 		cli->push.dest = cli->pull.localdir = argv[optind + 1];
 		return 0;
+	case CLI_KEYS_INIT:	/* not parsed here: no hosts */
+	case CLI_HELP:
+	case CLI_VERSION:
+		break;
 	}
 	return MERR_PARSE;
 }
@@ -358,28 +235,22 @@ take_operands(int argc, char **argv, struct cli *cli, char *err,
 int
 cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 {
-	const char *run_only = NULL;	/* a run option given to another command */
+	struct option longopts[CO_COUNT + 1];
+	char shortopts[2 * CO_COUNT + 2];
+	const struct clitab_command *cmd;
 	char *end;
 	long l;
-	int c, r = 0;
+	int c, opt, longindex, r = 0;
 
 	memset(cli, 0, sizeof(*cli));
-	if (strcmp(argv[0], "run") == 0)
-		cli->cmd = CLI_RUN;
-	else if (strcmp(argv[0], "push") == 0)
-		cli->cmd = CLI_PUSH;
-	else if (strcmp(argv[0], "pull") == 0)
-		cli->cmd = CLI_PULL;
-	else if (strcmp(argv[0], "watch") == 0)
-		cli->cmd = CLI_WATCH;
-	else if (strcmp(argv[0], "daemon") == 0)
-		cli->cmd = CLI_DAEMON;
-	else if (strcmp(argv[0], "install") == 0)
-		cli->cmd = CLI_KEYS_INSTALL;
-	else {
+	/* keys init, help and version have parsers of their own. */
+	if ((cmd = clitab_by_word(argv[0])) == NULL ||
+	    (cmd->options & CO_BIT(CO_HOSTS)) == 0) {
 		snprintf(err, errlen, "unknown command '%s'", argv[0]);
 		return MERR_PARSE;
 	}
+	cli->cmd = cmd->cmd;
+	cli_getopt_tables(cmd, longopts, shortopts);
 	cli->connect_timeout = 10;
 	cli->fanout = 256;
 	cli->max_startups = PACE_MAX_STARTUPS_DEFAULT;
@@ -399,9 +270,15 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 	optind = 0;
 	/* run: '+' stops at the first word of the command; push and pull
 	 * take their options anywhere, like cp. */
-	while ((c = getopt_long(argc, argv, cli->cmd == CLI_RUN ?
-	    "+w:x:i:g:f:t:k:F:bLc:vh" : "w:x:i:g:f:k:F:rvh", run_longopts,
-	    NULL)) != -1) {
+	for (;;) {
+		longindex = -1;
+		if ((c = getopt_long(argc, argv, shortopts, longopts,
+		    &longindex)) == -1)
+			break;
+		opt = longindex >= 0 ? longindex : clitab_by_val(c);
+		if (opt >= 0 && (cmd->options & CO_BIT(opt)) == 0)
+			return cli_foreign(cmd, opt, longindex >= 0, err,
+			    errlen);
 		switch (c) {
 		case 'w': r = push_str(&cli->wlists, &cli->nw, optarg); break;
 		case 'x': r = push_str(&cli->xlists, &cli->nx, optarg); break;
@@ -424,19 +301,15 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		case OPT_DIFF: cli->run.mode = OUTPUT_DIFF; cli->json = false; break;
 		case OPT_OUTDIR:
 			cli->run.outdir = optarg;
-			run_only = "--outdir";
 			break;
 		case OPT_ERRDIR:
 			cli->run.errdir = optarg;
-			run_only = "--errdir";
 			break;
 		case OPT_STDIN:
 			cli->run.want_stdin = true;
-			run_only = "--stdin";
 			break;
 		case OPT_TTY:
 			cli->run.tty = true;
-			run_only = "--tty";
 			break;
 		case OPT_BECOME:
 			cli->run.become = true;
@@ -452,7 +325,6 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			break;
 		case OPT_ASK_BECOME_PASS:
 			cli->run.ask_become_pass = cli->run.become = true;
-			run_only = "--ask-become-pass";
 			break;
 		case 'r': cli->push.recursive = cli->pull.recursive = true; break;
 		case OPT_MKDIR: cli->push.mkdir = true; break;
@@ -579,30 +451,18 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			}
 			break;
 		case 'h':
-			cli_usage(stdout);
+			clitab_command_usage(stdout, cmd);
 			exit(0);
 		default:
 			snprintf(err, errlen, "unknown or incomplete option "
-			    "(see muster %s --help)", cli->cmd == CLI_KEYS_INSTALL ?
-			    "keys install" : argv[0]);
+			    "(see muster %s --help)", cmd->name);
 			return MERR_PARSE;
 		}
 		if (r != 0)
 			return r;
 	}
-	if (run_only != NULL && cli->cmd != CLI_RUN) {
-		snprintf(err, errlen, "%s is an option of muster run only",
-		    run_only);
-		return MERR_PARSE;
-	}
 	if (cli->run.become && cli->run.become_user == NULL)
 		cli->run.become_user = "root";
-	if (cli->run.become && cli->cmd != CLI_RUN && cli->cmd != CLI_PUSH &&
-	    cli->cmd != CLI_PULL) {
-		snprintf(err, errlen, "--become is an option of run, push and "
-		    "pull");
-		return MERR_PARSE;
-	}
 	if (cli->run.become && !bootstrap_user_ok(cli->run.become_user)) {
 		snprintf(err, errlen, "--become-user: '%s' is not a plain user "
 		    "name", cli->run.become_user);

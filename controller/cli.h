@@ -5,20 +5,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "clitab.h"
 #include "hostlist.h"
 #include "pull.h"
 #include "push.h"
 #include "run.h"
 #include "watch.h"
-
-enum cli_cmd {
-	CLI_RUN,
-	CLI_PUSH,
-	CLI_PULL,
-	CLI_WATCH,
-	CLI_KEYS_INSTALL,	/* `muster keys install`, parsed as "install" */
-	CLI_DAEMON,
-};
 
 struct cli {
 	/* host selection */
@@ -52,8 +44,10 @@ struct cli {
 };
 
 /*
- * Parse `muster run|push|pull` arguments (argv[0] is the subcommand).
- * Usage errors are written to err and return MERR_PARSE.
+ * Parse the arguments of a subcommand that selects hosts (argv[0] is its
+ * word in clitab_commands: run, push, pull, watch, daemon, install).
+ * Usage errors, among them an option the subcommand's entry does not
+ * list, are written to err and return MERR_PARSE.
  */
 int cli_parse(int argc, char **argv, struct cli *cli, char *err,
     size_t errlen);

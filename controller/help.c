@@ -10,13 +10,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "clitab.h"
 #include "run.h"
 
 extern char **environ;
 
-static const char *const pages[] = {
-	"run", "push", "pull", "watch", "keys", "daemon", NULL,
-};
 
 /* Run argv; 0 when it exits 0. quiet sends its output to /dev/null. */
 static int
@@ -92,12 +90,22 @@ help_main(int argc, char **argv)
 	size_t i;
 
 	if (sub != NULL) {
-		for (i = 0; pages[i] != NULL && strcmp(pages[i], sub) != 0;
-		    i++)
-			;
-		if (pages[i] == NULL) {
-			fprintf(stderr, "muster: no help for '%s' (subcommands: "
-			    "run, push, pull, watch, keys, daemon)\n", sub);
+		/* The topics are the pages the command table names. */
+		for (i = 0; i < clitab_ncommands; i++)
+			if (clitab_commands[i].man != NULL &&
+			    strcmp(clitab_commands[i].man, sub) == 0)
+				break;
+		if (i == clitab_ncommands) {
+			fprintf(stderr, "muster: no help for '%s' (subcommands:",
+			    sub);
+			for (i = 0; i < clitab_ncommands; i++)
+				if (clitab_commands[i].man != NULL &&
+				    (i == 0 || clitab_commands[i - 1].man ==
+				    NULL || strcmp(clitab_commands[i - 1].man,
+				    clitab_commands[i].man) != 0))
+					fprintf(stderr, "%s %s", i > 0 ? "," : "",
+					    clitab_commands[i].man);
+			fprintf(stderr, ")\n");
 			return EXIT_USAGE;
 		}
 		snprintf(page, sizeof(page), "muster-%s", sub);

@@ -111,22 +111,34 @@ check_ssh_files(const struct cli *cli)
 }
 
 
+/* muster keys init [-k FILE]: argv[0] is "init". */
 static int
-cmd_keys(int argc, char **argv)
+cmd_keys_init(int argc, char **argv, const struct clitab_command *entry)
 {
 	char path[4096], err[512];
 	const char *dir = identity_default_dir();
+	bool is_k;
 	int r;
 
-	if (argc >= 2 && strcmp(argv[1], "install") == 0)
-		return cmd_keys_install(argc - 1, argv + 1);
-	if (argc < 2 || strcmp(argv[1], "init") != 0) {
-		fprintf(stderr, "usage: muster keys init [-k FILE]\n"
-		    "       muster keys install [options]\n");
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "--help") == 0)) {
+		clitab_command_usage(stdout, entry);
+		return 0;
+	}
+	/* Its one option, -k, is all the table lists for it. */
+	is_k = argc >= 2 && (strcmp(argv[1], "-k") == 0 ||
+	    strcmp(argv[1], "--identity") == 0);
+	if (argc > 1 && !(argc == 3 && is_k)) {
+		if (argv[1][0] == '-' && !is_k)
+			fprintf(stderr, "muster: %s is not an option of %s "
+			    "(see muster %s --help)\n", argv[1], entry->name,
+			    entry->name);
+		else
+			clitab_command_usage(stderr, entry);
 		return EXIT_USAGE;
 	}
-	if (argc >= 4 && strcmp(argv[2], "-k") == 0)
-		snprintf(path, sizeof(path), "%s", argv[3]);
+	if (argc == 3)
+		snprintf(path, sizeof(path), "%s", argv[2]);
 	else {
 		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 			fprintf(stderr, "muster: cannot create %s: %s\n", dir,
@@ -400,6 +412,9 @@ cmd_fleet(int argc, char **argv)
 		break;
 	case CLI_KEYS_INSTALL:	/* cmd_keys_install */
 	case CLI_DAEMON:	/* cmd_daemon */
+	case CLI_KEYS_INIT:	/* the rest have no hosts */
+	case CLI_HELP:
+	case CLI_VERSION:
 		break;
 	}
 	workpool_free(cfg.workers);
@@ -627,7 +642,8 @@ hold_closed_stdio(void)
 int
 main(int argc, char **argv)
 {
-	int status;
+	const struct clitab_command *entry;
+	int status = EXIT_INTERNAL, used;
 
 	hold_closed_stdio();
 	if (argc < 2) {
@@ -636,28 +652,48 @@ main(int argc, char **argv)
 	}
 	raise_fd_limit();
 	ssh_init();
-	if (strcmp(argv[1], "run") == 0 || strcmp(argv[1], "push") == 0 ||
-	    strcmp(argv[1], "pull") == 0 || strcmp(argv[1], "watch") == 0)
-		status = cmd_fleet(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "daemon") == 0)
-		status = cmd_daemon(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "keys") == 0)
-		status = cmd_keys(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "version") == 0 ||
-	    strcmp(argv[1], "--version") == 0) {
+	if (strcmp(argv[1], "--version") == 0)
+		argv[1] = "version";
+	else if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		cli_usage(stdout);
+		ssh_finalize();
+		return 0;
+	}
+	if ((entry = clitab_find(argc - 1, argv + 1, &used)) == NULL) {
+		fprintf(stderr, "muster: unknown command '%s%s%s'\n", argv[1],
+		    argc > 2 && strcmp(argv[1], "keys") == 0 ? " " : "",
+		    argc > 2 && strcmp(argv[1], "keys") == 0 ? argv[2] : "");
+		cli_usage(stderr);
+		ssh_finalize();
+		return EXIT_USAGE;
+	}
+	/* The subcommand sees its own last word as argv[0]. */
+	argc -= used;
+	argv += used;
+	switch (entry->cmd) {
+	case CLI_RUN:
+	case CLI_PUSH:
+	case CLI_PULL:
+	case CLI_WATCH:
+		status = cmd_fleet(argc, argv);
+		break;
+	case CLI_DAEMON:
+		status = cmd_daemon(argc, argv);
+		break;
+	case CLI_KEYS_INIT:
+		status = cmd_keys_init(argc, argv, entry);
+		break;
+	case CLI_KEYS_INSTALL:
+		status = cmd_keys_install(argc, argv);
+		break;
+	case CLI_HELP:
+		status = help_main(argc, argv);
+		break;
+	case CLI_VERSION:
 		printf("muster protocol %d, agent build %s\n",
 		    MUSTER_PROTO_VERSION, MUSTER_BUILD_ID);
 		status = 0;
-	} else if (strcmp(argv[1], "help") == 0)
-		status = help_main(argc - 1, argv + 1);
-	else if (strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0) {
-		cli_usage(stdout);
-		status = 0;
-	} else {
-		fprintf(stderr, "muster: unknown command '%s'\n", argv[1]);
-		cli_usage(stderr);
-		status = EXIT_USAGE;
+		break;
 	}
 	ssh_finalize();
 	return status;

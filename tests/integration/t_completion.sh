@@ -65,3 +65,20 @@ for o in "${longs[@]}"; do
 	grep -q -- "$o\b" "$SRC/deploy/muster.bash-completion" || fail "completion lacks $o"
 done
 ok "all ${#longs[@]} long options of the usage text are completed"
+
+# Each subcommand is offered exactly the long options its --help (made
+# from controller/clitab.c) lists: one it refuses is never offered, one it
+# takes never missing. --status, --stop and --foreground are in the
+# daemon's usage line or man page only; --help is everyone's.
+for sub in run push pull watch daemon "keys install" "keys init"; do
+	# shellcheck disable=SC2086 # "keys install" is two words
+	offered=$(comp muster $sub - | { grep -- '^--' || true; } | { grep -vx -- '--help' || true; } | words)
+	# shellcheck disable=SC2086
+	listed=$("$MUSTER" $sub --help | sed -n '/^ *-/p' | { grep -o -- '--[a-z][a-z-]*' || true; } | LC_ALL=C sort -u | words)
+	if [[ $sub == daemon ]]; then
+		# shellcheck disable=SC2086 # one word per option
+		listed=$(printf '%s\n' $listed --foreground --status --stop | LC_ALL=C sort | words)
+	fi
+	assert_eq "$listed" "$offered" "completion of muster $sub agrees with its --help"
+done
+ok "completion offers each subcommand its own options"
