@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "run.h"
+#include "status.h"
 
 extern char **environ;
 

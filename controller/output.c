@@ -26,21 +26,6 @@ struct gathered {
 	uint64_t hash;		/* of everything that decides the group */
 };
 
-const char *
-host_status_str(enum host_status st)
-{
-	switch (st) {
-	case HS_OK: return "ok";
-	case HS_FAILED: return "failed";
-	case HS_UNREACHABLE: return "unreachable";
-	case HS_TIMEOUT: return "timeout";
-	case HS_HOSTKEY: return "hostkey";
-	case HS_AUTH: return "auth";
-	case HS_BECOME: return "become";
-	}
-	return "unknown";
-}
-
 /* --- text neutralisation -------------------------------------------- */
 
 static bool

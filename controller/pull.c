@@ -17,7 +17,7 @@
 #include "landing.h"
 #include "mux.h"
 #include "output.h"
-#include "run.h"
+#include "status.h"
 
 #define PULL_WINDOW (1u << 20)
 #define PULL_DEPTH_MAX 64

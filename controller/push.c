@@ -12,7 +12,7 @@
 #include "frame.h"
 #include "mux.h"
 #include "output.h"
-#include "run.h"
+#include "status.h"
 #include "source.h"
 
 /*

@@ -17,7 +17,7 @@
 #include "httpd.h"
 #include "metrics.h"
 #include "output.h"
-#include "run.h"
+#include "status.h"
 
 #define BACKOFF_MIN 1.0
 #define BACKOFF_MAX 30.0
