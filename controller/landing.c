@@ -1,7 +1,6 @@
 /*
  * Landing received files in batches: see landing.h.
  */
-#include "array.h"
 #include "landing.h"
 
 #include <errno.h>
@@ -12,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 
 void
