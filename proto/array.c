@@ -16,6 +16,9 @@ array_reserve(void *arrayp, size_t *capp, size_t need, size_t min,
 
 	if (need <= cap)
 		return 0;
+	/* No C object has size 0; refusing it keeps realloc off size 0. */
+	if (elem == 0)
+		return MERR_INVAL;
 	if (cap < min)
 		cap = min;
 	if (cap == 0)
@@ -25,7 +28,7 @@ array_reserve(void *arrayp, size_t *capp, size_t need, size_t min,
 			return MERR_LIMIT;
 		cap *= 2;
 	}
-	if (elem != 0 && cap > SIZE_MAX / elem)
+	if (cap > SIZE_MAX / elem)
 		return MERR_LIMIT;
 	/* arrayp points at a T *; copied through void * so that one function
 	 * serves every element type without aliasing it as void **. */
