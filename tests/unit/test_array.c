@@ -1,5 +1,5 @@
 /*
- * Unit tests for the growable-array helper (proto/array.c): growth by
+ * Unit tests for the growable-array helper (proto/array.h): growth by
  * doubling from a minimum, nothing changed on a refused size.
  */
 #include <stdarg.h>
