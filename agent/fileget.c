@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 #include "frame.h"
 #include "fs.h"
@@ -248,7 +249,6 @@ level_open(struct fget *g, int fd, struct fs_err *why)
 	struct level *lv = &g->lv[g->depth];
 	struct dirent *de;
 	size_t cap = 0;
-	char **p;
 	DIR *dir;
 	int dfd;
 
@@ -271,12 +271,11 @@ level_open(struct fget *g, int fd, struct fs_err *why)
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (lv->n == cap) {
-			cap = cap == 0 ? FGET_NAMES_MIN : cap * 2;
-			if ((p = reallocarray(lv->names, cap,
-			    sizeof(*p))) == NULL)
-				break;
-			lv->names = p;
+		if (ARRAY_RESERVE(lv->names, cap, lv->n + 1,
+		    FGET_NAMES_MIN) != 0) {
+			/* Reported below, as a failed readdir would be. */
+			errno = ENOMEM;
+			break;
 		}
 		if ((lv->names[lv->n] = strdup(de->d_name)) == NULL)
 			break;

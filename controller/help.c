@@ -11,7 +11,7 @@
 
 #include "cli.h"
 #include "clitab.h"
-#include "run.h"
+#include "status.h"
 
 extern char **environ;
 

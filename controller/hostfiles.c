@@ -75,17 +75,14 @@ hostfiles_close(struct hostfiles *hf)
 	}
 }
 
-bool
-hostfiles_active(const struct hostfiles *hf)
-{
-	return hf->dirfd[0] != -1 || hf->dirfd[1] != -1;
-}
-
+/* The one rule for run --outdir/--errdir files and pull's directories, so
+ * a host has one name on disk: what a host label needs (user@, :port, a
+ * dotted name) and nothing a shell or glob would read ('#', '[', ',' ...). */
 static bool
 safe_byte(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || strchr("._-@:#+,=[]", c) != NULL;
+	    (c >= '0' && c <= '9') || (c != '\0' && strchr("._-@:", c) != NULL);
 }
 
 void

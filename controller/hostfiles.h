@@ -39,9 +39,9 @@ struct hostfile {
 int hostfiles_open(struct hostfiles *hf, const char *outdir,
     const char *errdir, char *err, size_t errlen);
 void hostfiles_close(struct hostfiles *hf);
-bool hostfiles_active(const struct hostfiles *hf);
 
-/* A file name for label: '/' and other unsafe bytes become '_', a leading
+/* A file name for label, used by run --outdir and pull alike: letters,
+ * digits and "._-@:" are kept, every other byte becomes '_', a leading
  * '.' too (no hidden files, no "." or ".."), never empty, cut to
  * HOSTFILES_NAME_MAX bytes. */
 void hostfiles_safe_name(const char *label, char *out, size_t outlen);

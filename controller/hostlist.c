@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "err.h"
 #include "utf8.h"
 
@@ -144,8 +145,7 @@ int
 host_set_add(struct host_set *set, const char *name, const char *user,
     unsigned port)
 {
-	struct host_spec *spec, *v;
-	size_t cap;
+	struct host_spec *spec;
 	int r;
 
 	if (name == NULL || *name == '\0' || port > 65535)
@@ -155,13 +155,8 @@ host_set_add(struct host_set *set, const char *name, const char *user,
 		return r;
 	if (index_contains(set, name, user, port))
 		return 0;
-	if (set->n == set->cap) {
-		cap = set->cap ? set->cap * 2 : 16;
-		if ((v = reallocarray(set->v, cap, sizeof(*v))) == NULL)
-			return MERR_NOMEM;
-		set->v = v;
-		set->cap = cap;
-	}
+	if ((r = ARRAY_RESERVE(set->v, set->cap, set->n + 1, 16)) != 0)
+		return r;
 	spec = &set->v[set->n];
 	memset(spec, 0, sizeof(*spec));
 	if ((spec->name = strdup(name)) == NULL ||
@@ -376,7 +371,7 @@ static int
 parse_ranges(struct expand_ctx *x, const char *p, const char *end,
     struct segment *seg, uint64_t *count)
 {
-	struct range r, *v;
+	struct range r;
 	size_t cap = 0;
 	uint64_t total = 0;
 	const char *elem;
@@ -406,13 +401,9 @@ parse_ranges(struct expand_ctx *x, const char *p, const char *end,
 		if (p < end && *p != ',')
 			return expand_error(x, p, MERR_PARSE, "unexpected %s "
 			    "in range", char_repr(*p, repr, sizeof(repr)));
-		if (seg->nranges == cap) {
-			cap = cap ? cap * 2 : 4;
-			if ((v = reallocarray(seg->ranges, cap,
-			    sizeof(*v))) == NULL)
-				return MERR_NOMEM;
-			seg->ranges = v;
-		}
+		if ((ret = ARRAY_RESERVE(seg->ranges, cap, seg->nranges + 1,
+		    4)) != 0)
+			return ret;
 		seg->ranges[seg->nranges++] = r;
 		/* hi and lo have at most HOSTLIST_DIGITS_MAX digits: no wrap. */
 		total = count_add(total, r.hi - r.lo + 1);
@@ -441,22 +432,15 @@ static int
 parse_pattern(struct expand_ctx *x, const char *p, const char *end,
     struct segment **segsp, size_t *nsegsp, uint64_t *countp)
 {
-	struct segment *segs = NULL, *v;
+	struct segment *segs = NULL;
 	size_t n = 0, cap = 0;
 	uint64_t count = 1, group;
 	const char *open, *close;
 	int r;
 
 	for (;;) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 4;
-			if ((v = reallocarray(segs, cap, sizeof(*v))) ==
-			    NULL) {
-				r = MERR_NOMEM;
-				goto fail;
-			}
-			segs = v;
-		}
+		if ((r = ARRAY_RESERVE(segs, cap, n + 1, 4)) != 0)
+			goto fail;
 		memset(&segs[n], 0, sizeof(segs[n]));
 		segs[n].lit = p;
 		open = memchr(p, '[', (size_t)(end - p));

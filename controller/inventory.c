@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "buf.h"
 #include "err.h"
 #include "utf8.h"
@@ -200,20 +201,15 @@ static int
 group_get(struct parser *ps, const char *name, size_t *idx)
 {
 	struct pgroup *v;
-	size_t cap;
 	int r;
 
 	if ((*idx = group_find(ps, name)) != NO_GROUP)
 		return 0;
 	if ((r = group_index_reserve(ps)) != 0)
 		return r;
-	if (ps->ngroups == ps->groups_cap) {
-		cap = ps->groups_cap ? ps->groups_cap * 2 : 8;
-		if ((v = reallocarray(ps->groups, cap, sizeof(*v))) == NULL)
-			return MERR_NOMEM;
-		ps->groups = v;
-		ps->groups_cap = cap;
-	}
+	if ((r = ARRAY_RESERVE(ps->groups, ps->groups_cap, ps->ngroups + 1,
+	    8)) != 0)
+		return r;
 	v = &ps->groups[ps->ngroups];
 	memset(v, 0, sizeof(*v));
 	if ((v->name = strdup(name)) == NULL)
@@ -289,9 +285,8 @@ static int
 parse_child(struct parser *ps, char *line)
 {
 	struct pgroup *g = current_group(ps);
-	struct child_ref *v;
 	char *name, *rest = line;
-	size_t cap;
+	int r;
 
 	name = next_token(&rest);
 	if (name == NULL)
@@ -303,13 +298,9 @@ parse_child(struct parser *ps, char *line)
 		return perr(ps, MERR_PARSE, "bad group name '%s'", name);
 	if (strcmp(name, "all") == 0)
 		return perr(ps, MERR_PARSE, "'all' cannot be a child group");
-	if (g->nchildren == g->children_cap) {
-		cap = g->children_cap ? g->children_cap * 2 : 4;
-		if ((v = reallocarray(g->children, cap, sizeof(*v))) == NULL)
-			return perr(ps, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
-		g->children = v;
-		g->children_cap = cap;
-	}
+	if ((r = ARRAY_RESERVE(g->children, g->children_cap, g->nchildren + 1,
+	    4)) != 0)
+		return perr(ps, r, "%s", merr_str(r));
 	if ((g->children[g->nchildren].name = strdup(name)) == NULL)
 		return perr(ps, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
 	g->children[g->nchildren++].line = ps->line;

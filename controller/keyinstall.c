@@ -21,7 +21,7 @@
 #include "err.h"
 #include "hostkey.h"
 #include "output.h"
-#include "run.h"
+#include "status.h"
 #include "workpool.h"
 
 /* Blocking sessions each hold a thread; past this, hosts queue. */

@@ -35,7 +35,7 @@ struct keyinstall_options {
 	const char *password;		/* NULL: ask on the terminal when needed */
 };
 
-/* Runs the whole job; returns a muster_exit status (run.h). */
+/* Runs the whole job; returns a muster_exit status (status.h). */
 int keyinstall_hosts(const struct host_set *hosts,
     const struct keyinstall_options *opts);
 

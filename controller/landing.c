@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 
 void
@@ -150,14 +151,8 @@ landing_add(struct landing *l, int fd, uint64_t size, int dirfd,
 			return r;
 		}
 	}
-	if (l->nfiles == l->capfiles) {
-		size_t cap = l->capfiles ? l->capfiles * 2 : 64;
-
-		if ((f = reallocarray(l->files, cap, sizeof(*f))) == NULL)
-			goto nomem;
-		l->files = f;
-		l->capfiles = cap;
-	}
+	if (ARRAY_RESERVE(l->files, l->capfiles, l->nfiles + 1, 64) != 0)
+		goto nomem;
 	if ((dir = dir_index(l, dirfd)) < 0) {
 		err = errno;
 		unlinkat(dirfd, tmp, 0);

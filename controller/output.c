@@ -6,6 +6,7 @@
 
 #include <time.h>
 
+#include "array.h"
 #include "err.h"
 #include "hostlist.h"
 #include "udiff.h"
@@ -25,21 +26,6 @@ struct gathered {
 	char *error;
 	uint64_t hash;		/* of everything that decides the group */
 };
-
-const char *
-host_status_str(enum host_status st)
-{
-	switch (st) {
-	case HS_OK: return "ok";
-	case HS_FAILED: return "failed";
-	case HS_UNREACHABLE: return "unreachable";
-	case HS_TIMEOUT: return "timeout";
-	case HS_HOSTKEY: return "hostkey";
-	case HS_AUTH: return "auth";
-	case HS_BECOME: return "become";
-	}
-	return "unknown";
-}
 
 /* --- text neutralisation -------------------------------------------- */
 
@@ -445,17 +431,11 @@ static int
 gather_done(struct output *o, struct output_host *h,
     const struct host_result *res)
 {
-	struct gathered *v;
-	size_t cap;
 	int r;
 
-	if (o->ngathered == o->gathered_cap) {
-		cap = o->gathered_cap ? o->gathered_cap * 2 : 16;
-		if ((v = reallocarray(o->gathered, cap, sizeof(*v))) == NULL)
-			return MERR_NOMEM;
-		o->gathered = v;
-		o->gathered_cap = cap;
-	}
+	if ((r = ARRAY_RESERVE(o->gathered, o->gathered_cap, o->ngathered + 1,
+	    16)) != 0)
+		return r;
 	if ((r = gathered_take(o, h, res, &o->gathered[o->ngathered])) != 0)
 		return r;
 	o->ngathered++;
@@ -842,16 +822,10 @@ live_free(struct output *o)
 static int
 live_add_name(struct live_group *lg, char *name)
 {
-	char **v;
-	size_t cap;
+	int r;
 
-	if (lg->n == lg->cap) {
-		cap = lg->cap ? lg->cap * 2 : 8;
-		if ((v = reallocarray(lg->names, cap, sizeof(*v))) == NULL)
-			return MERR_NOMEM;
-		lg->names = v;
-		lg->cap = cap;
-	}
+	if ((r = ARRAY_RESERVE(lg->names, lg->cap, lg->n + 1, 8)) != 0)
+		return r;
 	lg->names[lg->n++] = name;
 	return 0;
 }
@@ -890,11 +864,11 @@ static int
 live_done(struct output *o, struct output_host *h,
     const struct host_result *res)
 {
-	struct live_group *lg = NULL, **v;
+	struct live_group *lg = NULL;
 	struct gathered g, *pg = &g, *prep;
 	struct gather_group grp;
 	char tag[32], *name;
-	size_t i, cap;
+	size_t i;
 	int r;
 
 	if ((r = gathered_take(o, h, res, &g)) != 0)
@@ -921,14 +895,9 @@ live_done(struct output *o, struct output_host *h,
 			return live_report_joins(o);
 		return 0;
 	}
-	if (o->nlive == o->live_cap) {
-		cap = o->live_cap ? o->live_cap * 2 : 16;
-		if ((v = reallocarray(o->live, cap, sizeof(*v))) == NULL) {
-			gathered_free(o, &g);
-			return MERR_NOMEM;
-		}
-		o->live = v;
-		o->live_cap = cap;
+	if ((r = ARRAY_RESERVE(o->live, o->live_cap, o->nlive + 1, 16)) != 0) {
+		gathered_free(o, &g);
+		return r;
 	}
 	if ((lg = calloc(1, sizeof(*lg))) == NULL) {
 		gathered_free(o, &g);

@@ -13,19 +13,9 @@
 #include <stdio.h>
 
 #include "buf.h"
+#include "status.h"
 
 struct json_t;
-
-enum host_status {
-	HS_OK,			/* ran, exited 0 */
-	HS_FAILED,		/* ran, exited non-zero or by a signal, or failed on the agent */
-	HS_UNREACHABLE,		/* connect, ssh or bootstrap failure */
-	HS_TIMEOUT,		/* connect deadline or command timeout */
-	HS_HOSTKEY,		/* host key unknown or changed */
-	HS_AUTH,		/* no key accepted */
-	HS_BECOME,		/* --become: sudo refused, the command did not run */
-};
-const char *host_status_str(enum host_status st);
 
 enum output_mode {
 	OUTPUT_LINES,

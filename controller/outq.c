@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 
 /* A run of queued bytes of one owner. */
@@ -47,9 +48,6 @@ fail(struct outq *q, int err)
 static void
 charge(struct outq *q, size_t n)
 {
-	struct outq_seg *v;
-	size_t cap;
-
 	if (q->nsegs > q->seg_head && q->segs[q->nsegs - 1].owner == q->cur) {
 		q->segs[q->nsegs - 1].len += n;
 		goto out;
@@ -60,17 +58,12 @@ charge(struct outq *q, size_t n)
 		q->nsegs -= q->seg_head;
 		q->seg_head = 0;
 	}
-	if (q->nsegs == q->seg_cap) {
-		cap = q->seg_cap ? q->seg_cap * 2 : 64;
-		/* Without room to say whose bytes these are they are
-		 * nobody's: only the credit of one owner comes back early. */
-		if ((v = reallocarray(q->segs, cap, sizeof(*v))) == NULL) {
-			if (q->nsegs > q->seg_head)
-				q->segs[q->nsegs - 1].len += n;
-			return;
-		}
-		q->segs = v;
-		q->seg_cap = cap;
+	/* Without room to say whose bytes these are they are nobody's:
+	 * only the credit of one owner comes back early. */
+	if (ARRAY_RESERVE(q->segs, q->seg_cap, q->nsegs + 1, 64) != 0) {
+		if (q->nsegs > q->seg_head)
+			q->segs[q->nsegs - 1].len += n;
+		return;
 	}
 	q->segs[q->nsegs].owner = q->cur;
 	q->segs[q->nsegs++].len = n;

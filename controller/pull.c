@@ -14,10 +14,11 @@
 
 #include "err.h"
 #include "fleet.h"
+#include "hostfiles.h"
 #include "landing.h"
 #include "mux.h"
 #include "output.h"
-#include "run.h"
+#include "status.h"
 
 #define PULL_WINDOW (1u << 20)
 #define PULL_DEPTH_MAX 64
@@ -104,25 +105,6 @@ land_batch(struct pull_host *h)
 }
 
 /* ---- local paths: confined below the host's directory ------------------------ */
-
-/* Host names become directory names: no '/', no leading dot, nothing the
- * terminal or shell would trip over. */
-static void
-safe_name(const char *in, char *out, size_t outlen)
-{
-	size_t i;
-
-	for (i = 0; in[i] != '\0' && i + 1 < outlen; i++) {
-		unsigned char ch = (unsigned char)in[i];
-
-		out[i] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
-		    ch == '_' || ch == '@' || ch == ':' ? (char)ch : '_';
-	}
-	out[i] = '\0';
-	if (out[0] == '.' || out[0] == '\0')
-		out[0] = '_';
-}
 
 static bool
 component_ok(const char *c, size_t len)
@@ -569,7 +551,7 @@ host_ready(struct fleet_host *fh)
 	char dir[256];
 	int r;
 
-	safe_name(fh->display, dir, sizeof(dir));
+	hostfiles_safe_name(fh->display, dir, sizeof(dir));
 	if ((mkdirat(p->localfd, dir, 0755) != 0 && errno != EEXIST) ||
 	    (h->basefd = openat(p->localfd, dir, O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC)) < 0) {

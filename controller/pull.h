@@ -16,7 +16,7 @@ struct pull_options {
 	bool json;
 };
 
-/* Returns a muster exit status (see run.h). */
+/* Returns a muster exit status (status.h). */
 int pull_hosts(struct conn_config *cfg, const struct host_set *hosts,
     const struct pull_options *opts);
 

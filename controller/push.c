@@ -12,8 +12,9 @@
 #include "frame.h"
 #include "mux.h"
 #include "output.h"
-#include "run.h"
 #include "source.h"
+#include "status.h"
+#include "units.h"
 
 /*
  * Entries in flight per host: --streams' worth of big files (they share
@@ -456,19 +457,6 @@ static const struct fleet_job_ops push_job_ops = {
 };
 
 static void
-format_bytes(double b, char *out, size_t outlen)
-{
-	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int u = 0;
-
-	while (b >= 1024 && u < 4) {
-		b /= 1024;
-		u++;
-	}
-	snprintf(out, outlen, "%.1f %s", b, units[u]);
-}
-
-static void
 on_progress(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct push *p = w->data;
@@ -476,8 +464,8 @@ on_progress(struct ev_loop *loop, ev_timer *w, int revents)
 	double total = (double)p->src.total_bytes * (double)p->fleet.nhosts;
 	char sent[32], r[32], eta[32] = "--";
 
-	format_bytes((double)p->bytes_sent, sent, sizeof(sent));
-	format_bytes(rate, r, sizeof(r));
+	units_bytes((double)p->bytes_sent, false, sent, sizeof(sent));
+	units_bytes(rate, false, r, sizeof(r));
 	if (rate > 0 && total > (double)p->bytes_sent)
 		snprintf(eta, sizeof(eta), "%.0fs", (total -
 		    (double)p->bytes_sent) / rate);
@@ -532,7 +520,8 @@ push_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		clear_progress(&p);
 	}
 	wall = ev_time() - p.t0;
-	format_bytes(wall > 0 ? p.bytes_sent / wall : 0, sent, sizeof(sent));
+	units_bytes(wall > 0 ? p.bytes_sent / wall : 0, false, sent,
+	    sizeof(sent));
 	fprintf(stderr, "muster: %zu host%s: %zu changed, %zu unchanged, "
 	    "%zu failed, %zu unreachable (%.2f s, %s/s)\n", p.fleet.nhosts,
 	    p.fleet.nhosts == 1 ? "" : "s", p.n_changed, p.n_unchanged,

@@ -22,7 +22,7 @@ struct push_options {
 	unsigned streams;	/* files in flight per host */
 };
 
-/* Returns a muster exit status (see run.h). */
+/* Returns a muster exit status (status.h). */
 int push_hosts(struct conn_config *cfg, const struct host_set *hosts,
     const struct push_options *opts);
 

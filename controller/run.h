@@ -9,15 +9,7 @@
 #include "conn.h"
 #include "hostlist.h"
 #include "output.h"
-
-/* Exit statuses of the muster command (documented in README). */
-enum muster_exit {
-	EXIT_ALL_OK = 0,
-	EXIT_CMD_FAILED = 1,	/* some command exited non-zero, was killed or timed out */
-	EXIT_USAGE = 2,
-	EXIT_UNREACHABLE = 3,	/* some host could not be reached, verified or authenticated */
-	EXIT_INTERNAL = 4,
-};
+#include "status.h"
 
 struct run_options {
 	char **commands;	/* shell command lines, run concurrently */

@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 
+#include "array.h"
 #include "err.h"
 
 #define SOURCE_DEPTH_MAX 64
@@ -68,17 +69,10 @@ add_entry(struct source *src, const char *rel, const char *abs,
 	struct source_entry *e;
 	char target[4096];
 	ssize_t n;
-	void *p;
 	int i, r;
 
-	if (src->n == src->cap) {
-		size_t ncap = src->cap ? src->cap * 2 : 16;
-
-		if ((p = realloc(src->v, ncap * sizeof(*e))) == NULL)
-			return MERR_NOMEM;
-		src->v = p;
-		src->cap = ncap;
-	}
+	if ((r = ARRAY_RESERVE(src->v, src->cap, src->n + 1, 16)) != 0)
+		return r;
 	e = &src->v[src->n];
 	memset(e, 0, sizeof(*e));
 	e->fd = -1;
@@ -149,16 +143,8 @@ walk(struct source *src, const char *abs, const char *rel, int depth,
 	while ((d = readdir(dir)) != NULL) {
 		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
 			continue;
-		if (n == cap) {
-			char **p = realloc(names, (cap = cap ? cap * 2 : 32) *
-			    sizeof(*names));
-
-			if (p == NULL) {
-				r = MERR_NOMEM;
-				goto out;
-			}
-			names = p;
-		}
+		if ((r = ARRAY_RESERVE(names, cap, n + 1, 32)) != 0)
+			goto out;
 		if ((names[n] = strdup(d->d_name)) == NULL) {
 			r = MERR_NOMEM;
 			goto out;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 
 /* One read at most this much: the loop stays responsive. */
@@ -129,20 +130,14 @@ int
 stdin_feed_add(struct stdin_feed *f, struct feed_reader *r,
     void (*wake)(struct feed_reader *))
 {
-	void *p;
+	int rc;
 
 	/* Bytes already dropped cannot be given to a late reader. */
 	if (f->start > 0)
 		return MERR_INVAL;
-	if (f->nreaders == f->readers_cap) {
-		size_t ncap = f->readers_cap ? f->readers_cap * 2 : 16;
-
-		if ((p = realloc(f->readers, ncap * sizeof(*f->readers))) ==
-		    NULL)
-			return MERR_NOMEM;
-		f->readers = p;
-		f->readers_cap = ncap;
-	}
+	if ((rc = ARRAY_RESERVE(f->readers, f->readers_cap, f->nreaders + 1,
+	    16)) != 0)
+		return rc;
 	memset(r, 0, sizeof(*r));
 	r->feed = f;
 	r->wake = wake;

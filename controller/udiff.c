@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "err.h"
 
 struct line {
@@ -45,7 +46,7 @@ split(const uint8_t *p, size_t n, struct text *t, int *flags)
 {
 	const uint8_t *nl, *end = p + n;
 	size_t cap = 0;
-	struct line *v;
+	int r;
 
 	memset(t, 0, sizeof(*t));
 	while (p < end) {
@@ -53,12 +54,8 @@ split(const uint8_t *p, size_t n, struct text *t, int *flags)
 			*flags |= UDIFF_CAPPED;
 			break;
 		}
-		if ((size_t)t->n == cap) {
-			cap = cap ? cap * 2 : 64;
-			if ((v = reallocarray(t->v, cap, sizeof(*v))) == NULL)
-				return MERR_NOMEM;
-			t->v = v;
-		}
+		if ((r = ARRAY_RESERVE(t->v, cap, (size_t)t->n + 1, 64)) != 0)
+			return r;
 		nl = memchr(p, '\n', (size_t)(end - p));
 		t->v[t->n].p = p;
 		t->v[t->n].len = nl ? (size_t)(nl - p) : (size_t)(end - p);
@@ -272,20 +269,15 @@ static int
 emit(struct buf *out, const struct text *a, const struct text *b,
     const char *label_a, const char *label_b, int context)
 {
-	struct change *ch = NULL, *v;
+	struct change *ch = NULL;
 	size_t nch = 0, cap = 0, first, k;
 	int i = 0, j = 0, r = 0;
 
 	while (i < a->n || j < b->n) {
 		if ((i < a->n && a->changed[i]) || (j < b->n && b->changed[j])) {
-			if (nch == cap) {
-				cap = cap ? cap * 2 : 16;
-				if ((v = reallocarray(ch, cap,
-				    sizeof(*ch))) == NULL) {
-					free(ch);
-					return MERR_NOMEM;
-				}
-				ch = v;
+			if ((r = ARRAY_RESERVE(ch, cap, nch + 1, 16)) != 0) {
+				free(ch);
+				return r;
 			}
 			ch[nch].a0 = i;
 			ch[nch].b0 = j;

@@ -12,12 +12,14 @@
 #include <jansson.h>
 
 #include "alert.h"
+#include "backoff.h"
 #include "err.h"
 #include "fleet.h"
 #include "httpd.h"
 #include "metrics.h"
 #include "output.h"
-#include "run.h"
+#include "status.h"
+#include "units.h"
 
 #define BACKOFF_MIN 1.0
 #define BACKOFF_MAX 30.0
@@ -51,7 +53,7 @@ struct watch_host {
 	double last_rx;		/* when the newest sample came, our clock */
 	double watched_since;	/* ev_now() of it, or of a stalled loop */
 	ev_timer stale_timer;	/* runs while up: fires when samples stop */
-	double backoff;
+	struct backoff backoff;
 	Muster__Sample *last;	/* our own copy of the latest sample */
 	struct alert_state *alerts;
 	char *error;		/* why it is down */
@@ -321,7 +323,7 @@ on_sample(void *arg, const Muster__Sample *s)
 	struct watch_host *h = arg;
 	Muster__Sample *copy;
 
-	h->backoff = 0;
+	backoff_reset(&h->backoff);
 	h->last_rx = now_unix();
 	h->watched_since = ev_now(h->w->cfg->loop);
 	if (!h->up) {
@@ -422,7 +424,6 @@ host_done(struct fleet_host *fh, enum host_status st, const char *error)
 {
 	struct watch_host *h = fh->job;
 	struct watch *w = h->w;
-	double delay, jitter;
 
 	h->streaming = false;
 	h->stale = false;
@@ -441,13 +442,7 @@ host_done(struct fleet_host *fh, enum host_status st, const char *error)
 	w->dirty = true;
 	if (w->fleet.interrupted)
 		return;
-	/* Exponential backoff with jitter, so that a fleet that dropped at
-	 * once does not come back as one thundering herd. */
-	h->backoff = h->backoff == 0 ? BACKOFF_MIN :
-	    fmin(h->backoff * 2, BACKOFF_MAX);
-	jitter = 0.75 + 0.5 * ((double)random() / RAND_MAX);
-	delay = h->backoff * jitter;
-	fleet_host_reconnect(fh, delay);
+	fleet_host_reconnect(fh, backoff_next(&h->backoff));
 }
 
 static void
@@ -513,19 +508,6 @@ host_cmp(const void *a, const void *b)
 }
 
 static void
-human_rate(double b, char *out, size_t outlen)
-{
-	const char *u[] = { "B", "K", "M", "G" };
-	int i = 0;
-
-	while (b >= 1024 && i < 3) {
-		b /= 1024;
-		i++;
-	}
-	snprintf(out, outlen, "%.1f%s", b, u[i]);
-}
-
-static void
 draw_table(struct watch *w)
 {
 	struct watch_host **order;
@@ -564,8 +546,8 @@ draw_table(struct watch *w)
 			continue;
 		}
 		net_sum(s, &r, &t);
-		human_rate(r, rx, sizeof(rx));
-		human_rate(t, tx, sizeof(tx));
+		units_bytes(r, true, rx, sizeof(rx));
+		units_bytes(t, true, tx, sizeof(tx));
 		printf("%-22.22s %-6s %6.1f %6.2f %6.1f %6.1f %7s/s %7s/s %6u\n",
 		    h->fh->display, "UP", s->cpu_pct, s->load1,
 		    pct(s->mem_used_bytes, s->mem_total_bytes),
@@ -684,6 +666,7 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	}
 	for (i = 0; i < hosts->n; i++) {
 		w.hosts[i].w = &w;
+		backoff_init(&w.hosts[i].backoff, BACKOFF_MIN, BACKOFF_MAX);
 		w.hosts[i].fh = &w.fleet.hosts[i];
 		w.fleet.hosts[i].job = &w.hosts[i];
 		ev_init(&w.hosts[i].stale_timer, on_stale);

@@ -24,7 +24,7 @@ struct watch_options {
 	int fanout;
 };
 
-/* Returns a muster exit status (see run.h). */
+/* Returns a muster exit status (status.h). */
 int watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
     const struct watch_options *opts);
 

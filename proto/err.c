@@ -17,7 +17,6 @@ merr_str(int err)
 	case MERR_IO: return "I/O error";
 	case MERR_EOF: return "unexpected end of stream";
 	case MERR_TIMEOUT: return "timed out";
-	case MERR_RESOLVE: return "cannot resolve host name";
 	case MERR_CONNECT: return "connection failed";
 	case MERR_SSH: return "SSH error";
 	case MERR_HOSTKEY_UNKNOWN: return "host key unknown";

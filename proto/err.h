@@ -16,7 +16,8 @@ enum muster_err {
 	MERR_IO = -10,
 	MERR_EOF = -11,
 	MERR_TIMEOUT = -12,
-	MERR_RESOLVE = -13,
+	/* -13 was MERR_RESOLVE, never returned: a name that does not resolve
+	 * fails the host (HS_UNREACHABLE). Numbers are not reused. */
 	MERR_CONNECT = -14,
 	MERR_SSH = -15,
 	MERR_HOSTKEY_UNKNOWN = -16,

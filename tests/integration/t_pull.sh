@@ -143,3 +143,18 @@ for how in INT TERM agent; do
 	compgen -G "$T/cut/$a1/.muster-tmp.*" >/dev/null && fail "$how: temporary file left"
 done
 ok "an interrupted or lost pull is failed"
+
+# One host, one name on disk: pull's directory and run --outdir's file are
+# named by the same rule. Two users on one address make the labels
+# "user@host"; whichever of them the host lets in must get the same name
+# from both (a user the host refuses fails both runs alike).
+w="$(fleet_user 2)@$(fleet_addr 2),$(fleet_user 1)@$(fleet_addr 2)"
+set +e
+"$MUSTER" pull "${MUSTER_OPTS[@]}" -w "$w" pulltest/file "$T/names" >/dev/null 2>"$T/err"
+"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$w" --outdir "$T/names-out" -- true >/dev/null 2>>"$T/err"
+set -e
+n2="$(fleet_user 2)@$(fleet_addr 2)"
+[[ -d $T/names/$n2 ]] || fail "pull -w $w: no directory $n2: $(ls -A "$T/names") $(cat "$T/err")"
+[[ -f $T/names-out/$n2 ]] ||
+	fail "run --outdir -w $w: no file $n2: $(ls -A "$T/names-out") $(cat "$T/err")"
+ok "pull and --outdir give $n2 one name"
