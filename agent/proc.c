@@ -805,12 +805,6 @@ proc_kill_now(struct proc *p)
 	finish_if_done(p);
 }
 
-int
-proc_reaped(const struct proc *p)
-{
-	return p->reaped;
-}
-
 void
 proc_wait(struct proc *p)
 {

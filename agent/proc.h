@@ -73,7 +73,6 @@ void proc_signal(struct proc *p, int sig);
  * the child died with: SIGTERM if that got it first, else SIGKILL.
  */
 void proc_kill_now(struct proc *p);
-int proc_reaped(const struct proc *p);
 /* Block until the child is reaped; for the final exit only. */
 void proc_wait(struct proc *p);
 void proc_free(struct proc *p);

@@ -482,12 +482,6 @@ conn_close(struct conn *c)
 	conn_finish(c, HS_OK, NULL);
 }
 
-const char *
-conn_name(const struct conn *c)
-{
-	return c->display;
-}
-
 const struct conn_stats *
 conn_stats(const struct conn *c)
 {

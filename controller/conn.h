@@ -33,7 +33,7 @@
 #include "hostlist.h"
 #include "muster.pb-c.h"
 #include "mux.h"
-#include "output.h"
+#include "status.h"
 #include "transport.h"
 
 struct conn;
@@ -59,7 +59,6 @@ void conn_start(struct conn *c);
 void conn_discard(struct conn *c);
 /* Close the agent channel and the session gracefully; done() follows. */
 void conn_close(struct conn *c);
-const char *conn_name(const struct conn *c);
 const struct conn_stats *conn_stats(const struct conn *c);
 
 /*

@@ -126,6 +126,7 @@ dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 		    d->nhosts + 65, d->fd_limit);
 		d->fd_warned = true;
 	}
+	backoff_init(&h->backoff, BACKOFF_MIN, BACKOFF_MAX);
 	h->state = DH_BACKOFF;	/* not started: dhost_connect queues it */
 	h->since = ev_now(d->loop);
 	ev_init(&h->retry, NULL);
@@ -251,7 +252,7 @@ host_ready(struct conn *c, void *arg)
 
 	pacer_end(&d->pace, h->authed);
 	set_host_state(h, DH_READY);
-	h->backoff = 0;
+	backoff_reset(&h->backoff);
 	daemon_log(d, "%s: ready in %.0f ms (agent %s)", h->name,
 	    st->t_ready * 1000, st->uploaded ? "uploaded" : "cached");
 	for (a = h->attached; a != NULL; a = a->next_on_host)
@@ -316,13 +317,7 @@ host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 	}
 	/* Doubling back-off with jitter, so a fleet that lost its network
 	 * at once does not come back at once. */
-	h->backoff = h->backoff == 0 ? BACKOFF_MIN : h->backoff * 2;
-	if (h->backoff > BACKOFF_MAX)
-		h->backoff = BACKOFF_MAX;
-	/* Jitter only spreads reconnects; nothing depends on it being
-	 * unpredictable. */
-	delay = h->backoff * (0.5 + 0.5 * (double)rand() /	// NOLINT(cert-msc30-c,cert-msc50-cpp)
-	    RAND_MAX);
+	delay = backoff_next(&h->backoff);
 	daemon_log(d, "%s: %s; retrying in %.1f s", h->name, h->error, delay);
 	set_host_state(h, DH_BACKOFF);
 	ev_timer_init(&h->retry, on_retry, delay, 0);

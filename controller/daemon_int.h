@@ -14,6 +14,7 @@
 
 #include <ev.h>
 
+#include "backoff.h"
 #include "conn.h"
 #include "dsock.h"
 #include "hostlist.h"
@@ -131,7 +132,7 @@ struct dhost {
 	enum dhost_state state;
 	struct conn *conn;
 	ev_tstamp since;
-	double backoff;
+	struct backoff backoff;
 	unsigned reconnects;
 	ev_timer retry;
 	char *error;

@@ -261,7 +261,7 @@ drelay_attach(struct dclient *cl, const Muster__Daemon__Attach *at)
 	/* Named again: a host waiting out a back-off is wanted now. */
 	if (h->state == DH_BACKOFF) {
 		ev_timer_stop(cl->d->loop, &h->retry);
-		h->backoff = 0;
+		backoff_reset(&h->backoff);
 		dhost_connect(h);
 	} else if (h->state == DH_READY)
 		dclient_send_hello(a);

@@ -16,6 +16,7 @@
 #include "err.h"
 #include "frame.h"
 #include "link.h"
+#include "units.h"
 
 /* Our queue towards the daemon; a conn moves frames in only while the
  * frame fits, and is woken when the queue has drained to half. */
@@ -492,20 +493,6 @@ dlink_free(struct dlink *l)
 /* ---- muster daemon --status / --stop -------------------------------------- */
 
 static void
-human_bytes(uint64_t n, char *out, size_t outlen)
-{
-	const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(out, outlen, i == 0 ? "%.0f %s" : "%.1f %s", v, unit[i]);
-}
-
-static void
 human_secs(double s, char *out, size_t outlen)
 {
 	long t = (long)s;
@@ -564,7 +551,7 @@ print_status_text(const Muster__Daemon__Status *st)
 	for (i = 0; i < st->n_hosts; i++)
 		ready += strcmp(st->hosts[i]->state, "ready") == 0;
 	human_secs(st->uptime, up, sizeof(up));
-	human_bytes(st->rss_kib * 1024, rss, sizeof(rss));
+	units_bytes((double)st->rss_kib * 1024, false, rss, sizeof(rss));
 	printf("muster daemon: pid %u, up %s, RSS %s, %u client%s, "
 	    "%zu host%s held (%zu ready)\n", st->pid, up, rss, st->clients,
 	    st->clients == 1 ? "" : "s", st->n_hosts,
@@ -577,8 +564,8 @@ print_status_text(const Muster__Daemon__Status *st)
 		const Muster__Daemon__HostState *h = st->hosts[i];
 
 		human_secs(h->since, since, sizeof(since));
-		human_bytes(h->bytes_in, in, sizeof(in));
-		human_bytes(h->bytes_out, out, sizeof(out));
+		units_bytes((double)h->bytes_in, false, in, sizeof(in));
+		units_bytes((double)h->bytes_out, false, out, sizeof(out));
 		printf("%-28s %-10s %8s %10s %10s %7u %7u %6u  %s\n", h->name,
 		    h->state, since, in, out, h->streams, h->clients,
 		    h->reconnects, h->error);

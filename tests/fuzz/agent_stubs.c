@@ -189,12 +189,6 @@ proc_kill_now(struct proc *p)
 	p->cb->exit(p->arg, &st);
 }
 
-int
-proc_reaped(const struct proc *p)
-{
-	return p->done;
-}
-
 void
 proc_wait(struct proc *p)
 {
