@@ -1,6 +1,6 @@
 /*
  * Unit tests for the conn state table (connstate.c): the arrows allowed and
- * refused, and that the diagram in controller/conn.h draws exactly the
+ * refused, and that the diagram in controller/host/conn.h draws exactly the
  * table's arrows with the enum's own identifiers.
  */
 #include <ctype.h>
@@ -90,7 +90,7 @@ read_diagram(bool drawn[CS_COUNT][CS_COUNT], bool named[CS_COUNT])
 	FILE *f;
 
 	assert_non_null(src);
-	snprintf(path, sizeof(path), "%s/controller/conn.h", src);
+	snprintf(path, sizeof(path), "%s/controller/host/conn.h", src);
 	assert_non_null(f = fopen(path, "r"));
 	while (fgets(line, sizeof(line), f) != NULL) {
 		if (strstr(line, "State diagram:") != NULL) {
