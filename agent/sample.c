@@ -68,6 +68,7 @@ static const struct {
  * remote file system blocks while its server is unreachable, which would
  * stop every stream of the single-threaded agent.
  */
+/* clang-format off */
 static const char *const skip_fstypes[] = {
 	"autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs",
 	"debugfs", "devfs", "devpts", "devtmpfs", "efivarfs", "fusectl",
@@ -78,12 +79,15 @@ static const char *const skip_fstypes[] = {
 	"afs", "ceph", "cifs", "fuse.glusterfs", "fuse.sshfs", "glusterfs",
 	"lustre", "ncpfs", "nfs", "nfs4", "smb3", "smbfs",
 };
+/* clang-format on */
 
 /* Block devices that are never the hardware: counting a device-mapper or
  * md device besides the disks below it would count its I/O twice. */
+/* clang-format off */
 static const char *const skip_blkdev_prefixes[] = {
 	"dm-", "loop", "md", "nbd", "ram", "zram",
 };
+/* clang-format on */
 
 /* Counters of one device or interface at the previous reading. */
 struct ctr {
@@ -420,10 +424,12 @@ enum {
 	MEM_N
 };
 
+/* clang-format off */
 static const char *const mem_keys[MEM_N] = {
 	"MemTotal", "MemFree", "MemAvailable", "Buffers", "Cached",
 	"SwapTotal", "SwapFree",
 };
+/* clang-format on */
 
 static int
 read_mem(struct sampler *s, struct sample *out)

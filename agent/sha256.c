@@ -15,6 +15,7 @@
 #define SHA256_X86 1
 #endif
 
+/* clang-format off */
 static const uint32_t K[64] = {
 	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
 	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
@@ -28,6 +29,7 @@ static const uint32_t K[64] = {
 	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
 	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
+/* clang-format on */
 
 #define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 #define CH(x, y, z) (((x) & (y)) ^ (~(x) & (z)))
@@ -57,6 +59,7 @@ store_be32(uint8_t *p, uint32_t v)
  * One round, with the eight working variables renamed instead of moved:
  * unrolled eight at a time, the compiler keeps them all in registers.
  */
+/* clang-format off */
 #define ROUND(a, b, c, d, e, f, g, h, i) do {				\
 	uint32_t t1_ = (h) + BSIG1(e) + CH(e, f, g) + K[i] + w[(i) & 15];	\
 	(d) += t1_;							\
@@ -66,6 +69,7 @@ store_be32(uint8_t *p, uint32_t v)
 /* The schedule in a ring of 16 words: W[i] replaces W[i - 16]. */
 #define SCHEDULE(i) (w[(i) & 15] += SSIG1(w[((i) - 2) & 15]) +		\
 	w[((i) - 7) & 15] + SSIG0(w[((i) - 15) & 15]))
+/* clang-format on */
 
 static void
 compress_c(uint32_t state[8], const uint8_t *block, size_t nblocks)
@@ -201,10 +205,12 @@ choose_compress(void)
 void
 sha256_init(struct sha256 *ctx)
 {
+	/* clang-format off */
 	static const uint32_t iv[8] = {
 		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
 		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 	};
+	/* clang-format on */
 
 	if (compress == NULL)
 		choose_compress();

@@ -25,6 +25,7 @@ enum cli_cmd {
 };
 
 /* One bit per option in clitab_options[]; the order is the usage text's. */
+/* clang-format off */
 enum clitab_opt {
 	CO_HOSTS, CO_INVENTORY, CO_GROUP, CO_EXCLUDE,
 	CO_IDENTITY, CO_KNOWN_HOSTS, CO_ACCEPT_NEW, CO_CONFIG, CO_FANOUT,
@@ -40,6 +41,7 @@ enum clitab_opt {
 	CO_STATUS, CO_STOP, CO_FOREGROUND, CO_HELP,
 	CO_COUNT
 };
+/* clang-format on */
 
 #define CO_BIT(o)	(UINT64_C(1) << (o))
 

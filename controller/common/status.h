@@ -9,7 +9,8 @@
 
 enum host_status {
 	HS_OK,			/* ran, exited 0 */
-	HS_FAILED,		/* ran, exited non-zero or by a signal, or failed on the agent */
+	/* ran, exited non-zero or by a signal, or failed on the agent */
+	HS_FAILED,
 	HS_UNREACHABLE,		/* connect, ssh or bootstrap failure */
 	HS_TIMEOUT,		/* connect deadline or command timeout */
 	HS_HOSTKEY,		/* host key unknown or changed */
@@ -22,9 +23,11 @@ const char *host_status_str(enum host_status st);
 /* Exit statuses of the muster command (documented in README). */
 enum muster_exit {
 	EXIT_ALL_OK = 0,
-	EXIT_CMD_FAILED = 1,	/* some command exited non-zero, was killed or timed out */
+	/* some command exited non-zero, was killed or timed out */
+	EXIT_CMD_FAILED = 1,
 	EXIT_USAGE = 2,
-	EXIT_UNREACHABLE = 3,	/* some host could not be reached, verified or authenticated */
+	/* some host could not be reached, verified or authenticated */
+	EXIT_UNREACHABLE = 3,
 	EXIT_INTERNAL = 4,
 };
 

@@ -22,9 +22,11 @@ struct field {
 	double divisor;		/* 0: the value as is (integers stay exact) */
 };
 
+/* clang-format off */
 #define SAMPLE_FIELD(m, k, d) { offsetof(Muster__Sample, m), k, d }
 #define DISK_FIELD(m) { offsetof(Muster__DiskUsage, m), FK_U64, 0 }
 #define NET_FIELD(m, k) { offsetof(Muster__NetRate, m), k, 0 }
+/* clang-format on */
 
 /* Up to this many series per host in one sample family (cpu modes). */
 #define ITEMS_MAX 5

@@ -1748,12 +1748,14 @@ put_body(struct buf *b, uint32_t stream, Muster__Envelope__BodyCase kind)
 static void
 test_proxy_frames_whole(void **state)
 {
+	/* clang-format off */
 	static const int want[] = {
 		MUSTER__ENVELOPE__BODY_ENTRY, MUSTER__ENVELOPE__BODY_DATA,
 		MUSTER__ENVELOPE__BODY_ENTRY_END, MUSTER__ENVELOPE__BODY_DATA,
 		MUSTER__ENVELOPE__BODY_EOF, MUSTER__ENVELOPE__BODY_PUT_READY,
 		MUSTER__ENVELOPE__BODY_SAMPLE, MUSTER__ENVELOPE__BODY_CREDIT,
 	};
+	/* clang-format on */
 	struct mux m;
 	struct prox x, y;
 	struct rec r;

@@ -569,10 +569,12 @@ static const char *const files[] = {
 	"proc/self/mountinfo", "proc/diskstats", "proc/net/dev",
 };
 
+/* clang-format off */
 static const unsigned int flags[] = {
 	SAMPLE_F_CPU, SAMPLE_F_MEM, SAMPLE_F_LOAD, SAMPLE_F_UPTIME,
 	SAMPLE_F_DISKS, SAMPLE_F_DISKIO, SAMPLE_F_NET,
 };
+/* clang-format on */
 
 /* Every file with every kind of garbage: no crash, zeros where it is, and
  * a flag for it unless the file says "nothing here" validly. */
