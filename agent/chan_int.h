@@ -49,7 +49,8 @@ struct chan {
 	int in_input;		/* chan_input is on the stack */
 	int out_closed;		/* queue nothing more (write error or bug) */
 	int shutting;
-	int killed;		/* the shutdown wait is over: all streams ended */
+	/* The shutdown wait is over: all streams ended. */
+	int killed;
 	int finished;
 	int status;
 };

@@ -358,7 +358,7 @@ struct emit_ctx {
 };
 
 static void
-filter_emit(void *arg, const uint8_t *data, size_t n)
+proc_filter_emit(void *arg, const uint8_t *data, size_t n)
 {
 	struct emit_ctx *e = arg;
 
@@ -392,7 +392,8 @@ out_read(struct proc *p, int i, size_t want)
 		want = sizeof(rdbuf);
 	n = read(p->outfd[i], rdbuf, want);
 	if (n > 0 && p->filter[i] != NULL) {
-		become_filter_feed(p->filter[i], rdbuf, n, filter_emit, &ctx);
+		become_filter_feed(p->filter[i], rdbuf, n, proc_filter_emit,
+		    &ctx);
 		if (i == 0 && p->stdin_gated &&
 		    become_filter_found(p->filter[0]))
 			stdin_gate_open(p);
@@ -402,7 +403,7 @@ out_read(struct proc *p, int i, size_t want)
 }
 
 static void
-out_cb(struct ev_loop *loop, ev_io *w, int revents)
+proc_out_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct proc *p = w->data;
 	int i = w == &p->out[1];
@@ -466,7 +467,7 @@ stdin_gate_open(struct proc *p)
 }
 
 static void
-in_cb(struct ev_loop *loop, ev_io *w, int revents)
+proc_in_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct proc *p = w->data;
 	ssize_t n;
@@ -490,7 +491,7 @@ in_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 static void
-child_cb(struct ev_loop *loop, ev_child *w, int revents)
+proc_child_cb(struct ev_loop *loop, ev_child *w, int revents)
 {
 	struct proc *p = w->data;
 
@@ -514,7 +515,7 @@ close_outputs(struct proc *p)
 }
 
 static void
-grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+proc_grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct proc *p = w->data;
 
@@ -529,13 +530,13 @@ grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static void
-linger_cb(struct ev_loop *loop, ev_timer *w, int revents)
+proc_linger_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	close_outputs(w->data);
 }
 
 static void
-timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+proc_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	proc_cancel(w->data, 1);
 }
@@ -694,7 +695,7 @@ proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
 		}
 	}
 	for (i = 0; i < 2; i++) {
-		ev_io_init(&p->out[i], out_cb, p->outfd[i], EV_READ);
+		ev_io_init(&p->out[i], proc_out_cb, p->outfd[i], EV_READ);
 		p->out[i].data = p;
 	}
 	p->infd = inp[1];
@@ -712,18 +713,19 @@ proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
 	}
 	if (npre > 0 && !ex->want_stdin)
 		close_fd(&p->infd);
-	ev_io_init(&p->in, in_cb, p->infd, EV_WRITE);
+	ev_io_init(&p->in, proc_in_cb, p->infd, EV_WRITE);
 	p->in.data = p;
-	ev_child_init(&p->child, child_cb, pid, 0);
+	ev_child_init(&p->child, proc_child_cb, pid, 0);
 	p->child.data = p;
 	ev_child_start(loop, &p->child);
-	ev_timer_init(&p->timeout, timeout_cb, ex->timeout_ms / 1000.0, 0);
+	ev_timer_init(&p->timeout, proc_timeout_cb, ex->timeout_ms / 1000.0,
+	    0);
 	p->timeout.data = p;
 	if (ex->timeout_ms > 0)
 		ev_timer_start(loop, &p->timeout);
-	ev_init(&p->grace, grace_cb);
+	ev_init(&p->grace, proc_grace_cb);
 	p->grace.data = p;
-	ev_init(&p->linger, linger_cb);
+	ev_init(&p->linger, proc_linger_cb);
 	p->linger.data = p;
 	p->state = PS_RUNNING;
 	*out = p;

@@ -337,8 +337,8 @@ stream_new(struct chan *c, uint32_t id, enum stream_kind kind,
 	struct stream *s;
 
 	if (stream_find(c, id) != NULL) {
-		chan_send_error(c, id, MERR_PROTOCOL, "stream %u is already open",
-		    id);
+		chan_send_error(c, id, MERR_PROTOCOL,
+		    "stream %u is already open", id);
 		return NULL;
 	}
 	if (c->nstreams >= CHAN_MAX_STREAMS) {
@@ -372,11 +372,13 @@ stream_open(struct chan *c, uint32_t id, const Muster__Exec *ex)
 			chan_send_error(c, id, r, "cannot start: %s",
 			    strerror(errno));
 		else if (r == MERR_INVAL && ex->become_user.len > 0)
-			chan_send_error(c, id, r, "become: bad user name or password "
-			    "(NUL, newline, leading '-', over %u bytes, or a "
-			    "password with tty)", BECOME_PASSWORD_MAX);
+			chan_send_error(c, id, r, "become: bad user name or "
+			    "password (NUL, newline, leading '-', over %u "
+			    "bytes, or a password with tty)",
+			    BECOME_PASSWORD_MAX);
 		else if (r == MERR_INVAL)
-			chan_send_error(c, id, r, "argument contains a NUL byte");
+			chan_send_error(c, id, r,
+			    "argument contains a NUL byte");
 		else
 			chan_send_error(c, id, r, "%s", merr_str(r));
 		free(s);
