@@ -1,20 +1,13 @@
 /*
  * The agent's channel to the controller: frames in on stdin, frames out on
- * stdout, the table of streams (Exec, Put, Get, Watch) and their flow
- * control.
+ * stdout, and through them the streams (Exec, Put, Get, Watch; stream.h)
+ * with their flow control. chan_int.h holds what chan.c and stream.c
+ * share.
  */
 #ifndef MUSTER_AGENT_CHAN_H
 #define MUSTER_AGENT_CHAN_H
 
 #include <ev.h>
-
-#define CHAN_MAX_STREAMS 256
-/* Watch streams among them: each has its own files open and readings. */
-#define CHAN_MAX_WATCHES 16
-/* stdin credit the controller holds per stream, announced in Hello. */
-#define CHAN_STDIN_WINDOW (1u << 20)
-/* Output credit of a stream whose Exec carries window 0. */
-#define CHAN_OUT_WINDOW_DEFAULT (256u * 1024)
 
 /* Exit statuses of the agent (2 is a usage error, see main.c). */
 #define CHAN_EXIT_OK 0		/* stdin EOF or a signal */

@@ -1,7 +1,7 @@
 /*
  * muster-agent: runs commands for the controller over its stdin/stdout.
  * This file handles arguments, signals and the event loop; the protocol is
- * in chan.c, processes in proc.c.
+ * in chan.c and stream.c, processes in proc.c.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,11 @@
  * Spawning, pipes, reaping, timeouts and killing of the agent's commands.
  *
  * Every command runs in its own process group so that a timeout or cancel
- * reaches whatever it started, not just the direct child.
+ * reaches whatever it started, not just the direct child. Its life is the
+ * state machine drawn in proc.h (states and arrows in procstate.c); every
+ * change goes through proc_set_state, which refuses an arrow the diagram
+ * lacks. Each timer has one job: the command's timeout, the grace between
+ * SIGTERM and SIGKILL, and the linger after a killed child is reaped.
  */
 #include "proc.h"
 
@@ -18,6 +22,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +33,7 @@
 #include "err.h"
 #include "frame.h"
 #include "guard.h"
+#include "procstate.h"
 
 /*
  * Once the grace period is over and the child is reaped, give the pipes
@@ -52,15 +58,13 @@ struct proc {
 	int want_stdin;
 	int stdin_eof;		/* the controller is done: close when drained */
 	size_t allowed;		/* output bytes the owner lets us read */
-	ev_timer timeout;
-	ev_timer grace;		/* SIGKILL, later the linger before closing */
+	enum proc_state state;	/* change only through proc_set_state */
+	ev_timer timeout;	/* the command's timeout: cancel */
+	ev_timer grace;		/* SIGTERM sent: SIGKILL when it fires */
+	ev_timer linger;	/* killed and reaped: stop waiting for EOF */
 	double grace_s;
-	int status;
-	int reaped;
-	int killing;		/* SIGTERM sent: stop waiting for EOF later */
-	int grace_over;
-	int timed_out;
-	int done;		/* exit reported */
+	int status;		/* wait status, once reaped */
+	int timed_out;		/* reported in the exit status */
 	/* tty: outfd[0] is the terminal's master side, the only output;
 	 * infd, when there is one, a second descriptor of it. */
 	int tty;
@@ -75,6 +79,56 @@ struct proc {
 static uint8_t rdbuf[FRAME_DATA_CHUNK];
 
 static void stdin_gate_open(struct proc *p);
+
+/*
+ * The one place the state changes. An arrow the diagram lacks is a bug:
+ * a debug build stops on it; otherwise it is reported on stderr (which
+ * the controller shows) and refused, and the command keeps its state.
+ */
+static bool
+proc_set_state(struct proc *p, enum proc_state st)
+{
+	if (!procstate_allowed(p->state, st)) {
+		fprintf(stderr, "muster-agent: internal error: command %ld: "
+		    "state %s -> %s is not allowed\n", (long)p->pid,
+		    procstate_id(p->state), procstate_id(st));
+#ifndef NDEBUG
+		abort();
+#endif
+		return false;
+	}
+	p->state = st;
+	return true;
+}
+
+/* The child has been waited for (its group may live on). */
+static bool
+proc_reaped(const struct proc *p)
+{
+	return p->state == PS_EXITED || p->state == PS_EXITED_TERM ||
+	    p->state == PS_LINGER || p->state == PS_DONE;
+}
+
+static void
+proc_on_reaped(struct proc *p, int status)
+{
+	p->status = status;
+	switch (p->state) {
+	case PS_RUNNING:
+		proc_set_state(p, PS_EXITED);
+		break;
+	case PS_TERM_SENT:
+		proc_set_state(p, PS_EXITED_TERM);
+		break;
+	case PS_KILL_SENT:
+		proc_set_state(p, PS_LINGER);
+		break;
+	default:
+		/* Reaped twice: the table refuses it. */
+		proc_set_state(p, PS_EXITED);
+		break;
+	}
+}
 
 /*
  * The group, or the child alone while it has no group yet: a tty child
@@ -223,11 +277,14 @@ finish_if_done(struct proc *p)
 {
 	struct proc_status st;
 
-	if (p->done || !p->reaped || p->outfd[0] != -1 || p->outfd[1] != -1)
+	if (p->state == PS_DONE || !proc_reaped(p) || p->outfd[0] != -1 ||
+	    p->outfd[1] != -1)
 		return;
-	p->done = 1;
+	if (!proc_set_state(p, PS_DONE))
+		return;
 	ev_timer_stop(p->loop, &p->timeout);
 	ev_timer_stop(p->loop, &p->grace);
+	ev_timer_stop(p->loop, &p->linger);
 	ev_io_stop(p->loop, &p->in);
 	close_fd(&p->infd);
 	buf_free(&p->inbuf);
@@ -301,7 +358,7 @@ struct emit_ctx {
 };
 
 static void
-filter_emit(void *arg, const uint8_t *data, size_t n)
+proc_filter_emit(void *arg, const uint8_t *data, size_t n)
 {
 	struct emit_ctx *e = arg;
 
@@ -335,7 +392,8 @@ out_read(struct proc *p, int i, size_t want)
 		want = sizeof(rdbuf);
 	n = read(p->outfd[i], rdbuf, want);
 	if (n > 0 && p->filter[i] != NULL) {
-		become_filter_feed(p->filter[i], rdbuf, n, filter_emit, &ctx);
+		become_filter_feed(p->filter[i], rdbuf, n, proc_filter_emit,
+		    &ctx);
 		if (i == 0 && p->stdin_gated &&
 		    become_filter_found(p->filter[0]))
 			stdin_gate_open(p);
@@ -345,7 +403,7 @@ out_read(struct proc *p, int i, size_t want)
 }
 
 static void
-out_cb(struct ev_loop *loop, ev_io *w, int revents)
+proc_out_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct proc *p = w->data;
 	int i = w == &p->out[1];
@@ -409,7 +467,7 @@ stdin_gate_open(struct proc *p)
 }
 
 static void
-in_cb(struct ev_loop *loop, ev_io *w, int revents)
+proc_in_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct proc *p = w->data;
 	ssize_t n;
@@ -433,41 +491,52 @@ in_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 static void
-child_cb(struct ev_loop *loop, ev_child *w, int revents)
+proc_child_cb(struct ev_loop *loop, ev_child *w, int revents)
 {
 	struct proc *p = w->data;
 
 	ev_child_stop(loop, w);
-	p->reaped = 1;
-	p->status = w->rstatus;
-	if (p->killing && p->grace_over) {
-		ev_timer_stop(loop, &p->grace);
-		ev_timer_set(&p->grace, PROC_LINGER, 0);
-		ev_timer_start(loop, &p->grace);
+	proc_on_reaped(p, w->rstatus);
+	if (p->state == PS_LINGER) {
+		ev_timer_set(&p->linger, PROC_LINGER, 0);
+		ev_timer_start(loop, &p->linger);
 	}
 	finish_if_done(p);
 }
 
+/* The group is dead; anyone still holding the pipes left it (a daemon),
+ * and the stream must not wait for them. */
 static void
-grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+close_outputs(struct proc *p)
 {
-	struct proc *p = w->data;
-
-	if (!p->grace_over) {
-		p->grace_over = 1;
-		signal_group(p, SIGKILL);
-		if (!p->reaped)
-			return;
-	}
-	/* The group is dead; anyone still holding the pipes left it (a
-	 * daemon), and the stream must not wait for them. */
 	close_out(p, 0);
 	close_out(p, 1);
 	finish_if_done(p);
 }
 
 static void
-timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+proc_grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct proc *p = w->data;
+
+	if (p->state == PS_TERM_SENT) {
+		signal_group(p, SIGKILL);
+		proc_set_state(p, PS_KILL_SENT);	/* reaped: LINGER */
+	} else if (p->state == PS_EXITED_TERM) {
+		/* The pid may be reused once reaped: the group only. */
+		(void)killpg(p->pid, SIGKILL);
+		close_outputs(p);
+	}
+}
+
+static void
+proc_linger_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	close_outputs(w->data);
+}
+
+static void
+proc_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	proc_cancel(w->data, 1);
 }
@@ -626,7 +695,7 @@ proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
 		}
 	}
 	for (i = 0; i < 2; i++) {
-		ev_io_init(&p->out[i], out_cb, p->outfd[i], EV_READ);
+		ev_io_init(&p->out[i], proc_out_cb, p->outfd[i], EV_READ);
 		p->out[i].data = p;
 	}
 	p->infd = inp[1];
@@ -644,17 +713,21 @@ proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
 	}
 	if (npre > 0 && !ex->want_stdin)
 		close_fd(&p->infd);
-	ev_io_init(&p->in, in_cb, p->infd, EV_WRITE);
+	ev_io_init(&p->in, proc_in_cb, p->infd, EV_WRITE);
 	p->in.data = p;
-	ev_child_init(&p->child, child_cb, pid, 0);
+	ev_child_init(&p->child, proc_child_cb, pid, 0);
 	p->child.data = p;
 	ev_child_start(loop, &p->child);
-	ev_timer_init(&p->timeout, timeout_cb, ex->timeout_ms / 1000.0, 0);
+	ev_timer_init(&p->timeout, proc_timeout_cb, ex->timeout_ms / 1000.0,
+	    0);
 	p->timeout.data = p;
 	if (ex->timeout_ms > 0)
 		ev_timer_start(loop, &p->timeout);
-	ev_init(&p->grace, grace_cb);
+	ev_init(&p->grace, proc_grace_cb);
 	p->grace.data = p;
+	ev_init(&p->linger, proc_linger_cb);
+	p->linger.data = p;
+	p->state = PS_RUNNING;
 	*out = p;
 	p = NULL;
 	r = 0;
@@ -756,9 +829,12 @@ proc_close_stdin(struct proc *p)
 void
 proc_cancel(struct proc *p, int timed_out)
 {
-	if (p->done || p->killing)
-		return;
-	p->killing = 1;
+	if (p->state == PS_RUNNING)
+		proc_set_state(p, PS_TERM_SENT);
+	else if (p->state == PS_EXITED)
+		proc_set_state(p, PS_EXITED_TERM);
+	else
+		return;		/* being killed already, or done */
 	p->timed_out = timed_out;
 	ev_timer_stop(p->loop, &p->timeout);
 	signal_group(p, SIGTERM);
@@ -769,7 +845,7 @@ proc_cancel(struct proc *p, int timed_out)
 void
 proc_signal(struct proc *p, int sig)
 {
-	if (!p->done)
+	if (p->state != PS_DONE)
 		signal_group(p, sig);
 }
 
@@ -780,14 +856,18 @@ proc_kill_now(struct proc *p)
 	ssize_t n;
 	int i;
 
-	if (p->done)
+	if (p->state == PS_DONE)
 		return;
 	/* Once the child is reaped its pid may be reused, unless its group
 	 * still has members: the group only, never the pid alone. */
-	if (!p->reaped)
+	if (!proc_reaped(p))
 		signal_group(p, SIGKILL);
 	else
 		(void)killpg(p->pid, SIGKILL);
+	if (p->state == PS_RUNNING || p->state == PS_TERM_SENT) {
+		ev_timer_stop(p->loop, &p->grace);
+		proc_set_state(p, PS_KILL_SENT);
+	}
 	proc_wait(p);
 	/* What the command wrote before it died is its output too. The
 	 * allowance shrinks with every byte passed on, so this ends even if
@@ -810,13 +890,12 @@ proc_wait(struct proc *p)
 {
 	int st = 0;
 
-	if (p->reaped)
+	if (proc_reaped(p))
 		return;
 	ev_child_stop(p->loop, &p->child);
 	while (waitpid(p->pid, &st, 0) == -1 && errno == EINTR)
 		;
-	p->reaped = 1;
-	p->status = st;
+	proc_on_reaped(p, st);
 }
 
 void
@@ -832,6 +911,7 @@ proc_free(struct proc *p)
 	ev_child_stop(p->loop, &p->child);
 	ev_timer_stop(p->loop, &p->timeout);
 	ev_timer_stop(p->loop, &p->grace);
+	ev_timer_stop(p->loop, &p->linger);
 	ev_io_stop(p->loop, &p->in);
 	for (i = 0; i < 2; i++) {
 		ev_io_stop(p->loop, &p->out[i]);

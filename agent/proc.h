@@ -5,6 +5,23 @@
  * told, through struct proc_cb, about output, end of output, stdin bytes
  * that left the buffer and finally the exit. exit is the last callback; the
  * owner frees the proc afterwards, outside the callback.
+ *
+ * State diagram:
+ *   RUNNING -> TERM_SENT -> KILL_SENT -> LINGER -> DONE
+ *   RUNNING -> EXITED -> DONE
+ *   RUNNING -> KILL_SENT            (proc_kill_now)
+ *   TERM_SENT -> EXITED_TERM -> DONE
+ *   EXITED -> EXITED_TERM           (proc_cancel after the child exited)
+ *
+ * RUNNING: the child lives and nobody asked it to stop. proc_cancel (or
+ * the timeout) sends SIGTERM to the group (TERM_SENT) and arms the grace
+ * timer; when it fires the group gets SIGKILL (KILL_SENT). Once the child
+ * is reaped the state says how it went: EXITED on its own, EXITED_TERM
+ * during the grace period (SIGKILL when it ends, then the pipes close),
+ * LINGER after SIGKILL (the pipes get a short while to deliver what the
+ * dead group left, then close). DONE once reaped and both outputs are
+ * closed: the exit callback has run. proc_signal sends a signal without
+ * changing the state; the owner's shutdown ends with proc_kill_now.
  */
 #ifndef MUSTER_AGENT_PROC_H
 #define MUSTER_AGENT_PROC_H

@@ -1,11 +1,12 @@
 /*
  * In-memory stand-ins for the agent's process, Put, Get and Watch modules,
- * linked with the real agent/chan.c into fuzz_agent_chan. A fuzzer must not
- * fork commands or write files wherever a frame says, so these keep the
- * contracts of proc.h, fileput.h, fileget.h and watch.h (which callbacks
- * come from within a call, which only from the loop, which is last) and
- * produce output, credit and results in a fixed, input-driven way: the
- * channel layer sees the same call sequences it sees in production.
+ * linked with the real agent/chan.c and stream.c into fuzz_agent_chan. A
+ * fuzzer must not fork commands or write files wherever a frame says, so
+ * these keep the contracts of proc.h, fileput.h, fileget.h and watch.h
+ * (which callbacks come from within a call, which only from the loop, which
+ * is last) and produce output, credit and results in a fixed, input-driven
+ * way: the channel layer sees the same call sequences it sees in
+ * production.
  */
 #include <stdlib.h>
 #include <string.h>

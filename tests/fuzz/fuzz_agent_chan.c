@@ -1,7 +1,8 @@
 /*
- * The agent facing a hostile controller: the real agent/chan.c (framing,
- * stream table, dispatch, credit) reads the input as the controller's byte
- * stream on its stdin, with the stand-ins of agent_stubs.c behind it.
+ * The agent facing a hostile controller: the real agent/chan.c and
+ * stream.c (framing, stream table, dispatch, credit) read the input as the
+ * controller's byte stream on their stdin, with the stand-ins of
+ * agent_stubs.c behind it.
  *
  * Input: byte 0 sets the size of the pieces the rest is written in,
  * ((b & 0x7f) + 1) * 8 bytes; between pieces the loop runs, so streams

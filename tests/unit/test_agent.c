@@ -472,7 +472,7 @@ test_arg_with_nul(void **state)
 static void
 test_timeout(void **state)
 {
-	struct xopt o = { .sh = "sleep 10", .timeout_ms = 200 };
+	struct xopt o = { .sh = "sleep 10", .timeout_ms = 200 * slow };
 	struct agent a;
 	struct res r;
 	double t0 = now_ms();
@@ -480,7 +480,17 @@ test_timeout(void **state)
 	run1(&a, &r, &o);
 	assert_true(r.timed_out);
 	assert_int_equal(r.code, -1);
-	assert_int_equal(r.sig, SIGTERM);
+	/*
+	 * The timeout runs from the fork. Under valgrind the child is still
+	 * valgrind until its exec, which drops a signal pending then (see
+	 * test_stream_limit); on a loaded machine the SIGTERM can land in
+	 * that window and only the SIGKILL after the grace period ends the
+	 * command. Natively a pending SIGTERM survives the exec and kills.
+	 */
+	if (slow > 1 && r.sig == SIGKILL)
+		print_message("SIGTERM lost before exec (valgrind)\n");
+	else
+		assert_int_equal(r.sig, SIGTERM);
 	assert_true(r.t_exit - t0 < QUICK_MS);
 	res_free(&r);
 	agent_finish(&a);
