@@ -447,6 +447,22 @@ daemon_stop(struct daemon *d)
 	}
 }
 
+/* The daemon's loop ends on this, not on libev running out of watchers:
+ * a stop was decided, every held host has stopped (its conn is done) and
+ * no conn is left to a worker. Dropped clients are reaped after. */
+static bool
+daemon_finished(const struct daemon *d)
+{
+	size_t i;
+
+	if (!d->stopping || conn_lingering() > 0)
+		return false;
+	for (i = 0; i < d->nhosts; i++)
+		if (d->hosts[i]->conn != NULL)
+			return false;
+	return true;
+}
+
 static void
 on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -541,7 +557,12 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 	for (i = 0; i < hosts->n; i++)
 		if (dhost_get(&d, &hosts->v[i], cfg->accept_new, &h) != 0)
 			break;
-	ev_run(d.loop, 0);
+	while (!daemon_finished(&d))
+		if (!ev_run(d.loop, EVRUN_ONCE) && !daemon_finished(&d)) {
+			log_error("internal error: the daemon's loop has "
+			    "nothing left to wait for before it stopped");
+			break;
+		}
 	daemon_release_socket(&d);
 	daemon_fini(&d);
 	daemon_log(&d, "stopped");
