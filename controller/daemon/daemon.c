@@ -21,10 +21,7 @@
 
 #include "dsock.h"
 #include "err.h"
-
-const char *const dhost_state_names[] = {
-	"waiting", "connecting", "ready", "backoff",
-};
+#include "log.h"
 
 /* ---- log ------------------------------------------------------------------- */
 
@@ -46,6 +43,8 @@ daemon_log(struct daemon *d, const char *fmt, ...)
 	fputc('\n', d->opts->log);
 	fflush(d->opts->log);
 }
+
+static void dhost_on_retry(struct ev_loop *loop, ev_timer *w, int revents);
 
 static char *
 host_key(const struct host_spec *s)
@@ -127,9 +126,10 @@ dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 		d->fd_warned = true;
 	}
 	backoff_init(&h->backoff, BACKOFF_MIN, BACKOFF_MAX);
-	h->state = DH_BACKOFF;	/* not started: dhost_connect queues it */
+	h->state = DH_NEW;
 	h->since = ev_now(d->loop);
-	ev_init(&h->retry, NULL);
+	ev_init(&h->retry, dhost_on_retry);
+	h->retry.data = h;
 	d->hosts[d->nhosts++] = h;
 	dhost_connect(h);
 	*out = h;
@@ -169,11 +169,46 @@ static const struct conn_owner_ops host_ops = {
 	.done = host_done,
 };
 
-static void
-set_host_state(struct dhost *h, enum dhost_state st)
+/*
+ * The one place a held host changes state. An arrow the diagram in
+ * dhoststate.h does not draw is a bug in the daemon: abort in a debug
+ * build; otherwise log it and leave the state as it was (false).
+ */
+static bool
+dhost_set_state(struct dhost *h, enum dhost_state st)
 {
+	ev_tstamp now = ev_now(h->d->loop);
+
+	if (!dhoststate_allowed(h->state, st)) {
+		log_error("%s: internal error: held host state %s -> %s is "
+		    "not allowed", h->name, dhoststate_id(h->state),
+		    dhoststate_id(st));
+#ifndef NDEBUG
+		abort();
+#endif
+		return false;
+	}
+	log_debug("%s: %s -> %s (%.0f ms)", h->name,
+	    dhoststate_name(h->state), dhoststate_name(st),
+	    (now - h->since) * 1000);
 	h->state = st;
-	h->since = ev_now(h->d->loop);
+	h->since = now;
+	return true;
+}
+
+/* Wait out the next back-off, then queue the host again. Doubling, with
+ * jitter, so a fleet that lost its network at once does not come back at
+ * once. Returns the delay. */
+static double
+dhost_retry_later(struct dhost *h)
+{
+	double delay = backoff_next(&h->backoff);
+
+	if (dhost_set_state(h, DH_BACKOFF)) {
+		ev_timer_set(&h->retry, delay, 0);
+		ev_timer_start(h->d->loop, &h->retry);
+	}
+	return delay;
 }
 
 /* Start waiting hosts while the fanout allows. */
@@ -192,11 +227,11 @@ start_waiting(struct daemon *d)
 		    h->name, &host_ops, h, &h->conn) != 0) {
 			daemon_log(d, "%s: out of memory", h->name);
 			pacer_end(&d->pace, false);
-			set_host_state(h, DH_BACKOFF);
+			dhost_retry_later(h);
 			continue;
 		}
 		h->authed = false;
-		set_host_state(h, DH_CONNECTING);
+		dhost_set_state(h, DH_CONNECTING);
 		conn_start(h->conn);
 	}
 }
@@ -206,9 +241,10 @@ dhost_connect(struct dhost *h)
 {
 	struct daemon *d = h->d;
 
-	if (h->state != DH_BACKOFF || d->stopping)
+	if ((h->state != DH_NEW && h->state != DH_BACKOFF) || d->stopping)
 		return;
-	set_host_state(h, DH_WAITING);
+	if (!dhost_set_state(h, DH_WAITING))
+		return;
 	if (d->wait_tail != NULL)
 		d->wait_tail->next_waiting = h;
 	else
@@ -224,7 +260,7 @@ pace_kick(void *arg)
 }
 
 static void
-on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+dhost_on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct dhost *h = w->data;
 
@@ -251,7 +287,7 @@ host_ready(struct conn *c, void *arg)
 	struct dattach *a;
 
 	pacer_end(&d->pace, h->authed);
-	set_host_state(h, DH_READY);
+	dhost_set_state(h, DH_READY);
 	backoff_reset(&h->backoff);
 	daemon_log(d, "%s: ready in %.0f ms (agent %s)", h->name,
 	    st->t_ready * 1000, st->uploaded ? "uploaded" : "cached");
@@ -269,6 +305,7 @@ host_release(struct dhost *h)
 	struct daemon *d = h->d;
 	size_t i;
 
+	dhost_set_state(h, DH_RELEASED);
 	for (i = 0; i < d->nhosts; i++)
 		if (d->hosts[i] == h) {
 			memmove(&d->hosts[i], &d->hosts[i + 1],
@@ -305,7 +342,7 @@ host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 		    h->error);
 	}
 	if (d->stopping) {
-		set_host_state(h, DH_BACKOFF);
+		dhost_set_state(h, DH_STOPPED);
 		return;
 	}
 	if (st == HS_HOSTKEY || st == HS_AUTH) {
@@ -315,14 +352,8 @@ host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 		start_waiting(d);
 		return;
 	}
-	/* Doubling back-off with jitter, so a fleet that lost its network
-	 * at once does not come back at once. */
-	delay = backoff_next(&h->backoff);
+	delay = dhost_retry_later(h);
 	daemon_log(d, "%s: %s; retrying in %.1f s", h->name, h->error, delay);
-	set_host_state(h, DH_BACKOFF);
-	ev_timer_init(&h->retry, on_retry, delay, 0);
-	h->retry.data = h;
-	ev_timer_start(d->loop, &h->retry);
 	start_waiting(d);
 }
 
@@ -408,9 +439,28 @@ daemon_stop(struct daemon *d)
 		struct dhost *h = d->hosts[i];
 
 		ev_timer_stop(d->loop, &h->retry);
+		/* A host with a conn stops when the conn is done. */
 		if (h->conn != NULL)
 			conn_close(h->conn);
+		else if (!dhoststate_final(h->state))
+			dhost_set_state(h, DH_STOPPED);
 	}
+}
+
+/* The daemon's loop ends on this, not on libev running out of watchers:
+ * a stop was decided, every held host has stopped (its conn is done) and
+ * no conn is left to a worker. Dropped clients are reaped after. */
+static bool
+daemon_finished(const struct daemon *d)
+{
+	size_t i;
+
+	if (!d->stopping || conn_lingering() > 0)
+		return false;
+	for (i = 0; i < d->nhosts; i++)
+		if (d->hosts[i]->conn != NULL)
+			return false;
+	return true;
 }
 
 static void
@@ -507,7 +557,12 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 	for (i = 0; i < hosts->n; i++)
 		if (dhost_get(&d, &hosts->v[i], cfg->accept_new, &h) != 0)
 			break;
-	ev_run(d.loop, 0);
+	while (!daemon_finished(&d))
+		if (!ev_run(d.loop, EVRUN_ONCE) && !daemon_finished(&d)) {
+			log_error("internal error: the daemon's loop has "
+			    "nothing left to wait for before it stopped");
+			break;
+		}
 	daemon_release_socket(&d);
 	daemon_fini(&d);
 	daemon_log(&d, "stopped");

@@ -144,7 +144,7 @@ send_status(struct dclient *cl)
 
 		muster__daemon__host_state__init(&hs[n]);
 		hs[n].name = h->name;
-		hs[n].state = (char *)dhost_state_names[h->state];
+		hs[n].state = (char *)dhoststate_name(h->state);
 		hs[n].since = now - h->since;
 		if (h->conn != NULL) {
 			hs[n].bytes_in = conn_bytes_in(h->conn);

@@ -16,6 +16,7 @@
 
 #include "backoff.h"
 #include "conn.h"
+#include "dhoststate.h"
 #include "dsock.h"
 #include "hostlist.h"
 #include "frame.h"
@@ -83,8 +84,6 @@ _Static_assert(CLIENT_IN_MAX >= LINK_HDR_LEN + FRAME_HDR_LEN +
 #define BACKOFF_MIN 1.0
 #define BACKOFF_MAX 30.0
 
-enum dhost_state { DH_WAITING, DH_CONNECTING, DH_READY, DH_BACKOFF };
-extern const char *const dhost_state_names[];
 
 struct dclient;
 struct dhost;
@@ -129,9 +128,9 @@ struct dhost {
 	struct host_spec spec;
 	char *name;		/* [user@]host[:port]: the key */
 	bool accept_new;
-	enum dhost_state state;
+	enum dhost_state state;	/* only dhost_set_state changes it */
 	struct conn *conn;
-	ev_tstamp since;
+	ev_tstamp since;	/* entered state */
 	struct backoff backoff;
 	unsigned reconnects;
 	ev_timer retry;
@@ -176,6 +175,8 @@ void daemon_client_gone(struct daemon *d);
 int dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
     struct dhost **out);
 bool dhost_spec_ok(const Muster__Daemon__HostSpec *s);
+/* NEW or BACKOFF: queue the host for a connection (a BACKOFF host's retry
+ * timer is the caller's to stop). Otherwise, or stopping, nothing. */
 void dhost_connect(struct dhost *h);
 
 /* daemon_client.c */

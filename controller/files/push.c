@@ -510,12 +510,9 @@ push_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		    PROGRESS_INTERVAL);
 		p.progress.data = &p;
 		ev_timer_start(cfg->loop, &p.progress);
-		/* The progress line must not keep the loop alive. */
-		ev_unref(cfg->loop);
 	}
 	fleet_run(&p.fleet);
 	if (opts->progress) {
-		ev_ref(cfg->loop);
 		ev_timer_stop(cfg->loop, &p.progress);
 		clear_progress(&p);
 	}

@@ -54,6 +54,11 @@ struct conn {
 	char *final_error;
 };
 
+/* Conns whose owner has heard done() but that a worker still holds,
+ * for at most WORKPOOL_GRACE (then abandoned): the loop's owners keep
+ * running until there are none (conn_lingering). One loop per process. */
+static size_t conn_nlingering;
+
 static void conn_step(struct conn *c);
 static void conn_fail(struct conn *c, enum host_status st, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));
@@ -157,12 +162,14 @@ conn_on_reap(struct ev_loop *loop, ev_timer *w, int revents)
 		c->ops->done(c, c->final_status, c->final_error, c->arg);
 		/* A (cancelled) worker holds the conn: wait a while. */
 		if (c->in_worker) {
+			conn_nlingering++;
 			ev_timer_set(&c->reaper, WORKPOOL_GRACE, 0);
 			ev_timer_start(loop, &c->reaper);
 		}
 	} else if (c->in_worker && !c->worker_abandoned) {
+		/* Stuck (a name lookup, say): the run ends without it. */
 		c->worker_abandoned = true;
-		ev_unref(loop);
+		conn_nlingering--;
 	}
 	if (!c->in_worker)
 		conn_free(c);
@@ -342,9 +349,6 @@ conn_tp_hold(void *arg)
 	struct conn *c = arg;
 
 	c->in_worker = true;
-	/* A job in flight keeps the loop running even when every watcher of
-	 * this conn is stopped (it may have timed out meanwhile). */
-	ev_ref(c->cfg->loop);
 }
 
 static bool
@@ -353,12 +357,13 @@ conn_tp_release(void *arg, enum conn_state expected)
 	struct conn *c = arg;
 
 	c->in_worker = false;
-	if (!c->worker_abandoned)
-		ev_unref(c->cfg->loop);
 	if (c->state == expected)
 		return true;
-	if (c->state == CS_DONE && c->done_reported)
+	if (c->state == CS_DONE && c->done_reported) {
+		if (!c->worker_abandoned)
+			conn_nlingering--;
 		conn_free(c);
+	}
 	return false;
 }
 
@@ -480,6 +485,12 @@ conn_close(struct conn *c)
 		c->tp_ops->write(c->tp, mux_outbuf(&c->mux), err, sizeof(err));
 	c->tp_ops->close(c->tp, ready);
 	conn_finish(c, HS_OK, NULL);
+}
+
+size_t
+conn_lingering(void)
+{
+	return conn_nlingering;
 }
 
 const struct conn_stats *

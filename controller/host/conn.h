@@ -60,6 +60,11 @@ void conn_discard(struct conn *c);
 /* Close the agent channel and the session gracefully; done() follows. */
 void conn_close(struct conn *c);
 const struct conn_stats *conn_stats(const struct conn *c);
+/* Conns done() was called for that a cancelled worker still holds (for
+ * at most WORKPOOL_GRACE). A loop's owner ends its loop once all its
+ * hosts are final and this is 0: the worker's result is then freed with
+ * the conn instead of being left to a loop that no longer runs. */
+size_t conn_lingering(void);
 
 /*
  * Open a stream running a command. The stream's output is credited with

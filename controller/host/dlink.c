@@ -39,8 +39,7 @@ struct dlink {
 
 static void dlink_on_io(struct ev_loop *loop, ev_io *w, int revents);
 
-/* The socket's watcher does not count as the loop's work (ev_unref): the
- * job's own watchers decide when the loop ends. */
+/* Watch for writability only while bytes wait to go out. */
 static void
 link_update(struct dlink *l)
 {
@@ -48,11 +47,9 @@ link_update(struct dlink *l)
 
 	if (l->dead || (l->io.io.events & (EV_READ | EV_WRITE)) == want)
 		return;
-	ev_ref(l->io.loop);
 	ev_io_stop(l->io.loop, &l->io.io);
 	ev_io_set(&l->io.io, l->io.fd, want);
 	ev_io_start(l->io.loop, &l->io.io);
-	ev_unref(l->io.loop);
 }
 
 /* ---- synchronous exchange (hello, status, stop) ----------------------------- */
@@ -259,7 +256,6 @@ dlink_open(struct ev_loop *loop, const struct dlink_settings *want,
 	if (buf_len(&in) > 0)
 		buf_append(&l->io.in, buf_ptr(&in), buf_len(&in));
 	buf_free(&in);
-	ev_unref(loop);
 	*out = l;
 	return 0;
 }
@@ -281,7 +277,6 @@ link_dead(struct dlink *l, const char *why)
 	if (l->dead)
 		return;
 	l->dead = true;
-	ev_ref(l->io.loop);
 	ev_io_stop(l->io.loop, &l->io.io);
 	l->io.active = false;
 	for (i = 0; i < l->nslots; i++) {
@@ -482,8 +477,6 @@ dlink_free(struct dlink *l)
 		fcntl(l->io.fd, F_SETFL, fcntl(l->io.fd, F_GETFL) & ~O_NONBLOCK);
 		write_all(l->io.fd, buf_ptr(&l->io.out), buf_len(&l->io.out));
 	}
-	if (!l->dead)
-		ev_ref(l->io.loop);
 	l->io.active = !l->dead;
 	link_io_close(&l->io);
 	free(l->slots);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "log.h"
 
 /* Reconnects after a connection dropped before sshd's banner. */
 #define EARLY_RETRIES 3
@@ -84,11 +85,6 @@ host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 	}
 	f->ops->done(h, st, error);
 	start_more(f);
-	/* The signal watchers are the last thing keeping the loop alive. */
-	if (f->live == 0 && (f->next_to_start == f->nhosts || f->interrupted)) {
-		ev_signal_stop(f->cfg->loop, &f->sigint);
-		ev_signal_stop(f->cfg->loop, &f->sigterm);
-	}
 }
 
 static const struct conn_owner_ops fleet_conn_ops = {
@@ -137,10 +133,6 @@ fleet_stop(struct fleet *f)
 			f->live--;
 		} else if (h->conn != NULL)
 			conn_close(h->conn);
-	}
-	if (f->live == 0) {
-		ev_signal_stop(loop, &f->sigint);
-		ev_signal_stop(loop, &f->sigterm);
 	}
 }
 
@@ -215,6 +207,17 @@ fleet_init(struct fleet *f, struct conn_config *cfg,
 	return 0;
 }
 
+/* The explicit end of a run (as OpenSSH's quit_pending, tmux's
+ * proc_exit): no host live or left to start, no conn held by a worker,
+ * the job not busy. */
+static bool
+fleet_finished(struct fleet *f)
+{
+	return f->live == 0 && (f->next_to_start == f->nhosts ||
+	    f->interrupted) && conn_lingering() == 0 &&
+	    (f->ops->busy == NULL || !f->ops->busy(f));
+}
+
 void
 fleet_run(struct fleet *f)
 {
@@ -224,8 +227,16 @@ fleet_run(struct fleet *f)
 	ev_signal_start(f->cfg->loop, &f->sigint);
 	ev_signal_start(f->cfg->loop, &f->sigterm);
 	start_more(f);
-	/* The loop ends by itself once every conn has been freed. */
-	ev_run(f->cfg->loop, 0);
+	while (!fleet_finished(f)) {
+		/* Nothing left to wait for while unfinished would be a
+		 * bookkeeping bug: end rather than spin. */
+		if (!ev_run(f->cfg->loop, EVRUN_ONCE) && !fleet_finished(f)) {
+			log_error("internal error: the loop has nothing left "
+			    "to wait for, %zu host%s unfinished", f->live,
+			    f->live == 1 ? "" : "s");
+			break;
+		}
+	}
 	pacer_stop(&f->pace);
 	ev_signal_stop(f->cfg->loop, &f->sigint);
 	ev_signal_stop(f->cfg->loop, &f->sigterm);
@@ -249,10 +260,6 @@ on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 	h->retrying = false;
 	if (f->interrupted || h->conn == NULL) {
 		f->live--;
-		if (f->live == 0) {
-			ev_signal_stop(loop, &f->sigint);
-			ev_signal_stop(loop, &f->sigterm);
-		}
 		return;
 	}
 	/* A reconnect waits for a set-up slot like everyone else. */

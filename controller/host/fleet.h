@@ -1,7 +1,10 @@
 /*
- * Driving a set of hosts for one job (run, push, pull): a conn per host,
- * connection set-ups paced by the fanout, ^C handling, and the loop run
- * until every host is done. The job plugs in through fleet_job_ops and
+ * Driving a set of hosts for one job (run, push, pull, watch): a conn per
+ * host, connection set-ups paced by the fanout, ^C handling, and the loop
+ * run until the job is finished: every host final (done reported, none
+ * waiting to start or to reconnect, no conn held by a worker) and the job
+ * not busy. The job's own watchers (timers, progress lines) never decide
+ * it. The job plugs in through fleet_job_ops and
  * keeps its per-host state in fleet_host.job.
  */
 #ifndef MUSTER_FLEET_H
@@ -41,6 +44,9 @@ struct fleet_job_ops {
 	    const char *error);
 	/* ^C or SIGTERM: the job may cancel streams; hosts are closed after. */
 	void (*interrupt)(struct fleet *f);
+	/* Optional: the job still has work once every host is final (output
+	 * to flush, a child to reap); the loop runs on while it says so. */
+	bool (*busy)(struct fleet *f);
 };
 
 struct fleet {
@@ -57,7 +63,7 @@ struct fleet {
 int fleet_init(struct fleet *f, struct conn_config *cfg,
     const struct host_set *hosts, int fanout, const struct fleet_job_ops *ops,
     void *job);
-/* Connect everything and run the loop until every host is done. */
+/* Connect everything and run the loop until the job is finished (above). */
 void fleet_run(struct fleet *f);
 /* Connect the host again (after its conn is gone), after delay seconds.
  * For long-running jobs; the job's ready/done run again. */

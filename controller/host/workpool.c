@@ -146,9 +146,10 @@ workpool_new(struct ev_loop *loop, int nthreads, struct workpool **out)
 	pthread_cond_init(&wp->idle, NULL);
 	ev_async_init(&wp->wake, on_wake);
 	wp->wake.data = wp;
+	/* Active while the pool lives: the loop waits for it when nothing
+	 * else is. The loop's owners end their loops on their own
+	 * condition, never on the count of active watchers. */
 	ev_async_start(loop, &wp->wake);
-	/* The wake-up watcher must not keep the loop alive on its own. */
-	ev_unref(loop);
 	pthread_mutex_lock(&wp->lock);
 	for (i = 0; i < nthreads; i++) {
 		if (pthread_create(&wp->threads[i], NULL, worker_main, wp) != 0)
@@ -205,7 +206,6 @@ workpool_free(struct workpool *wp)
 		/* Leave the pool to the stuck workers: they free their job
 		 * and exit without touching the loop if they ever return,
 		 * and the last one frees the pool. */
-		ev_ref(wp->loop);
 		ev_async_stop(wp->loop, &wp->wake);
 		for (i = 0; i < wp->nthreads; i++)
 			pthread_detach(wp->threads[i]);
@@ -216,7 +216,6 @@ workpool_free(struct workpool *wp)
 	pthread_mutex_unlock(&wp->lock);
 	for (i = 0; i < wp->nthreads; i++)
 		pthread_join(wp->threads[i], NULL);
-	ev_ref(wp->loop);
 	ev_async_stop(wp->loop, &wp->wake);
 	pool_destroy(wp);
 }

@@ -64,6 +64,8 @@ struct keyinstall {
 	char *password;		/* once known */
 	bool password_asked;	/* asked (or found there is nobody to ask) */
 	size_t n_installed, n_present, n_failed, n_unreachable;
+	/* Hosts submitted and not yet reported: the loop runs until 0. */
+	size_t pending;
 	int exit_status;
 };
 
@@ -771,9 +773,7 @@ host_finished(struct ki_host *h)
 {
 	close_session(h);
 	report(h);
-	/* Each host holds one reference on the loop until it is reported;
-	 * the loop ends when the last one is. */
-	ev_unref(h->ki->loop);
+	h->ki->pending--;
 }
 
 /* A short label, as run shows hosts: the name, with the user when two
@@ -852,9 +852,18 @@ keyinstall_hosts(const struct host_set *hosts,
 			ki.exit_status = EXIT_INTERNAL;
 			break;
 		}
-		ev_ref(ki.loop);
+		ki.pending++;
 	}
-	ev_run(ki.loop, 0);
+	/* The workers' wake-up keeps the loop waiting while a host is out;
+	 * should nothing be left to wait for, a host was lost: say so. */
+	while (ki.pending > 0)
+		if (!ev_run(ki.loop, EVRUN_ONCE) && ki.pending > 0) {
+			fprintf(stderr, "muster: internal error: %zu host%s "
+			    "never reported\n", ki.pending,
+			    ki.pending == 1 ? "" : "s");
+			ki.exit_status = EXIT_INTERNAL;
+			break;
+		}
 	total = ki.n_installed + ki.n_present + ki.n_failed +
 	    ki.n_unreachable;
 	fprintf(stderr, "muster: %zu host%s: %zu installed, %zu present, "

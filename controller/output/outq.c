@@ -346,6 +346,12 @@ outq_owner_forget(struct outq *q, struct outq_owner *ow)
 		q->cur = NULL;
 }
 
+bool
+outq_pending(const struct outq *q)
+{
+	return q->queueing && q->err == 0 && buf_len(&q->data) > 0;
+}
+
 int
 outq_sync(struct outq *q)
 {

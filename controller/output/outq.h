@@ -78,6 +78,9 @@ void outq_owner_set(struct outq *q, struct outq_owner *ow);
 bool outq_hold(struct outq *q, struct outq_owner *ow);
 /* ow goes away: its queued bytes stay, charged to nobody. */
 void outq_owner_forget(struct outq *q, struct outq_owner *ow);
+/* Bytes queued that the loop still has to write (none once a write
+ * failed: those are dropped). A job's loop runs until there are none. */
+bool outq_pending(const struct outq *q);
 /* Write everything queued, blocking, and write through from now on (the
  * loop is done). Returns 0 or the errno of the first failed write. */
 int outq_sync(struct outq *q);

@@ -494,9 +494,20 @@ host_done(struct fleet_host *fh, enum host_status st, const char *error)
 		    error ? error : "connection closed");
 }
 
+/* Every host is final: the run is finished once stdout has taken what is
+ * queued (outq_sync writes the rest blocking, should the loop end). */
+static bool
+run_busy(struct fleet *f)
+{
+	struct run *run = f->job;
+
+	return outq_pending(&run->stdout_q);
+}
+
 static const struct fleet_job_ops run_job_ops = {
 	.ready = host_ready,
 	.done = host_done,
+	.busy = run_busy,
 };
 
 static int

@@ -453,15 +453,30 @@ watch_interrupt(struct fleet *f)
 
 	ev_timer_stop(w->cfg->loop, &w->redraw);
 	ev_timer_stop(w->cfg->loop, &w->stop);
-	/* Any running timer would keep the loop from ending. */
+	/* Nothing to redraw or to go stale while the hosts close. */
 	for (i = 0; i < f->nhosts; i++)
 		ev_timer_stop(w->cfg->loop, &w->hosts[i].stale_timer);
+}
+
+/* An --alert-exec command still running is reaped before the watch
+ * ends, so none is left a zombie. */
+static bool
+watch_busy(struct fleet *f)
+{
+	struct watch *w = f->job;
+	size_t i;
+
+	for (i = 0; i < sizeof(w->children) / sizeof(w->children[0]); i++)
+		if (ev_is_active(&w->children[i]))
+			return true;
+	return false;
 }
 
 static const struct fleet_job_ops watch_job_ops = {
 	.ready = host_ready,
 	.done = host_done,
 	.interrupt = watch_interrupt,
+	.busy = watch_busy,
 };
 
 /* ---- presentation ------------------------------------------------------------ */
