@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "err.h"
 #include "bootstrap.h"
 #include "inventory.h"
@@ -63,13 +64,12 @@ cli_foreign(const struct clitab_command *c, int opt, bool as_long, char *err,
 }
 
 static int
-push_str(char ***v, size_t *n, const char *s)
+push_str(char ***v, size_t *n, size_t *cap, const char *s)
 {
-	char **p = realloc(*v, (*n + 1) * sizeof(**v));
+	int r;
 
-	if (p == NULL)
-		return MERR_NOMEM;
-	*v = p;
+	if ((r = ARRAY_RESERVE(*v, *cap, *n + 1, 4)) != 0)
+		return r;
 	(*v)[(*n)++] = (char *)s;
 	return 0;
 }
@@ -169,7 +169,7 @@ take_operands(int argc, char **argv, struct cli *cli, char *err,
 			char *cmd = join_args(rest, argv + optind);
 
 			if (cmd == NULL || push_str(&cli->run.commands,
-			    &cli->run.ncommands, cmd) != 0) {
+			    &cli->run.ncommands, &cli->cap.commands, cmd) != 0) {
 				free(cmd);
 				return MERR_NOMEM;
 			}
@@ -191,7 +191,7 @@ take_operands(int argc, char **argv, struct cli *cli, char *err,
 	case CLI_DAEMON:
 		/* Operands are host lists, as with -w. */
 		for (; optind < argc; optind++)
-			if (push_str(&cli->wlists, &cli->nw,
+			if (push_str(&cli->wlists, &cli->nw, &cli->cap.w,
 			    argv[optind]) != 0)
 				return MERR_NOMEM;
 		if ((cli->daemon_status || cli->daemon_stop) &&
@@ -280,9 +280,9 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			return cli_foreign(cmd, opt, longindex >= 0, err,
 			    errlen);
 		switch (c) {
-		case 'w': r = push_str(&cli->wlists, &cli->nw, optarg); break;
-		case 'x': r = push_str(&cli->xlists, &cli->nx, optarg); break;
-		case 'g': r = push_str(&cli->groups, &cli->ng, optarg); break;
+		case 'w': r = push_str(&cli->wlists, &cli->nw, &cli->cap.w, optarg); break;
+		case 'x': r = push_str(&cli->xlists, &cli->nx, &cli->cap.x, optarg); break;
+		case 'g': r = push_str(&cli->groups, &cli->ng, &cli->cap.g, optarg); break;
 		case 'i': cli->inventory = optarg; break;
 		case 'k': cli->identity = optarg; break;
 		case 'F': cli->ssh_config = optarg; break;
@@ -332,7 +332,7 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		case OPT_PROMETHEUS: cli->watch.prometheus = optarg; break;
 		case OPT_ALERT_EXEC: cli->watch.alert_exec = optarg; break;
 		case OPT_ALERT:
-			r = push_str(&cli->watch.alerts, &cli->watch.nalerts,
+			r = push_str(&cli->watch.alerts, &cli->watch.nalerts, &cli->cap.alerts,
 			    optarg);
 			break;
 		case OPT_SORT:
@@ -368,7 +368,7 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			}
 			break;
 		case 'c':
-			r = push_str(&cli->run.commands, &cli->run.ncommands,
+			r = push_str(&cli->run.commands, &cli->run.ncommands, &cli->cap.commands,
 			    optarg);
 			break;
 		case OPT_MODE:

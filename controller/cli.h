@@ -16,6 +16,10 @@ struct cli {
 	/* host selection */
 	char **wlists, **xlists, **groups;
 	size_t nw, nx, ng;
+	/* Allocated lengths of the lists cli.c grows (ARRAY_RESERVE). */
+	struct {
+		size_t w, x, g, commands, alerts;
+	} cap;
 	const char *inventory;
 	/* ssh */
 	const char *identity;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "dsock.h"
 #include "err.h"
 #include "log.h"
@@ -96,16 +97,9 @@ dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 		d->hosts_warned = true;
 		return MERR_LIMIT;
 	}
-	if (d->nhosts == d->cap) {
-		size_t ncap = d->cap ? d->cap * 2 : 64;
-		void *p = realloc(d->hosts, ncap * sizeof(*d->hosts));
-
-		if (p == NULL) {
-			free(name);
-			return MERR_NOMEM;
-		}
-		d->hosts = p;
-		d->cap = ncap;
+	if (ARRAY_RESERVE(d->hosts, d->cap, d->nhosts + 1, 64) != 0) {
+		free(name);
+		return MERR_NOMEM;
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		free(name);

@@ -65,6 +65,9 @@ _Static_assert(CLIENT_IN_MAX >= LINK_HDR_LEN + FRAME_HDR_LEN +
 /* A client's host ids index an array (one id per Attach, never reused),
  * so they are bounded; attachments at once are bounded by the hosts. */
 #define CLIENT_MAX_HOST_ID (1u << 20)
+_Static_assert(CLIENT_MAX_HOST_ID >= 16 &&
+    (CLIENT_MAX_HOST_ID & (CLIENT_MAX_HOST_ID - 1)) == 0, "a client's host "
+    "index, doubled from 16, stops at CLIENT_MAX_HOST_ID (daemon_relay.c)");
 /* Streams one client may have open on one host. A channel has 256 for
  * every client together (MUX_MAX_STREAMS); no one client takes them all. */
 #define CLIENT_MAX_STREAMS (MUX_MAX_STREAMS / 2)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "err.h"
 
 /* ---- relayed streams ---------------------------------------------------------- */
@@ -205,7 +206,6 @@ drelay_attach(struct dclient *cl, const Muster__Daemon__Attach *at)
 	struct dhost *h;
 	char msg[96];
 	size_t nnatt;
-	void *p;
 	int r;
 
 	if (at->host == 0 || at->host > CLIENT_MAX_HOST_ID ||
@@ -214,14 +214,13 @@ drelay_attach(struct dclient *cl, const Muster__Daemon__Attach *at)
 		return;
 	}
 	if (at->host > cl->natt) {
-		nnatt = (size_t)at->host * 2;
-		if (nnatt > CLIENT_MAX_HOST_ID)
-			nnatt = CLIENT_MAX_HOST_ID;
-		if ((p = realloc(cl->att, nnatt * sizeof(*cl->att))) == NULL) {
+		/* Doubling from 16: a power of two, as CLIENT_MAX_HOST_ID
+		 * is, so the index never grows past it. */
+		nnatt = cl->natt;
+		if (ARRAY_RESERVE(cl->att, nnatt, at->host, 16) != 0) {
 			dclient_drop(cl, "out of memory");
 			return;
 		}
-		cl->att = p;
 		memset(cl->att + cl->natt, 0,
 		    (nnatt - cl->natt) * sizeof(*cl->att));
 		cl->natt = nnatt;

@@ -13,6 +13,7 @@
 
 #include "build_id.h"
 #include "dsock.h"
+#include "array.h"
 #include "err.h"
 #include "frame.h"
 #include "link.h"
@@ -385,15 +386,8 @@ dlink_attach(struct dlink *l, const struct dlink_peer_ops *ops, void *arg,
 
 	if (l->dead)
 		return MERR_EOF;
-	if (l->nslots == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 64;
-		void *p = realloc(l->slots, ncap * sizeof(*l->slots));
-
-		if (p == NULL)
-			return MERR_NOMEM;
-		l->slots = p;
-		l->cap = ncap;
-	}
+	if ((r = ARRAY_RESERVE(l->slots, l->cap, l->nslots + 1, 64)) != 0)
+		return r;
 	hs.name = (char *)spec->name;
 	hs.user = (char *)(spec->user ? spec->user : "");
 	hs.port = spec->port;

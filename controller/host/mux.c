@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "build_id.h"
+#include "array.h"
 #include "err.h"
 #include "frame.h"
 
@@ -333,19 +334,12 @@ mux_open(struct mux *m, Muster__Envelope *env, const struct stream_ops *ops,
     void *arg, uint32_t recv_window, uint32_t *id)
 {
 	struct mux_stream *st;
-	void *p;
 	int r;
 
 	if (m->nstreams >= MUX_MAX_STREAMS)
 		return MERR_LIMIT;
-	if (m->nstreams == m->cap) {
-		size_t ncap = m->cap ? m->cap * 2 : 8;
-
-		if ((p = realloc(m->streams, ncap * sizeof(*st))) == NULL)
-			return MERR_NOMEM;
-		m->streams = p;
-		m->cap = ncap;
-	}
+	if ((r = ARRAY_RESERVE(m->streams, m->cap, m->nstreams + 1, 8)) != 0)
+		return r;
 	env->stream = m->next_id;
 	if ((r = send_env(m, env)) != 0)
 		return r;
