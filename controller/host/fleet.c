@@ -62,6 +62,27 @@ host_ready(struct conn *c, void *arg)
 	start_more(f);
 }
 
+/* A host counts in f->live from its start (or a reconnect) to its end,
+ * once: fleet_stop also closes conns that never started, and their done
+ * must not be counted off. */
+static void
+live_add(struct fleet_host *h)
+{
+	if (!h->counted) {
+		h->counted = true;
+		h->fleet->live++;
+	}
+}
+
+static void
+live_drop(struct fleet_host *h)
+{
+	if (h->counted) {
+		h->counted = false;
+		h->fleet->live--;
+	}
+}
+
 static void
 host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 {
@@ -73,7 +94,7 @@ host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 		report_timings(h);
 	/* Cleared first: the job may reconnect from its done callback. */
 	h->conn = NULL;
-	f->live--;
+	live_drop(h);
 	/* An sshd shared with others may still drop us past its
 	 * MaxStartups; like ssh's ConnectionAttempts, try again a little
 	 * later instead of failing the host. */
@@ -104,7 +125,7 @@ start_more(struct fleet *f)
 		h->t_start = ev_now(f->cfg->loop);
 		h->connecting = true;
 		h->authed = false;
-		f->live++;
+		live_add(h);
 		conn_start(h->conn);
 	}
 }
@@ -130,7 +151,7 @@ fleet_stop(struct fleet *f)
 			h->retrying = false;
 			conn_discard(h->conn);
 			h->conn = NULL;
-			f->live--;
+			live_drop(h);
 		} else if (h->conn != NULL)
 			conn_close(h->conn);
 	}
@@ -259,7 +280,7 @@ on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 
 	h->retrying = false;
 	if (f->interrupted || h->conn == NULL) {
-		f->live--;
+		live_drop(h);
 		return;
 	}
 	/* A reconnect waits for a set-up slot like everyone else. */
@@ -287,7 +308,7 @@ fleet_host_reconnect(struct fleet_host *h, double delay)
 	    &h->conn)) != 0)
 		return r;
 	/* Counted live while it waits, so the loop keeps the host. */
-	f->live++;
+	live_add(h);
 	h->retrying = true;
 	ev_timer_init(&h->retry, on_retry, delay, 0);
 	h->retry.data = h;

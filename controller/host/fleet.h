@@ -32,6 +32,7 @@ struct fleet_host {
 	bool connecting;	/* counts against the pacer */
 	bool authed;		/* ... no longer as unauthenticated */
 	bool retrying;
+	bool counted;		/* in fleet.live: started and not yet done */
 	int early_retries;	/* reconnects after a drop before the banner */
 	void *job;		/* the job's per-host state */
 };
