@@ -19,8 +19,10 @@
  * that framing overhead is noise next to SSH's 32 KiB packets. */
 #define FRAME_DATA_CHUNK (64u * 1024)
 /* Marker line the agent writes before its first frame; anything a login
- * shell prints before it is skipped. */
-#define AGENT_MARKER "MUSTER-AGENT/1\n"
+ * shell prints before it is skipped. The newline in front ends whatever
+ * the login shell printed without one (the start command runs no echo of
+ * its own before the agent). */
+#define AGENT_MARKER "\nMUSTER-AGENT/1\n"
 #define AGENT_NEED_MARKER "MUSTER-NEED-AGENT "
 
 /* Append env as one frame. MERR_FRAME_TOO_BIG if it exceeds max. */
