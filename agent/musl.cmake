@@ -55,6 +55,7 @@ set(_srcs ${AGENT_SOURCES} ${PROTO_LIB_SOURCES} ${PROTO_GEN}/muster.pb-c.c
 list(FILTER _srcs INCLUDE REGEX "\\.c$")
 list(TRANSFORM _srcs PREPEND "${CMAKE_SOURCE_DIR}/" REGEX "^proto/")
 
+file(GLOB _proto_headers CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/proto/*.h)
 set(MUSTER_MUSL_AGENTS "")
 foreach(arch IN LISTS MUSTER_AGENT_ARCHES)
   if(NOT DEFINED _arch_${arch})
@@ -83,7 +84,7 @@ foreach(arch IN LISTS MUSTER_AGENT_ARCHES)
             ${_ev_defs} -isystem ${_ev_dir} -isystem ${_pbc_dir} -I${CMAKE_SOURCE_DIR}/proto -I${PROTO_GEN}
             -o ${dbg} ${_srcs} -lm
     COMMAND ${_objcopy_${arch}} --strip-all --add-gnu-debuglink=${dbg} ${dbg} ${out}
-    DEPENDS ${_srcs} ${AGENT_SOURCES} ${PROTO_GEN}/build_id.h ${PROTO_GEN}/muster.pb-c.h
+    DEPENDS ${_srcs} ${AGENT_SOURCES} ${_proto_headers} ${PROTO_GEN}/build_id.h ${PROTO_GEN}/muster.pb-c.h
     COMMENT "muster-agent.${arch} (musl, static)" VERBATIM)
   list(APPEND MUSTER_MUSL_AGENTS ${out})
 endforeach()
