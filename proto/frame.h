@@ -25,6 +25,11 @@
 #define AGENT_MARKER "\nMUSTER-AGENT/1\n"
 #define AGENT_NEED_MARKER "MUSTER-NEED-AGENT "
 
+/* Keep a few large unpack blocks for the next frame instead of freeing
+ * them (musl returns each to the kernel). Single-threaded callers only:
+ * the agent calls it once at start. */
+void frame_keep_blocks(void);
+
 /* Append env as one frame. MERR_FRAME_TOO_BIG if it exceeds max. */
 int frame_encode(struct buf *out, const Muster__Envelope *env, size_t max);
 
