@@ -87,6 +87,18 @@ foreach(arch IN LISTS MUSTER_AGENT_ARCHES)
     DEPENDS ${_srcs} ${AGENT_SOURCES} ${_proto_headers} ${PROTO_GEN}/build_id.h ${PROTO_GEN}/muster.pb-c.h
     COMMENT "muster-agent.${arch} (musl, static)" VERBATIM)
   list(APPEND MUSTER_MUSL_AGENTS ${out})
+  # The SHA-256 paths of this architecture (tests/unit/sha256_cross.c).
+  set(shatest ${CMAKE_BINARY_DIR}/tests/sha256_cross.${arch})
+  add_custom_command(
+    OUTPUT ${shatest}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/tests
+    COMMAND ${_cc_${arch}} -specs ${specs} -std=gnu11 -D_GNU_SOURCE -O2 -static
+            -Wall -Wextra -Werror -o ${shatest} ${CMAKE_SOURCE_DIR}/tests/unit/sha256_cross.c
+    DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/sha256_cross.c ${CMAKE_SOURCE_DIR}/agent/sha256.c
+            ${CMAKE_SOURCE_DIR}/agent/sha256.h
+    COMMENT "sha256_cross.${arch}" VERBATIM)
+  list(APPEND MUSTER_MUSL_AGENTS ${shatest})
 endforeach()
 add_custom_target(musl_agents ALL DEPENDS ${MUSTER_MUSL_AGENTS})
+list(FILTER MUSTER_MUSL_AGENTS INCLUDE REGEX "/bin/muster-agent")
 install(PROGRAMS ${MUSTER_MUSL_AGENTS} DESTINATION libexec/muster)
