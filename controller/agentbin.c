@@ -101,7 +101,8 @@ static const struct {
 #elif defined(__i386__)
 #define NATIVE_ARCH "i686"
 #else
-#error "muster does not know this architecture's uname -m"
+/* None of the table's: only muster-agent.<arch> files are loaded. */
+#define NATIVE_ARCH ""
 #endif
 
 const char *
@@ -233,6 +234,11 @@ agentset_load(struct agentset *set, char *err, size_t errlen)
 			agentset_free(set);
 			return r;
 		}
+	}
+	if (set->n == 0) {
+		snprintf(err, errlen, "no agent next to %s (muster-agent.<arch>)",
+		    dir);
+		return MERR_NOTFOUND;
 	}
 	/* The set's id: which agent each architecture gets. */
 	if ((f = open_memstream(&ids, &idlen)) == NULL) {
