@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "compat.h"
 #include "err.h"
 
 /* Groups registered at once: the channel has at most 256 streams

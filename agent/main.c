@@ -77,6 +77,7 @@ main(int argc, char *argv[])
 	/* Without a guard, commands still run; they only outlive an agent
 	 * that is killed outright, as they did before. */
 	(void)guard_start(argc, argv);
+	frame_keep_blocks();
 	if ((loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {
 		fprintf(stderr, "muster-agent: cannot start the event loop\n");
 		return CHAN_EXIT_IO;

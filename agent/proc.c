@@ -30,6 +30,7 @@
 
 #include "become.h"
 #include "buf.h"
+#include "compat.h"
 #include "err.h"
 #include "frame.h"
 #include "guard.h"

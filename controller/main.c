@@ -283,14 +283,14 @@ cmd_keys_install(int argc, char **argv)
  * Returns an exit status, 0 when ready. */
 static int
 direct_config(const struct cli *cli, struct conn_config *cfg, ssh_key *key,
-    char **idpath, struct agentbin *agent)
+    char **idpath, struct agentset *agents)
 {
 	const char *env;
 	char err[1024];
 
 	if (load_identity(cli, key, idpath) != 0)
 		return EXIT_USAGE;
-	if (agentbin_load(agent, err, sizeof(err)) != 0) {
+	if (agentset_load(agents, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		return EXIT_INTERNAL;
 	}
@@ -310,9 +310,7 @@ direct_config(const struct cli *cli, struct conn_config *cfg, ssh_key *key,
 	if ((env = getenv("MUSTER_UPLOAD_TIMEOUT")) != NULL &&
 	    strtod(env, NULL) > 0)
 		cfg->upload_timeout = strtod(env, NULL);
-	cfg->agent = agent->data;
-	cfg->agent_len = agent->len;
-	memcpy(cfg->agent_sha256, agent->sha256, sizeof(cfg->agent_sha256));
+	cfg->agents = agents;
 	return 0;
 }
 
@@ -351,14 +349,14 @@ cmd_fleet(int argc, char **argv)
 {
 	struct conn_config cfg;
 	struct host_set hosts;
-	struct agentbin agent;
+	struct agentset agents;
 	struct cli cli;
 	ssh_key key = NULL;
 	char err[1024], *idpath = NULL;
 	int r, status = EXIT_INTERNAL;
 
 	host_set_init(&hosts);
-	memset(&agent, 0, sizeof(agent));
+	memset(&agents, 0, sizeof(agents));
 	if (cli_parse(argc, argv, &cli, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		cli_free(&cli);
@@ -385,7 +383,7 @@ cmd_fleet(int argc, char **argv)
 		cfg.become_user = cli.run.become_user;
 	if ((cfg.become_user != NULL || (cfg.link = try_daemon(&cli,
 	    cfg.loop)) == NULL) &&
-	    (status = direct_config(&cli, &cfg, &key, &idpath, &agent)) != 0)
+	    (status = direct_config(&cli, &cfg, &key, &idpath, &agents)) != 0)
 		goto out;
 	if (cfg.link == NULL && check_fd_limit(hosts.n) != 0) {
 		status = EXIT_USAGE;
@@ -423,7 +421,7 @@ cmd_fleet(int argc, char **argv)
  out:
 	ssh_key_free(key);
 	free(idpath);
-	agentbin_free(&agent);
+	agentset_free(&agents);
 	host_set_free(&hosts);
 	cli_free(&cli);
 	return status;
@@ -523,7 +521,7 @@ cmd_daemon(int argc, char **argv)
 	struct daemon_options opts;
 	struct conn_config cfg;
 	struct host_set hosts;
-	struct agentbin agent;
+	struct agentset agents;
 	struct cli cli;
 	ssh_key key = NULL;
 	char err[1024], sock[256], *idpath = NULL, *kh = NULL, *sshcfg = NULL;
@@ -532,7 +530,7 @@ cmd_daemon(int argc, char **argv)
 	struct dsock_bound bound;
 
 	host_set_init(&hosts);
-	memset(&agent, 0, sizeof(agent));
+	memset(&agents, 0, sizeof(agents));
 	memset(&cfg, 0, sizeof(cfg));
 	if (cli_parse(argc, argv, &cli, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
@@ -559,7 +557,7 @@ cmd_daemon(int argc, char **argv)
 	cli.ssh_config = sshcfg;
 	if ((status = check_ssh_files(&cli)) != 0)
 		goto out;
-	if ((status = direct_config(&cli, &cfg, &key, &idpath, &agent)) != 0)
+	if ((status = direct_config(&cli, &cfg, &key, &idpath, &agents)) != 0)
 		goto out;
 	status = EXIT_INTERNAL;
 	if (idpath != NULL && (abs_id = realpath(idpath, NULL)) != NULL)
@@ -610,7 +608,7 @@ cmd_daemon(int argc, char **argv)
 	free(abs_id);
 	free(kh);
 	free(sshcfg);
-	agentbin_free(&agent);
+	agentset_free(&agents);
 	host_set_free(&hosts);
 	cli_free(&cli);
 	return status;

@@ -1,5 +1,6 @@
 #include "frame.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -23,6 +24,57 @@ union alloc_hdr {
 	max_align_t align;
 };
 
+/*
+ * musl's malloc gives a block this big back to the kernel when it is freed,
+ * so every 64 KiB Data frame would cost an mmap, its page faults and a
+ * munmap: a push ran at a third of the glibc agent's speed. With
+ * frame_keep_blocks() (the agent, single-threaded) a few such blocks are
+ * kept for the next frame instead. The controller's threads never turn it
+ * on.
+ */
+#define KEEP_MIN (16u * 1024)
+#define KEEP_MAX (FRAME_MAX_DEFAULT + 64u * 1024)
+#define KEEP_SLOTS 4
+
+static bool keep_on;
+static union alloc_hdr *kept[KEEP_SLOTS];
+
+void
+frame_keep_blocks(void)
+{
+	keep_on = true;
+}
+
+/* A kept block of at least size bytes, or NULL. */
+static union alloc_hdr *
+keep_take(size_t size)
+{
+	union alloc_hdr *h;
+	size_t i;
+
+	for (i = 0; keep_on && size >= KEEP_MIN && i < KEEP_SLOTS; i++)
+		if ((h = kept[i]) != NULL && h->size >= size) {
+			kept[i] = NULL;
+			return h;
+		}
+	return NULL;
+}
+
+static bool
+keep_put(union alloc_hdr *h)
+{
+	size_t i;
+
+	if (!keep_on || h->size < KEEP_MIN || h->size > KEEP_MAX)
+		return false;
+	for (i = 0; i < KEEP_SLOTS; i++)
+		if (kept[i] == NULL) {
+			kept[i] = h;
+			return true;
+		}
+	return false;
+}
+
 static void *
 budget_alloc(void *ctx, size_t size)
 {
@@ -34,8 +86,11 @@ budget_alloc(void *ctx, size_t size)
 			return NULL;
 		bud->used += size;
 	}
+	if ((h = keep_take(size)) != NULL)
+		return h + 1;
 	if ((h = malloc(sizeof(*h) + size)) == NULL)
 		return NULL;
+	/* The block's capacity: a kept block may serve a smaller frame. */
 	h->size = size;
 	return h + 1;
 }
@@ -43,9 +98,14 @@ budget_alloc(void *ctx, size_t size)
 static void
 budget_free(void *ctx, void *p)
 {
+	union alloc_hdr *h;
+
 	(void)ctx;
-	if (p != NULL)
-		free((union alloc_hdr *)p - 1);
+	if (p == NULL)
+		return;
+	h = (union alloc_hdr *)p - 1;
+	if (!keep_put(h))
+		free(h);
 }
 
 int

@@ -19,9 +19,16 @@
  * that framing overhead is noise next to SSH's 32 KiB packets. */
 #define FRAME_DATA_CHUNK (64u * 1024)
 /* Marker line the agent writes before its first frame; anything a login
- * shell prints before it is skipped. */
-#define AGENT_MARKER "MUSTER-AGENT/1\n"
+ * shell prints before it is skipped. The newline in front ends whatever
+ * the login shell printed without one (the start command runs no echo of
+ * its own before the agent). */
+#define AGENT_MARKER "\nMUSTER-AGENT/1\n"
 #define AGENT_NEED_MARKER "MUSTER-NEED-AGENT "
+
+/* Keep a few large unpack blocks for the next frame instead of freeing
+ * them (musl returns each to the kernel). Single-threaded callers only:
+ * the agent calls it once at start. */
+void frame_keep_blocks(void);
 
 /* Append env as one frame. MERR_FRAME_TOO_BIG if it exceeds max. */
 int frame_encode(struct buf *out, const Muster__Envelope *env, size_t max);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "array.h"
 #include "err.h"
 
 /* No agent is anywhere near this; a bigger file is not ours. */
@@ -67,51 +69,235 @@ read_file(const char *path, uint8_t **data, size_t *len)
 	return 0;
 }
 
-int
-agentbin_load(struct agentbin *ab, char *err, size_t errlen)
+/* Each architecture muster can build an agent for (agent/musl.cmake), and
+ * the `uname -m` names that agent serves. */
+static const struct {
+	const char *arch;
+	const char *machines;
+} arches[] = {
+	{ "x86_64", "x86_64|amd64" },
+	{ "aarch64", "aarch64|arm64" },
+	/* A 32-bit userland on a 64-bit ARM kernel says armv8l. */
+	{ "armv7l", "armv7l|armv8l" },
+	{ "riscv64", "riscv64" },
+	{ "ppc64le", "ppc64le" },
+	{ "s390x", "s390x" },
+	{ "i686", "i686" },
+};
+#define N_ARCHES (sizeof(arches) / sizeof(arches[0]))
+
+#if defined(__x86_64__)
+#define NATIVE_ARCH "x86_64"
+#elif defined(__aarch64__)
+#define NATIVE_ARCH "aarch64"
+#elif defined(__arm__)
+#define NATIVE_ARCH "armv7l"
+#elif defined(__riscv) && __riscv_xlen == 64
+#define NATIVE_ARCH "riscv64"
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define NATIVE_ARCH "ppc64le"
+#elif defined(__s390x__)
+#define NATIVE_ARCH "s390x"
+#elif defined(__i386__)
+#define NATIVE_ARCH "i686"
+#else
+/* None of the table's: only muster-agent.<arch> files are loaded. */
+#define NATIVE_ARCH ""
+#endif
+
+const char *
+agentbin_machines(const char *arch)
 {
-	const char *env = getenv("MUSTER_AGENT");
-	char exe[PATH_MAX], cand[PATH_MAX + 64], *slash;
-	const char *suffixes[] = { "/muster-agent",
-	    "/../libexec/muster/muster-agent" };
-	ssize_t n;
 	size_t i;
 
-	memset(ab, 0, sizeof(*ab));
-	if (env != NULL && *env != '\0')
-		snprintf(cand, sizeof(cand), "%s", env);
-	else {
-		if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) < 0) {
-			snprintf(err, errlen, "cannot find own executable: %s",
-			    strerror(errno));
-			return MERR_SYS;
-		}
-		exe[n] = '\0';
-		if ((slash = strrchr(exe, '/')) != NULL)
-			*slash = '\0';
-		for (i = 0; i < 2; i++) {
-			snprintf(cand, sizeof(cand), "%s%s", exe, suffixes[i]);
-			if (access(cand, R_OK) == 0)
-				break;
-		}
+	for (i = 0; i < N_ARCHES; i++)
+		if (strcmp(arches[i].arch, arch) == 0)
+			return arches[i].machines;
+	return NULL;
+}
+
+/* Does the '|'-separated list hold name? */
+static bool
+machine_in(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list, *bar;
+
+	for (;;) {
+		bar = strchr(p, '|');
+		if ((bar != NULL ? (size_t)(bar - p) : strlen(p)) == n &&
+		    strncmp(p, name, n) == 0)
+			return true;
+		if (bar == NULL)
+			return false;
+		p = bar + 1;
 	}
-	if (read_file(cand, &ab->data, &ab->len) != 0) {
-		snprintf(err, errlen, "cannot read the agent binary %s: %s "
-		    "(set MUSTER_AGENT to its path)", cand, strerror(errno));
-		return MERR_NOTFOUND;
+}
+
+static const char *
+canonical(const char *machine)
+{
+	size_t i;
+
+	for (i = 0; i < N_ARCHES; i++)
+		if (machine_in(arches[i].machines, machine))
+			return arches[i].arch;
+	return NULL;
+}
+
+/* The directory this executable is in. */
+static int
+exe_dir(char *out, size_t outlen, char *err, size_t errlen)
+{
+	char *slash;
+	ssize_t n;
+
+	if ((n = readlink("/proc/self/exe", out, outlen - 1)) < 0) {
+		snprintf(err, errlen, "cannot find own executable: %s",
+		    strerror(errno));
+		return MERR_SYS;
 	}
-	if ((ab->path = strdup(cand)) == NULL) {
-		agentbin_free(ab);
-		return MERR_NOMEM;
-	}
-	sha256_hex(ab->data, ab->len, ab->sha256);
+	out[n] = '\0';
+	if ((slash = strrchr(out, '/')) != NULL)
+		*slash = '\0';
 	return 0;
 }
 
-void
-agentbin_free(struct agentbin *ab)
+/* The first of muster-agent<suffix> next to us or in ../libexec/muster
+ * that exists, into out; false when neither does. */
+static bool
+find_beside(const char *dir, const char *suffix, char *out, size_t outlen)
 {
-	free(ab->path);
-	free(ab->data);
+	const char *places[] = { "/muster-agent", "/../libexec/muster/muster-agent" };
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(out, outlen, "%s%s%s", dir, places[i], suffix);
+		if (access(out, R_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int
+add_agent(struct agentset *set, const char *arch, const char *path,
+    char *err, size_t errlen)
+{
+	struct agentbin *ab;
+	int r;
+
+	if ((r = ARRAY_RESERVE(set->v, set->cap, set->n + 1, 4)) != 0)
+		return r;
+	ab = &set->v[set->n];
 	memset(ab, 0, sizeof(*ab));
+	if (read_file(path, &ab->data, &ab->len) != 0) {
+		snprintf(err, errlen, "cannot read the agent binary %s: %s "
+		    "(set MUSTER_AGENT to its path)", path, strerror(errno));
+		return MERR_NOTFOUND;
+	}
+	if ((ab->path = strdup(path)) == NULL) {
+		free(ab->data);
+		return MERR_NOMEM;
+	}
+	snprintf(ab->arch, sizeof(ab->arch), "%s", arch);
+	sha256_hex(ab->data, ab->len, ab->sha256);
+	set->n++;
+	return 0;
+}
+
+int
+agentset_load(struct agentset *set, char *err, size_t errlen)
+{
+	const char *env = getenv("MUSTER_AGENT");
+	char dir[PATH_MAX], cand[PATH_MAX + 64], suffix[AGENTBIN_ARCH_MAX + 1];
+	char *ids = NULL;
+	size_t i, idlen = 0;
+	FILE *f;
+	int r;
+
+	memset(set, 0, sizeof(*set));
+	if ((r = exe_dir(dir, sizeof(dir), err, errlen)) != 0)
+		return r;
+	for (i = 0; i < N_ARCHES; i++) {
+		snprintf(suffix, sizeof(suffix), ".%s", arches[i].arch);
+		if (strcmp(arches[i].arch, NATIVE_ARCH) == 0) {
+			if (env != NULL && *env != '\0')
+				snprintf(cand, sizeof(cand), "%s", env);
+			else if (!find_beside(dir, suffix, cand, sizeof(cand)) &&
+			    !find_beside(dir, "", cand, sizeof(cand)))
+				snprintf(cand, sizeof(cand), "%s/muster-agent",
+				    dir);
+		} else if (!find_beside(dir, suffix, cand, sizeof(cand)))
+			continue;
+		if ((r = add_agent(set, arches[i].arch, cand, err,
+		    errlen)) != 0) {
+			agentset_free(set);
+			return r;
+		}
+	}
+	if (set->n == 0) {
+		snprintf(err, errlen, "no agent next to %s (muster-agent.<arch>)",
+		    dir);
+		return MERR_NOTFOUND;
+	}
+	/* The set's id: which agent each architecture gets. */
+	if ((f = open_memstream(&ids, &idlen)) == NULL) {
+		agentset_free(set);
+		return MERR_NOMEM;
+	}
+	for (i = 0; i < set->n; i++)
+		fprintf(f, "%s=%s\n", set->v[i].arch, set->v[i].sha256);
+	if (fclose(f) != 0) {
+		free(ids);
+		agentset_free(set);
+		return MERR_NOMEM;
+	}
+	sha256_hex((const uint8_t *)ids, idlen, set->id);
+	free(ids);
+	return 0;
+}
+
+const struct agentbin *
+agentset_find(const struct agentset *set, const char *machine)
+{
+	const char *arch = canonical(machine);
+	size_t i;
+
+	for (i = 0; arch != NULL && i < set->n; i++)
+		if (strcmp(set->v[i].arch, arch) == 0)
+			return &set->v[i];
+	return NULL;
+}
+
+void
+agentset_missing(const struct agentset *set, const char *machine,
+    char *out, size_t outlen)
+{
+	const char *arch = canonical(machine);
+	char built[256] = "";
+	size_t i, off = 0;
+
+	for (i = 0; i < set->n && off < sizeof(built); i++)
+		off += (size_t)snprintf(built + off, sizeof(built) - off,
+		    "%s%s", i > 0 ? ";" : "", set->v[i].arch);
+	if (arch != NULL)
+		snprintf(out, outlen, "no agent for %s (build with "
+		    "-DMUSTER_AGENT_ARCHES=\"%s;%s\")", machine, built, arch);
+	else
+		snprintf(out, outlen, "no agent for %s (muster builds agents "
+		    "for x86_64, aarch64, armv7l, riscv64, ppc64le, s390x and "
+		    "i686 only)", machine);
+}
+
+void
+agentset_free(struct agentset *set)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++) {
+		free(set->v[i].path);
+		free(set->v[i].data);
+	}
+	free(set->v);
+	memset(set, 0, sizeof(*set));
 }

@@ -1,21 +1,51 @@
-/* Finding and hashing the agent binary that gets uploaded to hosts. */
+/*
+ * The agents this controller can send: one per architecture, each with
+ * its SHA-256 (its content-addressed name on hosts), and the set's id.
+ *
+ * The files sit next to the controller (or in ../libexec/muster):
+ * muster-agent.<arch> for each architecture built (agent/musl.cmake), and
+ * muster-agent, built with the controller's own C library, for the
+ * controller's architecture when no muster-agent.<arch> covers it.
+ * $MUSTER_AGENT names the agent for the controller's architecture instead.
+ * A host's `uname -m` picks the agent (agentset_find); the set id names
+ * the start link on hosts (bootstrap.h), so that one start command serves
+ * every architecture.
+ */
 #ifndef MUSTER_AGENTBIN_H
 #define MUSTER_AGENTBIN_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#define AGENTBIN_ARCH_MAX 16
+
 struct agentbin {
+	char arch[AGENTBIN_ARCH_MAX];	/* canonical `uname -m` */
 	char *path;
 	uint8_t *data;
 	size_t len;
 	char sha256[65];
 };
 
-/* $MUSTER_AGENT, else muster-agent next to this executable, else
- * ../libexec/muster/muster-agent relative to it. */
-int agentbin_load(struct agentbin *ab, char *err, size_t errlen);
-void agentbin_free(struct agentbin *ab);
+struct agentset {
+	struct agentbin *v;
+	size_t n, cap;
+	char id[65];		/* hash over every arch=sha256 pair */
+};
+
+/* Load every agent there is. Fails when the controller's own architecture
+ * has none (or $MUSTER_AGENT cannot be read). */
+int agentset_load(struct agentset *set, char *err, size_t errlen);
+void agentset_free(struct agentset *set);
+/* The agent for a host whose `uname -m` says machine, or NULL: then
+ * agentset_missing explains, in "no agent for ARCH (...)" form. */
+const struct agentbin *agentset_find(const struct agentset *set,
+    const char *machine);
+void agentset_missing(const struct agentset *set, const char *machine,
+    char *out, size_t outlen);
+/* The `uname -m` names an agent serves, '|'-separated (a shell case
+ * pattern: only [a-z0-9_|]), for the start command. */
+const char *agentbin_machines(const char *arch);
 /* Lower-case hex SHA-256 of data. */
 void sha256_hex(const uint8_t *data, size_t len, char out[65]);
 

@@ -22,15 +22,6 @@
 #define UPLOAD_SLICE_MS 100
 #define UPLOAD_SLICE_S 1L
 
-/*
- * Run by the user's login shell, whatever it is, so everything goes through
- * /bin/sh inside single quotes. Only our own hex hash is interpolated. The
- * hash is checked before the agent runs: a file with the right name but the
- * wrong content (a torn copy, tampering) or mode is removed and uploaded
- * again. Each marker follows a newline of its own, in case the shell's
- * start-up files printed a line without one. The umask is left alone: the
- * agent's commands must create files as a login shell would.
- */
 bool
 bootstrap_user_ok(const char *user)
 {
@@ -48,29 +39,93 @@ bootstrap_user_ok(const char *user)
 	return true;
 }
 
-char *
-bootstrap_start_command(const char *sha, const char *become_user)
+/* "sudo -n -u USER -- " for --become (never a password prompt), "" else;
+ * false for a user name that does not fit. */
+static bool
+sudo_prefix(const char *become_user, char *out, size_t outlen)
 {
-	char *cmd = NULL, sudo[96] = "";
+	out[0] = '\0';
+	if (become_user == NULL)
+		return true;
+	if (!bootstrap_user_ok(become_user))
+		return false;
+	snprintf(out, outlen, "sudo -n -u %s -- ", become_user);
+	return true;
+}
 
-	/* --become for push and pull: the whole agent runs as the user, so
-	 * files land owned by it. Never a password prompt (sudo -n). */
-	if (become_user != NULL) {
-		if (!bootstrap_user_ok(become_user))
-			return NULL;
-		snprintf(sudo, sizeof(sudo), "sudo -n -u %s -- ", become_user);
+/*
+ * The fast start: no /bin/sh, no hash, just the login shell's own exec of
+ * the start link. The words are the same in sh, bash, zsh, fish, tcsh and
+ * busybox ash (~ expands at a word start in all of them), and only our own
+ * hex id is interpolated.
+ */
+char *
+bootstrap_start_command(const char *set_id, const char *become_user)
+{
+	char *cmd = NULL, sudo[96];
+
+	if (!sudo_prefix(become_user, sudo, sizeof(sudo)))
+		return NULL;
+	if (asprintf(&cmd, "exec %s~/" AGENT_DIR "/" BOOTSTRAP_LINK "%s "
+	    "--stdio", sudo, set_id) < 0)
+		return NULL;
+	return cmd;
+}
+
+/*
+ * The probe, after the fast start failed: everything in /bin/sh inside
+ * single quotes, whatever the login shell is, and only our own hex hashes
+ * and the fixed architecture names interpolated. The agent for this
+ * host's architecture is checked against its hash before it runs: a file
+ * with the right name but the wrong content (a torn copy, tampering) or
+ * mode is removed and uploaded again. Once it verifies, and when the home,
+ * ~/.cache, ~/.cache/muster and the agent all belong to the user and no
+ * one else may write them, the start link is pointed at it (by rename, so
+ * a concurrent start sees the old link or the new one): the next start is
+ * the fast one. Each marker follows a newline of its own, in case the
+ * shell's start-up files printed a line without one. The umask is left
+ * alone: the agent's commands must create files as a login shell would.
+ */
+char *
+bootstrap_probe_command(const struct agentset *set, const char *become_user)
+{
+	char *cmd = NULL, *arms = NULL, sudo[96];
+	const char *machines;
+	size_t armlen = 0, i;
+	FILE *f;
+
+	if (!sudo_prefix(become_user, sudo, sizeof(sudo)))
+		return NULL;
+	if ((f = open_memstream(&arms, &armlen)) == NULL)
+		return NULL;
+	for (i = 0; i < set->n; i++)
+		if ((machines = agentbin_machines(set->v[i].arch)) != NULL)
+			fprintf(f, "%s) s=%s;; ", machines, set->v[i].sha256);
+	if (fclose(f) != 0) {
+		free(arms);
+		return NULL;
 	}
 	if (asprintf(&cmd,
 	    "exec /bin/sh -c '"
-	    "a=\"$HOME/" AGENT_DIR "/muster-agent-%s\"; "
-	    "if [ -e \"$a\" ]; then "
-	    "s=$(sha256sum < \"$a\" 2>/dev/null); "
-	    "if [ \"${s%%%% *}\" = %s ] && [ -x \"$a\" ]; then "
+	    "d=\"$HOME/" AGENT_DIR "\"; m=$(uname -m); "
+	    "case $m in %s*) s=;; esac; "
+	    "a=\"$d/muster-agent-$s\"; "
+	    "if [ -n \"$s\" ] && [ -e \"$a\" ]; then "
+	    "v=$(sha256sum < \"$a\" 2>/dev/null); "
+	    "if [ \"${v%%%% *}\" = \"$s\" ] && [ -x \"$a\" ]; then "
+	    "if [ -z \"$(find \"$HOME\" \"$HOME/.cache\" \"$d\" \"$a\" -prune "
+	    "\\( ! -user \"$(id -u)\" -o -perm -020 -o -perm -002 \\) "
+	    "-print 2>&1)\" ]; then "
+	    "l=\"$d/.%s.$$\"; "
+	    "ln -s \"muster-agent-$s\" \"$l\" 2>/dev/null && "
+	    "mv -f \"$l\" \"$d/" BOOTSTRAP_LINK "%s\" 2>/dev/null || "
+	    "rm -f \"$l\"; fi; "
 	    "echo; exec %s\"$a\" --stdio; fi; "
 	    "rm -f \"$a\"; fi; "
-	    "echo; echo " AGENT_NEED_MARKER "$(uname -m)'",
-	    sha, sha, sudo) < 0)
-		return NULL;
+	    "echo; echo " AGENT_NEED_MARKER "$m'",
+	    arms, set->id, set->id, sudo) < 0)
+		cmd = NULL;
+	free(arms);
 	return cmd;
 }
 
@@ -87,7 +142,7 @@ enum marker
 bootstrap_scan(struct buf *in, char *arch, size_t archlen, size_t *junk)
 {
 	const uint8_t *p, *nl, *start;
-	size_t len, agent_len = strlen(AGENT_MARKER) - 1, alen;
+	size_t len, agent_len = strlen(AGENT_MARKER) - 2, alen;
 
 	for (;;) {
 		start = p = buf_ptr(in);
@@ -97,7 +152,7 @@ bootstrap_scan(struct buf *in, char *arch, size_t archlen, size_t *junk)
 			return len > BOOTSTRAP_JUNK_MAX ? MARKER_JUNK :
 			    MARKER_NONE;
 		if ((size_t)(nl - p) == agent_len &&
-		    memcmp(p, AGENT_MARKER, agent_len) == 0) {
+		    memcmp(p, AGENT_MARKER + 1, agent_len) == 0) {
 			buf_consume(in, nl - start + 1);
 			return MARKER_AGENT;
 		}

@@ -1,9 +1,13 @@
 /*
  * Getting the agent onto a host and started.
  *
- * The start command is one exec request that both probes and starts: it
- * checks ~/.cache/muster/muster-agent-<sha256> against its hash and execs it,
- * or prints a request for the agent with the host's architecture. Upload
+ * The start command is the login shell's exec of the start link
+ * ~/.cache/muster/muster-agent-set-<set id>, which points at the
+ * content-addressed muster-agent-<sha256> for the host's architecture: it
+ * costs the host no process of its own. When it ends without the agent's
+ * marker (no link yet, another set's link, a damaged agent), the probe
+ * command checks that agent against its hash, relinks and execs it, or
+ * prints a request for the agent with the host's architecture. Upload
  * writes the binary to a unique temporary name, syncs it and renames it
  * into place, over SFTP or, where the host has no SFTP subsystem, through
  * an exec channel. Upload blocks (libssh 0.10's SFTP cannot run
@@ -22,14 +26,24 @@
 
 #include <libssh/libssh.h>
 
+#include "agentbin.h"
 #include "buf.h"
 
 #define BOOTSTRAP_JUNK_MAX (64u * 1024)
 /* What the login shell may print around the exec upload before we give up. */
 #define BOOTSTRAP_NOISE_MAX (1024u * 1024)
 
-/* The shell command for the exec request. Caller frees. */
-char *bootstrap_start_command(const char *agent_sha256,
+/* The start link in ~/.cache/muster: this, then the agent set's id. */
+#define BOOTSTRAP_LINK "muster-agent-set-"
+
+/* The fast start command: the login shell execs the start link, nothing
+ * else runs. Caller frees; NULL for a become_user that does not fit. */
+char *bootstrap_start_command(const char *set_id, const char *become_user);
+/* The probe, when the fast start ended without the agent's marker: in
+ * /bin/sh, checks the agent for the host's `uname -m` against its hash,
+ * points the start link at it when the directories are the user's alone,
+ * and execs it; or asks for it (AGENT_NEED_MARKER and `uname -m`). */
+char *bootstrap_probe_command(const struct agentset *set,
     const char *become_user);
 /* A user name fit for --become-user (portable characters only). */
 bool bootstrap_user_ok(const char *user);

@@ -14,11 +14,14 @@
  *   AUTH_KEY -> CHAN_OPEN
  *   CHAN_OPEN -> CHAN_EXEC -> MARKER -> HELLO -> READY
  *   MARKER -> UPLOAD -> CHAN_OPEN
+ *   MARKER -> CHAN_OPEN        (the fast start failed: the probe)
  *   INIT -> HELLO              (through the daemon)
  *   ANY -> DONE                (ANY: every state but DONE)
  *
  * MARKER reads what the start command prints: the agent's marker line (the
- * agent runs; go to HELLO) or a request for the agent (go to UPLOAD). READY
+ * agent runs; go to HELLO), a request for the agent (go to UPLOAD), or
+ * nothing before the channel ends (the fast start found no agent: open a
+ * channel for the probe, bootstrap.h). READY
  * hands the conn to its owner, who opens streams on it. Every conn ends in
  * DONE with a final status; the owner hears of it once, via on_done. At -vv
  * each transition is logged with the time spent in the state it leaves.

@@ -31,6 +31,7 @@ static const struct {
 	{ CS_CHAN_EXEC, CS_MARKER },
 	{ CS_MARKER, CS_HELLO },
 	{ CS_MARKER, CS_UPLOAD },
+	{ CS_MARKER, CS_CHAN_OPEN },	/* the fast start failed: probe */
 	{ CS_UPLOAD, CS_CHAN_OPEN },	/* start the uploaded agent */
 	{ CS_HELLO, CS_READY },
 };

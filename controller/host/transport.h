@@ -24,6 +24,7 @@
 #include <ev.h>
 #include <libssh/libssh.h>
 
+#include "agentbin.h"
 #include "buf.h"
 #include "connstate.h"
 #include "hostlist.h"
@@ -48,9 +49,7 @@ struct conn_config {
 	double heartbeat;		/* seconds between pings when idle */
 	int max_startups;		/* unauthenticated set-ups at once */
 	double connect_rate;		/* new connections per second */
-	const uint8_t *agent;		/* the agent binary to upload */
-	size_t agent_len;
-	char agent_sha256[65];
+	const struct agentset *agents;	/* what hosts get, by architecture */
 	bool verbose;
 	/* push/pull --become: the agent runs as this user (sudo -n). */
 	const char *become_user;

@@ -72,6 +72,9 @@ struct transport {
 	struct buf chan_err;		/* agent stderr, for diagnostics */
 	bool chan_eof, chan_closed;
 	int starts;			/* start commands sent */
+	bool probe;			/* the fast start failed: probe */
+	bool uploaded;
+	const struct agentbin *agent;	/* the one this host's arch needs */
 	size_t login_junk;		/* bytes printed before the marker */
 	struct upload_job upload;
 	bool in_worker;
@@ -527,8 +530,10 @@ step_chan_exec(struct transport *t)
 	char *cmd;
 	int r;
 
-	if ((cmd = bootstrap_start_command(t->cfg->agent_sha256,
-	    t->cfg->become_user)) == NULL) {
+	cmd = t->probe ? bootstrap_probe_command(t->cfg->agents,
+	    t->cfg->become_user) : bootstrap_start_command(t->cfg->agents->id,
+	    t->cfg->become_user);
+	if (cmd == NULL) {
 		tssh_fail(t, HS_UNREACHABLE, "out of memory");
 		return TRANSPORT_STOP;
 	}
@@ -614,10 +619,19 @@ step_marker(struct transport *t)
 		tssh_set_state(t, CS_HELLO);
 		return TRANSPORT_NEXT;
 	case MARKER_NEED:
-		log_trace("%s: the host lacks agent %.12s (%s): uploading",
-		    t->display, t->cfg->agent_sha256, t->arch);
 		drop_channel(t);
-		if (t->starts > 1) {
+		if ((t->agent = agentset_find(t->cfg->agents, t->arch)) ==
+		    NULL) {
+			char why[512];
+
+			agentset_missing(t->cfg->agents, t->arch, why,
+			    sizeof(why));
+			tssh_fail(t, HS_UNREACHABLE, "%s", why);
+			return TRANSPORT_STOP;
+		}
+		log_trace("%s: the host lacks agent %.12s (%s): uploading",
+		    t->display, t->agent->sha256, t->arch);
+		if (t->uploaded) {
 			tssh_fail(t, HS_UNREACHABLE, "the uploaded agent does "
 			    "not verify or start on this host (is sha256sum "
 			    "installed? host architecture %s)", t->arch);
@@ -631,6 +645,16 @@ step_marker(struct transport *t)
 		return TRANSPORT_STOP;
 	case MARKER_NONE:
 		break;
+	}
+	if ((t->chan_eof || t->chan_closed) && !t->probe) {
+		/* No start link yet, or one to another set's agent, or a
+		 * damaged agent: the probe finds out which. */
+		log_trace("%s: the fast start ended without the agent%s",
+		    t->display, agent_stderr(t));
+		drop_channel(t);
+		t->probe = true;
+		tssh_set_state(t, CS_CHAN_OPEN);
+		return TRANSPORT_NEXT;
 	}
 	if (t->chan_eof || t->chan_closed) {
 		/* sudo said no (it prints "sudo: ..."): not a network fault. */
@@ -655,8 +679,9 @@ step_upload(struct transport *t)
 	if (t->in_worker)
 		return TRANSPORT_WAIT;
 	io_set(t, 0);
-	if (bootstrap_upload_prepare(&t->upload, t->session, t->cfg->agent,
-	    t->cfg->agent_len, t->cfg->agent_sha256,
+	t->uploaded = true;
+	if (bootstrap_upload_prepare(&t->upload, t->session, t->agent->data,
+	    t->agent->len, t->agent->sha256,
 	    t->cfg->upload_timeout, t->login_junk > 1) != 0) {
 		tssh_fail(t, HS_UNREACHABLE, "agent upload: cannot hand the "
 		    "socket over: %s", strerror(errno));

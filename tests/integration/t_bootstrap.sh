@@ -35,7 +35,7 @@ rm -rf "$home/.cache/muster"
 	fail "run without sftp failed: $(cat "$T/err")"
 assert_contains "$(cat "$T/err")" "agent uploaded via exec" "exec fallback used"
 assert_eq "$addr: via exec" "$(cat "$T/out")" "command ran"
-agent=$(ls "$home"/.cache/muster/muster-agent-*)
+agent=$(ls "$home"/.cache/muster/muster-agent-[0-9a-f]*)
 [ "$(stat -c %a "$agent")" = 700 ] || fail "agent mode $(stat -c %a "$agent")"
 sha=$(sha256sum <"$agent" | cut -d' ' -f1)
 assert_eq "${agent##*-}" "$sha" "uploaded agent matches its name"
@@ -61,6 +61,7 @@ for round in 1 2 3; do
 	((n >= 1)) || fail "no session uploaded the agent (round $round)"
 	((n == 2)) && both=$((${both:-0} + 1))
 	left=$(ls -A "$home6/.cache/muster")
-	assert_eq 1 "$(echo "$left" | wc -l)" "only the agent remains, no temporary files: $left"
+	assert_eq 2 "$(echo "$left" | wc -l)" "only the agent and its start link remain, no temporary files: $left"
+	assert_eq 1 "$(echo "$left" | grep -c '^muster-agent-set-')" "one start link: $left"
 done
 ok "concurrent bootstrap into one home (both sessions uploaded at once in ${both:-0} of 3 rounds)"

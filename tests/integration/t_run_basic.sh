@@ -17,9 +17,12 @@ for i in $(seq 1 "$n"); do
 done
 assert_eq "$n" "$(grep -c 'agent uploaded via sftp' "$T/err")" "cold run uploads to every host"
 assert_contains "$(cat "$T/err")" "$n hosts: $n ok, 0 failed, 0 unreachable" "summary"
-agent=$(ls "$(fleet_home 1)"/.cache/muster/muster-agent-*)
+agent=$(ls "$(fleet_home 1)"/.cache/muster/muster-agent-[0-9a-f]*)
 inode=$(stat -c %i "$agent")
 [ "$(stat -c %a "$agent")" = 700 ] || fail "agent mode is $(stat -c %a "$agent"), want 700"
+# The start link the next runs exec, pointing at the verified agent.
+link=$(ls "$(fleet_home 1)"/.cache/muster/muster-agent-set-*)
+assert_eq "$(basename "$agent")" "$(readlink "$link")" "start link target"
 ls -A "$(fleet_home 1)/.cache/muster" | grep -q '^\.muster-agent' && fail "temporary upload file left behind"
 ok "cold bootstrap of $n hosts"
 

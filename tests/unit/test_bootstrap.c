@@ -395,6 +395,30 @@ count(const char *hay, const char *needle)
 	return n;
 }
 
+/* An agent set of one: the given hash for this machine's architecture. */
+static void
+set_of_one(struct agentset *set, struct agentbin *ab, const char *sha)
+{
+	static const char *const arches[] = { "x86_64", "aarch64", "armv7l",
+	    "riscv64", "ppc64le", "s390x", "i686" };
+	struct utsname u;
+	size_t i;
+
+	assert_int_equal(uname(&u), 0);
+	memset(set, 0, sizeof(*set));
+	memset(ab, 0, sizeof(*ab));
+	set->v = ab;
+	set->n = 1;
+	snprintf(set->id, sizeof(set->id), "%s", FAKE_SHA);
+	snprintf(ab->sha256, sizeof(ab->sha256), "%s", sha);
+	for (i = 0; i < sizeof(arches) / sizeof(arches[0]); i++) {
+		snprintf(ab->arch, sizeof(ab->arch), "%s", arches[i]);
+		if (agentset_find(set, u.machine) == ab)
+			return;
+	}
+	fail_msg("no agent architecture serves uname -m %s", u.machine);
+}
+
 /* push/pull --become: the agent is started through sudo -n; a user name
  * that could break out of the quoting is refused. */
 static void
@@ -402,9 +426,17 @@ test_command_become(void **state)
 {
 	const char *bad[] = { "", "-u", "a'b", "a b", "$(id)", "a;b", "a\nb",
 	    "abcdefghijklmnopqrstuvwxyz0123456789" };
+	struct agentset set;
+	struct agentbin ab;
 	char *cmd = bootstrap_start_command(FAKE_SHA, "root");
 	size_t i;
 
+	set_of_one(&set, &ab, FAKE_SHA);
+	assert_non_null(cmd);
+	assert_string_equal(cmd, "exec sudo -n -u root -- ~/.cache/muster/"
+	    BOOTSTRAP_LINK FAKE_SHA " --stdio");
+	free(cmd);
+	cmd = bootstrap_probe_command(&set, "root");
 	assert_non_null(cmd);
 	assert_non_null(strstr(cmd, "exec sudo -n -u root -- \"$a\" --stdio"));
 	assert_int_equal(count(cmd, "'"), 2);
@@ -416,6 +448,7 @@ test_command_become(void **state)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_false(bootstrap_user_ok(bad[i]));
 		assert_null(bootstrap_start_command(FAKE_SHA, bad[i]));
+		assert_null(bootstrap_probe_command(&set, bad[i]));
 	}
 }
 
@@ -474,24 +507,54 @@ test_stderr_line(void **state)
 	buf_free(&b);
 }
 
+/* The fast start is the login shell's exec and nothing else: no /bin/sh,
+ * no hash, no quotes (fish and tcsh read it the same). */
 static void
 test_command_shape(void **state)
 {
 	char *cmd = bootstrap_start_command(FAKE_SHA, NULL);
-	size_t len;
 
 	assert_non_null(cmd);
+	assert_string_equal(cmd, "exec ~/.cache/muster/muster-agent-set-"
+	    FAKE_SHA " --stdio");
+	free(cmd);
+}
+
+static void
+test_probe_shape(void **state)
+{
+	struct agentset set;
+	struct agentbin ab[2];
+	char *cmd;
+	size_t len;
+
+	memset(&set, 0, sizeof(set));
+	memset(ab, 0, sizeof(ab));
+	set.v = ab;
+	set.n = 2;
+	snprintf(set.id, sizeof(set.id), "%s", FAKE_SHA);
+	snprintf(ab[0].arch, sizeof(ab[0].arch), "x86_64");
+	snprintf(ab[0].sha256, sizeof(ab[0].sha256), "%064d", 1);
+	snprintf(ab[1].arch, sizeof(ab[1].arch), "aarch64");
+	snprintf(ab[1].sha256, sizeof(ab[1].sha256), "%064d", 2);
+	cmd = bootstrap_probe_command(&set, NULL);
+	assert_non_null(cmd);
 	len = strlen(cmd);
-	/* The hash names the file and is what the content is checked
-	 * against. */
-	assert_int_equal(count(cmd, FAKE_SHA), 2);
-	assert_non_null(strstr(cmd, "muster-agent-" FAKE_SHA));
-	assert_non_null(strstr(cmd, "--stdio"));
+	/* Each architecture's names pick its agent's hash, which names the
+	 * file and is what the content is checked against. */
+	assert_non_null(strstr(cmd, "x86_64|amd64) s=" "0000000000000000000000"
+	    "000000000000000000000000000000000000000001;;"));
+	assert_non_null(strstr(cmd, "aarch64|arm64) s=" "000000000000000000000"
+	    "0000000000000000000000000000000000000000002;;"));
+	assert_non_null(strstr(cmd, "*) s=;; esac"));
+	assert_non_null(strstr(cmd, "muster-agent-$s"));
 	assert_non_null(strstr(cmd, "exec \"$a\" --stdio"));
 	assert_non_null(strstr(cmd, "sha256sum"));
 	assert_non_null(strstr(cmd, AGENT_NEED_MARKER));
 	assert_non_null(strstr(cmd, "uname -m"));
 	assert_non_null(strstr(cmd, ".cache/muster"));
+	/* The start link, named by the set. */
+	assert_non_null(strstr(cmd, BOOTSTRAP_LINK FAKE_SHA));
 	/* Whatever the login shell is, everything runs in /bin/sh: one
 	 * single-quoted argument, no quote inside it to break out. */
 	assert_true(strncmp(cmd, "exec /bin/sh -c '", 17) == 0);
@@ -499,7 +562,7 @@ test_command_shape(void **state)
 	assert_int_equal(count(cmd, "'"), 2);
 	/* The printf escapes came out as the shell's "strip the longest
 	 * suffix" (sha256sum prints "HASH  -"). */
-	assert_non_null(strstr(cmd, "\"${s%% *}\" = " FAKE_SHA));
+	assert_non_null(strstr(cmd, "\"${v%% *}\" = \"$s\""));
 	free(cmd);
 }
 
@@ -605,16 +668,28 @@ expect_need(const char *out)
 static void
 test_command_no_agent(void **state)
 {
+	struct agentset set;
+	struct agentbin ab;
 	struct home h;
 	char *cmd, *out;
 	int status;
 
 	home_enter(&h);
-	cmd = bootstrap_start_command(FAKE_SHA, NULL);
+	set_of_one(&set, &ab, FAKE_SHA);
+	cmd = bootstrap_probe_command(&set, NULL);
 	assert_non_null(cmd);
 	out = run_sh(cmd, &status);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	expect_need(out);
+	free(out);
+	free(cmd);
+	/* No link: the fast start fails, prints nothing on stdout, and the
+	 * controller probes. */
+	cmd = bootstrap_start_command(set.id, NULL);
+	assert_non_null(cmd);
+	out = run_sh(cmd, &status);
+	assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_string_equal(out, "");
 	free(out);
 	free(cmd);
 	home_leave(&h);
@@ -626,19 +701,30 @@ static const char agent_script[] =
     "echo \"ARGS $#\"\n";
 
 static void
+link_path(const struct home *h, const char *id, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/muster/" BOOTSTRAP_LINK "%s", h->cache, id);
+}
+
+static void
 test_command_runs_agent(void **state)
 {
+	struct agentset set;
+	struct agentbin ab;
 	struct home h;
-	char sha[65], path[512], *cmd, *out;
+	char sha[65], path[512], link[512], target[512], *cmd, *fast, *out;
 	struct stat st;
+	ssize_t n;
 	int status;
 
 	home_enter(&h);
 	sha256_hex((const uint8_t *)agent_script, strlen(agent_script), sha);
 	assert_int_equal(strlen(sha), 64);
+	set_of_one(&set, &ab, sha);
 	agent_path(&h, sha, path, sizeof(path));
+	link_path(&h, set.id, link, sizeof(link));
 	write_file(path, agent_script, 0700);
-	cmd = bootstrap_start_command(sha, NULL);
+	cmd = bootstrap_probe_command(&set, NULL);
 	assert_non_null(cmd);
 	out = run_sh(cmd, &status);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -646,14 +732,75 @@ test_command_runs_agent(void **state)
 	 * that puts its marker at a line start. */
 	assert_string_equal(out, "\nRAN --stdio\nARGS 1\n");
 	free(out);
-	/* Left in place for next time. */
+	/* Left in place for next time, and the start link points at it. */
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
-	/* Twice in a row works the same. */
+	assert_true((n = readlink(link, target, sizeof(target) - 1)) > 0);
+	target[n] = '\0';
+	assert_string_equal(target, strrchr(path, '/') + 1);
+	/* The fast start runs it through the link. */
+	fast = bootstrap_start_command(set.id, NULL);
+	assert_non_null(fast);
+	out = run_sh(fast, &status);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_string_equal(out, "RAN --stdio\nARGS 1\n");
+	free(out);
+	free(fast);
+	/* The probe twice in a row works the same. */
 	out = run_sh(cmd, &status);
 	assert_string_equal(out, "\nRAN --stdio\nARGS 1\n");
 	free(out);
 	free(cmd);
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(unlink(path), 0);
+	home_leave(&h);
+}
+
+/* A directory others may write: the agent verifies and runs, but no
+ * start link is made, so every start goes through the hash again. */
+static void
+test_command_no_link_when_shared(void **state)
+{
+	struct agentset set;
+	struct agentbin ab;
+	struct home h;
+	char sha[65], path[512], link[512], dir[512], *cmd, *out;
+	int status;
+
+	home_enter(&h);
+	sha256_hex((const uint8_t *)agent_script, strlen(agent_script), sha);
+	set_of_one(&set, &ab, sha);
+	agent_path(&h, sha, path, sizeof(path));
+	link_path(&h, set.id, link, sizeof(link));
+	snprintf(dir, sizeof(dir), "%s/muster", h.cache);
+	write_file(path, agent_script, 0700);
+	cmd = bootstrap_probe_command(&set, NULL);
+	assert_non_null(cmd);
+	assert_int_equal(chmod(dir, 0770), 0);
+	out = run_sh(cmd, &status);
+	assert_string_equal(out, "\nRAN --stdio\nARGS 1\n");
+	free(out);
+	assert_int_equal(access(link, F_OK), -1);
+	/* Nor for a group-writable agent, or ~/.cache. */
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_int_equal(chmod(path, 0720), 0);
+	out = run_sh(cmd, &status);
+	assert_string_equal(out, "\nRAN --stdio\nARGS 1\n");
+	free(out);
+	assert_int_equal(access(link, F_OK), -1);
+	assert_int_equal(chmod(path, 0700), 0);
+	assert_int_equal(chmod(h.cache, 0707), 0);
+	out = run_sh(cmd, &status);
+	assert_string_equal(out, "\nRAN --stdio\nARGS 1\n");
+	free(out);
+	assert_int_equal(access(link, F_OK), -1);
+	assert_int_equal(chmod(h.cache, 0700), 0);
+	/* Once all is the user's alone, the link is made. */
+	out = run_sh(cmd, &status);
+	free(out);
+	assert_int_equal(access(link, F_OK), 0);
+	free(cmd);
+	assert_int_equal(unlink(link), 0);
 	assert_int_equal(unlink(path), 0);
 	home_leave(&h);
 }
@@ -661,6 +808,8 @@ test_command_runs_agent(void **state)
 static void
 test_command_hash_mismatch(void **state)
 {
+	struct agentset set;
+	struct agentbin ab;
 	struct home h;
 	char sha[65], path[512], *cmd, *out;
 	int status;
@@ -668,9 +817,10 @@ test_command_hash_mismatch(void **state)
 	home_enter(&h);
 	/* Named for the real script, holding something else (a torn copy). */
 	sha256_hex((const uint8_t *)agent_script, strlen(agent_script), sha);
+	set_of_one(&set, &ab, sha);
 	agent_path(&h, sha, path, sizeof(path));
 	write_file(path, "#!/bin/sh\necho \"TAMPERED $1\"\n", 0700);
-	cmd = bootstrap_start_command(sha, NULL);
+	cmd = bootstrap_probe_command(&set, NULL);
 	assert_non_null(cmd);
 	out = run_sh(cmd, &status);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -701,16 +851,19 @@ test_command_hash_mismatch(void **state)
 static void
 test_command_not_executable(void **state)
 {
+	struct agentset set;
+	struct agentbin ab;
 	struct home h;
 	char sha[65], path[512], *cmd, *out;
 	int status;
 
 	home_enter(&h);
 	sha256_hex((const uint8_t *)agent_script, strlen(agent_script), sha);
+	set_of_one(&set, &ab, sha);
 	agent_path(&h, sha, path, sizeof(path));
 	/* The right content without the execute bit is not run. */
 	write_file(path, agent_script, 0600);
-	cmd = bootstrap_start_command(sha, NULL);
+	cmd = bootstrap_probe_command(&set, NULL);
 	assert_non_null(cmd);
 	out = run_sh(cmd, &status);
 	assert_null(strstr(out, "RAN"));
@@ -724,6 +877,8 @@ test_command_not_executable(void **state)
 static void
 test_command_login_junk(void **state)
 {
+	struct agentset set;
+	struct agentbin ab;
 	struct home h;
 	char *cmd, *wrapped, *out;
 	struct buf b;
@@ -733,7 +888,8 @@ test_command_login_junk(void **state)
 	/* A login shell that prints a banner, the last line without a
 	 * newline, before running the command. */
 	home_enter(&h);
-	cmd = bootstrap_start_command(FAKE_SHA, NULL);
+	set_of_one(&set, &ab, FAKE_SHA);
+	cmd = bootstrap_probe_command(&set, NULL);
 	assert_non_null(cmd);
 	assert_true(asprintf(&wrapped, "printf 'Welcome!\\nlast line'; %s",
 	    cmd) > 0);
@@ -747,6 +903,14 @@ test_command_login_junk(void **state)
 	free(out);
 	free(wrapped);
 	free(cmd);
+	/* The agent's own marker starts with a newline for the same
+	 * reason: the fast start has no echo in front of it. */
+	buf_init(&b, SCAN_BUF_MAX);
+	append(&b, "Welcome!\nlast line" AGENT_MARKER "F");
+	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
+	    MARKER_AGENT);
+	assert_left(&b, "F", 1);
+	buf_free(&b);
 	home_leave(&h);
 }
 
@@ -766,9 +930,11 @@ main(void)
 		cmocka_unit_test(test_scan_counts_junk),
 		cmocka_unit_test(test_stderr_line),
 		cmocka_unit_test(test_command_shape),
+		cmocka_unit_test(test_probe_shape),
 		cmocka_unit_test(test_command_become),
 		cmocka_unit_test(test_command_no_agent),
 		cmocka_unit_test(test_command_runs_agent),
+		cmocka_unit_test(test_command_no_link_when_shared),
 		cmocka_unit_test(test_command_hash_mismatch),
 		cmocka_unit_test(test_command_not_executable),
 		cmocka_unit_test(test_command_login_junk),

@@ -543,6 +543,45 @@ test_frame_split(void **state)
 	buf_free(&src);
 }
 
+/*
+ * With frame_keep_blocks (the agent) a Data frame's payload block is kept
+ * for the next frame instead of going back to malloc, which in musl hands
+ * it to the kernel: the next frame's payload lands in the same block, even
+ * while a block of the same size is taken from malloc in between. Last in
+ * main: it turns keeping on for the rest of this process.
+ */
+static void
+test_frame_keep_blocks(void **state)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT, *got;
+	Muster__Data data = MUSTER__DATA__INIT;
+	uint8_t *payload, *first;
+	void *other;
+	int i;
+
+	assert_non_null(payload = malloc(FRAME_DATA_CHUNK));
+	memset(payload, 'k', FRAME_DATA_CHUNK);
+	data.data.data = payload;
+	data.data.len = FRAME_DATA_CHUNK;
+	env.stream = 3;
+	env.body_case = MUSTER__ENVELOPE__BODY_DATA;
+	env.data = &data;
+	frame_keep_blocks();
+	got = roundtrip(&env);
+	first = got->data->data.data;
+	frame_free(got);
+	assert_non_null(other = malloc(FRAME_DATA_CHUNK + 64));
+	for (i = 0; i < 3; i++) {
+		got = roundtrip(&env);
+		assert_ptr_equal(got->data->data.data, first);
+		assert_memory_equal(got->data->data.data, payload,
+		    FRAME_DATA_CHUNK);
+		frame_free(got);
+	}
+	free(other);
+	free(payload);
+}
+
 int
 main(void)
 {
@@ -559,6 +598,7 @@ main(void)
 		cmocka_unit_test(test_frame_garbage),
 		cmocka_unit_test(test_frame_two_in_one),
 		cmocka_unit_test(test_frame_split),
+		cmocka_unit_test(test_frame_keep_blocks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
