@@ -20,10 +20,12 @@
 #include "dlink.h"
 #include "dsock.h"
 #include "err.h"
+#include "fleet.h"
 #include "frame.h"
 #include "help.h"
 #include "identity.h"
 #include "keyinstall.h"
+#include "lastrun.h"
 #include "log.h"
 #include "pull.h"
 #include "push.h"
@@ -111,6 +113,23 @@ check_ssh_files(const struct cli *cli)
 }
 
 
+/* mkdir -p, new directories 0700 (~/.config may not exist yet). */
+static int
+mkdir_private(const char *dir)
+{
+	char path[4096], *slash;
+
+	snprintf(path, sizeof(path), "%s", dir);
+	for (slash = strchr(path + 1, '/'); slash != NULL;
+	    slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			return -1;
+		*slash = '/';
+	}
+	return mkdir(path, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 /* muster keys init [-k FILE]: argv[0] is "init". */
 static int
 cmd_keys_init(int argc, char **argv, const struct clitab_command *entry)
@@ -140,7 +159,7 @@ cmd_keys_init(int argc, char **argv, const struct clitab_command *entry)
 	if (argc == 3)
 		snprintf(path, sizeof(path), "%s", argv[2]);
 	else {
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		if (mkdir_private(dir) != 0) {
 			fprintf(stderr, "muster: cannot create %s: %s\n", dir,
 			    strerror(errno));
 			return EXIT_INTERNAL;
@@ -214,7 +233,7 @@ cmd_keys_install(int argc, char **argv)
 	int status = EXIT_USAGE;
 
 	host_set_init(&hosts);
-	if (cli_parse(argc, argv, &cli, err, sizeof(err)) != 0) {
+	if (cli_parse_configured(argc, argv, &cli, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		goto out;
 	}
@@ -330,8 +349,10 @@ try_daemon(const struct cli *cli, struct ev_loop *loop)
 	char err[512];
 	int r;
 
-	if (cli->no_daemon || (cli->identity != NULL &&
-	    strcmp(cli->identity, "-") == 0))
+	/* -o settings are ours to apply; the daemon's connections are
+	 * made already. */
+	if (cli->no_daemon || cli->nssh_options > 0 ||
+	    (cli->identity != NULL && strcmp(cli->identity, "-") == 0))
 		return NULL;
 	r = dlink_open(loop, &want, &link, err, sizeof(err));
 	if (r == 0) {
@@ -345,11 +366,26 @@ try_daemon(const struct cli *cli, struct ev_loop *loop)
 	return NULL;
 }
 
+/* --batch, --max-fail, and a place for each host's outcome (--rerun). */
+static int
+roll_setup(const struct cli *cli, size_t nhosts, struct fleet_roll *roll)
+{
+	memset(roll, 0, sizeof(*roll));
+	if (cli->cmd == CLI_WATCH)
+		return 0;
+	cli_roll(cli, nhosts, &roll->batch, &roll->max_fail);
+	if ((roll->final = calloc(nhosts, sizeof(*roll->final))) == NULL)
+		return MERR_NOMEM;
+	roll->nfinal = nhosts;
+	return 0;
+}
+
 /* run, push and pull: select hosts, set up SSH, hand over to the job. */
 static int
 cmd_fleet(int argc, char **argv)
 {
 	struct conn_config cfg;
+	struct fleet_roll roll;
 	struct host_set hosts;
 	struct agentbin agent;
 	struct cli cli;
@@ -357,19 +393,25 @@ cmd_fleet(int argc, char **argv)
 	char err[1024], *idpath = NULL;
 	int r, status = EXIT_INTERNAL;
 
+	memset(&roll, 0, sizeof(roll));
+
 	host_set_init(&hosts);
 	memset(&agent, 0, sizeof(agent));
-	if (cli_parse(argc, argv, &cli, err, sizeof(err)) != 0) {
+	if (cli_parse_configured(argc, argv, &cli, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		cli_free(&cli);
 		return EXIT_USAGE;
 	}
 	log_set_level(cli.verbose);
-	if (cli_hosts(&cli, &hosts, err, sizeof(err)) != 0) {
+	if ((r = cli_hosts(&cli, &hosts, err, sizeof(err))) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
-		status = EXIT_USAGE;
+		/* --rerun with nothing left to do is not a mistake. */
+		status = r == MERR_NOTFOUND && cli.rerun != NULL ? EXIT_ALL_OK :
+		    EXIT_USAGE;
 		goto out;
 	}
+	if (roll_setup(&cli, hosts.n, &roll) != 0)
+		goto out;
 	if ((status = check_ssh_files(&cli)) != 0)
 		goto out;
 	memset(&cfg, 0, sizeof(cfg));
@@ -379,6 +421,9 @@ cmd_fleet(int argc, char **argv)
 	cfg.max_startups = cli.max_startups;
 	cfg.connect_rate = cli.connect_rate;
 	cfg.verbose = cli.verbose;
+	cfg.ssh_options = cli.ssh_options;
+	cfg.nssh_options = cli.nssh_options;
+	cfg.roll = roll.final != NULL ? &roll : NULL;
 	/* run becomes per command; push and pull need the agent itself to
 	 * run as the user, which a daemon's shared channel is not. */
 	if (cli.run.become && cli.cmd != CLI_RUN)
@@ -420,7 +465,12 @@ cmd_fleet(int argc, char **argv)
 	workpool_free(cfg.workers);
 	dlink_free(cfg.link);
 	ev_loop_destroy(cfg.loop);
+	/* Kept for --rerun; losing it loses no work, so it is only said. */
+	if (cfg.roll != NULL && lastrun_save(&hosts, roll.final, err,
+	    sizeof(err)) != 0)
+		fprintf(stderr, "muster: %s\n", err);
  out:
+	free(roll.final);
 	ssh_key_free(key);
 	free(idpath);
 	agentbin_free(&agent);
@@ -534,7 +584,7 @@ cmd_daemon(int argc, char **argv)
 	host_set_init(&hosts);
 	memset(&agent, 0, sizeof(agent));
 	memset(&cfg, 0, sizeof(cfg));
-	if (cli_parse(argc, argv, &cli, err, sizeof(err)) != 0) {
+	if (cli_parse_configured(argc, argv, &cli, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		cli_free(&cli);
 		return EXIT_USAGE;

@@ -1021,6 +1021,9 @@ output_host_done(struct output *o, struct output_host *h,
 		else
 			o->n_unreachable++;
 		break;
+	case HS_SKIPPED:
+		o->n_skipped++;
+		break;
 	default:
 		o->n_unreachable++;
 		break;
@@ -1045,7 +1048,9 @@ output_host_done(struct output *o, struct output_host *h,
 void
 output_finish(struct output *o, double wall_seconds)
 {
-	size_t total = o->n_ok + o->n_failed + o->n_unreachable;
+	size_t total = o->n_ok + o->n_failed + o->n_unreachable +
+	    o->n_skipped;
+	char skipped[48] = "";
 
 	if (o->mode == OUTPUT_GATHER)
 		gather_finish(o);
@@ -1062,9 +1067,12 @@ output_finish(struct output *o, double wall_seconds)
 		    "hosts marked truncated; --outdir/--errdir keep "
 		    "everything\n", o->max_total, o->host_share != SIZE_MAX ?
 		    o->host_share : o->max_total);
+	if (o->n_skipped > 0)
+		snprintf(skipped, sizeof(skipped), ", %zu skipped",
+		    o->n_skipped);
 	fprintf(o->err, "muster: %zu host%s: %zu ok, %zu failed, "
-	    "%zu unreachable (%.2f s)\n", total, total == 1 ? "" : "s",
-	    o->n_ok, o->n_failed, o->n_unreachable, wall_seconds);
+	    "%zu unreachable%s (%.2f s)\n", total, total == 1 ? "" : "s",
+	    o->n_ok, o->n_failed, o->n_unreachable, skipped, wall_seconds);
 	fflush(o->err);
 }
 

@@ -73,7 +73,7 @@ struct output {
 	double live_interval;	/* seconds between reports of joining hosts */
 	double live_last;	/* when they were last reported */
 	/* counts for the summary */
-	size_t n_ok, n_failed, n_unreachable;
+	size_t n_ok, n_failed, n_unreachable, n_skipped;
 };
 
 /*

@@ -54,6 +54,7 @@ struct run {
 	char *become_pass;	/* --ask-become-pass; wiped at the end */
 	size_t slots;		/* commands running at once on a host */
 	int exit_status;
+	int largest_code;	/* -S: the largest remote exit code seen */
 };
 
 static void start_queued(struct run_host *h);
@@ -151,6 +152,9 @@ show_output(struct run_cmd *cmd, int fd, const uint8_t *p, size_t n)
 	struct run *run = cmd->host->run;
 
 	outq_owner_set(&run->stdout_q, &cmd->queued);
+	/* -B (clush): one stream per host, in the order it came. */
+	if (run->opts->merge_stderr)
+		fd = 1;
 	output_host_data(&run->out, &cmd->out, fd, p, n);
 	outq_owner_set(&run->stdout_q, NULL);
 }
@@ -225,6 +229,13 @@ finish_cmd(struct run_cmd *cmd, struct host_result *res)
 	output_host_done(&run->out, &cmd->out, res);
 	output_host_free(&cmd->out);
 	outq_owner_forget(&run->stdout_q, &cmd->queued);
+	fleet_host_result(h->fh, res->status);
+	/* -S (pdsh, clush): a signal counts as the shell would say it. */
+	if (res->ran && res->exit_code > run->largest_code)
+		run->largest_code = res->exit_code;
+	else if (res->ran && res->signal > 0 &&
+	    128 + res->signal > run->largest_code)
+		run->largest_code = 128 + res->signal;
 	if (res->status == HS_OK)
 		note_exit(run, EXIT_ALL_OK);
 	else if (res->status == HS_FAILED || (res->status == HS_TIMEOUT &&
@@ -697,6 +708,14 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	 * one. */
 	if (run.fleet.interrupted && run.exit_status == EXIT_ALL_OK)
 		run.exit_status = EXIT_CMD_FAILED;
+	if (cfg->roll != NULL && cfg->roll->cut_short &&
+	    !run.fleet.interrupted && run.exit_status != EXIT_INTERNAL)
+		run.exit_status = EXIT_CUT_SHORT;
+	/* Only the commands' own codes: muster's statuses for a host it
+	 * could not reach, or its own failures, still come through. */
+	if (opts->exit_largest && run.largest_code > 0 &&
+	    run.exit_status != EXIT_INTERNAL)
+		run.exit_status = run.largest_code;
 	teardown_hosts(&run);
 	fleet_free(&run.fleet);
 	output_free(&run.out);
