@@ -202,12 +202,13 @@ const struct clitab_command clitab_commands[] = {
 	    CO_BIT(CO_ERRDIR), true },
 	{ "push", "push", CLI_PUSH, "push", "[options] [-r] SRC DEST",
 	    "copy a file or tree to every host",
-	    FLEET | BECOME | CO_BIT(CO_RECURSIVE) | CO_BIT(CO_MKDIR) |
+	    FLEET | BECOME | ROLL | CO_BIT(CO_RECURSIVE) | CO_BIT(CO_MKDIR) |
 	    CO_BIT(CO_MODE) | CO_BIT(CO_OWNER) | CO_BIT(CO_GROUP_ID) |
 	    CO_BIT(CO_NO_PROGRESS) | CO_BIT(CO_JSON), false },
 	{ "pull", "pull", CLI_PULL, "pull", "[options] [-r] REMOTE LOCALDIR",
 	    "copy a file or tree from every host into LOCALDIR/HOST",
-	    FLEET | BECOME | CO_BIT(CO_RECURSIVE) | CO_BIT(CO_JSON), false },
+	    FLEET | BECOME | ROLL | CO_BIT(CO_RECURSIVE) | CO_BIT(CO_JSON),
+	    false },
 	{ "watch", "watch", CLI_WATCH, "watch",
 	    "[options] [--interval S] [--json] [--prometheus ADDR:PORT]",
 	    "sample load, memory, disk and network of every host",
