@@ -330,8 +330,8 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 	}
 	cli->cmd = cmd->cmd;
 	cli_getopt_tables(cmd, longopts, shortopts);
-	cli->connect_timeout = 10;
-	cli->fanout = 256;
+	cli->connect_timeout = CLI_CONNECT_TIMEOUT_DEFAULT;
+	cli->fanout = CLI_FANOUT_DEFAULT;
 	cli->max_startups = PACE_MAX_STARTUPS_DEFAULT;
 	cli->connect_rate = PACE_RATE_DEFAULT;
 	cli->run.mode = OUTPUT_LINES;

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "pace.h"
+
 enum {
 	SEC_HIDDEN,		/* documented in a man page only */
 	SEC_HOSTS,
@@ -67,14 +69,18 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	    "HostKeyAlgorithms, PubkeyAcceptedAlgorithms,\n"
 	    "Compression" },
 	[CO_FANOUT] = { "fanout", 'f', REQ, "N", SEC_CONNECT,
-	    "concurrent connection set-ups (default 256)" },
+	    "concurrent connection set-ups (default "
+	    CLI_STR(CLI_FANOUT_DEFAULT) ")" },
 	[CO_CONNECT_TIMEOUT] = { "connect-timeout", OPT_CONNECT_TIMEOUT, REQ,
-	    "S", SEC_CONNECT, "deadline per connection step (default 10)" },
+	    "S", SEC_CONNECT, "deadline per connection step (default "
+	    CLI_STR(CLI_CONNECT_TIMEOUT_DEFAULT) ")" },
 	[CO_MAX_STARTUPS] = { "max-startups", OPT_MAX_STARTUPS, REQ, "N",
-	    SEC_CONNECT, "unauthenticated connections at once (default 5,\n"
+	    SEC_CONNECT, "unauthenticated connections at once (default "
+	    CLI_STR(PACE_MAX_STARTUPS_DEFAULT) ",\n"
 	    "well under sshd's MaxStartups 10; 0: no limit)" },
 	[CO_CONNECT_RATE] = { "connect-rate", OPT_CONNECT_RATE, REQ, "R",
-	    SEC_CONNECT, "new connections per second (default 200)" },
+	    SEC_CONNECT, "new connections per second (default "
+	    CLI_STR(PACE_RATE_DEFAULT) ")" },
 	[CO_NO_DAEMON] = { "no-daemon", OPT_NO_DAEMON, NOARG, NULL,
 	    SEC_CONNECT, "connect directly even when `muster daemon` runs" },
 	[CO_COMMAND] = { "command", 'c', REQ, "CMD", SEC_COMMAND,
@@ -230,7 +236,7 @@ const struct clitab_command clitab_commands[] = {
 	{ "help", "help", CLI_HELP, NULL, "[SUBCOMMAND]",
 	    "the manual page, or this text", 0, false },
 	{ "version", "version", CLI_VERSION, NULL, "",
-	    "the protocol version and agent build", 0, false },
+	    "the version, protocol, agent build and its machine", 0, false },
 };
 
 const size_t clitab_ncommands =

@@ -46,6 +46,16 @@ enum clitab_opt {
 };
 
 #define CO_BIT(o)	(UINT64_C(1) << (o))
+
+/*
+ * Defaults the parser sets and the usage text states, from one place: the
+ * man pages are checked against the usage text (t_manpages). The pacer's
+ * are PACE_MAX_STARTUPS_DEFAULT and PACE_RATE_DEFAULT (pace.h).
+ */
+#define CLI_FANOUT_DEFAULT		256
+#define CLI_CONNECT_TIMEOUT_DEFAULT	10
+#define CLI_STR(x)	CLI_STR2(x)
+#define CLI_STR2(x)	#x
 _Static_assert(CO_COUNT <= 64, "clitab_opt bits must fit a uint64_t");
 
 /* getopt values of options without a short letter. */

@@ -479,6 +479,47 @@ cmd_fleet(int argc, char **argv)
 	return status;
 }
 
+/* The machine an ELF file is for, as uname -m says it. */
+static const char *
+elf_machine(const uint8_t *p, size_t len)
+{
+	unsigned m;
+
+	if (len < 20 || memcmp(p, "\177ELF", 4) != 0)
+		return "not an ELF file";
+	/* e_machine, in the file's own byte order (EI_DATA). */
+	m = p[5] == 2 ? (unsigned)p[18] << 8 | p[19] :
+	    (unsigned)p[19] << 8 | p[18];
+	switch (m) {
+	case 3: return "i386";
+	case 40: return "arm";
+	case 62: return "x86_64";
+	case 183: return "aarch64";
+	case 243: return "riscv64";
+	default: return "unknown machine";
+	}
+}
+
+/* muster version: what a bug report needs. */
+static int
+cmd_version(void)
+{
+	struct agentbin agent;
+	char err[1024];
+
+	memset(&agent, 0, sizeof(agent));
+	printf("muster %s\nprotocol %d\nagent build %s\n", MUSTER_VERSION,
+	    MUSTER_PROTO_VERSION, MUSTER_BUILD_ID);
+	if (agentbin_load(&agent, err, sizeof(err)) != 0) {
+		printf("agent: none (%s)\n", err);
+		return EXIT_INTERNAL;
+	}
+	printf("agent: %s, %s, %zu bytes, sha256 %.16s...\n", agent.path,
+	    elf_machine(agent.data, agent.len), agent.len, agent.sha256);
+	agentbin_free(&agent);
+	return 0;
+}
+
 /* Paths the daemon keeps must survive its chdir and be comparable with
  * what clients name. */
 static int
@@ -740,9 +781,7 @@ main(int argc, char **argv)
 		status = help_main(argc, argv);
 		break;
 	case CLI_VERSION:
-		printf("muster protocol %d, agent build %s\n",
-		    MUSTER_PROTO_VERSION, MUSTER_BUILD_ID);
-		status = 0;
+		status = cmd_version();
 		break;
 	}
 	ssh_finalize();

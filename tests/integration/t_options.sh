@@ -148,3 +148,16 @@ timeout 10 "$MUSTER" run --config "$T/fifo.conf" -w "$a1" -- true 2>"$T/err"; rc
 set -e
 assert_eq 2 "$rc" "a FIFO as config file is refused, not waited on"
 ok "config FIFO refused"
+
+# --- muster version -------------------------------------------------------------------
+out=$("$MUSTER" version)
+assert_contains "$out" "protocol " "version: the protocol"
+assert_contains "$out" "agent build " "version: the agent build"
+assert_contains "$out" "$(uname -m)" "version: the machine the agent is for"
+[[ $("$MUSTER" --version) == "$out" ]] || fail "--version differs from version"
+set +e
+MUSTER_AGENT=$T/no-agent "$MUSTER" version >"$T/out"; rc=$?
+set -e
+assert_eq 4 "$rc" "version without an agent"
+assert_contains "$(cat "$T/out")" "agent: none" "version says the agent is missing"
+ok "muster version"
