@@ -347,6 +347,25 @@ lines_done(struct output *o, struct output_host *h,
 	return r;
 }
 
+/* GATHER: the last stderr line of a host, when it had no newline. */
+static int
+gather_stderr_end(struct output *o, struct output_host *h)
+{
+	struct buf line;
+	int r;
+
+	if (buf_len(&h->partial[1]) == 0)
+		return 0;
+	buf_init(&line, strlen(h->name) + ESCAPED_MAX(OUTPUT_LINE_MAX));
+	r = emit_line(o, o->err, &line, h->name, buf_ptr(&h->partial[1]),
+	    buf_len(&h->partial[1]));
+	buf_reset(&h->partial[1]);
+	if (fflush(o->err) != 0 && r == 0)
+		r = MERR_IO;
+	buf_free(&line);
+	return r;
+}
+
 /* --- JSON (the object itself: output_json.c) ---------------------------- */
 
 static int
@@ -534,7 +553,10 @@ print_header(struct output *o, const struct gather_group *grp,
 
 	buf_init(&head, ESCAPED_MAX(strlen(grp->folded) +
 	    (g->error ? strlen(g->error) : 0)) + (tag ? strlen(tag) : 0));
-	snprintf(count, sizeof(count), " (%zu)", grp->count);
+	/* One host: its name is the header, as clush's. */
+	count[0] = '\0';
+	if (grp->count > 1)
+		snprintf(count, sizeof(count), " (%zu)", grp->count);
 	if ((r = put_str(&head, RULE)) != 0 ||
 	    (r = put_str(&head, grp->folded)) != 0 ||
 	    (r = put_str(&head, count)) != 0)
@@ -981,7 +1003,9 @@ output_host_data(struct output *o, struct output_host *h, int fd,
 		return MERR_INVAL;
 	if (n == 0)
 		return 0;
-	if (o->mode == OUTPUT_LINES)
+	/* -b keeps which host said what on stderr, as clush: its lines go
+	 * out as they come, labelled; only stdout is gathered. */
+	if (o->mode == OUTPUT_LINES || (o->mode == OUTPUT_GATHER && fd == 2))
 		return lines_data(o, h, fd, p, n);
 	cap = &h->capture[fd - 1];
 	/* Not buf_room: with a share the buffer's own limit is lower, and
@@ -1037,6 +1061,9 @@ output_host_done(struct output *o, struct output_host *h,
 		release_capture(o, &h->capture[1]);
 		return r;
 	case OUTPUT_GATHER:
+		if ((r = gather_stderr_end(o, h)) != 0)
+			return r;
+		return gather_done(o, h, res);
 	case OUTPUT_DIFF:
 		return gather_done(o, h, res);
 	case OUTPUT_LIVE:

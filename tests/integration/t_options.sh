@@ -76,6 +76,12 @@ grep -qx out "$T/out" && grep -qx err "$T/out" || fail "-B: stdout and stderr bo
 grep -qx err "$T/out" && fail "-b: stderr went to stdout"
 ok "-B"
 
+# -b, as clush: stderr keeps its host label; one host's header is its name.
+grep -qx "$a1: err" "$T/err" && grep -qx "$a2: err" "$T/err" || fail "-b: stderr lines not labelled: $(cat "$T/err")"
+"$MUSTER" run "${MUSTER_OPTS[@]}" -b -w "$a1" -- 'echo one' >"$T/out" 2>/dev/null
+assert_eq "$(printf -- '---------------\n%s\n---------------\none' "$a1")" "$(cat "$T/out")" "-b: a single host's header is its name"
+ok "-b: labelled stderr, single-host header"
+
 # --- the config file -----------------------------------------------------------------
 conf=$XDG_CONFIG_HOME/muster/config
 mkdir -p "$(dirname "$conf")"

@@ -654,7 +654,7 @@ test_gather(void **state)
 	sink_sync(&s);
 	assert_string_equal(s.out_text,
 	    "---------------\n"
-	    "127.0.1.3 (1) exited with code 2\n"
+	    "127.0.1.3 exited with code 2\n"
 	    "---------------\n"
 	    "hello\n"
 	    "---------------\n"
@@ -665,23 +665,24 @@ test_gather(void **state)
 	    "127.0.1.[4-5] (2) unreachable: connection refused\n"
 	    "---------------\n"
 	    "---------------\n"
-	    "k1 (1) killed by signal 15 (SIGTERM)\n"
+	    "k1 killed by signal 15 (SIGTERM)\n"
 	    "---------------\n"
 	    "---------------\n"
-	    "t1 (1) timeout: command timed out\n"
+	    "t1 timeout: command timed out\n"
 	    "---------------\n"
 	    "---------------\n"
-	    "u1 (1) unreachable: no route to host\n"
+	    "u1 unreachable: no route to host\n"
 	    "---------------\n"
 	    "---------------\n"
-	    "web1 (1)\n"
+	    "web1\n"
 	    "---------------\n"
 	    "no newline\n"
 	    "---------------\n"
 	    "web[2-3] (2)\n"
 	    "---------------\n"
 	    "x\\x1b\n");
-	assert_string_equal(s.err_text, "oops\n"
+	/* -b: stderr goes out as it comes, labelled, as clush's. */
+	assert_string_equal(s.err_text, "127.0.1.3: oops\n"
 	    "muster: 15 hosts: 9 ok, 2 failed, 4 unreachable (2.31 s)\n");
 	assert_int_equal(s.o.ngathered, 0);
 	sink_close(&s);
@@ -702,14 +703,14 @@ test_gather_raw_truncated(void **state)
 	/* a1 fits its capture, a2 and a3 were cut at the same 4 bytes. */
 	assert_string_equal(s.out_text,
 	    "---------------\n"
-	    "a1 (1)\n"
+	    "a1\n"
 	    "---------------\n"
 	    "ab\x1b\n"
 	    "---------------\n"
 	    "a[2-3] (2) [stdout truncated]\n"
 	    "---------------\n"
 	    "ab\x1b" "c\n");
-	assert_string_equal(s.err_text, "err\nerr\n"
+	assert_string_equal(s.err_text, "a1: err\na2: err\na3: err\n"
 	    "muster: 3 hosts: 3 ok, 0 failed, 0 unreachable (1.00 s)\n");
 	sink_close(&s);
 }
@@ -734,15 +735,15 @@ test_gather_total_cap(void **state)
 	assert_int_equal(s.o.held, 0);
 	assert_string_equal(s.out_text,
 	    "---------------\n"
-	    "a1 (1)\n"
+	    "a1\n"
 	    "---------------\n"
 	    "123456\n"
 	    "---------------\n"
-	    "a2 (1) [stdout truncated]\n"
+	    "a2 [stdout truncated]\n"
 	    "---------------\n"
 	    "1234\n"
 	    "---------------\n"
-	    "a3 (1) [stdout truncated]\n"
+	    "a3 [stdout truncated]\n"
 	    "---------------\n");
 	assert_non_null(strstr(s.err_text, "--max-total-output"));
 	sink_close(&s);
@@ -764,8 +765,9 @@ test_gather_total_share(void **state)
 	gather_host(&s, "a1", "123456", NULL, ok);
 	gather_host(&s, "a2", "123456", NULL, ok);
 	gather_host(&s, "a3", "123456", NULL, ok);
+	/* -b holds no stderr: it went out labelled as it came. */
 	gather_host(&s, "b1", "1", "23456", ok);
-	assert_int_equal(s.o.held, 12);
+	assert_int_equal(s.o.held, 10);
 	assert_true(s.o.total_hit);
 	output_finish(&s.o, 1);
 	sink_sync(&s);
@@ -775,10 +777,10 @@ test_gather_total_share(void **state)
 	    "---------------\n"
 	    "123\n"
 	    "---------------\n"
-	    "b1 (1) [stderr truncated]\n"
+	    "b1\n"
 	    "---------------\n"
 	    "1\n");
-	assert_non_null(strstr(s.err_text, "23\n"));
+	assert_non_null(strstr(s.err_text, "b1: 23456\n"));
 	assert_non_null(strstr(s.err_text, "--max-total-output"));
 	sink_close(&s);
 
@@ -908,7 +910,7 @@ test_live(void **state)
 	/* A new output is printed at once, tagged with its number. */
 	assert_string_equal(s.out_text,
 	    "---------------\n"
-	    "web1 (1) [#1]\n"
+	    "web1 [#1]\n"
 	    "---------------\n"
 	    "hello\n");
 	gather_host(&s, "web2", "hello\n", NULL, ok);
@@ -924,17 +926,17 @@ test_live(void **state)
 	sink_sync(&s);
 	assert_string_equal(s.out_text,
 	    "---------------\n"
-	    "web1 (1) [#1]\n"
+	    "web1 [#1]\n"
 	    "---------------\n"
 	    "hello\n"
 	    "#1 += web[2-3] (3 hosts)\n"
 	    "---------------\n"
-	    "db1 (1) [#3] exited with code 3\n"
+	    "db1 [#3] exited with code 3\n"
 	    "---------------\n"
 	    "x\\x1b\n"
 	    "#1 += web4 (4 hosts)\n"
 	    "---------------\n"
-	    "u1 (1) [#4] unreachable: refused\\x1b[2J\n"
+	    "u1 [#4] unreachable: refused\\x1b[2J\n"
 	    "---------------\n"
 	    "---------------\n"
 	    "#1 web[1-4] (4)\n"
@@ -953,7 +955,7 @@ test_live(void **state)
 	sink_sync(&s);
 	assert_string_equal(s.out_text,
 	    "---------------\n"
-	    "a1 (1) [#1]\n"
+	    "a1 [#1]\n"
 	    "---------------\n"
 	    "x\n"
 	    "#1 += a2 (2 hosts)\n");
@@ -985,7 +987,7 @@ test_diff(void **state)
 	    "---------------\n"
 	    "a\nb\nc\n"
 	    "---------------\n"
-	    "n4 (1)\n"
+	    "n4\n"
 	    "---------------\n"
 	    "--- n[1-3] (stdout, most common)\n"
 	    "+++ n4 (stdout)\n"
@@ -995,14 +997,14 @@ test_diff(void **state)
 	    "+B\\x1b\n"
 	    " c\n"
 	    "---------------\n"
-	    "n5 (1) exited with code 1\n"
+	    "n5 exited with code 1\n"
 	    "---------------\n"
 	    "--- n[1-3] (stderr, most common)\n"
 	    "+++ n5 (stderr)\n"
 	    "@@ -0,0 +1 @@\n"
 	    "+oops\n"
 	    "---------------\n"
-	    "n6 (1) unreachable: refused\n"
+	    "n6 unreachable: refused\n"
 	    "---------------\n");
 	assert_string_equal(s.err_text,
 	    "muster: 6 hosts: 4 ok, 1 failed, 1 unreachable (1.00 s)\n");
@@ -1032,7 +1034,7 @@ test_diff_too_different(void **state)
 	gather_host(&s, "y1", b, NULL, ok);
 	output_finish(&s.o, 1.0);
 	sink_sync(&s);
-	assert_non_null(strstr(s.out_text, "y1 (1)\n---------------\n"
+	assert_non_null(strstr(s.out_text, "y1\n---------------\n"
 	    "[stdout differs from the most common in too many lines to diff; "
 	    "here in full]\nb0\nb1\n"));
 	assert_null(strstr(s.out_text, "+++"));
