@@ -217,6 +217,9 @@ finish_cmd(struct run_cmd *cmd, struct host_result *res)
 
 	if (cmd->finished)
 		return;
+	res->host_name = h->fh->display;
+	res->command_index = (unsigned)(cmd - h->cmds) + 1;
+	res->command = run->opts->commands[res->command_index - 1];
 	backlog_show(cmd, true);
 	buf_free(&cmd->backlog);
 	cmd->finished = true;

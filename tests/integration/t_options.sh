@@ -167,3 +167,13 @@ set -e
 assert_eq 4 "$rc" "version without an agent"
 assert_contains "$(cat "$T/out")" "agent: none" "version says the agent is missing"
 ok "muster version"
+
+# --- JSON: the command in its own fields --------------------------------------------
+"$MUSTER" run "${MUSTER_OPTS[@]}" --json -w "$a1" -c 'echo a' -c 'echo b' >"$T/out"
+python3 - "$T/out" "$a1" <<'PY' || fail "--json with two commands: $(cat "$T/out")"
+import json, sys
+objs = sorted((json.loads(l) for l in open(sys.argv[1])), key=lambda o: o["command_index"])
+assert [o["host"] for o in objs] == [sys.argv[2]] * 2, objs
+assert [(o["command_index"], o["command"], o["stdout"]) for o in objs] == [(1, "echo a", "a\n"), (2, "echo b", "b\n")], objs
+PY
+ok "--json: host, command and command_index"

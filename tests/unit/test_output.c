@@ -72,7 +72,8 @@ static struct host_result
 result(const char *host, enum host_status st, int code, int sig,
     const char *error)
 {
-	struct host_result r = { host, st, code, sig, 1234, error, false };
+	struct host_result r = { host, st, code, sig, 1234, error, false,
+	    NULL, NULL, 0 };
 
 	return r;
 }
@@ -559,6 +560,39 @@ test_json_binary(void **state)
 	expect_b64("stdout", "stdout_b64", "\xc0\xaf", 2, 1);
 	expect_b64("stdout", "stdout_b64", "\xed\xa0\x80", 3, 1);
 	expect_b64("stdout", "stdout_b64", "a\xe2\x9c", 3, 1);
+}
+
+/* Floats with the digits they have: 1.57, not 1.5700000000000001; a
+ * timestamp keeps its milliseconds. A command of several gets its own
+ * fields, the host its own name. */
+static void
+test_json_floats_and_command(void **state)
+{
+	struct host_result res = result("n1#2", HS_OK, 0, 0, NULL);
+	char buf[256], *s;
+	json_t *o = json_object();
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	json_object_set_new(o, "load1", json_real(1.57));
+	json_object_set_new(o, "ts", json_real(1733300000.123));
+	assert_non_null(f = tmpfile());
+	assert_int_equal(output_json_line(f, o), 0);
+	json_decref(o);
+	rewind(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	assert_string_equal(buf, "{\"load1\":1.57,\"ts\":1733300000.123}\n");
+
+	res.host_name = "n1";
+	res.command = "uptime";
+	res.command_index = 2;
+	assert_non_null(s = output_json_object(&res, NULL));
+	assert_non_null(strstr(s, "\"host\":\"n1\",\"command\":\"uptime\","
+	    "\"command_index\":2"));
+	free(s);
 }
 
 static void
@@ -1059,6 +1093,7 @@ main(void)
 		cmocka_unit_test(test_json_utf8),
 		cmocka_unit_test(test_json_binary),
 		cmocka_unit_test(test_json_truncated),
+		cmocka_unit_test(test_json_floats_and_command),
 		cmocka_unit_test(test_gather),
 		cmocka_unit_test(test_gather_raw_truncated),
 		cmocka_unit_test(test_gather_total_cap),
