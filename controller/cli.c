@@ -341,6 +341,7 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 	cli->push.uid = cli->push.gid = -1;
 	cli->push.streams = 4;
 	cli->push.progress = isatty(STDERR_FILENO);
+	cli->run.progress = isatty(STDERR_FILENO);
 	cli->watch.interval = 5;
 	cli->watch.sort = "host";
 	cli->watch.live = isatty(STDOUT_FILENO);
@@ -617,6 +618,9 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 		cli->watch.live = false;
 	if (cli->json)
 		cli->push.progress = false;
+	/* -v writes its own lines on stderr as hosts go. */
+	if (cli->verbose > 0)
+		cli->run.progress = false;
 	cli->run.fanout = cli->push.fanout = cli->pull.fanout =
 	    cli->watch.fanout = cli->fanout;
 	/* A daemon may start empty: clients name the hosts. */

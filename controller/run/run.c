@@ -55,11 +55,39 @@ struct run {
 	size_t slots;		/* commands running at once on a host */
 	int exit_status;
 	int largest_code;	/* -S: the largest remote exit code seen */
+	/* -b and --diff print nothing until the end: a line on stderr
+	 * says how far the run is meanwhile. */
+	ev_timer progress;
+	bool progress_shown;
+	size_t cmds_total, cmds_started, cmds_done, cmds_failed;
 };
 
 static void start_queued(struct run_host *h);
 
 #define BECOME_PASS_MAX 1024
+#define PROGRESS_INTERVAL 0.5
+
+static void
+progress_clear(struct run *run)
+{
+	if (!run->progress_shown)
+		return;
+	fputs("\r\033[K", stderr);
+	fflush(stderr);
+	run->progress_shown = false;
+}
+
+static void
+on_progress(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct run *run = w->data;
+
+	fprintf(stderr, "\r\033[Kmuster: %zu/%zu done, %zu running, %zu "
+	    "failed", run->cmds_done, run->cmds_total, run->cmds_started -
+	    run->cmds_done, run->cmds_failed);
+	fflush(stderr);
+	run->progress_shown = true;
+}
 
 /* Unreachable (3) outranks failed (1): there the command did not run. */
 static void
@@ -151,6 +179,8 @@ show_output(struct run_cmd *cmd, int fd, const uint8_t *p, size_t n)
 {
 	struct run *run = cmd->host->run;
 
+	if (fd == 2)
+		progress_clear(run);
 	outq_owner_set(&run->stdout_q, &cmd->queued);
 	/* -B (clush): one stream per host, in the order it came. */
 	if (run->opts->merge_stderr)
@@ -225,6 +255,11 @@ finish_cmd(struct run_cmd *cmd, struct host_result *res)
 	cmd->finished = true;
 	if (cmd->started)
 		h->running--;
+	else
+		run->cmds_started++;
+	run->cmds_done++;
+	if (res->status != HS_OK)
+		run->cmds_failed++;
 	stdin_feed_remove(&cmd->feed);
 	if (hostfile_done(&run->files, &cmd->file, err, sizeof(err)) != 0)
 		file_error(cmd, err);
@@ -480,6 +515,7 @@ start_queued(struct run_host *h)
 		}
 		cmd->started = true;
 		h->running++;
+		run->cmds_started++;
 		if (opts->want_stdin)
 			conn_stream_want_write(fh->conn, cmd->stream, true);
 	}
@@ -689,8 +725,22 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		wipe_become_pass(&run);
 		return EXIT_INTERNAL;
 	}
+	run.cmds_total = hosts->n * opts->ncommands;
+	ev_timer_init(&run.progress, on_progress, 0, PROGRESS_INTERVAL);
+	run.progress.data = &run;
+	if (opts->progress && (opts->mode == OUTPUT_GATHER ||
+	    opts->mode == OUTPUT_DIFF)) {
+		ev_timer_start(cfg->loop, &run.progress);
+		/* The progress line must not keep the loop alive. */
+		ev_unref(cfg->loop);
+	}
 	t0 = ev_time();
 	fleet_run(&run.fleet);
+	if (ev_is_active(&run.progress)) {
+		ev_ref(cfg->loop);
+		ev_timer_stop(cfg->loop, &run.progress);
+	}
+	progress_clear(&run);
 	ev_timer_stop(cfg->loop, &run.stop);
 	/* The loop is done: what is left (and -b's groups) is written
 	 * blocking, and a failure there is still said. */

@@ -30,6 +30,7 @@ struct run_options {
 	bool ask_become_pass;	/* ask once, or take $MUSTER_BECOME_PASS */
 	bool exit_largest;	/* -S: exit with the largest remote exit code */
 	bool merge_stderr;	/* -B: stderr shown and gathered as stdout */
+	bool progress;		/* -b, --diff on a terminal: a progress line */
 };
 
 /* Runs the whole job; returns a muster_exit status. */

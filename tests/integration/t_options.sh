@@ -177,3 +177,14 @@ assert [o["host"] for o in objs] == [sys.argv[2]] * 2, objs
 assert [(o["command_index"], o["command"], o["stdout"]) for o in objs] == [(1, "echo a", "a\n"), (2, "echo b", "b\n")], objs
 PY
 ok "--json: host, command and command_index"
+
+# --- run -b on a terminal: a progress line meanwhile, gone before the output -----
+if command -v script >/dev/null; then
+	MUSTER_OPTS_STR=$(printf '%q ' "${MUSTER_OPTS[@]}")
+	script -qec "$MUSTER run $MUSTER_OPTS_STR -b -w $a1,$a2 -- 'echo hi'" /dev/null </dev/null >"$T/tty" || true
+	assert_contains "$(cat "$T/tty")" "2 done, " "-b on a terminal: a progress line"
+	assert_contains "$(cat "$T/tty")" $'\r\033[K---------------' "-b: the progress line is cleared before the output"
+	"$MUSTER" run "${MUSTER_OPTS[@]}" -b -w "$a1" -- 'echo hi' >/dev/null 2>"$T/err"
+	grep -q 'done, ' "$T/err" && fail "-b: a progress line when stderr is not a terminal"
+	ok "run -b progress line on a terminal"
+fi
