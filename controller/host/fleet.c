@@ -271,9 +271,14 @@ fleet_run(struct fleet *f)
 	 * their result. */
 	for (; f->next_to_start < f->nhosts; f->next_to_start++) {
 		struct fleet_host *h = &f->hosts[f->next_to_start];
+		struct conn *never = h->conn;
 		bool skipped = !f->interrupted && f->roll != NULL &&
 		    f->roll->cut_short;
 
+		/* Taken first: a job closing the host from its done
+		 * callback would finish the conn, and discarding a
+		 * finished conn frees nothing. */
+		h->conn = NULL;
 		h->t_start = ev_now(f->cfg->loop);
 		if (skipped)
 			f->ops->done(h, HS_SKIPPED, "not started: --max-fail "
@@ -282,8 +287,7 @@ fleet_run(struct fleet *f)
 			f->ops->done(h, HS_UNREACHABLE, "not contacted: "
 			    "interrupted");
 		fleet_host_result(h, skipped ? HS_SKIPPED : HS_UNREACHABLE);
-		conn_discard(h->conn);
-		h->conn = NULL;
+		conn_discard(never);
 	}
 }
 

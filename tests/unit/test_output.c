@@ -578,8 +578,7 @@ test_json_floats_and_command(void **state)
 	json_object_set_new(o, "load1", json_real(1.57));
 	json_object_set_new(o, "ts", json_real(1733300000.123));
 	assert_non_null(f = tmpfile());
-	assert_int_equal(output_json_line(f, o), 0);
-	json_decref(o);
+	assert_int_equal(output_json_line(f, o), 0);	/* takes o */
 	rewind(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	buf[n] = '\0';
