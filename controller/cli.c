@@ -12,7 +12,9 @@
 #include "err.h"
 #include "bootstrap.h"
 #include "inventory.h"
+#include "lastrun.h"
 #include "pace.h"
+#include "sshopt.h"
 #include "utf8.h"
 
 void
@@ -156,6 +158,73 @@ parse_id(const char *opt, const char *arg, int64_t *out, char *err,
 	return 0;
 }
 
+/* --batch, --max-fail: N, or N% of the hosts. */
+static int
+parse_count(const char *opt, const char *arg, unsigned *n, bool *pct,
+    char *err, size_t errlen)
+{
+	char *end;
+	unsigned long l;
+
+	errno = 0;
+	l = strtoul(arg, &end, 10);
+	*pct = *end == '%';
+	if (*pct)
+		end++;
+	if (end == arg || *end != '\0' || arg[0] < '0' || arg[0] > '9' ||
+	    errno == ERANGE || l < 1 || l > (*pct ? 100 : 10000000)) {
+		snprintf(err, errlen, "%s: expected a number of hosts (1 or "
+		    "more) or a percentage (1%% to 100%%), got '%s'", opt, arg);
+		return MERR_PARSE;
+	}
+	*n = (unsigned)l;
+	return 0;
+}
+
+void
+cli_roll(const struct cli *cli, size_t nhosts, size_t *batch,
+    size_t *max_fail)
+{
+	*batch = cli->batch_pct ? (nhosts * cli->batch + 99) / 100 :
+	    cli->batch;
+	*max_fail = cli->max_fail_pct ? (nhosts * cli->max_fail + 99) / 100 :
+	    cli->max_fail;
+	if (cli->batch > 0 && *batch == 0)
+		*batch = 1;
+	if (cli->max_fail > 0 && *max_fail == 0)
+		*max_fail = 1;
+}
+
+/* Options that add to a list: the command line's replace the config
+ * file's. */
+static bool
+cli_list_opt(int opt)
+{
+	return opt == CO_HOSTS || opt == CO_EXCLUDE || opt == CO_GROUP ||
+	    opt == CO_COMMAND || opt == CO_ALERT || opt == CO_SSH_OPTION;
+}
+
+static void
+cli_list_reset(struct cli *cli, int opt)
+{
+	size_t i;
+
+	switch (opt) {
+	case CO_HOSTS: cli->nw = 0; break;
+	case CO_EXCLUDE: cli->nx = 0; break;
+	case CO_GROUP: cli->ng = 0; break;
+	case CO_COMMAND: cli->run.ncommands = 0; break;
+	case CO_ALERT: cli->watch.nalerts = 0; break;
+	case CO_SSH_OPTION:
+		for (i = 0; i < cli->nssh_options; i++)
+			free(cli->ssh_options[i]);
+		cli->nssh_options = 0;
+		break;
+	default:
+		break;
+	}
+}
+
 /* What each subcommand takes after its options. */
 static int
 take_operands(int argc, char **argv, struct cli *cli, char *err,
@@ -165,6 +234,10 @@ take_operands(int argc, char **argv, struct cli *cli, char *err,
 
 	switch (cli->cmd) {
 	case CLI_RUN:
+		/* Words after the options replace the config's commands. */
+		if (rest > 0 && (cli->cmdline_lists &
+		    CO_BIT(CO_COMMAND)) == 0)
+			cli->run.ncommands = 0;
 		if (rest > 0) {
 			char *cmd = join_args(rest, argv + optind);
 
@@ -232,17 +305,23 @@ take_operands(int argc, char **argv, struct cli *cli, char *err,
 	return MERR_PARSE;
 }
 
-int
-cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
+/*
+ * argv[1 .. nconf] are the config file's options (all "--name=value"),
+ * the command line follows.
+ */
+static int
+cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
+    char *err, size_t errlen)
 {
 	struct option longopts[CO_COUNT + 1];
 	char shortopts[2 * CO_COUNT + 2];
 	const struct clitab_command *cmd;
-	char *end;
+	char *end, *line;
 	long l;
 	int c, opt, longindex, r = 0;
+	unsigned mask;
+	bool from_conf;
 
-	memset(cli, 0, sizeof(*cli));
 	/* keys init, help and version have parsers of their own. */
 	if ((cmd = clitab_by_word(argv[0])) == NULL ||
 	    (cmd->options & CO_BIT(CO_HOSTS)) == 0) {
@@ -251,8 +330,8 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 	}
 	cli->cmd = cmd->cmd;
 	cli_getopt_tables(cmd, longopts, shortopts);
-	cli->connect_timeout = 10;
-	cli->fanout = 256;
+	cli->connect_timeout = CLI_CONNECT_TIMEOUT_DEFAULT;
+	cli->fanout = CLI_FANOUT_DEFAULT;
 	cli->max_startups = PACE_MAX_STARTUPS_DEFAULT;
 	cli->connect_rate = PACE_RATE_DEFAULT;
 	cli->run.mode = OUTPUT_LINES;
@@ -262,6 +341,7 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 	cli->push.uid = cli->push.gid = -1;
 	cli->push.streams = 4;
 	cli->push.progress = isatty(STDERR_FILENO);
+	cli->run.progress = isatty(STDERR_FILENO);
 	cli->watch.interval = 5;
 	cli->watch.sort = "host";
 	cli->watch.live = isatty(STDOUT_FILENO);
@@ -279,16 +359,68 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		if (opt >= 0 && (cmd->options & CO_BIT(opt)) == 0)
 			return cli_foreign(cmd, opt, longindex >= 0, err,
 			    errlen);
+		/* The file's options are all long, and come first. */
+		from_conf = longindex >= 0 && (size_t)optind <= nconf + 1;
+		cli->conf_at = from_conf ? optind - 2 : -1;
+		if (!from_conf && opt >= 0 && cli_list_opt(opt) &&
+		    (cli->cmdline_lists & CO_BIT(opt)) == 0) {
+			cli->cmdline_lists |= CO_BIT(opt);
+			cli_list_reset(cli, opt);
+		}
 		switch (c) {
 		case 'w': r = push_str(&cli->wlists, &cli->nw, &cli->cap.w, optarg); break;
 		case 'x': r = push_str(&cli->xlists, &cli->nx, &cli->cap.x, optarg); break;
 		case 'g': r = push_str(&cli->groups, &cli->ng, &cli->cap.g, optarg); break;
-		case 'i': cli->inventory = optarg; break;
+		case 'i':
+			/* $MUSTER_INVENTORY over the config file. */
+			if (!from_conf || getenv("MUSTER_INVENTORY") == NULL)
+				cli->inventory = optarg;
+			break;
+		case OPT_CONFIG: break;	/* read before: cli_parse_configured */
+		case 'l':
+			if (!bootstrap_user_ok(optarg)) {
+				snprintf(err, errlen, "-l: '%s' is not a plain "
+				    "user name", optarg);
+				return MERR_PARSE;
+			}
+			cli->login = optarg;
+			break;
+		case 'o':
+			if ((r = sshopt_parse(optarg, &line, err, errlen)) != 0)
+				return r;
+			if ((r = push_str(&cli->ssh_options,
+			    &cli->nssh_options, &cli->cap.ssh_options,
+			    line)) != 0)
+				free(line);
+			break;
+		case 'S': cli->run.exit_largest = true; break;
+		case 'B':
+			cli->run.mode = OUTPUT_GATHER;
+			cli->run.merge_stderr = true;
+			cli->json = false;
+			break;
+		case OPT_BATCH:
+			r = parse_count("--batch", optarg, &cli->batch,
+			    &cli->batch_pct, err, errlen);
+			break;
+		case OPT_MAX_FAIL:
+			r = parse_count("--max-fail", optarg, &cli->max_fail,
+			    &cli->max_fail_pct, err, errlen);
+			break;
+		case OPT_RERUN:
+			if ((r = lastrun_statuses(optarg, &mask, err,
+			    errlen)) == 0)
+				cli->rerun = optarg;
+			break;
 		case 'k': cli->identity = optarg; break;
 		case 'F': cli->ssh_config = optarg; break;
 		case OPT_KNOWN_HOSTS: cli->known_hosts = optarg; break;
 		case OPT_ACCEPT_NEW: cli->accept_new = true; break;
-		case 'b': cli->run.mode = OUTPUT_GATHER; cli->json = false; break;
+		case 'b':
+			cli->run.mode = OUTPUT_GATHER;
+			cli->run.merge_stderr = false;
+			cli->json = false;
+			break;
 		case OPT_JSON: cli->json = true; break;
 		case OPT_RAW: cli->run.raw = true; break;
 		case 'v': cli->verbose++; break;
@@ -401,9 +533,11 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 			cli->fanout = (int)l;
 			break;
 		case 't':
+		case 'u':
 			if (parse_seconds(optarg, &cli->run.timeout) != 0) {
-				snprintf(err, errlen, "--timeout: expected "
-				    "seconds, got '%s'", optarg);
+				snprintf(err, errlen, "%s: expected seconds, "
+				    "got '%s'", c == 't' ? "--timeout" :
+				    "--command-timeout", optarg);
 				return MERR_PARSE;
 			}
 			break;
@@ -461,6 +595,7 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		if (r != 0)
 			return r;
 	}
+	cli->conf_at = -1;
 	if (cli->run.become && cli->run.become_user == NULL)
 		cli->run.become_user = "root";
 	if (cli->run.become && !bootstrap_user_ok(cli->run.become_user)) {
@@ -484,6 +619,9 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		cli->watch.live = false;
 	if (cli->json)
 		cli->push.progress = false;
+	/* -v writes its own lines on stderr as hosts go. */
+	if (cli->verbose > 0)
+		cli->run.progress = false;
 	cli->run.fanout = cli->push.fanout = cli->pull.fanout =
 	    cli->watch.fanout = cli->fanout;
 	/* A daemon may start empty: clients name the hosts. */
@@ -494,9 +632,9 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		}
 		return 0;
 	}
-	if (cli->nw == 0 && cli->inventory == NULL) {
-		snprintf(err, errlen, "no hosts selected: give -w LIST or "
-		    "-i INVENTORY");
+	if (cli->nw == 0 && cli->inventory == NULL && cli->rerun == NULL) {
+		snprintf(err, errlen, "no hosts selected: give -w LIST, "
+		    "-i INVENTORY or --rerun STATUS");
 		return MERR_PARSE;
 	}
 	if (cli->ng > 0 && cli->inventory == NULL) {
@@ -504,6 +642,76 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		return MERR_PARSE;
 	}
 	return 0;
+}
+
+int
+cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
+{
+	memset(cli, 0, sizeof(*cli));
+	cli->conf_at = -1;
+	return cli_parse_args(argc, argv, cli, 0, err, errlen);
+}
+
+/* --config FILE on the command line, before it is parsed for real. */
+static const char *
+cli_config_arg(const struct clitab_command *cmd, int argc, char **argv)
+{
+	struct option longopts[CO_COUNT + 1];
+	char shortopts[2 * CO_COUNT + 2], **copy;
+	const char *path = NULL;
+	int c, saved = opterr;
+
+	/* getopt moves operands of push and pull: a copy takes that. */
+	if ((copy = calloc((size_t)argc + 1, sizeof(*copy))) == NULL)
+		return NULL;
+	memcpy(copy, argv, (size_t)argc * sizeof(*copy));
+	cli_getopt_tables(cmd, longopts, shortopts);
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, copy, shortopts, longopts,
+	    NULL)) != -1)
+		if (c == OPT_CONFIG)
+			path = optarg;
+	opterr = saved;
+	optind = 0;
+	free(copy);
+	return path;
+}
+
+int
+cli_parse_configured(int argc, char **argv, struct cli *cli, char *err,
+    size_t errlen)
+{
+	const struct clitab_command *cmd;
+	const struct config_arg *at;
+	char msg[1024];
+	size_t i, n;
+	int r;
+
+	memset(cli, 0, sizeof(*cli));
+	cli->conf_at = -1;
+	if (argc < 1 || (cmd = clitab_by_word(argv[0])) == NULL ||
+	    (cmd->options & CO_BIT(CO_CONFIG)) == 0)
+		return cli_parse_args(argc, argv, cli, 0, err, errlen);
+	if ((r = config_load(&cli->conf, cmd, cli_config_arg(cmd, argc,
+	    argv), err, errlen)) != 0)
+		return r == MERR_NOMEM ? r : MERR_PARSE;
+	n = cli->conf.n;
+	if ((cli->merged = calloc((size_t)argc + n + 1,
+	    sizeof(*cli->merged))) == NULL)
+		return MERR_NOMEM;
+	cli->merged[0] = argv[0];
+	for (i = 0; i < n; i++)
+		cli->merged[1 + i] = cli->conf.v[i].arg;
+	for (i = 1; i < (size_t)argc; i++)
+		cli->merged[n + i] = argv[i];
+	r = cli_parse_args(argc + (int)n, cli->merged, cli, n, err, errlen);
+	if (r != 0 && cli->conf_at >= 0 && (size_t)cli->conf_at < n) {
+		at = &cli->conf.v[cli->conf_at];
+		snprintf(msg, sizeof(msg), "%s", err);
+		snprintf(err, errlen, "%s:%u: %s", at->file, at->line, msg);
+	}
+	return r;
 }
 
 int
@@ -521,12 +729,19 @@ cli_parse_run(int argc, char **argv, struct cli *cli, char *err,
 void
 cli_free(struct cli *cli)
 {
+	size_t i;
+
 	free(cli->wlists);
 	free(cli->xlists);
 	free(cli->groups);
 	free(cli->run.commands);
 	free(cli->run.owned_command);
 	free(cli->watch.alerts);
+	for (i = 0; i < cli->nssh_options; i++)
+		free(cli->ssh_options[i]);
+	free(cli->ssh_options);
+	free(cli->merged);
+	config_free(&cli->conf);
 }
 
 static const struct host_spec *
@@ -556,6 +771,65 @@ tally_list(const char *opt, const char *list, uint64_t *total, char *err,
 	snprintf(what, sizeof(what), "%s '%s%s'", opt, shown,
 	    list[used] != '\0' ? "..." : "");
 	return hostlist_tally(total, n, what, err, errlen);
+}
+
+/*
+ * --rerun: the last job's hosts that ended so. Without -w or -g they are
+ * the selection; with them, the selection keeps only those.
+ */
+static int
+cli_rerun(const struct cli *cli, struct host_set *hosts, char *err,
+    size_t errlen)
+{
+	struct host_set last, kept;
+	unsigned mask;
+	size_t i;
+	int r;
+
+	host_set_init(&last);
+	host_set_init(&kept);
+	if ((r = lastrun_statuses(cli->rerun, &mask, err, errlen)) != 0 ||
+	    (r = lastrun_select(mask, &last, err, errlen)) != 0)
+		goto out;
+	if (cli->nw == 0 && cli->ng == 0) {
+		host_set_free(hosts);
+		*hosts = last;
+		host_set_init(&last);
+		goto out;
+	}
+	for (i = 0; i < hosts->n; i++)
+		if (find_host(&last, hosts->v[i].name) != NULL &&
+		    (r = host_set_add(&kept, hosts->v[i].name,
+		    hosts->v[i].user, hosts->v[i].port)) != 0)
+			goto out;
+	host_set_free(hosts);
+	*hosts = kept;
+	host_set_init(&kept);
+ out:
+	host_set_free(&last);
+	host_set_free(&kept);
+	return r;
+}
+
+/* -l: the user of every host that has none yet. */
+static int
+cli_login(const char *login, struct host_set *hosts)
+{
+	struct host_set with;
+	size_t i;
+	int r = 0;
+
+	host_set_init(&with);
+	for (i = 0; r == 0 && i < hosts->n; i++)
+		r = host_set_add(&with, hosts->v[i].name, hosts->v[i].user ?
+		    hosts->v[i].user : login, hosts->v[i].port);
+	if (r != 0) {
+		host_set_free(&with);
+		return r;
+	}
+	host_set_free(hosts);
+	*hosts = with;
+	return 0;
 }
 
 int
@@ -617,8 +891,17 @@ cli_hosts(const struct cli *cli, struct host_set *hosts, char *err,
 		if ((r = hostlist_expand(cli->xlists[i], &excl, err,
 		    errlen)) != 0)
 			goto out;
+	if (cli->rerun != NULL && (r = cli_rerun(cli, hosts, err,
+	    errlen)) != 0)
+		goto out;
 	host_set_exclude(hosts, &excl);
-	if (hosts->n == 0) {
+	if (cli->login != NULL && (r = cli_login(cli->login, hosts)) != 0)
+		goto out;
+	if (hosts->n == 0 && cli->rerun != NULL) {
+		snprintf(err, errlen, "--rerun %s: no host of the last run "
+		    "ended so; nothing to do", cli->rerun);
+		r = MERR_NOTFOUND;
+	} else if (hosts->n == 0) {
 		snprintf(err, errlen, "the selection contains no hosts");
 		r = MERR_INVAL;
 	}

@@ -4,8 +4,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "clitab.h"
+#include "config.h"
 #include "hostlist.h"
 #include "pull.h"
 #include "push.h"
@@ -18,11 +20,15 @@ struct cli {
 	size_t nw, nx, ng;
 	/* Allocated lengths of the lists cli.c grows (ARRAY_RESERVE). */
 	struct {
-		size_t w, x, g, commands, alerts;
+		size_t w, x, g, commands, alerts, ssh_options;
 	} cap;
 	const char *inventory;
+	const char *rerun;	/* --rerun: statuses of the last run */
 	/* ssh */
 	const char *identity;
+	const char *login;	/* -l: user where none is named */
+	char **ssh_options;	/* -o, checked: "Name value" each */
+	size_t nssh_options;
 	const char *known_hosts;
 	const char *ssh_config;
 	bool accept_new;
@@ -45,6 +51,15 @@ struct cli {
 	struct watch_options watch;
 	/* daemon */
 	bool daemon_status, daemon_stop, daemon_foreground;
+	/* --batch, --max-fail: a count, or a percentage of the hosts when
+	 * the _pct flag is set (cli_roll resolves it) */
+	unsigned batch, max_fail;
+	bool batch_pct, max_fail_pct;
+	/* the config file, and the argv made of it and the command line */
+	struct config conf;
+	char **merged;
+	int conf_at;		/* the config line an error is about, or -1 */
+	uint64_t cmdline_lists;	/* list options the command line gave */
 };
 
 /*
@@ -55,6 +70,18 @@ struct cli {
  */
 int cli_parse(int argc, char **argv, struct cli *cli, char *err,
     size_t errlen);
+/*
+ * The same, with the config file first (config.h): --config FILE from
+ * argv, else the default ones. The command line overrides what the file
+ * says; a list (-w, -c, -o, ...) given there replaces the file's. An
+ * error about a line of the file names it as FILE:LINE.
+ */
+int cli_parse_configured(int argc, char **argv, struct cli *cli, char *err,
+    size_t errlen);
+/* --batch and --max-fail for nhosts hosts (percentages rounded up, at
+ * least 1); 0: not set. */
+void cli_roll(const struct cli *cli, size_t nhosts, size_t *batch,
+    size_t *max_fail);
 /* The same, for run only (argv[0] must be "run"). */
 int cli_parse_run(int argc, char **argv, struct cli *cli, char *err,
     size_t errlen);

@@ -2,11 +2,14 @@
 
 #include <string.h>
 
+#include "pace.h"
+
 enum {
 	SEC_HIDDEN,		/* documented in a man page only */
 	SEC_HOSTS,
 	SEC_CONNECT,
 	SEC_COMMAND,
+	SEC_ROLL,
 	SEC_OUTPUT,
 	SEC_FILES,
 	SEC_KEYS,
@@ -18,6 +21,7 @@ static const char *const clitab_sections[SEC_COUNT] = {
 	[SEC_HOSTS] = "Host selection (at least one of -w, -i):",
 	[SEC_CONNECT] = "Connection:",
 	[SEC_COMMAND] = "Command:",
+	[SEC_ROLL] = "Rolling work:",
 	[SEC_OUTPUT] = "Output:",
 	[SEC_FILES] = "Push and pull:",
 	[SEC_KEYS] = "Keys install:",
@@ -37,32 +41,54 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	    "only this inventory group (repeatable)" },
 	[CO_EXCLUDE] = { "exclude", 'x', REQ, "LIST", SEC_HOSTS,
 	    "drop these hosts" },
+	[CO_RERUN] = { "rerun", OPT_RERUN, REQ, "STATUS,...", SEC_HOSTS,
+	    "the hosts the last run, push or pull left in\n"
+	    "STATUS: failed, unreachable, timeout, hostkey,\n"
+	    "auth, become, skipped, ok; notok: all but ok" },
+	[CO_CONFIG] = { "config", OPT_CONFIG, REQ, "FILE", SEC_CONNECT,
+	    "muster's config file (default $MUSTER_CONFIG,\n"
+	    "else ~/.config/muster/config over\n"
+	    "/etc/muster/config)" },
 	[CO_IDENTITY] = { "identity", 'k', REQ, "FILE", SEC_CONNECT,
-	    "private key (default keys/id_ed25519), then\n"
-	    "ssh-agent and ~/.ssh identities; '-k -' reads\n"
+	    "private key (default ~/.config/muster/id_ed25519),\n"
+	    "then ssh-agent and ~/.ssh identities; '-k -' reads\n"
 	    "it from stdin, $MUSTER_IDENTITY_DATA may hold one" },
+	[CO_LOGIN] = { "login", 'l', REQ, "USER", SEC_CONNECT,
+	    "log in as USER where the host list and inventory\n"
+	    "name no user (before ssh_config's User)" },
 	[CO_KNOWN_HOSTS] = { "known-hosts", OPT_KNOWN_HOSTS, REQ, "FILE",
 	    SEC_CONNECT, "host keys (default ~/.ssh/known_hosts)" },
 	[CO_ACCEPT_NEW] = { "accept-new", OPT_ACCEPT_NEW, NOARG, NULL,
 	    SEC_CONNECT, "record unknown host keys (changed keys are\n"
 	    "always refused)" },
-	[CO_CONFIG] = { "config", 'F', REQ, "FILE", SEC_CONNECT,
+	[CO_SSH_CONFIG] = { "ssh-config", 'F', REQ, "FILE", SEC_CONNECT,
 	    "ssh_config (default ~/.ssh/config)" },
+	[CO_SSH_OPTION] = { "ssh-option", 'o', REQ, "OPT=VAL", SEC_CONNECT,
+	    "an ssh option over ssh_config (repeatable): User,\n"
+	    "Port, HostName, Ciphers, MACs, KexAlgorithms,\n"
+	    "HostKeyAlgorithms, PubkeyAcceptedAlgorithms,\n"
+	    "Compression" },
 	[CO_FANOUT] = { "fanout", 'f', REQ, "N", SEC_CONNECT,
-	    "concurrent connection set-ups (default 256)" },
+	    "concurrent connection set-ups (default "
+	    CLI_STR(CLI_FANOUT_DEFAULT) ")" },
 	[CO_CONNECT_TIMEOUT] = { "connect-timeout", OPT_CONNECT_TIMEOUT, REQ,
-	    "S", SEC_CONNECT, "deadline per connection step (default 10)" },
+	    "S", SEC_CONNECT, "deadline per connection step (default "
+	    CLI_STR(CLI_CONNECT_TIMEOUT_DEFAULT) ")" },
 	[CO_MAX_STARTUPS] = { "max-startups", OPT_MAX_STARTUPS, REQ, "N",
-	    SEC_CONNECT, "unauthenticated connections at once (default 5,\n"
+	    SEC_CONNECT, "unauthenticated connections at once (default "
+	    CLI_STR(PACE_MAX_STARTUPS_DEFAULT) ",\n"
 	    "well under sshd's MaxStartups 10; 0: no limit)" },
 	[CO_CONNECT_RATE] = { "connect-rate", OPT_CONNECT_RATE, REQ, "R",
-	    SEC_CONNECT, "new connections per second (default 200)" },
+	    SEC_CONNECT, "new connections per second (default "
+	    CLI_STR(PACE_RATE_DEFAULT) ")" },
 	[CO_NO_DAEMON] = { "no-daemon", OPT_NO_DAEMON, NOARG, NULL,
 	    SEC_CONNECT, "connect directly even when `muster daemon` runs" },
 	[CO_COMMAND] = { "command", 'c', REQ, "CMD", SEC_COMMAND,
 	    "command line; repeat to run several at once" },
 	[CO_TIMEOUT] = { "timeout", 't', REQ, "S", SEC_COMMAND,
 	    "kill the command's process group after S seconds" },
+	[CO_COMMAND_TIMEOUT] = { "command-timeout", 'u', REQ, "S",
+	    SEC_COMMAND, "the same as -t (clush's and pdsh's -u)" },
 	[CO_STDIN] = { "stdin", OPT_STDIN, NOARG, NULL, SEC_COMMAND,
 	    "send muster's stdin to every command (read once);\n"
 	    "without it, commands read /dev/null" },
@@ -78,8 +104,19 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	    NOARG, NULL, SEC_COMMAND,
 	    "ask once for the sudo password (or take it from\n"
 	    "$MUSTER_BECOME_PASS); implies --become" },
+	[CO_MAX_EXIT] = { "max-exit", 'S', NOARG, NULL, SEC_COMMAND,
+	    "exit with the largest exit code of the commands\n"
+	    "(as pdsh and clush -S)" },
+	[CO_BATCH] = { "batch", OPT_BATCH, REQ, "N|N%", SEC_ROLL,
+	    "work on N hosts (N% of them) at a time; the\n"
+	    "next starts when one is done" },
+	[CO_MAX_FAIL] = { "max-fail", OPT_MAX_FAIL, REQ, "N|N%", SEC_ROLL,
+	    "start no more hosts once N (N% of them) failed;\n"
+	    "the rest are skipped (exit status 5)" },
 	[CO_GATHER] = { "gather", 'b', NOARG, NULL, SEC_OUTPUT,
 	    "identical outputs once, with their host set" },
+	[CO_GATHER_ALL] = { "gather-all", 'B', NOARG, NULL, SEC_OUTPUT,
+	    "like -b, with stderr gathered into stdout" },
 	[CO_LIVE_GATHER] = { "live-gather", 'L', NOARG, NULL, SEC_OUTPUT,
 	    "like -b, but each output group is printed as it\n"
 	    "forms and joining hosts as they finish" },
@@ -146,32 +183,38 @@ const struct clitab_option clitab_options[CO_COUNT] = {
  * through conn_config; the daemon and keys install set up their own
  * connections and honour only part of it. */
 #define SSH	(CO_BIT(CO_IDENTITY) | CO_BIT(CO_KNOWN_HOSTS) | \
-    CO_BIT(CO_ACCEPT_NEW) | CO_BIT(CO_CONFIG) | CO_BIT(CO_FANOUT) | \
-    CO_BIT(CO_CONNECT_TIMEOUT))
+    CO_BIT(CO_ACCEPT_NEW) | CO_BIT(CO_SSH_CONFIG) | CO_BIT(CO_FANOUT) | \
+    CO_BIT(CO_CONNECT_TIMEOUT) | CO_BIT(CO_LOGIN) | CO_BIT(CO_CONFIG))
 #define PACED	(SSH | CO_BIT(CO_MAX_STARTUPS) | CO_BIT(CO_CONNECT_RATE))
-#define FLEET	(SELECT | PACED | CO_BIT(CO_NO_DAEMON) | CO_BIT(CO_VERBOSE))
+#define FLEET	(SELECT | PACED | CO_BIT(CO_NO_DAEMON) | CO_BIT(CO_VERBOSE) | \
+    CO_BIT(CO_SSH_OPTION))
 /* push and pull: the agent itself runs as the user, through sudo -n. */
 #define BECOME	(CO_BIT(CO_BECOME) | CO_BIT(CO_BECOME_USER))
+/* Jobs that end, host by host: they can roll and be run again. */
+#define ROLL	(CO_BIT(CO_BATCH) | CO_BIT(CO_MAX_FAIL) | CO_BIT(CO_RERUN))
 
 const struct clitab_command clitab_commands[] = {
 	{ "run", "run", CLI_RUN, "run",
 	    "[options] -- COMMAND [ARG...]\n"
 	    "[options] -c COMMAND [-c COMMAND...]",
 	    "run commands on every host",
-	    FLEET | BECOME | CO_BIT(CO_COMMAND) | CO_BIT(CO_TIMEOUT) |
+	    FLEET | BECOME | ROLL | CO_BIT(CO_COMMAND) | CO_BIT(CO_TIMEOUT) |
+	    CO_BIT(CO_COMMAND_TIMEOUT) | CO_BIT(CO_MAX_EXIT) |
 	    CO_BIT(CO_STDIN) | CO_BIT(CO_TTY) | CO_BIT(CO_ASK_BECOME_PASS) |
-	    CO_BIT(CO_GATHER) | CO_BIT(CO_LIVE_GATHER) | CO_BIT(CO_DIFF) |
+	    CO_BIT(CO_GATHER) | CO_BIT(CO_GATHER_ALL) |
+	    CO_BIT(CO_LIVE_GATHER) | CO_BIT(CO_DIFF) |
 	    CO_BIT(CO_JSON) | CO_BIT(CO_RAW) | CO_BIT(CO_MAX_OUTPUT) |
 	    CO_BIT(CO_MAX_TOTAL_OUTPUT) | CO_BIT(CO_OUTDIR) |
 	    CO_BIT(CO_ERRDIR), true },
 	{ "push", "push", CLI_PUSH, "push", "[options] [-r] SRC DEST",
 	    "copy a file or tree to every host",
-	    FLEET | BECOME | CO_BIT(CO_RECURSIVE) | CO_BIT(CO_MKDIR) |
+	    FLEET | BECOME | ROLL | CO_BIT(CO_RECURSIVE) | CO_BIT(CO_MKDIR) |
 	    CO_BIT(CO_MODE) | CO_BIT(CO_OWNER) | CO_BIT(CO_GROUP_ID) |
 	    CO_BIT(CO_NO_PROGRESS) | CO_BIT(CO_JSON), false },
 	{ "pull", "pull", CLI_PULL, "pull", "[options] [-r] REMOTE LOCALDIR",
 	    "copy a file or tree from every host into LOCALDIR/HOST",
-	    FLEET | BECOME | CO_BIT(CO_RECURSIVE) | CO_BIT(CO_JSON), false },
+	    FLEET | BECOME | ROLL | CO_BIT(CO_RECURSIVE) | CO_BIT(CO_JSON),
+	    false },
 	{ "watch", "watch", CLI_WATCH, "watch",
 	    "[options] [--interval S] [--json] [--prometheus ADDR:PORT]",
 	    "sample load, memory, disk and network of every host",
@@ -193,7 +236,7 @@ const struct clitab_command clitab_commands[] = {
 	{ "help", "help", CLI_HELP, NULL, "[SUBCOMMAND]",
 	    "the manual page, or this text", 0, false },
 	{ "version", "version", CLI_VERSION, NULL, "",
-	    "the protocol version and agent build", 0, false },
+	    "the version, protocol, agent build and its machine", 0, false },
 };
 
 const size_t clitab_ncommands =
@@ -330,7 +373,8 @@ clitab_usage(FILE *f)
 	clitab_put_options(f, ~UINT64_C(0));
 	fputs("\n"
 "Exit status: 0 all ok, 1 a command failed or timed out, 2 usage error,\n"
-"3 a host was unreachable or refused (host key, authentication, --become).\n",
+"3 a host was unreachable or refused (host key, authentication, --become),\n"
+"5 --max-fail stopped the run (hosts were skipped).\n",
 	    f);
 }
 

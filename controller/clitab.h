@@ -27,12 +27,16 @@ enum cli_cmd {
 /* One bit per option in clitab_options[]; the order is the usage text's. */
 /* clang-format off */
 enum clitab_opt {
-	CO_HOSTS, CO_INVENTORY, CO_GROUP, CO_EXCLUDE,
-	CO_IDENTITY, CO_KNOWN_HOSTS, CO_ACCEPT_NEW, CO_CONFIG, CO_FANOUT,
+	CO_HOSTS, CO_INVENTORY, CO_GROUP, CO_EXCLUDE, CO_RERUN,
+	CO_CONFIG,
+	CO_IDENTITY, CO_LOGIN, CO_KNOWN_HOSTS, CO_ACCEPT_NEW, CO_SSH_CONFIG,
+	CO_SSH_OPTION, CO_FANOUT,
 	CO_CONNECT_TIMEOUT, CO_MAX_STARTUPS, CO_CONNECT_RATE, CO_NO_DAEMON,
-	CO_COMMAND, CO_TIMEOUT, CO_STDIN, CO_TTY, CO_BECOME, CO_BECOME_USER,
-	CO_ASK_BECOME_PASS,
-	CO_GATHER, CO_LIVE_GATHER, CO_DIFF, CO_JSON, CO_RAW, CO_MAX_OUTPUT,
+	CO_COMMAND, CO_TIMEOUT, CO_COMMAND_TIMEOUT, CO_STDIN, CO_TTY,
+	CO_BECOME, CO_BECOME_USER, CO_ASK_BECOME_PASS, CO_MAX_EXIT,
+	CO_BATCH, CO_MAX_FAIL,
+	CO_GATHER, CO_GATHER_ALL, CO_LIVE_GATHER, CO_DIFF, CO_JSON, CO_RAW,
+	CO_MAX_OUTPUT,
 	CO_MAX_TOTAL_OUTPUT, CO_OUTDIR, CO_ERRDIR, CO_VERBOSE,
 	CO_RECURSIVE, CO_MKDIR, CO_MODE, CO_OWNER, CO_GROUP_ID, CO_NO_PROGRESS,
 	CO_PASSWORD_FILE,
@@ -44,6 +48,17 @@ enum clitab_opt {
 /* clang-format on */
 
 #define CO_BIT(o)	(UINT64_C(1) << (o))
+
+/*
+ * Defaults the parser sets and the usage text states, from one place: the
+ * man pages are checked against the usage text (t_manpages). The pacer's
+ * are PACE_MAX_STARTUPS_DEFAULT and PACE_RATE_DEFAULT (pace.h).
+ */
+#define CLI_FANOUT_DEFAULT		256
+#define CLI_CONNECT_TIMEOUT_DEFAULT	10
+#define CLI_STR(x)	CLI_STR2(x)
+#define CLI_STR2(x)	#x
+_Static_assert(CO_COUNT <= 64, "clitab_opt bits must fit a uint64_t");
 
 /* getopt values of options without a short letter. */
 enum {
@@ -80,6 +95,10 @@ enum {
 	OPT_BECOME,
 	OPT_BECOME_USER,
 	OPT_ASK_BECOME_PASS,
+	OPT_CONFIG,
+	OPT_BATCH,
+	OPT_MAX_FAIL,
+	OPT_RERUN,
 };
 
 struct clitab_option {

@@ -20,10 +20,12 @@
 #include "dlink.h"
 #include "dsock.h"
 #include "err.h"
+#include "fleet.h"
 #include "frame.h"
 #include "help.h"
 #include "identity.h"
 #include "keyinstall.h"
+#include "lastrun.h"
 #include "log.h"
 #include "pull.h"
 #include "push.h"
@@ -111,6 +113,23 @@ check_ssh_files(const struct cli *cli)
 }
 
 
+/* mkdir -p, new directories 0700 (~/.config may not exist yet). */
+static int
+mkdir_private(const char *dir)
+{
+	char path[4096], *slash;
+
+	snprintf(path, sizeof(path), "%s", dir);
+	for (slash = strchr(path + 1, '/'); slash != NULL;
+	    slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			return -1;
+		*slash = '/';
+	}
+	return mkdir(path, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 /* muster keys init [-k FILE]: argv[0] is "init". */
 static int
 cmd_keys_init(int argc, char **argv, const struct clitab_command *entry)
@@ -140,7 +159,7 @@ cmd_keys_init(int argc, char **argv, const struct clitab_command *entry)
 	if (argc == 3)
 		snprintf(path, sizeof(path), "%s", argv[2]);
 	else {
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		if (mkdir_private(dir) != 0) {
 			fprintf(stderr, "muster: cannot create %s: %s\n", dir,
 			    strerror(errno));
 			return EXIT_INTERNAL;
@@ -214,7 +233,7 @@ cmd_keys_install(int argc, char **argv)
 	int status = EXIT_USAGE;
 
 	host_set_init(&hosts);
-	if (cli_parse(argc, argv, &cli, err, sizeof(err)) != 0) {
+	if (cli_parse_configured(argc, argv, &cli, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		goto out;
 	}
@@ -328,8 +347,10 @@ try_daemon(const struct cli *cli, struct ev_loop *loop)
 	char err[512];
 	int r;
 
-	if (cli->no_daemon || (cli->identity != NULL &&
-	    strcmp(cli->identity, "-") == 0))
+	/* -o settings are ours to apply; the daemon's connections are
+	 * made already. */
+	if (cli->no_daemon || cli->nssh_options > 0 ||
+	    (cli->identity != NULL && strcmp(cli->identity, "-") == 0))
 		return NULL;
 	r = dlink_open(loop, &want, &link, err, sizeof(err));
 	if (r == 0) {
@@ -343,11 +364,26 @@ try_daemon(const struct cli *cli, struct ev_loop *loop)
 	return NULL;
 }
 
+/* --batch, --max-fail, and a place for each host's outcome (--rerun). */
+static int
+roll_setup(const struct cli *cli, size_t nhosts, struct fleet_roll *roll)
+{
+	memset(roll, 0, sizeof(*roll));
+	if (cli->cmd == CLI_WATCH)
+		return 0;
+	cli_roll(cli, nhosts, &roll->batch, &roll->max_fail);
+	if ((roll->final = calloc(nhosts, sizeof(*roll->final))) == NULL)
+		return MERR_NOMEM;
+	roll->nfinal = nhosts;
+	return 0;
+}
+
 /* run, push and pull: select hosts, set up SSH, hand over to the job. */
 static int
 cmd_fleet(int argc, char **argv)
 {
 	struct conn_config cfg;
+	struct fleet_roll roll;
 	struct host_set hosts;
 	struct agentset agents;
 	struct cli cli;
@@ -355,19 +391,25 @@ cmd_fleet(int argc, char **argv)
 	char err[1024], *idpath = NULL;
 	int r, status = EXIT_INTERNAL;
 
+	memset(&roll, 0, sizeof(roll));
+
 	host_set_init(&hosts);
 	memset(&agents, 0, sizeof(agents));
-	if (cli_parse(argc, argv, &cli, err, sizeof(err)) != 0) {
+	if (cli_parse_configured(argc, argv, &cli, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		cli_free(&cli);
 		return EXIT_USAGE;
 	}
 	log_set_level(cli.verbose);
-	if (cli_hosts(&cli, &hosts, err, sizeof(err)) != 0) {
+	if ((r = cli_hosts(&cli, &hosts, err, sizeof(err))) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
-		status = EXIT_USAGE;
+		/* --rerun with nothing left to do is not a mistake. */
+		status = r == MERR_NOTFOUND && cli.rerun != NULL ? EXIT_ALL_OK :
+		    EXIT_USAGE;
 		goto out;
 	}
+	if (roll_setup(&cli, hosts.n, &roll) != 0)
+		goto out;
 	if ((status = check_ssh_files(&cli)) != 0)
 		goto out;
 	memset(&cfg, 0, sizeof(cfg));
@@ -377,6 +419,9 @@ cmd_fleet(int argc, char **argv)
 	cfg.max_startups = cli.max_startups;
 	cfg.connect_rate = cli.connect_rate;
 	cfg.verbose = cli.verbose;
+	cfg.ssh_options = cli.ssh_options;
+	cfg.nssh_options = cli.nssh_options;
+	cfg.roll = roll.final != NULL ? &roll : NULL;
 	/* run becomes per command; push and pull need the agent itself to
 	 * run as the user, which a daemon's shared channel is not. */
 	if (cli.run.become && cli.cmd != CLI_RUN)
@@ -418,13 +463,64 @@ cmd_fleet(int argc, char **argv)
 	workpool_free(cfg.workers);
 	dlink_free(cfg.link);
 	ev_loop_destroy(cfg.loop);
+	/* Kept for --rerun; losing it loses no work, so it is only said. */
+	if (cfg.roll != NULL && lastrun_save(&hosts, roll.final, err,
+	    sizeof(err)) != 0)
+		fprintf(stderr, "muster: %s\n", err);
  out:
+	free(roll.final);
 	ssh_key_free(key);
 	free(idpath);
 	agentset_free(&agents);
 	host_set_free(&hosts);
 	cli_free(&cli);
 	return status;
+}
+
+/* The machine an ELF file is for, as uname -m says it. */
+static const char *
+elf_machine(const uint8_t *p, size_t len)
+{
+	unsigned m;
+
+	if (len < 20 || memcmp(p, "\177ELF", 4) != 0)
+		return "not an ELF file";
+	/* e_machine, in the file's own byte order (EI_DATA). */
+	m = p[5] == 2 ? (unsigned)p[18] << 8 | p[19] :
+	    (unsigned)p[19] << 8 | p[18];
+	switch (m) {
+	case 3: return "i386";
+	case 40: return "arm";
+	case 62: return "x86_64";
+	case 183: return "aarch64";
+	case 243: return "riscv64";
+	default: return "unknown machine";
+	}
+}
+
+/* muster version: what a bug report needs. */
+static int
+cmd_version(void)
+{
+	struct agentset agents;
+	char err[1024];
+	size_t i;
+
+	memset(&agents, 0, sizeof(agents));
+	printf("muster %s\nprotocol %d\nagent build %s\n", MUSTER_VERSION,
+	    MUSTER_PROTO_VERSION, MUSTER_BUILD_ID);
+	if (agentset_load(&agents, err, sizeof(err)) != 0) {
+		printf("agent: none (%s)\n", err);
+		return EXIT_INTERNAL;
+	}
+	for (i = 0; i < agents.n; i++) {
+		const struct agentbin *a = &agents.v[i];
+
+		printf("agent: %s, %s, %zu bytes, sha256 %.16s...\n", a->path,
+		    elf_machine(a->data, a->len), a->len, a->sha256);
+	}
+	agentset_free(&agents);
+	return 0;
 }
 
 /* Paths the daemon keeps must survive its chdir and be comparable with
@@ -532,7 +628,7 @@ cmd_daemon(int argc, char **argv)
 	host_set_init(&hosts);
 	memset(&agents, 0, sizeof(agents));
 	memset(&cfg, 0, sizeof(cfg));
-	if (cli_parse(argc, argv, &cli, err, sizeof(err)) != 0) {
+	if (cli_parse_configured(argc, argv, &cli, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		cli_free(&cli);
 		return EXIT_USAGE;
@@ -688,9 +784,7 @@ main(int argc, char **argv)
 		status = help_main(argc, argv);
 		break;
 	case CLI_VERSION:
-		printf("muster protocol %d, agent build %s\n",
-		    MUSTER_PROTO_VERSION, MUSTER_BUILD_ID);
-		status = 0;
+		status = cmd_version();
 		break;
 	}
 	ssh_finalize();

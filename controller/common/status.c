@@ -1,6 +1,8 @@
 /* Names of host outcomes (status.h). */
 #include "status.h"
 
+#include <string.h>
+
 const char *
 host_status_str(enum host_status st)
 {
@@ -12,6 +14,20 @@ host_status_str(enum host_status st)
 	case HS_HOSTKEY: return "hostkey";
 	case HS_AUTH: return "auth";
 	case HS_BECOME: return "become";
+	case HS_SKIPPED: return "skipped";
 	}
 	return "unknown";
+}
+
+int
+host_status_parse(const char *name, enum host_status *st)
+{
+	int i;
+
+	for (i = 0; i < HS_COUNT; i++)
+		if (strcmp(host_status_str((enum host_status)i), name) == 0) {
+			*st = (enum host_status)i;
+			return 0;
+		}
+	return -1;
 }

@@ -16,9 +16,13 @@ enum host_status {
 	HS_HOSTKEY,		/* host key unknown or changed */
 	HS_AUTH,		/* no key accepted */
 	HS_BECOME,		/* --become: sudo refused, the command did not run */
+	HS_SKIPPED,		/* never started: --max-fail cut the run short */
 };
 /* The status's name as output and JSON show it ("ok", "unreachable" ...). */
 const char *host_status_str(enum host_status st);
+/* The status a name of host_status_str stands for; -1 when none does. */
+int host_status_parse(const char *name, enum host_status *st);
+#define HS_COUNT	(HS_SKIPPED + 1)
 
 /* Exit statuses of the muster command (documented in README). */
 enum muster_exit {
@@ -29,6 +33,7 @@ enum muster_exit {
 	/* some host could not be reached, verified or authenticated */
 	EXIT_UNREACHABLE = 3,
 	EXIT_INTERNAL = 4,
+	EXIT_CUT_SHORT = 5,	/* --max-fail stopped the run: hosts were skipped */
 };
 
 #endif

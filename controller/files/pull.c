@@ -59,7 +59,7 @@ struct pull {
 	struct pull_host *hosts;
 	struct fleet fleet;
 	int localfd;
-	size_t n_ok, n_failed, n_unreachable;
+	size_t n_ok, n_failed, n_unreachable, n_skipped;
 	int exit_status;
 	bool stdout_failed;	/* said so; the pull is cancelled */
 };
@@ -463,7 +463,8 @@ host_report(struct pull_host *h, enum host_status st, const char *error)
 		    error != NULL ? error : "pull did not finish");
 	if (st == HS_OK)
 		error = h->error;
-	state = st == HS_BECOME ? "become" : st != HS_OK ? "unreachable" :
+	state = st == HS_BECOME ? "become" : st == HS_SKIPPED ? "skipped" :
+	    st != HS_OK ? "unreachable" :
 	    h->error != NULL ? "failed" : "ok";
 	if (p->opts->json) {
 		o = json_object();
@@ -488,7 +489,11 @@ host_report(struct pull_host *h, enum host_status st, const char *error)
 		printf("%s: ok (%zu entries, %llu bytes)\n", h->fh->display,
 		    h->entries, (unsigned long long)h->bytes);
 	check_stdout(p, e);
-	if (st != HS_OK) {
+	fleet_host_result(h->fh, st != HS_OK ? st : h->error != NULL ?
+	    HS_FAILED : HS_OK);
+	if (st == HS_SKIPPED)
+		p->n_skipped++;
+	else if (st != HS_OK) {
 		p->n_unreachable++;
 		if (p->exit_status < EXIT_UNREACHABLE)
 			p->exit_status = EXIT_UNREACHABLE;
@@ -596,6 +601,7 @@ pull_hosts(struct conn_config *cfg, const struct host_set *hosts,
 {
 	struct pull p;
 	const char *slash;
+	char skipped[32] = "";
 	ev_tstamp t0;
 	size_t i, len;
 	int r;
@@ -648,12 +654,18 @@ pull_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	}
 	t0 = ev_time();
 	fleet_run(&p.fleet);
+	if (p.n_skipped > 0)
+		snprintf(skipped, sizeof(skipped), ", %zu skipped",
+		    p.n_skipped);
 	fprintf(stderr, "muster: %zu host%s: %zu ok, %zu failed, "
-	    "%zu unreachable (%.2f s)\n", p.fleet.nhosts,
+	    "%zu unreachable%s (%.2f s)\n", p.fleet.nhosts,
 	    p.fleet.nhosts == 1 ? "" : "s", p.n_ok, p.n_failed,
-	    p.n_unreachable, ev_time() - t0);
+	    p.n_unreachable, skipped, ev_time() - t0);
 	if (p.fleet.interrupted && p.exit_status == EXIT_ALL_OK)
 		p.exit_status = EXIT_CMD_FAILED;
+	if (p.fleet.roll != NULL && p.fleet.roll->cut_short &&
+	    !p.fleet.interrupted && p.exit_status != EXIT_INTERNAL)
+		p.exit_status = EXIT_CUT_SHORT;
  out:
 	for (i = 0; i < hosts->n; i++) {
 		if (p.hosts[i].basefd >= 0)

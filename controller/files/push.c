@@ -60,7 +60,7 @@ struct push {
 	ev_tstamp t0;
 	size_t hosts_done;
 	uint64_t bytes_sent;
-	size_t n_changed, n_unchanged, n_failed, n_unreachable;
+	size_t n_changed, n_unchanged, n_failed, n_unreachable, n_skipped;
 	int exit_status;
 };
 
@@ -119,6 +119,8 @@ host_state(const struct push_host *h, enum host_status st)
 	/* sudo's refusal is not the network's: say which it was. */
 	if (st == HS_BECOME)
 		return "become";
+	if (st == HS_SKIPPED)
+		return "skipped";
 	if (st != HS_OK)
 		return "unreachable";
 	if (h->failed > 0)
@@ -188,7 +190,11 @@ host_report(struct push_host *h, enum host_status st, const char *conn_error)
 		    h->fh->display, state, h->changed, p->src.n,
 		    (unsigned long long)h->bytes_sent);
 	fflush(stdout);
-	if (st != HS_OK) {
+	fleet_host_result(h->fh, st != HS_OK ? st : h->failed > 0 ?
+	    HS_FAILED : HS_OK);
+	if (st == HS_SKIPPED)
+		p->n_skipped++;
+	else if (st != HS_OK) {
 		p->n_unreachable++;
 		note_exit(p, EXIT_UNREACHABLE);
 	} else if (h->failed > 0) {
@@ -479,7 +485,7 @@ push_hosts(struct conn_config *cfg, const struct host_set *hosts,
     const struct push_options *opts)
 {
 	struct push p;
-	char err[1024], sent[32];
+	char err[1024], sent[32], skipped[32] = "";
 	size_t i;
 	double wall;
 	int r;
@@ -519,12 +525,18 @@ push_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	wall = ev_time() - p.t0;
 	units_bytes(wall > 0 ? p.bytes_sent / wall : 0, false, sent,
 	    sizeof(sent));
+	if (p.n_skipped > 0)
+		snprintf(skipped, sizeof(skipped), ", %zu skipped",
+		    p.n_skipped);
 	fprintf(stderr, "muster: %zu host%s: %zu changed, %zu unchanged, "
-	    "%zu failed, %zu unreachable (%.2f s, %s/s)\n", p.fleet.nhosts,
+	    "%zu failed, %zu unreachable%s (%.2f s, %s/s)\n", p.fleet.nhosts,
 	    p.fleet.nhosts == 1 ? "" : "s", p.n_changed, p.n_unchanged,
-	    p.n_failed, p.n_unreachable, wall, sent);
+	    p.n_failed, p.n_unreachable, skipped, wall, sent);
 	if (p.fleet.interrupted && p.exit_status == EXIT_ALL_OK)
 		p.exit_status = EXIT_CMD_FAILED;
+	if (p.fleet.roll != NULL && p.fleet.roll->cut_short &&
+	    !p.fleet.interrupted && p.exit_status != EXIT_INTERNAL)
+		p.exit_status = EXIT_CUT_SHORT;
 	for (i = 0; i < hosts->n; i++)
 		free(p.hosts[i].error);
 	free(p.hosts);

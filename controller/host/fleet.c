@@ -12,6 +12,7 @@
 #define EARLY_RETRIES 3
 
 static void start_more(struct fleet *f);
+static bool roll_holds(const struct fleet *f);
 
 static void
 report_timings(struct fleet_host *h)
@@ -105,6 +106,9 @@ host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 			return;
 	}
 	f->ops->done(h, st, error);
+	/* A host the job said nothing of ends as its connection did. */
+	if (!h->reported)
+		fleet_host_result(h, st);
 	start_more(f);
 }
 
@@ -114,13 +118,43 @@ static const struct conn_owner_ops fleet_conn_ops = {
 	.done = host_done,
 };
 
+/* --batch: the next host when one of the batch is done; --max-fail: no
+ * more once that many failed. */
+static bool
+roll_holds(const struct fleet *f)
+{
+	const struct fleet_roll *r = f->roll;
+
+	return r != NULL && (r->cut_short ||
+	    (r->batch > 0 && f->live >= r->batch));
+}
+
+void
+fleet_host_result(struct fleet_host *h, enum host_status st)
+{
+	struct fleet_roll *r = h->fleet->roll;
+
+	if (h->reported && (st == HS_OK || r == NULL ||
+	    r->final[h->index] != HS_OK))
+		return;
+	h->reported = true;
+	if (r == NULL)
+		return;
+	r->final[h->index] = st;
+	if (st == HS_OK || st == HS_SKIPPED)
+		return;
+	r->failed++;
+	if (r->max_fail > 0 && r->failed >= r->max_fail)
+		r->cut_short = true;
+}
+
 static void
 start_more(struct fleet *f)
 {
 	struct fleet_host *h;
 
 	while (f->next_to_start < f->nhosts && !f->interrupted &&
-	    pacer_take(&f->pace)) {
+	    !roll_holds(f) && pacer_take(&f->pace)) {
 		h = &f->hosts[f->next_to_start++];
 		h->t_start = ev_now(f->cfg->loop);
 		h->connecting = true;
@@ -206,12 +240,15 @@ fleet_init(struct fleet *f, struct conn_config *cfg,
 	f->cfg = cfg;
 	f->ops = ops;
 	f->job = job;
+	f->roll = cfg->roll;
 	/* Through the daemon there is no SSH set-up to pace here. */
 	pacer_init(&f->pace, cfg->loop, fanout, cfg->link ? 0 :
 	    cfg->max_startups, cfg->link ? 0 : cfg->connect_rate,
 	    pace_kick, f);
 	if ((f->hosts = calloc(hosts->n, sizeof(*f->hosts))) == NULL)
 		return MERR_NOMEM;
+	if (f->roll != NULL && f->roll->nfinal != hosts->n)
+		return MERR_INVAL;
 	f->nhosts = hosts->n;
 	for (i = 0; i < hosts->n; i++) {
 		struct fleet_host *h = &f->hosts[i];
@@ -235,7 +272,7 @@ static bool
 fleet_finished(struct fleet *f)
 {
 	return f->live == 0 && (f->next_to_start == f->nhosts ||
-	    f->interrupted) && conn_lingering() == 0 &&
+	    f->interrupted || roll_holds(f)) && conn_lingering() == 0 &&
 	    (f->ops->busy == NULL || !f->ops->busy(f));
 }
 
@@ -261,14 +298,27 @@ fleet_run(struct fleet *f)
 	pacer_stop(&f->pace);
 	ev_signal_stop(f->cfg->loop, &f->sigint);
 	ev_signal_stop(f->cfg->loop, &f->sigterm);
-	/* Hosts an interrupt kept from starting still get their result. */
+	/* Hosts an interrupt or --max-fail kept from starting still get
+	 * their result. */
 	for (; f->next_to_start < f->nhosts; f->next_to_start++) {
 		struct fleet_host *h = &f->hosts[f->next_to_start];
+		struct conn *never = h->conn;
+		bool skipped = !f->interrupted && f->roll != NULL &&
+		    f->roll->cut_short;
 
-		h->t_start = ev_now(f->cfg->loop);
-		f->ops->done(h, HS_UNREACHABLE, "not contacted: interrupted");
-		conn_discard(h->conn);
+		/* Taken first: a job closing the host from its done
+		 * callback would finish the conn, and discarding a
+		 * finished conn frees nothing. */
 		h->conn = NULL;
+		h->t_start = ev_now(f->cfg->loop);
+		if (skipped)
+			f->ops->done(h, HS_SKIPPED, "not started: --max-fail "
+			    "reached");
+		else
+			f->ops->done(h, HS_UNREACHABLE, "not contacted: "
+			    "interrupted");
+		fleet_host_result(h, skipped ? HS_SKIPPED : HS_UNREACHABLE);
+		conn_discard(never);
 	}
 }
 

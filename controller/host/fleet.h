@@ -21,6 +21,23 @@
 
 struct fleet;
 
+/*
+ * Rolling work (--batch, --max-fail) and what each host came to, for the
+ * job's caller to keep (--rerun). Given through conn_config.roll; NULL:
+ * every host as the fanout allows, nothing kept.
+ */
+struct fleet_roll {
+	size_t batch;		/* hosts at work at once; 0: no limit */
+	size_t max_fail;	/* start no more after this many failed; 0: off */
+	/* One per host of the set, in its order, filled in by the fleet:
+	 * the first status other than ok a job reported for the host, or
+	 * how its connection ended, HS_SKIPPED when never started. */
+	enum host_status *final;
+	size_t nfinal;
+	size_t failed;		/* hosts that ended other than ok */
+	bool cut_short;		/* max_fail reached: hosts were skipped */
+};
+
 struct fleet_host {
 	struct fleet *fleet;
 	struct conn *conn;	/* NULL once the conn is gone */
@@ -33,6 +50,7 @@ struct fleet_host {
 	bool authed;		/* ... no longer as unauthenticated */
 	bool retrying;
 	bool counted;		/* in fleet.live: started and not yet done */
+	bool reported;		/* the job gave a status (fleet_host_result) */
 	int early_retries;	/* reconnects after a drop before the banner */
 	void *job;		/* the job's per-host state */
 };
@@ -59,6 +77,7 @@ struct fleet {
 	struct pacer pace;
 	ev_signal sigint, sigterm;
 	bool interrupted;
+	struct fleet_roll *roll;	/* cfg->roll */
 };
 
 int fleet_init(struct fleet *f, struct conn_config *cfg,
@@ -74,6 +93,12 @@ void fleet_stop(struct fleet *f);
 /* The job is finished with this host: close its conn gracefully. */
 void fleet_host_close(struct fleet_host *h);
 double fleet_host_elapsed_ms(const struct fleet_host *h);
+/*
+ * What the host's work came to, reported by the job (several times for
+ * several commands: the first status other than ok is the host's). With
+ * --max-fail the fleet counts it, and stops starting hosts at the limit.
+ */
+void fleet_host_result(struct fleet_host *h, enum host_status st);
 void fleet_free(struct fleet *f);
 
 #endif

@@ -18,7 +18,7 @@
 #include <ev.h>
 
 #define PACE_MAX_STARTUPS_DEFAULT 5
-#define PACE_RATE_DEFAULT 200.0
+#define PACE_RATE_DEFAULT 200
 
 struct pacer {
 	struct ev_loop *loop;

@@ -31,6 +31,7 @@
 #include "output.h"
 
 struct dlink;
+struct fleet_roll;
 struct transport;
 struct workpool;
 
@@ -56,6 +57,12 @@ struct conn_config {
 	/* Set: hosts are reached through a running `muster daemon` instead
 	 * of SSH connections of our own. */
 	struct dlink *link;
+	/* --batch, --max-fail and the hosts' outcomes (fleet.h); NULL:
+	 * none. */
+	struct fleet_roll *roll;
+	/* -o: ssh options as "Name value", checked by sshopt_check. */
+	char *const *ssh_options;
+	size_t nssh_options;
 };
 
 struct conn_stats {

@@ -27,6 +27,7 @@
 #include "frame.h"
 #include "hostkey.h"
 #include "log.h"
+#include "sshopt.h"
 #include "workpool.h"
 
 /* Pumping stops after this many reads per wake-up so that one busy host
@@ -232,6 +233,7 @@ setup_session(struct transport *t)
 	int zero = 0, one = 1;
 	char *host = NULL;
 	unsigned int port = 22;
+	size_t i;
 
 	if ((t->session = ssh_new()) == NULL)
 		return MERR_NOMEM;
@@ -241,6 +243,11 @@ setup_session(struct transport *t)
 	if (ssh_options_parse_config(t->session, t->cfg->ssh_config) < 0)
 		return MERR_PARSE;
 	ssh_options_set(t->session, SSH_OPTIONS_PROCESS_CONFIG, &zero);
+	/* -o over ssh_config, as with ssh; a user@ or :port the host list
+	 * or inventory gives for the host over both. */
+	for (i = 0; i < t->cfg->nssh_options; i++)
+		if (sshopt_apply(t->session, t->cfg->ssh_options[i]) != 0)
+			return MERR_INVAL;
 	if (t->spec->user != NULL)
 		ssh_options_set(t->session, SSH_OPTIONS_USER, t->spec->user);
 	if (t->spec->port != 0)

@@ -18,9 +18,21 @@
 const char *
 identity_default_dir(void)
 {
+	static char dir[4096];
 	const char *d = getenv("MUSTER_KEYS_DIR");
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
 
-	return d != NULL && *d != '\0' ? d : "keys";
+	if (d != NULL && *d != '\0')
+		return d;
+	/* The user's, not the current directory's: a key must not change
+	 * with where the command is typed. */
+	if (xdg != NULL && xdg[0] == '/')
+		snprintf(dir, sizeof(dir), "%s/muster", xdg);
+	else if (home != NULL && *home != '\0')
+		snprintf(dir, sizeof(dir), "%s/.config/muster", home);
+	else
+		return "keys";
+	return dir;
 }
 
 int

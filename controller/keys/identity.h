@@ -8,7 +8,8 @@
 
 #include <libssh/libssh.h>
 
-/* keys/ in the current directory unless MUSTER_KEYS_DIR says otherwise. */
+/* $MUSTER_KEYS_DIR, else $XDG_CONFIG_HOME/muster, else ~/.config/muster
+ * (keys/ in the current directory only when HOME is not set either). */
 const char *identity_default_dir(void);
 
 /* Create an ed25519 pair at path and path.pub; refuses to overwrite. */

@@ -313,6 +313,25 @@ lines_done(struct output *o, struct output_host *h,
 	return r;
 }
 
+/* GATHER: the last stderr line of a host, when it had no newline. */
+static int
+gather_stderr_end(struct output *o, struct output_host *h)
+{
+	struct buf line;
+	int r;
+
+	if (buf_len(&h->partial[1]) == 0)
+		return 0;
+	buf_init(&line, strlen(h->name) + ESCAPED_MAX(OUTPUT_LINE_MAX));
+	r = emit_line(o, o->err, &line, h->name, buf_ptr(&h->partial[1]),
+	    buf_len(&h->partial[1]));
+	buf_reset(&h->partial[1]);
+	if (fflush(o->err) != 0 && r == 0)
+		r = MERR_IO;
+	buf_free(&line);
+	return r;
+}
+
 /* --- JSON (the object itself: output_json.c) ---------------------------- */
 
 static int
@@ -345,7 +364,9 @@ output_host_data(struct output *o, struct output_host *h, int fd,
 		return MERR_INVAL;
 	if (n == 0)
 		return 0;
-	if (o->mode == OUTPUT_LINES)
+	/* -b keeps which host said what on stderr, as clush: its lines go
+	 * out as they come, labelled; only stdout is gathered. */
+	if (o->mode == OUTPUT_LINES || (o->mode == OUTPUT_GATHER && fd == 2))
 		return lines_data(o, h, fd, p, n);
 	cap = &h->capture[fd - 1];
 	/* Not buf_room: with a share the buffer's own limit is lower, and
@@ -385,6 +406,9 @@ output_host_done(struct output *o, struct output_host *h,
 		else
 			o->n_unreachable++;
 		break;
+	case HS_SKIPPED:
+		o->n_skipped++;
+		break;
 	default:
 		o->n_unreachable++;
 		break;
@@ -398,6 +422,9 @@ output_host_done(struct output *o, struct output_host *h,
 		output_release_capture(o, &h->capture[1]);
 		return r;
 	case OUTPUT_GATHER:
+		if ((r = gather_stderr_end(o, h)) != 0)
+			return r;
+		return gather_done(o, h, res);
 	case OUTPUT_DIFF:
 		return gather_done(o, h, res);
 	case OUTPUT_LIVE:
@@ -409,7 +436,9 @@ output_host_done(struct output *o, struct output_host *h,
 void
 output_finish(struct output *o, double wall_seconds)
 {
-	size_t total = o->n_ok + o->n_failed + o->n_unreachable;
+	size_t total = o->n_ok + o->n_failed + o->n_unreachable +
+	    o->n_skipped;
+	char skipped[48] = "";
 
 	if (o->mode == OUTPUT_GATHER)
 		gather_finish(o);
@@ -426,9 +455,12 @@ output_finish(struct output *o, double wall_seconds)
 		    "hosts marked truncated; --outdir/--errdir keep "
 		    "everything\n", o->max_total, o->host_share != SIZE_MAX ?
 		    o->host_share : o->max_total);
+	if (o->n_skipped > 0)
+		snprintf(skipped, sizeof(skipped), ", %zu skipped",
+		    o->n_skipped);
 	fprintf(o->err, "muster: %zu host%s: %zu ok, %zu failed, "
-	    "%zu unreachable (%.2f s)\n", total, total == 1 ? "" : "s",
-	    o->n_ok, o->n_failed, o->n_unreachable, wall_seconds);
+	    "%zu unreachable%s (%.2f s)\n", total, total == 1 ? "" : "s",
+	    o->n_ok, o->n_failed, o->n_unreachable, skipped, wall_seconds);
 	fflush(o->err);
 }
 

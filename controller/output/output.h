@@ -35,6 +35,11 @@ struct host_result {
 	const char *error;	/* NULL or a one-line reason */
 	bool ran;		/* the command started (a timeout then counts
 				 * as failed, not unreachable) */
+	/* JSON: the host without the "#k" of host above, the command line
+	 * and its 1-based index among -c (NULL, 0: not given). */
+	const char *host_name;
+	const char *command;
+	unsigned command_index;
 };
 
 /* LINES: the longest line printed whole; longer ones are cut into pieces
@@ -73,7 +78,7 @@ struct output {
 	double live_interval;	/* seconds between reports of joining hosts */
 	double live_last;	/* when they were last reported */
 	/* counts for the summary */
-	size_t n_ok, n_failed, n_unreachable;
+	size_t n_ok, n_failed, n_unreachable, n_skipped;
 };
 
 /*

@@ -203,7 +203,10 @@ print_header(struct output *o, const struct gather_group *grp,
 
 	buf_init(&head, ESCAPED_MAX(strlen(grp->folded) +
 	    (g->error ? strlen(g->error) : 0)) + (tag ? strlen(tag) : 0));
-	snprintf(count, sizeof(count), " (%zu)", grp->count);
+	/* One host: its name is the header, as clush's. */
+	count[0] = '\0';
+	if (grp->count > 1)
+		snprintf(count, sizeof(count), " (%zu)", grp->count);
 	if ((r = output_put_str(&head, RULE)) != 0 ||
 	    (r = output_put_str(&head, grp->folded)) != 0 ||
 	    (r = output_put_str(&head, count)) != 0)

@@ -116,7 +116,15 @@ output_json_object(const struct host_result *res, const struct output_host *h)
 	if (res->signal != 0)
 		signame = sigabbrev_np(res->signal);
 	fail |= json_object_set_new(obj, "host",
-	    json_text(res->host != NULL ? res->host : ""));
+	    json_text(res->host_name != NULL ? res->host_name :
+	    res->host != NULL ? res->host : ""));
+	/* The command by itself, not folded into the host's name. */
+	if (res->command != NULL) {
+		fail |= json_object_set_new(obj, "command",
+		    json_text(res->command));
+		fail |= json_object_set_new(obj, "command_index",
+		    json_integer(res->command_index));
+	}
 	fail |= json_object_set_new(obj, "status",
 	    json_string(host_status_str(res->status)));
 	fail |= json_object_set_new(obj, "exit_code", res->exit_code >= 0 ?
@@ -134,7 +142,7 @@ output_json_object(const struct host_result *res, const struct output_host *h)
 	fail |= json_object_set_new(obj, "error", res->error != NULL ?
 	    json_text(res->error) : json_null());
 	if (fail == 0)
-		s = json_dumps(obj, JSON_COMPACT);
+		s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(obj);
 	return s;
 }
@@ -148,7 +156,9 @@ output_json_line(FILE *f, json_t *o)
 	if (o == NULL)
 		return ENOMEM;
 	errno = 0;
-	if ((s = json_dumps(o, JSON_COMPACT)) == NULL)
+	/* 15 significant digits: 1.57, not 1.5700000000000001, and a
+	 * timestamp keeps its milliseconds. */
+	if ((s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15))) == NULL)
 		e = ENOMEM;
 	else if (fprintf(f, "%s\n", s) < 0 || fflush(f) != 0)
 		e = errno != 0 ? errno : EIO;

@@ -54,11 +54,40 @@ struct run {
 	char *become_pass;	/* --ask-become-pass; wiped at the end */
 	size_t slots;		/* commands running at once on a host */
 	int exit_status;
+	int largest_code;	/* -S: the largest remote exit code seen */
+	/* -b and --diff print nothing until the end: a line on stderr
+	 * says how far the run is meanwhile. */
+	ev_timer progress;
+	bool progress_shown;
+	size_t cmds_total, cmds_started, cmds_done, cmds_failed;
 };
 
 static void start_queued(struct run_host *h);
 
 #define BECOME_PASS_MAX 1024
+#define PROGRESS_INTERVAL 0.5
+
+static void
+progress_clear(struct run *run)
+{
+	if (!run->progress_shown)
+		return;
+	fputs("\r\033[K", stderr);
+	fflush(stderr);
+	run->progress_shown = false;
+}
+
+static void
+on_progress(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct run *run = w->data;
+
+	fprintf(stderr, "\r\033[Kmuster: %zu/%zu done, %zu running, %zu "
+	    "failed", run->cmds_done, run->cmds_total, run->cmds_started -
+	    run->cmds_done, run->cmds_failed);
+	fflush(stderr);
+	run->progress_shown = true;
+}
 
 /* Unreachable (3) outranks failed (1): there the command did not run. */
 static void
@@ -150,7 +179,12 @@ show_output(struct run_cmd *cmd, int fd, const uint8_t *p, size_t n)
 {
 	struct run *run = cmd->host->run;
 
+	if (fd == 2)
+		progress_clear(run);
 	outq_owner_set(&run->stdout_q, &cmd->queued);
+	/* -B (clush): one stream per host, in the order it came. */
+	if (run->opts->merge_stderr)
+		fd = 1;
 	output_host_data(&run->out, &cmd->out, fd, p, n);
 	outq_owner_set(&run->stdout_q, NULL);
 }
@@ -213,11 +247,19 @@ finish_cmd(struct run_cmd *cmd, struct host_result *res)
 
 	if (cmd->finished)
 		return;
+	res->host_name = h->fh->display;
+	res->command_index = (unsigned)(cmd - h->cmds) + 1;
+	res->command = run->opts->commands[res->command_index - 1];
 	backlog_show(cmd, true);
 	buf_free(&cmd->backlog);
 	cmd->finished = true;
 	if (cmd->started)
 		h->running--;
+	else
+		run->cmds_started++;
+	run->cmds_done++;
+	if (res->status != HS_OK)
+		run->cmds_failed++;
 	stdin_feed_remove(&cmd->feed);
 	if (hostfile_done(&run->files, &cmd->file, err, sizeof(err)) != 0)
 		file_error(cmd, err);
@@ -225,6 +267,13 @@ finish_cmd(struct run_cmd *cmd, struct host_result *res)
 	output_host_done(&run->out, &cmd->out, res);
 	output_host_free(&cmd->out);
 	outq_owner_forget(&run->stdout_q, &cmd->queued);
+	fleet_host_result(h->fh, res->status);
+	/* -S (pdsh, clush): a signal counts as the shell would say it. */
+	if (res->ran && res->exit_code > run->largest_code)
+		run->largest_code = res->exit_code;
+	else if (res->ran && res->signal > 0 &&
+	    128 + res->signal > run->largest_code)
+		run->largest_code = 128 + res->signal;
 	if (res->status == HS_OK)
 		note_exit(run, EXIT_ALL_OK);
 	else if (res->status == HS_FAILED || (res->status == HS_TIMEOUT &&
@@ -466,6 +515,7 @@ start_queued(struct run_host *h)
 		}
 		cmd->started = true;
 		h->running++;
+		run->cmds_started++;
 		if (opts->want_stdin)
 			conn_stream_want_write(fh->conn, cmd->stream, true);
 	}
@@ -686,8 +736,22 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		wipe_become_pass(&run);
 		return EXIT_INTERNAL;
 	}
+	run.cmds_total = hosts->n * opts->ncommands;
+	ev_timer_init(&run.progress, on_progress, 0, PROGRESS_INTERVAL);
+	run.progress.data = &run;
+	if (opts->progress && (opts->mode == OUTPUT_GATHER ||
+	    opts->mode == OUTPUT_DIFF)) {
+		ev_timer_start(cfg->loop, &run.progress);
+		/* The progress line must not keep the loop alive. */
+		ev_unref(cfg->loop);
+	}
 	t0 = ev_time();
 	fleet_run(&run.fleet);
+	if (ev_is_active(&run.progress)) {
+		ev_ref(cfg->loop);
+		ev_timer_stop(cfg->loop, &run.progress);
+	}
+	progress_clear(&run);
 	ev_timer_stop(cfg->loop, &run.stop);
 	/* The loop is done: what is left (and -b's groups) is written
 	 * blocking, and a failure there is still said. */
@@ -708,6 +772,14 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	 * one. */
 	if (run.fleet.interrupted && run.exit_status == EXIT_ALL_OK)
 		run.exit_status = EXIT_CMD_FAILED;
+	if (cfg->roll != NULL && cfg->roll->cut_short &&
+	    !run.fleet.interrupted && run.exit_status != EXIT_INTERNAL)
+		run.exit_status = EXIT_CUT_SHORT;
+	/* Only the commands' own codes: muster's statuses for a host it
+	 * could not reach, or its own failures, still come through. */
+	if (opts->exit_largest && run.largest_code > 0 &&
+	    run.exit_status != EXIT_INTERNAL)
+		run.exit_status = run.largest_code;
 	teardown_hosts(&run);
 	fleet_free(&run.fleet);
 	output_free(&run.out);

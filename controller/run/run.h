@@ -28,6 +28,9 @@ struct run_options {
 	bool become;		/* --become: through sudo */
 	const char *become_user;	/* set (default "root") when become */
 	bool ask_become_pass;	/* ask once, or take $MUSTER_BECOME_PASS */
+	bool exit_largest;	/* -S: exit with the largest remote exit code */
+	bool merge_stderr;	/* -B: stderr shown and gathered as stdout */
+	bool progress;		/* -b, --diff on a terminal: a progress line */
 };
 
 /* Runs the whole job; returns a muster_exit status. */

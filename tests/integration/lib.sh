@@ -94,6 +94,10 @@ export T
 # Tests connect directly unless they start their own daemon: one the
 # developer runs must not change what a test sees.
 export MUSTER_DAEMON_SOCKET=$T/no-daemon.sock
+# Nor the developer's config file, key or last run: each test has its own
+# (empty) config and cache directories.
+export XDG_CONFIG_HOME=$T/xdg-config XDG_CACHE_HOME=$T/xdg-cache
+unset MUSTER_CONFIG
 
 _check_host() {
 	if ! [[ $1 =~ ^[0-9]+$ ]] || (($1 < 1 || $1 > FLEET_N)); then

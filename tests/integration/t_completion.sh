@@ -55,6 +55,28 @@ assert_contains "$(MUSTER_INVENTORY=$INV comp muster run -w "$FLEET_NET.1" | wor
 assert_eq "" "$(MUSTER_INVENTORY= comp muster run -g '' | words)" "no inventory, no groups"
 ok "groups and hosts from the inventory"
 
+# [group:vars] lines are not hosts; a quote in a host name breaks nothing;
+# --inventory=FILE is read; @group completes groups; --rerun, -o values.
+cat >"$T/inv2" <<'EOF'
+[web]
+web1
+o'brien
+[web:vars]
+ansible_user=deploy
+[all:vars]
+port=2222
+EOF
+assert_eq "o'brien web1" "$(comp muster run -i "$T/inv2" -w '' | words)" "no key=value of :vars as hosts; a quote is fine"
+assert_eq "web1" "$(comp muster run --inventory="$T/inv2" -w w | words)" "--inventory=FILE is read"
+assert_eq "@web" "$(comp muster run -i "$T/inv2" -w @w | words)" "@group in -w"
+assert_eq "web1,@all" "$(comp muster run -i "$T/inv2" -w web1,@a | words)" "@group as a later item"
+assert_eq "--inventory=$T/inv2" "$(comp muster run --inventory="$T/inv2" | words)" "a file after --inventory="
+assert_eq "failed,notok" "$(comp muster run --rerun failed,no | words)" "--rerun statuses"
+assert_eq "Port=" "$(comp muster run -o Po | words)" "-o option names"
+assert_eq "--become --become-user" "$(comp muster push --beco | words)" "push offers --become"
+assert_eq "--become --become-user" "$(comp muster pull --beco | words)" "pull offers --become"
+ok "completion fixes: vars, quotes, --opt=value, @group, --rerun, -o"
+
 # After --, a command name.
 assert_contains "$(comp muster run -w h -- unam | words)" "uname" "command after --"
 ok "command after --"

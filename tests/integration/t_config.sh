@@ -28,7 +28,27 @@ set +e
 "$MUSTER" keys init -k "$T/newkey" 2>"$T/err"; rc=$?
 set -e
 assert_eq 2 "$rc" "keys init refuses to overwrite"
-(cd "$T" && "$MUSTER" keys init >/dev/null && [ "$(stat -c %a keys/id_ed25519)" = 600 ]) || fail "keys init in keys/"
+# Without -k: the user's config directory (made, private), whatever the
+# current directory; a run then finds the key there by itself.
+(cd "$T" && "$MUSTER" keys init >"$T/out") || fail "keys init without -k"
+[ "$(stat -c %a "$XDG_CONFIG_HOME/muster/id_ed25519")" = 600 ] || fail "keys init did not write \$XDG_CONFIG_HOME/muster/id_ed25519"
+[ "$(stat -c %a "$XDG_CONFIG_HOME/muster")" = 700 ] || fail "config directory not private"
+[ ! -e "$T/keys" ] || fail "keys init wrote keys/ in the current directory"
+(cd "$T" && HOME=$T/h XDG_CONFIG_HOME='' "$MUSTER" keys init >/dev/null) || fail "keys init with HOME only"
+[ -f "$T/h/.config/muster/id_ed25519" ] || fail "keys init did not write ~/.config/muster/id_ed25519"
+# The default key is the one a run uses: install the new public key on
+# host 9 (a copy of its authorized_keys is put back after) and log in
+# with no -k.
+h9=$(fleet_home 9)
+ak=$h9/.ssh/authorized_keys
+if [ -w "$ak" ]; then
+	cp "$ak" "$T/ak.saved"
+	at_exit "cp '$T/ak.saved' '$ak'"
+	cat "$XDG_CONFIG_HOME/muster/id_ed25519.pub" >>"$ak"
+	out=$(cd / && "$MUSTER" run -F /dev/null --known-hosts "$KH" -i "$INV" -w "$(fleet_addr 9)" -- echo default-key) ||
+		fail "run with the default key in ~/.config/muster"
+	assert_eq "$(fleet_addr 9): default-key" "$out" "default identity from the config directory"
+fi
 ok "keys init"
 
 # An encrypted key: passphrase from MUSTER_KEY_PASSPHRASE.

@@ -18,7 +18,7 @@ $FLEET_NET.[1-3] (3) [most common]
 4
 5
 ---------------
-$FLEET_NET.4 (1)
+$FLEET_NET.4
 ---------------
 --- $FLEET_NET.[1-3] (stdout, most common)
 +++ $FLEET_NET.4 (stdout)
@@ -28,7 +28,7 @@ $FLEET_NET.4 (1)
  5
 +extra
 ---------------
-$FLEET_NET.5 (1) exited with code 7
+$FLEET_NET.5 exited with code 7
 ---------------
 --- $FLEET_NET.[1-3] (stderr, most common)
 +++ $FLEET_NET.5 (stderr)

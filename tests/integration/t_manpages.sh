@@ -28,6 +28,27 @@ for o in "${documented[@]}"; do
 done
 ok "man pages and usage text agree (${#longs[@]} options)"
 
+# Defaults are said once, in the code: each man page that gives an
+# option's default gives the one --help (made from controller/clitab.c,
+# whose texts take the code's constants) gives.
+n=0
+while IFS=$'\t' read -r opt def; do
+	for f in "$SRC"/man/*.1; do
+		# The option's paragraph: from its .TP heading to the next one.
+		para=$(awk -v o="${opt//-/\\\\-}" '
+			/^\.(TP|SH|SS)/ { inside = 0 }
+			inside { print }
+			/^\.B[IR]? / && index($0, o " ") && prev ~ /^\.TP/ { inside = 1 }
+			{ prev = $0 }' "$f")
+		mdef=$(grep -o 'default [0-9][0-9.]*' <<<"$para" | head -1 | sed 's/default //') || true
+		[[ -z $mdef || $mdef == "$def" ]] ||
+			fail "$(basename "$f"): $opt default $mdef, --help says $def"
+		[[ -n $mdef ]] && n=$((n + 1))
+	done
+done < <("$MUSTER" --help | sed -n 's/^ *\(-., \)\{0,1\}\(--[a-z-]*\) .*(default \([0-9][0-9.]*\).*/\2\t\3/p')
+((n > 0)) || fail "no default found in the man pages to compare"
+ok "defaults in the man pages agree with --help ($n checked)"
+
 [[ -r $BUILD_DIR/CMakeCache.txt ]] || fail "no build directory at $BUILD_DIR"
 cmake --install "$BUILD_DIR" --prefix "$T/inst" >/dev/null || fail "cmake --install failed"
 for p in "${pages[@]}"; do

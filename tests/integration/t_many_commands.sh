@@ -21,7 +21,8 @@ ncmd, nhosts = int(sys.argv[2]), int(sys.argv[3])
 seen = collections.defaultdict(set)
 for o in objs:
     assert o["status"] == "ok", o
-    host, idx = o["host"].rsplit("#", 1)
+    host, idx = o["host"], str(o["command_index"])
+    assert "#" not in host and o["command"] == "echo " + idx, o
     assert o["stdout"] == idx + "\n", o
     seen[host].add(int(idx))
 assert len(seen) == nhosts, seen.keys()

@@ -17,7 +17,7 @@ assert len(objs) == 3 * n, len(objs)
 parents = collections.defaultdict(set)
 for o in objs:
     assert o["status"] == "ok", o
-    host, idx = o["host"].rsplit("#", 1)
+    host, idx = o["host"], str(o["command_index"])
     word, ppid = o["stdout"].split()
     assert word == {"1": "waited", "2": "made", "3": "third"}[idx], o
     parents[host].add(ppid)

@@ -41,6 +41,9 @@ valid_arg(int opt)
 	case CO_SORT: return "cpu";
 	case CO_BECOME_USER: return "root";
 	case CO_MAX_OUTPUT: case CO_MAX_TOTAL_OUTPUT: return "1M";
+	case CO_RERUN: return "failed";
+	case CO_SSH_OPTION: return "Compression=yes";
+	case CO_LOGIN: return "deploy";
 	default: return "5";
 	}
 }

@@ -72,7 +72,8 @@ static struct host_result
 result(const char *host, enum host_status st, int code, int sig,
     const char *error)
 {
-	struct host_result r = { host, st, code, sig, 1234, error, false };
+	struct host_result r = { host, st, code, sig, 1234, error, false,
+	    NULL, NULL, 0 };
 
 	return r;
 }
@@ -561,6 +562,38 @@ test_json_binary(void **state)
 	expect_b64("stdout", "stdout_b64", "a\xe2\x9c", 3, 1);
 }
 
+/* Floats with the digits they have: 1.57, not 1.5700000000000001; a
+ * timestamp keeps its milliseconds. A command of several gets its own
+ * fields, the host its own name. */
+static void
+test_json_floats_and_command(void **state)
+{
+	struct host_result res = result("n1#2", HS_OK, 0, 0, NULL);
+	char buf[256], *s;
+	json_t *o = json_object();
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	json_object_set_new(o, "load1", json_real(1.57));
+	json_object_set_new(o, "ts", json_real(1733300000.123));
+	assert_non_null(f = tmpfile());
+	assert_int_equal(output_json_line(f, o), 0);	/* takes o */
+	rewind(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	assert_string_equal(buf, "{\"load1\":1.57,\"ts\":1733300000.123}\n");
+
+	res.host_name = "n1";
+	res.command = "uptime";
+	res.command_index = 2;
+	assert_non_null(s = output_json_object(&res, NULL));
+	assert_non_null(strstr(s, "\"host\":\"n1\",\"command\":\"uptime\","
+	    "\"command_index\":2"));
+	free(s);
+}
+
 static void
 test_json_truncated(void **state)
 {
@@ -654,7 +687,7 @@ test_gather(void **state)
 	sink_sync(&s);
 	assert_string_equal(s.out_text,
 	    "---------------\n"
-	    "127.0.1.3 (1) exited with code 2\n"
+	    "127.0.1.3 exited with code 2\n"
 	    "---------------\n"
 	    "hello\n"
 	    "---------------\n"
@@ -665,23 +698,24 @@ test_gather(void **state)
 	    "127.0.1.[4-5] (2) unreachable: connection refused\n"
 	    "---------------\n"
 	    "---------------\n"
-	    "k1 (1) killed by signal 15 (SIGTERM)\n"
+	    "k1 killed by signal 15 (SIGTERM)\n"
 	    "---------------\n"
 	    "---------------\n"
-	    "t1 (1) timeout: command timed out\n"
+	    "t1 timeout: command timed out\n"
 	    "---------------\n"
 	    "---------------\n"
-	    "u1 (1) unreachable: no route to host\n"
+	    "u1 unreachable: no route to host\n"
 	    "---------------\n"
 	    "---------------\n"
-	    "web1 (1)\n"
+	    "web1\n"
 	    "---------------\n"
 	    "no newline\n"
 	    "---------------\n"
 	    "web[2-3] (2)\n"
 	    "---------------\n"
 	    "x\\x1b\n");
-	assert_string_equal(s.err_text, "oops\n"
+	/* -b: stderr goes out as it comes, labelled, as clush's. */
+	assert_string_equal(s.err_text, "127.0.1.3: oops\n"
 	    "muster: 15 hosts: 9 ok, 2 failed, 4 unreachable (2.31 s)\n");
 	assert_int_equal(s.o.ngathered, 0);
 	sink_close(&s);
@@ -702,14 +736,14 @@ test_gather_raw_truncated(void **state)
 	/* a1 fits its capture, a2 and a3 were cut at the same 4 bytes. */
 	assert_string_equal(s.out_text,
 	    "---------------\n"
-	    "a1 (1)\n"
+	    "a1\n"
 	    "---------------\n"
 	    "ab\x1b\n"
 	    "---------------\n"
 	    "a[2-3] (2) [stdout truncated]\n"
 	    "---------------\n"
 	    "ab\x1b" "c\n");
-	assert_string_equal(s.err_text, "err\nerr\n"
+	assert_string_equal(s.err_text, "a1: err\na2: err\na3: err\n"
 	    "muster: 3 hosts: 3 ok, 0 failed, 0 unreachable (1.00 s)\n");
 	sink_close(&s);
 }
@@ -734,15 +768,15 @@ test_gather_total_cap(void **state)
 	assert_int_equal(s.o.held, 0);
 	assert_string_equal(s.out_text,
 	    "---------------\n"
-	    "a1 (1)\n"
+	    "a1\n"
 	    "---------------\n"
 	    "123456\n"
 	    "---------------\n"
-	    "a2 (1) [stdout truncated]\n"
+	    "a2 [stdout truncated]\n"
 	    "---------------\n"
 	    "1234\n"
 	    "---------------\n"
-	    "a3 (1) [stdout truncated]\n"
+	    "a3 [stdout truncated]\n"
 	    "---------------\n");
 	assert_non_null(strstr(s.err_text, "--max-total-output"));
 	sink_close(&s);
@@ -764,8 +798,9 @@ test_gather_total_share(void **state)
 	gather_host(&s, "a1", "123456", NULL, ok);
 	gather_host(&s, "a2", "123456", NULL, ok);
 	gather_host(&s, "a3", "123456", NULL, ok);
+	/* -b holds no stderr: it went out labelled as it came. */
 	gather_host(&s, "b1", "1", "23456", ok);
-	assert_int_equal(s.o.held, 12);
+	assert_int_equal(s.o.held, 10);
 	assert_true(s.o.total_hit);
 	output_finish(&s.o, 1);
 	sink_sync(&s);
@@ -775,10 +810,10 @@ test_gather_total_share(void **state)
 	    "---------------\n"
 	    "123\n"
 	    "---------------\n"
-	    "b1 (1) [stderr truncated]\n"
+	    "b1\n"
 	    "---------------\n"
 	    "1\n");
-	assert_non_null(strstr(s.err_text, "23\n"));
+	assert_non_null(strstr(s.err_text, "b1: 23456\n"));
 	assert_non_null(strstr(s.err_text, "--max-total-output"));
 	sink_close(&s);
 
@@ -908,7 +943,7 @@ test_live(void **state)
 	/* A new output is printed at once, tagged with its number. */
 	assert_string_equal(s.out_text,
 	    "---------------\n"
-	    "web1 (1) [#1]\n"
+	    "web1 [#1]\n"
 	    "---------------\n"
 	    "hello\n");
 	gather_host(&s, "web2", "hello\n", NULL, ok);
@@ -924,17 +959,17 @@ test_live(void **state)
 	sink_sync(&s);
 	assert_string_equal(s.out_text,
 	    "---------------\n"
-	    "web1 (1) [#1]\n"
+	    "web1 [#1]\n"
 	    "---------------\n"
 	    "hello\n"
 	    "#1 += web[2-3] (3 hosts)\n"
 	    "---------------\n"
-	    "db1 (1) [#3] exited with code 3\n"
+	    "db1 [#3] exited with code 3\n"
 	    "---------------\n"
 	    "x\\x1b\n"
 	    "#1 += web4 (4 hosts)\n"
 	    "---------------\n"
-	    "u1 (1) [#4] unreachable: refused\\x1b[2J\n"
+	    "u1 [#4] unreachable: refused\\x1b[2J\n"
 	    "---------------\n"
 	    "---------------\n"
 	    "#1 web[1-4] (4)\n"
@@ -953,7 +988,7 @@ test_live(void **state)
 	sink_sync(&s);
 	assert_string_equal(s.out_text,
 	    "---------------\n"
-	    "a1 (1) [#1]\n"
+	    "a1 [#1]\n"
 	    "---------------\n"
 	    "x\n"
 	    "#1 += a2 (2 hosts)\n");
@@ -985,7 +1020,7 @@ test_diff(void **state)
 	    "---------------\n"
 	    "a\nb\nc\n"
 	    "---------------\n"
-	    "n4 (1)\n"
+	    "n4\n"
 	    "---------------\n"
 	    "--- n[1-3] (stdout, most common)\n"
 	    "+++ n4 (stdout)\n"
@@ -995,14 +1030,14 @@ test_diff(void **state)
 	    "+B\\x1b\n"
 	    " c\n"
 	    "---------------\n"
-	    "n5 (1) exited with code 1\n"
+	    "n5 exited with code 1\n"
 	    "---------------\n"
 	    "--- n[1-3] (stderr, most common)\n"
 	    "+++ n5 (stderr)\n"
 	    "@@ -0,0 +1 @@\n"
 	    "+oops\n"
 	    "---------------\n"
-	    "n6 (1) unreachable: refused\n"
+	    "n6 unreachable: refused\n"
 	    "---------------\n");
 	assert_string_equal(s.err_text,
 	    "muster: 6 hosts: 4 ok, 1 failed, 1 unreachable (1.00 s)\n");
@@ -1032,7 +1067,7 @@ test_diff_too_different(void **state)
 	gather_host(&s, "y1", b, NULL, ok);
 	output_finish(&s.o, 1.0);
 	sink_sync(&s);
-	assert_non_null(strstr(s.out_text, "y1 (1)\n---------------\n"
+	assert_non_null(strstr(s.out_text, "y1\n---------------\n"
 	    "[stdout differs from the most common in too many lines to diff; "
 	    "here in full]\nb0\nb1\n"));
 	assert_null(strstr(s.out_text, "+++"));
@@ -1057,6 +1092,7 @@ main(void)
 		cmocka_unit_test(test_json_utf8),
 		cmocka_unit_test(test_json_binary),
 		cmocka_unit_test(test_json_truncated),
+		cmocka_unit_test(test_json_floats_and_command),
 		cmocka_unit_test(test_gather),
 		cmocka_unit_test(test_gather_raw_truncated),
 		cmocka_unit_test(test_gather_total_cap),
