@@ -503,8 +503,10 @@ test_timeout_term_ignored(void **state)
 	 * The shell must have run its trap when the timeout hits, and the
 	 * timeout runs from the fork: on a loaded machine the SIGTERM can
 	 * come first. "ready" on stdout says the trap was set in time; a run
-	 * without it proves nothing (the shell died of the SIGTERM) and is
-	 * tried again with twice the timeout.
+	 * without it proves nothing (the shell died of the SIGTERM, or of the
+	 * SIGKILL if it was too slow even for the grace period or valgrind
+	 * lost the SIGTERM before the exec) and is tried again with twice
+	 * the timeout.
 	 */
 	struct xopt o = { .sh = "trap '' TERM; echo ready; sleep 30",
 	    .timeout_ms = 200 * slow, .grace_ms = 300 };
@@ -521,7 +523,7 @@ test_timeout_term_ignored(void **state)
 		assert_int_equal(r.code, -1);
 		if (res_is(&r, 1, "ready\n"))
 			break;
-		assert_int_equal(r.sig, SIGTERM);
+		assert_true(r.sig == SIGTERM || r.sig == SIGKILL);
 		res_free(&r);
 		agent_finish(&a);
 		o.timeout_ms *= 2;
