@@ -24,6 +24,7 @@
 
 struct stream;
 
+/* Open streams at most, announced in Hello. */
 #define CHAN_MAX_STREAMS 256
 /* Watch streams among them: each has its own files open and readings. */
 #define CHAN_MAX_WATCHES 16
