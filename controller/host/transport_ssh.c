@@ -27,6 +27,7 @@
 #include "frame.h"
 #include "hostkey.h"
 #include "log.h"
+#include "sshroute.h"
 #include "workpool.h"
 
 /* Pumping stops after this many reads per wake-up so that one busy host
@@ -223,21 +224,64 @@ tssh_on_chan_close(ssh_session s, ssh_channel ch, void *userdata)
 
 /* ---- steps ------------------------------------------------------------- */
 
+/*
+ * The route ssh_config asks for. We connect the socket ourselves, which
+ * makes libssh ignore its ProxyCommand (and the ProxyJump it turns into
+ * one): a route we do not take must fail the host, never be bypassed.
+ */
 static int
-setup_session(struct transport *t)
+check_route(struct transport *t, char *err, size_t errlen)
 {
-	int zero = 0, one = 1;
+	struct sshroute route;
+	char *pc = NULL;
+	bool libssh_proxy;
+	int r;
+
+	if ((r = sshroute_lookup(t->cfg->ssh_config, t->spec->name, &route,
+	    err, errlen)) != 0)
+		return r;
+	libssh_proxy = ssh_options_get(t->session, SSH_OPTIONS_PROXYCOMMAND,
+	    &pc) == SSH_OK && pc != NULL;
+	if (route.kind == SSHROUTE_DIRECT && libssh_proxy) {
+		snprintf(err, errlen, "ssh_config asks for the proxy \"%.300s\" "
+		    "(a ProxyCommand or ProxyJump in a block muster cannot "
+		    "evaluate): refusing to connect directly", pc);
+		ssh_string_free_char(pc);
+		return MERR_INVAL;
+	}
+	ssh_string_free_char(pc);
+	if (route.kind != SSHROUTE_DIRECT) {
+		snprintf(err, errlen, "%.400s: %s %.300s: muster does not implement "
+		    "%s yet: refusing to connect directly", route.where,
+		    sshroute_kind_str(route.kind), route.value,
+		    sshroute_kind_str(route.kind));
+		return MERR_INVAL;
+	}
+	return 0;
+}
+
+static int
+setup_session(struct transport *t, char *err, size_t errlen)
+{
+	int zero = 0, one = 1, r;
 	char *host = NULL;
 	unsigned int port = 22;
 
-	if ((t->session = ssh_new()) == NULL)
+	if ((t->session = ssh_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return MERR_NOMEM;
+	}
 	ssh_options_set(t->session, SSH_OPTIONS_HOST, t->spec->name);
 	/* Parse ssh_config now (not inside ssh_connect) so that HostName
 	 * and Port are known before we resolve and connect ourselves. */
-	if (ssh_options_parse_config(t->session, t->cfg->ssh_config) < 0)
+	if (ssh_options_parse_config(t->session, t->cfg->ssh_config) < 0) {
+		snprintf(err, errlen, "ssh configuration: cannot read %s",
+		    t->cfg->ssh_config ? t->cfg->ssh_config : "~/.ssh/config");
 		return MERR_PARSE;
+	}
 	ssh_options_set(t->session, SSH_OPTIONS_PROCESS_CONFIG, &zero);
+	if ((r = check_route(t, err, errlen)) != 0)
+		return r;
 	if (t->spec->user != NULL)
 		ssh_options_set(t->session, SSH_OPTIONS_USER, t->spec->user);
 	if (t->spec->port != 0)
@@ -247,12 +291,16 @@ setup_session(struct transport *t)
 		    t->cfg->known_hosts);
 	/* Request/response traffic stalls on Nagle + delayed ACK otherwise. */
 	ssh_options_set(t->session, SSH_OPTIONS_NODELAY, &one);
-	if (ssh_options_get(t->session, SSH_OPTIONS_HOST, &host) != SSH_OK)
+	if (ssh_options_get(t->session, SSH_OPTIONS_HOST, &host) != SSH_OK) {
+		snprintf(err, errlen, "ssh configuration: no host name");
 		return MERR_INVAL;
+	}
 	t->hostname = strdup(host);
 	ssh_string_free_char(host);
-	if (t->hostname == NULL)
+	if (t->hostname == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return MERR_NOMEM;
+	}
 	ssh_options_get_port(t->session, &port);
 	t->port = port;
 	ssh_set_blocking(t->session, 0);
@@ -318,12 +366,10 @@ step_resolve(struct transport *t)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
-	char port[16];
-	int r;
+	char port[16], err[1024];
 
-	if (t->session == NULL && (r = setup_session(t)) != 0) {
-		tssh_fail(t, HS_UNREACHABLE, "ssh configuration: %s",
-		    merr_str(r));
+	if (t->session == NULL && setup_session(t, err, sizeof(err)) != 0) {
+		tssh_fail(t, HS_UNREACHABLE, "%s", err);
 		return TRANSPORT_STOP;
 	}
 	snprintf(port, sizeof(port), "%u", t->port);
