@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <libssh/callbacks.h>
@@ -27,6 +28,7 @@
 #include "frame.h"
 #include "hostkey.h"
 #include "log.h"
+#include "proxycmd.h"
 #include "sshroute.h"
 #include "workpool.h"
 
@@ -78,6 +80,8 @@ struct transport {
 	bool in_worker;
 	char arch[64];
 	uint64_t wire_queued;		/* estimated bytes handed to libssh */
+	struct sshroute route;		/* what ssh_config asks for */
+	pid_t proxy_pid;		/* the ProxyCommand, 0: none */
 };
 
 static enum conn_state
@@ -175,6 +179,11 @@ release_ssh(struct transport *t)
 		close(t->fd);
 		t->fd = -1;
 	}
+	/* The ProxyCommand ends with its host. */
+	if (t->proxy_pid > 0) {
+		proxycmd_kill(t->proxy_pid);
+		t->proxy_pid = 0;
+	}
 }
 
 /* The agent's stderr often says why a start failed ("not found", ...). */
@@ -232,17 +241,16 @@ tssh_on_chan_close(ssh_session s, ssh_channel ch, void *userdata)
 static int
 check_route(struct transport *t, char *err, size_t errlen)
 {
-	struct sshroute route;
 	char *pc = NULL;
 	bool libssh_proxy;
 	int r;
 
-	if ((r = sshroute_lookup(t->cfg->ssh_config, t->spec->name, &route,
+	if ((r = sshroute_lookup(t->cfg->ssh_config, t->spec->name, &t->route,
 	    err, errlen)) != 0)
 		return r;
 	libssh_proxy = ssh_options_get(t->session, SSH_OPTIONS_PROXYCOMMAND,
 	    &pc) == SSH_OK && pc != NULL;
-	if (route.kind == SSHROUTE_DIRECT && libssh_proxy) {
+	if (t->route.kind == SSHROUTE_DIRECT && libssh_proxy) {
 		snprintf(err, errlen, "ssh_config asks for the proxy \"%.300s\" "
 		    "(a ProxyCommand or ProxyJump in a block muster cannot "
 		    "evaluate): refusing to connect directly", pc);
@@ -250,14 +258,62 @@ check_route(struct transport *t, char *err, size_t errlen)
 		return MERR_INVAL;
 	}
 	ssh_string_free_char(pc);
-	if (route.kind != SSHROUTE_DIRECT) {
-		snprintf(err, errlen, "%.400s: %s %.300s: muster does not implement "
-		    "%s yet: refusing to connect directly", route.where,
-		    sshroute_kind_str(route.kind), route.value,
-		    sshroute_kind_str(route.kind));
+	/* Ours to run: libssh would expand it again (and refuse %n). */
+	ssh_options_set(t->session, SSH_OPTIONS_PROXYCOMMAND, "none");
+	if (t->route.kind == SSHROUTE_JUMP) {
+		snprintf(err, errlen, "%.400s: ProxyJump %.300s: muster does "
+		    "not implement ProxyJump yet: refusing to connect directly",
+		    t->route.where, t->route.value);
 		return MERR_INVAL;
 	}
 	return 0;
+}
+
+/* Start the ProxyCommand: its end of a socketpair is the session's. */
+static enum transport_step
+start_proxy(struct transport *t)
+{
+	char cmd[2048], err[768], *user = NULL;
+	struct proxycmd_vars v = { t->hostname, t->port, "", t->spec->name };
+	int r;
+
+	if (ssh_options_get(t->session, SSH_OPTIONS_USER, &user) == SSH_OK)
+		v.user = user;
+	r = proxycmd_expand(t->route.value, &v, cmd, sizeof(cmd), err,
+	    sizeof(err));
+	ssh_string_free_char(user);
+	if (r != 0) {
+		tssh_fail(t, HS_UNREACHABLE, "%.400s: %s", t->route.where, err);
+		return TRANSPORT_STOP;
+	}
+	log_debug("%s: via ProxyCommand %s (%s)", t->display, cmd,
+	    t->route.where);
+	if (proxycmd_spawn(cmd, &t->fd, &t->proxy_pid) != 0) {
+		tssh_fail(t, HS_UNREACHABLE, "%.400s: cannot start the "
+		    "ProxyCommand: %s", t->route.where, strerror(errno));
+		return TRANSPORT_STOP;
+	}
+	/* Connected already: TCP only hands the socket to libssh. */
+	tssh_set_state(t, CS_TCP);
+	return TRANSPORT_NEXT;
+}
+
+/* Why the session over a ProxyCommand failed: mostly the command. */
+static void
+fail_proxy(struct transport *t, const char *what)
+{
+	int status;
+
+	if (!proxycmd_ended(t->proxy_pid, &status))
+		status = proxycmd_kill(t->proxy_pid);
+	t->proxy_pid = 0;
+	if (status != -1 && WIFEXITED(status))
+		tssh_fail(t, HS_UNREACHABLE, "ProxyCommand %.300s (%.400s) "
+		    "exited with status %d: %s", t->route.value,
+		    t->route.where, WEXITSTATUS(status), what);
+	else
+		tssh_fail(t, HS_UNREACHABLE, "via ProxyCommand %.300s "
+		    "(%.400s): %s", t->route.value, t->route.where, what);
 }
 
 static int
@@ -372,6 +428,8 @@ step_resolve(struct transport *t)
 		tssh_fail(t, HS_UNREACHABLE, "%s", err);
 		return TRANSPORT_STOP;
 	}
+	if (t->route.kind == SSHROUTE_COMMAND)
+		return start_proxy(t);
 	snprintf(port, sizeof(port), "%u", t->port);
 	/* Address literals need no resolver; names go to a worker because
 	 * getaddrinfo blocks. */
@@ -462,10 +520,14 @@ step_handshake(struct transport *t)
 	if (r == SSH_AGAIN)
 		return TRANSPORT_WAIT;
 	if (r != SSH_OK) {
-		t->stats->dropped_early =
+		/* A proxy that failed is not an sshd past MaxStartups. */
+		t->stats->dropped_early = t->proxy_pid == 0 &&
 		    ssh_get_serverbanner(t->session) == NULL;
-		tssh_fail(t, HS_UNREACHABLE, "ssh: %s",
-		    ssh_get_error(t->session));
+		if (t->proxy_pid > 0)
+			fail_proxy(t, ssh_get_error(t->session));
+		else
+			tssh_fail(t, HS_UNREACHABLE, "ssh: %s",
+			    ssh_get_error(t->session));
 		return TRANSPORT_STOP;
 	}
 	t->stats->t_connected = tssh_elapsed(t);

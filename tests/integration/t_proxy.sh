@@ -76,6 +76,7 @@ printf '# included\nProxyJump deadbastion\n' >"$T/inc.conf"
 
 refused pcfalse "$T/ssh_config:"
 assert_contains "$(cat "$T/out" "$T/err")" "ProxyCommand false" "pcfalse names the directive"
+assert_contains "$(cat "$T/out" "$T/err")" "exited with status 1" "pcfalse says how the command ended"
 refused pjdead "$T/ssh_config:"
 assert_contains "$(cat "$T/out" "$T/err")" "ProxyJump deadbastion" "pjdead names the directive"
 refused bind "$T/ssh_config:"
@@ -85,7 +86,7 @@ refused only "IdentitiesOnly"
 refused included "$T/inc.conf:2"
 assert_contains "$(cat "$T/out" "$T/err")" "ProxyJump" "the included file's directive"
 refused matched "proxy"
-ok "ProxyCommand, ProxyJump, BindAddress, HostKeyAlias, IdentitiesOnly, Include and Match: the host fails, nothing runs directly"
+ok "ProxyCommand false, ProxyJump, BindAddress, HostKeyAlias, IdentitiesOnly, Include and Match: the host fails, nothing runs directly"
 
 # The line number is the directive's own.
 line=$(grep -n 'ProxyCommand false' "$T/ssh_config" | head -n1 | cut -d: -f1)
@@ -102,3 +103,62 @@ set -e
 [[ $rc -ne 0 ]] || fail "keys install through a dead ProxyJump succeeded"
 assert_contains "$(cat "$T/out" "$T/err")" "ProxyJump" "keys install names the ProxyJump"
 ok "keys install refuses a route it cannot take"
+
+# ProxyCommand: the host is reachable only through the command (nothing
+# listens on port 2; the command is the host's sshd in inetd mode), and
+# its key is checked under the name and port connected to.
+cp "$KH" "$T/kh"
+sed -n "s/^$H /[$H]:2 /p" "$KH" >>"$T/kh"
+{
+	printf 'Host pcsshd
+    HostName %s
+    Port 2
+    User %s
+' "$H" "$U"
+	printf '    ProxyCommand /usr/sbin/sshd -i -f %s
+' "$FLEET_DIR/hosts/$H/sshd_config"
+	host_block pcexp "ProxyCommand sh -c 'echo \"%n %r %h %p %%\" >$T/m/exp; exec socat - TCP:%h:%p'"
+	# A command that outlives its connection unless it is killed.
+	host_block pckill "ProxyCommand sh -c 'echo \$\$ >$T/m/pid; trap \"\" HUP TERM PIPE; socat - TCP:%h:%p; sleep 600'"
+	host_block pcbad 'ProxyCommand socat - TCP:%h:%q'
+	printf 'Host pcnokey
+    HostName %s
+    Port 2
+    User %s
+' "$H" "$U"
+	printf '    ProxyCommand /usr/sbin/sshd -i -f %s
+' "$FLEET_DIR/hosts/$H/sshd_config"
+} >"$T/ssh_config"
+KH_SAVED=$KH
+KH=$T/kh
+run_alias pcsshd
+assert_eq 0 "$rc" "through a ProxyCommand: $(cat "$T/err")"
+[[ -e $T/m/pcsshd ]] || fail "ProxyCommand: the command did not run"
+echo payload >"$T/payload"
+"$MUSTER" push -F "$T/ssh_config" --known-hosts "$KH" -k "$KEY" -w pcsshd "$T/payload" "$T/m/pushed" >/dev/null 2>"$T/err" ||
+	fail "push through a ProxyCommand: $(cat "$T/err")"
+assert_file_eq "$T/payload" "$T/m/pushed" "pushed through a ProxyCommand"
+ok "ProxyCommand: a host reachable only through it runs a command and takes a push"
+
+run_alias pcexp
+assert_eq 0 "$rc" "ProxyCommand with escapes: $(cat "$T/err")"
+assert_eq "pcexp $U $H 22 %" "$(cat "$T/m/exp")" "%n %r %h %p %% expanded"
+ok "ProxyCommand escapes"
+
+run_alias pckill
+assert_eq 0 "$rc" "ProxyCommand that outlives its connection: $(cat "$T/err")"
+pid=$(cat "$T/m/pid")
+# Killed, but a grandchild's death is not waited for: wait for it (it would
+# otherwise live for 600 s).
+alive() { [[ -r /proc/$1/stat ]] && [[ $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+for _ in $(seq $((100 * SLOW))); do alive "$pid" || break; sleep 0.1; done
+alive "$pid" && fail "the ProxyCommand (pid $pid) outlived its host"
+ok "the ProxyCommand ends with its host"
+
+refused pcbad "unknown escape %q"
+KH=$T/empty_kh
+: >"$KH"
+refused pcnokey "unknown"
+KH=$KH_SAVED
+ok "a bad escape and an unknown host key behind a ProxyCommand fail the host"
+
