@@ -29,6 +29,7 @@
 #include "hostkey.h"
 #include "log.h"
 #include "proxycmd.h"
+#include "sshfile.h"
 #include "sshroute.h"
 #include "workpool.h"
 
@@ -260,60 +261,36 @@ check_route(struct transport *t, char *err, size_t errlen)
 	ssh_string_free_char(pc);
 	/* Ours to run: libssh would expand it again (and refuse %n). */
 	ssh_options_set(t->session, SSH_OPTIONS_PROXYCOMMAND, "none");
-	if (t->route.kind == SSHROUTE_JUMP) {
-		snprintf(err, errlen, "%.400s: ProxyJump %.300s: muster does "
-		    "not implement ProxyJump yet: refusing to connect directly",
-		    t->route.where, t->route.value);
-		return MERR_INVAL;
-	}
 	return 0;
 }
 
-/* Start the ProxyCommand: its end of a socketpair is the session's. */
+/* Start the proxy: its end of a socketpair is the session's. */
 static enum transport_step
 start_proxy(struct transport *t)
 {
-	char cmd[2048], err[768], *user = NULL;
+	char err[1024], *user = NULL, kh[1024];
 	struct proxycmd_vars v = { t->hostname, t->port, "", t->spec->name };
+	struct proxycmd_jump_opts o = { t->cfg->ssh_config,
+	    t->cfg->known_hosts, t->cfg->accept_new, t->cfg->identity_path };
 	int r;
 
+	if (o.known_hosts == NULL && sshfile_user_path("known_hosts", kh,
+	    sizeof(kh)) == 0)
+		o.known_hosts = kh;
 	if (ssh_options_get(t->session, SSH_OPTIONS_USER, &user) == SSH_OK)
 		v.user = user;
-	r = proxycmd_expand(t->route.value, &v, cmd, sizeof(cmd), err,
+	r = proxycmd_start(&t->route, &v, &o, &t->fd, &t->proxy_pid, err,
 	    sizeof(err));
 	ssh_string_free_char(user);
 	if (r != 0) {
-		tssh_fail(t, HS_UNREACHABLE, "%.400s: %s", t->route.where, err);
+		tssh_fail(t, HS_UNREACHABLE, "%s", err);
 		return TRANSPORT_STOP;
 	}
-	log_debug("%s: via ProxyCommand %s (%s)", t->display, cmd,
-	    t->route.where);
-	if (proxycmd_spawn(cmd, &t->fd, &t->proxy_pid) != 0) {
-		tssh_fail(t, HS_UNREACHABLE, "%.400s: cannot start the "
-		    "ProxyCommand: %s", t->route.where, strerror(errno));
-		return TRANSPORT_STOP;
-	}
+	log_debug("%s: via %s %s (%s)", t->display,
+	    sshroute_kind_str(t->route.kind), t->route.value, t->route.where);
 	/* Connected already: TCP only hands the socket to libssh. */
 	tssh_set_state(t, CS_TCP);
 	return TRANSPORT_NEXT;
-}
-
-/* Why the session over a ProxyCommand failed: mostly the command. */
-static void
-fail_proxy(struct transport *t, const char *what)
-{
-	int status;
-
-	if (!proxycmd_ended(t->proxy_pid, &status))
-		status = proxycmd_kill(t->proxy_pid);
-	t->proxy_pid = 0;
-	if (status != -1 && WIFEXITED(status))
-		tssh_fail(t, HS_UNREACHABLE, "ProxyCommand %.300s (%.400s) "
-		    "exited with status %d: %s", t->route.value,
-		    t->route.where, WEXITSTATUS(status), what);
-	else
-		tssh_fail(t, HS_UNREACHABLE, "via ProxyCommand %.300s "
-		    "(%.400s): %s", t->route.value, t->route.where, what);
 }
 
 static int
@@ -428,7 +405,7 @@ step_resolve(struct transport *t)
 		tssh_fail(t, HS_UNREACHABLE, "%s", err);
 		return TRANSPORT_STOP;
 	}
-	if (t->route.kind == SSHROUTE_COMMAND)
+	if (t->route.kind != SSHROUTE_DIRECT)
 		return start_proxy(t);
 	snprintf(port, sizeof(port), "%u", t->port);
 	/* Address literals need no resolver; names go to a worker because
@@ -523,9 +500,14 @@ step_handshake(struct transport *t)
 		/* A proxy that failed is not an sshd past MaxStartups. */
 		t->stats->dropped_early = t->proxy_pid == 0 &&
 		    ssh_get_serverbanner(t->session) == NULL;
-		if (t->proxy_pid > 0)
-			fail_proxy(t, ssh_get_error(t->session));
-		else
+		if (t->proxy_pid > 0) {
+			char why[1024];
+
+			proxycmd_failed(t->proxy_pid, &t->route,
+			    ssh_get_error(t->session), why, sizeof(why));
+			t->proxy_pid = 0;
+			tssh_fail(t, HS_UNREACHABLE, "%s", why);
+		} else
 			tssh_fail(t, HS_UNREACHABLE, "ssh: %s",
 			    ssh_get_error(t->session));
 		return TRANSPORT_STOP;
