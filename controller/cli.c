@@ -286,6 +286,7 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 		case 'i': cli->inventory = optarg; break;
 		case 'k': cli->identity = optarg; break;
 		case 'F': cli->ssh_config = optarg; break;
+		case 'J': cli->jump = optarg; break;
 		case OPT_KNOWN_HOSTS: cli->known_hosts = optarg; break;
 		case OPT_ACCEPT_NEW: cli->accept_new = true; break;
 		case 'b': cli->run.mode = OUTPUT_GATHER; cli->json = false; break;

@@ -21,6 +21,7 @@ struct cli {
 	const char *identity;
 	const char *known_hosts;
 	const char *ssh_config;
+	const char *jump;	/* -J: bastions for every host */
 	bool accept_new;
 	double connect_timeout;
 	int verbose;		/* -v count: the log level */

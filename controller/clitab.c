@@ -48,6 +48,9 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	    "always refused)" },
 	[CO_CONFIG] = { "config", 'F', REQ, "FILE", SEC_CONNECT,
 	    "ssh_config (default ~/.ssh/config)" },
+	[CO_JUMP] = { "jump", 'J', REQ, "LIST", SEC_CONNECT,
+	    "reach the hosts through these bastions\n"
+	    "([user@]host[:port],..., as ssh -J)" },
 	[CO_FANOUT] = { "fanout", 'f', REQ, "N", SEC_CONNECT,
 	    "concurrent connection set-ups (default 256)" },
 	[CO_CONNECT_TIMEOUT] = { "connect-timeout", OPT_CONNECT_TIMEOUT, REQ,
@@ -149,7 +152,8 @@ const struct clitab_option clitab_options[CO_COUNT] = {
     CO_BIT(CO_ACCEPT_NEW) | CO_BIT(CO_CONFIG) | CO_BIT(CO_FANOUT) | \
     CO_BIT(CO_CONNECT_TIMEOUT))
 #define PACED	(SSH | CO_BIT(CO_MAX_STARTUPS) | CO_BIT(CO_CONNECT_RATE))
-#define FLEET	(SELECT | PACED | CO_BIT(CO_NO_DAEMON) | CO_BIT(CO_VERBOSE))
+#define FLEET	(SELECT | PACED | CO_BIT(CO_NO_DAEMON) | CO_BIT(CO_VERBOSE) | \
+    CO_BIT(CO_JUMP))
 /* push and pull: the agent itself runs as the user, through sudo -n. */
 #define BECOME	(CO_BIT(CO_BECOME) | CO_BIT(CO_BECOME_USER))
 

@@ -295,6 +295,7 @@ direct_config(const struct cli *cli, struct conn_config *cfg, ssh_key *key,
 		return EXIT_INTERNAL;
 	}
 	cfg->ssh_config = cli->ssh_config;
+	cfg->jump = cli->jump;
 	cfg->known_hosts = cli->known_hosts;
 	cfg->identity = *key;
 	cfg->identity_path = *idpath;
@@ -330,7 +331,8 @@ try_daemon(const struct cli *cli, struct ev_loop *loop)
 	char err[512];
 	int r;
 
-	if (cli->no_daemon || (cli->identity != NULL &&
+	/* The daemon's connections do not go through -J's bastions. */
+	if (cli->no_daemon || cli->jump != NULL || (cli->identity != NULL &&
 	    strcmp(cli->identity, "-") == 0))
 		return NULL;
 	r = dlink_open(loop, &want, &link, err, sizeof(err));

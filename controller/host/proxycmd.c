@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -142,8 +143,13 @@ wrap_config(const struct proxycmd_jump_opts *o, char *err, size_t errlen)
 	    o->accept_new ? "accept-new" : "yes", o->known_hosts);
 	if (o->identity_path != NULL)
 		fprintf(f, "    IdentityFile \"%s\"\n", o->identity_path);
-	if (o->ssh_config != NULL)
-		fprintf(f, "Include \"%s\"\n", o->ssh_config);
+	if (o->ssh_config != NULL) {
+		struct stat st;
+
+		/* -F /dev/null: nothing (ssh refuses to include a device). */
+		if (stat(o->ssh_config, &st) != 0 || S_ISREG(st.st_mode))
+			fprintf(f, "Include \"%s\"\n", o->ssh_config);
+	}
 	else {
 		if (sshfile_user_path("config", user, sizeof(user)) == 0)
 			fprintf(f, "Include \"%s\"\n", user);

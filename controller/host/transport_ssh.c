@@ -251,6 +251,14 @@ check_route(struct transport *t, char *err, size_t errlen)
 		return r;
 	libssh_proxy = ssh_options_get(t->session, SSH_OPTIONS_PROXYCOMMAND,
 	    &pc) == SSH_OK && pc != NULL;
+	/* -J wins over ssh_config, as ssh's command line does. */
+	if (t->cfg->jump != NULL) {
+		t->route.kind = SSHROUTE_JUMP;
+		snprintf(t->route.value, sizeof(t->route.value), "%s",
+		    t->cfg->jump);
+		snprintf(t->route.where, sizeof(t->route.where), "-J");
+		libssh_proxy = false;
+	}
 	if (t->route.kind == SSHROUTE_DIRECT && libssh_proxy) {
 		snprintf(err, errlen, "ssh_config asks for the proxy \"%.300s\" "
 		    "(a ProxyCommand or ProxyJump in a block muster cannot "
@@ -286,7 +294,7 @@ start_proxy(struct transport *t)
 		tssh_fail(t, HS_UNREACHABLE, "%s", err);
 		return TRANSPORT_STOP;
 	}
-	log_debug("%s: via %s %s (%s)", t->display,
+	log_info("%s: via %s %s (%s)", t->display,
 	    sshroute_kind_str(t->route.kind), t->route.value, t->route.where);
 	/* Connected already: TCP only hands the socket to libssh. */
 	tssh_set_state(t, CS_TCP);

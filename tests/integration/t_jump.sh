@@ -154,3 +154,19 @@ assert_eq 3 "$rc" "a changed target key behind the bastion: $(cat "$T/out" "$T/e
 assert_contains "$(cat "$T/out" "$T/err")" "hostkey" "the target's key is what failed"
 [[ -e $T/m/one ]] && fail "a changed target key: the command ran"
 ok "the target's key is verified end to end"
+
+# -J on the command line: the same route for every host, -v shows it.
+rm -f "$T/m/j"*
+"$MUSTER" run -v -J "$U1@$BASTION" -F /dev/null --known-hosts "$T/kh" -k "$KEY" \
+	-w "$U3@${TARGETS[0]},$U3@${TARGETS[1]}" -- 'touch '"$T"'/m/j$$' >"$T/out" 2>"$T/err" ||
+	fail "-J: $(cat "$T/out" "$T/err")"
+assert_eq 2 "$(find "$T/m" -name 'j*' | wc -l)" "-J: the command ran on both hosts"
+assert_contains "$(cat "$T/err")" "via ProxyJump $U1@$BASTION (-J)" "-v shows the route"
+# -J wins over the ssh_config's ProxyJump (here a dead one).
+set +e
+"$MUSTER" run -J bastion -F "$T/ssh_config" --known-hosts "$T/kh" -k "$KEY" -w viadead -- "touch $T/m/jwins" >"$T/out" 2>"$T/err"
+rc=$?
+set -e
+assert_eq 0 "$rc" "-J over ssh_config's ProxyJump: $(cat "$T/out" "$T/err")"
+[[ -e $T/m/jwins ]] || fail "-J over ssh_config: the command did not run"
+ok "-J: every host through the bastion, -v shows the route, -J wins over ssh_config"
