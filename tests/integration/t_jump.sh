@@ -170,3 +170,23 @@ set -e
 assert_eq 0 "$rc" "-J over ssh_config's ProxyJump: $(cat "$T/out" "$T/err")"
 [[ -e $T/m/jwins ]] || fail "-J over ssh_config: the command did not run"
 ok "-J: every host through the bastion, -v shows the route, -J wins over ssh_config"
+
+# The daemon holds hosts behind a bastion (ssh_config's ProxyJump), and a
+# run goes through it.
+export MUSTER_DAEMON_SOCKET=$T/d/daemon.sock
+"$MUSTER" daemon --known-hosts "$T/kh" -k "$KEY" -F "$T/ssh_config" -w one,two >"$T/start"
+at_exit '"$MUSTER" daemon --stop >/dev/null 2>&1'
+n=0
+for _ in $(seq $((100 * SLOW))); do
+	"$MUSTER" daemon --status --json >"$T/st"
+	n=$(python3 -c 'import json,sys; print(sum(h["state"]=="ready" for h in json.load(sys.stdin)["hosts"]))' <"$T/st")
+	((n == 2)) && break
+	sleep 0.2
+done
+assert_eq 2 "$n" "hosts behind bastions held by the daemon"
+rm -f "$T/m/one" "$T/m/two"
+"$MUSTER" run -v --known-hosts "$T/kh" -k "$KEY" -F "$T/ssh_config" -w one,two -- 'touch '"$T"'/m/d$$' >"$T/out" 2>"$T/err" ||
+	fail "run through the daemon: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "using the daemon" "the run used the daemon"
+assert_eq 2 "$(find "$T/m" -name 'd*' | wc -l)" "ran on both hosts through the daemon"
+ok "the daemon holds hosts behind bastions"
