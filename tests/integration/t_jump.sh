@@ -37,7 +37,7 @@ ip netns exec "$NS" /usr/sbin/sshd -f "$T/bastion2.conf" -E "$T/bastion2.log"
 socat "TCP-LISTEN:22,bind=$BASTION,fork,reuseaddr" \
 	EXEC:"ip netns exec $NS /usr/sbin/sshd -i -f $T/bastion.conf -E $T/bastion.log" &
 SOCAT=$!
-at_exit "kill $SOCAT"
+at_exit "kill $SOCAT 2>/dev/null"
 # Wait for the way in (socat's listen) and the namespace's sshds.
 for _ in $(seq $((100 * SLOW))); do
 	if ss -ltn "src $BASTION" | grep -q ":22" &&
@@ -170,6 +170,36 @@ set -e
 assert_eq 0 "$rc" "-J over ssh_config's ProxyJump: $(cat "$T/out" "$T/err")"
 [[ -e $T/m/jwins ]] || fail "-J over ssh_config: the command did not run"
 ok "-J: every host through the bastion, -v shows the route, -J wins over ssh_config"
+
+# The bastion dies mid-run: the host behind it fails cleanly, a direct
+# host next to it goes on.
+H5="$(fleet_user 5)@$(fleet_addr 5)"
+rm -f "$T/m/started" "$T/m/go"
+cat >>"$T/ssh_config" <<CFG
+Host $(fleet_addr 5)
+    ProxyJump none
+CFG
+cat "$T/kh" "$KH" >"$T/kh_all"
+set +e
+"$MUSTER" run --no-daemon --json -F "$T/ssh_config" --known-hosts "$T/kh_all" -k "$KEY" -w one,"$H5" -- \
+	"case \$USER in $U3) touch $T/m/started; sleep 600 ;; *) while [ ! -e $T/m/go ]; do sleep 0.1; done; echo fine ;; esac" \
+	>"$T/mid.json" 2>"$T/mid.err" &
+MID=$!
+set -e
+for _ in $(seq $((200 * SLOW))); do [[ -e $T/m/started ]] && break; sleep 0.1; done
+[[ -e $T/m/started ]] || fail "mid-run: the host behind the bastion never started"
+for pid in $(pgrep -f "sshd -i -f $T/bastion.conf"); do kill -9 "$pid"; done
+touch "$T/m/go"
+set +e
+wait "$MID"
+rc=$?
+set -e
+# Lost after the command started: "failed" (it may have run), exit 1.
+assert_eq 1 "$rc" "mid-run: exit status ($(cat "$T/mid.err"))"
+assert_contains "$(grep '"host":"one"' "$T/mid.json")" 'connection lost' "mid-run: the host behind the dead bastion"
+assert_contains "$(cat "$T/mid.json")" '"status":"ok"' "mid-run: the direct host"
+assert_contains "$(cat "$T/mid.json")" 'fine' "mid-run: the direct host's output"
+ok "a bastion dying mid-run fails the hosts behind it, others go on"
 
 # The daemon holds hosts behind a bastion (ssh_config's ProxyJump), and a
 # run goes through it.
