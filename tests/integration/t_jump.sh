@@ -188,7 +188,9 @@ MID=$!
 set -e
 for _ in $(seq $((200 * SLOW))); do [[ -e $T/m/started ]] && break; sleep 0.1; done
 [[ -e $T/m/started ]] || fail "mid-run: the host behind the bastion never started"
-for pid in $(pgrep -f "sshd -i -f $T/bastion.conf"); do kill -9 "$pid"; done
+# The bastion's end goes away: socat's per-connection children (sshd -i
+# renames itself, so it is found through them), not socat, the way in.
+for pid in $(pgrep -P "$SOCAT"); do kill -9 "$pid"; done
 touch "$T/m/go"
 set +e
 wait "$MID"
