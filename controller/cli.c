@@ -414,6 +414,7 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 			break;
 		case 'k': cli->identity = optarg; break;
 		case 'F': cli->ssh_config = optarg; break;
+		case 'J': cli->jump = optarg; break;
 		case OPT_KNOWN_HOSTS: cli->known_hosts = optarg; break;
 		case OPT_ACCEPT_NEW: cli->accept_new = true; break;
 		case 'b':

@@ -31,6 +31,7 @@ struct cli {
 	size_t nssh_options;
 	const char *known_hosts;
 	const char *ssh_config;
+	const char *jump;	/* -J: bastions for every host */
 	bool accept_new;
 	double connect_timeout;
 	int verbose;		/* -v count: the log level */

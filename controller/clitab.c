@@ -68,6 +68,9 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	    "Port, HostName, Ciphers, MACs, KexAlgorithms,\n"
 	    "HostKeyAlgorithms, PubkeyAcceptedAlgorithms,\n"
 	    "Compression" },
+	[CO_JUMP] = { "jump", 'J', REQ, "LIST", SEC_CONNECT,
+	    "reach the hosts through these bastions\n"
+	    "([user@]host[:port],..., as ssh -J)" },
 	[CO_FANOUT] = { "fanout", 'f', REQ, "N", SEC_CONNECT,
 	    "concurrent connection set-ups (default "
 	    CLI_STR(CLI_FANOUT_DEFAULT) ")" },
@@ -187,7 +190,7 @@ const struct clitab_option clitab_options[CO_COUNT] = {
     CO_BIT(CO_CONNECT_TIMEOUT) | CO_BIT(CO_LOGIN) | CO_BIT(CO_CONFIG))
 #define PACED	(SSH | CO_BIT(CO_MAX_STARTUPS) | CO_BIT(CO_CONNECT_RATE))
 #define FLEET	(SELECT | PACED | CO_BIT(CO_NO_DAEMON) | CO_BIT(CO_VERBOSE) | \
-    CO_BIT(CO_SSH_OPTION))
+    CO_BIT(CO_SSH_OPTION) | CO_BIT(CO_JUMP))
 /* push and pull: the agent itself runs as the user, through sudo -n. */
 #define BECOME	(CO_BIT(CO_BECOME) | CO_BIT(CO_BECOME_USER))
 /* Jobs that end, host by host: they can roll and be run again. */

@@ -314,6 +314,7 @@ direct_config(const struct cli *cli, struct conn_config *cfg, ssh_key *key,
 		return EXIT_INTERNAL;
 	}
 	cfg->ssh_config = cli->ssh_config;
+	cfg->jump = cli->jump;
 	cfg->known_hosts = cli->known_hosts;
 	cfg->identity = *key;
 	cfg->identity_path = *idpath;
@@ -348,8 +349,8 @@ try_daemon(const struct cli *cli, struct ev_loop *loop)
 	int r;
 
 	/* -o settings are ours to apply; the daemon's connections are
-	 * made already. */
-	if (cli->no_daemon || cli->nssh_options > 0 ||
+	 * made already, and do not go through -J's bastions. */
+	if (cli->no_daemon || cli->nssh_options > 0 || cli->jump != NULL ||
 	    (cli->identity != NULL && strcmp(cli->identity, "-") == 0))
 		return NULL;
 	r = dlink_open(loop, &want, &link, err, sizeof(err));

@@ -40,6 +40,7 @@ struct conn_config {
 	struct ev_loop *loop;
 	struct workpool *workers;
 	const char *ssh_config;		/* NULL: ~/.ssh/config */
+	const char *jump;		/* -J: ProxyJump for every host */
 	const char *known_hosts;	/* NULL: ~/.ssh/known_hosts */
 	bool accept_new;
 	ssh_key identity;		/* NULL: only ssh-agent and defaults */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <libssh/callbacks.h>
@@ -27,7 +28,10 @@
 #include "frame.h"
 #include "hostkey.h"
 #include "log.h"
+#include "proxycmd.h"
+#include "sshfile.h"
 #include "sshopt.h"
+#include "sshroute.h"
 #include "workpool.h"
 
 /* Pumping stops after this many reads per wake-up so that one busy host
@@ -81,6 +85,8 @@ struct transport {
 	bool in_worker;
 	char arch[64];
 	uint64_t wire_queued;		/* estimated bytes handed to libssh */
+	struct sshroute route;		/* what ssh_config asks for */
+	pid_t proxy_pid;		/* the ProxyCommand, 0: none */
 };
 
 static enum conn_state
@@ -178,6 +184,11 @@ release_ssh(struct transport *t)
 		close(t->fd);
 		t->fd = -1;
 	}
+	/* The ProxyCommand ends with its host. */
+	if (t->proxy_pid > 0) {
+		proxycmd_kill(t->proxy_pid);
+		t->proxy_pid = 0;
+	}
 }
 
 /* The agent's stderr often says why a start failed ("not found", ...). */
@@ -227,22 +238,96 @@ tssh_on_chan_close(ssh_session s, ssh_channel ch, void *userdata)
 
 /* ---- steps ------------------------------------------------------------- */
 
+/*
+ * The route ssh_config asks for. We connect the socket ourselves, which
+ * makes libssh ignore its ProxyCommand (and the ProxyJump it turns into
+ * one): a route we do not take must fail the host, never be bypassed.
+ */
 static int
-setup_session(struct transport *t)
+check_route(struct transport *t, char *err, size_t errlen)
 {
-	int zero = 0, one = 1;
+	char *pc = NULL;
+	bool libssh_proxy;
+	int r;
+
+	if ((r = sshroute_lookup(t->cfg->ssh_config, t->spec->name, &t->route,
+	    err, errlen)) != 0)
+		return r;
+	libssh_proxy = ssh_options_get(t->session, SSH_OPTIONS_PROXYCOMMAND,
+	    &pc) == SSH_OK && pc != NULL;
+	/* -J wins over ssh_config, as ssh's command line does. */
+	if (t->cfg->jump != NULL) {
+		t->route.kind = SSHROUTE_JUMP;
+		snprintf(t->route.value, sizeof(t->route.value), "%s",
+		    t->cfg->jump);
+		snprintf(t->route.where, sizeof(t->route.where), "-J");
+		libssh_proxy = false;
+	}
+	if (t->route.kind == SSHROUTE_DIRECT && libssh_proxy) {
+		snprintf(err, errlen, "ssh_config asks for the proxy \"%.300s\" "
+		    "(a ProxyCommand or ProxyJump in a block muster cannot "
+		    "evaluate): refusing to connect directly", pc);
+		ssh_string_free_char(pc);
+		return MERR_INVAL;
+	}
+	ssh_string_free_char(pc);
+	/* Ours to run: libssh would expand it again (and refuse %n). */
+	ssh_options_set(t->session, SSH_OPTIONS_PROXYCOMMAND, "none");
+	return 0;
+}
+
+/* Start the proxy: its end of a socketpair is the session's. */
+static enum transport_step
+start_proxy(struct transport *t)
+{
+	char err[1024], *user = NULL, kh[1024];
+	struct proxycmd_vars v = { t->hostname, t->port, "", t->spec->name };
+	struct proxycmd_jump_opts o = { t->cfg->ssh_config,
+	    t->cfg->known_hosts, t->cfg->accept_new, t->cfg->identity_path };
+	int r;
+
+	if (o.known_hosts == NULL && sshfile_user_path("known_hosts", kh,
+	    sizeof(kh)) == 0)
+		o.known_hosts = kh;
+	if (ssh_options_get(t->session, SSH_OPTIONS_USER, &user) == SSH_OK)
+		v.user = user;
+	r = proxycmd_start(&t->route, &v, &o, &t->fd, &t->proxy_pid, err,
+	    sizeof(err));
+	ssh_string_free_char(user);
+	if (r != 0) {
+		tssh_fail(t, HS_UNREACHABLE, "%s", err);
+		return TRANSPORT_STOP;
+	}
+	log_info("%s: via %s %s (%s)", t->display,
+	    sshroute_kind_str(t->route.kind), t->route.value, t->route.where);
+	/* Connected already: TCP only hands the socket to libssh. */
+	tssh_set_state(t, CS_TCP);
+	return TRANSPORT_NEXT;
+}
+
+static int
+setup_session(struct transport *t, char *err, size_t errlen)
+{
+	int zero = 0, one = 1, r;
 	char *host = NULL;
 	unsigned int port = 22;
 	size_t i;
 
-	if ((t->session = ssh_new()) == NULL)
+	if ((t->session = ssh_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return MERR_NOMEM;
+	}
 	ssh_options_set(t->session, SSH_OPTIONS_HOST, t->spec->name);
 	/* Parse ssh_config now (not inside ssh_connect) so that HostName
 	 * and Port are known before we resolve and connect ourselves. */
-	if (ssh_options_parse_config(t->session, t->cfg->ssh_config) < 0)
+	if (ssh_options_parse_config(t->session, t->cfg->ssh_config) < 0) {
+		snprintf(err, errlen, "ssh configuration: cannot read %s",
+		    t->cfg->ssh_config ? t->cfg->ssh_config : "~/.ssh/config");
 		return MERR_PARSE;
+	}
 	ssh_options_set(t->session, SSH_OPTIONS_PROCESS_CONFIG, &zero);
+	if ((r = check_route(t, err, errlen)) != 0)
+		return r;
 	/* -o over ssh_config, as with ssh; a user@ or :port the host list
 	 * or inventory gives for the host over both. */
 	for (i = 0; i < t->cfg->nssh_options; i++)
@@ -257,12 +342,16 @@ setup_session(struct transport *t)
 		    t->cfg->known_hosts);
 	/* Request/response traffic stalls on Nagle + delayed ACK otherwise. */
 	ssh_options_set(t->session, SSH_OPTIONS_NODELAY, &one);
-	if (ssh_options_get(t->session, SSH_OPTIONS_HOST, &host) != SSH_OK)
+	if (ssh_options_get(t->session, SSH_OPTIONS_HOST, &host) != SSH_OK) {
+		snprintf(err, errlen, "ssh configuration: no host name");
 		return MERR_INVAL;
+	}
 	t->hostname = strdup(host);
 	ssh_string_free_char(host);
-	if (t->hostname == NULL)
+	if (t->hostname == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return MERR_NOMEM;
+	}
 	ssh_options_get_port(t->session, &port);
 	t->port = port;
 	ssh_set_blocking(t->session, 0);
@@ -328,14 +417,14 @@ step_resolve(struct transport *t)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
-	char port[16];
-	int r;
+	char port[16], err[1024];
 
-	if (t->session == NULL && (r = setup_session(t)) != 0) {
-		tssh_fail(t, HS_UNREACHABLE, "ssh configuration: %s",
-		    merr_str(r));
+	if (t->session == NULL && setup_session(t, err, sizeof(err)) != 0) {
+		tssh_fail(t, HS_UNREACHABLE, "%s", err);
 		return TRANSPORT_STOP;
 	}
+	if (t->route.kind != SSHROUTE_DIRECT)
+		return start_proxy(t);
 	snprintf(port, sizeof(port), "%u", t->port);
 	/* Address literals need no resolver; names go to a worker because
 	 * getaddrinfo blocks. */
@@ -426,10 +515,19 @@ step_handshake(struct transport *t)
 	if (r == SSH_AGAIN)
 		return TRANSPORT_WAIT;
 	if (r != SSH_OK) {
-		t->stats->dropped_early =
+		/* A proxy that failed is not an sshd past MaxStartups. */
+		t->stats->dropped_early = t->proxy_pid == 0 &&
 		    ssh_get_serverbanner(t->session) == NULL;
-		tssh_fail(t, HS_UNREACHABLE, "ssh: %s",
-		    ssh_get_error(t->session));
+		if (t->proxy_pid > 0) {
+			char why[1024];
+
+			proxycmd_failed(t->proxy_pid, &t->route,
+			    ssh_get_error(t->session), why, sizeof(why));
+			t->proxy_pid = 0;
+			tssh_fail(t, HS_UNREACHABLE, "%s", why);
+		} else
+			tssh_fail(t, HS_UNREACHABLE, "ssh: %s",
+			    ssh_get_error(t->session));
 		return TRANSPORT_STOP;
 	}
 	t->stats->t_connected = tssh_elapsed(t);

@@ -21,6 +21,7 @@
 #include "err.h"
 #include "hostkey.h"
 #include "output.h"
+#include "sshroute.h"
 #include "status.h"
 #include "workpool.h"
 
@@ -200,6 +201,40 @@ keyinstall_append(const char *old, size_t oldlen, const char *line,
 
 /* --- the session ------------------------------------------------------------- */
 
+/*
+ * The route ssh_config asks for. This blocking session lets libssh connect
+ * and so run a ProxyCommand itself (expanded by libssh); a ProxyJump it
+ * would hand to the ssh program, whose own known_hosts muster does not
+ * control: refused, as every directive muster cannot honour.
+ */
+static int
+check_route(struct ki_host *h, char *err, size_t errlen)
+{
+	struct sshroute route;
+	char *pc = NULL;
+	bool libssh_proxy;
+	int r;
+
+	if ((r = sshroute_lookup(h->ki->opts->ssh_config, h->spec->name,
+	    &route, err, errlen)) != 0)
+		return r;
+	libssh_proxy = ssh_options_get(h->session, SSH_OPTIONS_PROXYCOMMAND,
+	    &pc) == SSH_OK && pc != NULL;
+	ssh_string_free_char(pc);
+	if (route.kind == SSHROUTE_JUMP) {
+		snprintf(err, errlen, "%.300s: ProxyJump %.300s: muster keys install "
+		    "does not go through a ProxyJump yet: refusing to connect "
+		    "directly", route.where, route.value);
+		return MERR_INVAL;
+	}
+	if (route.kind == SSHROUTE_DIRECT && libssh_proxy) {
+		snprintf(err, errlen, "ssh_config asks for a proxy in a block "
+		    "muster cannot evaluate: refusing to connect");
+		return MERR_INVAL;
+	}
+	return 0;
+}
+
 static int
 open_session(struct ki_host *h)
 {
@@ -220,6 +255,10 @@ open_session(struct ki_host *h)
 		return MERR_PARSE;
 	}
 	ssh_options_set(h->session, SSH_OPTIONS_PROCESS_CONFIG, &zero);
+	if (check_route(h, err, sizeof(err)) != 0) {
+		host_fail(h, KI_UNREACHABLE, "%s", err);
+		return MERR_INVAL;
+	}
 	if (h->spec->user != NULL)
 		ssh_options_set(h->session, SSH_OPTIONS_USER, h->spec->user);
 	if (h->spec->port != 0)

@@ -53,8 +53,9 @@ assert_contains "$(cat "$T/err")" "accessible by others" "unsafe key message"
 ok "unsafe private key refused"
 
 # Host and user names with quotes, blanks and command substitutions, from
-# -w and from an inventory, never reach a shell: muster connects itself
-# (no ProxyCommand) and the bootstrap command interpolates only our own
+# -w and from an inventory, never reach a shell: they are refused before a
+# ProxyCommand could expand them (this one evaluates %n %r %h in a shell
+# before it connects) and the bootstrap command interpolates only our own
 # hash. Each such host fails on its own; the canary file is never made.
 canary=$T/canary
 h2="$(fleet_user 2)@$(fleet_addr 2)"
@@ -70,7 +71,7 @@ cat >"$T/evil.ini" <<INI
 x\$(touch\${IFS}$canary) user=$(fleet_user 1)
 $(fleet_addr 1) user=a'b\$(touch\${IFS}$canary)
 INI
-printf 'Host *\n  ProxyCommand /bin/sh -c "touch %s; echo %%h %%r"\n' "$canary" >"$T/proxy.cfg"
+printf 'Host *\n  ProxyCommand : %%n %%r %%h; exec socat - TCP:%%h:%%p\n' >"$T/proxy.cfg"
 for w in "${evil[@]}"; do
 	set +e
 	"$MUSTER" run -k "$KEY" -F "$T/proxy.cfg" --known-hosts "$KH" --connect-timeout 5 --json \

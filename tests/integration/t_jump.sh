@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# ProxyJump: hosts reachable only through a bastion. The targets' and the
+# second bastion's sshd run in a network namespace this test creates (its
+# own loopback); the way in is a socat listener in the root namespace that
+# starts the first bastion's `sshd -i` inside the namespace. Nothing
+# listens on the targets' addresses in the root namespace.
+. "$(dirname "$0")/lib.sh"
+
+command -v socat >/dev/null || fail "socat is not installed (deploy/install-deps)"
+((EUID == 0)) || fail "needs root for ip netns"
+
+NS=muster-jump-$$
+ip netns add "$NS"
+at_exit "ip netns pids $NS 2>/dev/null | xargs -r kill -9; ip netns delete $NS"
+ip -n "$NS" link set lo up
+
+BASTION=$FLEET_NET.200	# root namespace: socat -> sshd -i in the namespace
+BASTION2=$FLEET_NET.210	# inside only
+DEAD=$FLEET_NET.199	# nothing listens
+TARGETS=($FLEET_NET.201 $FLEET_NET.202 $FLEET_NET.203)
+
+# sshd_config for one of the fleet's hosts (its key and user), listening
+# on the given addresses inside the namespace.
+ns_config() {
+	local host=$1 out=$2
+	shift 2
+	grep -v '^ListenAddress\|^PidFile' "$FLEET_DIR/hosts/$FLEET_NET.$host/sshd_config" >"$out"
+	echo "PidFile $out.pid" >>"$out"
+	echo "AllowTcpForwarding yes" >>"$out"
+	for a in "$@"; do echo "ListenAddress $a:22" >>"$out"; done
+}
+ns_config 3 "$T/targets.conf" "${TARGETS[@]}"
+ns_config 2 "$T/bastion2.conf" "$BASTION2"
+ns_config 1 "$T/bastion.conf"
+ip netns exec "$NS" /usr/sbin/sshd -f "$T/targets.conf" -E "$T/targets.log"
+ip netns exec "$NS" /usr/sbin/sshd -f "$T/bastion2.conf" -E "$T/bastion2.log"
+socat "TCP-LISTEN:22,bind=$BASTION,fork,reuseaddr" \
+	EXEC:"ip netns exec $NS /usr/sbin/sshd -i -f $T/bastion.conf -E $T/bastion.log" &
+SOCAT=$!
+at_exit "kill $SOCAT 2>/dev/null"
+# Wait for the way in (socat's listen) and the namespace's sshds.
+for _ in $(seq $((100 * SLOW))); do
+	if ss -ltn "src $BASTION" | grep -q ":22" &&
+		ip netns exec "$NS" ss -ltn | grep -q "$BASTION2:22" &&
+		ip netns exec "$NS" ss -ltn | grep -q "${TARGETS[2]}:22"; then
+		break
+	fi
+	sleep 0.1
+done
+
+# known_hosts: the bastions and the targets under their own keys.
+key_of() { sed -n "s/^$FLEET_NET.$1 //p" "$KH"; }
+{
+	echo "$BASTION $(key_of 1)"
+	echo "$BASTION2 $(key_of 2)"
+	for a in "${TARGETS[@]}"; do echo "$a $(key_of 3)"; done
+} >"$T/kh"
+
+chmod 755 "$T"
+mkdir -m 1777 "$T/m"
+U1=$(fleet_user 1) U2=$(fleet_user 2) U3=$(fleet_user 3)
+cat >"$T/ssh_config" <<CFG
+Host bastion
+    HostName $BASTION
+    User $U1
+    IdentityFile $KEY
+Host bastion2
+    HostName $BASTION2
+    User $U2
+    IdentityFile $KEY
+Host dead
+    HostName $DEAD
+    User $U1
+Host one
+    HostName ${TARGETS[0]}
+    ProxyJump bastion
+Host two
+    HostName ${TARGETS[1]}
+    ProxyJump bastion,bastion2
+Host uri
+    HostName ${TARGETS[2]}
+    ProxyJump $U1@$BASTION:22
+Host viadead
+    HostName ${TARGETS[0]}
+    ProxyJump dead
+Host *
+    User $U3
+    IdentityFile $KEY
+CFG
+
+# The control: no direct route to the targets.
+set +e
+"$MUSTER" run -F /dev/null --known-hosts "$T/kh" -k "$KEY" -w "$U3@${TARGETS[0]}" -- true >/dev/null 2>&1
+rc=$?
+set -e
+assert_eq 3 "$rc" "a target is reachable directly (test set-up)"
+
+# run_via ALIAS [KH]: touch ALIAS's marker there; sets rc.
+run_via() {
+	rm -f "$T/m/$1"
+	set +e
+	"$MUSTER" run -F "$T/ssh_config" --known-hosts "${2:-$T/kh}" -k "$KEY" -w "$1" \
+		-- "touch $T/m/$1" >"$T/out" 2>"$T/err"
+	rc=$?
+	set -e
+}
+
+run_via one
+assert_eq 0 "$rc" "one hop: $(cat "$T/out" "$T/err")"
+[[ -e $T/m/one ]] || fail "one hop: the command did not run"
+ok "one hop"
+
+run_via two
+assert_eq 0 "$rc" "two hops: $(cat "$T/out" "$T/err")"
+[[ -e $T/m/two ]] || fail "two hops: the command did not run"
+ok "two hops"
+
+run_via uri
+assert_eq 0 "$rc" "user@host:port hop: $(cat "$T/out" "$T/err")"
+ok "a user@host:port hop"
+
+echo payload >"$T/payload"
+"$MUSTER" push -F "$T/ssh_config" --known-hosts "$T/kh" -k "$KEY" -w one "$T/payload" "$T/m/pushed" >/dev/null 2>"$T/err" ||
+	fail "push through a bastion: $(cat "$T/err")"
+assert_file_eq "$T/payload" "$T/m/pushed" "pushed through a bastion"
+mkdir "$T/pulled"
+"$MUSTER" pull -F "$T/ssh_config" --known-hosts "$T/kh" -k "$KEY" -w one "$T/m/pushed" "$T/pulled" >/dev/null 2>"$T/err" ||
+	fail "pull through a bastion: $(cat "$T/err")"
+[[ -n $(find "$T/pulled" -type f -name pushed) ]] || fail "pull through a bastion: nothing pulled"
+ok "push and pull through a bastion"
+
+run_via viadead
+assert_eq 3 "$rc" "a dead bastion: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/out" "$T/err")" "ProxyJump dead" "a dead bastion: the message"
+[[ -e $T/m/viadead ]] && fail "a dead bastion: the command ran"
+ok "a dead bastion fails the host"
+
+# The bastion's key: unknown, then changed. The target's key is known.
+grep -v "^$BASTION " "$T/kh" >"$T/kh_nobastion"
+run_via one "$T/kh_nobastion"
+assert_eq 3 "$rc" "an unknown bastion key: $(cat "$T/out" "$T/err")"
+[[ -e $T/m/one ]] && fail "an unknown bastion key: the command ran"
+{ echo "$BASTION $(key_of 4)"; cat "$T/kh_nobastion"; } >"$T/kh_changed"
+run_via one "$T/kh_changed"
+assert_eq 3 "$rc" "a changed bastion key: $(cat "$T/out" "$T/err")"
+[[ -e $T/m/one ]] && fail "a changed bastion key: the command ran"
+ok "a bastion with an unknown or a changed host key fails the host"
+
+# The target's key is checked end to end, through the bastion.
+grep -v "^${TARGETS[0]} " "$T/kh" >"$T/kh_notarget"
+{ echo "${TARGETS[0]} $(key_of 4)"; cat "$T/kh_notarget"; } >"$T/kh_badtarget"
+run_via one "$T/kh_badtarget"
+assert_eq 3 "$rc" "a changed target key behind the bastion: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/out" "$T/err")" "hostkey" "the target's key is what failed"
+[[ -e $T/m/one ]] && fail "a changed target key: the command ran"
+ok "the target's key is verified end to end"
+
+# -J on the command line: the same route for every host, -v shows it.
+rm -f "$T/m/j"*
+"$MUSTER" run -v -J "$U1@$BASTION" -F /dev/null --known-hosts "$T/kh" -k "$KEY" \
+	-w "$U3@${TARGETS[0]},$U3@${TARGETS[1]}" -- 'touch '"$T"'/m/j$$' >"$T/out" 2>"$T/err" ||
+	fail "-J: $(cat "$T/out" "$T/err")"
+assert_eq 2 "$(find "$T/m" -name 'j*' | wc -l)" "-J: the command ran on both hosts"
+assert_contains "$(cat "$T/err")" "via ProxyJump $U1@$BASTION (-J)" "-v shows the route"
+# -J wins over the ssh_config's ProxyJump (here a dead one).
+set +e
+"$MUSTER" run -J bastion -F "$T/ssh_config" --known-hosts "$T/kh" -k "$KEY" -w viadead -- "touch $T/m/jwins" >"$T/out" 2>"$T/err"
+rc=$?
+set -e
+assert_eq 0 "$rc" "-J over ssh_config's ProxyJump: $(cat "$T/out" "$T/err")"
+[[ -e $T/m/jwins ]] || fail "-J over ssh_config: the command did not run"
+ok "-J: every host through the bastion, -v shows the route, -J wins over ssh_config"
+
+# The bastion dies mid-run: the host behind it fails cleanly, a direct
+# host next to it goes on.
+H5="$(fleet_user 5)@$(fleet_addr 5)"
+rm -f "$T/m/started" "$T/m/go"
+cat >>"$T/ssh_config" <<CFG
+Host $(fleet_addr 5)
+    ProxyJump none
+CFG
+cat "$T/kh" "$KH" >"$T/kh_all"
+set +e
+"$MUSTER" run --no-daemon --json -F "$T/ssh_config" --known-hosts "$T/kh_all" -k "$KEY" -w one,"$H5" -- \
+	"case \$USER in $U3) touch $T/m/started; sleep 600 ;; *) while [ ! -e $T/m/go ]; do sleep 0.1; done; echo fine ;; esac" \
+	>"$T/mid.json" 2>"$T/mid.err" &
+MID=$!
+set -e
+for _ in $(seq $((200 * SLOW))); do [[ -e $T/m/started ]] && break; sleep 0.1; done
+[[ -e $T/m/started ]] || fail "mid-run: the host behind the bastion never started"
+# The bastion's end goes away: socat's per-connection children (sshd -i
+# renames itself, so it is found through them), not socat, the way in.
+for pid in $(pgrep -P "$SOCAT"); do kill -9 "$pid"; done
+touch "$T/m/go"
+set +e
+wait "$MID"
+rc=$?
+set -e
+# Lost after the command started: "failed" (it may have run), exit 1.
+assert_eq 1 "$rc" "mid-run: exit status ($(cat "$T/mid.err"))"
+assert_contains "$(grep '"host":"one"' "$T/mid.json")" 'connection lost' "mid-run: the host behind the dead bastion"
+assert_contains "$(cat "$T/mid.json")" '"status":"ok"' "mid-run: the direct host"
+assert_contains "$(cat "$T/mid.json")" 'fine' "mid-run: the direct host's output"
+ok "a bastion dying mid-run fails the hosts behind it, others go on"
+
+# The daemon holds hosts behind a bastion (ssh_config's ProxyJump), and a
+# run goes through it.
+export MUSTER_DAEMON_SOCKET=$T/d/daemon.sock
+"$MUSTER" daemon --known-hosts "$T/kh" -k "$KEY" -F "$T/ssh_config" -w one,two >"$T/start"
+at_exit '"$MUSTER" daemon --stop >/dev/null 2>&1'
+n=0
+for _ in $(seq $((100 * SLOW))); do
+	"$MUSTER" daemon --status --json >"$T/st"
+	n=$(python3 -c 'import json,sys; print(sum(h["state"]=="ready" for h in json.load(sys.stdin)["hosts"]))' <"$T/st")
+	((n == 2)) && break
+	sleep 0.2
+done
+assert_eq 2 "$n" "hosts behind bastions held by the daemon"
+rm -f "$T/m/one" "$T/m/two"
+"$MUSTER" run -v --known-hosts "$T/kh" -k "$KEY" -F "$T/ssh_config" -w one,two -- 'touch '"$T"'/m/d$$' >"$T/out" 2>"$T/err" ||
+	fail "run through the daemon: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "using the daemon" "the run used the daemon"
+assert_eq 2 "$(find "$T/m" -name 'd*' | wc -l)" "ran on both hosts through the daemon"
+ok "the daemon holds hosts behind bastions"
