@@ -228,7 +228,8 @@ const struct clitab_command clitab_commands[] = {
 	    "[options] [HOSTS...] | --status [--json] | --stop",
 	    "keep agents connected for later commands",
 	    SELECT | PACED | CO_BIT(CO_STATUS) | CO_BIT(CO_STOP) |
-	    CO_BIT(CO_FOREGROUND) | CO_BIT(CO_JSON), false },
+	    CO_BIT(CO_FOREGROUND) | CO_BIT(CO_JSON) | CO_BIT(CO_VERBOSE),
+	    false },
 	{ "keys init", "init", CLI_KEYS_INIT, "keys", "[-k FILE]",
 	    "make muster's own key pair",
 	    CO_BIT(CO_IDENTITY) | CO_BIT(CO_HELP), false },

@@ -634,6 +634,7 @@ cmd_daemon(int argc, char **argv)
 		cli_free(&cli);
 		return EXIT_USAGE;
 	}
+	log_set_level(cli.verbose);
 	if (cli.daemon_status || cli.daemon_stop) {
 		r = cli.daemon_status ? dlink_request_status(cli.json, err,
 		    sizeof(err)) : dlink_request_stop(err, sizeof(err));

@@ -1,7 +1,14 @@
+/*
+ * The levelled log (log.h): one process-wide level, stream and tag.
+ */
 #include "log.h"
+
+#include <time.h>
 
 static int log_current = MLOG_ERROR;
 static FILE *log_out;
+static const char *log_tag = "muster";
+static bool log_stamps;
 
 void
 log_set_level(int level)
@@ -25,6 +32,13 @@ log_set_file(FILE *f)
 	log_out = f;
 }
 
+void
+log_set_tag(const char *tag, bool timestamps)
+{
+	log_tag = tag != NULL ? tag : "muster";
+	log_stamps = timestamps;
+}
+
 bool
 log_enabled(enum log_level level)
 {
@@ -35,14 +49,21 @@ void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	FILE *f = log_out != NULL ? log_out : stderr;
-	char line[2048];
+	char line[2048], ts[32] = "";
+	time_t now;
+	struct tm tm;
 
 	if (!log_enabled(level))
 		return;
+	if (log_stamps) {
+		now = time(NULL);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S ",
+		    localtime_r(&now, &tm));
+	}
 	/* One write per message: lines from a busy run must not interleave
 	 * with the job's own output mid-line. */
 	vsnprintf(line, sizeof(line), fmt, ap);
-	fprintf(f, "muster: %s\n", line);
+	fprintf(f, "%s%s: %s\n", ts, log_tag, line);
 	fflush(f);
 }
 

@@ -24,27 +24,6 @@
 #include "err.h"
 #include "log.h"
 
-/* ---- log ------------------------------------------------------------------- */
-
-void
-daemon_log(struct daemon *d, const char *fmt, ...)
-{
-	char ts[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	va_list ap;
-
-	if (d->opts->log == NULL)
-		return;
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", localtime_r(&now, &tm));
-	fprintf(d->opts->log, "%s muster-daemon: ", ts);
-	va_start(ap, fmt);
-	vfprintf(d->opts->log, fmt, ap);
-	va_end(ap);
-	fputc('\n', d->opts->log);
-	fflush(d->opts->log);
-}
-
 static void dhost_on_retry(struct ev_loop *loop, ev_timer *w, int revents);
 
 static char *
@@ -91,7 +70,7 @@ dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 	if (d->nhosts >= DAEMON_MAX_HOSTS) {
 		free(name);
 		if (!d->hosts_warned)
-			daemon_log(d, "holding %d hosts, the most a daemon "
+			log_notice("holding %d hosts, the most a daemon "
 			    "holds: hosts beyond are refused",
 			    DAEMON_MAX_HOSTS);
 		d->hosts_warned = true;
@@ -113,7 +92,7 @@ dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 	h->accept_new = accept_new;
 	/* Each held host keeps a socket open. */
 	if ((unsigned long long)d->nhosts + 64 > d->fd_limit && !d->fd_warned) {
-		daemon_log(d, "holding %zu hosts needs about %zu open files, "
+		log_notice("holding %zu hosts needs about %zu open files, "
 		    "but the limit is %llu: hosts beyond it fail (raise "
 		    "LimitNOFILE= or ulimit -n)", d->nhosts + 1,
 		    d->nhosts + 65, d->fd_limit);
@@ -219,7 +198,7 @@ start_waiting(struct daemon *d)
 		h->next_waiting = NULL;
 		if (conn_new(h->accept_new ? &d->cfg_new : &d->cfg, &h->spec,
 		    h->name, &host_ops, h, &h->conn) != 0) {
-			daemon_log(d, "%s: out of memory", h->name);
+			log_notice("%s: out of memory", h->name);
 			pacer_end(&d->pace, false);
 			dhost_retry_later(h);
 			continue;
@@ -283,7 +262,7 @@ host_ready(struct conn *c, void *arg)
 	pacer_end(&d->pace, h->authed);
 	dhost_set_state(h, DH_READY);
 	backoff_reset(&h->backoff);
-	daemon_log(d, "%s: ready in %.0f ms (agent %s)", h->name,
+	log_notice("%s: ready in %.0f ms (agent %s)", h->name,
 	    st->t_ready * 1000, st->uploaded ? "uploaded" : "cached");
 	for (a = h->attached; a != NULL; a = a->next_on_host)
 		dclient_send_hello(a);
@@ -341,13 +320,13 @@ host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 	}
 	if (st == HS_HOSTKEY || st == HS_AUTH) {
 		/* Retrying cannot help; named again, it is tried again. */
-		daemon_log(d, "%s: %s; released", h->name, h->error);
+		log_notice("%s: %s; released", h->name, h->error);
 		host_release(h);
 		start_waiting(d);
 		return;
 	}
 	delay = dhost_retry_later(h);
-	daemon_log(d, "%s: %s; retrying in %.1f s", h->name, h->error, delay);
+	log_notice("%s: %s; retrying in %.1f s", h->name, h->error, delay);
 	start_waiting(d);
 }
 
@@ -462,7 +441,7 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct daemon *d = w->data;
 
-	daemon_log(d, "signal %d: stopping", w->signum);
+	log_notice("signal %d: stopping", w->signum);
 	daemon_stop(d);
 }
 
@@ -546,7 +525,11 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 	d.sigint.data = d.sigterm.data = &d;
 	ev_signal_start(d.loop, &d.sigint);
 	ev_signal_start(d.loop, &d.sigterm);
-	daemon_log(&d, "pid %d serving %s, holding %zu host%s", (int)getpid(),
+	/* Its log file (or stderr with --foreground) at the level of
+	 * -v/-vv/-vvv, as any command's stderr. */
+	log_set_file(opts->log);
+	log_set_tag("muster-daemon", true);
+	log_notice("pid %d serving %s, holding %zu host%s", (int)getpid(),
 	    opts->socket_path, hosts->n, hosts->n == 1 ? "" : "s");
 	for (i = 0; i < hosts->n; i++)
 		if (dhost_get(&d, &hosts->v[i], cfg->accept_new, &h) != 0)
@@ -559,7 +542,9 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 		}
 	daemon_release_socket(&d);
 	daemon_fini(&d);
-	daemon_log(&d, "stopped");
+	log_notice("stopped");
+	log_set_tag(NULL, false);
+	log_set_file(NULL);
 	return 0;
 }
 

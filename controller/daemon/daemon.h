@@ -2,11 +2,8 @@
  * `muster daemon`: hold agent channels to hosts and lend them to muster
  * CLI processes over a Unix socket (PROTOCOL.md, "The daemon socket").
  *
- * Each held host is a small state machine of its own:
- *
- *   WAITING (for a fanout slot) -> CONNECTING -> READY
- *        ^                                         |
- *        +--------- BACKOFF (1-30 s, jitter) <-----+  (channel lost)
+ * Each held host is a small state machine of its own (dhoststate.h:
+ * waiting for a fan-out slot, connecting, ready, back-off after a loss).
  *
  * A host is held from the first time it is named (at start or by a
  * client) until the daemon stops, except one whose host key or

@@ -16,6 +16,7 @@
 #include "build_id.h"
 #include "dsock.h"
 #include "err.h"
+#include "log.h"
 
 /* ---- sending to a client --------------------------------------------------- */
 
@@ -213,7 +214,7 @@ dclient_drop(struct dclient *cl, const char *why)
 	else if (cl->greeted)
 		cl->d->nregular--;
 	if (why != NULL)
-		daemon_log(cl->d, "client dropped: %s", why);
+		log_notice("client dropped: %s", why);
 	for (i = 0; i < cl->natt && cl->nattached > 0; i++)
 		if (cl->att[i] != NULL)
 			drelay_detach(cl->att[i]);
@@ -356,7 +357,7 @@ client_take_slot(struct dclient *cl, bool control)
 		return true;
 	}
 	if (d->nregular >= DAEMON_MAX_CLIENTS) {
-		daemon_log(d, "refused a client (pid %d): %d clients already "
+		log_notice("refused a client (pid %d): %d clients already "
 		    "connected", cl->pid, DAEMON_MAX_CLIENTS);
 		daemon_hello(d, &dh, &reply);
 		dh.refused = "it serves " STR(DAEMON_MAX_CLIENTS) " clients at "
@@ -423,7 +424,7 @@ client_control(struct dclient *cl, size_t len)
 		send_status(cl);
 		break;
 	case MUSTER__DAEMON__CONTROL__BODY_STOP:
-		daemon_log(cl->d, "stop requested");
+		log_notice("stop requested");
 		daemon_release_socket(cl->d);
 		send_status(cl);
 		link_io_flush(&cl->io);
@@ -597,7 +598,7 @@ dclient_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	while ((fd = accept4(d->opts->listen_fd, NULL, NULL,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
 		if (dsock_peer_ok(fd, &uid, &pid) != 0) {
-			daemon_log(d, "refused a client of uid %u (pid %d): "
+			log_notice("refused a client of uid %u (pid %d): "
 			    "not our user", uid, pid);
 			close(fd);
 			continue;
@@ -610,7 +611,7 @@ dclient_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		    (victim = oldest(d, true)) != NULL))
 			dclient_drop(victim, "making room for a new client");
 		if (d->nclients >= DAEMON_MAX_CLIENTS + DAEMON_CONTROL_SLOTS) {
-			daemon_log(d, "refused a client (pid %d): %d clients "
+			log_notice("refused a client (pid %d): %d clients "
 			    "already connected", pid, DAEMON_MAX_CLIENTS);
 			refuse_client(d, fd, "it serves "
 			    STR(DAEMON_MAX_CLIENTS) " clients at once, all taken");
@@ -625,7 +626,7 @@ dclient_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	 * socket readable: pause instead of spinning. */
 	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 	    errno == ENOMEM) {
-		daemon_log(d, "cannot accept a client: %s; pausing %.0f s",
+		log_notice("cannot accept a client: %s; pausing %.0f s",
 		    strerror(errno), ACCEPT_RETRY);
 		ev_io_stop(loop, &d->accept_io);
 		ev_timer_set(&d->accept_retry, ACCEPT_RETRY, 0);

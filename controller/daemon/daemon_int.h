@@ -169,8 +169,6 @@ struct daemon {
 };
 
 /* daemon.c */
-void daemon_log(struct daemon *d, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 void daemon_stop(struct daemon *d);
 void daemon_release_socket(struct daemon *d);
 /* A client was freed: give memory back once the burst is over. */

@@ -12,6 +12,7 @@
 
 #include "array.h"
 #include "err.h"
+#include "log.h"
 
 /* ---- relayed streams ---------------------------------------------------------- */
 

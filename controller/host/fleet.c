@@ -176,7 +176,11 @@ fleet_stop(struct fleet *f)
 	pacer_stop(&f->pace);
 	if (f->ops->interrupt != NULL)
 		f->ops->interrupt(f);
-	for (i = 0; i < f->nhosts; i++) {
+	/* Only hosts started: the others keep their unstarted conn, and
+	 * fleet_run reports them "not contacted" once the loop is done
+	 * (closing one would report it a second time, and count it out of
+	 * the live hosts it never joined). */
+	for (i = 0; i < f->next_to_start; i++) {
 		struct fleet_host *h = &f->hosts[i];
 
 		if (h->retrying) {

@@ -19,6 +19,7 @@
 
 #include "askpass.h"
 #include "err.h"
+#include "log.h"
 #include "hostkey.h"
 #include "output.h"
 #include "sshroute.h"
@@ -810,6 +811,8 @@ connect_done(void *arg)
 static void
 host_finished(struct ki_host *h)
 {
+	log_debug("%s: %s after %.0f ms", h->display,
+	    ki_status_str(h->status), (ev_time() - h->t0) * 1000);
 	close_session(h);
 	report(h);
 	h->ki->pending--;
@@ -897,8 +900,8 @@ keyinstall_hosts(const struct host_set *hosts,
 	 * should nothing be left to wait for, a host was lost: say so. */
 	while (ki.pending > 0)
 		if (!ev_run(ki.loop, EVRUN_ONCE) && ki.pending > 0) {
-			fprintf(stderr, "muster: internal error: %zu host%s "
-			    "never reported\n", ki.pending,
+			log_error("internal error: %zu host%s never reported",
+			    ki.pending,
 			    ki.pending == 1 ? "" : "s");
 			ki.exit_status = EXIT_INTERNAL;
 			break;

@@ -14,7 +14,14 @@
 #include <stdio.h>
 
 #include "buf.h"
-#include "output.h"
+#include "status.h"
+
+/* Only the names of output.h's types: output.h stays out of this header,
+ * so that output and output_int include each other in no cycle; the .c
+ * files include both. */
+struct host_result;
+struct output;
+struct output_host;
 
 #define RULE "---------------\n"
 /* "\xHH" per byte at worst, plus room for the fixed parts of a line. */

@@ -14,6 +14,7 @@
 #include "alert.h"
 #include "backoff.h"
 #include "err.h"
+#include "log.h"
 #include "fleet.h"
 #include "httpd.h"
 #include "metrics.h"
@@ -424,6 +425,7 @@ host_done(struct fleet_host *fh, enum host_status st, const char *error)
 {
 	struct watch_host *h = fh->job;
 	struct watch *w = h->w;
+	double delay;
 
 	h->streaming = false;
 	h->stale = false;
@@ -442,7 +444,10 @@ host_done(struct fleet_host *fh, enum host_status st, const char *error)
 	w->dirty = true;
 	if (w->fleet.interrupted)
 		return;
-	fleet_host_reconnect(fh, backoff_next(&h->backoff));
+	delay = backoff_next(&h->backoff);
+	log_debug("%s: reconnecting in %.1f s", fh->display, delay);
+	if (fleet_host_reconnect(fh, delay) != 0)
+		log_error("%s: cannot reconnect: out of memory", fh->display);
 }
 
 static void
@@ -612,8 +617,8 @@ check_stdout(struct watch *w)
 		return;
 	e = w->stdout_errno != 0 ? w->stdout_errno : errno;
 	w->stdout_failed = true;
-	fprintf(stderr, "muster: stdout: %s; stopping\n", e != 0 ?
-	    strerror(e) : "write error");
+	log_error("stdout: %s; stopping", e != 0 ? strerror(e) :
+	    "write error");
 	ev_timer_stop(w->cfg->loop, &w->stop);
 	ev_timer_set(&w->stop, 0, 0);
 	ev_timer_start(w->cfg->loop, &w->stop);

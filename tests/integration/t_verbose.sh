@@ -45,3 +45,43 @@ assert_eq 3 "$rc" "exit status with an unreachable host"
 grep -Eq "^muster: $FLEET_NET\.251: failed in tcp connect after [0-9]+ ms: .*Connection refused" "$T/err" ||
 	fail "no reason for the failure at -vv: $(cat "$T/err")"
 ok "-vv says where and why a host failed"
+
+# The daemon's log file takes the same levels: its events by default, and
+# at -vv every held host's transitions (and its conns') with their times.
+# daemon_cycle DIR [OPTIONS...]: start a daemon holding host 1 with its
+# socket in DIR, wait until the host is ready, stop it, wait until it has.
+daemon_cycle() {
+	local dir=$1 i
+	shift
+	mkdir -p "$dir"
+	chmod 700 "$dir"
+	MUSTER_DAEMON_SOCKET=$dir/daemon.sock "$MUSTER" daemon "$@" \
+		"${MUSTER_OPTS[@]}" -w "$h1" >/dev/null ||
+		fail "daemon $* did not start"
+	for i in $(seq 1 $((60 * SLOW))); do
+		grep -q 'ready in' "$dir/daemon.log" 2>/dev/null && break
+		sleep 1
+	done
+	MUSTER_DAEMON_SOCKET=$dir/daemon.sock "$MUSTER" daemon --stop >/dev/null ||
+		fail "daemon $* did not stop: $(cat "$dir/daemon.log")"
+	for i in $(seq 1 $((60 * SLOW))); do
+		grep -q 'muster-daemon: stopped$' "$dir/daemon.log" && return 0
+		sleep 1
+	done
+	fail "daemon $* never said it stopped: $(cat "$dir/daemon.log")"
+}
+daemon_cycle "$T/d0"
+grep -Eq "^[0-9T:-]+ muster-daemon: ${h1}: ready in [0-9]+ ms" "$T/d0/daemon.log" ||
+	fail "no event in the daemon's log by default: $(cat "$T/d0/daemon.log")"
+grep -q -- ' -> ' "$T/d0/daemon.log" &&
+	fail "state traces in the daemon's log by default: $(cat "$T/d0/daemon.log")"
+daemon_cycle "$T/d2" -vv
+for step in "new -> waiting" "waiting -> connecting" "connecting -> ready" \
+	"ready -> stopped"; do
+	grep -Eq "^[0-9T:-]+ muster-daemon: ${h1}: ${step} \([0-9]+ ms\)\$" \
+		"$T/d2/daemon.log" ||
+		fail "no held-host trace '$step' at -vv: $(cat "$T/d2/daemon.log")"
+done
+grep -Eq "muster-daemon: ${h1}: agent hello -> ready \([0-9]+ ms\)\$" "$T/d2/daemon.log" ||
+	fail "no conn trace in the daemon's log at -vv: $(cat "$T/d2/daemon.log")"
+ok "the daemon's log: events by default, every transition at -vv"

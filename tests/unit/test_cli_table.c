@@ -165,7 +165,7 @@ test_foreign_examples(void **state)
 	char *push_short[] = { "push", "-w", "a", "-t", "5", "f", "/f", NULL };
 	char *install[] = { "install", "-w", "a", "--connect-rate", "5",
 	    NULL };
-	char *daemon[] = { "daemon", "-v", "-w", "a", NULL };
+	char *daemon[] = { "daemon", "--stdin", "-w", "a", NULL };
 	struct cli cli;
 
 	(void)state;
@@ -190,8 +190,8 @@ test_foreign_examples(void **state)
 	getopt_reset();
 	assert_int_equal(cli_parse(4, daemon, &cli, errmsg, sizeof(errmsg)),
 	    MERR_PARSE);
-	assert_string_equal(errmsg, "-v is not an option of daemon (see "
-	    "muster daemon --help)");
+	assert_string_equal(errmsg, "--stdin is not an option of daemon "
+	    "(see muster daemon --help)");
 	cli_free(&cli);
 }
 

@@ -84,10 +84,10 @@ test_done_on_loop(void **state)
 	s.loop = ev_loop_new(EVFLAG_AUTO);
 	assert_int_equal(workpool_new(s.loop, 2, &wp), 0);
 	assert_int_equal(workpool_submit(wp, quick_work, note_done, &s), 0);
-	/* The loop's owner ends it on its own condition, as fleet.c does:
-	 * the pool's wake-up watcher keeps the loop waiting meanwhile. */
+	/* The loop's owner runs it until its own condition holds, as
+	 * fleet.c does; the pool's wake-up keeps it waiting meanwhile. */
 	while (!s.done_called)
-		ev_run(s.loop, EVRUN_ONCE);
+		assert_true(ev_run(s.loop, EVRUN_ONCE));
 	assert_true(atomic_load(&s.returned));
 	assert_true(s.done_called);
 	assert_true(s.done_on_main);
