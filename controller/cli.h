@@ -14,9 +14,10 @@
 
 struct cli {
 	/* host selection */
-	char **wlists, **xlists, **groups;
-	size_t nw, nx, ng;
+	char **wlists, **xlists, **groups, **hostfiles;
+	size_t nw, nx, ng, nh;
 	const char *inventory;
+	bool list_hosts;	/* --list-hosts: print the selection, exit */
 	/* ssh */
 	const char *identity;
 	const char *known_hosts;
@@ -55,7 +56,7 @@ int cli_parse(int argc, char **argv, struct cli *cli, char *err,
 int cli_parse_run(int argc, char **argv, struct cli *cli, char *err,
     size_t errlen);
 void cli_free(struct cli *cli);
-/* Build the host set from -w/-i/-g/-x. */
+/* Build the host set from -w/--hostfile/-i/-g/-x (select/selection.h). */
 int cli_hosts(const struct cli *cli, struct host_set *hosts, char *err,
     size_t errlen);
 void cli_usage(FILE *f);
