@@ -1,8 +1,10 @@
 #include "listhosts.h"
 
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libssh/libssh.h>
 
@@ -58,6 +60,8 @@ listhosts_print(FILE *f, const struct host_set *hosts, const char *ssh_config,
     char *err, size_t errlen)
 {
 	char *user, *addr, portbuf[16];
+	const char *local = "-";
+	struct passwd *pw;
 	unsigned port;
 	size_t i;
 	int r;
@@ -74,7 +78,10 @@ listhosts_print(FILE *f, const struct host_set *hosts, const char *ssh_config,
 		}
 		snprintf(portbuf, sizeof(portbuf), "%u", port);
 		put_field(f, s->name, "\t");
-		put_field(f, user != NULL ? user : "-", "\t");
+		/* libssh falls back to the local account at connect time. */
+		if (user == NULL && (pw = getpwuid(getuid())) != NULL)
+			local = pw->pw_name;
+		put_field(f, user != NULL ? user : local, "\t");
 		put_field(f, addr != NULL ? addr : host_spec_addr(s), "\t");
 		put_field(f, portbuf, "\t");
 		/* A jump host or the daemon are routes to come. */

@@ -20,31 +20,45 @@ typedef int (*inv_setter)(struct inv_model *, const struct inv_var *,
 struct inv_var_def {
 	const char *name;
 	enum inv_setting setting;
+	/* Among one setting's names, the higher rank wins wherever it is
+	 * set: Ansible's ssh plugin reads its variables in list order and
+	 * keeps the last one defined, so ansible_ssh_user anywhere beats
+	 * ansible_user. muster's own user= and port= are ansible_user and
+	 * ansible_port by another name. */
+	int rank;
 };
 
 /* Ansible's names, its older ansible_ssh_* spellings, and muster's own. */
 static const struct inv_var_def inv_var_defs[] = {
-	{ "ansible_host", INV_SET_ADDR },
-	{ "ansible_ssh_host", INV_SET_ADDR },
-	{ "ansible_port", INV_SET_PORT },
-	{ "ansible_ssh_port", INV_SET_PORT },
-	{ "port", INV_SET_PORT },
-	{ "ansible_user", INV_SET_USER },
-	{ "ansible_ssh_user", INV_SET_USER },
-	{ "user", INV_SET_USER },
-	{ "ansible_ssh_private_key_file", INV_SET_KEY },
-	{ "ansible_private_key_file", INV_SET_KEY },
+	{ "ansible_host", INV_SET_ADDR, 0 },
+	{ "ansible_ssh_host", INV_SET_ADDR, 1 },
+	{ "ansible_port", INV_SET_PORT, 0 },
+	{ "port", INV_SET_PORT, 0 },
+	{ "ansible_ssh_port", INV_SET_PORT, 1 },
+	{ "ansible_user", INV_SET_USER, 0 },
+	{ "user", INV_SET_USER, 0 },
+	{ "ansible_ssh_user", INV_SET_USER, 1 },
+	{ "ansible_private_key_file", INV_SET_KEY, 0 },
+	{ "ansible_ssh_private_key_file", INV_SET_KEY, 1 },
 };
 
-enum inv_setting
-inv_vars_setting(const char *key)
+static const struct inv_var_def *
+var_def(const char *key)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof(inv_var_defs) / sizeof(inv_var_defs[0]); i++)
 		if (strcmp(inv_var_defs[i].name, key) == 0)
-			return inv_var_defs[i].setting;
-	return INV_SET_NONE;
+			return &inv_var_defs[i];
+	return NULL;
+}
+
+enum inv_setting
+inv_vars_setting(const char *key)
+{
+	const struct inv_var_def *d = var_def(key);
+
+	return d != NULL ? d->setting : INV_SET_NONE;
 }
 
 bool
@@ -138,16 +152,22 @@ inv_vars_apply(struct inv_model *m, const struct inv_var *const *vars,
     size_t n, struct host_spec *spec)
 {
 	const struct inv_var *last[sizeof(inv_setters) / sizeof(inv_setters[0])];
-	enum inv_setting set;
+	int rank[sizeof(inv_setters) / sizeof(inv_setters[0])];
+	const struct inv_var_def *d;
 	size_t i;
 	int r;
 
 	memset(last, 0, sizeof(last));
-	/* Later wins: only the value that stands is checked and used, as
-	 * Ansible reads only the one that stands. */
-	for (i = 0; i < n; i++)
-		if ((set = inv_vars_setting(vars[i]->key)) != INV_SET_NONE)
-			last[set] = vars[i];
+	memset(rank, 0, sizeof(rank));
+	/* Later (higher precedence) wins within a rank: only the value that
+	 * stands is checked and used, as Ansible reads only that one. */
+	for (i = 0; i < n; i++) {
+		if ((d = var_def(vars[i]->key)) == NULL || (last[d->setting] !=
+		    NULL && d->rank < rank[d->setting]))
+			continue;
+		last[d->setting] = vars[i];
+		rank[d->setting] = d->rank;
+	}
 	for (i = 0; i < sizeof(last) / sizeof(last[0]); i++) {
 		if (last[i] == NULL)
 			continue;
