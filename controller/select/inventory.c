@@ -189,6 +189,20 @@ note_unused(struct inv_model *m, const char *key)
 	return 0;
 }
 
+/* Ansible's rule for variable names: a Python identifier. */
+static bool
+valid_var_name(const char *s)
+{
+	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+	    *s == '_'))
+		return false;
+	for (s++; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
 static int
 vars_set(struct inv_model *m, struct inv_vars *vars, const char *key,
     const char *value)
@@ -196,6 +210,9 @@ vars_set(struct inv_model *m, struct inv_vars *vars, const char *key,
 	struct inv_var *v;
 	int r;
 
+	if (!valid_var_name(key))
+		return inv_err(m, MERR_PARSE, "bad variable name '%s' (letters, "
+		    "digits and '_', not starting with a digit)", key);
 	if ((r = note_unused(m, key)) != 0)
 		return r;
 	if (m->count_only)
@@ -204,8 +221,9 @@ vars_set(struct inv_model *m, struct inv_vars *vars, const char *key,
 		return inv_nomem(m);
 	v = &vars->v[vars->n];
 	memset(v, 0, sizeof(*v));
+	/* value NULL: a YAML null, which unsets the variable. */
 	if ((v->key = strdup(key)) == NULL ||
-	    (v->value = strdup(value)) == NULL) {
+	    (value != NULL && (v->value = strdup(value)) == NULL)) {
 		free(v->key);
 		return inv_nomem(m);
 	}
@@ -463,7 +481,7 @@ host_join(struct inv_model *m, struct inv_host *h, struct inv_group *g)
 
 int
 inv_host(struct inv_model *m, const char *pattern, struct inv_group *g,
-    char *const *keys, char *const *vals, size_t nvars)
+    char *const *keys, char *const *vals, const size_t *lines, size_t nvars)
 {
 	struct host_set expanded;
 	const struct host_spec *s;
@@ -479,9 +497,14 @@ inv_host(struct inv_model *m, const char *pattern, struct inv_group *g,
 		return inv_err(m, MERR_PARSE, "unexpected '%c' in host '%s' "
 		    "(set operators and @group belong in -w)",
 		    *pattern == '@' ? '@' : *bad, pattern);
-	for (k = 0; k < nvars; k++)
+	for (k = 0; k < nvars; k++) {
+		if (!valid_var_name(keys[k]))
+			return inv_err(m, MERR_PARSE, "bad variable name '%s' "
+			    "(letters, digits and '_', not starting with a "
+			    "digit)", keys[k]);
 		if ((r = note_unused(m, keys[k])) != 0)
 			return r;
+	}
 	host_set_init(&expanded);
 	buf_init(&list, PATTERN_MAX);
 	if ((r = pattern_list(m, pattern, &list)) != 0)
@@ -527,9 +550,16 @@ inv_host(struct inv_model *m, const char *pattern, struct inv_group *g,
 		    s->user)) != 0) || (s->port != 0 && (r = vars_set(m,
 		    &h->vars, "port", port)) != 0))
 			goto out;
-		for (k = 0; k < nvars; k++)
-			if ((r = vars_set(m, &h->vars, keys[k], vals[k])) != 0)
+		for (k = 0; k < nvars; k++) {
+			size_t line = m->line;
+
+			if (lines != NULL)
+				m->line = lines[k];
+			r = vars_set(m, &h->vars, keys[k], vals[k]);
+			m->line = line;
+			if (r != 0)
 				goto out;
+		}
 	}
 out:
 	buf_free(&list);

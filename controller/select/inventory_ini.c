@@ -197,7 +197,7 @@ parse_host_line(struct ini *ini, char *line)
 		keys[n] = tok;
 		vals[n++] = eq;
 	}
-	return inv_host(m, expr, ini->cur, keys, vals, n);
+	return inv_host(m, expr, ini->cur, keys, vals, NULL, n);
 }
 
 static int

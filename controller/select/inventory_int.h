@@ -26,7 +26,7 @@
 #define INV_NONE SIZE_MAX
 
 struct inv_var {
-	char *key, *value;
+	char *key, *value;	/* value NULL: YAML null, unset */
 	size_t line;
 };
 
@@ -90,6 +90,7 @@ int inv_err(struct inv_model *m, int code, const char *fmt, ...)
 bool inv_valid_group_name(const char *s);
 /* The group called name, made if new ("all" is m->all). */
 int inv_group(struct inv_model *m, const char *name, struct inv_group **g);
+/* value NULL (a YAML null) unsets key at this level. */
 int inv_group_var(struct inv_model *m, struct inv_group *g, const char *key,
     const char *value);
 int inv_child(struct inv_model *m, struct inv_group *parent,
@@ -97,10 +98,11 @@ int inv_child(struct inv_model *m, struct inv_group *parent,
 /*
  * A host pattern (Ansible ranges "www[01:50]", "db-[a:f]", "n[1:10:2]",
  * or muster's "web[1-3]", with an optional ":port" and "user@") listed
- * under g (NULL or "all": ungrouped), with its own vars (keys[i]=vals[i]).
+ * under g (NULL or "all": ungrouped), with its own vars (keys[i]=vals[i],
+ * set at lines[i]; lines NULL: all at m->line).
  */
 int inv_host(struct inv_model *m, const char *pattern, struct inv_group *g,
-    char *const *keys, char *const *vals, size_t nvars);
+    char *const *keys, char *const *vals, const size_t *lines, size_t nvars);
 
 /* inventory_ini.c, inventory_yaml.c */
 int inv_parse_ini(struct inv_model *m, const char *text, size_t len);

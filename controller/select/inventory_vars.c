@@ -147,32 +147,34 @@ static const inv_setter inv_setters[] = {
 	[INV_SET_KEY] = set_key,
 };
 
+#define INV_RANKS 2
+
 int
 inv_vars_apply(struct inv_model *m, const struct inv_var *const *vars,
     size_t n, struct host_spec *spec)
 {
-	const struct inv_var *last[sizeof(inv_setters) / sizeof(inv_setters[0])];
-	int rank[sizeof(inv_setters) / sizeof(inv_setters[0])];
+	const struct inv_var *last[sizeof(inv_setters) /
+	    sizeof(inv_setters[0])][INV_RANKS], *v;
 	const struct inv_var_def *d;
 	size_t i;
-	int r;
+	int k, r;
 
 	memset(last, 0, sizeof(last));
-	memset(rank, 0, sizeof(rank));
-	/* Later (higher precedence) wins within a rank: only the value that
-	 * stands is checked and used, as Ansible reads only that one. */
-	for (i = 0; i < n; i++) {
-		if ((d = var_def(vars[i]->key)) == NULL || (last[d->setting] !=
-		    NULL && d->rank < rank[d->setting]))
-			continue;
-		last[d->setting] = vars[i];
-		rank[d->setting] = d->rank;
-	}
+	/* Per name (rank), later -- higher precedence -- wins; a YAML null
+	 * (value NULL) there unsets it. Then the highest rank that is set
+	 * stands, as Ansible's ssh plugin skips undefined names. Only the
+	 * value that stands is checked and used: Ansible reads only it. */
+	for (i = 0; i < n; i++)
+		if ((d = var_def(vars[i]->key)) != NULL)
+			last[d->setting][d->rank] = vars[i];
 	for (i = 0; i < sizeof(last) / sizeof(last[0]); i++) {
-		if (last[i] == NULL)
+		for (v = NULL, k = INV_RANKS - 1; v == NULL && k >= 0; k--)
+			if (last[i][k] != NULL && last[i][k]->value != NULL)
+				v = last[i][k];
+		if (v == NULL)
 			continue;
-		m->line = last[i]->line;
-		if ((r = inv_setters[i](m, last[i], spec)) != 0)
+		m->line = v->line;
+		if ((r = inv_setters[i](m, v, spec)) != 0)
 			return r;
 	}
 	return 0;

@@ -16,14 +16,15 @@
 
 #include "err.h"
 
-/* Nodes visited at most: aliases let a small file name one big mapping
- * many times over. */
-#define YAML_VISITS_MAX (4 * 1024 * 1024)
+/* Nodes visited at most, per node of the document: without aliases each
+ * is read once; aliases may reuse a mapping a few times, but not let a
+ * small file name one big mapping a billion times over. */
+#define YAML_VISITS_PER_NODE 8
 
 struct yini {
 	struct inv_model *m;
 	yaml_document_t *doc;
-	size_t visits;
+	size_t visits, visits_max;
 };
 
 static yaml_node_t *
@@ -36,9 +37,10 @@ static int
 visit(struct yini *y, const yaml_node_t *n)
 {
 	y->m->line = n->start_mark.line + 1;
-	if (++y->visits > YAML_VISITS_MAX)
-		return inv_err(y->m, MERR_LIMIT, "more than %d YAML nodes to "
-		    "read (aliases?)", YAML_VISITS_MAX);
+	if (++y->visits > y->visits_max)
+		return inv_err(y->m, MERR_LIMIT, "more than %zu YAML nodes to "
+		    "read, %d times the file's (aliases?)", y->visits_max,
+		    YAML_VISITS_PER_NODE);
 	return 0;
 }
 
@@ -92,15 +94,18 @@ mapping(struct yini *y, const yaml_node_t *n, const char *what,
 	return 0;
 }
 
-/* A variable's value: a scalar as written; other shapes are kept as ""
- * for variables muster does not read, an error for those it does. */
+/* A variable's value: a scalar as written, NULL for null; other shapes
+ * are kept as "" for variables muster does not read, an error for those
+ * it does. */
 static int
 var_value(struct yini *y, const char *key, const yaml_node_t *v,
     const char **value)
 {
 	*value = "";
-	if (is_null(v))
+	if (is_null(v)) {
+		*value = NULL;
 		return 0;
+	}
 	if (v->type == YAML_SCALAR_NODE) {
 		*value = scalar(y, v, key);
 		return *value == NULL ? MERR_PARSE : 0;
@@ -140,7 +145,7 @@ walk_host(struct yini *y, struct inv_group *g, const char *pattern,
 {
 	yaml_node_pair_t *p, *start, *end;
 	const char **keys = NULL, **vals = NULL;
-	size_t nv = 0;
+	size_t nv = 0, *lines = NULL;
 	size_t line = y->m->line;
 	int r;
 
@@ -148,7 +153,8 @@ walk_host(struct yini *y, struct inv_group *g, const char *pattern,
 		return r;
 	if (end > start && ((keys = calloc((size_t)(end - start),
 	    sizeof(*keys))) == NULL || (vals = calloc((size_t)(end - start),
-	    sizeof(*vals))) == NULL)) {
+	    sizeof(*vals))) == NULL || (lines = calloc((size_t)(end - start),
+	    sizeof(*lines))) == NULL)) {
 		r = inv_err(y->m, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
 		goto out;
 	}
@@ -160,6 +166,7 @@ walk_host(struct yini *y, struct inv_group *g, const char *pattern,
 			r = MERR_PARSE;
 			goto out;
 		}
+		lines[nv] = y->m->line;
 		if ((r = var_value(y, keys[nv], node_at(y, p->value),
 		    &vals[nv])) != 0)
 			goto out;
@@ -167,8 +174,9 @@ walk_host(struct yini *y, struct inv_group *g, const char *pattern,
 	}
 	y->m->line = line;
 	r = inv_host(y->m, pattern, g, (char *const *)keys,
-	    (char *const *)vals, nv);
+	    (char *const *)vals, lines, nv);
 out:
+	free(lines);
 	free(keys);
 	free(vals);
 	return r;
@@ -218,6 +226,9 @@ walk_group(struct yini *y, const char *name, const yaml_node_t *n,
 			return r;
 		if ((key = scalar(y, node_at(y, p->key), "a group key")) == NULL)
 			return MERR_PARSE;
+		/* Found again: making a child group may move the groups. */
+		if ((r = inv_group(y->m, name, &g)) != 0)
+			return r;
 		if (strcmp(key, "hosts") == 0)
 			r = walk_hosts(y, g, node_at(y, p->value));
 		else if (strcmp(key, "vars") == 0)
@@ -232,7 +243,8 @@ walk_group(struct yini *y, const char *name, const yaml_node_t *n,
 				if ((cname = scalar(y, node_at(y, c->key),
 				    "a group name")) == NULL)
 					return MERR_PARSE;
-				if ((r = inv_child(y->m, g, cname)) != 0 ||
+				if ((r = inv_group(y->m, name, &g)) != 0 ||
+				    (r = inv_child(y->m, g, cname)) != 0 ||
 				    (r = inv_group(y->m, cname, &child)) != 0)
 					return r;
 				r = walk_group(y, cname, node_at(y, c->value),
@@ -255,7 +267,7 @@ inv_parse_yaml(struct inv_model *m, const char *text, size_t len)
 	yaml_document_t doc;
 	yaml_node_t *root;
 	yaml_node_pair_t *p, *end;
-	struct yini y = { m, &doc, 0 };
+	struct yini y = { m, &doc, 0, 0 };
 	const char *name;
 	int r = 0;
 
@@ -271,6 +283,8 @@ inv_parse_yaml(struct inv_model *m, const char *text, size_t len)
 		yaml_parser_delete(&parser);
 		return r;
 	}
+	y.visits_max = YAML_VISITS_PER_NODE *
+	    (size_t)(doc.nodes.top - doc.nodes.start) + 1024;
 	root = yaml_document_get_root_node(&doc);
 	if (root != NULL && !is_null(root)) {
 		m->line = root->start_mark.line + 1;
