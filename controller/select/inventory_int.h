@@ -17,8 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "hostlist.h"
-#include "inventory.h"
 
 /* Children nest this deep at most: resolution recurses, and a 16 MiB file
  * could otherwise chain a million groups. */
@@ -103,6 +103,13 @@ int inv_child(struct inv_model *m, struct inv_group *parent,
  */
 int inv_host(struct inv_model *m, const char *pattern, struct inv_group *g,
     char *const *keys, char *const *vals, const size_t *lines, size_t nvars);
+
+/* inventory_range.c: pattern as a hostlist expression, NUL-terminated in
+ * out (a buf of at most INV_PATTERN_MAX bytes): Ansible's ranges become
+ * hostlist's, letter ranges are spelled out as items. */
+#define INV_PATTERN_MAX (1024 * 1024)
+int inv_pattern_list(struct inv_model *m, const char *pattern,
+    struct buf *out);
 
 /* inventory_ini.c, inventory_yaml.c */
 int inv_parse_ini(struct inv_model *m, const char *text, size_t len);
