@@ -546,7 +546,8 @@ host_spec(struct inv_model *m, size_t hi, struct resolve_scratch *sc,
 		}
 	}
 	sort_model = m;
-	qsort(sc->order, n, sizeof(*sc->order), group_order_cmp);
+	if (n > 1)
+		qsort(sc->order, n, sizeof(*sc->order), group_order_cmp);
 	want = m->all.vars.n + h->vars.n;
 	for (i = 0; i < n; i++)
 		want += m->groups[sc->order[i]].vars.n;
@@ -699,9 +700,10 @@ looks_yaml(const char *name, const char *text, size_t len)
 }
 
 static int
-parse_pass(struct inv_model *m, const char *text, size_t len, bool yaml)
+parse_pass(struct inv_model *m, const char *text, size_t len,
+    struct inv_yaml *yd)
 {
-	return yaml ? inv_parse_yaml(m, text, len) : inv_parse_ini(m, text, len);
+	return yd != NULL ? inv_yaml_walk(m, yd) : inv_parse_ini(m, text, len);
 }
 
 int
@@ -709,7 +711,7 @@ inventory_parse(const char *text, size_t len, const char *name,
     uint64_t counted, struct inventory *inv, char *err, size_t errlen)
 {
 	struct inv_model m;
-	bool yaml;
+	struct inv_yaml *yd = NULL;
 	size_t i;
 	int r = 0;
 
@@ -725,7 +727,9 @@ inventory_parse(const char *text, size_t len, const char *name,
 			    m.path, INVENTORY_FILE_MAX / (1024 * 1024));
 		return MERR_LIMIT;
 	}
-	yaml = looks_yaml(name, text, len);
+	if (looks_yaml(name, text, len) &&
+	    (r = inv_yaml_load(&m, text, len, &yd)) != 0)
+		return r;
 	/*
 	 * Two passes: the first checks and counts every host pattern, the
 	 * second makes the hosts. A file over the cap is refused having made
@@ -733,12 +737,14 @@ inventory_parse(const char *text, size_t len, const char *name,
 	 */
 	m.count_only = true;
 	m.counted = counted;
-	r = parse_pass(&m, text, len, yaml);
+	r = parse_pass(&m, text, len, yd);
 	model_free(&m);
-	if (r != 0)
+	if (r != 0) {
+		inv_yaml_free(yd);
 		return r;
+	}
 	model_init(&m, name, err, errlen);
-	if ((r = parse_pass(&m, text, len, yaml)) != 0)
+	if ((r = parse_pass(&m, text, len, yd)) != 0)
 		goto out;
 	if ((r = resolve(&m, &m.all, 0)) != 0)
 		goto out;
@@ -755,6 +761,7 @@ out:
 	if (r != 0)
 		inventory_free(inv);
 	model_free(&m);
+	inv_yaml_free(yd);
 	return r;
 }
 

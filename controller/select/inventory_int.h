@@ -111,9 +111,14 @@ int inv_host(struct inv_model *m, const char *pattern, struct inv_group *g,
 int inv_pattern_list(struct inv_model *m, const char *pattern,
     struct buf *out);
 
-/* inventory_ini.c, inventory_yaml.c */
+/* inventory_ini.c */
 int inv_parse_ini(struct inv_model *m, const char *text, size_t len);
-int inv_parse_yaml(struct inv_model *m, const char *text, size_t len);
+/* inventory_yaml.c: the document is read once and walked by both passes. */
+struct inv_yaml;
+int inv_yaml_load(struct inv_model *m, const char *text, size_t len,
+    struct inv_yaml **out);
+int inv_yaml_walk(struct inv_model *m, struct inv_yaml *yd);
+void inv_yaml_free(struct inv_yaml *yd);
 
 /*
  * inventory_vars.c: the variables muster uses. inv_vars_apply sets spec's

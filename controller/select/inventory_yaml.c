@@ -260,54 +260,79 @@ walk_group(struct yini *y, const char *name, const yaml_node_t *n,
 	return 0;
 }
 
+struct inv_yaml {
+	yaml_document_t doc;
+};
+
 int
-inv_parse_yaml(struct inv_model *m, const char *text, size_t len)
+inv_yaml_load(struct inv_model *m, const char *text, size_t len,
+    struct inv_yaml **out)
 {
 	yaml_parser_t parser;
-	yaml_document_t doc;
-	yaml_node_t *root;
-	yaml_node_pair_t *p, *end;
-	struct yini y = { m, &doc, 0, 0 };
-	const char *name;
-	int r = 0;
+	struct inv_yaml *yd;
+	int r;
 
-	if (!yaml_parser_initialize(&parser))
+	*out = NULL;
+	if ((yd = calloc(1, sizeof(*yd))) == NULL)
 		return inv_err(m, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
+	if (!yaml_parser_initialize(&parser)) {
+		free(yd);
+		return inv_err(m, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
+	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &doc)) {
+	if (!yaml_parser_load(&parser, &yd->doc)) {
 		m->line = parser.problem_mark.line + 1;
 		r = inv_err(m, MERR_PARSE, "YAML: %s%s%s",
 		    parser.problem ? parser.problem : "syntax error",
 		    parser.context ? " " : "",
 		    parser.context ? parser.context : "");
 		yaml_parser_delete(&parser);
+		free(yd);
 		return r;
 	}
-	y.visits_max = YAML_VISITS_PER_NODE *
-	    (size_t)(doc.nodes.top - doc.nodes.start) + 1024;
-	root = yaml_document_get_root_node(&doc);
-	if (root != NULL && !is_null(root)) {
-		m->line = root->start_mark.line + 1;
-		if (root->type != YAML_MAPPING_NODE)
-			r = inv_err(m, MERR_PARSE, "expected groups (\"all:\") "
-			    "at the top");
-		else {
-			p = root->data.mapping.pairs.start;
-			end = root->data.mapping.pairs.top;
-			for (; r == 0 && p < end; p++) {
-				if ((r = visit(&y, node_at(&y, p->key))) != 0)
-					break;
-				if ((name = scalar(&y, node_at(&y, p->key),
-				    "a group name")) == NULL) {
-					r = MERR_PARSE;
-					break;
-				}
-				r = walk_group(&y, name, node_at(&y, p->value),
-				    0);
-			}
-		}
-	}
-	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
+	*out = yd;
+	return 0;
+}
+
+void
+inv_yaml_free(struct inv_yaml *yd)
+{
+	if (yd == NULL)
+		return;
+	yaml_document_delete(&yd->doc);
+	free(yd);
+}
+
+int
+inv_yaml_walk(struct inv_model *m, struct inv_yaml *yd)
+{
+	yaml_node_t *root;
+	yaml_node_pair_t *p, *end;
+	struct yini y = { m, &yd->doc, 0, 0 };
+	const char *name;
+	int r = 0;
+
+	y.visits_max = YAML_VISITS_PER_NODE *
+	    (size_t)(yd->doc.nodes.top - yd->doc.nodes.start) + 1024;
+	root = yaml_document_get_root_node(&yd->doc);
+	if (root == NULL || is_null(root))
+		return 0;
+	m->line = root->start_mark.line + 1;
+	if (root->type != YAML_MAPPING_NODE)
+		return inv_err(m, MERR_PARSE, "expected groups (\"all:\") at "
+		    "the top");
+	p = root->data.mapping.pairs.start;
+	end = root->data.mapping.pairs.top;
+	for (; r == 0 && p < end; p++) {
+		if ((r = visit(&y, node_at(&y, p->key))) != 0)
+			break;
+		if ((name = scalar(&y, node_at(&y, p->key),
+		    "a group name")) == NULL) {
+			r = MERR_PARSE;
+			break;
+		}
+		r = walk_group(&y, name, node_at(&y, p->value), 0);
+	}
 	return r;
 }

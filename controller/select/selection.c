@@ -274,14 +274,17 @@ selection_build(const struct selection *sel, struct host_set *hosts,
 			    errlen);
 		if (r != 0)
 			goto out;
-		if (inv.all.n > 0 && (ix.v = calloc(inv.all.n,
+		/* The by-name index serves -w and host file names only. */
+		if ((sel->nw > 0 || sel->nh > 0) && inv.all.n > 0 &&
+		    (ix.v = calloc(inv.all.n,
 		    sizeof(*ix.v))) == NULL) {
 			r = MERR_NOMEM;
 			goto out;
 		}
-		for (i = 0; i < inv.all.n; i++)
+		for (i = 0; ix.v != NULL && i < inv.all.n; i++)
 			ix.v[ix.n++] = &inv.all.v[i];
-		qsort(ix.v, ix.n, sizeof(*ix.v), by_name_cmp);
+		if (ix.n > 0)
+			qsort(ix.v, ix.n, sizeof(*ix.v), by_name_cmp);
 	}
 	for (i = 0; i < sel->nw; i++)
 		if (sel->wlists[i][0] != '^' && (r = hostlist_eval(
