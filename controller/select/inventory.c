@@ -174,14 +174,12 @@ static int
 note_unused(struct inv_model *m, const char *key)
 {
 	char *s;
-	int r;
 
 	if (m->count_only || inv_vars_known(key) ||
 	    m->nunused >= INVENTORY_UNUSED_MAX ||
 	    is_listed((const char *const *)m->unused, m->nunused, key))
 		return 0;
-	if ((r = ARRAY_RESERVE(m->unused, m->unused_cap, m->nunused + 1,
-	    8)) != 0)
+	if (ARRAY_RESERVE(m->unused, m->unused_cap, m->nunused + 1, 8) != 0)
 		return inv_nomem(m);
 	if (asprintf(&s, "%s:%zu: %s", m->path, m->line, key) < 0)
 		return inv_nomem(m);
@@ -280,6 +278,8 @@ int
 inv_group_var(struct inv_model *m, struct inv_group *g, const char *key,
     const char *value)
 {
+	if (g == NULL)
+		return inv_err(m, MERR_PARSE, "variables outside a group");
 	return vars_set(m, &g->vars, key, value);
 }
 
@@ -410,7 +410,7 @@ inv_host(struct inv_model *m, const char *pattern, struct inv_group *g,
 				goto out;
 			}
 		}
-		if ((r = host_get(m, s->name, &h)) != 0)
+		if ((r = host_get(m, s->name, &h)) != 0 || h == NULL)
 			goto out;
 		if (g != NULL && g != &m->all && (r = host_join(m, h, g)) != 0)
 			goto out;
@@ -531,7 +531,8 @@ host_spec(struct inv_model *m, size_t hi, struct resolve_scratch *sc,
 	const struct inv_group *g;
 	size_t n = 0, nv = 0, i, k, want;
 
-	for (i = 0; i < h->ngroups; i++) {
+	/* mark is NULL only when there are no groups to be in. */
+	for (i = 0; sc->mark != NULL && i < h->ngroups; i++) {
 		sc->mark[h->groups[i]] = hi + 1;
 		sc->order[n++] = h->groups[i];
 	}
