@@ -11,8 +11,10 @@
 #include "array.h"
 #include "err.h"
 #include "bootstrap.h"
+#include "identity.h"
 #include "inventory.h"
 #include "lastrun.h"
+#include "selection.h"
 #include "pace.h"
 #include "sshopt.h"
 #include "utf8.h"
@@ -412,6 +414,11 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 			    errlen)) == 0)
 				cli->rerun = optarg;
 			break;
+		case OPT_HOSTFILE:
+			r = push_str(&cli->hostfiles, &cli->nh, &cli->cap.h,
+			    optarg);
+			break;
+		case OPT_LIST_HOSTS: cli->list_hosts = true; break;
 		case 'k': cli->identity = optarg; break;
 		case 'F': cli->ssh_config = optarg; break;
 		case 'J': cli->jump = optarg; break;
@@ -633,9 +640,10 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 		}
 		return 0;
 	}
-	if (cli->nw == 0 && cli->inventory == NULL && cli->rerun == NULL) {
+	if (cli->nw == 0 && cli->nh == 0 && cli->inventory == NULL &&
+	    cli->rerun == NULL) {
 		snprintf(err, errlen, "no hosts selected: give -w LIST, "
-		    "-i INVENTORY or --rerun STATUS");
+		    "--hostfile FILE, -i INVENTORY or --rerun STATUS");
 		return MERR_PARSE;
 	}
 	if (cli->ng > 0 && cli->inventory == NULL) {
@@ -735,6 +743,7 @@ cli_free(struct cli *cli)
 	free(cli->wlists);
 	free(cli->xlists);
 	free(cli->groups);
+	free(cli->hostfiles);
 	free(cli->run.commands);
 	free(cli->run.owned_command);
 	free(cli->watch.alerts);
@@ -745,33 +754,64 @@ cli_free(struct cli *cli)
 	config_free(&cli->conf);
 }
 
-static const struct host_spec *
-find_host(const struct host_set *set, const char *name)
+/* "~/" as Ansible reads it, then the file itself. */
+static char *
+key_realpath(const char *path)
 {
-	size_t i;
+	const char *home = getenv("HOME");
+	char *tilde = NULL, *real;
 
-	for (i = 0; i < set->n; i++)
-		if (strcmp(set->v[i].name, name) == 0)
-			return &set->v[i];
-	return NULL;
+	if (strncmp(path, "~/", 2) == 0 && home != NULL &&
+	    asprintf(&tilde, "%s/%s", home, path + 2) < 0)
+		return NULL;
+	real = realpath(tilde != NULL ? tilde : path, NULL);
+	free(tilde);
+	return real;
 }
 
-/* Count a -w or -x list into the selection's total before it is made. */
+/*
+ * muster logs in with one identity per run (-k, then ssh-agent and
+ * ~/.ssh): an inventory's per-host key is honoured when it is that one,
+ * and refused by name otherwise -- never silently replaced by another.
+ */
 static int
-tally_list(const char *opt, const char *list, uint64_t *total, char *err,
-    size_t errlen)
+check_key_files(const struct cli *cli, const struct host_set *hosts,
+    char *err, size_t errlen)
 {
-	char shown[4 * 64 + 1], what[sizeof(shown) + 16];
-	uint64_t n;
-	size_t used;
-	int r;
+	char *mine = NULL, *theirs;
+	bool same;
+	size_t i;
 
-	if ((r = hostlist_count(list, &n, err, errlen)) != 0)
-		return r;
-	used = utf8_escape(shown, sizeof(shown), list, strnlen(list, 64));
-	snprintf(what, sizeof(what), "%s '%s%s'", opt, shown,
-	    list[used] != '\0' ? "..." : "");
-	return hostlist_tally(total, n, what, err, errlen);
+	for (i = 0; i < hosts->n; i++) {
+		const struct host_spec *s = &hosts->v[i];
+
+		if (s->key_file == NULL)
+			continue;
+		if (mine == NULL && cli->identity == NULL &&
+		    asprintf(&theirs, "%s/id_ed25519",
+		    identity_default_dir()) >= 0) {
+			mine = key_realpath(theirs);
+			free(theirs);
+		} else if (mine == NULL && cli->identity != NULL &&
+		    strcmp(cli->identity, "-") != 0)
+			mine = key_realpath(cli->identity);
+		theirs = key_realpath(s->key_file);
+		same = mine != NULL && theirs != NULL &&
+		    strcmp(mine, theirs) == 0;
+		free(theirs);
+		if (!same) {
+			snprintf(err, errlen, "%s: %s for host %s: muster logs "
+			    "in with one key per run; give it with -k %s (or "
+			    "load it into ssh-agent and drop the variable)",
+			    s->key_origin ? s->key_origin :
+			    "ansible_ssh_private_key_file", s->key_file,
+			    s->name, s->key_file);
+			free(mine);
+			return MERR_INVAL;
+		}
+	}
+	free(mine);
+	return 0;
 }
 
 /*
@@ -779,10 +819,17 @@ tally_list(const char *opt, const char *list, uint64_t *total, char *err,
  * the selection; with them, the selection keeps only those.
  */
 static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
 cli_rerun(const struct cli *cli, struct host_set *hosts, char *err,
     size_t errlen)
 {
 	struct host_set last, kept;
+	char **names = NULL;
 	unsigned mask;
 	size_t i;
 	int r;
@@ -792,21 +839,34 @@ cli_rerun(const struct cli *cli, struct host_set *hosts, char *err,
 	if ((r = lastrun_statuses(cli->rerun, &mask, err, errlen)) != 0 ||
 	    (r = lastrun_select(mask, &last, err, errlen)) != 0)
 		goto out;
-	if (cli->nw == 0 && cli->ng == 0) {
+	if (cli->nw == 0 && cli->ng == 0 && cli->nh == 0) {
 		host_set_free(hosts);
 		*hosts = last;
 		host_set_init(&last);
 		goto out;
 	}
-	for (i = 0; i < hosts->n; i++)
-		if (find_host(&last, hosts->v[i].name) != NULL &&
-		    (r = host_set_add(&kept, hosts->v[i].name,
-		    hosts->v[i].user, hosts->v[i].port)) != 0)
+	/* Sorted names, so that a large selection is not n x m compares. */
+	if (last.n > 0 && (names = calloc(last.n, sizeof(*names))) == NULL) {
+		r = MERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < last.n; i++)
+		names[i] = last.v[i].name;
+	if (last.n > 0)
+		qsort(names, last.n, sizeof(*names), name_cmp);
+	for (i = 0; i < hosts->n; i++) {
+		char *key = hosts->v[i].name;
+
+		if (last.n > 0 && bsearch(&key, names, last.n, sizeof(*names),
+		    name_cmp) != NULL &&
+		    (r = host_set_add_spec(&kept, &hosts->v[i])) != 0)
 			goto out;
+	}
 	host_set_free(hosts);
 	*hosts = kept;
 	host_set_init(&kept);
  out:
+	free(names);
 	host_set_free(&last);
 	host_set_free(&kept);
 	return r;
@@ -821,9 +881,14 @@ cli_login(const char *login, struct host_set *hosts)
 	int r = 0;
 
 	host_set_init(&with);
-	for (i = 0; r == 0 && i < hosts->n; i++)
-		r = host_set_add(&with, hosts->v[i].name, hosts->v[i].user ?
-		    hosts->v[i].user : login, hosts->v[i].port);
+	for (i = 0; r == 0 && i < hosts->n; i++) {
+		struct host_spec h = hosts->v[i];
+
+		/* A shallow copy: host_set_add_spec copies every field. */
+		if (h.user == NULL)
+			h.user = (char *)login;
+		r = host_set_add_spec(&with, &h);
+	}
 	if (r != 0) {
 		host_set_free(&with);
 		return r;
@@ -837,79 +902,56 @@ int
 cli_hosts(const struct cli *cli, struct host_set *hosts, char *err,
     size_t errlen)
 {
-	struct inventory inv;
-	struct host_set excl, named;
-	uint64_t total = 0;
-	size_t i;
-	int r = 0;
+	struct selection sel;
+	int r;
 
-	host_set_init(&excl);
-	host_set_init(&named);
-	memset(&inv, 0, sizeof(inv));
-	/*
-	 * The cap is on what gets made, so every list counts -- -x lists are
-	 * expanded too, and the whole inventory is loaded even for -g --
-	 * and all of it is counted before any of it is made. Hosts of -g
-	 * groups are copies of inventory lines already counted.
-	 */
-	for (i = 0; i < cli->nw; i++)
-		if ((r = tally_list("-w", cli->wlists[i], &total, err,
-		    errlen)) != 0)
-			goto out;
-	for (i = 0; i < cli->nx; i++)
-		if ((r = tally_list("-x", cli->xlists[i], &total, err,
-		    errlen)) != 0)
-			goto out;
-	if (cli->inventory != NULL) {
-		if ((r = inventory_load(cli->inventory, total, &inv, err,
-		    errlen)) != 0)
-			goto out;
-		if (cli->ng == 0 && cli->nw == 0)
-			r = inventory_select(&inv, "all", hosts, err, errlen);
-		for (i = 0; r == 0 && i < cli->ng; i++)
-			r = inventory_select(&inv, cli->groups[i], hosts, err,
-			    errlen);
-		if (r != 0)
-			goto out;
-	}
-	for (i = 0; i < cli->nw; i++)
-		if ((r = hostlist_expand(cli->wlists[i], &named, err,
-		    errlen)) != 0)
-			goto out;
-	/* A host named with -w takes its user and port from the inventory
-	 * when the command line does not give them. */
-	for (i = 0; i < named.n; i++) {
-		const struct host_spec *w = &named.v[i];
-		const struct host_spec *known = cli->inventory != NULL ?
-		    find_host(&inv.all, w->name) : NULL;
+	memset(&sel, 0, sizeof(sel));
+	sel.xlists = cli->xlists;
+	sel.nx = cli->nx;
+	if (cli->rerun != NULL && cli->nw == 0 && cli->ng == 0 &&
+	    cli->nh == 0) {
+		/* The last run's hosts are the selection; -x still applies. */
+		if ((r = cli_rerun(cli, hosts, err, errlen)) != 0)
+			return r;
+		if (cli->nx > 0) {
+			struct host_set excl;
 
-		if ((r = host_set_add(hosts, w->name, w->user ? w->user :
-		    known ? known->user : NULL, w->port ? w->port : known ?
-		    known->port : 0)) != 0)
-			goto out;
+			host_set_init(&excl);
+			sel.wlists = cli->xlists;
+			sel.nw = cli->nx;
+			sel.xlists = NULL;
+			sel.nx = 0;
+			r = selection_build(&sel, &excl, err, errlen);
+			if (r == 0 || r == MERR_INVAL)
+				host_set_exclude(hosts, &excl);
+			host_set_free(&excl);
+			if (r != 0 && r != MERR_INVAL)
+				return r;
+		}
+	} else {
+		sel.wlists = cli->wlists;
+		sel.nw = cli->nw;
+		sel.hostfiles = cli->hostfiles;
+		sel.nh = cli->nh;
+		sel.groups = cli->groups;
+		sel.ng = cli->ng;
+		sel.inventory = cli->inventory;
+		if ((r = selection_build(&sel, hosts, err, errlen)) != 0)
+			return r;
+		if (cli->rerun != NULL &&
+		    (r = cli_rerun(cli, hosts, err, errlen)) != 0)
+			return r;
 	}
-	for (i = 0; i < cli->nx; i++)
-		if ((r = hostlist_expand(cli->xlists[i], &excl, err,
-		    errlen)) != 0)
-			goto out;
-	if (cli->rerun != NULL && (r = cli_rerun(cli, hosts, err,
-	    errlen)) != 0)
-		goto out;
-	host_set_exclude(hosts, &excl);
 	if (cli->login != NULL && (r = cli_login(cli->login, hosts)) != 0)
-		goto out;
+		return r;
 	if (hosts->n == 0 && cli->rerun != NULL) {
 		snprintf(err, errlen, "--rerun %s: no host of the last run "
 		    "ended so; nothing to do", cli->rerun);
-		r = MERR_NOTFOUND;
-	} else if (hosts->n == 0) {
-		snprintf(err, errlen, "the selection contains no hosts");
-		r = MERR_INVAL;
+		return MERR_NOTFOUND;
 	}
- out:
-	host_set_free(&excl);
-	host_set_free(&named);
-	if (cli->inventory != NULL)
-		inventory_free(&inv);
-	return r;
+	if (hosts->n == 0) {
+		snprintf(err, errlen, "the selection contains no hosts");
+		return MERR_INVAL;
+	}
+	return check_key_files(cli, hosts, err, errlen);
 }

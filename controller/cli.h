@@ -16,14 +16,15 @@
 
 struct cli {
 	/* host selection */
-	char **wlists, **xlists, **groups;
-	size_t nw, nx, ng;
+	char **wlists, **xlists, **groups, **hostfiles;
+	size_t nw, nx, ng, nh;
 	/* Allocated lengths of the lists cli.c grows (ARRAY_RESERVE). */
 	struct {
-		size_t w, x, g, commands, alerts, ssh_options;
+		size_t w, x, g, h, commands, alerts, ssh_options;
 	} cap;
 	const char *inventory;
 	const char *rerun;	/* --rerun: statuses of the last run */
+	bool list_hosts;	/* --list-hosts: print the selection, exit */
 	/* ssh */
 	const char *identity;
 	const char *login;	/* -l: user where none is named */
@@ -87,7 +88,7 @@ void cli_roll(const struct cli *cli, size_t nhosts, size_t *batch,
 int cli_parse_run(int argc, char **argv, struct cli *cli, char *err,
     size_t errlen);
 void cli_free(struct cli *cli);
-/* Build the host set from -w/-i/-g/-x. */
+/* Build the host set from -w/--hostfile/-i/-g/-x (select/selection.h). */
 int cli_hosts(const struct cli *cli, struct host_set *hosts, char *err,
     size_t errlen);
 void cli_usage(FILE *f);

@@ -33,14 +33,19 @@ static const char *const clitab_sections[SEC_COUNT] = {
 
 const struct clitab_option clitab_options[CO_COUNT] = {
 	[CO_HOSTS] = { "hosts", 'w', REQ, "LIST", SEC_HOSTS,
-	    "[user@]host[:port],... with ranges: web[01-20]" },
+	    "[user@]host[:port],... with ranges: web[01-20],\n"
+	    "n[1-9/2]; a!b a&b a^b; @group; ^FILE" },
 	[CO_INVENTORY] = { "inventory", 'i', REQ, "FILE", SEC_HOSTS,
-	    "INI inventory ([group] sections, user= port=)\n"
+	    "Ansible inventory, INI or YAML\n"
 	    "(default $MUSTER_INVENTORY)" },
 	[CO_GROUP] = { "group", 'g', REQ, "GROUP", SEC_HOSTS,
 	    "only this inventory group (repeatable)" },
 	[CO_EXCLUDE] = { "exclude", 'x', REQ, "LIST", SEC_HOSTS,
 	    "drop these hosts" },
+	[CO_HOSTFILE] = { "hostfile", OPT_HOSTFILE, REQ, "FILE", SEC_HOSTS,
+	    "hosts from FILE, one -w expression a line" },
+	[CO_LIST_HOSTS] = { "list-hosts", OPT_LIST_HOSTS, NOARG, NULL,
+	    SEC_HOSTS, "print the selected hosts and exit" },
 	[CO_RERUN] = { "rerun", OPT_RERUN, REQ, "STATUS,...", SEC_HOSTS,
 	    "the hosts the last run, push or pull left in\n"
 	    "STATUS: failed, unreachable, timeout, hostkey,\n"
@@ -181,7 +186,8 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 
 /* Every subcommand that reaches hosts selects them the same way. */
 #define SELECT	(CO_BIT(CO_HOSTS) | CO_BIT(CO_INVENTORY) | \
-    CO_BIT(CO_GROUP) | CO_BIT(CO_EXCLUDE) | CO_BIT(CO_HELP))
+    CO_BIT(CO_GROUP) | CO_BIT(CO_EXCLUDE) | CO_BIT(CO_HOSTFILE) | \
+    CO_BIT(CO_LIST_HOSTS) | CO_BIT(CO_HELP))
 /* What conn.c and the host key check read, for every job that connects
  * through conn_config; the daemon and keys install set up their own
  * connections and honour only part of it. */

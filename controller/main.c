@@ -26,6 +26,7 @@
 #include "identity.h"
 #include "keyinstall.h"
 #include "lastrun.h"
+#include "listhosts.h"
 #include "log.h"
 #include "pull.h"
 #include "push.h"
@@ -216,6 +217,20 @@ load_identity(const struct cli *cli, ssh_key *key, char **path_out)
 	return 0;
 }
 
+/* --list-hosts: the selection, and exit. */
+static int
+list_hosts(const struct cli *cli, const struct host_set *hosts)
+{
+	char err[1024];
+
+	if (listhosts_print(stdout, hosts, cli->ssh_config, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "muster: %s\n", err);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
 /*
  * muster keys install: the key to install is the one we log in with; its
  * line takes the comment of FILE.pub when there is one.
@@ -239,6 +254,10 @@ cmd_keys_install(int argc, char **argv)
 	}
 	if (cli_hosts(&cli, &hosts, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
+		goto out;
+	}
+	if (cli.list_hosts) {
+		status = list_hosts(&cli, &hosts);
 		goto out;
 	}
 	if ((status = check_ssh_files(&cli)) != 0)
@@ -407,6 +426,10 @@ cmd_fleet(int argc, char **argv)
 		/* --rerun with nothing left to do is not a mistake. */
 		status = r == MERR_NOTFOUND && cli.rerun != NULL ? EXIT_ALL_OK :
 		    EXIT_USAGE;
+		goto out;
+	}
+	if (cli.list_hosts) {
+		status = list_hosts(&cli, &hosts);
 		goto out;
 	}
 	if (roll_setup(&cli, hosts.n, &roll) != 0)
@@ -646,6 +669,13 @@ cmd_daemon(int argc, char **argv)
 	if ((cli.nw > 0 || cli.inventory != NULL) &&
 	    cli_hosts(&cli, &hosts, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
+		goto out;
+	}
+	if (cli.list_hosts) {
+		status = hosts.n > 0 ? list_hosts(&cli, &hosts) : EXIT_USAGE;
+		if (hosts.n == 0)
+			fprintf(stderr, "muster: --list-hosts: no hosts "
+			    "selected\n");
 		goto out;
 	}
 	if ((status = absolute(cli.known_hosts, &kh)) != 0 ||

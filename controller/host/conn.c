@@ -145,8 +145,7 @@ conn_free(struct conn *c)
 		c->tp_ops->free(c->tp);
 	mux_free(&c->mux);
 	free(c->display);
-	free(c->spec.name);
-	free(c->spec.user);
+	host_spec_free(&c->spec);
 	free(c->final_error);
 	free(c);
 }
@@ -429,11 +428,7 @@ conn_new(const struct conn_config *cfg, const struct host_spec *spec,
 	c->ops = ops;
 	c->arg = arg;
 	c->display = strdup(display);
-	c->spec.name = strdup(spec->name);
-	c->spec.user = spec->user ? strdup(spec->user) : NULL;
-	c->spec.port = spec->port;
-	if (c->display == NULL || c->spec.name == NULL ||
-	    (spec->user != NULL && c->spec.user == NULL)) {
+	if (c->display == NULL || host_spec_copy(&c->spec, spec) != 0) {
 		conn_free(c);
 		return MERR_NOMEM;
 	}

@@ -388,7 +388,8 @@ dlink_attach(struct dlink *l, const struct dlink_peer_ops *ops, void *arg,
 		return MERR_EOF;
 	if ((r = ARRAY_RESERVE(l->slots, l->cap, l->nslots + 1, 64)) != 0)
 		return r;
-	hs.name = (char *)spec->name;
+	/* The daemon connects to what it is given: the address. */
+	hs.name = (char *)host_spec_addr(spec);
 	hs.user = (char *)(spec->user ? spec->user : "");
 	hs.port = spec->port;
 	at.host = (uint32_t)l->nslots + 1;

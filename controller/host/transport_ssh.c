@@ -317,7 +317,8 @@ setup_session(struct transport *t, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return MERR_NOMEM;
 	}
-	ssh_options_set(t->session, SSH_OPTIONS_HOST, t->spec->name);
+	ssh_options_set(t->session, SSH_OPTIONS_HOST,
+	    host_spec_addr(t->spec));
 	/* Parse ssh_config now (not inside ssh_connect) so that HostName
 	 * and Port are known before we resolve and connect ourselves. */
 	if (ssh_options_parse_config(t->session, t->cfg->ssh_config) < 0) {

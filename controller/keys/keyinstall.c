@@ -249,7 +249,8 @@ open_session(struct ki_host *h)
 		host_fail(h, KI_FAILED, "out of memory");
 		return MERR_NOMEM;
 	}
-	ssh_options_set(h->session, SSH_OPTIONS_HOST, h->spec->name);
+	ssh_options_set(h->session, SSH_OPTIONS_HOST,
+	    host_spec_addr(h->spec));
 	if (ssh_options_parse_config(h->session, o->ssh_config) < 0) {
 		host_fail(h, KI_UNREACHABLE, "ssh configuration: cannot "
 		    "read %s", o->ssh_config ? o->ssh_config : "~/.ssh/config");

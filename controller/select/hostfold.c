@@ -1,6 +1,7 @@
 /*
  * The folding half of hostlist.h: names back into the compact range form
- * that hostlist_expand reads (clush/dshbak -c).
+ * that hostlist_expand reads (clush/dshbak -c), then along other runs of
+ * digits (ClusterShell's n-dimensional folding, "r[1-2]n[1-3]").
  */
 #include "hostlist.h"
 
@@ -204,22 +205,31 @@ out:
 	return ret;
 }
 
-char *
-hostlist_fold(const char *const *names, size_t n)
+/*
+ * The one-dimensional fold: names that differ only in their last run of
+ * digits become one item. items gets malloc'd strings, sorted.
+ */
+static int
+fold_1d(const char *const *names, size_t n, char ***itemsp, size_t *nitemsp)
 {
 	struct fold_name *f = NULL;
-	struct buf out;
-	size_t i, j, distinct;
-	char *s = NULL;
+	struct buf one;
+	char **items = NULL;
+	size_t i, j, distinct, nitems = 0;
 	int r = 0;
 
-	buf_init(&out, SIZE_MAX / 2);
-	if (n > 0 && (f = calloc(n, sizeof(*f))) == NULL)
-		return NULL;
+	*itemsp = NULL;
+	*nitemsp = 0;
+	if (n == 0)
+		return 0;
+	if ((f = calloc(n, sizeof(*f))) == NULL ||
+	    (items = calloc(n, sizeof(*items))) == NULL) {
+		free(f);
+		return MERR_NOMEM;
+	}
 	for (i = 0; i < n; i++)
 		fold_split(&f[i], names[i]);
-	if (n > 0)
-		qsort(f, n, sizeof(*f), fold_cmp);
+	qsort(f, n, sizeof(*f), fold_cmp);
 	for (i = 0; i < n && r == 0; i = j) {
 		/* Gather the group, dropping repeated names in place. */
 		distinct = 1;
@@ -234,20 +244,206 @@ hostlist_fold(const char *const *names, size_t n)
 			    strcmp(f[i].name, f[j].name) == 0)
 				j++;
 		}
+		buf_init(&one, SIZE_MAX / 2);
+		if (distinct == 1)
+			r = buf_append(&one, f[i].name, strlen(f[i].name) + 1);
+		else if ((r = fold_group(&one, &f[i], distinct)) == 0)
+			r = buf_append(&one, "", 1);
+		if (r == 0 && (items[nitems] = strdup((const char *)
+		    buf_ptr(&one))) == NULL)
+			r = MERR_NOMEM;
+		if (r == 0)
+			nitems++;
+		buf_free(&one);
+	}
+	free(f);
+	*itemsp = items;
+	*nitemsp = nitems;
+	return r;
+}
+
+/* The k-th (1: last) run of digits outside brackets, short enough to be a
+ * range bound. */
+static bool
+nd_run(const char *s, size_t k, size_t *start, size_t *len)
+{
+	size_t runs = 0, i, j;
+	int depth = 0;
+
+	for (i = strlen(s); i > 0;) {
+		if (s[i - 1] == ']' || s[i - 1] == '[') {
+			depth += s[i - 1] == ']' ? 1 : -1;
+			i--;
+			continue;
+		}
+		if (depth != 0 || !is_digit(s[i - 1])) {
+			i--;
+			continue;
+		}
+		for (j = i; j > 0 && is_digit(s[j - 1]); j--)
+			;
+		if (++runs == k) {
+			*start = j;
+			*len = i - j;
+			return i - j <= HOSTLIST_DIGITS_MAX;
+		}
+		i = j;
+	}
+	return false;
+}
+
+struct nd_entry {
+	char *key;		/* the item with the run cut out, "\x01" there */
+	size_t item, start, len;
+};
+
+static int
+nd_key_cmp(const void *va, const void *vb)
+{
+	const struct nd_entry *a = va, *b = vb;
+
+	return strcmp(a->key, b->key);
+}
+
+/* Items m[0..n) equal but for one run of digits: one item, if shorter. */
+static int
+nd_merge(char **items, const struct nd_entry *m, size_t n, bool *merged)
+{
+	const char *first = items[m[0].item];
+	char **digits, *folded = NULL, *joined = NULL;
+	size_t i, before = n - 1;
+	int r = 0;
+
+	*merged = false;
+	if ((digits = calloc(n, sizeof(*digits))) == NULL)
+		return MERR_NOMEM;
+	for (i = 0; i < n; i++) {
+		before += strlen(items[m[i].item]);
+		if ((digits[i] = strndup(items[m[i].item] + m[i].start,
+		    m[i].len)) == NULL) {
+			r = MERR_NOMEM;
+			goto out;
+		}
+	}
+	if ((folded = hostlist_fold((const char *const *)digits, n)) == NULL) {
+		r = MERR_NOMEM;
+		goto out;
+	}
+	if (folded[0] != '[')
+		goto out;
+	if (asprintf(&joined, "%.*s%s%s", (int)m[0].start, first, folded,
+	    first + m[0].start + m[0].len) < 0) {
+		joined = NULL;
+		r = MERR_NOMEM;
+		goto out;
+	}
+	if (strlen(joined) >= before)
+		goto out;
+	for (i = 0; i < n; i++) {
+		free(items[m[i].item]);
+		items[m[i].item] = NULL;
+	}
+	items[m[0].item] = joined;
+	joined = NULL;
+	*merged = true;
+out:
+	for (i = 0; i < n; i++)
+		free(digits[i]);
+	free(digits);
+	free(folded);
+	free(joined);
+	return r;
+}
+
+/* Fold along the k-th run from the end; *changed when anything merged. */
+static int
+nd_pass(char **items, size_t nitems, size_t k, bool *changed)
+{
+	struct nd_entry *e;
+	size_t ne = 0, i, j, start, len;
+	bool merged;
+	int r = 0;
+
+	if ((e = calloc(nitems, sizeof(*e))) == NULL)
+		return MERR_NOMEM;
+	for (i = 0; i < nitems; i++) {
+		if (items[i] == NULL || !nd_run(items[i], k, &start, &len))
+			continue;
+		if (asprintf(&e[ne].key, "%.*s\x01%s", (int)start, items[i],
+		    items[i] + start + len) < 0) {
+			r = MERR_NOMEM;
+			goto out;
+		}
+		e[ne].item = i;
+		e[ne].start = start;
+		e[ne++].len = len;
+	}
+	qsort(e, ne, sizeof(*e), nd_key_cmp);
+	for (i = 0; i < ne && r == 0; i = j) {
+		for (j = i + 1; j < ne && strcmp(e[i].key, e[j].key) == 0; j++)
+			;
+		if (j - i < 2)
+			continue;
+		if ((r = nd_merge(items, &e[i], j - i, &merged)) == 0 &&
+		    merged)
+			*changed = true;
+	}
+out:
+	for (i = 0; i < ne; i++)
+		free(e[i].key);
+	free(e);
+	return r;
+}
+
+/* Sweeps over the dimensions: enough for names like "dc1r2c3n4". */
+#define ND_SWEEPS 4
+#define ND_RUNS 4
+
+static int
+item_cmp(const void *va, const void *vb)
+{
+	const char *a = *(const char *const *)va, *b = *(const char *const *)vb;
+
+	return natural_cmp(a, strlen(a), b, strlen(b));
+}
+
+char *
+hostlist_fold(const char *const *names, size_t n)
+{
+	char **items = NULL, *s = NULL;
+	size_t nitems = 0, i, k, kept, sweep;
+	struct buf out;
+	bool changed = true, any = false;
+	int r;
+
+	buf_init(&out, SIZE_MAX / 2);
+	r = fold_1d(names, n, &items, &nitems);
+	for (sweep = 0; r == 0 && changed && sweep < ND_SWEEPS; sweep++) {
+		changed = false;
+		for (k = 1; r == 0 && k <= ND_RUNS; k++)
+			r = nd_pass(items, nitems, k, &changed);
+		any = any || changed;
+		for (i = kept = 0; i < nitems; i++)
+			if (items[i] != NULL)
+				items[kept++] = items[i];
+		nitems = kept;
+	}
+	/* The one-dimensional order stands unless items were merged. */
+	if (r == 0 && any)
+		qsort(items, nitems, sizeof(*items), item_cmp);
+	for (i = 0; r == 0 && i < nitems; i++) {
 		if (i > 0)
 			r = buf_append(&out, ",", 1);
-		if (r != 0)
-			break;
-		if (distinct == 1)
-			r = buf_append(&out, f[i].name, strlen(f[i].name));
-		else
-			r = fold_group(&out, &f[i], distinct);
+		if (r == 0)
+			r = buf_append(&out, items[i], strlen(items[i]));
 	}
 	if (r == 0)
 		r = buf_append(&out, "", 1);
 	if (r == 0)
 		s = strdup((const char *)buf_ptr(&out));
+	for (i = 0; i < nitems; i++)
+		free(items[i]);
+	free(items);
 	buf_free(&out);
-	free(f);
 	return s;
 }

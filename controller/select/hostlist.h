@@ -1,6 +1,8 @@
 /*
- * Host selection: -w lists with ranges, -x exclusions, and folding a set of
- * names back into the compact range form for display (clush/dshbak -c).
+ * Host selection: -w expressions (ClusterShell's nodeset syntax: ranges
+ * with steps, the set operators ',' '!' '&' '^', @group), -x exclusions,
+ * and folding a set of names back into the compact range form for display
+ * (clush/dshbak -c), n-dimensional where that is shorter.
  */
 #ifndef MUSTER_HOSTLIST_H
 #define MUSTER_HOSTLIST_H
@@ -9,12 +11,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One target as the user named it. */
+/*
+ * One target as the user named it. What an inventory says about a host
+ * beyond user and port rides along here (a new per-host setting is a new
+ * field, copied by host_spec_copy and set from inventory_vars.c's table).
+ */
 struct host_spec {
 	char *name;		/* host name, alias or address as written */
 	char *user;		/* NULL: from ssh config or the local user */
 	unsigned port;		/* 0: from ssh config or 22 */
+	char *addr;		/* NULL: connect to name (ansible_host) */
+	char *key_file;		/* NULL: the run's identity */
+	char *key_origin;	/* "FILE:LINE" that set key_file */
 };
+
+/* Deep copy; MERR_NOMEM leaves dst zeroed. */
+int host_spec_copy(struct host_spec *dst, const struct host_spec *src);
+void host_spec_free(struct host_spec *s);
+/* Where to connect: addr, else name. */
+static inline const char *
+host_spec_addr(const struct host_spec *s)
+{
+	return s->addr != NULL ? s->addr : s->name;
+}
 
 /*
  * Change v and n only through the host_set_* functions: index is a hash of
@@ -36,21 +55,20 @@ void host_set_free(struct host_set *set);
  * or a port above 65535. */
 int host_set_add(struct host_set *set, const char *name, const char *user,
     unsigned port);
+/* The same with every field of src (the key is still name, user, port). */
+int host_set_add_spec(struct host_set *set, const struct host_spec *src);
+/* Drop the entries from the n-th on (undo appends). */
+void host_set_truncate(struct host_set *set, size_t n);
+/* host_set_add_spec for each entry of src, in order. */
+int host_set_append(struct host_set *set, const struct host_set *src);
 /* Remove every entry whose name matches a name in excl (user and port are
  * ignored unless excl's entry sets them). */
 void host_set_exclude(struct host_set *set, const struct host_set *excl);
+/* Keep only the entries that an entry of with matches (as exclude). */
+void host_set_intersect(struct host_set *set, const struct host_set *with);
+/* Entries in exactly one of set and with (as exclude matches). */
+int host_set_symdiff(struct host_set *set, const struct host_set *with);
 
-/*
- * Expand a -w list: comma-separated items "[user@]host[:port]", where host
- * may contain bracket ranges "web[01-20]", "10.0.0.[1-9,12]", several
- * ranges per name "r[1-2]n[1-3]" and leading zeros that set the width.
- * "[v6addr]:port" is not supported (IPv6 literals without port are: an
- * item with two or more ':' outside brackets has no port). Blanks around
- * items are ignored. Names must be UTF-8 text. Appends to out; on error
- * out is left as it was, the result is MERR_PARSE (MERR_LIMIT past
- * HOSTLIST_MAX) and err names the offending item, escaped, and its 1-based
- * position in list.
- */
 /* A character refused in host and user names wherever they come from
  * (-w, inventories): controls, blanks, and what OpenSSH's ssh refuses in
  * them because a shell or ssh_config would read it -- quotes, '$', '`',
@@ -58,6 +76,35 @@ void host_set_exclude(struct host_set *set, const struct host_set *excl);
  * libssh's configuration takes for an expansion. */
 bool hostlist_unsafe_char(char c);
 
+/*
+ * Where "@name" in an expression finds its hosts: lookup appends the hosts
+ * of group name to out, or returns an error (MERR_NOTFOUND) with err set.
+ */
+struct hostlist_groups {
+	int (*lookup)(void *arg, const char *name, struct host_set *out,
+	    char *err, size_t errlen);
+	void *arg;
+};
+
+/*
+ * Expand a -w expression, as ClusterShell's nodeset reads it: operands
+ * "[user@]host[:port]" joined by ',' (union), '!' (difference), '&'
+ * (intersection) and '^' (symmetric difference), applied left to right.
+ * host may contain bracket ranges "web[01-20]", "10.0.0.[1-9,12]",
+ * stepped ranges "n[1-10/2]", several ranges per name "r[1-2]n[1-3]" and
+ * leading zeros that set the width. An IPv6 address takes a port in
+ * brackets, "[::1]:2207" (bare, two or more ':' mean no port). "@group"
+ * is an inventory group (through groups; NULL: an error). The operators
+ * match hosts by name, and by user and port where the right side gives
+ * them (as -x). Blanks around operands are ignored. Names must be UTF-8
+ * text without the characters hostlist_unsafe_char refuses. Appends to
+ * out; on error out is left as it was, the result is MERR_PARSE
+ * (MERR_LIMIT past HOSTLIST_MAX) and err names the offending operand,
+ * escaped, and its 1-based position in list.
+ */
+int hostlist_eval(const char *list, const struct hostlist_groups *groups,
+    struct host_set *out, char *err, size_t errlen);
+/* hostlist_eval without groups. */
 int hostlist_expand(const char *list, struct host_set *out, char *err,
     size_t errlen);
 
@@ -73,8 +120,9 @@ int hostlist_expand(const char *list, struct host_set *out, char *err,
 /*
  * Check list as hostlist_expand does and set *count to the number of names
  * it would produce before de-duplication -- the product of its range sizes,
- * summed over its items, UINT64_MAX past that -- without making any, in
- * time linear in the length of list.
+ * summed over its operands (whatever the operators), UINT64_MAX past that
+ * -- without making any, in time linear in the length of list. "@group"
+ * counts 0: its hosts are copies of inventory lines counted there.
  */
 int hostlist_count(const char *list, uint64_t *count, char *err,
     size_t errlen);
@@ -88,8 +136,9 @@ int hostlist_tally(uint64_t *total, uint64_t n, const char *what, char *err,
 
 /*
  * Fold names into the compact form: "127.0.1.[1-4,7],web[01-03],db".
- * Names that differ only in their last run of digits are grouped; the
- * result is sorted. Zero padding is kept ("web[08-10]"); names whose widths
+ * Names that differ only in their last run of digits are grouped; then
+ * groups that differ only in one other run of digits are folded along it
+ * ("r1n[1-3],r2n[1-3]" becomes "r[1-2]n[1-3]"). The result is sorted. Zero padding is kept ("web[08-10]"); names whose widths
  * cannot share a range get their own ("n[1-2,01-02]"). Duplicate names are
  * folded once. Expanding the result gives the same set of names. Returns a
  * malloc'd string or NULL on allocation failure.

@@ -1,3 +1,8 @@
+/*
+ * The inventory model (inventory_int.h): hosts and groups as the format
+ * parsers name them, resolved into host_sets with each host's variables
+ * merged in Ansible's order; loading a file and selecting groups.
+ */
 #include "inventory.h"
 
 #include <errno.h>
@@ -13,65 +18,17 @@
 #include "array.h"
 #include "buf.h"
 #include "err.h"
+#include "inventory_int.h"
 #include "utf8.h"
 
-#define INVENTORY_LINE_MAX 4096
 #define INVENTORY_FILE_MAX (16 * 1024 * 1024)
-/* Children nest this deep at most: resolution recurses, and a 16 MiB file
- * could otherwise chain a million groups. */
-#define INVENTORY_NEST_MAX 64
 #define READ_CHUNK (64 * 1024)
-#define NO_GROUP SIZE_MAX
+/* An Ansible pattern rewritten for hostlist (letter ranges spelled out)
+ * may be this long. */
+#define PATTERN_MAX INV_PATTERN_MAX
 
-struct child_ref {
-	char *name;
-	size_t line;
-};
-
-enum resolve_state {
-	UNRESOLVED,
-	RESOLVING,
-	RESOLVED,
-};
-
-struct pgroup {
-	char *name;
-	struct host_set hosts;	/* its own members */
-	struct child_ref *children;
-	size_t nchildren, children_cap;
-	size_t *kids;		/* children as group indices, once resolved */
-	size_t nkids;
-	enum resolve_state state;
-};
-
-enum section {
-	SEC_HOSTS,
-	SEC_CHILDREN,
-	SEC_VARS,
-};
-
-struct parser {
-	const char *path;
-	size_t line;
-	char *err;
-	size_t errlen;
-	struct host_set all;
-	uint64_t counted;	/* names of the selection so far, uncapped */
-	struct pgroup *groups;
-	size_t ngroups, groups_cap;
-	size_t *byname;		/* hash of group names, index + 1 */
-	size_t byname_cap;
-	/* "[all:children]" is legal but adds nothing; its children are
-	 * still checked, so it is resolved like a group nobody exports. */
-	struct pgroup all_group;
-	enum section sec;
-	bool count_only;	/* the first pass: check and count lines */
-	size_t cur;		/* group of a hosts or children section */
-	bool cur_all;		/* the section belongs to "all" */
-};
-
-static int
-perr(struct parser *ps, int code, const char *fmt, ...)
+int
+inv_err(struct inv_model *m, int code, const char *fmt, ...)
 {
 	char what[512], shown[4 * sizeof(what)];
 	va_list ap;
@@ -82,31 +39,20 @@ perr(struct parser *ps, int code, const char *fmt, ...)
 	/* Messages quote the file, which anyone may have written: nothing
 	 * of it reaches the terminal raw. */
 	utf8_escape(shown, sizeof(shown), what, strlen(what));
-	if (ps->errlen > 0)
-		snprintf(ps->err, ps->errlen, "%s:%zu: %s", ps->path,
-		    ps->line, shown);
+	if (m->errlen > 0)
+		snprintf(m->err, m->errlen, "%s:%zu: %s", m->path, m->line,
+		    shown);
 	return code;
 }
 
-static bool
-is_space(char c)
+static int
+inv_nomem(struct inv_model *m)
 {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+	return inv_err(m, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
 }
 
-static bool
-has_unsafe_char(const char *s)
-{
-	if (utf8_check(s, strlen(s)) < strlen(s))
-		return true;
-	for (; *s != '\0'; s++)
-		if (hostlist_unsafe_char(*s))
-			return true;
-	return false;
-}
-
-static bool
-valid_group_name(const char *s)
+bool
+inv_valid_group_name(const char *s)
 {
 	if (*s == '\0')
 		return false;
@@ -119,27 +65,7 @@ valid_group_name(const char *s)
 	return true;
 }
 
-/* Next blank-separated token, NUL-terminated in place; a token starting
- * with '#' is a comment and ends the line. */
-static char *
-next_token(char **sp)
-{
-	char *s = *sp, *tok;
-
-	while (is_space(*s))
-		s++;
-	if (*s == '\0' || *s == '#') {
-		*sp = s + strlen(s);
-		return NULL;
-	}
-	tok = s;
-	while (*s != '\0' && !is_space(*s))
-		s++;
-	if (*s != '\0')
-		*s++ = '\0';
-	*sp = s;
-	return tok;
-}
+/* --- name indices ------------------------------------------------------ */
 
 static uint64_t
 name_hash(const char *s)
@@ -151,24 +77,14 @@ name_hash(const char *s)
 	return h;
 }
 
-static size_t
-group_find(const struct parser *ps, const char *name)
-{
-	size_t mask, slot;
-
-	if (ps->byname_cap == 0)
-		return NO_GROUP;
-	mask = ps->byname_cap - 1;
-	for (slot = name_hash(name) & mask; ps->byname[slot] != 0;
-	    slot = (slot + 1) & mask) {
-		if (strcmp(ps->groups[ps->byname[slot] - 1].name, name) == 0)
-			return ps->byname[slot] - 1;
-	}
-	return NO_GROUP;
-}
+/* Open addressing over names(i) for i < n, stored as i + 1. */
+struct name_index {
+	size_t **slots;
+	size_t *cap;
+};
 
 static void
-group_index_insert(size_t *slots, size_t cap, const char *name, size_t idx)
+index_put(size_t *slots, size_t cap, const char *name, size_t idx)
 {
 	size_t slot = name_hash(name) & (cap - 1);
 
@@ -177,50 +93,537 @@ group_index_insert(size_t *slots, size_t cap, const char *name, size_t idx)
 	slots[slot] = idx + 1;
 }
 
-/* Room for the groups there are plus one, at a load of at most a half. */
+static size_t
+host_find(const struct inv_model *m, const char *name)
+{
+	size_t mask, slot;
+
+	if (m->host_index_cap == 0)
+		return INV_NONE;
+	mask = m->host_index_cap - 1;
+	for (slot = name_hash(name) & mask; m->host_index[slot] != 0;
+	    slot = (slot + 1) & mask)
+		if (strcmp(m->hosts[m->host_index[slot] - 1].name, name) == 0)
+			return m->host_index[slot] - 1;
+	return INV_NONE;
+}
+
+static size_t
+group_find(const struct inv_model *m, const char *name)
+{
+	size_t mask, slot;
+
+	if (m->group_index_cap == 0)
+		return INV_NONE;
+	mask = m->group_index_cap - 1;
+	for (slot = name_hash(name) & mask; m->group_index[slot] != 0;
+	    slot = (slot + 1) & mask)
+		if (strcmp(m->groups[m->group_index[slot] - 1].name, name) == 0)
+			return m->group_index[slot] - 1;
+	return INV_NONE;
+}
+
+/* Room for n + 1 names at a load of at most a half. */
 static int
-group_index_reserve(struct parser *ps)
+index_reserve(size_t **slotsp, size_t *capp, size_t n,
+    const char *(*name_of)(const struct inv_model *, size_t),
+    const struct inv_model *m)
 {
 	size_t *slots, cap, i;
 
-	if ((ps->ngroups + 1) * 2 <= ps->byname_cap)
+	if ((n + 1) * 2 <= *capp)
 		return 0;
-	cap = ps->byname_cap ? ps->byname_cap * 2 : 16;
+	cap = *capp ? *capp * 2 : 16;
 	if ((slots = calloc(cap, sizeof(*slots))) == NULL)
 		return MERR_NOMEM;
-	for (i = 0; i < ps->ngroups; i++)
-		group_index_insert(slots, cap, ps->groups[i].name, i);
-	free(ps->byname);
-	ps->byname = slots;
-	ps->byname_cap = cap;
+	for (i = 0; i < n; i++)
+		index_put(slots, cap, name_of(m, i), i);
+	free(*slotsp);
+	*slotsp = slots;
+	*capp = cap;
 	return 0;
 }
 
-/* A group named twice merges, so "[g]" finds the existing one. */
-static int
-group_get(struct parser *ps, const char *name, size_t *idx)
+static const char *
+host_name_of(const struct inv_model *m, size_t i)
 {
-	struct pgroup *v;
+	return m->hosts[i].name;
+}
+
+static const char *
+group_name_of(const struct inv_model *m, size_t i)
+{
+	return m->groups[i].name;
+}
+
+/* --- building the model ------------------------------------------------- */
+
+static bool
+is_listed(const char *const *v, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(strrchr(v[i], ' ') + 1, name) == 0)
+			return true;
+	return false;
+}
+
+/* A variable muster does not use: named once at -v. */
+static int
+note_unused(struct inv_model *m, const char *key)
+{
+	char *s;
+
+	if (m->count_only || inv_vars_known(key) ||
+	    m->nunused >= INVENTORY_UNUSED_MAX ||
+	    is_listed((const char *const *)m->unused, m->nunused, key))
+		return 0;
+	if (ARRAY_RESERVE(m->unused, m->unused_cap, m->nunused + 1, 8) != 0)
+		return inv_nomem(m);
+	if (asprintf(&s, "%s:%zu: %s", m->path, m->line, key) < 0)
+		return inv_nomem(m);
+	m->unused[m->nunused++] = s;
+	return 0;
+}
+
+/* Ansible's rule for variable names: a Python identifier. */
+static bool
+valid_var_name(const char *s)
+{
+	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+	    *s == '_'))
+		return false;
+	for (s++; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
+static int
+vars_set(struct inv_model *m, struct inv_vars *vars, const char *key,
+    const char *value)
+{
+	struct inv_var *v;
 	int r;
 
-	if ((*idx = group_find(ps, name)) != NO_GROUP)
+	if (!valid_var_name(key))
+		return inv_err(m, MERR_PARSE, "bad variable name '%s' (letters, "
+		    "digits and '_', not starting with a digit)", key);
+	if ((r = note_unused(m, key)) != 0)
+		return r;
+	if (m->count_only)
 		return 0;
-	if ((r = group_index_reserve(ps)) != 0)
-		return r;
-	if ((r = ARRAY_RESERVE(ps->groups, ps->groups_cap, ps->ngroups + 1,
-	    8)) != 0)
-		return r;
-	v = &ps->groups[ps->ngroups];
+	if (ARRAY_RESERVE(vars->v, vars->cap, vars->n + 1, 4) != 0)
+		return inv_nomem(m);
+	v = &vars->v[vars->n];
 	memset(v, 0, sizeof(*v));
-	if ((v->name = strdup(name)) == NULL)
-		return MERR_NOMEM;
-	group_index_insert(ps->byname, ps->byname_cap, name, ps->ngroups);
-	*idx = ps->ngroups++;
+	/* value NULL: a YAML null, which unsets the variable. */
+	if ((v->key = strdup(key)) == NULL ||
+	    (value != NULL && (v->value = strdup(value)) == NULL)) {
+		free(v->key);
+		return inv_nomem(m);
+	}
+	v->line = m->line;
+	vars->n++;
 	return 0;
 }
 
 static void
-pgroup_free(struct pgroup *g)
+vars_free(struct inv_vars *vars)
+{
+	size_t i;
+
+	for (i = 0; i < vars->n; i++) {
+		free(vars->v[i].key);
+		free(vars->v[i].value);
+	}
+	free(vars->v);
+	memset(vars, 0, sizeof(*vars));
+}
+
+int
+inv_group(struct inv_model *m, const char *name, struct inv_group **gp)
+{
+	struct inv_group *g;
+	size_t idx;
+
+	if (!inv_valid_group_name(name))
+		return inv_err(m, MERR_PARSE, "bad group name '%s' (use "
+		    "letters, digits, '_', '.' and '-')", name);
+	if (strcmp(name, "all") == 0) {
+		*gp = &m->all;
+		return 0;
+	}
+	if ((idx = group_find(m, name)) != INV_NONE) {
+		*gp = &m->groups[idx];
+		return 0;
+	}
+	if (index_reserve(&m->group_index, &m->group_index_cap, m->ngroups,
+	    group_name_of, m) != 0 ||
+	    ARRAY_RESERVE(m->groups, m->groups_cap, m->ngroups + 1, 8) != 0)
+		return inv_nomem(m);
+	g = &m->groups[m->ngroups];
+	memset(g, 0, sizeof(*g));
+	if ((g->name = strdup(name)) == NULL)
+		return inv_nomem(m);
+	index_put(m->group_index, m->group_index_cap, name, m->ngroups);
+	m->ngroups++;
+	*gp = g;
+	return 0;
+}
+
+int
+inv_group_var(struct inv_model *m, struct inv_group *g, const char *key,
+    const char *value)
+{
+	if (g == NULL)
+		return inv_err(m, MERR_PARSE, "variables outside a group");
+	return vars_set(m, &g->vars, key, value);
+}
+
+int
+inv_child(struct inv_model *m, struct inv_group *parent, const char *child)
+{
+	struct inv_child *c;
+
+	if (!inv_valid_group_name(child))
+		return inv_err(m, MERR_PARSE, "bad group name '%s'", child);
+	if (strcmp(child, "all") == 0)
+		return inv_err(m, MERR_PARSE, "'all' cannot be a child group");
+	if (ARRAY_RESERVE(parent->children, parent->children_cap,
+	    parent->nchildren + 1, 4) != 0)
+		return inv_nomem(m);
+	c = &parent->children[parent->nchildren];
+	if ((c->name = strdup(child)) == NULL)
+		return inv_nomem(m);
+	c->line = m->line;
+	parent->nchildren++;
+	return 0;
+}
+
+static int
+host_get(struct inv_model *m, const char *name, struct inv_host **hp)
+{
+	struct inv_host *h = NULL;
+	size_t idx;
+
+	if ((idx = host_find(m, name)) != INV_NONE) {
+		*hp = &m->hosts[idx];
+		return 0;
+	}
+	if (index_reserve(&m->host_index, &m->host_index_cap, m->nhosts,
+	    host_name_of, m) != 0 ||
+	    ARRAY_RESERVE(m->hosts, m->hosts_cap, m->nhosts + 1, 64) != 0)
+		return inv_nomem(m);
+	h = &m->hosts[m->nhosts];
+	memset(h, 0, sizeof(*h));
+	if ((h->name = strdup(name)) == NULL)
+		return inv_nomem(m);
+	h->line = m->line;
+	index_put(m->host_index, m->host_index_cap, name, m->nhosts);
+	m->nhosts++;
+	*hp = h;
+	return 0;
+}
+
+static int
+host_join(struct inv_model *m, struct inv_host *h, struct inv_group *g)
+{
+	struct inv_group *gr;
+	size_t gi = (size_t)(g - m->groups), i;
+
+	for (i = 0; i < h->ngroups; i++)
+		if (h->groups[i] == gi)
+			return 0;
+	if (ARRAY_RESERVE(h->groups, h->groups_cap, h->ngroups + 1, 2) != 0)
+		return inv_nomem(m);
+	h->groups[h->ngroups++] = gi;
+	gr = &m->groups[gi];
+	if (ARRAY_RESERVE(gr->members, gr->members_cap, gr->nmembers + 1,
+	    8) != 0)
+		return inv_nomem(m);
+	gr->members[gr->nmembers++] = (size_t)(h - m->hosts);
+	return 0;
+}
+
+int
+inv_host(struct inv_model *m, const char *pattern, struct inv_group *g,
+    char *const *keys, char *const *vals, const size_t *lines, size_t nvars)
+{
+	struct host_set expanded;
+	const struct host_spec *s;
+	struct inv_host *h = NULL;
+	struct buf list;
+	char msg[512], where[512], port[16];
+	const char *bad;
+	uint64_t count;
+	size_t i, k;
+	int r;
+
+	if ((bad = strpbrk(pattern, "!&^")) != NULL || *pattern == '@')
+		return inv_err(m, MERR_PARSE, "unexpected '%c' in host '%s' "
+		    "(set operators and @group belong in -w)",
+		    *pattern == '@' ? '@' : *bad, pattern);
+	for (k = 0; k < nvars; k++) {
+		if (!valid_var_name(keys[k]))
+			return inv_err(m, MERR_PARSE, "bad variable name '%s' "
+			    "(letters, digits and '_', not starting with a "
+			    "digit)", keys[k]);
+		if ((r = note_unused(m, keys[k])) != 0)
+			return r;
+	}
+	host_set_init(&expanded);
+	buf_init(&list, PATTERN_MAX);
+	if ((r = inv_pattern_list(m, pattern, &list)) != 0)
+		goto out;
+	/* Counted before it is made: a hundred lines of "h<i>-[1-99999]"
+	 * must not build ten million hosts to find out. */
+	if ((r = hostlist_count((const char *)buf_ptr(&list), &count, msg,
+	    sizeof(msg))) != 0) {
+		r = inv_err(m, r, "%s", msg);
+		goto out;
+	}
+	if (m->count_only) {
+		snprintf(where, sizeof(where), "inventory %s:%zu", m->path,
+		    m->line);
+		r = hostlist_tally(&m->counted, count, where, m->err,
+		    m->errlen);
+		goto out;
+	}
+	if ((r = hostlist_expand((const char *)buf_ptr(&list), &expanded, msg,
+	    sizeof(msg))) != 0) {
+		r = inv_err(m, r, "%s", msg);
+		goto out;
+	}
+	for (i = 0; i < expanded.n; i++) {
+		s = &expanded.v[i];
+		for (k = 0; k < nvars; k++) {
+			if ((s->user != NULL && inv_vars_setting(keys[k]) ==
+			    INV_SET_USER) || (s->port != 0 &&
+			    inv_vars_setting(keys[k]) == INV_SET_PORT)) {
+				r = inv_err(m, MERR_PARSE, "%s given both in "
+				    "'%s' and as %s=", s->user != NULL &&
+				    inv_vars_setting(keys[k]) == INV_SET_USER ?
+				    "user" : "port", pattern, keys[k]);
+				goto out;
+			}
+		}
+		if ((r = host_get(m, s->name, &h)) != 0 || h == NULL)
+			goto out;
+		if (g != NULL && g != &m->all && (r = host_join(m, h, g)) != 0)
+			goto out;
+		snprintf(port, sizeof(port), "%u", s->port);
+		if ((s->user != NULL && (r = vars_set(m, &h->vars, "user",
+		    s->user)) != 0) || (s->port != 0 && (r = vars_set(m,
+		    &h->vars, "port", port)) != 0))
+			goto out;
+		for (k = 0; k < nvars; k++) {
+			size_t line = m->line;
+
+			if (lines != NULL)
+				m->line = lines[k];
+			r = vars_set(m, &h->vars, keys[k], vals[k]);
+			m->line = line;
+			if (r != 0)
+				goto out;
+		}
+	}
+out:
+	buf_free(&list);
+	host_set_free(&expanded);
+	return r;
+}
+
+/* --- resolution ----------------------------------------------------------- */
+
+/*
+ * Check the children (known, no cycle, not too deep) and note them by
+ * index, and each child's parents. Hosts are not copied into parents:
+ * inventory_select gathers them for the groups asked for.
+ */
+static int
+resolve(struct inv_model *m, struct inv_group *g, int depth)
+{
+	struct inv_group *child;
+	size_t i, idx;
+	int r;
+
+	if (g->state == 2)
+		return 0;
+	g->state = 1;
+	if (g->nchildren > 0 && (g->kids = calloc(g->nchildren,
+	    sizeof(*g->kids))) == NULL)
+		return inv_nomem(m);
+	for (i = 0; i < g->nchildren; i++) {
+		m->line = g->children[i].line;
+		if ((idx = group_find(m, g->children[i].name)) == INV_NONE)
+			return inv_err(m, MERR_PARSE, "unknown child group "
+			    "'%s'", g->children[i].name);
+		child = &m->groups[idx];
+		if (child->state == 1)
+			return inv_err(m, MERR_PARSE, "group '%s' includes "
+			    "itself through '%s'", child->name, g->name);
+		if (depth >= INVENTORY_NEST_MAX)
+			return inv_err(m, MERR_LIMIT, "groups nested deeper "
+			    "than %d levels", INVENTORY_NEST_MAX);
+		if ((r = resolve(m, child, depth + 1)) != 0)
+			return r;
+		g->kids[g->nkids++] = idx;
+		if (g != &m->all) {
+			if (ARRAY_RESERVE(child->parents, child->parents_cap,
+			    child->nparents + 1, 2) != 0)
+				return inv_nomem(m);
+			child->parents[child->nparents++] =
+			    (size_t)(g - m->groups);
+		}
+	}
+	g->state = 2;
+	return 0;
+}
+
+/* Longest path from "all" (which is 0), as Ansible's group depth. The
+ * graph has no cycle and is at most INVENTORY_NEST_MAX deep. */
+static int
+group_depth(struct inv_model *m, struct inv_group *g)
+{
+	size_t i;
+	int d;
+
+	if (g->depth > 0)
+		return g->depth;
+	g->depth = 1;
+	for (i = 0; i < g->nparents; i++) {
+		d = group_depth(m, &m->groups[g->parents[i]]) + 1;
+		if (d > g->depth)
+			g->depth = d;
+	}
+	return g->depth;
+}
+
+static const struct inv_model *sort_model;
+
+static int
+group_order_cmp(const void *va, const void *vb)
+{
+	const struct inv_group *a = &sort_model->groups[*(const size_t *)va];
+	const struct inv_group *b = &sort_model->groups[*(const size_t *)vb];
+
+	if (a->depth != b->depth)
+		return a->depth < b->depth ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+struct resolve_scratch {
+	size_t *order;		/* a host's groups and their ancestors */
+	size_t *mark;		/* group -> host index + 1 that took it */
+	const struct inv_var **vars;
+	size_t vars_cap;
+};
+
+/* A host's variables from "all" to itself, lowest precedence first. */
+static int
+host_spec(struct inv_model *m, size_t hi, struct resolve_scratch *sc,
+    struct host_spec *spec)
+{
+	const struct inv_host *h = &m->hosts[hi];
+	const struct inv_group *g;
+	size_t n = 0, nv = 0, i, k, want;
+
+	/* mark is NULL only when there are no groups to be in. */
+	for (i = 0; sc->mark != NULL && i < h->ngroups; i++) {
+		sc->mark[h->groups[i]] = hi + 1;
+		sc->order[n++] = h->groups[i];
+	}
+	/* Ancestors, breadth first, each once. */
+	for (i = 0; i < n; i++) {
+		g = &m->groups[sc->order[i]];
+		for (k = 0; k < g->nparents; k++) {
+			if (sc->mark[g->parents[k]] == hi + 1)
+				continue;
+			sc->mark[g->parents[k]] = hi + 1;
+			sc->order[n++] = g->parents[k];
+		}
+	}
+	sort_model = m;
+	if (n > 1)
+		qsort(sc->order, n, sizeof(*sc->order), group_order_cmp);
+	want = m->all.vars.n + h->vars.n;
+	for (i = 0; i < n; i++)
+		want += m->groups[sc->order[i]].vars.n;
+	if (ARRAY_RESERVE(sc->vars, sc->vars_cap, want, 16) != 0)
+		return inv_nomem(m);
+	for (k = 0; k < m->all.vars.n; k++)
+		sc->vars[nv++] = &m->all.vars.v[k];
+	for (i = 0; i < n; i++) {
+		g = &m->groups[sc->order[i]];
+		for (k = 0; k < g->vars.n; k++)
+			sc->vars[nv++] = &g->vars.v[k];
+	}
+	for (k = 0; k < h->vars.n; k++)
+		sc->vars[nv++] = &h->vars.v[k];
+	memset(spec, 0, sizeof(*spec));
+	spec->name = h->name;
+	return inv_vars_apply(m, sc->vars, nv, spec);
+}
+
+static int
+build(struct inv_model *m, struct inventory *inv)
+{
+	struct resolve_scratch sc;
+	struct host_spec *specs = NULL;
+	size_t i, k;
+	int r = 0;
+
+	memset(&sc, 0, sizeof(sc));
+	if (m->nhosts > 0 && (specs = calloc(m->nhosts,
+	    sizeof(*specs))) == NULL)
+		return inv_nomem(m);
+	if (m->ngroups > 0 && ((sc.order = calloc(m->ngroups,
+	    sizeof(*sc.order))) == NULL || (sc.mark = calloc(m->ngroups,
+	    sizeof(*sc.mark))) == NULL)) {
+		r = inv_nomem(m);
+		goto out;
+	}
+	for (i = 0; i < m->ngroups; i++)
+		group_depth(m, &m->groups[i]);
+	for (i = 0; r == 0 && i < m->nhosts; i++)
+		if ((r = host_spec(m, i, &sc, &specs[i])) == 0)
+			r = host_set_add_spec(&inv->all, &specs[i]);
+	if (r == 0 && m->ngroups > 0 && (inv->groups = calloc(m->ngroups,
+	    sizeof(*inv->groups))) == NULL)
+		r = MERR_NOMEM;
+	for (i = 0; r == 0 && i < m->ngroups; i++) {
+		struct inv_group *g = &m->groups[i];
+
+		inv->ngroups++;
+		inv->groups[i].name = g->name;
+		g->name = NULL;
+		inv->groups[i].children = g->kids;
+		inv->groups[i].nchildren = g->nkids;
+		g->kids = NULL;
+		for (k = 0; r == 0 && k < g->nmembers; k++)
+			r = host_set_add_spec(&inv->groups[i].hosts,
+			    &specs[g->members[k]]);
+	}
+	if (r == MERR_NOMEM)
+		r = inv_nomem(m);
+out:
+	/* The specs borrow the model's names. */
+	for (i = 0; specs != NULL && i < m->nhosts; i++) {
+		specs[i].name = NULL;
+		host_spec_free(&specs[i]);
+	}
+	free(specs);
+	free(sc.order);
+	free(sc.mark);
+	free(sc.vars);
+	return r;
+}
+
+static void
+group_free(struct inv_group *g)
 {
 	size_t i;
 
@@ -228,332 +631,88 @@ pgroup_free(struct pgroup *g)
 		free(g->children[i].name);
 	free(g->children);
 	free(g->kids);
+	free(g->parents);
+	free(g->members);
 	free(g->name);
-	host_set_free(&g->hosts);
-}
-
-/* NULL for ungrouped hosts, which go to "all" only. */
-static struct pgroup *
-current_group(struct parser *ps)
-{
-	if (ps->cur_all && ps->sec == SEC_CHILDREN)
-		return &ps->all_group;
-	if (ps->cur == NO_GROUP)
-		return NULL;
-	return &ps->groups[ps->cur];
-}
-
-static int
-parse_header(struct parser *ps, char *line)
-{
-	size_t len = strlen(line);
-	char *name, *kind, *end;
-	int r;
-
-	if (line[len - 1] != ']')
-		return perr(ps, MERR_PARSE, "section header without ']'");
-	line[len - 1] = '\0';
-	name = line + 1;
-	while (is_space(*name))
-		name++;
-	for (end = name + strlen(name); end > name && is_space(end[-1]);)
-		*--end = '\0';
-	if ((kind = strchr(name, ':')) != NULL)
-		*kind++ = '\0';
-	if (!valid_group_name(name))
-		return perr(ps, MERR_PARSE, "bad group name '%s' (use letters, "
-		    "digits, '_', '.' and '-')", name);
-	if (kind == NULL)
-		ps->sec = SEC_HOSTS;
-	else if (strcmp(kind, "children") == 0)
-		ps->sec = SEC_CHILDREN;
-	else if (strcmp(kind, "vars") == 0)
-		ps->sec = SEC_VARS;
-	else
-		return perr(ps, MERR_PARSE, "unknown section type ':%s' (use "
-		    ":children or :vars)", kind);
-	ps->cur_all = strcmp(name, "all") == 0;
-	ps->cur = NO_GROUP;
-	if (ps->cur_all || ps->sec == SEC_VARS)
-		return 0;
-	if ((r = group_get(ps, name, &ps->cur)) != 0)
-		return perr(ps, r, "%s", merr_str(r));
-	return 0;
-}
-
-static int
-parse_child(struct parser *ps, char *line)
-{
-	struct pgroup *g = current_group(ps);
-	char *name, *rest = line;
-	int r;
-
-	name = next_token(&rest);
-	if (name == NULL)
-		return 0;
-	if (next_token(&rest) != NULL)
-		return perr(ps, MERR_PARSE, "one group name per line in a "
-		    ":children section");
-	if (!valid_group_name(name))
-		return perr(ps, MERR_PARSE, "bad group name '%s'", name);
-	if (strcmp(name, "all") == 0)
-		return perr(ps, MERR_PARSE, "'all' cannot be a child group");
-	if ((r = ARRAY_RESERVE(g->children, g->children_cap, g->nchildren + 1,
-	    4)) != 0)
-		return perr(ps, r, "%s", merr_str(r));
-	if ((g->children[g->nchildren].name = strdup(name)) == NULL)
-		return perr(ps, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
-	g->children[g->nchildren++].line = ps->line;
-	return 0;
-}
-
-static int
-parse_var(struct parser *ps, char *line)
-{
-	char *eq = strchr(line, '='), *k;
-
-	if (eq == NULL)
-		return perr(ps, MERR_PARSE, "expected key=value in a :vars "
-		    "section");
-	for (k = line; k < eq && !is_space(*k); k++)
-		;
-	if (k == line)
-		return perr(ps, MERR_PARSE, "empty key before '='");
-	while (k < eq && is_space(*k))
-		k++;
-	if (k != eq)
-		return perr(ps, MERR_PARSE, "blank inside key '%.*s'",
-		    (int)(eq - line), line);
-	return 0;
-}
-
-static int
-parse_port_value(const char *s, unsigned *port)
-{
-	unsigned long v = 0;
-
-	if (*s == '\0')
-		return MERR_PARSE;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return MERR_PARSE;
-		if (v <= 65535)
-			v = v * 10 + (unsigned long)(*s - '0');
-	}
-	if (v == 0 || v > 65535)
-		return MERR_PARSE;
-	*port = (unsigned)v;
-	return 0;
-}
-
-static int
-parse_host_line(struct parser *ps, char *line)
-{
-	struct pgroup *g = current_group(ps);
-	struct host_set expanded;
-	const struct host_spec *s;
-	const char *user_kv = NULL, *user;
-	char *rest = line, *expr, *tok, *eq, msg[512], where[512];
-	unsigned port_kv = 0, port;
-	bool have_port = false;
-	uint64_t count;
-	size_t i;
-	int r;
-
-	host_set_init(&expanded);
-	expr = next_token(&rest);
-	if (strchr(expr, '=') != NULL)
-		return perr(ps, MERR_PARSE, "expected a host before '%s'",
-		    expr);
-	while ((tok = next_token(&rest)) != NULL) {
-		if ((eq = strchr(tok, '=')) == NULL || eq == tok)
-			return perr(ps, MERR_PARSE, "malformed '%s' (expected "
-			    "user=NAME or port=N)", tok);
-		*eq++ = '\0';
-		if (strcmp(tok, "user") == 0) {
-			if (user_kv != NULL)
-				return perr(ps, MERR_PARSE, "user= given twice");
-			if (*eq == '\0' || strpbrk(eq, "@:[],") != NULL ||
-			    has_unsafe_char(eq))
-				return perr(ps, MERR_PARSE, "bad user '%s'",
-				    eq);
-			user_kv = eq;
-		} else if (strcmp(tok, "port") == 0) {
-			if (have_port)
-				return perr(ps, MERR_PARSE, "port= given twice");
-			if (parse_port_value(eq, &port_kv) != 0)
-				return perr(ps, MERR_PARSE, "bad port '%s' "
-				    "(1-65535)", eq);
-			have_port = true;
-		} else
-			return perr(ps, MERR_PARSE, "unknown key '%s' (expected "
-			    "user or port)", tok);
-	}
-	/* Counted before it is made: a hundred lines of "h<i>-[1-99999]"
-	 * must not build ten million hosts to find out. */
-	if ((r = hostlist_count(expr, &count, msg, sizeof(msg))) != 0)
-		return perr(ps, r, "%s", msg);
-	if (ps->count_only) {
-		snprintf(where, sizeof(where), "inventory %s:%zu", ps->path,
-		    ps->line);
-		return hostlist_tally(&ps->counted, count, where, ps->err,
-		    ps->errlen);
-	}
-	/* A failed expansion leaves no hosts but may keep its storage. */
-	if ((r = hostlist_expand(expr, &expanded, msg, sizeof(msg))) != 0) {
-		r = perr(ps, r, "%s", msg);
-		goto out;
-	}
-	for (i = 0; i < expanded.n; i++) {
-		s = &expanded.v[i];
-		user = s->user;
-		port = s->port;
-		if (user_kv != NULL) {
-			if (user != NULL) {
-				r = perr(ps, MERR_PARSE, "user given both in "
-				    "'%s' and as user=", expr);
-				goto out;
-			}
-			user = user_kv;
-		}
-		if (have_port) {
-			if (port != 0) {
-				r = perr(ps, MERR_PARSE, "port given both in "
-				    "'%s' and as port=", expr);
-				goto out;
-			}
-			port = port_kv;
-		}
-		if ((g != NULL && (r = host_set_add(&g->hosts, s->name, user,
-		    port)) != 0) ||
-		    (r = host_set_add(&ps->all, s->name, user, port)) != 0) {
-			r = perr(ps, r, "%s", merr_str(r));
-			goto out;
-		}
-	}
-out:
-	host_set_free(&expanded);
-	return r;
-}
-
-static int
-parse_line(struct parser *ps, char *line)
-{
-	char *end;
-
-	while (is_space(*line))
-		line++;
-	for (end = line + strlen(line); end > line && is_space(end[-1]);)
-		*--end = '\0';
-	if (*line == '\0' || *line == '#' || *line == ';')
-		return 0;
-	if (*line == '[')
-		return parse_header(ps, line);
-	switch (ps->sec) {
-	case SEC_CHILDREN:
-		return parse_child(ps, line);
-	case SEC_VARS:
-		return parse_var(ps, line);
-	case SEC_HOSTS:
-		break;
-	}
-	return parse_host_line(ps, line);
-}
-
-/*
- * Check the children (known, no cycle, not too deep) and note them by
- * index. Their hosts are not copied in: inventory_select gathers them for
- * the groups asked for, so a thousand groups naming one big child do not
- * hold a thousand copies of it.
- */
-static int
-resolve(struct parser *ps, struct pgroup *g, int depth)
-{
-	struct pgroup *child;
-	size_t i, idx;
-	int r;
-
-	if (g->state == RESOLVED)
-		return 0;
-	g->state = RESOLVING;
-	if (g->nchildren > 0 && (g->kids = calloc(g->nchildren,
-	    sizeof(*g->kids))) == NULL)
-		return perr(ps, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
-	for (i = 0; i < g->nchildren; i++) {
-		ps->line = g->children[i].line;
-		if ((idx = group_find(ps, g->children[i].name)) == NO_GROUP)
-			return perr(ps, MERR_PARSE, "unknown child group '%s'",
-			    g->children[i].name);
-		child = &ps->groups[idx];
-		if (child->state == RESOLVING)
-			return perr(ps, MERR_PARSE, "group '%s' includes "
-			    "itself through '%s'", child->name, g->name);
-		if (depth >= INVENTORY_NEST_MAX)
-			return perr(ps, MERR_LIMIT, "groups nested deeper than "
-			    "%d levels", INVENTORY_NEST_MAX);
-		if ((r = resolve(ps, child, depth + 1)) != 0)
-			return r;
-		g->kids[g->nkids++] = idx;
-	}
-	g->state = RESOLVED;
-	return 0;
+	vars_free(&g->vars);
 }
 
 static void
-parser_free(struct parser *ps)
+model_free(struct inv_model *m)
 {
 	size_t i;
 
-	for (i = 0; i < ps->ngroups; i++)
-		pgroup_free(&ps->groups[i]);
-	free(ps->groups);
-	free(ps->byname);
-	pgroup_free(&ps->all_group);
-	host_set_free(&ps->all);
+	for (i = 0; i < m->nhosts; i++) {
+		free(m->hosts[i].name);
+		free(m->hosts[i].groups);
+		vars_free(&m->hosts[i].vars);
+	}
+	free(m->hosts);
+	free(m->host_index);
+	for (i = 0; i < m->ngroups; i++)
+		group_free(&m->groups[i]);
+	free(m->groups);
+	free(m->group_index);
+	group_free(&m->all);
+	for (i = 0; i < m->nunused; i++)
+		free(m->unused[i]);
+	free(m->unused);
 }
 
 static void
-parser_init(struct parser *ps, const char *name, char *err, size_t errlen)
+model_init(struct inv_model *m, const char *name, char *err, size_t errlen)
 {
-	memset(ps, 0, sizeof(*ps));
-	ps->path = name != NULL ? name : "inventory";
-	ps->err = err;
-	ps->errlen = errlen;
-	ps->sec = SEC_HOSTS;
-	ps->cur = NO_GROUP;
+	memset(m, 0, sizeof(*m));
+	m->path = name != NULL ? name : "inventory";
+	m->err = err;
+	m->errlen = errlen;
+}
+
+/* YAML by the name, else by its first significant line. */
+static bool
+looks_yaml(const char *name, const char *text, size_t len)
+{
+	const char *dot = name != NULL ? strrchr(name, '.') : NULL;
+	const char *p = text, *end = text + len, *eol, *q;
+
+	if (dot != NULL && (strcmp(dot, ".yml") == 0 ||
+	    strcmp(dot, ".yaml") == 0))
+		return true;
+	if (dot != NULL && strcmp(dot, ".ini") == 0)
+		return false;
+	for (; p < end; p = eol + 1) {
+		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			eol = end;
+		for (q = p; q < eol && (*q == ' ' || *q == '\t'); q++)
+			;
+		while (eol > q && (eol[-1] == ' ' || eol[-1] == '\t' ||
+		    eol[-1] == '\r'))
+			eol--;
+		if (q == eol || *q == '#' || *q == ';') {
+			if ((eol = memchr(eol, '\n', (size_t)(end - eol))) ==
+			    NULL)
+				break;
+			continue;
+		}
+		return (eol - q >= 3 && memcmp(q, "---", 3) == 0) ||
+		    (*q != '[' && eol[-1] == ':');
+	}
+	return false;
 }
 
 static int
-parse_lines(struct parser *ps, const char *text, size_t len)
+parse_pass(struct inv_model *m, const char *text, size_t len,
+    struct inv_yaml *yd)
 {
-	const char *p, *nl;
-	char line[INVENTORY_LINE_MAX + 1];
-	size_t off, linelen;
-	int r;
-
-	for (off = 0; off < len; off += linelen + 1) {
-		ps->line++;
-		p = text + off;
-		nl = memchr(p, '\n', len - off);
-		linelen = nl != NULL ? (size_t)(nl - p) : len - off;
-		if (linelen > INVENTORY_LINE_MAX)
-			return perr(ps, MERR_LIMIT, "line longer than %d bytes",
-			    INVENTORY_LINE_MAX);
-		if (memchr(p, '\0', linelen) != NULL)
-			return perr(ps, MERR_PARSE, "NUL byte in line");
-		memcpy(line, p, linelen);
-		line[linelen] = '\0';
-		if ((r = parse_line(ps, line)) != 0)
-			return r;
-	}
-	return 0;
+	return yd != NULL ? inv_yaml_walk(m, yd) : inv_parse_ini(m, text, len);
 }
 
 int
 inventory_parse(const char *text, size_t len, const char *name,
     uint64_t counted, struct inventory *inv, char *err, size_t errlen)
 {
-	struct parser ps;
+	struct inv_model m;
+	struct inv_yaml *yd = NULL;
 	size_t i;
 	int r = 0;
 
@@ -562,55 +721,48 @@ inventory_parse(const char *text, size_t len, const char *name,
 		text = "";
 		len = 0;
 	}
-	parser_init(&ps, name, err, errlen);
+	model_init(&m, name, err, errlen);
 	if (len > INVENTORY_FILE_MAX) {
 		if (errlen > 0)
 			snprintf(err, errlen, "%s: larger than %d MiB",
-			    ps.path, INVENTORY_FILE_MAX / (1024 * 1024));
+			    m.path, INVENTORY_FILE_MAX / (1024 * 1024));
 		return MERR_LIMIT;
 	}
-	/*
-	 * Two passes: the first checks and counts every line, the second
-	 * makes the hosts. A file over the cap is refused having made none
-	 * (in a few MB), not after making the lines that came before.
-	 */
-	ps.count_only = true;
-	ps.counted = counted;
-	r = parse_lines(&ps, text, len);
-	parser_free(&ps);
-	if (r != 0)
+	if (looks_yaml(name, text, len) &&
+	    (r = inv_yaml_load(&m, text, len, &yd)) != 0)
 		return r;
-	parser_init(&ps, name, err, errlen);
-	if ((r = parse_lines(&ps, text, len)) != 0)
+	/*
+	 * Two passes: the first checks and counts every host pattern, the
+	 * second makes the hosts. A file over the cap is refused having made
+	 * none (in a few MB), not after making the lines that came before.
+	 */
+	m.count_only = true;
+	m.counted = counted;
+	r = parse_pass(&m, text, len, yd);
+	model_free(&m);
+	if (r != 0) {
+		inv_yaml_free(yd);
+		return r;
+	}
+	model_init(&m, name, err, errlen);
+	if ((r = parse_pass(&m, text, len, yd)) != 0)
 		goto out;
-	if ((r = resolve(&ps, &ps.all_group, 0)) != 0)
+	if ((r = resolve(&m, &m.all, 0)) != 0)
 		goto out;
-	for (i = 0; i < ps.ngroups; i++) {
-		if ((r = resolve(&ps, &ps.groups[i], 0)) != 0)
+	for (i = 0; i < m.ngroups; i++)
+		if ((r = resolve(&m, &m.groups[i], 0)) != 0)
 			goto out;
-	}
-	if (ps.ngroups > 0 && (inv->groups = calloc(ps.ngroups,
-	    sizeof(*inv->groups))) == NULL) {
-		r = MERR_NOMEM;
-		if (errlen > 0)
-			snprintf(err, errlen, "%s: %s", ps.path, merr_str(r));
+	if ((r = build(&m, inv)) != 0)
 		goto out;
-	}
-	/* Hand the group names and host sets over to inv. */
-	for (i = 0; i < ps.ngroups; i++) {
-		inv->groups[i].name = ps.groups[i].name;
-		inv->groups[i].hosts = ps.groups[i].hosts;
-		inv->groups[i].children = ps.groups[i].kids;
-		inv->groups[i].nchildren = ps.groups[i].nkids;
-		ps.groups[i].kids = NULL;
-		ps.groups[i].name = NULL;
-		host_set_init(&ps.groups[i].hosts);
-	}
-	inv->ngroups = ps.ngroups;
-	inv->all = ps.all;
-	host_set_init(&ps.all);
+	inv->unused = m.unused;
+	inv->nunused = m.nunused;
+	m.unused = NULL;
+	m.nunused = 0;
 out:
-	parser_free(&ps);
+	if (r != 0)
+		inventory_free(inv);
+	model_free(&m);
+	inv_yaml_free(yd);
 	return r;
 }
 
@@ -688,22 +840,10 @@ inventory_free(struct inventory *inv)
 	}
 	free(inv->groups);
 	host_set_free(&inv->all);
+	for (i = 0; i < inv->nunused; i++)
+		free(inv->unused[i]);
+	free(inv->unused);
 	memset(inv, 0, sizeof(*inv));
-}
-
-static int
-add_hosts(struct host_set *out, const struct host_set *src)
-{
-	const struct host_spec *s;
-	size_t i;
-	int r;
-
-	for (i = 0; i < src->n; i++) {
-		s = &src->v[i];
-		if ((r = host_set_add(out, s->name, s->user, s->port)) != 0)
-			return r;
-	}
-	return 0;
 }
 
 /*
@@ -731,7 +871,7 @@ select_group(const struct inventory *inv, size_t top, struct host_set *out)
 	seen[top] = true;
 	stack[depth].group = top;
 	stack[depth++].next = 0;
-	r = add_hosts(out, &inv->groups[top].hosts);
+	r = host_set_append(out, &inv->groups[top].hosts);
 	while (r == 0 && depth > 0) {
 		f = &stack[depth - 1];
 		g = &inv->groups[f->group];
@@ -745,7 +885,7 @@ select_group(const struct inventory *inv, size_t top, struct host_set *out)
 		seen[child] = true;
 		stack[depth].group = child;
 		stack[depth++].next = 0;
-		r = add_hosts(out, &inv->groups[child].hosts);
+		r = host_set_append(out, &inv->groups[child].hosts);
 	}
 out:
 	free(stack);
@@ -761,7 +901,7 @@ inventory_select(const struct inventory *inv, const char *group,
 	int r;
 
 	if (strcmp(group, "all") == 0)
-		r = add_hosts(out, &inv->all);
+		r = host_set_append(out, &inv->all);
 	else {
 		for (i = 0; i < inv->ngroups; i++)
 			if (strcmp(inv->groups[i].name, group) == 0)

@@ -1,15 +1,22 @@
 /*
- * INI inventory: "[group]" sections, one host per line with optional
- * "user=NAME" and "port=N", comments with '#' or ';'. Host entries may use
- * the same range syntax as -w. Hosts before any section belong to no group
- * but are part of "all".
+ * Ansible inventories, INI or YAML (chosen by the name, *.yml or *.yaml,
+ * else by the first line: "---" or a "name:" line is YAML).
  *
- * As in Ansible's INI format: a group named twice merges; "[g:children]"
- * lists groups whose hosts g includes (resolved after the whole file, so
- * order does not matter; a cycle is an error); "[g:vars]" holds key=value
- * lines that are checked and ignored. "all" is implicit: "[all]" hosts are
- * ungrouped hosts and "all" cannot be a child. A '#' after a blank starts
- * a comment on a host line. A line may be 4096 bytes, the file 16 MiB.
+ * INI: "[group]" sections of host lines "PATTERN [key=value ...]", hosts
+ * before any section ungrouped but in "all", "[g:children]", "[g:vars]",
+ * "[all:vars]", comments with '#' or ';'. YAML: "all:" (or other top
+ * groups) with "hosts:", "vars:" and "children:". In both a pattern may
+ * use Ansible's ranges ("www[01:50]", "db-[a:f]", "n[1:10:2]"), muster's
+ * ("web[1-3]"), ":port" and "user@". A group named twice merges; a
+ * children cycle is an error; "all" cannot be a child.
+ *
+ * Variables resolve as Ansible's: a host's own over a child group's over a
+ * parent group's over "all"'s (groups of equal depth in name order). The
+ * ones muster uses are in inventory_vars.c (ansible_host, ansible_port,
+ * ansible_user, ansible_ssh_private_key_file, the ansible_ssh_* spellings,
+ * muster's user= and port=); a bad value is an error at its line. The
+ * others are not used and are listed in unused. A line may be 4096
+ * bytes, the file 16 MiB.
  */
 #ifndef MUSTER_INVENTORY_H
 #define MUSTER_INVENTORY_H
@@ -30,7 +37,13 @@ struct inventory {
 	struct host_set all;	/* every host, in file order, deduplicated */
 	struct inventory_group *groups;
 	size_t ngroups;
+	/* "FILE:LINE: NAME" for each variable muster does not use (its first
+	 * definition; at most INVENTORY_UNUSED_MAX names), for -v. */
+	char **unused;
+	size_t nunused;
 };
+
+#define INVENTORY_UNUSED_MAX 64
 
 /*
  * Errors say "FILE:LINE: what is wrong" in err, with what the file holds

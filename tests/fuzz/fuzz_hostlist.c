@@ -60,7 +60,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = hostlist_count(text, &count, err, sizeof(err));
 	if (r == 0 && (rc != 0 || count < set.n || count > HOSTLIST_MAX))
 		abort();
-	if (r == MERR_PARSE && rc != MERR_PARSE)
+	/* "@group" without an inventory: counting cannot know (the
+	 * inventory counts its own hosts), making refuses it. */
+	if (r == MERR_PARSE && rc != MERR_PARSE &&
+	    strchr(text, '@') == NULL)
 		abort();
 	if (r == MERR_LIMIT && rc == 0 && count <= HOSTLIST_MAX)
 		abort();

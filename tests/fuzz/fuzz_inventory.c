@@ -1,7 +1,9 @@
 /*
  * inventory_parse on any file contents (an inventory may come from anyone
  * who can write the file, and it reaches ranges, groups and :children
- * resolution), then selecting "all" and one named group.
+ * resolution, variables and their precedence), read both as INI and as
+ * YAML (libyaml and our walk of its document), then selecting "all" and
+ * one named group.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -14,24 +16,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define INPUT_MAX 16384
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void
+one(const uint8_t *data, size_t size, const char *name)
 {
 	struct inventory inv = { 0 };
 	struct host_set out;
 	char err[512];
 	int r;
 
-	if (size > INPUT_MAX)
-		return 0;
 	err[0] = '\0';
-	r = inventory_parse((const char *)data, size, "fuzz.ini", 0, &inv,
+	r = inventory_parse((const char *)data, size, name, 0, &inv,
 	    err, sizeof(err));
 	if (r != 0) {
 		/* Left empty, with a reason. */
 		if (inv.ngroups != 0 || inv.all.n != 0 || err[0] == '\0')
 			abort();
-		return 0;
+		return;
 	}
 	host_set_init(&out);
 	if (inventory_select(&inv, "all", &out, err, sizeof(err)) != 0)
@@ -41,5 +41,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    &out, err, sizeof(err));
 	host_set_free(&out);
 	inventory_free(&inv);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size > INPUT_MAX)
+		return 0;
+	one(data, size, "fuzz.ini");
+	one(data, size, "fuzz.yml");
 	return 0;
 }

@@ -24,7 +24,8 @@ assert_eq "init install" "$(comp muster keys '' | words)" "keys subcommands"
 assert_eq "keys" "$(comp muster help k | words)" "help topics"
 ok "subcommands"
 
-assert_eq "--live-gather" "$(comp muster run --li | words)" "run option"
+assert_eq "--live-gather" "$(comp muster run --liv | words)" "run option"
+assert_eq "--list-hosts" "$(comp muster push --lis | words)" "--list-hosts"
 assert_eq "--mkdir" "$(comp muster push -w h --mk | words)" "push option"
 assert_eq "--mode" "$(comp muster push -r --mo | words)" "push option"
 assert_eq "--password-file" "$(comp muster keys install --pa | words)" "keys install option"
@@ -53,6 +54,8 @@ assert_eq "db1,web9 db1,web[01-03]" "$(comp muster run -i "$T/inv" -x db1,we | w
 assert_eq "all even fleet odd" "$(MUSTER_INVENTORY=$INV comp muster watch -g '' | words)" "groups from \$MUSTER_INVENTORY"
 assert_contains "$(MUSTER_INVENTORY=$INV comp muster run -w "$FLEET_NET.1" | words)" "$FLEET_NET.1 $FLEET_NET.10" "fleet hosts"
 assert_eq "" "$(MUSTER_INVENTORY= comp muster run -g '' | words)" "no inventory, no groups"
+assert_eq "@all @db @prod @web" "$(comp muster run -i "$T/inv" -w '@' | words)" "@group for -w"
+assert_eq "a,@prod" "$(comp muster run -i "$T/inv" -x 'a,@p' | words)" "@group after a comma in -x"
 ok "groups and hosts from the inventory"
 
 # [group:vars] lines are not hosts; a quote in a host name breaks nothing;

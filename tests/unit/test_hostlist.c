@@ -165,8 +165,91 @@ test_ipv6(void **state)
 	expect_expand("::1", "::1");
 	expect_expand("fe80::1,u@::1", "fe80::1 u@::1");
 	expect_expand("2001:db8::[1-2]", "2001:db8::1 2001:db8::2");
-	expect_error("[::1]:22", MERR_PARSE, "IPv6", "position 2");
-	expect_error("[::1]", MERR_PARSE, "IPv6", NULL);
+	/* In brackets, with a port, as ssh_config and known_hosts. */
+	expect_expand("[::1]:2207", "::1:2207");
+	expect_expand("user@[::1]:2207,[fe80::2]", "user@::1:2207 fe80::2");
+	expect_expand("[2001:db8::1.2.3.4]:22", "2001:db8::1.2.3.4:22");
+	expect_error("[::1]x", MERR_PARSE, "':port'", "position 6");
+	expect_error("[::1]:0", MERR_PARSE, "out of range", NULL);
+	expect_error("[::g]:22", MERR_PARSE, "IPv6 address", "position 4");
+	expect_error("[::1%eth0]", MERR_PARSE, "'%'", NULL);
+}
+
+static void
+test_steps(void **state)
+{
+	expect_expand("web[1-10/2]", "web1 web3 web5 web7 web9");
+	expect_expand("n[01-10/3]", "n01 n04 n07 n10");
+	expect_expand("x[1-100/25],y[5-5/9]", "x1 x26 x51 x76 y5");
+	expect_expand("r[1-3/2]n[1-2]", "r1n1 r1n2 r3n1 r3n2");
+	expect_error("n[1-5/0]", MERR_PARSE, "step 0", NULL);
+	expect_error("n[1-5/]", MERR_PARSE, "expected a number", NULL);
+	expect_error("n[1/2]", MERR_PARSE, "unexpected '/'", NULL);
+}
+
+static void
+test_operators(void **state)
+{
+	uint64_t n;
+	char err[256];
+
+	/* Left to right, all at one level, as ClusterShell's nodeset. */
+	expect_expand("a[1-10]!a5", "a1 a2 a3 a4 a6 a7 a8 a9 a10");
+	expect_expand("a[1-5]&a[3-9]", "a3 a4 a5");
+	expect_expand("a[1-5]^a[3-9]", "a1 a2 a6 a7 a8 a9");
+	expect_expand("a,b!b", "a");
+	expect_expand("a,b&b", "b");
+	expect_expand("a[1-3]!a2,a9", "a1 a3 a9");
+	expect_expand(" a[1-3] ! a2 ", "a1 a3");
+	/* The right side matches by name, and by user and port if given. */
+	expect_expand("u@h,v@h!u@h", "v@h");
+	expect_expand("u@h,h:22!h", "");
+	expect_expand("u@h,h:22&h:22", "h:22");
+	expect_error("a!", MERR_PARSE, "after '!'", NULL);
+	expect_error("!a", MERR_PARSE, "before '!'", "position 1");
+	expect_error("a&&b", MERR_PARSE, "after '&'", NULL);
+	/* Every operand is counted, whatever the operator. */
+	assert_int_equal(hostlist_count("a[1-10]!a[1-5]", &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 15);
+}
+
+static int
+fake_groups(void *arg, const char *name, struct host_set *out, char *err,
+    size_t errlen)
+{
+	if (strcmp(name, "web") == 0)
+		return hostlist_expand("web[1-3]", out, err, errlen);
+	snprintf(err, errlen, "no group '%s' in the inventory", name);
+	return MERR_NOTFOUND;
+}
+
+static void
+test_groups(void **state)
+{
+	struct hostlist_groups g = { fake_groups, NULL };
+	struct host_set set;
+	char err[256] = "";
+	uint64_t n;
+
+	host_set_init(&set);
+	assert_int_equal(hostlist_eval("@web!web2,db", &g, &set, err,
+	    sizeof(err)), 0);
+	assert_int_equal(set.n, 3);
+	assert_string_equal(set.v[0].name, "web1");
+	assert_string_equal(set.v[1].name, "web3");
+	assert_string_equal(set.v[2].name, "db");
+	assert_int_equal(hostlist_eval("a,@nope", &g, &set, err,
+	    sizeof(err)), MERR_PARSE);
+	assert_non_null(strstr(err, "no group 'nope'"));
+	assert_non_null(strstr(err, "position 3"));
+	assert_int_equal(set.n, 3);
+	assert_int_equal(hostlist_eval("@we$b", &g, &set, err, sizeof(err)),
+	    MERR_PARSE);
+	host_set_free(&set);
+	/* Its hosts were counted with the inventory. */
+	assert_int_equal(hostlist_count("@web,a", &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
 }
 
 static void
@@ -228,8 +311,9 @@ test_errors(void **state)
 	expect_error("a:x", MERR_PARSE, "bad port 'x'", "position 3");
 	expect_error("a:22x", MERR_PARSE, "bad port", NULL);
 	expect_error("a:", MERR_PARSE, "missing port", "position 2");
-	expect_error("@a", MERR_PARSE, "empty user", "position 1");
-	expect_error("b,@a", MERR_PARSE, "empty user", "position 3");
+	expect_error("@a", MERR_PARSE, "needs an inventory", "position 1");
+	expect_error("b,@a", MERR_PARSE, "needs an inventory", "position 3");
+	expect_error("@", MERR_PARSE, "empty group name", "position 1");
 	expect_error("u@", MERR_PARSE, "empty host", NULL);
 	expect_error(":22", MERR_PARSE, "empty host", NULL);
 	expect_error("a@b@c", MERR_PARSE, "second '@'", "position 4");
@@ -258,7 +342,8 @@ test_errors(void **state)
 	expect_error("a'b", MERR_PARSE, "unexpected ''' in host name", NULL);
 	expect_error("a\"b", MERR_PARSE, "unexpected '\"'", NULL);
 	expect_error("a|b", MERR_PARSE, "unexpected '|'", NULL);
-	expect_error("a&b", MERR_PARSE, "unexpected '&'", NULL);
+	/* '&' is intersection now (nodeset), never part of a name. */
+	expect_expand("a&b", "");
 	expect_error("a\\b", MERR_PARSE, "unexpected '\\'", NULL);
 	expect_error("a{1}", MERR_PARSE, "unexpected '{'", NULL);
 	expect_error("h%h", MERR_PARSE, "unexpected '%'", NULL);
@@ -525,6 +610,12 @@ test_fold(void **state)
 	expect_fold_of("n[1-2],n[01-02]", "n[1-2,01-02]");
 	expect_fold_of("n1,n01", "n[1,01]");
 	expect_fold_of("r1n1,r1n2,r2n1", "r1n[1-2],r2n1");
+	/* n-dimensional, when shorter (ClusterShell's folding). */
+	expect_fold_of("r[1-2]n[1-3]", "r[1-2]n[1-3]");
+	expect_fold_of("r1n5,r2n5", "r[1-2]n5");
+	expect_fold_of("dc[1-2]r[1-3]n[01-04]", "dc[1-2]r[1-3]n[01-04]");
+	expect_fold_of("r[1-2]n[1-3],r3n[1-2]", "r3n[1-2],r[1-2]n[1-3]");
+	expect_fold_of("10.0.[0-3].[1-254]", "10.0.[0-3].[1-254]");
 	expect_fold_of("a1x,a2x,a1y", "a[1-2]x,a1y");
 	expect_fold_of("b1,a1,a2", "a[1-2],b1");
 	expect_fold_of("rack10,rack2-n1,rack2-n2", "rack10,rack2-n[1-2]");
@@ -643,6 +734,9 @@ main(void)
 		cmocka_unit_test(test_web_01_20),
 		cmocka_unit_test(test_several_groups),
 		cmocka_unit_test(test_ipv6),
+		cmocka_unit_test(test_steps),
+		cmocka_unit_test(test_operators),
+		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_dedupe),
 		cmocka_unit_test(test_zeroed_set),
 		cmocka_unit_test(test_errors),
