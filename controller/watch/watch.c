@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "output.h"
 #include "sd.h"
+#include "selfmetrics.h"
 #include "status.h"
 #include "units.h"
 
@@ -601,7 +602,8 @@ publish_metrics(struct watch *w)
 	for (i = 0, off = 0; r == 0 && i < n; off += tg[i++].len)
 		tg[i].text = buf_ptr(&w->target_text) + off;
 	buf_reset(&w->metrics);
-	if (r == 0 && metrics_render(mh, n, &w->metrics) == 0)
+	if (r == 0 && metrics_render(mh, n, &w->metrics) == 0 &&
+	    selfmetrics_render(&w->metrics) == 0)
 		httpd_publish_site(w->httpd, buf_ptr(&w->metrics),
 		    buf_len(&w->metrics), tg, n, buf_ptr(&w->sd),
 		    buf_len(&w->sd));
