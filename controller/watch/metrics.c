@@ -773,7 +773,10 @@ render_all(const struct metrics_host *hosts, size_t n, bool target,
 		if ((r = render_device_family(&rd, &net_families[i], 0)) != 0)
 			goto out;
 	}
-	r = render_families(&rd);
+	/* node_* only per target: in one page for every host they would be
+	 * the size of the fleet times node_exporter's, and promtool's lint
+	 * rejects some of node_exporter's own names there. */
+	r = target ? render_families(&rd) : 0;
 out:
 	out->max = saved_max;
 	for (i = 0; rd.prep != NULL && i < n; i++)

@@ -60,9 +60,9 @@ int metrics_render(const struct metrics_host *hosts, size_t n,
 /*
  * One host's exposition for /metrics?target=HOST: metrics_render of that
  * host alone, without the host label (Prometheus sets instance from the
- * target). The node_* families the agent sent (Sample.families) follow
- * the muster_* ones in both: checked (names, label names, counts; a
- * family that fails is left out) and grouped by name across hosts.
+ * target). Only here do the node_* families the agent sent
+ * (Sample.families) follow the muster_* ones: checked (names, label
+ * names, counts; a family that fails is left out).
  */
 int metrics_render_target(const struct metrics_host *host, struct buf *out);
 

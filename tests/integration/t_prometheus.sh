@@ -52,10 +52,11 @@ lint() { promtool check metrics <"$1" 2>&1 | grep -v -x -F -f "$T/ne.lint" || tr
 assert_eq "$(lint "$T/m1")" "" "promtool on the per-target exposition"
 assert_eq "$(lint "$T/all")" "" "promtool on the all-hosts exposition"
 for f in 'muster_build_info{protocol="' process_cpu_seconds_total process_resident_memory_bytes \
-	process_start_time_seconds process_open_fds "node_load1{host=\"$h2\"}"; do
+	process_start_time_seconds process_open_fds "muster_load1{host=\"$h2\"}"; do
 	grep -q "^$f" "$T/all" || fail "the all-hosts exposition has no $f"
 done
 grep -q '^process_' "$T/m1" && fail "a host's target has the controller's process_* families"
+grep -q '^node_' "$T/all" && fail "the all-hosts page has node_* families (they are per target)"
 
 # --- families, types, label names against node_exporter ---
 python3 - "$T/m1" "$T/ne" "$T/coverage" <<'PY' || fail "families differ from node_exporter's"
