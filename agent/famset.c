@@ -116,7 +116,8 @@ famset_add(double value, const char *const *values)
 	if (cur == NULL)
 		return;
 	n = cur->n_label_names;
-	if (nvals == FAMSET_SERIES_MAX || n > FAMSET_LABEL_VALUES_MAX - nlvals)
+	if ((n > 0 && values == NULL) || nvals == FAMSET_SERIES_MAX ||
+	    n > FAMSET_LABEL_VALUES_MAX - nlvals)
 		goto drop;
 	for (i = 0; i < n; i++)
 		if (copy_text(values[i], &lvals[nlvals + i]) != 0) {

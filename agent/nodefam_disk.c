@@ -77,7 +77,7 @@ static const char *const l_device[] = { "device" };
 int
 nodefam_diskstats(int rootfd, char *buf, size_t size)
 {
-	char *p = buf, *line, *w, *dev;
+	char *p = buf, *line, *w, *dev = NULL;
 	const char *lv[1];
 	double v[17];
 	int i, n;
@@ -86,8 +86,10 @@ nodefam_diskstats(int rootfd, char *buf, size_t size)
 	    famset_slurp(rootfd, "proc/diskstats", buf, size) < 0)
 		return -1;
 	while ((line = famset_line(&p)) != NULL) {
-		if (famset_word(&line) == NULL || famset_word(&line) == NULL ||
-		    (dev = famset_word(&line)) == NULL ||
+		/* major, minor, then the name */
+		for (n = 0; n < 3 && (dev = famset_word(&line)) != NULL; n++)
+			;
+		if (n < 3 ||
 		    regexec(&disk_re, dev, 0, NULL, 0) == 0)
 			continue;
 		for (n = 0; n < 17 && (w = famset_word(&line)) != NULL; n++)
