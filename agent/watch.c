@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "fs.h"
+#include "nodefam.h"
 #include "sample.h"
 
 struct watch {
@@ -20,6 +21,7 @@ struct watch {
 	void *arg;
 	ev_timer timer;
 	struct sampler *sampler;	/* NULL if it could not be opened */
+	struct nodefam *nodefam;	/* NULL unless Watch.families */
 	int paused;
 	int done;
 	uint32_t samples;		/* sent */
@@ -141,6 +143,8 @@ tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	sample_time_now(&now);
 	sampler_read(w->sampler, &now, &smp);
 	to_message(&smp, &m);
+	if (w->nodefam != NULL)
+		nodefam_read(w->nodefam, &m);
 	w->samples++;
 	/* The owner may cancel us from within (the channel broke). */
 	w->cb->sample(w->arg, &m);
@@ -167,6 +171,17 @@ watch_start(struct ev_loop *loop, const Muster__Watch *req,
 		}
 		fs_err_sys(&w->err, errno, "open %s%s",
 		    *what == '/' ? "" : "/", what);
+	}
+	if (w->sampler != NULL && req->families &&
+	    (r = nodefam_open(NULL, NULL, &w->nodefam)) != 0) {
+		if (r == MERR_NOMEM) {
+			sampler_close(w->sampler);
+			free(w);
+			return r;
+		}
+		fs_err_sys(&w->err, errno, "open /");
+		sampler_close(w->sampler);
+		w->sampler = NULL;
 	}
 	/* after 0: the first Sample on the next loop iteration. */
 	ev_timer_init(&w->timer, tick_cb, 0.,
@@ -200,5 +215,6 @@ watch_free(struct watch *w)
 		return;
 	ev_timer_stop(w->loop, &w->timer);
 	sampler_close(w->sampler);
+	nodefam_close(w->nodefam);
 	free(w);
 }

@@ -475,6 +475,7 @@ cmd_fleet(int argc, char **argv)
 		status = pull_hosts(&cfg, &hosts, &cli.pull);
 		break;
 	case CLI_WATCH:
+		cli.watch.inventory = cli.inventory;
 		status = watch_hosts(&cfg, &hosts, &cli.watch);
 		break;
 	case CLI_KEYS_INSTALL:	/* cmd_keys_install */

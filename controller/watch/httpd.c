@@ -20,7 +20,9 @@
 #define INDEX_TEXT \
 	"muster watch\n" \
 	"\n" \
-	"/metrics   Prometheus metrics of every watched host\n"
+	"/metrics               Prometheus metrics of every watched host\n" \
+	"/metrics?target=HOST   one host's metrics (one target per host)\n" \
+	"/sd                    the hosts as Prometheus http_sd targets\n"
 #define TEXT_TYPE "text/plain; charset=utf-8"
 
 /*
@@ -28,10 +30,19 @@
  * publish never waits for a slow client and a client never sees a text
  * freed or changed under it.
  */
+struct snapshot_target {
+	const char *name;	/* in data */
+	size_t off, len;	/* the host's text in data */
+	bool down;
+};
+
 struct snapshot {
 	struct httpd *owner;
 	size_t refs;		/* under owner->lock */
-	size_t len;
+	size_t len;		/* every host's text: data[0..len) */
+	size_t sd_off, sd_len;	/* the /sd JSON, sd_len 0 if none */
+	struct snapshot_target *targets;	/* sorted by name */
+	size_t ntargets;
 	uint8_t data[];
 };
 
@@ -54,8 +65,10 @@ snapshot_unref(struct snapshot *s)
 	pthread_mutex_lock(&h->lock);
 	last = --s->refs == 0;
 	pthread_mutex_unlock(&h->lock);
-	if (last)
+	if (last) {
+		free(s->targets);
 		free(s);
+	}
 }
 
 /* libmicrohttpd's log, kept for httpd_errors: printing from its thread
@@ -110,13 +123,32 @@ on_response_done(void *cls)
 	snapshot_unref(cls);
 }
 
-static enum MHD_Result
-reply_metrics(struct httpd *h, struct MHD_Connection *conn)
+static int
+target_cmp(const void *key, const void *elem)
 {
+	const struct snapshot_target *t = elem;
+
+	return strcmp(key, t->name);
+}
+
+/*
+ * /metrics, /metrics?target=HOST (one host's text, as the multi-target
+ * exporters serve it) or /sd. A target that is not watched is 404, not an
+ * empty 200: Prometheus then marks it down rather than healthy.
+ */
+static enum MHD_Result
+reply_metrics(struct httpd *h, struct MHD_Connection *conn, bool sd)
+{
+	const struct snapshot_target *t = NULL;
 	struct MHD_Response *resp;
 	struct snapshot *s;
 	enum MHD_Result ret;
+	const char *target;
+	size_t off = 0, len;
+	unsigned int status = MHD_HTTP_OK;
 
+	target = sd ? NULL : MHD_lookup_connection_value(conn,
+	    MHD_GET_ARGUMENT_KIND, "target");
 	pthread_mutex_lock(&h->lock);
 	if ((s = h->current) != NULL)
 		s->refs++;
@@ -124,18 +156,34 @@ reply_metrics(struct httpd *h, struct MHD_Connection *conn)
 	if (s == NULL)
 		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "no metrics yet\n");
+	len = s->len;
+	if (sd) {
+		off = s->sd_off;
+		len = s->sd_len;
+	} else if (target != NULL) {
+		if ((t = bsearch(target, s->targets, s->ntargets,
+		    sizeof(*t), target_cmp)) == NULL) {
+			snapshot_unref(s);
+			return reply_text(conn, MHD_HTTP_NOT_FOUND,
+			    "no such target: not a watched host\n");
+		}
+		off = t->off;
+		len = t->len;
+		if (t->down)
+			status = MHD_HTTP_SERVICE_UNAVAILABLE;
+	}
 	/* From here on the response owns the reference. */
 	if ((resp = MHD_create_response_from_buffer_with_free_callback_cls(
-	    s->len, s->data, on_response_done, s)) == NULL) {
+	    len, s->data + off, on_response_done, s)) == NULL) {
 		snapshot_unref(s);
 		return MHD_NO;
 	}
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    METRICS_CONTENT_TYPE) != MHD_YES) {
+	    sd ? "application/json" : METRICS_CONTENT_TYPE) != MHD_YES) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
-	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
@@ -152,15 +200,16 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	struct httpd *h = cls;
 	bool metrics = strcmp(url, "/metrics") == 0;
+	bool sd = strcmp(url, "/sd") == 0;
 
-	if (!metrics && strcmp(url, "/") != 0)
+	if (!metrics && !sd && strcmp(url, "/") != 0)
 		return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    "method not allowed\n");
-	if (metrics)
-		return reply_metrics(h, conn);
+	if (metrics || sd)
+		return reply_metrics(h, conn, sd);
 	return reply_text(conn, MHD_HTTP_OK, INDEX_TEXT);
 }
 
@@ -333,20 +382,74 @@ httpd_port(const struct httpd *h)
 	return h->port;
 }
 
+static int
+snapshot_target_cmp(const void *a, const void *b)
+{
+	const struct snapshot_target *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
 int
 httpd_publish(struct httpd *h, const uint8_t *text, size_t len)
 {
-	struct snapshot *s, *old;
+	return httpd_publish_site(h, text, len, NULL, 0, NULL, 0);
+}
 
-	if (len > SIZE_MAX - sizeof(*s))
+int
+httpd_publish_site(struct httpd *h, const uint8_t *text, size_t len,
+    const struct httpd_target *targets, size_t ntargets, const uint8_t *sd,
+    size_t sdlen)
+{
+	struct snapshot *s, *old;
+	size_t total = len + sdlen, i, n;
+	uint8_t *p;
+
+	for (i = 0; i < ntargets; i++) {
+		n = strlen(targets[i].name) + 1;
+		if (targets[i].len > SIZE_MAX / 2 - total || n > SIZE_MAX / 2 -
+		    total - targets[i].len)
+			return MERR_LIMIT;
+		total += targets[i].len + n;
+	}
+	if (total > SIZE_MAX - sizeof(*s))
 		return MERR_LIMIT;
-	if ((s = malloc(sizeof(*s) + len)) == NULL)
+	if ((s = malloc(sizeof(*s) + total)) == NULL)
 		return MERR_NOMEM;
+	s->targets = NULL;
+	if (ntargets > 0 && (s->targets = calloc(ntargets,
+	    sizeof(*s->targets))) == NULL) {
+		free(s);
+		return MERR_NOMEM;
+	}
 	s->owner = h;
 	s->refs = 1;
 	s->len = len;
+	s->ntargets = ntargets;
+	p = s->data;
 	if (len > 0)
-		memcpy(s->data, text, len);
+		memcpy(p, text, len);
+	p += len;
+	s->sd_off = (size_t)(p - s->data);
+	s->sd_len = sdlen;
+	if (sdlen > 0)
+		memcpy(p, sd, sdlen);
+	p += sdlen;
+	for (i = 0; i < ntargets; i++) {
+		s->targets[i].off = (size_t)(p - s->data);
+		s->targets[i].len = targets[i].len;
+		s->targets[i].down = targets[i].down;
+		if (targets[i].len > 0)
+			memcpy(p, targets[i].text, targets[i].len);
+		p += targets[i].len;
+		n = strlen(targets[i].name) + 1;
+		memcpy(p, targets[i].name, n);
+		s->targets[i].name = (const char *)p;
+		p += n;
+	}
+	if (ntargets > 0)
+		qsort(s->targets, ntargets, sizeof(*s->targets),
+		    snapshot_target_cmp);
 	pthread_mutex_lock(&h->lock);
 	old = h->current;
 	h->current = s;

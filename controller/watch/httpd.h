@@ -1,6 +1,8 @@
 /*
  * The HTTP endpoint of `muster watch --prometheus ADDR:PORT`: GET /metrics
- * serves the newest text the event loop published, GET / a short index.
+ * serves the newest text the event loop published, GET
+ * /metrics?target=HOST one host's, GET /sd the hosts as Prometheus
+ * http_sd targets, GET / a short index.
  * libmicrohttpd answers on its own thread, so a slow or stuck scraper
  * never holds up the loop; the two threads share only the published
  * snapshot, swapped under a mutex.
@@ -8,6 +10,7 @@
 #ifndef MUSTER_HTTPD_H
 #define MUSTER_HTTPD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +46,27 @@ uint16_t httpd_port(const struct httpd *h);
  * MERR_NOMEM leaves the previous text in place.
  */
 int httpd_publish(struct httpd *h, const uint8_t *text, size_t len);
+
+/* One host's text for /metrics?target=NAME. */
+struct httpd_target {
+	const char *name;
+	const uint8_t *text;
+	size_t len;
+	/* Served with 503: the host is down, and Prometheus's `up` for
+	 * its target must say so, as it would for a node_exporter that
+	 * does not answer. */
+	bool down;
+};
+
+/*
+ * httpd_publish with the per-host texts of the multi-target pattern
+ * (/metrics?target=NAME answers targets[i]'s text, an unknown NAME 404)
+ * and the http_sd JSON that /sd serves (sd NULL: /sd serves an empty
+ * body). Everything is copied. MERR_NOMEM, MERR_LIMIT.
+ */
+int httpd_publish_site(struct httpd *h, const uint8_t *text, size_t len,
+    const struct httpd_target *targets, size_t ntargets, const uint8_t *sd,
+    size_t sdlen);
 
 /*
  * Messages libmicrohttpd logged since the previous call (accept failures,

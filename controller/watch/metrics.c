@@ -140,6 +140,7 @@ struct host_prep {
 
 struct render {
 	struct buf *out;
+	bool target;		/* one host's text: no host label */
 	struct buf labels;	/* every escaped label text, rendered once */
 	struct host_prep *prep;
 	size_t n;
@@ -366,7 +367,8 @@ prepare_host(struct render *rd, const struct metrics_host *h,
 
 	name.data = (uint8_t *)h->host;
 	name.len = strlen(h->host);
-	if ((r = add_span(rd, &hp->host, "host", &name, NULL, NULL)) != 0)
+	if (!rd->target &&
+	    (r = add_span(rd, &hp->host, "host", &name, NULL, NULL)) != 0)
 		return r;
 	if (!h->up || (s = h->last) == NULL)
 		return 0;
@@ -416,14 +418,18 @@ put_line(struct render *rd, const char *name, const struct host_prep *hp,
 	struct buf *b = rd->out;
 	int r;
 
-	if ((r = put_str(b, name)) != 0 || (r = put_str(b, "{")) != 0 ||
+	if ((r = put_str(b, name)) != 0)
+		return r;
+	if (hp->host.len + extra_len > 0 && ((r = put_str(b, "{")) != 0 ||
 	    (r = buf_append(b, buf_ptr(&rd->labels) + hp->host.off,
-	    hp->host.len)) != 0)
+	    hp->host.len)) != 0))
 		return r;
-	if (extra_len > 0 && ((r = put_str(b, ",")) != 0 ||
-	    (r = buf_append(b, extra, extra_len)) != 0))
+	if (extra_len > 0 && ((hp->host.len > 0 && (r = put_str(b, ",")) != 0)
+	    || (r = buf_append(b, extra, extra_len)) != 0))
 		return r;
-	if ((r = put_str(b, "} ")) != 0 || (r = put_value(b, v)) != 0)
+	if (hp->host.len + extra_len > 0 && (r = put_str(b, "}")) != 0)
+		return r;
+	if ((r = put_str(b, " ")) != 0 || (r = put_value(b, v)) != 0)
 		return r;
 	return put_str(b, "\n");
 }
@@ -551,14 +557,196 @@ render_device_family(struct render *rd, const struct device_family *f,
 	return 0;
 }
 
-int
-metrics_render(const struct metrics_host *hosts, size_t n, struct buf *out)
+/* --- node_exporter's families, as the agent sent them ------------------ */
+
+static bool
+name_char(uint8_t c, bool first, bool colon)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+	    (colon && c == ':') || (!first && c >= '0' && c <= '9');
+}
+
+static bool
+valid_name(ProtobufCBinaryData n, bool metric)
+{
+	size_t i;
+
+	if (n.len == 0 || n.len > 200)
+		return false;
+	for (i = 0; i < n.len; i++)
+		if (!name_char(n.data[i], i == 0, metric))
+			return false;
+	return true;
+}
+
+static bool
+same_bytes(ProtobufCBinaryData a, const char *s)
+{
+	return a.len == strlen(s) && memcmp(a.data, s, a.len) == 0;
+}
+
+/*
+ * What a host sends is checked before it is rendered: names as the
+ * format spells them, node_* only (the muster_* and process_* families
+ * are the controller's own), label names neither reserved (__*) nor the
+ * host label, nor twice in a family, and as many label values as the
+ * series need. A family that fails is left out whole.
+ */
+static bool
+valid_family(const Muster__Family *f, bool target)
+{
+	size_t i, j;
+
+	if (!valid_name(f->name, true) || f->name.len <= 5 ||
+	    memcmp(f->name.data, "node_", 5) != 0 ||
+	    f->type > 2 || f->n_values == 0 ||
+	    f->n_label_names > 32 ||
+	    f->n_label_values / (f->n_label_names ? f->n_label_names : 1) !=
+	    (f->n_label_names ? f->n_values : 0) ||
+	    f->n_label_values % (f->n_label_names ? f->n_label_names : 1) != 0)
+		return false;
+	for (i = 0; i < f->n_label_names; i++) {
+		if (!valid_name(f->label_names[i], false) ||
+		    (f->label_names[i].len >= 2 &&
+		    memcmp(f->label_names[i].data, "__", 2) == 0) ||
+		    (!target && same_bytes(f->label_names[i], "host")))
+			return false;
+		for (j = 0; j < i; j++)
+			if (f->label_names[j].len == f->label_names[i].len &&
+			    memcmp(f->label_names[j].data,
+			    f->label_names[i].data, f->label_names[i].len) == 0)
+				return false;
+	}
+	return true;
+}
+
+struct fam_entry {
+	const Muster__Family *f;
+	size_t host;
+};
+
+static int
+fam_entry_cmp(const void *a, const void *b)
+{
+	const struct fam_entry *x = a, *y = b;
+	size_t n = x->f->name.len < y->f->name.len ? x->f->name.len :
+	    y->f->name.len;
+	int c;
+
+	if ((c = memcmp(x->f->name.data, y->f->name.data, n)) != 0)
+		return c;
+	if (x->f->name.len != y->f->name.len)
+		return x->f->name.len < y->f->name.len ? -1 : 1;
+	if (x->host != y->host)
+		return x->host < y->host ? -1 : 1;
+	/* Same host twice: keep the order it sent them in. */
+	return x->f < y->f ? -1 : x->f > y->f;
+}
+
+static int
+render_family_series(struct render *rd, const struct fam_entry *e,
+    const char *name)
+{
+	const Muster__Family *f = e->f;
+	const struct host_prep *hp = &rd->prep[e->host];
+	struct buf *b = rd->out;
+	size_t i, k, nl = f->n_label_names;
+	bool any;
+	int r;
+
+	for (i = 0; i < f->n_values; i++) {
+		if ((r = put_str(b, name)) != 0)
+			return r;
+		any = hp->host.len > 0 || nl > 0;
+		if (any && (r = put_str(b, "{")) != 0)
+			return r;
+		if (hp->host.len > 0 && (r = buf_append(b,
+		    buf_ptr(&rd->labels) + hp->host.off, hp->host.len)) != 0)
+			return r;
+		for (k = 0; k < nl; k++) {
+			if ((k > 0 || hp->host.len > 0) &&
+			    (r = put_str(b, ",")) != 0)
+				return r;
+			if ((r = buf_append(b, f->label_names[k].data,
+			    f->label_names[k].len)) != 0 ||
+			    (r = put_str(b, "=\"")) != 0 ||
+			    (r = put_label_value(b,
+			    f->label_values[i * nl + k].data,
+			    f->label_values[i * nl + k].len)) != 0 ||
+			    (r = put_str(b, "\"")) != 0)
+				return r;
+		}
+		if (any && (r = put_str(b, "}")) != 0)
+			return r;
+		if ((r = put_str(b, " ")) != 0 ||
+		    (r = put_double(b, f->values[i])) != 0 ||
+		    (r = put_str(b, "\n")) != 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Each family is one group across hosts, as the format requires: the
+ * (name, host) pairs are sorted, the first host's type is the family's
+ * and a host that disagrees, or repeats a family, is left out of it.
+ */
+static int
+render_families(struct render *rd)
+{
+	static const char *const types[] = { "gauge", "counter", "untyped" };
+	struct fam_entry *e = NULL;
+	const Muster__Sample *s;
+	char name[208];
+	size_t i, j, n = 0, total = 0;
+	int r = 0;
+
+	for (i = 0; i < rd->n; i++)
+		if ((s = rd->prep[i].sample) != NULL)
+			total += s->n_families;
+	if (total == 0)
+		return 0;
+	if ((e = calloc(total, sizeof(*e))) == NULL)
+		return MERR_NOMEM;
+	for (i = 0; i < rd->n; i++) {
+		if ((s = rd->prep[i].sample) == NULL)
+			continue;
+		for (j = 0; j < s->n_families; j++)
+			if (valid_family(s->families[j], rd->target)) {
+				e[n].f = s->families[j];
+				e[n++].host = i;
+			}
+	}
+	qsort(e, n, sizeof(*e), fam_entry_cmp);
+	for (i = 0; i < n; i = j) {
+		memcpy(name, e[i].f->name.data, e[i].f->name.len);
+		name[e[i].f->name.len] = '\0';
+		if ((r = put_header(rd->out, name, types[e[i].f->type],
+		    "node_exporter's family, read by muster's agent.")) != 0)
+			goto out;
+		for (j = i; j < n && same_bytes(e[j].f->name, name); j++) {
+			if (e[j].f->type != e[i].f->type ||
+			    (j > i && e[j - 1].host == e[j].host))
+				continue;
+			if ((r = render_family_series(rd, &e[j], name)) != 0)
+				goto out;
+		}
+	}
+out:
+	free(e);
+	return r;
+}
+
+static int
+render_all(const struct metrics_host *hosts, size_t n, bool target,
+    struct buf *out)
 {
 	struct render rd;
 	size_t i, saved_max = out->max;
 	int r;
 
 	memset(&rd, 0, sizeof(rd));
+	rd.target = target;
 	rd.out = out;
 	rd.n = n;
 	buf_init(&rd.labels, METRICS_MAX_BYTES);
@@ -587,7 +775,10 @@ metrics_render(const struct metrics_host *hosts, size_t n, struct buf *out)
 		if ((r = render_device_family(&rd, &net_families[i], 0)) != 0)
 			goto out;
 	}
-	r = 0;
+	/* node_* only per target: in one page for every host they would be
+	 * the size of the fleet times node_exporter's, and promtool's lint
+	 * rejects some of node_exporter's own names there. */
+	r = target ? render_families(&rd) : 0;
 out:
 	out->max = saved_max;
 	for (i = 0; rd.prep != NULL && i < n; i++)
@@ -595,4 +786,16 @@ out:
 	free(rd.prep);
 	buf_free(&rd.labels);
 	return r;
+}
+
+int
+metrics_render(const struct metrics_host *hosts, size_t n, struct buf *out)
+{
+	return render_all(hosts, n, false, out);
+}
+
+int
+metrics_render_target(const struct metrics_host *host, struct buf *out)
+{
+	return render_all(host, 1, true, out);
 }

@@ -57,4 +57,13 @@ struct metrics_host {
 int metrics_render(const struct metrics_host *hosts, size_t n,
     struct buf *out);
 
+/*
+ * One host's exposition for /metrics?target=HOST: metrics_render of that
+ * host alone, without the host label (Prometheus sets instance from the
+ * target). Only here do the node_* families the agent sent
+ * (Sample.families) follow the muster_* ones: checked (names, label
+ * names, counts; a family that fails is left out).
+ */
+int metrics_render_target(const struct metrics_host *host, struct buf *out);
+
 #endif

@@ -19,6 +19,8 @@
 #include "httpd.h"
 #include "metrics.h"
 #include "output.h"
+#include "sd.h"
+#include "selfmetrics.h"
 #include "status.h"
 #include "units.h"
 
@@ -69,6 +71,8 @@ struct watch {
 	size_t nrules;
 	struct httpd *httpd;
 	struct buf metrics;
+	struct buf target_text;	/* every host's /metrics?target= text */
+	struct buf sd;		/* the /sd JSON, made once */
 	ev_timer redraw, stop;
 	bool stdout_failed;	/* said so; the watch ends */
 	int stdout_errno;	/* of the first failed JSON line */
@@ -410,6 +414,9 @@ host_ready(struct fleet_host *fh)
 	Muster__Watch watch = MUSTER__WATCH__INIT;
 
 	watch.interval_ms = (uint32_t)(h->w->opts->interval * 1000);
+	/* node_exporter's families cost the host a few hundred
+	 * microseconds a sample: only when something can serve them. */
+	watch.families = h->w->httpd != NULL;
 	env.body_case = MUSTER__ENVELOPE__BODY_WATCH;
 	env.watch = &watch;
 	if (conn_open(fh->conn, &env, &watch_stream_ops, h, 0,
@@ -580,12 +587,18 @@ draw_table(struct watch *w)
 static void
 publish_metrics(struct watch *w)
 {
+	struct httpd_target *tg;
 	struct metrics_host *mh;
-	size_t i;
+	size_t i, n = w->fleet.nhosts, off;
+	struct buf one;
+	int r = 0;
 
-	if (w->httpd == NULL ||
-	    (mh = calloc(w->fleet.nhosts, sizeof(*mh))) == NULL)
+	if (w->httpd == NULL || (mh = calloc(n, sizeof(*mh))) == NULL)
 		return;
+	if ((tg = calloc(n + 1, sizeof(*tg))) == NULL) {
+		free(mh);
+		return;
+	}
 	for (i = 0; i < w->fleet.nhosts; i++) {
 		mh[i].host = w->hosts[i].fh->display;
 		mh[i].up = w->hosts[i].up;
@@ -593,10 +606,28 @@ publish_metrics(struct watch *w)
 		mh[i].last = w->hosts[i].up ? w->hosts[i].last : NULL;
 		mh[i].last_rx = w->hosts[i].last_rx;
 	}
+	/* One host's text after the other; offsets, as the buffer moves. */
+	buf_init(&one, METRICS_MAX);
+	buf_reset(&w->target_text);
+	for (i = 0; r == 0 && i < n; i++) {
+		tg[i].name = mh[i].host;
+		tg[i].down = !mh[i].up;
+		if ((r = metrics_render_target(&mh[i], &one)) == 0) {
+			tg[i].len = buf_len(&one);
+			r = buf_append(&w->target_text, buf_ptr(&one),
+			    buf_len(&one));
+		}
+	}
+	buf_free(&one);
+	for (i = 0, off = 0; r == 0 && i < n; off += tg[i++].len)
+		tg[i].text = buf_ptr(&w->target_text) + off;
 	buf_reset(&w->metrics);
-	if (metrics_render(mh, w->fleet.nhosts, &w->metrics) == 0)
-		httpd_publish(w->httpd, buf_ptr(&w->metrics),
-		    buf_len(&w->metrics));
+	if (r == 0 && metrics_render(mh, n, &w->metrics) == 0 &&
+	    selfmetrics_render(&w->metrics) == 0)
+		httpd_publish_site(w->httpd, buf_ptr(&w->metrics),
+		    buf_len(&w->metrics), tg, n, buf_ptr(&w->sd),
+		    buf_len(&w->sd));
+	free(tg);
 	free(mh);
 }
 
@@ -657,6 +688,8 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	w.opts = opts;
 	w.cfg = cfg;
 	buf_init(&w.metrics, METRICS_MAX);
+	buf_init(&w.target_text, METRICS_MAX);
+	buf_init(&w.sd, METRICS_MAX);
 	srandom((unsigned)(now_unix() * 1000));
 	if (opts->nalerts > 0 &&
 	    (w.rules = calloc(opts->nalerts, sizeof(*w.rules))) == NULL)
@@ -699,6 +732,25 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 			goto out;
 		}
 	}
+	if (w.httpd != NULL) {
+		const char **names;
+
+		if ((names = calloc(hosts->n + 1, sizeof(*names))) == NULL) {
+			status = EXIT_INTERNAL;
+			goto out;
+		}
+		for (i = 0; i < hosts->n; i++)
+			names[i] = w.fleet.hosts[i].display;
+		r = sd_render(opts->inventory, hosts, names, &w.sd, err,
+		    sizeof(err));
+		free(names);
+		if (r != 0) {
+			fprintf(stderr, "muster: --prometheus /sd: %s\n",
+			    r == MERR_NOMEM ? merr_str(r) : err);
+			status = EXIT_INTERNAL;
+			goto out;
+		}
+	}
 	for (i = 0; i < sizeof(w.children) / sizeof(w.children[0]); i++)
 		ev_child_init(&w.children[i], on_child, 0, 0);
 	/* The view and the metrics page are refreshed at most once a
@@ -733,6 +785,8 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	if (w.httpd != NULL)
 		httpd_stop(w.httpd);
 	buf_free(&w.metrics);
+	buf_free(&w.target_text);
+	buf_free(&w.sd);
 	for (i = 0; i < w.nrules; i++)
 		alert_rule_free(&w.rules[i]);
 	free(w.rules);

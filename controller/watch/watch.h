@@ -18,6 +18,7 @@ struct watch_options {
 	bool live;		/* redraw in place (a terminal) */
 	const char *sort;	/* column to sort the live view by */
 	const char *prometheus;	/* ADDR:PORT or NULL */
+	const char *inventory;	/* for /sd's groups; NULL: none */
 	char **alerts;
 	size_t nalerts;
 	const char *alert_exec;

@@ -541,6 +541,93 @@ test_limit(void **state)
 	buf_free(&out);
 }
 
+
+/* Families as a host sends them: the good ones are rendered on the
+ * host's target page, the malformed ones are left out whole. */
+static void
+test_families(void **state)
+{
+	ProtobufCBinaryData ln_cpu[2] = { BYTES("cpu"), BYTES("mode") };
+	ProtobufCBinaryData lv_cpu[4] = { BYTES("0"), BYTES("idle"),
+	    BYTES("0"), BYTES("user") };
+	double v_cpu[2] = { 12.5, 3 };
+	ProtobufCBinaryData ln_host[1] = { BYTES("host") };
+	ProtobufCBinaryData lv_host[1] = { BYTES("spoofed") };
+	ProtobufCBinaryData ln_bad[1] = { BYTES("a-b") };
+	double v_one[1] = { 1 };
+	Muster__Family cpu = MUSTER__FAMILY__INIT, load = MUSTER__FAMILY__INIT,
+	    spoof = MUSTER__FAMILY__INIT, own = MUSTER__FAMILY__INIT,
+	    short_lv = MUSTER__FAMILY__INIT, badlabel = MUSTER__FAMILY__INIT,
+	    badtype = MUSTER__FAMILY__INIT;
+	Muster__Family *fams[7] = { &load, &cpu, &spoof, &own, &short_lv,
+	    &badlabel, &badtype };
+	struct fake f1, f2;
+	struct metrics_host hosts[2];
+	struct buf out;
+	char *t;
+
+	(void)state;
+	cpu.name = BYTES("node_cpu_seconds_total");
+	cpu.type = 1;
+	cpu.n_label_names = 2;
+	cpu.label_names = ln_cpu;
+	cpu.n_label_values = 4;
+	cpu.label_values = lv_cpu;
+	cpu.n_values = 2;
+	cpu.values = v_cpu;
+	load.name = BYTES("node_load1");
+	load.n_values = 1;
+	load.values = v_one;
+	spoof = load;
+	spoof.name = BYTES("node_spoof");
+	spoof.n_label_names = 1;
+	spoof.label_names = ln_host;
+	spoof.n_label_values = 1;
+	spoof.label_values = lv_host;
+	own = load;
+	own.name = BYTES("muster_up");
+	short_lv = cpu;
+	short_lv.name = BYTES("node_short");
+	short_lv.n_label_values = 3;
+	badlabel = spoof;
+	badlabel.name = BYTES("node_badlabel");
+	badlabel.label_names = ln_bad;
+	badtype = load;
+	badtype.name = BYTES("node_badtype");
+	badtype.type = 7;
+	fake_init(&f1);
+	fake_init(&f2);
+	f1.s.n_families = f2.s.n_families = 7;
+	f1.s.families = f2.s.families = fams;
+	memset(hosts, 0, sizeof(hosts));
+	hosts[0].host = "a";
+	hosts[1].host = "b";
+	hosts[0].up = hosts[1].up = true;
+	hosts[0].last = &f1.s;
+	hosts[1].last = &f2.s;
+	/* The page of every host has none: they are per target. */
+	t = render(hosts, 2);
+	assert_null(strstr(t, "node_"));
+	free(t);
+	/* One target: no host label, and a host label of its own is fine. */
+	buf_init(&out, METRICS_MAX_BYTES);
+	assert_int_equal(metrics_render_target(&hosts[0], &out), 0);
+	assert_int_equal(buf_append(&out, "", 1), 0);
+	t = (char *)buf_ptr(&out);
+	assert_has(t, "\nmuster_up 1\n");
+	assert_has(t, "\nnode_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 12.5\n");
+	assert_has(t, "\nnode_load1 1\n");
+	assert_has(t, "\nnode_spoof{host=\"spoofed\"} 1\n");
+	assert_null(strstr(t, "host=\"a\""));
+	assert_null(strstr(t, "node_short"));
+	assert_null(strstr(t, "node_badlabel"));
+	assert_null(strstr(t, "node_badtype"));
+	/* A host's family may not pose as the controller's own. */
+	assert_null(strstr(strstr(t, "# TYPE muster_up gauge") + 1,
+	    "# TYPE muster_up gauge"));
+	buf_free(&out);
+}
+
 int
 main(void)
 {
@@ -554,6 +641,7 @@ main(void)
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_stale),
 		cmocka_unit_test(test_limit),
+		cmocka_unit_test(test_families),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
