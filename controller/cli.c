@@ -250,7 +250,9 @@ take_operands(int argc, char **argv, struct cli *cli, char *err,
 			}
 			cli->run.owned_command = cmd;
 		}
-		if (cli->run.ncommands == 0) {
+		/* --list-hosts shows a command's targets before it is
+		 * written. */
+		if (cli->run.ncommands == 0 && !cli->list_hosts) {
 			snprintf(err, errlen, "no command given (muster run "
 			    "[options] -- COMMAND)");
 			return MERR_PARSE;

@@ -79,7 +79,13 @@ set +e
 set -e
 assert_eq 2 "$rc" "bad range is a usage error"
 assert_contains "$(cat "$T/err")" "reversed range" "range error message"
+# A variable muster does not use is ignored, as Ansible's are, and
+# listed with -v; one it uses with a bad value is a usage error.
 printf '[web]\n%s user=x colour=blue\n' "$(fleet_addr 1)" >"$T/inv"
+"$MUSTER" run -v -i "$T/inv" --list-hosts >"$T/out" 2>"$T/err" ||
+	fail "an unused variable: $(cat "$T/err")"
+assert_contains "$(cat "$T/err")" "colour" "an unused variable is listed at -v"
+printf '[web]\n%s user=x port=blue\n' "$(fleet_addr 1)" >"$T/inv"
 set +e
 "$MUSTER" run -i "$T/inv" -- true 2>"$T/err"; rc=$?
 set -e

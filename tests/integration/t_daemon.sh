@@ -124,7 +124,9 @@ ok "a dropped host is reconnected"
 
 # Other users cannot reach the socket.
 set +e
-runuser -u "$(fleet_user 1)" -- env MUSTER_DAEMON_SOCKET="$MUSTER_DAEMON_SOCKET" \
+# (Its own home and config: the test's XDG directories are root's.)
+runuser -u "$(fleet_user 1)" -- env -u XDG_CONFIG_HOME -u XDG_CACHE_HOME \
+	HOME="$(fleet_home 1)" MUSTER_DAEMON_SOCKET="$MUSTER_DAEMON_SOCKET" \
 	"$MUSTER" daemon --status >"$T/o" 2>&1; rc=$?
 set -e
 assert_eq 1 "$rc" "another user's --status"

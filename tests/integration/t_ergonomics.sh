@@ -65,8 +65,8 @@ head -c "$insize" /dev/urandom >"$T/in"
 want=$(sha256sum <"$T/in" | cut -d' ' -f1)
 "$MUSTER" run "${MUSTER_OPTS[@]}" --stdin --json -c 'sha256sum | cut -d" " -f1' -c 'head -c 10 | wc -c' \
 	<"$T/in" >"$T/json" 2>"$T/err" || fail "--stdin failed: $(cat "$T/err")"
-assert_eq "$n" "$(jq -r 'select(.host|endswith("#1")) | .stdout' "$T/json" | grep -c "^$want\$")" "same bytes on every host"
-assert_eq "$n" "$(jq -r 'select(.host|endswith("#2")) | .stdout' "$T/json" | grep -c '^10$')" "early reader"
+assert_eq "$n" "$(jq -r 'select(.command_index == 1) | .stdout' "$T/json" | grep -c "^$want\$")" "same bytes on every host"
+assert_eq "$n" "$(jq -r 'select(.command_index == 2) | .stdout' "$T/json" | grep -c '^10$')" "early reader"
 ok "--stdin delivers the same $((insize / 1000000)).$((insize / 100000 % 10)) MB to $n hosts, next to an early-closing reader"
 
 # ~20 MB through a pipe to 10 hosts: the controller's memory stays bounded

@@ -160,7 +160,7 @@ if ((EUID == 0)) && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; 
 	before=$(sha256sum <"$U/kh")
 	set +e
 	timeout -k 5 20 setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups -- \
-		env HOME="$U" MUSTER_DAEMON_SOCKET="$U/no.sock" MUSTER_AGENT="$BUILD_DIR/bin/muster-agent" \
+		env -u XDG_CONFIG_HOME -u XDG_CACHE_HOME HOME="$U" MUSTER_DAEMON_SOCKET="$U/no.sock" MUSTER_AGENT="$BUILD_DIR/bin/muster-agent" \
 		"$MUSTER" run -k "$U/key" -F /dev/null --known-hosts "$U/kh" --accept-new \
 		-w "$h1" -- touch ran-perm >"$T/out" 2>"$T/err" </dev/null
 	rc=$?
