@@ -22,11 +22,13 @@
 
 #include <libssh/callbacks.h>
 
+#include "authkeys.h"
 #include "bootstrap.h"
 #include "err.h"
 #include "frame.h"
 #include "hostkey.h"
 #include "log.h"
+#include "sshcfg.h"
 #include "workpool.h"
 
 /* Pumping stops after this many reads per wake-up so that one busy host
@@ -77,6 +79,10 @@ struct transport {
 	bool in_worker;
 	char arch[64];
 	uint64_t wire_queued;		/* estimated bytes handed to libssh */
+	struct sshcfg sshcfg;		/* what libssh does not read */
+	struct authkeys keys;		/* offered before (or instead of) auto */
+	size_t key_next;
+	char user[256];			/* the remote user, for messages */
 };
 
 static enum conn_state
@@ -224,10 +230,10 @@ tssh_on_chan_close(ssh_session s, ssh_channel ch, void *userdata)
 /* ---- steps ------------------------------------------------------------- */
 
 static int
-setup_session(struct transport *t)
+setup_session(struct transport *t, char *err, size_t errlen)
 {
-	int zero = 0, one = 1;
-	char *host = NULL;
+	int zero = 0, one = 1, r;
+	char *host = NULL, *user = NULL;
 	unsigned int port = 22;
 
 	if ((t->session = ssh_new()) == NULL)
@@ -235,8 +241,11 @@ setup_session(struct transport *t)
 	ssh_options_set(t->session, SSH_OPTIONS_HOST, t->spec->name);
 	/* Parse ssh_config now (not inside ssh_connect) so that HostName
 	 * and Port are known before we resolve and connect ourselves. */
-	if (ssh_options_parse_config(t->session, t->cfg->ssh_config) < 0)
+	if (ssh_options_parse_config(t->session, t->cfg->ssh_config) < 0) {
+		snprintf(err, errlen, "libssh cannot parse %s",
+		    t->cfg->ssh_config ? t->cfg->ssh_config : "~/.ssh/config");
 		return MERR_PARSE;
+	}
 	ssh_options_set(t->session, SSH_OPTIONS_PROCESS_CONFIG, &zero);
 	if (t->spec->user != NULL)
 		ssh_options_set(t->session, SSH_OPTIONS_USER, t->spec->user);
@@ -247,14 +256,25 @@ setup_session(struct transport *t)
 		    t->cfg->known_hosts);
 	/* Request/response traffic stalls on Nagle + delayed ACK otherwise. */
 	ssh_options_set(t->session, SSH_OPTIONS_NODELAY, &one);
-	if (ssh_options_get(t->session, SSH_OPTIONS_HOST, &host) != SSH_OK)
+	if (ssh_options_get(t->session, SSH_OPTIONS_HOST, &host) != SSH_OK) {
+		snprintf(err, errlen, "no host name");
 		return MERR_INVAL;
+	}
 	t->hostname = strdup(host);
 	ssh_string_free_char(host);
-	if (t->hostname == NULL)
+	if (t->hostname == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return MERR_NOMEM;
+	}
 	ssh_options_get_port(t->session, &port);
 	t->port = port;
+	if (ssh_options_get(t->session, SSH_OPTIONS_USER, &user) == SSH_OK) {
+		snprintf(t->user, sizeof(t->user), "%s", user);
+		ssh_string_free_char(user);
+	}
+	if ((r = sshcfg_read(t->cfg->ssh_config, t->spec->name, t->user,
+	    t->hostname, &t->sshcfg, err, errlen)) != 0)
+		return r;
 	ssh_set_blocking(t->session, 0);
 	ssh_set_counters(t->session, &t->counter, NULL);
 	return 0;
@@ -318,12 +338,10 @@ step_resolve(struct transport *t)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
-	char port[16];
-	int r;
+	char port[16], err[768];
 
-	if (t->session == NULL && (r = setup_session(t)) != 0) {
-		tssh_fail(t, HS_UNREACHABLE, "ssh configuration: %s",
-		    merr_str(r));
+	if (t->session == NULL && setup_session(t, err, sizeof(err)) != 0) {
+		tssh_fail(t, HS_UNREACHABLE, "ssh configuration: %s", err);
 		return TRANSPORT_STOP;
 	}
 	snprintf(port, sizeof(port), "%u", t->port);
@@ -424,14 +442,33 @@ step_handshake(struct transport *t)
 	}
 	t->stats->t_connected = tssh_elapsed(t);
 	r = hostkey_verify(t->session, t->cfg->known_hosts,
-	    t->cfg->accept_new, err, sizeof(err));
+	    t->cfg->accept_new, t->sshcfg.hash_known_hosts == 1, err,
+	    sizeof(err));
 	if (r != 0) {
 		tssh_fail(t, r == MERR_SSH ? HS_UNREACHABLE : HS_HOSTKEY,
 		    "%s", err);
 		return TRANSPORT_STOP;
 	}
-	tssh_set_state(t, t->cfg->identity ? CS_AUTH_KEY : CS_AUTH_AUTO);
+	if (authkeys_build(&t->keys, t->cfg->identity, t->cfg->identity_path,
+	    &t->sshcfg, t->cfg->passphrase, err, sizeof(err)) != 0) {
+		tssh_fail(t, HS_AUTH, "%s", err);
+		return TRANSPORT_STOP;
+	}
+	tssh_set_state(t, t->keys.n > 0 || t->keys.only ? CS_AUTH_KEY :
+	    CS_AUTH_AUTO);
 	return TRANSPORT_NEXT;
+}
+
+/* The server hung up (MaxAuthTries: "Too many authentication failures"):
+ * that is its answer, reported at once with its reason. */
+static bool
+auth_disconnected(struct transport *t)
+{
+	if (ssh_is_connected(t->session))
+		return false;
+	tssh_fail(t, HS_AUTH, "the server closed the connection during "
+	    "authentication as %s: %s", t->user, ssh_get_error(t->session));
+	return true;
 }
 
 static enum transport_step
@@ -439,6 +476,8 @@ auth_result(struct transport *t, int r, enum conn_state on_denied)
 {
 	switch (r) {
 	case SSH_AUTH_AGAIN:
+		if (auth_disconnected(t))
+			return TRANSPORT_STOP;
 		return TRANSPORT_WAIT;
 	case SSH_AUTH_SUCCESS:
 		t->stats->t_authed = tssh_elapsed(t);
@@ -460,25 +499,40 @@ auth_result(struct transport *t, int r, enum conn_state on_denied)
 			tssh_set_state(t, on_denied);
 			return TRANSPORT_NEXT;
 		}
-		tssh_fail(t, HS_AUTH, "no key accepted for %s@%s (tried %s%s"
-		    "ssh-agent and the default identities)",
-		    t->spec->user ? t->spec->user : "(default user)",
-		    t->hostname, t->cfg->identity_path ?
-		    t->cfg->identity_path : "", t->cfg->identity_path ?
-		    ", " : "");
+		tssh_fail(t, HS_AUTH, "no key accepted for %s@%s (tried %s%s%s)",
+		    t->user, t->hostname, t->keys.tried, t->keys.tried[0] ?
+		    ", " : "", t->keys.only ? "nothing else: IdentitiesOnly "
+		    "yes" : "ssh-agent and the default identities");
 		return TRANSPORT_STOP;
 	default:
+		if (auth_disconnected(t))
+			return TRANSPORT_STOP;
 		tssh_fail(t, HS_UNREACHABLE, "authentication: %s",
 		    ssh_get_error(t->session));
 		return TRANSPORT_STOP;
 	}
 }
 
+/* The keys of authkeys.h one by one, then libssh's automatic ones unless
+ * IdentitiesOnly says not to. */
 static enum transport_step
 step_auth_key(struct transport *t)
 {
-	return auth_result(t, ssh_userauth_publickey(t->session, NULL,
-	    t->cfg->identity), CS_AUTH_AUTO);
+	const char *label;
+	size_t len;
+	int r;
+
+	if (t->key_next >= t->keys.n)
+		return auth_result(t, SSH_AUTH_DENIED, t->keys.only ? CS_DONE :
+		    CS_AUTH_AUTO);
+	r = ssh_userauth_publickey(t->session, NULL, t->keys.key[t->key_next]);
+	if (r != SSH_AUTH_DENIED && r != SSH_AUTH_PARTIAL)
+		return auth_result(t, r, CS_DONE);
+	label = t->keys.label[t->key_next++];
+	len = strlen(t->keys.tried);
+	snprintf(t->keys.tried + len, sizeof(t->keys.tried) - len, "%s%s",
+	    len > 0 ? ", " : "", label);
+	return TRANSPORT_NEXT;
 }
 
 static enum transport_step
@@ -849,6 +903,8 @@ tssh_free(struct transport *t)
 		freeaddrinfo(t->addrs);
 	buf_free(&t->chan_out);
 	buf_free(&t->chan_err);
+	authkeys_free(&t->keys);
+	sshcfg_free(&t->sshcfg);
 	free(t->hostname);
 	free(t);
 }

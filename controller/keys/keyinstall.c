@@ -21,6 +21,7 @@
 #include "err.h"
 #include "hostkey.h"
 #include "output.h"
+#include "sshcfg.h"
 #include "status.h"
 #include "workpool.h"
 
@@ -48,6 +49,7 @@ struct ki_host {
 	const struct host_spec *spec;
 	char *display;
 	ssh_session session;
+	bool hash_known_hosts;	/* ssh_config HashKnownHosts yes */
 	int methods;		/* SSH_AUTH_METHOD_* the server offered */
 	enum ki_status status;
 	char error[768];
@@ -198,6 +200,26 @@ keyinstall_append(const char *old, size_t oldlen, const char *line,
 
 /* --- the session ------------------------------------------------------------- */
 
+
+/* HashKnownHosts, which libssh does not read, for --accept-new. */
+static int
+ki_read_sshcfg(struct ki_host *h, char *err, size_t errlen)
+{
+	struct sshcfg sc;
+	char *user = NULL, *host = NULL;
+	int r;
+
+	ssh_options_get(h->session, SSH_OPTIONS_USER, &user);
+	ssh_options_get(h->session, SSH_OPTIONS_HOST, &host);
+	r = sshcfg_read(h->ki->opts->ssh_config, h->spec->name, user, host,
+	    &sc, err, errlen);
+	h->hash_known_hosts = r == 0 && sc.hash_known_hosts == 1;
+	sshcfg_free(&sc);
+	ssh_string_free_char(user);
+	ssh_string_free_char(host);
+	return r;
+}
+
 static int
 open_session(struct ki_host *h)
 {
@@ -222,6 +244,10 @@ open_session(struct ki_host *h)
 		ssh_options_set(h->session, SSH_OPTIONS_USER, h->spec->user);
 	if (h->spec->port != 0)
 		ssh_options_set(h->session, SSH_OPTIONS_PORT, &h->spec->port);
+	if ((r = ki_read_sshcfg(h, err, sizeof(err))) != 0) {
+		host_fail(h, KI_UNREACHABLE, "ssh configuration: %s", err);
+		return r;
+	}
 	if (o->known_hosts != NULL)
 		ssh_options_set(h->session, SSH_OPTIONS_KNOWNHOSTS,
 		    o->known_hosts);
@@ -237,8 +263,8 @@ open_session(struct ki_host *h)
 		return MERR_CONNECT;
 	}
 	pthread_mutex_lock(&h->ki->hostkey_lock);
-	r = hostkey_verify(h->session, o->known_hosts, o->accept_new, err,
-	    sizeof(err));
+	r = hostkey_verify(h->session, o->known_hosts, o->accept_new,
+	    h->hash_known_hosts, err, sizeof(err));
 	pthread_mutex_unlock(&h->ki->hostkey_lock);
 	if (r != 0) {
 		host_fail(h, r == MERR_SSH ? KI_UNREACHABLE : KI_HOSTKEY, "%s",
