@@ -82,6 +82,24 @@ load_file(struct authkeys *ak, const char *path, const char *passphrase)
 	return NULL;
 }
 
+static bool
+is_cert(ssh_key key)
+{
+	switch (ssh_key_type(key)) {
+	case SSH_KEYTYPE_DSS_CERT01:
+	case SSH_KEYTYPE_RSA_CERT01:
+	case SSH_KEYTYPE_ECDSA_P256_CERT01:
+	case SSH_KEYTYPE_ECDSA_P384_CERT01:
+	case SSH_KEYTYPE_ECDSA_P521_CERT01:
+	case SSH_KEYTYPE_ED25519_CERT01:
+	case SSH_KEYTYPE_SK_ECDSA_CERT01:
+	case SSH_KEYTYPE_SK_ED25519_CERT01:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static int
 load_cert(struct authkeys_cert *c, const char *path, bool must,
     char *err, size_t errlen)
@@ -89,7 +107,11 @@ load_cert(struct authkeys_cert *c, const char *path, bool must,
 	memset(c, 0, sizeof(*c));
 	if (!must && access(path, F_OK) != 0)
 		return MERR_NOTFOUND;
-	if (ssh_pki_import_cert_file(path, &c->cert) != SSH_OK) {
+	/* libssh takes a plain public key here too. */
+	if (ssh_pki_import_cert_file(path, &c->cert) != SSH_OK ||
+	    !is_cert(c->cert)) {
+		ssh_key_free(c->cert);
+		c->cert = NULL;
 		snprintf(err, errlen, "certificate %s: cannot read it as an "
 		    "OpenSSH certificate", path);
 		return MERR_INVAL;
