@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 
 #include "err.h"
+#include "hostcert.h"
 #include "sshfile.h"
 
 static void
@@ -151,7 +152,7 @@ record_hashed(ssh_session s, const char *file, char *err, size_t errlen)
 
 static int
 verdict(ssh_session s, const char *file, bool accept_new, bool hash,
-    char *err, size_t errlen)
+    bool ca, char *err, size_t errlen)
 {
 	enum ssh_known_hosts_e state;
 	char fp[160];
@@ -175,6 +176,19 @@ verdict(ssh_session s, const char *file, bool accept_new, bool hash,
 		fingerprint(s, fp, sizeof(fp));
 		if ((r = check_really_unknown(s, file, fp, err, errlen)) != 0)
 			return r;
+		/* Pinning a plain key would undo the CA's say over the host,
+		 * --accept-new or not. */
+		if (ca) {
+			snprintf(err, errlen, "%s trusts a @cert-authority for "
+			    "this host, and libssh 0.10 cannot negotiate "
+			    "certificate host keys, so muster cannot check the "
+			    "host's certificate; nothing was run. The host "
+			    "presents the plain key %s: after checking it "
+			    "against the host's certificate (ssh-keygen -L -f "
+			    "CERT on the host), add a line for it to %s; "
+			    "--accept-new will not pin it", file, fp, file);
+			return MERR_HOSTKEY_UNKNOWN;
+		}
 		if (accept_new && hash)
 			return record_hashed(s, file, err, errlen);
 		if (accept_new) {
@@ -211,7 +225,8 @@ hostkey_verify(ssh_session s, const char *kh, bool accept_new, bool hash,
 	if (ssh_options_get(s, SSH_OPTIONS_KNOWNHOSTS, &resolved) == SSH_OK &&
 	    resolved != NULL)
 		file = resolved;
-	r = verdict(s, file, accept_new, hash, err, errlen);
+	r = verdict(s, file, accept_new, hash, hostcert_covers(s) == 1, err,
+	    errlen);
 	ssh_string_free_char(resolved);
 	return r;
 }
