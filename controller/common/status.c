@@ -12,6 +12,7 @@ host_status_str(enum host_status st)
 	case HS_HOSTKEY: return "hostkey";
 	case HS_AUTH: return "auth";
 	case HS_BECOME: return "become";
+	case HS_REFUSED: return "refused";
 	}
 	return "unknown";
 }

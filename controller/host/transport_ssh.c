@@ -641,6 +641,26 @@ drop_channel(struct transport *t)
 	t->channel = NULL;
 }
 
+/*
+ * The start command ended with no marker, after we authenticated: the
+ * account would not run it (nologin, ForceCommand, a restricted shell).
+ * Not "unreachable": show what the host said on both streams.
+ */
+static enum transport_step
+start_refused(struct transport *t)
+{
+	char out[512];
+	int code = ssh_channel_get_exit_status(t->channel);
+
+	snprintf(out, sizeof(out), "%s", bootstrap_stderr_line(&t->chan_out));
+	tssh_fail(t, HS_REFUSED, "agent start command ended without starting "
+	    "the agent (exit status %d): %s authenticated but its login "
+	    "shell or a ForceCommand did not run the command; the host said"
+	    "%s%s%s", code, t->user, out[0] ? out : "", agent_stderr(t),
+	    out[0] || buf_len(&t->chan_err) ? "" : " nothing");
+	return TRANSPORT_STOP;
+}
+
 static enum transport_step
 step_marker(struct transport *t)
 {
@@ -694,9 +714,7 @@ step_marker(struct transport *t)
 			    t->cfg->become_user, agent_stderr(t));
 			return TRANSPORT_STOP;
 		}
-		tssh_fail(t, HS_UNREACHABLE, "agent start command ended "
-		    "without starting the agent%s", agent_stderr(t));
-		return TRANSPORT_STOP;
+		return start_refused(t);
 	}
 	return TRANSPORT_WAIT;
 }
