@@ -83,6 +83,11 @@ struct transport {
 	struct authkeys keys;		/* offered before (or instead of) auto */
 	size_t key_next;
 	char user[256];			/* the remote user, for messages */
+	/* The start of what the start command printed before any marker
+	 * (bootstrap_scan drops it as login noise), to show when the host
+	 * would not run the agent: nologin's "This account is ..." */
+	char said[240];
+	size_t said_len;
 };
 
 static enum conn_state
@@ -641,6 +646,25 @@ drop_channel(struct transport *t)
 	t->channel = NULL;
 }
 
+/* Keep the start of the junk before bootstrap_scan consumes it: the buffer
+ * begins at byte login_junk of the output, everything before was junk. */
+static void
+remember_said(struct transport *t)
+{
+	size_t from, n;
+
+	if (t->said_len >= sizeof(t->said) || t->login_junk > t->said_len)
+		return;
+	from = t->said_len - t->login_junk;
+	if (from >= buf_len(&t->chan_out))
+		return;
+	n = buf_len(&t->chan_out) - from;
+	if (n > sizeof(t->said) - t->said_len)
+		n = sizeof(t->said) - t->said_len;
+	memcpy(t->said + t->said_len, buf_ptr(&t->chan_out) + from, n);
+	t->said_len += n;
+}
+
 /*
  * The start command ended with no marker, after we authenticated: the
  * account would not run it (nologin, ForceCommand, a restricted shell).
@@ -652,7 +676,14 @@ start_refused(struct transport *t)
 	char out[512];
 	int code = ssh_channel_get_exit_status(t->channel);
 
-	snprintf(out, sizeof(out), "%s", bootstrap_stderr_line(&t->chan_out));
+	struct buf said;
+
+	buf_init(&said, sizeof(t->said));
+	/* step_marker remembered all the output there was. */
+	if (buf_append(&said, t->said, t->said_len) != 0)
+		buf_reset(&said);
+	snprintf(out, sizeof(out), "%s", bootstrap_stderr_line(&said));
+	buf_free(&said);
 	tssh_fail(t, HS_REFUSED, "agent start command ended without starting "
 	    "the agent (exit status %d): %s authenticated but its login "
 	    "shell or a ForceCommand did not run the command; the host said"
@@ -671,6 +702,7 @@ step_marker(struct transport *t)
 		    "the agent%s", agent_stderr(t));
 		return TRANSPORT_STOP;
 	}
+	remember_said(t);
 	m = bootstrap_scan(&t->chan_out, t->arch, sizeof(t->arch),
 	    &t->login_junk);
 	switch (m) {
