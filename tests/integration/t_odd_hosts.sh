@@ -74,7 +74,7 @@ start_sshd "ForceCommand internal-sftp"
 run "${own[@]}" --connect-timeout 5 -w "$u@$addr" -- true
 assert_eq 3 "$st" "ForceCommand internal-sftp: exit status"
 assert_contains "$(cat "$T/out" "$T/err")" "$addr: refused: " "status refused"
-echo "# $(cat "$T/out")"
+echo "# $(grep -h "^$addr: " "$T/out" "$T/err")"
 ok "ForceCommand internal-sftp: status refused, not unreachable"
 
 start_sshd "KexAlgorithms sntrup761x25519-sha512@openssh.com"
