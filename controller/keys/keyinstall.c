@@ -15,6 +15,7 @@
 
 #include <ev.h>
 #include <jansson.h>
+#include <libssh/server.h>	/* ssh_send_keepalive, for clients too */
 #include <libssh/sftp.h>
 
 #include "askpass.h"
@@ -486,6 +487,29 @@ write_temp(struct ki_host *h, sftp_session sftp, const char *tmp,
 }
 
 /*
+ * End the SFTP session and wait until the server has closed its channel:
+ * sshd counts a session against MaxSessions until its subsystem exited,
+ * so with MaxSessions 1 the next channel opens only after that.
+ */
+static void
+sftp_release(ssh_session session, sftp_session sftp)
+{
+	ssh_channel ch = sftp->channel;
+	char sink[256];
+
+	if (ssh_channel_send_eof(ch) == SSH_OK)
+		while (ssh_channel_read(ch, sink, sizeof(sink), 0) > 0)
+			;
+	/* Returns once the exit status or the close came, or on timeout. */
+	(void)ssh_channel_get_exit_status(ch);
+	sftp_free(sftp);
+	/* sshd frees the session after the loop pass that read our close:
+	 * an open in the same read would still find it taken. A request
+	 * answered first puts the open in a later pass. */
+	(void)ssh_send_keepalive(session);
+}
+
+/*
  * SFTP v3 rename refuses an existing target, and libssh 0.10 offers no
  * posix-rename@openssh.com, so replacing the file takes one mv(1) through
  * the user's shell. The command holds only our own fixed names (the suffix
@@ -613,10 +637,19 @@ install_key(struct ki_host *h)
 			continue;
 		}
 		/* A missing file takes a plain SFTP rename; an existing one
-		 * (or one that appeared meanwhile) needs mv. */
-		if ((kf.exists || sftp_rename(sftp, tmp, AUTH_KEYS) != 0) &&
-		    rename_over(h, tmp) != 0) {
-			sftp_unlink(sftp, tmp);
+		 * (or one that appeared meanwhile) needs mv, on a channel
+		 * of its own: SFTP's goes first, since a server with
+		 * MaxSessions 1 allows one at a time. */
+		if (!kf.exists && sftp_rename(sftp, tmp, AUTH_KEYS) == 0) {
+			h->status = KI_INSTALLED;
+			goto out;
+		}
+		sftp_release(h->session, sftp);
+		sftp = NULL;
+		if (rename_over(h, tmp) != 0) {
+			if ((sftp = sftp_new(h->session)) != NULL &&
+			    sftp_init(sftp) == SSH_OK)
+				sftp_unlink(sftp, tmp);
 			goto out;
 		}
 		h->status = KI_INSTALLED;
