@@ -28,7 +28,6 @@ hashed_match(const char *pat, const char *name)
 	char s64[128], h64[128];
 	const char *bar;
 	unsigned int maclen = 0;
-	int sl, hl;
 
 	if ((bar = strchr(pat + 3, '|')) == NULL ||
 	    (size_t)(bar - (pat + 3)) >= sizeof(s64) ||
@@ -37,10 +36,12 @@ hashed_match(const char *pat, const char *name)
 	memcpy(s64, pat + 3, (size_t)(bar - (pat + 3)));
 	s64[bar - (pat + 3)] = '\0';
 	snprintf(h64, sizeof(h64), "%s", bar + 1);
-	if ((sl = EVP_DecodeBlock(salt, (unsigned char *)s64,
-	    (int)strlen(s64))) != 21 || (hl = EVP_DecodeBlock(want,
-	    (unsigned char *)h64, (int)strlen(h64))) != 21)
-		return false;	/* 20 bytes and the '=' padding's one */
+	/* 20 bytes: 28 base64 characters, which decode to 21 (checked
+	 * first: the buffers hold no more). */
+	if (strlen(s64) != 28 || strlen(h64) != 28 || EVP_DecodeBlock(salt, (unsigned char *)s64, (int)strlen(s64)) !=
+	    21 || EVP_DecodeBlock(want, (unsigned char *)h64,
+	    (int)strlen(h64)) != 21)
+		return false;
 	if (HMAC(EVP_sha1(), salt, 20, (const unsigned char *)name,
 	    strlen(name), mac, &maclen) == NULL || maclen != 20)
 		return false;
