@@ -118,6 +118,7 @@ load_cert(struct authkeys_cert *c, const char *path, bool must,
 	}
 	if ((c->path = strdup(path)) == NULL) {
 		ssh_key_free(c->cert);
+		c->cert = NULL;
 		return MERR_NOMEM;
 	}
 	return 0;
