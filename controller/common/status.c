@@ -15,6 +15,7 @@ host_status_str(enum host_status st)
 	case HS_AUTH: return "auth";
 	case HS_BECOME: return "become";
 	case HS_SKIPPED: return "skipped";
+	case HS_REFUSED: return "refused";
 	}
 	return "unknown";
 }

@@ -17,6 +17,9 @@ enum host_status {
 	HS_AUTH,		/* no key accepted */
 	HS_BECOME,		/* --become: sudo refused, the command did not run */
 	HS_SKIPPED,		/* never started: --max-fail cut the run short */
+	HS_REFUSED,		/* authenticated, but the host would not run the
+				 * agent: a nologin shell, ForceCommand, a
+				 * restricted shell */
 };
 /* The status's name as output and JSON show it ("ok", "unreachable" ...). */
 const char *host_status_str(enum host_status st);

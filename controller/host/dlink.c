@@ -302,8 +302,9 @@ take_control(struct dlink *l, size_t len)
 	    (s = slot(l, ctl->host_down->host)) != NULL) {
 		uint32_t st = ctl->host_down->status;
 
-		s->ops->down(s->arg, st <= HS_AUTH ? (enum host_status)st :
-		    HS_UNREACHABLE, ctl->host_down->error);
+		s->ops->down(s->arg, st <= HS_AUTH || st == HS_REFUSED ?
+		    (enum host_status)st : HS_UNREACHABLE,
+		    ctl->host_down->error);
 	}
 	link_control_free(ctl);
 }

@@ -1,9 +1,17 @@
 #include "hostkey.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include "err.h"
+#include "hostcert.h"
 #include "sshfile.h"
 
 static void
@@ -85,9 +93,66 @@ check_really_unknown(ssh_session s, const char *file, const char *fp,
 	}
 }
 
+/*
+ * HashKnownHosts yes: "|1|salt|HMAC-SHA1(salt, name) type key", the form
+ * ssh writes; libssh 0.10 writes names in the clear only. Appended and
+ * synced, as ssh appends.
+ */
 static int
-verdict(ssh_session s, const char *file, bool accept_new, char *err,
-    size_t errlen)
+record_hashed(ssh_session s, const char *file, char *err, size_t errlen)
+{
+	unsigned char salt[20], mac[EVP_MAX_MD_SIZE];
+	char name[1100], salt64[64], mac64[64], line[4096], *host = NULL;
+	char *b64 = NULL;
+	unsigned int maclen = 0, port = 22;
+	ssh_key key = NULL;
+	int fd, n, r = MERR_SSH;
+
+	if (ssh_options_get(s, SSH_OPTIONS_HOST, &host) != SSH_OK ||
+	    ssh_get_server_publickey(s, &key) != SSH_OK ||
+	    ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK) {
+		snprintf(err, errlen, "cannot record host key in %s: %s",
+		    file, ssh_get_error(s));
+		goto out;
+	}
+	ssh_options_get_port(s, &port);
+	if (port == 22)
+		snprintf(name, sizeof(name), "%s", host);
+	else
+		snprintf(name, sizeof(name), "[%s]:%u", host, port);
+	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
+	    HMAC(EVP_sha1(), salt, sizeof(salt), (unsigned char *)name,
+	    strlen(name), mac, &maclen) == NULL) {
+		snprintf(err, errlen, "cannot hash the host name for %s", file);
+		goto out;
+	}
+	EVP_EncodeBlock((unsigned char *)salt64, salt, sizeof(salt));
+	EVP_EncodeBlock((unsigned char *)mac64, mac, (int)maclen);
+	n = snprintf(line, sizeof(line), "|1|%s|%s %s %s\n", salt64, mac64,
+	    ssh_key_type_to_char(ssh_key_type(key)), b64);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		snprintf(err, errlen, "host key too long for %s", file);
+		goto out;
+	}
+	if ((fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0600)) < 0 || write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
+		snprintf(err, errlen, "cannot record host key in %s: %m", file);
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	close(fd);
+	r = 0;
+ out:
+	ssh_string_free_char(host);
+	ssh_string_free_char(b64);
+	ssh_key_free(key);
+	return r;
+}
+
+static int
+verdict(ssh_session s, const char *file, bool accept_new, bool hash,
+    bool ca, char *err, size_t errlen)
 {
 	enum ssh_known_hosts_e state;
 	char fp[160];
@@ -111,6 +176,21 @@ verdict(ssh_session s, const char *file, bool accept_new, char *err,
 		fingerprint(s, fp, sizeof(fp));
 		if ((r = check_really_unknown(s, file, fp, err, errlen)) != 0)
 			return r;
+		/* Pinning a plain key would undo the CA's say over the host,
+		 * --accept-new or not. */
+		if (ca) {
+			snprintf(err, errlen, "%s trusts a @cert-authority for "
+			    "this host, and libssh 0.10 cannot negotiate "
+			    "certificate host keys, so muster cannot check the "
+			    "host's certificate; nothing was run. The host "
+			    "presents the plain key %s: after checking it "
+			    "against the host's certificate (ssh-keygen -L -f "
+			    "CERT on the host), add a line for it to %s; "
+			    "--accept-new will not pin it", file, fp, file);
+			return MERR_HOSTKEY_UNKNOWN;
+		}
+		if (accept_new && hash)
+			return record_hashed(s, file, err, errlen);
 		if (accept_new) {
 			if (ssh_session_update_known_hosts(s) != SSH_OK) {
 				snprintf(err, errlen, "cannot record host key "
@@ -132,8 +212,8 @@ verdict(ssh_session s, const char *file, bool accept_new, char *err,
 }
 
 int
-hostkey_verify(ssh_session s, const char *kh, bool accept_new, char *err,
-    size_t errlen)
+hostkey_verify(ssh_session s, const char *kh, bool accept_new, bool hash,
+    char *err, size_t errlen)
 {
 	char *resolved = NULL;
 	const char *file = kh ? kh : "~/.ssh/known_hosts";
@@ -145,7 +225,8 @@ hostkey_verify(ssh_session s, const char *kh, bool accept_new, char *err,
 	if (ssh_options_get(s, SSH_OPTIONS_KNOWNHOSTS, &resolved) == SSH_OK &&
 	    resolved != NULL)
 		file = resolved;
-	r = verdict(s, file, accept_new, err, errlen);
+	r = verdict(s, file, accept_new, hash, hostcert_covers(s) == 1, err,
+	    errlen);
 	ssh_string_free_char(resolved);
 	return r;
 }

@@ -13,8 +13,9 @@
  * MERR_HOSTKEY_UNKNOWN / MERR_HOSTKEY_CHANGED / MERR_SSH with a message.
  * A known_hosts libssh would not read whole (sshfile_check) gives that
  * check's error, an entry for the host it cannot parse MERR_PARSE: never
- * "unknown". Messages name the file libssh resolved, else kh. */
+ * "unknown". Messages name the file libssh resolved, else kh. hash
+ * (ssh_config HashKnownHosts yes) records the name hashed, as ssh does. */
 int hostkey_verify(ssh_session s, const char *known_hosts_file,
-    bool accept_new, char *err, size_t errlen);
+    bool accept_new, bool hash, char *err, size_t errlen);
 
 #endif

@@ -26,7 +26,8 @@ enum applies { NO, YES, MAYBE };
  * Directives that change the route or the identity and that muster does
  * not implement, with the one value that asks for nothing (NULL: every
  * value asks for something). libssh ignores or cannot honour all of them
- * once we own the socket.
+ * once we own the socket. (IdentitiesOnly and CertificateFile, which
+ * libssh ignores too, muster reads itself: sshcfg.c.)
  */
 static const struct {
 	const char *name;
@@ -37,8 +38,6 @@ static const struct {
 	{ "BindInterface", NULL, "the local interface of the connection" },
 	{ "AddressFamily", "any", "the address family of the connection" },
 	{ "HostKeyAlias", NULL, "the name the host key is checked under" },
-	{ "IdentitiesOnly", "no", "which keys are offered" },
-	{ "CertificateFile", NULL, "the certificate offered" },
 	{ "PKCS11Provider", "none", "where the keys come from" },
 	{ "SecurityKeyProvider", "internal", "where the keys come from" },
 	{ "ProxyUseFdpass", "no", "how the proxy hands over the connection" },

@@ -23,12 +23,14 @@
 
 #include <libssh/callbacks.h>
 
+#include "authkeys.h"
 #include "bootstrap.h"
 #include "err.h"
 #include "frame.h"
 #include "hostkey.h"
 #include "log.h"
 #include "proxycmd.h"
+#include "sshcfg.h"
 #include "sshfile.h"
 #include "sshopt.h"
 #include "sshroute.h"
@@ -87,6 +89,15 @@ struct transport {
 	uint64_t wire_queued;		/* estimated bytes handed to libssh */
 	struct sshroute route;		/* what ssh_config asks for */
 	pid_t proxy_pid;		/* the ProxyCommand, 0: none */
+	struct sshcfg sshcfg;		/* what libssh does not read */
+	struct authkeys keys;		/* offered before (or instead of) auto */
+	size_t key_next;
+	char user[256];			/* the remote user, for messages */
+	/* The start of what the start command printed before any marker
+	 * (bootstrap_scan drops it as login noise), to show when the host
+	 * would not run the agent: nologin's "This account is ..." */
+	char said[240];
+	size_t said_len;
 };
 
 static enum conn_state
@@ -309,7 +320,7 @@ static int
 setup_session(struct transport *t, char *err, size_t errlen)
 {
 	int zero = 0, one = 1, r;
-	char *host = NULL;
+	char *host = NULL, *user = NULL;
 	unsigned int port = 22;
 	size_t i;
 
@@ -322,7 +333,7 @@ setup_session(struct transport *t, char *err, size_t errlen)
 	/* Parse ssh_config now (not inside ssh_connect) so that HostName
 	 * and Port are known before we resolve and connect ourselves. */
 	if (ssh_options_parse_config(t->session, t->cfg->ssh_config) < 0) {
-		snprintf(err, errlen, "ssh configuration: cannot read %s",
+		snprintf(err, errlen, "libssh cannot parse %s",
 		    t->cfg->ssh_config ? t->cfg->ssh_config : "~/.ssh/config");
 		return MERR_PARSE;
 	}
@@ -344,7 +355,7 @@ setup_session(struct transport *t, char *err, size_t errlen)
 	/* Request/response traffic stalls on Nagle + delayed ACK otherwise. */
 	ssh_options_set(t->session, SSH_OPTIONS_NODELAY, &one);
 	if (ssh_options_get(t->session, SSH_OPTIONS_HOST, &host) != SSH_OK) {
-		snprintf(err, errlen, "ssh configuration: no host name");
+		snprintf(err, errlen, "no host name");
 		return MERR_INVAL;
 	}
 	t->hostname = strdup(host);
@@ -355,6 +366,13 @@ setup_session(struct transport *t, char *err, size_t errlen)
 	}
 	ssh_options_get_port(t->session, &port);
 	t->port = port;
+	if (ssh_options_get(t->session, SSH_OPTIONS_USER, &user) == SSH_OK) {
+		snprintf(t->user, sizeof(t->user), "%s", user);
+		ssh_string_free_char(user);
+	}
+	if ((r = sshcfg_read(t->cfg->ssh_config, t->spec->name, t->user,
+	    t->hostname, &t->sshcfg, err, errlen)) != 0)
+		return r;
 	ssh_set_blocking(t->session, 0);
 	ssh_set_counters(t->session, &t->counter, NULL);
 	return 0;
@@ -418,10 +436,10 @@ step_resolve(struct transport *t)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
-	char port[16], err[1024];
+	char port[16], err[768];
 
 	if (t->session == NULL && setup_session(t, err, sizeof(err)) != 0) {
-		tssh_fail(t, HS_UNREACHABLE, "%s", err);
+		tssh_fail(t, HS_UNREACHABLE, "ssh configuration: %s", err);
 		return TRANSPORT_STOP;
 	}
 	if (t->route.kind != SSHROUTE_DIRECT)
@@ -533,14 +551,33 @@ step_handshake(struct transport *t)
 	}
 	t->stats->t_connected = tssh_elapsed(t);
 	r = hostkey_verify(t->session, t->cfg->known_hosts,
-	    t->cfg->accept_new, err, sizeof(err));
+	    t->cfg->accept_new, t->sshcfg.hash_known_hosts == 1, err,
+	    sizeof(err));
 	if (r != 0) {
 		tssh_fail(t, r == MERR_SSH ? HS_UNREACHABLE : HS_HOSTKEY,
 		    "%s", err);
 		return TRANSPORT_STOP;
 	}
-	tssh_set_state(t, t->cfg->identity ? CS_AUTH_KEY : CS_AUTH_AUTO);
+	if (authkeys_build(&t->keys, t->cfg->identity, t->cfg->identity_path,
+	    &t->sshcfg, t->cfg->passphrase, err, sizeof(err)) != 0) {
+		tssh_fail(t, HS_AUTH, "%s", err);
+		return TRANSPORT_STOP;
+	}
+	tssh_set_state(t, t->keys.n > 0 || t->keys.only ? CS_AUTH_KEY :
+	    CS_AUTH_AUTO);
 	return TRANSPORT_NEXT;
+}
+
+/* The server hung up (MaxAuthTries: "Too many authentication failures"):
+ * that is its answer, reported at once with its reason. */
+static bool
+auth_disconnected(struct transport *t)
+{
+	if (ssh_is_connected(t->session))
+		return false;
+	tssh_fail(t, HS_AUTH, "the server closed the connection during "
+	    "authentication as %s: %s", t->user, ssh_get_error(t->session));
+	return true;
 }
 
 static enum transport_step
@@ -548,6 +585,8 @@ auth_result(struct transport *t, int r, enum conn_state on_denied)
 {
 	switch (r) {
 	case SSH_AUTH_AGAIN:
+		if (auth_disconnected(t))
+			return TRANSPORT_STOP;
 		return TRANSPORT_WAIT;
 	case SSH_AUTH_SUCCESS:
 		t->stats->t_authed = tssh_elapsed(t);
@@ -569,25 +608,40 @@ auth_result(struct transport *t, int r, enum conn_state on_denied)
 			tssh_set_state(t, on_denied);
 			return TRANSPORT_NEXT;
 		}
-		tssh_fail(t, HS_AUTH, "no key accepted for %s@%s (tried %s%s"
-		    "ssh-agent and the default identities)",
-		    t->spec->user ? t->spec->user : "(default user)",
-		    t->hostname, t->cfg->identity_path ?
-		    t->cfg->identity_path : "", t->cfg->identity_path ?
-		    ", " : "");
+		tssh_fail(t, HS_AUTH, "no key accepted for %s@%s (tried %s%s%s)",
+		    t->user, t->hostname, t->keys.tried, t->keys.tried[0] ?
+		    ", " : "", t->keys.only ? "nothing else: IdentitiesOnly "
+		    "yes" : "ssh-agent and the default identities");
 		return TRANSPORT_STOP;
 	default:
+		if (auth_disconnected(t))
+			return TRANSPORT_STOP;
 		tssh_fail(t, HS_UNREACHABLE, "authentication: %s",
 		    ssh_get_error(t->session));
 		return TRANSPORT_STOP;
 	}
 }
 
+/* The keys of authkeys.h one by one, then libssh's automatic ones unless
+ * IdentitiesOnly says not to. */
 static enum transport_step
 step_auth_key(struct transport *t)
 {
-	return auth_result(t, ssh_userauth_publickey(t->session, NULL,
-	    t->cfg->identity), CS_AUTH_AUTO);
+	const char *label;
+	size_t len;
+	int r;
+
+	if (t->key_next >= t->keys.n)
+		return auth_result(t, SSH_AUTH_DENIED, t->keys.only ? CS_DONE :
+		    CS_AUTH_AUTO);
+	r = ssh_userauth_publickey(t->session, NULL, t->keys.key[t->key_next]);
+	if (r != SSH_AUTH_DENIED && r != SSH_AUTH_PARTIAL)
+		return auth_result(t, r, CS_DONE);
+	label = t->keys.label[t->key_next++];
+	len = strlen(t->keys.tried);
+	snprintf(t->keys.tried + len, sizeof(t->keys.tried) - len, "%s%s",
+	    len > 0 ? ", " : "", label);
+	return TRANSPORT_NEXT;
 }
 
 static enum transport_step
@@ -698,6 +752,52 @@ drop_channel(struct transport *t)
 	t->channel = NULL;
 }
 
+/* Keep the start of the junk before bootstrap_scan consumes it: the buffer
+ * begins at byte login_junk of the output, everything before was junk. */
+static void
+remember_said(struct transport *t)
+{
+	size_t from, n;
+
+	if (t->said_len >= sizeof(t->said) || t->login_junk > t->said_len)
+		return;
+	from = t->said_len - t->login_junk;
+	if (from >= buf_len(&t->chan_out))
+		return;
+	n = buf_len(&t->chan_out) - from;
+	if (n > sizeof(t->said) - t->said_len)
+		n = sizeof(t->said) - t->said_len;
+	memcpy(t->said + t->said_len, buf_ptr(&t->chan_out) + from, n);
+	t->said_len += n;
+}
+
+/*
+ * The start command ended with no marker, after we authenticated: the
+ * account would not run it (nologin, ForceCommand, a restricted shell).
+ * Not "unreachable": show what the host said on both streams.
+ */
+static enum transport_step
+start_refused(struct transport *t)
+{
+	char out[512];
+	int code = ssh_channel_get_exit_status(t->channel);
+
+	struct buf said;
+
+	buf_init(&said, sizeof(t->said));
+	/* step_marker remembered all the output there was. */
+	if (buf_append(&said, t->said, t->said_len) != 0)
+		buf_reset(&said);
+	snprintf(out, sizeof(out), "%s", bootstrap_stderr_line(&said));
+	buf_free(&said);
+	tssh_fail(t, HS_REFUSED, "agent start command ended without starting "
+	    "the agent (exit status %d): %s authenticated but its login "
+	    "shell or a ForceCommand did not run the command; the host said"
+	    "%s%s%s", code, t->user, out[0] ? out : "", agent_stderr(t),
+	    out[0] || buf_len(&t->chan_err) ? "" : " nothing");
+	return TRANSPORT_STOP;
+}
+
 static enum transport_step
 step_marker(struct transport *t)
 {
@@ -708,6 +808,7 @@ step_marker(struct transport *t)
 		    "the agent%s", agent_stderr(t));
 		return TRANSPORT_STOP;
 	}
+	remember_said(t);
 	m = bootstrap_scan(&t->chan_out, t->arch, sizeof(t->arch),
 	    &t->login_junk);
 	switch (m) {
@@ -770,9 +871,7 @@ step_marker(struct transport *t)
 			    t->cfg->become_user, agent_stderr(t));
 			return TRANSPORT_STOP;
 		}
-		tssh_fail(t, HS_UNREACHABLE, "agent start command ended "
-		    "without starting the agent%s", agent_stderr(t));
-		return TRANSPORT_STOP;
+		return start_refused(t);
 	}
 	return TRANSPORT_WAIT;
 }
@@ -980,6 +1079,8 @@ tssh_free(struct transport *t)
 		freeaddrinfo(t->addrs);
 	buf_free(&t->chan_out);
 	buf_free(&t->chan_err);
+	authkeys_free(&t->keys);
+	sshcfg_free(&t->sshcfg);
 	free(t->hostname);
 	free(t);
 }

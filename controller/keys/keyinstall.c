@@ -15,6 +15,7 @@
 
 #include <ev.h>
 #include <jansson.h>
+#include <libssh/server.h>	/* ssh_send_keepalive, for clients too */
 #include <libssh/sftp.h>
 
 #include "askpass.h"
@@ -23,6 +24,7 @@
 #include "hostkey.h"
 #include "output.h"
 #include "sshroute.h"
+#include "sshcfg.h"
 #include "status.h"
 #include "workpool.h"
 
@@ -50,6 +52,7 @@ struct ki_host {
 	const struct host_spec *spec;
 	char *display;
 	ssh_session session;
+	bool hash_known_hosts;	/* ssh_config HashKnownHosts yes */
 	int methods;		/* SSH_AUTH_METHOD_* the server offered */
 	enum ki_status status;
 	char error[768];
@@ -236,6 +239,25 @@ check_route(struct ki_host *h, char *err, size_t errlen)
 	return 0;
 }
 
+/* HashKnownHosts, which libssh does not read, for --accept-new. */
+static int
+ki_read_sshcfg(struct ki_host *h, char *err, size_t errlen)
+{
+	struct sshcfg sc;
+	char *user = NULL, *host = NULL;
+	int r;
+
+	ssh_options_get(h->session, SSH_OPTIONS_USER, &user);
+	ssh_options_get(h->session, SSH_OPTIONS_HOST, &host);
+	r = sshcfg_read(h->ki->opts->ssh_config, h->spec->name, user, host,
+	    &sc, err, errlen);
+	h->hash_known_hosts = r == 0 && sc.hash_known_hosts == 1;
+	sshcfg_free(&sc);
+	ssh_string_free_char(user);
+	ssh_string_free_char(host);
+	return r;
+}
+
 static int
 open_session(struct ki_host *h)
 {
@@ -265,6 +287,10 @@ open_session(struct ki_host *h)
 		ssh_options_set(h->session, SSH_OPTIONS_USER, h->spec->user);
 	if (h->spec->port != 0)
 		ssh_options_set(h->session, SSH_OPTIONS_PORT, &h->spec->port);
+	if ((r = ki_read_sshcfg(h, err, sizeof(err))) != 0) {
+		host_fail(h, KI_UNREACHABLE, "ssh configuration: %s", err);
+		return r;
+	}
 	if (o->known_hosts != NULL)
 		ssh_options_set(h->session, SSH_OPTIONS_KNOWNHOSTS,
 		    o->known_hosts);
@@ -280,8 +306,8 @@ open_session(struct ki_host *h)
 		return MERR_CONNECT;
 	}
 	pthread_mutex_lock(&h->ki->hostkey_lock);
-	r = hostkey_verify(h->session, o->known_hosts, o->accept_new, err,
-	    sizeof(err));
+	r = hostkey_verify(h->session, o->known_hosts, o->accept_new,
+	    h->hash_known_hosts, err, sizeof(err));
 	pthread_mutex_unlock(&h->ki->hostkey_lock);
 	if (r != 0) {
 		host_fail(h, r == MERR_SSH ? KI_UNREACHABLE : KI_HOSTKEY, "%s",
@@ -503,6 +529,29 @@ write_temp(struct ki_host *h, sftp_session sftp, const char *tmp,
 }
 
 /*
+ * End the SFTP session and wait until the server has closed its channel:
+ * sshd counts a session against MaxSessions until its subsystem exited,
+ * so with MaxSessions 1 the next channel opens only after that.
+ */
+static void
+sftp_release(ssh_session session, sftp_session sftp)
+{
+	ssh_channel ch = sftp->channel;
+	char sink[256];
+
+	if (ssh_channel_send_eof(ch) == SSH_OK)
+		while (ssh_channel_read(ch, sink, sizeof(sink), 0) > 0)
+			;
+	/* Returns once the exit status or the close came, or on timeout. */
+	(void)ssh_channel_get_exit_status(ch);
+	sftp_free(sftp);
+	/* sshd frees the session after the loop pass that read our close:
+	 * an open in the same read would still find it taken. A request
+	 * answered first puts the open in a later pass. */
+	(void)ssh_send_keepalive(session);
+}
+
+/*
  * SFTP v3 rename refuses an existing target, and libssh 0.10 offers no
  * posix-rename@openssh.com, so replacing the file takes one mv(1) through
  * the user's shell. The command holds only our own fixed names (the suffix
@@ -630,10 +679,19 @@ install_key(struct ki_host *h)
 			continue;
 		}
 		/* A missing file takes a plain SFTP rename; an existing one
-		 * (or one that appeared meanwhile) needs mv. */
-		if ((kf.exists || sftp_rename(sftp, tmp, AUTH_KEYS) != 0) &&
-		    rename_over(h, tmp) != 0) {
-			sftp_unlink(sftp, tmp);
+		 * (or one that appeared meanwhile) needs mv, on a channel
+		 * of its own: SFTP's goes first, since a server with
+		 * MaxSessions 1 allows one at a time. */
+		if (!kf.exists && sftp_rename(sftp, tmp, AUTH_KEYS) == 0) {
+			h->status = KI_INSTALLED;
+			goto out;
+		}
+		sftp_release(h->session, sftp);
+		sftp = NULL;
+		if (rename_over(h, tmp) != 0) {
+			if ((sftp = sftp_new(h->session)) != NULL &&
+			    sftp_init(sftp) == SSH_OK)
+				sftp_unlink(sftp, tmp);
 			goto out;
 		}
 		h->status = KI_INSTALLED;

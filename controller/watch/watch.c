@@ -51,6 +51,7 @@ struct watch_host {
 	struct fleet_host *fh;
 	uint32_t stream;
 	bool up, streaming;
+	bool ever_up;		/* for the exit status */
 	bool stale;		/* down because samples stopped, conn open */
 	double since;		/* when it went up or down (unix seconds) */
 	double last_rx;		/* when the newest sample came, our clock */
@@ -332,7 +333,7 @@ on_sample(void *arg, const Muster__Sample *s)
 	h->last_rx = now_unix();
 	h->watched_since = ev_now(h->w->cfg->loop);
 	if (!h->up) {
-		h->up = true;
+		h->up = h->ever_up = true;
 		h->since = h->last_rx;
 		free(h->error);
 		h->error = NULL;
@@ -681,7 +682,7 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 {
 	struct watch w;
 	char err[512];
-	size_t i;
+	size_t i, n_never;
 	int r, status = EXIT_ALL_OK;
 
 	memset(&w, 0, sizeof(w));
@@ -768,6 +769,14 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	for (i = 0; i < hosts->n; i++)
 		ev_timer_stop(cfg->loop, &w.hosts[i].stale_timer);
 	check_stdout(&w);
+	/* As run does: a host that never came up is not a clean watch. */
+	for (i = 0, n_never = 0; i < hosts->n; i++)
+		n_never += !w.hosts[i].ever_up;
+	if (n_never > 0) {
+		fprintf(stderr, "muster: %zu of %zu hosts never came up\n",
+		    n_never, hosts->n);
+		status = EXIT_UNREACHABLE;
+	}
 	if (w.stdout_failed)
 		status = EXIT_INTERNAL;
 	for (i = 0; i < sizeof(w.children) / sizeof(w.children[0]); i++)

@@ -71,10 +71,10 @@ EOF
 [[ -d /run/sshd ]] || install -d -m 0755 /run/sshd
 /usr/sbin/sshd -f "$D/sshd_config" -E "$D/sshd.log"
 for ((i = 0; i < 50; i++)); do
-	ss -Hltn "sport = :22" | grep -q "$PW_ADDR:22" && break
+	ss -Hltn "sport = :22" | grep "$PW_ADDR:22" >/dev/null && break
 	sleep 0.1
 done
-ss -Hltn "sport = :22" | grep -q "$PW_ADDR:22" || fail "password sshd did not start: $(tail -5 "$D/sshd.log")"
+ss -Hltn "sport = :22" | grep "$PW_ADDR:22" >/dev/null || fail "password sshd did not start: $(tail -5 "$D/sshd.log")"
 
 # known_hosts: the fleet's, without the password host (recorded by --accept-new).
 cp "$KH" "$T/kh"
@@ -176,3 +176,24 @@ set -e
 assert_eq 2 "$rc" "garbage on stdin is a usage error"
 assert_contains "$(cat "$T/err")" "cannot load the private key from stdin" "says where the key came from"
 ok "identities from stdin and MUSTER_IDENTITY_DATA"
+
+# --- MaxSessions 1: one channel at a time (SFTP, then mv) ----------------------------------------
+kill "$(cat "$D/sshd.pid")"
+for ((i = 0; i < 50; i++)); do
+	ss -Hltn "sport = :22" | grep "$PW_ADDR:22" >/dev/null || break
+	sleep 0.1
+done
+echo "MaxSessions 1" >>"$D/sshd_config"
+/usr/sbin/sshd -f "$D/sshd_config" -E "$D/sshd.log"
+for ((i = 0; i < 50; i++)); do
+	ss -Hltn "sport = :22" | grep "$PW_ADDR:22" >/dev/null && break
+	sleep 0.1
+done
+ss -Hltn "sport = :22" | grep "$PW_ADDR:22" >/dev/null || fail "MaxSessions 1 sshd did not start: $(tail -5 "$D/sshd.log")"
+cp "$T/b_before" "$HB/.ssh/authorized_keys"
+"$MUSTER" keys install "${opts[@]}" --password-file "$T/pwfile" -w "$UB@$PW_ADDR" >"$T/out" 2>"$T/err" </dev/null ||
+	fail "install under MaxSessions 1: $(cat "$T/out" "$T/err") $(tail -n 8 "$D/sshd.log")"
+assert_contains "$(cat "$T/out")" "$PW_ADDR: installed" "installed under MaxSessions 1"
+assert_file_eq "$T/b_want" "$HB/.ssh/authorized_keys" "MaxSessions 1: old content kept, key appended"
+ls -A "$HB/.ssh" | grep -q muster && fail "temporary file left: $(ls -A "$HB/.ssh")"
+ok "keys install on a host with MaxSessions 1 replaces an existing authorized_keys"

@@ -64,7 +64,7 @@ refused() {
 	host_block pjdead 'ProxyJump deadbastion'
 	host_block bind 'BindAddress 127.0.0.1'
 	host_block alias 'HostKeyAlias otherhost'
-	host_block only 'IdentitiesOnly yes'
+	host_block only 'ProxyUseFdpass yes'
 	printf 'Host included\n    Include %s\n' "$T/inc.conf"
 	host_block included
 	# A block libssh reads but muster cannot evaluate: libssh's own
@@ -82,11 +82,11 @@ assert_contains "$(cat "$T/out" "$T/err")" "ProxyJump deadbastion" "pjdead names
 refused bind "$T/ssh_config:"
 assert_contains "$(cat "$T/out" "$T/err")" "BindAddress" "bind names the directive"
 refused alias "HostKeyAlias"
-refused only "IdentitiesOnly"
+refused only "ProxyUseFdpass"
 refused included "$T/inc.conf:2"
 assert_contains "$(cat "$T/out" "$T/err")" "ProxyJump" "the included file's directive"
 refused matched "proxy"
-ok "ProxyCommand false, ProxyJump, BindAddress, HostKeyAlias, IdentitiesOnly, Include and Match: the host fails, nothing runs directly"
+ok "ProxyCommand false, ProxyJump, BindAddress, HostKeyAlias, ProxyUseFdpass, Include and Match: the host fails, nothing runs directly"
 
 # The line number is the directive's own.
 line=$(grep -n 'ProxyCommand false' "$T/ssh_config" | head -n1 | cut -d: -f1)

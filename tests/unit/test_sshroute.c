@@ -101,13 +101,13 @@ test_refused(void **state)
 	    "Host c\n    Include %s\n"
 	    "Match originalhost zzz exec \"true\"\n    HostKeyAlias x\n", inc);
 	write_file(cfg, text);
-	write_file(inc, "\n\nIdentitiesOnly yes\n");
+	write_file(inc, "\n\nProxyUseFdpass yes\n");
 	assert_int_equal(0, lookup("a", &r, err, sizeof(err)));
 	assert_int_equal(MERR_INVAL, lookup("b", &r, err, sizeof(err)));
 	assert_non_null(strstr(err, "BindAddress"));
 	assert_non_null(strstr(err, ":5:"));
 	assert_int_equal(MERR_INVAL, lookup("c", &r, err, sizeof(err)));
-	assert_non_null(strstr(err, "inc.conf:3: IdentitiesOnly"));
+	assert_non_null(strstr(err, "inc.conf:3: ProxyUseFdpass"));
 	/* Match exec cannot be evaluated here: fail closed. */
 	assert_int_equal(MERR_INVAL, lookup("zzz", &r, err, sizeof(err)));
 	assert_non_null(strstr(err, "HostKeyAlias"));

@@ -1,0 +1,302 @@
+/* ssh_config settings libssh 0.10 ignores; see sshcfg.h. */
+#include "sshcfg.h"
+
+#include <ctype.h>
+#include <fnmatch.h>
+#include <glob.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "sshfile.h"
+
+#define SSHCFG_MAX_DEPTH 16
+#define SSHCFG_LINE_MAX 4096
+
+struct sshcfg_ctx {
+	const char *alias, *user, *hostname;
+	char home[1024], luser[256];
+	struct sshcfg *cfg;
+	char *err;
+	size_t errlen;
+};
+
+static int sshcfg_file(struct sshcfg_ctx *c, const char *path, bool user_file,
+    int depth);
+
+/* The next word of *sp (quotes group, an '=' after the keyword splits). */
+static char *
+next_word(char **sp)
+{
+	char *s = *sp, *w;
+
+	while (*s != '\0' && (isspace((unsigned char)*s) || *s == '='))
+		s++;
+	if (*s == '\0' || *s == '#')
+		return NULL;
+	if (*s == '"') {
+		w = ++s;
+		while (*s != '\0' && *s != '"')
+			s++;
+	} else {
+		w = s;
+		while (*s != '\0' && !isspace((unsigned char)*s) && *s != '=')
+			s++;
+	}
+	if (*s != '\0')
+		*s++ = '\0';
+	*sp = s;
+	return w;
+}
+
+/* OpenSSH's Host rule: some pattern matches, and no negated one does. */
+static bool
+host_matches(const char *alias, char *patterns)
+{
+	char *p;
+	bool hit = false;
+
+	while ((p = next_word(&patterns)) != NULL) {
+		if (*p == '!') {
+			if (fnmatch(p + 1, alias, FNM_CASEFOLD) == 0)
+				return false;
+		} else if (fnmatch(p, alias, FNM_CASEFOLD) == 0)
+			hit = true;
+	}
+	return hit;
+}
+
+/* ~ and the %-tokens OpenSSH expands in IdentityFile and CertificateFile. */
+static int
+expand(struct sshcfg_ctx *c, const char *in, char **out)
+{
+	char buf[4096];
+	size_t n = 0;
+	const char *add;
+	char one[2] = { 0, 0 };
+
+	if (in[0] == '~' && in[1] == '/') {
+		n = (size_t)snprintf(buf, sizeof(buf), "%s", c->home);
+		in++;
+	}
+	for (; *in != '\0' && n < sizeof(buf); in++) {
+		add = one;
+		one[0] = *in;
+		if (*in == '%') {
+			switch (*++in) {
+			case '%': one[0] = '%'; break;
+			case 'd': add = c->home; break;
+			case 'u': add = c->luser; break;
+			case 'h': add = c->hostname; break;
+			case 'n': add = c->alias; break;
+			case 'r': add = c->user; break;
+			default:
+				return MERR_INVAL;
+			}
+		}
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s", add);
+	}
+	if (n >= sizeof(buf))
+		return MERR_LIMIT;
+	return (*out = strdup(buf)) == NULL ? MERR_NOMEM : 0;
+}
+
+static int
+add_path(struct sshcfg_ctx *c, char **v, size_t *n, const char *arg,
+    const char *where)
+{
+	int r;
+
+	if (*n >= SSHCFG_MAX_FILES) {
+		snprintf(c->err, c->errlen, "%s: more than %d files", where,
+		    SSHCFG_MAX_FILES);
+		return MERR_LIMIT;
+	}
+	if ((r = expand(c, arg, &v[*n])) != 0) {
+		snprintf(c->err, c->errlen, "%s: cannot expand \"%s\" (muster "
+		    "knows ~, %%d, %%u, %%h, %%n, %%r and %%%%)", where, arg);
+		return r;
+	}
+	(*n)++;
+	return 0;
+}
+
+static int
+yes_no(struct sshcfg_ctx *c, const char *arg, int *out, const char *where)
+{
+	if (*out != -1)
+		return 0;
+	if (strcasecmp(arg, "yes") == 0)
+		*out = 1;
+	else if (strcasecmp(arg, "no") == 0)
+		*out = 0;
+	else {
+		snprintf(c->err, c->errlen, "%s: expected yes or no, not \"%s\"",
+		    where, arg);
+		return MERR_PARSE;
+	}
+	return 0;
+}
+
+static int
+include(struct sshcfg_ctx *c, char *args, bool user_file, int depth,
+    const char *where)
+{
+	char *a, *path = NULL, rel[4096];
+	glob_t g;
+	size_t i;
+	int r = 0;
+
+	while (r == 0 && (a = next_word(&args)) != NULL) {
+		if ((r = expand(c, a, &path)) != 0) {
+			snprintf(c->err, c->errlen, "%s: cannot expand \"%s\"",
+			    where, a);
+			return r;
+		}
+		/* OpenSSH: relative to ~/.ssh in the user's file, to
+		 * /etc/ssh in the system's. */
+		if (path[0] == '/')
+			snprintf(rel, sizeof(rel), "%s", path);
+		else if (user_file)
+			snprintf(rel, sizeof(rel), "%s/.ssh/%s", c->home, path);
+		else
+			snprintf(rel, sizeof(rel), "/etc/ssh/%s", path);
+		free(path);
+		path = NULL;
+		if (glob(rel, 0, NULL, &g) != 0)
+			continue;
+		for (i = 0; r == 0 && i < g.gl_pathc; i++)
+			r = sshcfg_file(c, g.gl_pathv[i], user_file, depth + 1);
+		globfree(&g);
+	}
+	return r;
+}
+
+static int
+sshcfg_line(struct sshcfg_ctx *c, char *s, bool *active, bool *in_match,
+    bool user_file, int depth, const char *where)
+{
+	char *key, *arg;
+	struct sshcfg *cfg = c->cfg;
+	bool ours;
+
+	if ((key = next_word(&s)) == NULL)
+		return 0;
+	if (strcasecmp(key, "Host") == 0) {
+		*active = host_matches(c->alias, s);
+		*in_match = false;
+		return 0;
+	}
+	if (strcasecmp(key, "Match") == 0) {
+		arg = next_word(&s);
+		*in_match = !(arg != NULL && strcasecmp(arg, "all") == 0);
+		*active = !*in_match;
+		return 0;
+	}
+	if (strcasecmp(key, "Include") == 0)
+		return *active ? include(c, s, user_file, depth, where) : 0;
+	ours = strcasecmp(key, "IdentityFile") == 0 ||
+	    strcasecmp(key, "CertificateFile") == 0 ||
+	    strcasecmp(key, "IdentitiesOnly") == 0 ||
+	    strcasecmp(key, "HashKnownHosts") == 0;
+	if (!ours)
+		return 0;
+	if (*in_match) {
+		snprintf(c->err, c->errlen, "%s: %s inside a Match block: "
+		    "muster evaluates Host blocks only; move it under Host",
+		    where, key);
+		return MERR_INVAL;
+	}
+	if (!*active)
+		return 0;
+	if ((arg = next_word(&s)) == NULL) {
+		snprintf(c->err, c->errlen, "%s: %s without a value", where,
+		    key);
+		return MERR_PARSE;
+	}
+	if (strcasecmp(key, "IdentityFile") == 0)
+		return add_path(c, cfg->identity, &cfg->n_identity, arg, where);
+	if (strcasecmp(key, "CertificateFile") == 0)
+		return add_path(c, cfg->certificate, &cfg->n_certificate, arg,
+		    where);
+	if (strcasecmp(key, "HashKnownHosts") == 0)
+		return yes_no(c, arg, &cfg->hash_known_hosts, where);
+	if (cfg->identities_only == -1)
+		snprintf(cfg->identities_only_from,
+		    sizeof(cfg->identities_only_from), "%s", where);
+	return yes_no(c, arg, &cfg->identities_only, where);
+}
+
+static int
+sshcfg_file(struct sshcfg_ctx *c, const char *path, bool user_file, int depth)
+{
+	char line[SSHCFG_LINE_MAX], where[320];
+	bool active = true, in_match = false;
+	unsigned lineno = 0;
+	FILE *f;
+	int r = 0;
+
+	if (depth > SSHCFG_MAX_DEPTH) {
+		snprintf(c->err, c->errlen, "ssh_config %s: Include nested "
+		    "deeper than %d", path, SSHCFG_MAX_DEPTH);
+		return MERR_LIMIT;
+	}
+	/* The same checks as the files libssh reads: never block on a FIFO. */
+	if ((r = sshfile_check("ssh_config", path, SSHFILE_CONFIG, c->err,
+	    c->errlen)) != 0)
+		return r;
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	while (r == 0 && fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		snprintf(where, sizeof(where), "ssh_config %s line %u", path,
+		    lineno);
+		line[strcspn(line, "\r\n")] = '\0';
+		r = sshcfg_line(c, line, &active, &in_match, user_file, depth,
+		    where);
+	}
+	fclose(f);
+	return r;
+}
+
+int
+sshcfg_read(const char *path, const char *alias, const char *user,
+    const char *hostname, struct sshcfg *cfg, char *err, size_t errlen)
+{
+	struct sshcfg_ctx c = { .alias = alias, .user = user ? user : "",
+	    .hostname = hostname ? hostname : alias, .cfg = cfg, .err = err,
+	    .errlen = errlen };
+	struct passwd *pw = getpwuid(getuid());
+	char upath[1100];
+	int r;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->identities_only = cfg->hash_known_hosts = -1;
+	/* libssh takes the home from the passwd entry, not $HOME. */
+	snprintf(c.home, sizeof(c.home), "%s", pw ? pw->pw_dir : "/");
+	snprintf(c.luser, sizeof(c.luser), "%s", pw ? pw->pw_name : "");
+	if (path != NULL)
+		return sshcfg_file(&c, path, strcmp(path, "/etc/ssh/ssh_config")
+		    != 0, 0);
+	snprintf(upath, sizeof(upath), "%s/.ssh/config", c.home);
+	if ((r = sshcfg_file(&c, upath, true, 0)) != 0)
+		return r;
+	return sshcfg_file(&c, "/etc/ssh/ssh_config", false, 0);
+}
+
+void
+sshcfg_free(struct sshcfg *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_identity; i++)
+		free(cfg->identity[i]);
+	for (i = 0; i < cfg->n_certificate; i++)
+		free(cfg->certificate[i]);
+	cfg->n_identity = cfg->n_certificate = 0;
+}

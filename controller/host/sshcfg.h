@@ -1,0 +1,39 @@
+/*
+ * The ssh_config settings libssh 0.10 does not apply, read by us from the
+ * same files: IdentityFile (libssh keeps its list to itself), CertificateFile,
+ * IdentitiesOnly and HashKnownHosts. OpenSSH's rules: the first value
+ * obtained wins, IdentityFile and CertificateFile accumulate; Host blocks
+ * match the name given (the alias) with *, ? and ! patterns; Include is
+ * followed. A Match block we cannot evaluate that sets one of these is an
+ * error naming file and line, never skipped: a setting muster cannot
+ * honour fails loudly.
+ */
+#ifndef MUSTER_SSHCFG_H
+#define MUSTER_SSHCFG_H
+
+#include <stddef.h>
+
+#define SSHCFG_MAX_FILES 32
+
+struct sshcfg {
+	char *identity[SSHCFG_MAX_FILES];	/* expanded paths */
+	size_t n_identity;
+	char *certificate[SSHCFG_MAX_FILES];
+	size_t n_certificate;
+	int identities_only;	/* -1 not set, 0 no, 1 yes */
+	int hash_known_hosts;	/* -1 not set, 0 no, 1 yes */
+	/* Where each was set, for messages: "FILE line N". */
+	char identities_only_from[320];
+};
+
+/*
+ * Read path (NULL: ~/.ssh/config, then /etc/ssh/ssh_config, as libssh
+ * does) for host alias. user is the remote user and hostname the resolved
+ * name, for %r and %h in file names. 0, or MERR_PARSE / MERR_INVAL with
+ * "FILE line N: why" in err. A missing file is empty.
+ */
+int sshcfg_read(const char *path, const char *alias, const char *user,
+    const char *hostname, struct sshcfg *cfg, char *err, size_t errlen);
+void sshcfg_free(struct sshcfg *cfg);
+
+#endif

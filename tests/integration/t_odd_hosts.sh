@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Odd hosts (issue 18 section 4), each against real sshd: watch's exit status
+# when a host never came up, a nologin login shell and ForceCommand
+# internal-sftp ("refused", with what the host said), the login shells zsh,
+# fish, tcsh, mksh, dash and busybox ash, and a server allowing only the
+# sntrup761 key exchange that libssh 0.10 lacks.
+. "$(dirname "$0")/lib.sh"
+
+n=13
+u=$(fleet_user $n)
+a=$(fleet_addr $n)
+home=$(fleet_home $n)
+shell0=$(getent passwd "$u" | cut -d: -f7)
+at_exit "usermod -s '$shell0' '$u'"
+cd "$T"
+
+run() { # run ARGS...: muster run into $T/out, $T/err; status in $st
+	st=0
+	timeout -s KILL $((60 * SLOW)) "$MUSTER" run "$@" >"$T/out" 2>"$T/err" </dev/null || st=$?
+	((st != 137)) || fail "muster never ended: $(tail -n 3 "$T/err")"
+}
+
+# --- watch: a host that never came up is exit 3, as in run ---------------
+dead=$FLEET_NET.241 # nothing listens there
+st=0
+timeout -s KILL $((60 * SLOW)) "$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$a,$dead" --json --interval 0.5 \
+	--duration 3 >"$T/w" 2>"$T/err" || st=$?
+assert_eq 3 "$st" "watch with a dead host: exit status ($(tail -n 2 "$T/err"))"
+assert_contains "$(cat "$T/err")" "1 of 2 hosts never came up" "says how many"
+grep -q "\"host\":\"$a\"" "$T/w" || fail "the live host gave no samples: $(head -c 300 "$T/w")"
+st=0
+timeout -s KILL $((60 * SLOW)) "$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$a" --json --interval 0.5 \
+	--duration 2 >"$T/w" 2>"$T/err" || st=$?
+assert_eq 0 "$st" "watch of a live host: exit status ($(tail -n 2 "$T/err"))"
+ok "watch exits 3 when a host never came up, 0 when all did"
+
+# --- /usr/sbin/nologin as login shell ------------------------------------
+usermod -s /usr/sbin/nologin "$u"
+run "${MUSTER_OPTS[@]}" -w "$a" -- true
+assert_eq 3 "$st" "nologin: exit status"
+assert_contains "$(cat "$T/out" "$T/err")" "$a: refused: agent start command ended without starting the agent" "status refused"
+assert_contains "$(cat "$T/out" "$T/err")" "This account is currently not available." "what the shell said"
+ok "a nologin login shell: status refused, with the shell's own words"
+usermod -s "$shell0" "$u"
+
+# --- ForceCommand internal-sftp, and only sntrup761 key exchange ---------
+addr=$FLEET_NET.233 # outside the fleet
+ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey"
+start_sshd() { # start_sshd EXTRA-CONFIG-LINE
+	[[ -f $T/sshd.pid ]] && kill "$(cat "$T/sshd.pid")" 2>/dev/null
+	for _ in $(seq 100); do ss -ltn | grep "$addr:22 " >/dev/null || break; sleep 0.1; done
+	cat >"$T/sshd_config" <<CFG
+ListenAddress $addr:22
+HostKey $T/hostkey
+PidFile $T/sshd.pid
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AllowUsers $u
+AuthorizedKeysFile .ssh/authorized_keys
+UseDNS no
+Subsystem sftp internal-sftp
+$1
+CFG
+	/usr/sbin/sshd -f "$T/sshd_config" -E "$T/sshd.log" || fail "sshd did not start: $(tail -n 3 "$T/sshd.log")"
+	for _ in $(seq 200); do ss -ltn | grep "$addr:22 " >/dev/null && return; sleep 0.1; done
+	fail "sshd not listening on $addr"
+}
+at_exit 'kill "$(cat "$T/sshd.pid")" 2>/dev/null || true'
+echo "$addr $(cut -d' ' -f1-2 "$T/hostkey.pub")" >"$T/kh"
+own=(-k "$KEY" -F /dev/null --known-hosts "$T/kh")
+
+start_sshd "ForceCommand internal-sftp"
+run "${own[@]}" --connect-timeout 5 -w "$u@$addr" -- true
+assert_eq 3 "$st" "ForceCommand internal-sftp: exit status"
+assert_contains "$(cat "$T/out" "$T/err")" "$addr: refused: " "status refused"
+echo "# $(grep -h "^$addr: " "$T/out" "$T/err")"
+ok "ForceCommand internal-sftp: status refused, not unreachable"
+
+start_sshd "KexAlgorithms sntrup761x25519-sha512@openssh.com"
+run "${own[@]}" -w "$u@$addr" -- true
+assert_eq 3 "$st" "sntrup761 only: exit status"
+assert_contains "$(cat "$T/out" "$T/err")" "$addr: unreachable: ssh: " "fails in the handshake"
+assert_contains "$(cat "$T/out" "$T/err")" "no match for method kex algos" "libssh's own words"
+ok "a server allowing only sntrup761x25519: libssh's 'no match for method kex algos'"
+
+# --- login shells ---------------------------------------------------------
+# busybox picks the applet by its name: a link called ash.
+ashdir=$(mktemp -d /usr/local/libexec/muster-test-ash.XXXXXX)
+chmod 755 "$ashdir"
+ash=$ashdir/ash
+ln -s "$(command -v busybox)" "$ash"
+at_exit "rm -rf '$ashdir'"
+for sh in zsh fish tcsh mksh dash ash; do
+	if [[ $sh == ash ]]; then path=$ash; else path=$(command -v "$sh") || fail "$sh is not installed (deploy/install-deps)"; fi
+	usermod -s "$path" "$u"
+	rm -rf "$home/.cache/muster"
+	run "${MUSTER_OPTS[@]}" -w "$a" -- echo "hello from $sh"
+	assert_eq 0 "$st" "$sh, cold: exit status ($(cat "$T/out" "$T/err"))"
+	assert_eq "$a: hello from $sh" "$(cat "$T/out")" "$sh, cold: output"
+	run "${MUSTER_OPTS[@]}" -w "$a" -- echo "again from $sh"
+	assert_eq 0 "$st" "$sh, warm: exit status ($(cat "$T/out" "$T/err"))"
+	assert_eq "$a: again from $sh" "$(cat "$T/out")" "$sh, warm: output"
+	ok "login shell $sh: cold and warm starts"
+done
+usermod -s "$shell0" "$u"
