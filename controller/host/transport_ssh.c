@@ -3,7 +3,8 @@
  * the set-up states RESOLVE .. UPLOAD of its conn (resolve, TCP connect,
  * handshake and host key, authentication, the agent's start command and,
  * when the host lacks the agent, its upload) and then carries the agent's
- * channel. See transport.h for the contract.
+ * channel. See transport.h for the contract; transport_ssh_connect.c has
+ * the states up to an authenticated session, tssh_int.h what both share.
  */
 #include "transport.h"
 
@@ -36,69 +37,8 @@
 #include "sshroute.h"
 #include "workpool.h"
 
-/* Pumping stops after this many reads per wake-up so that one busy host
- * cannot monopolise the loop. */
-#define PUMP_MAX 64
-#define CHAN_ERR_MAX 4096
-/*
- * libssh copies whatever the remote window allows into an unbounded
- * session buffer and then send()s it on a blocking socket. Keep what we
- * have handed it but the socket has not taken below this, so producers
- * (file pushes) are paced by the network.
- */
-#define SSH_INFLIGHT_MAX (512u * 1024)
-/* Per-packet overhead estimate: length, padding, MAC, channel header. */
-#define SSH_PACKET_OVERHEAD 64
-#define SSH_PACKET_PAYLOAD 32768
+#include "tssh_int.h"
 
-struct transport {
-	const char *display;		/* the conn's, for the log */
-	const struct conn_config *cfg;
-	const struct host_spec *spec;
-	const struct transport_owner *owner;
-	void *arg;
-	struct buf *in;			/* the mux's input */
-	struct conn_stats *stats;
-	ev_tstamp t0;
-
-	ev_io io;
-	bool io_active;
-	ssh_session session;
-	ssh_event event;
-	ssh_channel channel;
-	struct ssh_channel_callbacks_struct chan_cb;
-	struct ssh_counter_struct counter;
-	int fd;
-	bool fd_adopted;		/* libssh's socket holds fd */
-	char *hostname;
-	unsigned port;
-	struct addrinfo *addrs, *addr_next;
-	int gai_result;
-
-	struct buf chan_out;		/* agent stdout before the marker */
-	struct buf chan_err;		/* agent stderr, for diagnostics */
-	bool chan_eof, chan_closed;
-	int starts;			/* start commands sent */
-	bool probe;			/* the fast start failed: probe */
-	bool uploaded;
-	const struct agentbin *agent;	/* the one this host's arch needs */
-	size_t login_junk;		/* bytes printed before the marker */
-	struct upload_job upload;
-	bool in_worker;
-	char arch[64];
-	uint64_t wire_queued;		/* estimated bytes handed to libssh */
-	struct sshroute route;		/* what ssh_config asks for */
-	pid_t proxy_pid;		/* the ProxyCommand, 0: none */
-	struct sshcfg sshcfg;		/* what libssh does not read */
-	struct authkeys keys;		/* offered before (or instead of) auto */
-	size_t key_next;
-	char user[256];			/* the remote user, for messages */
-	/* The start of what the start command printed before any marker
-	 * (bootstrap_scan drops it as login noise), to show when the host
-	 * would not run the agent: nologin's "This account is ..." */
-	char said[240];
-	size_t said_len;
-};
 
 static enum conn_state
 tssh_state(const struct transport *t)
@@ -106,16 +46,13 @@ tssh_state(const struct transport *t)
 	return t->owner->state(t->arg);
 }
 
-static void
+void
 tssh_set_state(struct transport *t, enum conn_state st)
 {
 	t->owner->set_state(t->arg, st);
 }
 
-static void tssh_fail(struct transport *t, enum host_status st,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
+void
 tssh_fail(struct transport *t, enum host_status st, const char *fmt, ...)
 {
 	char msg[1024];
@@ -127,7 +64,7 @@ tssh_fail(struct transport *t, enum host_status st, const char *fmt, ...)
 	t->owner->fail(t->arg, st, msg);
 }
 
-static double
+double
 tssh_elapsed(const struct transport *t)
 {
 	return ev_now(t->cfg->loop) - t->t0;
@@ -135,8 +72,8 @@ tssh_elapsed(const struct transport *t)
 
 /* ---- watchers -------------------------------------------------------- */
 
-static void
-io_set(struct transport *t, int events)
+void
+tssh_io_set(struct transport *t, int events)
 {
 	if (t->io_active && (t->io.events & (EV_READ | EV_WRITE)) == events)
 		return;
@@ -158,7 +95,7 @@ io_update_ssh(struct transport *t)
 
 	if (ssh_get_poll_flags(t->session) & SSH_WRITE_PENDING)
 		ev |= EV_WRITE;
-	io_set(t, ev);
+	tssh_io_set(t, ev);
 }
 
 /* ---- teardown ------------------------------------------------------------ */
@@ -171,7 +108,7 @@ release_ssh(struct transport *t)
 	 * host's new socket by now: it must not be closed again. */
 	if (t->fd >= 0 && t->fd_adopted && t->session != NULL &&
 	    ssh_get_fd(t->session) == SSH_INVALID_SOCKET) {
-		io_set(t, 0);
+		tssh_io_set(t, 0);
 		t->fd = -1;
 	}
 	if (t->channel != NULL) {
@@ -249,150 +186,9 @@ tssh_on_chan_close(ssh_session s, ssh_channel ch, void *userdata)
 
 /* ---- steps ------------------------------------------------------------- */
 
-/*
- * The route ssh_config asks for. We connect the socket ourselves, which
- * makes libssh ignore its ProxyCommand (and the ProxyJump it turns into
- * one): a route we do not take must fail the host, never be bypassed.
- */
-static int
-check_route(struct transport *t, char *err, size_t errlen)
-{
-	char *pc = NULL;
-	bool libssh_proxy;
-	int r;
-
-	if ((r = sshroute_lookup(t->cfg->ssh_config, t->spec->name, &t->route,
-	    err, errlen)) != 0)
-		return r;
-	libssh_proxy = ssh_options_get(t->session, SSH_OPTIONS_PROXYCOMMAND,
-	    &pc) == SSH_OK && pc != NULL;
-	/* -J wins over ssh_config, as ssh's command line does. */
-	if (t->cfg->jump != NULL) {
-		t->route.kind = SSHROUTE_JUMP;
-		snprintf(t->route.value, sizeof(t->route.value), "%s",
-		    t->cfg->jump);
-		snprintf(t->route.where, sizeof(t->route.where), "-J");
-		libssh_proxy = false;
-	}
-	if (t->route.kind == SSHROUTE_DIRECT && libssh_proxy) {
-		snprintf(err, errlen, "ssh_config asks for the proxy \"%.300s\" "
-		    "(a ProxyCommand or ProxyJump in a block muster cannot "
-		    "evaluate): refusing to connect directly", pc);
-		ssh_string_free_char(pc);
-		return MERR_INVAL;
-	}
-	ssh_string_free_char(pc);
-	/* Ours to run: libssh would expand it again (and refuse %n). */
-	ssh_options_set(t->session, SSH_OPTIONS_PROXYCOMMAND, "none");
-	return 0;
-}
-
-/* Start the proxy: its end of a socketpair is the session's. */
-static enum transport_step
-start_proxy(struct transport *t)
-{
-	char err[1024], *user = NULL, kh[1024];
-	struct proxycmd_vars v = { t->hostname, t->port, "", t->spec->name };
-	struct proxycmd_jump_opts o = { t->cfg->ssh_config,
-	    t->cfg->known_hosts, t->cfg->accept_new, t->cfg->identity_path };
-	int r;
-
-	if (o.known_hosts == NULL && sshfile_user_path("known_hosts", kh,
-	    sizeof(kh)) == 0)
-		o.known_hosts = kh;
-	if (ssh_options_get(t->session, SSH_OPTIONS_USER, &user) == SSH_OK)
-		v.user = user;
-	r = proxycmd_start(&t->route, &v, &o, &t->fd, &t->proxy_pid, err,
-	    sizeof(err));
-	ssh_string_free_char(user);
-	if (r != 0) {
-		tssh_fail(t, HS_UNREACHABLE, "%s", err);
-		return TRANSPORT_STOP;
-	}
-	log_info("%s: via %s %s (%s)", t->display,
-	    sshroute_kind_str(t->route.kind), t->route.value, t->route.where);
-	/* Connected already: TCP only hands the socket to libssh. */
-	tssh_set_state(t, CS_TCP);
-	return TRANSPORT_NEXT;
-}
-
-static int
-setup_session(struct transport *t, char *err, size_t errlen)
-{
-	int zero = 0, one = 1, r;
-	char *host = NULL, *user = NULL;
-	unsigned int port = 22;
-	size_t i;
-
-	if ((t->session = ssh_new()) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return MERR_NOMEM;
-	}
-	ssh_options_set(t->session, SSH_OPTIONS_HOST,
-	    host_spec_addr(t->spec));
-	/* Parse ssh_config now (not inside ssh_connect) so that HostName
-	 * and Port are known before we resolve and connect ourselves. */
-	if (ssh_options_parse_config(t->session, t->cfg->ssh_config) < 0) {
-		snprintf(err, errlen, "libssh cannot parse %s",
-		    t->cfg->ssh_config ? t->cfg->ssh_config : "~/.ssh/config");
-		return MERR_PARSE;
-	}
-	ssh_options_set(t->session, SSH_OPTIONS_PROCESS_CONFIG, &zero);
-	if ((r = check_route(t, err, errlen)) != 0)
-		return r;
-	/* -o over ssh_config, as with ssh; a user@ or :port the host list
-	 * or inventory gives for the host over both. */
-	for (i = 0; i < t->cfg->nssh_options; i++)
-		if (sshopt_apply(t->session, t->cfg->ssh_options[i]) != 0)
-			return MERR_INVAL;
-	if (t->spec->user != NULL)
-		ssh_options_set(t->session, SSH_OPTIONS_USER, t->spec->user);
-	if (t->spec->port != 0)
-		ssh_options_set(t->session, SSH_OPTIONS_PORT, &t->spec->port);
-	if (t->cfg->known_hosts != NULL)
-		ssh_options_set(t->session, SSH_OPTIONS_KNOWNHOSTS,
-		    t->cfg->known_hosts);
-	/* Request/response traffic stalls on Nagle + delayed ACK otherwise. */
-	ssh_options_set(t->session, SSH_OPTIONS_NODELAY, &one);
-	if (ssh_options_get(t->session, SSH_OPTIONS_HOST, &host) != SSH_OK) {
-		snprintf(err, errlen, "no host name");
-		return MERR_INVAL;
-	}
-	t->hostname = strdup(host);
-	ssh_string_free_char(host);
-	if (t->hostname == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return MERR_NOMEM;
-	}
-	ssh_options_get_port(t->session, &port);
-	t->port = port;
-	if (ssh_options_get(t->session, SSH_OPTIONS_USER, &user) == SSH_OK) {
-		snprintf(t->user, sizeof(t->user), "%s", user);
-		ssh_string_free_char(user);
-	}
-	if ((r = sshcfg_read(t->cfg->ssh_config, t->spec->name, t->user,
-	    t->hostname, &t->sshcfg, err, errlen)) != 0)
-		return r;
-	ssh_set_blocking(t->session, 0);
-	ssh_set_counters(t->session, &t->counter, NULL);
-	return 0;
-}
-
-static void
-resolve_work(void *arg)
-{
-	struct transport *t = arg;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_ADDRCONFIG };
-	char port[16];
-
-	snprintf(port, sizeof(port), "%u", t->port);
-	t->gai_result = getaddrinfo(t->hostname, port, &hints, &t->addrs);
-}
-
-/* Hand the conn to a worker thread; worker_returned takes it back. */
-static enum transport_step
-to_worker(struct transport *t, work_fn work, work_done_fn done)
+/* Hand the conn to a worker thread; tssh_worker_returned takes it back. */
+enum transport_step
+tssh_to_worker(struct transport *t, work_fn work, work_done_fn done)
 {
 	if (workpool_submit(t->cfg->workers, work, done, t) != 0) {
 		tssh_fail(t, HS_UNREACHABLE, "out of memory");
@@ -407,248 +203,11 @@ to_worker(struct transport *t, work_fn work, work_done_fn done)
  * A worker handed the transport back. False when the conn timed out
  * meanwhile: it is then finished, and may have been freed with us.
  */
-static bool
-worker_returned(struct transport *t, enum conn_state expected)
+bool
+tssh_worker_returned(struct transport *t, enum conn_state expected)
 {
 	t->in_worker = false;
 	return t->owner->release(t->arg, expected);
-}
-
-static void
-resolve_done(void *arg)
-{
-	struct transport *t = arg;
-
-	if (!worker_returned(t, CS_RESOLVE))
-		return;
-	if (t->gai_result != 0) {
-		tssh_fail(t, HS_UNREACHABLE, "cannot resolve %s: %s",
-		    t->hostname, gai_strerror(t->gai_result));
-		return;
-	}
-	t->addr_next = t->addrs;
-	tssh_set_state(t, CS_TCP);
-	t->owner->kick(t->arg);
-}
-
-static enum transport_step
-step_resolve(struct transport *t)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
-	char port[16], err[768];
-
-	if (t->session == NULL && setup_session(t, err, sizeof(err)) != 0) {
-		tssh_fail(t, HS_UNREACHABLE, "ssh configuration: %s", err);
-		return TRANSPORT_STOP;
-	}
-	if (t->route.kind != SSHROUTE_DIRECT)
-		return start_proxy(t);
-	snprintf(port, sizeof(port), "%u", t->port);
-	/* Address literals need no resolver; names go to a worker because
-	 * getaddrinfo blocks. */
-	if (getaddrinfo(t->hostname, port, &hints, &t->addrs) == 0) {
-		t->addr_next = t->addrs;
-		tssh_set_state(t, CS_TCP);
-		return TRANSPORT_NEXT;
-	}
-	t->addrs = NULL;
-	return to_worker(t, resolve_work, resolve_done);
-}
-
-/* Try the next address; TRANSPORT_WAIT while a connect is in progress. */
-static enum transport_step
-tcp_try_next(struct transport *t, int last_errno)
-{
-	struct addrinfo *ai;
-	int fd;
-
-	while ((ai = t->addr_next) != NULL) {
-		t->addr_next = ai->ai_next;
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			last_errno = errno;
-			continue;
-		}
-		if (log_enabled(MLOG_TRACE)) {
-			char addr[NI_MAXHOST];
-
-			if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr,
-			    sizeof(addr), NULL, 0, NI_NUMERICHOST) == 0)
-				log_trace("%s: connecting to %s port %u",
-				    t->display, addr, t->port);
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-		    errno == EINPROGRESS) {
-			t->fd = fd;
-			io_set(t, EV_WRITE);
-			return TRANSPORT_WAIT;
-		}
-		last_errno = errno;
-		close(fd);
-	}
-	tssh_fail(t, HS_UNREACHABLE, "connect to %s port %u: %s",
-	    t->hostname, t->port, strerror(last_errno));
-	return TRANSPORT_STOP;
-}
-
-static enum transport_step
-step_tcp(struct transport *t)
-{
-	int err = 0, one = 1, fl;
-	socklen_t len = sizeof(err);
-
-	if (t->fd < 0)
-		return tcp_try_next(t, ECONNREFUSED);
-	if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-		err = errno;
-	if (err == EINPROGRESS || err == EALREADY)
-		return TRANSPORT_WAIT;
-	if (err != 0) {
-		io_set(t, 0);
-		close(t->fd);
-		t->fd = -1;
-		return tcp_try_next(t, err);
-	}
-	/* libssh polls before every recv and send and treats EAGAIN from
-	 * send as fatal, so it gets the socket in blocking mode, as its own
-	 * connect code leaves it. */
-	fl = fcntl(t->fd, F_GETFL);
-	fcntl(t->fd, F_SETFL, fl & ~O_NONBLOCK);
-	setsockopt(t->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	ssh_options_set(t->session, SSH_OPTIONS_FD, &t->fd);
-	tssh_set_state(t, CS_HANDSHAKE);
-	return TRANSPORT_NEXT;
-}
-
-static enum transport_step
-step_handshake(struct transport *t)
-{
-	char err[768];
-	int r;
-
-	t->fd_adopted = true;
-	r = ssh_connect(t->session);
-	if (r == SSH_AGAIN)
-		return TRANSPORT_WAIT;
-	if (r != SSH_OK) {
-		/* A proxy that failed is not an sshd past MaxStartups. */
-		t->stats->dropped_early = t->proxy_pid == 0 &&
-		    ssh_get_serverbanner(t->session) == NULL;
-		if (t->proxy_pid > 0) {
-			char why[1024];
-
-			proxycmd_failed(t->proxy_pid, &t->route,
-			    ssh_get_error(t->session), why, sizeof(why));
-			t->proxy_pid = 0;
-			tssh_fail(t, HS_UNREACHABLE, "%s", why);
-		} else
-			tssh_fail(t, HS_UNREACHABLE, "ssh: %s",
-			    ssh_get_error(t->session));
-		return TRANSPORT_STOP;
-	}
-	t->stats->t_connected = tssh_elapsed(t);
-	r = hostkey_verify(t->session, t->cfg->known_hosts,
-	    t->cfg->accept_new, t->sshcfg.hash_known_hosts == 1, err,
-	    sizeof(err));
-	if (r != 0) {
-		tssh_fail(t, r == MERR_SSH ? HS_UNREACHABLE : HS_HOSTKEY,
-		    "%s", err);
-		return TRANSPORT_STOP;
-	}
-	if (authkeys_build(&t->keys, t->cfg->identity, t->cfg->identity_path,
-	    &t->sshcfg, t->cfg->passphrase, err, sizeof(err)) != 0) {
-		tssh_fail(t, HS_AUTH, "%s", err);
-		return TRANSPORT_STOP;
-	}
-	tssh_set_state(t, t->keys.n > 0 || t->keys.only ? CS_AUTH_KEY :
-	    CS_AUTH_AUTO);
-	return TRANSPORT_NEXT;
-}
-
-/* The server hung up (MaxAuthTries: "Too many authentication failures"):
- * that is its answer, reported at once with its reason. */
-static bool
-auth_disconnected(struct transport *t)
-{
-	if (ssh_is_connected(t->session))
-		return false;
-	tssh_fail(t, HS_AUTH, "the server closed the connection during "
-	    "authentication as %s: %s", t->user, ssh_get_error(t->session));
-	return true;
-}
-
-static enum transport_step
-auth_result(struct transport *t, int r, enum conn_state on_denied)
-{
-	switch (r) {
-	case SSH_AUTH_AGAIN:
-		if (auth_disconnected(t))
-			return TRANSPORT_STOP;
-		return TRANSPORT_WAIT;
-	case SSH_AUTH_SUCCESS:
-		t->stats->t_authed = tssh_elapsed(t);
-		/* From here on a per-session ssh_event pumps the socket:
-		 * unlike the channel read calls it keeps reading after the
-		 * remote EOF, so exit status and close are never left unread
-		 * on a readable socket. */
-		if ((t->event = ssh_event_new()) == NULL ||
-		    ssh_event_add_session(t->event, t->session) != SSH_OK) {
-			tssh_fail(t, HS_UNREACHABLE, "cannot create ssh event");
-			return TRANSPORT_STOP;
-		}
-		tssh_set_state(t, CS_CHAN_OPEN);
-		t->owner->authed(t->arg);
-		return TRANSPORT_NEXT;
-	case SSH_AUTH_DENIED:
-	case SSH_AUTH_PARTIAL:
-		if (on_denied != CS_DONE) {
-			tssh_set_state(t, on_denied);
-			return TRANSPORT_NEXT;
-		}
-		tssh_fail(t, HS_AUTH, "no key accepted for %s@%s (tried %s%s%s)",
-		    t->user, t->hostname, t->keys.tried, t->keys.tried[0] ?
-		    ", " : "", t->keys.only ? "nothing else: IdentitiesOnly "
-		    "yes" : "ssh-agent and the default identities");
-		return TRANSPORT_STOP;
-	default:
-		if (auth_disconnected(t))
-			return TRANSPORT_STOP;
-		tssh_fail(t, HS_UNREACHABLE, "authentication: %s",
-		    ssh_get_error(t->session));
-		return TRANSPORT_STOP;
-	}
-}
-
-/* The keys of authkeys.h one by one, then libssh's automatic ones unless
- * IdentitiesOnly says not to. */
-static enum transport_step
-step_auth_key(struct transport *t)
-{
-	const char *label;
-	size_t len;
-	int r;
-
-	if (t->key_next >= t->keys.n)
-		return auth_result(t, SSH_AUTH_DENIED, t->keys.only ? CS_DONE :
-		    CS_AUTH_AUTO);
-	r = ssh_userauth_publickey(t->session, NULL, t->keys.key[t->key_next]);
-	if (r != SSH_AUTH_DENIED && r != SSH_AUTH_PARTIAL)
-		return auth_result(t, r, CS_DONE);
-	label = t->keys.label[t->key_next++];
-	len = strlen(t->keys.tried);
-	snprintf(t->keys.tried + len, sizeof(t->keys.tried) - len, "%s%s",
-	    len > 0 ? ", " : "", label);
-	return TRANSPORT_NEXT;
-}
-
-static enum transport_step
-step_auth_auto(struct transport *t)
-{
-	return auth_result(t, ssh_userauth_publickey_auto(t->session, NULL,
-	    t->cfg->passphrase), CS_DONE);
 }
 
 static enum transport_step
@@ -883,7 +442,7 @@ step_upload(struct transport *t)
 
 	if (t->in_worker)
 		return TRANSPORT_WAIT;
-	io_set(t, 0);
+	tssh_io_set(t, 0);
 	t->uploaded = true;
 	if (bootstrap_upload_prepare(&t->upload, t->session, t->agent->data,
 	    t->agent->len, t->agent->sha256,
@@ -892,7 +451,7 @@ step_upload(struct transport *t)
 		    "socket over: %s", strerror(errno));
 		return TRANSPORT_STOP;
 	}
-	if ((s = to_worker(t, upload_work, upload_done)) == TRANSPORT_STOP)
+	if ((s = tssh_to_worker(t, upload_work, upload_done)) == TRANSPORT_STOP)
 		bootstrap_upload_release(&t->upload);
 	return s;
 }
@@ -903,7 +462,7 @@ upload_done(void *arg)
 	struct transport *t = arg;
 
 	bootstrap_upload_release(&t->upload);
-	if (!worker_returned(t, CS_UPLOAD))
+	if (!tssh_worker_returned(t, CS_UPLOAD))
 		return;
 	t->stats->uploaded = true;
 	t->stats->upload_via_exec = t->upload.via_exec;
@@ -1004,11 +563,11 @@ static enum transport_step
 tssh_setup(struct transport *t)
 {
 	switch (tssh_state(t)) {
-	case CS_RESOLVE: return step_resolve(t);
-	case CS_TCP: return step_tcp(t);
-	case CS_HANDSHAKE: return step_handshake(t);
-	case CS_AUTH_KEY: return step_auth_key(t);
-	case CS_AUTH_AUTO: return step_auth_auto(t);
+	case CS_RESOLVE: return tssh_step_resolve(t);
+	case CS_TCP: return tssh_step_tcp(t);
+	case CS_HANDSHAKE: return tssh_step_handshake(t);
+	case CS_AUTH_KEY: return tssh_step_auth_key(t);
+	case CS_AUTH_AUTO: return tssh_step_auth_auto(t);
 	case CS_CHAN_OPEN: return step_chan_open(t);
 	case CS_CHAN_EXEC: return step_chan_exec(t);
 	case CS_MARKER: return step_marker(t);
@@ -1059,7 +618,7 @@ tssh_stop(struct transport *t)
 	/* A worker blocked in the upload must not keep the run alive. */
 	if (t->in_worker && tssh_state(t) == CS_UPLOAD)
 		bootstrap_upload_cancel(&t->upload);
-	io_set(t, 0);
+	tssh_io_set(t, 0);
 }
 
 static void
@@ -1073,7 +632,7 @@ tssh_close(struct transport *t, bool ready)
 static void
 tssh_free(struct transport *t)
 {
-	io_set(t, 0);
+	tssh_io_set(t, 0);
 	release_ssh(t);
 	if (t->addrs != NULL)
 		freeaddrinfo(t->addrs);
