@@ -39,7 +39,8 @@ copy_text(const char *s, ProtobufCBinaryData *out)
 
 	if (n > FAMSET_TEXT_MAX - ntext)
 		return -1;
-	memcpy(text + ntext, s, n);
+	/* A protobuf bytes field: its length is out->len, no NUL is read. */
+	memcpy(text + ntext, s, n); /* NOLINT(bugprone-not-null-terminated-result) */
 	out->data = (uint8_t *)text + ntext;
 	out->len = n;
 	ntext += n;

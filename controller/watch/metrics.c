@@ -742,6 +742,7 @@ render_all(const struct metrics_host *hosts, size_t n, bool target,
     struct buf *out)
 {
 	struct render rd;
+	struct host_prep *prep = NULL;
 	size_t i, saved_max = out->max;
 	int r;
 
@@ -753,10 +754,13 @@ render_all(const struct metrics_host *hosts, size_t n, bool target,
 	buf_reset(out);
 	if (out->max > METRICS_MAX_BYTES)
 		out->max = METRICS_MAX_BYTES;
-	if (n > 0 && (rd.prep = calloc(n, sizeof(*rd.prep))) == NULL) {
+	/* Owned by this local, not rd.prep: the analyzer assumes a call
+	 * given &rd.labels may overwrite every field of rd. */
+	if (n > 0 && (prep = calloc(n, sizeof(*prep))) == NULL) {
 		r = MERR_NOMEM;
 		goto out;
 	}
+	rd.prep = prep;
 	for (i = 0; i < n; i++) {
 		if ((r = prepare_host(&rd, &hosts[i], &rd.prep[i])) != 0)
 			goto out;
@@ -781,9 +785,9 @@ render_all(const struct metrics_host *hosts, size_t n, bool target,
 	r = target ? render_families(&rd) : 0;
 out:
 	out->max = saved_max;
-	for (i = 0; rd.prep != NULL && i < n; i++)
-		free(rd.prep[i].disk);
-	free(rd.prep);
+	for (i = 0; prep != NULL && i < n; i++)
+		free(prep[i].disk);
+	free(prep);
 	buf_free(&rd.labels);
 	return r;
 }

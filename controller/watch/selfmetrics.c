@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,17 +27,28 @@ put(struct buf *b, const char *name, const char *type, const char *help,
 	return buf_append(b, line, (size_t)n);
 }
 
+/*
+ * The number fields of /proc/self/stat after the state, counted from 0:
+ * 0 ppid ... 10 utime, 11 stime, ... 18 starttime, 19 vsize, 20 rss.
+ * strtoull rather than sscanf, which cannot report an out-of-range value.
+ */
+#define STAT_UTIME	10
+#define STAT_STIME	11
+#define STAT_START	18
+#define STAT_VSIZE	19
+#define STAT_RSS	20
+
 /* utime, stime, starttime (ticks) and vsize, rss (pages) of stat. */
 static int
 read_stat(double *cpu_s, double *start_s, double *vsize, double *rss)
 {
-	unsigned long long utime, stime, start, vsz;
-	long long rsspages;
-	char buf[1024], *p;
+	unsigned long long field[STAT_RSS + 1];
+	char buf[1024], *p, *end;
 	double btime = 0, v;
 	long hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
 	FILE *f;
 	size_t n;
+	int i;
 
 	if ((f = fopen("/proc/self/stat", "re")) == NULL)
 		return -1;
@@ -44,24 +56,36 @@ read_stat(double *cpu_s, double *start_s, double *vsize, double *rss)
 	fclose(f);
 	buf[n] = '\0';
 	/* The command name may hold blanks and parentheses: fields are
-	 * counted from its closing one. */
-	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2,
-	    "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d "
-	    "%*d %*d %*d %*d %llu %llu %lld", &utime, &stime, &start, &vsz,
-	    &rsspages) != 5)
+	 * counted from its closing one, then the state (one character). */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ' || p[2] == '\0')
 		return -1;
+	p += 3;
+	for (i = 0; i <= STAT_RSS; i++) {
+		/* A negative field (priority, nice; rss is signed) comes back
+		 * negated into unsigned: rss is cast back below. */
+		errno = 0;
+		field[i] = strtoull(p, &end, 10);
+		if (end == p || errno != 0)
+			return -1;
+		p = end;
+	}
 	if ((f = fopen("/proc/stat", "re")) != NULL) {
-		while (fgets(buf, sizeof(buf), f) != NULL)
-			if (sscanf(buf, "btime %lf", &v) == 1)
+		while (fgets(buf, sizeof(buf), f) != NULL) {
+			if (strncmp(buf, "btime ", 6) != 0)
+				continue;
+			errno = 0;
+			v = strtod(buf + 6, &end);
+			if (end != buf + 6 && errno == 0)
 				btime = v;
+		}
 		fclose(f);
 	}
 	if (hz <= 0)
 		hz = 100;
-	*cpu_s = (double)(utime + stime) / hz;
-	*start_s = btime + (double)start / hz;
-	*vsize = (double)vsz;
-	*rss = (double)rsspages * page;
+	*cpu_s = (double)(field[STAT_UTIME] + field[STAT_STIME]) / hz;
+	*start_s = btime + (double)field[STAT_START] / hz;
+	*vsize = (double)field[STAT_VSIZE];
+	*rss = (double)(long long)field[STAT_RSS] * page;
 	return 0;
 }
 
