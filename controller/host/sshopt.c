@@ -42,8 +42,10 @@ static const struct {
 	{ "ServerAliveInterval", "muster's agent channel has its own "
 	    "heartbeat" },
 	{ "LogLevel", "use -v, -vv, -vvv" },
-	{ "ProxyCommand", "muster opens the TCP connection itself" },
-	{ "ProxyJump", "muster opens the TCP connection itself" },
+	{ "ProxyCommand", "put it in ssh_config (-F FILE); muster "
+	    "honours ProxyCommand there" },
+	{ "ProxyJump", "use -J LIST, or ProxyJump in ssh_config "
+	    "(-F FILE)" },
 	{ "BindAddress", "muster opens the TCP connection itself" },
 };
 

@@ -184,6 +184,8 @@ test_config_bad_lines(void **state)
 	bad_line("batch = 0\n", ":1: --batch: expected");
 	bad_line("rerun = sometimes\n", ":1: --rerun: expected");
 	bad_line("ssh-option = ProxyJump=x\n", ":1: -o ProxyJump");
+	bad_line("ssh-option = ProxyJump=x\n", "use -J LIST");
+	bad_line("ssh-option = ProxyCommand=x\n", "ssh_config");
 }
 
 static void
