@@ -9,6 +9,7 @@
 #include <libssh/libssh.h>
 
 #include "err.h"
+#include "sshroute.h"
 #include "utf8.h"
 
 /* What ssh_config makes of a host, as transport_ssh.c sets it up. */
@@ -57,8 +58,10 @@ put_field(FILE *f, const char *s, const char *sep)
 
 int
 listhosts_print(FILE *f, const struct host_set *hosts, const char *ssh_config,
-    char *err, size_t errlen)
+    const char *jump, char *err, size_t errlen)
 {
+	struct sshroute route;
+	char rerr[1024], shown[2048];
 	char *user, *addr, portbuf[16];
 	const char *local = "-";
 	struct passwd *pw;
@@ -84,8 +87,22 @@ listhosts_print(FILE *f, const struct host_set *hosts, const char *ssh_config,
 		put_field(f, user != NULL ? user : local, "\t");
 		put_field(f, addr != NULL ? addr : host_spec_addr(s), "\t");
 		put_field(f, portbuf, "\t");
-		/* A jump host or the daemon are routes to come. */
-		put_field(f, "direct", "\n");
+		/* The route the connection would take (transport_ssh's
+		 * check_route): -J over ssh_config; a directive muster
+		 * cannot honour shows as the failure it would be. */
+		if (jump != NULL)
+			snprintf(shown, sizeof(shown), "ProxyJump %s (-J)",
+			    jump);
+		else if (sshroute_lookup(ssh_config, s->name, &route, rerr,
+		    sizeof(rerr)) != 0)
+			snprintf(shown, sizeof(shown), "fails: %s", rerr);
+		else if (route.kind == SSHROUTE_DIRECT)
+			snprintf(shown, sizeof(shown), "direct");
+		else
+			snprintf(shown, sizeof(shown), "%s %s (%s)",
+			    sshroute_kind_str(route.kind), route.value,
+			    route.where);
+		put_field(f, shown, "\n");
 		ssh_string_free_char(user);
 		ssh_string_free_char(addr);
 	}

@@ -1,7 +1,8 @@
 /*
  * --list-hosts: the selection as muster would reach it, one host a line --
  * name, user, address and port after ssh_config (as the connection would
- * resolve them), and the route (today always "direct") -- to check a
+ * resolve them), and the route (direct, a ProxyJump or ProxyCommand and where it was
+ * configured, or why the host would fail) -- to check a
  * destructive command's targets first, as ansible --list-hosts and
  * nodeset -e.
  */
@@ -12,9 +13,9 @@
 
 #include "hostlist.h"
 
-/* ssh_config: NULL for ~/.ssh/config. 0, or MERR_PARSE with err set when
- * ssh_config cannot be read. */
+/* ssh_config: NULL for ~/.ssh/config; jump: -J, or NULL. 0, or
+ * MERR_PARSE with err set when ssh_config cannot be read. */
 int listhosts_print(FILE *f, const struct host_set *hosts,
-    const char *ssh_config, char *err, size_t errlen);
+    const char *ssh_config, const char *jump, char *err, size_t errlen);
 
 #endif

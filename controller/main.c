@@ -223,7 +223,7 @@ list_hosts(const struct cli *cli, const struct host_set *hosts)
 {
 	char err[1024];
 
-	if (listhosts_print(stdout, hosts, cli->ssh_config, err,
+	if (listhosts_print(stdout, hosts, cli->ssh_config, cli->jump, err,
 	    sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		return EXIT_USAGE;

@@ -94,6 +94,17 @@ run_alias pcfalse
 assert_contains "$(cat "$T/out" "$T/err")" "$T/ssh_config:$line" "file:line of the directive"
 ok "file:line"
 
+# --list-hosts shows the route each host would take, before anything runs.
+"$MUSTER" run -F "$T/ssh_config" --list-hosts -w pcfalse,pjdead,bind >"$T/out" 2>"$T/err" ||
+	fail "--list-hosts: $(cat "$T/err")"
+assert_contains "$(grep '^pcfalse' "$T/out")" "ProxyCommand false ($T/ssh_config:$line)" "list-hosts: ProxyCommand"
+assert_contains "$(grep '^pjdead' "$T/out")" "ProxyJump deadbastion ($T/ssh_config:" "list-hosts: ProxyJump"
+assert_contains "$(grep '^bind' "$T/out")" "fails: " "list-hosts: a refused directive"
+"$MUSTER" run -F "$T/ssh_config" -J ops@jump1:2222 --list-hosts -w pcfalse >"$T/out" 2>"$T/err" ||
+	fail "--list-hosts -J: $(cat "$T/err")"
+assert_contains "$(cat "$T/out")" "ProxyJump ops@jump1:2222 (-J)" "list-hosts: -J wins"
+ok "--list-hosts shows each host's route"
+
 # keys install reads the same ssh_config.
 set +e
 "$MUSTER" keys install -F "$T/ssh_config" --known-hosts "$KH" -k "$KEY" -w pjdead \
