@@ -236,7 +236,7 @@ set_rel(struct fget *g, size_t dirlen, const char *name)
 }
 
 static int
-name_cmp(const void *a, const void *b)
+fileget_name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -291,7 +291,7 @@ level_open(struct fget *g, int fd, struct fs_err *why)
 	(void)closedir(dir);
 	/* Sorted, so that the same tree is always sent the same way. */
 	if (lv->n > 1)
-		qsort(lv->names, lv->n, sizeof(*lv->names), name_cmp);
+		qsort(lv->names, lv->n, sizeof(*lv->names), fileget_name_cmp);
 	return 0;
  fail:
 	fs_err_sys(why, errno, "open %s", shown(g));
@@ -596,7 +596,7 @@ get_read(struct fget *g)
 }
 
 static void
-get_step(void *arg)
+fileget_get_step(void *arg)
 {
 	struct fget *g = arg;
 
@@ -643,7 +643,7 @@ fget_start(struct ev_loop *loop, const Muster__Get *get,
 		return MERR_NOMEM;
 	}
 	g->relcap = 1;
-	slice_init(&g->slice, loop, get_step, g);
+	slice_init(&g->slice, loop, fileget_get_step, g);
 	slice_start(&g->slice);
 	*out = g;
 	return 0;

@@ -516,7 +516,7 @@ put_begin(struct fput *p)
 }
 
 static void
-put_slice(void *arg)
+fileput_put_slice(void *arg)
 {
 	struct fput *p = arg;
 
@@ -585,7 +585,7 @@ fput_start(struct ev_loop *loop, const Muster__Put *put,
 	p->dirfd = p->oldfd = p->fd = -1;
 	p->state = FPUT_START;
 	put_request(p, put);
-	slice_init(&p->slice, loop, put_slice, p);
+	slice_init(&p->slice, loop, fileput_put_slice, p);
 	slice_start(&p->slice);
 	*out = p;
 	return 0;
@@ -715,7 +715,7 @@ dir_synced_before(struct fput *q, const struct stat *st)
  * Every Put's Result says how its own file fared.
  */
 static void
-batch_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+fileput_batch_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct fput *p;
 	struct stat st;
@@ -762,7 +762,7 @@ fput_eof(struct fput *p)
 	}
 	if (batch.loop == NULL) {
 		batch.loop = p->loop;
-		ev_prepare_init(&batch.flush, batch_flush_cb);
+		ev_prepare_init(&batch.flush, fileput_batch_flush_cb);
 	}
 	p->state = FPUT_SYNC;
 	p->batch_next = batch.head;

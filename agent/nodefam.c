@@ -319,7 +319,7 @@ read_uname(void)
 }
 
 static void
-clocksource(const struct nodefam *nf, const char *file, const char *family)
+nodefam_clocksource(const struct nodefam *nf, const char *file, const char *family)
 {
 	static const char *const l[] = { "clocksource", "device" };
 	char path[96], *p = fbuf, *w;
@@ -367,9 +367,9 @@ read_time(const struct nodefam *nf)
 		lv[0] = zone;
 		famset_add((double)tm.tm_gmtoff, lv);
 	}
-	clocksource(nf, "available_clocksource",
+	nodefam_clocksource(nf, "available_clocksource",
 	    "node_time_clocksource_available_info");
-	clocksource(nf, "current_clocksource",
+	nodefam_clocksource(nf, "current_clocksource",
 	    "node_time_clocksource_current_info");
 	return 0;
 }

@@ -6,7 +6,7 @@
 #include "slice.h"
 
 static void
-check_cb(struct ev_loop *loop, ev_check *w, int revents)
+slice_check_cb(struct ev_loop *loop, ev_check *w, int revents)
 {
 	struct slice *s = w->data;
 
@@ -14,7 +14,7 @@ check_cb(struct ev_loop *loop, ev_check *w, int revents)
 }
 
 static void
-idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+slice_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {
 }
 
@@ -25,9 +25,9 @@ slice_init(struct slice *s, struct ev_loop *loop, void (*fn)(void *),
 	s->loop = loop;
 	s->fn = fn;
 	s->arg = arg;
-	ev_check_init(&s->check, check_cb);
+	ev_check_init(&s->check, slice_check_cb);
 	s->check.data = s;
-	ev_idle_init(&s->idle, idle_cb);
+	ev_idle_init(&s->idle, slice_idle_cb);
 }
 
 void

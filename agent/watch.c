@@ -126,7 +126,7 @@ watch_end(struct watch *w)
 }
 
 static void
-tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
+watch_tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct watch *w = t->data;
 	Muster__Sample m = MUSTER__SAMPLE__INIT;
@@ -184,7 +184,7 @@ watch_start(struct ev_loop *loop, const Muster__Watch *req,
 		w->sampler = NULL;
 	}
 	/* after 0: the first Sample on the next loop iteration. */
-	ev_timer_init(&w->timer, tick_cb, 0.,
+	ev_timer_init(&w->timer, watch_tick_cb, 0.,
 	    watch_interval_ms(req->interval_ms) / 1000.);
 	w->timer.data = w;
 	ev_timer_start(loop, &w->timer);

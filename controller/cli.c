@@ -821,7 +821,7 @@ check_key_files(const struct cli *cli, const struct host_set *hosts,
  * the selection; with them, the selection keeps only those.
  */
 static int
-name_cmp(const void *a, const void *b)
+cli_name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -855,12 +855,12 @@ cli_rerun(const struct cli *cli, struct host_set *hosts, char *err,
 	for (i = 0; i < last.n; i++)
 		names[i] = last.v[i].name;
 	if (last.n > 0)
-		qsort(names, last.n, sizeof(*names), name_cmp);
+		qsort(names, last.n, sizeof(*names), cli_name_cmp);
 	for (i = 0; i < hosts->n; i++) {
 		char *key = hosts->v[i].name;
 
 		if (last.n > 0 && bsearch(&key, names, last.n, sizeof(*names),
-		    name_cmp) != NULL &&
+		    cli_name_cmp) != NULL &&
 		    (r = host_set_add_spec(&kept, &hosts->v[i])) != 0)
 			goto out;
 	}

@@ -76,7 +76,7 @@ keep_put(union alloc_hdr *h)
 }
 
 static void *
-budget_alloc(void *ctx, size_t size)
+frame_budget_alloc(void *ctx, size_t size)
 {
 	struct alloc_budget *bud = ctx;
 	union alloc_hdr *h;
@@ -96,7 +96,7 @@ budget_alloc(void *ctx, size_t size)
 }
 
 static void
-budget_free(void *ctx, void *p)
+frame_budget_free(void *ctx, void *p)
 {
 	union alloc_hdr *h;
 
@@ -130,7 +130,7 @@ frame_msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *body,
     size_t len)
 {
 	struct alloc_budget bud;
-	ProtobufCAllocator alloc = { budget_alloc, budget_free, &bud };
+	ProtobufCAllocator alloc = { frame_budget_alloc, frame_budget_free, &bud };
 
 	bud.used = 0;
 	bud.limit = UNPACK_BUDGET(len);
@@ -140,7 +140,7 @@ frame_msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *body,
 void
 frame_msg_free(ProtobufCMessage *m)
 {
-	ProtobufCAllocator alloc = { budget_alloc, budget_free, NULL };
+	ProtobufCAllocator alloc = { frame_budget_alloc, frame_budget_free, NULL };
 
 	if (m != NULL)
 		protobuf_c_message_free_unpacked(m, &alloc);

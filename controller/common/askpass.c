@@ -18,7 +18,7 @@
 static volatile sig_atomic_t caught;
 
 static void
-on_signal(int sig)
+askpass_on_signal(int sig)
 {
 	caught = sig;
 }
@@ -44,7 +44,7 @@ askpass_tty(const char *prompt, char *buf, size_t len)
 	/* No SA_RESTART: the read must return so the echo comes back
 	 * before the signal takes its course. */
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
+	sa.sa_handler = askpass_on_signal;
 	sigemptyset(&sa.sa_mask);
 	caught = 0;
 	for (i = 0; i < NTRAPPED; i++)

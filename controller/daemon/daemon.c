@@ -24,7 +24,7 @@
 #include "err.h"
 #include "log.h"
 
-static void dhost_on_retry(struct ev_loop *loop, ev_timer *w, int revents);
+static void daemon_dhost_on_retry(struct ev_loop *loop, ev_timer *w, int revents);
 
 static char *
 host_key(const struct host_spec *s)
@@ -101,7 +101,7 @@ dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 	backoff_init(&h->backoff, BACKOFF_MIN, BACKOFF_MAX);
 	h->state = DH_NEW;
 	h->since = ev_now(d->loop);
-	ev_init(&h->retry, dhost_on_retry);
+	ev_init(&h->retry, daemon_dhost_on_retry);
 	h->retry.data = h;
 	d->hosts[d->nhosts++] = h;
 	dhost_connect(h);
@@ -131,15 +131,15 @@ dhost_spec_ok(const Muster__Daemon__HostSpec *s)
 
 /* ---- held hosts ----------------------------------------------------------------- */
 
-static void host_authed(struct conn *c, void *arg);
-static void host_ready(struct conn *c, void *arg);
-static void host_done(struct conn *c, enum host_status st, const char *error,
+static void daemon_host_authed(struct conn *c, void *arg);
+static void daemon_host_ready(struct conn *c, void *arg);
+static void daemon_host_done(struct conn *c, enum host_status st, const char *error,
     void *arg);
 
 static const struct conn_owner_ops host_ops = {
-	.authed = host_authed,
-	.ready = host_ready,
-	.done = host_done,
+	.authed = daemon_host_authed,
+	.ready = daemon_host_ready,
+	.done = daemon_host_done,
 };
 
 /*
@@ -227,13 +227,13 @@ dhost_connect(struct dhost *h)
 }
 
 static void
-pace_kick(void *arg)
+daemon_pace_kick(void *arg)
 {
 	start_waiting(arg);
 }
 
 static void
-dhost_on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+daemon_dhost_on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct dhost *h = w->data;
 
@@ -242,7 +242,7 @@ dhost_on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static void
-host_authed(struct conn *c, void *arg)
+daemon_host_authed(struct conn *c, void *arg)
 {
 	struct dhost *h = arg;
 
@@ -252,7 +252,7 @@ host_authed(struct conn *c, void *arg)
 }
 
 static void
-host_ready(struct conn *c, void *arg)
+daemon_host_ready(struct conn *c, void *arg)
 {
 	struct dhost *h = arg;
 	struct daemon *d = h->d;
@@ -290,7 +290,7 @@ host_release(struct dhost *h)
 }
 
 static void
-host_done(struct conn *c, enum host_status st, const char *error, void *arg)
+daemon_host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 {
 	struct dhost *h = arg;
 	struct daemon *d = h->d;
@@ -356,7 +356,7 @@ host_free(struct dhost *h)
 #define DAEMON_TRIM_DELAY 1.0
 
 static void
-on_trim(struct ev_loop *loop, ev_timer *w, int revents)
+daemon_on_trim(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
 	(void)w;
@@ -437,7 +437,7 @@ daemon_finished(const struct daemon *d)
 }
 
 static void
-on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+daemon_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct daemon *d = w->data;
 
@@ -473,7 +473,7 @@ daemon_init(struct daemon *d, const struct conn_config *cfg,
 	    (v = strtod(env, &end)) > 0 && *end == '\0')
 		d->idle_timeout = v;
 	pacer_init(&d->pace, d->loop, opts->fanout, cfg->max_startups,
-	    cfg->connect_rate, pace_kick, d);
+	    cfg->connect_rate, daemon_pace_kick, d);
 	ev_init(&d->accept_retry, dclient_on_accept_retry);
 	d->accept_retry.data = d;
 	/* Idle clients are found within a quarter of the timeout. */
@@ -481,7 +481,7 @@ daemon_init(struct daemon *d, const struct conn_config *cfg,
 	d->idle_sweep.repeat = d->idle_timeout / 4 > 15 ? 15 :
 	    d->idle_timeout / 4;
 	d->idle_sweep.data = d;
-	ev_init(&d->trim, on_trim);
+	ev_init(&d->trim, daemon_on_trim);
 	d->trim.repeat = DAEMON_TRIM_DELAY;
 #ifdef __GLIBC__
 	(void)mallopt(M_MMAP_THRESHOLD, DAEMON_MMAP_THRESHOLD);
@@ -520,8 +520,8 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 	ev_set_priority(&d.accept_io, EV_MAXPRI);
 	ev_io_start(d.loop, &d.accept_io);
 	ev_timer_again(d.loop, &d.idle_sweep);
-	ev_signal_init(&d.sigint, on_signal, SIGINT);
-	ev_signal_init(&d.sigterm, on_signal, SIGTERM);
+	ev_signal_init(&d.sigint, daemon_on_signal, SIGINT);
+	ev_signal_init(&d.sigterm, daemon_on_signal, SIGTERM);
 	d.sigint.data = d.sigterm.data = &d;
 	ev_signal_start(d.loop, &d.sigint);
 	ev_signal_start(d.loop, &d.sigterm);

@@ -171,7 +171,7 @@ send_status(struct dclient *cl)
 /* ---- clients ------------------------------------------------------------------ */
 
 static void
-on_client_reap(struct ev_loop *loop, ev_timer *w, int revents)
+dclient_on_client_reap(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct dclient *cl = w->data, **pp;
 
@@ -194,7 +194,7 @@ dclient_reap_all(struct daemon *d)
 
 	while ((cl = d->clients) != NULL) {
 		ev_timer_stop(d->loop, &cl->reaper);
-		on_client_reap(d->loop, &cl->reaper, 0);
+		dclient_on_client_reap(d->loop, &cl->reaper, 0);
 	}
 }
 
@@ -220,7 +220,7 @@ dclient_drop(struct dclient *cl, const char *why)
 			drelay_detach(cl->att[i]);
 	ev_timer_stop(cl->d->loop, &cl->stall);
 	link_io_close(&cl->io);
-	ev_timer_init(&cl->reaper, on_client_reap, 0, 0);
+	ev_timer_init(&cl->reaper, dclient_on_client_reap, 0, 0);
 	cl->reaper.data = cl;
 	ev_timer_start(cl->d->loop, &cl->reaper);
 }
@@ -438,7 +438,7 @@ client_control(struct dclient *cl, size_t len)
 }
 
 static void
-on_client_stall(struct ev_loop *loop, ev_timer *w, int revents)
+dclient_on_client_stall(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct dclient *cl = w->data;
 
@@ -522,7 +522,7 @@ dclient_frames(struct dclient *cl)
 }
 
 static void
-on_client_io(struct ev_loop *loop, ev_io *w, int revents)
+dclient_on_client_io(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct dclient *cl = w->data;
 	int r = 0;
@@ -562,9 +562,9 @@ dclient_new(struct daemon *d, int fd)
 	if ((cl = calloc(1, sizeof(*cl))) == NULL)
 		return NULL;
 	cl->d = d;
-	link_io_init(&cl->io, d->loop, fd, on_client_io, cl, CLIENT_IN_MAX,
+	link_io_init(&cl->io, d->loop, fd, dclient_on_client_io, cl, CLIENT_IN_MAX,
 	    CLIENT_OUT_MAX);
-	ev_init(&cl->stall, on_client_stall);
+	ev_init(&cl->stall, dclient_on_client_stall);
 	cl->stall.data = cl;
 	cl->last_active = ev_now(d->loop);
 	cl->pid = -1;

@@ -33,7 +33,7 @@ stream_unlink(struct dstream *ds)
 }
 
 static void
-relay_frame(void *arg, const Muster__Envelope *env)
+drelay_frame(void *arg, const Muster__Envelope *env)
 {
 	struct dstream *ds = arg;
 	Muster__Envelope copy;
@@ -56,7 +56,7 @@ relay_frame(void *arg, const Muster__Envelope *env)
 
 /* The channel failed: the client hears it once, as HostDown. */
 static void
-relay_error(void *arg, enum host_status st, const char *msg)
+drelay_error(void *arg, enum host_status st, const char *msg)
 {
 	struct dstream *ds = arg;
 
@@ -65,8 +65,8 @@ relay_error(void *arg, enum host_status st, const char *msg)
 }
 
 static const struct stream_ops relay_ops = {
-	.frame = relay_frame,
-	.error = relay_error,
+	.frame = drelay_frame,
+	.error = drelay_error,
 };
 
 static struct dstream *

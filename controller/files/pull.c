@@ -203,7 +203,7 @@ fail_stream(struct pull_host *h)
 /* ---- stream callbacks ------------------------------------------------------------- */
 
 static void
-on_entry(void *arg, const Muster__Entry *e)
+pull_on_entry(void *arg, const Muster__Entry *e)
 {
 	struct pull_host *h = arg;
 	char rel[4096], name[256], tmp[320];
@@ -290,7 +290,7 @@ on_entry(void *arg, const Muster__Entry *e)
 }
 
 static void
-on_data(void *arg, int fd, const uint8_t *p, size_t n)
+pull_on_data(void *arg, int fd, const uint8_t *p, size_t n)
 {
 	struct pull_host *h = arg;
 	size_t off = 0;
@@ -322,7 +322,7 @@ on_data(void *arg, int fd, const uint8_t *p, size_t n)
 }
 
 static void
-on_entry_end(void *arg, const Muster__EntryEnd *e)
+pull_on_entry_end(void *arg, const Muster__EntryEnd *e)
 {
 	struct pull_host *h = arg;
 	struct pull_file *f = &h->cur;
@@ -408,7 +408,7 @@ print_skips(const struct pull_host *h)
 }
 
 static void
-stop_pull(int revents, void *arg)
+pull_stop_pull(int revents, void *arg)
 {
 	fleet_stop(arg);
 }
@@ -432,7 +432,7 @@ check_stdout(struct pull *p, int e)
 	p->exit_status = EXIT_INTERNAL;
 	fprintf(stderr, "muster: stdout: %s; cancelling\n", e != 0 ?
 	    strerror(e) : "write error");
-	ev_once(p->fleet.cfg->loop, -1, 0, 0, stop_pull, &p->fleet);
+	ev_once(p->fleet.cfg->loop, -1, 0, 0, pull_stop_pull, &p->fleet);
 }
 
 /*
@@ -506,7 +506,7 @@ host_report(struct pull_host *h, enum host_status st, const char *error)
 }
 
 static void
-on_result(void *arg, const Muster__Result *res)
+pull_on_result(void *arg, const Muster__Result *res)
 {
 	struct pull_host *h = arg;
 
@@ -523,7 +523,7 @@ on_result(void *arg, const Muster__Result *res)
 }
 
 static void
-on_stream_error(void *arg, enum host_status st, const char *msg)
+pull_on_stream_error(void *arg, enum host_status st, const char *msg)
 {
 	struct pull_host *h = arg;
 
@@ -537,17 +537,17 @@ on_stream_error(void *arg, enum host_status st, const char *msg)
 }
 
 static const struct stream_ops pull_stream_ops = {
-	.data = on_data,
-	.entry = on_entry,
-	.entry_end = on_entry_end,
-	.result = on_result,
-	.error = on_stream_error,
+	.data = pull_on_data,
+	.entry = pull_on_entry,
+	.entry_end = pull_on_entry_end,
+	.result = pull_on_result,
+	.error = pull_on_stream_error,
 };
 
 /* ---- fleet job ------------------------------------------------------------------ */
 
 static void
-host_ready(struct fleet_host *fh)
+pull_host_ready(struct fleet_host *fh)
 {
 	struct pull_host *h = fh->job;
 	struct pull *p = h->pull;
@@ -583,7 +583,7 @@ host_ready(struct fleet_host *fh)
 }
 
 static void
-host_done(struct fleet_host *fh, enum host_status st, const char *error)
+pull_host_done(struct fleet_host *fh, enum host_status st, const char *error)
 {
 	struct pull_host *h = fh->job;
 
@@ -591,8 +591,8 @@ host_done(struct fleet_host *fh, enum host_status st, const char *error)
 }
 
 static const struct fleet_job_ops pull_job_ops = {
-	.ready = host_ready,
-	.done = host_done,
+	.ready = pull_host_ready,
+	.done = pull_host_done,
 };
 
 int

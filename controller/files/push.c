@@ -234,7 +234,7 @@ stream_end(struct push_stream *s, bool ok)
 }
 
 static void
-on_put_ready(void *arg, bool unchanged)
+push_on_put_ready(void *arg, bool unchanged)
 {
 	struct push_stream *s = arg;
 	struct push_host *h = s->host;
@@ -258,7 +258,7 @@ on_put_ready(void *arg, bool unchanged)
 /* The channel has room: send the next chunks, as many as the credit and
  * the channel's queue allow. */
 static void
-on_writable(void *arg)
+push_on_writable(void *arg)
 {
 	struct push_stream *s = arg;
 	struct push_host *h = s->host;
@@ -296,7 +296,7 @@ on_writable(void *arg)
 }
 
 static void
-on_result(void *arg, const Muster__Result *res)
+push_on_result(void *arg, const Muster__Result *res)
 {
 	struct push_stream *s = arg;
 	struct push_host *h = s->host;
@@ -320,13 +320,13 @@ on_result(void *arg, const Muster__Result *res)
 }
 
 static void
-on_stream_error(void *arg, enum host_status st, const char *msg)
+push_on_stream_error(void *arg, enum host_status st, const char *msg)
 {
 	struct push_stream *s = arg;
 	struct push_host *h = s->host;
 
 	/* A stream the agent refused is a failed entry; a lost conn is
-	 * reported for the whole host by host_done. */
+	 * reported for the whole host by push_host_done. */
 	if (st == HS_FAILED) {
 		host_failed(h, msg);
 		stream_end(s, false);
@@ -339,10 +339,10 @@ on_stream_error(void *arg, enum host_status st, const char *msg)
 }
 
 static const struct stream_ops push_stream_ops = {
-	.put_ready = on_put_ready,
-	.result = on_result,
-	.error = on_stream_error,
-	.writable = on_writable,
+	.put_ready = push_on_put_ready,
+	.result = push_on_result,
+	.error = push_on_stream_error,
+	.writable = push_on_writable,
 };
 
 static int
@@ -428,7 +428,7 @@ host_pump(struct push_host *h)
 /* ---- fleet job ------------------------------------------------------------------ */
 
 static void
-host_ready(struct fleet_host *fh)
+push_host_ready(struct fleet_host *fh)
 {
 	struct push_host *h = fh->job;
 
@@ -442,7 +442,7 @@ host_ready(struct fleet_host *fh)
  * that started. Only a host never reached is unreachable.
  */
 static void
-host_done(struct fleet_host *fh, enum host_status st, const char *error)
+push_host_done(struct fleet_host *fh, enum host_status st, const char *error)
 {
 	struct push_host *h = fh->job;
 
@@ -458,12 +458,12 @@ host_done(struct fleet_host *fh, enum host_status st, const char *error)
 }
 
 static const struct fleet_job_ops push_job_ops = {
-	.ready = host_ready,
-	.done = host_done,
+	.ready = push_host_ready,
+	.done = push_host_done,
 };
 
 static void
-on_progress(struct ev_loop *loop, ev_timer *w, int revents)
+push_on_progress(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct push *p = w->data;
 	double t = ev_now(loop) - p->t0, rate = t > 0 ? p->bytes_sent / t : 0;
@@ -512,7 +512,7 @@ push_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	}
 	p.t0 = ev_time();
 	if (opts->progress) {
-		ev_timer_init(&p.progress, on_progress, PROGRESS_INTERVAL,
+		ev_timer_init(&p.progress, push_on_progress, PROGRESS_INTERVAL,
 		    PROGRESS_INTERVAL);
 		p.progress.data = &p;
 		ev_timer_start(cfg->loop, &p.progress);

@@ -114,7 +114,7 @@ add_entry(struct source *src, const char *rel, const char *abs,
 }
 
 static int
-name_cmp(const void *a, const void *b)
+source_name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -152,7 +152,7 @@ walk(struct source *src, const char *abs, const char *rel, int depth,
 		n++;
 	}
 	if (n > 0)
-		qsort(names, n, sizeof(*names), name_cmp);
+		qsort(names, n, sizeof(*names), source_name_cmp);
 	for (i = 0; i < n && r == 0; i++) {
 		if ((size_t)snprintf(cabs, sizeof(cabs), "%s/%s", abs,
 		    names[i]) >= sizeof(cabs) ||

@@ -43,7 +43,7 @@ end_setup(struct fleet_host *h)
 }
 
 static void
-host_authed(struct conn *c, void *arg)
+fleet_host_authed(struct conn *c, void *arg)
 {
 	struct fleet_host *h = arg;
 
@@ -53,7 +53,7 @@ host_authed(struct conn *c, void *arg)
 }
 
 static void
-host_ready(struct conn *c, void *arg)
+fleet_host_ready(struct conn *c, void *arg)
 {
 	struct fleet_host *h = arg;
 	struct fleet *f = h->fleet;
@@ -85,7 +85,7 @@ live_drop(struct fleet_host *h)
 }
 
 static void
-host_done(struct conn *c, enum host_status st, const char *error, void *arg)
+fleet_host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 {
 	struct fleet_host *h = arg;
 	struct fleet *f = h->fleet;
@@ -113,9 +113,9 @@ host_done(struct conn *c, enum host_status st, const char *error, void *arg)
 }
 
 static const struct conn_owner_ops fleet_conn_ops = {
-	.authed = host_authed,
-	.ready = host_ready,
-	.done = host_done,
+	.authed = fleet_host_authed,
+	.ready = fleet_host_ready,
+	.done = fleet_host_done,
 };
 
 /* --batch: the next host when one of the batch is done; --max-fail: no
@@ -196,7 +196,7 @@ fleet_stop(struct fleet *f)
 }
 
 static void
-on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+fleet_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct fleet *f = w->data;
 
@@ -227,7 +227,7 @@ display_name(const struct host_set *hosts, size_t i)
 }
 
 static void
-pace_kick(void *arg)
+fleet_pace_kick(void *arg)
 {
 	start_more(arg);
 }
@@ -248,7 +248,7 @@ fleet_init(struct fleet *f, struct conn_config *cfg,
 	/* Through the daemon there is no SSH set-up to pace here. */
 	pacer_init(&f->pace, cfg->loop, fanout, cfg->link ? 0 :
 	    cfg->max_startups, cfg->link ? 0 : cfg->connect_rate,
-	    pace_kick, f);
+	    fleet_pace_kick, f);
 	if ((f->hosts = calloc(hosts->n, sizeof(*f->hosts))) == NULL)
 		return MERR_NOMEM;
 	if (f->roll != NULL && f->roll->nfinal != hosts->n)
@@ -283,8 +283,8 @@ fleet_finished(struct fleet *f)
 void
 fleet_run(struct fleet *f)
 {
-	ev_signal_init(&f->sigint, on_signal, SIGINT);
-	ev_signal_init(&f->sigterm, on_signal, SIGTERM);
+	ev_signal_init(&f->sigint, fleet_on_signal, SIGINT);
+	ev_signal_init(&f->sigterm, fleet_on_signal, SIGTERM);
 	f->sigint.data = f->sigterm.data = f;
 	ev_signal_start(f->cfg->loop, &f->sigint);
 	ev_signal_start(f->cfg->loop, &f->sigterm);
@@ -327,7 +327,7 @@ fleet_run(struct fleet *f)
 }
 
 static void
-on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+fleet_on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct fleet_host *h = w->data;
 	struct fleet *f = h->fleet;
@@ -364,7 +364,7 @@ fleet_host_reconnect(struct fleet_host *h, double delay)
 	/* Counted live while it waits, so the loop keeps the host. */
 	live_add(h);
 	h->retrying = true;
-	ev_timer_init(&h->retry, on_retry, delay, 0);
+	ev_timer_init(&h->retry, fleet_on_retry, delay, 0);
 	h->retry.data = h;
 	ev_timer_start(f->cfg->loop, &h->retry);
 	return 0;

@@ -131,7 +131,7 @@ channel_frame(struct mux *m, const Muster__Envelope *env, char *err,
 
 /* A message the stream's kind does not expect. */
 static int
-unexpected(const struct mux_stream *st, const Muster__Envelope *env,
+mux_unexpected(const struct mux_stream *st, const Muster__Envelope *env,
     char *err, size_t errlen)
 {
 	snprintf(err, errlen, "unexpected message %d on stream %u",
@@ -192,7 +192,7 @@ proxy_frame(struct mux *m, struct mux_stream *st,
 	case MUSTER__ENVELOPE__BODY_SAMPLE:
 		break;
 	default:
-		return unexpected(st, env, err, errlen);
+		return mux_unexpected(st, env, err, errlen);
 	}
 	if (r == 0)
 		ops->frame(arg, env);
@@ -227,41 +227,41 @@ stream_frame(struct mux *m, struct mux_stream *st,
 		return 0;
 	case MUSTER__ENVELOPE__BODY_EOF:
 		if (ops->eof == NULL)
-			return unexpected(st, env, err, errlen);
+			return mux_unexpected(st, env, err, errlen);
 		ops->eof(arg, (int)env->eof->fd);
 		return 0;
 	case MUSTER__ENVELOPE__BODY_EXIT:
 		if (ops->exit == NULL)
-			return unexpected(st, env, err, errlen);
+			return mux_unexpected(st, env, err, errlen);
 		ex = *env->exit;
 		stream_drop(m, st);
 		ops->exit(arg, &ex);
 		return 0;
 	case MUSTER__ENVELOPE__BODY_RESULT:
 		if (ops->result == NULL)
-			return unexpected(st, env, err, errlen);
+			return mux_unexpected(st, env, err, errlen);
 		res = *env->result;
 		stream_drop(m, st);
 		ops->result(arg, &res);
 		return 0;
 	case MUSTER__ENVELOPE__BODY_PUT_READY:
 		if (ops->put_ready == NULL)
-			return unexpected(st, env, err, errlen);
+			return mux_unexpected(st, env, err, errlen);
 		ops->put_ready(arg, env->put_ready->unchanged);
 		return 0;
 	case MUSTER__ENVELOPE__BODY_ENTRY:
 		if (ops->entry == NULL)
-			return unexpected(st, env, err, errlen);
+			return mux_unexpected(st, env, err, errlen);
 		ops->entry(arg, env->entry);
 		return 0;
 	case MUSTER__ENVELOPE__BODY_SAMPLE:
 		if (ops->sample == NULL)
-			return unexpected(st, env, err, errlen);
+			return mux_unexpected(st, env, err, errlen);
 		ops->sample(arg, env->sample);
 		return 0;
 	case MUSTER__ENVELOPE__BODY_ENTRY_END:
 		if (ops->entry_end == NULL)
-			return unexpected(st, env, err, errlen);
+			return mux_unexpected(st, env, err, errlen);
 		ops->entry_end(arg, env->entry_end);
 		return 0;
 	case MUSTER__ENVELOPE__BODY_ERROR:
@@ -276,7 +276,7 @@ stream_frame(struct mux *m, struct mux_stream *st,
 	case MUSTER__ENVELOPE__BODY_CREDIT:
 		return credit_in(st, env->credit, err, errlen);
 	default:
-		return unexpected(st, env, err, errlen);
+		return mux_unexpected(st, env, err, errlen);
 	}
 }
 

@@ -1,7 +1,7 @@
 #include "pace.h"
 
 static void
-on_token(struct ev_loop *loop, ev_timer *w, int revents)
+pace_on_token(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct pacer *p = w->data;
 
@@ -21,7 +21,7 @@ pacer_init(struct pacer *p, struct ev_loop *loop, int fanout,
 	p->last = ev_now(loop);
 	p->kick = kick;
 	p->arg = arg;
-	ev_init(&p->timer, on_token);
+	ev_init(&p->timer, pace_on_token);
 	p->timer.data = p;
 }
 

@@ -92,7 +92,7 @@ static char wrap_path[64];
 static char *wrap_key;
 
 static void
-wrap_remove(void)
+proxycmd_wrap_remove(void)
 {
 	if (wrap_path[0] != '\0')
 		unlink(wrap_path);
@@ -124,7 +124,7 @@ wrap_config(const struct proxycmd_jump_opts *o, char *err, size_t errlen)
 		return MERR_INVAL;
 	}
 	if (wrap_path[0] == '\0')
-		atexit(wrap_remove);
+		atexit(proxycmd_wrap_remove);
 	else
 		unlink(wrap_path);
 	snprintf(wrap_path, sizeof(wrap_path), "/tmp/muster-jump.XXXXXX");

@@ -73,7 +73,7 @@ host_matches(const char *alias, char *patterns)
 
 /* ~ and the %-tokens OpenSSH expands in IdentityFile and CertificateFile. */
 static int
-expand(struct sshcfg_ctx *c, const char *in, char **out)
+sshcfg_expand(struct sshcfg_ctx *c, const char *in, char **out)
 {
 	char buf[4096];
 	size_t n = 0;
@@ -117,7 +117,7 @@ add_path(struct sshcfg_ctx *c, char **v, size_t *n, const char *arg,
 		    SSHCFG_MAX_FILES);
 		return MERR_LIMIT;
 	}
-	if ((r = expand(c, arg, &v[*n])) != 0) {
+	if ((r = sshcfg_expand(c, arg, &v[*n])) != 0) {
 		snprintf(c->err, c->errlen, "%s: cannot expand \"%s\" (muster "
 		    "knows ~, %%d, %%u, %%h, %%n, %%r and %%%%)", where, arg);
 		return r;
@@ -144,7 +144,7 @@ yes_no(struct sshcfg_ctx *c, const char *arg, int *out, const char *where)
 }
 
 static int
-include(struct sshcfg_ctx *c, char *args, bool user_file, int depth,
+sshcfg_include(struct sshcfg_ctx *c, char *args, bool user_file, int depth,
     const char *where)
 {
 	char *a, *path = NULL, rel[4096];
@@ -153,7 +153,7 @@ include(struct sshcfg_ctx *c, char *args, bool user_file, int depth,
 	int r = 0;
 
 	while (r == 0 && (a = next_word(&args)) != NULL) {
-		if ((r = expand(c, a, &path)) != 0) {
+		if ((r = sshcfg_expand(c, a, &path)) != 0) {
 			snprintf(c->err, c->errlen, "%s: cannot expand \"%s\"",
 			    where, a);
 			return r;
@@ -199,7 +199,7 @@ sshcfg_line(struct sshcfg_ctx *c, char *s, bool *active, bool *in_match,
 		return 0;
 	}
 	if (strcasecmp(key, "Include") == 0)
-		return *active ? include(c, s, user_file, depth, where) : 0;
+		return *active ? sshcfg_include(c, s, user_file, depth, where) : 0;
 	ours = strcasecmp(key, "IdentityFile") == 0 ||
 	    strcasecmp(key, "CertificateFile") == 0 ||
 	    strcasecmp(key, "IdentitiesOnly") == 0 ||

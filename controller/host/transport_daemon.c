@@ -24,7 +24,7 @@ struct transport {
 };
 
 static void
-daemon_peer_input(void *arg, const uint8_t *frame, size_t n)
+tdaemon_peer_input(void *arg, const uint8_t *frame, size_t n)
 {
 	struct transport *t = arg;
 	enum conn_state st = t->owner->state(t->arg);
@@ -42,7 +42,7 @@ daemon_peer_input(void *arg, const uint8_t *frame, size_t n)
 }
 
 static void
-daemon_peer_down(void *arg, enum host_status st, const char *error)
+tdaemon_peer_down(void *arg, enum host_status st, const char *error)
 {
 	struct transport *t = arg;
 
@@ -50,7 +50,7 @@ daemon_peer_down(void *arg, enum host_status st, const char *error)
 }
 
 static void
-daemon_peer_writable(void *arg)
+tdaemon_peer_writable(void *arg)
 {
 	struct transport *t = arg;
 
@@ -59,13 +59,13 @@ daemon_peer_writable(void *arg)
 }
 
 static const struct dlink_peer_ops daemon_peer_ops = {
-	.input = daemon_peer_input,
-	.down = daemon_peer_down,
-	.writable = daemon_peer_writable,
+	.input = tdaemon_peer_input,
+	.down = tdaemon_peer_down,
+	.writable = tdaemon_peer_writable,
 };
 
 static int
-daemon_create(const struct conn_config *cfg, const struct host_spec *spec,
+tdaemon_create(const struct conn_config *cfg, const struct host_spec *spec,
     const char *display, const struct transport_owner *owner, void *arg,
     struct buf *in, struct conn_stats *stats, struct transport **out)
 {
@@ -83,7 +83,7 @@ daemon_create(const struct conn_config *cfg, const struct host_spec *spec,
 }
 
 static void
-daemon_open(struct transport *t)
+tdaemon_open(struct transport *t)
 {
 	char msg[256];
 	int r;
@@ -101,21 +101,21 @@ daemon_open(struct transport *t)
 }
 
 static enum transport_step
-daemon_setup(struct transport *t)
+tdaemon_setup(struct transport *t)
 {
 	/* No set-up states of our own: the daemon did them. */
 	return TRANSPORT_STOP;
 }
 
 static int
-daemon_read(struct transport *t, char *err, size_t errlen)
+tdaemon_read(struct transport *t, char *err, size_t errlen)
 {
 	/* dlink.c puts the frames in as they arrive. */
 	return 0;
 }
 
 static int
-daemon_write(struct transport *t, struct buf *out, char *err, size_t errlen)
+tdaemon_write(struct transport *t, struct buf *out, char *err, size_t errlen)
 {
 	int r;
 
@@ -125,31 +125,31 @@ daemon_write(struct transport *t, struct buf *out, char *err, size_t errlen)
 }
 
 static bool
-daemon_writable(struct transport *t)
+tdaemon_writable(struct transport *t)
 {
 	/* dlink_send stops at its own limit and wakes us on room. */
 	return true;
 }
 
 static bool
-daemon_ended(struct transport *t, char *err, size_t errlen)
+tdaemon_ended(struct transport *t, char *err, size_t errlen)
 {
-	/* The daemon says so with a HostDown (daemon_peer_down). */
+	/* The daemon says so with a HostDown (tdaemon_peer_down). */
 	return false;
 }
 
 static void
-daemon_poll(struct transport *t)
+tdaemon_poll(struct transport *t)
 {
 }
 
 static void
-daemon_stop(struct transport *t)
+tdaemon_stop(struct transport *t)
 {
 }
 
 static void
-daemon_close(struct transport *t, bool ready)
+tdaemon_close(struct transport *t, bool ready)
 {
 	/* The daemon keeps the host; it cancels what we left open. */
 	if (t->attached)
@@ -157,7 +157,7 @@ daemon_close(struct transport *t, bool ready)
 }
 
 static void
-daemon_free(struct transport *t)
+tdaemon_free(struct transport *t)
 {
 	if (t->attached)
 		dlink_forget(t->cfg->link, t->link_id);
@@ -165,13 +165,13 @@ daemon_free(struct transport *t)
 }
 
 static const char *
-daemon_describe(struct transport *t)
+tdaemon_describe(struct transport *t)
 {
 	return "daemon";
 }
 
 static void
-daemon_bytes(const struct transport *t, uint64_t *in, uint64_t *out)
+tdaemon_bytes(const struct transport *t, uint64_t *in, uint64_t *out)
 {
 	/* The daemon's process holds the wire. */
 	*in = *out = 0;
@@ -179,18 +179,18 @@ daemon_bytes(const struct transport *t, uint64_t *in, uint64_t *out)
 
 const struct transport_ops transport_daemon_ops = {
 	.name = "daemon",
-	.create = daemon_create,
-	.open = daemon_open,
-	.setup = daemon_setup,
-	.read = daemon_read,
-	.write = daemon_write,
-	.writable = daemon_writable,
-	.ended = daemon_ended,
-	.poll = daemon_poll,
-	.stop = daemon_stop,
-	.close = daemon_close,
-	.free = daemon_free,
-	.describe = daemon_describe,
-	.bytes = daemon_bytes,
+	.create = tdaemon_create,
+	.open = tdaemon_open,
+	.setup = tdaemon_setup,
+	.read = tdaemon_read,
+	.write = tdaemon_write,
+	.writable = tdaemon_writable,
+	.ended = tdaemon_ended,
+	.poll = tdaemon_poll,
+	.stop = tdaemon_stop,
+	.close = tdaemon_close,
+	.free = tdaemon_free,
+	.describe = tdaemon_describe,
+	.bytes = tdaemon_bytes,
 	.self_supervised = false,
 };

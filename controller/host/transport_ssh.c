@@ -292,10 +292,10 @@ pump(struct transport *t)
 	return 0;
 }
 
-static void upload_done(void *arg);
+static void tssh_upload_done(void *arg);
 
 static void
-upload_work(void *arg)
+tssh_upload_work(void *arg)
 {
 	struct transport *t = arg;
 
@@ -451,13 +451,13 @@ step_upload(struct transport *t)
 		    "socket over: %s", strerror(errno));
 		return TRANSPORT_STOP;
 	}
-	if ((s = tssh_to_worker(t, upload_work, upload_done)) == TRANSPORT_STOP)
+	if ((s = tssh_to_worker(t, tssh_upload_work, tssh_upload_done)) == TRANSPORT_STOP)
 		bootstrap_upload_release(&t->upload);
 	return s;
 }
 
 static void
-upload_done(void *arg)
+tssh_upload_done(void *arg)
 {
 	struct transport *t = arg;
 

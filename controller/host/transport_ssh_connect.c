@@ -166,7 +166,7 @@ setup_session(struct transport *t, char *err, size_t errlen)
 }
 
 static void
-resolve_work(void *arg)
+transport_ssh_connect_resolve_work(void *arg)
 {
 	struct transport *t = arg;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
@@ -180,7 +180,7 @@ resolve_work(void *arg)
 
 
 static void
-resolve_done(void *arg)
+transport_ssh_connect_resolve_done(void *arg)
 {
 	struct transport *t = arg;
 
@@ -218,7 +218,7 @@ tssh_step_resolve(struct transport *t)
 		return TRANSPORT_NEXT;
 	}
 	t->addrs = NULL;
-	return tssh_to_worker(t, resolve_work, resolve_done);
+	return tssh_to_worker(t, transport_ssh_connect_resolve_work, transport_ssh_connect_resolve_done);
 }
 
 /* Try the next address; TRANSPORT_WAIT while a connect is in progress. */

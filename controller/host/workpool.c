@@ -76,7 +76,7 @@ pool_destroy(struct workpool *wp)
 }
 
 static void *
-worker_main(void *arg)
+workpool_worker_main(void *arg)
 {
 	struct workpool *wp = arg;
 	struct job *j;
@@ -112,7 +112,7 @@ worker_main(void *arg)
 }
 
 static void
-on_wake(struct ev_loop *loop, ev_async *w, int revents)
+workpool_on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct workpool *wp = w->data;
 	struct job_list done;
@@ -144,7 +144,7 @@ workpool_new(struct ev_loop *loop, int nthreads, struct workpool **out)
 	pthread_mutex_init(&wp->lock, NULL);
 	pthread_cond_init(&wp->cond, NULL);
 	pthread_cond_init(&wp->idle, NULL);
-	ev_async_init(&wp->wake, on_wake);
+	ev_async_init(&wp->wake, workpool_on_wake);
 	wp->wake.data = wp;
 	/* Active while the pool lives: the loop waits for it when nothing
 	 * else is. The loop's owners end their loops on their own
@@ -152,7 +152,7 @@ workpool_new(struct ev_loop *loop, int nthreads, struct workpool **out)
 	ev_async_start(loop, &wp->wake);
 	pthread_mutex_lock(&wp->lock);
 	for (i = 0; i < nthreads; i++) {
-		if (pthread_create(&wp->threads[i], NULL, worker_main, wp) != 0)
+		if (pthread_create(&wp->threads[i], NULL, workpool_worker_main, wp) != 0)
 			break;
 	}
 	wp->nthreads = wp->alive = i;

@@ -87,7 +87,7 @@ identity_generate(const char *path, char *err, size_t errlen)
 
 /* libssh asks through this when the key is encrypted. */
 static int
-ask_passphrase(const char *prompt, char *buf, size_t len, int echo,
+identity_ask_passphrase(const char *prompt, char *buf, size_t len, int echo,
     int verify, void *userdata)
 {
 	const char *env = getenv("MUSTER_KEY_PASSPHRASE");
@@ -126,7 +126,7 @@ identity_load(const char *path, ssh_key *key, char *err, size_t errlen)
 		    (unsigned)(st.st_mode & 07777), path);
 		return MERR_INVAL;
 	}
-	if (ssh_pki_import_privkey_file(path, NULL, ask_passphrase,
+	if (ssh_pki_import_privkey_file(path, NULL, identity_ask_passphrase,
 	    (void *)path, key) != SSH_OK) {
 		snprintf(err, errlen, "cannot load private key %s (wrong "
 		    "passphrase, or not a key)", path);
@@ -140,7 +140,7 @@ identity_load_data(const char *data, const char *label, ssh_key *key,
     char *err, size_t errlen)
 {
 	*key = NULL;
-	if (ssh_pki_import_privkey_base64(data, NULL, ask_passphrase,
+	if (ssh_pki_import_privkey_base64(data, NULL, identity_ask_passphrase,
 	    (void *)label, key) != SSH_OK) {
 		snprintf(err, errlen, "cannot load the private key from %s "
 		    "(wrong passphrase, or not a key in PEM or OpenSSH form)",

@@ -711,7 +711,7 @@ install_key(struct ki_host *h)
 
 /* Connect, verify the host key and try the key itself. */
 static void
-work_connect(void *arg)
+keyinstall_work_connect(void *arg)
 {
 	struct ki_host *h = arg;
 	char user[128];
@@ -742,7 +742,7 @@ work_connect(void *arg)
 
 /* Log in with the password, then install. */
 static void
-work_install(void *arg)
+keyinstall_work_install(void *arg)
 {
 	struct ki_host *h = arg;
 	const char *pw = h->ki->password;
@@ -838,13 +838,13 @@ get_password(struct keyinstall *ki)
 static void host_finished(struct ki_host *h);
 
 static void
-install_done(void *arg)
+keyinstall_install_done(void *arg)
 {
 	host_finished(arg);
 }
 
 static void
-connect_done(void *arg)
+keyinstall_connect_done(void *arg)
 {
 	struct ki_host *h = arg;
 	struct keyinstall *ki = h->ki;
@@ -860,7 +860,7 @@ connect_done(void *arg)
 		host_finished(h);
 		return;
 	}
-	if (workpool_submit(ki->workers, work_install, install_done,
+	if (workpool_submit(ki->workers, keyinstall_work_install, keyinstall_install_done,
 	    h) != 0) {
 		host_fail(h, KI_FAILED, "out of memory");
 		host_finished(h);
@@ -947,7 +947,7 @@ keyinstall_hosts(const struct host_set *hosts,
 		h->spec = &hosts->v[i];
 		h->t0 = t0;
 		if ((h->display = display_name(hosts, i)) == NULL ||
-		    workpool_submit(ki.workers, work_connect, connect_done,
+		    workpool_submit(ki.workers, keyinstall_work_connect, keyinstall_connect_done,
 		    h) != 0) {
 			fprintf(stderr, "muster: out of memory\n");
 			ki.exit_status = EXIT_INTERNAL;

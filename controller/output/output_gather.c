@@ -154,7 +154,7 @@ gathered_cmp(const void *va, const void *vb)
 }
 
 static int
-gather_group_cmp(const void *va, const void *vb)
+output_gather_gather_group_cmp(const void *va, const void *vb)
 {
 	const struct gather_group *a = va, *b = vb;
 
@@ -294,7 +294,7 @@ make_groups(struct output *o, bool with_silent, struct gathered ***sorted_out,
 		groups[ngroups].members = &sorted[i];
 		groups[ngroups++].count = j - i;
 	}
-	qsort(groups, ngroups, sizeof(*groups), gather_group_cmp);
+	qsort(groups, ngroups, sizeof(*groups), output_gather_gather_group_cmp);
 	r = 0;
 out:
 	free(names);
@@ -346,7 +346,7 @@ gather_finish(struct output *o)
 
 /* Most hosts first; the folded names break ties so the order is stable. */
 static int
-diff_group_cmp(const void *va, const void *vb)
+output_gather_diff_group_cmp(const void *va, const void *vb)
 {
 	const struct gather_group *a = va, *b = vb;
 
@@ -433,7 +433,7 @@ gather_diff_finish(struct output *o)
 	if (o->ngathered == 0 ||
 	    make_groups(o, true, &sorted, &groups, &ngroups) != 0)
 		return;
-	qsort(groups, ngroups, sizeof(*groups), diff_group_cmp);
+	qsort(groups, ngroups, sizeof(*groups), output_gather_diff_group_cmp);
 	for (i = 0; i < ngroups && r == 0; i++) {
 		if (i == 0) {
 			r = gather_print_group(o, &groups[0], "most common");

@@ -186,7 +186,7 @@ drain(struct outq *q)
 }
 
 static void
-on_writable(struct ev_loop *loop, ev_io *w, int revents)
+outq_on_writable(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct outq *q = w->data;
 	int e;
@@ -201,7 +201,7 @@ on_writable(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 static void
-on_notify(struct ev_loop *loop, ev_timer *w, int revents)
+outq_on_notify(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct outq *q = w->data;
 
@@ -230,7 +230,7 @@ write_all(int fd, const char *p, size_t n)
 /* The FILE's write function. It always takes everything: a failure is
  * q->err's to report, and the output modules go on as if all was well. */
 static ssize_t
-cookie_write(void *cookie, const char *p, size_t n)
+outq_cookie_write(void *cookie, const char *p, size_t n)
 {
 	struct outq *q = cookie;
 	ssize_t w = 0;
@@ -265,7 +265,7 @@ int
 outq_init(struct outq *q, struct ev_loop *loop, int fd, const char *name,
     void (*on_error)(void *arg, int err), void *arg)
 {
-	cookie_io_functions_t io = { .write = cookie_write };
+	cookie_io_functions_t io = { .write = outq_cookie_write };
 	struct stat st;
 	int size;
 
@@ -276,9 +276,9 @@ outq_init(struct outq *q, struct ev_loop *loop, int fd, const char *name,
 	q->on_error = on_error;
 	q->arg = arg;
 	buf_init(&q->data, OUTQ_MAX);
-	ev_io_init(&q->io, on_writable, fd, EV_WRITE);
+	ev_io_init(&q->io, outq_on_writable, fd, EV_WRITE);
 	q->io.data = q;
-	ev_timer_init(&q->notify, on_notify, 0, 0);
+	ev_timer_init(&q->notify, outq_on_notify, 0, 0);
 	q->notify.data = q;
 	if ((q->file = fopencookie(q, "w", io)) == NULL)
 		return MERR_NOMEM;

@@ -78,7 +78,7 @@ progress_clear(struct run *run)
 }
 
 static void
-on_progress(struct ev_loop *loop, ev_timer *w, int revents)
+run_on_progress(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct run *run = w->data;
 
@@ -98,7 +98,7 @@ note_exit(struct run *run, int status)
 }
 
 static void
-on_stop(struct ev_loop *loop, ev_timer *w, int revents)
+run_on_stop(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct run *run = w->data;
 
@@ -153,7 +153,7 @@ stderr_file(struct run *run)
 }
 
 static void
-stdout_error(void *arg, int err)
+run_stdout_error(void *arg, int err)
 {
 	struct run *run = arg;
 
@@ -230,7 +230,7 @@ backlog_show(struct run_cmd *cmd, bool all)
 }
 
 static void
-on_stdout_drained(struct outq_owner *ow)
+run_on_stdout_drained(struct outq_owner *ow)
 {
 	struct run_cmd *cmd = (struct run_cmd *)((char *)ow -
 	    offsetof(struct run_cmd, queued));
@@ -290,7 +290,7 @@ finish_cmd(struct run_cmd *cmd, struct host_result *res)
 /* ---- stream callbacks ----------------------------------------------------- */
 
 static void
-on_data(void *arg, int fd, const uint8_t *p, size_t n)
+run_on_data(void *arg, int fd, const uint8_t *p, size_t n)
 {
 	struct run_cmd *cmd = arg;
 	struct run *run = cmd->host->run;
@@ -309,7 +309,7 @@ on_data(void *arg, int fd, const uint8_t *p, size_t n)
 }
 
 static void
-on_eof(void *arg, int fd)
+run_on_eof(void *arg, int fd)
 {
 }
 
@@ -341,7 +341,7 @@ become_reason(const Muster__Exit *ex, char *out, size_t outlen)
 }
 
 static void
-on_exit_msg(void *arg, const Muster__Exit *ex)
+run_on_exit_msg(void *arg, const Muster__Exit *ex)
 {
 	struct run_cmd *cmd = arg;
 	struct host_result res = { .host = cmd->out.name };
@@ -396,7 +396,7 @@ cmd_lost(struct run_cmd *cmd, enum host_status st, const char *msg)
 }
 
 static void
-on_stream_error(void *arg, enum host_status st, const char *msg)
+run_on_stream_error(void *arg, enum host_status st, const char *msg)
 {
 	cmd_lost(arg, st, msg);
 }
@@ -408,7 +408,7 @@ on_stream_error(void *arg, enum host_status st, const char *msg)
  * the feed wakes it when more is read.
  */
 static void
-on_writable(void *arg)
+run_on_writable(void *arg)
 {
 	struct run_cmd *cmd = arg;
 	struct conn *c = cmd->host->fh->conn;
@@ -438,7 +438,7 @@ on_writable(void *arg)
 }
 
 static void
-on_feed_wake(struct feed_reader *r)
+run_on_feed_wake(struct feed_reader *r)
 {
 	struct run_cmd *cmd = (struct run_cmd *)((char *)r -
 	    offsetof(struct run_cmd, feed));
@@ -449,11 +449,11 @@ on_feed_wake(struct feed_reader *r)
 }
 
 static const struct stream_ops run_stream_ops = {
-	.data = on_data,
-	.eof = on_eof,
-	.exit = on_exit_msg,
-	.error = on_stream_error,
-	.writable = on_writable,
+	.data = run_on_data,
+	.eof = run_on_eof,
+	.exit = run_on_exit_msg,
+	.error = run_on_stream_error,
+	.writable = run_on_writable,
 };
 
 /* ---- host life cycle ------------------------------------------------------- */
@@ -510,7 +510,7 @@ start_queued(struct run_host *h)
 				break;
 			snprintf(err, sizeof(err), "cannot start command: %s",
 			    merr_str(r));
-			on_stream_error(cmd, HS_FAILED, err);
+			run_on_stream_error(cmd, HS_FAILED, err);
 			continue;
 		}
 		cmd->started = true;
@@ -523,7 +523,7 @@ start_queued(struct run_host *h)
 }
 
 static void
-host_ready(struct fleet_host *fh)
+run_host_ready(struct fleet_host *fh)
 {
 	struct run_host *h = fh->job;
 
@@ -532,7 +532,7 @@ host_ready(struct fleet_host *fh)
 }
 
 static void
-host_done(struct fleet_host *fh, enum host_status st, const char *error)
+run_host_done(struct fleet_host *fh, enum host_status st, const char *error)
 {
 	struct run_host *h = fh->job;
 	size_t i;
@@ -555,8 +555,8 @@ run_busy(struct fleet *f)
 }
 
 static const struct fleet_job_ops run_job_ops = {
-	.ready = host_ready,
-	.done = host_done,
+	.ready = run_host_ready,
+	.done = run_host_done,
 	.busy = run_busy,
 };
 
@@ -583,7 +583,7 @@ setup_hosts(struct run *run)
 			struct run_cmd *cmd = &h->cmds[k];
 
 			cmd->host = h;
-			cmd->queued.resume = on_stdout_drained;
+			cmd->queued.resume = run_on_stdout_drained;
 			buf_init(&cmd->backlog, BACKLOG_MAX);
 			label = NULL;
 			/* Several commands: host#1, host#2, ... */
@@ -602,7 +602,7 @@ setup_hosts(struct run *run)
 			/* Every command is a reader from the start: the
 			 * feed keeps each byte until the slowest took it. */
 			if (run->opts->want_stdin && (r = stdin_feed_add(
-			    &run->feed, &cmd->feed, on_feed_wake)) != 0)
+			    &run->feed, &cmd->feed, run_on_feed_wake)) != 0)
 				return r;
 		}
 	}
@@ -707,11 +707,11 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		wipe_become_pass(&run);
 		return r == MERR_INVAL ? EXIT_USAGE : EXIT_INTERNAL;
 	}
-	ev_timer_init(&run.stop, on_stop, 0, 0);
+	ev_timer_init(&run.stop, run_on_stop, 0, 0);
 	run.stop.data = &run;
 	fflush(stdout);
 	if ((r = outq_init(&run.stdout_q, cfg->loop, STDOUT_FILENO, "stdout",
-	    stdout_error, &run)) != 0) {
+	    run_stdout_error, &run)) != 0) {
 		fprintf(stderr, "muster: %s\n", merr_str(r));
 		outq_free(&run.stdout_q);
 		hostfiles_close(&run.files);
@@ -737,7 +737,7 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		return EXIT_INTERNAL;
 	}
 	run.cmds_total = hosts->n * opts->ncommands;
-	ev_timer_init(&run.progress, on_progress, 0, PROGRESS_INTERVAL);
+	ev_timer_init(&run.progress, run_on_progress, 0, PROGRESS_INTERVAL);
 	run.progress.data = &run;
 	if (opts->progress && (opts->mode == OUTPUT_GATHER ||
 	    opts->mode == OUTPUT_DIFF)) {

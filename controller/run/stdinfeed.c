@@ -55,7 +55,7 @@ wake_waiting(struct stdin_feed *f)
 }
 
 static void
-read_cb(struct ev_loop *loop, ev_io *w, int revents)
+stdinfeed_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct stdin_feed *f = w->data;
 	size_t kept = (size_t)(f->end - f->start), pos = f->end % f->cap;
@@ -107,7 +107,7 @@ stdin_feed_init(struct stdin_feed *f, struct ev_loop *loop, int fd,
 	f->cap = ring_cap ? ring_cap : STDIN_FEED_RING;
 	if ((f->ring = malloc(f->cap)) == NULL)
 		return MERR_NOMEM;
-	ev_io_init(&f->io, read_cb, fd, EV_READ);
+	ev_io_init(&f->io, stdinfeed_read_cb, fd, EV_READ);
 	f->io.data = f;
 	return 0;
 }

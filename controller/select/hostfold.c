@@ -101,7 +101,7 @@ fold_group_cmp(const struct fold_name *a, const struct fold_name *b)
 }
 
 static int
-fold_cmp(const void *va, const void *vb)
+hostfold_fold_cmp(const void *va, const void *vb)
 {
 	const struct fold_name *a = va, *b = vb;
 	int c;
@@ -133,7 +133,7 @@ struct fold_range {
 };
 
 static int
-fold_range_cmp(const void *va, const void *vb)
+hostfold_fold_range_cmp(const void *va, const void *vb)
 {
 	const struct fold_range *a = va, *b = vb;
 
@@ -180,7 +180,7 @@ fold_group(struct buf *out, const struct fold_name *m, size_t n)
 			r[nr++].width = m[i].dlen;
 		}
 	}
-	qsort(r, nr, sizeof(*r), fold_range_cmp);
+	qsort(r, nr, sizeof(*r), hostfold_fold_range_cmp);
 	if ((ret = buf_append(out, m[0].name, m[0].plen)) != 0 ||
 	    (ret = buf_append(out, "[", 1)) != 0)
 		goto out;
@@ -229,13 +229,13 @@ fold_1d(const char *const *names, size_t n, char ***itemsp, size_t *nitemsp)
 	}
 	for (i = 0; i < n; i++)
 		fold_split(&f[i], names[i]);
-	qsort(f, n, sizeof(*f), fold_cmp);
+	qsort(f, n, sizeof(*f), hostfold_fold_cmp);
 	for (i = 0; i < n && r == 0; i = j) {
 		/* Gather the group, dropping repeated names in place. */
 		distinct = 1;
 		for (j = i + 1; j < n && f[i].dlen != 0 &&
 		    fold_group_cmp(&f[i], &f[j]) == 0; j++) {
-			if (fold_cmp(&f[i + distinct - 1], &f[j]) != 0)
+			if (hostfold_fold_cmp(&f[i + distinct - 1], &f[j]) != 0)
 				f[i + distinct++] = f[j];
 		}
 		if (j == i + 1 && f[i].dlen == 0) {
@@ -298,7 +298,7 @@ struct nd_entry {
 };
 
 static int
-nd_key_cmp(const void *va, const void *vb)
+hostfold_nd_key_cmp(const void *va, const void *vb)
 {
 	const struct nd_entry *a = va, *b = vb;
 
@@ -378,7 +378,7 @@ nd_pass(char **items, size_t nitems, size_t k, bool *changed)
 		e[ne].start = start;
 		e[ne++].len = len;
 	}
-	qsort(e, ne, sizeof(*e), nd_key_cmp);
+	qsort(e, ne, sizeof(*e), hostfold_nd_key_cmp);
 	for (i = 0; i < ne && r == 0; i = j) {
 		for (j = i + 1; j < ne && strcmp(e[i].key, e[j].key) == 0; j++)
 			;
@@ -400,7 +400,7 @@ out:
 #define ND_RUNS 4
 
 static int
-item_cmp(const void *va, const void *vb)
+hostfold_item_cmp(const void *va, const void *vb)
 {
 	const char *a = *(const char *const *)va, *b = *(const char *const *)vb;
 
@@ -430,7 +430,7 @@ hostlist_fold(const char *const *names, size_t n)
 	}
 	/* The one-dimensional order stands unless items were merged. */
 	if (r == 0 && any)
-		qsort(items, nitems, sizeof(*items), item_cmp);
+		qsort(items, nitems, sizeof(*items), hostfold_item_cmp);
 	for (i = 0; r == 0 && i < nitems; i++) {
 		if (i > 0)
 			r = buf_append(&out, ",", 1);

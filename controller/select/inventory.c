@@ -145,13 +145,13 @@ index_reserve(size_t **slotsp, size_t *capp, size_t n,
 }
 
 static const char *
-host_name_of(const struct inv_model *m, size_t i)
+inventory_host_name_of(const struct inv_model *m, size_t i)
 {
 	return m->hosts[i].name;
 }
 
 static const char *
-group_name_of(const struct inv_model *m, size_t i)
+inventory_group_name_of(const struct inv_model *m, size_t i)
 {
 	return m->groups[i].name;
 }
@@ -261,7 +261,7 @@ inv_group(struct inv_model *m, const char *name, struct inv_group **gp)
 		return 0;
 	}
 	if (index_reserve(&m->group_index, &m->group_index_cap, m->ngroups,
-	    group_name_of, m) != 0 ||
+	    inventory_group_name_of, m) != 0 ||
 	    ARRAY_RESERVE(m->groups, m->groups_cap, m->ngroups + 1, 8) != 0)
 		return inv_nomem(m);
 	g = &m->groups[m->ngroups];
@@ -314,7 +314,7 @@ host_get(struct inv_model *m, const char *name, struct inv_host **hp)
 		return 0;
 	}
 	if (index_reserve(&m->host_index, &m->host_index_cap, m->nhosts,
-	    host_name_of, m) != 0 ||
+	    inventory_host_name_of, m) != 0 ||
 	    ARRAY_RESERVE(m->hosts, m->hosts_cap, m->nhosts + 1, 64) != 0)
 		return inv_nomem(m);
 	h = &m->hosts[m->nhosts];
@@ -505,7 +505,7 @@ group_depth(struct inv_model *m, struct inv_group *g)
 static const struct inv_model *sort_model;
 
 static int
-group_order_cmp(const void *va, const void *vb)
+inventory_group_order_cmp(const void *va, const void *vb)
 {
 	const struct inv_group *a = &sort_model->groups[*(const size_t *)va];
 	const struct inv_group *b = &sort_model->groups[*(const size_t *)vb];
@@ -524,7 +524,7 @@ struct resolve_scratch {
 
 /* A host's variables from "all" to itself, lowest precedence first. */
 static int
-host_spec(struct inv_model *m, size_t hi, struct resolve_scratch *sc,
+inventory_host_spec(struct inv_model *m, size_t hi, struct resolve_scratch *sc,
     struct host_spec *spec)
 {
 	const struct inv_host *h = &m->hosts[hi];
@@ -548,7 +548,7 @@ host_spec(struct inv_model *m, size_t hi, struct resolve_scratch *sc,
 	}
 	sort_model = m;
 	if (n > 1)
-		qsort(sc->order, n, sizeof(*sc->order), group_order_cmp);
+		qsort(sc->order, n, sizeof(*sc->order), inventory_group_order_cmp);
 	want = m->all.vars.n + h->vars.n;
 	for (i = 0; i < n; i++)
 		want += m->groups[sc->order[i]].vars.n;
@@ -589,7 +589,7 @@ build(struct inv_model *m, struct inventory *inv)
 	for (i = 0; i < m->ngroups; i++)
 		group_depth(m, &m->groups[i]);
 	for (i = 0; r == 0 && i < m->nhosts; i++)
-		if ((r = host_spec(m, i, &sc, &specs[i])) == 0)
+		if ((r = inventory_host_spec(m, i, &sc, &specs[i])) == 0)
 			r = host_set_add_spec(&inv->all, &specs[i]);
 	if (r == 0 && m->ngroups > 0 && (inv->groups = calloc(m->ngroups,
 	    sizeof(*inv->groups))) == NULL)

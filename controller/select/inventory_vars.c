@@ -91,7 +91,7 @@ replace(struct inv_model *m, char **field, const char *value)
 }
 
 static int
-set_addr(struct inv_model *m, const struct inv_var *v, struct host_spec *s)
+inventory_vars_set_addr(struct inv_model *m, const struct inv_var *v, struct host_spec *s)
 {
 	if (*v->value == '\0' || has_unsafe_char(v->value) ||
 	    strpbrk(v->value, "@[],/") != NULL)
@@ -101,7 +101,7 @@ set_addr(struct inv_model *m, const struct inv_var *v, struct host_spec *s)
 }
 
 static int
-set_port(struct inv_model *m, const struct inv_var *v, struct host_spec *s)
+inventory_vars_set_port(struct inv_model *m, const struct inv_var *v, struct host_spec *s)
 {
 	const char *p = v->value;
 	unsigned long port = 0;
@@ -116,7 +116,7 @@ set_port(struct inv_model *m, const struct inv_var *v, struct host_spec *s)
 }
 
 static int
-set_user(struct inv_model *m, const struct inv_var *v, struct host_spec *s)
+inventory_vars_set_user(struct inv_model *m, const struct inv_var *v, struct host_spec *s)
 {
 	if (*v->value == '\0' || strpbrk(v->value, "@:[],") != NULL ||
 	    has_unsafe_char(v->value))
@@ -126,7 +126,7 @@ set_user(struct inv_model *m, const struct inv_var *v, struct host_spec *s)
 }
 
 static int
-set_key(struct inv_model *m, const struct inv_var *v, struct host_spec *s)
+inventory_vars_set_key(struct inv_model *m, const struct inv_var *v, struct host_spec *s)
 {
 	char where[512];
 	int r;
@@ -141,10 +141,10 @@ set_key(struct inv_model *m, const struct inv_var *v, struct host_spec *s)
 }
 
 static const inv_setter inv_setters[] = {
-	[INV_SET_ADDR] = set_addr,
-	[INV_SET_PORT] = set_port,
-	[INV_SET_USER] = set_user,
-	[INV_SET_KEY] = set_key,
+	[INV_SET_ADDR] = inventory_vars_set_addr,
+	[INV_SET_PORT] = inventory_vars_set_port,
+	[INV_SET_USER] = inventory_vars_set_user,
+	[INV_SET_KEY] = inventory_vars_set_key,
 };
 
 #define INV_RANKS 2

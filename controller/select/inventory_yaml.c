@@ -79,7 +79,7 @@ scalar(struct yini *y, const yaml_node_t *n, const char *what)
 
 /* A mapping, or null (empty); anything else is an error. */
 static int
-mapping(struct yini *y, const yaml_node_t *n, const char *what,
+inventory_yaml_mapping(struct yini *y, const yaml_node_t *n, const char *what,
     yaml_node_pair_t **start, yaml_node_pair_t **end)
 {
 	*start = *end = NULL;
@@ -124,7 +124,7 @@ walk_vars(struct yini *y, struct inv_group *g, const yaml_node_t *n)
 	const char *key, *value;
 	int r;
 
-	if ((r = mapping(y, n, "vars", &p, &end)) != 0)
+	if ((r = inventory_yaml_mapping(y, n, "vars", &p, &end)) != 0)
 		return r;
 	for (; p < end; p++) {
 		if ((r = visit(y, node_at(y, p->key))) != 0)
@@ -149,7 +149,7 @@ walk_host(struct yini *y, struct inv_group *g, const char *pattern,
 	size_t line = y->m->line;
 	int r;
 
-	if ((r = mapping(y, n, "a host's variables", &start, &end)) != 0)
+	if ((r = inventory_yaml_mapping(y, n, "a host's variables", &start, &end)) != 0)
 		return r;
 	if (end > start && ((keys = calloc((size_t)(end - start),
 	    sizeof(*keys))) == NULL || (vals = calloc((size_t)(end - start),
@@ -189,7 +189,7 @@ walk_hosts(struct yini *y, struct inv_group *g, const yaml_node_t *n)
 	const char *pattern;
 	int r;
 
-	if ((r = mapping(y, n, "hosts", &p, &end)) != 0)
+	if ((r = inventory_yaml_mapping(y, n, "hosts", &p, &end)) != 0)
 		return r;
 	for (; p < end; p++) {
 		if ((r = visit(y, node_at(y, p->key))) != 0)
@@ -219,7 +219,7 @@ walk_group(struct yini *y, const char *name, const yaml_node_t *n,
 		    "levels", INVENTORY_NEST_MAX);
 	if ((r = inv_group(y->m, name, &g)) != 0)
 		return r;
-	if ((r = mapping(y, n, "a group", &p, &end)) != 0)
+	if ((r = inventory_yaml_mapping(y, n, "a group", &p, &end)) != 0)
 		return r;
 	for (; p < end; p++) {
 		if ((r = visit(y, node_at(y, p->key))) != 0)
@@ -234,7 +234,7 @@ walk_group(struct yini *y, const char *name, const yaml_node_t *n,
 		else if (strcmp(key, "vars") == 0)
 			r = walk_vars(y, g, node_at(y, p->value));
 		else if (strcmp(key, "children") == 0) {
-			if ((r = mapping(y, node_at(y, p->value), "children",
+			if ((r = inventory_yaml_mapping(y, node_at(y, p->value), "children",
 			    &c, &cend)) != 0)
 				return r;
 			for (; r == 0 && c < cend; c++) {

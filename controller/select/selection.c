@@ -162,7 +162,7 @@ struct by_name {
 };
 
 static int
-by_name_cmp(const void *a, const void *b)
+selection_by_name_cmp(const void *a, const void *b)
 {
 	return strcmp((*(const struct host_spec *const *)a)->name,
 	    (*(const struct host_spec *const *)b)->name);
@@ -177,7 +177,7 @@ by_name_find(const struct by_name *ix, const char *name)
 	key.name = (char *)name;
 	if (ix->n == 0)
 		return NULL;
-	hit = bsearch(&kp, ix->v, ix->n, sizeof(*ix->v), by_name_cmp);
+	hit = bsearch(&kp, ix->v, ix->n, sizeof(*ix->v), selection_by_name_cmp);
 	return hit != NULL ? *hit : NULL;
 }
 
@@ -284,7 +284,7 @@ selection_build(const struct selection *sel, struct host_set *hosts,
 		for (i = 0; ix.v != NULL && i < inv.all.n; i++)
 			ix.v[ix.n++] = &inv.all.v[i];
 		if (ix.n > 0)
-			qsort(ix.v, ix.n, sizeof(*ix.v), by_name_cmp);
+			qsort(ix.v, ix.n, sizeof(*ix.v), selection_by_name_cmp);
 	}
 	for (i = 0; i < sel->nw; i++)
 		if (sel->wlists[i][0] != '^' && (r = hostlist_eval(

@@ -74,7 +74,7 @@ snapshot_unref(struct snapshot *s)
 /* libmicrohttpd's log, kept for httpd_errors: printing from its thread
  * would tear through the live view. */
 static void
-on_log(void *cls, const char *fmt, va_list ap)
+httpd_on_log(void *cls, const char *fmt, va_list ap)
 {
 	struct httpd *h = cls;
 	char msg[sizeof(h->last_error)];
@@ -118,13 +118,13 @@ reply_text(struct MHD_Connection *conn, unsigned int status, const char *text)
 }
 
 static void
-on_response_done(void *cls)
+httpd_on_response_done(void *cls)
 {
 	snapshot_unref(cls);
 }
 
 static int
-target_cmp(const void *key, const void *elem)
+httpd_target_cmp(const void *key, const void *elem)
 {
 	const struct snapshot_target *t = elem;
 
@@ -162,7 +162,7 @@ reply_metrics(struct httpd *h, struct MHD_Connection *conn, bool sd)
 		len = s->sd_len;
 	} else if (target != NULL) {
 		if ((t = bsearch(target, s->targets, s->ntargets,
-		    sizeof(*t), target_cmp)) == NULL) {
+		    sizeof(*t), httpd_target_cmp)) == NULL) {
 			snapshot_unref(s);
 			return reply_text(conn, MHD_HTTP_NOT_FOUND,
 			    "no such target: not a watched host\n");
@@ -174,7 +174,7 @@ reply_metrics(struct httpd *h, struct MHD_Connection *conn, bool sd)
 	}
 	/* From here on the response owns the reference. */
 	if ((resp = MHD_create_response_from_buffer_with_free_callback_cls(
-	    len, s->data + off, on_response_done, s)) == NULL) {
+	    len, s->data + off, httpd_on_response_done, s)) == NULL) {
 		snapshot_unref(s);
 		return MHD_NO;
 	}
@@ -194,7 +194,7 @@ reply_metrics(struct httpd *h, struct MHD_Connection *conn, bool sd)
  * that was not consumed.
  */
 static enum MHD_Result
-on_request(void *cls, struct MHD_Connection *conn, const char *url,
+httpd_on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **req_cls)
 {
@@ -350,8 +350,8 @@ httpd_start(const char *addrport, struct httpd **out, char *err,
 	 * SIGCHLD always reach the loop thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &saved);
-	h->daemon = MHD_start_daemon(flags, port, NULL, NULL, on_request, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
+	h->daemon = MHD_start_daemon(flags, port, NULL, NULL, httpd_on_request, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, httpd_on_log, h,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTPD_CONNECTION_LIMIT,
 	    MHD_OPTION_CONNECTION_TIMEOUT,
@@ -383,7 +383,7 @@ httpd_port(const struct httpd *h)
 }
 
 static int
-snapshot_target_cmp(const void *a, const void *b)
+httpd_snapshot_target_cmp(const void *a, const void *b)
 {
 	const struct snapshot_target *x = a, *y = b;
 
@@ -449,7 +449,7 @@ httpd_publish_site(struct httpd *h, const uint8_t *text, size_t len,
 	}
 	if (ntargets > 0)
 		qsort(s->targets, ntargets, sizeof(*s->targets),
-		    snapshot_target_cmp);
+		    httpd_snapshot_target_cmp);
 	pthread_mutex_lock(&h->lock);
 	old = h->current;
 	h->current = s;

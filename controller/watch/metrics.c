@@ -313,7 +313,7 @@ struct sort_entry {
 };
 
 static int
-sort_entry_cmp(const void *a, const void *b)
+metrics_sort_entry_cmp(const void *a, const void *b)
 {
 	const struct sort_entry *x = a, *y = b;
 	size_t common = x->len < y->len ? x->len : y->len;
@@ -346,7 +346,7 @@ mark_duplicates(struct render *rd, struct span *spans, size_t n)
 		v[i].len = spans[i].len;
 		v[i].index = i;
 	}
-	qsort(v, n, sizeof(*v), sort_entry_cmp);
+	qsort(v, n, sizeof(*v), metrics_sort_entry_cmp);
 	for (i = 1; i < n; i++) {
 		if (v[i].len == v[i - 1].len &&
 		    memcmp(v[i].text, v[i - 1].text, v[i].len) == 0)
@@ -626,7 +626,7 @@ struct fam_entry {
 };
 
 static int
-fam_entry_cmp(const void *a, const void *b)
+metrics_fam_entry_cmp(const void *a, const void *b)
 {
 	const struct fam_entry *x = a, *y = b;
 	size_t n = x->f->name.len < y->f->name.len ? x->f->name.len :
@@ -717,7 +717,7 @@ render_families(struct render *rd)
 				e[n++].host = i;
 			}
 	}
-	qsort(e, n, sizeof(*e), fam_entry_cmp);
+	qsort(e, n, sizeof(*e), metrics_fam_entry_cmp);
 	for (i = 0; i < n; i = j) {
 		memcpy(name, e[i].f->name.data, e[i].f->name.len);
 		name[e[i].f->name.len] = '\0';

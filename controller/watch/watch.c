@@ -262,7 +262,7 @@ print_event(struct watch_host *h, const char *event, const char *detail)
 /* ---- alerts ------------------------------------------------------------------------ */
 
 static void
-on_child(struct ev_loop *loop, ev_child *w, int revents)
+watch_on_child(struct ev_loop *loop, ev_child *w, int revents)
 {
 	ev_child_stop(loop, w);
 	w->pid = 0;
@@ -324,7 +324,7 @@ check_alerts(struct watch_host *h, const Muster__Sample *s)
 /* ---- stream callbacks ---------------------------------------------------------- */
 
 static void
-on_sample(void *arg, const Muster__Sample *s)
+watch_on_sample(void *arg, const Muster__Sample *s)
 {
 	struct watch_host *h = arg;
 	Muster__Sample *copy;
@@ -355,7 +355,7 @@ on_sample(void *arg, const Muster__Sample *s)
 }
 
 static void
-on_stale(struct ev_loop *loop, ev_timer *t, int revents)
+watch_on_stale(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct watch_host *h = t->data;
 	char detail[64];
@@ -380,7 +380,7 @@ on_stale(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 static void
-on_result(void *arg, const Muster__Result *res)
+watch_on_result(void *arg, const Muster__Result *res)
 {
 	struct watch_host *h = arg;
 
@@ -390,7 +390,7 @@ on_result(void *arg, const Muster__Result *res)
 }
 
 static void
-on_stream_error(void *arg, enum host_status st, const char *msg)
+watch_on_stream_error(void *arg, enum host_status st, const char *msg)
 {
 	struct watch_host *h = arg;
 
@@ -400,15 +400,15 @@ on_stream_error(void *arg, enum host_status st, const char *msg)
 }
 
 static const struct stream_ops watch_stream_ops = {
-	.sample = on_sample,
-	.result = on_result,
-	.error = on_stream_error,
+	.sample = watch_on_sample,
+	.result = watch_on_result,
+	.error = watch_on_stream_error,
 };
 
 /* ---- fleet job ----------------------------------------------------------------- */
 
 static void
-host_ready(struct fleet_host *fh)
+watch_host_ready(struct fleet_host *fh)
 {
 	struct watch_host *h = fh->job;
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
@@ -429,7 +429,7 @@ host_ready(struct fleet_host *fh)
 }
 
 static void
-host_done(struct fleet_host *fh, enum host_status st, const char *error)
+watch_host_done(struct fleet_host *fh, enum host_status st, const char *error)
 {
 	struct watch_host *h = fh->job;
 	struct watch *w = h->w;
@@ -486,8 +486,8 @@ watch_busy(struct fleet *f)
 }
 
 static const struct fleet_job_ops watch_job_ops = {
-	.ready = host_ready,
-	.done = host_done,
+	.ready = watch_host_ready,
+	.done = watch_host_done,
 	.interrupt = watch_interrupt,
 	.busy = watch_busy,
 };
@@ -520,7 +520,7 @@ sort_key(const struct watch_host *h, const char *col)
 static const char *sort_col;
 
 static int
-host_cmp(const void *a, const void *b)
+watch_host_cmp(const void *a, const void *b)
 {
 	const struct watch_host *x = *(struct watch_host *const *)a;
 	const struct watch_host *y = *(struct watch_host *const *)b;
@@ -551,7 +551,7 @@ draw_table(struct watch *w)
 		up += w->hosts[i].up;
 	}
 	sort_col = w->opts->sort;
-	qsort(order, n, sizeof(*order), host_cmp);
+	qsort(order, n, sizeof(*order), watch_host_cmp);
 	if (w->opts->live)
 		fputs("\033[H\033[2J", stdout);
 	tt = (time_t)now_unix();
@@ -657,7 +657,7 @@ check_stdout(struct watch *w)
 }
 
 static void
-on_redraw(struct ev_loop *loop, ev_timer *t, int revents)
+watch_on_redraw(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct watch *w = t->data;
 
@@ -669,7 +669,7 @@ on_redraw(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 static void
-on_stop(struct ev_loop *loop, ev_timer *t, int revents)
+watch_on_stop(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct watch *w = t->data;
 
@@ -723,7 +723,7 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		backoff_init(&w.hosts[i].backoff, BACKOFF_MIN, BACKOFF_MAX);
 		w.hosts[i].fh = &w.fleet.hosts[i];
 		w.fleet.hosts[i].job = &w.hosts[i];
-		ev_init(&w.hosts[i].stale_timer, on_stale);
+		ev_init(&w.hosts[i].stale_timer, watch_on_stale);
 		w.hosts[i].stale_timer.repeat = fmax(STALE_INTERVALS *
 		    opts->interval, STALE_MIN);
 		w.hosts[i].stale_timer.data = &w.hosts[i];
@@ -753,13 +753,13 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		}
 	}
 	for (i = 0; i < sizeof(w.children) / sizeof(w.children[0]); i++)
-		ev_child_init(&w.children[i], on_child, 0, 0);
+		ev_child_init(&w.children[i], watch_on_child, 0, 0);
 	/* The view and the metrics page are refreshed at most once a
 	 * second, whatever the number of hosts. */
-	ev_timer_init(&w.redraw, on_redraw, 0.2, fmin(opts->interval, 1.0));
+	ev_timer_init(&w.redraw, watch_on_redraw, 0.2, fmin(opts->interval, 1.0));
 	w.redraw.data = &w;
 	ev_timer_start(cfg->loop, &w.redraw);
-	ev_timer_init(&w.stop, on_stop, opts->duration, 0);
+	ev_timer_init(&w.stop, watch_on_stop, opts->duration, 0);
 	w.stop.data = &w;
 	if (opts->duration > 0)
 		ev_timer_start(cfg->loop, &w.stop);
