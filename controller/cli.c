@@ -39,7 +39,8 @@ cli_getopt_tables(const struct clitab_command *c, struct option *longopts,
 		const struct clitab_option *o = &clitab_options[i];
 
 		longopts[i].name = o->name;
-		longopts[i].has_arg = o->has_arg ? required_argument :
+		longopts[i].has_arg = o->has_arg ?
+		    required_argument :
 		    no_argument;
 		longopts[i].flag = NULL;
 		longopts[i].val = o->val;
@@ -59,11 +60,15 @@ cli_foreign(const struct clitab_command *c, int opt, bool as_long, char *err,
     size_t errlen)
 {
 	if (as_long)
-		snprintf(err, errlen, "--%s is not an option of %s (see muster "
-		    "%s --help)", clitab_options[opt].name, c->name, c->name);
+		snprintf(err, errlen,
+		    "--%s is not an option of %s (see muster "
+		    "%s --help)",
+		    clitab_options[opt].name, c->name, c->name);
 	else
-		snprintf(err, errlen, "-%c is not an option of %s (see muster "
-		    "%s --help)", clitab_options[opt].val, c->name, c->name);
+		snprintf(err, errlen,
+		    "-%c is not an option of %s (see muster "
+		    "%s --help)",
+		    clitab_options[opt].val, c->name, c->name);
 	return MERR_PARSE;
 }
 
@@ -125,9 +130,21 @@ cli_parse_size(const char *arg, size_t *out)
 	if (errno == ERANGE)
 		return MERR_PARSE;
 	switch (*end) {
-	case 'K': case 'k': mult = 1ULL << 10; end++; break;
-	case 'M': case 'm': mult = 1ULL << 20; end++; break;
-	case 'G': case 'g': mult = 1ULL << 30; end++; break;
+	case 'K':
+	case 'k':
+		mult = 1ULL << 10;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		mult = 1ULL << 20;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		mult = 1ULL << 30;
+		end++;
+		break;
 	default: break;
 	}
 	if (mult > 1) {
@@ -175,8 +192,10 @@ parse_count(const char *opt, const char *arg, unsigned *n, bool *pct,
 		end++;
 	if (end == arg || *end != '\0' || arg[0] < '0' || arg[0] > '9' ||
 	    errno == ERANGE || l < 1 || l > (*pct ? 100 : 10000000)) {
-		snprintf(err, errlen, "%s: expected a number of hosts (1 or "
-		    "more) or a percentage (1%% to 100%%), got '%s'", opt, arg);
+		snprintf(err, errlen,
+		    "%s: expected a number of hosts (1 or "
+		    "more) or a percentage (1%% to 100%%), got '%s'",
+		    opt, arg);
 		return MERR_PARSE;
 	}
 	*n = (unsigned)l;
@@ -184,12 +203,13 @@ parse_count(const char *opt, const char *arg, unsigned *n, bool *pct,
 }
 
 void
-cli_roll(const struct cli *cli, size_t nhosts, size_t *batch,
-    size_t *max_fail)
+cli_roll(const struct cli *cli, size_t nhosts, size_t *batch, size_t *max_fail)
 {
-	*batch = cli->batch_pct ? (nhosts * cli->batch + 99) / 100 :
+	*batch = cli->batch_pct ?
+	    (nhosts * cli->batch + 99) / 100 :
 	    cli->batch;
-	*max_fail = cli->max_fail_pct ? (nhosts * cli->max_fail + 99) / 100 :
+	*max_fail = cli->max_fail_pct ?
+	    (nhosts * cli->max_fail + 99) / 100 :
 	    cli->max_fail;
 	if (cli->batch > 0 && *batch == 0)
 		*batch = 1;
@@ -222,29 +242,27 @@ cli_list_reset(struct cli *cli, int opt)
 			free(cli->ssh_options[i]);
 		cli->nssh_options = 0;
 		break;
-	default:
-		break;
+	default: break;
 	}
 }
 
 /* What each subcommand takes after its options. */
 static int
-take_operands(int argc, char **argv, struct cli *cli, char *err,
-    size_t errlen)
+take_operands(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 {
 	int rest = argc - optind;
 
 	switch (cli->cmd) {
 	case CLI_RUN:
 		/* Words after the options replace the config's commands. */
-		if (rest > 0 && (cli->cmdline_lists &
-		    CO_BIT(CO_COMMAND)) == 0)
+		if (rest > 0 && (cli->cmdline_lists & CO_BIT(CO_COMMAND)) == 0)
 			cli->run.ncommands = 0;
 		if (rest > 0) {
 			char *cmd = join_args(rest, argv + optind);
 
-			if (cmd == NULL || push_str(&cli->run.commands,
-			    &cli->run.ncommands, &cli->cap.commands, cmd) != 0) {
+			if (cmd == NULL ||
+			    push_str(&cli->run.commands, &cli->run.ncommands,
+				&cli->cap.commands, cmd) != 0) {
 				free(cmd);
 				return MERR_NOMEM;
 			}
@@ -253,14 +271,16 @@ take_operands(int argc, char **argv, struct cli *cli, char *err,
 		/* --list-hosts shows a command's targets before it is
 		 * written. */
 		if (cli->run.ncommands == 0 && !cli->list_hosts) {
-			snprintf(err, errlen, "no command given (muster run "
+			snprintf(err, errlen,
+			    "no command given (muster run "
 			    "[options] -- COMMAND)");
 			return MERR_PARSE;
 		}
 		return 0;
 	case CLI_KEYS_INSTALL:
 		if (rest != 0) {
-			snprintf(err, errlen, "keys install takes no operands "
+			snprintf(err, errlen,
+			    "keys install takes no operands "
 			    "(select hosts with -w, -i, -g)");
 			return MERR_PARSE;
 		}
@@ -269,18 +289,20 @@ take_operands(int argc, char **argv, struct cli *cli, char *err,
 		/* Operands are host lists, as with -w. */
 		for (; optind < argc; optind++)
 			if (push_str(&cli->wlists, &cli->nw, &cli->cap.w,
-			    argv[optind]) != 0)
+				argv[optind]) != 0)
 				return MERR_NOMEM;
 		if ((cli->daemon_status || cli->daemon_stop) &&
 		    (cli->nw > 0 || cli->ng > 0)) {
-			snprintf(err, errlen, "--status and --stop take no "
+			snprintf(err, errlen,
+			    "--status and --stop take no "
 			    "hosts");
 			return MERR_PARSE;
 		}
 		return 0;
 	case CLI_WATCH:
 		if (rest != 0) {
-			snprintf(err, errlen, "watch takes no operands "
+			snprintf(err, errlen,
+			    "watch takes no operands "
 			    "(select hosts with -w, -i, -g)");
 			return MERR_PARSE;
 		}
@@ -288,10 +310,14 @@ take_operands(int argc, char **argv, struct cli *cli, char *err,
 	case CLI_PUSH:
 	case CLI_PULL:
 		if (rest != 2) {
-			snprintf(err, errlen, "%s needs two operands: %s "
-			    "(got %d)", cli->cmd == CLI_PUSH ? "push" : "pull",
-			    cli->cmd == CLI_PUSH ? "SRC DEST" :
-			    "REMOTE LOCALDIR", rest);
+			snprintf(err, errlen,
+			    "%s needs two operands: %s "
+			    "(got %d)",
+			    cli->cmd == CLI_PUSH ? "push" : "pull",
+			    cli->cmd == CLI_PUSH ?
+				"SRC DEST" :
+				"REMOTE LOCALDIR",
+			    rest);
 			return MERR_PARSE;
 		}
 		if (argv[optind][0] == '\0' || argv[optind + 1][0] == '\0') {
@@ -301,10 +327,9 @@ take_operands(int argc, char **argv, struct cli *cli, char *err,
 		cli->push.src = cli->pull.remote = argv[optind];
 		cli->push.dest = cli->pull.localdir = argv[optind + 1];
 		return 0;
-	case CLI_KEYS_INIT:	/* not parsed here: no hosts */
+	case CLI_KEYS_INIT: /* not parsed here: no hosts */
 	case CLI_HELP:
-	case CLI_VERSION:
-		break;
+	case CLI_VERSION: break;
 	}
 	return MERR_PARSE;
 }
@@ -314,8 +339,8 @@ take_operands(int argc, char **argv, struct cli *cli, char *err,
  * the command line follows.
  */
 static int
-cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
-    char *err, size_t errlen)
+cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
+    size_t errlen)
 {
 	struct option longopts[CO_COUNT + 1];
 	char shortopts[2 * CO_COUNT + 2];
@@ -357,7 +382,7 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 	for (;;) {
 		longindex = -1;
 		if ((c = getopt_long(argc, argv, shortopts, longopts,
-		    &longindex)) == -1)
+			 &longindex)) == -1)
 			break;
 		opt = longindex >= 0 ? longindex : clitab_by_val(c);
 		if (opt >= 0 && (cmd->options & CO_BIT(opt)) == 0)
@@ -372,29 +397,41 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 			cli_list_reset(cli, opt);
 		}
 		switch (c) {
-		case 'w': r = push_str(&cli->wlists, &cli->nw, &cli->cap.w, optarg); break;
-		case 'x': r = push_str(&cli->xlists, &cli->nx, &cli->cap.x, optarg); break;
-		case 'g': r = push_str(&cli->groups, &cli->ng, &cli->cap.g, optarg); break;
+		case 'w':
+			r = push_str(&cli->wlists, &cli->nw, &cli->cap.w,
+			    optarg);
+			break;
+		case 'x':
+			r = push_str(&cli->xlists, &cli->nx, &cli->cap.x,
+			    optarg);
+			break;
+		case 'g':
+			r = push_str(&cli->groups, &cli->ng, &cli->cap.g,
+			    optarg);
+			break;
 		case 'i':
 			/* $MUSTER_INVENTORY over the config file. */
 			if (!from_conf || getenv("MUSTER_INVENTORY") == NULL)
 				cli->inventory = optarg;
 			break;
-		case OPT_CONFIG: break;	/* read before: cli_parse_configured */
+		case OPT_CONFIG: break; /* read before: cli_parse_configured */
 		case 'l':
 			if (!bootstrap_user_ok(optarg)) {
-				snprintf(err, errlen, "-l: '%s' is not a plain "
-				    "user name", optarg);
+				snprintf(err, errlen,
+				    "-l: '%s' is not a plain "
+				    "user name",
+				    optarg);
 				return MERR_PARSE;
 			}
 			cli->login = optarg;
 			break;
 		case 'o':
-			if ((r = sshopt_parse(optarg, &line, err, errlen)) != 0)
+			if ((r = sshopt_parse(optarg, &line, err, errlen)) !=
+			    0)
 				return r;
 			if ((r = push_str(&cli->ssh_options,
-			    &cli->nssh_options, &cli->cap.ssh_options,
-			    line)) != 0)
+				 &cli->nssh_options, &cli->cap.ssh_options,
+				 line)) != 0)
 				free(line);
 			break;
 		case 'S': cli->run.exit_largest = true; break;
@@ -413,7 +450,7 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 			break;
 		case OPT_RERUN:
 			if ((r = lastrun_statuses(optarg, &mask, err,
-			    errlen)) == 0)
+				 errlen)) == 0)
 				cli->rerun = optarg;
 			break;
 		case OPT_HOSTFILE:
@@ -439,27 +476,25 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 		case OPT_STOP: cli->daemon_stop = true; break;
 		case OPT_FOREGROUND: cli->daemon_foreground = true; break;
 		case OPT_PASSWORD_FILE: cli->password_file = optarg; break;
-		case 'L': cli->run.mode = OUTPUT_LIVE; cli->json = false; break;
-		case OPT_DIFF: cli->run.mode = OUTPUT_DIFF; cli->json = false; break;
-		case OPT_OUTDIR:
-			cli->run.outdir = optarg;
+		case 'L':
+			cli->run.mode = OUTPUT_LIVE;
+			cli->json = false;
 			break;
-		case OPT_ERRDIR:
-			cli->run.errdir = optarg;
+		case OPT_DIFF:
+			cli->run.mode = OUTPUT_DIFF;
+			cli->json = false;
 			break;
-		case OPT_STDIN:
-			cli->run.want_stdin = true;
-			break;
-		case OPT_TTY:
-			cli->run.tty = true;
-			break;
-		case OPT_BECOME:
-			cli->run.become = true;
-			break;
+		case OPT_OUTDIR: cli->run.outdir = optarg; break;
+		case OPT_ERRDIR: cli->run.errdir = optarg; break;
+		case OPT_STDIN: cli->run.want_stdin = true; break;
+		case OPT_TTY: cli->run.tty = true; break;
+		case OPT_BECOME: cli->run.become = true; break;
 		case OPT_BECOME_USER:
 			if (*optarg == '\0' || *optarg == '-') {
-				snprintf(err, errlen, "--become-user: expected a "
-				    "user name, got '%s'", optarg);
+				snprintf(err, errlen,
+				    "--become-user: expected a "
+				    "user name, got '%s'",
+				    optarg);
 				return MERR_PARSE;
 			}
 			cli->run.become_user = optarg;
@@ -468,14 +503,16 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 		case OPT_ASK_BECOME_PASS:
 			cli->run.ask_become_pass = cli->run.become = true;
 			break;
-		case 'r': cli->push.recursive = cli->pull.recursive = true; break;
+		case 'r':
+			cli->push.recursive = cli->pull.recursive = true;
+			break;
 		case OPT_MKDIR: cli->push.mkdir = true; break;
 		case OPT_NO_PROGRESS: cli->push.progress = false; break;
 		case OPT_PROMETHEUS: cli->watch.prometheus = optarg; break;
 		case OPT_ALERT_EXEC: cli->watch.alert_exec = optarg; break;
 		case OPT_ALERT:
-			r = push_str(&cli->watch.alerts, &cli->watch.nalerts, &cli->cap.alerts,
-			    optarg);
+			r = push_str(&cli->watch.alerts, &cli->watch.nalerts,
+			    &cli->cap.alerts, optarg);
 			break;
 		case OPT_SORT:
 			if (strcmp(optarg, "host") != 0 &&
@@ -484,7 +521,8 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 			    strcmp(optarg, "mem") != 0 &&
 			    strcmp(optarg, "disk") != 0 &&
 			    strcmp(optarg, "net") != 0) {
-				snprintf(err, errlen, "--sort: one of host, "
+				snprintf(err, errlen,
+				    "--sort: one of host, "
 				    "cpu, load, mem, disk, net; got '%s'",
 				    optarg);
 				return MERR_PARSE;
@@ -494,8 +532,10 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 		case OPT_INTERVAL:
 			if (parse_seconds(optarg, &cli->watch.interval) != 0 ||
 			    cli->watch.interval < 0.25) {
-				snprintf(err, errlen, "--interval: expected "
-				    "seconds, at least 0.25, got '%s'", optarg);
+				snprintf(err, errlen,
+				    "--interval: expected "
+				    "seconds, at least 0.25, got '%s'",
+				    optarg);
 				return MERR_PARSE;
 			}
 			break;
@@ -504,21 +544,24 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 			 * leaving the option out is the way to say that. */
 			if (parse_seconds(optarg, &cli->watch.duration) != 0 ||
 			    cli->watch.duration <= 0) {
-				snprintf(err, errlen, "--duration: expected "
-				    "seconds, more than 0, got '%s'", optarg);
+				snprintf(err, errlen,
+				    "--duration: expected "
+				    "seconds, more than 0, got '%s'",
+				    optarg);
 				return MERR_PARSE;
 			}
 			break;
 		case 'c':
-			r = push_str(&cli->run.commands, &cli->run.ncommands, &cli->cap.commands,
-			    optarg);
+			r = push_str(&cli->run.commands, &cli->run.ncommands,
+			    &cli->cap.commands, optarg);
 			break;
 		case OPT_MODE:
 			errno = 0;
 			l = strtol(optarg, &end, 8);
 			if (end == optarg || *end != '\0' || l < 0 ||
 			    l > 07777) {
-				snprintf(err, errlen, "--mode: expected octal "
+				snprintf(err, errlen,
+				    "--mode: expected octal "
 				    "permission bits like 0644, got '%s'",
 				    optarg);
 				return MERR_PARSE;
@@ -536,8 +579,10 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 		case 'f':
 			l = strtol(optarg, &end, 10);
 			if (*end != '\0' || l < 1 || l > 100000) {
-				snprintf(err, errlen, "--fanout: expected a "
-				    "number from 1 to 100000, got '%s'", optarg);
+				snprintf(err, errlen,
+				    "--fanout: expected a "
+				    "number from 1 to 100000, got '%s'",
+				    optarg);
 				return MERR_PARSE;
 			}
 			cli->fanout = (int)l;
@@ -545,9 +590,12 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 		case 't':
 		case 'u':
 			if (parse_seconds(optarg, &cli->run.timeout) != 0) {
-				snprintf(err, errlen, "%s: expected seconds, "
-				    "got '%s'", c == 't' ? "--timeout" :
-				    "--command-timeout", optarg);
+				snprintf(err, errlen,
+				    "%s: expected seconds, "
+				    "got '%s'",
+				    c == 't' ? "--timeout" :
+					       "--command-timeout",
+				    optarg);
 				return MERR_PARSE;
 			}
 			break;
@@ -555,51 +603,62 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 			l = strtol(optarg, &end, 10);
 			if (end == optarg || *end != '\0' || l < 0 ||
 			    l > 100000) {
-				snprintf(err, errlen, "--max-startups: expected "
+				snprintf(err, errlen,
+				    "--max-startups: expected "
 				    "a number from 0 (no limit) to 100000, got "
-				    "'%s'", optarg);
+				    "'%s'",
+				    optarg);
 				return MERR_PARSE;
 			}
 			cli->max_startups = (int)l;
 			break;
 		case OPT_CONNECT_RATE:
 			if (parse_seconds(optarg, &cli->connect_rate) != 0) {
-				snprintf(err, errlen, "--connect-rate: expected "
+				snprintf(err, errlen,
+				    "--connect-rate: expected "
 				    "connections per second (0: no limit), got "
-				    "'%s'", optarg);
+				    "'%s'",
+				    optarg);
 				return MERR_PARSE;
 			}
 			break;
 		case OPT_CONNECT_TIMEOUT:
-			if (parse_seconds(optarg, &cli->connect_timeout) != 0 ||
+			if (parse_seconds(optarg, &cli->connect_timeout) !=
+				0 ||
 			    cli->connect_timeout == 0) {
-				snprintf(err, errlen, "--connect-timeout: "
-				    "expected seconds, got '%s'", optarg);
+				snprintf(err, errlen,
+				    "--connect-timeout: "
+				    "expected seconds, got '%s'",
+				    optarg);
 				return MERR_PARSE;
 			}
 			break;
 		case OPT_MAX_OUTPUT:
-			if (cli_parse_size(optarg, &cli->run.max_output) != 0) {
-				snprintf(err, errlen, "--max-output: expected "
-				    "bytes (K, M, G allowed), got '%s'", optarg);
+			if (cli_parse_size(optarg, &cli->run.max_output) !=
+			    0) {
+				snprintf(err, errlen,
+				    "--max-output: expected "
+				    "bytes (K, M, G allowed), got '%s'",
+				    optarg);
 				return MERR_PARSE;
 			}
 			break;
 		case OPT_MAX_TOTAL_OUTPUT:
 			if (cli_parse_size(optarg,
-			    &cli->run.max_total_output) != 0) {
-				snprintf(err, errlen, "--max-total-output: "
+				&cli->run.max_total_output) != 0) {
+				snprintf(err, errlen,
+				    "--max-total-output: "
 				    "expected bytes (K, M, G allowed), got '%s'",
 				    optarg);
 				return MERR_PARSE;
 			}
 			break;
-		case 'h':
-			clitab_command_usage(stdout, cmd);
-			exit(0);
+		case 'h': clitab_command_usage(stdout, cmd); exit(0);
 		default:
-			snprintf(err, errlen, "unknown or incomplete option "
-			    "(see muster %s --help)", cmd->name);
+			snprintf(err, errlen,
+			    "unknown or incomplete option "
+			    "(see muster %s --help)",
+			    cmd->name);
 			return MERR_PARSE;
 		}
 		if (r != 0)
@@ -609,14 +668,17 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 	if (cli->run.become && cli->run.become_user == NULL)
 		cli->run.become_user = "root";
 	if (cli->run.become && !bootstrap_user_ok(cli->run.become_user)) {
-		snprintf(err, errlen, "--become-user: '%s' is not a plain user "
-		    "name", cli->run.become_user);
+		snprintf(err, errlen,
+		    "--become-user: '%s' is not a plain user "
+		    "name",
+		    cli->run.become_user);
 		return MERR_PARSE;
 	}
 	/* sudo reading a password on a terminal flushes its pending input,
 	 * and with it what the agent queued behind the password. */
 	if (cli->run.tty && cli->run.ask_become_pass) {
-		snprintf(err, errlen, "--tty cannot be combined with "
+		snprintf(err, errlen,
+		    "--tty cannot be combined with "
 		    "--ask-become-pass (use --become with passwordless sudo)");
 		return MERR_PARSE;
 	}
@@ -637,14 +699,16 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf,
 	/* A daemon may start empty: clients name the hosts. */
 	if (cli->cmd == CLI_DAEMON) {
 		if (cli->ng > 0 && cli->inventory == NULL) {
-			snprintf(err, errlen, "-g needs an inventory (-i FILE)");
+			snprintf(err, errlen,
+			    "-g needs an inventory (-i FILE)");
 			return MERR_PARSE;
 		}
 		return 0;
 	}
 	if (cli->nw == 0 && cli->nh == 0 && cli->inventory == NULL &&
 	    cli->rerun == NULL) {
-		snprintf(err, errlen, "no hosts selected: give -w LIST, "
+		snprintf(err, errlen,
+		    "no hosts selected: give -w LIST, "
 		    "--hostfile FILE, -i INVENTORY or --rerun STATUS");
 		return MERR_PARSE;
 	}
@@ -679,8 +743,7 @@ cli_config_arg(const struct clitab_command *cmd, int argc, char **argv)
 	cli_getopt_tables(cmd, longopts, shortopts);
 	opterr = 0;
 	optind = 0;
-	while ((c = getopt_long(argc, copy, shortopts, longopts,
-	    NULL)) != -1)
+	while ((c = getopt_long(argc, copy, shortopts, longopts, NULL)) != -1)
 		if (c == OPT_CONFIG)
 			path = optarg;
 	opterr = saved;
@@ -704,12 +767,12 @@ cli_parse_configured(int argc, char **argv, struct cli *cli, char *err,
 	if (argc < 1 || (cmd = clitab_by_word(argv[0])) == NULL ||
 	    (cmd->options & CO_BIT(CO_CONFIG)) == 0)
 		return cli_parse_args(argc, argv, cli, 0, err, errlen);
-	if ((r = config_load(&cli->conf, cmd, cli_config_arg(cmd, argc,
-	    argv), err, errlen)) != 0)
+	if ((r = config_load(&cli->conf, cmd, cli_config_arg(cmd, argc, argv),
+		 err, errlen)) != 0)
 		return r == MERR_NOMEM ? r : MERR_PARSE;
 	n = cli->conf.n;
 	if ((cli->merged = calloc((size_t)argc + n + 1,
-	    sizeof(*cli->merged))) == NULL)
+		 sizeof(*cli->merged))) == NULL)
 		return MERR_NOMEM;
 	cli->merged[0] = argv[0];
 	for (i = 0; i < n; i++)
@@ -726,8 +789,7 @@ cli_parse_configured(int argc, char **argv, struct cli *cli, char *err,
 }
 
 int
-cli_parse_run(int argc, char **argv, struct cli *cli, char *err,
-    size_t errlen)
+cli_parse_run(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 {
 	if (argc < 1 || strcmp(argv[0], "run") != 0) {
 		memset(cli, 0, sizeof(*cli));
@@ -754,206 +816,4 @@ cli_free(struct cli *cli)
 	free(cli->ssh_options);
 	free(cli->merged);
 	config_free(&cli->conf);
-}
-
-/* "~/" as Ansible reads it, then the file itself. */
-static char *
-key_realpath(const char *path)
-{
-	const char *home = getenv("HOME");
-	char *tilde = NULL, *real;
-
-	if (strncmp(path, "~/", 2) == 0 && home != NULL &&
-	    asprintf(&tilde, "%s/%s", home, path + 2) < 0)
-		return NULL;
-	real = realpath(tilde != NULL ? tilde : path, NULL);
-	free(tilde);
-	return real;
-}
-
-/*
- * muster logs in with one identity per run (-k, then ssh-agent and
- * ~/.ssh): an inventory's per-host key is honoured when it is that one,
- * and refused by name otherwise -- never silently replaced by another.
- */
-static int
-check_key_files(const struct cli *cli, const struct host_set *hosts,
-    char *err, size_t errlen)
-{
-	char *mine = NULL, *theirs;
-	bool same;
-	size_t i;
-
-	for (i = 0; i < hosts->n; i++) {
-		const struct host_spec *s = &hosts->v[i];
-
-		if (s->key_file == NULL)
-			continue;
-		if (mine == NULL && cli->identity == NULL &&
-		    asprintf(&theirs, "%s/id_ed25519",
-		    identity_default_dir()) >= 0) {
-			mine = key_realpath(theirs);
-			free(theirs);
-		} else if (mine == NULL && cli->identity != NULL &&
-		    strcmp(cli->identity, "-") != 0)
-			mine = key_realpath(cli->identity);
-		theirs = key_realpath(s->key_file);
-		same = mine != NULL && theirs != NULL &&
-		    strcmp(mine, theirs) == 0;
-		free(theirs);
-		if (!same) {
-			snprintf(err, errlen, "%s: %s for host %s: muster logs "
-			    "in with one key per run; give it with -k %s (or "
-			    "load it into ssh-agent and drop the variable)",
-			    s->key_origin ? s->key_origin :
-			    "ansible_ssh_private_key_file", s->key_file,
-			    s->name, s->key_file);
-			free(mine);
-			return MERR_INVAL;
-		}
-	}
-	free(mine);
-	return 0;
-}
-
-/*
- * --rerun: the last job's hosts that ended so. Without -w or -g they are
- * the selection; with them, the selection keeps only those.
- */
-static int
-cli_name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int
-cli_rerun(const struct cli *cli, struct host_set *hosts, char *err,
-    size_t errlen)
-{
-	struct host_set last, kept;
-	char **names = NULL;
-	unsigned mask;
-	size_t i;
-	int r;
-
-	host_set_init(&last);
-	host_set_init(&kept);
-	if ((r = lastrun_statuses(cli->rerun, &mask, err, errlen)) != 0 ||
-	    (r = lastrun_select(mask, &last, err, errlen)) != 0)
-		goto out;
-	if (cli->nw == 0 && cli->ng == 0 && cli->nh == 0) {
-		host_set_free(hosts);
-		*hosts = last;
-		host_set_init(&last);
-		goto out;
-	}
-	/* Sorted names, so that a large selection is not n x m compares. */
-	if (last.n > 0 && (names = calloc(last.n, sizeof(*names))) == NULL) {
-		r = MERR_NOMEM;
-		goto out;
-	}
-	for (i = 0; i < last.n; i++)
-		names[i] = last.v[i].name;
-	if (last.n > 0)
-		qsort(names, last.n, sizeof(*names), cli_name_cmp);
-	for (i = 0; i < hosts->n; i++) {
-		char *key = hosts->v[i].name;
-
-		if (last.n > 0 && bsearch(&key, names, last.n, sizeof(*names),
-		    cli_name_cmp) != NULL &&
-		    (r = host_set_add_spec(&kept, &hosts->v[i])) != 0)
-			goto out;
-	}
-	host_set_free(hosts);
-	*hosts = kept;
-	host_set_init(&kept);
- out:
-	free(names);
-	host_set_free(&last);
-	host_set_free(&kept);
-	return r;
-}
-
-/* -l: the user of every host that has none yet. */
-static int
-cli_login(const char *login, struct host_set *hosts)
-{
-	struct host_set with;
-	size_t i;
-	int r = 0;
-
-	host_set_init(&with);
-	for (i = 0; r == 0 && i < hosts->n; i++) {
-		struct host_spec h = hosts->v[i];
-
-		/* A shallow copy: host_set_add_spec copies every field. */
-		if (h.user == NULL)
-			h.user = (char *)login;
-		r = host_set_add_spec(&with, &h);
-	}
-	if (r != 0) {
-		host_set_free(&with);
-		return r;
-	}
-	host_set_free(hosts);
-	*hosts = with;
-	return 0;
-}
-
-int
-cli_hosts(const struct cli *cli, struct host_set *hosts, char *err,
-    size_t errlen)
-{
-	struct selection sel;
-	int r;
-
-	memset(&sel, 0, sizeof(sel));
-	sel.xlists = cli->xlists;
-	sel.nx = cli->nx;
-	if (cli->rerun != NULL && cli->nw == 0 && cli->ng == 0 &&
-	    cli->nh == 0) {
-		/* The last run's hosts are the selection; -x still applies. */
-		if ((r = cli_rerun(cli, hosts, err, errlen)) != 0)
-			return r;
-		if (cli->nx > 0) {
-			struct host_set excl;
-
-			host_set_init(&excl);
-			sel.wlists = cli->xlists;
-			sel.nw = cli->nx;
-			sel.xlists = NULL;
-			sel.nx = 0;
-			r = selection_build(&sel, &excl, err, errlen);
-			if (r == 0 || r == MERR_INVAL)
-				host_set_exclude(hosts, &excl);
-			host_set_free(&excl);
-			if (r != 0 && r != MERR_INVAL)
-				return r;
-		}
-	} else {
-		sel.wlists = cli->wlists;
-		sel.nw = cli->nw;
-		sel.hostfiles = cli->hostfiles;
-		sel.nh = cli->nh;
-		sel.groups = cli->groups;
-		sel.ng = cli->ng;
-		sel.inventory = cli->inventory;
-		if ((r = selection_build(&sel, hosts, err, errlen)) != 0)
-			return r;
-		if (cli->rerun != NULL &&
-		    (r = cli_rerun(cli, hosts, err, errlen)) != 0)
-			return r;
-	}
-	if (cli->login != NULL && (r = cli_login(cli->login, hosts)) != 0)
-		return r;
-	if (hosts->n == 0 && cli->rerun != NULL) {
-		snprintf(err, errlen, "--rerun %s: no host of the last run "
-		    "ended so; nothing to do", cli->rerun);
-		return MERR_NOTFOUND;
-	}
-	if (hosts->n == 0) {
-		snprintf(err, errlen, "the selection contains no hosts");
-		return MERR_INVAL;
-	}
-	return check_key_files(cli, hosts, err, errlen);
 }

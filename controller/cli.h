@@ -23,25 +23,25 @@ struct cli {
 		size_t w, x, g, h, commands, alerts, ssh_options;
 	} cap;
 	const char *inventory;
-	const char *rerun;	/* --rerun: statuses of the last run */
-	bool list_hosts;	/* --list-hosts: print the selection, exit */
+	const char *rerun; /* --rerun: statuses of the last run */
+	bool list_hosts;   /* --list-hosts: print the selection, exit */
 	/* ssh */
 	const char *identity;
-	const char *login;	/* -l: user where none is named */
-	char **ssh_options;	/* -o, checked: "Name value" each */
+	const char *login;  /* -l: user where none is named */
+	char **ssh_options; /* -o, checked: "Name value" each */
 	size_t nssh_options;
 	const char *known_hosts;
 	const char *ssh_config;
-	const char *jump;	/* -J: bastions for every host */
+	const char *jump; /* -J: bastions for every host */
 	bool accept_new;
 	double connect_timeout;
-	int verbose;		/* -v count: the log level */
-	bool no_daemon;		/* --no-daemon: never use a running daemon */
+	int verbose;	/* -v count: the log level */
+	bool no_daemon; /* --no-daemon: never use a running daemon */
 	enum cli_cmd cmd;
 	bool json;
 	int fanout;
-	int max_startups;	/* unauthenticated set-ups at once (0: any) */
-	double connect_rate;	/* new connections per second (0: any) */
+	int max_startups;    /* unauthenticated set-ups at once (0: any) */
+	double connect_rate; /* new connections per second (0: any) */
 	/* keys install */
 	const char *password_file;
 	/* run */
@@ -61,7 +61,7 @@ struct cli {
 	struct config conf;
 	char **merged;
 	int conf_at;		/* the config line an error is about, or -1 */
-	uint64_t cmdline_lists;	/* list options the command line gave */
+	uint64_t cmdline_lists; /* list options the command line gave */
 };
 
 /*

@@ -5,7 +5,7 @@
 #include "pace.h"
 
 enum {
-	SEC_HIDDEN,		/* documented in a man page only */
+	SEC_HIDDEN, /* documented in a man page only */
 	SEC_HOSTS,
 	SEC_CONNECT,
 	SEC_COMMAND,
@@ -28,8 +28,8 @@ static const char *const clitab_sections[SEC_COUNT] = {
 	[SEC_WATCH] = "Watch:",
 };
 
-#define REQ	true
-#define NOARG	false
+#define REQ true
+#define NOARG false
 
 const struct clitab_option clitab_options[CO_COUNT] = {
 	[CO_HOSTS] = { "hosts", 'w', REQ, "LIST", SEC_HOSTS,
@@ -64,7 +64,8 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	[CO_KNOWN_HOSTS] = { "known-hosts", OPT_KNOWN_HOSTS, REQ, "FILE",
 	    SEC_CONNECT, "host keys (default ~/.ssh/known_hosts)" },
 	[CO_ACCEPT_NEW] = { "accept-new", OPT_ACCEPT_NEW, NOARG, NULL,
-	    SEC_CONNECT, "record unknown host keys (changed keys are\n"
+	    SEC_CONNECT,
+	    "record unknown host keys (changed keys are\n"
 	    "always refused)" },
 	[CO_SSH_CONFIG] = { "ssh-config", 'F', REQ, "FILE", SEC_CONNECT,
 	    "ssh_config (default ~/.ssh/config)" },
@@ -77,26 +78,29 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	    "reach the hosts through these bastions\n"
 	    "([user@]host[:port],..., as ssh -J)" },
 	[CO_FANOUT] = { "fanout", 'f', REQ, "N", SEC_CONNECT,
-	    "concurrent connection set-ups (default "
-	    CLI_STR(CLI_FANOUT_DEFAULT) ")" },
+	    "concurrent connection set-ups (default " CLI_STR(
+		CLI_FANOUT_DEFAULT) ")" },
 	[CO_CONNECT_TIMEOUT] = { "connect-timeout", OPT_CONNECT_TIMEOUT, REQ,
-	    "S", SEC_CONNECT, "deadline per connection step (default "
-	    CLI_STR(CLI_CONNECT_TIMEOUT_DEFAULT) ")" },
+	    "S", SEC_CONNECT,
+	    "deadline per connection step (default " CLI_STR(
+		CLI_CONNECT_TIMEOUT_DEFAULT) ")" },
 	[CO_MAX_STARTUPS] = { "max-startups", OPT_MAX_STARTUPS, REQ, "N",
-	    SEC_CONNECT, "unauthenticated connections at once (default "
-	    CLI_STR(PACE_MAX_STARTUPS_DEFAULT) ",\n"
-	    "well under sshd's MaxStartups 10; 0: no limit)" },
+	    SEC_CONNECT,
+	    "unauthenticated connections at once (default " CLI_STR(
+		PACE_MAX_STARTUPS_DEFAULT) ",\n"
+					   "well under sshd's MaxStartups 10; 0: no limit)" },
 	[CO_CONNECT_RATE] = { "connect-rate", OPT_CONNECT_RATE, REQ, "R",
-	    SEC_CONNECT, "new connections per second (default "
-	    CLI_STR(PACE_RATE_DEFAULT) ")" },
+	    SEC_CONNECT,
+	    "new connections per second (default " CLI_STR(
+		PACE_RATE_DEFAULT) ")" },
 	[CO_NO_DAEMON] = { "no-daemon", OPT_NO_DAEMON, NOARG, NULL,
 	    SEC_CONNECT, "connect directly even when `muster daemon` runs" },
 	[CO_COMMAND] = { "command", 'c', REQ, "CMD", SEC_COMMAND,
 	    "command line; repeat to run several at once" },
 	[CO_TIMEOUT] = { "timeout", 't', REQ, "S", SEC_COMMAND,
 	    "kill the command's process group after S seconds" },
-	[CO_COMMAND_TIMEOUT] = { "command-timeout", 'u', REQ, "S",
-	    SEC_COMMAND, "the same as -t (clush's and pdsh's -u)" },
+	[CO_COMMAND_TIMEOUT] = { "command-timeout", 'u', REQ, "S", SEC_COMMAND,
+	    "the same as -t (clush's and pdsh's -u)" },
 	[CO_STDIN] = { "stdin", OPT_STDIN, NOARG, NULL, SEC_COMMAND,
 	    "send muster's stdin to every command (read once);\n"
 	    "without it, commands read /dev/null" },
@@ -106,10 +110,11 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	[CO_BECOME] = { "become", OPT_BECOME, NOARG, NULL, SEC_COMMAND,
 	    "run the command through sudo (sudo -n: no prompt)" },
 	[CO_BECOME_USER] = { "become-user", OPT_BECOME_USER, REQ, "USER",
-	    SEC_COMMAND, "as USER (default root); implies --become\n"
+	    SEC_COMMAND,
+	    "as USER (default root); implies --become\n"
 	    "(push, pull: the agent runs as USER, sudo -n)" },
-	[CO_ASK_BECOME_PASS] = { "ask-become-pass", OPT_ASK_BECOME_PASS,
-	    NOARG, NULL, SEC_COMMAND,
+	[CO_ASK_BECOME_PASS] = { "ask-become-pass", OPT_ASK_BECOME_PASS, NOARG,
+	    NULL, SEC_COMMAND,
 	    "ask once for the sudo password (or take it from\n"
 	    "$MUSTER_BECOME_PASS); implies --become" },
 	[CO_MAX_EXIT] = { "max-exit", 'S', NOARG, NULL, SEC_COMMAND,
@@ -137,7 +142,8 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	[CO_RAW] = { "raw", OPT_RAW, NOARG, NULL, SEC_OUTPUT,
 	    "do not escape control characters" },
 	[CO_MAX_OUTPUT] = { "max-output", OPT_MAX_OUTPUT, REQ, "BYTES",
-	    SEC_OUTPUT, "per host and stream kept for -b/--json\n"
+	    SEC_OUTPUT,
+	    "per host and stream kept for -b/--json\n"
 	    "(default 64M; K, M, G suffixes are binary)" },
 	[CO_MAX_TOTAL_OUTPUT] = { "max-total-output", OPT_MAX_TOTAL_OUTPUT,
 	    REQ, "BYTES", SEC_OUTPUT,
@@ -161,7 +167,8 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	[CO_NO_PROGRESS] = { "no-progress", OPT_NO_PROGRESS, NOARG, NULL,
 	    SEC_FILES, "push: no progress line on a terminal" },
 	[CO_PASSWORD_FILE] = { "password-file", OPT_PASSWORD_FILE, REQ, "F",
-	    SEC_KEYS, "the login password, first line of F (mode 0600);\n"
+	    SEC_KEYS,
+	    "the login password, first line of F (mode 0600);\n"
 	    "else $MUSTER_PASSWORD, else asked once" },
 	[CO_INTERVAL] = { "interval", OPT_INTERVAL, REQ, "S", SEC_WATCH,
 	    "seconds between samples (default 5, min 0.25)" },
@@ -174,10 +181,10 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	[CO_ALERT] = { "alert", OPT_ALERT, REQ, "EXPR", SEC_WATCH,
 	    "e.g. 'load1>8', 'disk_used_pct>90' (repeatable)" },
 	[CO_ALERT_EXEC] = { "alert-exec", OPT_ALERT_EXEC, REQ, "CMD",
-	    SEC_WATCH, "run CMD when an alert fires or clears (details\n"
+	    SEC_WATCH,
+	    "run CMD when an alert fires or clears (details\n"
 	    "in MUSTER_ALERT_* environment variables)" },
-	[CO_STATUS] = { "status", OPT_STATUS, NOARG, NULL, SEC_HIDDEN,
-	    NULL },
+	[CO_STATUS] = { "status", OPT_STATUS, NOARG, NULL, SEC_HIDDEN, NULL },
 	[CO_STOP] = { "stop", OPT_STOP, NOARG, NULL, SEC_HIDDEN, NULL },
 	[CO_FOREGROUND] = { "foreground", OPT_FOREGROUND, NOARG, NULL,
 	    SEC_HIDDEN, NULL },
@@ -185,22 +192,26 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 };
 
 /* Every subcommand that reaches hosts selects them the same way. */
-#define SELECT	(CO_BIT(CO_HOSTS) | CO_BIT(CO_INVENTORY) | \
-    CO_BIT(CO_GROUP) | CO_BIT(CO_EXCLUDE) | CO_BIT(CO_HOSTFILE) | \
-    CO_BIT(CO_LIST_HOSTS) | CO_BIT(CO_HELP))
+#define SELECT                                                        \
+	(CO_BIT(CO_HOSTS) | CO_BIT(CO_INVENTORY) | CO_BIT(CO_GROUP) | \
+	    CO_BIT(CO_EXCLUDE) | CO_BIT(CO_HOSTFILE) |                \
+	    CO_BIT(CO_LIST_HOSTS) | CO_BIT(CO_HELP))
 /* What conn.c and the host key check read, for every job that connects
  * through conn_config; the daemon and keys install set up their own
  * connections and honour only part of it. */
-#define SSH	(CO_BIT(CO_IDENTITY) | CO_BIT(CO_KNOWN_HOSTS) | \
-    CO_BIT(CO_ACCEPT_NEW) | CO_BIT(CO_SSH_CONFIG) | CO_BIT(CO_FANOUT) | \
-    CO_BIT(CO_CONNECT_TIMEOUT) | CO_BIT(CO_LOGIN) | CO_BIT(CO_CONFIG))
-#define PACED	(SSH | CO_BIT(CO_MAX_STARTUPS) | CO_BIT(CO_CONNECT_RATE))
-#define FLEET	(SELECT | PACED | CO_BIT(CO_NO_DAEMON) | CO_BIT(CO_VERBOSE) | \
-    CO_BIT(CO_SSH_OPTION) | CO_BIT(CO_JUMP))
+#define SSH                                                  \
+	(CO_BIT(CO_IDENTITY) | CO_BIT(CO_KNOWN_HOSTS) |      \
+	    CO_BIT(CO_ACCEPT_NEW) | CO_BIT(CO_SSH_CONFIG) |  \
+	    CO_BIT(CO_FANOUT) | CO_BIT(CO_CONNECT_TIMEOUT) | \
+	    CO_BIT(CO_LOGIN) | CO_BIT(CO_CONFIG))
+#define PACED (SSH | CO_BIT(CO_MAX_STARTUPS) | CO_BIT(CO_CONNECT_RATE))
+#define FLEET                                                         \
+	(SELECT | PACED | CO_BIT(CO_NO_DAEMON) | CO_BIT(CO_VERBOSE) | \
+	    CO_BIT(CO_SSH_OPTION) | CO_BIT(CO_JUMP))
 /* push and pull: the agent itself runs as the user, through sudo -n. */
-#define BECOME	(CO_BIT(CO_BECOME) | CO_BIT(CO_BECOME_USER))
+#define BECOME (CO_BIT(CO_BECOME) | CO_BIT(CO_BECOME_USER))
 /* Jobs that end, host by host: they can roll and be run again. */
-#define ROLL	(CO_BIT(CO_BATCH) | CO_BIT(CO_MAX_FAIL) | CO_BIT(CO_RERUN))
+#define ROLL (CO_BIT(CO_BATCH) | CO_BIT(CO_MAX_FAIL) | CO_BIT(CO_RERUN))
 
 const struct clitab_command clitab_commands[] = {
 	{ "run", "run", CLI_RUN, "run",
@@ -208,18 +219,20 @@ const struct clitab_command clitab_commands[] = {
 	    "[options] -c COMMAND [-c COMMAND...]",
 	    "run commands on every host",
 	    FLEET | BECOME | ROLL | CO_BIT(CO_COMMAND) | CO_BIT(CO_TIMEOUT) |
-	    CO_BIT(CO_COMMAND_TIMEOUT) | CO_BIT(CO_MAX_EXIT) |
-	    CO_BIT(CO_STDIN) | CO_BIT(CO_TTY) | CO_BIT(CO_ASK_BECOME_PASS) |
-	    CO_BIT(CO_GATHER) | CO_BIT(CO_GATHER_ALL) |
-	    CO_BIT(CO_LIVE_GATHER) | CO_BIT(CO_DIFF) |
-	    CO_BIT(CO_JSON) | CO_BIT(CO_RAW) | CO_BIT(CO_MAX_OUTPUT) |
-	    CO_BIT(CO_MAX_TOTAL_OUTPUT) | CO_BIT(CO_OUTDIR) |
-	    CO_BIT(CO_ERRDIR), true },
+		CO_BIT(CO_COMMAND_TIMEOUT) | CO_BIT(CO_MAX_EXIT) |
+		CO_BIT(CO_STDIN) | CO_BIT(CO_TTY) |
+		CO_BIT(CO_ASK_BECOME_PASS) | CO_BIT(CO_GATHER) |
+		CO_BIT(CO_GATHER_ALL) | CO_BIT(CO_LIVE_GATHER) |
+		CO_BIT(CO_DIFF) | CO_BIT(CO_JSON) | CO_BIT(CO_RAW) |
+		CO_BIT(CO_MAX_OUTPUT) | CO_BIT(CO_MAX_TOTAL_OUTPUT) |
+		CO_BIT(CO_OUTDIR) | CO_BIT(CO_ERRDIR),
+	    true },
 	{ "push", "push", CLI_PUSH, "push", "[options] [-r] SRC DEST",
 	    "copy a file or tree to every host",
 	    FLEET | BECOME | ROLL | CO_BIT(CO_RECURSIVE) | CO_BIT(CO_MKDIR) |
-	    CO_BIT(CO_MODE) | CO_BIT(CO_OWNER) | CO_BIT(CO_GROUP_ID) |
-	    CO_BIT(CO_NO_PROGRESS) | CO_BIT(CO_JSON), false },
+		CO_BIT(CO_MODE) | CO_BIT(CO_OWNER) | CO_BIT(CO_GROUP_ID) |
+		CO_BIT(CO_NO_PROGRESS) | CO_BIT(CO_JSON),
+	    false },
 	{ "pull", "pull", CLI_PULL, "pull", "[options] [-r] REMOTE LOCALDIR",
 	    "copy a file or tree from every host into LOCALDIR/HOST",
 	    FLEET | BECOME | ROLL | CO_BIT(CO_RECURSIVE) | CO_BIT(CO_JSON),
@@ -228,13 +241,14 @@ const struct clitab_command clitab_commands[] = {
 	    "[options] [--interval S] [--json] [--prometheus ADDR:PORT]",
 	    "sample load, memory, disk and network of every host",
 	    FLEET | CO_BIT(CO_INTERVAL) | CO_BIT(CO_DURATION) |
-	    CO_BIT(CO_SORT) | CO_BIT(CO_JSON) | CO_BIT(CO_PROMETHEUS) |
-	    CO_BIT(CO_ALERT) | CO_BIT(CO_ALERT_EXEC), false },
+		CO_BIT(CO_SORT) | CO_BIT(CO_JSON) | CO_BIT(CO_PROMETHEUS) |
+		CO_BIT(CO_ALERT) | CO_BIT(CO_ALERT_EXEC),
+	    false },
 	{ "daemon", "daemon", CLI_DAEMON, "daemon",
 	    "[options] [HOSTS...] | --status [--json] | --stop",
 	    "keep agents connected for later commands",
 	    SELECT | PACED | CO_BIT(CO_STATUS) | CO_BIT(CO_STOP) |
-	    CO_BIT(CO_FOREGROUND) | CO_BIT(CO_JSON) | CO_BIT(CO_VERBOSE),
+		CO_BIT(CO_FOREGROUND) | CO_BIT(CO_JSON) | CO_BIT(CO_VERBOSE),
 	    false },
 	{ "keys init", "init", CLI_KEYS_INIT, "keys", "[-k FILE]",
 	    "make muster's own key pair",
@@ -249,8 +263,8 @@ const struct clitab_command clitab_commands[] = {
 	    "the version, protocol, agent build and its machine", 0, false },
 };
 
-const size_t clitab_ncommands =
-    sizeof(clitab_commands) / sizeof(clitab_commands[0]);
+const size_t clitab_ncommands = sizeof(clitab_commands) /
+    sizeof(clitab_commands[0]);
 
 const struct clitab_command *
 clitab_find(int argc, char **argv, int *used)
@@ -319,8 +333,8 @@ clitab_put_usage_lines(FILE *f, const struct clitab_command *c,
 	do {
 		nl = strchr(u, '\n');
 		fprintf(f, "%s muster %s%s%.*s\n", first, c->name,
-		    *u != '\0' ? " " : "", nl != NULL ? (int)(nl - u) :
-		    (int)strlen(u), u);
+		    *u != '\0' ? " " : "",
+		    nl != NULL ? (int)(nl - u) : (int)strlen(u), u);
 		first = "      ";
 		u = nl + 1;
 	} while (nl != NULL);
@@ -364,8 +378,10 @@ clitab_put_options(FILE *f, uint64_t mask)
 				fprintf(f, "%s\n", clitab_sections[s]);
 			/* The mode no option selects, where modes are chosen. */
 			if (i == CO_GATHER)
-				fprintf(f, "  %-24s'host: line' as lines "
-				    "arrive\n", "(default)");
+				fprintf(f,
+				    "  %-24s'host: line' as lines "
+				    "arrive\n",
+				    "(default)");
 			clitab_put_option(f, &clitab_options[i]);
 		}
 	}
@@ -381,10 +397,11 @@ clitab_usage(FILE *f)
 		    i == 0 ? "usage:" : "      ");
 	fputc('\n', f);
 	clitab_put_options(f, ~UINT64_C(0));
-	fputs("\n"
-"Exit status: 0 all ok, 1 a command failed or timed out, 2 usage error,\n"
-"3 a host was unreachable or refused (host key, authentication, --become),\n"
-"5 --max-fail stopped the run (hosts were skipped).\n",
+	fputs(
+	    "\n"
+	    "Exit status: 0 all ok, 1 a command failed or timed out, 2 usage error,\n"
+	    "3 a host was unreachable or refused (host key, authentication, --become),\n"
+	    "5 --max-fail stopped the run (hosts were skipped).\n",
 	    f);
 }
 

@@ -17,7 +17,7 @@ enum cli_cmd {
 	CLI_PUSH,
 	CLI_PULL,
 	CLI_WATCH,
-	CLI_KEYS_INSTALL,	/* `muster keys install`, parsed as "install" */
+	CLI_KEYS_INSTALL, /* `muster keys install`, parsed as "install" */
 	CLI_DAEMON,
 	CLI_KEYS_INIT,
 	CLI_HELP,
@@ -47,17 +47,17 @@ enum clitab_opt {
 };
 /* clang-format on */
 
-#define CO_BIT(o)	(UINT64_C(1) << (o))
+#define CO_BIT(o) (UINT64_C(1) << (o))
 
 /*
  * Defaults the parser sets and the usage text states, from one place: the
  * man pages are checked against the usage text (t_manpages). The pacer's
  * are PACE_MAX_STARTUPS_DEFAULT and PACE_RATE_DEFAULT (pace.h).
  */
-#define CLI_FANOUT_DEFAULT		256
-#define CLI_CONNECT_TIMEOUT_DEFAULT	10
-#define CLI_STR(x)	CLI_STR2(x)
-#define CLI_STR2(x)	#x
+#define CLI_FANOUT_DEFAULT 256
+#define CLI_CONNECT_TIMEOUT_DEFAULT 10
+#define CLI_STR(x) CLI_STR2(x)
+#define CLI_STR2(x) #x
 _Static_assert(CO_COUNT <= 64, "clitab_opt bits must fit a uint64_t");
 
 /* getopt values of options without a short letter. */
@@ -104,23 +104,23 @@ enum {
 };
 
 struct clitab_option {
-	const char *name;	/* long name, without "--" */
-	int val;		/* the short letter, or an OPT_* value */
+	const char *name; /* long name, without "--" */
+	int val;	  /* the short letter, or an OPT_* value */
 	bool has_arg;
-	const char *arg;	/* its placeholder in the usage text */
-	int section;		/* where the usage text lists it; 0: not */
-	const char *help;	/* lines after the first are indented */
+	const char *arg;  /* its placeholder in the usage text */
+	int section;	  /* where the usage text lists it; 0: not */
+	const char *help; /* lines after the first are indented */
 };
 
 struct clitab_command {
-	const char *name;	/* "run", "keys install" */
-	const char *word;	/* argv[0] the parser sees: "install" */
+	const char *name; /* "run", "keys install" */
+	const char *word; /* argv[0] the parser sees: "install" */
 	enum cli_cmd cmd;
-	const char *man;	/* the page for `muster help`, or NULL */
-	const char *usage;	/* after the name; one usage per line */
+	const char *man;   /* the page for `muster help`, or NULL */
+	const char *usage; /* after the name; one usage per line */
 	const char *summary;
-	uint64_t options;	/* CO_BIT()s it honours */
-	bool options_first;	/* options end at the first operand */
+	uint64_t options;   /* CO_BIT()s it honours */
+	bool options_first; /* options end at the first operand */
 };
 
 extern const struct clitab_option clitab_options[CO_COUNT];

@@ -37,8 +37,8 @@ config_add_file(struct config *cf, const char *path, const char **kept)
 	char *copy;
 	int r;
 
-	if ((r = ARRAY_RESERVE(cf->files, cf->files_cap, cf->nfiles + 1,
-	    4)) != 0)
+	if ((r = ARRAY_RESERVE(cf->files, cf->files_cap, cf->nfiles + 1, 4)) !=
+	    0)
 		return r;
 	if ((copy = strdup(path)) == NULL)
 		return MERR_NOMEM;
@@ -57,7 +57,7 @@ config_add_arg(struct config *cf, const char *file, unsigned line,
 	if ((r = ARRAY_RESERVE(cf->v, cf->cap, cf->n + 1, 16)) != 0)
 		return r;
 	if (value != NULL ? asprintf(&arg, "--%s=%s", name, value) < 0 :
-	    asprintf(&arg, "--%s", name) < 0)
+			    asprintf(&arg, "--%s", name) < 0)
 		return MERR_NOMEM;
 	cf->v[cf->n].arg = arg;
 	cf->v[cf->n].file = file;
@@ -74,8 +74,9 @@ config_trim(char *s)
 	while (*s == ' ' || *s == '\t')
 		s++;
 	end = s + strlen(s);
-	while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
-	    end[-1] == '\r' || end[-1] == '\n'))
+	while (end > s &&
+	    (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' ||
+		end[-1] == '\n'))
 		*--end = '\0';
 	return s;
 }
@@ -154,17 +155,20 @@ config_line(struct config *cf, const struct clitab_command *cmd,
 	if (s[0] == '[') {
 		len = strlen(s);
 		if (len < 3 || s[len - 1] != ']') {
-			snprintf(err, errlen, "%s:%u: a section is written "
-			    "[SUBCOMMAND], e.g. [run]", file, ln);
+			snprintf(err, errlen,
+			    "%s:%u: a section is written "
+			    "[SUBCOMMAND], e.g. [run]",
+			    file, ln);
 			return MERR_PARSE;
 		}
 		s[len - 1] = '\0';
 		if ((*section = config_section(config_trim(s + 1))) == NULL ||
 		    (*section)->options == 0) {
-			snprintf(err, errlen, "%s:%u: no subcommand '%s' takes "
+			snprintf(err, errlen,
+			    "%s:%u: no subcommand '%s' takes "
 			    "options (sections: run, push, pull, watch, "
-			    "daemon, keys install)", file, ln,
-			    config_trim(s + 1));
+			    "daemon, keys install)",
+			    file, ln, config_trim(s + 1));
 			return MERR_PARSE;
 		}
 		return 0;
@@ -182,20 +186,23 @@ config_line(struct config *cf, const struct clitab_command *cmd,
 		value++;
 	}
 	if ((opt = config_option(key)) < 0) {
-		snprintf(err, errlen, "%s:%u: unknown option '%s' (a key is "
-		    "the long name of an option, as in muster --help)", file,
-		    ln, key);
+		snprintf(err, errlen,
+		    "%s:%u: unknown option '%s' (a key is "
+		    "the long name of an option, as in muster --help)",
+		    file, ln, key);
 		return MERR_PARSE;
 	}
 	o = &clitab_options[opt];
 	if (opt == CO_CONFIG || o->section == 0) {
-		snprintf(err, errlen, "%s:%u: '%s' cannot be set in a config "
-		    "file", file, ln, key);
+		snprintf(err, errlen,
+		    "%s:%u: '%s' cannot be set in a config "
+		    "file",
+		    file, ln, key);
 		return MERR_PARSE;
 	}
 	if (*section != NULL && ((*section)->options & CO_BIT(opt)) == 0) {
-		snprintf(err, errlen, "%s:%u: muster %s has no --%s", file,
-		    ln, (*section)->name, key);
+		snprintf(err, errlen, "%s:%u: muster %s has no --%s", file, ln,
+		    (*section)->name, key);
 		return MERR_PARSE;
 	}
 	if (o->has_arg && *value == '\0') {
@@ -204,11 +211,14 @@ config_line(struct config *cf, const struct clitab_command *cmd,
 		return MERR_PARSE;
 	}
 	if (!o->has_arg && config_bool(value, &on) != 0) {
-		snprintf(err, errlen, "%s:%u: '%s' is a flag: no value, or "
-		    "yes or no; got '%s'", file, ln, key, value);
+		snprintf(err, errlen,
+		    "%s:%u: '%s' is a flag: no value, or "
+		    "yes or no; got '%s'",
+		    file, ln, key, value);
 		return MERR_PARSE;
 	}
-	applies = *section != NULL ? *section == cmd :
+	applies = *section != NULL ?
+	    *section == cmd :
 	    (cmd->options & CO_BIT(opt)) != 0;
 	/* "no" leaves the flag at its default: there is nothing to undo
 	 * before the command line. */
@@ -216,12 +226,12 @@ config_line(struct config *cf, const struct clitab_command *cmd,
 		return 0;
 	if (o->has_arg && (r = config_expand(value, &expanded)) != 0) {
 		snprintf(err, errlen, "%s:%u: cannot expand '%s': %s", file,
-		    ln, value, r == MERR_NOTFOUND ? "HOME is not set" :
-		    merr_str(r));
+		    ln, value,
+		    r == MERR_NOTFOUND ? "HOME is not set" : merr_str(r));
 		return MERR_PARSE;
 	}
-	r = config_add_arg(cf, file, ln, key, o->has_arg ? expanded ?
-	    expanded : value : NULL);
+	r = config_add_arg(cf, file, ln, key,
+	    o->has_arg ? expanded ? expanded : value : NULL);
 	free(expanded);
 	return r;
 }
@@ -247,8 +257,8 @@ config_read(struct config *cf, const struct clitab_command *cmd,
 		    strerror(errno));
 		return MERR_NOTFOUND;
 	}
-	if (fstat(fd, &st) != 0 || (!S_ISREG(st.st_mode) &&
-	    strcmp(path, "/dev/null") != 0)) {
+	if (fstat(fd, &st) != 0 ||
+	    (!S_ISREG(st.st_mode) && strcmp(path, "/dev/null") != 0)) {
 		snprintf(err, errlen, "config file %s: not a regular file",
 		    path);
 		r = MERR_INVAL;
@@ -264,8 +274,8 @@ config_read(struct config *cf, const struct clitab_command *cmd,
 		r = MERR_NOMEM;
 		goto out;
 	}
-	while (len < (size_t)st.st_size && (got = read(fd, text + len,
-	    (size_t)st.st_size - len)) != 0) {
+	while (len < (size_t)st.st_size &&
+	    (got = read(fd, text + len, (size_t)st.st_size - len)) != 0) {
 		if (got < 0) {
 			snprintf(err, errlen, "config file %s: %s", path,
 			    strerror(errno));
@@ -290,10 +300,10 @@ config_read(struct config *cf, const struct clitab_command *cmd,
 		if (*line == '\0' || *line == '#')
 			continue;
 		if ((r = config_line(cf, cmd, &section, file, ln, line, err,
-		    errlen)) != 0)
+			 errlen)) != 0)
 			goto out;
 	}
- out:
+out:
 	free(text);
 	close(fd);
 	return r;
@@ -313,7 +323,7 @@ config_load(struct config *cf, const struct clitab_command *cmd,
 	if (path != NULL)
 		return config_read(cf, cmd, path, true, err, errlen);
 	if ((r = config_read(cf, cmd, "/etc/muster/config", false, err,
-	    errlen)) != 0)
+		 errlen)) != 0)
 		return r;
 	if (config_user_dir(user, sizeof(user) - 8) != 0)
 		return 0;

@@ -26,15 +26,15 @@
 
 /* One option from a file, as the parser will see it. */
 struct config_arg {
-	char *arg;		/* "--name=value" or "--name" */
-	const char *file;	/* points into config.files */
+	char *arg;	  /* "--name=value" or "--name" */
+	const char *file; /* points into config.files */
 	unsigned line;
 };
 
 struct config {
 	struct config_arg *v;
 	size_t n, cap;
-	char **files;		/* the files read, in order */
+	char **files; /* the files read, in order */
 	size_t nfiles, files_cap;
 };
 

@@ -15,7 +15,6 @@
 
 extern char **environ;
 
-
 /* Run argv; 0 when it exits 0. quiet sends its output to /dev/null. */
 static int
 spawn_wait(char *const argv[], int quiet)
@@ -96,14 +95,16 @@ help_main(int argc, char **argv)
 			    strcmp(clitab_commands[i].man, sub) == 0)
 				break;
 		if (i == clitab_ncommands) {
-			fprintf(stderr, "muster: no help for '%s' (subcommands:",
-			    sub);
+			fprintf(stderr,
+			    "muster: no help for '%s' (subcommands:", sub);
 			for (i = 0; i < clitab_ncommands; i++)
 				if (clitab_commands[i].man != NULL &&
-				    (i == 0 || clitab_commands[i - 1].man ==
-				    NULL || strcmp(clitab_commands[i - 1].man,
-				    clitab_commands[i].man) != 0))
-					fprintf(stderr, "%s %s", i > 0 ? "," : "",
+				    (i == 0 ||
+					clitab_commands[i - 1].man == NULL ||
+					strcmp(clitab_commands[i - 1].man,
+					    clitab_commands[i].man) != 0))
+					fprintf(stderr, "%s %s",
+					    i > 0 ? "," : "",
 					    clitab_commands[i].man);
 			fprintf(stderr, ")\n");
 			return EXIT_USAGE;

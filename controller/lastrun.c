@@ -10,7 +10,7 @@
 
 #include "err.h"
 
-#define LASTRUN_MAGIC	"muster-last-run 1"
+#define LASTRUN_MAGIC "muster-last-run 1"
 
 int
 lastrun_statuses(const char *list, unsigned *mask, char *err, size_t errlen)
@@ -37,10 +37,12 @@ lastrun_statuses(const char *list, unsigned *mask, char *err, size_t errlen)
 		p = comma + 1;
 	} while (comma != NULL);
 	return 0;
- bad:
-	snprintf(err, errlen, "--rerun: expected statuses separated by "
+bad:
+	snprintf(err, errlen,
+	    "--rerun: expected statuses separated by "
 	    "commas (failed, unreachable, timeout, hostkey, auth, become, "
-	    "skipped, ok, notok), got '%s'", list);
+	    "skipped, ok, notok), got '%s'",
+	    list);
 	return MERR_PARSE;
 }
 
@@ -82,7 +84,7 @@ lastrun_mkdirs(char *path)
 	char *slash;
 
 	for (slash = strchr(path + 1, '/'); slash != NULL;
-	    slash = strchr(slash + 1, '/')) {
+	     slash = strchr(slash + 1, '/')) {
 		*slash = '\0';
 		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
 			*slash = '/';
@@ -121,7 +123,8 @@ lastrun_save(const struct host_set *hosts, const enum host_status *final,
 	int fd = -1, dfd;
 
 	if (lastrun_dir(dir, sizeof(dir)) != 0) {
-		snprintf(err, errlen, "no place for the last run's statuses "
+		snprintf(err, errlen,
+		    "no place for the last run's statuses "
 		    "(set XDG_CACHE_HOME or HOME)");
 		return MERR_NOTFOUND;
 	}
@@ -154,7 +157,7 @@ lastrun_save(const struct host_set *hosts, const enum host_status *final,
 		close(dfd);
 	}
 	return 0;
- fail:
+fail:
 	snprintf(err, errlen, "cannot record the last run in %s: %s", path,
 	    strerror(errno));
 	if (f != NULL)
@@ -190,7 +193,8 @@ lastrun_get(char *s, char **out)
 			*w++ = *p;
 			continue;
 		}
-		if ((hi = lastrun_hex(p[1])) < 0 || (lo = lastrun_hex(p[2])) < 0)
+		if ((hi = lastrun_hex(p[1])) < 0 ||
+		    (lo = lastrun_hex(p[2])) < 0)
 			return MERR_PARSE;
 		*w++ = (char)(hi << 4 | lo);
 		p += 2;
@@ -211,14 +215,17 @@ lastrun_select(unsigned mask, struct host_set *out, char *err, size_t errlen)
 	int i, r = 0;
 
 	if (lastrun_path(path, sizeof(path)) != 0) {
-		snprintf(err, errlen, "--rerun: no place for the last run's "
+		snprintf(err, errlen,
+		    "--rerun: no place for the last run's "
 		    "statuses (set XDG_CACHE_HOME or HOME)");
 		return MERR_INVAL;
 	}
 	if ((fp = fopen(path, "re")) == NULL) {
 		if (errno == ENOENT)
-			snprintf(err, errlen, "--rerun: no run recorded yet "
-			    "(%s does not exist)", path);
+			snprintf(err, errlen,
+			    "--rerun: no run recorded yet "
+			    "(%s does not exist)",
+			    path);
 		else
 			snprintf(err, errlen, "--rerun: %s: %s", path,
 			    strerror(errno));
@@ -235,7 +242,7 @@ lastrun_select(unsigned mask, struct host_set *out, char *err, size_t errlen)
 		save = NULL;
 		for (i = 0; i < 4; i++)
 			if ((f[i] = strtok_r(i == 0 ? line : NULL, " ",
-			    &save)) == NULL)
+				 &save)) == NULL)
 				goto bad;
 		if (strtok_r(NULL, " ", &save) != NULL ||
 		    host_status_parse(f[0], &st) != 0 ||
@@ -256,11 +263,13 @@ lastrun_select(unsigned mask, struct host_set *out, char *err, size_t errlen)
 	if (ln == 0)
 		goto bad;
 	goto out;
- bad:
-	snprintf(err, errlen, "--rerun: %s:%zu: not a file muster wrote "
-	    "(remove it)", path, ln);
+bad:
+	snprintf(err, errlen,
+	    "--rerun: %s:%zu: not a file muster wrote "
+	    "(remove it)",
+	    path, ln);
 	r = MERR_INVAL;
- out:
+out:
 	free(line);
 	fclose(fp);
 	return r;

@@ -21,8 +21,8 @@ int lastrun_statuses(const char *list, unsigned *mask, char *err,
  * HOME is set. */
 int lastrun_path(char *out, size_t outlen);
 /* Record hosts->v[i] as having ended final[i]. */
-int lastrun_save(const struct host_set *hosts,
-    const enum host_status *final, char *err, size_t errlen);
+int lastrun_save(const struct host_set *hosts, const enum host_status *final,
+    char *err, size_t errlen);
 /* Append the hosts of the last job that ended in a status of mask.
  * MERR_NOTFOUND (err says so) when no job was recorded. */
 int lastrun_select(unsigned mask, struct host_set *out, char *err,

@@ -74,9 +74,11 @@ listhosts_print(FILE *f, const struct host_set *hosts, const char *ssh_config,
 		const struct host_spec *s = &hosts->v[i];
 
 		if ((r = resolve(s, ssh_config, &user, &addr, &port)) != 0) {
-			snprintf(err, errlen, "ssh configuration %s: cannot be "
-			    "read (for host %s)", ssh_config ? ssh_config :
-			    "~/.ssh/config", s->name);
+			snprintf(err, errlen,
+			    "ssh configuration %s: cannot be "
+			    "read (for host %s)",
+			    ssh_config ? ssh_config : "~/.ssh/config",
+			    s->name);
 			return r;
 		}
 		snprintf(portbuf, sizeof(portbuf), "%u", port);
@@ -94,7 +96,7 @@ listhosts_print(FILE *f, const struct host_set *hosts, const char *ssh_config,
 			snprintf(shown, sizeof(shown), "ProxyJump %s (-J)",
 			    jump);
 		else if (sshroute_lookup(ssh_config, s->name, &route, rerr,
-		    sizeof(rerr)) != 0)
+			     sizeof(rerr)) != 0)
 			snprintf(shown, sizeof(shown), "fails: %s", rerr);
 		else if (route.kind == SSHROUTE_DIRECT)
 			snprintf(shown, sizeof(shown), "direct");

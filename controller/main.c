@@ -62,10 +62,11 @@ check_fd_limit(size_t nhosts)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
 		return 0;
-	fprintf(stderr, "muster: %zu hosts need about %llu open files, but "
+	fprintf(stderr,
+	    "muster: %zu hosts need about %llu open files, but "
 	    "the limit is %llu (hard limit %llu); raise it (ulimit -n, "
-	    "LimitNOFILE=) or select fewer hosts\n", nhosts,
-	    (unsigned long long)need, (unsigned long long)rl.rlim_cur,
+	    "LimitNOFILE=) or select fewer hosts\n",
+	    nhosts, (unsigned long long)need, (unsigned long long)rl.rlim_cur,
 	    (unsigned long long)rl.rlim_max);
 	return MERR_LIMIT;
 }
@@ -86,33 +87,34 @@ check_ssh_files(const struct cli *cli)
 	char path[4096], err[1024];
 	const char *kh = cli->known_hosts;
 
-	if (kh == NULL && sshfile_user_path("known_hosts", path,
-	    sizeof(path)) == 0)
+	if (kh == NULL &&
+	    sshfile_user_path("known_hosts", path, sizeof(path)) == 0)
 		kh = path;
-	if ((kh != NULL && sshfile_check("known_hosts", kh,
-	    SSHFILE_KNOWN_HOSTS, err, sizeof(err)) != 0) ||
+	if ((kh != NULL &&
+		sshfile_check("known_hosts", kh, SSHFILE_KNOWN_HOSTS, err,
+		    sizeof(err)) != 0) ||
 	    sshfile_check("known_hosts", "/etc/ssh/ssh_known_hosts",
-	    SSHFILE_KNOWN_HOSTS, err, sizeof(err)) != 0) {
+		SSHFILE_KNOWN_HOSTS, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		return EXIT_UNREACHABLE;
 	}
 	if (cli->ssh_config != NULL) {
 		if (sshfile_check("ssh_config", cli->ssh_config,
-		    SSHFILE_CONFIG, err, sizeof(err)) != 0)
+			SSHFILE_CONFIG, err, sizeof(err)) != 0)
 			goto bad_config;
 		return 0;
 	}
 	if ((sshfile_user_path("config", path, sizeof(path)) == 0 &&
-	    sshfile_check("ssh_config", path, SSHFILE_CONFIG, err,
-	    sizeof(err)) != 0) || sshfile_check("ssh_config",
-	    "/etc/ssh/ssh_config", SSHFILE_CONFIG, err, sizeof(err)) != 0)
+		sshfile_check("ssh_config", path, SSHFILE_CONFIG, err,
+		    sizeof(err)) != 0) ||
+	    sshfile_check("ssh_config", "/etc/ssh/ssh_config", SSHFILE_CONFIG,
+		err, sizeof(err)) != 0)
 		goto bad_config;
 	return 0;
- bad_config:
+bad_config:
 	fprintf(stderr, "muster: %s\n", err);
 	return EXIT_USAGE;
 }
-
 
 /* mkdir -p, new directories 0700 (~/.config may not exist yet). */
 static int
@@ -122,7 +124,7 @@ mkdir_private(const char *dir)
 
 	snprintf(path, sizeof(path), "%s", dir);
 	for (slash = strchr(path + 1, '/'); slash != NULL;
-	    slash = strchr(slash + 1, '/')) {
+	     slash = strchr(slash + 1, '/')) {
 		*slash = '\0';
 		if (mkdir(path, 0700) != 0 && errno != EEXIST)
 			return -1;
@@ -140,19 +142,20 @@ cmd_keys_init(int argc, char **argv, const struct clitab_command *entry)
 	bool is_k;
 	int r;
 
-	if (argc == 2 && (strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "--help") == 0)) {
+	if (argc == 2 &&
+	    (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		clitab_command_usage(stdout, entry);
 		return 0;
 	}
 	/* Its one option, -k, is all the table lists for it. */
-	is_k = argc >= 2 && (strcmp(argv[1], "-k") == 0 ||
-	    strcmp(argv[1], "--identity") == 0);
+	is_k = argc >= 2 &&
+	    (strcmp(argv[1], "-k") == 0 || strcmp(argv[1], "--identity") == 0);
 	if (argc > 1 && !(argc == 3 && is_k)) {
 		if (argv[1][0] == '-' && !is_k)
-			fprintf(stderr, "muster: %s is not an option of %s "
-			    "(see muster %s --help)\n", argv[1], entry->name,
-			    entry->name);
+			fprintf(stderr,
+			    "muster: %s is not an option of %s "
+			    "(see muster %s --help)\n",
+			    argv[1], entry->name, entry->name);
 		else
 			clitab_command_usage(stderr, entry);
 		return EXIT_USAGE;
@@ -224,7 +227,7 @@ list_hosts(const struct cli *cli, const struct host_set *hosts)
 	char err[1024];
 
 	if (listhosts_print(stdout, hosts, cli->ssh_config, cli->jump, err,
-	    sizeof(err)) != 0) {
+		sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		return EXIT_USAGE;
 	}
@@ -266,16 +269,18 @@ cmd_keys_install(int argc, char **argv)
 	if (load_identity(&cli, &key, &idpath) != 0)
 		goto out;
 	if (key == NULL) {
-		fprintf(stderr, "muster: no key to install: %s/id_ed25519 does "
+		fprintf(stderr,
+		    "muster: no key to install: %s/id_ed25519 does "
 		    "not exist (make one with `muster keys init`, or give "
-		    "-k FILE)\n", identity_default_dir());
+		    "-k FILE)\n",
+		    identity_default_dir());
 		goto out;
 	}
 	pub[0] = '\0';
 	if (idpath != NULL && idpath[0] != '(')
 		snprintf(pub, sizeof(pub), "%s.pub", idpath);
 	if (identity_public_line(key, pub[0] ? pub : NULL, &line, err,
-	    sizeof(err)) != 0) {
+		sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		goto out;
 	}
@@ -283,7 +288,7 @@ cmd_keys_install(int argc, char **argv)
 	 * should inherit it. */
 	if (cli.password_file != NULL) {
 		if (askpass_file(cli.password_file, &password, err,
-		    sizeof(err)) != 0) {
+			sizeof(err)) != 0) {
 			fprintf(stderr, "muster: %s\n", err);
 			goto out;
 		}
@@ -304,7 +309,7 @@ cmd_keys_install(int argc, char **argv)
 	opts.pubkey_line = line;
 	opts.password = password;
 	status = keyinstall_hosts(&hosts, &opts);
- out:
+out:
 	if (password != NULL) {
 		explicit_bzero(password, strlen(password));
 		free(password);
@@ -362,7 +367,7 @@ static struct dlink *
 try_daemon(const struct cli *cli, struct ev_loop *loop)
 {
 	struct dlink_settings want = { cli->identity, cli->known_hosts,
-	    cli->ssh_config };
+		cli->ssh_config };
 	struct dlink *link = NULL;
 	char err[512];
 	int r;
@@ -424,7 +429,8 @@ cmd_fleet(int argc, char **argv)
 	if ((r = cli_hosts(&cli, &hosts, err, sizeof(err))) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		/* --rerun with nothing left to do is not a mistake. */
-		status = r == MERR_NOTFOUND && cli.rerun != NULL ? EXIT_ALL_OK :
+		status = r == MERR_NOTFOUND && cli.rerun != NULL ?
+		    EXIT_ALL_OK :
 		    EXIT_USAGE;
 		goto out;
 	}
@@ -450,8 +456,8 @@ cmd_fleet(int argc, char **argv)
 	 * run as the user, which a daemon's shared channel is not. */
 	if (cli.run.become && cli.cmd != CLI_RUN)
 		cfg.become_user = cli.run.become_user;
-	if ((cfg.become_user != NULL || (cfg.link = try_daemon(&cli,
-	    cfg.loop)) == NULL) &&
+	if ((cfg.become_user != NULL ||
+		(cfg.link = try_daemon(&cli, cfg.loop)) == NULL) &&
 	    (status = direct_config(&cli, &cfg, &key, &idpath, &agents)) != 0)
 		goto out;
 	if (cfg.link == NULL && check_fd_limit(hosts.n) != 0) {
@@ -465,34 +471,27 @@ cmd_fleet(int argc, char **argv)
 		goto out;
 	}
 	switch (cli.cmd) {
-	case CLI_RUN:
-		status = run_hosts(&cfg, &hosts, &cli.run);
-		break;
-	case CLI_PUSH:
-		status = push_hosts(&cfg, &hosts, &cli.push);
-		break;
-	case CLI_PULL:
-		status = pull_hosts(&cfg, &hosts, &cli.pull);
-		break;
+	case CLI_RUN: status = run_hosts(&cfg, &hosts, &cli.run); break;
+	case CLI_PUSH: status = push_hosts(&cfg, &hosts, &cli.push); break;
+	case CLI_PULL: status = pull_hosts(&cfg, &hosts, &cli.pull); break;
 	case CLI_WATCH:
 		cli.watch.inventory = cli.inventory;
 		status = watch_hosts(&cfg, &hosts, &cli.watch);
 		break;
-	case CLI_KEYS_INSTALL:	/* cmd_keys_install */
-	case CLI_DAEMON:	/* cmd_daemon */
-	case CLI_KEYS_INIT:	/* the rest have no hosts */
+	case CLI_KEYS_INSTALL: /* cmd_keys_install */
+	case CLI_DAEMON:       /* cmd_daemon */
+	case CLI_KEYS_INIT:    /* the rest have no hosts */
 	case CLI_HELP:
-	case CLI_VERSION:
-		break;
+	case CLI_VERSION: break;
 	}
 	workpool_free(cfg.workers);
 	dlink_free(cfg.link);
 	ev_loop_destroy(cfg.loop);
 	/* Kept for --rerun; losing it loses no work, so it is only said. */
-	if (cfg.roll != NULL && lastrun_save(&hosts, roll.final, err,
-	    sizeof(err)) != 0)
+	if (cfg.roll != NULL &&
+	    lastrun_save(&hosts, roll.final, err, sizeof(err)) != 0)
 		fprintf(stderr, "muster: %s\n", err);
- out:
+out:
 	free(roll.final);
 	ssh_key_free(key);
 	free(idpath);
@@ -511,7 +510,8 @@ elf_machine(const uint8_t *p, size_t len)
 	if (len < 20 || memcmp(p, "\177ELF", 4) != 0)
 		return "not an ELF file";
 	/* e_machine, in the file's own byte order (EI_DATA). */
-	m = p[5] == 2 ? (unsigned)p[18] << 8 | p[19] :
+	m = p[5] == 2 ?
+	    (unsigned)p[18] << 8 | p[19] :
 	    (unsigned)p[19] << 8 | p[18];
 	switch (m) {
 	case 3: return "i386";
@@ -580,10 +580,12 @@ close_inherited(int keep1, int keep2)
 
 	/* close_range: three calls instead of probing every possible
 	 * descriptor; the loop is for kernels before 5.9. */
-	if (lo > STDERR_FILENO && (lo == STDERR_FILENO + 1 ||
-	    close_range(STDERR_FILENO + 1, (unsigned)lo - 1, 0) == 0) &&
-	    (hi <= lo + 1 || close_range((unsigned)lo + 1, (unsigned)hi - 1,
-	    0) == 0) && close_range((unsigned)hi + 1, ~0U, 0) == 0)
+	if (lo > STDERR_FILENO &&
+	    (lo == STDERR_FILENO + 1 ||
+		close_range(STDERR_FILENO + 1, (unsigned)lo - 1, 0) == 0) &&
+	    (hi <= lo + 1 ||
+		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0) == 0) &&
+	    close_range((unsigned)hi + 1, ~0U, 0) == 0)
 		return;
 	for (fd = STDERR_FILENO + 1; fd < 65536; fd++)
 		if (fd != keep1 && fd != keep2 && fcntl(fd, F_GETFD) >= 0)
@@ -599,8 +601,9 @@ background(const char *sock, int keep, FILE **log)
 
 	snprintf(logpath, sizeof(logpath), "%s", sock);
 	if ((slash = strrchr(logpath, '/')) != NULL)
-		snprintf(slash + 1, sizeof(logpath) - (size_t)(slash + 1 -
-		    logpath), "daemon.log");
+		snprintf(slash + 1,
+		    sizeof(logpath) - (size_t)(slash + 1 - logpath),
+		    "daemon.log");
 	if (pipe(pfd) != 0 || (pid = fork()) < 0) {
 		fprintf(stderr, "muster: cannot fork: %s\n", strerror(errno));
 		return -1;
@@ -608,8 +611,10 @@ background(const char *sock, int keep, FILE **log)
 	if (pid > 0) {
 		close(pfd[1]);
 		if (read(pfd[0], &c, 1) != 1) {
-			fprintf(stderr, "muster: the daemon did not start "
-			    "(see %s)\n", logpath);
+			fprintf(stderr,
+			    "muster: the daemon did not start "
+			    "(see %s)\n",
+			    logpath);
 			exit(EXIT_INTERNAL);
 		}
 		printf("muster daemon: pid %d, socket %s, log %s\n", (int)pid,
@@ -627,8 +632,9 @@ background(const char *sock, int keep, FILE **log)
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}
-	if ((fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW, 0600)) >= 0) {
+	if ((fd = open(logpath,
+		 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		 0600)) >= 0) {
 		dup2(fd, STDERR_FILENO);
 		close(fd);
 	}
@@ -660,8 +666,9 @@ cmd_daemon(int argc, char **argv)
 	}
 	log_set_level(cli.verbose);
 	if (cli.daemon_status || cli.daemon_stop) {
-		r = cli.daemon_status ? dlink_request_status(cli.json, err,
-		    sizeof(err)) : dlink_request_stop(err, sizeof(err));
+		r = cli.daemon_status ?
+		    dlink_request_status(cli.json, err, sizeof(err)) :
+		    dlink_request_stop(err, sizeof(err));
 		if (r != 0)
 			fprintf(stderr, "muster: %s\n", err);
 		status = r == 0 ? 0 : EXIT_CMD_FAILED;
@@ -675,7 +682,8 @@ cmd_daemon(int argc, char **argv)
 	if (cli.list_hosts) {
 		status = hosts.n > 0 ? list_hosts(&cli, &hosts) : EXIT_USAGE;
 		if (hosts.n == 0)
-			fprintf(stderr, "muster: --list-hosts: no hosts "
+			fprintf(stderr,
+			    "muster: --list-hosts: no hosts "
 			    "selected\n");
 		goto out;
 	}
@@ -697,7 +705,8 @@ cmd_daemon(int argc, char **argv)
 	cfg.connect_rate = cli.connect_rate;
 	cfg.verbose = false;
 	if (dsock_path(sock, sizeof(sock)) != 0) {
-		fprintf(stderr, "muster: no place for the daemon socket (set "
+		fprintf(stderr,
+		    "muster: no place for the daemon socket (set "
 		    "XDG_RUNTIME_DIR, HOME or MUSTER_DAEMON_SOCKET)\n");
 		goto out;
 	}
@@ -712,8 +721,8 @@ cmd_daemon(int argc, char **argv)
 	opts.socket_path = sock;
 	opts.bound = bound;
 	opts.log = stderr;
-	if (!cli.daemon_foreground && (ready = background(sock, lfd,
-	    &opts.log)) < 0)
+	if (!cli.daemon_foreground &&
+	    (ready = background(sock, lfd, &opts.log)) < 0)
 		goto out;
 	cfg.loop = EV_DEFAULT;
 	if ((r = workpool_new(cfg.loop, UPLOAD_WORKERS, &cfg.workers)) != 0) {
@@ -729,7 +738,7 @@ cmd_daemon(int argc, char **argv)
 	status = daemon_serve(&cfg, &hosts, &opts);
 	workpool_free(cfg.workers);
 	ev_loop_destroy(cfg.loop);
- out:
+out:
 	if (lfd >= 0)
 		close(lfd);
 	ssh_key_free(key);
@@ -757,8 +766,8 @@ hold_closed_stdio(void)
 	for (fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
 		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
 			continue;
-		nfd = open("/dev/null", fd == STDIN_FILENO ? O_WRONLY :
-		    O_RDONLY);
+		nfd = open("/dev/null",
+		    fd == STDIN_FILENO ? O_WRONLY : O_RDONLY);
 		if (nfd >= 0 && nfd != fd) {
 			dup2(nfd, fd);
 			close(nfd);
@@ -781,7 +790,8 @@ main(int argc, char **argv)
 	ssh_init();
 	if (strcmp(argv[1], "--version") == 0)
 		argv[1] = "version";
-	else if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+	else if (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
 		cli_usage(stdout);
 		ssh_finalize();
 		return 0;
@@ -801,24 +811,12 @@ main(int argc, char **argv)
 	case CLI_RUN:
 	case CLI_PUSH:
 	case CLI_PULL:
-	case CLI_WATCH:
-		status = cmd_fleet(argc, argv);
-		break;
-	case CLI_DAEMON:
-		status = cmd_daemon(argc, argv);
-		break;
-	case CLI_KEYS_INIT:
-		status = cmd_keys_init(argc, argv, entry);
-		break;
-	case CLI_KEYS_INSTALL:
-		status = cmd_keys_install(argc, argv);
-		break;
-	case CLI_HELP:
-		status = help_main(argc, argv);
-		break;
-	case CLI_VERSION:
-		status = cmd_version();
-		break;
+	case CLI_WATCH: status = cmd_fleet(argc, argv); break;
+	case CLI_DAEMON: status = cmd_daemon(argc, argv); break;
+	case CLI_KEYS_INIT: status = cmd_keys_init(argc, argv, entry); break;
+	case CLI_KEYS_INSTALL: status = cmd_keys_install(argc, argv); break;
+	case CLI_HELP: status = help_main(argc, argv); break;
+	case CLI_VERSION: status = cmd_version(); break;
 	}
 	ssh_finalize();
 	return status;

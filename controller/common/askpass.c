@@ -115,7 +115,8 @@ askpass_file(const char *path, char **out, char *err, size_t errlen)
 		goto out;
 	}
 	if ((st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "password file %s is accessible by "
+		snprintf(err, errlen,
+		    "password file %s is accessible by "
 		    "others (mode %04o); refusing it. Fix with: chmod 600 %s",
 		    path, (unsigned)(st.st_mode & 07777), path);
 		r = MERR_INVAL;
@@ -136,7 +137,7 @@ askpass_file(const char *path, char **out, char *err, size_t errlen)
 	data[strcspn(data, "\r\n")] = '\0';
 	if ((*out = strdup(data)) == NULL)
 		r = MERR_NOMEM;
- out:
+out:
 	explicit_bzero(data, sizeof(data));
 	close(fd);
 	return r;

@@ -26,6 +26,6 @@ backoff_next(struct backoff *b)
 	if (b->cur > b->max)
 		b->cur = b->max;
 	/* Not for secrets: only spreads reconnects apart. */
-	u = (double)random() / RAND_MAX;	// NOLINT(cert-msc30-c,cert-msc50-cpp)
+	u = (double)random() / RAND_MAX; // NOLINT(cert-msc30-c,cert-msc50-cpp)
 	return b->cur * (0.5 + 0.5 * u);
 }

@@ -9,9 +9,9 @@
 #define MUSTER_BACKOFF_H
 
 struct backoff {
-	double min;	/* first delay before jitter, seconds, > 0 */
-	double max;	/* cap, seconds, >= min */
-	double cur;	/* 0 until the first failure */
+	double min; /* first delay before jitter, seconds, > 0 */
+	double max; /* cap, seconds, >= min */
+	double cur; /* 0 until the first failure */
 };
 
 void backoff_init(struct backoff *b, double min, double max);

@@ -24,7 +24,8 @@
 #include "err.h"
 #include "log.h"
 
-static void daemon_dhost_on_retry(struct ev_loop *loop, ev_timer *w, int revents);
+static void daemon_dhost_on_retry(struct ev_loop *loop, ev_timer *w,
+    int revents);
 
 static char *
 host_key(const struct host_spec *s)
@@ -34,7 +35,7 @@ host_key(const struct host_spec *s)
 	if (s->port != 0 && s->port != 22)
 		snprintf(port, sizeof(port), ":%u", s->port);
 	if (asprintf(&out, "%s%s%s%s", s->user ? s->user : "",
-	    s->user ? "@" : "", s->name, port) < 0)
+		s->user ? "@" : "", s->name, port) < 0)
 		return NULL;
 	return out;
 }
@@ -71,7 +72,7 @@ dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 		free(name);
 		if (!d->hosts_warned)
 			log_notice("holding %d hosts, the most a daemon "
-			    "holds: hosts beyond are refused",
+				   "holds: hosts beyond are refused",
 			    DAEMON_MAX_HOSTS);
 		d->hosts_warned = true;
 		return MERR_LIMIT;
@@ -91,11 +92,13 @@ dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 	h->spec.port = spec->port;
 	h->accept_new = accept_new;
 	/* Each held host keeps a socket open. */
-	if ((unsigned long long)d->nhosts + 64 > d->fd_limit && !d->fd_warned) {
-		log_notice("holding %zu hosts needs about %zu open files, "
+	if ((unsigned long long)d->nhosts + 64 > d->fd_limit &&
+	    !d->fd_warned) {
+		log_notice(
+		    "holding %zu hosts needs about %zu open files, "
 		    "but the limit is %llu: hosts beyond it fail (raise "
-		    "LimitNOFILE= or ulimit -n)", d->nhosts + 1,
-		    d->nhosts + 65, d->fd_limit);
+		    "LimitNOFILE= or ulimit -n)",
+		    d->nhosts + 1, d->nhosts + 65, d->fd_limit);
 		d->fd_warned = true;
 	}
 	backoff_init(&h->backoff, BACKOFF_MIN, BACKOFF_MAX);
@@ -133,8 +136,8 @@ dhost_spec_ok(const Muster__Daemon__HostSpec *s)
 
 static void daemon_host_authed(struct conn *c, void *arg);
 static void daemon_host_ready(struct conn *c, void *arg);
-static void daemon_host_done(struct conn *c, enum host_status st, const char *error,
-    void *arg);
+static void daemon_host_done(struct conn *c, enum host_status st,
+    const char *error, void *arg);
 
 static const struct conn_owner_ops host_ops = {
 	.authed = daemon_host_authed,
@@ -154,16 +157,15 @@ dhost_set_state(struct dhost *h, enum dhost_state st)
 
 	if (!dhoststate_allowed(h->state, st)) {
 		log_error("%s: internal error: held host state %s -> %s is "
-		    "not allowed", h->name, dhoststate_id(h->state),
-		    dhoststate_id(st));
+			  "not allowed",
+		    h->name, dhoststate_id(h->state), dhoststate_id(st));
 #ifndef NDEBUG
 		abort();
 #endif
 		return false;
 	}
-	log_debug("%s: %s -> %s (%.0f ms)", h->name,
-	    dhoststate_name(h->state), dhoststate_name(st),
-	    (now - h->since) * 1000);
+	log_debug("%s: %s -> %s (%.0f ms)", h->name, dhoststate_name(h->state),
+	    dhoststate_name(st), (now - h->since) * 1000);
 	h->state = st;
 	h->since = now;
 	return true;
@@ -197,7 +199,7 @@ start_waiting(struct daemon *d)
 			d->wait_tail = NULL;
 		h->next_waiting = NULL;
 		if (conn_new(h->accept_new ? &d->cfg_new : &d->cfg, &h->spec,
-		    h->name, &host_ops, h, &h->conn) != 0) {
+			h->name, &host_ops, h, &h->conn) != 0) {
 			log_notice("%s: out of memory", h->name);
 			pacer_end(&d->pace, false);
 			dhost_retry_later(h);
@@ -290,7 +292,8 @@ host_release(struct dhost *h)
 }
 
 static void
-daemon_host_done(struct conn *c, enum host_status st, const char *error, void *arg)
+daemon_host_done(struct conn *c, enum host_status st, const char *error,
+    void *arg)
 {
 	struct dhost *h = arg;
 	struct daemon *d = h->d;
@@ -311,8 +314,7 @@ daemon_host_done(struct conn *c, enum host_status st, const char *error, void *a
 
 		drelay_detach(a);
 		dclient_send_host_down(cl, id,
-		    st == HS_OK ? HS_UNREACHABLE : st,
-		    h->error);
+		    st == HS_OK ? HS_UNREACHABLE : st, h->error);
 	}
 	if (d->stopping) {
 		dhost_set_state(h, DH_STOPPED);
@@ -478,7 +480,8 @@ daemon_init(struct daemon *d, const struct conn_config *cfg,
 	d->accept_retry.data = d;
 	/* Idle clients are found within a quarter of the timeout. */
 	ev_init(&d->idle_sweep, dclient_on_idle_sweep);
-	d->idle_sweep.repeat = d->idle_timeout / 4 > 15 ? 15 :
+	d->idle_sweep.repeat = d->idle_timeout / 4 > 15 ?
+	    15 :
 	    d->idle_timeout / 4;
 	d->idle_sweep.data = d;
 	ev_init(&d->trim, daemon_on_trim);
@@ -536,7 +539,8 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 			break;
 	while (!daemon_finished(&d))
 		if (!ev_run(d.loop, EVRUN_ONCE) && !daemon_finished(&d)) {
-			log_error("internal error: the daemon's loop has "
+			log_error(
+			    "internal error: the daemon's loop has "
 			    "nothing left to wait for before it stopped");
 			break;
 		}
@@ -602,4 +606,3 @@ daemon_fuzz_free(struct daemon *d)
 	free(d);
 }
 #endif
-

@@ -22,11 +22,11 @@
 #include "hostlist.h"
 
 struct daemon_options {
-	int fanout;		/* connection set-ups at once */
-	int listen_fd;		/* bound and listening */
+	int fanout;    /* connection set-ups at once */
+	int listen_fd; /* bound and listening */
 	const char *socket_path;
-	struct dsock_bound bound;	/* removed at exit if still ours */
-	FILE *log;		/* events, one line each */
+	struct dsock_bound bound; /* removed at exit if still ours */
+	FILE *log;		  /* events, one line each */
 };
 
 /* Serve until --stop or a signal. cfg->loop must be set; the config is

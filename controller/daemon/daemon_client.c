@@ -38,11 +38,13 @@ dclient_put(struct dclient *cl, uint32_t host, const Muster__Envelope *env,
 
 	if (cl->dead)
 		return;
-	r = ctl != NULL ? link_put_control(&cl->io.out, ctl) :
+	r = ctl != NULL ?
+	    link_put_control(&cl->io.out, ctl) :
 	    link_put_env(&cl->io.out, host, env, FRAME_MAX_DEFAULT);
 	if (r != 0) {
-		dclient_drop(cl, r == MERR_LIMIT ?
-		    "client does not read its output" : merr_str(r));
+		dclient_drop(cl,
+		    r == MERR_LIMIT ? "client does not read its output" :
+				      merr_str(r));
 		return;
 	}
 	cl->last_active = ev_now(cl->d->loop);
@@ -134,8 +136,9 @@ send_status(struct dclient *cl)
 	st.rss_kib = rss_kib();
 	for (c = d->clients; c != NULL; c = c->next)
 		st.clients += !c->dead && c != cl;
-	if (d->nhosts > 0 && ((hs = calloc(d->nhosts, sizeof(*hs))) == NULL ||
-	    (hp = calloc(d->nhosts, sizeof(*hp))) == NULL)) {
+	if (d->nhosts > 0 &&
+	    ((hs = calloc(d->nhosts, sizeof(*hs))) == NULL ||
+		(hp = calloc(d->nhosts, sizeof(*hp))) == NULL)) {
 		free(hs);
 		dclient_drop(cl, "out of memory");
 		return;
@@ -263,11 +266,12 @@ daemon_hello(const struct daemon *d, Muster__Daemon__DaemonHello *dh,
 	dh->build_id.len = strlen(MUSTER_BUILD_ID);
 	dh->pid = (uint32_t)getpid();
 	dh->identity = (char *)(d->cfg.identity_path ?
-	    d->cfg.identity_path : "");
+		d->cfg.identity_path :
+		"");
 	dh->known_hosts = (char *)(d->cfg.known_hosts ?
-	    d->cfg.known_hosts : "");
-	dh->ssh_config = (char *)(d->cfg.ssh_config ? d->cfg.ssh_config :
-	    "");
+		d->cfg.known_hosts :
+		"");
+	dh->ssh_config = (char *)(d->cfg.ssh_config ? d->cfg.ssh_config : "");
 	reply->body_case = MUSTER__DAEMON__CONTROL__BODY_DAEMON_HELLO;
 	reply->daemon_hello = dh;
 }
@@ -323,8 +327,9 @@ oldest(struct daemon *d, bool want_control)
 	struct dclient *cl, *best = NULL;
 
 	for (cl = d->clients; cl != NULL; cl = cl->next) {
-		if (cl->dead || (want_control ? !(cl->greeted &&
-		    cl->control) : cl->greeted))
+		if (cl->dead ||
+		    (want_control ? !(cl->greeted && cl->control) :
+				    cl->greeted))
 			continue;
 		if (best == NULL || cl->last_active <= best->last_active)
 			best = cl;
@@ -349,7 +354,8 @@ client_take_slot(struct dclient *cl, bool control)
 	if (control) {
 		if (d->ncontrol >= DAEMON_CONTROL_SLOTS &&
 		    (victim = oldest(d, true)) != NULL)
-			dclient_drop(victim, "making room for another status "
+			dclient_drop(victim,
+			    "making room for another status "
 			    "or stop client");
 		cl->control = true;
 		d->ncontrol++;
@@ -358,10 +364,12 @@ client_take_slot(struct dclient *cl, bool control)
 	}
 	if (d->nregular >= DAEMON_MAX_CLIENTS) {
 		log_notice("refused a client (pid %d): %d clients already "
-		    "connected", cl->pid, DAEMON_MAX_CLIENTS);
+			   "connected",
+		    cl->pid, DAEMON_MAX_CLIENTS);
 		daemon_hello(d, &dh, &reply);
-		dh.refused = "it serves " STR(DAEMON_MAX_CLIENTS) " clients at "
-		    "once, all taken";
+		dh.refused = "it serves " STR(
+		    DAEMON_MAX_CLIENTS) " clients at "
+					"once, all taken";
 		dclient_put(cl, LINK_CONTROL, NULL, &reply);
 		if (!cl->dead)
 			link_io_flush(&cl->io);
@@ -396,14 +404,15 @@ client_control(struct dclient *cl, size_t len)
 	    ctl->body_case != MUSTER__DAEMON__CONTROL__BODY_STATUS_REQUEST &&
 	    ctl->body_case != MUSTER__DAEMON__CONTROL__BODY_STOP) {
 		link_control_free(ctl);
-		dclient_drop(cl, "a control client asked for more than status "
+		dclient_drop(cl,
+		    "a control client asked for more than status "
 		    "or stop");
 		return;
 	}
 	switch (ctl->body_case) {
 	case MUSTER__DAEMON__CONTROL__BODY_CLIENT_HELLO:
-		if (!cl->greeted && !client_take_slot(cl,
-		    ctl->client_hello->control))
+		if (!cl->greeted &&
+		    !client_take_slot(cl, ctl->client_hello->control))
 			break;
 		cl->greeted = true;
 		daemon_hello(cl->d, &dh, &reply);
@@ -430,9 +439,7 @@ client_control(struct dclient *cl, size_t len)
 		link_io_flush(&cl->io);
 		daemon_stop(cl->d);
 		break;
-	default:
-		dclient_drop(cl, "unexpected control message");
-		break;
+	default: dclient_drop(cl, "unexpected control message"); break;
 	}
 	link_control_free(ctl);
 }
@@ -444,8 +451,8 @@ dclient_on_client_stall(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	dclient_drop(cl, cl->greeted ? "stalled in the middle of a frame" :
-	    "no hello");
+	dclient_drop(cl,
+	    cl->greeted ? "stalled in the middle of a frame" : "no hello");
 }
 
 /* The stall deadline runs while the client owes bytes: from its
@@ -503,7 +510,8 @@ dclient_frames(struct dclient *cl)
 		}
 		a = cl->att[host - 1];
 		r = frame_unpack(buf_ptr(&cl->io.in) + LINK_HDR_LEN +
-		    FRAME_HDR_LEN, len - FRAME_HDR_LEN, &env);
+			FRAME_HDR_LEN,
+		    len - FRAME_HDR_LEN, &env);
 		buf_consume(&cl->io.in, LINK_HDR_LEN + len);
 		if (r != 0) {
 			dclient_drop(cl, "undecodable frame");
@@ -562,8 +570,8 @@ dclient_new(struct daemon *d, int fd)
 	if ((cl = calloc(1, sizeof(*cl))) == NULL)
 		return NULL;
 	cl->d = d;
-	link_io_init(&cl->io, d->loop, fd, dclient_on_client_io, cl, CLIENT_IN_MAX,
-	    CLIENT_OUT_MAX);
+	link_io_init(&cl->io, d->loop, fd, dclient_on_client_io, cl,
+	    CLIENT_IN_MAX, CLIENT_OUT_MAX);
 	ev_init(&cl->stall, dclient_on_client_stall);
 	cl->stall.data = cl;
 	cl->last_active = ev_now(d->loop);
@@ -596,10 +604,11 @@ dclient_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)revents;
 	while ((fd = accept4(d->opts->listen_fd, NULL, NULL,
-	    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
 		if (dsock_peer_ok(fd, &uid, &pid) != 0) {
 			log_notice("refused a client of uid %u (pid %d): "
-			    "not our user", uid, pid);
+				   "not our user",
+			    uid, pid);
 			close(fd);
 			continue;
 		}
@@ -608,13 +617,15 @@ dclient_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		 * (both hold nothing), so that the operator always gets in. */
 		if (d->nclients >= DAEMON_MAX_CLIENTS + DAEMON_CONTROL_SLOTS &&
 		    ((victim = oldest(d, false)) != NULL ||
-		    (victim = oldest(d, true)) != NULL))
+			(victim = oldest(d, true)) != NULL))
 			dclient_drop(victim, "making room for a new client");
 		if (d->nclients >= DAEMON_MAX_CLIENTS + DAEMON_CONTROL_SLOTS) {
 			log_notice("refused a client (pid %d): %d clients "
-			    "already connected", pid, DAEMON_MAX_CLIENTS);
-			refuse_client(d, fd, "it serves "
-			    STR(DAEMON_MAX_CLIENTS) " clients at once, all taken");
+				   "already connected",
+			    pid, DAEMON_MAX_CLIENTS);
+			refuse_client(d, fd,
+			    "it serves " STR(
+				DAEMON_MAX_CLIENTS) " clients at once, all taken");
 			continue;
 		}
 		if ((cl = dclient_new(d, fd)) == NULL)
@@ -633,7 +644,6 @@ dclient_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		ev_timer_start(loop, &d->accept_retry);
 	}
 }
-
 
 /* Nothing under way for the client: no stream open, no host it waits for,
  * nothing queued to it. */
@@ -666,7 +676,8 @@ dclient_on_idle_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	for (cl = d->clients; cl != NULL; cl = cl->next) {
 		if (cl->dead || !cl->greeted ||
-		    now - cl->last_active < d->idle_timeout || !client_idle(cl))
+		    now - cl->last_active < d->idle_timeout ||
+		    !client_idle(cl))
 			continue;
 		snprintf(why, sizeof(why), "idle for %.0f s",
 		    now - cl->last_active);

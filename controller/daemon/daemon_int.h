@@ -40,10 +40,12 @@ struct daemon_options;
 /* Clients send small control messages only (ClientHello, Attach, ...);
  * the 8 MiB of LINK_CONTROL_MAX is for the Status the daemon sends. */
 #define CLIENT_CONTROL_MAX FRAME_MAX_DEFAULT
-_Static_assert(CLIENT_IN_MAX >= LINK_HDR_LEN + FRAME_HDR_LEN +
-    FRAME_MAX_DEFAULT, "a client's largest agent frame fits its input buffer");
-_Static_assert(CLIENT_IN_MAX >= LINK_HDR_LEN + FRAME_HDR_LEN +
-    CLIENT_CONTROL_MAX, "a client's largest control frame fits its input "
+_Static_assert(CLIENT_IN_MAX >=
+	LINK_HDR_LEN + FRAME_HDR_LEN + FRAME_MAX_DEFAULT,
+    "a client's largest agent frame fits its input buffer");
+_Static_assert(CLIENT_IN_MAX >=
+	LINK_HDR_LEN + FRAME_HDR_LEN + CLIENT_CONTROL_MAX,
+    "a client's largest control frame fits its input "
     "buffer");
 /* Clients at once. Each may hold up to CLIENT_OUT_MAX + CLIENT_IN_MAX;
  * a handful at a time is the normal case. */
@@ -66,7 +68,8 @@ _Static_assert(CLIENT_IN_MAX >= LINK_HDR_LEN + FRAME_HDR_LEN +
  * so they are bounded; attachments at once are bounded by the hosts. */
 #define CLIENT_MAX_HOST_ID (1u << 20)
 _Static_assert(CLIENT_MAX_HOST_ID >= 16 &&
-    (CLIENT_MAX_HOST_ID & (CLIENT_MAX_HOST_ID - 1)) == 0, "a client's host "
+	(CLIENT_MAX_HOST_ID & (CLIENT_MAX_HOST_ID - 1)) == 0,
+    "a client's host "
     "index, doubled from 16, stops at CLIENT_MAX_HOST_ID (daemon_relay.c)");
 /* Streams one client may have open on one host. A channel has 256 for
  * every client together (MUX_MAX_STREAMS); no one client takes them all. */
@@ -87,15 +90,14 @@ _Static_assert(CLIENT_MAX_HOST_ID >= 16 &&
 #define BACKOFF_MIN 1.0
 #define BACKOFF_MAX 30.0
 
-
 struct dclient;
 struct dhost;
 struct dattach;
 
 /* One client stream relayed onto a host's channel. */
 struct dstream {
-	struct dattach *a;	/* NULL: the client let go; drop its frames */
-	uint32_t cid, did;	/* the client's and the channel's ids */
+	struct dattach *a; /* NULL: the client let go; drop its frames */
+	uint32_t cid, did; /* the client's and the channel's ids */
 	struct dstream *next;
 };
 
@@ -115,13 +117,13 @@ struct dclient {
 	struct daemon *d;
 	struct link_io io;
 	bool greeted, dead;
-	bool control;		/* Status and Stop only: a control slot */
-	int pid;		/* the peer's, for the log */
-	ev_tstamp last_active;	/* last frame in or out */
-	struct dattach **att;	/* index: id - 1 */
-	size_t natt;		/* size of att */
-	size_t nattached;	/* attachments in it */
-	ev_timer stall;		/* runs while the client owes bytes */
+	bool control;	       /* Status and Stop only: a control slot */
+	int pid;	       /* the peer's, for the log */
+	ev_tstamp last_active; /* last frame in or out */
+	struct dattach **att;  /* index: id - 1 */
+	size_t natt;	       /* size of att */
+	size_t nattached;      /* attachments in it */
+	ev_timer stall;	       /* runs while the client owes bytes */
 	ev_timer reaper;
 	struct dclient *next;
 };
@@ -129,18 +131,18 @@ struct dclient {
 struct dhost {
 	struct daemon *d;
 	struct host_spec spec;
-	char *name;		/* [user@]host[:port]: the key */
+	char *name; /* [user@]host[:port]: the key */
 	bool accept_new;
-	enum dhost_state state;	/* only dhost_set_state changes it */
+	enum dhost_state state; /* only dhost_set_state changes it */
 	struct conn *conn;
-	ev_tstamp since;	/* entered state */
+	ev_tstamp since; /* entered state */
 	struct backoff backoff;
 	unsigned reconnects;
 	ev_timer retry;
 	char *error;
 	struct dattach *attached;
 	struct dhost *next_waiting;
-	bool authed;		/* this set-up got past authentication */
+	bool authed; /* this set-up got past authentication */
 };
 
 struct daemon {
@@ -154,12 +156,12 @@ struct daemon {
 	struct dhost *wait_head, *wait_tail;
 	struct pacer pace;
 	struct dclient *clients;
-	size_t nclients;	/* not dropped */
-	size_t nregular, ncontrol;	/* of those, greeted */
+	size_t nclients;	   /* not dropped */
+	size_t nregular, ncontrol; /* of those, greeted */
 	double idle_timeout;
 	bool socket_released;
 	ev_timer idle_sweep;
-	ev_timer trim;		/* malloc_trim when clients stop leaving */
+	ev_timer trim; /* malloc_trim when clients stop leaving */
 	ev_tstamp t0;
 	bool stopping;
 	unsigned long long fd_limit;
@@ -183,8 +185,8 @@ void dhost_connect(struct dhost *h);
 /* daemon_client.c */
 struct dclient *dclient_new(struct daemon *d, int fd);
 void dclient_frames(struct dclient *cl);
-void dclient_put(struct dclient *cl, uint32_t host, const Muster__Envelope *env,
-    const Muster__Daemon__Control *ctl);
+void dclient_put(struct dclient *cl, uint32_t host,
+    const Muster__Envelope *env, const Muster__Daemon__Control *ctl);
 void dclient_drop(struct dclient *cl, const char *why);
 void dclient_send_hello(struct dattach *a);
 void dclient_send_host_down(struct dclient *cl, uint32_t id,

@@ -95,8 +95,7 @@ open_window(Muster__Envelope *env)
 		if (env->get->window == 0)
 			env->get->window = MUX_EXEC_WINDOW;
 		return env->get->window;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
@@ -115,7 +114,8 @@ drelay_stream_msg(struct dattach *a, Muster__Envelope *env)
 	case MUSTER__ENVELOPE__BODY_PUT:
 	case MUSTER__ENVELOPE__BODY_GET:
 	case MUSTER__ENVELOPE__BODY_WATCH:
-		if (cid == 0 || (cid & 1) == 0 || stream_by_cid(a, cid) != NULL)
+		if (cid == 0 || (cid & 1) == 0 ||
+		    stream_by_cid(a, cid) != NULL)
 			return MERR_PROTOCOL;
 		if (a->h->state != DH_READY || c == NULL) {
 			dclient_send_stream_error(cl, a->id, cid, MERR_STREAM,
@@ -132,7 +132,7 @@ drelay_stream_msg(struct dattach *a, Muster__Envelope *env)
 		ds->a = a;
 		ds->cid = cid;
 		if ((r = conn_open(c, env, &relay_ops, ds, open_window(env),
-		    &ds->did)) != 0) {
+			 &ds->did)) != 0) {
 			free(ds);
 			dclient_send_stream_error(cl, a->id, cid, r,
 			    "the agent channel has no room for the stream");
@@ -145,12 +145,9 @@ drelay_stream_msg(struct dattach *a, Muster__Envelope *env)
 	case MUSTER__ENVELOPE__BODY_DATA:
 	case MUSTER__ENVELOPE__BODY_EOF:
 	case MUSTER__ENVELOPE__BODY_CREDIT:
-	case MUSTER__ENVELOPE__BODY_CANCEL:
-		break;
-	case MUSTER__ENVELOPE__BODY_PING:
-		return 0;
-	default:
-		return MERR_PROTOCOL;
+	case MUSTER__ENVELOPE__BODY_CANCEL: break;
+	case MUSTER__ENVELOPE__BODY_PING: return 0;
+	default: return MERR_PROTOCOL;
 	}
 	/* A stream that ended crosses the client's last frames: drop. */
 	if ((ds = stream_by_cid(a, cid)) == NULL || c == NULL)
@@ -166,10 +163,10 @@ drelay_stream_msg(struct dattach *a, Muster__Envelope *env)
 		return 0;
 	case MUSTER__ENVELOPE__BODY_CREDIT:
 		return conn_stream_grant(c, ds->did, env->credit->bytes) ==
-		    MERR_CREDIT ? MERR_CREDIT : 0;
-	default:
-		conn_stream_cancel(c, ds->did);
-		return 0;
+			MERR_CREDIT ?
+		    MERR_CREDIT :
+		    0;
+	default: conn_stream_cancel(c, ds->did); return 0;
 	}
 }
 
@@ -240,8 +237,10 @@ drelay_attach(struct dclient *cl, const Muster__Daemon__Attach *at)
 	spec.user = at->spec->user[0] != '\0' ? at->spec->user : NULL;
 	spec.port = (uint16_t)at->spec->port;
 	if ((r = dhost_get(cl->d, &spec, at->accept_new, &h)) == MERR_LIMIT) {
-		snprintf(msg, sizeof(msg), "the daemon already holds %d hosts, "
-		    "its maximum", DAEMON_MAX_HOSTS);
+		snprintf(msg, sizeof(msg),
+		    "the daemon already holds %d hosts, "
+		    "its maximum",
+		    DAEMON_MAX_HOSTS);
 		dclient_send_host_down(cl, at->host, HS_UNREACHABLE, msg);
 		return;
 	}
@@ -266,4 +265,3 @@ drelay_attach(struct dclient *cl, const Muster__Daemon__Attach *at)
 	} else if (h->state == DH_READY)
 		dclient_send_hello(a);
 }
-

@@ -24,7 +24,7 @@ static const struct {
 } dhoststate_edges[] = {
 	{ DH_NEW, DH_WAITING },
 	{ DH_WAITING, DH_CONNECTING },
-	{ DH_WAITING, DH_BACKOFF },	/* no memory for a conn */
+	{ DH_WAITING, DH_BACKOFF }, /* no memory for a conn */
 	{ DH_CONNECTING, DH_READY },
 	{ DH_CONNECTING, DH_BACKOFF },
 	{ DH_CONNECTING, DH_RELEASED },
@@ -66,7 +66,7 @@ dhoststate_allowed(enum dhost_state from, enum dhost_state to)
 	if (to == DH_STOPPED)
 		return true;
 	for (i = 0; i < sizeof(dhoststate_edges) / sizeof(dhoststate_edges[0]);
-	    i++)
+	     i++)
 		if (dhoststate_edges[i].from == from &&
 		    dhoststate_edges[i].to == to)
 			return true;

@@ -29,20 +29,20 @@
 #include <stdbool.h>
 
 /* X(identifier, name in --status and traces) */
-#define DHOST_STATES(X)					\
-	X(NEW, "new")					\
-	X(WAITING, "waiting")				\
-	X(CONNECTING, "connecting")			\
-	X(READY, "ready")				\
-	X(BACKOFF, "backoff")				\
-	X(RELEASED, "released")				\
+#define DHOST_STATES(X)             \
+	X(NEW, "new")               \
+	X(WAITING, "waiting")       \
+	X(CONNECTING, "connecting") \
+	X(READY, "ready")           \
+	X(BACKOFF, "backoff")       \
+	X(RELEASED, "released")     \
 	X(STOPPED, "stopped")
 
 enum dhost_state {
 #define DHOSTSTATE_ENUM(id, name) DH_##id,
 	DHOST_STATES(DHOSTSTATE_ENUM)
 #undef DHOSTSTATE_ENUM
-	DH_COUNT
+	    DH_COUNT
 };
 
 /* "connecting": for --status and traces. */

@@ -66,7 +66,7 @@ landing_flush(struct landing *l)
 		struct landing_file *f = &l->files[n];
 
 		if (renameat(l->dirs[f->dir].fd, f->tmp, l->dirs[f->dir].fd,
-		    f->name) != 0) {
+			f->name) != 0) {
 			err = errno;
 			break;
 		}
@@ -117,7 +117,8 @@ dir_index(struct landing *l, int dirfd)
 	if (fstat(dirfd, &st) != 0)
 		return -1;
 	for (i = 0; i < l->ndirs; i++)
-		if (l->dirs[i].dev == st.st_dev && l->dirs[i].ino == st.st_ino) {
+		if (l->dirs[i].dev == st.st_dev &&
+		    l->dirs[i].ino == st.st_ino) {
 			close(dirfd);
 			return i;
 		}
@@ -166,7 +167,7 @@ landing_add(struct landing *l, int fd, uint64_t size, int dirfd,
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	l->bytes += size;
 	return 0;
- nomem:
+nomem:
 	unlinkat(dirfd, tmp, 0);
 	close(dirfd);
 	errno = ENOMEM;

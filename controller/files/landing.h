@@ -23,14 +23,14 @@
 #define LANDING_ALONE (8ull << 20)
 
 struct landing_file {
-	int dir;		/* index into dirs */
+	int dir; /* index into dirs */
 	char tmp[320];
 	char name[256];
 };
 
 struct landing_dir {
 	int fd;
-	dev_t dev;		/* to tell directories apart */
+	dev_t dev; /* to tell directories apart */
 	ino_t ino;
 };
 
@@ -40,7 +40,7 @@ struct landing {
 	struct landing_dir dirs[LANDING_DIRS_MAX];
 	int ndirs;
 	uint64_t bytes;
-	size_t landed;		/* files put in place, all batches */
+	size_t landed; /* files put in place, all batches */
 };
 
 void landing_init(struct landing *l);

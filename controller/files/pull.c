@@ -30,7 +30,7 @@ struct pull_file {
 	int dirfd, fd;
 	char name[256], tmp[320];
 	EVP_MD_CTX *md;
-	char *rel;		/* as the host named it, for messages */
+	char *rel; /* as the host named it, for messages */
 	uint64_t size, got;
 	uint32_t mode;
 };
@@ -39,19 +39,19 @@ struct pull_host {
 	struct pull *pull;
 	struct fleet_host *fh;
 	uint32_t stream;
-	int basefd;		/* LOCALDIR/<host> */
-	char *top;		/* name of the pulled entry under basefd */
+	int basefd; /* LOCALDIR/<host> */
+	char *top;  /* name of the pulled entry under basefd */
 	struct pull_file cur;
-	struct landing land;	/* files received whole, waiting to land */
+	struct landing land; /* files received whole, waiting to land */
 	bool in_file, stream_open, reported;
-	bool started;		/* the Get was sent: the host was reached */
-	bool finished;		/* its Result came: the walk is complete */
+	bool started;  /* the Get was sent: the host was reached */
+	bool finished; /* its Result came: the walk is complete */
 	size_t entries;
 	uint64_t bytes;
 	char *error;
 	/* Entries the host left out (unreadable, changed while read). */
 	char *skips[PULL_SKIPS_LISTED];
-	size_t nskips;		/* all of them, listed or not */
+	size_t nskips; /* all of them, listed or not */
 };
 
 struct pull {
@@ -61,11 +61,10 @@ struct pull {
 	int localfd;
 	size_t n_ok, n_failed, n_unreachable, n_skipped;
 	int exit_status;
-	bool stdout_failed;	/* said so; the pull is cancelled */
+	bool stdout_failed; /* said so; the pull is cancelled */
 };
 
-static void
-set_error(struct pull_host *h, const char *fmt, ...)
+static void set_error(struct pull_host *h, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
@@ -92,7 +91,7 @@ note_skip(struct pull_host *h, const char *rel, const uint8_t *why,
 	if (h->nskips++ >= PULL_SKIPS_LISTED)
 		return;
 	if (asprintf(&s, "%s: %.*s", *rel ? rel : h->top,
-	    (int)(whylen > 400 ? 400 : whylen), (const char *)why) >= 0)
+		(int)(whylen > 400 ? 400 : whylen), (const char *)why) >= 0)
 		h->skips[h->nskips - 1] = s;
 }
 
@@ -127,7 +126,7 @@ open_parent(struct pull_host *h, const char *rel, int *dirfd, char *name,
 	int fd, next, depth = 0;
 
 	if (snprintf(path, sizeof(path), "%s%s%s", h->top, *rel ? "/" : "",
-	    rel) >= (int)sizeof(path))
+		rel) >= (int)sizeof(path))
 		return MERR_LIMIT;
 	if ((fd = dup(h->basefd)) < 0)
 		return MERR_SYS;
@@ -145,8 +144,8 @@ open_parent(struct pull_host *h, const char *rel, int *dirfd, char *name,
 			close(fd);
 			return MERR_SYS;
 		}
-		next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
+		next = openat(fd, comp,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		close(fd);
 		if (next < 0)
 			return MERR_SYS;
@@ -216,8 +215,9 @@ pull_on_entry(void *arg, const Muster__Entry *e)
 		fail_stream(h);
 		return;
 	}
-	if (e->path.len >= sizeof(rel) || (e->path.len > 0 &&
-	    memchr(e->path.data, '\0', e->path.len) != NULL)) {
+	if (e->path.len >= sizeof(rel) ||
+	    (e->path.len > 0 &&
+		memchr(e->path.data, '\0', e->path.len) != NULL)) {
 		set_error(h, "refusing a path from the host: bad name");
 		fail_stream(h);
 		return;
@@ -230,14 +230,15 @@ pull_on_entry(void *arg, const Muster__Entry *e)
 		return;
 	}
 	if ((r = open_parent(h, rel, &dirfd, name, sizeof(name))) != 0) {
-		set_error(h, "refusing or cannot create local path for '%s': %s",
-		    rel, r == MERR_SYS ? strerror(errno) : merr_str(r));
+		set_error(h,
+		    "refusing or cannot create local path for '%s': %s", rel,
+		    r == MERR_SYS ? strerror(errno) : merr_str(r));
 		fail_stream(h);
 		return;
 	}
 	h->entries++;
 	switch (e->kind) {
-	case 0:		/* regular file: data follows */
+	case 0: /* regular file: data follows */
 		memset(&h->cur, 0, sizeof(h->cur));
 		h->cur.dirfd = dirfd;
 		h->cur.size = e->size;
@@ -245,8 +246,9 @@ pull_on_entry(void *arg, const Muster__Entry *e)
 		h->cur.rel = strdup(*rel ? rel : h->top);
 		snprintf(h->cur.name, sizeof(h->cur.name), "%s", name);
 		tmp_name(name, h->cur.tmp, sizeof(h->cur.tmp));
-		h->cur.fd = openat(dirfd, h->cur.tmp, O_WRONLY | O_CREAT |
-		    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		h->cur.fd = openat(dirfd, h->cur.tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
 		h->cur.md = EVP_MD_CTX_new();
 		h->in_file = true;
 		if (h->cur.fd < 0 || h->cur.md == NULL || h->cur.rel == NULL ||
@@ -255,12 +257,12 @@ pull_on_entry(void *arg, const Muster__Entry *e)
 			fail_stream(h);
 		}
 		return;
-	case 1:		/* directory */
+	case 1: /* directory */
 		if (mkdirat(dirfd, name, (e->mode & 0777) | 0700) != 0 &&
 		    errno != EEXIST)
 			set_error(h, "mkdir %s: %s", rel, strerror(errno));
 		break;
-	case 2:		/* symlink: stored, never followed */
+	case 2: /* symlink: stored, never followed */
 		tmp_name(name, tmp, sizeof(tmp));
 		if (e->link_target.len == 0 || e->link_target.len > 4095 ||
 		    memchr(e->link_target.data, '\0', e->link_target.len)) {
@@ -362,10 +364,10 @@ pull_on_entry_end(void *arg, const Muster__EntryEnd *e)
 		fail_stream(h);
 		return;
 	}
-	if (landing_add(&h->land, f->fd, f->size, f->dirfd, f->tmp,
-	    f->name) != 0)
+	if (landing_add(&h->land, f->fd, f->size, f->dirfd, f->tmp, f->name) !=
+	    0)
 		set_error(h, "%s: %s", f->name, strerror(errno));
-	f->fd = f->dirfd = -1;	/* the landing has them */
+	f->fd = f->dirfd = -1; /* the landing has them */
 	file_abort(h);
 	if (h->error != NULL)
 		fail_stream(h);
@@ -430,8 +432,8 @@ check_stdout(struct pull *p, int e)
 		e = errno;
 	p->stdout_failed = true;
 	p->exit_status = EXIT_INTERNAL;
-	fprintf(stderr, "muster: stdout: %s; cancelling\n", e != 0 ?
-	    strerror(e) : "write error");
+	fprintf(stderr, "muster: stdout: %s; cancelling\n",
+	    e != 0 ? strerror(e) : "write error");
 	ev_once(p->fleet.cfg->loop, -1, 0, 0, pull_stop_pull, &p->fleet);
 }
 
@@ -453,34 +455,40 @@ host_report(struct pull_host *h, enum host_status st, const char *error)
 		return;
 	h->reported = true;
 	file_abort(h);
-	land_batch(h);		/* what arrived whole still lands */
+	land_batch(h); /* what arrived whole still lands */
 	if (h->started && st != HS_OK && st != HS_BECOME) {
-		set_error(h, "%s", h->fh->fleet->interrupted ? "interrupted" :
-		    error != NULL ? error : "connection lost");
+		set_error(h, "%s",
+		    h->fh->fleet->interrupted ? "interrupted" :
+			error != NULL	      ? error :
+						"connection lost");
 		st = HS_OK;
 	} else if (st == HS_OK && !h->finished)
-		set_error(h, "%s", h->fh->fleet->interrupted ? "interrupted" :
-		    error != NULL ? error : "pull did not finish");
+		set_error(h, "%s",
+		    h->fh->fleet->interrupted ? "interrupted" :
+			error != NULL	      ? error :
+						"pull did not finish");
 	if (st == HS_OK)
 		error = h->error;
-	state = st == HS_BECOME ? "become" : st == HS_SKIPPED ? "skipped" :
-	    st != HS_OK ? "unreachable" :
-	    h->error != NULL ? "failed" : "ok";
+	state = st == HS_BECOME ? "become" :
+	    st == HS_SKIPPED	? "skipped" :
+	    st != HS_OK		? "unreachable" :
+	    h->error != NULL	? "failed" :
+				  "ok";
 	if (p->opts->json) {
 		o = json_object();
 		json_object_set_new(o, "host", json_string(h->fh->display));
 		json_object_set_new(o, "status", json_string(state));
-		json_object_set_new(o, "entries", json_integer(
-		    (json_int_t)h->entries));
-		json_object_set_new(o, "bytes", json_integer(
-		    (json_int_t)h->bytes));
-		json_object_set_new(o, "duration_ms", json_integer(
-		    (json_int_t)fleet_host_elapsed_ms(h->fh)));
-		json_object_set_new(o, "error", error ? json_string(error) :
-		    json_null());
+		json_object_set_new(o, "entries",
+		    json_integer((json_int_t)h->entries));
+		json_object_set_new(o, "bytes",
+		    json_integer((json_int_t)h->bytes));
+		json_object_set_new(o, "duration_ms",
+		    json_integer((json_int_t)fleet_host_elapsed_ms(h->fh)));
+		json_object_set_new(o, "error",
+		    error ? json_string(error) : json_null());
 		json_object_set_new(o, "skipped", skips_json(h));
-		json_object_set_new(o, "skipped_count", json_integer(
-		    (json_int_t)h->nskips));
+		json_object_set_new(o, "skipped_count",
+		    json_integer((json_int_t)h->nskips));
 		e = output_json_line(stdout, o);
 	} else if (error != NULL) {
 		print_error(h->fh->display, state, error);
@@ -489,8 +497,10 @@ host_report(struct pull_host *h, enum host_status st, const char *error)
 		printf("%s: ok (%zu entries, %llu bytes)\n", h->fh->display,
 		    h->entries, (unsigned long long)h->bytes);
 	check_stdout(p, e);
-	fleet_host_result(h->fh, st != HS_OK ? st : h->error != NULL ?
-	    HS_FAILED : HS_OK);
+	fleet_host_result(h->fh,
+	    st != HS_OK		 ? st :
+		h->error != NULL ? HS_FAILED :
+				   HS_OK);
 	if (st == HS_SKIPPED)
 		p->n_skipped++;
 	else if (st != HS_OK) {
@@ -514,9 +524,10 @@ pull_on_result(void *arg, const Muster__Result *res)
 	h->finished = true;
 	file_abort(h);
 	if (!res->ok)
-		set_error(h, "%.*s", (int)(res->message.len > 400 ? 400 :
-		    res->message.len), (const char *)res->message.data);
-	else if (h->nskips > 0)	/* the agent says ok, we skipped: not ok */
+		set_error(h, "%.*s",
+		    (int)(res->message.len > 400 ? 400 : res->message.len),
+		    (const char *)res->message.data);
+	else if (h->nskips > 0) /* the agent says ok, we skipped: not ok */
 		set_error(h, "%zu entries skipped", h->nskips);
 	host_report(h, HS_OK, NULL);
 	fleet_host_close(h->fh);
@@ -558,8 +569,8 @@ pull_host_ready(struct fleet_host *fh)
 
 	hostfiles_safe_name(fh->display, dir, sizeof(dir));
 	if ((mkdirat(p->localfd, dir, 0755) != 0 && errno != EEXIST) ||
-	    (h->basefd = openat(p->localfd, dir, O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC)) < 0) {
+	    (h->basefd = openat(p->localfd, dir,
+		 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		set_error(h, "local directory %s/%s: %s", p->opts->localdir,
 		    dir, strerror(errno));
 		host_report(h, HS_OK, NULL);
@@ -573,7 +584,7 @@ pull_host_ready(struct fleet_host *fh)
 	env.body_case = MUSTER__ENVELOPE__BODY_GET;
 	env.get = &get;
 	if ((r = conn_open(fh->conn, &env, &pull_stream_ops, h, PULL_WINDOW,
-	    &h->stream)) != 0) {
+		 &h->stream)) != 0) {
 		set_error(h, "cannot open stream: %s", merr_str(r));
 		host_report(h, HS_OK, NULL);
 		fleet_host_close(fh);
@@ -613,15 +624,15 @@ pull_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		    strerror(errno));
 		return EXIT_USAGE;
 	}
-	if ((p.localfd = open(opts->localdir, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) < 0) {
+	if ((p.localfd = open(opts->localdir,
+		 O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		fprintf(stderr, "muster: %s: %s\n", opts->localdir,
 		    strerror(errno));
 		return EXIT_USAGE;
 	}
 	if ((r = fleet_init(&p.fleet, cfg, hosts, opts->fanout, &pull_job_ops,
-	    &p)) != 0 || (p.hosts = calloc(hosts->n,
-	    sizeof(*p.hosts))) == NULL) {
+		 &p)) != 0 ||
+	    (p.hosts = calloc(hosts->n, sizeof(*p.hosts))) == NULL) {
 		fprintf(stderr, "muster: %s\n", merr_str(r ? r : MERR_NOMEM));
 		fleet_free(&p.fleet);
 		close(p.localfd);
@@ -631,8 +642,8 @@ pull_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	len = strlen(opts->remote);
 	while (len > 1 && opts->remote[len - 1] == '/')
 		len--;
-	for (slash = opts->remote + len; slash > opts->remote &&
-	    slash[-1] != '/'; slash--)
+	for (slash = opts->remote + len;
+	     slash > opts->remote && slash[-1] != '/'; slash--)
 		;
 	for (i = 0; i < hosts->n; i++) {
 		struct pull_host *h = &p.hosts[i];
@@ -645,8 +656,8 @@ pull_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		h->top = strndup(slash, (size_t)(opts->remote + len - slash));
 		p.fleet.hosts[i].job = h;
 	}
-	if (p.hosts[0].top == NULL || !component_ok(p.hosts[0].top,
-	    strlen(p.hosts[0].top))) {
+	if (p.hosts[0].top == NULL ||
+	    !component_ok(p.hosts[0].top, strlen(p.hosts[0].top))) {
 		fprintf(stderr, "muster: cannot name a local copy of '%s'\n",
 		    opts->remote);
 		p.exit_status = EXIT_USAGE;
@@ -657,22 +668,23 @@ pull_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	if (p.n_skipped > 0)
 		snprintf(skipped, sizeof(skipped), ", %zu skipped",
 		    p.n_skipped);
-	fprintf(stderr, "muster: %zu host%s: %zu ok, %zu failed, "
-	    "%zu unreachable%s (%.2f s)\n", p.fleet.nhosts,
-	    p.fleet.nhosts == 1 ? "" : "s", p.n_ok, p.n_failed,
+	fprintf(stderr,
+	    "muster: %zu host%s: %zu ok, %zu failed, "
+	    "%zu unreachable%s (%.2f s)\n",
+	    p.fleet.nhosts, p.fleet.nhosts == 1 ? "" : "s", p.n_ok, p.n_failed,
 	    p.n_unreachable, skipped, ev_time() - t0);
 	if (p.fleet.interrupted && p.exit_status == EXIT_ALL_OK)
 		p.exit_status = EXIT_CMD_FAILED;
 	if (p.fleet.roll != NULL && p.fleet.roll->cut_short &&
 	    !p.fleet.interrupted && p.exit_status != EXIT_INTERNAL)
 		p.exit_status = EXIT_CUT_SHORT;
- out:
+out:
 	for (i = 0; i < hosts->n; i++) {
 		if (p.hosts[i].basefd >= 0)
 			close(p.hosts[i].basefd);
 		landing_free(&p.hosts[i].land);
-		for (size_t k = 0; k < p.hosts[i].nskips &&
-		    k < PULL_SKIPS_LISTED; k++)
+		for (size_t k = 0;
+		     k < p.hosts[i].nskips && k < PULL_SKIPS_LISTED; k++)
 			free(p.hosts[i].skips[k]);
 		free(p.hosts[i].top);
 		free(p.hosts[i].error);

@@ -45,9 +45,9 @@ struct push_host {
 	size_t next_entry, active, done_entries;
 	size_t changed, unchanged, failed;
 	uint64_t bytes_sent;
-	char *error;		/* first failure */
-	bool root_done;		/* tree: the top directory exists */
-	bool started;		/* reached: its agent took work */
+	char *error;	/* first failure */
+	bool root_done; /* tree: the top directory exists */
+	bool started;	/* reached: its agent took work */
 	bool reported;
 };
 
@@ -80,8 +80,8 @@ base_name(const char *path)
  * root (the agent confines them there); a single file to a destination
  * ending in '/' keeps its name. */
 static void
-entry_target(const struct push *p, const struct source_entry *e,
-    char *path, size_t pathlen, const char **root)
+entry_target(const struct push *p, const struct source_entry *e, char *path,
+    size_t pathlen, const char **root)
 {
 	const char *dest = p->opts->dest;
 	size_t dl = strlen(dest);
@@ -136,17 +136,17 @@ print_json(struct push_host *h, const char *state, const char *error)
 
 	json_object_set_new(o, "host", json_string(h->fh->display));
 	json_object_set_new(o, "status", json_string(state));
-	json_object_set_new(o, "bytes_sent", json_integer(
-	    (json_int_t)h->bytes_sent));
-	json_object_set_new(o, "sha256", p->src.tree ? json_null() :
-	    json_string(p->src.v[0].sha256_hex));
+	json_object_set_new(o, "bytes_sent",
+	    json_integer((json_int_t)h->bytes_sent));
+	json_object_set_new(o, "sha256",
+	    p->src.tree ? json_null() : json_string(p->src.v[0].sha256_hex));
 	json_object_set_new(o, "files", json_integer((json_int_t)p->src.n));
-	json_object_set_new(o, "changed", json_integer(
-	    (json_int_t)h->changed));
-	json_object_set_new(o, "duration_ms", json_integer(
-	    (json_int_t)fleet_host_elapsed_ms(h->fh)));
-	json_object_set_new(o, "error", error ? json_string(error) :
-	    json_null());
+	json_object_set_new(o, "changed",
+	    json_integer((json_int_t)h->changed));
+	json_object_set_new(o, "duration_ms",
+	    json_integer((json_int_t)fleet_host_elapsed_ms(h->fh)));
+	json_object_set_new(o, "error",
+	    error ? json_string(error) : json_null());
 	output_json_line(stdout, o);
 }
 
@@ -186,12 +186,15 @@ host_report(struct push_host *h, enum host_status st, const char *conn_error)
 	else if (error != NULL)
 		print_error(h->fh->display, state, error);
 	else
-		printf("%s: %s (%zu of %zu entries changed, %llu bytes sent)\n",
+		printf(
+		    "%s: %s (%zu of %zu entries changed, %llu bytes sent)\n",
 		    h->fh->display, state, h->changed, p->src.n,
 		    (unsigned long long)h->bytes_sent);
 	fflush(stdout);
-	fleet_host_result(h->fh, st != HS_OK ? st : h->failed > 0 ?
-	    HS_FAILED : HS_OK);
+	fleet_host_result(h->fh,
+	    st != HS_OK	      ? st :
+		h->failed > 0 ? HS_FAILED :
+				HS_OK);
 	if (st == HS_SKIPPED)
 		p->n_skipped++;
 	else if (st != HS_OK) {
@@ -241,7 +244,7 @@ push_on_put_ready(void *arg, bool unchanged)
 	struct source_entry *e = &h->push->src.v[s->entry];
 
 	if (unchanged || e->kind != SOURCE_FILE)
-		return;		/* the Result follows */
+		return; /* the Result follows */
 	if (e->size == 0) {
 		conn_stream_eof(h->fh->conn, s->id, 0);
 		return;
@@ -269,11 +272,12 @@ push_on_writable(void *arg)
 	struct conn *c = h->fh->conn;
 
 	while (s->off < e->size && (room = conn_stream_room(c, s->id)) > 0) {
-		if (source_chunk(&p->src, s->entry, s->off -
-		    s->off % SOURCE_CHUNK, &data, &len) != 0) {
+		if (source_chunk(&p->src, s->entry,
+			s->off - s->off % SOURCE_CHUNK, &data, &len) != 0) {
 			conn_stream_want_write(c, s->id, false);
 			conn_stream_cancel(c, s->id);
-			host_failed(h, "source file changed or unreadable "
+			host_failed(h,
+			    "source file changed or unreadable "
 			    "during the push");
 			return;
 		}
@@ -310,7 +314,8 @@ push_on_result(void *arg, const Muster__Result *res)
 	} else {
 		snprintf(msg, sizeof(msg), "%s%s%.*s",
 		    *h->push->src.v[s->entry].rel ?
-		    h->push->src.v[s->entry].rel : "",
+			h->push->src.v[s->entry].rel :
+			"",
 		    *h->push->src.v[s->entry].rel ? ": " : "",
 		    (int)(res->message.len > 400 ? 400 : res->message.len),
 		    (const char *)res->message.data);
@@ -401,9 +406,10 @@ host_pump(struct push_host *h)
 		return;
 	if (limit == 0 || limit > PUSH_STREAMS_MAX)
 		limit = PUSH_STREAMS_MAX;
-	while (h->next_entry < p->src.n && (h->active < limit ||
-	    (h->active < PUSH_STREAMS_MAX &&
-	    p->src.v[h->next_entry].size < PUSH_SMALL_ENTRY))) {
+	while (h->next_entry < p->src.n &&
+	    (h->active < limit ||
+		(h->active < PUSH_STREAMS_MAX &&
+		    p->src.v[h->next_entry].size < PUSH_SMALL_ENTRY))) {
 		if (p->src.tree && h->next_entry > 0 && !h->root_done)
 			return;
 		for (i = 0; i < PUSH_STREAMS_MAX && h->streams[i].active; i++)
@@ -450,8 +456,10 @@ push_host_done(struct fleet_host *fh, enum host_status st, const char *error)
 		return;
 	if (h->started && st != HS_BECOME &&
 	    (st != HS_OK || h->done_entries < h->push->src.n)) {
-		host_failed(h, fh->fleet->interrupted ? "interrupted" :
-		    error != NULL ? error : "connection closed");
+		host_failed(h,
+		    fh->fleet->interrupted ? "interrupted" :
+			error != NULL	   ? error :
+					     "connection closed");
 		st = HS_OK;
 	}
 	host_report(h, st, error ? error : "connection closed");
@@ -473,10 +481,12 @@ push_on_progress(struct ev_loop *loop, ev_timer *w, int revents)
 	units_bytes((double)p->bytes_sent, false, sent, sizeof(sent));
 	units_bytes(rate, false, r, sizeof(r));
 	if (rate > 0 && total > (double)p->bytes_sent)
-		snprintf(eta, sizeof(eta), "%.0fs", (total -
-		    (double)p->bytes_sent) / rate);
-	fprintf(stderr, "\r\033[Kmuster: %zu/%zu hosts done, %s sent, %s/s, "
-	    "ETA %s", p->hosts_done, p->fleet.nhosts, sent, r, eta);
+		snprintf(eta, sizeof(eta), "%.0fs",
+		    (total - (double)p->bytes_sent) / rate);
+	fprintf(stderr,
+	    "\r\033[Kmuster: %zu/%zu hosts done, %s sent, %s/s, "
+	    "ETA %s",
+	    p->hosts_done, p->fleet.nhosts, sent, r, eta);
 	fflush(stderr);
 }
 
@@ -493,13 +503,13 @@ push_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	memset(&p, 0, sizeof(p));
 	p.opts = opts;
 	if (source_scan(opts->src, opts->recursive, &p.src, err,
-	    sizeof(err)) != 0) {
+		sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		return EXIT_USAGE;
 	}
 	if ((r = fleet_init(&p.fleet, cfg, hosts, opts->fanout, &push_job_ops,
-	    &p)) != 0 || (p.hosts = calloc(hosts->n,
-	    sizeof(*p.hosts))) == NULL) {
+		 &p)) != 0 ||
+	    (p.hosts = calloc(hosts->n, sizeof(*p.hosts))) == NULL) {
 		fprintf(stderr, "muster: %s\n", merr_str(r ? r : MERR_NOMEM));
 		fleet_free(&p.fleet);
 		source_free(&p.src);
@@ -528,10 +538,11 @@ push_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	if (p.n_skipped > 0)
 		snprintf(skipped, sizeof(skipped), ", %zu skipped",
 		    p.n_skipped);
-	fprintf(stderr, "muster: %zu host%s: %zu changed, %zu unchanged, "
-	    "%zu failed, %zu unreachable%s (%.2f s, %s/s)\n", p.fleet.nhosts,
-	    p.fleet.nhosts == 1 ? "" : "s", p.n_changed, p.n_unchanged,
-	    p.n_failed, p.n_unreachable, skipped, wall, sent);
+	fprintf(stderr,
+	    "muster: %zu host%s: %zu changed, %zu unchanged, "
+	    "%zu failed, %zu unreachable%s (%.2f s, %s/s)\n",
+	    p.fleet.nhosts, p.fleet.nhosts == 1 ? "" : "s", p.n_changed,
+	    p.n_unchanged, p.n_failed, p.n_unreachable, skipped, wall, sent);
 	if (p.fleet.interrupted && p.exit_status == EXIT_ALL_OK)
 		p.exit_status = EXIT_CMD_FAILED;
 	if (p.fleet.roll != NULL && p.fleet.roll->cut_short &&

@@ -14,12 +14,12 @@ struct push_options {
 	const char *dest;
 	bool recursive;
 	bool mkdir;
-	int mode;		/* -1: the source's */
-	int64_t uid, gid;	/* -1: leave */
+	int mode;	  /* -1: the source's */
+	int64_t uid, gid; /* -1: leave */
 	int fanout;
 	bool json;
-	bool progress;		/* progress line on stderr */
-	unsigned streams;	/* files in flight per host */
+	bool progress;	  /* progress line on stderr */
+	unsigned streams; /* files in flight per host */
 };
 
 /* Returns a muster exit status (status.h). */

@@ -55,7 +55,7 @@ hash_file(const char *path, uint64_t size, uint8_t out[32], char *err,
 	}
 	EVP_DigestFinal_ex(ctx, out, &mdlen);
 	r = 0;
- out:
+out:
 	EVP_MD_CTX_free(ctx);
 	free(buf);
 	close(fd);
@@ -82,13 +82,15 @@ add_entry(struct source *src, const char *rel, const char *abs,
 	if (S_ISREG(st->st_mode)) {
 		e->kind = SOURCE_FILE;
 		e->size = (uint64_t)st->st_size;
-		if ((r = hash_file(abs, e->size, e->sha256, err, errlen)) != 0) {
+		if ((r = hash_file(abs, e->size, e->sha256, err, errlen)) !=
+		    0) {
 			free(e->rel);
 			free(e->abs);
 			return r;
 		}
 		for (i = 0; i < 32; i++)
-			snprintf(e->sha256_hex + 2 * i, 3, "%02x", e->sha256[i]);
+			snprintf(e->sha256_hex + 2 * i, 3, "%02x",
+			    e->sha256[i]);
 		src->total_bytes += e->size;
 	} else if (S_ISDIR(st->st_mode))
 		e->kind = SOURCE_DIR;
@@ -107,7 +109,7 @@ add_entry(struct source *src, const char *rel, const char *abs,
 	}
 	src->n++;
 	return 0;
- nomem:
+nomem:
 	free(e->rel);
 	free(e->abs);
 	return MERR_NOMEM;
@@ -141,7 +143,8 @@ walk(struct source *src, const char *abs, const char *rel, int depth,
 		return MERR_SYS;
 	}
 	while ((d = readdir(dir)) != NULL) {
-		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+		if (strcmp(d->d_name, ".") == 0 ||
+		    strcmp(d->d_name, "..") == 0)
 			continue;
 		if ((r = ARRAY_RESERVE(names, cap, n + 1, 32)) != 0)
 			goto out;
@@ -155,9 +158,9 @@ walk(struct source *src, const char *abs, const char *rel, int depth,
 		qsort(names, n, sizeof(*names), source_name_cmp);
 	for (i = 0; i < n && r == 0; i++) {
 		if ((size_t)snprintf(cabs, sizeof(cabs), "%s/%s", abs,
-		    names[i]) >= sizeof(cabs) ||
+			names[i]) >= sizeof(cabs) ||
 		    (size_t)snprintf(crel, sizeof(crel), "%s%s%s", rel,
-		    *rel ? "/" : "", names[i]) >= sizeof(crel)) {
+			*rel ? "/" : "", names[i]) >= sizeof(crel)) {
 			snprintf(err, errlen, "%s/%s: path too long", abs,
 			    names[i]);
 			r = MERR_LIMIT;
@@ -176,7 +179,7 @@ walk(struct source *src, const char *abs, const char *rel, int depth,
 		if (S_ISDIR(st.st_mode))
 			r = walk(src, cabs, crel, depth + 1, err, errlen);
 	}
- out:
+out:
 	for (i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
@@ -185,8 +188,8 @@ walk(struct source *src, const char *abs, const char *rel, int depth,
 }
 
 int
-source_scan(const char *path, bool recursive, struct source *src,
-    char *err, size_t errlen)
+source_scan(const char *path, bool recursive, struct source *src, char *err,
+    size_t errlen)
 {
 	struct stat st;
 	int r;
@@ -261,8 +264,8 @@ source_release(struct source *src, size_t entry)
 }
 
 int
-source_chunk(struct source *src, size_t entry, uint64_t off,
-    const uint8_t **p, size_t *len)
+source_chunk(struct source *src, size_t entry, uint64_t off, const uint8_t **p,
+    size_t *len)
 {
 	struct source_entry *e = &src->v[entry];
 	uint64_t chunk = off / SOURCE_CHUNK;
@@ -283,7 +286,8 @@ source_chunk(struct source *src, size_t entry, uint64_t off,
 		return MERR_INVAL;
 	if (slot->data == NULL && (slot->data = malloc(SOURCE_CHUNK)) == NULL)
 		return MERR_NOMEM;
-	want = e->size - off < SOURCE_CHUNK ? (size_t)(e->size - off) :
+	want = e->size - off < SOURCE_CHUNK ?
+	    (size_t)(e->size - off) :
 	    SOURCE_CHUNK;
 	slot->chunk = 0;
 	while (got < want) {
@@ -292,7 +296,7 @@ source_chunk(struct source *src, size_t entry, uint64_t off,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return MERR_IO;	/* the file shrank under us */
+			return MERR_IO; /* the file shrank under us */
 		got += (size_t)n;
 	}
 	slot->entry = entry;

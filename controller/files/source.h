@@ -12,30 +12,30 @@
 #include <stdint.h>
 
 enum source_kind {
-	SOURCE_FILE = 0,	/* values match Put.kind */
+	SOURCE_FILE = 0, /* values match Put.kind */
 	SOURCE_DIR = 1,
 	SOURCE_LINK = 2,
 };
 
 struct source_entry {
-	char *rel;		/* path below the source root; "" for the root */
-	char *abs;		/* local path */
+	char *rel; /* path below the source root; "" for the root */
+	char *abs; /* local path */
 	enum source_kind kind;
 	uint32_t mode;
 	uint64_t size;
 	uint8_t sha256[32];
 	char sha256_hex[65];
 	char *link_target;
-	int fd;			/* open while some host reads it */
+	int fd; /* open while some host reads it */
 	unsigned readers;
 };
 
 #define SOURCE_CHUNK (64u * 1024)
-#define SOURCE_CACHE_SLOTS 32	/* 2 MiB shared by all hosts */
+#define SOURCE_CACHE_SLOTS 32 /* 2 MiB shared by all hosts */
 
 struct source_slot {
 	size_t entry;
-	uint64_t chunk;		/* chunk index + 1; 0 = empty */
+	uint64_t chunk; /* chunk index + 1; 0 = empty */
 	size_t len;
 	uint8_t *data;
 };
@@ -44,9 +44,9 @@ struct source {
 	struct source_entry *v;
 	size_t n, cap;
 	bool tree;
-	uint64_t total_bytes;	/* sum of regular file sizes */
+	uint64_t total_bytes; /* sum of regular file sizes */
 	struct source_slot slots[SOURCE_CACHE_SLOTS];
-	uint64_t reads, hits;	/* cache statistics */
+	uint64_t reads, hits; /* cache statistics */
 };
 
 /* Scan path (a tree when recursive), hashing every regular file. The root

@@ -168,7 +168,8 @@ exe_dir(char *out, size_t outlen, char *err, size_t errlen)
 static bool
 find_beside(const char *dir, const char *suffix, char *out, size_t outlen)
 {
-	const char *places[] = { "/muster-agent", "/../libexec/muster/muster-agent" };
+	const char *places[] = { "/muster-agent",
+		"/../libexec/muster/muster-agent" };
 	size_t i;
 
 	for (i = 0; i < 2; i++) {
@@ -180,8 +181,8 @@ find_beside(const char *dir, const char *suffix, char *out, size_t outlen)
 }
 
 static int
-add_agent(struct agentset *set, const char *arch, const char *path,
-    char *err, size_t errlen)
+add_agent(struct agentset *set, const char *arch, const char *path, char *err,
+    size_t errlen)
 {
 	struct agentbin *ab;
 	int r;
@@ -191,8 +192,10 @@ add_agent(struct agentset *set, const char *arch, const char *path,
 	ab = &set->v[set->n];
 	memset(ab, 0, sizeof(*ab));
 	if (read_file(path, &ab->data, &ab->len) != 0) {
-		snprintf(err, errlen, "cannot read the agent binary %s: %s "
-		    "(set MUSTER_AGENT to its path)", path, strerror(errno));
+		snprintf(err, errlen,
+		    "cannot read the agent binary %s: %s "
+		    "(set MUSTER_AGENT to its path)",
+		    path, strerror(errno));
 		return MERR_NOTFOUND;
 	}
 	if ((ab->path = strdup(path)) == NULL) {
@@ -223,21 +226,22 @@ agentset_load(struct agentset *set, char *err, size_t errlen)
 		if (strcmp(arches[i].arch, NATIVE_ARCH) == 0) {
 			if (env != NULL && *env != '\0')
 				snprintf(cand, sizeof(cand), "%s", env);
-			else if (!find_beside(dir, suffix, cand, sizeof(cand)) &&
+			else if (!find_beside(dir, suffix, cand,
+				     sizeof(cand)) &&
 			    !find_beside(dir, "", cand, sizeof(cand)))
 				snprintf(cand, sizeof(cand), "%s/muster-agent",
 				    dir);
 		} else if (!find_beside(dir, suffix, cand, sizeof(cand)))
 			continue;
-		if ((r = add_agent(set, arches[i].arch, cand, err,
-		    errlen)) != 0) {
+		if ((r = add_agent(set, arches[i].arch, cand, err, errlen)) !=
+		    0) {
 			agentset_free(set);
 			return r;
 		}
 	}
 	if (set->n == 0) {
-		snprintf(err, errlen, "no agent next to %s (muster-agent.<arch>)",
-		    dir);
+		snprintf(err, errlen,
+		    "no agent next to %s (muster-agent.<arch>)", dir);
 		return MERR_NOTFOUND;
 	}
 	/* The set's id: which agent each architecture gets. */
@@ -270,8 +274,8 @@ agentset_find(const struct agentset *set, const char *machine)
 }
 
 void
-agentset_missing(const struct agentset *set, const char *machine,
-    char *out, size_t outlen)
+agentset_missing(const struct agentset *set, const char *machine, char *out,
+    size_t outlen)
 {
 	const char *arch = canonical(machine);
 	char built[256] = "";
@@ -281,12 +285,16 @@ agentset_missing(const struct agentset *set, const char *machine,
 		off += (size_t)snprintf(built + off, sizeof(built) - off,
 		    "%s%s", i > 0 ? ";" : "", set->v[i].arch);
 	if (arch != NULL)
-		snprintf(out, outlen, "no agent for %s (build with "
-		    "-DMUSTER_AGENT_ARCHES=\"%s;%s\")", machine, built, arch);
+		snprintf(out, outlen,
+		    "no agent for %s (build with "
+		    "-DMUSTER_AGENT_ARCHES=\"%s;%s\")",
+		    machine, built, arch);
 	else
-		snprintf(out, outlen, "no agent for %s (muster builds agents "
+		snprintf(out, outlen,
+		    "no agent for %s (muster builds agents "
 		    "for x86_64, aarch64, armv7l, riscv64, ppc64le, s390x and "
-		    "i686 only)", machine);
+		    "i686 only)",
+		    machine);
 }
 
 void

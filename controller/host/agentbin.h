@@ -20,7 +20,7 @@
 #define AGENTBIN_ARCH_MAX 16
 
 struct agentbin {
-	char arch[AGENTBIN_ARCH_MAX];	/* canonical `uname -m` */
+	char arch[AGENTBIN_ARCH_MAX]; /* canonical `uname -m` */
 	char *path;
 	uint8_t *data;
 	size_t len;
@@ -30,7 +30,7 @@ struct agentbin {
 struct agentset {
 	struct agentbin *v;
 	size_t n, cap;
-	char id[65];		/* hash over every arch=sha256 pair */
+	char id[65]; /* hash over every arch=sha256 pair */
 };
 
 /* Load every agent there is. Fails when the controller's own architecture

@@ -11,8 +11,8 @@
 
 struct authkeys_src {
 	ssh_key key;
-	const char *path;	/* NULL: not from a file */
-	bool offer;		/* offered plain, not only under a certificate */
+	const char *path; /* NULL: not from a file */
+	bool offer;	  /* offered plain, not only under a certificate */
 };
 
 struct authkeys_cert {
@@ -76,8 +76,10 @@ load_file(struct authkeys *ak, const char *path, const char *passphrase)
 	if (ssh_pki_import_privkey_file(path, passphrase, NULL, NULL, &key) ==
 	    SSH_OK)
 		return key;
-	snprintf(note, sizeof(note), "%s (cannot load it: encrypted without "
-	    "MUSTER_KEY_PASSPHRASE, or unreadable)", path);
+	snprintf(note, sizeof(note),
+	    "%s (cannot load it: encrypted without "
+	    "MUSTER_KEY_PASSPHRASE, or unreadable)",
+	    path);
 	tried_add(ak, note);
 	return NULL;
 }
@@ -93,16 +95,14 @@ is_cert(ssh_key key)
 	case SSH_KEYTYPE_ECDSA_P521_CERT01:
 	case SSH_KEYTYPE_ED25519_CERT01:
 	case SSH_KEYTYPE_SK_ECDSA_CERT01:
-	case SSH_KEYTYPE_SK_ED25519_CERT01:
-		return true;
-	default:
-		return false;
+	case SSH_KEYTYPE_SK_ED25519_CERT01: return true;
+	default: return false;
 	}
 }
 
 static int
-load_cert(struct authkeys_cert *c, const char *path, bool must,
-    char *err, size_t errlen)
+load_cert(struct authkeys_cert *c, const char *path, bool must, char *err,
+    size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
 	if (!must && access(path, F_OK) != 0)
@@ -112,8 +112,10 @@ load_cert(struct authkeys_cert *c, const char *path, bool must,
 	    !is_cert(c->cert)) {
 		ssh_key_free(c->cert);
 		c->cert = NULL;
-		snprintf(err, errlen, "certificate %s: cannot read it as an "
-		    "OpenSSH certificate", path);
+		snprintf(err, errlen,
+		    "certificate %s: cannot read it as an "
+		    "OpenSSH certificate",
+		    path);
 		return MERR_INVAL;
 	}
 	if ((c->path = strdup(path)) == NULL) {
@@ -160,17 +162,19 @@ build(struct authkeys *ak, struct authkeys_src *src, size_t nsrc,
 			return r;
 		if (!src[i].offer)
 			continue;
-		if ((r = push(ak, src[i].key, src[i].path ? src[i].path :
-		    "the -k key")) != 0) {
+		if ((r = push(ak, src[i].key,
+			 src[i].path ? src[i].path : "the -k key")) != 0) {
 			src[i].key = NULL;
 			return r;
 		}
-		src[i].key = NULL;	/* ak owns it now */
+		src[i].key = NULL; /* ak owns it now */
 	}
 	for (i = 0; i < ncert; i++)
 		if (!certs[i].paired) {
-			snprintf(note, sizeof(note), "%s (no private key for "
-			    "it among -k and IdentityFile)", certs[i].path);
+			snprintf(note, sizeof(note),
+			    "%s (no private key for "
+			    "it among -k and IdentityFile)",
+			    certs[i].path);
 			tried_add(ak, note);
 		}
 	return 0;
@@ -182,7 +186,7 @@ authkeys_build(struct authkeys *ak, ssh_key identity,
     const char *passphrase, char *err, size_t errlen)
 {
 	static const char *const defaults[] = { "id_rsa", "id_ecdsa",
-	    "id_ecdsa_sk", "id_ed25519", "id_ed25519_sk" };
+		"id_ecdsa_sk", "id_ed25519", "id_ed25519_sk" };
 	struct authkeys_src src[SSHCFG_MAX_FILES + 8];
 	struct authkeys_cert certs[2 * SSHCFG_MAX_FILES + 1];
 	char path[1200], *home_paths[8];
@@ -200,7 +204,8 @@ authkeys_build(struct authkeys *ak, ssh_key identity,
 			return MERR_NOMEM;
 		}
 		src[nsrc].path = identity_path && identity_path[0] != '(' ?
-		    identity_path : NULL;
+		    identity_path :
+		    NULL;
 		src[nsrc++].offer = true;
 	}
 	/* IdentitiesOnly without IdentityFile: OpenSSH's default files,
@@ -236,7 +241,7 @@ authkeys_build(struct authkeys *ak, ssh_key identity,
 	}
 	for (i = 0; r == 0 && i < cfg->n_certificate; i++)
 		if ((r = load_cert(&certs[ncert], cfg->certificate[i], true,
-		    err, errlen)) == 0)
+			 err, errlen)) == 0)
 			ncert++;
 	if (r == 0 && (r = build(ak, src, nsrc, certs, ncert)) != 0)
 		snprintf(err, errlen, "more than %d keys and certificates",

@@ -21,7 +21,7 @@
 
 struct authkeys {
 	ssh_key key[AUTHKEYS_MAX];
-	char *label[AUTHKEYS_MAX];	/* "PATH" or "PATH (certificate)" */
+	char *label[AUTHKEYS_MAX]; /* "PATH" or "PATH (certificate)" */
 	size_t n;
 	/* IdentitiesOnly yes: the list is all; no ssh-agent, no defaults. */
 	bool only;

@@ -32,9 +32,9 @@ bootstrap_user_ok(const char *user)
 		return false;
 	for (i = 0; i < n; i++)
 		if (!((user[i] >= 'a' && user[i] <= 'z') ||
-		    (user[i] >= 'A' && user[i] <= 'Z') ||
-		    (user[i] >= '0' && user[i] <= '9') ||
-		    user[i] == '.' || user[i] == '_' || user[i] == '-'))
+			(user[i] >= 'A' && user[i] <= 'Z') ||
+			(user[i] >= '0' && user[i] <= '9') || user[i] == '.' ||
+			user[i] == '_' || user[i] == '-'))
 			return false;
 	return true;
 }
@@ -66,8 +66,10 @@ bootstrap_start_command(const char *set_id, const char *become_user)
 
 	if (!sudo_prefix(become_user, sudo, sizeof(sudo)))
 		return NULL;
-	if (asprintf(&cmd, "exec %s~/" AGENT_DIR "/" BOOTSTRAP_LINK "%s "
-	    "--stdio", sudo, set_id) < 0)
+	if (asprintf(&cmd,
+		"exec %s~/" AGENT_DIR "/" BOOTSTRAP_LINK "%s "
+		"--stdio",
+		sudo, set_id) < 0)
 		return NULL;
 	return cmd;
 }
@@ -106,24 +108,24 @@ bootstrap_probe_command(const struct agentset *set, const char *become_user)
 		return NULL;
 	}
 	if (asprintf(&cmd,
-	    "exec /bin/sh -c '"
-	    "d=\"$HOME/" AGENT_DIR "\"; m=$(uname -m); "
-	    "case $m in %s*) s=;; esac; "
-	    "a=\"$d/muster-agent-$s\"; "
-	    "if [ -n \"$s\" ] && [ -e \"$a\" ]; then "
-	    "v=$(sha256sum < \"$a\" 2>/dev/null); "
-	    "if [ \"${v%%%% *}\" = \"$s\" ] && [ -x \"$a\" ]; then "
-	    "if [ -z \"$(find \"$HOME\" \"$HOME/.cache\" \"$d\" \"$a\" -prune "
-	    "\\( ! -user \"$(id -u)\" -o -perm -020 -o -perm -002 \\) "
-	    "-print 2>&1)\" ]; then "
-	    "l=\"$d/.%s.$$\"; "
-	    "ln -s \"muster-agent-$s\" \"$l\" 2>/dev/null && "
-	    "mv -f \"$l\" \"$d/" BOOTSTRAP_LINK "%s\" 2>/dev/null || "
-	    "rm -f \"$l\"; fi; "
-	    "echo; exec %s\"$a\" --stdio; fi; "
-	    "rm -f \"$a\"; fi; "
-	    "echo; echo " AGENT_NEED_MARKER "$m'",
-	    arms, set->id, set->id, sudo) < 0)
+		"exec /bin/sh -c '"
+		"d=\"$HOME/" AGENT_DIR "\"; m=$(uname -m); "
+		"case $m in %s*) s=;; esac; "
+		"a=\"$d/muster-agent-$s\"; "
+		"if [ -n \"$s\" ] && [ -e \"$a\" ]; then "
+		"v=$(sha256sum < \"$a\" 2>/dev/null); "
+		"if [ \"${v%%%% *}\" = \"$s\" ] && [ -x \"$a\" ]; then "
+		"if [ -z \"$(find \"$HOME\" \"$HOME/.cache\" \"$d\" \"$a\" -prune "
+		"\\( ! -user \"$(id -u)\" -o -perm -020 -o -perm -002 \\) "
+		"-print 2>&1)\" ]; then "
+		"l=\"$d/.%s.$$\"; "
+		"ln -s \"muster-agent-$s\" \"$l\" 2>/dev/null && "
+		"mv -f \"$l\" \"$d/" BOOTSTRAP_LINK "%s\" 2>/dev/null || "
+		"rm -f \"$l\"; fi; "
+		"echo; exec %s\"$a\" --stdio; fi; "
+		"rm -f \"$a\"; fi; "
+		"echo; echo " AGENT_NEED_MARKER "$m'",
+		arms, set->id, set->id, sudo) < 0)
 		cmd = NULL;
 	free(arms);
 	return cmd;
@@ -149,7 +151,8 @@ bootstrap_scan(struct buf *in, char *arch, size_t archlen, size_t *junk)
 		if ((len = buf_len(in)) == 0)
 			return MARKER_NONE;
 		if ((nl = memchr(p, '\n', len)) == NULL)
-			return len > BOOTSTRAP_JUNK_MAX ? MARKER_JUNK :
+			return len > BOOTSTRAP_JUNK_MAX ?
+			    MARKER_JUNK :
 			    MARKER_NONE;
 		if ((size_t)(nl - p) == agent_len &&
 		    memcmp(p, AGENT_MARKER + 1, agent_len) == 0) {
@@ -300,7 +303,8 @@ upload_sftp(struct upload_job *job, sftp_session sftp)
 		if ((st = sftp_stat(sftp, AGENT_DIR)) == NULL ||
 		    st->type != SSH_FILEXFER_TYPE_DIRECTORY) {
 			sftp_attributes_free(st);
-			return sftp_fail(job, sftp, "cannot create ~/" AGENT_DIR);
+			return sftp_fail(job, sftp,
+			    "cannot create ~/" AGENT_DIR);
 		}
 		sftp_attributes_free(st);
 	}
@@ -352,7 +356,7 @@ upload_sftp(struct upload_job *job, sftp_session sftp)
 		sftp_unlink(sftp, tmp);
 	}
 	return 0;
- out:
+out:
 	if (f != NULL)
 		sftp_close(f);
 	sftp_unlink(sftp, tmp);
@@ -372,10 +376,11 @@ drain(struct upload_job *job, ssh_channel ch, size_t *dropped)
 
 	for (stream = 0; stream <= 1; stream++) {
 		while ((n = ssh_channel_read_nonblocking(ch, sink,
-		    sizeof(sink), stream)) > 0) {
+			    sizeof(sink), stream)) > 0) {
 			*dropped += (size_t)n;
 			if (*dropped > BOOTSTRAP_NOISE_MAX) {
-				snprintf(job->err, sizeof(job->err), "agent "
+				snprintf(job->err, sizeof(job->err),
+				    "agent "
 				    "upload through exec: over %u bytes of "
 				    "output from the login shell",
 				    BOOTSTRAP_NOISE_MAX);
@@ -413,7 +418,7 @@ exec_feed(struct upload_job *job, ssh_channel ch, size_t *sent)
 				n = ssh_channel_window_size(ch);
 			if (n > 0) {
 				if ((w = ssh_channel_write(ch,
-				    job->data + *sent, (uint32_t)n)) < 0)
+					 job->data + *sent, (uint32_t)n)) < 0)
 					return MERR_IO;
 				*sent += (size_t)w;
 				continue;
@@ -441,12 +446,13 @@ upload_exec(struct upload_job *job)
 	int r = MERR_BOOTSTRAP, status;
 
 	random_suffix(suffix, sizeof(suffix));
-	if (asprintf(&cmd, "exec /bin/sh -c 'umask 077; "
-	    "d=\"$HOME/" AGENT_DIR "\"; t=\"$d/.muster-agent-%s.%s\"; "
-	    "mkdir -p \"$d\" && dd of=\"$t\" bs=65536 conv=fsync 2>/dev/null "
-	    "&& chmod 700 \"$t\" && mv -f \"$t\" \"$d/muster-agent-%s\" "
-	    "|| { rm -f \"$t\"; exit 1; }'", job->sha256, suffix,
-	    job->sha256) < 0)
+	if (asprintf(&cmd,
+		"exec /bin/sh -c 'umask 077; "
+		"d=\"$HOME/" AGENT_DIR "\"; t=\"$d/.muster-agent-%s.%s\"; "
+		"mkdir -p \"$d\" && dd of=\"$t\" bs=65536 conv=fsync 2>/dev/null "
+		"&& chmod 700 \"$t\" && mv -f \"$t\" \"$d/muster-agent-%s\" "
+		"|| { rm -f \"$t\"; exit 1; }'",
+		job->sha256, suffix, job->sha256) < 0)
 		return MERR_NOMEM;
 	if ((ch = ssh_channel_new(job->session)) == NULL)
 		goto out;
@@ -465,7 +471,8 @@ upload_exec(struct upload_job *job)
 			goto close;
 	}
 	if (status != 0 || sent < job->len) {
-		snprintf(job->err, sizeof(job->err), "agent upload through "
+		snprintf(job->err, sizeof(job->err),
+		    "agent upload through "
 		    "exec failed (exit status %d after %zu of %zu bytes)",
 		    status, sent, job->len);
 		r = MERR_BOOTSTRAP;
@@ -473,17 +480,19 @@ upload_exec(struct upload_job *job)
 	}
 	r = 0;
 	goto close;
- fail:
+fail:
 	/* A cancel or deadline has its own message; so has the noise cap. */
 	if (job->err[0] == '\0')
-		snprintf(job->err, sizeof(job->err), "agent upload through "
-		    "exec: %s", ssh_get_error(job->session));
+		snprintf(job->err, sizeof(job->err),
+		    "agent upload through "
+		    "exec: %s",
+		    ssh_get_error(job->session));
 	if (r == 0 || r == MERR_IO)
 		r = MERR_BOOTSTRAP;
- close:
+close:
 	ssh_channel_close(ch);
 	ssh_channel_free(ch);
- out:
+out:
 	free(cmd);
 	return r;
 }
@@ -513,7 +522,7 @@ bootstrap_upload(void *arg)
 		if ((job->result = job_check(job)) == 0)
 			job->result = upload_exec(job);
 	}
- out:
+out:
 	/* Whatever libssh said after a shutdown, the reason is ours. */
 	if (job->result != 0)
 		job_check(job);

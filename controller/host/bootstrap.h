@@ -49,10 +49,10 @@ char *bootstrap_probe_command(const struct agentset *set,
 bool bootstrap_user_ok(const char *user);
 
 enum marker {
-	MARKER_NONE,		/* nothing decisive yet */
-	MARKER_AGENT,		/* agent runs: frames follow in `in` */
-	MARKER_NEED,		/* no (valid) agent: arch filled in */
-	MARKER_JUNK,		/* too much output without a marker */
+	MARKER_NONE,  /* nothing decisive yet */
+	MARKER_AGENT, /* agent runs: frames follow in `in` */
+	MARKER_NEED,  /* no (valid) agent: arch filled in */
+	MARKER_JUNK,  /* too much output without a marker */
 };
 
 /* Look for the marker line at a line start in `in`, consuming everything
@@ -69,9 +69,9 @@ struct upload_job {
 	size_t len;
 	const char *sha256;
 	long timeout_s;
-	bool skip_sftp;		/* the login shell prints on stdout */
-	double deadline;	/* CLOCK_MONOTONIC seconds */
-	int cancel_fd;		/* a dup of the session's socket, loop's */
+	bool skip_sftp;	 /* the login shell prints on stdout */
+	double deadline; /* CLOCK_MONOTONIC seconds */
+	int cancel_fd;	 /* a dup of the session's socket, loop's */
 	atomic_bool cancelled;
 	/* results */
 	int result;

@@ -32,7 +32,7 @@ struct conn {
 	char *display;
 	struct host_spec spec;
 	enum conn_state state;
-	ev_tstamp t_state;		/* when state was entered */
+	ev_tstamp t_state; /* when state was entered */
 
 	const struct transport_ops *tp_ops;
 	struct transport *tp;
@@ -71,8 +71,7 @@ state_timeout(const struct conn *c, enum conn_state st)
 	if (!c->tp_ops->self_supervised)
 		return 0;
 	switch (st) {
-	case CS_UPLOAD:
-		return c->cfg->upload_timeout;
+	case CS_UPLOAD: return c->cfg->upload_timeout;
 	case CS_CHAN_OPEN:
 	case CS_CHAN_EXEC:
 	case CS_MARKER:
@@ -81,13 +80,12 @@ state_timeout(const struct conn *c, enum conn_state st)
 		 * busy with a hundred such starts that takes far longer than
 		 * a TCP or SSH handshake step, and is not a sign of death. */
 		return c->cfg->connect_timeout * 3 > 30 ?
-		    c->cfg->connect_timeout * 3 : 30;
+		    c->cfg->connect_timeout * 3 :
+		    30;
 	case CS_READY:
 	case CS_DONE:
-	case CS_INIT:
-		return 0;
-	default:
-		return c->cfg->connect_timeout;
+	case CS_INIT: return 0;
+	default: return c->cfg->connect_timeout;
 	}
 }
 
@@ -242,7 +240,8 @@ step_channel(struct conn *c)
 			return TRANSPORT_STOP;
 		}
 		if (mux_input(&c->mux, err, sizeof(err)) != 0) {
-			conn_fail(c, HS_UNREACHABLE, "agent protocol: %s", err);
+			conn_fail(c, HS_UNREACHABLE, "agent protocol: %s",
+			    err);
 			return TRANSPORT_STOP;
 		}
 		if (c->state == CS_DONE)
@@ -264,8 +263,10 @@ step_channel(struct conn *c)
 			return TRANSPORT_STOP;
 	}
 	if (pump_writers(c, err, sizeof(err)) != 0) {
-		conn_fail(c, HS_UNREACHABLE, "write to agent channel failed: "
-		    "%s", err);
+		conn_fail(c, HS_UNREACHABLE,
+		    "write to agent channel failed: "
+		    "%s",
+		    err);
 		return TRANSPORT_STOP;
 	}
 	if (c->state == CS_DONE)
@@ -290,16 +291,10 @@ conn_step(struct conn *c)
 	do {
 		switch (c->state) {
 		case CS_INIT:
-		case CS_DONE:
-			s = TRANSPORT_STOP;
-			break;
+		case CS_DONE: s = TRANSPORT_STOP; break;
 		case CS_HELLO:
-		case CS_READY:
-			s = step_channel(c);
-			break;
-		default:
-			s = c->tp_ops->setup(c->tp);
-			break;
+		case CS_READY: s = step_channel(c); break;
+		default: s = c->tp_ops->setup(c->tp); break;
 		}
 	} while (s == TRANSPORT_NEXT);
 	c->in_step = false;
@@ -434,10 +429,11 @@ conn_new(const struct conn_config *cfg, const struct host_spec *spec,
 	}
 	mux_init(&c->mux);
 	/* The one place that knows there is more than one transport. */
-	c->tp_ops = cfg->link != NULL ? &transport_daemon_ops :
+	c->tp_ops = cfg->link != NULL ?
+	    &transport_daemon_ops :
 	    &transport_ssh_ops;
 	if ((r = c->tp_ops->create(cfg, &c->spec, c->display, &conn_tp_owner,
-	    c, mux_inbuf(&c->mux), &c->stats, &c->tp)) != 0) {
+		 c, mux_inbuf(&c->mux), &c->stats, &c->tp)) != 0) {
 		conn_free(c);
 		return r;
 	}
@@ -511,8 +507,8 @@ conn_open(struct conn *c, Muster__Envelope *env, const struct stream_ops *ops,
 
 	if (c->state != CS_READY)
 		return MERR_PROTOCOL;
-	if ((r = mux_open(&c->mux, env, ops, arg, recv_window,
-	    stream_id)) != 0)
+	if ((r = mux_open(&c->mux, env, ops, arg, recv_window, stream_id)) !=
+	    0)
 		return r;
 	kick(c);
 	return 0;
@@ -543,8 +539,8 @@ conn_stream_room(struct conn *c, uint32_t stream_id)
 }
 
 int
-conn_stream_send(struct conn *c, uint32_t stream_id, int fd,
-    const uint8_t *p, size_t n)
+conn_stream_send(struct conn *c, uint32_t stream_id, int fd, const uint8_t *p,
+    size_t n)
 {
 	int r;
 

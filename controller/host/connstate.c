@@ -19,20 +19,20 @@ static const struct {
 	enum conn_state from, to;
 } connstate_edges[] = {
 	{ CS_INIT, CS_RESOLVE },
-	{ CS_INIT, CS_HELLO },		/* through the daemon */
+	{ CS_INIT, CS_HELLO }, /* through the daemon */
 	{ CS_RESOLVE, CS_TCP },
 	{ CS_TCP, CS_HANDSHAKE },
 	{ CS_HANDSHAKE, CS_AUTH_KEY },
 	{ CS_HANDSHAKE, CS_AUTH_AUTO },
-	{ CS_AUTH_KEY, CS_AUTH_AUTO },	/* the key was refused */
+	{ CS_AUTH_KEY, CS_AUTH_AUTO }, /* the key was refused */
 	{ CS_AUTH_KEY, CS_CHAN_OPEN },
 	{ CS_AUTH_AUTO, CS_CHAN_OPEN },
 	{ CS_CHAN_OPEN, CS_CHAN_EXEC },
 	{ CS_CHAN_EXEC, CS_MARKER },
 	{ CS_MARKER, CS_HELLO },
 	{ CS_MARKER, CS_UPLOAD },
-	{ CS_MARKER, CS_CHAN_OPEN },	/* the fast start failed: probe */
-	{ CS_UPLOAD, CS_CHAN_OPEN },	/* start the uploaded agent */
+	{ CS_MARKER, CS_CHAN_OPEN }, /* the fast start failed: probe */
+	{ CS_UPLOAD, CS_CHAN_OPEN }, /* start the uploaded agent */
 	{ CS_HELLO, CS_READY },
 };
 
@@ -63,7 +63,7 @@ connstate_allowed(enum conn_state from, enum conn_state to)
 	if (to == CS_DONE)
 		return true;
 	for (i = 0; i < sizeof(connstate_edges) / sizeof(connstate_edges[0]);
-	    i++)
+	     i++)
 		if (connstate_edges[i].from == from &&
 		    connstate_edges[i].to == to)
 			return true;

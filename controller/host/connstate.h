@@ -11,26 +11,26 @@
 #include <stdbool.h>
 
 /* X(identifier, name in messages) */
-#define CONN_STATES(X)					\
-	X(INIT, "init")					\
-	X(RESOLVE, "resolve")				\
-	X(TCP, "tcp connect")				\
-	X(HANDSHAKE, "ssh handshake")			\
-	X(AUTH_KEY, "authentication")			\
-	X(AUTH_AUTO, "authentication")			\
-	X(CHAN_OPEN, "channel open")			\
-	X(CHAN_EXEC, "exec request")			\
-	X(MARKER, "agent start")			\
-	X(UPLOAD, "agent upload")			\
-	X(HELLO, "agent hello")				\
-	X(READY, "ready")				\
+#define CONN_STATES(X)                 \
+	X(INIT, "init")                \
+	X(RESOLVE, "resolve")          \
+	X(TCP, "tcp connect")          \
+	X(HANDSHAKE, "ssh handshake")  \
+	X(AUTH_KEY, "authentication")  \
+	X(AUTH_AUTO, "authentication") \
+	X(CHAN_OPEN, "channel open")   \
+	X(CHAN_EXEC, "exec request")   \
+	X(MARKER, "agent start")       \
+	X(UPLOAD, "agent upload")      \
+	X(HELLO, "agent hello")        \
+	X(READY, "ready")              \
 	X(DONE, "done")
 
 enum conn_state {
 #define CONNSTATE_ENUM(id, name) CS_##id,
 	CONN_STATES(CONNSTATE_ENUM)
 #undef CONNSTATE_ENUM
-	CS_COUNT
+	    CS_COUNT
 };
 
 /* "tcp connect": for messages and traces. */

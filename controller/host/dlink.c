@@ -27,13 +27,13 @@
 
 struct dlink_slot {
 	const struct dlink_peer_ops *ops;
-	void *arg;		/* NULL: a free slot */
-	bool blocked;		/* waits for room in the queue */
+	void *arg;    /* NULL: a free slot */
+	bool blocked; /* waits for room in the queue */
 };
 
 struct dlink {
 	struct link_io io;
-	struct dlink_slot *slots;	/* index: id - 1 */
+	struct dlink_slot *slots; /* index: id - 1 */
 	size_t nslots, cap;
 	bool dead;
 };
@@ -115,7 +115,7 @@ recv_control(int fd, struct buf *in, int want, int timeout_ms,
 			*out = NULL;
 			continue;
 		}
-		if (r == 0) {	/* not ours to read here */
+		if (r == 0) { /* not ours to read here */
 			buf_consume(in, LINK_HDR_LEN + len);
 			continue;
 		}
@@ -169,9 +169,10 @@ handshake(int *fd, struct buf *in, const struct dlink_settings *want,
 		return MERR_NOTFOUND;
 	}
 	if ((r = dsock_connect(path, fd)) != 0) {
-		snprintf(err, errlen, "%s: %s", path, r == MERR_NOTFOUND ?
-		    "no daemon running" : r == MERR_AUTH ?
-		    "socket owned by another user" : strerror(errno));
+		snprintf(err, errlen, "%s: %s", path,
+		    r == MERR_NOTFOUND ? "no daemon running" :
+			r == MERR_AUTH ? "socket owned by another user" :
+					 strerror(errno));
 		return r;
 	}
 	hello.version = MUSTER_PROTO_VERSION;
@@ -186,16 +187,18 @@ handshake(int *fd, struct buf *in, const struct dlink_settings *want,
 	 * hello could not be sent. */
 	rs = send_control(*fd, &ctl);
 	if ((r = recv_control(*fd, in,
-	    MUSTER__DAEMON__CONTROL__BODY_DAEMON_HELLO, HELLO_TIMEOUT_MS,
-	    &reply)) != 0) {
+		 MUSTER__DAEMON__CONTROL__BODY_DAEMON_HELLO, HELLO_TIMEOUT_MS,
+		 &reply)) != 0) {
 		snprintf(err, errlen, "daemon at %s did not answer: %s", path,
 		    merr_str(rs != 0 ? rs : r));
 		goto fail;
 	}
 	dh = reply->daemon_hello;
 	if (dh->refused != NULL && dh->refused[0] != '\0') {
-		snprintf(err, errlen, "the daemon (pid %u) refused this "
-		    "client: %.200s", dh->pid, dh->refused);
+		snprintf(err, errlen,
+		    "the daemon (pid %u) refused this "
+		    "client: %.200s",
+		    dh->pid, dh->refused);
 		r = MERR_LIMIT;
 		goto fail;
 	}
@@ -205,26 +208,32 @@ handshake(int *fd, struct buf *in, const struct dlink_settings *want,
 		goto fail;
 	}
 	/* Status and stop work across builds; relaying streams does not. */
-	if (strict && (dh->version != MUSTER_PROTO_VERSION ||
-	    dh->build_id.len != strlen(MUSTER_BUILD_ID) ||
-	    memcmp(dh->build_id.data, MUSTER_BUILD_ID,
-	    dh->build_id.len) != 0)) {
-		snprintf(err, errlen, "the daemon (pid %u) is another muster "
-		    "build; restart it (muster daemon --stop)", dh->pid);
+	if (strict &&
+	    (dh->version != MUSTER_PROTO_VERSION ||
+		dh->build_id.len != strlen(MUSTER_BUILD_ID) ||
+		memcmp(dh->build_id.data, MUSTER_BUILD_ID, dh->build_id.len) !=
+		    0)) {
+		snprintf(err, errlen,
+		    "the daemon (pid %u) is another muster "
+		    "build; restart it (muster daemon --stop)",
+		    dh->pid);
 		r = MERR_VERSION;
 		goto fail;
 	}
-	if (strict && (!same_path(want->identity, dh->identity) ||
-	    !same_path(want->known_hosts, dh->known_hosts) ||
-	    !same_path(want->ssh_config, dh->ssh_config))) {
-		snprintf(err, errlen, "the daemon (pid %u) uses another "
-		    "identity, known_hosts or ssh_config", dh->pid);
+	if (strict &&
+	    (!same_path(want->identity, dh->identity) ||
+		!same_path(want->known_hosts, dh->known_hosts) ||
+		!same_path(want->ssh_config, dh->ssh_config))) {
+		snprintf(err, errlen,
+		    "the daemon (pid %u) uses another "
+		    "identity, known_hosts or ssh_config",
+		    dh->pid);
 		r = MERR_INVAL;
 		goto fail;
 	}
 	link_control_free(reply);
 	return 0;
- fail:
+fail:
 	link_control_free(reply);
 	close(*fd);
 	*fd = -1;
@@ -302,8 +311,10 @@ take_control(struct dlink *l, size_t len)
 	    (s = slot(l, ctl->host_down->host)) != NULL) {
 		uint32_t st = ctl->host_down->status;
 
-		s->ops->down(s->arg, st <= HS_AUTH || st == HS_REFUSED ?
-		    (enum host_status)st : HS_UNREACHABLE,
+		s->ops->down(s->arg,
+		    st <= HS_AUTH || st == HS_REFUSED ?
+			(enum host_status)st :
+			HS_UNREACHABLE,
 		    ctl->host_down->error);
 	}
 	link_control_free(ctl);
@@ -332,8 +343,8 @@ take_frames(struct dlink *l)
 		/* Frames for a conn we have let go of are dropped. */
 		/* Nothing a conn does in its step reads from l->io.in. */
 		if ((s = slot(l, host)) != NULL)
-			s->ops->input(s->arg, buf_ptr(&l->io.in) + LINK_HDR_LEN,
-			    len);
+			s->ops->input(s->arg,
+			    buf_ptr(&l->io.in) + LINK_HDR_LEN, len);
 		buf_consume(&l->io.in, LINK_HDR_LEN + len);
 	}
 }
@@ -366,8 +377,9 @@ dlink_on_io(struct ev_loop *loop, ev_io *w, int revents)
 		take_frames(l);
 	}
 	if (r != 0) {
-		link_dead(l, r == MERR_EOF ? "the daemon closed the connection"
-		    : "lost the connection to the daemon");
+		link_dead(l,
+		    r == MERR_EOF ? "the daemon closed the connection" :
+				    "lost the connection to the daemon");
 		return;
 	}
 	if (l->dead)
@@ -470,7 +482,8 @@ dlink_free(struct dlink *l)
 		return;
 	/* Detaches still queued tell the daemon to cancel leftovers. */
 	if (!l->dead && buf_len(&l->io.out) > 0) {
-		fcntl(l->io.fd, F_SETFL, fcntl(l->io.fd, F_GETFL) & ~O_NONBLOCK);
+		fcntl(l->io.fd, F_SETFL,
+		    fcntl(l->io.fd, F_GETFL) & ~O_NONBLOCK);
 		write_all(l->io.fd, buf_ptr(&l->io.out), buf_len(&l->io.out));
 	}
 	l->io.active = !l->dead;
@@ -505,7 +518,8 @@ print_status_json(const Muster__Daemon__Status *st)
 	json_object_set_new(o, "pid", json_integer(st->pid));
 	json_object_set_new(o, "uptime_s", json_real(st->uptime));
 	json_object_set_new(o, "clients", json_integer(st->clients));
-	json_object_set_new(o, "rss_kib", json_integer((json_int_t)st->rss_kib));
+	json_object_set_new(o, "rss_kib",
+	    json_integer((json_int_t)st->rss_kib));
 	for (i = 0; i < st->n_hosts; i++) {
 		const Muster__Daemon__HostState *h = st->hosts[i];
 		json_t *j = json_object();
@@ -542,13 +556,14 @@ print_status_text(const Muster__Daemon__Status *st)
 	human_secs(st->uptime, up, sizeof(up));
 	units_bytes((double)st->rss_kib * 1024, false, rss, sizeof(rss));
 	printf("muster daemon: pid %u, up %s, RSS %s, %u client%s, "
-	    "%zu host%s held (%zu ready)\n", st->pid, up, rss, st->clients,
-	    st->clients == 1 ? "" : "s", st->n_hosts,
-	    st->n_hosts == 1 ? "" : "s", ready);
+	       "%zu host%s held (%zu ready)\n",
+	    st->pid, up, rss, st->clients, st->clients == 1 ? "" : "s",
+	    st->n_hosts, st->n_hosts == 1 ? "" : "s", ready);
 	if (st->n_hosts == 0)
 		return;
 	printf("%-28s %-10s %8s %10s %10s %7s %7s %6s  %s\n", "HOST", "STATE",
-	    "SINCE", "IN", "OUT", "STREAMS", "CLIENTS", "RECONN", "LAST ERROR");
+	    "SINCE", "IN", "OUT", "STREAMS", "CLIENTS", "RECONN",
+	    "LAST ERROR");
 	for (i = 0; i < st->n_hosts; i++) {
 		const Muster__Daemon__HostState *h = st->hosts[i];
 
@@ -566,7 +581,8 @@ request(int body_case, int reply_case, Muster__Daemon__Control **reply,
     char *err, size_t errlen)
 {
 	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
-	Muster__Daemon__StatusRequest sr = MUSTER__DAEMON__STATUS_REQUEST__INIT;
+	Muster__Daemon__StatusRequest sr =
+	    MUSTER__DAEMON__STATUS_REQUEST__INIT;
 	Muster__Daemon__Stop stop = MUSTER__DAEMON__STOP__INIT;
 	struct buf in;
 	int fd = -1, r;
@@ -583,7 +599,7 @@ request(int body_case, int reply_case, Muster__Daemon__Control **reply,
 	    (r = recv_control(fd, &in, reply_case, 10000, reply)) != 0)
 		snprintf(err, errlen, "daemon did not answer: %s",
 		    merr_str(r));
- out:
+out:
 	if (fd >= 0)
 		close(fd);
 	buf_free(&in);
@@ -597,7 +613,8 @@ dlink_request_status(bool json, char *err, size_t errlen)
 	int r;
 
 	if ((r = request(MUSTER__DAEMON__CONTROL__BODY_STATUS_REQUEST,
-	    MUSTER__DAEMON__CONTROL__BODY_STATUS, &reply, err, errlen)) != 0)
+		 MUSTER__DAEMON__CONTROL__BODY_STATUS, &reply, err, errlen)) !=
+	    0)
 		return r;
 	if (json)
 		print_status_json(reply->status);
@@ -615,7 +632,8 @@ dlink_request_stop(char *err, size_t errlen)
 
 	/* The daemon answers a Stop with its final status, then exits. */
 	if ((r = request(MUSTER__DAEMON__CONTROL__BODY_STOP,
-	    MUSTER__DAEMON__CONTROL__BODY_STATUS, &reply, err, errlen)) != 0)
+		 MUSTER__DAEMON__CONTROL__BODY_STATUS, &reply, err, errlen)) !=
+	    0)
 		return r;
 	printf("muster daemon: pid %u stopped (%zu host%s released)\n",
 	    reply->status->pid, reply->status->n_hosts,

@@ -34,7 +34,7 @@ struct dlink_peer_ops {
  * with err set.
  */
 struct dlink_settings {
-	const char *identity, *known_hosts, *ssh_config;	/* NULL: any */
+	const char *identity, *known_hosts, *ssh_config; /* NULL: any */
 };
 /* ... and, when the command line named an identity, known_hosts or
  * ssh_config, check the daemon uses the same (MERR_INVAL otherwise). */

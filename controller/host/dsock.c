@@ -26,7 +26,8 @@ dsock_path(char *out, size_t outlen)
 	else if (xdg != NULL && xdg[0] == '/')
 		n = snprintf(out, outlen, "%s/muster/daemon.sock", xdg);
 	else if (home != NULL && home[0] == '/')
-		n = snprintf(out, outlen, "%s/.cache/muster/daemon.sock", home);
+		n = snprintf(out, outlen, "%s/.cache/muster/daemon.sock",
+		    home);
 	else
 		return MERR_NOTFOUND;
 	/* sun_path is about 108 bytes. */
@@ -86,7 +87,8 @@ dsock_connect(const char *path, int *fd)
 
 		close(s);
 		errno = e;
-		return e == ENOENT || e == ECONNREFUSED ? MERR_NOTFOUND :
+		return e == ENOENT || e == ECONNREFUSED ?
+		    MERR_NOTFOUND :
 		    MERR_CONNECT;
 	}
 	if (dsock_peer_ok(s, NULL, NULL) != 0) {
@@ -123,21 +125,28 @@ check_dir(const char *path, char *err, size_t errlen)
 		return MERR_SYS;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s, the daemon socket's directory, "
-		    "is not a directory%s", dir, S_ISLNK(st.st_mode) ?
-		    " (a symbolic link; name the directory itself)" : "");
+		snprintf(err, errlen,
+		    "%s, the daemon socket's directory, "
+		    "is not a directory%s",
+		    dir,
+		    S_ISLNK(st.st_mode) ?
+			" (a symbolic link; name the directory itself)" :
+			"");
 		return MERR_INVAL;
 	}
 	if (st.st_uid != geteuid()) {
-		snprintf(err, errlen, "%s, the daemon socket's directory, "
+		snprintf(err, errlen,
+		    "%s, the daemon socket's directory, "
 		    "belongs to uid %u, not to us: use a directory of our own",
 		    dir, (unsigned)st.st_uid);
 		return MERR_INVAL;
 	}
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-		snprintf(err, errlen, "%s, the daemon socket's directory, is "
+		snprintf(err, errlen,
+		    "%s, the daemon socket's directory, is "
 		    "writable by others (mode %03o): use a private directory "
-		    "(0700)", dir, (unsigned)(st.st_mode & 07777));
+		    "(0700)",
+		    dir, (unsigned)(st.st_mode & 07777));
 		return MERR_INVAL;
 	}
 	return 0;
@@ -157,7 +166,7 @@ lock_start(const char *path, int *lockfd, char *err, size_t errlen)
 	    (int)sizeof(lpath))
 		return MERR_LIMIT;
 	if ((fd = open(lpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-	    0600)) < 0) {
+		 0600)) < 0) {
 		snprintf(err, errlen, "%s: %s", lpath, strerror(errno));
 		return MERR_SYS;
 	}
@@ -165,9 +174,11 @@ lock_start(const char *path, int *lockfd, char *err, size_t errlen)
 	 * a busy machine; a lock held longer is not a daemon's. */
 	for (i = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; i++) {
 		if ((errno != EWOULDBLOCK && errno != EINTR) || i == 50) {
-			snprintf(err, errlen, "%s: %s", lpath, errno ==
-			    EWOULDBLOCK ? "held by another process starting a "
-			    "daemon" : strerror(errno));
+			snprintf(err, errlen, "%s: %s", lpath,
+			    errno == EWOULDBLOCK ?
+				"held by another process starting a "
+				"daemon" :
+				strerror(errno));
 			close(fd);
 			return MERR_EXISTS;
 		}
@@ -198,8 +209,10 @@ clear_stale(const char *path, const struct sockaddr_un *sa, char *err,
 		return MERR_SYS;
 	}
 	if (S_ISLNK(st.st_mode)) {
-		snprintf(err, errlen, "%s is a symbolic link; not following "
-		    "it (remove it if it is yours)", path);
+		snprintf(err, errlen,
+		    "%s is a symbolic link; not following "
+		    "it (remove it if it is yours)",
+		    path);
 		return MERR_EXISTS;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
@@ -214,7 +227,7 @@ clear_stale(const char *path, const struct sockaddr_un *sa, char *err,
 	/* Non-blocking: a live daemon that is not accepting must not hang
 	 * this probe, nor lose its socket. */
 	if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0)) < 0) {
+		 0)) < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return MERR_SYS;
 	}
@@ -226,8 +239,10 @@ clear_stale(const char *path, const struct sockaddr_un *sa, char *err,
 		return MERR_EXISTS;
 	}
 	if (e != ECONNREFUSED) {
-		snprintf(err, errlen, "cannot tell whether a daemon serves %s: "
-		    "%s", path, strerror(e));
+		snprintf(err, errlen,
+		    "cannot tell whether a daemon serves %s: "
+		    "%s",
+		    path, strerror(e));
 		return MERR_SYS;
 	}
 	/* Nobody listens: a dead daemon's socket. */
@@ -240,8 +255,8 @@ clear_stale(const char *path, const struct sockaddr_un *sa, char *err,
 }
 
 int
-dsock_listen(const char *path, int *fd, struct dsock_bound *bound,
-    char *err, size_t errlen)
+dsock_listen(const char *path, int *fd, struct dsock_bound *bound, char *err,
+    size_t errlen)
 {
 	struct sockaddr_un sa;
 	struct stat st;
@@ -262,7 +277,7 @@ dsock_listen(const char *path, int *fd, struct dsock_bound *bound,
 	    (r = clear_stale(path, &sa, err, errlen)) != 0)
 		goto out;
 	if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0)) < 0) {
+		 0)) < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		r = MERR_SYS;
 		goto out;
@@ -288,7 +303,7 @@ dsock_listen(const char *path, int *fd, struct dsock_bound *bound,
 	}
 	*fd = s;
 	r = 0;
- out:
+out:
 	if (lockfd >= 0)
 		close(lockfd);
 	return r;

@@ -20,16 +20,20 @@ report_timings(struct fleet_host *h)
 	const struct conn_stats *st = conn_stats(h->conn);
 
 	if (st->t_ready == 0) {
-		fprintf(stderr, "muster: %s: no agent (connected %.0f ms, "
-		    "authenticated %.0f ms)\n", h->display,
-		    st->t_connected * 1000, st->t_authed * 1000);
+		fprintf(stderr,
+		    "muster: %s: no agent (connected %.0f ms, "
+		    "authenticated %.0f ms)\n",
+		    h->display, st->t_connected * 1000, st->t_authed * 1000);
 		return;
 	}
-	fprintf(stderr, "muster: %s: connected %.0f ms, authenticated %.0f ms, "
-	    "agent ready %.0f ms, agent %s\n", h->display,
-	    st->t_connected * 1000, st->t_authed * 1000, st->t_ready * 1000,
-	    !st->uploaded ? "cached" : st->upload_via_exec ?
-	    "uploaded via exec" : "uploaded via sftp");
+	fprintf(stderr,
+	    "muster: %s: connected %.0f ms, authenticated %.0f ms, "
+	    "agent ready %.0f ms, agent %s\n",
+	    h->display, st->t_connected * 1000, st->t_authed * 1000,
+	    st->t_ready * 1000,
+	    !st->uploaded	    ? "cached" :
+		st->upload_via_exec ? "uploaded via exec" :
+				      "uploaded via sftp");
 }
 
 /* A set-up slot of the pacer is free again. */
@@ -85,7 +89,8 @@ live_drop(struct fleet_host *h)
 }
 
 static void
-fleet_host_done(struct conn *c, enum host_status st, const char *error, void *arg)
+fleet_host_done(struct conn *c, enum host_status st, const char *error,
+    void *arg)
 {
 	struct fleet_host *h = arg;
 	struct fleet *f = h->fleet;
@@ -125,8 +130,8 @@ roll_holds(const struct fleet *f)
 {
 	const struct fleet_roll *r = f->roll;
 
-	return r != NULL && (r->cut_short ||
-	    (r->batch > 0 && f->live >= r->batch));
+	return r != NULL &&
+	    (r->cut_short || (r->batch > 0 && f->live >= r->batch));
 }
 
 void
@@ -134,8 +139,8 @@ fleet_host_result(struct fleet_host *h, enum host_status st)
 {
 	struct fleet_roll *r = h->fleet->roll;
 
-	if (h->reported && (st == HS_OK || r == NULL ||
-	    r->final[h->index] != HS_OK))
+	if (h->reported &&
+	    (st == HS_OK || r == NULL || r->final[h->index] != HS_OK))
 		return;
 	h->reported = true;
 	if (r == NULL)
@@ -200,7 +205,7 @@ fleet_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct fleet *f = w->data;
 
-	if (f->interrupted)	/* second ^C: stop waiting */
+	if (f->interrupted) /* second ^C: stop waiting */
 		exit(4);
 	fprintf(stderr, "muster: interrupted; cancelling\n");
 	fleet_stop(f);
@@ -221,7 +226,7 @@ display_name(const struct host_set *hosts, size_t i)
 	if (s->port != 0 && s->port != 22)
 		snprintf(port, sizeof(port), ":%u", s->port);
 	if (asprintf(&out, "%s%s%s%s", dup && s->user ? s->user : "",
-	    dup && s->user ? "@" : "", s->name, port) < 0)
+		dup && s->user ? "@" : "", s->name, port) < 0)
 		return NULL;
 	return out;
 }
@@ -246,9 +251,9 @@ fleet_init(struct fleet *f, struct conn_config *cfg,
 	f->job = job;
 	f->roll = cfg->roll;
 	/* Through the daemon there is no SSH set-up to pace here. */
-	pacer_init(&f->pace, cfg->loop, fanout, cfg->link ? 0 :
-	    cfg->max_startups, cfg->link ? 0 : cfg->connect_rate,
-	    fleet_pace_kick, f);
+	pacer_init(&f->pace, cfg->loop, fanout,
+	    cfg->link ? 0 : cfg->max_startups,
+	    cfg->link ? 0 : cfg->connect_rate, fleet_pace_kick, f);
 	if ((f->hosts = calloc(hosts->n, sizeof(*f->hosts))) == NULL)
 		return MERR_NOMEM;
 	if (f->roll != NULL && f->roll->nfinal != hosts->n)
@@ -263,7 +268,7 @@ fleet_init(struct fleet *f, struct conn_config *cfg,
 		if ((h->display = display_name(hosts, i)) == NULL)
 			return MERR_NOMEM;
 		if ((r = conn_new(cfg, &hosts->v[i], h->display,
-		    &fleet_conn_ops, h, &h->conn)) != 0)
+			 &fleet_conn_ops, h, &h->conn)) != 0)
 			return r;
 	}
 	return 0;
@@ -275,8 +280,10 @@ fleet_init(struct fleet *f, struct conn_config *cfg,
 static bool
 fleet_finished(struct fleet *f)
 {
-	return f->live == 0 && (f->next_to_start == f->nhosts ||
-	    f->interrupted || roll_holds(f)) && conn_lingering() == 0 &&
+	return f->live == 0 &&
+	    (f->next_to_start == f->nhosts || f->interrupted ||
+		roll_holds(f)) &&
+	    conn_lingering() == 0 &&
 	    (f->ops->busy == NULL || !f->ops->busy(f));
 }
 
@@ -294,8 +301,8 @@ fleet_run(struct fleet *f)
 		 * bookkeeping bug: end rather than spin. */
 		if (!ev_run(f->cfg->loop, EVRUN_ONCE) && !fleet_finished(f)) {
 			log_error("internal error: the loop has nothing left "
-			    "to wait for, %zu host%s unfinished", f->live,
-			    f->live == 1 ? "" : "s");
+				  "to wait for, %zu host%s unfinished",
+			    f->live, f->live == 1 ? "" : "s");
 			break;
 		}
 	}
@@ -316,10 +323,12 @@ fleet_run(struct fleet *f)
 		h->conn = NULL;
 		h->t_start = ev_now(f->cfg->loop);
 		if (skipped)
-			f->ops->done(h, HS_SKIPPED, "not started: --max-fail "
+			f->ops->done(h, HS_SKIPPED,
+			    "not started: --max-fail "
 			    "reached");
 		else
-			f->ops->done(h, HS_UNREACHABLE, "not contacted: "
+			f->ops->done(h, HS_UNREACHABLE,
+			    "not contacted: "
 			    "interrupted");
 		fleet_host_result(h, skipped ? HS_SKIPPED : HS_UNREACHABLE);
 		conn_discard(never);
@@ -359,7 +368,7 @@ fleet_host_reconnect(struct fleet_host *h, double delay)
 	if (h->conn != NULL || f->interrupted)
 		return MERR_INVAL;
 	if ((r = conn_new(f->cfg, h->spec, h->display, &fleet_conn_ops, h,
-	    &h->conn)) != 0)
+		 &h->conn)) != 0)
 		return r;
 	/* Counted live while it waits, so the loop keeps the host. */
 	live_add(h);

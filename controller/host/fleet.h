@@ -27,32 +27,32 @@ struct fleet;
  * every host as the fanout allows, nothing kept.
  */
 struct fleet_roll {
-	size_t batch;		/* hosts at work at once; 0: no limit */
-	size_t max_fail;	/* start no more after this many failed; 0: off */
+	size_t batch;	 /* hosts at work at once; 0: no limit */
+	size_t max_fail; /* start no more after this many failed; 0: off */
 	/* One per host of the set, in its order, filled in by the fleet:
 	 * the first status other than ok a job reported for the host, or
 	 * how its connection ended, HS_SKIPPED when never started. */
 	enum host_status *final;
 	size_t nfinal;
-	size_t failed;		/* hosts that ended other than ok */
-	bool cut_short;		/* max_fail reached: hosts were skipped */
+	size_t failed;	/* hosts that ended other than ok */
+	bool cut_short; /* max_fail reached: hosts were skipped */
 };
 
 struct fleet_host {
 	struct fleet *fleet;
-	struct conn *conn;	/* NULL once the conn is gone */
+	struct conn *conn; /* NULL once the conn is gone */
 	const struct host_spec *spec;
 	char *display;
 	size_t index;
 	ev_tstamp t_start;
 	ev_timer retry;
-	bool connecting;	/* counts against the pacer */
-	bool authed;		/* ... no longer as unauthenticated */
+	bool connecting; /* counts against the pacer */
+	bool authed;	 /* ... no longer as unauthenticated */
 	bool retrying;
-	bool counted;		/* in fleet.live: started and not yet done */
-	bool reported;		/* the job gave a status (fleet_host_result) */
-	int early_retries;	/* reconnects after a drop before the banner */
-	void *job;		/* the job's per-host state */
+	bool counted;	   /* in fleet.live: started and not yet done */
+	bool reported;	   /* the job gave a status (fleet_host_result) */
+	int early_retries; /* reconnects after a drop before the banner */
+	void *job;	   /* the job's per-host state */
 };
 
 struct fleet_job_ops {
@@ -77,7 +77,7 @@ struct fleet {
 	struct pacer pace;
 	ev_signal sigint, sigterm;
 	bool interrupted;
-	struct fleet_roll *roll;	/* cfg->roll */
+	struct fleet_roll *roll; /* cfg->roll */
 };
 
 int fleet_init(struct fleet *f, struct conn_config *cfg,

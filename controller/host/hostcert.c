@@ -38,12 +38,15 @@ hashed_match(const char *pat, const char *name)
 	snprintf(h64, sizeof(h64), "%s", bar + 1);
 	/* 20 bytes: 28 base64 characters, which decode to 21 (checked
 	 * first: the buffers hold no more). */
-	if (strlen(s64) != 28 || strlen(h64) != 28 || EVP_DecodeBlock(salt, (unsigned char *)s64, (int)strlen(s64)) !=
-	    21 || EVP_DecodeBlock(want, (unsigned char *)h64,
-	    (int)strlen(h64)) != 21)
+	if (strlen(s64) != 28 || strlen(h64) != 28 ||
+	    EVP_DecodeBlock(salt, (unsigned char *)s64, (int)strlen(s64)) !=
+		21 ||
+	    EVP_DecodeBlock(want, (unsigned char *)h64, (int)strlen(h64)) !=
+		21)
 		return false;
 	if (HMAC(EVP_sha1(), salt, 20, (const unsigned char *)name,
-	    strlen(name), mac, &maclen) == NULL || maclen != 20)
+		strlen(name), mac, &maclen) == NULL ||
+	    maclen != 20)
 		return false;
 	return memcmp(mac, want, 20) == 0;
 }
@@ -56,7 +59,7 @@ patterns_match(char *list, const char *name)
 	bool hit = false;
 
 	for (p = strtok_r(list, ",", &save); p != NULL;
-	    p = strtok_r(NULL, ",", &save)) {
+	     p = strtok_r(NULL, ",", &save)) {
 		bool neg = *p == '!';
 		bool m;
 
@@ -98,7 +101,7 @@ read_cas(const char *path, const char *name, struct hostcert_cas *cas)
 			continue;
 		key = NULL;
 		if (ssh_pki_import_pubkey_base64(b64,
-		    ssh_key_type_from_name(type), &key) == SSH_OK)
+			ssh_key_type_from_name(type), &key) == SSH_OK)
 			cas->key[cas->n++] = key;
 	}
 	fclose(f);
@@ -120,7 +123,7 @@ static int
 find_cas(ssh_session s, struct hostcert_cas *cas, char *host, size_t hostlen)
 {
 	enum ssh_options_e which[] = { SSH_OPTIONS_KNOWNHOSTS,
-	    SSH_OPTIONS_GLOBAL_KNOWNHOSTS };
+		SSH_OPTIONS_GLOBAL_KNOWNHOSTS };
 	char name[1100], dflt[1100], *h = NULL, *path;
 	unsigned int port = 22;
 	size_t i;
@@ -141,9 +144,10 @@ find_cas(ssh_session s, struct hostcert_cas *cas, char *host, size_t hostlen)
 		if (ssh_options_get(s, which[i], &path) != SSH_OK ||
 		    path == NULL) {
 			if (which[i] == SSH_OPTIONS_GLOBAL_KNOWNHOSTS)
-				read_cas("/etc/ssh/ssh_known_hosts", name, cas);
+				read_cas("/etc/ssh/ssh_known_hosts", name,
+				    cas);
 			else if (sshfile_user_path("known_hosts", dflt,
-			    sizeof(dflt)) == 0)
+				     sizeof(dflt)) == 0)
 				read_cas(dflt, name, cas);
 			continue;
 		}

@@ -26,11 +26,11 @@ fingerprint(ssh_session s, char *out, size_t outlen)
 	if (ssh_get_server_publickey(s, &key) != SSH_OK)
 		return;
 	if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash,
-	    &hlen) == 0) {
+		&hlen) == 0) {
 		fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash,
 		    hlen);
-		snprintf(out, outlen, "%s %s", ssh_key_type_to_char(
-		    ssh_key_type(key)), fp ? fp : "?");
+		snprintf(out, outlen, "%s %s",
+		    ssh_key_type_to_char(ssh_key_type(key)), fp ? fp : "?");
 	}
 	ssh_string_free_char(fp);
 	ssh_clean_pubkey_hash(&hash);
@@ -48,7 +48,7 @@ static int
 check_files(ssh_session s, char *err, size_t errlen)
 {
 	enum ssh_options_e which[] = { SSH_OPTIONS_KNOWNHOSTS,
-	    SSH_OPTIONS_GLOBAL_KNOWNHOSTS };
+		SSH_OPTIONS_GLOBAL_KNOWNHOSTS };
 	char *path;
 	size_t i;
 	int r = 0;
@@ -77,18 +77,21 @@ check_really_unknown(ssh_session s, const char *file, const char *fp,
 {
 	switch (ssh_session_has_known_hosts_entry(s)) {
 	case SSH_KNOWN_HOSTS_UNKNOWN:
-	case SSH_KNOWN_HOSTS_NOT_FOUND:
-		return 0;
+	case SSH_KNOWN_HOSTS_NOT_FOUND: return 0;
 	case SSH_KNOWN_HOSTS_OK:
-		snprintf(err, errlen, "HOST KEY CHANGED: the host presents "
+		snprintf(err, errlen,
+		    "HOST KEY CHANGED: the host presents "
 		    "%s, and %s holds an entry for it that libssh could not "
 		    "match; nothing was run. Check the entry (ssh-keygen -F "
-		    "HOST -f %s)", fp, file, file);
+		    "HOST -f %s)",
+		    fp, file, file);
 		return MERR_HOSTKEY_CHANGED;
 	default:
-		snprintf(err, errlen, "known_hosts %s: cannot parse the entry "
+		snprintf(err, errlen,
+		    "known_hosts %s: cannot parse the entry "
 		    "for this host; nothing was run. Fix or remove it "
-		    "(ssh-keygen -R HOST -f %s)", file, file);
+		    "(ssh-keygen -R HOST -f %s)",
+		    file, file);
 		return MERR_PARSE;
 	}
 }
@@ -111,8 +114,8 @@ record_hashed(ssh_session s, const char *file, char *err, size_t errlen)
 	if (ssh_options_get(s, SSH_OPTIONS_HOST, &host) != SSH_OK ||
 	    ssh_get_server_publickey(s, &key) != SSH_OK ||
 	    ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK) {
-		snprintf(err, errlen, "cannot record host key in %s: %s",
-		    file, ssh_get_error(s));
+		snprintf(err, errlen, "cannot record host key in %s: %s", file,
+		    ssh_get_error(s));
 		goto out;
 	}
 	ssh_options_get_port(s, &port);
@@ -122,8 +125,9 @@ record_hashed(ssh_session s, const char *file, char *err, size_t errlen)
 		snprintf(name, sizeof(name), "[%s]:%u", host, port);
 	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
 	    HMAC(EVP_sha1(), salt, sizeof(salt), (unsigned char *)name,
-	    strlen(name), mac, &maclen) == NULL) {
-		snprintf(err, errlen, "cannot hash the host name for %s", file);
+		strlen(name), mac, &maclen) == NULL) {
+		snprintf(err, errlen, "cannot hash the host name for %s",
+		    file);
 		goto out;
 	}
 	EVP_EncodeBlock((unsigned char *)salt64, salt, sizeof(salt));
@@ -135,15 +139,17 @@ record_hashed(ssh_session s, const char *file, char *err, size_t errlen)
 		goto out;
 	}
 	if ((fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0600)) < 0 || write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
-		snprintf(err, errlen, "cannot record host key in %s: %m", file);
+		 0600)) < 0 ||
+	    write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
+		snprintf(err, errlen, "cannot record host key in %s: %m",
+		    file);
 		if (fd >= 0)
 			close(fd);
 		goto out;
 	}
 	close(fd);
 	r = 0;
- out:
+out:
 	ssh_string_free_char(host);
 	ssh_string_free_char(b64);
 	ssh_key_free(key);
@@ -151,8 +157,8 @@ record_hashed(ssh_session s, const char *file, char *err, size_t errlen)
 }
 
 static int
-verdict(ssh_session s, const char *file, bool accept_new, bool hash,
-    bool ca, char *err, size_t errlen)
+verdict(ssh_session s, const char *file, bool accept_new, bool hash, bool ca,
+    char *err, size_t errlen)
 {
 	enum ssh_known_hosts_e state;
 	char fp[160];
@@ -160,16 +166,17 @@ verdict(ssh_session s, const char *file, bool accept_new, bool hash,
 
 	state = ssh_session_is_known_server(s);
 	switch (state) {
-	case SSH_KNOWN_HOSTS_OK:
-		return 0;
+	case SSH_KNOWN_HOSTS_OK: return 0;
 	case SSH_KNOWN_HOSTS_CHANGED:
 	case SSH_KNOWN_HOSTS_OTHER:
 		fingerprint(s, fp, sizeof(fp));
-		snprintf(err, errlen, "HOST KEY CHANGED: the host now "
+		snprintf(err, errlen,
+		    "HOST KEY CHANGED: the host now "
 		    "presents %s, which does not match %s. Someone may be "
 		    "intercepting the connection; nothing was run. If the "
 		    "change is expected, remove the old entry (ssh-keygen -R "
-		    "HOST -f %s)", fp, file, file);
+		    "HOST -f %s)",
+		    fp, file, file);
 		return MERR_HOSTKEY_CHANGED;
 	case SSH_KNOWN_HOSTS_NOT_FOUND:
 	case SSH_KNOWN_HOSTS_UNKNOWN:
@@ -179,27 +186,32 @@ verdict(ssh_session s, const char *file, bool accept_new, bool hash,
 		/* Pinning a plain key would undo the CA's say over the host,
 		 * --accept-new or not. */
 		if (ca) {
-			snprintf(err, errlen, "%s trusts a @cert-authority for "
+			snprintf(err, errlen,
+			    "%s trusts a @cert-authority for "
 			    "this host, and libssh 0.10 cannot negotiate "
 			    "certificate host keys, so muster cannot check the "
 			    "host's certificate; nothing was run. The host "
 			    "presents the plain key %s: after checking it "
 			    "against the host's certificate (ssh-keygen -L -f "
 			    "CERT on the host), add a line for it to %s; "
-			    "--accept-new will not pin it", file, fp, file);
+			    "--accept-new will not pin it",
+			    file, fp, file);
 			return MERR_HOSTKEY_UNKNOWN;
 		}
 		if (accept_new && hash)
 			return record_hashed(s, file, err, errlen);
 		if (accept_new) {
 			if (ssh_session_update_known_hosts(s) != SSH_OK) {
-				snprintf(err, errlen, "cannot record host key "
-				    "in %s: %s", file, ssh_get_error(s));
+				snprintf(err, errlen,
+				    "cannot record host key "
+				    "in %s: %s",
+				    file, ssh_get_error(s));
 				return MERR_SSH;
 			}
 			return 0;
 		}
-		snprintf(err, errlen, "unknown host key %s (not in %s); "
+		snprintf(err, errlen,
+		    "unknown host key %s (not in %s); "
 		    "verify it, then rerun with --accept-new to record it",
 		    fp, file);
 		return MERR_HOSTKEY_UNKNOWN;

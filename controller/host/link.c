@@ -107,8 +107,7 @@ link_io_close(struct link_io *l)
 }
 
 int
-link_peek(const struct buf *in, size_t max_frame, uint32_t *host,
-    size_t *len)
+link_peek(const struct buf *in, size_t max_frame, uint32_t *host, size_t *len)
 {
 	return link_peek_max(in, max_frame, LINK_CONTROL_MAX, host, len);
 }
@@ -142,8 +141,8 @@ link_put_env(struct buf *out, uint32_t host, const Muster__Envelope *env,
 
 	if (len > max_frame)
 		return MERR_FRAME_TOO_BIG;
-	if ((r = buf_reserve(out, LINK_HDR_LEN + FRAME_HDR_LEN + len,
-	    &dst)) != 0)
+	if ((r = buf_reserve(out, LINK_HDR_LEN + FRAME_HDR_LEN + len, &dst)) !=
+	    0)
 		return r;
 	buf_store_u32be(dst, host);
 	buf_store_u32be(dst + LINK_HDR_LEN, (uint32_t)len);
@@ -153,8 +152,7 @@ link_put_env(struct buf *out, uint32_t host, const Muster__Envelope *env,
 }
 
 int
-link_put_frame(struct buf *out, uint32_t host, const uint8_t *frame,
-    size_t n)
+link_put_frame(struct buf *out, uint32_t host, const uint8_t *frame, size_t n)
 {
 	uint8_t *dst;
 	int r;
@@ -176,8 +174,8 @@ link_put_control(struct buf *out, const Muster__Daemon__Control *ctl)
 
 	if (len > LINK_CONTROL_MAX)
 		return MERR_FRAME_TOO_BIG;
-	if ((r = buf_reserve(out, LINK_HDR_LEN + FRAME_HDR_LEN + len,
-	    &dst)) != 0)
+	if ((r = buf_reserve(out, LINK_HDR_LEN + FRAME_HDR_LEN + len, &dst)) !=
+	    0)
 		return r;
 	buf_store_u32be(dst, LINK_CONTROL);
 	buf_store_u32be(dst + LINK_HDR_LEN, (uint32_t)len);

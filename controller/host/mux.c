@@ -76,7 +76,8 @@ check_hello(struct mux *m, const Muster__Envelope *env, char *err,
 {
 	const Muster__Hello *h;
 
-	if (env->body_case != MUSTER__ENVELOPE__BODY_HELLO || env->stream != 0) {
+	if (env->body_case != MUSTER__ENVELOPE__BODY_HELLO ||
+	    env->stream != 0) {
 		snprintf(err, errlen, "agent did not start with a Hello");
 		return MERR_PROTOCOL;
 	}
@@ -96,7 +97,8 @@ check_hello(struct mux *m, const Muster__Envelope *env, char *err,
 	m->peer_pid = h->pid;
 	m->peer_window = h->window;
 	snprintf(m->peer_arch, sizeof(m->peer_arch), "%.*s",
-	    (int)(h->arch.len < 63 ? h->arch.len : 63), (const char *)h->arch.data);
+	    (int)(h->arch.len < 63 ? h->arch.len : 63),
+	    (const char *)h->arch.data);
 	return 0;
 }
 
@@ -113,13 +115,12 @@ channel_frame(struct mux *m, const Muster__Envelope *env, char *err,
 		reply.body_case = MUSTER__ENVELOPE__BODY_PONG;
 		reply.pong = &pong;
 		return send_env(m, &reply);
-	case MUSTER__ENVELOPE__BODY_PONG:
-		m->pongs++;
-		return 0;
+	case MUSTER__ENVELOPE__BODY_PONG: m->pongs++; return 0;
 	case MUSTER__ENVELOPE__BODY_ERROR:
 		snprintf(err, errlen, "agent reported: %.*s",
-		    (int)(env->error->message.len > 200 ? 200 :
-		    env->error->message.len),
+		    (int)(env->error->message.len > 200 ?
+			    200 :
+			    env->error->message.len),
 		    (const char *)env->error->message.data);
 		return MERR_PROTOCOL;
 	default:
@@ -152,12 +153,13 @@ credit_in(struct mux_stream *st, const Muster__Credit *cr, char *err,
 }
 
 static int
-data_in(struct mux_stream *st, const Muster__Data *d, char *err,
-    size_t errlen)
+data_in(struct mux_stream *st, const Muster__Data *d, char *err, size_t errlen)
 {
 	if (d->data.len > st->window) {
-		snprintf(err, errlen, "agent sent %zu bytes on stream %u with "
-		    "%u bytes of credit", d->data.len, st->id, st->window);
+		snprintf(err, errlen,
+		    "agent sent %zu bytes on stream %u with "
+		    "%u bytes of credit",
+		    d->data.len, st->id, st->window);
 		return MERR_CREDIT;
 	}
 	st->window -= d->data.len;
@@ -166,8 +168,8 @@ data_in(struct mux_stream *st, const Muster__Data *d, char *err,
 
 /* A proxy stream: the same checks, then the message goes on whole. */
 static int
-proxy_frame(struct mux *m, struct mux_stream *st,
-    const Muster__Envelope *env, char *err, size_t errlen)
+proxy_frame(struct mux *m, struct mux_stream *st, const Muster__Envelope *env,
+    char *err, size_t errlen)
 {
 	const struct stream_ops *ops = st->ops;
 	void *arg = st->arg;
@@ -182,17 +184,13 @@ proxy_frame(struct mux *m, struct mux_stream *st,
 		break;
 	case MUSTER__ENVELOPE__BODY_EXIT:
 	case MUSTER__ENVELOPE__BODY_RESULT:
-	case MUSTER__ENVELOPE__BODY_ERROR:
-		stream_drop(m, st);
-		break;
+	case MUSTER__ENVELOPE__BODY_ERROR: stream_drop(m, st); break;
 	case MUSTER__ENVELOPE__BODY_EOF:
 	case MUSTER__ENVELOPE__BODY_PUT_READY:
 	case MUSTER__ENVELOPE__BODY_ENTRY:
 	case MUSTER__ENVELOPE__BODY_ENTRY_END:
-	case MUSTER__ENVELOPE__BODY_SAMPLE:
-		break;
-	default:
-		return mux_unexpected(st, env, err, errlen);
+	case MUSTER__ENVELOPE__BODY_SAMPLE: break;
+	default: return mux_unexpected(st, env, err, errlen);
 	}
 	if (r == 0)
 		ops->frame(arg, env);
@@ -200,8 +198,8 @@ proxy_frame(struct mux *m, struct mux_stream *st,
 }
 
 static int
-stream_frame(struct mux *m, struct mux_stream *st,
-    const Muster__Envelope *env, char *err, size_t errlen)
+stream_frame(struct mux *m, struct mux_stream *st, const Muster__Envelope *env,
+    char *err, size_t errlen)
 {
 	const struct stream_ops *ops = st->ops;
 	void *arg = st->arg;
@@ -214,8 +212,8 @@ stream_frame(struct mux *m, struct mux_stream *st,
 		return proxy_frame(m, st, env, err, errlen);
 	switch (env->body_case) {
 	case MUSTER__ENVELOPE__BODY_DATA:
-		if (ops->data == NULL || (env->data->fd != 1 &&
-		    env->data->fd != 2)) {
+		if (ops->data == NULL ||
+		    (env->data->fd != 1 && env->data->fd != 2)) {
 			snprintf(err, errlen, "data for fd %u on stream %u",
 			    env->data->fd, st->id);
 			return MERR_PROTOCOL;
@@ -267,16 +265,16 @@ stream_frame(struct mux *m, struct mux_stream *st,
 	case MUSTER__ENVELOPE__BODY_ERROR:
 		snprintf(msg, sizeof(msg), "%s: %.*s",
 		    wire_err_str(env->error->code),
-		    (int)(env->error->message.len > 200 ? 200 :
-		    env->error->message.len),
+		    (int)(env->error->message.len > 200 ?
+			    200 :
+			    env->error->message.len),
 		    (const char *)env->error->message.data);
 		stream_drop(m, st);
 		ops->error(arg, HS_FAILED, msg);
 		return 0;
 	case MUSTER__ENVELOPE__BODY_CREDIT:
 		return credit_in(st, env->credit, err, errlen);
-	default:
-		return mux_unexpected(st, env, err, errlen);
+	default: return mux_unexpected(st, env, err, errlen);
 	}
 }
 
@@ -319,8 +317,10 @@ mux_input(struct mux *m, char *err, size_t errlen)
 		else if (stream_ended(m, env))
 			r = 0;
 		else {
-			snprintf(err, errlen, "message for stream %u, which "
-			    "is not open", env->stream);
+			snprintf(err, errlen,
+			    "message for stream %u, which "
+			    "is not open",
+			    env->stream);
 			r = MERR_STREAM;
 		}
 		frame_free(env);
@@ -425,8 +425,8 @@ mux_writable(struct mux *m, size_t high_water)
 		if (m->streams[i].want_write && m->streams[i].send_window > 0)
 			ids[n++] = m->streams[i].id;
 	for (i = 0; i < n && buf_len(&m->out) < high_water; i++)
-		if ((st = stream_find(m, ids[i])) != NULL &&
-		    st->want_write && st->send_window > 0)
+		if ((st = stream_find(m, ids[i])) != NULL && st->want_write &&
+		    st->send_window > 0)
 			st->ops->writable(st->arg);
 }
 

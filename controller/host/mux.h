@@ -57,10 +57,10 @@ struct mux_stream {
 	uint32_t id;
 	const struct stream_ops *ops;
 	void *arg;
-	uint32_t window;	/* bytes the agent may still send */
-	uint32_t unacked;	/* consumed, not yet returned as credit */
-	uint32_t window_size;	/* the full grant, for batching credit */
-	uint64_t send_window;	/* bytes we may still send (agent's credit) */
+	uint32_t window;      /* bytes the agent may still send */
+	uint32_t unacked;     /* consumed, not yet returned as credit */
+	uint32_t window_size; /* the full grant, for batching credit */
+	uint64_t send_window; /* bytes we may still send (agent's credit) */
 	bool want_write;
 };
 
@@ -73,8 +73,8 @@ struct mux {
 	uint32_t peer_max_frame;
 	char peer_arch[64];
 	uint32_t peer_pid;
-	uint32_t peer_window;	/* initial credit per stream for our data */
-	uint64_t frames_in;	/* for liveness checks */
+	uint32_t peer_window; /* initial credit per stream for our data */
+	uint64_t frames_in;   /* for liveness checks */
 	uint64_t pongs;
 };
 

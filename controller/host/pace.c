@@ -9,8 +9,8 @@ pace_on_token(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 void
-pacer_init(struct pacer *p, struct ev_loop *loop, int fanout,
-    int max_startups, double rate, void (*kick)(void *arg), void *arg)
+pacer_init(struct pacer *p, struct ev_loop *loop, int fanout, int max_startups,
+    double rate, void (*kick)(void *arg), void *arg)
 {
 	p->loop = loop;
 	p->fanout = fanout;

@@ -27,7 +27,7 @@ struct pacer {
 	size_t setups, preauth;
 	double tokens;
 	ev_tstamp last;
-	ev_timer timer;		/* the rate limit's next token */
+	ev_timer timer; /* the rate limit's next token */
 	void (*kick)(void *arg);
 	void *arg;
 };

@@ -40,16 +40,20 @@ proxycmd_expand(const char *tmpl, const struct proxycmd_vars *v, char *out,
 			case 'n': add = v->name; break;
 			case '%': add = "%"; break;
 			default:
-				snprintf(err, errlen, "ProxyCommand: unknown "
+				snprintf(err, errlen,
+				    "ProxyCommand: unknown "
 				    "escape %%%c (muster expands %%h %%p %%r "
-				    "%%n %%%%)", *tmpl != '\0' ? *tmpl : ' ');
+				    "%%n %%%%)",
+				    *tmpl != '\0' ? *tmpl : ' ');
 				return MERR_PARSE;
 			}
 		}
 		len = strlen(add);
 		if (n + len >= outlen) {
-			snprintf(err, errlen, "ProxyCommand: longer than %zu "
-			    "bytes once expanded", outlen - 1);
+			snprintf(err, errlen,
+			    "ProxyCommand: longer than %zu "
+			    "bytes once expanded",
+			    outlen - 1);
 			return MERR_LIMIT;
 		}
 		memcpy(out + n, add, len);
@@ -111,15 +115,16 @@ wrap_config(const struct proxycmd_jump_opts *o, char *err, size_t errlen)
 	FILE *f;
 	int fd;
 
-	snprintf(key, sizeof(key), "%s\n%s\n%d\n%s", o->ssh_config ?
-	    o->ssh_config : "", o->known_hosts, o->accept_new,
+	snprintf(key, sizeof(key), "%s\n%s\n%d\n%s",
+	    o->ssh_config ? o->ssh_config : "", o->known_hosts, o->accept_new,
 	    o->identity_path ? o->identity_path : "");
 	if (wrap_key != NULL && strcmp(wrap_key, key) == 0)
 		return 0;
 	/* Quoted in the file: a quote or a line break would end the value. */
 	if (bad_path(o->ssh_config) || bad_path(o->known_hosts) ||
 	    bad_path(o->identity_path)) {
-		snprintf(err, errlen, "ProxyJump: a path holds a quote or a "
+		snprintf(err, errlen,
+		    "ProxyJump: a path holds a quote or a "
 		    "line break");
 		return MERR_INVAL;
 	}
@@ -137,7 +142,8 @@ wrap_config(const struct proxycmd_jump_opts *o, char *err, size_t errlen)
 		wrap_path[0] = '\0';
 		return MERR_SYS;
 	}
-	fprintf(f, "# muster: the ssh of a ProxyJump (removed at exit)\n"
+	fprintf(f,
+	    "# muster: the ssh of a ProxyJump (removed at exit)\n"
 	    "Host *\n    BatchMode yes\n    ClearAllForwardings yes\n"
 	    "    StrictHostKeyChecking %s\n    UserKnownHostsFile \"%s\"\n",
 	    o->accept_new ? "accept-new" : "yes", o->known_hosts);
@@ -149,8 +155,7 @@ wrap_config(const struct proxycmd_jump_opts *o, char *err, size_t errlen)
 		/* -F /dev/null: nothing (ssh refuses to include a device). */
 		if (stat(o->ssh_config, &st) != 0 || S_ISREG(st.st_mode))
 			fprintf(f, "Include \"%s\"\n", o->ssh_config);
-	}
-	else {
+	} else {
 		if (sshfile_user_path("config", user, sizeof(user)) == 0)
 			fprintf(f, "Include \"%s\"\n", user);
 		fprintf(f, "Include /etc/ssh/ssh_config\n");
@@ -180,7 +185,7 @@ proxycmd_jump(const char *jumps, const struct proxycmd_jump_opts *o,
 		snprintf(err, errlen, "ProxyJump: list too long");
 		return MERR_LIMIT;
 	}
-	for (p = jumps; ; p = comma + 1) {
+	for (p = jumps;; p = comma + 1) {
 		comma = strchr(p, ',');
 		n = comma != NULL ? (size_t)(comma - p) : strlen(p);
 		if (!hop_ok(p, n)) {
@@ -195,12 +200,12 @@ proxycmd_jump(const char *jumps, const struct proxycmd_jump_opts *o,
 		return r;
 	/* The last hop is ssh's destination; those before it its -J. */
 	p = strrchr(jumps, ',');
-	snprintf(rest, sizeof(rest), "%.*s", p != NULL ?
-	    (int)(p - jumps) : 0, jumps);
+	snprintf(rest, sizeof(rest), "%.*s", p != NULL ? (int)(p - jumps) : 0,
+	    jumps);
 	snprintf(last, sizeof(last), "%s", p != NULL ? p + 1 : jumps);
 	/* user@host:port is only a destination as a URI. */
-	snprintf(dest, sizeof(dest), "%s%s", strchr(last, ':') != NULL &&
-	    last[0] != '[' ? "ssh://" : "", last);
+	snprintf(dest, sizeof(dest), "%s%s",
+	    strchr(last, ':') != NULL && last[0] != '[' ? "ssh://" : "", last);
 	snprintf(target, sizeof(target), "[%s]:%u", host, port);
 	argv[i++] = "ssh";
 	argv[i++] = "-T";
@@ -222,8 +227,7 @@ proxycmd_jump(const char *jumps, const struct proxycmd_jump_opts *o,
 }
 
 int
-proxycmd_spawn_argv(const char *path, char *const argv[], int *fd,
-    pid_t *pid)
+proxycmd_spawn_argv(const char *path, char *const argv[], int *fd, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -250,8 +254,9 @@ proxycmd_spawn_argv(const char *path, char *const argv[], int *fd,
 	/* Its own process group, so that killing it reaches what the shell
 	 * started (nc, ssh -W ...); our ignored SIGPIPE and blocked mask must
 	 * not survive exec. */
-	if ((sr = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0 ||
+	if ((sr = posix_spawnattr_setflags(&attr,
+		 POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+		     POSIX_SPAWN_SETSIGDEF)) != 0 ||
 	    (sr = posix_spawnattr_setpgroup(&attr, 0)) != 0 ||
 	    (sr = posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
 	    (sr = posix_spawnattr_setsigdefault(&attr, &all)) != 0 ||
@@ -260,8 +265,7 @@ proxycmd_spawn_argv(const char *path, char *const argv[], int *fd,
 	    /* Not every library's descriptors are close-on-exec: the
 	     * command must not hold another host's connection open. */
 	    (sr = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) != 0 ||
-	    (sr = posix_spawn(pid, path, &fa, &attr, argv,
-	    environ)) != 0) {
+	    (sr = posix_spawn(pid, path, &fa, &attr, argv, environ)) != 0) {
 		posix_spawn_file_actions_destroy(&fa);
 		posix_spawnattr_destroy(&attr);
 		close(sv[0]);
@@ -319,9 +323,12 @@ proxycmd_start(const struct sshroute *route, const struct proxycmd_vars *v,
 		r = proxycmd_jump(route->value, o, v->host, v->port, fd, pid,
 		    why, sizeof(why));
 	else if ((r = proxycmd_expand(route->value, v, cmd, sizeof(cmd), why,
-	    sizeof(why))) == 0 && (r = proxycmd_spawn(cmd, fd, pid)) != 0)
-		snprintf(why, sizeof(why), "cannot start the ProxyCommand: "
-		    "%s", strerror(errno));
+		      sizeof(why))) == 0 &&
+	    (r = proxycmd_spawn(cmd, fd, pid)) != 0)
+		snprintf(why, sizeof(why),
+		    "cannot start the ProxyCommand: "
+		    "%s",
+		    strerror(errno));
 	if (r != 0)
 		snprintf(err, errlen, "%.400s: %s", route->where, why);
 	return r;
@@ -336,10 +343,13 @@ proxycmd_failed(pid_t pid, const struct sshroute *route, const char *what,
 	if (!proxycmd_ended(pid, &status))
 		status = proxycmd_kill(pid);
 	if (status != -1 && WIFEXITED(status))
-		snprintf(err, errlen, "%s %.300s (%.400s) exited with status "
-		    "%d: %s", route->kind == SSHROUTE_JUMP ? "ssh for ProxyJump"
-		    : "ProxyCommand", route->value, route->where,
-		    WEXITSTATUS(status), what);
+		snprintf(err, errlen,
+		    "%s %.300s (%.400s) exited with status "
+		    "%d: %s",
+		    route->kind == SSHROUTE_JUMP ?
+			"ssh for ProxyJump" :
+			"ProxyCommand",
+		    route->value, route->where, WEXITSTATUS(status), what);
 	else
 		snprintf(err, errlen, "via %s %.300s (%.400s): %s",
 		    sshroute_kind_str(route->kind), route->value, route->where,

@@ -20,15 +20,15 @@
 #include "sshroute.h"
 
 struct proxycmd_vars {
-	const char *host;	/* %h */
-	unsigned port;		/* %p */
-	const char *user;	/* %r */
-	const char *name;	/* %n */
+	const char *host; /* %h */
+	unsigned port;	  /* %p */
+	const char *user; /* %r */
+	const char *name; /* %n */
 };
 
 /* The expanded command in out, or MERR_PARSE/MERR_LIMIT with err. */
-int proxycmd_expand(const char *tmpl, const struct proxycmd_vars *v,
-    char *out, size_t outlen, char *err, size_t errlen);
+int proxycmd_expand(const char *tmpl, const struct proxycmd_vars *v, char *out,
+    size_t outlen, char *err, size_t errlen);
 
 /*
  * Start CMD. *fd: our end of the connection (close-on-exec, blocking),
@@ -42,10 +42,10 @@ int proxycmd_spawn_argv(const char *path, char *const argv[], int *fd,
 
 /* What the ssh that carries a ProxyJump is told. */
 struct proxycmd_jump_opts {
-	const char *ssh_config;		/* NULL: its defaults */
-	const char *known_hosts;	/* the bastions' keys are checked here */
+	const char *ssh_config;	 /* NULL: its defaults */
+	const char *known_hosts; /* the bastions' keys are checked here */
 	bool accept_new;
-	const char *identity_path;	/* NULL: its defaults */
+	const char *identity_path; /* NULL: its defaults */
 };
 
 /*

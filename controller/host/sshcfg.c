@@ -95,8 +95,7 @@ sshcfg_expand(struct sshcfg_ctx *c, const char *in, char **out)
 			case 'h': add = c->hostname; break;
 			case 'n': add = c->alias; break;
 			case 'r': add = c->user; break;
-			default:
-				return MERR_INVAL;
+			default: return MERR_INVAL;
 			}
 		}
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s", add);
@@ -118,8 +117,10 @@ add_path(struct sshcfg_ctx *c, char **v, size_t *n, const char *arg,
 		return MERR_LIMIT;
 	}
 	if ((r = sshcfg_expand(c, arg, &v[*n])) != 0) {
-		snprintf(c->err, c->errlen, "%s: cannot expand \"%s\" (muster "
-		    "knows ~, %%d, %%u, %%h, %%n, %%r and %%%%)", where, arg);
+		snprintf(c->err, c->errlen,
+		    "%s: cannot expand \"%s\" (muster "
+		    "knows ~, %%d, %%u, %%h, %%n, %%r and %%%%)",
+		    where, arg);
 		return r;
 	}
 	(*n)++;
@@ -136,8 +137,8 @@ yes_no(struct sshcfg_ctx *c, const char *arg, int *out, const char *where)
 	else if (strcasecmp(arg, "no") == 0)
 		*out = 0;
 	else {
-		snprintf(c->err, c->errlen, "%s: expected yes or no, not \"%s\"",
-		    where, arg);
+		snprintf(c->err, c->errlen,
+		    "%s: expected yes or no, not \"%s\"", where, arg);
 		return MERR_PARSE;
 	}
 	return 0;
@@ -163,7 +164,8 @@ sshcfg_include(struct sshcfg_ctx *c, char *args, bool user_file, int depth,
 		if (path[0] == '/')
 			snprintf(rel, sizeof(rel), "%s", path);
 		else if (user_file)
-			snprintf(rel, sizeof(rel), "%s/.ssh/%s", c->home, path);
+			snprintf(rel, sizeof(rel), "%s/.ssh/%s", c->home,
+			    path);
 		else
 			snprintf(rel, sizeof(rel), "/etc/ssh/%s", path);
 		free(path);
@@ -171,7 +173,8 @@ sshcfg_include(struct sshcfg_ctx *c, char *args, bool user_file, int depth,
 		if (glob(rel, 0, NULL, &g) != 0)
 			continue;
 		for (i = 0; r == 0 && i < g.gl_pathc; i++)
-			r = sshcfg_file(c, g.gl_pathv[i], user_file, depth + 1);
+			r = sshcfg_file(c, g.gl_pathv[i], user_file,
+			    depth + 1);
 		globfree(&g);
 	}
 	return r;
@@ -199,7 +202,9 @@ sshcfg_line(struct sshcfg_ctx *c, char *s, bool *active, bool *in_match,
 		return 0;
 	}
 	if (strcasecmp(key, "Include") == 0)
-		return *active ? sshcfg_include(c, s, user_file, depth, where) : 0;
+		return *active ?
+		    sshcfg_include(c, s, user_file, depth, where) :
+		    0;
 	ours = strcasecmp(key, "IdentityFile") == 0 ||
 	    strcasecmp(key, "CertificateFile") == 0 ||
 	    strcasecmp(key, "IdentitiesOnly") == 0 ||
@@ -207,7 +212,8 @@ sshcfg_line(struct sshcfg_ctx *c, char *s, bool *active, bool *in_match,
 	if (!ours)
 		return 0;
 	if (*in_match) {
-		snprintf(c->err, c->errlen, "%s: %s inside a Match block: "
+		snprintf(c->err, c->errlen,
+		    "%s: %s inside a Match block: "
 		    "muster evaluates Host blocks only; move it under Host",
 		    where, key);
 		return MERR_INVAL;
@@ -220,7 +226,8 @@ sshcfg_line(struct sshcfg_ctx *c, char *s, bool *active, bool *in_match,
 		return MERR_PARSE;
 	}
 	if (strcasecmp(key, "IdentityFile") == 0)
-		return add_path(c, cfg->identity, &cfg->n_identity, arg, where);
+		return add_path(c, cfg->identity, &cfg->n_identity, arg,
+		    where);
 	if (strcasecmp(key, "CertificateFile") == 0)
 		return add_path(c, cfg->certificate, &cfg->n_certificate, arg,
 		    where);
@@ -242,13 +249,15 @@ sshcfg_file(struct sshcfg_ctx *c, const char *path, bool user_file, int depth)
 	int r = 0;
 
 	if (depth > SSHCFG_MAX_DEPTH) {
-		snprintf(c->err, c->errlen, "ssh_config %s: Include nested "
-		    "deeper than %d", path, SSHCFG_MAX_DEPTH);
+		snprintf(c->err, c->errlen,
+		    "ssh_config %s: Include nested "
+		    "deeper than %d",
+		    path, SSHCFG_MAX_DEPTH);
 		return MERR_LIMIT;
 	}
 	/* The same checks as the files libssh reads: never block on a FIFO. */
 	if ((r = sshfile_check("ssh_config", path, SSHFILE_CONFIG, c->err,
-	    c->errlen)) != 0)
+		 c->errlen)) != 0)
 		return r;
 	if ((f = fopen(path, "re")) == NULL)
 		return 0;
@@ -268,9 +277,12 @@ int
 sshcfg_read(const char *path, const char *alias, const char *user,
     const char *hostname, struct sshcfg *cfg, char *err, size_t errlen)
 {
-	struct sshcfg_ctx c = { .alias = alias, .user = user ? user : "",
-	    .hostname = hostname ? hostname : alias, .cfg = cfg, .err = err,
-	    .errlen = errlen };
+	struct sshcfg_ctx c = { .alias = alias,
+		.user = user ? user : "",
+		.hostname = hostname ? hostname : alias,
+		.cfg = cfg,
+		.err = err,
+		.errlen = errlen };
 	struct passwd *pw = getpwuid(getuid());
 	char upath[1100];
 	int r;
@@ -281,8 +293,8 @@ sshcfg_read(const char *path, const char *alias, const char *user,
 	snprintf(c.home, sizeof(c.home), "%s", pw ? pw->pw_dir : "/");
 	snprintf(c.luser, sizeof(c.luser), "%s", pw ? pw->pw_name : "");
 	if (path != NULL)
-		return sshcfg_file(&c, path, strcmp(path, "/etc/ssh/ssh_config")
-		    != 0, 0);
+		return sshcfg_file(&c, path,
+		    strcmp(path, "/etc/ssh/ssh_config") != 0, 0);
 	snprintf(upath, sizeof(upath), "%s/.ssh/config", c.home);
 	if ((r = sshcfg_file(&c, upath, true, 0)) != 0)
 		return r;

@@ -16,12 +16,12 @@
 #define SSHCFG_MAX_FILES 32
 
 struct sshcfg {
-	char *identity[SSHCFG_MAX_FILES];	/* expanded paths */
+	char *identity[SSHCFG_MAX_FILES]; /* expanded paths */
 	size_t n_identity;
 	char *certificate[SSHCFG_MAX_FILES];
 	size_t n_certificate;
-	int identities_only;	/* -1 not set, 0 no, 1 yes */
-	int hash_known_hosts;	/* -1 not set, 0 no, 1 yes */
+	int identities_only;  /* -1 not set, 0 no, 1 yes */
+	int hash_known_hosts; /* -1 not set, 0 no, 1 yes */
 	/* Where each was set, for messages: "FILE line N". */
 	char identities_only_from[320];
 };

@@ -63,8 +63,8 @@ line_of(const char *chunk, size_t at, size_t lineno)
 
 /* Line-start state: blanks, then maybe "@revoked" and a blank. */
 struct line_head {
-	bool leading;		/* only blanks so far */
-	bool marker;		/* the text so far is a prefix of "@revoked" */
+	bool leading; /* only blanks so far */
+	bool marker;  /* the text so far is a prefix of "@revoked" */
 	size_t mpos;
 };
 
@@ -127,32 +127,38 @@ scan_lines(int fd, const char *label, const char *path, char *err,
 			return 0;
 		total += (size_t)n;
 		if (total > SSHFILE_MAX_SIZE) {
-			snprintf(err, errlen, "%s %s: larger than 16 MiB, "
-			    "which libssh would read as empty", label, path);
+			snprintf(err, errlen,
+			    "%s %s: larger than 16 MiB, "
+			    "which libssh would read as empty",
+			    label, path);
 			return MERR_LIMIT;
 		}
 		if ((p = memchr(chunk, '\0', (size_t)n)) != NULL) {
-			snprintf(err, errlen, "%s %s: line %zu holds a NUL "
-			    "byte, where libssh would stop reading", label,
-			    path, line_of(chunk, (size_t)(p - chunk), lineno));
+			snprintf(err, errlen,
+			    "%s %s: line %zu holds a NUL "
+			    "byte, where libssh would stop reading",
+			    label, path,
+			    line_of(chunk, (size_t)(p - chunk), lineno));
 			return MERR_PARSE;
 		}
 		for (p = chunk, end = chunk + n; p < end; p = seg_end + 1) {
 			nl = memchr(p, '\n', (size_t)(end - p));
 			seg_end = nl != NULL ? nl : end;
 			if (head_revoked(&head, p, seg_end)) {
-				snprintf(err, errlen, "%s %s: line %zu is a "
+				snprintf(err, errlen,
+				    "%s %s: line %zu is a "
 				    "@revoked line, which libssh ignores (the "
-				    "key it revokes would be accepted)", label,
-				    path, lineno);
+				    "key it revokes would be accepted)",
+				    label, path, lineno);
 				return MERR_PARSE;
 			}
 			line_len += (size_t)(seg_end - p);
 			if (line_len > SSHFILE_MAX_LINE) {
-				snprintf(err, errlen, "%s %s: line %zu is "
+				snprintf(err, errlen,
+				    "%s %s: line %zu is "
 				    "longer than %d bytes, where libssh would "
-				    "stop reading", label, path, lineno,
-				    SSHFILE_MAX_LINE);
+				    "stop reading",
+				    label, path, lineno, SSHFILE_MAX_LINE);
 				return MERR_LIMIT;
 			}
 			if (nl == NULL)
@@ -195,9 +201,10 @@ sshfile_check(const char *label, const char *path, enum sshfile_kind kind,
 		    label, path, type_name(st.st_mode));
 		r = MERR_INVAL;
 	} else if (st.st_size > SSHFILE_MAX_SIZE) {
-		snprintf(err, errlen, "%s %s: larger than 16 MiB (%lld "
-		    "bytes), which libssh would read as empty", label, path,
-		    (long long)st.st_size);
+		snprintf(err, errlen,
+		    "%s %s: larger than 16 MiB (%lld "
+		    "bytes), which libssh would read as empty",
+		    label, path, (long long)st.st_size);
 		r = MERR_LIMIT;
 	} else if (kind == SSHFILE_KNOWN_HOSTS)
 		r = scan_lines(fd, label, path, err, errlen);

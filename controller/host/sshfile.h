@@ -17,8 +17,8 @@
 #define SSHFILE_MAX_LINE 8190
 
 enum sshfile_kind {
-	SSHFILE_CONFIG,		/* opened, regular, within size */
-	SSHFILE_KNOWN_HOSTS,	/* ... and read whole: every line fits */
+	SSHFILE_CONFIG,	     /* opened, regular, within size */
+	SSHFILE_KNOWN_HOSTS, /* ... and read whole: every line fits */
 };
 
 /*

@@ -10,7 +10,7 @@
 struct sshopt {
 	const char *name;
 	enum ssh_options_e opt;
-	enum ssh_options_e opt2;	/* the other direction, or opt */
+	enum ssh_options_e opt2; /* the other direction, or opt */
 };
 
 static const struct sshopt sshopt_table[] = {
@@ -19,7 +19,8 @@ static const struct sshopt sshopt_table[] = {
 	{ "HostName", SSH_OPTIONS_HOST, SSH_OPTIONS_HOST },
 	{ "Ciphers", SSH_OPTIONS_CIPHERS_C_S, SSH_OPTIONS_CIPHERS_S_C },
 	{ "MACs", SSH_OPTIONS_HMAC_C_S, SSH_OPTIONS_HMAC_S_C },
-	{ "KexAlgorithms", SSH_OPTIONS_KEY_EXCHANGE, SSH_OPTIONS_KEY_EXCHANGE },
+	{ "KexAlgorithms", SSH_OPTIONS_KEY_EXCHANGE,
+	    SSH_OPTIONS_KEY_EXCHANGE },
 	{ "HostKeyAlgorithms", SSH_OPTIONS_HOSTKEYS, SSH_OPTIONS_HOSTKEYS },
 	{ "PubkeyAcceptedAlgorithms", SSH_OPTIONS_PUBLICKEY_ACCEPTED_TYPES,
 	    SSH_OPTIONS_PUBLICKEY_ACCEPTED_TYPES },
@@ -32,19 +33,23 @@ static const struct sshopt sshopt_table[] = {
 static const struct {
 	const char *name, *instead;
 } sshopt_refused[] = {
-	{ "StrictHostKeyChecking", "muster always checks host keys; "
+	{ "StrictHostKeyChecking",
+	    "muster always checks host keys; "
 	    "--accept-new records unknown ones" },
 	{ "UserKnownHostsFile", "use --known-hosts FILE" },
 	{ "GlobalKnownHostsFile", "use --known-hosts FILE" },
 	{ "IdentityFile", "use -k FILE" },
 	{ "ConnectTimeout", "use --connect-timeout S" },
 	{ "ConnectionAttempts", "muster retries a dropped connection itself" },
-	{ "ServerAliveInterval", "muster's agent channel has its own "
+	{ "ServerAliveInterval",
+	    "muster's agent channel has its own "
 	    "heartbeat" },
 	{ "LogLevel", "use -v, -vv, -vvv" },
-	{ "ProxyCommand", "put it in ssh_config (-F FILE); muster "
+	{ "ProxyCommand",
+	    "put it in ssh_config (-F FILE); muster "
 	    "honours ProxyCommand there" },
-	{ "ProxyJump", "use -J LIST, or ProxyJump in ssh_config "
+	{ "ProxyJump",
+	    "use -J LIST, or ProxyJump in ssh_config "
 	    "(-F FILE)" },
 	{ "BindAddress", "muster opens the TCP connection itself" },
 };
@@ -93,20 +98,24 @@ sshopt_parse(const char *arg, char **line, char *err, size_t errlen)
 		return MERR_PARSE;
 	}
 	if ((o = sshopt_find(arg, len)) == NULL) {
-		for (i = 0; i < sizeof(sshopt_refused) /
-		    sizeof(sshopt_refused[0]); i++)
+		for (i = 0;
+		     i < sizeof(sshopt_refused) / sizeof(sshopt_refused[0]);
+		     i++)
 			if (strlen(sshopt_refused[i].name) == len &&
-			    strncasecmp(sshopt_refused[i].name, arg,
-			    len) == 0) {
-				snprintf(err, errlen, "-o %.*s: not taken "
-				    "here: %s", (int)len, arg,
-				    sshopt_refused[i].instead);
+			    strncasecmp(sshopt_refused[i].name, arg, len) ==
+				0) {
+				snprintf(err, errlen,
+				    "-o %.*s: not taken "
+				    "here: %s",
+				    (int)len, arg, sshopt_refused[i].instead);
 				return MERR_PARSE;
 			}
-		snprintf(err, errlen, "-o %.*s: not an option muster can pass "
+		snprintf(err, errlen,
+		    "-o %.*s: not an option muster can pass "
 		    "to libssh (it takes User, Port, HostName, Ciphers, MACs, "
 		    "KexAlgorithms, HostKeyAlgorithms, "
-		    "PubkeyAcceptedAlgorithms, Compression)", (int)len, arg);
+		    "PubkeyAcceptedAlgorithms, Compression)",
+		    (int)len, arg);
 		return MERR_PARSE;
 	}
 	if ((s = ssh_new()) == NULL)

@@ -46,10 +46,10 @@ static const struct {
 #define N_REFUSED (sizeof(refused) / sizeof(refused[0]))
 
 struct scan {
-	const char *host;	/* the name as given */
-	char hostname[256];	/* the first HostName that applied */
+	const char *host;   /* the name as given */
+	char hostname[256]; /* the first HostName that applied */
 	char localuser[64];
-	bool system;		/* reading the system file: relative Include */
+	bool system; /* reading the system file: relative Include */
 	bool route_seen;
 	bool refused_seen[N_REFUSED];
 	struct sshroute *route;
@@ -115,7 +115,7 @@ list_match(char *list, const char *name)
 	int r = 0;
 
 	for (p = strtok_r(list, ",", &save); p != NULL;
-	    p = strtok_r(NULL, ",", &save)) {
+	     p = strtok_r(NULL, ",", &save)) {
 		if (!pattern_match(p, name))
 			continue;
 		if (*p == '!')
@@ -162,8 +162,10 @@ match_line(struct scan *sc, char *args)
 			if ((val = next_token(&args)) == NULL)
 				return MAYBE;
 			if (strcasecmp(tok, "host") == 0) {
-				m = list_match(val, sc->hostname[0] != '\0' ?
-				    sc->hostname : sc->host);
+				m = list_match(val,
+				    sc->hostname[0] != '\0' ?
+					sc->hostname :
+					sc->host);
 				one = m > 0 ? YES : NO;
 			} else if (strcasecmp(tok, "originalhost") == 0) {
 				m = list_match(val, sc->host);
@@ -172,7 +174,7 @@ match_line(struct scan *sc, char *args)
 				m = list_match(val, sc->localuser);
 				one = m > 0 ? YES : NO;
 			} else
-				one = MAYBE;	/* exec, user, ... */
+				one = MAYBE; /* exec, user, ... */
 		}
 		if (negate && one != MAYBE)
 			one = one == YES ? NO : YES;
@@ -212,11 +214,11 @@ include_line(struct scan *sc, char *args, enum applies active, int depth,
 		memset(&g, 0, sizeof(g));
 		if (glob(path, 0, NULL, &g) != 0) {
 			globfree(&g);
-			continue;	/* nothing matched: nothing included */
+			continue; /* nothing matched: nothing included */
 		}
 		for (i = 0; i < g.gl_pathc; i++)
 			if ((r = scan_file(sc, g.gl_pathv[i], active,
-			    depth + 1)) != 0) {
+				 depth + 1)) != 0) {
 				globfree(&g);
 				return r;
 			}
@@ -278,9 +280,10 @@ refused_line(struct scan *sc, size_t i, char *args, const char *where)
 	if (v != NULL && refused[i].harmless != NULL &&
 	    strcasecmp(v, refused[i].harmless) == 0)
 		return 0;
-	snprintf(sc->err, sc->errlen, "%s: %s %s sets %s, which muster does "
-	    "not implement: refusing to connect without it", where,
-	    refused[i].name, v != NULL ? v : "", refused[i].why);
+	snprintf(sc->err, sc->errlen,
+	    "%s: %s %s sets %s, which muster does "
+	    "not implement: refusing to connect without it",
+	    where, refused[i].name, v != NULL ? v : "", refused[i].why);
 	return MERR_INVAL;
 }
 
@@ -346,23 +349,27 @@ scan_file(struct scan *sc, const char *path, enum applies active, int depth)
 	int r = 0;
 
 	if (depth > INCLUDE_DEPTH_MAX) {
-		snprintf(sc->err, sc->errlen, "%s: Include nested deeper than "
-		    "%d", path, INCLUDE_DEPTH_MAX);
+		snprintf(sc->err, sc->errlen,
+		    "%s: Include nested deeper than "
+		    "%d",
+		    path, INCLUDE_DEPTH_MAX);
 		return MERR_LIMIT;
 	}
 	if ((r = sshfile_check("ssh_config", path, SSHFILE_CONFIG, sc->err,
-	    sc->errlen)) != 0)
+		 sc->errlen)) != 0)
 		return MERR_PARSE;
 	if ((f = fopen(path, "re")) == NULL)
-		return 0;	/* none: nothing configured, as OpenSSH */
+		return 0; /* none: nothing configured, as OpenSSH */
 	while (fgets(line, sizeof(line), f) != NULL) {
 		lineno++;
 		n = strlen(line);
 		if (n > 0 && line[n - 1] == '\n')
 			line[--n] = '\0';
 		else if (!feof(f)) {
-			snprintf(sc->err, sc->errlen, "%s:%zu: line longer than "
-			    "%d bytes", path, lineno, LINE_MAX_LEN - 2);
+			snprintf(sc->err, sc->errlen,
+			    "%s:%zu: line longer than "
+			    "%d bytes",
+			    path, lineno, LINE_MAX_LEN - 2);
 			r = MERR_LIMIT;
 			break;
 		}
@@ -375,8 +382,8 @@ scan_file(struct scan *sc, const char *path, enum applies active, int depth)
 }
 
 int
-sshroute_lookup(const char *config, const char *host,
-    struct sshroute *route, char *err, size_t errlen)
+sshroute_lookup(const char *config, const char *host, struct sshroute *route,
+    char *err, size_t errlen)
 {
 	struct scan sc;
 	struct passwd *pw = getpwuid(getuid());
@@ -391,7 +398,8 @@ sshroute_lookup(const char *config, const char *host,
 	sc.err = err;
 	sc.errlen = errlen;
 	if (pw != NULL)
-		snprintf(sc.localuser, sizeof(sc.localuser), "%s", pw->pw_name);
+		snprintf(sc.localuser, sizeof(sc.localuser), "%s",
+		    pw->pw_name);
 	if (config != NULL)
 		return scan_file(&sc, config, YES, 0);
 	if (sshfile_user_path("config", path, sizeof(path)) == 0 &&

@@ -25,14 +25,14 @@
 
 enum sshroute_kind {
 	SSHROUTE_DIRECT,
-	SSHROUTE_COMMAND,	/* value: the ProxyCommand, unexpanded */
-	SSHROUTE_JUMP,		/* value: [user@]host[:port][,...] */
+	SSHROUTE_COMMAND, /* value: the ProxyCommand, unexpanded */
+	SSHROUTE_JUMP,	  /* value: [user@]host[:port][,...] */
 };
 
 struct sshroute {
 	enum sshroute_kind kind;
 	char value[1024];
-	char where[512];	/* "FILE:LINE", "" for direct */
+	char where[512]; /* "FILE:LINE", "" for direct */
 };
 
 /*

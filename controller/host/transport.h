@@ -39,19 +39,19 @@ struct workpool;
 struct conn_config {
 	struct ev_loop *loop;
 	struct workpool *workers;
-	const char *ssh_config;		/* NULL: ~/.ssh/config */
-	const char *jump;		/* -J: ProxyJump for every host */
-	const char *known_hosts;	/* NULL: ~/.ssh/known_hosts */
+	const char *ssh_config;	 /* NULL: ~/.ssh/config */
+	const char *jump;	 /* -J: ProxyJump for every host */
+	const char *known_hosts; /* NULL: ~/.ssh/known_hosts */
 	bool accept_new;
-	ssh_key identity;		/* NULL: only ssh-agent and defaults */
+	ssh_key identity; /* NULL: only ssh-agent and defaults */
 	const char *identity_path;
-	const char *passphrase;		/* for the user's other identities */
-	double connect_timeout;		/* seconds per set-up state */
+	const char *passphrase; /* for the user's other identities */
+	double connect_timeout; /* seconds per set-up state */
 	double upload_timeout;
-	double heartbeat;		/* seconds between pings when idle */
-	int max_startups;		/* unauthenticated set-ups at once */
-	double connect_rate;		/* new connections per second */
-	const struct agentset *agents;	/* what hosts get, by architecture */
+	double heartbeat;	       /* seconds between pings when idle */
+	int max_startups;	       /* unauthenticated set-ups at once */
+	double connect_rate;	       /* new connections per second */
+	const struct agentset *agents; /* what hosts get, by architecture */
 	bool verbose;
 	/* push/pull --become: the agent runs as this user (sudo -n). */
 	const char *become_user;
@@ -67,9 +67,9 @@ struct conn_config {
 };
 
 struct conn_stats {
-	bool uploaded;		/* the agent had to be uploaded */
-	bool upload_via_exec;	/* the host had no SFTP subsystem */
-	double t_connected, t_authed, t_ready;	/* seconds since start */
+	bool uploaded;	      /* the agent had to be uploaded */
+	bool upload_via_exec; /* the host had no SFTP subsystem */
+	double t_connected, t_authed, t_ready; /* seconds since start */
 	/* The connection closed before sshd said a word: what an sshd past
 	 * its MaxStartups does. Safe to try again. */
 	bool dropped_early;
@@ -95,9 +95,9 @@ struct transport_owner {
 
 /* How a set-up step went (struct transport_ops.setup). */
 enum transport_step {
-	TRANSPORT_NEXT,		/* the state changed: step again */
-	TRANSPORT_WAIT,		/* wait for the socket or a worker */
-	TRANSPORT_STOP,		/* the conn failed */
+	TRANSPORT_NEXT, /* the state changed: step again */
+	TRANSPORT_WAIT, /* wait for the socket or a worker */
+	TRANSPORT_STOP, /* the conn failed */
 };
 
 struct transport_ops {

@@ -18,7 +18,7 @@ struct transport {
 	const struct host_spec *spec;
 	const struct transport_owner *owner;
 	void *arg;
-	struct buf *in;			/* the mux's input */
+	struct buf *in; /* the mux's input */
 	uint32_t link_id;
 	bool attached;
 };
@@ -92,7 +92,7 @@ tdaemon_open(struct transport *t)
 	 * the agent's Hello. */
 	t->owner->set_state(t->arg, CS_HELLO);
 	if ((r = dlink_attach(t->cfg->link, &daemon_peer_ops, t, t->spec,
-	    t->cfg->accept_new, &t->link_id)) != 0) {
+		 t->cfg->accept_new, &t->link_id)) != 0) {
 		snprintf(msg, sizeof(msg), "daemon: %s", merr_str(r));
 		t->owner->fail(t->arg, HS_UNREACHABLE, msg);
 		return;

@@ -39,7 +39,6 @@
 
 #include "tssh_int.h"
 
-
 static enum conn_state
 tssh_state(const struct transport *t)
 {
@@ -154,9 +153,10 @@ tssh_on_chan_data(ssh_session s, ssh_channel ch, void *data, uint32_t len,
 	if (is_stderr) {
 		/* Keep only the start: it carries the reason. */
 		if (buf_len(&t->chan_err) < CHAN_ERR_MAX)
-			buf_append(&t->chan_err, data, len <
-			    CHAN_ERR_MAX - buf_len(&t->chan_err) ? len :
-			    CHAN_ERR_MAX - buf_len(&t->chan_err));
+			buf_append(&t->chan_err, data,
+			    len < CHAN_ERR_MAX - buf_len(&t->chan_err) ?
+				len :
+				CHAN_ERR_MAX - buf_len(&t->chan_err));
 		return (int)len;
 	}
 	/* Output can arrive in the same read as the exec request's reply,
@@ -235,8 +235,10 @@ step_chan_open(struct transport *t)
 	if (r == SSH_AGAIN)
 		return TRANSPORT_WAIT;
 	if (r != SSH_OK) {
-		tssh_fail(t, HS_UNREACHABLE, "cannot open a session channel: "
-		    "%s", ssh_get_error(t->session));
+		tssh_fail(t, HS_UNREACHABLE,
+		    "cannot open a session channel: "
+		    "%s",
+		    ssh_get_error(t->session));
 		return TRANSPORT_STOP;
 	}
 	tssh_set_state(t, CS_CHAN_EXEC);
@@ -249,9 +251,9 @@ step_chan_exec(struct transport *t)
 	char *cmd;
 	int r;
 
-	cmd = t->probe ? bootstrap_probe_command(t->cfg->agents,
-	    t->cfg->become_user) : bootstrap_start_command(t->cfg->agents->id,
-	    t->cfg->become_user);
+	cmd = t->probe ?
+	    bootstrap_probe_command(t->cfg->agents, t->cfg->become_user) :
+	    bootstrap_start_command(t->cfg->agents->id, t->cfg->become_user);
 	if (cmd == NULL) {
 		tssh_fail(t, HS_UNREACHABLE, "out of memory");
 		return TRANSPORT_STOP;
@@ -285,7 +287,7 @@ pump(struct transport *t)
 		if (t->counter.in_bytes == before)
 			break;
 		if (tssh_state(t) == CS_MARKER || buf_room(t->in) == 0)
-			break;	/* let the caller consume first */
+			break; /* let the caller consume first */
 	}
 	if (!ssh_is_connected(t->session))
 		return MERR_EOF;
@@ -349,10 +351,12 @@ start_refused(struct transport *t)
 		buf_reset(&said);
 	snprintf(out, sizeof(out), "%s", bootstrap_stderr_line(&said));
 	buf_free(&said);
-	tssh_fail(t, HS_REFUSED, "agent start command ended without starting "
+	tssh_fail(t, HS_REFUSED,
+	    "agent start command ended without starting "
 	    "the agent (exit status %d): %s authenticated but its login "
 	    "shell or a ForceCommand did not run the command; the host said"
-	    "%s%s%s", code, t->user, out[0] ? out : "", agent_stderr(t),
+	    "%s%s%s",
+	    code, t->user, out[0] ? out : "", agent_stderr(t),
 	    out[0] || buf_len(&t->chan_err) ? "" : " nothing");
 	return TRANSPORT_STOP;
 }
@@ -363,8 +367,10 @@ step_marker(struct transport *t)
 	enum marker m;
 
 	if (pump(t) != 0) {
-		tssh_fail(t, HS_UNREACHABLE, "connection lost while starting "
-		    "the agent%s", agent_stderr(t));
+		tssh_fail(t, HS_UNREACHABLE,
+		    "connection lost while starting "
+		    "the agent%s",
+		    agent_stderr(t));
 		return TRANSPORT_STOP;
 	}
 	remember_said(t);
@@ -374,10 +380,11 @@ step_marker(struct transport *t)
 	case MARKER_AGENT:
 		if (t->login_junk > 0)
 			log_trace("%s: the login printed %zu bytes before the "
-			    "agent started", t->display, t->login_junk);
+				  "agent started",
+			    t->display, t->login_junk);
 		/* What follows the marker is the first frame. */
 		if (buf_append(t->in, buf_ptr(&t->chan_out),
-		    buf_len(&t->chan_out)) != 0) {
+			buf_len(&t->chan_out)) != 0) {
 			tssh_fail(t, HS_UNREACHABLE, "agent output too large");
 			return TRANSPORT_STOP;
 		}
@@ -398,19 +405,22 @@ step_marker(struct transport *t)
 		log_trace("%s: the host lacks agent %.12s (%s): uploading",
 		    t->display, t->agent->sha256, t->arch);
 		if (t->uploaded) {
-			tssh_fail(t, HS_UNREACHABLE, "the uploaded agent does "
+			tssh_fail(t, HS_UNREACHABLE,
+			    "the uploaded agent does "
 			    "not verify or start on this host (is sha256sum "
-			    "installed? host architecture %s)", t->arch);
+			    "installed? host architecture %s)",
+			    t->arch);
 			return TRANSPORT_STOP;
 		}
 		tssh_set_state(t, CS_UPLOAD);
 		return TRANSPORT_NEXT;
 	case MARKER_JUNK:
-		tssh_fail(t, HS_UNREACHABLE, "no agent marker in %u bytes of "
-		    "output from the start command", BOOTSTRAP_JUNK_MAX);
+		tssh_fail(t, HS_UNREACHABLE,
+		    "no agent marker in %u bytes of "
+		    "output from the start command",
+		    BOOTSTRAP_JUNK_MAX);
 		return TRANSPORT_STOP;
-	case MARKER_NONE:
-		break;
+	case MARKER_NONE: break;
 	}
 	if ((t->chan_eof || t->chan_closed) && !t->probe) {
 		/* No start link yet, or one to another set's agent, or a
@@ -424,7 +434,8 @@ step_marker(struct transport *t)
 	}
 	if (t->chan_eof || t->chan_closed) {
 		/* sudo said no (it prints "sudo: ..."): not a network fault. */
-		if (t->cfg->become_user != NULL && buf_len(&t->chan_err) >= 5 &&
+		if (t->cfg->become_user != NULL &&
+		    buf_len(&t->chan_err) >= 5 &&
 		    memcmp(buf_ptr(&t->chan_err), "sudo:", 5) == 0) {
 			tssh_fail(t, HS_BECOME, "become %s%s",
 			    t->cfg->become_user, agent_stderr(t));
@@ -445,13 +456,16 @@ step_upload(struct transport *t)
 	tssh_io_set(t, 0);
 	t->uploaded = true;
 	if (bootstrap_upload_prepare(&t->upload, t->session, t->agent->data,
-	    t->agent->len, t->agent->sha256,
-	    t->cfg->upload_timeout, t->login_junk > 1) != 0) {
-		tssh_fail(t, HS_UNREACHABLE, "agent upload: cannot hand the "
-		    "socket over: %s", strerror(errno));
+		t->agent->len, t->agent->sha256, t->cfg->upload_timeout,
+		t->login_junk > 1) != 0) {
+		tssh_fail(t, HS_UNREACHABLE,
+		    "agent upload: cannot hand the "
+		    "socket over: %s",
+		    strerror(errno));
 		return TRANSPORT_STOP;
 	}
-	if ((s = tssh_to_worker(t, tssh_upload_work, tssh_upload_done)) == TRANSPORT_STOP)
+	if ((s = tssh_to_worker(t, tssh_upload_work, tssh_upload_done)) ==
+	    TRANSPORT_STOP)
 		bootstrap_upload_release(&t->upload);
 	return s;
 }
@@ -479,7 +493,8 @@ static size_t
 inflight(const struct transport *t)
 {
 	return t->wire_queued > t->counter.out_bytes ?
-	    (size_t)(t->wire_queued - t->counter.out_bytes) : 0;
+	    (size_t)(t->wire_queued - t->counter.out_bytes) :
+	    0;
 }
 
 static int
@@ -503,14 +518,16 @@ tssh_write(struct transport *t, struct buf *out, char *err, size_t errlen)
 		if (n > FRAME_DATA_CHUNK)
 			n = FRAME_DATA_CHUNK;
 		if ((w = ssh_channel_write(t->channel, buf_ptr(out),
-		    (uint32_t)n)) < 0) {
+			 (uint32_t)n)) < 0) {
 			snprintf(err, errlen, "%s", ssh_get_error(t->session));
 			return MERR_IO;
 		}
 		if (w == 0)
 			break;
-		t->wire_queued += (uint64_t)w + SSH_PACKET_OVERHEAD *
-		    (((uint64_t)w + SSH_PACKET_PAYLOAD - 1) / SSH_PACKET_PAYLOAD);
+		t->wire_queued += (uint64_t)w +
+		    SSH_PACKET_OVERHEAD *
+			(((uint64_t)w + SSH_PACKET_PAYLOAD - 1) /
+			    SSH_PACKET_PAYLOAD);
 		buf_consume(out, (size_t)w);
 	}
 	return 0;

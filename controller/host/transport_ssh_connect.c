@@ -49,10 +49,11 @@ check_route(struct transport *t, char *err, size_t errlen)
 	int r;
 
 	if ((r = sshroute_lookup(t->cfg->ssh_config, t->spec->name, &t->route,
-	    err, errlen)) != 0)
+		 err, errlen)) != 0)
 		return r;
 	libssh_proxy = ssh_options_get(t->session, SSH_OPTIONS_PROXYCOMMAND,
-	    &pc) == SSH_OK && pc != NULL;
+			   &pc) == SSH_OK &&
+	    pc != NULL;
 	/* -J wins over ssh_config, as ssh's command line does. */
 	if (t->cfg->jump != NULL) {
 		t->route.kind = SSHROUTE_JUMP;
@@ -62,9 +63,11 @@ check_route(struct transport *t, char *err, size_t errlen)
 		libssh_proxy = false;
 	}
 	if (t->route.kind == SSHROUTE_DIRECT && libssh_proxy) {
-		snprintf(err, errlen, "ssh_config asks for the proxy \"%.300s\" "
+		snprintf(err, errlen,
+		    "ssh_config asks for the proxy \"%.300s\" "
 		    "(a ProxyCommand or ProxyJump in a block muster cannot "
-		    "evaluate): refusing to connect directly", pc);
+		    "evaluate): refusing to connect directly",
+		    pc);
 		ssh_string_free_char(pc);
 		return MERR_INVAL;
 	}
@@ -81,11 +84,12 @@ start_proxy(struct transport *t)
 	char err[1024], *user = NULL, kh[1024];
 	struct proxycmd_vars v = { t->hostname, t->port, "", t->spec->name };
 	struct proxycmd_jump_opts o = { t->cfg->ssh_config,
-	    t->cfg->known_hosts, t->cfg->accept_new, t->cfg->identity_path };
+		t->cfg->known_hosts, t->cfg->accept_new,
+		t->cfg->identity_path };
 	int r;
 
-	if (o.known_hosts == NULL && sshfile_user_path("known_hosts", kh,
-	    sizeof(kh)) == 0)
+	if (o.known_hosts == NULL &&
+	    sshfile_user_path("known_hosts", kh, sizeof(kh)) == 0)
 		o.known_hosts = kh;
 	if (ssh_options_get(t->session, SSH_OPTIONS_USER, &user) == SSH_OK)
 		v.user = user;
@@ -115,8 +119,7 @@ setup_session(struct transport *t, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return MERR_NOMEM;
 	}
-	ssh_options_set(t->session, SSH_OPTIONS_HOST,
-	    host_spec_addr(t->spec));
+	ssh_options_set(t->session, SSH_OPTIONS_HOST, host_spec_addr(t->spec));
 	/* Parse ssh_config now (not inside ssh_connect) so that HostName
 	 * and Port are known before we resolve and connect ourselves. */
 	if (ssh_options_parse_config(t->session, t->cfg->ssh_config) < 0) {
@@ -158,7 +161,7 @@ setup_session(struct transport *t, char *err, size_t errlen)
 		ssh_string_free_char(user);
 	}
 	if ((r = sshcfg_read(t->cfg->ssh_config, t->spec->name, t->user,
-	    t->hostname, &t->sshcfg, err, errlen)) != 0)
+		 t->hostname, &t->sshcfg, err, errlen)) != 0)
 		return r;
 	ssh_set_blocking(t->session, 0);
 	ssh_set_counters(t->session, &t->counter, NULL);
@@ -170,14 +173,12 @@ transport_ssh_connect_resolve_work(void *arg)
 {
 	struct transport *t = arg;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_ADDRCONFIG };
+		.ai_flags = AI_ADDRCONFIG };
 	char port[16];
 
 	snprintf(port, sizeof(port), "%u", t->port);
 	t->gai_result = getaddrinfo(t->hostname, port, &hints, &t->addrs);
 }
-
-
 
 static void
 transport_ssh_connect_resolve_done(void *arg)
@@ -200,7 +201,7 @@ enum transport_step
 tssh_step_resolve(struct transport *t)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+		.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
 	char port[16], err[768];
 
 	if (t->session == NULL && setup_session(t, err, sizeof(err)) != 0) {
@@ -218,7 +219,8 @@ tssh_step_resolve(struct transport *t)
 		return TRANSPORT_NEXT;
 	}
 	t->addrs = NULL;
-	return tssh_to_worker(t, transport_ssh_connect_resolve_work, transport_ssh_connect_resolve_done);
+	return tssh_to_worker(t, transport_ssh_connect_resolve_work,
+	    transport_ssh_connect_resolve_done);
 }
 
 /* Try the next address; TRANSPORT_WAIT while a connect is in progress. */
@@ -230,8 +232,9 @@ tcp_try_next(struct transport *t, int last_errno)
 
 	while ((ai = t->addr_next) != NULL) {
 		t->addr_next = ai->ai_next;
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
+		fd = socket(ai->ai_family,
+		    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    ai->ai_protocol);
 		if (fd < 0) {
 			last_errno = errno;
 			continue;
@@ -240,7 +243,7 @@ tcp_try_next(struct transport *t, int last_errno)
 			char addr[NI_MAXHOST];
 
 			if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr,
-			    sizeof(addr), NULL, 0, NI_NUMERICHOST) == 0)
+				sizeof(addr), NULL, 0, NI_NUMERICHOST) == 0)
 				log_trace("%s: connecting to %s port %u",
 				    t->display, addr, t->port);
 		}
@@ -253,8 +256,8 @@ tcp_try_next(struct transport *t, int last_errno)
 		last_errno = errno;
 		close(fd);
 	}
-	tssh_fail(t, HS_UNREACHABLE, "connect to %s port %u: %s",
-	    t->hostname, t->port, strerror(last_errno));
+	tssh_fail(t, HS_UNREACHABLE, "connect to %s port %u: %s", t->hostname,
+	    t->port, strerror(last_errno));
 	return TRANSPORT_STOP;
 }
 
@@ -315,21 +318,20 @@ tssh_step_handshake(struct transport *t)
 		return TRANSPORT_STOP;
 	}
 	t->stats->t_connected = tssh_elapsed(t);
-	r = hostkey_verify(t->session, t->cfg->known_hosts,
-	    t->cfg->accept_new, t->sshcfg.hash_known_hosts == 1, err,
-	    sizeof(err));
+	r = hostkey_verify(t->session, t->cfg->known_hosts, t->cfg->accept_new,
+	    t->sshcfg.hash_known_hosts == 1, err, sizeof(err));
 	if (r != 0) {
-		tssh_fail(t, r == MERR_SSH ? HS_UNREACHABLE : HS_HOSTKEY,
-		    "%s", err);
+		tssh_fail(t, r == MERR_SSH ? HS_UNREACHABLE : HS_HOSTKEY, "%s",
+		    err);
 		return TRANSPORT_STOP;
 	}
 	if (authkeys_build(&t->keys, t->cfg->identity, t->cfg->identity_path,
-	    &t->sshcfg, t->cfg->passphrase, err, sizeof(err)) != 0) {
+		&t->sshcfg, t->cfg->passphrase, err, sizeof(err)) != 0) {
 		tssh_fail(t, HS_AUTH, "%s", err);
 		return TRANSPORT_STOP;
 	}
-	tssh_set_state(t, t->keys.n > 0 || t->keys.only ? CS_AUTH_KEY :
-	    CS_AUTH_AUTO);
+	tssh_set_state(t,
+	    t->keys.n > 0 || t->keys.only ? CS_AUTH_KEY : CS_AUTH_AUTO);
 	return TRANSPORT_NEXT;
 }
 
@@ -340,8 +342,10 @@ auth_disconnected(struct transport *t)
 {
 	if (ssh_is_connected(t->session))
 		return false;
-	tssh_fail(t, HS_AUTH, "the server closed the connection during "
-	    "authentication as %s: %s", t->user, ssh_get_error(t->session));
+	tssh_fail(t, HS_AUTH,
+	    "the server closed the connection during "
+	    "authentication as %s: %s",
+	    t->user, ssh_get_error(t->session));
 	return true;
 }
 
@@ -361,7 +365,8 @@ auth_result(struct transport *t, int r, enum conn_state on_denied)
 		 * on a readable socket. */
 		if ((t->event = ssh_event_new()) == NULL ||
 		    ssh_event_add_session(t->event, t->session) != SSH_OK) {
-			tssh_fail(t, HS_UNREACHABLE, "cannot create ssh event");
+			tssh_fail(t, HS_UNREACHABLE,
+			    "cannot create ssh event");
 			return TRANSPORT_STOP;
 		}
 		tssh_set_state(t, CS_CHAN_OPEN);
@@ -373,10 +378,13 @@ auth_result(struct transport *t, int r, enum conn_state on_denied)
 			tssh_set_state(t, on_denied);
 			return TRANSPORT_NEXT;
 		}
-		tssh_fail(t, HS_AUTH, "no key accepted for %s@%s (tried %s%s%s)",
-		    t->user, t->hostname, t->keys.tried, t->keys.tried[0] ?
-		    ", " : "", t->keys.only ? "nothing else: IdentitiesOnly "
-		    "yes" : "ssh-agent and the default identities");
+		tssh_fail(t, HS_AUTH,
+		    "no key accepted for %s@%s (tried %s%s%s)", t->user,
+		    t->hostname, t->keys.tried, t->keys.tried[0] ? ", " : "",
+		    t->keys.only ?
+			"nothing else: IdentitiesOnly "
+			"yes" :
+			"ssh-agent and the default identities");
 		return TRANSPORT_STOP;
 	default:
 		if (auth_disconnected(t))
@@ -397,8 +405,8 @@ tssh_step_auth_key(struct transport *t)
 	int r;
 
 	if (t->key_next >= t->keys.n)
-		return auth_result(t, SSH_AUTH_DENIED, t->keys.only ? CS_DONE :
-		    CS_AUTH_AUTO);
+		return auth_result(t, SSH_AUTH_DENIED,
+		    t->keys.only ? CS_DONE : CS_AUTH_AUTO);
 	r = ssh_userauth_publickey(t->session, NULL, t->keys.key[t->key_next]);
 	if (r != SSH_AUTH_DENIED && r != SSH_AUTH_PARTIAL)
 		return auth_result(t, r, CS_DONE);
@@ -412,6 +420,7 @@ tssh_step_auth_key(struct transport *t)
 enum transport_step
 tssh_step_auth_auto(struct transport *t)
 {
-	return auth_result(t, ssh_userauth_publickey_auto(t->session, NULL,
-	    t->cfg->passphrase), CS_DONE);
+	return auth_result(t,
+	    ssh_userauth_publickey_auto(t->session, NULL, t->cfg->passphrase),
+	    CS_DONE);
 }

@@ -36,12 +36,12 @@
 #define SSH_PACKET_PAYLOAD 32768
 
 struct transport {
-	const char *display;		/* the conn's, for the log */
+	const char *display; /* the conn's, for the log */
 	const struct conn_config *cfg;
 	const struct host_spec *spec;
 	const struct transport_owner *owner;
 	void *arg;
-	struct buf *in;			/* the mux's input */
+	struct buf *in; /* the mux's input */
 	struct conn_stats *stats;
 	ev_tstamp t0;
 
@@ -53,30 +53,30 @@ struct transport {
 	struct ssh_channel_callbacks_struct chan_cb;
 	struct ssh_counter_struct counter;
 	int fd;
-	bool fd_adopted;		/* libssh's socket holds fd */
+	bool fd_adopted; /* libssh's socket holds fd */
 	char *hostname;
 	unsigned port;
 	struct addrinfo *addrs, *addr_next;
 	int gai_result;
 
-	struct buf chan_out;		/* agent stdout before the marker */
-	struct buf chan_err;		/* agent stderr, for diagnostics */
+	struct buf chan_out; /* agent stdout before the marker */
+	struct buf chan_err; /* agent stderr, for diagnostics */
 	bool chan_eof, chan_closed;
-	int starts;			/* start commands sent */
-	bool probe;			/* the fast start failed: probe */
+	int starts; /* start commands sent */
+	bool probe; /* the fast start failed: probe */
 	bool uploaded;
-	const struct agentbin *agent;	/* the one this host's arch needs */
-	size_t login_junk;		/* bytes printed before the marker */
+	const struct agentbin *agent; /* the one this host's arch needs */
+	size_t login_junk;	      /* bytes printed before the marker */
 	struct upload_job upload;
 	bool in_worker;
 	char arch[64];
-	uint64_t wire_queued;		/* estimated bytes handed to libssh */
-	struct sshroute route;		/* what ssh_config asks for */
-	pid_t proxy_pid;		/* the ProxyCommand, 0: none */
-	struct sshcfg sshcfg;		/* what libssh does not read */
-	struct authkeys keys;		/* offered before (or instead of) auto */
+	uint64_t wire_queued;  /* estimated bytes handed to libssh */
+	struct sshroute route; /* what ssh_config asks for */
+	pid_t proxy_pid;       /* the ProxyCommand, 0: none */
+	struct sshcfg sshcfg;  /* what libssh does not read */
+	struct authkeys keys;  /* offered before (or instead of) auto */
 	size_t key_next;
-	char user[256];			/* the remote user, for messages */
+	char user[256]; /* the remote user, for messages */
 	/* The start of what the start command printed before any marker
 	 * (bootstrap_scan drops it as login noise), to show when the host
 	 * would not run the agent: nologin's "This account is ..." */
@@ -86,8 +86,8 @@ struct transport {
 
 /* transport_ssh.c */
 void tssh_set_state(struct transport *t, enum conn_state st);
-void tssh_fail(struct transport *t, enum host_status st, const char *fmt,
-    ...) __attribute__((format(printf, 3, 4)));
+void tssh_fail(struct transport *t, enum host_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 double tssh_elapsed(const struct transport *t);
 void tssh_io_set(struct transport *t, int events);
 /* Hand t to a worker thread for work; done runs on the loop after. */

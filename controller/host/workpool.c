@@ -24,13 +24,13 @@ struct workpool {
 	ev_async wake;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	pthread_cond_t idle;		/* a job finished */
+	pthread_cond_t idle; /* a job finished */
 	struct job_list queued;
 	struct job_list finished;
 	int running;
-	int alive;			/* worker threads not yet exited */
+	int alive; /* worker threads not yet exited */
 	bool stopping;
-	bool abandoned;			/* no loop to report to */
+	bool abandoned; /* no loop to report to */
 	int nthreads;
 	pthread_t *threads;
 };
@@ -152,7 +152,8 @@ workpool_new(struct ev_loop *loop, int nthreads, struct workpool **out)
 	ev_async_start(loop, &wp->wake);
 	pthread_mutex_lock(&wp->lock);
 	for (i = 0; i < nthreads; i++) {
-		if (pthread_create(&wp->threads[i], NULL, workpool_worker_main, wp) != 0)
+		if (pthread_create(&wp->threads[i], NULL, workpool_worker_main,
+			wp) != 0)
 			break;
 	}
 	wp->nthreads = wp->alive = i;

@@ -55,8 +55,8 @@ identity_generate(const char *path, char *err, size_t errlen)
 	}
 	/* Create the file 0600 ourselves so the key never exists with a
 	 * wider mode, whatever libssh's defaults are. */
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
-	    0600)) < 0) {
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600)) <
+	    0) {
 		snprintf(err, errlen, "cannot create %s: %s", path,
 		    strerror(errno));
 		r = MERR_SYS;
@@ -80,7 +80,7 @@ identity_generate(const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	r = 0;
- out:
+out:
 	ssh_key_free(key);
 	return r;
 }
@@ -121,15 +121,18 @@ identity_load(const char *path, ssh_key *key, char *err, size_t errlen)
 		return errno == ENOENT ? MERR_NOTFOUND : MERR_SYS;
 	}
 	if ((st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "private key %s is accessible by others "
-		    "(mode %04o); refusing it. Fix with: chmod 600 %s", path,
-		    (unsigned)(st.st_mode & 07777), path);
+		snprintf(err, errlen,
+		    "private key %s is accessible by others "
+		    "(mode %04o); refusing it. Fix with: chmod 600 %s",
+		    path, (unsigned)(st.st_mode & 07777), path);
 		return MERR_INVAL;
 	}
 	if (ssh_pki_import_privkey_file(path, NULL, identity_ask_passphrase,
-	    (void *)path, key) != SSH_OK) {
-		snprintf(err, errlen, "cannot load private key %s (wrong "
-		    "passphrase, or not a key)", path);
+		(void *)path, key) != SSH_OK) {
+		snprintf(err, errlen,
+		    "cannot load private key %s (wrong "
+		    "passphrase, or not a key)",
+		    path);
 		return MERR_SSH;
 	}
 	return 0;
@@ -141,8 +144,9 @@ identity_load_data(const char *data, const char *label, ssh_key *key,
 {
 	*key = NULL;
 	if (ssh_pki_import_privkey_base64(data, NULL, identity_ask_passphrase,
-	    (void *)label, key) != SSH_OK) {
-		snprintf(err, errlen, "cannot load the private key from %s "
+		(void *)label, key) != SSH_OK) {
+		snprintf(err, errlen,
+		    "cannot load the private key from %s "
 		    "(wrong passphrase, or not a key in PEM or OpenSSH form)",
 		    label);
 		return MERR_SSH;
@@ -167,8 +171,10 @@ identity_load_fd(int fd, const char *label, ssh_key *key, char *err,
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
-			snprintf(err, errlen, "cannot read the private key "
-			    "from %s: %s", label, strerror(errno));
+			snprintf(err, errlen,
+			    "cannot read the private key "
+			    "from %s: %s",
+			    label, strerror(errno));
 			r = MERR_SYS;
 			goto out;
 		}
@@ -177,14 +183,16 @@ identity_load_fd(int fd, const char *label, ssh_key *key, char *err,
 		n += (size_t)got;
 	}
 	if (n > KEY_DATA_MAX) {
-		snprintf(err, errlen, "%s: more than %d bytes; not a private "
-		    "key", label, KEY_DATA_MAX);
+		snprintf(err, errlen,
+		    "%s: more than %d bytes; not a private "
+		    "key",
+		    label, KEY_DATA_MAX);
 		r = MERR_LIMIT;
 		goto out;
 	}
 	data[n] = '\0';
 	r = identity_load_data(data, label, key, err, errlen);
- out:
+out:
 	/* The key never reaches the disk; do not leave it in freed memory
 	 * either. */
 	explicit_bzero(data, KEY_DATA_MAX + 1);
@@ -193,8 +201,8 @@ identity_load_fd(int fd, const char *label, ssh_key *key, char *err,
 }
 
 int
-identity_public_line(ssh_key key, const char *pub_path, char **line,
-    char *err, size_t errlen)
+identity_public_line(ssh_key key, const char *pub_path, char **line, char *err,
+    size_t errlen)
 {
 	ssh_key pub = NULL, file_key = NULL;
 	char *b64 = NULL, text[8192], *comment = NULL, *p;
@@ -215,12 +223,15 @@ identity_public_line(ssh_key key, const char *pub_path, char **line,
 	if (pub_path != NULL && (f = fopen(pub_path, "re")) != NULL) {
 		if (fgets(text, sizeof(text), f) != NULL) {
 			text[strcspn(text, "\r\n")] = '\0';
-			if (ssh_pki_import_pubkey_file(pub_path,
-			    &file_key) == SSH_OK && ssh_key_cmp(file_key, pub,
-			    SSH_KEY_CMP_PUBLIC) != 0) {
+			if (ssh_pki_import_pubkey_file(pub_path, &file_key) ==
+				SSH_OK &&
+			    ssh_key_cmp(file_key, pub, SSH_KEY_CMP_PUBLIC) !=
+				0) {
 				fclose(f);
-				snprintf(err, errlen, "%s does not match its "
-				    "private key", pub_path);
+				snprintf(err, errlen,
+				    "%s does not match its "
+				    "private key",
+				    pub_path);
 				r = MERR_INVAL;
 				goto out;
 			}
@@ -235,14 +246,14 @@ identity_public_line(ssh_key key, const char *pub_path, char **line,
 		}
 		fclose(f);
 	}
-	if (asprintf(line, "%s %s %s", type, b64, comment ? comment :
-	    "muster") < 0) {
+	if (asprintf(line, "%s %s %s", type, b64,
+		comment ? comment : "muster") < 0) {
 		*line = NULL;
 		r = MERR_NOMEM;
 		goto out;
 	}
 	r = 0;
- out:
+out:
 	ssh_key_free(file_key);
 	ssh_key_free(pub);
 	ssh_string_free_char(b64);

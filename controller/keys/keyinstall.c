@@ -15,7 +15,7 @@
 
 #include <ev.h>
 #include <jansson.h>
-#include <libssh/server.h>	/* ssh_send_keepalive, for clients too */
+#include <libssh/server.h> /* ssh_send_keepalive, for clients too */
 #include <libssh/sftp.h>
 
 #include "askpass.h"
@@ -40,8 +40,8 @@
 enum ki_status {
 	KI_INSTALLED,
 	KI_PRESENT,
-	KI_NEED_PASSWORD,	/* between the two jobs only */
-	KI_FAILED,		/* logged in, but could not write the file */
+	KI_NEED_PASSWORD, /* between the two jobs only */
+	KI_FAILED,	  /* logged in, but could not write the file */
 	KI_UNREACHABLE,
 	KI_HOSTKEY,
 	KI_AUTH,
@@ -52,8 +52,8 @@ struct ki_host {
 	const struct host_spec *spec;
 	char *display;
 	ssh_session session;
-	bool hash_known_hosts;	/* ssh_config HashKnownHosts yes */
-	int methods;		/* SSH_AUTH_METHOD_* the server offered */
+	bool hash_known_hosts; /* ssh_config HashKnownHosts yes */
+	int methods;	       /* SSH_AUTH_METHOD_* the server offered */
 	enum ki_status status;
 	char error[768];
 	ev_tstamp t0;
@@ -66,8 +66,8 @@ struct keyinstall {
 	/* libssh appends to known_hosts without locking; one writer (and
 	 * no reader mid-write) at a time. */
 	pthread_mutex_t hostkey_lock;
-	char *password;		/* once known */
-	bool password_asked;	/* asked (or found there is nobody to ask) */
+	char *password;	     /* once known */
+	bool password_asked; /* asked (or found there is nobody to ask) */
 	size_t n_installed, n_present, n_failed, n_unreachable;
 	/* Hosts submitted and not yet reported: the loop runs until 0. */
 	size_t pending;
@@ -89,9 +89,8 @@ ki_status_str(enum ki_status st)
 	return "unknown";
 }
 
-static void
-host_fail(struct ki_host *h, enum ki_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void host_fail(struct ki_host *h, enum ki_status st, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 static void
 host_fail(struct ki_host *h, enum ki_status st, const char *fmt, ...)
@@ -105,105 +104,6 @@ host_fail(struct ki_host *h, enum ki_status st, const char *fmt, ...)
 }
 
 /* --- authorized_keys text ------------------------------------------------ */
-
-/* Length of the token at p (up to blank or end of line). */
-static size_t
-token_len(const char *p, const char *end)
-{
-	const char *q = p;
-
-	while (q < end && *q != ' ' && *q != '\t' && *q != '\r' && *q != '\n')
-		q++;
-	return (size_t)(q - p);
-}
-
-static const char *
-skip_blanks(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\t'))
-		p++;
-	return p;
-}
-
-static bool
-token_is(const char *p, const char *end, const char *word)
-{
-	size_t n = token_len(p, end);
-
-	return n == strlen(word) && memcmp(p, word, n) == 0;
-}
-
-/* "type b64" at p? */
-static bool
-key_at(const char *p, const char *end, const char *type, const char *b64)
-{
-	if (!token_is(p, end, type))
-		return false;
-	p = skip_blanks(p + token_len(p, end), end);
-	return token_is(p, end, b64);
-}
-
-/* Past an options field: up to the first blank outside double quotes,
- * where a backslash escapes a quote (sshd's rule). */
-static const char *
-skip_options(const char *p, const char *end)
-{
-	bool quoted = false;
-
-	for (; p < end && (quoted || (*p != ' ' && *p != '\t')); p++) {
-		if (*p == '\\' && p + 1 < end && p[1] == '"')
-			p++;
-		else if (*p == '"')
-			quoted = !quoted;
-	}
-	return p;
-}
-
-bool
-keyinstall_has_key(const char *text, size_t len, const char *type,
-    const char *b64)
-{
-	const char *p = text, *end = text + len, *eol;
-
-	while (p < end) {
-		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			eol = end;
-		p = skip_blanks(p, eol);
-		if (p < eol && *p != '#' && (key_at(p, eol, type, b64) ||
-		    key_at(skip_blanks(skip_options(p, eol), eol), eol, type,
-		    b64)))
-			return true;
-		p = eol + 1;
-	}
-	return false;
-}
-
-int
-keyinstall_append(const char *old, size_t oldlen, const char *line,
-    char **out, size_t *outlen)
-{
-	size_t linelen = strlen(line), n = 0;
-	char *s;
-
-	if ((s = malloc(oldlen + linelen + 2)) == NULL)
-		return MERR_NOMEM;
-	if (oldlen > 0) {
-		/* old is non-NULL whenever oldlen > 0. */
-		memcpy(s, old, oldlen);	// NOLINT(clang-analyzer-core.NonNullParamChecker)
-		n = oldlen;
-		if (old[oldlen - 1] != '\n')
-			s[n++] = '\n';
-	}
-	/* Bytes with a length (a file's new content), not a C string. */
-	memcpy(s + n, line, linelen);	// NOLINT(bugprone-not-null-terminated-result)
-	n += linelen;
-	s[n++] = '\n';
-	*out = s;
-	*outlen = n;
-	return 0;
-}
-
-/* --- the session ------------------------------------------------------------- */
 
 /*
  * The route ssh_config asks for. This blocking session lets libssh connect
@@ -220,19 +120,23 @@ check_route(struct ki_host *h, char *err, size_t errlen)
 	int r;
 
 	if ((r = sshroute_lookup(h->ki->opts->ssh_config, h->spec->name,
-	    &route, err, errlen)) != 0)
+		 &route, err, errlen)) != 0)
 		return r;
 	libssh_proxy = ssh_options_get(h->session, SSH_OPTIONS_PROXYCOMMAND,
-	    &pc) == SSH_OK && pc != NULL;
+			   &pc) == SSH_OK &&
+	    pc != NULL;
 	ssh_string_free_char(pc);
 	if (route.kind == SSHROUTE_JUMP) {
-		snprintf(err, errlen, "%.300s: ProxyJump %.300s: muster keys install "
+		snprintf(err, errlen,
+		    "%.300s: ProxyJump %.300s: muster keys install "
 		    "does not go through a ProxyJump yet: refusing to connect "
-		    "directly", route.where, route.value);
+		    "directly",
+		    route.where, route.value);
 		return MERR_INVAL;
 	}
 	if (route.kind == SSHROUTE_DIRECT && libssh_proxy) {
-		snprintf(err, errlen, "ssh_config asks for a proxy in a block "
+		snprintf(err, errlen,
+		    "ssh_config asks for a proxy in a block "
 		    "muster cannot evaluate: refusing to connect");
 		return MERR_INVAL;
 	}
@@ -271,11 +175,12 @@ open_session(struct ki_host *h)
 		host_fail(h, KI_FAILED, "out of memory");
 		return MERR_NOMEM;
 	}
-	ssh_options_set(h->session, SSH_OPTIONS_HOST,
-	    host_spec_addr(h->spec));
+	ssh_options_set(h->session, SSH_OPTIONS_HOST, host_spec_addr(h->spec));
 	if (ssh_options_parse_config(h->session, o->ssh_config) < 0) {
-		host_fail(h, KI_UNREACHABLE, "ssh configuration: cannot "
-		    "read %s", o->ssh_config ? o->ssh_config : "~/.ssh/config");
+		host_fail(h, KI_UNREACHABLE,
+		    "ssh configuration: cannot "
+		    "read %s",
+		    o->ssh_config ? o->ssh_config : "~/.ssh/config");
 		return MERR_PARSE;
 	}
 	ssh_options_set(h->session, SSH_OPTIONS_PROCESS_CONFIG, &zero);
@@ -347,15 +252,15 @@ auth_kbdint(struct ki_host *h, const char *password)
 	char echo;
 
 	r = ssh_userauth_kbdint(h->session, NULL, NULL);
-	for (round = 0; r == SSH_AUTH_INFO && round < KBDINT_ROUNDS;
-	    round++) {
+	for (round = 0; r == SSH_AUTH_INFO && round < KBDINT_ROUNDS; round++) {
 		n = ssh_userauth_kbdint_getnprompts(h->session);
 		for (i = 0; i < n; i++) {
 			ssh_userauth_kbdint_getprompt(h->session, i, &echo);
 			/* Only hidden prompts get the password; a visible
 			 * one is not asking for a secret we know. */
-			if (echo || ssh_userauth_kbdint_setanswer(h->session,
-			    i, password) < 0)
+			if (echo ||
+			    ssh_userauth_kbdint_setanswer(h->session, i,
+				password) < 0)
 				return SSH_AUTH_DENIED;
 		}
 		r = ssh_userauth_kbdint(h->session, NULL, NULL);
@@ -383,7 +288,8 @@ ensure_ssh_dir(struct ki_host *h, sftp_session sftp)
 		is_dir = st->type == SSH_FILEXFER_TYPE_DIRECTORY;
 		sftp_attributes_free(st);
 		if (!is_dir) {
-			host_fail(h, KI_FAILED, "~/" SSH_DIR " is not a "
+			host_fail(h, KI_FAILED,
+			    "~/" SSH_DIR " is not a "
 			    "directory; not touching it");
 			return MERR_INVAL;
 		}
@@ -438,18 +344,22 @@ read_keyfile(struct ki_host *h, sftp_session sftp, struct keyfile *kf)
 	if (type == SSH_FILEXFER_TYPE_SYMLINK) {
 		/* Renaming over it would replace the link, not the file it
 		 * names, which someone set up on purpose. */
-		host_fail(h, KI_FAILED, "~/" AUTH_KEYS " is a symbolic link; "
+		host_fail(h, KI_FAILED,
+		    "~/" AUTH_KEYS " is a symbolic link; "
 		    "not replacing it (add the key to its target by hand)");
 		return MERR_INVAL;
 	}
 	if (type != SSH_FILEXFER_TYPE_REGULAR) {
-		host_fail(h, KI_FAILED, "~/" AUTH_KEYS " is not a regular "
+		host_fail(h, KI_FAILED,
+		    "~/" AUTH_KEYS " is not a regular "
 		    "file");
 		return MERR_INVAL;
 	}
 	if (kf->size > KEYINSTALL_FILE_MAX) {
-		host_fail(h, KI_FAILED, "~/" AUTH_KEYS " is larger than %d "
-		    "bytes; not rewriting it", KEYINSTALL_FILE_MAX);
+		host_fail(h, KI_FAILED,
+		    "~/" AUTH_KEYS " is larger than %d "
+		    "bytes; not rewriting it",
+		    KEYINSTALL_FILE_MAX);
 		return MERR_LIMIT;
 	}
 	if ((kf->data = malloc(KEYINSTALL_FILE_MAX + 1)) == NULL) {
@@ -460,8 +370,9 @@ read_keyfile(struct ki_host *h, sftp_session sftp, struct keyfile *kf)
 		sftp_failed(h, sftp, "cannot open ~/" AUTH_KEYS);
 		return MERR_SSH;
 	}
-	while (kf->len <= KEYINSTALL_FILE_MAX && (got = sftp_read(f,
-	    kf->data + kf->len, KEYINSTALL_FILE_MAX + 1 - kf->len)) > 0)
+	while (kf->len <= KEYINSTALL_FILE_MAX &&
+	    (got = sftp_read(f, kf->data + kf->len,
+		 KEYINSTALL_FILE_MAX + 1 - kf->len)) > 0)
 		kf->len += (size_t)got;
 	sftp_close(f);
 	if (got < 0) {
@@ -469,8 +380,10 @@ read_keyfile(struct ki_host *h, sftp_session sftp, struct keyfile *kf)
 		return MERR_SSH;
 	}
 	if (kf->len > KEYINSTALL_FILE_MAX) {
-		host_fail(h, KI_FAILED, "~/" AUTH_KEYS " grew past %d bytes "
-		    "while being read", KEYINSTALL_FILE_MAX);
+		host_fail(h, KI_FAILED,
+		    "~/" AUTH_KEYS " grew past %d bytes "
+		    "while being read",
+		    KEYINSTALL_FILE_MAX);
 		return MERR_LIMIT;
 	}
 	return 0;
@@ -500,16 +413,17 @@ write_temp(struct ki_host *h, sftp_session sftp, const char *tmp,
 	size_t off;
 	ssize_t w;
 
-	if ((f = sftp_open(sftp, tmp, O_WRONLY | O_CREAT | O_EXCL,
-	    0600)) == NULL) {
-		sftp_failed(h, sftp, "cannot create a temporary file in ~/"
-		    SSH_DIR);
+	if ((f = sftp_open(sftp, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600)) ==
+	    NULL) {
+		sftp_failed(h, sftp,
+		    "cannot create a temporary file in ~/" SSH_DIR);
 		return MERR_SSH;
 	}
 	for (off = 0; off < len; off += (size_t)w) {
 		if ((w = sftp_write(f, data + off, len - off)) <= 0) {
 			sftp_close(f);
-			sftp_failed(h, sftp, "cannot write the temporary file");
+			sftp_failed(h, sftp,
+			    "cannot write the temporary file");
 			return MERR_SSH;
 		}
 	}
@@ -568,16 +482,18 @@ rename_over(struct ki_host *h, const char *tmp)
 	if ((ch = ssh_channel_new(h->session)) == NULL ||
 	    ssh_channel_open_session(ch) != SSH_OK ||
 	    ssh_channel_request_exec(ch, cmd) != SSH_OK) {
-		host_fail(h, KI_FAILED, "cannot run mv to replace ~/"
-		    AUTH_KEYS ": %s", ssh_get_error(h->session));
+		host_fail(h, KI_FAILED,
+		    "cannot run mv to replace ~/" AUTH_KEYS ": %s",
+		    ssh_get_error(h->session));
 		if (ch != NULL)
 			ssh_channel_free(ch);
 		return MERR_SSH;
 	}
 	/* mv says nothing unless it fails; a blocking read of stderr
 	 * returns at the remote EOF. */
-	while (got < (int)sizeof(errtext) - 1 && (n = ssh_channel_read(ch,
-	    errtext + got, sizeof(errtext) - 1 - (size_t)got, 1)) > 0)
+	while (got < (int)sizeof(errtext) - 1 &&
+	    (n = ssh_channel_read(ch, errtext + got,
+		 sizeof(errtext) - 1 - (size_t)got, 1)) > 0)
 		got += n;
 	errtext[got] = '\0';
 	status = ssh_channel_get_exit_status(ch);
@@ -585,8 +501,10 @@ rename_over(struct ki_host *h, const char *tmp)
 	ssh_channel_free(ch);
 	if (status != 0) {
 		errtext[strcspn(errtext, "\r\n")] = '\0';
-		host_fail(h, KI_FAILED, "mv into ~/" AUTH_KEYS " failed "
-		    "(exit %d)%s%s", status, errtext[0] ? ": " : "", errtext);
+		host_fail(h, KI_FAILED,
+		    "mv into ~/" AUTH_KEYS " failed "
+		    "(exit %d)%s%s",
+		    status, errtext[0] ? ": " : "", errtext);
 		return MERR_SSH;
 	}
 	return 0;
@@ -616,8 +534,7 @@ temp_name(char *out, size_t len)
 
 /* Split "type b64 comment" into its first two fields. */
 static int
-key_fields(const char *line, char *type, size_t tlen, char *b64,
-    size_t blen)
+key_fields(const char *line, char *type, size_t tlen, char *b64, size_t blen)
 {
 	if (sscanf(line, "%63s %8191s", type, b64) != 2 || tlen < 64 ||
 	    blen < 8192)
@@ -645,7 +562,8 @@ install_key(struct ki_host *h)
 	    sftp_init(sftp) != SSH_OK) {
 		/* Nothing to fall back to that would not put file contents
 		 * through a shell; every OpenSSH server has SFTP on. */
-		host_fail(h, KI_FAILED, "the host offers no SFTP subsystem: %s",
+		host_fail(h, KI_FAILED,
+		    "the host offers no SFTP subsystem: %s",
 		    ssh_get_error(h->session));
 		goto out;
 	}
@@ -658,12 +576,12 @@ install_key(struct ki_host *h)
 		if (read_keyfile(h, sftp, &kf) != 0)
 			goto out;
 		if (keyinstall_has_key(kf.data ? kf.data : "", kf.len, type,
-		    b64)) {
+			b64)) {
 			h->status = KI_PRESENT;
 			goto out;
 		}
-		if (keyinstall_append(kf.data, kf.len, line, &data,
-		    &len) != 0) {
+		if (keyinstall_append(kf.data, kf.len, line, &data, &len) !=
+		    0) {
 			host_fail(h, KI_FAILED, "out of memory");
 			goto out;
 		}
@@ -697,9 +615,10 @@ install_key(struct ki_host *h)
 		h->status = KI_INSTALLED;
 		goto out;
 	}
-	host_fail(h, KI_FAILED, "~/" AUTH_KEYS " kept changing while we "
+	host_fail(h, KI_FAILED,
+	    "~/" AUTH_KEYS " kept changing while we "
 	    "tried to update it");
- out:
+out:
 	if (sftp != NULL)
 		sftp_free(sftp);
 	free(kf.data);
@@ -730,9 +649,11 @@ keyinstall_work_connect(void *arg)
 		return;
 	}
 	h->methods = ssh_userauth_list(h->session, NULL);
-	if ((h->methods & (SSH_AUTH_METHOD_PASSWORD |
-	    SSH_AUTH_METHOD_INTERACTIVE)) == 0) {
-		host_fail(h, KI_AUTH, "%s@%s takes neither a password nor "
+	if ((h->methods &
+		(SSH_AUTH_METHOD_PASSWORD | SSH_AUTH_METHOD_INTERACTIVE)) ==
+	    0) {
+		host_fail(h, KI_AUTH,
+		    "%s@%s takes neither a password nor "
 		    "keyboard-interactive login, and not our key",
 		    user_of(h, user, sizeof(user)), h->spec->name);
 		return;
@@ -751,8 +672,7 @@ keyinstall_work_install(void *arg)
 
 	if (h->methods & SSH_AUTH_METHOD_PASSWORD)
 		r = ssh_userauth_password(h->session, NULL, pw);
-	if (r == SSH_AUTH_DENIED && (h->methods &
-	    SSH_AUTH_METHOD_INTERACTIVE))
+	if (r == SSH_AUTH_DENIED && (h->methods & SSH_AUTH_METHOD_INTERACTIVE))
 		r = auth_kbdint(h, pw);
 	if (r == SSH_AUTH_ERROR) {
 		host_fail(h, KI_UNREACHABLE, "authentication: %s",
@@ -794,8 +714,8 @@ report(struct ki_host *h)
 		json_object_set_new(o, "host", json_string(h->display));
 		json_object_set_new(o, "status", json_string(word));
 		json_object_set_new(o, "duration_ms", json_integer(ms));
-		json_object_set_new(o, "error", h->error[0] ?
-		    output_json_text(h->error) : json_null());
+		json_object_set_new(o, "error",
+		    h->error[0] ? output_json_text(h->error) : json_null());
 		output_json_line(stdout, o);
 		return;
 	}
@@ -829,7 +749,8 @@ get_password(struct keyinstall *ki)
 	fflush(stdout);
 	fflush(stderr);
 	if (askpass_tty("muster: password (asked once, used for every host "
-	    "that wants one): ", buf, sizeof(buf)) == 0)
+			"that wants one): ",
+		buf, sizeof(buf)) == 0)
 		ki->password = strdup(buf);
 	explicit_bzero(buf, sizeof(buf));
 	return ki->password;
@@ -854,14 +775,15 @@ keyinstall_connect_done(void *arg)
 		return;
 	}
 	if (get_password(ki) == NULL) {
-		host_fail(h, KI_AUTH, "the host wants a password: give "
+		host_fail(h, KI_AUTH,
+		    "the host wants a password: give "
 		    "--password-file FILE or MUSTER_PASSWORD, or run on a "
 		    "terminal");
 		host_finished(h);
 		return;
 	}
-	if (workpool_submit(ki->workers, keyinstall_work_install, keyinstall_install_done,
-	    h) != 0) {
+	if (workpool_submit(ki->workers, keyinstall_work_install,
+		keyinstall_install_done, h) != 0) {
 		host_fail(h, KI_FAILED, "out of memory");
 		host_finished(h);
 	}
@@ -870,8 +792,8 @@ keyinstall_connect_done(void *arg)
 static void
 host_finished(struct ki_host *h)
 {
-	log_debug("%s: %s after %.0f ms", h->display,
-	    ki_status_str(h->status), (ev_time() - h->t0) * 1000);
+	log_debug("%s: %s after %.0f ms", h->display, ki_status_str(h->status),
+	    (ev_time() - h->t0) * 1000);
 	close_session(h);
 	report(h);
 	h->ki->pending--;
@@ -892,7 +814,7 @@ display_name(const struct host_set *hosts, size_t i)
 	if (s->port != 0 && s->port != 22)
 		snprintf(port, sizeof(port), ":%u", s->port);
 	if (asprintf(&out, "%s%s%s%s", dup ? s->user : "", dup ? "@" : "",
-	    s->name, port) < 0)
+		s->name, port) < 0)
 		return NULL;
 	return out;
 }
@@ -911,8 +833,8 @@ keyinstall_hosts(const struct host_set *hosts,
 	memset(&ki, 0, sizeof(ki));
 	ki.opts = opts;
 	pthread_mutex_init(&ki.hostkey_lock, NULL);
-	if (opts->password != NULL && (ki.password =
-	    strdup(opts->password)) == NULL)
+	if (opts->password != NULL &&
+	    (ki.password = strdup(opts->password)) == NULL)
 		return EXIT_INTERNAL;
 	if ((ki.loop = ev_loop_new(EVFLAG_AUTO)) == NULL ||
 	    (hv = calloc(hosts->n, sizeof(*hv))) == NULL) {
@@ -947,8 +869,8 @@ keyinstall_hosts(const struct host_set *hosts,
 		h->spec = &hosts->v[i];
 		h->t0 = t0;
 		if ((h->display = display_name(hosts, i)) == NULL ||
-		    workpool_submit(ki.workers, keyinstall_work_connect, keyinstall_connect_done,
-		    h) != 0) {
+		    workpool_submit(ki.workers, keyinstall_work_connect,
+			keyinstall_connect_done, h) != 0) {
 			fprintf(stderr, "muster: out of memory\n");
 			ki.exit_status = EXIT_INTERNAL;
 			break;
@@ -960,18 +882,17 @@ keyinstall_hosts(const struct host_set *hosts,
 	while (ki.pending > 0)
 		if (!ev_run(ki.loop, EVRUN_ONCE) && ki.pending > 0) {
 			log_error("internal error: %zu host%s never reported",
-			    ki.pending,
-			    ki.pending == 1 ? "" : "s");
+			    ki.pending, ki.pending == 1 ? "" : "s");
 			ki.exit_status = EXIT_INTERNAL;
 			break;
 		}
-	total = ki.n_installed + ki.n_present + ki.n_failed +
-	    ki.n_unreachable;
-	fprintf(stderr, "muster: %zu host%s: %zu installed, %zu present, "
-	    "%zu failed, %zu unreachable (%.2f s)\n", total,
-	    total == 1 ? "" : "s", ki.n_installed, ki.n_present, ki.n_failed,
-	    ki.n_unreachable, ev_time() - t0);
- out:
+	total = ki.n_installed + ki.n_present + ki.n_failed + ki.n_unreachable;
+	fprintf(stderr,
+	    "muster: %zu host%s: %zu installed, %zu present, "
+	    "%zu failed, %zu unreachable (%.2f s)\n",
+	    total, total == 1 ? "" : "s", ki.n_installed, ki.n_present,
+	    ki.n_failed, ki.n_unreachable, ev_time() - t0);
+out:
 	workpool_free(ki.workers);
 	for (i = 0; hv != NULL && i < hosts->n; i++) {
 		close_session(&hv[i]);

@@ -24,15 +24,15 @@
 #define KEYINSTALL_FILE_MAX (1024 * 1024)
 
 struct keyinstall_options {
-	const char *ssh_config;		/* NULL: ~/.ssh/config */
-	const char *known_hosts;	/* NULL: ~/.ssh/known_hosts */
+	const char *ssh_config;	 /* NULL: ~/.ssh/config */
+	const char *known_hosts; /* NULL: ~/.ssh/known_hosts */
 	bool accept_new;
-	double connect_timeout;		/* seconds, each blocking step */
-	int fanout;			/* hosts in progress at once (capped) */
+	double connect_timeout; /* seconds, each blocking step */
+	int fanout;		/* hosts in progress at once (capped) */
 	bool json;
-	ssh_key identity;		/* tried first; its public half is installed */
-	const char *pubkey_line;	/* "type base64 comment" to append */
-	const char *password;		/* NULL: ask on the terminal when needed */
+	ssh_key identity; /* tried first; its public half is installed */
+	const char *pubkey_line; /* "type base64 comment" to append */
+	const char *password;	 /* NULL: ask on the terminal when needed */
 };
 
 /* Runs the whole job; returns a muster_exit status (status.h). */

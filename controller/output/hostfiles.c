@@ -13,8 +13,7 @@
 static const char *const stream_opt[2] = { "--outdir", "--errdir" };
 
 static int
-open_dir(const char *dir, const char *opt, int *out, char *err,
-    size_t errlen)
+open_dir(const char *dir, const char *opt, int *out, char *err, size_t errlen)
 {
 	int fd;
 
@@ -47,7 +46,7 @@ hostfiles_open(struct hostfiles *hf, const char *outdir, const char *errdir,
 			continue;
 		hf->dir[i] = dirs[i];
 		if ((r = open_dir(dirs[i], stream_opt[i], &hf->dirfd[i], err,
-		    errlen)) != 0) {
+			 errlen)) != 0) {
 			hostfiles_close(hf);
 			return r;
 		}
@@ -55,7 +54,8 @@ hostfiles_open(struct hostfiles *hf, const char *outdir, const char *errdir,
 	if (hf->dirfd[0] != -1 && hf->dirfd[1] != -1 &&
 	    fstat(hf->dirfd[0], &a) == 0 && fstat(hf->dirfd[1], &b) == 0 &&
 	    a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
-		snprintf(err, errlen, "--outdir and --errdir name the same "
+		snprintf(err, errlen,
+		    "--outdir and --errdir name the same "
 		    "directory: stdout and stderr would share one file");
 		hostfiles_close(hf);
 		return MERR_INVAL;
@@ -82,7 +82,8 @@ static bool
 safe_byte(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || (c != '\0' && strchr("._-@:", c) != NULL);
+	    (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("._-@:", c) != NULL);
 }
 
 void
@@ -184,7 +185,8 @@ hostfile_done(struct hostfiles *hf, struct hostfile *f, char *err,
 		if (hf->dirfd[i] == -1)
 			continue;
 		if (!f->created[i] && !f->failed[i] &&
-		    (r = ensure_open(hf, f, i, err, errlen)) != 0 && first == 0)
+		    (r = ensure_open(hf, f, i, err, errlen)) != 0 &&
+		    first == 0)
 			first = r;
 		close_file(hf, f, i);
 	}

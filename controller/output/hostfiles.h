@@ -19,17 +19,17 @@
 #define HOSTFILES_NAME_MAX 200
 
 struct hostfiles {
-	int dirfd[2];		/* stdout dir, stderr dir; -1 when not asked */
-	const char *dir[2];	/* as given, for messages */
-	size_t nopen;		/* descriptors kept open */
+	int dirfd[2];	    /* stdout dir, stderr dir; -1 when not asked */
+	const char *dir[2]; /* as given, for messages */
+	size_t nopen;	    /* descriptors kept open */
 };
 
 /* One host's (or one host's command's) pair of files. */
 struct hostfile {
 	char name[HOSTFILES_NAME_MAX + 1];
-	int fd[2];		/* -1 while closed */
-	bool created[2];	/* truncated once; appended to afterwards */
-	bool failed[2];		/* a write failed: reported once, then quiet */
+	int fd[2];	 /* -1 while closed */
+	bool created[2]; /* truncated once; appended to afterwards */
+	bool failed[2];	 /* a write failed: reported once, then quiet */
 };
 
 /*

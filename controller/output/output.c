@@ -103,8 +103,10 @@ output_put_status(struct buf *b, enum host_status st, int exit_code, int sig,
 
 	if (st == HS_FAILED && sig != 0) {
 		if ((signame = sigabbrev_np(sig)) != NULL)
-			snprintf(what, sizeof(what), "killed by signal %d "
-			    "(SIG%s)", sig, signame);
+			snprintf(what, sizeof(what),
+			    "killed by signal %d "
+			    "(SIG%s)",
+			    sig, signame);
 		else
 			snprintf(what, sizeof(what), "killed by signal %d",
 			    sig);
@@ -126,8 +128,8 @@ output_put_status(struct buf *b, enum host_status st, int exit_code, int sig,
 int
 output_write_buf(FILE *f, const struct buf *b)
 {
-	if (buf_len(b) > 0 && fwrite(buf_ptr(b), 1, buf_len(b), f) !=
-	    buf_len(b))
+	if (buf_len(b) > 0 &&
+	    fwrite(buf_ptr(b), 1, buf_len(b), f) != buf_len(b))
 		return MERR_IO;
 	return 0;
 }
@@ -182,8 +184,10 @@ output_host_init(struct output *o, struct output_host *h, const char *name)
 	for (fd = 0; fd < 2; fd++) {
 		buf_init(&h->partial[fd], OUTPUT_LINE_MAX);
 		/* Never more storage than the share either. */
-		buf_init(&h->capture[fd], o->max_capture < o->host_share ?
-		    o->max_capture : o->host_share);
+		buf_init(&h->capture[fd],
+		    o->max_capture < o->host_share ?
+			o->max_capture :
+			o->host_share);
 	}
 	return 0;
 }
@@ -235,9 +239,11 @@ lines_data(struct output *o, struct output_host *h, int fd, const uint8_t *p,
 		/* Cut a full buffer only once more than a newline follows,
 		 * so a line of exactly OUTPUT_LINE_MAX stays whole. */
 		if (buf_room(part) == 0) {
-			cut = *p == '\n' ? buf_len(part) :
+			cut = *p == '\n' ?
+			    buf_len(part) :
 			    output_utf8_cut(buf_ptr(part), buf_len(part));
-			r = emit_line(o, f, &line, h->name, buf_ptr(part), cut);
+			r = emit_line(o, f, &line, h->name, buf_ptr(part),
+			    cut);
 			buf_consume(part, cut);
 			if (*p == '\n') {
 				p++;
@@ -299,11 +305,11 @@ lines_done(struct output *o, struct output_host *h,
 	}
 	if (r == 0 && res->status != HS_OK) {
 		buf_reset(&line);
-		if ((r = output_put_str(&line, res->host != NULL ? res->host :
-		    h->name)) == 0 &&
+		if ((r = output_put_str(&line,
+			 res->host != NULL ? res->host : h->name)) == 0 &&
 		    (r = buf_append(&line, ": ", 2)) == 0 &&
 		    (r = output_put_status(&line, res->status, res->exit_code,
-		    res->signal, res->error)) == 0 &&
+			 res->signal, res->error)) == 0 &&
 		    (r = buf_append(&line, "\n", 1)) == 0)
 			r = output_write_buf(o->err, &line);
 		if (fflush(o->err) != 0 && r == 0)
@@ -376,7 +382,8 @@ output_host_data(struct output *o, struct output_host *h, int fd,
 	share = buf_len(&h->capture[0]) + buf_len(&h->capture[1]);
 	share = share < o->host_share ? o->host_share - share : 0;
 	if (keep > o->max_total - o->held || keep > share) {
-		keep = share < o->max_total - o->held ? share :
+		keep = share < o->max_total - o->held ?
+		    share :
 		    o->max_total - o->held;
 		o->total_hit = true;
 	}
@@ -394,28 +401,19 @@ output_host_done(struct output *o, struct output_host *h,
 	int r;
 
 	switch (res->status) {
-	case HS_OK:
-		o->n_ok++;
-		break;
-	case HS_FAILED:
-		o->n_failed++;
-		break;
+	case HS_OK: o->n_ok++; break;
+	case HS_FAILED: o->n_failed++; break;
 	case HS_TIMEOUT:
 		if (res->ran)
 			o->n_failed++;
 		else
 			o->n_unreachable++;
 		break;
-	case HS_SKIPPED:
-		o->n_skipped++;
-		break;
-	default:
-		o->n_unreachable++;
-		break;
+	case HS_SKIPPED: o->n_skipped++; break;
+	default: o->n_unreachable++; break;
 	}
 	switch (o->mode) {
-	case OUTPUT_LINES:
-		return lines_done(o, h, res);
+	case OUTPUT_LINES: return lines_done(o, h, res);
 	case OUTPUT_JSON:
 		r = json_done(o, h, res);
 		output_release_capture(o, &h->capture[0]);
@@ -425,10 +423,8 @@ output_host_done(struct output *o, struct output_host *h,
 		if ((r = gather_stderr_end(o, h)) != 0)
 			return r;
 		return gather_done(o, h, res);
-	case OUTPUT_DIFF:
-		return gather_done(o, h, res);
-	case OUTPUT_LIVE:
-		return live_done(o, h, res);
+	case OUTPUT_DIFF: return gather_done(o, h, res);
+	case OUTPUT_LIVE: return live_done(o, h, res);
 	}
 	return MERR_INVAL;
 }
@@ -436,8 +432,7 @@ output_host_done(struct output *o, struct output_host *h,
 void
 output_finish(struct output *o, double wall_seconds)
 {
-	size_t total = o->n_ok + o->n_failed + o->n_unreachable +
-	    o->n_skipped;
+	size_t total = o->n_ok + o->n_failed + o->n_unreachable + o->n_skipped;
 	char skipped[48] = "";
 
 	if (o->mode == OUTPUT_GATHER)
@@ -450,20 +445,23 @@ output_finish(struct output *o, double wall_seconds)
 	live_free(o);
 	fflush(o->out);
 	if (o->total_hit)
-		fprintf(o->err, "muster: output past --max-total-output (%zu "
+		fprintf(o->err,
+		    "muster: output past --max-total-output (%zu "
 		    "bytes held across hosts, %zu each) was dropped and the "
 		    "hosts marked truncated; --outdir/--errdir keep "
-		    "everything\n", o->max_total, o->host_share != SIZE_MAX ?
-		    o->host_share : o->max_total);
+		    "everything\n",
+		    o->max_total,
+		    o->host_share != SIZE_MAX ? o->host_share : o->max_total);
 	if (o->n_skipped > 0)
 		snprintf(skipped, sizeof(skipped), ", %zu skipped",
 		    o->n_skipped);
-	fprintf(o->err, "muster: %zu host%s: %zu ok, %zu failed, "
-	    "%zu unreachable%s (%.2f s)\n", total, total == 1 ? "" : "s",
-	    o->n_ok, o->n_failed, o->n_unreachable, skipped, wall_seconds);
+	fprintf(o->err,
+	    "muster: %zu host%s: %zu ok, %zu failed, "
+	    "%zu unreachable%s (%.2f s)\n",
+	    total, total == 1 ? "" : "s", o->n_ok, o->n_failed,
+	    o->n_unreachable, skipped, wall_seconds);
 	fflush(o->err);
 }
-
 
 char *
 output_escape(const char *s)
@@ -472,7 +470,8 @@ output_escape(const char *s)
 	char *out = NULL;
 
 	buf_init(&b, ESCAPED_MAX(strlen(s)));
-	if (output_put_text(&b, (const uint8_t *)s, strlen(s), false, false) == 0 &&
+	if (output_put_text(&b, (const uint8_t *)s, strlen(s), false, false) ==
+		0 &&
 	    (out = malloc(buf_len(&b) + 1)) != NULL) {
 		if (buf_len(&b) > 0)
 			memcpy(out, buf_ptr(&b), buf_len(&b));
@@ -481,4 +480,3 @@ output_escape(const char *s)
 	buf_free(&b);
 	return out;
 }
-

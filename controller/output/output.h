@@ -21,19 +21,19 @@ enum output_mode {
 	OUTPUT_LINES,
 	OUTPUT_GATHER,
 	OUTPUT_JSON,
-	OUTPUT_LIVE,		/* -L: gather, printed as groups form */
-	OUTPUT_DIFF,		/* --diff: unified diffs against the most common */
+	OUTPUT_LIVE, /* -L: gather, printed as groups form */
+	OUTPUT_DIFF, /* --diff: unified diffs against the most common */
 };
 
 /* Everything known about one host when it is done. */
 struct host_result {
 	const char *host;
 	enum host_status status;
-	int exit_code;		/* -1 when none (signal, never ran) */
-	int signal;		/* 0 when none */
+	int exit_code; /* -1 when none (signal, never ran) */
+	int signal;    /* 0 when none */
 	int64_t duration_ms;
-	const char *error;	/* NULL or a one-line reason */
-	bool ran;		/* the command started (a timeout then counts
+	const char *error; /* NULL or a one-line reason */
+	bool ran;	   /* the command started (a timeout then counts
 				 * as failed, not unreachable) */
 	/* JSON: the host without the "#k" of host above, the command line
 	 * and its 1-based index among -c (NULL, 0: not given). */
@@ -49,34 +49,35 @@ struct host_result {
 /* Per-host output state, owned by the caller, set up by output_host_init. */
 struct output_host {
 	char *name;
-	struct buf partial[2];	/* LINES: bytes after the last newline, per fd */
-	struct buf capture[2];	/* GATHER/JSON: stdout and stderr, bounded */
+	struct buf
+	    partial[2]; /* LINES: bytes after the last newline, per fd */
+	struct buf capture[2]; /* GATHER/JSON: stdout and stderr, bounded */
 	bool truncated[2];
 };
 
 struct output {
 	enum output_mode mode;
 	FILE *out, *err;
-	bool raw;		/* do not neutralise control characters */
-	size_t max_capture;	/* per host per fd, GATHER and JSON */
+	bool raw;	    /* do not neutralise control characters */
+	size_t max_capture; /* per host per fd, GATHER and JSON */
 	/* All captures held at once (hosts running, and every finished
 	 * host in GATHER): many hosts each under max_capture can still
 	 * add up to more memory than the controller has. */
-	size_t max_total;	/* SIZE_MAX unless set by output_set_total */
+	size_t max_total; /* SIZE_MAX unless set by output_set_total */
 	/* GATHER, DIFF, LIVE: what one host may hold, stdout and stderr
 	 * together: max_total shared out equally, so identical outputs are
 	 * cut at the same byte and still fold. */
 	size_t host_share;
 	size_t held;
-	bool total_hit;		/* output was dropped for max_total */
+	bool total_hit; /* output was dropped for max_total */
 	/* GATHER: finished hosts, kept until output_finish */
 	struct gathered *gathered;
 	size_t ngathered, gathered_cap;
 	/* LIVE: groups in order of appearance, kept until output_finish */
 	struct live_group **live;
 	size_t nlive, live_cap;
-	double live_interval;	/* seconds between reports of joining hosts */
-	double live_last;	/* when they were last reported */
+	double live_interval; /* seconds between reports of joining hosts */
+	double live_last;     /* when they were last reported */
 	/* counts for the summary */
 	size_t n_ok, n_failed, n_unreachable, n_skipped;
 };
@@ -86,8 +87,8 @@ struct output {
  * bytes that are not UTF-8 as "\xHH" unless raw; tab and, in GATHER, newline
  * pass. Error texts are always neutralised.
  */
-void output_init(struct output *o, enum output_mode mode, FILE *out,
-    FILE *err, bool raw, size_t max_capture);
+void output_init(struct output *o, enum output_mode mode, FILE *out, FILE *err,
+    bool raw, size_t max_capture);
 void output_free(struct output *o);
 
 /* Cap what all nhosts hold at once at max_total (before any

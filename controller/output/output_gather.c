@@ -85,8 +85,8 @@ gathered_take(struct output *o, struct output_host *h,
 
 	memset(g, 0, sizeof(*g));
 	if ((g->name = strdup(res->host != NULL ? res->host : h->name)) ==
-	    NULL || (res->error != NULL &&
-	    (g->error = strdup(res->error)) == NULL)) {
+		NULL ||
+	    (res->error != NULL && (g->error = strdup(res->error)) == NULL)) {
 		gathered_free(o, g);
 		return MERR_NOMEM;
 	}
@@ -109,7 +109,7 @@ gather_done(struct output *o, struct output_host *h,
 	int r;
 
 	if ((r = ARRAY_RESERVE(o->gathered, o->gathered_cap, o->ngathered + 1,
-	    16)) != 0)
+		 16)) != 0)
 		return r;
 	if ((r = gathered_take(o, h, res, &o->gathered[o->ngathered])) != 0)
 		return r;
@@ -176,9 +176,12 @@ print_capture(struct output *o, FILE *f, const struct buf *cap)
 		return 0;
 	buf_init(&text, ESCAPED_MAX(OUTPUT_LINE_MAX));
 	for (; n > 0 && r == 0; p += piece, n -= piece) {
-		piece = n > OUTPUT_LINE_MAX ? output_utf8_cut(p, OUTPUT_LINE_MAX) : n;
+		piece = n > OUTPUT_LINE_MAX ?
+		    output_utf8_cut(p, OUTPUT_LINE_MAX) :
+		    n;
 		buf_reset(&text);
-		if ((r = output_put_text(&text, p, piece, o->raw, true)) == 0 &&
+		if ((r = output_put_text(&text, p, piece, o->raw, true)) ==
+			0 &&
 		    piece == n && p[piece - 1] != '\n')
 			r = buf_append(&text, "\n", 1);
 		if (r == 0)
@@ -193,16 +196,17 @@ print_capture(struct output *o, FILE *f, const struct buf *cap)
 /* The group's header between rules; tag (NULL for none) follows the
  * host set, in brackets. */
 static int
-print_header(struct output *o, const struct gather_group *grp,
-    const char *tag)
+print_header(struct output *o, const struct gather_group *grp, const char *tag)
 {
 	const struct gathered *g = grp->members[0];
 	struct buf head;
 	char count[32];
 	int r;
 
-	buf_init(&head, ESCAPED_MAX(strlen(grp->folded) +
-	    (g->error ? strlen(g->error) : 0)) + (tag ? strlen(tag) : 0));
+	buf_init(&head,
+	    ESCAPED_MAX(
+		strlen(grp->folded) + (g->error ? strlen(g->error) : 0)) +
+		(tag ? strlen(tag) : 0));
 	/* One host: its name is the header, as clush's. */
 	count[0] = '\0';
 	if (grp->count > 1)
@@ -211,17 +215,20 @@ print_header(struct output *o, const struct gather_group *grp,
 	    (r = output_put_str(&head, grp->folded)) != 0 ||
 	    (r = output_put_str(&head, count)) != 0)
 		goto out;
-	if (tag != NULL && ((r = output_put_str(&head, " [")) != 0 ||
-	    (r = output_put_str(&head, tag)) != 0 || (r = output_put_str(&head, "]")) != 0))
+	if (tag != NULL &&
+	    ((r = output_put_str(&head, " [")) != 0 ||
+		(r = output_put_str(&head, tag)) != 0 ||
+		(r = output_put_str(&head, "]")) != 0))
 		goto out;
-	if (g->status != HS_OK && ((r = buf_append(&head, " ", 1)) != 0 ||
-	    (r = output_put_status(&head, g->status, g->exit_code, g->signal,
-	    g->error)) != 0))
+	if (g->status != HS_OK &&
+	    ((r = buf_append(&head, " ", 1)) != 0 ||
+		(r = output_put_status(&head, g->status, g->exit_code,
+		     g->signal, g->error)) != 0))
 		goto out;
-	if ((g->truncated[0] && (r = output_put_str(&head,
-	    " [stdout truncated]")) != 0) ||
-	    (g->truncated[1] && (r = output_put_str(&head,
-	    " [stderr truncated]")) != 0) ||
+	if ((g->truncated[0] &&
+		(r = output_put_str(&head, " [stdout truncated]")) != 0) ||
+	    (g->truncated[1] &&
+		(r = output_put_str(&head, " [stderr truncated]")) != 0) ||
 	    (r = output_put_str(&head, "\n" RULE)) != 0)
 		goto out;
 	/* The other stream may be the same terminal: keep the order. */
@@ -279,7 +286,8 @@ make_groups(struct output *o, bool with_silent, struct gathered ***sorted_out,
 	qsort(sorted, o->ngathered, sizeof(*sorted), gathered_cmp);
 	for (i = 0; i < o->ngathered; i = j) {
 		for (j = i + 1; j < o->ngathered &&
-		    gathered_cmp(&sorted[i], &sorted[j]) == 0; j++)
+		     gathered_cmp(&sorted[i], &sorted[j]) == 0;
+		     j++)
 			;
 		if (!with_silent && gathered_silent(sorted[i]))
 			continue;
@@ -288,13 +296,14 @@ make_groups(struct output *o, bool with_silent, struct gathered ***sorted_out,
 		/* Without memory to fold, the first name still says
 		 * which output this is; the count says how many share it. */
 		if ((groups[ngroups].folded = hostlist_fold(names, j - i)) ==
-		    NULL && (groups[ngroups].folded =
-		    strdup(sorted[i]->name)) == NULL)
+			NULL &&
+		    (groups[ngroups].folded = strdup(sorted[i]->name)) == NULL)
 			goto out;
 		groups[ngroups].members = &sorted[i];
 		groups[ngroups++].count = j - i;
 	}
-	qsort(groups, ngroups, sizeof(*groups), output_gather_gather_group_cmp);
+	qsort(groups, ngroups, sizeof(*groups),
+	    output_gather_gather_group_cmp);
 	r = 0;
 out:
 	free(names);
@@ -396,19 +405,24 @@ print_diff(struct output *o, const struct gather_group *ref,
 	if (r != 0)
 		goto out;
 	if (flags & UDIFF_TOO_DIFFERENT) {
-		snprintf(note, sizeof(note), "[%s differs from the most common "
-		    "in too many lines to diff; here in full]\n", stream);
+		snprintf(note, sizeof(note),
+		    "[%s differs from the most common "
+		    "in too many lines to diff; here in full]\n",
+		    stream);
 		if ((r = put_note(o, note)) == 0)
 			r = print_capture(o, fd == 0 ? o->out : o->err, b);
 		goto out;
 	}
-	if (buf_len(&d) > 0 && ((r = output_put_text(&text, buf_ptr(&d),
-	    buf_len(&d), o->raw, true)) != 0 ||
-	    (r = output_write_buf(o->out, &text)) != 0))
+	if (buf_len(&d) > 0 &&
+	    ((r = output_put_text(&text, buf_ptr(&d), buf_len(&d), o->raw,
+		  true)) != 0 ||
+		(r = output_write_buf(o->out, &text)) != 0))
 		goto out;
 	if (flags & UDIFF_CAPPED) {
-		snprintf(note, sizeof(note), "[diff of the first %d lines of "
-		    "%s only]\n", UDIFF_MAX_LINES, stream);
+		snprintf(note, sizeof(note),
+		    "[diff of the first %d lines of "
+		    "%s only]\n",
+		    UDIFF_MAX_LINES, stream);
 		r = put_note(o, note);
 	}
 out:

@@ -36,13 +36,13 @@ struct gathered {
 	int exit_code;
 	int signal;
 	char *error;
-	uint64_t hash;		/* of everything that decides the group */
+	uint64_t hash; /* of everything that decides the group */
 };
 
 /* A group of alike hosts, for printing. */
 struct gather_group {
 	char *folded;
-	struct gathered **members;	/* into the sorted pointer array */
+	struct gathered **members; /* into the sorted pointer array */
 	size_t count;
 };
 

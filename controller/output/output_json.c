@@ -41,8 +41,10 @@ json_text(const char *s)
 		if (buf_append(&b, p + i, seq) != 0)
 			break;
 	}
-	v = i == n ? json_stringn(buf_len(&b) ? (const char *)buf_ptr(&b) :
-	    "", buf_len(&b)) : NULL;
+	v = i == n ?
+	    json_stringn(buf_len(&b) ? (const char *)buf_ptr(&b) : "",
+		buf_len(&b)) :
+	    NULL;
 	buf_free(&b);
 	return v;
 }
@@ -117,7 +119,8 @@ output_json_object(const struct host_result *res, const struct output_host *h)
 		signame = sigabbrev_np(res->signal);
 	fail |= json_object_set_new(obj, "host",
 	    json_text(res->host_name != NULL ? res->host_name :
-	    res->host != NULL ? res->host : ""));
+		    res->host != NULL	     ? res->host :
+					       ""));
 	/* The command by itself, not folded into the host's name. */
 	if (res->command != NULL) {
 		fail |= json_object_set_new(obj, "command",
@@ -127,20 +130,20 @@ output_json_object(const struct host_result *res, const struct output_host *h)
 	}
 	fail |= json_object_set_new(obj, "status",
 	    json_string(host_status_str(res->status)));
-	fail |= json_object_set_new(obj, "exit_code", res->exit_code >= 0 ?
-	    json_integer(res->exit_code) : json_null());
-	fail |= json_object_set_new(obj, "signal", res->signal != 0 ?
-	    json_integer(res->signal) : json_null());
-	fail |= json_object_set_new(obj, "signal_name", signame != NULL ?
-	    json_string(signame) : json_null());
+	fail |= json_object_set_new(obj, "exit_code",
+	    res->exit_code >= 0 ? json_integer(res->exit_code) : json_null());
+	fail |= json_object_set_new(obj, "signal",
+	    res->signal != 0 ? json_integer(res->signal) : json_null());
+	fail |= json_object_set_new(obj, "signal_name",
+	    signame != NULL ? json_string(signame) : json_null());
 	fail |= json_set_capture(obj, "stdout", h ? &h->capture[0] : NULL,
 	    h ? h->truncated[0] : false);
 	fail |= json_set_capture(obj, "stderr", h ? &h->capture[1] : NULL,
 	    h ? h->truncated[1] : false);
 	fail |= json_object_set_new(obj, "duration_ms",
 	    json_integer(res->duration_ms));
-	fail |= json_object_set_new(obj, "error", res->error != NULL ?
-	    json_text(res->error) : json_null());
+	fail |= json_object_set_new(obj, "error",
+	    res->error != NULL ? json_text(res->error) : json_null());
 	if (fail == 0)
 		s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(obj);
@@ -158,7 +161,8 @@ output_json_line(FILE *f, json_t *o)
 	errno = 0;
 	/* 15 significant digits: 1.57, not 1.5700000000000001, and a
 	 * timestamp keeps its milliseconds. */
-	if ((s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15))) == NULL)
+	if ((s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15))) ==
+	    NULL)
 		e = ENOMEM;
 	else if (fprintf(f, "%s\n", s) < 0 || fflush(f) != 0)
 		e = errno != 0 ? errno : EIO;

@@ -21,11 +21,11 @@
 
 /* One group of alike hosts, kept from its first host to output_finish. */
 struct live_group {
-	struct gathered rep;	/* the first host: decides membership */
+	struct gathered rep; /* the first host: decides membership */
 	char **names;
 	size_t n, cap;
-	size_t reported;	/* names[0, reported) have been printed */
-	size_t number;		/* #1, #2, ... in order of appearance */
+	size_t reported; /* names[0, reported) have been printed */
+	size_t number;	 /* #1, #2, ... in order of appearance */
 };
 
 static double
@@ -80,11 +80,12 @@ live_report_joins(struct output *o)
 		if (lg->reported == lg->n)
 			continue;
 		folded = hostlist_fold((const char *const *)lg->names +
-		    lg->reported, lg->n - lg->reported);
+			lg->reported,
+		    lg->n - lg->reported);
 		snprintf(head, sizeof(head), "#%zu += ", lg->number);
-		if (fprintf(o->out, "%s%s (%zu host%s)\n", head, folded ?
-		    folded : lg->names[lg->reported], lg->n,
-		    lg->n == 1 ? "" : "s") < 0)
+		if (fprintf(o->out, "%s%s (%zu host%s)\n", head,
+			folded ? folded : lg->names[lg->reported], lg->n,
+			lg->n == 1 ? "" : "s") < 0)
 			r = MERR_IO;
 		free(folded);
 		lg->reported = lg->n;
@@ -138,8 +139,7 @@ live_done(struct output *o, struct output_host *h,
 		gathered_free(o, &g);
 		return MERR_NOMEM;
 	}
-	if ((name = strdup(g.name)) == NULL ||
-	    live_add_name(lg, name) != 0) {
+	if ((name = strdup(g.name)) == NULL || live_add_name(lg, name) != 0) {
 		free(name);
 		free(lg);
 		gathered_free(o, &g);
@@ -179,9 +179,10 @@ live_finish(struct output *o)
 	for (i = 0; i < o->nlive; i++) {
 		lg = o->live[i];
 		folded = hostlist_fold((const char *const *)lg->names, lg->n);
-		buf_init(&line, ESCAPED_MAX(256 + (folded ? strlen(folded) :
-		    strlen(lg->names[0])) + (lg->rep.error ?
-		    strlen(lg->rep.error) : 0)));
+		buf_init(&line,
+		    ESCAPED_MAX(256 +
+			(folded ? strlen(folded) : strlen(lg->names[0])) +
+			(lg->rep.error ? strlen(lg->rep.error) : 0)));
 		snprintf(count, sizeof(count), "#%zu ", lg->number);
 		output_put_str(&line, count);
 		output_put_str(&line, folded ? folded : lg->names[0]);
@@ -191,8 +192,8 @@ live_finish(struct output *o)
 			output_put_str(&line, " ok, no output");
 		else if (lg->rep.status != HS_OK) {
 			output_put_str(&line, " ");
-			output_put_status(&line, lg->rep.status, lg->rep.exit_code,
-			    lg->rep.signal, lg->rep.error);
+			output_put_status(&line, lg->rep.status,
+			    lg->rep.exit_code, lg->rep.signal, lg->rep.error);
 		}
 		output_put_str(&line, "\n");
 		output_write_buf(o->out, &line);

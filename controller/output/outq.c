@@ -83,7 +83,8 @@ discharge(struct outq *q, size_t n)
 		s = &q->segs[q->seg_head];
 		k = n < s->len ? n : s->len;
 		if (s->owner != NULL)
-			s->owner->queued -= k < s->owner->queued ? k :
+			s->owner->queued -= k < s->owner->queued ?
+			    k :
 			    s->owner->queued;
 		s->len -= k;
 		n -= k;
@@ -176,8 +177,7 @@ drain(struct outq *q)
 
 	if (buf_len(&q->data) == 0)
 		return 0;
-	if ((w = write_ready(q, buf_ptr(&q->data),
-	    buf_len(&q->data))) < 0)
+	if ((w = write_ready(q, buf_ptr(&q->data), buf_len(&q->data))) < 0)
 		return errno;
 	buf_consume(&q->data, (size_t)w);
 	discharge(q, (size_t)w);
@@ -369,7 +369,7 @@ outq_sync(struct outq *q)
 	q->on_error = NULL;
 	if (q->err == 0 && buf_len(&q->data) > 0) {
 		if ((e = write_all(q->fd, (const char *)buf_ptr(&q->data),
-		    buf_len(&q->data))) != 0)
+			 buf_len(&q->data))) != 0)
 			fail(q, e);
 		else {
 			discharge(q, buf_len(&q->data));

@@ -36,8 +36,8 @@
 #define OUTQ_MAX (1024u * 1024 * 1024)
 
 struct outq_owner {
-	size_t queued;		/* this owner's bytes not yet written */
-	bool blocked;		/* credit withheld: resume() when drained */
+	size_t queued; /* this owner's bytes not yet written */
+	bool blocked;  /* credit withheld: resume() when drained */
 	struct outq_owner *next_blocked;
 	void (*resume)(struct outq_owner *ow);
 };
@@ -47,16 +47,16 @@ struct outq_seg;
 struct outq {
 	struct ev_loop *loop;
 	int fd;
-	const char *name;	/* "stdout", for messages */
+	const char *name; /* "stdout", for messages */
 	FILE *file;
 	struct buf data;
-	struct outq_seg *segs;	/* owners of data's bytes, in order */
+	struct outq_seg *segs; /* owners of data's bytes, in order */
 	size_t seg_head, nsegs, seg_cap;
 	ev_io io;
 	ev_timer notify;
-	bool queueing;		/* a pipe or socket, drained by the loop */
-	size_t pipe_size;	/* a pipe's capacity; 0 for a socket */
-	int err;		/* errno of the first failed write; 0 none */
+	bool queueing;	  /* a pipe or socket, drained by the loop */
+	size_t pipe_size; /* a pipe's capacity; 0 for a socket */
+	int err;	  /* errno of the first failed write; 0 none */
 	struct outq_owner *cur;
 	struct outq_owner *blocked;
 	void (*on_error)(void *arg, int err);

@@ -11,21 +11,21 @@
 
 struct line {
 	const uint8_t *p;
-	size_t len;		/* without the newline */
+	size_t len; /* without the newline */
 	uint64_t hash;
-	bool noeol;		/* the text's last line, without newline */
+	bool noeol; /* the text's last line, without newline */
 };
 
 struct text {
 	struct line *v;
 	int n;
-	bool noeol;		/* the last line has no newline */
-	uint8_t *changed;	/* per line: deleted (a) or inserted (b) */
+	bool noeol;	  /* the last line has no newline */
+	uint8_t *changed; /* per line: deleted (a) or inserted (b) */
 };
 
 struct ctx {
 	struct text *a, *b;
-	int *fdiag, *bdiag;	/* indexed by diagonal x - y */
+	int *fdiag, *bdiag; /* indexed by diagonal x - y */
 	int max_cost;
 };
 
@@ -274,7 +274,8 @@ emit(struct buf *out, const struct text *a, const struct text *b,
 	int i = 0, j = 0, r = 0;
 
 	while (i < a->n || j < b->n) {
-		if ((i < a->n && a->changed[i]) || (j < b->n && b->changed[j])) {
+		if ((i < a->n && a->changed[i]) ||
+		    (j < b->n && b->changed[j])) {
 			if ((r = ARRAY_RESERVE(ch, cap, nch + 1, 16)) != 0) {
 				free(ch);
 				return r;
@@ -305,7 +306,7 @@ emit(struct buf *out, const struct text *a, const struct text *b,
 		r = hunk(out, a, b, ch + first, k - first, context);
 		first = k;
 	}
- out:
+out:
 	free(ch);
 	return r;
 }
@@ -341,7 +342,7 @@ udiff(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
 	}
 	r = emit(out, &ta, &tb, label_a, label_b,
 	    context > INT_MAX / 4 ? INT_MAX / 4 : (int)context);
- out:
+out:
 	free(diag);
 	free(ta.v);
 	free(ta.changed);

@@ -21,7 +21,7 @@
 
 /* udiff flags */
 #define UDIFF_CAPPED 0x1	/* an input was cut to UDIFF_MAX_LINES */
-#define UDIFF_TOO_DIFFERENT 0x2	/* over the cost limit; nothing written */
+#define UDIFF_TOO_DIFFERENT 0x2 /* over the cost limit; nothing written */
 
 /*
  * Append to out the unified diff turning a into b: "--- label_a",

@@ -20,13 +20,13 @@
 struct run_cmd {
 	struct run_host *host;
 	struct output_host out;
-	struct hostfile file;	/* --outdir, --errdir */
-	struct feed_reader feed;	/* --stdin */
-	struct outq_owner queued;	/* its bytes waiting for stdout */
-	struct buf backlog;	/* output not yet shown: stdout is behind */
+	struct hostfile file;	  /* --outdir, --errdir */
+	struct feed_reader feed;  /* --stdin */
+	struct outq_owner queued; /* its bytes waiting for stdout */
+	struct buf backlog;	  /* output not yet shown: stdout is behind */
 	uint32_t stream;
-	bool started;		/* the stream is open on the agent */
-	bool stdin_closed;	/* Eof(0) sent */
+	bool started;	   /* the stream is open on the agent */
+	bool stdin_closed; /* Eof(0) sent */
 	bool finished;
 };
 
@@ -34,27 +34,27 @@ struct run_host {
 	struct run *run;
 	struct fleet_host *fh;
 	struct run_cmd *cmds;
-	size_t pending;		/* commands not finished */
-	size_t next;		/* first command not started yet */
-	size_t running;		/* started, not finished: streams held */
-	bool ready;		/* the agent is up */
-	bool starting;		/* in start_queued */
+	size_t pending; /* commands not finished */
+	size_t next;	/* first command not started yet */
+	size_t running; /* started, not finished: streams held */
+	bool ready;	/* the agent is up */
+	bool starting;	/* in start_queued */
 };
 
 struct run {
 	const struct run_options *opts;
 	struct output out;
-	struct outq stdout_q;	/* what out writes to stdout */
-	ev_timer stop;		/* a local write failed: cancel, from the loop */
-	bool write_failed;	/* said so on stderr */
+	struct outq stdout_q; /* what out writes to stdout */
+	ev_timer stop;	      /* a local write failed: cancel, from the loop */
+	bool write_failed;    /* said so on stderr */
 	struct hostfiles files;
-	struct stdin_feed feed;	/* --stdin */
+	struct stdin_feed feed; /* --stdin */
 	struct run_host *hosts;
 	struct fleet fleet;
-	char *become_pass;	/* --ask-become-pass; wiped at the end */
-	size_t slots;		/* commands running at once on a host */
+	char *become_pass; /* --ask-become-pass; wiped at the end */
+	size_t slots;	   /* commands running at once on a host */
 	int exit_status;
-	int largest_code;	/* -S: the largest remote exit code seen */
+	int largest_code; /* -S: the largest remote exit code seen */
 	/* -b and --diff print nothing until the end: a line on stderr
 	 * says how far the run is meanwhile. */
 	ev_timer progress;
@@ -82,9 +82,11 @@ run_on_progress(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct run *run = w->data;
 
-	fprintf(stderr, "\r\033[Kmuster: %zu/%zu done, %zu running, %zu "
-	    "failed", run->cmds_done, run->cmds_total, run->cmds_started -
-	    run->cmds_done, run->cmds_failed);
+	fprintf(stderr,
+	    "\r\033[Kmuster: %zu/%zu done, %zu running, %zu "
+	    "failed",
+	    run->cmds_done, run->cmds_total,
+	    run->cmds_started - run->cmds_done, run->cmds_failed);
 	fflush(stderr);
 	run->progress_shown = true;
 }
@@ -276,8 +278,8 @@ finish_cmd(struct run_cmd *cmd, struct host_result *res)
 		run->largest_code = 128 + res->signal;
 	if (res->status == HS_OK)
 		note_exit(run, EXIT_ALL_OK);
-	else if (res->status == HS_FAILED || (res->status == HS_TIMEOUT &&
-	    res->ran))
+	else if (res->status == HS_FAILED ||
+	    (res->status == HS_TIMEOUT && res->ran))
 		note_exit(run, EXIT_CMD_FAILED);
 	else
 		note_exit(run, EXIT_UNREACHABLE);
@@ -297,10 +299,10 @@ run_on_data(void *arg, int fd, const uint8_t *p, size_t n)
 	char err[512];
 
 	if (hostfile_write(&run->files, &cmd->file, fd, p, n, err,
-	    sizeof(err)) != 0)
+		sizeof(err)) != 0)
 		file_error(cmd, err);
 	if ((buf_len(&cmd->backlog) > 0 ||
-	    outq_hold(&run->stdout_q, &cmd->queued)) &&
+		outq_hold(&run->stdout_q, &cmd->queued)) &&
 	    backlog_put(cmd, fd, p, n) == 0)
 		return;
 	show_output(cmd, fd, p, n);
@@ -324,7 +326,8 @@ become_reason(const Muster__Exit *ex, char *out, size_t outlen)
 	while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r'))
 		len--;
 	if (len == 0) {
-		snprintf(out, outlen, "sudo did not run the command (it "
+		snprintf(out, outlen,
+		    "sudo did not run the command (it "
 		    "ended or was stopped first)");
 		return;
 	}
@@ -387,8 +390,10 @@ cmd_lost(struct run_cmd *cmd, enum host_status st, const char *msg)
 		res.ran = true;
 		if (st == HS_UNREACHABLE) {
 			res.status = HS_FAILED;
-			snprintf(why, sizeof(why), "lost after the command "
-			    "started (it may have run): %s", msg);
+			snprintf(why, sizeof(why),
+			    "lost after the command "
+			    "started (it may have run): %s",
+			    msg);
 			res.error = why;
 		}
 	}
@@ -480,7 +485,8 @@ start_queued(struct run_host *h)
 		return;
 	h->starting = true;
 	for (i = h->next; fh->conn != NULL && h->running < run->slots &&
-	    i < opts->ncommands; i = ++h->next) {
+	     i < opts->ncommands;
+	     i = ++h->next) {
 		struct run_cmd *cmd = &h->cmds[i];
 
 		if (cmd->finished)
@@ -499,11 +505,12 @@ start_queued(struct run_host *h)
 			exec.become_user.len = strlen(opts->become_user);
 		}
 		if (run->become_pass != NULL) {
-			exec.become_password.data = (uint8_t *)run->become_pass;
+			exec.become_password
+			    .data = (uint8_t *)run->become_pass;
 			exec.become_password.len = strlen(run->become_pass);
 		}
 		if ((r = conn_exec(fh->conn, &exec, &run_stream_ops, cmd,
-		    &cmd->stream)) != 0) {
+			 &cmd->stream)) != 0) {
 			/* A failing conn: its done callback ends what is
 			 * left with the connection's own status. */
 			if (r == MERR_PROTOCOL)
@@ -567,8 +574,8 @@ setup_hosts(struct run *run)
 	char *label;
 	int r;
 
-	if ((run->hosts = calloc(run->fleet.nhosts,
-	    sizeof(*run->hosts))) == NULL)
+	if ((run->hosts = calloc(run->fleet.nhosts, sizeof(*run->hosts))) ==
+	    NULL)
 		return MERR_NOMEM;
 	for (i = 0; i < run->fleet.nhosts; i++) {
 		struct run_host *h = &run->hosts[i];
@@ -587,13 +594,14 @@ setup_hosts(struct run *run)
 			buf_init(&cmd->backlog, BACKLOG_MAX);
 			label = NULL;
 			/* Several commands: host#1, host#2, ... */
-			if (ncmd > 1 && asprintf(&label, "%s#%zu",
-			    h->fh->display, k + 1) < 0)
+			if (ncmd > 1 &&
+			    asprintf(&label, "%s#%zu", h->fh->display, k + 1) <
+				0)
 				return MERR_NOMEM;
 			r = output_host_init(&run->out, &cmd->out,
 			    label ? label : h->fh->display);
-			hostfile_init(&cmd->file, label ? label :
-			    h->fh->display);
+			hostfile_init(&cmd->file,
+			    label ? label : h->fh->display);
 			free(label);
 			if (r != 0) {
 				cmd->finished = true;
@@ -601,8 +609,9 @@ setup_hosts(struct run *run)
 			}
 			/* Every command is a reader from the start: the
 			 * feed keeps each byte until the slowest took it. */
-			if (run->opts->want_stdin && (r = stdin_feed_add(
-			    &run->feed, &cmd->feed, run_on_feed_wake)) != 0)
+			if (run->opts->want_stdin &&
+			    (r = stdin_feed_add(&run->feed, &cmd->feed,
+				 run_on_feed_wake)) != 0)
 				return r;
 		}
 	}
@@ -643,20 +652,25 @@ get_become_pass(struct run *run, char *err, size_t errlen)
 	run->become_pass = pw;
 	if (env != NULL) {
 		if (strlen(env) > BECOME_PASS_MAX) {
-			snprintf(err, errlen, "MUSTER_BECOME_PASS is longer "
-			    "than %d bytes", BECOME_PASS_MAX);
+			snprintf(err, errlen,
+			    "MUSTER_BECOME_PASS is longer "
+			    "than %d bytes",
+			    BECOME_PASS_MAX);
 			return MERR_LIMIT;
 		}
 		strcpy(pw, env);
 	} else if ((r = askpass_tty("[muster] sudo password: ", pw,
-	    BECOME_PASS_MAX + 1)) != 0) {
-		snprintf(err, errlen, "--ask-become-pass: %s", r ==
-		    MERR_NOTFOUND ? "no terminal to ask on (set "
-		    "MUSTER_BECOME_PASS)" : merr_str(r));
+			BECOME_PASS_MAX + 1)) != 0) {
+		snprintf(err, errlen, "--ask-become-pass: %s",
+		    r == MERR_NOTFOUND ?
+			"no terminal to ask on (set "
+			"MUSTER_BECOME_PASS)" :
+			merr_str(r));
 		return r;
 	}
 	if (*pw == '\0' || strpbrk(pw, "\r\n") != NULL) {
-		snprintf(err, errlen, "--ask-become-pass: the password is "
+		snprintf(err, errlen,
+		    "--ask-become-pass: the password is "
 		    "empty or has a line break");
 		return MERR_INVAL;
 	}
@@ -691,18 +705,20 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	 * slowest reader took it: a command waiting for a slot would stall
 	 * the ones running. */
 	if (opts->want_stdin && opts->ncommands > run.slots) {
-		fprintf(stderr, "muster: --stdin with more than %zu commands "
-		    "(-c): they could not all run at once\n", run.slots);
+		fprintf(stderr,
+		    "muster: --stdin with more than %zu commands "
+		    "(-c): they could not all run at once\n",
+		    run.slots);
 		return EXIT_USAGE;
 	}
-	if (opts->ask_become_pass && get_become_pass(&run, err,
-	    sizeof(err)) != 0) {
+	if (opts->ask_become_pass &&
+	    get_become_pass(&run, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		wipe_become_pass(&run);
 		return EXIT_USAGE;
 	}
 	if ((r = hostfiles_open(&run.files, opts->outdir, opts->errdir, err,
-	    sizeof(err))) != 0) {
+		 sizeof(err))) != 0) {
 		fprintf(stderr, "muster: %s\n", err);
 		wipe_become_pass(&run);
 		return r == MERR_INVAL ? EXIT_USAGE : EXIT_INTERNAL;
@@ -711,7 +727,7 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	run.stop.data = &run;
 	fflush(stdout);
 	if ((r = outq_init(&run.stdout_q, cfg->loop, STDOUT_FILENO, "stdout",
-	    run_stdout_error, &run)) != 0) {
+		 run_stdout_error, &run)) != 0) {
 		fprintf(stderr, "muster: %s\n", merr_str(r));
 		outq_free(&run.stdout_q);
 		hostfiles_close(&run.files);
@@ -722,10 +738,12 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	    stderr_file(&run), opts->raw, opts->max_output);
 	output_set_total(&run.out, opts->max_total_output,
 	    hosts->n * opts->ncommands);
-	if ((opts->want_stdin && (r = stdin_feed_init(&run.feed, cfg->loop,
-	    STDIN_FILENO, 0)) != 0) ||
-	    (r = fleet_init(&run.fleet, cfg, hosts, opts->fanout,
-	    &run_job_ops, &run)) != 0 || (r = setup_hosts(&run)) != 0) {
+	if ((opts->want_stdin &&
+		(r = stdin_feed_init(&run.feed, cfg->loop, STDIN_FILENO, 0)) !=
+		    0) ||
+	    (r = fleet_init(&run.fleet, cfg, hosts, opts->fanout, &run_job_ops,
+		 &run)) != 0 ||
+	    (r = setup_hosts(&run)) != 0) {
 		fprintf(stderr, "muster: %s\n", merr_str(r));
 		teardown_hosts(&run);
 		fleet_free(&run.fleet);
@@ -739,8 +757,8 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	run.cmds_total = hosts->n * opts->ncommands;
 	ev_timer_init(&run.progress, run_on_progress, 0, PROGRESS_INTERVAL);
 	run.progress.data = &run;
-	if (opts->progress && (opts->mode == OUTPUT_GATHER ||
-	    opts->mode == OUTPUT_DIFF)) {
+	if (opts->progress &&
+	    (opts->mode == OUTPUT_GATHER || opts->mode == OUTPUT_DIFF)) {
 		ev_timer_start(cfg->loop, &run.progress);
 		/* The progress line must not keep the loop alive. */
 		ev_unref(cfg->loop);
@@ -764,8 +782,10 @@ run_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		note_exit(&run, EXIT_INTERNAL);
 	}
 	if (run.feed.read_errno != 0) {
-		fprintf(stderr, "muster: reading stdin: %s (the commands got "
-		    "what was read before)\n", strerror(run.feed.read_errno));
+		fprintf(stderr,
+		    "muster: reading stdin: %s (the commands got "
+		    "what was read before)\n",
+		    strerror(run.feed.read_errno));
 		note_exit(&run, EXIT_INTERNAL);
 	}
 	/* An interrupted run that happened to finish is still not a clean

@@ -41,7 +41,7 @@ wake_waiting(struct stdin_feed *f)
 	 * remove readers, reordering the table: scan again then. Woken
 	 * readers are no longer waiting, so this ends.
 	 */
- again:
+again:
 	for (i = 0; i < f->nreaders; i++) {
 		r = f->readers[i];
 		if (!r->waiting || (r->off == f->end && !f->eof))
@@ -136,7 +136,7 @@ stdin_feed_add(struct stdin_feed *f, struct feed_reader *r,
 	if (f->start > 0)
 		return MERR_INVAL;
 	if ((rc = ARRAY_RESERVE(f->readers, f->readers_cap, f->nreaders + 1,
-	    16)) != 0)
+		 16)) != 0)
 		return rc;
 	memset(r, 0, sizeof(*r));
 	r->feed = f;

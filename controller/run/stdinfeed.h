@@ -21,9 +21,9 @@ struct stdin_feed;
 
 struct feed_reader {
 	struct stdin_feed *feed;
-	uint64_t off;		/* next byte this reader takes */
-	bool active;		/* registered and not removed */
-	bool waiting;		/* found nothing: wake it when bytes come */
+	uint64_t off; /* next byte this reader takes */
+	bool active;  /* registered and not removed */
+	bool waiting; /* found nothing: wake it when bytes come */
 	/* Bytes (or the end) are there for a reader that was waiting. */
 	void (*wake)(struct feed_reader *r);
 };
@@ -34,13 +34,13 @@ struct stdin_feed {
 	ev_io io;
 	uint8_t *ring;
 	size_t cap;
-	uint64_t start;		/* oldest byte kept: the slowest reader */
-	uint64_t end;		/* bytes read so far */
+	uint64_t start; /* oldest byte kept: the slowest reader */
+	uint64_t end;	/* bytes read so far */
 	bool eof;
-	int read_errno;		/* a read failed: treated as the end */
+	int read_errno; /* a read failed: treated as the end */
 	struct feed_reader **readers;
 	size_t nreaders, readers_cap;
-	size_t at_start;	/* active readers whose off == start */
+	size_t at_start; /* active readers whose off == start */
 };
 
 /* ring_cap 0: STDIN_FEED_RING. Reading starts with the first reader. */

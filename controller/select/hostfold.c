@@ -22,8 +22,8 @@ is_digit(char c)
 
 struct fold_name {
 	const char *name;
-	size_t plen;		/* bytes before the last run of digits */
-	size_t dlen;		/* its length; 0: no usable number */
+	size_t plen; /* bytes before the last run of digits */
+	size_t dlen; /* its length; 0: no usable number */
 	unsigned long long value;
 };
 
@@ -78,7 +78,8 @@ natural_cmp(const char *a, size_t alen, const char *b, size_t blen)
 		}
 		if (a[i] != b[j])
 			return (unsigned char)a[i] < (unsigned char)b[j] ?
-			    -1 : 1;
+			    -1 :
+			    1;
 		i++;
 		j++;
 	}
@@ -97,7 +98,8 @@ fold_group_cmp(const struct fold_name *a, const struct fold_name *b)
 		return c;
 	if ((a->dlen == 0) != (b->dlen == 0))
 		return a->dlen == 0 ? -1 : 1;
-	return strcmp(a->name + a->plen + a->dlen, b->name + b->plen + b->dlen);
+	return strcmp(a->name + a->plen + a->dlen,
+	    b->name + b->plen + b->dlen);
 }
 
 static int
@@ -168,9 +170,11 @@ fold_group(struct buf *out, const struct fold_name *m, size_t n)
 		while (open_from < nr && r[open_from].hi + 1 < m[i].value)
 			open_from++;
 		for (k = open_from; k < nr && !joined; k++) {
-			if (r[k].hi + 1 == m[i].value && m[i].dlen ==
-			    (r[k].width > decimal_digits(m[i].value) ?
-			    r[k].width : decimal_digits(m[i].value))) {
+			if (r[k].hi + 1 == m[i].value &&
+			    m[i].dlen ==
+				(r[k].width > decimal_digits(m[i].value) ?
+					r[k].width :
+					decimal_digits(m[i].value))) {
 				r[k].hi = m[i].value;
 				joined = true;
 			}
@@ -234,8 +238,10 @@ fold_1d(const char *const *names, size_t n, char ***itemsp, size_t *nitemsp)
 		/* Gather the group, dropping repeated names in place. */
 		distinct = 1;
 		for (j = i + 1; j < n && f[i].dlen != 0 &&
-		    fold_group_cmp(&f[i], &f[j]) == 0; j++) {
-			if (hostfold_fold_cmp(&f[i + distinct - 1], &f[j]) != 0)
+		     fold_group_cmp(&f[i], &f[j]) == 0;
+		     j++) {
+			if (hostfold_fold_cmp(&f[i + distinct - 1], &f[j]) !=
+			    0)
 				f[i + distinct++] = f[j];
 		}
 		if (j == i + 1 && f[i].dlen == 0) {
@@ -249,8 +255,9 @@ fold_1d(const char *const *names, size_t n, char ***itemsp, size_t *nitemsp)
 			r = buf_append(&one, f[i].name, strlen(f[i].name) + 1);
 		else if ((r = fold_group(&one, &f[i], distinct)) == 0)
 			r = buf_append(&one, "", 1);
-		if (r == 0 && (items[nitems] = strdup((const char *)
-		    buf_ptr(&one))) == NULL)
+		if (r == 0 &&
+		    (items[nitems] = strdup((const char *)buf_ptr(&one))) ==
+			NULL)
 			r = MERR_NOMEM;
 		if (r == 0)
 			nitems++;
@@ -293,7 +300,7 @@ nd_run(const char *s, size_t k, size_t *start, size_t *len)
 }
 
 struct nd_entry {
-	char *key;		/* the item with the run cut out, "\x01" there */
+	char *key; /* the item with the run cut out, "\x01" there */
 	size_t item, start, len;
 };
 
@@ -320,7 +327,7 @@ nd_merge(char **items, const struct nd_entry *m, size_t n, bool *merged)
 	for (i = 0; i < n; i++) {
 		before += strlen(items[m[i].item]);
 		if ((digits[i] = strndup(items[m[i].item] + m[i].start,
-		    m[i].len)) == NULL) {
+			 m[i].len)) == NULL) {
 			r = MERR_NOMEM;
 			goto out;
 		}
@@ -332,7 +339,7 @@ nd_merge(char **items, const struct nd_entry *m, size_t n, bool *merged)
 	if (folded[0] != '[')
 		goto out;
 	if (asprintf(&joined, "%.*s%s%s", (int)m[0].start, first, folded,
-	    first + m[0].start + m[0].len) < 0) {
+		first + m[0].start + m[0].len) < 0) {
 		joined = NULL;
 		r = MERR_NOMEM;
 		goto out;
@@ -370,7 +377,7 @@ nd_pass(char **items, size_t nitems, size_t k, bool *changed)
 		if (items[i] == NULL || !nd_run(items[i], k, &start, &len))
 			continue;
 		if (asprintf(&e[ne].key, "%.*s\x01%s", (int)start, items[i],
-		    items[i] + start + len) < 0) {
+			items[i] + start + len) < 0) {
 			r = MERR_NOMEM;
 			goto out;
 		}
@@ -402,7 +409,8 @@ out:
 static int
 hostfold_item_cmp(const void *va, const void *vb)
 {
-	const char *a = *(const char *const *)va, *b = *(const char *const *)vb;
+	const char *a = *(const char *const *)va,
+		   *b = *(const char *const *)vb;
 
 	return natural_cmp(a, strlen(a), b, strlen(b));
 }

@@ -83,8 +83,8 @@ index_rebuild(struct host_set *set, size_t want)
 /* Slots may name entries that are gone (see host_set_filter), so every
  * hit is checked against the entry itself. */
 static bool
-index_contains(const struct host_set *set, const char *name,
-    const char *user, unsigned port)
+index_contains(const struct host_set *set, const char *name, const char *user,
+    unsigned port)
 {
 	size_t mask = set->index_cap - 1;
 	size_t slot = spec_hash(name, user, port) & mask;
@@ -223,8 +223,8 @@ host_set_append(struct host_set *set, const struct host_set *src)
 static bool
 exclude_matches(const struct host_spec *ex, const struct host_spec *s)
 {
-	if (ex->user != NULL && (s->user == NULL ||
-	    strcmp(ex->user, s->user) != 0))
+	if (ex->user != NULL &&
+	    (s->user == NULL || strcmp(ex->user, s->user) != 0))
 		return false;
 	return ex->port == 0 || ex->port == s->port;
 }
@@ -257,16 +257,16 @@ host_set_filter(struct host_set *set, const struct host_set *other, bool keep)
 		if (byname != NULL) {
 			slot = fnv_str(FNV_OFFSET, set->v[i].name) & mask;
 			for (; !match && byname[slot] != 0;
-			    slot = (slot + 1) & mask) {
+			     slot = (slot + 1) & mask) {
 				j = byname[slot] - 1;
 				match = strcmp(other->v[j].name,
-				    set->v[i].name) == 0 &&
+					    set->v[i].name) == 0 &&
 				    exclude_matches(&other->v[j], &set->v[i]);
 			}
 		} else {
 			for (j = 0; !match && j < other->n; j++)
 				match = strcmp(other->v[j].name,
-				    set->v[i].name) == 0 &&
+					    set->v[i].name) == 0 &&
 				    exclude_matches(&other->v[j], &set->v[i]);
 		}
 		if (match != keep)
@@ -328,8 +328,10 @@ hostlist_tally(uint64_t *total, uint64_t n, const char *what, char *err,
 	if (*total <= HOSTLIST_MAX)
 		return 0;
 	if (errlen > 0)
-		snprintf(err, errlen, "selection too large: more than %d hosts "
-		    "(%s brings the total to %s%llu)", HOSTLIST_MAX, what,
+		snprintf(err, errlen,
+		    "selection too large: more than %d hosts "
+		    "(%s brings the total to %s%llu)",
+		    HOSTLIST_MAX, what,
 		    *total == UINT64_MAX ? "at least " : "",
 		    (unsigned long long)*total);
 	return MERR_LIMIT;

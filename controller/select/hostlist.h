@@ -17,12 +17,12 @@
  * field, copied by host_spec_copy and set from inventory_vars.c's table).
  */
 struct host_spec {
-	char *name;		/* host name, alias or address as written */
-	char *user;		/* NULL: from ssh config or the local user */
-	unsigned port;		/* 0: from ssh config or 22 */
-	char *addr;		/* NULL: connect to name (ansible_host) */
-	char *key_file;		/* NULL: the run's identity */
-	char *key_origin;	/* "FILE:LINE" that set key_file */
+	char *name;	  /* host name, alias or address as written */
+	char *user;	  /* NULL: from ssh config or the local user */
+	unsigned port;	  /* 0: from ssh config or 22 */
+	char *addr;	  /* NULL: connect to name (ansible_host) */
+	char *key_file;	  /* NULL: the run's identity */
+	char *key_origin; /* "FILE:LINE" that set key_file */
 };
 
 /* Deep copy; MERR_NOMEM leaves dst zeroed. */
@@ -43,9 +43,9 @@ host_spec_addr(const struct host_spec *s)
 struct host_set {
 	struct host_spec *v;
 	size_t n, cap;
-	size_t *index;		/* open addressing, entry i stored as i + 1 */
-	size_t index_cap;	/* slots, a power of two; 0 until first add */
-	size_t index_used;	/* occupied slots */
+	size_t *index;	   /* open addressing, entry i stored as i + 1 */
+	size_t index_cap;  /* slots, a power of two; 0 until first add */
+	size_t index_used; /* occupied slots */
 };
 
 void host_set_init(struct host_set *set);

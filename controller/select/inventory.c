@@ -58,8 +58,8 @@ inv_valid_group_name(const char *s)
 		return false;
 	for (; *s != '\0'; s++) {
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9') || *s == '_' || *s == '.' ||
-		    *s == '-'))
+			(*s >= '0' && *s <= '9') || *s == '_' || *s == '.' ||
+			*s == '-'))
 			return false;
 	}
 	return true;
@@ -102,7 +102,7 @@ host_find(const struct inv_model *m, const char *name)
 		return INV_NONE;
 	mask = m->host_index_cap - 1;
 	for (slot = name_hash(name) & mask; m->host_index[slot] != 0;
-	    slot = (slot + 1) & mask)
+	     slot = (slot + 1) & mask)
 		if (strcmp(m->hosts[m->host_index[slot] - 1].name, name) == 0)
 			return m->host_index[slot] - 1;
 	return INV_NONE;
@@ -117,8 +117,9 @@ group_find(const struct inv_model *m, const char *name)
 		return INV_NONE;
 	mask = m->group_index_cap - 1;
 	for (slot = name_hash(name) & mask; m->group_index[slot] != 0;
-	    slot = (slot + 1) & mask)
-		if (strcmp(m->groups[m->group_index[slot] - 1].name, name) == 0)
+	     slot = (slot + 1) & mask)
+		if (strcmp(m->groups[m->group_index[slot] - 1].name, name) ==
+		    0)
 			return m->group_index[slot] - 1;
 	return INV_NONE;
 }
@@ -192,11 +193,11 @@ static bool
 valid_var_name(const char *s)
 {
 	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-	    *s == '_'))
+		*s == '_'))
 		return false;
 	for (s++; *s != '\0'; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9') || *s == '_'))
+			(*s >= '0' && *s <= '9') || *s == '_'))
 			return false;
 	return true;
 }
@@ -209,8 +210,10 @@ vars_set(struct inv_model *m, struct inv_vars *vars, const char *key,
 	int r;
 
 	if (!valid_var_name(key))
-		return inv_err(m, MERR_PARSE, "bad variable name '%s' (letters, "
-		    "digits and '_', not starting with a digit)", key);
+		return inv_err(m, MERR_PARSE,
+		    "bad variable name '%s' (letters, "
+		    "digits and '_', not starting with a digit)",
+		    key);
 	if ((r = note_unused(m, key)) != 0)
 		return r;
 	if (m->count_only)
@@ -250,8 +253,10 @@ inv_group(struct inv_model *m, const char *name, struct inv_group **gp)
 	size_t idx;
 
 	if (!inv_valid_group_name(name))
-		return inv_err(m, MERR_PARSE, "bad group name '%s' (use "
-		    "letters, digits, '_', '.' and '-')", name);
+		return inv_err(m, MERR_PARSE,
+		    "bad group name '%s' (use "
+		    "letters, digits, '_', '.' and '-')",
+		    name);
 	if (strcmp(name, "all") == 0) {
 		*gp = &m->all;
 		return 0;
@@ -261,7 +266,7 @@ inv_group(struct inv_model *m, const char *name, struct inv_group **gp)
 		return 0;
 	}
 	if (index_reserve(&m->group_index, &m->group_index_cap, m->ngroups,
-	    inventory_group_name_of, m) != 0 ||
+		inventory_group_name_of, m) != 0 ||
 	    ARRAY_RESERVE(m->groups, m->groups_cap, m->ngroups + 1, 8) != 0)
 		return inv_nomem(m);
 	g = &m->groups[m->ngroups];
@@ -293,7 +298,7 @@ inv_child(struct inv_model *m, struct inv_group *parent, const char *child)
 	if (strcmp(child, "all") == 0)
 		return inv_err(m, MERR_PARSE, "'all' cannot be a child group");
 	if (ARRAY_RESERVE(parent->children, parent->children_cap,
-	    parent->nchildren + 1, 4) != 0)
+		parent->nchildren + 1, 4) != 0)
 		return inv_nomem(m);
 	c = &parent->children[parent->nchildren];
 	if ((c->name = strdup(child)) == NULL)
@@ -314,7 +319,7 @@ host_get(struct inv_model *m, const char *name, struct inv_host **hp)
 		return 0;
 	}
 	if (index_reserve(&m->host_index, &m->host_index_cap, m->nhosts,
-	    inventory_host_name_of, m) != 0 ||
+		inventory_host_name_of, m) != 0 ||
 	    ARRAY_RESERVE(m->hosts, m->hosts_cap, m->nhosts + 1, 64) != 0)
 		return inv_nomem(m);
 	h = &m->hosts[m->nhosts];
@@ -341,8 +346,8 @@ host_join(struct inv_model *m, struct inv_host *h, struct inv_group *g)
 		return inv_nomem(m);
 	h->groups[h->ngroups++] = gi;
 	gr = &m->groups[gi];
-	if (ARRAY_RESERVE(gr->members, gr->members_cap, gr->nmembers + 1,
-	    8) != 0)
+	if (ARRAY_RESERVE(gr->members, gr->members_cap, gr->nmembers + 1, 8) !=
+	    0)
 		return inv_nomem(m);
 	gr->members[gr->nmembers++] = (size_t)(h - m->hosts);
 	return 0;
@@ -363,14 +368,17 @@ inv_host(struct inv_model *m, const char *pattern, struct inv_group *g,
 	int r;
 
 	if ((bad = strpbrk(pattern, "!&^")) != NULL || *pattern == '@')
-		return inv_err(m, MERR_PARSE, "unexpected '%c' in host '%s' "
+		return inv_err(m, MERR_PARSE,
+		    "unexpected '%c' in host '%s' "
 		    "(set operators and @group belong in -w)",
 		    *pattern == '@' ? '@' : *bad, pattern);
 	for (k = 0; k < nvars; k++) {
 		if (!valid_var_name(keys[k]))
-			return inv_err(m, MERR_PARSE, "bad variable name '%s' "
+			return inv_err(m, MERR_PARSE,
+			    "bad variable name '%s' "
 			    "(letters, digits and '_', not starting with a "
-			    "digit)", keys[k]);
+			    "digit)",
+			    keys[k]);
 		if ((r = note_unused(m, keys[k])) != 0)
 			return r;
 	}
@@ -381,7 +389,7 @@ inv_host(struct inv_model *m, const char *pattern, struct inv_group *g,
 	/* Counted before it is made: a hundred lines of "h<i>-[1-99999]"
 	 * must not build ten million hosts to find out. */
 	if ((r = hostlist_count((const char *)buf_ptr(&list), &count, msg,
-	    sizeof(msg))) != 0) {
+		 sizeof(msg))) != 0) {
 		r = inv_err(m, r, "%s", msg);
 		goto out;
 	}
@@ -393,20 +401,26 @@ inv_host(struct inv_model *m, const char *pattern, struct inv_group *g,
 		goto out;
 	}
 	if ((r = hostlist_expand((const char *)buf_ptr(&list), &expanded, msg,
-	    sizeof(msg))) != 0) {
+		 sizeof(msg))) != 0) {
 		r = inv_err(m, r, "%s", msg);
 		goto out;
 	}
 	for (i = 0; i < expanded.n; i++) {
 		s = &expanded.v[i];
 		for (k = 0; k < nvars; k++) {
-			if ((s->user != NULL && inv_vars_setting(keys[k]) ==
-			    INV_SET_USER) || (s->port != 0 &&
-			    inv_vars_setting(keys[k]) == INV_SET_PORT)) {
-				r = inv_err(m, MERR_PARSE, "%s given both in "
-				    "'%s' and as %s=", s->user != NULL &&
-				    inv_vars_setting(keys[k]) == INV_SET_USER ?
-				    "user" : "port", pattern, keys[k]);
+			if ((s->user != NULL &&
+				inv_vars_setting(keys[k]) == INV_SET_USER) ||
+			    (s->port != 0 &&
+				inv_vars_setting(keys[k]) == INV_SET_PORT)) {
+				r = inv_err(m, MERR_PARSE,
+				    "%s given both in "
+				    "'%s' and as %s=",
+				    s->user != NULL &&
+					    inv_vars_setting(keys[k]) ==
+						INV_SET_USER ?
+					"user" :
+					"port",
+				    pattern, keys[k]);
 				goto out;
 			}
 		}
@@ -415,9 +429,10 @@ inv_host(struct inv_model *m, const char *pattern, struct inv_group *g,
 		if (g != NULL && g != &m->all && (r = host_join(m, h, g)) != 0)
 			goto out;
 		snprintf(port, sizeof(port), "%u", s->port);
-		if ((s->user != NULL && (r = vars_set(m, &h->vars, "user",
-		    s->user)) != 0) || (s->port != 0 && (r = vars_set(m,
-		    &h->vars, "port", port)) != 0))
+		if ((s->user != NULL &&
+			(r = vars_set(m, &h->vars, "user", s->user)) != 0) ||
+		    (s->port != 0 &&
+			(r = vars_set(m, &h->vars, "port", port)) != 0))
 			goto out;
 		for (k = 0; k < nvars; k++) {
 			size_t line = m->line;
@@ -453,30 +468,36 @@ resolve(struct inv_model *m, struct inv_group *g, int depth)
 	if (g->state == 2)
 		return 0;
 	g->state = 1;
-	if (g->nchildren > 0 && (g->kids = calloc(g->nchildren,
-	    sizeof(*g->kids))) == NULL)
+	if (g->nchildren > 0 &&
+	    (g->kids = calloc(g->nchildren, sizeof(*g->kids))) == NULL)
 		return inv_nomem(m);
 	for (i = 0; i < g->nchildren; i++) {
 		m->line = g->children[i].line;
 		if ((idx = group_find(m, g->children[i].name)) == INV_NONE)
-			return inv_err(m, MERR_PARSE, "unknown child group "
-			    "'%s'", g->children[i].name);
+			return inv_err(m, MERR_PARSE,
+			    "unknown child group "
+			    "'%s'",
+			    g->children[i].name);
 		child = &m->groups[idx];
 		if (child->state == 1)
-			return inv_err(m, MERR_PARSE, "group '%s' includes "
-			    "itself through '%s'", child->name, g->name);
+			return inv_err(m, MERR_PARSE,
+			    "group '%s' includes "
+			    "itself through '%s'",
+			    child->name, g->name);
 		if (depth >= INVENTORY_NEST_MAX)
-			return inv_err(m, MERR_LIMIT, "groups nested deeper "
-			    "than %d levels", INVENTORY_NEST_MAX);
+			return inv_err(m, MERR_LIMIT,
+			    "groups nested deeper "
+			    "than %d levels",
+			    INVENTORY_NEST_MAX);
 		if ((r = resolve(m, child, depth + 1)) != 0)
 			return r;
 		g->kids[g->nkids++] = idx;
 		if (g != &m->all) {
 			if (ARRAY_RESERVE(child->parents, child->parents_cap,
-			    child->nparents + 1, 2) != 0)
+				child->nparents + 1, 2) != 0)
 				return inv_nomem(m);
-			child->parents[child->nparents++] =
-			    (size_t)(g - m->groups);
+			child->parents[child->nparents++] = (size_t)(g -
+			    m->groups);
 		}
 	}
 	g->state = 2;
@@ -516,8 +537,8 @@ inventory_group_order_cmp(const void *va, const void *vb)
 }
 
 struct resolve_scratch {
-	size_t *order;		/* a host's groups and their ancestors */
-	size_t *mark;		/* group -> host index + 1 that took it */
+	size_t *order; /* a host's groups and their ancestors */
+	size_t *mark;  /* group -> host index + 1 that took it */
 	const struct inv_var **vars;
 	size_t vars_cap;
 };
@@ -548,7 +569,8 @@ inventory_host_spec(struct inv_model *m, size_t hi, struct resolve_scratch *sc,
 	}
 	sort_model = m;
 	if (n > 1)
-		qsort(sc->order, n, sizeof(*sc->order), inventory_group_order_cmp);
+		qsort(sc->order, n, sizeof(*sc->order),
+		    inventory_group_order_cmp);
 	want = m->all.vars.n + h->vars.n;
 	for (i = 0; i < n; i++)
 		want += m->groups[sc->order[i]].vars.n;
@@ -577,12 +599,12 @@ build(struct inv_model *m, struct inventory *inv)
 	int r = 0;
 
 	memset(&sc, 0, sizeof(sc));
-	if (m->nhosts > 0 && (specs = calloc(m->nhosts,
-	    sizeof(*specs))) == NULL)
+	if (m->nhosts > 0 &&
+	    (specs = calloc(m->nhosts, sizeof(*specs))) == NULL)
 		return inv_nomem(m);
-	if (m->ngroups > 0 && ((sc.order = calloc(m->ngroups,
-	    sizeof(*sc.order))) == NULL || (sc.mark = calloc(m->ngroups,
-	    sizeof(*sc.mark))) == NULL)) {
+	if (m->ngroups > 0 &&
+	    ((sc.order = calloc(m->ngroups, sizeof(*sc.order))) == NULL ||
+		(sc.mark = calloc(m->ngroups, sizeof(*sc.mark))) == NULL)) {
 		r = inv_nomem(m);
 		goto out;
 	}
@@ -591,8 +613,8 @@ build(struct inv_model *m, struct inventory *inv)
 	for (i = 0; r == 0 && i < m->nhosts; i++)
 		if ((r = inventory_host_spec(m, i, &sc, &specs[i])) == 0)
 			r = host_set_add_spec(&inv->all, &specs[i]);
-	if (r == 0 && m->ngroups > 0 && (inv->groups = calloc(m->ngroups,
-	    sizeof(*inv->groups))) == NULL)
+	if (r == 0 && m->ngroups > 0 &&
+	    (inv->groups = calloc(m->ngroups, sizeof(*inv->groups))) == NULL)
 		r = MERR_NOMEM;
 	for (i = 0; r == 0 && i < m->ngroups; i++) {
 		struct inv_group *g = &m->groups[i];
@@ -675,8 +697,8 @@ looks_yaml(const char *name, const char *text, size_t len)
 	const char *dot = name != NULL ? strrchr(name, '.') : NULL;
 	const char *p = text, *end = text + len, *eol, *q;
 
-	if (dot != NULL && (strcmp(dot, ".yml") == 0 ||
-	    strcmp(dot, ".yaml") == 0))
+	if (dot != NULL &&
+	    (strcmp(dot, ".yml") == 0 || strcmp(dot, ".yaml") == 0))
 		return true;
 	if (dot != NULL && strcmp(dot, ".ini") == 0)
 		return false;
@@ -685,8 +707,8 @@ looks_yaml(const char *name, const char *text, size_t len)
 			eol = end;
 		for (q = p; q < eol && (*q == ' ' || *q == '\t'); q++)
 			;
-		while (eol > q && (eol[-1] == ' ' || eol[-1] == '\t' ||
-		    eol[-1] == '\r'))
+		while (eol > q &&
+		    (eol[-1] == ' ' || eol[-1] == '\t' || eol[-1] == '\r'))
 			eol--;
 		if (q == eol || *q == '#' || *q == ';') {
 			if ((eol = memchr(eol, '\n', (size_t)(end - eol))) ==
@@ -724,8 +746,8 @@ inventory_parse(const char *text, size_t len, const char *name,
 	model_init(&m, name, err, errlen);
 	if (len > INVENTORY_FILE_MAX) {
 		if (errlen > 0)
-			snprintf(err, errlen, "%s: larger than %d MiB",
-			    m.path, INVENTORY_FILE_MAX / (1024 * 1024));
+			snprintf(err, errlen, "%s: larger than %d MiB", m.path,
+			    INVENTORY_FILE_MAX / (1024 * 1024));
 		return MERR_LIMIT;
 	}
 	if (looks_yaml(name, text, len) &&
@@ -785,7 +807,8 @@ inventory_load(const char *path, uint64_t counted, struct inventory *inv,
 		return MERR_SYS;
 	}
 	for (;;) {
-		want = buf_room(&text) < READ_CHUNK ? buf_room(&text) :
+		want = buf_room(&text) < READ_CHUNK ?
+		    buf_room(&text) :
 		    READ_CHUNK;
 		if (want == 0) {
 			/* Full: one more byte means the file is too big. */
@@ -793,9 +816,12 @@ inventory_load(const char *path, uint64_t counted, struct inventory *inv,
 				continue;
 			if (nr > 0) {
 				if (errlen > 0)
-					snprintf(err, errlen, "%s: larger than "
-					    "%d MiB", path,
-					    INVENTORY_FILE_MAX / (1024 * 1024));
+					snprintf(err, errlen,
+					    "%s: larger than "
+					    "%d MiB",
+					    path,
+					    INVENTORY_FILE_MAX /
+						(1024 * 1024));
 				r = MERR_LIMIT;
 				goto out;
 			}
@@ -908,8 +934,10 @@ inventory_select(const struct inventory *inv, const char *group,
 				break;
 		if (i == inv->ngroups) {
 			if (errlen > 0)
-				snprintf(err, errlen, "no group '%s' in the "
-				    "inventory", group);
+				snprintf(err, errlen,
+				    "no group '%s' in the "
+				    "inventory",
+				    group);
 			return MERR_NOTFOUND;
 		}
 		r = select_group(inv, i, out);

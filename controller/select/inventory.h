@@ -28,13 +28,13 @@
 
 struct inventory_group {
 	char *name;
-	struct host_set hosts;	/* its own lines; inventory_select adds */
-	size_t *children;	/* ... these groups' (indices into groups) */
+	struct host_set hosts; /* its own lines; inventory_select adds */
+	size_t *children;      /* ... these groups' (indices into groups) */
 	size_t nchildren;
 };
 
 struct inventory {
-	struct host_set all;	/* every host, in file order, deduplicated */
+	struct host_set all; /* every host, in file order, deduplicated */
 	struct inventory_group *groups;
 	size_t ngroups;
 	/* "FILE:LINE: NAME" for each variable muster does not use (its first

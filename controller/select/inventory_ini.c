@@ -27,7 +27,7 @@ enum section {
 struct ini {
 	struct inv_model *m;
 	enum section sec;
-	struct inv_group *cur;	/* NULL: ungrouped hosts at the top */
+	struct inv_group *cur; /* NULL: ungrouped hosts at the top */
 };
 
 static bool
@@ -62,8 +62,8 @@ next_token(char **sp, bool *bad)
 			quote = 0;
 			continue;
 		}
-		if (quote == '"' && *s == '\\' && (s[1] == '"' ||
-		    s[1] == '\\'))
+		if (quote == '"' && *s == '\\' &&
+		    (s[1] == '"' || s[1] == '\\'))
 			s++;
 		*w++ = *s;
 	}
@@ -109,8 +109,10 @@ parse_header(struct ini *ini, char *line)
 	if ((kind = strchr(name, ':')) != NULL)
 		*kind++ = '\0';
 	if (!inv_valid_group_name(name))
-		return inv_err(m, MERR_PARSE, "bad group name '%s' (use "
-		    "letters, digits, '_', '.' and '-')", name);
+		return inv_err(m, MERR_PARSE,
+		    "bad group name '%s' (use "
+		    "letters, digits, '_', '.' and '-')",
+		    name);
 	if (kind == NULL)
 		ini->sec = SEC_HOSTS;
 	else if (strcmp(kind, "children") == 0)
@@ -118,8 +120,10 @@ parse_header(struct ini *ini, char *line)
 	else if (strcmp(kind, "vars") == 0)
 		ini->sec = SEC_VARS;
 	else
-		return inv_err(m, MERR_PARSE, "unknown section type ':%s' (use "
-		    ":children or :vars)", kind);
+		return inv_err(m, MERR_PARSE,
+		    "unknown section type ':%s' (use "
+		    ":children or :vars)",
+		    kind);
 	if ((r = inv_group(m, name, &ini->cur)) != 0)
 		return r;
 	return 0;
@@ -135,7 +139,8 @@ parse_child(struct ini *ini, char *line)
 	if (name == NULL)
 		return 0;
 	if (bad || next_token(&rest, &bad) != NULL)
-		return inv_err(ini->m, MERR_PARSE, "one group name per line in "
+		return inv_err(ini->m, MERR_PARSE,
+		    "one group name per line in "
 		    "a :children section");
 	return inv_child(ini->m, ini->cur, name);
 }
@@ -146,7 +151,8 @@ parse_var(struct ini *ini, char *line)
 	char *eq = strchr(line, '='), *k, *v;
 
 	if (eq == NULL)
-		return inv_err(ini->m, MERR_PARSE, "expected key=value in a "
+		return inv_err(ini->m, MERR_PARSE,
+		    "expected key=value in a "
 		    ":vars section");
 	for (k = line; k < eq && !is_space(*k); k++)
 		;
@@ -184,16 +190,20 @@ parse_host_line(struct ini *ini, char *line)
 		if (bad)
 			return inv_err(m, MERR_PARSE, "unclosed quote");
 		if ((eq = strchr(tok, '=')) == NULL || eq == tok)
-			return inv_err(m, MERR_PARSE, "malformed '%s' (expected "
-			    "key=value, as ansible_user=NAME)", tok);
+			return inv_err(m, MERR_PARSE,
+			    "malformed '%s' (expected "
+			    "key=value, as ansible_user=NAME)",
+			    tok);
 		*eq++ = '\0';
 		for (i = 0; i < n; i++)
 			if (strcmp(keys[i], tok) == 0)
-				return inv_err(m, MERR_PARSE, "%s= given twice",
-				    tok);
+				return inv_err(m, MERR_PARSE,
+				    "%s= given twice", tok);
 		if (n == HOST_VARS_MAX)
-			return inv_err(m, MERR_LIMIT, "more than %d variables "
-			    "on one line", HOST_VARS_MAX);
+			return inv_err(m, MERR_LIMIT,
+			    "more than %d variables "
+			    "on one line",
+			    HOST_VARS_MAX);
 		keys[n] = tok;
 		vals[n++] = eq;
 	}
@@ -214,12 +224,9 @@ parse_line(struct ini *ini, char *line)
 	if (*line == '[')
 		return parse_header(ini, line);
 	switch (ini->sec) {
-	case SEC_CHILDREN:
-		return parse_child(ini, line);
-	case SEC_VARS:
-		return parse_var(ini, line);
-	case SEC_HOSTS:
-		break;
+	case SEC_CHILDREN: return parse_child(ini, line);
+	case SEC_VARS: return parse_var(ini, line);
+	case SEC_HOSTS: break;
 	}
 	return parse_host_line(ini, line);
 }
@@ -239,8 +246,10 @@ inv_parse_ini(struct inv_model *m, const char *text, size_t len)
 		nl = memchr(p, '\n', len - off);
 		linelen = nl != NULL ? (size_t)(nl - p) : len - off;
 		if (linelen > INVENTORY_LINE_MAX)
-			return inv_err(m, MERR_LIMIT, "line longer than %d "
-			    "bytes", INVENTORY_LINE_MAX);
+			return inv_err(m, MERR_LIMIT,
+			    "line longer than %d "
+			    "bytes",
+			    INVENTORY_LINE_MAX);
 		if (memchr(p, '\0', linelen) != NULL)
 			return inv_err(m, MERR_PARSE, "NUL byte in line");
 		memcpy(line, p, linelen);

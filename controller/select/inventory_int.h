@@ -26,7 +26,7 @@
 #define INV_NONE SIZE_MAX
 
 struct inv_var {
-	char *key, *value;	/* value NULL: YAML null, unset */
+	char *key, *value; /* value NULL: YAML null, unset */
 	size_t line;
 };
 
@@ -43,38 +43,38 @@ struct inv_child {
 struct inv_group {
 	char *name;
 	struct inv_vars vars;
-	size_t *members;	/* hosts listed under it, indices */
+	size_t *members; /* hosts listed under it, indices */
 	size_t nmembers, members_cap;
 	struct inv_child *children;
 	size_t nchildren, children_cap;
-	size_t *kids;		/* children as group indices, once resolved */
+	size_t *kids; /* children as group indices, once resolved */
 	size_t nkids;
 	size_t *parents;
 	size_t nparents, parents_cap;
-	int state;		/* resolution: 0 new, 1 in progress, 2 done */
-	int depth;		/* longest path from "all" */
+	int state; /* resolution: 0 new, 1 in progress, 2 done */
+	int depth; /* longest path from "all" */
 };
 
 struct inv_host {
 	char *name;
-	struct inv_vars vars;	/* its own, later lines win */
-	size_t *groups;		/* the groups that list it */
+	struct inv_vars vars; /* its own, later lines win */
+	size_t *groups;	      /* the groups that list it */
 	size_t ngroups, groups_cap;
-	size_t line;		/* first line that names it */
+	size_t line; /* first line that names it */
 };
 
 struct inv_model {
 	const char *path;
-	size_t line;		/* for messages */
+	size_t line; /* for messages */
 	char *err;
 	size_t errlen;
 	bool count_only;
-	uint64_t counted;	/* names of the selection so far, uncapped */
-	char **unused;		/* see struct inventory */
+	uint64_t counted; /* names of the selection so far, uncapped */
+	char **unused;	  /* see struct inventory */
 	size_t nunused, unused_cap;
 	struct inv_host *hosts;
 	size_t nhosts, hosts_cap;
-	size_t *host_index;	/* hash of host names, index + 1 */
+	size_t *host_index; /* hash of host names, index + 1 */
 	size_t host_index_cap;
 	struct inv_group *groups;
 	size_t ngroups, groups_cap;

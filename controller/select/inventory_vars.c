@@ -91,17 +91,21 @@ replace(struct inv_model *m, char **field, const char *value)
 }
 
 static int
-inventory_vars_set_addr(struct inv_model *m, const struct inv_var *v, struct host_spec *s)
+inventory_vars_set_addr(struct inv_model *m, const struct inv_var *v,
+    struct host_spec *s)
 {
 	if (*v->value == '\0' || has_unsafe_char(v->value) ||
 	    strpbrk(v->value, "@[],/") != NULL)
-		return inv_err(m, MERR_PARSE, "bad %s '%s' (a host name or "
-		    "address)", v->key, v->value);
+		return inv_err(m, MERR_PARSE,
+		    "bad %s '%s' (a host name or "
+		    "address)",
+		    v->key, v->value);
 	return replace(m, &s->addr, v->value);
 }
 
 static int
-inventory_vars_set_port(struct inv_model *m, const struct inv_var *v, struct host_spec *s)
+inventory_vars_set_port(struct inv_model *m, const struct inv_var *v,
+    struct host_spec *s)
 {
 	const char *p = v->value;
 	unsigned long port = 0;
@@ -116,7 +120,8 @@ inventory_vars_set_port(struct inv_model *m, const struct inv_var *v, struct hos
 }
 
 static int
-inventory_vars_set_user(struct inv_model *m, const struct inv_var *v, struct host_spec *s)
+inventory_vars_set_user(struct inv_model *m, const struct inv_var *v,
+    struct host_spec *s)
 {
 	if (*v->value == '\0' || strpbrk(v->value, "@:[],") != NULL ||
 	    has_unsafe_char(v->value))
@@ -126,7 +131,8 @@ inventory_vars_set_user(struct inv_model *m, const struct inv_var *v, struct hos
 }
 
 static int
-inventory_vars_set_key(struct inv_model *m, const struct inv_var *v, struct host_spec *s)
+inventory_vars_set_key(struct inv_model *m, const struct inv_var *v,
+    struct host_spec *s)
 {
 	char where[512];
 	int r;
@@ -153,8 +159,9 @@ int
 inv_vars_apply(struct inv_model *m, const struct inv_var *const *vars,
     size_t n, struct host_spec *spec)
 {
-	const struct inv_var *last[sizeof(inv_setters) /
-	    sizeof(inv_setters[0])][INV_RANKS], *v;
+	const struct inv_var
+	    *last[sizeof(inv_setters) / sizeof(inv_setters[0])][INV_RANKS],
+	    *v;
 	const struct inv_var_def *d;
 	size_t i;
 	int k, r;

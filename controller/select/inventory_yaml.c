@@ -38,9 +38,10 @@ visit(struct yini *y, const yaml_node_t *n)
 {
 	y->m->line = n->start_mark.line + 1;
 	if (++y->visits > y->visits_max)
-		return inv_err(y->m, MERR_LIMIT, "more than %zu YAML nodes to "
-		    "read, %d times the file's (aliases?)", y->visits_max,
-		    YAML_VISITS_PER_NODE);
+		return inv_err(y->m, MERR_LIMIT,
+		    "more than %zu YAML nodes to "
+		    "read, %d times the file's (aliases?)",
+		    y->visits_max, YAML_VISITS_PER_NODE);
 	return 0;
 }
 
@@ -69,7 +70,8 @@ scalar(struct yini *y, const yaml_node_t *n, const char *what)
 		inv_err(y->m, MERR_PARSE, "%s must be a string", what);
 		return NULL;
 	}
-	if (strlen((const char *)n->data.scalar.value) != n->data.scalar.length) {
+	if (strlen((const char *)n->data.scalar.value) !=
+	    n->data.scalar.length) {
 		y->m->line = n->start_mark.line + 1;
 		inv_err(y->m, MERR_PARSE, "NUL byte in %s", what);
 		return NULL;
@@ -132,7 +134,8 @@ walk_vars(struct yini *y, struct inv_group *g, const yaml_node_t *n)
 		if ((key = scalar(y, node_at(y, p->key), "a variable name")) ==
 		    NULL)
 			return MERR_PARSE;
-		if ((r = var_value(y, key, node_at(y, p->value), &value)) != 0 ||
+		if ((r = var_value(y, key, node_at(y, p->value), &value)) !=
+			0 ||
 		    (r = inv_group_var(y->m, g, key, value)) != 0)
 			return r;
 	}
@@ -149,12 +152,15 @@ walk_host(struct yini *y, struct inv_group *g, const char *pattern,
 	size_t line = y->m->line;
 	int r;
 
-	if ((r = inventory_yaml_mapping(y, n, "a host's variables", &start, &end)) != 0)
+	if ((r = inventory_yaml_mapping(y, n, "a host's variables", &start,
+		 &end)) != 0)
 		return r;
-	if (end > start && ((keys = calloc((size_t)(end - start),
-	    sizeof(*keys))) == NULL || (vals = calloc((size_t)(end - start),
-	    sizeof(*vals))) == NULL || (lines = calloc((size_t)(end - start),
-	    sizeof(*lines))) == NULL)) {
+	if (end > start &&
+	    ((keys = calloc((size_t)(end - start), sizeof(*keys))) == NULL ||
+		(vals = calloc((size_t)(end - start), sizeof(*vals))) ==
+		    NULL ||
+		(lines = calloc((size_t)(end - start), sizeof(*lines))) ==
+		    NULL)) {
 		r = inv_err(y->m, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
 		goto out;
 	}
@@ -162,13 +168,13 @@ walk_host(struct yini *y, struct inv_group *g, const char *pattern,
 		if ((r = visit(y, node_at(y, p->key))) != 0)
 			goto out;
 		if ((keys[nv] = scalar(y, node_at(y, p->key),
-		    "a variable name")) == NULL) {
+			 "a variable name")) == NULL) {
 			r = MERR_PARSE;
 			goto out;
 		}
 		lines[nv] = y->m->line;
 		if ((r = var_value(y, keys[nv], node_at(y, p->value),
-		    &vals[nv])) != 0)
+			 &vals[nv])) != 0)
 			goto out;
 		nv++;
 	}
@@ -194,7 +200,8 @@ walk_hosts(struct yini *y, struct inv_group *g, const yaml_node_t *n)
 	for (; p < end; p++) {
 		if ((r = visit(y, node_at(y, p->key))) != 0)
 			return r;
-		if ((pattern = scalar(y, node_at(y, p->key), "a host")) == NULL)
+		if ((pattern = scalar(y, node_at(y, p->key), "a host")) ==
+		    NULL)
 			return MERR_PARSE;
 		if (*pattern == '\0')
 			return inv_err(y->m, MERR_PARSE, "empty host name");
@@ -205,8 +212,7 @@ walk_hosts(struct yini *y, struct inv_group *g, const yaml_node_t *n)
 }
 
 static int
-walk_group(struct yini *y, const char *name, const yaml_node_t *n,
-    int depth)
+walk_group(struct yini *y, const char *name, const yaml_node_t *n, int depth)
 {
 	yaml_node_pair_t *p, *end;
 	struct inv_group *g, *child;
@@ -215,8 +221,10 @@ walk_group(struct yini *y, const char *name, const yaml_node_t *n,
 	int r;
 
 	if (depth > INVENTORY_NEST_MAX)
-		return inv_err(y->m, MERR_LIMIT, "groups nested deeper than %d "
-		    "levels", INVENTORY_NEST_MAX);
+		return inv_err(y->m, MERR_LIMIT,
+		    "groups nested deeper than %d "
+		    "levels",
+		    INVENTORY_NEST_MAX);
 	if ((r = inv_group(y->m, name, &g)) != 0)
 		return r;
 	if ((r = inventory_yaml_mapping(y, n, "a group", &p, &end)) != 0)
@@ -224,7 +232,8 @@ walk_group(struct yini *y, const char *name, const yaml_node_t *n,
 	for (; p < end; p++) {
 		if ((r = visit(y, node_at(y, p->key))) != 0)
 			return r;
-		if ((key = scalar(y, node_at(y, p->key), "a group key")) == NULL)
+		if ((key = scalar(y, node_at(y, p->key), "a group key")) ==
+		    NULL)
 			return MERR_PARSE;
 		/* Found again: making a child group may move the groups. */
 		if ((r = inv_group(y->m, name, &g)) != 0)
@@ -234,14 +243,15 @@ walk_group(struct yini *y, const char *name, const yaml_node_t *n,
 		else if (strcmp(key, "vars") == 0)
 			r = walk_vars(y, g, node_at(y, p->value));
 		else if (strcmp(key, "children") == 0) {
-			if ((r = inventory_yaml_mapping(y, node_at(y, p->value), "children",
-			    &c, &cend)) != 0)
+			if ((r = inventory_yaml_mapping(y,
+				 node_at(y, p->value), "children", &c,
+				 &cend)) != 0)
 				return r;
 			for (; r == 0 && c < cend; c++) {
 				if ((r = visit(y, node_at(y, c->key))) != 0)
 					return r;
 				if ((cname = scalar(y, node_at(y, c->key),
-				    "a group name")) == NULL)
+					 "a group name")) == NULL)
 					return MERR_PARSE;
 				if ((r = inv_group(y->m, name, &g)) != 0 ||
 				    (r = inv_child(y->m, g, cname)) != 0 ||
@@ -251,7 +261,8 @@ walk_group(struct yini *y, const char *name, const yaml_node_t *n,
 				    depth + 1);
 			}
 		} else
-			r = inv_err(y->m, MERR_PARSE, "unknown key '%s' in "
+			r = inv_err(y->m, MERR_PARSE,
+			    "unknown key '%s' in "
 			    "group '%s' (expected hosts, vars or children)",
 			    key, name);
 		if (r != 0)
@@ -279,7 +290,8 @@ inv_yaml_load(struct inv_model *m, const char *text, size_t len,
 		free(yd);
 		return inv_err(m, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
 	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text,
+	    len);
 	if (!yaml_parser_load(&parser, &yd->doc)) {
 		m->line = parser.problem_mark.line + 1;
 		r = inv_err(m, MERR_PARSE, "YAML: %s%s%s",
@@ -314,21 +326,23 @@ inv_yaml_walk(struct inv_model *m, struct inv_yaml *yd)
 	int r = 0;
 
 	y.visits_max = YAML_VISITS_PER_NODE *
-	    (size_t)(yd->doc.nodes.top - yd->doc.nodes.start) + 1024;
+		(size_t)(yd->doc.nodes.top - yd->doc.nodes.start) +
+	    1024;
 	root = yaml_document_get_root_node(&yd->doc);
 	if (root == NULL || is_null(root))
 		return 0;
 	m->line = root->start_mark.line + 1;
 	if (root->type != YAML_MAPPING_NODE)
-		return inv_err(m, MERR_PARSE, "expected groups (\"all:\") at "
+		return inv_err(m, MERR_PARSE,
+		    "expected groups (\"all:\") at "
 		    "the top");
 	p = root->data.mapping.pairs.start;
 	end = root->data.mapping.pairs.top;
 	for (; r == 0 && p < end; p++) {
 		if ((r = visit(&y, node_at(&y, p->key))) != 0)
 			break;
-		if ((name = scalar(&y, node_at(&y, p->key),
-		    "a group name")) == NULL) {
+		if ((name = scalar(&y, node_at(&y, p->key), "a group name")) ==
+		    NULL) {
 			r = MERR_PARSE;
 			break;
 		}

@@ -20,14 +20,14 @@
 
 struct range {
 	unsigned long long lo, hi, step;
-	int width;		/* digits in lo as written: sets zero padding */
+	int width; /* digits in lo as written: sets zero padding */
 };
 
 /* A literal followed by an optional bracket group. */
 struct segment {
 	const char *lit;
 	size_t litlen;
-	struct range *ranges;	/* NULL for the trailing literal */
+	struct range *ranges; /* NULL for the trailing literal */
 	size_t nranges;
 	/* odometer position while generating */
 	size_t cur_range;
@@ -38,11 +38,11 @@ struct expand_ctx {
 	const char *list;
 	char *err;
 	size_t errlen;
-	const char *item;	/* current item, for messages */
+	const char *item; /* current item, for messages */
 	size_t itemlen;
-	size_t generated;	/* names produced so far, before dedup */
-	bool count_only;	/* hostlist_count: parse and count, make none */
-	uint64_t counted;	/* names the list would produce, saturating */
+	size_t generated; /* names produced so far, before dedup */
+	bool count_only;  /* hostlist_count: parse and count, make none */
+	uint64_t counted; /* names the list would produce, saturating */
 	const struct hostlist_groups *groups;
 };
 
@@ -59,8 +59,8 @@ count_mul(uint64_t a, uint64_t b)
 }
 
 static int
-expand_error(struct expand_ctx *x, const char *at, int code,
-    const char *fmt, ...)
+expand_error(struct expand_ctx *x, const char *at, int code, const char *fmt,
+    ...)
 {
 	char what[256], item[4 * ERR_ITEM_MAX + 1];
 	va_list ap;
@@ -124,16 +124,19 @@ parse_number(struct expand_ctx *x, const char **pp, const char *end,
 	while (p < end && is_digit(*p)) {
 		if (p - start == HOSTLIST_DIGITS_MAX)
 			return expand_error(x, start, MERR_PARSE,
-			    "number longer than %d digits", HOSTLIST_DIGITS_MAX);
+			    "number longer than %d digits",
+			    HOSTLIST_DIGITS_MAX);
 		v = v * 10 + (unsigned long long)(*p - '0');
 		p++;
 	}
 	if (p == start) {
 		if (p < end)
-			return expand_error(x, p, MERR_PARSE, "expected a "
+			return expand_error(x, p, MERR_PARSE,
+			    "expected a "
 			    "number in range, got %s",
 			    char_repr(*p, repr, sizeof(repr)));
-		return expand_error(x, p, MERR_PARSE, "expected a number "
+		return expand_error(x, p, MERR_PARSE,
+		    "expected a number "
 		    "before ']'");
 	}
 	*val = v;
@@ -167,12 +170,13 @@ parse_ranges(struct expand_ctx *x, const char *p, const char *end,
 			return ret;
 		/* Set: parse_number fails only through expand_error, which
 		 * returns the nonzero code it is given. */
-		r.hi = r.lo; /* NOLINT(clang-analyzer-core.uninitialized.Assign) */
+		r.hi =
+		    r.lo; /* NOLINT(clang-analyzer-core.uninitialized.Assign) */
 		r.step = 1;
 		if (p < end && *p == '-') {
 			p++;
-			if ((ret = parse_number(x, &p, end, &r.hi,
-			    &width)) != 0)
+			if ((ret = parse_number(x, &p, end, &r.hi, &width)) !=
+			    0)
 				return ret;
 			if (r.hi < r.lo)
 				return expand_error(x, elem, MERR_PARSE,
@@ -181,7 +185,7 @@ parse_ranges(struct expand_ctx *x, const char *p, const char *end,
 			if (p < end && *p == '/') {
 				p++;
 				if ((ret = parse_number(x, &p, end, &r.step,
-				    &width)) != 0)
+					 &width)) != 0)
 					return ret;
 				if (r.step == 0)
 					return expand_error(x, p - 1,
@@ -189,10 +193,12 @@ parse_ranges(struct expand_ctx *x, const char *p, const char *end,
 			}
 		}
 		if (p < end && *p != ',')
-			return expand_error(x, p, MERR_PARSE, "unexpected %s "
-			    "in range", char_repr(*p, repr, sizeof(repr)));
+			return expand_error(x, p, MERR_PARSE,
+			    "unexpected %s "
+			    "in range",
+			    char_repr(*p, repr, sizeof(repr)));
 		if ((ret = ARRAY_RESERVE(seg->ranges, cap, seg->nranges + 1,
-		    4)) != 0)
+			 4)) != 0)
 			return ret;
 		seg->ranges[seg->nranges++] = r;
 		/* hi and lo have at most HOSTLIST_DIGITS_MAX digits: no wrap. */
@@ -250,14 +256,16 @@ parse_pattern(struct expand_ctx *x, const char *p, const char *end,
 		 * missing ']'. */
 		close = memchr(open, ']', (size_t)(end - open));
 		if ((r = parse_ranges(x, open + 1, close, &segs[n - 1],
-		    &group)) != 0)
+			 &group)) != 0)
 			goto fail;
 		count = count_mul(count, group);
 		/* Counting goes on to the exact size: the caller bounds the
 		 * selection as a whole and says by how much it is over. */
 		if (!x->count_only && count > HOSTLIST_MAX) {
-			r = expand_error(x, open, MERR_LIMIT, "expands to more "
-			    "than %d hosts", HOSTLIST_MAX);
+			r = expand_error(x, open, MERR_LIMIT,
+			    "expands to more "
+			    "than %d hosts",
+			    HOSTLIST_MAX);
 			goto fail;
 		}
 		p = close + 1;
@@ -337,18 +345,21 @@ parse_port(struct expand_ctx *x, const char *p, const char *end,
 	unsigned long v = 0;
 
 	if (p == end)
-		return expand_error(x, p - 1, MERR_PARSE, "missing port after "
+		return expand_error(x, p - 1, MERR_PARSE,
+		    "missing port after "
 		    "':'");
 	for (q = p; q < end; q++) {
 		if (!is_digit(*q))
-			return expand_error(x, p, MERR_PARSE, "bad port '%.*s'",
-			    (int)(end - p), p);
+			return expand_error(x, p, MERR_PARSE,
+			    "bad port '%.*s'", (int)(end - p), p);
 		if (v <= 65535)
 			v = v * 10 + (unsigned long)(*q - '0');
 	}
 	if (v == 0 || v > 65535)
-		return expand_error(x, p, MERR_PARSE, "port %.*s out of range "
-		    "1-65535", (int)(end - p), p);
+		return expand_error(x, p, MERR_PARSE,
+		    "port %.*s out of range "
+		    "1-65535",
+		    (int)(end - p), p);
 	*port = (unsigned)v;
 	return 0;
 }
@@ -356,8 +367,8 @@ parse_port(struct expand_ctx *x, const char *p, const char *end,
 static bool
 is_ipv6_char(char c)
 {
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-	    c == ':' || c == '.';
+	return is_digit(c) || (c >= 'a' && c <= 'f') ||
+	    (c >= 'A' && c <= 'F') || c == ':' || c == '.';
 }
 
 /*
@@ -374,11 +385,14 @@ parse_ipv6(struct expand_ctx *x, const char *host, const char *end,
 
 	for (q = host + 1; q < close; q++)
 		if (!is_ipv6_char(*q))
-			return expand_error(x, q, MERR_PARSE, "unexpected %s in "
-			    "IPv6 address", char_repr(*q, repr, sizeof(repr)));
+			return expand_error(x, q, MERR_PARSE,
+			    "unexpected %s in "
+			    "IPv6 address",
+			    char_repr(*q, repr, sizeof(repr)));
 	if (close + 1 < end) {
 		if (close[1] != ':')
-			return expand_error(x, close + 1, MERR_PARSE, "expected "
+			return expand_error(x, close + 1, MERR_PARSE,
+			    "expected "
 			    "':port' or the end after an IPv6 address");
 		if ((r = parse_port(x, close + 2, end, port)) != 0)
 			return r;
@@ -391,8 +405,8 @@ parse_ipv6(struct expand_ctx *x, const char *host, const char *end,
 static bool
 is_group_char(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) ||
-	    c == '_' || c == '.' || c == '-';
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    is_digit(c) || c == '_' || c == '.' || c == '-';
 }
 
 /* "@group": its hosts through x->groups. */
@@ -405,11 +419,13 @@ expand_group(struct expand_ctx *x, const char *p, const char *end,
 	int r;
 
 	if (p + 1 == end)
-		return expand_error(x, p, MERR_PARSE, "empty group name after "
+		return expand_error(x, p, MERR_PARSE,
+		    "empty group name after "
 		    "'@'");
 	for (q = p + 1; q < end; q++)
 		if (!is_group_char(*q))
-			return expand_error(x, q, MERR_PARSE, "unexpected %s in "
+			return expand_error(x, q, MERR_PARSE,
+			    "unexpected %s in "
 			    "group name (letters, digits, '_', '.', '-')",
 			    char_repr(*q, repr, sizeof(repr)));
 	if ((size_t)(end - p) > sizeof(name))
@@ -417,12 +433,13 @@ expand_group(struct expand_ctx *x, const char *p, const char *end,
 	if (x->count_only)
 		return 0;
 	if (x->groups == NULL)
-		return expand_error(x, p, MERR_PARSE, "@group needs an "
+		return expand_error(x, p, MERR_PARSE,
+		    "@group needs an "
 		    "inventory (-i FILE)");
 	memcpy(name, p + 1, (size_t)(end - p - 1));
 	name[end - p - 1] = '\0';
 	if ((r = x->groups->lookup(x->groups->arg, name, out, msg,
-	    sizeof(msg))) != 0)
+		 sizeof(msg))) != 0)
 		return expand_error(x, p, r == MERR_NOMEM ? r : MERR_PARSE,
 		    "%s", msg);
 	return 0;
@@ -447,9 +464,10 @@ expand_item(struct expand_ctx *x, const char *p, const char *end,
 	/* libssh's configuration parser refuses what is not UTF-8 (as "parse
 	 * error", far from here), and a terminal shows it unpredictably. */
 	if ((bad = utf8_check(p, (size_t)(end - p))) < (size_t)(end - p)) {
-		r = expand_error(x, p + bad, MERR_PARSE, "byte %s is not UTF-8 "
-		    "text (names must be)", char_repr(p[bad], repr,
-		    sizeof(repr)));
+		r = expand_error(x, p + bad, MERR_PARSE,
+		    "byte %s is not UTF-8 "
+		    "text (names must be)",
+		    char_repr(p[bad], repr, sizeof(repr)));
 		goto out;
 	}
 	if (*p == '@') {
@@ -464,7 +482,8 @@ expand_item(struct expand_ctx *x, const char *p, const char *end,
 		for (q = p; q < at; q++) {
 			if (*q == '[' || *q == ']' || *q == ':' ||
 			    is_bad_host_char(*q)) {
-				r = expand_error(x, q, MERR_PARSE, "bad "
+				r = expand_error(x, q, MERR_PARSE,
+				    "bad "
 				    "character %s in user name",
 				    char_repr(*q, repr, sizeof(repr)));
 				goto out;
@@ -485,15 +504,17 @@ expand_item(struct expand_ctx *x, const char *p, const char *end,
 			colons++;
 			colon = q;
 		} else if (depth == 0 && is_bad_host_char(*q)) {
-			r = expand_error(x, q, MERR_PARSE, "unexpected %s in "
-			    "host name", *q == '@' ? "second '@'" :
-			    char_repr(*q, repr, sizeof(repr)));
+			r = expand_error(x, q, MERR_PARSE,
+			    "unexpected %s in "
+			    "host name",
+			    *q == '@' ? "second '@'" :
+					char_repr(*q, repr, sizeof(repr)));
 			goto out;
 		}
 	}
-	if (host < end && *host == '[' && (q = memchr(host, ']',
-	    (size_t)(end - host))) != NULL && memchr(host, ':',
-	    (size_t)(q - host)) != NULL) {
+	if (host < end && *host == '[' &&
+	    (q = memchr(host, ']', (size_t)(end - host))) != NULL &&
+	    memchr(host, ':', (size_t)(q - host)) != NULL) {
 		if ((r = parse_ipv6(x, host, end, &v6.name, &v6.port)) != 0)
 			goto out;
 		if (x->count_only) {
@@ -501,8 +522,10 @@ expand_item(struct expand_ctx *x, const char *p, const char *end,
 			goto out;
 		}
 		if (x->generated >= HOSTLIST_MAX) {
-			r = expand_error(x, host, MERR_LIMIT, "list expands to "
-			    "more than %d hosts", HOSTLIST_MAX);
+			r = expand_error(x, host, MERR_LIMIT,
+			    "list expands to "
+			    "more than %d hosts",
+			    HOSTLIST_MAX);
 			goto out;
 		}
 		v6.user = user;
@@ -521,16 +544,17 @@ expand_item(struct expand_ctx *x, const char *p, const char *end,
 		r = expand_error(x, host, MERR_PARSE, "empty host name");
 		goto out;
 	}
-	if ((r = parse_pattern(x, host, host_end, &segs, &nsegs,
-	    &count)) != 0)
+	if ((r = parse_pattern(x, host, host_end, &segs, &nsegs, &count)) != 0)
 		goto out;
 	if (x->count_only) {
 		x->counted = count_add(x->counted, count);
 		goto out;
 	}
 	if (count > HOSTLIST_MAX - x->generated) {
-		r = expand_error(x, host, MERR_LIMIT, "list expands to more "
-		    "than %d hosts", HOSTLIST_MAX);
+		r = expand_error(x, host, MERR_LIMIT,
+		    "list expands to more "
+		    "than %d hosts",
+		    HOSTLIST_MAX);
 		goto out;
 	}
 	r = generate(x, segs, nsegs, user, port, out);
@@ -552,16 +576,10 @@ static int
 apply_operator(char op, struct host_set *acc, struct host_set *operand)
 {
 	switch (op) {
-	case '!':
-		host_set_exclude(acc, operand);
-		return 0;
-	case '&':
-		host_set_intersect(acc, operand);
-		return 0;
-	case '^':
-		return host_set_symdiff(acc, operand);
-	default:
-		return host_set_append(acc, operand);
+	case '!': host_set_exclude(acc, operand); return 0;
+	case '&': host_set_intersect(acc, operand); return 0;
+	case '^': return host_set_symdiff(acc, operand);
+	default: return host_set_append(acc, operand);
 	}
 }
 
@@ -577,8 +595,9 @@ expand_list(struct expand_ctx *x, struct host_set *acc)
 	for (;;) {
 		/* Commas inside brackets belong to the range, so operands are
 		 * split by hand while checking the bracket structure. */
-		for (end = p; *end != '\0' && (!is_operator(*end) ||
-		    open != NULL); end++) {
+		for (end = p;
+		     *end != '\0' && (!is_operator(*end) || open != NULL);
+		     end++) {
 			if (*end == '[') {
 				if (open != NULL)
 					break;
@@ -610,13 +629,15 @@ expand_list(struct expand_ctx *x, struct host_set *acc)
 		if (start == end) {
 			x->itemlen = 0;
 			if (op != 0 && op != ',')
-				r = expand_error(x, start, MERR_PARSE, "expected "
-				    "hosts after %s", char_repr(op, repr,
-				    sizeof(repr)));
+				r = expand_error(x, start, MERR_PARSE,
+				    "expected "
+				    "hosts after %s",
+				    char_repr(op, repr, sizeof(repr)));
 			else if (is_operator(*p) && *p != ',')
-				r = expand_error(x, p, MERR_PARSE, "expected "
-				    "hosts before %s", char_repr(*p, repr,
-				    sizeof(repr)));
+				r = expand_error(x, p, MERR_PARSE,
+				    "expected "
+				    "hosts before %s",
+				    char_repr(*p, repr, sizeof(repr)));
 			else
 				r = expand_error(x, start, MERR_PARSE,
 				    "empty item");
@@ -624,8 +645,8 @@ expand_list(struct expand_ctx *x, struct host_set *acc)
 		}
 		if ((r = expand_item(x, start, end, &operand)) != 0)
 			goto out;
-		if (!x->count_only && (r = apply_operator(op, acc,
-		    &operand)) != 0)
+		if (!x->count_only &&
+		    (r = apply_operator(op, acc, &operand)) != 0)
 			goto out;
 		host_set_free(&operand);
 		if (*p == '\0')
@@ -676,7 +697,7 @@ int
 hostlist_count(const char *list, uint64_t *count, char *err, size_t errlen)
 {
 	struct expand_ctx x;
-	struct host_set none;	/* counting adds nothing to it */
+	struct host_set none; /* counting adds nothing to it */
 	int r;
 
 	*count = 0;

@@ -18,13 +18,12 @@
 
 struct hostfile {
 	const char *path;
-	char *text;		/* NUL-terminated, lines split in place */
+	char *text; /* NUL-terminated, lines split in place */
 	size_t len;
 };
 
 static int
-hostfile_read(const char *path, struct hostfile *hf, char *err,
-    size_t errlen)
+hostfile_read(const char *path, struct hostfile *hf, char *err, size_t errlen)
 {
 	FILE *f;
 	size_t cap = 0, nr;
@@ -42,7 +41,8 @@ hostfile_read(const char *path, struct hostfile *hf, char *err,
 			cap = cap ? cap * 2 : 8192;
 			if ((p = realloc(hf->text, cap)) == NULL) {
 				fclose(f);
-				snprintf(err, errlen, "%s", merr_str(MERR_NOMEM));
+				snprintf(err, errlen, "%s",
+				    merr_str(MERR_NOMEM));
 				return MERR_NOMEM;
 			}
 			hf->text = p;
@@ -51,8 +51,9 @@ hostfile_read(const char *path, struct hostfile *hf, char *err,
 		hf->len += nr;
 		if (hf->len > HOSTFILE_MAX) {
 			fclose(f);
-			snprintf(err, errlen, "host file %s: larger than %d MiB",
-			    path, HOSTFILE_MAX / (1024 * 1024));
+			snprintf(err, errlen,
+			    "host file %s: larger than %d MiB", path,
+			    HOSTFILE_MAX / (1024 * 1024));
 			return MERR_LIMIT;
 		}
 		if (nr < 4096)
@@ -103,24 +104,26 @@ hostfile_each(const struct hostfile *hf, const struct hostlist_groups *grp,
 		if (s == e || *s == '#')
 			continue;
 		if ((size_t)(e - s) > HOSTFILE_LINE_MAX) {
-			snprintf(err, errlen, "%s:%zu: line longer than %d "
-			    "bytes", hf->path, lineno, HOSTFILE_LINE_MAX);
+			snprintf(err, errlen,
+			    "%s:%zu: line longer than %d "
+			    "bytes",
+			    hf->path, lineno, HOSTFILE_LINE_MAX);
 			return MERR_LIMIT;
 		}
 		memcpy(line, s, (size_t)(e - s));
 		line[e - s] = '\0';
 		if (total != NULL) {
-			if ((r = hostlist_count(line, &n, msg,
-			    sizeof(msg))) == 0) {
-				snprintf(what, sizeof(what), "host file %s:%zu",
-				    hf->path, lineno);
+			if ((r = hostlist_count(line, &n, msg, sizeof(msg))) ==
+			    0) {
+				snprintf(what, sizeof(what),
+				    "host file %s:%zu", hf->path, lineno);
 				if ((r = hostlist_tally(total, n, what, err,
-				    errlen)) != 0)
+					 errlen)) != 0)
 					return r;
 				continue;
 			}
 		} else if ((r = hostlist_eval(line, grp, out, msg,
-		    sizeof(msg))) == 0)
+				sizeof(msg))) == 0)
 			continue;
 		snprintf(err, errlen, "%s:%zu: %s", hf->path, lineno, msg);
 		return r;
@@ -147,8 +150,8 @@ tally_list(const char *opt, const char *list, uint64_t *total, char *err,
 }
 
 static int
-selection_group(void *arg, const char *name, struct host_set *out,
-    char *err, size_t errlen)
+selection_group(void *arg, const char *name, struct host_set *out, char *err,
+    size_t errlen)
 {
 	const struct inventory *inv = arg;
 
@@ -177,7 +180,8 @@ by_name_find(const struct by_name *ix, const char *name)
 	key.name = (char *)name;
 	if (ix->n == 0)
 		return NULL;
-	hit = bsearch(&kp, ix->v, ix->n, sizeof(*ix->v), selection_by_name_cmp);
+	hit = bsearch(&kp, ix->v, ix->n, sizeof(*ix->v),
+	    selection_by_name_cmp);
 	return hit != NULL ? *hit : NULL;
 }
 
@@ -190,8 +194,8 @@ add_named(struct host_set *hosts, const struct host_spec *w,
 	const struct host_spec *known = by_name_find(ix, w->name);
 	struct host_spec merged;
 
-	if (known == NULL || (known->user == w->user && known->port ==
-	    w->port))
+	if (known == NULL ||
+	    (known->user == w->user && known->port == w->port))
 		return host_set_add_spec(hosts, known != NULL ? known : w);
 	merged = *known;
 	if (w->user != NULL)
@@ -202,8 +206,8 @@ add_named(struct host_set *hosts, const struct host_spec *w,
 }
 
 static int
-hostfiles_load(const struct selection *sel, struct hostfile **hfp,
-    size_t *nhf, uint64_t *total, char *err, size_t errlen)
+hostfiles_load(const struct selection *sel, struct hostfile **hfp, size_t *nhf,
+    uint64_t *total, char *err, size_t errlen)
 {
 	struct hostfile *hf;
 	size_t i;
@@ -213,7 +217,8 @@ hostfiles_load(const struct selection *sel, struct hostfile **hfp,
 	if ((*hfp = hf = calloc(sel->nw + sel->nh + 1, sizeof(*hf))) == NULL)
 		return MERR_NOMEM;
 	for (i = 0; i < sel->nw + sel->nh; i++) {
-		const char *path = i < sel->nw ? sel->wlists[i] :
+		const char *path = i < sel->nw ?
+		    sel->wlists[i] :
 		    sel->hostfiles[i - sel->nw];
 
 		if (i < sel->nw && *path++ != '^')
@@ -223,15 +228,15 @@ hostfiles_load(const struct selection *sel, struct hostfile **hfp,
 			return r;
 		}
 		if ((r = hostfile_each(&hf[(*nhf)++], NULL, total, NULL, err,
-		    errlen)) != 0)
+			 errlen)) != 0)
 			return r;
 	}
 	return 0;
 }
 
 int
-selection_build(const struct selection *sel, struct host_set *hosts,
-    char *err, size_t errlen)
+selection_build(const struct selection *sel, struct host_set *hosts, char *err,
+    size_t errlen)
 {
 	struct inventory inv;
 	struct hostlist_groups grp = { selection_group, &inv };
@@ -252,21 +257,23 @@ selection_build(const struct selection *sel, struct host_set *hosts,
 	 * groups and @group are copies of inventory lines already counted.
 	 */
 	for (i = 0; i < sel->nw; i++)
-		if (sel->wlists[i][0] != '^' && (r = tally_list("-w",
-		    sel->wlists[i], &total, err, errlen)) != 0)
+		if (sel->wlists[i][0] != '^' &&
+		    (r = tally_list("-w", sel->wlists[i], &total, err,
+			 errlen)) != 0)
 			goto out;
 	for (i = 0; i < sel->nx; i++)
 		if ((r = tally_list("-x", sel->xlists[i], &total, err,
-		    errlen)) != 0)
+			 errlen)) != 0)
 			goto out;
 	if ((r = hostfiles_load(sel, &hf, &nhf, &total, err, errlen)) != 0)
 		goto out;
 	if (sel->inventory != NULL) {
 		if ((r = inventory_load(sel->inventory, total, &inv, err,
-		    errlen)) != 0)
+			 errlen)) != 0)
 			goto out;
 		for (i = 0; i < inv.nunused; i++)
-			log_info("inventory %s: not used by muster", inv.unused[i]);
+			log_info("inventory %s: not used by muster",
+			    inv.unused[i]);
 		if (sel->ng == 0 && sel->nw == 0 && sel->nh == 0)
 			r = inventory_select(&inv, "all", hosts, err, errlen);
 		for (i = 0; r == 0 && i < sel->ng; i++)
@@ -276,31 +283,33 @@ selection_build(const struct selection *sel, struct host_set *hosts,
 			goto out;
 		/* The by-name index serves -w and host file names only. */
 		if ((sel->nw > 0 || sel->nh > 0) && inv.all.n > 0 &&
-		    (ix.v = calloc(inv.all.n,
-		    sizeof(*ix.v))) == NULL) {
+		    (ix.v = calloc(inv.all.n, sizeof(*ix.v))) == NULL) {
 			r = MERR_NOMEM;
 			goto out;
 		}
 		for (i = 0; ix.v != NULL && i < inv.all.n; i++)
 			ix.v[ix.n++] = &inv.all.v[i];
 		if (ix.n > 0)
-			qsort(ix.v, ix.n, sizeof(*ix.v), selection_by_name_cmp);
+			qsort(ix.v, ix.n, sizeof(*ix.v),
+			    selection_by_name_cmp);
 	}
 	for (i = 0; i < sel->nw; i++)
-		if (sel->wlists[i][0] != '^' && (r = hostlist_eval(
-		    sel->wlists[i], sel->inventory ? &grp : NULL, &named, err,
-		    errlen)) != 0)
+		if (sel->wlists[i][0] != '^' &&
+		    (r = hostlist_eval(sel->wlists[i],
+			 sel->inventory ? &grp : NULL, &named, err, errlen)) !=
+			0)
 			goto out;
 	for (i = 0; i < nhf; i++)
 		if ((r = hostfile_each(&hf[i], sel->inventory ? &grp : NULL,
-		    NULL, &named, err, errlen)) != 0)
+			 NULL, &named, err, errlen)) != 0)
 			goto out;
 	for (i = 0; i < named.n; i++)
 		if ((r = add_named(hosts, &named.v[i], &ix)) != 0)
 			goto out;
 	for (i = 0; i < sel->nx; i++)
-		if ((r = hostlist_eval(sel->xlists[i], sel->inventory ? &grp :
-		    NULL, &excl, err, errlen)) != 0)
+		if ((r = hostlist_eval(sel->xlists[i],
+			 sel->inventory ? &grp : NULL, &excl, err, errlen)) !=
+		    0)
 			goto out;
 	host_set_exclude(hosts, &excl);
 	if (hosts->n == 0) {

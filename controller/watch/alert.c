@@ -17,7 +17,7 @@ extern char **environ;
 static const struct metric_def {
 	const char *name;
 	enum alert_metric metric;
-	bool per_mount;		/* takes "[/mount]" */
+	bool per_mount; /* takes "[/mount]" */
 } metric_defs[] = {
 	{ "cpu_pct", AM_CPU_PCT, false },
 	{ "cpu_iowait_pct", AM_CPU_IOWAIT_PCT, false },
@@ -42,8 +42,12 @@ static const struct op_def {
 	const char *text;
 	enum alert_op op;
 } op_defs[] = {
-	{ ">=", AO_GE }, { "<=", AO_LE }, { "==", AO_EQ }, { "!=", AO_NE },
-	{ ">", AO_GT }, { "<", AO_LT },
+	{ ">=", AO_GE },
+	{ "<=", AO_LE },
+	{ "==", AO_EQ },
+	{ "!=", AO_NE },
+	{ ">", AO_GT },
+	{ "<", AO_LT },
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -53,10 +57,10 @@ const char *
 alert_metric_names(void)
 {
 	return "cpu_pct, cpu_iowait_pct, cpu_steal_pct, load1, load5, "
-	    "load15, mem_available_pct, mem_used_pct, swap_used_pct, "
-	    "disk_used_pct[/mount], inode_used_pct[/mount], procs, "
-	    "net_rx_bytes_per_s, net_tx_bytes_per_s, disk_read_bytes_per_s, "
-	    "disk_write_bytes_per_s";
+	       "load15, mem_available_pct, mem_used_pct, swap_used_pct, "
+	       "disk_used_pct[/mount], inode_used_pct[/mount], procs, "
+	       "net_rx_bytes_per_s, net_tx_bytes_per_s, disk_read_bytes_per_s, "
+	       "disk_write_bytes_per_s";
 }
 
 const char *
@@ -158,13 +162,15 @@ alert_parse(const char *expr, struct alert_rule *rule, char *err,
 	}
 	if (md == NULL) {
 		if (name_len == 0)
-			snprintf(err, errlen, "\"%s\": position %zu: expected "
-			    "a metric name; valid metrics: %s", expr,
-			    start + 1, alert_metric_names());
+			snprintf(err, errlen,
+			    "\"%s\": position %zu: expected "
+			    "a metric name; valid metrics: %s",
+			    expr, start + 1, alert_metric_names());
 		else
-			snprintf(err, errlen, "\"%s\": position %zu: unknown "
-			    "metric \"%.*s\"; valid metrics: %s", expr,
-			    start + 1, (int)name_len, expr + start,
+			snprintf(err, errlen,
+			    "\"%s\": position %zu: unknown "
+			    "metric \"%.*s\"; valid metrics: %s",
+			    expr, start + 1, (int)name_len, expr + start,
 			    alert_metric_names());
 		return r;
 	}
@@ -175,26 +181,33 @@ alert_parse(const char *expr, struct alert_rule *rule, char *err,
 		const char *close = strchr(expr + i, ']');
 
 		if (!md->per_mount) {
-			snprintf(err, errlen, "\"%s\": position %zu: %s takes "
+			snprintf(err, errlen,
+			    "\"%s\": position %zu: %s takes "
 			    "no [mount]; only disk_used_pct and inode_used_pct "
-			    "do", expr, i + 1, md->name);
+			    "do",
+			    expr, i + 1, md->name);
 			return r;
 		}
 		if (close == NULL) {
-			snprintf(err, errlen, "\"%s\": position %zu: '[' "
-			    "without a closing ']'", expr, i + 1);
+			snprintf(err, errlen,
+			    "\"%s\": position %zu: '[' "
+			    "without a closing ']'",
+			    expr, i + 1);
 			return r;
 		}
 		start = skip_blanks(expr, i + 1);
 		mount = expr + start;
 		mount_len = (size_t)(close - mount);
-		while (mount_len > 0 && (mount[mount_len - 1] == ' ' ||
-		    mount[mount_len - 1] == '\t'))
+		while (mount_len > 0 &&
+		    (mount[mount_len - 1] == ' ' ||
+			mount[mount_len - 1] == '\t'))
 			mount_len--;
 		if (mount_len == 0 || mount[0] != '/') {
-			snprintf(err, errlen, "\"%s\": position %zu: expected "
+			snprintf(err, errlen,
+			    "\"%s\": position %zu: expected "
 			    "an absolute mount point inside [ ], as in "
-			    "%s[/var]", expr, start + 1, md->name);
+			    "%s[/var]",
+			    expr, start + 1, md->name);
 			return r;
 		}
 		i = skip_blanks(expr, (size_t)(close - expr) + 1);
@@ -203,19 +216,22 @@ alert_parse(const char *expr, struct alert_rule *rule, char *err,
 	/* OP */
 	for (k = 0; k < NELEM(op_defs); k++) {
 		if (strncmp(expr + i, op_defs[k].text,
-		    strlen(op_defs[k].text)) == 0) {
+			strlen(op_defs[k].text)) == 0) {
 			od = &op_defs[k];
 			break;
 		}
 	}
 	if (od == NULL) {
 		if (expr[i] == '=')
-			snprintf(err, errlen, "\"%s\": position %zu: '=' is "
-			    "not an operator, use '=='", expr, i + 1);
+			snprintf(err, errlen,
+			    "\"%s\": position %zu: '=' is "
+			    "not an operator, use '=='",
+			    expr, i + 1);
 		else
-			snprintf(err, errlen, "\"%s\": position %zu: expected "
-			    "an operator (> >= < <= == !=) after %s", expr,
-			    i + 1, md->name);
+			snprintf(err, errlen,
+			    "\"%s\": position %zu: expected "
+			    "an operator (> >= < <= == !=) after %s",
+			    expr, i + 1, md->name);
 		return r;
 	}
 	i = skip_blanks(expr, i + strlen(od->text));
@@ -223,8 +239,10 @@ alert_parse(const char *expr, struct alert_rule *rule, char *err,
 	/* NUMBER */
 	start = i;
 	if ((num_len = number_len(expr + i)) == 0) {
-		snprintf(err, errlen, "\"%s\": position %zu: expected a "
-		    "number after '%s'", expr, i + 1, od->text);
+		snprintf(err, errlen,
+		    "\"%s\": position %zu: expected a "
+		    "number after '%s'",
+		    expr, i + 1, od->text);
 		return r;
 	}
 	if ((num = strndup(expr + start, num_len)) == NULL)
@@ -232,14 +250,18 @@ alert_parse(const char *expr, struct alert_rule *rule, char *err,
 	errno = 0;
 	threshold = strtod(num, &end);
 	if (*end != '\0' || !isfinite(threshold) || errno == ERANGE) {
-		snprintf(err, errlen, "\"%s\": position %zu: number \"%s\" "
-		    "out of range", expr, start + 1, num);
+		snprintf(err, errlen,
+		    "\"%s\": position %zu: number \"%s\" "
+		    "out of range",
+		    expr, start + 1, num);
 		goto out;
 	}
 	i = skip_blanks(expr, start + num_len);
 	if (expr[i] != '\0') {
-		snprintf(err, errlen, "\"%s\": position %zu: unexpected "
-		    "\"%s\" after the number", expr, i + 1, expr + i);
+		snprintf(err, errlen,
+		    "\"%s\": position %zu: unexpected "
+		    "\"%s\" after the number",
+		    expr, i + 1, expr + i);
 		goto out;
 	}
 
@@ -251,8 +273,8 @@ alert_parse(const char *expr, struct alert_rule *rule, char *err,
 		goto out;
 	}
 	if (asprintf(&nr.text, "%s%s%s%s %s %s", md->name,
-	    mount != NULL ? "[" : "", mount != NULL ? nr.mount : "",
-	    mount != NULL ? "]" : "", od->text, num) == -1) {
+		mount != NULL ? "[" : "", mount != NULL ? nr.mount : "",
+		mount != NULL ? "]" : "", od->text, num) == -1) {
 		nr.text = NULL;
 		r = MERR_NOMEM;
 		goto out;
@@ -290,7 +312,8 @@ mount_matches(const struct alert_rule *r, const Muster__DiskUsage *d)
 	if (r->mount == NULL)
 		return true;
 	len = strlen(r->mount);
-	return d->mount.len == len && memcmp(d->mount.data, r->mount, len) == 0;
+	return d->mount.len == len &&
+	    memcmp(d->mount.data, r->mount, len) == 0;
 }
 
 /* Largest used share over the (matching) file systems; false if none
@@ -301,11 +324,13 @@ alert_disk_used_pct(const Muster__DiskUsage *d)
 {
 	/* As df's Use%: blocks reserved for root do not count as free. */
 	if (d->avail_bytes > 0 || d->used_bytes > 0)
-		return d->used_bytes + d->avail_bytes == 0 ? 0 :
+		return d->used_bytes + d->avail_bytes == 0 ?
+		    0 :
 		    100.0 * (double)d->used_bytes /
-		    (double)(d->used_bytes + d->avail_bytes);
-	return d->total_bytes ? 100.0 * (double)d->used_bytes /
-	    (double)d->total_bytes : 0;
+			(double)(d->used_bytes + d->avail_bytes);
+	return d->total_bytes ?
+	    100.0 * (double)d->used_bytes / (double)d->total_bytes :
+	    0;
 }
 
 static bool
@@ -324,7 +349,7 @@ disk_max(const struct alert_rule *r, const Muster__Sample *s, bool inodes,
 		if (inodes ? d->inodes_total == 0 : d->total_bytes == 0)
 			continue;
 		v = inodes ? percent(d->inodes_used, d->inodes_total) :
-		    alert_disk_used_pct(d);
+			     alert_disk_used_pct(d);
 		if (!found || v > *value)
 			*value = v;
 		found = true;
@@ -333,8 +358,7 @@ disk_max(const struct alert_rule *r, const Muster__Sample *s, bool inodes,
 }
 
 static bool
-metric_value(const struct alert_rule *r, const Muster__Sample *s,
-    double *v)
+metric_value(const struct alert_rule *r, const Muster__Sample *s, double *v)
 {
 	size_t i;
 
@@ -350,7 +374,8 @@ metric_value(const struct alert_rule *r, const Muster__Sample *s,
 		if (s->mem_total_bytes == 0)
 			return false;
 		*v = percent(r->metric == AM_MEM_USED_PCT ?
-		    s->mem_used_bytes : s->mem_available_bytes,
+			s->mem_used_bytes :
+			s->mem_available_bytes,
 		    s->mem_total_bytes);
 		return true;
 	case AM_SWAP_USED_PCT:
@@ -382,8 +407,7 @@ metric_value(const struct alert_rule *r, const Muster__Sample *s,
 }
 
 int
-alert_eval(const struct alert_rule *r, const Muster__Sample *s,
-    double *value)
+alert_eval(const struct alert_rule *r, const Muster__Sample *s, double *value)
 {
 	double v = 0;
 
@@ -456,8 +480,8 @@ env_entry(char **slot, const char *name, const char *value)
  * in a process with other threads.
  */
 static int
-build_env(char ***envp, const char *host, const char *rule,
-    const char *state, double value)
+build_env(char ***envp, const char *host, const char *rule, const char *state,
+    double value)
 {
 	char **env, **added, valtext[40], timetext[24];
 	size_t n = 0, k = 0, i;
@@ -469,7 +493,7 @@ build_env(char ***envp, const char *host, const char *rule,
 		return MERR_NOMEM;
 	for (i = 0; i < n; i++) {
 		if (strncmp(environ[i], ALERT_ENV_PREFIX,
-		    strlen(ALERT_ENV_PREFIX)) != 0)
+			strlen(ALERT_ENV_PREFIX)) != 0)
 			env[k++] = environ[i];
 	}
 	format_double(valtext, sizeof(valtext), value);
@@ -496,7 +520,7 @@ free_env(char **envp)
 
 	for (i = 0; envp[i] != NULL; i++) {
 		if (strncmp(envp[i], ALERT_ENV_PREFIX,
-		    strlen(ALERT_ENV_PREFIX)) == 0)
+			strlen(ALERT_ENV_PREFIX)) == 0)
 			free(envp[i]);
 	}
 	free(envp);
@@ -516,7 +540,7 @@ alert_exec(const char *cmd, const char *host, const struct alert_rule *rule,
 	if (change == ALERT_NONE)
 		return MERR_INVAL;
 	if ((r = build_env(&envp, host, rule->text, alert_change_str(change),
-	    value)) != 0)
+		 value)) != 0)
 		return r;
 	if (posix_spawnattr_init(&attr) != 0) {
 		free_env(envp);
@@ -531,13 +555,14 @@ alert_exec(const char *cmd, const char *host, const struct alert_rule *rule,
 	sigfillset(&all);
 	/* Dispositions we ignore (SIGPIPE) would survive exec; the blocked
 	 * mask of the loop thread would too. */
-	if ((sr = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0 ||
+	if ((sr = posix_spawnattr_setflags(&attr,
+		 POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+		     POSIX_SPAWN_SETSIGDEF)) != 0 ||
 	    (sr = posix_spawnattr_setpgroup(&attr, 0)) != 0 ||
 	    (sr = posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
 	    (sr = posix_spawnattr_setsigdefault(&attr, &all)) != 0 ||
 	    (sr = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
-	    O_RDONLY, 0)) != 0 ||
+		 O_RDONLY, 0)) != 0 ||
 	    (sr = posix_spawn_file_actions_adddup2(&fa, 2, 1)) != 0 ||
 	    /* Our descriptors are close-on-exec but not necessarily every
 	     * library's; a long-running alert command must not hold the

@@ -23,10 +23,10 @@ enum alert_metric {
 	AM_MEM_AVAILABLE_PCT,
 	AM_MEM_USED_PCT,
 	AM_SWAP_USED_PCT,
-	AM_DISK_USED_PCT,	/* max over file systems, or one mount */
-	AM_INODE_USED_PCT,	/* likewise */
+	AM_DISK_USED_PCT,  /* max over file systems, or one mount */
+	AM_INODE_USED_PCT, /* likewise */
 	AM_PROCS,
-	AM_NET_RX_BYTES_PER_S,	/* sum over interfaces */
+	AM_NET_RX_BYTES_PER_S, /* sum over interfaces */
 	AM_NET_TX_BYTES_PER_S,
 	AM_DISK_READ_BYTES_PER_S,
 	AM_DISK_WRITE_BYTES_PER_S,
@@ -41,8 +41,8 @@ struct alert_rule {
 	enum alert_metric metric;
 	enum alert_op op;
 	double threshold;
-	char *mount;	/* disk_used_pct[/var]: that mount only; else NULL */
-	char *text;	/* canonical form, "disk_used_pct[/var] > 90" */
+	char *mount; /* disk_used_pct[/var]: that mount only; else NULL */
+	char *text;  /* canonical form, "disk_used_pct[/var] > 90" */
 };
 
 /*
@@ -78,7 +78,7 @@ double alert_disk_used_pct(const Muster__DiskUsage *d);
 
 enum alert_change { ALERT_NONE, ALERT_FIRED, ALERT_CLEARED };
 
-const char *alert_change_str(enum alert_change c);	/* firing, cleared */
+const char *alert_change_str(enum alert_change c); /* firing, cleared */
 
 /* Per (rule, host). Zeroed is "not firing". */
 struct alert_state {

@@ -17,9 +17,9 @@
 #include "err.h"
 #include "metrics.h"
 
-#define INDEX_TEXT \
-	"muster watch\n" \
-	"\n" \
+#define INDEX_TEXT                                                          \
+	"muster watch\n"                                                    \
+	"\n"                                                                \
 	"/metrics               Prometheus metrics of every watched host\n" \
 	"/metrics?target=HOST   one host's metrics (one target per host)\n" \
 	"/sd                    the hosts as Prometheus http_sd targets\n"
@@ -31,17 +31,17 @@
  * freed or changed under it.
  */
 struct snapshot_target {
-	const char *name;	/* in data */
-	size_t off, len;	/* the host's text in data */
+	const char *name; /* in data */
+	size_t off, len;  /* the host's text in data */
 	bool down;
 };
 
 struct snapshot {
 	struct httpd *owner;
-	size_t refs;		/* under owner->lock */
-	size_t len;		/* every host's text: data[0..len) */
-	size_t sd_off, sd_len;	/* the /sd JSON, sd_len 0 if none */
-	struct snapshot_target *targets;	/* sorted by name */
+	size_t refs;			 /* under owner->lock */
+	size_t len;			 /* every host's text: data[0..len) */
+	size_t sd_off, sd_len;		 /* the /sd JSON, sd_len 0 if none */
+	struct snapshot_target *targets; /* sorted by name */
 	size_t ntargets;
 	uint8_t data[];
 };
@@ -51,7 +51,7 @@ struct httpd {
 	uint16_t port;
 	pthread_mutex_t lock;
 	/* under lock: */
-	struct snapshot *current;	/* NULL before the first publish */
+	struct snapshot *current; /* NULL before the first publish */
 	size_t nerrors;
 	char last_error[256];
 };
@@ -98,17 +98,17 @@ reply_text(struct MHD_Connection *conn, unsigned int status, const char *text)
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	if ((resp = MHD_create_response_from_buffer(strlen(text),
-	    (void *)text, MHD_RESPMEM_PERSISTENT)) == NULL)
+	if ((resp = MHD_create_response_from_buffer(strlen(text), (void *)text,
+		 MHD_RESPMEM_PERSISTENT)) == NULL)
 		return MHD_NO;
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    TEXT_TYPE) != MHD_YES ||
+		TEXT_TYPE) != MHD_YES ||
 	    (status == MHD_HTTP_METHOD_NOT_ALLOWED &&
-	    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-	    "GET, HEAD") != MHD_YES) ||
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
+		    "GET, HEAD") != MHD_YES) ||
 	    (status == MHD_HTTP_SERVICE_UNAVAILABLE &&
-	    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
-	    "1") != MHD_YES)) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
+		    "1") != MHD_YES)) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
@@ -147,8 +147,9 @@ reply_metrics(struct httpd *h, struct MHD_Connection *conn, bool sd)
 	size_t off = 0, len;
 	unsigned int status = MHD_HTTP_OK;
 
-	target = sd ? NULL : MHD_lookup_connection_value(conn,
-	    MHD_GET_ARGUMENT_KIND, "target");
+	target = sd ?
+	    NULL :
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "target");
 	pthread_mutex_lock(&h->lock);
 	if ((s = h->current) != NULL)
 		s->refs++;
@@ -161,8 +162,8 @@ reply_metrics(struct httpd *h, struct MHD_Connection *conn, bool sd)
 		off = s->sd_off;
 		len = s->sd_len;
 	} else if (target != NULL) {
-		if ((t = bsearch(target, s->targets, s->ntargets,
-		    sizeof(*t), httpd_target_cmp)) == NULL) {
+		if ((t = bsearch(target, s->targets, s->ntargets, sizeof(*t),
+			 httpd_target_cmp)) == NULL) {
 			snapshot_unref(s);
 			return reply_text(conn, MHD_HTTP_NOT_FOUND,
 			    "no such target: not a watched host\n");
@@ -173,13 +174,13 @@ reply_metrics(struct httpd *h, struct MHD_Connection *conn, bool sd)
 			status = MHD_HTTP_SERVICE_UNAVAILABLE;
 	}
 	/* From here on the response owns the reference. */
-	if ((resp = MHD_create_response_from_buffer_with_free_callback_cls(
-	    len, s->data + off, httpd_on_response_done, s)) == NULL) {
+	if ((resp = MHD_create_response_from_buffer_with_free_callback_cls(len,
+		 s->data + off, httpd_on_response_done, s)) == NULL) {
 		snapshot_unref(s);
 		return MHD_NO;
 	}
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    sd ? "application/json" : METRICS_CONTENT_TYPE) != MHD_YES) {
+		sd ? "application/json" : METRICS_CONTENT_TYPE) != MHD_YES) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
@@ -236,8 +237,8 @@ parse_port(const char *s, uint16_t *port)
 }
 
 static int
-parse_addrport(const char *addrport, struct sockaddr_storage *ss,
-    bool *v6, uint16_t *port, char *err, size_t errlen)
+parse_addrport(const char *addrport, struct sockaddr_storage *ss, bool *v6,
+    uint16_t *port, char *err, size_t errlen)
 {
 	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
 	const char *portstr, *sep;
@@ -248,23 +249,29 @@ parse_addrport(const char *addrport, struct sockaddr_storage *ss,
 	memset(ss, 0, sizeof(*ss));
 	if ((*v6 = addrport[0] == '[')) {
 		if ((sep = strchr(addrport, ']')) == NULL || sep[1] != ':') {
-			snprintf(err, errlen, "\"%s\": expected [IPv6]:PORT, "
-			    "as in [::1]:9464", addrport);
+			snprintf(err, errlen,
+			    "\"%s\": expected [IPv6]:PORT, "
+			    "as in [::1]:9464",
+			    addrport);
 			return MERR_PARSE;
 		}
 		hostlen = (size_t)(sep - addrport) - 1;
-		memcpy(host, addrport + 1, hostlen < sizeof(host) ?
-		    hostlen : 0);
+		memcpy(host, addrport + 1,
+		    hostlen < sizeof(host) ? hostlen : 0);
 		portstr = sep + 2;
 	} else {
 		if ((sep = strrchr(addrport, ':')) == NULL) {
-			snprintf(err, errlen, "\"%s\": expected ADDRESS:PORT, "
-			    "as in 127.0.0.1:9464", addrport);
+			snprintf(err, errlen,
+			    "\"%s\": expected ADDRESS:PORT, "
+			    "as in 127.0.0.1:9464",
+			    addrport);
 			return MERR_PARSE;
 		}
 		if (memchr(addrport, ':', (size_t)(sep - addrport)) != NULL) {
-			snprintf(err, errlen, "\"%s\": an IPv6 address goes in "
-			    "brackets, as in [::1]:9464", addrport);
+			snprintf(err, errlen,
+			    "\"%s\": an IPv6 address goes in "
+			    "brackets, as in [::1]:9464",
+			    addrport);
 			return MERR_PARSE;
 		}
 		hostlen = (size_t)(sep - addrport);
@@ -272,14 +279,18 @@ parse_addrport(const char *addrport, struct sockaddr_storage *ss,
 		portstr = sep + 1;
 	}
 	if (hostlen == 0) {
-		snprintf(err, errlen, "\"%s\": an address is required: "
+		snprintf(err, errlen,
+		    "\"%s\": an address is required: "
 		    "127.0.0.1:PORT for this host only, 0.0.0.0:PORT for "
-		    "every interface", addrport);
+		    "every interface",
+		    addrport);
 		return MERR_PARSE;
 	}
 	if (!parse_port(portstr, port)) {
-		snprintf(err, errlen, "\"%s\": the port must be a number from "
-		    "0 to 65535", addrport);
+		snprintf(err, errlen,
+		    "\"%s\": the port must be a number from "
+		    "0 to 65535",
+		    addrport);
 		return MERR_PARSE;
 	}
 	if (hostlen >= sizeof(host))
@@ -312,15 +323,16 @@ parse_addrport(const char *addrport, struct sockaddr_storage *ss,
 	freeaddrinfo(ai);
 	return 0;
 bad_address:
-	snprintf(err, errlen, "\"%s\": \"%.*s\" is not a numeric %s address "
-	    "(names are not looked up)", addrport, (int)hostlen,
-	    addrport + (*v6 ? 1 : 0), *v6 ? "IPv6" : "IPv4");
+	snprintf(err, errlen,
+	    "\"%s\": \"%.*s\" is not a numeric %s address "
+	    "(names are not looked up)",
+	    addrport, (int)hostlen, addrport + (*v6 ? 1 : 0),
+	    *v6 ? "IPv6" : "IPv4");
 	return MERR_PARSE;
 }
 
 int
-httpd_start(const char *addrport, struct httpd **out, char *err,
-    size_t errlen)
+httpd_start(const char *addrport, struct httpd **out, char *err, size_t errlen)
 {
 	const union MHD_DaemonInfo *info;
 	struct sockaddr_storage ss;
@@ -350,18 +362,19 @@ httpd_start(const char *addrport, struct httpd **out, char *err,
 	 * SIGCHLD always reach the loop thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &saved);
-	h->daemon = MHD_start_daemon(flags, port, NULL, NULL, httpd_on_request, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, httpd_on_log, h,
+	h->daemon = MHD_start_daemon(flags, port, NULL, NULL, httpd_on_request,
+	    h, MHD_OPTION_EXTERNAL_LOGGER, httpd_on_log, h,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTPD_CONNECTION_LIMIT,
 	    MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned int)HTTPD_CONNECTION_TIMEOUT,
-	    MHD_OPTION_END);
+	    (unsigned int)HTTPD_CONNECTION_TIMEOUT, MHD_OPTION_END);
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	if (h->daemon == NULL) {
 		snprintf(err, errlen, "\"%s\": cannot serve HTTP: %s",
-		    addrport, h->last_error[0] != '\0' ? h->last_error :
-		    "libmicrohttpd failed to start");
+		    addrport,
+		    h->last_error[0] != '\0' ?
+			h->last_error :
+			"libmicrohttpd failed to start");
 		pthread_mutex_destroy(&h->lock);
 		free(h);
 		return MERR_IO;
@@ -407,8 +420,8 @@ httpd_publish_site(struct httpd *h, const uint8_t *text, size_t len,
 
 	for (i = 0; i < ntargets; i++) {
 		n = strlen(targets[i].name) + 1;
-		if (targets[i].len > SIZE_MAX / 2 - total || n > SIZE_MAX / 2 -
-		    total - targets[i].len)
+		if (targets[i].len > SIZE_MAX / 2 - total ||
+		    n > SIZE_MAX / 2 - total - targets[i].len)
 			return MERR_LIMIT;
 		total += targets[i].len + n;
 	}
@@ -417,8 +430,8 @@ httpd_publish_site(struct httpd *h, const uint8_t *text, size_t len,
 	if ((s = malloc(sizeof(*s) + total)) == NULL)
 		return MERR_NOMEM;
 	s->targets = NULL;
-	if (ntargets > 0 && (s->targets = calloc(ntargets,
-	    sizeof(*s->targets))) == NULL) {
+	if (ntargets > 0 &&
+	    (s->targets = calloc(ntargets, sizeof(*s->targets))) == NULL) {
 		free(s);
 		return MERR_NOMEM;
 	}

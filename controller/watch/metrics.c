@@ -17,9 +17,9 @@
 enum field_kind { FK_DOUBLE, FK_U64, FK_U32 };
 
 struct field {
-	size_t off;		/* in the message */
+	size_t off; /* in the message */
 	enum field_kind kind;
-	double divisor;		/* 0: the value as is (integers stay exact) */
+	double divisor; /* 0: the value as is (integers stay exact) */
 };
 
 /* clang-format off */
@@ -33,7 +33,7 @@ struct field {
 
 struct sample_family {
 	const char *name, *type, *help;
-	const char *label;	/* name of the extra label, or NULL */
+	const char *label; /* name of the extra label, or NULL */
 	size_t nitems;
 	struct {
 		const char *label_value;
@@ -47,12 +47,13 @@ static const struct sample_family sample_families[] = {
 	    { { NULL, SAMPLE_FIELD(ts_ms, FK_U64, 1000) } } },
 	{ "muster_cpu_usage_ratio", "gauge",
 	    "Share of all CPUs' time busy (mode total) and in each mode "
-	    "since the previous sample.", "mode", 5,
+	    "since the previous sample.",
+	    "mode", 5,
 	    { { "total", SAMPLE_FIELD(cpu_pct, FK_DOUBLE, 100) },
-	      { "user", SAMPLE_FIELD(cpu_user_pct, FK_DOUBLE, 100) },
-	      { "system", SAMPLE_FIELD(cpu_system_pct, FK_DOUBLE, 100) },
-	      { "iowait", SAMPLE_FIELD(cpu_iowait_pct, FK_DOUBLE, 100) },
-	      { "steal", SAMPLE_FIELD(cpu_steal_pct, FK_DOUBLE, 100) } } },
+		{ "user", SAMPLE_FIELD(cpu_user_pct, FK_DOUBLE, 100) },
+		{ "system", SAMPLE_FIELD(cpu_system_pct, FK_DOUBLE, 100) },
+		{ "iowait", SAMPLE_FIELD(cpu_iowait_pct, FK_DOUBLE, 100) },
+		{ "steal", SAMPLE_FIELD(cpu_steal_pct, FK_DOUBLE, 100) } } },
 	/* Not muster_cpu_count: "_count" belongs to histograms and
 	 * summaries, and promtool rejects it elsewhere. */
 	{ "muster_cpus", "gauge", "Number of CPUs online.", NULL, 1,
@@ -128,20 +129,20 @@ static const struct device_family net_families[] = {
 /* A label text (`host="a"`) in render.labels. */
 struct span {
 	size_t off, len;
-	int dup;		/* repeats an earlier device of the host */
+	int dup; /* repeats an earlier device of the host */
 };
 
 struct host_prep {
 	struct span host;
-	const Muster__Sample *sample;	/* NULL: only the up families */
-	struct span *disk;		/* sample->n_disks entries */
-	struct span *net;		/* sample->n_net entries */
+	const Muster__Sample *sample; /* NULL: only the up families */
+	struct span *disk;	      /* sample->n_disks entries */
+	struct span *net;	      /* sample->n_net entries */
 };
 
 struct render {
 	struct buf *out;
-	bool target;		/* one host's text: no host label */
-	struct buf labels;	/* every escaped label text, rendered once */
+	bool target;	   /* one host's text: no host label */
+	struct buf labels; /* every escaped label text, rendered once */
 	struct host_prep *prep;
 	size_t n;
 };
@@ -299,8 +300,9 @@ add_span(struct render *rd, struct span *sp, const char *name1,
 	sp->off = buf_len(&rd->labels);
 	if ((r = put_label(&rd->labels, name1, v1->data, v1->len)) != 0)
 		return r;
-	if (name2 != NULL && ((r = put_str(&rd->labels, ",")) != 0 ||
-	    (r = put_label(&rd->labels, name2, v2->data, v2->len)) != 0))
+	if (name2 != NULL &&
+	    ((r = put_str(&rd->labels, ",")) != 0 ||
+		(r = put_label(&rd->labels, name2, v2->data, v2->len)) != 0))
 		return r;
 	sp->len = buf_len(&rd->labels) - sp->off;
 	sp->dup = 0;
@@ -380,12 +382,13 @@ prepare_host(struct render *rd, const struct metrics_host *h,
 	hp->net = hp->disk + s->n_disks;
 	for (i = 0; i < s->n_disks; i++) {
 		if ((r = add_span(rd, &hp->disk[i], "mountpoint",
-		    &s->disks[i]->mount, "fstype", &s->disks[i]->fstype)) != 0)
+			 &s->disks[i]->mount, "fstype",
+			 &s->disks[i]->fstype)) != 0)
 			return r;
 	}
 	for (i = 0; i < s->n_net; i++) {
-		if ((r = add_span(rd, &hp->net[i], "device",
-		    &s->net[i]->iface, NULL, NULL)) != 0)
+		if ((r = add_span(rd, &hp->net[i], "device", &s->net[i]->iface,
+			 NULL, NULL)) != 0)
 			return r;
 	}
 	if ((r = mark_duplicates(rd, hp->disk, s->n_disks)) != 0)
@@ -396,8 +399,7 @@ prepare_host(struct render *rd, const struct metrics_host *h,
 /* --- rendering --------------------------------------------------------- */
 
 static int
-put_header(struct buf *b, const char *name, const char *type,
-    const char *help)
+put_header(struct buf *b, const char *name, const char *type, const char *help)
 {
 	int r;
 
@@ -420,12 +422,14 @@ put_line(struct render *rd, const char *name, const struct host_prep *hp,
 
 	if ((r = put_str(b, name)) != 0)
 		return r;
-	if (hp->host.len + extra_len > 0 && ((r = put_str(b, "{")) != 0 ||
-	    (r = buf_append(b, buf_ptr(&rd->labels) + hp->host.off,
-	    hp->host.len)) != 0))
+	if (hp->host.len + extra_len > 0 &&
+	    ((r = put_str(b, "{")) != 0 ||
+		(r = buf_append(b, buf_ptr(&rd->labels) + hp->host.off,
+		     hp->host.len)) != 0))
 		return r;
-	if (extra_len > 0 && ((hp->host.len > 0 && (r = put_str(b, ",")) != 0)
-	    || (r = buf_append(b, extra, extra_len)) != 0))
+	if (extra_len > 0 &&
+	    ((hp->host.len > 0 && (r = put_str(b, ",")) != 0) ||
+		(r = buf_append(b, extra, extra_len)) != 0))
 		return r;
 	if (hp->host.len + extra_len > 0 && (r = put_str(b, "}")) != 0)
 		return r;
@@ -442,35 +446,39 @@ render_up(struct render *rd, const struct metrics_host *hosts)
 	size_t i;
 	int r, pass, started;
 
-	if (rd->n > 0 && (r = put_header(rd->out, "muster_up", "gauge",
-	    "Whether the host's agent is connected and its samples arrive "
-	    "(1) or not (0).")) != 0)
+	if (rd->n > 0 &&
+	    (r = put_header(rd->out, "muster_up", "gauge",
+		 "Whether the host's agent is connected and its samples arrive "
+		 "(1) or not (0).")) != 0)
 		return r;
 	for (i = 0; i < rd->n; i++) {
 		v.u = hosts[i].up;
 		if ((r = put_line(rd, "muster_up", &rd->prep[i], NULL, 0,
-		    v)) != 0)
+			 v)) != 0)
 			return r;
 	}
 	/* Two families, so a query need not know the state to find the time. */
 	for (pass = 0; pass < 2; pass++) {
-		since_name = pass == 0 ? "muster_up_since_timestamp_seconds" :
+		since_name = pass == 0 ?
+		    "muster_up_since_timestamp_seconds" :
 		    "muster_down_since_timestamp_seconds";
 		started = 0;
 		for (i = 0; i < rd->n; i++) {
 			if (hosts[i].up != (pass == 0) || hosts[i].since <= 0)
 				continue;
-			if (!started && (r = put_header(rd->out, since_name,
-			    "gauge", pass == 0 ?
-			    "Time the host's agent connection came up." :
-			    "Time the host's agent connection was lost or "
-			    "first failed, or its samples stopped.")) != 0)
+			if (!started &&
+			    (r = put_header(rd->out, since_name, "gauge",
+				 pass == 0 ?
+				     "Time the host's agent connection came up." :
+				     "Time the host's agent connection was lost or "
+				     "first failed, or its samples stopped.")) !=
+				0)
 				return r;
 			started = 1;
 			v.exact = 0;
 			v.d = hosts[i].since;
-			if ((r = put_line(rd, since_name, &rd->prep[i], NULL, 0,
-			    v)) != 0)
+			if ((r = put_line(rd, since_name, &rd->prep[i], NULL,
+				 0, v)) != 0)
 				return r;
 		}
 	}
@@ -479,17 +487,19 @@ render_up(struct render *rd, const struct metrics_host *hosts)
 	for (i = 0; i < rd->n; i++) {
 		if (hosts[i].last_rx <= 0)
 			continue;
-		if (!started && (r = put_header(rd->out,
-		    "muster_last_sample_received_timestamp_seconds", "gauge",
-		    "Time the controller received the host's newest sample, "
-		    "by the controller's clock.")) != 0)
+		if (!started &&
+		    (r = put_header(rd->out,
+			 "muster_last_sample_received_timestamp_seconds",
+			 "gauge",
+			 "Time the controller received the host's newest sample, "
+			 "by the controller's clock.")) != 0)
 			return r;
 		started = 1;
 		v.exact = 0;
 		v.d = hosts[i].last_rx;
 		if ((r = put_line(rd,
-		    "muster_last_sample_received_timestamp_seconds",
-		    &rd->prep[i], NULL, 0, v)) != 0)
+			 "muster_last_sample_received_timestamp_seconds",
+			 &rd->prep[i], NULL, 0, v)) != 0)
 			return r;
 	}
 	return 0;
@@ -505,8 +515,8 @@ render_sample_family(struct render *rd, const struct sample_family *f)
 	for (i = 0; i < rd->n; i++) {
 		if (rd->prep[i].sample == NULL)
 			continue;
-		if (!started && (r = put_header(rd->out, f->name, f->type,
-		    f->help)) != 0)
+		if (!started &&
+		    (r = put_header(rd->out, f->name, f->type, f->help)) != 0)
 			return r;
 		started = 1;
 		for (k = 0; k < f->nitems; k++) {
@@ -515,8 +525,9 @@ render_sample_family(struct render *rd, const struct sample_family *f)
 				    "%s=\"%s\"", f->label,
 				    f->items[k].label_value);
 			if ((r = put_line(rd, f->name, &rd->prep[i], extra,
-			    extra_len, field_value(rd->prep[i].sample,
-			    &f->items[k].field))) != 0)
+				 extra_len,
+				 field_value(rd->prep[i].sample,
+				     &f->items[k].field))) != 0)
 				return r;
 		}
 	}
@@ -542,15 +553,17 @@ render_device_family(struct render *rd, const struct device_family *f,
 			sp = disks ? &hp->disk[k] : &hp->net[k];
 			if (sp->dup)
 				continue;
-			dev = disks ? (const void *)hp->sample->disks[k] :
+			dev = disks ?
+			    (const void *)hp->sample->disks[k] :
 			    (const void *)hp->sample->net[k];
-			if (!started && (r = put_header(rd->out, f->name,
-			    f->type, f->help)) != 0)
+			if (!started &&
+			    (r = put_header(rd->out, f->name, f->type,
+				 f->help)) != 0)
 				return r;
 			started = 1;
 			if ((r = put_line(rd, f->name, hp,
-			    buf_ptr(&rd->labels) + sp->off, sp->len,
-			    field_value(dev, &f->field))) != 0)
+				 buf_ptr(&rd->labels) + sp->off, sp->len,
+				 field_value(dev, &f->field))) != 0)
 				return r;
 		}
 	}
@@ -598,23 +611,23 @@ valid_family(const Muster__Family *f, bool target)
 	size_t i, j;
 
 	if (!valid_name(f->name, true) || f->name.len <= 5 ||
-	    memcmp(f->name.data, "node_", 5) != 0 ||
-	    f->type > 2 || f->n_values == 0 ||
-	    f->n_label_names > 32 ||
+	    memcmp(f->name.data, "node_", 5) != 0 || f->type > 2 ||
+	    f->n_values == 0 || f->n_label_names > 32 ||
 	    f->n_label_values / (f->n_label_names ? f->n_label_names : 1) !=
-	    (f->n_label_names ? f->n_values : 0) ||
+		(f->n_label_names ? f->n_values : 0) ||
 	    f->n_label_values % (f->n_label_names ? f->n_label_names : 1) != 0)
 		return false;
 	for (i = 0; i < f->n_label_names; i++) {
 		if (!valid_name(f->label_names[i], false) ||
 		    (f->label_names[i].len >= 2 &&
-		    memcmp(f->label_names[i].data, "__", 2) == 0) ||
+			memcmp(f->label_names[i].data, "__", 2) == 0) ||
 		    (!target && same_bytes(f->label_names[i], "host")))
 			return false;
 		for (j = 0; j < i; j++)
 			if (f->label_names[j].len == f->label_names[i].len &&
 			    memcmp(f->label_names[j].data,
-			    f->label_names[i].data, f->label_names[i].len) == 0)
+				f->label_names[i].data,
+				f->label_names[i].len) == 0)
 				return false;
 	}
 	return true;
@@ -629,7 +642,8 @@ static int
 metrics_fam_entry_cmp(const void *a, const void *b)
 {
 	const struct fam_entry *x = a, *y = b;
-	size_t n = x->f->name.len < y->f->name.len ? x->f->name.len :
+	size_t n = x->f->name.len < y->f->name.len ?
+	    x->f->name.len :
 	    y->f->name.len;
 	int c;
 
@@ -660,19 +674,20 @@ render_family_series(struct render *rd, const struct fam_entry *e,
 		any = hp->host.len > 0 || nl > 0;
 		if (any && (r = put_str(b, "{")) != 0)
 			return r;
-		if (hp->host.len > 0 && (r = buf_append(b,
-		    buf_ptr(&rd->labels) + hp->host.off, hp->host.len)) != 0)
+		if (hp->host.len > 0 &&
+		    (r = buf_append(b, buf_ptr(&rd->labels) + hp->host.off,
+			 hp->host.len)) != 0)
 			return r;
 		for (k = 0; k < nl; k++) {
 			if ((k > 0 || hp->host.len > 0) &&
 			    (r = put_str(b, ",")) != 0)
 				return r;
 			if ((r = buf_append(b, f->label_names[k].data,
-			    f->label_names[k].len)) != 0 ||
+				 f->label_names[k].len)) != 0 ||
 			    (r = put_str(b, "=\"")) != 0 ||
 			    (r = put_label_value(b,
-			    f->label_values[i * nl + k].data,
-			    f->label_values[i * nl + k].len)) != 0 ||
+				 f->label_values[i * nl + k].data,
+				 f->label_values[i * nl + k].len)) != 0 ||
 			    (r = put_str(b, "\"")) != 0)
 				return r;
 		}
@@ -722,7 +737,8 @@ render_families(struct render *rd)
 		memcpy(name, e[i].f->name.data, e[i].f->name.len);
 		name[e[i].f->name.len] = '\0';
 		if ((r = put_header(rd->out, name, types[e[i].f->type],
-		    "node_exporter's family, read by muster's agent.")) != 0)
+			 "node_exporter's family, read by muster's agent.")) !=
+		    0)
 			goto out;
 		for (j = i; j < n && same_bytes(e[j].f->name, name); j++) {
 			if (e[j].f->type != e[i].f->type ||

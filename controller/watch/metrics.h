@@ -20,12 +20,12 @@
 
 /* What the caller knows about one host. */
 struct metrics_host {
-	const char *host;		/* the host label, as named by the user */
-	bool up;			/* connected and samples arriving */
-	double since;			/* unix seconds when up last changed;
+	const char *host;	    /* the host label, as named by the user */
+	bool up;		    /* connected and samples arriving */
+	double since;		    /* unix seconds when up last changed;
 					 * 0 when unknown (not rendered) */
-	const Muster__Sample *last;	/* newest sample, NULL if none yet */
-	double last_rx;			/* unix seconds, our clock, when the
+	const Muster__Sample *last; /* newest sample, NULL if none yet */
+	double last_rx;		    /* unix seconds, our clock, when the
 					 * newest sample came; 0 if none */
 };
 

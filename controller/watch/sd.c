@@ -20,17 +20,19 @@ add_groups(const struct inventory *inv, const struct host_set *hosts,
 	for (i = 0; i < inv->ngroups; i++) {
 		memset(&sel, 0, sizeof(sel));
 		if ((r = inventory_select(inv, inv->groups[i].name, &sel, err,
-		    sizeof(err))) != 0) {
+			 sizeof(err))) != 0) {
 			host_set_free(&sel);
 			return r;
 		}
 		for (j = 0; j < sel.n; j++)
 			for (k = 0; k < hosts->n; k++) {
-				if (strcmp(sel.v[j].name, hosts->v[k].name) != 0)
+				if (strcmp(sel.v[j].name, hosts->v[k].name) !=
+				    0)
 					continue;
 				g = groups[k];
-				if (asprintf(&groups[k], "%s%s,", g != NULL ? g :
-				    ",", inv->groups[i].name) == -1) {
+				if (asprintf(&groups[k], "%s%s,",
+					g != NULL ? g : ",",
+					inv->groups[i].name) == -1) {
 					groups[k] = g;
 					host_set_free(&sel);
 					return MERR_NOMEM;
@@ -66,9 +68,9 @@ sd_render(const char *inventory, const struct host_set *hosts,
 		goto out;
 	for (i = 0; i < hosts->n; i++) {
 		if ((o = json_pack("{s:[s],s:{s:s}}", "targets", names[i],
-		    "labels", "muster_groups", groups[i] != NULL ?
-		    groups[i] : "")) == NULL || json_array_append_new(arr,
-		    o) != 0)
+			 "labels", "muster_groups",
+			 groups[i] != NULL ? groups[i] : "")) == NULL ||
+		    json_array_append_new(arr, o) != 0)
 			goto out;
 	}
 	if ((text = json_dumps(arr, JSON_COMPACT)) == NULL)

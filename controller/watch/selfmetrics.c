@@ -20,8 +20,9 @@ put(struct buf *b, const char *name, const char *type, const char *help,
 	char line[512];
 	int n;
 
-	n = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s%s %.17g\n",
-	    name, help, name, type, name, labels, v);
+	n = snprintf(line, sizeof(line),
+	    "# HELP %s %s\n# TYPE %s %s\n%s%s %.17g\n", name, help, name, type,
+	    name, labels, v);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return MERR_LIMIT;
 	return buf_append(b, line, (size_t)n);
@@ -32,11 +33,11 @@ put(struct buf *b, const char *name, const char *type, const char *help,
  * 0 ppid ... 10 utime, 11 stime, ... 18 starttime, 19 vsize, 20 rss.
  * strtoull rather than sscanf, which cannot report an out-of-range value.
  */
-#define STAT_UTIME	10
-#define STAT_STIME	11
-#define STAT_START	18
-#define STAT_VSIZE	19
-#define STAT_RSS	20
+#define STAT_UTIME 10
+#define STAT_STIME 11
+#define STAT_START 18
+#define STAT_VSIZE 19
+#define STAT_RSS 20
 
 /* utime, stime, starttime (ticks) and vsize, rss (pages) of stat. */
 static int
@@ -102,7 +103,7 @@ open_fds(void)
 		if (de->d_name[0] != '.')
 			n++;
 	closedir(d);
-	return n - 1;	/* the directory's own */
+	return n - 1; /* the directory's own */
 }
 
 int
@@ -117,27 +118,30 @@ selfmetrics_render(struct buf *out)
 	    "{protocol=\"%d\",agent_build_id=\"%s\"}", MUSTER_PROTO_VERSION,
 	    MUSTER_BUILD_ID);
 	if ((r = put(out, "muster_build_info", "gauge",
-	    "The controller's protocol version and its agent's build id.",
-	    labels, 1)) != 0)
+		 "The controller's protocol version and its agent's build id.",
+		 labels, 1)) != 0)
 		return r;
 	if (read_stat(&cpu, &start, &vsize, &rss) == 0 &&
 	    ((r = put(out, "process_cpu_seconds_total", "counter",
-	    "Total user and system CPU time spent in seconds.", "", cpu)) != 0 ||
-	    (r = put(out, "process_start_time_seconds", "gauge",
-	    "Start time of the process since unix epoch in seconds.", "",
-	    start)) != 0 ||
-	    (r = put(out, "process_virtual_memory_bytes", "gauge",
-	    "Virtual memory size in bytes.", "", vsize)) != 0 ||
-	    (r = put(out, "process_resident_memory_bytes", "gauge",
-	    "Resident memory size in bytes.", "", rss)) != 0))
+		  "Total user and system CPU time spent in seconds.", "",
+		  cpu)) != 0 ||
+		(r = put(out, "process_start_time_seconds", "gauge",
+		     "Start time of the process since unix epoch in seconds.",
+		     "", start)) != 0 ||
+		(r = put(out, "process_virtual_memory_bytes", "gauge",
+		     "Virtual memory size in bytes.", "", vsize)) != 0 ||
+		(r = put(out, "process_resident_memory_bytes", "gauge",
+		     "Resident memory size in bytes.", "", rss)) != 0))
 		return r;
-	if ((fds = open_fds()) >= 0 && (r = put(out, "process_open_fds",
-	    "gauge", "Number of open file descriptors.", "", fds)) != 0)
+	if ((fds = open_fds()) >= 0 &&
+	    (r = put(out, "process_open_fds", "gauge",
+		 "Number of open file descriptors.", "", fds)) != 0)
 		return r;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY &&
 	    (r = put(out, "process_max_fds", "gauge",
-	    "Maximum number of open file descriptors.", "",
-	    (double)rl.rlim_cur)) != 0)
+		 "Maximum number of open file descriptors.", "",
+		 (double)rl.rlim_cur)) != 0)
 		return r;
 	return 0;
 }

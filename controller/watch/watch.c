@@ -51,16 +51,16 @@ struct watch_host {
 	struct fleet_host *fh;
 	uint32_t stream;
 	bool up, streaming;
-	bool ever_up;		/* for the exit status */
-	bool stale;		/* down because samples stopped, conn open */
-	double since;		/* when it went up or down (unix seconds) */
-	double last_rx;		/* when the newest sample came, our clock */
-	double watched_since;	/* ev_now() of it, or of a stalled loop */
-	ev_timer stale_timer;	/* runs while up: fires when samples stop */
+	bool ever_up;	      /* for the exit status */
+	bool stale;	      /* down because samples stopped, conn open */
+	double since;	      /* when it went up or down (unix seconds) */
+	double last_rx;	      /* when the newest sample came, our clock */
+	double watched_since; /* ev_now() of it, or of a stalled loop */
+	ev_timer stale_timer; /* runs while up: fires when samples stop */
 	struct backoff backoff;
-	Muster__Sample *last;	/* our own copy of the latest sample */
+	Muster__Sample *last; /* our own copy of the latest sample */
 	struct alert_state *alerts;
-	char *error;		/* why it is down */
+	char *error; /* why it is down */
 };
 
 struct watch {
@@ -72,11 +72,11 @@ struct watch {
 	size_t nrules;
 	struct httpd *httpd;
 	struct buf metrics;
-	struct buf target_text;	/* every host's /metrics?target= text */
+	struct buf target_text; /* every host's /metrics?target= text */
 	struct buf sd;		/* the /sd JSON, made once */
 	ev_timer redraw, stop;
-	bool stdout_failed;	/* said so; the watch ends */
-	int stdout_errno;	/* of the first failed JSON line */
+	bool stdout_failed; /* said so; the watch ends */
+	int stdout_errno;   /* of the first failed JSON line */
 	ev_child children[8];
 	bool dirty;
 };
@@ -175,54 +175,54 @@ print_sample_json(struct watch_host *h, const Muster__Sample *s)
 	json_object_set_new(o, "load1", json_real(s->load1));
 	json_object_set_new(o, "load5", json_real(s->load5));
 	json_object_set_new(o, "load15", json_real(s->load15));
-	json_object_set_new(o, "mem_total_bytes", json_integer(
-	    (json_int_t)s->mem_total_bytes));
-	json_object_set_new(o, "mem_available_bytes", json_integer(
-	    (json_int_t)s->mem_available_bytes));
-	json_object_set_new(o, "mem_used_bytes", json_integer(
-	    (json_int_t)s->mem_used_bytes));
-	json_object_set_new(o, "swap_total_bytes", json_integer(
-	    (json_int_t)s->swap_total_bytes));
-	json_object_set_new(o, "swap_used_bytes", json_integer(
-	    (json_int_t)s->swap_used_bytes));
+	json_object_set_new(o, "mem_total_bytes",
+	    json_integer((json_int_t)s->mem_total_bytes));
+	json_object_set_new(o, "mem_available_bytes",
+	    json_integer((json_int_t)s->mem_available_bytes));
+	json_object_set_new(o, "mem_used_bytes",
+	    json_integer((json_int_t)s->mem_used_bytes));
+	json_object_set_new(o, "swap_total_bytes",
+	    json_integer((json_int_t)s->swap_total_bytes));
+	json_object_set_new(o, "swap_used_bytes",
+	    json_integer((json_int_t)s->swap_used_bytes));
 	for (i = 0; i < s->n_disks; i++) {
 		const Muster__DiskUsage *d = s->disks[i];
 		json_t *jd = json_object();
 
 		json_object_set_new(jd, "mount", bytes_json(d->mount));
 		json_object_set_new(jd, "fstype", bytes_json(d->fstype));
-		json_object_set_new(jd, "total_bytes", json_integer(
-		    (json_int_t)d->total_bytes));
-		json_object_set_new(jd, "used_bytes", json_integer(
-		    (json_int_t)d->used_bytes));
-		json_object_set_new(jd, "avail_bytes", json_integer(
-		    (json_int_t)d->avail_bytes));
-		json_object_set_new(jd, "used_pct", json_real(
-		    alert_disk_used_pct(d)));
-		json_object_set_new(jd, "inodes_total", json_integer(
-		    (json_int_t)d->inodes_total));
-		json_object_set_new(jd, "inodes_used", json_integer(
-		    (json_int_t)d->inodes_used));
+		json_object_set_new(jd, "total_bytes",
+		    json_integer((json_int_t)d->total_bytes));
+		json_object_set_new(jd, "used_bytes",
+		    json_integer((json_int_t)d->used_bytes));
+		json_object_set_new(jd, "avail_bytes",
+		    json_integer((json_int_t)d->avail_bytes));
+		json_object_set_new(jd, "used_pct",
+		    json_real(alert_disk_used_pct(d)));
+		json_object_set_new(jd, "inodes_total",
+		    json_integer((json_int_t)d->inodes_total));
+		json_object_set_new(jd, "inodes_used",
+		    json_integer((json_int_t)d->inodes_used));
 		json_array_append_new(disks, jd);
 	}
 	json_object_set_new(o, "disks", disks);
-	json_object_set_new(o, "disk_read_bytes_per_s", json_real(
-	    s->disk_read_bytes_per_s));
-	json_object_set_new(o, "disk_write_bytes_per_s", json_real(
-	    s->disk_write_bytes_per_s));
+	json_object_set_new(o, "disk_read_bytes_per_s",
+	    json_real(s->disk_read_bytes_per_s));
+	json_object_set_new(o, "disk_write_bytes_per_s",
+	    json_real(s->disk_write_bytes_per_s));
 	for (i = 0; i < s->n_net; i++) {
 		const Muster__NetRate *n = s->net[i];
 		json_t *jn = json_object();
 
 		json_object_set_new(jn, "iface", bytes_json(n->iface));
-		json_object_set_new(jn, "rx_bytes_per_s", json_real(
-		    n->rx_bytes_per_s));
-		json_object_set_new(jn, "tx_bytes_per_s", json_real(
-		    n->tx_bytes_per_s));
-		json_object_set_new(jn, "rx_errors_per_s", json_real(
-		    n->rx_errors_per_s));
-		json_object_set_new(jn, "tx_errors_per_s", json_real(
-		    n->tx_errors_per_s));
+		json_object_set_new(jn, "rx_bytes_per_s",
+		    json_real(n->rx_bytes_per_s));
+		json_object_set_new(jn, "tx_bytes_per_s",
+		    json_real(n->tx_bytes_per_s));
+		json_object_set_new(jn, "rx_errors_per_s",
+		    json_real(n->rx_errors_per_s));
+		json_object_set_new(jn, "tx_errors_per_s",
+		    json_real(n->tx_errors_per_s));
 		json_array_append_new(net, jn);
 	}
 	json_object_set_new(o, "net", net);
@@ -243,13 +243,13 @@ print_event(struct watch_host *h, const char *event, const char *detail)
 		json_object_set_new(o, "event", json_string(event));
 		json_object_set_new(o, "host", json_string(h->fh->display));
 		json_object_set_new(o, "ts", json_real(now_unix()));
-		json_object_set_new(o, "detail", detail ? json_string(detail) :
-		    json_null());
+		json_object_set_new(o, "detail",
+		    detail ? json_string(detail) : json_null());
 		json_out(h->w, o);
 		return;
 	}
 	if (h->w->opts->live)
-		return;	/* the live view shows it */
+		return; /* the live view shows it */
 	/* The detail may quote the agent: no terminal escapes from it. */
 	shown = detail != NULL ? output_escape(detail) : NULL;
 	strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
@@ -278,7 +278,7 @@ run_alert_exec(struct watch *w, struct watch_host *h, size_t rule,
 	if (w->opts->alert_exec == NULL)
 		return;
 	if (alert_exec(w->opts->alert_exec, h->fh->display, &w->rules[rule],
-	    change, value, &pid) != 0)
+		change, value, &pid) != 0)
 		return;
 	/* Reap through libev so no zombie is left; a full table just means
 	 * the kernel keeps the zombie until the next free slot reaps it. */
@@ -420,8 +420,8 @@ watch_host_ready(struct fleet_host *fh)
 	watch.families = h->w->httpd != NULL;
 	env.body_case = MUSTER__ENVELOPE__BODY_WATCH;
 	env.watch = &watch;
-	if (conn_open(fh->conn, &env, &watch_stream_ops, h, 0,
-	    &h->stream) != 0) {
+	if (conn_open(fh->conn, &env, &watch_stream_ops, h, 0, &h->stream) !=
+	    0) {
 		fleet_host_close(fh);
 		return;
 	}
@@ -556,8 +556,8 @@ draw_table(struct watch *w)
 		fputs("\033[H\033[2J", stdout);
 	tt = (time_t)now_unix();
 	strftime(when, sizeof(when), "%H:%M:%S", localtime(&tt));
-	printf("muster watch  %s  %zu/%zu hosts up  (sorted by %s)\n", when, up,
-	    n, w->opts->sort ? w->opts->sort : "host");
+	printf("muster watch  %s  %zu/%zu hosts up  (sorted by %s)\n", when,
+	    up, n, w->opts->sort ? w->opts->sort : "host");
 	printf("%-22s %-6s %6s %6s %6s %6s %8s %8s %6s\n", "HOST", "STATE",
 	    "CPU%", "LOAD1", "MEM%", "DISK%", "NET-RX", "NET-TX", "PROCS");
 	for (i = 0; i < n; i++) {
@@ -566,17 +566,19 @@ draw_table(struct watch *w)
 
 		if (!h->up || s == NULL) {
 			tt = (time_t)h->since;
-			strftime(when, sizeof(when), "%H:%M:%S", localtime(&tt));
-			printf("%-22.22s %-6s since %s%s%.60s\n", h->fh->display,
-			    h->since == 0 ? "..." : "DOWN", h->since == 0 ?
-			    "start" : when, h->error ? "  " : "",
-			    h->error ? h->error : "");
+			strftime(when, sizeof(when), "%H:%M:%S",
+			    localtime(&tt));
+			printf("%-22.22s %-6s since %s%s%.60s\n",
+			    h->fh->display, h->since == 0 ? "..." : "DOWN",
+			    h->since == 0 ? "start" : when,
+			    h->error ? "  " : "", h->error ? h->error : "");
 			continue;
 		}
 		net_sum(s, &r, &t);
 		units_bytes(r, true, rx, sizeof(rx));
 		units_bytes(t, true, tx, sizeof(tx));
-		printf("%-22.22s %-6s %6.1f %6.2f %6.1f %6.1f %7s/s %7s/s %6u\n",
+		printf(
+		    "%-22.22s %-6s %6.1f %6.2f %6.1f %6.1f %7s/s %7s/s %6u\n",
 		    h->fh->display, "UP", s->cpu_pct, s->load1,
 		    pct(s->mem_used_bytes, s->mem_total_bytes),
 		    disk_max_pct(s), rx, tx, s->procs);
@@ -649,8 +651,8 @@ check_stdout(struct watch *w)
 		return;
 	e = w->stdout_errno != 0 ? w->stdout_errno : errno;
 	w->stdout_failed = true;
-	log_error("stdout: %s; stopping", e != 0 ? strerror(e) :
-	    "write error");
+	log_error("stdout: %s; stopping",
+	    e != 0 ? strerror(e) : "write error");
 	ev_timer_stop(w->cfg->loop, &w->stop);
 	ev_timer_set(&w->stop, 0, 0);
 	ev_timer_start(w->cfg->loop, &w->stop);
@@ -697,7 +699,7 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		return EXIT_INTERNAL;
 	for (i = 0; i < opts->nalerts; i++) {
 		if (alert_parse(opts->alerts[i], &w.rules[i], err,
-		    sizeof(err)) != 0) {
+			sizeof(err)) != 0) {
 			fprintf(stderr, "muster: --alert: %s\n", err);
 			w.nrules = i;
 			status = EXIT_USAGE;
@@ -705,14 +707,14 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		}
 	}
 	w.nrules = opts->nalerts;
-	if (opts->prometheus != NULL && httpd_start(opts->prometheus,
-	    &w.httpd, err, sizeof(err)) != 0) {
+	if (opts->prometheus != NULL &&
+	    httpd_start(opts->prometheus, &w.httpd, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster: --prometheus: %s\n", err);
 		status = EXIT_USAGE;
 		goto out;
 	}
-	if ((r = fleet_init(&w.fleet, cfg, hosts, opts->fanout,
-	    &watch_job_ops, &w)) != 0 ||
+	if ((r = fleet_init(&w.fleet, cfg, hosts, opts->fanout, &watch_job_ops,
+		 &w)) != 0 ||
 	    (w.hosts = calloc(hosts->n, sizeof(*w.hosts))) == NULL) {
 		fprintf(stderr, "muster: %s\n", merr_str(r ? r : MERR_NOMEM));
 		status = EXIT_INTERNAL;
@@ -724,11 +726,12 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		w.hosts[i].fh = &w.fleet.hosts[i];
 		w.fleet.hosts[i].job = &w.hosts[i];
 		ev_init(&w.hosts[i].stale_timer, watch_on_stale);
-		w.hosts[i].stale_timer.repeat = fmax(STALE_INTERVALS *
-		    opts->interval, STALE_MIN);
+		w.hosts[i].stale_timer.repeat = fmax(
+		    STALE_INTERVALS * opts->interval, STALE_MIN);
 		w.hosts[i].stale_timer.data = &w.hosts[i];
-		if (w.nrules > 0 && (w.hosts[i].alerts = calloc(w.nrules,
-		    sizeof(*w.hosts[i].alerts))) == NULL) {
+		if (w.nrules > 0 &&
+		    (w.hosts[i].alerts = calloc(w.nrules,
+			 sizeof(*w.hosts[i].alerts))) == NULL) {
 			status = EXIT_INTERNAL;
 			goto out;
 		}
@@ -756,7 +759,8 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		ev_child_init(&w.children[i], watch_on_child, 0, 0);
 	/* The view and the metrics page are refreshed at most once a
 	 * second, whatever the number of hosts. */
-	ev_timer_init(&w.redraw, watch_on_redraw, 0.2, fmin(opts->interval, 1.0));
+	ev_timer_init(&w.redraw, watch_on_redraw, 0.2,
+	    fmin(opts->interval, 1.0));
 	w.redraw.data = &w;
 	ev_timer_start(cfg->loop, &w.redraw);
 	ev_timer_init(&w.stop, watch_on_stop, opts->duration, 0);
@@ -782,7 +786,7 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	for (i = 0; i < sizeof(w.children) / sizeof(w.children[0]); i++)
 		if (w.children[i].pid != 0)
 			ev_child_stop(cfg->loop, &w.children[i]);
- out:
+out:
 	for (i = 0; w.hosts != NULL && i < hosts->n; i++) {
 		if (w.hosts[i].last != NULL)
 			muster__sample__free_unpacked(w.hosts[i].last, NULL);

@@ -11,13 +11,13 @@
 #include "hostlist.h"
 
 struct watch_options {
-	double interval;	/* seconds between samples */
-	double duration;	/* stop after this many seconds; 0 = never
+	double interval; /* seconds between samples */
+	double duration; /* stop after this many seconds; 0 = never
 				 * (the default: the CLI refuses an explicit 0) */
 	bool json;
 	bool live;		/* redraw in place (a terminal) */
 	const char *sort;	/* column to sort the live view by */
-	const char *prometheus;	/* ADDR:PORT or NULL */
+	const char *prometheus; /* ADDR:PORT or NULL */
 	const char *inventory;	/* for /sd's groups; NULL: none */
 	char **alerts;
 	size_t nalerts;

@@ -36,7 +36,7 @@ struct proc {
 	void *arg;
 	ev_idle idle;
 	size_t allowed;
-	size_t out_left;	/* output still to "read" from the command */
+	size_t out_left; /* output still to "read" from the command */
 	size_t stdin_max, stdin_held;
 	int want_stdin, stdin_eof;
 	int killed, timed_out, eof_sent[2], done;
@@ -69,7 +69,7 @@ proc_step(struct ev_loop *loop, ev_idle *w, int revents)
 		return;
 	}
 	if (p->out_left > 0 && !p->killed)
-		return;		/* waits for credit, like a full pipe */
+		return; /* waits for credit, like a full pipe */
 	for (i = 0; i < 2; i++) {
 		if (!p->eof_sent[i]) {
 			p->eof_sent[i] = 1;
@@ -215,7 +215,7 @@ struct fput {
 	void *arg;
 	ev_idle idle;
 	int state;
-	int bad;		/* the request itself is invalid */
+	int bad; /* the request itself is invalid */
 	uint32_t kind;
 	uint64_t size, received;
 };
@@ -271,8 +271,7 @@ fput_start(struct ev_loop *loop, const Muster__Put *put,
 	p->arg = arg;
 	p->kind = put->kind;
 	p->size = put->size;
-	p->bad = put->path.len == 0 || put->kind > 2 ||
-	    has_nul(put->path);
+	p->bad = put->path.len == 0 || put->kind > 2 || has_nul(put->path);
 	ev_idle_init(&p->idle, fput_step);
 	p->idle.data = p;
 	ev_idle_start(loop, &p->idle);
@@ -457,7 +456,8 @@ watch_interval_ms(uint32_t interval_ms)
 		return WATCH_INTERVAL_DEFAULT_MS;
 	if (interval_ms < WATCH_INTERVAL_MIN_MS)
 		return WATCH_INTERVAL_MIN_MS;
-	return interval_ms > WATCH_INTERVAL_MAX_MS ? WATCH_INTERVAL_MAX_MS :
+	return interval_ms > WATCH_INTERVAL_MAX_MS ?
+	    WATCH_INTERVAL_MAX_MS :
 	    interval_ms;
 }
 

@@ -72,16 +72,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (chan_new(loop, &c) != 0)
 		abort();
 	while (off < size && !chan_finished(c)) {
-		n = write(p[1], data + off, size - off < piece ? size - off :
-		    piece);
+		n = write(p[1], data + off,
+		    size - off < piece ? size - off : piece);
 		if (n == -1 && errno != EAGAIN)
-			abort();	/* fd 0 is the only reader, and stays */
+			abort(); /* fd 0 is the only reader, and stays */
 		if (n > 0)
 			off += n;
 		/* One iteration reads, the next ones let streams work. */
 		spin(loop, c, 4);
 		if (n == -1 && ++spins > 1000)
-			break;	/* the agent stopped reading (congested) */
+			break; /* the agent stopped reading (congested) */
 	}
 	if (by_signal)
 		chan_shutdown(c, CHAN_EXIT_OK);

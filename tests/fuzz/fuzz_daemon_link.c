@@ -52,8 +52,8 @@ struct stub_stream {
 	uint32_t id;
 	const struct stream_ops *ops;
 	void *arg;
-	uint64_t send_credit;	/* what the daemon may send the agent */
-	uint64_t recv_credit;	/* what the agent may send the daemon */
+	uint64_t send_credit; /* what the daemon may send the agent */
+	uint64_t recv_credit; /* what the agent may send the daemon */
 };
 
 struct conn {
@@ -171,9 +171,9 @@ conn_open(struct conn *c, Muster__Envelope *env, const struct stream_ops *ops,
 	int i;
 
 	if (!c->ready || c->closing)
-		return MERR_PROTOCOL;	/* the daemon checked READY */
+		return MERR_PROTOCOL; /* the daemon checked READY */
 	if (ops->frame == NULL)
-		abort();	/* relayed streams are proxies */
+		abort(); /* relayed streams are proxies */
 	(void)env;
 	for (i = 0; i < STUB_MAX_STREAMS && c->s[i].open; i++)
 		;
@@ -192,8 +192,8 @@ conn_open(struct conn *c, Muster__Envelope *env, const struct stream_ops *ops,
 }
 
 int
-conn_stream_send(struct conn *c, uint32_t stream_id, int fd,
-    const uint8_t *p, size_t n)
+conn_stream_send(struct conn *c, uint32_t stream_id, int fd, const uint8_t *p,
+    size_t n)
 {
 	struct stub_stream *s = stub_stream(c, stream_id);
 	size_t i;
@@ -327,8 +327,9 @@ tick(bool end_all)
 	for (pp = &conns; (c = *pp) != NULL;) {
 		if (c->started && !c->ready && !c->closing) {
 			if (flags & (F_CONNECT_FAIL | F_AUTH_FAIL))
-				stub_finish(c, flags & F_AUTH_FAIL ? HS_AUTH :
-				    HS_UNREACHABLE);
+				stub_finish(c,
+				    flags & F_AUTH_FAIL ? HS_AUTH :
+							  HS_UNREACHABLE);
 			else {
 				c->ready = true;
 				c->ops->authed(c, c->arg);
@@ -339,8 +340,9 @@ tick(bool end_all)
 			*pp = c->next;
 			if (c == good_conn)
 				good_conn = NULL;
-			c->ops->done(c, c->final, c->final == HS_OK ? NULL :
-			    "set-up failed", c->arg);
+			c->ops->done(c, c->final,
+			    c->final == HS_OK ? NULL : "set-up failed",
+			    c->arg);
 			free(c);
 			continue;
 		}
@@ -454,8 +456,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	opts.listen_fd = -1;
 	opts.socket_path = "fuzz.sock";
 	for (i = 0; i < 2; i++)
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0, sv[i]) != 0)
+		if (socketpair(AF_UNIX,
+			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+			sv[i]) != 0)
 			abort();
 	if ((d = daemon_fuzz_new(&cfg, &opts)) == NULL)
 		abort();
@@ -511,9 +514,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	daemon_fuzz_stop(d);
 	tick(true);
 	if (conns != NULL)
-		abort();	/* every conn closed and reported done */
+		abort(); /* every conn closed and reported done */
 	daemon_fuzz_free(d);
 	for (i = 0; i < 2; i++)
-		close(sv[i][1]);	/* [0] closed with the clients */
+		close(sv[i][1]); /* [0] closed with the clients */
 	return 0;
 }

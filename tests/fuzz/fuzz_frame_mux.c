@@ -39,7 +39,7 @@ struct owner {
 	struct output_host host;
 	uint32_t id;
 	bool open;
-	int reopen;		/* put streams still to open after a Result */
+	int reopen; /* put streams still to open after a Result */
 };
 
 static void
@@ -73,7 +73,7 @@ finish(struct owner *o, enum host_status st, int code, const char *error)
 	struct host_result res = { "fuzzhost", st, code, 0, 1, error, true };
 
 	if (!o->open)
-		abort();	/* a second last call for one stream */
+		abort(); /* a second last call for one stream */
 	o->open = false;
 	(void)output_host_done(o->out, &o->host, &res);
 	output_host_free(&o->host);
@@ -146,32 +146,42 @@ on_sample(void *arg, const Muster__Sample *s)
 }
 
 static const struct stream_ops exec_ops = {
-	.data = on_data, .eof = on_eof, .exit = on_exit_msg, .error = on_error,
+	.data = on_data,
+	.eof = on_eof,
+	.exit = on_exit_msg,
+	.error = on_error,
 };
 static const struct stream_ops put_ops = {
-	.error = on_error, .put_ready = on_put_ready, .result = on_result,
+	.error = on_error,
+	.put_ready = on_put_ready,
+	.result = on_result,
 };
 static const struct stream_ops get_ops = {
-	.data = on_data, .error = on_error, .entry = on_entry,
-	.entry_end = on_entry_end, .result = on_result,
+	.data = on_data,
+	.error = on_error,
+	.entry = on_entry,
+	.entry_end = on_entry_end,
+	.result = on_result,
 };
 static const struct stream_ops watch_ops = {
-	.error = on_error, .result = on_result, .sample = on_sample,
+	.error = on_error,
+	.result = on_result,
+	.sample = on_sample,
 };
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	static const char *const exprs[] = { "cpu_pct > 90",
-	    "disk_used_pct[/var] >= 80", "net_rx_bytes_per_s > 1e6" };
+		"disk_used_pct[/var] >= 80", "net_rx_bytes_per_s > 1e6" };
 	char err[256];
 	size_t i;
 
 	if ((devnull = fopen("/dev/null", "w")) == NULL)
 		abort();
 	for (i = 0; i < sizeof(exprs) / sizeof(exprs[0]); i++)
-		if (alert_parse(exprs[i], &rules[nrules], err,
-		    sizeof(err)) == 0)
+		if (alert_parse(exprs[i], &rules[nrules], err, sizeof(err)) ==
+		    0)
 			nrules++;
 	return 0;
 }
@@ -205,7 +215,7 @@ open_streams(struct mux *m, struct output *out, struct owner *own)
 	Muster__Get get = MUSTER__GET__INIT;
 	Muster__Watch watch = MUSTER__WATCH__INIT;
 	const struct stream_ops *ops[4] = { &exec_ops, &put_ops, &get_ops,
-	    &watch_ops };
+		&watch_ops };
 	int i, r;
 
 	for (i = 0; i < 4; i++) {
@@ -245,7 +255,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const enum output_mode modes[] = { OUTPUT_LINES, OUTPUT_GATHER,
-	    OUTPUT_JSON, OUTPUT_LINES };
+		OUTPUT_JSON, OUTPUT_LINES };
 	struct owner own[4];
 	struct output out;
 	struct mux m;
@@ -266,15 +276,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	err[0] = '\0';
 	r = feed(&m, data + 2, cut, err, sizeof(err));
 	if (r == 0)
-		r = feed(&m, data + 2 + cut, size - 2 - cut, err,
-		    sizeof(err));
+		r = feed(&m, data + 2 + cut, size - 2 - cut, err, sizeof(err));
 	/* A fatal error must say what happened, as conn.c reports it. */
 	if (r != 0 && r != MERR_LIMIT && err[0] == '\0')
 		abort();
 	mux_fail_all(&m, HS_FAILED, r != 0 ? err : "channel closed");
 	for (i = 0; i < 4; i++) {
 		if (own[i].open)
-			abort();	/* a stream left without its last call */
+			abort(); /* a stream left without its last call */
 		output_host_free(&own[i].host);
 	}
 	output_finish(&out, 0);

@@ -54,7 +54,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	err[0] = '\0';
 	r = hostlist_expand(text, &set, err, sizeof(err));
 	if (r != 0 && (set.n != 0 || err[0] == '\0'))
-		abort();	/* on error: nothing added, and a message */
+		abort(); /* on error: nothing added, and a message */
 	/* Counting agrees with making: the same verdict on the syntax, and
 	 * at least as many names as were made (duplicates drop out). */
 	rc = hostlist_count(text, &count, err, sizeof(err));
@@ -62,8 +62,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	/* "@group" without an inventory: counting cannot know (the
 	 * inventory counts its own hosts), making refuses it. */
-	if (r == MERR_PARSE && rc != MERR_PARSE &&
-	    strchr(text, '@') == NULL)
+	if (r == MERR_PARSE && rc != MERR_PARSE && strchr(text, '@') == NULL)
 		abort();
 	if (r == MERR_LIMIT && rc == 0 && count <= HOSTLIST_MAX)
 		abort();
@@ -83,8 +82,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		host_set_init(&again);
 		/* Names with ',', '[' or blanks do not survive a fold; only
 		 * check names that the expression syntax can carry. */
-		if (strpbrk(fold, " \t@") == NULL && hostlist_expand(fold,
-		    &again, err, sizeof(err)) == 0 &&
+		if (strpbrk(fold, " \t@") == NULL &&
+		    hostlist_expand(fold, &again, err, sizeof(err)) == 0 &&
 		    !same_names(&names, &again))
 			abort();
 		host_set_free(&again);

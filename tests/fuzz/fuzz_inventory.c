@@ -25,8 +25,8 @@ one(const uint8_t *data, size_t size, const char *name)
 	int r;
 
 	err[0] = '\0';
-	r = inventory_parse((const char *)data, size, name, 0, &inv,
-	    err, sizeof(err));
+	r = inventory_parse((const char *)data, size, name, 0, &inv, err,
+	    sizeof(err));
 	if (r != 0) {
 		/* Left empty, with a reason. */
 		if (inv.ngroups != 0 || inv.all.n != 0 || err[0] == '\0')

@@ -120,7 +120,8 @@ wait_open(uint32_t *stream, uint32_t *window)
 			    kind == MUSTER__ENVELOPE__BODY_WATCH) {
 				*stream = env->stream;
 				*window = kind == MUSTER__ENVELOPE__BODY_EXEC ?
-				    env->exec->window : 0;
+				    env->exec->window :
+				    0;
 				frame_free(env);
 				buf_free(&in);
 				return kind;
@@ -136,7 +137,9 @@ wait_open(uint32_t *stream, uint32_t *window)
 }
 
 /* Title change, screen clear, colour: what a terminal would act on. */
-#define ESCAPES "evil \x1b]0;owned\x07\x1b[2J\x1b[31m red \x9b" "1m end"
+#define ESCAPES                                         \
+	"evil \x1b]0;owned\x07\x1b[2J\x1b[31m red \x9b" \
+	"1m end"
 
 static void
 send_escapes(int kind, uint32_t stream)
@@ -178,7 +181,7 @@ main(int argc, char *argv[])
 {
 	static const uint8_t big_header[] = { 0xff, 0xff, 0xff, 0xf0, 0x08 };
 	static const uint8_t garbage[] = { 0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff,
-	    0xff, 0xff, 0xff, 0xff };
+		0xff, 0xff, 0xff, 0xff };
 	/* Envelope{stream = 1, field 40 (unknown) = "x"}: a body protobuf-c
 	 * keeps as an unknown field, so body_case is 0. */
 	uint8_t unknown[] = { 0, 0, 0, 6, 0x08, 0x01, 0xc2, 0x02, 0x01, 'x' };
@@ -213,7 +216,8 @@ main(int argc, char *argv[])
 		stall();
 	}
 	if (kind != MUSTER__ENVELOPE__BODY_EXEC) {
-		fprintf(stderr, "hostile_agent: mode %s wants an Exec\n", mode);
+		fprintf(stderr, "hostile_agent: mode %s wants an Exec\n",
+		    mode);
 		return 2;
 	}
 	if (strcmp(mode, "oversize") == 0) {
@@ -226,7 +230,7 @@ main(int argc, char *argv[])
 		write_all(garbage, sizeof(garbage));
 		stall();
 	} else if (strcmp(mode, "unknown") == 0) {
-		unknown[5] = (uint8_t)stream;	/* ids are small */
+		unknown[5] = (uint8_t)stream; /* ids are small */
 		write_all(unknown, sizeof(unknown));
 		stall();
 	} else if (strcmp(mode, "badstream") == 0) {

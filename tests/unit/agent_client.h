@@ -50,9 +50,9 @@ static void (*agent_child_setup)(void);
 
 struct agent {
 	pid_t pid;
-	int to;			/* the agent's stdin */
-	int from;		/* the agent's stdout */
-	int errfd;		/* the agent's stderr, a temporary file */
+	int to;	   /* the agent's stdin */
+	int from;  /* the agent's stdout */
+	int errfd; /* the agent's stderr, a temporary file */
 	struct buf in;
 	Muster__Envelope *hello;
 	int reaped;
@@ -96,7 +96,7 @@ agent_spawn(struct agent *a, const char *arg)
 	if (wrap != NULL && *wrap != '\0') {
 		assert_non_null(words = strdup(wrap));
 		for (w = strtok_r(words, " ", &save); w != NULL && n < 60;
-		    w = strtok_r(NULL, " ", &save))
+		     w = strtok_r(NULL, " ", &save))
 			argv[n++] = w;
 	}
 	argv[n++] = (char *)path;
@@ -333,8 +333,7 @@ send_cancel(struct agent *a, uint32_t id)
 }
 
 static inline int
-send_data(struct agent *a, uint32_t id, uint32_t fd, const void *p,
-    size_t n)
+send_data(struct agent *a, uint32_t id, uint32_t fd, const void *p, size_t n)
 {
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 	Muster__Data d = MUSTER__DATA__INIT;

@@ -21,25 +21,27 @@ digest(void (*fn)(uint32_t *, const uint8_t *, size_t), const uint8_t *p,
 	compress = fn;
 	sha256_init(&ctx);
 	for (off = 0; off < n; off += split)
-		sha256_update(&ctx, p + off, n - off < split ? n - off : split);
+		sha256_update(&ctx, p + off,
+		    n - off < split ? n - off : split);
 	sha256_final(&ctx, out);
 }
 
 int
 main(void)
 {
-	static const uint8_t abc[SHA256_LEN] = {
-		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
-		0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
-		0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad };
+	static const uint8_t abc[SHA256_LEN] = { 0xba, 0x78, 0x16, 0xbf, 0x8f,
+		0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22,
+		0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4,
+		0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad };
 	void (*fast)(uint32_t *, const uint8_t *, size_t);
 	uint8_t buf[1100], a[SHA256_LEN], b[SHA256_LEN];
 	size_t n, i;
 
 	choose_compress();
 	fast = compress;
-	printf("sha256: %s\n", fast == compress_c ? "portable code only" :
-	    "instructions against the portable code");
+	printf("sha256: %s\n",
+	    fast == compress_c ? "portable code only" :
+				 "instructions against the portable code");
 	for (i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)(i * 131 + (i >> 3));
 	for (n = 0; n <= sizeof(buf); n++) {

@@ -40,7 +40,7 @@
 
 struct xopt {
 	const char *sh;
-	const char **argv;	/* NULL-terminated */
+	const char **argv; /* NULL-terminated */
 	uint32_t timeout_ms;
 	uint32_t grace_ms;
 	uint32_t window;
@@ -96,8 +96,8 @@ struct res {
 	int32_t code;
 	int32_t sig;
 	int timed_out;
-	uint64_t received;	/* output bytes */
-	uint64_t credited;	/* stdin bytes the agent credited back */
+	uint64_t received; /* output bytes */
+	uint64_t credited; /* stdin bytes the agent credited back */
 	double t_exit;
 };
 
@@ -157,11 +157,12 @@ pump(struct agent *a, struct res *rs, size_t n, int auto_credit, double ms)
 		assert_false(r->eof[fd]);
 		assert_true(env->data->data.len <= FRAME_DATA_CHUNK);
 		assert_int_equal(buf_append(&r->out[fd], env->data->data.data,
-		    env->data->data.len), 0);
+				     env->data->data.len),
+		    0);
 		r->received += env->data->data.len;
 		if (auto_credit && env->data->data.len > 0)
-			assert_int_equal(send_credit(a, r->id,
-			    env->data->data.len), 0);
+			assert_int_equal(
+			    send_credit(a, r->id, env->data->data.len), 0);
 		break;
 	case MUSTER__ENVELOPE__BODY_EOF:
 		fd = env->eof->fd;
@@ -440,7 +441,8 @@ test_argv_exec(void **state)
 	assert_int_equal(r[0].code, 0);
 	assert_int_equal(r[1].code, 127);
 	assert_int_equal(buf_len(&r[1].out[1]), 0);
-	assert_true(res_is(&r[1], 2, "muster-agent: cannot execute "
+	assert_true(res_is(&r[1], 2,
+	    "muster-agent: cannot execute "
 	    "/nonexistent/muster-test-prog: No such file or directory\n"));
 	res_free(&r[0]);
 	res_free(&r[1]);
@@ -453,7 +455,7 @@ test_arg_with_nul(void **state)
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 	Muster__Exec ex = MUSTER__EXEC__INIT;
 	ProtobufCBinaryData args[2] = { { 4, (uint8_t *)"echo" },
-	    { 3, (uint8_t *)"a\0b" } };
+		{ 3, (uint8_t *)"a\0b" } };
 	struct agent a;
 	struct res r;
 
@@ -514,7 +516,8 @@ test_timeout_term_ignored(void **state)
 	 * the timeout.
 	 */
 	struct xopt o = { .sh = "trap '' TERM; echo ready; sleep 30",
-	    .timeout_ms = 200 * slow, .grace_ms = 300 };
+		.timeout_ms = 200 * slow,
+		.grace_ms = 300 };
 	struct agent a;
 	struct res r;
 	double t0;
@@ -613,15 +616,18 @@ test_concurrent(void **state)
 	agent_start(&a);
 	for (i = 0; i < 8; i++) {
 		res_init(&r[i], 100 + i);
-		snprintf(cmd, sizeof(cmd), "for i in 1 2 3 4 5; do echo "
-		    "s%d-$i; sleep 0.0%d; done; echo e%d >&2; exit %d", i, i,
-		    i, i);
+		snprintf(cmd, sizeof(cmd),
+		    "for i in 1 2 3 4 5; do echo "
+		    "s%d-$i; sleep 0.0%d; done; echo e%d >&2; exit %d",
+		    i, i, i, i);
 		send_sh(&a, 100 + i, cmd);
 	}
 	collect(&a, r, 8, 1);
 	for (i = 0; i < 8; i++) {
-		len = snprintf(want, sizeof(want), "s%d-1\ns%d-2\ns%d-3\n"
-		    "s%d-4\ns%d-5\n", i, i, i, i, i);
+		len = snprintf(want, sizeof(want),
+		    "s%d-1\ns%d-2\ns%d-3\n"
+		    "s%d-4\ns%d-5\n",
+		    i, i, i, i, i);
 		assert_int_equal(buf_len(&r[i].out[1]), len);
 		assert_true(res_is(&r[i], 1, want));
 		snprintf(want, sizeof(want), "e%d\n", i);
@@ -637,7 +643,7 @@ test_flow_control(void **state)
 {
 	const uint64_t total = 3000000, window = 65536;
 	struct xopt o = { .sh = "head -c 3000000 /dev/zero",
-	    .window = window };
+		.window = window };
 	struct agent a;
 	struct res r;
 	uint64_t granted = window, step = 10000;
@@ -701,7 +707,7 @@ static void
 test_output_backpressure(void **state)
 {
 	struct xopt o = { .sh = "head -c 8000000 /dev/zero",
-	    .window = 64u << 20 };
+		.window = 64u << 20 };
 	struct agent a;
 	struct res r[4];
 	long before, grown;
@@ -913,7 +919,7 @@ test_garbage_frame(void **state)
 {
 	/* A field tag that is a varint without end. */
 	static const uint8_t garbage[] = { 0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff,
-	    0xff, 0xff, 0xff, 0xff };
+		0xff, 0xff, 0xff, 0xff };
 
 	expect_fatal(garbage, sizeof(garbage), MERR_DECODE);
 }
@@ -1022,7 +1028,8 @@ test_sigkill_agent_kills_groups(void **state)
 {
 	struct xopt plain = { .sh = "echo $$; sleep 100 & echo $!; wait" };
 	struct xopt stubborn = { .sh = "trap '' TERM; echo $$; "
-	    "sleep 100 & echo $!; wait", .grace_ms = 300 };
+				       "sleep 100 & echo $!; wait",
+		.grace_ms = 300 };
 	struct agent a;
 	struct res r[2];
 	pid_t pids[4];

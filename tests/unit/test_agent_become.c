@@ -73,8 +73,8 @@ static void
 test_argv_password_and_argv(void **state)
 {
 	Muster__Exec ex = MUSTER__EXEC__INIT;
-	ProtobufCBinaryData args[2] = {
-		{ 6, (uint8_t *)"printf" }, { 3, (uint8_t *)"a b" } };
+	ProtobufCBinaryData args[2] = { { 6, (uint8_t *)"printf" },
+		{ 3, (uint8_t *)"a b" } };
 	char **argv;
 
 	ex.n_argv = 2;
@@ -134,8 +134,7 @@ test_preamble(void **state)
 	assert_memory_equal(out, "s3c t\n\n\n\nSM\n", len);
 	assert_int_equal(become_preamble(&bad, "SM", out, sizeof(out), &len),
 	    MERR_INVAL);
-	assert_int_equal(become_preamble(&pw, "SM", out, 8, &len),
-	    MERR_LIMIT);
+	assert_int_equal(become_preamble(&pw, "SM", out, 8, &len), MERR_LIMIT);
 }
 
 static void
@@ -179,7 +178,7 @@ test_filter_every_split(void **state)
 	const char *marker = "MUSTER-BECOME-0123456789abcdef";
 	/* A false start of the marker right before the real one. */
 	const char *in = "lecture\nMUSTER-BECOMMUSTER-BECOME-0123456789abcdef"
-	    "\r\nout 1\nout 2";
+			 "\r\nout 1\nout 2";
 	const char *want = "lecture\nMUSTER-BECOMout 1\nout 2";
 	struct become_filter f;
 	struct buf out;
@@ -283,12 +282,11 @@ struct xspec {
 	int want_stdin;
 	const char *user;
 	const char *password;
-	const char *input;	/* sent as stdin, then Eof */
+	const char *input; /* sent as stdin, then Eof */
 };
 
 static void
-run_exec(struct agent *a, uint32_t id, const struct xspec *x,
-    struct xres *r)
+run_exec(struct agent *a, uint32_t id, const struct xspec *x, struct xres *r)
 {
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT, *in;
 	Muster__Exec ex = MUSTER__EXEC__INIT;
@@ -312,8 +310,8 @@ run_exec(struct agent *a, uint32_t id, const struct xspec *x,
 	env.exec = &ex;
 	assert_int_equal(agent_send(a, &env), 0);
 	if (x->input != NULL) {
-		assert_int_equal(send_data(a, id, 0, x->input,
-		    strlen(x->input)), 0);
+		assert_int_equal(
+		    send_data(a, id, 0, x->input, strlen(x->input)), 0);
 		send_eof(a, id, 0);
 	}
 	xres_init(r);
@@ -326,14 +324,13 @@ run_exec(struct agent *a, uint32_t id, const struct xspec *x,
 		case MUSTER__ENVELOPE__BODY_DATA:
 			assert_true(in->data->fd == 1 || in->data->fd == 2);
 			assert_false(r->eof[in->data->fd]);
-			assert_int_equal(buf_append(&r->out[in->data->fd],
-			    in->data->data.data, in->data->data.len), 0);
+			assert_int_equal(
+			    buf_append(&r->out[in->data->fd],
+				in->data->data.data, in->data->data.len),
+			    0);
 			break;
-		case MUSTER__ENVELOPE__BODY_EOF:
-			r->eof[in->eof->fd]++;
-			break;
-		case MUSTER__ENVELOPE__BODY_CREDIT:
-			break;
+		case MUSTER__ENVELOPE__BODY_EOF: r->eof[in->eof->fd]++; break;
+		case MUSTER__ENVELOPE__BODY_CREDIT: break;
 		case MUSTER__ENVELOPE__BODY_EXIT:
 			r->exited = 1;
 			r->exit = *in->exit;
@@ -346,8 +343,7 @@ run_exec(struct agent *a, uint32_t id, const struct xspec *x,
 			r->become_error[n] = '\0';
 			r->exit.become_error.data = NULL;
 			break;
-		default:
-			fail_msg("unexpected message %d", (int)in->body_case);
+		default: fail_msg("unexpected message %d", (int)in->body_case);
 		}
 		frame_free(in);
 	}
@@ -359,8 +355,11 @@ run_exec(struct agent *a, uint32_t id, const struct xspec *x,
 static void
 test_tty_exec(void **state)
 {
-	struct xspec x = { .sh = "test -t 0 && test -t 1 && test -t 2 && "
-	    "echo tty; echo err >&2; printf 'a\\nb\\n'; exit 4", .tty = 1 };
+	struct xspec x = {
+		.sh = "test -t 0 && test -t 1 && test -t 2 && "
+		      "echo tty; echo err >&2; printf 'a\\nb\\n'; exit 4",
+		.tty = 1
+	};
 	struct agent a;
 	struct xres r;
 
@@ -379,8 +378,9 @@ test_tty_stdin(void **state)
 {
 	/* No echo: what is typed does not come back as output; the EOF
 	 * character ends the input after a partial line too. */
-	struct xspec x = { .sh = "cat; echo end", .tty = 1,
-	    .input = "line 1\npartial" };
+	struct xspec x = { .sh = "cat; echo end",
+		.tty = 1,
+		.input = "line 1\npartial" };
 	struct agent a;
 	struct xres r;
 
@@ -463,8 +463,9 @@ test_become_ok(void **state)
 static void
 test_become_refused(void **state)
 {
-	struct xspec x = { .sh = "echo never", .user = "root",
-	    .input = "data\n" };
+	struct xspec x = { .sh = "echo never",
+		.user = "root",
+		.input = "data\n" };
 	struct agent a;
 	struct xres r;
 
@@ -485,8 +486,10 @@ test_become_refused(void **state)
 static void
 test_become_password(void **state)
 {
-	struct xspec x = { .sh = "cat; id -u >/dev/null", .user = "root",
-	    .password = "right", .input = "user data\nline 2\n" };
+	struct xspec x = { .sh = "cat; id -u >/dev/null",
+		.user = "root",
+		.password = "right",
+		.input = "user data\nline 2\n" };
 	struct xspec wrong = x;
 	struct agent a;
 	struct xres r;

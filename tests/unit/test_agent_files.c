@@ -174,7 +174,7 @@ sha256_of(const void *p, size_t n, uint8_t out[SHA_LEN])
 
 struct popt {
 	const char *path;
-	const char *root;	/* NULL: no root */
+	const char *root; /* NULL: no root */
 	uint32_t kind;
 	uint32_t mode;
 	uint64_t size;
@@ -189,8 +189,13 @@ struct popt {
 static struct popt
 put_file_opt(const char *path, const void *p, size_t n, uint32_t mode)
 {
-	struct popt o = { .path = path, .kind = KIND_FILE, .mode = mode,
-	    .size = n, .sha_len = SHA_LEN, .uid = -1, .gid = -1 };
+	struct popt o = { .path = path,
+		.kind = KIND_FILE,
+		.mode = mode,
+		.size = n,
+		.sha_len = SHA_LEN,
+		.uid = -1,
+		.gid = -1 };
 
 	sha256_of(p, n, o.sha);
 	return o;
@@ -200,8 +205,12 @@ static struct popt
 put_other_opt(const char *path, uint32_t kind, uint32_t mode,
     const char *target)
 {
-	struct popt o = { .path = path, .kind = kind, .mode = mode,
-	    .target = target, .uid = -1, .gid = -1 };
+	struct popt o = { .path = path,
+		.kind = kind,
+		.mode = mode,
+		.target = target,
+		.uid = -1,
+		.gid = -1 };
 
 	return o;
 }
@@ -420,8 +429,8 @@ struct gentry {
 	char *target;
 	struct buf data;
 	int ended;
-	int consistent;		/* EntryEnd vouches for one version */
-	uint32_t code;		/* != 0: skipped, nothing follows */
+	int consistent; /* EntryEnd vouches for one version */
+	uint32_t code;	/* != 0: skipped, nothing follows */
 	uint8_t sha[SHA_LEN];
 };
 
@@ -430,7 +439,7 @@ struct gres {
 	struct gentry e[128];
 	size_t n;
 	uint64_t received;
-	uint64_t granted;	/* credit given so far, window included */
+	uint64_t granted; /* credit given so far, window included */
 	int done;
 	int ok;
 	uint64_t bytes;
@@ -510,12 +519,13 @@ get_take(struct agent *a, struct gres *r, Muster__Envelope *env,
 		assert_true(env->data->data.len > 0);
 		assert_true(env->data->data.len <= FRAME_DATA_CHUNK);
 		assert_int_equal(buf_append(&cur->data, env->data->data.data,
-		    env->data->data.len), 0);
+				     env->data->data.len),
+		    0);
 		r->received += env->data->data.len;
 		assert_true(r->received <= r->granted);
 		if (auto_credit) {
-			assert_int_equal(send_credit(a, r->id,
-			    env->data->data.len), 0);
+			assert_int_equal(
+			    send_credit(a, r->id, env->data->data.len), 0);
 			r->granted += env->data->data.len;
 		}
 		break;
@@ -528,8 +538,8 @@ get_take(struct agent *a, struct gres *r, Muster__Envelope *env,
 		cur->ended = 1;
 		cur->consistent = env->entry_end->consistent;
 		/* Not vouched for: the agent says why. */
-		assert_true(cur->consistent ||
-		    env->entry_end->message.len > 0);
+		assert_true(
+		    cur->consistent || env->entry_end->message.len > 0);
 		break;
 	case MUSTER__ENVELOPE__BODY_RESULT:
 		r->done = 1;
@@ -855,10 +865,14 @@ test_put_mkdir(void **state)
 	agent_start(&a);
 	o = put_file_opt(at(t.path, "x/y/f"), data, strlen(data), 0644);
 	put_run(&a, 1, &o, data, strlen(data), &r);
-	assert_put_fails(&r, MERR_NOTFOUND, "parent directory does not "
+	assert_put_fails(&r, MERR_NOTFOUND,
+	    "parent directory does not "
 	    "exist: ");
-	assert_true(snprintf(want, sizeof(want), "parent directory does not "
-	    "exist: %s", at(t.path, "x/y")) < (int)sizeof(want));
+	assert_true(
+	    snprintf(want, sizeof(want),
+		"parent directory does not "
+		"exist: %s",
+		at(t.path, "x/y")) < (int)sizeof(want));
 	assert_string_equal(r.msg, want);
 	assert_entries(t.path, 0);
 	o.mkdir = 1;
@@ -1464,8 +1478,9 @@ test_put_disk_errors(void **state)
 	assert_entries(m->small, 1);
 
 	if (mount(m->small, m->ro, NULL, MS_BIND, NULL) == 0) {
-		assert_int_equal(mount(NULL, m->ro, NULL, MS_REMOUNT |
-		    MS_BIND | MS_RDONLY, NULL), 0);
+		assert_int_equal(mount(NULL, m->ro, NULL,
+				     MS_REMOUNT | MS_BIND | MS_RDONLY, NULL),
+		    0);
 		o = put_file_opt(at(m->ro, "f"), "x", 1, 0644);
 		put_run(&a, 2, &o, "x", 1, &r);
 		assert_put_fails(&r, MERR_SYS, "Read-only file system");
@@ -1667,8 +1682,8 @@ test_get_tree(void **state)
 	size_t i;
 
 	tdir_make(&t);
-	assert_true(snprintf(top, sizeof(top), "%s/top", t.path) <
-	    (int)sizeof(top));
+	assert_true(
+	    snprintf(top, sizeof(top), "%s/top", t.path) < (int)sizeof(top));
 	assert_int_equal(mkdir(top, 0750), 0);
 	write_file(at(top, "a.txt"), "hello\n", 6, 0644);
 	write_file(at(top, "empty"), "", 0, 0600);
@@ -1858,7 +1873,10 @@ static void
 test_get_old_file(void **state)
 {
 	static const char *const candidates[] = {
-		"/usr/bin/env", "/bin/sh", "/etc/hostname", "/etc/os-release",
+		"/usr/bin/env",
+		"/bin/sh",
+		"/etc/hostname",
+		"/etc/os-release",
 	};
 	struct agent a;
 	struct gres r;

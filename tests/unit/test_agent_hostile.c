@@ -78,7 +78,7 @@ start_commands(struct agent *a, const char *const *cmds, int n, pid_t *pids)
 			len[i] += env->data->data.len;
 			text[i][len[i]] = '\0';
 			for (k = 0, nl = text[i]; (nl = strchr(nl, '\n'));
-			    nl++)
+			     nl++)
 				k++;
 			if (k >= 2 && lines[i] < 2) {
 				lines[i] = 2;
@@ -89,7 +89,8 @@ start_commands(struct agent *a, const char *const *cmds, int n, pid_t *pids)
 	}
 	for (i = 0; i < n; i++) {
 		assert_int_equal(sscanf(text[i], "%d\n%d", &pids[2 * i],
-		    &pids[2 * i + 1]), 2);
+				     &pids[2 * i + 1]),
+		    2);
 		assert_true(pids[2 * i] > 1 && pids[2 * i + 1] > 1);
 	}
 }
@@ -154,7 +155,7 @@ static void
 test_garbage_while_running(void **state)
 {
 	static const uint8_t garbage[] = { 0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff,
-	    0xff, 0xff, 0xff, 0xff };
+		0xff, 0xff, 0xff, 0xff };
 	const char *cmds[] = { PIDS_CMD, PIDS_CMD, STUBBORN_CMD };
 	struct agent a;
 	pid_t pids[6];
@@ -259,7 +260,8 @@ wait_pipe_filling(int fd)
 	while (ioctl(fd, FIONREAD, &avail) == 0 && avail < size / 2) {
 		if (now_ms() > deadline)
 			fail_msg("the agent wrote only %d bytes into its "
-			    "stdout pipe of %d", avail, size);
+				 "stdout pipe of %d",
+			    avail, size);
 		usleep(5000);
 	}
 }
@@ -280,7 +282,7 @@ test_controller_stops_reading(void **state)
 	agent_start(&a);
 	ex.shell_command.data = (uint8_t *)sh;
 	ex.shell_command.len = sizeof(sh) - 1;
-	ex.window = 64u << 20;	/* credit enough to fill every buffer */
+	ex.window = 64u << 20; /* credit enough to fill every buffer */
 	env.stream = 1;
 	env.body_case = MUSTER__ENVELOPE__BODY_EXEC;
 	env.exec = &ex;
@@ -297,8 +299,8 @@ test_controller_stops_reading(void **state)
 		memcpy(text + len, in->data->data.data, n);
 		len += n;
 		frame_free(in);
-		assert_true(len < sizeof(text) - 1 ||
-		    memchr(text, '\n', len) != NULL);
+		assert_true(
+		    len < sizeof(text) - 1 || memchr(text, '\n', len) != NULL);
 	}
 	assert_int_equal(sscanf(text, "%d\n", &pid), 1);
 	/* Reading nothing more: the pipe from the agent fills, then the

@@ -31,10 +31,10 @@
 
 #include "agent_client.h"
 
-#define RESULT_EOF 11		/* MERR_EOF on the wire */
-#define RESULT_NOTFOUND 24	/* MERR_NOTFOUND on the wire */
+#define RESULT_EOF 11	   /* MERR_EOF on the wire */
+#define RESULT_NOTFOUND 24 /* MERR_NOTFOUND on the wire */
 #define NO_NAMESPACE "no mount namespace\n"
-#define WATCH_LIMIT 16		/* CHAN_MAX_WATCHES */
+#define WATCH_LIMIT 16 /* CHAN_MAX_WATCHES */
 
 /* --- messages -------------------------------------------------------- */
 
@@ -87,8 +87,8 @@ expect_frame(struct agent *a, uint32_t id, Muster__Envelope__BodyCase bc,
 	Muster__Envelope *env = agent_recv(a, ms);
 
 	if (env == NULL)
-		fail_msg("no frame %d on stream %u within %.0f ms", (int)bc, id,
-		    ms);
+		fail_msg("no frame %d on stream %u within %.0f ms", (int)bc,
+		    id, ms);
 	if (env->stream != id || env->body_case != bc)
 		fail_msg("frame %d on stream %u, expected %d on %u",
 		    (int)env->body_case, env->stream, (int)bc, id);
@@ -178,8 +178,8 @@ check_sample(const Muster__Sample *s, int first)
 	assert_true(fabs((double)s->ts_ms - wall_ms()) < 60000);
 	assert_true(s->mem_total_bytes == meminfo_total());
 	assert_true(s->mem_available_bytes <= s->mem_total_bytes);
-	assert_true(s->mem_used_bytes + s->mem_available_bytes ==
-	    s->mem_total_bytes);
+	assert_true(
+	    s->mem_used_bytes + s->mem_available_bytes == s->mem_total_bytes);
 	assert_true(s->swap_used_bytes <= s->swap_total_bytes);
 	assert_int_equal(s->ncpu, sysconf(_SC_NPROCESSORS_ONLN));
 	/* The load moves while we look, fastest on a busy CI machine. */
@@ -193,12 +193,12 @@ check_sample(const Muster__Sample *s, int first)
 		if (bytes_are(&s->disks[i]->mount, "/"))
 			root = 1;
 		assert_true(s->disks[i]->total_bytes > 0);
-		assert_true(s->disks[i]->used_bytes <=
-		    s->disks[i]->total_bytes);
+		assert_true(
+		    s->disks[i]->used_bytes <= s->disks[i]->total_bytes);
 		assert_true(s->disks[i]->avail_bytes <=
 		    s->disks[i]->total_bytes - s->disks[i]->used_bytes);
-		assert_true(s->disks[i]->inodes_used <=
-		    s->disks[i]->inodes_total);
+		assert_true(
+		    s->disks[i]->inodes_used <= s->disks[i]->inodes_total);
 		assert_false(bytes_are(&s->disks[i]->fstype, "proc"));
 		assert_false(bytes_are(&s->disks[i]->fstype, "tmpfs"));
 		assert_false(bytes_are(&s->disks[i]->fstype, "cgroup2"));
@@ -286,7 +286,8 @@ count_samples(struct agent *a, uint32_t id, double window_ms)
 	end = now_ms() + window_ms;
 	while ((env = agent_recv(a, end - now_ms())) != NULL) {
 		assert_int_equal(env->stream, id);
-		assert_int_equal(env->body_case, MUSTER__ENVELOPE__BODY_SAMPLE);
+		assert_int_equal(env->body_case,
+		    MUSTER__ENVELOPE__BODY_SAMPLE);
 		frame_free(env);
 		n++;
 	}
@@ -304,7 +305,8 @@ drain_until_result(struct agent *a, uint32_t id)
 		assert_int_equal(env->stream, id);
 		if (env->body_case == MUSTER__ENVELOPE__BODY_RESULT)
 			break;
-		assert_int_equal(env->body_case, MUSTER__ENVELOPE__BODY_SAMPLE);
+		assert_int_equal(env->body_case,
+		    MUSTER__ENVELOPE__BODY_SAMPLE);
 		frame_free(env);
 	}
 	assert_true(env->result->ok);
@@ -339,7 +341,7 @@ test_interval(void **state)
 	/* 1 ms is clamped to 250 ms. */
 	send_watch(&a, 2, 1);
 	n = count_samples(&a, 2, 1000);
-	assert_true(n >= 1 && n < 20);	/* not 1000 */
+	assert_true(n >= 1 && n < 20); /* not 1000 */
 	send_cancel(&a, 2);
 	drain_until_result(&a, 2);
 
@@ -347,10 +349,10 @@ test_interval(void **state)
 	 * first Sample comes within a second. */
 	send_watch(&a, 3, 0);
 	send_watch(&a, 4, UINT32_MAX);
-	frame_free(expect_frame(&a, 3, MUSTER__ENVELOPE__BODY_SAMPLE,
-	    WAIT_MS));
-	frame_free(expect_frame(&a, 4, MUSTER__ENVELOPE__BODY_SAMPLE,
-	    WAIT_MS));
+	frame_free(
+	    expect_frame(&a, 3, MUSTER__ENVELOPE__BODY_SAMPLE, WAIT_MS));
+	frame_free(
+	    expect_frame(&a, 4, MUSTER__ENVELOPE__BODY_SAMPLE, WAIT_MS));
 	expect_quiet(&a, 1000);
 	send_cancel(&a, 3);
 	expect_result(&a, 3, 1, 1);
@@ -394,17 +396,14 @@ test_exec_next_to_watch(void **state)
 			    env->data->data.len);
 			got += env->data->data.len;
 			break;
-		case MUSTER__ENVELOPE__BODY_EOF:
-			eofs++;
-			break;
+		case MUSTER__ENVELOPE__BODY_EOF: eofs++; break;
 		case MUSTER__ENVELOPE__BODY_EXIT:
 			assert_int_equal(eofs, 2);
 			assert_int_equal(env->exit->code, 0);
 			assert_int_equal(env->exit->signal, 0);
 			exited = 1;
 			break;
-		default:
-			fail_msg("unexpected frame %d", (int)env->body_case);
+		default: fail_msg("unexpected frame %d", (int)env->body_case);
 		}
 		frame_free(env);
 	}
@@ -438,7 +437,8 @@ test_limit_and_duplicate(void **state)
 		assert_non_null(env);
 		if (env->body_case == MUSTER__ENVELOPE__BODY_ERROR) {
 			if (env->stream == 100)
-				assert_int_equal(env->error->code, -MERR_LIMIT);
+				assert_int_equal(env->error->code,
+				    -MERR_LIMIT);
 			else {
 				assert_int_equal(env->stream, 1);
 				assert_int_equal(env->error->code,
@@ -461,8 +461,8 @@ test_limit_and_duplicate(void **state)
 	send_cancel(&a, 5);
 	expect_result(&a, 5, 1, 1);
 	send_watch(&a, 100, 3600000);
-	frame_free(expect_frame(&a, 100, MUSTER__ENVELOPE__BODY_SAMPLE,
-	    WAIT_MS));
+	frame_free(
+	    expect_frame(&a, 100, MUSTER__ENVELOPE__BODY_SAMPLE, WAIT_MS));
 	for (id = 1; id <= WATCH_LIMIT; id++) {
 		if (id == 5)
 			continue;
@@ -491,8 +491,8 @@ test_misuse(void **state)
 
 	agent_start(&a);
 	send_watch(&a, 1, 3600000);
-	frame_free(expect_frame(&a, 1, MUSTER__ENVELOPE__BODY_SAMPLE,
-	    WAIT_MS));
+	frame_free(
+	    expect_frame(&a, 1, MUSTER__ENVELOPE__BODY_SAMPLE, WAIT_MS));
 	assert_int_equal(send_credit(&a, 1, 1000), 0);
 	expect_quiet(&a, 200);
 	assert_int_equal(send_data(&a, 1, 0, "x", 1), 0);
@@ -500,15 +500,15 @@ test_misuse(void **state)
 	expect_quiet(&a, 300);
 
 	send_watch(&a, 2, 3600000);
-	frame_free(expect_frame(&a, 2, MUSTER__ENVELOPE__BODY_SAMPLE,
-	    WAIT_MS));
+	frame_free(
+	    expect_frame(&a, 2, MUSTER__ENVELOPE__BODY_SAMPLE, WAIT_MS));
 	send_eof(&a, 2, 0);
 	expect_error(&a, 2, MERR_PROTOCOL);
 	expect_quiet(&a, 300);
 
 	send_watch(&a, 3, 3600000);
-	frame_free(expect_frame(&a, 3, MUSTER__ENVELOPE__BODY_SAMPLE,
-	    WAIT_MS));
+	frame_free(
+	    expect_frame(&a, 3, MUSTER__ENVELOPE__BODY_SAMPLE, WAIT_MS));
 	send_stream_error(&a, 3);
 	expect_result(&a, 3, 1, 1);
 	send_ping(&a, 42);
@@ -549,8 +549,8 @@ test_shutdown(void **state)
 
 	agent_start(&a);
 	send_watch(&a, 1, 3600000);
-	frame_free(expect_frame(&a, 1, MUSTER__ENVELOPE__BODY_SAMPLE,
-	    WAIT_MS));
+	frame_free(
+	    expect_frame(&a, 1, MUSTER__ENVELOPE__BODY_SAMPLE, WAIT_MS));
 	kill(a.pid, SIGTERM);
 	env = expect_frame(&a, 1, MUSTER__ENVELOPE__BODY_RESULT, WAIT_MS);
 	assert_false(env->result->ok);
@@ -674,8 +674,13 @@ test_no_proc(void **state)
 /* The files a Watch samples (agent/sample.c), and how far the agent
  * reads each at most (FILE_READ_MAX). */
 static const char *const cost_sources[] = {
-	"/proc/stat", "/proc/meminfo", "/proc/loadavg", "/proc/uptime",
-	"/proc/self/mountinfo", "/proc/diskstats", "/proc/net/dev",
+	"/proc/stat",
+	"/proc/meminfo",
+	"/proc/loadavg",
+	"/proc/uptime",
+	"/proc/self/mountinfo",
+	"/proc/diskstats",
+	"/proc/net/dev",
 };
 #define COST_SOURCES (sizeof(cost_sources) / sizeof(cost_sources[0]))
 #define COST_FILE_MAX (1u << 20)
@@ -730,7 +735,8 @@ holds_open(pid_t pid, const char *src)
 	DIR *d;
 
 	if (strncmp(src, "/proc/self/", 11) == 0)
-		snprintf(want, sizeof(want), "/proc/%d/%s", (int)pid, src + 11);
+		snprintf(want, sizeof(want), "/proc/%d/%s", (int)pid,
+		    src + 11);
 	else if (strncmp(src, "/proc/net/", 10) == 0)
 		snprintf(want, sizeof(want), "/proc/%d/net/%s", (int)pid,
 		    src + 10);
@@ -787,8 +793,8 @@ test_cost(void **state)
 
 	agent_start(&a);
 	send_watch(&a, 1, 250);
-	frame_free(expect_frame(&a, 1, MUSTER__ENVELOPE__BODY_SAMPLE,
-	    WAIT_MS));
+	frame_free(
+	    expect_frame(&a, 1, MUSTER__ENVELOPE__BODY_SAMPLE, WAIT_MS));
 	/* From after the first Sample: opening the files is start-up. */
 	proc_io(a.pid, &r0, &b0);
 	fds0 = count_fds(a.pid);
@@ -797,7 +803,8 @@ test_cost(void **state)
 			continue;
 		if (!holds_open(a.pid, cost_sources[i]))
 			fail_msg("the agent does not keep %s open between "
-			    "Samples", cost_sources[i]);
+				 "Samples",
+			    cost_sources[i]);
 		/* Files change a little between our reading and its. */
 		size += size / 4 + 4096;
 		max_reads += size / 8192 + 2;
@@ -823,7 +830,8 @@ test_cost(void **state)
 	frame_free(env);
 	assert_true(samples >= COST_SAMPLES);
 	print_message("watch cost: %.1f reads, %.0f bytes per Sample "
-	    "(bounds %llu, %llu)\n", (double)(r1 - r0) / (COST_SAMPLES - 1),
+		      "(bounds %llu, %llu)\n",
+	    (double)(r1 - r0) / (COST_SAMPLES - 1),
 	    (double)(b1 - b0) / (COST_SAMPLES - 1), max_reads, max_bytes);
 	/* At least COST_SAMPLES - 1 readings and at most samples - 1 lie
 	 * between the two counts. */

@@ -78,8 +78,7 @@ parse_ok(const char *expr, struct alert_rule *r)
 
 /* The parse fails and the message holds every one of the wants. */
 static void
-parse_fails(const char *expr, int want_r, const char *want1,
-    const char *want2)
+parse_fails(const char *expr, int want_r, const char *want1, const char *want2)
 {
 	struct alert_rule r = { AM_PROCS, AO_NE, 7, NULL, NULL };
 	char err[2048] = "";
@@ -87,8 +86,8 @@ parse_fails(const char *expr, int want_r, const char *want1,
 	assert_int_equal(alert_parse(expr, &r, err, sizeof(err)), want_r);
 	if (strstr(err, want1) == NULL ||
 	    (want2 != NULL && strstr(err, want2) == NULL))
-		fail_msg("\"%s\": message \"%s\" lacks \"%s\" / \"%s\"",
-		    expr, err, want1, want2 ? want2 : "");
+		fail_msg("\"%s\": message \"%s\" lacks \"%s\" / \"%s\"", expr,
+		    err, want1, want2 ? want2 : "");
 	/* untouched */
 	assert_int_equal(r.metric, AM_PROCS);
 	assert_int_equal(r.op, AO_NE);
@@ -121,8 +120,12 @@ static const struct {
 	const char *text;
 	enum alert_op op;
 } all_ops[] = {
-	{ ">", AO_GT }, { ">=", AO_GE }, { "<", AO_LT }, { "<=", AO_LE },
-	{ "==", AO_EQ }, { "!=", AO_NE },
+	{ ">", AO_GT },
+	{ ">=", AO_GE },
+	{ "<", AO_LT },
+	{ "<=", AO_LE },
+	{ "==", AO_EQ },
+	{ "!=", AO_NE },
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -157,8 +160,8 @@ test_parse_all(void **state)
 			alert_rule_free(&r);
 		}
 		/* every metric is named in the help list */
-		assert_non_null(strstr(alert_metric_names(),
-		    all_metrics[m].name));
+		assert_non_null(
+		    strstr(alert_metric_names(), all_metrics[m].name));
 	}
 }
 
@@ -189,9 +192,13 @@ test_parse_numbers(void **state)
 		const char *expr;
 		double want;
 	} ok[] = {
-		{ "load1 > 0", 0 }, { "load1 > -1.5", -1.5 },
-		{ "load1 > +2", 2 }, { "load1 > .5", 0.5 }, { "load1 > 5.", 5 },
-		{ "load1 > 1e9", 1e9 }, { "load1 > 2.5E-3", 2.5e-3 },
+		{ "load1 > 0", 0 },
+		{ "load1 > -1.5", -1.5 },
+		{ "load1 > +2", 2 },
+		{ "load1 > .5", 0.5 },
+		{ "load1 > 5.", 5 },
+		{ "load1 > 1e9", 1e9 },
+		{ "load1 > 2.5E-3", 2.5e-3 },
 		{ "load1>-0.25", -0.25 },
 	};
 	struct alert_rule r;
@@ -213,49 +220,79 @@ test_parse_errors(void **state)
 {
 	char big[ALERT_EXPR_MAX + 10];
 
-	parse_fails("cpu_pt > 90", MERR_PARSE, "position 1: unknown metric "
-	    "\"cpu_pt\"", "valid metrics: cpu_pct, cpu_iowait_pct");
+	parse_fails("cpu_pt > 90", MERR_PARSE,
+	    "position 1: unknown metric "
+	    "\"cpu_pt\"",
+	    "valid metrics: cpu_pct, cpu_iowait_pct");
 	parse_fails("", MERR_PARSE, "position 1: expected a metric name",
 	    "disk_write_bytes_per_s");
 	parse_fails("  > 90", MERR_PARSE, "position 3: expected a metric name",
 	    "load15");
-	parse_fails("90 < cpu_pct", MERR_PARSE, "position 1: unknown metric "
-	    "\"90\"", NULL);
-	parse_fails("cpu_pct 90", MERR_PARSE, "position 9: expected an "
-	    "operator (> >= < <= == !=)", NULL);
+	parse_fails("90 < cpu_pct", MERR_PARSE,
+	    "position 1: unknown metric "
+	    "\"90\"",
+	    NULL);
+	parse_fails("cpu_pct 90", MERR_PARSE,
+	    "position 9: expected an "
+	    "operator (> >= < <= == !=)",
+	    NULL);
 	parse_fails("cpu_pct", MERR_PARSE, "position 8: expected an operator",
 	    NULL);
-	parse_fails("cpu_pct = 90", MERR_PARSE, "position 9: '=' is not an "
-	    "operator, use '=='", NULL);
+	parse_fails("cpu_pct = 90", MERR_PARSE,
+	    "position 9: '=' is not an "
+	    "operator, use '=='",
+	    NULL);
 	parse_fails("cpu_pct => 90", MERR_PARSE, "position 9: '='", NULL);
-	parse_fails("cpu_pct <> 90", MERR_PARSE, "position 10: expected a "
-	    "number after '<'", NULL);
-	parse_fails("cpu_pct >> 90", MERR_PARSE, "position 10: expected a "
-	    "number", NULL);
+	parse_fails("cpu_pct <> 90", MERR_PARSE,
+	    "position 10: expected a "
+	    "number after '<'",
+	    NULL);
+	parse_fails("cpu_pct >> 90", MERR_PARSE,
+	    "position 10: expected a "
+	    "number",
+	    NULL);
 	parse_fails("cpu_pct >", MERR_PARSE, "position 10: expected a number",
 	    NULL);
-	parse_fails("cpu_pct > 90 %", MERR_PARSE, "position 14: unexpected "
-	    "\"%\" after the number", NULL);
-	parse_fails("cpu_pct > 90 and load1 > 1", MERR_PARSE, "position 14: "
-	    "unexpected", NULL);
-	parse_fails("cpu_pct > inf", MERR_PARSE, "position 11: expected a "
-	    "number", NULL);
+	parse_fails("cpu_pct > 90 %", MERR_PARSE,
+	    "position 14: unexpected "
+	    "\"%\" after the number",
+	    NULL);
+	parse_fails("cpu_pct > 90 and load1 > 1", MERR_PARSE,
+	    "position 14: "
+	    "unexpected",
+	    NULL);
+	parse_fails("cpu_pct > inf", MERR_PARSE,
+	    "position 11: expected a "
+	    "number",
+	    NULL);
 	parse_fails("cpu_pct > nan", MERR_PARSE, "expected a number", NULL);
-	parse_fails("cpu_pct > 0x10", MERR_PARSE, "position 12: unexpected "
-	    "\"x10\"", NULL);
+	parse_fails("cpu_pct > 0x10", MERR_PARSE,
+	    "position 12: unexpected "
+	    "\"x10\"",
+	    NULL);
 	parse_fails("cpu_pct > 1e", MERR_PARSE, "position 12: unexpected",
 	    NULL);
-	parse_fails("cpu_pct > 1e999", MERR_PARSE, "position 11: number "
-	    "\"1e999\" out of range", NULL);
-	parse_fails("cpu_pct[/var] > 1", MERR_PARSE, "position 8: cpu_pct "
-	    "takes no [mount]", NULL);
-	parse_fails("disk_used_pct[/var > 1", MERR_PARSE, "position 14: '[' "
-	    "without a closing ']'", NULL);
-	parse_fails("disk_used_pct[] > 1", MERR_PARSE, "position 15: expected "
-	    "an absolute mount point", NULL);
-	parse_fails("disk_used_pct[ var] > 1", MERR_PARSE, "position 16: "
+	parse_fails("cpu_pct > 1e999", MERR_PARSE,
+	    "position 11: number "
+	    "\"1e999\" out of range",
+	    NULL);
+	parse_fails("cpu_pct[/var] > 1", MERR_PARSE,
+	    "position 8: cpu_pct "
+	    "takes no [mount]",
+	    NULL);
+	parse_fails("disk_used_pct[/var > 1", MERR_PARSE,
+	    "position 14: '[' "
+	    "without a closing ']'",
+	    NULL);
+	parse_fails("disk_used_pct[] > 1", MERR_PARSE,
+	    "position 15: expected "
+	    "an absolute mount point",
+	    NULL);
+	parse_fails("disk_used_pct[ var] > 1", MERR_PARSE,
+	    "position 16: "
 	    "expected an absolute mount point inside [ ], as in "
-	    "disk_used_pct[/var]", NULL);
+	    "disk_used_pct[/var]",
+	    NULL);
 	parse_fails("CPU_PCT > 1", MERR_PARSE, "unknown metric \"CPU_PCT\"",
 	    NULL);
 	memset(big, ' ', sizeof(big) - 1);
@@ -328,8 +365,8 @@ test_eval_disks(void **state)
 	/* no file system at all */
 	assert_eval("disk_used_pct > 1", &f.s, MERR_NOTFOUND, 0);
 	fake_disk(&f, "/", 1000, 500, 100, 90);
-	fake_disk(&f, "/var", 1000, 950, 0, 0);		/* no inodes (btrfs) */
-	fake_disk(&f, "/proc", 0, 0, 0, 0);		/* no size */
+	fake_disk(&f, "/var", 1000, 950, 0, 0); /* no inodes (btrfs) */
+	fake_disk(&f, "/proc", 0, 0, 0, 0);	/* no size */
 	fake_disk(&f, "/srv", 2000, 100, 1000, 10);
 	/* max over the disks */
 	assert_eval("disk_used_pct > 90", &f.s, 1, 95);
@@ -462,8 +499,10 @@ test_exec_environment(void **state)
 	assert_non_null(mkdtemp(dir));
 	/* Host names with shell syntax pointing at files that must not
 	 * appear. */
-	snprintf(host, sizeof(host), "a\"'; touch %s/p1; $(touch %s/p2) "
-	    "`touch %s/p3` \\\" x\ny", dir, dir, dir);
+	snprintf(host, sizeof(host),
+	    "a\"'; touch %s/p1; $(touch %s/p2) "
+	    "`touch %s/p3` \\\" x\ny",
+	    dir, dir, dir);
 	snprintf(want, sizeof(want), "disk_used_pct[/$(touch %s/p4)] > 90",
 	    dir);
 	parse_ok(want, &rule);
@@ -480,7 +519,8 @@ test_exec_environment(void **state)
 	    "readlink /proc/$$/fd/0 > stdin; "
 	    "cut -d' ' -f5 /proc/$$/stat > pgrp; echo $$ > pid; "
 	    "if test -e /proc/$$/fd/%d; then echo leaked > fd; fi; "
-	    "echo to-stdout", dir, LEAKED_FD);
+	    "echo to-stdout",
+	    dir, LEAKED_FD);
 
 	/* What the child must not inherit: a stale value, a descriptor
 	 * without close-on-exec, an ignored and a blocked signal. */
@@ -497,8 +537,8 @@ test_exec_environment(void **state)
 	assert_true((saved_err = dup(2)) >= 0);
 	assert_int_equal(dup2(errfd, 2), 2);
 
-	assert_int_equal(alert_exec(cmd, host, &rule, ALERT_FIRED, 93.25,
-	    &pid), 0);
+	assert_int_equal(
+	    alert_exec(cmd, host, &rule, ALERT_FIRED, 93.25, &pid), 0);
 
 	dup2(saved_err, 2);
 	close(saved_err);
@@ -517,8 +557,10 @@ test_exec_environment(void **state)
 	assert_non_null(text);
 	assert_string_equal(text, host);
 	free(text);
-	snprintf(want, sizeof(want), "MUSTER_ALERT_RULE=disk_used_pct[/$(touch "
-	    "%s/p4)] > 90\n", dir);
+	snprintf(want, sizeof(want),
+	    "MUSTER_ALERT_RULE=disk_used_pct[/$(touch "
+	    "%s/p4)] > 90\n",
+	    dir);
 	assert_file_has(dir, "env", want);
 	assert_file_has(dir, "env", "MUSTER_ALERT_STATE=firing\n");
 	assert_file_has(dir, "env", "MUSTER_ALERT_VALUE=93.25\n");
@@ -526,7 +568,7 @@ test_exec_environment(void **state)
 	text = slurp(strcat(strcpy(want, dir), "/env"));
 	assert_non_null(text);
 	assert_null(strstr(text, "stale"));
-	assert_non_null(strstr(text, "PATH="));	/* the rest is passed on */
+	assert_non_null(strstr(text, "PATH=")); /* the rest is passed on */
 	t = atoll(strstr(text, "MUSTER_ALERT_TIME=") + 18);
 	assert_true(llabs(t - (long long)time(NULL)) < 60);
 	free(text);
@@ -550,7 +592,8 @@ test_exec_environment(void **state)
 	assert_non_null(text);
 	assert_non_null(strstr(text, "SigIgn:\t"));
 	assert_int_equal(strtoull(strstr(text, "SigIgn:\t") + 8, NULL, 16) &
-	    0x7fffffffULL, 0);
+		0x7fffffffULL,
+	    0);
 	free(text);
 	assert_file_has(dir, "stderr", "to-stdout\n");
 
@@ -569,15 +612,16 @@ test_exec_cleared_and_values(void **state)
 	assert_non_null(mkdtemp(dir));
 	parse_ok("net_rx_bytes_per_s > 1e8", &rule);
 	snprintf(cmd, sizeof(cmd), "cd '%s' && env > env && exit 3", dir);
-	assert_int_equal(alert_exec(cmd, "h", &rule, ALERT_CLEARED,
-	    123456789, &pid), 0);
+	assert_int_equal(
+	    alert_exec(cmd, "h", &rule, ALERT_CLEARED, 123456789, &pid), 0);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 3);
 	assert_file_has(dir, "env", "MUSTER_ALERT_STATE=cleared\n");
 	assert_file_has(dir, "env", "MUSTER_ALERT_VALUE=123456789\n");
 	assert_file_has(dir, "env", "MUSTER_ALERT_HOST=h\n");
-	assert_file_has(dir, "env", "MUSTER_ALERT_RULE=net_rx_bytes_per_s > "
+	assert_file_has(dir, "env",
+	    "MUSTER_ALERT_RULE=net_rx_bytes_per_s > "
 	    "1e8\n");
 	assert_int_equal(alert_exec(cmd, "h", &rule, ALERT_NONE, 1, &pid),
 	    MERR_INVAL);

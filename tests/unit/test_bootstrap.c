@@ -85,7 +85,8 @@ test_scan_junk_then_marker(void **state)
 	char arch[32] = "";
 
 	buf_init(&b, SCAN_BUF_MAX);
-	append(&b, "Linux host 6.1.0 #1 SMP x86_64\n"
+	append(&b,
+	    "Linux host 6.1.0 #1 SMP x86_64\n"
 	    "\n"
 	    "The programs included with the Debian GNU/Linux system are free "
 	    "software;\n"
@@ -93,8 +94,7 @@ test_scan_junk_then_marker(void **state)
 	    "\r\n"
 	    "bashrc says hello\n"
 	    "\t  \n"
-	    "\x1b[1;32mcolours\x1b[0m\n"
-	    AGENT_MARKER);
+	    "\x1b[1;32mcolours\x1b[0m\n" AGENT_MARKER);
 	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
 	    MARKER_AGENT);
 	assert_int_equal(buf_len(&b), 0);
@@ -117,7 +117,7 @@ test_scan_frames_stay(void **state)
 	hello.build_id.len = strlen(AGENT_MARKER) + 2;
 	hello.arch.data = (uint8_t *)"x86_64";
 	hello.arch.len = 6;
-	hello.window = 10;	/* 0x0a */
+	hello.window = 10; /* 0x0a */
 	env.body_case = MUSTER__ENVELOPE__BODY_HELLO;
 	env.hello = &hello;
 	assert_int_equal(frame_encode(&frames, &env, FRAME_MAX_DEFAULT), 0);
@@ -162,7 +162,8 @@ test_scan_need(void **state)
 
 	/* As the start command prints it: junk, an empty line, the request;
 	 * whatever follows the line stays. */
-	append(&b, "motd\nno newline from .bashrc\n" AGENT_NEED_MARKER
+	append(&b,
+	    "motd\nno newline from .bashrc\n" AGENT_NEED_MARKER
 	    "aarch64\nafter");
 	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
 	    MARKER_NEED);
@@ -256,12 +257,14 @@ test_scan_partial(void **state)
 	for (i = 0; i < len; i++) {
 		assert_int_equal(buf_append(&b, text + i, 1), 0);
 		if (i + 1 < len) {
-			assert_int_equal(bootstrap_scan(&b, arch,
-			    sizeof(arch), NULL), MARKER_NONE);
+			assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch),
+					     NULL),
+			    MARKER_NONE);
 			assert_true(buf_len(&b) <= strlen(AGENT_MARKER));
 		} else
-			assert_int_equal(bootstrap_scan(&b, arch,
-			    sizeof(arch), NULL), MARKER_AGENT);
+			assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch),
+					     NULL),
+			    MARKER_AGENT);
 	}
 	assert_int_equal(buf_len(&b), 0);
 
@@ -400,7 +403,7 @@ static void
 set_of_one(struct agentset *set, struct agentbin *ab, const char *sha)
 {
 	static const char *const arches[] = { "x86_64", "aarch64", "armv7l",
-	    "riscv64", "ppc64le", "s390x", "i686" };
+		"riscv64", "ppc64le", "s390x", "i686" };
 	struct utsname u;
 	size_t i;
 
@@ -425,7 +428,7 @@ static void
 test_command_become(void **state)
 {
 	const char *bad[] = { "", "-u", "a'b", "a b", "$(id)", "a;b", "a\nb",
-	    "abcdefghijklmnopqrstuvwxyz0123456789" };
+		"abcdefghijklmnopqrstuvwxyz0123456789" };
 	struct agentset set;
 	struct agentbin ab;
 	char *cmd = bootstrap_start_command(FAKE_SHA, "root");
@@ -433,8 +436,9 @@ test_command_become(void **state)
 
 	set_of_one(&set, &ab, FAKE_SHA);
 	assert_non_null(cmd);
-	assert_string_equal(cmd, "exec sudo -n -u root -- ~/.cache/muster/"
-	    BOOTSTRAP_LINK FAKE_SHA " --stdio");
+	assert_string_equal(cmd,
+	    "exec sudo -n -u root -- ~/.cache/muster/" BOOTSTRAP_LINK FAKE_SHA
+	    " --stdio");
 	free(cmd);
 	cmd = bootstrap_probe_command(&set, "root");
 	assert_non_null(cmd);
@@ -495,7 +499,8 @@ test_stderr_line(void **state)
 
 	buf_init(&b, 8192);
 	assert_string_equal(bootstrap_stderr_line(&b), "");
-	append(&b, "stty: 'standard input': Inappropriate ioctl\r\nsudo: no\n");
+	append(&b,
+	    "stty: 'standard input': Inappropriate ioctl\r\nsudo: no\n");
 	assert_string_equal(bootstrap_stderr_line(&b),
 	    ": stty: 'standard input': Inappropriate ioctl  sudo: no ");
 	/* A login shell's whole chatter is cut to one bounded line. */
@@ -515,8 +520,8 @@ test_command_shape(void **state)
 	char *cmd = bootstrap_start_command(FAKE_SHA, NULL);
 
 	assert_non_null(cmd);
-	assert_string_equal(cmd, "exec ~/.cache/muster/muster-agent-set-"
-	    FAKE_SHA " --stdio");
+	assert_string_equal(cmd,
+	    "exec ~/.cache/muster/muster-agent-set-" FAKE_SHA " --stdio");
 	free(cmd);
 }
 
@@ -542,9 +547,13 @@ test_probe_shape(void **state)
 	len = strlen(cmd);
 	/* Each architecture's names pick its agent's hash, which names the
 	 * file and is what the content is checked against. */
-	assert_non_null(strstr(cmd, "x86_64|amd64) s=" "0000000000000000000000"
+	assert_non_null(strstr(cmd,
+	    "x86_64|amd64) s="
+	    "0000000000000000000000"
 	    "000000000000000000000000000000000000000001;;"));
-	assert_non_null(strstr(cmd, "aarch64|arm64) s=" "000000000000000000000"
+	assert_non_null(strstr(cmd,
+	    "aarch64|arm64) s="
+	    "000000000000000000000"
 	    "0000000000000000000000000000000000000000002;;"));
 	assert_non_null(strstr(cmd, "*) s=;; esac"));
 	assert_non_null(strstr(cmd, "muster-agent-$s"));
@@ -891,8 +900,8 @@ test_command_login_junk(void **state)
 	set_of_one(&set, &ab, FAKE_SHA);
 	cmd = bootstrap_probe_command(&set, NULL);
 	assert_non_null(cmd);
-	assert_true(asprintf(&wrapped, "printf 'Welcome!\\nlast line'; %s",
-	    cmd) > 0);
+	assert_true(
+	    asprintf(&wrapped, "printf 'Welcome!\\nlast line'; %s", cmd) > 0);
 	out = run_sh(wrapped, &status);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	buf_init(&b, SCAN_BUF_MAX);

@@ -84,7 +84,7 @@ static void
 test_defaults_and_words(void **state)
 {
 	char *argv[] = { "run", "-w", "a,b", "--", "echo", "hi", "there",
-	    NULL };
+		NULL };
 	struct cli cli;
 
 	assert_int_equal(parse(argv, &cli), 0);
@@ -115,11 +115,11 @@ test_command_words(void **state)
 {
 	char *no_dashes[] = { "run", "-w", "a", "echo", "hi", NULL };
 	char *after[] = { "run", "-w", "a", "--", "ls", "-l", "-b", "--json",
-	    "-w", "zzz", NULL };
+		"-w", "zzz", NULL };
 	char *after_word[] = { "run", "-w", "a", "ls", "-l", "--raw", NULL };
 	char *one[] = { "run", "-w", "a", "--", "uptime", NULL };
 	char *quoted[] = { "run", "-w", "a", "--", "echo 'a b'", "|", "wc",
-	    NULL };
+		NULL };
 	char *dashdash[] = { "run", "-w", "a", "--", "echo", "--", "x", NULL };
 	struct cli cli;
 
@@ -163,9 +163,9 @@ test_dash_c(void **state)
 {
 	char *two[] = { "run", "-w", "h", "-c", "x", "-c", "y", NULL };
 	char *longc[] = { "run", "-w", "h", "--command", "uname -a",
-	    "--command=id", NULL };
+		"--command=id", NULL };
 	char *mixed[] = { "run", "-c", "first", "-w", "h", "--", "second",
-	    "arg", NULL };
+		"arg", NULL };
 	struct cli cli;
 
 	assert_int_equal(parse(two, &cli), 0);
@@ -209,10 +209,10 @@ test_host_selection_options(void **state)
 	char *only_x[] = { "run", "-x", "a", "--", "ls", NULL };
 	char *g_no_i[] = { "run", "-w", "a", "-g", "web", "--", "ls", NULL };
 	char *g_with_i[] = { "run", "-i", "inv", "-g", "web", "--group", "db",
-	    "--", "ls", NULL };
+		"--", "ls", NULL };
 	char *many[] = { "run", "-w", "a", "--hosts", "b[1-2]", "-w", "c",
-	    "-x", "b1", "--exclude=c", "--inventory", "other", "--", "ls",
-	    NULL };
+		"-x", "b1", "--exclude=c", "--inventory", "other", "--", "ls",
+		NULL };
 	struct cli cli;
 
 	parse_fails(no_hosts, "no hosts");
@@ -270,31 +270,31 @@ test_bad_numbers(void **state)
 	char *fanword[] = { "run", "-w", "a", "-f", "lots", "--", "ls", NULL };
 	char *fanempty[] = { "run", "-w", "a", "--fanout=", "--", "ls", NULL };
 	char *fanbig[] = { "run", "-w", "a", "-f", "100001", "--", "ls",
-	    NULL };
+		NULL };
 	char *fanhuge[] = { "run", "-w", "a", "-f", "99999999999999999999999",
-	    "--", "ls", NULL };
+		"--", "ls", NULL };
 	char *fantail[] = { "run", "-w", "a", "-f", "5x", "--", "ls", NULL };
 	char *toword[] = { "run", "-w", "a", "--timeout", "abc", "--", "ls",
-	    NULL };
+		NULL };
 	char *toneg[] = { "run", "-w", "a", "-t", "-1", "--", "ls", NULL };
 	char *tounit[] = { "run", "-w", "a", "-t", "5s", "--", "ls", NULL };
 	char *toempty[] = { "run", "-w", "a", "-t", "", "--", "ls", NULL };
 	char *tobig[] = { "run", "-w", "a", "-t", "1e8", "--", "ls", NULL };
 	char *toinf[] = { "run", "-w", "a", "-t", "inf", "--", "ls", NULL };
 	char *ct0[] = { "run", "-w", "a", "--connect-timeout", "0", "--", "ls",
-	    NULL };
+		NULL };
 	char *ct00[] = { "run", "-w", "a", "--connect-timeout=0.0", "--", "ls",
-	    NULL };
+		NULL };
 	char *ctword[] = { "run", "-w", "a", "--connect-timeout", "soon", "--",
-	    "ls", NULL };
+		"ls", NULL };
 	char *ctneg[] = { "run", "-w", "a", "--connect-timeout", "-5", "--",
-	    "ls", NULL };
+		"ls", NULL };
 	char *moneg[] = { "run", "-w", "a", "--max-output", "-1", "--", "ls",
-	    NULL };
+		NULL };
 	char *moword[] = { "run", "-w", "a", "--max-output", "1X", "--", "ls",
-	    NULL };
+		NULL };
 	char *mtword[] = { "run", "-w", "a", "--max-total-output", "lots",
-	    "--", "ls", NULL };
+		"--", "ls", NULL };
 
 	parse_fails(fan0, "--fanout");
 	parse_fails(fan0, "'0'");
@@ -357,10 +357,11 @@ static void
 test_good_numbers(void **state)
 {
 	char *argv[] = { "run", "-w", "a", "-f", "1", "-t", "2.5",
-	    "--connect-timeout", "0.25", "--max-output", "1000", "--", "ls",
-	    NULL };
+		"--connect-timeout", "0.25", "--max-output", "1000", "--",
+		"ls", NULL };
 	char *edges[] = { "run", "-w", "a", "--fanout=100000", "--timeout=0",
-	    "--connect-timeout=4000000", "--max-output=0", "--", "ls", NULL };
+		"--connect-timeout=4000000", "--max-output=0", "--", "ls",
+		NULL };
 	struct cli cli;
 
 	assert_int_equal(parse(argv, &cli), 0);
@@ -385,24 +386,24 @@ test_run_ergonomics(void **state)
 {
 	char *none[] = { "run", "-w", "a", "--", "ls", NULL };
 	char *all[] = { "run", "-w", "a", "--outdir", "o", "--errdir", "e",
-	    "--stdin", "--tty", "--become", "--", "ls", NULL };
+		"--stdin", "--tty", "--become", "--", "ls", NULL };
 	char *user[] = { "run", "-w", "a", "--become-user", "pg", "-c", "ls",
-	    NULL };
+		NULL };
 	char *ask[] = { "run", "-w", "a", "--ask-become-pass", "--", "ls",
-	    NULL };
+		NULL };
 	char *tty_ask[] = { "run", "-w", "a", "--tty", "--ask-become-pass",
-	    "--", "ls", NULL };
+		"--", "ls", NULL };
 	char *dash_user[] = { "run", "-w", "a", "--become-user", "-x", "--",
-	    "ls", NULL };
+		"ls", NULL };
 	char *no_dir[] = { "run", "-w", "a", "--outdir", NULL };
 	char *push_stdin[] = { "push", "-w", "a", "--stdin", "f", "/f", NULL };
 	char *pull_become[] = { "pull", "-w", "a", "--become", "/f", "d",
-	    NULL };
-	char *pull_ask[] = { "pull", "-w", "a", "--ask-become-pass", "/f",
-	    "d", NULL };
+		NULL };
+	char *pull_ask[] = { "pull", "-w", "a", "--ask-become-pass", "/f", "d",
+		NULL };
 	char *watch_become[] = { "watch", "-w", "a", "--become", NULL };
 	char *push_bad_user[] = { "push", "-w", "a", "--become-user", "a'b",
-	    "/f", "d", NULL };
+		"/f", "d", NULL };
 	struct cli cli;
 
 	assert_int_equal(parse(none, &cli), 0);
@@ -442,31 +443,36 @@ test_run_ergonomics(void **state)
 	/* Run options are refused by the other commands, not ignored. */
 	getopt_reset();
 	assert_int_equal(cli_parse((int)argc_of(push_stdin), push_stdin, &cli,
-	    errmsg, sizeof(errmsg)), MERR_PARSE);
+			     errmsg, sizeof(errmsg)),
+	    MERR_PARSE);
 	assert_non_null(strstr(errmsg, "--stdin is not an option of push"));
 	cli_free(&cli);
 	/* push and pull become through sudo -n (the agent runs as the
 	 * user); a password prompt is run's alone. */
 	getopt_reset();
 	assert_int_equal(cli_parse((int)argc_of(pull_become), pull_become,
-	    &cli, errmsg, sizeof(errmsg)), 0);
+			     &cli, errmsg, sizeof(errmsg)),
+	    0);
 	assert_true(cli.run.become);
 	assert_string_equal(cli.run.become_user, "root");
 	cli_free(&cli);
 	getopt_reset();
-	assert_int_equal(cli_parse((int)argc_of(pull_ask), pull_ask,
-	    &cli, errmsg, sizeof(errmsg)), MERR_PARSE);
-	assert_non_null(strstr(errmsg,
-	    "--ask-become-pass is not an option of pull"));
+	assert_int_equal(cli_parse((int)argc_of(pull_ask), pull_ask, &cli,
+			     errmsg, sizeof(errmsg)),
+	    MERR_PARSE);
+	assert_non_null(
+	    strstr(errmsg, "--ask-become-pass is not an option of pull"));
 	cli_free(&cli);
 	getopt_reset();
 	assert_int_equal(cli_parse((int)argc_of(watch_become), watch_become,
-	    &cli, errmsg, sizeof(errmsg)), MERR_PARSE);
+			     &cli, errmsg, sizeof(errmsg)),
+	    MERR_PARSE);
 	assert_non_null(strstr(errmsg, "--become is not an option of watch"));
 	cli_free(&cli);
 	getopt_reset();
 	assert_int_equal(cli_parse((int)argc_of(push_bad_user), push_bad_user,
-	    &cli, errmsg, sizeof(errmsg)), MERR_PARSE);
+			     &cli, errmsg, sizeof(errmsg)),
+	    MERR_PARSE);
 	assert_non_null(strstr(errmsg, "not a plain user name"));
 	cli_free(&cli);
 }
@@ -476,13 +482,13 @@ test_modes_and_flags(void **state)
 {
 	char *gather[] = { "run", "-w", "a", "-b", "--", "ls", NULL };
 	char *gather_long[] = { "run", "-w", "a", "--gather", "--", "ls",
-	    NULL };
+		NULL };
 	char *json[] = { "run", "-w", "a", "--json", "--", "ls", NULL };
 	char *last[] = { "run", "-w", "a", "--json", "-b", "--", "ls", NULL };
 	char *cluster[] = { "run", "-vbw", "a", "--", "ls", NULL };
 	char *flags[] = { "run", "-w", "a", "--raw", "-v", "--accept-new",
-	    "-k", "id.key", "--known-hosts", "kh", "-F", "cfg", "--", "ls",
-	    NULL };
+		"-k", "id.key", "--known-hosts", "kh", "-F", "cfg", "--", "ls",
+		NULL };
 	struct cli cli;
 
 	assert_int_equal(parse(gather, &cli), 0);
@@ -523,11 +529,11 @@ test_bad_options(void **state)
 {
 	char *unknown[] = { "run", "-w", "a", "-Z", "--", "ls", NULL };
 	char *unknown_long[] = { "run", "-w", "a", "--frobnicate", "--", "ls",
-	    NULL };
+		NULL };
 	char *no_arg[] = { "run", "-w", NULL };
 	char *no_arg_long[] = { "run", "-w", "a", "--timeout", NULL };
 	char *arg_to_flag[] = { "run", "-w", "a", "--json=yes", "--", "ls",
-	    NULL };
+		NULL };
 
 	parse_fails(unknown, "unknown or incomplete option");
 	parse_fails(unknown_long, "unknown or incomplete option");
@@ -610,8 +616,7 @@ select_hosts(struct inv_file *f, char **argv, struct host_set *hosts)
 }
 
 static void
-assert_names(const struct host_set *hosts, const char *const *want,
-    size_t n)
+assert_names(const struct host_set *hosts, const char *const *want, size_t n)
 {
 	size_t i;
 
@@ -636,7 +641,7 @@ static void
 test_hosts_all(void **state)
 {
 	static const char *const want[] = { "bastion", "web01", "web02",
-	    "web03", "db1", "db2" };
+		"web03", "db1", "db2" };
 	char *argv[] = { "run", "-i", "INV", "--", "ls", NULL };
 	struct inv_file f;
 	struct host_set hosts;
@@ -662,10 +667,10 @@ test_hosts_groups(void **state)
 {
 	static const char *const web[] = { "web01", "web02", "web03" };
 	static const char *const web_db[] = { "web01", "web02", "web03", "db1",
-	    "db2" };
+		"db2" };
 	char *one[] = { "run", "-i", "INV", "-g", "web", "--", "ls", NULL };
 	char *two[] = { "run", "-i", "INV", "-g", "web", "-g", "db", "-g",
-	    "web", "--", "ls", NULL };
+		"web", "--", "ls", NULL };
 	struct inv_file f;
 	struct host_set hosts;
 
@@ -686,11 +691,11 @@ test_hosts_exclude(void **state)
 	static const char *const some[] = { "web01", "web03" };
 	static const char *const bastion[] = { "bastion" };
 	char *g[] = { "run", "-i", "INV", "-g", "web", "-x", "web02", "--",
-	    "ls", NULL };
-	char *all[] = { "run", "-i", "INV", "-x", "web[01-03],db[1-2]",
-	    "--", "ls", NULL };
+		"ls", NULL };
+	char *all[] = { "run", "-i", "INV", "-x", "web[01-03],db[1-2]", "--",
+		"ls", NULL };
 	char *unknown[] = { "run", "-i", "INV", "-g", "web", "-x", "nosuch",
-	    "--", "ls", NULL };
+		"--", "ls", NULL };
 	struct inv_file f;
 	struct host_set hosts;
 
@@ -729,7 +734,8 @@ expect_too_large(struct inv_file *f, char **argv, const char *because)
 	/* Refused before anything was made. */
 	assert_int_equal(hosts.n, 0);
 	if (strstr(errmsg, "selection too large: more than 100000 hosts") ==
-	    NULL || strstr(errmsg, because) == NULL)
+		NULL ||
+	    strstr(errmsg, because) == NULL)
 		fail_msg("\"%s\" lacks \"%s\"", errmsg, because);
 	host_set_free(&hosts);
 }
@@ -743,13 +749,13 @@ static void
 test_hosts_selection_cap(void **state)
 {
 	char *three_w[] = { "run", "-w", "a[1-40000]", "-w", "b[1-40000]",
-	    "-w", "c[1-40000]", "-c", "true", NULL };
-	char *with_x[] = { "run", "-w", "h[1-60000]", "-x", "h[1-60000]",
-	    "-c", "true", NULL };
+		"-w", "c[1-40000]", "-c", "true", NULL };
+	char *with_x[] = { "run", "-w", "h[1-60000]", "-x", "h[1-60000]", "-c",
+		"true", NULL };
 	char *with_inv[] = { "run", "-i", "INV", "-g", "g", "-w", "w[1-50000]",
-	    "-c", "true", NULL };
-	char *at_cap[] = { "run", "-w", "a[1-50000]", "-x", "a[1-49999]",
-	    "-w", "b", "-c", "true", NULL };
+		"-c", "true", NULL };
+	char *at_cap[] = { "run", "-w", "a[1-50000]", "-x", "a[1-49999]", "-w",
+		"b", "-c", "true", NULL };
 	char *inv_only[] = { "run", "-i", "INV", "-c", "true", NULL };
 	char *many[2 * 101 + 4], lists[101][24];
 	struct inv_file f, big;
@@ -757,9 +763,11 @@ test_hosts_selection_cap(void **state)
 	size_t i;
 
 	inv_create_text(&f, "[g]\nh[1-60000]\n");
-	expect_too_large(&f, three_w, "(-w 'c[1-40000]' brings the total to "
+	expect_too_large(&f, three_w,
+	    "(-w 'c[1-40000]' brings the total to "
 	    "120000)");
-	expect_too_large(&f, with_x, "(-x 'h[1-60000]' brings the total to "
+	expect_too_large(&f, with_x,
+	    "(-x 'h[1-60000]' brings the total to "
 	    "120000)");
 	expect_too_large(&f, with_inv, "(inventory ");
 	assert_non_null(strstr(errmsg, ":2 brings the total to 110000)"));
@@ -773,7 +781,8 @@ test_hosts_selection_cap(void **state)
 	many[203] = "-c";
 	many[204] = "true";
 	many[205] = NULL;
-	expect_too_large(&f, many, "(-w 'r2-[1-99999]' brings the total to "
+	expect_too_large(&f, many,
+	    "(-w 'r2-[1-99999]' brings the total to "
 	    "199998)");
 
 	/* Inventory lines of 99 999 each: refused at the second. */
@@ -794,7 +803,7 @@ test_hosts_utf8(void **state)
 {
 	char *badw[] = { "run", "-w", "ok,h\xc3x", "-c", "true", NULL };
 	char *badx[] = { "run", "-w", "a", "-x", "\x1b[2Jx\xff", "-c", "true",
-	    NULL };
+		NULL };
 	struct inv_file f;
 	struct host_set hosts;
 	const char *p;
@@ -808,8 +817,8 @@ test_hosts_utf8(void **state)
 	assert_non_null(strstr(errmsg, "\\x1b"));
 	for (p = errmsg; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-			fail_msg("raw byte 0x%02x in \"%s\"", (unsigned char)*p,
-			    errmsg);
+			fail_msg("raw byte 0x%02x in \"%s\"",
+			    (unsigned char)*p, errmsg);
 	host_set_free(&hosts);
 	unlink(f.path);
 }
@@ -818,16 +827,16 @@ static void
 test_hosts_errors(void **state)
 {
 	char *nogroup[] = { "run", "-i", "INV", "-g", "nosuch", "--", "ls",
-	    NULL };
+		NULL };
 	char *emptygroup[] = { "run", "-i", "INV", "-g", "empty", "--", "ls",
-	    NULL };
+		NULL };
 	char *allgone[] = { "run", "-i", "INV", "-g", "db", "-x", "db[1-2]",
-	    "--", "ls", NULL };
+		"--", "ls", NULL };
 	char *wgone[] = { "run", "-w", "a,b", "-x", "b,a", "--", "ls", NULL };
 	char *badw[] = { "run", "-w", "web[1-", "--", "ls", NULL };
 	char *badx[] = { "run", "-w", "a", "-x", "b[2-1]", "--", "ls", NULL };
 	char *nofile[] = { "run", "-i", "/nonexistent/muster/inventory", "--",
-	    "ls", NULL };
+		"ls", NULL };
 	struct inv_file f;
 	struct host_set hosts;
 
@@ -870,11 +879,11 @@ test_hosts_w(void **state)
 	char *plain[] = { "run", "-w", "a,b", "-w", "c,a", "--", "ls", NULL };
 	char *spec[] = { "run", "-w", "root@h1:2200", "--", "ls", NULL };
 	char *inv[] = { "run", "-i", "INV", "-w", "db1,bastion,web09", "--",
-	    "ls", NULL };
+		"ls", NULL };
 	char *override[] = { "run", "-i", "INV", "-w", "ops@db1:22", "--",
-	    "ls", NULL };
+		"ls", NULL };
 	char *both[] = { "run", "-i", "INV", "-g", "db", "-w", "db2,web01",
-	    "--", "ls", NULL };
+		"--", "ls", NULL };
 	struct inv_file f;
 	struct host_set hosts;
 	const struct host_spec *s;
@@ -930,11 +939,11 @@ test_live_diff_keys_install(void **state)
 {
 	char *live[] = { "run", "-w", "a", "-L", "--", "ls", NULL };
 	char *live_long[] = { "run", "-w", "a", "--live-gather", "--", "ls",
-	    NULL };
+		NULL };
 	char *diff[] = { "run", "-w", "a", "--json", "--diff", "--", "ls",
-	    NULL };
+		NULL };
 	char *install[] = { "install", "-i", "inv", "-g", "web", "--json",
-	    "--password-file", "pw", "--accept-new", "-f", "8", NULL };
+		"--password-file", "pw", "--accept-new", "-f", "8", NULL };
 	char *operand[] = { "install", "-w", "a", "extra", NULL };
 	char *nohosts[] = { "install", "--password-file", "pw", NULL };
 	struct cli cli;
@@ -952,7 +961,8 @@ test_live_diff_keys_install(void **state)
 	unsetenv("MUSTER_INVENTORY");
 	getopt_reset();
 	assert_int_equal(cli_parse((int)argc_of(install), install, &cli,
-	    errmsg, sizeof(errmsg)), 0);
+			     errmsg, sizeof(errmsg)),
+	    0);
 	assert_int_equal(cli.cmd, CLI_KEYS_INSTALL);
 	assert_string_equal(cli.password_file, "pw");
 	assert_string_equal(cli.inventory, "inv");
@@ -962,12 +972,14 @@ test_live_diff_keys_install(void **state)
 	cli_free(&cli);
 	getopt_reset();
 	assert_int_equal(cli_parse((int)argc_of(operand), operand, &cli,
-	    errmsg, sizeof(errmsg)), MERR_PARSE);
+			     errmsg, sizeof(errmsg)),
+	    MERR_PARSE);
 	assert_non_null(strstr(errmsg, "no operands"));
 	cli_free(&cli);
 	getopt_reset();
 	assert_int_equal(cli_parse((int)argc_of(nohosts), nohosts, &cli,
-	    errmsg, sizeof(errmsg)), MERR_PARSE);
+			     errmsg, sizeof(errmsg)),
+	    MERR_PARSE);
 	assert_non_null(strstr(errmsg, "no hosts selected"));
 	cli_free(&cli);
 }

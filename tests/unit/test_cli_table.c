@@ -37,10 +37,12 @@ valid_arg(int opt)
 {
 	switch (opt) {
 	case CO_MODE: return "0644";
-	case CO_OWNER: case CO_GROUP_ID: return "0";
+	case CO_OWNER:
+	case CO_GROUP_ID: return "0";
 	case CO_SORT: return "cpu";
 	case CO_BECOME_USER: return "root";
-	case CO_MAX_OUTPUT: case CO_MAX_TOTAL_OUTPUT: return "1M";
+	case CO_MAX_OUTPUT:
+	case CO_MAX_TOTAL_OUTPUT: return "1M";
 	case CO_RERUN: return "failed";
 	case CO_SSH_OPTION: return "Compression=yes";
 	case CO_LOGIN: return "deploy";
@@ -77,8 +79,7 @@ parse_with(const struct clitab_command *c, int opt, struct cli *cli)
 		argv[argc++] = "a";
 		argv[argc++] = "b";
 		break;
-	default:
-		break;
+	default: break;
 	}
 	argv[argc] = NULL;
 	getopt_reset();
@@ -142,7 +143,8 @@ test_foreign_options_refused(void **state)
 			if (parse_with(c, opt, &cli) != MERR_PARSE)
 				fail_msg("muster %s --%s accepted", c->name,
 				    clitab_options[opt].name);
-			snprintf(want, sizeof(want), "--%s is not an option of "
+			snprintf(want, sizeof(want),
+			    "--%s is not an option of "
 			    "%s (see muster %s --help)",
 			    clitab_options[opt].name, c->name, c->name);
 			if (strcmp(errmsg, want) != 0)
@@ -161,10 +163,10 @@ static void
 test_foreign_examples(void **state)
 {
 	char *push[] = { "push", "--sort", "cpu", "--timeout", "5",
-	    "--command", "ls", "-w", "a", "f", "/f", NULL };
+		"--command", "ls", "-w", "a", "f", "/f", NULL };
 	char *push_short[] = { "push", "-w", "a", "-t", "5", "f", "/f", NULL };
 	char *install[] = { "install", "-w", "a", "--connect-rate", "5",
-	    NULL };
+		NULL };
 	char *daemon[] = { "daemon", "--stdin", "-w", "a", NULL };
 	struct cli cli;
 
@@ -172,25 +174,30 @@ test_foreign_examples(void **state)
 	getopt_reset();
 	assert_int_equal(cli_parse(11, push, &cli, errmsg, sizeof(errmsg)),
 	    MERR_PARSE);
-	assert_string_equal(errmsg, "--sort is not an option of push (see "
+	assert_string_equal(errmsg,
+	    "--sort is not an option of push (see "
 	    "muster push --help)");
 	cli_free(&cli);
 	getopt_reset();
 	assert_int_equal(cli_parse(7, push_short, &cli, errmsg,
-	    sizeof(errmsg)), MERR_PARSE);
-	assert_string_equal(errmsg, "-t is not an option of push (see "
+			     sizeof(errmsg)),
+	    MERR_PARSE);
+	assert_string_equal(errmsg,
+	    "-t is not an option of push (see "
 	    "muster push --help)");
 	cli_free(&cli);
 	getopt_reset();
 	assert_int_equal(cli_parse(5, install, &cli, errmsg, sizeof(errmsg)),
 	    MERR_PARSE);
-	assert_string_equal(errmsg, "--connect-rate is not an option of keys "
+	assert_string_equal(errmsg,
+	    "--connect-rate is not an option of keys "
 	    "install (see muster keys install --help)");
 	cli_free(&cli);
 	getopt_reset();
 	assert_int_equal(cli_parse(4, daemon, &cli, errmsg, sizeof(errmsg)),
 	    MERR_PARSE);
-	assert_string_equal(errmsg, "--stdin is not an option of daemon "
+	assert_string_equal(errmsg,
+	    "--stdin is not an option of daemon "
 	    "(see muster daemon --help)");
 	cli_free(&cli);
 }
@@ -215,7 +222,7 @@ test_help_matches_table(void **state)
 			const struct clitab_option *o = &clitab_options[opt];
 			bool listed;
 
-			if (o->help == NULL)	/* documented by the man page */
+			if (o->help == NULL) /* documented by the man page */
 				continue;
 			snprintf(needle, sizeof(needle), "--%s%s", o->name,
 			    o->has_arg ? " " : "");

@@ -100,7 +100,8 @@ test_config_values(void **state)
 	struct cli cli;
 
 	(void)state;
-	write_conf("# defaults\n"
+	write_conf(
+	    "# defaults\n"
 	    "\n"
 	    "fanout = 7\n"
 	    "known-hosts /kh\n"
@@ -127,13 +128,13 @@ static void
 test_config_command_line_wins(void **state)
 {
 	char *argv[] = { "run", "-f", "9", "-w", "h2", "-t", "5", "--", "true",
-	    NULL };
+		NULL };
 	char *argv_c[] = { "run", NULL };
 	struct cli cli;
 
 	(void)state;
 	write_conf("fanout = 7\nhosts = h1\nhosts = h9\ntimeout = 3\n"
-	    "command = uptime\n");
+		   "command = uptime\n");
 	assert_int_equal(parse_conf(argv, &cli), 0);
 	assert_int_equal(cli.fanout, 9);
 	assert_true(cli.run.timeout == 5);
@@ -192,13 +193,14 @@ static void
 test_config_missing(void **state)
 {
 	char *argv[] = { "run", "--config", "/nonexistent/muster.conf", "-w",
-	    "h1", "--", "true", NULL };
+		"h1", "--", "true", NULL };
 	struct cli cli;
 
 	(void)state;
 	getopt_reset();
 	assert_int_equal(cli_parse_configured((int)argc_of(argv), argv, &cli,
-	    errmsg, sizeof(errmsg)), MERR_PARSE);
+			     errmsg, sizeof(errmsg)),
+	    MERR_PARSE);
 	assert_non_null(strstr(errmsg, "/nonexistent/muster.conf"));
 	cli_free(&cli);
 }
@@ -206,9 +208,9 @@ test_config_missing(void **state)
 static void
 test_new_options(void **state)
 {
-	char *argv[] = { "run", "-l", "deploy", "-o", "port=2222", "-S",
-	    "-u", "4", "-B", "--batch", "10%", "--max-fail", "3", "--rerun",
-	    "failed,timeout", "-w", "h1", "--", "true", NULL };
+	char *argv[] = { "run", "-l", "deploy", "-o", "port=2222", "-S", "-u",
+		"4", "-B", "--batch", "10%", "--max-fail", "3", "--rerun",
+		"failed,timeout", "-w", "h1", "--", "true", NULL };
 	size_t batch, max_fail;
 	struct cli cli;
 
@@ -224,7 +226,7 @@ test_new_options(void **state)
 	assert_int_equal(cli.run.mode, OUTPUT_GATHER);
 	assert_string_equal(cli.rerun, "failed,timeout");
 	cli_roll(&cli, 25, &batch, &max_fail);
-	assert_int_equal(batch, 3);	/* 10% of 25, rounded up */
+	assert_int_equal(batch, 3); /* 10% of 25, rounded up */
 	assert_int_equal(max_fail, 3);
 	cli_roll(&cli, 1, &batch, &max_fail);
 	assert_int_equal(batch, 1);
@@ -235,9 +237,9 @@ static void
 test_counts_refused(void **state)
 {
 	static const char *bad[] = { "0", "-1", "101%", "0%", "x", "5x", "",
-	    "%", "1.5" };
+		"%", "1.5" };
 	char *argv[] = { "run", "--batch", NULL, "-w", "h", "--", "true",
-	    NULL };
+		NULL };
 	struct cli cli;
 	size_t i;
 
@@ -258,18 +260,22 @@ test_sshopt(void **state)
 
 	(void)state;
 	assert_int_equal(sshopt_parse("ciphers=aes256-ctr", &line, errmsg,
-	    sizeof(errmsg)), 0);
+			     sizeof(errmsg)),
+	    0);
 	assert_string_equal(line, "Ciphers aes256-ctr");
 	free(line);
 	assert_int_equal(sshopt_parse("HostName  example.org", &line, errmsg,
-	    sizeof(errmsg)), 0);
+			     sizeof(errmsg)),
+	    0);
 	assert_string_equal(line, "HostName example.org");
 	free(line);
 	assert_int_equal(sshopt_parse("StrictHostKeyChecking=no", &line,
-	    errmsg, sizeof(errmsg)), MERR_PARSE);
+			     errmsg, sizeof(errmsg)),
+	    MERR_PARSE);
 	assert_non_null(strstr(errmsg, "--accept-new"));
 	assert_int_equal(sshopt_parse("Ciphers=rot13", &line, errmsg,
-	    sizeof(errmsg)), MERR_PARSE);
+			     sizeof(errmsg)),
+	    MERR_PARSE);
 	assert_non_null(strstr(errmsg, "libssh refuses"));
 	assert_int_equal(sshopt_parse("=x", &line, errmsg, sizeof(errmsg)),
 	    MERR_PARSE);
@@ -282,7 +288,7 @@ test_lastrun_roundtrip(void **state)
 {
 	struct host_set hosts, back;
 	enum host_status final[4] = { HS_OK, HS_FAILED, HS_SKIPPED,
-	    HS_TIMEOUT };
+		HS_TIMEOUT };
 	unsigned mask;
 
 	(void)state;
@@ -296,7 +302,8 @@ test_lastrun_roundtrip(void **state)
 	assert_int_equal(lastrun_save(&hosts, final, errmsg, sizeof(errmsg)),
 	    0);
 	assert_int_equal(lastrun_statuses("failed,skipped", &mask, errmsg,
-	    sizeof(errmsg)), 0);
+			     sizeof(errmsg)),
+	    0);
 	assert_int_equal(lastrun_select(mask, &back, errmsg, sizeof(errmsg)),
 	    0);
 	assert_int_equal(back.n, 2);
@@ -307,16 +314,18 @@ test_lastrun_roundtrip(void **state)
 	assert_string_equal(back.v[1].user, "-");
 	host_set_free(&back);
 	host_set_init(&back);
-	assert_int_equal(lastrun_statuses("notok", &mask, errmsg,
-	    sizeof(errmsg)), 0);
+	assert_int_equal(
+	    lastrun_statuses("notok", &mask, errmsg, sizeof(errmsg)), 0);
 	assert_int_equal(lastrun_select(mask, &back, errmsg, sizeof(errmsg)),
 	    0);
 	assert_int_equal(back.n, 3);
 	host_set_free(&back);
 	assert_int_equal(lastrun_statuses("failed,,ok", &mask, errmsg,
-	    sizeof(errmsg)), MERR_PARSE);
+			     sizeof(errmsg)),
+	    MERR_PARSE);
 	assert_int_equal(lastrun_statuses("fail", &mask, errmsg,
-	    sizeof(errmsg)), MERR_PARSE);
+			     sizeof(errmsg)),
+	    MERR_PARSE);
 	host_set_free(&hosts);
 }
 

@@ -22,9 +22,9 @@ test_allowed(void **state)
 {
 	/* The direct path, step by step. */
 	static const enum conn_state path[] = { CS_INIT, CS_RESOLVE, CS_TCP,
-	    CS_HANDSHAKE, CS_AUTH_KEY, CS_AUTH_AUTO, CS_CHAN_OPEN,
-	    CS_CHAN_EXEC, CS_MARKER, CS_UPLOAD, CS_CHAN_OPEN, CS_CHAN_EXEC,
-	    CS_MARKER, CS_HELLO, CS_READY, CS_DONE };
+		CS_HANDSHAKE, CS_AUTH_KEY, CS_AUTH_AUTO, CS_CHAN_OPEN,
+		CS_CHAN_EXEC, CS_MARKER, CS_UPLOAD, CS_CHAN_OPEN, CS_CHAN_EXEC,
+		CS_MARKER, CS_HELLO, CS_READY, CS_DONE };
 	size_t i;
 	int st;
 
@@ -103,7 +103,7 @@ read_diagram(bool drawn[CS_COUNT][CS_COUNT], bool named[CS_COUNT])
 			break;
 		lines++;
 		if ((q = strchr(line, '(')) != NULL)
-			*q = '\0';	/* a remark */
+			*q = '\0'; /* a remark */
 		prev = -1;
 		arrow = false;
 		for (p = line + 2; *p != '\0';) {
@@ -117,8 +117,9 @@ read_diagram(bool drawn[CS_COUNT][CS_COUNT], bool named[CS_COUNT])
 				p++;
 				continue;
 			}
-			for (q = word; (isupper((unsigned char)*p) ||
-			    *p == '_') && q < word + sizeof(word) - 1;)
+			for (q = word;
+			     (isupper((unsigned char)*p) || *p == '_') &&
+			     q < word + sizeof(word) - 1;)
 				*q++ = *p++;
 			*q = '\0';
 			if (strcmp(word, "ANY") == 0) {
@@ -161,7 +162,9 @@ test_diagram_matches_table(void **state)
 				fail_msg("%s -> %s: diagram %s, table %s",
 				    connstate_id(from), connstate_id(to),
 				    drawn[from][to] ? "yes" : "no",
-				    connstate_allowed(from, to) ? "yes" : "no");
+				    connstate_allowed(from, to) ?
+					"yes" :
+					"no");
 	}
 }
 

@@ -23,9 +23,9 @@ test_allowed(void **state)
 {
 	/* Named, connected, lost, retried, connected, refused. */
 	static const enum dhost_state path[] = { DH_NEW, DH_WAITING,
-	    DH_CONNECTING, DH_READY, DH_BACKOFF, DH_WAITING, DH_CONNECTING,
-	    DH_BACKOFF, DH_WAITING, DH_BACKOFF, DH_WAITING, DH_CONNECTING,
-	    DH_RELEASED };
+		DH_CONNECTING, DH_READY, DH_BACKOFF, DH_WAITING, DH_CONNECTING,
+		DH_BACKOFF, DH_WAITING, DH_BACKOFF, DH_WAITING, DH_CONNECTING,
+		DH_RELEASED };
 	size_t i;
 	int st;
 
@@ -116,7 +116,7 @@ read_diagram(bool drawn[DH_COUNT][DH_COUNT], bool named[DH_COUNT])
 			break;
 		lines++;
 		if ((q = strchr(line, '(')) != NULL)
-			*q = '\0';	/* a remark */
+			*q = '\0'; /* a remark */
 		prev = -1;
 		arrow = false;
 		for (p = line + 2; *p != '\0';) {
@@ -130,8 +130,9 @@ read_diagram(bool drawn[DH_COUNT][DH_COUNT], bool named[DH_COUNT])
 				p++;
 				continue;
 			}
-			for (q = word; (isupper((unsigned char)*p) ||
-			    *p == '_') && q < word + sizeof(word) - 1;)
+			for (q = word;
+			     (isupper((unsigned char)*p) || *p == '_') &&
+			     q < word + sizeof(word) - 1;)
 				*q++ = *p++;
 			*q = '\0';
 			if (strcmp(word, "ANY") == 0) {
@@ -141,7 +142,8 @@ read_diagram(bool drawn[DH_COUNT][DH_COUNT], bool named[DH_COUNT])
 			}
 			cur = state_by_id(word);
 			if (cur < 0)
-				fail_msg("dhoststate.h names no state %s", word);
+				fail_msg("dhoststate.h names no state %s",
+				    word);
 			named[cur] = true;
 			if (arrow && prev == DH_COUNT) {
 				for (st = DH_NEW; st < DH_COUNT; st++)
@@ -175,8 +177,9 @@ test_diagram_matches_table(void **state)
 				fail_msg("%s -> %s: diagram %s, table %s",
 				    dhoststate_id(from), dhoststate_id(to),
 				    drawn[from][to] ? "yes" : "no",
-				    dhoststate_allowed(from, to) ? "yes" :
-				    "no");
+				    dhoststate_allowed(from, to) ?
+					"yes" :
+					"no");
 	}
 }
 

@@ -164,7 +164,7 @@ test_frame_roundtrip(void **state)
 	Muster__Ping ping = MUSTER__PING__INIT;
 	Muster__Pong pong = MUSTER__PONG__INIT;
 	ProtobufCBinaryData argv[3] = { BIN("printf"), BIN("%s\n"),
-	    BIN("a b\xff") };
+		BIN("a b\xff") };
 
 	hello.version = MUSTER_PROTO_VERSION;
 	hello.build_id = BIN("0123abcd");
@@ -356,7 +356,7 @@ static void
 test_frame_oversized(void **state)
 {
 	static const uint8_t huge[] = { 0x7f, 0xff, 0xff, 0xff, 0x08, 0x01,
-	    0x52, 0x00, 0x00 };
+		0x52, 0x00, 0x00 };
 	static const uint8_t over[] = { 0x00, 0x10, 0x00, 0x01 };
 	Muster__Envelope *env;
 	struct buf b;
@@ -402,7 +402,8 @@ test_frame_garbage(void **state)
 	buf_init(&b, FRAME_MAX_DEFAULT + FRAME_HDR_LEN);
 	for (seed = 1; seed <= 50000; seed++) {
 		s = seed * 2654435761u;
-		len = seed % 7 == 0 ? rnd(&s) % sizeof(body) :
+		len = seed % 7 == 0 ?
+		    rnd(&s) % sizeof(body) :
 		    1 + rnd(&s) % 64;
 		for (i = 0; i < len; i++)
 			body[i] = rnd(&s);
@@ -452,8 +453,8 @@ test_frame_unpack_budget(void **state)
 	n = (FRAME_MAX_DEFAULT - 16) / 2;
 	exec_len = 2 * n;
 	buf_init(&b, FRAME_MAX_DEFAULT + FRAME_HDR_LEN);
-	assert_int_equal(buf_reserve(&b, FRAME_MAX_DEFAULT + FRAME_HDR_LEN, &p),
-	    0);
+	assert_int_equal(
+	    buf_reserve(&b, FRAME_MAX_DEFAULT + FRAME_HDR_LEN, &p), 0);
 	i = 4;
 	p[i++] = 0x08;
 	p[i++] = 0x01;

@@ -105,8 +105,8 @@ test_user_and_port(void **state)
 	expect_expand("u@r[1-2]:22", "u@r1:22 u@r2:22");
 
 	host_set_init(&set);
-	assert_int_equal(hostlist_expand("alice@a:2200", &set, err,
-	    sizeof(err)), 0);
+	assert_int_equal(
+	    hostlist_expand("alice@a:2200", &set, err, sizeof(err)), 0);
 	assert_int_equal(set.n, 1);
 	assert_string_equal(set.v[0].name, "a");
 	assert_string_equal(set.v[0].user, "alice");
@@ -140,8 +140,8 @@ test_web_01_20(void **state)
 	char err[256];
 
 	host_set_init(&set);
-	assert_int_equal(hostlist_expand("web[01-20]", &set, err,
-	    sizeof(err)), 0);
+	assert_int_equal(hostlist_expand("web[01-20]", &set, err, sizeof(err)),
+	    0);
 	assert_int_equal(set.n, 20);
 	assert_string_equal(set.v[0].name, "web01");
 	assert_string_equal(set.v[8].name, "web09");
@@ -209,8 +209,8 @@ test_operators(void **state)
 	expect_error("!a", MERR_PARSE, "before '!'", "position 1");
 	expect_error("a&&b", MERR_PARSE, "after '&'", NULL);
 	/* Every operand is counted, whatever the operator. */
-	assert_int_equal(hostlist_count("a[1-10]!a[1-5]", &n, err,
-	    sizeof(err)), 0);
+	assert_int_equal(
+	    hostlist_count("a[1-10]!a[1-5]", &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 15);
 }
 
@@ -233,14 +233,14 @@ test_groups(void **state)
 	uint64_t n;
 
 	host_set_init(&set);
-	assert_int_equal(hostlist_eval("@web!web2,db", &g, &set, err,
-	    sizeof(err)), 0);
+	assert_int_equal(
+	    hostlist_eval("@web!web2,db", &g, &set, err, sizeof(err)), 0);
 	assert_int_equal(set.n, 3);
 	assert_string_equal(set.v[0].name, "web1");
 	assert_string_equal(set.v[1].name, "web3");
 	assert_string_equal(set.v[2].name, "db");
-	assert_int_equal(hostlist_eval("a,@nope", &g, &set, err,
-	    sizeof(err)), MERR_PARSE);
+	assert_int_equal(hostlist_eval("a,@nope", &g, &set, err, sizeof(err)),
+	    MERR_PARSE);
 	assert_non_null(strstr(err, "no group 'nope'"));
 	assert_non_null(strstr(err, "position 3"));
 	assert_int_equal(set.n, 3);
@@ -367,8 +367,8 @@ test_too_many(void **state)
 
 	/* Exactly the maximum works, and de-duplication keeps it fast. */
 	host_set_init(&set);
-	assert_int_equal(hostlist_expand("h[1-100000]", &set, err,
-	    sizeof(err)), 0);
+	assert_int_equal(
+	    hostlist_expand("h[1-100000]", &set, err, sizeof(err)), 0);
 	assert_int_equal(set.n, HOSTLIST_MAX);
 	assert_string_equal(set.v[HOSTLIST_MAX - 1].name, "h100000");
 	host_set_free(&set);
@@ -380,28 +380,30 @@ test_count(void **state)
 	char err[256] = "";
 	uint64_t n;
 
-	assert_int_equal(hostlist_count("r1-[1-99999]", &n, err,
-	    sizeof(err)), 0);
+	assert_int_equal(hostlist_count("r1-[1-99999]", &n, err, sizeof(err)),
+	    0);
 	assert_int_equal(n, 99999);
 	/* Before de-duplication, as hostlist_expand counts. */
-	assert_int_equal(hostlist_count("a,b,a,u@a:22", &n, err,
-	    sizeof(err)), 0);
+	assert_int_equal(hostlist_count("a,b,a,u@a:22", &n, err, sizeof(err)),
+	    0);
 	assert_int_equal(n, 4);
 	/* Past the cap is a count, not an error: the selection decides. */
-	assert_int_equal(hostlist_count("a[1-1000]b[1-1000],c", &n, err,
-	    sizeof(err)), 0);
+	assert_int_equal(
+	    hostlist_count("a[1-1000]b[1-1000],c", &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1000001);
-	assert_int_equal(hostlist_count("x[1-50000,1-50001]", &n, err,
-	    sizeof(err)), 0);
+	assert_int_equal(
+	    hostlist_count("x[1-50000,1-50001]", &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 100001);
 	/* 10^17 squared does not fit: saturated, not wrapped. */
 	assert_int_equal(hostlist_count("h[1-99999999999999999]"
-	    "[1-99999999999999999]", &n, err, sizeof(err)), 0);
+					"[1-99999999999999999]",
+			     &n, err, sizeof(err)),
+	    0);
 	assert_true(n == UINT64_MAX);
 	/* Bad lists fail as they do in hostlist_expand. */
 	n = 7;
-	assert_int_equal(hostlist_count("x[1-5],y[3-1]", &n, err,
-	    sizeof(err)), MERR_PARSE);
+	assert_int_equal(hostlist_count("x[1-5],y[3-1]", &n, err, sizeof(err)),
+	    MERR_PARSE);
 	assert_int_equal(n, 0);
 	assert_non_null(strstr(err, "reversed"));
 }
@@ -416,18 +418,21 @@ test_tally(void **state)
 
 	for (i = 1; i <= 101 && r == 0; i++) {
 		snprintf(list, sizeof(list), "r%d-[1-99999]", i);
-		assert_int_equal(hostlist_count(list, &n, err, sizeof(err)), 0);
+		assert_int_equal(hostlist_count(list, &n, err, sizeof(err)),
+		    0);
 		r = hostlist_tally(&total, n, "-w 'LIST'", err, sizeof(err));
 	}
 	assert_int_equal(r, MERR_LIMIT);
 	assert_int_equal(i, 3);
-	assert_string_equal(err, "selection too large: more than 100000 hosts "
+	assert_string_equal(err,
+	    "selection too large: more than 100000 hosts "
 	    "(-w 'LIST' brings the total to 199998)");
 	total = 0;
-	assert_int_equal(hostlist_tally(&total, HOSTLIST_MAX, "x", err,
-	    sizeof(err)), 0);
+	assert_int_equal(
+	    hostlist_tally(&total, HOSTLIST_MAX, "x", err, sizeof(err)), 0);
 	assert_int_equal(hostlist_tally(&total, UINT64_MAX, "y", err,
-	    sizeof(err)), MERR_LIMIT);
+			     sizeof(err)),
+	    MERR_LIMIT);
 	assert_non_null(strstr(err, "at least 18446744073709551615"));
 }
 
@@ -455,7 +460,9 @@ test_utf8(void **state)
 	assert_escaped(err);
 	/* Well-formed UTF-8 names stay valid. */
 	expect_expand("caf\xc3\xa9[1-2],\xe6\x9d\xb1@h",
-	    "caf\xc3\xa9" "1 caf\xc3\xa9" "2 \xe6\x9d\xb1@h");
+	    "caf\xc3\xa9"
+	    "1 caf\xc3\xa9"
+	    "2 \xe6\x9d\xb1@h");
 }
 
 static void
@@ -466,16 +473,16 @@ test_error_keeps_set(void **state)
 	size_t i;
 
 	host_set_init(&set);
-	assert_int_equal(hostlist_expand("pre,x1", &set, err, sizeof(err)),
-	    0);
+	assert_int_equal(hostlist_expand("pre,x1", &set, err, sizeof(err)), 0);
 	assert_int_equal(hostlist_expand("x[1-5],y[3-1]", &set, err,
-	    sizeof(err)), MERR_PARSE);
+			     sizeof(err)),
+	    MERR_PARSE);
 	assert_int_equal(set.n, 2);
 	assert_string_equal(set.v[0].name, "pre");
 	assert_string_equal(set.v[1].name, "x1");
 	/* The index still de-duplicates after the rollback. */
-	assert_int_equal(hostlist_expand("x[1-5],pre", &set, err,
-	    sizeof(err)), 0);
+	assert_int_equal(hostlist_expand("x[1-5],pre", &set, err, sizeof(err)),
+	    0);
 	assert_int_equal(set.n, 6);
 	for (i = 0; i < set.n; i++)
 		assert_non_null(set.v[i].name);
@@ -492,8 +499,8 @@ test_exclude(void **state)
 	host_set_init(&excl);
 	assert_int_equal(hostlist_expand("web[1-5]", &set, err, sizeof(err)),
 	    0);
-	assert_int_equal(hostlist_expand("web2,web4,nothere", &excl, err,
-	    sizeof(err)), 0);
+	assert_int_equal(
+	    hostlist_expand("web2,web4,nothere", &excl, err, sizeof(err)), 0);
 	host_set_exclude(&set, &excl);
 	got = render(&set);
 	assert_string_equal(got, "web1 web3 web5");
@@ -510,8 +517,8 @@ test_exclude(void **state)
 	/* Bare names exclude every user and port; specific ones only
 	 * their match. */
 	host_set_init(&set);
-	assert_int_equal(hostlist_expand("u@a,v@a,a:22,a,b", &set, err,
-	    sizeof(err)), 0);
+	assert_int_equal(
+	    hostlist_expand("u@a,v@a,a:22,a,b", &set, err, sizeof(err)), 0);
 	host_set_init(&excl);
 	assert_int_equal(hostlist_expand("u@a", &excl, err, sizeof(err)), 0);
 	host_set_exclude(&set, &excl);
@@ -550,10 +557,10 @@ test_exclude_large(void **state)
 
 	host_set_init(&set);
 	host_set_init(&excl);
-	assert_int_equal(hostlist_expand("n[1-50000]", &set, err,
-	    sizeof(err)), 0);
-	assert_int_equal(hostlist_expand("n[2-50000]", &excl, err,
-	    sizeof(err)), 0);
+	assert_int_equal(hostlist_expand("n[1-50000]", &set, err, sizeof(err)),
+	    0);
+	assert_int_equal(
+	    hostlist_expand("n[2-50000]", &excl, err, sizeof(err)), 0);
 	host_set_exclude(&set, &excl);
 	assert_int_equal(set.n, 1);
 	assert_string_equal(set.v[0].name, "n1");
@@ -596,7 +603,7 @@ test_fold(void **state)
 {
 	const char *web[] = { "web01", "web02", "web03" };
 	const char *ips[] = { "127.0.1.1", "127.0.1.2", "127.0.1.3",
-	    "127.0.1.4", "127.0.1.7" };
+		"127.0.1.4", "127.0.1.7" };
 	const char *one[] = { "web07" };
 	const char *mixed[] = { "web2", "db", "web1", "127.0.0.1", "web10" };
 
@@ -701,7 +708,8 @@ test_fold_round_trip(void **state)
 		for (i = 0; i < 40; i++) {
 			switch (rand() % 4) {
 			case 0:
-				snprintf(name, sizeof(name), "n%d", rand() % 30);
+				snprintf(name, sizeof(name), "n%d",
+				    rand() % 30);
 				break;
 			case 1:
 				snprintf(name, sizeof(name), "n%02d",

@@ -23,10 +23,10 @@
 
 struct reply {
 	int status;
-	char *head;		/* status line and headers, NUL-terminated */
+	char *head; /* status line and headers, NUL-terminated */
 	char *body;
 	size_t body_len;
-	size_t total;		/* bytes received */
+	size_t total; /* bytes received */
 };
 
 static double
@@ -63,8 +63,8 @@ client_connect(int family, uint16_t port)
 		len = sizeof(*sin6);
 	}
 	assert_true((fd = socket(family, SOCK_STREAM, 0)) >= 0);
-	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-	    sizeof(tv)), 0);
+	assert_int_equal(
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
 	if (connect(fd, (struct sockaddr *)&ss, len) != 0)
 		fail_msg("connect to port %u: %s", port, strerror(errno));
 	return fd;
@@ -145,8 +145,10 @@ get(uint16_t port, const char *method, const char *path, struct reply *rep)
 {
 	char raw[512];
 
-	snprintf(raw, sizeof(raw), "%s %s HTTP/1.1\r\nHost: test\r\n"
-	    "Connection: close\r\n\r\n", method, path);
+	snprintf(raw, sizeof(raw),
+	    "%s %s HTTP/1.1\r\nHost: test\r\n"
+	    "Connection: close\r\n\r\n",
+	    method, path);
 	request(port, raw, rep);
 }
 
@@ -269,8 +271,10 @@ test_paths_and_methods(void **state)
 	get(port, "PUT", "/", &rep);
 	assert_int_equal(rep.status, 405);
 	reply_free(&rep);
-	request(port, "POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 5"
-	    "\r\nConnection: close\r\n\r\nhello", &rep);
+	request(port,
+	    "POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 5"
+	    "\r\nConnection: close\r\n\r\nhello",
+	    &rep);
 	assert_int_equal(rep.status, 405);
 	reply_free(&rep);
 
@@ -304,7 +308,7 @@ test_slow_client(void **state)
 	struct reply rep, fast;
 	char *text;
 	const char *req = "GET /metrics HTTP/1.1\r\nHost: t\r\n"
-	    "Connection: close\r\n\r\n";
+			  "Connection: close\r\n\r\n";
 	double t0;
 	size_t i;
 	int slow;
@@ -315,7 +319,7 @@ test_slow_client(void **state)
 	assert_int_equal(httpd_publish(h, (uint8_t *)text, BIG), 0);
 	slow = client_connect(AF_INET, port);
 	send_all(slow, req, strlen(req));
-	usleep(200 * 1000);	/* the server has filled the socket buffers */
+	usleep(200 * 1000); /* the server has filled the socket buffers */
 
 	t0 = now();
 	for (i = 0; i < 20; i++)
@@ -377,7 +381,7 @@ test_connection_limit(void **state)
 	struct pollfd pfd;
 	struct reply rep;
 	const char *req = "GET /metrics HTTP/1.1\r\nHost: t\r\n"
-	    "Connection: close\r\n\r\n";
+			  "Connection: close\r\n\r\n";
 
 	publish_str(h, "m 1\n");
 	for (i = 0; i < HTTPD_CONNECTION_LIMIT; i++) {
@@ -410,8 +414,10 @@ test_errors_kept(void **state)
 	char last[256] = "";
 
 	publish_str(h, "e 1\n");
-	request(httpd_port(h), "GET /metrics HTTP/1.1\r\nHost: t\r\n"
-	    "Content-Length: five\r\nConnection: close\r\n\r\n", &rep);
+	request(httpd_port(h),
+	    "GET /metrics HTTP/1.1\r\nHost: t\r\n"
+	    "Content-Length: five\r\nConnection: close\r\n\r\n",
+	    &rep);
 	assert_int_equal(rep.status, 400);
 	reply_free(&rep);
 	assert_true(httpd_errors(h, last, sizeof(last)) >= 1);
@@ -457,8 +463,8 @@ test_bound_to_address_only(void **state)
 	sin6.sin6_port = htons(httpd_port(h));
 	sin6.sin6_addr = in6addr_loopback;
 	if ((fd = socket(AF_INET6, SOCK_STREAM, 0)) >= 0) {
-		assert_int_not_equal(connect(fd, (struct sockaddr *)&sin6,
-		    sizeof(sin6)), 0);
+		assert_int_not_equal(
+		    connect(fd, (struct sockaddr *)&sin6, sizeof(sin6)), 0);
 		close(fd);
 	}
 	httpd_stop(h);
@@ -480,13 +486,16 @@ static void
 test_bad_addresses(void **state)
 {
 	start_fails("", MERR_PARSE, "expected ADDRESS:PORT");
-	start_fails("9464", MERR_PARSE, "\"9464\": expected ADDRESS:PORT, as "
+	start_fails("9464", MERR_PARSE,
+	    "\"9464\": expected ADDRESS:PORT, as "
 	    "in 127.0.0.1:9464");
-	start_fails(":9464", MERR_PARSE, "an address is required: "
+	start_fails(":9464", MERR_PARSE,
+	    "an address is required: "
 	    "127.0.0.1:PORT for this host only, 0.0.0.0:PORT for every "
 	    "interface");
 	start_fails("[]:9464", MERR_PARSE, "an address is required");
-	start_fails("127.0.0.1:", MERR_PARSE, "the port must be a number "
+	start_fails("127.0.0.1:", MERR_PARSE,
+	    "the port must be a number "
 	    "from 0 to 65535");
 	start_fails("127.0.0.1:65536", MERR_PARSE, "from 0 to 65535");
 	start_fails("127.0.0.1:-1", MERR_PARSE, "from 0 to 65535");
@@ -494,20 +503,25 @@ test_bad_addresses(void **state)
 	start_fails("127.0.0.1:80x", MERR_PARSE, "from 0 to 65535");
 	start_fails("127.0.0.1: 80", MERR_PARSE, "from 0 to 65535");
 	start_fails("127.0.0.1:999999", MERR_PARSE, "from 0 to 65535");
-	start_fails("localhost:9464", MERR_PARSE, "\"localhost\" is not a "
+	start_fails("localhost:9464", MERR_PARSE,
+	    "\"localhost\" is not a "
 	    "numeric IPv4 address (names are not looked up)");
 	start_fails("127.1:9464", MERR_PARSE, "not a numeric IPv4 address");
 	start_fails("256.0.0.1:9464", MERR_PARSE, "not a numeric IPv4");
-	start_fails("::1:9464", MERR_PARSE, "an IPv6 address goes in brackets, "
+	start_fails("::1:9464", MERR_PARSE,
+	    "an IPv6 address goes in brackets, "
 	    "as in [::1]:9464");
 	start_fails("[::1]", MERR_PARSE, "expected [IPv6]:PORT");
 	start_fails("[::1:9464", MERR_PARSE, "expected [IPv6]:PORT");
 	start_fails("[::1]9464", MERR_PARSE, "expected [IPv6]:PORT");
-	start_fails("[127.0.0.1]:9464", MERR_PARSE, "\"127.0.0.1\" is not a "
+	start_fails("[127.0.0.1]:9464", MERR_PARSE,
+	    "\"127.0.0.1\" is not a "
 	    "numeric IPv6 address");
 	start_fails("[localhost]:9464", MERR_PARSE, "not a numeric IPv6");
 	start_fails("[0123456789012345678901234567890123456789012345678901234"
-	    "56789012345678901234567890123]:1", MERR_PARSE, "not a numeric "
+		    "56789012345678901234567890123]:1",
+	    MERR_PARSE,
+	    "not a numeric "
 	    "IPv6");
 }
 
@@ -520,13 +534,14 @@ test_address_in_use(void **state)
 	snprintf(addr, sizeof(addr), "127.0.0.1:%u", httpd_port(h));
 	assert_int_equal(httpd_start(addr, &h2, err, sizeof(err)), MERR_IO);
 	assert_null(h2);
-	if (strstr(err, addr) == NULL || strstr(err, "cannot serve HTTP") ==
-	    NULL || strstr(err, "in use") == NULL)
+	if (strstr(err, addr) == NULL ||
+	    strstr(err, "cannot serve HTTP") == NULL ||
+	    strstr(err, "in use") == NULL)
 		fail_msg("unclear error: %s", err);
 	/* not a local address */
 	assert_int_equal(httpd_start("192.0.2.1:0", &h2, err, sizeof(err)),
 	    MERR_IO);
-	assert_non_null(strstr(err, "ssign"));	/* Cannot assign ... */
+	assert_non_null(strstr(err, "ssign")); /* Cannot assign ... */
 	httpd_stop(h);
 	httpd_stop(NULL);
 }

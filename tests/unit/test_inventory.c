@@ -64,21 +64,20 @@ parse_ok(const char *text, struct inventory *inv)
 	char err[512] = "";
 
 	if (inventory_parse(text, strlen(text), "inv.ini", 0, inv, err,
-	    sizeof(err)) != 0)
+		sizeof(err)) != 0)
 		fail_msg("parse failed: %s", err);
 }
 
 /* Parse must fail with code and a message starting with prefix. */
 static void
-parse_fails(const char *text, int code, const char *prefix,
-    const char *needle)
+parse_fails(const char *text, int code, const char *prefix, const char *needle)
 {
 	struct inventory inv;
 	char err[512] = "";
 	int r;
 
-	r = inventory_parse(text, strlen(text), "inv.ini", 0, &inv,
-	    err, sizeof(err));
+	r = inventory_parse(text, strlen(text), "inv.ini", 0, &inv, err,
+	    sizeof(err));
 	if (r != code)
 		fail_msg("got %d (%s), want %d for:\n%s", r, err, code, text);
 	assert_int_equal(inv.ngroups, 0);
@@ -125,7 +124,8 @@ test_basic(void **state)
 {
 	struct inventory inv;
 
-	parse_ok("# fleet\n"
+	parse_ok(
+	    "# fleet\n"
 	    "bastion\n"
 	    "\n"
 	    "[web]\n"
@@ -134,14 +134,16 @@ test_basic(void **state)
 	    "; comment\n"
 	    "[db]\n"
 	    "db1 user=pg port=5022\n"
-	    "web01 user=deploy\n", &inv);
+	    "web01 user=deploy\n",
+	    &inv);
 	assert_int_equal(inv.ngroups, 2);
 	assert_string_equal(inv.groups[0].name, "web");
 	assert_string_equal(inv.groups[1].name, "db");
 	expect_hosts(group(&inv, "web"),
 	    "deploy@web01 deploy@web02 deploy@web03 web10:2222");
 	expect_hosts(group(&inv, "db"), "pg@db1:5022 deploy@web01");
-	expect_hosts(&inv.all, "bastion deploy@web01 deploy@web02 "
+	expect_hosts(&inv.all,
+	    "bastion deploy@web01 deploy@web02 "
 	    "deploy@web03 web10:2222 pg@db1:5022");
 	inventory_free(&inv);
 	assert_int_equal(inv.ngroups, 0);
@@ -155,16 +157,16 @@ test_syntax_variants(void **state)
 	/* CRLF, tabs, user@host and host:port, inline comments, no final
 	 * newline, commas and ranges in one expression. */
 	parse_ok("[g]\r\n"
-	    "\talice@a1:2200\r\n"
-	    "b1 # the primary\r\n"
-	    "c[1-2],d1\tuser=x\r\n"
-	    "[ h ]\n"
-	    "fe80::1\n"
-	    "e1", &inv);
+		 "\talice@a1:2200\r\n"
+		 "b1 # the primary\r\n"
+		 "c[1-2],d1\tuser=x\r\n"
+		 "[ h ]\n"
+		 "fe80::1\n"
+		 "e1",
+	    &inv);
 	expect_hosts(group(&inv, "g"), "alice@a1:2200 b1 x@c1 x@c2 x@d1");
 	expect_hosts(group(&inv, "h"), "fe80::1 e1");
-	expect_hosts(&inv.all,
-	    "alice@a1:2200 b1 x@c1 x@c2 x@d1 fe80::1 e1");
+	expect_hosts(&inv.all, "alice@a1:2200 b1 x@c1 x@c2 x@d1 fe80::1 e1");
 	inventory_free(&inv);
 
 	parse_ok("", &inv);
@@ -196,7 +198,8 @@ test_children(void **state)
 	struct inventory inv;
 
 	/* Children may be named before they are defined, and nest. */
-	parse_ok("[prod:children]\n"
+	parse_ok(
+	    "[prod:children]\n"
 	    "web\n"
 	    "db\n"
 	    "[web]\n"
@@ -210,7 +213,8 @@ test_children(void **state)
 	    "[misc]\n"
 	    "m1\n"
 	    "[everything]\n"
-	    "x1\n", &inv);
+	    "x1\n",
+	    &inv);
 	expect_hosts(group(&inv, "prod"), "w1 w2 d1");
 	expect_hosts(group(&inv, "everything"), "x1 w1 w2 d1 m1");
 	expect_hosts(group(&inv, "web"), "w1 w2");
@@ -223,7 +227,8 @@ test_vars_and_all(void **state)
 {
 	struct inventory inv;
 
-	parse_ok("[all:vars]\n"
+	parse_ok(
+	    "[all:vars]\n"
 	    "ansible_user=root\n"
 	    "timeout = 10\n"
 	    "empty=\n"
@@ -234,7 +239,8 @@ test_vars_and_all(void **state)
 	    "[all:children]\n"
 	    "web\n"
 	    "[web]\n"
-	    "w1\n", &inv);
+	    "w1\n",
+	    &inv);
 	assert_int_equal(inv.ngroups, 1);
 	/* [all:vars] ansible_user applies to every host (it was once
 	 * ignored silently). */
@@ -250,61 +256,57 @@ test_vars_and_all(void **state)
 static void
 test_errors(void **state)
 {
-	parse_fails("a\n[we b]\n", MERR_PARSE, "inv.ini:2: ", "bad group name");
+	parse_fails("a\n[we b]\n", MERR_PARSE,
+	    "inv.ini:2: ", "bad group name");
 	parse_fails("[web/1]\n", MERR_PARSE, "inv.ini:1: ", "bad group name");
 	parse_fails("[]\n", MERR_PARSE, "inv.ini:1: ", "bad group name");
 	parse_fails("\n[web\n", MERR_PARSE, "inv.ini:2: ", "']'");
 	parse_fails("[web:foo]\n", MERR_PARSE, "inv.ini:1: ", "':foo'");
-	parse_fails("[web]\nw1\nw2 fo-o=bar\n", MERR_PARSE, "inv.ini:3: ",
-	    "bad variable name 'fo-o'");
-	parse_fails("[web]\nw1 user\n", MERR_PARSE, "inv.ini:2: ",
-	    "malformed 'user'");
+	parse_fails("[web]\nw1\nw2 fo-o=bar\n", MERR_PARSE,
+	    "inv.ini:3: ", "bad variable name 'fo-o'");
+	parse_fails("[web]\nw1 user\n", MERR_PARSE,
+	    "inv.ini:2: ", "malformed 'user'");
 	parse_fails("w1 =x\n", MERR_PARSE, "inv.ini:1: ", "malformed");
-	parse_fails("w1 port=0\n", MERR_PARSE, "inv.ini:1: ",
-	    "bad port '0'");
-	parse_fails("w1 port=70000\n", MERR_PARSE, "inv.ini:1: ",
-	    "bad port");
+	parse_fails("w1 port=0\n", MERR_PARSE, "inv.ini:1: ", "bad port '0'");
+	parse_fails("w1 port=70000\n", MERR_PARSE, "inv.ini:1: ", "bad port");
 	parse_fails("w1 port=x\n", MERR_PARSE, "inv.ini:1: ", "bad port");
 	parse_fails("w1 port=\n", MERR_PARSE, "inv.ini:1: ", "bad port");
 	parse_fails("w1 user=\n", MERR_PARSE, "inv.ini:1: ", "bad user");
-	parse_fails("w1 user='a b$(id)'\n", MERR_PARSE, "inv.ini:1: ",
-	    "bad user");
-	parse_fails("w1 user=a'b\n", MERR_PARSE, "inv.ini:1: ",
-	    "unclosed quote");
-	parse_fails("x$(id) user=a\n", MERR_PARSE, "inv.ini:1: ",
-	    "unexpected '$'");
+	parse_fails("w1 user='a b$(id)'\n", MERR_PARSE,
+	    "inv.ini:1: ", "bad user");
+	parse_fails("w1 user=a'b\n", MERR_PARSE,
+	    "inv.ini:1: ", "unclosed quote");
+	parse_fails("x$(id) user=a\n", MERR_PARSE,
+	    "inv.ini:1: ", "unexpected '$'");
 	parse_fails("w1 user=a user=b\n", MERR_PARSE, "inv.ini:1: ", "twice");
-	parse_fails("w1 port=1 port=2\n", MERR_PARSE, "inv.ini:1: ",
-	    "twice");
-	parse_fails("u@w1 user=x\n", MERR_PARSE, "inv.ini:1: ",
-	    "user given both");
-	parse_fails("w1:22 port=22\n", MERR_PARSE, "inv.ini:1: ",
-	    "port given both");
-	parse_fails("user=x\n", MERR_PARSE, "inv.ini:1: ",
-	    "expected a host");
-	parse_fails("[g]\n\n\nweb[1-\n", MERR_PARSE, "inv.ini:4: ",
-	    "unbalanced '['");
-	parse_fails("[g]\nweb[3-1]\n", MERR_PARSE, "inv.ini:2: ",
-	    "reversed range");
+	parse_fails("w1 port=1 port=2\n", MERR_PARSE, "inv.ini:1: ", "twice");
+	parse_fails("u@w1 user=x\n", MERR_PARSE,
+	    "inv.ini:1: ", "user given both");
+	parse_fails("w1:22 port=22\n", MERR_PARSE,
+	    "inv.ini:1: ", "port given both");
+	parse_fails("user=x\n", MERR_PARSE, "inv.ini:1: ", "expected a host");
+	parse_fails("[g]\n\n\nweb[1-\n", MERR_PARSE,
+	    "inv.ini:4: ", "unbalanced '['");
+	parse_fails("[g]\nweb[3-1]\n", MERR_PARSE,
+	    "inv.ini:2: ", "reversed range");
 	parse_fails("web:0\n", MERR_PARSE, "inv.ini:1: ", "out of range");
-	parse_fails("[g:vars]\nnovalue\n", MERR_PARSE, "inv.ini:2: ",
-	    "key=value");
+	parse_fails("[g:vars]\nnovalue\n", MERR_PARSE,
+	    "inv.ini:2: ", "key=value");
 	parse_fails("[g:vars]\n=v\n", MERR_PARSE, "inv.ini:2: ", "empty key");
 	parse_fails("[g:vars]\na b=v\n", MERR_PARSE, "inv.ini:2: ", "key");
-	parse_fails("[g:children]\nbad name\n", MERR_PARSE, "inv.ini:2: ",
-	    "one group name");
-	parse_fails("[g:children]\nb/c\n", MERR_PARSE, "inv.ini:2: ",
-	    "bad group name");
-	parse_fails("[g:children]\nall\n", MERR_PARSE, "inv.ini:2: ",
-	    "'all'");
+	parse_fails("[g:children]\nbad name\n", MERR_PARSE,
+	    "inv.ini:2: ", "one group name");
+	parse_fails("[g:children]\nb/c\n", MERR_PARSE,
+	    "inv.ini:2: ", "bad group name");
+	parse_fails("[g:children]\nall\n", MERR_PARSE, "inv.ini:2: ", "'all'");
 	parse_fails("[x]\nh\n[g:children]\nx\nnope\n", MERR_PARSE,
 	    "inv.ini:5: ", "unknown child group 'nope'");
-	parse_fails("[all:children]\n\nnope\n", MERR_PARSE, "inv.ini:3: ",
-	    "unknown child group 'nope'");
+	parse_fails("[all:children]\n\nnope\n", MERR_PARSE,
+	    "inv.ini:3: ", "unknown child group 'nope'");
 	parse_fails("[a:children]\nb\n[b:children]\na\n", MERR_PARSE,
 	    "inv.ini:", "includes itself");
-	parse_fails("[a:children]\na\n", MERR_PARSE, "inv.ini:2: ",
-	    "includes itself");
+	parse_fails("[a:children]\na\n", MERR_PARSE,
+	    "inv.ini:2: ", "includes itself");
 	parse_fails("h1 h2\n", MERR_PARSE, "inv.ini:1: ", "malformed 'h2'");
 }
 
@@ -316,8 +318,8 @@ test_errors(void **state)
 static void
 test_expand_error_frees(void **state)
 {
-	parse_fails("[g]\nok1,ok2,bad[1-\n", MERR_PARSE, "inv.ini:2: ",
-	    "bad[1-");
+	parse_fails("[g]\nok1,ok2,bad[1-\n", MERR_PARSE,
+	    "inv.ini:2: ", "bad[1-");
 }
 
 static void
@@ -327,8 +329,9 @@ test_nul_byte(void **state)
 	struct inventory inv;
 	char err[256];
 
-	assert_int_equal(inventory_parse(text, sizeof(text) - 1, "x", 0,
-	    &inv, err, sizeof(err)), MERR_PARSE);
+	assert_int_equal(inventory_parse(text, sizeof(text) - 1, "x", 0, &inv,
+			     err, sizeof(err)),
+	    MERR_PARSE);
 	assert_string_equal(err, "x:2: NUL byte in line");
 }
 
@@ -356,8 +359,9 @@ test_limits(void **state)
 	free(text);
 
 	/* The length check comes before any scanning. */
-	assert_int_equal(inventory_parse("x", 16 * 1024 * 1024 + 1, "big",
-	    0, &inv, err, sizeof(err)), MERR_LIMIT);
+	assert_int_equal(inventory_parse("x", 16 * 1024 * 1024 + 1, "big", 0,
+			     &inv, err, sizeof(err)),
+	    MERR_LIMIT);
 	assert_non_null(strstr(err, "big: "));
 
 	/* Children nested too deep. */
@@ -389,19 +393,25 @@ test_selection_cap(void **state)
 	/* Two lines, each under the cap, not together. */
 	parse_fails("a[1-99999]\n[g]\nb[1-99999]\n", MERR_LIMIT,
 	    "selection too large: more than 100000 hosts (inventory "
-	    "inv.ini:3 brings the total to 199998)", NULL);
+	    "inv.ini:3 brings the total to 199998)",
+	    NULL);
 	/* What the rest of the selection counted comes first. */
-	assert_int_equal(inventory_parse("a[1-50000]\n", 11, "inv.ini",
-	    50001, &inv, err, sizeof(err)), MERR_LIMIT);
-	assert_string_equal(err, "selection too large: more than 100000 hosts "
+	assert_int_equal(inventory_parse("a[1-50000]\n", 11, "inv.ini", 50001,
+			     &inv, err, sizeof(err)),
+	    MERR_LIMIT);
+	assert_string_equal(err,
+	    "selection too large: more than 100000 hosts "
 	    "(inventory inv.ini:1 brings the total to 100001)");
-	assert_int_equal(inventory_parse("a[1-50000]\n", 11, "inv.ini",
-	    50000, &inv, err, sizeof(err)), 0);
+	assert_int_equal(inventory_parse("a[1-50000]\n", 11, "inv.ini", 50000,
+			     &inv, err, sizeof(err)),
+	    0);
 	assert_int_equal(inv.all.n, 50000);
 	inventory_free(&inv);
 	/* One line past it on its own. */
-	parse_fails("x\nh[1-99999999999999999]\n", MERR_LIMIT, "selection too "
-	    "large", "inventory inv.ini:2 brings the total to "
+	parse_fails("x\nh[1-99999999999999999]\n", MERR_LIMIT,
+	    "selection too "
+	    "large",
+	    "inventory inv.ini:2 brings the total to "
 	    "100000000000000000)");
 
 	/*
@@ -416,9 +426,11 @@ test_selection_cap(void **state)
 	fclose(f);
 	before = peak_rss_kib();
 	assert_int_equal(inventory_parse(text, len, "inv.ini", 0, &inv, err,
-	    sizeof(err)), MERR_LIMIT);
+			     sizeof(err)),
+	    MERR_LIMIT);
 	assert_int_equal(inv.all.n, 0);
-	assert_non_null(strstr(err, "(inventory inv.ini:4 brings the total "
+	assert_non_null(strstr(err,
+	    "(inventory inv.ini:4 brings the total "
 	    "to 199998)"));
 	if (rss_meaningful())
 		assert_true(peak_rss_kib() - before < 8 * 1024);
@@ -474,14 +486,19 @@ test_utf8_names(void **state)
 		"\xc2\x85web user=x\n",
 	};
 	static const char *const where[] = {
-		"inv.ini:2: ", "inv.ini:4: ", "inv.ini:1: ", "inv.ini:1: ",
-		"inv.ini:1: ", "inv.ini:1: ",
+		"inv.ini:2: ",
+		"inv.ini:4: ",
+		"inv.ini:1: ",
+		"inv.ini:1: ",
+		"inv.ini:1: ",
+		"inv.ini:1: ",
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(inventory_parse(bad[i], strlen(bad[i]),
-		    "inv.ini", 0, &inv, err, sizeof(err)), MERR_PARSE);
+				     "inv.ini", 0, &inv, err, sizeof(err)),
+		    MERR_PARSE);
 		assert_int_equal(inv.all.n, 0);
 		if (strncmp(err, where[i], strlen(where[i])) != 0)
 			fail_msg("case %zu: \"%s\" does not start with %s", i,
@@ -493,8 +510,10 @@ test_utf8_names(void **state)
 				fail_msg("case %zu: raw byte 0x%02x in \"%s\"",
 				    i, (unsigned char)*p, err);
 	}
-	parse_fails("web1\nh\xff\xfe\n", MERR_PARSE, "inv.ini:2: \"h\\xff"
-	    "\\xfe\" (position 2): byte \\xff is not UTF-8", NULL);
+	parse_fails("web1\nh\xff\xfe\n", MERR_PARSE,
+	    "inv.ini:2: \"h\\xff"
+	    "\\xfe\" (position 2): byte \\xff is not UTF-8",
+	    NULL);
 	/* Well-formed UTF-8 is a name like any other. */
 	parse_ok("caf\xc3\xa9 user=j\xc3\xb8rn\n", &inv);
 	expect_hosts(&inv.all, "j\xc3\xb8rn@caf\xc3\xa9");
@@ -510,19 +529,20 @@ test_select(void **state)
 
 	parse_ok("solo\n[web]\nw1\nw2\n[db]\nd1\nw1\n", &inv);
 	host_set_init(&out);
-	assert_int_equal(inventory_select(&inv, "web", &out, err,
-	    sizeof(err)), 0);
+	assert_int_equal(inventory_select(&inv, "web", &out, err, sizeof(err)),
+	    0);
 	expect_hosts(&out, "w1 w2");
-	assert_int_equal(inventory_select(&inv, "db", &out, err,
-	    sizeof(err)), 0);
+	assert_int_equal(inventory_select(&inv, "db", &out, err, sizeof(err)),
+	    0);
 	expect_hosts(&out, "w1 w2 d1");
 	host_set_free(&out);
-	assert_int_equal(inventory_select(&inv, "all", &out, err,
-	    sizeof(err)), 0);
+	assert_int_equal(inventory_select(&inv, "all", &out, err, sizeof(err)),
+	    0);
 	expect_hosts(&out, "solo w1 w2 d1");
 	host_set_free(&out);
 	assert_int_equal(inventory_select(&inv, "nope", &out, err,
-	    sizeof(err)), MERR_NOTFOUND);
+			     sizeof(err)),
+	    MERR_NOTFOUND);
 	assert_non_null(strstr(err, "'nope'"));
 	assert_int_equal(out.n, 0);
 	host_set_free(&out);
@@ -566,7 +586,8 @@ test_load(void **state)
 	free(path);
 
 	assert_int_equal(inventory_load("/nonexistent/inv.ini", 0, &inv, err,
-	    sizeof(err)), MERR_SYS);
+			     sizeof(err)),
+	    MERR_SYS);
 	assert_non_null(strstr(err, "/nonexistent/inv.ini: "));
 	assert_int_equal(inventory_load("/tmp", 0, &inv, err, sizeof(err)),
 	    MERR_SYS);
@@ -598,13 +619,12 @@ parse_named(const char *name, const char *text, struct inventory *inv)
 	char err[512] = "";
 
 	if (inventory_parse(text, strlen(text), name, 0, inv, err,
-	    sizeof(err)) != 0)
+		sizeof(err)) != 0)
 		fail_msg("parse %s failed: %s", name, err);
 }
 
 static void
-named_fails(const char *name, const char *text, int code,
-    const char *needle)
+named_fails(const char *name, const char *text, int code, const char *needle)
 {
 	struct inventory inv;
 	char err[512] = "";
@@ -637,13 +657,15 @@ test_ansible_ranges(void **state)
 	struct inventory inv;
 
 	parse_ok("www[01:03].x\n"
-	    "db-[a:c]\n"
-	    "n[1:10:4]\n"
-	    "m[:2]\n"
-	    "L[y:B:1]\n"
-	    "r[1:2]n[a:b]:2200\n"
-	    "old[1-2]\n", &inv);
-	expect_hosts(&inv.all, "www01.x www02.x www03.x db-a db-b db-c n1 n5 "
+		 "db-[a:c]\n"
+		 "n[1:10:4]\n"
+		 "m[:2]\n"
+		 "L[y:B:1]\n"
+		 "r[1:2]n[a:b]:2200\n"
+		 "old[1-2]\n",
+	    &inv);
+	expect_hosts(&inv.all,
+	    "www01.x www02.x www03.x db-a db-b db-c n1 n5 "
 	    "n9 m0 m1 m2 Ly Lz LA LB r1na:2200 r2na:2200 r1nb:2200 r2nb:2200 "
 	    "old1 old2");
 	inventory_free(&inv);
@@ -662,7 +684,8 @@ test_precedence(void **state)
 	struct inventory inv;
 	const struct host_spec *h;
 
-	parse_ok("h1 ansible_user=own\n"
+	parse_ok(
+	    "h1 ansible_user=own\n"
 	    "[leaf]\n"
 	    "h1\n"
 	    "h2\n"
@@ -689,7 +712,8 @@ test_precedence(void **state)
 	    "ansible_user=aauser\n"
 	    "[all:vars]\n"
 	    "ansible_port=1\n"
-	    "ansible_ssh_user=sshuser\n", &inv);
+	    "ansible_ssh_user=sshuser\n",
+	    &inv);
 	h = host_named(&inv, "h1");
 	/* ansible_ssh_user (all) beats ansible_user (host), as Ansible's ssh
 	 * plugin reads them. */
@@ -698,21 +722,23 @@ test_precedence(void **state)
 	assert_string_equal(h->addr, "mid.example");
 	inventory_free(&inv);
 
-	parse_ok("[leaf]\nh1\nh3 ansible_port=9\n[zz]\nh2\n[aa]\nh2\n"
+	parse_ok(
+	    "[leaf]\nh1\nh3 ansible_port=9\n[zz]\nh2\n[aa]\nh2\n"
 	    "[mid:children]\nleaf\n[top:children]\nmid\n"
 	    "[mid:vars]\nansible_user=miduser\n[top:vars]\nansible_user=top\n"
 	    "[zz:vars]\nansible_user=zzuser\n[aa:vars]\nansible_user=aauser\n"
 	    "[leaf:vars]\nansible_port=3\n[all:vars]\nansible_port=1\n"
-	    "ansible_user=root\n", &inv);
+	    "ansible_user=root\n",
+	    &inv);
 	h = host_named(&inv, "h1");
-	assert_string_equal(h->user, "miduser");	/* child over parent */
+	assert_string_equal(h->user, "miduser"); /* child over parent */
 	assert_int_equal(h->port, 3);
 	assert_null(h->addr);
 	h = host_named(&inv, "h2");
-	assert_string_equal(h->user, "zzuser");		/* name order */
-	assert_int_equal(h->port, 1);			/* all */
+	assert_string_equal(h->user, "zzuser"); /* name order */
+	assert_int_equal(h->port, 1);		/* all */
 	h = host_named(&inv, "h3");
-	assert_int_equal(h->port, 9);			/* host */
+	assert_int_equal(h->port, 9); /* host */
 	inventory_free(&inv);
 
 	/* muster's user= and port= are ansible_user and ansible_port. */
@@ -729,10 +755,12 @@ test_key_file(void **state)
 	const struct host_spec *h;
 
 	parse_ok("a\nb ansible_ssh_private_key_file=~/k2\n"
-	    "[all:vars]\nansible_private_key_file=/k1\n", &inv);
+		 "[all:vars]\nansible_private_key_file=/k1\n",
+	    &inv);
 	h = host_named(&inv, "a");
 	assert_string_equal(h->key_file, "/k1");
-	assert_string_equal(h->key_origin, "inv.ini:4 "
+	assert_string_equal(h->key_origin,
+	    "inv.ini:4 "
 	    "(ansible_private_key_file)");
 	h = host_named(&inv, "b");
 	assert_string_equal(h->key_file, "~/k2");
@@ -772,10 +800,12 @@ test_yaml(void **state)
 
 	parse_named("inv.yml", yaml_text, &inv);
 	/* "ansible_user: ~" unsets it for that host, as in Ansible. */
-	expect_hosts(&inv.all, "root@lone webuser@www1 webuser@www2 "
+	expect_hosts(&inv.all,
+	    "root@lone webuser@www1 webuser@www2 "
 	    "special:2222 root@db1");
 	assert_string_equal(host_named(&inv, "lone")->addr, "10.0.0.9");
-	expect_hosts(group(&inv, "web"), "webuser@www1 webuser@www2 "
+	expect_hosts(group(&inv, "web"),
+	    "webuser@www1 webuser@www2 "
 	    "special:2222");
 	expect_hosts(group(&inv, "canary"), "webuser@www1");
 	assert_int_equal(inv.nunused, 1);
@@ -789,14 +819,18 @@ test_yaml(void **state)
 	assert_int_equal(inv.all.n, 0);
 	inventory_free(&inv);
 
-	named_fails("i.yml", "all:\n  hosts:\n    a:\n  chilren:\n", MERR_PARSE,
-	    "i.yml:4: unknown key 'chilren' in group 'all'");
+	named_fails("i.yml", "all:\n  hosts:\n    a:\n  chilren:\n",
+	    MERR_PARSE, "i.yml:4: unknown key 'chilren' in group 'all'");
 	named_fails("i.yml", "all:\n  hosts: [a, b]\n", MERR_PARSE,
 	    "i.yml:2: hosts must be a mapping");
-	named_fails("i.yml", "all:\n  hosts:\n    a:\n      ansible_port: "
-	    "[1]\n", MERR_PARSE, "ansible_port must be a string");
-	named_fails("i.yml", "all:\n  hosts:\n    a:\n      ansible_port: "
-	    "x\n", MERR_PARSE, "i.yml:4: bad port 'x'");
+	named_fails("i.yml",
+	    "all:\n  hosts:\n    a:\n      ansible_port: "
+	    "[1]\n",
+	    MERR_PARSE, "ansible_port must be a string");
+	named_fails("i.yml",
+	    "all:\n  hosts:\n    a:\n      ansible_port: "
+	    "x\n",
+	    MERR_PARSE, "i.yml:4: bad port 'x'");
 	named_fails("i.yml", "all:\n  hosts:\n    a: [\n", MERR_PARSE,
 	    "i.yml:");
 	named_fails("i.yml", "- a\n- b\n", MERR_PARSE, "expected groups");
@@ -804,8 +838,10 @@ test_yaml(void **state)
 	    "'all' cannot be a child");
 	named_fails("i.yml", "all:\n  hosts:\n    \"a;b\":\n", MERR_PARSE,
 	    "unexpected ';'");
-	named_fails("i.yml", "all:\n  hosts:\n    h[1:99999]:\n    "
-	    "g[1:99999]:\n", MERR_LIMIT, "selection too large");
+	named_fails("i.yml",
+	    "all:\n  hosts:\n    h[1:99999]:\n    "
+	    "g[1:99999]:\n",
+	    MERR_LIMIT, "selection too large");
 }
 
 /* Aliases name one mapping many times: the walk is bounded. */

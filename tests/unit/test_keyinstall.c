@@ -72,8 +72,8 @@ append_is(const char *old, const char *want)
 	char *out = NULL;
 	size_t n = 0;
 
-	assert_int_equal(keyinstall_append(old, strlen(old), T " " K " c",
-	    &out, &n), 0);
+	assert_int_equal(
+	    keyinstall_append(old, strlen(old), T " " K " c", &out, &n), 0);
 	assert_int_equal(n, strlen(want));
 	assert_memory_equal(out, want, n);
 	free(out);

@@ -159,8 +159,8 @@ test_peek_incomplete(void **state)
 		buf_init(&b, 4096);
 		assert_int_equal(buf_append(&b, buf_ptr(&whole), n), 0);
 		len = 12345;
-		assert_int_equal(link_peek(&b, FRAME_MAX_DEFAULT, &host,
-		    &len), MERR_AGAIN);
+		assert_int_equal(link_peek(&b, FRAME_MAX_DEFAULT, &host, &len),
+		    MERR_AGAIN);
 		/* Peeking consumes nothing. */
 		assert_int_equal(buf_len(&b), n);
 		buf_free(&b);
@@ -193,7 +193,7 @@ static void
 test_peek_too_big(void **state)
 {
 	static const uint32_t hostile[] = { 0xffffffffu, 0xfffffffcu,
-	    0xfffffff8u, 0x80000000u, FRAME_MAX_DEFAULT + 1 };
+		0xfffffff8u, 0x80000000u, FRAME_MAX_DEFAULT + 1 };
 	struct buf b;
 	uint32_t host;
 	size_t len, i;
@@ -295,8 +295,8 @@ test_put_env_roundtrip(void **state)
 
 	assert_int_equal(link_peek(&b, FRAME_MAX_DEFAULT, &host, &len), 0);
 	assert_int_equal(host, 42);
-	assert_int_equal(frame_unpack(buf_ptr(&b) + HDR, len - FRAME_HDR_LEN,
-	    &got), 0);
+	assert_int_equal(
+	    frame_unpack(buf_ptr(&b) + HDR, len - FRAME_HDR_LEN, &got), 0);
 	assert_int_equal(got->stream, 5);
 	assert_int_equal(got->body_case, MUSTER__ENVELOPE__BODY_DATA);
 	assert_int_equal(got->data->data.len, 5);
@@ -306,8 +306,8 @@ test_put_env_roundtrip(void **state)
 
 	assert_int_equal(link_peek(&b, FRAME_MAX_DEFAULT, &host, &len), 0);
 	assert_int_equal(host, 0);
-	assert_int_equal(frame_unpack(buf_ptr(&b) + HDR, len - FRAME_HDR_LEN,
-	    &got), 0);
+	assert_int_equal(
+	    frame_unpack(buf_ptr(&b) + HDR, len - FRAME_HDR_LEN, &got), 0);
 	assert_int_equal(got->stream, 7);
 	frame_free(got);
 	assert_int_equal(buf_consume(&b, LINK_HDR_LEN + len), 0);
@@ -346,18 +346,22 @@ test_put_env_all_or_nothing(void **state)
 		buf_init(&b, 64 + room);
 		assert_int_equal(buf_append(&b, payload, 64), 0);
 		assert_int_equal(buf_consume(&b, 32), 0);
-		assert_int_equal(buf_append(&b, "0123456789abcdef0123456789"
-		    "abcdef", 32), 0);
+		assert_int_equal(buf_append(&b,
+				     "0123456789abcdef0123456789"
+				     "abcdef",
+				     32),
+		    0);
 		assert_int_equal(buf_room(&b), room);
 		snap = snapshot(&b);
 		n = buf_len(&b);
 		if (room < HDR + packed) {
 			assert_int_equal(link_put_env(&b, 9, &env,
-			    FRAME_MAX_DEFAULT), MERR_LIMIT);
+					     FRAME_MAX_DEFAULT),
+			    MERR_LIMIT);
 			assert_unchanged(&b, snap, n);
 		} else {
-			assert_int_equal(link_put_env(&b, 9, &env,
-			    FRAME_MAX_DEFAULT), 0);
+			assert_int_equal(
+			    link_put_env(&b, 9, &env, FRAME_MAX_DEFAULT), 0);
 			assert_int_equal(buf_len(&b), n + HDR + packed);
 			assert_memory_equal(buf_ptr(&b), snap, n);
 		}
@@ -382,15 +386,15 @@ test_put_frame(void **state)
 	assert_int_equal(frame_encode(&framed, &env, FRAME_MAX_DEFAULT), 0);
 	buf_init(&b, 4096);
 	assert_int_equal(link_put_frame(&b, 0xabcdef01u, buf_ptr(&framed),
-	    buf_len(&framed)), 0);
+			     buf_len(&framed)),
+	    0);
 	assert_int_equal(buf_len(&b), LINK_HDR_LEN + buf_len(&framed));
 	assert_int_equal(link_peek(&b, FRAME_MAX_DEFAULT, &host, &len), 0);
 	assert_int_equal(host, 0xabcdef01u);
 	assert_int_equal(len, buf_len(&framed));
-	assert_memory_equal(buf_ptr(&b) + LINK_HDR_LEN, buf_ptr(&framed),
-	    len);
-	assert_int_equal(frame_unpack(buf_ptr(&b) + HDR, len - FRAME_HDR_LEN,
-	    &got), 0);
+	assert_memory_equal(buf_ptr(&b) + LINK_HDR_LEN, buf_ptr(&framed), len);
+	assert_int_equal(
+	    frame_unpack(buf_ptr(&b) + HDR, len - FRAME_HDR_LEN, &got), 0);
 	assert_memory_equal(got->data->data.data, "relayed", 7);
 	frame_free(got);
 	buf_free(&b);
@@ -401,12 +405,13 @@ test_put_frame(void **state)
 	snap = snapshot(&b);
 	n = buf_len(&b);
 	assert_int_equal(link_put_frame(&b, 1, buf_ptr(&framed),
-	    buf_len(&framed)), MERR_LIMIT);
+			     buf_len(&framed)),
+	    MERR_LIMIT);
 	assert_unchanged(&b, snap, n);
 	/* Once room is made, the same frame goes in. */
 	assert_int_equal(buf_consume(&b, 1), 0);
-	assert_int_equal(link_put_frame(&b, 1, buf_ptr(&framed),
-	    buf_len(&framed)), 0);
+	assert_int_equal(
+	    link_put_frame(&b, 1, buf_ptr(&framed), buf_len(&framed)), 0);
 	assert_int_equal(buf_room(&b), 0);
 	free(snap);
 	buf_free(&b);
@@ -541,16 +546,16 @@ test_take_control_garbage(void **state)
 		detach_ctl(&ctl, &det, 11);
 		assert_int_equal(link_put_control(&b, &ctl), 0);
 
-		assert_int_equal(link_peek(&b, FRAME_MAX_DEFAULT, &host,
-		    &len), 0);
+		assert_int_equal(link_peek(&b, FRAME_MAX_DEFAULT, &host, &len),
+		    0);
 		assert_int_equal(host, LINK_CONTROL);
 		got = (Muster__Daemon__Control *)&b;
 		assert_int_equal(link_take_control(&b, len, &got),
 		    MERR_DECODE);
 		assert_null(got);
 		/* The bad frame is gone; the stream stays in step. */
-		assert_int_equal(link_peek(&b, FRAME_MAX_DEFAULT, &host,
-		    &len), 0);
+		assert_int_equal(link_peek(&b, FRAME_MAX_DEFAULT, &host, &len),
+		    0);
 		assert_int_equal(host, LINK_CONTROL);
 		assert_int_equal(link_take_control(&b, len, &got), 0);
 		assert_int_equal(got->detach->host, 11);
@@ -572,8 +577,8 @@ test_take_control_garbage(void **state)
 			c = (uint8_t)rand();
 			assert_int_equal(buf_append(&b, &c, 1), 0);
 		}
-		assert_int_equal(link_peek(&b, FRAME_MAX_DEFAULT, &host,
-		    &len), 0);
+		assert_int_equal(link_peek(&b, FRAME_MAX_DEFAULT, &host, &len),
+		    0);
 		r = link_take_control(&b, len, &got);
 		assert_true(r == 0 || r == MERR_DECODE);
 		assert_true(r == 0 ? got != NULL : got == NULL);
@@ -681,8 +686,7 @@ test_io_read(void **state)
 	if (r == 0)
 		assert_int_equal(link_io_read(&l), MERR_EOF);
 	assert_int_equal(buf_len(&l.in), 10000 - 8192 + 7);
-	assert_memory_equal(buf_ptr(&l.in), big + 8192 - 7,
-	    10000 - 8192 + 7);
+	assert_memory_equal(buf_ptr(&l.in), big + 8192 - 7, 10000 - 8192 + 7);
 	assert_int_equal(link_io_read(&l), MERR_EOF);
 
 	link_io_close(&l);
@@ -744,10 +748,10 @@ test_io_flush_partial(void **state)
 
 	assert_non_null(loop);
 	pair(sv);
-	assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz,
-	    sizeof(sz)), 0);
-	assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz,
-	    sizeof(sz)), 0);
+	assert_int_equal(
+	    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)), 0);
+	assert_int_equal(
+	    setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)), 0);
 	link_io_init(&l, loop, sv[0], on_io, NULL, 4096, sizeof(big));
 	for (i = 0; i < sizeof(big); i++)
 		big[i] = (uint8_t)(i * 31 + (i >> 10));
@@ -774,8 +778,8 @@ test_io_flush_partial(void **state)
 		if (n > 0)
 			got += (size_t)n;
 		else
-			assert_true(n < 0 && (errno == EAGAIN ||
-			    errno == EWOULDBLOCK));
+			assert_true(n < 0 &&
+			    (errno == EAGAIN || errno == EWOULDBLOCK));
 	}
 	assert_true(partial);
 	assert_int_equal(got, sizeof(big));

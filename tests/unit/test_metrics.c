@@ -218,7 +218,7 @@ promtool_check(const char *text)
 
 	if (system("command -v promtool >/dev/null 2>&1") != 0) {
 		print_message("promtool not installed: skipping the format "
-		    "check\n");
+			      "check\n");
 		skip();
 	}
 	assert_true((fd = mkstemp(path)) >= 0);
@@ -261,70 +261,96 @@ test_fleet(void **state)
 	assert_has(t, "muster_up{host=\"web1\"} 1\n");
 	assert_has(t, "muster_up{host=\"db\"} 0\n");
 	assert_has(t, "muster_up{host=\"new\"} 1\n");
-	assert_has(t, "muster_up_since_timestamp_seconds{host=\"web1\"} "
+	assert_has(t,
+	    "muster_up_since_timestamp_seconds{host=\"web1\"} "
 	    "1699990000\n");
-	assert_has(t, "muster_up_since_timestamp_seconds{host=\"new\"} "
+	assert_has(t,
+	    "muster_up_since_timestamp_seconds{host=\"new\"} "
 	    "1700000001.5\n");
-	assert_has(t, "muster_down_since_timestamp_seconds{host=\"db\"} "
+	assert_has(t,
+	    "muster_down_since_timestamp_seconds{host=\"db\"} "
 	    "1700000000\n");
-	assert_has(t, "muster_sample_timestamp_seconds{host=\"web1\"} "
+	assert_has(t,
+	    "muster_sample_timestamp_seconds{host=\"web1\"} "
 	    "1700000000.123\n");
-	assert_has(t, "muster_cpu_usage_ratio{host=\"web1\",mode=\"total\"} "
+	assert_has(t,
+	    "muster_cpu_usage_ratio{host=\"web1\",mode=\"total\"} "
 	    "0.25\n");
-	assert_has(t, "muster_cpu_usage_ratio{host=\"web1\",mode=\"user\"} "
+	assert_has(t,
+	    "muster_cpu_usage_ratio{host=\"web1\",mode=\"user\"} "
 	    "0.125\n");
-	assert_has(t, "muster_cpu_usage_ratio{host=\"web1\",mode=\"system\"} "
+	assert_has(t,
+	    "muster_cpu_usage_ratio{host=\"web1\",mode=\"system\"} "
 	    "0.1\n");
-	assert_has(t, "muster_cpu_usage_ratio{host=\"web1\",mode=\"iowait\"} "
+	assert_has(t,
+	    "muster_cpu_usage_ratio{host=\"web1\",mode=\"iowait\"} "
 	    "0.02\n");
-	assert_has(t, "muster_cpu_usage_ratio{host=\"web1\",mode=\"steal\"} "
+	assert_has(t,
+	    "muster_cpu_usage_ratio{host=\"web1\",mode=\"steal\"} "
 	    "0.005\n");
 	assert_has(t, "muster_cpus{host=\"web1\"} 8\n");
 	assert_has(t, "muster_load1{host=\"web1\"} 1.5\n");
 	assert_has(t, "muster_load5{host=\"web1\"} 0.75\n");
 	assert_has(t, "muster_load15{host=\"web1\"} 0.25\n");
 	assert_has(t, "muster_memory_total_bytes{host=\"web1\"} 8589934592\n");
-	assert_has(t, "muster_memory_available_bytes{host=\"web1\"} "
+	assert_has(t,
+	    "muster_memory_available_bytes{host=\"web1\"} "
 	    "4294967296\n");
 	assert_has(t, "muster_memory_used_bytes{host=\"web1\"} 3221225472\n");
 	assert_has(t, "muster_swap_total_bytes{host=\"web1\"} 1073741824\n");
 	assert_has(t, "muster_swap_used_bytes{host=\"web1\"} 1048576\n");
-	assert_has(t, "muster_filesystem_size_bytes{host=\"web1\","
+	assert_has(t,
+	    "muster_filesystem_size_bytes{host=\"web1\","
 	    "mountpoint=\"/\",fstype=\"ext4\"} 100000\n");
-	assert_has(t, "muster_filesystem_used_bytes{host=\"web1\","
+	assert_has(t,
+	    "muster_filesystem_used_bytes{host=\"web1\","
 	    "mountpoint=\"/var\",fstype=\"xfs\"} 190000\n");
-	assert_has(t, "muster_filesystem_inodes{host=\"web1\","
+	assert_has(t,
+	    "muster_filesystem_inodes{host=\"web1\","
 	    "mountpoint=\"/var\",fstype=\"xfs\"} 1000\n");
-	assert_has(t, "muster_filesystem_inodes_used{host=\"web1\","
+	assert_has(t,
+	    "muster_filesystem_inodes_used{host=\"web1\","
 	    "mountpoint=\"/\",fstype=\"ext4\"} 10\n");
-	assert_has(t, "muster_disk_read_bytes_per_second{host=\"web1\"} "
+	assert_has(t,
+	    "muster_disk_read_bytes_per_second{host=\"web1\"} "
 	    "4096\n");
-	assert_has(t, "muster_disk_written_bytes_per_second{host=\"web1\"} "
+	assert_has(t,
+	    "muster_disk_written_bytes_per_second{host=\"web1\"} "
 	    "8192.5\n");
-	assert_has(t, "muster_network_receive_bytes_per_second{host=\"web1\","
+	assert_has(t,
+	    "muster_network_receive_bytes_per_second{host=\"web1\","
 	    "device=\"eth0\"} 1000\n");
-	assert_has(t, "muster_network_transmit_bytes_per_second{host=\"web1\","
+	assert_has(t,
+	    "muster_network_transmit_bytes_per_second{host=\"web1\","
 	    "device=\"eth1\"} 0.25\n");
-	assert_has(t, "muster_network_receive_errors_per_second{host=\"web1\","
+	assert_has(t,
+	    "muster_network_receive_errors_per_second{host=\"web1\","
 	    "device=\"eth0\"} 0\n");
-	assert_has(t, "muster_network_transmit_errors_per_second{host=\"web1\","
+	assert_has(t,
+	    "muster_network_transmit_errors_per_second{host=\"web1\","
 	    "device=\"eth0\"} 0\n");
 	assert_has(t, "# TYPE muster_network_receive_bytes_total counter\n");
-	assert_has(t, "muster_network_receive_bytes_total{host=\"web1\","
+	assert_has(t,
+	    "muster_network_receive_bytes_total{host=\"web1\","
 	    "device=\"eth0\"} 123456789012\n");
-	assert_has(t, "muster_network_transmit_bytes_total{host=\"web1\","
+	assert_has(t,
+	    "muster_network_transmit_bytes_total{host=\"web1\","
 	    "device=\"eth1\"} 42\n");
 	assert_has(t, "muster_processes{host=\"web1\"} 321\n");
 	assert_has(t, "muster_uptime_seconds{host=\"web1\"} 86400.25\n");
 
 	/* When each host's newest sample came, down hosts included. */
-	assert_has(t, "# TYPE muster_last_sample_received_timestamp_seconds "
+	assert_has(t,
+	    "# TYPE muster_last_sample_received_timestamp_seconds "
 	    "gauge\n");
-	assert_has(t, "muster_last_sample_received_timestamp_seconds"
+	assert_has(t,
+	    "muster_last_sample_received_timestamp_seconds"
 	    "{host=\"web1\"} 1700000005.25\n");
-	assert_has(t, "muster_last_sample_received_timestamp_seconds"
+	assert_has(t,
+	    "muster_last_sample_received_timestamp_seconds"
 	    "{host=\"db\"} 1699999997\n");
-	assert_lacks(t, "muster_last_sample_received_timestamp_seconds"
+	assert_lacks(t,
+	    "muster_last_sample_received_timestamp_seconds"
 	    "{host=\"new\"}");
 
 	/* A down host's old sample and a host without one show only up. */
@@ -348,14 +374,14 @@ test_fleet_promtool(void **state)
 
 /* Label bytes from a host we do not trust. */
 static const char hostile_mount[] =
-    "/mnt/a\"b\\c\nd"	/* the three escapes */
-    "\xff"		/* never UTF-8 */
-    "\xc3("		/* truncated sequence */
-    "\xc0\xaf"		/* overlong "/" */
-    "\xed\xa0\x80"	/* surrogate */
-    "\xc2\x85"		/* C1 control NEL */
-    "\x00\x1b[31m\r\t\x7f"	/* NUL, ESC, CR, TAB, DEL */
-    "\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80";	/* ü € 😀 stay */
+    "/mnt/a\"b\\c\nd"			    /* the three escapes */
+    "\xff"				    /* never UTF-8 */
+    "\xc3("				    /* truncated sequence */
+    "\xc0\xaf"				    /* overlong "/" */
+    "\xed\xa0\x80"			    /* surrogate */
+    "\xc2\x85"				    /* C1 control NEL */
+    "\x00\x1b[31m\r\t\x7f"		    /* NUL, ESC, CR, TAB, DEL */
+    "\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80"; /* ü € 😀 stay */
 
 #define FFFD "\xef\xbf\xbd"
 
@@ -385,15 +411,16 @@ test_hostile_labels(void **state)
 
 	assert_has(t, "muster_up{host=\"we\\\"b\\\\1\\nx\"} 1\n");
 	assert_has(t, "muster_up{host=\"h" FFFD "t\"} 0\n");
-	assert_has(t, "mountpoint=\"/mnt/a\\\"b\\\\c\\nd"
-	    FFFD		/* \xff */
-	    FFFD "("		/* \xc3 then ( */
-	    FFFD FFFD		/* overlong: two bytes */
-	    FFFD FFFD FFFD	/* surrogate: three */
-	    FFFD		/* NEL as one character */
-	    FFFD FFFD "[31m" FFFD FFFD FFFD
+	assert_has(t,
+	    "mountpoint=\"/mnt/a\\\"b\\\\c\\nd" FFFD /* \xff */
+		FFFD "("			     /* \xc3 then ( */
+	    FFFD FFFD				     /* overlong: two bytes */
+		FFFD FFFD FFFD			     /* surrogate: three */
+		    FFFD			     /* NEL as one character */
+			FFFD FFFD "[31m" FFFD FFFD FFFD
 	    "\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80\",fstype=\"ext4\\\"}\\n\"}");
-	assert_has(t, "device=\"eth0\\\"} 1\\nmuster_up{host=\\\"evil\\\"} "
+	assert_has(t,
+	    "device=\"eth0\\\"} 1\\nmuster_up{host=\\\"evil\\\"} "
 	    "1\\n# \"} 1\n");
 	assert_lacks(t, "\nmuster_up{host=\"evil\"}");
 	assert_has(t, "muster_load1{host=\"we\\\"b\\\\1\\nx\"} NaN\n");
@@ -437,15 +464,19 @@ test_duplicates(void **state)
 	fake_net(&f, BYTES("lo"), 3);
 	t = render(&host, 1);
 	assert_int_equal(count(t, "muster_filesystem_size_bytes{"), 2);
-	assert_has(t, "muster_filesystem_size_bytes{host=\"h\","
+	assert_has(t,
+	    "muster_filesystem_size_bytes{host=\"h\","
 	    "mountpoint=\"/\",fstype=\"ext4\"} 100\n");
-	assert_has(t, "muster_filesystem_size_bytes{host=\"h\","
+	assert_has(t,
+	    "muster_filesystem_size_bytes{host=\"h\","
 	    "mountpoint=\"/x" FFFD "\",fstype=\"tmpfs\"} 300\n");
 	assert_int_equal(count(t, "muster_network_receive_bytes_per_second{"),
 	    2);
-	assert_has(t, "muster_network_receive_bytes_per_second{host=\"h\","
+	assert_has(t,
+	    "muster_network_receive_bytes_per_second{host=\"h\","
 	    "device=\"eth0\"} 1\n");
-	assert_has(t, "muster_network_receive_bytes_per_second{host=\"h\","
+	assert_has(t,
+	    "muster_network_receive_bytes_per_second{host=\"h\","
 	    "device=\"lo\"} 3\n");
 	free(t);
 }
@@ -477,7 +508,8 @@ test_empty(void **state)
 	assert_string_equal(t, "");
 	free(t);
 	t = render(&down, 1);
-	assert_string_equal(t, "# HELP muster_up Whether the host's agent is "
+	assert_string_equal(t,
+	    "# HELP muster_up Whether the host's agent is "
 	    "connected and its samples arrive (1) or not (0).\n"
 	    "# TYPE muster_up gauge\n"
 	    "muster_up{host=\"h\"} 0\n");
@@ -493,7 +525,7 @@ static void
 test_stale(void **state)
 {
 	struct metrics_host host = { "h", false, 1700000010, NULL,
-	    1700000006.5 };
+		1700000006.5 };
 	struct fake f;
 	char *t;
 
@@ -541,7 +573,6 @@ test_limit(void **state)
 	buf_free(&out);
 }
 
-
 /* Families as a host sends them: the good ones are rendered on the
  * host's target page, the malformed ones are left out whole. */
 static void
@@ -549,18 +580,19 @@ test_families(void **state)
 {
 	ProtobufCBinaryData ln_cpu[2] = { BYTES("cpu"), BYTES("mode") };
 	ProtobufCBinaryData lv_cpu[4] = { BYTES("0"), BYTES("idle"),
-	    BYTES("0"), BYTES("user") };
+		BYTES("0"), BYTES("user") };
 	double v_cpu[2] = { 12.5, 3 };
 	ProtobufCBinaryData ln_host[1] = { BYTES("host") };
 	ProtobufCBinaryData lv_host[1] = { BYTES("spoofed") };
 	ProtobufCBinaryData ln_bad[1] = { BYTES("a-b") };
 	double v_one[1] = { 1 };
-	Muster__Family cpu = MUSTER__FAMILY__INIT, load = MUSTER__FAMILY__INIT,
-	    spoof = MUSTER__FAMILY__INIT, own = MUSTER__FAMILY__INIT,
-	    short_lv = MUSTER__FAMILY__INIT, badlabel = MUSTER__FAMILY__INIT,
-	    badtype = MUSTER__FAMILY__INIT;
+	Muster__Family
+	    cpu = MUSTER__FAMILY__INIT,
+	    load = MUSTER__FAMILY__INIT, spoof = MUSTER__FAMILY__INIT,
+	    own = MUSTER__FAMILY__INIT, short_lv = MUSTER__FAMILY__INIT,
+	    badlabel = MUSTER__FAMILY__INIT, badtype = MUSTER__FAMILY__INIT;
 	Muster__Family *fams[7] = { &load, &cpu, &spoof, &own, &short_lv,
-	    &badlabel, &badtype };
+		&badlabel, &badtype };
 	struct fake f1, f2;
 	struct metrics_host hosts[2];
 	struct buf out;
@@ -615,7 +647,8 @@ test_families(void **state)
 	assert_int_equal(buf_append(&out, "", 1), 0);
 	t = (char *)buf_ptr(&out);
 	assert_has(t, "\nmuster_up 1\n");
-	assert_has(t, "\nnode_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 12.5\n");
+	assert_has(t,
+	    "\nnode_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 12.5\n");
 	assert_has(t, "\nnode_load1 1\n");
 	assert_has(t, "\nnode_spoof{host=\"spoofed\"} 1\n");
 	assert_null(strstr(t, "host=\"a\""));

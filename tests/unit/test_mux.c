@@ -35,13 +35,13 @@ enum call_kind {
 struct rec {
 	int ndata, neof, nexit, nerror;
 	int last_fd;
-	uint8_t bytes[8192];	/* data of every call, concatenated */
+	uint8_t bytes[8192]; /* data of every call, concatenated */
 	size_t nbytes;
-	bool discard;		/* count bulk data, do not keep it */
+	bool discard; /* count bulk data, do not keep it */
 	Muster__Exit ex;
 	enum host_status st;
 	char msg[512];
-	int order[128];		/* kinds of the first calls, in order */
+	int order[128]; /* kinds of the first calls, in order */
 	int ncalls;
 };
 
@@ -149,8 +149,7 @@ put_hello(struct buf *b, uint32_t stream, uint32_t version,
 }
 
 static void
-put_data(struct buf *b, uint32_t stream, uint32_t fd, const void *p,
-    size_t n)
+put_data(struct buf *b, uint32_t stream, uint32_t fd, const void *p, size_t n)
 {
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 	Muster__Data data = MUSTER__DATA__INIT;
@@ -857,8 +856,8 @@ chain_open(struct chain *c)
 
 	exec.shell_command = BIN("next");
 	assert_true(c->nopened < 16);
-	assert_int_equal(mux_exec(c->m, &exec, &rec_ops, &c->r,
-	    &c->opened[c->nopened]), 0);
+	assert_int_equal(
+	    mux_exec(c->m, &exec, &rec_ops, &c->r, &c->opened[c->nopened]), 0);
 	c->nopened++;
 }
 
@@ -884,7 +883,9 @@ static void
 test_callback_reenters(void **state)
 {
 	static const struct stream_ops ops = {
-		.data = chain_data, .eof = rec_eof, .exit = chain_exit,
+		.data = chain_data,
+		.eof = rec_eof,
+		.exit = chain_exit,
 		.error = rec_error,
 	};
 	Muster__Exec ex = MUSTER__EXEC__INIT;
@@ -1248,7 +1249,7 @@ test_credit_per_stream(void **state)
 	ready_mux(&m);
 	a = open_stream(&m, &r1, 0);
 	for (total = 0; total < 4 * (size_t)MUX_EXEC_WINDOW;
-	    total += sizeof(payload)) {
+	     total += sizeof(payload)) {
 		put_data(&m.in, a, 1, payload, sizeof(payload));
 		assert_int_equal(input(&m), 0);
 		mux_consumed(&m, a, sizeof(payload));
@@ -1291,8 +1292,8 @@ test_truncated_frame(void **state)
 		assert_int_equal(input(&m), 0);
 		assert_int_equal(r.ncalls, 0);
 		assert_int_equal(buf_len(&m.in), n);
-		assert_int_equal(buf_append(&m.in, buf_ptr(&whole) + n,
-		    len - n), 0);
+		assert_int_equal(
+		    buf_append(&m.in, buf_ptr(&whole) + n, len - n), 0);
 		assert_int_equal(input(&m), 0);
 		assert_int_equal(r.ndata, 1);
 		assert_memory_equal(r.bytes, "split me\n", 9);
@@ -1308,8 +1309,8 @@ test_truncated_frame(void **state)
 	assert_int_equal(buf_append(&m.in, buf_ptr(&whole), 10), 0);
 	assert_int_equal(input(&m), 0);
 	assert_false(m.have_hello);
-	assert_int_equal(buf_append(&m.in, buf_ptr(&whole) + 10,
-	    buf_len(&whole) - 10), 0);
+	assert_int_equal(
+	    buf_append(&m.in, buf_ptr(&whole) + 10, buf_len(&whole) - 10), 0);
 	assert_int_equal(input(&m), 0);
 	assert_true(m.have_hello);
 	mux_free(&m);
@@ -1342,10 +1343,10 @@ test_garbage_body(void **state)
 {
 	/* Field 4 (data), length 16, one byte present. */
 	static const uint8_t short_field[] = { 0x00, 0x00, 0x00, 0x03, 0x22,
-	    0x10, 0x00 };
+		0x10, 0x00 };
 	/* Field 1 (stream) with a varint that never ends. */
-	static const uint8_t endless[] = { 0x00, 0x00, 0x00, 0x03, 0x08,
-	    0xff, 0xff };
+	static const uint8_t endless[] = { 0x00, 0x00, 0x00, 0x03, 0x08, 0xff,
+		0xff };
 	struct mux m;
 	struct rec r;
 
@@ -1499,7 +1500,9 @@ static void
 test_fail_all_reentrant(void **state)
 {
 	static const struct stream_ops ops = {
-		.data = rec_data, .eof = rec_eof, .exit = rec_exit,
+		.data = rec_data,
+		.eof = rec_eof,
+		.exit = rec_exit,
 		.error = cancel_on_error,
 	};
 	Muster__Exec ex = MUSTER__EXEC__INIT;
@@ -1571,8 +1574,8 @@ test_free_idempotent(void **state)
 	ready_mux(&m);
 	id = open_stream(&m, &r, 0);
 	put_data(&whole, id, 1, "partial", 7);
-	assert_int_equal(buf_append(&m.in, buf_ptr(&whole),
-	    buf_len(&whole) - 3), 0);
+	assert_int_equal(
+	    buf_append(&m.in, buf_ptr(&whole), buf_len(&whole) - 3), 0);
 	assert_int_equal(mux_ping(&m, 1), 0);
 	assert_int_equal(input(&m), 0);
 	assert_int_equal(r.ncalls, 0);
@@ -1587,7 +1590,7 @@ test_free_idempotent(void **state)
 
 /* A proxy owner: every message, whole, in order. */
 struct prox {
-	struct rec r;		/* the per-kind callbacks must stay silent */
+	struct rec r; /* the per-kind callbacks must stay silent */
 	int nframes;
 	int kinds[64];
 	uint32_t streams[64];
@@ -1634,8 +1637,7 @@ prox_frame(void *arg, const Muster__Envelope *env)
 	case MUSTER__ENVELOPE__BODY_ERROR:
 		x->error_code = env->error->code;
 		break;
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -1721,9 +1723,7 @@ put_body(struct buf *b, uint32_t stream, Muster__Envelope__BodyCase kind)
 		entry.size = 10;
 		env.entry = &entry;
 		break;
-	case MUSTER__ENVELOPE__BODY_ENTRY_END:
-		env.entry_end = &end;
-		break;
+	case MUSTER__ENVELOPE__BODY_ENTRY_END: env.entry_end = &end; break;
 	case MUSTER__ENVELOPE__BODY_SAMPLE:
 		sample.ncpu = 2;
 		env.sample = &sample;
@@ -1733,14 +1733,9 @@ put_body(struct buf *b, uint32_t stream, Muster__Envelope__BodyCase kind)
 		result.entries = 3;
 		env.result = &result;
 		break;
-	case MUSTER__ENVELOPE__BODY_EXEC:
-		env.exec = &exec;
-		break;
-	case MUSTER__ENVELOPE__BODY_CANCEL:
-		env.cancel = &cancel;
-		break;
-	default:
-		fail_msg("put_body: kind %d", (int)kind);
+	case MUSTER__ENVELOPE__BODY_EXEC: env.exec = &exec; break;
+	case MUSTER__ENVELOPE__BODY_CANCEL: env.cancel = &cancel; break;
+	default: fail_msg("put_body: kind %d", (int)kind);
 	}
 	put_env(b, &env);
 }
@@ -2006,7 +2001,8 @@ static void
 test_proxy_end(void **state)
 {
 	static const Muster__Envelope__BodyCase ends[] = {
-		MUSTER__ENVELOPE__BODY_EXIT, MUSTER__ENVELOPE__BODY_RESULT,
+		MUSTER__ENVELOPE__BODY_EXIT,
+		MUSTER__ENVELOPE__BODY_RESULT,
 		MUSTER__ENVELOPE__BODY_ERROR,
 	};
 	struct mux m;
@@ -2028,9 +2024,7 @@ test_proxy_end(void **state)
 		case MUSTER__ENVELOPE__BODY_ERROR:
 			put_error(&m.in, id, -MERR_NOTFOUND, "no such file");
 			break;
-		default:
-			put_body(&m.in, id, ends[i]);
-			break;
+		default: put_body(&m.in, id, ends[i]); break;
 		}
 		assert_int_equal(input(&m), 0);
 		/* The end goes to .frame like the rest, nothing to .error
@@ -2089,7 +2083,8 @@ static void
 test_proxy_owner_frees(void **state)
 {
 	static const struct stream_ops ops = {
-		.frame = free_frame, .error = free_error,
+		.frame = free_frame,
+		.error = free_error,
 	};
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 	Muster__Get get = MUSTER__GET__INIT;
@@ -2104,8 +2099,8 @@ test_proxy_owner_frees(void **state)
 		void *owner = malloc(64);
 
 		assert_non_null(owner);
-		assert_int_equal(mux_open(&m, &env, &ops, owner, 10,
-		    &ids[i]), 0);
+		assert_int_equal(mux_open(&m, &env, &ops, owner, 10, &ids[i]),
+		    0);
 	}
 	put_exit(&m.in, ids[0], 0, 0, false);
 	put_body(&m.in, ids[2], MUSTER__ENVELOPE__BODY_RESULT);
@@ -2123,7 +2118,8 @@ static void
 test_proxy_unexpected(void **state)
 {
 	static const Muster__Envelope__BodyCase kinds[] = {
-		MUSTER__ENVELOPE__BODY_EXEC, MUSTER__ENVELOPE__BODY_CANCEL,
+		MUSTER__ENVELOPE__BODY_EXEC,
+		MUSTER__ENVELOPE__BODY_CANCEL,
 	};
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 	struct mux m;

@@ -54,8 +54,8 @@ sink_close(struct sink *s)
 static void
 feed(struct sink *s, struct output_host *h, int fd, const char *p, size_t n)
 {
-	assert_int_equal(output_host_data(&s->o, h, fd, (const uint8_t *)p,
-	    n), 0);
+	assert_int_equal(output_host_data(&s->o, h, fd, (const uint8_t *)p, n),
+	    0);
 }
 
 static void
@@ -72,8 +72,8 @@ static struct host_result
 result(const char *host, enum host_status st, int code, int sig,
     const char *error)
 {
-	struct host_result r = { host, st, code, sig, 1234, error, false,
-	    NULL, NULL, 0 };
+	struct host_result r = { host, st, code, sig, 1234, error, false, NULL,
+		NULL, 0 };
 
 	return r;
 }
@@ -132,9 +132,11 @@ test_lines_basic(void **state)
 	feed(&s, &h, 2, "warn\n", 5);
 	feed(&s, &h, 1, "\n", 1);
 	assert_int_equal(output_host_data(&s.o, &h, 3, (const uint8_t *)"x",
-	    1), MERR_INVAL);
+			     1),
+	    MERR_INVAL);
 	assert_int_equal(output_host_data(&s.o, &h, 0, (const uint8_t *)"x",
-	    1), MERR_INVAL);
+			     1),
+	    MERR_INVAL);
 	/* Lines are flushed as soon as they are complete. */
 	assert_string_equal(s.out_text, "web1: one\nweb1: two\nweb1: \n");
 	assert_string_equal(s.err_text, "web1: warn\n");
@@ -142,7 +144,8 @@ test_lines_basic(void **state)
 	output_host_free(&h);
 	output_finish(&s.o, 2.314);
 	sink_sync(&s);
-	assert_string_equal(s.err_text, "web1: warn\n"
+	assert_string_equal(s.err_text,
+	    "web1: warn\n"
 	    "muster: 1 host: 1 ok, 0 failed, 0 unreachable (2.31 s)\n");
 	sink_close(&s);
 }
@@ -166,12 +169,14 @@ test_lines_bytewise(void **state)
 		feed(&s, &b, 1, text + i, 1);
 	}
 	sink_sync(&s);
-	assert_string_equal(s.out_text, "a: alpha\nbb: alpha\n"
+	assert_string_equal(s.out_text,
+	    "a: alpha\nbb: alpha\n"
 	    "a: beta gamma\nbb: beta gamma\na: \nbb: \n");
 	assert_int_equal(output_host_done(&s.o, &a, &ra), 0);
 	assert_int_equal(output_host_done(&s.o, &b, &rb), 0);
 	sink_sync(&s);
-	assert_string_equal(s.out_text, "a: alpha\nbb: alpha\n"
+	assert_string_equal(s.out_text,
+	    "a: alpha\nbb: alpha\n"
 	    "a: beta gamma\nbb: beta gamma\na: \nbb: \n"
 	    "a: tail without newline\nbb: tail without newline\n");
 	output_host_free(&a);
@@ -187,13 +192,15 @@ test_lines_bytewise(void **state)
 		sink_open(&s, OUTPUT_LINES, false, 0);
 		assert_int_equal(output_host_init(&s.o, &h, "h"), 0);
 		for (off = 0; off < sizeof(text) - 1; off += n) {
-			n = sizeof(text) - 1 - off < i ? sizeof(text) - 1 -
-			    off : i;
+			n = sizeof(text) - 1 - off < i ?
+			    sizeof(text) - 1 - off :
+			    i;
 			feed(&s, &h, 2, text + off, n);
 		}
 		assert_int_equal(output_host_done(&s.o, &h, &r), 0);
 		sink_sync(&s);
-		assert_string_equal(s.err_text, "h: alpha\nh: beta gamma\nh: \n"
+		assert_string_equal(s.err_text,
+		    "h: alpha\nh: beta gamma\nh: \n"
 		    "h: tail without newline\n");
 		output_host_free(&h);
 		sink_close(&s);
@@ -298,17 +305,22 @@ test_lines_neutralise(void **state)
 
 	lines_one(false, in, sizeof(in) - 1, want);
 	/* UTF-8 stays, including U+00A0 and 4-byte sequences. */
-	lines_one(false, "h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x98\x80 "
-	    "\xc2\xa0.\n", 0, "h: h\xc3\xa9llo \xe2\x9c\x93 "
+	lines_one(false,
+	    "h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x98\x80 "
+	    "\xc2\xa0.\n",
+	    0,
+	    "h: h\xc3\xa9llo \xe2\x9c\x93 "
 	    "\xf0\x9f\x98\x80 \xc2\xa0.\n");
 	/* C1 controls in UTF-8 (CSI U+009B), a bare C1 byte, invalid
 	 * bytes, overlong '/', a surrogate, a truncated sequence. */
-	lines_one(false, "\xc2\x9b" "1m\x9b\xff\xc3(\xc0\xaf\xed\xa0\x80"
-	    "\xe2\x9c\n", 0,
+	lines_one(false,
+	    "\xc2\x9b"
+	    "1m\x9b\xff\xc3(\xc0\xaf\xed\xa0\x80"
+	    "\xe2\x9c\n",
+	    0,
 	    "h: \\xc2\\x9b1m\\x9b\\xff\\xc3(\\xc0\\xaf\\xed\\xa0\\x80"
 	    "\\xe2\\x9c\n");
-	lines_one(false, "\xf4\x90\x80\x80\n", 0,
-	    "h: \\xf4\\x90\\x80\\x80\n");
+	lines_one(false, "\xf4\x90\x80\x80\n", 0, "h: \\xf4\\x90\\x80\\x80\n");
 	/* Raw passes everything through. */
 	lines_one(true, "a\x1b[31mred\x07\tT\x7f\r\x01z\n", 0,
 	    "h: a\x1b[31mred\x07\tT\x7f\r\x01z\n");
@@ -394,10 +406,12 @@ host_with(struct output *o, struct output_host *h, const char *out,
 	assert_int_equal(output_host_init(o, h, "h"), 0);
 	if (outlen > 0)
 		assert_int_equal(output_host_data(o, h, 1,
-		    (const uint8_t *)out, outlen), 0);
+				     (const uint8_t *)out, outlen),
+		    0);
 	if (errlen > 0)
 		assert_int_equal(output_host_data(o, h, 2,
-		    (const uint8_t *)err, errlen), 0);
+				     (const uint8_t *)err, errlen),
+		    0);
 }
 
 static void
@@ -415,7 +429,7 @@ test_json_ascii(void **state)
 	s = output_json_object(&res, &h);
 	assert_non_null(s);
 	assert_null(strchr(s, '\n'));
-	assert_null(strstr(s, ": "));	/* compact */
+	assert_null(strstr(s, ": ")); /* compact */
 	v = load_json(s);
 	assert_string_equal(json_string_value(json_object_get(v, "host")),
 	    "web1");
@@ -429,15 +443,15 @@ test_json_ascii(void **state)
 	    "hello \"world\"\n\t\\");
 	assert_string_equal(json_string_value(json_object_get(v, "stderr")),
 	    "warn\x1b\n");
-	assert_int_equal(json_integer_value(json_object_get(v,
-	    "duration_ms")), 1234);
+	assert_int_equal(json_integer_value(json_object_get(v, "duration_ms")),
+	    1234);
 	assert_true(json_is_null(json_object_get(v, "error")));
 	assert_null(json_object_get(v, "stdout_b64"));
 	assert_null(json_object_get(v, "stdout_truncated"));
 	assert_null(json_object_get(v, "stderr_truncated"));
 	/* Key order is stable for readers that look at the text. */
 	prefix = "{\"host\":\"web1\",\"status\":\"ok\",\"exit_code\":0,"
-	    "\"signal\":null,\"signal_name\":null,\"stdout\":";
+		 "\"signal\":null,\"signal_name\":null,\"stdout\":";
 	assert_memory_equal(s, prefix, strlen(prefix));
 	json_decref(v);
 	free(s);
@@ -458,8 +472,8 @@ test_json_nulls(void **state)
 	v = load_json(s);
 	assert_true(json_is_null(json_object_get(v, "exit_code")));
 	assert_int_equal(json_integer_value(json_object_get(v, "signal")), 9);
-	assert_string_equal(json_string_value(json_object_get(v,
-	    "signal_name")), "KILL");
+	assert_string_equal(
+	    json_string_value(json_object_get(v, "signal_name")), "KILL");
 	assert_string_equal(json_string_value(json_object_get(v, "status")),
 	    "failed");
 	assert_string_equal(json_string_value(json_object_get(v, "stdout")),
@@ -490,7 +504,7 @@ static void
 test_json_utf8(void **state)
 {
 	static const char utf[] = "gr\xc3\xbc\xc3\x9f \xe2\x9c\x93 "
-	    "\xf0\x9f\x98\x80\n";
+				  "\xf0\x9f\x98\x80\n";
 	struct output o;
 	struct output_host h;
 	struct host_result res = result("h", HS_OK, 0, 0, NULL);
@@ -541,7 +555,8 @@ expect_b64(const char *key, const char *b64key, const char *in, size_t n,
 	assert_int_equal((size_t)len, (n + 2) / 3 * 3);
 	assert_memory_equal(decoded, in, n);
 	assert_string_equal(json_string_value(json_object_get(v,
-	    fd == 1 ? "stderr" : "stdout")), "fine");
+				fd == 1 ? "stderr" : "stdout")),
+	    "fine");
 	json_decref(v);
 	free(s);
 	output_host_free(&h);
@@ -578,7 +593,7 @@ test_json_floats_and_command(void **state)
 	json_object_set_new(o, "load1", json_real(1.57));
 	json_object_set_new(o, "ts", json_real(1733300000.123));
 	assert_non_null(f = tmpfile());
-	assert_int_equal(output_json_line(f, o), 0);	/* takes o */
+	assert_int_equal(output_json_line(f, o), 0); /* takes o */
 	rewind(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	buf[n] = '\0';
@@ -589,7 +604,8 @@ test_json_floats_and_command(void **state)
 	res.command = "uptime";
 	res.command_index = 2;
 	assert_non_null(s = output_json_object(&res, NULL));
-	assert_non_null(strstr(s, "\"host\":\"n1\",\"command\":\"uptime\","
+	assert_non_null(strstr(s,
+	    "\"host\":\"n1\",\"command\":\"uptime\","
 	    "\"command_index\":2"));
 	free(s);
 }
@@ -635,8 +651,8 @@ test_json_truncated(void **state)
 
 /* Run one gathered host through s. */
 static void
-gather_host(struct sink *s, const char *name, const char *out,
-    const char *err, struct host_result res)
+gather_host(struct sink *s, const char *name, const char *out, const char *err,
+    struct host_result res)
 {
 	struct output_host h;
 
@@ -665,8 +681,9 @@ test_gather(void **state)
 			gather_host(&s, name, "hello\n", "oops\n",
 			    result(NULL, HS_FAILED, 2, 0, NULL));
 		else if (i == 4 || i == 5)
-			gather_host(&s, name, NULL, NULL, result(NULL,
-			    HS_UNREACHABLE, -1, 0, "connection refused"));
+			gather_host(&s, name, NULL, NULL,
+			    result(NULL, HS_UNREACHABLE, -1, 0,
+				"connection refused"));
 		else
 			gather_host(&s, name, "hello\n", NULL, ok);
 	}
@@ -674,13 +691,13 @@ test_gather(void **state)
 	gather_host(&s, "web1", "no newline", NULL, ok);
 	gather_host(&s, "web2", "x\x1b\n", NULL, ok);
 	gather_host(&s, "web3", "x\x1b\n", NULL, ok);
-	gather_host(&s, "k1", NULL, NULL, result(NULL, HS_FAILED, -1, 15,
-	    NULL));
-	gather_host(&s, "t1", NULL, NULL, result(NULL, HS_TIMEOUT, -1, 0,
-	    "command timed out"));
+	gather_host(&s, "k1", NULL, NULL,
+	    result(NULL, HS_FAILED, -1, 15, NULL));
+	gather_host(&s, "t1", NULL, NULL,
+	    result(NULL, HS_TIMEOUT, -1, 0, "command timed out"));
 	/* Same status, other reason: another group. */
-	gather_host(&s, "u1", NULL, NULL, result(NULL, HS_UNREACHABLE, -1, 0,
-	    "no route to host"));
+	gather_host(&s, "u1", NULL, NULL,
+	    result(NULL, HS_UNREACHABLE, -1, 0, "no route to host"));
 	sink_sync(&s);
 	assert_int_equal(s.out_len, 0);
 	output_finish(&s.o, 2.3149);
@@ -715,7 +732,8 @@ test_gather(void **state)
 	    "---------------\n"
 	    "x\\x1b\n");
 	/* -b: stderr goes out as it comes, labelled, as clush's. */
-	assert_string_equal(s.err_text, "127.0.1.3: oops\n"
+	assert_string_equal(s.err_text,
+	    "127.0.1.3: oops\n"
 	    "muster: 15 hosts: 9 ok, 2 failed, 4 unreachable (2.31 s)\n");
 	assert_int_equal(s.o.ngathered, 0);
 	sink_close(&s);
@@ -729,8 +747,14 @@ test_gather_raw_truncated(void **state)
 
 	sink_open(&s, OUTPUT_GATHER, true, 4);
 	gather_host(&s, "a1", "ab\x1b", "err", ok);
-	gather_host(&s, "a2", "ab\x1b" "cdef", "err", ok);
-	gather_host(&s, "a3", "ab\x1b" "cdef", "err", ok);
+	gather_host(&s, "a2",
+	    "ab\x1b"
+	    "cdef",
+	    "err", ok);
+	gather_host(&s, "a3",
+	    "ab\x1b"
+	    "cdef",
+	    "err", ok);
 	output_finish(&s.o, 1);
 	sink_sync(&s);
 	/* a1 fits its capture, a2 and a3 were cut at the same 4 bytes. */
@@ -742,8 +766,10 @@ test_gather_raw_truncated(void **state)
 	    "---------------\n"
 	    "a[2-3] (2) [stdout truncated]\n"
 	    "---------------\n"
-	    "ab\x1b" "c\n");
-	assert_string_equal(s.err_text, "a1: err\na2: err\na3: err\n"
+	    "ab\x1b"
+	    "c\n");
+	assert_string_equal(s.err_text,
+	    "a1: err\na2: err\na3: err\n"
 	    "muster: 3 hosts: 3 ok, 0 failed, 0 unreachable (1.00 s)\n");
 	sink_close(&s);
 }
@@ -758,9 +784,9 @@ test_gather_total_cap(void **state)
 
 	sink_open(&s, OUTPUT_GATHER, false, 8);
 	s.o.max_total = 10;
-	gather_host(&s, "a1", "123456", NULL, ok);	/* 6 held */
-	gather_host(&s, "a2", "123456", NULL, ok);	/* 4 of 6 fit */
-	gather_host(&s, "a3", "123456", NULL, ok);	/* nothing fits */
+	gather_host(&s, "a1", "123456", NULL, ok); /* 6 held */
+	gather_host(&s, "a2", "123456", NULL, ok); /* 4 of 6 fit */
+	gather_host(&s, "a3", "123456", NULL, ok); /* nothing fits */
 	assert_int_equal(s.o.held, 10);
 	assert_true(s.o.total_hit);
 	output_finish(&s.o, 1);
@@ -928,7 +954,6 @@ test_gather_many(void **state)
 	sink_close(&s);
 }
 
-
 static void
 test_live(void **state)
 {
@@ -949,12 +974,12 @@ test_live(void **state)
 	gather_host(&s, "web2", "hello\n", NULL, ok);
 	gather_host(&s, "quiet", NULL, NULL, ok);
 	gather_host(&s, "web3", "hello\n", NULL, ok);
-	gather_host(&s, "db1", "x\x1b\n", "warn\n", result(NULL, HS_FAILED,
-	    3, 0, NULL));
+	gather_host(&s, "db1", "x\x1b\n", "warn\n",
+	    result(NULL, HS_FAILED, 3, 0, NULL));
 	gather_host(&s, "web4", "hello\n", NULL, ok);
 	gather_host(&s, "quiet2", NULL, NULL, ok);
-	gather_host(&s, "u1", NULL, NULL, result(NULL, HS_UNREACHABLE, -1, 0,
-	    "refused\x1b[2J"));
+	gather_host(&s, "u1", NULL, NULL,
+	    result(NULL, HS_UNREACHABLE, -1, 0, "refused\x1b[2J"));
 	output_finish(&s.o, 1.0);
 	sink_sync(&s);
 	assert_string_equal(s.out_text,
@@ -976,7 +1001,8 @@ test_live(void **state)
 	    "#2 quiet,quiet2 (2) ok, no output\n"
 	    "#3 db1 (1) exited with code 3\n"
 	    "#4 u1 (1) unreachable: refused\\x1b[2J\n");
-	assert_string_equal(s.err_text, "warn\n"
+	assert_string_equal(s.err_text,
+	    "warn\n"
 	    "muster: 8 hosts: 6 ok, 1 failed, 1 unreachable (1.00 s)\n");
 	sink_close(&s);
 
@@ -1006,10 +1032,10 @@ test_diff(void **state)
 	gather_host(&s, "n2", "a\nb\nc\n", NULL, ok);
 	gather_host(&s, "n3", "a\nb\nc\n", NULL, ok);
 	gather_host(&s, "n4", "a\nB\x1b\nc\n", NULL, ok);
-	gather_host(&s, "n5", "a\nb\nc\n", "oops\n", result(NULL,
-	    HS_FAILED, 1, 0, NULL));
-	gather_host(&s, "n6", NULL, NULL, result(NULL, HS_UNREACHABLE, -1, 0,
-	    "refused"));
+	gather_host(&s, "n5", "a\nb\nc\n", "oops\n",
+	    result(NULL, HS_FAILED, 1, 0, NULL));
+	gather_host(&s, "n6", NULL, NULL,
+	    result(NULL, HS_UNREACHABLE, -1, 0, "refused"));
 	sink_sync(&s);
 	assert_int_equal(s.out_len, 0);
 	output_finish(&s.o, 1.0);
@@ -1067,7 +1093,8 @@ test_diff_too_different(void **state)
 	gather_host(&s, "y1", b, NULL, ok);
 	output_finish(&s.o, 1.0);
 	sink_sync(&s);
-	assert_non_null(strstr(s.out_text, "y1\n---------------\n"
+	assert_non_null(strstr(s.out_text,
+	    "y1\n---------------\n"
 	    "[stdout differs from the most common in too many lines to diff; "
 	    "here in full]\nb0\nb1\n"));
 	assert_null(strstr(s.out_text, "+++"));

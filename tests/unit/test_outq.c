@@ -49,8 +49,8 @@ setup_pipe(struct fixture *f)
 	f->rd = p[0];
 	f->wr = p[1];
 	assert_non_null(f->loop = ev_loop_new(EVFLAG_AUTO));
-	assert_int_equal(outq_init(&f->q, f->loop, f->wr, "stdout", on_error,
-	    f), 0);
+	assert_int_equal(
+	    outq_init(&f->q, f->loop, f->wr, "stdout", on_error, f), 0);
 }
 
 static void
@@ -105,7 +105,8 @@ test_stalled_reader(void **state)
 	for (i = 0; i < 256; i++) {
 		memset(chunk, 'a' + (int)(i % 26), sizeof(chunk));
 		assert_int_equal(fwrite(chunk, 1, sizeof(chunk),
-		    outq_file(&f.q)), sizeof(chunk));
+				     outq_file(&f.q)),
+		    sizeof(chunk));
 		assert_int_equal(fflush(outq_file(&f.q)), 0);
 		sent += sizeof(chunk);
 	}
@@ -143,7 +144,7 @@ test_closed_pipe(void **state)
 	f.rd = -1;
 	fputs("lost\n", outq_file(&f.q));
 	fflush(outq_file(&f.q));
-	assert_int_equal(f.errors, 0);	/* never inside the write */
+	assert_int_equal(f.errors, 0); /* never inside the write */
 	ev_run(f.loop, EVRUN_ONCE);
 	assert_int_equal(f.errors, 1);
 	assert_int_equal(f.last_err, EPIPE);

@@ -24,9 +24,9 @@ struct kicks {
 	struct ev_loop *loop;
 	struct pacer *p;
 	int n;
-	bool take;	/* start what the pacer allows from the kick */
-	int started;	/* set-ups started from kicks */
-	int want;	/* stop the loop once this many were started */
+	bool take;   /* start what the pacer allows from the kick */
+	int started; /* set-ups started from kicks */
+	int want;    /* stop the loop once this many were started */
 };
 
 static void
@@ -180,15 +180,15 @@ test_fanout_and_startups(void **state)
 	setup(&p, &k, &loop, 3, 2, 0);
 	assert_true(pacer_take(&p));
 	assert_true(pacer_take(&p));
-	assert_false(pacer_take(&p));		/* max_startups */
+	assert_false(pacer_take(&p)); /* max_startups */
 	pacer_authed(&p);
 	pacer_authed(&p);
 	assert_true(pacer_take(&p));
-	assert_false(pacer_take(&p));		/* fanout, with preauth 1 */
+	assert_false(pacer_take(&p)); /* fanout, with preauth 1 */
 	assert_int_equal(p.preauth, 1);
 	pacer_end(&p, true);
 	assert_true(pacer_take(&p));
-	assert_false(pacer_take(&p));		/* both again */
+	assert_false(pacer_take(&p)); /* both again */
 	assert_int_equal(p.setups, 3);
 	assert_int_equal(p.preauth, 2);
 	teardown(&p, loop);
@@ -259,7 +259,7 @@ test_rate_burst(void **state)
 	setup(&p, &k, &loop, 0, 3, 10.);
 	for (i = 0; i < 3; i++) {
 		assert_true(pacer_take(&p));
-		pacer_authed(&p);	/* max_startups is not the limit */
+		pacer_authed(&p); /* max_startups is not the limit */
 	}
 	assert_false(pacer_take(&p));
 	assert_int_equal(p.setups, 3);
@@ -379,7 +379,7 @@ test_rate_kick_chain(void **state)
 	setup(&p, &k, &loop, 0, 2, 50.);
 	k.take = true;
 	k.want = 10;
-	on_kick(&k);		/* the first pass, outside the timer */
+	on_kick(&k); /* the first pass, outside the timer */
 	assert_int_equal(k.started, 2);
 	assert_true(ev_is_active(&p.timer));
 	assert_false(run_until(loop, GUARD_S));

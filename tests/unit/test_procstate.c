@@ -27,8 +27,7 @@ test_allowed(void **state)
 		{ PS_RUNNING, PS_EXITED, PS_DONE, PS_COUNT },
 		{ PS_RUNNING, PS_TERM_SENT, PS_EXITED_TERM, PS_DONE,
 		    PS_COUNT },
-		{ PS_RUNNING, PS_TERM_SENT, PS_KILL_SENT, PS_LINGER,
-		    PS_DONE },
+		{ PS_RUNNING, PS_TERM_SENT, PS_KILL_SENT, PS_LINGER, PS_DONE },
 		{ PS_RUNNING, PS_EXITED, PS_EXITED_TERM, PS_DONE, PS_COUNT },
 		{ PS_RUNNING, PS_KILL_SENT, PS_LINGER, PS_DONE, PS_COUNT },
 	};
@@ -36,8 +35,8 @@ test_allowed(void **state)
 
 	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 		for (j = 0; j + 1 < 5 && paths[i][j + 1] != PS_COUNT; j++)
-			assert_true(procstate_allowed(paths[i][j],
-			    paths[i][j + 1]));
+			assert_true(
+			    procstate_allowed(paths[i][j], paths[i][j + 1]));
 }
 
 static void
@@ -111,7 +110,7 @@ read_diagram(bool drawn[PS_COUNT][PS_COUNT], bool named[PS_COUNT])
 			break;
 		lines++;
 		if ((q = strchr(line, '(')) != NULL)
-			*q = '\0';	/* a remark */
+			*q = '\0'; /* a remark */
 		prev = -1;
 		arrow = false;
 		for (p = line + 2; *p != '\0';) {
@@ -125,8 +124,9 @@ read_diagram(bool drawn[PS_COUNT][PS_COUNT], bool named[PS_COUNT])
 				p++;
 				continue;
 			}
-			for (q = word; (isupper((unsigned char)*p) ||
-			    *p == '_') && q < word + sizeof(word) - 1;)
+			for (q = word;
+			     (isupper((unsigned char)*p) || *p == '_') &&
+			     q < word + sizeof(word) - 1;)
 				*q++ = *p++;
 			*q = '\0';
 			cur = state_by_id(word);
@@ -162,7 +162,9 @@ test_diagram_matches_table(void **state)
 				fail_msg("%s -> %s: diagram %s, table %s",
 				    procstate_id(from), procstate_id(to),
 				    drawn[from][to] ? "yes" : "no",
-				    procstate_allowed(from, to) ? "yes" : "no");
+				    procstate_allowed(from, to) ?
+					"yes" :
+					"no");
 	}
 }
 

@@ -53,8 +53,7 @@ tree_mkdir(const struct tree *t, const char *rel)
 
 /* Overwrite in place: the sampler has the file open. */
 static void
-tree_write_n(const struct tree *t, const char *rel, const void *data,
-    size_t n)
+tree_write_n(const struct tree *t, const char *rel, const void *data, size_t n)
 {
 	char p[PATH_MAX];
 	int fd;
@@ -216,7 +215,7 @@ static const char mountinfo1[] =
     "33 26 0:53 / /gone rw - ext4 /dev/sde rw\n"
     "34 26 0:54 / /nfs rw - nfs4 server:/export rw\n"
     "35 26 7:0 / /snap/core/1 ro - squashfs /dev/loop0 ro\n"
-    "36 26 8:2 / /boot/efi rw - vfat /dev/sda2 rw";	/* no newline */
+    "36 26 8:2 / /boot/efi rw - vfat /dev/sda2 rw"; /* no newline */
 
 static const char diskstats1[] =
     "   8       0 sda 100 0 1000 0 50 0 2000 0 0 0 0 0 0 0 0 0 0\n"
@@ -285,7 +284,7 @@ static struct sampler *
 open_tree(const struct tree *t)
 {
 	struct sampler_conf conf = { .root = t->root,
-	    .statvfs = stub_statvfs };
+		.statvfs = stub_statvfs };
 	struct sampler *s = NULL;
 	const char *what = NULL;
 
@@ -298,7 +297,7 @@ static void
 read_at(struct sampler *s, uint64_t ns_after_t0, struct sample *out)
 {
 	struct sample_time t = { T0_NS + ns_after_t0,
-	    T0_MS + ns_after_t0 / 1000000 };
+		T0_MS + ns_after_t0 / 1000000 };
 
 	sampler_read(s, &t, out);
 }
@@ -315,9 +314,9 @@ net_named(const struct sample *smp, const char *name)
 }
 
 static void
-check_disk(const struct sample_disk *d, const char *mount,
-    const char *fstype, uint64_t total, uint64_t used, uint64_t avail,
-    uint64_t itotal, uint64_t iused)
+check_disk(const struct sample_disk *d, const char *mount, const char *fstype,
+    uint64_t total, uint64_t used, uint64_t avail, uint64_t itotal,
+    uint64_t iused)
 {
 	assert_string_equal(d->mount, mount);
 	assert_string_equal(d->fstype, fstype);
@@ -349,8 +348,8 @@ check_levels(const struct sample *smp)
 	    "overlay", 10240, 5120, 5120, 10, 5);
 	check_disk(&smp->disks[3], "/mnt/with space", "xfs", 10240, 0, 10240,
 	    0, 0);
-	check_disk(&smp->disks[4], "/boot/efi", "vfat", 51200, 512, 50688,
-	    0, 0);
+	check_disk(&smp->disks[4], "/boot/efi", "vfat", 51200, 512, 50688, 0,
+	    0);
 	/* statvfs is never tried on a remote or pseudo file system (it
 	 * could hang), nor twice on one file system. */
 	assert_false(stub_called("/nfs"));
@@ -400,7 +399,7 @@ test_two_readings(void **state)
 	assert_true(smp->uptime_s == 12345.67);
 	assert_true(smp->disk_read_bytes_per_s == 0);
 	assert_true(smp->disk_write_bytes_per_s == 0);
-	assert_int_equal(smp->nnet, 2);		/* lo is left out */
+	assert_int_equal(smp->nnet, 2); /* lo is left out */
 	assert_string_equal(smp->net[0].iface, "eth0");
 	assert_true(smp->net[0].rx_bytes_total == 1000000);
 	assert_true(smp->net[0].tx_bytes_total == 2000000);
@@ -410,7 +409,7 @@ test_two_readings(void **state)
 
 	write_snapshot2(&t);
 	nstub_calls = 0;
-	read_at(s, 2000000000ull, smp);		/* 2 s later */
+	read_at(s, 2000000000ull, smp); /* 2 s later */
 	assert_int_equal(smp->failed, 0);
 	assert_true(smp->ts_ms == T0_MS + 2000);
 	check_levels(smp);
@@ -435,7 +434,7 @@ test_two_readings(void **state)
 	assert_true(n->rx_bytes_total == 4000000);
 	assert_true(n->tx_bytes_total == 3000000);
 	assert_non_null(n = net_named(smp, "eth1"));
-	assert_true(n->rx_bytes_per_s == 0);	/* reset, not a wrap */
+	assert_true(n->rx_bytes_per_s == 0); /* reset, not a wrap */
 	assert_true(n->tx_bytes_per_s == 0);
 	assert_true(n->rx_bytes_total == 10);
 	assert_non_null(n = net_named(smp, "eth2"));
@@ -478,7 +477,8 @@ test_mem_available_fallback(void **state)
 	assert_true(smp->swap_used_bytes == 0);
 
 	/* Available above total (nonsense) gives used 0, not a wrap. */
-	tree_write(&t, "proc/meminfo", "MemTotal: 10 kB\nMemAvailable: 20 kB\n"
+	tree_write(&t, "proc/meminfo",
+	    "MemTotal: 10 kB\nMemAvailable: 20 kB\n"
 	    "SwapTotal: 5 kB\nSwapFree: 9 kB\n");
 	read_at(s, 1, smp);
 	assert_true(smp->mem_used_bytes == 0);
@@ -500,7 +500,7 @@ test_huge_numbers(void **state)
 	write_snapshot1(&t);
 	tree_write(&t, "proc/meminfo",
 	    "MemTotal: 18446744073709551615 kB\n"
-	    "MemAvailable: 18014398509481984 kB\n"	/* 2^54: 2^64 bytes */
+	    "MemAvailable: 18014398509481984 kB\n" /* 2^54: 2^64 bytes */
 	    "SwapTotal: 18446744073709551615 kB\n"
 	    "SwapFree: 0 kB\n");
 	tree_write(&t, "proc/stat",
@@ -520,7 +520,7 @@ test_huge_numbers(void **state)
 	assert_true(smp->swap_total_bytes == UINT64_MAX);
 	assert_true(smp->swap_used_bytes == UINT64_MAX);
 	assert_true(smp->load1 > 1.234567e23 && smp->load1 < 1.234568e23);
-	assert_true(smp->load5 == 0);	/* digits past 19 are dropped */
+	assert_true(smp->load5 == 0); /* digits past 19 are dropped */
 	assert_true(smp->load15 > 1.99 && smp->load15 <= 2.0);
 	assert_int_equal(smp->procs, UINT32_MAX);
 	assert_true(smp->uptime_s > 9.9e25 && smp->uptime_s < 1.1e26);
@@ -565,8 +565,13 @@ static const char *const garbage[] = {
 };
 
 static const char *const files[] = {
-	"proc/stat", "proc/meminfo", "proc/loadavg", "proc/uptime",
-	"proc/self/mountinfo", "proc/diskstats", "proc/net/dev",
+	"proc/stat",
+	"proc/meminfo",
+	"proc/loadavg",
+	"proc/uptime",
+	"proc/self/mountinfo",
+	"proc/diskstats",
+	"proc/net/dev",
 };
 
 /* clang-format off */
@@ -604,13 +609,13 @@ test_garbage(void **state)
 			if (f == 3 && !(smp->failed & flags[f]))
 				assert_true(is_digit(garbage[g][0]));
 			if (smp->failed & SAMPLE_F_CPU)
-				assert_true(smp->cpu_pct == 0 &&
-				    smp->ncpu == 0);
+				assert_true(
+				    smp->cpu_pct == 0 && smp->ncpu == 0);
 			if (smp->failed & SAMPLE_F_MEM)
 				assert_true(smp->mem_total_bytes == 0);
 			if (smp->failed & SAMPLE_F_LOAD)
-				assert_true(smp->load1 == 0 &&
-				    smp->procs == 0);
+				assert_true(
+				    smp->load1 == 0 && smp->procs == 0);
 			if (f == 4)
 				assert_int_equal(smp->ndisks, 0);
 			if (f == 6)
@@ -619,7 +624,8 @@ test_garbage(void **state)
 	}
 	/* Garbage after good lines: the good lines still count. */
 	write_snapshot1(&t);
-	tree_write(&t, "proc/net/dev", "  eth0: 1 1 1 1 1 1 1 1 1 1 1\n"
+	tree_write(&t, "proc/net/dev",
+	    "  eth0: 1 1 1 1 1 1 1 1 1 1 1\n"
 	    "  eth1: 1 x\nno colon here\n");
 	read_at(s, 1000 * 1000000000ull, smp);
 	assert_int_equal(smp->failed, SAMPLE_F_NET);
@@ -663,8 +669,9 @@ test_missing_files(void **state)
 	/* The rest are not. */
 	assert_int_equal(sampler_open(&conf, &s, &what), 0);
 	read_at(s, 0, smp);
-	assert_int_equal(smp->failed, SAMPLE_F_LOAD | SAMPLE_F_UPTIME |
-	    SAMPLE_F_DISKS | SAMPLE_F_DISKIO | SAMPLE_F_NET);
+	assert_int_equal(smp->failed,
+	    SAMPLE_F_LOAD | SAMPLE_F_UPTIME | SAMPLE_F_DISKS |
+		SAMPLE_F_DISKIO | SAMPLE_F_NET);
 	assert_int_equal(smp->ncpu, 2);
 	assert_true(smp->mem_total_bytes == 16000000 * KB);
 	sampler_close(s);
@@ -776,7 +783,8 @@ test_limits(void **state)
 	for (i = 0; n < sizeof(big) - 4096; i++)
 		n += snprintf(big + n, sizeof(big) - n,
 		    "%zu 1 0:%zu / /p%zu rw - proc proc rw\n", i, i, i);
-	n += snprintf(big + n, sizeof(big) - n, "9 1 8:1 / / rw - ext4 "
+	n += snprintf(big + n, sizeof(big) - n,
+	    "9 1 8:1 / / rw - ext4 "
 	    "/dev/sda1 rw\n");
 	tree_write_n(&t, "proc/self/mountinfo", big, n);
 	read_at(s, 1000000000, smp);
@@ -791,9 +799,9 @@ test_limits(void **state)
 static void
 test_scan_udouble(void **state)
 {
-	static const char *const in[] = { "0", "0.00", "0.52", "1.25",
-	    "12.75", "12345.67", "350735.47", "4930.54", "0.01", "99.99",
-	    "1234567.89", "007.5" };
+	static const char *const in[] = { "0", "0.00", "0.52", "1.25", "12.75",
+		"12345.67", "350735.47", "4930.54", "0.01", "99.99",
+		"1234567.89", "007.5" };
 	char buf[64];
 	double v;
 	size_t i;

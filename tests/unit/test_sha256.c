@@ -45,15 +45,20 @@ check_oneshot(const void *p, size_t n, const char *want)
 static void
 test_fips_vectors(void **state)
 {
-	check_oneshot("", 0, "e3b0c44298fc1c149afbf4c8996fb924"
+	check_oneshot("", 0,
+	    "e3b0c44298fc1c149afbf4c8996fb924"
 	    "27ae41e4649b934ca495991b7852b855");
-	check_oneshot("abc", 3, "ba7816bf8f01cfea414140de5dae2223"
+	check_oneshot("abc", 3,
+	    "ba7816bf8f01cfea414140de5dae2223"
 	    "b00361a396177a9cb410ff61f20015ad");
-	check_oneshot("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-	    56, "248d6a61d20638b8e5c026930c3e6039"
+	check_oneshot(
+	    "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56,
+	    "248d6a61d20638b8e5c026930c3e6039"
 	    "a33ce45964ff2167f6ecedd419db06c1");
-	check_oneshot("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmn"
-	    "hijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu", 112,
+	check_oneshot(
+	    "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmn"
+	    "hijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+	    112,
 	    "cf5b16a778af8380036ce59e7b049237"
 	    "0b249b11e8f07a51afac45037afee9d1");
 }
@@ -69,7 +74,8 @@ test_million_a(void **state)
 	size_t off, n;
 
 	memset(a, 'a', sizeof(a));
-	check_oneshot(a, sizeof(a), "cdc76e5c9914fb9281a1c7e284d73e67"
+	check_oneshot(a, sizeof(a),
+	    "cdc76e5c9914fb9281a1c7e284d73e67"
 	    "f1809a48a497200e046d39ccc7112cd0");
 	sha256_init(&ctx);
 	for (off = 0; off < sizeof(a); off += n) {
@@ -80,7 +86,8 @@ test_million_a(void **state)
 	}
 	sha256_final(&ctx, d);
 	hex(d, got);
-	assert_string_equal(got, "cdc76e5c9914fb9281a1c7e284d73e67"
+	assert_string_equal(got,
+	    "cdc76e5c9914fb9281a1c7e284d73e67"
 	    "f1809a48a497200e046d39ccc7112cd0");
 }
 
@@ -161,6 +168,7 @@ main(void)
 		printf("no SHA extensions on this CPU: x86 code not tested\n");
 		return failed;
 	}
-	return failed + cmocka_run_group_tests_name("x86 SHA extensions",
-	    tests, use_x86, NULL);
+	return failed +
+	    cmocka_run_group_tests_name("x86 SHA extensions", tests, use_x86,
+		NULL);
 }

@@ -69,13 +69,17 @@ test_missing_and_dev_null(void **state)
 	unlink(path);
 	assert_int_equal(check(SSHFILE_KNOWN_HOSTS, err, sizeof(err)), 0);
 	assert_int_equal(sshfile_check("ssh_config", "/dev/null",
-	    SSHFILE_CONFIG, err, sizeof(err)), 0);
+			     SSHFILE_CONFIG, err, sizeof(err)),
+	    0);
 	assert_int_equal(sshfile_check("known_hosts", "/dev/null",
-	    SSHFILE_KNOWN_HOSTS, err, sizeof(err)), 0);
+			     SSHFILE_KNOWN_HOSTS, err, sizeof(err)),
+	    0);
 	/* Other devices are not empty files. */
 	assert_int_equal(sshfile_check("known_hosts", "/dev/zero",
-	    SSHFILE_KNOWN_HOSTS, err, sizeof(err)), MERR_INVAL);
-	assert_non_null(strstr(err, "/dev/zero: is a character device, "
+			     SSHFILE_KNOWN_HOSTS, err, sizeof(err)),
+	    MERR_INVAL);
+	assert_non_null(strstr(err,
+	    "/dev/zero: is a character device, "
 	    "not a regular file"));
 }
 
@@ -158,11 +162,13 @@ test_revoked(void **state)
 	char err[512];
 
 	(void)state;
-	write_file("", 0, "# @revoked * ssh-ed25519 AAAA\n"
+	write_file("", 0,
+	    "# @revoked * ssh-ed25519 AAAA\n"
 	    "@revokedx * ssh-ed25519 AAAA\n@cert-authority * ssh-ed25519 "
 	    "AAAA\nrevoked ssh-ed25519 AAAA\n@revoked\n");
 	assert_int_equal(check(SSHFILE_KNOWN_HOSTS, err, sizeof(err)), 0);
-	write_file("h ssh-ed25519 AAAA\n", 19, " \t@revoked\t* ssh-ed25519 "
+	write_file("h ssh-ed25519 AAAA\n", 19,
+	    " \t@revoked\t* ssh-ed25519 "
 	    "AAAA\n");
 	assert_int_equal(check(SSHFILE_KNOWN_HOSTS, err, sizeof(err)),
 	    MERR_PARSE);
@@ -210,7 +216,8 @@ test_unreadable(void **state)
 	if (geteuid() != 0) {
 		assert_int_equal(check(SSHFILE_KNOWN_HOSTS, err, sizeof(err)),
 		    MERR_IO);
-		assert_non_null(strstr(err, ": cannot read: Permission "
+		assert_non_null(strstr(err,
+		    ": cannot read: Permission "
 		    "denied"));
 		return;
 	}

@@ -99,7 +99,8 @@ test_refused(void **state)
 	    "Host a\n    IdentitiesOnly no\n    AddressFamily any\n"
 	    "Host b\n    BindAddress 10.0.0.1\n"
 	    "Host c\n    Include %s\n"
-	    "Match originalhost zzz exec \"true\"\n    HostKeyAlias x\n", inc);
+	    "Match originalhost zzz exec \"true\"\n    HostKeyAlias x\n",
+	    inc);
 	write_file(cfg, text);
 	write_file(inc, "\n\nProxyUseFdpass yes\n");
 	assert_int_equal(0, lookup("a", &r, err, sizeof(err)));
@@ -120,16 +121,18 @@ test_expand(void **state)
 	char out[64], err[256];
 
 	(void)state;
-	assert_int_equal(0, proxycmd_expand("nc %h %p # %r %n 100%%", &v,
-	    out, sizeof(out), err, sizeof(err)));
+	assert_int_equal(0,
+	    proxycmd_expand("nc %h %p # %r %n 100%%", &v, out, sizeof(out),
+		err, sizeof(err)));
 	assert_string_equal("nc 10.0.0.7 2222 # ops web1 100%", out);
-	assert_int_equal(MERR_PARSE, proxycmd_expand("nc %h %x", &v, out,
-	    sizeof(out), err, sizeof(err)));
+	assert_int_equal(MERR_PARSE,
+	    proxycmd_expand("nc %h %x", &v, out, sizeof(out), err,
+		sizeof(err)));
 	assert_non_null(strstr(err, "%x"));
-	assert_int_equal(MERR_PARSE, proxycmd_expand("nc %", &v, out,
-	    sizeof(out), err, sizeof(err)));
-	assert_int_equal(MERR_LIMIT, proxycmd_expand("%h %h", &v, out, 16,
-	    err, sizeof(err)));
+	assert_int_equal(MERR_PARSE,
+	    proxycmd_expand("nc %", &v, out, sizeof(out), err, sizeof(err)));
+	assert_int_equal(MERR_LIMIT,
+	    proxycmd_expand("%h %h", &v, out, 16, err, sizeof(err)));
 }
 
 int

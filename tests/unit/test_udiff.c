@@ -23,8 +23,10 @@ diff(const char *a, const char *b, unsigned context, int *flags)
 	int f = 0;
 
 	buf_init(&out, OUT_MAX);
-	assert_int_equal(udiff((const uint8_t *)a, strlen(a),
-	    (const uint8_t *)b, strlen(b), "A", "B", context, &out, &f), 0);
+	assert_int_equal(
+	    udiff((const uint8_t *)a, strlen(a), (const uint8_t *)b, strlen(b),
+		"A", "B", context, &out, &f),
+	    0);
 	s = calloc(1, buf_len(&out) + 1);
 	assert_non_null(s);
 	if (buf_len(&out) > 0)
@@ -70,9 +72,11 @@ test_simple(void **state)
 static void
 test_no_newline(void **state)
 {
-	diff_is("a\nb", "a\nb\n", 3, "--- A\n+++ B\n@@ -1,2 +1,2 @@\n a\n"
+	diff_is("a\nb", "a\nb\n", 3,
+	    "--- A\n+++ B\n@@ -1,2 +1,2 @@\n a\n"
 	    "-b\n\\ No newline at end of file\n+b\n");
-	diff_is("a\n", "a\nb", 3, "--- A\n+++ B\n@@ -1 +1,2 @@\n a\n"
+	diff_is("a\n", "a\nb", 3,
+	    "--- A\n+++ B\n@@ -1 +1,2 @@\n a\n"
 	    "+b\n\\ No newline at end of file\n");
 }
 
@@ -94,7 +98,8 @@ test_hunks(void **state)
 	}
 	got = diff(a, b, 3, NULL);
 	assert_non_null(strstr(got, "@@ -1,5 +1,5 @@\n l1\n-l2\n+L2\n l3\n"));
-	assert_non_null(strstr(got, "@@ -16,5 +16,5 @@\n l16\n l17\n l18\n"
+	assert_non_null(strstr(got,
+	    "@@ -16,5 +16,5 @@\n l16\n l17\n l18\n"
 	    "-l19\n+L19\n l20\n"));
 	free(got);
 	got = diff(a, b, 10, NULL);
@@ -154,7 +159,8 @@ lcs(const char **a, int n, const char **b, int m)
 				t[i][j] = 1 + t[i + 1][j + 1];
 			else
 				t[i][j] = t[i + 1][j] > t[i][j + 1] ?
-				    t[i + 1][j] : t[i][j + 1];
+				    t[i + 1][j] :
+				    t[i][j + 1];
 		}
 	return t[0][0];
 }
@@ -177,7 +183,7 @@ patch(const char *a, const char *d, int *changes)
 
 			start = (int)strtol(p + 4, &end, 10);
 			if (*end == ',' && atoi(end + 1) == 0)
-				start++;	/* empty range names the line before */
+				start++; /* empty range names the line before */
 			for (; ai < start - 1; ai++)
 				strncat(out, al[ai], 2);
 		} else if (*p == ' ') {
@@ -211,8 +217,10 @@ test_random(void **state)
 		d = diff(a, b, rnd() % 4, NULL);
 		back = patch(a, d, &changes);
 		if (strcmp(back, b) != 0)
-			fail_msg("diff does not turn\n%s\ninto\n%s\ndiff:\n%s\n"
-			    "gives:\n%s", a, b, d, back);
+			fail_msg(
+			    "diff does not turn\n%s\ninto\n%s\ndiff:\n%s\n"
+			    "gives:\n%s",
+			    a, b, d, back);
 		/* Minimal: exactly the lines outside a longest common
 		 * subsequence change. */
 		n = lines_of(a, al);
@@ -269,7 +277,8 @@ test_limits(void **state)
 	b = numbered(20000, "%d\n", 10000);
 	d = diff(a, b, 1, &flags);
 	assert_int_equal(flags, 0);
-	assert_string_equal(d, "--- A\n+++ B\n@@ -10000,3 +10000,2 @@\n"
+	assert_string_equal(d,
+	    "--- A\n+++ B\n@@ -10000,3 +10000,2 @@\n"
 	    " 9999\n-10000\n 10001\n");
 	free(a);
 	free(b);
@@ -283,8 +292,10 @@ test_out_full(void **state)
 	int flags;
 
 	buf_init(&out, 10);
-	assert_int_equal(udiff((const uint8_t *)"a\n", 2,
-	    (const uint8_t *)"b\n", 2, "A", "B", 3, &out, &flags), MERR_LIMIT);
+	assert_int_equal(
+	    udiff((const uint8_t *)"a\n", 2, (const uint8_t *)"b\n", 2, "A",
+		"B", 3, &out, &flags),
+	    MERR_LIMIT);
 	buf_free(&out);
 }
 

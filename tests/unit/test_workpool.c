@@ -23,7 +23,7 @@
 
 struct job_state {
 	struct ev_loop *loop;
-	int fd;				/* the stuck job reads it */
+	int fd; /* the stuck job reads it */
 	atomic_bool started, returned;
 	bool done_called;
 	bool done_on_main;
