@@ -88,7 +88,7 @@ become_argv(const Muster__Exec *ex, const char *marker,
 	} else
 		head[nhead++] = "-n";
 	head[nhead++] = "-u";
-	head[nhead++] = NULL;		/* the user, below */
+	head[nhead++] = NULL; /* the user, below */
 	head[nhead++] = "--";
 	head[nhead++] = "/bin/sh";
 	head[nhead++] = "-c";
@@ -121,7 +121,7 @@ become_argv(const Muster__Exec *ex, const char *marker,
 	}
 	*out = argv;
 	return 0;
- fail:
+fail:
 	become_free_argv(argv);
 	return r;
 }
@@ -143,12 +143,14 @@ become_preamble(const ProtobufCBinaryData *password, const char *stdin_marker,
 	if (password->len + 1 + BECOME_PAD_LINES + ml + 1 > outlen)
 		return MERR_LIMIT;
 	/* Bytes for the pipe, with a length: no NUL wanted. */
-	memcpy(out, password->data, password->len); /* NOLINT(bugprone-not-null-terminated-result) */
+	memcpy(out, password->data,
+	    password->len); /* NOLINT(bugprone-not-null-terminated-result) */
 	n = password->len;
 	out[n++] = '\n';
 	for (i = 0; i < BECOME_PAD_LINES; i++)
 		out[n++] = '\n';
-	memcpy(out + n, stdin_marker, ml); /* NOLINT(bugprone-not-null-terminated-result) */
+	memcpy(out + n, stdin_marker,
+	    ml); /* NOLINT(bugprone-not-null-terminated-result) */
 	n += ml;
 	out[n++] = '\n';
 	*len = n;

@@ -63,13 +63,13 @@ int become_preamble(const ProtobufCBinaryData *password,
 struct become_filter {
 	char marker[BECOME_MARKER_LEN + 1];
 	size_t mlen;
-	uint8_t fail[BECOME_MARKER_LEN + 1];	/* KMP failure function */
-	size_t matched;		/* marker bytes matched so far */
-	int state;		/* searching, eating the newline, passing */
+	uint8_t fail[BECOME_MARKER_LEN + 1]; /* KMP failure function */
+	size_t matched;			     /* marker bytes matched so far */
+	int state; /* searching, eating the newline, passing */
 	int seen_cr;
 	uint8_t held[BECOME_HELD_MAX];
 	size_t nheld;
-	int spilled;		/* held bytes were passed on to make room */
+	int spilled; /* held bytes were passed on to make room */
 };
 
 typedef void (*become_emit_fn)(void *arg, const uint8_t *p, size_t n);
@@ -81,8 +81,7 @@ void become_filter_feed(struct become_filter *f, const uint8_t *p, size_t n,
     become_emit_fn emit, void *arg);
 int become_filter_found(const struct become_filter *f);
 /* Bytes held back (not passed on), e.g. sudo's error. */
-size_t become_filter_held(const struct become_filter *f,
-    const uint8_t **p);
+size_t become_filter_held(const struct become_filter *f, const uint8_t **p);
 
 void become_free_argv(char **argv);
 

@@ -237,7 +237,6 @@ chan_reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	ev_prepare_stop(loop, w);
 }
 
-
 /* Stream 0 is the channel itself. */
 static void
 chan_control(struct chan *c, const Muster__Envelope *env)
@@ -430,8 +429,8 @@ chan_new(struct ev_loop *loop, struct chan **out)
 	c->shutdown_timer.data = c;
 	if ((r = set_nonblock(STDIN_FILENO)) != 0 ||
 	    (r = set_nonblock(STDOUT_FILENO)) != 0 ||
-	    (r = buf_append(&c->out, AGENT_MARKER,
-	    strlen(AGENT_MARKER))) != 0) {
+	    (r = buf_append(&c->out, AGENT_MARKER, strlen(AGENT_MARKER))) !=
+		0) {
 		buf_free(&c->in);
 		buf_free(&c->out);
 		free(c);

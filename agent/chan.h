@@ -10,9 +10,9 @@
 #include <ev.h>
 
 /* Exit statuses of the agent (2 is a usage error, see main.c). */
-#define CHAN_EXIT_OK 0		/* stdin EOF or a signal */
-#define CHAN_EXIT_IO 1		/* read or write error on the channel */
-#define CHAN_EXIT_PROTOCOL 3	/* the controller broke the protocol */
+#define CHAN_EXIT_OK 0	     /* stdin EOF or a signal */
+#define CHAN_EXIT_IO 1	     /* read or write error on the channel */
+#define CHAN_EXIT_PROTOCOL 3 /* the controller broke the protocol */
 
 struct chan;
 

@@ -35,8 +35,8 @@ struct stream;
 
 struct chan {
 	struct ev_loop *loop;
-	ev_io rd;		/* stdin: frames from the controller */
-	ev_io wr;		/* stdout: armed only while output is queued */
+	ev_io rd; /* stdin: frames from the controller */
+	ev_io wr; /* stdout: armed only while output is queued */
 	struct buf in;
 	struct buf out;
 	struct stream *streams[CHAN_MAX_STREAMS];
@@ -46,9 +46,9 @@ struct chan {
 	struct stream *dead;
 	ev_prepare reaper;
 	ev_timer shutdown_timer;
-	int congested;		/* out above the high mark: reading paused */
-	int in_input;		/* chan_input is on the stack */
-	int out_closed;		/* queue nothing more (write error or bug) */
+	int congested;	/* out above the high mark: reading paused */
+	int in_input;	/* chan_input is on the stack */
+	int out_closed; /* queue nothing more (write error or bug) */
 	int shutting;
 	/* The shutdown wait is over: all streams ended. */
 	int killed;

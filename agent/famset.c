@@ -22,7 +22,7 @@ static ProtobufCBinaryData lvals[FAMSET_LABEL_VALUES_MAX];
 static size_t nlvals;
 static char text[FAMSET_TEXT_MAX];
 static size_t ntext;
-static Muster__Family *cur;	/* open family, NULL if it did not fit */
+static Muster__Family *cur; /* open family, NULL if it did not fit */
 static uint64_t dropped;
 
 void
@@ -40,7 +40,8 @@ copy_text(const char *s, ProtobufCBinaryData *out)
 	if (n > FAMSET_TEXT_MAX - ntext)
 		return -1;
 	/* A protobuf bytes field: its length is out->len, no NUL is read. */
-	memcpy(text + ntext, s, n); /* NOLINT(bugprone-not-null-terminated-result) */
+	memcpy(text + ntext, s,
+	    n); /* NOLINT(bugprone-not-null-terminated-result) */
 	out->data = (uint8_t *)text + ntext;
 	out->len = n;
 	ntext += n;
@@ -104,7 +105,7 @@ famset_begin(const char *name, enum famset_type type, size_t nlabels,
 	famp[nfams++] = f;
 	cur = f;
 	return 0;
- drop:
+drop:
 	dropped++;
 	return -1;
 }
@@ -130,7 +131,7 @@ famset_add(double value, const char *const *values)
 	vals[nvals++] = value;
 	cur->n_values++;
 	return;
- drop:
+drop:
 	dropped++;
 }
 

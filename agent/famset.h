@@ -23,7 +23,7 @@
 #define FAMSET_SERIES_MAX 16384
 #define FAMSET_LABEL_VALUES_MAX 32768
 #define FAMSET_TEXT_MAX (512 * 1024)
-#define FAMSET_LABELS_MAX 16	/* label names of one family */
+#define FAMSET_LABELS_MAX 16 /* label names of one family */
 
 enum famset_type { FAM_GAUGE = 0, FAM_COUNTER = 1, FAM_UNTYPED = 2 };
 

@@ -38,18 +38,18 @@
 /* A directory being walked. */
 struct level {
 	int fd;
-	char **names;		/* its entries, sorted */
+	char **names; /* its entries, sorted */
 	size_t n;
-	size_t next;		/* the next name to send */
-	size_t rellen;		/* its path's length in rel */
+	size_t next;   /* the next name to send */
+	size_t rellen; /* its path's length in rel */
 };
 
 enum fget_state {
-	FGET_START,	/* the first step opens the path */
-	FGET_WALK,	/* the next step takes the next name */
-	FGET_FILE,	/* the next step reads the current file */
-	FGET_VERIFY,	/* the next step reads it again (racy timestamps) */
-	FGET_DONE,	/* done reported */
+	FGET_START,  /* the first step opens the path */
+	FGET_WALK,   /* the next step takes the next name */
+	FGET_FILE,   /* the next step reads the current file */
+	FGET_VERIFY, /* the next step reads it again (racy timestamps) */
+	FGET_DONE,   /* done reported */
 };
 
 struct fget {
@@ -63,8 +63,8 @@ struct fget {
 	int paused;
 	size_t allowed;
 
-	struct level lv[FGET_DEPTH_MAX + 1];	/* the requested dir is 0 */
-	int depth;		/* levels open */
+	struct level lv[FGET_DEPTH_MAX + 1]; /* the requested dir is 0 */
+	int depth;			     /* levels open */
 	/* The current entry's path relative to the requested one. */
 	char *rel;
 	size_t rellen;
@@ -72,17 +72,17 @@ struct fget {
 
 	/* The regular file being sent. */
 	int fd;
-	uint64_t size;		/* as announced in its Entry */
+	uint64_t size; /* as announced in its Entry */
 	uint64_t sent;
-	struct stat st;		/* as opened */
-	int racy;		/* changed just before it was opened */
+	struct stat st; /* as opened */
+	int racy;	/* changed just before it was opened */
 	struct sha256 hash;
-	uint8_t digest[SHA256_LEN];	/* of the bytes sent */
-	uint64_t verified;	/* FGET_VERIFY: bytes read again */
+	uint8_t digest[SHA256_LEN]; /* of the bytes sent */
+	uint64_t verified;	    /* FGET_VERIFY: bytes read again */
 
-	uint64_t bytes;		/* data sent, all files */
+	uint64_t bytes; /* data sent, all files */
 	uint32_t entries;
-	uint32_t skipped;	/* entries left out of a tree */
+	uint32_t skipped; /* entries left out of a tree */
 	struct fs_err first_skip;
 	struct fs_err err;
 };
@@ -141,8 +141,10 @@ get_end(struct fget *g)
 	if (g->err.code == 0 && g->skipped == 1)
 		g->err = g->first_skip;
 	else if (g->err.code == 0 && g->skipped > 1)
-		fs_err_set(&g->err, g->first_skip.code, "%u entries skipped; "
-		    "the first: %s", g->skipped, g->first_skip.msg);
+		fs_err_set(&g->err, g->first_skip.code,
+		    "%u entries skipped; "
+		    "the first: %s",
+		    g->skipped, g->first_skip.msg);
 	res.ok = g->err.code == 0;
 	if (!res.ok) {
 		/* err.h codes are negative; the wire has their magnitude. */
@@ -271,8 +273,8 @@ level_open(struct fget *g, int fd, struct fs_err *why)
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (ARRAY_RESERVE(lv->names, cap, lv->n + 1,
-		    FGET_NAMES_MIN) != 0) {
+		if (ARRAY_RESERVE(lv->names, cap, lv->n + 1, FGET_NAMES_MIN) !=
+		    0) {
 			/* Reported below, as a failed readdir would be. */
 			errno = ENOMEM;
 			break;
@@ -293,7 +295,7 @@ level_open(struct fget *g, int fd, struct fs_err *why)
 	if (lv->n > 1)
 		qsort(lv->names, lv->n, sizeof(*lv->names), fileget_name_cmp);
 	return 0;
- fail:
+fail:
 	fs_err_sys(why, errno, "open %s", shown(g));
 	level_close(lv);
 	g->depth--;
@@ -305,7 +307,8 @@ file_begin(struct fget *g, int fd, const struct stat *st)
 {
 	struct timespec now;
 	time_t changed = st->st_ctim.tv_sec > st->st_mtim.tv_sec ?
-	    st->st_ctim.tv_sec : st->st_mtim.tv_sec;
+	    st->st_ctim.tv_sec :
+	    st->st_mtim.tv_sec;
 
 	g->fd = fd;
 	g->size = st->st_size;
@@ -339,8 +342,10 @@ get_open(struct fget *g)
 		return;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		fs_err_set(&g->err, MERR_INVAL, "not a regular file or "
-		    "directory: %s", g->path);
+		fs_err_set(&g->err, MERR_INVAL,
+		    "not a regular file or "
+		    "directory: %s",
+		    g->path);
 		goto fail;
 	}
 	if (!g->recursive) {
@@ -355,7 +360,7 @@ get_open(struct fget *g)
 	g->state = FGET_WALK;
 	send_entry(g, FS_DIR, &st, NULL);
 	return;
- fail:
+fail:
 	if (fd != -1)
 		(void)close(fd);
 	get_end(g);
@@ -396,10 +401,10 @@ get_next(struct fget *g)
 		return;
 	}
 	if (S_ISREG(st.st_mode)) {
-		fd = openat(lv->fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-		    O_NOCTTY | O_CLOEXEC);
+		fd = openat(lv->fd, name,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		if (fd == -1 && (errno == ENOENT || errno == ELOOP))
-			return;		/* removed or replaced meanwhile */
+			return; /* removed or replaced meanwhile */
 		if (fd == -1 || fstat(fd, &st) == -1) {
 			fs_err_sys(&why, errno, "open %s", shown(g));
 			if (fd != -1)
@@ -414,15 +419,17 @@ get_next(struct fget *g)
 		file_begin(g, fd, &st);
 	} else if (S_ISDIR(st.st_mode)) {
 		if (g->depth > FGET_DEPTH_MAX) {
-			fs_err_set(&why, MERR_LIMIT, "more than %d levels "
-			    "of directories: %s", FGET_DEPTH_MAX, shown(g));
+			fs_err_set(&why, MERR_LIMIT,
+			    "more than %d levels "
+			    "of directories: %s",
+			    FGET_DEPTH_MAX, shown(g));
 			skip_entry(g, FS_DIR, &why);
 			return;
 		}
-		fd = openat(lv->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
+		fd = openat(lv->fd, name,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd == -1 && (errno == ENOENT || errno == ENOTDIR))
-			return;		/* removed or replaced meanwhile */
+			return; /* removed or replaced meanwhile */
 		if (fd == -1) {
 			fs_err_sys(&why, errno, "open %s", shown(g));
 			skip_entry(g, FS_DIR, &why);
@@ -436,7 +443,7 @@ get_next(struct fget *g)
 	} else if (S_ISLNK(st.st_mode)) {
 		n = readlinkat(lv->fd, name, target, sizeof(target) - 1);
 		if (n == -1 && (errno == ENOENT || errno == EINVAL))
-			return;		/* removed or replaced meanwhile */
+			return; /* removed or replaced meanwhile */
 		if (n == -1) {
 			fs_err_sys(&why, errno, "readlink %s", shown(g));
 			skip_entry(g, FS_LINK, &why);
@@ -454,8 +461,7 @@ file_unchanged(struct fget *g)
 {
 	struct stat st;
 
-	return fstat(g->fd, &st) == 0 &&
-	    (uint64_t)st.st_size == g->size &&
+	return fstat(g->fd, &st) == 0 && (uint64_t)st.st_size == g->size &&
 	    st.st_mtim.tv_sec == g->st.st_mtim.tv_sec &&
 	    st.st_mtim.tv_nsec == g->st.st_mtim.tv_nsec &&
 	    st.st_ctim.tv_sec == g->st.st_ctim.tv_sec &&
@@ -487,7 +493,7 @@ file_end(struct fget *g, const struct fs_err *why)
 	}
 	g->cb->entry_end(g->arg, &ee);
 	if (g->state == FGET_DONE)
-		return;		/* cancelled from within */
+		return; /* cancelled from within */
 	if (g->depth == 0)
 		get_end(g);
 	else
@@ -579,7 +585,7 @@ get_read(struct fget *g)
 		file_end(g, &why);
 		return;
 	}
-	if (n == 0) {		/* shrank below its Entry.size */
+	if (n == 0) { /* shrank below its Entry.size */
 		sha256_final(&g->hash, g->digest);
 		file_changed(g);
 		return;
@@ -601,20 +607,11 @@ fileget_get_step(void *arg)
 	struct fget *g = arg;
 
 	switch (g->state) {
-	case FGET_START:
-		get_open(g);
-		break;
-	case FGET_WALK:
-		get_next(g);
-		break;
-	case FGET_FILE:
-		get_read(g);
-		break;
-	case FGET_VERIFY:
-		get_verify(g);
-		break;
-	case FGET_DONE:
-		break;
+	case FGET_START: get_open(g); break;
+	case FGET_WALK: get_next(g); break;
+	case FGET_FILE: get_read(g); break;
+	case FGET_VERIFY: get_verify(g); break;
+	case FGET_DONE: break;
 	}
 	update_slice(g);
 }
@@ -662,8 +659,8 @@ fget_cancel(struct fget *g, const char *why)
 {
 	if (g->state == FGET_DONE)
 		return;
-	fs_err_set(&g->err, MERR_EOF, "%s: %s", why, g->path != NULL ?
-	    g->path : "");
+	fs_err_set(&g->err, MERR_EOF, "%s: %s", why,
+	    g->path != NULL ? g->path : "");
 	get_end(g);
 }
 

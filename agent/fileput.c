@@ -31,7 +31,7 @@
  * only a directory full of our own names can use them up. */
 #define FPUT_TMP_TRIES 16
 #define FPUT_TMP_PREFIX ".muster-tmp."
-#define FPUT_TMP_RANDOM 16	/* hex digits */
+#define FPUT_TMP_RANDOM 16 /* hex digits */
 #define FPUT_MODE_MASK 07777
 /* uid_t and gid_t are 32 bits; (uid_t)-1 means "leave it". */
 #define FPUT_ID_MAX 0xfffffffeLL
@@ -46,11 +46,11 @@
 #define FPUT_BATCH_BELOW (8u << 20)
 
 enum fput_state {
-	FPUT_START,	/* the first slice resolves and compares */
-	FPUT_HASH,	/* hashing the existing file, a slice at a time */
-	FPUT_DATA,	/* PutReady sent: data until Eof */
-	FPUT_SYNC,	/* complete and checked: waits for the batch's sync */
-	FPUT_DONE,	/* done reported */
+	FPUT_START, /* the first slice resolves and compares */
+	FPUT_HASH,  /* hashing the existing file, a slice at a time */
+	FPUT_DATA,  /* PutReady sent: data until Eof */
+	FPUT_SYNC,  /* complete and checked: waits for the batch's sync */
+	FPUT_DONE,  /* done reported */
 };
 
 struct fput {
@@ -61,35 +61,35 @@ struct fput {
 	enum fput_state state;
 
 	/* The request. */
-	char *root;		/* NULL when path is not confined */
+	char *root; /* NULL when path is not confined */
 	char *path;
-	char *shown;		/* the destination in messages */
-	char *target;		/* symlink */
+	char *shown;  /* the destination in messages */
+	char *target; /* symlink */
 	uint32_t kind;
 	uint32_t mode;
 	uint64_t size;
 	uint8_t sha256[SHA256_LEN];
 	int mkdir;
-	int64_t uid;		/* -1: leave */
+	int64_t uid; /* -1: leave */
 	int64_t gid;
 
 	/* The destination: a name in an open directory. */
 	int dirfd;
 	char *name;
 
-	int oldfd;		/* the existing file, while hashing it */
-	int fd;			/* the new file */
+	int oldfd; /* the existing file, while hashing it */
+	int fd;	   /* the new file */
 	/* The new entry's temporary name while it has one: from the start
 	 * without O_TMPFILE, else from link to rename. */
 	char *tmpname;
 	/* Renamed into place: the entry changed, even if what follows
 	 * (fsync of the directory) fails. */
 	int committed;
-	struct sha256 hash;	/* of the old file, then of the new data */
-	uint64_t hashed;	/* bytes of the old file */
-	uint64_t received;	/* bytes of the new file */
+	struct sha256 hash; /* of the old file, then of the new data */
+	uint64_t hashed;    /* bytes of the old file */
+	uint64_t received;  /* bytes of the new file */
 	struct fs_err err;
-	struct fput *batch_next;	/* FPUT_SYNC: the batch's list */
+	struct fput *batch_next; /* FPUT_SYNC: the batch's list */
 };
 
 static uint8_t hashbuf[FPUT_HASH_CHUNK];
@@ -202,7 +202,7 @@ tmp_name(struct fput *p)
 	keep = NAME_MAX - (int)strlen(FPUT_TMP_PREFIX) - 1 - FPUT_TMP_RANDOM;
 	free(p->tmpname);
 	if (asprintf(&p->tmpname, "%s%.*s.%0*" PRIx64, FPUT_TMP_PREFIX, keep,
-	    p->name, FPUT_TMP_RANDOM, rnd) == -1) {
+		p->name, FPUT_TMP_RANDOM, rnd) == -1) {
 		p->tmpname = NULL;
 		fs_err_set(&p->err, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
 		return p->err.code;
@@ -230,15 +230,15 @@ tmp_open(struct fput *p)
 	for (i = 0; i < FPUT_TMP_TRIES; i++) {
 		if ((r = tmp_name(p)) != 0)
 			return r;
-		p->fd = openat(p->dirfd, p->tmpname, O_WRONLY | O_CREAT |
-		    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		p->fd = openat(p->dirfd, p->tmpname,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
 		if (p->fd != -1)
 			return 0;
 		if (errno != EEXIST)
 			break;
 	}
-	fs_err_sys(&p->err, errno, "create a temporary file for %s",
-	    p->shown);
+	fs_err_sys(&p->err, errno, "create a temporary file for %s", p->shown);
 	free(p->tmpname);
 	p->tmpname = NULL;
 	return p->err.code;
@@ -257,13 +257,14 @@ tmp_link(struct fput *p)
 		if ((r = tmp_name(p)) != 0)
 			return r;
 		if (linkat(AT_FDCWD, proc, p->dirfd, p->tmpname,
-		    AT_SYMLINK_FOLLOW) == 0)
+			AT_SYMLINK_FOLLOW) == 0)
 			return 0;
 		err = errno;
 		/* No /proc: AT_EMPTY_PATH does the same, but needs
 		 * CAP_DAC_READ_SEARCH. */
-		if (err == ENOENT && linkat(p->fd, "", p->dirfd, p->tmpname,
-		    AT_EMPTY_PATH) == 0)
+		if (err == ENOENT &&
+		    linkat(p->fd, "", p->dirfd, p->tmpname, AT_EMPTY_PATH) ==
+			0)
 			return 0;
 		if (err != EEXIST)
 			break;
@@ -330,8 +331,8 @@ put_file(struct fput *p, const struct stat *st)
 	if (S_ISREG(st->st_mode) && (uint64_t)st->st_size == p->size &&
 	    (st->st_mode & FPUT_MODE_MASK) == p->mode &&
 	    owner_matches(p, st)) {
-		p->oldfd = openat(p->dirfd, p->name, O_RDONLY | O_NOFOLLOW |
-		    O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		p->oldfd = openat(p->dirfd, p->name,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		/* Unreadable, or replaced since the stat: it cannot be
 		 * compared, so it is replaced. */
 		if (p->oldfd != -1 && fstat(p->oldfd, &cur) == 0 &&
@@ -391,8 +392,8 @@ put_dir(struct fput *p, const struct stat *st)
 		}
 		created = 1;
 	}
-	fd = openat(p->dirfd, p->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
+	fd = openat(p->dirfd, p->name,
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1 || fstat(fd, &cur) == -1) {
 		fs_err_sys(&p->err, errno, "open %s", p->shown);
 		goto fail;
@@ -425,7 +426,7 @@ put_dir(struct fput *p, const struct stat *st)
 	else
 		put_unchanged(p);
 	return;
- fail:
+fail:
 	close_fd(&fd);
 	/* A directory we made but could not set up must not stay. */
 	if (created)
@@ -469,10 +470,11 @@ put_link(struct fput *p, const struct stat *st)
 			return;
 		}
 	}
-	if ((p->uid >= 0 || p->gid >= 0) && fchownat(p->dirfd, p->tmpname,
-	    p->uid < 0 ? (uid_t)-1 : (uid_t)p->uid,
-	    p->gid < 0 ? (gid_t)-1 : (gid_t)p->gid,
-	    AT_SYMLINK_NOFOLLOW) == -1) {
+	if ((p->uid >= 0 || p->gid >= 0) &&
+	    fchownat(p->dirfd, p->tmpname,
+		p->uid < 0 ? (uid_t)-1 : (uid_t)p->uid,
+		p->gid < 0 ? (gid_t)-1 : (gid_t)p->gid,
+		AT_SYMLINK_NOFOLLOW) == -1) {
 		fs_err_sys(&p->err, errno, "chown %s", p->shown);
 		put_fail(p);
 		return;
@@ -489,8 +491,9 @@ put_begin(struct fput *p)
 {
 	struct stat st;
 
-	if (p->err.code != 0 || pathsafe_parent(p->root, p->path, p->mkdir,
-	    &p->dirfd, &p->name, &p->err) != 0) {
+	if (p->err.code != 0 ||
+	    pathsafe_parent(p->root, p->path, p->mkdir, &p->dirfd, &p->name,
+		&p->err) != 0) {
 		put_fail(p);
 		return;
 	}
@@ -503,15 +506,9 @@ put_begin(struct fput *p)
 		memset(&st, 0, sizeof(st));
 	}
 	switch (p->kind) {
-	case FS_DIR:
-		put_dir(p, &st);
-		break;
-	case FS_LINK:
-		put_link(p, &st);
-		break;
-	default:
-		put_file(p, &st);
-		break;
+	case FS_DIR: put_dir(p, &st); break;
+	case FS_LINK: put_link(p, &st); break;
+	default: put_file(p, &st); break;
 	}
 }
 
@@ -537,32 +534,39 @@ put_request(struct fput *p, const Muster__Put *put)
 	p->uid = put->uid;
 	p->gid = put->gid;
 	if ((p->path = fs_strdup(put->path.data, put->path.len, "path",
-	    &p->err)) == NULL)
+		 &p->err)) == NULL)
 		return;
-	if (put->root.len > 0 && (p->root = fs_strdup(put->root.data,
-	    put->root.len, "root", &p->err)) == NULL)
+	if (put->root.len > 0 &&
+	    (p->root = fs_strdup(put->root.data, put->root.len, "root",
+		 &p->err)) == NULL)
 		return;
 	if ((p->shown = pathsafe_join(p->root, p->path)) == NULL) {
 		fs_err_set(&p->err, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
 		return;
 	}
 	if (p->kind > FS_LINK)
-		fs_err_set(&p->err, MERR_INVAL, "unknown kind %u: %s",
-		    p->kind, p->shown);
+		fs_err_set(&p->err, MERR_INVAL, "unknown kind %u: %s", p->kind,
+		    p->shown);
 	else if (p->mode & ~FPUT_MODE_MASK)
-		fs_err_set(&p->err, MERR_INVAL, "mode %o is not permission "
-		    "bits: %s", p->mode, p->shown);
-	else if (p->uid < -1 || p->uid > FPUT_ID_MAX ||
-	    p->gid < -1 || p->gid > FPUT_ID_MAX)
+		fs_err_set(&p->err, MERR_INVAL,
+		    "mode %o is not permission "
+		    "bits: %s",
+		    p->mode, p->shown);
+	else if (p->uid < -1 || p->uid > FPUT_ID_MAX || p->gid < -1 ||
+	    p->gid > FPUT_ID_MAX)
 		fs_err_set(&p->err, MERR_INVAL, "uid or gid out of range: %s",
 		    p->shown);
 	else if (p->kind == FS_FILE && put->sha256.len != SHA256_LEN)
-		fs_err_set(&p->err, MERR_INVAL, "sha256 is %zu bytes, not %d: "
-		    "%s", put->sha256.len, SHA256_LEN, p->shown);
-	else if (p->kind == FS_LINK && (put->link_target.len == 0 ||
-	    put->link_target.len >= PATH_MAX))
-		fs_err_set(&p->err, MERR_INVAL, "symlink target of %zu "
-		    "bytes: %s", put->link_target.len, p->shown);
+		fs_err_set(&p->err, MERR_INVAL,
+		    "sha256 is %zu bytes, not %d: "
+		    "%s",
+		    put->sha256.len, SHA256_LEN, p->shown);
+	else if (p->kind == FS_LINK &&
+	    (put->link_target.len == 0 || put->link_target.len >= PATH_MAX))
+		fs_err_set(&p->err, MERR_INVAL,
+		    "symlink target of %zu "
+		    "bytes: %s",
+		    put->link_target.len, p->shown);
 	else if (p->kind == FS_LINK)
 		p->target = fs_strdup(put->link_target.data,
 		    put->link_target.len, "link target", &p->err);
@@ -619,8 +623,9 @@ fput_write(struct fput *p, const uint8_t *data, size_t n)
 	if (p->state != FPUT_DATA)
 		return MERR_PROTOCOL;
 	if (n > p->size - p->received) {
-		fs_err_set(&p->err, MERR_LIMIT, "more data than the %" PRIu64
-		    " bytes announced: %s", p->size, p->shown);
+		fs_err_set(&p->err, MERR_LIMIT,
+		    "more data than the %" PRIu64 " bytes announced: %s",
+		    p->size, p->shown);
 		put_fail(p);
 		return MERR_LIMIT;
 	}
@@ -642,8 +647,9 @@ put_check(struct fput *p)
 	uint8_t digest[SHA256_LEN];
 
 	if (p->received != p->size) {
-		fs_err_set(&p->err, MERR_EOF, "%" PRIu64 " of %" PRIu64
-		    " bytes received: %s", p->received, p->size, p->shown);
+		fs_err_set(&p->err, MERR_EOF,
+		    "%" PRIu64 " of %" PRIu64 " bytes received: %s",
+		    p->received, p->size, p->shown);
 		return p->err.code;
 	}
 	sha256_final(&p->hash, digest);
@@ -776,8 +782,8 @@ fput_cancel(struct fput *p, const char *why)
 {
 	if (p->state == FPUT_DONE)
 		return;
-	fs_err_set(&p->err, MERR_EOF, "%s: %s", why, p->shown != NULL ?
-	    p->shown : "");
+	fs_err_set(&p->err, MERR_EOF, "%s: %s", why,
+	    p->shown != NULL ? p->shown : "");
 	put_fail(p);
 }
 

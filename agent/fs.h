@@ -20,7 +20,7 @@ enum fs_kind {
 #define FS_MSG_MAX 512
 
 struct fs_err {
-	int code;		/* err.h, negative; 0 while nothing failed */
+	int code; /* err.h, negative; 0 while nothing failed */
 	size_t len;
 	char msg[FS_MSG_MAX];
 };

@@ -32,7 +32,7 @@
 
 /* One message on the pipe; 12 bytes, so each write is atomic (PIPE_BUF). */
 struct guard_msg {
-	int32_t op;		/* '+' register, '-' forget */
+	int32_t op; /* '+' register, '-' forget */
 	int32_t pgid;
 	uint32_t grace_ms;
 };
@@ -93,8 +93,10 @@ set_title(int argc, char **argv)
 		return;
 	room = (size_t)(end - start);
 	memset(start, 0, room);
-	memcpy(start, GUARD_TITLE, room - 1 < sizeof(GUARD_TITLE) - 1 ?
-	    room - 1 : sizeof(GUARD_TITLE) - 1);
+	memcpy(start, GUARD_TITLE,
+	    room - 1 < sizeof(GUARD_TITLE) - 1 ?
+		room - 1 :
+		sizeof(GUARD_TITLE) - 1);
 }
 
 static int
@@ -134,8 +136,7 @@ guard_fire(struct guard_group *g, size_t n)
 }
 
 /* The guard's life: follow the agent's messages until end of file. */
-static void __attribute__((noreturn))
-guard_main(int fd)
+static void __attribute__((noreturn)) guard_main(int fd)
 {
 	static struct guard_group groups[GUARD_MAX_GROUPS];
 	union {

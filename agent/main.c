@@ -25,7 +25,8 @@ static const int shutdown_signals[] = { SIGTERM, SIGHUP, SIGINT };
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: muster-agent --stdio\n"
+	fprintf(stderr,
+	    "usage: muster-agent --stdio\n"
 	    "       muster-agent --version\n");
 }
 

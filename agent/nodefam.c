@@ -39,7 +39,14 @@ static const char *const l_collector[] = { "collector" };
 /* --- stat, cpu --------------------------------------------------------- */
 
 static const char *const cpu_modes[] = {
-	"user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
+	"user",
+	"nice",
+	"system",
+	"idle",
+	"iowait",
+	"irq",
+	"softirq",
+	"steal",
 };
 static const char *const l_cpu_mode[] = { "cpu", "mode" };
 
@@ -58,13 +65,14 @@ cpu_line(const struct nodefam *nf, char *p, const char *cpu)
 	/* Guest time is in user and nice already; node_exporter reports it
 	 * apart as well, without subtracting. */
 	if (famset_begin("node_cpu_seconds_total", FAM_COUNTER, 2,
-	    l_cpu_mode) == 0)
+		l_cpu_mode) == 0)
 		for (i = 0; i < 8 && i < n; i++) {
 			lv[1] = cpu_modes[i];
 			famset_add(v[i] / nf->user_hz, lv);
 		}
-	if (n >= 10 && famset_begin("node_cpu_guest_seconds_total",
-	    FAM_COUNTER, 2, l_cpu_mode) == 0) {
+	if (n >= 10 &&
+	    famset_begin("node_cpu_guest_seconds_total", FAM_COUNTER, 2,
+		l_cpu_mode) == 0) {
 		lv[1] = "user";
 		famset_add(v[8] / nf->user_hz, lv);
 		lv[1] = "nice";
@@ -113,7 +121,9 @@ static int
 read_loadavg(const struct nodefam *nf)
 {
 	static const char *const names[] = {
-		"node_load1", "node_load5", "node_load15",
+		"node_load1",
+		"node_load5",
+		"node_load15",
 	};
 	char *p = fbuf, *w;
 	double v[3];
@@ -180,7 +190,7 @@ read_vmstat(const struct nodefam *nf)
 		    regexec(&nf->vmstat_re, key, 0, NULL, 0) != 0)
 			continue;
 		if ((size_t)snprintf(name, sizeof(name), "node_vmstat_%s",
-		    key) < sizeof(name))
+			key) < sizeof(name))
 			famset_single(name, FAM_UNTYPED, v);
 	}
 	return 0;
@@ -209,7 +219,7 @@ read_filefd(const struct nodefam *nf)
 	int i;
 
 	if (famset_slurp(nf->rootfd, "proc/sys/fs/file-nr", fbuf,
-	    sizeof(fbuf)) < 0)
+		sizeof(fbuf)) < 0)
 		return -1;
 	(void)famset_line(&p);
 	p = fbuf;
@@ -299,7 +309,11 @@ static int
 read_uname(void)
 {
 	static const char *const l[] = {
-		"domainname", "machine", "nodename", "release", "sysname",
+		"domainname",
+		"machine",
+		"nodename",
+		"release",
+		"sysname",
 		"version",
 	};
 	struct utsname u;
@@ -319,7 +333,8 @@ read_uname(void)
 }
 
 static void
-nodefam_clocksource(const struct nodefam *nf, const char *file, const char *family)
+nodefam_clocksource(const struct nodefam *nf, const char *file,
+    const char *family)
 {
 	static const char *const l[] = { "clocksource", "device" };
 	char path[96], *p = fbuf, *w;
@@ -362,8 +377,8 @@ read_time(const struct nodefam *nf)
 	t = ts.tv_sec;
 	if (localtime_r(&t, &tm) != NULL &&
 	    strftime(zone, sizeof(zone), "%Z", &tm) > 0 &&
-	    famset_begin("node_time_zone_offset_seconds", FAM_GAUGE, 1,
-	    l) == 0) {
+	    famset_begin("node_time_zone_offset_seconds", FAM_GAUGE, 1, l) ==
+		0) {
 		lv[0] = zone;
 		famset_add((double)tm.tm_gmtoff, lv);
 	}
@@ -427,14 +442,32 @@ static int
 read_os(const struct nodefam *nf)
 {
 	static const char *const keys[] = {
-		"BUILD_ID", "ID", "ID_LIKE", "IMAGE_ID", "IMAGE_VERSION",
-		"NAME", "PRETTY_NAME", "VARIANT", "VARIANT_ID", "VERSION",
-		"VERSION_CODENAME", "VERSION_ID",
+		"BUILD_ID",
+		"ID",
+		"ID_LIKE",
+		"IMAGE_ID",
+		"IMAGE_VERSION",
+		"NAME",
+		"PRETTY_NAME",
+		"VARIANT",
+		"VARIANT_ID",
+		"VERSION",
+		"VERSION_CODENAME",
+		"VERSION_ID",
 	};
 	static const char *const l[] = {
-		"build_id", "id", "id_like", "image_id", "image_version",
-		"name", "pretty_name", "variant", "variant_id", "version",
-		"version_codename", "version_id",
+		"build_id",
+		"id",
+		"id_like",
+		"image_id",
+		"image_version",
+		"name",
+		"pretty_name",
+		"variant",
+		"variant_id",
+		"version",
+		"version_codename",
+		"version_id",
 	};
 	static const char *const lver[] = { "id", "id_like", "name" };
 	const char *lv[12], *lvv[3];
@@ -442,9 +475,10 @@ read_os(const struct nodefam *nf)
 	size_t i, n;
 	double ver;
 
-	if (famset_slurp(nf->rootfd, "etc/os-release", fbuf,
-	    sizeof(fbuf)) < 0 && famset_slurp(nf->rootfd,
-	    "usr/lib/os-release", fbuf, sizeof(fbuf)) < 0)
+	if (famset_slurp(nf->rootfd, "etc/os-release", fbuf, sizeof(fbuf)) <
+		0 &&
+	    famset_slurp(nf->rootfd, "usr/lib/os-release", fbuf,
+		sizeof(fbuf)) < 0)
 		return -1;
 	for (i = 0; i < 12; i++)
 		lv[i] = "";
@@ -495,8 +529,8 @@ nodefam_open(const char *root,
 		free(nf);
 		return MERR_NOMEM;
 	}
-	if ((nf->rootfd = open(nf->root, O_PATH | O_DIRECTORY |
-	    O_CLOEXEC)) == -1) {
+	if ((nf->rootfd = open(nf->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1) {
 		saved = errno;
 		regfree(&nf->vmstat_re);
 		free(nf);
@@ -521,10 +555,27 @@ void
 nodefam_read(struct nodefam *nf, Muster__Sample *m)
 {
 	static const char *names[] = {
-		"arp", "conntrack", "cpu", "diskstats", "entropy", "filefd",
-		"filesystem", "loadavg", "meminfo", "netclass", "netdev",
-		"netstat", "os", "pressure", "sockstat", "softnet", "stat",
-		"time", "timex", "uname", "vmstat",
+		"arp",
+		"conntrack",
+		"cpu",
+		"diskstats",
+		"entropy",
+		"filefd",
+		"filesystem",
+		"loadavg",
+		"meminfo",
+		"netclass",
+		"netdev",
+		"netstat",
+		"os",
+		"pressure",
+		"sockstat",
+		"softnet",
+		"stat",
+		"time",
+		"timex",
+		"uname",
+		"vmstat",
 	};
 	int ok[21], i, rs;
 
@@ -533,12 +584,12 @@ nodefam_read(struct nodefam *nf, Muster__Sample *m)
 	ok[i++] = nodefam_arp(nf->rootfd, fbuf, sizeof(fbuf)) == 0;
 	ok[i++] = nodefam_conntrack(nf->rootfd, fbuf, sizeof(fbuf)) == 0;
 	rs = read_stat(nf) == 0;
-	ok[i++] = rs;		/* cpu and stat read the same file */
+	ok[i++] = rs; /* cpu and stat read the same file */
 	ok[i++] = nodefam_diskstats(nf->rootfd, fbuf, sizeof(fbuf)) == 0;
 	ok[i++] = read_entropy(nf) == 0;
 	ok[i++] = read_filefd(nf) == 0;
 	ok[i++] = nodefam_filesystem(nf->rootfd, nf->root, nf->statvfs_fn,
-	    fbuf, sizeof(fbuf)) == 0;
+		      fbuf, sizeof(fbuf)) == 0;
 	ok[i++] = read_loadavg(nf) == 0;
 	ok[i++] = read_meminfo(nf) == 0;
 	ok[i++] = nodefam_netclass(nf->rootfd, fbuf, sizeof(fbuf)) == 0;
@@ -554,7 +605,7 @@ nodefam_read(struct nodefam *nf, Muster__Sample *m)
 	ok[i++] = read_uname() == 0;
 	ok[i++] = read_vmstat(nf) == 0;
 	if (famset_begin("node_scrape_collector_success", FAM_GAUGE, 1,
-	    l_collector) == 0)
+		l_collector) == 0)
 		for (i = 0; i < 21; i++)
 			famset_add(ok[i], &names[i]);
 	famset_export(m);

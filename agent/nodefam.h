@@ -41,7 +41,6 @@ int nodefam_arp(int rootfd, char *buf, size_t size);
 int nodefam_conntrack(int rootfd, char *buf, size_t size);
 int nodefam_diskstats(int rootfd, char *buf, size_t size);
 int nodefam_filesystem(int rootfd, const char *root,
-    int (*statvfs_fn)(const char *, struct statvfs *), char *buf,
-    size_t size);
+    int (*statvfs_fn)(const char *, struct statvfs *), char *buf, size_t size);
 
 #endif

@@ -11,12 +11,15 @@
 
 /* The defaults of Debian's node_exporter 1.5 (\d spelled [0-9] for
  * POSIX regcomp); Debian also leaves out /run, /mnt and /media. */
-#define DISK_IGNORED "^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme[0-9]+n[0-9]+p)[0-9]+$"
-#define MOUNT_IGNORED "^/(dev|proc|run|sys|mnt|media|" \
+#define DISK_IGNORED \
+	"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme[0-9]+n[0-9]+p)[0-9]+$"
+#define MOUNT_IGNORED                    \
+	"^/(dev|proc|run|sys|mnt|media|" \
 	"var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
-#define FSTYPE_IGNORED "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|" \
+#define FSTYPE_IGNORED                                                   \
+	"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|"                    \
 	"debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|" \
-	"overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|" \
+	"overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|"    \
 	"squashfs|sysfs|tracefs)$"
 
 /* Mounts looked at; more are left out in the order the kernel lists. */
@@ -36,8 +39,8 @@ compile(void)
 		regfree(&disk_re);
 		return -1;
 	}
-	if (regcomp(&fstype_re, FSTYPE_IGNORED, REG_EXTENDED |
-	    REG_NOSUB) != 0) {
+	if (regcomp(&fstype_re, FSTYPE_IGNORED, REG_EXTENDED | REG_NOSUB) !=
+	    0) {
 		regfree(&disk_re);
 		regfree(&mount_re);
 		return -1;
@@ -89,8 +92,7 @@ nodefam_diskstats(int rootfd, char *buf, size_t size)
 		/* major, minor, then the name */
 		for (n = 0; n < 3 && (dev = famset_word(&line)) != NULL; n++)
 			;
-		if (n < 3 ||
-		    regexec(&disk_re, dev, 0, NULL, 0) == 0)
+		if (n < 3 || regexec(&disk_re, dev, 0, NULL, 0) == 0)
 			continue;
 		for (n = 0; n < 17 && (w = famset_word(&line)) != NULL; n++)
 			if (famset_number(w, &v[n]) != 0)
@@ -99,7 +101,7 @@ nodefam_diskstats(int rootfd, char *buf, size_t size)
 		/* Older kernels have 11 fields, 4.18 15, 5.5 17. */
 		for (i = 0; i < n; i++)
 			if (famset_begin(disk_fields[i].name,
-			    disk_fields[i].type, 1, l_device) == 0)
+				disk_fields[i].type, 1, l_device) == 0)
 				famset_add(v[i] * disk_fields[i].scale, lv);
 	}
 	return 0;
@@ -167,8 +169,7 @@ filesystem_one(const struct mount *m,
 
 int
 nodefam_filesystem(int rootfd, const char *root,
-    int (*statvfs_fn)(const char *, struct statvfs *), char *buf,
-    size_t size)
+    int (*statvfs_fn)(const char *, struct statvfs *), char *buf, size_t size)
 {
 	char *p = buf, *line, *opts, *o;
 	struct mount *m;
@@ -180,7 +181,7 @@ nodefam_filesystem(int rootfd, const char *root,
 	 * (a sandboxed login); ours when that one is not readable. */
 	if (compile() != 0 ||
 	    (famset_slurp(rootfd, "proc/1/mounts", buf, size) < 0 &&
-	    famset_slurp(rootfd, "proc/self/mounts", buf, size) < 0))
+		famset_slurp(rootfd, "proc/self/mounts", buf, size) < 0))
 		return -1;
 	while (n < MOUNTS_MAX && (line = famset_line(&p)) != NULL) {
 		m = &mounts[n];

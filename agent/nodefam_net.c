@@ -19,11 +19,12 @@
 #define ATTR_MAX 256
 
 /* node_exporter 1.5's --collector.netstat.fields default. */
-#define NETSTAT_FIELDS "^(.*_(InErrors|InErrs)|Ip_Forwarding|" \
-	"Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|" \
-	"TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|" \
+#define NETSTAT_FIELDS                                                      \
+	"^(.*_(InErrors|InErrs)|Ip_Forwarding|"                             \
+	"Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|"           \
+	"TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|"         \
 	"Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|" \
-	"CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|" \
+	"CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|"  \
 	"SndbufErrors))$"
 
 static const char *const l_device[] = { "device" };
@@ -31,11 +32,23 @@ static const char *const l_device[] = { "device" };
 /* --- netdev ------------------------------------------------------------ */
 
 static const char *const rx_fields[] = {
-	"bytes", "packets", "errs", "drop", "fifo", "frame", "compressed",
+	"bytes",
+	"packets",
+	"errs",
+	"drop",
+	"fifo",
+	"frame",
+	"compressed",
 	"multicast",
 };
 static const char *const tx_fields[] = {
-	"bytes", "packets", "errs", "drop", "fifo", "colls", "carrier",
+	"bytes",
+	"packets",
+	"errs",
+	"drop",
+	"fifo",
+	"colls",
+	"carrier",
 	"compressed",
 };
 
@@ -90,8 +103,8 @@ static const struct {
 	{ "addr_assign_type", "node_network_address_assign_type", FAM_GAUGE,
 	    0 },
 	{ "carrier", "node_network_carrier", FAM_GAUGE, 0 },
-	{ "carrier_changes", "node_network_carrier_changes_total",
-	    FAM_COUNTER, 0 },
+	{ "carrier_changes", "node_network_carrier_changes_total", FAM_COUNTER,
+	    0 },
 	{ "carrier_up_count", "node_network_carrier_up_changes_total",
 	    FAM_COUNTER, 0 },
 	{ "carrier_down_count", "node_network_carrier_down_changes_total",
@@ -106,8 +119,7 @@ static const struct {
 	{ "name_assign_type", "node_network_name_assign_type", FAM_GAUGE, 0 },
 	{ "netdev_group", "node_network_net_dev_group", FAM_GAUGE, 0 },
 	{ "type", "node_network_protocol_type", FAM_GAUGE, 0 },
-	{ "tx_queue_len", "node_network_transmit_queue_length", FAM_GAUGE,
-	    0 },
+	{ "tx_queue_len", "node_network_transmit_queue_length", FAM_GAUGE, 0 },
 };
 
 /* The first line of an attribute, "" when it cannot be read (many
@@ -119,7 +131,7 @@ attr(int rootfd, const char *dev, const char *file, char *val)
 
 	val[0] = '\0';
 	if ((size_t)snprintf(path, sizeof(path), "sys/class/net/%s/%s", dev,
-	    file) >= sizeof(path) ||
+		file) >= sizeof(path) ||
 	    famset_slurp(rootfd, path, val, ATTR_MAX) < 0) {
 		val[0] = '\0';
 		return val;
@@ -134,7 +146,11 @@ static void
 class_device(int rootfd, const char *dev)
 {
 	static const char *const l_info[] = {
-		"address", "broadcast", "device", "duplex", "ifalias",
+		"address",
+		"broadcast",
+		"device",
+		"duplex",
+		"ifalias",
 		"operstate",
 	};
 	char val[6][ATTR_MAX], one[ATTR_MAX];
@@ -162,14 +178,14 @@ class_device(int rootfd, const char *dev)
 		else if (famset_number(one, &v) != 0)
 			continue;
 		if (famset_begin(class_attrs[i].family, class_attrs[i].type, 1,
-		    l_device) == 0)
+			l_device) == 0)
 			famset_add(v, ld);
 	}
 	/* Mbit/s; -1 when unknown, which node_exporter leaves out. */
 	attr(rootfd, dev, "speed", one);
 	if (famset_number(one, &v) == 0 && v >= 0 &&
-	    famset_begin("node_network_speed_bytes", FAM_GAUGE, 1,
-	    l_device) == 0)
+	    famset_begin("node_network_speed_bytes", FAM_GAUGE, 1, l_device) ==
+		0)
 		famset_add(v * 1000 * 1000 / 8, ld);
 }
 
@@ -182,8 +198,8 @@ nodefam_netclass(int rootfd, char *buf, size_t size)
 
 	(void)buf;
 	(void)size;
-	if ((fd = openat(rootfd, "sys/class/net", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
+	if ((fd = openat(rootfd, "sys/class/net",
+		 O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
 	if ((d = fdopendir(fd)) == NULL) {
 		(void)close(fd);
@@ -211,7 +227,7 @@ netstat_value(const char *proto, const char *key, const char *value)
 
 	if (famset_number(value, &v) != 0 ||
 	    (size_t)snprintf(name, sizeof(name), "%s_%s", proto, key) >=
-	    sizeof(name) ||
+		sizeof(name) ||
 	    regexec(&netstat_re, name, 0, NULL, 0) != 0)
 		return;
 	(void)snprintf(name, sizeof(name), "node_netstat_%s_%s", proto, key);
@@ -232,7 +248,7 @@ netstat_pairs(int rootfd, const char *path, char *buf, size_t size)
 		    (pv = famset_word(&vals)) == NULL ||
 		    strcmp(proto, pv) != 0 || strlen(proto) < 2)
 			continue;
-		proto[strlen(proto) - 1] = '\0';	/* the colon */
+		proto[strlen(proto) - 1] = '\0'; /* the colon */
 		while ((k = famset_word(&keys)) != NULL &&
 		    (v = famset_word(&vals)) != NULL)
 			netstat_value(proto, k, v);
@@ -264,8 +280,8 @@ int
 nodefam_netstat(int rootfd, char *buf, size_t size)
 {
 	if (!netstat_re_ok) {
-		if (regcomp(&netstat_re, NETSTAT_FIELDS, REG_EXTENDED |
-		    REG_NOSUB) != 0)
+		if (regcomp(&netstat_re, NETSTAT_FIELDS,
+			REG_EXTENDED | REG_NOSUB) != 0)
 			return -1;
 		netstat_re_ok = 1;
 	}
@@ -299,8 +315,8 @@ sockstat_file(int rootfd, const char *path, char *buf, size_t size)
 		    (w = famset_word(&line)) != NULL) {
 			if (famset_number(w, &v) != 0)
 				continue;
-			(void)snprintf(name, sizeof(name), "node_sockstat_%s_%s",
-			    proto, k);
+			(void)snprintf(name, sizeof(name),
+			    "node_sockstat_%s_%s", proto, k);
 			famset_single(name, FAM_GAUGE, v);
 			if (strcmp(k, "mem") == 0 && page > 0) {
 				(void)snprintf(name, sizeof(name),
@@ -329,7 +345,8 @@ int
 nodefam_softnet(int rootfd, char *buf, size_t size)
 {
 	static const char *const fams[] = {
-		"node_softnet_processed_total", "node_softnet_dropped_total",
+		"node_softnet_processed_total",
+		"node_softnet_dropped_total",
 		"node_softnet_times_squeezed_total",
 	};
 	char cpu[16], *p = buf, *line, *w;
@@ -364,7 +381,7 @@ nodefam_arp(int rootfd, char *buf, size_t size)
 
 	if (famset_slurp(rootfd, "proc/net/arp", buf, size) < 0)
 		return -1;
-	(void)famset_line(&p);		/* header */
+	(void)famset_line(&p); /* header */
 	while ((line = famset_line(&p)) != NULL) {
 		last = NULL;
 		while ((w = famset_word(&line)) != NULL)
@@ -381,8 +398,8 @@ nodefam_arp(int rootfd, char *buf, size_t size)
 		}
 		count[i]++;
 	}
-	if (ndev > 0 && famset_begin("node_arp_entries", FAM_GAUGE, 1,
-	    l_device) == 0)
+	if (ndev > 0 &&
+	    famset_begin("node_arp_entries", FAM_GAUGE, 1, l_device) == 0)
 		for (i = 0; i < ndev; i++) {
 			lv[0] = dev[i];
 			famset_add(count[i], lv);
@@ -397,14 +414,14 @@ nodefam_conntrack(int rootfd, char *buf, size_t size)
 	double v;
 
 	if (famset_slurp(rootfd, "proc/sys/net/netfilter/nf_conntrack_count",
-	    buf, size) < 0)
+		buf, size) < 0)
 		return -1;
 	if ((p = strchr(buf, '\n')) != NULL)
 		*p = '\0';
 	if (famset_number(buf, &v) == 0)
 		famset_single("node_nf_conntrack_entries", FAM_GAUGE, v);
 	if (famset_slurp(rootfd, "proc/sys/net/netfilter/nf_conntrack_max",
-	    buf, size) < 0)
+		buf, size) < 0)
 		return 0;
 	if ((p = strchr(buf, '\n')) != NULL)
 		*p = '\0';

@@ -42,9 +42,13 @@ check_confined(const char *path, struct fs_err *e)
 		len = end != NULL ? (size_t)(end - p) : strlen(p);
 		if (len == 0 || (len == 1 && p[0] == '.') ||
 		    (len == 2 && p[0] == '.' && p[1] == '.')) {
-			fs_err_set(e, MERR_INVAL, "path component %s not "
-			    "allowed under a root: %s", len == 0 ? "\"\"" :
-			    len == 1 ? "\".\"" : "\"..\"", path);
+			fs_err_set(e, MERR_INVAL,
+			    "path component %s not "
+			    "allowed under a root: %s",
+			    len == 0	 ? "\"\"" :
+				len == 1 ? "\".\"" :
+					   "\"..\"",
+			    path);
 			return e->code;
 		}
 		if (end == NULL)
@@ -84,14 +88,18 @@ open_component(int fd, const char *comp, int confined, int mkdir,
 	}
 	err = errno;
 	if (err == ENOENT)
-		fs_err_set(e, MERR_NOTFOUND, "parent directory does not "
-		    "exist: %.*s", parent_len, shown);
+		fs_err_set(e, MERR_NOTFOUND,
+		    "parent directory does not "
+		    "exist: %.*s",
+		    parent_len, shown);
 	/* O_NOFOLLOW|O_DIRECTORY on a symlink fails with ENOTDIR. */
 	else if (confined && (err == ENOTDIR || err == ELOOP) &&
 	    fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISLNK(st.st_mode))
-		fs_err_set(e, MERR_INVAL, "symbolic link below the root: "
-		    "%.*s", shown_len, shown);
+		fs_err_set(e, MERR_INVAL,
+		    "symbolic link below the root: "
+		    "%.*s",
+		    shown_len, shown);
 	else
 		fs_err_sys(e, err, "open %.*s", shown_len, shown);
 	return e->code;
@@ -114,18 +122,22 @@ open_root(const char *root, int mkdir, int *out, struct fs_err *e)
 		return e->code;
 	}
 	if (!mkdir) {
-		fs_err_set(e, MERR_NOTFOUND, "root directory does not exist: "
-		    "%s", root);
+		fs_err_set(e, MERR_NOTFOUND,
+		    "root directory does not exist: "
+		    "%s",
+		    root);
 		return e->code;
 	}
 	if ((r = pathsafe_parent(NULL, root, 1, &pfd, &name, e)) != 0)
 		return r;
 	/* pathsafe_parent sets name or fails; the analyzer cannot see
 	 * fs_err_set (fs.c) make e->code nonzero. */
-	if (mkdirat(pfd, name, DIR_MODE) == -1 && errno != EEXIST) /* NOLINT(clang-analyzer-core.NonNullParamChecker) */
+	if (mkdirat(pfd, name, DIR_MODE) == -1 &&
+	    errno !=
+		EEXIST) /* NOLINT(clang-analyzer-core.NonNullParamChecker) */
 		fs_err_sys(e, errno, "mkdir %s", root);
-	else if ((fd = openat(pfd, name, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
+	else if ((fd = openat(pfd, name,
+		      O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		fs_err_sys(e, errno, "open %s", root);
 	else
 		*out = fd;
@@ -185,10 +197,10 @@ pathsafe_parent(const char *root, const char *path, int mkdir, int *dirfd,
 		if ((shown = strdup(copy)) == NULL)
 			goto nomem;
 		base = 0;
-		if ((fd = open(*copy == '/' ? "/" : ".", O_RDONLY |
-		    O_DIRECTORY | O_CLOEXEC)) == -1) {
-			fs_err_sys(e, errno, "open %s", *copy == '/' ? "/" :
-			    "the current directory");
+		if ((fd = open(*copy == '/' ? "/" : ".",
+			 O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+			fs_err_sys(e, errno, "open %s",
+			    *copy == '/' ? "/" : "the current directory");
 			r = e->code;
 			goto out;
 		}
@@ -233,10 +245,10 @@ pathsafe_parent(const char *root, const char *path, int mkdir, int *dirfd,
 	fd = -1;
 	r = 0;
 	goto out;
- nomem:
+nomem:
 	fs_err_set(e, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
 	r = e->code;
- out:
+out:
 	if (fd != -1)
 		close(fd);
 	free(copy);

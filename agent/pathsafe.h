@@ -26,8 +26,8 @@
  *
  * Returns 0, or an err.h code with e describing it.
  */
-int pathsafe_parent(const char *root, const char *path, int mkdir,
-    int *dirfd, char **name, struct fs_err *e);
+int pathsafe_parent(const char *root, const char *path, int mkdir, int *dirfd,
+    char **name, struct fs_err *e);
 /* The destination as messages show it: "<root>/<path>", or path without a
  * root. NULL without memory. */
 char *pathsafe_join(const char *root, const char *path);

@@ -48,28 +48,28 @@ struct proc {
 	struct ev_loop *loop;
 	const struct proc_cb *cb;
 	void *arg;
-	pid_t pid;		/* also the process group id */
+	pid_t pid; /* also the process group id */
 	ev_child child;
-	ev_io out[2];		/* the child's fd 1 and 2 */
-	int outfd[2];		/* -1 once closed */
-	int held[2];		/* data waits in the pipe for credit */
+	ev_io out[2]; /* the child's fd 1 and 2 */
+	int outfd[2]; /* -1 once closed */
+	int held[2];  /* data waits in the pipe for credit */
 	ev_io in;
-	int infd;		/* -1 without stdin or once closed */
+	int infd; /* -1 without stdin or once closed */
 	struct buf inbuf;
 	int want_stdin;
-	int stdin_eof;		/* the controller is done: close when drained */
-	size_t allowed;		/* output bytes the owner lets us read */
-	enum proc_state state;	/* change only through proc_set_state */
-	ev_timer timeout;	/* the command's timeout: cancel */
-	ev_timer grace;		/* SIGTERM sent: SIGKILL when it fires */
-	ev_timer linger;	/* killed and reaped: stop waiting for EOF */
+	int stdin_eof;	       /* the controller is done: close when drained */
+	size_t allowed;	       /* output bytes the owner lets us read */
+	enum proc_state state; /* change only through proc_set_state */
+	ev_timer timeout;      /* the command's timeout: cancel */
+	ev_timer grace;	       /* SIGTERM sent: SIGKILL when it fires */
+	ev_timer linger;       /* killed and reaped: stop waiting for EOF */
 	double grace_s;
-	int status;		/* wait status, once reaped */
-	int timed_out;		/* reported in the exit status */
+	int status;    /* wait status, once reaped */
+	int timed_out; /* reported in the exit status */
 	/* tty: outfd[0] is the terminal's master side, the only output;
 	 * infd, when there is one, a second descriptor of it. */
 	int tty;
-	unsigned char last_in;	/* tty: last byte written, for the EOF */
+	unsigned char last_in; /* tty: last byte written, for the EOF */
 	/* become: the marker filter of each output (tty: only [0]); the
 	 * command's stdin waits until the marker shows on stdout. */
 	struct become_filter *filter[2];
@@ -90,9 +90,10 @@ static bool
 proc_set_state(struct proc *p, enum proc_state st)
 {
 	if (!procstate_allowed(p->state, st)) {
-		fprintf(stderr, "muster-agent: internal error: command %ld: "
-		    "state %s -> %s is not allowed\n", (long)p->pid,
-		    procstate_id(p->state), procstate_id(st));
+		fprintf(stderr,
+		    "muster-agent: internal error: command %ld: "
+		    "state %s -> %s is not allowed\n",
+		    (long)p->pid, procstate_id(p->state), procstate_id(st));
 #ifndef NDEBUG
 		abort();
 #endif
@@ -115,15 +116,9 @@ proc_on_reaped(struct proc *p, int status)
 {
 	p->status = status;
 	switch (p->state) {
-	case PS_RUNNING:
-		proc_set_state(p, PS_EXITED);
-		break;
-	case PS_TERM_SENT:
-		proc_set_state(p, PS_EXITED_TERM);
-		break;
-	case PS_KILL_SENT:
-		proc_set_state(p, PS_LINGER);
-		break;
+	case PS_RUNNING: proc_set_state(p, PS_EXITED); break;
+	case PS_TERM_SENT: proc_set_state(p, PS_EXITED_TERM); break;
+	case PS_KILL_SENT: proc_set_state(p, PS_LINGER); break;
 	default:
 		/* Reaped twice: the table refuses it. */
 		proc_set_state(p, PS_EXITED);
@@ -247,7 +242,7 @@ make_argv(const Muster__Exec *ex, char ***out)
 	}
 	*out = argv;
 	return 0;
- fail:
+fail:
 	free_argv(argv);
 	/* Never 0 without argv: the caller would exec NULL. */
 	return r != 0 ? r : MERR_INVAL;
@@ -376,8 +371,7 @@ read_allowance(const struct proc *p)
 	int i;
 
 	for (i = 0; i < 2; i++)
-		if (p->filter[i] != NULL &&
-		    !become_filter_found(p->filter[i]))
+		if (p->filter[i] != NULL && !become_filter_found(p->filter[i]))
 			held += become_filter_held(p->filter[i], &dummy);
 	return p->allowed > held ? p->allowed - held : 0;
 }
@@ -448,8 +442,8 @@ stdin_end(struct proc *p)
 	static const char eof2[2] = { 4, 4 };
 
 	if (p->tty && p->infd != -1)
-		(void)write(p->infd, eof2, p->last_in == '\n' ||
-		    p->last_in == 0 ? 1 : 2);
+		(void)write(p->infd, eof2,
+		    p->last_in == '\n' || p->last_in == 0 ? 1 : 2);
 	close_fd(&p->infd);
 }
 
@@ -522,7 +516,7 @@ proc_grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	if (p->state == PS_TERM_SENT) {
 		signal_group(p, SIGKILL);
-		proc_set_state(p, PS_KILL_SENT);	/* reaped: LINGER */
+		proc_set_state(p, PS_KILL_SENT); /* reaped: LINGER */
 	} else if (p->state == PS_EXITED_TERM) {
 		/* The pid may be reused once reaped: the group only. */
 		(void)killpg(p->pid, SIGKILL);
@@ -565,7 +559,7 @@ open_pty(int *master, int *slave)
 	    ioctl(*slave, TIOCSWINSZ, &ws) != 0)
 		goto fail;
 	return 0;
- fail:
+fail:
 	close_fd(master);
 	close_fd(slave);
 	return MERR_SYS;
@@ -587,7 +581,7 @@ become_setup(struct proc *p, const Muster__Exec *ex, char ***argv,
 	if (ex->become_password.len > 0) {
 		if ((r = become_marker(stdin_marker)) != 0 ||
 		    (r = become_preamble(&ex->become_password, stdin_marker,
-		    pre, prelen, npre)) != 0)
+			 pre, prelen, npre)) != 0)
 			return r;
 	}
 	if ((r = become_argv(ex, marker, stdin_marker, ex->tty, argv)) != 0)
@@ -635,8 +629,8 @@ proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
 			goto out;
 		/* The write side gets its own descriptor, so that it can
 		 * be closed on its own. */
-		if (need_stdin && (inp[1] = fcntl(master, F_DUPFD_CLOEXEC,
-		    0)) == -1)
+		if (need_stdin &&
+		    (inp[1] = fcntl(master, F_DUPFD_CLOEXEC, 0)) == -1)
 			goto out;
 	} else {
 		if (pipe2(outp[0], O_CLOEXEC) == -1 ||
@@ -651,12 +645,17 @@ proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
 	}
 
 	/* make_argv returned 0: argv holds n_argv words. */
-	path = become ? "sudo" : ex->n_argv > 0 ? argv[0] : "/bin/sh"; /* NOLINT(clang-analyzer-core.NullDereference) */
+	path = become ?
+	    "sudo" :
+	    ex->n_argv > 0 ?
+	    argv[0] :
+	    "/bin/sh"; /* NOLINT(clang-analyzer-core.NullDereference) */
 	/* Block everything across fork so that no handler of ours (libev
 	 * writes to its wakeup pipe) runs in the child before it resets. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	grace_ms = ex->kill_grace_ms ? ex->kill_grace_ms :
+	grace_ms = ex->kill_grace_ms ?
+	    ex->kill_grace_ms :
 	    PROC_KILL_GRACE_DEFAULT_MS;
 	if ((pid = fork()) == 0) {
 		if (ex->tty)
@@ -732,7 +731,7 @@ proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
 	*out = p;
 	p = NULL;
 	r = 0;
- out:
+out:
 	saved = errno;
 	explicit_bzero(pre, sizeof(pre));
 	for (i = 0; i < 2; i++) {
@@ -835,7 +834,7 @@ proc_cancel(struct proc *p, int timed_out)
 	else if (p->state == PS_EXITED)
 		proc_set_state(p, PS_EXITED_TERM);
 	else
-		return;		/* being killed already, or done */
+		return; /* being killed already, or done */
 	p->timed_out = timed_out;
 	ev_timer_stop(p->loop, &p->timeout);
 	signal_group(p, SIGTERM);

@@ -38,7 +38,7 @@
 struct proc;
 
 struct proc_status {
-	int code;		/* exit code, -1 when killed by a signal */
+	int code; /* exit code, -1 when killed by a signal */
 	int signal;
 	int timed_out;
 	int core_dumped;

@@ -18,16 +18,16 @@ static const char *const procstate_ids[] = {
 static const struct {
 	enum proc_state from, to;
 } procstate_edges[] = {
-	{ PS_RUNNING, PS_TERM_SENT },	/* cancel or timeout */
-	{ PS_RUNNING, PS_KILL_SENT },	/* shutdown's kill */
-	{ PS_RUNNING, PS_EXITED },	/* reaped */
-	{ PS_TERM_SENT, PS_KILL_SENT },	/* grace over, or shutdown's kill */
-	{ PS_TERM_SENT, PS_EXITED_TERM },	/* reaped */
-	{ PS_KILL_SENT, PS_LINGER },	/* reaped */
-	{ PS_EXITED, PS_EXITED_TERM },	/* cancel or timeout */
-	{ PS_EXITED, PS_DONE },		/* pipes closed */
-	{ PS_EXITED_TERM, PS_DONE },	/* pipes closed, or grace over */
-	{ PS_LINGER, PS_DONE },		/* pipes closed, or linger over */
+	{ PS_RUNNING, PS_TERM_SENT },	  /* cancel or timeout */
+	{ PS_RUNNING, PS_KILL_SENT },	  /* shutdown's kill */
+	{ PS_RUNNING, PS_EXITED },	  /* reaped */
+	{ PS_TERM_SENT, PS_KILL_SENT },	  /* grace over, or shutdown's kill */
+	{ PS_TERM_SENT, PS_EXITED_TERM }, /* reaped */
+	{ PS_KILL_SENT, PS_LINGER },	  /* reaped */
+	{ PS_EXITED, PS_EXITED_TERM },	  /* cancel or timeout */
+	{ PS_EXITED, PS_DONE },		  /* pipes closed */
+	{ PS_EXITED_TERM, PS_DONE },	  /* pipes closed, or grace over */
+	{ PS_LINGER, PS_DONE },		  /* pipes closed, or linger over */
 };
 
 const char *
@@ -54,7 +54,7 @@ procstate_allowed(enum proc_state from, enum proc_state to)
 	if ((unsigned)from >= PS_COUNT || (unsigned)to >= PS_COUNT)
 		return false;
 	for (i = 0; i < sizeof(procstate_edges) / sizeof(procstate_edges[0]);
-	    i++)
+	     i++)
 		if (procstate_edges[i].from == from &&
 		    procstate_edges[i].to == to)
 			return true;

@@ -11,20 +11,20 @@
 #include <stdbool.h>
 
 /* X(identifier, name in messages) */
-#define PROC_STATES(X)					\
-	X(RUNNING, "running")				\
-	X(TERM_SENT, "SIGTERM sent")			\
-	X(KILL_SENT, "SIGKILL sent")			\
-	X(EXITED, "exited, output draining")		\
-	X(EXITED_TERM, "exited, group got SIGTERM")	\
-	X(LINGER, "killed, output lingering")		\
+#define PROC_STATES(X)                              \
+	X(RUNNING, "running")                       \
+	X(TERM_SENT, "SIGTERM sent")                \
+	X(KILL_SENT, "SIGKILL sent")                \
+	X(EXITED, "exited, output draining")        \
+	X(EXITED_TERM, "exited, group got SIGTERM") \
+	X(LINGER, "killed, output lingering")       \
 	X(DONE, "done")
 
 enum proc_state {
 #define PROCSTATE_ENUM(id, name) PS_##id,
 	PROC_STATES(PROCSTATE_ENUM)
 #undef PROCSTATE_ENUM
-	PS_COUNT
+	    PS_COUNT
 };
 
 /* "SIGTERM sent": for messages and traces. */

@@ -46,7 +46,7 @@ enum src {
 };
 
 static const struct {
-	const char *path;	/* under the root */
+	const char *path; /* under the root */
 	unsigned int flag;
 	int required;
 } sources[SRC_N] = {
@@ -122,14 +122,14 @@ static char rdbuf[RDBUF_SIZE + 1];
 
 struct lines {
 	int fd;
-	off_t off;		/* file offset of rdbuf[len] */
-	size_t pos;		/* first unread byte in rdbuf */
-	size_t len;		/* bytes in rdbuf */
+	off_t off;  /* file offset of rdbuf[len] */
+	size_t pos; /* first unread byte in rdbuf */
+	size_t len; /* bytes in rdbuf */
 	int eof;
-	int capped;		/* eof is FILE_READ_MAX, not the end */
-	int skip;		/* drop bytes up to the next newline */
-	int cut;		/* the line returned last was cut */
-	int err;		/* errno of a failed read */
+	int capped; /* eof is FILE_READ_MAX, not the end */
+	int skip;   /* drop bytes up to the next newline */
+	int cut;    /* the line returned last was cut */
+	int err;    /* errno of a failed read */
 };
 
 static void
@@ -250,9 +250,9 @@ scan_u64(char *p, uint64_t *v)
 static char *
 scan_udouble(char *p, double *v)
 {
-	static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6,
-	    1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
-	    1e18, 1e19 };
+	static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+		1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+		1e19 };
 	uint64_t mant = 0;
 	int ndig = 0, frac = 0, scale = 0;
 
@@ -265,7 +265,7 @@ scan_udouble(char *p, double *v)
 			if (mant != 0)
 				ndig++;
 		} else
-			scale++;	/* an integer part past 19 digits */
+			scale++; /* an integer part past 19 digits */
 	}
 	if (*p == '.') {
 		for (p++; is_digit(*p); p++) {
@@ -464,8 +464,8 @@ read_mem(struct sampler *s, struct sample *out)
 	if (found & (1u << MEM_AVAILABLE))
 		out->mem_available_bytes = v[MEM_AVAILABLE];
 	else
-		out->mem_available_bytes = add_sat(add_sat(v[MEM_FREE],
-		    v[MEM_BUFFERS]), v[MEM_CACHED]);
+		out->mem_available_bytes = add_sat(
+		    add_sat(v[MEM_FREE], v[MEM_BUFFERS]), v[MEM_CACHED]);
 	out->mem_used_bytes = sub0(v[MEM_TOTAL], out->mem_available_bytes);
 	out->swap_total_bytes = v[MEM_SWAP_TOTAL];
 	out->swap_used_bytes = sub0(v[MEM_SWAP_TOTAL], v[MEM_SWAP_FREE]);
@@ -601,7 +601,8 @@ add_mount(struct sampler *s, char *line, struct sample *out)
 	size_t mlen;
 
 	/* Each call takes the next word. */
-	if (next_word(&p) == NULL || next_word(&p) == NULL || /* NOLINT(misc-redundant-expression) */
+	if (next_word(&p) == NULL ||
+	    next_word(&p) == NULL || /* NOLINT(misc-redundant-expression) */
 	    (dev = next_word(&p)) == NULL || next_word(&p) == NULL ||
 	    (mnt = next_word(&p)) == NULL || next_word(&p) == NULL)
 		return -1;
@@ -697,10 +698,11 @@ hardware_disk(struct sampler *s, const char *name)
 	char path[sizeof("sys/block//device") + SAMPLE_BLKDEV_MAX];
 	size_t i, n;
 
-	for (i = 0; i < sizeof(skip_blkdev_prefixes) /
-	    sizeof(skip_blkdev_prefixes[0]); i++)
+	for (i = 0; i <
+	     sizeof(skip_blkdev_prefixes) / sizeof(skip_blkdev_prefixes[0]);
+	     i++)
 		if (strncmp(name, skip_blkdev_prefixes[i],
-		    strlen(skip_blkdev_prefixes[i])) == 0)
+			strlen(skip_blkdev_prefixes[i])) == 0)
 			return 0;
 	if (!s->have_sysblock)
 		return !partition_name(name);
@@ -749,10 +751,11 @@ read_diskio(struct sampler *s, struct sample *out, double dt)
 			continue;
 		c = &s->blk_cur[ncur];
 		copy_name(c->name, sizeof(c->name), name);
-		c->v[0] = f[2];		/* sectors read */
-		c->v[1] = f[6];		/* sectors written */
-		if (s->blk_valid && (prev = ctr_find(s->blk_prev, s->nblk_prev,
-		    ncur, c->name)) != NULL) {
+		c->v[0] = f[2]; /* sectors read */
+		c->v[1] = f[6]; /* sectors written */
+		if (s->blk_valid &&
+		    (prev = ctr_find(s->blk_prev, s->nblk_prev, ncur,
+			 c->name)) != NULL) {
 			rd += rate(c->v[0], prev->v[0], dt);
 			wr += rate(c->v[1], prev->v[1], dt);
 		}
@@ -800,7 +803,8 @@ read_net(struct sampler *s, struct sample *out, double dt)
 			out->failed |= SAMPLE_F_NET;
 			continue;
 		}
-		if (strcmp(name, "lo") == 0 || strlen(name) >= SAMPLE_IFACE_MAX ||
+		if (strcmp(name, "lo") == 0 ||
+		    strlen(name) >= SAMPLE_IFACE_MAX ||
 		    out->nnet == SAMPLE_IFACES_MAX)
 			continue;
 		n = &out->net[out->nnet];
@@ -809,8 +813,9 @@ read_net(struct sampler *s, struct sample *out, double dt)
 		n->rx_errors_total = f[2];
 		n->tx_bytes_total = f[8];
 		n->tx_errors_total = f[10];
-		if (s->net_valid && (prev = ctr_find(s->net_prev, s->nnet_prev,
-		    out->nnet, n->iface)) != NULL) {
+		if (s->net_valid &&
+		    (prev = ctr_find(s->net_prev, s->nnet_prev, out->nnet,
+			 n->iface)) != NULL) {
 			n->rx_bytes_per_s = rate(f[0], prev->v[0], dt);
 			n->tx_bytes_per_s = rate(f[8], prev->v[1], dt);
 			n->rx_errors_per_s = rate(f[2], prev->v[2], dt);
@@ -852,7 +857,8 @@ int
 sampler_open(const struct sampler_conf *conf, struct sampler **out,
     const char **what)
 {
-	const char *root = conf != NULL && conf->root != NULL ? conf->root :
+	const char *root = conf != NULL && conf->root != NULL ?
+	    conf->root :
 	    "/";
 	struct sampler *s;
 	int i, r, saved;
@@ -864,7 +870,8 @@ sampler_open(const struct sampler_conf *conf, struct sampler **out,
 	for (i = 0; i < SRC_N; i++)
 		s->fd[i] = -1;
 	s->statvfs_fn = conf != NULL && conf->statvfs != NULL ?
-	    conf->statvfs : statvfs;
+	    conf->statvfs :
+	    statvfs;
 	if ((s->rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1)
 		goto fail;
 	for (i = 0; i < SRC_N; i++) {
@@ -878,7 +885,7 @@ sampler_open(const struct sampler_conf *conf, struct sampler **out,
 	s->have_sysblock = faccessat(s->rootfd, "sys/block", F_OK, 0) == 0;
 	*out = s;
 	return 0;
- fail:
+fail:
 	saved = errno;
 	r = errno_code(saved);
 	sampler_close(s);

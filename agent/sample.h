@@ -28,30 +28,30 @@
 /* A mount point this long or longer is left out. */
 #define SAMPLE_MOUNT_MAX 1024
 #define SAMPLE_FSTYPE_MAX 32
-#define SAMPLE_IFACE_MAX 16	/* IFNAMSIZ */
-#define SAMPLE_BLKDEV_MAX 32	/* DISK_NAME_LEN */
+#define SAMPLE_IFACE_MAX 16  /* IFNAMSIZ */
+#define SAMPLE_BLKDEV_MAX 32 /* DISK_NAME_LEN */
 
 /* Sections of a sample that could not be read or parsed: zero there. */
-#define SAMPLE_F_CPU	0x01	/* proc/stat */
-#define SAMPLE_F_LOAD	0x02	/* proc/loadavg */
-#define SAMPLE_F_MEM	0x04	/* proc/meminfo */
-#define SAMPLE_F_DISKS	0x08	/* proc/self/mountinfo */
-#define SAMPLE_F_DISKIO	0x10	/* proc/diskstats */
-#define SAMPLE_F_NET	0x20	/* proc/net/dev */
-#define SAMPLE_F_UPTIME	0x40	/* proc/uptime */
+#define SAMPLE_F_CPU 0x01    /* proc/stat */
+#define SAMPLE_F_LOAD 0x02   /* proc/loadavg */
+#define SAMPLE_F_MEM 0x04    /* proc/meminfo */
+#define SAMPLE_F_DISKS 0x08  /* proc/self/mountinfo */
+#define SAMPLE_F_DISKIO 0x10 /* proc/diskstats */
+#define SAMPLE_F_NET 0x20    /* proc/net/dev */
+#define SAMPLE_F_UPTIME 0x40 /* proc/uptime */
 
 struct sample_disk {
 	char mount[SAMPLE_MOUNT_MAX];
 	char fstype[SAMPLE_FSTYPE_MAX];
 	uint64_t total_bytes;
 	uint64_t used_bytes;
-	uint64_t avail_bytes;	/* to unprivileged users: f_bavail */
+	uint64_t avail_bytes; /* to unprivileged users: f_bavail */
 	uint64_t inodes_total;
 	uint64_t inodes_used;
 	/* What tells one file system from another mount of the same. */
 	uint32_t dev_major;
 	uint32_t dev_minor;
-	uint64_t source_hash;	/* of a /dev/... source, else 0 */
+	uint64_t source_hash; /* of a /dev/... source, else 0 */
 };
 
 struct sample_net {
@@ -90,7 +90,7 @@ struct sample {
 	size_t nnet;
 	uint32_t procs;
 	double uptime_s;
-	unsigned int failed;	/* SAMPLE_F_* */
+	unsigned int failed; /* SAMPLE_F_* */
 };
 
 /* When a reading is taken: the interval of the rates comes from mono_ns,
@@ -101,7 +101,7 @@ struct sample_time {
 };
 
 struct sampler_conf {
-	const char *root;	/* NULL: "/" */
+	const char *root; /* NULL: "/" */
 	/* NULL: statvfs(3). */
 	int (*statvfs)(const char *path, struct statvfs *st);
 };

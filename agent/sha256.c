@@ -133,8 +133,7 @@ compress_c(uint32_t state[8], const uint8_t *block, size_t nblocks)
  * time. Compiled for those instructions only; called only if CPUID has
  * them.
  */
-__attribute__((target("sha,sse4.1,ssse3")))
-static void
+__attribute__((target("sha,sse4.1,ssse3"))) static void
 compress_x86(uint32_t state[8], const uint8_t *block, size_t nblocks)
 {
 	const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL,
@@ -144,11 +143,11 @@ compress_x86(uint32_t state[8], const uint8_t *block, size_t nblocks)
 
 	/* state is A..H in order: lanes DCBA and HGFE. */
 	t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[0]),
-	    0xb1);					/* CDAB */
+	    0xb1); /* CDAB */
 	cdgh = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[4]),
-	    0x1b);					/* EFGH */
-	abef = _mm_alignr_epi8(t, cdgh, 8);		/* ABEF */
-	cdgh = _mm_blend_epi16(cdgh, t, 0xf0);		/* CDGH */
+	    0x1b);			       /* EFGH */
+	abef = _mm_alignr_epi8(t, cdgh, 8);    /* ABEF */
+	cdgh = _mm_blend_epi16(cdgh, t, 0xf0); /* CDGH */
 	for (; nblocks > 0; nblocks--, block += SHA256_BLOCK) {
 		abef_in = abef;
 		cdgh_in = cdgh;
@@ -157,13 +156,16 @@ compress_x86(uint32_t state[8], const uint8_t *block, size_t nblocks)
 			/* m[i & 3] is W[4i..4i+3]; the ring holds the last
 			 * sixteen words. */
 			if (i < 4)
-				m[i] = _mm_shuffle_epi8(_mm_loadu_si128(
-				    (const __m128i *)(block + 16 * i)), bswap);
+				m[i] = _mm_shuffle_epi8(
+				    _mm_loadu_si128(
+					(const __m128i *)(block + 16 * i)),
+				    bswap);
 			else {
 				t = _mm_sha256msg1_epu32(m[i & 3],
 				    m[(i + 1) & 3]);
-				t = _mm_add_epi32(t, _mm_alignr_epi8(
-				    m[(i + 3) & 3], m[(i + 2) & 3], 4));
+				t = _mm_add_epi32(t,
+				    _mm_alignr_epi8(m[(i + 3) & 3],
+					m[(i + 2) & 3], 4));
 				m[i & 3] = _mm_sha256msg2_epu32(t,
 				    m[(i + 3) & 3]);
 			}
@@ -176,12 +178,12 @@ compress_x86(uint32_t state[8], const uint8_t *block, size_t nblocks)
 		abef = _mm_add_epi32(abef, abef_in);
 		cdgh = _mm_add_epi32(cdgh, cdgh_in);
 	}
-	t = _mm_shuffle_epi32(abef, 0x1b);		/* FEBA */
-	cdgh = _mm_shuffle_epi32(cdgh, 0xb1);		/* DCHG */
+	t = _mm_shuffle_epi32(abef, 0x1b);    /* FEBA */
+	cdgh = _mm_shuffle_epi32(cdgh, 0xb1); /* DCHG */
 	_mm_storeu_si128((__m128i *)&state[0],
-	    _mm_blend_epi16(t, cdgh, 0xf0));		/* DCBA */
+	    _mm_blend_epi16(t, cdgh, 0xf0)); /* DCBA */
 	_mm_storeu_si128((__m128i *)&state[4],
-	    _mm_alignr_epi8(cdgh, t, 8));		/* HGFE */
+	    _mm_alignr_epi8(cdgh, t, 8)); /* HGFE */
 }
 
 static int
@@ -203,8 +205,7 @@ have_sha_ext(void)
  * at a time. Compiled for them only; called only if HWCAP says the CPU
  * has them.
  */
-__attribute__((target("+crypto")))
-static void
+__attribute__((target("+crypto"))) static void
 compress_arm(uint32_t state[8], const uint8_t *block, size_t nblocks)
 {
 	uint32x4_t abcd = vld1q_u32(&state[0]), efgh = vld1q_u32(&state[4]);
@@ -218,12 +219,12 @@ compress_arm(uint32_t state[8], const uint8_t *block, size_t nblocks)
 		for (i = 0; i < 16; i++) {
 			/* m[i & 3] is W[4i..4i+3], as on x86. */
 			if (i < 4)
-				m[i] = vreinterpretq_u32_u8(vrev32q_u8(
-				    vld1q_u8(block + 16 * i)));
+				m[i] = vreinterpretq_u32_u8(
+				    vrev32q_u8(vld1q_u8(block + 16 * i)));
 			else
-				m[i & 3] = vsha256su1q_u32(vsha256su0q_u32(
-				    m[i & 3], m[(i + 1) & 3]), m[(i + 2) & 3],
-				    m[(i + 3) & 3]);
+				m[i & 3] = vsha256su1q_u32(
+				    vsha256su0q_u32(m[i & 3], m[(i + 1) & 3]),
+				    m[(i + 2) & 3], m[(i + 3) & 3]);
 			k = vaddq_u32(m[i & 3], vld1q_u32(&K[4 * i]));
 			t = abcd;
 			abcd = vsha256hq_u32(abcd, efgh, k);

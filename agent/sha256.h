@@ -13,9 +13,9 @@
 
 struct sha256 {
 	uint32_t state[8];
-	uint64_t bytes;			/* message length so far */
-	uint8_t block[SHA256_BLOCK];	/* a partial block */
-	size_t fill;			/* bytes in block */
+	uint64_t bytes;		     /* message length so far */
+	uint8_t block[SHA256_BLOCK]; /* a partial block */
+	size_t fill;		     /* bytes in block */
 };
 
 void sha256_init(struct sha256 *ctx);

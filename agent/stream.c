@@ -51,7 +51,6 @@ stream_allow(struct stream *s)
 	/* A Put sends nothing that needs credit. */
 }
 
-
 /*
  * Cancel from the controller (why NULL), or the end of the channel: an
  * Exec's process group is killed and the stream ends with Exit as usual; a
@@ -63,18 +62,14 @@ void
 stream_cancel(struct stream *s, const char *why)
 {
 	switch (s->kind) {
-	case STREAM_EXEC:
-		proc_cancel(s->proc, 0);
-		break;
+	case STREAM_EXEC: proc_cancel(s->proc, 0); break;
 	case STREAM_PUT:
 		fput_cancel(s->put, why != NULL ? why : "cancelled");
 		break;
 	case STREAM_GET:
 		fget_cancel(s->get, why != NULL ? why : "cancelled");
 		break;
-	case STREAM_WATCH:
-		watch_cancel(s->watch, why);
-		break;
+	case STREAM_WATCH: watch_cancel(s->watch, why); break;
 	}
 }
 
@@ -331,8 +326,7 @@ static const struct watch_cb stream_watch_cb = {
 
 /* A new stream, not yet in the table; NULL after an Error for the id. */
 static struct stream *
-stream_new(struct chan *c, uint32_t id, enum stream_kind kind,
-    uint32_t window)
+stream_new(struct chan *c, uint32_t id, enum stream_kind kind, uint32_t window)
 {
 	struct stream *s;
 
@@ -372,7 +366,8 @@ stream_open(struct chan *c, uint32_t id, const Muster__Exec *ex)
 			chan_send_error(c, id, r, "cannot start: %s",
 			    strerror(errno));
 		else if (r == MERR_INVAL && ex->become_user.len > 0)
-			chan_send_error(c, id, r, "become: bad user name or "
+			chan_send_error(c, id, r,
+			    "become: bad user name or "
 			    "password (NUL, newline, leading '-', over %u "
 			    "bytes, or a password with tty)",
 			    BECOME_PASSWORD_MAX);
@@ -427,14 +422,14 @@ stream_open_watch(struct chan *c, uint32_t id, const Muster__Watch *req)
 		if (c->streams[i]->kind == STREAM_WATCH)
 			nwatch++;
 	if (nwatch >= CHAN_MAX_WATCHES && stream_find(c, id) == NULL) {
-		chan_send_error(c, id, MERR_LIMIT, "more than %u watch streams",
-		    CHAN_MAX_WATCHES);
+		chan_send_error(c, id, MERR_LIMIT,
+		    "more than %u watch streams", CHAN_MAX_WATCHES);
 		return;
 	}
 	if ((s = stream_new(c, id, STREAM_WATCH, 0)) == NULL)
 		return;
-	if ((r = watch_start(c->loop, req, &stream_watch_cb, s,
-	    &s->watch)) != 0) {
+	if ((r = watch_start(c->loop, req, &stream_watch_cb, s, &s->watch)) !=
+	    0) {
 		chan_send_error(c, id, r, "%s", merr_str(r));
 		free(s);
 		return;
@@ -454,13 +449,17 @@ stream_data(struct stream *s, const Muster__Data *d)
 		return;
 	}
 	if (d->fd != 0) {
-		stream_fail(s, MERR_PROTOCOL, "Data for fd %u from the "
-		    "controller", d->fd);
+		stream_fail(s, MERR_PROTOCOL,
+		    "Data for fd %u from the "
+		    "controller",
+		    d->fd);
 		return;
 	}
 	if (d->data.len > CHAN_STDIN_WINDOW - s->stdin_unacked) {
-		chan_fatal(s->chan, MERR_CREDIT, "stream %u: stdin data past "
-		    "the window", s->id);
+		chan_fatal(s->chan, MERR_CREDIT,
+		    "stream %u: stdin data past "
+		    "the window",
+		    s->id);
 		return;
 	}
 	if (s->kind == STREAM_PUT) {
@@ -470,8 +469,10 @@ stream_data(struct stream *s, const Muster__Data *d)
 		if (r == 0 && d->data.len > 0)
 			send_credit(s, d->data.len);
 		else if (r == MERR_PROTOCOL)
-			stream_fail(s, r, "stream %u: Data before PutReady "
-			    "or after Eof", s->id);
+			stream_fail(s, r,
+			    "stream %u: Data before PutReady "
+			    "or after Eof",
+			    s->id);
 		/* Else the Put failed on it and sent its Result. */
 		return;
 	}
@@ -496,19 +497,16 @@ stream_dispatch(struct chan *c, const Muster__Envelope *env)
 
 	s = stream_find(c, id);
 	switch (env->body_case) {
-	case MUSTER__ENVELOPE__BODY_EXEC:
-		stream_open(c, id, env->exec);
-		break;
+	case MUSTER__ENVELOPE__BODY_EXEC: stream_open(c, id, env->exec); break;
 	case MUSTER__ENVELOPE__BODY_PUT:
-	case MUSTER__ENVELOPE__BODY_GET:
-		stream_open_file(c, env);
-		break;
+	case MUSTER__ENVELOPE__BODY_GET: stream_open_file(c, env); break;
 	case MUSTER__ENVELOPE__BODY_WATCH:
 		stream_open_watch(c, id, env->watch);
 		break;
 	case MUSTER__ENVELOPE__BODY_DATA:
 		if (s == NULL)
-			chan_send_error(c, id, MERR_STREAM, "no stream %u", id);
+			chan_send_error(c, id, MERR_STREAM, "no stream %u",
+			    id);
 		else
 			stream_data(s, env->data);
 		break;
@@ -524,12 +522,16 @@ stream_dispatch(struct chan *c, const Muster__Envelope *env)
 			stream_fail(s, MERR_PROTOCOL, "Eof on %s stream %u",
 			    s->kind == STREAM_GET ? "get" : "watch", id);
 		else if (env->eof->fd != 0)
-			stream_fail(s, MERR_PROTOCOL, "Eof for fd %u from the "
-			    "controller", env->eof->fd);
+			stream_fail(s, MERR_PROTOCOL,
+			    "Eof for fd %u from the "
+			    "controller",
+			    env->eof->fd);
 		else if (s->kind == STREAM_PUT) {
 			if ((r = fput_eof(s->put)) != 0)
-				stream_fail(s, r, "stream %u: Eof before "
-				    "PutReady or twice", id);
+				stream_fail(s, r,
+				    "stream %u: Eof before "
+				    "PutReady or twice",
+				    id);
 		} else if ((r = proc_close_stdin(s->proc)) != 0)
 			stream_fail(s, r, "stream %u has no stdin", id);
 		break;

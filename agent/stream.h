@@ -32,12 +32,12 @@ struct stream {
 	struct chan *chan;
 	uint32_t id;
 	enum stream_kind kind;
-	struct proc *proc;	/* exec */
-	struct fput *put;	/* put */
-	struct fget *get;	/* get */
-	struct watch *watch;	/* watch */
-	uint64_t credit;	/* output bytes the controller still accepts */
-	size_t stdin_unacked;	/* stdin bytes taken, not yet credited back */
+	struct proc *proc;    /* exec */
+	struct fput *put;     /* put */
+	struct fget *get;     /* get */
+	struct watch *watch;  /* watch */
+	uint64_t credit;      /* output bytes the controller still accepts */
+	size_t stdin_unacked; /* stdin bytes taken, not yet credited back */
 	/* Failed by an Error: the id is free again and nothing more is sent
 	 * for it, but the process group is still being killed. */
 	int detached;

@@ -20,11 +20,11 @@ struct watch {
 	const struct watch_cb *cb;
 	void *arg;
 	ev_timer timer;
-	struct sampler *sampler;	/* NULL if it could not be opened */
-	struct nodefam *nodefam;	/* NULL unless Watch.families */
+	struct sampler *sampler; /* NULL if it could not be opened */
+	struct nodefam *nodefam; /* NULL unless Watch.families */
 	int paused;
 	int done;
-	uint32_t samples;		/* sent */
+	uint32_t samples; /* sent */
 	struct fs_err err;
 };
 

@@ -60,12 +60,13 @@ array_reserve(void **arrayp, size_t *capp, size_t need, size_t min,
  * lvalue) holds need elements after it returns 0. A statement expression
  * (GNU C, as the build uses) so that v keeps its type: no T ** to void **
  * conversion. */
-#define ARRAY_RESERVE(v, cap, need, min) __extension__ ({		\
-	void *array_p_ = (v);						\
-	int array_r_ = array_reserve(&array_p_, &(cap), (need), (min),	\
-	    sizeof(*(v)));						\
-	(v) = array_p_;							\
-	array_r_;							\
-})
+#define ARRAY_RESERVE(v, cap, need, min)                                \
+	__extension__({                                                 \
+		void *array_p_ = (v);                                   \
+		int array_r_ = array_reserve(&array_p_, &(cap), (need), \
+		    (min), sizeof(*(v)));                               \
+		(v) = array_p_;                                         \
+		array_r_;                                               \
+	})
 
 #endif

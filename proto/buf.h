@@ -11,10 +11,10 @@
 
 struct buf {
 	uint8_t *data;
-	size_t off;	/* first unconsumed byte */
-	size_t len;	/* end of valid bytes */
-	size_t cap;	/* allocated size */
-	size_t max;	/* largest number of unconsumed bytes allowed */
+	size_t off; /* first unconsumed byte */
+	size_t len; /* end of valid bytes */
+	size_t cap; /* allocated size */
+	size_t max; /* largest number of unconsumed bytes allowed */
 };
 
 void buf_init(struct buf *b, size_t max);

@@ -130,7 +130,8 @@ frame_msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *body,
     size_t len)
 {
 	struct alloc_budget bud;
-	ProtobufCAllocator alloc = { frame_budget_alloc, frame_budget_free, &bud };
+	ProtobufCAllocator alloc = { frame_budget_alloc, frame_budget_free,
+		&bud };
 
 	bud.used = 0;
 	bud.limit = UNPACK_BUDGET(len);
@@ -140,7 +141,8 @@ frame_msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *body,
 void
 frame_msg_free(ProtobufCMessage *m)
 {
-	ProtobufCAllocator alloc = { frame_budget_alloc, frame_budget_free, NULL };
+	ProtobufCAllocator alloc = { frame_budget_alloc, frame_budget_free,
+		NULL };
 
 	if (m != NULL)
 		protobuf_c_message_free_unpacked(m, &alloc);
@@ -149,8 +151,8 @@ frame_msg_free(ProtobufCMessage *m)
 int
 frame_unpack(const uint8_t *body, size_t len, Muster__Envelope **env)
 {
-	*env = (Muster__Envelope *)frame_msg_unpack(
-	    &muster__envelope__descriptor, body, len);
+	*env = (Muster__Envelope *)
+	    frame_msg_unpack(&muster__envelope__descriptor, body, len);
 	return *env != NULL ? 0 : MERR_DECODE;
 }
 

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "diagram.h"
+
 #include "connstate.h"
 
 static void
@@ -68,104 +70,32 @@ test_names(void **state)
 	}
 }
 
-static int
-state_by_id(const char *id)
+static const char *
+diagram_id(int st)
 {
-	int st;
-
-	for (st = CS_INIT; st < CS_COUNT; st++)
-		if (strcmp(connstate_id(st), id) == 0)
-			return st;
-	return -1;
+	return connstate_id((enum conn_state)st);
 }
 
-/* Arrows drawn in conn.h, [from][to]; ANY -> X draws every live state. */
-static void
-read_diagram(bool drawn[CS_COUNT][CS_COUNT], bool named[CS_COUNT])
+static bool
+diagram_allowed(int from, int to)
 {
-	const char *src = getenv("MUSTER_SOURCE_DIR");
-	char path[4096], line[512], word[64], *p, *q;
-	int prev, cur, st, lines = 0;
-	bool in = false, arrow;
-	FILE *f;
-
-	assert_non_null(src);
-	snprintf(path, sizeof(path), "%s/controller/host/conn.h", src);
-	assert_non_null(f = fopen(path, "r"));
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strstr(line, "State diagram:") != NULL) {
-			in = true;
-			continue;
-		}
-		if (!in)
-			continue;
-		if (strncmp(line, " *   ", 5) != 0)
-			break;
-		lines++;
-		if ((q = strchr(line, '(')) != NULL)
-			*q = '\0'; /* a remark */
-		prev = -1;
-		arrow = false;
-		for (p = line + 2; *p != '\0';) {
-			if (p[0] == '-' && p[1] == '>') {
-				assert_true(prev != -1);
-				arrow = true;
-				p += 2;
-				continue;
-			}
-			if (!isupper((unsigned char)*p) && *p != '_') {
-				p++;
-				continue;
-			}
-			for (q = word;
-			     (isupper((unsigned char)*p) || *p == '_') &&
-			     q < word + sizeof(word) - 1;)
-				*q++ = *p++;
-			*q = '\0';
-			if (strcmp(word, "ANY") == 0) {
-				assert_int_equal(prev, -1);
-				prev = CS_COUNT;
-				continue;
-			}
-			cur = state_by_id(word);
-			if (cur < 0)
-				fail_msg("conn.h names no state %s", word);
-			named[cur] = true;
-			if (arrow && prev == CS_COUNT) {
-				for (st = CS_INIT; st < CS_DONE; st++)
-					drawn[st][cur] = true;
-			} else if (arrow)
-				drawn[prev][cur] = true;
-			prev = cur;
-			arrow = false;
-		}
-	}
-	fclose(f);
-	assert_true(lines > 0);
+	return connstate_allowed((enum conn_state)from, (enum conn_state)to);
 }
 
+static bool
+diagram_live(int st)
+{
+	return st < CS_DONE;
+}
+
+/* The diagram in conn.h draws exactly the table's arrows. */
 static void
 test_diagram_matches_table(void **state)
 {
-	bool drawn[CS_COUNT][CS_COUNT], named[CS_COUNT];
-	int from, to;
+	static const struct diagram_machine m = { "controller/host/conn.h",
+		CS_COUNT, diagram_id, diagram_allowed, diagram_live };
 
-	memset(drawn, 0, sizeof(drawn));
-	memset(named, 0, sizeof(named));
-	read_diagram(drawn, named);
-	for (from = CS_INIT; from < CS_COUNT; from++) {
-		if (!named[from])
-			fail_msg("conn.h's diagram lacks state %s",
-			    connstate_id(from));
-		for (to = CS_INIT; to < CS_COUNT; to++)
-			if (drawn[from][to] != connstate_allowed(from, to))
-				fail_msg("%s -> %s: diagram %s, table %s",
-				    connstate_id(from), connstate_id(to),
-				    drawn[from][to] ? "yes" : "no",
-				    connstate_allowed(from, to) ?
-					"yes" :
-					"no");
-	}
+	diagram_check(&m);
 }
 
 int

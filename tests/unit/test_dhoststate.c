@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "diagram.h"
+
 #include "dhoststate.h"
 
 static void
@@ -80,107 +82,35 @@ test_names(void **state)
 	}
 }
 
-static int
-state_by_id(const char *id)
+static const char *
+diagram_id(int st)
 {
-	int st;
-
-	for (st = DH_NEW; st < DH_COUNT; st++)
-		if (strcmp(dhoststate_id(st), id) == 0)
-			return st;
-	return -1;
+	return dhoststate_id((enum dhost_state)st);
 }
 
-/* Arrows drawn in dhoststate.h, [from][to]; ANY -> X draws every state
- * that is not final. */
-static void
-read_diagram(bool drawn[DH_COUNT][DH_COUNT], bool named[DH_COUNT])
+static bool
+diagram_allowed(int from, int to)
 {
-	const char *src = getenv("MUSTER_SOURCE_DIR");
-	char path[4096], line[512], word[64], *p, *q;
-	int prev, cur, st, lines = 0;
-	bool in = false, arrow;
-	FILE *f;
-
-	assert_non_null(src);
-	snprintf(path, sizeof(path), "%s/controller/daemon/dhoststate.h", src);
-	assert_non_null(f = fopen(path, "r"));
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strstr(line, "State diagram:") != NULL) {
-			in = true;
-			continue;
-		}
-		if (!in)
-			continue;
-		if (strncmp(line, " *   ", 5) != 0)
-			break;
-		lines++;
-		if ((q = strchr(line, '(')) != NULL)
-			*q = '\0'; /* a remark */
-		prev = -1;
-		arrow = false;
-		for (p = line + 2; *p != '\0';) {
-			if (p[0] == '-' && p[1] == '>') {
-				assert_true(prev != -1);
-				arrow = true;
-				p += 2;
-				continue;
-			}
-			if (!isupper((unsigned char)*p) && *p != '_') {
-				p++;
-				continue;
-			}
-			for (q = word;
-			     (isupper((unsigned char)*p) || *p == '_') &&
-			     q < word + sizeof(word) - 1;)
-				*q++ = *p++;
-			*q = '\0';
-			if (strcmp(word, "ANY") == 0) {
-				assert_int_equal(prev, -1);
-				prev = DH_COUNT;
-				continue;
-			}
-			cur = state_by_id(word);
-			if (cur < 0)
-				fail_msg("dhoststate.h names no state %s",
-				    word);
-			named[cur] = true;
-			if (arrow && prev == DH_COUNT) {
-				for (st = DH_NEW; st < DH_COUNT; st++)
-					if (!dhoststate_final(st))
-						drawn[st][cur] = true;
-			} else if (arrow)
-				drawn[prev][cur] = true;
-			prev = cur;
-			arrow = false;
-		}
-	}
-	fclose(f);
-	assert_true(lines > 0);
+	return dhoststate_allowed((enum dhost_state)from,
+	    (enum dhost_state)to);
 }
 
+static bool
+diagram_live(int st)
+{
+	return !dhoststate_final((enum dhost_state)st);
+}
+
+/* The diagram in dhoststate.h draws exactly the table's arrows. */
 static void
 test_diagram_matches_table(void **state)
 {
-	bool drawn[DH_COUNT][DH_COUNT], named[DH_COUNT];
-	int from, to;
+	static const struct diagram_machine m = {
+		"controller/daemon/dhoststate.h", DH_COUNT, diagram_id,
+		diagram_allowed, diagram_live
+	};
 
-	memset(drawn, 0, sizeof(drawn));
-	memset(named, 0, sizeof(named));
-	read_diagram(drawn, named);
-	for (from = DH_NEW; from < DH_COUNT; from++) {
-		if (!named[from])
-			fail_msg("dhoststate.h's diagram lacks state %s",
-			    dhoststate_id(from));
-		for (to = DH_NEW; to < DH_COUNT; to++)
-			if (drawn[from][to] != dhoststate_allowed(from, to))
-				fail_msg("%s -> %s: diagram %s, table %s",
-				    dhoststate_id(from), dhoststate_id(to),
-				    drawn[from][to] ? "yes" : "no",
-				    dhoststate_allowed(from, to) ?
-					"yes" :
-					"no");
-	}
+	diagram_check(&m);
 }
 
 int

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "diagram.h"
+
 /* The agent is its own program; its table is compiled in here. */
 #include "../../agent/procstate.c"
 
@@ -75,97 +77,26 @@ test_names(void **state)
 	}
 }
 
-static int
-state_by_id(const char *id)
+static const char *
+diagram_id(int st)
 {
-	int st;
-
-	for (st = 0; st < PS_COUNT; st++)
-		if (strcmp(procstate_id(st), id) == 0)
-			return st;
-	return -1;
+	return procstate_id((enum proc_state)st);
 }
 
-/* Arrows drawn in proc.h, [from][to]. */
-static void
-read_diagram(bool drawn[PS_COUNT][PS_COUNT], bool named[PS_COUNT])
+static bool
+diagram_allowed(int from, int to)
 {
-	const char *src = getenv("MUSTER_SOURCE_DIR");
-	char path[4096], line[512], word[64], *p, *q;
-	int prev, cur, lines = 0;
-	bool in = false, arrow;
-	FILE *f;
-
-	assert_non_null(src);
-	snprintf(path, sizeof(path), "%s/agent/proc.h", src);
-	assert_non_null(f = fopen(path, "r"));
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strstr(line, "State diagram:") != NULL) {
-			in = true;
-			continue;
-		}
-		if (!in)
-			continue;
-		if (strncmp(line, " *   ", 5) != 0)
-			break;
-		lines++;
-		if ((q = strchr(line, '(')) != NULL)
-			*q = '\0'; /* a remark */
-		prev = -1;
-		arrow = false;
-		for (p = line + 2; *p != '\0';) {
-			if (p[0] == '-' && p[1] == '>') {
-				assert_true(prev != -1);
-				arrow = true;
-				p += 2;
-				continue;
-			}
-			if (!isupper((unsigned char)*p) && *p != '_') {
-				p++;
-				continue;
-			}
-			for (q = word;
-			     (isupper((unsigned char)*p) || *p == '_') &&
-			     q < word + sizeof(word) - 1;)
-				*q++ = *p++;
-			*q = '\0';
-			cur = state_by_id(word);
-			if (cur < 0)
-				fail_msg("proc.h names no state %s", word);
-			named[cur] = true;
-			if (arrow)
-				drawn[prev][cur] = true;
-			prev = cur;
-			arrow = false;
-		}
-		assert_false(arrow);
-	}
-	fclose(f);
-	assert_true(lines > 0);
+	return procstate_allowed((enum proc_state)from, (enum proc_state)to);
 }
 
+/* The diagram in proc.h draws exactly the table's arrows. */
 static void
 test_diagram_matches_table(void **state)
 {
-	bool drawn[PS_COUNT][PS_COUNT], named[PS_COUNT];
-	int from, to;
+	static const struct diagram_machine m = { "agent/proc.h", PS_COUNT,
+		diagram_id, diagram_allowed, NULL };
 
-	memset(drawn, 0, sizeof(drawn));
-	memset(named, 0, sizeof(named));
-	read_diagram(drawn, named);
-	for (from = 0; from < PS_COUNT; from++) {
-		if (!named[from])
-			fail_msg("proc.h's diagram lacks state %s",
-			    procstate_id(from));
-		for (to = 0; to < PS_COUNT; to++)
-			if (drawn[from][to] != procstate_allowed(from, to))
-				fail_msg("%s -> %s: diagram %s, table %s",
-				    procstate_id(from), procstate_id(to),
-				    drawn[from][to] ? "yes" : "no",
-				    procstate_allowed(from, to) ?
-					"yes" :
-					"no");
-	}
+	diagram_check(&m);
 }
 
 int
