@@ -143,14 +143,14 @@ become_preamble(const ProtobufCBinaryData *password, const char *stdin_marker,
 	if (password->len + 1 + BECOME_PAD_LINES + ml + 1 > outlen)
 		return MERR_LIMIT;
 	/* Bytes for the pipe, with a length: no NUL wanted. */
-	memcpy(out, password->data,
-	    password->len); /* NOLINT(bugprone-not-null-terminated-result) */
+	/* NOLINTNEXTLINE(bugprone-not-null-terminated-result) */
+	memcpy(out, password->data, password->len);
 	n = password->len;
 	out[n++] = '\n';
 	for (i = 0; i < BECOME_PAD_LINES; i++)
 		out[n++] = '\n';
-	memcpy(out + n, stdin_marker,
-	    ml); /* NOLINT(bugprone-not-null-terminated-result) */
+	/* NOLINTNEXTLINE(bugprone-not-null-terminated-result) */
+	memcpy(out + n, stdin_marker, ml);
 	n += ml;
 	out[n++] = '\n';
 	*len = n;

@@ -40,8 +40,8 @@ copy_text(const char *s, ProtobufCBinaryData *out)
 	if (n > FAMSET_TEXT_MAX - ntext)
 		return -1;
 	/* A protobuf bytes field: its length is out->len, no NUL is read. */
-	memcpy(text + ntext, s,
-	    n); /* NOLINT(bugprone-not-null-terminated-result) */
+	/* NOLINTNEXTLINE(bugprone-not-null-terminated-result) */
+	memcpy(text + ntext, s, n);
 	out->data = (uint8_t *)text + ntext;
 	out->len = n;
 	ntext += n;

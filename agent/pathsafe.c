@@ -132,9 +132,8 @@ open_root(const char *root, int mkdir, int *out, struct fs_err *e)
 		return r;
 	/* pathsafe_parent sets name or fails; the analyzer cannot see
 	 * fs_err_set (fs.c) make e->code nonzero. */
-	if (mkdirat(pfd, name, DIR_MODE) == -1 &&
-	    errno !=
-		EEXIST) /* NOLINT(clang-analyzer-core.NonNullParamChecker) */
+	/* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker) */
+	if (mkdirat(pfd, name, DIR_MODE) == -1 && errno != EEXIST)
 		fs_err_sys(e, errno, "mkdir %s", root);
 	else if ((fd = openat(pfd, name,
 		      O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)

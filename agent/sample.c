@@ -601,8 +601,8 @@ add_mount(struct sampler *s, char *line, struct sample *out)
 	size_t mlen;
 
 	/* Each call takes the next word. */
-	if (next_word(&p) == NULL ||
-	    next_word(&p) == NULL || /* NOLINT(misc-redundant-expression) */
+	/* NOLINTNEXTLINE(misc-redundant-expression) */
+	if (next_word(&p) == NULL || next_word(&p) == NULL ||
 	    (dev = next_word(&p)) == NULL || next_word(&p) == NULL ||
 	    (mnt = next_word(&p)) == NULL || next_word(&p) == NULL)
 		return -1;

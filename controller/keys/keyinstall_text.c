@@ -96,15 +96,15 @@ keyinstall_append(const char *old, size_t oldlen, const char *line, char **out,
 		return MERR_NOMEM;
 	if (oldlen > 0) {
 		/* old is non-NULL whenever oldlen > 0. */
-		memcpy(s, old,
-		    oldlen); // NOLINT(clang-analyzer-core.NonNullParamChecker)
+		// NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker)
+		memcpy(s, old, oldlen);
 		n = oldlen;
 		if (old[oldlen - 1] != '\n')
 			s[n++] = '\n';
 	}
 	/* Bytes with a length (a file's new content), not a C string. */
-	memcpy(s + n, line,
-	    linelen); // NOLINT(bugprone-not-null-terminated-result)
+	// NOLINTNEXTLINE(bugprone-not-null-terminated-result)
+	memcpy(s + n, line, linelen);
 	n += linelen;
 	s[n++] = '\n';
 	*out = s;

@@ -170,8 +170,8 @@ parse_ranges(struct expand_ctx *x, const char *p, const char *end,
 			return ret;
 		/* Set: parse_number fails only through expand_error, which
 		 * returns the nonzero code it is given. */
-		r.hi =
-		    r.lo; /* NOLINT(clang-analyzer-core.uninitialized.Assign) */
+		/* NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign) */
+		r.hi = r.lo;
 		r.step = 1;
 		if (p < end && *p == '-') {
 			p++;
