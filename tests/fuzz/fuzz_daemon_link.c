@@ -255,6 +255,13 @@ conn_bytes_out(const struct conn *c)
 	return 0;
 }
 
+/* No worker ever holds a stand-in conn. */
+size_t
+conn_lingering(void)
+{
+	return 0;
+}
+
 size_t
 conn_streams(const struct conn *c)
 {

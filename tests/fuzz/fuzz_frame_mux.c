@@ -70,7 +70,8 @@ on_eof(void *arg, int fd)
 static void
 finish(struct owner *o, enum host_status st, int code, const char *error)
 {
-	struct host_result res = { "fuzzhost", st, code, 0, 1, error, true };
+	struct host_result res = { "fuzzhost", st, code, 0, 1, error, true,
+		NULL, NULL, 0 };
 
 	if (!o->open)
 		abort(); /* a second last call for one stream */
