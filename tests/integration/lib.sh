@@ -181,3 +181,20 @@ _lib_exit() {
 	exit "$rc"
 }
 trap _lib_exit EXIT
+
+# sshd_base_config ADDR USER: the lines every test's own sshd starts from
+# (key-only login for USER on ADDR:22, host key $T/hostkey, pid file
+# $T/sshd.pid); the test prints its own lines after them.
+sshd_base_config() {
+	cat <<CFG
+ListenAddress $1:22
+HostKey $T/hostkey
+PidFile $T/sshd.pid
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+AllowUsers $2
+AuthorizedKeysFile .ssh/authorized_keys
+CFG
+}

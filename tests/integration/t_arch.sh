@@ -38,20 +38,14 @@ EOF
 chmod 755 "$fake/bin/uname" "$fake/bin/sha256sum"
 
 ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey" >/dev/null
-cat >"$T/sshd_config" <<CFG
-ListenAddress $addr:22
-HostKey $T/hostkey
-PidFile $T/sshd.pid
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-AllowUsers $u
-AuthorizedKeysFile .ssh/authorized_keys
+{
+	sshd_base_config "$addr" "$u"
+	cat <<CFG
 UseDNS no
 Subsystem sftp internal-sftp
 SetEnv PATH=$fake/bin:/usr/local/bin:/usr/bin:/bin
 CFG
+} >"$T/sshd_config"
 /usr/sbin/sshd -f "$T/sshd_config" -E "$T/sshd.log"
 at_exit 'kill "$(cat "$T/sshd.pid")" 2>/dev/null || true'
 for _ in $(seq 200); do ss -ltn | grep -q "$addr:22 " && break; sleep 0.1; done

@@ -22,20 +22,14 @@ ssh-keygen -q -s "$T/user_ca" -I test-user -n "$u" -V -5m:+1h "$T/ukey.pub"
 ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey"
 chmod 600 "$T/ukey" "$T/hostkey"
 
-cat >"$T/sshd_config" <<CFG
-ListenAddress $addr:22
-HostKey $T/hostkey
-PidFile $T/sshd.pid
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-AllowUsers $u
-AuthorizedKeysFile .ssh/authorized_keys
+{
+	sshd_base_config "$addr" "$u"
+	cat <<CFG
 TrustedUserCAKeys $T/user_ca.pub
 MaxAuthTries 3
 UseDNS no
 CFG
+} >"$T/sshd_config"
 start_sshd() {
 	[[ -f $T/sshd.pid ]] && kill "$(cat "$T/sshd.pid")" 2>/dev/null
 	for _ in $(seq 100); do ss -ltn | grep "$addr:22 " >/dev/null || break; sleep 0.1; done
