@@ -4,6 +4,8 @@
  */
 #include "hostlist.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -380,7 +382,8 @@ parse_ipv6(struct expand_ctx *x, const char *host, const char *end,
     char **addr, unsigned *port)
 {
 	const char *close = memchr(host, ']', (size_t)(end - host)), *q;
-	char repr[8];
+	struct in6_addr in6;
+	char repr[8], text[INET6_ADDRSTRLEN];
 	int r;
 
 	for (q = host + 1; q < close; q++)
@@ -389,6 +392,16 @@ parse_ipv6(struct expand_ctx *x, const char *host, const char *end,
 			    "unexpected %s in "
 			    "IPv6 address",
 			    char_repr(*q, repr, sizeof(repr)));
+	/* The character set alone lets through ".:3", which is no
+	 * address and would come back from a fold as host "." port 3. */
+	if ((size_t)(close - host - 1) >= sizeof(text))
+		return expand_error(x, host, MERR_PARSE,
+		    "IPv6 address too long");
+	memcpy(text, host + 1, (size_t)(close - host - 1));
+	text[close - host - 1] = '\0';
+	if (inet_pton(AF_INET6, text, &in6) != 1)
+		return expand_error(x, host + 1, MERR_PARSE,
+		    "\"%s\" is not an IPv6 address", text);
 	if (close + 1 < end) {
 		if (close[1] != ':')
 			return expand_error(x, close + 1, MERR_PARSE,

@@ -173,6 +173,10 @@ test_ipv6(void **state)
 	expect_error("[::1]:0", MERR_PARSE, "out of range", NULL);
 	expect_error("[::g]:22", MERR_PARSE, "IPv6 address", "position 4");
 	expect_error("[::1%eth0]", MERR_PARSE, "'%'", NULL);
+	/* The right characters but no address: found by fuzz_hostlist,
+	 * where ".:3" folded back as host "." port 3. */
+	expect_error("[.:3]", MERR_PARSE, "not an IPv6 address", "position 2");
+	expect_error("u@[1:2:3]:22", MERR_PARSE, "not an IPv6 address", NULL);
 }
 
 static void
