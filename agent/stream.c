@@ -120,6 +120,29 @@ stream_free(struct stream *s)
 	free(s);
 }
 
+/* Every frame a stream sends carries its id, and none goes out once the
+ * controller has let the stream go (detached: the answer has no reader). */
+static void
+stream_send(struct stream *s, Muster__Envelope *env)
+{
+	if (s->detached)
+		return;
+	env->stream = s->id;
+	chan_send(s->chan, env);
+}
+
+static void
+send_credit(struct stream *s, size_t n)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Credit cr = MUSTER__CREDIT__INIT;
+
+	cr.bytes = n;
+	env.body_case = MUSTER__ENVELOPE__BODY_CREDIT;
+	env.credit = &cr;
+	stream_send(s, &env);
+}
+
 /* --- callbacks of a stream's process -------------------------------- */
 
 static void
@@ -136,10 +159,9 @@ stream_on_output(void *arg, int fd, const uint8_t *p, size_t n)
 	d.fd = fd;
 	d.data.data = (uint8_t *)p;
 	d.data.len = n;
-	env.stream = s->id;
 	env.body_case = MUSTER__ENVELOPE__BODY_DATA;
 	env.data = &d;
-	chan_send(s->chan, &env);
+	stream_send(s, &env);
 	stream_allow(s);
 }
 
@@ -150,30 +172,19 @@ stream_on_eof(void *arg, int fd)
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 	Muster__Eof e = MUSTER__EOF__INIT;
 
-	if (s->detached)
-		return;
 	e.fd = fd;
-	env.stream = s->id;
 	env.body_case = MUSTER__ENVELOPE__BODY_EOF;
 	env.eof = &e;
-	chan_send(s->chan, &env);
+	stream_send(s, &env);
 }
 
 static void
 stream_on_stdin_done(void *arg, size_t n)
 {
 	struct stream *s = arg;
-	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
-	Muster__Credit cr = MUSTER__CREDIT__INIT;
 
 	s->stdin_unacked -= n;
-	if (s->detached)
-		return;
-	cr.bytes = n;
-	env.stream = s->id;
-	env.body_case = MUSTER__ENVELOPE__BODY_CREDIT;
-	env.credit = &cr;
-	chan_send(s->chan, &env);
+	send_credit(s, n);
 }
 
 static void
@@ -183,10 +194,6 @@ stream_on_exit(void *arg, const struct proc_status *st)
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 	Muster__Exit ex = MUSTER__EXIT__INIT;
 
-	if (s->detached) {
-		stream_close(s);
-		return;
-	}
 	ex.code = st->code;
 	ex.signal = st->signal;
 	ex.timed_out = st->timed_out;
@@ -194,10 +201,9 @@ stream_on_exit(void *arg, const struct proc_status *st)
 	ex.become_failed = st->become_failed;
 	ex.become_error.data = (uint8_t *)st->become_msg;
 	ex.become_error.len = st->become_msg_len;
-	env.stream = s->id;
 	env.body_case = MUSTER__ENVELOPE__BODY_EXIT;
 	env.exit = &ex;
-	chan_send(s->chan, &env);
+	stream_send(s, &env);
 	stream_close(s);
 }
 
@@ -211,32 +217,16 @@ static const struct proc_cb stream_proc_cb = {
 /* --- callbacks of a Put and a Get ------------------------------------ */
 
 static void
-send_credit(struct stream *s, size_t n)
-{
-	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
-	Muster__Credit cr = MUSTER__CREDIT__INIT;
-
-	cr.bytes = n;
-	env.stream = s->id;
-	env.body_case = MUSTER__ENVELOPE__BODY_CREDIT;
-	env.credit = &cr;
-	chan_send(s->chan, &env);
-}
-
-static void
 stream_on_put_ready(void *arg, int unchanged)
 {
 	struct stream *s = arg;
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 	Muster__PutReady pr = MUSTER__PUT_READY__INIT;
 
-	if (s->detached)
-		return;
 	pr.unchanged = unchanged;
-	env.stream = s->id;
 	env.body_case = MUSTER__ENVELOPE__BODY_PUT_READY;
 	env.put_ready = &pr;
-	chan_send(s->chan, &env);
+	stream_send(s, &env);
 }
 
 static void
@@ -245,12 +235,9 @@ stream_on_result(void *arg, const Muster__Result *res)
 	struct stream *s = arg;
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 
-	if (!s->detached) {
-		env.stream = s->id;
-		env.body_case = MUSTER__ENVELOPE__BODY_RESULT;
-		env.result = (Muster__Result *)res;
-		chan_send(s->chan, &env);
-	}
+	env.body_case = MUSTER__ENVELOPE__BODY_RESULT;
+	env.result = (Muster__Result *)res;
+	stream_send(s, &env);
 	stream_close(s);
 }
 
@@ -265,12 +252,9 @@ stream_on_entry(void *arg, const Muster__Entry *e)
 	struct stream *s = arg;
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 
-	if (s->detached)
-		return;
-	env.stream = s->id;
 	env.body_case = MUSTER__ENVELOPE__BODY_ENTRY;
 	env.entry = (Muster__Entry *)e;
-	chan_send(s->chan, &env);
+	stream_send(s, &env);
 }
 
 static void
@@ -286,12 +270,9 @@ stream_on_entry_end(void *arg, const Muster__EntryEnd *ee)
 	struct stream *s = arg;
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 
-	if (s->detached)
-		return;
-	env.stream = s->id;
 	env.body_case = MUSTER__ENVELOPE__BODY_ENTRY_END;
 	env.entry_end = (Muster__EntryEnd *)ee;
-	chan_send(s->chan, &env);
+	stream_send(s, &env);
 }
 
 static const struct fget_cb stream_get_cb = {
@@ -309,12 +290,9 @@ stream_on_sample(void *arg, const Muster__Sample *smp)
 	struct stream *s = arg;
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 
-	if (s->detached)
-		return;
-	env.stream = s->id;
 	env.body_case = MUSTER__ENVELOPE__BODY_SAMPLE;
 	env.sample = (Muster__Sample *)smp;
-	chan_send(s->chan, &env);
+	stream_send(s, &env);
 }
 
 static const struct watch_cb stream_watch_cb = {
