@@ -53,7 +53,7 @@ ok "closed port"
 # others are unaffected.
 fleet_stop 3
 set +e
-"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1,$h2,$h3" --connect-timeout 2 --json -- echo hi >"$T/j" 2>"$T/err"; rc=$?
+"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1,$h2,$h3" --connect-timeout $((3 * SLOW)) --json -- echo hi >"$T/j" 2>"$T/err"; rc=$?
 set -e
 fleet_cont 3
 assert_eq 3 "$rc" "exit status with a stopped host"
