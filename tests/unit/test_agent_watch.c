@@ -858,14 +858,7 @@ main(void)
 		cmocka_unit_test(test_no_proc),
 		cmocka_unit_test(test_cost),
 	};
-	const char *wrap = getenv("MUSTER_AGENT_WRAPPER");
-	const char *filter = getenv("MUSTER_TEST_FILTER");
 
-	if (wrap != NULL && *wrap != '\0')
-		slow = 6;
-	if (filter != NULL && *filter != '\0')
-		cmocka_set_test_filter(filter);
-	/* A dead agent must show up as EPIPE, not kill the test. */
-	signal(SIGPIPE, SIG_IGN);
+	agent_test_init(6);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
