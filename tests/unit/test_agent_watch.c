@@ -1,6 +1,6 @@
 /*
  * muster-agent's Watch streams end to end: the built agent
- * ($MUSTER_AGENT) over pipes, as in test_agent.c, sampling this machine.
+ * ($MUSTER_AGENT) over pipes, as in test_agent_exec.c, sampling this machine.
  * Samples are checked against what this machine's /proc says, timing only
  * loosely (a loaded machine, or valgrind, stretches every interval).
  * test_cost counts what a Sample costs (read calls, bytes, descriptors);
