@@ -1,4 +1,4 @@
-#include "cli_int.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_int.h"
 #include "err.h"
 #include "bootstrap.h"
 #include "identity.h"

@@ -1,7 +1,7 @@
 /*
- * What cli.c (the parse loop), cliopt.c (one option applied to a struct
- * cli) and clitab.c (the option table naming each option's kind and
- * setter) share. Nothing outside these three includes it.
+ * What cli.c (the parse loop) and cliopt.c (the option table, and one
+ * option stored in a struct cli as its entry says) share. Nothing else
+ * includes it.
  */
 #ifndef MUSTER_CLI_INT_H
 #define MUSTER_CLI_INT_H
@@ -9,7 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "cli.h"
+struct cli;
+struct clitab_command;
 
 /* One option as getopt returned it. */
 struct cli_arg {
@@ -26,20 +27,5 @@ struct cli_arg {
 int cliopt_apply(struct cli *cli, const struct cli_arg *a);
 /* Append s to the list *v of *n entries (*cap allocated). */
 int cliopt_push(char ***v, size_t *n, size_t *cap, const char *s);
-
-/* The setters of the options no kind describes (CK_SETTER). */
-int cliopt_inventory(struct cli *, const struct cli_arg *);
-int cliopt_login(struct cli *, const struct cli_arg *);
-int cliopt_ssh_option(struct cli *, const struct cli_arg *);
-int cliopt_rerun(struct cli *, const struct cli_arg *);
-int cliopt_gather(struct cli *, const struct cli_arg *);
-int cliopt_gather_all(struct cli *, const struct cli_arg *);
-int cliopt_live_gather(struct cli *, const struct cli_arg *);
-int cliopt_diff(struct cli *, const struct cli_arg *);
-int cliopt_become_user(struct cli *, const struct cli_arg *);
-int cliopt_ask_become_pass(struct cli *, const struct cli_arg *);
-int cliopt_recursive(struct cli *, const struct cli_arg *);
-int cliopt_sort(struct cli *, const struct cli_arg *);
-int cliopt_help(struct cli *, const struct cli_arg *);
 
 #endif

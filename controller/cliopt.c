@@ -1,7 +1,9 @@
 /*
- * One option applied to a struct cli: the kinds of clitab_parse (flag,
- * number with bounds, list, ...) and the setters of the few options that
- * are none of them.
+ * The options, declared once (like tmux's args): clitab_options[], each
+ * entry with its usage text and how the parser stores it (a kind of
+ * clitab_parse and a field of struct cli, or a setter here), and the code
+ * that stores one for cli.c. The subcommands that take them are in
+ * clitab.c.
  */
 #include "cli_int.h"
 
@@ -12,9 +14,12 @@
 #include <string.h>
 
 #include "array.h"
+#include "cli.h"
+#include "clitab.h"
 #include "bootstrap.h"
 #include "err.h"
 #include "lastrun.h"
+#include "pace.h"
 #include "sshopt.h"
 
 /* The field at off in cli, as a T. */
@@ -142,7 +147,7 @@ cliopt_apply(struct cli *cli, const struct cli_arg *a)
 	return 0;
 }
 
-int
+static int
 cliopt_inventory(struct cli *cli, const struct cli_arg *a)
 {
 	/* $MUSTER_INVENTORY over the config file. */
@@ -151,7 +156,7 @@ cliopt_inventory(struct cli *cli, const struct cli_arg *a)
 	return 0;
 }
 
-int
+static int
 cliopt_login(struct cli *cli, const struct cli_arg *a)
 {
 	if (!bootstrap_user_ok(a->arg)) {
@@ -163,7 +168,7 @@ cliopt_login(struct cli *cli, const struct cli_arg *a)
 	return 0;
 }
 
-int
+static int
 cliopt_ssh_option(struct cli *cli, const struct cli_arg *a)
 {
 	char *line;
@@ -177,7 +182,7 @@ cliopt_ssh_option(struct cli *cli, const struct cli_arg *a)
 	return r;
 }
 
-int
+static int
 cliopt_rerun(struct cli *cli, const struct cli_arg *a)
 {
 	unsigned mask;
@@ -200,35 +205,35 @@ cliopt_mode(struct cli *cli, enum output_mode mode, bool merge_stderr)
 	return 0;
 }
 
-int
+static int
 cliopt_gather(struct cli *cli, const struct cli_arg *a)
 {
 	(void)a;
 	return cliopt_mode(cli, OUTPUT_GATHER, false);
 }
 
-int
+static int
 cliopt_gather_all(struct cli *cli, const struct cli_arg *a)
 {
 	(void)a;
 	return cliopt_mode(cli, OUTPUT_GATHER, true);
 }
 
-int
+static int
 cliopt_live_gather(struct cli *cli, const struct cli_arg *a)
 {
 	(void)a;
 	return cliopt_mode(cli, OUTPUT_LIVE, false);
 }
 
-int
+static int
 cliopt_diff(struct cli *cli, const struct cli_arg *a)
 {
 	(void)a;
 	return cliopt_mode(cli, OUTPUT_DIFF, false);
 }
 
-int
+static int
 cliopt_become_user(struct cli *cli, const struct cli_arg *a)
 {
 	if (*a->arg == '\0' || *a->arg == '-') {
@@ -241,7 +246,7 @@ cliopt_become_user(struct cli *cli, const struct cli_arg *a)
 	return 0;
 }
 
-int
+static int
 cliopt_ask_become_pass(struct cli *cli, const struct cli_arg *a)
 {
 	(void)a;
@@ -249,7 +254,7 @@ cliopt_ask_become_pass(struct cli *cli, const struct cli_arg *a)
 	return 0;
 }
 
-int
+static int
 cliopt_recursive(struct cli *cli, const struct cli_arg *a)
 {
 	(void)a;
@@ -257,7 +262,7 @@ cliopt_recursive(struct cli *cli, const struct cli_arg *a)
 	return 0;
 }
 
-int
+static int
 cliopt_sort(struct cli *cli, const struct cli_arg *a)
 {
 	static const char *const cols[] = { "host", "cpu", "load", "mem",
@@ -275,10 +280,259 @@ cliopt_sort(struct cli *cli, const struct cli_arg *a)
 	return MERR_PARSE;
 }
 
-int
+static int
 cliopt_help(struct cli *cli, const struct cli_arg *a)
 {
 	(void)cli;
 	clitab_command_usage(stdout, a->cmd);
 	exit(0);
 }
+
+#define REQ true
+#define NOARG false
+
+/*
+ * How the parser stores each option (clitab_parse in clitab.h). OFF's
+ * comparison, never evaluated, makes the build fail when the field is not
+ * a T, so an entry cannot write the wrong type.
+ */
+/* clang-format off */
+#define OFF(f, T) \
+	(offsetof(struct cli, f) + 0 * sizeof(&((struct cli *)0)->f == (T *)0))
+#define FIELD(f, T) .off = OFF(f, T)
+#define P_FLAG(f) { .kind = CK_FLAG, FIELD(f, bool) }
+#define P_STRING(f) { .kind = CK_STRING, FIELD(f, const char *) }
+#define P_LIST(v, n, c) { .kind = CK_LIST, FIELD(v, char **), \
+	.off2 = OFF(n, size_t), .cap = OFF(c, size_t) }
+#define P_INT(f, l, h, fl, e) { .kind = CK_INT, FIELD(f, int), \
+	.lo = (l), .hi = (h), .flags = (fl), .expect = (e) }
+#define P_SECONDS(f, l, fl, e) { .kind = CK_SECONDS, FIELD(f, double), \
+	.lo = (l), .flags = (fl), .expect = (e) }
+#define P_BYTES(f) { .kind = CK_BYTES, FIELD(f, size_t), \
+	.expect = "expected bytes (K, M, G allowed)" }
+#define P_ID(f) { .kind = CK_ID, FIELD(f, int64_t), \
+	.expect = "expected a numeric id" }
+#define P_HOSTS(f, pct) { .kind = CK_HOSTS, FIELD(f, unsigned), \
+	.off2 = OFF(pct, bool), \
+	.expect = "expected a number of hosts (1 or more) or a " \
+	    "percentage (1% to 100%)" }
+#define P_SET(fn) { .kind = CK_SETTER, .set = (fn) }
+/* clang-format on */
+
+const struct clitab_option clitab_options[CO_COUNT] = {
+	[CO_HOSTS] = { "hosts", 'w', REQ, "LIST", SEC_HOSTS,
+	    "[user@]host[:port],... with ranges: web[01-20],\n"
+	    "n[1-9/2]; a!b a&b a^b; @group; ^FILE",
+	    P_LIST(wlists, nw, cap.w) },
+	[CO_INVENTORY] = { "inventory", 'i', REQ, "FILE", SEC_HOSTS,
+	    "Ansible inventory, INI or YAML\n"
+	    "(default $MUSTER_INVENTORY)",
+	    P_SET(cliopt_inventory) },
+	[CO_GROUP] = { "group", 'g', REQ, "GROUP", SEC_HOSTS,
+	    "only this inventory group (repeatable)",
+	    P_LIST(groups, ng, cap.g) },
+	[CO_EXCLUDE] = { "exclude", 'x', REQ, "LIST", SEC_HOSTS,
+	    "drop these hosts", P_LIST(xlists, nx, cap.x) },
+	[CO_HOSTFILE] = { "hostfile", OPT_HOSTFILE, REQ, "FILE", SEC_HOSTS,
+	    "hosts from FILE, one -w expression a line",
+	    P_LIST(hostfiles, nh, cap.h) },
+	[CO_LIST_HOSTS] = { "list-hosts", OPT_LIST_HOSTS, NOARG, NULL,
+	    SEC_HOSTS, "print the selected hosts and exit",
+	    P_FLAG(list_hosts) },
+	[CO_RERUN] = { "rerun", OPT_RERUN, REQ, "STATUS,...", SEC_HOSTS,
+	    "the hosts the last run, push or pull left in\n"
+	    "STATUS: failed, unreachable, timeout, hostkey,\n"
+	    "auth, become, skipped, ok; notok: all but ok",
+	    P_SET(cliopt_rerun) },
+	[CO_CONFIG] = { "config", OPT_CONFIG, REQ, "FILE", SEC_CONNECT,
+	    "muster's config file (default $MUSTER_CONFIG,\n"
+	    "else ~/.config/muster/config over\n"
+	    "/etc/muster/config)",
+	    { .kind = CK_NONE } },
+	[CO_IDENTITY] = { "identity", 'k', REQ, "FILE", SEC_CONNECT,
+	    "private key (default ~/.config/muster/id_ed25519),\n"
+	    "then ssh-agent and ~/.ssh identities; '-k -' reads\n"
+	    "it from stdin, $MUSTER_IDENTITY_DATA may hold one",
+	    P_STRING(identity) },
+	[CO_LOGIN] = { "login", 'l', REQ, "USER", SEC_CONNECT,
+	    "log in as USER where the host list and inventory\n"
+	    "name no user (before ssh_config's User)",
+	    P_SET(cliopt_login) },
+	[CO_KNOWN_HOSTS] = { "known-hosts", OPT_KNOWN_HOSTS, REQ, "FILE",
+	    SEC_CONNECT, "host keys (default ~/.ssh/known_hosts)",
+	    P_STRING(known_hosts) },
+	[CO_ACCEPT_NEW] = { "accept-new", OPT_ACCEPT_NEW, NOARG, NULL,
+	    SEC_CONNECT,
+	    "record unknown host keys (changed keys are\n"
+	    "always refused)",
+	    P_FLAG(accept_new) },
+	[CO_SSH_CONFIG] = { "ssh-config", 'F', REQ, "FILE", SEC_CONNECT,
+	    "ssh_config (default ~/.ssh/config)", P_STRING(ssh_config) },
+	[CO_SSH_OPTION] = { "ssh-option", 'o', REQ, "OPT=VAL", SEC_CONNECT,
+	    "an ssh option over ssh_config (repeatable): User,\n"
+	    "Port, HostName, Ciphers, MACs, KexAlgorithms,\n"
+	    "HostKeyAlgorithms, PubkeyAcceptedAlgorithms,\n"
+	    "Compression",
+	    P_SET(cliopt_ssh_option) },
+	[CO_JUMP] = { "jump", 'J', REQ, "LIST", SEC_CONNECT,
+	    "reach the hosts through these bastions\n"
+	    "([user@]host[:port],..., as ssh -J)",
+	    P_STRING(jump) },
+	[CO_FANOUT] = { "fanout", 'f', REQ, "N", SEC_CONNECT,
+	    "concurrent connection set-ups (default " CLI_STR(
+		CLI_FANOUT_DEFAULT) ")",
+	    P_INT(fanout, 1, 100000, 0,
+		"expected a number from 1 to 100000") },
+	[CO_CONNECT_TIMEOUT] = { "connect-timeout", OPT_CONNECT_TIMEOUT, REQ,
+	    "S", SEC_CONNECT,
+	    "deadline per connection step (default " CLI_STR(
+		CLI_CONNECT_TIMEOUT_DEFAULT) ")",
+	    P_SECONDS(connect_timeout, 0, CP_ABOVE, "expected seconds") },
+	[CO_MAX_STARTUPS] = { "max-startups", OPT_MAX_STARTUPS, REQ, "N",
+	    SEC_CONNECT,
+	    "unauthenticated connections at once (default " CLI_STR(
+		PACE_MAX_STARTUPS_DEFAULT) ",\n"
+					   "well under sshd's MaxStartups 10; 0: no limit)",
+	    P_INT(max_startups, 0, 100000, 0,
+		"expected a number from 0 (no limit) to 100000") },
+	[CO_CONNECT_RATE] = { "connect-rate", OPT_CONNECT_RATE, REQ, "R",
+	    SEC_CONNECT,
+	    "new connections per second (default " CLI_STR(
+		PACE_RATE_DEFAULT) ")",
+	    P_SECONDS(connect_rate, 0, 0,
+		"expected connections per second (0: no limit)") },
+	[CO_NO_DAEMON] = { "no-daemon", OPT_NO_DAEMON, NOARG, NULL,
+	    SEC_CONNECT, "connect directly even when `muster daemon` runs",
+	    P_FLAG(no_daemon) },
+	[CO_COMMAND] = { "command", 'c', REQ, "CMD", SEC_COMMAND,
+	    "command line; repeat to run several at once",
+	    P_LIST(run.commands, run.ncommands, cap.commands) },
+	[CO_TIMEOUT] = { "timeout", 't', REQ, "S", SEC_COMMAND,
+	    "kill the command's process group after S seconds",
+	    P_SECONDS(run.timeout, 0, 0, "expected seconds") },
+	[CO_COMMAND_TIMEOUT] = { "command-timeout", 'u', REQ, "S", SEC_COMMAND,
+	    "the same as -t (clush's and pdsh's -u)",
+	    P_SECONDS(run.timeout, 0, 0, "expected seconds") },
+	[CO_STDIN] = { "stdin", OPT_STDIN, NOARG, NULL, SEC_COMMAND,
+	    "send muster's stdin to every command (read once);\n"
+	    "without it, commands read /dev/null",
+	    P_FLAG(run.want_stdin) },
+	[CO_TTY] = { "tty", OPT_TTY, NOARG, NULL, SEC_COMMAND,
+	    "run the command on a pseudo-terminal (stdout and\n"
+	    "stderr then arrive as one stream)",
+	    P_FLAG(run.tty) },
+	[CO_BECOME] = { "become", OPT_BECOME, NOARG, NULL, SEC_COMMAND,
+	    "run the command through sudo (sudo -n: no prompt)",
+	    P_FLAG(run.become) },
+	[CO_BECOME_USER] = { "become-user", OPT_BECOME_USER, REQ, "USER",
+	    SEC_COMMAND,
+	    "as USER (default root); implies --become\n"
+	    "(push, pull: the agent runs as USER, sudo -n)",
+	    P_SET(cliopt_become_user) },
+	[CO_ASK_BECOME_PASS] = { "ask-become-pass", OPT_ASK_BECOME_PASS, NOARG,
+	    NULL, SEC_COMMAND,
+	    "ask once for the sudo password (or take it from\n"
+	    "$MUSTER_BECOME_PASS); implies --become",
+	    P_SET(cliopt_ask_become_pass) },
+	[CO_MAX_EXIT] = { "max-exit", 'S', NOARG, NULL, SEC_COMMAND,
+	    "exit with the largest exit code of the commands\n"
+	    "(as pdsh and clush -S)",
+	    P_FLAG(run.exit_largest) },
+	[CO_BATCH] = { "batch", OPT_BATCH, REQ, "N|N%", SEC_ROLL,
+	    "work on N hosts (N% of them) at a time; the\n"
+	    "next starts when one is done",
+	    P_HOSTS(batch, batch_pct) },
+	[CO_MAX_FAIL] = { "max-fail", OPT_MAX_FAIL, REQ, "N|N%", SEC_ROLL,
+	    "start no more hosts once N (N% of them) failed;\n"
+	    "the rest are skipped (exit status 5)",
+	    P_HOSTS(max_fail, max_fail_pct) },
+	[CO_GATHER] = { "gather", 'b', NOARG, NULL, SEC_OUTPUT,
+	    "identical outputs once, with their host set",
+	    P_SET(cliopt_gather) },
+	[CO_GATHER_ALL] = { "gather-all", 'B', NOARG, NULL, SEC_OUTPUT,
+	    "like -b, with stderr gathered into stdout",
+	    P_SET(cliopt_gather_all) },
+	[CO_LIVE_GATHER] = { "live-gather", 'L', NOARG, NULL, SEC_OUTPUT,
+	    "like -b, but each output group is printed as it\n"
+	    "forms and joining hosts as they finish",
+	    P_SET(cliopt_live_gather) },
+	[CO_DIFF] = { "diff", OPT_DIFF, NOARG, NULL, SEC_OUTPUT,
+	    "the most common output in full, every other as a\n"
+	    "unified diff against it",
+	    P_SET(cliopt_diff) },
+	[CO_JSON] = { "json", OPT_JSON, NOARG, NULL, SEC_OUTPUT,
+	    "one JSON object per host per line (watch: per\n"
+	    "sample and event; daemon --status: one object)",
+	    P_FLAG(json) },
+	[CO_RAW] = { "raw", OPT_RAW, NOARG, NULL, SEC_OUTPUT,
+	    "do not escape control characters", P_FLAG(run.raw) },
+	[CO_MAX_OUTPUT] = { "max-output", OPT_MAX_OUTPUT, REQ, "BYTES",
+	    SEC_OUTPUT,
+	    "per host and stream kept for -b/--json\n"
+	    "(default 64M; K, M, G suffixes are binary)",
+	    P_BYTES(run.max_output) },
+	[CO_MAX_TOTAL_OUTPUT] = { "max-total-output", OPT_MAX_TOTAL_OUTPUT,
+	    REQ, "BYTES", SEC_OUTPUT,
+	    "kept for -b/--json across all hosts (default 1G)",
+	    P_BYTES(run.max_total_output) },
+	[CO_OUTDIR] = { "outdir", OPT_OUTDIR, REQ, "DIR", SEC_OUTPUT,
+	    "also write each host's stdout to DIR/HOST",
+	    P_STRING(run.outdir) },
+	[CO_ERRDIR] = { "errdir", OPT_ERRDIR, REQ, "DIR", SEC_OUTPUT,
+	    "also write each host's stderr to DIR/HOST",
+	    P_STRING(run.errdir) },
+	[CO_VERBOSE] = { "verbose", 'v', NOARG, NULL, SEC_OUTPUT,
+	    "connection timings on stderr; -vv, -vvv: more",
+	    { .kind = CK_COUNT, FIELD(verbose, int) } },
+	[CO_RECURSIVE] = { "recursive", 'r', NOARG, NULL, SEC_FILES,
+	    "a directory tree (files, directories, symlinks)",
+	    P_SET(cliopt_recursive) },
+	[CO_MKDIR] = { "mkdir", OPT_MKDIR, NOARG, NULL, SEC_FILES,
+	    "push: create missing parent directories", P_FLAG(push.mkdir) },
+	[CO_MODE] = { "mode", OPT_MODE, REQ, "OCTAL", SEC_FILES,
+	    "push: mode of the file (default: the source's)",
+	    P_INT(push.mode, 0, 07777, CP_OCTAL,
+		"expected octal permission bits like 0644") },
+	[CO_OWNER] = { "owner", OPT_OWNER, REQ, "UID", SEC_FILES,
+	    "push: numeric owner to set (needs privilege)", P_ID(push.uid) },
+	[CO_GROUP_ID] = { "group-id", OPT_GROUP, REQ, "GID", SEC_FILES,
+	    "push: numeric group to set", P_ID(push.gid) },
+	[CO_NO_PROGRESS] = { "no-progress", OPT_NO_PROGRESS, NOARG, NULL,
+	    SEC_FILES, "push: no progress line on a terminal",
+	    { .kind = CK_CLEAR, FIELD(push.progress, bool) } },
+	[CO_PASSWORD_FILE] = { "password-file", OPT_PASSWORD_FILE, REQ, "F",
+	    SEC_KEYS,
+	    "the login password, first line of F (mode 0600);\n"
+	    "else $MUSTER_PASSWORD, else asked once",
+	    P_STRING(password_file) },
+	[CO_INTERVAL] = { "interval", OPT_INTERVAL, REQ, "S", SEC_WATCH,
+	    "seconds between samples (default 5, min 0.25)",
+	    P_SECONDS(watch.interval, 0.25, 0,
+		"expected seconds, at least 0.25") },
+	[CO_DURATION] = { "duration", OPT_DURATION, REQ, "S", SEC_WATCH,
+	    "stop after S seconds, S > 0 (default: until ^C)",
+	    P_SECONDS(watch.duration, 0, CP_ABOVE,
+		"expected seconds, more than 0") },
+	[CO_SORT] = { "sort", OPT_SORT, REQ, "COL", SEC_WATCH,
+	    "live view order: host cpu load mem disk net",
+	    P_SET(cliopt_sort) },
+	[CO_PROMETHEUS] = { "prometheus", OPT_PROMETHEUS, REQ, "A:P",
+	    SEC_WATCH, "serve /metrics on address A, port P",
+	    P_STRING(watch.prometheus) },
+	[CO_ALERT] = { "alert", OPT_ALERT, REQ, "EXPR", SEC_WATCH,
+	    "e.g. 'load1>8', 'disk_used_pct>90' (repeatable)",
+	    P_LIST(watch.alerts, watch.nalerts, cap.alerts) },
+	[CO_ALERT_EXEC] = { "alert-exec", OPT_ALERT_EXEC, REQ, "CMD",
+	    SEC_WATCH,
+	    "run CMD when an alert fires or clears (details\n"
+	    "in MUSTER_ALERT_* environment variables)",
+	    P_STRING(watch.alert_exec) },
+	[CO_STATUS] = { "status", OPT_STATUS, NOARG, NULL, SEC_HIDDEN, NULL,
+	    P_FLAG(daemon_status) },
+	[CO_STOP] = { "stop", OPT_STOP, NOARG, NULL, SEC_HIDDEN, NULL,
+	    P_FLAG(daemon_stop) },
+	[CO_FOREGROUND] = { "foreground", OPT_FOREGROUND, NOARG, NULL,
+	    SEC_HIDDEN, NULL, P_FLAG(daemon_foreground) },
+	[CO_HELP] = { "help", 'h', NOARG, NULL, SEC_HIDDEN, NULL,
+	    P_SET(cliopt_help) },
+};

@@ -1,7 +1,8 @@
 /*
  * The subcommands and their options, declared once (like tmux's
- * cmd_entry): cli.c parses from these tables, the usage text and each
- * subcommand's --help are printed from them, main.c dispatches on them.
+ * cmd_entry; the options in cliopt.c, the subcommands in clitab.c): cli.c
+ * parses from these tables, the usage text and each subcommand's --help
+ * are printed from them, main.c dispatches on them.
  * An option given to a subcommand whose entry does not list it is a usage
  * error, never silently ignored.
  */
@@ -104,6 +105,20 @@ enum {
 	OPT_RERUN,
 };
 
+/* Where the usage text lists an option (clitab_option.section). */
+enum clitab_section {
+	SEC_HIDDEN, /* documented in a man page only */
+	SEC_HOSTS,
+	SEC_CONNECT,
+	SEC_COMMAND,
+	SEC_ROLL,
+	SEC_OUTPUT,
+	SEC_FILES,
+	SEC_KEYS,
+	SEC_WATCH,
+	SEC_COUNT
+};
+
 struct cli;
 struct cli_arg;
 
@@ -166,6 +181,7 @@ struct clitab_command {
 	bool options_first; /* options end at the first operand */
 };
 
+/* Defined with the code that stores them, in cliopt.c. */
 extern const struct clitab_option clitab_options[CO_COUNT];
 extern const struct clitab_command clitab_commands[];
 extern const size_t clitab_ncommands;
