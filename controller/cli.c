@@ -8,15 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "array.h"
+#include "cli_int.h"
 #include "err.h"
 #include "bootstrap.h"
 #include "identity.h"
 #include "inventory.h"
-#include "lastrun.h"
 #include "selection.h"
 #include "pace.h"
-#include "sshopt.h"
 #include "utf8.h"
 
 void
@@ -70,31 +68,6 @@ cli_foreign(const struct clitab_command *c, int opt, bool as_long, char *err,
 		    "%s --help)",
 		    clitab_options[opt].val, c->name, c->name);
 	return MERR_PARSE;
-}
-
-static int
-push_str(char ***v, size_t *n, size_t *cap, const char *s)
-{
-	int r;
-
-	if ((r = ARRAY_RESERVE(*v, *cap, *n + 1, 4)) != 0)
-		return r;
-	(*v)[(*n)++] = (char *)s;
-	return 0;
-}
-
-static int
-parse_seconds(const char *s, double *out)
-{
-	char *end;
-	double d = strtod(s, &end);
-
-	/* Written so that NaN fails too; the bound keeps milliseconds in
-	 * the protocol's 32 bits. */
-	if (end == s || *end != '\0' || !(d >= 0 && d <= 4000000))
-		return MERR_PARSE;
-	*out = d;
-	return 0;
 }
 
 static char *
@@ -158,50 +131,6 @@ cli_parse_size(const char *arg, size_t *out)
 	return 0;
 }
 
-static int
-parse_id(const char *opt, const char *arg, int64_t *out, char *err,
-    size_t errlen)
-{
-	char *end;
-	long l;
-
-	errno = 0;
-	l = strtol(arg, &end, 10);
-	if (end == arg || *end != '\0' || l < 0 || l > 0x7fffffffL ||
-	    errno == ERANGE) {
-		snprintf(err, errlen, "%s: expected a numeric id, got '%s'",
-		    opt, arg);
-		return MERR_PARSE;
-	}
-	*out = l;
-	return 0;
-}
-
-/* --batch, --max-fail: N, or N% of the hosts. */
-static int
-parse_count(const char *opt, const char *arg, unsigned *n, bool *pct,
-    char *err, size_t errlen)
-{
-	char *end;
-	unsigned long l;
-
-	errno = 0;
-	l = strtoul(arg, &end, 10);
-	*pct = *end == '%';
-	if (*pct)
-		end++;
-	if (end == arg || *end != '\0' || arg[0] < '0' || arg[0] > '9' ||
-	    errno == ERANGE || l < 1 || l > (*pct ? 100 : 10000000)) {
-		snprintf(err, errlen,
-		    "%s: expected a number of hosts (1 or "
-		    "more) or a percentage (1%% to 100%%), got '%s'",
-		    opt, arg);
-		return MERR_PARSE;
-	}
-	*n = (unsigned)l;
-	return 0;
-}
-
 void
 cli_roll(const struct cli *cli, size_t nhosts, size_t *batch, size_t *max_fail)
 {
@@ -246,86 +175,88 @@ cli_list_reset(struct cli *cli, int opt)
 	}
 }
 
+/* run's operands: the words of a command line. */
+static int
+cli_run_operands(int argc, char **argv, struct cli *cli, char *err,
+    size_t errlen)
+{
+	int rest = argc - optind;
+	char *cmd;
+
+	/* Words after the options replace the config's commands. */
+	if (rest > 0 && (cli->cmdline_lists & CO_BIT(CO_COMMAND)) == 0)
+		cli->run.ncommands = 0;
+	if (rest > 0) {
+		if ((cmd = join_args(rest, argv + optind)) == NULL ||
+		    cliopt_push(&cli->run.commands, &cli->run.ncommands,
+			&cli->cap.commands, cmd) != 0) {
+			free(cmd);
+			return MERR_NOMEM;
+		}
+		cli->run.owned_command = cmd;
+	}
+	/* --list-hosts shows a command's targets before it is written. */
+	if (cli->run.ncommands == 0 && !cli->list_hosts) {
+		snprintf(err, errlen,
+		    "no command given (muster run [options] -- COMMAND)");
+		return MERR_PARSE;
+	}
+	return 0;
+}
+
+/* push's and pull's: two paths. */
+static int
+cli_files_operands(int argc, char **argv, struct cli *cli, char *err,
+    size_t errlen)
+{
+	int rest = argc - optind;
+
+	if (rest != 2) {
+		snprintf(err, errlen, "%s needs two operands: %s (got %d)",
+		    cli->cmd == CLI_PUSH ? "push" : "pull",
+		    cli->cmd == CLI_PUSH ? "SRC DEST" : "REMOTE LOCALDIR",
+		    rest);
+		return MERR_PARSE;
+	}
+	if (argv[optind][0] == '\0' || argv[optind + 1][0] == '\0') {
+		snprintf(err, errlen, "empty path operand");
+		return MERR_PARSE;
+	}
+	cli->push.src = cli->pull.remote = argv[optind];
+	cli->push.dest = cli->pull.localdir = argv[optind + 1];
+	return 0;
+}
+
 /* What each subcommand takes after its options. */
 static int
 take_operands(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 {
-	int rest = argc - optind;
-
 	switch (cli->cmd) {
-	case CLI_RUN:
-		/* Words after the options replace the config's commands. */
-		if (rest > 0 && (cli->cmdline_lists & CO_BIT(CO_COMMAND)) == 0)
-			cli->run.ncommands = 0;
-		if (rest > 0) {
-			char *cmd = join_args(rest, argv + optind);
-
-			if (cmd == NULL ||
-			    push_str(&cli->run.commands, &cli->run.ncommands,
-				&cli->cap.commands, cmd) != 0) {
-				free(cmd);
-				return MERR_NOMEM;
-			}
-			cli->run.owned_command = cmd;
-		}
-		/* --list-hosts shows a command's targets before it is
-		 * written. */
-		if (cli->run.ncommands == 0 && !cli->list_hosts) {
-			snprintf(err, errlen,
-			    "no command given (muster run "
-			    "[options] -- COMMAND)");
-			return MERR_PARSE;
-		}
-		return 0;
+	case CLI_RUN: return cli_run_operands(argc, argv, cli, err, errlen);
+	case CLI_PUSH:
+	case CLI_PULL: return cli_files_operands(argc, argv, cli, err, errlen);
 	case CLI_KEYS_INSTALL:
-		if (rest != 0) {
+	case CLI_WATCH:
+		if (argc - optind != 0) {
 			snprintf(err, errlen,
-			    "keys install takes no operands "
-			    "(select hosts with -w, -i, -g)");
+			    "%s takes no operands (select hosts with -w, -i, "
+			    "-g)",
+			    cli->cmd == CLI_WATCH ? "watch" : "keys install");
 			return MERR_PARSE;
 		}
 		return 0;
 	case CLI_DAEMON:
 		/* Operands are host lists, as with -w. */
 		for (; optind < argc; optind++)
-			if (push_str(&cli->wlists, &cli->nw, &cli->cap.w,
+			if (cliopt_push(&cli->wlists, &cli->nw, &cli->cap.w,
 				argv[optind]) != 0)
 				return MERR_NOMEM;
 		if ((cli->daemon_status || cli->daemon_stop) &&
 		    (cli->nw > 0 || cli->ng > 0)) {
 			snprintf(err, errlen,
-			    "--status and --stop take no "
-			    "hosts");
+			    "--status and --stop take no hosts");
 			return MERR_PARSE;
 		}
-		return 0;
-	case CLI_WATCH:
-		if (rest != 0) {
-			snprintf(err, errlen,
-			    "watch takes no operands "
-			    "(select hosts with -w, -i, -g)");
-			return MERR_PARSE;
-		}
-		return 0;
-	case CLI_PUSH:
-	case CLI_PULL:
-		if (rest != 2) {
-			snprintf(err, errlen,
-			    "%s needs two operands: %s "
-			    "(got %d)",
-			    cli->cmd == CLI_PUSH ? "push" : "pull",
-			    cli->cmd == CLI_PUSH ?
-				"SRC DEST" :
-				"REMOTE LOCALDIR",
-			    rest);
-			return MERR_PARSE;
-		}
-		if (argv[optind][0] == '\0' || argv[optind + 1][0] == '\0') {
-			snprintf(err, errlen, "empty path operand");
-			return MERR_PARSE;
-		}
-		cli->push.src = cli->pull.remote = argv[optind];
-		cli->push.dest = cli->pull.localdir = argv[optind + 1];
 		return 0;
 	case CLI_KEYS_INIT: /* not parsed here: no hosts */
 	case CLI_HELP:
@@ -334,31 +265,10 @@ take_operands(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 	return MERR_PARSE;
 }
 
-/*
- * argv[1 .. nconf] are the config file's options (all "--name=value"),
- * the command line follows.
- */
-static int
-cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
-    size_t errlen)
+/* What a subcommand does without the options that change it. */
+static void
+cli_defaults(struct cli *cli)
 {
-	struct option longopts[CO_COUNT + 1];
-	char shortopts[2 * CO_COUNT + 2];
-	const struct clitab_command *cmd;
-	char *end, *line;
-	long l;
-	int c, opt, longindex, r = 0;
-	unsigned mask;
-	bool from_conf;
-
-	/* keys init, help and version have parsers of their own. */
-	if ((cmd = clitab_by_word(argv[0])) == NULL ||
-	    (cmd->options & CO_BIT(CO_HOSTS)) == 0) {
-		snprintf(err, errlen, "unknown command '%s'", argv[0]);
-		return MERR_PARSE;
-	}
-	cli->cmd = cmd->cmd;
-	cli_getopt_tables(cmd, longopts, shortopts);
 	cli->connect_timeout = CLI_CONNECT_TIMEOUT_DEFAULT;
 	cli->fanout = CLI_FANOUT_DEFAULT;
 	cli->max_startups = PACE_MAX_STARTUPS_DEFAULT;
@@ -375,302 +285,17 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
 	cli->watch.sort = "host";
 	cli->watch.live = isatty(STDOUT_FILENO);
 	cli->inventory = getenv("MUSTER_INVENTORY");
-	/* 0, not 1: glibc then re-initialises fully, including the '+'. */
-	optind = 0;
-	/* run: '+' stops at the first word of the command; push and pull
-	 * take their options anywhere, like cp. */
-	for (;;) {
-		longindex = -1;
-		if ((c = getopt_long(argc, argv, shortopts, longopts,
-			 &longindex)) == -1)
-			break;
-		opt = longindex >= 0 ? longindex : clitab_by_val(c);
-		if (opt >= 0 && (cmd->options & CO_BIT(opt)) == 0)
-			return cli_foreign(cmd, opt, longindex >= 0, err,
-			    errlen);
-		/* The file's options are all long, and come first. */
-		from_conf = longindex >= 0 && (size_t)optind <= nconf + 1;
-		cli->conf_at = from_conf ? optind - 2 : -1;
-		if (!from_conf && opt >= 0 && cli_list_opt(opt) &&
-		    (cli->cmdline_lists & CO_BIT(opt)) == 0) {
-			cli->cmdline_lists |= CO_BIT(opt);
-			cli_list_reset(cli, opt);
-		}
-		switch (c) {
-		case 'w':
-			r = push_str(&cli->wlists, &cli->nw, &cli->cap.w,
-			    optarg);
-			break;
-		case 'x':
-			r = push_str(&cli->xlists, &cli->nx, &cli->cap.x,
-			    optarg);
-			break;
-		case 'g':
-			r = push_str(&cli->groups, &cli->ng, &cli->cap.g,
-			    optarg);
-			break;
-		case 'i':
-			/* $MUSTER_INVENTORY over the config file. */
-			if (!from_conf || getenv("MUSTER_INVENTORY") == NULL)
-				cli->inventory = optarg;
-			break;
-		case OPT_CONFIG: break; /* read before: cli_parse_configured */
-		case 'l':
-			if (!bootstrap_user_ok(optarg)) {
-				snprintf(err, errlen,
-				    "-l: '%s' is not a plain "
-				    "user name",
-				    optarg);
-				return MERR_PARSE;
-			}
-			cli->login = optarg;
-			break;
-		case 'o':
-			if ((r = sshopt_parse(optarg, &line, err, errlen)) !=
-			    0)
-				return r;
-			if ((r = push_str(&cli->ssh_options,
-				 &cli->nssh_options, &cli->cap.ssh_options,
-				 line)) != 0)
-				free(line);
-			break;
-		case 'S': cli->run.exit_largest = true; break;
-		case 'B':
-			cli->run.mode = OUTPUT_GATHER;
-			cli->run.merge_stderr = true;
-			cli->json = false;
-			break;
-		case OPT_BATCH:
-			r = parse_count("--batch", optarg, &cli->batch,
-			    &cli->batch_pct, err, errlen);
-			break;
-		case OPT_MAX_FAIL:
-			r = parse_count("--max-fail", optarg, &cli->max_fail,
-			    &cli->max_fail_pct, err, errlen);
-			break;
-		case OPT_RERUN:
-			if ((r = lastrun_statuses(optarg, &mask, err,
-				 errlen)) == 0)
-				cli->rerun = optarg;
-			break;
-		case OPT_HOSTFILE:
-			r = push_str(&cli->hostfiles, &cli->nh, &cli->cap.h,
-			    optarg);
-			break;
-		case OPT_LIST_HOSTS: cli->list_hosts = true; break;
-		case 'k': cli->identity = optarg; break;
-		case 'F': cli->ssh_config = optarg; break;
-		case 'J': cli->jump = optarg; break;
-		case OPT_KNOWN_HOSTS: cli->known_hosts = optarg; break;
-		case OPT_ACCEPT_NEW: cli->accept_new = true; break;
-		case 'b':
-			cli->run.mode = OUTPUT_GATHER;
-			cli->run.merge_stderr = false;
-			cli->json = false;
-			break;
-		case OPT_JSON: cli->json = true; break;
-		case OPT_RAW: cli->run.raw = true; break;
-		case 'v': cli->verbose++; break;
-		case OPT_NO_DAEMON: cli->no_daemon = true; break;
-		case OPT_STATUS: cli->daemon_status = true; break;
-		case OPT_STOP: cli->daemon_stop = true; break;
-		case OPT_FOREGROUND: cli->daemon_foreground = true; break;
-		case OPT_PASSWORD_FILE: cli->password_file = optarg; break;
-		case 'L':
-			cli->run.mode = OUTPUT_LIVE;
-			cli->json = false;
-			break;
-		case OPT_DIFF:
-			cli->run.mode = OUTPUT_DIFF;
-			cli->json = false;
-			break;
-		case OPT_OUTDIR: cli->run.outdir = optarg; break;
-		case OPT_ERRDIR: cli->run.errdir = optarg; break;
-		case OPT_STDIN: cli->run.want_stdin = true; break;
-		case OPT_TTY: cli->run.tty = true; break;
-		case OPT_BECOME: cli->run.become = true; break;
-		case OPT_BECOME_USER:
-			if (*optarg == '\0' || *optarg == '-') {
-				snprintf(err, errlen,
-				    "--become-user: expected a "
-				    "user name, got '%s'",
-				    optarg);
-				return MERR_PARSE;
-			}
-			cli->run.become_user = optarg;
-			cli->run.become = true;
-			break;
-		case OPT_ASK_BECOME_PASS:
-			cli->run.ask_become_pass = cli->run.become = true;
-			break;
-		case 'r':
-			cli->push.recursive = cli->pull.recursive = true;
-			break;
-		case OPT_MKDIR: cli->push.mkdir = true; break;
-		case OPT_NO_PROGRESS: cli->push.progress = false; break;
-		case OPT_PROMETHEUS: cli->watch.prometheus = optarg; break;
-		case OPT_ALERT_EXEC: cli->watch.alert_exec = optarg; break;
-		case OPT_ALERT:
-			r = push_str(&cli->watch.alerts, &cli->watch.nalerts,
-			    &cli->cap.alerts, optarg);
-			break;
-		case OPT_SORT:
-			if (strcmp(optarg, "host") != 0 &&
-			    strcmp(optarg, "cpu") != 0 &&
-			    strcmp(optarg, "load") != 0 &&
-			    strcmp(optarg, "mem") != 0 &&
-			    strcmp(optarg, "disk") != 0 &&
-			    strcmp(optarg, "net") != 0) {
-				snprintf(err, errlen,
-				    "--sort: one of host, "
-				    "cpu, load, mem, disk, net; got '%s'",
-				    optarg);
-				return MERR_PARSE;
-			}
-			cli->watch.sort = optarg;
-			break;
-		case OPT_INTERVAL:
-			if (parse_seconds(optarg, &cli->watch.interval) != 0 ||
-			    cli->watch.interval < 0.25) {
-				snprintf(err, errlen,
-				    "--interval: expected "
-				    "seconds, at least 0.25, got '%s'",
-				    optarg);
-				return MERR_PARSE;
-			}
-			break;
-		case OPT_DURATION:
-			/* 0 would be read as "no duration" and never end;
-			 * leaving the option out is the way to say that. */
-			if (parse_seconds(optarg, &cli->watch.duration) != 0 ||
-			    cli->watch.duration <= 0) {
-				snprintf(err, errlen,
-				    "--duration: expected "
-				    "seconds, more than 0, got '%s'",
-				    optarg);
-				return MERR_PARSE;
-			}
-			break;
-		case 'c':
-			r = push_str(&cli->run.commands, &cli->run.ncommands,
-			    &cli->cap.commands, optarg);
-			break;
-		case OPT_MODE:
-			errno = 0;
-			l = strtol(optarg, &end, 8);
-			if (end == optarg || *end != '\0' || l < 0 ||
-			    l > 07777) {
-				snprintf(err, errlen,
-				    "--mode: expected octal "
-				    "permission bits like 0644, got '%s'",
-				    optarg);
-				return MERR_PARSE;
-			}
-			cli->push.mode = (int)l;
-			break;
-		case OPT_OWNER:
-			r = parse_id("--owner", optarg, &cli->push.uid, err,
-			    errlen);
-			break;
-		case OPT_GROUP:
-			r = parse_id("--group-id", optarg, &cli->push.gid, err,
-			    errlen);
-			break;
-		case 'f':
-			l = strtol(optarg, &end, 10);
-			if (*end != '\0' || l < 1 || l > 100000) {
-				snprintf(err, errlen,
-				    "--fanout: expected a "
-				    "number from 1 to 100000, got '%s'",
-				    optarg);
-				return MERR_PARSE;
-			}
-			cli->fanout = (int)l;
-			break;
-		case 't':
-		case 'u':
-			if (parse_seconds(optarg, &cli->run.timeout) != 0) {
-				snprintf(err, errlen,
-				    "%s: expected seconds, "
-				    "got '%s'",
-				    c == 't' ? "--timeout" :
-					       "--command-timeout",
-				    optarg);
-				return MERR_PARSE;
-			}
-			break;
-		case OPT_MAX_STARTUPS:
-			l = strtol(optarg, &end, 10);
-			if (end == optarg || *end != '\0' || l < 0 ||
-			    l > 100000) {
-				snprintf(err, errlen,
-				    "--max-startups: expected "
-				    "a number from 0 (no limit) to 100000, got "
-				    "'%s'",
-				    optarg);
-				return MERR_PARSE;
-			}
-			cli->max_startups = (int)l;
-			break;
-		case OPT_CONNECT_RATE:
-			if (parse_seconds(optarg, &cli->connect_rate) != 0) {
-				snprintf(err, errlen,
-				    "--connect-rate: expected "
-				    "connections per second (0: no limit), got "
-				    "'%s'",
-				    optarg);
-				return MERR_PARSE;
-			}
-			break;
-		case OPT_CONNECT_TIMEOUT:
-			if (parse_seconds(optarg, &cli->connect_timeout) !=
-				0 ||
-			    cli->connect_timeout == 0) {
-				snprintf(err, errlen,
-				    "--connect-timeout: "
-				    "expected seconds, got '%s'",
-				    optarg);
-				return MERR_PARSE;
-			}
-			break;
-		case OPT_MAX_OUTPUT:
-			if (cli_parse_size(optarg, &cli->run.max_output) !=
-			    0) {
-				snprintf(err, errlen,
-				    "--max-output: expected "
-				    "bytes (K, M, G allowed), got '%s'",
-				    optarg);
-				return MERR_PARSE;
-			}
-			break;
-		case OPT_MAX_TOTAL_OUTPUT:
-			if (cli_parse_size(optarg,
-				&cli->run.max_total_output) != 0) {
-				snprintf(err, errlen,
-				    "--max-total-output: "
-				    "expected bytes (K, M, G allowed), got '%s'",
-				    optarg);
-				return MERR_PARSE;
-			}
-			break;
-		case 'h': clitab_command_usage(stdout, cmd); exit(0);
-		default:
-			snprintf(err, errlen,
-			    "unknown or incomplete option "
-			    "(see muster %s --help)",
-			    cmd->name);
-			return MERR_PARSE;
-		}
-		if (r != 0)
-			return r;
-	}
-	cli->conf_at = -1;
+}
+
+/* --become and --tty as they are after every option is read. */
+static int
+cli_check_become(struct cli *cli, char *err, size_t errlen)
+{
 	if (cli->run.become && cli->run.become_user == NULL)
 		cli->run.become_user = "root";
 	if (cli->run.become && !bootstrap_user_ok(cli->run.become_user)) {
 		snprintf(err, errlen,
-		    "--become-user: '%s' is not a plain user "
-		    "name",
+		    "--become-user: '%s' is not a plain user name",
 		    cli->run.become_user);
 		return MERR_PARSE;
 	}
@@ -682,8 +307,13 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
 		    "--ask-become-pass (use --become with passwordless sudo)");
 		return MERR_PARSE;
 	}
-	if ((r = take_operands(argc, argv, cli, err, errlen)) != 0)
-		return r;
+	return 0;
+}
+
+/* The settings that follow from others, and the host selection. */
+static int
+cli_finish(struct cli *cli, char *err, size_t errlen)
+{
 	if (cli->json)
 		cli->run.mode = OUTPUT_JSON;
 	cli->push.json = cli->pull.json = cli->watch.json = cli->json;
@@ -697,16 +327,8 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
 	cli->run.fanout = cli->push.fanout = cli->pull.fanout =
 	    cli->watch.fanout = cli->fanout;
 	/* A daemon may start empty: clients name the hosts. */
-	if (cli->cmd == CLI_DAEMON) {
-		if (cli->ng > 0 && cli->inventory == NULL) {
-			snprintf(err, errlen,
-			    "-g needs an inventory (-i FILE)");
-			return MERR_PARSE;
-		}
-		return 0;
-	}
-	if (cli->nw == 0 && cli->nh == 0 && cli->inventory == NULL &&
-	    cli->rerun == NULL) {
+	if (cli->cmd != CLI_DAEMON && cli->nw == 0 && cli->nh == 0 &&
+	    cli->inventory == NULL && cli->rerun == NULL) {
 		snprintf(err, errlen,
 		    "no hosts selected: give -w LIST, "
 		    "--hostfile FILE, -i INVENTORY or --rerun STATUS");
@@ -717,6 +339,78 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
 		return MERR_PARSE;
 	}
 	return 0;
+}
+
+/*
+ * One option getopt returned: refused when the subcommand does not take
+ * it, else stored as its table entry says (cliopt.c).
+ */
+static int
+cli_option(struct cli *cli, const struct clitab_command *cmd, int c,
+    int longindex, size_t nconf, char *err, size_t errlen)
+{
+	struct cli_arg a = { cmd, -1, optarg, false, err, errlen };
+
+	a.opt = longindex >= 0 ? longindex : clitab_by_val(c);
+	if (a.opt >= 0 && (cmd->options & CO_BIT(a.opt)) == 0)
+		return cli_foreign(cmd, a.opt, longindex >= 0, err, errlen);
+	/* The file's options are all long, and come first. */
+	a.from_conf = longindex >= 0 && (size_t)optind <= nconf + 1;
+	cli->conf_at = a.from_conf ? optind - 2 : -1;
+	if (a.opt < 0) {
+		snprintf(err, errlen,
+		    "unknown or incomplete option (see muster %s --help)",
+		    cmd->name);
+		return MERR_PARSE;
+	}
+	if (!a.from_conf && cli_list_opt(a.opt) &&
+	    (cli->cmdline_lists & CO_BIT(a.opt)) == 0) {
+		cli->cmdline_lists |= CO_BIT(a.opt);
+		cli_list_reset(cli, a.opt);
+	}
+	return cliopt_apply(cli, &a);
+}
+
+/*
+ * argv[1 .. nconf] are the config file's options (all "--name=value"),
+ * the command line follows.
+ */
+static int
+cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
+    size_t errlen)
+{
+	struct option longopts[CO_COUNT + 1];
+	char shortopts[2 * CO_COUNT + 2];
+	const struct clitab_command *cmd;
+	int c, longindex, r;
+
+	/* keys init, help and version have parsers of their own. */
+	if ((cmd = clitab_by_word(argv[0])) == NULL ||
+	    (cmd->options & CO_BIT(CO_HOSTS)) == 0) {
+		snprintf(err, errlen, "unknown command '%s'", argv[0]);
+		return MERR_PARSE;
+	}
+	cli->cmd = cmd->cmd;
+	cli_getopt_tables(cmd, longopts, shortopts);
+	cli_defaults(cli);
+	/* 0, not 1: glibc then re-initialises fully, including the '+'.
+	 * run: '+' stops at the first word of the command; push and pull
+	 * take their options anywhere, like cp. */
+	optind = 0;
+	for (;;) {
+		longindex = -1;
+		if ((c = getopt_long(argc, argv, shortopts, longopts,
+			 &longindex)) == -1)
+			break;
+		if ((r = cli_option(cli, cmd, c, longindex, nconf, err,
+			 errlen)) != 0)
+			return r;
+	}
+	cli->conf_at = -1;
+	if ((r = cli_check_become(cli, err, errlen)) != 0 ||
+	    (r = take_operands(argc, argv, cli, err, errlen)) != 0)
+		return r;
+	return cli_finish(cli, err, errlen);
 }
 
 int

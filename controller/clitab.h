@@ -1,7 +1,8 @@
 /*
  * The subcommands and their options, declared once (like tmux's
- * cmd_entry): cli.c parses from these tables, the usage text and each
- * subcommand's --help are printed from them, main.c dispatches on them.
+ * cmd_entry; the options in cliopt.c, the subcommands in clitab.c): cli.c
+ * parses from these tables, the usage text and each subcommand's --help
+ * are printed from them, main.c dispatches on them.
  * An option given to a subcommand whose entry does not list it is a usage
  * error, never silently ignored.
  */
@@ -9,6 +10,7 @@
 #define MUSTER_CLITAB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -103,6 +105,61 @@ enum {
 	OPT_RERUN,
 };
 
+/* Where the usage text lists an option (clitab_option.section). */
+enum clitab_section {
+	SEC_HIDDEN, /* documented in a man page only */
+	SEC_HOSTS,
+	SEC_CONNECT,
+	SEC_COMMAND,
+	SEC_ROLL,
+	SEC_OUTPUT,
+	SEC_FILES,
+	SEC_KEYS,
+	SEC_WATCH,
+	SEC_COUNT
+};
+
+struct cli;
+struct cli_arg;
+
+/*
+ * How the parser stores an option (like tmux's args, declared beside the
+ * option, not in a switch): a kind, the field of struct cli it writes
+ * (offsetof) and, for numbers, the bounds; what no kind describes is a
+ * small setter. A value out of bounds is refused as "--NAME: EXPECT, got
+ * 'ARG'".
+ */
+enum clitab_kind {
+	CK_NONE,    /* read before parsing (--config) */
+	CK_FLAG,    /* bool := true */
+	CK_CLEAR,   /* bool := false */
+	CK_COUNT,   /* int += 1 (-v, -vv) */
+	CK_STRING,  /* const char * := the argument */
+	CK_INT,	    /* int in [lo, hi], base 10, or 8 with CP_OCTAL */
+	CK_ID,	    /* int64_t in [0, 2^31 - 1] */
+	CK_SECONDS, /* double in [lo, 4000000] (> lo with CP_ABOVE) */
+	CK_BYTES,   /* size_t, with K, M, G (cli_parse_size) */
+	CK_HOSTS,   /* unsigned N at off, or N% with the bool at off2 */
+	CK_LIST,    /* appended to the char ** at off, of length off2 */
+	CK_SETTER,  /* set() does it */
+};
+
+enum {
+	CP_OCTAL = 1, /* CK_INT: base 8 */
+	CP_ABOVE = 2, /* CK_SECONDS: more than lo, not equal */
+};
+
+struct clitab_parse {
+	enum clitab_kind kind;
+	size_t off;  /* the field in struct cli */
+	size_t off2; /* CK_HOSTS: its bool; CK_LIST: its length */
+	size_t cap;  /* CK_LIST: its allocated length */
+	double lo, hi;
+	unsigned flags;	    /* CP_* */
+	const char *expect; /* what a bad value should have been */
+	int (*set)(struct cli *, const struct cli_arg *);
+};
+
 struct clitab_option {
 	const char *name; /* long name, without "--" */
 	int val;	  /* the short letter, or an OPT_* value */
@@ -110,6 +167,7 @@ struct clitab_option {
 	const char *arg;  /* its placeholder in the usage text */
 	int section;	  /* where the usage text lists it; 0: not */
 	const char *help; /* lines after the first are indented */
+	struct clitab_parse parse;
 };
 
 struct clitab_command {
@@ -123,6 +181,7 @@ struct clitab_command {
 	bool options_first; /* options end at the first operand */
 };
 
+/* Defined with the code that stores them, in cliopt.c. */
 extern const struct clitab_option clitab_options[CO_COUNT];
 extern const struct clitab_command clitab_commands[];
 extern const size_t clitab_ncommands;

@@ -3,10 +3,11 @@
  * ($MUSTER_AGENT) over pipes: start it, send frames, receive frames, and
  * check how it ends. $MUSTER_AGENT_WRAPPER, if set, is a command line put
  * in front of the agent, split at spaces (e.g. valgrind); waits are
- * stretched by `slow` then, which main() sets.
+ * stretched by `slow` then, which main() sets (agent_test_init).
  *
- * Everything is static inline: each test program includes this once and
- * uses only some of it.
+ * The functions are static inline: each test program uses only some of
+ * them. What must be one for a whole program (`slow`, the child set-up
+ * hook), also when several files of it include this, is in agent_client.c.
  */
 #ifndef MUSTER_TEST_AGENT_CLIENT_H
 #define MUSTER_TEST_AGENT_CLIENT_H
@@ -38,7 +39,7 @@
  * Waits are generous for a loaded machine, and stretched by SLOW when the
  * agent runs under a wrapper such as valgrind.
  */
-static double slow = 1;
+extern double slow;
 #define WAIT_MS (15000 * slow)
 /* Bounds for what should take well under a second. */
 #define QUICK_MS (8000 * slow)
@@ -46,7 +47,15 @@ static double slow = 1;
 
 /* Run in the agent's process just before exec, when set (a test may
  * restrict the agent, e.g. with a seccomp filter). */
-static void (*agent_child_setup)(void);
+extern void (*agent_child_setup)(void);
+
+/*
+ * What every agent test's main() does first: stretch the waits when
+ * $MUSTER_AGENT_WRAPPER is set (by factor, valgrind), run only the tests
+ * $MUSTER_TEST_FILTER names (e.g. 'test_stdin*'), and ignore SIGPIPE so
+ * that a dead agent shows up as EPIPE, not as a killed test.
+ */
+void agent_test_init(double factor);
 
 struct agent {
 	pid_t pid;

@@ -1,6 +1,6 @@
 /*
  * muster-agent's Watch streams end to end: the built agent
- * ($MUSTER_AGENT) over pipes, as in test_agent.c, sampling this machine.
+ * ($MUSTER_AGENT) over pipes, as in test_agent_exec.c, sampling this machine.
  * Samples are checked against what this machine's /proc says, timing only
  * loosely (a loaded machine, or valgrind, stretches every interval).
  * test_cost counts what a Sample costs (read calls, bytes, descriptors);
@@ -858,14 +858,7 @@ main(void)
 		cmocka_unit_test(test_no_proc),
 		cmocka_unit_test(test_cost),
 	};
-	const char *wrap = getenv("MUSTER_AGENT_WRAPPER");
-	const char *filter = getenv("MUSTER_TEST_FILTER");
 
-	if (wrap != NULL && *wrap != '\0')
-		slow = 6;
-	if (filter != NULL && *filter != '\0')
-		cmocka_set_test_filter(filter);
-	/* A dead agent must show up as EPIPE, not kill the test. */
-	signal(SIGPIPE, SIG_IGN);
+	agent_test_init(6);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

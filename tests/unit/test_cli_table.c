@@ -15,21 +15,9 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "cli_args.h"
 #include "clitab.h"
 #include "err.h"
-
-static char errmsg[512];
-
-/* As in test_cli.c: optind = 0 makes glibc re-initialise fully. */
-static void
-getopt_reset(void)
-{
-	static char *dummy[] = { "reset", NULL };
-
-	optind = 0;
-	opterr = 0;
-	assert_int_equal(getopt(1, dummy, "+"), -1);
-}
 
 /* An argument each option's own checks accept. */
 static char *

@@ -15,23 +15,13 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "cli_args.h"
 #include "err.h"
 #include "lastrun.h"
 #include "sshopt.h"
 
-static char errmsg[1024];
 static char dir[] = "/tmp/muster-test-config.XXXXXX";
 static char conf[256];
-
-static void
-getopt_reset(void)
-{
-	static char *dummy[] = { "reset", NULL };
-
-	optind = 0;
-	opterr = 0;
-	assert_int_equal(getopt(1, dummy, "+"), -1);
-}
 
 static void
 write_conf(const char *text)
@@ -41,16 +31,6 @@ write_conf(const char *text)
 	assert_non_null(f);
 	fputs(text, f);
 	fclose(f);
-}
-
-static size_t
-argc_of(char **argv)
-{
-	size_t n = 0;
-
-	while (argv[n] != NULL)
-		n++;
-	return n;
 }
 
 /* argv with "--config CONF" put after its first word. */

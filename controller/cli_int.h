@@ -1,0 +1,31 @@
+/*
+ * What cli.c (the parse loop) and cliopt.c (the option table, and one
+ * option stored in a struct cli as its entry says) share. Nothing else
+ * includes it.
+ */
+#ifndef MUSTER_CLI_INT_H
+#define MUSTER_CLI_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cli;
+struct clitab_command;
+
+/* One option as getopt returned it. */
+struct cli_arg {
+	const struct clitab_command *cmd; /* the subcommand parsed */
+	int opt;			  /* its CO_ index */
+	const char *arg;		  /* its argument, or NULL */
+	bool from_conf;			  /* it came from the config file */
+	char *err;			  /* for a usage error */
+	size_t errlen;
+};
+
+/* Store a's option in cli as its table entry says; MERR_PARSE with err
+ * written when the argument is malformed or out of bounds. */
+int cliopt_apply(struct cli *cli, const struct cli_arg *a);
+/* Append s to the list *v of *n entries (*cap allocated). */
+int cliopt_push(char ***v, size_t *n, size_t *cap, const char *s);
+
+#endif
