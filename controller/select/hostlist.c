@@ -175,11 +175,13 @@ host_set_truncate(struct host_set *set, size_t n)
 	index_drop(set);
 }
 
-int
-host_set_add_spec(struct host_set *set, const struct host_spec *src)
+/* Room for one more entry, and whether src is new to the set. */
+static int
+set_prepare(struct host_set *set, const struct host_spec *src, bool *isnew)
 {
 	int r;
 
+	*isnew = false;
 	if (src->name == NULL || *src->name == '\0' || src->port > 65535)
 		return MERR_INVAL;
 	if ((set->index_used + 1) * 2 > set->index_cap &&
@@ -189,8 +191,34 @@ host_set_add_spec(struct host_set *set, const struct host_spec *src)
 		return 0;
 	if ((r = ARRAY_RESERVE(set->v, set->cap, set->n + 1, 16)) != 0)
 		return r;
+	*isnew = true;
+	return 0;
+}
+
+int
+host_set_add_spec(struct host_set *set, const struct host_spec *src)
+{
+	bool isnew;
+	int r;
+
+	if ((r = set_prepare(set, src, &isnew)) != 0 || !isnew)
+		return r;
 	if ((r = host_spec_copy(&set->v[set->n], src)) != 0)
 		return r;
+	index_insert(set, set->n++);
+	return 0;
+}
+
+int
+host_set_move_spec(struct host_set *set, struct host_spec *src)
+{
+	bool isnew;
+	int r;
+
+	if ((r = set_prepare(set, src, &isnew)) != 0 || !isnew)
+		return r;
+	set->v[set->n] = *src;
+	memset(src, 0, sizeof(*src));
 	index_insert(set, set->n++);
 	return 0;
 }

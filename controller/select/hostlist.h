@@ -57,6 +57,10 @@ int host_set_add(struct host_set *set, const char *name, const char *user,
     unsigned port);
 /* The same with every field of src (the key is still name, user, port). */
 int host_set_add_spec(struct host_set *set, const struct host_spec *src);
+/* host_set_add_spec without the copy: src's strings move into the set (or
+ * stay with src when an equal entry is there); src is zeroed either way
+ * but for what stayed, which host_spec_free then frees. */
+int host_set_move_spec(struct host_set *set, struct host_spec *src);
 /* Drop the entries from the n-th on (undo appends). */
 void host_set_truncate(struct host_set *set, size_t n);
 /* host_set_add_spec for each entry of src, in order. */
