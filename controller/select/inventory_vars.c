@@ -39,6 +39,7 @@ static const struct inv_var_def inv_var_defs[] = {
 	{ "user", INV_SET_USER, 0 },
 	{ "ansible_ssh_user", INV_SET_USER, 1 },
 	{ "ansible_private_key_file", INV_SET_KEY, 0 },
+	{ "key", INV_SET_KEY, 0 },
 	{ "ansible_ssh_private_key_file", INV_SET_KEY, 1 },
 };
 
