@@ -358,15 +358,16 @@ direct_config(const struct cli *cli, struct conn_config *cfg, ssh_key *key,
 	return 0;
 }
 
-/* Hosts that log in with a key of their own: the daemon's connections
- * were made with its key, so they are reached directly. */
+/* Hosts that log in with a key or take a route of their own: the
+ * daemon's connections were made its way, so they are reached directly. */
 static bool
 own_keys(const struct host_set *hosts)
 {
 	size_t i;
 
 	for (i = 0; i < hosts->n; i++)
-		if (hosts->v[i].key_file != NULL)
+		if (hosts->v[i].key_file != NULL ||
+		    hosts->v[i].route_kind != HOST_ROUTE_NONE)
 			return true;
 	return false;
 }

@@ -61,6 +61,11 @@ check_route(struct transport *t, char *err, size_t errlen)
 		    t->cfg->jump);
 		snprintf(t->route.where, sizeof(t->route.where), "-J");
 		libssh_proxy = false;
+	} else if (t->spec->route_kind != HOST_ROUTE_NONE) {
+		/* The inventory's route for this host, over ssh_config's
+		 * (as ssh's -J and -o over its files). */
+		sshroute_from_spec(t->spec, &t->route);
+		libssh_proxy = false;
 	}
 	if (t->route.kind == SSHROUTE_DIRECT && libssh_proxy) {
 		snprintf(err, errlen,

@@ -123,6 +123,15 @@ check_route(struct ki_host *h, char *err, size_t errlen)
 	if ((r = sshroute_lookup(h->ki->opts->ssh_config, h->spec->name,
 		 &route, err, errlen)) != 0)
 		return r;
+	if (h->spec->route_kind != HOST_ROUTE_NONE) {
+		sshroute_from_spec(h->spec, &route);
+		snprintf(err, errlen,
+		    "%.300s: %s %.300s: muster keys install does not go "
+		    "through an inventory's route yet: refusing to connect "
+		    "directly",
+		    route.where, sshroute_kind_str(route.kind), route.value);
+		return MERR_INVAL;
+	}
 	libssh_proxy = ssh_options_get(h->session, SSH_OPTIONS_PROXYCOMMAND,
 			   &pc) == SSH_OK &&
 	    pc != NULL;

@@ -120,6 +120,8 @@ spec_free(struct host_spec *s)
 	free(s->addr);
 	free(s->key_file);
 	free(s->key_origin);
+	free(s->route);
+	free(s->route_origin);
 }
 
 static int
@@ -136,11 +138,14 @@ host_spec_copy(struct host_spec *dst, const struct host_spec *src)
 {
 	memset(dst, 0, sizeof(*dst));
 	dst->port = src->port;
+	dst->route_kind = src->route_kind;
 	if (dup_opt(&dst->name, src->name) != 0 ||
 	    dup_opt(&dst->user, src->user) != 0 ||
 	    dup_opt(&dst->addr, src->addr) != 0 ||
 	    dup_opt(&dst->key_file, src->key_file) != 0 ||
-	    dup_opt(&dst->key_origin, src->key_origin) != 0) {
+	    dup_opt(&dst->key_origin, src->key_origin) != 0 ||
+	    dup_opt(&dst->route, src->route) != 0 ||
+	    dup_opt(&dst->route_origin, src->route_origin) != 0) {
 		spec_free(dst);
 		memset(dst, 0, sizeof(*dst));
 		return MERR_NOMEM;
