@@ -31,7 +31,7 @@ static void
 cli_getopt_tables(const struct clitab_command *c, struct option *longopts,
     char *shortopts)
 {
-	int i;
+	int i, n;
 
 	if (c->options_first)
 		*shortopts++ = '+';
@@ -50,7 +50,12 @@ cli_getopt_tables(const struct clitab_command *c, struct option *longopts,
 				*shortopts++ = ':';
 		}
 	}
-	memset(&longopts[CO_COUNT], 0, sizeof(longopts[CO_COUNT]));
+	memset(&longopts[CO_COUNT], 0, (CO_COUNT + 1) * sizeof(*longopts));
+	for (i = 0, n = CO_COUNT; i < CO_COUNT; i++)
+		if (clitab_options[i].neg != NULL) {
+			longopts[n].name = clitab_options[i].neg;
+			longopts[n++].val = OPT_NEG + i;
+		}
 	*shortopts = '\0';
 }
 
@@ -342,7 +347,7 @@ static int
 cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
     size_t errlen)
 {
-	struct option longopts[CO_COUNT + 1];
+	struct option longopts[2 * CO_COUNT + 1];
 	char shortopts[2 * CO_COUNT + 2];
 	const struct clitab_command *cmd;
 	char *end, *line;
@@ -384,7 +389,9 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
 		if ((c = getopt_long(argc, argv, shortopts, longopts,
 			 &longindex)) == -1)
 			break;
-		opt = longindex >= 0 ? longindex : clitab_by_val(c);
+		opt = c >= OPT_NEG	? c - OPT_NEG :
+		    longindex >= 0	? longindex :
+					  clitab_by_val(c);
 		if (opt >= 0 && (cmd->options & CO_BIT(opt)) == 0)
 			return cli_foreign(cmd, opt, longindex >= 0, err,
 			    errlen);
@@ -395,6 +402,10 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
 		    (cli->cmdline_lists & CO_BIT(opt)) == 0) {
 			cli->cmdline_lists |= CO_BIT(opt);
 			cli_list_reset(cli, opt);
+		}
+		if (c >= OPT_NEG) {
+			cli_negate(cli, opt);
+			continue;
 		}
 		switch (c) {
 		case 'w':
@@ -731,7 +742,7 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 static const char *
 cli_config_arg(const struct clitab_command *cmd, int argc, char **argv)
 {
-	struct option longopts[CO_COUNT + 1];
+	struct option longopts[2 * CO_COUNT + 1];
 	char shortopts[2 * CO_COUNT + 2], **copy;
 	const char *path = NULL;
 	int c, saved = opterr;
