@@ -389,9 +389,9 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
 		if ((c = getopt_long(argc, argv, shortopts, longopts,
 			 &longindex)) == -1)
 			break;
-		opt = c >= OPT_NEG	? c - OPT_NEG :
-		    longindex >= 0	? longindex :
-					  clitab_by_val(c);
+		opt = c >= OPT_NEG ? c - OPT_NEG :
+		    longindex >= 0 ? longindex :
+				     clitab_by_val(c);
 		if (opt >= 0 && (cmd->options & CO_BIT(opt)) == 0)
 			return cli_foreign(cmd, opt, longindex >= 0, err,
 			    errlen);

@@ -58,8 +58,9 @@ static int
 key_check_one(const struct cli *cli, const struct host_spec *s,
     const char *mine, char **real, char *err, size_t errlen)
 {
-	const char *where = s->key_origin ? s->key_origin :
-					    "ansible_ssh_private_key_file";
+	const char *where = s->key_origin ?
+	    s->key_origin :
+	    "ansible_ssh_private_key_file";
 	ssh_key key = NULL;
 
 	if ((*real = key_realpath(s->key_file)) == NULL) {
@@ -76,9 +77,8 @@ key_check_one(const struct cli *cli, const struct host_spec *s,
 		    where, s->key_file, s->name, s->key_file);
 		return MERR_INVAL;
 	}
-	if (ssh_pki_import_privkey_file(*real,
-		getenv("MUSTER_KEY_PASSPHRASE"), NULL, NULL,
-		&key) != SSH_OK) {
+	if (ssh_pki_import_privkey_file(*real, getenv("MUSTER_KEY_PASSPHRASE"),
+		NULL, NULL, &key) != SSH_OK) {
 		snprintf(err, errlen,
 		    "%s: %s for host %s: cannot load the "
 		    "private key (not a key, unreadable, or encrypted without "

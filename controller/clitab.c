@@ -66,7 +66,8 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	[CO_ACCEPT_NEW] = { "accept-new", OPT_ACCEPT_NEW, NOARG, NULL,
 	    SEC_CONNECT,
 	    "record unknown host keys (changed keys are\n"
-	    "always refused)", "no-accept-new" },
+	    "always refused)",
+	    "no-accept-new" },
 	[CO_SSH_CONFIG] = { "ssh-config", 'F', REQ, "FILE", SEC_CONNECT,
 	    "ssh_config (default ~/.ssh/config)" },
 	[CO_SSH_OPTION] = { "ssh-option", 'o', REQ, "OPT=VAL", SEC_CONNECT,
@@ -103,10 +104,12 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	    "the same as -t (clush's and pdsh's -u)" },
 	[CO_STDIN] = { "stdin", OPT_STDIN, NOARG, NULL, SEC_COMMAND,
 	    "send muster's stdin to every command (read once);\n"
-	    "without it, commands read /dev/null", "no-stdin" },
+	    "without it, commands read /dev/null",
+	    "no-stdin" },
 	[CO_TTY] = { "tty", OPT_TTY, NOARG, NULL, SEC_COMMAND,
 	    "run the command on a pseudo-terminal (stdout and\n"
-	    "stderr then arrive as one stream)", "no-tty" },
+	    "stderr then arrive as one stream)",
+	    "no-tty" },
 	[CO_BECOME] = { "become", OPT_BECOME, NOARG, NULL, SEC_COMMAND,
 	    "run the command through sudo (sudo -n: no prompt)", "no-become" },
 	[CO_BECOME_USER] = { "become-user", OPT_BECOME_USER, REQ, "USER",
@@ -119,7 +122,8 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	    "$MUSTER_BECOME_PASS); implies --become" },
 	[CO_MAX_EXIT] = { "max-exit", 'S', NOARG, NULL, SEC_COMMAND,
 	    "exit with the largest exit code of the commands\n"
-	    "(as pdsh and clush -S)", "no-max-exit" },
+	    "(as pdsh and clush -S)",
+	    "no-max-exit" },
 	[CO_BATCH] = { "batch", OPT_BATCH, REQ, "N|N%", SEC_ROLL,
 	    "work on N hosts (N% of them) at a time; the\n"
 	    "next starts when one is done" },
@@ -132,13 +136,16 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	    "like -b, with stderr gathered into stdout", "no-gather-all" },
 	[CO_LIVE_GATHER] = { "live-gather", 'L', NOARG, NULL, SEC_OUTPUT,
 	    "like -b, but each output group is printed as it\n"
-	    "forms and joining hosts as they finish", "no-live-gather" },
+	    "forms and joining hosts as they finish",
+	    "no-live-gather" },
 	[CO_DIFF] = { "diff", OPT_DIFF, NOARG, NULL, SEC_OUTPUT,
 	    "the most common output in full, every other as a\n"
-	    "unified diff against it", "no-diff" },
+	    "unified diff against it",
+	    "no-diff" },
 	[CO_JSON] = { "json", OPT_JSON, NOARG, NULL, SEC_OUTPUT,
 	    "one JSON object per host per line (watch: per\n"
-	    "sample and event; daemon --status: one object)", "no-json" },
+	    "sample and event; daemon --status: one object)",
+	    "no-json" },
 	[CO_RAW] = { "raw", OPT_RAW, NOARG, NULL, SEC_OUTPUT,
 	    "do not escape control characters", "no-raw" },
 	[CO_MAX_OUTPUT] = { "max-output", OPT_MAX_OUTPUT, REQ, "BYTES",
@@ -155,7 +162,8 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	[CO_VERBOSE] = { "verbose", 'v', NOARG, NULL, SEC_OUTPUT,
 	    "connection timings on stderr; -vv, -vvv: more" },
 	[CO_RECURSIVE] = { "recursive", 'r', NOARG, NULL, SEC_FILES,
-	    "a directory tree (files, directories, symlinks)", "no-recursive" },
+	    "a directory tree (files, directories, symlinks)",
+	    "no-recursive" },
 	[CO_MKDIR] = { "mkdir", OPT_MKDIR, NOARG, NULL, SEC_FILES,
 	    "push: create missing parent directories", "no-mkdir" },
 	[CO_MODE] = { "mode", OPT_MODE, REQ, "OCTAL", SEC_FILES,
@@ -372,8 +380,9 @@ clitab_put_negs(FILE *f, uint64_t mask)
 		if (clitab_options[i].neg == NULL || (mask & CO_BIT(i)) == 0)
 			continue;
 		if (col == 0)
-			fprintf(f, "Off switches (undo an option the config "
-				   "file turns on):\n");
+			fprintf(f,
+			    "Off switches (undo an option the config "
+			    "file turns on):\n");
 		n = (int)strlen(clitab_options[i].neg) + 3;
 		if (col > 0 && col + n > 78) {
 			fputc('\n', f);

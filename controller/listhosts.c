@@ -101,7 +101,7 @@ listhosts_print(FILE *f, const struct host_set *hosts, const char *ssh_config,
 			    sshroute_kind_str(route.kind), route.value,
 			    route.where);
 		} else if (sshroute_lookup(ssh_config, s->name, &route, rerr,
-			     sizeof(rerr)) != 0)
+			       sizeof(rerr)) != 0)
 			snprintf(shown, sizeof(shown), "fails: %s", rerr);
 		else if (route.kind == SSHROUTE_DIRECT)
 			snprintf(shown, sizeof(shown), "direct");

@@ -30,16 +30,16 @@
  * link), O (not a regular file), B (too large), N (no file yet) or
  * "F CRC SIZE PERM" followed by the file's bytes.
  */
-#define KIX_READ_SCRIPT                                                       \
-	"umask 077; d=.ssh; f=.ssh/authorized_keys; "                         \
-	"if [ -h $d ]; then echo D; exit 0; fi; "                             \
-	"if [ -e $d ]; then if [ -d $d ]; then :; else echo D; exit 0; fi; "   \
-	"else mkdir -m 700 $d || exit 2; fi; "                                \
-	"if [ -h $f ]; then echo L; exit 0; fi; "                             \
-	"if [ -e $f ]; then :; else echo N; exit 0; fi; "                     \
-	"if [ -f $f ]; then :; else echo O; exit 0; fi; "                     \
-	"c=$(cksum < $f) || exit 2; m=$(ls -ldn $f) || exit 2; "              \
-	"set -- $c $m; if [ \"$2\" -gt %d ]; then echo B; exit 0; fi; "       \
+#define KIX_READ_SCRIPT                                                      \
+	"umask 077; d=.ssh; f=.ssh/authorized_keys; "                        \
+	"if [ -h $d ]; then echo D; exit 0; fi; "                            \
+	"if [ -e $d ]; then if [ -d $d ]; then :; else echo D; exit 0; fi; " \
+	"else mkdir -m 700 $d || exit 2; fi; "                               \
+	"if [ -h $f ]; then echo L; exit 0; fi; "                            \
+	"if [ -e $f ]; then :; else echo N; exit 0; fi; "                    \
+	"if [ -f $f ]; then :; else echo O; exit 0; fi; "                    \
+	"c=$(cksum < $f) || exit 2; m=$(ls -ldn $f) || exit 2; "             \
+	"set -- $c $m; if [ \"$2\" -gt %d ]; then echo B; exit 0; fi; "      \
 	"echo F $1 $2 $3; exec cat $f"
 
 uint32_t
@@ -56,8 +56,9 @@ keyinstall_cksum(const char *data, size_t len)
 		for (i = 0; i < 256; i++) {
 			c = (uint32_t)i << 24;
 			for (k = 0; k < 8; k++)
-				c = c & 0x80000000u ? (c << 1) ^ 0x04c11db7u
-						    : c << 1;
+				c = c & 0x80000000u ?
+				    (c << 1) ^ 0x04c11db7u :
+				    c << 1;
 			tab[i] = c;
 		}
 		__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
@@ -83,7 +84,8 @@ keyinstall_parse_mode(const char *perm)
 
 		if (ch == want[i] || (i % 3 == 2 && (ch == 's' || ch == 't')))
 			mode |= 1 << (8 - i);
-		else if (ch != '-' && !(i % 3 == 2 && (ch == 'S' || ch == 'T')))
+		else if (ch != '-' &&
+		    !(i % 3 == 2 && (ch == 'S' || ch == 'T')))
 			return -1;
 	}
 	return mode;
@@ -160,8 +162,9 @@ kix_exec(ssh_session s, const char *cmd, const char *in, size_t inlen,
 	 * a request answered first puts the next open in a later pass. */
 	(void)ssh_send_keepalive(s);
 	if (run->overflow) {
-		snprintf(err, errlen, "authorized_keys read over exec: more "
-				      "output than the file can be");
+		snprintf(err, errlen,
+		    "authorized_keys read over exec: more "
+		    "output than the file can be");
 		return -1;
 	}
 	return 0;
@@ -184,8 +187,8 @@ struct kix_old {
 };
 
 static enum kix_result
-kix_read(ssh_session s, struct kix_run *run, struct kix_old *old,
-    bool *retry, char *err, size_t errlen)
+kix_read(ssh_session s, struct kix_run *run, struct kix_old *old, bool *retry,
+    char *err, size_t errlen)
 {
 	char cmd[1024], perm[32], *nl;
 	unsigned long crc;
@@ -245,7 +248,8 @@ kix_read(ssh_session s, struct kix_run *run, struct kix_old *old,
 		 * StrictModes would then ignore the file. */
 		old->mode = (old->mode & 0755) & ~022;
 		/* Changed between cksum and cat: read it again. */
-		*retry = (size_t)(run->out + run->outlen - old->data) != size ||
+		*retry = (size_t)(run->out + run->outlen - old->data) !=
+			size ||
 		    keyinstall_cksum(old->data, size) != old->crc;
 		return KIX_INSTALLED;
 	default: break;
@@ -294,8 +298,7 @@ kix_write(ssh_session s, const char *tmp, const char *data, size_t len,
 	    "%s"
 	    "mv -f $t $f || { rm -f $t; exit 6; }; "
 	    "sync .ssh 2>/dev/null; exit 0'",
-	    tmp, keyinstall_cksum(data, len), len, (unsigned)old->mode,
-	    check);
+	    tmp, keyinstall_cksum(data, len), len, (unsigned)old->mode, check);
 	if (kix_exec(s, cmd, data, len, 64, &run, err, errlen) != 0) {
 		kix_run_free(&run);
 		return KIX_FAILED;
@@ -351,7 +354,8 @@ keyinstall_exec(ssh_session session, const char *line, const char *type,
 		    errlen);
 		if (r != KIX_INSTALLED || !retry)
 			goto out;
-		log_debug("authorized_keys changed while we updated it; again");
+		log_debug(
+		    "authorized_keys changed while we updated it; again");
 	}
 	snprintf(err, errlen,
 	    "~/.ssh/authorized_keys kept changing while we tried to update "

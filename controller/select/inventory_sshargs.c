@@ -103,8 +103,9 @@ set_route(struct inv_model *m, const char *var, enum host_route kind,
 		return inv_err(m, MERR_PARSE, "%s: an empty %s", var,
 		    kind == HOST_ROUTE_JUMP ? "ProxyJump" : "ProxyCommand");
 	if (*out != NULL && (*out_kind != kind || strcmp(*out, value) != 0))
-		return inv_err(m, MERR_PARSE, "%s: two different routes ('%s' "
-					      "and '%s')",
+		return inv_err(m, MERR_PARSE,
+		    "%s: two different routes ('%s' "
+		    "and '%s')",
 		    var, *out, value);
 	if (*out == NULL && (*out = strdup(value)) == NULL)
 		return inv_err(m, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
@@ -145,16 +146,19 @@ inv_sshargs_route(struct inv_model *m, const char *var, const char *args,
 			    var, flag);
 			break;
 		}
-		opt = flag[2] != '\0' ? flag + 2 : i + 1 < n ? words[++i] : NULL;
+		opt = flag[2] != '\0' ? flag + 2 :
+		    i + 1 < n	      ? words[++i] :
+					NULL;
 		if (opt == NULL) {
-			r = inv_err(m, MERR_PARSE, "%s: %.2s without its value",
-			    var, flag);
+			r = inv_err(m, MERR_PARSE,
+			    "%s: %.2s without its value", var, flag);
 			break;
 		}
 		if (is_j) {
 			k = HOST_ROUTE_JUMP;
 			value = opt;
-		} else if ((k = route_option(opt, &value)) == HOST_ROUTE_NONE) {
+		} else if ((k = route_option(opt, &value)) ==
+		    HOST_ROUTE_NONE) {
 			r = inv_err(m, MERR_PARSE,
 			    "%s: '-o %s' is an ssh option muster cannot "
 			    "honour here (it takes -J, -o ProxyJump= and -o "

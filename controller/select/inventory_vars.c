@@ -152,8 +152,8 @@ inventory_vars_set_key(struct inv_model *m, const struct inv_var *v,
 
 /* One route a host takes; two variables that disagree are an error. */
 static int
-route_merge(struct inv_model *m, const struct inv_var *v,
-    enum host_route kind, const char *route, struct host_spec *s)
+route_merge(struct inv_model *m, const struct inv_var *v, enum host_route kind,
+    const char *route, struct host_spec *s)
 {
 	char where[512];
 
@@ -192,8 +192,7 @@ inventory_vars_set_sshargs(struct inv_model *m, const struct inv_var *v,
 
 	if ((r = inv_sshargs_route(m, v->key, v->value, &kind, &route)) != 0)
 		return r;
-	if (route != NULL && kind == HOST_ROUTE_JUMP &&
-	    has_unsafe_char(route))
+	if (route != NULL && kind == HOST_ROUTE_JUMP && has_unsafe_char(route))
 		r = inv_err(m, MERR_PARSE, "%s: bad ProxyJump '%s'", v->key,
 		    route);
 	else if (route != NULL)
