@@ -7,7 +7,7 @@
 
 #include <libssh/server.h> /* ssh_send_keepalive, for clients too */
 
-#include "keyinstall.h"
+#include "keyinstall_text.h"
 #include "log.h"
 
 /* Re-reads when authorized_keys changes under us between read and rename. */
