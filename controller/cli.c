@@ -392,6 +392,8 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
 		opt = c >= OPT_NEG ? c - OPT_NEG :
 		    longindex >= 0 ? longindex :
 				     clitab_by_val(c);
+		if (c >= OPT_NEG && (cmd->options & CO_BIT(opt)) == 0)
+			return cli_negate_foreign(cmd, opt, err, errlen);
 		if (opt >= 0 && (cmd->options & CO_BIT(opt)) == 0)
 			return cli_foreign(cmd, opt, longindex >= 0, err,
 			    errlen);

@@ -6,6 +6,10 @@
  */
 #include "cli.h"
 
+#include <stdio.h>
+
+#include "err.h"
+
 /* A mode option off: lines again, if that mode was the one chosen. */
 static void
 cli_mode_off(struct cli *cli, enum output_mode mode, bool merged)
@@ -44,4 +48,14 @@ cli_negate(struct cli *cli, int opt)
 	case CO_MKDIR: cli->push.mkdir = false; break;
 	default: break; /* clitab gives no other option an off switch */
 	}
+}
+
+int
+cli_negate_foreign(const struct clitab_command *cmd, int opt, char *err,
+    size_t errlen)
+{
+	snprintf(err, errlen,
+	    "--%s is not an option of %s (see muster %s --help)",
+	    clitab_options[opt].neg, cmd->name, cmd->name);
+	return MERR_PARSE;
 }

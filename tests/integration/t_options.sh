@@ -157,6 +157,7 @@ set +e
 "$MUSTER" watch --no-diff -w "$a3" 2>"$T/err"; rc=$?
 set -e
 assert_eq 2 "$rc" "an off switch of an option the subcommand does not take is refused"
+assert_contains "$(cat "$T/err")" "--no-diff is not an option of watch" "named as given"
 ok "off switches (--no-json, --no-gather, --no-max-exit, --no-accept-new) undo the config file"
 
 # Bad lines: each an error naming FILE:LINE, nothing run.
