@@ -186,6 +186,31 @@ struct kix_old {
 	const char *data; /* into the run's output */
 };
 
+/* "F CRC SIZE PERM": the numbers in decimal, PERM one word. */
+static int
+kix_header(const char *line, unsigned long *crc, unsigned long long *size,
+    char *perm, size_t permlen)
+{
+	const char *p = line + 1;
+	char *end;
+	size_t n;
+
+	if (*p != ' ')
+		return -1;
+	*crc = strtoul(p + 1, &end, 10);
+	if (end == p + 1 || *end != ' ')
+		return -1;
+	p = end + 1;
+	*size = strtoull(p, &end, 10);
+	if (end == p || *end != ' ')
+		return -1;
+	p = end + 1;
+	if ((n = strcspn(p, " ")) == 0 || n >= permlen || p[n] != '\0')
+		return -1;
+	memcpy(perm, p, n + 1);
+	return 0;
+}
+
 static enum kix_result
 kix_read(ssh_session s, struct kix_run *run, struct kix_old *old, bool *retry,
     char *err, size_t errlen)
@@ -235,8 +260,8 @@ kix_read(ssh_session s, struct kix_run *run, struct kix_old *old, bool *retry,
 		old->mode = 0600;
 		return KIX_INSTALLED;
 	case 'F':
-		if (sscanf(run->out, "F %lu %llu %31s", &crc, &size, perm) !=
-			3 ||
+		if (kix_header(run->out, &crc, &size, perm, sizeof(perm)) !=
+			0 ||
 		    crc > UINT32_MAX ||
 		    (old->mode = keyinstall_parse_mode(perm)) < 0)
 			break;

@@ -125,7 +125,8 @@ inv_sshargs_route(struct inv_model *m, const char *var, const char *args,
 
 	*kind = HOST_ROUTE_NONE;
 	*route = NULL;
-	if ((buf = malloc(strlen(args) + 1)) == NULL)
+	/* Zeroed: every word ends in a NUL the analyzer can see. */
+	if ((buf = calloc(strlen(args) + 1, 1)) == NULL)
 		return inv_err(m, MERR_NOMEM, "%s", merr_str(MERR_NOMEM));
 	if ((r = split_words(args, buf, words, &n)) != 0) {
 		r = inv_err(m, MERR_PARSE,
