@@ -29,7 +29,7 @@ static void
 cli_getopt_tables(const struct clitab_command *c, struct option *longopts,
     char *shortopts)
 {
-	int i;
+	int i, n;
 
 	if (c->options_first)
 		*shortopts++ = '+';
@@ -48,7 +48,13 @@ cli_getopt_tables(const struct clitab_command *c, struct option *longopts,
 				*shortopts++ = ':';
 		}
 	}
-	memset(&longopts[CO_COUNT], 0, sizeof(longopts[CO_COUNT]));
+	/* The off switches follow, then the terminating zero entry. */
+	memset(&longopts[CO_COUNT], 0, (CO_COUNT + 1) * sizeof(*longopts));
+	for (i = 0, n = CO_COUNT; i < CO_COUNT; i++)
+		if (clitab_options[i].neg != NULL) {
+			longopts[n].name = clitab_options[i].neg;
+			longopts[n++].val = OPT_NEG + i;
+		}
 	*shortopts = '\0';
 }
 
@@ -351,6 +357,13 @@ cli_option(struct cli *cli, const struct clitab_command *cmd, int c,
 {
 	struct cli_arg a = { cmd, -1, optarg, false, err, errlen };
 
+	if (c >= OPT_NEG) {
+		if ((cmd->options & CO_BIT(c - OPT_NEG)) == 0)
+			return cli_negate_foreign(cmd, c - OPT_NEG, err,
+			    errlen);
+		cli_negate(cli, c - OPT_NEG);
+		return 0;
+	}
 	a.opt = longindex >= 0 ? longindex : clitab_by_val(c);
 	if (a.opt >= 0 && (cmd->options & CO_BIT(a.opt)) == 0)
 		return cli_foreign(cmd, a.opt, longindex >= 0, err, errlen);
@@ -379,7 +392,7 @@ static int
 cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
     size_t errlen)
 {
-	struct option longopts[CO_COUNT + 1];
+	struct option longopts[2 * CO_COUNT + 1];
 	char shortopts[2 * CO_COUNT + 2];
 	const struct clitab_command *cmd;
 	int c, longindex, r;
@@ -425,7 +438,7 @@ cli_parse(int argc, char **argv, struct cli *cli, char *err, size_t errlen)
 static const char *
 cli_config_arg(const struct clitab_command *cmd, int argc, char **argv)
 {
-	struct option longopts[CO_COUNT + 1];
+	struct option longopts[2 * CO_COUNT + 1];
 	char shortopts[2 * CO_COUNT + 2], **copy;
 	const char *path = NULL;
 	int c, saved = opterr;

@@ -88,6 +88,11 @@ void cli_roll(const struct cli *cli, size_t nhosts, size_t *batch,
 int cli_parse_run(int argc, char **argv, struct cli *cli, char *err,
     size_t errlen);
 void cli_free(struct cli *cli);
+/* An option's off switch (clitab_options[opt].neg) given (clineg.c). */
+void cli_negate(struct cli *cli, int opt);
+/* The usage error for an off switch cmd does not take (MERR_PARSE). */
+int cli_negate_foreign(const struct clitab_command *cmd, int opt, char *err,
+    size_t errlen);
 /* Build the host set from -w/--hostfile/-i/-g/-x (select/selection.h). */
 int cli_hosts(const struct cli *cli, struct host_set *hosts, char *err,
     size_t errlen);

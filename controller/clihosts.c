@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libssh/libssh.h>
+
 #include "array.h"
 #include "err.h"
 #include "bootstrap.h"
@@ -40,49 +42,115 @@ key_realpath(const char *path)
 }
 
 /*
- * muster logs in with one identity per run (-k, then ssh-agent and
- * ~/.ssh): an inventory's per-host key is honoured when it is that one,
- * and refused by name otherwise -- never silently replaced by another.
+ * Per-host keys (ansible_ssh_private_key_file, key=): each host logs in
+ * with its own. Every distinct file is resolved and loaded once here, so a
+ * missing or unreadable key is a usage error naming the inventory's
+ * FILE:LINE before any host is contacted; the host then carries the
+ * absolute path (the transport loads it again for its own session). The
+ * run's own key as a per-host key is just the run's key. keys install
+ * installs the run's key: another key there is refused, never ignored.
  */
+struct cli_keyfile {
+	char *path, *real;
+};
+
 static int
-check_key_files(const struct cli *cli, const struct host_set *hosts, char *err,
+key_check_one(const struct cli *cli, const struct host_spec *s,
+    const char *mine, char **real, char *err, size_t errlen)
+{
+	const char *where = s->key_origin ?
+	    s->key_origin :
+	    "ansible_ssh_private_key_file";
+	ssh_key key = NULL;
+
+	if ((*real = key_realpath(s->key_file)) == NULL) {
+		snprintf(err, errlen, "%s: %s for host %s: %s", where,
+		    s->key_file, s->name, strerror(errno));
+		return MERR_INVAL;
+	}
+	if (mine != NULL && strcmp(mine, *real) == 0)
+		return 0;
+	if (cli->cmd == CLI_KEYS_INSTALL) {
+		snprintf(err, errlen,
+		    "%s: %s for host %s: keys install "
+		    "installs the run's key; give it with -k %s",
+		    where, s->key_file, s->name, s->key_file);
+		return MERR_INVAL;
+	}
+	if (ssh_pki_import_privkey_file(*real, getenv("MUSTER_KEY_PASSPHRASE"),
+		NULL, NULL, &key) != SSH_OK) {
+		snprintf(err, errlen,
+		    "%s: %s for host %s: cannot load the "
+		    "private key (not a key, unreadable, or encrypted without "
+		    "MUSTER_KEY_PASSPHRASE)",
+		    where, *real, s->name);
+		return MERR_INVAL;
+	}
+	ssh_key_free(key);
+	return 0;
+}
+
+static int
+check_key_files(const struct cli *cli, struct host_set *hosts, char *err,
     size_t errlen)
 {
-	char *mine = NULL, *theirs;
-	bool same;
-	size_t i;
+	struct cli_keyfile *seen = NULL;
+	size_t nseen = 0, seen_cap = 0, i, k;
+	char *mine = NULL, *real, *def;
+	int r = 0;
 
-	for (i = 0; i < hosts->n; i++) {
-		const struct host_spec *s = &hosts->v[i];
+	if (cli->identity == NULL &&
+	    asprintf(&def, "%s/id_ed25519", identity_default_dir()) >= 0) {
+		mine = key_realpath(def);
+		free(def);
+	} else if (cli->identity != NULL && strcmp(cli->identity, "-") != 0)
+		mine = key_realpath(cli->identity);
+	for (i = 0; r == 0 && i < hosts->n; i++) {
+		struct host_spec *s = &hosts->v[i];
 
 		if (s->key_file == NULL)
 			continue;
-		if (mine == NULL && cli->identity == NULL &&
-		    asprintf(&theirs, "%s/id_ed25519",
-			identity_default_dir()) >= 0) {
-			mine = key_realpath(theirs);
-			free(theirs);
-		} else if (mine == NULL && cli->identity != NULL &&
-		    strcmp(cli->identity, "-") != 0)
-			mine = key_realpath(cli->identity);
-		theirs = key_realpath(s->key_file);
-		same = mine != NULL && theirs != NULL &&
-		    strcmp(mine, theirs) == 0;
-		free(theirs);
-		if (!same) {
-			snprintf(err, errlen,
-			    "%s: %s for host %s: muster logs "
-			    "in with one key per run; give it with -k %s (or "
-			    "load it into ssh-agent and drop the variable)",
-			    s->key_origin ? s->key_origin :
-					    "ansible_ssh_private_key_file",
-			    s->key_file, s->name, s->key_file);
-			free(mine);
-			return MERR_INVAL;
+		/* A few distinct files for many hosts: each checked once. */
+		for (k = 0; k < nseen; k++)
+			if (strcmp(seen[k].path, s->key_file) == 0)
+				break;
+		if (k == nseen) {
+			real = NULL;
+			if ((r = key_check_one(cli, s, mine, &real, err,
+				 errlen)) != 0 ||
+			    (r = ARRAY_RESERVE(seen, seen_cap, nseen + 1,
+				 4)) != 0) {
+				free(real);
+				break;
+			}
+			seen[nseen].real = real;
+			if ((seen[nseen].path = strdup(s->key_file)) == NULL) {
+				free(real);
+				r = MERR_NOMEM;
+				break;
+			}
+			nseen++;
 		}
+		free(s->key_file);
+		s->key_file = NULL;
+		/* The run's own key needs nothing of the host. */
+		if (mine != NULL && strcmp(mine, seen[k].real) == 0) {
+			free(s->key_origin);
+			s->key_origin = NULL;
+			continue;
+		}
+		if ((s->key_file = strdup(seen[k].real)) == NULL)
+			r = MERR_NOMEM;
 	}
+	if (r == MERR_NOMEM)
+		snprintf(err, errlen, "%s", merr_str(r));
+	for (k = 0; k < nseen; k++) {
+		free(seen[k].path);
+		free(seen[k].real);
+	}
+	free(seen);
 	free(mine);
-	return 0;
+	return r;
 }
 
 /*

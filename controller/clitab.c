@@ -184,6 +184,31 @@ clitab_put_option(FILE *f, const struct clitab_option *o)
 	fputc('\n', f);
 }
 
+/* The off switches of mask's options, a few to a line. */
+static void
+clitab_put_negs(FILE *f, uint64_t mask)
+{
+	int i, col = 0, n;
+
+	for (i = 0; i < CO_COUNT; i++) {
+		if (clitab_options[i].neg == NULL || (mask & CO_BIT(i)) == 0)
+			continue;
+		if (col == 0)
+			fprintf(f,
+			    "Off switches (undo an option the config "
+			    "file turns on):\n");
+		n = (int)strlen(clitab_options[i].neg) + 3;
+		if (col > 0 && col + n > 78) {
+			fputc('\n', f);
+			col = 0;
+		}
+		col += fprintf(f, "%s--%s", col == 0 ? "  " : " ",
+		    clitab_options[i].neg);
+	}
+	if (col > 0)
+		fputc('\n', f);
+}
+
 /* The options of mask, under their section headings. */
 static void
 clitab_put_options(FILE *f, uint64_t mask)
@@ -207,6 +232,7 @@ clitab_put_options(FILE *f, uint64_t mask)
 			clitab_put_option(f, &clitab_options[i]);
 		}
 	}
+	clitab_put_negs(f, mask);
 }
 
 void

@@ -168,7 +168,14 @@ struct clitab_option {
 	int section;	  /* where the usage text lists it; 0: not */
 	const char *help; /* lines after the first are indented */
 	struct clitab_parse parse;
+	/* An on/off option's off switch ("no-json"), so that a default
+	 * from the config file can be undone on the command line; NULL:
+	 * none. */
+	const char *neg;
 };
+
+/* getopt values of the off switches: OPT_NEG + the option's index. */
+#define OPT_NEG 1024
 
 struct clitab_command {
 	const char *name; /* "run", "keys install" */

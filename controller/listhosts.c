@@ -95,8 +95,13 @@ listhosts_print(FILE *f, const struct host_set *hosts, const char *ssh_config,
 		if (jump != NULL)
 			snprintf(shown, sizeof(shown), "ProxyJump %s (-J)",
 			    jump);
-		else if (sshroute_lookup(ssh_config, s->name, &route, rerr,
-			     sizeof(rerr)) != 0)
+		else if (s->route_kind != HOST_ROUTE_NONE) {
+			sshroute_from_spec(s, &route);
+			snprintf(shown, sizeof(shown), "%s %s (%s)",
+			    sshroute_kind_str(route.kind), route.value,
+			    route.where);
+		} else if (sshroute_lookup(ssh_config, s->name, &route, rerr,
+			       sizeof(rerr)) != 0)
 			snprintf(shown, sizeof(shown), "fails: %s", rerr);
 		else if (route.kind == SSHROUTE_DIRECT)
 			snprintf(shown, sizeof(shown), "direct");

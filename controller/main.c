@@ -358,6 +358,20 @@ direct_config(const struct cli *cli, struct conn_config *cfg, ssh_key *key,
 	return 0;
 }
 
+/* Hosts that log in with a key or take a route of their own: the
+ * daemon's connections were made its way, so they are reached directly. */
+static bool
+own_keys(const struct host_set *hosts)
+{
+	size_t i;
+
+	for (i = 0; i < hosts->n; i++)
+		if (hosts->v[i].key_file != NULL ||
+		    hosts->v[i].route_kind != HOST_ROUTE_NONE)
+			return true;
+	return false;
+}
+
 /*
  * Borrow a running daemon's agent channels, unless told not to or the
  * command line asks for connection settings the daemon does not use.
@@ -456,7 +470,7 @@ cmd_fleet(int argc, char **argv)
 	 * run as the user, which a daemon's shared channel is not. */
 	if (cli.run.become && cli.cmd != CLI_RUN)
 		cfg.become_user = cli.run.become_user;
-	if ((cfg.become_user != NULL ||
+	if ((cfg.become_user != NULL || own_keys(&hosts) ||
 		(cfg.link = try_daemon(&cli, cfg.loop)) == NULL) &&
 	    (status = direct_config(&cli, &cfg, &key, &idpath, &agents)) != 0)
 		goto out;

@@ -408,3 +408,16 @@ sshroute_lookup(const char *config, const char *host, struct sshroute *route,
 	sc.system = true;
 	return scan_file(&sc, SYSTEM_CONFIG, YES, 0);
 }
+
+void
+sshroute_from_spec(const struct host_spec *spec, struct sshroute *route)
+{
+	memset(route, 0, sizeof(*route));
+	route->kind = spec->route_kind == HOST_ROUTE_COMMAND ?
+	    SSHROUTE_COMMAND :
+	    SSHROUTE_JUMP;
+	snprintf(route->value, sizeof(route->value), "%s",
+	    spec->route ? spec->route : "");
+	snprintf(route->where, sizeof(route->where), "%s",
+	    spec->route_origin ? spec->route_origin : "inventory");
+}

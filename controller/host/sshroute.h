@@ -23,6 +23,8 @@
 
 #include <stddef.h>
 
+#include "hostlist.h"
+
 enum sshroute_kind {
 	SSHROUTE_DIRECT,
 	SSHROUTE_COMMAND, /* value: the ProxyCommand, unexpanded */
@@ -43,6 +45,9 @@ struct sshroute {
  */
 int sshroute_lookup(const char *config, const char *host,
     struct sshroute *route, char *err, size_t errlen);
+
+/* The route an inventory gave spec (HOST_ROUTE_JUMP or _COMMAND). */
+void sshroute_from_spec(const struct host_spec *spec, struct sshroute *route);
 
 /* "ProxyCommand", "ProxyJump", "direct": for messages. */
 const char *sshroute_kind_str(enum sshroute_kind kind);

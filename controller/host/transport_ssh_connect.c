@@ -61,6 +61,11 @@ check_route(struct transport *t, char *err, size_t errlen)
 		    t->cfg->jump);
 		snprintf(t->route.where, sizeof(t->route.where), "-J");
 		libssh_proxy = false;
+	} else if (t->spec->route_kind != HOST_ROUTE_NONE) {
+		/* The inventory's route for this host, over ssh_config's
+		 * (as ssh's -J and -o over its files). */
+		sshroute_from_spec(t->spec, &t->route);
+		libssh_proxy = false;
 	}
 	if (t->route.kind == SSHROUTE_DIRECT && libssh_proxy) {
 		snprintf(err, errlen,
@@ -223,6 +228,37 @@ tssh_step_resolve(struct transport *t)
 	    transport_ssh_connect_resolve_done);
 }
 
+/*
+ * The keys to offer: the host's own key file (an inventory's
+ * ansible_ssh_private_key_file, checked by the front door) in place of
+ * the run's -k key, else the run's.
+ */
+static int
+build_keys(struct transport *t, char *err, size_t errlen)
+{
+	ssh_key own = NULL;
+	int r;
+
+	if (t->spec->key_file == NULL)
+		return authkeys_build(&t->keys, t->cfg->identity,
+		    t->cfg->identity_path, &t->sshcfg, t->cfg->passphrase, err,
+		    errlen);
+	if (ssh_pki_import_privkey_file(t->spec->key_file, t->cfg->passphrase,
+		NULL, NULL, &own) != SSH_OK) {
+		snprintf(err, errlen, "%s: cannot load the private key %s",
+		    t->spec->key_origin ? t->spec->key_origin : "inventory",
+		    t->spec->key_file);
+		return MERR_INVAL;
+	}
+	log_debug("%s: offering its own key %s (%s)", t->display,
+	    t->spec->key_file,
+	    t->spec->key_origin ? t->spec->key_origin : "inventory");
+	r = authkeys_build(&t->keys, own, t->spec->key_file, &t->sshcfg,
+	    t->cfg->passphrase, err, errlen);
+	ssh_key_free(own);
+	return r;
+}
+
 /* Try the next address; TRANSPORT_WAIT while a connect is in progress. */
 static enum transport_step
 tcp_try_next(struct transport *t, int last_errno)
@@ -325,8 +361,7 @@ tssh_step_handshake(struct transport *t)
 		    err);
 		return TRANSPORT_STOP;
 	}
-	if (authkeys_build(&t->keys, t->cfg->identity, t->cfg->identity_path,
-		&t->sshcfg, t->cfg->passphrase, err, sizeof(err)) != 0) {
+	if (build_keys(t, err, sizeof(err)) != 0) {
 		tssh_fail(t, HS_AUTH, "%s", err);
 		return TRANSPORT_STOP;
 	}

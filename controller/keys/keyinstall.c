@@ -1,4 +1,5 @@
 #include "keyinstall.h"
+#include "keyinstall_exec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -122,6 +123,15 @@ check_route(struct ki_host *h, char *err, size_t errlen)
 	if ((r = sshroute_lookup(h->ki->opts->ssh_config, h->spec->name,
 		 &route, err, errlen)) != 0)
 		return r;
+	if (h->spec->route_kind != HOST_ROUTE_NONE) {
+		sshroute_from_spec(h->spec, &route);
+		snprintf(err, errlen,
+		    "%.300s: %s %.300s: muster keys install does not go "
+		    "through an inventory's route yet: refusing to connect "
+		    "directly",
+		    route.where, sshroute_kind_str(route.kind), route.value);
+		return MERR_INVAL;
+	}
 	libssh_proxy = ssh_options_get(h->session, SSH_OPTIONS_PROXYCOMMAND,
 			   &pc) == SSH_OK &&
 	    pc != NULL;
@@ -542,6 +552,29 @@ key_fields(const char *line, char *type, size_t tlen, char *b64, size_t blen)
 	return 0;
 }
 
+/*
+ * No SFTP subsystem (sshd without Subsystem sftp, a stripped-down
+ * server): the same steps over exec (keyinstall_exec.h), once the
+ * refused channel is gone (MaxSessions counts it until then).
+ */
+static void
+install_over_exec(struct ki_host *h, const char *line, const char *type,
+    const char *b64)
+{
+	char tmp[128];
+
+	log_debug("%s: no SFTP subsystem (%s); installing over exec",
+	    h->display, ssh_get_error(h->session));
+	(void)ssh_send_keepalive(h->session);
+	temp_name(tmp, sizeof(tmp));
+	switch (keyinstall_exec(h->session, line, type, b64, tmp, h->error,
+	    sizeof(h->error))) {
+	case KIX_INSTALLED: h->status = KI_INSTALLED; break;
+	case KIX_PRESENT: h->status = KI_PRESENT; break;
+	case KIX_FAILED: h->status = KI_FAILED; break;
+	}
+}
+
 static void
 install_key(struct ki_host *h)
 {
@@ -560,11 +593,10 @@ install_key(struct ki_host *h)
 	}
 	if ((sftp = sftp_new(h->session)) == NULL ||
 	    sftp_init(sftp) != SSH_OK) {
-		/* Nothing to fall back to that would not put file contents
-		 * through a shell; every OpenSSH server has SFTP on. */
-		host_fail(h, KI_FAILED,
-		    "the host offers no SFTP subsystem: %s",
-		    ssh_get_error(h->session));
+		if (sftp != NULL)
+			sftp_free(sftp);
+		sftp = NULL;
+		install_over_exec(h, line, type, b64);
 		goto out;
 	}
 	if (ensure_ssh_dir(h, sftp) != 0)

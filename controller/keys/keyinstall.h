@@ -19,9 +19,7 @@
 #include <libssh/libssh.h>
 
 #include "hostlist.h"
-
-/* authorized_keys larger than this is refused rather than rewritten. */
-#define KEYINSTALL_FILE_MAX (1024 * 1024)
+#include "keyinstall_text.h"
 
 struct keyinstall_options {
 	const char *ssh_config;	 /* NULL: ~/.ssh/config */
@@ -38,20 +36,5 @@ struct keyinstall_options {
 /* Runs the whole job; returns a muster_exit status (status.h). */
 int keyinstall_hosts(const struct host_set *hosts,
     const struct keyinstall_options *opts);
-
-/*
- * Whether authorized_keys text holds the key "type b64", whatever options
- * precede it and whatever comment follows (the comparison OpenSSH makes).
- * Exposed for unit tests.
- */
-bool keyinstall_has_key(const char *text, size_t len, const char *type,
-    const char *b64);
-
-/*
- * old with line appended as a line of its own (a newline is added first
- * when old does not end in one); a malloc'd buffer of *outlen bytes.
- */
-int keyinstall_append(const char *old, size_t oldlen, const char *line,
-    char **out, size_t *outlen);
 
 #endif

@@ -1,9 +1,9 @@
 /*
- * The authorized_keys text (keyinstall.h): whether a key is in it, and
+ * The authorized_keys text (keyinstall_text.h): whether a key is in it, and
  * the file with one line appended. Pure functions on bytes, with no I/O,
  * so that the unit tests and the fuzzer reach every branch.
  */
-#include "keyinstall.h"
+#include "keyinstall_text.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -120,6 +120,8 @@ spec_free(struct host_spec *s)
 	free(s->addr);
 	free(s->key_file);
 	free(s->key_origin);
+	free(s->route);
+	free(s->route_origin);
 }
 
 static int
@@ -136,11 +138,14 @@ host_spec_copy(struct host_spec *dst, const struct host_spec *src)
 {
 	memset(dst, 0, sizeof(*dst));
 	dst->port = src->port;
+	dst->route_kind = src->route_kind;
 	if (dup_opt(&dst->name, src->name) != 0 ||
 	    dup_opt(&dst->user, src->user) != 0 ||
 	    dup_opt(&dst->addr, src->addr) != 0 ||
 	    dup_opt(&dst->key_file, src->key_file) != 0 ||
-	    dup_opt(&dst->key_origin, src->key_origin) != 0) {
+	    dup_opt(&dst->key_origin, src->key_origin) != 0 ||
+	    dup_opt(&dst->route, src->route) != 0 ||
+	    dup_opt(&dst->route_origin, src->route_origin) != 0) {
 		spec_free(dst);
 		memset(dst, 0, sizeof(*dst));
 		return MERR_NOMEM;
@@ -175,11 +180,13 @@ host_set_truncate(struct host_set *set, size_t n)
 	index_drop(set);
 }
 
-int
-host_set_add_spec(struct host_set *set, const struct host_spec *src)
+/* Room for one more entry, and whether src is new to the set. */
+static int
+set_prepare(struct host_set *set, const struct host_spec *src, bool *isnew)
 {
 	int r;
 
+	*isnew = false;
 	if (src->name == NULL || *src->name == '\0' || src->port > 65535)
 		return MERR_INVAL;
 	if ((set->index_used + 1) * 2 > set->index_cap &&
@@ -189,8 +196,34 @@ host_set_add_spec(struct host_set *set, const struct host_spec *src)
 		return 0;
 	if ((r = ARRAY_RESERVE(set->v, set->cap, set->n + 1, 16)) != 0)
 		return r;
+	*isnew = true;
+	return 0;
+}
+
+int
+host_set_add_spec(struct host_set *set, const struct host_spec *src)
+{
+	bool isnew;
+	int r;
+
+	if ((r = set_prepare(set, src, &isnew)) != 0 || !isnew)
+		return r;
 	if ((r = host_spec_copy(&set->v[set->n], src)) != 0)
 		return r;
+	index_insert(set, set->n++);
+	return 0;
+}
+
+int
+host_set_move_spec(struct host_set *set, struct host_spec *src)
+{
+	bool isnew;
+	int r;
+
+	if ((r = set_prepare(set, src, &isnew)) != 0 || !isnew)
+		return r;
+	set->v[set->n] = *src;
+	memset(src, 0, sizeof(*src));
 	index_insert(set, set->n++);
 	return 0;
 }

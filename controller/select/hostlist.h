@@ -16,6 +16,13 @@
  * beyond user and port rides along here (a new per-host setting is a new
  * field, copied by host_spec_copy and set from inventory_vars.c's table).
  */
+/* A route an inventory gives one host (as -J gives every host). */
+enum host_route {
+	HOST_ROUTE_NONE,    /* ssh_config's */
+	HOST_ROUTE_JUMP,    /* route: [user@]host[:port][,...] */
+	HOST_ROUTE_COMMAND, /* route: a ProxyCommand, unexpanded */
+};
+
 struct host_spec {
 	char *name;	  /* host name, alias or address as written */
 	char *user;	  /* NULL: from ssh config or the local user */
@@ -23,6 +30,9 @@ struct host_spec {
 	char *addr;	  /* NULL: connect to name (ansible_host) */
 	char *key_file;	  /* NULL: the run's identity */
 	char *key_origin; /* "FILE:LINE" that set key_file */
+	enum host_route route_kind;
+	char *route;	    /* NULL with HOST_ROUTE_NONE */
+	char *route_origin; /* "FILE:LINE (VARIABLE)" that set it */
 };
 
 /* Deep copy; MERR_NOMEM leaves dst zeroed. */
@@ -57,6 +67,10 @@ int host_set_add(struct host_set *set, const char *name, const char *user,
     unsigned port);
 /* The same with every field of src (the key is still name, user, port). */
 int host_set_add_spec(struct host_set *set, const struct host_spec *src);
+/* host_set_add_spec without the copy: src's strings move into the set (or
+ * stay with src when an equal entry is there); src is zeroed either way
+ * but for what stayed, which host_spec_free then frees. */
+int host_set_move_spec(struct host_set *set, struct host_spec *src);
 /* Drop the entries from the n-th on (undo appends). */
 void host_set_truncate(struct host_set *set, size_t n);
 /* host_set_add_spec for each entry of src, in order. */

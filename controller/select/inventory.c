@@ -353,15 +353,71 @@ host_join(struct inv_model *m, struct inv_host *h, struct inv_group *g)
 	return 0;
 }
 
+/* A name hostlist would expand to itself: no range, user, port or
+ * operator, nothing it refuses. Most lines of a large inventory are one. */
+static bool
+plain_name(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+			(*s >= '0' && *s <= '9') || *s == '.' || *s == '_' ||
+			*s == '-'))
+			return false;
+	return true;
+}
+
+/* One host a pattern made, with the line's variables. */
+static int
+host_line_add(struct inv_model *m, const struct host_spec *s,
+    const char *pattern, struct inv_group *g, char *const *keys,
+    char *const *vals, const size_t *lines, size_t nvars)
+{
+	struct inv_host *h = NULL;
+	enum inv_setting set;
+	char port[16];
+	size_t k, line;
+	int r;
+
+	for (k = 0; k < nvars; k++) {
+		set = inv_vars_setting(keys[k]);
+		if ((s->user != NULL && set == INV_SET_USER) ||
+		    (s->port != 0 && set == INV_SET_PORT))
+			return inv_err(m, MERR_PARSE,
+			    "%s given both in '%s' and as %s=",
+			    set == INV_SET_USER ? "user" : "port", pattern,
+			    keys[k]);
+	}
+	if ((r = host_get(m, s->name, &h)) != 0 || h == NULL)
+		return r;
+	if (g != NULL && g != &m->all && (r = host_join(m, h, g)) != 0)
+		return r;
+	snprintf(port, sizeof(port), "%u", s->port);
+	if ((s->user != NULL &&
+		(r = vars_set(m, &h->vars, "user", s->user)) != 0) ||
+	    (s->port != 0 && (r = vars_set(m, &h->vars, "port", port)) != 0))
+		return r;
+	for (k = 0; k < nvars; k++) {
+		line = m->line;
+		if (lines != NULL)
+			m->line = lines[k];
+		r = vars_set(m, &h->vars, keys[k], vals[k]);
+		m->line = line;
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
 int
 inv_host(struct inv_model *m, const char *pattern, struct inv_group *g,
     char *const *keys, char *const *vals, const size_t *lines, size_t nvars)
 {
 	struct host_set expanded;
-	const struct host_spec *s;
-	struct inv_host *h = NULL;
+	struct host_spec one;
 	struct buf list;
-	char msg[512], where[512], port[16];
+	char msg[512], where[512];
 	const char *bad;
 	uint64_t count;
 	size_t i, k;
@@ -381,6 +437,20 @@ inv_host(struct inv_model *m, const char *pattern, struct inv_group *g,
 			    keys[k]);
 		if ((r = note_unused(m, keys[k])) != 0)
 			return r;
+	}
+	if (plain_name(pattern)) {
+		/* Without the expression machinery: a set, an index and a
+		 * copy of the name for each of 100,000 lines. */
+		if (m->count_only) {
+			snprintf(where, sizeof(where), "inventory %s:%zu",
+			    m->path, m->line);
+			return hostlist_tally(&m->counted, 1, where, m->err,
+			    m->errlen);
+		}
+		memset(&one, 0, sizeof(one));
+		one.name = (char *)pattern;
+		return host_line_add(m, &one, pattern, g, keys, vals, lines,
+		    nvars);
 	}
 	host_set_init(&expanded);
 	buf_init(&list, PATTERN_MAX);
@@ -405,46 +475,9 @@ inv_host(struct inv_model *m, const char *pattern, struct inv_group *g,
 		r = inv_err(m, r, "%s", msg);
 		goto out;
 	}
-	for (i = 0; i < expanded.n; i++) {
-		s = &expanded.v[i];
-		for (k = 0; k < nvars; k++) {
-			if ((s->user != NULL &&
-				inv_vars_setting(keys[k]) == INV_SET_USER) ||
-			    (s->port != 0 &&
-				inv_vars_setting(keys[k]) == INV_SET_PORT)) {
-				r = inv_err(m, MERR_PARSE,
-				    "%s given both in "
-				    "'%s' and as %s=",
-				    s->user != NULL &&
-					    inv_vars_setting(keys[k]) ==
-						INV_SET_USER ?
-					"user" :
-					"port",
-				    pattern, keys[k]);
-				goto out;
-			}
-		}
-		if ((r = host_get(m, s->name, &h)) != 0 || h == NULL)
-			goto out;
-		if (g != NULL && g != &m->all && (r = host_join(m, h, g)) != 0)
-			goto out;
-		snprintf(port, sizeof(port), "%u", s->port);
-		if ((s->user != NULL &&
-			(r = vars_set(m, &h->vars, "user", s->user)) != 0) ||
-		    (s->port != 0 &&
-			(r = vars_set(m, &h->vars, "port", port)) != 0))
-			goto out;
-		for (k = 0; k < nvars; k++) {
-			size_t line = m->line;
-
-			if (lines != NULL)
-				m->line = lines[k];
-			r = vars_set(m, &h->vars, keys[k], vals[k]);
-			m->line = line;
-			if (r != 0)
-				goto out;
-		}
-	}
+	for (i = 0; r == 0 && i < expanded.n; i++)
+		r = host_line_add(m, &expanded.v[i], pattern, g, keys, vals,
+		    lines, nvars);
 out:
 	buf_free(&list);
 	host_set_free(&expanded);
@@ -586,22 +619,22 @@ inventory_host_spec(struct inv_model *m, size_t hi, struct resolve_scratch *sc,
 	for (k = 0; k < h->vars.n; k++)
 		sc->vars[nv++] = &h->vars.v[k];
 	memset(spec, 0, sizeof(*spec));
-	spec->name = h->name;
 	return inv_vars_apply(m, sc->vars, nv, spec);
 }
 
+/*
+ * Each host's spec is made once and moved into inv->all (names unique:
+ * host i is all.v[i]); a group keeps indices into it, never copies.
+ */
 static int
 build(struct inv_model *m, struct inventory *inv)
 {
 	struct resolve_scratch sc;
-	struct host_spec *specs = NULL;
-	size_t i, k;
+	struct host_spec spec;
+	size_t i;
 	int r = 0;
 
 	memset(&sc, 0, sizeof(sc));
-	if (m->nhosts > 0 &&
-	    (specs = calloc(m->nhosts, sizeof(*specs))) == NULL)
-		return inv_nomem(m);
 	if (m->ngroups > 0 &&
 	    ((sc.order = calloc(m->ngroups, sizeof(*sc.order))) == NULL ||
 		(sc.mark = calloc(m->ngroups, sizeof(*sc.mark))) == NULL)) {
@@ -610,9 +643,18 @@ build(struct inv_model *m, struct inventory *inv)
 	}
 	for (i = 0; i < m->ngroups; i++)
 		group_depth(m, &m->groups[i]);
-	for (i = 0; r == 0 && i < m->nhosts; i++)
-		if ((r = inventory_host_spec(m, i, &sc, &specs[i])) == 0)
-			r = host_set_add_spec(&inv->all, &specs[i]);
+	for (i = 0; r == 0 && i < m->nhosts; i++) {
+		memset(&spec, 0, sizeof(spec));
+		if ((r = inventory_host_spec(m, i, &sc, &spec)) == 0) {
+			spec.name = m->hosts[i].name;
+			m->hosts[i].name = NULL;
+			r = host_set_move_spec(&inv->all, &spec);
+		}
+		host_spec_free(&spec);
+		if (r == 0 && inv->all.n != i + 1)
+			r = inv_err(m, MERR_INVAL,
+			    "internal error: host %zu not added", i);
+	}
 	if (r == 0 && m->ngroups > 0 &&
 	    (inv->groups = calloc(m->ngroups, sizeof(*inv->groups))) == NULL)
 		r = MERR_NOMEM;
@@ -625,19 +667,14 @@ build(struct inv_model *m, struct inventory *inv)
 		inv->groups[i].children = g->kids;
 		inv->groups[i].nchildren = g->nkids;
 		g->kids = NULL;
-		for (k = 0; r == 0 && k < g->nmembers; k++)
-			r = host_set_add_spec(&inv->groups[i].hosts,
-			    &specs[g->members[k]]);
+		inv->groups[i].members = g->members;
+		inv->groups[i].nmembers = g->nmembers;
+		g->members = NULL;
+		g->nmembers = 0;
 	}
 	if (r == MERR_NOMEM)
 		r = inv_nomem(m);
 out:
-	/* The specs borrow the model's names. */
-	for (i = 0; specs != NULL && i < m->nhosts; i++) {
-		specs[i].name = NULL;
-		host_spec_free(&specs[i]);
-	}
-	free(specs);
 	free(sc.order);
 	free(sc.mark);
 	free(sc.vars);
@@ -862,7 +899,7 @@ inventory_free(struct inventory *inv)
 	for (i = 0; i < inv->ngroups; i++) {
 		free(inv->groups[i].name);
 		free(inv->groups[i].children);
-		host_set_free(&inv->groups[i].hosts);
+		free(inv->groups[i].members);
 	}
 	free(inv->groups);
 	host_set_free(&inv->all);
@@ -870,6 +907,20 @@ inventory_free(struct inventory *inv)
 		free(inv->unused[i]);
 	free(inv->unused);
 	memset(inv, 0, sizeof(*inv));
+}
+
+static int
+group_hosts(const struct inventory *inv, size_t gi, struct host_set *out)
+{
+	const struct inventory_group *g = &inv->groups[gi];
+	size_t i;
+	int r;
+
+	for (i = 0; i < g->nmembers; i++)
+		if ((r = host_set_add_spec(out, &inv->all.v[g->members[i]])) !=
+		    0)
+			return r;
+	return 0;
 }
 
 /*
@@ -897,7 +948,7 @@ select_group(const struct inventory *inv, size_t top, struct host_set *out)
 	seen[top] = true;
 	stack[depth].group = top;
 	stack[depth++].next = 0;
-	r = host_set_append(out, &inv->groups[top].hosts);
+	r = group_hosts(inv, top, out);
 	while (r == 0 && depth > 0) {
 		f = &stack[depth - 1];
 		g = &inv->groups[f->group];
@@ -911,7 +962,7 @@ select_group(const struct inventory *inv, size_t top, struct host_set *out)
 		seen[child] = true;
 		stack[depth].group = child;
 		stack[depth++].next = 0;
-		r = host_set_append(out, &inv->groups[child].hosts);
+		r = group_hosts(inv, child, out);
 	}
 out:
 	free(stack);

@@ -28,8 +28,9 @@
 
 struct inventory_group {
 	char *name;
-	struct host_set hosts; /* its own lines; inventory_select adds */
-	size_t *children;      /* ... these groups' (indices into groups) */
+	size_t *members;  /* its own lines' hosts, indices into all.v; */
+	size_t nmembers;  /* inventory_select adds ... */
+	size_t *children; /* ... these groups' (indices into groups) */
 	size_t nchildren;
 };
 

@@ -111,6 +111,12 @@ int inv_host(struct inv_model *m, const char *pattern, struct inv_group *g,
 int inv_pattern_list(struct inv_model *m, const char *pattern,
     struct buf *out);
 
+/* inventory_sshargs.c: the route in ssh arguments (-J, -o ProxyJump=,
+ * -o ProxyCommand=); any other word is an error naming var. *route is
+ * NULL (kind HOST_ROUTE_NONE) when they set none. */
+int inv_sshargs_route(struct inv_model *m, const char *var, const char *args,
+    enum host_route *kind, char **route);
+
 /* inventory_ini.c */
 int inv_parse_ini(struct inv_model *m, const char *text, size_t len);
 /* inventory_yaml.c: the document is read once and walked by both passes. */
@@ -131,6 +137,9 @@ enum inv_setting {
 	INV_SET_PORT,
 	INV_SET_USER,
 	INV_SET_KEY,
+	INV_SET_JUMP,	  /* proxy_jump */
+	INV_SET_SSHARGS,  /* ansible_ssh_common_args */
+	INV_SET_SSHEXTRA, /* ansible_ssh_extra_args */
 };
 enum inv_setting inv_vars_setting(const char *key);
 bool inv_vars_known(const char *key);

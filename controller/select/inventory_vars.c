@@ -39,7 +39,11 @@ static const struct inv_var_def inv_var_defs[] = {
 	{ "user", INV_SET_USER, 0 },
 	{ "ansible_ssh_user", INV_SET_USER, 1 },
 	{ "ansible_private_key_file", INV_SET_KEY, 0 },
+	{ "key", INV_SET_KEY, 0 },
 	{ "ansible_ssh_private_key_file", INV_SET_KEY, 1 },
+	{ "proxy_jump", INV_SET_JUMP, 0 },
+	{ "ansible_ssh_common_args", INV_SET_SSHARGS, 0 },
+	{ "ansible_ssh_extra_args", INV_SET_SSHEXTRA, 0 },
 };
 
 static const struct inv_var_def *
@@ -146,11 +150,65 @@ inventory_vars_set_key(struct inv_model *m, const struct inv_var *v,
 	return replace(m, &s->key_origin, where);
 }
 
+/* One route a host takes; two variables that disagree are an error. */
+static int
+route_merge(struct inv_model *m, const struct inv_var *v, enum host_route kind,
+    const char *route, struct host_spec *s)
+{
+	char where[512];
+
+	if (s->route != NULL &&
+	    (s->route_kind != kind || strcmp(s->route, route) != 0))
+		return inv_err(m, MERR_PARSE,
+		    "%s gives the route '%s', but %s gave '%s'", v->key, route,
+		    s->route_origin, s->route);
+	snprintf(where, sizeof(where), "%s:%zu (%s)", m->path, v->line,
+	    v->key);
+	s->route_kind = kind;
+	if (replace(m, &s->route, route) != 0)
+		return MERR_NOMEM;
+	return replace(m, &s->route_origin, where);
+}
+
+static int
+inventory_vars_set_jump(struct inv_model *m, const struct inv_var *v,
+    struct host_spec *s)
+{
+	if (*v->value == '\0' || has_unsafe_char(v->value) ||
+	    strpbrk(v->value, " \t") != NULL)
+		return inv_err(m, MERR_PARSE,
+		    "bad %s '%s' ([user@]host[:port],... as ssh -J)", v->key,
+		    v->value);
+	return route_merge(m, v, HOST_ROUTE_JUMP, v->value, s);
+}
+
+static int
+inventory_vars_set_sshargs(struct inv_model *m, const struct inv_var *v,
+    struct host_spec *s)
+{
+	enum host_route kind;
+	char *route = NULL;
+	int r;
+
+	if ((r = inv_sshargs_route(m, v->key, v->value, &kind, &route)) != 0)
+		return r;
+	if (route != NULL && kind == HOST_ROUTE_JUMP && has_unsafe_char(route))
+		r = inv_err(m, MERR_PARSE, "%s: bad ProxyJump '%s'", v->key,
+		    route);
+	else if (route != NULL)
+		r = route_merge(m, v, kind, route, s);
+	free(route);
+	return r;
+}
+
 static const inv_setter inv_setters[] = {
 	[INV_SET_ADDR] = inventory_vars_set_addr,
 	[INV_SET_PORT] = inventory_vars_set_port,
 	[INV_SET_USER] = inventory_vars_set_user,
 	[INV_SET_KEY] = inventory_vars_set_key,
+	[INV_SET_JUMP] = inventory_vars_set_jump,
+	[INV_SET_SSHARGS] = inventory_vars_set_sshargs,
+	[INV_SET_SSHEXTRA] = inventory_vars_set_sshargs,
 };
 
 #define INV_RANKS 2

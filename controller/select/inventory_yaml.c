@@ -33,6 +33,9 @@ node_at(struct yini *y, int index)
 	return yaml_document_get_node(y->doc, index);
 }
 
+/* Variables of a host kept on the stack (more go to the heap). */
+#define HOST_VARS_FEW 16
+
 static int
 visit(struct yini *y, const yaml_node_t *n)
 {
@@ -147,15 +150,18 @@ walk_host(struct yini *y, struct inv_group *g, const char *pattern,
     const yaml_node_t *n)
 {
 	yaml_node_pair_t *p, *start, *end;
-	const char **keys = NULL, **vals = NULL;
-	size_t nv = 0, *lines = NULL;
+	/* Most hosts have a few variables: no allocation for them. */
+	const char *keys_s[HOST_VARS_FEW], *vals_s[HOST_VARS_FEW];
+	size_t lines_s[HOST_VARS_FEW];
+	const char **keys = keys_s, **vals = vals_s;
+	size_t nv = 0, *lines = lines_s;
 	size_t line = y->m->line;
 	int r;
 
 	if ((r = inventory_yaml_mapping(y, n, "a host's variables", &start,
 		 &end)) != 0)
 		return r;
-	if (end > start &&
+	if (end - start > HOST_VARS_FEW &&
 	    ((keys = calloc((size_t)(end - start), sizeof(*keys))) == NULL ||
 		(vals = calloc((size_t)(end - start), sizeof(*vals))) ==
 		    NULL ||
@@ -182,9 +188,12 @@ walk_host(struct yini *y, struct inv_group *g, const char *pattern,
 	r = inv_host(y->m, pattern, g, (char *const *)keys,
 	    (char *const *)vals, lines, nv);
 out:
-	free(lines);
-	free(keys);
-	free(vals);
+	if (keys != keys_s)
+		free(keys);
+	if (vals != vals_s)
+		free(vals);
+	if (lines != lines_s)
+		free(lines);
 	return r;
 }
 

@@ -171,6 +171,44 @@ assert_eq 0 "$rc" "-J over ssh_config's ProxyJump: $(cat "$T/out" "$T/err")"
 [[ -e $T/m/jwins ]] || fail "-J over ssh_config: the command did not run"
 ok "-J: every host through the bastion, -v shows the route, -J wins over ssh_config"
 
+# The inventory's route: proxy_jump=, Ansible's ansible_ssh_common_args and
+# ansible_ssh_extra_args with -J, -o ProxyJump= and -o ProxyCommand=; shown
+# by --list-hosts, taken by a run. Any other ssh argument there is an error
+# naming the variable and its line.
+cat >"$T/route.ini" <<INI
+[behind]
+t1 ansible_host=${TARGETS[0]} proxy_jump=$U1@$BASTION
+t2 ansible_host=${TARGETS[1]} ansible_ssh_common_args='-o ProxyJump=$U1@$BASTION'
+t3 ansible_host=${TARGETS[2]} ansible_ssh_common_args="-o 'ProxyCommand=ip netns exec $NS socat - TCP:%h:%p'"
+[behind:vars]
+ansible_user=$U3
+[direct]
+t4 ansible_host=${TARGETS[0]} ansible_user=$U3
+INI
+"$MUSTER" run --list-hosts -F /dev/null -i "$T/route.ini" -g behind -- true >"$T/list" 2>"$T/err" ||
+	fail "--list-hosts with inventory routes: $(cat "$T/err")"
+assert_contains "$(grep '^t1' "$T/list")" "ProxyJump $U1@$BASTION ($T/route.ini:2 (proxy_jump))" "--list-hosts: proxy_jump"
+assert_contains "$(grep '^t2' "$T/list")" "ProxyJump $U1@$BASTION ($T/route.ini:3 (ansible_ssh_common_args))" "--list-hosts: -o ProxyJump"
+assert_contains "$(grep '^t3' "$T/list")" "ProxyCommand ip netns exec $NS socat - TCP:%h:%p ($T/route.ini:4" "--list-hosts: -o ProxyCommand"
+rm -f "$T/m/inv"*
+"$MUSTER" run --no-daemon -F /dev/null --known-hosts "$T/kh" -k "$KEY" -i "$T/route.ini" -g behind \
+	-- 'touch '"$T"'/m/inv$$' >"$T/out" 2>"$T/err" || fail "run through inventory routes: $(cat "$T/out" "$T/err")"
+assert_eq 3 "$(find "$T/m" -name 'inv*' | wc -l)" "the command ran on the three hosts behind the bastion"
+set +e
+"$MUSTER" run --no-daemon -F /dev/null --known-hosts "$T/kh" -k "$KEY" -i "$T/route.ini" -g direct -- true >"$T/out" 2>"$T/err"
+rc=$?
+set -e
+assert_eq 3 "$rc" "the same target without the route is unreachable (control)"
+printf '[g]\nt1 ansible_host=%s\n[g:vars]\nansible_ssh_extra_args="-J %s -o StrictHostKeyChecking=no"\n' \
+	"${TARGETS[0]}" "$U1@$BASTION" >"$T/badroute.ini"
+set +e
+"$MUSTER" run -F /dev/null --known-hosts "$T/kh" -k "$KEY" -i "$T/badroute.ini" -- true >"$T/out" 2>"$T/err"
+rc=$?
+set -e
+assert_eq 2 "$rc" "an ssh option muster cannot honour in ansible_ssh_extra_args"
+assert_contains "$(cat "$T/err")" "badroute.ini:4: ansible_ssh_extra_args: '-o StrictHostKeyChecking=no' is an ssh option muster cannot honour" "names the variable and FILE:LINE"
+ok "inventory routes: proxy_jump, ansible_ssh_common_args -o ProxyJump/ProxyCommand; other ssh args refused"
+
 # The bastion dies mid-run: the host behind it fails cleanly, a direct
 # host next to it goes on.
 H5="$(fleet_user 5)@$(fleet_addr 5)"

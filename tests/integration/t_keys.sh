@@ -199,3 +199,58 @@ assert_contains "$(cat "$T/out")" "$PW_ADDR: installed" "installed under MaxSess
 assert_file_eq "$T/b_want" "$HB/.ssh/authorized_keys" "MaxSessions 1: old content kept, key appended"
 ls -A "$HB/.ssh" | grep -q muster && fail "temporary file left: $(ls -A "$HB/.ssh")"
 ok "keys install on a host with MaxSessions 1 replaces an existing authorized_keys"
+
+# --- no SFTP subsystem (and still MaxSessions 1): the same steps over exec ----------------------
+restart_pwhost() {
+	kill "$(cat "$D/sshd.pid")"
+	for ((i = 0; i < 50; i++)); do
+		ss -Hltn "sport = :22" | grep "$PW_ADDR:22" >/dev/null || break
+		sleep 0.1
+	done
+	/usr/sbin/sshd -f "$D/sshd_config" -E "$D/sshd.log"
+	for ((i = 0; i < 50; i++)); do
+		ss -Hltn "sport = :22" | grep "$PW_ADDR:22" >/dev/null && break
+		sleep 0.1
+	done
+	ss -Hltn "sport = :22" | grep "$PW_ADDR:22" >/dev/null || fail "sshd did not restart: $(tail -5 "$D/sshd.log")"
+}
+sed -i '/^Subsystem /d' "$D/sshd_config"
+restart_pwhost
+rm -rf "${HA:?}/.ssh"
+cp "$T/b_before" "$HB/.ssh/authorized_keys"
+chmod 0640 "$HB/.ssh/authorized_keys" # the owner's mode is kept
+MUSTER_PASSWORD=$PA "$MUSTER" keys install "${opts[@]}" -w "$UA@$PW_ADDR" >"$T/out" 2>"$T/err" </dev/null ||
+	fail "install without SFTP (new file): $(cat "$T/out" "$T/err") $(tail -n 8 "$D/sshd.log")"
+assert_contains "$(cat "$T/out")" "$PW_ADDR: installed" "installed without SFTP"
+[[ $(stat -c '%a %U' "$HA/.ssh") == "700 $UA" ]] || fail "no SFTP: ~/.ssh: $(stat -c '%a %U' "$HA/.ssh")"
+[[ $(stat -c '%a %U' "$HA/.ssh/authorized_keys") == "600 $UA" ]] ||
+	fail "no SFTP: authorized_keys: $(stat -c '%a %U' "$HA/.ssh/authorized_keys")"
+assert_eq "$ktype $kb64 $(cut -d' ' -f3- "$KEY.pub")" "$(cat "$HA/.ssh/authorized_keys")" "no SFTP: the key alone"
+"$MUSTER" keys install "${opts[@]}" --password-file "$T/pwfile" -w "$UB@$PW_ADDR" >"$T/out" 2>"$T/err" </dev/null ||
+	fail "install without SFTP (existing file): $(cat "$T/out" "$T/err") $(tail -n 8 "$D/sshd.log")"
+assert_contains "$(cat "$T/out")" "$PW_ADDR: installed" "installed over an existing file without SFTP"
+assert_file_eq "$T/b_want" "$HB/.ssh/authorized_keys" "no SFTP: old content kept, key appended"
+assert_eq "640" "$(stat -c '%a' "$HB/.ssh/authorized_keys")" "no SFTP: the owner's mode kept"
+ls -A "$HA/.ssh" "$HB/.ssh" | grep -q muster && fail "temporary file left: $(ls -A "$HA/.ssh" "$HB/.ssh")"
+cp "$HB/.ssh/authorized_keys" "$T/b_after"
+"$MUSTER" keys install "${opts[@]}" --password-file "$T/pwfile" -w "$UB@$PW_ADDR" >"$T/out" 2>"$T/err" </dev/null ||
+	fail "second install without SFTP: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/out")" "$PW_ADDR: present" "present without SFTP"
+assert_file_eq "$T/b_after" "$HB/.ssh/authorized_keys" "no SFTP: present leaves the file alone"
+# (the second install said present: the key alone logged in. A cold start
+# of the agent under MaxSessions 1 is issue 18's bootstrap item; UA's is cached.)
+"$MUSTER" run "${opts[@]}" -w "$UA@$PW_ADDR" -- 'echo $USER' >"$T/out" 2>"$T/err" ||
+	fail "run after an install without SFTP: $(cat "$T/err")"
+assert_eq "$PW_ADDR: $UA" "$(cat "$T/out")" "runs with the key installed over exec"
+ok "keys install on a host without SFTP (MaxSessions 1): exec fallback, compare, temp, rename"
+
+# A symbolic link is refused over exec as over SFTP, and left as it is.
+ln -sf /dev/null "$HA/.ssh/authorized_keys"
+set +e
+MUSTER_PASSWORD=$PA "$MUSTER" keys install "${opts[@]}" -w "$UA@$PW_ADDR" >"$T/out" 2>"$T/err" </dev/null
+rc=$?
+set -e
+assert_eq 1 "$rc" "a symlinked authorized_keys fails the host"
+assert_contains "$(cat "$T/err")" "is a symbolic link" "says why"
+[[ -L $HA/.ssh/authorized_keys ]] || fail "the link was replaced"
+ok "no SFTP: a symbolic link is refused, not replaced"

@@ -126,6 +126,40 @@ assert_eq 2 "$rc" "a named config file that is missing"
 assert_contains "$(cat "$T/err")" "$T/missing.conf" "missing config named"
 ok "--config and MUSTER_CONFIG"
 
+# Off switches: what the config file turns on, the command line turns off.
+printf 'json\nmax-exit\nknown-hosts = %s\nidentity = %s\nssh-config = /dev/null\n' "$KH" "$KEY" >"$T/flags.conf"
+out=$("$MUSTER" run --config "$T/flags.conf" -w "$u3@$a3" -- echo hi)
+assert_contains "$out" '"status":"ok"' "json from the config file"
+out=$("$MUSTER" run --config "$T/flags.conf" --no-json -w "$u3@$a3" -- echo hi)
+assert_eq "$a3: hi" "$out" "--no-json undoes the config file's json "
+printf 'gather\nknown-hosts = %s\nidentity = %s\nssh-config = /dev/null\n' "$KH" "$KEY" >"$T/gather.conf"
+out=$("$MUSTER" run --config "$T/gather.conf" -w "$u3@$a3" -- echo hi)
+assert_contains "$out" "----" "gather from the config file"
+out=$("$MUSTER" run --config "$T/gather.conf" --no-gather -w "$u3@$a3" -- echo hi)
+assert_eq "$a3: hi" "$out" "--no-gather undoes it"
+set +e
+"$MUSTER" run --config "$T/flags.conf" --no-json -w "$u3@$a3" -- 'exit 7' >/dev/null 2>&1; rc=$?
+"$MUSTER" run --config "$T/flags.conf" --no-json --no-max-exit -w "$u3@$a3" -- 'exit 7' >/dev/null 2>&1; rc2=$?
+set -e
+assert_eq "7 1" "$rc $rc2" "max-exit from the config file, --no-max-exit undoes it"
+grep -v "^$a3 " "$KH" >"$T/kh_no3"
+cp "$T/kh_no3" "$T/kh_no3.before"
+printf 'accept-new\nknown-hosts = %s\nidentity = %s\nssh-config = /dev/null\n' "$T/kh_no3" "$KEY" >"$T/accept.conf"
+set +e
+"$MUSTER" run --config "$T/accept.conf" --no-accept-new -w "$u3@$a3" -- true >"$T/out" 2>"$T/err"; rc=$?
+set -e
+assert_eq 3 "$rc" "--no-accept-new: an unknown host key is refused"
+assert_file_eq "$T/kh_no3.before" "$T/kh_no3" "--no-accept-new: nothing recorded"
+"$MUSTER" run --config "$T/accept.conf" -w "$u3@$a3" -- true >/dev/null 2>&1 || fail "accept-new from the config file did not record the key"
+grep -q "^$a3 " "$T/kh_no3" || fail "accept-new from the config file: key not recorded"
+assert_contains "$("$MUSTER" run --help)" "--no-accept-new" "run --help lists the off switches"
+set +e
+"$MUSTER" watch --no-diff -w "$a3" 2>"$T/err"; rc=$?
+set -e
+assert_eq 2 "$rc" "an off switch of an option the subcommand does not take is refused"
+assert_contains "$(cat "$T/err")" "--no-diff is not an option of watch" "named as given"
+ok "off switches (--no-json, --no-gather, --no-max-exit, --no-accept-new) undo the config file"
+
 # Bad lines: each an error naming FILE:LINE, nothing run.
 check_bad() {	# LINE-CONTENT LINE-NO EXPECTED-TEXT
 	printf 'known-hosts = %s\n%s\n' "$KH" "$1" >"$T/bad.conf"

@@ -119,3 +119,25 @@ assert_contains "$(cat "$T/err")" "1 skipped" "push: the second host skipped"
 assert_contains "$(cat "$T/out")" "$(fleet_addr 2): changed" "push --rerun skipped: host 2"
 rm -f "/tmp/muster-rolling-$$"
 ok "push --batch, --max-fail, --rerun"
+
+# --max-fail without --batch: hosts start as the pacing allows (here one
+# set-up at a time, --fanout 1), and after the second failure no new one
+# starts. Two addresses where nothing listens fail first, at once and in
+# order (the next set-up starts only when one ends): hosts 1-3 are skipped,
+# never run, exit status 5.
+((FLEET_N < 198)) || fail "the refused addresses $FLEET_NET.198-199 are inside this fleet"
+rm -f "$D"/ran.*
+set +e
+"$MUSTER" run "${MUSTER_OPTS[@]}" --fanout 1 --max-fail 2 --json \
+	-w "$FLEET_NET.198,$FLEET_NET.199,$(fleet_addr 1),$(fleet_addr 2),$(fleet_addr 3)" \
+	-- "touch $D/ran.\$USER" >"$T/out" 2>"$T/err"
+rc=$?
+set -e
+assert_eq 5 "$rc" "--max-fail without --batch: exit status 5 (cut short)"
+assert_eq 2 "$(grep -c '"status":"unreachable"' "$T/out")" "two unreachable"
+assert_eq 3 "$(grep -c '"status":"skipped"' "$T/out")" "three skipped in the JSON"
+for i in 1 2 3; do
+	[ ! -e "$D/ran.$(fleet_user "$i")" ] || fail "host $i ran after --max-fail"
+done
+assert_contains "$(cat "$T/err")" "5 hosts: 0 ok, 0 failed, 2 unreachable, 3 skipped" "summary counts the skipped"
+ok "--max-fail without --batch stops starting hosts"

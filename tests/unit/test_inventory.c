@@ -767,6 +767,70 @@ test_key_file(void **state)
 	inventory_free(&inv);
 }
 
+/* The route in proxy_jump= and Ansible's ssh args, split as shlex. */
+static void
+route_is(const char *text, const char *host, enum host_route kind,
+    const char *route, const char *origin)
+{
+	struct inventory inv;
+	const struct host_spec *h;
+
+	parse_ok(text, &inv);
+	h = host_named(&inv, host);
+	assert_int_equal(h->route_kind, kind);
+	if (route == NULL)
+		assert_null(h->route);
+	else
+		assert_string_equal(h->route, route);
+	if (origin != NULL)
+		assert_string_equal(h->route_origin, origin);
+	inventory_free(&inv);
+}
+
+static void
+test_routes(void **state)
+{
+	route_is("a proxy_jump=u@b:2222,c\n", "a", HOST_ROUTE_JUMP,
+	    "u@b:2222,c", "inv.ini:1 (proxy_jump)");
+	route_is("a ansible_ssh_common_args='-o ProxyJump=b'\n", "a",
+	    HOST_ROUTE_JUMP, "b", "inv.ini:1 (ansible_ssh_common_args)");
+	route_is("a ansible_ssh_extra_args='-Jb'\n", "a", HOST_ROUTE_JUMP, "b",
+	    NULL);
+	route_is("a ansible_ssh_extra_args='-o \"proxyjump b\"'\n", "a",
+	    HOST_ROUTE_JUMP, "b", NULL);
+	route_is("a ansible_ssh_common_args=\"-o 'ProxyCommand=nc %h %p'\"\n",
+	    "a", HOST_ROUTE_COMMAND, "nc %h %p", NULL);
+	route_is("a ansible_ssh_common_args='-o \"ProxyCommand nc\\ x\"'\n",
+	    "a", HOST_ROUTE_COMMAND, "nc\\ x", NULL);
+	/* Equal routes from two variables agree; none at all is none. */
+	route_is("a proxy_jump=b ansible_ssh_extra_args='-J b'\n", "a",
+	    HOST_ROUTE_JUMP, "b", NULL);
+	route_is("a ansible_ssh_common_args=''\n", "a", HOST_ROUTE_NONE, NULL,
+	    NULL);
+	/* A host's own proxy_jump over its group's. */
+	route_is("[g]\na proxy_jump=h\n[g:vars]\nproxy_jump=g\n", "a",
+	    HOST_ROUTE_JUMP, "h", "inv.ini:2 (proxy_jump)");
+	parse_fails(
+	    "a ansible_ssh_common_args='-o StrictHostKeyChecking=no'\n",
+	    MERR_PARSE,
+	    "inv.ini:1: ansible_ssh_common_args: '-o "
+	    "StrictHostKeyChecking=no' is an ssh option muster cannot honour",
+	    NULL);
+	parse_fails("a ansible_ssh_extra_args='-C'\n", MERR_PARSE,
+	    "inv.ini:1: ansible_ssh_extra_args: '-C' is an ssh argument",
+	    NULL);
+	parse_fails("a ansible_ssh_extra_args='-o'\n", MERR_PARSE,
+	    "inv.ini:1: ansible_ssh_extra_args: -o without its value", NULL);
+	parse_fails("a ansible_ssh_extra_args='-J \"b'\n", MERR_PARSE,
+	    "inv.ini:1: ansible_ssh_extra_args: unclosed quote", NULL);
+	parse_fails("a proxy_jump=b ansible_ssh_extra_args='-J c'\n",
+	    MERR_PARSE,
+	    "inv.ini:1: ansible_ssh_extra_args gives the route 'c'",
+	    "(proxy_jump) gave 'b'");
+	parse_fails("a proxy_jump='b;x'\n", MERR_PARSE,
+	    "inv.ini:1: bad proxy_jump", NULL);
+}
+
 static const char yaml_text[] =
     "---\n"
     "all:\n"
@@ -888,6 +952,7 @@ main(void)
 		cmocka_unit_test(test_ansible_ranges),
 		cmocka_unit_test(test_precedence),
 		cmocka_unit_test(test_key_file),
+		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_yaml),
 		cmocka_unit_test(test_yaml_alias_bomb),
 	};

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "keyinstall.h"
+#include "keyinstall_exec.h"
 
 #define T "ssh-ed25519"
 #define K "AAAAC3NzaC1lZDI1NTE5AAAAIB1"
@@ -88,6 +89,29 @@ test_append(void **state)
 	append_is("a\n\n", "a\n\n" T " " K " c\n");
 }
 
+/* Values from coreutils' cksum(1): the exec fallback compares with it. */
+static void
+test_cksum(void **state)
+{
+	static const char zeros[300];
+
+	assert_int_equal(keyinstall_cksum("", 0), 4294967295u);
+	assert_int_equal(keyinstall_cksum("ssh-ed25519 AAAA x\n", 19),
+	    2647418043u);
+	assert_int_equal(keyinstall_cksum(zeros, sizeof(zeros)), 351385237u);
+}
+
+static void
+test_parse_mode(void **state)
+{
+	assert_int_equal(keyinstall_parse_mode("-rw-r--r--"), 0644);
+	assert_int_equal(keyinstall_parse_mode("-rw-------."), 0600);
+	assert_int_equal(keyinstall_parse_mode("-rwsr-x--T+"), 0750);
+	assert_int_equal(keyinstall_parse_mode("drwx------"), -1);
+	assert_int_equal(keyinstall_parse_mode("-rw-"), -1);
+	assert_int_equal(keyinstall_parse_mode("-rwQr--r--"), -1);
+}
+
 int
 main(void)
 {
@@ -97,6 +121,8 @@ main(void)
 		cmocka_unit_test(test_has_not),
 		cmocka_unit_test(test_has_bounds),
 		cmocka_unit_test(test_append),
+		cmocka_unit_test(test_cksum),
+		cmocka_unit_test(test_parse_mode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
