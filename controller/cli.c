@@ -223,7 +223,8 @@ static bool
 cli_list_opt(int opt)
 {
 	return opt == CO_HOSTS || opt == CO_EXCLUDE || opt == CO_GROUP ||
-	    opt == CO_COMMAND || opt == CO_ALERT || opt == CO_SSH_OPTION;
+	    opt == CO_COMMAND || opt == CO_ALERT || opt == CO_ALERTMANAGER ||
+	    opt == CO_SSH_OPTION;
 }
 
 static void
@@ -237,6 +238,7 @@ cli_list_reset(struct cli *cli, int opt)
 	case CO_GROUP: cli->ng = 0; break;
 	case CO_COMMAND: cli->run.ncommands = 0; break;
 	case CO_ALERT: cli->watch.nalerts = 0; break;
+	case CO_ALERTMANAGER: cli->watch.nalertmanagers = 0; break;
 	case CO_SSH_OPTION:
 		for (i = 0; i < cli->nssh_options; i++)
 			free(cli->ssh_options[i]);
@@ -513,6 +515,11 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
 		case OPT_ALERT:
 			r = push_str(&cli->watch.alerts, &cli->watch.nalerts,
 			    &cli->cap.alerts, optarg);
+			break;
+		case OPT_ALERTMANAGER:
+			r = push_str(&cli->watch.alertmanagers,
+			    &cli->watch.nalertmanagers, &cli->cap.alertmanagers,
+			    optarg);
 			break;
 		case OPT_SORT:
 			if (strcmp(optarg, "host") != 0 &&
@@ -811,6 +818,7 @@ cli_free(struct cli *cli)
 	free(cli->run.commands);
 	free(cli->run.owned_command);
 	free(cli->watch.alerts);
+	free(cli->watch.alertmanagers);
 	for (i = 0; i < cli->nssh_options; i++)
 		free(cli->ssh_options[i]);
 	free(cli->ssh_options);

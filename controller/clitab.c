@@ -179,11 +179,17 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	[CO_PROMETHEUS] = { "prometheus", OPT_PROMETHEUS, REQ, "A:P",
 	    SEC_WATCH, "serve /metrics on address A, port P" },
 	[CO_ALERT] = { "alert", OPT_ALERT, REQ, "EXPR", SEC_WATCH,
-	    "e.g. 'load1>8', 'disk_used_pct>90' (repeatable)" },
+	    "a rule, e.g. 'load1>8', 'disk_used_pct>90 for 5m\n"
+	    "severity=page' (repeatable)" },
 	[CO_ALERT_EXEC] = { "alert-exec", OPT_ALERT_EXEC, REQ, "CMD",
 	    SEC_WATCH,
-	    "run CMD when an alert fires or clears (details\n"
-	    "in MUSTER_ALERT_* environment variables)" },
+	    "run CMD when an alert fires or resolves, or a host\n"
+	    "goes down or comes back (details in MUSTER_ALERT_*\n"
+	    "environment variables)" },
+	[CO_ALERTMANAGER] = { "alertmanager", OPT_ALERTMANAGER, REQ, "URL",
+	    SEC_WATCH,
+	    "post alerts and hosts down to Alertmanager at\n"
+	    "http://HOST:PORT (repeatable)" },
 	[CO_STATUS] = { "status", OPT_STATUS, NOARG, NULL, SEC_HIDDEN, NULL },
 	[CO_STOP] = { "stop", OPT_STOP, NOARG, NULL, SEC_HIDDEN, NULL },
 	[CO_FOREGROUND] = { "foreground", OPT_FOREGROUND, NOARG, NULL,
@@ -242,7 +248,8 @@ const struct clitab_command clitab_commands[] = {
 	    "sample load, memory, disk and network of every host",
 	    FLEET | CO_BIT(CO_INTERVAL) | CO_BIT(CO_DURATION) |
 		CO_BIT(CO_SORT) | CO_BIT(CO_JSON) | CO_BIT(CO_PROMETHEUS) |
-		CO_BIT(CO_ALERT) | CO_BIT(CO_ALERT_EXEC),
+		CO_BIT(CO_ALERT) | CO_BIT(CO_ALERT_EXEC) |
+		CO_BIT(CO_ALERTMANAGER),
 	    false },
 	{ "daemon", "daemon", CLI_DAEMON, "daemon",
 	    "[options] [HOSTS...] | --status [--json] | --stop",
