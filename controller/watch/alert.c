@@ -163,7 +163,7 @@ static int
 parse_for(const char *expr, size_t *pos, double *for_s, char *err,
     size_t errlen)
 {
-	size_t i = *pos, len, k;
+	size_t i = *pos, len, k, unit_at;
 	double v, mult = 1;
 	char num[64];
 
@@ -178,6 +178,7 @@ parse_for(const char *expr, size_t *pos, double *for_s, char *err,
 	memcpy(num, expr + i, len);
 	num[len] = '\0';
 	v = strtod(num, NULL);
+	unit_at = i + len;
 	for (k = 0; k < NELEM(unit_defs); k++)
 		if (expr[i + len] == unit_defs[k].unit) {
 			mult = unit_defs[k].seconds;
@@ -188,7 +189,7 @@ parse_for(const char *expr, size_t *pos, double *for_s, char *err,
 		snprintf(err, errlen,
 		    "\"%s\": position %zu: unknown duration unit; use "
 		    "s, m, h or d, as in 'for 5m'",
-		    expr, i + len + 1);
+		    expr, unit_at + 1);
 		return MERR_PARSE;
 	}
 	v *= mult;
@@ -240,8 +241,8 @@ parse_label(const char *expr, size_t *pos, struct alert_rule *r, char *err,
 		;
 	if (name_len == 0 || is_digit(expr[i]) || expr[i + name_len] != '=') {
 		snprintf(err, errlen,
-		    "\"%s\": position %zu: expected 'for DURATION' or a "
-		    "label NAME=VALUE, got \"%s\"",
+		    "\"%s\": position %zu: unexpected \"%s\": expected "
+		    "'for DURATION' or a label NAME=VALUE",
 		    expr, i + 1, expr + i);
 		return MERR_PARSE;
 	}
