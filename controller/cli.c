@@ -518,8 +518,8 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
 			break;
 		case OPT_ALERTMANAGER:
 			r = push_str(&cli->watch.alertmanagers,
-			    &cli->watch.nalertmanagers, &cli->cap.alertmanagers,
-			    optarg);
+			    &cli->watch.nalertmanagers,
+			    &cli->cap.alertmanagers, optarg);
 			break;
 		case OPT_SORT:
 			if (strcmp(optarg, "host") != 0 &&

@@ -319,8 +319,8 @@ parse_tail(const char *expr, size_t i, struct alert_rule *r, char *err,
 {
 	int rc;
 
-	if (strncmp(expr + i, "for", 3) == 0 && (expr[i + 3] == ' ' ||
-						    expr[i + 3] == '\t')) {
+	if (strncmp(expr + i, "for", 3) == 0 &&
+	    (expr[i + 3] == ' ' || expr[i + 3] == '\t')) {
 		i = skip_blanks(expr, i + 3);
 		if ((rc = parse_for(expr, &i, &r->for_s, err, errlen)) != 0)
 			return rc;
@@ -353,7 +353,8 @@ labels_spec(const struct alert_rule *r)
 		bool quote = strpbrk(v, " \t") != NULL;
 
 		off += (size_t)snprintf(spec + off, len - off, " %s=%s%s%s",
-		    r->labels[i].name, quote ? "\"" : "", v, quote ? "\"" : "");
+		    r->labels[i].name, quote ? "\"" : "", v,
+		    quote ? "\"" : "");
 	}
 	return spec;
 }

@@ -109,9 +109,9 @@ double alert_disk_used_pct(const Muster__DiskUsage *d);
  * one), PENDING -> INACTIVE and FIRING -> INACTIVE ("resolved") on the
  * first sample where it does not hold.
  */
-#define ALERT_PHASES(X)            \
-	X(INACTIVE, "inactive")    \
-	X(PENDING, "pending")      \
+#define ALERT_PHASES(X)         \
+	X(INACTIVE, "inactive") \
+	X(PENDING, "pending")   \
 	X(FIRING, "firing")
 
 enum alert_phase {

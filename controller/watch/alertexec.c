@@ -47,8 +47,8 @@ alert_event_json(const struct alert_event *ev, double now)
 	if (o == NULL)
 		return NULL;
 	json_object_set_new(o, "event",
-	    json_string(ev->rule != NULL ? "alert" :
-					   alert_event_kind_str(ev->kind)));
+	    json_string(
+		ev->rule != NULL ? "alert" : alert_event_kind_str(ev->kind)));
 	json_object_set_new(o, "host", text_json(ev->host));
 	json_object_set_new(o, "ts", json_real(now));
 	if (ev->rule != NULL) {
@@ -64,8 +64,7 @@ alert_event_json(const struct alert_event *ev, double now)
 	if (ev->rule == NULL)
 		return o;
 	json_object_set_new(o, "rule", json_string(ev->rule->text));
-	json_object_set_new(o, "name",
-	    json_string(alert_rule_name(ev->rule)));
+	json_object_set_new(o, "name", json_string(alert_rule_name(ev->rule)));
 	json_object_set_new(o, "value", json_real(ev->value));
 	if ((labels = json_object()) != NULL) {
 		for (i = 0; i < ev->rule->nlabels; i++)
@@ -78,8 +77,7 @@ alert_event_json(const struct alert_event *ev, double now)
 
 /* "NAMEvalue" (name ends in '=') or "PREFIXNAME=value" into *slot. */
 static int
-env_entry(char **slot, const char *prefix, const char *name,
-    const char *value)
+env_entry(char **slot, const char *prefix, const char *name, const char *value)
 {
 	if (asprintf(slot, "%s%s=%s", prefix, name, value) == -1) {
 		*slot = NULL;
@@ -122,8 +120,8 @@ event_entries(char **added, const struct alert_event *ev)
 		0 ||
 	    (r = env_entry(&added[n++], ALERT_ENV_PREFIX, "STATE",
 		 alert_event_kind_str(ev->kind))) != 0 ||
-	    (r = env_entry(&added[n++], ALERT_ENV_PREFIX, "TIME",
-		 timetext)) != 0 ||
+	    (r = env_entry(&added[n++], ALERT_ENV_PREFIX, "TIME", timetext)) !=
+		0 ||
 	    (r = env_entry(&added[n++], ALERT_ENV_PREFIX, "SINCE",
 		 sincetext)) != 0)
 		return r;
@@ -138,8 +136,8 @@ event_entries(char **added, const struct alert_event *ev)
 		 ev->rule->text)) != 0 ||
 	    (r = env_entry(&added[n++], ALERT_ENV_PREFIX, "NAME",
 		 alert_rule_name(ev->rule))) != 0 ||
-	    (r = env_entry(&added[n++], ALERT_ENV_PREFIX, "VALUE",
-		 valtext)) != 0)
+	    (r = env_entry(&added[n++], ALERT_ENV_PREFIX, "VALUE", valtext)) !=
+		0)
 		return r;
 	if ((labels = labels_text(ev->rule)) == NULL)
 		return MERR_NOMEM;

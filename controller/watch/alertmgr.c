@@ -156,10 +156,11 @@ am_post_done(void *arg, int status, const char *line, const char *error)
 		t->posts_ok += ok;
 		t->posts_refused += refused;
 		if (refused)
-			log_error("--alertmanager %s: alerts refused: %s", t->url,
-			    line);
+			log_error("--alertmanager %s: alerts refused: %s",
+			    t->url, line);
 		else if (t->failing)
-			log_error("--alertmanager %s: reachable again", t->url);
+			log_error("--alertmanager %s: reachable again",
+			    t->url);
 		t->failing = false;
 		backoff_reset(&t->backoff);
 		am_send_next(t);
@@ -171,8 +172,8 @@ am_post_done(void *arg, int status, const char *line, const char *error)
 	if (!t->failing)
 		log_error("--alertmanager %s: %s%s; retrying (every %.0f s at "
 			  "most), %zu alerts queued",
-		    t->url, error != NULL ? error : "status ", error ? "" : line,
-		    RETRY_MAX, t->nq);
+		    t->url, error != NULL ? error : "status ",
+		    error ? "" : line, RETRY_MAX, t->nq);
 	else
 		log_debug("--alertmanager %s: %s%s; retry in %.1f s", t->url,
 		    error != NULL ? error : "", error ? "" : line, delay);
@@ -190,8 +191,8 @@ am_send_next(struct am_target *t)
 	double ends = wall_now() + ALERTMGR_ENDS_AFTER;
 	int r;
 
-	if (t->nq == 0 || httppost_busy(&t->post) ||
-	    ev_is_active(&t->retry) || (arr = json_array()) == NULL)
+	if (t->nq == 0 || httppost_busy(&t->post) || ev_is_active(&t->retry) ||
+	    (arr = json_array()) == NULL)
 		return;
 	n = t->nq < BATCH_MAX ? t->nq : BATCH_MAX;
 	for (i = 0; i < n; i++) {
@@ -319,8 +320,9 @@ alertmgr_event(struct alertmgr *am, const struct alert_event *ev)
 			free(key);
 			return;
 		}
-		if (k < 0 && ARRAY_RESERVE(am->active, am->acap,
-				 am->nactive + 1, 16) == 0) {
+		if (k < 0 &&
+		    ARRAY_RESERVE(am->active, am->acap, am->nactive + 1, 16) ==
+			0) {
 			k = (ssize_t)am->nactive++;
 			am->active[k].key = strdup(key);
 			am->active[k].body = NULL;
@@ -400,12 +402,11 @@ parse_url(const char *url, char **host, char **port, char **path, char *err,
 			hend = rest;
 		p = hend;
 	}
-	if (hend == h || (p < rest && (*p != ':' || p + 1 == rest ||
-					  rest - p > 6 ||
-					  strspn(p + 1, "0123456789") !=
-					      (size_t)(rest - p - 1) ||
-					  atoi(p + 1) < 1 ||
-					  atoi(p + 1) > 65535))) {
+	if (hend == h ||
+	    (p < rest &&
+		(*p != ':' || p + 1 == rest || rest - p > 6 ||
+		    strspn(p + 1, "0123456789") != (size_t)(rest - p - 1) ||
+		    atoi(p + 1) < 1 || atoi(p + 1) > 65535))) {
 		snprintf(err, errlen,
 		    "--alertmanager %s: expected http://HOST[:PORT][/PREFIX] "
 		    "with a port from 1 to 65535",
@@ -416,8 +417,9 @@ parse_url(const char *url, char **host, char **port, char **path, char *err,
 	while (plen > 0 && rest[plen - 1] == '/')
 		plen--;
 	*host = strndup(h, (size_t)(hend - h));
-	*port = p < rest ? strndup(p + 1, (size_t)(rest - p - 1)) :
-			   strdup("80");
+	*port = p < rest ?
+	    strndup(p + 1, (size_t)(rest - p - 1)) :
+	    strdup("80");
 	if (asprintf(path, "%.*s/api/v2/alerts", (int)plen, rest) == -1)
 		*path = NULL;
 	return *host && *port && *path ? 0 : MERR_NOMEM;
@@ -579,7 +581,7 @@ alertmgr_render_metrics(const struct alertmgr *am, struct buf *out)
 	if ((r = put_family(out, "muster_alertmanager_alerts_dropped_total",
 		 "counter",
 		 "Alerts dropped because an Alertmanager queue was full.")) !=
-		0)
+	    0)
 		return r;
 	n = snprintf(line, sizeof(line),
 	    "muster_alertmanager_alerts_dropped_total %.17g\n", am->dropped);

@@ -156,7 +156,8 @@ httppost_on_io(struct ev_loop *loop, ev_io *w, int revents)
 	if (n == 0) {
 		int code = status_of(p);
 
-		finish(p, code, code == 0 ? "the reply is not HTTP/1.x" : NULL);
+		finish(p, code,
+		    code == 0 ? "the reply is not HTTP/1.x" : NULL);
 		return;
 	}
 	if (p->head_len < HTTPPOST_LINE_MAX) {
@@ -231,9 +232,9 @@ build_request(struct httppost *p, const char *host, const char *path,
 }
 
 int
-httppost_start(struct httppost *p, const struct sockaddr *sa,
-    socklen_t salen, const char *host, const char *path, const char *body,
-    size_t len, double timeout)
+httppost_start(struct httppost *p, const struct sockaddr *sa, socklen_t salen,
+    const char *host, const char *path, const char *body, size_t len,
+    double timeout)
 {
 	int r;
 
@@ -244,10 +245,10 @@ httppost_start(struct httppost *p, const struct sockaddr *sa,
 	p->sent = 0;
 	p->head_len = 0;
 	p->error[0] = '\0';
-	p->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (p->fd >= 0 && (connect(p->fd, sa, salen) == 0 ||
-			      errno == EINPROGRESS)) {
+	p->fd = socket(sa->sa_family,
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (p->fd >= 0 &&
+	    (connect(p->fd, sa, salen) == 0 || errno == EINPROGRESS)) {
 		set_state(p, HP_CONNECT);
 		ev_io_set(&p->io, p->fd, EV_WRITE);
 		ev_io_start(p->loop, &p->io);

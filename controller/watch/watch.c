@@ -660,7 +660,8 @@ publish_metrics(struct watch *w)
 	buf_reset(&w->metrics);
 	if (r == 0 && metrics_render(mh, n, &w->metrics) == 0 &&
 	    selfmetrics_render(&w->metrics) == 0 &&
-	    (w->am == NULL || alertmgr_render_metrics(w->am, &w->metrics) == 0))
+	    (w->am == NULL ||
+		alertmgr_render_metrics(w->am, &w->metrics) == 0))
 		httpd_publish_site(w->httpd, buf_ptr(&w->metrics),
 		    buf_len(&w->metrics), tg, n, buf_ptr(&w->sd),
 		    buf_len(&w->sd));

@@ -61,7 +61,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	r = alert_eval(&rule, &s, &value);
 	/* Holding on every sample, it fires once the duration is over. */
-	if (r == 1 && (alert_update(&st, r, 0, rule.for_s) != ALERT_NONE) !=
+	if (r == 1 &&
+	    (alert_update(&st, r, 0, rule.for_s) != ALERT_NONE) !=
 		(rule.for_s == 0))
 		abort();
 	if (r == 1 && rule.for_s > 0 &&

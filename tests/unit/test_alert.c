@@ -81,7 +81,9 @@ parse_ok(const char *expr, struct alert_rule *r)
 static void
 parse_fails(const char *expr, int want_r, const char *want1, const char *want2)
 {
-	struct alert_rule r = { .metric = AM_PROCS, .op = AO_NE, .threshold = 7 };
+	struct alert_rule r = { .metric = AM_PROCS,
+		.op = AO_NE,
+		.threshold = 7 };
 	char err[2048] = "";
 
 	assert_int_equal(alert_parse(expr, &r, err, sizeof(err)), want_r);
@@ -550,8 +552,7 @@ test_parse_for_and_labels_errors(void **state)
 	    "position 16: unknown duration unit", NULL);
 	parse_fails("load1 > 8 for 8d", MERR_PARSE,
 	    "position 15: duration \"8d\" longer than 7d", NULL);
-	parse_fails("load1 > 8 for 1e999", MERR_PARSE, "longer than 7d",
-	    NULL);
+	parse_fails("load1 > 8 for 1e999", MERR_PARSE, "longer than 7d", NULL);
 	parse_fails("load1 > 8 severity", MERR_PARSE,
 	    "position 11: unexpected \"severity\": expected 'for DURATION' "
 	    "or a label NAME=VALUE",

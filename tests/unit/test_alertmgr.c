@@ -219,29 +219,27 @@ test_fire_and_resolve(void **state)
 	assert_int_equal(json_array_size(arr), 1);
 	a = json_array_get(arr, 0);
 	labels = json_object_get(a, "labels");
-	assert_string_equal(json_string_value(json_object_get(labels,
-				"alertname")),
+	assert_string_equal(json_string_value(
+				json_object_get(labels, "alertname")),
 	    "disk_used_pct");
-	assert_string_equal(json_string_value(json_object_get(labels,
-				"instance")),
-	    "web1");
-	assert_string_equal(json_string_value(json_object_get(labels,
-				"rule")),
+	assert_string_equal(
+	    json_string_value(json_object_get(labels, "instance")), "web1");
+	assert_string_equal(json_string_value(json_object_get(labels, "rule")),
 	    "disk_used_pct > 90 for 5m");
-	assert_string_equal(json_string_value(json_object_get(labels,
-				"severity")),
-	    "page");
+	assert_string_equal(
+	    json_string_value(json_object_get(labels, "severity")), "page");
 	assert_string_equal(json_string_value(json_object_get(labels, "team")),
 	    "ops");
 	assert_int_equal(json_object_size(labels), 5);
 	assert_string_equal(json_string_value(json_object_get(a, "startsAt")),
 	    "2023-11-14T22:13:20.250Z");
 	assert_non_null(json_object_get(a, "endsAt")); /* ahead: firing */
-	assert_string_equal(json_string_value(json_object_get(a,
-				"generatorURL")),
+	assert_string_equal(json_string_value(
+				json_object_get(a, "generatorURL")),
 	    "http://gen/");
-	assert_string_equal(json_string_value(json_object_get(
-				json_object_get(a, "annotations"), "summary")),
+	assert_string_equal(
+	    json_string_value(
+		json_object_get(json_object_get(a, "annotations"), "summary")),
 	    "web1: disk_used_pct > 90 for 5m (value 93.5)");
 	json_decref(arr);
 
@@ -250,8 +248,9 @@ test_fire_and_resolve(void **state)
 	run_until(loop, &sv, 2);
 	assert_non_null(arr = json_loads(sv.bodies[1], 0, NULL));
 	a = json_array_get(arr, 0);
-	assert_string_equal(json_string_value(json_object_get(
-				json_object_get(a, "labels"), "instance")),
+	assert_string_equal(
+	    json_string_value(
+		json_object_get(json_object_get(a, "labels"), "instance")),
 	    "web1");
 	assert_non_null(json_object_get(a, "endsAt"));
 	json_decref(arr);
@@ -263,14 +262,17 @@ test_fire_and_resolve(void **state)
 	ev.detail = "connection closed";
 	alertmgr_event(am, &ev);
 	run_until(loop, &sv, 3);
-	assert_non_null(strstr(sv.bodies[2], "\"alertname\":\"MusterHostDown\""));
-	assert_non_null(strstr(sv.bodies[2], "db1 is down: connection closed"));
+	assert_non_null(
+	    strstr(sv.bodies[2], "\"alertname\":\"MusterHostDown\""));
+	assert_non_null(
+	    strstr(sv.bodies[2], "db1 is down: connection closed"));
 	snprintf(url, sizeof(url),
 	    "muster_alertmanager_posts_total{url=\"http://127.0.0.1:%d/"
 	    "prefix/\",result=\"ok\"} 3\n",
 	    sv.port);
 	assert_metric(loop, am, url);
-	assert_metric(loop, am, "muster_alertmanager_alerts_dropped_total 0\n");
+	assert_metric(loop, am,
+	    "muster_alertmanager_alerts_dropped_total 0\n");
 	alertmgr_free(am);
 	server_stop(&sv, loop);
 	alert_rule_free(&rule);
@@ -329,7 +331,8 @@ test_unreachable_bounded(void **state)
 	    "prefix/\"} %d\n",
 	    port, ALERTMGR_QUEUE_MAX);
 	assert_metric(loop, am, line);
-	assert_metric(loop, am, "muster_alertmanager_alerts_dropped_total 500\n");
+	assert_metric(loop, am,
+	    "muster_alertmanager_alerts_dropped_total 500\n");
 	assert_metric(loop, am, "result=\"failed\"} 1\n");
 	alertmgr_free(am);
 	ev_loop_destroy(loop);
@@ -341,9 +344,8 @@ url_fails(const char *url, const char *want)
 	char err[512] = "", *urls[1] = { (char *)url };
 	struct alertmgr *am = NULL;
 
-	assert_int_not_equal(alertmgr_new(EV_DEFAULT, urls, 1, NULL, &am, err,
-				 sizeof(err)),
-	    0);
+	assert_int_not_equal(
+	    alertmgr_new(EV_DEFAULT, urls, 1, NULL, &am, err, sizeof(err)), 0);
 	assert_null(am);
 	if (strstr(err, want) == NULL)
 		fail_msg("%s: \"%s\" lacks \"%s\"", url, err, want);
