@@ -69,10 +69,11 @@ YML
 amtool check-config "$T/am/alertmanager.yml" >/dev/null || fail "amtool rejects the test's config"
 
 # The value the rule watches: this machine's process count, which the
-# test raises by 600 and brings back.
+# test raises by 2000 and brings back. The margin (1000) is wide because
+# other jobs on a shared machine move the count by hundreds.
 procs=$("$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$h1" --json --interval 0.5 --duration "$(vg_pick 5 15)" |
 	python3 -c 'import json,sys; print(max(json.loads(l)["procs"] for l in sys.stdin if "procs" in l))')
-limit=$((procs + 300))
+limit=$((procs + 1000))
 
 cat >"$T/exec" <<HOOK
 #!/bin/sh
@@ -131,7 +132,7 @@ ok "Alertmanager up: the alerts queued while it was down arrive (retries)"
 
 # --- a rule with a duration and labels fires, then resolves ---
 pids=()
-for _ in $(seq 600); do
+for _ in $(seq 2000); do
 	sleep 300 &
 	pids+=($!)
 done
