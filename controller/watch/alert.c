@@ -150,9 +150,9 @@ format_for(char *text, size_t len, double for_s)
 	text[0] = '\0';
 	if (for_s <= 0)
 		return;
-	for (k = 0; k < NELEM(unit_defs); k++)
-		if (fmod(for_s, unit_defs[k].seconds) == 0 ||
-		    unit_defs[k].unit == 's')
+	/* The last unit, s, takes whatever the others do not divide. */
+	for (k = 0; k + 1 < NELEM(unit_defs); k++)
+		if (fmod(for_s, unit_defs[k].seconds) == 0)
 			break;
 	alert_format_number(num, sizeof(num), for_s / unit_defs[k].seconds);
 	snprintf(text, len, " for %s%c", num, unit_defs[k].unit);
