@@ -323,9 +323,13 @@ alertmgr_event(struct alertmgr *am, const struct alert_event *ev)
 		if (k < 0 &&
 		    ARRAY_RESERVE(am->active, am->acap, am->nactive + 1, 16) ==
 			0) {
-			k = (ssize_t)am->nactive++;
+			k = (ssize_t)am->nactive;
 			am->active[k].key = strdup(key);
 			am->active[k].body = NULL;
+			if (am->active[k].key != NULL)
+				am->nactive++;
+			else
+				k = -1; /* sent once, not re-sent */
 		}
 		if (k >= 0) {
 			json_decref(am->active[k].body);
