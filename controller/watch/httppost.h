@@ -4,6 +4,11 @@
  * ("Connection: close"), hand back the status code. Plain HTTP to an
  * address resolved beforehand; no TLS, no redirects, no keep-alive. What
  * is posted and what a failure means is the caller's (alertmgr.c).
+ *
+ * Not libcurl's multi interface: wiring its socket and timer callbacks
+ * into libev is about as much code as this whole exchange, and it would
+ * add a library (and its TLS stack) to the controller for one POST to an
+ * Alertmanager that is normally on loopback.
  */
 #ifndef MUSTER_HTTPPOST_H
 #define MUSTER_HTTPPOST_H
