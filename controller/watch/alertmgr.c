@@ -359,6 +359,22 @@ alertmgr_event(struct alertmgr *am, const struct alert_event *ev)
 
 /* ---- targets ------------------------------------------------------------ */
 
+/* Decimal digits from s to end, 1 to 65535. */
+static bool
+port_ok(const char *s, const char *end)
+{
+	long v = 0;
+
+	if (s == end || end - s > 5)
+		return false;
+	for (; s < end; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (*s - '0');
+	}
+	return v >= 1 && v <= 65535;
+}
+
 /* "http://HOST[:PORT][/PREFIX]" into host, port and the API's path. */
 static int
 parse_url(const char *url, char **host, char **port, char **path, char *err,
@@ -406,11 +422,7 @@ parse_url(const char *url, char **host, char **port, char **path, char *err,
 			hend = rest;
 		p = hend;
 	}
-	if (hend == h ||
-	    (p < rest &&
-		(*p != ':' || p + 1 == rest || rest - p > 6 ||
-		    strspn(p + 1, "0123456789") != (size_t)(rest - p - 1) ||
-		    atoi(p + 1) < 1 || atoi(p + 1) > 65535))) {
+	if (hend == h || (p < rest && (*p != ':' || !port_ok(p + 1, rest)))) {
 		snprintf(err, errlen,
 		    "--alertmanager %s: expected http://HOST[:PORT][/PREFIX] "
 		    "with a port from 1 to 65535",
