@@ -158,7 +158,8 @@ static bool
 cli_list_opt(int opt)
 {
 	return opt == CO_HOSTS || opt == CO_EXCLUDE || opt == CO_GROUP ||
-	    opt == CO_COMMAND || opt == CO_ALERT || opt == CO_SSH_OPTION;
+	    opt == CO_COMMAND || opt == CO_ALERT || opt == CO_ALERTMANAGER ||
+	    opt == CO_SSH_OPTION;
 }
 
 static void
@@ -172,6 +173,7 @@ cli_list_reset(struct cli *cli, int opt)
 	case CO_GROUP: cli->ng = 0; break;
 	case CO_COMMAND: cli->run.ncommands = 0; break;
 	case CO_ALERT: cli->watch.nalerts = 0; break;
+	case CO_ALERTMANAGER: cli->watch.nalertmanagers = 0; break;
 	case CO_SSH_OPTION:
 		for (i = 0; i < cli->nssh_options; i++)
 			free(cli->ssh_options[i]);
@@ -518,6 +520,7 @@ cli_free(struct cli *cli)
 	free(cli->run.commands);
 	free(cli->run.owned_command);
 	free(cli->watch.alerts);
+	free(cli->watch.alertmanagers);
 	for (i = 0; i < cli->nssh_options; i++)
 		free(cli->ssh_options[i]);
 	free(cli->ssh_options);

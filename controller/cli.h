@@ -20,7 +20,8 @@ struct cli {
 	size_t nw, nx, ng, nh;
 	/* Allocated lengths of the lists cli.c grows (ARRAY_RESERVE). */
 	struct {
-		size_t w, x, g, h, commands, alerts, ssh_options;
+		size_t w, x, g, h, commands, alerts, alertmanagers,
+		    ssh_options;
 	} cap;
 	const char *inventory;
 	const char *rerun; /* --rerun: statuses of the last run */

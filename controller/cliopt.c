@@ -521,13 +521,21 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	    SEC_WATCH, "serve /metrics on address A, port P",
 	    P_STRING(watch.prometheus) },
 	[CO_ALERT] = { "alert", OPT_ALERT, REQ, "EXPR", SEC_WATCH,
-	    "e.g. 'load1>8', 'disk_used_pct>90' (repeatable)",
+	    "a rule, e.g. 'load1>8', 'disk_used_pct>90 for 5m\n"
+	    "severity=page' (repeatable)",
 	    P_LIST(watch.alerts, watch.nalerts, cap.alerts) },
 	[CO_ALERT_EXEC] = { "alert-exec", OPT_ALERT_EXEC, REQ, "CMD",
 	    SEC_WATCH,
-	    "run CMD when an alert fires or clears (details\n"
-	    "in MUSTER_ALERT_* environment variables)",
+	    "run CMD when an alert fires or resolves, or a host\n"
+	    "goes down or comes back (details in MUSTER_ALERT_*\n"
+	    "environment variables)",
 	    P_STRING(watch.alert_exec) },
+	[CO_ALERTMANAGER] = { "alertmanager", OPT_ALERTMANAGER, REQ, "URL",
+	    SEC_WATCH,
+	    "post alerts and hosts down to Alertmanager at\n"
+	    "http://HOST:PORT (repeatable)",
+	    P_LIST(watch.alertmanagers, watch.nalertmanagers,
+		cap.alertmanagers) },
 	[CO_STATUS] = { "status", OPT_STATUS, NOARG, NULL, SEC_HIDDEN, NULL,
 	    P_FLAG(daemon_status) },
 	[CO_STOP] = { "stop", OPT_STOP, NOARG, NULL, SEC_HIDDEN, NULL,

@@ -64,7 +64,8 @@ const struct clitab_command clitab_commands[] = {
 	    "sample load, memory, disk and network of every host",
 	    FLEET | CO_BIT(CO_INTERVAL) | CO_BIT(CO_DURATION) |
 		CO_BIT(CO_SORT) | CO_BIT(CO_JSON) | CO_BIT(CO_PROMETHEUS) |
-		CO_BIT(CO_ALERT) | CO_BIT(CO_ALERT_EXEC),
+		CO_BIT(CO_ALERT) | CO_BIT(CO_ALERT_EXEC) |
+		CO_BIT(CO_ALERTMANAGER),
 	    false },
 	{ "daemon", "daemon", CLI_DAEMON, "daemon",
 	    "[options] [HOSTS...] | --status [--json] | --stop",

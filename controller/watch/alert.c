@@ -1,18 +1,15 @@
 #include "alert.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include <jansson.h>
+
+#include "array.h"
 #include "err.h"
-
-extern char **environ;
 
 static const struct metric_def {
 	const char *name;
@@ -51,7 +48,12 @@ static const struct op_def {
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-#define ALERT_ENV_PREFIX "MUSTER_ALERT_"
+#define LABELS_MAX 32
+
+static const struct unit_def {
+	char unit;
+	double seconds;
+} unit_defs[] = { { 'd', 86400 }, { 'h', 3600 }, { 'm', 60 }, { 's', 1 } };
 
 const char *
 alert_metric_names(void)
@@ -68,7 +70,7 @@ alert_change_str(enum alert_change c)
 {
 	switch (c) {
 	case ALERT_FIRED: return "firing";
-	case ALERT_CLEARED: return "cleared";
+	case ALERT_RESOLVED: return "resolved";
 	case ALERT_NONE: break;
 	}
 	return "none";
@@ -130,6 +132,233 @@ number_len(const char *s)
 	return i;
 }
 
+/* --- after the number: "for DURATION" and labels ------------------------ */
+
+static bool
+is_blank_or_end(char c)
+{
+	return c == ' ' || c == '\t' || c == '\0';
+}
+
+/* " for 5m" in the largest unit that divides it, "" for no duration. */
+static void
+format_for(char *text, size_t len, double for_s)
+{
+	char num[40];
+	size_t k;
+
+	text[0] = '\0';
+	if (for_s <= 0)
+		return;
+	/* The last unit, s, takes whatever the others do not divide. */
+	for (k = 0; k + 1 < NELEM(unit_defs); k++)
+		if (fmod(for_s, unit_defs[k].seconds) == 0)
+			break;
+	alert_format_number(num, sizeof(num), for_s / unit_defs[k].seconds);
+	snprintf(text, len, " for %s%c", num, unit_defs[k].unit);
+}
+
+/* "for DURATION" at expr + i (i past "for" and blanks). */
+static int
+parse_for(const char *expr, size_t *pos, double *for_s, char *err,
+    size_t errlen)
+{
+	size_t i = *pos, len, k, unit_at;
+	double v, mult = 1;
+	char num[64];
+
+	len = is_digit(expr[i]) || expr[i] == '.' ? number_len(expr + i) : 0;
+	if (len == 0 || len >= sizeof(num)) {
+		snprintf(err, errlen,
+		    "\"%s\": position %zu: expected a duration after "
+		    "'for', as in 'for 5m' (units s, m, h, d)",
+		    expr, i + 1);
+		return MERR_PARSE;
+	}
+	memcpy(num, expr + i, len);
+	num[len] = '\0';
+	v = strtod(num, NULL);
+	unit_at = i + len;
+	for (k = 0; k < NELEM(unit_defs); k++)
+		if (expr[i + len] == unit_defs[k].unit) {
+			mult = unit_defs[k].seconds;
+			len++;
+			break;
+		}
+	if (!is_blank_or_end(expr[i + len])) {
+		snprintf(err, errlen,
+		    "\"%s\": position %zu: unknown duration unit; use "
+		    "s, m, h or d, as in 'for 5m'",
+		    expr, unit_at + 1);
+		return MERR_PARSE;
+	}
+	v *= mult;
+	if (!isfinite(v) || v > ALERT_FOR_MAX) {
+		snprintf(err, errlen,
+		    "\"%s\": position %zu: duration \"%.*s\" longer than "
+		    "7d",
+		    expr, i + 1, (int)len, expr + i);
+		return MERR_PARSE;
+	}
+	*for_s = v;
+	*pos = i + len;
+	return 0;
+}
+
+/* UTF-8 (a JSON string can hold it) without control characters. */
+static bool
+label_value_ok(const char *v, size_t len)
+{
+	json_t *j;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+			return false;
+	if ((j = json_stringn(v, len)) == NULL)
+		return false;
+	json_decref(j);
+	return true;
+}
+
+static bool
+label_name_reserved(const char *name, size_t len)
+{
+	return (len >= 2 && name[0] == '_' && name[1] == '_') ||
+	    (len == 8 && memcmp(name, "instance", 8) == 0) ||
+	    (len == 4 && memcmp(name, "rule", 4) == 0);
+}
+
+/* One NAME=VALUE at expr + *pos into r. */
+static int
+parse_label(const char *expr, size_t *pos, struct alert_rule *r, char *err,
+    size_t errlen)
+{
+	size_t i = *pos, name_len, vstart, vlen, k;
+	struct alert_label *l;
+
+	for (name_len = 0; is_name_char(expr[i + name_len]); name_len++)
+		;
+	if (name_len == 0 || is_digit(expr[i]) || expr[i + name_len] != '=') {
+		snprintf(err, errlen,
+		    "\"%s\": position %zu: unexpected \"%s\": expected "
+		    "'for DURATION' or a label NAME=VALUE",
+		    expr, i + 1, expr + i);
+		return MERR_PARSE;
+	}
+	if (label_name_reserved(expr + i, name_len)) {
+		snprintf(err, errlen,
+		    "\"%s\": position %zu: label \"%.*s\" is reserved "
+		    "(muster sets instance and rule; __* are Prometheus')",
+		    expr, i + 1, (int)name_len, expr + i);
+		return MERR_PARSE;
+	}
+	for (k = 0; k < r->nlabels; k++)
+		if (strlen(r->labels[k].name) == name_len &&
+		    memcmp(r->labels[k].name, expr + i, name_len) == 0) {
+			snprintf(err, errlen,
+			    "\"%s\": position %zu: label \"%.*s\" given twice",
+			    expr, i + 1, (int)name_len, expr + i);
+			return MERR_PARSE;
+		}
+	if (r->nlabels >= LABELS_MAX) {
+		snprintf(err, errlen,
+		    "\"%s\": position %zu: more than %d labels", expr, i + 1,
+		    LABELS_MAX);
+		return MERR_PARSE;
+	}
+	vstart = i + name_len + 1;
+	if (expr[vstart] == '"') {
+		const char *close = strchr(expr + vstart + 1, '"');
+
+		if (close == NULL) {
+			snprintf(err, errlen,
+			    "\"%s\": position %zu: '\"' without a closing "
+			    "'\"'",
+			    expr, vstart + 1);
+			return MERR_PARSE;
+		}
+		vstart++;
+		vlen = (size_t)(close - (expr + vstart));
+		*pos = vstart + vlen + 1;
+	} else {
+		for (vlen = 0; !is_blank_or_end(expr[vstart + vlen]) &&
+		     expr[vstart + vlen] != '"';
+		     vlen++)
+			;
+		*pos = vstart + vlen;
+	}
+	if (vlen == 0 || !label_value_ok(expr + vstart, vlen)) {
+		snprintf(err, errlen,
+		    "\"%s\": position %zu: expected a label value after "
+		    "'=': UTF-8 text without control characters, "
+		    "\"quoted\" if it has blanks",
+		    expr, vstart + 1);
+		return MERR_PARSE;
+	}
+	if (!is_blank_or_end(expr[*pos])) {
+		snprintf(err, errlen,
+		    "\"%s\": position %zu: expected a blank after the "
+		    "label's value",
+		    expr, *pos + 1);
+		return MERR_PARSE;
+	}
+	if (ARRAY_RESERVE(r->labels, r->labels_cap, r->nlabels + 1, 4) != 0)
+		return MERR_NOMEM;
+	l = &r->labels[r->nlabels];
+	l->name = strndup(expr + i, name_len);
+	l->value = strndup(expr + vstart, vlen);
+	r->nlabels++; /* freed with the rule even if one strndup failed */
+	return l->name == NULL || l->value == NULL ? MERR_NOMEM : 0;
+}
+
+/* Everything after the number: [for DURATION] [NAME=VALUE ...]. */
+static int
+parse_tail(const char *expr, size_t i, struct alert_rule *r, char *err,
+    size_t errlen)
+{
+	int rc;
+
+	if (strncmp(expr + i, "for", 3) == 0 &&
+	    (expr[i + 3] == ' ' || expr[i + 3] == '\t')) {
+		i = skip_blanks(expr, i + 3);
+		if ((rc = parse_for(expr, &i, &r->for_s, err, errlen)) != 0)
+			return rc;
+		i = skip_blanks(expr, i);
+	}
+	while (expr[i] != '\0') {
+		if ((rc = parse_label(expr, &i, r, err, errlen)) != 0)
+			return rc;
+		i = skip_blanks(expr, i);
+	}
+	return 0;
+}
+
+/* text plus the labels, quoted where they have blanks: parses back to
+ * the same rule. */
+static char *
+labels_spec(const struct alert_rule *r)
+{
+	size_t len = strlen(r->text) + 1, i, off;
+	char *spec;
+
+	for (i = 0; i < r->nlabels; i++)
+		len += strlen(r->labels[i].name) + strlen(r->labels[i].value) +
+		    4;
+	if ((spec = malloc(len)) == NULL)
+		return NULL;
+	off = (size_t)snprintf(spec, len, "%s", r->text);
+	for (i = 0; i < r->nlabels; i++) {
+		const char *v = r->labels[i].value;
+		bool quote = strpbrk(v, " \t") != NULL;
+
+		off += (size_t)snprintf(spec + off, len - off, " %s=%s%s%s",
+		    r->labels[i].name, quote ? "\"" : "", v,
+		    quote ? "\"" : "");
+	}
+	return spec;
+}
+
 int
 alert_parse(const char *expr, struct alert_rule *rule, char *err,
     size_t errlen)
@@ -139,7 +368,7 @@ alert_parse(const char *expr, struct alert_rule *rule, char *err,
 	const char *mount = NULL;
 	size_t i, start, name_len, mount_len = 0, num_len, k;
 	double threshold;
-	char *end, *num = NULL;
+	char *end, *num = NULL, fortext[48];
 	struct alert_rule nr;
 	int r = MERR_PARSE;
 
@@ -256,29 +485,24 @@ alert_parse(const char *expr, struct alert_rule *rule, char *err,
 		    expr, start + 1, num);
 		goto out;
 	}
-	i = skip_blanks(expr, start + num_len);
-	if (expr[i] != '\0') {
-		snprintf(err, errlen,
-		    "\"%s\": position %zu: unexpected "
-		    "\"%s\" after the number",
-		    expr, i + 1, expr + i);
-		goto out;
-	}
-
 	nr.metric = md->metric;
 	nr.op = od->op;
 	nr.threshold = threshold;
-	if (mount != NULL && (nr.mount = strndup(mount, mount_len)) == NULL) {
-		r = MERR_NOMEM;
+	if ((r = parse_tail(expr, skip_blanks(expr, start + num_len), &nr, err,
+		 errlen)) != 0)
 		goto out;
-	}
-	if (asprintf(&nr.text, "%s%s%s%s %s %s", md->name,
+	r = MERR_NOMEM;
+	if (mount != NULL && (nr.mount = strndup(mount, mount_len)) == NULL)
+		goto out;
+	format_for(fortext, sizeof(fortext), nr.for_s);
+	if (asprintf(&nr.text, "%s%s%s%s %s %s%s", md->name,
 		mount != NULL ? "[" : "", mount != NULL ? nr.mount : "",
-		mount != NULL ? "]" : "", od->text, num) == -1) {
+		mount != NULL ? "]" : "", od->text, num, fortext) == -1) {
 		nr.text = NULL;
-		r = MERR_NOMEM;
 		goto out;
 	}
+	if ((nr.spec = labels_spec(&nr)) == NULL)
+		goto out;
 	*rule = nr;
 	memset(&nr, 0, sizeof(nr));
 	r = 0;
@@ -291,9 +515,31 @@ out:
 void
 alert_rule_free(struct alert_rule *rule)
 {
+	size_t i;
+
+	for (i = 0; i < rule->nlabels; i++) {
+		free(rule->labels[i].name);
+		free(rule->labels[i].value);
+	}
+	free(rule->labels);
 	free(rule->mount);
 	free(rule->text);
-	rule->mount = rule->text = NULL;
+	free(rule->spec);
+	memset(rule, 0, sizeof(*rule));
+}
+
+const char *
+alert_rule_name(const struct alert_rule *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nlabels; i++)
+		if (strcmp(r->labels[i].name, "alertname") == 0)
+			return r->labels[i].value;
+	for (i = 0; i < NELEM(metric_defs); i++)
+		if (metric_defs[i].metric == r->metric)
+			return metric_defs[i].name;
+	return "muster";
 }
 
 /* --- evaluation -------------------------------------------------------- */
@@ -426,28 +672,55 @@ alert_eval(const struct alert_rule *r, const Muster__Sample *s, double *value)
 	return MERR_NOTFOUND;
 }
 
+static const char *const phase_names[] = {
+#define ALERT_PHASE_NAME(id, name) name,
+	ALERT_PHASES(ALERT_PHASE_NAME)
+#undef ALERT_PHASE_NAME
+};
+
+const char *
+alert_phase_name(enum alert_phase p)
+{
+	return (unsigned)p < AP_COUNT ? phase_names[p] : "?";
+}
+
 enum alert_change
-alert_update(struct alert_state *st, int holds)
+alert_update(struct alert_state *st, int holds, double now, double for_s)
 {
 	if (holds < 0)
 		return ALERT_NONE;
-	if (holds && !st->firing) {
-		st->firing = true;
-		return ALERT_FIRED;
+	if (!holds) {
+		enum alert_phase was = st->phase;
+
+		if (was != AP_INACTIVE) {
+			st->phase = AP_INACTIVE;
+			st->since = now;
+		}
+		return was == AP_FIRING ? ALERT_RESOLVED : ALERT_NONE;
 	}
-	if (!holds && st->firing) {
-		st->firing = false;
-		return ALERT_CLEARED;
+	if (st->phase == AP_INACTIVE) {
+		st->phase = AP_PENDING;
+		st->since = now;
+	}
+	if (st->phase == AP_PENDING && now - st->since >= for_s) {
+		st->phase = AP_FIRING;
+		st->since = now;
+		return ALERT_FIRED;
 	}
 	return ALERT_NONE;
 }
 
-/* --- running the command ----------------------------------------------- */
+void
+alert_gap(struct alert_state *st)
+{
+	if (st->phase == AP_PENDING)
+		st->phase = AP_INACTIVE;
+}
 
 /* Shortest text that reads back as v, so scripts see "123456789" and
  * not "1.23457e+08". */
-static void
-format_double(char *text, size_t len, double v)
+void
+alert_format_number(char *text, size_t len, double v)
 {
 	int prec;
 
@@ -457,123 +730,4 @@ format_double(char *text, size_t len, double v)
 			return;
 	}
 	snprintf(text, len, "%.17g", v);
-}
-
-/* "NAME=value" into *slot. */
-static int
-env_entry(char **slot, const char *name, const char *value)
-{
-	size_t nlen = strlen(name), vlen = strlen(value);
-
-	if ((*slot = malloc(nlen + vlen + 2)) == NULL)
-		return MERR_NOMEM;
-	memcpy(*slot, name, nlen);
-	(*slot)[nlen] = '=';
-	memcpy(*slot + nlen + 1, value, vlen + 1);
-	return 0;
-}
-
-/*
- * Our environment without MUSTER_ALERT_* (a muster started from an alert
- * command must not pass its parent's values on) plus this alert's.
- * Built before posix_spawn: nothing may allocate between fork and exec
- * in a process with other threads.
- */
-static int
-build_env(char ***envp, const char *host, const char *rule, const char *state,
-    double value)
-{
-	char **env, **added, valtext[40], timetext[24];
-	size_t n = 0, k = 0, i;
-	int r;
-
-	while (environ != NULL && environ[n] != NULL)
-		n++;
-	if ((env = calloc(n + 6, sizeof(*env))) == NULL)
-		return MERR_NOMEM;
-	for (i = 0; i < n; i++) {
-		if (strncmp(environ[i], ALERT_ENV_PREFIX,
-			strlen(ALERT_ENV_PREFIX)) != 0)
-			env[k++] = environ[i];
-	}
-	format_double(valtext, sizeof(valtext), value);
-	snprintf(timetext, sizeof(timetext), "%lld", (long long)time(NULL));
-	added = env + k;
-	if ((r = env_entry(&added[0], "MUSTER_ALERT_HOST", host)) != 0 ||
-	    (r = env_entry(&added[1], "MUSTER_ALERT_RULE", rule)) != 0 ||
-	    (r = env_entry(&added[2], "MUSTER_ALERT_STATE", state)) != 0 ||
-	    (r = env_entry(&added[3], "MUSTER_ALERT_VALUE", valtext)) != 0 ||
-	    (r = env_entry(&added[4], "MUSTER_ALERT_TIME", timetext)) != 0) {
-		for (i = 0; i < 5; i++)
-			free(added[i]);
-		free(env);
-		return r;
-	}
-	*envp = env;
-	return 0;
-}
-
-static void
-free_env(char **envp)
-{
-	size_t i;
-
-	for (i = 0; envp[i] != NULL; i++) {
-		if (strncmp(envp[i], ALERT_ENV_PREFIX,
-			strlen(ALERT_ENV_PREFIX)) == 0)
-			free(envp[i]);
-	}
-	free(envp);
-}
-
-int
-alert_exec(const char *cmd, const char *host, const struct alert_rule *rule,
-    enum alert_change change, double value, pid_t *pid)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
-	char **envp = NULL;
-	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
-	int r, sr;
-
-	if (change == ALERT_NONE)
-		return MERR_INVAL;
-	if ((r = build_env(&envp, host, rule->text, alert_change_str(change),
-		 value)) != 0)
-		return r;
-	if (posix_spawnattr_init(&attr) != 0) {
-		free_env(envp);
-		return MERR_NOMEM;
-	}
-	if (posix_spawn_file_actions_init(&fa) != 0) {
-		posix_spawnattr_destroy(&attr);
-		free_env(envp);
-		return MERR_NOMEM;
-	}
-	sigemptyset(&none);
-	sigfillset(&all);
-	/* Dispositions we ignore (SIGPIPE) would survive exec; the blocked
-	 * mask of the loop thread would too. */
-	if ((sr = posix_spawnattr_setflags(&attr,
-		 POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-		     POSIX_SPAWN_SETSIGDEF)) != 0 ||
-	    (sr = posix_spawnattr_setpgroup(&attr, 0)) != 0 ||
-	    (sr = posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
-	    (sr = posix_spawnattr_setsigdefault(&attr, &all)) != 0 ||
-	    (sr = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
-		 O_RDONLY, 0)) != 0 ||
-	    (sr = posix_spawn_file_actions_adddup2(&fa, 2, 1)) != 0 ||
-	    /* Our descriptors are close-on-exec but not necessarily every
-	     * library's; a long-running alert command must not hold the
-	     * HTTP listener or a host connection open. */
-	    (sr = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) != 0 ||
-	    (sr = posix_spawn(pid, "/bin/sh", &fa, &attr, argv, envp)) != 0) {
-		errno = sr;
-		r = MERR_SYS;
-	}
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	free_env(envp);
-	return r;
 }

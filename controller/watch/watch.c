@@ -12,6 +12,8 @@
 #include <jansson.h>
 
 #include "alert.h"
+#include "alertexec.h"
+#include "alertmgr.h"
 #include "backoff.h"
 #include "err.h"
 #include "log.h"
@@ -52,6 +54,7 @@ struct watch_host {
 	uint32_t stream;
 	bool up, streaming;
 	bool ever_up;	      /* for the exit status */
+	bool told_down;	      /* a down went to --alert-exec/Alertmanager */
 	bool stale;	      /* down because samples stopped, conn open */
 	double since;	      /* when it went up or down (unix seconds) */
 	double last_rx;	      /* when the newest sample came, our clock */
@@ -71,6 +74,7 @@ struct watch {
 	struct alert_rule *rules;
 	size_t nrules;
 	struct httpd *httpd;
+	struct alertmgr *am;
 	struct buf metrics;
 	struct buf target_text; /* every host's /metrics?target= text */
 	struct buf sd;		/* the /sd JSON, made once */
@@ -231,32 +235,66 @@ print_sample_json(struct watch_host *h, const Muster__Sample *s)
 	json_out(h->w, o);
 }
 
+/*
+ * An event: a JSON line or a text line (none in the live view, which
+ * shows the state), then --alert-exec and Alertmanager. Up is news for
+ * those two only after a down was: every host coming up at the start
+ * would page someone for nothing.
+ */
+static void run_alert_exec(struct watch *w, const struct alert_event *ev);
+
 static void
-print_event(struct watch_host *h, const char *event, const char *detail)
+emit(struct watch_host *h, const struct alert_event *ev)
 {
+	struct watch *w = h->w;
 	json_t *o;
 	char when[32], *shown;
 	time_t t = (time_t)now_unix();
 
-	if (h->w->opts->json) {
-		o = json_object();
-		json_object_set_new(o, "event", json_string(event));
-		json_object_set_new(o, "host", json_string(h->fh->display));
-		json_object_set_new(o, "ts", json_real(now_unix()));
-		json_object_set_new(o, "detail",
-		    detail ? json_string(detail) : json_null());
-		json_out(h->w, o);
-		return;
+	if (w->opts->json) {
+		if ((o = alert_event_json(ev, now_unix())) != NULL)
+			json_out(w, o);
+	} else if (ev->rule != NULL) {
+		if (w->opts->live)
+			fputs("\r\033[K", stdout);
+		printf("ALERT %s %s %s (value %.2f)\n", h->fh->display,
+		    ev->rule->text, alert_event_kind_str(ev->kind), ev->value);
+		fflush(stdout);
+	} else if (!w->opts->live) {
+		/* The detail may quote the agent: no terminal escapes. */
+		shown = ev->detail != NULL ? output_escape(ev->detail) : NULL;
+		strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
+		printf("%s %s %s%s%s\n", when, h->fh->display,
+		    alert_event_kind_str(ev->kind), ev->detail ? ": " : "",
+		    shown ? shown : "");
+		free(shown);
+		fflush(stdout);
 	}
-	if (h->w->opts->live)
-		return; /* the live view shows it */
-	/* The detail may quote the agent: no terminal escapes from it. */
-	shown = detail != NULL ? output_escape(detail) : NULL;
-	strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
-	printf("%s %s %s%s%s\n", when, h->fh->display, event,
-	    detail ? ": " : "", shown ? shown : "");
-	free(shown);
-	fflush(stdout);
+	if (ev->kind == AE_UP && !h->told_down)
+		return;
+	if (ev->kind == AE_DOWN || ev->kind == AE_UP)
+		h->told_down = ev->kind == AE_DOWN;
+	run_alert_exec(w, ev);
+	if (w->am != NULL)
+		alertmgr_event(w->am, ev);
+}
+
+/* The host went down or came up at h->since. */
+static void
+host_event(struct watch_host *h, enum alert_event_kind kind,
+    const char *detail)
+{
+	struct alert_event ev = { .kind = kind,
+		.host = h->fh->display,
+		.since = h->since,
+		.detail = detail };
+	size_t i;
+
+	/* A pending rule was not seen to hold throughout. */
+	if (kind == AE_DOWN)
+		for (i = 0; i < h->w->nrules; i++)
+			alert_gap(&h->alerts[i]);
+	emit(h, &ev);
 }
 
 /* ---- alerts ------------------------------------------------------------------------ */
@@ -269,17 +307,19 @@ watch_on_child(struct ev_loop *loop, ev_child *w, int revents)
 }
 
 static void
-run_alert_exec(struct watch *w, struct watch_host *h, size_t rule,
-    enum alert_change change, double value)
+run_alert_exec(struct watch *w, const struct alert_event *ev)
 {
 	pid_t pid;
 	size_t i;
+	int r;
 
 	if (w->opts->alert_exec == NULL)
 		return;
-	if (alert_exec(w->opts->alert_exec, h->fh->display, &w->rules[rule],
-		change, value, &pid) != 0)
+	if ((r = alert_exec(w->opts->alert_exec, ev, &pid)) != 0) {
+		log_error("--alert-exec: %s: %s", ev->host,
+		    r == MERR_SYS ? strerror(errno) : merr_str(r));
 		return;
+	}
 	/* Reap through libev so no zombie is left; a full table just means
 	 * the kernel keeps the zombie until the next free slot reaps it. */
 	for (i = 0; i < sizeof(w->children) / sizeof(w->children[0]); i++)
@@ -294,30 +334,23 @@ static void
 check_alerts(struct watch_host *h, const Muster__Sample *s)
 {
 	struct watch *w = h->w;
+	struct alert_event ev = { .host = h->fh->display };
 	enum alert_change ch;
-	char detail[256];
-	double value = 0;
+	double now = now_unix();
 	size_t i;
 	int holds;
 
 	for (i = 0; i < w->nrules; i++) {
-		holds = alert_eval(&w->rules[i], s, &value);
-		if (holds < 0)
-			continue;
-		ch = alert_update(&h->alerts[i], holds);
+		ev.value = 0;
+		holds = alert_eval(&w->rules[i], s, &ev.value);
+		ch = alert_update(&h->alerts[i], holds, now,
+		    w->rules[i].for_s);
 		if (ch == ALERT_NONE)
 			continue;
-		snprintf(detail, sizeof(detail), "%s %s (value %.2f)",
-		    w->rules[i].text, alert_change_str(ch), value);
-		if (w->opts->json)
-			print_event(h, "alert", detail);
-		else {
-			if (w->opts->live)
-				fputs("\r\033[K", stdout);
-			printf("ALERT %s %s\n", h->fh->display, detail);
-			fflush(stdout);
-		}
-		run_alert_exec(w, h, i, ch, value);
+		ev.kind = ch == ALERT_FIRED ? AE_FIRING : AE_RESOLVED;
+		ev.rule = &w->rules[i];
+		ev.since = h->alerts[i].since;
+		emit(h, &ev);
 	}
 }
 
@@ -337,7 +370,7 @@ watch_on_sample(void *arg, const Muster__Sample *s)
 		h->since = h->last_rx;
 		free(h->error);
 		h->error = NULL;
-		print_event(h, "up", h->stale ? "samples resumed" : NULL);
+		host_event(h, AE_UP, h->stale ? "samples resumed" : NULL);
 		h->stale = false;
 	}
 	/* Samples that cross the Cancel at the end must not restart it. */
@@ -375,7 +408,7 @@ watch_on_stale(struct ev_loop *loop, ev_timer *t, int revents)
 	    h->since - h->last_rx);
 	free(h->error);
 	h->error = strdup(detail);
-	print_event(h, "down", detail);
+	host_event(h, AE_DOWN, detail);
 	h->w->dirty = true;
 }
 
@@ -443,7 +476,7 @@ watch_host_done(struct fleet_host *fh, enum host_status st, const char *error)
 	if ((h->up || h->since == 0) && !w->fleet.interrupted) {
 		h->up = false;
 		h->since = now_unix();
-		print_event(h, "down", error ? error : "connection closed");
+		host_event(h, AE_DOWN, error ? error : "connection closed");
 	}
 	free(h->error);
 	/* Shown in the live table only: neutralised, since it may quote the
@@ -626,7 +659,9 @@ publish_metrics(struct watch *w)
 		tg[i].text = buf_ptr(&w->target_text) + off;
 	buf_reset(&w->metrics);
 	if (r == 0 && metrics_render(mh, n, &w->metrics) == 0 &&
-	    selfmetrics_render(&w->metrics) == 0)
+	    selfmetrics_render(&w->metrics) == 0 &&
+	    (w->am == NULL ||
+		alertmgr_render_metrics(w->am, &w->metrics) == 0))
 		httpd_publish_site(w->httpd, buf_ptr(&w->metrics),
 		    buf_len(&w->metrics), tg, n, buf_ptr(&w->sd),
 		    buf_len(&w->sd));
@@ -713,6 +748,13 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		status = EXIT_USAGE;
 		goto out;
 	}
+	if (opts->nalertmanagers > 0 &&
+	    alertmgr_new(cfg->loop, opts->alertmanagers, opts->nalertmanagers,
+		NULL, &w.am, err, sizeof(err)) != 0) {
+		fprintf(stderr, "muster: %s\n", err);
+		status = EXIT_USAGE;
+		goto out;
+	}
 	if ((r = fleet_init(&w.fleet, cfg, hosts, opts->fanout, &watch_job_ops,
 		 &w)) != 0 ||
 	    (w.hosts = calloc(hosts->n, sizeof(*w.hosts))) == NULL) {
@@ -795,6 +837,7 @@ out:
 	}
 	free(w.hosts);
 	fleet_free(&w.fleet);
+	alertmgr_free(w.am);
 	if (w.httpd != NULL)
 		httpd_stop(w.httpd);
 	buf_free(&w.metrics);

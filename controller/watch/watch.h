@@ -22,6 +22,8 @@ struct watch_options {
 	char **alerts;
 	size_t nalerts;
 	const char *alert_exec;
+	char **alertmanagers; /* --alertmanager URLs */
+	size_t nalertmanagers;
 	int fanout;
 };
 

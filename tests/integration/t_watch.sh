@@ -2,7 +2,7 @@
 # muster watch: JSON samples agree with /proc, the Prometheus endpoint
 # passes promtool, a killed host goes DOWN and comes back UP, a host whose
 # agent is stopped goes DOWN within a few intervals and UP when continued,
-# alerts fire and clear (and run --alert-exec), --duration 0 is refused.
+# alerts fire and resolve (and run --alert-exec), --duration 0 is refused.
 . "$(dirname "$0")/lib.sh"
 
 hosts="$(fleet_addr 1),$(fleet_addr 2),$(fleet_addr 3)"
@@ -106,13 +106,13 @@ wait_for '"event":"alert"' 1
 assert_contains "$(grep '"event":"alert"' "$T/ev" | head -1)" "firing" "alert fires"
 pkill -f '^sleep 60$' || true
 wait_for '"event":"alert"' 2
-assert_contains "$(grep '"event":"alert"' "$T/ev" | sed -n 2p)" "cleared" "alert clears"
+assert_contains "$(grep '"event":"alert"' "$T/ev" | sed -n 2p)" '"state":"resolved"' "alert resolves"
 kill "$wpid"; wait "$wpid" 2>/dev/null || true
 for _ in $(seq $((50 * SLOW))); do [ "$(grep -c -- --- "$T/hook.out" 2>/dev/null || true)" -ge 2 ] && break; sleep 0.1; done
 assert_contains "$(cat "$T/hook.out")" "MUSTER_ALERT_HOST=$(fleet_addr 1)" "alert-exec gets the host"
 assert_contains "$(cat "$T/hook.out")" "MUSTER_ALERT_STATE=firing" "alert-exec firing"
-assert_contains "$(cat "$T/hook.out")" "MUSTER_ALERT_STATE=cleared" "alert-exec cleared"
-ok "alert fires and clears, --alert-exec runs"
+assert_contains "$(cat "$T/hook.out")" "MUSTER_ALERT_STATE=resolved" "alert-exec resolved"
+ok "alert fires and resolves, --alert-exec runs"
 
 # --- an agent stopped mid-watch: DOWN within a few intervals, UP again ---
 # SIGSTOP keeps the TCP connection and the SSH session open, so only the

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "alert.h"
+#include "alertexec.h"
 #include "err.h"
 #include "fake_sample.h"
 
@@ -80,7 +81,9 @@ parse_ok(const char *expr, struct alert_rule *r)
 static void
 parse_fails(const char *expr, int want_r, const char *want1, const char *want2)
 {
-	struct alert_rule r = { AM_PROCS, AO_NE, 7, NULL, NULL };
+	struct alert_rule r = { .metric = AM_PROCS,
+		.op = AO_NE,
+		.threshold = 7 };
 	char err[2048] = "";
 
 	assert_int_equal(alert_parse(expr, &r, err, sizeof(err)), want_r);
@@ -255,7 +258,7 @@ test_parse_errors(void **state)
 	    NULL);
 	parse_fails("cpu_pct > 90 %", MERR_PARSE,
 	    "position 14: unexpected "
-	    "\"%\" after the number",
+	    "\"%\": expected 'for DURATION' or a label NAME=VALUE",
 	    NULL);
 	parse_fails("cpu_pct > 90 and load1 > 1", MERR_PARSE,
 	    "position 14: "
@@ -411,23 +414,173 @@ test_eval_absent(void **state)
 static void
 test_transitions(void **state)
 {
-	struct alert_state st = { false };
+	struct alert_state st = { AP_INACTIVE, 0 };
 
-	assert_int_equal(alert_update(&st, 0), ALERT_NONE);
-	assert_int_equal(alert_update(&st, 1), ALERT_FIRED);
-	assert_true(st.firing);
-	assert_int_equal(alert_update(&st, 1), ALERT_NONE);
-	assert_int_equal(alert_update(&st, 1), ALERT_NONE);
+	assert_int_equal(alert_update(&st, 0, 1, 0), ALERT_NONE);
+	assert_int_equal(alert_update(&st, 1, 2, 0), ALERT_FIRED);
+	assert_int_equal(st.phase, AP_FIRING);
+	assert_true(st.since == 2);
+	assert_int_equal(alert_update(&st, 1, 3, 0), ALERT_NONE);
+	assert_int_equal(alert_update(&st, 1, 4, 0), ALERT_NONE);
 	/* absent metric (or a host with no sample): nothing changes */
-	assert_int_equal(alert_update(&st, MERR_NOTFOUND), ALERT_NONE);
-	assert_true(st.firing);
-	assert_int_equal(alert_update(&st, 0), ALERT_CLEARED);
-	assert_false(st.firing);
-	assert_int_equal(alert_update(&st, 0), ALERT_NONE);
-	assert_int_equal(alert_update(&st, MERR_NOTFOUND), ALERT_NONE);
-	assert_int_equal(alert_update(&st, 1), ALERT_FIRED);
+	assert_int_equal(alert_update(&st, MERR_NOTFOUND, 5, 0), ALERT_NONE);
+	assert_int_equal(st.phase, AP_FIRING);
+	assert_int_equal(alert_update(&st, 0, 6, 0), ALERT_RESOLVED);
+	assert_int_equal(st.phase, AP_INACTIVE);
+	assert_true(st.since == 6);
+	assert_int_equal(alert_update(&st, 0, 7, 0), ALERT_NONE);
+	assert_int_equal(alert_update(&st, MERR_NOTFOUND, 8, 0), ALERT_NONE);
+	assert_int_equal(alert_update(&st, 1, 9, 0), ALERT_FIRED);
 	assert_string_equal(alert_change_str(ALERT_FIRED), "firing");
-	assert_string_equal(alert_change_str(ALERT_CLEARED), "cleared");
+	assert_string_equal(alert_change_str(ALERT_RESOLVED), "resolved");
+	assert_string_equal(alert_phase_name(AP_PENDING), "pending");
+}
+
+/* 'for 5m': fires only once every sample over 300 s held. */
+static void
+test_transitions_for(void **state)
+{
+	struct alert_state st = { AP_INACTIVE, 0 };
+	double t;
+
+	assert_int_equal(alert_update(&st, 1, 1000, 300), ALERT_NONE);
+	assert_int_equal(st.phase, AP_PENDING);
+	for (t = 1015; t < 1300; t += 15)
+		assert_int_equal(alert_update(&st, 1, t, 300), ALERT_NONE);
+	/* one sample that does not hold starts the wait over */
+	assert_int_equal(alert_update(&st, 0, 1300, 300), ALERT_NONE);
+	assert_int_equal(st.phase, AP_INACTIVE);
+	assert_int_equal(alert_update(&st, 1, 1315, 300), ALERT_NONE);
+	assert_int_equal(alert_update(&st, 1, 1614, 300), ALERT_NONE);
+	/* an absent metric neither breaks nor completes the wait */
+	assert_int_equal(alert_update(&st, MERR_NOTFOUND, 1614.5, 300),
+	    ALERT_NONE);
+	assert_int_equal(alert_update(&st, 1, 1615, 300), ALERT_FIRED);
+	assert_true(st.since == 1615);
+	assert_int_equal(alert_update(&st, 1, 1630, 300), ALERT_NONE);
+	assert_int_equal(alert_update(&st, 0, 1645, 300), ALERT_RESOLVED);
+
+	/* the host went down while pending: the wait starts over */
+	assert_int_equal(alert_update(&st, 1, 2000, 60), ALERT_NONE);
+	alert_gap(&st);
+	assert_int_equal(st.phase, AP_INACTIVE);
+	assert_int_equal(alert_update(&st, 1, 2070, 60), ALERT_NONE);
+	assert_int_equal(alert_update(&st, 1, 2129, 60), ALERT_NONE);
+	assert_int_equal(alert_update(&st, 1, 2130, 60), ALERT_FIRED);
+	/* while firing it stays firing */
+	alert_gap(&st);
+	assert_int_equal(st.phase, AP_FIRING);
+	assert_int_equal(alert_update(&st, 0, 2200, 60), ALERT_RESOLVED);
+}
+
+static void
+test_parse_for_and_labels(void **state)
+{
+	static const struct {
+		const char *expr, *text, *spec;
+		double for_s;
+		const char *name;
+	} ok[] = {
+		{ "disk_used_pct>90 for 5m", "disk_used_pct > 90 for 5m",
+		    "disk_used_pct > 90 for 5m", 300, "disk_used_pct" },
+		{ "load1 > 8 for 90", "load1 > 8 for 90s", "load1 > 8 for 90s",
+		    90, "load1" },
+		{ "load1 > 8 for 1.5h", "load1 > 8 for 90m",
+		    "load1 > 8 for 90m", 5400, "load1" },
+		{ "load1 > 8 for 2d", "load1 > 8 for 2d", "load1 > 8 for 2d",
+		    172800, "load1" },
+		{ "load1 > 8 for 0s", "load1 > 8", "load1 > 8", 0, "load1" },
+		{ "cpu_pct>90 severity=page", "cpu_pct > 90",
+		    "cpu_pct > 90 severity=page", 0, "cpu_pct" },
+		{ "cpu_pct > 90\tfor  10m  severity=page  team=ops "
+		  "alertname=CpuHot",
+		    "cpu_pct > 90 for 10m",
+		    "cpu_pct > 90 for 10m severity=page team=ops "
+		    "alertname=CpuHot",
+		    600, "CpuHot" },
+		{ "procs > 1 summary=\"too many  procs\"", "procs > 1",
+		    "procs > 1 summary=\"too many  procs\"", 0, "procs" },
+		{ "procs > 1 note=\"caf\xc3\xa9 au lait\"", "procs > 1",
+		    "procs > 1 note=\"caf\xc3\xa9 au lait\"", 0, "procs" },
+		{ "procs > 1 for=x", "procs > 1", "procs > 1 for=x", 0,
+		    "procs" },
+	};
+	struct alert_rule r, again;
+	size_t i;
+
+	for (i = 0; i < NELEM(ok); i++) {
+		parse_ok(ok[i].expr, &r);
+		assert_string_equal(r.text, ok[i].text);
+		if (ok[i].spec != NULL)
+			assert_string_equal(r.spec, ok[i].spec);
+		assert_true(r.for_s == ok[i].for_s);
+		assert_string_equal(alert_rule_name(&r), ok[i].name);
+		parse_ok(r.spec, &again);
+		assert_string_equal(again.spec, r.spec);
+		alert_rule_free(&again);
+		alert_rule_free(&r);
+	}
+	parse_ok("cpu_pct > 90 for 10m severity=page team=ops", &r);
+	assert_int_equal(r.nlabels, 2);
+	assert_string_equal(r.labels[0].name, "severity");
+	assert_string_equal(r.labels[0].value, "page");
+	assert_string_equal(r.labels[1].name, "team");
+	assert_string_equal(r.labels[1].value, "ops");
+	alert_rule_free(&r);
+	/* blanks inside quotes are the value's */
+	parse_ok("procs > 1 s=\"a b\"", &r);
+	assert_string_equal(r.labels[0].value, "a b");
+	assert_string_equal(r.spec, "procs > 1 s=\"a b\"");
+	alert_rule_free(&r);
+}
+
+static void
+test_parse_for_and_labels_errors(void **state)
+{
+	parse_fails("load1 > 8 for", MERR_PARSE,
+	    "position 11: unexpected \"for\"", NULL);
+	parse_fails("load1 > 8 a=\"\"", MERR_PARSE,
+	    "position 14: expected a label value", NULL);
+	parse_fails("load1 > 8 for x", MERR_PARSE,
+	    "position 15: expected a duration after 'for', as in 'for 5m'",
+	    NULL);
+	parse_fails("load1 > 8 for -5m", MERR_PARSE,
+	    "position 15: expected a duration", NULL);
+	parse_fails("load1 > 8 for 5w", MERR_PARSE,
+	    "position 16: unknown duration unit; use s, m, h or d", NULL);
+	parse_fails("load1 > 8 for 5ms", MERR_PARSE,
+	    "position 16: unknown duration unit", NULL);
+	parse_fails("load1 > 8 for 8d", MERR_PARSE,
+	    "position 15: duration \"8d\" longer than 7d", NULL);
+	parse_fails("load1 > 8 for 1e999", MERR_PARSE, "longer than 7d", NULL);
+	parse_fails("load1 > 8 severity", MERR_PARSE,
+	    "position 11: unexpected \"severity\": expected 'for DURATION' "
+	    "or a label NAME=VALUE",
+	    NULL);
+	parse_fails("load1 > 8 severity=", MERR_PARSE,
+	    "position 20: expected a label value after '='", NULL);
+	parse_fails("load1 > 8 severity=\"", MERR_PARSE,
+	    "position 20: '\"' without a closing '\"'", NULL);
+	parse_fails("load1 > 8 s=\"a\"b", MERR_PARSE,
+	    "position 16: expected a blank after the label's value", NULL);
+	parse_fails("load1 > 8 s=a\"b", MERR_PARSE,
+	    "position 14: expected a blank after the label's value", NULL);
+	parse_fails("load1 > 8 1x=a", MERR_PARSE, "position 11: unexpected",
+	    NULL);
+	parse_fails("load1 > 8 instance=a", MERR_PARSE,
+	    "position 11: label \"instance\" is reserved", NULL);
+	parse_fails("load1 > 8 rule=a", MERR_PARSE,
+	    "label \"rule\" is reserved", NULL);
+	parse_fails("load1 > 8 __name__=a", MERR_PARSE,
+	    "label \"__name__\" is reserved", NULL);
+	parse_fails("load1 > 8 a=1 b=2 a=3", MERR_PARSE,
+	    "position 19: label \"a\" given twice", NULL);
+	parse_fails("load1 > 8 a=\x01", MERR_PARSE,
+	    "position 13: expected a label value", NULL);
+	parse_fails("load1 > 8 a=\xff\xfe", MERR_PARSE,
+	    "position 13: expected a label value", NULL);
+	parse_fails("load1 > 8 severity=page for 5m", MERR_PARSE,
+	    "position 25: unexpected \"for 5m\"", NULL);
 }
 
 /* --- alert_exec -------------------------------------------------------- */
@@ -490,6 +643,7 @@ test_exec_environment(void **state)
 {
 	char dir[] = "/tmp/test_alert.XXXXXX", cmd[2048], host[1024];
 	char errpath[600], want[1200], *text;
+	struct alert_event ev = { 0 };
 	struct alert_rule rule;
 	sigset_t usr1, saved;
 	int st, errfd, saved_err;
@@ -537,8 +691,12 @@ test_exec_environment(void **state)
 	assert_true((saved_err = dup(2)) >= 0);
 	assert_int_equal(dup2(errfd, 2), 2);
 
-	assert_int_equal(
-	    alert_exec(cmd, host, &rule, ALERT_FIRED, 93.25, &pid), 0);
+	ev.kind = AE_FIRING;
+	ev.host = host;
+	ev.rule = &rule;
+	ev.value = 93.25;
+	ev.since = 1700000000.5;
+	assert_int_equal(alert_exec(cmd, &ev, &pid), 0);
 
 	dup2(saved_err, 2);
 	close(saved_err);
@@ -565,6 +723,8 @@ test_exec_environment(void **state)
 	assert_file_has(dir, "env", "MUSTER_ALERT_STATE=firing\n");
 	assert_file_has(dir, "env", "MUSTER_ALERT_VALUE=93.25\n");
 	assert_file_has(dir, "env", "MUSTER_ALERT_TIME=");
+	assert_file_has(dir, "env", "MUSTER_ALERT_SINCE=1700000000.5\n");
+	assert_file_has(dir, "env", "MUSTER_ALERT_NAME=disk_used_pct\n");
 	text = slurp(strcat(strcpy(want, dir), "/env"));
 	assert_non_null(text);
 	assert_null(strstr(text, "stale"));
@@ -602,31 +762,116 @@ test_exec_environment(void **state)
 }
 
 static void
-test_exec_cleared_and_values(void **state)
+test_exec_resolved_and_values(void **state)
 {
 	char dir[] = "/tmp/test_alert.XXXXXX", cmd[1024];
+	struct alert_event ev = { .kind = AE_RESOLVED, .host = "h" };
 	struct alert_rule rule;
 	pid_t pid;
 	int st;
 
 	assert_non_null(mkdtemp(dir));
-	parse_ok("net_rx_bytes_per_s > 1e8", &rule);
+	parse_ok("net_rx_bytes_per_s > 1e8 for 1m severity=page "
+		 "summary=\"rx $(touch x) high\"",
+	    &rule);
+	ev.rule = &rule;
+	ev.value = 123456789;
 	snprintf(cmd, sizeof(cmd), "cd '%s' && env > env && exit 3", dir);
-	assert_int_equal(
-	    alert_exec(cmd, "h", &rule, ALERT_CLEARED, 123456789, &pid), 0);
+	assert_int_equal(alert_exec(cmd, &ev, &pid), 0);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 3);
-	assert_file_has(dir, "env", "MUSTER_ALERT_STATE=cleared\n");
+	assert_file_has(dir, "env", "MUSTER_ALERT_STATE=resolved\n");
 	assert_file_has(dir, "env", "MUSTER_ALERT_VALUE=123456789\n");
 	assert_file_has(dir, "env", "MUSTER_ALERT_HOST=h\n");
 	assert_file_has(dir, "env",
 	    "MUSTER_ALERT_RULE=net_rx_bytes_per_s > "
-	    "1e8\n");
-	assert_int_equal(alert_exec(cmd, "h", &rule, ALERT_NONE, 1, &pid),
-	    MERR_INVAL);
+	    "1e8 for 1m\n");
+	assert_file_has(dir, "env",
+	    "MUSTER_ALERT_LABELS=severity=page\nsummary=rx $(touch x) "
+	    "high\n");
+	assert_file_has(dir, "env", "MUSTER_ALERT_LABEL_severity=page\n");
+	assert_file_has(dir, "env",
+	    "MUSTER_ALERT_LABEL_summary=rx $(touch x) high\n");
+	assert_absent(dir, "x");
 	alert_rule_free(&rule);
 	rm_dir(dir);
+}
+
+/* A host down and back: no rule, the reason in DETAIL. */
+static void
+test_exec_down_up(void **state)
+{
+	char dir[] = "/tmp/test_alert.XXXXXX", cmd[1024], path[600], *text;
+	struct alert_event ev = { .kind = AE_DOWN,
+		.host = "web1",
+		.since = 42,
+		.detail = "no sample for 3 s" };
+	json_t *j;
+	pid_t pid;
+	int st;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "cd '%s' && env > env", dir);
+	assert_int_equal(alert_exec(cmd, &ev, &pid), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_file_has(dir, "env", "MUSTER_ALERT_STATE=down\n");
+	assert_file_has(dir, "env", "MUSTER_ALERT_HOST=web1\n");
+	assert_file_has(dir, "env", "MUSTER_ALERT_SINCE=42\n");
+	assert_file_has(dir, "env", "MUSTER_ALERT_DETAIL=no sample for 3 s\n");
+	snprintf(path, sizeof(path), "%s/env", dir);
+	text = slurp(path);
+	assert_non_null(text);
+	assert_null(strstr(text, "MUSTER_ALERT_RULE="));
+	assert_null(strstr(text, "MUSTER_ALERT_VALUE="));
+	free(text);
+	j = alert_event_json(&ev, 50);
+	text = json_dumps(j, JSON_COMPACT);
+	assert_string_equal(text,
+	    "{\"event\":\"down\",\"host\":\"web1\",\"ts\":50.0,"
+	    "\"detail\":\"no sample for 3 s\",\"state\":\"down\","
+	    "\"since\":42.0}");
+	free(text);
+	json_decref(j);
+	ev.kind = AE_UP;
+	ev.detail = NULL;
+	j = alert_event_json(&ev, 60);
+	text = json_dumps(j, JSON_COMPACT);
+	assert_string_equal(text,
+	    "{\"event\":\"up\",\"host\":\"web1\",\"ts\":60.0,"
+	    "\"detail\":null,\"state\":\"up\",\"since\":42.0}");
+	free(text);
+	json_decref(j);
+	rm_dir(dir);
+}
+
+/* A rule's event has its parts as fields, and the old detail string. */
+static void
+test_event_json_rule(void **state)
+{
+	struct alert_event ev = { .kind = AE_FIRING, .host = "db2" };
+	struct alert_rule rule;
+	json_t *j;
+	char *text;
+
+	parse_ok("disk_used_pct[/var] > 90 for 5m severity=page team=db",
+	    &rule);
+	ev.rule = &rule;
+	ev.value = 93.5;
+	ev.since = 1000;
+	j = alert_event_json(&ev, 1001);
+	text = json_dumps(j, JSON_COMPACT);
+	assert_string_equal(text,
+	    "{\"event\":\"alert\",\"host\":\"db2\",\"ts\":1001.0,"
+	    "\"detail\":\"disk_used_pct[/var] > 90 for 5m firing (value "
+	    "93.50)\",\"state\":\"firing\",\"since\":1000.0,"
+	    "\"rule\":\"disk_used_pct[/var] > 90 for 5m\","
+	    "\"name\":\"disk_used_pct\",\"value\":93.5,"
+	    "\"labels\":{\"severity\":\"page\",\"team\":\"db\"}}");
+	free(text);
+	json_decref(j);
+	alert_rule_free(&rule);
 }
 
 int
@@ -641,8 +886,13 @@ main(void)
 		cmocka_unit_test(test_eval_disks),
 		cmocka_unit_test(test_eval_absent),
 		cmocka_unit_test(test_transitions),
+		cmocka_unit_test(test_transitions_for),
+		cmocka_unit_test(test_parse_for_and_labels),
+		cmocka_unit_test(test_parse_for_and_labels_errors),
 		cmocka_unit_test(test_exec_environment),
-		cmocka_unit_test(test_exec_cleared_and_values),
+		cmocka_unit_test(test_exec_resolved_and_values),
+		cmocka_unit_test(test_exec_down_up),
+		cmocka_unit_test(test_event_json_rule),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
