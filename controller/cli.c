@@ -17,6 +17,7 @@
 #include "selection.h"
 #include "pace.h"
 #include "sshopt.h"
+#include "topview.h"
 #include "utf8.h"
 
 void
@@ -515,12 +516,7 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
 			    &cli->cap.alerts, optarg);
 			break;
 		case OPT_SORT:
-			if (strcmp(optarg, "host") != 0 &&
-			    strcmp(optarg, "cpu") != 0 &&
-			    strcmp(optarg, "load") != 0 &&
-			    strcmp(optarg, "mem") != 0 &&
-			    strcmp(optarg, "disk") != 0 &&
-			    strcmp(optarg, "net") != 0) {
+			if (topview_sort_parse(optarg) < 0) {
 				snprintf(err, errlen,
 				    "--sort: one of host, "
 				    "cpu, load, mem, disk, net; got '%s'",
