@@ -415,21 +415,31 @@ draw_title(const struct top_model *m, const struct top_view *v,
 static void
 draw_summary(const struct counts *c, struct top_screen *s, int row)
 {
-	char line[256], total[16];
+	char line[256], total[16], max[64] = "";
+	int len;
 
 	units_bytes(c->mem_total, true, total, sizeof(total));
-	if (c->up == 0)
+	if (c->up == 0) {
 		snprintf(line, sizeof(line),
 		    "Hosts %zu up, %zu down, %zu connecting", c->up, c->down,
 		    c->connecting);
-	else
-		snprintf(line, sizeof(line),
-		    "CPU %.1f%% (max %.1f%% %s)  Mem %.1f%% of %s  "
-		    "Load %.2f avg %.2f max",
-		    c->ncpu ? c->cpu_weighted / (double)c->ncpu : 0, c->cpu_max,
-		    c->cpu_max_host, c->mem_total > 0 ?
-			100.0 * c->mem_used / c->mem_total : 0,
+		put(s, row, 0, -1, line, TA_NORMAL);
+		return;
+	}
+	/* The busiest host's name only where the line has room for it. */
+	for (;;) {
+		len = snprintf(line, sizeof(line),
+		    "CPU %.1f%%%s  Mem %.1f%% of %s  Load %.2f avg %.2f max",
+		    c->ncpu ? c->cpu_weighted / (double)c->ncpu : 0, max,
+		    c->mem_total > 0 ? 100.0 * c->mem_used / c->mem_total : 0,
 		    total, c->load_sum / (double)c->up, c->load_max);
+		if (max[0] != '\0' || len > s->cols)
+			break;
+		snprintf(max, sizeof(max), " (max %.1f%% %s)", c->cpu_max,
+		    c->cpu_max_host);
+		if (len + (int)strlen(max) > s->cols)
+			break;
+	}
 	put(s, row, 0, -1, line, TA_NORMAL);
 }
 

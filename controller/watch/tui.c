@@ -30,6 +30,7 @@ struct tui {
 	ev_io keys;
 	ev_signal winch;
 	bool keys_on;
+	bool left; /* the terminal is given back already */
 	/* stderr capture: the real stderr, the memfd in its place, how far
 	 * it was read, and the newest lines (a ring). */
 	int real_stderr, capture;
@@ -188,6 +189,8 @@ tui_draw(struct tui *t)
 	int row, col, run;
 	size_t at;
 
+	if (t->left)
+		return;
 	capture_drain(t);
 	t->ops->model(t->arg, &m);
 	if (t->nlines > 0 && m.message == NULL)
@@ -279,8 +282,9 @@ tui_on_keys(struct ev_loop *loop, ev_io *w, int revents)
 		quit = topview_key(&t->view, map_key(ch), &t->grid);
 	}
 	if (quit) {
-		ev_io_stop(loop, w);
-		t->keys_on = false;
+		/* The hosts take a while to close: the terminal is the
+		 * operator's again at once. */
+		tui_leave(t);
 		t->ops->quit(t->arg);
 		return;
 	}
@@ -369,17 +373,27 @@ tui_start(struct ev_loop *loop, enum top_sort sort,
 }
 
 void
-tui_end(struct tui *t)
+tui_leave(struct tui *t)
 {
-	if (t == NULL)
+	if (t == NULL || t->left)
 		return;
+	t->left = true;
 	if (t->keys_on)
 		ev_io_stop(t->loop, &t->keys);
+	t->keys_on = false;
 	ev_signal_stop(t->loop, &t->winch);
 	endwin();
 	delscreen(t->scr);
 	active = NULL;
 	capture_end(t);
+}
+
+void
+tui_end(struct tui *t)
+{
+	if (t == NULL)
+		return;
+	tui_leave(t);
 	topview_screen_free(&t->grid);
 	free(t);
 }

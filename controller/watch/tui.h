@@ -39,7 +39,10 @@ int tui_start(struct ev_loop *loop, enum top_sort sort,
     size_t errlen);
 /* Paint the view from a fresh model. */
 void tui_draw(struct tui *t);
-/* Give the terminal back and print what went to stderr meanwhile. */
+/* Give the terminal back and print what went to stderr meanwhile; the
+ * view draws no more. For the end of the watch, before its hosts close. */
+void tui_leave(struct tui *t);
+/* tui_leave, and free t. */
 void tui_end(struct tui *t);
 
 #endif

@@ -471,6 +471,7 @@ watch_interrupt(struct fleet *f)
 
 	ev_timer_stop(w->cfg->loop, &w->redraw);
 	ev_timer_stop(w->cfg->loop, &w->stop);
+	tui_leave(w->tui); /* q, ^C, --duration: the terminal back now */
 	/* Nothing to redraw or to go stale while the hosts close. */
 	for (i = 0; i < f->nhosts; i++)
 		ev_timer_stop(w->cfg->loop, &w->hosts[i].stale_timer);
