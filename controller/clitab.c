@@ -175,7 +175,8 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	[CO_DURATION] = { "duration", OPT_DURATION, REQ, "S", SEC_WATCH,
 	    "stop after S seconds, S > 0 (default: until ^C)" },
 	[CO_SORT] = { "sort", OPT_SORT, REQ, "COL", SEC_WATCH,
-	    "live view order: host cpu load mem disk net" },
+	    "live view's first order: host cpu load mem\n"
+	    "disk net (keys P M L N change it)" },
 	[CO_PROMETHEUS] = { "prometheus", OPT_PROMETHEUS, REQ, "A:P",
 	    SEC_WATCH, "serve /metrics on address A, port P" },
 	[CO_ALERT] = { "alert", OPT_ALERT, REQ, "EXPR", SEC_WATCH,
