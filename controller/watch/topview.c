@@ -83,8 +83,8 @@ paint(struct top_screen *s, int row, int col, int width, enum top_attr a)
 
 /* Right-aligned in width cells. */
 static void
-put_right(struct top_screen *s, int row, int col, int width,
-    const char *text, enum top_attr a)
+put_right(struct top_screen *s, int row, int col, int width, const char *text,
+    enum top_attr a)
 {
 	int len = (int)strlen(text);
 
@@ -222,8 +222,9 @@ cell(const struct top_host *h, enum col_id id, int width, char *out,
 	*a = TA_NORMAL;
 	if (h->state != TOP_UP) {
 		snprintf(out, outlen, "%s",
-		    id == COL_STATE ? (h->state == TOP_DOWN ? "DOWN" : "conn")
-				    : "-");
+		    id == COL_STATE ?
+			(h->state == TOP_DOWN ? "DOWN" : "conn") :
+			"-");
 		*a = h->state == TOP_DOWN ? TA_DOWN : TA_DIM;
 		return;
 	}
@@ -236,41 +237,23 @@ cell(const struct top_host *h, enum col_id id, int width, char *out,
 		*a = pct_attr(h->cpu_pct);
 		fmt_num(out, outlen, width, h->cpu_pct, 1);
 		return;
-	case COL_IOWAIT:
-		fmt_num(out, outlen, width, h->iowait_pct, 1);
-		return;
-	case COL_LOAD1:
-		fmt_num(out, outlen, width, h->load1, 2);
-		return;
-	case COL_LOAD5:
-		fmt_num(out, outlen, width, h->load5, 2);
-		return;
-	case COL_LOAD15:
-		fmt_num(out, outlen, width, h->load15, 2);
-		return;
+	case COL_IOWAIT: fmt_num(out, outlen, width, h->iowait_pct, 1); return;
+	case COL_LOAD1: fmt_num(out, outlen, width, h->load1, 2); return;
+	case COL_LOAD5: fmt_num(out, outlen, width, h->load5, 2); return;
+	case COL_LOAD15: fmt_num(out, outlen, width, h->load15, 2); return;
 	case COL_MEM:
 		*a = pct_attr(h->mem_pct);
 		fmt_num(out, outlen, width, h->mem_pct, 1);
 		return;
-	case COL_SWAP:
-		fmt_num(out, outlen, width, h->swap_pct, 1);
-		return;
+	case COL_SWAP: fmt_num(out, outlen, width, h->swap_pct, 1); return;
 	case COL_DISK:
 		*a = pct_attr(h->disk_pct);
 		fmt_num(out, outlen, width, h->disk_pct, 1);
 		return;
-	case COL_RX:
-		units_bytes(h->rx_bytes_per_s, true, out, outlen);
-		return;
-	case COL_TX:
-		units_bytes(h->tx_bytes_per_s, true, out, outlen);
-		return;
-	case COL_PROCS:
-		fmt_num(out, outlen, width, h->procs, 0);
-		return;
-	case COL_UPTIME:
-		fmt_uptime(out, outlen, h->uptime_s);
-		return;
+	case COL_RX: units_bytes(h->rx_bytes_per_s, true, out, outlen); return;
+	case COL_TX: units_bytes(h->tx_bytes_per_s, true, out, outlen); return;
+	case COL_PROCS: fmt_num(out, outlen, width, h->procs, 0); return;
+	case COL_UPTIME: fmt_uptime(out, outlen, h->uptime_s); return;
 	}
 }
 
@@ -282,18 +265,12 @@ sort_key(const struct top_host *h, enum top_sort sort)
 	if (h->state != TOP_UP)
 		return -1; /* below every host with figures */
 	switch (sort) {
-	case TOP_SORT_CPU:
-		return h->cpu_pct;
-	case TOP_SORT_MEM:
-		return h->mem_pct;
-	case TOP_SORT_LOAD:
-		return h->load1;
-	case TOP_SORT_DISK:
-		return h->disk_pct;
-	case TOP_SORT_NET:
-		return h->rx_bytes_per_s + h->tx_bytes_per_s;
-	case TOP_SORT_NAME:
-		break;
+	case TOP_SORT_CPU: return h->cpu_pct;
+	case TOP_SORT_MEM: return h->mem_pct;
+	case TOP_SORT_LOAD: return h->load1;
+	case TOP_SORT_DISK: return h->disk_pct;
+	case TOP_SORT_NET: return h->rx_bytes_per_s + h->tx_bytes_per_s;
+	case TOP_SORT_NAME: break;
 	}
 	return 0;
 }
@@ -541,8 +518,7 @@ draw_down(const struct top_model *m, const struct top_view *v,
 		}
 		len = (int)strlen(h->name);
 		/* Room for this name and, on the last line, the count. */
-		if (col + 1 + len >
-		    s->cols - (r == row + lines - 1 ? 7 : 0)) {
+		if (col + 1 + len > s->cols - (r == row + lines - 1 ? 7 : 0)) {
 			if (r == row + lines - 1)
 				break;
 			paint(s, ++r, 0, s->cols, TA_DOWN);
@@ -566,7 +542,8 @@ draw_status(const struct top_model *m, const struct top_view *v,
 	paint(s, row, 0, s->cols, TA_STATUS);
 	if (v->editing) {
 		snprintf(line, sizeof(line),
-		    "filter: %s_   (Enter keeps it, Esc clears it)", v->filter);
+		    "filter: %s_   (Enter keeps it, Esc clears it)",
+		    v->filter);
 	} else if (v->help) {
 		snprintf(line, sizeof(line), "any key closes the help");
 	} else if (m->message != NULL) {
@@ -575,11 +552,12 @@ draw_status(const struct top_model *m, const struct top_view *v,
 		snprintf(line, sizeof(line), "no host%s   ? help  q quit",
 		    v->filter[0] ? " matches the filter" : " up");
 	} else {
-		snprintf(line, sizeof(line), "hosts %zu-%zu of %zu%s   ? help  q quit",
-		    s->first + 1,
-		    s->first + (s->page < s->table_rows - s->first ?
-				       s->page :
-				       s->table_rows - s->first),
+		snprintf(line, sizeof(line),
+		    "hosts %zu-%zu of %zu%s   ? help  q quit", s->first + 1,
+		    s->first +
+			(s->page < s->table_rows - s->first ?
+				s->page :
+				s->table_rows - s->first),
 		    s->table_rows,
 		    s->first + s->page < s->table_rows ?
 			(s->first > 0 ? "  more above and below (arrows)" :
@@ -705,9 +683,7 @@ edit_filter(struct top_view *v, int key)
 	size_t len = strlen(v->filter);
 
 	switch (key) {
-	case TOP_KEY_ENTER:
-		v->editing = false;
-		return;
+	case TOP_KEY_ENTER: v->editing = false; return;
 	case TOP_KEY_ESC:
 		v->filter[0] = '\0';
 		v->editing = false;
@@ -740,57 +716,31 @@ topview_key(struct top_view *v, int key, const struct top_screen *shown)
 	}
 	switch (key) {
 	case 'q':
-	case 'Q':
-		return true;
-	case 'P':
-		v->sort = TOP_SORT_CPU, v->scroll = 0;
-		break;
-	case 'M':
-		v->sort = TOP_SORT_MEM, v->scroll = 0;
-		break;
-	case 'N':
-		v->sort = TOP_SORT_NAME, v->scroll = 0;
-		break;
-	case 'L':
-		v->sort = TOP_SORT_LOAD, v->scroll = 0;
-		break;
-	case '/':
-		v->editing = true;
-		break;
+	case 'Q': return true;
+	case 'P': v->sort = TOP_SORT_CPU, v->scroll = 0; break;
+	case 'M': v->sort = TOP_SORT_MEM, v->scroll = 0; break;
+	case 'N': v->sort = TOP_SORT_NAME, v->scroll = 0; break;
+	case 'L': v->sort = TOP_SORT_LOAD, v->scroll = 0; break;
+	case '/': v->editing = true; break;
 	case TOP_KEY_ESC:
 		v->filter[0] = '\0';
 		v->scroll = 0;
 		break;
 	case '?':
-	case 'h':
-		v->help = true;
-		break;
+	case 'h': v->help = true; break;
 	case TOP_KEY_UP:
-	case 'k':
-		scroll_by(v, shown, -1);
-		break;
+	case 'k': scroll_by(v, shown, -1); break;
 	case TOP_KEY_DOWN:
-	case 'j':
-		scroll_by(v, shown, 1);
-		break;
+	case 'j': scroll_by(v, shown, 1); break;
 	case TOP_KEY_PPAGE:
-	case 'b':
-		scroll_by(v, shown, -page);
-		break;
+	case 'b': scroll_by(v, shown, -page); break;
 	case TOP_KEY_NPAGE:
-	case ' ':
-		scroll_by(v, shown, page);
-		break;
+	case ' ': scroll_by(v, shown, page); break;
 	case TOP_KEY_HOME:
-	case 'g':
-		v->scroll = 0;
-		break;
+	case 'g': v->scroll = 0; break;
 	case TOP_KEY_END:
-	case 'G':
-		scroll_by(v, shown, (long)shown->table_rows);
-		break;
-	default:
-		break;
+	case 'G': scroll_by(v, shown, (long)shown->table_rows); break;
+	default: break;
 	}
 	return false;
 }

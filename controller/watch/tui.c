@@ -102,7 +102,8 @@ capture_drain(struct tui *t)
 			t->partial[0] = '\0';
 		}
 		plen = strlen(t->partial);
-		snprintf(t->partial + plen, sizeof(t->partial) - plen, "%s", p);
+		snprintf(t->partial + plen, sizeof(t->partial) - plen, "%s",
+		    p);
 	}
 	/* Bounded however much is logged: stderr is opened O_APPEND, so
 	 * writes after the cut land at the new end. */
@@ -158,26 +159,16 @@ attr_of(const struct tui *t, enum top_attr a)
 	bool c = t->view.color;
 
 	switch (a) {
-	case TA_TITLE:
-		return A_BOLD | (c ? COLOR_PAIR(PAIR_TITLE) : 0);
-	case TA_HEADER:
-		return A_REVERSE;
-	case TA_SORTED:
-		return A_REVERSE | A_BOLD | A_UNDERLINE;
-	case TA_UP:
-		return c ? COLOR_PAIR(PAIR_UP) : A_NORMAL;
-	case TA_DIM:
-		return c ? COLOR_PAIR(PAIR_DIM) : A_DIM;
-	case TA_WARN:
-		return c ? COLOR_PAIR(PAIR_WARN) : A_BOLD;
-	case TA_CRIT:
-		return c ? COLOR_PAIR(PAIR_CRIT) | A_BOLD : A_BOLD;
-	case TA_DOWN:
-		return A_BOLD | (c ? COLOR_PAIR(PAIR_DOWN) : 0);
-	case TA_STATUS:
-		return A_REVERSE;
-	case TA_NORMAL:
-		break;
+	case TA_TITLE: return A_BOLD | (c ? COLOR_PAIR(PAIR_TITLE) : 0);
+	case TA_HEADER: return A_REVERSE;
+	case TA_SORTED: return A_REVERSE | A_BOLD | A_UNDERLINE;
+	case TA_UP: return c ? COLOR_PAIR(PAIR_UP) : A_NORMAL;
+	case TA_DIM: return c ? COLOR_PAIR(PAIR_DIM) : A_DIM;
+	case TA_WARN: return c ? COLOR_PAIR(PAIR_WARN) : A_BOLD;
+	case TA_CRIT: return c ? COLOR_PAIR(PAIR_CRIT) | A_BOLD : A_BOLD;
+	case TA_DOWN: return A_BOLD | (c ? COLOR_PAIR(PAIR_DOWN) : 0);
+	case TA_STATUS: return A_REVERSE;
+	case TA_NORMAL: break;
 	}
 	return A_NORMAL;
 }
@@ -194,8 +185,8 @@ tui_draw(struct tui *t)
 	capture_drain(t);
 	t->ops->model(t->arg, &m);
 	if (t->nlines > 0 && m.message == NULL)
-		m.message = t->lines[(t->next_line + REPLAY_LINES - 1) %
-		    REPLAY_LINES];
+		m.message =
+		    t->lines[(t->next_line + REPLAY_LINES - 1) % REPLAY_LINES];
 	if ((t->grid.rows != LINES || t->grid.cols != COLS) &&
 	    (topview_screen_free(&t->grid),
 		topview_screen_init(&t->grid, LINES, COLS) != 0))
@@ -226,28 +217,19 @@ static int
 map_key(int ch)
 {
 	switch (ch) {
-	case KEY_UP:
-		return TOP_KEY_UP;
-	case KEY_DOWN:
-		return TOP_KEY_DOWN;
-	case KEY_PPAGE:
-		return TOP_KEY_PPAGE;
-	case KEY_NPAGE:
-		return TOP_KEY_NPAGE;
-	case KEY_HOME:
-		return TOP_KEY_HOME;
-	case KEY_END:
-		return TOP_KEY_END;
+	case KEY_UP: return TOP_KEY_UP;
+	case KEY_DOWN: return TOP_KEY_DOWN;
+	case KEY_PPAGE: return TOP_KEY_PPAGE;
+	case KEY_NPAGE: return TOP_KEY_NPAGE;
+	case KEY_HOME: return TOP_KEY_HOME;
+	case KEY_END: return TOP_KEY_END;
 	case KEY_BACKSPACE:
 	case 0x7f:
-	case '\b':
-		return TOP_KEY_BACKSPACE;
+	case '\b': return TOP_KEY_BACKSPACE;
 	case KEY_ENTER:
 	case '\r':
-	case '\n':
-		return TOP_KEY_ENTER;
-	case 0x1b:
-		return TOP_KEY_ESC;
+	case '\n': return TOP_KEY_ENTER;
+	case 0x1b: return TOP_KEY_ESC;
 	}
 	return ch;
 }
@@ -301,9 +283,8 @@ tui_on_winch(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 int
-tui_start(struct ev_loop *loop, enum top_sort sort,
-    const struct tui_ops *ops, void *arg, struct tui **out, char *err,
-    size_t errlen)
+tui_start(struct ev_loop *loop, enum top_sort sort, const struct tui_ops *ops,
+    void *arg, struct tui **out, char *err, size_t errlen)
 {
 	const char *term = getenv("TERM"), *nc = getenv("NO_COLOR");
 	struct tui *t;

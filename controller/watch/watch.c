@@ -81,7 +81,7 @@ struct watch {
 	int stdout_errno;   /* of the first failed JSON line */
 	ev_child children[8];
 	bool dirty;
-	struct tui *tui;	/* the live view on a terminal, or NULL */
+	struct tui *tui;      /* the live view on a terminal, or NULL */
 	struct top_host *top; /* its model: one per host */
 };
 

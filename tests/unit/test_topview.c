@@ -37,7 +37,9 @@ fleet(void)
 			snprintf(names[i], sizeof(names[i]), "%s%zu",
 			    i < 33 ? "gone" : "new", i);
 		h->name = names[i];
-		h->state = i < 30 ? TOP_UP : i < 33 ? TOP_DOWN : TOP_CONNECTING;
+		h->state = i < 30 ? TOP_UP :
+		    i < 33	  ? TOP_DOWN :
+				    TOP_CONNECTING;
 		h->since = 1700000000 - 60;
 		h->error = i < 33 && i >= 30 ? "connection refused" : NULL;
 		h->cpu_pct = (double)i * 3;
@@ -47,7 +49,8 @@ fleet(void)
 		h->ncpu = 4;
 		h->procs = 100 + (unsigned)i;
 		h->mem_total_bytes = 8ULL << 30;
-		h->mem_used_bytes = (uint64_t)(h->mem_pct / 100 * (8ULL << 30));
+		h->mem_used_bytes = (uint64_t)(h->mem_pct / 100 *
+		    (8ULL << 30));
 		h->uptime_s = 86400 * 3;
 	}
 	return m;
