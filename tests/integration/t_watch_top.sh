@@ -113,9 +113,9 @@ check() { # SESSION WIDTH WHAT [ARG]
 	cap "$1" >"$T/screen.$1"
 	python3 "$T/check.py" "$3" "$2" "$T/screen.$1" "${4:-}"
 }
-wait_for() { # SESSION WIDTH WHAT [ARG]
-	local why
-	for _ in $(seq $((300 * SLOW))); do
+wait_for() { # SESSION WIDTH WHAT [ARG]: a minute at most (a loaded machine)
+	local why end=$((SECONDS + 60 * SLOW))
+	while ((SECONDS < end)); do
 		why=$(check "$@") && return 0
 		sleep 0.1
 	done
