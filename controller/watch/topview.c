@@ -32,6 +32,7 @@ topview_screen_init(struct top_screen *s, int rows, int cols)
 	s->attr = malloc(n ? n : 1);
 	if (s->text == NULL || s->attr == NULL) {
 		topview_screen_free(s);
+		s->rows = s->cols = 0; /* nothing to draw into */
 		return MERR_NOMEM;
 	}
 	return 0;
@@ -478,8 +479,10 @@ packed_lines(const struct top_model *m, const struct top_view *v, int cols,
 
 		if (m->hosts[i].state != TOP_DOWN || !matches(&m->hosts[i], v))
 			continue;
-		if (col + 1 + len > cols && col > 0)
-			lines++, col = 0;
+		if (col + 1 + len > cols && col > 0) {
+			lines++;
+			col = 0;
+		}
 		col += 1 + len;
 	}
 	return lines;
@@ -620,8 +623,10 @@ topview_render(const struct top_model *m, const struct top_view *v,
 	count(m, v, &c);
 	/* Title always; summary and status from 5 lines; what is left is
 	 * shared by the table and the band of down hosts. */
-	if (s->rows >= 1)
-		draw_title(m, v, &c, s), row = 1;
+	if (s->rows >= 1) {
+		draw_title(m, v, &c, s);
+		row = 1;
+	}
 	if (s->rows >= 5)
 		draw_summary(&c, s, row++);
 	if (s->rows >= 3)
@@ -701,9 +706,21 @@ edit_filter(struct top_view *v, int key)
 	v->scroll = 0;
 }
 
+/* As top's. */
+static const struct {
+	int key;
+	enum top_sort sort;
+} sort_keys[] = {
+	{ 'P', TOP_SORT_CPU },
+	{ 'M', TOP_SORT_MEM },
+	{ 'N', TOP_SORT_NAME },
+	{ 'L', TOP_SORT_LOAD },
+};
+
 bool
 topview_key(struct top_view *v, int key, const struct top_screen *shown)
 {
+	size_t i;
 	long page = shown->page > 1 ? (long)shown->page - 1 : 1;
 
 	if (v->editing) {
@@ -714,13 +731,15 @@ topview_key(struct top_view *v, int key, const struct top_screen *shown)
 		v->help = false;
 		return false;
 	}
+	for (i = 0; i < NELEM(sort_keys); i++)
+		if (key == sort_keys[i].key) {
+			v->sort = sort_keys[i].sort;
+			v->scroll = 0;
+			return false;
+		}
 	switch (key) {
 	case 'q':
 	case 'Q': return true;
-	case 'P': v->sort = TOP_SORT_CPU, v->scroll = 0; break;
-	case 'M': v->sort = TOP_SORT_MEM, v->scroll = 0; break;
-	case 'N': v->sort = TOP_SORT_NAME, v->scroll = 0; break;
-	case 'L': v->sort = TOP_SORT_LOAD, v->scroll = 0; break;
 	case '/': v->editing = true; break;
 	case TOP_KEY_ESC:
 		v->filter[0] = '\0';

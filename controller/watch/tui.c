@@ -43,6 +43,7 @@ struct tui {
 /* For exit() while the view is up (a second ^C exits from the fleet's
  * signal handler): the terminal must not be left in curses mode. */
 static struct tui *active;
+static bool atexit_set;
 
 static void
 restore_stderr(struct tui *t)
@@ -187,10 +188,11 @@ tui_draw(struct tui *t)
 	if (t->nlines > 0 && m.message == NULL)
 		m.message =
 		    t->lines[(t->next_line + REPLAY_LINES - 1) % REPLAY_LINES];
-	if ((t->grid.rows != LINES || t->grid.cols != COLS) &&
-	    (topview_screen_free(&t->grid),
-		topview_screen_init(&t->grid, LINES, COLS) != 0))
-		return;
+	if (t->grid.rows != LINES || t->grid.cols != COLS) {
+		topview_screen_free(&t->grid);
+		if (topview_screen_init(&t->grid, LINES, COLS) != 0)
+			return;
+	}
 	if (topview_render(&m, &t->view, &t->grid) != 0)
 		return;
 	t->view.scroll = t->grid.first;
@@ -318,7 +320,8 @@ tui_start(struct ev_loop *loop, enum top_sort sort, const struct tui_ops *ops,
 		return MERR_INVAL;
 	}
 	active = t;
-	atexit(tui_atexit);
+	if (!atexit_set)
+		atexit_set = atexit(tui_atexit) == 0;
 	cbreak();
 	noecho();
 	nonl();
