@@ -290,6 +290,7 @@ tui_start(struct ev_loop *loop, enum top_sort sort, const struct tui_ops *ops,
 {
 	const char *term = getenv("TERM"), *nc = getenv("NO_COLOR");
 	struct tui *t;
+	char *cup;
 
 	*out = NULL;
 	if (!isatty(STDOUT_FILENO)) {
@@ -314,6 +315,18 @@ tui_start(struct ev_loop *loop, enum top_sort sort, const struct tui_ops *ops,
 	t->scr = newterm(NULL, stdout, stdin);
 	if (t->scr == NULL) {
 		snprintf(err, errlen, "cannot drive terminal type '%s'",
+		    term != NULL ? term : "(TERM unset)");
+		ev_signal_stop(loop, &t->winch);
+		free(t);
+		return MERR_INVAL;
+	}
+	/* A terminal that cannot move its cursor ("dumb", an editor's
+	 * shell) would get a screenful of lines run together. */
+	cup = tigetstr("cup");
+	if (cup == NULL || cup == (char *)-1) {
+		endwin();
+		delscreen(t->scr);
+		snprintf(err, errlen, "terminal type '%s' cannot move the cursor",
 		    term != NULL ? term : "(TERM unset)");
 		ev_signal_stop(loop, &t->winch);
 		free(t);

@@ -190,6 +190,15 @@ pkill -TERM -P "$shell" -x muster
 wait_for plain 100 restored
 ok "NO_COLOR turns colour off; SIGTERM restores the terminal"
 
+# --- a terminal curses cannot drive: plain tables, saying why ---
+# (tmux sets TERM after -e: env sets it for muster alone.)
+"${TM[@]}" new-session -d -s dumb -x 100 -y 30 \
+	"$(printf '%q ' env TERM=dumb "$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1)" --interval 0.5 --duration "$(vg_pick 3 15)") 2>$T/dumb.err"
+wait_for dumb 100 contains "(sorted by host)"
+for _ in $(seq $((100 * SLOW))); do [ -s "$T/dumb.err" ] && break; sleep 0.1; done
+assert_contains "$(cat "$T/dumb.err")" "muster: live view: terminal type 'dumb' cannot move the cursor; printing tables" "TERM=dumb"
+ok "TERM=dumb: plain tables and a warning"
+
 # --- not a terminal: plain tables, no curses ---
 "$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1)" --interval 0.5 --duration "$(vg_pick 3 15)" >"$T/pipe" 2>"$T/err" ||
 	fail "watch into a file: $(cat "$T/err")"
