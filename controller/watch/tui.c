@@ -326,7 +326,8 @@ tui_start(struct ev_loop *loop, enum top_sort sort, const struct tui_ops *ops,
 	if (cup == NULL || cup == (char *)-1) {
 		endwin();
 		delscreen(t->scr);
-		snprintf(err, errlen, "terminal type '%s' cannot move the cursor",
+		snprintf(err, errlen,
+		    "terminal type '%s' cannot move the cursor",
 		    term != NULL ? term : "(TERM unset)");
 		ev_signal_stop(loop, &t->winch);
 		free(t);
