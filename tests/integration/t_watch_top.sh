@@ -101,10 +101,13 @@ elif what == "wide":
     need("UPTIME" in cols and "NET-TX/s" in cols, "not the wide columns: %s" % cols)
 elif what == "contains":
     need(arg in text, "no %r" % arg)
-elif what == "restored":  # the normal screen is back
+elif what == "restored":  # the normal screen is back; arg: exit status
     need("before-live-view" in text, "the normal screen's marker is gone")
     need(not any(l.startswith("muster watch ") for l in lines), "the live view is still on the screen")
+    # 3: the down host never came up; anything else (an ASan report
+    # went to the captured stderr, say) is a failure.
     need(re.search(r"^exit=\d+$", text, re.M), "no exit status")
+    need(re.search(r"^exit=%s$" % arg, text, re.M), "exit status not %s" % arg)
     need(re.search(r"^echo icanon $", text, re.M), "terminal modes not restored: %s" % text[-200:])
 else:
     need(False, "unknown check " + what)
@@ -166,7 +169,7 @@ ok "a resize redraws at the new size (200x50: every host and every column; 60x12
 keys small '?'
 wait_for small 60 contains "any key closes the help"
 keys small q
-wait_for small 60 restored
+wait_for small 60 restored 3
 ok "q quits with the terminal restored"
 
 # --- 200x50 from the start, in colour; ^C ---
@@ -177,7 +180,7 @@ check big 200 contains "more below" >/dev/null && fail "a scroll indicator with 
 "${TM[@]}" capture-pane -p -e -t big | grep "DOWN $down" | grep -q $'\e\\[[0-9;]*3[1-7]m' ||
 	fail "no colour for the down host: $("${TM[@]}" capture-pane -p -e -t big | grep "DOWN" | od -c | head -5)"
 keys big C-c
-wait_for big 200 restored
+wait_for big 200 restored 3
 ok "200x50: every host, colour, ^C restores the terminal"
 
 # --- NO_COLOR; SIGTERM ---
@@ -187,7 +190,7 @@ wait_for plain 100 fits "$n/$((n + 1))"
 	fail "colours despite NO_COLOR"
 shell=$("${TM[@]}" display-message -p -t plain '#{pane_pid}')
 pkill -TERM -P "$shell" -x muster
-wait_for plain 100 restored
+wait_for plain 100 restored 3
 ok "NO_COLOR turns colour off; SIGTERM restores the terminal"
 
 # --- a terminal curses cannot drive: plain tables, saying why ---
