@@ -322,8 +322,9 @@ tui_start(struct ev_loop *loop, enum top_sort sort, const struct tui_ops *ops,
 	}
 	/* A terminal that cannot move its cursor ("dumb", an editor's
 	 * shell) would get a screenful of lines run together. */
+	/* (char *)-1 would mean "cup" is no string capability: it is. */
 	cup = tigetstr("cup");
-	if (cup == NULL || cup == (char *)-1) {
+	if (cup == NULL) {
 		endwin();
 		delscreen(t->scr);
 		snprintf(err, errlen,
