@@ -230,7 +230,7 @@ column(const struct top_screen *s, int r, int nth)
 	for (i = 0; i < nth && tok != NULL; i++)
 		tok = strtok_r(NULL, " ", &save);
 	assert_non_null(tok);
-	return atof(tok);
+	return tok != NULL ? strtod(tok, NULL) : -1;
 }
 
 static void
