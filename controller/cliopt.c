@@ -21,6 +21,7 @@
 #include "lastrun.h"
 #include "pace.h"
 #include "sshopt.h"
+#include "topview.h"
 
 /* The field at off in cli, as a T. */
 #define CLI_FIELD(cli, off, T) ((T *)(void *)((char *)(cli) + (off)))
@@ -262,18 +263,14 @@ cliopt_recursive(struct cli *cli, const struct cli_arg *a)
 	return 0;
 }
 
+/* The live view's own sort names (topview.c), so the two cannot drift. */
 static int
 cliopt_sort(struct cli *cli, const struct cli_arg *a)
 {
-	static const char *const cols[] = { "host", "cpu", "load", "mem",
-		"disk", "net" };
-	size_t i;
-
-	for (i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
-		if (strcmp(a->arg, cols[i]) == 0) {
-			cli->watch.sort = a->arg;
-			return 0;
-		}
+	if (topview_sort_parse(a->arg) >= 0) {
+		cli->watch.sort = a->arg;
+		return 0;
+	}
 	snprintf(a->err, a->errlen,
 	    "--sort: one of host, cpu, load, mem, disk, net; got '%s'",
 	    a->arg);
@@ -515,7 +512,8 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	    P_SECONDS(watch.duration, 0, CP_ABOVE,
 		"expected seconds, more than 0") },
 	[CO_SORT] = { "sort", OPT_SORT, REQ, "COL", SEC_WATCH,
-	    "live view order: host cpu load mem disk net",
+	    "live view's first order: host cpu load mem\n"
+	    "disk net (keys P M L N change it)",
 	    P_SET(cliopt_sort) },
 	[CO_PROMETHEUS] = { "prometheus", OPT_PROMETHEUS, REQ, "A:P",
 	    SEC_WATCH, "serve /metrics on address A, port P",

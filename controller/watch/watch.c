@@ -24,6 +24,8 @@
 #include "sd.h"
 #include "selfmetrics.h"
 #include "status.h"
+#include "topview.h"
+#include "tui.h"
 #include "units.h"
 
 #define BACKOFF_MIN 1.0
@@ -83,6 +85,8 @@ struct watch {
 	int stdout_errno;   /* of the first failed JSON line */
 	ev_child children[8];
 	bool dirty;
+	struct tui *tui;      /* the live view on a terminal, or NULL */
+	struct top_host *top; /* its model: one per host */
 };
 
 static double
@@ -254,13 +258,16 @@ emit(struct watch_host *h, const struct alert_event *ev)
 	if (w->opts->json) {
 		if ((o = alert_event_json(ev, now_unix())) != NULL)
 			json_out(w, o);
+	} else if (ev->rule != NULL && w->tui != NULL) {
+		/* The live view's status line shows stderr. */
+		fprintf(stderr, "ALERT %s %s %s (value %.2f)\n",
+		    h->fh->display, ev->rule->text,
+		    alert_event_kind_str(ev->kind), ev->value);
 	} else if (ev->rule != NULL) {
-		if (w->opts->live)
-			fputs("\r\033[K", stdout);
 		printf("ALERT %s %s %s (value %.2f)\n", h->fh->display,
 		    ev->rule->text, alert_event_kind_str(ev->kind), ev->value);
 		fflush(stdout);
-	} else if (!w->opts->live) {
+	} else if (w->tui == NULL) { /* else the live view shows it */
 		/* The detail may quote the agent: no terminal escapes. */
 		shown = ev->detail != NULL ? output_escape(ev->detail) : NULL;
 		strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
@@ -499,6 +506,7 @@ watch_interrupt(struct fleet *f)
 
 	ev_timer_stop(w->cfg->loop, &w->redraw);
 	ev_timer_stop(w->cfg->loop, &w->stop);
+	tui_leave(w->tui); /* q, ^C, --duration: the terminal back now */
 	/* Nothing to redraw or to go stale while the hosts close. */
 	for (i = 0; i < f->nhosts; i++)
 		ev_timer_stop(w->cfg->loop, &w->hosts[i].stale_timer);
@@ -527,94 +535,115 @@ static const struct fleet_job_ops watch_job_ops = {
 
 /* ---- presentation ------------------------------------------------------------ */
 
-static double
-sort_key(const struct watch_host *h, const char *col)
+static enum top_sort
+watch_sort(const struct watch *w)
 {
-	const Muster__Sample *s = h->last;
-	double rx, tx;
+	int sort = topview_sort_parse(w->opts->sort);
 
-	if (!h->up || s == NULL)
-		return -1;
-	if (strcmp(col, "cpu") == 0)
-		return s->cpu_pct;
-	if (strcmp(col, "load") == 0)
-		return s->load1;
-	if (strcmp(col, "mem") == 0)
-		return pct(s->mem_used_bytes, s->mem_total_bytes);
-	if (strcmp(col, "disk") == 0)
-		return disk_max_pct(s);
-	if (strcmp(col, "net") == 0) {
-		net_sum(s, &rx, &tx);
-		return rx + tx;
-	}
-	return 0;
+	/* The CLI accepts only the names topview knows. */
+	return sort >= 0 ? (enum top_sort)sort : TOP_SORT_NAME;
 }
 
-static const char *sort_col;
-
-static int
-watch_host_cmp(const void *a, const void *b)
+/* The fleet as the live view and the plain table see it. */
+static void
+watch_top_model(void *arg, struct top_model *m)
 {
-	const struct watch_host *x = *(struct watch_host *const *)a;
-	const struct watch_host *y = *(struct watch_host *const *)b;
-	double kx, ky;
+	struct watch *w = arg;
+	size_t i;
 
-	if (sort_col == NULL || strcmp(sort_col, "host") == 0)
-		return strverscmp(x->fh->display, y->fh->display);
-	kx = sort_key(x, sort_col);
-	ky = sort_key(y, sort_col);
-	if (kx != ky)
-		return kx < ky ? 1 : -1;
-	return strverscmp(x->fh->display, y->fh->display);
+	for (i = 0; i < w->fleet.nhosts; i++) {
+		const struct watch_host *h = &w->hosts[i];
+		const Muster__Sample *s = h->last;
+		struct top_host *t = &w->top[i];
+
+		memset(t, 0, sizeof(*t));
+		t->name = h->fh->display;
+		t->since = h->since;
+		t->error = h->error;
+		t->state = h->up && s != NULL ? TOP_UP :
+		    h->since == 0	      ? TOP_CONNECTING :
+						TOP_DOWN;
+		if (t->state != TOP_UP)
+			continue;
+		t->cpu_pct = s->cpu_pct;
+		t->iowait_pct = s->cpu_iowait_pct;
+		t->load1 = s->load1;
+		t->load5 = s->load5;
+		t->load15 = s->load15;
+		t->mem_pct = pct(s->mem_used_bytes, s->mem_total_bytes);
+		t->swap_pct = pct(s->swap_used_bytes, s->swap_total_bytes);
+		t->disk_pct = disk_max_pct(s);
+		net_sum(s, &t->rx_bytes_per_s, &t->tx_bytes_per_s);
+		t->uptime_s = s->uptime_s;
+		t->mem_used_bytes = s->mem_used_bytes;
+		t->mem_total_bytes = s->mem_total_bytes;
+		t->ncpu = s->ncpu;
+		t->procs = s->procs;
+	}
+	memset(m, 0, sizeof(*m));
+	m->hosts = w->top;
+	m->n = w->fleet.nhosts;
+	m->now = now_unix();
+	m->interval = w->opts->interval;
 }
 
 static void
+watch_top_quit(void *arg)
+{
+	struct watch *w = arg;
+
+	fleet_stop(&w->fleet);
+}
+
+static const struct tui_ops watch_tui_ops = {
+	.model = watch_top_model,
+	.quit = watch_top_quit,
+};
+
+/* Not on a terminal: the whole table each time something changed, one
+ * after the other, for a log or a pipe. */
+static void
 draw_table(struct watch *w)
 {
-	struct watch_host **order;
-	size_t i, n = w->fleet.nhosts, up = 0;
+	const struct top_host **order;
+	struct top_model m;
+	size_t i, up = 0;
 	char when[32], rx[16], tx[16];
-	double r, t;
 	time_t tt;
 
-	if ((order = calloc(n, sizeof(*order))) == NULL)
+	watch_top_model(w, &m);
+	if ((order = calloc(m.n ? m.n : 1, sizeof(*order))) == NULL)
 		return;
-	for (i = 0; i < n; i++) {
-		order[i] = &w->hosts[i];
-		up += w->hosts[i].up;
+	for (i = 0; i < m.n; i++) {
+		order[i] = &m.hosts[i];
+		up += m.hosts[i].state == TOP_UP;
 	}
-	sort_col = w->opts->sort;
-	qsort(order, n, sizeof(*order), watch_host_cmp);
-	if (w->opts->live)
-		fputs("\033[H\033[2J", stdout);
-	tt = (time_t)now_unix();
+	topview_order(order, m.n, watch_sort(w));
+	tt = (time_t)m.now;
 	strftime(when, sizeof(when), "%H:%M:%S", localtime(&tt));
 	printf("muster watch  %s  %zu/%zu hosts up  (sorted by %s)\n", when,
-	    up, n, w->opts->sort ? w->opts->sort : "host");
+	    up, m.n, w->opts->sort);
 	printf("%-22s %-6s %6s %6s %6s %6s %8s %8s %6s\n", "HOST", "STATE",
 	    "CPU%", "LOAD1", "MEM%", "DISK%", "NET-RX", "NET-TX", "PROCS");
-	for (i = 0; i < n; i++) {
-		struct watch_host *h = order[i];
-		const Muster__Sample *s = h->last;
+	for (i = 0; i < m.n; i++) {
+		const struct top_host *h = order[i];
 
-		if (!h->up || s == NULL) {
+		if (h->state != TOP_UP) {
 			tt = (time_t)h->since;
 			strftime(when, sizeof(when), "%H:%M:%S",
 			    localtime(&tt));
-			printf("%-22.22s %-6s since %s%s%.60s\n",
-			    h->fh->display, h->since == 0 ? "..." : "DOWN",
-			    h->since == 0 ? "start" : when,
+			printf("%-22.22s %-6s since %s%s%.60s\n", h->name,
+			    h->state == TOP_CONNECTING ? "..." : "DOWN",
+			    h->state == TOP_CONNECTING ? "start" : when,
 			    h->error ? "  " : "", h->error ? h->error : "");
 			continue;
 		}
-		net_sum(s, &r, &t);
-		units_bytes(r, true, rx, sizeof(rx));
-		units_bytes(t, true, tx, sizeof(tx));
+		units_bytes(h->rx_bytes_per_s, true, rx, sizeof(rx));
+		units_bytes(h->tx_bytes_per_s, true, tx, sizeof(tx));
 		printf(
 		    "%-22.22s %-6s %6.1f %6.2f %6.1f %6.1f %7s/s %7s/s %6u\n",
-		    h->fh->display, "UP", s->cpu_pct, s->load1,
-		    pct(s->mem_used_bytes, s->mem_total_bytes),
-		    disk_max_pct(s), rx, tx, s->procs);
+		    h->name, "UP", h->cpu_pct, h->load1, h->mem_pct,
+		    h->disk_pct, rx, tx, h->procs);
 	}
 	fflush(stdout);
 	free(order);
@@ -699,7 +728,9 @@ watch_on_redraw(struct ev_loop *loop, ev_timer *t, int revents)
 	struct watch *w = t->data;
 
 	publish_metrics(w);
-	if (!w->opts->json && w->dirty)
+	if (w->tui != NULL)
+		tui_draw(w->tui); /* the clock moves: every time */
+	else if (!w->opts->json && w->dirty)
 		draw_table(w);
 	w->dirty = false;
 	check_stdout(w);
@@ -762,6 +793,11 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		status = EXIT_INTERNAL;
 		goto out;
 	}
+	if ((w.top = calloc(hosts->n ? hosts->n : 1, sizeof(*w.top))) ==
+	    NULL) {
+		status = EXIT_INTERNAL;
+		goto out;
+	}
 	for (i = 0; i < hosts->n; i++) {
 		w.hosts[i].w = &w;
 		backoff_init(&w.hosts[i].backoff, BACKOFF_MIN, BACKOFF_MAX);
@@ -809,7 +845,15 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	w.stop.data = &w;
 	if (opts->duration > 0)
 		ev_timer_start(cfg->loop, &w.stop);
+	/* Where curses cannot run, the plain table, saying why. */
+	if (opts->live && !opts->json &&
+	    tui_start(cfg->loop, watch_sort(&w), &watch_tui_ops, &w, &w.tui,
+		err, sizeof(err)) != 0)
+		fprintf(stderr, "muster: live view: %s; printing tables\n",
+		    err);
 	fleet_run(&w.fleet);
+	tui_end(w.tui);
+	w.tui = NULL;
 	ev_timer_stop(cfg->loop, &w.redraw);
 	ev_timer_stop(cfg->loop, &w.stop);
 	for (i = 0; i < hosts->n; i++)
@@ -829,6 +873,8 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 		if (w.children[i].pid != 0)
 			ev_child_stop(cfg->loop, &w.children[i]);
 out:
+	tui_end(w.tui);
+	free(w.top);
 	for (i = 0; w.hosts != NULL && i < hosts->n; i++) {
 		if (w.hosts[i].last != NULL)
 			muster__sample__free_unpacked(w.hosts[i].last, NULL);
