@@ -33,12 +33,12 @@
 #include "simfleet.h"
 
 #define SIMFLEET_SFTP_DEFAULT "/usr/lib/openssh/sftp-server"
-/* Descriptors per host at most: its listening socket, a session, and
- * the three pipes of each of a few channels. */
-#define SIMFLEET_FDS_PER_HOST 8
+/* Descriptors per host while muster's agent runs there: its listening
+ * socket, the session's socket and the agent's three pipes. */
+#define SIMFLEET_FDS_PER_HOST 5
 
-static void
-die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
 
 static void
 die(const char *fmt, ...)
@@ -108,8 +108,8 @@ load_authorized(struct simfleet *f, const char *path)
 			die("%s: a line that is no public key (options are "
 			    "not supported)",
 			    path);
-		f->authorized = reallocarray(f->authorized,
-		    f->nauthorized + 1, sizeof(*f->authorized));
+		f->authorized = reallocarray(f->authorized, f->nauthorized + 1,
+		    sizeof(*f->authorized));
 		if (f->authorized == NULL)
 			die("out of memory");
 		f->authorized[f->nauthorized++] = key;
@@ -128,8 +128,8 @@ host_key(const char *dir, const char *addr)
 
 	snprintf(path, sizeof(path), "%s/keys/%s", dir, addr);
 	if (access(path, F_OK) == 0) {
-		if (ssh_pki_import_privkey_file(path, NULL, NULL, NULL, &key) !=
-		    SSH_OK)
+		if (ssh_pki_import_privkey_file(path, NULL, NULL, NULL,
+			&key) != SSH_OK)
 			die("%s: not a private key", path);
 		return key;
 	}
@@ -138,7 +138,8 @@ host_key(const char *dir, const char *addr)
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
 		die("%s: path too long", path);
 	unlink(tmp);
-	if (ssh_pki_export_privkey_file(key, NULL, NULL, NULL, tmp) != SSH_OK ||
+	if (ssh_pki_export_privkey_file(key, NULL, NULL, NULL, tmp) !=
+		SSH_OK ||
 	    rename(tmp, path) != 0)
 		die("cannot write %s", path);
 	return key;
@@ -213,8 +214,8 @@ raise_nofile(size_t nhosts)
 		rl.rlim_max = want;
 	rl.rlim_cur = want;
 	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		die("%zu hosts need %llu descriptors: %s", nhosts,
-		    (unsigned long long)want, strerror(errno));
+		die("%zu hosts need %llu descriptors (RLIMIT_NOFILE): %s",
+		    nhosts, (unsigned long long)want, strerror(errno));
 }
 
 static void
@@ -280,8 +281,9 @@ main(int argc, char **argv)
 		case 'u': f.user = optarg; break;
 		case 'c': changed = optarg; break;
 		case 's':
-			f.sftp_server = strcmp(optarg, "none") == 0 ? NULL :
-								      optarg;
+			f.sftp_server = strcmp(optarg, "none") == 0 ?
+			    NULL :
+			    optarg;
 			break;
 		case 'n':
 			n = strtol(optarg, &end, 10);
@@ -335,8 +337,8 @@ main(int argc, char **argv)
 		if ((ip >> 24) != 127)
 			die("host %zu would be at %u.%u.%u.%u, outside "
 			    "127.0.0.0/8",
-			    i + 1, ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff,
-			    ip & 0xff);
+			    i + 1, ip >> 24, (ip >> 16) & 0xff,
+			    (ip >> 8) & 0xff, ip & 0xff);
 		h->fleet = &f;
 		snprintf(h->addr, sizeof(h->addr), "%u.%u.%u.%u", ip >> 24,
 		    (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
@@ -356,8 +358,8 @@ main(int argc, char **argv)
 		served = key;
 		if (in_list(changed, i + 1)) {
 			ssh_key_free(key);
-			if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &served) !=
-			    SSH_OK)
+			if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0,
+				&served) != SSH_OK)
 				die("cannot make an ed25519 key");
 		}
 		listen_host(h, (int)port, served); /* the bind owns it */

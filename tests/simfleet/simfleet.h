@@ -46,8 +46,8 @@ struct simfleet {
 	size_t nhosts;
 	ssh_key *authorized;
 	size_t nauthorized;
-	const char *user;	  /* NULL: any user name */
-	const char *sftp_server;  /* NULL: no sftp subsystem */
+	const char *user;	 /* NULL: any user name */
+	const char *sftp_server; /* NULL: no sftp subsystem */
 	/* counters, printed at exit */
 	unsigned long accepted, auth_ok, auth_denied, execs, sftps;
 	unsigned long live_sessions, live_children;

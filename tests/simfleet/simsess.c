@@ -37,9 +37,9 @@ struct simchan {
 	struct simsess *sess; /* NULL once detached from the session */
 	ssh_channel ch;	      /* NULL once detached */
 	struct ssh_channel_callbacks_struct cb;
-	struct simchan *next;			 /* in sess->chans */
-	struct simchan *all_next, *all_prev;	 /* every live simchan */
-	pid_t pid;				 /* 0: none, or reaped */
+	struct simchan *next;		     /* in sess->chans */
+	struct simchan *all_next, *all_prev; /* every live simchan */
+	pid_t pid;			     /* 0: none, or reaped */
 	int status;
 	int in_fd, out_fd, err_fd;
 	ev_io in_w, out_w, err_w;
@@ -298,8 +298,9 @@ chan_spawn(struct simchan *c, const char *cmd)
 	sigaddset(&def, SIGPIPE); /* ignored here, default in the child */
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &def);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID |
-	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setflags(&attr,
+	    POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+		POSIX_SPAWN_SETSIGDEF);
 	r = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
@@ -426,8 +427,8 @@ simsess_chan_subsystem(ssh_session s, ssh_channel ch, const char *subsystem,
 /* --- session callbacks ----------------------------------------------- */
 
 static int
-simsess_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *key,
-    char signature_state, void *userdata)
+simsess_auth_pubkey(ssh_session s, const char *user,
+    struct ssh_key_struct *key, char signature_state, void *userdata)
 {
 	struct simsess *sess = userdata;
 	struct simfleet *f = sess->host->fleet;
@@ -437,7 +438,8 @@ simsess_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *key,
 	if (f->user != NULL && strcmp(user, f->user) != 0)
 		goto denied;
 	for (i = 0; i < f->nauthorized; i++) {
-		if (ssh_key_cmp(f->authorized[i], key, SSH_KEY_CMP_PUBLIC) != 0)
+		if (ssh_key_cmp(f->authorized[i], key, SSH_KEY_CMP_PUBLIC) !=
+		    0)
 			continue;
 		if (signature_state == SSH_PUBLICKEY_STATE_NONE)
 			return SSH_AUTH_SUCCESS; /* the key would do */
@@ -549,7 +551,8 @@ simsess_after(struct simsess *sess)
 	if (sess->dead ||
 	    (ssh_get_status(sess->s) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0) {
 		if (getenv("SIMFLEET_DEBUG") != NULL)
-			fprintf(stderr, "simfleet: %s: session ends: %s (%d)\n",
+			fprintf(stderr,
+			    "simfleet: %s: session ends: %s (%d)\n",
 			    sess->host->addr, ssh_get_error(sess->s),
 			    ssh_get_status(sess->s));
 		simsess_free(sess);
