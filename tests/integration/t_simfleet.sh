@@ -41,7 +41,7 @@ ok "simfleet: $changed hosts on loopback, a key and a known_hosts line each"
 printf '%s\n' "${hosts[@]:0:N}" >"$T/good"
 set +e
 "$MUSTER" run --no-daemon -k "$KEY" --known-hosts "$sim/known_hosts" \
-	-F /dev/null --hostfile "$T/good" -- sh -c 'echo "$HOME" >marker' \
+	-F /dev/null --hostfile "$T/good" -- 'echo "$HOME" >marker' \
 	</dev/null >"$T/out" 2>"$T/err"
 rc=$?
 set -e
