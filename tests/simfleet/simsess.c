@@ -569,21 +569,29 @@ simsess_after(struct simsess *sess)
 	}
 }
 
+/* One non-blocking step of the key exchange (and, through libssh's
+ * callbacks, of what follows it in the same packets). */
+static void
+simsess_kex(struct simsess *sess)
+{
+	int r = ssh_handle_key_exchange(sess->s);
+
+	if (r == SSH_OK)
+		sess->kex_done = true;
+	else if (r == SSH_ERROR)
+		sess->dead = true;
+}
+
 static void
 simsess_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct simsess *sess = w->data;
-	int r;
 
 	(void)loop;
 	(void)revents;
-	if (!sess->kex_done) {
-		r = ssh_handle_key_exchange(sess->s);
-		if (r == SSH_OK)
-			sess->kex_done = true;
-		else if (r == SSH_ERROR)
-			sess->dead = true;
-	} else if (ssh_event_dopoll(sess->sev, 0) == SSH_ERROR) {
+	if (!sess->kex_done)
+		simsess_kex(sess);
+	else if (ssh_event_dopoll(sess->sev, 0) == SSH_ERROR) {
 		sess->dead = true;
 	}
 	simsess_after(sess);
@@ -595,7 +603,7 @@ simsess_accept(struct simhost *h)
 	struct simfleet *f = h->fleet;
 	struct simsess *sess;
 	struct passwd *pw;
-	int fd, r;
+	int fd;
 
 	if (env_user[0] == '\0') {
 		pw = getpwuid(getuid());
@@ -641,11 +649,7 @@ simsess_accept(struct simhost *h)
 	ev_io_start(f->loop, &sess->io);
 	/* The first call makes the session's default poll context, which
 	 * ssh_event_add_session moves into the session's own event. */
-	r = ssh_handle_key_exchange(sess->s);
-	if (r == SSH_OK)
-		sess->kex_done = true;
-	else if (r == SSH_ERROR)
-		sess->dead = true;
+	simsess_kex(sess);
 	if (sess->sev == NULL ||
 	    ssh_event_add_session(sess->sev, sess->s) != SSH_OK)
 		sess->dead = true;
