@@ -15,6 +15,7 @@
 #include "inventory.h"
 #include "lastrun.h"
 #include "selection.h"
+#include "bastion.h"
 #include "pace.h"
 #include "sshopt.h"
 #include "utf8.h"
@@ -363,6 +364,7 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
 	cli->fanout = CLI_FANOUT_DEFAULT;
 	cli->max_startups = PACE_MAX_STARTUPS_DEFAULT;
 	cli->connect_rate = PACE_RATE_DEFAULT;
+	cli->jump_channels = BASTION_CHANNELS_DEFAULT;
 	cli->run.mode = OUTPUT_LINES;
 	cli->run.max_output = 64u * 1024 * 1024;
 	cli->run.max_total_output = 1024u * 1024 * 1024;
@@ -611,6 +613,19 @@ cli_parse_args(int argc, char **argv, struct cli *cli, size_t nconf, char *err,
 				return MERR_PARSE;
 			}
 			cli->max_startups = (int)l;
+			break;
+		case OPT_JUMP_CHANNELS:
+			l = strtol(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || l < 0 ||
+			    l > 10000) {
+				snprintf(err, errlen,
+				    "--jump-channels: expected a number from "
+				    "0 (one ssh -W per host) to 10000, got "
+				    "'%s'",
+				    optarg);
+				return MERR_PARSE;
+			}
+			cli->jump_channels = (int)l;
 			break;
 		case OPT_CONNECT_RATE:
 			if (parse_seconds(optarg, &cli->connect_rate) != 0) {

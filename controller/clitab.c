@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "bastion.h"
 #include "pace.h"
 
 enum {
@@ -77,6 +78,11 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	[CO_JUMP] = { "jump", 'J', REQ, "LIST", SEC_CONNECT,
 	    "reach the hosts through these bastions\n"
 	    "([user@]host[:port],..., as ssh -J)" },
+	[CO_JUMP_CHANNELS] = { "jump-channels", OPT_JUMP_CHANNELS, REQ, "N",
+	    SEC_CONNECT,
+	    "hosts per bastion connection (default " CLI_STR(
+		BASTION_CHANNELS_DEFAULT) ";\n"
+					  "0: one `ssh -W` per host instead)" },
 	[CO_FANOUT] = { "fanout", 'f', REQ, "N", SEC_CONNECT,
 	    "concurrent connection set-ups (default " CLI_STR(
 		CLI_FANOUT_DEFAULT) ")" },
@@ -207,7 +213,7 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 #define PACED (SSH | CO_BIT(CO_MAX_STARTUPS) | CO_BIT(CO_CONNECT_RATE))
 #define FLEET                                                         \
 	(SELECT | PACED | CO_BIT(CO_NO_DAEMON) | CO_BIT(CO_VERBOSE) | \
-	    CO_BIT(CO_SSH_OPTION) | CO_BIT(CO_JUMP))
+	    CO_BIT(CO_SSH_OPTION) | CO_BIT(CO_JUMP) | CO_BIT(CO_JUMP_CHANNELS))
 /* push and pull: the agent itself runs as the user, through sudo -n. */
 #define BECOME (CO_BIT(CO_BECOME) | CO_BIT(CO_BECOME_USER))
 /* Jobs that end, host by host: they can roll and be run again. */
@@ -248,6 +254,7 @@ const struct clitab_command clitab_commands[] = {
 	    "[options] [HOSTS...] | --status [--json] | --stop",
 	    "keep agents connected for later commands",
 	    SELECT | PACED | CO_BIT(CO_STATUS) | CO_BIT(CO_STOP) |
+	    CO_BIT(CO_JUMP_CHANNELS) |
 		CO_BIT(CO_FOREGROUND) | CO_BIT(CO_JSON) | CO_BIT(CO_VERBOSE),
 	    false },
 	{ "keys init", "init", CLI_KEYS_INIT, "keys", "[-k FILE]",

@@ -14,6 +14,7 @@
 #include <libssh/callbacks.h>
 
 #include "authkeys.h"
+#include "bastion.h"
 #include "bootstrap.h"
 #include "sshcfg.h"
 #include "sshroute.h"
@@ -73,6 +74,7 @@ struct transport {
 	uint64_t wire_queued;  /* estimated bytes handed to libssh */
 	struct sshroute route; /* what ssh_config asks for */
 	pid_t proxy_pid;       /* the ProxyCommand, 0: none */
+	struct bastion_chan *hop; /* the channel through a bastion */
 	struct sshcfg sshcfg;  /* what libssh does not read */
 	struct authkeys keys;  /* offered before (or instead of) auto */
 	size_t key_next;
@@ -98,6 +100,9 @@ bool tssh_worker_returned(struct transport *t, enum conn_state expected);
 
 /* transport_ssh_connect.c: one set-up state each. */
 enum transport_step tssh_step_resolve(struct transport *t);
+enum transport_step tssh_step_jump(struct transport *t);
+/* The connection ended: through a bastion that failed, err says why. */
+bool tssh_hop_lost(struct transport *t, char *err, size_t errlen);
 enum transport_step tssh_step_tcp(struct transport *t);
 enum transport_step tssh_step_handshake(struct transport *t);
 enum transport_step tssh_step_auth_key(struct transport *t);
