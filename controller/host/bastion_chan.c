@@ -409,7 +409,7 @@ bastion_attach(const struct conn_config *cfg, const char *hops,
 {
 	struct bastion_chan *ch;
 	struct bastion *b;
-	int sv[2], r;
+	int sv[2], r, sndbuf = BASTION_SNDBUF;
 
 	if (cfg->jump_depth >= BASTION_DEPTH_MAX) {
 		snprintf(err, errlen,
@@ -447,8 +447,12 @@ bastion_attach(const struct conn_config *cfg, const char *hops,
 		close(sv[1]);
 		goto fail;
 	}
-	/* Ours is pumped by the loop; the host's libssh wants blocking. */
+	/* Ours is pumped by the loop; the host's libssh wants blocking, and
+	 * blocks in send() until all it has queued is taken, in the loop's
+	 * own thread: its socket must hold more than the host ever queues
+	 * (it keeps below SSH_HOP_INFLIGHT_MAX, tssh_int.h). */
 	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	ch->fd = sv[0];
 	*fd = sv[1];
 	buf_init(&ch->up, BASTION_UP_MAX);

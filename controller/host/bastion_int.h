@@ -30,6 +30,9 @@
 /* What the bastion's session was handed but its socket has not taken. */
 #define BASTION_INFLIGHT_MAX (1024u * 1024)
 #define BASTION_CHUNK 32768
+/* The host's end of the socketpair (the kernel may give less: then the
+ * default, some 200 KiB, still well above what a host queues). */
+#define BASTION_SNDBUF (1024 * 1024)
 
 enum bchan_state {
 	BCH_WAIT,    /* the bastion connects */

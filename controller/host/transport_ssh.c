@@ -507,6 +507,12 @@ inflight(const struct transport *t)
 	    (t->hop != NULL ? bastion_chan_backlog(t->hop) : 0);
 }
 
+static size_t
+inflight_max(const struct transport *t)
+{
+	return t->hop != NULL ? SSH_HOP_INFLIGHT_MAX : SSH_INFLIGHT_MAX;
+}
+
 static int
 tssh_write(struct transport *t, struct buf *out, char *err, size_t errlen)
 {
@@ -517,8 +523,8 @@ tssh_write(struct transport *t, struct buf *out, char *err, size_t errlen)
 	while (buf_len(out) > 0) {
 		if ((win = ssh_channel_window_size(t->channel)) == 0)
 			break;
-		if ((room = SSH_INFLIGHT_MAX - inflight(t)) == 0 ||
-		    inflight(t) >= SSH_INFLIGHT_MAX)
+		if (inflight(t) >= inflight_max(t) ||
+		    (room = inflight_max(t) - inflight(t)) == 0)
 			break;
 		n = buf_len(out);
 		if (n > win)
@@ -629,7 +635,7 @@ tssh_read(struct transport *t, char *err, size_t errlen)
 static bool
 tssh_writable(struct transport *t)
 {
-	return inflight(t) < SSH_INFLIGHT_MAX;
+	return inflight(t) < inflight_max(t);
 }
 
 static bool

@@ -32,6 +32,13 @@
  * (file pushes) are paced by the network.
  */
 #define SSH_INFLIGHT_MAX (512u * 1024)
+/*
+ * Through a bastion (bastion.h) the socket is our own socketpair, which
+ * the loop drains in the same thread libssh's blocking send() runs in:
+ * what libssh queues (and then sends at once) must fit into the socket's
+ * buffer, and what the bastion has not taken yet counts as queued.
+ */
+#define SSH_HOP_INFLIGHT_MAX (64u * 1024)
 /* Per-packet overhead estimate: length, padding, MAC, channel header. */
 #define SSH_PACKET_OVERHEAD 64
 #define SSH_PACKET_PAYLOAD 32768
