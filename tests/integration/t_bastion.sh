@@ -83,14 +83,14 @@ Host dead
     User $U1
 CFG
 	for i in $(seq 101 $((100 + N))); do
-		printf 'Host t%s two%s viadead%s\n    HostName %s\n' "$i" "$i" "$i" "$FLEET_NET.$i"
+		printf 'Host one-%s two-%s viadead-%s\n    HostName %s\n' "$i" "$i" "$i" "$FLEET_NET.$i"
 	done
 	cat <<CFG
-Host t*
+Host one-*
     ProxyJump bastion
-Host two*
+Host two-*
     ProxyJump bastion,bastion2
-Host viadead*
+Host viadead-*
     ProxyJump dead
 Host *
     Port 2222
@@ -98,7 +98,7 @@ Host *
     IdentityFile $KEY
 CFG
 } >"$T/ssh_config"
-ALL="t[101-$((100 + N))]"
+ALL="one-[101-$((100 + N))]"
 export MUSTER_DAEMON_SOCKET=$T/no-daemon.sock
 
 # The control: no direct route to the targets.
@@ -123,7 +123,7 @@ mu run -v -w "$ALL" -- "mktemp $T/m/r-XXXXXX"
 assert_eq 0 "$rc" "$N hosts behind one bastion: $(cat "$T/out" "$T/err")"
 assert_eq "$N" "$(find "$T/m" -name 'r-*' | wc -l)" "the command ran on every host"
 assert_eq 1 "$(($(bastion_conns) - before))" "one connection to the bastion for $N hosts"
-assert_contains "$(cat "$T/err")" "t101: via bastion bastion (connection" "-v shows the shared bastion connection"
+assert_contains "$(cat "$T/err")" "one-101: via bastion bastion (connection" "-v shows the shared bastion connection"
 ok "$N hosts behind one bastion: one bastion connection"
 
 before=$(bastion_conns)
@@ -150,7 +150,7 @@ done
 ok "push and pull of $(stat -c %s "$T/payload") bytes to and from $N hosts through the bastion"
 
 # A dead bastion: every host behind it fails at once, "via bastion".
-mu run --json -w "viadead[101-$((100 + N))]" -- "touch $T/m/viadead"
+mu run --json -w "viadead-[101-$((100 + N))]" -- "touch $T/m/viadead"
 assert_eq 3 "$rc" "a dead bastion: $(cat "$T/out" "$T/err")"
 [[ -e $T/m/viadead ]] && fail "a dead bastion: the command ran"
 assert_eq "$N" "$(grep -c '"status":"unreachable"' "$T/out")" "a dead bastion: every host unreachable"
@@ -162,10 +162,10 @@ ok "a dead bastion fails all $N hosts behind it via bastion"
 	echo "$BASTION $(key_of 4)"
 	grep -v "^$BASTION " "$T/kh"
 } >"$T/kh_bastion"
-KHF=$T/kh_bastion mu run --json -w "t[101-105]" -- "touch $T/m/badbastion"
+KHF=$T/kh_bastion mu run --json -w "one-[101-105]" -- "touch $T/m/badbastion"
 assert_eq 3 "$rc" "a changed bastion key: $(cat "$T/out" "$T/err")"
 [[ -e $T/m/badbastion ]] && fail "a changed bastion key: the command ran"
-assert_eq 5 "$(grep -c 'via bastion bastion .*host key' "$T/out")" "a changed bastion key: the hosts say so"
+assert_eq 5 "$(grep -c '"status":"hostkey".*via bastion bastion .*HOST KEY CHANGED' "$T/out")" "a changed bastion key: the hosts say so"
 ok "a changed bastion key fails every host behind it"
 
 # A changed target key, behind a good bastion: refused end to end.
@@ -173,19 +173,19 @@ ok "a changed bastion key fails every host behind it"
 	echo "[${TARGETS[0]}]:2222 $(key_of 4)"
 	grep -v "^\[${TARGETS[0]}\]:2222 " "$T/kh"
 } >"$T/kh_target"
-KHF=$T/kh_target mu run -v --json -w "t[101-103]" -- true
+KHF=$T/kh_target mu run -v --json -w "one-[101-103]" -- true
 assert_eq 3 "$rc" "a changed target key: $(cat "$T/out" "$T/err")"
-assert_contains "$(grep '"host":"t101"' "$T/out")" '"status":"hostkey"' "the target's key is what failed"
+assert_contains "$(grep '"host":"one-101"' "$T/out")" '"status":"hostkey"' "the target's key is what failed"
 assert_eq 2 "$(grep -c '"status":"ok"' "$T/out")" "the other targets behind the bastion"
-assert_contains "$(cat "$T/err")" "t102: via bastion bastion (connection" "through the native bastion"
+assert_contains "$(cat "$T/err")" "one-102: via bastion bastion (connection" "through the native bastion"
 ok "a changed target key is refused end to end, through the bastion"
 
 # Two hops: each hop's session over the previous hop's channel, shared.
 before=$(bastion_conns)
 before2=$(grep -c "Accepted publickey for $U2" "$T/bastion2.log" || true)
-mu run -v -w "two[101-$((100 + N))]" -- true
+mu run -v -w "two-[101-$((100 + N))]" -- true
 assert_eq 0 "$rc" "two hops: $(cat "$T/out" "$T/err")"
 assert_eq 1 "$(($(bastion_conns) - before))" "two hops: one connection to the first bastion"
 assert_eq 1 "$(($(grep -c "Accepted publickey for $U2" "$T/bastion2.log") - before2))" "two hops: one connection to the second"
-assert_contains "$(cat "$T/err")" "two101: via bastion bastion2 (connection" "two hops: -v"
+assert_contains "$(cat "$T/err")" "two-101: via bastion bastion2 (connection" "two hops: -v"
 ok "two hops: $N hosts over one connection to each bastion"
