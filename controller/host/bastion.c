@@ -448,7 +448,11 @@ bastion_find(const struct conn_config *cfg, const char *hops,
 	struct bastion *b;
 
 	for (b = bastion_list; b != NULL; b = b->next) {
+		/* Only at the caller's depth: a bastion whose own route
+		 * leads back to itself (a loop in ssh_config) then ends at
+		 * BASTION_DEPTH_MAX instead of waiting on itself. */
 		if (b->run != root || b == except || b->freed ||
+		    b->cfg.jump_depth != cfg->jump_depth + 1 ||
 		    strcmp(b->hops, hops) != 0)
 			continue;
 		if (b->state == BS_FULL || b->state == BS_DONE ||
