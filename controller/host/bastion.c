@@ -152,11 +152,13 @@ bastion_fail(struct bastion *b, enum host_status st, const char *fmt, ...)
 	va_end(ap);
 	/* The hosts behind it are unreachable; a key or an authentication
 	 * the bastion refused keeps its status, so it reads as what it is. */
-	b->fail_status = st == HS_HOSTKEY || st == HS_AUTH ? st :
-							     HS_UNREACHABLE;
+	b->fail_status = st == HS_HOSTKEY || st == HS_AUTH ?
+	    st :
+	    HS_UNREACHABLE;
 	log_debug("bastion %s #%u: failed in %s: %s", b->name, b->id,
-	    b->state == BS_CONNECT ? connstate_name(b->tstate) :
-				     bastionstate_name(b->state),
+	    b->state == BS_CONNECT ?
+		connstate_name(b->tstate) :
+		bastionstate_name(b->state),
 	    b->err);
 	bastion_set_state(b, BS_DONE);
 	b->tstate = CS_DONE;
@@ -353,8 +355,9 @@ parse_hop(const char *hop, struct host_spec *spec, char *err, size_t errlen)
 		*colon = '\0';
 		port = strtoul(colon + 1, &end, 10);
 		if (*end != '\0' || port == 0 || port > 65535) {
-			snprintf(err, errlen, "bad port in ProxyJump hop "
-					      "\"%.200s\"",
+			snprintf(err, errlen,
+			    "bad port in ProxyJump hop "
+			    "\"%.200s\"",
 			    hop);
 			host_spec_free(spec);
 			return MERR_INVAL;
@@ -370,8 +373,8 @@ parse_hop(const char *hop, struct host_spec *spec, char *err, size_t errlen)
 }
 
 static int
-bastion_new(const struct conn_config *cfg, const char *hops,
-    const char *where, struct bastion **out, char *err, size_t errlen)
+bastion_new(const struct conn_config *cfg, const char *hops, const char *where,
+    struct bastion **out, char *err, size_t errlen)
 {
 	struct bastion *b;
 	const char *last;

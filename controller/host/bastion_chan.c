@@ -160,8 +160,8 @@ bchan_on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	snprintf(msg, sizeof(msg),
 	    "via bastion %s (ProxyJump %s, %s): "
 	    "timed out after %.0f s opening a channel to %s port %u",
-	    ch->b->name, ch->b->hops, ch->b->where,
-	    ch->b->cfg.connect_timeout, ch->host, ch->port);
+	    ch->b->name, ch->b->hops, ch->b->where, ch->b->cfg.connect_timeout,
+	    ch->host, ch->port);
 	bchan_fail(ch, HS_UNREACHABLE, msg);
 }
 
@@ -441,8 +441,7 @@ bastion_attach(const struct conn_config *cfg, const char *hops,
 		r = MERR_SYS;
 		goto fail;
 	}
-	if ((r = bastion_find(cfg, hops, where, NULL, &b, err, errlen)) !=
-	    0) {
+	if ((r = bastion_find(cfg, hops, where, NULL, &b, err, errlen)) != 0) {
 		close(sv[0]);
 		close(sv[1]);
 		goto fail;
@@ -511,8 +510,7 @@ bastion_chan_backlog(const struct bastion_chan *ch)
 }
 
 void
-bastion_chan_describe(const struct bastion_chan *ch, char *out,
-    size_t outlen)
+bastion_chan_describe(const struct bastion_chan *ch, char *out, size_t outlen)
 {
 	const struct bastion *b = ch->b;
 

@@ -69,13 +69,13 @@ struct bastion_chan {
 };
 
 struct bastion {
-	struct bastion *next; /* all connections */
+	struct bastion *next;	       /* all connections */
 	const struct conn_config *run; /* the run's: part of the key */
-	char *hops;		       /* "a,b": up to and including this one */
-	char *where;		       /* where the list came from */
-	char *name;		       /* this hop: [user@]host[:port] */
-	char *prefix;		       /* the hops before, NULL: none */
-	struct conn_config cfg;	       /* its transport's */
+	char *hops;		/* "a,b": up to and including this one */
+	char *where;		/* where the list came from */
+	char *name;		/* this hop: [user@]host[:port] */
+	char *prefix;		/* the hops before, NULL: none */
+	struct conn_config cfg; /* its transport's */
 	struct host_spec spec;
 	unsigned id; /* connection number, for messages */
 
@@ -112,8 +112,7 @@ void bchan_link(struct bastion *b, struct bastion_chan *ch);
 void bchan_unlink(struct bastion_chan *ch);
 /* Service one channel: open it, move bytes both ways. */
 void bchan_service(struct bastion_chan *ch);
-void bchan_fail(struct bastion_chan *ch, enum host_status st,
-    const char *msg);
+void bchan_fail(struct bastion_chan *ch, enum host_status st, const char *msg);
 void bchan_arm(struct bastion_chan *ch);
 
 #endif

@@ -18,8 +18,7 @@ static const char *const bastionstate_ids[] = {
 static const struct {
 	enum bastion_state from, to;
 } bastionstate_edges[] = {
-	{ BS_INIT, BS_CONNECT },
-	{ BS_CONNECT, BS_UP },
+	{ BS_INIT, BS_CONNECT }, { BS_CONNECT, BS_UP },
 	{ BS_UP, BS_FULL }, /* the cap, or a refused channel */
 };
 

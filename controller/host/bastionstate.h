@@ -10,11 +10,11 @@
 #include <stdbool.h>
 
 /* X(identifier, name in messages) */
-#define BASTION_STATES(X)           \
-	X(INIT, "init")             \
-	X(CONNECT, "connecting")    \
-	X(UP, "up")                 \
-	X(FULL, "full")             \
+#define BASTION_STATES(X)        \
+	X(INIT, "init")          \
+	X(CONNECT, "connecting") \
+	X(UP, "up")              \
+	X(FULL, "full")          \
 	X(DONE, "done")
 
 enum bastion_state {

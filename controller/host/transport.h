@@ -39,9 +39,9 @@ struct workpool;
 struct conn_config {
 	struct ev_loop *loop;
 	struct workpool *workers;
-	const char *ssh_config;	 /* NULL: ~/.ssh/config */
-	const char *jump;	 /* -J: ProxyJump for every host */
-	const char *jump_where;	 /* where jump came from; NULL: "-J" */
+	const char *ssh_config; /* NULL: ~/.ssh/config */
+	const char *jump;	/* -J: ProxyJump for every host */
+	const char *jump_where; /* where jump came from; NULL: "-J" */
 	/* Channels per bastion connection (bastion.h); 0: each host through
 	 * its own `ssh -W` instead (the interim way, for comparison). */
 	int jump_channels;

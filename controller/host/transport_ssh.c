@@ -502,8 +502,8 @@ static size_t
 inflight(const struct transport *t)
 {
 	return (t->wire_queued > t->counter.out_bytes ?
-		   (size_t)(t->wire_queued - t->counter.out_bytes) :
-		   0) +
+		       (size_t)(t->wire_queued - t->counter.out_bytes) :
+		       0) +
 	    (t->hop != NULL ? bastion_chan_backlog(t->hop) : 0);
 }
 

@@ -93,9 +93,9 @@ start_hop(struct transport *t)
 {
 	char err[1024];
 
-	if (bastion_attach(t->cfg, t->route.value, t->route.where,
-		t->hostname, t->port, t->display, tssh_hop_notify, t, &t->fd,
-		&t->hop, err, sizeof(err)) != 0) {
+	if (bastion_attach(t->cfg, t->route.value, t->route.where, t->hostname,
+		t->port, t->display, tssh_hop_notify, t, &t->fd, &t->hop, err,
+		sizeof(err)) != 0) {
 		tssh_fail(t, HS_UNREACHABLE, "%s", err);
 		return TRANSPORT_STOP;
 	}
@@ -360,8 +360,7 @@ tssh_step_handshake(struct transport *t)
 	if (r != SSH_OK) {
 		/* A proxy that failed is not an sshd past MaxStartups. */
 		t->stats->dropped_early = t->proxy_pid == 0 &&
-		    t->hop == NULL &&
-		    ssh_get_serverbanner(t->session) == NULL;
+		    t->hop == NULL && ssh_get_serverbanner(t->session) == NULL;
 		if (t->proxy_pid > 0) {
 			char why[1024];
 

@@ -78,12 +78,12 @@ struct transport {
 	struct upload_job upload;
 	bool in_worker;
 	char arch[64];
-	uint64_t wire_queued;  /* estimated bytes handed to libssh */
-	struct sshroute route; /* what ssh_config asks for */
-	pid_t proxy_pid;       /* the ProxyCommand, 0: none */
+	uint64_t wire_queued;	  /* estimated bytes handed to libssh */
+	struct sshroute route;	  /* what ssh_config asks for */
+	pid_t proxy_pid;	  /* the ProxyCommand, 0: none */
 	struct bastion_chan *hop; /* the channel through a bastion */
-	struct sshcfg sshcfg;  /* what libssh does not read */
-	struct authkeys keys;  /* offered before (or instead of) auto */
+	struct sshcfg sshcfg;	  /* what libssh does not read */
+	struct authkeys keys;	  /* offered before (or instead of) auto */
 	size_t key_next;
 	char user[256]; /* the remote user, for messages */
 	/* The start of what the start command printed before any marker
