@@ -1,5 +1,5 @@
 /*
- * The insides of the bastion connections, shared by bastion.c (the pool
+ * The insides of the bastion connections, shared by bastion_pool.c (the pool
  * and each connection's state machine) and bastion_chan.c (one host's
  * direct-tcpip channel and the socketpair the loop pumps). Nothing else
  * includes it.
@@ -98,7 +98,7 @@ struct bastion {
 	ev_tstamp t0, t_up;
 };
 
-/* bastion.c */
+/* bastion_pool.c */
 void bastion_step(struct bastion *b);
 void bastion_arm_idle(struct bastion *b);
 /* A connection for hops that takes another channel (not EXCEPT). */

@@ -1,5 +1,5 @@
 /*
- * The states of one bastion connection (bastion.c) and the transitions
+ * The states of one bastion connection (bastion_pool.c) and the transitions
  * between them: one X-macro list for the enum and the names, one table of
  * arrows, and tests/unit/test_bastionstate.c checks that the diagram in
  * bastion.h draws exactly that table.
