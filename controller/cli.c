@@ -14,6 +14,7 @@
 #include "identity.h"
 #include "inventory.h"
 #include "selection.h"
+#include "bastion.h"
 #include "pace.h"
 #include "utf8.h"
 
@@ -281,6 +282,7 @@ cli_defaults(struct cli *cli)
 	cli->fanout = CLI_FANOUT_DEFAULT;
 	cli->max_startups = PACE_MAX_STARTUPS_DEFAULT;
 	cli->connect_rate = PACE_RATE_DEFAULT;
+	cli->jump_channels = BASTION_CHANNELS_DEFAULT;
 	cli->run.mode = OUTPUT_LINES;
 	cli->run.max_output = 64u * 1024 * 1024;
 	cli->run.max_total_output = 1024u * 1024 * 1024;

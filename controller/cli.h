@@ -43,6 +43,7 @@ struct cli {
 	int fanout;
 	int max_startups;    /* unauthenticated set-ups at once (0: any) */
 	double connect_rate; /* new connections per second (0: any) */
+	int jump_channels;   /* hosts per bastion connection (0: ssh -W) */
 	/* keys install */
 	const char *password_file;
 	/* run */

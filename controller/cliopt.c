@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "array.h"
+#include "bastion.h"
 #include "cli.h"
 #include "clitab.h"
 #include "bootstrap.h"
@@ -375,6 +376,13 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	    "reach the hosts through these bastions\n"
 	    "([user@]host[:port],..., as ssh -J)",
 	    P_STRING(jump) },
+	[CO_JUMP_CHANNELS] = { "jump-channels", OPT_JUMP_CHANNELS, REQ, "N",
+	    SEC_CONNECT,
+	    "hosts per bastion connection (default " CLI_STR(
+		BASTION_CHANNELS_DEFAULT) ";\n"
+					  "0: one `ssh -W` per host instead)",
+	    P_INT(jump_channels, 0, 10000, 0,
+		"expected a number from 0 (one ssh -W per host) to 10000") },
 	[CO_FANOUT] = { "fanout", 'f', REQ, "N", SEC_CONNECT,
 	    "concurrent connection set-ups (default " CLI_STR(
 		CLI_FANOUT_DEFAULT) ")",

@@ -29,7 +29,8 @@ static const char *const clitab_sections[SEC_COUNT] = {
 #define PACED (SSH | CO_BIT(CO_MAX_STARTUPS) | CO_BIT(CO_CONNECT_RATE))
 #define FLEET                                                         \
 	(SELECT | PACED | CO_BIT(CO_NO_DAEMON) | CO_BIT(CO_VERBOSE) | \
-	    CO_BIT(CO_SSH_OPTION) | CO_BIT(CO_JUMP))
+	    CO_BIT(CO_SSH_OPTION) | CO_BIT(CO_JUMP) |                 \
+	    CO_BIT(CO_JUMP_CHANNELS))
 /* push and pull: the agent itself runs as the user, through sudo -n. */
 #define BECOME (CO_BIT(CO_BECOME) | CO_BIT(CO_BECOME_USER))
 /* Jobs that end, host by host: they can roll and be run again. */
@@ -71,7 +72,8 @@ const struct clitab_command clitab_commands[] = {
 	    "[options] [HOSTS...] | --status [--json] | --stop",
 	    "keep agents connected for later commands",
 	    SELECT | PACED | CO_BIT(CO_STATUS) | CO_BIT(CO_STOP) |
-		CO_BIT(CO_FOREGROUND) | CO_BIT(CO_JSON) | CO_BIT(CO_VERBOSE),
+		CO_BIT(CO_JUMP_CHANNELS) | CO_BIT(CO_FOREGROUND) |
+		CO_BIT(CO_JSON) | CO_BIT(CO_VERBOSE),
 	    false },
 	{ "keys init", "init", CLI_KEYS_INIT, "keys", "[-k FILE]",
 	    "make muster's own key pair",

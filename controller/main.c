@@ -462,6 +462,7 @@ cmd_fleet(int argc, char **argv)
 	cfg.connect_timeout = cli.connect_timeout;
 	cfg.max_startups = cli.max_startups;
 	cfg.connect_rate = cli.connect_rate;
+	cfg.jump_channels = cli.jump_channels;
 	cfg.verbose = cli.verbose;
 	cfg.ssh_options = cli.ssh_options;
 	cfg.nssh_options = cli.nssh_options;
@@ -717,6 +718,7 @@ cmd_daemon(int argc, char **argv)
 	cfg.connect_timeout = cli.connect_timeout;
 	cfg.max_startups = cli.max_startups;
 	cfg.connect_rate = cli.connect_rate;
+	cfg.jump_channels = cli.jump_channels;
 	cfg.verbose = false;
 	if (dsock_path(sock, sizeof(sock)) != 0) {
 		fprintf(stderr,

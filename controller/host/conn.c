@@ -84,7 +84,10 @@ state_timeout(const struct conn *c, enum conn_state st)
 		    30;
 	case CS_READY:
 	case CS_DONE:
-	case CS_INIT: return 0;
+	case CS_INIT:
+	/* The bastion keeps deadlines for its set-up and each channel's
+	 * opening, and fails its hosts with its own reason. */
+	case CS_JUMP: return 0;
 	default: return c->cfg->connect_timeout;
 	}
 }

@@ -11,6 +11,7 @@
  * State diagram:
  *   INIT -> RESOLVE -> TCP -> HANDSHAKE -> AUTH_KEY -> AUTH_AUTO -> CHAN_OPEN
  *   HANDSHAKE -> AUTH_AUTO
+ *   RESOLVE -> JUMP -> TCP     (through a bastion's channel, bastion.h)
  *   AUTH_KEY -> CHAN_OPEN
  *   CHAN_OPEN -> CHAN_EXEC -> MARKER -> HELLO -> READY
  *   MARKER -> UPLOAD -> CHAN_OPEN

@@ -21,6 +21,8 @@ static const struct {
 	{ CS_INIT, CS_RESOLVE },
 	{ CS_INIT, CS_HELLO }, /* through the daemon */
 	{ CS_RESOLVE, CS_TCP },
+	{ CS_RESOLVE, CS_JUMP }, /* through a bastion */
+	{ CS_JUMP, CS_TCP },
 	{ CS_TCP, CS_HANDSHAKE },
 	{ CS_HANDSHAKE, CS_AUTH_KEY },
 	{ CS_HANDSHAKE, CS_AUTH_AUTO },

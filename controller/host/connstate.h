@@ -14,6 +14,7 @@
 #define CONN_STATES(X)                 \
 	X(INIT, "init")                \
 	X(RESOLVE, "resolve")          \
+	X(JUMP, "bastion channel")     \
 	X(TCP, "tcp connect")          \
 	X(HANDSHAKE, "ssh handshake")  \
 	X(AUTH_KEY, "authentication")  \

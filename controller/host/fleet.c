@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bastion.h"
 #include "err.h"
 #include "log.h"
 
@@ -307,6 +308,8 @@ fleet_run(struct fleet *f)
 		}
 	}
 	pacer_stop(&f->pace);
+	/* Bastion connections no host uses any more end with the run. */
+	bastion_close_idle(f->cfg);
 	ev_signal_stop(f->cfg->loop, &f->sigint);
 	ev_signal_stop(f->cfg->loop, &f->sigterm);
 	/* Hosts an interrupt or --max-fail kept from starting still get

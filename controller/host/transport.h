@@ -39,8 +39,16 @@ struct workpool;
 struct conn_config {
 	struct ev_loop *loop;
 	struct workpool *workers;
-	const char *ssh_config;	 /* NULL: ~/.ssh/config */
-	const char *jump;	 /* -J: ProxyJump for every host */
+	const char *ssh_config; /* NULL: ~/.ssh/config */
+	const char *jump;	/* -J: ProxyJump for every host */
+	const char *jump_where; /* where jump came from; NULL: "-J" */
+	/* Channels per bastion connection (bastion.h); 0: each host through
+	 * its own `ssh -W` instead (the interim way, for comparison). */
+	int jump_channels;
+	int jump_depth; /* bastions this config's hosts are behind */
+	/* A bastion's own settings point at the run's (NULL: these are the
+	 * run's): bastion connections are shared per run. */
+	const struct conn_config *jump_root;
 	const char *known_hosts; /* NULL: ~/.ssh/known_hosts */
 	bool accept_new;
 	ssh_key identity; /* NULL: only ssh-agent and defaults */
@@ -144,6 +152,10 @@ struct transport_ops {
 };
 
 extern const struct transport_ops transport_ssh_ops;
+
+/* The session of an SSH transport whose conn-side state reached
+ * CHAN_OPEN (authenticated): a bastion opens its channels on it. */
+ssh_session transport_ssh_session(struct transport *t);
 extern const struct transport_ops transport_daemon_ops;
 
 #endif

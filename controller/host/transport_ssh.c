@@ -54,12 +54,20 @@ tssh_set_state(struct transport *t, enum conn_state st)
 void
 tssh_fail(struct transport *t, enum host_status st, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[1024], why[1024];
+	enum host_status hst;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* The bastion failed under us: what it said is the reason, the
+	 * session's own error only its consequence. */
+	if (t->hop != NULL &&
+	    bastion_chan_status(t->hop, &hst, why, sizeof(why)) < 0) {
+		st = hst;
+		snprintf(msg, sizeof(msg), "%s", why);
+	}
 	t->owner->fail(t->arg, st, msg);
 }
 
@@ -489,12 +497,20 @@ tssh_upload_done(void *arg)
 	t->owner->kick(t->arg);
 }
 
+/* Through a bastion, what it has not sent on yet is in flight too. */
 static size_t
 inflight(const struct transport *t)
 {
-	return t->wire_queued > t->counter.out_bytes ?
-	    (size_t)(t->wire_queued - t->counter.out_bytes) :
-	    0;
+	return (t->wire_queued > t->counter.out_bytes ?
+		       (size_t)(t->wire_queued - t->counter.out_bytes) :
+		       0) +
+	    (t->hop != NULL ? bastion_chan_backlog(t->hop) : 0);
+}
+
+static size_t
+inflight_max(const struct transport *t)
+{
+	return t->hop != NULL ? SSH_HOP_INFLIGHT_MAX : SSH_INFLIGHT_MAX;
 }
 
 static int
@@ -507,8 +523,8 @@ tssh_write(struct transport *t, struct buf *out, char *err, size_t errlen)
 	while (buf_len(out) > 0) {
 		if ((win = ssh_channel_window_size(t->channel)) == 0)
 			break;
-		if ((room = SSH_INFLIGHT_MAX - inflight(t)) == 0 ||
-		    inflight(t) >= SSH_INFLIGHT_MAX)
+		if (inflight(t) >= inflight_max(t) ||
+		    (room = inflight_max(t) - inflight(t)) == 0)
 			break;
 		n = buf_len(out);
 		if (n > win)
@@ -534,6 +550,12 @@ tssh_write(struct transport *t, struct buf *out, char *err, size_t errlen)
 }
 
 /* ---- the table --------------------------------------------------------- */
+
+ssh_session
+transport_ssh_session(struct transport *t)
+{
+	return t->session;
+}
 
 static void
 tssh_on_io(struct ev_loop *loop, ev_io *w, int revents)
@@ -581,6 +603,7 @@ tssh_setup(struct transport *t)
 {
 	switch (tssh_state(t)) {
 	case CS_RESOLVE: return tssh_step_resolve(t);
+	case CS_JUMP: return tssh_step_jump(t);
 	case CS_TCP: return tssh_step_tcp(t);
 	case CS_HANDSHAKE: return tssh_step_handshake(t);
 	case CS_AUTH_KEY: return tssh_step_auth_key(t);
@@ -596,8 +619,14 @@ tssh_setup(struct transport *t)
 static int
 tssh_read(struct transport *t, char *err, size_t errlen)
 {
+	char why[768];
+
 	if (pump(t) != 0) {
-		snprintf(err, errlen, "connection lost%s", agent_stderr(t));
+		if (tssh_hop_lost(t, why, sizeof(why)))
+			snprintf(err, errlen, "connection lost: %s", why);
+		else
+			snprintf(err, errlen, "connection lost%s",
+			    agent_stderr(t));
 		return MERR_IO;
 	}
 	return 0;
@@ -606,7 +635,7 @@ tssh_read(struct transport *t, char *err, size_t errlen)
 static bool
 tssh_writable(struct transport *t)
 {
-	return inflight(t) < SSH_INFLIGHT_MAX;
+	return inflight(t) < inflight_max(t);
 }
 
 static bool
@@ -651,6 +680,7 @@ tssh_free(struct transport *t)
 {
 	tssh_io_set(t, 0);
 	release_ssh(t);
+	bastion_chan_free(t->hop);
 	if (t->addrs != NULL)
 		freeaddrinfo(t->addrs);
 	buf_free(&t->chan_out);

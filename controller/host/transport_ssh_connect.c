@@ -59,7 +59,8 @@ check_route(struct transport *t, char *err, size_t errlen)
 		t->route.kind = SSHROUTE_JUMP;
 		snprintf(t->route.value, sizeof(t->route.value), "%s",
 		    t->cfg->jump);
-		snprintf(t->route.where, sizeof(t->route.where), "-J");
+		snprintf(t->route.where, sizeof(t->route.where), "%s",
+		    t->cfg->jump_where != NULL ? t->cfg->jump_where : "-J");
 		libssh_proxy = false;
 	} else if (t->spec->route_kind != HOST_ROUTE_NONE) {
 		/* The inventory's route for this host, over ssh_config's
@@ -82,6 +83,59 @@ check_route(struct transport *t, char *err, size_t errlen)
 	return 0;
 }
 
+static void
+tssh_hop_notify(void *arg)
+{
+	struct transport *t = arg;
+
+	t->owner->kick(t->arg);
+}
+
+/* ProxyJump in the loop: a channel on a shared bastion connection
+ * (bastion.h), whose other end is the session's socket. */
+static enum transport_step
+start_hop(struct transport *t)
+{
+	char err[1024];
+
+	if (bastion_attach(t->cfg, t->route.value, t->route.where, t->hostname,
+		t->port, t->display, tssh_hop_notify, t, &t->fd, &t->hop, err,
+		sizeof(err)) != 0) {
+		tssh_fail(t, HS_UNREACHABLE, "%s", err);
+		return TRANSPORT_STOP;
+	}
+	log_info("%s: via %s %s (%s)", t->display,
+	    sshroute_kind_str(t->route.kind), t->route.value, t->route.where);
+	tssh_set_state(t, CS_JUMP);
+	return TRANSPORT_WAIT;
+}
+
+enum transport_step
+tssh_step_jump(struct transport *t)
+{
+	enum host_status st;
+	char err[1024];
+
+	switch (bastion_chan_status(t->hop, &st, err, sizeof(err))) {
+	case 0:
+		if (log_enabled(MLOG_INFO)) {
+			bastion_chan_describe(t->hop, err, sizeof(err));
+			log_info("%s: via %s", t->display, err);
+		}
+		/* Connected already: TCP only hands the socket to libssh. */
+		tssh_set_state(t, CS_TCP);
+		return TRANSPORT_NEXT;
+	case 1: return TRANSPORT_WAIT;
+	default: tssh_fail(t, st, "%s", err); return TRANSPORT_STOP;
+	}
+}
+
+bool
+tssh_hop_lost(struct transport *t, char *err, size_t errlen)
+{
+	return t->hop != NULL && bastion_chan_lost(t->hop, err, errlen);
+}
+
 /* Start the proxy: its end of a socketpair is the session's. */
 static enum transport_step
 start_proxy(struct transport *t)
@@ -93,6 +147,8 @@ start_proxy(struct transport *t)
 		t->cfg->identity_path };
 	int r;
 
+	if (t->route.kind == SSHROUTE_JUMP && t->cfg->jump_channels > 0)
+		return start_hop(t);
 	if (o.known_hosts == NULL &&
 	    sshfile_user_path("known_hosts", kh, sizeof(kh)) == 0)
 		o.known_hosts = kh;
@@ -340,7 +396,7 @@ tssh_step_handshake(struct transport *t)
 	if (r != SSH_OK) {
 		/* A proxy that failed is not an sshd past MaxStartups. */
 		t->stats->dropped_early = t->proxy_pid == 0 &&
-		    ssh_get_serverbanner(t->session) == NULL;
+		    t->hop == NULL && ssh_get_serverbanner(t->session) == NULL;
 		if (t->proxy_pid > 0) {
 			char why[1024];
 

@@ -14,6 +14,7 @@
 #include <libssh/callbacks.h>
 
 #include "authkeys.h"
+#include "bastion.h"
 #include "bootstrap.h"
 #include "sshcfg.h"
 #include "sshroute.h"
@@ -31,6 +32,13 @@
  * (file pushes) are paced by the network.
  */
 #define SSH_INFLIGHT_MAX (512u * 1024)
+/*
+ * Through a bastion (bastion.h) the socket is our own socketpair, which
+ * the loop drains in the same thread libssh's blocking send() runs in:
+ * what libssh queues (and then sends at once) must fit into the socket's
+ * buffer, and what the bastion has not taken yet counts as queued.
+ */
+#define SSH_HOP_INFLIGHT_MAX (64u * 1024)
 /* Per-packet overhead estimate: length, padding, MAC, channel header. */
 #define SSH_PACKET_OVERHEAD 64
 #define SSH_PACKET_PAYLOAD 32768
@@ -70,11 +78,12 @@ struct transport {
 	struct upload_job upload;
 	bool in_worker;
 	char arch[64];
-	uint64_t wire_queued;  /* estimated bytes handed to libssh */
-	struct sshroute route; /* what ssh_config asks for */
-	pid_t proxy_pid;       /* the ProxyCommand, 0: none */
-	struct sshcfg sshcfg;  /* what libssh does not read */
-	struct authkeys keys;  /* offered before (or instead of) auto */
+	uint64_t wire_queued;	  /* estimated bytes handed to libssh */
+	struct sshroute route;	  /* what ssh_config asks for */
+	pid_t proxy_pid;	  /* the ProxyCommand, 0: none */
+	struct bastion_chan *hop; /* the channel through a bastion */
+	struct sshcfg sshcfg;	  /* what libssh does not read */
+	struct authkeys keys;	  /* offered before (or instead of) auto */
 	size_t key_next;
 	char user[256]; /* the remote user, for messages */
 	/* The start of what the start command printed before any marker
@@ -98,6 +107,9 @@ bool tssh_worker_returned(struct transport *t, enum conn_state expected);
 
 /* transport_ssh_connect.c: one set-up state each. */
 enum transport_step tssh_step_resolve(struct transport *t);
+enum transport_step tssh_step_jump(struct transport *t);
+/* The connection ended: through a bastion that failed, err says why. */
+bool tssh_hop_lost(struct transport *t, char *err, size_t errlen);
 enum transport_step tssh_step_tcp(struct transport *t);
 enum transport_step tssh_step_handshake(struct transport *t);
 enum transport_step tssh_step_auth_key(struct transport *t);

@@ -34,6 +34,10 @@ test_allowed(void **state)
 		assert_true(connstate_allowed(path[i], path[i + 1]));
 	/* Through the daemon. */
 	assert_true(connstate_allowed(CS_INIT, CS_HELLO));
+	/* Through a bastion's channel. */
+	assert_true(connstate_allowed(CS_RESOLVE, CS_JUMP));
+	assert_true(connstate_allowed(CS_JUMP, CS_TCP));
+	assert_false(connstate_allowed(CS_JUMP, CS_HANDSHAKE));
 	/* Any live state may fail or close. */
 	for (st = CS_INIT; st < CS_DONE; st++)
 		assert_true(connstate_allowed(st, CS_DONE));
