@@ -361,6 +361,29 @@ start_refused(struct transport *t)
 	return TRANSPORT_STOP;
 }
 
+/* "ARCH N DIR" from the probe: split it, N and DIR into place and
+ * place_dir; place 0 when the probe found no place (or said nonsense). */
+static void
+need_place(struct transport *t)
+{
+	char *sp, *end;
+	long n;
+
+	t->place = 0;
+	t->place_dir = NULL;
+	/* A path bootstrap_scan cut short is not the place. */
+	if (strlen(t->arch) >= sizeof(t->arch) - 1 ||
+	    (sp = strchr(t->arch, ' ')) == NULL)
+		return;
+	*sp++ = '\0';
+	n = strtol(sp, &end, 10);
+	if (end == sp || *end != ' ' || n < 1 || n > BOOTSTRAP_PLACES_N ||
+	    end[1] != '/')
+		return;
+	t->place = (int)n;
+	t->place_dir = end + 1;
+}
+
 static enum transport_step
 step_marker(struct transport *t)
 {
@@ -393,6 +416,7 @@ step_marker(struct transport *t)
 		return TRANSPORT_NEXT;
 	case MARKER_NEED:
 		drop_channel(t);
+		need_place(t);
 		if ((t->agent = agentset_find(t->cfg->agents, t->arch)) ==
 		    NULL) {
 			char why[512];
@@ -410,6 +434,13 @@ step_marker(struct transport *t)
 			    "not verify or start on this host (is sha256sum "
 			    "installed? host architecture %s)",
 			    t->arch);
+			return TRANSPORT_STOP;
+		}
+		if (t->place == 0) {
+			/* The probe said on stderr what it tried, and why
+			 * each place failed. */
+			tssh_fail(t, HS_UNREACHABLE,
+			    "nowhere to put the agent%s", agent_stderr(t));
 			return TRANSPORT_STOP;
 		}
 		tssh_set_state(t, CS_UPLOAD);
@@ -457,7 +488,7 @@ step_upload(struct transport *t)
 	t->uploaded = true;
 	if (bootstrap_upload_prepare(&t->upload, t->session, t->agent->data,
 		t->agent->len, t->agent->sha256, t->cfg->upload_timeout,
-		t->login_junk > 1) != 0) {
+		t->login_junk > 1, t->place, t->place_dir) != 0) {
 		tssh_fail(t, HS_UNREACHABLE,
 		    "agent upload: cannot hand the "
 		    "socket over: %s",

@@ -69,7 +69,10 @@ struct transport {
 	size_t login_junk;	      /* bytes printed before the marker */
 	struct upload_job upload;
 	bool in_worker;
-	char arch[64];
+	/* What the probe asked for: `uname -m`, then the place for it. */
+	char arch[BOOTSTRAP_DIR_MAX + 80];
+	int place;
+	char *place_dir; /* in arch, after the place's number */
 	uint64_t wire_queued;  /* estimated bytes handed to libssh */
 	struct sshroute route; /* what ssh_config asks for */
 	pid_t proxy_pid;       /* the ProxyCommand, 0: none */
