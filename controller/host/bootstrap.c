@@ -177,7 +177,7 @@ bootstrap_probe_command(const struct agentset *set, const char *become_user)
 		"i=0; w=; for d; do i=$((i+1)); "
 		"if r=$(place \"$d\"); then echo; "
 		"echo " AGENT_NEED_MARKER "$m $i $d; exit 0; fi; "
-		"w=\"$w ${d:-\\$XDG_RUNTIME_DIR/muster}: $r;\"; done; "
+		"w=\"$w${w:+;} ${d:-\\$XDG_RUNTIME_DIR/muster}: $r\"; done; "
 		"echo \"no place on this host can run the agent:$w\" >&2; "
 		"echo; echo " AGENT_NEED_MARKER "$m'",
 		arms, set->id, set->id, sudo) < 0)

@@ -26,11 +26,12 @@ run() { # run ARGS...: muster run into $T/out, $T/err; status in $st
 	timeout -s KILL $((60 * SLOW)) "$MUSTER" run "$@" >"$T/out" 2>"$T/err" </dev/null || st=$?
 	((st != 137)) || fail "muster never ended: $(tail -n 3 "$T/err")"
 }
-cache_mount() { # cache_mount OPTIONS: a fresh tmpfs on ~/.cache
+cache_mount() { # cache_mount OPTIONS [ro]: a fresh tmpfs on ~/.cache, the user's
 	umount "$home/.cache" 2>/dev/null || true
 	mount -t tmpfs -o "$1" tmpfs "$home/.cache"
 	chown "$u:" "$home/.cache"
 	chmod 700 "$home/.cache"
+	[[ ${2:-} != ro ]] || mount -o remount,ro "$home/.cache"
 }
 agent_in() { # agent_in DIR: the agent's file there (none: empty)
 	find "$1" -maxdepth 1 -name 'muster-agent-[0-9a-f]*' -type f 2>/dev/null | head -n 1
@@ -56,7 +57,7 @@ cache_mount noexec,size=16m
 twice noexec
 
 # --- read-only ------------------------------------------------------------
-cache_mount ro,size=16m
+cache_mount size=16m ro
 twice read-only
 
 # --- full: 64 KB, filled ---------------------------------------------------
@@ -65,7 +66,7 @@ dd if=/dev/zero of="$home/.cache/fill" bs=4k 2>/dev/null || true
 twice full
 
 # --- a place someone else made is not used; none left: say why -------------
-cache_mount ro,size=16m
+cache_mount size=16m ro
 rm -rf "$shm" "$tmpd"
 mkdir -m 777 "$shm"
 mkdir -m 700 "$tmpd"
@@ -102,6 +103,6 @@ own=(-k "$KEY" -F /dev/null --known-hosts "$T/kh")
 rm -rf "$shm" "$tmpd"
 run "${own[@]}" -w "$u@$addr" -- echo no home
 assert_eq 0 "$st" "missing home: exit status ($(cat "$T/out" "$T/err"))"
-assert_eq "$u@$addr: no home" "$(cat "$T/out")" "missing home: output"
+assert_eq "$addr: no home" "$(cat "$T/out")" "missing home: output"
 [[ -n $(agent_in "$shm") ]] || fail "missing home: no agent in $shm"
 ok "a home that does not exist: the agent runs from $shm"
