@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libssh/callbacks.h>
 #include <libssh/sftp.h>
 
 #include "err.h"
@@ -275,6 +276,44 @@ job_check(struct upload_job *job)
 		return MERR_TIMEOUT;
 	}
 	return 0;
+}
+
+static void
+bootstrap_on_close(ssh_session s, ssh_channel ch, void *userdata)
+{
+	*(bool *)userdata = true;
+}
+
+/*
+ * Send EOF and read until the server closes the channel: with sshd's
+ * MaxSessions 1 the agent's start channel that follows is refused while
+ * this one is still open on the server. Ends at the job's deadline too.
+ */
+static void
+wait_closed(struct upload_job *job, ssh_channel ch)
+{
+	struct ssh_channel_callbacks_struct cb;
+	bool closed = false;
+
+	memset(&cb, 0, sizeof(cb));
+	cb.userdata = &closed;
+	cb.channel_close_function = bootstrap_on_close;
+	ssh_callbacks_init(&cb);
+	if (ssh_set_channel_callbacks(ch, &cb) != SSH_OK)
+		return;
+	if (ssh_channel_is_open(ch) && !ssh_channel_is_eof(ch))
+		(void)ssh_channel_send_eof(ch);
+	while (!closed && ssh_channel_is_open(ch) &&
+	    ssh_is_connected(job->session) && job_check(job) == 0) {
+		char sink[1024];
+
+		if (ssh_channel_poll_timeout(ch, UPLOAD_SLICE_MS, 0) ==
+			SSH_ERROR ||
+		    ssh_channel_read_nonblocking(ch, sink, sizeof(sink), 0) ==
+			SSH_ERROR)
+			break;
+	}
+	ssh_remove_channel_callbacks(ch, &cb);
 }
 
 int
@@ -546,6 +585,7 @@ fail:
 	if (r == 0 || r == MERR_IO)
 		r = MERR_BOOTSTRAP;
 close:
+	wait_closed(job, ch);
 	ssh_channel_close(ch);
 	ssh_channel_free(ch);
 out:
@@ -569,6 +609,7 @@ bootstrap_upload(void *arg)
 	sftp = job->skip_sftp ? NULL : sftp_new(job->session);
 	if (sftp != NULL && sftp_init(sftp) == SSH_OK) {
 		job->result = upload_sftp(job, sftp);
+		wait_closed(job, sftp->channel);
 		sftp_free(sftp);
 	} else {
 		/* Also where the login shell's talk corrupted SFTP. */

@@ -115,6 +115,11 @@ release_ssh(struct transport *t)
 		ssh_channel_free(t->channel);
 		t->channel = NULL;
 	}
+	if (t->closing != NULL) {
+		ssh_remove_channel_callbacks(t->closing, &t->closing_cb);
+		ssh_channel_free(t->closing);
+		t->closing = NULL;
+	}
 	if (t->event != NULL) {
 		ssh_event_remove_session(t->event, t->session);
 		ssh_event_free(t->event);
@@ -140,6 +145,11 @@ release_ssh(struct transport *t)
 
 /* The agent's stderr often says why a start failed ("not found", ...). */
 #define agent_stderr(t) bootstrap_stderr_line(&(t)->chan_err)
+
+/* Opens of a session channel the server may refuse in a row. */
+#define CHAN_OPEN_TRIES 5
+
+static bool closing_wait(struct transport *t);
 
 /* ---- channel callbacks: only move bytes into buffers ---------------------- */
 
@@ -215,6 +225,8 @@ step_chan_open(struct transport *t)
 {
 	int r;
 
+	if (!closing_wait(t))
+		return TRANSPORT_WAIT;
 	if (t->channel == NULL) {
 		if ((t->channel = ssh_channel_new(t->session)) == NULL) {
 			tssh_fail(t, HS_UNREACHABLE, "cannot create channel");
@@ -235,12 +247,25 @@ step_chan_open(struct transport *t)
 	if (r == SSH_AGAIN)
 		return TRANSPORT_WAIT;
 	if (r != SSH_OK) {
+		/* sshd frees a closed session a moment after both sides
+		 * closed it; the refusal was the round trip that lets it. */
+		if (ssh_is_connected(t->session) &&
+		    ++t->chan_refused < CHAN_OPEN_TRIES) {
+			ssh_remove_channel_callbacks(t->channel, &t->chan_cb);
+			ssh_channel_free(t->channel);
+			t->channel = NULL;
+			return TRANSPORT_NEXT;
+		}
 		tssh_fail(t, HS_UNREACHABLE,
-		    "cannot open a session channel: "
-		    "%s",
-		    ssh_get_error(t->session));
+		    "cannot open a session channel: %s%s",
+		    ssh_get_error(t->session),
+		    ssh_is_connected(t->session) ?
+			" (the server refused it: sshd's MaxSessions "
+			"reached, or sessions not allowed for this user)" :
+			"");
 		return TRANSPORT_STOP;
 	}
+	t->chan_refused = 0;
 	tssh_set_state(t, CS_CHAN_EXEC);
 	return TRANSPORT_NEXT;
 }
@@ -305,12 +330,53 @@ tssh_upload_work(void *arg)
 }
 
 static void
+tssh_on_closing_close(ssh_session s, ssh_channel ch, void *userdata)
+{
+	((struct transport *)userdata)->closing_done = true;
+}
+
+/*
+ * Close the start channel. Until the server has closed it too, it still
+ * counts against sshd's MaxSessions: the next channel waits for that
+ * (closing_wait), so a bootstrap never holds two at once.
+ */
+static void
 drop_channel(struct transport *t)
 {
 	ssh_remove_channel_callbacks(t->channel, &t->chan_cb);
+	if (t->chan_closed || !ssh_is_connected(t->session)) {
+		ssh_channel_close(t->channel);
+		ssh_channel_free(t->channel);
+		t->channel = NULL;
+		return;
+	}
+	memset(&t->closing_cb, 0, sizeof(t->closing_cb));
+	t->closing_cb.userdata = t;
+	t->closing_cb.channel_close_function = tssh_on_closing_close;
+	ssh_callbacks_init(&t->closing_cb);
+	ssh_set_channel_callbacks(t->channel, &t->closing_cb);
+	t->closing_done = false;
 	ssh_channel_close(t->channel);
-	ssh_channel_free(t->channel);
+	t->closing = t->channel;
 	t->channel = NULL;
+}
+
+/* True once no channel of ours is still open on the server. */
+static bool
+closing_wait(struct transport *t)
+{
+	if (t->closing == NULL)
+		return true;
+	if (!t->closing_done && ssh_is_connected(t->session)) {
+		if (ssh_event_dopoll(t->event, 0) == SSH_ERROR)
+			t->closing_done = true; /* the next step reports it */
+		if (!t->closing_done)
+			return false;
+	}
+	ssh_remove_channel_callbacks(t->closing, &t->closing_cb);
+	ssh_channel_free(t->closing);
+	t->closing = NULL;
+	return true;
 }
 
 /* Keep the start of the junk before bootstrap_scan consumes it: the buffer
@@ -482,7 +548,7 @@ step_upload(struct transport *t)
 {
 	enum transport_step s;
 
-	if (t->in_worker)
+	if (t->in_worker || !closing_wait(t))
 		return TRANSPORT_WAIT;
 	tssh_io_set(t, 0);
 	t->uploaded = true;

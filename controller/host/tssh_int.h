@@ -62,6 +62,12 @@ struct transport {
 	struct buf chan_out; /* agent stdout before the marker */
 	struct buf chan_err; /* agent stderr, for diagnostics */
 	bool chan_eof, chan_closed;
+	/* A channel we closed and the server has not: with sshd's
+	 * MaxSessions 1 the next one is refused until it has. */
+	ssh_channel closing;
+	struct ssh_channel_callbacks_struct closing_cb;
+	bool closing_done;
+	int chan_refused; /* channel opens refused in a row */
 	int starts; /* start commands sent */
 	bool probe; /* the fast start failed: probe */
 	bool uploaded;
