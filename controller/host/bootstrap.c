@@ -22,6 +22,8 @@
  * deadline and cancel flag in between. */
 #define UPLOAD_SLICE_MS 100
 #define UPLOAD_SLICE_S 1L
+/* How long an upload waits for the server to close its channel. */
+#define CLOSE_WAIT_S 5.0
 
 bool
 bootstrap_user_ok(const char *user)
@@ -82,9 +84,9 @@ bootstrap_start_command(const char *set_id, const char *become_user)
  * variables expand on the host. An unset $XDG_RUNTIME_DIR leaves an empty
  * word, so the numbering stays the same for the upload.
  */
-#define BOOTSTRAP_PLACES                                      \
-	"\"$HOME/" AGENT_DIR "\" "                            \
-	"\"${XDG_RUNTIME_DIR:+$XDG_RUNTIME_DIR/muster}\" "    \
+#define BOOTSTRAP_PLACES                                   \
+	"\"$HOME/" AGENT_DIR "\" "                         \
+	"\"${XDG_RUNTIME_DIR:+$XDG_RUNTIME_DIR/muster}\" " \
 	"\"/dev/shm/muster-$(id -u)\" \"/tmp/muster-$(id -u)\""
 
 /*
@@ -294,6 +296,8 @@ wait_closed(struct upload_job *job, ssh_channel ch)
 {
 	struct ssh_channel_callbacks_struct cb;
 	bool closed = false;
+	/* A server that never closes costs a few seconds, not the upload. */
+	double until = mono_now() + CLOSE_WAIT_S;
 
 	memset(&cb, 0, sizeof(cb));
 	cb.userdata = &closed;
@@ -303,13 +307,17 @@ wait_closed(struct upload_job *job, ssh_channel ch)
 		return;
 	if (ssh_channel_is_open(ch) && !ssh_channel_is_eof(ch))
 		(void)ssh_channel_send_eof(ch);
-	while (!closed && ssh_channel_is_open(ch) &&
+	/* Both streams drained: libssh delays a close while either still
+	 * holds data, and may have taken it before the callback was set. */
+	while (!closed && ssh_channel_is_open(ch) && mono_now() < until &&
 	    ssh_is_connected(job->session) && job_check(job) == 0) {
 		char sink[1024];
 
 		if (ssh_channel_poll_timeout(ch, UPLOAD_SLICE_MS, 0) ==
 			SSH_ERROR ||
 		    ssh_channel_read_nonblocking(ch, sink, sizeof(sink), 0) ==
+			SSH_ERROR ||
+		    ssh_channel_read_nonblocking(ch, sink, sizeof(sink), 1) ==
 			SSH_ERROR)
 			break;
 	}

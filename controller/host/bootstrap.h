@@ -75,11 +75,11 @@ struct upload_job {
 	size_t len;
 	const char *sha256;
 	long timeout_s;
-	bool skip_sftp;	 /* the login shell prints on stdout */
-	int place;	 /* 1.. in the probe's list of places */
+	bool skip_sftp;		     /* the login shell prints on stdout */
+	int place;		     /* 1.. in the probe's list of places */
 	char dir[BOOTSTRAP_DIR_MAX]; /* that place, as the host named it */
-	double deadline; /* CLOCK_MONOTONIC seconds */
-	int cancel_fd;	 /* a dup of the session's socket, loop's */
+	double deadline;	     /* CLOCK_MONOTONIC seconds */
+	int cancel_fd; /* a dup of the session's socket, loop's */
 	atomic_bool cancelled;
 	/* results */
 	int result;

@@ -68,8 +68,8 @@ struct transport {
 	struct ssh_channel_callbacks_struct closing_cb;
 	bool closing_done;
 	int chan_refused; /* channel opens refused in a row */
-	int starts; /* start commands sent */
-	bool probe; /* the fast start failed: probe */
+	int starts;	  /* start commands sent */
+	bool probe;	  /* the fast start failed: probe */
 	bool uploaded;
 	const struct agentbin *agent; /* the one this host's arch needs */
 	size_t login_junk;	      /* bytes printed before the marker */
@@ -78,7 +78,7 @@ struct transport {
 	/* What the probe asked for: `uname -m`, then the place for it. */
 	char arch[BOOTSTRAP_DIR_MAX + 80];
 	int place;
-	char *place_dir; /* in arch, after the place's number */
+	char *place_dir;       /* in arch, after the place's number */
 	uint64_t wire_queued;  /* estimated bytes handed to libssh */
 	struct sshroute route; /* what ssh_config asks for */
 	pid_t proxy_pid;       /* the ProxyCommand, 0: none */
