@@ -12,7 +12,11 @@
  * into place, over SFTP or, where the host has no SFTP subsystem, through
  * an exec channel. Upload blocks (libssh 0.10's SFTP cannot run
  * non-blocking), so it runs on a worker thread that owns the session for
- * the duration. The worker has a deadline of its own and a cancel flag,
+ * the duration. The upload waits for the server to close each channel it
+ * opened (sshd's MaxSessions 1 refuses the next one until then). The
+ * agent's place is the first the probe finds safe and executable: the
+ * home's cache, $XDG_RUNTIME_DIR, /dev/shm or /tmp (see bootstrap.c).
+ * The worker has a deadline of its own and a cancel flag,
  * and the loop can end any blocking libssh call in it by shutting down
  * the session's socket: an upload always ends.
  */
