@@ -111,7 +111,8 @@ bootstrap_start_command(const char *set_id, const char *become_user)
  * and why each failed, and asks with no place. Each marker follows a
  * newline of its own, in case the shell's start-up files printed a line
  * without one. The umask is left alone: the agent's commands must create
- * files as a login shell would.
+ * files as a login shell would. No `!` before anything but a blank: tcsh
+ * expands history even inside single quotes ("0: Event not found").
  */
 char *
 bootstrap_probe_command(const struct agentset *set, const char *become_user)
@@ -160,9 +161,9 @@ bootstrap_probe_command(const struct agentset *set, const char *become_user)
 		"own \"$d\" || { echo \"not owner-only (another owner, "
 		"group or world writable, or a symlink)\"; return 1; }; "
 		"set -- $(df -Pk \"$d\" 2>/dev/null | tail -n 1); "
-		"case ${4:-x} in *[!0-9]*) ;; *) [ \"$4\" -ge \"$k\" ] || { "
-		"echo \"no space ($4 KB free, the agent needs $k KB)\"; "
-		"return 1; };; esac; "
+		"if [ \"${4:-x}\" -ge 0 ] 2>/dev/null && [ \"$4\" -lt \"$k\" ]; "
+		"then echo \"no space ($4 KB free, the agent needs $k KB)\"; "
+		"return 1; fi; "
 		"t=\"$d/.muster-probe.$$\"; "
 		"e=$( { echo \"exit 0\" > \"$t\" && chmod 700 \"$t\"; } 2>&1) "
 		"|| { rm -f \"$t\"; why \"$e\"; return 1; }; "
