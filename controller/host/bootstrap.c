@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libssh/callbacks.h>
 #include <libssh/sftp.h>
 
 #include "err.h"
@@ -21,6 +22,8 @@
  * deadline and cancel flag in between. */
 #define UPLOAD_SLICE_MS 100
 #define UPLOAD_SLICE_S 1L
+/* How long an upload waits for the server to close its channel. */
+#define CLOSE_WAIT_S 5.0
 
 bool
 bootstrap_user_ok(const char *user)
@@ -75,18 +78,41 @@ bootstrap_start_command(const char *set_id, const char *become_user)
 }
 
 /*
+ * Where an agent may live, in order, as words for /bin/sh: the home's
+ * cache, then places that are often on another file system when the home
+ * is noexec, read-only, full or missing. Only fixed text: the host's own
+ * variables expand on the host. An unset $XDG_RUNTIME_DIR leaves an empty
+ * word, so the numbering stays the same for the upload.
+ */
+#define BOOTSTRAP_PLACES                                   \
+	"\"$HOME/" AGENT_DIR "\" "                         \
+	"\"${XDG_RUNTIME_DIR:+$XDG_RUNTIME_DIR/muster}\" " \
+	"\"/dev/shm/muster-$(id -u)\" \"/tmp/muster-$(id -u)\""
+
+/*
  * The probe, after the fast start failed: everything in /bin/sh inside
- * single quotes, whatever the login shell is, and only our own hex hashes
- * and the fixed architecture names interpolated. The agent for this
- * host's architecture is checked against its hash before it runs: a file
- * with the right name but the wrong content (a torn copy, tampering) or
- * mode is removed and uploaded again. Once it verifies, and when the home,
- * ~/.cache, ~/.cache/muster and the agent all belong to the user and no
- * one else may write them, the start link is pointed at it (by rename, so
- * a concurrent start sees the old link or the new one): the next start is
- * the fast one. Each marker follows a newline of its own, in case the
- * shell's start-up files printed a line without one. The umask is left
- * alone: the agent's commands must create files as a login shell would.
+ * single quotes, whatever the login shell is, and only our own hex hashes,
+ * sizes and the fixed architecture names interpolated. Each place in
+ * BOOTSTRAP_PLACES is tried for an agent of this host's architecture: one
+ * that does not match its hash (a torn copy, tampering) is removed, one
+ * that matches runs only from a directory that belongs to the user (or
+ * root) and no one else may write, is no symlink, and where it actually
+ * executes (--version: a noexec mount refuses it). In the home's cache,
+ * when the home and ~/.cache are as safe, the start link is pointed at it
+ * (by rename, so a concurrent start sees the old link or the new one): the
+ * next start is the fast one. Never from the other places: /dev/shm and
+ * /tmp are emptied on reboot and anyone may create names there, so the
+ * fast start must not exec through them unchecked.
+ *
+ * With no agent that runs, the probe picks the first place it can create
+ * owner-only, that has room for the agent and where a file can be executed,
+ * and asks for the agent there (AGENT_NEED_MARKER, `uname -m`, the place's
+ * number and its path); when none will do, it says on stderr what it tried
+ * and why each failed, and asks with no place. Each marker follows a
+ * newline of its own, in case the shell's start-up files printed a line
+ * without one. The umask is left alone: the agent's commands must create
+ * files as a login shell would. No `!` before anything but a blank: tcsh
+ * expands history even inside single quotes ("0: Event not found").
  */
 char *
 bootstrap_probe_command(const struct agentset *set, const char *become_user)
@@ -102,28 +128,61 @@ bootstrap_probe_command(const struct agentset *set, const char *become_user)
 		return NULL;
 	for (i = 0; i < set->n; i++)
 		if ((machines = agentbin_machines(set->v[i].arch)) != NULL)
-			fprintf(f, "%s) s=%s;; ", machines, set->v[i].sha256);
+			fprintf(f, "%s) s=%s; k=%zu;; ", machines,
+			    set->v[i].sha256, set->v[i].len / 1024 + 1);
 	if (fclose(f) != 0) {
 		free(arms);
 		return NULL;
 	}
 	if (asprintf(&cmd,
 		"exec /bin/sh -c '"
-		"d=\"$HOME/" AGENT_DIR "\"; m=$(uname -m); "
+		"m=$(uname -m); u=$(id -u); h=\"$HOME/" AGENT_DIR "\"; "
 		"case $m in %s*) s=;; esac; "
-		"a=\"$d/muster-agent-$s\"; "
-		"if [ -n \"$s\" ] && [ -e \"$a\" ]; then "
-		"v=$(sha256sum < \"$a\" 2>/dev/null); "
-		"if [ \"${v%%%% *}\" = \"$s\" ] && [ -x \"$a\" ]; then "
-		"if [ -z \"$(find \"$HOME\" \"$HOME/.cache\" \"$d\" \"$a\" -prune "
-		"\\( ! -user \"$(id -u)\" -o -perm -020 -o -perm -002 \\) "
-		"-print 2>&1)\" ]; then "
-		"l=\"$d/.%s.$$\"; "
+		"[ -n \"$s\" ] || { echo; echo " AGENT_NEED_MARKER "$m; "
+		"exit 0; }; "
+		"safe() { [ -z \"$(find \"$@\" -prune \\( ! \\( -user \"$u\" "
+		"-o -user 0 \\) -o -perm -020 -o -perm -002 \\) -print "
+		"2>&1)\" ]; }; "
+		"own() { [ -d \"$1\" ] && [ ! -L \"$1\" ] && safe \"$1\"; }; "
+		"why() { case $1 in *Read-only*) echo read-only;; "
+		"*\"No space\"*|*\"Disk quota\"*) echo \"no space\";; "
+		"*\"No such\"*) echo missing;; *) echo \"$1\";; esac; }; "
+		"runs() { a=\"$1/muster-agent-$s\"; [ -f \"$a\" ] && own \"$1\" "
+		"|| return 1; v=$(sha256sum < \"$a\" 2>/dev/null); "
+		"if [ \"${v%%%% *}\" = \"$s\" ]; then [ -x \"$a\" ] && "
+		"\"$a\" --version >/dev/null 2>&1; return; fi; "
+		"rm -f \"$a\"; return 1; }; "
+		"place() { d=$1; [ -n \"$d\" ] || { echo unset; return 1; }; "
+		"case $d in \"$HOME\"/*) [ -d \"$HOME\" ] || { "
+		"echo \"missing (no $HOME)\"; return 1; };; /*) ;; *) "
+		"echo \"not an absolute path\"; return 1;; esac; "
+		"if [ ! -d \"$d\" ]; then e=$(mkdir -p -m 700 \"$d\" 2>&1) || "
+		"{ why \"$e\"; return 1; }; fi; "
+		"own \"$d\" || { echo \"not owner-only (another owner, "
+		"group or world writable, or a symlink)\"; return 1; }; "
+		"set -- $(df -Pk \"$d\" 2>/dev/null | tail -n 1); "
+		"if [ \"${4:-x}\" -ge 0 ] 2>/dev/null && [ \"$4\" -lt \"$k\" ]; "
+		"then echo \"no space ($4 KB free, the agent needs $k KB)\"; "
+		"return 1; fi; "
+		"t=\"$d/.muster-probe.$$\"; "
+		"e=$( { echo \"exit 0\" > \"$t\" && chmod 700 \"$t\"; } 2>&1) "
+		"|| { rm -f \"$t\"; why \"$e\"; return 1; }; "
+		"\"$t\" 2>/dev/null || { rm -f \"$t\"; echo noexec; return 1; }; "
+		"rm -f \"$t\"; }; "
+		"set -- " BOOTSTRAP_PLACES "; "
+		"for d; do if [ -n \"$d\" ] && runs \"$d\"; then "
+		"if [ \"$d\" = \"$h\" ] && safe \"$HOME\" \"$HOME/.cache\" \"$a\"; "
+		"then "
+		"l=\"$h/.%s.$$\"; "
 		"ln -s \"muster-agent-$s\" \"$l\" 2>/dev/null && "
-		"mv -f \"$l\" \"$d/" BOOTSTRAP_LINK "%s\" 2>/dev/null || "
+		"mv -f \"$l\" \"$h/" BOOTSTRAP_LINK "%s\" 2>/dev/null || "
 		"rm -f \"$l\"; fi; "
-		"echo; exec %s\"$a\" --stdio; fi; "
-		"rm -f \"$a\"; fi; "
+		"echo; exec %s\"$a\" --stdio; fi; done; "
+		"i=0; w=; for d; do i=$((i+1)); "
+		"if r=$(place \"$d\"); then echo; "
+		"echo " AGENT_NEED_MARKER "$m $i $d; exit 0; fi; "
+		"w=\"$w${w:+;} ${d:-\\$XDG_RUNTIME_DIR/muster}: $r\"; done; "
+		"echo \"no place on this host can run the agent:$w\" >&2; "
 		"echo; echo " AGENT_NEED_MARKER "$m'",
 		arms, set->id, set->id, sudo) < 0)
 		cmd = NULL;
@@ -222,10 +281,54 @@ job_check(struct upload_job *job)
 	return 0;
 }
 
+static void
+bootstrap_on_close(ssh_session s, ssh_channel ch, void *userdata)
+{
+	*(bool *)userdata = true;
+}
+
+/*
+ * Send EOF and read until the server closes the channel: with sshd's
+ * MaxSessions 1 the agent's start channel that follows is refused while
+ * this one is still open on the server. Ends at the job's deadline too.
+ */
+static void
+wait_closed(struct upload_job *job, ssh_channel ch)
+{
+	struct ssh_channel_callbacks_struct cb;
+	bool closed = false;
+	/* A server that never closes costs a few seconds, not the upload. */
+	double until = mono_now() + CLOSE_WAIT_S;
+
+	memset(&cb, 0, sizeof(cb));
+	cb.userdata = &closed;
+	cb.channel_close_function = bootstrap_on_close;
+	ssh_callbacks_init(&cb);
+	if (ssh_set_channel_callbacks(ch, &cb) != SSH_OK)
+		return;
+	if (ssh_channel_is_open(ch) && !ssh_channel_is_eof(ch))
+		(void)ssh_channel_send_eof(ch);
+	/* Both streams drained: libssh delays a close while either still
+	 * holds data, and may have taken it before the callback was set. */
+	while (!closed && ssh_channel_is_open(ch) && mono_now() < until &&
+	    ssh_is_connected(job->session) && job_check(job) == 0) {
+		char sink[1024];
+
+		if (ssh_channel_poll_timeout(ch, UPLOAD_SLICE_MS, 0) ==
+			SSH_ERROR ||
+		    ssh_channel_read_nonblocking(ch, sink, sizeof(sink), 0) ==
+			SSH_ERROR ||
+		    ssh_channel_read_nonblocking(ch, sink, sizeof(sink), 1) ==
+			SSH_ERROR)
+			break;
+	}
+	ssh_remove_channel_callbacks(ch, &cb);
+}
+
 int
 bootstrap_upload_prepare(struct upload_job *job, ssh_session session,
     const uint8_t *data, size_t len, const char *sha256, double timeout_s,
-    bool skip_sftp)
+    bool skip_sftp, int place, const char *dir)
 {
 	socket_t fd = ssh_get_fd(session);
 
@@ -233,6 +336,8 @@ bootstrap_upload_prepare(struct upload_job *job, ssh_session session,
 	atomic_init(&job->cancelled, false);
 	job->session = session;
 	job->skip_sftp = skip_sftp;
+	job->place = place;
+	snprintf(job->dir, sizeof(job->dir), "%s", dir);
 	job->data = data;
 	job->len = len;
 	job->sha256 = sha256;
@@ -289,31 +394,27 @@ sftp_fail(struct upload_job *job, sftp_session sftp, const char *what)
 static int
 upload_sftp(struct upload_job *job, sftp_session sftp)
 {
-	char tmp[256], final[256], suffix[17];
+	char tmp[BOOTSTRAP_DIR_MAX + 100], final[BOOTSTRAP_DIR_MAX + 100];
+	char suffix[17];
 	sftp_file f = NULL;
 	sftp_attributes st;
 	size_t off;
 	ssize_t w;
 	int r = 0;
 
-	/* Already there is fine: another session may have just made them.
-	 * SFTP v3 has no distinct "exists" status, so check the result. */
-	sftp_mkdir(sftp, ".cache", 0700);
-	if (sftp_mkdir(sftp, AGENT_DIR, 0700) != 0) {
-		if ((st = sftp_stat(sftp, AGENT_DIR)) == NULL ||
-		    st->type != SSH_FILEXFER_TYPE_DIRECTORY) {
-			sftp_attributes_free(st);
-			return sftp_fail(job, sftp,
-			    "cannot create ~/" AGENT_DIR);
-		}
+	/* The probe made the place, owner-only, and found it executable. */
+	if ((st = sftp_stat(sftp, job->dir)) == NULL ||
+	    st->type != SSH_FILEXFER_TYPE_DIRECTORY) {
 		sftp_attributes_free(st);
+		return sftp_fail(job, sftp, "the agent's place is gone");
 	}
+	sftp_attributes_free(st);
 	random_suffix(suffix, sizeof(suffix));
-	snprintf(final, sizeof(final), AGENT_DIR "/muster-agent-%s",
+	snprintf(final, sizeof(final), "%s/muster-agent-%s", job->dir,
 	    job->sha256);
 	/* A unique name per upload: sessions that share a home (NFS, the
 	 * same user twice) must not write into each other's file. */
-	snprintf(tmp, sizeof(tmp), AGENT_DIR "/.muster-agent-%s.%s",
+	snprintf(tmp, sizeof(tmp), "%s/.muster-agent-%s.%s", job->dir,
 	    job->sha256, suffix);
 	f = sftp_open(sftp, tmp, O_WRONLY | O_CREAT | O_EXCL, 0700);
 	if (f == NULL)
@@ -446,13 +547,16 @@ upload_exec(struct upload_job *job)
 	int r = MERR_BOOTSTRAP, status;
 
 	random_suffix(suffix, sizeof(suffix));
+	/* The place by its number in the probe's list, not by the path the
+	 * host told us: nothing from the host goes into a command. */
 	if (asprintf(&cmd,
 		"exec /bin/sh -c 'umask 077; "
-		"d=\"$HOME/" AGENT_DIR "\"; t=\"$d/.muster-agent-%s.%s\"; "
-		"mkdir -p \"$d\" && dd of=\"$t\" bs=65536 conv=fsync 2>/dev/null "
+		"set -- " BOOTSTRAP_PLACES "; shift %d; "
+		"d=$1; t=\"$d/.muster-agent-%s.%s\"; "
+		"[ -d \"$d\" ] && dd of=\"$t\" bs=65536 conv=fsync 2>/dev/null "
 		"&& chmod 700 \"$t\" && mv -f \"$t\" \"$d/muster-agent-%s\" "
 		"|| { rm -f \"$t\"; exit 1; }'",
-		job->sha256, suffix, job->sha256) < 0)
+		job->place - 1, job->sha256, suffix, job->sha256) < 0)
 		return MERR_NOMEM;
 	if ((ch = ssh_channel_new(job->session)) == NULL)
 		goto out;
@@ -490,6 +594,7 @@ fail:
 	if (r == 0 || r == MERR_IO)
 		r = MERR_BOOTSTRAP;
 close:
+	wait_closed(job, ch);
 	ssh_channel_close(ch);
 	ssh_channel_free(ch);
 out:
@@ -513,6 +618,7 @@ bootstrap_upload(void *arg)
 	sftp = job->skip_sftp ? NULL : sftp_new(job->session);
 	if (sftp != NULL && sftp_init(sftp) == SSH_OK) {
 		job->result = upload_sftp(job, sftp);
+		wait_closed(job, sftp->channel);
 		sftp_free(sftp);
 	} else {
 		/* Also where the login shell's talk corrupted SFTP. */

@@ -12,7 +12,11 @@
  * into place, over SFTP or, where the host has no SFTP subsystem, through
  * an exec channel. Upload blocks (libssh 0.10's SFTP cannot run
  * non-blocking), so it runs on a worker thread that owns the session for
- * the duration. The worker has a deadline of its own and a cancel flag,
+ * the duration. The upload waits for the server to close each channel it
+ * opened (sshd's MaxSessions 1 refuses the next one until then). The
+ * agent's place is the first the probe finds safe and executable: the
+ * home's cache, $XDG_RUNTIME_DIR, /dev/shm or /tmp (see bootstrap.c).
+ * The worker has a deadline of its own and a cancel flag,
  * and the loop can end any blocking libssh call in it by shutting down
  * the session's socket: an upload always ends.
  */
@@ -35,6 +39,10 @@
 
 /* The start link in ~/.cache/muster: this, then the agent set's id. */
 #define BOOTSTRAP_LINK "muster-agent-set-"
+/* The longest agent directory the probe may name. */
+#define BOOTSTRAP_DIR_MAX 400
+/* How many places the probe tries (bootstrap.c, BOOTSTRAP_PLACES). */
+#define BOOTSTRAP_PLACES_N 4
 
 /* The fast start command: the login shell execs the start link, nothing
  * else runs. Caller frees; NULL for a become_user that does not fit. */
@@ -42,7 +50,9 @@ char *bootstrap_start_command(const char *set_id, const char *become_user);
 /* The probe, when the fast start ended without the agent's marker: in
  * /bin/sh, checks the agent for the host's `uname -m` against its hash,
  * points the start link at it when the directories are the user's alone,
- * and execs it; or asks for it (AGENT_NEED_MARKER and `uname -m`). */
+ * and execs it; or asks for it: AGENT_NEED_MARKER, `uname -m`, and the
+ * number (1..BOOTSTRAP_PLACES_N) and path of the place to put it, or no
+ * place and, on stderr, what was tried and why each place failed. */
 char *bootstrap_probe_command(const struct agentset *set,
     const char *become_user);
 /* A user name fit for --become-user (portable characters only). */
@@ -69,9 +79,11 @@ struct upload_job {
 	size_t len;
 	const char *sha256;
 	long timeout_s;
-	bool skip_sftp;	 /* the login shell prints on stdout */
-	double deadline; /* CLOCK_MONOTONIC seconds */
-	int cancel_fd;	 /* a dup of the session's socket, loop's */
+	bool skip_sftp;		     /* the login shell prints on stdout */
+	int place;		     /* 1.. in the probe's list of places */
+	char dir[BOOTSTRAP_DIR_MAX]; /* that place, as the host named it */
+	double deadline;	     /* CLOCK_MONOTONIC seconds */
+	int cancel_fd; /* a dup of the session's socket, loop's */
 	atomic_bool cancelled;
 	/* results */
 	int result;
@@ -82,7 +94,7 @@ struct upload_job {
 /* On the loop thread, before the job is handed to a worker. */
 int bootstrap_upload_prepare(struct upload_job *job, ssh_session session,
     const uint8_t *data, size_t len, const char *sha256, double timeout_s,
-    bool skip_sftp);
+    bool skip_sftp, int place, const char *dir);
 /* Worker-thread body: the session is switched to blocking mode for the
  * upload and back to non-blocking afterwards. */
 void bootstrap_upload(void *arg);

@@ -123,6 +123,11 @@ release_ssh(struct transport *t)
 		ssh_channel_free(t->channel);
 		t->channel = NULL;
 	}
+	if (t->closing != NULL) {
+		ssh_remove_channel_callbacks(t->closing, &t->closing_cb);
+		ssh_channel_free(t->closing);
+		t->closing = NULL;
+	}
 	if (t->event != NULL) {
 		ssh_event_remove_session(t->event, t->session);
 		ssh_event_free(t->event);
@@ -148,6 +153,11 @@ release_ssh(struct transport *t)
 
 /* The agent's stderr often says why a start failed ("not found", ...). */
 #define agent_stderr(t) bootstrap_stderr_line(&(t)->chan_err)
+
+/* Opens of a session channel the server may refuse in a row. */
+#define CHAN_OPEN_TRIES 5
+
+static bool closing_wait(struct transport *t);
 
 /* ---- channel callbacks: only move bytes into buffers ---------------------- */
 
@@ -223,6 +233,8 @@ step_chan_open(struct transport *t)
 {
 	int r;
 
+	if (!closing_wait(t))
+		return TRANSPORT_WAIT;
 	if (t->channel == NULL) {
 		if ((t->channel = ssh_channel_new(t->session)) == NULL) {
 			tssh_fail(t, HS_UNREACHABLE, "cannot create channel");
@@ -243,12 +255,25 @@ step_chan_open(struct transport *t)
 	if (r == SSH_AGAIN)
 		return TRANSPORT_WAIT;
 	if (r != SSH_OK) {
+		/* sshd frees a closed session a moment after both sides
+		 * closed it; the refusal was the round trip that lets it. */
+		if (ssh_is_connected(t->session) &&
+		    ++t->chan_refused < CHAN_OPEN_TRIES) {
+			ssh_remove_channel_callbacks(t->channel, &t->chan_cb);
+			ssh_channel_free(t->channel);
+			t->channel = NULL;
+			return TRANSPORT_NEXT;
+		}
 		tssh_fail(t, HS_UNREACHABLE,
-		    "cannot open a session channel: "
-		    "%s",
-		    ssh_get_error(t->session));
+		    "cannot open a session channel: %s%s",
+		    ssh_get_error(t->session),
+		    ssh_is_connected(t->session) ?
+			" (the server refused it: sshd's MaxSessions "
+			"reached, or sessions not allowed for this user)" :
+			"");
 		return TRANSPORT_STOP;
 	}
+	t->chan_refused = 0;
 	tssh_set_state(t, CS_CHAN_EXEC);
 	return TRANSPORT_NEXT;
 }
@@ -313,12 +338,53 @@ tssh_upload_work(void *arg)
 }
 
 static void
+tssh_on_closing_close(ssh_session s, ssh_channel ch, void *userdata)
+{
+	((struct transport *)userdata)->closing_done = true;
+}
+
+/*
+ * Close the start channel. Until the server has closed it too, it still
+ * counts against sshd's MaxSessions: the next channel waits for that
+ * (closing_wait), so a bootstrap never holds two at once.
+ */
+static void
 drop_channel(struct transport *t)
 {
 	ssh_remove_channel_callbacks(t->channel, &t->chan_cb);
+	if (t->chan_closed || !ssh_is_connected(t->session)) {
+		ssh_channel_close(t->channel);
+		ssh_channel_free(t->channel);
+		t->channel = NULL;
+		return;
+	}
+	memset(&t->closing_cb, 0, sizeof(t->closing_cb));
+	t->closing_cb.userdata = t;
+	t->closing_cb.channel_close_function = tssh_on_closing_close;
+	ssh_callbacks_init(&t->closing_cb);
+	ssh_set_channel_callbacks(t->channel, &t->closing_cb);
+	t->closing_done = false;
 	ssh_channel_close(t->channel);
-	ssh_channel_free(t->channel);
+	t->closing = t->channel;
 	t->channel = NULL;
+}
+
+/* True once no channel of ours is still open on the server. */
+static bool
+closing_wait(struct transport *t)
+{
+	if (t->closing == NULL)
+		return true;
+	if (!t->closing_done && ssh_is_connected(t->session)) {
+		if (ssh_event_dopoll(t->event, 0) == SSH_ERROR)
+			t->closing_done = true; /* the next step reports it */
+		if (!t->closing_done)
+			return false;
+	}
+	ssh_remove_channel_callbacks(t->closing, &t->closing_cb);
+	ssh_channel_free(t->closing);
+	t->closing = NULL;
+	return true;
 }
 
 /* Keep the start of the junk before bootstrap_scan consumes it: the buffer
@@ -369,6 +435,29 @@ start_refused(struct transport *t)
 	return TRANSPORT_STOP;
 }
 
+/* "ARCH N DIR" from the probe: split it, N and DIR into place and
+ * place_dir; place 0 when the probe found no place (or said nonsense). */
+static void
+need_place(struct transport *t)
+{
+	char *sp, *end;
+	long n;
+
+	t->place = 0;
+	t->place_dir = NULL;
+	/* A path bootstrap_scan cut short is not the place. */
+	if (strlen(t->arch) >= sizeof(t->arch) - 1 ||
+	    (sp = strchr(t->arch, ' ')) == NULL)
+		return;
+	*sp++ = '\0';
+	n = strtol(sp, &end, 10);
+	if (end == sp || *end != ' ' || n < 1 || n > BOOTSTRAP_PLACES_N ||
+	    end[1] != '/')
+		return;
+	t->place = (int)n;
+	t->place_dir = end + 1;
+}
+
 static enum transport_step
 step_marker(struct transport *t)
 {
@@ -401,6 +490,7 @@ step_marker(struct transport *t)
 		return TRANSPORT_NEXT;
 	case MARKER_NEED:
 		drop_channel(t);
+		need_place(t);
 		if ((t->agent = agentset_find(t->cfg->agents, t->arch)) ==
 		    NULL) {
 			char why[512];
@@ -418,6 +508,13 @@ step_marker(struct transport *t)
 			    "not verify or start on this host (is sha256sum "
 			    "installed? host architecture %s)",
 			    t->arch);
+			return TRANSPORT_STOP;
+		}
+		if (t->place == 0) {
+			/* The probe said on stderr what it tried, and why
+			 * each place failed. */
+			tssh_fail(t, HS_UNREACHABLE,
+			    "nowhere to put the agent%s", agent_stderr(t));
 			return TRANSPORT_STOP;
 		}
 		tssh_set_state(t, CS_UPLOAD);
@@ -459,13 +556,13 @@ step_upload(struct transport *t)
 {
 	enum transport_step s;
 
-	if (t->in_worker)
+	if (t->in_worker || !closing_wait(t))
 		return TRANSPORT_WAIT;
 	tssh_io_set(t, 0);
 	t->uploaded = true;
 	if (bootstrap_upload_prepare(&t->upload, t->session, t->agent->data,
 		t->agent->len, t->agent->sha256, t->cfg->upload_timeout,
-		t->login_junk > 1) != 0) {
+		t->login_junk > 1, t->place, t->place_dir) != 0) {
 		tssh_fail(t, HS_UNREACHABLE,
 		    "agent upload: cannot hand the "
 		    "socket over: %s",

@@ -70,14 +70,23 @@ struct transport {
 	struct buf chan_out; /* agent stdout before the marker */
 	struct buf chan_err; /* agent stderr, for diagnostics */
 	bool chan_eof, chan_closed;
-	int starts; /* start commands sent */
-	bool probe; /* the fast start failed: probe */
+	/* A channel we closed and the server has not: with sshd's
+	 * MaxSessions 1 the next one is refused until it has. */
+	ssh_channel closing;
+	struct ssh_channel_callbacks_struct closing_cb;
+	bool closing_done;
+	int chan_refused; /* channel opens refused in a row */
+	int starts;	  /* start commands sent */
+	bool probe;	  /* the fast start failed: probe */
 	bool uploaded;
 	const struct agentbin *agent; /* the one this host's arch needs */
 	size_t login_junk;	      /* bytes printed before the marker */
 	struct upload_job upload;
 	bool in_worker;
-	char arch[64];
+	/* What the probe asked for: `uname -m`, then the place for it. */
+	char arch[BOOTSTRAP_DIR_MAX + 80];
+	int place;
+	char *place_dir;	  /* in arch, after the place's number */
 	uint64_t wire_queued;	  /* estimated bytes handed to libssh */
 	struct sshroute route;	  /* what ssh_config asks for */
 	pid_t proxy_pid;	  /* the ProxyCommand, 0: none */

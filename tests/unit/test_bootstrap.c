@@ -550,11 +550,11 @@ test_probe_shape(void **state)
 	assert_non_null(strstr(cmd,
 	    "x86_64|amd64) s="
 	    "0000000000000000000000"
-	    "000000000000000000000000000000000000000001;;"));
+	    "000000000000000000000000000000000000000001; k=1;;"));
 	assert_non_null(strstr(cmd,
 	    "aarch64|arm64) s="
 	    "000000000000000000000"
-	    "0000000000000000000000000000000000000000002;;"));
+	    "0000000000000000000000000000000000000000002; k=1;;"));
 	assert_non_null(strstr(cmd, "*) s=;; esac"));
 	assert_non_null(strstr(cmd, "muster-agent-$s"));
 	assert_non_null(strstr(cmd, "exec \"$a\" --stdio"));
@@ -662,14 +662,17 @@ expect_need(const char *out)
 	char arch[65], want[200];
 
 	assert_int_equal(uname(&u), 0);
-	snprintf(want, sizeof(want), "\n" AGENT_NEED_MARKER "%s\n", u.machine);
-	assert_string_equal(out, want);
+	/* The architecture, then (when a place will do) its number and
+	 * path: the home's cache is the first place. */
+	snprintf(want, sizeof(want), "\n" AGENT_NEED_MARKER "%s", u.machine);
+	assert_true(strncmp(out, want, strlen(want)) == 0);
+	assert_true(out[strlen(want)] == '\n' || out[strlen(want)] == ' ');
 	/* And the scanner understands it. */
 	buf_init(&b, SCAN_BUF_MAX);
 	append(&b, out);
 	assert_int_equal(bootstrap_scan(&b, arch, sizeof(arch), NULL),
 	    MARKER_NEED);
-	assert_string_equal(arch, u.machine);
+	assert_true(strncmp(arch, u.machine, strlen(u.machine)) == 0);
 	assert_int_equal(buf_len(&b), 0);
 	buf_free(&b);
 }
@@ -765,8 +768,9 @@ test_command_runs_agent(void **state)
 	home_leave(&h);
 }
 
-/* A directory others may write: the agent verifies and runs, but no
- * start link is made, so every start goes through the hash again. */
+/* A directory others may write: the agent is not run. A group-writable
+ * agent or ~/.cache: it runs, but no start link is made, so every start
+ * goes through the hash again. */
 static void
 test_command_no_link_when_shared(void **state)
 {
@@ -785,9 +789,11 @@ test_command_no_link_when_shared(void **state)
 	write_file(path, agent_script, 0700);
 	cmd = bootstrap_probe_command(&set, NULL);
 	assert_non_null(cmd);
+	/* An agent in a directory others may write is not run at all: it
+	 * could have been swapped between the hash and the exec. */
 	assert_int_equal(chmod(dir, 0770), 0);
 	out = run_sh(cmd, &status);
-	assert_string_equal(out, "\nRAN --stdio\nARGS 1\n");
+	assert_null(strstr(out, "RAN"));
 	free(out);
 	assert_int_equal(access(link, F_OK), -1);
 	/* Nor for a group-writable agent, or ~/.cache. */
