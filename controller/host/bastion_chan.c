@@ -173,8 +173,15 @@ static int
 refusal_code(const char *msg)
 {
 	const char *p = strstr(msg, "error (");
+	char *end;
+	long code;
 
-	return p != NULL ? atoi(p + 7) : 0;
+	if (p == NULL)
+		return 0;
+	code = strtol(p + 7, &end, 10);
+	return end != p + 7 && *end == ')' && code > 0 && code < 256 ?
+	    (int)code :
+	    0;
 }
 
 /* The bastion said no. For want of resources (4) or by policy (1) while
