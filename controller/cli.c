@@ -8,7 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli_int.h"
+#include "clineg.h"
+#include "cliopt.h"
 #include "err.h"
 #include "bootstrap.h"
 #include "identity.h"
@@ -95,47 +96,6 @@ join_args(int argc, char **argv)
 		strcat(s, argv[i]);
 	}
 	return s;
-}
-
-int
-cli_parse_size(const char *arg, size_t *out)
-{
-	unsigned long long v, mult = 1;
-	char *end;
-
-	if (*arg < '0' || *arg > '9')
-		return MERR_PARSE;
-	errno = 0;
-	v = strtoull(arg, &end, 10);
-	if (errno == ERANGE)
-		return MERR_PARSE;
-	switch (*end) {
-	case 'K':
-	case 'k':
-		mult = 1ULL << 10;
-		end++;
-		break;
-	case 'M':
-	case 'm':
-		mult = 1ULL << 20;
-		end++;
-		break;
-	case 'G':
-	case 'g':
-		mult = 1ULL << 30;
-		end++;
-		break;
-	default: break;
-	}
-	if (mult > 1) {
-		/* 64MiB and 64MB both mean 2^26 here, as in the help. */
-		end += *end == 'i' ? 1 : 0;
-		end += *end == 'B' || *end == 'b' ? 1 : 0;
-	}
-	if (*end != '\0' || v > SIZE_MAX / mult)
-		return MERR_PARSE;
-	*out = (size_t)(v * mult);
-	return 0;
 }
 
 void

@@ -1,10 +1,10 @@
 /*
- * cli_negate (cli.h): what an off switch (--no-json, clitab_options[].neg)
+ * cli_negate (clineg.h): what an off switch (--no-json, clitab_options[].neg)
  * does to the parsed options: the state its option's absence leaves. A
  * config file's defaults come before the command line, so the command line
  * can always turn off what the file turned on.
  */
-#include "cli.h"
+#include "clineg.h"
 
 #include <stdio.h>
 

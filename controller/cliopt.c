@@ -5,7 +5,7 @@
  * that stores one for cli.c. The subcommands that take them are in
  * clitab.c.
  */
-#include "cli_int.h"
+#include "cliopt.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -15,7 +15,7 @@
 
 #include "array.h"
 #include "bastion.h"
-#include "cli.h"
+#include "clistate.h"
 #include "clitab.h"
 #include "bootstrap.h"
 #include "err.h"
@@ -35,6 +35,47 @@ cliopt_push(char ***v, size_t *n, size_t *cap, const char *s)
 	if ((r = ARRAY_RESERVE(*v, *cap, *n + 1, 4)) != 0)
 		return r;
 	(*v)[(*n)++] = (char *)s;
+	return 0;
+}
+
+int
+cli_parse_size(const char *arg, size_t *out)
+{
+	unsigned long long v, mult = 1;
+	char *end;
+
+	if (*arg < '0' || *arg > '9')
+		return MERR_PARSE;
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno == ERANGE)
+		return MERR_PARSE;
+	switch (*end) {
+	case 'K':
+	case 'k':
+		mult = 1ULL << 10;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		mult = 1ULL << 20;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		mult = 1ULL << 30;
+		end++;
+		break;
+	default: break;
+	}
+	if (mult > 1) {
+		/* 64MiB and 64MB both mean 2^26 here, as in the help. */
+		end += *end == 'i' ? 1 : 0;
+		end += *end == 'B' || *end == 'b' ? 1 : 0;
+	}
+	if (*end != '\0' || v > SIZE_MAX / mult)
+		return MERR_PARSE;
+	*out = (size_t)(v * mult);
 	return 0;
 }
 

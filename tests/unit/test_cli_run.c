@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "cliopt.h"
 #include "err.h"
 #include "hostlist.h"
 #include "inventory.h"

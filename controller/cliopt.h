@@ -1,10 +1,10 @@
 /*
  * What cli.c (the parse loop) and cliopt.c (the option table, and one
- * option stored in a struct cli as its entry says) share. Nothing else
- * includes it.
+ * option stored in a struct cli as its entry says) share, and the byte
+ * count parser the table uses (the unit tests call it too).
  */
-#ifndef MUSTER_CLI_INT_H
-#define MUSTER_CLI_INT_H
+#ifndef MUSTER_CLIOPT_H
+#define MUSTER_CLIOPT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,5 +27,9 @@ struct cli_arg {
 int cliopt_apply(struct cli *cli, const struct cli_arg *a);
 /* Append s to the list *v of *n entries (*cap allocated). */
 int cliopt_push(char ***v, size_t *n, size_t *cap, const char *s);
+/* A byte count: digits with an optional K, M or G (powers of 1024; a
+ * following "iB" or "B" is allowed). MERR_PARSE when malformed or too
+ * large. */
+int cli_parse_size(const char *arg, size_t *out);
 
 #endif
