@@ -182,6 +182,19 @@ _lib_exit() {
 }
 trap _lib_exit EXIT
 
+# ns_sshd_config HOST OUT [ADDR:PORT...]: fleet host HOST's sshd_config,
+# moved for a network namespace (t_jump, t_bastion): its own pid file,
+# forwarding allowed (a bastion), listening on the given addresses (none:
+# for `sshd -i`).
+ns_sshd_config() {
+	local host=$1 out=$2
+	shift 2
+	grep -v '^ListenAddress\|^PidFile' "$FLEET_DIR/hosts/$FLEET_NET.$host/sshd_config" >"$out"
+	echo "PidFile $out.pid" >>"$out"
+	echo "AllowTcpForwarding yes" >>"$out"
+	for a in "$@"; do echo "ListenAddress $a" >>"$out"; done
+}
+
 # sshd_base_config ADDR USER: the lines every test's own sshd starts from
 # (key-only login for USER on ADDR:22, host key $T/hostkey, pid file
 # $T/sshd.pid); the test prints its own lines after them.

@@ -21,17 +21,9 @@ TARGETS=($FLEET_NET.201 $FLEET_NET.202 $FLEET_NET.203)
 
 # sshd_config for one of the fleet's hosts (its key and user), listening
 # on the given addresses inside the namespace.
-ns_config() {
-	local host=$1 out=$2
-	shift 2
-	grep -v '^ListenAddress\|^PidFile' "$FLEET_DIR/hosts/$FLEET_NET.$host/sshd_config" >"$out"
-	echo "PidFile $out.pid" >>"$out"
-	echo "AllowTcpForwarding yes" >>"$out"
-	for a in "$@"; do echo "ListenAddress $a:22" >>"$out"; done
-}
-ns_config 3 "$T/targets.conf" "${TARGETS[@]}"
-ns_config 2 "$T/bastion2.conf" "$BASTION2"
-ns_config 1 "$T/bastion.conf"
+ns_sshd_config 3 "$T/targets.conf" "${TARGETS[@]/%/:22}"
+ns_sshd_config 2 "$T/bastion2.conf" "$BASTION2:22"
+ns_sshd_config 1 "$T/bastion.conf"
 ip netns exec "$NS" /usr/sbin/sshd -f "$T/targets.conf" -E "$T/targets.log"
 ip netns exec "$NS" /usr/sbin/sshd -f "$T/bastion2.conf" -E "$T/bastion2.log"
 socat "TCP-LISTEN:22,bind=$BASTION,fork,reuseaddr" \
