@@ -71,8 +71,13 @@ amtool check-config "$T/am/alertmanager.yml" >/dev/null || fail "amtool rejects 
 # The value the rule watches: this machine's process count, which the
 # test raises by 2000 and brings back. The margin (1000) is wide because
 # other jobs on a shared machine move the count by hundreds.
-procs=$("$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$h1" --json --interval 0.5 --duration "$(vg_pick 5 15)" |
-	python3 -c 'import json,sys; print(max(json.loads(l)["procs"] for l in sys.stdin if "procs" in l))')
+# A run first, so that the watch's window is not spent on the agent's
+# first upload (CI once saw a 5 s window end before the host came up);
+# the window is wide and an empty one says so.
+"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1" -- true >"$T/warm" 2>&1 || fail "warm-up run on $h1 failed: $(cat "$T/warm")"
+procs=$("$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$h1" --json --interval 0.5 --duration "$(vg_pick 10 30)" |
+	python3 -c 'import json,sys; print(max([json.loads(l)["procs"] for l in sys.stdin if "procs" in l] or [""]))')
+[[ -n $procs ]] || fail "muster watch gave no sample of $h1 in its window"
 limit=$((procs + 1000))
 
 cat >"$T/exec" <<HOOK
