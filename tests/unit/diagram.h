@@ -198,4 +198,31 @@ diagram_check(const struct diagram_machine *m)
 	free(named);
 }
 
+/* The diagram in the machine's header draws exactly the table's arrows
+ * (state: the machine). */
+static void
+diagram_test_matches_table(void **state)
+{
+	diagram_check(*state);
+}
+
+/*
+ * A state machine's unit test program: its own three tests, then the
+ * diagram against the table. The return value is main's.
+ */
+static inline int
+diagram_run(const struct diagram_machine *m, CMUnitTestFunction allowed,
+    CMUnitTestFunction refused, CMUnitTestFunction names)
+{
+	const struct CMUnitTest tests[] = {
+		{ "test_allowed", allowed, NULL, NULL, NULL },
+		{ "test_refused", refused, NULL, NULL, NULL },
+		{ "test_names", names, NULL, NULL, NULL },
+		{ "test_diagram_matches_table", diagram_test_matches_table,
+		    NULL, NULL, (void *)m },
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
+
 #endif

@@ -89,22 +89,8 @@ test_names(void **state)
 	diagram_names(&machine);
 }
 
-/* The diagram in proc.h draws exactly the table's arrows. */
-static void
-test_diagram_matches_table(void **state)
-{
-	diagram_check(&machine);
-}
-
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_allowed),
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_diagram_matches_table),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return diagram_run(&machine, test_allowed, test_refused, test_names);
 }
