@@ -513,17 +513,16 @@ rule_texts(struct alert_rule *nr, const struct metric_def *md,
     const char *mount, size_t mount_len, const struct op_def *od,
     const char *num)
 {
-	char fortext[48];
+	char fortext[48], *text;
 
 	if (mount != NULL && (nr->mount = strndup(mount, mount_len)) == NULL)
 		return MERR_NOMEM;
 	format_for(fortext, sizeof(fortext), nr->for_s);
-	if (asprintf(&nr->text, "%s%s%s%s %s %s%s", md->name,
+	if (asprintf(&text, "%s%s%s%s %s %s%s", md->name,
 		mount != NULL ? "[" : "", mount != NULL ? nr->mount : "",
-		mount != NULL ? "]" : "", od->text, num, fortext) == -1) {
-		nr->text = NULL;
+		mount != NULL ? "]" : "", od->text, num, fortext) == -1)
 		return MERR_NOMEM;
-	}
+	nr->text = text;
 	if ((nr->spec = labels_spec(nr)) == NULL)
 		return MERR_NOMEM;
 	return 0;
