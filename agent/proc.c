@@ -1,5 +1,6 @@
 /*
- * Spawning, pipes, reaping, timeouts and killing of the agent's commands.
+ * The agent's commands once started (procexec.c forks them): pipes,
+ * reaping, timeouts and killing.
  *
  * Every command runs in its own process group so that a timeout or cancel
  * reaches whatever it started, not just the direct child. Its life is the
@@ -10,13 +11,9 @@
  */
 #include "proc.h"
 
-#include "bytes.h"
-
 #include <sys/ioctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-
-#include <termios.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,10 +27,10 @@
 
 #include "become.h"
 #include "buf.h"
-#include "compat.h"
 #include "err.h"
 #include "frame.h"
 #include "guard.h"
+#include "procexec.h"
 #include "procstate.h"
 
 /*
@@ -41,8 +38,6 @@
  * this long to deliver what the dead group left in them before closing.
  */
 #define PROC_LINGER 0.2
-/* Fallback bound for closing inherited descriptors without close_range. */
-#define PROC_CLOSE_MAX 65536
 
 struct proc {
 	struct ev_loop *loop;
@@ -139,136 +134,6 @@ signal_group(struct proc *p, int sig)
 }
 
 static void
-close_from(int lowfd)
-{
-	long max;
-	int fd;
-
-	if (close_range(lowfd, ~0U, 0) == 0)
-		return;
-	/* Old kernels: the agent's own descriptors are close-on-exec, this
-	 * only catches what sshd or a shell left open for us. */
-	max = sysconf(_SC_OPEN_MAX);
-	if (max < 0 || max > PROC_CLOSE_MAX)
-		max = PROC_CLOSE_MAX;
-	for (fd = lowfd; fd < max; fd++)
-		(void)close(fd);
-}
-
-static void
-child_fail(const char *what, int err)
-{
-	char msg[512];
-	int n;
-
-	n = snprintf(msg, sizeof(msg), "muster-agent: cannot execute %s: %s\n",
-	    what, strerror(err));
-	if (n > (int)sizeof(msg) - 1)
-		n = sizeof(msg) - 1;
-	if (n > 0)
-		(void)write(STDERR_FILENO, msg, n);
-	_exit(127);
-}
-
-/* In the child: never returns. Only the descriptors given survive. */
-static void
-child_exec(const char *path, char *const argv[], int use_path, int stdin_fd,
-    int out_fd, int err_fd, int tty, unsigned grace_ms)
-{
-	/* A terminal needs a session of its own to be the controlling one
-	 * (setsid also makes the process group). */
-	if (tty) {
-		if (setsid() == -1 || ioctl(out_fd, TIOCSCTTY, 0) == -1)
-			_exit(127);
-	} else
-		(void)setpgid(0, 0);
-	/* Before exec, so that no moment exists in which the agent could
-	 * die and leave the group unguarded. */
-	guard_register(grace_ms);
-	/* Ignored signals survive exec: SIGPIPE in particular must not. */
-	guard_child_signals();
-
-	if (dup2(out_fd, STDOUT_FILENO) == -1 ||
-	    dup2(err_fd, STDERR_FILENO) == -1)
-		_exit(127);
-	if (stdin_fd == -1 &&
-	    (stdin_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
-		child_fail("/dev/null", errno);
-	if (dup2(stdin_fd, STDIN_FILENO) == -1)
-		child_fail("(stdin)", errno);
-	close_from(STDERR_FILENO + 1);
-	if (use_path)
-		execvp(path, argv);
-	else
-		execv(path, argv);
-	child_fail(path, errno);
-}
-
-static void
-free_argv(char **argv)
-{
-	char **a;
-
-	if (argv == NULL)
-		return;
-	for (a = argv; *a != NULL; a++)
-		free(*a);
-	free(argv);
-}
-
-/* argv for execvp, or sh -c for the shell command. */
-static int
-make_argv(const Muster__Exec *ex, char ***out)
-{
-	size_t i, n = ex->n_argv > 0 ? ex->n_argv : 3;
-	char **argv;
-	int r = 0;
-
-	*out = NULL;
-	if ((argv = calloc(n + 1, sizeof(*argv))) == NULL)
-		return MERR_NOMEM;
-	if (ex->n_argv > 0) {
-		for (i = 0; i < ex->n_argv; i++)
-			if ((argv[i] = bytes_cstr(&ex->argv[i], &r)) == NULL)
-				goto fail;
-	} else {
-		if ((argv[0] = strdup("sh")) == NULL ||
-		    (argv[1] = strdup("-c")) == NULL) {
-			r = MERR_NOMEM;
-			goto fail;
-		}
-		if ((argv[2] = bytes_cstr(&ex->shell_command, &r)) == NULL)
-			goto fail;
-	}
-	*out = argv;
-	return 0;
-fail:
-	free_argv(argv);
-	/* Never 0 without argv: the caller would exec NULL. */
-	return r != 0 ? r : MERR_INVAL;
-}
-
-static void
-close_fd(int *fd)
-{
-	if (*fd != -1) {
-		(void)close(*fd);
-		*fd = -1;
-	}
-}
-
-static int
-set_nonblock(int fd)
-{
-	int fl;
-
-	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
-	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
-		return MERR_SYS;
-	return 0;
-}
-
-static void
 finish_if_done(struct proc *p)
 {
 	struct proc_status st;
@@ -282,7 +147,7 @@ finish_if_done(struct proc *p)
 	ev_timer_stop(p->loop, &p->grace);
 	ev_timer_stop(p->loop, &p->linger);
 	ev_io_stop(p->loop, &p->in);
-	close_fd(&p->infd);
+	procexec_close_fd(&p->infd);
 	buf_free(&p->inbuf);
 
 	memset(&st, 0, sizeof(st));
@@ -315,7 +180,7 @@ close_out(struct proc *p, int i)
 	if (p->outfd[i] == -1)
 		return;
 	ev_io_stop(p->loop, &p->out[i]);
-	close_fd(&p->outfd[i]);
+	procexec_close_fd(&p->outfd[i]);
 	p->cb->eof(p->arg, i + 1);
 	/* The terminal is stdout and stderr at once. */
 	if (p->tty && i == 0)
@@ -425,7 +290,7 @@ stdin_broken(struct proc *p)
 	/* The child closed its stdin: what it would not read is dropped, and
 	 * credited, so that the controller's sender does not stall. */
 	ev_io_stop(p->loop, &p->in);
-	close_fd(&p->infd);
+	procexec_close_fd(&p->infd);
 	buf_reset(&p->inbuf);
 	if (dropped > 0)
 		p->cb->stdin_done(p->arg, dropped);
@@ -444,7 +309,7 @@ stdin_end(struct proc *p)
 	if (p->tty && p->infd != -1)
 		(void)write(p->infd, eof2,
 		    p->last_in == '\n' || p->last_in == 0 ? 1 : 2);
-	close_fd(&p->infd);
+	procexec_close_fd(&p->infd);
 }
 
 /* become: the command runs now; what the controller sent for its stdin
@@ -536,35 +401,6 @@ proc_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	proc_cancel(w->data, 1);
 }
 
-/* A terminal for --tty: no echo (stdin bytes, a password above all,
- * must not come back as output) and no "\r\n" for "\n", since the
- * output is read by a program; a size, as full-screen programs want one. */
-static int
-open_pty(int *master, int *slave)
-{
-	struct winsize ws = { .ws_row = 24, .ws_col = 80 };
-	struct termios t;
-	char name[128];
-
-	*master = *slave = -1;
-	if ((*master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1 ||
-	    grantpt(*master) != 0 || unlockpt(*master) != 0 ||
-	    ptsname_r(*master, name, sizeof(name)) != 0 ||
-	    (*slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1 ||
-	    tcgetattr(*slave, &t) != 0)
-		goto fail;
-	t.c_lflag &= ~(ECHO | ECHONL);
-	t.c_oflag &= ~ONLCR;
-	if (tcsetattr(*slave, TCSANOW, &t) != 0 ||
-	    ioctl(*slave, TIOCSWINSZ, &ws) != 0)
-		goto fail;
-	return 0;
-fail:
-	close_fd(master);
-	close_fd(slave);
-	return MERR_SYS;
-}
-
 /* become: the sudo command line, the filters, and the stdin preamble
  * (password and stdin marker) in pre, which the caller wipes. */
 static int
@@ -595,87 +431,121 @@ become_setup(struct proc *p, const Muster__Exec *ex, char ***argv,
 	return 0;
 }
 
+/* The agent's ends of f move into p, each output with its watcher. */
+static void
+proc_take_fds(struct proc *p, struct procexec_fds *f)
+{
+	int i;
+
+	if (p->tty) {
+		p->outfd[0] = f->master;
+		p->outfd[1] = -1;
+		f->master = -1;
+	} else {
+		for (i = 0; i < 2; i++) {
+			p->outfd[i] = f->out[i][0];
+			f->out[i][0] = -1;
+		}
+	}
+	for (i = 0; i < 2; i++) {
+		ev_io_init(&p->out[i], proc_out_cb, p->outfd[i], EV_READ);
+		p->out[i].data = p;
+	}
+	p->infd = f->in[1];
+	f->in[1] = -1;
+}
+
+/* The password first, before any byte of the command's own stdin. It
+ * is small and the pipe (or terminal) is empty: one write. On failure
+ * the child is killed and waited for here: the proc never started. */
+static int
+proc_send_preamble(struct proc *p, const uint8_t *pre, size_t npre,
+    int want_stdin)
+{
+	int saved;
+
+	if (npre == 0)
+		return 0;
+	if (write(p->infd, pre, npre) != (ssize_t)npre) {
+		saved = errno;
+		signal_group(p, SIGKILL);
+		(void)waitpid(p->pid, NULL, 0);
+		guard_forget(p->pid);
+		errno = saved;
+		p->pid = 0;
+		return MERR_SYS;
+	}
+	if (!want_stdin)
+		procexec_close_fd(&p->infd);
+	return 0;
+}
+
+/* The watchers of a running command: stdin, its exit, its timeout, and
+ * the grace and linger of its end. */
+static void
+proc_start_watchers(struct proc *p, const Muster__Exec *ex)
+{
+	ev_io_init(&p->in, proc_in_cb, p->infd, EV_WRITE);
+	p->in.data = p;
+	ev_child_init(&p->child, proc_child_cb, p->pid, 0);
+	p->child.data = p;
+	ev_child_start(p->loop, &p->child);
+	ev_timer_init(&p->timeout, proc_timeout_cb, ex->timeout_ms / 1000.0,
+	    0);
+	p->timeout.data = p;
+	if (ex->timeout_ms > 0)
+		ev_timer_start(p->loop, &p->timeout);
+	ev_init(&p->grace, proc_grace_cb);
+	p->grace.data = p;
+	ev_init(&p->linger, proc_linger_cb);
+	p->linger.data = p;
+	p->state = PS_RUNNING;
+}
+
+/* A proc that never started: no watcher runs, the child is gone. */
+static void
+proc_free_unstarted(struct proc *p)
+{
+	int i;
+
+	procexec_close_fd(&p->outfd[0]);
+	procexec_close_fd(&p->outfd[1]);
+	procexec_close_fd(&p->infd);
+	buf_free(&p->inbuf);
+	for (i = 0; i < 2; i++)
+		free(p->filter[i]);
+	free(p);
+}
+
 int
 proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
     const struct proc_cb *cb, void *arg, struct proc **out)
 {
-	int outp[2][2] = { { -1, -1 }, { -1, -1 } }, inp[2] = { -1, -1 };
-	int master = -1, slave = -1;
+	struct procexec_fds fds;
 	uint8_t pre[BECOME_PASSWORD_MAX + 256];
 	size_t npre = 0;
 	char **argv = NULL;
-	const char *path;
 	struct proc *p = NULL;
-	sigset_t all, old;
-	int i, r, saved, become = ex->become_user.len > 0;
-	unsigned grace_ms;
+	int r, saved, become = ex->become_user.len > 0;
+	unsigned grace_ms = ex->kill_grace_ms ?
+	    ex->kill_grace_ms :
+	    PROC_KILL_GRACE_DEFAULT_MS;
 	int need_stdin = ex->want_stdin || ex->become_password.len > 0;
 	pid_t pid;
 
 	*out = NULL;
+	procexec_fds_init(&fds);
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return MERR_NOMEM;
 	p->infd = p->outfd[0] = p->outfd[1] = -1;
 	if (become)
 		r = become_setup(p, ex, &argv, pre, sizeof(pre), &npre);
 	else
-		r = make_argv(ex, &argv);
-	if (r != 0)
+		r = procexec_argv(ex, &argv);
+	if (r != 0 ||
+	    (r = procexec_fds_open(&fds, ex->tty, need_stdin)) != 0 ||
+	    (r = procexec_fork(ex, argv, become, &fds, grace_ms, &pid)) != 0)
 		goto out;
-	r = MERR_SYS;
-	if (ex->tty) {
-		if (open_pty(&master, &slave) != 0 ||
-		    set_nonblock(master) != 0)
-			goto out;
-		/* The write side gets its own descriptor, so that it can
-		 * be closed on its own. */
-		if (need_stdin &&
-		    (inp[1] = fcntl(master, F_DUPFD_CLOEXEC, 0)) == -1)
-			goto out;
-	} else {
-		if (pipe2(outp[0], O_CLOEXEC) == -1 ||
-		    pipe2(outp[1], O_CLOEXEC) == -1)
-			goto out;
-		if (need_stdin && pipe2(inp, O_CLOEXEC) == -1)
-			goto out;
-		if (set_nonblock(outp[0][0]) != 0 ||
-		    set_nonblock(outp[1][0]) != 0 ||
-		    (inp[1] != -1 && set_nonblock(inp[1]) != 0))
-			goto out;
-	}
-
-	/* make_argv returned 0: argv holds n_argv words. */
-	path = become ?
-	    "sudo" :
-	    ex->n_argv > 0 ?
-	    argv[0] :
-	    "/bin/sh"; /* NOLINT(clang-analyzer-core.NullDereference) */
-	/* Block everything across fork so that no handler of ours (libev
-	 * writes to its wakeup pipe) runs in the child before it resets. */
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &old);
-	grace_ms = ex->kill_grace_ms ?
-	    ex->kill_grace_ms :
-	    PROC_KILL_GRACE_DEFAULT_MS;
-	if ((pid = fork()) == 0) {
-		if (ex->tty)
-			child_exec(path, argv, 1, slave, slave, slave, 1,
-			    grace_ms);
-		child_exec(path, argv, become || ex->n_argv > 0, inp[0],
-		    outp[0][1], outp[1][1], 0, grace_ms);
-	}
-	saved = errno;
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (pid == -1) {
-		errno = saved;
-		goto out;
-	}
-	/* The child does the same; whichever runs first wins, so a kill of
-	 * the group can never miss the child. A tty child must make its
-	 * group with setsid, which fails in a group someone else made. */
-	if (!ex->tty)
-		(void)setpgid(pid, pid);
-
 	p->loop = loop;
 	p->cb = cb;
 	p->arg = arg;
@@ -684,76 +554,22 @@ proc_spawn(struct ev_loop *loop, const Muster__Exec *ex, size_t stdin_max,
 	p->want_stdin = ex->want_stdin;
 	p->grace_s = grace_ms / 1000.0;
 	buf_init(&p->inbuf, stdin_max);
-	if (ex->tty) {
-		p->outfd[0] = master;
-		p->outfd[1] = -1;
-		master = -1;
-	} else {
-		for (i = 0; i < 2; i++) {
-			p->outfd[i] = outp[i][0];
-			outp[i][0] = -1;
-		}
-	}
-	for (i = 0; i < 2; i++) {
-		ev_io_init(&p->out[i], proc_out_cb, p->outfd[i], EV_READ);
-		p->out[i].data = p;
-	}
-	p->infd = inp[1];
-	inp[1] = -1;
-	/* The password first, before any byte of the command's own stdin.
-	 * It is small and the pipe (or terminal) is empty: one write. */
-	if (npre > 0 && write(p->infd, pre, npre) != (ssize_t)npre) {
-		saved = errno;
-		signal_group(p, SIGKILL);
-		(void)waitpid(pid, NULL, 0);
-		guard_forget(pid);
-		errno = saved;
-		p->pid = 0;
+	proc_take_fds(p, &fds);
+	if ((r = proc_send_preamble(p, pre, npre, ex->want_stdin)) != 0)
 		goto out;
-	}
-	if (npre > 0 && !ex->want_stdin)
-		close_fd(&p->infd);
-	ev_io_init(&p->in, proc_in_cb, p->infd, EV_WRITE);
-	p->in.data = p;
-	ev_child_init(&p->child, proc_child_cb, pid, 0);
-	p->child.data = p;
-	ev_child_start(loop, &p->child);
-	ev_timer_init(&p->timeout, proc_timeout_cb, ex->timeout_ms / 1000.0,
-	    0);
-	p->timeout.data = p;
-	if (ex->timeout_ms > 0)
-		ev_timer_start(loop, &p->timeout);
-	ev_init(&p->grace, proc_grace_cb);
-	p->grace.data = p;
-	ev_init(&p->linger, proc_linger_cb);
-	p->linger.data = p;
-	p->state = PS_RUNNING;
+	proc_start_watchers(p, ex);
 	*out = p;
 	p = NULL;
-	r = 0;
 out:
 	saved = errno;
 	explicit_bzero(pre, sizeof(pre));
-	for (i = 0; i < 2; i++) {
-		close_fd(&outp[i][0]);
-		close_fd(&outp[i][1]);
-		close_fd(&inp[i]);
-	}
-	close_fd(&master);
-	close_fd(&slave);
-	if (p != NULL) {
-		close_fd(&p->outfd[0]);
-		close_fd(&p->outfd[1]);
-		close_fd(&p->infd);
-		buf_free(&p->inbuf);
-		for (i = 0; i < 2; i++)
-			free(p->filter[i]);
-		free(p);
-	}
+	procexec_fds_close(&fds);
+	if (p != NULL)
+		proc_free_unstarted(p);
 	if (become)
 		become_free_argv(argv);
 	else
-		free_argv(argv);
+		procexec_free_argv(argv);
 	errno = saved;
 	return r;
 }
@@ -915,9 +731,9 @@ proc_free(struct proc *p)
 	ev_io_stop(p->loop, &p->in);
 	for (i = 0; i < 2; i++) {
 		ev_io_stop(p->loop, &p->out[i]);
-		close_fd(&p->outfd[i]);
+		procexec_close_fd(&p->outfd[i]);
 	}
-	close_fd(&p->infd);
+	procexec_close_fd(&p->infd);
 	buf_free(&p->inbuf);
 	for (i = 0; i < 2; i++)
 		free(p->filter[i]);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "spawnattr.h"
 #include "sshfile.h"
 
 extern char **environ;
@@ -231,7 +232,6 @@ proxycmd_spawn_argv(const char *path, char *const argv[], int *fd, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t none, all;
 	int sv[2], sr;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
@@ -249,17 +249,9 @@ proxycmd_spawn_argv(const char *path, char *const argv[], int *fd, pid_t *pid)
 		errno = ENOMEM;
 		return MERR_SYS;
 	}
-	sigemptyset(&none);
-	sigfillset(&all);
 	/* Its own process group, so that killing it reaches what the shell
-	 * started (nc, ssh -W ...); our ignored SIGPIPE and blocked mask must
-	 * not survive exec. */
-	if ((sr = posix_spawnattr_setflags(&attr,
-		 POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-		     POSIX_SPAWN_SETSIGDEF)) != 0 ||
-	    (sr = posix_spawnattr_setpgroup(&attr, 0)) != 0 ||
-	    (sr = posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
-	    (sr = posix_spawnattr_setsigdefault(&attr, &all)) != 0 ||
+	 * started (nc, ssh -W ...). */
+	if ((sr = spawnattr_own_group(&attr)) != 0 ||
 	    (sr = posix_spawn_file_actions_adddup2(&fa, sv[1], 0)) != 0 ||
 	    (sr = posix_spawn_file_actions_adddup2(&fa, sv[1], 1)) != 0 ||
 	    /* Not every library's descriptors are close-on-exec: the

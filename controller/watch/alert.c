@@ -359,37 +359,24 @@ labels_spec(const struct alert_rule *r)
 	return spec;
 }
 
-int
-alert_parse(const char *expr, struct alert_rule *rule, char *err,
-    size_t errlen)
+/* METRIC, one of metric_defs. */
+static int
+parse_metric(const char *expr, size_t *pos, const struct metric_def **md,
+    char *err, size_t errlen)
 {
-	const struct metric_def *md = NULL;
-	const struct op_def *od = NULL;
-	const char *mount = NULL;
-	size_t i, start, name_len, mount_len = 0, num_len, k;
-	double threshold;
-	char *end, *num = NULL, fortext[48];
-	struct alert_rule nr;
-	int r = MERR_PARSE;
+	size_t i, start, name_len, k;
 
-	memset(&nr, 0, sizeof(nr));
-	if (strlen(expr) > ALERT_EXPR_MAX) {
-		snprintf(err, errlen, "alert rule longer than %d bytes",
-		    ALERT_EXPR_MAX);
-		return MERR_LIMIT;
-	}
-
-	/* METRIC */
-	start = i = skip_blanks(expr, 0);
+	*md = NULL;
+	start = i = skip_blanks(expr, *pos);
 	while (is_name_char(expr[i]))
 		i++;
 	name_len = i - start;
 	for (k = 0; name_len > 0 && k < NELEM(metric_defs); k++) {
 		if (strlen(metric_defs[k].name) == name_len &&
 		    strncmp(metric_defs[k].name, expr + start, name_len) == 0)
-			md = &metric_defs[k];
+			*md = &metric_defs[k];
 	}
-	if (md == NULL) {
+	if (*md == NULL) {
 		if (name_len == 0)
 			snprintf(err, errlen,
 			    "\"%s\": position %zu: expected "
@@ -401,56 +388,76 @@ alert_parse(const char *expr, struct alert_rule *rule, char *err,
 			    "metric \"%.*s\"; valid metrics: %s",
 			    expr, start + 1, (int)name_len, expr + start,
 			    alert_metric_names());
-		return r;
+		return MERR_PARSE;
 	}
+	*pos = i;
+	return 0;
+}
 
-	/* [/mount] */
-	i = skip_blanks(expr, i);
-	if (expr[i] == '[') {
-		const char *close = strchr(expr + i, ']');
+/* [/mount], if there is one: *mount points into expr, NULL without. */
+static int
+parse_mount(const char *expr, size_t *pos, const struct metric_def *md,
+    const char **mount, size_t *mount_len, char *err, size_t errlen)
+{
+	size_t i = skip_blanks(expr, *pos), start;
+	const char *close;
 
-		if (!md->per_mount) {
-			snprintf(err, errlen,
-			    "\"%s\": position %zu: %s takes "
-			    "no [mount]; only disk_used_pct and inode_used_pct "
-			    "do",
-			    expr, i + 1, md->name);
-			return r;
-		}
-		if (close == NULL) {
-			snprintf(err, errlen,
-			    "\"%s\": position %zu: '[' "
-			    "without a closing ']'",
-			    expr, i + 1);
-			return r;
-		}
-		start = skip_blanks(expr, i + 1);
-		mount = expr + start;
-		mount_len = (size_t)(close - mount);
-		while (mount_len > 0 &&
-		    (mount[mount_len - 1] == ' ' ||
-			mount[mount_len - 1] == '\t'))
-			mount_len--;
-		if (mount_len == 0 || mount[0] != '/') {
-			snprintf(err, errlen,
-			    "\"%s\": position %zu: expected "
-			    "an absolute mount point inside [ ], as in "
-			    "%s[/var]",
-			    expr, start + 1, md->name);
-			return r;
-		}
-		i = skip_blanks(expr, (size_t)(close - expr) + 1);
+	*mount = NULL;
+	*mount_len = 0;
+	*pos = i;
+	if (expr[i] != '[')
+		return 0;
+	close = strchr(expr + i, ']');
+	if (!md->per_mount) {
+		snprintf(err, errlen,
+		    "\"%s\": position %zu: %s takes "
+		    "no [mount]; only disk_used_pct and inode_used_pct "
+		    "do",
+		    expr, i + 1, md->name);
+		return MERR_PARSE;
 	}
+	if (close == NULL) {
+		snprintf(err, errlen,
+		    "\"%s\": position %zu: '[' "
+		    "without a closing ']'",
+		    expr, i + 1);
+		return MERR_PARSE;
+	}
+	start = skip_blanks(expr, i + 1);
+	*mount = expr + start;
+	*mount_len = (size_t)(close - *mount);
+	while (*mount_len > 0 &&
+	    ((*mount)[*mount_len - 1] == ' ' ||
+		(*mount)[*mount_len - 1] == '\t'))
+		(*mount_len)--;
+	if (*mount_len == 0 || (*mount)[0] != '/') {
+		snprintf(err, errlen,
+		    "\"%s\": position %zu: expected "
+		    "an absolute mount point inside [ ], as in "
+		    "%s[/var]",
+		    expr, start + 1, md->name);
+		return MERR_PARSE;
+	}
+	*pos = skip_blanks(expr, (size_t)(close - expr) + 1);
+	return 0;
+}
 
-	/* OP */
+/* OP, one of op_defs. */
+static int
+parse_op(const char *expr, size_t *pos, const struct metric_def *md,
+    const struct op_def **od, char *err, size_t errlen)
+{
+	size_t i = *pos, k;
+
+	*od = NULL;
 	for (k = 0; k < NELEM(op_defs); k++) {
 		if (strncmp(expr + i, op_defs[k].text,
 			strlen(op_defs[k].text)) == 0) {
-			od = &op_defs[k];
+			*od = &op_defs[k];
 			break;
 		}
 	}
-	if (od == NULL) {
+	if (*od == NULL) {
 		if (expr[i] == '=')
 			snprintf(err, errlen,
 			    "\"%s\": position %zu: '=' is "
@@ -461,51 +468,98 @@ alert_parse(const char *expr, struct alert_rule *rule, char *err,
 			    "\"%s\": position %zu: expected "
 			    "an operator (> >= < <= == !=) after %s",
 			    expr, i + 1, md->name);
-		return r;
+		return MERR_PARSE;
 	}
-	i = skip_blanks(expr, i + strlen(od->text));
+	*pos = skip_blanks(expr, i + strlen((*od)->text));
+	return 0;
+}
 
-	/* NUMBER */
-	start = i;
-	if ((num_len = number_len(expr + i)) == 0) {
+/* NUMBER: its value, and its text as written (for the rule's text);
+ * the caller frees *num, also on an error. */
+static int
+parse_number(const char *expr, size_t *pos, const struct op_def *od,
+    char **num, double *threshold, char *err, size_t errlen)
+{
+	size_t start = *pos, num_len;
+	char *end;
+
+	*num = NULL;
+	if ((num_len = number_len(expr + start)) == 0) {
 		snprintf(err, errlen,
 		    "\"%s\": position %zu: expected a "
 		    "number after '%s'",
-		    expr, i + 1, od->text);
-		return r;
+		    expr, start + 1, od->text);
+		return MERR_PARSE;
 	}
-	if ((num = strndup(expr + start, num_len)) == NULL)
+	if ((*num = strndup(expr + start, num_len)) == NULL)
 		return MERR_NOMEM;
 	errno = 0;
-	threshold = strtod(num, &end);
-	if (*end != '\0' || !isfinite(threshold) || errno == ERANGE) {
+	*threshold = strtod(*num, &end);
+	if (*end != '\0' || !isfinite(*threshold) || errno == ERANGE) {
 		snprintf(err, errlen,
 		    "\"%s\": position %zu: number \"%s\" "
 		    "out of range",
-		    expr, start + 1, num);
-		goto out;
+		    expr, start + 1, *num);
+		return MERR_PARSE;
 	}
-	nr.metric = md->metric;
-	nr.op = od->op;
-	nr.threshold = threshold;
-	if ((r = parse_tail(expr, skip_blanks(expr, start + num_len), &nr, err,
+	*pos = skip_blanks(expr, start + num_len);
+	return 0;
+}
+
+/* The rule's mount, its text (canonical: parses back to the same rule)
+ * and its spec, from the parts as written. */
+static int
+rule_texts(struct alert_rule *nr, const struct metric_def *md,
+    const char *mount, size_t mount_len, const struct op_def *od,
+    const char *num)
+{
+	char fortext[48], *text;
+
+	if (mount != NULL && (nr->mount = strndup(mount, mount_len)) == NULL)
+		return MERR_NOMEM;
+	format_for(fortext, sizeof(fortext), nr->for_s);
+	if (asprintf(&text, "%s%s%s%s %s %s%s", md->name,
+		mount != NULL ? "[" : "", mount != NULL ? nr->mount : "",
+		mount != NULL ? "]" : "", od->text, num, fortext) == -1)
+		return MERR_NOMEM;
+	nr->text = text;
+	if ((nr->spec = labels_spec(nr)) == NULL)
+		return MERR_NOMEM;
+	return 0;
+}
+
+int
+alert_parse(const char *expr, struct alert_rule *rule, char *err,
+    size_t errlen)
+{
+	const struct metric_def *md;
+	const struct op_def *od;
+	const char *mount;
+	size_t i = 0, mount_len;
+	char *num = NULL;
+	struct alert_rule nr;
+	int r;
+
+	memset(&nr, 0, sizeof(nr));
+	if (strlen(expr) > ALERT_EXPR_MAX) {
+		snprintf(err, errlen, "alert rule longer than %d bytes",
+		    ALERT_EXPR_MAX);
+		return MERR_LIMIT;
+	}
+	if ((r = parse_metric(expr, &i, &md, err, errlen)) != 0 ||
+	    (r = parse_mount(expr, &i, md, &mount, &mount_len, err, errlen)) !=
+		0 ||
+	    (r = parse_op(expr, &i, md, &od, err, errlen)) != 0 ||
+	    (r = parse_number(expr, &i, od, &num, &nr.threshold, err,
 		 errlen)) != 0)
 		goto out;
-	r = MERR_NOMEM;
-	if (mount != NULL && (nr.mount = strndup(mount, mount_len)) == NULL)
-		goto out;
-	format_for(fortext, sizeof(fortext), nr.for_s);
-	if (asprintf(&nr.text, "%s%s%s%s %s %s%s", md->name,
-		mount != NULL ? "[" : "", mount != NULL ? nr.mount : "",
-		mount != NULL ? "]" : "", od->text, num, fortext) == -1) {
-		nr.text = NULL;
-		goto out;
-	}
-	if ((nr.spec = labels_spec(&nr)) == NULL)
+	nr.metric = md->metric;
+	nr.op = od->op;
+	if ((r = parse_tail(expr, i, &nr, err, errlen)) != 0 ||
+	    (r = rule_texts(&nr, md, mount, mount_len, od, num)) != 0)
 		goto out;
 	*rule = nr;
 	memset(&nr, 0, sizeof(nr));
-	r = 0;
 out:
 	free(num);
 	alert_rule_free(&nr);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "spawnattr.h"
 
 extern char **environ;
 
@@ -201,7 +202,6 @@ alert_exec(const char *cmd, const struct alert_event *ev, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t none, all;
 	char **envp = NULL;
 	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
 	int r, sr;
@@ -217,16 +217,7 @@ alert_exec(const char *cmd, const struct alert_event *ev, pid_t *pid)
 		free_env(envp);
 		return MERR_NOMEM;
 	}
-	sigemptyset(&none);
-	sigfillset(&all);
-	/* Dispositions we ignore (SIGPIPE) would survive exec; the blocked
-	 * mask of the loop thread would too. */
-	if ((sr = posix_spawnattr_setflags(&attr,
-		 POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-		     POSIX_SPAWN_SETSIGDEF)) != 0 ||
-	    (sr = posix_spawnattr_setpgroup(&attr, 0)) != 0 ||
-	    (sr = posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
-	    (sr = posix_spawnattr_setsigdefault(&attr, &all)) != 0 ||
+	if ((sr = spawnattr_own_group(&attr)) != 0 ||
 	    (sr = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
 		 O_RDONLY, 0)) != 0 ||
 	    (sr = posix_spawn_file_actions_adddup2(&fa, 2, 1)) != 0 ||

@@ -744,14 +744,198 @@ watch_on_stop(struct ev_loop *loop, ev_timer *t, int revents)
 	fleet_stop(&w->fleet);
 }
 
+/* What the operator asked for besides the hosts: --alert rules, the
+ * --prometheus listener, --alertmanager. EXIT_USAGE, said on stderr, for
+ * one that cannot be honoured. */
+static int
+watch_setup_options(struct watch *w)
+{
+	const struct watch_options *opts = w->opts;
+	char err[512];
+	size_t i;
+
+	if (opts->nalerts > 0 &&
+	    (w->rules = calloc(opts->nalerts, sizeof(*w->rules))) == NULL)
+		return EXIT_INTERNAL;
+	for (i = 0; i < opts->nalerts; i++) {
+		if (alert_parse(opts->alerts[i], &w->rules[i], err,
+			sizeof(err)) != 0) {
+			fprintf(stderr, "muster: --alert: %s\n", err);
+			w->nrules = i;
+			return EXIT_USAGE;
+		}
+	}
+	w->nrules = opts->nalerts;
+	if (opts->prometheus != NULL &&
+	    httpd_start(opts->prometheus, &w->httpd, err, sizeof(err)) != 0) {
+		fprintf(stderr, "muster: --prometheus: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (opts->nalertmanagers > 0 &&
+	    alertmgr_new(w->cfg->loop, opts->alertmanagers,
+		opts->nalertmanagers, NULL, &w->am, err, sizeof(err)) != 0) {
+		fprintf(stderr, "muster: %s\n", err);
+		return EXIT_USAGE;
+	}
+	return EXIT_ALL_OK;
+}
+
+/* The fleet, and one watch_host for each of its hosts with its stale
+ * timer (not started) and the states of its alerts. */
+static int
+watch_setup_hosts(struct watch *w, const struct host_set *hosts)
+{
+	struct watch_host *wh;
+	size_t i;
+	int r;
+
+	if ((r = fleet_init(&w->fleet, w->cfg, hosts, w->opts->fanout,
+		 &watch_job_ops, w)) != 0 ||
+	    (w->hosts = calloc(hosts->n, sizeof(*w->hosts))) == NULL) {
+		fprintf(stderr, "muster: %s\n", merr_str(r ? r : MERR_NOMEM));
+		return EXIT_INTERNAL;
+	}
+	if ((w->top = calloc(hosts->n ? hosts->n : 1, sizeof(*w->top))) ==
+	    NULL)
+		return EXIT_INTERNAL;
+	for (i = 0; i < hosts->n; i++) {
+		wh = &w->hosts[i];
+		wh->w = w;
+		backoff_init(&wh->backoff, BACKOFF_MIN, BACKOFF_MAX);
+		wh->fh = &w->fleet.hosts[i];
+		w->fleet.hosts[i].job = wh;
+		ev_init(&wh->stale_timer, watch_on_stale);
+		wh->stale_timer.repeat = fmax(
+		    STALE_INTERVALS * w->opts->interval, STALE_MIN);
+		wh->stale_timer.data = wh;
+		if (w->nrules > 0 &&
+		    (wh->alerts = calloc(w->nrules, sizeof(*wh->alerts))) ==
+			NULL)
+			return EXIT_INTERNAL;
+	}
+	return EXIT_ALL_OK;
+}
+
+/* The /sd page of --prometheus, made once: the hosts by the names the
+ * metrics give them. */
+static int
+watch_setup_sd(struct watch *w, const struct host_set *hosts)
+{
+	const char **names;
+	char err[512];
+	size_t i;
+	int r;
+
+	if (w->httpd == NULL)
+		return EXIT_ALL_OK;
+	if ((names = calloc(hosts->n + 1, sizeof(*names))) == NULL)
+		return EXIT_INTERNAL;
+	for (i = 0; i < hosts->n; i++)
+		names[i] = w->fleet.hosts[i].display;
+	r = sd_render(w->opts->inventory, hosts, names, &w->sd, err,
+	    sizeof(err));
+	free(names);
+	if (r != 0) {
+		fprintf(stderr, "muster: --prometheus /sd: %s\n",
+		    r == MERR_NOMEM ? merr_str(r) : err);
+		return EXIT_INTERNAL;
+	}
+	return EXIT_ALL_OK;
+}
+
+/* Before the fleet runs: the watchers of alert commands, the redraw and
+ * --duration timers, and the live view where curses can run. */
+static void
+watch_start(struct watch *w)
+{
+	const struct watch_options *opts = w->opts;
+	struct ev_loop *loop = w->cfg->loop;
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(w->children) / sizeof(w->children[0]); i++)
+		ev_child_init(&w->children[i], watch_on_child, 0, 0);
+	/* The view and the metrics page are refreshed at most once a
+	 * second, whatever the number of hosts. */
+	ev_timer_init(&w->redraw, watch_on_redraw, 0.2,
+	    fmin(opts->interval, 1.0));
+	w->redraw.data = w;
+	ev_timer_start(loop, &w->redraw);
+	ev_timer_init(&w->stop, watch_on_stop, opts->duration, 0);
+	w->stop.data = w;
+	if (opts->duration > 0)
+		ev_timer_start(loop, &w->stop);
+	/* Where curses cannot run, the plain table, saying why. */
+	if (opts->live && !opts->json &&
+	    tui_start(loop, watch_sort(w), &watch_tui_ops, w, &w->tui, err,
+		sizeof(err)) != 0)
+		fprintf(stderr, "muster: live view: %s; printing tables\n",
+		    err);
+}
+
+/* Once the fleet has ended: every watcher stopped, and the exit status. */
+static int
+watch_finish(struct watch *w)
+{
+	struct ev_loop *loop = w->cfg->loop;
+	size_t i, n = w->fleet.nhosts, n_never = 0;
+	int status = EXIT_ALL_OK;
+
+	tui_end(w->tui);
+	w->tui = NULL;
+	ev_timer_stop(loop, &w->redraw);
+	ev_timer_stop(loop, &w->stop);
+	for (i = 0; i < n; i++)
+		ev_timer_stop(loop, &w->hosts[i].stale_timer);
+	check_stdout(w);
+	/* As run does: a host that never came up is not a clean watch. */
+	for (i = 0; i < n; i++)
+		n_never += !w->hosts[i].ever_up;
+	if (n_never > 0) {
+		fprintf(stderr, "muster: %zu of %zu hosts never came up\n",
+		    n_never, n);
+		status = EXIT_UNREACHABLE;
+	}
+	if (w->stdout_failed)
+		status = EXIT_INTERNAL;
+	for (i = 0; i < sizeof(w->children) / sizeof(w->children[0]); i++)
+		if (w->children[i].pid != 0)
+			ev_child_stop(loop, &w->children[i]);
+	return status;
+}
+
+static void
+watch_free(struct watch *w, size_t nhosts)
+{
+	size_t i;
+
+	tui_end(w->tui);
+	free(w->top);
+	for (i = 0; w->hosts != NULL && i < nhosts; i++) {
+		if (w->hosts[i].last != NULL)
+			muster__sample__free_unpacked(w->hosts[i].last, NULL);
+		free(w->hosts[i].alerts);
+		free(w->hosts[i].error);
+	}
+	free(w->hosts);
+	fleet_free(&w->fleet);
+	alertmgr_free(w->am);
+	if (w->httpd != NULL)
+		httpd_stop(w->httpd);
+	buf_free(&w->metrics);
+	buf_free(&w->target_text);
+	buf_free(&w->sd);
+	for (i = 0; i < w->nrules; i++)
+		alert_rule_free(&w->rules[i]);
+	free(w->rules);
+}
+
 int
 watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
     const struct watch_options *opts)
 {
 	struct watch w;
-	char err[512];
-	size_t i, n_never;
-	int r, status = EXIT_ALL_OK;
+	int status;
 
 	memset(&w, 0, sizeof(w));
 	w.opts = opts;
@@ -760,137 +944,14 @@ watch_hosts(struct conn_config *cfg, const struct host_set *hosts,
 	buf_init(&w.target_text, METRICS_MAX);
 	buf_init(&w.sd, METRICS_MAX);
 	srandom((unsigned)(now_unix() * 1000));
-	if (opts->nalerts > 0 &&
-	    (w.rules = calloc(opts->nalerts, sizeof(*w.rules))) == NULL)
-		return EXIT_INTERNAL;
-	for (i = 0; i < opts->nalerts; i++) {
-		if (alert_parse(opts->alerts[i], &w.rules[i], err,
-			sizeof(err)) != 0) {
-			fprintf(stderr, "muster: --alert: %s\n", err);
-			w.nrules = i;
-			status = EXIT_USAGE;
-			goto out;
-		}
-	}
-	w.nrules = opts->nalerts;
-	if (opts->prometheus != NULL &&
-	    httpd_start(opts->prometheus, &w.httpd, err, sizeof(err)) != 0) {
-		fprintf(stderr, "muster: --prometheus: %s\n", err);
-		status = EXIT_USAGE;
+	if ((status = watch_setup_options(&w)) != EXIT_ALL_OK ||
+	    (status = watch_setup_hosts(&w, hosts)) != EXIT_ALL_OK ||
+	    (status = watch_setup_sd(&w, hosts)) != EXIT_ALL_OK)
 		goto out;
-	}
-	if (opts->nalertmanagers > 0 &&
-	    alertmgr_new(cfg->loop, opts->alertmanagers, opts->nalertmanagers,
-		NULL, &w.am, err, sizeof(err)) != 0) {
-		fprintf(stderr, "muster: %s\n", err);
-		status = EXIT_USAGE;
-		goto out;
-	}
-	if ((r = fleet_init(&w.fleet, cfg, hosts, opts->fanout, &watch_job_ops,
-		 &w)) != 0 ||
-	    (w.hosts = calloc(hosts->n, sizeof(*w.hosts))) == NULL) {
-		fprintf(stderr, "muster: %s\n", merr_str(r ? r : MERR_NOMEM));
-		status = EXIT_INTERNAL;
-		goto out;
-	}
-	if ((w.top = calloc(hosts->n ? hosts->n : 1, sizeof(*w.top))) ==
-	    NULL) {
-		status = EXIT_INTERNAL;
-		goto out;
-	}
-	for (i = 0; i < hosts->n; i++) {
-		w.hosts[i].w = &w;
-		backoff_init(&w.hosts[i].backoff, BACKOFF_MIN, BACKOFF_MAX);
-		w.hosts[i].fh = &w.fleet.hosts[i];
-		w.fleet.hosts[i].job = &w.hosts[i];
-		ev_init(&w.hosts[i].stale_timer, watch_on_stale);
-		w.hosts[i].stale_timer.repeat = fmax(
-		    STALE_INTERVALS * opts->interval, STALE_MIN);
-		w.hosts[i].stale_timer.data = &w.hosts[i];
-		if (w.nrules > 0 &&
-		    (w.hosts[i].alerts = calloc(w.nrules,
-			 sizeof(*w.hosts[i].alerts))) == NULL) {
-			status = EXIT_INTERNAL;
-			goto out;
-		}
-	}
-	if (w.httpd != NULL) {
-		const char **names;
-
-		if ((names = calloc(hosts->n + 1, sizeof(*names))) == NULL) {
-			status = EXIT_INTERNAL;
-			goto out;
-		}
-		for (i = 0; i < hosts->n; i++)
-			names[i] = w.fleet.hosts[i].display;
-		r = sd_render(opts->inventory, hosts, names, &w.sd, err,
-		    sizeof(err));
-		free(names);
-		if (r != 0) {
-			fprintf(stderr, "muster: --prometheus /sd: %s\n",
-			    r == MERR_NOMEM ? merr_str(r) : err);
-			status = EXIT_INTERNAL;
-			goto out;
-		}
-	}
-	for (i = 0; i < sizeof(w.children) / sizeof(w.children[0]); i++)
-		ev_child_init(&w.children[i], watch_on_child, 0, 0);
-	/* The view and the metrics page are refreshed at most once a
-	 * second, whatever the number of hosts. */
-	ev_timer_init(&w.redraw, watch_on_redraw, 0.2,
-	    fmin(opts->interval, 1.0));
-	w.redraw.data = &w;
-	ev_timer_start(cfg->loop, &w.redraw);
-	ev_timer_init(&w.stop, watch_on_stop, opts->duration, 0);
-	w.stop.data = &w;
-	if (opts->duration > 0)
-		ev_timer_start(cfg->loop, &w.stop);
-	/* Where curses cannot run, the plain table, saying why. */
-	if (opts->live && !opts->json &&
-	    tui_start(cfg->loop, watch_sort(&w), &watch_tui_ops, &w, &w.tui,
-		err, sizeof(err)) != 0)
-		fprintf(stderr, "muster: live view: %s; printing tables\n",
-		    err);
+	watch_start(&w);
 	fleet_run(&w.fleet);
-	tui_end(w.tui);
-	w.tui = NULL;
-	ev_timer_stop(cfg->loop, &w.redraw);
-	ev_timer_stop(cfg->loop, &w.stop);
-	for (i = 0; i < hosts->n; i++)
-		ev_timer_stop(cfg->loop, &w.hosts[i].stale_timer);
-	check_stdout(&w);
-	/* As run does: a host that never came up is not a clean watch. */
-	for (i = 0, n_never = 0; i < hosts->n; i++)
-		n_never += !w.hosts[i].ever_up;
-	if (n_never > 0) {
-		fprintf(stderr, "muster: %zu of %zu hosts never came up\n",
-		    n_never, hosts->n);
-		status = EXIT_UNREACHABLE;
-	}
-	if (w.stdout_failed)
-		status = EXIT_INTERNAL;
-	for (i = 0; i < sizeof(w.children) / sizeof(w.children[0]); i++)
-		if (w.children[i].pid != 0)
-			ev_child_stop(cfg->loop, &w.children[i]);
+	status = watch_finish(&w);
 out:
-	tui_end(w.tui);
-	free(w.top);
-	for (i = 0; w.hosts != NULL && i < hosts->n; i++) {
-		if (w.hosts[i].last != NULL)
-			muster__sample__free_unpacked(w.hosts[i].last, NULL);
-		free(w.hosts[i].alerts);
-		free(w.hosts[i].error);
-	}
-	free(w.hosts);
-	fleet_free(&w.fleet);
-	alertmgr_free(w.am);
-	if (w.httpd != NULL)
-		httpd_stop(w.httpd);
-	buf_free(&w.metrics);
-	buf_free(&w.target_text);
-	buf_free(&w.sd);
-	for (i = 0; i < w.nrules; i++)
-		alert_rule_free(&w.rules[i]);
-	free(w.rules);
+	watch_free(&w, hosts->n);
 	return status;
 }

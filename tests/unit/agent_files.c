@@ -18,6 +18,20 @@ tdir_remove(struct tdir *t)
 	assert_int_equal(system(cmd), 0);
 }
 
+void
+files_begin(struct tdir *t, struct agent *a)
+{
+	tdir_make(t);
+	agent_start(a);
+}
+
+void
+files_end(struct tdir *t, struct agent *a)
+{
+	agent_finish(a);
+	tdir_remove(t);
+}
+
 const char *
 at(const char *dir, const char *name)
 {
@@ -288,12 +302,19 @@ put_drain(struct agent *a, uint32_t id)
 }
 
 void
-put_run(struct agent *a, uint32_t id, const struct popt *o, const void *p,
-    size_t n, struct pres *r)
+put_start(struct agent *a, uint32_t id, const struct popt *o, struct pres *r,
+    int until_done)
 {
 	pres_init(r, id);
 	send_put(a, id, o);
-	put_wait(a, r, 0);
+	put_wait(a, r, until_done);
+}
+
+void
+put_run(struct agent *a, uint32_t id, const struct popt *o, const void *p,
+    size_t n, struct pres *r)
+{
+	put_start(a, id, o, r, 0);
 	if (r->ready && !r->unchanged && o->kind == KIND_FILE) {
 		put_send_data(a, r, p, n, FRAME_DATA_CHUNK);
 		if (!r->done)

@@ -52,6 +52,12 @@ void tdir_make(struct tdir *t);
 
 void tdir_remove(struct tdir *t);
 
+/* A test's start: a fresh directory and a started agent. */
+void files_begin(struct tdir *t, struct agent *a);
+
+/* Its end: the agent finished (agent_finish's checks), the directory gone. */
+void files_end(struct tdir *t, struct agent *a);
+
 /* dir/name in a static buffer, one of a few in rotation. */
 const char *at(const char *dir, const char *name);
 
@@ -120,6 +126,11 @@ void put_send_data(struct agent *a, struct pres *r, const uint8_t *p, size_t n,
     size_t chunk);
 
 void pres_init(struct pres *r, uint32_t id);
+
+/* Send the Put request of stream id and wait for its PutReady (or an
+ * early Result), or with until_done for the Result itself. */
+void put_start(struct agent *a, uint32_t id, const struct popt *o,
+    struct pres *r, int until_done);
 
 /* A whole Put: request, data if asked for, Eof, Result. */
 void put_run(struct agent *a, uint32_t id, const struct popt *o, const void *p,

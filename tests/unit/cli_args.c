@@ -33,6 +33,58 @@ parse(char **argv, struct cli *cli)
 }
 
 int
+parse_cmd(char **argv, struct cli *cli)
+{
+	getopt_reset();
+	errmsg[0] = '\0';
+	return cli_parse((int)argc_of(argv), argv, cli, errmsg,
+	    sizeof(errmsg));
+}
+
+void
+parse_cmd_refused(char **argv)
+{
+	struct cli cli;
+
+	assert_int_equal(parse_cmd(argv, &cli), MERR_PARSE);
+	cli_free(&cli);
+}
+
+static void
+errmsg_mentions(const char *want)
+{
+	if (strstr(errmsg, want) == NULL)
+		fail_msg("error '%s' does not mention '%s'", errmsg, want);
+}
+
+void
+parse_cmd_fails(char **argv, const char *want)
+{
+	parse_cmd_refused(argv);
+	errmsg_mentions(want);
+}
+
+void
+parse_fails(char **argv, const char *want)
+{
+	struct cli cli;
+
+	assert_int_equal(parse(argv, &cli), MERR_PARSE);
+	errmsg_mentions(want);
+	cli_free(&cli);
+}
+
+void
+parse_mode_is(char **argv, enum output_mode mode)
+{
+	struct cli cli;
+
+	assert_int_equal(parse(argv, &cli), 0);
+	assert_int_equal(cli.run.mode, mode);
+	cli_free(&cli);
+}
+
+int
 group_setup(void **state)
 {
 	/* The environment must not pick an inventory for us. */

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "output.h"
 #include "err.h"
 #include "hostlist.h"
 #include "inventory.h"
@@ -38,6 +39,21 @@ size_t argc_of(char **argv);
 
 /* Parse argv (NULL-terminated, argv[0] = "run"); the caller frees cli. */
 int parse(char **argv, struct cli *cli);
+
+/* Parse argv of any subcommand (argv[0] names it); the caller frees cli. */
+int parse_cmd(char **argv, struct cli *cli);
+
+/* parse_cmd refuses argv as a usage error; the message stays in errmsg. */
+void parse_cmd_refused(char **argv);
+
+/* parse_cmd refuses argv with a message that contains want. */
+void parse_cmd_fails(char **argv, const char *want);
+
+/* The same for a run command line (parse). */
+void parse_fails(char **argv, const char *want);
+
+/* parse accepts the run command line argv with output mode `mode`. */
+void parse_mode_is(char **argv, enum output_mode mode);
 
 int group_setup(void **state);
 

@@ -1,7 +1,9 @@
 /*
  * A state machine's diagram, drawn in its header's comment under "State
  * diagram:", checked against its table of allowed arrows (the unit tests of
- * connstate, dhoststate and procstate). Each diagram line is a chain of the
+ * connstate, dhoststate, procstate and bastionstate), and the checks of the
+ * table every such machine shares (diagram_path to diagram_names:
+ * inline, as a test uses only some). Each diagram line is a chain of the
  * enum's identifiers joined by "->"; "ANY -> X" draws an arrow from every
  * live state; a "(...)" remark ends the line. The check fails when the
  * diagram names a state the enum lacks, leaves a state out, or draws an
@@ -21,8 +23,81 @@ struct diagram_machine {
 	int nstates;
 	const char *(*id)(int st);
 	bool (*allowed)(int from, int to);
-	bool (*live)(int st); /* what "ANY ->" means; NULL: not drawn */
+	bool (*live)(int st);	     /* what "ANY ->" means; NULL: not drawn */
+	const char *(*name)(int st); /* what the user reads */
 };
+
+/* Each arrow of the walk path[0] -> path[1] -> ... is allowed. */
+static inline void
+diagram_path(const struct diagram_machine *m, const int *path, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i++)
+		if (!m->allowed(path[i], path[i + 1]))
+			fail_msg("%s -> %s refused", m->id(path[i]),
+			    m->id(path[i + 1]));
+}
+
+/* Every live state may go to st (fail, close, stop). */
+static inline void
+diagram_live_to(const struct diagram_machine *m, int st)
+{
+	int from;
+
+	assert_non_null(m->live);
+	for (from = 0; from < m->nstates; from++)
+		if (m->live(from) && !m->allowed(from, st))
+			fail_msg("%s -> %s refused", m->id(from), m->id(st));
+}
+
+/* A final state: no arrow leaves it. */
+static inline void
+diagram_final(const struct diagram_machine *m, int final)
+{
+	int to;
+
+	for (to = 0; to < m->nstates; to++)
+		if (m->allowed(final, to))
+			fail_msg("%s -> %s allowed", m->id(final), m->id(to));
+}
+
+/* No state goes to itself. */
+static inline void
+diagram_no_loops(const struct diagram_machine *m)
+{
+	int st;
+
+	for (st = 0; st < m->nstates; st++)
+		if (m->allowed(st, st))
+			fail_msg("%s -> %s allowed", m->id(st), m->id(st));
+}
+
+/* What lies outside the enum is refused, either end of the arrow. */
+static inline void
+diagram_bounds(const struct diagram_machine *m)
+{
+	int st;
+
+	for (st = 0; st <= m->nstates; st++) {
+		assert_false(m->allowed(m->nstates, st));
+		assert_false(m->allowed(st, m->nstates));
+	}
+}
+
+/* Every state has an id and a name; one outside the enum reads "?". */
+static inline void
+diagram_names(const struct diagram_machine *m)
+{
+	int st;
+
+	for (st = 0; st < m->nstates; st++) {
+		assert_true(m->id(st)[0] != '\0');
+		assert_true(m->name(st)[0] != '\0');
+	}
+	assert_string_equal(m->id(m->nstates), "?");
+	assert_string_equal(m->name(m->nstates), "?");
+}
 
 static int
 diagram_state(const struct diagram_machine *m, const char *id)
@@ -121,6 +196,33 @@ diagram_check(const struct diagram_machine *m)
 	}
 	free(drawn);
 	free(named);
+}
+
+/* The diagram in the machine's header draws exactly the table's arrows
+ * (state: the machine). */
+static void
+diagram_test_matches_table(void **state)
+{
+	diagram_check(*state);
+}
+
+/*
+ * A state machine's unit test program: its own three tests, then the
+ * diagram against the table. The return value is main's.
+ */
+static inline int
+diagram_run(const struct diagram_machine *m, CMUnitTestFunction allowed,
+    CMUnitTestFunction refused, CMUnitTestFunction names)
+{
+	const struct CMUnitTest tests[] = {
+		{ "test_allowed", allowed, NULL, NULL, NULL },
+		{ "test_refused", refused, NULL, NULL, NULL },
+		{ "test_names", names, NULL, NULL, NULL },
+		{ "test_diagram_matches_table", diagram_test_matches_table,
+		    NULL, NULL, (void *)m },
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
 
 #endif

@@ -226,6 +226,25 @@ open_stream(struct mux *m, struct rec *r, uint32_t window)
 	return id;
 }
 
+uint32_t
+ready_stream(struct mux *m, struct rec *r, uint32_t window)
+{
+	memset(r, 0, sizeof(*r));
+	ready_mux(m);
+	return open_stream(m, r, window);
+}
+
+void
+ready_streams(struct mux *m, struct rec *r1, uint32_t *a, struct rec *r2,
+    uint32_t *b)
+{
+	memset(r1, 0, sizeof(*r1));
+	memset(r2, 0, sizeof(*r2));
+	ready_mux(m);
+	*a = open_stream(m, r1, 0);
+	*b = open_stream(m, r2, 0);
+}
+
 Muster__Envelope *
 take_out(struct mux *m)
 {

@@ -88,6 +88,14 @@ void ready_mux(struct mux *m);
  * and throw its Exec frame away. */
 uint32_t open_stream(struct mux *m, struct rec *r, uint32_t window);
 
+/* ready_mux, then one stream opened for r, zeroed first: its id. */
+uint32_t ready_stream(struct mux *m, struct rec *r, uint32_t window);
+
+/* ready_mux, then two streams with the default window: *a for r1, *b
+ * for r2, both zeroed first. */
+void ready_streams(struct mux *m, struct rec *r1, uint32_t *a, struct rec *r2,
+    uint32_t *b);
+
 /* Take the next frame the mux sent; NULL when there is none. */
 Muster__Envelope *take_out(struct mux *m);
 

@@ -262,9 +262,8 @@ test_get_file(void **state)
 	struct agent a;
 	struct gres r;
 
-	tdir_make(&t);
+	files_begin(&t, &a);
 	write_file(at(t.path, "f"), data, n, 0640);
-	agent_start(&a);
 	get_run(&a, &r, 1, at(t.path, "f"), 0);
 	assert_true(r.ok);
 	assert_int_equal(r.n, 1);
@@ -277,8 +276,7 @@ test_get_file(void **state)
 	assert_true(r.ok);
 	assert_got_file(&r, 0, "", data, n, 0640);
 	gres_free(&r);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 	free(data);
 }
 
@@ -289,8 +287,7 @@ test_get_errors(void **state)
 	struct agent a;
 	struct gres r;
 
-	tdir_make(&t);
-	agent_start(&a);
+	files_begin(&t, &a);
 	get_run(&a, &r, 1, at(t.path, "missing"), 0);
 	assert_false(r.ok);
 	assert_int_equal(r.code, -MERR_NOTFOUND);
@@ -319,8 +316,7 @@ test_get_errors(void **state)
 	gres_free(&r);
 	send_ping(&a, 2);
 	expect_pong(&a, 2);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 }
 
 static void
@@ -387,8 +383,7 @@ test_get_tree(void **state)
 	assert_true(r.ok);
 	assert_int_equal(r.n, 2);
 	gres_free(&r);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 	free(big);
 }
 
@@ -424,8 +419,7 @@ test_get_too_deep(void **state)
 	assert_true(r.ok);
 	assert_int_equal(r.n, 65);
 	gres_free(&r);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 }
 
 /* The agent stops at exactly the credit it has, and the last grant ends
@@ -441,9 +435,8 @@ test_get_credit_limited(void **state)
 	struct agent a;
 	struct gres r;
 
-	tdir_make(&t);
+	files_begin(&t, &a);
 	write_file(at(t.path, "f"), data, n, 0644);
-	agent_start(&a);
 	gres_init(&r, 1, window);
 	send_get(&a, 1, at(t.path, "f"), 0, window);
 	while (r.received < window) {
@@ -466,8 +459,7 @@ test_get_credit_limited(void **state)
 	assert_true(r.ok);
 	assert_got_file(&r, 0, "", data, n, 0644);
 	gres_free(&r);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 	free(data);
 }
 
@@ -485,9 +477,8 @@ test_get_file_changed(void **state)
 	uint8_t sha[SHA_LEN];
 	int fd;
 
-	tdir_make(&t);
+	files_begin(&t, &a);
 	write_file(at(t.path, "f"), data, n, 0644);
-	agent_start(&a);
 	gres_init(&r, 1, 1000);
 	send_get(&a, 1, at(t.path, "f"), 0, 1000);
 	while (r.received < 1000) {
@@ -513,8 +504,7 @@ test_get_file_changed(void **state)
 	sha256_of(buf_ptr(&r.e[0].data), n, sha);
 	assert_memory_equal(r.e[0].sha, sha, SHA_LEN);
 	gres_free(&r);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 	free(data);
 }
 
@@ -614,9 +604,8 @@ test_mixed_streams(void **state)
 	size_t len;
 	int exited = 0;
 
-	tdir_make(&t);
+	files_begin(&t, &a);
 	write_file(at(t.path, "src"), data, n, 0644);
-	agent_start(&a);
 	window = a.hello->hello->window;
 	gres_init(&g, 1, 128 * 1024);
 	send_get(&a, 1, at(t.path, "src"), 0, 128 * 1024);
@@ -658,8 +647,7 @@ test_mixed_streams(void **state)
 	assert_put_ok(&p, 1);
 	assert_file_is(at(t.path, "dst"), data, n);
 	gres_free(&g);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 	free(data);
 }
 

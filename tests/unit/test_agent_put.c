@@ -61,8 +61,7 @@ test_put_new_file(void **state)
 	struct agent a;
 	struct pres r;
 
-	tdir_make(&t);
-	agent_start(&a);
+	files_begin(&t, &a);
 	o = put_file_opt(at(t.path, "f"), data, n, 0640);
 	put_run(&a, 1, &o, data, n, &r);
 	assert_put_ok(&r, 1);
@@ -76,8 +75,7 @@ test_put_new_file(void **state)
 	/* The id is free after the Result. */
 	put_run(&a, 1, &o, data, n, &r);
 	assert_put_ok(&r, 0);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 	free(data);
 }
 
@@ -97,9 +95,7 @@ test_put_unchanged(void **state)
 	assert_int_equal(stat(at(t.path, "f"), &before), 0);
 	agent_start(&a);
 	o = put_file_opt(at(t.path, "f"), data, n, 0644);
-	pres_init(&r, 3);
-	send_put(&a, 3, &o);
-	put_wait(&a, &r, 1);
+	put_start(&a, 3, &o, &r, 1);
 	assert_true(r.ready && r.unchanged);
 	assert_put_ok(&r, 0);
 	assert_int_equal(r.bytes, 0);
@@ -109,8 +105,7 @@ test_put_unchanged(void **state)
 	assert_int_equal(stat(at(t.path, "f"), &after), 0);
 	assert_int_equal(before.st_ino, after.st_ino);
 	assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 	free(data);
 }
 
@@ -124,16 +119,14 @@ test_put_same_size_other_content(void **state)
 	struct agent a;
 	struct pres r;
 
-	tdir_make(&t);
+	files_begin(&t, &a);
 	write_file(at(t.path, "f"), old, 4, 0644);
-	agent_start(&a);
 	o = put_file_opt(at(t.path, "f"), new, 4, 0644);
 	put_run(&a, 1, &o, new, 4, &r);
 	assert_put_ok(&r, 1);
 	assert_false(r.unchanged);
 	assert_file_is(at(t.path, "f"), new, 4);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 }
 
 static void
@@ -145,9 +138,8 @@ test_put_mode_only(void **state)
 	struct agent a;
 	struct pres r;
 
-	tdir_make(&t);
+	files_begin(&t, &a);
 	write_file(at(t.path, "f"), data, strlen(data), 0644);
-	agent_start(&a);
 	o = put_file_opt(at(t.path, "f"), data, strlen(data), 0755);
 	put_run(&a, 1, &o, data, strlen(data), &r);
 	assert_put_ok(&r, 1);
@@ -159,8 +151,7 @@ test_put_mode_only(void **state)
 	assert_put_ok(&r, 1);
 	assert_int_equal(mode_of(at(t.path, "f")), 04750);
 	assert_entries(t.path, 1);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 }
 
 static void
@@ -175,8 +166,7 @@ test_put_owner(void **state)
 
 	if (geteuid() != 0)
 		skip();
-	tdir_make(&t);
-	agent_start(&a);
+	files_begin(&t, &a);
 	o = put_file_opt(at(t.path, "f"), data, strlen(data), 0600);
 	o.uid = 1234;
 	o.gid = 5678;
@@ -197,8 +187,7 @@ test_put_owner(void **state)
 	o.uid = -2;
 	put_run(&a, 4, &o, data, strlen(data), &r);
 	assert_put_fails(&r, MERR_INVAL, "out of range");
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 }
 
 static void
@@ -210,9 +199,8 @@ test_put_checksum_mismatch(void **state)
 	struct agent a;
 	struct pres r;
 
-	tdir_make(&t);
+	files_begin(&t, &a);
 	write_file(at(t.path, "f"), old, strlen(old), 0644);
-	agent_start(&a);
 	o = put_file_opt(at(t.path, "f"), new, strlen(new), 0644);
 	o.sha[5] ^= 1;
 	put_run(&a, 1, &o, new, strlen(new), &r);
@@ -222,13 +210,10 @@ test_put_checksum_mismatch(void **state)
 	assert_entries(t.path, 1);
 	/* A sha256 that is not 32 bytes is refused before any data. */
 	o.sha_len = 20;
-	pres_init(&r, 2);
-	send_put(&a, 2, &o);
-	put_wait(&a, &r, 1);
+	put_start(&a, 2, &o, &r, 1);
 	assert_false(r.ready);
 	assert_put_fails(&r, MERR_INVAL, "sha256");
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 }
 
 static void
@@ -240,13 +225,10 @@ test_put_too_many_bytes(void **state)
 	struct agent a;
 	struct pres r;
 
-	tdir_make(&t);
+	files_begin(&t, &a);
 	write_file(at(t.path, "f"), old, strlen(old), 0644);
-	agent_start(&a);
 	o = put_file_opt(at(t.path, "f"), data, 5, 0644);
-	pres_init(&r, 1);
-	send_put(&a, 1, &o);
-	put_wait(&a, &r, 0);
+	put_start(&a, 1, &o, &r, 0);
 	assert_true(r.ready && !r.unchanged);
 	assert_int_equal(send_data(&a, 1, 0, data, 3), 0);
 	assert_int_equal(send_data(&a, 1, 0, data + 3, 7), 0);
@@ -255,17 +237,14 @@ test_put_too_many_bytes(void **state)
 	assert_file_is(at(t.path, "f"), old, strlen(old));
 	assert_entries(t.path, 1);
 	/* Too few: Eof early. */
-	pres_init(&r, 2);
-	send_put(&a, 2, &o);
-	put_wait(&a, &r, 0);
+	put_start(&a, 2, &o, &r, 0);
 	assert_int_equal(send_data(&a, 2, 0, data, 3), 0);
 	send_eof(&a, 2, 0);
 	put_wait(&a, &r, 1);
 	assert_put_fails(&r, MERR_EOF, "3 of 5 bytes");
 	assert_file_is(at(t.path, "f"), old, strlen(old));
 	assert_entries(t.path, 1);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 }
 
 static void
@@ -278,8 +257,7 @@ test_put_mkdir(void **state)
 	struct pres r;
 	char want[PATH_MAX];
 
-	tdir_make(&t);
-	agent_start(&a);
+	files_begin(&t, &a);
 	o = put_file_opt(at(t.path, "x/y/f"), data, strlen(data), 0644);
 	put_run(&a, 1, &o, data, strlen(data), &r);
 	assert_put_fails(&r, MERR_NOTFOUND,
@@ -308,8 +286,7 @@ test_put_mkdir(void **state)
 	put_run(&a, 4, &o, data, strlen(data), &r);
 	assert_put_ok(&r, 1);
 	assert_file_is(at(t.path, "newroot/a/f"), data, strlen(data));
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 }
 
 static void
@@ -321,9 +298,8 @@ test_put_parent_is_file(void **state)
 	struct agent a;
 	struct pres r;
 
-	tdir_make(&t);
+	files_begin(&t, &a);
 	write_file(at(t.path, "file"), "f", 1, 0644);
-	agent_start(&a);
 	o = put_file_opt(at(t.path, "file/f"), data, 1, 0644);
 	put_run(&a, 1, &o, data, 1, &r);
 	assert_put_fails(&r, MERR_SYS, "Not a directory");
@@ -341,8 +317,7 @@ test_put_parent_is_file(void **state)
 	put_run(&a, 4, &o, data, 1, &r);
 	assert_put_fails(&r, MERR_EXISTS, "is a directory");
 	assert_entries(t.path, 2);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 }
 
 static void
@@ -436,8 +411,7 @@ test_put_nul_in_path(void **state)
 	put_wait(&a, &r, 1);
 	assert_put_fails(&r, MERR_INVAL, "NUL");
 	assert_entries(t.path, 0);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 }
 
 static void
@@ -468,8 +442,7 @@ test_put_over_symlink(void **state)
 	assert_false(r.unchanged);
 	assert_file_is(at(t.path, "g"), old, strlen(old));
 	assert_entries(t.path, 3);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 }
 
 static void
@@ -481,8 +454,7 @@ test_put_directory(void **state)
 	struct pres r;
 	struct stat st;
 
-	tdir_make(&t);
-	agent_start(&a);
+	files_begin(&t, &a);
 	o = put_other_opt(at(t.path, "d"), KIND_DIR, 0751, NULL);
 	put_run(&a, 1, &o, NULL, 0, &r);
 	assert_put_ok(&r, 1);
@@ -515,8 +487,7 @@ test_put_directory(void **state)
 	put_run(&a, 7, &o, NULL, 0, &r);
 	assert_put_fails(&r, MERR_EXISTS, "not a directory");
 	assert_entries(t.path, 4);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 }
 
 static void
@@ -529,8 +500,7 @@ test_put_symlink(void **state)
 	char buf[PATH_MAX];
 	ssize_t n;
 
-	tdir_make(&t);
-	agent_start(&a);
+	files_begin(&t, &a);
 	o = put_other_opt(at(t.path, "l"), KIND_LINK, 0, "some/target");
 	put_run(&a, 1, &o, NULL, 0, &r);
 	assert_put_ok(&r, 1);
@@ -562,8 +532,7 @@ test_put_symlink(void **state)
 	put_run(&a, 6, &o, NULL, 0, &r);
 	assert_put_fails(&r, MERR_INVAL, "target");
 	assert_entries(t.path, 3);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 }
 
 static void
@@ -574,9 +543,8 @@ test_put_empty_file(void **state)
 	struct popt o;
 	struct pres r;
 
-	tdir_make(&t);
+	files_begin(&t, &a);
 	write_file(at(t.path, "f"), "not empty", 9, 0644);
-	agent_start(&a);
 	o = put_file_opt(at(t.path, "f"), "", 0, 0600);
 	put_run(&a, 1, &o, "", 0, &r);
 	assert_put_ok(&r, 1);
@@ -587,8 +555,7 @@ test_put_empty_file(void **state)
 	assert_put_ok(&r, 0);
 	assert_true(r.unchanged);
 	assert_entries(t.path, 1);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 }
 
 /* Relative paths without a root are relative to the agent's directory. */
@@ -615,8 +582,7 @@ test_put_relative(void **state)
 	put_run(&a, 2, &o, "rel", 3, &r);
 	assert_put_ok(&r, 1);
 	assert_file_is(at(t.path, "g"), "rel", 3);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 }
 
 int

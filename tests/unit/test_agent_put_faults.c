@@ -53,12 +53,9 @@ test_put_large_credit_limited(void **state)
 	struct popt o;
 	struct pres r;
 
-	tdir_make(&t);
-	agent_start(&a);
+	files_begin(&t, &a);
 	o = put_file_opt(at(t.path, "big"), data, n, 0644);
-	pres_init(&r, 5);
-	send_put(&a, 5, &o);
-	put_wait(&a, &r, 0);
+	put_start(&a, 5, &o, &r, 0);
 	put_send_data(&a, &r, data, n, 40000);
 	send_eof(&a, 5, 0);
 	put_wait(&a, &r, 1);
@@ -70,8 +67,7 @@ test_put_large_credit_limited(void **state)
 	/* And unchanged the second time, after hashing 5 MiB in slices. */
 	put_run(&a, 7, &o, data, n, &r);
 	assert_put_ok(&r, 0);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 	free(data);
 }
 
@@ -107,9 +103,8 @@ test_put_cancel(void **state)
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 	Muster__Error e = MUSTER__ERROR__INIT;
 
-	tdir_make(&t);
+	files_begin(&t, &a);
 	write_file(at(t.path, "f"), old, strlen(old), 0644);
-	agent_start(&a);
 	put_half(&a, &r, at(t.path, "f"), data, n);
 	send_cancel(&a, 9);
 	put_wait(&a, &r, 1);
@@ -132,8 +127,7 @@ test_put_cancel(void **state)
 	send_cancel(&a, 9);
 	send_ping(&a, 5);
 	expect_pong(&a, 5);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 	free(data);
 }
 
@@ -150,9 +144,8 @@ test_put_channel_end(void **state)
 	struct pres r;
 	int st;
 
-	tdir_make(&t);
+	files_begin(&t, &a);
 	write_file(at(t.path, "f"), old, strlen(old), 0644);
-	agent_start(&a);
 	put_half(&a, &r, at(t.path, "f"), data, n);
 	agent_close(&a);
 	put_wait(&a, &r, 1);
@@ -178,9 +171,8 @@ test_put_agent_killed(void **state)
 	struct agent a;
 	struct pres r;
 
-	tdir_make(&t);
+	files_begin(&t, &a);
 	write_file(at(t.path, "f"), old, strlen(old), 0644);
-	agent_start(&a);
 	put_half(&a, &r, at(t.path, "f"), data, n);
 	assert_int_equal(kill(a.pid, SIGKILL), 0);
 	(void)agent_wait(&a, WAIT_MS);
@@ -199,20 +191,15 @@ test_put_protocol_misuse(void **state)
 	struct popt o;
 	struct pres r;
 
-	tdir_make(&t);
-	agent_start(&a);
+	files_begin(&t, &a);
 	/* Data on fd 1 ends the stream with an Error, and its temporary
 	 * file goes. */
 	o = put_file_opt(at(t.path, "f"), "abc", 3, 0644);
-	pres_init(&r, 1);
-	send_put(&a, 1, &o);
-	put_wait(&a, &r, 0);
+	put_start(&a, 1, &o, &r, 0);
 	assert_int_equal(send_data(&a, 1, 1, "abc", 3), 0);
 	expect_error(&a, 1, MERR_PROTOCOL);
 	/* A second Put on an open id. */
-	pres_init(&r, 2);
-	send_put(&a, 2, &o);
-	put_wait(&a, &r, 0);
+	put_start(&a, 2, &o, &r, 0);
 	send_put(&a, 2, &o);
 	expect_error(&a, 2, MERR_PROTOCOL);
 	/* The open one carries on. */
@@ -253,8 +240,7 @@ test_put_protocol_misuse(void **state)
 	send_ping(&a, 1);
 	expect_pong(&a, 1);
 	assert_entries(t.path, 1);
-	agent_finish(&a);
-	tdir_remove(&t);
+	files_end(&t, &a);
 }
 
 /* ENOSPC on a 64 KiB tmpfs, EROFS on a read-only bind mount. The mounts

@@ -19,86 +19,65 @@
 
 #include "bastionstate.h"
 
-static void
-test_allowed(void **state)
-{
-	int st;
-
-	assert_true(bastionstate_allowed(BS_INIT, BS_CONNECT));
-	assert_true(bastionstate_allowed(BS_CONNECT, BS_UP));
-	assert_true(bastionstate_allowed(BS_UP, BS_FULL));
-	for (st = BS_INIT; st < BS_DONE; st++)
-		assert_true(bastionstate_allowed(st, BS_DONE));
-}
-
-static void
-test_refused(void **state)
-{
-	int st;
-
-	/* A connection never goes back: a new one is opened instead. */
-	assert_false(bastionstate_allowed(BS_FULL, BS_UP));
-	assert_false(bastionstate_allowed(BS_UP, BS_CONNECT));
-	assert_false(bastionstate_allowed(BS_INIT, BS_UP));
-	assert_false(bastionstate_allowed(BS_CONNECT, BS_FULL));
-	for (st = BS_INIT; st < BS_COUNT; st++)
-		assert_false(bastionstate_allowed(BS_DONE, st));
-	assert_false(bastionstate_allowed(BS_COUNT, BS_DONE));
-	assert_false(bastionstate_allowed(BS_INIT, BS_COUNT));
-}
-
-static void
-test_names(void **state)
-{
-	int st;
-
-	assert_string_equal(bastionstate_name(BS_CONNECT), "connecting");
-	assert_string_equal(bastionstate_id(BS_FULL), "FULL");
-	assert_string_equal(bastionstate_id(BS_COUNT), "?");
-	for (st = BS_INIT; st < BS_COUNT; st++) {
-		assert_true(bastionstate_name(st)[0] != '\0');
-		assert_true(bastionstate_id(st)[0] != '\0');
-	}
-}
-
 static const char *
-diagram_id(int st)
+bastion_id(int st)
 {
 	return bastionstate_id((enum bastion_state)st);
 }
 
+static const char *
+bastion_name(int st)
+{
+	return bastionstate_name((enum bastion_state)st);
+}
+
 static bool
-diagram_allowed(int from, int to)
+bastion_allowed(int from, int to)
 {
 	return bastionstate_allowed((enum bastion_state)from,
 	    (enum bastion_state)to);
 }
 
 static bool
-diagram_live(int st)
+bastion_live(int st)
 {
 	return st < BS_DONE;
 }
 
-/* The diagram in bastion.h draws exactly the table's arrows. */
-static void
-test_diagram_matches_table(void **state)
-{
-	static const struct diagram_machine m = { "controller/host/bastion.h",
-		BS_COUNT, diagram_id, diagram_allowed, diagram_live };
+static const struct diagram_machine machine = { "controller/host/bastion.h",
+	BS_COUNT, bastion_id, bastion_allowed, bastion_live, bastion_name };
 
-	diagram_check(&m);
+static void
+test_allowed(void **state)
+{
+	static const int path[] = { BS_INIT, BS_CONNECT, BS_UP, BS_FULL };
+
+	diagram_path(&machine, path, sizeof(path) / sizeof(path[0]));
+	diagram_live_to(&machine, BS_DONE);
+}
+
+static void
+test_refused(void **state)
+{
+	/* A connection never goes back: a new one is opened instead. */
+	assert_false(bastionstate_allowed(BS_FULL, BS_UP));
+	assert_false(bastionstate_allowed(BS_UP, BS_CONNECT));
+	assert_false(bastionstate_allowed(BS_INIT, BS_UP));
+	assert_false(bastionstate_allowed(BS_CONNECT, BS_FULL));
+	diagram_final(&machine, BS_DONE);
+	diagram_bounds(&machine);
+}
+
+static void
+test_names(void **state)
+{
+	assert_string_equal(bastionstate_name(BS_CONNECT), "connecting");
+	assert_string_equal(bastionstate_id(BS_FULL), "FULL");
+	diagram_names(&machine);
 }
 
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_allowed),
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_diagram_matches_table),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return diagram_run(&machine, test_allowed, test_refused, test_names);
 }

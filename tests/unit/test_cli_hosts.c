@@ -404,21 +404,12 @@ test_live_diff_keys_install(void **state)
 	char *nohosts[] = { "install", "--password-file", "pw", NULL };
 	struct cli cli;
 
-	assert_int_equal(parse(live, &cli), 0);
-	assert_int_equal(cli.run.mode, OUTPUT_LIVE);
-	cli_free(&cli);
-	assert_int_equal(parse(live_long, &cli), 0);
-	assert_int_equal(cli.run.mode, OUTPUT_LIVE);
-	cli_free(&cli);
-	assert_int_equal(parse(diff, &cli), 0);
-	assert_int_equal(cli.run.mode, OUTPUT_DIFF);
-	cli_free(&cli);
+	parse_mode_is(live, OUTPUT_LIVE);
+	parse_mode_is(live_long, OUTPUT_LIVE);
+	parse_mode_is(diff, OUTPUT_DIFF);
 
 	unsetenv("MUSTER_INVENTORY");
-	getopt_reset();
-	assert_int_equal(cli_parse((int)argc_of(install), install, &cli,
-			     errmsg, sizeof(errmsg)),
-	    0);
+	assert_int_equal(parse_cmd(install, &cli), 0);
 	assert_int_equal(cli.cmd, CLI_KEYS_INSTALL);
 	assert_string_equal(cli.password_file, "pw");
 	assert_string_equal(cli.inventory, "inv");
@@ -426,18 +417,8 @@ test_live_diff_keys_install(void **state)
 	assert_true(cli.accept_new);
 	assert_int_equal(cli.fanout, 8);
 	cli_free(&cli);
-	getopt_reset();
-	assert_int_equal(cli_parse((int)argc_of(operand), operand, &cli,
-			     errmsg, sizeof(errmsg)),
-	    MERR_PARSE);
-	assert_non_null(strstr(errmsg, "no operands"));
-	cli_free(&cli);
-	getopt_reset();
-	assert_int_equal(cli_parse((int)argc_of(nohosts), nohosts, &cli,
-			     errmsg, sizeof(errmsg)),
-	    MERR_PARSE);
-	assert_non_null(strstr(errmsg, "no hosts selected"));
-	cli_free(&cli);
+	parse_cmd_fails(operand, "no operands");
+	parse_cmd_fails(nohosts, "no hosts selected");
 }
 
 int

@@ -22,18 +22,6 @@
 
 #include "cli_args.h"
 
-/* Parse and expect a usage error whose message contains want. */
-static void
-parse_fails(char **argv, const char *want)
-{
-	struct cli cli;
-
-	assert_int_equal(parse(argv, &cli), MERR_PARSE);
-	if (strstr(errmsg, want) == NULL)
-		fail_msg("error '%s' does not mention '%s'", errmsg, want);
-	cli_free(&cli);
-}
-
 static void
 test_defaults_and_words(void **state)
 {
@@ -395,40 +383,19 @@ test_run_ergonomics(void **state)
 	parse_fails(no_dir, "unknown or incomplete option");
 
 	/* Run options are refused by the other commands, not ignored. */
-	getopt_reset();
-	assert_int_equal(cli_parse((int)argc_of(push_stdin), push_stdin, &cli,
-			     errmsg, sizeof(errmsg)),
-	    MERR_PARSE);
-	assert_non_null(strstr(errmsg, "--stdin is not an option of push"));
-	cli_free(&cli);
+	parse_cmd_fails(push_stdin, "--stdin is not an option of push");
 	/* push and pull become through sudo -n (the agent runs as the
 	 * user); a password prompt is run's alone. */
-	getopt_reset();
-	assert_int_equal(cli_parse((int)argc_of(pull_become), pull_become,
-			     &cli, errmsg, sizeof(errmsg)),
-	    0);
+	assert_int_equal(parse_cmd(pull_become, &cli), 0);
 	assert_true(cli.run.become);
 	assert_string_equal(cli.run.become_user, "root");
 	cli_free(&cli);
-	getopt_reset();
-	assert_int_equal(cli_parse((int)argc_of(pull_ask), pull_ask, &cli,
-			     errmsg, sizeof(errmsg)),
-	    MERR_PARSE);
+	assert_int_equal(parse_cmd(pull_ask, &cli), MERR_PARSE);
 	assert_non_null(
 	    strstr(errmsg, "--ask-become-pass is not an option of pull"));
 	cli_free(&cli);
-	getopt_reset();
-	assert_int_equal(cli_parse((int)argc_of(watch_become), watch_become,
-			     &cli, errmsg, sizeof(errmsg)),
-	    MERR_PARSE);
-	assert_non_null(strstr(errmsg, "--become is not an option of watch"));
-	cli_free(&cli);
-	getopt_reset();
-	assert_int_equal(cli_parse((int)argc_of(push_bad_user), push_bad_user,
-			     &cli, errmsg, sizeof(errmsg)),
-	    MERR_PARSE);
-	assert_non_null(strstr(errmsg, "not a plain user name"));
-	cli_free(&cli);
+	parse_cmd_fails(watch_become, "--become is not an option of watch");
+	parse_cmd_fails(push_bad_user, "not a plain user name");
 }
 
 static void
@@ -445,19 +412,11 @@ test_modes_and_flags(void **state)
 		NULL };
 	struct cli cli;
 
-	assert_int_equal(parse(gather, &cli), 0);
-	assert_int_equal(cli.run.mode, OUTPUT_GATHER);
-	cli_free(&cli);
-	assert_int_equal(parse(gather_long, &cli), 0);
-	assert_int_equal(cli.run.mode, OUTPUT_GATHER);
-	cli_free(&cli);
-	assert_int_equal(parse(json, &cli), 0);
-	assert_int_equal(cli.run.mode, OUTPUT_JSON);
-	cli_free(&cli);
+	parse_mode_is(gather, OUTPUT_GATHER);
+	parse_mode_is(gather_long, OUTPUT_GATHER);
+	parse_mode_is(json, OUTPUT_JSON);
 	/* The last one given wins. */
-	assert_int_equal(parse(last, &cli), 0);
-	assert_int_equal(cli.run.mode, OUTPUT_GATHER);
-	cli_free(&cli);
+	parse_mode_is(last, OUTPUT_GATHER);
 
 	/* Short options cluster, the last one taking the next word. */
 	assert_int_equal(parse(cluster, &cli), 0);

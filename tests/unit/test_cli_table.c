@@ -156,38 +156,24 @@ test_foreign_examples(void **state)
 	char *install[] = { "install", "-w", "a", "--connect-rate", "5",
 		NULL };
 	char *daemon[] = { "daemon", "--stdin", "-w", "a", NULL };
-	struct cli cli;
 
 	(void)state;
-	getopt_reset();
-	assert_int_equal(cli_parse(11, push, &cli, errmsg, sizeof(errmsg)),
-	    MERR_PARSE);
+	parse_cmd_refused(push);
 	assert_string_equal(errmsg,
 	    "--sort is not an option of push (see "
 	    "muster push --help)");
-	cli_free(&cli);
-	getopt_reset();
-	assert_int_equal(cli_parse(7, push_short, &cli, errmsg,
-			     sizeof(errmsg)),
-	    MERR_PARSE);
+	parse_cmd_refused(push_short);
 	assert_string_equal(errmsg,
 	    "-t is not an option of push (see "
 	    "muster push --help)");
-	cli_free(&cli);
-	getopt_reset();
-	assert_int_equal(cli_parse(5, install, &cli, errmsg, sizeof(errmsg)),
-	    MERR_PARSE);
+	parse_cmd_refused(install);
 	assert_string_equal(errmsg,
 	    "--connect-rate is not an option of keys "
 	    "install (see muster keys install --help)");
-	cli_free(&cli);
-	getopt_reset();
-	assert_int_equal(cli_parse(4, daemon, &cli, errmsg, sizeof(errmsg)),
-	    MERR_PARSE);
+	parse_cmd_refused(daemon);
 	assert_string_equal(errmsg,
 	    "--stdin is not an option of daemon "
 	    "(see muster daemon --help)");
-	cli_free(&cli);
 }
 
 /* Each subcommand's --help shows the options of its entry, no other. */

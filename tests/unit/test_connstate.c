@@ -19,19 +19,43 @@
 
 #include "connstate.h"
 
+static const char *
+conn_id(int st)
+{
+	return connstate_id((enum conn_state)st);
+}
+
+static const char *
+conn_name(int st)
+{
+	return connstate_name((enum conn_state)st);
+}
+
+static bool
+conn_allowed(int from, int to)
+{
+	return connstate_allowed((enum conn_state)from, (enum conn_state)to);
+}
+
+static bool
+conn_live(int st)
+{
+	return st < CS_DONE;
+}
+
+static const struct diagram_machine machine = { "controller/host/conn.h",
+	CS_COUNT, conn_id, conn_allowed, conn_live, conn_name };
+
 static void
 test_allowed(void **state)
 {
 	/* The direct path, step by step. */
-	static const enum conn_state path[] = { CS_INIT, CS_RESOLVE, CS_TCP,
-		CS_HANDSHAKE, CS_AUTH_KEY, CS_AUTH_AUTO, CS_CHAN_OPEN,
-		CS_CHAN_EXEC, CS_MARKER, CS_UPLOAD, CS_CHAN_OPEN, CS_CHAN_EXEC,
-		CS_MARKER, CS_HELLO, CS_READY, CS_DONE };
-	size_t i;
-	int st;
+	static const int path[] = { CS_INIT, CS_RESOLVE, CS_TCP, CS_HANDSHAKE,
+		CS_AUTH_KEY, CS_AUTH_AUTO, CS_CHAN_OPEN, CS_CHAN_EXEC,
+		CS_MARKER, CS_UPLOAD, CS_CHAN_OPEN, CS_CHAN_EXEC, CS_MARKER,
+		CS_HELLO, CS_READY, CS_DONE };
 
-	for (i = 0; i + 1 < sizeof(path) / sizeof(path[0]); i++)
-		assert_true(connstate_allowed(path[i], path[i + 1]));
+	diagram_path(&machine, path, sizeof(path) / sizeof(path[0]));
 	/* Through the daemon. */
 	assert_true(connstate_allowed(CS_INIT, CS_HELLO));
 	/* Through a bastion's channel. */
@@ -39,78 +63,33 @@ test_allowed(void **state)
 	assert_true(connstate_allowed(CS_JUMP, CS_TCP));
 	assert_false(connstate_allowed(CS_JUMP, CS_HANDSHAKE));
 	/* Any live state may fail or close. */
-	for (st = CS_INIT; st < CS_DONE; st++)
-		assert_true(connstate_allowed(st, CS_DONE));
+	diagram_live_to(&machine, CS_DONE);
 }
 
 static void
 test_refused(void **state)
 {
-	int st;
-
 	assert_false(connstate_allowed(CS_READY, CS_TCP));
 	assert_false(connstate_allowed(CS_INIT, CS_READY));
 	assert_false(connstate_allowed(CS_HELLO, CS_MARKER));
 	assert_false(connstate_allowed(CS_TCP, CS_TCP));
 	assert_false(connstate_allowed(CS_AUTH_AUTO, CS_AUTH_KEY));
 	/* DONE is final. */
-	for (st = CS_INIT; st < CS_COUNT; st++)
-		assert_false(connstate_allowed(CS_DONE, st));
-	assert_false(connstate_allowed(CS_COUNT, CS_DONE));
-	assert_false(connstate_allowed(CS_INIT, CS_COUNT));
+	diagram_final(&machine, CS_DONE);
+	diagram_bounds(&machine);
 }
 
 static void
 test_names(void **state)
 {
-	int st;
-
 	assert_string_equal(connstate_name(CS_TCP), "tcp connect");
 	assert_string_equal(connstate_name(CS_HANDSHAKE), "ssh handshake");
 	assert_string_equal(connstate_id(CS_CHAN_OPEN), "CHAN_OPEN");
-	for (st = CS_INIT; st < CS_COUNT; st++) {
-		assert_true(connstate_name(st)[0] != '\0');
-		assert_true(connstate_id(st)[0] != '\0');
-	}
-}
-
-static const char *
-diagram_id(int st)
-{
-	return connstate_id((enum conn_state)st);
-}
-
-static bool
-diagram_allowed(int from, int to)
-{
-	return connstate_allowed((enum conn_state)from, (enum conn_state)to);
-}
-
-static bool
-diagram_live(int st)
-{
-	return st < CS_DONE;
-}
-
-/* The diagram in conn.h draws exactly the table's arrows. */
-static void
-test_diagram_matches_table(void **state)
-{
-	static const struct diagram_machine m = { "controller/host/conn.h",
-		CS_COUNT, diagram_id, diagram_allowed, diagram_live };
-
-	diagram_check(&m);
+	diagram_names(&machine);
 }
 
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_allowed),
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_diagram_matches_table),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return diagram_run(&machine, test_allowed, test_refused, test_names);
 }

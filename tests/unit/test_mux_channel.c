@@ -80,9 +80,7 @@ test_credit_batching(void **state)
 	mux_free(&m);
 
 	/* Without the Credit, the same byte is refused. */
-	memset(&r, 0, sizeof(r));
-	ready_mux(&m);
-	id = open_stream(&m, &r, 1000);
+	id = ready_stream(&m, &r, 1000);
 	put_data(&m.in, id, 1, payload, 1000);
 	assert_int_equal(input(&m), 0);
 	mux_consumed(&m, id, 249);
@@ -159,9 +157,7 @@ test_truncated_frame(void **state)
 
 	buf_init(&whole, 4096);
 	for (n = 0;; n++) {
-		memset(&r, 0, sizeof(r));
-		ready_mux(&m);
-		id = open_stream(&m, &r, 0);
+		id = ready_stream(&m, &r, 0);
 		if (n == 0)
 			put_data(&whole, id, 1, "split me\n", 9);
 		len = buf_len(&whole);

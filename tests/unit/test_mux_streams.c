@@ -32,11 +32,7 @@ test_data_delivered(void **state)
 	struct rec r1, r2;
 	uint32_t a, b;
 
-	memset(&r1, 0, sizeof(r1));
-	memset(&r2, 0, sizeof(r2));
-	ready_mux(&m);
-	a = open_stream(&m, &r1, 0);
-	b = open_stream(&m, &r2, 0);
+	ready_streams(&m, &r1, &a, &r2, &b);
 	assert_int_not_equal(a, b);
 
 	put_data(&m.in, a, 1, "hello\n", 6);
@@ -105,18 +101,14 @@ test_data_credit_exceeded(void **state)
 	mux_free(&m);
 
 	/* One frame larger than the whole window. */
-	memset(&r, 0, sizeof(r));
-	ready_mux(&m);
-	id = open_stream(&m, &r, 100);
+	id = ready_stream(&m, &r, 100);
 	put_data(&m.in, id, 1, payload, 101);
 	assert_int_equal(input(&m), MERR_CREDIT);
 	assert_int_equal(r.ndata, 0);
 	mux_free(&m);
 
 	/* Partly spent: the remaining window counts, not the full one. */
-	memset(&r, 0, sizeof(r));
-	ready_mux(&m);
-	id = open_stream(&m, &r, 100);
+	id = ready_stream(&m, &r, 100);
 	put_data(&m.in, id, 1, payload, 70);
 	put_data(&m.in, id, 1, payload, 31);
 	assert_int_equal(input(&m), MERR_CREDIT);
@@ -135,9 +127,7 @@ test_data_bad_fd(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		memset(&r, 0, sizeof(r));
-		ready_mux(&m);
-		id = open_stream(&m, &r, 0);
+		id = ready_stream(&m, &r, 0);
 		put_data(&m.in, id, bad[i], "x", 1);
 		assert_int_equal(input(&m), MERR_PROTOCOL);
 		assert_non_null(strstr(mux_errmsg, "fd"));
@@ -167,9 +157,7 @@ test_unknown_stream(void **state)
 	}
 
 	/* One stream open, messages of every kind for another id. */
-	memset(&r, 0, sizeof(r));
-	ready_mux(&m);
-	id = open_stream(&m, &r, 0);
+	id = ready_stream(&m, &r, 0);
 	put_exit(&m.in, id + 2, 0, 0, false);
 	assert_int_equal(input(&m), MERR_STREAM);
 	put_eof(&m.in, id + 1, 1);
@@ -192,9 +180,7 @@ test_wrong_message_on_stream(void **state)
 	uint32_t id;
 
 	/* Messages only the controller sends, or only for stream 0. */
-	memset(&r, 0, sizeof(r));
-	ready_mux(&m);
-	id = open_stream(&m, &r, 0);
+	id = ready_stream(&m, &r, 0);
 	env.stream = id;
 	env.body_case = MUSTER__ENVELOPE__BODY_EXEC;
 	env.exec = &ex;
@@ -239,11 +225,7 @@ test_exit(void **state)
 	struct rec r1, r2;
 	uint32_t a, b;
 
-	memset(&r1, 0, sizeof(r1));
-	memset(&r2, 0, sizeof(r2));
-	ready_mux(&m);
-	a = open_stream(&m, &r1, 0);
-	b = open_stream(&m, &r2, 0);
+	ready_streams(&m, &r1, &a, &r2, &b);
 
 	put_data(&m.in, a, 1, "bye\n", 4);
 	put_eof(&m.in, a, 1);
@@ -388,11 +370,7 @@ test_late_credit_error(void **state)
 	struct rec r1, r2;
 	uint32_t a, b;
 
-	memset(&r1, 0, sizeof(r1));
-	memset(&r2, 0, sizeof(r2));
-	ready_mux(&m);
-	a = open_stream(&m, &r1, 0);
-	b = open_stream(&m, &r2, 0);
+	ready_streams(&m, &r1, &a, &r2, &b);
 	put_exit(&m.in, a, 0, 0, false);
 	put_credit(&m.in, a, 4096);
 	put_error(&m.in, a, -MERR_STREAM, "stdin for a closed stream");
@@ -449,11 +427,7 @@ test_stream_error(void **state)
 	struct rec r1, r2;
 	uint32_t a, b;
 
-	memset(&r1, 0, sizeof(r1));
-	memset(&r2, 0, sizeof(r2));
-	ready_mux(&m);
-	a = open_stream(&m, &r1, 0);
-	b = open_stream(&m, &r2, 0);
+	ready_streams(&m, &r1, &a, &r2, &b);
 	/* The agent refused the Exec: one Error, nothing else. */
 	put_error(&m.in, a, -MERR_LIMIT, "too many streams");
 	assert_int_equal(input(&m), 0);

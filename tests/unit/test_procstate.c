@@ -20,32 +20,53 @@
 /* The agent is its own program; its table is compiled in here. */
 #include "../../agent/procstate.c"
 
+static const char *
+proc_id(int st)
+{
+	return procstate_id((enum proc_state)st);
+}
+
+static const char *
+proc_name(int st)
+{
+	return procstate_name((enum proc_state)st);
+}
+
+static bool
+proc_allowed(int from, int to)
+{
+	return procstate_allowed((enum proc_state)from, (enum proc_state)to);
+}
+
+static const struct diagram_machine machine = { "agent/proc.h", PS_COUNT,
+	proc_id, proc_allowed, NULL, proc_name };
+
 static void
 test_allowed(void **state)
 {
 	/* A command that ends on its own, one that is cancelled and dies
-	 * of the SIGTERM, one that ignores it. */
-	static const enum proc_state paths[][5] = {
-		{ PS_RUNNING, PS_EXITED, PS_DONE, PS_COUNT },
-		{ PS_RUNNING, PS_TERM_SENT, PS_EXITED_TERM, PS_DONE,
-		    PS_COUNT },
-		{ PS_RUNNING, PS_TERM_SENT, PS_KILL_SENT, PS_LINGER, PS_DONE },
-		{ PS_RUNNING, PS_EXITED, PS_EXITED_TERM, PS_DONE, PS_COUNT },
-		{ PS_RUNNING, PS_KILL_SENT, PS_LINGER, PS_DONE, PS_COUNT },
-	};
-	size_t i, j;
+	 * of the SIGTERM, one that ignores it, one cancelled after it
+	 * exited, one killed at once. */
+	static const int ends[] = { PS_RUNNING, PS_EXITED, PS_DONE };
+	static const int termed[] = { PS_RUNNING, PS_TERM_SENT, PS_EXITED_TERM,
+		PS_DONE };
+	static const int killed[] = { PS_RUNNING, PS_TERM_SENT, PS_KILL_SENT,
+		PS_LINGER, PS_DONE };
+	static const int late[] = { PS_RUNNING, PS_EXITED, PS_EXITED_TERM,
+		PS_DONE };
+	static const int now[] = { PS_RUNNING, PS_KILL_SENT, PS_LINGER,
+		PS_DONE };
 
-	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
-		for (j = 0; j + 1 < 5 && paths[i][j + 1] != PS_COUNT; j++)
-			assert_true(
-			    procstate_allowed(paths[i][j], paths[i][j + 1]));
+	diagram_path(&machine, ends, sizeof(ends) / sizeof(ends[0]));
+	diagram_path(&machine, termed, sizeof(termed) / sizeof(termed[0]));
+	diagram_path(&machine, killed, sizeof(killed) / sizeof(killed[0]));
+	diagram_path(&machine, late, sizeof(late) / sizeof(late[0]));
+	diagram_path(&machine, now, sizeof(now) / sizeof(now[0]));
 }
 
 static void
 test_refused(void **state)
 {
-	int st;
-
 	/* Not reaped yet: no way to DONE. */
 	assert_false(procstate_allowed(PS_RUNNING, PS_DONE));
 	assert_false(procstate_allowed(PS_TERM_SENT, PS_DONE));
@@ -55,59 +76,21 @@ test_refused(void **state)
 	assert_false(procstate_allowed(PS_EXITED, PS_RUNNING));
 	assert_false(procstate_allowed(PS_LINGER, PS_EXITED));
 	assert_false(procstate_allowed(PS_EXITED_TERM, PS_EXITED));
-	for (st = 0; st < PS_COUNT; st++) {
-		assert_false(procstate_allowed(st, st));
-		assert_false(procstate_allowed(PS_DONE, st));
-	}
-	assert_false(procstate_allowed(PS_COUNT, PS_DONE));
-	assert_false(procstate_allowed(PS_RUNNING, PS_COUNT));
+	diagram_no_loops(&machine);
+	diagram_final(&machine, PS_DONE);
+	diagram_bounds(&machine);
 }
 
 static void
 test_names(void **state)
 {
-	int st;
-
 	assert_string_equal(procstate_id(PS_TERM_SENT), "TERM_SENT");
 	assert_string_equal(procstate_name(PS_TERM_SENT), "SIGTERM sent");
-	assert_string_equal(procstate_id(PS_COUNT), "?");
-	for (st = 0; st < PS_COUNT; st++) {
-		assert_true(procstate_name(st)[0] != '\0');
-		assert_true(procstate_id(st)[0] != '\0');
-	}
-}
-
-static const char *
-diagram_id(int st)
-{
-	return procstate_id((enum proc_state)st);
-}
-
-static bool
-diagram_allowed(int from, int to)
-{
-	return procstate_allowed((enum proc_state)from, (enum proc_state)to);
-}
-
-/* The diagram in proc.h draws exactly the table's arrows. */
-static void
-test_diagram_matches_table(void **state)
-{
-	static const struct diagram_machine m = { "agent/proc.h", PS_COUNT,
-		diagram_id, diagram_allowed, NULL };
-
-	diagram_check(&m);
+	diagram_names(&machine);
 }
 
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_allowed),
-		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_diagram_matches_table),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return diagram_run(&machine, test_allowed, test_refused, test_names);
 }
