@@ -233,6 +233,94 @@ assert_contains "$(cat "$T/mid.json")" '"status":"ok"' "mid-run: the direct host
 assert_contains "$(cat "$T/mid.json")" 'fine' "mid-run: the direct host's output"
 ok "a bastion dying mid-run fails the hosts behind it, others go on"
 
+# keys install takes the route too: a password-only user on an sshd inside
+# the namespace gets the key through the bastion (ProxyJump) and through a
+# ProxyCommand; the target's key is checked end to end; what the
+# ProxyCommand carried holds neither the password nor the key (ciphertext);
+# a dead bastion fails the host "via bastion" and nothing connects directly.
+UP=${FLEET_USER_PREFIX}jpw
+PW="jp-$RANDOM$RANDOM"
+PWADDR=$FLEET_NET.204
+cleanup_pwuser() {
+	pkill -KILL -u "$UP" 2>/dev/null || true
+	userdel -r "$UP" 2>/dev/null || true
+}
+cleanup_pwuser
+at_exit cleanup_pwuser
+useradd -m -s /bin/bash "$UP"
+printf '%s:%s\n' "$UP" "$PW" | chpasswd
+HP=$(getent passwd "$UP" | cut -d: -f6)
+rm -rf "${HP:?}/.ssh"
+cat >"$T/pw.conf" <<CFG
+ListenAddress $PWADDR:22
+$(grep '^HostKey' "$FLEET_DIR/hosts/$FLEET_NET.3/sshd_config")
+PidFile $T/pw.pid
+UsePAM no
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+AllowUsers $UP
+AuthorizedKeysFile .ssh/authorized_keys
+UseDNS no
+Subsystem sftp /usr/lib/openssh/sftp-server
+CFG
+ip netns exec "$NS" /usr/sbin/sshd -f "$T/pw.conf" -E "$T/pw.log"
+for _ in $(seq $((100 * SLOW))); do
+	ip netns exec "$NS" ss -ltn | grep -q "$PWADDR:22" && break
+	sleep 0.1
+done
+echo "$PWADDR $(key_of 3)" >>"$T/kh"
+printf '%s\n' "$PW" >"$T/pwfile"
+cat >>"$T/ssh_config" <<CFG
+Host pwjump
+    HostName $PWADDR
+    User $UP
+    ProxyJump bastion
+Host pwcmd
+    HostName $PWADDR
+    User $UP
+    ProxyCommand sh -c 'tee -a $T/cmd.up | ip netns exec $NS socat - TCP:%h:%p | tee -a $T/cmd.down'
+Host pwdead
+    HostName $PWADDR
+    User $UP
+    ProxyJump dead
+CFG
+mki() { # mki ALIAS [KH]: keys install to ALIAS; sets rc
+	set +e
+	"$MUSTER" keys install -F "$T/ssh_config" --known-hosts "${2:-$T/kh}" -k "$KEY" \
+		--password-file "$T/pwfile" -w "$1" >"$T/out" 2>"$T/err"
+	rc=$?
+	set -e
+}
+PUB=$(cut -d' ' -f2 "$KEY.pub")
+mki pwdead
+assert_eq 3 "$rc" "keys install via a dead bastion: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "via bastion dead" "keys install via a dead bastion: the message"
+[[ -e $HP/.ssh/authorized_keys ]] && fail "keys install via a dead bastion: a key landed"
+grep -v "^$PWADDR " "$T/kh" >"$T/kh_pwbad"
+echo "$PWADDR $(key_of 4)" >>"$T/kh_pwbad"
+mki pwjump "$T/kh_pwbad"
+assert_eq 3 "$rc" "keys install, a changed target key behind the bastion: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "hostkey" "keys install: the target's key is what failed"
+[[ -e $HP/.ssh/authorized_keys ]] && fail "keys install, a changed target key: a key landed"
+mki pwjump
+assert_eq 0 "$rc" "keys install through ProxyJump: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/out")" "pwjump: installed" "keys install through ProxyJump"
+grep -q "$PUB" "$HP/.ssh/authorized_keys" || fail "keys install through ProxyJump: the key is not on the inner host"
+grep -q "Accepted password for $UP" "$T/pw.log" || fail "keys install through ProxyJump: the inner sshd saw no password login"
+"$MUSTER" run --no-daemon -F "$T/ssh_config" --known-hosts "$T/kh" -k "$KEY" -w pwjump -- true >"$T/out" 2>"$T/err" ||
+	fail "run with the installed key through the bastion: $(cat "$T/out" "$T/err")"
+ok "keys install through ProxyJump: the key lands on the inner host, its key checked end to end, a dead bastion fails it"
+rm -rf "${HP:?}/.ssh"
+rm -f "$T/cmd.up" "$T/cmd.down"
+mki pwcmd
+assert_eq 0 "$rc" "keys install through ProxyCommand: $(cat "$T/out" "$T/err")"
+grep -q "$PUB" "$HP/.ssh/authorized_keys" || fail "keys install through ProxyCommand: the key is not on the inner host"
+[[ -s $T/cmd.up && -s $T/cmd.down ]] || fail "keys install through ProxyCommand: nothing went through the command"
+grep -q -a -F "$PW" "$T/cmd.up" "$T/cmd.down" && fail "keys install through ProxyCommand: the password crossed in clear"
+grep -q -a -F "$PUB" "$T/cmd.up" "$T/cmd.down" && fail "keys install through ProxyCommand: the key crossed in clear"
+ok "keys install through ProxyCommand: the key lands, the proxy carried only ciphertext"
+
 # The daemon holds hosts behind a bastion (ssh_config's ProxyJump), and a
 # run goes through it.
 export MUSTER_DAEMON_SOCKET=$T/d/daemon.sock
