@@ -270,8 +270,9 @@ for _ in $(seq $((100 * SLOW))); do
 	sleep 0.1
 done
 echo "$PWADDR $(key_of 3)" >>"$T/kh"
-printf '%s\n' "$PW" >"$T/pwfile"
-cat >>"$T/ssh_config" <<CFG
+(umask 077; printf "%s\n" "$PW" >"$T/pwfile")
+# First: ssh_config's first value wins, and the file's Host * sets User.
+{ cat <<CFG
 Host pwjump
     HostName $PWADDR
     User $UP
@@ -285,9 +286,10 @@ Host pwdead
     User $UP
     ProxyJump dead
 CFG
+cat "$T/ssh_config"; } >"$T/pw_config"
 mki() { # mki ALIAS [KH]: keys install to ALIAS; sets rc
 	set +e
-	"$MUSTER" keys install -F "$T/ssh_config" --known-hosts "${2:-$T/kh}" -k "$KEY" \
+	"$MUSTER" keys install -F "$T/pw_config" --known-hosts "${2:-$T/kh}" -k "$KEY" \
 		--password-file "$T/pwfile" -w "$1" >"$T/out" 2>"$T/err"
 	rc=$?
 	set -e
@@ -308,7 +310,7 @@ assert_eq 0 "$rc" "keys install through ProxyJump: $(cat "$T/out" "$T/err")"
 assert_contains "$(cat "$T/out")" "pwjump: installed" "keys install through ProxyJump"
 grep -q "$PUB" "$HP/.ssh/authorized_keys" || fail "keys install through ProxyJump: the key is not on the inner host"
 grep -q "Accepted password for $UP" "$T/pw.log" || fail "keys install through ProxyJump: the inner sshd saw no password login"
-"$MUSTER" run --no-daemon -F "$T/ssh_config" --known-hosts "$T/kh" -k "$KEY" -w pwjump -- true >"$T/out" 2>"$T/err" ||
+"$MUSTER" run --no-daemon -F "$T/pw_config" --known-hosts "$T/kh" -k "$KEY" -w pwjump -- true >"$T/out" 2>"$T/err" ||
 	fail "run with the installed key through the bastion: $(cat "$T/out" "$T/err")"
 ok "keys install through ProxyJump: the key lands on the inner host, its key checked end to end, a dead bastion fails it"
 rm -rf "${HP:?}/.ssh"
