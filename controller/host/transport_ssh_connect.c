@@ -130,6 +130,27 @@ tssh_step_jump(struct transport *t)
 	}
 }
 
+void
+tssh_route(const struct transport *t, char *out, size_t outlen)
+{
+	char hop[256];
+
+	if (t->session == NULL) {
+		snprintf(out, outlen, "%s", "");
+		return;
+	}
+	if (t->route.kind == SSHROUTE_DIRECT) {
+		snprintf(out, outlen, "direct");
+		return;
+	}
+	hop[0] = '\0';
+	if (t->hop != NULL)
+		bastion_chan_describe(t->hop, hop, sizeof(hop));
+	snprintf(out, outlen, "%s %.300s (%.300s)%s%s",
+	    sshroute_kind_str(t->route.kind), t->route.value, t->route.where,
+	    hop[0] ? ", " : "", hop);
+}
+
 bool
 tssh_hop_lost(struct transport *t, char *err, size_t errlen)
 {

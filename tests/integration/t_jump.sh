@@ -342,3 +342,62 @@ rm -f "$T/m/one" "$T/m/two"
 assert_contains "$(cat "$T/err")" "using the daemon" "the run used the daemon"
 assert_eq 2 "$(find "$T/m" -name 'd*' | wc -l)" "ran on both hosts through the daemon"
 ok "the daemon holds hosts behind bastions"
+
+# --status shows the bastion connections (bastion, state, channels in use,
+# the hosts behind it) and each host's route.
+"$MUSTER" daemon --status --json >"$T/st"
+jq_st() { python3 -c "import json,sys; d=json.load(open('$T/st')); $1"; }
+# (A hop behind another hop has connections of its own: "bastion" for
+# one, and "bastion" under "bastion2" for two.)
+bastion_row() {
+	jq_st 'b=[x for x in d["bastions"] if x["bastion"]=="bastion"]; print(" ".join(sorted(set(x["state"] for x in b))), sum(x["channels"] for x in b), ",".join(sorted(h for x in b for h in x["hosts"])))'
+}
+assert_eq "up 2 bastion2,one" "$(bastion_row)" "--status: the first bastion carries one and the second bastion"
+assert_eq "up 1 two" "$(jq_st 'b=[x for x in d["bastions"] if x["bastion"]=="bastion2"][0]; print(b["state"], b["channels"], ",".join(b["hosts"]))')" \
+	"--status: the second bastion"
+assert_contains "$(jq_st 'print([h["route"] for h in d["hosts"] if h["host"]=="one"][0])')" \
+	"ProxyJump bastion ($T/ssh_config:" "--status: the host's route"
+"$MUSTER" daemon --status >"$T/st.txt"
+assert_contains "$(cat "$T/st.txt")" "BASTION" "--status text: the bastions' table"
+assert_contains "$(grep '^one ' "$T/st.txt" | tail -1)" "ProxyJump bastion" "--status text: the route"
+ok "--status shows the bastion connections and each host's route"
+
+# The bastion goes away (its sshd killed, its way in closed) and comes
+# back: the daemon's hosts come back through it, never directly (nothing
+# in the root namespace listens on the targets' addresses).
+accepted() { grep -c "Accepted publickey for $U1" "$T/bastion.log" || true; }
+before=$(accepted)
+# Its per-connection children first (the sshd -i behind each), then the
+# listener: no new connection gets in until it is started again.
+children=$(pgrep -P "$SOCAT" || true)
+kill "$SOCAT"
+wait "$SOCAT" 2>/dev/null || true
+for pid in $children; do kill -9 "$pid" 2>/dev/null || true; done
+for _ in $(seq $((100 * SLOW))); do
+	"$MUSTER" daemon --status --json >"$T/st"
+	[[ $(jq_st 'print(sum(h["state"]=="ready" for h in d["hosts"]))') == 0 ]] && break
+	sleep 0.2
+done
+assert_eq 0 "$(jq_st 'print(sum(h["state"]=="ready" for h in d["hosts"]))')" "the bastion's hosts left ready"
+socat "TCP-LISTEN:22,bind=$BASTION,fork,reuseaddr" \
+	EXEC:"ip netns exec $NS /usr/sbin/sshd -i -f $T/bastion.conf -E $T/bastion.log" &
+SOCAT=$!
+at_exit "kill $SOCAT 2>/dev/null"
+n=0
+for _ in $(seq $((300 * SLOW))); do
+	"$MUSTER" daemon --status --json >"$T/st"
+	n=$(jq_st 'print(sum(h["state"]=="ready" for h in d["hosts"]))')
+	((n == 2)) && break
+	sleep 0.2
+done
+assert_eq 2 "$n" "the hosts came back after the bastion did: $(cat "$T/st")"
+# One for one, one under bastion2 for two (a hop's connections are per depth).
+assert_eq 2 "$(($(accepted) - before))" "new connections to the bastion: one per depth, not one per retry"
+assert_contains "$(jq_st 'print([h["route"] for h in d["hosts"] if h["host"]=="one"][0])')" \
+	"ProxyJump bastion" "back through the bastion"
+assert_eq "up 2 bastion2,one" "$(bastion_row)" "--status: the bastion is up again"
+rm -f "$T/m/d"*
+"$MUSTER" run --known-hosts "$T/kh" -k "$KEY" -F "$T/ssh_config" -w one,two -- 'touch '"$T"'/m/d$$' >"$T/out" 2>"$T/err" ||
+	fail "run through the daemon after the bastion came back: $(cat "$T/out" "$T/err")"
+assert_eq 2 "$(find "$T/m" -name 'd*' | wc -l)" "ran on both hosts after the bastion came back"
+ok "the bastion killed and restarted: the daemon's hosts come back through it"
