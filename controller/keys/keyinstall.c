@@ -116,25 +116,6 @@ host_fail(struct ki_host *h, enum ki_status st, const char *fmt, ...)
 
 /* --- the session and its route -------------------------------------------- */
 
-/* HashKnownHosts, which libssh does not read, for --accept-new. */
-static int
-ki_read_sshcfg(struct ki_host *h, char *err, size_t errlen)
-{
-	struct sshcfg sc;
-	char *user = NULL, *host = NULL;
-	int r;
-
-	ssh_options_get(h->session, SSH_OPTIONS_USER, &user);
-	ssh_options_get(h->session, SSH_OPTIONS_HOST, &host);
-	r = sshcfg_read(h->ki->opts->ssh_config, h->spec->name, user, host,
-	    &sc, err, errlen);
-	h->hash_known_hosts = r == 0 && sc.hash_known_hosts == 1;
-	sshcfg_free(&sc);
-	ssh_string_free_char(user);
-	ssh_string_free_char(host);
-	return r;
-}
-
 /*
  * The session's settings and its route, on the loop thread (a bastion
  * channel is the loop's to open). 0, or the host failed.
@@ -146,7 +127,8 @@ prepare_session(struct ki_host *h)
 	long secs = (long)o->connect_timeout;
 	long usecs = (long)((o->connect_timeout - (double)secs) * 1e6);
 	int zero = 0, one = 1, r;
-	char err[768];
+	char err[768], lhost[256], luser[128];
+	unsigned lport;
 
 	if ((h->session = ssh_new()) == NULL) {
 		host_fail(h, KI_FAILED, "out of memory");
@@ -164,11 +146,15 @@ prepare_session(struct ki_host *h)
 		host_fail(h, KI_UNREACHABLE, "%s", err);
 		return r;
 	}
+	lport = sshcfg_libssh_dest(h->session, lhost, sizeof(lhost), luser,
+	    sizeof(luser));
 	if (h->spec->user != NULL)
 		ssh_options_set(h->session, SSH_OPTIONS_USER, h->spec->user);
 	if (h->spec->port != 0)
 		ssh_options_set(h->session, SSH_OPTIONS_PORT, &h->spec->port);
-	if ((r = ki_read_sshcfg(h, err, sizeof(err))) != 0) {
+	if ((r = keyroute_sshcfg(h->session, o->ssh_config, h->spec->name,
+		 lhost, lport, luser, &h->hash_known_hosts, err, sizeof(err))) !=
+	    0) {
 		host_fail(h, KI_UNREACHABLE, "ssh configuration: %s", err);
 		return r;
 	}

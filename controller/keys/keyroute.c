@@ -7,6 +7,7 @@
 #include "err.h"
 #include "log.h"
 #include "proxycmd.h"
+#include "sshcfg.h"
 #include "sshfile.h"
 
 void
@@ -161,4 +162,26 @@ keyroute_close(struct keyroute *kr, ssh_session session)
 		proxycmd_kill(kr->proxy_pid);
 		kr->proxy_pid = 0;
 	}
+}
+
+int
+keyroute_sshcfg(ssh_session session, const char *ssh_config, const char *alias,
+    const char *lhost, unsigned lport, const char *luser,
+    bool *hash_known_hosts, char *err, size_t errlen)
+{
+	struct sshcfg sc;
+	char *user = NULL, *host = NULL;
+	int r;
+
+	ssh_options_get(session, SSH_OPTIONS_USER, &user);
+	ssh_options_get(session, SSH_OPTIONS_HOST, &host);
+	r = sshcfg_read(ssh_config, alias, user, host, &sc, err, errlen);
+	if (r == 0)
+		r = sshcfg_check_dest(&sc, alias, lhost, lport,
+		    luser[0] ? luser : NULL, err, errlen);
+	*hash_known_hosts = r == 0 && sc.hash_known_hosts == 1;
+	sshcfg_free(&sc);
+	ssh_string_free_char(user);
+	ssh_string_free_char(host);
+	return r;
 }

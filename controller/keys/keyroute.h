@@ -65,6 +65,15 @@ int keyroute_status(struct keyroute *kr, enum host_status *st, char *err,
 bool keyroute_explain(struct keyroute *kr, const char *what, char *err,
     size_t errlen);
 
+/*
+ * What libssh does not read (HashKnownHosts, into *hash_known_hosts), and
+ * the check that it read HostName, Port and User as OpenSSH does (LHOST,
+ * LPORT, LUSER: its values before any override; sshcfg_check_dest).
+ */
+int keyroute_sshcfg(ssh_session session, const char *ssh_config,
+    const char *alias, const char *lhost, unsigned lport, const char *luser,
+    bool *hash_known_hosts, char *err, size_t errlen);
+
 /* Close what the route holds; SESSION is about to be freed (or NULL). */
 void keyroute_close(struct keyroute *kr, ssh_session session);
 

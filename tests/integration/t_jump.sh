@@ -233,6 +233,20 @@ assert_contains "$(cat "$T/mid.json")" '"status":"ok"' "mid-run: the direct host
 assert_contains "$(cat "$T/mid.json")" 'fine' "mid-run: the direct host's output"
 ok "a bastion dying mid-run fails the hosts behind it, others go on"
 
+# A User in a later block for the alias than its HostName (and ProxyJump):
+# libssh 0.10 matches that block against the HostName instead, and would
+# log in as the Host * user; muster refuses, naming the line.
+{ printf 'Host split\n    HostName %s\n    ProxyJump bastion\nHost split\n    User %s\n' "${TARGETS[0]}" "$U2"
+	cat "$T/ssh_config"; } >"$T/split_config"
+set +e
+"$MUSTER" run --no-daemon -F "$T/split_config" --known-hosts "$T/kh" -k "$KEY" -w split -- "touch $T/m/split" >"$T/out" 2>"$T/err"
+rc=$?
+set -e
+assert_eq 3 "$rc" "a User libssh does not read: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "$T/split_config line 5: User $U2 for split, but libssh read $U3" "the message names the line and both users"
+[[ -e $T/m/split ]] && fail "a User libssh does not read: the command ran"
+ok "a Port/User libssh 0.10 would not apply (a later block after HostName) fails loudly"
+
 # keys install takes the route too: a password-only user on an sshd inside
 # the namespace gets the key through the bastion (ProxyJump) and through a
 # ProxyCommand; the target's key is checked end to end; what the
