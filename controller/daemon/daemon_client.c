@@ -191,7 +191,7 @@ send_status(struct dclient *cl)
 	Muster__Daemon__Status st = MUSTER__DAEMON__STATUS__INIT;
 	Muster__Daemon__HostState *hs = NULL, **hp = NULL;
 	struct status_bastions sb = { 0 };
-	char (*routes)[512] = NULL;
+	char(*routes)[512] = NULL;
 	struct dclient *c;
 	struct dattach *a;
 	size_t i, n = 0;

@@ -92,14 +92,14 @@ void bastion_chan_free(struct bastion_chan *ch);
 
 /* One connection as --status shows it. */
 struct bastion_info {
-	const char *name;  /* this hop: [user@]host[:port] */
-	const char *hops;  /* the list up to and including it */
-	unsigned id;	   /* connection number */
-	const char *state; /* "connecting", "up", ... "backoff" */
-	double since;	   /* seconds in it */
-	size_t nchans;	   /* channels in use: the hosts behind it */
+	const char *name;	  /* this hop: [user@]host[:port] */
+	const char *hops;	  /* the list up to and including it */
+	unsigned id;		  /* connection number */
+	const char *state;	  /* "connecting", "up", ... "backoff" */
+	double since;		  /* seconds in it */
+	size_t nchans;		  /* channels in use: the hosts behind it */
 	const char *const *hosts; /* their names (nchans), NULL: no memory */
-	const char *error; /* the last failure to these hops, "" */
+	const char *error;	  /* the last failure to these hops, "" */
 };
 
 /* Each connection of the run whose settings are cfg (the daemon's), for

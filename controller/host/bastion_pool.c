@@ -576,10 +576,10 @@ bastion_each(const struct conn_config *cfg,
 		bi.state = bastionstate_name(b->state);
 		if (b->state == BS_INIT && b->t_due > now)
 			bi.state = "backoff";
-		bi.since = now - (b->state == BS_UP || b->state == BS_FULL ?
-					 b->t_up :
-				     b->state == BS_CONNECT ? b->t0 :
-							      b->t_new);
+		bi.since = now -
+		    (b->state == BS_UP || b->state == BS_FULL ? b->t_up :
+			    b->state == BS_CONNECT	      ? b->t0 :
+								b->t_new);
 		bo = *backoff_find(b->run, b->cfg.jump_depth, b->hops);
 		bi.error = bo != NULL ? bo->err : b->err;
 		/* Out of memory: the names are left out, not the count. */

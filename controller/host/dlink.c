@@ -638,8 +638,9 @@ print_status_text(const Muster__Daemon__Status *st)
 		printf("\n%-28s %s\n", "HOST", "ROUTE");
 		for (i = 0; i < st->n_hosts; i++)
 			printf("%-28s %s\n", st->hosts[i]->name,
-			    st->hosts[i]->route[0] ? st->hosts[i]->route :
-						     "(not connected)");
+			    st->hosts[i]->route[0] ?
+				st->hosts[i]->route :
+				"(not connected)");
 	}
 	print_bastions_text(st);
 }

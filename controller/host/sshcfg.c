@@ -189,7 +189,8 @@ first_dest(struct sshcfg *cfg, const char *key, const char *arg,
 {
 	if (arg == NULL)
 		return 0;
-	if (strcasecmp(key, "HostName") == 0 && cfg->hostname_from[0] == '\0') {
+	if (strcasecmp(key, "HostName") == 0 &&
+	    cfg->hostname_from[0] == '\0') {
 		snprintf(cfg->hostname, sizeof(cfg->hostname), "%s", arg);
 		snprintf(cfg->hostname_from, sizeof(cfg->hostname_from), "%s",
 		    where);
@@ -340,9 +341,9 @@ sshcfg_free(struct sshcfg *cfg)
 	cfg->n_identity = cfg->n_certificate = 0;
 }
 
-#define DEST_WHY                                                          \
+#define DEST_WHY                                                               \
 	"libssh 0.10 matches Host blocks after a HostName against that name, " \
-	"not the alias, so it reads this differently from OpenSSH; put "     \
+	"not the alias, so it reads this differently from OpenSSH; put "       \
 	"the line in the block with HostName, or before it"
 
 int

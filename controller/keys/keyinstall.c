@@ -136,7 +136,8 @@ prepare_session(struct ki_host *h)
 	}
 	ssh_options_set(h->session, SSH_OPTIONS_HOST, host_spec_addr(h->spec));
 	if (ssh_options_parse_config(h->session, o->ssh_config) < 0) {
-		host_fail(h, KI_UNREACHABLE, "ssh configuration: cannot read %s",
+		host_fail(h, KI_UNREACHABLE,
+		    "ssh configuration: cannot read %s",
 		    o->ssh_config ? o->ssh_config : "~/.ssh/config");
 		return MERR_PARSE;
 	}
@@ -153,8 +154,8 @@ prepare_session(struct ki_host *h)
 	if (h->spec->port != 0)
 		ssh_options_set(h->session, SSH_OPTIONS_PORT, &h->spec->port);
 	if ((r = keyroute_sshcfg(h->session, o->ssh_config, h->spec->name,
-		 lhost, lport, luser, &h->hash_known_hosts, err, sizeof(err))) !=
-	    0) {
+		 lhost, lport, luser, &h->hash_known_hosts, err,
+		 sizeof(err))) != 0) {
 		host_fail(h, KI_UNREACHABLE, "ssh configuration: %s", err);
 		return r;
 	}

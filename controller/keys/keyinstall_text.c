@@ -118,7 +118,8 @@ keyinstall_append(const char *old, size_t oldlen, const char *line, char **out,
 
 /* Split "type b64 comment" into its first two fields. */
 int
-keyinstall_key_fields(const char *line, char *type, size_t tlen, char *b64, size_t blen)
+keyinstall_key_fields(const char *line, char *type, size_t tlen, char *b64,
+    size_t blen)
 {
 	if (sscanf(line, "%63s %8191s", type, b64) != 2 || tlen < 64 ||
 	    blen < 8192)

@@ -30,8 +30,8 @@ int keyinstall_append(const char *old, size_t oldlen, const char *line,
 
 /* "type b64 comment": its first two fields (type of 64, b64 of 8192
  * bytes at least), or MERR_INVAL. */
-int keyinstall_key_fields(const char *line, char *type, size_t tlen,
-    char *b64, size_t blen);
+int keyinstall_key_fields(const char *line, char *type, size_t tlen, char *b64,
+    size_t blen);
 
 struct host_set;
 /* A short label, as run shows hosts (malloc'd; NULL: out of memory). */

@@ -29,9 +29,9 @@
 
 struct keyroute {
 	struct sshroute route;
-	int fd;		     /* the session's socket when not direct, -1 */
-	bool fd_adopted;     /* the session connected over it */
-	pid_t proxy_pid;     /* ProxyCommand (or -J with --jump-channels 0) */
+	int fd;		 /* the session's socket when not direct, -1 */
+	bool fd_adopted; /* the session connected over it */
+	pid_t proxy_pid; /* ProxyCommand (or -J with --jump-channels 0) */
 	struct bastion_chan *hop;
 };
 
