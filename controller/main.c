@@ -308,6 +308,18 @@ cmd_keys_install(int argc, char **argv)
 	opts.identity = key;
 	opts.pubkey_line = line;
 	opts.password = password;
+	opts.net.ssh_config = cli.ssh_config;
+	opts.net.jump = cli.jump;
+	opts.net.known_hosts = cli.known_hosts;
+	opts.net.accept_new = cli.accept_new;
+	opts.net.identity = key;
+	opts.net.identity_path = idpath;
+	opts.net.passphrase = getenv("MUSTER_KEY_PASSPHRASE");
+	opts.net.connect_timeout = cli.connect_timeout;
+	opts.net.max_startups = cli.max_startups;
+	opts.net.connect_rate = cli.connect_rate;
+	opts.net.jump_channels = cli.jump_channels;
+	opts.net.heartbeat = 10;
 	status = keyinstall_hosts(&hosts, &opts);
 out:
 	if (password != NULL) {

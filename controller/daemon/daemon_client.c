@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "array.h"
+#include "bastion.h"
 #include "build_id.h"
 #include "dsock.h"
 #include "err.h"
@@ -119,6 +121,68 @@ rss_kib(void)
 	return v;
 }
 
+/* The bastion connections, gathered for one Status (bastion_each). */
+struct status_bastions {
+	Muster__Daemon__BastionState **v;
+	size_t n, cap;
+	bool nomem;
+};
+
+static void
+status_free_bastions(struct status_bastions *sb)
+{
+	size_t i, j;
+
+	for (i = 0; i < sb->n; i++) {
+		Muster__Daemon__BastionState *b = sb->v[i];
+
+		for (j = 0; j < b->n_hosts; j++)
+			free(b->hosts[j]);
+		free(b->hosts);
+		free(b->name);
+		free(b->hops);
+		free(b->error);
+		free(b);
+	}
+	free(sb->v);
+}
+
+static void
+dclient_status_bastion(void *arg, const struct bastion_info *bi)
+{
+	struct status_bastions *sb = arg;
+	Muster__Daemon__BastionState *b;
+	size_t i;
+
+	if (sb->nomem || ARRAY_RESERVE(sb->v, sb->cap, sb->n + 1, 4) != 0 ||
+	    (b = calloc(1, sizeof(*b))) == NULL) {
+		sb->nomem = true;
+		return;
+	}
+	sb->v[sb->n++] = b;
+	muster__daemon__bastion_state__init(b);
+	b->id = bi->id;
+	/* A string literal from bastionstate.c: not ours to free. */
+	b->state = (char *)bi->state;
+	b->since = bi->since;
+	b->channels = (uint32_t)bi->nchans;
+	if ((b->name = strdup(bi->name)) == NULL ||
+	    (b->hops = strdup(bi->hops)) == NULL ||
+	    (b->error = strdup(bi->error)) == NULL ||
+	    (bi->hosts != NULL && bi->nchans > 0 &&
+		(b->hosts = calloc(bi->nchans, sizeof(*b->hosts))) == NULL)) {
+		sb->nomem = true;
+		return;
+	}
+	for (i = 0; b->hosts != NULL && i < bi->nchans; i++) {
+		if ((b->hosts[i] = strdup(bi->hosts[i])) == NULL) {
+			sb->nomem = true;
+			return;
+		}
+		b->n_hosts++;
+	}
+}
+
 static void
 send_status(struct dclient *cl)
 {
@@ -126,6 +190,8 @@ send_status(struct dclient *cl)
 	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
 	Muster__Daemon__Status st = MUSTER__DAEMON__STATUS__INIT;
 	Muster__Daemon__HostState *hs = NULL, **hp = NULL;
+	struct status_bastions sb = { 0 };
+	char(*routes)[512] = NULL;
 	struct dclient *c;
 	struct dattach *a;
 	size_t i, n = 0;
@@ -136,10 +202,16 @@ send_status(struct dclient *cl)
 	st.rss_kib = rss_kib();
 	for (c = d->clients; c != NULL; c = c->next)
 		st.clients += !c->dead && c != cl;
-	if (d->nhosts > 0 &&
-	    ((hs = calloc(d->nhosts, sizeof(*hs))) == NULL ||
-		(hp = calloc(d->nhosts, sizeof(*hp))) == NULL)) {
+	bastion_each(&d->cfg, dclient_status_bastion, &sb);
+	bastion_each(&d->cfg_new, dclient_status_bastion, &sb);
+	if (sb.nomem ||
+	    (d->nhosts > 0 &&
+		((hs = calloc(d->nhosts, sizeof(*hs))) == NULL ||
+		    (hp = calloc(d->nhosts, sizeof(*hp))) == NULL ||
+		    (routes = calloc(d->nhosts, sizeof(*routes))) == NULL))) {
 		free(hs);
+		free(hp);
+		status_free_bastions(&sb);
 		dclient_drop(cl, "out of memory");
 		return;
 	}
@@ -154,7 +226,9 @@ send_status(struct dclient *cl)
 			hs[n].bytes_in = conn_bytes_in(h->conn);
 			hs[n].bytes_out = conn_bytes_out(h->conn);
 			hs[n].streams = (uint32_t)conn_streams(h->conn);
+			conn_route(h->conn, routes[n], sizeof(routes[n]));
 		}
+		hs[n].route = routes[n];
 		for (a = h->attached; a != NULL; a = a->next_on_host)
 			hs[n].clients++;
 		hs[n].reconnects = h->reconnects;
@@ -164,11 +238,15 @@ send_status(struct dclient *cl)
 	}
 	st.n_hosts = n;
 	st.hosts = hp;
+	st.n_bastions = sb.n;
+	st.bastions = sb.v;
 	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_STATUS;
 	ctl.status = &st;
 	dclient_put(cl, LINK_CONTROL, NULL, &ctl);
 	free(hs);
 	free(hp);
+	free(routes);
+	status_free_bastions(&sb);
 }
 
 /* ---- clients ------------------------------------------------------------------ */

@@ -30,6 +30,13 @@
  * carries those it has but takes no new ones (the bastion refused one),
  * DONE failed or closed: its hosts were failed or had left. An idle
  * connection lingers BASTION_LINGER seconds for hosts started later.
+ *
+ * Back-off: after a connection to some hops fails, the next one to them
+ * (for the same run) starts no sooner than BASTION_BACKOFF_MIN seconds
+ * later, doubling on each failure in a row up to BASTION_BACKOFF_MAX, and
+ * hosts attached meanwhile wait for it: a daemon whose held hosts retry
+ * on their own schedules reconnects a dead bastion once per back-off, not
+ * once per host. A connection that came up clears it.
  */
 #ifndef MUSTER_BASTION_H
 #define MUSTER_BASTION_H
@@ -45,6 +52,8 @@
 /* Nested ProxyJump (a hop's own ssh_config asking for another) ends. */
 #define BASTION_DEPTH_MAX 8
 #define BASTION_LINGER 2.0
+#define BASTION_BACKOFF_MIN 1.0
+#define BASTION_BACKOFF_MAX 30.0
 
 struct bastion_chan;
 
@@ -80,6 +89,23 @@ void bastion_chan_describe(const struct bastion_chan *ch, char *out,
     size_t outlen);
 /* The host is done with it: close the channel. */
 void bastion_chan_free(struct bastion_chan *ch);
+
+/* One connection as --status shows it. */
+struct bastion_info {
+	const char *name;	  /* this hop: [user@]host[:port] */
+	const char *hops;	  /* the list up to and including it */
+	unsigned id;		  /* connection number */
+	const char *state;	  /* "connecting", "up", ... "backoff" */
+	double since;		  /* seconds in it */
+	size_t nchans;		  /* channels in use: the hosts behind it */
+	const char *const *hosts; /* their names (nchans), NULL: no memory */
+	const char *error;	  /* the last failure to these hops, "" */
+};
+
+/* Each connection of the run whose settings are cfg (the daemon's), for
+ * --status. fn must not attach or free channels. */
+void bastion_each(const struct conn_config *cfg,
+    void (*fn)(void *arg, const struct bastion_info *bi), void *arg);
 
 /* Close the idle connections of a run that ended (cfg is its settings). */
 void bastion_close_idle(const struct conn_config *cfg);

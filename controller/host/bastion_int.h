@@ -96,6 +96,7 @@ struct bastion {
 	enum host_status fail_status;
 	char err[512];
 	ev_tstamp t0, t_up;
+	ev_tstamp t_new, t_due; /* created; to start (the back-off) */
 };
 
 /* bastion_pool.c */

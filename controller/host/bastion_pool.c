@@ -18,6 +18,19 @@
 static struct bastion *bastion_list;
 static unsigned bastion_opened;
 
+/* The last failures to some hops, per run: when the next connection to
+ * them may start (bastion.h, back-off). */
+struct bastion_backoff {
+	struct bastion_backoff *next;
+	const struct conn_config *run;
+	int depth;
+	char *hops;
+	double delay;
+	ev_tstamp until;
+	char err[512];
+};
+static struct bastion_backoff *backoff_list;
+
 static void bastion_fail(struct bastion *b, enum host_status st,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -51,6 +64,53 @@ static const struct conn_config *
 root_of(const struct conn_config *cfg)
 {
 	return cfg->jump_root != NULL ? cfg->jump_root : cfg;
+}
+
+static struct bastion_backoff **
+backoff_find(const struct conn_config *run, int depth, const char *hops)
+{
+	struct bastion_backoff **pp;
+
+	for (pp = &backoff_list; *pp != NULL; pp = &(*pp)->next)
+		if ((*pp)->run == run && (*pp)->depth == depth &&
+		    strcmp((*pp)->hops, hops) == 0)
+			break;
+	return pp;
+}
+
+static void
+backoff_drop(struct bastion_backoff **pp)
+{
+	struct bastion_backoff *bo = *pp;
+
+	*pp = bo->next;
+	free(bo->hops);
+	free(bo);
+}
+
+/* b failed: the next connection to its hops waits, longer each time. */
+static void
+backoff_failed(const struct bastion *b)
+{
+	struct bastion_backoff **pp, *bo;
+
+	pp = backoff_find(b->run, b->cfg.jump_depth, b->hops);
+	if ((bo = *pp) == NULL) {
+		/* Out of memory: no back-off, which only costs retries. */
+		if ((bo = calloc(1, sizeof(*bo))) == NULL ||
+		    (bo->hops = strdup(b->hops)) == NULL) {
+			free(bo);
+			return;
+		}
+		bo->run = b->run;
+		bo->depth = b->cfg.jump_depth;
+		*pp = bo;
+	}
+	bo->delay = bo->delay > 0 ? bo->delay * 2 : BASTION_BACKOFF_MIN;
+	if (bo->delay > BASTION_BACKOFF_MAX)
+		bo->delay = BASTION_BACKOFF_MAX;
+	bo->until = ev_now(b->cfg.loop) + bo->delay;
+	snprintf(bo->err, sizeof(bo->err), "%s", b->err);
 }
 
 size_t
@@ -129,11 +189,18 @@ bastion_close_idle(const struct conn_config *cfg)
 {
 	struct bastion *b, *next;
 
+	struct bastion_backoff **pp;
+
 	for (b = bastion_list; b != NULL; b = next) {
 		next = b->next;
 		if (b->run == root_of(cfg) && b->nchans == 0)
 			bastion_free(b);
 	}
+	for (pp = &backoff_list; *pp != NULL;)
+		if ((*pp)->run == root_of(cfg))
+			backoff_drop(pp);
+		else
+			pp = &(*pp)->next;
 }
 
 /* ---- failure ------------------------------------------------------------- */
@@ -162,6 +229,7 @@ bastion_fail(struct bastion *b, enum host_status st, const char *fmt, ...)
 	    b->err);
 	bastion_set_state(b, BS_DONE);
 	b->tstate = CS_DONE;
+	backoff_failed(b);
 	ev_timer_stop(b->cfg.loop, &b->deadline);
 	if (b->tp != NULL)
 		b->tp_ops->stop(b->tp);
@@ -261,6 +329,7 @@ static const struct transport_owner bastion_tp_owner = {
 static void
 step_connect(struct bastion *b)
 {
+	struct bastion_backoff **pp;
 	enum transport_step s;
 
 	do {
@@ -269,6 +338,9 @@ step_connect(struct bastion *b)
 			b->session = transport_ssh_session(b->tp);
 			b->t_up = ev_now(b->cfg.loop);
 			bastion_set_state(b, BS_UP);
+			pp = backoff_find(b->run, b->cfg.jump_depth, b->hops);
+			if (*pp != NULL)
+				backoff_drop(pp);
 			log_info("bastion %s: connection %u up (%.0f ms)",
 			    b->name, b->id, (b->t_up - b->t0) * 1000);
 			b->again = true;
@@ -376,6 +448,7 @@ static int
 bastion_new(const struct conn_config *cfg, const char *hops, const char *where,
     struct bastion **out, char *err, size_t errlen)
 {
+	struct bastion_backoff *bo;
 	struct bastion *b;
 	const char *last;
 	int r;
@@ -413,8 +486,16 @@ bastion_new(const struct conn_config *cfg, const char *hops, const char *where,
 	buf_init(&b->tin, 4096);
 	ev_init(&b->deadline, bastion_on_deadline);
 	b->deadline.data = b;
-	/* The start waits for the loop: the first host is attached first. */
-	ev_timer_init(&b->timer, bastion_on_timer, 0, 0);
+	/* The start waits for the loop (the first host is attached first),
+	 * and for the back-off after a failure to the same hops. */
+	b->t_new = b->t_due = ev_now(cfg->loop);
+	bo = *backoff_find(b->run, b->cfg.jump_depth, b->hops);
+	if (bo != NULL && bo->until > b->t_new) {
+		b->t_due = bo->until;
+		log_debug("bastion %s #%u: starts in %.1f s (back-off: %s)",
+		    b->name, b->id, b->t_due - b->t_new, bo->err);
+	}
+	ev_timer_init(&b->timer, bastion_on_timer, b->t_due - b->t_new, 0);
 	b->timer.data = b;
 	if ((r = b->tp_ops->create(&b->cfg, &b->spec, b->name,
 		 &bastion_tp_owner, b, &b->tin, &b->stats, &b->tp)) != 0) {
@@ -468,4 +549,48 @@ bastion_find(const struct conn_config *cfg, const char *hops,
 		return 0;
 	}
 	return bastion_new(cfg, hops, where, out, err, errlen);
+}
+
+/* ---- status -------------------------------------------------------------- */
+
+void
+bastion_each(const struct conn_config *cfg,
+    void (*fn)(void *arg, const struct bastion_info *bi), void *arg)
+{
+	const struct conn_config *root = root_of(cfg);
+	struct bastion_backoff *bo;
+	struct bastion_chan *ch;
+	struct bastion_info bi;
+	const char **hosts;
+	struct bastion *b;
+	ev_tstamp now = ev_now(cfg->loop);
+	size_t n;
+
+	for (b = bastion_list; b != NULL; b = b->next) {
+		if (b->run != root || b->freed)
+			continue;
+		memset(&bi, 0, sizeof(bi));
+		bi.name = b->name;
+		bi.hops = b->hops;
+		bi.id = b->id;
+		bi.state = bastionstate_name(b->state);
+		if (b->state == BS_INIT && b->t_due > now)
+			bi.state = "backoff";
+		bi.since = now -
+		    (b->state == BS_UP || b->state == BS_FULL ? b->t_up :
+			    b->state == BS_CONNECT	      ? b->t0 :
+								b->t_new);
+		bo = *backoff_find(b->run, b->cfg.jump_depth, b->hops);
+		bi.error = bo != NULL ? bo->err : b->err;
+		/* Out of memory: the names are left out, not the count. */
+		hosts = calloc(b->nchans + 1, sizeof(*hosts));
+		n = 0;
+		for (ch = b->chans; hosts != NULL && ch != NULL; ch = ch->next)
+			if (n < b->nchans)
+				hosts[n++] = ch->display;
+		bi.nchans = b->nchans;
+		bi.hosts = hosts;
+		fn(arg, &bi);
+		free(hosts);
+	}
 }

@@ -617,6 +617,15 @@ conn_hello(const struct conn *c, Muster__Hello *h)
 	mux_hello(&c->mux, h);
 }
 
+void
+conn_route(const struct conn *c, char *out, size_t outlen)
+{
+	if (c->tp_ops->route != NULL)
+		c->tp_ops->route(c->tp, out, outlen);
+	else
+		snprintf(out, outlen, "%s", "");
+}
+
 uint64_t
 conn_bytes_in(const struct conn *c)
 {

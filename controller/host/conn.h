@@ -100,6 +100,8 @@ int conn_stream_grant(struct conn *c, uint32_t stream_id, uint32_t n);
 /* The agent's Hello, as the daemon repeats it to its clients. */
 void conn_hello(const struct conn *c, Muster__Hello *h);
 uint64_t conn_bytes_in(const struct conn *c);
+/* The route the connection takes, for --status ("" not known). */
+void conn_route(const struct conn *c, char *out, size_t outlen);
 uint64_t conn_bytes_out(const struct conn *c);
 size_t conn_streams(const struct conn *c);
 

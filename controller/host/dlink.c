@@ -509,6 +509,59 @@ human_secs(double s, char *out, size_t outlen)
 		snprintf(out, outlen, "%ldd%02ldh", t / 86400, t / 3600 % 24);
 }
 
+/* The bastion connections: bastion, state, channels in use, the hosts. */
+static json_t *
+status_bastions_json(const Muster__Daemon__Status *st)
+{
+	json_t *a = json_array(), *j, *hosts;
+	size_t i, k;
+
+	for (i = 0; i < st->n_bastions; i++) {
+		const Muster__Daemon__BastionState *b = st->bastions[i];
+
+		j = json_object();
+		hosts = json_array();
+		json_object_set_new(j, "bastion", json_string(b->name));
+		json_object_set_new(j, "hops", json_string(b->hops));
+		json_object_set_new(j, "connection", json_integer(b->id));
+		json_object_set_new(j, "state", json_string(b->state));
+		json_object_set_new(j, "since_s", json_real(b->since));
+		json_object_set_new(j, "channels", json_integer(b->channels));
+		for (k = 0; k < b->n_hosts; k++)
+			json_array_append_new(hosts, json_string(b->hosts[k]));
+		json_object_set_new(j, "hosts", hosts);
+		if (b->error[0] != '\0')
+			json_object_set_new(j, "error", json_string(b->error));
+		json_array_append_new(a, j);
+	}
+	return a;
+}
+
+static void
+print_bastions_text(const Muster__Daemon__Status *st)
+{
+	char since[32];
+	size_t i, k;
+
+	if (st->n_bastions == 0)
+		return;
+	printf("\n%-28s %4s %-10s %8s %8s  %s\n", "BASTION", "CONN", "STATE",
+	    "SINCE", "CHANNELS", "HOSTS BEHIND IT");
+	for (i = 0; i < st->n_bastions; i++) {
+		const Muster__Daemon__BastionState *b = st->bastions[i];
+
+		human_secs(b->since, since, sizeof(since));
+		printf("%-28s %4u %-10s %8s %8u  ", b->name, b->id, b->state,
+		    since, b->channels);
+		for (k = 0; k < b->n_hosts; k++)
+			printf("%s%s", k ? "," : "", b->hosts[k]);
+		if (b->error[0] != '\0')
+			printf("%slast failure: %s", b->n_hosts ? "; " : "",
+			    b->error);
+		putchar('\n');
+	}
+}
+
 static void
 print_status_json(const Muster__Daemon__Status *st)
 {
@@ -537,9 +590,12 @@ print_status_json(const Muster__Daemon__Status *st)
 		    json_integer(h->reconnects));
 		if (h->error[0] != '\0')
 			json_object_set_new(j, "error", json_string(h->error));
+		if (h->route[0] != '\0')
+			json_object_set_new(j, "route", json_string(h->route));
 		json_array_append_new(hosts, j);
 	}
 	json_object_set_new(o, "hosts", hosts);
+	json_object_set_new(o, "bastions", status_bastions_json(st));
 	json_dumpf(o, stdout, JSON_COMPACT);
 	fputc('\n', stdout);
 	json_decref(o);
@@ -574,6 +630,19 @@ print_status_text(const Muster__Daemon__Status *st)
 		    h->state, since, in, out, h->streams, h->clients,
 		    h->reconnects, h->error);
 	}
+	for (i = 0; i < st->n_hosts; i++)
+		if (strcmp(st->hosts[i]->route, "direct") != 0 &&
+		    st->hosts[i]->route[0] != '\0')
+			break;
+	if (i < st->n_hosts) {
+		printf("\n%-28s %s\n", "HOST", "ROUTE");
+		for (i = 0; i < st->n_hosts; i++)
+			printf("%-28s %s\n", st->hosts[i]->name,
+			    st->hosts[i]->route[0] ?
+				st->hosts[i]->route :
+				"(not connected)");
+	}
+	print_bastions_text(st);
 }
 
 static int

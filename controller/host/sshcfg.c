@@ -12,6 +12,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <libssh/libssh.h>
+
 #include "err.h"
 #include "sshfile.h"
 
@@ -180,6 +182,28 @@ sshcfg_include(struct sshcfg_ctx *c, char *args, bool user_file, int depth,
 	return r;
 }
 
+/* HostName, Port, User: the first value wins, as in OpenSSH. */
+static int
+first_dest(struct sshcfg *cfg, const char *key, const char *arg,
+    const char *where)
+{
+	if (arg == NULL)
+		return 0;
+	if (strcasecmp(key, "HostName") == 0 &&
+	    cfg->hostname_from[0] == '\0') {
+		snprintf(cfg->hostname, sizeof(cfg->hostname), "%s", arg);
+		snprintf(cfg->hostname_from, sizeof(cfg->hostname_from), "%s",
+		    where);
+	} else if (strcasecmp(key, "Port") == 0 && cfg->port_from[0] == '\0') {
+		cfg->port = (unsigned)strtoul(arg, NULL, 10);
+		snprintf(cfg->port_from, sizeof(cfg->port_from), "%s", where);
+	} else if (strcasecmp(key, "User") == 0 && cfg->user_from[0] == '\0') {
+		snprintf(cfg->user, sizeof(cfg->user), "%s", arg);
+		snprintf(cfg->user_from, sizeof(cfg->user_from), "%s", where);
+	}
+	return 0;
+}
+
 static int
 sshcfg_line(struct sshcfg_ctx *c, char *s, bool *active, bool *in_match,
     bool user_file, int depth, const char *where)
@@ -205,6 +229,10 @@ sshcfg_line(struct sshcfg_ctx *c, char *s, bool *active, bool *in_match,
 		return *active ?
 		    sshcfg_include(c, s, user_file, depth, where) :
 		    0;
+	if (*active && !*in_match &&
+	    (strcasecmp(key, "HostName") == 0 ||
+		strcasecmp(key, "Port") == 0 || strcasecmp(key, "User") == 0))
+		return first_dest(cfg, key, next_word(&s), where);
 	ours = strcasecmp(key, "IdentityFile") == 0 ||
 	    strcasecmp(key, "CertificateFile") == 0 ||
 	    strcasecmp(key, "IdentitiesOnly") == 0 ||
@@ -311,4 +339,59 @@ sshcfg_free(struct sshcfg *cfg)
 	for (i = 0; i < cfg->n_certificate; i++)
 		free(cfg->certificate[i]);
 	cfg->n_identity = cfg->n_certificate = 0;
+}
+
+#define DEST_WHY                                                               \
+	"libssh 0.10 matches Host blocks after a HostName against that name, " \
+	"not the alias, so it reads this differently from OpenSSH; put "       \
+	"the line in the block with HostName, or before it"
+
+int
+sshcfg_check_dest(const struct sshcfg *cfg, const char *alias,
+    const char *host, unsigned port, const char *user, char *err,
+    size_t errlen)
+{
+	/* %-tokens are expanded by libssh, not by us: not compared. */
+	if (cfg->hostname_from[0] != '\0' &&
+	    strchr(cfg->hostname, '%') == NULL && host != NULL &&
+	    strcmp(cfg->hostname, host) != 0) {
+		snprintf(err, errlen,
+		    "%s: HostName %s for %s, but libssh read %s: " DEST_WHY,
+		    cfg->hostname_from, cfg->hostname, alias, host);
+		return MERR_INVAL;
+	}
+	if (cfg->port_from[0] != '\0' && cfg->port != port) {
+		snprintf(err, errlen,
+		    "%s: Port %u for %s, but libssh read %u: " DEST_WHY,
+		    cfg->port_from, cfg->port, alias, port);
+		return MERR_INVAL;
+	}
+	if (cfg->user_from[0] != '\0' && strchr(cfg->user, '%') == NULL &&
+	    (user == NULL || strcmp(cfg->user, user) != 0)) {
+		snprintf(err, errlen,
+		    "%s: User %s for %s, but libssh read %s: " DEST_WHY,
+		    cfg->user_from, cfg->user, alias, user ? user : "none");
+		return MERR_INVAL;
+	}
+	return 0;
+}
+
+/* HostName, User ("" none) and Port as libssh holds them now. */
+unsigned
+sshcfg_libssh_dest(ssh_session s, char *host, size_t hostlen, char *user,
+    size_t userlen)
+{
+	unsigned int port = 22;
+	char *v = NULL;
+
+	host[0] = user[0] = '\0';
+	if (ssh_options_get(s, SSH_OPTIONS_HOST, &v) == SSH_OK)
+		snprintf(host, hostlen, "%s", v);
+	ssh_string_free_char(v);
+	v = NULL;
+	if (ssh_options_get(s, SSH_OPTIONS_USER, &v) == SSH_OK)
+		snprintf(user, userlen, "%s", v);
+	ssh_string_free_char(v);
+	ssh_options_get_port(s, &port);
+	return port;
 }

@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include <libssh/libssh.h>
+
 #define SSHCFG_MAX_FILES 32
 
 struct sshcfg {
@@ -24,6 +26,11 @@ struct sshcfg {
 	int hash_known_hosts; /* -1 not set, 0 no, 1 yes */
 	/* Where each was set, for messages: "FILE line N". */
 	char identities_only_from[320];
+	/* The first HostName, Port and User of a Host block that matches the
+	 * alias, as OpenSSH reads them ("" / 0: none), and where. */
+	char hostname[256], user[128];
+	unsigned port;
+	char hostname_from[320], port_from[320], user_from[320];
 };
 
 /*
@@ -35,5 +42,20 @@ struct sshcfg {
 int sshcfg_read(const char *path, const char *alias, const char *user,
     const char *hostname, struct sshcfg *cfg, char *err, size_t errlen);
 void sshcfg_free(struct sshcfg *cfg);
+
+/*
+ * libssh 0.10 matches the Host blocks after a HostName line against the
+ * new name, not the alias: a Port or User in a later block for the alias
+ * is dropped (and one for the HostName's value applied). HOST, PORT and
+ * USER are what libssh parsed for the alias (before -o or user@ / :port
+ * overrides; USER NULL: none): 0 when they agree with cfg's reading, or
+ * MERR_INVAL naming the directive, its file and line, and both values.
+ */
+/* HostName, User ("" none) and Port as session holds them now. */
+unsigned sshcfg_libssh_dest(ssh_session session, char *host, size_t hostlen,
+    char *user, size_t userlen);
+int sshcfg_check_dest(const struct sshcfg *cfg, const char *alias,
+    const char *host, unsigned port, const char *user, char *err,
+    size_t errlen);
 
 #endif

@@ -144,6 +144,9 @@ struct transport_ops {
 	void (*free)(struct transport *t);
 	/* "ssh alice@web1:22", "daemon": for traces. */
 	const char *(*describe)(struct transport *t);
+	/* The route taken ("direct", "ProxyJump b (file:line), ..."), ""
+	 * before it is known; NULL: not an SSH route (the daemon's). */
+	void (*route)(const struct transport *t, char *out, size_t outlen);
 	/* Bytes on the wire, both ways (0 when another process holds it). */
 	void (*bytes)(const struct transport *t, uint64_t *in, uint64_t *out);
 	/* The conn keeps a deadline per state and pings the idle agent;

@@ -815,6 +815,7 @@ const struct transport_ops transport_ssh_ops = {
 	.close = tssh_close,
 	.free = tssh_free,
 	.describe = tssh_describe,
+	.route = tssh_route,
 	.bytes = tssh_bytes,
 	.self_supervised = true,
 };

@@ -130,6 +130,27 @@ tssh_step_jump(struct transport *t)
 	}
 }
 
+void
+tssh_route(const struct transport *t, char *out, size_t outlen)
+{
+	char hop[256];
+
+	if (t->session == NULL) {
+		snprintf(out, outlen, "%s", "");
+		return;
+	}
+	if (t->route.kind == SSHROUTE_DIRECT) {
+		snprintf(out, outlen, "direct");
+		return;
+	}
+	hop[0] = '\0';
+	if (t->hop != NULL)
+		bastion_chan_describe(t->hop, hop, sizeof(hop));
+	snprintf(out, outlen, "%s %.300s (%.300s)%s%s",
+	    sshroute_kind_str(t->route.kind), t->route.value, t->route.where,
+	    hop[0] ? ", " : "", hop);
+}
+
 bool
 tssh_hop_lost(struct transport *t, char *err, size_t errlen)
 {
@@ -172,8 +193,8 @@ static int
 setup_session(struct transport *t, char *err, size_t errlen)
 {
 	int zero = 0, one = 1, r;
-	char *host = NULL, *user = NULL;
-	unsigned int port = 22;
+	char *host = NULL, *user = NULL, lhost[256], luser[128];
+	unsigned int port = 22, lport;
 	size_t i;
 
 	if ((t->session = ssh_new()) == NULL) {
@@ -191,6 +212,9 @@ setup_session(struct transport *t, char *err, size_t errlen)
 	ssh_options_set(t->session, SSH_OPTIONS_PROCESS_CONFIG, &zero);
 	if ((r = check_route(t, err, errlen)) != 0)
 		return r;
+	/* What libssh read for the alias, before anything overrides it. */
+	lport = sshcfg_libssh_dest(t->session, lhost, sizeof(lhost), luser,
+	    sizeof(luser));
 	/* -o over ssh_config, as with ssh; a user@ or :port the host list
 	 * or inventory gives for the host over both. */
 	for (i = 0; i < t->cfg->nssh_options; i++)
@@ -221,8 +245,12 @@ setup_session(struct transport *t, char *err, size_t errlen)
 		snprintf(t->user, sizeof(t->user), "%s", user);
 		ssh_string_free_char(user);
 	}
-	if ((r = sshcfg_read(t->cfg->ssh_config, t->spec->name, t->user,
-		 t->hostname, &t->sshcfg, err, errlen)) != 0)
+	r = sshcfg_read(t->cfg->ssh_config, t->spec->name, t->user,
+	    t->hostname, &t->sshcfg, err, errlen);
+	if (r == 0)
+		r = sshcfg_check_dest(&t->sshcfg, t->spec->name, lhost, lport,
+		    luser[0] ? luser : NULL, err, errlen);
+	if (r != 0)
 		return r;
 	ssh_set_blocking(t->session, 0);
 	ssh_set_counters(t->session, &t->counter, NULL);

@@ -117,6 +117,8 @@ bool tssh_worker_returned(struct transport *t, enum conn_state expected);
 /* transport_ssh_connect.c: one set-up state each. */
 enum transport_step tssh_step_resolve(struct transport *t);
 enum transport_step tssh_step_jump(struct transport *t);
+/* The route for --status (transport_ops.route). */
+void tssh_route(const struct transport *t, char *out, size_t outlen);
 /* The connection ended: through a bastion that failed, err says why. */
 bool tssh_hop_lost(struct transport *t, char *err, size_t errlen);
 enum transport_step tssh_step_tcp(struct transport *t);

@@ -1,5 +1,6 @@
 #include "keyinstall.h"
 #include "keyinstall_exec.h"
+#include "keyroute.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +25,6 @@
 #include "log.h"
 #include "hostkey.h"
 #include "output.h"
-#include "sshroute.h"
 #include "sshcfg.h"
 #include "status.h"
 #include "workpool.h"
@@ -53,6 +53,9 @@ struct ki_host {
 	const struct host_spec *spec;
 	char *display;
 	ssh_session session;
+	struct keyroute route;
+	ev_timer kick;	       /* the bastion's news, handled off its call */
+	bool connecting;       /* the connect job was submitted */
 	bool hash_known_hosts; /* ssh_config HashKnownHosts yes */
 	int methods;	       /* SSH_AUTH_METHOD_* the server offered */
 	enum ki_status status;
@@ -64,6 +67,13 @@ struct keyinstall {
 	const struct keyinstall_options *opts;
 	struct ev_loop *loop;
 	struct workpool *workers;
+	/* The bastions' own: a worker blocked in a session through a
+	 * bastion must never be what that bastion waits for. */
+	struct workpool *hop_workers;
+	struct conn_config hop; /* the bastions' settings */
+	struct ki_host *hv;
+	size_t nhosts, next, fanout;
+	bool starting; /* in start_more */
 	/* libssh appends to known_hosts without locking; one writer (and
 	 * no reader mid-write) at a time. */
 	pthread_mutex_t hostkey_lock;
@@ -104,82 +114,21 @@ host_fail(struct ki_host *h, enum ki_status st, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* --- authorized_keys text ------------------------------------------------ */
+/* --- the session and its route -------------------------------------------- */
 
 /*
- * The route ssh_config asks for. This blocking session lets libssh connect
- * and so run a ProxyCommand itself (expanded by libssh); a ProxyJump it
- * would hand to the ssh program, whose own known_hosts muster does not
- * control: refused, as every directive muster cannot honour.
+ * The session's settings and its route, on the loop thread (a bastion
+ * channel is the loop's to open). 0, or the host failed.
  */
 static int
-check_route(struct ki_host *h, char *err, size_t errlen)
-{
-	struct sshroute route;
-	char *pc = NULL;
-	bool libssh_proxy;
-	int r;
-
-	if ((r = sshroute_lookup(h->ki->opts->ssh_config, h->spec->name,
-		 &route, err, errlen)) != 0)
-		return r;
-	if (h->spec->route_kind != HOST_ROUTE_NONE) {
-		sshroute_from_spec(h->spec, &route);
-		snprintf(err, errlen,
-		    "%.300s: %s %.300s: muster keys install does not go "
-		    "through an inventory's route yet: refusing to connect "
-		    "directly",
-		    route.where, sshroute_kind_str(route.kind), route.value);
-		return MERR_INVAL;
-	}
-	libssh_proxy = ssh_options_get(h->session, SSH_OPTIONS_PROXYCOMMAND,
-			   &pc) == SSH_OK &&
-	    pc != NULL;
-	ssh_string_free_char(pc);
-	if (route.kind == SSHROUTE_JUMP) {
-		snprintf(err, errlen,
-		    "%.300s: ProxyJump %.300s: muster keys install "
-		    "does not go through a ProxyJump yet: refusing to connect "
-		    "directly",
-		    route.where, route.value);
-		return MERR_INVAL;
-	}
-	if (route.kind == SSHROUTE_DIRECT && libssh_proxy) {
-		snprintf(err, errlen,
-		    "ssh_config asks for a proxy in a block "
-		    "muster cannot evaluate: refusing to connect");
-		return MERR_INVAL;
-	}
-	return 0;
-}
-
-/* HashKnownHosts, which libssh does not read, for --accept-new. */
-static int
-ki_read_sshcfg(struct ki_host *h, char *err, size_t errlen)
-{
-	struct sshcfg sc;
-	char *user = NULL, *host = NULL;
-	int r;
-
-	ssh_options_get(h->session, SSH_OPTIONS_USER, &user);
-	ssh_options_get(h->session, SSH_OPTIONS_HOST, &host);
-	r = sshcfg_read(h->ki->opts->ssh_config, h->spec->name, user, host,
-	    &sc, err, errlen);
-	h->hash_known_hosts = r == 0 && sc.hash_known_hosts == 1;
-	sshcfg_free(&sc);
-	ssh_string_free_char(user);
-	ssh_string_free_char(host);
-	return r;
-}
-
-static int
-open_session(struct ki_host *h)
+prepare_session(struct ki_host *h)
 {
 	const struct keyinstall_options *o = h->ki->opts;
 	long secs = (long)o->connect_timeout;
 	long usecs = (long)((o->connect_timeout - (double)secs) * 1e6);
 	int zero = 0, one = 1, r;
-	char err[768];
+	char err[768], lhost[256], luser[128];
+	unsigned lport;
 
 	if ((h->session = ssh_new()) == NULL) {
 		host_fail(h, KI_FAILED, "out of memory");
@@ -188,21 +137,25 @@ open_session(struct ki_host *h)
 	ssh_options_set(h->session, SSH_OPTIONS_HOST, host_spec_addr(h->spec));
 	if (ssh_options_parse_config(h->session, o->ssh_config) < 0) {
 		host_fail(h, KI_UNREACHABLE,
-		    "ssh configuration: cannot "
-		    "read %s",
+		    "ssh configuration: cannot read %s",
 		    o->ssh_config ? o->ssh_config : "~/.ssh/config");
 		return MERR_PARSE;
 	}
 	ssh_options_set(h->session, SSH_OPTIONS_PROCESS_CONFIG, &zero);
-	if (check_route(h, err, sizeof(err)) != 0) {
+	if ((r = keyroute_check(&h->route, h->session, &h->ki->hop, h->spec,
+		 err, sizeof(err))) != 0) {
 		host_fail(h, KI_UNREACHABLE, "%s", err);
-		return MERR_INVAL;
+		return r;
 	}
+	lport = sshcfg_libssh_dest(h->session, lhost, sizeof(lhost), luser,
+	    sizeof(luser));
 	if (h->spec->user != NULL)
 		ssh_options_set(h->session, SSH_OPTIONS_USER, h->spec->user);
 	if (h->spec->port != 0)
 		ssh_options_set(h->session, SSH_OPTIONS_PORT, &h->spec->port);
-	if ((r = ki_read_sshcfg(h, err, sizeof(err))) != 0) {
+	if ((r = keyroute_sshcfg(h->session, o->ssh_config, h->spec->name,
+		 lhost, lport, luser, &h->hash_known_hosts, err,
+		 sizeof(err))) != 0) {
 		host_fail(h, KI_UNREACHABLE, "ssh configuration: %s", err);
 		return r;
 	}
@@ -214,7 +167,33 @@ open_session(struct ki_host *h)
 	ssh_options_set(h->session, SSH_OPTIONS_TIMEOUT, &secs);
 	ssh_options_set(h->session, SSH_OPTIONS_TIMEOUT_USEC, &usecs);
 	ssh_options_set(h->session, SSH_OPTIONS_NODELAY, &one);
+	return 0;
+}
+
+/* On the loop thread, once a job is back: a host whose route failed
+ * under its session says what the route said (the bastion's reason, how
+ * the ProxyCommand ended), not only "Socket error: disconnected". */
+static void
+explain_route(struct ki_host *h)
+{
+	char why[768];
+
+	if (h->status == KI_UNREACHABLE &&
+	    keyroute_explain(&h->route, h->error, why, sizeof(why)))
+		host_fail(h, KI_UNREACHABLE, "%s", why);
+}
+
+/* Connect (over the route's socket when there is one) and verify the
+ * host's key, end to end: a bastion only carries ciphertext. */
+static int
+open_session(struct ki_host *h)
+{
+	const struct keyinstall_options *o = h->ki->opts;
+	char err[768];
+	int r;
+
 	ssh_set_blocking(h->session, 1);
+	h->route.fd_adopted = h->route.fd >= 0;
 	if (ssh_connect(h->session) != SSH_OK) {
 		host_fail(h, KI_UNREACHABLE, "ssh: %s",
 		    ssh_get_error(h->session));
@@ -235,10 +214,7 @@ open_session(struct ki_host *h)
 static void
 close_session(struct ki_host *h)
 {
-	if (h->session == NULL)
-		return;
-	ssh_disconnect(h->session);
-	ssh_free(h->session);
+	keyroute_close(&h->route, h->session);
 	h->session = NULL;
 }
 
@@ -542,16 +518,6 @@ temp_name(char *out, size_t len)
 	snprintf(out, len, SSH_DIR "/.authorized_keys.muster-%s", suffix);
 }
 
-/* Split "type b64 comment" into its first two fields. */
-static int
-key_fields(const char *line, char *type, size_t tlen, char *b64, size_t blen)
-{
-	if (sscanf(line, "%63s %8191s", type, b64) != 2 || tlen < 64 ||
-	    blen < 8192)
-		return MERR_INVAL;
-	return 0;
-}
-
 /*
  * No SFTP subsystem (sshd without Subsystem sftp, a stripped-down
  * server): the same steps over exec (keyinstall_exec.h), once the
@@ -586,7 +552,7 @@ install_key(struct ki_host *h)
 	int attempt;
 
 	if ((b64 = malloc(8192)) == NULL ||
-	    key_fields(line, type, sizeof(type), b64, 8192) != 0) {
+	    keyinstall_key_fields(line, type, sizeof(type), b64, 8192) != 0) {
 		host_fail(h, KI_FAILED, "bad public key line");
 		free(b64);
 		return;
@@ -793,6 +759,7 @@ static void host_finished(struct ki_host *h);
 static void
 keyinstall_install_done(void *arg)
 {
+	explain_route(arg);
 	host_finished(arg);
 }
 
@@ -803,6 +770,7 @@ keyinstall_connect_done(void *arg)
 	struct keyinstall *ki = h->ki;
 
 	if (h->status != KI_NEED_PASSWORD) {
+		explain_route(h);
 		host_finished(h);
 		return;
 	}
@@ -821,34 +789,100 @@ keyinstall_connect_done(void *arg)
 	}
 }
 
+static void start_more(struct keyinstall *ki);
+
 static void
 host_finished(struct ki_host *h)
 {
 	log_debug("%s: %s after %.0f ms", h->display, ki_status_str(h->status),
 	    (ev_time() - h->t0) * 1000);
+	ev_timer_stop(h->ki->loop, &h->kick);
 	close_session(h);
 	report(h);
 	h->ki->pending--;
+	start_more(h->ki);
 }
 
-/* A short label, as run shows hosts: the name, with the user when two
- * entries share the name, and the port when it is not 22. */
-static char *
-display_name(const struct host_set *hosts, size_t i)
+static void
+submit_connect(struct ki_host *h)
 {
-	const struct host_spec *s = &hosts->v[i];
-	char *out = NULL, port[16] = "";
-	bool dup = false;
-	size_t j;
+	h->connecting = true;
+	if (workpool_submit(h->ki->workers, keyinstall_work_connect,
+		keyinstall_connect_done, h) != 0) {
+		host_fail(h, KI_FAILED, "out of memory");
+		host_finished(h);
+	}
+}
 
-	for (j = 0; s->user != NULL && j < hosts->n && !dup; j++)
-		dup = j != i && strcmp(hosts->v[j].name, s->name) == 0;
-	if (s->port != 0 && s->port != 22)
-		snprintf(port, sizeof(port), ":%u", s->port);
-	if (asprintf(&out, "%s%s%s%s", dup ? s->user : "", dup ? "@" : "",
-		s->name, port) < 0)
-		return NULL;
-	return out;
+/* The bastion's channel opened or failed: connect over it, or fail. */
+static void
+keyinstall_on_kick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ki_host *h = w->data;
+	enum host_status st;
+	char err[768];
+
+	(void)loop, (void)revents;
+	if (h->connecting)
+		return;
+	switch (keyroute_status(&h->route, &st, err, sizeof(err))) {
+	case 1: return;
+	case 0: submit_connect(h); return;
+	default:
+		host_fail(h, st == HS_HOSTKEY ? KI_HOSTKEY : KI_UNREACHABLE,
+		    "%s", err);
+		host_finished(h);
+	}
+}
+
+/* From the bastion, maybe deep in its step: handled on the next pass. */
+static void
+keyinstall_hop_notify(void *arg)
+{
+	struct ki_host *h = arg;
+
+	if (!h->connecting)
+		ev_timer_start(h->ki->loop, &h->kick);
+}
+
+static void
+start_host(struct ki_host *h)
+{
+	enum host_status st = HS_UNREACHABLE;
+	char err[768];
+
+	h->ki->pending++;
+	ev_timer_init(&h->kick, keyinstall_on_kick, 0, 0);
+	h->kick.data = h;
+	keyroute_init(&h->route);
+	if (prepare_session(h) != 0) {
+		host_finished(h);
+		return;
+	}
+	switch (keyroute_start(&h->route, h->session, &h->ki->hop, h->spec,
+	    h->display, keyinstall_hop_notify, h, &st, err, sizeof(err))) {
+	case 0: submit_connect(h); return;
+	case 1: return;
+	default:
+		host_fail(h, st == HS_HOSTKEY ? KI_HOSTKEY : KI_UNREACHABLE,
+		    "%s", err);
+		host_finished(h);
+	}
+}
+
+/* Hosts in progress up to the fanout: sessions, proxies and bastion
+ * channels are not all opened at once. */
+static void
+start_more(struct keyinstall *ki)
+{
+	/* A host that fails at once would otherwise start the next one
+	 * from inside this loop, a level deeper each time. */
+	if (ki->starting)
+		return;
+	ki->starting = true;
+	while (ki->pending < ki->fanout && ki->next < ki->nhosts)
+		start_host(&ki->hv[ki->next++]);
+	ki->starting = false;
 }
 
 int
@@ -887,6 +921,8 @@ keyinstall_hosts(const struct host_set *hosts,
 	sigaddset(&block, SIGQUIT);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	r = workpool_new(ki.loop, nworkers, &ki.workers);
+	if (r == 0)
+		r = workpool_new(ki.loop, 2, &ki.hop_workers);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0) {
 		fprintf(stderr, "muster: cannot start workers: %s\n",
@@ -900,15 +936,20 @@ keyinstall_hosts(const struct host_set *hosts,
 		h->ki = &ki;
 		h->spec = &hosts->v[i];
 		h->t0 = t0;
-		if ((h->display = display_name(hosts, i)) == NULL ||
-		    workpool_submit(ki.workers, keyinstall_work_connect,
-			keyinstall_connect_done, h) != 0) {
+		keyroute_init(&h->route);
+		if ((h->display = keyinstall_display_name(hosts, i)) == NULL) {
 			fprintf(stderr, "muster: out of memory\n");
 			ki.exit_status = EXIT_INTERNAL;
-			break;
+			goto out;
 		}
-		ki.pending++;
 	}
+	ki.hop = opts->net;
+	ki.hop.loop = ki.loop;
+	ki.hop.workers = ki.hop_workers;
+	ki.hv = hv;
+	ki.nhosts = hosts->n;
+	ki.fanout = opts->fanout > 0 ? (size_t)opts->fanout : 1;
+	start_more(&ki);
 	/* The workers' wake-up keeps the loop waiting while a host is out;
 	 * should nothing be left to wait for, a host was lost: say so. */
 	while (ki.pending > 0)
@@ -930,6 +971,9 @@ out:
 		close_session(&hv[i]);
 		free(hv[i].display);
 	}
+	if (ki.hop.loop != NULL)
+		bastion_close_idle(&ki.hop);
+	workpool_free(ki.hop_workers);
 	free(hv);
 	if (ki.loop != NULL)
 		ev_loop_destroy(ki.loop);

@@ -8,7 +8,7 @@
  * connect timeout on every blocking step, so a dead host holds one worker
  * and never the others. Results are reported on the loop thread, which is
  * also the only one that asks for the password (once, when the first host
- * needs it).
+ * needs it). The route to each host is the one run takes (keyroute.h).
  */
 #ifndef MUSTER_KEYINSTALL_H
 #define MUSTER_KEYINSTALL_H
@@ -20,6 +20,7 @@
 
 #include "hostlist.h"
 #include "keyinstall_text.h"
+#include "transport.h"
 
 struct keyinstall_options {
 	const char *ssh_config;	 /* NULL: ~/.ssh/config */
@@ -31,6 +32,10 @@ struct keyinstall_options {
 	ssh_key identity; /* tried first; its public half is installed */
 	const char *pubkey_line; /* "type base64 comment" to append */
 	const char *password;	 /* NULL: ask on the terminal when needed */
+	/* The route's and its bastions' settings (keyroute.h): ssh_config,
+	 * -J, known_hosts, identity, timeouts, pacing, --jump-channels;
+	 * loop and workers are ours. */
+	struct conn_config net;
 };
 
 /* Runs the whole job; returns a muster_exit status (status.h). */

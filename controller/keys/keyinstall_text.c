@@ -1,6 +1,7 @@
 /*
  * The authorized_keys text (keyinstall_text.h): whether a key is in it, and
- * the file with one line appended. Pure functions on bytes, with no I/O,
+ * the file with one line appended, a key line's fields, a host's label.
+ * Pure functions on bytes, with no I/O,
  * so that the unit tests and the fuzzer reach every branch.
  */
 #include "keyinstall_text.h"
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "hostlist.h"
 
 /* Length of the token at p (up to blank or end of line). */
 static size_t
@@ -113,3 +115,34 @@ keyinstall_append(const char *old, size_t oldlen, const char *line, char **out,
 }
 
 /* --- the session ------------------------------------------------------------- */
+
+/* Split "type b64 comment" into its first two fields. */
+int
+keyinstall_key_fields(const char *line, char *type, size_t tlen, char *b64,
+    size_t blen)
+{
+	if (sscanf(line, "%63s %8191s", type, b64) != 2 || tlen < 64 ||
+	    blen < 8192)
+		return MERR_INVAL;
+	return 0;
+}
+
+/* A short label, as run shows hosts: the name, with the user when two
+ * entries share the name, and the port when it is not 22. */
+char *
+keyinstall_display_name(const struct host_set *hosts, size_t i)
+{
+	const struct host_spec *s = &hosts->v[i];
+	char *out = NULL, port[16] = "";
+	bool dup = false;
+	size_t j;
+
+	for (j = 0; s->user != NULL && j < hosts->n && !dup; j++)
+		dup = j != i && strcmp(hosts->v[j].name, s->name) == 0;
+	if (s->port != 0 && s->port != 22)
+		snprintf(port, sizeof(port), ":%u", s->port);
+	if (asprintf(&out, "%s%s%s%s", dup ? s->user : "", dup ? "@" : "",
+		s->name, port) < 0)
+		return NULL;
+	return out;
+}

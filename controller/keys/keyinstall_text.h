@@ -1,7 +1,8 @@
 /*
  * authorized_keys as text, for `muster keys install` over SFTP
  * (keyinstall.c) and over exec (keyinstall_exec.c): whether a key is there,
- * and the file with one appended. No I/O.
+ * and the file with one appended; a key line's fields and a host's
+ * label for the report. No I/O.
  */
 #ifndef MUSTER_KEYINSTALL_TEXT_H
 #define MUSTER_KEYINSTALL_TEXT_H
@@ -26,5 +27,14 @@ bool keyinstall_has_key(const char *text, size_t len, const char *type,
  */
 int keyinstall_append(const char *old, size_t oldlen, const char *line,
     char **out, size_t *outlen);
+
+/* "type b64 comment": its first two fields (type of 64, b64 of 8192
+ * bytes at least), or MERR_INVAL. */
+int keyinstall_key_fields(const char *line, char *type, size_t tlen, char *b64,
+    size_t blen);
+
+struct host_set;
+/* A short label, as run shows hosts (malloc'd; NULL: out of memory). */
+char *keyinstall_display_name(const struct host_set *hosts, size_t i);
 
 #endif

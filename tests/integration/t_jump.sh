@@ -233,6 +233,110 @@ assert_contains "$(cat "$T/mid.json")" '"status":"ok"' "mid-run: the direct host
 assert_contains "$(cat "$T/mid.json")" 'fine' "mid-run: the direct host's output"
 ok "a bastion dying mid-run fails the hosts behind it, others go on"
 
+# A User in a later block for the alias than its HostName (and ProxyJump):
+# libssh 0.10 matches that block against the HostName instead, and would
+# log in as the Host * user; muster refuses, naming the line.
+{ printf 'Host split\n    HostName %s\n    ProxyJump bastion\nHost split\n    User %s\n' "${TARGETS[0]}" "$U2"
+	cat "$T/ssh_config"; } >"$T/split_config"
+set +e
+"$MUSTER" run --no-daemon -F "$T/split_config" --known-hosts "$T/kh" -k "$KEY" -w split -- "touch $T/m/split" >"$T/out" 2>"$T/err"
+rc=$?
+set -e
+assert_eq 3 "$rc" "a User libssh does not read: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "$T/split_config line 5: User $U2 for split, but libssh read $U3" "the message names the line and both users"
+[[ -e $T/m/split ]] && fail "a User libssh does not read: the command ran"
+ok "a Port/User libssh 0.10 would not apply (a later block after HostName) fails loudly"
+
+# keys install takes the route too: a password-only user on an sshd inside
+# the namespace gets the key through the bastion (ProxyJump) and through a
+# ProxyCommand; the target's key is checked end to end; what the
+# ProxyCommand carried holds neither the password nor the key (ciphertext);
+# a dead bastion fails the host "via bastion" and nothing connects directly.
+UP=${FLEET_USER_PREFIX}jpw
+PW="jp-$RANDOM$RANDOM"
+PWADDR=$FLEET_NET.204
+cleanup_pwuser() {
+	pkill -KILL -u "$UP" 2>/dev/null || true
+	userdel -r "$UP" 2>/dev/null || true
+}
+cleanup_pwuser
+at_exit cleanup_pwuser
+useradd -m -s /bin/bash "$UP"
+printf '%s:%s\n' "$UP" "$PW" | chpasswd
+HP=$(getent passwd "$UP" | cut -d: -f6)
+rm -rf "${HP:?}/.ssh"
+cat >"$T/pw.conf" <<CFG
+ListenAddress $PWADDR:22
+$(grep '^HostKey' "$FLEET_DIR/hosts/$FLEET_NET.3/sshd_config")
+PidFile $T/pw.pid
+UsePAM no
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+AllowUsers $UP
+AuthorizedKeysFile .ssh/authorized_keys
+UseDNS no
+Subsystem sftp /usr/lib/openssh/sftp-server
+CFG
+ip netns exec "$NS" /usr/sbin/sshd -f "$T/pw.conf" -E "$T/pw.log"
+for _ in $(seq $((100 * SLOW))); do
+	ip netns exec "$NS" ss -ltn | grep -q "$PWADDR:22" && break
+	sleep 0.1
+done
+echo "$PWADDR $(key_of 3)" >>"$T/kh"
+(umask 077; printf "%s\n" "$PW" >"$T/pwfile")
+# First: ssh_config's first value wins, and the file's Host * sets User.
+{ cat <<CFG
+Host pwjump
+    HostName $PWADDR
+    User $UP
+    ProxyJump bastion
+Host pwcmd
+    HostName $PWADDR
+    User $UP
+    ProxyCommand sh -c 'tee -a $T/cmd.up | ip netns exec $NS socat - TCP:%h:%p | tee -a $T/cmd.down'
+Host pwdead
+    HostName $PWADDR
+    User $UP
+    ProxyJump dead
+CFG
+cat "$T/ssh_config"; } >"$T/pw_config"
+mki() { # mki ALIAS [KH]: keys install to ALIAS; sets rc
+	set +e
+	"$MUSTER" keys install -F "$T/pw_config" --known-hosts "${2:-$T/kh}" -k "$KEY" \
+		--password-file "$T/pwfile" -w "$1" >"$T/out" 2>"$T/err"
+	rc=$?
+	set -e
+}
+PUB=$(cut -d' ' -f2 "$KEY.pub")
+mki pwdead
+assert_eq 3 "$rc" "keys install via a dead bastion: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "via bastion dead" "keys install via a dead bastion: the message"
+[[ -e $HP/.ssh/authorized_keys ]] && fail "keys install via a dead bastion: a key landed"
+grep -v "^$PWADDR " "$T/kh" >"$T/kh_pwbad"
+echo "$PWADDR $(key_of 4)" >>"$T/kh_pwbad"
+mki pwjump "$T/kh_pwbad"
+assert_eq 3 "$rc" "keys install, a changed target key behind the bastion: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "hostkey" "keys install: the target's key is what failed"
+[[ -e $HP/.ssh/authorized_keys ]] && fail "keys install, a changed target key: a key landed"
+mki pwjump
+assert_eq 0 "$rc" "keys install through ProxyJump: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/out")" "pwjump: installed" "keys install through ProxyJump"
+grep -q "$PUB" "$HP/.ssh/authorized_keys" || fail "keys install through ProxyJump: the key is not on the inner host"
+grep -q "Accepted password for $UP" "$T/pw.log" || fail "keys install through ProxyJump: the inner sshd saw no password login"
+"$MUSTER" run --no-daemon -F "$T/pw_config" --known-hosts "$T/kh" -k "$KEY" -w pwjump -- true >"$T/out" 2>"$T/err" ||
+	fail "run with the installed key through the bastion: $(cat "$T/out" "$T/err")"
+ok "keys install through ProxyJump: the key lands on the inner host, its key checked end to end, a dead bastion fails it"
+rm -rf "${HP:?}/.ssh"
+rm -f "$T/cmd.up" "$T/cmd.down"
+mki pwcmd
+assert_eq 0 "$rc" "keys install through ProxyCommand: $(cat "$T/out" "$T/err")"
+grep -q "$PUB" "$HP/.ssh/authorized_keys" || fail "keys install through ProxyCommand: the key is not on the inner host"
+[[ -s $T/cmd.up && -s $T/cmd.down ]] || fail "keys install through ProxyCommand: nothing went through the command"
+grep -q -a -F "$PW" "$T/cmd.up" "$T/cmd.down" && fail "keys install through ProxyCommand: the password crossed in clear"
+grep -q -a -F "$PUB" "$T/cmd.up" "$T/cmd.down" && fail "keys install through ProxyCommand: the key crossed in clear"
+ok "keys install through ProxyCommand: the key lands, the proxy carried only ciphertext"
+
 # The daemon holds hosts behind a bastion (ssh_config's ProxyJump), and a
 # run goes through it.
 export MUSTER_DAEMON_SOCKET=$T/d/daemon.sock
@@ -252,3 +356,62 @@ rm -f "$T/m/one" "$T/m/two"
 assert_contains "$(cat "$T/err")" "using the daemon" "the run used the daemon"
 assert_eq 2 "$(find "$T/m" -name 'd*' | wc -l)" "ran on both hosts through the daemon"
 ok "the daemon holds hosts behind bastions"
+
+# --status shows the bastion connections (bastion, state, channels in use,
+# the hosts behind it) and each host's route.
+"$MUSTER" daemon --status --json >"$T/st"
+jq_st() { python3 -c "import json,sys; d=json.load(open('$T/st')); $1"; }
+# (A hop behind another hop has connections of its own: "bastion" for
+# one, and "bastion" under "bastion2" for two.)
+bastion_row() {
+	jq_st 'b=[x for x in d["bastions"] if x["bastion"]=="bastion"]; print(" ".join(sorted(set(x["state"] for x in b))), sum(x["channels"] for x in b), ",".join(sorted(h for x in b for h in x["hosts"])))'
+}
+assert_eq "up 2 bastion2,one" "$(bastion_row)" "--status: the first bastion carries one and the second bastion"
+assert_eq "up 1 two" "$(jq_st 'b=[x for x in d["bastions"] if x["bastion"]=="bastion2"][0]; print(b["state"], b["channels"], ",".join(b["hosts"]))')" \
+	"--status: the second bastion"
+assert_contains "$(jq_st 'print([h["route"] for h in d["hosts"] if h["host"]=="one"][0])')" \
+	"ProxyJump bastion ($T/ssh_config:" "--status: the host's route"
+"$MUSTER" daemon --status >"$T/st.txt"
+assert_contains "$(cat "$T/st.txt")" "BASTION" "--status text: the bastions' table"
+assert_contains "$(grep '^one ' "$T/st.txt" | tail -1)" "ProxyJump bastion" "--status text: the route"
+ok "--status shows the bastion connections and each host's route"
+
+# The bastion goes away (its sshd killed, its way in closed) and comes
+# back: the daemon's hosts come back through it, never directly (nothing
+# in the root namespace listens on the targets' addresses).
+accepted() { grep -c "Accepted publickey for $U1" "$T/bastion.log" || true; }
+before=$(accepted)
+# Its per-connection children first (the sshd -i behind each), then the
+# listener: no new connection gets in until it is started again.
+children=$(pgrep -P "$SOCAT" || true)
+kill "$SOCAT"
+wait "$SOCAT" 2>/dev/null || true
+for pid in $children; do kill -9 "$pid" 2>/dev/null || true; done
+for _ in $(seq $((100 * SLOW))); do
+	"$MUSTER" daemon --status --json >"$T/st"
+	[[ $(jq_st 'print(sum(h["state"]=="ready" for h in d["hosts"]))') == 0 ]] && break
+	sleep 0.2
+done
+assert_eq 0 "$(jq_st 'print(sum(h["state"]=="ready" for h in d["hosts"]))')" "the bastion's hosts left ready"
+socat "TCP-LISTEN:22,bind=$BASTION,fork,reuseaddr" \
+	EXEC:"ip netns exec $NS /usr/sbin/sshd -i -f $T/bastion.conf -E $T/bastion.log" &
+SOCAT=$!
+at_exit "kill $SOCAT 2>/dev/null"
+n=0
+for _ in $(seq $((300 * SLOW))); do
+	"$MUSTER" daemon --status --json >"$T/st"
+	n=$(jq_st 'print(sum(h["state"]=="ready" for h in d["hosts"]))')
+	((n == 2)) && break
+	sleep 0.2
+done
+assert_eq 2 "$n" "the hosts came back after the bastion did: $(cat "$T/st")"
+# One for one, one under bastion2 for two (a hop's connections are per depth).
+assert_eq 2 "$(($(accepted) - before))" "new connections to the bastion: one per depth, not one per retry"
+assert_contains "$(jq_st 'print([h["route"] for h in d["hosts"] if h["host"]=="one"][0])')" \
+	"ProxyJump bastion" "back through the bastion"
+assert_eq "up 2 bastion2,one" "$(bastion_row)" "--status: the bastion is up again"
+rm -f "$T/m/d"*
+"$MUSTER" run --known-hosts "$T/kh" -k "$KEY" -F "$T/ssh_config" -w one,two -- 'touch '"$T"'/m/d$$' >"$T/out" 2>"$T/err" ||
+	fail "run through the daemon after the bastion came back: $(cat "$T/out" "$T/err")"
+assert_eq 2 "$(find "$T/m" -name 'd*' | wc -l)" "ran on both hosts after the bastion came back"
+ok "the bastion killed and restarted: the daemon's hosts come back through it"

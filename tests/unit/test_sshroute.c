@@ -1,5 +1,6 @@
 /* sshroute.c: which route ssh_config asks for, and where; proxycmd.c's
- * expansion of a ProxyCommand. */
+ * expansion of a ProxyCommand; sshcfg.c's check that libssh read HostName,
+ * Port and User as OpenSSH does. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 
 #include "err.h"
 #include "proxycmd.h"
+#include "sshcfg.h"
 #include "sshroute.h"
 
 static char dir[] = "/tmp/test_sshroute.XXXXXX";
@@ -52,6 +54,52 @@ static int
 lookup(const char *host, struct sshroute *r, char *err, size_t errlen)
 {
 	return sshroute_lookup(cfg, host, r, err, errlen);
+}
+
+/* libssh's own reading of cfg for alias, then sshcfg_check_dest: 0 when
+ * both agree. */
+static int
+check_dest(const char *alias, char *err, size_t errlen)
+{
+	ssh_session s = ssh_new();
+	struct sshcfg sc;
+	char host[256], user[128];
+	unsigned port;
+	int r;
+
+	assert_non_null(s);
+	ssh_options_set(s, SSH_OPTIONS_HOST, alias);
+	assert_int_equal(ssh_options_parse_config(s, cfg), 0);
+	port = sshcfg_libssh_dest(s, host, sizeof(host), user, sizeof(user));
+	ssh_free(s);
+	assert_int_equal(sshcfg_read(cfg, alias, user, host, &sc, err, errlen),
+	    0);
+	r = sshcfg_check_dest(&sc, alias, host, port, user[0] ? user : NULL,
+	    err, errlen);
+	sshcfg_free(&sc);
+	return r;
+}
+
+static void
+test_libssh_dest(void **state)
+{
+	char err[1024];
+
+	(void)state;
+	/* Port and User in a later block than HostName (and ProxyJump):
+	 * libssh 0.10 matches that block against 10.9.9.9, not "z". */
+	write_file(cfg,
+	    "Host z\n  HostName 10.9.9.9\n  ProxyJump b\n"
+	    "Host z\n  Port 2224\n  User dave\n"
+	    "Host y\n  HostName 10.9.9.8\n  Port 2225\n  User erin\n"
+	    "  ProxyJump b\n"
+	    "Host x\n  Port 2226\nHost x\n  HostName 10.9.9.7\n");
+	assert_int_equal(check_dest("z", err, sizeof(err)), MERR_INVAL);
+	assert_non_null(
+	    strstr(err, "line 5: Port 2224 for z, but libssh read 22"));
+	/* The same settings in the block with HostName, or before it. */
+	assert_int_equal(check_dest("y", err, sizeof(err)), 0);
+	assert_int_equal(check_dest("x", err, sizeof(err)), 0);
 }
 
 static void
@@ -142,6 +190,7 @@ main(void)
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_expand),
+		cmocka_unit_test(test_libssh_dest),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
