@@ -143,7 +143,7 @@ struct dhost {
 	struct dattach *attached;
 	struct dhost *next_waiting;
 	struct dhost *next_byname; /* daemon.byname's chain */
-	bool authed; /* this set-up got past authentication */
+	bool authed;		   /* this set-up got past authentication */
 };
 
 struct daemon {

@@ -132,8 +132,8 @@ lookup(ssh_session s, struct kh_verdict *v, char *err, size_t errlen)
 }
 
 static int
-verdict(ssh_session s, const char *file, bool accept_new, bool hash,
-    char *err, size_t errlen)
+verdict(ssh_session s, const char *file, bool accept_new, bool hash, char *err,
+    size_t errlen)
 {
 	struct kh_verdict v;
 	char fp[160];

@@ -125,8 +125,7 @@ kh_add_name(struct khfile *f, const char *name, size_t len, uint32_t line)
 
 	if (len >= KH_NAME_MAX)
 		return 0; /* longer than any name looked up */
-	if ((r = ARRAY_RESERVE(f->names, f->capnames, f->nnames + 1, 64)) !=
-	    0)
+	if ((r = ARRAY_RESERVE(f->names, f->capnames, f->nnames + 1, 64)) != 0)
 		return r;
 	if (f->nnames + 1 > f->nbucket &&
 	    (r = kh_rehash(f, f->nbucket ? f->nbucket * 2 : 64)) != 0)
@@ -178,8 +177,7 @@ kh_add_line(struct khfile *f, const char *line, unsigned lineno)
 		;
 	if (*p == '\0' || *p == '#' || *p == '@')
 		return 0;
-	if ((r = ARRAY_RESERVE(f->lines, f->caplines, f->nlines + 1, 64)) !=
-	    0)
+	if ((r = ARRAY_RESERVE(f->lines, f->caplines, f->nlines + 1, 64)) != 0)
 		return r;
 	l = &f->lines[f->nlines];
 	memset(l, 0, sizeof(*l));
@@ -279,8 +277,8 @@ kh_build(struct khfile *f, const struct stat *st)
 	free(buf);
 	return r;
 io:
-	snprintf(f->errmsg, sizeof(f->errmsg), "known_hosts %s: cannot read: %s",
-	    f->path, strerror(errno));
+	snprintf(f->errmsg, sizeof(f->errmsg),
+	    "known_hosts %s: cannot read: %s", f->path, strerror(errno));
 	f->err = MERR_IO;
 	return 0;
 }
@@ -316,8 +314,7 @@ kh_get(const char *path, int *r)
 	}
 	kh_clear(f);
 	f->used = ++use_clock;
-	if ((f->path = strdup(path)) == NULL ||
-	    (*r = kh_build(f, &st)) != 0) {
+	if ((f->path = strdup(path)) == NULL || (*r = kh_build(f, &st)) != 0) {
 		kh_clear(f);
 		*r = MERR_NOMEM;
 		return NULL;
@@ -357,8 +354,8 @@ kh_hashed_match(const struct khline *l, const char *name)
 
 	return l->hashed &&
 	    HMAC(EVP_sha1(), l->salt, sizeof(l->salt),
-		(const unsigned char *)name, strlen(name), mac,
-		&maclen) != NULL &&
+		(const unsigned char *)name, strlen(name), mac, &maclen) !=
+	    NULL &&
 	    maclen == 20 && memcmp(mac, l->mac, 20) == 0;
 }
 
@@ -392,8 +389,9 @@ kh_consider(struct kh_acc *a, struct khline *l)
 	enum ssh_keytypes_e t;
 
 	if (l->key == NULL) {
-		t = l->type != NULL ? ssh_key_type_from_name(l->type) :
-				      SSH_KEYTYPE_UNKNOWN;
+		t = l->type != NULL ?
+		    ssh_key_type_from_name(l->type) :
+		    SSH_KEYTYPE_UNKNOWN;
 		if (t == SSH_KEYTYPE_UNKNOWN || l->b64 == NULL ||
 		    ssh_pki_import_pubkey_base64(l->b64, t, &l->key) !=
 			SSH_OK) {
@@ -502,8 +500,8 @@ khindex_lookup(const char *user, const char *global, const char *name,
 	r = kh_lookup_locked(user, low, low[0] == '[' ? NULL : alt, key, v,
 	    err, errlen);
 	if (r == 0 && v->match != KH_OK &&
-	    (r = kh_lookup_locked(global, low, low[0] == '[' ? NULL : alt,
-		 key, &g, err, errlen)) == 0 &&
+	    (r = kh_lookup_locked(global, low, low[0] == '[' ? NULL : alt, key,
+		 &g, err, errlen)) == 0 &&
 	    g.match != KH_NONE)
 		*v = g;
 	pthread_mutex_unlock(&kh_lock);

@@ -207,7 +207,8 @@ test_patterns_and_markers(void **state)
 	/* A marker line is not a host's key. */
 	assert_int_equal(KH_NONE, look(kh, NULL, "zz", kb, NULL));
 	assert_int_equal(KH_OK, look(kh, NULL, "web.EXAMPLE.com", ka, NULL));
-	assert_int_equal(KH_CHANGED, look(kh, NULL, "db.example.com", kb, NULL));
+	assert_int_equal(KH_CHANGED,
+	    look(kh, NULL, "db.example.com", kb, NULL));
 	assert_int_equal(KH_OK, look(kh, NULL, "10.0.0.7", ka, NULL));
 	assert_int_equal(KH_NONE, look(kh, NULL, "10.0.0.17", ka, NULL));
 	/* libssh takes a negated name as no match (never as a veto). */
@@ -313,7 +314,8 @@ test_append_and_change(void **state)
 		char ln[2048];
 
 		snprintf(ln, sizeof(ln), "h9 %s\n", line_c);
-		assert_int_equal(0, khindex_append(text, ln, err, sizeof(err)));
+		assert_int_equal(0,
+		    khindex_append(text, ln, err, sizeof(err)));
 	}
 	assert_int_equal(KH_OK, look(text, NULL, "h9", kc, NULL));
 }
@@ -330,8 +332,8 @@ test_many(void **state)
 	f = fopen(kh, "w");
 	assert_non_null(f);
 	for (i = 0; i < 20000; i++)
-		fprintf(f, "10.%u.%u.%u %s\n", i >> 16, (i >> 8) & 255, i & 255,
-		    i % 2 ? line_a : line_b);
+		fprintf(f, "10.%u.%u.%u %s\n", i >> 16, (i >> 8) & 255,
+		    i & 255, i % 2 ? line_a : line_b);
 	assert_int_equal(0, fclose(f));
 	for (i = 0; i < 20000; i += 997) {
 		snprintf(name, sizeof(name), "10.%u.%u.%u", i >> 16,
