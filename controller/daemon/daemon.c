@@ -40,14 +40,66 @@ host_key(const struct host_spec *s)
 	return out;
 }
 
+static size_t
+byname_slot(const struct daemon *d, const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *name != '\0'; name++)
+		h = (h ^ (unsigned char)*name) * 16777619u;
+	return h & (d->nbyname - 1);
+}
+
+/* Room in the name index for one more host: doubled, rehashed. */
+static int
+byname_grow(struct daemon *d)
+{
+	struct dhost **b, *h, *next;
+	size_t i, n = d->nbyname ? d->nbyname * 2 : 64, old = d->nbyname;
+	struct dhost **ob = d->byname;
+
+	if (d->nhosts + 1 <= d->nbyname)
+		return 0;
+	if ((b = calloc(n, sizeof(*b))) == NULL)
+		return MERR_NOMEM;
+	d->byname = b;
+	d->nbyname = n;
+	for (i = 0; i < old; i++)
+		for (h = ob[i]; h != NULL; h = next) {
+			next = h->next_byname;
+			h->next_byname = b[byname_slot(d, h->name)];
+			b[byname_slot(d, h->name)] = h;
+		}
+	free(ob);
+	return 0;
+}
+
+static void
+byname_del(struct daemon *d, const struct dhost *h)
+{
+	struct dhost **pp;
+
+	if (d->nbyname == 0)
+		return;
+	for (pp = &d->byname[byname_slot(d, h->name)]; *pp != NULL;
+	     pp = &(*pp)->next_byname)
+		if (*pp == h) {
+			*pp = h->next_byname;
+			return;
+		}
+}
+
 static struct dhost *
 host_find(struct daemon *d, const char *name)
 {
-	size_t i;
+	struct dhost *h;
 
-	for (i = 0; i < d->nhosts; i++)
-		if (strcmp(d->hosts[i]->name, name) == 0)
-			return d->hosts[i];
+	if (d->nbyname == 0)
+		return NULL;
+	for (h = d->byname[byname_slot(d, name)]; h != NULL;
+	     h = h->next_byname)
+		if (strcmp(h->name, name) == 0)
+			return h;
 	return NULL;
 }
 
@@ -77,7 +129,8 @@ dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 		d->hosts_warned = true;
 		return MERR_LIMIT;
 	}
-	if (ARRAY_RESERVE(d->hosts, d->cap, d->nhosts + 1, 64) != 0) {
+	if (ARRAY_RESERVE(d->hosts, d->cap, d->nhosts + 1, 64) != 0 ||
+	    byname_grow(d) != 0) {
 		free(name);
 		return MERR_NOMEM;
 	}
@@ -107,6 +160,8 @@ dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 	ev_init(&h->retry, daemon_dhost_on_retry);
 	h->retry.data = h;
 	d->hosts[d->nhosts++] = h;
+	h->next_byname = d->byname[byname_slot(d, name)];
+	d->byname[byname_slot(d, name)] = h;
 	dhost_connect(h);
 	*out = h;
 	return 0;
@@ -281,6 +336,7 @@ host_release(struct dhost *h)
 	size_t i;
 
 	dhost_set_state(h, DH_RELEASED);
+	byname_del(d, h);
 	for (i = 0; i < d->nhosts; i++)
 		if (d->hosts[i] == h) {
 			memmove(&d->hosts[i], &d->hosts[i + 1],
@@ -503,6 +559,7 @@ daemon_fini(struct daemon *d)
 	for (i = 0; i < d->nhosts; i++)
 		host_free(d->hosts[i]);
 	free(d->hosts);
+	free(d->byname);
 }
 
 int

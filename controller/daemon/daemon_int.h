@@ -142,7 +142,8 @@ struct dhost {
 	char *error;
 	struct dattach *attached;
 	struct dhost *next_waiting;
-	bool authed; /* this set-up got past authentication */
+	struct dhost *next_byname; /* daemon.byname's chain */
+	bool authed;		   /* this set-up got past authentication */
 };
 
 struct daemon {
@@ -153,6 +154,10 @@ struct daemon {
 	ev_signal sigint, sigterm;
 	struct dhost **hosts;
 	size_t nhosts, cap;
+	/* The held hosts by name: every client's Attach looks its hosts up,
+	 * and a scan made a fleet-wide run O(n^2). */
+	struct dhost **byname;
+	size_t nbyname; /* a power of two, or 0 */
 	struct dhost *wait_head, *wait_tail;
 	struct pacer pace;
 	struct dclient *clients;

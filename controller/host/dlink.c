@@ -35,6 +35,9 @@ struct dlink {
 	struct link_io io;
 	struct dlink_slot *slots; /* index: id - 1 */
 	size_t nslots, cap;
+	/* Slots blocked: every event on the link would otherwise scan all
+	 * slots for them, O(hosts) per event. */
+	size_t nblocked;
 	bool dead;
 };
 
@@ -354,12 +357,13 @@ wake_blocked(struct dlink *l)
 {
 	size_t i;
 
-	if (buf_len(&l->io.out) > DLINK_OUT_MAX / 2)
+	if (l->nblocked == 0 || buf_len(&l->io.out) > DLINK_OUT_MAX / 2)
 		return;
 	for (i = 0; i < l->nslots && !l->dead; i++) {
 		if (l->slots[i].arg == NULL || !l->slots[i].blocked)
 			continue;
 		l->slots[i].blocked = false;
+		l->nblocked--;
 		l->slots[i].ops->writable(l->slots[i].arg);
 	}
 }
@@ -439,8 +443,12 @@ dlink_detach(struct dlink *l, uint32_t id)
 void
 dlink_forget(struct dlink *l, uint32_t id)
 {
-	if (id > 0 && id <= l->nslots)
-		l->slots[id - 1].arg = NULL;
+	if (id == 0 || id > l->nslots)
+		return;
+	if (l->slots[id - 1].blocked)
+		l->nblocked--;
+	l->slots[id - 1].blocked = false;
+	l->slots[id - 1].arg = NULL;
 }
 
 int
@@ -459,6 +467,7 @@ dlink_send(struct dlink *l, uint32_t id, struct buf *out)
 		if (buf_len(out) < n)
 			break;
 		if (buf_room(&l->io.out) < LINK_HDR_LEN + n) {
+			l->nblocked += !s->blocked;
 			s->blocked = true;
 			break;
 		}
