@@ -33,6 +33,8 @@ struct host_spec {
 	enum host_route route_kind;
 	char *route;	    /* NULL with HOST_ROUTE_NONE */
 	char *route_origin; /* "FILE:LINE (VARIABLE)" that set it */
+	char *agent_dir;    /* NULL: the usual places (agentdir.h) */
+	char *agent_dir_origin; /* "FILE:LINE (agent_dir)", "--agent-dir" */
 };
 
 /* Deep copy; MERR_NOMEM leaves dst zeroed. */
