@@ -301,8 +301,11 @@ bootstrap_stderr_line(const struct buf *err)
 
 		line[i + 2] = (ch == '\n' || ch == '\r') ? ' ' : ch;
 	}
+	/* The trailing newline would end the message with a blank. */
+	while (n > 0 && line[n + 1] == ' ')
+		n--;
 	line[n + 2] = '\0';
-	return line;
+	return n > 0 ? line : "";
 }
 
 static double
