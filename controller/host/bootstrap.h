@@ -42,6 +42,11 @@
 /* What the login shell may print around the exec upload before we give up. */
 #define BOOTSTRAP_NOISE_MAX (1024u * 1024)
 
+/* Written to the start command's stdin at once: empty lines for a login
+ * profile that reads stdin; the agent skips those left before its first
+ * frame. */
+#define BOOTSTRAP_LEAD_IN "\n\n\n\n"
+
 /* The start link in ~/.cache/muster: this, then the agent set's id. */
 #define BOOTSTRAP_LINK "muster-agent-set-"
 /* The longest agent directory the probe may name. */

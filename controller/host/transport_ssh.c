@@ -301,6 +301,16 @@ step_chan_exec(struct transport *t)
 		    ssh_get_error(t->session));
 		return TRANSPORT_STOP;
 	}
+	/* A login profile may read a line of stdin (a `read` prompt): give
+	 * it a few empty ones rather than wait for the timeout. The agent
+	 * skips the ones left before its first frame. */
+	if (ssh_channel_write(t->channel, BOOTSTRAP_LEAD_IN,
+		(uint32_t)strlen(BOOTSTRAP_LEAD_IN)) < 0) {
+		tssh_fail(t, HS_UNREACHABLE,
+		    "cannot write to the start command: %s",
+		    ssh_get_error(t->session));
+		return TRANSPORT_STOP;
+	}
 	t->starts++;
 	tssh_set_state(t, CS_MARKER);
 	return TRANSPORT_NEXT;

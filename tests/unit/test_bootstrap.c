@@ -547,7 +547,7 @@ test_stderr_line(void **state)
 	append(&b,
 	    "stty: 'standard input': Inappropriate ioctl\r\nsudo: no\n");
 	assert_string_equal(bootstrap_stderr_line(&b),
-	    ": stty: 'standard input': Inappropriate ioctl  sudo: no ");
+	    ": stty: 'standard input': Inappropriate ioctl  sudo: no");
 	/* A login shell's whole chatter is cut to one bounded line. */
 	memset(big, 'e', sizeof(big));
 	assert_int_equal(buf_append(&b, big, sizeof(big)), 0);
