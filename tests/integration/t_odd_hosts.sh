@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Odd hosts (issue 18 section 4), each against real sshd: watch's exit status
-# when a host never came up, a nologin login shell and ForceCommand
-# internal-sftp ("refused", with what the host said), the login shells zsh,
+# when a host never came up, a nologin login shell, a restricted shell and
+# ForceCommand internal-sftp ("refused", with what the host said), an sshd
+# Banner, the login shells zsh,
 # fish, tcsh, mksh, dash and busybox ash, and a server allowing only the
 # sntrup761 key exchange that libssh 0.10 lacks, and a busybox-only userland
 # without sha256sum (the agent uploaded once, then trusted by its size).
@@ -42,6 +43,13 @@ assert_eq 3 "$st" "nologin: exit status"
 assert_contains "$(cat "$T/out" "$T/err")" "$a: refused: agent start command ended without starting the agent" "status refused"
 assert_contains "$(cat "$T/out" "$T/err")" "This account is currently not available." "what the shell said"
 ok "a nologin login shell: status refused, with the shell's own words"
+# --- a restricted shell (rbash): refused, with its words -------------------
+usermod -s /bin/rbash "$u"
+run "${MUSTER_OPTS[@]}" -w "$a" -- true
+assert_eq 3 "$st" "rbash: exit status"
+assert_contains "$(cat "$T/out" "$T/err")" "$a: refused: agent start command ended without starting the agent" "rbash: status refused"
+assert_contains "$(cat "$T/out" "$T/err")" "restricted" "rbash: what the shell said"
+ok "a restricted login shell (rbash): status refused, with the shell's own words"
 usermod -s "$shell0" "$u"
 
 # --- ForceCommand internal-sftp, and only sntrup761 key exchange ---------
@@ -77,6 +85,15 @@ assert_eq 3 "$st" "ForceCommand internal-sftp: exit status"
 assert_contains "$(cat "$T/out" "$T/err")" "$addr: refused: " "status refused"
 echo "# $(grep -h "^$addr: " "$T/out" "$T/err")"
 ok "ForceCommand internal-sftp: status refused, not unreachable"
+
+# --- a Banner before authentication: shown by ssh, no matter to muster ----
+printf 'Authorized use only.\nAll activity is logged.\n' >"$T/banner"
+chmod 644 "$T/banner"
+start_sshd "Banner $T/banner"
+run "${own[@]}" -w "$u@$addr" -- echo past the banner
+assert_eq 0 "$st" "Banner: exit status ($(cat "$T/out" "$T/err"))"
+assert_eq "$addr: past the banner" "$(cat "$T/out")" "Banner: output"
+ok "an sshd Banner: the run works"
 
 start_sshd "KexAlgorithms sntrup761x25519-sha512@openssh.com"
 run "${own[@]}" -w "$u@$addr" -- true
