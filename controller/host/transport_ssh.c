@@ -303,14 +303,15 @@ step_chan_exec(struct transport *t)
 	}
 	/* A login profile may read a line of stdin (a `read` prompt): give
 	 * it a few empty ones rather than wait for the timeout. The agent
-	 * skips the ones left before its first frame. */
-	if (ssh_channel_write(t->channel, BOOTSTRAP_LEAD_IN,
-		(uint32_t)strlen(BOOTSTRAP_LEAD_IN)) < 0) {
-		tssh_fail(t, HS_UNREACHABLE,
-		    "cannot write to the start command: %s",
-		    ssh_get_error(t->session));
-		return TRANSPORT_STOP;
-	}
+	 * skips the ones left before its first frame. The command may be
+	 * over already (a fast start without its link ends at once, and its
+	 * close can come in the exec request's reply): then it has no stdin
+	 * to give, and step_marker judges what it said. A lost session shows
+	 * there too. */
+	if (!ssh_channel_is_eof(t->channel) &&
+	    !ssh_channel_is_closed(t->channel))
+		(void)ssh_channel_write(t->channel, BOOTSTRAP_LEAD_IN,
+		    (uint32_t)strlen(BOOTSTRAP_LEAD_IN));
 	t->starts++;
 	tssh_set_state(t, CS_MARKER);
 	return TRANSPORT_NEXT;
