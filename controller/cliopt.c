@@ -223,8 +223,9 @@ cliopt_agent_dir(struct cli *cli, const struct cli_arg *a)
 		return MERR_PARSE;
 	}
 	cli->agent_dir = a->arg;
-	cli->agent_dir_origin = a->from_conf ? "agent-dir in the config file" :
-					       "--agent-dir";
+	cli->agent_dir_origin = a->from_conf ?
+	    "agent-dir in the config file" :
+	    "--agent-dir";
 	return 0;
 }
 

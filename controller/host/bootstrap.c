@@ -225,14 +225,12 @@ bootstrap_probe_command(const struct agentset *set, const char *become_user,
 		"echo; echo " AGENT_NEED_MARKER "$m'",
 		agent_dir != NULL ? places : "\"$HOME/" AGENT_DIR "\"", arms,
 		places,
-		agent_dir != NULL ?
-		    "chain \"$h\" && safe \"$a\"" :
-		    "safe \"$HOME\" \"$HOME/.cache\" \"$a\"",
+		agent_dir != NULL ? "chain \"$h\" && safe \"$a\"" :
+				    "safe \"$HOME\" \"$HOME/.cache\" \"$a\"",
 		set->id, set->id, sudo,
 		agent_dir != NULL ?
 		    "${w# }" :
-		    "no place on this host can run the agent:$w") <
-	    0)
+		    "no place on this host can run the agent:$w") < 0)
 		cmd = NULL;
 	free(arms);
 	free(places);
@@ -499,7 +497,8 @@ upload_sftp(struct upload_job *job, sftp_session sftp)
 	/* Verified as written: a short file never gets the agent's name. */
 	if ((st = sftp_stat(sftp, tmp)) == NULL || st->size != job->len) {
 		sftp_attributes_free(st);
-		r = sftp_fail(job, sftp, "the written agent has the wrong size");
+		r = sftp_fail(job, sftp,
+		    "the written agent has the wrong size");
 		goto out;
 	}
 	sftp_attributes_free(st);
@@ -609,8 +608,8 @@ upload_exec(struct upload_job *job)
 	int r = MERR_BOOTSTRAP, status;
 
 	random_suffix(suffix, sizeof(suffix));
-	if ((places = places_words(job->agent_dir[0] != '\0' ? job->agent_dir :
-							       NULL)) == NULL)
+	if ((places = places_words(
+		 job->agent_dir[0] != '\0' ? job->agent_dir : NULL)) == NULL)
 		return MERR_NOMEM;
 	/* The place by its number in the probe's list, not by the path the
 	 * host told us: nothing from the host goes into a command. */

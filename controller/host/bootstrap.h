@@ -97,7 +97,7 @@ struct upload_job {
 	int place;		     /* 1.. in the probe's list of places */
 	char dir[BOOTSTRAP_DIR_MAX]; /* that place, as the host named it */
 	char agent_dir[AGENTDIR_MAX + 1]; /* the operator's, or "" */
-	double deadline;	     /* CLOCK_MONOTONIC seconds */
+	double deadline;		  /* CLOCK_MONOTONIC seconds */
 	int cancel_fd; /* a dup of the session's socket, loop's */
 	atomic_bool cancelled;
 	/* results */

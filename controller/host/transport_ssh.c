@@ -284,10 +284,11 @@ step_chan_exec(struct transport *t)
 	char *cmd;
 	int r;
 
-	cmd = t->probe ? bootstrap_probe_command(t->cfg->agents,
-			     t->cfg->become_user, t->spec->agent_dir) :
-			 bootstrap_start_command(t->cfg->agents->id,
-			     t->cfg->become_user, t->spec->agent_dir);
+	cmd = t->probe ?
+	    bootstrap_probe_command(t->cfg->agents, t->cfg->become_user,
+		t->spec->agent_dir) :
+	    bootstrap_start_command(t->cfg->agents->id, t->cfg->become_user,
+		t->spec->agent_dir);
 	if (cmd == NULL) {
 		tssh_fail(t, HS_UNREACHABLE, "out of memory");
 		return TRANSPORT_STOP;

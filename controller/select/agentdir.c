@@ -29,8 +29,7 @@ agentdir_ok(const char *dir, char *why, size_t whylen)
 	/* ~/ expands at a word's start in every shell we start through. */
 	p = strncmp(dir, "~/", 2) == 0 ? dir + 1 : dir;
 	if (*p != '/') {
-		snprintf(why, whylen,
-		    "not an absolute path (/DIR or ~/DIR)");
+		snprintf(why, whylen, "not an absolute path (/DIR or ~/DIR)");
 		return false;
 	}
 	for (i = 0; dir[i] != '\0'; i++)

@@ -430,8 +430,8 @@ static void
 test_command_agent_dir(void **state)
 {
 	const char *bad[] = { "", "rel/dir", "~user/x", "/a b", "/a'b",
-		"/$(id)", "/a`id`", "/a\\b", "/a\"b", "/a;b", "/a/../b", "/a//b",
-		"/a/", "/", "~/", "/a/.", "/x!y", "/a\nb", "/a*" };
+		"/$(id)", "/a`id`", "/a\\b", "/a\"b", "/a;b", "/a/../b",
+		"/a//b", "/a/", "/", "~/", "/a/.", "/x!y", "/a\nb", "/a*" };
 	const char *good[] = { "/opt/muster", "~/bin/m", "/a.b/c_d-e/F9" };
 	struct agentset set;
 	struct agentbin ab;
