@@ -294,6 +294,16 @@ chan_input(struct chan *c)
 		return;
 	c->in_input = 1;
 	while (!c->shutting && !c->congested) {
+		/* The controller sends a few newlines with the start command,
+		 * for a login profile that reads a line of stdin; what the
+		 * profile left comes before the first frame, whose length's
+		 * first byte is 0 (frames are under 16 MiB). */
+		while (!c->framed && buf_len(&c->in) > 0 &&
+		    buf_ptr(&c->in)[0] == '\n')
+			buf_consume(&c->in, 1);
+		if (buf_len(&c->in) == 0)
+			break;
+		c->framed = 1;
 		frame = buf_ptr(&c->in);
 		before = buf_len(&c->in);
 		r = frame_decode(&c->in, FRAME_MAX_DEFAULT, &env);

@@ -48,6 +48,7 @@ struct chan {
 	ev_timer shutdown_timer;
 	int congested;	/* out above the high mark: reading paused */
 	int in_input;	/* chan_input is on the stack */
+	int framed;	/* the first frame began (no more lead-in) */
 	int out_closed; /* queue nothing more (write error or bug) */
 	int shutting;
 	/* The shutdown wait is over: all streams ended. */

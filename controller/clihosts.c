@@ -238,6 +238,26 @@ cli_login(const char *login, struct host_set *hosts)
 	return 0;
 }
 
+/* --agent-dir: the agent directory of every host whose inventory names
+ * none (an inventory's agent_dir is about that host, and so wins). */
+static int
+cli_agent_dir(const struct cli *cli, struct host_set *hosts)
+{
+	size_t i;
+
+	for (i = 0; i < hosts->n; i++) {
+		struct host_spec *s = &hosts->v[i];
+
+		if (s->agent_dir != NULL)
+			continue;
+		if ((s->agent_dir = strdup(cli->agent_dir)) == NULL ||
+		    (s->agent_dir_origin = strdup(cli->agent_dir_origin)) ==
+			NULL)
+			return MERR_NOMEM;
+	}
+	return 0;
+}
+
 int
 cli_hosts(const struct cli *cli, struct host_set *hosts, char *err,
     size_t errlen)
@@ -283,6 +303,8 @@ cli_hosts(const struct cli *cli, struct host_set *hosts, char *err,
 			return r;
 	}
 	if (cli->login != NULL && (r = cli_login(cli->login, hosts)) != 0)
+		return r;
+	if (cli->agent_dir != NULL && (r = cli_agent_dir(cli, hosts)) != 0)
 		return r;
 	if (hosts->n == 0 && cli->rerun != NULL) {
 		snprintf(err, errlen,

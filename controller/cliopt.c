@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentdir.h"
 #include "array.h"
 #include "bastion.h"
 #include "clistate.h"
@@ -208,6 +209,23 @@ cliopt_login(struct cli *cli, const struct cli_arg *a)
 		return MERR_PARSE;
 	}
 	cli->login = a->arg;
+	return 0;
+}
+
+static int
+cliopt_agent_dir(struct cli *cli, const struct cli_arg *a)
+{
+	char why[160];
+
+	if (!agentdir_ok(a->arg, why, sizeof(why))) {
+		snprintf(a->err, a->errlen, "--agent-dir%s: '%s': %s",
+		    a->from_conf ? " in the config file" : "", a->arg, why);
+		return MERR_PARSE;
+	}
+	cli->agent_dir = a->arg;
+	cli->agent_dir_origin = a->from_conf ?
+	    "agent-dir in the config file" :
+	    "--agent-dir";
 	return 0;
 }
 
@@ -450,6 +468,10 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 	[CO_NO_DAEMON] = { "no-daemon", OPT_NO_DAEMON, NOARG, NULL,
 	    SEC_CONNECT, "connect directly even when `muster daemon` runs",
 	    P_FLAG(no_daemon) },
+	[CO_AGENT_DIR] = { "agent-dir", OPT_AGENT_DIR, REQ, "DIR", SEC_CONNECT,
+	    "run the agent from DIR (/PATH or ~/PATH) and\n"
+	    "nowhere else; an inventory's agent_dir= wins",
+	    P_SET(cliopt_agent_dir) },
 	[CO_COMMAND] = { "command", 'c', REQ, "CMD", SEC_COMMAND,
 	    "command line; repeat to run several at once",
 	    P_LIST(run.commands, run.ncommands, cap.commands) },

@@ -39,6 +39,9 @@ struct cli {
 	const char *known_hosts;
 	const char *ssh_config;
 	const char *jump; /* -J: bastions for every host */
+	/* --agent-dir: every host's agent there, unless its inventory
+	 * names another; and where that came from. */
+	const char *agent_dir, *agent_dir_origin;
 	bool accept_new;
 	double connect_timeout;
 	int verbose;	/* -v count: the log level */

@@ -370,8 +370,9 @@ direct_config(const struct cli *cli, struct conn_config *cfg, ssh_key *key,
 	return 0;
 }
 
-/* Hosts that log in with a key or take a route of their own: the
- * daemon's connections were made its way, so they are reached directly. */
+/* Hosts that log in with a key, take a route or keep their agent in a
+ * place of their own: the daemon's connections were made its way, so they
+ * are reached directly. */
 static bool
 own_keys(const struct host_set *hosts)
 {
@@ -379,7 +380,8 @@ own_keys(const struct host_set *hosts)
 
 	for (i = 0; i < hosts->n; i++)
 		if (hosts->v[i].key_file != NULL ||
-		    hosts->v[i].route_kind != HOST_ROUTE_NONE)
+		    hosts->v[i].route_kind != HOST_ROUTE_NONE ||
+		    hosts->v[i].agent_dir != NULL)
 			return true;
 	return false;
 }

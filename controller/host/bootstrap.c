@@ -13,6 +13,7 @@
 #include <libssh/callbacks.h>
 #include <libssh/sftp.h>
 
+#include "agentdir.h"
 #include "err.h"
 #include "frame.h"
 
@@ -60,19 +61,20 @@ sudo_prefix(const char *become_user, char *out, size_t outlen)
  * The fast start: no /bin/sh, no hash, just the login shell's own exec of
  * the start link. The words are the same in sh, bash, zsh, fish, tcsh and
  * busybox ash (~ expands at a word start in all of them), and only our own
- * hex id is interpolated.
+ * hex id and an agent directory agentdir_ok passed (no character a shell
+ * gives a meaning there) are interpolated.
  */
 char *
-bootstrap_start_command(const char *set_id, const char *become_user)
+bootstrap_start_command(const char *set_id, const char *become_user,
+    const char *agent_dir)
 {
 	char *cmd = NULL, sudo[96];
 
-	if (!sudo_prefix(become_user, sudo, sizeof(sudo)))
+	if (!sudo_prefix(become_user, sudo, sizeof(sudo)) ||
+	    (agent_dir != NULL && !agentdir_ok(agent_dir, NULL, 0)))
 		return NULL;
-	if (asprintf(&cmd,
-		"exec %s~/" AGENT_DIR "/" BOOTSTRAP_LINK "%s "
-		"--stdio",
-		sudo, set_id) < 0)
+	if (asprintf(&cmd, "exec %s%s/" BOOTSTRAP_LINK "%s --stdio", sudo,
+		agent_dir != NULL ? agent_dir : "~/" AGENT_DIR, set_id) < 0)
 		return NULL;
 	return cmd;
 }
@@ -90,19 +92,45 @@ bootstrap_start_command(const char *set_id, const char *become_user)
 	"\"/dev/shm/muster-$(id -u)\" \"/tmp/muster-$(id -u)\""
 
 /*
+ * The places as words for /bin/sh inside single quotes: the operator's
+ * agent directory alone (in double quotes: agentdir_ok allows no quote, $,
+ * backquote or backslash; ~/ becomes $HOME/), else BOOTSTRAP_PLACES.
+ */
+static char *
+places_words(const char *agent_dir)
+{
+	char *w = NULL;
+
+	if (agent_dir == NULL)
+		return strdup(BOOTSTRAP_PLACES);
+	if (!agentdir_ok(agent_dir, NULL, 0))
+		return NULL;
+	if (asprintf(&w, "\"%s%s\"", agent_dir[0] == '~' ? "$HOME" : "",
+		agent_dir[0] == '~' ? agent_dir + 1 : agent_dir) < 0)
+		return NULL;
+	return w;
+}
+
+/*
  * The probe, after the fast start failed: everything in /bin/sh inside
  * single quotes, whatever the login shell is, and only our own hex hashes,
- * sizes and the fixed architecture names interpolated. Each place in
- * BOOTSTRAP_PLACES is tried for an agent of this host's architecture: one
- * that does not match its hash (a torn copy, tampering) is removed, one
- * that matches runs only from a directory that belongs to the user (or
- * root) and no one else may write, is no symlink, and where it actually
- * executes (--version: a noexec mount refuses it). In the home's cache,
- * when the home and ~/.cache are as safe, the start link is pointed at it
- * (by rename, so a concurrent start sees the old link or the new one): the
- * next start is the fast one. Never from the other places: /dev/shm and
- * /tmp are emptied on reboot and anyone may create names there, so the
- * fast start must not exec through them unchecked.
+ * sizes, the fixed architecture names and a checked agent directory
+ * interpolated. Each place (places_words) is tried for an agent of this
+ * host's architecture: one that does not match its hash (tampering, a
+ * damaged disk) is removed, one that matches runs only from a directory
+ * that belongs to the user (or root) and no one else may write, is no
+ * symlink, and where it actually executes (--version: a noexec mount
+ * refuses it). Where sha256sum is missing, the size stands in for the
+ * hash: the file was written under a temporary name, its size checked and
+ * renamed into its content-addressed name by us, in a directory only the
+ * user can write, and the agent's Hello must carry this build's id. In
+ * the home's cache, when the home and ~/.cache are as safe, the start
+ * link is pointed at it (by rename, so a concurrent start sees the old
+ * link or the new one): the next start is the fast one. Never from the
+ * other places: /dev/shm and /tmp are emptied on reboot and anyone may
+ * create names there, so the fast start must not exec through them
+ * unchecked. An operator's agent directory gets the link when every
+ * directory from it up to / is as safe.
  *
  * With no agent that runs, the probe picks the first place it can create
  * owner-only, that has room for the agent and where a file can be executed,
@@ -115,41 +143,52 @@ bootstrap_start_command(const char *set_id, const char *become_user)
  * expands history even inside single quotes ("0: Event not found").
  */
 char *
-bootstrap_probe_command(const struct agentset *set, const char *become_user)
+bootstrap_probe_command(const struct agentset *set, const char *become_user,
+    const char *agent_dir)
 {
-	char *cmd = NULL, *arms = NULL, sudo[96];
+	char *cmd = NULL, *arms = NULL, *places = NULL, sudo[96];
 	const char *machines;
 	size_t armlen = 0, i;
 	FILE *f;
 
-	if (!sudo_prefix(become_user, sudo, sizeof(sudo)))
+	if (!sudo_prefix(become_user, sudo, sizeof(sudo)) ||
+	    (places = places_words(agent_dir)) == NULL)
 		return NULL;
-	if ((f = open_memstream(&arms, &armlen)) == NULL)
+	if ((f = open_memstream(&arms, &armlen)) == NULL) {
+		free(places);
 		return NULL;
+	}
 	for (i = 0; i < set->n; i++)
 		if ((machines = agentbin_machines(set->v[i].arch)) != NULL)
-			fprintf(f, "%s) s=%s; k=%zu;; ", machines,
-			    set->v[i].sha256, set->v[i].len / 1024 + 1);
+			fprintf(f, "%s) s=%s; k=%zu; z=%zu;; ", machines,
+			    set->v[i].sha256, set->v[i].len / 1024 + 1,
+			    set->v[i].len);
 	if (fclose(f) != 0) {
 		free(arms);
+		free(places);
 		return NULL;
 	}
 	if (asprintf(&cmd,
 		"exec /bin/sh -c '"
-		"m=$(uname -m); u=$(id -u); h=\"$HOME/" AGENT_DIR "\"; "
+		"m=$(uname -m); u=$(id -u); h=%s; "
 		"case $m in %s*) s=;; esac; "
 		"[ -n \"$s\" ] || { echo; echo " AGENT_NEED_MARKER "$m; "
 		"exit 0; }; "
 		"safe() { [ -z \"$(find \"$@\" -prune \\( ! \\( -user \"$u\" "
 		"-o -user 0 \\) -o -perm -020 -o -perm -002 \\) -print "
 		"2>&1)\" ]; }; "
+		"chain() { p=$1; while [ -n \"$p\" ]; do safe \"$p\" || "
+		"return 1; p=${p%%/*}; done; safe /; }; "
 		"own() { [ -d \"$1\" ] && [ ! -L \"$1\" ] && safe \"$1\"; }; "
 		"why() { case $1 in *Read-only*) echo read-only;; "
 		"*\"No space\"*|*\"Disk quota\"*) echo \"no space\";; "
 		"*\"No such\"*) echo missing;; *) echo \"$1\";; esac; }; "
 		"runs() { a=\"$1/muster-agent-$s\"; [ -f \"$a\" ] && own \"$1\" "
-		"|| return 1; v=$(sha256sum < \"$a\" 2>/dev/null); "
-		"if [ \"${v%%%% *}\" = \"$s\" ]; then [ -x \"$a\" ] && "
+		"|| return 1; "
+		"if command -v sha256sum >/dev/null 2>&1; then "
+		"v=$(sha256sum < \"$a\" 2>/dev/null); v=${v%%%% *}; want=$s; "
+		"else set -- $(wc -c < \"$a\" 2>/dev/null); v=$1; want=$z; fi; "
+		"if [ \"$v\" = \"$want\" ]; then [ -x \"$a\" ] && "
 		"\"$a\" --version >/dev/null 2>&1; return; fi; "
 		"rm -f \"$a\"; return 1; }; "
 		"place() { d=$1; [ -n \"$d\" ] || { echo unset; return 1; }; "
@@ -169,9 +208,9 @@ bootstrap_probe_command(const struct agentset *set, const char *become_user)
 		"|| { rm -f \"$t\"; why \"$e\"; return 1; }; "
 		"\"$t\" 2>/dev/null || { rm -f \"$t\"; echo noexec; return 1; }; "
 		"rm -f \"$t\"; }; "
-		"set -- " BOOTSTRAP_PLACES "; "
+		"set -- %s; "
 		"for d; do if [ -n \"$d\" ] && runs \"$d\"; then "
-		"if [ \"$d\" = \"$h\" ] && safe \"$HOME\" \"$HOME/.cache\" \"$a\"; "
+		"if [ \"$d\" = \"$h\" ] && %s; "
 		"then "
 		"l=\"$h/.%s.$$\"; "
 		"ln -s \"muster-agent-$s\" \"$l\" 2>/dev/null && "
@@ -182,11 +221,19 @@ bootstrap_probe_command(const struct agentset *set, const char *become_user)
 		"if r=$(place \"$d\"); then echo; "
 		"echo " AGENT_NEED_MARKER "$m $i $d; exit 0; fi; "
 		"w=\"$w${w:+;} ${d:-\\$XDG_RUNTIME_DIR/muster}: $r\"; done; "
-		"echo \"no place on this host can run the agent:$w\" >&2; "
+		"echo \"%s\" >&2; "
 		"echo; echo " AGENT_NEED_MARKER "$m'",
-		arms, set->id, set->id, sudo) < 0)
+		agent_dir != NULL ? places : "\"$HOME/" AGENT_DIR "\"", arms,
+		places,
+		agent_dir != NULL ? "chain \"$h\" && safe \"$a\"" :
+				    "safe \"$HOME\" \"$HOME/.cache\" \"$a\"",
+		set->id, set->id, sudo,
+		agent_dir != NULL ?
+		    "${w# }" :
+		    "no place on this host can run the agent:$w") < 0)
 		cmd = NULL;
 	free(arms);
+	free(places);
 	return cmd;
 }
 
@@ -252,8 +299,11 @@ bootstrap_stderr_line(const struct buf *err)
 
 		line[i + 2] = (ch == '\n' || ch == '\r') ? ' ' : ch;
 	}
+	/* The trailing newline would end the message with a blank. */
+	while (n > 0 && line[n + 1] == ' ')
+		n--;
 	line[n + 2] = '\0';
-	return line;
+	return n > 0 ? line : "";
 }
 
 static double
@@ -328,7 +378,7 @@ wait_closed(struct upload_job *job, ssh_channel ch)
 int
 bootstrap_upload_prepare(struct upload_job *job, ssh_session session,
     const uint8_t *data, size_t len, const char *sha256, double timeout_s,
-    bool skip_sftp, int place, const char *dir)
+    bool skip_sftp, int place, const char *dir, const char *agent_dir)
 {
 	socket_t fd = ssh_get_fd(session);
 
@@ -338,6 +388,8 @@ bootstrap_upload_prepare(struct upload_job *job, ssh_session session,
 	job->skip_sftp = skip_sftp;
 	job->place = place;
 	snprintf(job->dir, sizeof(job->dir), "%s", dir);
+	snprintf(job->agent_dir, sizeof(job->agent_dir), "%s",
+	    agent_dir != NULL ? agent_dir : "");
 	job->data = data;
 	job->len = len;
 	job->sha256 = sha256;
@@ -442,6 +494,14 @@ upload_sftp(struct upload_job *job, sftp_session sftp)
 		r = sftp_fail(job, sftp, "close");
 		goto out;
 	}
+	/* Verified as written: a short file never gets the agent's name. */
+	if ((st = sftp_stat(sftp, tmp)) == NULL || st->size != job->len) {
+		sftp_attributes_free(st);
+		r = sftp_fail(job, sftp,
+		    "the written agent has the wrong size");
+		goto out;
+	}
+	sftp_attributes_free(st);
 	if (sftp_chmod(sftp, tmp, 0700) != 0) {
 		r = sftp_fail(job, sftp, "chmod");
 		goto out;
@@ -536,27 +596,36 @@ exec_feed(struct upload_job *job, ssh_channel ch, size_t *sent)
 	}
 }
 
-/* For hosts without an SFTP subsystem: the same steps in one shell. */
+/* For hosts without an SFTP subsystem: the same steps in one shell, the
+ * size checked before the rename. */
 static int
 upload_exec(struct upload_job *job)
 {
 	ssh_channel ch;
-	char *cmd = NULL, suffix[17];
+	char *cmd = NULL, *places, suffix[17];
 	size_t sent = 0;
 	long slice = UPLOAD_SLICE_S;
 	int r = MERR_BOOTSTRAP, status;
 
 	random_suffix(suffix, sizeof(suffix));
+	if ((places = places_words(
+		 job->agent_dir[0] != '\0' ? job->agent_dir : NULL)) == NULL)
+		return MERR_NOMEM;
 	/* The place by its number in the probe's list, not by the path the
 	 * host told us: nothing from the host goes into a command. */
 	if (asprintf(&cmd,
 		"exec /bin/sh -c 'umask 077; "
-		"set -- " BOOTSTRAP_PLACES "; shift %d; "
+		"set -- %s; shift %d; "
 		"d=$1; t=\"$d/.muster-agent-%s.%s\"; "
 		"[ -d \"$d\" ] && dd of=\"$t\" bs=65536 conv=fsync 2>/dev/null "
+		"&& set -- $(wc -c < \"$t\") && [ \"$1\" = %zu ] "
 		"&& chmod 700 \"$t\" && mv -f \"$t\" \"$d/muster-agent-%s\" "
 		"|| { rm -f \"$t\"; exit 1; }'",
-		job->place - 1, job->sha256, suffix, job->sha256) < 0)
+		places, job->place - 1, job->sha256, suffix, job->len,
+		job->sha256) < 0)
+		cmd = NULL;
+	free(places);
+	if (cmd == NULL)
 		return MERR_NOMEM;
 	if ((ch = ssh_channel_new(job->session)) == NULL)
 		goto out;

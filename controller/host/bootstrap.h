@@ -15,7 +15,11 @@
  * the duration. The upload waits for the server to close each channel it
  * opened (sshd's MaxSessions 1 refuses the next one until then). The
  * agent's place is the first the probe finds safe and executable: the
- * home's cache, $XDG_RUNTIME_DIR, /dev/shm or /tmp (see bootstrap.c).
+ * home's cache, $XDG_RUNTIME_DIR, /dev/shm or /tmp (see bootstrap.c), or
+ * the one directory the operator named (--agent-dir, agent_dir=). An
+ * agent is checked by size as it is written (temporary name, size, then
+ * rename) and by its hash, or where sha256sum is missing its size, when
+ * the probe finds it.
  * The worker has a deadline of its own and a cancel flag,
  * and the loop can end any blocking libssh call in it by shutting down
  * the session's socket: an upload always ends.
@@ -31,11 +35,17 @@
 #include <libssh/libssh.h>
 
 #include "agentbin.h"
+#include "agentdir.h"
 #include "buf.h"
 
 #define BOOTSTRAP_JUNK_MAX (64u * 1024)
 /* What the login shell may print around the exec upload before we give up. */
 #define BOOTSTRAP_NOISE_MAX (1024u * 1024)
+
+/* Written to the start command's stdin at once: empty lines for a login
+ * profile that reads stdin; the agent skips those left before its first
+ * frame. */
+#define BOOTSTRAP_LEAD_IN "\n\n\n\n"
 
 /* The start link in ~/.cache/muster: this, then the agent set's id. */
 #define BOOTSTRAP_LINK "muster-agent-set-"
@@ -45,16 +55,20 @@
 #define BOOTSTRAP_PLACES_N 4
 
 /* The fast start command: the login shell execs the start link, nothing
- * else runs. Caller frees; NULL for a become_user that does not fit. */
-char *bootstrap_start_command(const char *set_id, const char *become_user);
+ * else runs. agent_dir (agentdir.h) is the operator's place for the agent,
+ * NULL for the usual ones. Caller frees; NULL for a become_user or an
+ * agent_dir that does not fit. */
+char *bootstrap_start_command(const char *set_id, const char *become_user,
+    const char *agent_dir);
 /* The probe, when the fast start ended without the agent's marker: in
  * /bin/sh, checks the agent for the host's `uname -m` against its hash,
  * points the start link at it when the directories are the user's alone,
  * and execs it; or asks for it: AGENT_NEED_MARKER, `uname -m`, and the
  * number (1..BOOTSTRAP_PLACES_N) and path of the place to put it, or no
- * place and, on stderr, what was tried and why each place failed. */
+ * place and, on stderr, what was tried and why each place failed. With an
+ * agent_dir, that is the only place tried (number 1). */
 char *bootstrap_probe_command(const struct agentset *set,
-    const char *become_user);
+    const char *become_user, const char *agent_dir);
 /* A user name fit for --become-user (portable characters only). */
 bool bootstrap_user_ok(const char *user);
 
@@ -82,7 +96,8 @@ struct upload_job {
 	bool skip_sftp;		     /* the login shell prints on stdout */
 	int place;		     /* 1.. in the probe's list of places */
 	char dir[BOOTSTRAP_DIR_MAX]; /* that place, as the host named it */
-	double deadline;	     /* CLOCK_MONOTONIC seconds */
+	char agent_dir[AGENTDIR_MAX + 1]; /* the operator's, or "" */
+	double deadline;		  /* CLOCK_MONOTONIC seconds */
 	int cancel_fd; /* a dup of the session's socket, loop's */
 	atomic_bool cancelled;
 	/* results */
@@ -94,7 +109,7 @@ struct upload_job {
 /* On the loop thread, before the job is handed to a worker. */
 int bootstrap_upload_prepare(struct upload_job *job, ssh_session session,
     const uint8_t *data, size_t len, const char *sha256, double timeout_s,
-    bool skip_sftp, int place, const char *dir);
+    bool skip_sftp, int place, const char *dir, const char *agent_dir);
 /* Worker-thread body: the session is switched to blocking mode for the
  * upload and back to non-blocking afterwards. */
 void bootstrap_upload(void *arg);

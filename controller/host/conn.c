@@ -381,8 +381,18 @@ conn_on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
 
-	conn_fail(c, HS_TIMEOUT, "timed out after %.0f s in %s",
-	    state_timeout(c, c->state), connstate_name(c->state));
+	/* Authenticated, the command sent, no word back: the login shell
+	 * never got to it. */
+	conn_fail(c, HS_TIMEOUT, "timed out after %.0f s in %s%s",
+	    state_timeout(c, c->state), connstate_name(c->state),
+	    c->state == CS_MARKER ?
+		" (the login shell's start-up files did not finish: one "
+		"reading stdin to its end, or waiting for a terminal? "
+		"compare `ssh HOST true </dev/null`)" :
+		c->state == CS_UPLOAD ?
+		" (no answer over SFTP or exec: a login profile reading "
+		"stdin takes the upload's input too)" :
+		"");
 }
 
 static void

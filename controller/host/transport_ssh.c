@@ -285,8 +285,10 @@ step_chan_exec(struct transport *t)
 	int r;
 
 	cmd = t->probe ?
-	    bootstrap_probe_command(t->cfg->agents, t->cfg->become_user) :
-	    bootstrap_start_command(t->cfg->agents->id, t->cfg->become_user);
+	    bootstrap_probe_command(t->cfg->agents, t->cfg->become_user,
+		t->spec->agent_dir) :
+	    bootstrap_start_command(t->cfg->agents->id, t->cfg->become_user,
+		t->spec->agent_dir);
 	if (cmd == NULL) {
 		tssh_fail(t, HS_UNREACHABLE, "out of memory");
 		return TRANSPORT_STOP;
@@ -300,6 +302,17 @@ step_chan_exec(struct transport *t)
 		    ssh_get_error(t->session));
 		return TRANSPORT_STOP;
 	}
+	/* A login profile may read a line of stdin (a `read` prompt): give
+	 * it a few empty ones rather than wait for the timeout. The agent
+	 * skips the ones left before its first frame. The command may be
+	 * over already (a fast start without its link ends at once, and its
+	 * close can come in the exec request's reply): then it has no stdin
+	 * to give, and step_marker judges what it said. A lost session shows
+	 * there too. */
+	if (!ssh_channel_is_eof(t->channel) &&
+	    !ssh_channel_is_closed(t->channel))
+		(void)ssh_channel_write(t->channel, BOOTSTRAP_LEAD_IN,
+		    (uint32_t)strlen(BOOTSTRAP_LEAD_IN));
 	t->starts++;
 	tssh_set_state(t, CS_MARKER);
 	return TRANSPORT_NEXT;
@@ -504,10 +517,22 @@ step_marker(struct transport *t)
 		    t->display, t->agent->sha256, t->arch);
 		if (t->uploaded) {
 			tssh_fail(t, HS_UNREACHABLE,
-			    "the uploaded agent does "
-			    "not verify or start on this host (is sha256sum "
-			    "installed? host architecture %s)",
-			    t->arch);
+			    "the uploaded agent does not start on this host "
+			    "(host architecture %s)%s",
+			    t->arch, agent_stderr(t));
+			return TRANSPORT_STOP;
+		}
+		if (t->place == 0 && t->spec->agent_dir != NULL) {
+			/* The operator named the place: no other will do. */
+			tssh_fail(t, HS_UNREACHABLE,
+			    "the agent directory %s (%s) cannot run the "
+			    "agent%s; no other place is tried when one is "
+			    "named",
+			    t->spec->agent_dir,
+			    t->spec->agent_dir_origin != NULL ?
+				t->spec->agent_dir_origin :
+				"agent_dir",
+			    agent_stderr(t));
 			return TRANSPORT_STOP;
 		}
 		if (t->place == 0) {
@@ -562,7 +587,8 @@ step_upload(struct transport *t)
 	t->uploaded = true;
 	if (bootstrap_upload_prepare(&t->upload, t->session, t->agent->data,
 		t->agent->len, t->agent->sha256, t->cfg->upload_timeout,
-		t->login_junk > 1, t->place, t->place_dir) != 0) {
+		t->login_junk > 1, t->place, t->place_dir,
+		t->spec->agent_dir) != 0) {
 		tssh_fail(t, HS_UNREACHABLE,
 		    "agent upload: cannot hand the "
 		    "socket over: %s",

@@ -122,6 +122,8 @@ spec_free(struct host_spec *s)
 	free(s->key_origin);
 	free(s->route);
 	free(s->route_origin);
+	free(s->agent_dir);
+	free(s->agent_dir_origin);
 }
 
 static int
@@ -145,7 +147,9 @@ host_spec_copy(struct host_spec *dst, const struct host_spec *src)
 	    dup_opt(&dst->key_file, src->key_file) != 0 ||
 	    dup_opt(&dst->key_origin, src->key_origin) != 0 ||
 	    dup_opt(&dst->route, src->route) != 0 ||
-	    dup_opt(&dst->route_origin, src->route_origin) != 0) {
+	    dup_opt(&dst->route_origin, src->route_origin) != 0 ||
+	    dup_opt(&dst->agent_dir, src->agent_dir) != 0 ||
+	    dup_opt(&dst->agent_dir_origin, src->agent_dir_origin) != 0) {
 		spec_free(dst);
 		memset(dst, 0, sizeof(*dst));
 		return MERR_NOMEM;

@@ -31,8 +31,10 @@ struct host_spec {
 	char *key_file;	  /* NULL: the run's identity */
 	char *key_origin; /* "FILE:LINE" that set key_file */
 	enum host_route route_kind;
-	char *route;	    /* NULL with HOST_ROUTE_NONE */
-	char *route_origin; /* "FILE:LINE (VARIABLE)" that set it */
+	char *route;		/* NULL with HOST_ROUTE_NONE */
+	char *route_origin;	/* "FILE:LINE (VARIABLE)" that set it */
+	char *agent_dir;	/* NULL: the usual places (agentdir.h) */
+	char *agent_dir_origin; /* "FILE:LINE (agent_dir)", "--agent-dir" */
 };
 
 /* Deep copy; MERR_NOMEM leaves dst zeroed. */

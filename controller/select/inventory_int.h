@@ -140,6 +140,7 @@ enum inv_setting {
 	INV_SET_JUMP,	  /* proxy_jump */
 	INV_SET_SSHARGS,  /* ansible_ssh_common_args */
 	INV_SET_SSHEXTRA, /* ansible_ssh_extra_args */
+	INV_SET_AGENT_DIR,
 };
 enum inv_setting inv_vars_setting(const char *key);
 bool inv_vars_known(const char *key);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agentdir.h"
 #include "err.h"
 #include "utf8.h"
 
@@ -44,6 +45,7 @@ static const struct inv_var_def inv_var_defs[] = {
 	{ "proxy_jump", INV_SET_JUMP, 0 },
 	{ "ansible_ssh_common_args", INV_SET_SSHARGS, 0 },
 	{ "ansible_ssh_extra_args", INV_SET_SSHEXTRA, 0 },
+	{ "agent_dir", INV_SET_AGENT_DIR, 0 },
 };
 
 static const struct inv_var_def *
@@ -201,6 +203,23 @@ inventory_vars_set_sshargs(struct inv_model *m, const struct inv_var *v,
 	return r;
 }
 
+/* The one place the agent goes on this host: no fall back elsewhere. */
+static int
+inventory_vars_set_agent_dir(struct inv_model *m, const struct inv_var *v,
+    struct host_spec *s)
+{
+	char where[512], why[160];
+
+	if (!agentdir_ok(v->value, why, sizeof(why)))
+		return inv_err(m, MERR_PARSE, "bad %s '%s': %s", v->key,
+		    v->value, why);
+	snprintf(where, sizeof(where), "%s:%zu (%s)", m->path, v->line,
+	    v->key);
+	if (replace(m, &s->agent_dir, v->value) != 0)
+		return MERR_NOMEM;
+	return replace(m, &s->agent_dir_origin, where);
+}
+
 static const inv_setter inv_setters[] = {
 	[INV_SET_ADDR] = inventory_vars_set_addr,
 	[INV_SET_PORT] = inventory_vars_set_port,
@@ -209,6 +228,7 @@ static const inv_setter inv_setters[] = {
 	[INV_SET_JUMP] = inventory_vars_set_jump,
 	[INV_SET_SSHARGS] = inventory_vars_set_sshargs,
 	[INV_SET_SSHEXTRA] = inventory_vars_set_sshargs,
+	[INV_SET_AGENT_DIR] = inventory_vars_set_agent_dir,
 };
 
 #define INV_RANKS 2

@@ -108,10 +108,16 @@ wait_open(uint32_t *stream, uint32_t *window)
 	struct buf in;
 	uint8_t *p;
 	ssize_t n;
-	int r;
+	int r, framed = 0;
 
 	buf_init(&in, 2 * FRAME_MAX_DEFAULT);
 	for (;;) {
+		/* The controller's lead-in before the first frame, as the
+		 * real agent skips it (PROTOCOL.md, "Start"). */
+		while (!framed && buf_len(&in) > 0 && buf_ptr(&in)[0] == '\n')
+			buf_consume(&in, 1);
+		if (buf_len(&in) > 0)
+			framed = 1;
 		while ((r = frame_decode(&in, FRAME_MAX_DEFAULT, &env)) == 0) {
 			kind = env->body_case;
 			if (kind == MUSTER__ENVELOPE__BODY_EXEC ||

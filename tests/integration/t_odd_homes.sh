@@ -4,7 +4,10 @@
 # agent runs from the next place that can run it ($XDG_RUNTIME_DIR,
 # /dev/shm, /tmp), is uploaded there once and found there on the next run;
 # a place someone else owns is refused, and when no place will do, the error
-# says what was tried and why each failed.
+# says what was tried and why each failed. An agent directory the operator
+# names (--agent-dir, the inventory's agent_dir=, the config file's
+# agent-dir) is the one place: used, or the host fails naming it, where it
+# was named and why, with no fall back.
 . "$(dirname "$0")/lib.sh"
 
 n=14
@@ -83,6 +86,66 @@ echo "# $(grep -h "^$a: " "$T/out" "$T/err")"
 ok "no usable place: the error names each place and why"
 rm -rf "$shm" "$tmpd"
 umount "$home/.cache"
+
+# --- --agent-dir: the agent there, and only there -------------------------
+rm -rf "$shm" "$tmpd" "$home/.cache/muster" "$home/m-agents"
+run "${MUSTER_OPTS[@]}" --agent-dir '~/m-agents' -w "$a" -v -- echo named
+assert_eq 0 "$st" "--agent-dir, cold: exit status ($(cat "$T/out" "$T/err"))"
+assert_eq "$a: named" "$(cat "$T/out")" "--agent-dir, cold: output"
+f=$(agent_in "$home/m-agents")
+[[ -n $f ]] || fail "--agent-dir: no agent in $home/m-agents: $(ls -la "$home/m-agents" 2>&1)"
+assert_eq "700 $u" "$(stat -c '%a %U' "$home/m-agents")" "--agent-dir: made owner-only"
+[[ -z $(agent_in "$home/.cache/muster") && -z $(agent_in "$shm") && -z $(agent_in "$tmpd") ]] ||
+	fail "--agent-dir: an agent landed elsewhere too"
+# Every directory up to / is the user's or root's alone: the start link.
+[[ -L $(echo "$home"/m-agents/muster-agent-set-*) ]] || fail "--agent-dir: no start link in $home/m-agents"
+ino=$(stat -c %i "$f")
+run "${MUSTER_OPTS[@]}" --agent-dir '~/m-agents' -w "$a" -v -- echo again
+assert_eq 0 "$st" "--agent-dir, warm: exit status ($(cat "$T/out" "$T/err"))"
+assert_contains "$(cat "$T/err")" "agent cached" "--agent-dir, warm: nothing uploaded"
+assert_eq "$ino" "$(stat -c %i "$f")" "--agent-dir, warm: the same agent"
+ok "--agent-dir ~/m-agents: the agent runs from there, uploaded once, linked"
+
+# --- agent_dir= from an inventory group, on a noexec mount: fails, named --
+mkdir -p "$home/nx"
+mount -t tmpfs -o noexec,size=16m tmpfs "$home/nx"
+at_exit "umount '$home/nx' 2>/dev/null || true"
+chown "$u:" "$home/nx"
+chmod 700 "$home/nx"
+printf '[odd]\n%s user=%s\n[odd:vars]\nagent_dir=~/nx\n' "$a" "$u" >"$T/inv"
+rm -rf "$shm" "$tmpd" "$home/.cache/muster"
+# The inventory's agent_dir is about the host: it wins over --agent-dir.
+run -i "$T/inv" --known-hosts "$KH" -k "$KEY" -F /dev/null --agent-dir '~/m-agents' -w "$a" -- echo hi
+assert_eq 3 "$st" "agent_dir on noexec: exit status ($(cat "$T/out" "$T/err"))"
+all=$(cat "$T/out" "$T/err")
+assert_contains "$all" "the agent directory ~/nx ($T/inv:4 (agent_dir)) cannot run the agent: $home/nx: noexec" \
+	"names the directory, where it was named and why"
+assert_contains "$all" "no other place is tried" "says there is no fall back"
+[[ -z $(agent_in "$home/nx") && -z $(agent_in "$home/.cache/muster") && -z $(agent_in "$shm") &&
+	-z $(agent_in "$tmpd") ]] || fail "agent_dir on noexec: an agent was uploaded somewhere"
+echo "# $(grep -h "^$a: " "$T/out" "$T/err")"
+ok "inventory agent_dir= on a noexec mount: the host fails naming it, no fall back"
+umount "$home/nx"
+
+# --- agent-dir in the config file; a place the user cannot make ----------
+printf 'agent-dir = /muster-no-such-root-dir/agents\n' >"$T/config"
+run "${MUSTER_OPTS[@]}" --config "$T/config" -w "$a" -- echo hi
+assert_eq 3 "$st" "config agent-dir: exit status ($(cat "$T/out" "$T/err"))"
+assert_contains "$(cat "$T/out" "$T/err")" \
+	"the agent directory /muster-no-such-root-dir/agents (agent-dir in the config file) cannot run the agent: /muster-no-such-root-dir/agents: " \
+	"names the directory and the config file"
+ok "agent-dir in the config file: used, and its failure named"
+
+# --- a name no shell may see: refused before any host is contacted -------
+run "${MUSTER_OPTS[@]}" --agent-dir 'agents' -w "$a" -- echo hi
+assert_eq 2 "$st" "--agent-dir relative: exit status"
+assert_contains "$(cat "$T/err")" "--agent-dir: 'agents': not an absolute path" "relative path refused"
+printf '%s user=%s agent_dir="/tmp/x;touch${IFS}/tmp/pwned"\n' "$a" "$u" >"$T/inv"
+run -i "$T/inv" --known-hosts "$KH" -k "$KEY" -F /dev/null -w "$a" -- echo hi
+assert_eq 2 "$st" "agent_dir with ';': exit status ($(cat "$T/err"))"
+assert_contains "$(cat "$T/err")" "$T/inv:1" "the inventory's line is named"
+assert_contains "$(cat "$T/err")" "bad agent_dir" "the variable is named"
+ok "an agent directory with shell characters is refused at the inventory's line"
 
 # --- a home that does not exist (keys from outside the home) ---------------
 addr=$FLEET_NET.234 # outside the fleet

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Odd hosts (issue 18 section 4), each against real sshd: watch's exit status
-# when a host never came up, a nologin login shell and ForceCommand
-# internal-sftp ("refused", with what the host said), the login shells zsh,
+# when a host never came up, a nologin login shell, a restricted shell and
+# ForceCommand internal-sftp ("refused", with what the host said), an sshd
+# Banner, the login shells zsh,
 # fish, tcsh, mksh, dash and busybox ash, and a server allowing only the
-# sntrup761 key exchange that libssh 0.10 lacks.
+# sntrup761 key exchange that libssh 0.10 lacks, and a busybox-only userland
+# without sha256sum (the agent uploaded once, then trusted by its size).
 . "$(dirname "$0")/lib.sh"
 
 n=13
@@ -41,6 +43,13 @@ assert_eq 3 "$st" "nologin: exit status"
 assert_contains "$(cat "$T/out" "$T/err")" "$a: refused: agent start command ended without starting the agent" "status refused"
 assert_contains "$(cat "$T/out" "$T/err")" "This account is currently not available." "what the shell said"
 ok "a nologin login shell: status refused, with the shell's own words"
+# --- a restricted shell (rbash): refused, with its words -------------------
+usermod -s /bin/rbash "$u"
+run "${MUSTER_OPTS[@]}" -w "$a" -- true
+assert_eq 3 "$st" "rbash: exit status"
+assert_contains "$(cat "$T/out" "$T/err")" "$a: refused: agent start command ended without starting the agent" "rbash: status refused"
+assert_contains "$(cat "$T/out" "$T/err")" "restricted" "rbash: what the shell said"
+ok "a restricted login shell (rbash): status refused, with the shell's own words"
 usermod -s "$shell0" "$u"
 
 # --- ForceCommand internal-sftp, and only sntrup761 key exchange ---------
@@ -77,12 +86,64 @@ assert_contains "$(cat "$T/out" "$T/err")" "$addr: refused: " "status refused"
 echo "# $(grep -h "^$addr: " "$T/out" "$T/err")"
 ok "ForceCommand internal-sftp: status refused, not unreachable"
 
+# --- a Banner before authentication: shown by ssh, no matter to muster ----
+printf 'Authorized use only.\nAll activity is logged.\n' >"$T/banner"
+chmod 644 "$T/banner"
+start_sshd "Banner $T/banner"
+run "${own[@]}" -w "$u@$addr" -- echo past the banner
+assert_eq 0 "$st" "Banner: exit status ($(cat "$T/out" "$T/err"))"
+assert_eq "$addr: past the banner" "$(cat "$T/out")" "Banner: output"
+ok "an sshd Banner: the run works"
+
 start_sshd "KexAlgorithms sntrup761x25519-sha512@openssh.com"
 run "${own[@]}" -w "$u@$addr" -- true
 assert_eq 3 "$st" "sntrup761 only: exit status"
 assert_contains "$(cat "$T/out" "$T/err")" "$addr: unreachable: ssh: " "fails in the handshake"
 assert_contains "$(cat "$T/out" "$T/err")" "no match for method kex algos" "libssh's own words"
 ok "a server allowing only sntrup761x25519: libssh's 'no match for method kex algos'"
+
+# --- a busybox-only userland without sha256sum -----------------------------
+# Every tool on the PATH is busybox, sha256sum left out: the agent is checked
+# by its size then, uploaded once, and trusted on later runs (its Hello
+# carries the build id), through the start link and through the probe.
+bb=$(mktemp -d /usr/local/libexec/muster-test-bb.XXXXXX)
+chmod 755 "$bb"
+at_exit "rm -rf '$bb'"
+for app in $(busybox --list); do
+	[[ $app == sha256sum ]] || ln -s "$(command -v busybox)" "$bb/$app"
+done
+start_sshd "SetEnv PATH=$bb"
+bbrun() { # bbrun WHAT ARGS...: a -v run on the busybox host, must succeed
+	local what=$1
+	shift
+	run "${own[@]}" -v -w "$u@$addr" -- "$@"
+	assert_eq 0 "$st" "busybox, $what: exit status ($(cat "$T/out" "$T/err"))"
+}
+rm -rf "$home/.cache/muster"
+bbrun cold 'command -v sha256sum || echo "no sha256sum"; readlink -f "$(command -v ls)"'
+assert_eq "$addr: no sha256sum
+$addr: $(readlink -f "$(command -v busybox)")" "$(cat "$T/out")" "busybox, cold: the host has busybox and no sha256sum"
+assert_contains "$(cat "$T/err")" "agent uploaded" "busybox, cold: the agent was uploaded"
+f=$(ls "$home"/.cache/muster/muster-agent-[0-9a-f]*)
+ino=$(stat -c %i "$f")
+bbrun warm echo warm
+assert_eq "$addr: warm" "$(cat "$T/out")" "busybox, warm: output"
+assert_contains "$(cat "$T/err")" "agent cached" "busybox, warm: nothing uploaded"
+rm -f "$home"/.cache/muster/muster-agent-set-*
+bbrun probe echo probed
+assert_eq "$addr: probed" "$(cat "$T/out")" "busybox, probe: output"
+assert_contains "$(cat "$T/err")" "agent cached" "busybox, probe: the agent found by its size, not uploaded again"
+assert_eq "$ino" "$(stat -c %i "$f")" "busybox: the agent uploaded on the first run is the one that runs"
+ok "busybox userland without sha256sum: uploaded once, then found through the link and the probe"
+# A damaged agent (the wrong size) is not run: removed and uploaded again.
+truncate -s 4096 "$f"
+rm -f "$home"/.cache/muster/muster-agent-set-*
+bbrun damaged echo repaired
+assert_eq "$addr: repaired" "$(cat "$T/out")" "busybox, damaged: output"
+assert_contains "$(cat "$T/err")" "agent uploaded" "busybox, damaged: uploaded again"
+assert_eq "$(stat -c %s "$BUILD_DIR/bin/muster-agent.x86_64" 2>/dev/null || stat -c %s "$BUILD_DIR/bin/muster-agent")" \
+	"$(stat -c %s "$f")" "busybox, damaged: the whole agent is back"
+ok "busybox userland without sha256sum: an agent of the wrong size is replaced"
 
 # --- login shells ---------------------------------------------------------
 # busybox picks the applet by its name: a link called ash.

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "agentbin.h"
+#include "agentdir.h"
 #include "bootstrap.h"
 #include "buf.h"
 #include "err.h"
@@ -422,6 +423,50 @@ set_of_one(struct agentset *set, struct agentbin *ab, const char *sha)
 	fail_msg("no agent architecture serves uname -m %s", u.machine);
 }
 
+/* --agent-dir, agent_dir=: the one place, checked before it reaches a
+ * command; the fast start execs the link there, the probe tries it alone
+ * and names it as place 1. */
+static void
+test_command_agent_dir(void **state)
+{
+	const char *bad[] = { "", "rel/dir", "~user/x", "/a b", "/a'b",
+		"/$(id)", "/a`id`", "/a\\b", "/a\"b", "/a;b", "/a/../b",
+		"/a//b", "/a/", "/", "~/", "/a/.", "/x!y", "/a\nb", "/a*" };
+	const char *good[] = { "/opt/muster", "~/bin/m", "/a.b/c_d-e/F9" };
+	struct agentset set;
+	struct agentbin ab;
+	char why[160], *cmd;
+	size_t i;
+
+	(void)state;
+	set_of_one(&set, &ab, FAKE_SHA);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why[0] = '\0';
+		if (agentdir_ok(bad[i], why, sizeof(why)))
+			fail_msg("agent dir '%s' accepted", bad[i]);
+		assert_true(why[0] != '\0');
+		assert_null(bootstrap_start_command(FAKE_SHA, NULL, bad[i]));
+		assert_null(bootstrap_probe_command(&set, NULL, bad[i]));
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (!agentdir_ok(good[i], why, sizeof(why)))
+			fail_msg("agent dir '%s' refused: %s", good[i], why);
+	cmd = bootstrap_start_command(FAKE_SHA, NULL, "~/bin/m");
+	assert_string_equal(cmd,
+	    "exec ~/bin/m/muster-agent-set-" FAKE_SHA " --stdio");
+	free(cmd);
+	cmd = bootstrap_probe_command(&set, NULL, "~/bin/m");
+	assert_non_null(cmd);
+	/* Only the named place, and the link only where the path is safe. */
+	assert_non_null(strstr(cmd, "set -- \"$HOME/bin/m\"; "));
+	assert_null(strstr(cmd, "/dev/shm"));
+	assert_non_null(strstr(cmd, "chain \"$h\" && safe \"$a\""));
+	free(cmd);
+	cmd = bootstrap_probe_command(&set, NULL, "/opt/muster");
+	assert_non_null(strstr(cmd, "set -- \"/opt/muster\"; "));
+	free(cmd);
+}
+
 /* push/pull --become: the agent is started through sudo -n; a user name
  * that could break out of the quoting is refused. */
 static void
@@ -431,7 +476,7 @@ test_command_become(void **state)
 		"abcdefghijklmnopqrstuvwxyz0123456789" };
 	struct agentset set;
 	struct agentbin ab;
-	char *cmd = bootstrap_start_command(FAKE_SHA, "root");
+	char *cmd = bootstrap_start_command(FAKE_SHA, "root", NULL);
 	size_t i;
 
 	set_of_one(&set, &ab, FAKE_SHA);
@@ -440,19 +485,19 @@ test_command_become(void **state)
 	    "exec sudo -n -u root -- ~/.cache/muster/" BOOTSTRAP_LINK FAKE_SHA
 	    " --stdio");
 	free(cmd);
-	cmd = bootstrap_probe_command(&set, "root");
+	cmd = bootstrap_probe_command(&set, "root", NULL);
 	assert_non_null(cmd);
 	assert_non_null(strstr(cmd, "exec sudo -n -u root -- \"$a\" --stdio"));
 	assert_int_equal(count(cmd, "'"), 2);
 	free(cmd);
-	cmd = bootstrap_start_command(FAKE_SHA, "svc_user-1.x");
+	cmd = bootstrap_start_command(FAKE_SHA, "svc_user-1.x", NULL);
 	assert_non_null(cmd);
 	assert_non_null(strstr(cmd, "-u svc_user-1.x -- "));
 	free(cmd);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_false(bootstrap_user_ok(bad[i]));
-		assert_null(bootstrap_start_command(FAKE_SHA, bad[i]));
-		assert_null(bootstrap_probe_command(&set, bad[i]));
+		assert_null(bootstrap_start_command(FAKE_SHA, bad[i], NULL));
+		assert_null(bootstrap_probe_command(&set, bad[i], NULL));
 	}
 }
 
@@ -502,7 +547,7 @@ test_stderr_line(void **state)
 	append(&b,
 	    "stty: 'standard input': Inappropriate ioctl\r\nsudo: no\n");
 	assert_string_equal(bootstrap_stderr_line(&b),
-	    ": stty: 'standard input': Inappropriate ioctl  sudo: no ");
+	    ": stty: 'standard input': Inappropriate ioctl  sudo: no");
 	/* A login shell's whole chatter is cut to one bounded line. */
 	memset(big, 'e', sizeof(big));
 	assert_int_equal(buf_append(&b, big, sizeof(big)), 0);
@@ -517,7 +562,7 @@ test_stderr_line(void **state)
 static void
 test_command_shape(void **state)
 {
-	char *cmd = bootstrap_start_command(FAKE_SHA, NULL);
+	char *cmd = bootstrap_start_command(FAKE_SHA, NULL, NULL);
 
 	assert_non_null(cmd);
 	assert_string_equal(cmd,
@@ -542,7 +587,7 @@ test_probe_shape(void **state)
 	snprintf(ab[0].sha256, sizeof(ab[0].sha256), "%064d", 1);
 	snprintf(ab[1].arch, sizeof(ab[1].arch), "aarch64");
 	snprintf(ab[1].sha256, sizeof(ab[1].sha256), "%064d", 2);
-	cmd = bootstrap_probe_command(&set, NULL);
+	cmd = bootstrap_probe_command(&set, NULL, NULL);
 	assert_non_null(cmd);
 	len = strlen(cmd);
 	/* Each architecture's names pick its agent's hash, which names the
@@ -550,11 +595,11 @@ test_probe_shape(void **state)
 	assert_non_null(strstr(cmd,
 	    "x86_64|amd64) s="
 	    "0000000000000000000000"
-	    "000000000000000000000000000000000000000001; k=1;;"));
+	    "000000000000000000000000000000000000000001; k=1; z=0;;"));
 	assert_non_null(strstr(cmd,
 	    "aarch64|arm64) s="
 	    "000000000000000000000"
-	    "0000000000000000000000000000000000000000002; k=1;;"));
+	    "0000000000000000000000000000000000000000002; k=1; z=0;;"));
 	assert_non_null(strstr(cmd, "*) s=;; esac"));
 	assert_non_null(strstr(cmd, "muster-agent-$s"));
 	assert_non_null(strstr(cmd, "exec \"$a\" --stdio"));
@@ -571,7 +616,8 @@ test_probe_shape(void **state)
 	assert_int_equal(count(cmd, "'"), 2);
 	/* The printf escapes came out as the shell's "strip the longest
 	 * suffix" (sha256sum prints "HASH  -"). */
-	assert_non_null(strstr(cmd, "\"${v%% *}\" = \"$s\""));
+	assert_non_null(strstr(cmd, "v=${v%% *}; want=$s;"));
+	assert_non_null(strstr(cmd, "p=${p%/*};"));
 	free(cmd);
 }
 
@@ -688,7 +734,7 @@ test_command_no_agent(void **state)
 
 	home_enter(&h);
 	set_of_one(&set, &ab, FAKE_SHA);
-	cmd = bootstrap_probe_command(&set, NULL);
+	cmd = bootstrap_probe_command(&set, NULL, NULL);
 	assert_non_null(cmd);
 	out = run_sh(cmd, &status);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -697,7 +743,7 @@ test_command_no_agent(void **state)
 	free(cmd);
 	/* No link: the fast start fails, prints nothing on stdout, and the
 	 * controller probes. */
-	cmd = bootstrap_start_command(set.id, NULL);
+	cmd = bootstrap_start_command(set.id, NULL, NULL);
 	assert_non_null(cmd);
 	out = run_sh(cmd, &status);
 	assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -736,7 +782,7 @@ test_command_runs_agent(void **state)
 	agent_path(&h, sha, path, sizeof(path));
 	link_path(&h, set.id, link, sizeof(link));
 	write_file(path, agent_script, 0700);
-	cmd = bootstrap_probe_command(&set, NULL);
+	cmd = bootstrap_probe_command(&set, NULL, NULL);
 	assert_non_null(cmd);
 	out = run_sh(cmd, &status);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -751,7 +797,7 @@ test_command_runs_agent(void **state)
 	target[n] = '\0';
 	assert_string_equal(target, strrchr(path, '/') + 1);
 	/* The fast start runs it through the link. */
-	fast = bootstrap_start_command(set.id, NULL);
+	fast = bootstrap_start_command(set.id, NULL, NULL);
 	assert_non_null(fast);
 	out = run_sh(fast, &status);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -787,7 +833,7 @@ test_command_no_link_when_shared(void **state)
 	link_path(&h, set.id, link, sizeof(link));
 	snprintf(dir, sizeof(dir), "%s/muster", h.cache);
 	write_file(path, agent_script, 0700);
-	cmd = bootstrap_probe_command(&set, NULL);
+	cmd = bootstrap_probe_command(&set, NULL, NULL);
 	assert_non_null(cmd);
 	/* An agent in a directory others may write is not run at all: it
 	 * could have been swapped between the hash and the exec. */
@@ -835,7 +881,7 @@ test_command_hash_mismatch(void **state)
 	set_of_one(&set, &ab, sha);
 	agent_path(&h, sha, path, sizeof(path));
 	write_file(path, "#!/bin/sh\necho \"TAMPERED $1\"\n", 0700);
-	cmd = bootstrap_probe_command(&set, NULL);
+	cmd = bootstrap_probe_command(&set, NULL, NULL);
 	assert_non_null(cmd);
 	out = run_sh(cmd, &status);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -878,7 +924,7 @@ test_command_not_executable(void **state)
 	agent_path(&h, sha, path, sizeof(path));
 	/* The right content without the execute bit is not run. */
 	write_file(path, agent_script, 0600);
-	cmd = bootstrap_probe_command(&set, NULL);
+	cmd = bootstrap_probe_command(&set, NULL, NULL);
 	assert_non_null(cmd);
 	out = run_sh(cmd, &status);
 	assert_null(strstr(out, "RAN"));
@@ -904,7 +950,7 @@ test_command_login_junk(void **state)
 	 * newline, before running the command. */
 	home_enter(&h);
 	set_of_one(&set, &ab, FAKE_SHA);
-	cmd = bootstrap_probe_command(&set, NULL);
+	cmd = bootstrap_probe_command(&set, NULL, NULL);
 	assert_non_null(cmd);
 	assert_true(
 	    asprintf(&wrapped, "printf 'Welcome!\\nlast line'; %s", cmd) > 0);
@@ -947,6 +993,7 @@ main(void)
 		cmocka_unit_test(test_command_shape),
 		cmocka_unit_test(test_probe_shape),
 		cmocka_unit_test(test_command_become),
+		cmocka_unit_test(test_command_agent_dir),
 		cmocka_unit_test(test_command_no_agent),
 		cmocka_unit_test(test_command_runs_agent),
 		cmocka_unit_test(test_command_no_link_when_shared),

@@ -34,6 +34,7 @@ valid_arg(int opt)
 	case CO_RERUN: return "failed";
 	case CO_SSH_OPTION: return "Compression=yes";
 	case CO_LOGIN: return "deploy";
+	case CO_AGENT_DIR: return "~/.local/muster";
 	default: return "5";
 	}
 }
