@@ -39,6 +39,7 @@ struct cli {
 	const char *known_hosts;
 	const char *ssh_config;
 	const char *jump; /* -J: bastions for every host */
+	const char *relay; /* --relay: every host through this relay */
 	bool accept_new;
 	double connect_timeout;
 	int verbose;	/* -v count: the log level */

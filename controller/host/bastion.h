@@ -81,6 +81,11 @@ void bastion_chan_describe(const struct bastion_chan *ch, char *out,
 /* The host is done with it: close the channel. */
 void bastion_chan_free(struct bastion_chan *ch);
 
+/* "[user@]host[:port]" (IPv6 in []) into spec (a hop, or a relay):
+ * MERR_INVAL with err. */
+int bastion_parse_hop(const char *hop, struct host_spec *spec, char *err,
+    size_t errlen);
+
 /* Close the idle connections of a run that ended (cfg is its settings). */
 void bastion_close_idle(const struct conn_config *cfg);
 /* Connections opened so far, all runs (for tests and -vv). */

@@ -54,8 +54,8 @@ hashed_match(const char *pat, const char *name)
 }
 
 /* OpenSSH's host pattern list: a match, and no negated match. */
-static bool
-patterns_match(char *list, const char *name)
+bool
+hostcert_patterns_match(char *list, const char *name)
 {
 	char *p, *save = NULL;
 	bool hit = false;
@@ -169,7 +169,7 @@ read_cas(const char *path, const char *name, struct hostcert_cas *cas)
 		    (type = strtok_r(NULL, " \t\r\n", &save)) == NULL ||
 		    (b64 = strtok_r(NULL, " \t\r\n", &save)) == NULL)
 			continue;
-		if (!patterns_match(pats, name) || cas->n >= HOSTCERT_MAX_CAS)
+		if (!hostcert_patterns_match(pats, name) || cas->n >= HOSTCERT_MAX_CAS)
 			continue;
 		key = NULL;
 		if (ssh_pki_import_pubkey_base64(b64,

@@ -69,6 +69,9 @@ struct conn_config {
 	/* --batch, --max-fail and the hosts' outcomes (fleet.h); NULL:
 	 * none. */
 	struct fleet_roll *roll;
+	/* A relay's own connection: ask for the operator's ssh-agent on the
+	 * channel that starts it (relay.h). */
+	bool forward_agent;
 	/* -o: ssh options as "Name value", checked by sshopt_check. */
 	char *const *ssh_options;
 	size_t nssh_options;

@@ -12,12 +12,14 @@
 
 #include "dlink.h"
 #include "err.h"
+#include "log.h"
 
 struct transport {
 	const struct conn_config *cfg;
 	const struct host_spec *spec;
 	const struct transport_owner *owner;
 	void *arg;
+	const char *display;
 	struct buf *in; /* the mux's input */
 	uint32_t link_id;
 	bool attached;
@@ -77,6 +79,7 @@ tdaemon_create(const struct conn_config *cfg, const struct host_spec *spec,
 	t->spec = spec;
 	t->owner = owner;
 	t->arg = arg;
+	t->display = display;
 	t->in = in;
 	*out = t;
 	return 0;
@@ -85,15 +88,22 @@ tdaemon_create(const struct conn_config *cfg, const struct host_spec *spec,
 static void
 tdaemon_open(struct transport *t)
 {
-	char msg[256];
+	const char *route = dlink_route(t->cfg->link), *why;
+	char msg[1024];
 	int r;
 
 	/* The daemon connects (or already holds) the host and answers with
 	 * the agent's Hello. */
 	t->owner->set_state(t->arg, CS_HELLO);
+	if (route != NULL)
+		log_info("%s: via %s", t->display, route);
 	if ((r = dlink_attach(t->cfg->link, &daemon_peer_ops, t, t->spec,
 		 t->cfg->accept_new, &t->link_id)) != 0) {
-		snprintf(msg, sizeof(msg), "daemon: %s", merr_str(r));
+		if ((why = dlink_dead_reason(t->cfg->link)) != NULL)
+			snprintf(msg, sizeof(msg), "%s", why);
+		else
+			snprintf(msg, sizeof(msg), "%s: %s",
+			    route != NULL ? route : "daemon", merr_str(r));
 		t->owner->fail(t->arg, HS_UNREACHABLE, msg);
 		return;
 	}
@@ -167,7 +177,9 @@ tdaemon_free(struct transport *t)
 static const char *
 tdaemon_describe(struct transport *t)
 {
-	return "daemon";
+	const char *route = dlink_route(t->cfg->link);
+
+	return route != NULL ? route : "daemon";
 }
 
 static void
