@@ -355,7 +355,9 @@ relay_step_up(struct relay *r)
 	 * ended. */
 	if (buf_len(&r->tin) == 0 &&
 	    r->tp_ops->ended(r->tp, err, sizeof(err))) {
-		relay_fail(r, "the connection to the relay ended (%s)", err);
+		/* "agent exited" and the relay's last words, if any. */
+		relay_fail(r, "the relay's connection ended%s",
+		    strncmp(err, "agent exited", 12) == 0 ? err + 12 : err);
 		return;
 	}
 	if (r->fwd != NULL)

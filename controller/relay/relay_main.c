@@ -263,12 +263,15 @@ relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
 	struct relay_pump pump;
 	char dir[256], kh[300];
 	int sv[2] = { -1, -1 }, r, status = 1;
+	FILE *quiet = NULL;
 
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&opts, 0, sizeof(opts));
 	memset(&pump, 0, sizeof(pump));
 	dir[0] = '\0';
 	log_set_level((int)rs->verbose);
+	if (rs->verbose == 0 && (quiet = fopen("/dev/null", "w")) == NULL)
+		quiet = stderr;
 	if ((r = relay_agents(rs, &agents)) != 0) {
 		fprintf(stderr, "muster-relay: bad agents: %s\n", merr_str(r));
 		goto out;
@@ -316,7 +319,10 @@ relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
 	opts.fanout = rs->fanout > 0 ? (int)rs->fanout : RELAY_FANOUT_DEFAULT;
 	opts.listen_fd = -1;
 	opts.socket_path = "stdio";
-	opts.log = stderr;
+	/* Its events (a host ready, lost) are the controller's to report,
+	 * from the link; its stderr, which the controller shows when the
+	 * relay ends, carries them only at -v. */
+	opts.log = rs->verbose > 0 ? stderr : quiet;
 	status = daemon_serve_link(&cfg, &opts, sv[0]);
 	/* The daemon closed its end: the last words go up, then we go. */
 	while (!pump.sp_eof && ev_run(cfg.loop, EVRUN_ONCE))
@@ -335,6 +341,8 @@ out:
 		rmdir(dir);
 	}
 	agentset_free(&agents);
+	if (quiet != NULL && quiet != stderr)
+		fclose(quiet);
 	return status;
 }
 
