@@ -452,6 +452,7 @@ cmd_fleet(int argc, char **argv)
 	struct host_set hosts;
 	struct agentset agents;
 	struct relay *relay = NULL;
+	struct relays *relays = NULL;
 	struct cli cli;
 	ssh_key key = NULL;
 	char err[1024], *idpath = NULL;
@@ -527,6 +528,15 @@ cmd_fleet(int argc, char **argv)
 		workpool_free(cfg.workers);
 		goto out;
 	}
+	/* The inventory's relay= (--relay wins, as -J over ProxyJump). */
+	if (cli.relay == NULL &&
+	    (r = relays_open(&cfg, &hosts, &relays, err, sizeof(err))) != 0) {
+		fprintf(stderr, "muster: %s\n", err);
+		workpool_free(cfg.workers);
+		status = r == MERR_NOMEM ? EXIT_INTERNAL : EXIT_USAGE;
+		goto out;
+	}
+	cfg.relays = relays;
 	status = EXIT_INTERNAL;
 	switch (cli.cmd) {
 	case CLI_RUN: status = run_hosts(&cfg, &hosts, &cli.run); break;
@@ -542,6 +552,7 @@ cmd_fleet(int argc, char **argv)
 	case CLI_HELP:
 	case CLI_VERSION: break;
 	}
+	relays_free(relays);
 	if (relay != NULL)
 		relay_free(relay); /* its link with it */
 	else

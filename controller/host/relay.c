@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agentfwd.h"
+#include "array.h"
 #include "bastion.h"
 #include "daemon.pb-c.h"
 #include "err.h"
@@ -522,4 +523,86 @@ relay_free(struct relay *r)
 	free(r->where);
 	free(r->route);
 	free(r);
+}
+
+/* ---- the run's relays ------------------------------------------------------ */
+
+struct relays {
+	struct relay **v;
+	size_t n, cap;
+};
+
+int
+relays_open(const struct conn_config *cfg, const struct host_set *hosts,
+    struct relays **out, char *err, size_t errlen)
+{
+	const struct host_spec **behind = NULL;
+	char why[1024] = "";
+	struct relays *rs;
+	size_t i, j, n;
+	int ret = 0;
+
+	*out = NULL;
+	if ((rs = calloc(1, sizeof(*rs))) == NULL ||
+	    (behind = calloc(hosts->n > 0 ? hosts->n : 1,
+		 sizeof(*behind))) == NULL) {
+		free(rs);
+		return MERR_NOMEM;
+	}
+	/* One relay per name, in the order first named; its hosts are
+	 * the ones that name it (O(hosts x relays): relays are few). */
+	for (i = 0; i < hosts->n && ret == 0; i++) {
+		const struct host_spec *h = &hosts->v[i];
+
+		if (h->route_kind != HOST_ROUTE_RELAY ||
+		    relays_link(rs, h) != NULL)
+			continue;
+		for (j = i, n = 0; j < hosts->n; j++)
+			if (hosts->v[j].route_kind == HOST_ROUTE_RELAY &&
+			    strcmp(hosts->v[j].route, h->route) == 0)
+				behind[n++] = &hosts->v[j];
+		if ((ret = ARRAY_RESERVE(rs->v, rs->cap, rs->n + 1, 4)) != 0)
+			break;
+		if ((ret = relay_open(cfg, h->route,
+			 h->route_origin ? h->route_origin : "inventory",
+			 behind, n, &rs->v[rs->n], why, sizeof(why))) == 0)
+			rs->n++;
+		else
+			snprintf(err, errlen, "relay %s (%s): %s", h->route,
+			    h->route_origin ? h->route_origin : "inventory",
+			    why);
+	}
+	free(behind);
+	if (ret != 0 || rs->n == 0) {
+		relays_free(rs);
+		return ret;
+	}
+	*out = rs;
+	return 0;
+}
+
+struct dlink *
+relays_link(const struct relays *rs, const struct host_spec *spec)
+{
+	size_t i;
+
+	if (rs == NULL || spec->route_kind != HOST_ROUTE_RELAY)
+		return NULL;
+	for (i = 0; i < rs->n; i++)
+		if (strcmp(rs->v[i]->name, spec->route) == 0)
+			return rs->v[i]->link;
+	return NULL;
+}
+
+void
+relays_free(struct relays *rs)
+{
+	size_t i;
+
+	if (rs == NULL)
+		return;
+	for (i = 0; i < rs->n; i++)
+		relay_free(rs->v[i]);
+	free(rs->v);
+	free(rs);
 }

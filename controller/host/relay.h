@@ -47,4 +47,18 @@ struct dlink *relay_link(struct relay *r);
 /* After the run: the link, the channel, the session. */
 void relay_free(struct relay *r);
 
+/*
+ * The run's relays, one per name: the inventory's relay= (struct
+ * host_spec's HOST_ROUTE_RELAY), each opened for its hosts. *out is NULL
+ * when no host names one. 0, or an error in err naming the relay.
+ */
+struct relays;
+int relays_open(const struct conn_config *cfg, const struct host_set *hosts,
+    struct relays **out, char *err, size_t errlen);
+/* The link for a host with a relay route; NULL for any other, or rs
+ * NULL. */
+struct dlink *relays_link(const struct relays *rs,
+    const struct host_spec *spec);
+void relays_free(struct relays *rs);
+
 #endif

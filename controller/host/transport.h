@@ -31,6 +31,7 @@
 #include "output.h"
 
 struct dlink;
+struct relays;
 struct fleet_roll;
 struct transport;
 struct workpool;
@@ -66,6 +67,9 @@ struct conn_config {
 	/* Set: hosts are reached through a running `muster daemon` instead
 	 * of SSH connections of our own. */
 	struct dlink *link;
+	/* The inventory's relays (relay=, relay.h): a host with that route
+	 * is reached through its relay's link. NULL: none. */
+	const struct relays *relays;
 	/* --batch, --max-fail and the hosts' outcomes (fleet.h); NULL:
 	 * none. */
 	struct fleet_roll *roll;

@@ -46,6 +46,7 @@ done
 key_of() { sed -n "s/^$FLEET_NET.$1 //p" "$KH"; }
 {
 	echo "$GW $(key_of 1)"
+	echo "$FLEET_NET.2 $(key_of 2)"
 	for a in "${TARGETS[@]}"; do echo "[$a]:2222 $(key_of 3)"; done
 } >"$T/kh"
 
@@ -100,6 +101,30 @@ assert_eq "$N" "$(($(target_logins) - tbefore))" "each target logged in once, fr
 assert_contains "$(cat "$T/err")" "${TARGETS[0]}:2222: via relay gw" "-v shows the route"
 assert_contains "$(cat "$T/err")" "relay gw: up" "-v shows the relay up"
 ok "$N hosts through one relay"
+
+# The inventory's relay=: a group behind the relay, a host direct, in one
+# run; the route per host in -v and --list-hosts.
+{
+	echo "[behind]"
+	for i in 0 1 2; do
+		echo "t$i ansible_host=${TARGETS[$i]} ansible_port=2222 ansible_user=$U3"
+	done
+	echo "[behind:vars]"
+	echo "relay=gw"
+	echo "[direct]"
+	echo "d2 ansible_host=$FLEET_NET.2 ansible_user=$(fleet_user 2)"
+} >"$T/inv"
+before=$(gw_sessions)
+mu run -v -i "$T/inv" -- "echo \$(id -un)"
+assert_eq 0 "$rc" "relay= in an inventory: $(cat "$T/out" "$T/err")"
+assert_eq 3 "$(grep -c "^t[0-2]:2222: $U3\$" "$T/out")" "the group behind the relay ran: $(cat "$T/out")"
+assert_contains "$(cat "$T/out")" "d2: $(fleet_user 2)" "the direct host ran"
+assert_contains "$(cat "$T/err")" "t0:2222: via relay gw" "-v: t0 through the relay"
+grep -q "d2: via relay" "$T/err" && fail "the direct host went through the relay"
+assert_eq 1 "$(($(gw_sessions) - before))" "one relay connection for the group"
+mu run --list-hosts -i "$T/inv"
+assert_contains "$(cat "$T/out")" "relay gw ($T/inv:" "--list-hosts shows the relay"
+ok "relay= in an inventory: the group through the relay, the rest direct"
 
 # Output, JSON and exit status as direct: a command's output, and a host
 # whose command fails.
