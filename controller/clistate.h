@@ -38,7 +38,7 @@ struct cli {
 	size_t nssh_options;
 	const char *known_hosts;
 	const char *ssh_config;
-	const char *jump; /* -J: bastions for every host */
+	const char *jump;  /* -J: bastions for every host */
 	const char *relay; /* --relay: every host through this relay */
 	bool accept_new;
 	double connect_timeout;

@@ -57,7 +57,8 @@ agentfwd_arm(struct agentfwd_chan *c)
 		ev_io_stop(c->f->loop, &c->io);
 		return;
 	}
-	if (ev_is_active(&c->io) && (c->io.events & (EV_READ | EV_WRITE)) == want)
+	if (ev_is_active(&c->io) &&
+	    (c->io.events & (EV_READ | EV_WRITE)) == want)
 		return;
 	ev_io_stop(c->f->loop, &c->io);
 	ev_io_set(&c->io, c->fd, want);
@@ -138,7 +139,8 @@ agentfwd_on_io(struct ev_loop *loop, ev_io *w, int revents)
 			if (ssh_channel_write(c->ch, tmp, (uint32_t)n) < 0)
 				c->done = true;
 		} else if (n == 0 ||
-		    (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		    (errno != EAGAIN && errno != EWOULDBLOCK &&
+			errno != EINTR))
 			c->done = true;
 	}
 	agentfwd_arm(c);

@@ -327,7 +327,8 @@ bastion_step(struct bastion *b)
 
 /* "[user@]host[:port]" (IPv6 in []) into spec. */
 int
-bastion_parse_hop(const char *hop, struct host_spec *spec, char *err, size_t errlen)
+bastion_parse_hop(const char *hop, struct host_spec *spec, char *err,
+    size_t errlen)
 {
 	char buf[512], *host, *at, *colon, *end;
 	unsigned long port = 0;

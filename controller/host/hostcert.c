@@ -193,7 +193,8 @@ read_cas(const char *path, const char *name, struct hostcert_cas *cas)
 		    (type = strtok_r(NULL, " \t\r\n", &save)) == NULL ||
 		    (b64 = strtok_r(NULL, " \t\r\n", &save)) == NULL)
 			continue;
-		if (!hostcert_patterns_match(pats, name) || cas->n >= HOSTCERT_MAX_CAS)
+		if (!hostcert_patterns_match(pats, name) ||
+		    cas->n >= HOSTCERT_MAX_CAS)
 			continue;
 		key = NULL;
 		if (ssh_pki_import_pubkey_base64(b64,

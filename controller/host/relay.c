@@ -107,8 +107,9 @@ relay_on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 	struct relay *r = w->data;
 
 	relay_fail(r, "timed out after %.0f s in %s",
-	    r->tstate == CS_UPLOAD ? r->cfg.upload_timeout :
-				     r->cfg.connect_timeout,
+	    r->tstate == CS_UPLOAD ?
+		r->cfg.upload_timeout :
+		r->cfg.connect_timeout,
 	    connstate_name(r->tstate));
 }
 
@@ -148,8 +149,9 @@ relay_tp_set_state(void *arg, enum conn_state st)
 		r, &r->fwd) != 0)
 		r->cfg.forward_agent = false;
 	if (st < CS_HELLO) {
-		limit = st == CS_UPLOAD ? r->cfg.upload_timeout :
-					  r->cfg.connect_timeout;
+		limit = st == CS_UPLOAD ?
+		    r->cfg.upload_timeout :
+		    r->cfg.connect_timeout;
 		ev_timer_set(&r->deadline, limit, 0);
 		ev_timer_start(r->cfg.loop, &r->deadline);
 	}
@@ -391,9 +393,9 @@ relay_step(struct relay *r)
 /* ---- life cycle ----------------------------------------------------------- */
 
 int
-relay_open(const struct conn_config *cfg, const char *name,
-    const char *where, const struct host_spec *const *hosts, size_t nhosts,
-    struct relay **out, char *err, size_t errlen)
+relay_open(const struct conn_config *cfg, const char *name, const char *where,
+    const struct host_spec *const *hosts, size_t nhosts, struct relay **out,
+    char *err, size_t errlen)
 {
 	struct relay *r;
 	size_t known = 0;
@@ -415,8 +417,8 @@ relay_open(const struct conn_config *cfg, const char *name,
 	if ((ret = relaykh_build(cfg->known_hosts, hosts, nhosts,
 		 &r->known_hosts, &known, err, errlen)) != 0)
 		goto fail;
-	log_debug("relay %s: known_hosts lines for %zu of its %zu hosts",
-	    name, known, nhosts);
+	log_debug("relay %s: known_hosts lines for %zu of its %zu hosts", name,
+	    known, nhosts);
 	if ((ret = relayset_load(&r->relayset, err, errlen)) != 0)
 		goto fail;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -427,8 +429,7 @@ relay_open(const struct conn_config *cfg, const char *name,
 	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
 	fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
 	r->fd = sv[1];
-	if ((ret = dlink_open_fd(cfg->loop, sv[0], r->route, &r->link)) !=
-	    0) {
+	if ((ret = dlink_open_fd(cfg->loop, sv[0], r->route, &r->link)) != 0) {
 		close(sv[0]);
 		goto fail;
 	}
@@ -544,8 +545,8 @@ relays_open(const struct conn_config *cfg, const struct host_set *hosts,
 
 	*out = NULL;
 	if ((rs = calloc(1, sizeof(*rs))) == NULL ||
-	    (behind = calloc(hosts->n > 0 ? hosts->n : 1,
-		 sizeof(*behind))) == NULL) {
+	    (behind = calloc(hosts->n > 0 ? hosts->n : 1, sizeof(*behind))) ==
+		NULL) {
 		free(rs);
 		return MERR_NOMEM;
 	}

@@ -45,11 +45,11 @@ relaykh_matches(const char *patterns, const char *name)
 }
 
 int
-relaykh_build(const char *path, const struct host_spec *const *hosts,
-    size_t n, char **text, size_t *nhosts, char *err, size_t errlen)
+relaykh_build(const char *path, const struct host_spec *const *hosts, size_t n,
+    char **text, size_t *nhosts, char *err, size_t errlen)
 {
-	char def[1024], *line = NULL, *p, *pats, *rest, lookup[600],
-	    written[600];
+	char def[1024],
+	    *line = NULL, *p, *pats, *rest, lookup[600], written[600];
 	bool *got = NULL;
 	size_t cap = 0, len = 0, i;
 	FILE *f = NULL, *out = NULL;

@@ -21,7 +21,7 @@ struct transport {
 	const struct transport_owner *owner;
 	void *arg;
 	const char *display;
-	struct buf *in; /* the mux's input */
+	struct buf *in;	    /* the mux's input */
 	struct dlink *link; /* the daemon's, or the host's relay's */
 	uint32_t link_id;
 	bool attached;
@@ -83,7 +83,9 @@ tdaemon_create(const struct conn_config *cfg, const struct host_spec *spec,
 	t->arg = arg;
 	t->display = display;
 	/* A relay's link when the inventory names one for this host. */
-	t->link = cfg->link != NULL ? cfg->link : relays_link(cfg->relays, spec);
+	t->link = cfg->link != NULL ?
+	    cfg->link :
+	    relays_link(cfg->relays, spec);
 	t->in = in;
 	*out = t;
 	return 0;
@@ -103,8 +105,9 @@ tdaemon_open(struct transport *t)
 		    "relay %s (%s): this command does not reach hosts "
 		    "through relays yet",
 		    t->spec->route ? t->spec->route : "?",
-		    t->spec->route_origin ? t->spec->route_origin :
-					    "inventory");
+		    t->spec->route_origin ?
+			t->spec->route_origin :
+			"inventory");
 		t->owner->set_state(t->arg, CS_HELLO);
 		t->owner->fail(t->arg, HS_UNREACHABLE, msg);
 		return;

@@ -55,7 +55,7 @@
  */
 struct relay_pump {
 	struct ev_loop *loop;
-	int fd;			 /* our end of the socketpair */
+	int fd; /* our end of the socketpair */
 	ev_io in_io, out_io, sp_io;
 	struct buf down, up; /* stdin -> socketpair, socketpair -> stdout */
 	bool in_eof, sp_eof;
@@ -295,8 +295,9 @@ relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
 	cfg.known_hosts = kh;
 	cfg.accept_new = false;
 	cfg.agents = &agents;
-	cfg.connect_timeout = rs->connect_timeout > 0 ? rs->connect_timeout :
-							 10;
+	cfg.connect_timeout = rs->connect_timeout > 0 ?
+	    rs->connect_timeout :
+	    10;
 	cfg.upload_timeout = 60;
 	cfg.heartbeat = 15;
 	cfg.max_startups = rs->max_startups > 0 ? (int)rs->max_startups : 10;
@@ -359,8 +360,9 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	if (argc != 2 || strcmp(argv[1], "--stdio") != 0) {
-		fprintf(stderr, "usage: muster-relay --stdio (started by "
-				"muster, never by hand)\n");
+		fprintf(stderr,
+		    "usage: muster-relay --stdio (started by "
+		    "muster, never by hand)\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -371,8 +373,9 @@ main(int argc, char *argv[])
 		return 1;
 	buf_init(&in, RELAY_SETUP_MAX);
 	if ((r = relay_read_setup(&in, &setup)) != 0) {
-		fprintf(stderr, "muster-relay: no setup from the controller: "
-				"%s\n",
+		fprintf(stderr,
+		    "muster-relay: no setup from the controller: "
+		    "%s\n",
 		    merr_str(r));
 		buf_free(&in);
 		return 1;

@@ -20,13 +20,13 @@ typedef uint32_t relay_om_uint32;
 void *GSS_C_NT_HOSTBASED_SERVICE = NULL;
 void *GSS_C_NT_USER_NAME = NULL;
 
-#define RELAY_GSS_STUB(name, major)                             \
-	relay_om_uint32 name(relay_om_uint32 *minor);           \
-	relay_om_uint32 name(relay_om_uint32 *minor)            \
-	{                                                       \
-		if (minor != NULL)                              \
-			*minor = 0;                             \
-		return (major);                                 \
+#define RELAY_GSS_STUB(name, major)                   \
+	relay_om_uint32 name(relay_om_uint32 *minor); \
+	relay_om_uint32 name(relay_om_uint32 *minor)  \
+	{                                             \
+		if (minor != NULL)                    \
+			*minor = 0;                   \
+		return (major);                       \
 	}
 
 /* clang-format off */
