@@ -505,7 +505,11 @@ relay_free(struct relay *r)
 		ev_timer_stop(r->cfg.loop, &r->start);
 		ev_io_stop(r->cfg.loop, &r->io);
 	}
-	/* The hosts' Detaches go up with what else is queued. */
+	/* Nothing more goes up: closing the channel ends the relay, which
+	 * cancels what its hosts had open (dlink_free would otherwise write
+	 * the Detaches into a socketpair no one reads any more). */
+	if (r->link != NULL)
+		dlink_fail(r->link, "closed");
 	dlink_free(r->link);
 	agentfwd_free(r->fwd);
 	if (r->tp != NULL) {
