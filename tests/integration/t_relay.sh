@@ -145,8 +145,9 @@ assert_eq 0 "$rc" "pull through the relay: $(cat "$T/out" "$T/err")"
 assert_eq 3 "$(find "$T/pulled" -type f -name pushed | wc -l)" "pulled from every host"
 ok "push and pull of 3 MB through the relay"
 
-# watch through it: samples come up through the relay.
-mu watch --relay gw -w "$(hosts_of 0 1)" --interval 1 --duration 3 --json
+# watch through it: samples come up through the relay (a duration that
+# leaves a slow, sanitizer, build time to set up).
+mu watch --relay gw -w "$(hosts_of 0 1)" --interval 1 --duration $((15 * SLOW)) --json
 assert_eq 0 "$rc" "watch through the relay: $(cat "$T/out" "$T/err")"
 for i in 0 1; do
 	grep -qF "\"host\":\"${TARGETS[$i]}:2222\",\"ts\"" "$T/out" || fail "watch through the relay: no sample from ${TARGETS[$i]}: $(cat "$T/out" "$T/err")"
