@@ -442,6 +442,11 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 					  "0: one `ssh -W` per host instead)",
 	    P_INT(jump_channels, 0, 10000, 0,
 		"expected a number from 0 (one ssh -W per host) to 10000") },
+	[CO_RELAY] = { "relay", OPT_RELAY, REQ, "HOST", SEC_CONNECT,
+	    "reach every host through a relay on HOST\n"
+	    "([user@]host[:port]): its hosts' keys are checked\n"
+	    "against known_hosts, never accepted new",
+	    P_STRING(relay) },
 	[CO_FANOUT] = { "fanout", 'f', REQ, "N", SEC_CONNECT,
 	    "concurrent connection set-ups (default " CLI_STR(
 		CLI_FANOUT_DEFAULT) ")",

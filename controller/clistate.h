@@ -38,7 +38,8 @@ struct cli {
 	size_t nssh_options;
 	const char *known_hosts;
 	const char *ssh_config;
-	const char *jump; /* -J: bastions for every host */
+	const char *jump;  /* -J: bastions for every host */
+	const char *relay; /* --relay: every host through this relay */
 	/* --agent-dir: every host's agent there, unless its inventory
 	 * names another; and where that came from. */
 	const char *agent_dir, *agent_dir_origin;

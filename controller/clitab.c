@@ -30,7 +30,8 @@ static const char *const clitab_sections[SEC_COUNT] = {
 #define FLEET                                                         \
 	(SELECT | PACED | CO_BIT(CO_NO_DAEMON) | CO_BIT(CO_VERBOSE) | \
 	    CO_BIT(CO_SSH_OPTION) | CO_BIT(CO_JUMP) |                 \
-	    CO_BIT(CO_JUMP_CHANNELS) | CO_BIT(CO_AGENT_DIR))
+	    CO_BIT(CO_JUMP_CHANNELS) | CO_BIT(CO_AGENT_DIR) |         \
+	    CO_BIT(CO_RELAY))
 /* push and pull: the agent itself runs as the user, through sudo -n. */
 #define BECOME (CO_BIT(CO_BECOME) | CO_BIT(CO_BECOME_USER))
 /* Jobs that end, host by host: they can roll and be run again. */

@@ -95,6 +95,9 @@ listhosts_print(FILE *f, const struct host_set *hosts, const char *ssh_config,
 		if (jump != NULL)
 			snprintf(shown, sizeof(shown), "ProxyJump %s (-J)",
 			    jump);
+		else if (s->route_kind == HOST_ROUTE_RELAY)
+			snprintf(shown, sizeof(shown), "relay %s (%s)",
+			    s->route, s->route_origin ? s->route_origin : "");
 		else if (s->route_kind != HOST_ROUTE_NONE) {
 			sshroute_from_spec(s, &route);
 			snprintf(shown, sizeof(shown), "%s %s (%s)",

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "pull.h"
 #include "push.h"
+#include "relay.h"
 #include "run.h"
 #include "sshfile.h"
 #include "watch.h"
@@ -417,6 +418,31 @@ try_daemon(const struct cli *cli, struct ev_loop *loop)
 	return NULL;
 }
 
+/* --relay R: every host through the relay R, on the link it lends. */
+static int
+relay_setup(const struct cli *cli, struct conn_config *cfg,
+    const struct host_set *hosts, struct relay **out)
+{
+	const struct host_spec **v;
+	char err[1024] = "";
+	size_t i;
+	int r;
+
+	if ((v = calloc(hosts->n > 0 ? hosts->n : 1, sizeof(*v))) == NULL)
+		return EXIT_INTERNAL;
+	for (i = 0; i < hosts->n; i++)
+		v[i] = &hosts->v[i];
+	r = relay_open(cfg, cli->relay, "--relay", v, hosts->n, out, err,
+	    sizeof(err));
+	free(v);
+	if (r != 0) {
+		fprintf(stderr, "muster: relay %s: %s\n", cli->relay, err);
+		return r == MERR_NOMEM ? EXIT_INTERNAL : EXIT_USAGE;
+	}
+	cfg->link = relay_link(*out);
+	return 0;
+}
+
 /* --batch, --max-fail, and a place for each host's outcome (--rerun). */
 static int
 roll_setup(const struct cli *cli, size_t nhosts, struct fleet_roll *roll)
@@ -439,6 +465,8 @@ cmd_fleet(int argc, char **argv)
 	struct fleet_roll roll;
 	struct host_set hosts;
 	struct agentset agents;
+	struct relay *relay = NULL;
+	struct relays *relays = NULL;
 	struct cli cli;
 	ssh_key key = NULL;
 	char err[1024], *idpath = NULL;
@@ -485,7 +513,17 @@ cmd_fleet(int argc, char **argv)
 	 * run as the user, which a daemon's shared channel is not. */
 	if (cli.run.become && cli.cmd != CLI_RUN)
 		cfg.become_user = cli.run.become_user;
-	if ((cfg.become_user != NULL || own_keys(&hosts) ||
+	/* A relay never goes through the local daemon, and is reached by
+	 * ssh_config's route for it, not by -J's. */
+	if (cli.relay != NULL && cli.jump != NULL) {
+		fprintf(stderr,
+		    "muster: --relay and -J cannot be combined (the route "
+		    "to a relay is ssh_config's)\n");
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if ((cli.relay != NULL || cfg.become_user != NULL ||
+		own_keys(&hosts) ||
 		(cfg.link = try_daemon(&cli, cfg.loop)) == NULL) &&
 	    (status = direct_config(&cli, &cfg, &key, &idpath, &agents)) != 0)
 		goto out;
@@ -499,6 +537,21 @@ cmd_fleet(int argc, char **argv)
 		    merr_str(r));
 		goto out;
 	}
+	if (cli.relay != NULL &&
+	    (status = relay_setup(&cli, &cfg, &hosts, &relay)) != 0) {
+		workpool_free(cfg.workers);
+		goto out;
+	}
+	/* The inventory's relay= (--relay wins, as -J over ProxyJump). */
+	if (cli.relay == NULL &&
+	    (r = relays_open(&cfg, &hosts, &relays, err, sizeof(err))) != 0) {
+		fprintf(stderr, "muster: %s\n", err);
+		workpool_free(cfg.workers);
+		status = r == MERR_NOMEM ? EXIT_INTERNAL : EXIT_USAGE;
+		goto out;
+	}
+	cfg.relays = relays;
+	status = EXIT_INTERNAL;
 	switch (cli.cmd) {
 	case CLI_RUN: status = run_hosts(&cfg, &hosts, &cli.run); break;
 	case CLI_PUSH: status = push_hosts(&cfg, &hosts, &cli.push); break;
@@ -513,8 +566,12 @@ cmd_fleet(int argc, char **argv)
 	case CLI_HELP:
 	case CLI_VERSION: break;
 	}
+	relays_free(relays);
+	if (relay != NULL)
+		relay_free(relay); /* its link with it */
+	else
+		dlink_free(cfg.link);
 	workpool_free(cfg.workers);
-	dlink_free(cfg.link);
 	ev_loop_destroy(cfg.loop);
 	/* Kept for --rerun; losing it loses no work, so it is only said. */
 	if (cfg.roll != NULL &&

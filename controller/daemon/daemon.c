@@ -427,6 +427,11 @@ daemon_on_trim(struct ev_loop *loop, ev_timer *w, int revents)
 void
 daemon_client_gone(struct daemon *d)
 {
+	/* A relay serves the one controller that started it. */
+	if (d->one_client) {
+		daemon_stop(d);
+		return;
+	}
 	if (!d->stopping)
 		ev_timer_again(d->loop, &d->trim);
 }
@@ -562,6 +567,24 @@ daemon_fini(struct daemon *d)
 	free(d->byname);
 }
 
+/* The loop, until a stop and every held host has stopped. */
+static void
+daemon_run(struct daemon *d)
+{
+	ev_signal_init(&d->sigint, daemon_on_signal, SIGINT);
+	ev_signal_init(&d->sigterm, daemon_on_signal, SIGTERM);
+	d->sigint.data = d->sigterm.data = d;
+	ev_signal_start(d->loop, &d->sigint);
+	ev_signal_start(d->loop, &d->sigterm);
+	while (!daemon_finished(d))
+		if (!ev_run(d->loop, EVRUN_ONCE) && !daemon_finished(d)) {
+			log_error(
+			    "internal error: the daemon's loop has "
+			    "nothing left to wait for before it stopped");
+			break;
+		}
+}
+
 int
 daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
     const struct daemon_options *opts)
@@ -580,11 +603,6 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 	ev_set_priority(&d.accept_io, EV_MAXPRI);
 	ev_io_start(d.loop, &d.accept_io);
 	ev_timer_again(d.loop, &d.idle_sweep);
-	ev_signal_init(&d.sigint, daemon_on_signal, SIGINT);
-	ev_signal_init(&d.sigterm, daemon_on_signal, SIGTERM);
-	d.sigint.data = d.sigterm.data = &d;
-	ev_signal_start(d.loop, &d.sigint);
-	ev_signal_start(d.loop, &d.sigterm);
 	/* Its log file (or stderr with --foreground) at the level of
 	 * -v/-vv/-vvv, as any command's stderr. */
 	log_set_file(opts->log);
@@ -594,16 +612,38 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 	for (i = 0; i < hosts->n; i++)
 		if (dhost_get(&d, &hosts->v[i], cfg->accept_new, &h) != 0)
 			break;
-	while (!daemon_finished(&d))
-		if (!ev_run(d.loop, EVRUN_ONCE) && !daemon_finished(&d)) {
-			log_error(
-			    "internal error: the daemon's loop has "
-			    "nothing left to wait for before it stopped");
-			break;
-		}
+	daemon_run(&d);
 	daemon_release_socket(&d);
 	daemon_fini(&d);
 	log_notice("stopped");
+	log_set_tag(NULL, false);
+	log_set_file(NULL);
+	return 0;
+}
+
+int
+daemon_serve_link(const struct conn_config *cfg,
+    const struct daemon_options *opts, int fd)
+{
+	struct daemon d;
+
+	daemon_init(&d, cfg, opts);
+	/* A relay never records a host key: an Attach asking for
+	 * accept-new gets the strict settings too. */
+	d.cfg_new = d.cfg;
+	d.one_client = true;
+	d.socket_released = true; /* it has none */
+	signal(SIGPIPE, SIG_IGN);
+	log_set_file(opts->log);
+	log_set_tag("muster-relay", true);
+	if (dclient_new(&d, fd) == NULL) {
+		log_error("out of memory");
+		daemon_fini(&d);
+		return 1;
+	}
+	log_debug("pid %d serving its link", (int)getpid());
+	daemon_run(&d);
+	daemon_fini(&d);
 	log_set_tag(NULL, false);
 	log_set_file(NULL);
 	return 0;

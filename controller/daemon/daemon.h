@@ -34,6 +34,12 @@ struct daemon_options {
 int daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
     const struct daemon_options *opts);
 
+/* A relay (muster-relay): serve the one client on fd (non-blocking, a
+ * link from the controller that started it) until it goes; hosts are held
+ * only as it attaches them, and no host key is ever recorded. */
+int daemon_serve_link(const struct conn_config *cfg,
+    const struct daemon_options *opts, int fd);
+
 #ifdef MUSTER_DAEMON_FUZZ
 /*
  * For tests/fuzz/fuzz_daemon_link.c only (daemon.c compiled again with

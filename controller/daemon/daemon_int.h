@@ -173,6 +173,7 @@ struct daemon {
 	bool fd_warned, hosts_warned;
 	ev_timer accept_retry;
 	double stall_timeout;
+	bool one_client; /* a relay: stop when its link's client goes */
 };
 
 /* daemon.c */

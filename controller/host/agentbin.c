@@ -213,9 +213,7 @@ agentset_load(struct agentset *set, char *err, size_t errlen)
 {
 	const char *env = getenv("MUSTER_AGENT");
 	char dir[PATH_MAX], cand[PATH_MAX + 64], suffix[AGENTBIN_ARCH_MAX + 1];
-	char *ids = NULL;
-	size_t i, idlen = 0;
-	FILE *f;
+	size_t i;
 	int r;
 
 	memset(set, 0, sizeof(*set));
@@ -244,21 +242,88 @@ agentset_load(struct agentset *set, char *err, size_t errlen)
 		    "no agent next to %s (muster-agent.<arch>)", dir);
 		return MERR_NOTFOUND;
 	}
-	/* The set's id: which agent each architecture gets. */
-	if ((f = open_memstream(&ids, &idlen)) == NULL) {
+	if ((r = agentset_seal(set)) != 0)
 		agentset_free(set);
+	return r;
+}
+
+int
+agentset_seal(struct agentset *set)
+{
+	char *ids = NULL;
+	size_t i, idlen = 0;
+	FILE *f;
+
+	/* The set's id: which agent each architecture gets. */
+	if ((f = open_memstream(&ids, &idlen)) == NULL)
 		return MERR_NOMEM;
-	}
 	for (i = 0; i < set->n; i++)
 		fprintf(f, "%s=%s\n", set->v[i].arch, set->v[i].sha256);
 	if (fclose(f) != 0) {
 		free(ids);
-		agentset_free(set);
 		return MERR_NOMEM;
 	}
 	sha256_hex((const uint8_t *)ids, idlen, set->id);
 	free(ids);
 	return 0;
+}
+
+int
+agentset_add(struct agentset *set, const char *arch, const uint8_t *data,
+    size_t len)
+{
+	struct agentbin *ab;
+	int r;
+
+	if (canonical(arch) == NULL || strcmp(canonical(arch), arch) != 0)
+		return MERR_INVAL;
+	if ((r = ARRAY_RESERVE(set->v, set->cap, set->n + 1, 4)) != 0)
+		return r;
+	ab = &set->v[set->n];
+	memset(ab, 0, sizeof(*ab));
+	if ((ab->data = malloc(len > 0 ? len : 1)) == NULL ||
+	    (ab->path = strdup("(from the controller)")) == NULL) {
+		free(ab->data);
+		return MERR_NOMEM;
+	}
+	memcpy(ab->data, data, len);
+	ab->len = len;
+	snprintf(ab->arch, sizeof(ab->arch), "%s", arch);
+	sha256_hex(ab->data, ab->len, ab->sha256);
+	set->n++;
+	return 0;
+}
+
+int
+relayset_load(struct agentset *set, char *err, size_t errlen)
+{
+	const char *env = getenv("MUSTER_RELAY");
+	char dir[PATH_MAX], cand[PATH_MAX + 64];
+	int r;
+
+	memset(set, 0, sizeof(*set));
+	if (env != NULL && *env != '\0')
+		snprintf(cand, sizeof(cand), "%s", env);
+	else {
+		if ((r = exe_dir(dir, sizeof(dir), err, errlen)) != 0)
+			return r;
+		snprintf(cand, sizeof(cand), "%s/muster-relay", dir);
+		if (access(cand, R_OK) != 0)
+			snprintf(cand, sizeof(cand),
+			    "%s/../libexec/muster/muster-relay", dir);
+	}
+	if ((r = add_agent(set, NATIVE_ARCH, cand, err, errlen)) != 0) {
+		if (r == MERR_NOTFOUND)
+			snprintf(err, errlen,
+			    "cannot read the relay binary %s: %s (set "
+			    "MUSTER_RELAY to its path)",
+			    cand, strerror(errno));
+		agentset_free(set);
+		return r;
+	}
+	if ((r = agentset_seal(set)) != 0)
+		agentset_free(set);
+	return r;
 }
 
 const struct agentbin *

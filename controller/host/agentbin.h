@@ -37,6 +37,16 @@ struct agentset {
  * has none (or $MUSTER_AGENT cannot be read). */
 int agentset_load(struct agentset *set, char *err, size_t errlen);
 void agentset_free(struct agentset *set);
+/* A set built from memory (a relay's, sent by its controller): add each
+ * agent (MERR_INVAL for an architecture not canonical), then seal to
+ * compute the id. */
+int agentset_add(struct agentset *set, const char *arch, const uint8_t *data,
+    size_t len);
+int agentset_seal(struct agentset *set);
+/* The relay binary (muster-relay, for this machine's architecture) as a
+ * set of one, to bootstrap on a gateway exactly as an agent is: next to
+ * the controller, in ../libexec/muster, or $MUSTER_RELAY. */
+int relayset_load(struct agentset *set, char *err, size_t errlen);
 /* The agent for a host whose `uname -m` says machine, or NULL: then
  * agentset_missing explains, in "no agent for ARCH (...)" form. */
 const struct agentbin *agentset_find(const struct agentset *set,

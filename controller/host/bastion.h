@@ -107,6 +107,11 @@ struct bastion_info {
 void bastion_each(const struct conn_config *cfg,
     void (*fn)(void *arg, const struct bastion_info *bi), void *arg);
 
+/* "[user@]host[:port]" (IPv6 in []) into spec (a hop, or a relay):
+ * MERR_INVAL with err. */
+int bastion_parse_hop(const char *hop, struct host_spec *spec, char *err,
+    size_t errlen);
+
 /* Close the idle connections of a run that ended (cfg is its settings). */
 void bastion_close_idle(const struct conn_config *cfg);
 /* Connections opened so far, all runs (for tests and -vv). */

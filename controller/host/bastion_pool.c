@@ -398,8 +398,9 @@ bastion_step(struct bastion *b)
 /* ---- the pool ------------------------------------------------------------ */
 
 /* "[user@]host[:port]" (IPv6 in []) into spec. */
-static int
-parse_hop(const char *hop, struct host_spec *spec, char *err, size_t errlen)
+int
+bastion_parse_hop(const char *hop, struct host_spec *spec, char *err,
+    size_t errlen)
 {
 	char buf[512], *host, *at, *colon, *end;
 	unsigned long port = 0;
@@ -466,7 +467,7 @@ bastion_new(const struct conn_config *cfg, const char *hops, const char *where,
 		r = MERR_NOMEM;
 		goto fail;
 	}
-	if ((r = parse_hop(b->name, &b->spec, err, errlen)) != 0)
+	if ((r = bastion_parse_hop(b->name, &b->spec, err, errlen)) != 0)
 		goto fail;
 	/* Its own transport's settings: the run's, but the route (the hops
 	 * before it, or its own ssh_config) and no agent or -o. */

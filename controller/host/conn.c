@@ -442,7 +442,7 @@ conn_new(const struct conn_config *cfg, const struct host_spec *spec,
 	}
 	mux_init(&c->mux);
 	/* The one place that knows there is more than one transport. */
-	c->tp_ops = cfg->link != NULL ?
+	c->tp_ops = cfg->link != NULL || spec->route_kind == HOST_ROUTE_RELAY ?
 	    &transport_daemon_ops :
 	    &transport_ssh_ops;
 	if ((r = c->tp_ops->create(cfg, &c->spec, c->display, &conn_tp_owner,

@@ -39,9 +39,14 @@ struct dlink {
 	 * slots for them, O(hosts) per event. */
 	size_t nblocked;
 	bool dead;
+	/* A relay's link (dlink_open_fd): "relay R", the prefix of every
+	 * error its hosts report; NULL: the local daemon. */
+	char *route;
+	char dead_why[768];
 };
 
 static void dlink_on_io(struct ev_loop *loop, ev_io *w, int revents);
+static void link_dead(struct dlink *l, const char *why);
 
 /* Watch for writability only while bytes wait to go out. */
 static void
@@ -273,6 +278,57 @@ dlink_open(struct ev_loop *loop, const struct dlink_settings *want,
 	return 0;
 }
 
+int
+dlink_open_fd(struct ev_loop *loop, int fd, const char *route,
+    struct dlink **out)
+{
+	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
+	Muster__Daemon__ClientHello hello = MUSTER__DAEMON__CLIENT_HELLO__INIT;
+	struct dlink *l;
+	int r;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->route = strdup(route)) == NULL) {
+		free(l);
+		return MERR_NOMEM;
+	}
+	link_io_init(&l->io, loop, fd, dlink_on_io, l, DLINK_IN_MAX,
+	    DLINK_OUT_MAX);
+	/* Said ahead, not waited for: the relay is the build that sent it
+	 * (content-addressed), and its answer is read and dropped as any
+	 * other control message this end does not use. */
+	hello.version = MUSTER_PROTO_VERSION;
+	hello.build_id.data = (uint8_t *)MUSTER_BUILD_ID;
+	hello.build_id.len = strlen(MUSTER_BUILD_ID);
+	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_CLIENT_HELLO;
+	ctl.client_hello = &hello;
+	if ((r = link_put_control(&l->io.out, &ctl)) != 0) {
+		dlink_free(l);
+		return r;
+	}
+	link_update(l);
+	*out = l;
+	return 0;
+}
+
+void
+dlink_fail(struct dlink *l, const char *why)
+{
+	link_dead(l, why);
+}
+
+const char *
+dlink_dead_reason(const struct dlink *l)
+{
+	return l->dead ? l->dead_why : NULL;
+}
+
+const char *
+dlink_route(const struct dlink *l)
+{
+	return l->route;
+}
+
 static struct dlink_slot *
 slot(struct dlink *l, uint32_t id)
 {
@@ -290,6 +346,7 @@ link_dead(struct dlink *l, const char *why)
 	if (l->dead)
 		return;
 	l->dead = true;
+	snprintf(l->dead_why, sizeof(l->dead_why), "%s", why);
 	ev_io_stop(l->io.loop, &l->io.io);
 	l->io.active = false;
 	for (i = 0; i < l->nslots; i++) {
@@ -313,12 +370,20 @@ take_control(struct dlink *l, size_t len)
 	if (ctl->body_case == MUSTER__DAEMON__CONTROL__BODY_HOST_DOWN &&
 	    (s = slot(l, ctl->host_down->host)) != NULL) {
 		uint32_t st = ctl->host_down->status;
+		char msg[1024];
 
+		/* Behind a relay, every error says so. */
+		snprintf(msg, sizeof(msg), "%s%s%s",
+		    l->route != NULL ? "via " : "",
+		    l->route != NULL ? l->route : "",
+		    l->route != NULL ? ": " : "");
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "%s",
+		    ctl->host_down->error);
 		s->ops->down(s->arg,
 		    st <= HS_AUTH || st == HS_REFUSED ?
 			(enum host_status)st :
 			HS_UNREACHABLE,
-		    ctl->host_down->error);
+		    msg);
 	}
 	link_control_free(ctl);
 }
@@ -498,6 +563,7 @@ dlink_free(struct dlink *l)
 	l->io.active = !l->dead;
 	link_io_close(&l->io);
 	free(l->slots);
+	free(l->route);
 	free(l);
 }
 

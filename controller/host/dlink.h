@@ -41,6 +41,18 @@ struct dlink_settings {
 int dlink_open(struct ev_loop *loop, const struct dlink_settings *want,
     struct dlink **out, char *err, size_t errlen);
 void dlink_free(struct dlink *l);
+/* A link to a relay (relay.h) over fd, the controller's end of a
+ * socketpair its relay connection pumps: no handshake to wait for (the
+ * ClientHello is queued), usable at once. route ("relay R") prefixes the
+ * errors of the hosts behind it. */
+int dlink_open_fd(struct ev_loop *loop, int fd, const char *route,
+    struct dlink **out);
+/* Every host attached, and every one attached later, fails with why. */
+void dlink_fail(struct dlink *l, const char *why);
+/* Why the link died; NULL while it lives. */
+const char *dlink_dead_reason(const struct dlink *l);
+/* "relay R", or NULL for the local daemon. */
+const char *dlink_route(const struct dlink *l);
 
 /* For transport_daemon.c. */
 int dlink_attach(struct dlink *l, const struct dlink_peer_ops *ops, void *arg,

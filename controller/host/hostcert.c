@@ -2,7 +2,6 @@
 #include "hostcert.h"
 
 #include <ctype.h>
-#include <fnmatch.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -53,9 +52,34 @@ hashed_match(const char *pat, const char *name)
 	return memcmp(mac, want, 20) == 0;
 }
 
-/* OpenSSH's host pattern list: a match, and no negated match. */
+/* OpenSSH's match_pattern: '*' and '?' only, case-insensitive. Not
+ * fnmatch: "[host]:port" is a name there, not a bracket expression. */
 static bool
-patterns_match(char *list, const char *name)
+glob_match(const char *p, const char *s)
+{
+	for (; *p != '\0'; p++, s++) {
+		if (*p == '*') {
+			while (p[1] == '*')
+				p++;
+			if (p[1] == '\0')
+				return true;
+			for (; *s != '\0'; s++)
+				if (glob_match(p + 1, s))
+					return true;
+			return false;
+		}
+		if (*s == '\0' ||
+		    (*p != '?' &&
+			tolower((unsigned char)*p) !=
+			    tolower((unsigned char)*s)))
+			return false;
+	}
+	return *s == '\0';
+}
+
+/* OpenSSH's host pattern list: a match, and no negated match. */
+bool
+hostcert_patterns_match(char *list, const char *name)
 {
 	char *p, *save = NULL;
 	bool hit = false;
@@ -70,7 +94,7 @@ patterns_match(char *list, const char *name)
 		if (strncmp(p, "|1|", 3) == 0)
 			m = hashed_match(p, name);
 		else
-			m = fnmatch(p, name, FNM_CASEFOLD) == 0;
+			m = glob_match(p, name);
 		if (m && neg)
 			return false;
 		hit = hit || m;
@@ -169,7 +193,8 @@ read_cas(const char *path, const char *name, struct hostcert_cas *cas)
 		    (type = strtok_r(NULL, " \t\r\n", &save)) == NULL ||
 		    (b64 = strtok_r(NULL, " \t\r\n", &save)) == NULL)
 			continue;
-		if (!patterns_match(pats, name) || cas->n >= HOSTCERT_MAX_CAS)
+		if (!hostcert_patterns_match(pats, name) ||
+		    cas->n >= HOSTCERT_MAX_CAS)
 			continue;
 		key = NULL;
 		if (ssh_pki_import_pubkey_base64(b64,

@@ -11,6 +11,8 @@
 #ifndef MUSTER_HOSTCERT_H
 #define MUSTER_HOSTCERT_H
 
+#include <stdbool.h>
+
 #include <libssh/libssh.h>
 
 /*
@@ -19,5 +21,9 @@
  * 22; plain, wildcard, negated and hashed patterns), else 0.
  */
 int hostcert_covers(ssh_session s);
+
+/* OpenSSH's host pattern list (a known_hosts line's first field,
+ * cut up in place): a match for name, and no negated match. */
+bool hostcert_patterns_match(char *list, const char *name);
 
 #endif

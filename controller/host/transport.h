@@ -31,6 +31,7 @@
 #include "output.h"
 
 struct dlink;
+struct relays;
 struct fleet_roll;
 struct transport;
 struct workpool;
@@ -66,9 +67,15 @@ struct conn_config {
 	/* Set: hosts are reached through a running `muster daemon` instead
 	 * of SSH connections of our own. */
 	struct dlink *link;
+	/* The inventory's relays (relay=, relay.h): a host with that route
+	 * is reached through its relay's link. NULL: none. */
+	const struct relays *relays;
 	/* --batch, --max-fail and the hosts' outcomes (fleet.h); NULL:
 	 * none. */
 	struct fleet_roll *roll;
+	/* A relay's own connection: ask for the operator's ssh-agent on the
+	 * channel that starts it (relay.h). */
+	bool forward_agent;
 	/* -o: ssh options as "Name value", checked by sshopt_check. */
 	char *const *ssh_options;
 	size_t nssh_options;

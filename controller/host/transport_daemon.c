@@ -12,13 +12,17 @@
 
 #include "dlink.h"
 #include "err.h"
+#include "log.h"
+#include "relay.h"
 
 struct transport {
 	const struct conn_config *cfg;
 	const struct host_spec *spec;
 	const struct transport_owner *owner;
 	void *arg;
-	struct buf *in; /* the mux's input */
+	const char *display;
+	struct buf *in;	    /* the mux's input */
+	struct dlink *link; /* the daemon's, or the host's relay's */
 	uint32_t link_id;
 	bool attached;
 };
@@ -77,6 +81,11 @@ tdaemon_create(const struct conn_config *cfg, const struct host_spec *spec,
 	t->spec = spec;
 	t->owner = owner;
 	t->arg = arg;
+	t->display = display;
+	/* A relay's link when the inventory names one for this host. */
+	t->link = cfg->link != NULL ?
+	    cfg->link :
+	    relays_link(cfg->relays, spec);
 	t->in = in;
 	*out = t;
 	return 0;
@@ -85,15 +94,37 @@ tdaemon_create(const struct conn_config *cfg, const struct host_spec *spec,
 static void
 tdaemon_open(struct transport *t)
 {
-	char msg[256];
+	const char *route, *why;
+	char msg[1024];
 	int r;
 
+	if (t->link == NULL) {
+		/* relay= for a command that does not reach hosts through
+		 * relays (keys install, the daemon): never direct instead. */
+		snprintf(msg, sizeof(msg),
+		    "relay %s (%s): this command does not reach hosts "
+		    "through relays yet",
+		    t->spec->route ? t->spec->route : "?",
+		    t->spec->route_origin ?
+			t->spec->route_origin :
+			"inventory");
+		t->owner->set_state(t->arg, CS_HELLO);
+		t->owner->fail(t->arg, HS_UNREACHABLE, msg);
+		return;
+	}
+	route = dlink_route(t->link);
 	/* The daemon connects (or already holds) the host and answers with
 	 * the agent's Hello. */
 	t->owner->set_state(t->arg, CS_HELLO);
-	if ((r = dlink_attach(t->cfg->link, &daemon_peer_ops, t, t->spec,
+	if (route != NULL)
+		log_info("%s: via %s", t->display, route);
+	if ((r = dlink_attach(t->link, &daemon_peer_ops, t, t->spec,
 		 t->cfg->accept_new, &t->link_id)) != 0) {
-		snprintf(msg, sizeof(msg), "daemon: %s", merr_str(r));
+		if ((why = dlink_dead_reason(t->link)) != NULL)
+			snprintf(msg, sizeof(msg), "%s", why);
+		else
+			snprintf(msg, sizeof(msg), "%s: %s",
+			    route != NULL ? route : "daemon", merr_str(r));
 		t->owner->fail(t->arg, HS_UNREACHABLE, msg);
 		return;
 	}
@@ -119,7 +150,7 @@ tdaemon_write(struct transport *t, struct buf *out, char *err, size_t errlen)
 {
 	int r;
 
-	if ((r = dlink_send(t->cfg->link, t->link_id, out)) != 0)
+	if ((r = dlink_send(t->link, t->link_id, out)) != 0)
 		snprintf(err, errlen, "daemon connection lost");
 	return r;
 }
@@ -153,21 +184,23 @@ tdaemon_close(struct transport *t, bool ready)
 {
 	/* The daemon keeps the host; it cancels what we left open. */
 	if (t->attached)
-		dlink_detach(t->cfg->link, t->link_id);
+		dlink_detach(t->link, t->link_id);
 }
 
 static void
 tdaemon_free(struct transport *t)
 {
 	if (t->attached)
-		dlink_forget(t->cfg->link, t->link_id);
+		dlink_forget(t->link, t->link_id);
 	free(t);
 }
 
 static const char *
 tdaemon_describe(struct transport *t)
 {
-	return "daemon";
+	const char *route = t->link != NULL ? dlink_route(t->link) : "relay";
+
+	return route != NULL ? route : "daemon";
 }
 
 static void

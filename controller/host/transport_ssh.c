@@ -248,6 +248,7 @@ step_chan_open(struct transport *t)
 		ssh_callbacks_init(&t->chan_cb);
 		ssh_set_channel_callbacks(t->channel, &t->chan_cb);
 		t->chan_eof = t->chan_closed = false;
+		t->agent_fwd = false;
 		buf_reset(&t->chan_out);
 		buf_reset(&t->chan_err);
 	}
@@ -284,6 +285,21 @@ step_chan_exec(struct transport *t)
 	char *cmd;
 	int r;
 
+	/* A relay's channel (relay.h) carries the operator's ssh-agent to
+	 * the hosts behind it: asked on that channel, never on a host's. */
+	if (t->cfg->forward_agent && !t->agent_fwd) {
+		r = ssh_channel_request_auth_agent(t->channel);
+		if (r == SSH_AGAIN)
+			return TRANSPORT_WAIT;
+		if (r != SSH_OK) {
+			tssh_fail(t, HS_UNREACHABLE,
+			    "agent forwarding refused: %s (sshd's "
+			    "AllowAgentForwarding?)",
+			    ssh_get_error(t->session));
+			return TRANSPORT_STOP;
+		}
+		t->agent_fwd = true;
+	}
 	cmd = t->probe ?
 	    bootstrap_probe_command(t->cfg->agents, t->cfg->become_user,
 		t->spec->agent_dir) :

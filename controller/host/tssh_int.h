@@ -76,6 +76,7 @@ struct transport {
 	struct ssh_channel_callbacks_struct closing_cb;
 	bool closing_done;
 	int chan_refused; /* channel opens refused in a row */
+	bool agent_fwd;	  /* this channel asked for agent forwarding */
 	int starts;	  /* start commands sent */
 	bool probe;	  /* the fast start failed: probe */
 	bool uploaded;

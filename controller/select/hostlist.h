@@ -21,6 +21,7 @@ enum host_route {
 	HOST_ROUTE_NONE,    /* ssh_config's */
 	HOST_ROUTE_JUMP,    /* route: [user@]host[:port][,...] */
 	HOST_ROUTE_COMMAND, /* route: a ProxyCommand, unexpanded */
+	HOST_ROUTE_RELAY,   /* route: a relay, [user@]host[:port] */
 };
 
 struct host_spec {

@@ -138,6 +138,7 @@ enum inv_setting {
 	INV_SET_USER,
 	INV_SET_KEY,
 	INV_SET_JUMP,	  /* proxy_jump */
+	INV_SET_RELAY,	  /* relay */
 	INV_SET_SSHARGS,  /* ansible_ssh_common_args */
 	INV_SET_SSHEXTRA, /* ansible_ssh_extra_args */
 	INV_SET_AGENT_DIR,

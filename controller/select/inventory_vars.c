@@ -43,6 +43,7 @@ static const struct inv_var_def inv_var_defs[] = {
 	{ "key", INV_SET_KEY, 0 },
 	{ "ansible_ssh_private_key_file", INV_SET_KEY, 1 },
 	{ "proxy_jump", INV_SET_JUMP, 0 },
+	{ "relay", INV_SET_RELAY, 0 },
 	{ "ansible_ssh_common_args", INV_SET_SSHARGS, 0 },
 	{ "ansible_ssh_extra_args", INV_SET_SSHEXTRA, 0 },
 	{ "agent_dir", INV_SET_AGENT_DIR, 0 },
@@ -184,6 +185,20 @@ inventory_vars_set_jump(struct inv_model *m, const struct inv_var *v,
 	return route_merge(m, v, HOST_ROUTE_JUMP, v->value, s);
 }
 
+/* relay=: one gateway the host is reached through (controller/host/relay.h),
+ * a route like proxy_jump, and exclusive with it. */
+static int
+inventory_vars_set_relay(struct inv_model *m, const struct inv_var *v,
+    struct host_spec *s)
+{
+	if (*v->value == '\0' || has_unsafe_char(v->value) ||
+	    strpbrk(v->value, " \t,") != NULL)
+		return inv_err(m, MERR_PARSE,
+		    "bad %s '%s' (one relay: [user@]host[:port])", v->key,
+		    v->value);
+	return route_merge(m, v, HOST_ROUTE_RELAY, v->value, s);
+}
+
 static int
 inventory_vars_set_sshargs(struct inv_model *m, const struct inv_var *v,
     struct host_spec *s)
@@ -226,6 +241,7 @@ static const inv_setter inv_setters[] = {
 	[INV_SET_USER] = inventory_vars_set_user,
 	[INV_SET_KEY] = inventory_vars_set_key,
 	[INV_SET_JUMP] = inventory_vars_set_jump,
+	[INV_SET_RELAY] = inventory_vars_set_relay,
 	[INV_SET_SSHARGS] = inventory_vars_set_sshargs,
 	[INV_SET_SSHEXTRA] = inventory_vars_set_sshargs,
 	[INV_SET_AGENT_DIR] = inventory_vars_set_agent_dir,

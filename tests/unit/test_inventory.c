@@ -831,6 +831,22 @@ test_routes(void **state)
 	    "inv.ini:1: bad proxy_jump", NULL);
 }
 
+/* relay=: one relay per host or group, exclusive with other routes. */
+static void
+test_relay_var(void **state)
+{
+	route_is("[g]\na\nb relay=r2\n[g:vars]\nrelay=ops@gw:2222\n", "a",
+	    HOST_ROUTE_RELAY, "ops@gw:2222", "inv.ini:5 (relay)");
+	route_is("[g]\na\nb relay=r2\n[g:vars]\nrelay=ops@gw:2222\n", "b",
+	    HOST_ROUTE_RELAY, "r2", "inv.ini:3 (relay)");
+	parse_fails("a relay=gw1,gw2\n", MERR_PARSE, "inv.ini:1: bad relay",
+	    NULL);
+	parse_fails("a relay='g w'\n", MERR_PARSE, "inv.ini:1: bad relay",
+	    NULL);
+	parse_fails("a relay=gw proxy_jump=b\n", MERR_PARSE,
+	    "inv.ini:1: relay gives the route 'gw'", "(proxy_jump) gave 'b'");
+}
+
 static const char yaml_text[] =
     "---\n"
     "all:\n"
@@ -953,6 +969,7 @@ main(void)
 		cmocka_unit_test(test_precedence),
 		cmocka_unit_test(test_key_file),
 		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_relay_var),
 		cmocka_unit_test(test_yaml),
 		cmocka_unit_test(test_yaml_alias_bomb),
 	};

@@ -1,0 +1,613 @@
+/*
+ * A relay's connection and the pump between it and its hosts' link; see
+ * relay.h. The connection is an SSH transport with this file as its owner
+ * in place of a conn, as bastion_pool.c does for a bastion.
+ */
+#include "relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agentfwd.h"
+#include "array.h"
+#include "bastion.h"
+#include "daemon.pb-c.h"
+#include "err.h"
+#include "link.h"
+#include "log.h"
+#include "relaykh.h"
+
+/* Link bytes queued either way between the socketpair and the channel. */
+#define RELAY_BUF_MAX (4u << 20)
+#define RELAY_CHUNK 65536
+
+enum relay_state {
+	RS_CONNECT, /* the transport's set-up, up to the relay's marker */
+	RS_UP,	    /* the link is pumped */
+	RS_DONE,    /* failed or closed */
+};
+
+struct relay {
+	const struct conn_config *run;
+	struct conn_config cfg; /* its transport's */
+	struct agentset relayset;
+	struct host_spec spec;
+	char *name, *where, *route;
+	char *known_hosts; /* the RelaySetup's lines */
+	enum relay_state state;
+	enum conn_state tstate;
+	const struct transport_ops *tp_ops;
+	struct transport *tp;
+	struct conn_stats stats;
+	struct buf tin;	 /* from the relay: link frames for the hosts */
+	struct buf tout; /* to the relay: the setup, then the hosts' frames */
+	ev_timer deadline, start;
+	bool in_step, again, in_worker, freed;
+	int fd; /* our end of the socketpair (non-blocking) */
+	ev_io io;
+	bool fd_eof;
+	struct dlink *link;
+	struct agentfwd *fwd;
+	ev_tstamp t0;
+};
+
+static void relay_step(struct relay *r);
+
+static void relay_fail(struct relay *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The one way the relay changes state: CONNECT -> UP -> DONE, and
+ * CONNECT -> DONE. */
+static void
+relay_set_state(struct relay *r, enum relay_state st)
+{
+	if (st <= r->state) {
+		log_error("relay %s: internal error: state %d -> %d", r->name,
+		    r->state, st);
+#ifndef NDEBUG
+		abort();
+#endif
+		return;
+	}
+	r->state = st;
+}
+
+static void
+relay_fail(struct relay *r, const char *fmt, ...)
+{
+	char why[1024], msg[1400];
+	va_list ap;
+
+	if (r->state == RS_DONE)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_debug("relay %s: failed in %s: %s", r->name,
+	    r->state == RS_CONNECT ? connstate_name(r->tstate) : "up", why);
+	relay_set_state(r, RS_DONE);
+	r->tstate = CS_DONE;
+	ev_timer_stop(r->cfg.loop, &r->deadline);
+	ev_io_stop(r->cfg.loop, &r->io);
+	if (r->tp != NULL)
+		r->tp_ops->stop(r->tp);
+	snprintf(msg, sizeof(msg), "via %s: %s", r->route, why);
+	dlink_fail(r->link, msg);
+}
+
+static void
+relay_on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct relay *r = w->data;
+
+	relay_fail(r, "timed out after %.0f s in %s",
+	    r->tstate == CS_UPLOAD ?
+		r->cfg.upload_timeout :
+		r->cfg.connect_timeout,
+	    connstate_name(r->tstate));
+}
+
+static void
+relay_on_start(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct relay *r = w->data;
+
+	r->t0 = ev_now(loop);
+	r->tp_ops->open(r->tp);
+}
+
+/* ---- the transport's owner ---------------------------------------------- */
+
+static void
+relay_kick(void *arg)
+{
+	relay_step(arg);
+}
+
+static void
+relay_tp_set_state(void *arg, enum conn_state st)
+{
+	struct relay *r = arg;
+	double limit;
+
+	if (r->state == RS_DONE)
+		return;
+	log_debug("relay %s: %s -> %s", r->name, connstate_name(r->tstate),
+	    connstate_name(st));
+	r->tstate = st;
+	ev_timer_stop(r->cfg.loop, &r->deadline);
+	/* Authenticated: the operator's agent is offered on this session
+	 * only, before the channel that starts the relay asks for it. */
+	if (st == CS_CHAN_OPEN && r->fwd == NULL && r->cfg.forward_agent &&
+	    agentfwd_new(r->cfg.loop, transport_ssh_session(r->tp), relay_kick,
+		r, &r->fwd) != 0)
+		r->cfg.forward_agent = false;
+	if (st < CS_HELLO) {
+		limit = st == CS_UPLOAD ?
+		    r->cfg.upload_timeout :
+		    r->cfg.connect_timeout;
+		ev_timer_set(&r->deadline, limit, 0);
+		ev_timer_start(r->cfg.loop, &r->deadline);
+	}
+}
+
+static enum conn_state
+relay_tp_state(void *arg)
+{
+	return ((struct relay *)arg)->tstate;
+}
+
+static void
+relay_tp_fail(void *arg, enum host_status st, const char *msg)
+{
+	relay_fail(arg, "%s", msg);
+}
+
+static void
+relay_tp_authed(void *arg)
+{
+}
+
+static void
+relay_tp_hold(void *arg)
+{
+	((struct relay *)arg)->in_worker = true;
+}
+
+static bool
+relay_tp_release(void *arg, enum conn_state expected)
+{
+	struct relay *r = arg;
+
+	r->in_worker = false;
+	if (r->freed) {
+		relay_free(r);
+		return false;
+	}
+	return r->tstate == expected;
+}
+
+static const struct transport_owner relay_tp_owner = {
+	.set_state = relay_tp_set_state,
+	.state = relay_tp_state,
+	.fail = relay_tp_fail,
+	.authed = relay_tp_authed,
+	.kick = relay_kick,
+	.hold = relay_tp_hold,
+	.release = relay_tp_release,
+};
+
+/* ---- the link ------------------------------------------------------------- */
+
+/* What the relay needs before the hosts' ClientHello: the first frame. */
+static int
+relay_put_setup(struct relay *r)
+{
+	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
+	Muster__Daemon__RelaySetup rs = MUSTER__DAEMON__RELAY_SETUP__INIT;
+	Muster__Daemon__RelayAgent *agents = NULL, **pa = NULL;
+	const struct agentset *set = r->run->agents;
+	size_t i;
+	int ret;
+
+	if ((agents = calloc(set->n, sizeof(*agents))) == NULL ||
+	    (pa = calloc(set->n, sizeof(*pa))) == NULL) {
+		free(agents);
+		return MERR_NOMEM;
+	}
+	for (i = 0; i < set->n; i++) {
+		muster__daemon__relay_agent__init(&agents[i]);
+		agents[i].arch = (char *)set->v[i].arch;
+		agents[i].data.data = set->v[i].data;
+		agents[i].data.len = set->v[i].len;
+		pa[i] = &agents[i];
+	}
+	rs.agents = pa;
+	rs.n_agents = set->n;
+	rs.known_hosts = r->known_hosts;
+	rs.connect_timeout = r->run->connect_timeout;
+	rs.max_startups = r->run->max_startups > 0 ?
+	    (uint32_t)r->run->max_startups :
+	    0;
+	rs.verbose = (uint32_t)log_level();
+	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_RELAY_SETUP;
+	ctl.relay_setup = &rs;
+	ret = link_put_control(&r->tout, &ctl);
+	free(pa);
+	free(agents);
+	return ret;
+}
+
+/* Link bytes: socketpair -> tout, tin -> socketpair. */
+static int
+relay_pump(struct relay *r)
+{
+	uint8_t *dst;
+	size_t room;
+	ssize_t n;
+
+	while (buf_len(&r->tin) > 0) {
+		n = send(r->fd, buf_ptr(&r->tin), buf_len(&r->tin),
+		    MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0)
+			return MERR_IO;
+		buf_consume(&r->tin, (size_t)n);
+	}
+	if (buf_len(&r->tin) == 0)
+		buf_reset(&r->tin);
+	while (!r->fd_eof && (room = buf_room(&r->tout)) > 0) {
+		if (room > RELAY_CHUNK)
+			room = RELAY_CHUNK;
+		if (buf_reserve(&r->tout, room, &dst) != 0)
+			break;
+		n = recv(r->fd, dst, room, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			r->fd_eof = true;
+			break;
+		}
+		buf_commit(&r->tout, (size_t)n);
+	}
+	return 0;
+}
+
+static void
+relay_arm(struct relay *r)
+{
+	int want = 0;
+
+	if (r->state != RS_UP)
+		return;
+	if (!r->fd_eof && buf_room(&r->tout) > 0)
+		want |= EV_READ;
+	if (buf_len(&r->tin) > 0)
+		want |= EV_WRITE;
+	if (ev_is_active(&r->io) &&
+	    (r->io.events & (EV_READ | EV_WRITE)) == want)
+		return;
+	ev_io_stop(r->cfg.loop, &r->io);
+	if (want == 0)
+		return;
+	ev_io_set(&r->io, r->fd, want);
+	ev_io_start(r->cfg.loop, &r->io);
+}
+
+static void
+relay_on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	relay_step(w->data);
+}
+
+/* ---- the step ------------------------------------------------------------ */
+
+static void
+relay_step_connect(struct relay *r)
+{
+	enum transport_step s;
+
+	do {
+		if (r->tstate == CS_HELLO) {
+			/* The relay runs; what followed its marker is in
+			 * tin. The setup goes up before any host's frame. */
+			if (relay_put_setup(r) != 0) {
+				relay_fail(r, "out of memory");
+				return;
+			}
+			relay_set_state(r, RS_UP);
+			log_info("%s: up (%.0f ms%s)", r->route,
+			    (ev_now(r->cfg.loop) - r->t0) * 1000,
+			    r->stats.uploaded ? ", relay uploaded" : "");
+			r->again = true;
+			return;
+		}
+		s = r->tp_ops->setup(r->tp);
+	} while (s == TRANSPORT_NEXT && r->state == RS_CONNECT);
+}
+
+static void
+relay_step_up(struct relay *r)
+{
+	char err[512];
+
+	if (r->tp_ops->read(r->tp, err, sizeof(err)) != 0) {
+		relay_fail(r, "%s", err);
+		return;
+	}
+	if (relay_pump(r) != 0) {
+		relay_fail(r, "the link to its hosts failed");
+		return;
+	}
+	if (r->tp_ops->write(r->tp, &r->tout, err, sizeof(err)) != 0) {
+		relay_fail(r, "%s", err);
+		return;
+	}
+	/* What the relay sent last reaches its hosts before they hear it
+	 * ended. */
+	if (buf_len(&r->tin) == 0 &&
+	    r->tp_ops->ended(r->tp, err, sizeof(err))) {
+		/* "agent exited" and the relay's last words, if any. */
+		relay_fail(r, "the relay's connection ended%s",
+		    strncmp(err, "agent exited", 12) == 0 ? err + 12 : err);
+		return;
+	}
+	if (r->fwd != NULL)
+		agentfwd_service(r->fwd);
+}
+
+static void
+relay_step(struct relay *r)
+{
+	if (r->in_step) {
+		r->again = true;
+		return;
+	}
+	r->in_step = true;
+	do {
+		r->again = false;
+		switch (r->state) {
+		case RS_CONNECT: relay_step_connect(r); break;
+		case RS_UP: relay_step_up(r); break;
+		case RS_DONE: break;
+		}
+	} while (r->again && r->state != RS_DONE);
+	r->in_step = false;
+	if (r->state == RS_DONE)
+		return;
+	r->tp_ops->poll(r->tp);
+	relay_arm(r);
+}
+
+/* ---- life cycle ----------------------------------------------------------- */
+
+int
+relay_open(const struct conn_config *cfg, const char *name, const char *where,
+    const struct host_spec *const *hosts, size_t nhosts, struct relay **out,
+    char *err, size_t errlen)
+{
+	struct relay *r;
+	size_t known = 0;
+	int sv[2] = { -1, -1 }, ret;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return MERR_NOMEM;
+	r->fd = -1;
+	r->run = cfg;
+	if ((r->name = strdup(name)) == NULL ||
+	    (r->where = strdup(where)) == NULL ||
+	    asprintf(&r->route, "relay %s", name) < 0) {
+		r->route = NULL;
+		ret = MERR_NOMEM;
+		goto fail;
+	}
+	if ((ret = bastion_parse_hop(name, &r->spec, err, errlen)) != 0)
+		goto fail;
+	if ((ret = relaykh_build(cfg->known_hosts, hosts, nhosts,
+		 &r->known_hosts, &known, err, errlen)) != 0)
+		goto fail;
+	log_debug("relay %s: known_hosts lines for %zu of its %zu hosts", name,
+	    known, nhosts);
+	if ((ret = relayset_load(&r->relayset, err, errlen)) != 0)
+		goto fail;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
+		ret = MERR_SYS;
+		goto fail;
+	}
+	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+	fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
+	r->fd = sv[1];
+	if ((ret = dlink_open_fd(cfg->loop, sv[0], r->route, &r->link)) != 0) {
+		close(sv[0]);
+		goto fail;
+	}
+	/* Its own transport's settings: the run's, but its agent is the
+	 * relay, and its channel carries the operator's ssh-agent. */
+	r->cfg = *cfg;
+	r->cfg.agents = &r->relayset;
+	r->cfg.link = NULL;
+	r->cfg.roll = NULL;
+	r->cfg.become_user = NULL;
+	r->cfg.ssh_options = NULL;
+	r->cfg.nssh_options = 0;
+	r->cfg.forward_agent = true;
+	r->tp_ops = &transport_ssh_ops;
+	buf_init(&r->tin, RELAY_BUF_MAX);
+	buf_init(&r->tout, LINK_CONTROL_MAX + RELAY_BUF_MAX);
+	ev_init(&r->deadline, relay_on_deadline);
+	r->deadline.data = r;
+	ev_init(&r->io, relay_on_io);
+	r->io.data = r;
+	ev_timer_init(&r->start, relay_on_start, 0, 0);
+	r->start.data = r;
+	if ((ret = r->tp_ops->create(&r->cfg, &r->spec, r->name,
+		 &relay_tp_owner, r, &r->tin, &r->stats, &r->tp)) != 0) {
+		r->tp = NULL;
+		goto fail;
+	}
+	/* A private key file never goes to a gateway, and the relay can
+	 * use it only through an agent: say so rather than fail each host
+	 * with "authentication refused". */
+	if (cfg->identity_path != NULL &&
+	    (getenv("SSH_AUTH_SOCK") == NULL ||
+		*getenv("SSH_AUTH_SOCK") == '\0')) {
+		relay_fail(r,
+		    "the identity %s cannot be used behind a relay: a private "
+		    "key file never goes to a gateway; load it into ssh-agent "
+		    "(ssh-add %s) and the relay uses it through agent "
+		    "forwarding",
+		    cfg->identity_path, cfg->identity_path);
+	} else
+		ev_timer_start(r->cfg.loop, &r->start);
+	*out = r;
+	return 0;
+fail:
+	if (ret == MERR_NOMEM)
+		snprintf(err, errlen, "out of memory");
+	else if (err[0] == '\0')
+		snprintf(err, errlen, "%s", merr_str(ret));
+	relay_free(r);
+	return ret;
+}
+
+struct dlink *
+relay_link(struct relay *r)
+{
+	return r->link;
+}
+
+void
+relay_free(struct relay *r)
+{
+	if (r == NULL)
+		return;
+	if (r->in_worker) {
+		/* The worker's return frees it (relay_tp_release). */
+		r->freed = true;
+		if (r->tp != NULL)
+			r->tp_ops->stop(r->tp);
+		return;
+	}
+	if (r->cfg.loop != NULL) {
+		ev_timer_stop(r->cfg.loop, &r->deadline);
+		ev_timer_stop(r->cfg.loop, &r->start);
+		ev_io_stop(r->cfg.loop, &r->io);
+	}
+	/* Nothing more goes up: closing the channel ends the relay, which
+	 * cancels what its hosts had open (dlink_free would otherwise write
+	 * the Detaches into a socketpair no one reads any more). */
+	if (r->link != NULL)
+		dlink_fail(r->link, "closed");
+	dlink_free(r->link);
+	agentfwd_free(r->fwd);
+	if (r->tp != NULL) {
+		r->tp_ops->stop(r->tp);
+		r->tp_ops->close(r->tp, r->state == RS_UP);
+		r->tp_ops->free(r->tp);
+	}
+	if (r->fd >= 0)
+		close(r->fd);
+	buf_free(&r->tin);
+	buf_free(&r->tout);
+	agentset_free(&r->relayset);
+	host_spec_free(&r->spec);
+	free(r->known_hosts);
+	free(r->name);
+	free(r->where);
+	free(r->route);
+	free(r);
+}
+
+/* ---- the run's relays ------------------------------------------------------ */
+
+struct relays {
+	struct relay **v;
+	size_t n, cap;
+};
+
+int
+relays_open(const struct conn_config *cfg, const struct host_set *hosts,
+    struct relays **out, char *err, size_t errlen)
+{
+	const struct host_spec **behind = NULL;
+	char why[1024] = "";
+	struct relays *rs;
+	size_t i, j, n;
+	int ret = 0;
+
+	*out = NULL;
+	if ((rs = calloc(1, sizeof(*rs))) == NULL ||
+	    (behind = calloc(hosts->n > 0 ? hosts->n : 1, sizeof(*behind))) ==
+		NULL) {
+		free(rs);
+		return MERR_NOMEM;
+	}
+	/* One relay per name, in the order first named; its hosts are
+	 * the ones that name it (O(hosts x relays): relays are few). */
+	for (i = 0; i < hosts->n && ret == 0; i++) {
+		const struct host_spec *h = &hosts->v[i];
+
+		if (h->route_kind != HOST_ROUTE_RELAY ||
+		    relays_link(rs, h) != NULL)
+			continue;
+		for (j = i, n = 0; j < hosts->n; j++)
+			if (hosts->v[j].route_kind == HOST_ROUTE_RELAY &&
+			    strcmp(hosts->v[j].route, h->route) == 0)
+				behind[n++] = &hosts->v[j];
+		if ((ret = ARRAY_RESERVE(rs->v, rs->cap, rs->n + 1, 4)) != 0)
+			break;
+		if ((ret = relay_open(cfg, h->route,
+			 h->route_origin ? h->route_origin : "inventory",
+			 behind, n, &rs->v[rs->n], why, sizeof(why))) == 0)
+			rs->n++;
+		else
+			snprintf(err, errlen, "relay %s (%s): %s", h->route,
+			    h->route_origin ? h->route_origin : "inventory",
+			    why);
+	}
+	free(behind);
+	if (ret != 0 || rs->n == 0) {
+		relays_free(rs);
+		return ret;
+	}
+	*out = rs;
+	return 0;
+}
+
+struct dlink *
+relays_link(const struct relays *rs, const struct host_spec *spec)
+{
+	size_t i;
+
+	if (rs == NULL || spec->route_kind != HOST_ROUTE_RELAY)
+		return NULL;
+	for (i = 0; i < rs->n; i++)
+		if (strcmp(rs->v[i]->name, spec->route) == 0)
+			return rs->v[i]->link;
+	return NULL;
+}
+
+void
+relays_free(struct relays *rs)
+{
+	size_t i;
+
+	if (rs == NULL)
+		return;
+	for (i = 0; i < rs->n; i++)
+		relay_free(rs->v[i]);
+	free(rs->v);
+	free(rs);
+}

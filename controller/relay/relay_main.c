@@ -1,0 +1,388 @@
+/*
+ * muster-relay: the daemon's engine on a gateway, serving the controller
+ * that started it over its SSH channel (stdin and stdout) instead of a
+ * Unix socket. The controller bootstraps it exactly as it bootstraps an
+ * agent (content-addressed, uploaded once, started by `--stdio` after the
+ * agent's marker line) and then speaks the daemon link to it (PROTOCOL.md,
+ * "The daemon socket"): each host behind the relay is an Attach, and its
+ * agent's streams are relayed as the daemon relays them.
+ *
+ * The first frame on the link is a RelaySetup (daemon.proto): the agents
+ * for the hosts behind it and the controller's known_hosts lines for
+ * exactly those hosts, written to a private temporary file that is the
+ * relay's only known_hosts. Nothing is ever added to it: the relay never
+ * trusts a host key on first use. It authenticates to its hosts with what
+ * the gateway offers: the operator's ssh-agent forwarded on the relay's
+ * own session ($SSH_AUTH_SOCK), or keys put on the gateway for the
+ * purpose; the controller never sends a private key.
+ *
+ * Why a binary of its own and not a mode of muster or muster-agent: it is
+ * copied to gateways, so it carries the engine (libssh, the daemon) and
+ * nothing of the front door (no ncurses, no HTTP server, no inventories),
+ * and the agent copied to every host stays without libssh.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <libssh/libssh.h>
+
+#include "agentbin.h"
+#include "build_id.h"
+#include "daemon.h"
+#include "err.h"
+#include "frame.h"
+#include "link.h"
+#include "log.h"
+#include "workpool.h"
+
+#define RELAY_PUMP_MAX (4u << 20)
+#define RELAY_SETUP_MAX (LINK_CONTROL_MAX + 64)
+#define RELAY_WORKERS 4
+#define RELAY_FANOUT_DEFAULT 64
+
+/*
+ * stdin and stdout are two descriptors (pipes, under most sshd builds),
+ * the daemon's client one socket: the loop pumps between them through a
+ * socketpair, bounded both ways.
+ */
+struct relay_pump {
+	struct ev_loop *loop;
+	int fd; /* our end of the socketpair */
+	ev_io in_io, out_io, sp_io;
+	struct buf down, up; /* stdin -> socketpair, socketpair -> stdout */
+	bool in_eof, sp_eof;
+};
+
+static void relay_pump_arm(struct relay_pump *p);
+
+static int
+relay_pump_read(int fd, struct buf *b)
+{
+	uint8_t *dst;
+	size_t room = buf_room(b);
+	ssize_t n;
+
+	if (room == 0)
+		return 0;
+	if (room > 65536)
+		room = 65536;
+	if (buf_reserve(b, room, &dst) != 0)
+		return 0;
+	n = read(fd, dst, room);
+	if (n > 0) {
+		buf_commit(b, (size_t)n);
+		return 0;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	return MERR_EOF;
+}
+
+static int
+relay_pump_write(int fd, struct buf *b)
+{
+	ssize_t n;
+
+	if (buf_len(b) == 0)
+		return 0;
+	n = write(fd, buf_ptr(b), buf_len(b));
+	if (n > 0)
+		buf_consume(b, (size_t)n);
+	else if (n < 0 && errno != EAGAIN && errno != EINTR)
+		return MERR_IO;
+	if (buf_len(b) == 0)
+		buf_reset(b);
+	return 0;
+}
+
+static void
+relay_pump_on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct relay_pump *p = w->data;
+
+	if (w == &p->in_io && relay_pump_read(0, &p->down) != 0) {
+		/* The controller went: the daemon's client sees its end. */
+		p->in_eof = true;
+		ev_io_stop(loop, &p->in_io);
+	}
+	if (w == &p->sp_io && (revents & EV_READ) &&
+	    relay_pump_read(p->fd, &p->up) != 0)
+		p->sp_eof = true;
+	if (relay_pump_write(p->fd, &p->down) != 0)
+		p->sp_eof = true;
+	if (relay_pump_write(1, &p->up) != 0)
+		p->sp_eof = true;
+	if (p->in_eof && buf_len(&p->down) == 0)
+		shutdown(p->fd, SHUT_WR);
+	relay_pump_arm(p);
+}
+
+static void
+relay_pump_set(struct relay_pump *p, ev_io *w, int fd, int events)
+{
+	if (events == 0) {
+		ev_io_stop(p->loop, w);
+		return;
+	}
+	if (ev_is_active(w) && (w->events & (EV_READ | EV_WRITE)) == events)
+		return;
+	ev_io_stop(p->loop, w);
+	ev_io_set(w, fd, events);
+	ev_io_start(p->loop, w);
+}
+
+static void
+relay_pump_arm(struct relay_pump *p)
+{
+	int sp = 0;
+
+	if (p->sp_eof) {
+		ev_io_stop(p->loop, &p->in_io);
+		ev_io_stop(p->loop, &p->sp_io);
+		/* Whatever the daemon said last still goes up. */
+		relay_pump_set(p, &p->out_io, 1,
+		    buf_len(&p->up) > 0 ? EV_WRITE : 0);
+		if (buf_len(&p->up) == 0)
+			close(1);
+		return;
+	}
+	relay_pump_set(p, &p->in_io, 0,
+	    !p->in_eof && buf_room(&p->down) > 0 ? EV_READ : 0);
+	if (buf_room(&p->up) > 0)
+		sp |= EV_READ;
+	if (buf_len(&p->down) > 0)
+		sp |= EV_WRITE;
+	relay_pump_set(p, &p->sp_io, p->fd, sp);
+	relay_pump_set(p, &p->out_io, 1, buf_len(&p->up) > 0 ? EV_WRITE : 0);
+}
+
+/* Blocking: the setup frame, before anything else runs. What followed it
+ * stays in in. */
+static int
+relay_read_setup(struct buf *in, Muster__Daemon__Control **out)
+{
+	uint32_t host;
+	size_t len;
+	uint8_t *dst;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		r = link_peek(in, FRAME_MAX_DEFAULT, &host, &len);
+		if (r == 0 && host != LINK_CONTROL)
+			return MERR_PROTOCOL;
+		if (r == 0)
+			break;
+		if (r != MERR_AGAIN)
+			return r;
+		if (buf_reserve(in, 65536, &dst) != 0)
+			return MERR_LIMIT;
+		n = read(0, dst, 65536);
+		if (n == 0)
+			return MERR_EOF;
+		if (n < 0 && errno != EINTR)
+			return MERR_IO;
+		if (n > 0)
+			buf_commit(in, (size_t)n);
+	}
+	if ((r = link_take_control(in, len, out)) != 0)
+		return r;
+	if ((*out)->body_case != MUSTER__DAEMON__CONTROL__BODY_RELAY_SETUP) {
+		link_control_free(*out);
+		*out = NULL;
+		return MERR_PROTOCOL;
+	}
+	return 0;
+}
+
+/* The known_hosts lines, in a directory of our own that only we read. */
+static int
+relay_known_hosts(const char *text, char *dir, size_t dirlen, char *path,
+    size_t pathlen)
+{
+	const char *base = getenv("XDG_RUNTIME_DIR");
+	size_t len = strlen(text);
+	ssize_t w;
+	int fd;
+
+	if (base == NULL || access(base, W_OK) != 0)
+		base = "/tmp";
+	snprintf(dir, dirlen, "%s/muster-relay-XXXXXX", base);
+	if (mkdtemp(dir) == NULL)
+		return MERR_SYS;
+	snprintf(path, pathlen, "%s/known_hosts", dir);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) <
+	    0)
+		return MERR_SYS;
+	while (len > 0) {
+		if ((w = write(fd, text, len)) < 0) {
+			if (errno == EINTR)
+				continue;
+			close(fd);
+			return MERR_IO;
+		}
+		text += w;
+		len -= (size_t)w;
+	}
+	/* Read-only from here: nothing records a key in it. */
+	fchmod(fd, 0400);
+	return close(fd) == 0 ? 0 : MERR_IO;
+}
+
+static int
+relay_agents(const Muster__Daemon__RelaySetup *rs, struct agentset *set)
+{
+	size_t i;
+	int r;
+
+	memset(set, 0, sizeof(*set));
+	for (i = 0; i < rs->n_agents; i++)
+		if ((r = agentset_add(set, rs->agents[i]->arch,
+			 rs->agents[i]->data.data, rs->agents[i]->data.len)) !=
+		    0)
+			return r;
+	if (set->n == 0)
+		return MERR_INVAL;
+	return agentset_seal(set);
+}
+
+static int
+relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
+{
+	struct conn_config cfg;
+	struct daemon_options opts;
+	struct agentset agents;
+	struct relay_pump pump;
+	char dir[256], kh[300];
+	int sv[2] = { -1, -1 }, r, status = 1;
+	FILE *quiet = NULL;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&opts, 0, sizeof(opts));
+	memset(&pump, 0, sizeof(pump));
+	dir[0] = '\0';
+	log_set_level((int)rs->verbose);
+	if (rs->verbose == 0 && (quiet = fopen("/dev/null", "w")) == NULL)
+		quiet = stderr;
+	if ((r = relay_agents(rs, &agents)) != 0) {
+		fprintf(stderr, "muster-relay: bad agents: %s\n", merr_str(r));
+		goto out;
+	}
+	if ((r = relay_known_hosts(rs->known_hosts, dir, sizeof(dir), kh,
+		 sizeof(kh))) != 0) {
+		fprintf(stderr, "muster-relay: cannot write known_hosts: %s\n",
+		    strerror(errno));
+		goto out;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		fprintf(stderr, "muster-relay: socketpair: %s\n",
+		    strerror(errno));
+		goto out;
+	}
+	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+	fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
+	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+	fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
+	cfg.loop = EV_DEFAULT;
+	cfg.known_hosts = kh;
+	cfg.accept_new = false;
+	cfg.agents = &agents;
+	cfg.connect_timeout = rs->connect_timeout > 0 ?
+	    rs->connect_timeout :
+	    10;
+	cfg.upload_timeout = 60;
+	cfg.heartbeat = 15;
+	cfg.max_startups = rs->max_startups > 0 ? (int)rs->max_startups : 10;
+	if ((r = workpool_new(cfg.loop, RELAY_WORKERS, &cfg.workers)) != 0) {
+		fprintf(stderr, "muster-relay: workers: %s\n", merr_str(r));
+		goto out;
+	}
+	pump.loop = cfg.loop;
+	pump.fd = sv[1];
+	buf_init(&pump.down, RELAY_PUMP_MAX);
+	buf_init(&pump.up, RELAY_PUMP_MAX);
+	/* The ClientHello and Attaches that came with the setup. */
+	if (buf_len(early) > 0)
+		buf_append(&pump.down, buf_ptr(early), buf_len(early));
+	ev_init(&pump.in_io, relay_pump_on_io);
+	ev_init(&pump.out_io, relay_pump_on_io);
+	ev_init(&pump.sp_io, relay_pump_on_io);
+	pump.in_io.data = pump.out_io.data = pump.sp_io.data = &pump;
+	relay_pump_arm(&pump);
+	opts.fanout = rs->fanout > 0 ? (int)rs->fanout : RELAY_FANOUT_DEFAULT;
+	opts.listen_fd = -1;
+	opts.socket_path = "stdio";
+	/* Its events (a host ready, lost) are the controller's to report,
+	 * from the link; its stderr, which the controller shows when the
+	 * relay ends, carries them only at -v. */
+	opts.log = rs->verbose > 0 ? stderr : quiet;
+	status = daemon_serve_link(&cfg, &opts, sv[0]);
+	/* The daemon closed its end: the last words go up, then we go. */
+	while (!pump.sp_eof && ev_run(cfg.loop, EVRUN_ONCE))
+		;
+	ev_io_stop(cfg.loop, &pump.in_io);
+	ev_io_stop(cfg.loop, &pump.sp_io);
+	ev_io_stop(cfg.loop, &pump.out_io);
+	buf_free(&pump.down);
+	buf_free(&pump.up);
+	workpool_free(cfg.workers);
+out:
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (dir[0] != '\0') {
+		unlink(kh);
+		rmdir(dir);
+	}
+	agentset_free(&agents);
+	if (quiet != NULL && quiet != stderr)
+		fclose(quiet);
+	return status;
+}
+
+int
+main(int argc, char *argv[])
+{
+	Muster__Daemon__Control *setup = NULL;
+	struct buf in;
+	int r, status;
+
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("muster-relay %d %s\n", MUSTER_PROTO_VERSION,
+		    MUSTER_BUILD_ID);
+		return 0;
+	}
+	if (argc != 2 || strcmp(argv[1], "--stdio") != 0) {
+		fprintf(stderr,
+		    "usage: muster-relay --stdio (started by "
+		    "muster, never by hand)\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	ssh_init();
+	/* What the controller's bootstrap waits for, as from an agent. */
+	if (write(1, AGENT_MARKER, strlen(AGENT_MARKER)) !=
+	    (ssize_t)strlen(AGENT_MARKER))
+		return 1;
+	buf_init(&in, RELAY_SETUP_MAX);
+	if ((r = relay_read_setup(&in, &setup)) != 0) {
+		fprintf(stderr,
+		    "muster-relay: no setup from the controller: "
+		    "%s\n",
+		    merr_str(r));
+		buf_free(&in);
+		return 1;
+	}
+	status = relay_serve(setup->relay_setup, &in);
+	link_control_free(setup);
+	buf_free(&in);
+	ssh_finalize();
+	return status;
+}

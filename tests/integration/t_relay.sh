@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Hosts behind a relay (controller/host/relay.h): muster-relay bootstrapped on
+# a gateway over SSH, the operator's ssh-agent forwarded on the relay's
+# session only, the hosts' keys checked against the controller's
+# known_hosts (a changed key refused, an unknown one refused even with
+# --accept-new), a relay killed mid-run or never reached failing its hosts
+# "via relay", and the hosts never reached directly.
+#
+# As t_bastion: the targets' sshd runs in a network namespace this test
+# creates (one sshd on every address of the namespace's loopback, port
+# 2222); the gateway is a socat listener in the root namespace that starts
+# the gateway's `sshd -i` inside the namespace, where the relay then runs.
+# Nothing listens on the targets' addresses in the root namespace.
+. "$(dirname "$0")/lib.sh"
+
+command -v socat >/dev/null || fail "socat is not installed (deploy/install-deps)"
+command -v ssh-agent >/dev/null || fail "ssh-agent is not installed"
+((EUID == 0)) || fail "needs root for ip netns"
+
+NS=muster-relay-$$
+ip netns add "$NS"
+at_exit "ip netns pids $NS 2>/dev/null | xargs -r kill -9; ip netns delete $NS"
+ip -n "$NS" link set lo up
+
+GW=$FLEET_NET.221   # root namespace: socat -> sshd -i in the namespace
+DEAD=$FLEET_NET.219 # nothing listens
+N=8
+TARGETS=()
+for i in $(seq 111 $((110 + N))); do TARGETS+=("$FLEET_NET.$i"); done
+
+ns_sshd_config 3 "$T/targets.conf" "0.0.0.0:2222"
+ns_sshd_config 1 "$T/gw.conf"
+ip netns exec "$NS" /usr/sbin/sshd -f "$T/targets.conf" -E "$T/targets.log"
+socat "TCP-LISTEN:22,bind=$GW,fork,reuseaddr" \
+	EXEC:"ip netns exec $NS /usr/sbin/sshd -i -f $T/gw.conf -E $T/gw.log" &
+SOCAT=$!
+at_exit "kill $SOCAT 2>/dev/null"
+for _ in $(seq $((100 * SLOW))); do
+	if ss -ltn "src $GW" | grep -q ":22" &&
+		ip netns exec "$NS" ss -ltn | grep -q ":2222"; then
+		break
+	fi
+	sleep 0.1
+done
+
+key_of() { sed -n "s/^$FLEET_NET.$1 //p" "$KH"; }
+{
+	echo "$GW $(key_of 1)"
+	echo "$FLEET_NET.2 $(key_of 2)"
+	for a in "${TARGETS[@]}"; do echo "[$a]:2222 $(key_of 3)"; done
+} >"$T/kh"
+
+chmod 755 "$T"
+mkdir -m 1777 "$T/m"
+U1=$(fleet_user 1) U3=$(fleet_user 3)
+cat >"$T/ssh_config" <<CFG
+Host gw
+    HostName $GW
+    User $U1
+Host dead
+    HostName $DEAD
+    User $U1
+CFG
+hosts_of() { # hosts_of I...: -w list of targets I (0-based)
+	local i out=
+	for i in "$@"; do out+="${out:+,}$U3@${TARGETS[$i]}:2222"; done
+	echo "$out"
+}
+ALL=$(hosts_of $(seq 0 $((N - 1))))
+
+# The operator's agent holds the key; no -k: the relay's hosts see only
+# what the agent signs for them, through the relay's session.
+eval "$(ssh-agent -s)" >/dev/null
+at_exit "kill $SSH_AGENT_PID 2>/dev/null"
+ssh-add -q "$KEY" 2>/dev/null
+
+# mu ARGS...: muster with this test's ssh_config; sets rc.
+mu() {
+	set +e
+	"$MUSTER" "$1" -F "$T/ssh_config" --known-hosts "${KHF:-$T/kh}" "${@:2}" >"$T/out" 2>"$T/err"
+	rc=$?
+	set -e
+}
+
+# The control: the targets cannot be reached directly.
+mu run -w "$(hosts_of 0)" -- true
+assert_eq 3 "$rc" "a target is reachable directly (test set-up): $(cat "$T/out" "$T/err")"
+ok "the targets are not reachable directly"
+
+gw_sessions() { grep -c "Accepted publickey for $U1" "$T/gw.log" 2>/dev/null || true; }
+target_logins() { grep -c "Accepted publickey for $U3" "$T/targets.log" 2>/dev/null || true; }
+
+# Through the relay: every host, one gateway connection, the route in -v.
+before=$(gw_sessions)
+tbefore=$(target_logins)
+mu run -v --relay gw -w "$ALL" -- "mktemp $T/m/r-XXXXXX"
+assert_eq 0 "$rc" "$N hosts through the relay: $(cat "$T/out" "$T/err")"
+assert_eq "$N" "$(find "$T/m" -name 'r-*' | wc -l)" "the command ran on every host"
+assert_eq 1 "$(($(gw_sessions) - before))" "one connection to the gateway for $N hosts"
+assert_eq "$N" "$(($(target_logins) - tbefore))" "each target logged in once, from the relay"
+assert_contains "$(cat "$T/err")" "${TARGETS[0]}:2222: via relay gw" "-v shows the route"
+assert_contains "$(cat "$T/err")" "relay gw: up" "-v shows the relay up"
+ok "$N hosts through one relay"
+
+# The inventory's relay=: a group behind the relay, a host direct, in one
+# run; the route per host in -v and --list-hosts.
+{
+	echo "[behind]"
+	for i in 0 1 2; do
+		echo "t$i ansible_host=${TARGETS[$i]} ansible_port=2222 ansible_user=$U3"
+	done
+	echo "[behind:vars]"
+	echo "relay=gw"
+	echo "[direct]"
+	echo "d2 ansible_host=$FLEET_NET.2 ansible_user=$(fleet_user 2)"
+} >"$T/inv"
+before=$(gw_sessions)
+mu run -v -i "$T/inv" -- "echo \$(id -un)"
+assert_eq 0 "$rc" "relay= in an inventory: $(cat "$T/out" "$T/err")"
+assert_eq 3 "$(grep -c "^t[0-2]:2222: $U3\$" "$T/out")" "the group behind the relay ran: $(cat "$T/out")"
+assert_contains "$(cat "$T/out")" "d2: $(fleet_user 2)" "the direct host ran"
+assert_contains "$(cat "$T/err")" "t0:2222: via relay gw" "-v: t0 through the relay"
+grep -q "d2: via relay" "$T/err" && fail "the direct host went through the relay"
+assert_eq 1 "$(($(gw_sessions) - before))" "one relay connection for the group"
+mu run --list-hosts -i "$T/inv"
+assert_contains "$(cat "$T/out")" "relay gw ($T/inv:" "--list-hosts shows the relay"
+ok "relay= in an inventory: the group through the relay, the rest direct"
+
+# Output, JSON and exit status as direct: a command's output, and a host
+# whose command fails.
+mu run --json --relay gw -w "$(hosts_of 0 1)" -- "echo out-\$(id -un); test \$(id -un) = $U3 && exit 7"
+assert_eq 1 "$rc" "a failing command through the relay: $(cat "$T/out" "$T/err")"
+assert_eq 2 "$(grep -c '"status":"failed".*"exit_code":7' "$T/out")" "per-host exit statuses through the relay: $(cat "$T/out")"
+assert_eq 2 "$(grep -c "out-$U3" "$T/out")" "per-host output through the relay"
+ok "output, JSON and exit status through the relay"
+
+# Push and pull through it.
+head -c 3000000 /dev/urandom >"$T/payload"
+mu push --relay gw -w "$(hosts_of 0 1 2)" "$T/payload" "$T/m/pushed"
+assert_eq 0 "$rc" "push through the relay: $(cat "$T/out" "$T/err")"
+assert_file_eq "$T/payload" "$T/m/pushed" "pushed through the relay"
+mkdir "$T/pulled"
+mu pull --relay gw -w "$(hosts_of 0 1 2)" "$T/m/pushed" "$T/pulled"
+assert_eq 0 "$rc" "pull through the relay: $(cat "$T/out" "$T/err")"
+assert_eq 3 "$(find "$T/pulled" -type f -name pushed | wc -l)" "pulled from every host"
+ok "push and pull of 3 MB through the relay"
+
+# watch through it: samples come up through the relay (a duration that
+# leaves a slow, sanitizer, build time to set up).
+mu watch --relay gw -w "$(hosts_of 0 1)" --interval 1 --duration $((15 * SLOW)) --json
+assert_eq 0 "$rc" "watch through the relay: $(cat "$T/out" "$T/err")"
+for i in 0 1; do
+	grep -qF "\"host\":\"${TARGETS[$i]}:2222\",\"ts\"" "$T/out" || fail "watch through the relay: no sample from ${TARGETS[$i]}: $(cat "$T/out" "$T/err")"
+done
+ok "watch through the relay"
+
+# A changed target key: refused by the relay against our known_hosts.
+{
+	echo "[${TARGETS[0]}]:2222 $(key_of 4)"
+	grep -v "^\[${TARGETS[0]}\]:2222 " "$T/kh"
+} >"$T/kh_changed"
+KHF=$T/kh_changed mu run --json --relay gw -w "$(hosts_of 0 1 2)" -- "touch $T/m/changed-\$(hostname)-\$\$"
+assert_eq 3 "$rc" "a changed target key: $(cat "$T/out" "$T/err")"
+assert_contains "$(grep -F "\"host\":\"${TARGETS[0]}:2222\"" "$T/out")" '"status":"hostkey"' "the changed key is what failed"
+assert_contains "$(grep -F "\"host\":\"${TARGETS[0]}:2222\"" "$T/out")" "via relay gw: " "the changed key's host says via relay"
+assert_eq 2 "$(grep -c '"status":"ok"' "$T/out")" "the other hosts behind the relay"
+ok "a changed key behind the relay is refused"
+
+# A host not in known_hosts: refused even with --accept-new (the relay
+# never trusts on first use), and nothing recorded.
+grep -v "^\[${TARGETS[1]}\]:2222 " "$T/kh" >"$T/kh_unknown"
+cp "$T/kh_unknown" "$T/kh_unknown.before"
+KHF=$T/kh_unknown mu run --accept-new --json --relay gw -w "$(hosts_of 1 2)" -- true
+assert_eq 3 "$rc" "an unknown target with --accept-new: $(cat "$T/out" "$T/err")"
+assert_contains "$(grep -F "\"host\":\"${TARGETS[1]}:2222\"" "$T/out")" '"status":"hostkey"' "the unknown key is refused"
+assert_contains "$(grep -F "\"host\":\"${TARGETS[1]}:2222\"" "$T/out")" "via relay gw: " "the unknown key's host says via relay"
+assert_eq 1 "$(grep -c '"status":"ok"' "$T/out")" "the known host behind the relay"
+cmp -s "$T/kh_unknown" "$T/kh_unknown.before" || fail "--accept-new through a relay recorded a key"
+ok "an unknown key behind the relay is refused, even with --accept-new"
+
+# A private key file is never sent to a gateway: with -k and no agent, the
+# hosts behind the relay fail saying to load it into ssh-agent.
+SSH_AUTH_SOCK= mu run --json --relay gw -k "$KEY" -w "$(hosts_of 0 1)" -- true
+assert_eq 3 "$rc" "-k without an agent: $(cat "$T/out" "$T/err")"
+assert_eq 2 "$(grep -c '"status":"unreachable".*via relay gw: .*ssh-add' "$T/out")" "-k without an agent: the hosts say to use ssh-agent: $(cat "$T/out")"
+ok "-k alone is refused behind a relay, naming ssh-add"
+
+# Without the forwarded agent the gateway has no key for the targets:
+# what authenticates them is the operator's agent, through the relay.
+SSH_AUTH_SOCK= mu run --json --relay gw -w "$(hosts_of 0)" -- true
+assert_eq 3 "$rc" "no agent: the relay cannot authenticate (test set-up): $(cat "$T/out" "$T/err")"
+ok "without the operator's agent the relay reaches nothing"
+
+# A relay that cannot be reached: every host at once, via relay.
+mu run --json --connect-timeout 3 --relay dead -w "$ALL" -- "touch $T/m/viadead"
+assert_eq 3 "$rc" "a dead relay: $(cat "$T/out" "$T/err")"
+[[ -e $T/m/viadead ]] && fail "a dead relay: the command ran"
+assert_eq "$N" "$(grep -c '"status":"unreachable".*via relay dead: ' "$T/out")" "a dead relay: every host unreachable via relay: $(cat "$T/out")"
+ok "a dead relay fails all $N hosts via relay"
+
+# The relay killed mid-run: its hosts fail at once, via relay, and nothing
+# goes around it. Their commands had started: as for a host whose own
+# connection is lost then, "failed" ("it may have run"), not "unreachable".
+relay_sha=$(sha256sum "$BUILD_DIR/bin/muster-relay" | cut -d' ' -f1)
+relay_pids() {
+	local p
+	for p in $(ip netns pids "$NS"); do
+		[[ $(readlink "/proc/$p/exe" 2>/dev/null) == *"muster-agent-$relay_sha"* ]] && echo "$p"
+	done
+	return 0
+}
+set +e
+"$MUSTER" run -F "$T/ssh_config" --known-hosts "$T/kh" --relay gw --json -w "$(hosts_of 0 1 2 3)" \
+	-- "touch $T/m/started-\$\$; sleep 120" >"$T/out" 2>"$T/err" &
+RUN=$!
+set -e
+for _ in $(seq $((300 * SLOW))); do
+	(($(find "$T/m" -name 'started-*' | wc -l) == 4)) && break
+	sleep 0.1
+done
+assert_eq 4 "$(find "$T/m" -name 'started-*' | wc -l)" "the commands started through the relay: $(cat "$T/err")"
+pids=$(relay_pids)
+[[ -n $pids ]] || fail "no relay process found in the namespace"
+kill -9 $pids
+set +e
+wait $RUN
+rc=$?
+set -e
+assert_eq 1 "$rc" "a relay killed mid-run: $(cat "$T/out" "$T/err")"
+assert_eq 4 "$(grep -c '"status":"failed".*"error":"lost after the command started (it may have run): via relay gw: the relay.s connection ended"' "$T/out")" "a relay killed mid-run: every host via relay: $(cat "$T/out")"
+ok "a relay killed mid-run fails its hosts via relay"
