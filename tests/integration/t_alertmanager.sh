@@ -71,13 +71,22 @@ amtool check-config "$T/am/alertmanager.yml" >/dev/null || fail "amtool rejects 
 # The value the rule watches: this machine's process count, which the
 # test raises by 2000 and brings back. The margin (1000) is wide because
 # other jobs on a shared machine move the count by hundreds.
-# A run first, so that the watch's window is not spent on the agent's
-# first upload (CI once saw a 5 s window end before the host came up);
-# the window is wide and an empty one says so.
-"$MUSTER" run "${MUSTER_OPTS[@]}" -w "$h1" -- true >"$T/warm" 2>&1 || fail "warm-up run on $h1 failed: $(cat "$T/warm")"
-procs=$("$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$h1" --json --interval 0.5 --duration "$(vg_pick 10 30)" |
-	python3 -c 'import json,sys; print(max([json.loads(l)["procs"] for l in sys.stdin if "procs" in l] or [""]))')
-[[ -n $procs ]] || fail "muster watch gave no sample of $h1 in its window"
+# The baseline: 8 samples, from a watch that runs until it has them (CI
+# once saw a 5 s --duration end before the host came up), not a window
+# that must hold them.
+"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$h1" --json --interval 0.5 --duration $((600 * SLOW)) >"$T/p" 2>"$T/perr" &
+ppid_=$!
+at_exit "kill $ppid_ 2>/dev/null || true"
+start=$SECONDS
+until [ "$(grep -c '"procs"' "$T/p" || true)" -ge 8 ]; do
+	((SECONDS - start < 60 * SLOW)) || fail "muster watch gave no 8 samples of $h1 in $((SECONDS - start)) s: $(tail -3 "$T/perr")"
+	kill -0 "$ppid_" 2>/dev/null || fail "muster watch of $h1 exited: $(tail -5 "$T/perr")"
+	sleep 0.1
+done
+kill "$ppid_"
+wait "$ppid_" 2>/dev/null || true
+# Whole lines only: the watch was killed, maybe in the middle of one.
+procs=$(python3 -c 'import json,sys; print(max(json.loads(l)["procs"] for l in open(sys.argv[1]) if "procs" in l and l.endswith("\n")))' "$T/p")
 limit=$((procs + 1000))
 
 cat >"$T/exec" <<HOOK

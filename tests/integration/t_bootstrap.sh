@@ -26,7 +26,7 @@ UseDNS no
 CFG
 /usr/sbin/sshd -f "$T/sshd_config" -E "$T/sshd.log"
 at_exit 'kill "$(cat "$T/sshd.pid")" 2>/dev/null || true'
-for _ in $(seq 200); do ss -ltn | grep -q "$addr:22 " && ss -ltn | grep -q "127.0.0.1:$lport " && break; sleep 0.1; done
+for _ in $(seq $((600 * SLOW))); do ss -ltn | grep "$addr:22 " >/dev/null && ss -ltn | grep "127.0.0.1:$lport " >/dev/null && break; sleep 0.1; done
 echo "$addr $(cut -d' ' -f1-2 "$T/hostkey.pub")" >"$T/kh"
 echo "[localhost]:$lport $(cut -d' ' -f1-2 "$T/hostkey.pub")" >>"$T/kh"
 

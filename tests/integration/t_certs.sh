@@ -32,9 +32,9 @@ CFG
 } >"$T/sshd_config"
 start_sshd() {
 	[[ -f $T/sshd.pid ]] && kill "$(cat "$T/sshd.pid")" 2>/dev/null
-	for _ in $(seq 100); do ss -ltn | grep "$addr:22 " >/dev/null || break; sleep 0.1; done
+	for _ in $(seq $((600 * SLOW))); do ss -ltn | grep "$addr:22 " >/dev/null || break; sleep 0.1; done
 	/usr/sbin/sshd -f "$T/sshd_config" -E "$T/sshd.log" || fail "sshd did not start: $(tail -n 3 "$T/sshd.log")"
-	for _ in $(seq 200); do ss -ltn | grep "$addr:22 " >/dev/null && return; sleep 0.1; done
+	for _ in $(seq $((600 * SLOW))); do ss -ltn | grep "$addr:22 " >/dev/null && return; sleep 0.1; done
 	fail "sshd not listening on $addr"
 }
 at_exit 'kill "$(cat "$T/sshd.pid")" 2>/dev/null || true'

@@ -171,7 +171,7 @@ raw() { "$PY" "$T/raw.py" "$MUSTER_DAEMON_SOCKET" "$@"; }
 # Wait for a line matching ERE $1 in the daemon's log after line $2.
 log_wait() {
 	local _
-	for _ in $(seq 200); do
+	for _ in $(seq $((600 * SLOW))); do
 		tail -n +"$(($2 + 1))" "$LOG" | grep -qE "$1" && return 0
 		sleep 0.1
 	done
@@ -184,7 +184,7 @@ daemon_alive() {
 
 "$MUSTER" daemon "${D[@]}" -w "$h1,$h2" >/dev/null
 at_exit '"$MUSTER" daemon --stop >/dev/null 2>&1'
-for _ in $(seq 100); do
+for _ in $(seq $((300 * SLOW))); do
 	n=$("$MUSTER" daemon --status --json | "$PY" -c 'import json,sys; print(sum(h["state"]=="ready" for h in json.load(sys.stdin)["hosts"]))')
 	((n == 2)) && break
 	sleep 0.2
@@ -213,7 +213,7 @@ ok "another uid is refused by SO_PEERCRED (logged), the daemon keeps serving"
 "$MUSTER" run "${D[@]}" -v -w "$h1,$h2" -- 'sleep 4; echo survived' >"$T/long" 2>"$T/long.err" &
 long=$!
 # The run's streams are open before the hostile clients come.
-for _ in $(seq 100); do
+for _ in $(seq $((600 * SLOW))); do
 	s=$("$MUSTER" daemon --status --json | "$PY" -c 'import json,sys; print(sum(h["streams"] for h in json.load(sys.stdin)["hosts"]))')
 	((s >= 2)) && break
 	sleep 0.1
@@ -326,7 +326,7 @@ daemon_alive "after a second daemon tried its socket"
 assert_eq 0 "$(start_at "$T/s3/daemon.sock")" "daemon on a fresh path"
 dead=$(MUSTER_DAEMON_SOCKET=$T/s3/daemon.sock "$MUSTER" daemon --status --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
 kill -9 "$dead"
-for _ in $(seq 50); do kill -0 "$dead" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq $((300 * SLOW))); do kill -0 "$dead" 2>/dev/null || break; sleep 0.1; done
 [[ -S $T/s3/daemon.sock ]] || fail "a killed daemon's socket is gone (test set-up)"
 assert_eq 0 "$(start_at "$T/s3/daemon.sock")" "daemon on a dead daemon's socket"
 # A daemon whose socket was removed and taken by a newer daemon leaves
@@ -345,7 +345,7 @@ MUSTER_DAEMON_SOCKET=$T/s3/daemon.sock "$MUSTER" daemon --stop >/dev/null
 ok "a live daemon's socket is not taken; a dead daemon's is replaced; a stopping daemon removes only its own"
 
 "$MUSTER" daemon --stop >/dev/null
-for _ in $(seq 50); do [[ -e $MUSTER_DAEMON_SOCKET ]] || break; sleep 0.1; done
+for _ in $(seq $((300 * SLOW))); do [[ -e $MUSTER_DAEMON_SOCKET ]] || break; sleep 0.1; done
 if grep -E 'Sanitizer|runtime error' "$LOG" "$T/s3/daemon.log" "$T/e/daemon.log" >&2; then
 	fail "the daemon's log has sanitizer reports"
 fi

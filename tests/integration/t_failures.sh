@@ -35,7 +35,7 @@ bg=$(cat "/tmp/muster-bg.$(fleet_user 1)")
 # Killed orphans may linger as zombies where PID 1 does not reap: only a
 # process that is not a zombie counts as alive.
 alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat")" != Z ]; }
-for _ in $(seq 50); do alive "$bg" || break; sleep 0.1; done
+for _ in $(seq $((300 * SLOW))); do alive "$bg" || break; sleep 0.1; done
 alive "$bg" && fail "background child $bg survived the timeout"
 rm -f "/tmp/muster-bg.$(fleet_user 1)"
 ok "timeout kills the process group"

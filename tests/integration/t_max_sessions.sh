@@ -27,7 +27,7 @@ for i in $(seq 10); do
 done
 /usr/sbin/sshd -f "$T/sshd_config" -E "$T/sshd.log" || fail "sshd did not start: $(tail -n 3 "$T/sshd.log")"
 at_exit 'kill "$(cat "$T/sshd.pid")" 2>/dev/null || true'
-for _ in $(seq 200); do ss -ltn | grep "$FLEET_NET.230:22 " >/dev/null && break; sleep 0.1; done
+for _ in $(seq $((600 * SLOW))); do ss -ltn | grep "$FLEET_NET.230:22 " >/dev/null && break; sleep 0.1; done
 own=(-k "$KEY" -F /dev/null --known-hosts "$T/kh")
 list=$(IFS=,; echo "${hosts[*]}")
 

@@ -108,7 +108,7 @@ CFG
 } >"$T/sshd_config"
 /usr/sbin/sshd -f "$T/sshd_config" -E "$T/sshd.log"
 at_exit 'kill "$(cat "$T/sshd.pid")" 2>/dev/null || true'
-for _ in $(seq 200); do ss -ltn | grep -q "$addr:22 " && break; sleep 0.1; done
+for _ in $(seq $((600 * SLOW))); do ss -ltn | grep "$addr:22 " >/dev/null && break; sleep 0.1; done
 echo "$addr $(cut -d' ' -f1-2 "$T/hostkey.pub")" >"$T/kh"
 nosftp=(-k "$KEY" -F /dev/null --known-hosts "$T/kh")
 

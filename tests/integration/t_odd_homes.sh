@@ -159,7 +159,7 @@ install -m 644 "$home/.ssh/authorized_keys" "$T/ak"
 chmod 755 "$T"
 /usr/sbin/sshd -f "$T/sshd_config" -E "$T/sshd.log" || fail "sshd did not start: $(tail -n 3 "$T/sshd.log")"
 at_exit 'kill "$(cat "$T/sshd.pid")" 2>/dev/null || true'
-for _ in $(seq 200); do ss -ltn | grep "$addr:22 " >/dev/null && break; sleep 0.1; done
+for _ in $(seq $((600 * SLOW))); do ss -ltn | grep "$addr:22 " >/dev/null && break; sleep 0.1; done
 echo "$addr $(cut -d' ' -f1-2 "$T/hostkey.pub")" >"$T/kh"
 usermod -d /nonexistent-muster-home "$u"
 own=(-k "$KEY" -F /dev/null --known-hosts "$T/kh")

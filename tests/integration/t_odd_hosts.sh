@@ -57,7 +57,7 @@ addr=$FLEET_NET.233 # outside the fleet
 ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey"
 start_sshd() { # start_sshd EXTRA-CONFIG-LINE
 	[[ -f $T/sshd.pid ]] && kill "$(cat "$T/sshd.pid")" 2>/dev/null
-	for _ in $(seq 100); do ss -ltn | grep "$addr:22 " >/dev/null || break; sleep 0.1; done
+	for _ in $(seq $((600 * SLOW))); do ss -ltn | grep "$addr:22 " >/dev/null || break; sleep 0.1; done
 	cat >"$T/sshd_config" <<CFG
 ListenAddress $addr:22
 HostKey $T/hostkey
@@ -72,7 +72,7 @@ Subsystem sftp internal-sftp
 $1
 CFG
 	/usr/sbin/sshd -f "$T/sshd_config" -E "$T/sshd.log" || fail "sshd did not start: $(tail -n 3 "$T/sshd.log")"
-	for _ in $(seq 200); do ss -ltn | grep "$addr:22 " >/dev/null && return; sleep 0.1; done
+	for _ in $(seq $((600 * SLOW))); do ss -ltn | grep "$addr:22 " >/dev/null && return; sleep 0.1; done
 	fail "sshd not listening on $addr"
 }
 at_exit 'kill "$(cat "$T/sshd.pid")" 2>/dev/null || true'

@@ -32,7 +32,7 @@ CFG
 } >"$d/sshd_config"
 /usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log" || fail "sshd: $(tail -n 3 "$d/sshd.log")"
 at_exit 'kill "$(cat "$T/bastion/sshd.pid")" 2>/dev/null'
-for _ in $(seq 50); do [[ -s $d/sshd.pid ]] && break; sleep 0.1; done
+for _ in $(seq $((600 * SLOW))); do [[ -s $d/sshd.pid ]] && break; sleep 0.1; done
 for p in "${PORTS[@]}"; do
 	echo "[$ADDR]:$p $(cut -d' ' -f1,2 "$d/hostkey.pub")"
 done >"$d/known_hosts"

@@ -196,15 +196,26 @@ ok "NO_COLOR turns colour off; SIGTERM restores the terminal"
 # --- a terminal curses cannot drive: plain tables, saying why ---
 # (tmux sets TERM after -e: env sets it for muster alone.)
 "${TM[@]}" new-session -d -s dumb -x 100 -y 30 \
-	"$(printf '%q ' env TERM=dumb "$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1)" --interval 0.5 --duration "$(vg_pick 3 15)") 2>$T/dumb.err"
+	"$(printf '%q ' env TERM=dumb "$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1)" --interval 0.5 --duration $((600 * SLOW))) 2>$T/dumb.err"
+# (A --duration far past the test: the pane, and what it shows, stays
+# until the session is killed, however long the first sample takes.)
 wait_for dumb 100 contains "(sorted by host)"
-for _ in $(seq $((100 * SLOW))); do [ -s "$T/dumb.err" ] && break; sleep 0.1; done
+end=$((SECONDS + 60 * SLOW))
+while ((SECONDS < end)); do [ -s "$T/dumb.err" ] && break; sleep 0.1; done
 assert_contains "$(cat "$T/dumb.err")" "muster: live view: terminal type 'dumb' cannot move the cursor; printing tables" "TERM=dumb"
+"${TM[@]}" kill-session -t dumb
 ok "TERM=dumb: plain tables and a warning"
 
 # --- not a terminal: plain tables, no curses ---
-"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1)" --interval 0.5 --duration "$(vg_pick 3 15)" >"$T/pipe" 2>"$T/err" ||
-	fail "watch into a file: $(cat "$T/err")"
-grep -q '^HOST  *STATE  *CPU%' "$T/pipe" || fail "no table in the file: $(head -5 "$T/pipe")"
+# A watch that ends by its --duration; on a machine so loaded that the
+# window held no sample, a window twice as long, up to 96 s (x SLOW).
+d=$(vg_pick 3 15)
+while :; do
+	"$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1)" --interval 0.5 --duration "$d" >"$T/pipe" 2>"$T/err" ||
+		fail "watch into a file: $(cat "$T/err")"
+	grep -q '^HOST  *STATE  *CPU%' "$T/pipe" && break
+	((d < 96 * SLOW)) || fail "no table in the file after a ${d} s watch: $(head -5 "$T/pipe")"
+	d=$((d * 2))
+done
 grep -q $'\e' "$T/pipe" && fail "escape sequences in the file: $(head -3 "$T/pipe" | od -c | head)"
 ok "into a file: plain tables, no escape sequences"
