@@ -176,6 +176,12 @@ relay_read_setup(struct buf *in, Muster__Daemon__Control **out)
 	int r;
 
 	for (;;) {
+		/* The controller starts us as it starts an agent, with a few
+		 * newlines for a login profile that reads a line of stdin
+		 * (BOOTSTRAP_LEAD_IN, PROTOCOL.md §1): drop what the profile
+		 * left. The setup starts with LINK_CONTROL's 0xff, never a newline. */
+		while (buf_len(in) > 0 && buf_ptr(in)[0] == '\n')
+			(void)buf_consume(in, 1);
 		r = link_peek(in, FRAME_MAX_DEFAULT, &host, &len);
 		if (r == 0 && host != LINK_CONTROL)
 			return MERR_PROTOCOL;
