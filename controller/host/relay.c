@@ -399,6 +399,7 @@ relay_open(const struct conn_config *cfg, const char *name, const char *where,
 {
 	struct relay *r;
 	size_t known = 0;
+	const char *sock;
 	int sv[2] = { -1, -1 }, ret;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -460,9 +461,8 @@ relay_open(const struct conn_config *cfg, const char *name, const char *where,
 	/* A private key file never goes to a gateway, and the relay can
 	 * use it only through an agent: say so rather than fail each host
 	 * with "authentication refused". */
-	if (cfg->identity_path != NULL &&
-	    (getenv("SSH_AUTH_SOCK") == NULL ||
-		*getenv("SSH_AUTH_SOCK") == '\0')) {
+	sock = getenv("SSH_AUTH_SOCK");
+	if (cfg->identity_path != NULL && (sock == NULL || *sock == '\0')) {
 		relay_fail(r,
 		    "the identity %s cannot be used behind a relay: a private "
 		    "key file never goes to a gateway; load it into ssh-agent "
