@@ -174,7 +174,8 @@ dclient_status_bastion(void *arg, const struct bastion_info *bi)
 		sb->nomem = true;
 		return;
 	}
-	for (i = 0; b->hosts != NULL && i < bi->nchans; i++) {
+	for (i = 0; b->hosts != NULL && bi->hosts != NULL && i < bi->nchans;
+	     i++) {
 		if ((b->hosts[i] = strdup(bi->hosts[i])) == NULL) {
 			sb->nomem = true;
 			return;

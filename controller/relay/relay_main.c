@@ -285,7 +285,7 @@ relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
 	if ((r = relay_known_hosts(rs->known_hosts, dir, sizeof(dir), kh,
 		 sizeof(kh))) != 0) {
 		fprintf(stderr, "muster-relay: cannot write known_hosts: %s\n",
-		    strerror(errno));
+		    r == MERR_SYS ? strerror(errno) : merr_str(r));
 		goto out;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
