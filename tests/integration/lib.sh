@@ -33,7 +33,9 @@
 set -euo pipefail
 
 SRC=${MUSTER_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)}
-FLEET_DIR=${MUSTER_FLEET_DIR:-$SRC/build/test-fleet}
+# MUSTER_TEST_FLEET_DIR wins over the fleet ctest names: tests/run gives a
+# second shard of the scripts a fleet of its own in the same build.
+FLEET_DIR=${MUSTER_TEST_FLEET_DIR:-${MUSTER_FLEET_DIR:-$SRC/build/test-fleet}}
 MUSTER=${MUSTER_BIN:-$SRC/build/bin}/muster
 LOCAL_FLEET=$SRC/deploy/local-fleet
 # tests/valgrind points MUSTER_BIN at a directory of wrappers, not the build.
