@@ -458,93 +458,123 @@ expand_group(struct expand_ctx *x, const char *p, const char *end,
 	return 0;
 }
 
-/* One trimmed, bracket-balanced operand "[user@]host[:port]" or "@group". */
+/* The "user@" before a host, if any: *user gets a copy and *host the
+ * host part's start. */
 static int
-expand_item(struct expand_ctx *x, const char *p, const char *end,
-    struct host_set *out)
+split_user(struct expand_ctx *x, const char *p, const char *end, char **user,
+    const char **host)
 {
-	const char *host = p, *host_end = end, *at, *q, *colon = NULL;
-	struct segment *segs = NULL;
-	struct host_spec v6;
-	char *user = NULL;
-	unsigned port = 0;
-	size_t nsegs = 0, colons = 0, bad;
-	uint64_t count = 0;
+	const char *at = memchr(p, '@', (size_t)(end - p)), *q;
 	char repr[8];
-	int depth = 0, r;
 
-	memset(&v6, 0, sizeof(v6));
-	/* libssh's configuration parser refuses what is not UTF-8 (as "parse
-	 * error", far from here), and a terminal shows it unpredictably. */
-	if ((bad = utf8_check(p, (size_t)(end - p))) < (size_t)(end - p)) {
-		r = expand_error(x, p + bad, MERR_PARSE,
-		    "byte %s is not UTF-8 "
-		    "text (names must be)",
-		    char_repr(p[bad], repr, sizeof(repr)));
-		goto out;
-	}
-	if (*p == '@') {
-		r = expand_group(x, p, end, out);
-		goto out;
-	}
-	if ((at = memchr(p, '@', (size_t)(end - p))) != NULL) {
-		if (at == p) {
-			r = expand_error(x, at, MERR_PARSE, "empty user name");
-			goto out;
-		}
-		for (q = p; q < at; q++) {
-			if (*q == '[' || *q == ']' || *q == ':' ||
-			    is_bad_host_char(*q)) {
-				r = expand_error(x, q, MERR_PARSE,
-				    "bad "
-				    "character %s in user name",
-				    char_repr(*q, repr, sizeof(repr)));
-				goto out;
-			}
-		}
-		if ((user = strndup(p, (size_t)(at - p))) == NULL) {
-			r = MERR_NOMEM;
-			goto out;
-		}
-		host = at + 1;
-	}
+	*host = p;
+	if (at == NULL)
+		return 0;
+	if (at == p)
+		return expand_error(x, at, MERR_PARSE, "empty user name");
+	for (q = p; q < at; q++)
+		if (*q == '[' || *q == ']' || *q == ':' ||
+		    is_bad_host_char(*q))
+			return expand_error(x, q, MERR_PARSE,
+			    "bad "
+			    "character %s in user name",
+			    char_repr(*q, repr, sizeof(repr)));
+	if ((*user = strndup(p, (size_t)(at - p))) == NULL)
+		return MERR_NOMEM;
+	*host = at + 1;
+	return 0;
+}
+
+/* Checks the host part's characters outside brackets and counts the
+ * colons there; *colon is the last. */
+static int
+scan_host(struct expand_ctx *x, const char *host, const char *end,
+    size_t *colons, const char **colon)
+{
+	const char *q;
+	char repr[8];
+	int depth = 0;
+
 	for (q = host; q < end; q++) {
 		if (*q == '[')
 			depth++;
 		else if (*q == ']')
 			depth--;
 		else if (*q == ':' && depth == 0) {
-			colons++;
-			colon = q;
-		} else if (depth == 0 && is_bad_host_char(*q)) {
-			r = expand_error(x, q, MERR_PARSE,
+			(*colons)++;
+			*colon = q;
+		} else if (depth == 0 && is_bad_host_char(*q))
+			return expand_error(x, q, MERR_PARSE,
 			    "unexpected %s in "
 			    "host name",
 			    *q == '@' ? "second '@'" :
 					char_repr(*q, repr, sizeof(repr)));
-			goto out;
-		}
 	}
+	return 0;
+}
+
+/* "[v6addr]" or "[v6addr]:port": one host, no pattern. */
+static int
+expand_ipv6(struct expand_ctx *x, const char *host, const char *end,
+    const char *user, struct host_set *out)
+{
+	struct host_spec v6;
+	int r;
+
+	memset(&v6, 0, sizeof(v6));
+	if ((r = parse_ipv6(x, host, end, &v6.name, &v6.port)) != 0)
+		goto out;
+	if (x->count_only) {
+		x->counted = count_add(x->counted, 1);
+		goto out;
+	}
+	if (x->generated >= HOSTLIST_MAX) {
+		r = expand_error(x, host, MERR_LIMIT,
+		    "list expands to "
+		    "more than %d hosts",
+		    HOSTLIST_MAX);
+		goto out;
+	}
+	/* host_set_add_spec copies the user; v6 does not own it. */
+	v6.user = (char *)user;
+	r = host_set_add_spec(out, &v6);
+	v6.user = NULL;
+	x->generated++;
+out:
+	host_spec_free(&v6);
+	return r;
+}
+
+/* One trimmed, bracket-balanced operand "[user@]host[:port]" or "@group". */
+static int
+expand_item(struct expand_ctx *x, const char *p, const char *end,
+    struct host_set *out)
+{
+	const char *host, *host_end = end, *q, *colon = NULL;
+	struct segment *segs = NULL;
+	char *user = NULL;
+	unsigned port = 0;
+	size_t nsegs = 0, colons = 0, bad;
+	uint64_t count = 0;
+	char repr[8];
+	int r;
+
+	/* libssh's configuration parser refuses what is not UTF-8 (as "parse
+	 * error", far from here), and a terminal shows it unpredictably. */
+	if ((bad = utf8_check(p, (size_t)(end - p))) < (size_t)(end - p))
+		return expand_error(x, p + bad, MERR_PARSE,
+		    "byte %s is not UTF-8 "
+		    "text (names must be)",
+		    char_repr(p[bad], repr, sizeof(repr)));
+	if (*p == '@')
+		return expand_group(x, p, end, out);
+	if ((r = split_user(x, p, end, &user, &host)) != 0 ||
+	    (r = scan_host(x, host, end, &colons, &colon)) != 0)
+		goto out;
 	if (host < end && *host == '[' &&
 	    (q = memchr(host, ']', (size_t)(end - host))) != NULL &&
 	    memchr(host, ':', (size_t)(q - host)) != NULL) {
-		if ((r = parse_ipv6(x, host, end, &v6.name, &v6.port)) != 0)
-			goto out;
-		if (x->count_only) {
-			x->counted = count_add(x->counted, 1);
-			goto out;
-		}
-		if (x->generated >= HOSTLIST_MAX) {
-			r = expand_error(x, host, MERR_LIMIT,
-			    "list expands to "
-			    "more than %d hosts",
-			    HOSTLIST_MAX);
-			goto out;
-		}
-		v6.user = user;
-		r = host_set_add_spec(out, &v6);
-		v6.user = NULL;
-		x->generated++;
+		r = expand_ipv6(x, host, end, user, out);
 		goto out;
 	}
 	/* Two or more colons: a bare IPv6 literal, which takes no port. */
@@ -572,7 +602,6 @@ expand_item(struct expand_ctx *x, const char *p, const char *end,
 	}
 	r = generate(x, segs, nsegs, user, port, out);
 out:
-	host_spec_free(&v6);
 	segments_free(segs, nsegs);
 	free(user);
 	return r;
