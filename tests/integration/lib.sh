@@ -120,6 +120,25 @@ fleet_pid() {
 	cat "$f"
 }
 
+# freeport ADDR: a TCP port free on ADDR now, below the kernel's ephemeral
+# range (ip_local_port_range starts at 32768 here): a port the kernel hands
+# out for bind(0) or an outgoing connection could be taken by any other
+# process, a test next to this one included, before ours listens on it.
+freeport() {
+	python3 -c '
+import random, socket, sys
+for _ in range(1000):
+    p = random.randint(20000, 32767)
+    s = socket.socket()
+    try:
+        s.bind((sys.argv[1], p))
+    except OSError:
+        continue
+    print(p)
+    sys.exit(0)
+sys.exit("no free port in 20000-32767")' "$1"
+}
+
 # Hosts this test stopped or killed, to put back on exit.
 declare -A _LIB_STOPPED=() _LIB_KILLED=()
 

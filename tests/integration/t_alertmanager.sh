@@ -18,7 +18,6 @@ promtool check rules "$SRC/deploy/prometheus/muster-rules.yml" >"$T/rules.out" 2
 	fail "promtool rejects deploy/prometheus/muster-rules.yml: $(cat "$T/rules.out")"
 ok "deploy/prometheus/muster-rules.yml passes promtool check rules ($(grep -o '[0-9]* rules found' "$T/rules.out"))"
 
-freeport() { python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$1"; }
 
 # --- bad URLs fail loudly, naming the option ---
 for bad in "https://127.0.0.1:9093|https is not supported" "127.0.0.1:9093|expected http://HOST[:PORT][/PREFIX]" \

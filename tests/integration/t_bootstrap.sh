@@ -10,7 +10,7 @@ u=$(fleet_user 5)
 home=$(fleet_home 5)
 ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey" >/dev/null
 # A second address reached by name (localhost), through the resolver thread.
-lport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+lport=$(freeport 127.0.0.1)
 cat >"$T/sshd_config" <<CFG
 ListenAddress $addr:22
 ListenAddress 127.0.0.1:$lport

@@ -10,7 +10,6 @@ for tool in prometheus prometheus-node-exporter promtool; do
 	command -v "$tool" >/dev/null || fail "$tool is not installed (deploy/install-deps installs it)"
 done
 
-freeport() { python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$1"; }
 get() { python3 -c 'import urllib.request,sys; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"; }
 
 h1=$(fleet_addr 1) h2=$(fleet_addr 2) h3=$(fleet_addr 3)

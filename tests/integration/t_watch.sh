@@ -64,7 +64,7 @@ PY
 ok "JSON samples agree with /proc"
 
 # --- Prometheus endpoint ---
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(freeport 127.0.0.1)
 "$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$hosts" --json --interval 0.5 --duration $((600 * SLOW)) --prometheus "127.0.0.1:$port" >/dev/null 2>"$T/err" &
 wpid=$!
 at_exit "kill $wpid 2>/dev/null || true"
@@ -150,7 +150,7 @@ wait_scrape() { # REGEX: until a scrape has a line matching it (into $T/metrics)
 	fail "no scrape matched $1 in $((SECONDS - start)) s: $(grep "$(fleet_addr 3)" "$T/metrics" | head -5)"
 }
 h3=$(fleet_addr 3)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(freeport 127.0.0.1)
 "$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$(fleet_addr 1),$h3" --json --interval 1 --duration $((600 * SLOW)) \
 	--prometheus "127.0.0.1:$port" >"$T/ev" 2>"$T/err" &
 wpid=$!
