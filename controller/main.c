@@ -418,28 +418,23 @@ try_daemon(const struct cli *cli, struct ev_loop *loop)
 	return NULL;
 }
 
-/* --relay R: every host through the relay R, on the link it lends. */
+/* --relay R: every host through the relay R, as if the inventory said so. */
 static int
-relay_setup(const struct cli *cli, struct conn_config *cfg,
-    const struct host_set *hosts, struct relay **out)
+relay_setup(const struct cli *cli, struct host_set *hosts)
 {
-	const struct host_spec **v;
-	char err[1024] = "";
+	struct host_spec *h;
 	size_t i;
-	int r;
 
-	if ((v = calloc(hosts->n > 0 ? hosts->n : 1, sizeof(*v))) == NULL)
-		return EXIT_INTERNAL;
-	for (i = 0; i < hosts->n; i++)
-		v[i] = &hosts->v[i];
-	r = relay_open(cfg, cli->relay, "--relay", v, hosts->n, out, err,
-	    sizeof(err));
-	free(v);
-	if (r != 0) {
-		fprintf(stderr, "muster: relay %s: %s\n", cli->relay, err);
-		return r == MERR_NOMEM ? EXIT_INTERNAL : EXIT_USAGE;
+	for (i = 0; i < hosts->n; i++) {
+		h = &hosts->v[i];
+		free(h->route);
+		free(h->route_origin);
+		h->route_kind = HOST_ROUTE_RELAY;
+		h->route = strdup(cli->relay);
+		h->route_origin = strdup("--relay");
+		if (h->route == NULL || h->route_origin == NULL)
+			return MERR_NOMEM;
 	}
-	cfg->link = relay_link(*out);
 	return 0;
 }
 
@@ -465,7 +460,6 @@ cmd_fleet(int argc, char **argv)
 	struct fleet_roll roll;
 	struct host_set hosts;
 	struct agentset agents;
-	struct relay *relay = NULL;
 	struct relays *relays = NULL;
 	struct cli cli;
 	ssh_key key = NULL;
@@ -537,14 +531,12 @@ cmd_fleet(int argc, char **argv)
 		    merr_str(r));
 		goto out;
 	}
-	if (cli.relay != NULL &&
-	    (status = relay_setup(&cli, &cfg, &hosts, &relay)) != 0) {
-		workpool_free(cfg.workers);
-		goto out;
-	}
-	/* The inventory's relay= (--relay wins, as -J over ProxyJump). */
-	if (cli.relay == NULL &&
+	/* The inventory's relay=, or --relay for every host (it wins, as -J
+	 * over ProxyJump). */
+	if ((cli.relay != NULL && (r = relay_setup(&cli, &hosts)) != 0) ||
 	    (r = relays_open(&cfg, &hosts, &relays, err, sizeof(err))) != 0) {
+		if (r == MERR_NOMEM)
+			snprintf(err, sizeof(err), "out of memory");
 		fprintf(stderr, "muster: %s\n", err);
 		workpool_free(cfg.workers);
 		status = r == MERR_NOMEM ? EXIT_INTERNAL : EXIT_USAGE;
@@ -566,11 +558,8 @@ cmd_fleet(int argc, char **argv)
 	case CLI_HELP:
 	case CLI_VERSION: break;
 	}
-	relays_free(relays);
-	if (relay != NULL)
-		relay_free(relay); /* its link with it */
-	else
-		dlink_free(cfg.link);
+	relays_free(relays); /* their links with them */
+	dlink_free(cfg.link);
 	workpool_free(cfg.workers);
 	ev_loop_destroy(cfg.loop);
 	/* Kept for --rerun; losing it loses no work, so it is only said. */

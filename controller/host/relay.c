@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@
 #include "err.h"
 #include "link.h"
 #include "log.h"
+#include "relayhost.h"
 #include "relaykh.h"
 
 /* Link bytes queued either way between the socketpair and the channel. */
@@ -532,10 +535,126 @@ relay_free(struct relay *r)
 
 /* ---- the run's relays ------------------------------------------------------ */
 
+/* Each host of the run behind a relay: what the relay is asked to
+ * connect to (relayhost.h), or why the host cannot go through it. */
+struct relays_host {
+	struct host_spec spec;
+	char *why;
+};
+
 struct relays {
 	struct relay **v;
 	size_t n, cap;
+	const struct host_spec *base; /* the run's hosts, for host[] */
+	size_t nbase;
+	struct relays_host *host;
+	/* Finds a host's entry from a copy of its spec (conns hold copies):
+	 * open addressing on name, user and port, slot = index + 1. */
+	size_t *slot, nslot;
+	struct relayhost_agent *agent;
 };
+
+static size_t
+relays_hash(const struct host_spec *h)
+{
+	const char *parts[2] = { h->name, h->user ? h->user : "" };
+	uint64_t x = 0xcbf29ce484222325ULL;
+	const char *p;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		for (p = parts[i]; *p != '\0'; p++)
+			x = (x ^ (uint8_t)*p) * 0x100000001b3ULL;
+		x = (x ^ 0x100) *
+		    0x100000001b3ULL; /* a separator no byte is */
+	}
+	return (size_t)((x ^ h->port) * 0x100000001b3ULL);
+}
+
+static bool
+relays_same(const struct host_spec *a, const struct host_spec *b)
+{
+	return a->port == b->port && strcmp(a->name, b->name) == 0 &&
+	    strcmp(a->user ? a->user : "", b->user ? b->user : "") == 0 &&
+	    strcmp(a->route ? a->route : "", b->route ? b->route : "") == 0;
+}
+
+static int
+relays_index(struct relays *rs)
+{
+	size_t i, k;
+
+	for (rs->nslot = 16; rs->nslot / 2 < rs->nbase; rs->nslot *= 2)
+		;
+	if ((rs->slot = calloc(rs->nslot, sizeof(*rs->slot))) == NULL)
+		return MERR_NOMEM;
+	for (i = 0; i < rs->nbase; i++) {
+		if (rs->base[i].route_kind != HOST_ROUTE_RELAY)
+			continue;
+		for (k = relays_hash(&rs->base[i]) & (rs->nslot - 1);
+		     rs->slot[k] != 0; k = (k + 1) & (rs->nslot - 1))
+			;
+		rs->slot[k] = i + 1;
+	}
+	return 0;
+}
+
+/* Resolve every relayed host once, before any relay opens. */
+static int
+relays_resolve(const struct conn_config *cfg, const struct host_set *hosts,
+    struct relays *rs)
+{
+	char why[1024];
+	size_t i;
+	int r;
+
+	rs->base = hosts->v;
+	rs->nbase = hosts->n;
+	if ((rs->host = calloc(hosts->n ? hosts->n : 1, sizeof(*rs->host))) ==
+		NULL ||
+	    relays_index(rs) != 0)
+		return MERR_NOMEM;
+	for (i = 0; i < hosts->n; i++) {
+		const struct host_spec *h = &hosts->v[i];
+
+		if (h->route_kind != HOST_ROUTE_RELAY)
+			continue;
+		why[0] = '\0';
+		r = relayhost_resolve(cfg, h->route, h, &rs->agent,
+		    &rs->host[i].spec, why, sizeof(why));
+		if (r == MERR_NOMEM)
+			return r;
+		if (r != 0 && (rs->host[i].why = strdup(why)) == NULL)
+			return MERR_NOMEM;
+	}
+	return 0;
+}
+
+static const struct relays_host *
+relays_entry(const struct relays *rs, const struct host_spec *spec)
+{
+	size_t k;
+
+	if (rs == NULL || rs->slot == NULL)
+		return NULL;
+	for (k = relays_hash(spec) & (rs->nslot - 1); rs->slot[k] != 0;
+	     k = (k + 1) & (rs->nslot - 1))
+		if (relays_same(&rs->base[rs->slot[k] - 1], spec))
+			return &rs->host[rs->slot[k] - 1];
+	return NULL;
+}
+
+const struct host_spec *
+relays_spec(const struct relays *rs, const struct host_spec *spec,
+    const char **why)
+{
+	const struct relays_host *e = relays_entry(rs, spec);
+
+	*why = e != NULL ? e->why : NULL;
+	if (e == NULL || e->why != NULL)
+		return NULL;
+	return &e->spec;
+}
 
 int
 relays_open(const struct conn_config *cfg, const struct host_set *hosts,
@@ -548,6 +667,11 @@ relays_open(const struct conn_config *cfg, const struct host_set *hosts,
 	int ret = 0;
 
 	*out = NULL;
+	for (i = 0; i < hosts->n; i++)
+		if (hosts->v[i].route_kind == HOST_ROUTE_RELAY)
+			break;
+	if (i == hosts->n)
+		return 0;
 	if ((rs = calloc(1, sizeof(*rs))) == NULL ||
 	    (behind = calloc(hosts->n > 0 ? hosts->n : 1, sizeof(*behind))) ==
 		NULL) {
@@ -556,16 +680,23 @@ relays_open(const struct conn_config *cfg, const struct host_set *hosts,
 	}
 	/* One relay per name, in the order first named; its hosts are
 	 * the ones that name it (O(hosts x relays): relays are few). */
+	if ((ret = relays_resolve(cfg, hosts, rs)) != 0) {
+		snprintf(err, errlen, "%s", merr_str(ret));
+		goto out;
+	}
 	for (i = 0; i < hosts->n && ret == 0; i++) {
 		const struct host_spec *h = &hosts->v[i];
 
 		if (h->route_kind != HOST_ROUTE_RELAY ||
-		    relays_link(rs, h) != NULL)
+		    rs->host[i].why != NULL || relays_link(rs, h) != NULL)
 			continue;
+		/* The resolved specs: the relay's known_hosts lines are
+		 * for the names it connects to. */
 		for (j = i, n = 0; j < hosts->n; j++)
 			if (hosts->v[j].route_kind == HOST_ROUTE_RELAY &&
+			    rs->host[j].why == NULL &&
 			    strcmp(hosts->v[j].route, h->route) == 0)
-				behind[n++] = &hosts->v[j];
+				behind[n++] = &rs->host[j].spec;
 		if ((ret = ARRAY_RESERVE(rs->v, rs->cap, rs->n + 1, 4)) != 0)
 			break;
 		if ((ret = relay_open(cfg, h->route,
@@ -577,8 +708,9 @@ relays_open(const struct conn_config *cfg, const struct host_set *hosts,
 			    h->route_origin ? h->route_origin : "inventory",
 			    why);
 	}
+out:
 	free(behind);
-	if (ret != 0 || rs->n == 0) {
+	if (ret != 0) {
 		relays_free(rs);
 		return ret;
 	}
@@ -608,6 +740,13 @@ relays_free(struct relays *rs)
 		return;
 	for (i = 0; i < rs->n; i++)
 		relay_free(rs->v[i]);
+	for (i = 0; rs->host != NULL && i < rs->nbase; i++) {
+		host_spec_free(&rs->host[i].spec);
+		free(rs->host[i].why);
+	}
+	free(rs->host);
+	free(rs->slot);
+	relayhost_agent_free(rs->agent);
 	free(rs->v);
 	free(rs);
 }

@@ -59,6 +59,12 @@ int relays_open(const struct conn_config *cfg, const struct host_set *hosts,
  * NULL. */
 struct dlink *relays_link(const struct relays *rs,
     const struct host_spec *spec);
+/* What spec's relay is asked to connect to: the controller's settings
+ * for it resolved (relayhost.h). NULL with *why set when they cannot be
+ * honoured behind a relay; NULL with *why NULL for a host not behind
+ * one. */
+const struct host_spec *relays_spec(const struct relays *rs,
+    const struct host_spec *spec, const char **why);
 void relays_free(struct relays *rs);
 
 #endif

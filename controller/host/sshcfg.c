@@ -24,6 +24,7 @@ struct sshcfg_ctx {
 	const char *alias, *user, *hostname;
 	char home[1024], luser[256];
 	struct sshcfg *cfg;
+	struct sshcfg_others *others; /* NULL: not wanted */
 	char *err;
 	size_t errlen;
 };
@@ -204,6 +205,26 @@ first_dest(struct sshcfg *cfg, const char *key, const char *arg,
 	return 0;
 }
 
+/* Another directive that applies (struct sshcfg_others). */
+static void
+note_other(struct sshcfg_others *o, const char *key, const char *where,
+    bool in_match)
+{
+	size_t i;
+
+	for (i = 0; i < o->n; i++)
+		if (strcasecmp(o->v[i].key, key) == 0)
+			return;
+	if (o->n == SSHCFG_MAX_OTHER) {
+		o->overflow = true;
+		return;
+	}
+	snprintf(o->v[i].key, sizeof(o->v[i].key), "%s", key);
+	snprintf(o->v[i].from, sizeof(o->v[i].from), "%s", where);
+	o->v[i].in_match = in_match;
+	o->n++;
+}
+
 static int
 sshcfg_line(struct sshcfg_ctx *c, char *s, bool *active, bool *in_match,
     bool user_file, int depth, const char *where)
@@ -237,8 +258,11 @@ sshcfg_line(struct sshcfg_ctx *c, char *s, bool *active, bool *in_match,
 	    strcasecmp(key, "CertificateFile") == 0 ||
 	    strcasecmp(key, "IdentitiesOnly") == 0 ||
 	    strcasecmp(key, "HashKnownHosts") == 0;
-	if (!ours)
+	if (!ours) {
+		if (c->others != NULL && (*active || *in_match))
+			note_other(c->others, key, where, *in_match);
 		return 0;
+	}
 	if (*in_match) {
 		snprintf(c->err, c->errlen,
 		    "%s: %s inside a Match block: "
@@ -248,6 +272,8 @@ sshcfg_line(struct sshcfg_ctx *c, char *s, bool *active, bool *in_match,
 	}
 	if (!*active)
 		return 0;
+	if (c->others != NULL)
+		note_other(c->others, key, where, false);
 	if ((arg = next_word(&s)) == NULL) {
 		snprintf(c->err, c->errlen, "%s: %s without a value", where,
 		    key);
@@ -305,10 +331,20 @@ int
 sshcfg_read(const char *path, const char *alias, const char *user,
     const char *hostname, struct sshcfg *cfg, char *err, size_t errlen)
 {
+	return sshcfg_read_all(path, alias, user, hostname, cfg, NULL, err,
+	    errlen);
+}
+
+int
+sshcfg_read_all(const char *path, const char *alias, const char *user,
+    const char *hostname, struct sshcfg *cfg, struct sshcfg_others *others,
+    char *err, size_t errlen)
+{
 	struct sshcfg_ctx c = { .alias = alias,
 		.user = user ? user : "",
 		.hostname = hostname ? hostname : alias,
 		.cfg = cfg,
+		.others = others,
 		.err = err,
 		.errlen = errlen };
 	struct passwd *pw = getpwuid(getuid());
@@ -316,6 +352,8 @@ sshcfg_read(const char *path, const char *alias, const char *user,
 	int r;
 
 	memset(cfg, 0, sizeof(*cfg));
+	if (others != NULL)
+		memset(others, 0, sizeof(*others));
 	cfg->identities_only = cfg->hash_known_hosts = -1;
 	/* libssh takes the home from the passwd entry, not $HOME. */
 	snprintf(c.home, sizeof(c.home), "%s", pw ? pw->pw_dir : "/");

@@ -11,11 +11,13 @@
 #ifndef MUSTER_SSHCFG_H
 #define MUSTER_SSHCFG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <libssh/libssh.h>
 
 #define SSHCFG_MAX_FILES 32
+#define SSHCFG_MAX_OTHER 32
 
 struct sshcfg {
 	char *identity[SSHCFG_MAX_FILES]; /* expanded paths */
@@ -33,6 +35,20 @@ struct sshcfg {
 	char hostname_from[320], port_from[320], user_from[320];
 };
 
+/* Every other directive that applies to the alias (or sits in a Match
+ * block we cannot evaluate: in_match), once each, the first place it
+ * appears: for callers that must check them by name (relayhost.h).
+ * overflow: more kinds than fit. */
+struct sshcfg_others {
+	struct sshcfg_other {
+		char key[40];
+		char from[320];
+		bool in_match;
+	} v[SSHCFG_MAX_OTHER];
+	size_t n;
+	bool overflow;
+};
+
 /*
  * Read path (NULL: ~/.ssh/config, then /etc/ssh/ssh_config, as libssh
  * does) for host alias. user is the remote user and hostname the resolved
@@ -41,6 +57,10 @@ struct sshcfg {
  */
 int sshcfg_read(const char *path, const char *alias, const char *user,
     const char *hostname, struct sshcfg *cfg, char *err, size_t errlen);
+/* sshcfg_read, and every other directive that applies into *others. */
+int sshcfg_read_all(const char *path, const char *alias, const char *user,
+    const char *hostname, struct sshcfg *cfg, struct sshcfg_others *others,
+    char *err, size_t errlen);
 void sshcfg_free(struct sshcfg *cfg);
 
 /*

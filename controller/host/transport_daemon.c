@@ -94,10 +94,26 @@ tdaemon_create(const struct conn_config *cfg, const struct host_spec *spec,
 static void
 tdaemon_open(struct transport *t)
 {
-	const char *route, *why;
+	const struct host_spec *spec = t->spec;
+	const char *route, *why = NULL;
 	char msg[1024];
 	int r;
 
+	/* Behind a relay: what the controller's settings make of the host,
+	 * or why they cannot be honoured there (relayhost.h). */
+	if (t->cfg->link == NULL && t->spec->route_kind == HOST_ROUTE_RELAY &&
+	    t->cfg->relays != NULL &&
+	    (spec = relays_spec(t->cfg->relays, t->spec, &why)) == NULL) {
+		if (why == NULL) /* not one of the run's hosts */
+			spec = t->spec;
+		else {
+			snprintf(msg, sizeof(msg), "via relay %s: %s",
+			    t->spec->route, why);
+			t->owner->set_state(t->arg, CS_HELLO);
+			t->owner->fail(t->arg, HS_UNREACHABLE, msg);
+			return;
+		}
+	}
 	if (t->link == NULL) {
 		/* relay= for a command that does not reach hosts through
 		 * relays (keys install, the daemon): never direct instead. */
@@ -118,7 +134,7 @@ tdaemon_open(struct transport *t)
 	t->owner->set_state(t->arg, CS_HELLO);
 	if (route != NULL)
 		log_info("%s: via %s", t->display, route);
-	if ((r = dlink_attach(t->link, &daemon_peer_ops, t, t->spec,
+	if ((r = dlink_attach(t->link, &daemon_peer_ops, t, spec,
 		 t->cfg->accept_new, &t->link_id)) != 0) {
 		if ((why = dlink_dead_reason(t->link)) != NULL)
 			snprintf(msg, sizeof(msg), "%s", why);

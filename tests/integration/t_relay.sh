@@ -229,3 +229,58 @@ set -e
 assert_eq 1 "$rc" "a relay killed mid-run: $(cat "$T/out" "$T/err")"
 assert_eq 4 "$(grep -c '"status":"failed".*"error":"lost after the command started (it may have run): via relay gw: the relay.s connection ended"' "$T/out")" "a relay killed mid-run: every host via relay: $(cat "$T/out")"
 ok "a relay killed mid-run fails its hosts via relay"
+
+# The controller's ssh_config for hosts behind a relay (relayhost.h): never
+# dropped. HostName, Port and User are resolved here and the relay connects
+# to the result; a proxy, a session option the relay's libssh would not get
+# or a key that is not in the forwarded agent fails that host, naming the
+# line, while the others go on.
+ssh-keygen -q -t ed25519 -N '' -f "$T/other_key"
+{
+	cat "$T/ssh_config"
+	cat <<CFG
+Host alias0
+    HostName ${TARGETS[0]}
+    Port 2222
+    User $U3
+Host viajump
+    HostName ${TARGETS[1]}
+    ProxyJump gw
+Host withcipher
+    HostName ${TARGETS[2]}
+    Ciphers aes256-ctr
+Host withkey
+    HostName ${TARGETS[3]}
+    IdentityFile $KEY
+Host otherkey
+    HostName ${TARGETS[4]}
+    IdentityFile $T/other_key
+CFG
+} >"$T/ssh_config.relayed"
+cfgline() { grep -n "^Host $1\$" "$T/ssh_config.relayed" | cut -d: -f1; }
+set +e
+"$MUSTER" run -F "$T/ssh_config.relayed" --known-hosts "$T/kh" --relay gw --json \
+	-w "alias0,$U3@viajump:2222,$U3@withcipher:2222,$U3@withkey:2222,$U3@otherkey:2222" \
+	-- 'echo $(id -un)' >"$T/out" 2>"$T/err"
+rc=$?
+set -e
+assert_eq 3 "$rc" "ssh_config behind a relay: $(cat "$T/out" "$T/err")"
+line_of() { grep -F "\"host\":\"$1\"" "$T/out"; }
+assert_contains "$(line_of alias0)" '"status":"ok"' "HostName, Port and User from ssh_config reach the relay"
+assert_contains "$(line_of alias0)" "\"stdout\":\"$U3\\n\"" "the relay logged in as ssh_config's User"
+assert_contains "$(line_of viajump:2222)" '"status":"unreachable"' "ProxyJump behind a relay fails the host"
+assert_contains "$(line_of viajump:2222)" "via relay gw: ssh_config $T/ssh_config.relayed:$(($(cfgline viajump) + 2)): ProxyJump gw applies to viajump" "ProxyJump's file and line are named"
+assert_contains "$(line_of withcipher:2222)" "line $(($(cfgline withcipher) + 2)): Ciphers applies to withcipher" "Ciphers behind a relay is refused by name"
+assert_contains "$(line_of withkey:2222)" '"status":"ok"' "an IdentityFile whose key is in the forwarded agent is used"
+assert_contains "$(line_of otherkey:2222)" "IdentityFile $T/other_key is not in your ssh-agent" "an IdentityFile not in the agent is refused"
+assert_contains "$(line_of otherkey:2222)" "ssh-add $T/other_key" "... saying ssh-add"
+ok "the controller's ssh_config behind a relay: HostName/Port/User carried, ProxyJump, Ciphers and a key not in the agent refused by name"
+
+# -o and agent_dir are not silently dropped behind a relay either.
+mu run --json --relay gw -o Ciphers=aes256-ctr -w "$(hosts_of 0)" -- true
+assert_eq 3 "$rc" "-o behind a relay: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/out")" "via relay gw: -o Ciphers: not applied to" "-o Ciphers is refused behind a relay"
+mu run --json --relay gw --agent-dir /tmp/x -w "$(hosts_of 0)" -- true
+assert_eq 3 "$rc" "--agent-dir behind a relay: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/out")" "agent_dir /tmp/x (--agent-dir) is not applied behind relay gw" "--agent-dir is refused behind a relay"
+ok "-o and --agent-dir are refused behind a relay, by name"
