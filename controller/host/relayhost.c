@@ -233,8 +233,8 @@ is_session_directive(const char *key)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(session_directives) /
-		 sizeof(session_directives[0]);
+	for (i = 0;
+	     i < sizeof(session_directives) / sizeof(session_directives[0]);
 	     i++)
 		if (strcasecmp(key, session_directives[i]) == 0)
 			return true;
@@ -271,9 +271,10 @@ check_others(const struct conn_config *cfg, const char *relay,
 			    "apply it; move it to a block for hosts not "
 			    "behind a relay%s",
 			    d->from, d->key,
-			    d->in_match ? " (in a Match block muster cannot "
-					  "evaluate)" :
-					  "",
+			    d->in_match ?
+				" (in a Match block muster cannot "
+				"evaluate)" :
+				"",
 			    host, relay,
 			    strcasecmp(d->key, "UserKnownHostsFile") == 0 ||
 				    strcasecmp(d->key,
@@ -390,9 +391,9 @@ check_identities(const struct conn_config *cfg, const char *relay,
 		    sc->identities_only_from, h->name, relay);
 		return MERR_INVAL;
 	}
-	if (*agent == NULL && (sc->n_identity > 0 || sc->n_certificate > 0 ||
-				  h->key_file != NULL ||
-				  cfg->identity_path != NULL) &&
+	if (*agent == NULL &&
+	    (sc->n_identity > 0 || sc->n_certificate > 0 ||
+		h->key_file != NULL || cfg->identity_path != NULL) &&
 	    (*agent = calloc(1, sizeof(**agent))) == NULL)
 		return MERR_NOMEM;
 	for (i = 0; r == 0 && i < sc->n_identity; i++)
