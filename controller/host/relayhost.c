@@ -116,7 +116,7 @@ agent_ask(struct relayhost_agent *a)
 	const char *sock = getenv("SSH_AUTH_SOCK");
 	unsigned char hdr[4], *body = NULL;
 	uint32_t len;
-	int fd = -1, r;
+	int fd = -1;
 
 	a->asked = true;
 	if (sock == NULL || *sock == '\0') {
@@ -134,12 +134,12 @@ agent_ask(struct relayhost_agent *a)
 		    strerror(errno));
 		goto out;
 	}
-	if ((r = agent_io(fd, (unsigned char *)req, sizeof(req), true)) != 0 ||
-	    (r = agent_io(fd, hdr, sizeof(hdr), false)) != 0 ||
+	if (agent_io(fd, (unsigned char *)req, sizeof(req), true) != 0 ||
+	    agent_io(fd, hdr, sizeof(hdr), false) != 0 ||
 	    (len = get32(hdr)) > AGENT_REPLY_MAX ||
 	    (body = malloc(len ? len : 1)) == NULL ||
-	    (r = agent_io(fd, body, len, false)) != 0 ||
-	    (r = agent_parse(a, body, len)) != 0)
+	    agent_io(fd, body, len, false) != 0 ||
+	    agent_parse(a, body, len) != 0)
 		snprintf(a->why, sizeof(a->why),
 		    "ssh-agent %s: no list of keys", sock);
 out:
@@ -198,7 +198,7 @@ check_in_agent(struct relayhost_agent *a, const char *relay, const char *what,
 		return r == MERR_NOMEM ? r : MERR_INVAL;
 	}
 	for (i = 0; i < a->n; i++)
-		if (strcmp(a->b64[i], b64) == 0)
+		if (a->b64[i] != NULL && strcmp(a->b64[i], b64) == 0)
 			break;
 	free(b64);
 	if (i < a->n)
