@@ -87,12 +87,23 @@ assert_eq "$sum" "$(sha256sum <"$got" | cut -d' ' -f1)" "pulled content"
 ok "push and pull through the aarch64 agent"
 
 # --- watch through the aarch64 agent ---
-timeout 60 "$MUSTER" watch "${opts[@]}" --json --interval 0.5 --duration 3 >"$T/w" 2>"$T/err" ||
-	fail "watch failed: $(cat "$T/err")"
+# A long watch, ended once two samples are in: a fixed short window can
+# close before an emulated agent on a loaded machine is up.
+"$MUSTER" watch "${opts[@]}" --json --interval 0.5 --duration $((120 * SLOW)) >"$T/w" 2>"$T/err" &
+wpid=$!
+at_exit "kill $wpid 2>/dev/null || true"
+start=$SECONDS
+until (($(grep -c '"cpu' "$T/w" || true) >= 2)); do
+	kill -0 "$wpid" 2>/dev/null || fail "watch ended without samples: $(cat "$T/err")"
+	((SECONDS - start < 100 * SLOW)) || fail "no samples within $((100 * SLOW)) s: $(cat "$T/err")"
+	sleep 0.2
+done
+kill "$wpid"
+wait "$wpid" 2>/dev/null || true
 python3 - "$T/w" <<'PY' || fail "watch gave no samples: $(head -c 500 "$T/w")"
 import json, sys
-samples = [o for o in map(json.loads, open(sys.argv[1])) if "cpu" in json.dumps(o)]
-assert samples, "no sample"
+samples = [json.loads(l) for l in open(sys.argv[1]) if l.endswith("\n")]
+assert [o for o in samples if "cpu" in json.dumps(o)], "no sample"
 PY
 ok "watch through the aarch64 agent"
 
