@@ -63,6 +63,8 @@ struct khfile {
 };
 
 static struct khfile files[KH_SLOTS];
+/* khindex_memory's index: never read from, stat'd or written to a file. */
+static struct khfile mem;
 static unsigned long use_clock;
 static pthread_mutex_t kh_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -293,6 +295,8 @@ kh_get(const char *path, int *r)
 	size_t i;
 
 	*r = 0;
+	if (mem.path != NULL && strcmp(mem.path, path) == 0)
+		return &mem;
 	if (stat(path, &st) != 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return NULL;
@@ -534,6 +538,12 @@ khindex_append(const char *path, const char *line, char *err, size_t errlen)
 	int fd, r = 0;
 
 	pthread_mutex_lock(&kh_lock);
+	if (mem.path != NULL && strcmp(mem.path, path) == 0) {
+		pthread_mutex_unlock(&kh_lock);
+		snprintf(err, errlen,
+		    "cannot record host key in %s: it is read-only", path);
+		return MERR_IO;
+	}
 	for (i = 0; i < KH_SLOTS; i++)
 		if (files[i].path != NULL && strcmp(files[i].path, path) == 0)
 			f = &files[i];
@@ -581,5 +591,36 @@ khindex_flush(void)
 	pthread_mutex_lock(&kh_lock);
 	for (i = 0; i < KH_SLOTS; i++)
 		kh_clear(&files[i]);
+	kh_clear(&mem);
 	pthread_mutex_unlock(&kh_lock);
+}
+
+int
+khindex_memory(const char *name, const char *text, char *err, size_t errlen)
+{
+	size_t len = strlen(text);
+	char *buf;
+	int r;
+
+	pthread_mutex_lock(&kh_lock);
+	kh_clear(&mem);
+	mem.ends_nl = true;
+	if ((mem.path = strdup(name)) == NULL ||
+	    (buf = malloc(len + 1)) == NULL) {
+		kh_clear(&mem);
+		pthread_mutex_unlock(&kh_lock);
+		snprintf(err, errlen, "known_hosts %s: out of memory", name);
+		return MERR_NOMEM;
+	}
+	memcpy(buf, text, len + 1);
+	/* The lines keep copies of their own: buf goes. */
+	r = kh_add_text(&mem, buf, len);
+	free(buf);
+	if (r != 0) {
+		kh_clear(&mem);
+		snprintf(err, errlen, "known_hosts %s: %s", name, merr_str(r));
+	} else
+		mem.valid = true;
+	pthread_mutex_unlock(&kh_lock);
+	return r;
 }

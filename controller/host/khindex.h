@@ -62,6 +62,17 @@ int khindex_lookup(const char *user, const char *global, const char *name,
 int khindex_append(const char *path, const char *line, char *err,
     size_t errlen);
 
+/*
+ * Index TEXT (known_hosts lines) under NAME, held in memory only: a lookup
+ * whose user or global file is NAME reads this index, never a file of
+ * that name, and khindex_append refuses it (read-only). The relay checks
+ * its hosts' keys against the controller's lines this way, so that no
+ * copy of them lands on the gateway's disk. A second call replaces the
+ * first. 0, MERR_NOMEM, or kh_add_line's error, with the message in err.
+ */
+int khindex_memory(const char *name, const char *text, char *err,
+    size_t errlen);
+
 /* Forget every index (tests; the next lookup reads the files again). */
 void khindex_flush(void);
 

@@ -2,8 +2,8 @@
 # Hosts behind a relay (controller/host/relay.h): muster-relay bootstrapped on
 # a gateway over SSH, the operator's ssh-agent forwarded on the relay's
 # session only, the hosts' keys checked against the controller's
-# known_hosts (a changed key refused, an unknown one refused even with
-# --accept-new), a relay killed mid-run or never reached failing its hosts
+# known_hosts, held in the relay's memory (a changed key refused, an
+# unknown one refused even with --accept-new), a relay killed mid-run or never reached failing its hosts
 # "via relay", and the hosts never reached directly.
 #
 # As t_bastion: the targets' sshd runs in a network namespace this test
@@ -227,5 +227,9 @@ wait $RUN
 rc=$?
 set -e
 assert_eq 1 "$rc" "a relay killed mid-run: $(cat "$T/out" "$T/err")"
+# It kept the controller's known_hosts lines in memory: nothing of them (a
+# muster-relay-* directory, a file naming a target) is left on the gateway.
+left=$(find /tmp /run/user -maxdepth 2 -user "$U1" \( -name 'muster-relay*' -o -name known_hosts \) 2>/dev/null || true)
+[[ -z $left ]] || fail "a SIGKILLed relay left files on the gateway: $left"
 assert_eq 4 "$(grep -c '"status":"failed".*"error":"lost after the command started (it may have run): via relay gw: the relay.s connection ended"' "$T/out")" "a relay killed mid-run: every host via relay: $(cat "$T/out")"
-ok "a relay killed mid-run fails its hosts via relay"
+ok "a relay killed mid-run fails its hosts via relay, and leaves no known_hosts on the gateway"
