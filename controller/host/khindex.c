@@ -624,3 +624,74 @@ khindex_memory(const char *name, const char *text, char *err, size_t errlen)
 	pthread_mutex_unlock(&kh_lock);
 	return r;
 }
+
+/* Append the algorithms that verify a key of this known_hosts type, once
+ * each ("ssh-rsa" keys sign with rsa-sha2-* too, as libssh lists them). */
+static void
+kh_add_algs(const char *type, char *out, size_t outlen)
+{
+	const char *algs = strcmp(type, "ssh-rsa") == 0 ?
+	    "rsa-sha2-512,rsa-sha2-256,ssh-rsa" :
+	    type;
+	char want[64];
+	size_t n = strlen(out), len = strlen(algs);
+
+	snprintf(want, sizeof(want), ",%s,", type);
+	if (strstr(out, want) != NULL || n + len + 2 >= outlen)
+		return;
+	/* out is kept ",a,b," while building; the caller trims it. */
+	if (n == 0)
+		out[n++] = ',';
+	snprintf(out + n, outlen - n, "%s,", algs);
+}
+
+int
+khindex_memory_algs(const char *path, const char *name, char *out,
+    size_t outlen)
+{
+	char low[KH_NAME_MAX], alt[KH_NAME_MAX + 8];
+	const char *a;
+	uint32_t b;
+	size_t i, n;
+
+	if (outlen < 2)
+		return 0;
+	out[0] = '\0';
+	if (strlen(name) >= sizeof(low))
+		return 0;
+	for (i = 0; name[i] != '\0'; i++)
+		low[i] = (char)tolower((unsigned char)name[i]);
+	low[i] = '\0';
+	snprintf(alt, sizeof(alt), "[%s]:22", low);
+	a = low[0] == '[' ? NULL : alt;
+	pthread_mutex_lock(&kh_lock);
+	if (mem.path == NULL || path == NULL || strcmp(mem.path, path) != 0) {
+		pthread_mutex_unlock(&kh_lock);
+		return 0;
+	}
+	for (n = 0; mem.nbucket > 0 && n < 2; n++) {
+		const char *want = n == 0 ? low : a;
+
+		if (want == NULL)
+			continue;
+		for (b = mem.bucket[name_hash(want) & (mem.nbucket - 1)];
+		     b != KH_NIL; b = mem.names[b].next)
+			if (strcmp(mem.names[b].name, want) == 0 &&
+			    mem.lines[mem.names[b].line].type != NULL)
+				kh_add_algs(mem.lines[mem.names[b].line].type,
+				    out, outlen);
+	}
+	for (i = 0; i < mem.nscan; i++)
+		if (mem.lines[mem.scan[i]].type != NULL &&
+		    kh_scan_match(&mem.lines[mem.scan[i]], low, a))
+			kh_add_algs(mem.lines[mem.scan[i]].type, out, outlen);
+	pthread_mutex_unlock(&kh_lock);
+	/* ",a,b," -> "a,b" */
+	if ((n = strlen(out)) < 2) {
+		out[0] = '\0';
+		return 0;
+	}
+	memmove(out, out + 1, n - 2);
+	out[n - 2] = '\0';
+	return 1;
+}

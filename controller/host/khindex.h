@@ -73,6 +73,16 @@ int khindex_append(const char *path, const char *line, char *err,
 int khindex_memory(const char *name, const char *text, char *err,
     size_t errlen);
 
+/*
+ * When PATH is the khindex_memory index: the host key algorithms its lines
+ * for NAME can verify, comma-separated in out, and 1. 0 (out empty) for
+ * any other path or a host with no line. The relay offers only these, as
+ * libssh does from a known_hosts file it reads, so that a host with keys
+ * of several types presents the one the controller pinned.
+ */
+int khindex_memory_algs(const char *path, const char *name, char *out,
+    size_t outlen);
+
 /* Forget every index (tests; the next lookup reads the files again). */
 void khindex_flush(void);
 

@@ -29,6 +29,10 @@ TARGETS=()
 for i in $(seq 111 $((110 + N))); do TARGETS+=("$FLEET_NET.$i"); done
 
 ns_sshd_config 3 "$T/targets.conf" "0.0.0.0:2222"
+# A second host key type on the targets: the relay must ask for the type
+# the controller pinned (it has no known_hosts file for libssh to read).
+ssh-keygen -q -t ecdsa -N '' -f "$T/tk_ecdsa" >/dev/null
+echo "HostKey $T/tk_ecdsa" >>"$T/targets.conf"
 ns_sshd_config 1 "$T/gw.conf"
 ip netns exec "$NS" /usr/sbin/sshd -f "$T/targets.conf" -E "$T/targets.log"
 socat "TCP-LISTEN:22,bind=$GW,fork,reuseaddr" \
@@ -165,6 +169,16 @@ assert_contains "$(grep -F "\"host\":\"${TARGETS[0]}:2222\"" "$T/out")" '"status
 assert_contains "$(grep -F "\"host\":\"${TARGETS[0]}:2222\"" "$T/out")" "via relay gw: " "the changed key's host says via relay"
 assert_eq 2 "$(grep -c '"status":"ok"' "$T/out")" "the other hosts behind the relay"
 ok "a changed key behind the relay is refused"
+
+# A target pinned by its ecdsa key only: the relay asks for that type
+# (libssh's default would be ed25519, "changed"), and the run goes on.
+{
+	echo "[${TARGETS[0]}]:2222 $(cut -d' ' -f1,2 "$T/tk_ecdsa.pub")"
+	grep -v "^\[${TARGETS[0]}\]:2222 " "$T/kh"
+} >"$T/kh_ecdsa"
+KHF=$T/kh_ecdsa mu run --json --relay gw -w "$(hosts_of 0 1)" -- true
+assert_eq 0 "$rc" "a target pinned by its ecdsa key through the relay: $(cat "$T/out" "$T/err")"
+ok "the relay offers the host key type the controller pinned"
 
 # A host not in known_hosts: refused even with --accept-new (the relay
 # never trusts on first use), and nothing recorded.

@@ -326,7 +326,7 @@ test_append_and_change(void **state)
 static void
 test_memory(void **state)
 {
-	char text[8192], mname[4200], err[512] = "";
+	char text[8192], mname[4200], err[512] = "", algs[512];
 	unsigned line = 0;
 
 	(void)state;
@@ -351,6 +351,24 @@ test_memory(void **state)
 	assert_non_null(strstr(err, "read-only"));
 	assert_int_equal(-1, access(mname, F_OK));
 	assert_int_equal(KH_NONE, look(mname, NULL, "h3", ka, NULL));
+	/* The algorithms its lines verify for a host, for libssh to offer. */
+	snprintf(text, sizeof(text),
+	    "h1 %s\nh1 ssh-rsa AAAA\nh*,!h9 %s\nh1 %s\n[h2]:2222 %s\n", line_c,
+	    line_a, line_c, line_a);
+	assert_int_equal(0, khindex_memory(mname, text, err, sizeof(err)));
+	assert_int_equal(1,
+	    khindex_memory_algs(mname, "H1", algs, sizeof(algs)));
+	assert_string_equal(algs,
+	    "ecdsa-sha2-nistp256,rsa-sha2-512,rsa-sha2-256,ssh-rsa,"
+	    "ssh-ed25519");
+	assert_int_equal(1,
+	    khindex_memory_algs(mname, "[h2]:2222", algs, sizeof(algs)));
+	assert_string_equal(algs, "ssh-ed25519");
+	assert_int_equal(0,
+	    khindex_memory_algs(mname, "x", algs, sizeof(algs)));
+	assert_string_equal(algs, "");
+	/* Not the memory index: libssh reads the file itself. */
+	assert_int_equal(0, khindex_memory_algs(kh, "h1", algs, sizeof(algs)));
 	/* A second call replaces the lines. */
 	snprintf(text, sizeof(text), "h3 %s\n", line_a);
 	assert_int_equal(0, khindex_memory(mname, text, err, sizeof(err)));
