@@ -12,6 +12,17 @@
  * that at a small multiple of the frame size.
  */
 #define UNPACK_BUDGET(frame_len) (4 * (size_t)(frame_len) + 64 * 1024)
+/*
+ * A message of many small sub-messages (the daemon's Status: one HostState
+ * of some 40 wire bytes and 200 unpacked per host) needs more than that: 10,000
+ * hosts failed as malformed. frame_msg_allowance() adds what the frame's
+ * sub-messages cost as structs, counted from the wire, but never more than
+ * this many times the frame: a frame of empty sub-messages (2 bytes each,
+ * a whole struct each unpacked) still hits the budget.
+ */
+#define ALLOWANCE_MAX(frame_len) (8 * (size_t)(frame_len))
+/* Deeper nesting than any message of ours is not counted (nor recursed). */
+#define ALLOWANCE_DEPTH 16
 
 struct alloc_budget {
 	size_t used;
@@ -108,6 +119,77 @@ frame_budget_free(void *ctx, void *p)
 		free(h);
 }
 
+/* One varint at *p (below end); false when it runs off the end or is longer
+ * than 10 bytes. */
+static bool
+frame_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	unsigned shift;
+
+	*v = 0;
+	for (shift = 0; shift < 70 && *p < end; shift += 7) {
+		*v |= (uint64_t)(**p & 0x7f) << shift;
+		if ((*(*p)++ & 0x80) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Add to *sum what unpacking the sub-messages in [p, end) of a desc costs:
+ * each one's struct, its allocation header and, when repeated, its slot in
+ * the array. Stops at malformed input (the unpack refuses it anyway) or
+ * once *sum reaches cap.
+ */
+static void
+frame_msg_allowance(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
+    const uint8_t *end, unsigned depth, size_t cap, size_t *sum)
+{
+	const ProtobufCFieldDescriptor *fd;
+	const ProtobufCMessageDescriptor *sub;
+	uint64_t tag, n;
+
+	while (p < end && *sum < cap) {
+		if (!frame_varint(&p, end, &tag))
+			return;
+		switch (tag & 7) {
+		case 0:
+			if (!frame_varint(&p, end, &n))
+				return;
+			break;
+		case 1:
+		case 5:
+			n = (tag & 7) == 1 ? 8 : 4;
+			if ((size_t)(end - p) < n)
+				return;
+			p += n;
+			break;
+		case 2:
+			if (!frame_varint(&p, end, &n) ||
+			    (size_t)(end - p) < n)
+				return;
+			fd = tag >> 3 > UINT32_MAX ?
+			    NULL :
+			    protobuf_c_message_descriptor_get_field(desc,
+				(unsigned)(tag >> 3));
+			if (fd != NULL &&
+			    fd->type == PROTOBUF_C_TYPE_MESSAGE &&
+			    depth < ALLOWANCE_DEPTH) {
+				sub = fd->descriptor;
+				*sum += sizeof(union alloc_hdr) +
+				    sub->sizeof_message;
+				if (fd->label == PROTOBUF_C_LABEL_REPEATED)
+					*sum += sizeof(void *);
+				frame_msg_allowance(sub, p, p + n, depth + 1,
+				    cap, sum);
+			}
+			p += n;
+			break;
+		default: return;
+		}
+	}
+}
+
 int
 frame_encode(struct buf *out, const Muster__Envelope *env, size_t max)
 {
@@ -132,9 +214,13 @@ frame_msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *body,
 	struct alloc_budget bud;
 	ProtobufCAllocator alloc = { frame_budget_alloc, frame_budget_free,
 		&bud };
+	size_t extra = 0;
 
+	frame_msg_allowance(desc, body, body + len, 0, ALLOWANCE_MAX(len),
+	    &extra);
 	bud.used = 0;
-	bud.limit = UNPACK_BUDGET(len);
+	bud.limit = UNPACK_BUDGET(len) +
+	    (extra < ALLOWANCE_MAX(len) ? extra : ALLOWANCE_MAX(len));
 	return protobuf_c_message_unpack(desc, &alloc, len, body);
 }
 

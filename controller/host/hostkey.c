@@ -206,3 +206,13 @@ hostkey_verify(ssh_session s, const char *kh, bool accept_new, bool hash,
 	ssh_string_free_char(resolved);
 	return r;
 }
+
+void
+hostkey_prefer_known(ssh_session s, const char *kh)
+{
+	char name[1100], algs[512];
+
+	if (kh != NULL && kh_name(s, name, sizeof(name)) == 0 &&
+	    khindex_memory_algs(kh, name, algs, sizeof(algs)) == 1)
+		ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, algs);
+}

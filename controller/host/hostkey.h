@@ -18,4 +18,12 @@
 int hostkey_verify(ssh_session s, const char *known_hosts_file,
     bool accept_new, bool hash, char *err, size_t errlen);
 
+/*
+ * libssh asks a host for the key types its known_hosts file holds for it,
+ * reading the file; for khindex_memory's lines (the relay: kh names no
+ * file) this offers the types those lines hold instead. Anything else:
+ * nothing changes.
+ */
+void hostkey_prefer_known(ssh_session s, const char *kh);
+
 #endif

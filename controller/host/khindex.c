@@ -63,6 +63,8 @@ struct khfile {
 };
 
 static struct khfile files[KH_SLOTS];
+/* khindex_memory's index: never read from, stat'd or written to a file. */
+static struct khfile mem;
 static unsigned long use_clock;
 static pthread_mutex_t kh_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -293,6 +295,8 @@ kh_get(const char *path, int *r)
 	size_t i;
 
 	*r = 0;
+	if (mem.path != NULL && strcmp(mem.path, path) == 0)
+		return &mem;
 	if (stat(path, &st) != 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return NULL;
@@ -534,6 +538,12 @@ khindex_append(const char *path, const char *line, char *err, size_t errlen)
 	int fd, r = 0;
 
 	pthread_mutex_lock(&kh_lock);
+	if (mem.path != NULL && strcmp(mem.path, path) == 0) {
+		pthread_mutex_unlock(&kh_lock);
+		snprintf(err, errlen,
+		    "cannot record host key in %s: it is read-only", path);
+		return MERR_IO;
+	}
 	for (i = 0; i < KH_SLOTS; i++)
 		if (files[i].path != NULL && strcmp(files[i].path, path) == 0)
 			f = &files[i];
@@ -581,5 +591,107 @@ khindex_flush(void)
 	pthread_mutex_lock(&kh_lock);
 	for (i = 0; i < KH_SLOTS; i++)
 		kh_clear(&files[i]);
+	kh_clear(&mem);
 	pthread_mutex_unlock(&kh_lock);
+}
+
+int
+khindex_memory(const char *name, const char *text, char *err, size_t errlen)
+{
+	size_t len = strlen(text);
+	char *buf;
+	int r;
+
+	pthread_mutex_lock(&kh_lock);
+	kh_clear(&mem);
+	mem.ends_nl = true;
+	if ((mem.path = strdup(name)) == NULL ||
+	    (buf = malloc(len + 1)) == NULL) {
+		kh_clear(&mem);
+		pthread_mutex_unlock(&kh_lock);
+		snprintf(err, errlen, "known_hosts %s: out of memory", name);
+		return MERR_NOMEM;
+	}
+	memcpy(buf, text, len + 1);
+	/* The lines keep copies of their own: buf goes. */
+	r = kh_add_text(&mem, buf, len);
+	free(buf);
+	if (r != 0) {
+		kh_clear(&mem);
+		snprintf(err, errlen, "known_hosts %s: %s", name, merr_str(r));
+	} else
+		mem.valid = true;
+	pthread_mutex_unlock(&kh_lock);
+	return r;
+}
+
+/* Append the algorithms that verify a key of this known_hosts type, once
+ * each ("ssh-rsa" keys sign with rsa-sha2-* too, as libssh lists them). */
+static void
+kh_add_algs(const char *type, char *out, size_t outlen)
+{
+	const char *algs = strcmp(type, "ssh-rsa") == 0 ?
+	    "rsa-sha2-512,rsa-sha2-256,ssh-rsa" :
+	    type;
+	char want[64];
+	size_t n = strlen(out), len = strlen(algs);
+
+	snprintf(want, sizeof(want), ",%s,", type);
+	if (strstr(out, want) != NULL || n + len + 2 >= outlen)
+		return;
+	/* out is kept ",a,b," while building; the caller trims it. */
+	if (n == 0)
+		out[n++] = ',';
+	snprintf(out + n, outlen - n, "%s,", algs);
+}
+
+int
+khindex_memory_algs(const char *path, const char *name, char *out,
+    size_t outlen)
+{
+	char low[KH_NAME_MAX], alt[KH_NAME_MAX + 8];
+	const char *a;
+	uint32_t b;
+	size_t i, n;
+
+	if (outlen < 2)
+		return 0;
+	out[0] = '\0';
+	if (strlen(name) >= sizeof(low))
+		return 0;
+	for (i = 0; name[i] != '\0'; i++)
+		low[i] = (char)tolower((unsigned char)name[i]);
+	low[i] = '\0';
+	snprintf(alt, sizeof(alt), "[%s]:22", low);
+	a = low[0] == '[' ? NULL : alt;
+	pthread_mutex_lock(&kh_lock);
+	if (mem.path == NULL || path == NULL || strcmp(mem.path, path) != 0) {
+		pthread_mutex_unlock(&kh_lock);
+		return 0;
+	}
+	for (n = 0; mem.nbucket > 0 && n < 2; n++) {
+		const char *want = n == 0 ? low : a;
+
+		if (want == NULL)
+			continue;
+		for (b = mem.bucket[name_hash(want) & (mem.nbucket - 1)];
+		     b != KH_NIL; b = mem.names[b].next)
+			if (strcmp(mem.names[b].name, want) == 0 &&
+			    mem.lines[mem.names[b].line].type != NULL)
+				kh_add_algs(mem.lines[mem.names[b].line].type,
+				    out, outlen);
+	}
+	for (i = 0; i < mem.nscan; i++)
+		if (mem.lines[mem.scan[i]].type != NULL &&
+		    kh_scan_match(&mem.lines[mem.scan[i]], low, a))
+			kh_add_algs(mem.lines[mem.scan[i]].type, out, outlen);
+	pthread_mutex_unlock(&kh_lock);
+	/* ",a,b," -> "a,b" */
+	if ((n = strlen(out)) < 2) {
+		out[0] = '\0';
+		return 0;
+	}
+	memmove(out, out + 1, n - 2);
+	out[n - 2] = '\0';
+	return 1;
 }

@@ -62,6 +62,27 @@ int khindex_lookup(const char *user, const char *global, const char *name,
 int khindex_append(const char *path, const char *line, char *err,
     size_t errlen);
 
+/*
+ * Index TEXT (known_hosts lines) under NAME, held in memory only: a lookup
+ * whose user or global file is NAME reads this index, never a file of
+ * that name, and khindex_append refuses it (read-only). The relay checks
+ * its hosts' keys against the controller's lines this way, so that no
+ * copy of them lands on the gateway's disk. A second call replaces the
+ * first. 0, MERR_NOMEM, or kh_add_line's error, with the message in err.
+ */
+int khindex_memory(const char *name, const char *text, char *err,
+    size_t errlen);
+
+/*
+ * When PATH is the khindex_memory index: the host key algorithms its lines
+ * for NAME can verify, comma-separated in out, and 1. 0 (out empty) for
+ * any other path or a host with no line. The relay offers only these, as
+ * libssh does from a known_hosts file it reads, so that a host with keys
+ * of several types presents the one the controller pinned.
+ */
+int khindex_memory_algs(const char *path, const char *name, char *out,
+    size_t outlen);
+
 /* Forget every index (tests; the next lookup reads the files again). */
 void khindex_flush(void);
 

@@ -252,6 +252,7 @@ setup_session(struct transport *t, char *err, size_t errlen)
 		    luser[0] ? luser : NULL, err, errlen);
 	if (r != 0)
 		return r;
+	hostkey_prefer_known(t->session, t->cfg->known_hosts);
 	ssh_set_blocking(t->session, 0);
 	ssh_set_counters(t->session, &t->counter, NULL);
 	return 0;

@@ -9,8 +9,9 @@
  *
  * The first frame on the link is a RelaySetup (daemon.proto): the agents
  * for the hosts behind it and the controller's known_hosts lines for
- * exactly those hosts, written to a private temporary file that is the
- * relay's only known_hosts. Nothing is ever added to it: the relay never
+ * exactly those hosts, held in memory only (khindex_memory: no file on
+ * the gateway, even after a SIGKILL) as the relay's only known_hosts.
+ * Nothing is ever added to it: the relay never
  * trusts a host key on first use. It authenticates to its hosts with what
  * the gateway offers: the operator's ssh-agent forwarded on the relay's
  * own session ($SSH_AUTH_SOCK), or keys put on the gateway for the
@@ -28,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -39,6 +39,7 @@
 #include "daemon.h"
 #include "err.h"
 #include "frame.h"
+#include "khindex.h"
 #include "link.h"
 #include "log.h"
 #include "workpool.h"
@@ -47,6 +48,13 @@
 #define RELAY_SETUP_MAX (LINK_CONTROL_MAX + 64)
 #define RELAY_WORKERS 4
 #define RELAY_FANOUT_DEFAULT 64
+/*
+ * The name the controller's known_hosts lines go by (khindex_memory): in
+ * messages ("not in ..."), and as libssh's known_hosts path, which names
+ * no file (/dev/null is no directory), so libssh and hostcert.c read
+ * nothing there.
+ */
+#define RELAY_KNOWN_HOSTS "/dev/null/muster-relay:controller-known_hosts"
 
 /*
  * stdin and stdout are two descriptors (pipes, under most sshd builds),
@@ -209,40 +217,6 @@ relay_read_setup(struct buf *in, Muster__Daemon__Control **out)
 	return 0;
 }
 
-/* The known_hosts lines, in a directory of our own that only we read. */
-static int
-relay_known_hosts(const char *text, char *dir, size_t dirlen, char *path,
-    size_t pathlen)
-{
-	const char *base = getenv("XDG_RUNTIME_DIR");
-	size_t len = strlen(text);
-	ssize_t w;
-	int fd;
-
-	if (base == NULL || access(base, W_OK) != 0)
-		base = "/tmp";
-	snprintf(dir, dirlen, "%s/muster-relay-XXXXXX", base);
-	if (mkdtemp(dir) == NULL)
-		return MERR_SYS;
-	snprintf(path, pathlen, "%s/known_hosts", dir);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) <
-	    0)
-		return MERR_SYS;
-	while (len > 0) {
-		if ((w = write(fd, text, len)) < 0) {
-			if (errno == EINTR)
-				continue;
-			close(fd);
-			return MERR_IO;
-		}
-		text += w;
-		len -= (size_t)w;
-	}
-	/* Read-only from here: nothing records a key in it. */
-	fchmod(fd, 0400);
-	return close(fd) == 0 ? 0 : MERR_IO;
-}
-
 static int
 relay_agents(const Muster__Daemon__RelaySetup *rs, struct agentset *set)
 {
@@ -267,14 +241,13 @@ relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
 	struct daemon_options opts;
 	struct agentset agents;
 	struct relay_pump pump;
-	char dir[256], kh[300];
+	char err[512];
 	int sv[2] = { -1, -1 }, r, status = 1;
 	FILE *quiet = NULL;
 
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&opts, 0, sizeof(opts));
 	memset(&pump, 0, sizeof(pump));
-	dir[0] = '\0';
 	log_set_level((int)rs->verbose);
 	if (rs->verbose == 0 && (quiet = fopen("/dev/null", "w")) == NULL)
 		quiet = stderr;
@@ -282,10 +255,11 @@ relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
 		fprintf(stderr, "muster-relay: bad agents: %s\n", merr_str(r));
 		goto out;
 	}
-	if ((r = relay_known_hosts(rs->known_hosts, dir, sizeof(dir), kh,
-		 sizeof(kh))) != 0) {
-		fprintf(stderr, "muster-relay: cannot write known_hosts: %s\n",
-		    r == MERR_SYS ? strerror(errno) : merr_str(r));
+	/* Checked from memory: a relay killed by SIGKILL leaves no copy of
+	 * the lines on the gateway. */
+	if ((r = khindex_memory(RELAY_KNOWN_HOSTS, rs->known_hosts, err,
+		 sizeof(err))) != 0) {
+		fprintf(stderr, "muster-relay: %s\n", err);
 		goto out;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -298,7 +272,7 @@ relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
 	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
 	fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
 	cfg.loop = EV_DEFAULT;
-	cfg.known_hosts = kh;
+	cfg.known_hosts = RELAY_KNOWN_HOSTS;
 	cfg.accept_new = false;
 	cfg.agents = &agents;
 	cfg.connect_timeout = rs->connect_timeout > 0 ?
@@ -343,10 +317,6 @@ relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
 out:
 	if (sv[1] >= 0)
 		close(sv[1]);
-	if (dir[0] != '\0') {
-		unlink(kh);
-		rmdir(dir);
-	}
 	agentset_free(&agents);
 	if (quiet != NULL && quiet != stderr)
 		fclose(quiet);

@@ -2,8 +2,8 @@
 # Hosts behind a relay (controller/host/relay.h): muster-relay bootstrapped on
 # a gateway over SSH, the operator's ssh-agent forwarded on the relay's
 # session only, the hosts' keys checked against the controller's
-# known_hosts (a changed key refused, an unknown one refused even with
-# --accept-new), a relay killed mid-run or never reached failing its hosts
+# known_hosts, held in the relay's memory (a changed key refused, an
+# unknown one refused even with --accept-new), a relay killed mid-run or never reached failing its hosts
 # "via relay", and the hosts never reached directly.
 #
 # As t_bastion: the targets' sshd runs in a network namespace this test
@@ -29,6 +29,10 @@ TARGETS=()
 for i in $(seq 111 $((110 + N))); do TARGETS+=("$FLEET_NET.$i"); done
 
 ns_sshd_config 3 "$T/targets.conf" "0.0.0.0:2222"
+# A second host key type on the targets: the relay must ask for the type
+# the controller pinned (it has no known_hosts file for libssh to read).
+ssh-keygen -q -t ecdsa -N '' -f "$T/tk_ecdsa" >/dev/null
+echo "HostKey $T/tk_ecdsa" >>"$T/targets.conf"
 ns_sshd_config 1 "$T/gw.conf"
 ip netns exec "$NS" /usr/sbin/sshd -f "$T/targets.conf" -E "$T/targets.log"
 socat "TCP-LISTEN:22,bind=$GW,fork,reuseaddr" \
@@ -166,6 +170,16 @@ assert_contains "$(grep -F "\"host\":\"${TARGETS[0]}:2222\"" "$T/out")" "via rel
 assert_eq 2 "$(grep -c '"status":"ok"' "$T/out")" "the other hosts behind the relay"
 ok "a changed key behind the relay is refused"
 
+# A target pinned by its ecdsa key only: the relay asks for that type
+# (libssh's default would be ed25519, "changed"), and the run goes on.
+{
+	echo "[${TARGETS[0]}]:2222 $(cut -d' ' -f1,2 "$T/tk_ecdsa.pub")"
+	grep -v "^\[${TARGETS[0]}\]:2222 " "$T/kh"
+} >"$T/kh_ecdsa"
+KHF=$T/kh_ecdsa mu run --json --relay gw -w "$(hosts_of 0 1)" -- true
+assert_eq 0 "$rc" "a target pinned by its ecdsa key through the relay: $(cat "$T/out" "$T/err")"
+ok "the relay offers the host key type the controller pinned"
+
 # A host not in known_hosts: refused even with --accept-new (the relay
 # never trusts on first use), and nothing recorded.
 grep -v "^\[${TARGETS[1]}\]:2222 " "$T/kh" >"$T/kh_unknown"
@@ -227,8 +241,12 @@ wait $RUN
 rc=$?
 set -e
 assert_eq 1 "$rc" "a relay killed mid-run: $(cat "$T/out" "$T/err")"
+# It kept the controller's known_hosts lines in memory: nothing of them (a
+# muster-relay-* directory, a file naming a target) is left on the gateway.
+left=$(find /tmp /run/user -maxdepth 2 -user "$U1" \( -name 'muster-relay*' -o -name known_hosts \) 2>/dev/null || true)
+[[ -z $left ]] || fail "a SIGKILLed relay left files on the gateway: $left"
 assert_eq 4 "$(grep -c '"status":"failed".*"error":"lost after the command started (it may have run): via relay gw: the relay.s connection ended"' "$T/out")" "a relay killed mid-run: every host via relay: $(cat "$T/out")"
-ok "a relay killed mid-run fails its hosts via relay"
+ok "a relay killed mid-run fails its hosts via relay, and leaves no known_hosts on the gateway"
 
 # The controller's ssh_config for hosts behind a relay (relayhost.h): never
 # dropped. HostName, Port and User are resolved here and the relay connects

@@ -4,7 +4,7 @@
  * markers skipped, several keys per host, the user file before the global
  * one), with the line that answered; a damaged line for the host is an
  * error, not "unknown"; appended lines are found; a file changed behind
- * the index is read again.
+ * the index is read again; lines held in memory only (khindex_memory).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -321,6 +321,61 @@ test_append_and_change(void **state)
 }
 
 /* Many hosts: each found, at its own line. */
+/* khindex_memory: lines from a buffer, looked up under a name that is no
+ * file (a file of that name is never read), and never appended to. */
+static void
+test_memory(void **state)
+{
+	char text[8192], mname[4200], err[512] = "", algs[512];
+	unsigned line = 0;
+
+	(void)state;
+	snprintf(mname, sizeof(mname), "%s/in-memory", dir);
+	/* A file of the same name says otherwise: it must not count. */
+	snprintf(text, sizeof(text), "h1 %s\n", line_b);
+	put(mname, text);
+	snprintf(text, sizeof(text), "# lines\nh1 %s\n[h2]:2222 %s\n", line_a,
+	    line_c);
+	assert_int_equal(0, khindex_memory(mname, text, err, sizeof(err)));
+	assert_int_equal(0, unlink(mname));
+	assert_int_equal(KH_OK, look(mname, NULL, "h1", ka, &line));
+	assert_int_equal(2, line);
+	assert_int_equal(KH_CHANGED, look(mname, NULL, "h1", kb, NULL));
+	assert_int_equal(KH_OK, look(mname, NULL, "[h2]:2222", kc, NULL));
+	assert_int_equal(KH_NONE, look(mname, NULL, "h2", kc, NULL));
+	assert_int_equal(KH_NONE, look(mname, NULL, "h3", ka, NULL));
+	/* Read-only: nothing recorded, no file made. */
+	snprintf(text, sizeof(text), "h3 %s\n", line_a);
+	assert_int_equal(MERR_IO,
+	    khindex_append(mname, text, err, sizeof(err)));
+	assert_non_null(strstr(err, "read-only"));
+	assert_int_equal(-1, access(mname, F_OK));
+	assert_int_equal(KH_NONE, look(mname, NULL, "h3", ka, NULL));
+	/* The algorithms its lines verify for a host, for libssh to offer. */
+	snprintf(text, sizeof(text),
+	    "h1 %s\nh1 ssh-rsa AAAA\nh*,!h9 %s\nh1 %s\n[h2]:2222 %s\n", line_c,
+	    line_a, line_c, line_a);
+	assert_int_equal(0, khindex_memory(mname, text, err, sizeof(err)));
+	assert_int_equal(1,
+	    khindex_memory_algs(mname, "H1", algs, sizeof(algs)));
+	assert_string_equal(algs,
+	    "ecdsa-sha2-nistp256,rsa-sha2-512,rsa-sha2-256,ssh-rsa,"
+	    "ssh-ed25519");
+	assert_int_equal(1,
+	    khindex_memory_algs(mname, "[h2]:2222", algs, sizeof(algs)));
+	assert_string_equal(algs, "ssh-ed25519");
+	assert_int_equal(0,
+	    khindex_memory_algs(mname, "x", algs, sizeof(algs)));
+	assert_string_equal(algs, "");
+	/* Not the memory index: libssh reads the file itself. */
+	assert_int_equal(0, khindex_memory_algs(kh, "h1", algs, sizeof(algs)));
+	/* A second call replaces the lines. */
+	snprintf(text, sizeof(text), "h3 %s\n", line_a);
+	assert_int_equal(0, khindex_memory(mname, text, err, sizeof(err)));
+	assert_int_equal(KH_OK, look(mname, NULL, "h3", ka, NULL));
+	assert_int_equal(KH_NONE, look(mname, NULL, "h1", ka, NULL));
+}
+
 static void
 test_many(void **state)
 {
@@ -358,6 +413,7 @@ main(void)
 		cmocka_unit_test(test_global_file),
 		cmocka_unit_test(test_append_and_change),
 		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_memory),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -631,6 +631,63 @@ test_take_control_expansion(void **state)
 	free(v);
 }
 
+/*
+ * `muster daemon --status` at 10,000 hosts: the Status reply costs some
+ * five times its wire size unpacked (a HostState struct and its strings per
+ * host), more than the plain 4 x frame budget; it failed "malformed message".
+ */
+static void
+test_take_control_status_10k(void **state)
+{
+	enum { N = 10000 };
+	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT, *got;
+	Muster__Daemon__Status st = MUSTER__DAEMON__STATUS__INIT;
+	Muster__Daemon__HostState *hs, **v;
+	char(*names)[32];
+	struct buf b;
+	uint32_t host;
+	size_t len, i;
+
+	(void)state;
+	hs = calloc(N, sizeof(*hs));
+	v = calloc(N, sizeof(*v));
+	names = calloc(N, sizeof(*names));
+	assert_true(hs != NULL && v != NULL && names != NULL);
+	for (i = 0; i < N; i++) {
+		muster__daemon__host_state__init(&hs[i]);
+		(void)snprintf(names[i], sizeof(names[i]), "h%05zu", i);
+		hs[i].name = names[i];
+		hs[i].state = "ready";
+		hs[i].since = 12.5;
+		hs[i].bytes_in = 4096;
+		hs[i].bytes_out = 1024;
+		hs[i].clients = 1;
+		hs[i].route = "direct";
+		v[i] = &hs[i];
+	}
+	st.pid = 4242;
+	st.hosts = v;
+	st.n_hosts = N;
+	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_STATUS;
+	ctl.status = &st;
+
+	buf_init(&b, LINK_CONTROL_MAX + HDR);
+	assert_int_equal(link_put_control(&b, &ctl), 0);
+	assert_int_equal(link_peek(&b, FRAME_MAX_DEFAULT, &host, &len), 0);
+	assert_int_equal(host, LINK_CONTROL);
+	assert_int_equal(link_take_control(&b, len, &got), 0);
+	assert_int_equal(got->body_case, MUSTER__DAEMON__CONTROL__BODY_STATUS);
+	assert_int_equal(got->status->n_hosts, N);
+	assert_string_equal(got->status->hosts[N - 1]->name, "h09999");
+	assert_string_equal(got->status->hosts[0]->route, "direct");
+	link_control_free(got);
+	assert_int_equal(buf_len(&b), 0);
+	buf_free(&b);
+	free(names);
+	free(v);
+	free(hs);
+}
+
 /* --- socket I/O ------------------------------------------------------------ */
 
 static void
@@ -880,6 +937,7 @@ main(void)
 		cmocka_unit_test(test_put_control_no_room),
 		cmocka_unit_test(test_take_control_garbage),
 		cmocka_unit_test(test_take_control_expansion),
+		cmocka_unit_test(test_take_control_status_10k),
 		cmocka_unit_test(test_io_read),
 		cmocka_unit_test(test_io_read_large),
 		cmocka_unit_test(test_io_flush_partial),
