@@ -216,6 +216,7 @@ ok "a dead relay fails all $N hosts via relay"
 # goes around it. Their commands had started: as for a host whose own
 # connection is lost then, "failed" ("it may have run"), not "unreachable".
 relay_sha=$(sha256sum "$BUILD_DIR/bin/muster-relay" | cut -d' ' -f1)
+touch "$T/before-kill" # what an earlier run (of older code) left does not count
 relay_pids() {
 	local p
 	for p in $(ip netns pids "$NS"); do
@@ -243,7 +244,7 @@ set -e
 assert_eq 1 "$rc" "a relay killed mid-run: $(cat "$T/out" "$T/err")"
 # It kept the controller's known_hosts lines in memory: nothing of them (a
 # muster-relay-* directory, a file naming a target) is left on the gateway.
-left=$(find /tmp /run/user -maxdepth 2 -user "$U1" \( -name 'muster-relay*' -o -name known_hosts \) 2>/dev/null || true)
+left=$(find /tmp /run/user -maxdepth 2 -user "$U1" -newer "$T/before-kill" \( -name 'muster-relay*' -o -name known_hosts \) 2>/dev/null || true)
 [[ -z $left ]] || fail "a SIGKILLed relay left files on the gateway: $left"
 assert_eq 4 "$(grep -c '"status":"failed".*"error":"lost after the command started (it may have run): via relay gw: the relay.s connection ended"' "$T/out")" "a relay killed mid-run: every host via relay: $(cat "$T/out")"
 ok "a relay killed mid-run fails its hosts via relay, and leaves no known_hosts on the gateway"
