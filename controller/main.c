@@ -496,6 +496,7 @@ cmd_fleet(int argc, char **argv)
 	cfg.loop = EV_DEFAULT;
 	cfg.accept_new = cli.accept_new;
 	cfg.connect_timeout = cli.connect_timeout;
+	cfg.fanout = cli.fanout;
 	cfg.max_startups = cli.max_startups;
 	cfg.connect_rate = cli.connect_rate;
 	cfg.jump_channels = cli.jump_channels;
@@ -776,6 +777,7 @@ cmd_daemon(int argc, char **argv)
 		cfg.identity_path = abs_id;
 	cfg.accept_new = cli.accept_new;
 	cfg.connect_timeout = cli.connect_timeout;
+	cfg.fanout = cli.fanout;
 	cfg.max_startups = cli.max_startups;
 	cfg.connect_rate = cli.connect_rate;
 	cfg.jump_channels = cli.jump_channels;

@@ -235,6 +235,13 @@ relay_put_setup(struct relay *r)
 	rs.n_agents = set->n;
 	rs.known_hosts = r->known_hosts;
 	rs.connect_timeout = r->run->connect_timeout;
+	/* One budget for the whole run: the controller's fleet paces every
+	 * host's set-up, relayed or direct, against --fanout, --max-startups
+	 * and --connect-rate (an Attach is a set-up until its host is
+	 * ready), so a relay never has more in flight than the run allows.
+	 * It is given the same limits, so that its own default is never a
+	 * lower cap than the operator's. */
+	rs.fanout = r->run->fanout > 0 ? (uint32_t)r->run->fanout : 0;
 	rs.max_startups = r->run->max_startups > 0 ?
 	    (uint32_t)r->run->max_startups :
 	    0;

@@ -58,6 +58,7 @@ struct conn_config {
 	double connect_timeout; /* seconds per set-up state */
 	double upload_timeout;
 	double heartbeat;	       /* seconds between pings when idle */
+	int fanout;		       /* set-ups at once (--fanout) */
 	int max_startups;	       /* unauthenticated set-ups at once */
 	double connect_rate;	       /* new connections per second */
 	const struct agentset *agents; /* what hosts get, by architecture */

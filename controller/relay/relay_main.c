@@ -280,7 +280,9 @@ relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
 	    10;
 	cfg.upload_timeout = 60;
 	cfg.heartbeat = 15;
-	cfg.max_startups = rs->max_startups > 0 ? (int)rs->max_startups : 10;
+	/* The controller's limits (relay.c says why they are the run's):
+	 * max_startups 0 is the operator's "no limit". */
+	cfg.max_startups = (int)rs->max_startups;
 	if ((r = workpool_new(cfg.loop, RELAY_WORKERS, &cfg.workers)) != 0) {
 		fprintf(stderr, "muster-relay: workers: %s\n", merr_str(r));
 		goto out;

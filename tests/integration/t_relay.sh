@@ -303,3 +303,30 @@ mu run --json --relay gw --agent-dir /tmp/x -w "$(hosts_of 0)" -- true
 assert_eq 3 "$rc" "--agent-dir behind a relay: $(cat "$T/out" "$T/err")"
 assert_contains "$(cat "$T/out")" "agent_dir /tmp/x (--agent-dir) is not applied behind relay gw" "--agent-dir is refused behind a relay"
 ok "-o and --agent-dir are refused behind a relay, by name"
+
+# One budget for the whole run: the controller paces every set-up, relayed
+# or direct, against --fanout (a relayed host's set-up lasts until its
+# agent is ready), so with --fanout 1 the relay opens the targets' sessions
+# one after another: in the targets' sshd log no connection begins before
+# the one before it started its session. ClusterShell's faults this avoids:
+# a global fanout copied to every gateway (#324), fanout 1 with gateways
+# hanging (#322).
+: >"$T/targets.log"
+{
+	for i in 0 1 2 3; do
+		echo "f$i ansible_host=${TARGETS[$i]} ansible_port=2222 ansible_user=$U3 relay=gw"
+	done
+	echo "fd ansible_host=$FLEET_NET.2 ansible_user=$(fleet_user 2)"
+} >"$T/inv.fanout"
+mu run --fanout 1 -i "$T/inv.fanout" -- true
+assert_eq 0 "$rc" "--fanout 1 with a relay and a direct host: $(cat "$T/out" "$T/err")"
+python3 - "$T/targets.log" <<'PY' || fail "--fanout 1: the relay overlapped set-ups: $(grep -E '^(Connection from|Starting session)' "$T/targets.log")"
+import sys
+events = [l.split()[0] for l in open(sys.argv[1]) if l.startswith(("Connection from", "Starting session"))]
+conns = events.count("Connection")
+assert conns == 4, f"{conns} connections"
+# Each connection's session starts before the next connection begins.
+for a, b in zip(events, events[1:]):
+    assert not (a == "Connection" and b == "Connection"), events
+PY
+ok "--fanout 1 is one budget across a relay and a direct host: set-ups one at a time, the run finishes"
