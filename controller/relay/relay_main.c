@@ -257,8 +257,8 @@ relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
 	}
 	/* Checked from memory: a relay killed by SIGKILL leaves no copy of
 	 * the lines on the gateway. */
-	if ((r = khindex_memory(RELAY_KNOWN_HOSTS, rs->known_hosts, err,
-		 sizeof(err))) != 0) {
+	if (khindex_memory(RELAY_KNOWN_HOSTS, rs->known_hosts, err,
+		sizeof(err)) != 0) {
 		fprintf(stderr, "muster-relay: %s\n", err);
 		goto out;
 	}
