@@ -37,7 +37,7 @@ host_key(const struct host_spec *s)
 	if (s->port != 0 && s->port != 22)
 		snprintf(port, sizeof(port), ":%u", s->port);
 	if (asprintf(&out, "%s%s%s%s", s->user ? s->user : "",
-		s->user ? "@" : "", s->name, port) < 0)
+		s->user ? "@" : "", host_spec_addr(s), port) < 0)
 		return NULL;
 	return out;
 }
@@ -161,6 +161,8 @@ dhost_add(struct daemon *d, const struct host_spec *spec, bool accept_new,
 	h->spec.name = strdup(spec->name);
 	h->spec.user = spec->user ? strdup(spec->user) : NULL;
 	h->spec.port = spec->port;
+	/* A client names the address (dlink_attach): the key is by it. */
+	h->spec.addr = spec->addr ? strdup(spec->addr) : NULL;
 	h->relay = relay;
 	/* Behind a relay that could not be opened, it fails naming why
 	 * (transport_daemon.c): never direct instead. */
@@ -580,6 +582,7 @@ host_free(struct dhost *h)
 	free(h->spec.name);
 	free(h->spec.user);
 	free(h->spec.route);
+	free(h->spec.addr);
 	free(h->error);
 	free(h);
 }

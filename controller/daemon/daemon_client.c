@@ -213,15 +213,17 @@ status_relays(const struct daemon *d, size_t *n)
 		const struct drelay *r = &d->drelays[i];
 		Muster__Daemon__RelayState *rs;
 
-		if ((rs = calloc(1, sizeof(*rs))) == NULL ||
-		    (rs->hosts = calloc(d->nhosts ? d->nhosts : 1,
-			 sizeof(*rs->hosts))) == NULL) {
-			free(rs);
+		if ((rs = calloc(1, sizeof(*rs))) == NULL) {
 			status_free_relays(v, i);
 			return NULL; /* *n > 0: out of memory */
 		}
 		v[i] = rs;
 		muster__daemon__relay_state__init(rs);
+		if ((rs->hosts = calloc(d->nhosts ? d->nhosts : 1,
+			 sizeof(*rs->hosts))) == NULL) {
+			status_free_relays(v, i + 1);
+			return NULL;
+		}
 		/* Borrowed: freed with the daemon's, not here. */
 		rs->name = (char *)drelay_name(r);
 		rs->state = (char *)drelay_state(r, &why);
