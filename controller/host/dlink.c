@@ -477,7 +477,7 @@ dlink_attach(struct dlink *l, const struct dlink_peer_ops *ops, void *arg,
 	/* The route is part of the host: one behind a relay is never
 	 * lent a direct channel, nor the other way round. */
 	hs.relay = (char *)(spec->route_kind == HOST_ROUTE_RELAY &&
-		   spec->route != NULL ?
+		    spec->route != NULL ?
 		spec->route :
 		"");
 	at.host = (uint32_t)l->nslots + 1;

@@ -76,8 +76,7 @@ void relays_free(struct relays *rs);
  */
 size_t relays_count(const struct relays *rs);
 const char *relays_name(const struct relays *rs, size_t i);
-const char *relays_state(const struct relays *rs, size_t i,
-    const char **why);
+const char *relays_state(const struct relays *rs, size_t i, const char **why);
 int relays_reopen(struct relays *rs, size_t i, char *err, size_t errlen);
 
 #endif
