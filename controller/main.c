@@ -381,7 +381,8 @@ own_keys(const struct host_set *hosts)
 
 	for (i = 0; i < hosts->n; i++)
 		if (hosts->v[i].key_file != NULL ||
-		    hosts->v[i].route_kind != HOST_ROUTE_NONE ||
+		    (hosts->v[i].route_kind != HOST_ROUTE_NONE &&
+			hosts->v[i].route_kind != HOST_ROUTE_RELAY) ||
 		    hosts->v[i].agent_dir != NULL)
 			return true;
 	return false;
@@ -534,8 +535,13 @@ cmd_fleet(int argc, char **argv)
 	}
 	/* The inventory's relay=, or --relay for every host (it wins, as -J
 	 * over ProxyJump). */
+	/* Through the daemon, its relays are the daemon's: each host's
+	 * Attach names its relay, and the daemon lends only a channel it
+	 * holds through that relay. */
 	if ((cli.relay != NULL && (r = relay_setup(&cli, &hosts)) != 0) ||
-	    (r = relays_open(&cfg, &hosts, &relays, err, sizeof(err))) != 0) {
+	    (cfg.link == NULL &&
+		(r = relays_open(&cfg, &hosts, &relays, err, sizeof(err))) !=
+		    0)) {
 		if (r == MERR_NOMEM)
 			snprintf(err, sizeof(err), "out of memory");
 		fprintf(stderr, "muster: %s\n", err);

@@ -23,9 +23,11 @@
 #include "dsock.h"
 #include "err.h"
 #include "log.h"
+#include "relay.h"
 
 static void daemon_dhost_on_retry(struct ev_loop *loop, ev_timer *w,
     int revents);
+static void drelay_failed(struct drelay *r);
 
 static char *
 host_key(const struct host_spec *s)
@@ -35,7 +37,7 @@ host_key(const struct host_spec *s)
 	if (s->port != 0 && s->port != 22)
 		snprintf(port, sizeof(port), ":%u", s->port);
 	if (asprintf(&out, "%s%s%s%s", s->user ? s->user : "",
-		s->user ? "@" : "", s->name, port) < 0)
+		s->user ? "@" : "", host_spec_addr(s), port) < 0)
 		return NULL;
 	return out;
 }
@@ -103,9 +105,11 @@ host_find(struct daemon *d, const char *name)
 	return NULL;
 }
 
-int
-dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
-    struct dhost **out)
+/* dhost_get, and the inventory's hosts (INVENTORY), behind RELAY when
+ * it names one the daemon could open. */
+static int
+dhost_add(struct daemon *d, const struct host_spec *spec, bool accept_new,
+    bool inventory, struct drelay *relay, struct dhost **out)
 {
 	struct dhost *h;
 	char *name;
@@ -114,11 +118,25 @@ dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 		return MERR_NOMEM;
 	if ((h = host_find(d, name)) != NULL) {
 		free(name);
+		/* A host is held by one route: one behind a relay is never
+		 * lent to a client that would reach it directly, nor the
+		 * other way round. */
+		if ((h->spec.route_kind == HOST_ROUTE_RELAY) !=
+			(spec->route_kind == HOST_ROUTE_RELAY) ||
+		    (h->spec.route != NULL &&
+			strcmp(h->spec.route, spec->route) != 0))
+			return MERR_NOTFOUND;
 		/* A client that may record the key helps a host stuck on
 		 * an unknown one. */
 		h->accept_new |= accept_new;
 		*out = h;
 		return 0;
+	}
+	/* The hosts behind a relay are the inventory's, held from the
+	 * start: the relay was given their known_hosts lines. */
+	if (spec->route_kind == HOST_ROUTE_RELAY && !inventory) {
+		free(name);
+		return MERR_NOTFOUND;
 	}
 	if (d->nhosts >= DAEMON_MAX_HOSTS) {
 		free(name);
@@ -143,6 +161,15 @@ dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 	h->spec.name = strdup(spec->name);
 	h->spec.user = spec->user ? strdup(spec->user) : NULL;
 	h->spec.port = spec->port;
+	/* A client names the address (dlink_attach): the key is by it. */
+	h->spec.addr = spec->addr ? strdup(spec->addr) : NULL;
+	h->relay = relay;
+	/* Behind a relay that could not be opened, it fails naming why
+	 * (transport_daemon.c): never direct instead. */
+	if (spec->route_kind == HOST_ROUTE_RELAY) {
+		h->spec.route_kind = HOST_ROUTE_RELAY;
+		h->spec.route = strdup(spec->route);
+	}
 	h->accept_new = accept_new;
 	/* Each held host keeps a socket open. */
 	if ((unsigned long long)d->nhosts + 64 > d->fd_limit &&
@@ -167,6 +194,26 @@ dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
 	return 0;
 }
 
+int
+dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
+    struct dhost **out)
+{
+	return dhost_add(d, spec, accept_new, false, NULL, out);
+}
+
+void
+dhost_spec_from(struct host_spec *out, const Muster__Daemon__HostSpec *s)
+{
+	memset(out, 0, sizeof(*out));
+	out->name = s->name;
+	out->user = s->user[0] != '\0' ? s->user : NULL;
+	out->port = (uint16_t)s->port;
+	if (s->relay[0] != '\0') {
+		out->route_kind = HOST_ROUTE_RELAY;
+		out->route = s->relay;
+	}
+}
+
 /* A host named by a client goes to libssh and into the log: no blanks or
  * control characters (no forged log lines), no '@' in a user, sane
  * lengths, a port that is one. */
@@ -183,6 +230,11 @@ dhost_spec_ok(const Muster__Daemon__HostSpec *s)
 			return false;
 	for (p = s->user; *p != '\0'; p++)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '@')
+			return false;
+	if (strlen(s->relay) > 512)
+		return false;
+	for (p = s->relay; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
 			return false;
 	return true;
 }
@@ -319,6 +371,8 @@ daemon_host_ready(struct conn *c, void *arg)
 	pacer_end(&d->pace, h->authed);
 	dhost_set_state(h, DH_READY);
 	backoff_reset(&h->backoff);
+	if (h->relay != NULL)
+		backoff_reset(&h->relay->backoff);
 	log_notice("%s: ready in %.0f ms (agent %s)", h->name,
 	    st->t_ready * 1000, st->uploaded ? "uploaded" : "cached");
 	for (a = h->attached; a != NULL; a = a->next_on_host)
@@ -383,9 +437,141 @@ daemon_host_done(struct conn *c, enum host_status st, const char *error,
 		start_waiting(d);
 		return;
 	}
+	if (h->relay != NULL)
+		drelay_failed(h->relay);
+	if (h->relay != NULL && h->relay->waiting) {
+		/* Queued again when its relay is back (drelay_on_retry). */
+		dhost_set_state(h, DH_BACKOFF);
+		log_notice("%s: %s; retried when relay %s is back", h->name,
+		    h->error, drelay_name(h->relay));
+		start_waiting(d);
+		return;
+	}
 	delay = dhost_retry_later(h);
 	log_notice("%s: %s; retrying in %.1f s", h->name, h->error, delay);
 	start_waiting(d);
+}
+
+/* ---- relays ---------------------------------------------------------------------- */
+
+struct drelay *
+drelay_find(struct daemon *d, const char *route)
+{
+	size_t i;
+
+	for (i = 0; i < d->ndrelays; i++)
+		if (strcmp(relays_name(d->relays, i), route) == 0)
+			return &d->drelays[i];
+	return NULL;
+}
+
+const char *
+drelay_name(const struct drelay *r)
+{
+	return relays_name(r->d->relays, r->i);
+}
+
+const char *
+drelay_state(const struct drelay *r, const char **why)
+{
+	const char *st = relays_state(r->d->relays, r->i, why);
+
+	*why = r->error;
+	return r->waiting ? "backoff" : st;
+}
+
+/* A host behind R ended: if R itself failed, open it again after its
+ * back-off. Its hosts wait for it, not each on a timer of its own. */
+static void
+drelay_failed(struct drelay *r)
+{
+	const char *why, *st = relays_state(r->d->relays, r->i, &why);
+	double delay;
+
+	if (r->waiting || strcmp(st, "failed") != 0 || r->d->stopping)
+		return;
+	free(r->error);
+	r->error = strdup(why != NULL ? why : "failed");
+	r->waiting = true;
+	r->since = ev_now(r->d->loop);
+	delay = backoff_next(&r->backoff);
+	log_notice("relay %s: %s; reconnecting in %.1f s", drelay_name(r),
+	    r->error ? r->error : "failed", delay);
+	ev_timer_set(&r->retry, delay, 0);
+	ev_timer_start(r->d->loop, &r->retry);
+}
+
+static void
+daemon_drelay_on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct drelay *r = w->data;
+	struct daemon *d = r->d;
+	char err[1024] = "";
+	size_t i;
+	int ret;
+
+	/* Its old link goes with it: not while a conn still holds it. */
+	for (i = 0; i < d->nhosts; i++)
+		if (d->hosts[i]->relay == r && d->hosts[i]->conn != NULL) {
+			ev_timer_set(&r->retry, 0.1, 0);
+			ev_timer_start(loop, &r->retry);
+			return;
+		}
+	r->waiting = false;
+	r->since = ev_now(loop);
+	r->reconnects++;
+	if ((ret = relays_reopen(d->relays, r->i, err, sizeof(err))) != 0) {
+		log_notice("relay %s: %s", drelay_name(r),
+		    err[0] != '\0' ? err : merr_str(ret));
+		free(r->error);
+		r->error = strdup(err[0] != '\0' ? err : merr_str(ret));
+		r->waiting = true;
+		ev_timer_set(&r->retry, backoff_next(&r->backoff), 0);
+		ev_timer_start(loop, &r->retry);
+		return;
+	}
+	log_debug("relay %s: reconnecting", drelay_name(r));
+	for (i = 0; i < d->nhosts; i++) {
+		struct dhost *h = d->hosts[i];
+
+		if (h->relay == r && h->state == DH_BACKOFF) {
+			ev_timer_stop(loop, &h->retry);
+			h->reconnects++;
+			dhost_connect(h);
+		}
+	}
+}
+
+/* The inventory's relays, opened before their hosts are queued. */
+static int
+daemon_open_relays(struct daemon *d, const struct host_set *hosts)
+{
+	char err[1024] = "";
+	size_t i, n;
+	int r;
+
+	if ((r = relays_open(&d->cfg, hosts, &d->relays, err, sizeof(err))) !=
+	    0) {
+		log_error("%s", err[0] != '\0' ? err : merr_str(r));
+		return r;
+	}
+	d->cfg.relays = d->cfg_new.relays = d->relays;
+	if ((n = relays_count(d->relays)) == 0)
+		return 0;
+	if ((d->drelays = calloc(n, sizeof(*d->drelays))) == NULL)
+		return MERR_NOMEM;
+	d->ndrelays = n;
+	for (i = 0; i < n; i++) {
+		struct drelay *dr = &d->drelays[i];
+
+		dr->d = d;
+		dr->i = i;
+		dr->since = ev_now(d->loop);
+		backoff_init(&dr->backoff, BACKOFF_MIN, BACKOFF_MAX);
+		ev_init(&dr->retry, daemon_drelay_on_retry);
+		dr->retry.data = dr;
+	}
+	return 0;
 }
 
 static void
@@ -395,6 +581,8 @@ host_free(struct dhost *h)
 	free(h->name);
 	free(h->spec.name);
 	free(h->spec.user);
+	free(h->spec.route);
+	free(h->spec.addr);
 	free(h->error);
 	free(h);
 }
@@ -471,6 +659,8 @@ daemon_stop(struct daemon *d)
 		dclient_drop(cl, NULL);
 	}
 	d->wait_head = d->wait_tail = NULL;
+	for (i = 0; i < d->ndrelays; i++)
+		ev_timer_stop(d->loop, &d->drelays[i].retry);
 	for (i = 0; i < d->nhosts; i++) {
 		struct dhost *h = d->hosts[i];
 
@@ -565,6 +755,10 @@ daemon_fini(struct daemon *d)
 		host_free(d->hosts[i]);
 	free(d->hosts);
 	free(d->byname);
+	for (i = 0; i < d->ndrelays; i++)
+		free(d->drelays[i].error);
+	free(d->drelays);
+	relays_free(d->relays);
 }
 
 /* The loop, until a stop and every held host has stopped. */
@@ -609,9 +803,22 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 	log_set_tag("muster-daemon", true);
 	log_notice("pid %d serving %s, holding %zu host%s", (int)getpid(),
 	    opts->socket_path, hosts->n, hosts->n == 1 ? "" : "s");
-	for (i = 0; i < hosts->n; i++)
-		if (dhost_get(&d, &hosts->v[i], cfg->accept_new, &h) != 0)
+	if (daemon_open_relays(&d, hosts) != 0) {
+		daemon_release_socket(&d);
+		daemon_fini(&d);
+		log_set_tag(NULL, false);
+		log_set_file(NULL);
+		return 1;
+	}
+	for (i = 0; i < hosts->n; i++) {
+		const struct host_spec *s = &hosts->v[i];
+		struct drelay *r = s->route_kind == HOST_ROUTE_RELAY ?
+		    drelay_find(&d, s->route) :
+		    NULL;
+
+		if (dhost_add(&d, s, cfg->accept_new, true, r, &h) != 0)
 			break;
+	}
 	daemon_run(&d);
 	daemon_release_socket(&d);
 	daemon_fini(&d);

@@ -121,6 +121,19 @@ rss_kib(void)
 	return v;
 }
 
+static void
+status_free_relays(Muster__Daemon__RelayState **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && i < n; i++)
+		if (v[i] != NULL) {
+			free(v[i]->hosts);
+			free(v[i]);
+		}
+	free(v);
+}
+
 /* The bastion connections, gathered for one Status (bastion_each). */
 struct status_bastions {
 	Muster__Daemon__BastionState **v;
@@ -184,6 +197,46 @@ dclient_status_bastion(void *arg, const struct bastion_info *bi)
 	}
 }
 
+/* The relays the daemon holds, each with the hosts behind it. NULL with
+ * *n 0 when it holds none; NULL with *n set: out of memory. */
+static Muster__Daemon__RelayState **
+status_relays(const struct daemon *d, size_t *n)
+{
+	Muster__Daemon__RelayState **v;
+	size_t i, k;
+	const char *why;
+
+	*n = d->ndrelays;
+	if (d->ndrelays == 0 || (v = calloc(d->ndrelays, sizeof(*v))) == NULL)
+		return NULL;
+	for (i = 0; i < d->ndrelays; i++) {
+		const struct drelay *r = &d->drelays[i];
+		Muster__Daemon__RelayState *rs;
+
+		if ((rs = calloc(1, sizeof(*rs))) == NULL) {
+			status_free_relays(v, i);
+			return NULL; /* *n > 0: out of memory */
+		}
+		v[i] = rs;
+		muster__daemon__relay_state__init(rs);
+		if ((rs->hosts = calloc(d->nhosts ? d->nhosts : 1,
+			 sizeof(*rs->hosts))) == NULL) {
+			status_free_relays(v, i + 1);
+			return NULL;
+		}
+		/* Borrowed: freed with the daemon's, not here. */
+		rs->name = (char *)drelay_name(r);
+		rs->state = (char *)drelay_state(r, &why);
+		rs->error = (char *)(why != NULL ? why : "");
+		rs->since = ev_now(d->loop) - r->since;
+		rs->reconnects = r->reconnects;
+		for (k = 0; k < d->nhosts; k++)
+			if (d->hosts[k]->relay == r)
+				rs->hosts[rs->n_hosts++] = d->hosts[k]->name;
+	}
+	return v;
+}
+
 static void
 send_status(struct dclient *cl)
 {
@@ -192,6 +245,8 @@ send_status(struct dclient *cl)
 	Muster__Daemon__Status st = MUSTER__DAEMON__STATUS__INIT;
 	Muster__Daemon__HostState *hs = NULL, **hp = NULL;
 	struct status_bastions sb = { 0 };
+	Muster__Daemon__RelayState **rv;
+	size_t nrv;
 	char(*routes)[512] = NULL;
 	struct dclient *c;
 	struct dattach *a;
@@ -205,7 +260,8 @@ send_status(struct dclient *cl)
 		st.clients += !c->dead && c != cl;
 	bastion_each(&d->cfg, dclient_status_bastion, &sb);
 	bastion_each(&d->cfg_new, dclient_status_bastion, &sb);
-	if (sb.nomem ||
+	rv = status_relays(d, &nrv);
+	if (sb.nomem || (rv == NULL && nrv > 0) ||
 	    (d->nhosts > 0 &&
 		((hs = calloc(d->nhosts, sizeof(*hs))) == NULL ||
 		    (hp = calloc(d->nhosts, sizeof(*hp))) == NULL ||
@@ -213,6 +269,7 @@ send_status(struct dclient *cl)
 		free(hs);
 		free(hp);
 		status_free_bastions(&sb);
+		status_free_relays(rv, nrv);
 		dclient_drop(cl, "out of memory");
 		return;
 	}
@@ -229,6 +286,10 @@ send_status(struct dclient *cl)
 			hs[n].streams = (uint32_t)conn_streams(h->conn);
 			conn_route(h->conn, routes[n], sizeof(routes[n]));
 		}
+		/* Its route whether or not it is connected now. */
+		if (h->spec.route_kind == HOST_ROUTE_RELAY)
+			snprintf(routes[n], sizeof(routes[n]), "via relay %s",
+			    h->spec.route);
 		hs[n].route = routes[n];
 		for (a = h->attached; a != NULL; a = a->next_on_host)
 			hs[n].clients++;
@@ -241,6 +302,8 @@ send_status(struct dclient *cl)
 	st.hosts = hp;
 	st.n_bastions = sb.n;
 	st.bastions = sb.v;
+	st.n_relays = nrv;
+	st.relays = rv;
 	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_STATUS;
 	ctl.status = &st;
 	dclient_put(cl, LINK_CONTROL, NULL, &ctl);
@@ -248,6 +311,7 @@ send_status(struct dclient *cl)
 	free(hp);
 	free(routes);
 	status_free_bastions(&sb);
+	status_free_relays(rv, nrv);
 }
 
 /* ---- clients ------------------------------------------------------------------ */
@@ -321,13 +385,13 @@ client_hold(struct dclient *cl, const Muster__Daemon__Hold *hold)
 
 		if (!dhost_spec_ok(s))
 			continue;
-		spec.name = s->name;
-		spec.user = s->user[0] != '\0' ? s->user : NULL;
-		spec.port = (uint16_t)s->port;
+		dhost_spec_from(&spec, s);
 		/* Past the most hosts held, the rest are not (logged). */
 		if ((r = dhost_get(cl->d, &spec, hold->accept_new, &h)) ==
 		    MERR_LIMIT)
 			return;
+		if (r == MERR_NOTFOUND) /* another route: not lent */
+			continue;
 		if (r != 0) {
 			dclient_drop(cl, "out of memory");
 			return;

@@ -93,6 +93,7 @@ _Static_assert(CLIENT_MAX_HOST_ID >= 16 &&
 struct dclient;
 struct dhost;
 struct dattach;
+struct relays;
 
 /* One client stream relayed onto a host's channel. */
 struct dstream {
@@ -144,6 +145,20 @@ struct dhost {
 	struct dhost *next_waiting;
 	struct dhost *next_byname; /* daemon.byname's chain */
 	bool authed;		   /* this set-up got past authentication */
+	struct drelay *relay;	   /* the relay it is behind, or NULL */
+};
+
+/* A relay the daemon holds (the inventory's relay=): opened again with
+ * back-off when it fails, and its hosts queued again when it is back. */
+struct drelay {
+	struct daemon *d;
+	size_t i; /* its index in daemon.relays */
+	struct backoff backoff;
+	ev_timer retry;
+	bool waiting; /* failed: the retry timer runs */
+	ev_tstamp since;
+	char *error; /* its last failure */
+	unsigned reconnects;
 };
 
 struct daemon {
@@ -173,7 +188,10 @@ struct daemon {
 	bool fd_warned, hosts_warned;
 	ev_timer accept_retry;
 	double stall_timeout;
-	bool one_client; /* a relay: stop when its link's client goes */
+	bool one_client;       /* a relay: stop when its link's client goes */
+	struct relays *relays; /* the inventory's relay=, or NULL */
+	struct drelay *drelays;
+	size_t ndrelays;
 };
 
 /* daemon.c */
@@ -184,9 +202,16 @@ void daemon_client_gone(struct daemon *d);
 int dhost_get(struct daemon *d, const struct host_spec *spec, bool accept_new,
     struct dhost **out);
 bool dhost_spec_ok(const Muster__Daemon__HostSpec *s);
+/* A client's host, checked by dhost_spec_ok: OUT points into S. */
+void dhost_spec_from(struct host_spec *out, const Muster__Daemon__HostSpec *s);
 /* NEW or BACKOFF: queue the host for a connection (a BACKOFF host's retry
  * timer is the caller's to stop). Otherwise, or stopping, nothing. */
 void dhost_connect(struct dhost *h);
+/* The relay named ROUTE, or NULL when the daemon holds none by it. */
+struct drelay *drelay_find(struct daemon *d, const char *route);
+/* "up", "connecting", "backoff"; *why its last failure or NULL. */
+const char *drelay_state(const struct drelay *r, const char **why);
+const char *drelay_name(const struct drelay *r);
 
 /* daemon_client.c */
 struct dclient *dclient_new(struct daemon *d, int fd);

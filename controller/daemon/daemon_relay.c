@@ -233,15 +233,24 @@ drelay_attach(struct dclient *cl, const Muster__Daemon__Attach *at)
 		dclient_drop(cl, "too many attachments");
 		return;
 	}
-	spec.name = at->spec->name;
-	spec.user = at->spec->user[0] != '\0' ? at->spec->user : NULL;
-	spec.port = (uint16_t)at->spec->port;
+	dhost_spec_from(&spec, at->spec);
 	if ((r = dhost_get(cl->d, &spec, at->accept_new, &h)) == MERR_LIMIT) {
 		snprintf(msg, sizeof(msg),
 		    "the daemon already holds %d hosts, "
 		    "its maximum",
 		    DAEMON_MAX_HOSTS);
 		dclient_send_host_down(cl, at->host, HS_UNREACHABLE, msg);
+		return;
+	}
+	if (r == MERR_NOTFOUND) {
+		dclient_send_host_down(cl, at->host, HS_UNREACHABLE,
+		    spec.route_kind == HOST_ROUTE_RELAY ?
+			"via relay: the daemon holds this host through no "
+			"such relay (the hosts behind a relay are its "
+			"inventory's: muster daemon -i INVENTORY, or "
+			"--no-daemon)" :
+			"the daemon holds this host behind a relay: its "
+			"inventory names one, this one does not");
 		return;
 	}
 	if (r != 0 || (a = calloc(1, sizeof(*a))) == NULL) {

@@ -474,6 +474,12 @@ dlink_attach(struct dlink *l, const struct dlink_peer_ops *ops, void *arg,
 	hs.name = (char *)host_spec_addr(spec);
 	hs.user = (char *)(spec->user ? spec->user : "");
 	hs.port = spec->port;
+	/* The route is part of the host: one behind a relay is never
+	 * lent a direct channel, nor the other way round. */
+	hs.relay = (char *)(spec->route_kind == HOST_ROUTE_RELAY &&
+		    spec->route != NULL ?
+		spec->route :
+		"");
 	at.host = (uint32_t)l->nslots + 1;
 	at.spec = &hs;
 	at.accept_new = accept_new;
@@ -637,6 +643,58 @@ print_bastions_text(const Muster__Daemon__Status *st)
 	}
 }
 
+/* The relays the daemon holds: name, state, the hosts behind each. */
+static json_t *
+status_relays_json(const Muster__Daemon__Status *st)
+{
+	json_t *a = json_array(), *j, *hosts;
+	size_t i, k;
+
+	for (i = 0; i < st->n_relays; i++) {
+		const Muster__Daemon__RelayState *r = st->relays[i];
+
+		j = json_object();
+		hosts = json_array();
+		json_object_set_new(j, "relay", json_string(r->name));
+		json_object_set_new(j, "state", json_string(r->state));
+		json_object_set_new(j, "since_s", json_real(r->since));
+		json_object_set_new(j, "reconnects",
+		    json_integer(r->reconnects));
+		for (k = 0; k < r->n_hosts; k++)
+			json_array_append_new(hosts, json_string(r->hosts[k]));
+		json_object_set_new(j, "hosts", hosts);
+		if (r->error[0] != '\0')
+			json_object_set_new(j, "error", json_string(r->error));
+		json_array_append_new(a, j);
+	}
+	return a;
+}
+
+static void
+print_relays_text(const Muster__Daemon__Status *st)
+{
+	char since[32];
+	size_t i, k;
+
+	if (st->n_relays == 0)
+		return;
+	printf("\n%-28s %-10s %8s %6s  %s\n", "RELAY", "STATE", "SINCE",
+	    "RECONN", "HOSTS BEHIND IT");
+	for (i = 0; i < st->n_relays; i++) {
+		const Muster__Daemon__RelayState *r = st->relays[i];
+
+		human_secs(r->since, since, sizeof(since));
+		printf("%-28s %-10s %8s %6u  ", r->name, r->state, since,
+		    r->reconnects);
+		for (k = 0; k < r->n_hosts; k++)
+			printf("%s%s", k ? "," : "", r->hosts[k]);
+		if (r->error[0] != '\0')
+			printf("%slast failure: %s", r->n_hosts ? "; " : "",
+			    r->error);
+		putchar('\n');
+	}
+}
+
 static void
 print_status_json(const Muster__Daemon__Status *st)
 {
@@ -671,6 +729,7 @@ print_status_json(const Muster__Daemon__Status *st)
 	}
 	json_object_set_new(o, "hosts", hosts);
 	json_object_set_new(o, "bastions", status_bastions_json(st));
+	json_object_set_new(o, "relays", status_relays_json(st));
 	json_dumpf(o, stdout, JSON_COMPACT);
 	fputc('\n', stdout);
 	json_decref(o);
@@ -718,6 +777,7 @@ print_status_text(const Muster__Daemon__Status *st)
 				"(not connected)");
 	}
 	print_bastions_text(st);
+	print_relays_text(st);
 }
 
 static int

@@ -757,3 +757,59 @@ relays_free(struct relays *rs)
 	free(rs->v);
 	free(rs);
 }
+
+/* ---- a daemon's relays ------------------------------------------------------ */
+
+size_t
+relays_count(const struct relays *rs)
+{
+	return rs != NULL ? rs->n : 0;
+}
+
+const char *
+relays_name(const struct relays *rs, size_t i)
+{
+	return rs->v[i]->name;
+}
+
+const char *
+relays_state(const struct relays *rs, size_t i, const char **why)
+{
+	const struct relay *r = rs->v[i];
+
+	*why = NULL;
+	if (r->state == RS_UP)
+		return "up";
+	if (r->state == RS_CONNECT)
+		return "connecting";
+	*why = dlink_dead_reason(r->link);
+	return "failed";
+}
+
+int
+relays_reopen(struct relays *rs, size_t i, char *err, size_t errlen)
+{
+	const struct host_spec **behind;
+	struct relay *old = rs->v[i], *r = NULL;
+	size_t j, n = 0;
+	int ret;
+
+	if (old->state != RS_DONE)
+		return 0;
+	if ((behind = calloc(rs->nbase ? rs->nbase : 1, sizeof(*behind))) ==
+	    NULL)
+		return MERR_NOMEM;
+	for (j = 0; j < rs->nbase; j++)
+		if (rs->base[j].route_kind == HOST_ROUTE_RELAY &&
+		    rs->host[j].why == NULL &&
+		    strcmp(rs->base[j].route, old->name) == 0)
+			behind[n++] = &rs->host[j].spec;
+	ret = relay_open(old->run, old->name, old->where, behind, n, &r, err,
+	    errlen);
+	free(behind);
+	if (ret != 0)
+		return ret;
+	rs->v[i] = r;
+	relay_free(old);
+	return 0;
+}

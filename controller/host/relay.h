@@ -67,4 +67,16 @@ const struct host_spec *relays_spec(const struct relays *rs,
     const struct host_spec *spec, const char **why);
 void relays_free(struct relays *rs);
 
+/*
+ * For a daemon that holds its relays (daemon.c): how many there are, the
+ * i-th one's name, its state ("connecting", "up", "failed"; *why says why
+ * it failed, NULL otherwise), and a failed one opened again for the same
+ * hosts (0 when it had not failed). Reopening frees the old relay and its
+ * link: only when no conn behind it is left.
+ */
+size_t relays_count(const struct relays *rs);
+const char *relays_name(const struct relays *rs, size_t i);
+const char *relays_state(const struct relays *rs, size_t i, const char **why);
+int relays_reopen(struct relays *rs, size_t i, char *err, size_t errlen);
+
 #endif
