@@ -168,17 +168,6 @@ procexec_close_fd(int *fd)
 	}
 }
 
-void
-procexec_free_argv(char **argv)
-{
-	char **a;
-
-	if (argv == NULL)
-		return;
-	for (a = argv; *a != NULL; a++)
-		free(*a);
-	free(argv);
-}
 
 int
 procexec_argv(const Muster__Exec *ex, char ***out)
@@ -206,7 +195,7 @@ procexec_argv(const Muster__Exec *ex, char ***out)
 	*out = argv;
 	return 0;
 fail:
-	procexec_free_argv(argv);
+	bytes_free_argv(argv);
 	/* Never 0 without argv: the caller would exec NULL. */
 	return r != 0 ? r : MERR_INVAL;
 }
