@@ -22,6 +22,7 @@
 #include "compat.h"
 #include "err.h"
 #include "guard.h"
+#include "nonblock.h"
 
 /* Fallback bound for closing inherited descriptors without close_range. */
 #define PROC_CLOSE_MAX 65536
@@ -117,17 +118,6 @@ spawn_child(const char *path, char *const argv[], int use_path, int stdin_fd,
 		    grace_ms);
 	}
 	return pid;
-}
-
-static int
-set_nonblock(int fd)
-{
-	int fl;
-
-	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
-	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
-		return MERR_SYS;
-	return 0;
 }
 
 /* A terminal for --tty: no echo (stdin bytes, a password above all,
@@ -226,7 +216,7 @@ procexec_fds_open(struct procexec_fds *f, int tty, int need_stdin)
 {
 	if (tty) {
 		if (open_pty(&f->master, &f->slave) != 0 ||
-		    set_nonblock(f->master) != 0)
+		    nonblock_set(f->master) != 0)
 			return MERR_SYS;
 		/* The write side gets its own descriptor, so that it can
 		 * be closed on its own. */
@@ -240,9 +230,9 @@ procexec_fds_open(struct procexec_fds *f, int tty, int need_stdin)
 		return MERR_SYS;
 	if (need_stdin && pipe2(f->in, O_CLOEXEC) == -1)
 		return MERR_SYS;
-	if (set_nonblock(f->out[0][0]) != 0 ||
-	    set_nonblock(f->out[1][0]) != 0 ||
-	    (f->in[1] != -1 && set_nonblock(f->in[1]) != 0))
+	if (nonblock_set(f->out[0][0]) != 0 ||
+	    nonblock_set(f->out[1][0]) != 0 ||
+	    (f->in[1] != -1 && nonblock_set(f->in[1]) != 0))
 		return MERR_SYS;
 	return 0;
 }
