@@ -6,6 +6,7 @@
 #include "procexec.h"
 
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <termios.h>
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,8 +63,9 @@ child_fail(const char *what, int err)
 
 /* In the child: never returns. Only the descriptors given survive. */
 static void
-child_exec(const char *path, char *const argv[], int use_path, int stdin_fd,
-    int out_fd, int err_fd, int tty, unsigned grace_ms)
+child_exec(const char *path, char *const argv[], char *const direct[],
+    int use_path, int stdin_fd, int out_fd, int err_fd, int tty,
+    unsigned grace_ms)
 {
 	/* A terminal needs a session of its own to be the controlling one
 	 * (setsid also makes the process group). */
@@ -86,11 +89,58 @@ child_exec(const char *path, char *const argv[], int use_path, int stdin_fd,
 	if (dup2(stdin_fd, STDIN_FILENO) == -1)
 		child_fail("(stdin)", errno);
 	close_from(STDERR_FILENO + 1);
+	/* A command sh would only look up and exec (shell_direct): that,
+	 * and where it does not run, the shell, which says why as before. */
+	if (direct != NULL)
+		execvp(direct[0], direct);
 	if (use_path)
 		execvp(path, argv);
 	else
 		execv(path, argv);
 	child_fail(path, errno);
+}
+
+/* Shell builtins and reserved words: sh runs these itself, or differently
+ * from a program of the same name (printf, pwd, kill without arguments).
+ * true and false are not here: the programs do the same. */
+static const char *const shell_words[] = { ".", ":", "[", "alias", "bg",
+	"break", "case", "cd", "command", "continue", "do", "done", "echo",
+	"elif", "else", "esac", "eval", "exec", "exit", "export", "fc", "fg",
+	"fi", "for", "getopts", "hash", "if", "in", "jobs", "kill", "let",
+	"local", "newgrp", "printf", "pwd", "read", "readonly", "return", "set",
+	"shift", "test", "then", "times", "trap", "type", "ulimit", "umask",
+	"unalias", "unset", "until", "wait", "while" };
+
+/*
+ * Whether `sh -c CMD` would do no more than look CMD up in PATH and exec
+ * it with no arguments, so the agent may do that itself and save the
+ * shell's exec (bench/README.md, "Where a start's CPU goes"): one word of
+ * characters no shell gives a meaning, not a builtin or reserved word, not
+ * an option, with PATH set (sh has a default path of its own) and PWD
+ * already naming the working directory (sh exports PWD, and keeps a
+ * value that names "."; otherwise it would put one in the command's
+ * environment). The exec falls back to the shell if it fails.
+ */
+static bool
+shell_direct(const char *cmd)
+{
+	const char *pwd = getenv("PWD"), *c;
+	struct stat a, b;
+	size_t i;
+
+	if (cmd[0] == '\0' || cmd[0] == '-' || strlen(cmd) > 255 ||
+	    getenv("PATH") == NULL)
+		return false;
+	for (c = cmd; *c != '\0'; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			(*c >= '0' && *c <= '9') || *c == '_' || *c == '.' ||
+			*c == '/' || *c == '-' || *c == '+'))
+			return false;
+	for (i = 0; i < sizeof(shell_words) / sizeof(shell_words[0]); i++)
+		if (strcmp(cmd, shell_words[i]) == 0)
+			return false;
+	return pwd != NULL && pwd[0] == '/' && stat(pwd, &a) == 0 &&
+	    stat(".", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 /*
@@ -105,8 +155,9 @@ child_exec(const char *path, char *const argv[], int use_path, int stdin_fd,
  * caller's lives across the vfork.
  */
 static pid_t __attribute__((noinline))
-spawn_child(const char *path, char *const argv[], int use_path, int stdin_fd,
-    int out_fd, int err_fd, int tty, unsigned grace_ms)
+spawn_child(const char *path, char *const argv[], char *const direct[],
+    int use_path, int stdin_fd, int out_fd, int err_fd, int tty,
+    unsigned grace_ms)
 {
 	pid_t pid;
 
@@ -114,8 +165,8 @@ spawn_child(const char *path, char *const argv[], int use_path, int stdin_fd,
 	if ((pid = vfork()) == 0) {
 		/* Only system calls on the child's own frames: see above. */
 		// NOLINTNEXTLINE(clang-analyzer-unix.Vfork)
-		child_exec(path, argv, use_path, stdin_fd, out_fd, err_fd, tty,
-		    grace_ms);
+		child_exec(path, argv, direct, use_path, stdin_fd, out_fd,
+		    err_fd, tty, grace_ms);
 	}
 	return pid;
 }
@@ -242,6 +293,7 @@ procexec_fork(const Muster__Exec *ex, char **argv, int become,
     const struct procexec_fds *f, unsigned grace_ms, pid_t *pid)
 {
 	const char *path;
+	char *direct[2] = { NULL, NULL };
 	sigset_t all, old;
 	int saved;
 
@@ -255,7 +307,10 @@ procexec_fork(const Muster__Exec *ex, char **argv, int become,
 	 * writes to its wakeup pipe) runs in the child before it resets. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	*pid = spawn_child(path, argv, ex->tty ? 1 : become || ex->n_argv > 0,
+	if (!become && ex->n_argv == 0 && shell_direct(argv[2]))
+		direct[0] = argv[2];
+	*pid = spawn_child(path, argv, direct[0] != NULL ? direct : NULL,
+	    ex->tty ? 1 : become || ex->n_argv > 0,
 	    ex->tty ? f->slave : f->in[0], ex->tty ? f->slave : f->out[0][1],
 	    ex->tty ? f->slave : f->out[1][1], ex->tty, grace_ms);
 	saved = errno;
