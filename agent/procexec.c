@@ -107,9 +107,9 @@ static const char *const shell_words[] = { ".", ":", "[", "alias", "bg",
 	"break", "case", "cd", "command", "continue", "do", "done", "echo",
 	"elif", "else", "esac", "eval", "exec", "exit", "export", "fc", "fg",
 	"fi", "for", "getopts", "hash", "if", "in", "jobs", "kill", "let",
-	"local", "newgrp", "printf", "pwd", "read", "readonly", "return", "set",
-	"shift", "test", "then", "times", "trap", "type", "ulimit", "umask",
-	"unalias", "unset", "until", "wait", "while" };
+	"local", "newgrp", "printf", "pwd", "read", "readonly", "return",
+	"set", "shift", "test", "then", "times", "trap", "type", "ulimit",
+	"umask", "unalias", "unset", "until", "wait", "while" };
 
 /*
  * Whether `sh -c CMD` would do no more than look CMD up in PATH and exec
@@ -154,10 +154,9 @@ shell_direct(const char *cmd)
  * ours runs on the shared memory. A frame of its own: nothing of the
  * caller's lives across the vfork.
  */
-static pid_t __attribute__((noinline))
-spawn_child(const char *path, char *const argv[], char *const direct[],
-    int use_path, int stdin_fd, int out_fd, int err_fd, int tty,
-    unsigned grace_ms)
+static pid_t __attribute__((noinline)) spawn_child(const char *path,
+    char *const argv[], char *const direct[], int use_path, int stdin_fd,
+    int out_fd, int err_fd, int tty, unsigned grace_ms)
 {
 	pid_t pid;
 
@@ -208,7 +207,6 @@ procexec_close_fd(int *fd)
 		*fd = -1;
 	}
 }
-
 
 int
 procexec_argv(const Muster__Exec *ex, char ***out)

@@ -407,7 +407,7 @@ sorted_lines(const struct buf *b)
 	assert_non_null(out);
 	memcpy(text, buf_ptr(b), len);
 	for (p = strtok_r(text, "\n", &save); p != NULL && n < 512;
-	    p = strtok_r(NULL, "\n", &save))
+	     p = strtok_r(NULL, "\n", &save))
 		lines[n++] = p;
 	qsort(lines, n, sizeof(lines[0]), cmp_str);
 	for (i = 0; i < n; i++) {
@@ -467,8 +467,8 @@ test_one_word_as_sh(void **state)
 		assert_int_equal(r[4].code, 127);
 		assert_int_equal(buf_len(&r[4].out[1]), 0);
 		assert_true(buf_len(&r[4].out[2]) > 0);
-		assert_null(memmem(buf_ptr(&r[4].out[2]), buf_len(&r[4].out[2]),
-		    "muster-agent", 12));
+		assert_null(memmem(buf_ptr(&r[4].out[2]),
+		    buf_len(&r[4].out[2]), "muster-agent", 12));
 		for (i = 0; i < 5; i++)
 			res_free(&r[i]);
 		agent_finish(&a);
