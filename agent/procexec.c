@@ -101,15 +101,19 @@ child_exec(const char *path, char *const argv[], char *const direct[],
 }
 
 /* Shell builtins and reserved words: sh runs these itself, or differently
- * from a program of the same name (printf, pwd, kill without arguments).
- * true and false are not here: the programs do the same. */
+ * from a program of the same name (printf, pwd, kill without arguments;
+ * bash's `time` when /bin/sh is bash). true and false are not here: the
+ * programs do the same. A builtin with no program of its name needs no
+ * entry: the exec fails and the shell runs it. */
 static const char *const shell_words[] = { ".", ":", "[", "alias", "bg",
-	"break", "case", "cd", "command", "continue", "do", "done", "echo",
-	"elif", "else", "esac", "eval", "exec", "exit", "export", "fc", "fg",
-	"fi", "for", "getopts", "hash", "if", "in", "jobs", "kill", "let",
-	"local", "newgrp", "printf", "pwd", "read", "readonly", "return",
-	"set", "shift", "test", "then", "times", "trap", "type", "ulimit",
-	"umask", "unalias", "unset", "until", "wait", "while" };
+	"break", "builtin", "case", "cd", "command", "continue", "coproc",
+	"declare", "do", "done", "echo", "elif", "else", "esac", "eval",
+	"exec", "exit", "export", "fc", "fg", "fi", "for", "function",
+	"getopts", "hash", "if", "in", "jobs", "kill", "let", "local",
+	"newgrp", "printf", "pwd", "read", "readonly", "return", "select",
+	"set", "shift", "source", "test", "then", "time", "times", "trap",
+	"type", "typeset", "ulimit", "umask", "unalias", "unset", "until",
+	"wait", "while" };
 
 /*
  * Whether `sh -c CMD` would do no more than look CMD up in PATH and exec
