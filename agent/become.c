@@ -51,18 +51,6 @@ become_marker(char out[BECOME_MARKER_LEN + 1])
 	return 0;
 }
 
-void
-become_free_argv(char **argv)
-{
-	char **a;
-
-	if (argv == NULL)
-		return;
-	for (a = argv; *a != NULL; a++)
-		free(*a);
-	free(argv);
-}
-
 int
 become_argv(const Muster__Exec *ex, const char *marker,
     const char *stdin_marker, int tty, char ***out)
@@ -122,7 +110,7 @@ become_argv(const Muster__Exec *ex, const char *marker,
 	*out = argv;
 	return 0;
 fail:
-	become_free_argv(argv);
+	bytes_free_argv(argv);
 	return r;
 }
 

@@ -83,6 +83,4 @@ int become_filter_found(const struct become_filter *f);
 /* Bytes held back (not passed on), e.g. sudo's error. */
 size_t become_filter_held(const struct become_filter *f, const uint8_t **p);
 
-void become_free_argv(char **argv);
-
 #endif

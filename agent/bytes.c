@@ -23,3 +23,15 @@ bytes_cstr(const ProtobufCBinaryData *b, int *r)
 	s[b->len] = '\0';
 	return s;
 }
+
+void
+bytes_free_argv(char **argv)
+{
+	char **a;
+
+	if (argv == NULL)
+		return;
+	for (a = argv; *a != NULL; a++)
+		free(*a);
+	free(argv);
+}

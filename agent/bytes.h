@@ -11,4 +11,8 @@
  */
 char *bytes_cstr(const ProtobufCBinaryData *b, int *r);
 
+/* Frees a NULL-terminated argv of such copies, and the array; NULL is
+ * fine. */
+void bytes_free_argv(char **argv);
+
 #endif

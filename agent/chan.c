@@ -30,6 +30,7 @@
 #include "chan_int.h"
 #include "err.h"
 #include "frame.h"
+#include "nonblock.h"
 #include "proc.h"
 #include "stream.h"
 
@@ -75,17 +76,6 @@ chan_body_name(Muster__Envelope__BodyCase bc)
 	case MUSTER__ENVELOPE__BODY_SAMPLE: return "Sample";
 	default: return "empty envelope";
 	}
-}
-
-static int
-set_nonblock(int fd)
-{
-	int fl;
-
-	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
-	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
-		return MERR_SYS;
-	return 0;
 }
 
 void
@@ -437,8 +427,8 @@ chan_new(struct ev_loop *loop, struct chan **out)
 	ev_timer_init(&c->shutdown_timer, chan_shutdown_cb, CHAN_SHUTDOWN_WAIT,
 	    0);
 	c->shutdown_timer.data = c;
-	if ((r = set_nonblock(STDIN_FILENO)) != 0 ||
-	    (r = set_nonblock(STDOUT_FILENO)) != 0 ||
+	if ((r = nonblock_set(STDIN_FILENO)) != 0 ||
+	    (r = nonblock_set(STDOUT_FILENO)) != 0 ||
 	    (r = buf_append(&c->out, AGENT_MARKER, strlen(AGENT_MARKER))) !=
 		0) {
 		buf_free(&c->in);

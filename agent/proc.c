@@ -27,6 +27,7 @@
 
 #include "become.h"
 #include "buf.h"
+#include "bytes.h"
 #include "err.h"
 #include "frame.h"
 #include "guard.h"
@@ -566,10 +567,7 @@ out:
 	procexec_fds_close(&fds);
 	if (p != NULL)
 		proc_free_unstarted(p);
-	if (become)
-		become_free_argv(argv);
-	else
-		procexec_free_argv(argv);
+	bytes_free_argv(argv);
 	errno = saved;
 	return r;
 }

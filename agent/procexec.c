@@ -6,6 +6,7 @@
 #include "procexec.h"
 
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <termios.h>
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,7 @@
 #include "compat.h"
 #include "err.h"
 #include "guard.h"
+#include "nonblock.h"
 
 /* Fallback bound for closing inherited descriptors without close_range. */
 #define PROC_CLOSE_MAX 65536
@@ -60,8 +63,9 @@ child_fail(const char *what, int err)
 
 /* In the child: never returns. Only the descriptors given survive. */
 static void
-child_exec(const char *path, char *const argv[], int use_path, int stdin_fd,
-    int out_fd, int err_fd, int tty, unsigned grace_ms)
+child_exec(const char *path, char *const argv[], char *const direct[],
+    int use_path, int stdin_fd, int out_fd, int err_fd, int tty,
+    unsigned grace_ms)
 {
 	/* A terminal needs a session of its own to be the controlling one
 	 * (setsid also makes the process group). */
@@ -85,11 +89,62 @@ child_exec(const char *path, char *const argv[], int use_path, int stdin_fd,
 	if (dup2(stdin_fd, STDIN_FILENO) == -1)
 		child_fail("(stdin)", errno);
 	close_from(STDERR_FILENO + 1);
+	/* A command sh would only look up and exec (shell_direct): that,
+	 * and where it does not run, the shell, which says why as before. */
+	if (direct != NULL)
+		execvp(direct[0], direct);
 	if (use_path)
 		execvp(path, argv);
 	else
 		execv(path, argv);
 	child_fail(path, errno);
+}
+
+/* Shell builtins and reserved words: sh runs these itself, or differently
+ * from a program of the same name (printf, pwd, kill without arguments;
+ * bash's `time` when /bin/sh is bash). true and false are not here: the
+ * programs do the same. A builtin with no program of its name needs no
+ * entry: the exec fails and the shell runs it. */
+static const char *const shell_words[] = { ".", ":", "[", "alias", "bg",
+	"break", "builtin", "case", "cd", "command", "continue", "coproc",
+	"declare", "do", "done", "echo", "elif", "else", "esac", "eval",
+	"exec", "exit", "export", "fc", "fg", "fi", "for", "function",
+	"getopts", "hash", "if", "in", "jobs", "kill", "let", "local",
+	"newgrp", "printf", "pwd", "read", "readonly", "return", "select",
+	"set", "shift", "source", "test", "then", "time", "times", "trap",
+	"type", "typeset", "ulimit", "umask", "unalias", "unset", "until",
+	"wait", "while" };
+
+/*
+ * Whether `sh -c CMD` would do no more than look CMD up in PATH and exec
+ * it with no arguments, so the agent may do that itself and save the
+ * shell's exec (bench/README.md, "Where a start's CPU goes"): one word of
+ * characters no shell gives a meaning, not a builtin or reserved word, not
+ * an option, with PATH set (sh has a default path of its own) and PWD
+ * already naming the working directory (sh exports PWD, and keeps a
+ * value that names "."; otherwise it would put one in the command's
+ * environment). The exec falls back to the shell if it fails.
+ */
+static bool
+shell_direct(const char *cmd)
+{
+	const char *pwd = getenv("PWD"), *c;
+	struct stat a, b;
+	size_t i;
+
+	if (cmd[0] == '\0' || cmd[0] == '-' || strlen(cmd) > 255 ||
+	    getenv("PATH") == NULL)
+		return false;
+	for (c = cmd; *c != '\0'; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			(*c >= '0' && *c <= '9') || *c == '_' || *c == '.' ||
+			*c == '/' || *c == '-' || *c == '+'))
+			return false;
+	for (i = 0; i < sizeof(shell_words) / sizeof(shell_words[0]); i++)
+		if (strcmp(cmd, shell_words[i]) == 0)
+			return false;
+	return pwd != NULL && pwd[0] == '/' && stat(pwd, &a) == 0 &&
+	    stat(".", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 /*
@@ -103,8 +158,8 @@ child_exec(const char *path, char *const argv[], int use_path, int stdin_fd,
  * ours runs on the shared memory. A frame of its own: nothing of the
  * caller's lives across the vfork.
  */
-static pid_t __attribute__((noinline))
-spawn_child(const char *path, char *const argv[], int use_path, int stdin_fd,
+static pid_t __attribute__((noinline)) spawn_child(const char *path,
+    char *const argv[], char *const direct[], int use_path, int stdin_fd,
     int out_fd, int err_fd, int tty, unsigned grace_ms)
 {
 	pid_t pid;
@@ -113,21 +168,10 @@ spawn_child(const char *path, char *const argv[], int use_path, int stdin_fd,
 	if ((pid = vfork()) == 0) {
 		/* Only system calls on the child's own frames: see above. */
 		// NOLINTNEXTLINE(clang-analyzer-unix.Vfork)
-		child_exec(path, argv, use_path, stdin_fd, out_fd, err_fd, tty,
-		    grace_ms);
+		child_exec(path, argv, direct, use_path, stdin_fd, out_fd,
+		    err_fd, tty, grace_ms);
 	}
 	return pid;
-}
-
-static int
-set_nonblock(int fd)
-{
-	int fl;
-
-	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
-	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
-		return MERR_SYS;
-	return 0;
 }
 
 /* A terminal for --tty: no echo (stdin bytes, a password above all,
@@ -168,18 +212,6 @@ procexec_close_fd(int *fd)
 	}
 }
 
-void
-procexec_free_argv(char **argv)
-{
-	char **a;
-
-	if (argv == NULL)
-		return;
-	for (a = argv; *a != NULL; a++)
-		free(*a);
-	free(argv);
-}
-
 int
 procexec_argv(const Muster__Exec *ex, char ***out)
 {
@@ -206,7 +238,7 @@ procexec_argv(const Muster__Exec *ex, char ***out)
 	*out = argv;
 	return 0;
 fail:
-	procexec_free_argv(argv);
+	bytes_free_argv(argv);
 	/* Never 0 without argv: the caller would exec NULL. */
 	return r != 0 ? r : MERR_INVAL;
 }
@@ -237,7 +269,7 @@ procexec_fds_open(struct procexec_fds *f, int tty, int need_stdin)
 {
 	if (tty) {
 		if (open_pty(&f->master, &f->slave) != 0 ||
-		    set_nonblock(f->master) != 0)
+		    nonblock_set(f->master) != 0)
 			return MERR_SYS;
 		/* The write side gets its own descriptor, so that it can
 		 * be closed on its own. */
@@ -251,9 +283,9 @@ procexec_fds_open(struct procexec_fds *f, int tty, int need_stdin)
 		return MERR_SYS;
 	if (need_stdin && pipe2(f->in, O_CLOEXEC) == -1)
 		return MERR_SYS;
-	if (set_nonblock(f->out[0][0]) != 0 ||
-	    set_nonblock(f->out[1][0]) != 0 ||
-	    (f->in[1] != -1 && set_nonblock(f->in[1]) != 0))
+	if (nonblock_set(f->out[0][0]) != 0 ||
+	    nonblock_set(f->out[1][0]) != 0 ||
+	    (f->in[1] != -1 && nonblock_set(f->in[1]) != 0))
 		return MERR_SYS;
 	return 0;
 }
@@ -263,6 +295,7 @@ procexec_fork(const Muster__Exec *ex, char **argv, int become,
     const struct procexec_fds *f, unsigned grace_ms, pid_t *pid)
 {
 	const char *path;
+	char *direct[2] = { NULL, NULL };
 	sigset_t all, old;
 	int saved;
 
@@ -276,7 +309,10 @@ procexec_fork(const Muster__Exec *ex, char **argv, int become,
 	 * writes to its wakeup pipe) runs in the child before it resets. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	*pid = spawn_child(path, argv, ex->tty ? 1 : become || ex->n_argv > 0,
+	if (!become && ex->n_argv == 0 && shell_direct(argv[2]))
+		direct[0] = argv[2];
+	*pid = spawn_child(path, argv, direct[0] != NULL ? direct : NULL,
+	    ex->tty ? 1 : become || ex->n_argv > 0,
 	    ex->tty ? f->slave : f->in[0], ex->tty ? f->slave : f->out[0][1],
 	    ex->tty ? f->slave : f->out[1][1], ex->tty, grace_ms);
 	saved = errno;

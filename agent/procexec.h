@@ -32,9 +32,8 @@ void procexec_fds_close(struct procexec_fds *f);
 int procexec_fds_open(struct procexec_fds *f, int tty, int need_stdin);
 
 /* argv for execvp, or sh -c for the shell command; free with
- * procexec_free_argv. Never 0 without an argv. */
+ * bytes_free_argv (bytes.h). Never 0 without an argv. */
 int procexec_argv(const Muster__Exec *ex, char ***out);
-void procexec_free_argv(char **argv);
 
 /* Forks the child, which execs argv ("sudo" when become, a bare name
  * looked up in PATH) on the child's ends of f, registered with the guard

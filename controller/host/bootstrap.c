@@ -25,6 +25,11 @@
 #define UPLOAD_SLICE_S 1L
 /* How long an upload waits for the server to close its channel. */
 #define CLOSE_WAIT_S 5.0
+/* How often the upload asks for a session channel the server refused. */
+#define OPEN_TRIES 5
+/* The line after the lead-in that the agent's bytes follow in an exec
+ * upload: fixed text, no character a shell gives a meaning. */
+#define UPLOAD_MARK "MUSTER-AGENT-FOLLOWS"
 
 bool
 bootstrap_user_ok(const char *user)
@@ -596,8 +601,47 @@ exec_feed(struct upload_job *job, ssh_channel ch, size_t *sent)
 	}
 }
 
-/* For hosts without an SFTP subsystem: the same steps in one shell, the
- * size checked before the rename. */
+/*
+ * A session channel, asked for again when refused: sshd frees the probe's
+ * closed session a moment after both sides closed it (MaxSessions 1), and
+ * each refusal is the round trip that lets it.
+ */
+static ssh_channel
+open_session(struct upload_job *job)
+{
+	ssh_channel ch;
+	int i;
+
+	for (i = 0; i < OPEN_TRIES; i++) {
+		if ((ch = ssh_channel_new(job->session)) == NULL)
+			return NULL;
+		if (ssh_channel_open_session(ch) == SSH_OK)
+			return ch;
+		ssh_channel_free(ch);
+		if (!ssh_is_connected(job->session) || job_check(job) != 0)
+			break;
+	}
+	if (job->err[0] == '\0')
+		snprintf(job->err, sizeof(job->err),
+		    "agent upload through exec: %s%s",
+		    ssh_get_error(job->session),
+		    ssh_is_connected(job->session) ?
+			" (the server refused it: sshd's MaxSessions "
+			"reached, or sessions not allowed for this user)" :
+			"");
+	return NULL;
+}
+
+/*
+ * The agent through an exec channel: written to a temporary name, synced,
+ * its size (and its hash where sha256sum is installed) checked, then
+ * renamed, all in one /bin/sh. The login shell runs first, and its
+ * start-up files may read stdin (a `read` prompt), so the agent's bytes
+ * follow BOOTSTRAP_LEAD_IN and a line of its own (UPLOAD_MARK): the
+ * command reads lines up to that one, so whatever of the lead-in the
+ * profile left is not written into the agent. read takes stdin one byte at
+ * a time (a pipe cannot be given back), so dd gets the rest exactly.
+ */
 static int
 upload_exec(struct upload_job *job)
 {
@@ -617,20 +661,25 @@ upload_exec(struct upload_job *job)
 		"exec /bin/sh -c 'umask 077; "
 		"set -- %s; shift %d; "
 		"d=$1; t=\"$d/.muster-agent-%s.%s\"; "
+		"while IFS= read -r l; do [ \"$l\" = " UPLOAD_MARK " ] && "
+		"break; done; "
+		"sum() { command -v sha256sum >/dev/null 2>&1 || return 0; "
+		"set -- $(sha256sum < \"$t\"); [ \"$1\" = %s ]; }; "
 		"[ -d \"$d\" ] && dd of=\"$t\" bs=65536 conv=fsync 2>/dev/null "
-		"&& set -- $(wc -c < \"$t\") && [ \"$1\" = %zu ] "
+		"&& set -- $(wc -c < \"$t\") && [ \"$1\" = %zu ] && sum "
 		"&& chmod 700 \"$t\" && mv -f \"$t\" \"$d/muster-agent-%s\" "
 		"|| { rm -f \"$t\"; exit 1; }'",
-		places, job->place - 1, job->sha256, suffix, job->len,
-		job->sha256) < 0)
+		places, job->place - 1, job->sha256, suffix, job->sha256,
+		job->len, job->sha256) < 0)
 		cmd = NULL;
 	free(places);
 	if (cmd == NULL)
 		return MERR_NOMEM;
-	if ((ch = ssh_channel_new(job->session)) == NULL)
+	if ((ch = open_session(job)) == NULL)
 		goto out;
-	if (ssh_channel_open_session(ch) != SSH_OK ||
-	    ssh_channel_request_exec(ch, cmd) != SSH_OK)
+	if (ssh_channel_request_exec(ch, cmd) != SSH_OK ||
+	    ssh_channel_write(ch, BOOTSTRAP_LEAD_IN UPLOAD_MARK "\n",
+		(uint32_t)strlen(BOOTSTRAP_LEAD_IN UPLOAD_MARK "\n")) < 0)
 		goto fail;
 	/* From here on every blocking call returns within a slice, and the
 	 * loops below look at the deadline and the cancel flag. */
@@ -676,27 +725,36 @@ bootstrap_upload(void *arg)
 {
 	struct upload_job *job = arg;
 	sftp_session sftp;
+	char exec_err[sizeof(job->err)];
 
 	ssh_set_blocking(job->session, 1);
 	ssh_options_set(job->session, SSH_OPTIONS_TIMEOUT, &job->timeout_s);
-	job->via_exec = false;
-	if ((job->result = job_check(job)) != 0)
+	job->via_exec = true;
+	/* Exec first: SFTP's packets go through the login shell too (sshd
+	 * starts sftp-server with `shell -c`), and a start-up file that
+	 * reads stdin eats them, where the exec upload's lead-in feeds it. */
+	if ((job->result = job_check(job)) != 0 ||
+	    (job->result = upload_exec(job)) == 0 ||
+	    job->result == MERR_TIMEOUT || job->skip_sftp)
 		goto out;
-	/* Talk on stdout would be read as SFTP packets: a length of some
-	 * hundred MB from a blank line, and sftp_init waits for them. */
-	sftp = job->skip_sftp ? NULL : sftp_new(job->session);
+	/* SFTP for a host whose /bin/sh lacks what the exec upload uses.
+	 * Never after talk on stdout: it would be read as SFTP packets (a
+	 * length of some hundred MB from a blank line), and sftp_init would
+	 * wait for them. */
+	snprintf(exec_err, sizeof(exec_err), "%s", job->err);
+	ssh_options_set(job->session, SSH_OPTIONS_TIMEOUT, &job->timeout_s);
+	sftp = sftp_new(job->session);
 	if (sftp != NULL && sftp_init(sftp) == SSH_OK) {
+		job->via_exec = false;
+		job->err[0] = '\0';
 		job->result = upload_sftp(job, sftp);
 		wait_closed(job, sftp->channel);
-		sftp_free(sftp);
-	} else {
-		/* Also where the login shell's talk corrupted SFTP. */
-		if (sftp != NULL)
-			sftp_free(sftp);
-		job->via_exec = true;
-		if ((job->result = job_check(job)) == 0)
-			job->result = upload_exec(job);
 	}
+	if (sftp != NULL)
+		sftp_free(sftp);
+	/* Without a subsystem, the exec upload's reason is the one. */
+	if (job->via_exec)
+		snprintf(job->err, sizeof(job->err), "%s", exec_err);
 out:
 	/* Whatever libssh said after a shutdown, the reason is ours. */
 	if (job->result != 0)

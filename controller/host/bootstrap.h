@@ -9,8 +9,10 @@
  * command checks that agent against its hash, relinks and execs it, or
  * prints a request for the agent with the host's architecture. Upload
  * writes the binary to a unique temporary name, syncs it and renames it
- * into place, over SFTP or, where the host has no SFTP subsystem, through
- * an exec channel. Upload blocks (libssh 0.10's SFTP cannot run
+ * into place, through an exec channel whose stdin carries the same
+ * lead-in as the start command's (a login profile that reads stdin gets
+ * empty lines, not the agent), or over SFTP where the host's /bin/sh
+ * cannot do the exec upload. Upload blocks (libssh 0.10's SFTP cannot run
  * non-blocking), so it runs on a worker thread that owns the session for
  * the duration. The upload waits for the server to close each channel it
  * opened (sshd's MaxSessions 1 refuses the next one until then). The
@@ -18,8 +20,8 @@
  * home's cache, $XDG_RUNTIME_DIR, /dev/shm or /tmp (see bootstrap.c), or
  * the one directory the operator named (--agent-dir, agent_dir=). An
  * agent is checked by size as it is written (temporary name, size, then
- * rename) and by its hash, or where sha256sum is missing its size, when
- * the probe finds it.
+ * rename, and its hash where sha256sum is installed) and by its hash, or
+ * where sha256sum is missing its size, when the probe finds it.
  * The worker has a deadline of its own and a cancel flag,
  * and the loop can end any blocking libssh call in it by shutting down
  * the session's socket: an upload always ends.

@@ -84,7 +84,7 @@ struct conn_config {
 
 struct conn_stats {
 	bool uploaded;	      /* the agent had to be uploaded */
-	bool upload_via_exec; /* the host had no SFTP subsystem */
+	bool upload_via_exec; /* not the SFTP fallback */
 	double t_connected, t_authed, t_ready; /* seconds since start */
 	/* The connection closed before sshd said a word: what an sshd past
 	 * its MaxStartups does. Safe to try again. */

@@ -15,7 +15,7 @@ for i in $(seq 1 "$n"); do
 	grep -qx "$(fleet_addr "$i"): hello $(fleet_user "$i")" "$T/out" ||
 		fail "host $i: wrong output or user"
 done
-assert_eq "$n" "$(grep -c 'agent uploaded via sftp' "$T/err")" "cold run uploads to every host"
+assert_eq "$n" "$(grep -c 'agent uploaded via exec' "$T/err")" "cold run uploads to every host"
 assert_contains "$(cat "$T/err")" "$n hosts: $n ok, 0 failed, 0 unreachable" "summary"
 agent=$(ls "$(fleet_home 1)"/.cache/muster/muster-agent-[0-9a-f]*)
 inode=$(stat -c %i "$agent")

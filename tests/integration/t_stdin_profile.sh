@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A login profile that reads stdin (issue 18 section 4): one that reads a
-# line gets an empty one and the cached agent starts; one that
+# line gets an empty one, on a cold host the agent is uploaded and on a
+# warm one the cached agent starts; one that
 # reads stdin to its end fails with the cause named, not just "timed out".
 . "$(dirname "$0")/lib.sh"
 
@@ -18,14 +19,18 @@ run() { # run ARGS...: muster run into $T/out, $T/err; status in $st
 	((st != 137)) || fail "muster never ended: $(tail -n 3 "$T/err")"
 }
 
-# The agent is cached first: the upload to a host whose profile reads
-# stdin is not solved yet (SFTP's packets go to the profile's read).
-: >"$rc"
-run "${MUSTER_OPTS[@]}" -w "$a" -- true
-assert_eq 0 "$st" "warm-up: exit status ($(cat "$T/err"))"
-
-# bash sources ~/.bashrc for a command from sshd; read waits for a line.
+# A cold host: no agent anywhere, so the first contact uploads it
+# through the login shell, whose profile reads lines of stdin (bash
+# sources ~/.bashrc for a command from sshd; read waits for a line).
 printf 'read -r answer\nread -r again\n' >"$rc"
+rm -rf "$home/.cache/muster" \
+	"/dev/shm/muster-$(id -u "$(fleet_user $n)")" "/tmp/muster-$(id -u "$(fleet_user $n)")"
+run "${MUSTER_OPTS[@]}" -v -w "$a" -- echo cold
+assert_eq 0 "$st" "a cold host whose profile reads lines: exit status ($(cat "$T/err"))"
+assert_eq "$a: cold" "$(cat "$T/out")" "a cold host: output"
+assert_contains "$(cat "$T/err")" "agent uploaded" "a cold host: the agent was uploaded"
+ok "a cold host whose login profile reads lines of stdin gets its agent and runs a command"
+
 run "${MUSTER_OPTS[@]}" -w "$a" -- echo hi
 assert_eq 0 "$st" "a profile reading lines: exit status ($(cat "$T/err"))"
 assert_eq "$a: hi" "$(cat "$T/out")" "output"

@@ -66,7 +66,7 @@ test_argv_shell(void **state)
 	assert_string_equal(argv[10], "/bin/sh");
 	assert_string_equal(argv[11], "-c");
 	assert_string_equal(argv[12], cmd);
-	become_free_argv(argv);
+	bytes_free_argv(argv);
 }
 
 static void
@@ -96,7 +96,7 @@ test_argv_password_and_argv(void **state)
 	/* The password itself is never an argument. */
 	for (size_t i = 0; argv[i] != NULL; i++)
 		assert_null(strstr(argv[i], "pw"));
-	become_free_argv(argv);
+	bytes_free_argv(argv);
 }
 
 static void

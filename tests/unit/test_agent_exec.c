@@ -387,6 +387,95 @@ test_concurrent(void **state)
 	agent_finish(&a);
 }
 
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lines of a command's output in sorted order, NUL-terminated: sh keeps
+ * the environment in an order of its own. Caller frees. */
+static char *
+sorted_lines(const struct buf *b)
+{
+	char *text, *lines[512], *out, *p, *save = NULL;
+	size_t n = 0, i, len = buf_len(b);
+
+	text = calloc(1, len + 1);
+	out = calloc(1, len + 2);
+	assert_non_null(text);
+	assert_non_null(out);
+	memcpy(text, buf_ptr(b), len);
+	for (p = strtok_r(text, "\n", &save); p != NULL && n < 512;
+	     p = strtok_r(NULL, "\n", &save))
+		lines[n++] = p;
+	qsort(lines, n, sizeof(lines[0]), cmp_str);
+	for (i = 0; i < n; i++) {
+		strcat(out, lines[i]);
+		strcat(out, "\n");
+	}
+	free(text);
+	return out;
+}
+
+/* One word, run by the agent itself rather than by `sh -c` (procexec.c,
+ * shell_direct): what the command sees and what comes back is what the
+ * shell would give. "exec env" goes through sh (two words); "env" may
+ * not. With PWD naming the working directory, and with a stale PWD
+ * (sh would replace it, so the agent must leave that word to sh). */
+static void
+test_one_word_as_sh(void **state)
+{
+	const char *pwds[2] = { NULL, "/nonexistent-muster-pwd" };
+	char cwd[4096], *x, *y;
+	struct xopt o = { 0 };
+	struct agent a;
+	struct res r[5];
+	int i, k;
+
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	pwds[0] = cwd;
+	for (k = 0; k < 2; k++) {
+		assert_int_equal(setenv("PWD", pwds[k], 1), 0);
+		agent_start(&a);
+		for (i = 0; i < 5; i++)
+			res_init(&r[i], (uint32_t)i + 1);
+		o.sh = "env";
+		send_exec(&a, 1, &o);
+		o.sh = "exec env";
+		send_exec(&a, 2, &o);
+		o.sh = "true";
+		send_exec(&a, 3, &o);
+		o.sh = "false";
+		send_exec(&a, 4, &o);
+		o.sh = "muster-test-no-such-command";
+		send_exec(&a, 5, &o);
+		collect(&a, r, 5, 1);
+		x = sorted_lines(&r[0].out[1]);
+		y = sorted_lines(&r[1].out[1]);
+		assert_string_equal(x, y);
+		assert_non_null(strstr(x, "PWD=/"));
+		free(x);
+		free(y);
+		assert_int_equal(r[0].code, 0);
+		assert_int_equal(r[2].code, 0);
+		assert_int_equal(buf_len(&r[2].out[1]) + buf_len(&r[2].out[2]),
+		    0);
+		assert_int_equal(r[3].code, 1);
+		/* sh's own "not found", as before: the agent falls back to
+		 * the shell when the word does not run. */
+		assert_int_equal(r[4].code, 127);
+		assert_int_equal(buf_len(&r[4].out[1]), 0);
+		assert_true(buf_len(&r[4].out[2]) > 0);
+		assert_null(memmem(buf_ptr(&r[4].out[2]),
+		    buf_len(&r[4].out[2]), "muster-agent", 12));
+		for (i = 0; i < 5; i++)
+			res_free(&r[i]);
+		agent_finish(&a);
+	}
+	assert_int_equal(setenv("PWD", cwd, 1), 0);
+}
+
 int
 main(void)
 {
@@ -398,6 +487,7 @@ main(void)
 		cmocka_unit_test(test_exit_code),
 		cmocka_unit_test(test_killed_by_signal),
 		cmocka_unit_test(test_argv_exec),
+		cmocka_unit_test(test_one_word_as_sh),
 		cmocka_unit_test(test_arg_with_nul),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_timeout_term_ignored),
