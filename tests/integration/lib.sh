@@ -216,6 +216,44 @@ ns_sshd_config() {
 	for a in "$@"; do echo "ListenAddress $a" >>"$out"; done
 }
 
+# ns_new NAME: a network namespace of the test's own, $NS (NAME-PID), its
+# loopback up; removed at exit with whatever still runs in it. The hosts
+# that must be reachable only through a bastion or relay live there.
+ns_new() {
+	NS=$1-$$
+	ip netns add "$NS"
+	at_exit "ip netns pids $NS 2>/dev/null | xargs -r kill -9; ip netns delete $NS"
+	ip -n "$NS" link set lo up
+}
+
+# ns_way_in ADDR CONF LOG: the one way into $NS: a socat listener on
+# ADDR:22 in the root namespace that starts `sshd -i -f CONF` inside the
+# namespace for each connection (the bastion or gateway). Sets SOCAT.
+ns_way_in() {
+	socat "TCP-LISTEN:22,bind=$1,fork,reuseaddr" \
+		EXEC:"ip netns exec $NS /usr/sbin/sshd -i -f $2 -E $3" &
+	SOCAT=$!
+	at_exit "kill $SOCAT 2>/dev/null"
+}
+
+# ns_wait ADDR PATTERN...: until ADDR:22 listens in the root namespace
+# and every PATTERN is in $NS's `ss -ltn` (bounded; the test then fails
+# on its first connection if something did not come up).
+ns_wait() {
+	local addr=$1 p ready
+	shift
+	for _ in $(seq $((100 * SLOW))); do
+		ready=1
+		ss -ltn "src $addr" | grep ":22" >/dev/null || ready=0
+		for p; do ip netns exec "$NS" ss -ltn | grep -- "$p" >/dev/null || ready=0; done
+		((ready)) && return 0
+		sleep 0.1
+	done
+}
+
+# fleet_key I: fleet host I's host key as known_hosts has it ("TYPE BASE64").
+fleet_key() { sed -n "s/^$FLEET_NET.$1 //p" "$KH"; }
+
 # sshd_base_config ADDR USER: the lines every test's own sshd starts from
 # (key-only login for USER on ADDR:22, host key $T/hostkey, pid file
 # $T/sshd.pid); the test prints its own lines after them.

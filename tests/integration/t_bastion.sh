@@ -17,10 +17,7 @@
 command -v socat >/dev/null || fail "socat is not installed (deploy/install-deps)"
 ((EUID == 0)) || fail "needs root for ip netns"
 
-NS=muster-bastion-$$
-ip netns add "$NS"
-at_exit "ip netns pids $NS 2>/dev/null | xargs -r kill -9; ip netns delete $NS"
-ip -n "$NS" link set lo up
+ns_new muster-bastion
 
 BASTION=$FLEET_NET.220	# root namespace: socat -> sshd -i in the namespace
 BASTION2=$FLEET_NET.230	# inside only
@@ -38,20 +35,10 @@ ns_sshd_config 2 "$T/bastion2.conf" "$BASTION2:22"
 ns_sshd_config 1 "$T/bastion.conf"
 ip netns exec "$NS" /usr/sbin/sshd -f "$T/targets.conf" -E "$T/targets.log"
 ip netns exec "$NS" /usr/sbin/sshd -f "$T/bastion2.conf" -E "$T/bastion2.log"
-socat "TCP-LISTEN:22,bind=$BASTION,fork,reuseaddr" \
-	EXEC:"ip netns exec $NS /usr/sbin/sshd -i -f $T/bastion.conf -E $T/bastion.log" &
-SOCAT=$!
-at_exit "kill $SOCAT 2>/dev/null"
-for _ in $(seq $((100 * SLOW))); do
-	if ss -ltn "src $BASTION" | grep -q ":22" &&
-		ip netns exec "$NS" ss -ltn | grep -q "$BASTION2:22" &&
-		ip netns exec "$NS" ss -ltn | grep -q ":2222"; then
-		break
-	fi
-	sleep 0.1
-done
+ns_way_in "$BASTION" "$T/bastion.conf" "$T/bastion.log"
+ns_wait "$BASTION" "$BASTION2:22" ":2222"
 
-key_of() { sed -n "s/^$FLEET_NET.$1 //p" "$KH"; }
+key_of() { fleet_key "$1"; }
 {
 	echo "$BASTION $(key_of 1)"
 	echo "$BASTION2 $(key_of 2)"

@@ -17,10 +17,7 @@ command -v socat >/dev/null || fail "socat is not installed (deploy/install-deps
 command -v ssh-agent >/dev/null || fail "ssh-agent is not installed"
 ((EUID == 0)) || fail "needs root for ip netns"
 
-NS=muster-relay-$$
-ip netns add "$NS"
-at_exit "ip netns pids $NS 2>/dev/null | xargs -r kill -9; ip netns delete $NS"
-ip -n "$NS" link set lo up
+ns_new muster-relay
 
 GW=$FLEET_NET.221   # root namespace: socat -> sshd -i in the namespace
 DEAD=$FLEET_NET.219 # nothing listens
@@ -35,19 +32,10 @@ ssh-keygen -q -t ecdsa -N '' -f "$T/tk_ecdsa" >/dev/null
 echo "HostKey $T/tk_ecdsa" >>"$T/targets.conf"
 ns_sshd_config 1 "$T/gw.conf"
 ip netns exec "$NS" /usr/sbin/sshd -f "$T/targets.conf" -E "$T/targets.log"
-socat "TCP-LISTEN:22,bind=$GW,fork,reuseaddr" \
-	EXEC:"ip netns exec $NS /usr/sbin/sshd -i -f $T/gw.conf -E $T/gw.log" &
-SOCAT=$!
-at_exit "kill $SOCAT 2>/dev/null"
-for _ in $(seq $((100 * SLOW))); do
-	if ss -ltn "src $GW" | grep -q ":22" &&
-		ip netns exec "$NS" ss -ltn | grep -q ":2222"; then
-		break
-	fi
-	sleep 0.1
-done
+ns_way_in "$GW" "$T/gw.conf" "$T/gw.log"
+ns_wait "$GW" ":2222"
 
-key_of() { sed -n "s/^$FLEET_NET.$1 //p" "$KH"; }
+key_of() { fleet_key "$1"; }
 {
 	echo "$GW $(key_of 1)"
 	echo "$FLEET_NET.2 $(key_of 2)"
