@@ -330,3 +330,17 @@ for a, b in zip(events, events[1:]):
     assert not (a == "Connection" and b == "Connection"), events
 PY
 ok "--fanout 1 is one budget across a relay and a direct host: set-ups one at a time, the run finishes"
+
+# Bytes once per relay: a push to every host behind the relay sends each
+# chunk over the relay's link once; the relay fans it out. The controller
+# counts the link bytes it writes toward the relay (-v: "relay gw: N bytes
+# sent"); per-host copies would make that N times the file.
+head -c 8000000 /dev/urandom >"$T/payload8"
+mu push -v --relay gw -w "$ALL" "$T/payload8" "$T/m/pushed8"
+assert_eq 0 "$rc" "push of 8 MB to every host behind the relay: $(cat "$T/out" "$T/err")"
+assert_file_eq "$T/payload8" "$T/m/pushed8" "pushed through the relay to every host"
+sent=$(sed -n 's/.*relay gw: \([0-9]*\) bytes sent.*/\1/p' "$T/err" | tail -1)
+[ -n "$sent" ] || fail "no link byte count with -v: $(cat "$T/err")"
+[ "$sent" -ge 8000000 ] || fail "the relay's link carried $sent bytes, less than the file"
+[ "$sent" -lt 16000000 ] || fail "the relay's link carried $sent bytes for an 8 MB file to $N hosts: chunks cross it once per host"
+ok "push of 8 MB to $N hosts behind a relay: $sent bytes over its link"
