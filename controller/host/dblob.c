@@ -115,7 +115,8 @@ dblobs_put_frame(struct dblobs *b, struct buf *out, uint32_t host,
 
 	/* Only frames big enough to matter are opened. */
 	if (n < FRAME_HDR_LEN + DBLOB_MIN ||
-	    frame_unpack(frame + FRAME_HDR_LEN, n - FRAME_HDR_LEN, &env) != 0 ||
+	    frame_unpack(frame + FRAME_HDR_LEN, n - FRAME_HDR_LEN, &env) !=
+		0 ||
 	    env->body_case != MUSTER__ENVELOPE__BODY_DATA ||
 	    env->data->fd != 0 || env->data->data.len < DBLOB_MIN) {
 		if (env != NULL)
