@@ -104,25 +104,35 @@ dblobs_get(struct dblobs *b, struct buf *out, const uint8_t *p, size_t len,
 	return 0;
 }
 
+/* The frame's Envelope when it is Data worth a blob, else NULL. Only
+ * frames big enough to matter are opened. */
+static Muster__Envelope *
+blob_worthy(const uint8_t *frame, size_t n)
+{
+	Muster__Envelope *env = NULL;
+
+	if (n < FRAME_HDR_LEN + DBLOB_MIN)
+		return NULL;
+	if (frame_unpack(frame + FRAME_HDR_LEN, n - FRAME_HDR_LEN, &env) != 0)
+		return NULL;
+	if (env->body_case == MUSTER__ENVELOPE__BODY_DATA &&
+	    env->data->fd == 0 && env->data->data.len >= DBLOB_MIN)
+		return env;
+	frame_free(env);
+	return NULL;
+}
+
 int
 dblobs_put_frame(struct dblobs *b, struct buf *out, uint32_t host,
     const uint8_t *frame, size_t n)
 {
 	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
 	Muster__Daemon__BlobSend bs = MUSTER__DAEMON__BLOB_SEND__INIT;
-	Muster__Envelope *env = NULL;
+	Muster__Envelope *env;
 	int r;
 
-	/* Only frames big enough to matter are opened. */
-	if (n < FRAME_HDR_LEN + DBLOB_MIN ||
-	    frame_unpack(frame + FRAME_HDR_LEN, n - FRAME_HDR_LEN, &env) !=
-		0 ||
-	    env->body_case != MUSTER__ENVELOPE__BODY_DATA ||
-	    env->data->fd != 0 || env->data->data.len < DBLOB_MIN) {
-		if (env != NULL)
-			frame_free(env);
+	if ((env = blob_worthy(frame, n)) == NULL)
 		return link_put_frame(out, host, frame, n);
-	}
 	bs.host = host;
 	bs.stream = env->stream;
 	bs.offset = 0;
