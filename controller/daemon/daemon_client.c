@@ -329,6 +329,7 @@ dclient_on_client_reap(struct ev_loop *loop, ev_timer *w, int revents)
 			break;
 		}
 	free(cl->att);
+	drelay_blobs_free(cl);
 	daemon_client_gone(cl->d);
 	free(cl);
 }
@@ -530,6 +531,7 @@ client_control(struct dclient *cl, size_t len)
 	Muster__Daemon__Control *ctl, reply = MUSTER__DAEMON__CONTROL__INIT;
 	Muster__Daemon__DaemonHello dh = MUSTER__DAEMON__DAEMON_HELLO__INIT;
 	struct dattach *a;
+	const char *why = NULL;
 
 	if (link_take_control(&cl->io.in, len, &ctl) != 0) {
 		dclient_drop(cl, "bad control message");
@@ -572,6 +574,15 @@ client_control(struct dclient *cl, size_t len)
 	case MUSTER__DAEMON__CONTROL__BODY_HOLD:
 		client_hold(cl, ctl->hold);
 		break;
+	case MUSTER__DAEMON__CONTROL__BODY_BLOB:
+		why = drelay_blob(cl, ctl->blob);
+		break;
+	case MUSTER__DAEMON__CONTROL__BODY_BLOB_SEND:
+		why = drelay_blob_send(cl, ctl->blob_send);
+		break;
+	case MUSTER__DAEMON__CONTROL__BODY_BLOB_DROP:
+		why = drelay_blob_drop(cl, ctl->blob_drop);
+		break;
 	case MUSTER__DAEMON__CONTROL__BODY_STATUS_REQUEST:
 		send_status(cl);
 		break;
@@ -585,6 +596,8 @@ client_control(struct dclient *cl, size_t len)
 	default: dclient_drop(cl, "unexpected control message"); break;
 	}
 	link_control_free(ctl);
+	if (why != NULL)
+		dclient_drop(cl, why);
 }
 
 static void

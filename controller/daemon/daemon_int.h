@@ -126,6 +126,10 @@ struct dclient {
 	size_t nattached;      /* attachments in it */
 	ev_timer stall;	       /* runs while the client owes bytes */
 	ev_timer reaper;
+	/* A controller's Blobs (bytes once per relay), oldest first. */
+	struct dblob_held *blobs;
+	size_t nblobs, blobcap;
+	uint64_t blob_bytes;
 	struct dclient *next;
 };
 
@@ -234,5 +238,15 @@ void dclient_reap_all(struct daemon *d);
 void drelay_attach(struct dclient *cl, const Muster__Daemon__Attach *at);
 void drelay_detach(struct dattach *a);
 int drelay_stream_msg(struct dattach *a, Muster__Envelope *env);
+/* Bytes once per relay (PROTOCOL.md, "Blobs"): a controller's live blobs
+ * are bounded by DAEMON_BLOB_MAX; a bad or excess one drops the client
+ * (these return why, NULL when fine). */
+#define DAEMON_BLOB_MAX (64u << 20)
+const char *drelay_blob(struct dclient *cl, const Muster__Daemon__Blob *b);
+const char *drelay_blob_send(struct dclient *cl,
+    const Muster__Daemon__BlobSend *bs);
+const char *drelay_blob_drop(struct dclient *cl,
+    const Muster__Daemon__BlobDrop *bd);
+void drelay_blobs_free(struct dclient *cl);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * The daemon's attachments (a client's use of a held host) and the client
  * streams it relays onto the hosts' agent channels, ids rewritten both
- * ways (PROTOCOL.md §15.2).
+ * ways (PROTOCOL.md §15.2), and the blobs a controller keeps on a relay.
  */
 #include "daemon.h"
 #include "daemon_int.h"
@@ -273,4 +273,107 @@ drelay_attach(struct dclient *cl, const Muster__Daemon__Attach *at)
 		dhost_connect(h);
 	} else if (h->state == DH_READY)
 		dclient_send_hello(a);
+}
+
+/* ---- blobs: bytes once per relay ------------------------------------------------ */
+
+struct dblob_held {
+	uint32_t id;
+	size_t len;
+	uint8_t *data;
+};
+
+static struct dblob_held *
+blob_by_id(struct dclient *cl, uint32_t id, size_t *at)
+{
+	size_t i;
+
+	/* Few live at once (the controller's DBLOB_MAX / 4 KiB at most), and
+	 * the newest are the ones named. */
+	for (i = cl->nblobs; i-- > 0;)
+		if (cl->blobs[i].id == id) {
+			if (at != NULL)
+				*at = i;
+			return &cl->blobs[i];
+		}
+	return NULL;
+}
+
+const char *
+drelay_blob(struct dclient *cl, const Muster__Daemon__Blob *b)
+{
+	struct dblob_held *h;
+
+	if (b->id == 0 || b->data.len == 0 || blob_by_id(cl, b->id, NULL))
+		return "bad blob";
+	if (cl->blob_bytes + b->data.len > DAEMON_BLOB_MAX)
+		return "blobs past the relay's limit (64 MiB)";
+	if (ARRAY_RESERVE(cl->blobs, cl->blobcap, cl->nblobs + 1, 64) != 0)
+		return "out of memory";
+	h = &cl->blobs[cl->nblobs];
+	if ((h->data = malloc(b->data.len)) == NULL)
+		return "out of memory";
+	memcpy(h->data, b->data.data, b->data.len);
+	h->id = b->id;
+	h->len = b->data.len;
+	cl->nblobs++;
+	cl->blob_bytes += b->data.len;
+	return NULL;
+}
+
+/* One Data frame of a host's stream, its bytes a blob's. */
+const char *
+drelay_blob_send(struct dclient *cl, const Muster__Daemon__BlobSend *bs)
+{
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
+	Muster__Data data = MUSTER__DATA__INIT;
+	struct dblob_held *h;
+	struct dattach *a;
+	int r;
+
+	if (bs->host == 0 || bs->host > cl->natt)
+		return "blob for a host never attached";
+	if ((h = blob_by_id(cl, bs->blob, NULL)) == NULL ||
+	    bs->offset > h->len || bs->len > h->len - bs->offset)
+		return "blob send out of its blob";
+	/* A host that went down under the client: as for its frames. */
+	if ((a = cl->att[bs->host - 1]) == NULL)
+		return NULL;
+	data.fd = 0;
+	data.data.data = h->data + bs->offset;
+	data.data.len = bs->len;
+	env.stream = bs->stream;
+	env.body_case = MUSTER__ENVELOPE__BODY_DATA;
+	env.data = &data;
+	if ((r = drelay_stream_msg(a, &env)) != 0)
+		return merr_str(r);
+	return NULL;
+}
+
+const char *
+drelay_blob_drop(struct dclient *cl, const Muster__Daemon__BlobDrop *bd)
+{
+	size_t at;
+
+	if (blob_by_id(cl, bd->id, &at) == NULL)
+		return "drop of an unknown blob";
+	cl->blob_bytes -= cl->blobs[at].len;
+	free(cl->blobs[at].data);
+	memmove(cl->blobs + at, cl->blobs + at + 1,
+	    (cl->nblobs - at - 1) * sizeof(*cl->blobs));
+	cl->nblobs--;
+	return NULL;
+}
+
+void
+drelay_blobs_free(struct dclient *cl)
+{
+	size_t i;
+
+	for (i = 0; i < cl->nblobs; i++)
+		free(cl->blobs[i].data);
+	free(cl->blobs);
+	cl->blobs = NULL;
+	cl->nblobs = cl->blobcap = 0;
+	cl->blob_bytes = 0;
 }

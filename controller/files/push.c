@@ -283,10 +283,15 @@ push_on_writable(void *arg)
 		}
 		skip = s->off % SOURCE_CHUNK;
 		n = len - skip;
-		if (n > room)
-			n = room;
 		if (n > FRAME_DATA_CHUNK)
 			n = FRAME_DATA_CHUNK;
+		/* Whole pieces only, cut where every host cuts them: behind
+		 * a relay, a piece several hosts carry crosses its link once
+		 * (dblob.h). The room comes back to a whole piece as the
+		 * queue drains and the agent returns credit (its window is
+		 * many pieces), and that wakes us again. */
+		if (n > room)
+			break;
 		if (conn_stream_send(c, s->id, 0, data + skip, n) != 0)
 			return;
 		s->off += n;

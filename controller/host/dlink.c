@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "build_id.h"
+#include "dblob.h"
 #include "dsock.h"
 #include "array.h"
 #include "err.h"
@@ -42,6 +43,8 @@ struct dlink {
 	/* A relay's link (dlink_open_fd): "relay R", the prefix of every
 	 * error its hosts report; NULL: the local daemon. */
 	char *route;
+	/* A relay's link: the Data bytes it holds (dblob.h). */
+	struct dblobs *blobs;
 	char dead_why[768];
 };
 
@@ -288,7 +291,10 @@ dlink_open_fd(struct ev_loop *loop, int fd, const char *route,
 	int r;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
-	    (l->route = strdup(route)) == NULL) {
+	    (l->route = strdup(route)) == NULL ||
+	    (l->blobs = dblobs_new()) == NULL) {
+		if (l != NULL)
+			free(l->route);
 		free(l);
 		return MERR_NOMEM;
 	}
@@ -537,12 +543,17 @@ dlink_send(struct dlink *l, uint32_t id, struct buf *out)
 
 		if (buf_len(out) < n)
 			break;
-		if (buf_room(&l->io.out) < LINK_HDR_LEN + n) {
+		if (buf_room(&l->io.out) <
+		    LINK_HDR_LEN + n + (l->blobs != NULL ? DBLOB_SLACK : 0)) {
 			l->nblocked += !s->blocked;
 			s->blocked = true;
 			break;
 		}
-		if ((r = link_put_frame(&l->io.out, id, buf_ptr(out), n)) != 0)
+		r = l->blobs != NULL ?
+		    dblobs_put_frame(l->blobs, &l->io.out, id, buf_ptr(out),
+			n) :
+		    link_put_frame(&l->io.out, id, buf_ptr(out), n);
+		if (r != 0)
 			return r;
 		buf_consume(out, n);
 	}
@@ -570,6 +581,7 @@ dlink_free(struct dlink *l)
 	link_io_close(&l->io);
 	free(l->slots);
 	free(l->route);
+	dblobs_free(l->blobs);
 	free(l);
 }
 

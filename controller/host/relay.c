@@ -58,6 +58,7 @@ struct relay {
 	struct dlink *link;
 	struct agentfwd *fwd;
 	ev_tstamp t0;
+	uint64_t sent; /* the hosts' link bytes toward the relay */
 };
 
 static void relay_step(struct relay *r);
@@ -290,6 +291,7 @@ relay_pump(struct relay *r)
 			break;
 		}
 		buf_commit(&r->tout, (size_t)n);
+		r->sent += (uint64_t)n;
 	}
 	return 0;
 }
@@ -510,6 +512,10 @@ relay_free(struct relay *r)
 			r->tp_ops->stop(r->tp);
 		return;
 	}
+	/* What a push costs the relay's link, for -v and the tests. */
+	if (r->route != NULL && r->sent > 0)
+		log_info("%s: %llu bytes sent", r->route,
+		    (unsigned long long)r->sent);
 	if (r->cfg.loop != NULL) {
 		ev_timer_stop(r->cfg.loop, &r->deadline);
 		ev_timer_stop(r->cfg.loop, &r->start);

@@ -318,3 +318,61 @@ for a, b in zip(events, events[1:]):
     assert not (a == "Connection" and b == "Connection"), events
 PY
 ok "--fanout 1 is one budget across a relay and a direct host: set-ups one at a time, the run finishes"
+
+# Bytes once per relay: a push to every host behind the relay sends each
+# chunk over the relay's link once; the relay fans it out. The controller
+# counts the link bytes it writes toward the relay (-v: "relay gw: N bytes
+# sent"); per-host copies would make that N times the file.
+head -c 8000000 /dev/urandom >"$T/payload8"
+mu push -v --relay gw -w "$ALL" "$T/payload8" "$T/m/pushed8"
+assert_eq 0 "$rc" "push of 8 MB to every host behind the relay: $(cat "$T/out" "$T/err")"
+assert_file_eq "$T/payload8" "$T/m/pushed8" "pushed through the relay to every host"
+sent=$(sed -n 's/.*relay gw: \([0-9]*\) bytes sent.*/\1/p' "$T/err" | tail -1)
+[ -n "$sent" ] || fail "no link byte count with -v: $(cat "$T/err")"
+[ "$sent" -ge 8000000 ] || fail "the relay's link carried $sent bytes, less than the file"
+[ "$sent" -lt 16000000 ] || fail "the relay's link carried $sent bytes for an 8 MB file to $N hosts: chunks cross it once per host"
+ok "push of 8 MB to $N hosts behind a relay: $sent bytes over its link"
+
+# A controller's blobs are bounded and checked on the relay: a bad Blob,
+# blobs past 64 MiB, a BlobSend outside its blob and a BlobDrop of an
+# unknown blob each end the link with the reason, never a crash.
+cat >"$T/blobs.py" <<'PY'
+import struct, subprocess, sys
+
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+def fint(num, v): return varint(num << 3) + varint(v)
+def fbytes(num, b): return varint(num << 3 | 2) + varint(len(b)) + b
+def control(msg): return struct.pack(">II", 0xFFFFFFFF, len(msg)) + msg
+# RelaySetup{agents [{x86_64, a stand-in}], verbose 1}: no host is reached.
+SETUP = control(fbytes(10, fbytes(1, fbytes(1, b"x86_64") + fbytes(2, b"stand-in")) + fint(6, 1)))
+HELLO = control(fbytes(1, fint(1, 1) + fbytes(2, b"0" * 64)))
+def blob(i, n): return control(fbytes(11, fint(1, i) + fbytes(2, b"x" * n)))
+def blob_send(host, stream, b, off, n):
+    return control(fbytes(12, fint(1, host) + fint(2, stream) + fint(3, b) + fint(4, off) + fint(5, n)))
+def blob_drop(i): return control(fbytes(13, fint(1, i)))
+cases = {
+    "id0": blob(0, 100),
+    "twice": blob(1, 100) + blob(1, 100),
+    "past": b"".join(blob(i, 1000000) for i in range(1, 70)),
+    "outside": blob(1, 100) + blob_send(1, 1, 1, 50, 51),
+    "drop": blob(1, 100) + blob_drop(2),
+}
+p = subprocess.run([sys.argv[1], "--stdio"], input=SETUP + HELLO + cases[sys.argv[2]],
+                   capture_output=True, timeout=60)
+print("rc %d signal %s" % (p.returncode, p.returncode < 0))
+sys.stdout.write(p.stderr.decode(errors="replace"))
+PY
+for c in id0:"bad blob" twice:"bad blob" past:"blobs past the relay's limit (64 MiB)" outside:"blob for a host never attached" drop:"drop of an unknown blob"; do
+	out=$(python3 "$T/blobs.py" "$BUILD_DIR/bin/muster-relay" "${c%%:*}" 2>&1)
+	assert_contains "$out" "client dropped: ${c#*:}" "blob case ${c%%:*}: $out"
+	assert_contains "$out" "signal False" "blob case ${c%%:*} ended the relay by a signal: $out"
+done
+ok "bad blobs, and blobs past the relay's 64 MiB, end the link with the reason"

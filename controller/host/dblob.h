@@ -1,0 +1,37 @@
+/*
+ * Bytes once per relay: the controller's end of a relay's link puts a Data
+ * frame that several hosts behind the relay carry (a push's chunk, one
+ * stdin for all) on the link once, as a Blob, and each host's copy as a
+ * BlobSend naming it (PROTOCOL.md, "Blobs"). Frames are matched by their
+ * bytes (SHA-256), so the jobs and the mux are unchanged: per-host flow
+ * control counts every host's Data as before. The blobs the relay holds
+ * are bounded (DBLOB_MAX); the oldest are dropped first.
+ */
+#ifndef MUSTER_DBLOB_H
+#define MUSTER_DBLOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* Live blob bytes kept on a relay: under the relay's own limit
+ * (DAEMON_BLOB_MAX), which it enforces. */
+#define DBLOB_MAX (32u << 20)
+/* Data frames smaller than this go as they are. */
+#define DBLOB_MIN 4096
+/* What a frame may grow by on the link (the BlobDrops making room, the
+ * Blob's framing around its bytes, a BlobSend). */
+#define DBLOB_SLACK 512
+
+struct dblobs;
+
+struct dblobs *dblobs_new(void);
+void dblobs_free(struct dblobs *b);
+/* Append host's agent frame (length included, n bytes) to out: as it is,
+ * or as a Blob (when its bytes are not on the relay yet) and a BlobSend.
+ * out needs room for n + DBLOB_SLACK + LINK_HDR_LEN. */
+int dblobs_put_frame(struct dblobs *b, struct buf *out, uint32_t host,
+    const uint8_t *frame, size_t n);
+
+#endif
