@@ -788,6 +788,7 @@ cmd_daemon(int argc, char **argv)
 	cfg.connect_rate = cli.connect_rate;
 	cfg.jump_channels = cli.jump_channels;
 	cfg.verbose = false;
+	cfg.hold = true;
 	if (dsock_path(sock, sizeof(sock)) != 0) {
 		fprintf(stderr,
 		    "muster: no place for the daemon socket (set "

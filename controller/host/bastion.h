@@ -36,7 +36,13 @@
  * later, doubling on each failure in a row up to BASTION_BACKOFF_MAX, and
  * hosts attached meanwhile wait for it: a daemon whose held hosts retry
  * on their own schedules reconnects a dead bastion once per back-off, not
- * once per host. A connection that came up clears it.
+ * once per host. A connection that came up clears it. A run does not
+ * hold its hosts (conn_config.hold): a host that reaches hops that failed
+ * earlier in the run fails at once with the same failure, as the hosts
+ * that were waiting did, rather than waiting out a back-off per host
+ * (a run gated by --max-startups reaches a dead bastion's 50 hosts a few
+ * at a time) -- unless sshd dropped that connection before a word
+ * (MaxStartups), which the next try may pass.
  */
 #ifndef MUSTER_BASTION_H
 #define MUSTER_BASTION_H

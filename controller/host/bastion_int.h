@@ -81,6 +81,11 @@ struct bastion {
 
 	enum bastion_state state;
 	enum conn_state tstate; /* its transport's set-up state */
+	/* A run's hops that failed before (bastion_new): fail at the start
+	 * with what they failed with, instead of connecting again. */
+	bool replay;
+	enum host_status replay_status;
+	char replay_err[512];
 	const struct transport_ops *tp_ops;
 	struct transport *tp;
 	ssh_session session; /* once UP */

@@ -27,6 +27,11 @@ struct bastion_backoff {
 	char *hops;
 	double delay;
 	ev_tstamp until;
+	/* What failed, for a run's later hosts (bastion.h): not when sshd
+	 * dropped the connection before a word (MaxStartups), which the
+	 * next try may pass. */
+	bool replay;
+	enum host_status status;
 	char err[512];
 };
 static struct bastion_backoff *backoff_list;
@@ -110,6 +115,8 @@ backoff_failed(const struct bastion *b)
 	if (bo->delay > BASTION_BACKOFF_MAX)
 		bo->delay = BASTION_BACKOFF_MAX;
 	bo->until = ev_now(b->cfg.loop) + bo->delay;
+	bo->replay = !b->stats.dropped_early;
+	bo->status = b->fail_status;
 	snprintf(bo->err, sizeof(bo->err), "%s", b->err);
 }
 
@@ -162,6 +169,10 @@ bastion_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct bastion *b = w->data;
 
+	if (b->state == BS_INIT && b->replay) {
+		bastion_fail(b, b->replay_status, "%s", b->replay_err);
+		return;
+	}
 	if (b->state == BS_INIT) {
 		bastion_set_state(b, BS_CONNECT);
 		b->t0 = ev_now(loop);
@@ -491,7 +502,15 @@ bastion_new(const struct conn_config *cfg, const char *hops, const char *where,
 	 * and for the back-off after a failure to the same hops. */
 	b->t_new = b->t_due = ev_now(cfg->loop);
 	bo = *backoff_find(b->run, b->cfg.jump_depth, b->hops);
-	if (bo != NULL && bo->until > b->t_new) {
+	if (bo != NULL && bo->replay && !b->run->hold) {
+		/* A run: these hops failed already; so do the hosts that
+		 * reach them later (from the loop, as any start). */
+		b->replay = true;
+		b->replay_status = bo->status;
+		snprintf(b->replay_err, sizeof(b->replay_err), "%s", bo->err);
+		log_debug("bastion %s #%u: failed earlier in this run: %s",
+		    b->name, b->id, bo->err);
+	} else if (bo != NULL && bo->until > b->t_new) {
 		b->t_due = bo->until;
 		log_debug("bastion %s #%u: starts in %.1f s (back-off: %s)",
 		    b->name, b->id, b->t_due - b->t_new, bo->err);

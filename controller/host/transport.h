@@ -57,10 +57,15 @@ struct conn_config {
 	const char *passphrase; /* for the user's other identities */
 	double connect_timeout; /* seconds per set-up state */
 	double upload_timeout;
-	double heartbeat;	       /* seconds between pings when idle */
-	int fanout;		       /* set-ups at once (--fanout) */
-	int max_startups;	       /* unauthenticated set-ups at once */
-	double connect_rate;	       /* new connections per second */
+	double heartbeat;    /* seconds between pings when idle */
+	int fanout;	     /* set-ups at once (--fanout) */
+	int max_startups;    /* unauthenticated set-ups at once */
+	double connect_rate; /* new connections per second */
+	/* The daemon: it holds its hosts and tries them again, so a failed
+	 * bastion is tried again after its back-off. A run does not: a host
+	 * that reaches a bastion after it failed in this run fails at once,
+	 * with that failure, as the hosts waiting on it did (bastion.h). */
+	bool hold;
 	const struct agentset *agents; /* what hosts get, by architecture */
 	bool verbose;
 	/* push/pull --become: the agent runs as this user (sudo -n). */
