@@ -15,12 +15,14 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -393,8 +395,23 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Lines of a command's output in sorted order, NUL-terminated: sh keeps
- * the environment in an order of its own. Caller frees. */
+/* NAME=value with NAME a shell identifier: dash drops other names from
+ * the environment it passes on (bash's exported functions,
+ * BASH_FUNC_f%%=() {...}, over several lines), and those are not what
+ * these tests compare. */
+static bool
+env_line(const char *p)
+{
+	if (!isalpha((unsigned char)*p) && *p != '_')
+		return false;
+	while (isalnum((unsigned char)*p) || *p == '_')
+		p++;
+	return *p == '=';
+}
+
+/* The environment lines (env_line) of a command's output in sorted order,
+ * NUL-terminated: sh keeps the environment in an order of its own. Caller
+ * frees. */
 static char *
 sorted_lines(const struct buf *b)
 {
@@ -408,7 +425,8 @@ sorted_lines(const struct buf *b)
 	memcpy(text, buf_ptr(b), len);
 	for (p = strtok_r(text, "\n", &save); p != NULL && n < 512;
 	     p = strtok_r(NULL, "\n", &save))
-		lines[n++] = p;
+		if (env_line(p))
+			lines[n++] = p;
 	qsort(lines, n, sizeof(lines[0]), cmp_str);
 	for (i = 0; i < n; i++) {
 		strcat(out, lines[i]);
