@@ -163,17 +163,18 @@ exe_dir(char *out, size_t outlen, char *err, size_t errlen)
 	return 0;
 }
 
-/* The first of muster-agent<suffix> next to us or in ../libexec/muster
- * that exists, into out; false when neither does. */
+/* The first of PROG<suffix> next to us or in ../libexec/muster that
+ * exists, into out; false when neither does. */
 static bool
-find_beside(const char *dir, const char *suffix, char *out, size_t outlen)
+find_beside(const char *dir, const char *prog, const char *suffix, char *out,
+    size_t outlen)
 {
-	const char *places[] = { "/muster-agent",
-		"/../libexec/muster/muster-agent" };
+	const char *places[] = { "/", "/../libexec/muster/" };
 	size_t i;
 
 	for (i = 0; i < 2; i++) {
-		snprintf(out, outlen, "%s%s%s", dir, places[i], suffix);
+		snprintf(out, outlen, "%s%s%s%s", dir, places[i], prog,
+		    suffix);
 		if (access(out, R_OK) == 0)
 			return true;
 	}
@@ -181,8 +182,8 @@ find_beside(const char *dir, const char *suffix, char *out, size_t outlen)
 }
 
 static int
-add_agent(struct agentset *set, const char *arch, const char *path, char *err,
-    size_t errlen)
+add_agent(struct agentset *set, const char *arch, const char *path,
+    const char *env_name, char *err, size_t errlen)
 {
 	struct agentbin *ab;
 	int r;
@@ -193,9 +194,10 @@ add_agent(struct agentset *set, const char *arch, const char *path, char *err,
 	memset(ab, 0, sizeof(*ab));
 	if (read_file(path, &ab->data, &ab->len) != 0) {
 		snprintf(err, errlen,
-		    "cannot read the agent binary %s: %s "
-		    "(set MUSTER_AGENT to its path)",
-		    path, strerror(errno));
+		    "cannot read the %s binary %s: %s "
+		    "(set %s to its path)",
+		    set->relays ? "relay" : "agent", path, strerror(errno),
+		    env_name);
 		return MERR_NOTFOUND;
 	}
 	if ((ab->path = strdup(path)) == NULL) {
@@ -208,15 +210,19 @@ add_agent(struct agentset *set, const char *arch, const char *path, char *err,
 	return 0;
 }
 
-int
-agentset_load(struct agentset *set, char *err, size_t errlen)
+/*
+ * Every build of prog there is: prog.<arch> for each architecture, and for
+ * the controller's own $env_name, prog.<arch> or prog, which must exist.
+ */
+static int
+load_set(struct agentset *set, const char *prog, const char *env_name,
+    char *err, size_t errlen)
 {
-	const char *env = getenv("MUSTER_AGENT");
+	const char *env = getenv(env_name);
 	char dir[PATH_MAX], cand[PATH_MAX + 64], suffix[AGENTBIN_ARCH_MAX + 1];
 	size_t i;
 	int r;
 
-	memset(set, 0, sizeof(*set));
 	if ((r = exe_dir(dir, sizeof(dir), err, errlen)) != 0)
 		return r;
 	for (i = 0; i < N_ARCHES; i++) {
@@ -224,27 +230,37 @@ agentset_load(struct agentset *set, char *err, size_t errlen)
 		if (strcmp(arches[i].arch, NATIVE_ARCH) == 0) {
 			if (env != NULL && *env != '\0')
 				snprintf(cand, sizeof(cand), "%s", env);
-			else if (!find_beside(dir, suffix, cand,
+			else if (!find_beside(dir, prog, suffix, cand,
 				     sizeof(cand)) &&
-			    !find_beside(dir, "", cand, sizeof(cand)))
-				snprintf(cand, sizeof(cand), "%s/muster-agent",
-				    dir);
-		} else if (!find_beside(dir, suffix, cand, sizeof(cand)))
+			    !find_beside(dir, prog, "", cand, sizeof(cand)))
+				snprintf(cand, sizeof(cand), "%s/%s", dir,
+				    prog);
+		} else if (!find_beside(dir, prog, suffix, cand, sizeof(cand)))
 			continue;
-		if ((r = add_agent(set, arches[i].arch, cand, err, errlen)) !=
-		    0) {
+		if ((r = add_agent(set, arches[i].arch, cand, env_name, err,
+			 errlen)) != 0) {
 			agentset_free(set);
 			return r;
 		}
 	}
-	if (set->n == 0) {
-		snprintf(err, errlen,
-		    "no agent next to %s (muster-agent.<arch>)", dir);
-		return MERR_NOTFOUND;
-	}
 	if ((r = agentset_seal(set)) != 0)
 		agentset_free(set);
 	return r;
+}
+
+int
+agentset_load(struct agentset *set, char *err, size_t errlen)
+{
+	memset(set, 0, sizeof(*set));
+	return load_set(set, "muster-agent", "MUSTER_AGENT", err, errlen);
+}
+
+int
+relayset_load(struct agentset *set, char *err, size_t errlen)
+{
+	memset(set, 0, sizeof(*set));
+	set->relays = true;
+	return load_set(set, "muster-relay", "MUSTER_RELAY", err, errlen);
 }
 
 int
@@ -294,38 +310,6 @@ agentset_add(struct agentset *set, const char *arch, const uint8_t *data,
 	return 0;
 }
 
-int
-relayset_load(struct agentset *set, char *err, size_t errlen)
-{
-	const char *env = getenv("MUSTER_RELAY");
-	char dir[PATH_MAX], cand[PATH_MAX + 64];
-	int r;
-
-	memset(set, 0, sizeof(*set));
-	if (env != NULL && *env != '\0')
-		snprintf(cand, sizeof(cand), "%s", env);
-	else {
-		if ((r = exe_dir(dir, sizeof(dir), err, errlen)) != 0)
-			return r;
-		snprintf(cand, sizeof(cand), "%s/muster-relay", dir);
-		if (access(cand, R_OK) != 0)
-			snprintf(cand, sizeof(cand),
-			    "%s/../libexec/muster/muster-relay", dir);
-	}
-	if ((r = add_agent(set, NATIVE_ARCH, cand, err, errlen)) != 0) {
-		if (r == MERR_NOTFOUND)
-			snprintf(err, errlen,
-			    "cannot read the relay binary %s: %s (set "
-			    "MUSTER_RELAY to its path)",
-			    cand, strerror(errno));
-		agentset_free(set);
-		return r;
-	}
-	if ((r = agentset_seal(set)) != 0)
-		agentset_free(set);
-	return r;
-}
-
 const struct agentbin *
 agentset_find(const struct agentset *set, const char *machine)
 {
@@ -349,7 +333,14 @@ agentset_missing(const struct agentset *set, const char *machine, char *out,
 	for (i = 0; i < set->n && off < sizeof(built); i++)
 		off += (size_t)snprintf(built + off, sizeof(built) - off,
 		    "%s%s", i > 0 ? ";" : "", set->v[i].arch);
-	if (arch != NULL)
+	if (set->relays) {
+		/* cross.cmake knows one architecture besides the native. */
+		snprintf(out, outlen,
+		    "no relay for %s (this muster has relays for %s; "
+		    "muster builds them for x86_64 and, with "
+		    "-DMUSTER_RELAY_ARCHES=aarch64, aarch64 only)",
+		    machine, built);
+	} else if (arch != NULL)
 		snprintf(out, outlen,
 		    "no agent for %s (build with "
 		    "-DMUSTER_AGENT_ARCHES=\"%s;%s\")",

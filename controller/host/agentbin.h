@@ -14,6 +14,7 @@
 #ifndef MUSTER_AGENTBIN_H
 #define MUSTER_AGENTBIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,7 @@ struct agentset {
 	struct agentbin *v;
 	size_t n, cap;
 	char id[65]; /* hash over every arch=sha256 pair */
+	bool relays; /* relayset_load's: for messages */
 };
 
 /* Load every agent there is. Fails when the controller's own architecture
@@ -43,12 +45,15 @@ void agentset_free(struct agentset *set);
 int agentset_add(struct agentset *set, const char *arch, const uint8_t *data,
     size_t len);
 int agentset_seal(struct agentset *set);
-/* The relay binary (muster-relay, for this machine's architecture) as a
- * set of one, to bootstrap on a gateway exactly as an agent is: next to
- * the controller, in ../libexec/muster, or $MUSTER_RELAY. */
+/* The relay binaries, to bootstrap on a gateway exactly as an agent is:
+ * muster-relay.<arch> for each architecture cross-built
+ * (controller/relay/cross.cmake), and muster-relay (or $MUSTER_RELAY) for
+ * the controller's own; next to the controller or in ../libexec/muster.
+ * A gateway's `uname -m` picks one (agentset_find). */
 int relayset_load(struct agentset *set, char *err, size_t errlen);
 /* The agent for a host whose `uname -m` says machine, or NULL: then
- * agentset_missing explains, in "no agent for ARCH (...)" form. */
+ * agentset_missing explains, in "no agent for ARCH (...)" form ("no relay
+ * for ARCH (...)" for the relays). */
 const struct agentbin *agentset_find(const struct agentset *set,
     const char *machine);
 void agentset_missing(const struct agentset *set, const char *machine,
