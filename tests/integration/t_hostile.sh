@@ -149,7 +149,7 @@ set +e
 timeout $((30 * SLOW)) "$MUSTER" run "${MUSTER_OPTS[@]}" -w "$eh" -- true >"$T/o" 2>&1
 echo hi >"$T/src"
 timeout $((30 * SLOW)) "$MUSTER" push "${MUSTER_OPTS[@]}" -w "$eh" "$T/src" hostile-dst >"$T/p" 2>&1
-timeout $((30 * SLOW)) "$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$eh" --interval 0.5 --duration 2 >"$T/w" 2>&1
+timeout $((30 * SLOW)) "$MUSTER" watch "${MUSTER_OPTS[@]}" -w "$eh" --interval 0.5 --duration $((5 * SLOW)) >"$T/w" 2>&1
 set -e
 no_escapes "$T/o" run
 no_escapes "$T/p" push
