@@ -29,6 +29,9 @@
 /* Link bytes queued either way between the socketpair and the channel. */
 #define RELAY_BUF_MAX (4u << 20)
 #define RELAY_CHUNK 65536
+/* Heartbeat intervals with nothing from the relay, each answered by a
+ * Ping, before its hosts fail: the agent's count (conn.c). */
+#define RELAY_MISSED_PINGS_MAX 3
 
 enum relay_state {
 	RS_CONNECT, /* the transport's set-up, up to the relay's marker */
@@ -51,6 +54,10 @@ struct relay {
 	struct buf tin;	 /* from the relay: link frames for the hosts */
 	struct buf tout; /* to the relay: the setup, then the hosts' frames */
 	ev_timer deadline, start;
+	/* Up: every cfg.heartbeat, whether the relay said anything. */
+	ev_timer heartbeat;
+	uint64_t heard, heard_at_ping; /* link bytes from the relay */
+	int missed_pings;
 	bool in_step, again, in_worker, freed;
 	int fd; /* our end of the socketpair (non-blocking) */
 	ev_io io;
@@ -98,6 +105,7 @@ relay_fail(struct relay *r, const char *fmt, ...)
 	relay_set_state(r, RS_DONE);
 	r->tstate = CS_DONE;
 	ev_timer_stop(r->cfg.loop, &r->deadline);
+	ev_timer_stop(r->cfg.loop, &r->heartbeat);
 	ev_io_stop(r->cfg.loop, &r->io);
 	if (r->tp != NULL)
 		r->tp_ops->stop(r->tp);
@@ -115,6 +123,28 @@ relay_on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 		r->cfg.upload_timeout :
 		r->cfg.connect_timeout,
 	    connstate_name(r->tstate));
+}
+
+/* A relay that stops (SIGSTOP, a hung gateway, its network
+ * black-holed) closes nothing: without this its hosts would wait for
+ * their own deadlines, or forever. Any byte from it is a sign of life;
+ * an interval without one earns a Ping, which a running relay answers. */
+static void
+relay_on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct relay *r = w->data;
+
+	if (r->heard != r->heard_at_ping) {
+		r->heard_at_ping = r->heard;
+		r->missed_pings = 0;
+		return;
+	}
+	if (++r->missed_pings > RELAY_MISSED_PINGS_MAX) {
+		relay_fail(r, "silent for %.0f s",
+		    r->cfg.heartbeat * RELAY_MISSED_PINGS_MAX);
+		return;
+	}
+	dlink_ping(r->link, (uint64_t)r->missed_pings);
 }
 
 static void
@@ -339,6 +369,11 @@ relay_step_connect(struct relay *r)
 				return;
 			}
 			relay_set_state(r, RS_UP);
+			if (r->cfg.heartbeat > 0) {
+				ev_timer_set(&r->heartbeat, r->cfg.heartbeat,
+				    r->cfg.heartbeat);
+				ev_timer_start(r->cfg.loop, &r->heartbeat);
+			}
 			log_info("%s: up (%.0f ms%s)", r->route,
 			    (ev_now(r->cfg.loop) - r->t0) * 1000,
 			    r->stats.uploaded ? ", relay uploaded" : "");
@@ -353,11 +388,13 @@ static void
 relay_step_up(struct relay *r)
 {
 	char err[512];
+	size_t before = buf_len(&r->tin);
 
 	if (r->tp_ops->read(r->tp, err, sizeof(err)) != 0) {
 		relay_fail(r, "%s", err);
 		return;
 	}
+	r->heard += buf_len(&r->tin) - before;
 	if (relay_pump(r) != 0) {
 		relay_fail(r, "the link to its hosts failed");
 		return;
@@ -465,6 +502,8 @@ relay_open(const struct conn_config *cfg, const char *name, const char *where,
 	r->io.data = r;
 	ev_timer_init(&r->start, relay_on_start, 0, 0);
 	r->start.data = r;
+	ev_init(&r->heartbeat, relay_on_heartbeat);
+	r->heartbeat.data = r;
 	if ((ret = r->tp_ops->create(&r->cfg, &r->spec, r->name,
 		 &relay_tp_owner, r, &r->tin, &r->stats, &r->tp)) != 0) {
 		r->tp = NULL;
@@ -519,6 +558,7 @@ relay_free(struct relay *r)
 	if (r->cfg.loop != NULL) {
 		ev_timer_stop(r->cfg.loop, &r->deadline);
 		ev_timer_stop(r->cfg.loop, &r->start);
+		ev_timer_stop(r->cfg.loop, &r->heartbeat);
 		ev_io_stop(r->cfg.loop, &r->io);
 	}
 	/* Nothing more goes up: closing the channel ends the relay, which

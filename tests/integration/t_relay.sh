@@ -237,6 +237,44 @@ left=$(find /tmp /run/user -maxdepth 2 -user "$U1" -newer "$T/before-kill" \( -n
 assert_eq 4 "$(grep -c '"status":"failed".*"error":"lost after the command started (it may have run): via relay gw: the relay.s connection ended"' "$T/out")" "a relay killed mid-run: every host via relay: $(cat "$T/out")"
 ok "a relay killed mid-run fails its hosts via relay, and leaves no known_hosts on the gateway"
 
+# The relay stopped mid-run (SIGSTOP: its channel stays open, nothing
+# closes): the heartbeat on its link (a Ping after each interval without a
+# byte from it, MUSTER_HEARTBEAT seconds here) fails its hosts "silent",
+# the direct host of the same run goes on and finishes.
+{
+	for i in 0 1; do
+		echo "s$i ansible_host=${TARGETS[$i]} ansible_port=2222 ansible_user=$U3 relay=gw"
+	done
+	echo "sd ansible_host=$FLEET_NET.2 ansible_user=$(fleet_user 2)"
+} >"$T/inv.stop"
+rm -f "$T/m/"started-* "$T/m/"direct-done "$T/m/go"
+set +e
+MUSTER_HEARTBEAT=1 "$MUSTER" run -F "$T/ssh_config" --known-hosts "$T/kh" -i "$T/inv.stop" --json \
+	-- "if [ \$(id -un) = $U3 ]; then touch $T/m/started-\$\$; sleep 120; else while [ ! -e $T/m/go ]; do sleep 0.1; done; touch $T/m/direct-done; fi" \
+	>"$T/out" 2>"$T/err" &
+RUN=$!
+set -e
+for _ in $(seq $((300 * SLOW))); do
+	(($(find "$T/m" -name 'started-*' | wc -l) == 2)) && break
+	sleep 0.1
+done
+assert_eq 2 "$(find "$T/m" -name 'started-*' | wc -l)" "the commands started through the relay: $(cat "$T/err")"
+pids=$(relay_pids)
+[[ -n $pids ]] || fail "no relay process found in the namespace"
+kill -STOP $pids
+at_exit "kill -9 $pids 2>/dev/null"
+touch "$T/m/go" # the direct host's command finishes while the relay is stopped
+set +e
+wait $RUN
+rc=$?
+set -e
+kill -9 $pids 2>/dev/null || true
+assert_eq 1 "$rc" "a relay stopped mid-run: $(cat "$T/out" "$T/err")"
+assert_eq 2 "$(grep -c '"status":"failed".*"error":"lost after the command started (it may have run): via relay gw: silent for 3 s"' "$T/out")" "a relay stopped mid-run: its hosts fail silent: $(cat "$T/out")"
+assert_contains "$(grep -F '"host":"sd"' "$T/out")" '"status":"ok"' "the direct host went on: $(cat "$T/out")"
+[[ -e $T/m/direct-done ]] || fail "the direct host's command did not finish"
+ok "a relay stopped mid-run: its hosts fail via relay gw: silent for 3 s, the direct host finishes"
+
 # The controller's ssh_config for hosts behind a relay (relayhost.h): never
 # dropped. HostName, Port and User are resolved here and the relay connects
 # to the result; a proxy, a session option the relay's libssh would not get
