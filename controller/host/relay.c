@@ -720,6 +720,22 @@ relays_open(const struct conn_config *cfg, const struct host_set *hosts,
 	int ret = 0;
 
 	*out = NULL;
+	for (i = 0; i < hosts->n; i++) {
+		const struct host_spec *h = &hosts->v[i];
+
+		/* A list (ProxyJump's form; the inventory refuses one
+		 * itself) would otherwise be taken for one host name. */
+		if (h->route_kind == HOST_ROUTE_RELAY &&
+		    strchr(h->route, ',') != NULL) {
+			snprintf(err, errlen,
+			    "relay %s (%s): a relay behind a relay is not "
+			    "supported yet; name one relay "
+			    "([user@]host[:port])",
+			    h->route,
+			    h->route_origin ? h->route_origin : "inventory");
+			return MERR_INVAL;
+		}
+	}
 	for (i = 0; i < hosts->n; i++)
 		if (hosts->v[i].route_kind == HOST_ROUTE_RELAY)
 			break;

@@ -200,6 +200,22 @@ assert_eq 3 "$rc" "a dead relay: $(cat "$T/out" "$T/err")"
 assert_eq "$N" "$(grep -c '"status":"unreachable".*via relay dead: ' "$T/out")" "a dead relay: every host unreachable via relay: $(cat "$T/out")"
 ok "a dead relay fails all $N hosts via relay"
 
+# A relay behind a relay (a list, ProxyJump's form) is not supported yet:
+# a usage error naming the list and where it came from (--relay, or the
+# inventory's line), before anything connects; never taken for one host
+# name.
+before=$(gw_sessions)
+mu run --json --relay gw,dead -w "$(hosts_of 0 1)" -- "touch $T/m/nested"
+assert_eq 2 "$rc" "--relay with a list: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "relay gw,dead (--relay): a relay behind a relay is not supported yet" "--relay with a list: says so"
+echo "n0 ansible_host=${TARGETS[0]} ansible_port=2222 ansible_user=$U3 relay=gw,dead" >"$T/inv.nested"
+mu run --json -i "$T/inv.nested" -- "touch $T/m/nested"
+assert_eq 2 "$rc" "relay= with a list: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "$T/inv.nested:1: bad relay 'gw,dead' (one relay" "relay= with a list: the file and line"
+[[ -e $T/m/nested ]] && fail "a relay list: the command ran"
+assert_eq 0 "$(($(gw_sessions) - before))" "a relay list: no gateway connection"
+ok "a relay behind a relay is refused by name, with where it was asked for"
+
 # The relay killed mid-run: its hosts fail at once, via relay, and nothing
 # goes around it. Their commands had started: as for a host whose own
 # connection is lost then, "failed" ("it may have run"), not "unreachable".
