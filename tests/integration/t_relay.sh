@@ -412,6 +412,15 @@ def blob(i, n): return control(fbytes(11, fint(1, i) + fbytes(2, b"x" * n)))
 def blob_send(host, stream, b, off, n):
     return control(fbytes(12, fint(1, host) + fint(2, stream) + fint(3, b) + fint(4, off) + fint(5, n)))
 def blob_drop(i): return control(fbytes(13, fint(1, i)))
+def ping(seq): return control(fbytes(14, fint(1, seq)))
+if sys.argv[2] == "ping":
+    # The heartbeat's answer: Pong{seq} (Control field 15), whole, on stdout.
+    p = subprocess.run([sys.argv[1], "--stdio"], input=SETUP + HELLO + ping(7) + ping(300),
+                       capture_output=True, timeout=60)
+    for seq in (7, 300):
+        want = control(fbytes(15, fint(1, seq)))
+        print("pong %d %s" % (seq, want in p.stdout))
+    sys.exit(0)
 cases = {
     "id0": blob(0, 100),
     "twice": blob(1, 100) + blob(1, 100),
@@ -430,3 +439,7 @@ for c in id0:"bad blob" twice:"bad blob" past:"blobs past the relay's limit (64 
 	assert_contains "$out" "signal False" "blob case ${c%%:*} ended the relay by a signal: $out"
 done
 ok "bad blobs, and blobs past the relay's 64 MiB, end the link with the reason"
+out=$(python3 "$T/blobs.py" "$BUILD_DIR/bin/muster-relay" ping 2>&1)
+assert_contains "$out" "pong 7 True" "the relay answers a Ping: $out"
+assert_contains "$out" "pong 300 True" "the relay answers a Ping with its seq: $out"
+ok "the relay answers the heartbeat's Ping with a Pong of the same seq"
