@@ -265,7 +265,7 @@ ok "a relay killed mid-run fails its hosts via relay, and leaves no known_hosts 
 } >"$T/inv.stop"
 rm -f "$T/m/"started-* "$T/m/"direct-done "$T/m/go"
 set +e
-MUSTER_HEARTBEAT=1 "$MUSTER" run -F "$T/ssh_config" --known-hosts "$T/kh" -i "$T/inv.stop" --json \
+MUSTER_HEARTBEAT=2 "$MUSTER" run -F "$T/ssh_config" --known-hosts "$T/kh" -i "$T/inv.stop" --json \
 	-- "if [ \$(id -un) = $U3 ]; then touch $T/m/started-\$\$; sleep 120; else while [ ! -e $T/m/go ]; do sleep 0.1; done; touch $T/m/direct-done; fi" \
 	>"$T/out" 2>"$T/err" &
 RUN=$!
@@ -286,10 +286,10 @@ rc=$?
 set -e
 kill -9 $pids 2>/dev/null || true
 assert_eq 1 "$rc" "a relay stopped mid-run: $(cat "$T/out" "$T/err")"
-assert_eq 2 "$(grep -c '"status":"failed".*"error":"lost after the command started (it may have run): via relay gw: silent for 3 s"' "$T/out")" "a relay stopped mid-run: its hosts fail silent: $(cat "$T/out")"
+assert_eq 2 "$(grep -c '"status":"failed".*"error":"lost after the command started (it may have run): via relay gw: silent for 6 s"' "$T/out")" "a relay stopped mid-run: its hosts fail silent: $(cat "$T/out")"
 assert_contains "$(grep -F '"host":"sd"' "$T/out")" '"status":"ok"' "the direct host went on: $(cat "$T/out")"
 [[ -e $T/m/direct-done ]] || fail "the direct host's command did not finish"
-ok "a relay stopped mid-run: its hosts fail via relay gw: silent for 3 s, the direct host finishes"
+ok "a relay stopped mid-run: its hosts fail via relay gw: silent for 6 s, the direct host finishes"
 
 # The controller's ssh_config for hosts behind a relay (relayhost.h): never
 # dropped. HostName, Port and User are resolved here and the relay connects
