@@ -45,6 +45,8 @@ struct relay {
 	struct agentset relayset;
 	struct host_spec spec;
 	char *name, *where, *route;
+	/* A list's leading relays: the route to this one (relay.h). */
+	char *jump;
 	char *known_hosts; /* the RelaySetup's lines */
 	enum relay_state state;
 	enum conn_state tstate;
@@ -448,7 +450,7 @@ relay_open(const struct conn_config *cfg, const char *name, const char *where,
 {
 	struct relay *r;
 	size_t known = 0;
-	const char *sock;
+	const char *sock, *last;
 	int sv[2] = { -1, -1 }, ret;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -462,7 +464,14 @@ relay_open(const struct conn_config *cfg, const char *name, const char *where,
 		ret = MERR_NOMEM;
 		goto fail;
 	}
-	if ((ret = bastion_parse_hop(name, &r->spec, err, errlen)) != 0)
+	/* The last of a list is the relay; the ones before it, its route. */
+	if ((last = strrchr(name, ',')) != NULL &&
+	    (r->jump = strndup(name, (size_t)(last - name))) == NULL) {
+		ret = MERR_NOMEM;
+		goto fail;
+	}
+	if ((ret = bastion_parse_hop(last != NULL ? last + 1 : name, &r->spec,
+		 err, errlen)) != 0)
 		goto fail;
 	if ((ret = relaykh_build(cfg->known_hosts, hosts, nhosts,
 		 &r->known_hosts, &known, err, errlen)) != 0)
@@ -493,6 +502,16 @@ relay_open(const struct conn_config *cfg, const char *name, const char *where,
 	r->cfg.ssh_options = NULL;
 	r->cfg.nssh_options = 0;
 	r->cfg.forward_agent = true;
+	if (r->jump != NULL) {
+		/* Reached through the gateways before it as through -J:
+		 * SSH end to end to this one, its key checked here. The
+		 * bastion connections are the run's (bastion.h). */
+		r->cfg.jump = r->jump;
+		r->cfg.jump_where = r->where;
+		r->cfg.jump_root = cfg->jump_root != NULL ?
+		    cfg->jump_root :
+		    cfg;
+	}
 	r->tp_ops = &transport_ssh_ops;
 	buf_init(&r->tin, RELAY_BUF_MAX);
 	buf_init(&r->tout, LINK_CONTROL_MAX + RELAY_BUF_MAX);
@@ -583,6 +602,7 @@ relay_free(struct relay *r)
 	free(r->name);
 	free(r->where);
 	free(r->route);
+	free(r->jump);
 	free(r);
 }
 
@@ -709,6 +729,21 @@ relays_spec(const struct relays *rs, const struct host_spec *spec,
 	return &e->spec;
 }
 
+/* No empty relay in a list, and no more than bastions allow. */
+static bool
+relays_route_ok(const char *route)
+{
+	const char *p;
+	size_t n = 1;
+
+	if (route[0] == ',' || route[0] == '\0' ||
+	    route[strlen(route) - 1] == ',' || strstr(route, ",,") != NULL)
+		return false;
+	for (p = route; (p = strchr(p, ',')) != NULL; p++)
+		n++;
+	return n <= BASTION_DEPTH_MAX;
+}
+
 int
 relays_open(const struct conn_config *cfg, const struct host_set *hosts,
     struct relays **out, char *err, size_t errlen)
@@ -723,14 +758,23 @@ relays_open(const struct conn_config *cfg, const struct host_set *hosts,
 	for (i = 0; i < hosts->n; i++) {
 		const struct host_spec *h = &hosts->v[i];
 
-		/* A list (ProxyJump's form; the inventory refuses one
-		 * itself) would otherwise be taken for one host name. */
-		if (h->route_kind == HOST_ROUTE_RELAY &&
+		/* A list is the route to its last relay, which -J would
+		 * replace: the operator chooses one. */
+		if (h->route_kind == HOST_ROUTE_RELAY && cfg->jump != NULL &&
 		    strchr(h->route, ',') != NULL) {
 			snprintf(err, errlen,
-			    "relay %s (%s): a relay behind a relay is not "
-			    "supported yet; name one relay "
-			    "([user@]host[:port])",
+			    "relay %s (%s): a list of relays cannot be "
+			    "combined with -J (it is the route to its last "
+			    "relay)",
+			    h->route,
+			    h->route_origin ? h->route_origin : "inventory");
+			return MERR_INVAL;
+		}
+		if (h->route_kind == HOST_ROUTE_RELAY &&
+		    !relays_route_ok(h->route)) {
+			snprintf(err, errlen,
+			    "relay %s (%s): bad relay list (relays, "
+			    "outermost first: [user@]host[:port],...)",
 			    h->route,
 			    h->route_origin ? h->route_origin : "inventory");
 			return MERR_INVAL;

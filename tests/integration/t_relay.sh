@@ -200,21 +200,24 @@ assert_eq 3 "$rc" "a dead relay: $(cat "$T/out" "$T/err")"
 assert_eq "$N" "$(grep -c '"status":"unreachable".*via relay dead: ' "$T/out")" "a dead relay: every host unreachable via relay: $(cat "$T/out")"
 ok "a dead relay fails all $N hosts via relay"
 
-# A relay behind a relay (a list, ProxyJump's form) is not supported yet:
-# a usage error naming the list and where it came from (--relay, or the
-# inventory's line), before anything connects; never taken for one host
-# name.
+# A bad relay list (an empty relay in it) is a usage error naming it and
+# where it came from (--relay, or the inventory's line), before anything
+# connects; never taken for one host name. (Lists: t_relay_nested.)
 before=$(gw_sessions)
-mu run --json --relay gw,dead -w "$(hosts_of 0 1)" -- "touch $T/m/nested"
-assert_eq 2 "$rc" "--relay with a list: $(cat "$T/out" "$T/err")"
-assert_contains "$(cat "$T/err")" "relay gw,dead (--relay): a relay behind a relay is not supported yet" "--relay with a list: says so"
-echo "n0 ansible_host=${TARGETS[0]} ansible_port=2222 ansible_user=$U3 relay=gw,dead" >"$T/inv.nested"
+mu run --json --relay gw,,dead -w "$(hosts_of 0 1)" -- "touch $T/m/nested"
+assert_eq 2 "$rc" "--relay with a bad list: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "relay gw,,dead (--relay): bad relay list" "--relay with a bad list: says so"
+echo "n0 ansible_host=${TARGETS[0]} ansible_port=2222 ansible_user=$U3 relay=gw,dead," >"$T/inv.nested"
 mu run --json -i "$T/inv.nested" -- "touch $T/m/nested"
-assert_eq 2 "$rc" "relay= with a list: $(cat "$T/out" "$T/err")"
-assert_contains "$(cat "$T/err")" "$T/inv.nested:1: bad relay 'gw,dead' (one relay" "relay= with a list: the file and line"
-[[ -e $T/m/nested ]] && fail "a relay list: the command ran"
-assert_eq 0 "$(($(gw_sessions) - before))" "a relay list: no gateway connection"
-ok "a relay behind a relay is refused by name, with where it was asked for"
+assert_eq 2 "$rc" "relay= with a bad list: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "$T/inv.nested:1: bad relay 'gw,dead,'" "relay= with a bad list: the file and line"
+echo "n0 ansible_host=${TARGETS[0]} ansible_port=2222 ansible_user=$U3 relay=gw,dead" >"$T/inv.nested"
+mu run --json -J gw -i "$T/inv.nested" -- "touch $T/m/nested"
+assert_eq 2 "$rc" "relay= with a list and -J: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "relay gw,dead ($T/inv.nested:1 (relay)): a list of relays cannot be combined with -J" "relay= with a list and -J: says so"
+[[ -e $T/m/nested ]] && fail "a bad relay list: the command ran"
+assert_eq 0 "$(($(gw_sessions) - before))" "a bad relay list: no gateway connection"
+ok "a bad relay list, or a list with -J, is refused by name, with where it was asked for"
 
 # The relay killed mid-run: its hosts fail at once, via relay, and nothing
 # goes around it. Their commands had started: as for a host whose own
