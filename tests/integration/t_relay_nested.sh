@@ -37,6 +37,8 @@ NSA=$NS
 # 127/8, and the inner targets' addresses must lead nowhere here.
 ns_sshd_config 3 "$T/outer-targets.conf" "${OUTER[0]}:2222" "${OUTER[1]}:2222"
 ns_sshd_config 1 "$T/gwa.conf"
+# sshd logs each session's requests at DEBUG1: whether the agent was asked.
+sed -i 's/^LogLevel .*/LogLevel DEBUG1/' "$T/gwa.conf"
 ip netns exec "$NSA" /usr/sbin/sshd -f "$T/outer-targets.conf" -E "$T/outer-targets.log"
 ip netns exec "$NSA" socat "TCP-LISTEN:22,bind=$GWB,fork,reuseaddr" \
 	EXEC:"ip netns exec $NSB /usr/sbin/sshd -i -f $T/gwb.conf -E $T/gwb.log" &
@@ -108,6 +110,8 @@ ok "the inner targets are reachable only from gateway B"
 	echo "d2 ansible_host=$FLEET_NET.2 ansible_user=$U2"
 } >"$T/inv"
 a_before=$(logins "$T/gwa.log" "$U1")
+agent_reqs() { grep -c "req auth-agent-req@openssh.com" "$T/gwa.log" 2>/dev/null || true; }
+fwd_before=$(agent_reqs)
 b_before=$(logins "$T/gwb.log" "$U2")
 mu run -v -i "$T/inv" --json -- "echo \$(id -un)"
 assert_eq 0 "$rc" "relays behind relays in an inventory: $(cat "$T/out" "$T/err")"
@@ -123,6 +127,7 @@ grep -q "d2: via relay" "$T/err" && fail "the direct host went through a relay"
 assert_eq 2 "$(($(logins "$T/gwa.log" "$U1") - a_before))" "gateway A: two sessions (its relay, the way to B)"
 assert_eq 1 "$(($(logins "$T/gwb.log" "$U2") - b_before))" "gateway B: one session for its 3 hosts"
 assert_eq 3 "$(logins "$T/inner-targets.log" "$U3")" "each inner target logged in once, from B"
+assert_eq 1 "$(($(agent_reqs) - fwd_before))" "gateway A: the agent forwarded on its relay's session only, not on the way to B"
 ok "one run: hosts behind A, behind A then B, and direct"
 
 # Push through both levels: each chunk crosses the inner relay's link once
@@ -201,3 +206,29 @@ assert_eq 1 "$rc" "the inner relay killed mid-run: $(cat "$T/out" "$T/err")"
 assert_eq 3 "$(grep -c '"status":"failed".*"error":"lost after the command started (it may have run): via relay gwa,gwb: the relay.s connection ended"' "$T/out")" "the inner hosts fail via the route: $(cat "$T/out")"
 assert_eq 3 "$(grep -c '"status":"ok"' "$T/out")" "the outer and direct hosts finish: $(cat "$T/out")"
 ok "the inner relay killed mid-run: its hosts fail via relay gwa,gwb, the others finish"
+
+# The daemon holds both relays and the hosts behind them; --status shows
+# each relay and each host's route; a run uses them.
+export MUSTER_DAEMON_SOCKET=$T/d/daemon.sock
+mkdir -p "$T/d"
+C=(-F "$T/ssh_config" --known-hosts "$T/kh")
+st() {
+	"$MUSTER" daemon --status --json >"$T/st" 2>"$T/st.err" ||
+		fail "daemon --status: $(cat "$T/st.err")"
+}
+jq_st() { python3 -c "import json,sys; d=json.load(open('$T/st')); $1"; }
+"$MUSTER" daemon "${C[@]}" -i "$T/inv" >"$T/start" 2>&1 ||
+	fail "daemon start: $(cat "$T/start")"
+at_exit '"$MUSTER" daemon --stop >/dev/null 2>&1'
+for _ in $(seq $((300 * SLOW))); do
+	st
+	(($(jq_st 'print(sum(h["state"]=="ready" for h in d["hosts"]))') == 6)) && break
+	sleep 0.2
+done
+assert_eq 6 "$(jq_st 'print(sum(h["state"]=="ready" for h in d["hosts"]))')" "the daemon's hosts ready: $(cat "$T/st")"
+assert_eq "gwa up,gwa,gwb up" "$(jq_st 'print(",".join(sorted(r["relay"]+" "+r["state"] for r in d["relays"])))')" "--status: both relays"
+assert_eq "via relay gwa,gwb" "$(jq_st 'print([h["route"] for h in d["hosts"] if h["host"].endswith("'"${INNER[0]}"':2222")][0])')" "--status: an inner host's route"
+"$MUSTER" run "${C[@]}" -i "$T/inv" -- "touch $T/m/w-\$\$" >"$T/out" 2>"$T/err" ||
+	fail "a run through the daemon: $(cat "$T/out" "$T/err")"
+assert_eq 6 "$(find "$T/m" -name 'w-*' | wc -l)" "ran on every host through the daemon"
+ok "the daemon holds relays behind relays and the hosts behind them"
