@@ -444,8 +444,10 @@ const struct clitab_option clitab_options[CO_COUNT] = {
 		"expected a number from 0 (one ssh -W per host) to 10000") },
 	[CO_RELAY] = { "relay", OPT_RELAY, REQ, "HOST", SEC_CONNECT,
 	    "reach every host through a relay on HOST\n"
-	    "([user@]host[:port]): its hosts' keys are checked\n"
-	    "against known_hosts, never accepted new",
+	    "([user@]host[:port]), or on the last of a list\n"
+	    "(HOST1,HOST2: a relay behind a relay): its hosts'\n"
+	    "keys are checked against known_hosts, never\n"
+	    "accepted new",
 	    P_STRING(relay) },
 	[CO_FANOUT] = { "fanout", 'f', REQ, "N", SEC_CONNECT,
 	    "concurrent connection set-ups (default " CLI_STR(

@@ -525,6 +525,20 @@ client_take_slot(struct dclient *cl, bool control)
 	return true;
 }
 
+/* The controller's heartbeat on a relay's link (relay.c): the answer
+ * shows the relay's loop runs, not only that its socket is open. */
+static void
+client_pong(struct dclient *cl, uint64_t seq)
+{
+	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
+	Muster__Daemon__Pong pong = MUSTER__DAEMON__PONG__INIT;
+
+	pong.seq = seq;
+	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_PONG;
+	ctl.pong = &pong;
+	dclient_put(cl, LINK_CONTROL, NULL, &ctl);
+}
+
 static void
 client_control(struct dclient *cl, size_t len)
 {
@@ -582,6 +596,9 @@ client_control(struct dclient *cl, size_t len)
 		break;
 	case MUSTER__DAEMON__CONTROL__BODY_BLOB_DROP:
 		why = drelay_blob_drop(cl, ctl->blob_drop);
+		break;
+	case MUSTER__DAEMON__CONTROL__BODY_PING:
+		client_pong(cl, ctl->ping->seq);
 		break;
 	case MUSTER__DAEMON__CONTROL__BODY_STATUS_REQUEST:
 		send_status(cl);

@@ -493,6 +493,9 @@ bastion_new(const struct conn_config *cfg, const char *hops, const char *where,
 	b->cfg.link = NULL;
 	b->cfg.roll = NULL;
 	b->cfg.become_user = NULL;
+	/* A relay's route (relay= a list): the agent goes to the relay's
+	 * session only, never to a gateway on the way. */
+	b->cfg.forward_agent = false;
 	b->id = ++bastion_opened;
 	b->tp_ops = &transport_ssh_ops;
 	buf_init(&b->tin, 4096);

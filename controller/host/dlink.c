@@ -503,6 +503,22 @@ dlink_attach(struct dlink *l, const struct dlink_peer_ops *ops, void *arg,
 }
 
 void
+dlink_ping(struct dlink *l, uint64_t seq)
+{
+	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
+	Muster__Daemon__Ping ping = MUSTER__DAEMON__PING__INIT;
+
+	if (l->dead)
+		return;
+	ping.seq = seq;
+	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_PING;
+	ctl.ping = &ping;
+	/* Small: it may go past the soft limit, as a Detach does. */
+	link_put_control(&l->io.out, &ctl);
+	link_update(l);
+}
+
+void
 dlink_detach(struct dlink *l, uint32_t id)
 {
 	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;

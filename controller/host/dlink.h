@@ -49,6 +49,10 @@ int dlink_open_fd(struct ev_loop *loop, int fd, const char *route,
     struct dlink **out);
 /* Every host attached, and every one attached later, fails with why. */
 void dlink_fail(struct dlink *l, const char *why);
+/* A relay's heartbeat (relay.c): queue a Ping; the relay's Pong is
+ * taken and dropped here, its bytes being the sign of life relay.c
+ * counts. */
+void dlink_ping(struct dlink *l, uint64_t seq);
 /* Why the link died; NULL while it lives. */
 const char *dlink_dead_reason(const struct dlink *l);
 /* "relay R", or NULL for the local daemon. */

@@ -29,6 +29,9 @@
 /* Link bytes queued either way between the socketpair and the channel. */
 #define RELAY_BUF_MAX (4u << 20)
 #define RELAY_CHUNK 65536
+/* Heartbeat intervals with nothing from the relay, each answered by a
+ * Ping, before its hosts fail: the agent's count (conn.c). */
+#define RELAY_MISSED_PINGS_MAX 3
 
 enum relay_state {
 	RS_CONNECT, /* the transport's set-up, up to the relay's marker */
@@ -42,6 +45,8 @@ struct relay {
 	struct agentset relayset;
 	struct host_spec spec;
 	char *name, *where, *route;
+	/* A list's leading relays: the route to this one (relay.h). */
+	char *jump;
 	char *known_hosts; /* the RelaySetup's lines */
 	enum relay_state state;
 	enum conn_state tstate;
@@ -51,6 +56,10 @@ struct relay {
 	struct buf tin;	 /* from the relay: link frames for the hosts */
 	struct buf tout; /* to the relay: the setup, then the hosts' frames */
 	ev_timer deadline, start;
+	/* Up: every cfg.heartbeat, whether the relay said anything. */
+	ev_timer heartbeat;
+	uint64_t heard, heard_at_ping; /* link bytes from the relay */
+	int missed_pings;
 	bool in_step, again, in_worker, freed;
 	int fd; /* our end of the socketpair (non-blocking) */
 	ev_io io;
@@ -98,6 +107,7 @@ relay_fail(struct relay *r, const char *fmt, ...)
 	relay_set_state(r, RS_DONE);
 	r->tstate = CS_DONE;
 	ev_timer_stop(r->cfg.loop, &r->deadline);
+	ev_timer_stop(r->cfg.loop, &r->heartbeat);
 	ev_io_stop(r->cfg.loop, &r->io);
 	if (r->tp != NULL)
 		r->tp_ops->stop(r->tp);
@@ -115,6 +125,28 @@ relay_on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 		r->cfg.upload_timeout :
 		r->cfg.connect_timeout,
 	    connstate_name(r->tstate));
+}
+
+/* A relay that stops (SIGSTOP, a hung gateway, its network
+ * black-holed) closes nothing: without this its hosts would wait for
+ * their own deadlines, or forever. Any byte from it is a sign of life;
+ * an interval without one earns a Ping, which a running relay answers. */
+static void
+relay_on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct relay *r = w->data;
+
+	if (r->heard != r->heard_at_ping) {
+		r->heard_at_ping = r->heard;
+		r->missed_pings = 0;
+		return;
+	}
+	if (++r->missed_pings > RELAY_MISSED_PINGS_MAX) {
+		relay_fail(r, "silent for %.0f s",
+		    r->cfg.heartbeat * RELAY_MISSED_PINGS_MAX);
+		return;
+	}
+	dlink_ping(r->link, (uint64_t)r->missed_pings);
 }
 
 static void
@@ -339,6 +371,11 @@ relay_step_connect(struct relay *r)
 				return;
 			}
 			relay_set_state(r, RS_UP);
+			if (r->cfg.heartbeat > 0) {
+				ev_timer_set(&r->heartbeat, r->cfg.heartbeat,
+				    r->cfg.heartbeat);
+				ev_timer_start(r->cfg.loop, &r->heartbeat);
+			}
 			log_info("%s: up (%.0f ms%s)", r->route,
 			    (ev_now(r->cfg.loop) - r->t0) * 1000,
 			    r->stats.uploaded ? ", relay uploaded" : "");
@@ -353,11 +390,13 @@ static void
 relay_step_up(struct relay *r)
 {
 	char err[512];
+	size_t before = buf_len(&r->tin);
 
 	if (r->tp_ops->read(r->tp, err, sizeof(err)) != 0) {
 		relay_fail(r, "%s", err);
 		return;
 	}
+	r->heard += buf_len(&r->tin) - before;
 	if (relay_pump(r) != 0) {
 		relay_fail(r, "the link to its hosts failed");
 		return;
@@ -411,7 +450,7 @@ relay_open(const struct conn_config *cfg, const char *name, const char *where,
 {
 	struct relay *r;
 	size_t known = 0;
-	const char *sock;
+	const char *sock, *last;
 	int sv[2] = { -1, -1 }, ret;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -425,7 +464,14 @@ relay_open(const struct conn_config *cfg, const char *name, const char *where,
 		ret = MERR_NOMEM;
 		goto fail;
 	}
-	if ((ret = bastion_parse_hop(name, &r->spec, err, errlen)) != 0)
+	/* The last of a list is the relay; the ones before it, its route. */
+	if ((last = strrchr(name, ',')) != NULL &&
+	    (r->jump = strndup(name, (size_t)(last - name))) == NULL) {
+		ret = MERR_NOMEM;
+		goto fail;
+	}
+	if ((ret = bastion_parse_hop(last != NULL ? last + 1 : name, &r->spec,
+		 err, errlen)) != 0)
 		goto fail;
 	if ((ret = relaykh_build(cfg->known_hosts, hosts, nhosts,
 		 &r->known_hosts, &known, err, errlen)) != 0)
@@ -456,6 +502,16 @@ relay_open(const struct conn_config *cfg, const char *name, const char *where,
 	r->cfg.ssh_options = NULL;
 	r->cfg.nssh_options = 0;
 	r->cfg.forward_agent = true;
+	if (r->jump != NULL) {
+		/* Reached through the gateways before it as through -J:
+		 * SSH end to end to this one, its key checked here. The
+		 * bastion connections are the run's (bastion.h). */
+		r->cfg.jump = r->jump;
+		r->cfg.jump_where = r->where;
+		r->cfg.jump_root = cfg->jump_root != NULL ?
+		    cfg->jump_root :
+		    cfg;
+	}
 	r->tp_ops = &transport_ssh_ops;
 	buf_init(&r->tin, RELAY_BUF_MAX);
 	buf_init(&r->tout, LINK_CONTROL_MAX + RELAY_BUF_MAX);
@@ -465,6 +521,8 @@ relay_open(const struct conn_config *cfg, const char *name, const char *where,
 	r->io.data = r;
 	ev_timer_init(&r->start, relay_on_start, 0, 0);
 	r->start.data = r;
+	ev_init(&r->heartbeat, relay_on_heartbeat);
+	r->heartbeat.data = r;
 	if ((ret = r->tp_ops->create(&r->cfg, &r->spec, r->name,
 		 &relay_tp_owner, r, &r->tin, &r->stats, &r->tp)) != 0) {
 		r->tp = NULL;
@@ -519,6 +577,7 @@ relay_free(struct relay *r)
 	if (r->cfg.loop != NULL) {
 		ev_timer_stop(r->cfg.loop, &r->deadline);
 		ev_timer_stop(r->cfg.loop, &r->start);
+		ev_timer_stop(r->cfg.loop, &r->heartbeat);
 		ev_io_stop(r->cfg.loop, &r->io);
 	}
 	/* Nothing more goes up: closing the channel ends the relay, which
@@ -543,6 +602,7 @@ relay_free(struct relay *r)
 	free(r->name);
 	free(r->where);
 	free(r->route);
+	free(r->jump);
 	free(r);
 }
 
@@ -669,6 +729,21 @@ relays_spec(const struct relays *rs, const struct host_spec *spec,
 	return &e->spec;
 }
 
+/* No empty relay in a list, and no more than bastions allow. */
+static bool
+relays_route_ok(const char *route)
+{
+	const char *p;
+	size_t n = 1;
+
+	if (route[0] == ',' || route[0] == '\0' ||
+	    route[strlen(route) - 1] == ',' || strstr(route, ",,") != NULL)
+		return false;
+	for (p = route; (p = strchr(p, ',')) != NULL; p++)
+		n++;
+	return n <= BASTION_DEPTH_MAX;
+}
+
 int
 relays_open(const struct conn_config *cfg, const struct host_set *hosts,
     struct relays **out, char *err, size_t errlen)
@@ -680,6 +755,31 @@ relays_open(const struct conn_config *cfg, const struct host_set *hosts,
 	int ret = 0;
 
 	*out = NULL;
+	for (i = 0; i < hosts->n; i++) {
+		const struct host_spec *h = &hosts->v[i];
+
+		/* A list is the route to its last relay, which -J would
+		 * replace: the operator chooses one. */
+		if (h->route_kind == HOST_ROUTE_RELAY && cfg->jump != NULL &&
+		    strchr(h->route, ',') != NULL) {
+			snprintf(err, errlen,
+			    "relay %s (%s): a list of relays cannot be "
+			    "combined with -J (it is the route to its last "
+			    "relay)",
+			    h->route,
+			    h->route_origin ? h->route_origin : "inventory");
+			return MERR_INVAL;
+		}
+		if (h->route_kind == HOST_ROUTE_RELAY &&
+		    !relays_route_ok(h->route)) {
+			snprintf(err, errlen,
+			    "relay %s (%s): bad relay list (relays, "
+			    "outermost first: [user@]host[:port],...)",
+			    h->route,
+			    h->route_origin ? h->route_origin : "inventory");
+			return MERR_INVAL;
+		}
+	}
 	for (i = 0; i < hosts->n; i++)
 		if (hosts->v[i].route_kind == HOST_ROUTE_RELAY)
 			break;

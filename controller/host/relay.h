@@ -15,9 +15,17 @@
  * for exactly these hosts (relaykh.h). The relay never trusts on first
  * use, so --accept-new does not reach through it.
  *
- * A relay that fails (unreachable, refused, killed, its channel closed)
- * fails every host behind it at once, each with "via relay R: <why>" and
- * status unreachable; a host never falls back to a direct route.
+ * A relay that fails (unreachable, refused, killed, its channel closed,
+ * or silent for three heartbeats: a Ping after each interval without a
+ * byte from it) fails every host behind it at once, each with "via relay
+ * R: <why>" and status unreachable; a host never falls back to a direct
+ * route.
+ *
+ * A relay behind relays: NAME a list "A,B" (outermost first). The last one
+ * is the relay; the ones before it are its route, taken as -J (bastion.h):
+ * SSH end to end from here to B through A's sshd, B's key checked here,
+ * the operator's agent forwarded on B's session only. Its name, in
+ * messages and in the daemon, is the whole list.
  *
  * States: CONNECT (the transport's set-up, RESOLVE .. HELLO) -> UP (the
  * link is pumped) -> DONE (failed or closed); CONNECT -> DONE.

@@ -185,17 +185,22 @@ inventory_vars_set_jump(struct inv_model *m, const struct inv_var *v,
 	return route_merge(m, v, HOST_ROUTE_JUMP, v->value, s);
 }
 
-/* relay=: one gateway the host is reached through (controller/host/relay.h),
- * a route like proxy_jump, and exclusive with it. */
+/* relay=: the gateway the host is reached through (controller/host/relay.h),
+ * or a list of them, outermost first (relays behind relays); a route like
+ * proxy_jump, and exclusive with it. */
 static int
 inventory_vars_set_relay(struct inv_model *m, const struct inv_var *v,
     struct host_spec *s)
 {
-	if (*v->value == '\0' || has_unsafe_char(v->value) ||
-	    strpbrk(v->value, " \t,") != NULL)
+	size_t n = strlen(v->value);
+
+	if (n == 0 || has_unsafe_char(v->value) ||
+	    strpbrk(v->value, " \t") != NULL || v->value[0] == ',' ||
+	    v->value[n - 1] == ',' || strstr(v->value, ",,") != NULL)
 		return inv_err(m, MERR_PARSE,
-		    "bad %s '%s' (one relay: [user@]host[:port])", v->key,
-		    v->value);
+		    "bad %s '%s' (relays, outermost first: "
+		    "[user@]host[:port],...)",
+		    v->key, v->value);
 	return route_merge(m, v, HOST_ROUTE_RELAY, v->value, s);
 }
 

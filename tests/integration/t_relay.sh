@@ -200,6 +200,25 @@ assert_eq 3 "$rc" "a dead relay: $(cat "$T/out" "$T/err")"
 assert_eq "$N" "$(grep -c '"status":"unreachable".*via relay dead: ' "$T/out")" "a dead relay: every host unreachable via relay: $(cat "$T/out")"
 ok "a dead relay fails all $N hosts via relay"
 
+# A bad relay list (an empty relay in it) is a usage error naming it and
+# where it came from (--relay, or the inventory's line), before anything
+# connects; never taken for one host name. (Lists: t_relay_nested.)
+before=$(gw_sessions)
+mu run --json --relay gw,,dead -w "$(hosts_of 0 1)" -- "touch $T/m/nested"
+assert_eq 2 "$rc" "--relay with a bad list: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "relay gw,,dead (--relay): bad relay list" "--relay with a bad list: says so"
+echo "n0 ansible_host=${TARGETS[0]} ansible_port=2222 ansible_user=$U3 relay=gw,dead," >"$T/inv.nested"
+mu run --json -i "$T/inv.nested" -- "touch $T/m/nested"
+assert_eq 2 "$rc" "relay= with a bad list: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "$T/inv.nested:1: bad relay 'gw,dead,'" "relay= with a bad list: the file and line"
+echo "n0 ansible_host=${TARGETS[0]} ansible_port=2222 ansible_user=$U3 relay=gw,dead" >"$T/inv.nested"
+mu run --json -J gw -i "$T/inv.nested" -- "touch $T/m/nested"
+assert_eq 2 "$rc" "relay= with a list and -J: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "relay gw,dead ($T/inv.nested:1 (relay)): a list of relays cannot be combined with -J" "relay= with a list and -J: says so"
+[[ -e $T/m/nested ]] && fail "a bad relay list: the command ran"
+assert_eq 0 "$(($(gw_sessions) - before))" "a bad relay list: no gateway connection"
+ok "a bad relay list, or a list with -J, is refused by name, with where it was asked for"
+
 # The relay killed mid-run: its hosts fail at once, via relay, and nothing
 # goes around it. Their commands had started: as for a host whose own
 # connection is lost then, "failed" ("it may have run"), not "unreachable".
@@ -236,6 +255,44 @@ left=$(find /tmp /run/user -maxdepth 2 -user "$U1" -newer "$T/before-kill" \( -n
 [[ -z $left ]] || fail "a SIGKILLed relay left files on the gateway: $left"
 assert_eq 4 "$(grep -c '"status":"failed".*"error":"lost after the command started (it may have run): via relay gw: the relay.s connection ended"' "$T/out")" "a relay killed mid-run: every host via relay: $(cat "$T/out")"
 ok "a relay killed mid-run fails its hosts via relay, and leaves no known_hosts on the gateway"
+
+# The relay stopped mid-run (SIGSTOP: its channel stays open, nothing
+# closes): the heartbeat on its link (a Ping after each interval without a
+# byte from it, MUSTER_HEARTBEAT seconds here) fails its hosts "silent",
+# the direct host of the same run goes on and finishes.
+{
+	for i in 0 1; do
+		echo "s$i ansible_host=${TARGETS[$i]} ansible_port=2222 ansible_user=$U3 relay=gw"
+	done
+	echo "sd ansible_host=$FLEET_NET.2 ansible_user=$(fleet_user 2)"
+} >"$T/inv.stop"
+rm -f "$T/m/"started-* "$T/m/"direct-done "$T/m/go"
+set +e
+MUSTER_HEARTBEAT=2 "$MUSTER" run -F "$T/ssh_config" --known-hosts "$T/kh" -i "$T/inv.stop" --json \
+	-- "if [ \$(id -un) = $U3 ]; then touch $T/m/started-\$\$; sleep 120; else while [ ! -e $T/m/go ]; do sleep 0.1; done; touch $T/m/direct-done; fi" \
+	>"$T/out" 2>"$T/err" &
+RUN=$!
+set -e
+for _ in $(seq $((300 * SLOW))); do
+	(($(find "$T/m" -name 'started-*' | wc -l) == 2)) && break
+	sleep 0.1
+done
+assert_eq 2 "$(find "$T/m" -name 'started-*' | wc -l)" "the commands started through the relay: $(cat "$T/err")"
+pids=$(relay_pids)
+[[ -n $pids ]] || fail "no relay process found in the namespace"
+kill -STOP $pids
+at_exit "kill -9 $pids 2>/dev/null"
+touch "$T/m/go" # the direct host's command finishes while the relay is stopped
+set +e
+wait $RUN
+rc=$?
+set -e
+kill -9 $pids 2>/dev/null || true
+assert_eq 1 "$rc" "a relay stopped mid-run: $(cat "$T/out" "$T/err")"
+assert_eq 2 "$(grep -c '"status":"failed".*"error":"lost after the command started (it may have run): via relay gw: silent for 6 s"' "$T/out")" "a relay stopped mid-run: its hosts fail silent: $(cat "$T/out")"
+assert_contains "$(grep -F '"host":"sd"' "$T/out")" '"status":"ok"' "the direct host went on: $(cat "$T/out")"
+[[ -e $T/m/direct-done ]] || fail "the direct host's command did not finish"
+ok "a relay stopped mid-run: its hosts fail via relay gw: silent for 6 s, the direct host finishes"
 
 # The controller's ssh_config for hosts behind a relay (relayhost.h): never
 # dropped. HostName, Port and User are resolved here and the relay connects
@@ -358,6 +415,15 @@ def blob(i, n): return control(fbytes(11, fint(1, i) + fbytes(2, b"x" * n)))
 def blob_send(host, stream, b, off, n):
     return control(fbytes(12, fint(1, host) + fint(2, stream) + fint(3, b) + fint(4, off) + fint(5, n)))
 def blob_drop(i): return control(fbytes(13, fint(1, i)))
+def ping(seq): return control(fbytes(14, fint(1, seq)))
+if sys.argv[2] == "ping":
+    # The heartbeat's answer: Pong{seq} (Control field 15), whole, on stdout.
+    p = subprocess.run([sys.argv[1], "--stdio"], input=SETUP + HELLO + ping(7) + ping(300),
+                       capture_output=True, timeout=60)
+    for seq in (7, 300):
+        want = control(fbytes(15, fint(1, seq)))
+        print("pong %d %s" % (seq, want in p.stdout))
+    sys.exit(0)
 cases = {
     "id0": blob(0, 100),
     "twice": blob(1, 100) + blob(1, 100),
@@ -376,3 +442,7 @@ for c in id0:"bad blob" twice:"bad blob" past:"blobs past the relay's limit (64 
 	assert_contains "$out" "signal False" "blob case ${c%%:*} ended the relay by a signal: $out"
 done
 ok "bad blobs, and blobs past the relay's 64 MiB, end the link with the reason"
+out=$(python3 "$T/blobs.py" "$BUILD_DIR/bin/muster-relay" ping 2>&1)
+assert_contains "$out" "pong 7 True" "the relay answers a Ping: $out"
+assert_contains "$out" "pong 300 True" "the relay answers a Ping with its seq: $out"
+ok "the relay answers the heartbeat's Ping with a Pong of the same seq"

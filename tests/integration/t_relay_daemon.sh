@@ -81,7 +81,8 @@ wait_ready() {
 }
 
 before=$(gw_sessions)
-"$MUSTER" daemon -v "${C[@]}" -i "$T/inv" >"$T/start" 2>&1 ||
+# The heartbeat on the relay's link every 2 s (the relay stopped below).
+MUSTER_HEARTBEAT=2 "$MUSTER" daemon -v "${C[@]}" -i "$T/inv" >"$T/start" 2>&1 ||
 	fail "daemon start: $(cat "$T/start")"
 at_exit '"$MUSTER" daemon --stop >/dev/null 2>&1'
 wait_ready "$N"
@@ -172,3 +173,27 @@ rm -f "$T/m/w-"*
 assert_eq "$N" "$(find "$T/m" -name 'w-*' | wc -l)" "ran on every host after the relay came back"
 ok "the relay came back: the daemon's hosts come back through it"
 
+
+# The relay stopped (SIGSTOP): its channel stays open and nothing closes;
+# the heartbeat on its link notices the silence, its hosts leave ready
+# "via relay gw: silent for 6 s", and the daemon opens the relay again.
+pids=$(relay_pids)
+[[ -n $pids ]] || fail "no relay process found in the namespace"
+reconnects=$(jq_st 'print(d["relays"][0]["reconnects"])')
+kill -STOP $pids
+at_exit "kill -9 $pids 2>/dev/null"
+for _ in $(seq $((300 * SLOW))); do
+	st
+	[[ $(jq_st 'print(d["relays"][0]["error"])') == *silent* ]] && break
+	sleep 0.2
+done
+assert_eq "via relay gw: silent for 6 s" "$(jq_st 'print(d["relays"][0]["error"])')" "--status: the stopped relay's failure: $(cat "$T/st")"
+assert_eq "$N" "$(jq_st 'print(sum("via relay gw: silent for 6 s" in h["error"] for h in d["hosts"]))')" "--status: its hosts' failure: $(cat "$T/st")"
+kill -9 $pids
+wait_ready "$N"
+[[ $(jq_st 'print(d["relays"][0]["reconnects"])') -gt $reconnects ]] || fail "--status: the stopped relay was not reopened: $(cat "$T/st")"
+rm -f "$T/m/w-"*
+"$MUSTER" run "${C[@]}" -i "$T/inv" -- "touch $T/m/w-\$(hostname)-\$\$" >"$T/out" 2>"$T/err" ||
+	fail "a run after the stopped relay was replaced: $(cat "$T/out" "$T/err")"
+assert_eq "$N" "$(find "$T/m" -name 'w-*' | wc -l)" "ran on every host after the stopped relay was replaced"
+ok "a stopped relay: the heartbeat fails its hosts via relay gw: silent for 6 s, the daemon opens it again"

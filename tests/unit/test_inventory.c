@@ -831,7 +831,8 @@ test_routes(void **state)
 	    "inv.ini:1: bad proxy_jump", NULL);
 }
 
-/* relay=: one relay per host or group, exclusive with other routes. */
+/* relay=: a relay, or a list of them (outermost first), per host or
+ * group, exclusive with other routes. */
 static void
 test_relay_var(void **state)
 {
@@ -839,7 +840,13 @@ test_relay_var(void **state)
 	    HOST_ROUTE_RELAY, "ops@gw:2222", "inv.ini:5 (relay)");
 	route_is("[g]\na\nb relay=r2\n[g:vars]\nrelay=ops@gw:2222\n", "b",
 	    HOST_ROUTE_RELAY, "r2", "inv.ini:3 (relay)");
-	parse_fails("a relay=gw1,gw2\n", MERR_PARSE, "inv.ini:1: bad relay",
+	route_is("a relay=gw1,ops@gw2:2222\n", "a", HOST_ROUTE_RELAY,
+	    "gw1,ops@gw2:2222", "inv.ini:1 (relay)");
+	parse_fails("a relay=gw1,,gw2\n", MERR_PARSE, "inv.ini:1: bad relay",
+	    "outermost first");
+	parse_fails("a relay=gw1,\n", MERR_PARSE, "inv.ini:1: bad relay",
+	    NULL);
+	parse_fails("a relay=,gw1\n", MERR_PARSE, "inv.ini:1: bad relay",
 	    NULL);
 	parse_fails("a relay='g w'\n", MERR_PARSE, "inv.ini:1: bad relay",
 	    NULL);
