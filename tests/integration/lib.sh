@@ -270,3 +270,22 @@ AllowUsers $2
 AuthorizedKeysFile .ssh/authorized_keys
 CFG
 }
+
+# agent_with KEYFILE...: an ssh-agent of this test's own (SSH_AUTH_SOCK and
+# SSH_AGENT_PID exported), holding these keys, killed at exit.
+agent_with() {
+	local k
+	eval "$(ssh-agent -s)" >/dev/null
+	at_exit "kill $SSH_AGENT_PID 2>/dev/null || true"
+	for k in "$@"; do ssh-add -q "$k" 2>/dev/null; done
+}
+
+# mu SUBCOMMAND ARGS...: muster with this test's $T/ssh_config, the
+# known_hosts ${KHF:-$T/kh} and the options in the array MU_OPTS; its
+# stdout in $T/out and stderr in $T/err; sets rc, never fails the script.
+mu() {
+	set +e
+	"$MUSTER" "$1" -F "$T/ssh_config" --known-hosts "${KHF:-$T/kh}" "${MU_OPTS[@]}" "${@:2}" >"$T/out" 2>"$T/err"
+	rc=$?
+	set -e
+}

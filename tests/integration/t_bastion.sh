@@ -93,13 +93,7 @@ assert_eq 3 "$rc" "a target is reachable directly (test set-up)"
 
 # Connections the bastion accepted so far.
 bastion_conns() { grep -c "Accepted publickey for $U1" "$T/bastion.log" 2>/dev/null || true; }
-# mu ARGS...: muster with this test's ssh_config; sets rc.
-mu() {
-	set +e
-	"$MUSTER" "$1" -F "$T/ssh_config" --known-hosts "${KHF:-$T/kh}" -k "$KEY" "${@:2}" >"$T/out" 2>"$T/err"
-	rc=$?
-	set -e
-}
+MU_OPTS=(-k "$KEY") # mu (lib.sh)
 
 before=$(bastion_conns)
 mu run -v -w "$ALL" -- "mktemp $T/m/r-XXXXXX" 

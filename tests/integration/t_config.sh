@@ -65,9 +65,7 @@ grep -q "xyzzy-42\|s3cret" "$T/err" && fail "passphrase leaked into the error ou
 ok "encrypted key"
 
 # ssh-agent: no -k, no keys/ dir, no default identities (HOME is empty).
-eval "$(ssh-agent -s)" >/dev/null
-at_exit "kill $SSH_AGENT_PID"
-ssh-add -q "$KEY" 2>/dev/null
+agent_with "$KEY"
 (cd "$T" && HOME="$T/emptyhome" "$MUSTER" run -F /dev/null --known-hosts "$KH" -i "$INV" -w "$(fleet_addr 9)" -- 'echo $USER') >"$T/out" 2>"$T/err" ||
 	fail "ssh-agent authentication failed: $(cat "$T/err")"
 assert_eq "$(fleet_addr 9): $(fleet_user 9)" "$(cat "$T/out")" "authenticated through ssh-agent"

@@ -62,17 +62,8 @@ ALL=$(hosts_of $(seq 0 $((N - 1))))
 
 # The operator's agent holds the key; no -k: the relay's hosts see only
 # what the agent signs for them, through the relay's session.
-eval "$(ssh-agent -s)" >/dev/null
-at_exit "kill $SSH_AGENT_PID 2>/dev/null"
-ssh-add -q "$KEY" 2>/dev/null
+agent_with "$KEY"
 
-# mu ARGS...: muster with this test's ssh_config; sets rc.
-mu() {
-	set +e
-	"$MUSTER" "$1" -F "$T/ssh_config" --known-hosts "${KHF:-$T/kh}" "${@:2}" >"$T/out" 2>"$T/err"
-	rc=$?
-	set -e
-}
 
 # The control: the targets cannot be reached directly.
 mu run -w "$(hosts_of 0)" -- true

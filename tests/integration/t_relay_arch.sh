@@ -48,15 +48,8 @@ printf 'Host gw\n    HostName %s\n    User %s\n' "$gw" "$u" >"$T/ssh_config"
 HOSTS="$(fleet_user 2)@$FLEET_NET.2,$(fleet_user 3)@$FLEET_NET.3"
 
 # The operator's ssh-agent: the relay's hosts see only what it signs.
-eval "$(ssh-agent -s)" >/dev/null
-at_exit "kill $SSH_AGENT_PID 2>/dev/null"
-ssh-add -q "$KEY" 2>/dev/null
-mu() { # mu SUBCOMMAND ARGS...: through the relay on gw; sets rc
-	set +e
-	"$MUSTER" "$1" -F "$T/ssh_config" --known-hosts "$T/kh" --relay gw "${@:2}" >"$T/out" 2>"$T/err"
-	rc=$?
-	set -e
-}
+agent_with "$KEY"
+MU_OPTS=(--relay gw) # mu: through the relay on gw
 
 # --- the aarch64 relay is uploaded, runs under qemu, reaches the hosts ---
 rm -rf "$home/.cache/muster"

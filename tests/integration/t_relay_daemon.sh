@@ -54,9 +54,7 @@ CFG
 
 # The operator's agent holds the key: the relay's hosts see only what it
 # signs for them, through the relay's session.
-eval "$(ssh-agent -s)" >/dev/null
-at_exit "kill $SSH_AGENT_PID 2>/dev/null"
-ssh-add -q "$KEY" 2>/dev/null
+agent_with "$KEY"
 
 export MUSTER_DAEMON_SOCKET=$T/d/daemon.sock
 mkdir -p "$T/d"

@@ -76,16 +76,8 @@ list() { # list ADDR...: -w list of targets
 	echo "$out"
 }
 
-eval "$(ssh-agent -s)" >/dev/null
-at_exit "kill $SSH_AGENT_PID 2>/dev/null"
-ssh-add -q "$KEY" 2>/dev/null
+agent_with "$KEY"
 
-mu() {
-	set +e
-	"$MUSTER" "$1" -F "$T/ssh_config" --known-hosts "${KHF:-$T/kh}" "${@:2}" >"$T/out" 2>"$T/err"
-	rc=$?
-	set -e
-}
 logins() { grep -c "Accepted publickey for $2" "$1" 2>/dev/null || true; }
 
 # The control: the inner hosts are reachable neither directly nor from A.
