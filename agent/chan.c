@@ -156,11 +156,11 @@ chan_send(struct chan *c, const Muster__Envelope *env)
 		chan_shutdown(c, CHAN_EXIT_PROTOCOL);
 		return;
 	}
-	/* Try a direct write only when nothing is queued before us. */
-	if (!ev_is_active(&c->wr))
-		chan_flush(c);
-	else
-		chan_congestion(c);
+	/* Written by chan_flusher_cb once the loop is about to block, not
+	 * now: every frame queued in one round (Hello, the replies to a
+	 * batch of requests, a stream's last Data, Eofs and Exit) leaves in
+	 * one write, so sshd wakes and sends once for them. */
+	chan_congestion(c);
 }
 
 void
@@ -349,6 +349,22 @@ chan_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	chan_flush(w->data);
 }
 
+/*
+ * Always active, at the lowest priority: libev runs it after the other
+ * prepare watchers (a Put batch's Results, the reaper), whose frames then
+ * leave in the same write; one started from inside another prepare
+ * watcher would only run after the loop had blocked. While stdout is
+ * full its watcher writes instead.
+ */
+static void
+chan_flusher_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct chan *c = w->data;
+
+	if (buf_len(&c->out) > 0 && !ev_is_active(&c->wr))
+		chan_flush(c);
+}
+
 static void
 chan_shutdown_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -424,6 +440,9 @@ chan_new(struct ev_loop *loop, struct chan **out)
 	c->wr.data = c;
 	ev_prepare_init(&c->reaper, chan_reaper_cb);
 	c->reaper.data = c;
+	ev_prepare_init(&c->flusher, chan_flusher_cb);
+	ev_set_priority(&c->flusher, EV_MINPRI);
+	c->flusher.data = c;
 	ev_timer_init(&c->shutdown_timer, chan_shutdown_cb, CHAN_SHUTDOWN_WAIT,
 	    0);
 	c->shutdown_timer.data = c;
@@ -436,6 +455,7 @@ chan_new(struct ev_loop *loop, struct chan **out)
 		free(c);
 		return r;
 	}
+	ev_prepare_start(loop, &c->flusher);
 	send_hello(c);
 	if (!c->shutting)
 		ev_io_start(loop, &c->rd);
@@ -513,6 +533,7 @@ chan_free(struct chan *c)
 	ev_io_stop(c->loop, &c->rd);
 	ev_io_stop(c->loop, &c->wr);
 	ev_prepare_stop(c->loop, &c->reaper);
+	ev_prepare_stop(c->loop, &c->flusher);
 	ev_timer_stop(c->loop, &c->shutdown_timer);
 	buf_free(&c->in);
 	buf_free(&c->out);

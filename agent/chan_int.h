@@ -45,6 +45,8 @@ struct chan {
 	 * before the loop blocks, never inside their own callbacks. */
 	struct stream *dead;
 	ev_prepare reaper;
+	/* Writes what the round queued, before the loop blocks. */
+	ev_prepare flusher;
 	ev_timer shutdown_timer;
 	int congested;	/* out above the high mark: reading paused */
 	int in_input;	/* chan_input is on the stack */
@@ -59,8 +61,9 @@ struct chan {
 
 /* "Exec", "Data" ...: for messages. */
 const char *chan_body_name(Muster__Envelope__BodyCase bc);
-/* Queue a frame and write what stdout takes now. A frame that cannot be
- * queued ends the channel (CHAN_EXIT_PROTOCOL). */
+/* Queue a frame; it leaves with the rest of the round, in one write,
+ * before the loop blocks. A frame that cannot be queued ends the channel
+ * (CHAN_EXIT_PROTOCOL). */
 void chan_send(struct chan *c, const Muster__Envelope *env);
 /* An Error frame on stream id; code is an err.h code. */
 void chan_send_errorv(struct chan *c, uint32_t id, int code, const char *fmt,

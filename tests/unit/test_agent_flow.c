@@ -11,12 +11,14 @@
  * "possible" leaks are not errors there: a child that fails to exec exits
  * holding the parent's heap, which valgrind counts as possibly lost.
  */
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -265,6 +267,98 @@ test_stdin_eof_kills(void **state)
 	agent_free(&a);
 }
 
+/* The test's end of the agent's stdout in test_one_write_per_round. */
+static int round_sock = -1;
+
+static void
+round_stdout(void)
+{
+	if (dup2(round_sock, STDOUT_FILENO) == -1)
+		_exit(126);
+}
+
+/*
+ * Frames the agent queues in one round of its loop leave in one write:
+ * sshd then wakes and sends once for them. The agent's stdout is a
+ * SOCK_SEQPACKET socket, which keeps each write a message of its own, and
+ * the Pings go into its stdin in one write under PIPE_BUF, so its first
+ * read holds them all, whatever the scheduling. Before, each Pong was a
+ * write (and an SSH packet) of its own.
+ */
+static void
+test_one_write_per_round(void **state)
+{
+	enum { NPING = 8 };
+	Muster__Envelope env = MUSTER__ENVELOPE__INIT, *e;
+	Muster__Ping p = MUSTER__PING__INIT;
+	struct buf req, msg;
+	struct agent a;
+	uint8_t pkt[65536];
+	double deadline;
+	int sv[2], i, pongs = 0, msgs_with_pong = 0, n, st;
+	struct pollfd pfd;
+	ssize_t r;
+
+	(void)state;
+	assert_int_equal(
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	round_sock = sv[1];
+	agent_child_setup = round_stdout;
+	agent_spawn(&a, "--stdio");
+	agent_child_setup = NULL;
+	close(sv[1]);
+	buf_init(&req, 4096);
+	assert_int_equal(buf_append(&req, "\n\n\n\n", 4), 0);
+	env.body_case = MUSTER__ENVELOPE__BODY_PING;
+	env.ping = &p;
+	for (i = 0; i < NPING; i++) {
+		p.nonce = 100 + (uint64_t)i;
+		assert_int_equal(frame_encode(&req, &env, FRAME_MAX_DEFAULT),
+		    0);
+	}
+	assert_true(buf_len(&req) <= PIPE_BUF);
+	assert_int_equal(write(a.to, buf_ptr(&req), buf_len(&req)),
+	    (ssize_t)buf_len(&req));
+	deadline = now_ms() + WAIT_MS;
+	while (pongs < NPING) {
+		assert_true(now_ms() < deadline);
+		pfd.fd = sv[0];
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)(deadline - now_ms()) + 1) <= 0)
+			continue;
+		r = recv(sv[0], pkt, sizeof(pkt), 0);
+		assert_true(r > 0);
+		buf_init(&msg, sizeof(pkt));
+		assert_int_equal(buf_append(&msg, pkt, (size_t)r), 0);
+		if (buf_len(&msg) >= strlen(AGENT_MARKER) &&
+		    memcmp(buf_ptr(&msg), AGENT_MARKER,
+			strlen(AGENT_MARKER)) == 0)
+			buf_consume(&msg, strlen(AGENT_MARKER));
+		n = 0;
+		while (buf_len(&msg) > 0) {
+			/* A write holds whole frames only. */
+			assert_int_equal(
+			    frame_decode(&msg, FRAME_MAX_DEFAULT, &e), 0);
+			if (e->body_case == MUSTER__ENVELOPE__BODY_PONG) {
+				assert_int_equal(e->pong->nonce, 100 + pongs);
+				pongs++;
+				n++;
+			}
+			frame_free(e);
+		}
+		msgs_with_pong += n > 0;
+		buf_free(&msg);
+	}
+	assert_int_equal(msgs_with_pong, 1);
+	agent_close(&a);
+	st = agent_wait(&a, WAIT_MS);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	close(sv[0]);
+	buf_free(&req);
+	agent_free(&a);
+}
+
 int
 main(void)
 {
@@ -275,6 +369,7 @@ main(void)
 		cmocka_unit_test(test_stdin_refused),
 		cmocka_unit_test(test_stdin_credit_violation),
 		cmocka_unit_test(test_stdin_eof_kills),
+		cmocka_unit_test(test_one_write_per_round),
 	};
 
 	agent_test_init(6);
