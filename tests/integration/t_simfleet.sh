@@ -4,7 +4,8 @@
 # optimised build and 48 in the sanitizer build) served by one process, each with its own address, host key and
 # home, reached by muster over SSH, the real agent uploaded to and started
 # on every one; and a host whose key changed (simfleet --changed-key) is
-# refused and runs nothing. bench/simfleet-scale uses the same tool for
+# refused and runs nothing; then the same hosts through a relay on a real
+# sshd. bench/simfleet-scale and bench/simfleet-relay use the same tool for
 # the scale figures.
 . "$(dirname "$0")/lib.sh"
 
