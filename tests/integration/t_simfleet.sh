@@ -4,7 +4,8 @@
 # optimised build and 48 in the sanitizer build) served by one process, each with its own address, host key and
 # home, reached by muster over SSH, the real agent uploaded to and started
 # on every one; and a host whose key changed (simfleet --changed-key) is
-# refused and runs nothing. bench/simfleet-scale uses the same tool for
+# refused and runs nothing; then the same hosts through a relay on a real
+# sshd. bench/simfleet-scale and bench/simfleet-relay use the same tool for
 # the scale figures.
 . "$(dirname "$0")/lib.sh"
 
@@ -75,3 +76,29 @@ set -e
 assert_eq 3 "$rc" "exit status with a changed host key ($(cat "$T/err"))"
 assert_contains "$(grep -F "\"$bad\"" "$T/j")" '"status":"hostkey"' "the changed host's status"
 ok "a simulated host whose key changed is refused"
+
+# The same simulated hosts through a relay (README "Relays"): fleet host 1's
+# real sshd is the gateway, muster-relay is bootstrapped there and reaches
+# the hosts; their keys come from the controller's known_hosts, the key from
+# the operator's ssh-agent, forwarded on the relay's session only.
+# bench/simfleet-relay measures this at scale.
+eval "$(ssh-agent -s)" >/dev/null
+at_exit "kill $SSH_AGENT_PID 2>/dev/null"
+ssh-add -q "$KEY" 2>/dev/null
+cat "$sim/known_hosts" "$KH" >"$T/kh-relay"
+printf 'Host gw\n    HostName %s\n    User %s\n' "$(fleet_addr 1)" "$(fleet_user 1)" \
+	>"$T/ssh_config"
+set +e
+"$MUSTER" run --no-daemon -v -k "$KEY" --known-hosts "$T/kh-relay" \
+	-F "$T/ssh_config" --relay gw --fanout 32 --hostfile "$T/good" \
+	-- 'echo relayed >relay-marker' </dev/null >"$T/out" 2>"$T/err"
+rc=$?
+set -e
+assert_eq 0 "$rc" "muster run --relay on $N simulated hosts ($(tail -n 5 "$T/err"))"
+assert_contains "$(cat "$T/err")" "$N hosts: $N ok, 0 failed, 0 unreachable" "summary"
+assert_contains "$(cat "$T/err")" "${hosts[0]}: via relay gw" "-v shows the route"
+for h in "${hosts[@]:0:N}"; do
+	assert_eq relayed "$(cat "$sim/home/$h/relay-marker" 2>/dev/null)" \
+		"$h: the command ran through the relay"
+done
+ok "$N simulated hosts through a relay on a real sshd: all ok"
