@@ -721,6 +721,7 @@ tssh_create(const struct conn_config *cfg, const struct host_spec *spec,
 	t->in = in;
 	t->stats = stats;
 	t->fd = -1;
+	t->agent_fd = -1;
 	buf_init(&t->chan_out, BOOTSTRAP_JUNK_MAX + 4096);
 	buf_init(&t->chan_err, CHAN_ERR_MAX);
 	ev_init(&t->io, tssh_on_io);

@@ -62,6 +62,13 @@ struct transport {
 	struct ssh_counter_struct counter;
 	int fd;
 	bool fd_adopted; /* libssh's socket holds fd */
+	/* Our connection to $SSH_AUTH_SOCK for this session's
+	 * authentication, handed to libssh (which closes it with the
+	 * session): -1 none yet; shut down once authentication is over
+	 * (agent_done), so that it holds no agent connection (and, on a
+	 * relay, no forwarded-agent channel) while the host stays up. */
+	int agent_fd;
+	bool agent_done;
 	char *hostname;
 	unsigned port;
 	struct addrinfo *addrs, *addr_next;

@@ -71,6 +71,25 @@ agent_with "$KEY"
 assert_eq "$(fleet_addr 9): $(fleet_user 9)" "$(cat "$T/out")" "authenticated through ssh-agent"
 ok "ssh-agent"
 
+# Authentication over, a host holds no connection to the ssh-agent (on a
+# relay each was a forwarded-agent channel, 256 at most per relay): the
+# agent's open files while 6 hosts run a command that waits are what they
+# were before.
+base=$(ls "/proc/$SSH_AGENT_PID/fd" | wc -l)
+chmod 755 "$T"
+mkdir -m 1777 "$T/held"
+hosts=$(for i in 1 2 3 4 5 6; do printf '%s@%s,' "$(fleet_user $i)" "$(fleet_addr $i)"; done)
+(cd "$T" && HOME="$T/emptyhome" "$MUSTER" run -F /dev/null --known-hosts "$KH" -w "${hosts%,}" -- \
+	"touch $T/held/\$(hostname)-\$\$; while [ ! -e $T/held/go ]; do sleep 0.1; done") >"$T/out" 2>"$T/err" &
+held=$!
+for _ in $(seq $((600 * SLOW))); do (($(ls "$T/held" | wc -l) >= 6)) && break; sleep 0.1; done
+(($(ls "$T/held" | wc -l) >= 6)) || fail "the 6 commands did not start: $(cat "$T/err")"
+during=$(ls "/proc/$SSH_AGENT_PID/fd" | wc -l)
+touch "$T/held/go"
+wait "$held" || fail "the held run failed: $(cat "$T/err")"
+assert_eq "$base" "$during" "ssh-agent's open files while 6 authenticated hosts run"
+ok "no ssh-agent connection held past authentication"
+
 # Bad host lists and inventories say where.
 set +e
 "$MUSTER" run -w 'web[3-1]' -- true 2>"$T/err"; rc=$?
