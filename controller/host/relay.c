@@ -757,26 +757,27 @@ relays_open(const struct conn_config *cfg, const struct host_set *hosts,
 	*out = NULL;
 	for (i = 0; i < hosts->n; i++) {
 		const struct host_spec *h = &hosts->v[i];
+		const char *origin = h->route_origin ?
+		    h->route_origin :
+		    "inventory";
 
+		if (h->route_kind != HOST_ROUTE_RELAY)
+			continue;
 		/* A list is the route to its last relay, which -J would
 		 * replace: the operator chooses one. */
-		if (h->route_kind == HOST_ROUTE_RELAY && cfg->jump != NULL &&
-		    strchr(h->route, ',') != NULL) {
+		if (cfg->jump != NULL && strchr(h->route, ',') != NULL) {
 			snprintf(err, errlen,
 			    "relay %s (%s): a list of relays cannot be "
 			    "combined with -J (it is the route to its last "
 			    "relay)",
-			    h->route,
-			    h->route_origin ? h->route_origin : "inventory");
+			    h->route, origin);
 			return MERR_INVAL;
 		}
-		if (h->route_kind == HOST_ROUTE_RELAY &&
-		    !relays_route_ok(h->route)) {
+		if (!relays_route_ok(h->route)) {
 			snprintf(err, errlen,
 			    "relay %s (%s): bad relay list (relays, "
 			    "outermost first: [user@]host[:port],...)",
-			    h->route,
-			    h->route_origin ? h->route_origin : "inventory");
+			    h->route, origin);
 			return MERR_INVAL;
 		}
 	}

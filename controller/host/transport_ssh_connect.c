@@ -37,8 +37,6 @@
 
 #include "tssh_int.h"
 
-static void agent_attach(struct transport *t);
-
 /*
  * The route ssh_config asks for. We connect the socket ourselves, which
  * makes libssh ignore its ProxyCommand (and the ProxyJump it turns into
@@ -415,6 +413,48 @@ tssh_step_tcp(struct transport *t)
 	return TRANSPORT_NEXT;
 }
 
+/*
+ * The session's connection to the ssh-agent, ours rather than libssh's
+ * own: libssh keeps its agent connection open until the session is freed,
+ * and a relay's hosts each held one forwarded-agent channel for as long
+ * as they stayed connected (the controller's agentfwd.c allows 256 per
+ * relay: the 257th host behind a relay could not authenticate). The
+ * connection is handed to libssh before authentication and shut down
+ * after it (agent_release). No $SSH_AUTH_SOCK, or no connection: libssh
+ * tries on its own, as before.
+ */
+static void
+agent_attach(struct transport *t)
+{
+	const char *path = getenv("SSH_AUTH_SOCK");
+	struct sockaddr_un sa;
+	int fd;
+
+	if (t->agent_fd >= 0 || t->agent_done || path == NULL ||
+	    *path == '\0' || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    ssh_set_agent_socket(t->session, fd) != SSH_OK) {
+		close(fd);
+		return;
+	}
+	t->agent_fd = fd;
+}
+
+static void
+agent_release(struct transport *t)
+{
+	if (t->agent_fd >= 0)
+		(void)shutdown(t->agent_fd, SHUT_RDWR);
+	t->agent_fd = -1;
+	t->agent_done = true;
+}
+
 enum transport_step
 tssh_step_handshake(struct transport *t)
 {
@@ -459,48 +499,6 @@ tssh_step_handshake(struct transport *t)
 	return TRANSPORT_NEXT;
 }
 
-/*
- * The session's connection to the ssh-agent, ours rather than libssh's
- * own: libssh keeps its agent connection open until the session is freed,
- * and a relay's hosts each held one forwarded-agent channel for as long
- * as they stayed connected (the controller's agentfwd.c allows 256 per
- * relay: the 257th host behind a relay could not authenticate). The
- * connection is handed to libssh before authentication and shut down
- * after it (agent_release). No $SSH_AUTH_SOCK, or no connection: libssh
- * tries on its own, as before.
- */
-static void
-agent_attach(struct transport *t)
-{
-	const char *path = getenv("SSH_AUTH_SOCK");
-	struct sockaddr_un sa;
-	int fd;
-
-	if (t->agent_fd >= 0 || t->agent_done || path == NULL ||
-	    *path == '\0' || strlen(path) >= sizeof(sa.sun_path))
-		return;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    ssh_set_agent_socket(t->session, fd) != SSH_OK) {
-		close(fd);
-		return;
-	}
-	t->agent_fd = fd;
-}
-
-static void
-agent_release(struct transport *t)
-{
-	if (t->agent_fd >= 0)
-		(void)shutdown(t->agent_fd, SHUT_RDWR);
-	t->agent_fd = -1;
-	t->agent_done = true;
-}
-
 /* The server hung up (MaxAuthTries: "Too many authentication failures"):
  * that is its answer, reported at once with its reason. */
 static bool
@@ -518,9 +516,11 @@ auth_disconnected(struct transport *t)
 static enum transport_step
 auth_result(struct transport *t, int r, enum conn_state on_denied)
 {
-	if (r != SSH_AUTH_AGAIN &&
-	    (r == SSH_AUTH_SUCCESS || on_denied == CS_DONE ||
-		(r != SSH_AUTH_DENIED && r != SSH_AUTH_PARTIAL)))
+	bool next_step = (r == SSH_AUTH_DENIED || r == SSH_AUTH_PARTIAL) &&
+	    on_denied != CS_DONE;
+
+	/* Authentication is over unless it waits or tries the next way. */
+	if (r != SSH_AUTH_AGAIN && !next_step)
 		agent_release(t);
 	switch (r) {
 	case SSH_AUTH_AGAIN:
