@@ -354,9 +354,14 @@ static void
 daemon_host_authed(struct conn *c, void *arg)
 {
 	struct dhost *h = arg;
+	struct dattach *a;
 
 	h->authed = true;
 	pacer_authed(&h->d->pace);
+	/* A client paces its own set-ups too: behind a relay this is the
+	 * only way it learns that the host no longer counts as a startup. */
+	for (a = h->attached; a != NULL; a = a->next_on_host)
+		dclient_send_host_authed(a);
 	start_waiting(h->d);
 }
 

@@ -70,6 +70,21 @@ dclient_send_hello(struct dattach *a)
 }
 
 void
+dclient_send_host_authed(struct dattach *a)
+{
+	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
+	Muster__Daemon__HostAuthed ha = MUSTER__DAEMON__HOST_AUTHED__INIT;
+	const struct conn_stats *st = conn_stats(a->h->conn);
+
+	ha.host = a->id;
+	ha.connected = st->t_connected;
+	ha.authenticated = st->t_authed;
+	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_HOST_AUTHED;
+	ctl.host_authed = &ha;
+	dclient_put(a->cl, LINK_CONTROL, NULL, &ctl);
+}
+
+void
 dclient_send_host_down(struct dclient *cl, uint32_t id, enum host_status st,
     const char *error)
 {

@@ -224,6 +224,8 @@ void dclient_put(struct dclient *cl, uint32_t host,
     const Muster__Envelope *env, const Muster__Daemon__Control *ctl);
 void dclient_drop(struct dclient *cl, const char *why);
 void dclient_send_hello(struct dattach *a);
+/* The host got past authentication (it is connecting still). */
+void dclient_send_host_authed(struct dattach *a);
 void dclient_send_host_down(struct dclient *cl, uint32_t id,
     enum host_status st, const char *error);
 void dclient_send_stream_error(struct dclient *cl, uint32_t host, uint32_t cid,

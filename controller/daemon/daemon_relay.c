@@ -273,6 +273,8 @@ drelay_attach(struct dclient *cl, const Muster__Daemon__Attach *at)
 		dhost_connect(h);
 	} else if (h->state == DH_READY)
 		dclient_send_hello(a);
+	else if (h->state == DH_CONNECTING && h->authed)
+		dclient_send_host_authed(a);
 }
 
 /* ---- blobs: bytes once per relay ------------------------------------------------ */

@@ -363,6 +363,13 @@ link_dead(struct dlink *l, const char *why)
 	}
 }
 
+/* A time from the peer, for -v: NaN, negative or absurd reads as 0. */
+static double
+seconds(double t)
+{
+	return t >= 0 && t < 1e6 ? t : 0;
+}
+
 static void
 take_control(struct dlink *l, size_t len)
 {
@@ -390,7 +397,11 @@ take_control(struct dlink *l, size_t len)
 			(enum host_status)st :
 			HS_UNREACHABLE,
 		    msg);
-	}
+	} else if (ctl->body_case ==
+		MUSTER__DAEMON__CONTROL__BODY_HOST_AUTHED &&
+	    (s = slot(l, ctl->host_authed->host)) != NULL)
+		s->ops->authed(s->arg, seconds(ctl->host_authed->connected),
+		    seconds(ctl->host_authed->authenticated));
 	link_control_free(ctl);
 }
 

@@ -21,11 +21,14 @@ struct dlink;
 
 /* What the link tells the one attaching a host (transport_daemon.c): one
  * agent frame (length included) arrived; the daemon reports the host down;
- * the socket has room again. */
+ * the socket has room again; the host got past SSH authentication (the
+ * daemon's or relay's times, seconds since it began the connection, each
+ * in [0, 1e6)): at most once per attachment, before its Hello. */
 struct dlink_peer_ops {
 	void (*input)(void *arg, const uint8_t *frame, size_t n);
 	void (*down)(void *arg, enum host_status st, const char *error);
 	void (*writable)(void *arg);
+	void (*authed)(void *arg, double connected, double authenticated);
 };
 
 /*

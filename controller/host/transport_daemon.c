@@ -25,6 +25,8 @@ struct transport {
 	struct dlink *link; /* the daemon's, or the host's relay's */
 	uint32_t link_id;
 	bool attached;
+	bool authed; /* the daemon or relay said so once */
+	struct conn_stats *stats;
 };
 
 static void
@@ -62,10 +64,26 @@ tdaemon_peer_writable(void *arg)
 		t->owner->kick(t->arg);
 }
 
+/* Past authentication where the host is connected: the set-up stops
+ * counting against --max-startups here, as a direct one does. */
+static void
+tdaemon_peer_authed(void *arg, double connected, double authenticated)
+{
+	struct transport *t = arg;
+
+	if (t->authed || t->owner->state(t->arg) != CS_HELLO)
+		return;
+	t->authed = true;
+	t->stats->t_connected = connected;
+	t->stats->t_authed = authenticated;
+	t->owner->authed(t->arg);
+}
+
 static const struct dlink_peer_ops daemon_peer_ops = {
 	.input = tdaemon_peer_input,
 	.down = tdaemon_peer_down,
 	.writable = tdaemon_peer_writable,
+	.authed = tdaemon_peer_authed,
 };
 
 static int
@@ -82,6 +100,7 @@ tdaemon_create(const struct conn_config *cfg, const struct host_spec *spec,
 	t->owner = owner;
 	t->arg = arg;
 	t->display = display;
+	t->stats = stats;
 	/* A relay's link when the inventory names one for this host. */
 	t->link = cfg->link != NULL ?
 	    cfg->link :

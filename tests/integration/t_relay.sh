@@ -30,6 +30,14 @@ ns_sshd_config 3 "$T/targets.conf" "0.0.0.0:2222"
 # the controller pinned (it has no known_hosts file for libssh to read).
 ssh-keygen -q -t ecdsa -N '' -f "$T/tk_ecdsa" >/dev/null
 echo "HostKey $T/tk_ecdsa" >>"$T/targets.conf"
+# The last target's sessions wait, after authentication, until
+# $T/release exists (the --max-startups step below holds it there).
+SLOWT=${TARGETS[N - 1]}
+cat >>"$T/targets.conf" <<CFG
+Match LocalAddress $SLOWT
+    ForceCommand /bin/sh -c 'while [ ! -e $T/release ]; do sleep 0.1; done; exec /bin/sh -c "\$SSH_ORIGINAL_COMMAND"'
+CFG
+touch "$T/release"
 ns_sshd_config 1 "$T/gw.conf"
 ip netns exec "$NS" /usr/sbin/sshd -f "$T/targets.conf" -E "$T/targets.log"
 ns_way_in "$GW" "$T/gw.conf" "$T/gw.log"
@@ -84,6 +92,31 @@ assert_eq "$N" "$(($(target_logins) - tbefore))" "each target logged in once, fr
 assert_contains "$(cat "$T/err")" "${TARGETS[0]}:2222: via relay gw" "-v shows the route"
 assert_contains "$(cat "$T/err")" "relay gw: up" "-v shows the relay up"
 ok "$N hosts through one relay"
+
+# --max-startups counts a host behind a relay only until it is
+# authenticated, as a direct one (the relay says when: HostAuthed): with
+# --max-startups 1, a host whose session hangs after authentication does
+# not hold back the next one. Before, a relayed host counted until its
+# agent was ready, and set-ups through a relay went at half the rate.
+rm "$T/release"
+(
+	mu run -v --max-startups 1 --connect-timeout $((40 * SLOW)) --relay gw -w "$(hosts_of $((N - 1)) 0)" -- "mktemp $T/m/ms-XXXXXX"
+	echo "$rc" >"$T/ms.rc"
+) &
+ms=$!
+for _ in $(seq $((200 * SLOW))); do # well within the connect timeout
+	[[ -n $(find "$T/m" -name 'ms-*') ]] && break
+	sleep 0.1
+done
+touch "$T/release"
+n_before=$(find "$T/m" -name 'ms-*' | wc -l)
+wait "$ms"
+assert_eq 1 "$n_before" "--max-startups 1: the second host ran while the first hung after authentication: $(cat "$T/out" "$T/err")"
+assert_eq 0 "$(cat "$T/ms.rc")" "--max-startups 1 through the relay: $(cat "$T/out" "$T/err")"
+assert_eq 2 "$(find "$T/m" -name 'ms-*' | wc -l)" "--max-startups 1: both hosts ran"
+assert_contains "$(cat "$T/err")" "${TARGETS[0]}:2222: connected " "-v: the relay's connection times"
+grep -q "${TARGETS[0]}:2222: connected 0 ms, authenticated 0 ms" "$T/err" && fail "-v: the relayed host's times are the relay's: $(cat "$T/err")"
+ok "--max-startups counts a relayed host until it authenticates, as a direct one"
 
 # The inventory's relay=: a group behind the relay, a host direct, in one
 # run; the route per host in -v and --list-hosts.
