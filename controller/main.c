@@ -32,23 +32,12 @@
 #include "push.h"
 #include "relay.h"
 #include "run.h"
+#include "fdlimit.h"
 #include "sshfile.h"
 #include "watch.h"
 #include "workpool.h"
 
 #define UPLOAD_WORKERS 4
-
-/* Every host costs a socket; take all the descriptors we are allowed. */
-static void
-raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
 
 /*
  * Each host directly connected holds a socket for the whole job, plus a
@@ -871,7 +860,7 @@ main(int argc, char **argv)
 		cli_usage(stderr);
 		return EXIT_USAGE;
 	}
-	raise_fd_limit();
+	fdlimit_raise();
 	ssh_init();
 	if (strcmp(argv[1], "--version") == 0)
 		argv[1] = "version";

@@ -136,7 +136,7 @@ verdict(ssh_session s, const char *file, bool accept_new, bool hash, char *err,
     size_t errlen)
 {
 	struct kh_verdict v;
-	char fp[160];
+	char fp[160], shown[sizeof(v.file)];
 	int r;
 
 	if ((r = lookup(s, &v, err, errlen)) != 0) {
@@ -166,6 +166,8 @@ verdict(ssh_session s, const char *file, bool accept_new, bool hash, char *err,
 	default: break;
 	}
 	fingerprint(s, fp, sizeof(fp));
+	/* A relay's in-memory lines go by the controller's file name. */
+	khindex_shown(file, shown, sizeof(shown));
 	/* Pinning a plain key would undo the CA's say over the host,
 	 * --accept-new or not. */
 	if (hostcert_covers(s) == 1) {
@@ -178,7 +180,7 @@ verdict(ssh_session s, const char *file, bool accept_new, bool hash, char *err,
 		    "against the host's certificate (ssh-keygen -L -f "
 		    "CERT on the host), add a line for it to %s; "
 		    "--accept-new will not pin it",
-		    file, fp, file);
+		    shown, fp, shown);
 		return MERR_HOSTKEY_UNKNOWN;
 	}
 	if (accept_new)
@@ -186,7 +188,7 @@ verdict(ssh_session s, const char *file, bool accept_new, bool hash, char *err,
 	snprintf(err, errlen,
 	    "unknown host key %s (not in %s); "
 	    "verify it, then rerun with --accept-new to record it",
-	    fp, file);
+	    fp, shown);
 	return MERR_HOSTKEY_UNKNOWN;
 }
 

@@ -45,6 +45,10 @@ struct khname {
 
 struct khfile {
 	char *path;
+	char *shown; /* the name in verdicts, when not path (khindex_memory) */
+	/* While khindex_memory indexes: line i's number is linemap[i]. */
+	const uint32_t *linemap;
+	size_t nlinemap;
 	bool valid; /* st and the index describe the file now */
 	struct stat st;
 	int err; /* sshfile_check's verdict on this version */
@@ -94,6 +98,7 @@ kh_clear(struct khfile *f)
 	free(f->bucket);
 	free(f->scan);
 	free(f->path);
+	free(f->shown);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -224,13 +229,17 @@ static int
 kh_add_text(struct khfile *f, char *buf, size_t len)
 {
 	char *p = buf, *nl, *end = buf + len;
+	unsigned lineno;
 	int r;
 
 	while (p < end) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
 			nl = end;
 		*nl = '\0';
-		if ((r = kh_add_line(f, p, ++f->nlines_read)) != 0)
+		lineno = ++f->nlines_read;
+		if (lineno <= f->nlinemap)
+			lineno = f->linemap[lineno - 1];
+		if ((r = kh_add_line(f, p, lineno)) != 0)
 			return r;
 		p = nl + 1;
 	}
@@ -448,7 +457,8 @@ kh_file_lookup(struct khfile *f, const char *name, const char *alt,
 	at = a.bad ? a.bad : a.ok ? a.ok : a.same_type ? a.same_type : a.first;
 	v->match = a.ok ? KH_OK : a.first ? KH_CHANGED : KH_NONE;
 	v->line = at ? at->lineno : 0;
-	snprintf(v->file, sizeof(v->file), "%s", f->path);
+	snprintf(v->file, sizeof(v->file), "%s",
+	    f->shown != NULL ? f->shown : f->path);
 	return a.bad != NULL ? MERR_PARSE : 0;
 }
 
@@ -596,7 +606,8 @@ khindex_flush(void)
 }
 
 int
-khindex_memory(const char *name, const char *text, char *err, size_t errlen)
+khindex_memory(const char *name, const char *text, const char *shown,
+    const uint32_t *lines, size_t nlines, char *err, size_t errlen)
 {
 	size_t len = strlen(text);
 	char *buf;
@@ -605,7 +616,10 @@ khindex_memory(const char *name, const char *text, char *err, size_t errlen)
 	pthread_mutex_lock(&kh_lock);
 	kh_clear(&mem);
 	mem.ends_nl = true;
+	mem.linemap = lines;
+	mem.nlinemap = nlines;
 	if ((mem.path = strdup(name)) == NULL ||
+	    (shown != NULL && (mem.shown = strdup(shown)) == NULL) ||
 	    (buf = malloc(len + 1)) == NULL) {
 		kh_clear(&mem);
 		pthread_mutex_unlock(&kh_lock);
@@ -615,6 +629,8 @@ khindex_memory(const char *name, const char *text, char *err, size_t errlen)
 	memcpy(buf, text, len + 1);
 	/* The lines keep copies of their own: buf goes. */
 	r = kh_add_text(&mem, buf, len);
+	mem.linemap = NULL;
+	mem.nlinemap = 0;
 	free(buf);
 	if (r != 0) {
 		kh_clear(&mem);
@@ -623,6 +639,19 @@ khindex_memory(const char *name, const char *text, char *err, size_t errlen)
 		mem.valid = true;
 	pthread_mutex_unlock(&kh_lock);
 	return r;
+}
+
+void
+khindex_shown(const char *path, char *out, size_t outlen)
+{
+	pthread_mutex_lock(&kh_lock);
+	snprintf(out, outlen, "%s",
+	    mem.shown != NULL && path != NULL && mem.path != NULL &&
+		    strcmp(mem.path, path) == 0 ?
+		mem.shown :
+		path != NULL ? path :
+			       "");
+	pthread_mutex_unlock(&kh_lock);
 }
 
 /* Append the algorithms that verify a key of this known_hosts type, once

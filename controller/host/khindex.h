@@ -24,6 +24,7 @@
 #define MUSTER_KHINDEX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libssh/libssh.h>
 
@@ -69,9 +70,17 @@ int khindex_append(const char *path, const char *line, char *err,
  * its hosts' keys against the controller's lines this way, so that no
  * copy of them lands on the gateway's disk. A second call replaces the
  * first. 0, MERR_NOMEM, or kh_add_line's error, with the message in err.
+ * Verdicts name SHOWN (NULL: NAME) as the file and, when LINES has an
+ * entry for it, LINES[i] as the number of TEXT's line i + 1: the lines'
+ * place in the file they were taken from (the controller's known_hosts),
+ * which is the one the operator fixes.
  */
-int khindex_memory(const char *name, const char *text, char *err,
-    size_t errlen);
+int khindex_memory(const char *name, const char *text, const char *shown,
+    const uint32_t *lines, size_t nlines, char *err, size_t errlen);
+
+/* The name messages give PATH: khindex_memory's SHOWN when PATH is its
+ * NAME, else PATH itself. */
+void khindex_shown(const char *path, char *out, size_t outlen);
 
 /*
  * When PATH is the khindex_memory index: the host key algorithms its lines

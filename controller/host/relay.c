@@ -47,7 +47,7 @@ struct relay {
 	char *name, *where, *route;
 	/* A list's leading relays: the route to this one (relay.h). */
 	char *jump;
-	char *known_hosts; /* the RelaySetup's lines */
+	struct relaykh kh; /* the RelaySetup's known_hosts lines */
 	enum relay_state state;
 	enum conn_state tstate;
 	const struct transport_ops *tp_ops;
@@ -266,7 +266,10 @@ relay_put_setup(struct relay *r)
 	}
 	rs.agents = pa;
 	rs.n_agents = set->n;
-	rs.known_hosts = r->known_hosts;
+	rs.known_hosts = r->kh.text;
+	rs.known_hosts_file = r->kh.file;
+	rs.known_hosts_lines = r->kh.lines;
+	rs.n_known_hosts_lines = r->kh.nlines;
 	rs.connect_timeout = r->run->connect_timeout;
 	/* One budget for the whole run: the controller's fleet paces every
 	 * host's set-up, relayed or direct, against --fanout, --max-startups
@@ -449,7 +452,6 @@ relay_open(const struct conn_config *cfg, const char *name, const char *where,
     char *err, size_t errlen)
 {
 	struct relay *r;
-	size_t known = 0;
 	const char *sock, *last;
 	int sv[2] = { -1, -1 }, ret;
 
@@ -473,11 +475,11 @@ relay_open(const struct conn_config *cfg, const char *name, const char *where,
 	if ((ret = bastion_parse_hop(last != NULL ? last + 1 : name, &r->spec,
 		 err, errlen)) != 0)
 		goto fail;
-	if ((ret = relaykh_build(cfg->known_hosts, hosts, nhosts,
-		 &r->known_hosts, &known, err, errlen)) != 0)
+	if ((ret = relaykh_build(cfg->known_hosts, hosts, nhosts, &r->kh, err,
+		 errlen)) != 0)
 		goto fail;
 	log_debug("relay %s: known_hosts lines for %zu of its %zu hosts", name,
-	    known, nhosts);
+	    r->kh.nhosts, nhosts);
 	if ((ret = relayset_load(&r->relayset, err, errlen)) != 0)
 		goto fail;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -598,7 +600,7 @@ relay_free(struct relay *r)
 	buf_free(&r->tout);
 	agentset_free(&r->relayset);
 	host_spec_free(&r->spec);
-	free(r->known_hosts);
+	relaykh_free(&r->kh);
 	free(r->name);
 	free(r->where);
 	free(r->route);

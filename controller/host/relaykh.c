@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "err.h"
 #include "hostcert.h"
 
@@ -44,27 +45,38 @@ relaykh_matches(const char *patterns, const char *name)
 	return m;
 }
 
+void
+relaykh_free(struct relaykh *kh)
+{
+	free(kh->file);
+	free(kh->text);
+	free(kh->lines);
+	memset(kh, 0, sizeof(*kh));
+}
+
 int
 relaykh_build(const char *path, const struct host_spec *const *hosts, size_t n,
-    char **text, size_t *nhosts, char *err, size_t errlen)
+    struct relaykh *kh, char *err, size_t errlen)
 {
 	char def[1024],
 	    *line = NULL, *p, *pats, *rest, lookup[600], written[600];
 	bool *got = NULL;
-	size_t cap = 0, len = 0, i;
+	size_t cap = 0, len = 0, i, linescap = 0;
+	uint32_t lineno = 0;
 	FILE *f = NULL, *out = NULL;
 	int r = 0;
 
-	*text = NULL;
-	*nhosts = 0;
+	memset(kh, 0, sizeof(*kh));
 	if (path == NULL) {
 		snprintf(def, sizeof(def), "%s/.ssh/known_hosts",
 		    getenv("HOME") != NULL ? getenv("HOME") : "");
 		path = def;
 	}
-	if ((got = calloc(n > 0 ? n : 1, sizeof(*got))) == NULL ||
-	    (out = open_memstream(text, &len)) == NULL) {
+	if ((kh->file = strdup(path)) == NULL ||
+	    (got = calloc(n > 0 ? n : 1, sizeof(*got))) == NULL ||
+	    (out = open_memstream(&kh->text, &len)) == NULL) {
 		free(got);
+		relaykh_free(kh);
 		return MERR_NOMEM;
 	}
 	if ((f = fopen(path, "r")) == NULL && errno != ENOENT) {
@@ -73,6 +85,7 @@ relaykh_build(const char *path, const struct host_spec *const *hosts, size_t n,
 		goto out;
 	}
 	while (f != NULL && getline(&line, &cap, f) >= 0) {
+		lineno++;
 		line[strcspn(line, "\r\n")] = '\0';
 		p = line + strspn(line, " \t");
 		if (*p == '\0' || *p == '#' || strlen(p) > RELAYKH_LINE_MAX)
@@ -99,12 +112,16 @@ relaykh_build(const char *path, const struct host_spec *const *hosts, size_t n,
 			if (!relaykh_matches(pats, lookup) &&
 			    !relaykh_matches(pats, written))
 				continue;
+			if ((r = ARRAY_RESERVE(kh->lines, linescap,
+				 kh->nlines + 1, 64)) != 0)
+				goto out;
+			kh->lines[kh->nlines++] = lineno;
 			fprintf(out, "%s %s\n", lookup, rest);
 			got[i] = true;
 		}
 	}
 	for (i = 0; i < n; i++)
-		*nhosts += got[i];
+		kh->nhosts += got[i];
 out:
 	if (f != NULL)
 		fclose(f);
@@ -112,9 +129,7 @@ out:
 	free(got);
 	if (fclose(out) != 0 && r == 0)
 		r = MERR_NOMEM;
-	if (r != 0) {
-		free(*text);
-		*text = NULL;
-	}
+	if (r != 0)
+		relaykh_free(kh);
 	return r;
 }

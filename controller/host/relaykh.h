@@ -10,6 +10,7 @@
 #define MUSTER_RELAYKH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hostlist.h"
 
@@ -17,8 +18,17 @@
  * lines; *nhosts how many of the hosts got at least one. A file with
  * @revoked lines is refused (as sshfile_check refuses it for a direct
  * connection); @cert-authority lines are left out (libssh cannot use
- * them). */
+ * them). lines[i] is the number in path of text's line i + 1: what the
+ * relay's messages name. relaykh_free frees it all. */
+struct relaykh {
+	char *file; /* the path read */
+	char *text;
+	uint32_t *lines;
+	size_t nlines;
+	size_t nhosts;
+};
 int relaykh_build(const char *path, const struct host_spec *const *hosts,
-    size_t n, char **text, size_t *nhosts, char *err, size_t errlen);
+    size_t n, struct relaykh *out, char *err, size_t errlen);
+void relaykh_free(struct relaykh *kh);
 
 #endif

@@ -38,6 +38,7 @@
 #include "build_id.h"
 #include "daemon.h"
 #include "err.h"
+#include "fdlimit.h"
 #include "frame.h"
 #include "khindex.h"
 #include "link.h"
@@ -49,10 +50,10 @@
 #define RELAY_WORKERS 4
 #define RELAY_FANOUT_DEFAULT 64
 /*
- * The name the controller's known_hosts lines go by (khindex_memory): in
- * messages ("not in ..."), and as libssh's known_hosts path, which names
- * no file (/dev/null is no directory), so libssh and hostcert.c read
- * nothing there.
+ * The name the controller's known_hosts lines go by (khindex_memory), and
+ * libssh's known_hosts path, which names no file (/dev/null is no
+ * directory), so libssh and hostcert.c read nothing there. Messages name
+ * the controller's file and line instead (RelaySetup.known_hosts_file).
  */
 #define RELAY_KNOWN_HOSTS "/dev/null/muster-relay:controller-known_hosts"
 
@@ -257,7 +258,9 @@ relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
 	}
 	/* Checked from memory: a relay killed by SIGKILL leaves no copy of
 	 * the lines on the gateway. */
-	if (khindex_memory(RELAY_KNOWN_HOSTS, rs->known_hosts, err,
+	if (khindex_memory(RELAY_KNOWN_HOSTS, rs->known_hosts,
+		*rs->known_hosts_file != '\0' ? rs->known_hosts_file : NULL,
+		rs->known_hosts_lines, rs->n_known_hosts_lines, err,
 		sizeof(err)) != 0) {
 		fprintf(stderr, "muster-relay: %s\n", err);
 		goto out;
@@ -344,6 +347,9 @@ main(int argc, char *argv[])
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Each host behind us is a socket: a gateway's sshd often hands its
+	 * sessions a soft limit of 1024 (about 500 hosts here). */
+	fdlimit_raise();
 	ssh_init();
 	/* What the controller's bootstrap waits for, as from an agent. */
 	if (write(1, AGENT_MARKER, strlen(AGENT_MARKER)) !=

@@ -179,6 +179,8 @@ KHF=$T/kh_changed mu run --json --relay gw -w "$(hosts_of 0 1 2)" -- "touch $T/m
 assert_eq 3 "$rc" "a changed target key: $(cat "$T/out" "$T/err")"
 assert_contains "$(grep -F "\"host\":\"${TARGETS[0]}:2222\"" "$T/out")" '"status":"hostkey"' "the changed key is what failed"
 assert_contains "$(grep -F "\"host\":\"${TARGETS[0]}:2222\"" "$T/out")" "via relay gw: " "the changed key's host says via relay"
+# The operator's file and line, not the relay's in-memory copy.
+assert_contains "$(grep -F "\"host\":\"${TARGETS[0]}:2222\"" "$T/out")" "does not match $T/kh_changed:1." "the changed key names the controller's known_hosts line"
 assert_eq 2 "$(grep -c '"status":"ok"' "$T/out")" "the other hosts behind the relay"
 ok "a changed key behind the relay is refused"
 
@@ -200,6 +202,7 @@ KHF=$T/kh_unknown mu run --accept-new --json --relay gw -w "$(hosts_of 1 2)" -- 
 assert_eq 3 "$rc" "an unknown target with --accept-new: $(cat "$T/out" "$T/err")"
 assert_contains "$(grep -F "\"host\":\"${TARGETS[1]}:2222\"" "$T/out")" '"status":"hostkey"' "the unknown key is refused"
 assert_contains "$(grep -F "\"host\":\"${TARGETS[1]}:2222\"" "$T/out")" "via relay gw: " "the unknown key's host says via relay"
+assert_contains "$(grep -F "\"host\":\"${TARGETS[1]}:2222\"" "$T/out")" "(not in $T/kh_unknown)" "the unknown key names the controller's known_hosts"
 assert_eq 1 "$(grep -c '"status":"ok"' "$T/out")" "the known host behind the relay"
 cmp -s "$T/kh_unknown" "$T/kh_unknown.before" || fail "--accept-new through a relay recorded a key"
 ok "an unknown key behind the relay is refused, even with --accept-new"

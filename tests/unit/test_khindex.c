@@ -336,7 +336,8 @@ test_memory(void **state)
 	put(mname, text);
 	snprintf(text, sizeof(text), "# lines\nh1 %s\n[h2]:2222 %s\n", line_a,
 	    line_c);
-	assert_int_equal(0, khindex_memory(mname, text, err, sizeof(err)));
+	assert_int_equal(0,
+	    khindex_memory(mname, text, NULL, NULL, 0, err, sizeof(err)));
 	assert_int_equal(0, unlink(mname));
 	assert_int_equal(KH_OK, look(mname, NULL, "h1", ka, &line));
 	assert_int_equal(2, line);
@@ -355,7 +356,8 @@ test_memory(void **state)
 	snprintf(text, sizeof(text),
 	    "h1 %s\nh1 ssh-rsa AAAA\nh*,!h9 %s\nh1 %s\n[h2]:2222 %s\n", line_c,
 	    line_a, line_c, line_a);
-	assert_int_equal(0, khindex_memory(mname, text, err, sizeof(err)));
+	assert_int_equal(0,
+	    khindex_memory(mname, text, NULL, NULL, 0, err, sizeof(err)));
 	assert_int_equal(1,
 	    khindex_memory_algs(mname, "H1", algs, sizeof(algs)));
 	assert_string_equal(algs,
@@ -371,9 +373,52 @@ test_memory(void **state)
 	assert_int_equal(0, khindex_memory_algs(kh, "h1", algs, sizeof(algs)));
 	/* A second call replaces the lines. */
 	snprintf(text, sizeof(text), "h3 %s\n", line_a);
-	assert_int_equal(0, khindex_memory(mname, text, err, sizeof(err)));
+	assert_int_equal(0,
+	    khindex_memory(mname, text, NULL, NULL, 0, err, sizeof(err)));
 	assert_int_equal(KH_OK, look(mname, NULL, "h3", ka, NULL));
 	assert_int_equal(KH_NONE, look(mname, NULL, "h1", ka, NULL));
+}
+
+/* The relay's lines name the controller's file and their lines there:
+ * what the operator fixes (a line past the map keeps its own number). */
+static void
+test_memory_shown(void **state)
+{
+	const uint32_t lines[] = { 1234, 77 };
+	struct kh_verdict v;
+	char text[8192], mname[4200], err[512] = "", shown[1100];
+
+	(void)state;
+	snprintf(mname, sizeof(mname), "%s/in-memory", dir);
+	snprintf(text, sizeof(text), "h1 %s\nh2 %s\nh3 %s\n", line_a, line_b,
+	    line_c);
+	assert_int_equal(0,
+	    khindex_memory(mname, text, "/home/op/.ssh/known_hosts", lines, 2,
+		err, sizeof(err)));
+	assert_int_equal(0,
+	    khindex_lookup(mname, NULL, "h2", ka, &v, err, sizeof(err)));
+	assert_int_equal(KH_CHANGED, v.match);
+	assert_int_equal(77, v.line);
+	assert_string_equal("/home/op/.ssh/known_hosts", v.file);
+	assert_int_equal(0,
+	    khindex_lookup(mname, NULL, "h1", ka, &v, err, sizeof(err)));
+	assert_int_equal(1234, v.line);
+	assert_int_equal(0,
+	    khindex_lookup(mname, NULL, "h3", kc, &v, err, sizeof(err)));
+	assert_int_equal(3, v.line);
+	khindex_shown(mname, shown, sizeof(shown));
+	assert_string_equal("/home/op/.ssh/known_hosts", shown);
+	khindex_shown(kh, shown, sizeof(shown));
+	assert_string_equal(kh, shown);
+	/* Without a name of its own: its own. */
+	assert_int_equal(0,
+	    khindex_memory(mname, text, NULL, NULL, 0, err, sizeof(err)));
+	khindex_shown(mname, shown, sizeof(shown));
+	assert_string_equal(mname, shown);
+	assert_int_equal(0,
+	    khindex_lookup(mname, NULL, "h2", kb, &v, err, sizeof(err)));
+	assert_int_equal(2, v.line);
+	assert_string_equal(mname, v.file);
 }
 
 static void
@@ -414,6 +459,7 @@ main(void)
 		cmocka_unit_test(test_append_and_change),
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_memory),
+		cmocka_unit_test(test_memory_shown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
