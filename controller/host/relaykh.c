@@ -129,8 +129,9 @@ relaykh_names_build(struct relaykh_names *nm,
 	int r;
 
 	memset(nm, 0, sizeof(*nm));
-	for (nm->nslot = 16; nm->nslot < 4 * n; nm->nslot *= 2)
-		;
+	nm->nslot = 16;
+	while (nm->nslot < 4 * n)
+		nm->nslot *= 2;
 	if ((nm->lookup = calloc(n + 1, sizeof(*nm->lookup))) == NULL ||
 	    (nm->written = calloc(n + 1, sizeof(*nm->written))) == NULL ||
 	    (nm->stamp = calloc(n + 1, sizeof(*nm->stamp))) == NULL ||
