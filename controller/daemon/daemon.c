@@ -835,7 +835,7 @@ daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 
 int
 daemon_serve_link(const struct conn_config *cfg,
-    const struct daemon_options *opts, int fd)
+    const struct daemon_options *opts, int fd, char *why, size_t whylen)
 {
 	struct daemon d;
 
@@ -855,6 +855,8 @@ daemon_serve_link(const struct conn_config *cfg,
 	}
 	log_debug("pid %d serving its link", (int)getpid());
 	daemon_run(&d);
+	snprintf(why, whylen, "%s",
+	    d.drop_why[0] != '\0' ? d.drop_why : "stopped by a signal");
 	daemon_fini(&d);
 	log_set_tag(NULL, false);
 	log_set_file(NULL);

@@ -36,9 +36,10 @@ int daemon_serve(const struct conn_config *cfg, const struct host_set *hosts,
 
 /* A relay (muster-relay): serve the one client on fd (non-blocking, a
  * link from the controller that started it) until it goes; hosts are held
- * only as it attaches them, and no host key is ever recorded. */
+ * only as it attaches them, and no host key is ever recorded. why gets
+ * the reason the link was dropped, for the relay's last words. */
 int daemon_serve_link(const struct conn_config *cfg,
-    const struct daemon_options *opts, int fd);
+    const struct daemon_options *opts, int fd, char *why, size_t whylen);
 
 #ifdef MUSTER_DAEMON_FUZZ
 /*

@@ -377,6 +377,11 @@ dclient_drop(struct dclient *cl, const char *why)
 		cl->d->nregular--;
 	if (why != NULL)
 		log_notice("client dropped: %s", why);
+	/* A relay's link is its reason to live: it says why it went
+	 * whatever its log level (daemon_serve_link's caller prints it). */
+	if (cl->d->one_client && cl->d->drop_why[0] == '\0')
+		snprintf(cl->d->drop_why, sizeof(cl->d->drop_why), "%s",
+		    why != NULL ? why : "the link ended");
 	for (i = 0; i < cl->natt && cl->nattached > 0; i++)
 		if (cl->att[i] != NULL)
 			drelay_detach(cl->att[i]);
@@ -734,11 +739,11 @@ dclient_on_client_io(struct ev_loop *loop, ev_io *w, int revents)
 	if (cl->dead)
 		return;
 	if (r != 0) {
-		dclient_drop(cl, NULL);
+		dclient_drop(cl, r == MERR_EOF ? NULL : merr_str(r));
 		return;
 	}
-	if (buf_len(&cl->io.out) > 0 && link_io_flush(&cl->io) != 0) {
-		dclient_drop(cl, NULL);
+	if (buf_len(&cl->io.out) > 0 && (r = link_io_flush(&cl->io)) != 0) {
+		dclient_drop(cl, r == MERR_EOF ? NULL : merr_str(r));
 		return;
 	}
 	/* A long-lived client (a watch) keeps no burst's buffers. */

@@ -192,7 +192,9 @@ struct daemon {
 	bool fd_warned, hosts_warned;
 	ev_timer accept_retry;
 	double stall_timeout;
-	bool one_client;       /* a relay: stop when its link's client goes */
+	bool one_client; /* a relay: stop when its link's client goes */
+	/* A relay's: why its one client went, the first reason only. */
+	char drop_why[160];
 	struct relays *relays; /* the inventory's relay=, or NULL */
 	struct drelay *drelays;
 	size_t ndrelays;

@@ -242,7 +242,7 @@ relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
 	struct daemon_options opts;
 	struct agentset agents;
 	struct relay_pump pump;
-	char err[512];
+	char err[512], why[160];
 	int sv[2] = { -1, -1 }, r, status = 1;
 	FILE *quiet = NULL;
 
@@ -309,7 +309,13 @@ relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
 	 * from the link; its stderr, which the controller shows when the
 	 * relay ends, carries them only at -v. */
 	opts.log = rs->verbose > 0 ? stderr : quiet;
-	status = daemon_serve_link(&cfg, &opts, sv[0]);
+	status = daemon_serve_link(&cfg, &opts, sv[0], why, sizeof(why));
+	/* Always said, even at verbose 0 where the daemon's log goes
+	 * nowhere: the controller shows the start of a relay's stderr when
+	 * its connection ends, and a relay that drops its controller
+	 * without a word cannot be diagnosed from the controller's side. */
+	fprintf(stderr, "muster-relay: dropped the controller's link: %s\n",
+	    why);
 	/* The daemon closed its end: the last words go up, then we go. */
 	while (!pump.sp_eof && ev_run(cfg.loop, EVRUN_ONCE))
 		;

@@ -443,6 +443,15 @@ def blob_send(host, stream, b, off, n):
     return control(fbytes(12, fint(1, host) + fint(2, stream) + fint(3, b) + fint(4, off) + fint(5, n)))
 def blob_drop(i): return control(fbytes(13, fint(1, i)))
 def ping(seq): return control(fbytes(14, fint(1, seq)))
+# The same at verbose 0: the relay's daemon logs nowhere, but its last words
+# still reach stderr (the controller shows them when the link ends).
+SETUP_QUIET = control(fbytes(10, fbytes(1, fbytes(1, b"x86_64") + fbytes(2, b"stand-in"))))
+if sys.argv[2] in ("quiet", "eof"):
+    p = subprocess.run([sys.argv[1], "--stdio"],
+                       input=SETUP_QUIET + HELLO + (blob(0, 100) if sys.argv[2] == "quiet" else b""),
+                       capture_output=True, timeout=60)
+    sys.stdout.write(p.stderr.decode(errors="replace"))
+    sys.exit(0)
 if sys.argv[2] == "ping":
     # The heartbeat's answer: Pong{seq} (Control field 15), whole, on stdout.
     p = subprocess.run([sys.argv[1], "--stdio"], input=SETUP + HELLO + ping(7) + ping(300),
@@ -469,6 +478,11 @@ for c in id0:"bad blob" twice:"bad blob" past:"blobs past the relay's limit (64 
 	assert_contains "$out" "signal False" "blob case ${c%%:*} ended the relay by a signal: $out"
 done
 ok "bad blobs, and blobs past the relay's 64 MiB, end the link with the reason"
+out=$(python3 "$T/blobs.py" "$BUILD_DIR/bin/muster-relay" quiet 2>&1)
+assert_eq "$out" "muster-relay: dropped the controller's link: bad blob" "a quiet relay's last words: $out"
+out=$(python3 "$T/blobs.py" "$BUILD_DIR/bin/muster-relay" eof 2>&1)
+assert_eq "$out" "muster-relay: dropped the controller's link: the link ended" "a quiet relay's last words at EOF: $out"
+ok "a relay at verbose 0 says why it dropped the controller's link, and only that"
 out=$(python3 "$T/blobs.py" "$BUILD_DIR/bin/muster-relay" ping 2>&1)
 assert_contains "$out" "pong 7 True" "the relay answers a Ping: $out"
 assert_contains "$out" "pong 300 True" "the relay answers a Ping with its seq: $out"
