@@ -614,6 +614,9 @@ client_control(struct dclient *cl, size_t len)
 	case MUSTER__DAEMON__CONTROL__BODY_BLOB_SEND:
 		why = drelay_blob_send(cl, ctl->blob_send);
 		break;
+	case MUSTER__DAEMON__CONTROL__BODY_BLOB_SENDS:
+		why = drelay_blob_sends(cl, ctl->blob_sends);
+		break;
 	case MUSTER__DAEMON__CONTROL__BODY_BLOB_DROP:
 		why = drelay_blob_drop(cl, ctl->blob_drop);
 		break;

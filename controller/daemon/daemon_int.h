@@ -249,6 +249,8 @@ int drelay_stream_msg(struct dattach *a, Muster__Envelope *env);
 const char *drelay_blob(struct dclient *cl, const Muster__Daemon__Blob *b);
 const char *drelay_blob_send(struct dclient *cl,
     const Muster__Daemon__BlobSend *bs);
+const char *drelay_blob_sends(struct dclient *cl,
+    const Muster__Daemon__BlobSends *bss);
 const char *drelay_blob_drop(struct dclient *cl,
     const Muster__Daemon__BlobDrop *bd);
 void drelay_blobs_free(struct dclient *cl);

@@ -323,32 +323,67 @@ drelay_blob(struct dclient *cl, const Muster__Daemon__Blob *b)
 	return NULL;
 }
 
-/* One Data frame of a host's stream, its bytes a blob's. */
-const char *
-drelay_blob_send(struct dclient *cl, const Muster__Daemon__BlobSend *bs)
+/* One Data frame of a host's stream, bytes [off, off+len) of blob h. */
+static const char *
+blob_send(struct dclient *cl, uint32_t host, uint32_t stream,
+    const struct dblob_held *h, uint32_t off, uint32_t len)
 {
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 	Muster__Data data = MUSTER__DATA__INIT;
-	struct dblob_held *h;
 	struct dattach *a;
 	int r;
 
-	if (bs->host == 0 || bs->host > cl->natt)
+	if (host == 0 || host > cl->natt)
 		return "blob for a host never attached";
-	if ((h = blob_by_id(cl, bs->blob, NULL)) == NULL ||
-	    bs->offset > h->len || bs->len > h->len - bs->offset)
+	if (h == NULL || off > h->len || len > h->len - off)
 		return "blob send out of its blob";
 	/* A host that went down under the client: as for its frames. */
-	if ((a = cl->att[bs->host - 1]) == NULL)
+	if ((a = cl->att[host - 1]) == NULL)
 		return NULL;
 	data.fd = 0;
-	data.data.data = h->data + bs->offset;
-	data.data.len = bs->len;
-	env.stream = bs->stream;
+	data.data.data = h->data + off;
+	data.data.len = len;
+	env.stream = stream;
 	env.body_case = MUSTER__ENVELOPE__BODY_DATA;
 	env.data = &data;
 	if ((r = drelay_stream_msg(a, &env)) != 0)
 		return merr_str(r);
+	return NULL;
+}
+
+const char *
+drelay_blob_send(struct dclient *cl, const Muster__Daemon__BlobSend *bs)
+{
+	return blob_send(cl, bs->host, bs->stream,
+	    blob_by_id(cl, bs->blob, NULL), bs->offset, bs->len);
+}
+
+/* BlobSends packed: each value the one before's plus its delta, modulo
+ * 2^32, each a whole blob. */
+const char *
+drelay_blob_sends(struct dclient *cl, const Muster__Daemon__BlobSends *bss)
+{
+	const struct dblob_held *h = NULL;
+	uint32_t host = 0, stream = 0, blob = 0;
+	const char *why;
+	size_t i;
+
+	if (bss->n_stream_delta != bss->n_host_delta ||
+	    bss->n_blob_delta != bss->n_host_delta)
+		return "blob sends of uneven lists";
+	for (i = 0; i < bss->n_host_delta; i++) {
+		host += (uint32_t)bss->host_delta[i];
+		stream += (uint32_t)bss->stream_delta[i];
+		blob += (uint32_t)bss->blob_delta[i];
+		/* A run names a few blobs, each for many hosts in a row. */
+		if (h == NULL || h->id != blob)
+			h = blob_by_id(cl, blob, NULL);
+		if (h == NULL)
+			return "blob send out of its blob";
+		if ((why = blob_send(cl, host, stream, h, 0,
+			 (uint32_t)h->len)) != NULL)
+			return why;
+	}
 	return NULL;
 }
 

@@ -25,6 +25,11 @@ struct dblobs {
 	size_t n, cap;
 	uint64_t bytes; /* live on the relay */
 	uint32_t next_id;
+	/* The batch: host, stream and blob of each BlobSend waiting, and
+	 * room for their deltas when packed. */
+	uint32_t pend[3][DBLOB_BATCH];
+	int32_t delta[3][DBLOB_BATCH];
+	size_t npend;
 };
 
 struct dblobs *
@@ -80,6 +85,10 @@ dblobs_get(struct dblobs *b, struct buf *out, const uint8_t *p, size_t len,
 			*id = b->v[i].id;
 			return 0;
 		}
+	/* A Blob or BlobDrop goes on out: the entries waiting go first
+	 * (one may name the blob dropped). */
+	if ((r = dblobs_flush(b, out)) != 0)
+		return r;
 	while (b->n > 0 && b->bytes + len > DBLOB_MAX)
 		if ((r = dblobs_drop_oldest(b, out)) != 0)
 			return r;
@@ -123,26 +132,63 @@ blob_worthy(const uint8_t *frame, size_t n)
 }
 
 int
+dblobs_flush(struct dblobs *b, struct buf *out)
+{
+	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
+	Muster__Daemon__BlobSends bss = MUSTER__DAEMON__BLOB_SENDS__INIT;
+	uint32_t prev[3] = { 0, 0, 0 };
+	size_t i, k;
+	int r;
+
+	if (b->npend == 0)
+		return 0;
+	/* Modulo 2^32, so that any id round-trips (PROTOCOL.md). */
+	for (i = 0; i < b->npend; i++)
+		for (k = 0; k < 3; k++) {
+			b->delta[k][i] = (int32_t)(b->pend[k][i] - prev[k]);
+			prev[k] = b->pend[k][i];
+		}
+	bss.n_host_delta = bss.n_stream_delta = bss.n_blob_delta = b->npend;
+	bss.host_delta = b->delta[0];
+	bss.stream_delta = b->delta[1];
+	bss.blob_delta = b->delta[2];
+	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_BLOB_SENDS;
+	ctl.blob_sends = &bss;
+	if ((r = link_put_control(out, &ctl)) != 0)
+		return r;
+	b->npend = 0;
+	return 0;
+}
+
+bool
+dblobs_pending(const struct dblobs *b)
+{
+	return b != NULL && b->npend > 0;
+}
+
+int
 dblobs_put_frame(struct dblobs *b, struct buf *out, uint32_t host,
     const uint8_t *frame, size_t n)
 {
-	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
-	Muster__Daemon__BlobSend bs = MUSTER__DAEMON__BLOB_SEND__INIT;
 	Muster__Envelope *env;
+	uint32_t blob, stream;
 	int r;
 
-	if ((env = blob_worthy(frame, n)) == NULL)
+	if ((env = blob_worthy(frame, n)) == NULL) {
+		if ((r = dblobs_flush(b, out)) != 0)
+			return r;
 		return link_put_frame(out, host, frame, n);
-	bs.host = host;
-	bs.stream = env->stream;
-	bs.offset = 0;
-	bs.len = (uint32_t)env->data->data.len;
+	}
+	stream = env->stream;
 	r = dblobs_get(b, out, env->data->data.data, env->data->data.len,
-	    &bs.blob);
+	    &blob);
 	frame_free(env);
 	if (r != 0)
 		return r;
-	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_BLOB_SEND;
-	ctl.blob_send = &bs;
-	return link_put_control(out, &ctl);
+	b->pend[0][b->npend] = host;
+	b->pend[1][b->npend] = stream;
+	b->pend[2][b->npend] = blob;
+	if (++b->npend == DBLOB_BATCH)
+		return dblobs_flush(b, out);
+	return 0;
 }

@@ -10,6 +10,7 @@
 #ifndef MUSTER_DBLOB_H
 #define MUSTER_DBLOB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,18 +21,31 @@
 #define DBLOB_MAX (32u << 20)
 /* Data frames smaller than this go as they are. */
 #define DBLOB_MIN 4096
-/* What a frame may grow by on the link (the BlobDrops making room, the
- * Blob's framing around its bytes, a BlobSend). */
-#define DBLOB_SLACK 512
+/* BlobSends wait to be packed into one BlobSends message until something
+ * else is put on the link, or this many wait. */
+#define DBLOB_BATCH 1024
+/* A packed batch at its largest: three 5-byte varints per entry, three
+ * length-delimited lists and the framing. */
+#define DBLOB_BATCH_BYTES (DBLOB_BATCH * 15 + 64)
+/* What a frame may grow by on the link (the batch waiting, flushed first;
+ * the BlobDrops making room; the Blob's framing around its bytes). */
+#define DBLOB_SLACK (512 + DBLOB_BATCH_BYTES)
 
 struct dblobs;
 
 struct dblobs *dblobs_new(void);
 void dblobs_free(struct dblobs *b);
 /* Append host's agent frame (length included, n bytes) to out: as it is,
- * or as a Blob (when its bytes are not on the relay yet) and a BlobSend.
- * out needs room for n + DBLOB_SLACK + LINK_HDR_LEN. */
+ * or as a Blob (when its bytes are not on the relay yet) and an entry of
+ * the batch of BlobSends waiting. out needs room for n + DBLOB_SLACK +
+ * LINK_HDR_LEN. */
 int dblobs_put_frame(struct dblobs *b, struct buf *out, uint32_t host,
     const uint8_t *frame, size_t n);
+/* Put the waiting batch on out, as one BlobSends. Call it before anything
+ * else goes on out and before out is written: an entry stands where its
+ * Data frame would have been among the host's frames. */
+int dblobs_flush(struct dblobs *b, struct buf *out);
+/* BlobSends wait to be flushed. */
+bool dblobs_pending(const struct dblobs *b);
 
 #endif

@@ -51,17 +51,33 @@ struct dlink {
 static void dlink_on_io(struct ev_loop *loop, ev_io *w, int revents);
 static void link_dead(struct dlink *l, const char *why);
 
-/* Watch for writability only while bytes wait to go out. */
+/* Watch for writability only while bytes wait to go out (a batch of
+ * BlobSends waiting counts: it is flushed when the link is writable). */
 static void
 link_update(struct dlink *l)
 {
-	int want = EV_READ | (buf_len(&l->io.out) > 0 ? EV_WRITE : 0);
+	int want = EV_READ |
+	    (buf_len(&l->io.out) > 0 || dblobs_pending(l->blobs) ?
+		    EV_WRITE :
+		    0);
 
 	if (l->dead || (l->io.io.events & (EV_READ | EV_WRITE)) == want)
 		return;
 	ev_io_stop(l->io.loop, &l->io.io);
 	ev_io_set(&l->io.io, l->io.fd, want);
 	ev_io_start(l->io.loop, &l->io.io);
+}
+
+/* The queue to the daemon, for anything but a blob's Data: the BlobSends
+ * waiting go first, so that each host's frames keep their order. A batch
+ * that cannot go kills the link: what follows it would overtake it. */
+static struct buf *
+queue(struct dlink *l)
+{
+	if (l->blobs != NULL && !l->dead &&
+	    dblobs_flush(l->blobs, &l->io.out) != 0)
+		link_dead(l, "the queue to the relay is full");
+	return &l->io.out;
 }
 
 /* ---- synchronous exchange (hello, status, stop) ----------------------------- */
@@ -456,9 +472,11 @@ dlink_on_io(struct ev_loop *loop, ev_io *w, int revents)
 	struct dlink *l = w->data;
 	int r = 0;
 
-	if (revents & EV_WRITE)
-		r = link_io_flush(&l->io);
-	if (r == 0 && (revents & EV_READ)) {
+	if (revents & EV_WRITE) {
+		(void)queue(l);
+		r = l->dead ? 0 : link_io_flush(&l->io);
+	}
+	if (r == 0 && !l->dead && (revents & EV_READ)) {
 		r = link_io_read(&l->io);
 		take_frames(l);
 	}
@@ -503,7 +521,7 @@ dlink_attach(struct dlink *l, const struct dlink_peer_ops *ops, void *arg,
 	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_ATTACH;
 	ctl.attach = &at;
 	/* Control messages are small; they may go past the soft limit. */
-	if ((r = link_put_control(&l->io.out, &ctl)) != 0)
+	if ((r = link_put_control(queue(l), &ctl)) != 0)
 		return r;
 	l->slots[l->nslots].ops = ops;
 	l->slots[l->nslots].arg = arg;
@@ -525,7 +543,7 @@ dlink_ping(struct dlink *l, uint64_t seq)
 	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_PING;
 	ctl.ping = &ping;
 	/* Small: it may go past the soft limit, as a Detach does. */
-	link_put_control(&l->io.out, &ctl);
+	link_put_control(queue(l), &ctl);
 	link_update(l);
 }
 
@@ -540,7 +558,7 @@ dlink_detach(struct dlink *l, uint32_t id)
 	de.host = id;
 	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_DETACH;
 	ctl.detach = &de;
-	link_put_control(&l->io.out, &ctl);
+	link_put_control(queue(l), &ctl);
 	link_update(l);
 }
 
@@ -599,6 +617,8 @@ dlink_free(struct dlink *l)
 	if (l == NULL)
 		return;
 	/* Detaches still queued tell the daemon to cancel leftovers. */
+	if (l->blobs != NULL && !l->dead)
+		(void)dblobs_flush(l->blobs, &l->io.out);
 	if (!l->dead && buf_len(&l->io.out) > 0) {
 		fcntl(l->io.fd, F_SETFL,
 		    fcntl(l->io.fd, F_GETFL) & ~O_NONBLOCK);
