@@ -401,6 +401,7 @@ bootstrap_upload_prepare(struct upload_job *job, ssh_session session,
 	/* A second behind the loop's own deadline, which cancels us. */
 	job->timeout_s = (long)timeout_s + 1;
 	job->deadline = mono_now() + (double)job->timeout_s;
+	atomic_init(&job->started_us, 0);
 	/* A descriptor of our own for the socket: libssh closes its one on
 	 * an error in the worker, and that number may belong to another
 	 * host's socket by the time the loop wants to cancel. */
@@ -409,6 +410,18 @@ bootstrap_upload_prepare(struct upload_job *job, ssh_session session,
 	    (job->cancel_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
 		return MERR_SYS;
 	return 0;
+}
+
+double
+bootstrap_upload_ran(struct upload_job *job)
+{
+	long long us = atomic_load(&job->started_us);
+	double ran;
+
+	if (us == 0)
+		return 0;
+	ran = mono_now() - (double)(us - 1) / 1e6;
+	return ran > 1e-6 ? ran : 1e-6;
 }
 
 void
@@ -726,7 +739,11 @@ bootstrap_upload(void *arg)
 	struct upload_job *job = arg;
 	sftp_session sftp;
 	char exec_err[sizeof(job->err)];
+	double now = mono_now();
 
+	/* The time in the queue for a worker was not the host's. */
+	job->deadline = now + (double)job->timeout_s;
+	atomic_store(&job->started_us, (long long)(now * 1e6) + 1);
 	ssh_set_blocking(job->session, 1);
 	ssh_options_set(job->session, SSH_OPTIONS_TIMEOUT, &job->timeout_s);
 	job->via_exec = true;

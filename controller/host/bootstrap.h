@@ -100,6 +100,9 @@ struct upload_job {
 	char dir[BOOTSTRAP_DIR_MAX]; /* that place, as the host named it */
 	char agent_dir[AGENTDIR_MAX + 1]; /* the operator's, or "" */
 	double deadline;		  /* CLOCK_MONOTONIC seconds */
+	/* When a worker took the job (CLOCK_MONOTONIC microseconds), 0
+	 * while it waits for one: the loop reads it (bootstrap_upload_ran). */
+	atomic_llong started_us;
 	int cancel_fd; /* a dup of the session's socket, loop's */
 	atomic_bool cancelled;
 	/* results */
@@ -113,8 +116,12 @@ int bootstrap_upload_prepare(struct upload_job *job, ssh_session session,
     const uint8_t *data, size_t len, const char *sha256, double timeout_s,
     bool skip_sftp, int place, const char *dir, const char *agent_dir);
 /* Worker-thread body: the session is switched to blocking mode for the
- * upload and back to non-blocking afterwards. */
+ * upload and back to non-blocking afterwards. The upload's time runs from
+ * here, not from the prepare: a job may wait for a worker. */
 void bootstrap_upload(void *arg);
+/* On the loop thread: seconds the job has run on a worker (> 0), or 0
+ * while it waits for one. */
+double bootstrap_upload_ran(struct upload_job *job);
 /* On the loop thread while a worker runs the job: make it return soon. */
 void bootstrap_upload_cancel(struct upload_job *job);
 /* On the loop thread once the worker has returned the job. */

@@ -380,7 +380,21 @@ static void
 conn_on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn *c = w->data;
+	double ran;
 
+	/* An upload waits for one of a few worker threads: its time runs
+	 * from when one takes it. Counted from the queue, 500 first-time
+	 * hosts behind a relay timed out waiting (218 of them) while the
+	 * workers uploaded to the others. While it waits, look again each
+	 * second; once it runs, at its own deadline. */
+	if (c->state == CS_UPLOAD && c->tp_ops->upload_ran != NULL &&
+	    (ran = c->tp_ops->upload_ran(c->tp)) >= 0 &&
+	    ran < c->cfg->upload_timeout) {
+		ev_timer_set(w, ran == 0 ? 1.0 : c->cfg->upload_timeout - ran,
+		    0);
+		ev_timer_start(loop, w);
+		return;
+	}
 	/* Authenticated, the command sent, no word back: the login shell
 	 * never got to it. */
 	conn_fail(c, HS_TIMEOUT, "timed out after %.0f s in %s%s",

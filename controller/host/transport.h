@@ -162,6 +162,10 @@ struct transport_ops {
 	void (*route)(const struct transport *t, char *out, size_t outlen);
 	/* Bytes on the wire, both ways (0 when another process holds it). */
 	void (*bytes)(const struct transport *t, uint64_t *in, uint64_t *out);
+	/* In UPLOAD: seconds the upload has run on a worker thread, 0 while
+	 * it waits for one, < 0 when no upload is with a worker. NULL: the
+	 * transport uploads nothing. */
+	double (*upload_ran)(struct transport *t);
 	/* The conn keeps a deadline per state and pings the idle agent;
 	 * clear: the far end does (the daemon). */
 	bool self_supervised;

@@ -688,6 +688,14 @@ tssh_write(struct transport *t, struct buf *out, char *err, size_t errlen)
 	return 0;
 }
 
+static double
+tssh_upload_ran(struct transport *t)
+{
+	if (!t->in_worker || tssh_state(t) != CS_UPLOAD)
+		return -1;
+	return bootstrap_upload_ran(&t->upload);
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 ssh_session
@@ -860,5 +868,6 @@ const struct transport_ops transport_ssh_ops = {
 	.describe = tssh_describe,
 	.route = tssh_route,
 	.bytes = tssh_bytes,
+	.upload_ran = tssh_upload_ran,
 	.self_supervised = true,
 };

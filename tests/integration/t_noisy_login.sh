@@ -133,3 +133,38 @@ assert_eq 3 "$st" "no SFTP, hung exec upload: exit status"
 assert_contains "$(cat "$T/out" "$T/err")" "$addr: timeout: timed out after 3 s in agent upload" "hung exec upload times out"
 assert_contains "$(cat "$T/err")" "1 host: 0 ok, 0 failed, 1 unreachable" "summary"
 ok "a hung exec upload ends at its deadline"
+
+# --- uploads wait for a worker: their time runs from when one takes them --
+# The controller uploads with 4 worker threads. Four hosts whose uploads
+# hang hold them for MUSTER_UPLOAD_TIMEOUT (3 s); a fifth host, cold, whose
+# login is a second slower (so that it queues behind them) and whose upload
+# takes 2 s, waits some 2 s for a worker and then uploads in 2 s: within
+# its 3 s, so it must run. Timed from the queue it failed ("timed out after
+# 3 s in agent upload"). The four time out 3 s after a worker took each.
+qhosts=(10 11 12 13)
+qgood=18
+for n in "${qhosts[@]}" "$qgood"; do
+	h=$(fleet_home $n)
+	cp -p "$h/.bashrc" "$T/bashrc.$n"
+	at_exit "cp -p '$T/bashrc.$n' '$h/.bashrc'; [[ -s '$h/.muster-test-hang.pids' ]] && kill \$(cat '$h/.muster-test-hang.pids') 2>/dev/null; rm -f '$h/.muster-test-hang.pids'"
+	rm -rf "$h/.cache/muster"
+	if ((n == qgood)); then
+		line="case \$BASH_EXECUTION_STRING in *sftp-server*|*'dd of='*) sleep 2;; *) sleep 1;; esac"
+	else
+		line="case \$BASH_EXECUTION_STRING in *sftp-server*|*'dd of='*) echo \$\$ >>'$h/.muster-test-hang.pids'; exec sleep 120;; esac"
+	fi
+	{ printf '%s\n' "$line"; cat "$T/bashrc.$n"; } >"$h/.bashrc"
+done
+sel=$(for n in "${qhosts[@]}" "$qgood"; do printf '%s,' "$(fleet_addr $n)"; done)
+st=0
+MUSTER_UPLOAD_TIMEOUT=3 timeout -s KILL $((90 * SLOW)) "$MUSTER" run "${MUSTER_OPTS[@]}" -w "${sel%,}" \
+	-- echo hello >"$T/out" 2>"$T/err" || st=$?
+((st != 137)) || fail "uploads queued behind hung ones: the run never ended: $(tail -n 5 "$T/err")"
+assert_eq "$(fleet_addr $qgood): hello" "$(grep ': hello$' "$T/out")" \
+	"the host that waited for a worker ran (out: $(cat "$T/out"); err: $(cat "$T/err"))"
+for n in "${qhosts[@]}"; do
+	assert_contains "$(cat "$T/out" "$T/err")" "$(fleet_addr $n): timeout: timed out after 3 s in agent upload" \
+		"host $n's hung upload timed out on its own clock"
+done
+assert_contains "$(cat "$T/err")" "5 hosts: 1 ok, 0 failed, 4 unreachable" "summary"
+ok "an upload that waits for a worker is timed from when one takes it: the host behind four hung uploads runs"

@@ -42,9 +42,9 @@ struct replay {
 	struct got hosts[MAXHOSTS + 1];
 	struct live *blobs;
 	size_t nblobs;
-	size_t entries;	     /* BlobSends entries */
-	size_t sends_bytes;  /* link bytes of BlobSend and BlobSends */
-	size_t blob_msgs;    /* Blob messages */
+	size_t entries;	    /* BlobSends entries */
+	size_t sends_bytes; /* link bytes of BlobSend and BlobSends */
+	size_t blob_msgs;   /* Blob messages */
 };
 
 static void
@@ -96,9 +96,8 @@ replay_data(struct replay *r, uint32_t host, uint32_t stream, uint32_t blob)
 	env.stream = stream;
 	env.body_case = MUSTER__ENVELOPE__BODY_DATA;
 	env.data = &data;
-	assert_int_equal(frame_encode(&r->hosts[host].frames, &env,
-			     FRAME_MAX_DEFAULT),
-	    0);
+	assert_int_equal(
+	    frame_encode(&r->hosts[host].frames, &env, FRAME_MAX_DEFAULT), 0);
 }
 
 /* Read everything on the link as a relay would. */
@@ -110,14 +109,13 @@ replay_link(struct replay *r, struct buf *link)
 	size_t len, i;
 
 	while (buf_len(link) > 0) {
-		assert_int_equal(link_peek(link, FRAME_MAX_DEFAULT, &host,
-				     &len),
-		    0);
+		assert_int_equal(
+		    link_peek(link, FRAME_MAX_DEFAULT, &host, &len), 0);
 		if (host != LINK_CONTROL) {
 			assert_true(host >= 1 && host <= MAXHOSTS);
-			assert_int_equal(buf_append(&r->hosts[host].frames,
-					     buf_ptr(link) + LINK_HDR_LEN,
-					     len),
+			assert_int_equal(
+			    buf_append(&r->hosts[host].frames,
+				buf_ptr(link) + LINK_HDR_LEN, len),
 			    0);
 			buf_consume(link, LINK_HDR_LEN + len);
 			continue;
@@ -232,12 +230,11 @@ sender_fini(struct sender *s)
 static void
 put(struct sender *s, uint32_t host, const struct buf *frame)
 {
-	assert_int_equal(dblobs_put_frame(s->b, &s->link, host,
-			     buf_ptr(frame), buf_len(frame)),
-	    0);
-	assert_int_equal(buf_append(&s->want[host], buf_ptr(frame),
+	assert_int_equal(dblobs_put_frame(s->b, &s->link, host, buf_ptr(frame),
 			     buf_len(frame)),
 	    0);
+	assert_int_equal(
+	    buf_append(&s->want[host], buf_ptr(frame), buf_len(frame)), 0);
 }
 
 static void
