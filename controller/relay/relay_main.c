@@ -276,6 +276,13 @@ relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
 	fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
 	cfg.loop = EV_DEFAULT;
 	cfg.known_hosts = RELAY_KNOWN_HOSTS;
+	/* No ssh_config on the gateway: what decides how a host behind the
+	 * relay is reached is the operator's settings on the controller
+	 * (HostName, Port, User resolved there and sent; anything the relay
+	 * cannot apply refused there, by name). The gateway user's
+	 * ~/.ssh/config or /etc/ssh/ssh_config would otherwise add a route
+	 * or options the controller never saw. */
+	cfg.ssh_config = "/dev/null";
 	cfg.accept_new = false;
 	cfg.agents = &agents;
 	cfg.connect_timeout = rs->connect_timeout > 0 ?

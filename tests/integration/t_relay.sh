@@ -93,6 +93,22 @@ assert_contains "$(cat "$T/err")" "${TARGETS[0]}:2222: via relay gw" "-v shows t
 assert_contains "$(cat "$T/err")" "relay gw: up" "-v shows the relay up"
 ok "$N hosts through one relay"
 
+# The relay reads no ssh_config on the gateway: the gateway user's
+# ~/.ssh/config (here one that would send every host through a proxy that
+# fails, with an option muster refuses) changes nothing; the hosts are
+# reached as the controller's settings say.
+gwhome=$(fleet_home 1)
+[[ -e $gwhome/.ssh/config ]] && fail "the gateway user has a ~/.ssh/config already (test set-up)"
+mkdir -p "$gwhome/.ssh"
+at_exit "rm -f '$gwhome/.ssh/config'"
+printf 'Host *\n    ProxyCommand /bin/false %%h\n    BindAddress 192.0.2.1\n' >"$gwhome/.ssh/config"
+chown "$U1" "$gwhome/.ssh/config"
+chmod 600 "$gwhome/.ssh/config"
+mu run --relay gw -w "$(hosts_of 0 1)" -- true
+assert_eq 0 "$rc" "a gateway-side ~/.ssh/config was applied to the relay's hosts: $(cat "$T/out" "$T/err")"
+rm -f "$gwhome/.ssh/config"
+ok "the relay reads no ssh_config on the gateway"
+
 # --max-startups counts a host behind a relay only until it is
 # authenticated, as a direct one (the relay says when: HostAuthed): with
 # --max-startups 1, a host whose session hangs after authentication does

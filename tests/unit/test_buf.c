@@ -126,8 +126,10 @@ test_steady_queue_moves_little(void **state)
 	for (i = 0; i < 2000; i++) {
 		used = buf_len(&b);
 		append_seq(&b, 64u << 10, &in);
-		if (b.off == 0 && used > 0 && buf_len(&b) == used + (64u << 10))
-			moved += used; /* at most: it may have been a realloc */
+		if (b.off == 0 && used > 0 &&
+		    buf_len(&b) == used + (64u << 10))
+			moved +=
+			    used; /* at most: it may have been a realloc */
 		through += 64u << 10;
 		if (buf_len(&b) > (60u << 10))
 			consume_seq(&b, 60u << 10, &out);
