@@ -3,7 +3,7 @@
  * frame that several hosts behind the relay carry (a push's chunk, one
  * stdin for all) on the link once, as a Blob, and each host's copy as a
  * BlobSend naming it (PROTOCOL.md, "Blobs"). Frames are matched by their
- * bytes (SHA-256), so the jobs and the mux are unchanged: per-host flow
+ * bytes (a fingerprint, then memcmp), so the jobs and the mux are unchanged: per-host flow
  * control counts every host's Data as before. The blobs the relay holds
  * are bounded (DBLOB_MAX); the oldest are dropped first.
  */
