@@ -844,6 +844,11 @@ daemon_serve_link(const struct conn_config *cfg,
 	 * accept-new gets the strict settings too. */
 	d.cfg_new = d.cfg;
 	d.one_client = true;
+	/* No stall deadline on the controller's link: an SSH channel whose
+	 * liveness the controller's heartbeat checks (PROTOCOL.md 15.6).
+	 * On a loaded gateway a 64 KiB Blob took more than 30 s to come
+	 * whole, and the relay dropped every host of a push. */
+	d.stall_timeout = 0;
 	d.socket_released = true; /* it has none */
 	signal(SIGPIPE, SIG_IGN);
 	log_set_file(opts->log);

@@ -662,7 +662,9 @@ client_stall_update(struct dclient *cl, bool progress)
 
 	if (cl->dead)
 		return;
-	if (cl->greeted && buf_len(&cl->io.in) == 0) {
+	/* 0: none (a relay's link, daemon_serve_link). */
+	if (cl->d->stall_timeout <= 0 ||
+	    (cl->greeted && buf_len(&cl->io.in) == 0)) {
 		ev_timer_stop(loop, &cl->stall);
 		return;
 	}

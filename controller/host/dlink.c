@@ -45,6 +45,9 @@ struct dlink {
 	char *route;
 	/* A relay's link: the Data bytes it holds (dblob.h). */
 	struct dblobs *blobs;
+	/* A relay's link: control messages for its owner (relay.c). */
+	void (*on_control)(void *arg, const Muster__Daemon__Control *ctl);
+	void *control_arg;
 	char dead_why[768];
 };
 
@@ -418,6 +421,9 @@ take_control(struct dlink *l, size_t len)
 	    (s = slot(l, ctl->host_authed->host)) != NULL)
 		s->ops->authed(s->arg, seconds(ctl->host_authed->connected),
 		    seconds(ctl->host_authed->authenticated));
+	else if (ctl->body_case == MUSTER__DAEMON__CONTROL__BODY_RELAY_NEED &&
+	    l->on_control != NULL)
+		l->on_control(l->control_arg, ctl);
 	link_control_free(ctl);
 }
 
@@ -527,6 +533,27 @@ dlink_attach(struct dlink *l, const struct dlink_peer_ops *ops, void *arg,
 	l->slots[l->nslots].arg = arg;
 	l->slots[l->nslots].blocked = false;
 	*id = (uint32_t)++l->nslots;
+	link_update(l);
+	return 0;
+}
+
+void
+dlink_on_control(struct dlink *l,
+    void (*fn)(void *arg, const Muster__Daemon__Control *ctl), void *arg)
+{
+	l->on_control = fn;
+	l->control_arg = arg;
+}
+
+int
+dlink_put_control(struct dlink *l, const Muster__Daemon__Control *ctl)
+{
+	int r;
+
+	if (l->dead)
+		return MERR_EOF;
+	if ((r = link_put_control(queue(l), ctl)) != 0)
+		return r;
 	link_update(l);
 	return 0;
 }

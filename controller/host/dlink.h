@@ -14,6 +14,7 @@
 #include <ev.h>
 
 #include "buf.h"
+#include "daemon.pb-c.h"
 #include "hostlist.h"
 #include "output.h"
 
@@ -56,6 +57,12 @@ void dlink_fail(struct dlink *l, const char *why);
  * taken and dropped here, its bytes being the sign of life relay.c
  * counts. */
 void dlink_ping(struct dlink *l, uint64_t seq);
+/* A relay's link: control messages the link does not handle itself (a
+ * RelayNeed) go to fn, from the loop. */
+void dlink_on_control(struct dlink *l,
+    void (*fn)(void *arg, const Muster__Daemon__Control *ctl), void *arg);
+/* Queue a control message toward the daemon or relay. */
+int dlink_put_control(struct dlink *l, const Muster__Daemon__Control *ctl);
 /* Why the link died; NULL while it lives. */
 const char *dlink_dead_reason(const struct dlink *l);
 /* "relay R", or NULL for the local daemon. */

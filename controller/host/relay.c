@@ -67,7 +67,7 @@ struct relay {
 	struct dlink *link;
 	struct agentfwd *fwd;
 	ev_tstamp t0;
-	uint64_t sent; /* the hosts' link bytes toward the relay */
+	uint64_t sent; /* link bytes toward the relay: the setup, the hosts. */
 };
 
 static void relay_step(struct relay *r);
@@ -249,7 +249,7 @@ relay_put_setup(struct relay *r)
 	Muster__Daemon__RelaySetup rs = MUSTER__DAEMON__RELAY_SETUP__INIT;
 	Muster__Daemon__RelayAgent *agents = NULL, **pa = NULL;
 	const struct agentset *set = r->run->agents;
-	size_t i;
+	size_t i, before;
 	int ret;
 
 	if ((agents = calloc(set->n, sizeof(*agents))) == NULL ||
@@ -260,8 +260,8 @@ relay_put_setup(struct relay *r)
 	for (i = 0; i < set->n; i++) {
 		muster__daemon__relay_agent__init(&agents[i]);
 		agents[i].arch = (char *)set->v[i].arch;
-		agents[i].data.data = set->v[i].data;
-		agents[i].data.len = set->v[i].len;
+		/* No bytes: the relay has them cached or asks (RelayNeed). */
+		agents[i].sha256 = (char *)set->v[i].sha256;
 		pa[i] = &agents[i];
 	}
 	rs.agents = pa;
@@ -284,10 +284,62 @@ relay_put_setup(struct relay *r)
 	rs.verbose = (uint32_t)log_level();
 	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_RELAY_SETUP;
 	ctl.relay_setup = &rs;
+	before = buf_len(&r->tout);
 	ret = link_put_control(&r->tout, &ctl);
+	/* Counted with the hosts' bytes: -v's "N bytes sent" is the link's. */
+	r->sent += (uint64_t)(buf_len(&r->tout) - before);
 	free(pa);
 	free(agents);
 	return ret;
+}
+
+/* The relay's cache lacks agents the setup named: send them. An arch we
+ * have no agent for is left out; the relay says so and stops. */
+static void
+relay_on_control(void *arg, const Muster__Daemon__Control *ctl)
+{
+	struct relay *r = arg;
+	const struct agentset *set = r->run->agents;
+	const Muster__Daemon__RelayNeed *need = ctl->relay_need;
+	Muster__Daemon__Control out = MUSTER__DAEMON__CONTROL__INIT;
+	Muster__Daemon__RelayAgents ra = MUSTER__DAEMON__RELAY_AGENTS__INIT;
+	Muster__Daemon__RelayAgent *agents, **pa;
+	size_t i, j, n = 0, bytes = 0;
+	int ret;
+
+	if (need->n_arches == 0 || need->n_arches > set->n)
+		return;
+	if ((agents = calloc(need->n_arches, sizeof(*agents))) == NULL ||
+	    (pa = calloc(need->n_arches, sizeof(*pa))) == NULL) {
+		free(agents);
+		relay_fail(r, "out of memory");
+		return;
+	}
+	for (i = 0; i < need->n_arches; i++)
+		for (j = 0; j < set->n; j++)
+			if (strcmp(need->arches[i], set->v[j].arch) == 0) {
+				muster__daemon__relay_agent__init(&agents[n]);
+				agents[n].arch = set->v[j].arch;
+				agents[n].sha256 = set->v[j].sha256;
+				agents[n].data.data = set->v[j].data;
+				agents[n].data.len = set->v[j].len;
+				bytes += set->v[j].len;
+				pa[n] = &agents[n];
+				n++;
+				break;
+			}
+	ra.agents = pa;
+	ra.n_agents = n;
+	out.body_case = MUSTER__DAEMON__CONTROL__BODY_RELAY_AGENTS;
+	out.relay_agents = &ra;
+	if ((ret = dlink_put_control(r->link, &out)) != 0)
+		relay_fail(r, "cannot send the agents it lacks: %s",
+		    merr_str(ret));
+	else
+		log_info("%s: sent %zu agent%s its cache lacked (%zu KiB)",
+		    r->route, n, n == 1 ? "" : "s", bytes / 1024);
+	free(pa);
+	free(agents);
 }
 
 /* Link bytes: socketpair -> tout, tin -> socketpair. */
@@ -494,6 +546,7 @@ relay_open(const struct conn_config *cfg, const char *name, const char *where,
 		close(sv[0]);
 		goto fail;
 	}
+	dlink_on_control(r->link, relay_on_control, r);
 	/* Its own transport's settings: the run's, but its agent is the
 	 * relay, and its channel carries the operator's ssh-agent. */
 	r->cfg = *cfg;

@@ -43,6 +43,7 @@
 #include "khindex.h"
 #include "link.h"
 #include "log.h"
+#include "relaycache.h"
 #include "workpool.h"
 
 #define RELAY_PUMP_MAX (4u << 20)
@@ -218,21 +219,214 @@ relay_read_setup(struct buf *in, Muster__Daemon__Control **out)
 	return 0;
 }
 
+/* Blocking: write all of b to stdout. */
 static int
-relay_agents(const Muster__Daemon__RelaySetup *rs, struct agentset *set)
+write_out(const struct buf *b)
 {
-	size_t i;
+	const uint8_t *p = buf_ptr(b);
+	size_t n = buf_len(b);
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(1, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return MERR_IO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Blocking: read until a RelayAgents control frame has come, and take it
+ * out of in; the frames before it (the ClientHello, Attaches) stay there,
+ * in their order, for the daemon.
+ */
+static int
+relay_wait_agents(struct buf *in, Muster__Daemon__Control **out)
+{
+	struct buf view;
+	uint32_t host;
+	size_t off = 0, len, whole;
+	uint8_t *dst;
+	ssize_t n;
 	int r;
 
-	memset(set, 0, sizeof(*set));
-	for (i = 0; i < rs->n_agents; i++)
-		if ((r = agentset_add(set, rs->agents[i]->arch,
-			 rs->agents[i]->data.data, rs->agents[i]->data.len)) !=
-		    0)
+	for (;;) {
+		/* The whole frames not looked at yet, from off. */
+		view = *in;
+		view.off += off;
+		while ((r = link_peek(&view, FRAME_MAX_DEFAULT, &host,
+			    &len)) == 0) {
+			whole = LINK_HDR_LEN + len;
+			*out = NULL;
+			if (host != LINK_CONTROL)
+				(void)buf_consume(&view, whole);
+			else if (link_take_control(&view, len, out) == 0 &&
+			    (*out)->body_case ==
+				MUSTER__DAEMON__CONTROL__BODY_RELAY_AGENTS) {
+				/* Cut it out: what follows moves down over
+				 * it. */
+				memmove(in->data + in->off + off,
+				    in->data + in->off + off + whole,
+				    buf_len(in) - off - whole);
+				in->len -= whole;
+				return 0;
+			}
+			/* Anything else is the daemon's to judge. */
+			if (*out != NULL)
+				link_control_free(*out);
+			*out = NULL;
+			off += whole;
+		}
+		if (r != MERR_AGAIN)
 			return r;
-	if (set->n == 0)
+		if (buf_reserve(in, 65536, &dst) != 0)
+			return MERR_LIMIT;
+		n = read(0, dst, 65536);
+		if (n == 0)
+			return MERR_EOF;
+		if (n < 0 && errno != EINTR)
+			return MERR_IO;
+		if (n > 0)
+			buf_commit(in, (size_t)n);
+	}
+}
+
+/* The setup's agent for arch, by its place in the setup. */
+static size_t
+setup_index(const Muster__Daemon__RelaySetup *rs, const char *arch)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n_agents; i++)
+		if (strcmp(rs->agents[i]->arch, arch) == 0)
+			return i;
+	return rs->n_agents;
+}
+
+/* Add an agent to the set if its bytes are the ones the setup named. */
+static bool
+add_checked(struct agentset *set, const Muster__Daemon__RelayAgent *want,
+    const uint8_t *data, size_t len)
+{
+	char hex[65];
+
+	sha256_hex(data, len, hex);
+	if (*want->sha256 != '\0' && strcmp(hex, want->sha256) != 0)
+		return false;
+	return agentset_add(set, want->arch, data, len) == 0;
+}
+
+/*
+ * The agents for the hosts behind us: sent in the setup, or named there by
+ * hash and taken from our cache on the gateway, or asked for (RelayNeed)
+ * and then kept in the cache for the next run. A relay's link often
+ * crosses a slow site link: some 600 KB of agents with every setup were
+ * most of what a small relayed run sent.
+ */
+static int
+relay_agents(const Muster__Daemon__RelaySetup *rs, struct buf *in,
+    struct agentset *set, char *err, size_t errlen)
+{
+	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
+	Muster__Daemon__RelayNeed need = MUSTER__DAEMON__RELAY_NEED__INIT;
+	Muster__Daemon__Control *got = NULL;
+	char dir[4096], **arches = NULL;
+	struct buf b;
+	uint8_t *data;
+	size_t i, k, len;
+	bool have_dir;
+	int r = 0;
+
+	memset(set, 0, sizeof(*set));
+	have_dir = relaycache_dir(dir, sizeof(dir)) == 0;
+	if (rs->n_agents == 0 ||
+	    (arches = calloc(rs->n_agents, sizeof(*arches))) == NULL) {
+		snprintf(err, errlen, "bad agents: %s",
+		    merr_str(rs->n_agents == 0 ? MERR_INVAL : MERR_NOMEM));
 		return MERR_INVAL;
-	return agentset_seal(set);
+	}
+	for (i = 0; i < rs->n_agents; i++) {
+		const Muster__Daemon__RelayAgent *a = rs->agents[i];
+		bool ok;
+
+		if (a->data.len > 0) {
+			ok = add_checked(set, a, a->data.data, a->data.len);
+		} else {
+			ok = have_dir &&
+			    relaycache_load(dir, a->sha256, &data, &len) == 0;
+			if (ok) {
+				ok = add_checked(set, a, data, len);
+				free(data);
+			}
+			if (!ok) {
+				arches[need.n_arches++] = a->arch;
+				continue;
+			}
+		}
+		if (!ok) {
+			snprintf(err, errlen, "bad agent for %s", a->arch);
+			r = MERR_INVAL;
+			goto out;
+		}
+	}
+	if (need.n_arches > 0) {
+		need.arches = arches;
+		ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_RELAY_NEED;
+		ctl.relay_need = &need;
+		buf_init(&b, LINK_CONTROL_MAX + 16);
+		r = link_put_control(&b, &ctl);
+		if (r == 0)
+			r = write_out(&b);
+		buf_free(&b);
+		if (r == 0)
+			r = relay_wait_agents(in, &got);
+		if (r != 0) {
+			snprintf(err, errlen,
+			    "no agents from the controller: %s", merr_str(r));
+			goto out;
+		}
+		for (k = 0; k < need.n_arches; k++) {
+			const Muster__Daemon__RelayAgents
+			    *ra = got->relay_agents;
+			bool ok = false;
+
+			i = setup_index(rs, arches[k]);
+			for (len = 0; len < ra->n_agents && !ok; len++)
+				if (strcmp(ra->agents[len]->arch, arches[k]) ==
+					0 &&
+				    ra->agents[len]->data.len > 0)
+					ok = add_checked(set, rs->agents[i],
+					    ra->agents[len]->data.data,
+					    ra->agents[len]->data.len);
+			if (!ok) {
+				snprintf(err, errlen,
+				    "the controller sent no agent for %s "
+				    "that matches its setup",
+				    arches[k]);
+				r = MERR_INVAL;
+				goto out;
+			}
+			/* For the next run; a gateway where it cannot be
+			 * kept asks again then. */
+			if (have_dir &&
+			    (r = relaycache_save(dir, rs->agents[i]->sha256,
+				 set->v[set->n - 1].data,
+				 set->v[set->n - 1].len)) != 0)
+				log_info("cannot keep the %s agent in %s: %s",
+				    arches[k], dir, merr_str(r));
+			r = 0;
+		}
+	}
+	r = agentset_seal(set);
+out:
+	if (got != NULL)
+		link_control_free(got);
+	free(arches);
+	return r;
 }
 
 static int
@@ -252,8 +446,8 @@ relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
 	log_set_level((int)rs->verbose);
 	if (rs->verbose == 0 && (quiet = fopen("/dev/null", "w")) == NULL)
 		quiet = stderr;
-	if ((r = relay_agents(rs, &agents)) != 0) {
-		fprintf(stderr, "muster-relay: bad agents: %s\n", merr_str(r));
+	if ((r = relay_agents(rs, early, &agents, err, sizeof(err))) != 0) {
+		fprintf(stderr, "muster-relay: %s\n", err);
 		goto out;
 	}
 	/* Checked from memory: a relay killed by SIGKILL leaves no copy of

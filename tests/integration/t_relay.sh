@@ -109,6 +109,47 @@ assert_eq 0 "$rc" "a gateway-side ~/.ssh/config was applied to the relay's hosts
 rm -f "$gwhome/.ssh/config"
 ok "the relay reads no ssh_config on the gateway"
 
+# The agents for the relay's hosts: named by hash in the setup, taken from
+# the relay's cache on the gateway, asked for (RelayNeed) only when it
+# lacks them, then kept there (muster-agent-<sha256>, as on any host).
+gwcache=$gwhome/.cache/muster
+relay_bins() { # the relay binaries: what the set links point at
+	local l
+	for l in "$gwcache"/muster-agent-set-*; do [[ -L $l ]] && readlink "$l"; done
+}
+cached_agents() { # the cached agents (not the relay), one per line
+	local f keep
+	keep=" $(relay_bins | tr '\n' ' ') "
+	for f in "$gwcache"/muster-agent-*; do
+		[[ -f $f && ! -L $f && $(basename "$f") =~ ^muster-agent-[0-9a-f]{64}$ ]] || continue
+		[[ $keep == *" $(basename "$f") "* ]] || echo "$f"
+	done
+}
+cached_agents | xargs -r rm -f
+mu run -v --relay gw -w "$(hosts_of 0 1)" -- true
+assert_eq 0 "$rc" "a relay whose cache lacks the agents: $(cat "$T/out" "$T/err")"
+grep -Eq "relay gw: sent [0-9]+ agents? its cache lacked" "$T/err" ||
+	fail "the relay did not ask for the agents it lacked: $(cat "$T/err")"
+[[ -n $(cached_agents) ]] || fail "the relay kept no agent in $gwcache"
+for f in $(cached_agents); do
+	assert_eq "muster-agent-$(sha256sum "$f" | cut -d' ' -f1)" "$(basename "$f")" "a kept agent is the bytes its name says"
+	assert_eq 700 "$(stat -c %a "$f")" "a kept agent's mode"
+done
+mu run -v --relay gw -w "$(hosts_of 0 1)" -- true
+assert_eq 0 "$rc" "a relay with the agents cached: $(cat "$T/out" "$T/err")"
+grep -q "its cache lacked" "$T/err" && fail "agents sent to a relay that has them: $(cat "$T/err")"
+sent=$(sed -n 's/.*relay gw: \([0-9]*\) bytes sent.*/\1/p' "$T/err" | tail -1)
+[[ -n $sent ]] || fail "no link byte count with -v: $(cat "$T/err")"
+((sent < 100000)) || fail "a warm relay's run of true on 2 hosts sent $sent bytes: the agents again?"
+# A cached agent that is not what its name says is not used: asked again.
+f=$(cached_agents | sed -n 1p)
+echo "not an agent" >"$f"
+mu run -v --relay gw -w "$(hosts_of 0 1)" -- true
+assert_eq 0 "$rc" "a relay whose cached agent is damaged: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/err")" "relay gw: sent 1 agent its cache lacked" "the damaged agent was sent again"
+assert_eq "muster-agent-$(sha256sum "$f" | cut -d' ' -f1)" "$(basename "$f")" "the damaged agent was replaced"
+ok "a relay takes its hosts' agents from its cache, asks only for what it lacks ($sent bytes for a warm run)"
+
 # --max-startups counts a host behind a relay only until it is
 # authenticated, as a direct one (the relay says when: HostAuthed): with
 # --max-startups 1, a host whose session hangs after authentication does
@@ -462,6 +503,21 @@ def ping(seq): return control(fbytes(14, fint(1, seq)))
 # The same at verbose 0: the relay's daemon logs nowhere, but its last words
 # still reach stderr (the controller shows them when the link ends).
 SETUP_QUIET = control(fbytes(10, fbytes(1, fbytes(1, b"x86_64") + fbytes(2, b"stand-in"))))
+if sys.argv[2] == "stall":
+    # Half a frame, then nothing for 3 s with the stall deadline at 1 s:
+    # a relay does not drop its controller for that (its link has the
+    # controller's heartbeat); it ends when the link does.
+    import os, time
+    p = subprocess.Popen([sys.argv[1], "--stdio"], stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         env=dict(os.environ, MUSTER_DAEMON_STALL_TIMEOUT="1"))
+    p.stdin.write(SETUP_QUIET + HELLO + blob(1, 5000)[:3000])
+    p.stdin.flush()
+    time.sleep(3)
+    p.stdin.close()
+    sys.stdout.write(p.stderr.read().decode(errors="replace"))
+    p.wait(timeout=60)
+    sys.exit(0)
 if sys.argv[2] in ("quiet", "eof"):
     p = subprocess.run([sys.argv[1], "--stdio"],
                        input=SETUP_QUIET + HELLO + (blob(0, 100) if sys.argv[2] == "quiet" else b""),
@@ -499,6 +555,9 @@ assert_eq "$out" "muster-relay: dropped the controller's link: bad blob" "a quie
 out=$(python3 "$T/blobs.py" "$BUILD_DIR/bin/muster-relay" eof 2>&1)
 assert_eq "$out" "muster-relay: dropped the controller's link: the link ended" "a quiet relay's last words at EOF: $out"
 ok "a relay at verbose 0 says why it dropped the controller's link, and only that"
+out=$(python3 "$T/blobs.py" "$BUILD_DIR/bin/muster-relay" stall 2>&1)
+assert_eq "$out" "muster-relay: dropped the controller's link: the link ended" "a relay waiting mid-frame: $out"
+ok "a relay waits for the rest of a frame as long as its link lives (no stall deadline)"
 out=$(python3 "$T/blobs.py" "$BUILD_DIR/bin/muster-relay" ping 2>&1)
 assert_contains "$out" "pong 7 True" "the relay answers a Ping: $out"
 assert_contains "$out" "pong 300 True" "the relay answers a Ping with its seq: $out"
