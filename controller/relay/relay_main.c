@@ -412,13 +412,17 @@ relay_agents(const Muster__Daemon__RelaySetup *rs, struct buf *in,
 			}
 			/* For the next run; a gateway where it cannot be
 			 * kept asks again then. */
-			if (have_dir &&
-			    (r = relaycache_save(dir, rs->agents[i]->sha256,
-				 set->v[set->n - 1].data,
-				 set->v[set->n - 1].len)) != 0)
-				log_info("cannot keep the %s agent in %s: %s",
-				    arches[k], dir, merr_str(r));
-			r = 0;
+			if (have_dir) {
+				int saved = relaycache_save(dir,
+				    rs->agents[i]->sha256,
+				    set->v[set->n - 1].data,
+				    set->v[set->n - 1].len);
+
+				if (saved != 0)
+					log_info("cannot keep the %s agent in "
+						 "%s: %s",
+					    arches[k], dir, merr_str(saved));
+			}
 		}
 	}
 	r = agentset_seal(set);
@@ -446,7 +450,7 @@ relay_serve(const Muster__Daemon__RelaySetup *rs, struct buf *early)
 	log_set_level((int)rs->verbose);
 	if (rs->verbose == 0 && (quiet = fopen("/dev/null", "w")) == NULL)
 		quiet = stderr;
-	if ((r = relay_agents(rs, early, &agents, err, sizeof(err))) != 0) {
+	if (relay_agents(rs, early, &agents, err, sizeof(err)) != 0) {
 		fprintf(stderr, "muster-relay: %s\n", err);
 		goto out;
 	}
