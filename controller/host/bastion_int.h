@@ -111,7 +111,7 @@ void bastion_arm_idle(struct bastion *b);
 int bastion_find(const struct conn_config *cfg, const char *hops,
     const char *where, const struct bastion *except, struct bastion **out,
     char *err, size_t errlen);
-size_t bastion_inflight(const struct bastion *b);
+size_t bastion_inflight(struct bastion *b);
 
 /* bastion_chan.c */
 void bchan_link(struct bastion *b, struct bastion_chan *ch);

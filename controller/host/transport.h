@@ -57,6 +57,9 @@ struct conn_config {
 	const char *passphrase; /* for the user's other identities */
 	double connect_timeout; /* seconds per set-up state */
 	double upload_timeout;
+	/* Bytes handed to libssh and not yet on the wire, at most (0:
+	 * SSH_INFLIGHT_MAX; MUSTER_SSH_INFLIGHT_MAX, for tests). */
+	size_t inflight_max;
 	double heartbeat;    /* seconds between pings when idle */
 	int fanout;	     /* set-ups at once (--fanout) */
 	int max_startups;    /* unauthenticated set-ups at once */

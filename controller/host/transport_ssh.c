@@ -646,10 +646,32 @@ inflight(const struct transport *t)
 	    (t->hop != NULL ? bastion_chan_backlog(t->hop) : 0);
 }
 
+/*
+ * wire_queued is an estimate (SSH_PACKET_OVERHEAD a packet, where
+ * chacha20-poly1305 with its channel header and padding takes 34-41), so
+ * on a long-lived session it drifts upward: a relay's link, written in
+ * many small pieces, counted 512 KiB in flight that had long gone after
+ * some 40 MiB, and never wrote again (every host of a push to 1,000 hosts
+ * behind two relays failed, the relays silent). Whenever libssh has
+ * nothing left to send, everything handed to it has gone: count from what
+ * the socket took.
+ */
+static void
+inflight_resync(struct transport *t)
+{
+	if (t->session != NULL &&
+	    !(ssh_get_poll_flags(t->session) & SSH_WRITE_PENDING))
+		t->wire_queued = t->counter.out_bytes;
+}
+
 static size_t
 inflight_max(const struct transport *t)
 {
-	return t->hop != NULL ? SSH_HOP_INFLIGHT_MAX : SSH_INFLIGHT_MAX;
+	if (t->hop != NULL)
+		return SSH_HOP_INFLIGHT_MAX;
+	return t->cfg->inflight_max > 0 ?
+	    t->cfg->inflight_max :
+	    SSH_INFLIGHT_MAX;
 }
 
 static int
@@ -659,6 +681,7 @@ tssh_write(struct transport *t, struct buf *out, char *err, size_t errlen)
 	size_t n, room;
 	int w;
 
+	inflight_resync(t);
 	while (buf_len(out) > 0) {
 		if ((win = ssh_channel_window_size(t->channel)) == 0)
 			break;
@@ -783,6 +806,7 @@ tssh_read(struct transport *t, char *err, size_t errlen)
 static bool
 tssh_writable(struct transport *t)
 {
+	inflight_resync(t);
 	return inflight(t) < inflight_max(t);
 }
 

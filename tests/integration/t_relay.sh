@@ -175,6 +175,28 @@ assert_contains "$(cat "$T/err")" "${TARGETS[0]}:2222: connected " "-v: the rela
 grep -q "${TARGETS[0]}:2222: connected 0 ms, authenticated 0 ms" "$T/err" && fail "-v: the relayed host's times are the relay's: $(cat "$T/err")"
 ok "--max-startups counts a relayed host until it authenticates, as a direct one"
 
+# What the controller counts as in flight on an SSH session (handed to
+# libssh, not yet on the wire) is an estimate per packet, above the real
+# overhead: on a long-lived link written in many small pieces it drifted
+# up to the bound and the link never wrote again (a push to 1,000 hosts
+# behind two relays: every host failed, the relays silent). With the bound
+# at 8 KiB, 1,500 lines fed one at a time cross the relay's link in as many
+# writes: the count must come back whenever libssh has sent everything.
+set +e
+python3 -c '
+import sys, time
+for i in range(1500):
+    sys.stdout.write("line %d\n" % i)
+    sys.stdout.flush()
+    time.sleep(0.002)
+' | MUSTER_SSH_INFLIGHT_MAX=8192 timeout -s KILL $((120 * SLOW)) "$MUSTER" run -F "$T/ssh_config" \
+	--known-hosts "$T/kh" "${MU_OPTS[@]}" --stdin --relay gw -w "$(hosts_of 0)" -- wc -l >"$T/out" 2>"$T/err"
+rc=$?
+set -e
+assert_eq 0 "$rc" "1,500 small writes on a relay's link with an 8 KiB in-flight bound: $(cat "$T/out" "$T/err")"
+assert_contains "$(cat "$T/out")" ": 1500" "every line crossed the relay"
+ok "a relay's link written in 1,500 small pieces keeps going (the in-flight count does not drift)"
+
 # The inventory's relay=: a group behind the relay, a host direct, in one
 # run; the route per host in -v and --list-hosts.
 {
