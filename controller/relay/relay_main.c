@@ -174,6 +174,25 @@ relay_pump_arm(struct relay_pump *p)
 	relay_pump_set(p, &p->out_io, 1, buf_len(&p->up) > 0 ? EV_WRITE : 0);
 }
 
+/* Blocking: up to 64 KiB more of stdin into in. */
+static int
+read_more(struct buf *in)
+{
+	uint8_t *dst;
+	ssize_t n;
+
+	if (buf_reserve(in, 65536, &dst) != 0)
+		return MERR_LIMIT;
+	n = read(0, dst, 65536);
+	if (n == 0)
+		return MERR_EOF;
+	if (n < 0 && errno != EINTR)
+		return MERR_IO;
+	if (n > 0)
+		buf_commit(in, (size_t)n);
+	return 0;
+}
+
 /* Blocking: the setup frame, before anything else runs. What followed it
  * stays in in. */
 static int
@@ -181,8 +200,6 @@ relay_read_setup(struct buf *in, Muster__Daemon__Control **out)
 {
 	uint32_t host;
 	size_t len;
-	uint8_t *dst;
-	ssize_t n;
 	int r;
 
 	for (;;) {
@@ -199,15 +216,8 @@ relay_read_setup(struct buf *in, Muster__Daemon__Control **out)
 			break;
 		if (r != MERR_AGAIN)
 			return r;
-		if (buf_reserve(in, 65536, &dst) != 0)
-			return MERR_LIMIT;
-		n = read(0, dst, 65536);
-		if (n == 0)
-			return MERR_EOF;
-		if (n < 0 && errno != EINTR)
-			return MERR_IO;
-		if (n > 0)
-			buf_commit(in, (size_t)n);
+		if ((r = read_more(in)) != 0)
+			return r;
 	}
 	if ((r = link_take_control(in, len, out)) != 0)
 		return r;
@@ -250,8 +260,6 @@ relay_wait_agents(struct buf *in, Muster__Daemon__Control **out)
 	struct buf view;
 	uint32_t host;
 	size_t off = 0, len, whole;
-	uint8_t *dst;
-	ssize_t n;
 	int r;
 
 	for (;;) {
@@ -283,15 +291,8 @@ relay_wait_agents(struct buf *in, Muster__Daemon__Control **out)
 		}
 		if (r != MERR_AGAIN)
 			return r;
-		if (buf_reserve(in, 65536, &dst) != 0)
-			return MERR_LIMIT;
-		n = read(0, dst, 65536);
-		if (n == 0)
-			return MERR_EOF;
-		if (n < 0 && errno != EINTR)
-			return MERR_IO;
-		if (n > 0)
-			buf_commit(in, (size_t)n);
+		if ((r = read_more(in)) != 0)
+			return r;
 	}
 }
 

@@ -108,6 +108,9 @@ ok "a server allowing only sntrup761x25519: libssh's 'no match for method kex al
 # Every tool on the PATH is busybox, sha256sum left out: the agent is checked
 # by its size then, uploaded once, and trusted on later runs (its Hello
 # carries the build id), through the start link and through the probe.
+# Outside /tmp (a login shell must be a path the sshd's users can reach
+# whatever their TMPDIR); a fresh machine may have no /usr/local/libexec.
+mkdir -p /usr/local/libexec
 bb=$(mktemp -d /usr/local/libexec/muster-test-bb.XXXXXX)
 chmod 755 "$bb"
 at_exit "rm -rf '$bb'"
