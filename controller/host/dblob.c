@@ -17,8 +17,8 @@
  * a frame matches a blob by a cheap fingerprint and then by memcmp. A
  * SHA-256 of every host's copy of every chunk was half the controller's
  * CPU in a push to 1,000 hosts through relays (64 GB hashed at 1.7 GB/s);
- * the fingerprint runs at memory speed and a match is checked byte for
- * byte, so a fingerprint collision only costs a compare. */
+ * the fingerprint is 4-5x faster and a match is checked byte for byte,
+ * so a fingerprint collision only costs a compare. */
 struct dblob {
 	uint64_t fp;
 	uint32_t id, len;

@@ -338,7 +338,7 @@ relay_agents(const Muster__Daemon__RelaySetup *rs, struct buf *in,
 	char dir[4096], **arches = NULL;
 	struct buf b;
 	uint8_t *data;
-	size_t i, k, len;
+	size_t i, j, k, len;
 	bool have_dir;
 	int r = 0;
 
@@ -396,13 +396,13 @@ relay_agents(const Muster__Daemon__RelaySetup *rs, struct buf *in,
 			bool ok = false;
 
 			i = setup_index(rs, arches[k]);
-			for (len = 0; len < ra->n_agents && !ok; len++)
-				if (strcmp(ra->agents[len]->arch, arches[k]) ==
+			for (j = 0; j < ra->n_agents && !ok; j++)
+				if (strcmp(ra->agents[j]->arch, arches[k]) ==
 					0 &&
-				    ra->agents[len]->data.len > 0)
+				    ra->agents[j]->data.len > 0)
 					ok = add_checked(set, rs->agents[i],
-					    ra->agents[len]->data.data,
-					    ra->agents[len]->data.len);
+					    ra->agents[j]->data.data,
+					    ra->agents[j]->data.len);
 			if (!ok) {
 				snprintf(err, errlen,
 				    "the controller sent no agent for %s "
