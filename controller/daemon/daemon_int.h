@@ -109,6 +109,9 @@ struct dattach {
 	struct dhost *h;
 	struct dstream *streams;
 	size_t nstreams;
+	/* A relay's: the stream and blob of the last BlobSends entry for
+	 * this host (blob 0: none), which a next entry follows on. */
+	uint32_t last_stream, last_blob;
 	/* Doubly linked: a client with thousands of attachments to one host
 	 * is let go in linear time. */
 	struct dattach *next_on_host, *prev_on_host;
@@ -246,6 +249,8 @@ int drelay_stream_msg(struct dattach *a, Muster__Envelope *env);
  * are bounded by DAEMON_BLOB_MAX; a bad or excess one drops the client
  * (these return why, NULL when fine). */
 #define DAEMON_BLOB_MAX (64u << 20)
+/* The most BlobSend one BlobSends message stands for, repeats counted. */
+#define DAEMON_BLOB_SENDS_MAX 4096
 const char *drelay_blob(struct dclient *cl, const Muster__Daemon__Blob *b);
 const char *drelay_blob_send(struct dclient *cl,
     const Muster__Daemon__BlobSend *bs);

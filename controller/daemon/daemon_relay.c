@@ -358,30 +358,76 @@ drelay_blob_send(struct dclient *cl, const Muster__Daemon__BlobSend *bs)
 	    blob_by_id(cl, bs->blob, NULL), bs->offset, bs->len);
 }
 
+/* One BlobSends entry: the whole blob, which the host's next entry
+ * follows on. */
+static const char *
+blob_entry(struct dclient *cl, uint32_t host, uint32_t stream,
+    const struct dblob_held *h)
+{
+	const char *why;
+
+	if (h == NULL)
+		return "blob send out of its blob";
+	if ((why = blob_send(cl, host, stream, h, 0, (uint32_t)h->len)) !=
+	    NULL)
+		return why;
+	/* blob_send checked the id; a host gone down keeps nothing. */
+	if (cl->att[host - 1] != NULL) {
+		cl->att[host - 1]->last_stream = stream;
+		cl->att[host - 1]->last_blob = h->id;
+	}
+	return NULL;
+}
+
 /* BlobSends packed: each value the one before's plus its delta, modulo
- * 2^32, each a whole blob. */
+ * 2^32, each a whole blob; an entry applied 1 + repeat times; then the
+ * next entries, each the blob after the host's last one. */
 const char *
 drelay_blob_sends(struct dclient *cl, const Muster__Daemon__BlobSends *bss)
 {
 	const struct dblob_held *h = NULL;
 	uint32_t host = 0, stream = 0, blob = 0;
+	uint64_t total = bss->n_next_host_delta;
+	const struct dattach *a;
 	const char *why;
-	size_t i;
+	size_t i, j, times;
 
 	if (bss->n_stream_delta != bss->n_host_delta ||
-	    bss->n_blob_delta != bss->n_host_delta)
+	    bss->n_blob_delta != bss->n_host_delta ||
+	    (bss->n_repeat != 0 && bss->n_repeat != bss->n_host_delta))
 		return "blob sends of uneven lists";
+	/* Bounded before any is handled: a message stands for at most
+	 * DAEMON_BLOB_SENDS_MAX frames, whatever its repeats say. */
+	for (i = 0; i < bss->n_host_delta; i++)
+		total += 1 + (bss->n_repeat != 0 ? bss->repeat[i] : 0);
+	if (total > DAEMON_BLOB_SENDS_MAX)
+		return "blob sends of too many frames";
 	for (i = 0; i < bss->n_host_delta; i++) {
-		host += (uint32_t)bss->host_delta[i];
-		stream += (uint32_t)bss->stream_delta[i];
-		blob += (uint32_t)bss->blob_delta[i];
-		/* A run names a few blobs, each for many hosts in a row. */
-		if (h == NULL || h->id != blob)
-			h = blob_by_id(cl, blob, NULL);
-		if (h == NULL)
-			return "blob send out of its blob";
-		if ((why = blob_send(cl, host, stream, h, 0,
-			 (uint32_t)h->len)) != NULL)
+		times = 1 + (bss->n_repeat != 0 ? bss->repeat[i] : 0);
+		for (j = 0; j < times; j++) {
+			host += (uint32_t)bss->host_delta[i];
+			stream += (uint32_t)bss->stream_delta[i];
+			blob += (uint32_t)bss->blob_delta[i];
+			/* A run names a few blobs, each for many hosts in a
+			 * row. */
+			if (h == NULL || h->id != blob)
+				h = blob_by_id(cl, blob, NULL);
+			if ((why = blob_entry(cl, host, stream, h)) != NULL)
+				return why;
+		}
+	}
+	for (i = 0, host = 0; i < bss->n_next_host_delta; i++) {
+		host += bss->next_host_delta[i];
+		if (host == 0 || host > cl->natt)
+			return "blob for a host never attached";
+		/* A host gone down: as for its frames. */
+		if ((a = cl->att[host - 1]) == NULL)
+			continue;
+		if (a->last_blob == 0)
+			return "next blob send with no blob before";
+		blob = a->last_blob + 1 == 0 ? 1 : a->last_blob + 1;
+		if ((why = blob_entry(cl, host, a->last_stream,
+			 blob_by_id(cl, blob, NULL))) != NULL)
 			return why;
 	}
 	return NULL;

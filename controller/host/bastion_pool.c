@@ -124,19 +124,15 @@ size_t
 bastion_inflight(struct bastion *b)
 {
 	uint64_t in = 0, out = 0;
-	ssh_session s;
 
 	if (b->tp == NULL)
 		return 0;
 	b->tp_ops->bytes(b->tp, &in, &out);
 	/* wire_queued counts BCHAN_PACKET_OVERHEAD a packet, above the real
-	 * overhead: on a long-lived bastion it would drift up to the bound
-	 * and stop every channel (transport_ssh.c, inflight_resync). When
-	 * libssh has nothing left to send, everything has gone. */
-	if ((s = transport_ssh_session(b->tp)) != NULL &&
-	    !(ssh_get_poll_flags(s) & SSH_WRITE_PENDING))
-		b->wire_queued = out;
-	return b->wire_queued > out ? (size_t)(b->wire_queued - out) : 0;
+	 * overhead: it is resynced, or a long-lived bastion would drift up
+	 * to the bound and stop every channel. */
+	return ssh_wire_inflight(transport_ssh_session(b->tp), &b->wire_queued,
+	    out);
 }
 
 /* ---- teardown ------------------------------------------------------------ */

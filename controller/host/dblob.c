@@ -3,15 +3,16 @@
  */
 #include "dblob.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "array.h"
 #include "daemon.pb-c.h"
 #include "err.h"
 #include "frame.h"
 #include "link.h"
-#include "muster.pb-c.h"
 
 /* A blob's bytes are kept here too (bounded as on the relay, DBLOB_MAX):
  * a frame matches a blob by a cheap fingerprint and then by memcmp. A
@@ -25,16 +26,36 @@ struct dblob {
 	uint8_t *data;
 };
 
+struct dblob_host {
+	uint32_t stream, blob; /* blob 0: none yet */
+	uint64_t next_gen;     /* gen + 1 of a batch with a next entry */
+};
+
 struct dblobs {
 	struct dblob *v; /* oldest first */
 	size_t n, cap;
 	uint64_t bytes; /* live on the relay */
 	uint32_t next_id;
 	/* The batch: host, stream and blob of each BlobSend waiting, and
-	 * room for their deltas when packed. */
+	 * room for their deltas and repeats when packed. */
 	uint32_t pend[3][DBLOB_BATCH];
 	int32_t delta[3][DBLOB_BATCH];
+	uint32_t repeat[DBLOB_BATCH];
 	size_t npend;
+	/* The batch's next-chunk entries (hosts), after those: see
+	 * put_entry. */
+	uint32_t next[DBLOB_BATCH];
+	size_t nnext;
+	/* Each host's last entry, as the relay keeps it (index: host id),
+	 * and which batch (gen) holds a next entry of it. */
+	struct dblob_host *hosts;
+	size_t nhosts;
+	uint64_t gen;
+	/* Fingerprints of the blobs dropped last (a ring): a new blob found
+	 * here is one sent again, which the stats count. */
+	uint64_t dropped[DBLOB_DROPPED_RING];
+	size_t ndropped;
+	struct dblob_stats st;
 };
 
 struct dblobs *
@@ -53,6 +74,7 @@ dblobs_free(struct dblobs *b)
 	for (i = 0; i < b->n; i++)
 		free(b->v[i].data);
 	free(b->v);
+	free(b->hosts);
 	free(b);
 }
 
@@ -95,6 +117,7 @@ dblobs_drop_oldest(struct dblobs *b, struct buf *out)
 	Muster__Daemon__BlobDrop bd = MUSTER__DAEMON__BLOB_DROP__INIT;
 
 	bd.id = b->v[0].id;
+	b->dropped[b->ndropped++ % DBLOB_DROPPED_RING] = b->v[0].fp;
 	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_BLOB_DROP;
 	ctl.blob_drop = &bd;
 	b->bytes -= b->v[0].len;
@@ -146,6 +169,13 @@ dblobs_get(struct dblobs *b, struct buf *out, const uint8_t *p, size_t len,
 		return r;
 	}
 	memcpy(copy, p, len);
+	b->st.blobs++;
+	b->st.blob_bytes += len;
+	for (i = 0; i < b->ndropped && i < DBLOB_DROPPED_RING; i++)
+		if (b->dropped[i] == fp) {
+			b->st.resent++;
+			break;
+		}
 	b->v[b->n].fp = fp;
 	b->v[b->n].data = copy;
 	b->v[b->n].id = bl.id;
@@ -156,22 +186,106 @@ dblobs_get(struct dblobs *b, struct buf *out, const uint8_t *p, size_t len,
 	return 0;
 }
 
-/* The frame's Envelope when it is Data worth a blob, else NULL. Only
- * frames big enough to matter are opened. */
-static Muster__Envelope *
-blob_worthy(const uint8_t *frame, size_t n)
+/* A varint at *p, at most 32 bits: false past end or when longer. */
+static bool
+varint32(const uint8_t **p, const uint8_t *end, uint32_t *v)
 {
-	Muster__Envelope *env = NULL;
+	uint64_t x = 0;
+	unsigned shift;
+
+	for (shift = 0; shift < 35 && *p < end; shift += 7) {
+		uint8_t c = *(*p)++;
+
+		x |= (uint64_t)(c & 0x7f) << shift;
+		if ((c & 0x80) == 0) {
+			if (x > UINT32_MAX)
+				return false;
+			*v = (uint32_t)x;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* One field's key and, for a varint or a length, its value; for a length
+ * the bytes are checked to be there. */
+static bool
+field(const uint8_t **p, const uint8_t *end, uint32_t *num, uint32_t *wt,
+    uint32_t *val)
+{
+	uint32_t key;
+
+	if (!varint32(p, end, &key) || !varint32(p, end, val))
+		return false;
+	*num = key >> 3;
+	*wt = key & 7;
+	return *wt == 0 || (*wt == 2 && *val <= (size_t)(end - *p));
+}
+
+/* Is the frame Data on fd 0 worth a blob? Its stream and bytes, read in
+ * place: the frame is the mux's own encoding (Envelope{stream, Data{fd,
+ * data}}, each field once), and unpacking it would copy the 64 KiB of
+ * every host's chunk. Anything else in it (another field, one twice)
+ * says no: the frame then goes as it is, which is always right. */
+static bool
+blob_worthy(const uint8_t *frame, size_t n, uint32_t *stream,
+    const uint8_t **data, size_t *len)
+{
+	const uint8_t *p = frame + FRAME_HDR_LEN, *end = frame + n, *q, *qend;
+	uint32_t num, wt, v, fd = 0;
+	bool got_stream = false, got_data = false, got_fd = false;
 
 	if (n < FRAME_HDR_LEN + DBLOB_MIN)
-		return NULL;
-	if (frame_unpack(frame + FRAME_HDR_LEN, n - FRAME_HDR_LEN, &env) != 0)
-		return NULL;
-	if (env->body_case == MUSTER__ENVELOPE__BODY_DATA &&
-	    env->data->fd == 0 && env->data->data.len >= DBLOB_MIN)
-		return env;
-	frame_free(env);
-	return NULL;
+		return false;
+	*stream = 0;
+	*data = NULL;
+	while (p < end) {
+		if (!field(&p, end, &num, &wt, &v))
+			return false;
+		if (num == 1 && wt == 0 && !got_stream) {
+			*stream = v;
+			got_stream = true;
+			continue;
+		}
+		if (num != 4 || wt != 2 || got_data)
+			return false;
+		got_data = true;
+		q = p;
+		qend = p + v;
+		p = qend;
+		while (q < qend) {
+			if (!field(&q, qend, &num, &wt, &v))
+				return false;
+			if (num == 1 && wt == 0 && !got_fd) {
+				fd = v;
+				got_fd = true;
+			} else if (num == 2 && wt == 2 && *data == NULL) {
+				*data = q;
+				*len = v;
+				q += v;
+			} else
+				return false;
+		}
+	}
+	return got_data && fd == 0 && *data != NULL && *len >= DBLOB_MIN;
+}
+
+static bool
+same_deltas(const struct dblobs *b, size_t i, size_t j)
+{
+	return b->delta[0][i] == b->delta[0][j] &&
+	    b->delta[1][i] == b->delta[1][j] &&
+	    b->delta[2][i] == b->delta[2][j];
+}
+
+static size_t pack_repeats(struct dblobs *b);
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 int
@@ -180,10 +294,10 @@ dblobs_flush(struct dblobs *b, struct buf *out)
 	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
 	Muster__Daemon__BlobSends bss = MUSTER__DAEMON__BLOB_SENDS__INIT;
 	uint32_t prev[3] = { 0, 0, 0 };
-	size_t i, k;
+	size_t i, k, m, before = buf_len(out);
 	int r;
 
-	if (b->npend == 0)
+	if (b->npend == 0 && b->nnext == 0)
 		return 0;
 	/* Modulo 2^32, so that any id round-trips (PROTOCOL.md). */
 	for (i = 0; i < b->npend; i++)
@@ -191,47 +305,141 @@ dblobs_flush(struct dblobs *b, struct buf *out)
 			b->delta[k][i] = (int32_t)(b->pend[k][i] - prev[k]);
 			prev[k] = b->pend[k][i];
 		}
-	bss.n_host_delta = bss.n_stream_delta = bss.n_blob_delta = b->npend;
+	m = b->npend > 0 ? pack_repeats(b) : 0;
+	bss.n_host_delta = bss.n_stream_delta = bss.n_blob_delta = m;
 	bss.host_delta = b->delta[0];
 	bss.stream_delta = b->delta[1];
 	bss.blob_delta = b->delta[2];
+	bss.n_repeat = m < b->npend ? m : 0;
+	bss.repeat = b->repeat;
+	/* A host's next entries all mean the same: in host order, the
+	 * deltas are small, and never negative. */
+	qsort(b->next, b->nnext, sizeof(*b->next), cmp_u32);
+	for (i = b->nnext; i-- > 1;)
+		b->next[i] -= b->next[i - 1];
+	bss.n_next_host_delta = b->nnext;
+	bss.next_host_delta = b->next;
 	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_BLOB_SENDS;
 	ctl.blob_sends = &bss;
 	if ((r = link_put_control(out, &ctl)) != 0)
 		return r;
-	b->npend = 0;
+	b->st.sends += b->npend + b->nnext;
+	b->st.entries += m;
+	b->st.nexts += b->nnext;
+	b->st.msgs++;
+	b->st.sends_bytes += buf_len(out) - before;
+	b->npend = b->nnext = 0;
+	b->gen++;
 	return 0;
+}
+
+/* An entry with the deltas of the one before is a repeat of it: a chunk
+ * handed to hosts 1..500 in a row is two entries. Folded only when that
+ * pays for the list of repeats (a byte an entry, where a folded entry
+ * saves some 3): in a push the entries mostly come a few at a time, as
+ * each host's credit returns, and rarely repeat. The entries left. */
+static size_t
+pack_repeats(struct dblobs *b)
+{
+	size_t i, k, m = 1;
+
+	for (i = 1; i < b->npend; i++)
+		m += !same_deltas(b, i, i - 1);
+	if (3 * (b->npend - m) <= m)
+		return b->npend;
+	b->repeat[0] = 0;
+	for (i = 1, m = 0; i < b->npend; i++) {
+		if (same_deltas(b, i, m)) {
+			b->repeat[m]++;
+			continue;
+		}
+		m++;
+		for (k = 0; k < 3; k++)
+			b->delta[k][m] = b->delta[k][i];
+		b->repeat[m] = 0;
+	}
+	return m + 1;
+}
+
+void
+dblobs_stats(const struct dblobs *b, struct dblob_stats *st)
+{
+	*st = b->st;
 }
 
 bool
 dblobs_pending(const struct dblobs *b)
 {
-	return b != NULL && b->npend > 0;
+	return b != NULL && (b->npend > 0 || b->nnext > 0);
+}
+
+/* The blob after id, as ids are given (dblobs_get). */
+static uint32_t
+blob_after(uint32_t id)
+{
+	return id + 1 == 0 ? 1 : id + 1;
+}
+
+/* A BlobSend of a whole blob into the batch: a next entry (one byte) when
+ * it is the blob after the host's last entry's, on the same stream (a
+ * push's chunks get ids in order), else an entry of its own. The relay
+ * takes a message's entries first, then its next entries: a host with a
+ * next entry waiting gets an entry of its own only in the next batch. */
+static int
+put_entry(struct dblobs *b, struct buf *out, uint32_t host, uint32_t stream,
+    uint32_t blob)
+{
+	struct dblob_host *h;
+	size_t n;
+	int r;
+
+	if (host >= b->nhosts) {
+		n = b->nhosts > 0 ? b->nhosts : 64;
+		while (n <= host)
+			n *= 2;
+		if ((h = realloc(b->hosts, n * sizeof(*h))) == NULL)
+			return MERR_NOMEM;
+		memset(h + b->nhosts, 0, (n - b->nhosts) * sizeof(*h));
+		b->hosts = h;
+		b->nhosts = n;
+	}
+	h = &b->hosts[host];
+	if (h->blob != 0 && h->stream == stream &&
+	    blob == blob_after(h->blob)) {
+		b->next[b->nnext++] = host;
+		h->next_gen = b->gen + 1;
+	} else {
+		if (h->next_gen == b->gen + 1 &&
+		    (r = dblobs_flush(b, out)) != 0)
+			return r;
+		b->pend[0][b->npend] = host;
+		b->pend[1][b->npend] = stream;
+		b->pend[2][b->npend] = blob;
+		b->npend++;
+	}
+	h->stream = stream;
+	h->blob = blob;
+	if (b->npend + b->nnext == DBLOB_BATCH)
+		return dblobs_flush(b, out);
+	return 0;
 }
 
 int
 dblobs_put_frame(struct dblobs *b, struct buf *out, uint32_t host,
     const uint8_t *frame, size_t n)
 {
-	Muster__Envelope *env;
+	const uint8_t *data;
 	uint32_t blob, stream;
+	size_t len = 0;
 	int r;
 
-	if ((env = blob_worthy(frame, n)) == NULL) {
+	if (!blob_worthy(frame, n, &stream, &data, &len)) {
+		b->st.frames++;
 		if ((r = dblobs_flush(b, out)) != 0)
 			return r;
 		return link_put_frame(out, host, frame, n);
 	}
-	stream = env->stream;
-	r = dblobs_get(b, out, env->data->data.data, env->data->data.len,
-	    &blob);
-	frame_free(env);
-	if (r != 0)
+	if ((r = dblobs_get(b, out, data, len, &blob)) != 0)
 		return r;
-	b->pend[0][b->npend] = host;
-	b->pend[1][b->npend] = stream;
-	b->pend[2][b->npend] = blob;
-	if (++b->npend == DBLOB_BATCH)
-		return dblobs_flush(b, out);
-	return 0;
+	return put_entry(b, out, host, stream, blob);
 }

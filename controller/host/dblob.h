@@ -22,11 +22,24 @@
 /* Data frames smaller than this go as they are. */
 #define DBLOB_MIN 4096
 /* BlobSends wait to be packed into one BlobSends message until something
- * else is put on the link, or this many wait. */
+ * else is put on the link, or this many wait: at most the 4,096 a
+ * message may stand for (PROTOCOL.md, "Blobs"). */
 #define DBLOB_BATCH 1024
-/* A packed batch at its largest: three 5-byte varints per entry, three
+/* A packed batch at its largest: four 5-byte varints per entry, four
  * length-delimited lists and the framing. */
-#define DBLOB_BATCH_BYTES (DBLOB_BATCH * 15 + 64)
+#define DBLOB_BATCH_BYTES (DBLOB_BATCH * 20 + 64)
+/* Fingerprints of dropped blobs remembered, to count blobs sent again. */
+#define DBLOB_DROPPED_RING 1024
+
+/* What a relay's link carried as blobs, for -v: blobs sent (bytes; those
+ * whose bytes were dropped from the relay before and sent again), the
+ * BlobSends they stood for, as packed entries and next entries, in how
+ * many messages of how many bytes. */
+struct dblob_stats {
+	uint64_t blobs, blob_bytes, resent;
+	uint64_t sends, entries, nexts, msgs, sends_bytes;
+	uint64_t frames; /* other frames, as they are */
+};
 /* What a frame may grow by on the link (the batch waiting, flushed first;
  * the BlobDrops making room; the Blob's framing around its bytes). */
 #define DBLOB_SLACK (512 + DBLOB_BATCH_BYTES)
@@ -47,5 +60,6 @@ int dblobs_put_frame(struct dblobs *b, struct buf *out, uint32_t host,
 int dblobs_flush(struct dblobs *b, struct buf *out);
 /* BlobSends wait to be flushed. */
 bool dblobs_pending(const struct dblobs *b);
+void dblobs_stats(const struct dblobs *b, struct dblob_stats *st);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "daemon.pb-c.h"
+#include "dblob.h"
 #include "hostlist.h"
 #include "output.h"
 
@@ -45,6 +46,8 @@ struct dlink_settings {
 int dlink_open(struct ev_loop *loop, const struct dlink_settings *want,
     struct dlink **out, char *err, size_t errlen);
 void dlink_free(struct dlink *l);
+/* What a relay's link carried as blobs (all zero on the daemon's). */
+void dlink_blob_stats(const struct dlink *l, struct dblob_stats *st);
 /* A link to a relay (relay.h) over fd, the controller's end of a
  * socketpair its relay connection pumps: no handshake to wait for (the
  * ClientHello is queued), usable at once. route ("relay R") prefixes the

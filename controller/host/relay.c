@@ -20,6 +20,7 @@
 #include "array.h"
 #include "bastion.h"
 #include "daemon.pb-c.h"
+#include "dblob.h"
 #include "err.h"
 #include "link.h"
 #include "log.h"
@@ -625,10 +626,27 @@ relay_free(struct relay *r)
 			r->tp_ops->stop(r->tp);
 		return;
 	}
-	/* What a push costs the relay's link, for -v and the tests. */
-	if (r->route != NULL && r->sent > 0)
-		log_info("%s: %llu bytes sent", r->route,
-		    (unsigned long long)r->sent);
+	/* What a push costs the relay's link, for -v and the tests: the
+	 * bytes, and how many of them were blobs and their references. */
+	if (r->route != NULL && r->sent > 0) {
+		struct dblob_stats st = { 0 };
+
+		if (r->link != NULL)
+			dlink_blob_stats(r->link, &st);
+		log_info("%s: %llu bytes sent; %llu blobs (%llu bytes, %llu "
+			 "sent again), %llu frames by reference in %llu "
+			 "entries, %llu messages (%llu bytes), %llu other "
+			 "frames",
+		    r->route, (unsigned long long)r->sent,
+		    (unsigned long long)st.blobs,
+		    (unsigned long long)st.blob_bytes,
+		    (unsigned long long)st.resent,
+		    (unsigned long long)st.sends,
+		    (unsigned long long)st.entries,
+		    (unsigned long long)st.msgs,
+		    (unsigned long long)st.sends_bytes,
+		    (unsigned long long)st.frames);
+	}
 	if (r->cfg.loop != NULL) {
 		ev_timer_stop(r->cfg.loop, &r->deadline);
 		ev_timer_stop(r->cfg.loop, &r->start);

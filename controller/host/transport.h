@@ -179,6 +179,11 @@ extern const struct transport_ops transport_ssh_ops;
 /* The session of an SSH transport whose conn-side state reached
  * CHAN_OPEN (authenticated): a bastion opens its channels on it. */
 ssh_session transport_ssh_session(struct transport *t);
+/* Bytes handed to session s that its socket has not taken: *queued (an
+ * estimate its writer counts up) less sent (the socket's count), *queued
+ * restarting from sent whenever libssh has nothing left to send (an
+ * estimate drifts: transport_ssh.c). */
+size_t ssh_wire_inflight(ssh_session s, uint64_t *queued, uint64_t sent);
 extern const struct transport_ops transport_daemon_ops;
 
 #endif

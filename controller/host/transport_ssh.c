@@ -636,32 +636,31 @@ tssh_upload_done(void *arg)
 	t->owner->kick(t->arg);
 }
 
-/* Through a bastion, what it has not sent on yet is in flight too. */
-static size_t
-inflight(const struct transport *t)
-{
-	return (t->wire_queued > t->counter.out_bytes ?
-		       (size_t)(t->wire_queued - t->counter.out_bytes) :
-		       0) +
-	    (t->hop != NULL ? bastion_chan_backlog(t->hop) : 0);
-}
-
 /*
- * wire_queued is an estimate (SSH_PACKET_OVERHEAD a packet, where
+ * queued is an estimate (SSH_PACKET_OVERHEAD a packet, where
  * chacha20-poly1305 with its channel header and padding takes 34-41), so
  * on a long-lived session it drifts upward: a relay's link, written in
  * many small pieces, counted 512 KiB in flight that had long gone after
  * some 40 MiB, and never wrote again (every host of a push to 1,000 hosts
  * behind two relays failed, the relays silent). Whenever libssh has
  * nothing left to send, everything handed to it has gone: count from what
- * the socket took.
+ * the socket took. A bastion's connection counts the same way.
  */
-static void
-inflight_resync(struct transport *t)
+size_t
+ssh_wire_inflight(ssh_session s, uint64_t *queued, uint64_t sent)
 {
-	if (t->session != NULL &&
-	    !(ssh_get_poll_flags(t->session) & SSH_WRITE_PENDING))
-		t->wire_queued = t->counter.out_bytes;
+	if (s != NULL && !(ssh_get_poll_flags(s) & SSH_WRITE_PENDING))
+		*queued = sent;
+	return *queued > sent ? (size_t)(*queued - sent) : 0;
+}
+
+/* Through a bastion, what it has not sent on yet is in flight too. */
+static size_t
+inflight(struct transport *t)
+{
+	return ssh_wire_inflight(t->session, &t->wire_queued,
+		   t->counter.out_bytes) +
+	    (t->hop != NULL ? bastion_chan_backlog(t->hop) : 0);
 }
 
 static size_t
@@ -681,7 +680,6 @@ tssh_write(struct transport *t, struct buf *out, char *err, size_t errlen)
 	size_t n, room;
 	int w;
 
-	inflight_resync(t);
 	while (buf_len(out) > 0) {
 		if ((win = ssh_channel_window_size(t->channel)) == 0)
 			break;
@@ -806,7 +804,6 @@ tssh_read(struct transport *t, char *err, size_t errlen)
 static bool
 tssh_writable(struct transport *t)
 {
-	inflight_resync(t);
 	return inflight(t) < inflight_max(t);
 }
 

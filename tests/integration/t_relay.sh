@@ -522,6 +522,11 @@ def blob_send(host, stream, b, off, n):
     return control(fbytes(12, fint(1, host) + fint(2, stream) + fint(3, b) + fint(4, off) + fint(5, n)))
 def blob_drop(i): return control(fbytes(13, fint(1, i)))
 def ping(seq): return control(fbytes(14, fint(1, seq)))
+def packed(num, vals): return fbytes(num, b"".join(varint(v) for v in vals))
+def zz(v): return (v << 1) ^ (v >> 31)
+def blob_sends(hosts, streams, blobs, repeat):
+    return control(fbytes(17, packed(1, map(zz, hosts)) + packed(2, map(zz, streams)) +
+                           packed(3, map(zz, blobs)) + (packed(4, repeat) if repeat else b"")))
 # The same at verbose 0: the relay's daemon logs nowhere, but its last words
 # still reach stderr (the controller shows them when the link ends).
 SETUP_QUIET = control(fbytes(10, fbytes(1, fbytes(1, b"x86_64") + fbytes(2, b"stand-in"))))
@@ -560,13 +565,17 @@ cases = {
     "past": b"".join(blob(i, 1000000) for i in range(1, 70)),
     "outside": blob(1, 100) + blob_send(1, 1, 1, 50, 51),
     "drop": blob(1, 100) + blob_drop(2),
+    # A repeat list not as long as the others; repeats past 4,096 frames
+    # in one message (refused before any is handled).
+    "uneven": blob(1, 100) + blob_sends([1, 1], [1, 0], [1, 0], [3]),
+    "many": blob(1, 100) + blob_sends([1, 0], [1, 0], [1, 0], [0, 4095]),
 }
 p = subprocess.run([sys.argv[1], "--stdio"], input=SETUP + HELLO + cases[sys.argv[2]],
                    capture_output=True, timeout=60)
 print("rc %d signal %s" % (p.returncode, p.returncode < 0))
 sys.stdout.write(p.stderr.decode(errors="replace"))
 PY
-for c in id0:"bad blob" twice:"bad blob" past:"blobs past the relay's limit (64 MiB)" outside:"blob for a host never attached" drop:"drop of an unknown blob"; do
+for c in id0:"bad blob" twice:"bad blob" past:"blobs past the relay's limit (64 MiB)" outside:"blob for a host never attached" drop:"drop of an unknown blob" uneven:"blob sends of uneven lists" many:"blob sends of too many frames"; do
 	out=$(python3 "$T/blobs.py" "$BUILD_DIR/bin/muster-relay" "${c%%:*}" 2>&1)
 	assert_contains "$out" "client dropped: ${c#*:}" "blob case ${c%%:*}: $out"
 	assert_contains "$out" "signal False" "blob case ${c%%:*} ended the relay by a signal: $out"
