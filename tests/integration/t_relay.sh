@@ -569,13 +569,18 @@ cases = {
     # in one message (refused before any is handled).
     "uneven": blob(1, 100) + blob_sends([1, 1], [1, 0], [1, 0], [3]),
     "many": blob(1, 100) + blob_sends([1, 0], [1, 0], [1, 0], [0, 4095]),
+    # A next entry for an attached host that has had no entry: the relay
+    # knows no blob to follow on (the host, on a closed port, is never
+    # reached: the message comes first).
+    "nextfirst": control(fbytes(3, fint(1, 1) + fbytes(2, fbytes(1, b"127.0.0.1") + fint(3, 1))))
+                 + blob(1, 100) + control(fbytes(17, packed(5, [1]))),
 }
 p = subprocess.run([sys.argv[1], "--stdio"], input=SETUP + HELLO + cases[sys.argv[2]],
                    capture_output=True, timeout=60)
 print("rc %d signal %s" % (p.returncode, p.returncode < 0))
 sys.stdout.write(p.stderr.decode(errors="replace"))
 PY
-for c in id0:"bad blob" twice:"bad blob" past:"blobs past the relay's limit (64 MiB)" outside:"blob for a host never attached" drop:"drop of an unknown blob" uneven:"blob sends of uneven lists" many:"blob sends of too many frames"; do
+for c in id0:"bad blob" twice:"bad blob" past:"blobs past the relay's limit (64 MiB)" outside:"blob for a host never attached" drop:"drop of an unknown blob" uneven:"blob sends of uneven lists" many:"blob sends of too many frames" nextfirst:"next blob send with no blob before"; do
 	out=$(python3 "$T/blobs.py" "$BUILD_DIR/bin/muster-relay" "${c%%:*}" 2>&1)
 	assert_contains "$out" "client dropped: ${c#*:}" "blob case ${c%%:*}: $out"
 	assert_contains "$out" "signal False" "blob case ${c%%:*} ended the relay by a signal: $out"
