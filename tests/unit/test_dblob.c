@@ -201,8 +201,8 @@ replay_link(struct replay *r, struct buf *link)
 /* A Data frame on fd of n bytes, every byte `fill` but the first four
  * (seq). */
 static void
-data_frame_fd(struct buf *out, uint32_t stream, uint32_t fd, size_t n,
-    uint8_t fill)
+data_frame_fd(struct buf *out, uint32_t stream, uint32_t fd, uint32_t seq,
+    size_t n, uint8_t fill)
 {
 	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
 	Muster__Data data = MUSTER__DATA__INIT;
@@ -210,6 +210,8 @@ data_frame_fd(struct buf *out, uint32_t stream, uint32_t fd, size_t n,
 
 	assert_non_null(p);
 	memset(p, fill, n);
+	if (n >= 4)
+		memcpy(p, &seq, 4);
 	data.fd = fd;
 	data.data.data = p;
 	data.data.len = n;
@@ -220,27 +222,11 @@ data_frame_fd(struct buf *out, uint32_t stream, uint32_t fd, size_t n,
 	free(p);
 }
 
-/* A Data frame of n bytes, every byte `fill` but the first four (seq). */
 static void
 data_frame(struct buf *out, uint32_t stream, uint32_t seq, size_t n,
     uint8_t fill)
 {
-	Muster__Envelope env = MUSTER__ENVELOPE__INIT;
-	Muster__Data data = MUSTER__DATA__INIT;
-	uint8_t *p = malloc(n);
-
-	assert_non_null(p);
-	memset(p, fill, n);
-	if (n >= 4)
-		memcpy(p, &seq, 4);
-	data.fd = 0;
-	data.data.data = p;
-	data.data.len = n;
-	env.stream = stream;
-	env.body_case = MUSTER__ENVELOPE__BODY_DATA;
-	env.data = &data;
-	assert_int_equal(frame_encode(out, &env, FRAME_MAX_DEFAULT), 0);
-	free(p);
+	data_frame_fd(out, stream, 0, seq, n, fill);
 }
 
 /* The sender's side: every frame put goes to `want` of its host too. */
@@ -467,7 +453,7 @@ test_only_plain_data(void **state)
 	put(&s, 2, &g);
 	buf_free(&g);
 	buf_reset(&f);
-	data_frame_fd(&f, 3, 1, CHUNK, 'p');
+	data_frame_fd(&f, 3, 1, 0, CHUNK, 'p');
 	put(&s, 3, &f);
 	check_same(&s, &r);
 	assert_int_equal(r.blob_msgs, 1);
