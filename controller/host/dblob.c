@@ -3,10 +3,8 @@
  */
 #include "dblob.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "array.h"
 #include "daemon.pb-c.h"

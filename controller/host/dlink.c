@@ -28,8 +28,8 @@
 /* A batch of BlobSends alone on a relay's link waits until this long
  * after the link's last write. In a push to many hosts the entries come a
  * few at a time, as each host's credit returns, and a write each cost a
- * message and an SSH packet (some 80 bytes) for a few 3-byte entries: a
- * third of what went above the file's copies at 1,000 hosts. Anything
+ * message and an SSH packet (some 60 bytes) for a few entries: about half
+ * of what went above the file's copies at 1,000 hosts. Anything
  * else written takes the batch along at once; a host's 1 MiB window over
  * 5 ms still allows it 200 MB/s through the relay. */
 #define DLINK_REFS_HOLD 0.005
