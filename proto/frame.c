@@ -119,9 +119,7 @@ frame_budget_free(void *ctx, void *p)
 		free(h);
 }
 
-/* One varint at *p (below end); false when it runs off the end or is longer
- * than 10 bytes. */
-static bool
+bool
 frame_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
 	unsigned shift;

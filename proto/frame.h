@@ -7,6 +7,7 @@
 #ifndef MUSTER_FRAME_H
 #define MUSTER_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -41,6 +42,9 @@ int frame_encode(struct buf *out, const Muster__Envelope *env, size_t max);
 int frame_decode(struct buf *in, size_t max, Muster__Envelope **env);
 /* Unpack one frame's body (no length prefix), with the same bounds. */
 int frame_unpack(const uint8_t *body, size_t len, Muster__Envelope **env);
+/* One protobuf varint at *p (below end), *p moved past it; false when it
+ * runs off the end or is longer than 10 bytes. */
+bool frame_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
 /* Any message of ours (the daemon's control messages), under the same
  * bounded allocator; NULL when malformed or over budget. Free with
  * frame_msg_free, never protobuf-c's default allocator. */

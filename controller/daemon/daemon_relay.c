@@ -425,9 +425,9 @@ drelay_blob_sends(struct dclient *cl, const Muster__Daemon__BlobSends *bss)
 			continue;
 		if (a->last_blob == 0)
 			return "next blob send with no blob before";
-		blob = a->last_blob + 1 == 0 ? 1 : a->last_blob + 1;
 		if ((why = blob_entry(cl, host, a->last_stream,
-			 blob_by_id(cl, blob, NULL))) != NULL)
+			 blob_by_id(cl, link_blob_after(a->last_blob),
+			     NULL))) != NULL)
 			return why;
 	}
 	return NULL;

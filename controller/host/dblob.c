@@ -47,7 +47,7 @@ struct dblobs {
 	/* Each host's last entry, as the relay keeps it (index: host id),
 	 * and which batch (gen) holds a next entry of it. */
 	struct dblob_host *hosts;
-	size_t nhosts;
+	size_t nhosts; /* allocated, zeroed */
 	uint64_t gen;
 	/* Fingerprints of the blobs dropped last (a ring): a new blob found
 	 * here is one sent again, which the stats count. */
@@ -154,9 +154,7 @@ dblobs_get(struct dblobs *b, struct buf *out, const uint8_t *p, size_t len,
 	if (ARRAY_RESERVE(b->v, b->cap, b->n + 1, 64) != 0 ||
 	    (copy = malloc(len)) == NULL)
 		return MERR_NOMEM;
-	/* Ids wrap after 4 billion blobs; 0 is never one. */
-	if (++b->next_id == 0)
-		b->next_id = 1;
+	b->next_id = link_blob_after(b->next_id);
 	bl.id = b->next_id;
 	bl.data.data = (uint8_t *)p;
 	bl.data.len = len;
@@ -184,25 +182,16 @@ dblobs_get(struct dblobs *b, struct buf *out, const uint8_t *p, size_t len,
 	return 0;
 }
 
-/* A varint at *p, at most 32 bits: false past end or when longer. */
+/* A varint of at most 32 bits at *p. */
 static bool
 varint32(const uint8_t **p, const uint8_t *end, uint32_t *v)
 {
-	uint64_t x = 0;
-	unsigned shift;
+	uint64_t x;
 
-	for (shift = 0; shift < 35 && *p < end; shift += 7) {
-		uint8_t c = *(*p)++;
-
-		x |= (uint64_t)(c & 0x7f) << shift;
-		if ((c & 0x80) == 0) {
-			if (x > UINT32_MAX)
-				return false;
-			*v = (uint32_t)x;
-			return true;
-		}
-	}
-	return false;
+	if (!frame_varint(p, end, &x) || x > UINT32_MAX)
+		return false;
+	*v = (uint32_t)x;
+	return true;
 }
 
 /* One field's key and, for a varint or a length, its value; for a length
@@ -371,13 +360,6 @@ dblobs_pending(const struct dblobs *b)
 	return b != NULL && (b->npend > 0 || b->nnext > 0);
 }
 
-/* The blob after id, as ids are given (dblobs_get). */
-static uint32_t
-blob_after(uint32_t id)
-{
-	return id + 1 == 0 ? 1 : id + 1;
-}
-
 /* A BlobSend of a whole blob into the batch: a next entry (one byte) when
  * it is the blob after the host's last entry's, on the same stream (a
  * push's chunks get ids in order), else an entry of its own. The relay
@@ -392,18 +374,15 @@ put_entry(struct dblobs *b, struct buf *out, uint32_t host, uint32_t stream,
 	int r;
 
 	if (host >= b->nhosts) {
-		n = b->nhosts > 0 ? b->nhosts : 64;
-		while (n <= host)
-			n *= 2;
-		if ((h = realloc(b->hosts, n * sizeof(*h))) == NULL)
-			return MERR_NOMEM;
-		memset(h + b->nhosts, 0, (n - b->nhosts) * sizeof(*h));
-		b->hosts = h;
-		b->nhosts = n;
+		n = b->nhosts;
+		if ((r = ARRAY_RESERVE(b->hosts, b->nhosts, (size_t)host + 1,
+			 64)) != 0)
+			return r;
+		memset(b->hosts + n, 0, (b->nhosts - n) * sizeof(*b->hosts));
 	}
 	h = &b->hosts[host];
 	if (h->blob != 0 && h->stream == stream &&
-	    blob == blob_after(h->blob)) {
+	    blob == link_blob_after(h->blob)) {
 		b->next[b->nnext++] = host;
 		h->next_gen = b->gen + 1;
 	} else {

@@ -25,6 +25,15 @@
 /* A Status for thousands of hosts is the largest control message. */
 #define LINK_CONTROL_MAX (8u << 20)
 
+/* The blob id after id: the controller gives ids in this order, and a
+ * BlobSends next entry names the blob after a host's last (PROTOCOL.md
+ * 15.5). Ids wrap after 4 billion blobs; 0 is never one. */
+static inline uint32_t
+link_blob_after(uint32_t id)
+{
+	return id + 1 == 0 ? 1 : id + 1;
+}
+
 struct link_io {
 	struct ev_loop *loop;
 	int fd;

@@ -677,14 +677,14 @@ static int
 tssh_write(struct transport *t, struct buf *out, char *err, size_t errlen)
 {
 	uint32_t win;
-	size_t n, room;
+	size_t n, room, busy, max = inflight_max(t);
 	int w;
 
 	while (buf_len(out) > 0) {
 		if ((win = ssh_channel_window_size(t->channel)) == 0)
 			break;
-		if (inflight(t) >= inflight_max(t) ||
-		    (room = inflight_max(t) - inflight(t)) == 0)
+		/* Asked once a write: it asks libssh for its poll flags. */
+		if ((busy = inflight(t)) >= max || (room = max - busy) == 0)
 			break;
 		n = buf_len(out);
 		if (n > win)
