@@ -136,11 +136,13 @@ ok "a hung exec upload ends at its deadline"
 
 # --- uploads wait for a worker: their time runs from when one takes them --
 # The controller uploads with 4 worker threads. Four hosts whose uploads
-# hang hold them for MUSTER_UPLOAD_TIMEOUT (3 s); a fifth host, cold, whose
+# hang hold them for MUSTER_UPLOAD_TIMEOUT (8 s); a fifth host, cold, whose
 # login is a second slower (so that it queues behind them) and whose upload
-# takes 2 s, waits some 2 s for a worker and then uploads in 2 s: within
-# its 3 s, so it must run. Timed from the queue it failed ("timed out after
-# 3 s in agent upload"). The four time out 3 s after a worker took each.
+# takes 2 s, waits some 7 s for a worker and then uploads in 2 s: within
+# its 8 s, so it must run. Timed from the queue it fails (9 s: "timed out
+# after 8 s in agent upload"). The four time out 8 s after a worker took
+# each. 8 s, not less: under ASan with the CI's other phases beside, a 2 s
+# upload took more than 3 s (the deadline this test had first).
 qhosts=(10 11 12 13)
 qgood=18
 for n in "${qhosts[@]}" "$qgood"; do
@@ -157,13 +159,13 @@ for n in "${qhosts[@]}" "$qgood"; do
 done
 sel=$(for n in "${qhosts[@]}" "$qgood"; do printf '%s,' "$(fleet_addr $n)"; done)
 st=0
-MUSTER_UPLOAD_TIMEOUT=3 timeout -s KILL $((90 * SLOW)) "$MUSTER" run "${MUSTER_OPTS[@]}" -w "${sel%,}" \
+MUSTER_UPLOAD_TIMEOUT=8 timeout -s KILL $((90 * SLOW)) "$MUSTER" run "${MUSTER_OPTS[@]}" -w "${sel%,}" \
 	-- echo hello >"$T/out" 2>"$T/err" || st=$?
 ((st != 137)) || fail "uploads queued behind hung ones: the run never ended: $(tail -n 5 "$T/err")"
 assert_eq "$(fleet_addr $qgood): hello" "$(grep ': hello$' "$T/out")" \
 	"the host that waited for a worker ran (out: $(cat "$T/out"); err: $(cat "$T/err"))"
 for n in "${qhosts[@]}"; do
-	assert_contains "$(cat "$T/out" "$T/err")" "$(fleet_addr $n): timeout: timed out after 3 s in agent upload" \
+	assert_contains "$(cat "$T/out" "$T/err")" "$(fleet_addr $n): timeout: timed out after 8 s in agent upload" \
 		"host $n's hung upload timed out on its own clock"
 done
 assert_contains "$(cat "$T/err")" "5 hosts: 1 ok, 0 failed, 4 unreachable" "summary"
