@@ -21,8 +21,103 @@
 struct dblob {
 	uint64_t fp;
 	uint32_t id, len;
-	uint8_t *data;
+	struct blob_bytes *bytes;
 };
+
+/* Those bytes are kept once in the process, whichever relays' links hold
+ * them: a push's chunk goes to every relay, and each link's table names
+ * the one copy. Kept per link they cost DBLOB_MAX (32 MiB) a relay: 64 of
+ * the controller's 97 MiB in a push to 2 hosts behind 2 relays, and 50
+ * relays would have held 1.6 GB. Every link lives on the one event loop
+ * of its process (controller, daemon or relay): no lock. */
+struct blob_bytes {
+	struct blob_bytes *next; /* in its bucket */
+	uint64_t fp;
+	uint32_t len, refs;
+	uint8_t data[];
+};
+
+static struct {
+	struct blob_bytes **bucket;
+	size_t nbucket; /* a power of two, or 0 when nothing is held */
+	size_t n;
+} shared;
+
+/* ---- the bytes, once in the process ---------------------------------------- */
+
+static struct blob_bytes **
+shared_slot(uint64_t fp)
+{
+	return &shared.bucket[fp & (shared.nbucket - 1)];
+}
+
+/* Twice the buckets when they hold more than one blob each on average. */
+static int
+shared_grow(void)
+{
+	struct blob_bytes **old = shared.bucket, *d, *next;
+	size_t i, nold = shared.nbucket, nb = nold > 0 ? 2 * nold : 256;
+
+	if ((shared.bucket = calloc(nb, sizeof(*shared.bucket))) == NULL) {
+		shared.bucket = old;
+		return MERR_NOMEM;
+	}
+	shared.nbucket = nb;
+	for (i = 0; i < nold; i++)
+		for (d = old[i]; d != NULL; d = next) {
+			next = d->next;
+			d->next = *shared_slot(d->fp);
+			*shared_slot(d->fp) = d;
+		}
+	free(old);
+	return 0;
+}
+
+/* The one copy of these bytes, with a reference more; NULL: no memory. */
+static struct blob_bytes *
+shared_ref(uint64_t fp, const uint8_t *p, size_t len)
+{
+	struct blob_bytes *d;
+
+	if (shared.nbucket > 0)
+		for (d = *shared_slot(fp); d != NULL; d = d->next)
+			if (d->fp == fp && d->len == len &&
+			    memcmp(d->data, p, len) == 0) {
+				d->refs++;
+				return d;
+			}
+	if (shared.n >= shared.nbucket && shared_grow() != 0)
+		return NULL;
+	if ((d = malloc(sizeof(*d) + len)) == NULL)
+		return NULL;
+	d->fp = fp;
+	d->len = (uint32_t)len;
+	d->refs = 1;
+	memcpy(d->data, p, len);
+	d->next = *shared_slot(fp);
+	*shared_slot(fp) = d;
+	shared.n++;
+	return d;
+}
+
+static void
+shared_unref(struct blob_bytes *d)
+{
+	struct blob_bytes **pp;
+
+	if (--d->refs > 0)
+		return;
+	for (pp = shared_slot(d->fp); *pp != d; pp = &(*pp)->next)
+		;
+	*pp = d->next;
+	free(d);
+	/* Nothing held: nothing kept (a daemon between pushes). */
+	if (--shared.n == 0) {
+		free(shared.bucket);
+		shared.bucket = NULL;
+		shared.nbucket = 0;
+	}
+}
 
 struct dblob_host {
 	uint32_t stream, blob; /* blob 0: none yet */
@@ -70,7 +165,7 @@ dblobs_free(struct dblobs *b)
 	if (b == NULL)
 		return;
 	for (i = 0; i < b->n; i++)
-		free(b->v[i].data);
+		shared_unref(b->v[i].bytes);
 	free(b->v);
 	free(b->hosts);
 	free(b);
@@ -106,6 +201,20 @@ fingerprint(const uint8_t *p, size_t len)
 	return r;
 }
 
+void
+dblobs_held(uint64_t *blobs, uint64_t *bytes)
+{
+	struct blob_bytes *d;
+	size_t i;
+
+	*blobs = *bytes = 0;
+	for (i = 0; i < shared.nbucket; i++)
+		for (d = shared.bucket[i]; d != NULL; d = d->next) {
+			(*blobs)++;
+			*bytes += d->len;
+		}
+}
+
 /* The oldest blob goes: the relay frees it. Later frames with its bytes
  * send them again. */
 static int
@@ -119,7 +228,7 @@ dblobs_drop_oldest(struct dblobs *b, struct buf *out)
 	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_BLOB_DROP;
 	ctl.blob_drop = &bd;
 	b->bytes -= b->v[0].len;
-	free(b->v[0].data);
+	shared_unref(b->v[0].bytes);
 	memmove(b->v, b->v + 1, (b->n - 1) * sizeof(*b->v));
 	b->n--;
 	return link_put_control(out, &ctl);
@@ -133,14 +242,14 @@ dblobs_get(struct dblobs *b, struct buf *out, const uint8_t *p, size_t len,
 	Muster__Daemon__Control ctl = MUSTER__DAEMON__CONTROL__INIT;
 	Muster__Daemon__Blob bl = MUSTER__DAEMON__BLOB__INIT;
 	uint64_t fp = fingerprint(p, len);
-	uint8_t *copy;
+	struct blob_bytes *bytes;
 	size_t i;
 	int r;
 
 	/* Newest first: the hosts of a push are mostly at the same chunks. */
 	for (i = b->n; i-- > 0;)
 		if (b->v[i].fp == fp && b->v[i].len == len &&
-		    memcmp(b->v[i].data, p, len) == 0) {
+		    memcmp(b->v[i].bytes->data, p, len) == 0) {
 			*id = b->v[i].id;
 			return 0;
 		}
@@ -152,7 +261,7 @@ dblobs_get(struct dblobs *b, struct buf *out, const uint8_t *p, size_t len,
 		if ((r = dblobs_drop_oldest(b, out)) != 0)
 			return r;
 	if (ARRAY_RESERVE(b->v, b->cap, b->n + 1, 64) != 0 ||
-	    (copy = malloc(len)) == NULL)
+	    (bytes = shared_ref(fp, p, len)) == NULL)
 		return MERR_NOMEM;
 	b->next_id = link_blob_after(b->next_id);
 	bl.id = b->next_id;
@@ -161,10 +270,9 @@ dblobs_get(struct dblobs *b, struct buf *out, const uint8_t *p, size_t len,
 	ctl.body_case = MUSTER__DAEMON__CONTROL__BODY_BLOB;
 	ctl.blob = &bl;
 	if ((r = link_put_control(out, &ctl)) != 0) {
-		free(copy);
+		shared_unref(bytes);
 		return r;
 	}
-	memcpy(copy, p, len);
 	b->st.blobs++;
 	b->st.blob_bytes += len;
 	for (i = 0; i < b->ndropped && i < DBLOB_DROPPED_RING; i++)
@@ -173,7 +281,7 @@ dblobs_get(struct dblobs *b, struct buf *out, const uint8_t *p, size_t len,
 			break;
 		}
 	b->v[b->n].fp = fp;
-	b->v[b->n].data = copy;
+	b->v[b->n].bytes = bytes;
 	b->v[b->n].id = bl.id;
 	b->v[b->n].len = (uint32_t)len;
 	b->n++;

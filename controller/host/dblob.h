@@ -61,5 +61,8 @@ int dblobs_flush(struct dblobs *b, struct buf *out);
 /* BlobSends wait to be flushed. */
 bool dblobs_pending(const struct dblobs *b);
 void dblobs_stats(const struct dblobs *b, struct dblob_stats *st);
+/* The blob bytes this process holds for all its relays' links: each
+ * distinct blob once (dblob.c, "kept once in the process"). */
+void dblobs_held(uint64_t *blobs, uint64_t *bytes);
 
 #endif

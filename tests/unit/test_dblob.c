@@ -537,6 +537,47 @@ test_one_byte_apart(void **state)
 	sender_fini(&s);
 }
 
+/* Two relays' links given the same chunk hold one copy of its bytes
+ * between them; the copy goes with the last link that names it. Each
+ * link's hosts still get exactly their frames. */
+static void
+test_one_copy_per_process(void **state)
+{
+	struct sender s1, s2;
+	struct replay r1, r2;
+	uint64_t blobs, bytes;
+
+	(void)state;
+	sender_init(&s1);
+	sender_init(&s2);
+	replay_init(&r1);
+	replay_init(&r2);
+	put_data(&s1, 1, 3, 0, CHUNK, 'a');
+	put_data(&s1, 2, 3, 0, CHUNK, 'a');
+	put_data(&s2, 1, 5, 0, CHUNK, 'a');
+	dblobs_held(&blobs, &bytes);
+	assert_int_equal(blobs, 1);
+	assert_int_equal(bytes, CHUNK);
+	put_data(&s2, 2, 5, 1, CHUNK, 'a');
+	dblobs_held(&blobs, &bytes);
+	assert_int_equal(blobs, 2);
+	assert_int_equal(bytes, 2 * CHUNK);
+	check_same(&s1, &r1);
+	check_same(&s2, &r2);
+	assert_int_equal(r1.blob_msgs, 1);
+	assert_int_equal(r2.blob_msgs, 2);
+	sender_fini(&s2);
+	dblobs_held(&blobs, &bytes);
+	assert_int_equal(blobs, 1);
+	assert_int_equal(bytes, CHUNK);
+	sender_fini(&s1);
+	dblobs_held(&blobs, &bytes);
+	assert_int_equal(blobs, 0);
+	assert_int_equal(bytes, 0);
+	replay_fini(&r1);
+	replay_fini(&r2);
+}
+
 int
 main(void)
 {
@@ -549,6 +590,7 @@ main(void)
 		cmocka_unit_test(test_next_then_own),
 		cmocka_unit_test(test_drops_after_entries),
 		cmocka_unit_test(test_one_byte_apart),
+		cmocka_unit_test(test_one_copy_per_process),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
