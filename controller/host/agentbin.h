@@ -51,6 +51,11 @@ int agentset_seal(struct agentset *set);
  * the controller's own; next to the controller or in ../libexec/muster.
  * A gateway's `uname -m` picks one (agentset_find). */
 int relayset_load(struct agentset *set, char *err, size_t errlen);
+/* The relay set shared by every relay of the process: loaded by the
+ * first reference, freed with the last (relay.c's relays). */
+int relayset_ref(char *err, size_t errlen);
+const struct agentset *relayset_shared(void);
+void relayset_unref(void);
 /* The agent for a host whose `uname -m` says machine, or NULL: then
  * agentset_missing explains, in "no agent for ARCH (...)" form ("no relay
  * for ARCH (...)" for the relays). */

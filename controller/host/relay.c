@@ -43,7 +43,7 @@ enum relay_state {
 struct relay {
 	const struct conn_config *run;
 	struct conn_config cfg; /* its transport's */
-	bool holds_set;		/* a reference to relay_set */
+	bool holds_set; /* a reference to the relay set (relayset_ref) */
 	struct host_spec spec;
 	char *name, *where, *route;
 	/* A list's leading relays: the route to this one (relay.h). */
@@ -499,35 +499,6 @@ relay_step(struct relay *r)
 
 /* ---- life cycle ----------------------------------------------------------- */
 
-/* The relay binaries, read and hashed once in the process for all its
- * relays. Each relay read its own before: some 10 MB each (the x86_64
- * and aarch64 builds), 20 of the controller's 66 MB at the peak of a push
- * through 2 relays, and half a gigabyte at 50 relays. Relays are opened
- * and freed on the process's one event loop: no lock. */
-static struct {
-	struct agentset set;
-	unsigned refs;
-} relay_set;
-
-static int
-relay_set_ref(char *err, size_t errlen)
-{
-	int r;
-
-	if (relay_set.refs == 0 &&
-	    (r = relayset_load(&relay_set.set, err, errlen)) != 0)
-		return r;
-	relay_set.refs++;
-	return 0;
-}
-
-static void
-relay_set_unref(void)
-{
-	if (--relay_set.refs == 0)
-		agentset_free(&relay_set.set);
-}
-
 int
 relay_open(const struct conn_config *cfg, const char *name, const char *where,
     const struct host_spec *const *hosts, size_t nhosts, struct relay **out,
@@ -562,7 +533,7 @@ relay_open(const struct conn_config *cfg, const char *name, const char *where,
 		goto fail;
 	log_debug("relay %s: known_hosts lines for %zu of its %zu hosts", name,
 	    r->kh.nhosts, nhosts);
-	if ((ret = relay_set_ref(err, errlen)) != 0)
+	if ((ret = relayset_ref(err, errlen)) != 0)
 		goto fail;
 	r->holds_set = true;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -581,7 +552,7 @@ relay_open(const struct conn_config *cfg, const char *name, const char *where,
 	/* Its own transport's settings: the run's, but its agent is the
 	 * relay, and its channel carries the operator's ssh-agent. */
 	r->cfg = *cfg;
-	r->cfg.agents = &relay_set.set;
+	r->cfg.agents = relayset_shared();
 	r->cfg.link = NULL;
 	r->cfg.roll = NULL;
 	r->cfg.become_user = NULL;
@@ -700,7 +671,7 @@ relay_free(struct relay *r)
 	buf_free(&r->tin);
 	buf_free(&r->tout);
 	if (r->holds_set)
-		relay_set_unref();
+		relayset_unref();
 	host_spec_free(&r->spec);
 	relaykh_free(&r->kh);
 	free(r->name);
